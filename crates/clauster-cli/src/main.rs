@@ -1,0 +1,197 @@
+//! The `clauster` command: argument parsing, the config file search, and composition.
+#![forbid(unsafe_code)]
+
+mod config_file;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Configuration is read from the first file found of: -c PATH; $CLAUSTER_CONFIG; ./clauster.yml;
+$CLAUSTER_HOME/clauster.yml; $XDG_CONFIG_HOME/clauster/clauster.yml (~/.config/clauster/);
+/etc/clauster/clauster.yml. Without one, built-in defaults serve 127.0.0.1:7621 with
+projects in ~/projects. CLAUSTER_* variables override single keys.";
+
+#[derive(Debug, Parser)]
+#[command(name = "clauster", version, about = "Run Claude Code bridges on your server and drive them from your phone")]
+#[command(after_help = AFTER_HELP)]
+struct Cli {
+    /// Use only this config file.
+    #[arg(short, long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the dashboard and the API (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Address to bind (overrides `host`).
+    #[arg(long, value_name = "H")]
+    host: Option<String>,
+    /// Port to bind (overrides `port`).
+    #[arg(long, value_name = "P")]
+    port: Option<u16>,
+    /// Directory whose children are the projects (overrides `projects_root`).
+    #[arg(long, value_name = "DIR")]
+    projects_root: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
+    match cli.command {
+        Command::Run(args) => run(cli.config, args),
+        Command::Version => {
+            #[allow(clippy::print_stdout)] // the version is this command's output
+            {
+                println!("clauster {}", env!("CARGO_PKG_VERSION"));
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
+/// neither a subcommand nor help/version, `run` is inserted.
+fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
+    const SUBCOMMANDS: [&str; 3] = ["run", "version", "help"];
+    const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
+    let first = args.get(1).and_then(|a| a.to_str());
+    let explicit = first.is_some_and(|a| SUBCOMMANDS.contains(&a) || TOP_FLAGS.contains(&a));
+    if !explicit {
+        args.insert(1.min(args.len()), OsString::from("run"));
+    }
+    args
+}
+
+fn run(config_path: Option<PathBuf>, args: RunArgs) -> ExitCode {
+    // Flags override the file and the environment: they enter as the highest layer of the
+    // same variables, so validation (the network rule included) sees the final values.
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if let Some(host) = args.host {
+        env.push(("CLAUSTER_HOST".into(), host));
+    }
+    if let Some(port) = args.port {
+        env.push(("CLAUSTER_PORT".into(), port.to_string()));
+    }
+    if let Some(root) = args.projects_root {
+        env.push(("CLAUSTER_PROJECTS_ROOT".into(), root.to_string_lossy().into_owned()));
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let loaded = match config_file::load_config(config_path.as_deref(), env, &cwd, home.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("clauster: config error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&loaded.config);
+    for notice in &loaded.notices {
+        eprintln!("clauster: {notice}");
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("clauster: error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(loaded))
+}
+
+async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
+    let config = loaded.config;
+    let (host, port) = (config.host.clone(), config.port);
+    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("clauster: error: cannot listen on {host}:{port}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let bound = listener.local_addr().map_or(port, |a| a.port());
+    let shown_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    eprintln!(
+        "clauster {} | claude probing… | projects_root={} | http://{shown_host}:{bound}{}",
+        env!("CARGO_PKG_VERSION"),
+        config.projects_root.display(),
+        config.root_path,
+    );
+    let server_config = clauster_server::server_config(config, loaded.path);
+    let options = clauster_server::ServeOptions::default();
+    match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("clauster: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM (cli.md §7). Bridges are detached and keep running.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers the server can still be stopped by SIGKILL.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn init_tracing(config: &clauster_core::config::Config) {
+    use clauster_core::config::{LogFormat, LogLevel};
+    let level = match config.log_level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warning => "warn",
+        LogLevel::Error => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,tower=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_implied_run;
+    use std::ffi::OsString;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn run_is_implied_unless_a_subcommand_or_help_comes_first() {
+        let cases: [(&[&str], &[&str]); 6] = [
+            (&["clauster"], &["clauster", "run"]),
+            (&["clauster", "-c", "x.yml"], &["clauster", "run", "-c", "x.yml"]),
+            (&["clauster", "--port", "1"], &["clauster", "run", "--port", "1"]),
+            (&["clauster", "run", "--port", "1"], &["clauster", "run", "--port", "1"]),
+            (&["clauster", "version"], &["clauster", "version"]),
+            (&["clauster", "--help"], &["clauster", "--help"]),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(with_implied_run(args(input)), args(expected), "for {input:?}");
+        }
+    }
+}

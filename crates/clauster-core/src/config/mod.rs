@@ -1,0 +1,176 @@
+//! The configuration: the `clauster.yml` schema, `CLAUSTER_*` overrides, defaults and every
+//! validation that needs no IO (config.md).
+//!
+//! The edge (the CLI) finds and reads the file and collects the variables, resolving their
+//! `_FILE` twins; [`load`] receives that text and map, builds the `config` crate's sources
+//! from them (`File::from_str` for the text, `Environment` over a re-keyed map for the
+//! variables), reads the merged tree into a typed [`Config`] and validates it. No
+//! filesystem, no environment reads: the same function serves the CLI, the server and tests.
+//! Checks that need the disk (does `projects_root` exist, can `state_dir` be created, do the
+//! TLS files parse) belong to the edge.
+
+mod env;
+mod error;
+mod read;
+mod schema;
+mod validate;
+mod yaml_guard;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use config::{Environment, File, FileFormat, Source, ValueKind};
+
+pub use env::{CONFIG_HOME, CONFIG_PATH, SESSION_SECRET, has_file_twin, variable_name};
+pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
+pub use schema::{
+    AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
+    InstanceDefaults, IpNet, LOOPBACK_HOSTS, LaunchModeSetting, LogFormat, LogLevel, LogsSettings,
+    MetricsSettings, ObservabilitySettings, PermissionModeSetting, PriceOverride, ProjectSettings,
+    ReaperSettings, ReverseProxySettings, Secret, SpawnModeSetting, StalledBridgeAction,
+    StandardResume, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+};
+pub use validate::normalize_origin;
+pub use yaml_guard::ALIAS_EXPANSION_LIMIT;
+
+/// What [`load`] reads. Build it with struct-update syntax over `Default`.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigInput {
+    /// The file's text; `None` when no file was found (built-in defaults, config.md §5).
+    pub text: Option<String>,
+    /// How messages name the file (its path); `clauster.yml` when empty.
+    pub source_name: String,
+    /// `CLAUSTER_*` name → value, `_FILE` twins already read into the plain name. Other
+    /// names are ignored, so the caller may pass more than it needs.
+    pub env: BTreeMap<String, String>,
+    /// Command-line overrides by key path (`host`, `port`, `projects_root`): read like
+    /// variables and winning over them; messages name them `--host` etc.
+    pub flags: BTreeMap<String, String>,
+    /// The home directory for `~` and the `~/projects`, `~/.clauster` defaults.
+    pub home: Option<PathBuf>,
+    /// Relative paths are joined to this when given.
+    pub cwd: Option<PathBuf>,
+}
+
+/// A configuration that passed validation, with the lines to log at startup.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub notices: Vec<Notice>,
+}
+
+/// Loads and validates a configuration (config.md §1–§6, the parts without IO).
+pub fn load(input: &ConfigInput) -> Result<Loaded, ConfigError> {
+    let source_name = if input.source_name.is_empty() {
+        "clauster.yml"
+    } else {
+        input.source_name.as_str()
+    };
+    let overrides = env::collect(&input.env, &input.flags);
+    let mut problems = overrides.problems;
+    let mut notices = overrides.notices;
+
+    let source_error = |e: config::ConfigError| ConfigError::Source {
+        source_name: source_name.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut builder = config::Config::builder();
+    if let Some(text) = &input.text
+        && yaml_guard::check(text, source_name)? == yaml_guard::Root::Mapping
+    {
+        let file = File::from_str(text, FileFormat::Yaml);
+        // Sections are checked on the file alone: the environment's deep merge would
+        // silently turn `auth: 5` into a mapping.
+        let file_tree = file.collect().map_err(source_error)?;
+        let file_root = config::Value::new(None, ValueKind::Table(file_tree));
+        let sections = section_problems(&file_root);
+        if !sections.is_empty() {
+            problems.extend(sections);
+            return Err(ConfigError::Invalid(Problems(problems)));
+        }
+        if file_root_has_database_url(&file_root) {
+            notices.push(Notice::warning(
+                "database_url is ignored: the store always lives in state_dir",
+            ));
+        }
+        builder = builder.add_source(file);
+    }
+    let merged = builder
+        .add_source(
+            Environment::default()
+                .separator(env::SEPARATOR)
+                .source(Some(overrides.rekeyed)),
+        )
+        .build()
+        .map_err(source_error)?
+        .cache;
+
+    let mut reader = read::Reader::new(
+        &merged,
+        &overrides.origins,
+        input.home.as_deref(),
+        input.cwd.as_deref(),
+    );
+    let config = reader.config();
+    let ignored = reader.ignored_sections();
+    problems.extend(reader.problems);
+    notices.extend(reader.notices);
+    // Cross-key rules only once every key read cleanly, so a broken key does not also
+    // surface as a misleading follow-up (an invalid token hash as "no enforced auth").
+    if problems.is_empty() {
+        let (cross, cross_notices) = validate::cross_checks(&config);
+        problems.extend(cross);
+        notices.extend(cross_notices);
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(Problems(problems)));
+    }
+    if !ignored.is_empty() {
+        notices.push(Notice::info(format!(
+            "these settings are accepted for compatibility but have no effect in this \
+             version: {}",
+            ignored.join(", ")
+        )));
+    }
+    Ok(Loaded { config, notices })
+}
+
+fn section_problems(root: &config::Value) -> Vec<Problem> {
+    read::SECTIONS
+        .iter()
+        .filter_map(|&path| {
+            let value = read::lookup(root, path)?;
+            match value.kind {
+                ValueKind::Table(_) | ValueKind::Nil => None,
+                _ => Some(Problem {
+                    key: Some(path.to_owned()),
+                    message: format!("{path} must be a mapping, got {}", describe(value)),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn describe(value: &config::Value) -> &'static str {
+    match value.kind {
+        ValueKind::Array(_) => "a list",
+        ValueKind::Boolean(_) => "a boolean",
+        ValueKind::String(_) => "a string",
+        ValueKind::Float(_) => "a number",
+        ValueKind::Nil => "null",
+        ValueKind::Table(_) => "a mapping",
+        ValueKind::I64(_) | ValueKind::I128(_) | ValueKind::U64(_) | ValueKind::U128(_) => {
+            "an integer"
+        }
+    }
+}
+
+fn file_root_has_database_url(root: &config::Value) -> bool {
+    read::lookup(root, "database_url").is_some_and(|v| {
+        !matches!(&v.kind, ValueKind::Nil)
+            && !matches!(&v.kind, ValueKind::String(s) if s.trim().is_empty())
+    })
+}

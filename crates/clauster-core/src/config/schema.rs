@@ -1,0 +1,451 @@
+//! The typed configuration tree (config.md §3) and the small value types it is made of.
+//!
+//! Everything here is plain data: the loader builds it, validation has already run, and the
+//! server converts the `*Setting` enums into its domain types at its edge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Enum-valued keys: each variant with the exact spelling the file uses.
+macro_rules! setting_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in the order the error messages list them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The spelling used in `clauster.yml`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl super::read::Choice for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+        }
+    };
+}
+
+setting_enum!(
+    /// `log_format`.
+    LogFormat { Text = "text", Json = "json" }
+);
+setting_enum!(
+    /// `log_level` (read case-insensitively).
+    LogLevel { Debug = "debug", Info = "info", Warning = "warning", Error = "error" }
+);
+setting_enum!(
+    /// `claude.launch_mode` (alias `claude.resume_mode`).
+    LaunchModeSetting { Standard = "standard", Pty = "pty" }
+);
+setting_enum!(
+    /// `claude.standard_resume`: when standard resume uses `remote-control --continue`.
+    StandardResume { Auto = "auto", Always = "always", Never = "never" }
+);
+setting_enum!(
+    /// `claude.stalled_bridge_action`: what happens to a bridge past its startup deadline.
+    StalledBridgeAction { Stop = "stop", Keep = "keep" }
+);
+setting_enum!(
+    /// `instance_defaults.spawn_mode`.
+    SpawnModeSetting { SameDir = "same-dir", Worktree = "worktree", Session = "session" }
+);
+setting_enum!(
+    /// `instance_defaults.permission_mode` (`manual` is read as `default`).
+    PermissionModeSetting {
+        Default = "default",
+        Plan = "plan",
+        AcceptEdits = "acceptEdits",
+        Auto = "auto",
+        DontAsk = "dontAsk",
+        BypassPermissions = "bypassPermissions",
+        /// "No forced mode": no permission flag is passed.
+        Inherit = "inherit",
+    }
+);
+setting_enum!(
+    /// `auth.cookie_secure`: the Secure cookie flag and HSTS.
+    CookieSecure { Auto = "auto", Always = "always", Never = "never" }
+);
+setting_enum!(
+    /// `usage.mode`: what the usage badge shows (`off` also stops transcript reading).
+    UsageMode { Cost = "cost", Tokens = "tokens", Off = "off" }
+);
+setting_enum!(
+    /// `tls.provision`.
+    TlsProvision { Off = "off", SelfSigned = "self-signed" }
+);
+
+/// A configured secret or credential hash. `Debug` never shows it, so a logged `Config`
+/// cannot leak it (spec README invariant 5).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that must compare or verify it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// An IP network written as an address (a single host) or `address/prefix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix_len: u8,
+}
+
+impl IpNet {
+    /// Parses `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`. Host bits under the prefix are
+    /// ignored when matching, so `10.1.2.3/8` means `10.0.0.0/8`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match prefix {
+            None => max,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                let n: u8 = p.parse().ok()?;
+                if n > max {
+                    return None;
+                }
+                n
+            }
+            Some(_) => return None,
+        };
+        Some(Self { addr, prefix_len })
+    }
+
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix_len
+    }
+
+    /// Whether `ip` lies inside this network; IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
+    /// match IPv4 networks, because a dual-stack socket reports IPv4 peers that way.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// The whole configuration, validated (config.md §3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub schema_version: i64,
+    /// `~` expanded (and made absolute when the caller gave a working directory).
+    pub projects_root: PathBuf,
+    /// True when `projects_root` came from the built-in default `~/projects`: only then may
+    /// the edge create it (config.md §5).
+    pub projects_root_is_default: bool,
+    pub host: String,
+    pub port: u16,
+    pub state_dir: PathBuf,
+    /// Normalised: `""` or `/a/b` (no trailing slash).
+    pub root_path: String,
+    pub log_format: LogFormat,
+    pub log_level: LogLevel,
+    pub instance_name: Option<String>,
+    pub tls: Option<TlsSettings>,
+    pub claude: ClaudeSettings,
+    pub instance_defaults: InstanceDefaults,
+    /// Per-project settings by directory name; names that are not projects are inert.
+    pub projects: BTreeMap<String, ProjectSettings>,
+    pub auth: AuthSettings,
+    pub ui: UiSettings,
+    pub db: DbSettings,
+    pub logs: LogsSettings,
+    pub clone: CloneSettings,
+    pub reaper: ReaperSettings,
+    pub usage: UsageSettings,
+    pub metrics: MetricsSettings,
+    pub observability: ObservabilitySettings,
+}
+
+/// `tls` (config.md §3.13).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TlsSettings {
+    pub provision: TlsProvision,
+    pub hostnames: Vec<String>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// `claude` (config.md §3.2).
+#[derive(Clone, Debug, PartialEq)]
+// The flags mirror independent keys of the file one to one.
+#[allow(clippy::struct_excessive_bools)]
+pub struct ClaudeSettings {
+    pub binary: String,
+    pub min_version: String,
+    pub agents_json_poll_interval_seconds: u64,
+    pub startup_grace_seconds: f64,
+    pub auto_enable_remote_control: bool,
+    pub resume_recap: bool,
+    pub resume_recap_max_chars: u64,
+    pub launch_mode: LaunchModeSetting,
+    pub pty_screen_enabled: bool,
+    /// `~` expanded; blank entries dropped.
+    pub path_append: Vec<PathBuf>,
+    pub node_from_nvm: bool,
+    /// Extra bridge environment, `CLAUSTER_*` names already dropped.
+    pub env: BTreeMap<String, String>,
+    pub standard_resume: StandardResume,
+    pub ready_wait_seconds: f64,
+    pub stop_grace_seconds: f64,
+    pub pty_url_timeout_seconds: f64,
+    pub stalled_bridge_action: StalledBridgeAction,
+    pub config_dir: Option<PathBuf>,
+}
+
+/// `instance_defaults` (config.md §3.3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceDefaults {
+    pub spawn_mode: SpawnModeSetting,
+    pub permission_mode: PermissionModeSetting,
+    pub verbose: bool,
+    pub session_name_prefix: Option<String>,
+    pub capacity: u64,
+    pub max_bridges: Option<u64>,
+}
+
+/// `projects.<name>` (config.md §3.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectSettings {
+    pub allow_bypass_permissions: bool,
+}
+
+/// `auth` (config.md §3.5).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    pub password_required: bool,
+    pub password_hash: Option<Secret>,
+    pub api_token_hash: Option<Secret>,
+    pub allow_unauthenticated_network: bool,
+    pub cookie_secure: CookieSecure,
+    pub session_max_age_seconds: u64,
+    /// Normalised with [`normalize_origin`](super::normalize_origin); blanks dropped.
+    pub allowed_origins: Vec<String>,
+    pub reverse_proxy: ReverseProxySettings,
+}
+
+/// `auth.reverse_proxy` (config.md §3.5, security.md §3.1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReverseProxySettings {
+    pub enabled: bool,
+    pub user_header: String,
+    pub shared_secret_header: String,
+    pub trusted_ips: Vec<IpNet>,
+    pub shared_secret: Option<Secret>,
+    pub hmac_window_seconds: u64,
+    pub require_hmac: bool,
+}
+
+/// `ui`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UiSettings {
+    pub enabled: bool,
+}
+
+/// `db`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbSettings {
+    pub backup_before_migrate: bool,
+}
+
+/// `logs` (config.md §3.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogsSettings {
+    pub bridge_log_max_size_mb: u64,
+    pub keep_rotated: u64,
+    pub redact_session_url: bool,
+    pub strip_ansi_in_stream: bool,
+    pub retention_max_age_days: u64,
+    pub retention_max_files: u64,
+    pub retention_max_total_mb: u64,
+}
+
+/// `clone` (config.md §3.8).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CloneSettings {
+    pub enabled: bool,
+    /// Lower-cased, blanks dropped.
+    pub allowed_schemes: Vec<String>,
+    pub allow_private_hosts: bool,
+    pub allowed_private_cidrs: Vec<IpNet>,
+    pub timeout_seconds: u64,
+    pub max_mb: u64,
+}
+
+/// `reaper`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaperSettings {
+    pub ui_enabled: bool,
+}
+
+/// `usage` (config.md §3.10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageSettings {
+    /// Already folded with the deprecated `show_cost: false`.
+    pub mode: UsageMode,
+    /// Trimmed, upper-cased, three letters.
+    pub currency: String,
+    pub currency_symbol: Option<String>,
+    pub fx_rate: f64,
+    pub token_total_includes_cache: bool,
+    /// Operator price rows by lower-cased model id, consulted before the built-in table.
+    pub prices: BTreeMap<String, PriceOverride>,
+}
+
+impl UsageSettings {
+    /// The symbol shown before amounts: `currency_symbol`, else `$` for USD, else
+    /// `"<CODE> "`.
+    pub fn effective_currency_symbol(&self) -> String {
+        match &self.currency_symbol {
+            Some(symbol) => symbol.clone(),
+            None if self.currency == "USD" => "$".to_owned(),
+            None => format!("{} ", self.currency),
+        }
+    }
+}
+
+/// One `usage.prices.<model>` row, USD per million tokens.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PriceOverride {
+    pub input: f64,
+    pub output: f64,
+    pub cache_write_5m: f64,
+    pub cache_write_1h: f64,
+    pub cache_read: f64,
+}
+
+/// `metrics` (config.md §3.11).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub normalize_cpu: bool,
+    pub show_disk: bool,
+    pub sample_interval_seconds: f64,
+    pub poll_seconds: f64,
+}
+
+/// `observability` (config.md §3.11).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservabilitySettings {
+    pub prometheus_enabled: bool,
+    pub metrics_token_hash: Option<Secret>,
+}
+
+/// The hosts that count as loopback: a string match, so `127.0.0.2` and `0.0.0.0` do not
+/// (config.md §4).
+pub const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "::1", "localhost"];
+
+impl Config {
+    /// `host` is one of the literal loopback strings (config.md §4).
+    pub fn is_loopback_host(&self) -> bool {
+        LOOPBACK_HOSTS.contains(&self.host.as_str())
+    }
+
+    /// `auth.enabled` and at least one configured credential method: password (with a
+    /// hash), forward-auth, or the config token hash (config.md §4).
+    pub fn enforced_auth(&self) -> bool {
+        let auth = &self.auth;
+        auth.enabled
+            && ((auth.password_required && auth.password_hash.is_some())
+                || auth.reverse_proxy.enabled
+                || auth.api_token_hash.is_some())
+    }
+
+    /// The effective currency symbol of the usage badge.
+    pub fn currency_symbol(&self) -> String {
+        self.usage.effective_currency_symbol()
+    }
+
+    /// The startup warning of config.md §4 when auth is on, the host is not loopback and no
+    /// browser origin is allowed; `clauster doctor`'s `auth` row fails with the same text.
+    pub fn browser_login_warning(&self) -> Option<String> {
+        (self.auth.enabled && !self.is_loopback_host() && self.auth.allowed_origins.is_empty())
+            .then(|| {
+                format!(
+                    "auth is on and host='{}' is not loopback, but auth.allowed_origins is \
+                     empty: no browser can log in; add the dashboard's URL, e.g. \
+                     https://clauster.example.net",
+                    self.host
+                )
+            })
+    }
+
+    /// The warning for a non-loopback host whose operator opted out of enforced auth
+    /// (`clauster doctor` warns on it too).
+    pub fn unauthenticated_network_warning(&self) -> Option<String> {
+        (!self.is_loopback_host() && !self.enforced_auth()).then(|| {
+            format!(
+                "host='{}' is not loopback and auth is not enforced \
+                 (auth.allow_unauthenticated_network is set): anyone who can reach port {} \
+                 can run bridges",
+                self.host, self.port
+            )
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! Clauster's pure domain model.
+//!
+//! Everything here is deterministic over the values handed in: no tokio, no process
+//! spawning, no filesystem access except through readers the caller supplies. The server
+//! and the CLI do the IO and convert these values at their edges. Domain types are not
+//! `Serialize`; only `clauster-wire` types cross the wire.
+#![forbid(unsafe_code)]
+
+pub mod argv;
+pub mod capability;
+pub mod claude_json;
+pub mod config;
+pub mod identity;
+pub mod markers;
+pub mod modes;
+pub mod names;
+pub mod pointer;
+pub mod sanitize;
+pub mod slug;
+pub mod status;
+pub mod usage;

@@ -1,0 +1,1 @@
+//! The PTY keeper and detached-process plumbing (the only crate allowed `unsafe`).

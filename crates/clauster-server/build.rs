@@ -1,0 +1,76 @@
+//! Embeds the hydrate bundle (`cargo xtask bundle` output in `$UI_BUNDLE_DIR`) into the
+//! binary, so one `clauster` file serves everything. A missing bundle is not an error: the
+//! server then renders pages that never hydrate and says so at startup.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=UI_BUNDLE_DIR");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut code = String::from("&[\n");
+    let mut hasher = Fnv::default();
+    // The hand-written assets are versioned together with the bundle.
+    for asset in ["assets/boot.js", "assets/style.css"] {
+        println!("cargo::rerun-if-changed={asset}");
+        hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));
+    }
+    if let Some(dir) = std::env::var_os("UI_BUNDLE_DIR").map(PathBuf::from) {
+        // A directory that does not exist would make cargo rerun this script on every build.
+        std::fs::create_dir_all(&dir).expect("create the bundle directory");
+        println!("cargo::rerun-if-changed={}", dir.display());
+        let mut files = Vec::new();
+        collect(&dir, &dir, &mut files);
+        files.sort();
+        for rel in files {
+            let bytes = std::fs::read(dir.join(&rel)).expect("read a bundle file");
+            hasher.write(rel.as_bytes());
+            hasher.write(&bytes);
+            let gz_path = out.join(format!("{}.gz", rel.replace('/', "__")));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&bytes).expect("gzip in memory");
+            std::fs::write(&gz_path, gz.finish().expect("gzip in memory")).expect("write gzip");
+            writeln!(
+                code,
+                "    BundleFile {{ path: {rel:?}, raw: include_bytes!({raw:?}), gzip: include_bytes!({gz:?}) }},",
+                raw = dir.join(&rel).to_string_lossy(),
+                gz = gz_path.to_string_lossy(),
+            )
+            .expect("write to a String");
+        }
+    }
+    code.push(']');
+    std::fs::write(out.join("bundle_files.rs"), code).expect("write bundle_files.rs");
+    std::fs::write(out.join("bundle_hash.txt"), format!("{:016x}", hasher.0)).expect("write hash");
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// FNV-1a: enough to give the bundle a cache-busting version; not a security hash.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js` and stylesheet.
+
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// One file of the wasm-bindgen output, embedded by the build script, with its gzip form.
+#[derive(Debug)]
+pub struct BundleFile {
+    pub path: &'static str,
+    pub raw: &'static [u8],
+    pub gzip: &'static [u8],
+}
+
+static BUNDLE: &[BundleFile] = include!(concat!(env!("OUT_DIR"), "/bundle_files.rs"));
+
+/// Changes whenever the bundle's or the hand-written assets' bytes change: asset URLs carry
+/// it as `?v=` so browsers may cache them forever.
+pub const BUNDLE_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/bundle_hash.txt"));
+
+const BOOT_JS: &str = include_str!("../assets/boot.js");
+const STYLE_CSS: &str = include_str!("../assets/style.css");
+
+/// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
+pub fn bundle_embedded() -> bool {
+    BUNDLE.iter().any(|f| f.path.ends_with(".wasm"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VersionQuery {
+    v: Option<String>,
+}
+
+/// `GET /pkg/{*path}`.
+pub async fn serve(
+    Path(path): Path<String>,
+    Query(query): Query<VersionQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let accepts_gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|enc| enc.trim().starts_with("gzip")));
+    let (body, gzipped): (&'static [u8], bool) = match path.as_str() {
+        "boot.js" => (BOOT_JS.as_bytes(), false),
+        "style.css" => (STYLE_CSS.as_bytes(), false),
+        other => {
+            let file = BUNDLE
+                .iter()
+                .find(|f| f.path == other)
+                .ok_or_else(|| ApiError::not_found("Not Found"))?;
+            if accepts_gzip { (file.gzip, true) } else { (file.raw, false) }
+        }
+    };
+    let mut response = (StatusCode::OK, Body::from(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzipped {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    let immutable = query.v.as_deref() == Some(BUNDLE_VERSION);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if immutable { "public, max-age=31536000, immutable" } else { "no-cache" }),
+    );
+    Ok(response)
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}

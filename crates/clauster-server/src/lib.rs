@@ -1,0 +1,75 @@
+//! Clauster's engine and HTTP/WebSocket surface.
+//!
+//! The crate is a library that serves on any listener it is handed: the `clauster` binary
+//! binds the configured address, tests bind `127.0.0.1:0`. Domain values from
+//! `clauster-core` are converted to `clauster-wire` types here, at the edge.
+#![forbid(unsafe_code)]
+
+mod assets;
+mod context;
+mod error;
+mod page;
+mod projects;
+mod routes;
+mod state;
+mod trust;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use clauster_core::config::Config;
+use tokio::net::TcpListener;
+
+pub use assets::bundle_embedded;
+pub use state::ServerConfig;
+
+/// What tests may change about a server that configuration cannot reach (README
+/// §Workspace). `main` passes `ServeOptions::default()`.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The `clauster` binary launched as the pty keeper and written as the recap-hook
+    /// command. In-process tests pass the built `clauster` binary here.
+    pub self_exe: PathBuf,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self { self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")) }
+    }
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read the listener's address: {0}")]
+    Listener(#[source] std::io::Error),
+    #[error("the HTTP server failed: {0}; restart clauster")]
+    Http(#[source] std::io::Error),
+}
+
+/// Serves the dashboard and the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> Result<(), ServeError> {
+    let local = listener.local_addr().map_err(ServeError::Listener)?;
+    if !assets::bundle_embedded() {
+        tracing::warn!(
+            "this binary was built without the hydrate bundle: the dashboard renders but stays \
+             static; build with `cargo xtask build`"
+        );
+    }
+    let state = state::AppState::new(config, options);
+    tracing::info!(%local, "serving");
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Http)
+}
+
+/// A parsed configuration plus the one fact about where it came from that the page shows.
+pub fn server_config(config: Config, config_file: Option<PathBuf>) -> ServerConfig {
+    ServerConfig { config, config_file }
+}

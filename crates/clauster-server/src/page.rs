@@ -1,0 +1,153 @@
+//! The dashboard page: the Leptos app rendered to HTML inside a small shell that carries the
+//! bootstrap data hydration starts from.
+
+use clauster_ui::{App, BOOTSTRAP_ELEMENT_ID};
+use clauster_wire::Bootstrap;
+use leptos::prelude::*;
+
+use crate::assets::BUNDLE_VERSION;
+
+/// Renders the whole document. The `<body>` holds only the app, so the hydrate entry can
+/// attach to `<body>` directly.
+pub fn render(bootstrap: &Bootstrap) -> String {
+    let root = bootstrap.context.root_path.as_str();
+    let title = match &bootstrap.context.instance_name {
+        Some(name) => format!("Clauster · {}", escape_html(name)),
+        None => "Clauster".to_owned(),
+    };
+    let data = bootstrap_json(bootstrap);
+    let body = render_app(bootstrap.clone());
+    let v = BUNDLE_VERSION;
+    let mut html = String::with_capacity(body.len() + data.len() + 1024);
+    html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    html.push_str(&format!("<title>{title}</title>"));
+    html.push_str(&format!("<link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">"));
+    html.push_str(&format!("<link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">"));
+    html.push_str(&format!(
+        "<script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\">{data}</script>"
+    ));
+    html.push_str(&format!("<script type=\"module\" src=\"{root}/pkg/boot.js?v={v}\"></script>"));
+    html.push_str("</head><body>");
+    html.push_str(&body);
+    html.push_str("</body></html>");
+    html
+}
+
+fn render_app(bootstrap: Bootstrap) -> String {
+    let owner = Owner::new();
+    owner.with(|| view! { <App bootstrap=bootstrap /> }.to_html())
+}
+
+/// The bootstrap JSON, safe inside a `<script>` element: `<` is written as `\u003c` so no
+/// value can close the element or open a comment.
+fn bootstrap_json(bootstrap: &Bootstrap) -> String {
+    serde_json::to_string(bootstrap)
+        .expect("wire types always serialise")
+        .replace('<', "\\u003c")
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clauster_wire::{
+        Bootstrap, CloneContext, InstanceDefaults, MetricsContext, PageContext, Project, TrustState,
+        UsageContext,
+    };
+
+    use super::{BUNDLE_VERSION, render};
+
+    fn context(instance_name: Option<&str>) -> PageContext {
+        PageContext {
+            version: "0.1.0".into(),
+            instance_name: instance_name.map(Into::into),
+            projects_root: "/srv/projects".into(),
+            root_path: String::new(),
+            config_file_found: false,
+            auth_enabled: false,
+            launch_mode: "standard".into(),
+            instance_defaults: InstanceDefaults {
+                spawn_mode: "same-dir".into(),
+                permission_mode: "default".into(),
+                verbose: false,
+                capacity: 32,
+                max_bridges: None,
+                session_name_prefix: None,
+            },
+            pty_supported: true,
+            pty_screen: false,
+            usage: UsageContext {
+                mode: "cost".into(),
+                currency: "USD".into(),
+                currency_symbol: "$".into(),
+                fx_rate: 1.0,
+                token_total_includes_cache: true,
+            },
+            metrics: MetricsContext { enabled: true, show_disk: true, normalize_cpu: false, poll_seconds: 4.0 },
+            clone: CloneContext { enabled: true, allowed_schemes: vec!["https".into(), "ssh".into()] },
+            reaper_ui: false,
+        }
+    }
+
+    fn project(name: &str, git: bool, trusted: bool) -> Project {
+        Project {
+            name: name.into(),
+            path: format!("/srv/projects/{name}"),
+            is_git_repo: git,
+            has_claude_md: git,
+            has_claude_dir: false,
+            trust_state: if trusted { TrustState::Trusted } else { TrustState::Untrusted },
+            allow_bypass_permissions: false,
+        }
+    }
+
+    /// The page with the bundle version (which changes with every build) masked.
+    fn rendered(bootstrap: &Bootstrap) -> String {
+        render(bootstrap).replace(BUNDLE_VERSION, "<v>").replace("><", ">\n<")
+    }
+
+    #[test]
+    fn page_with_two_projects() {
+        let bootstrap = Bootstrap {
+            context: context(None),
+            projects: vec![project("alpha", true, true), project("beta", false, false)],
+        };
+        insta::assert_snapshot!(rendered(&bootstrap));
+    }
+
+    #[test]
+    fn empty_root_shows_getting_started_and_the_defaults_note() {
+        let bootstrap = Bootstrap { context: context(None), projects: vec![] };
+        let html = rendered(&bootstrap);
+        assert!(html.contains("Getting started"));
+        assert!(html.contains("Running with built-in defaults"));
+        assert!(html.contains("/srv/projects"));
+    }
+
+    #[test]
+    fn bootstrap_data_cannot_close_its_script_element() {
+        let mut bootstrap = Bootstrap { context: context(Some("x</script><b>")), projects: vec![] };
+        bootstrap.context.projects_root = "/srv/</script>".into();
+        let html = render(&bootstrap);
+        let data = html.split("type=\"application/json\">").nth(1).unwrap();
+        let data = data.split("</script>").next().unwrap();
+        assert!(!data.contains('<'), "raw '<' inside the bootstrap JSON: {data}");
+        let parsed: Bootstrap = serde_json::from_str(data).unwrap();
+        assert_eq!(parsed, bootstrap);
+        assert!(html.contains("<title>Clauster · x&lt;/script&gt;&lt;b&gt;</title>"));
+    }
+}

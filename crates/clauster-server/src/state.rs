@@ -1,0 +1,94 @@
+//! The state every handler shares: the configuration and what is derived from it once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clauster_core::config::Config;
+use clauster_wire::{PageContext, Project};
+
+use crate::ServeOptions;
+use crate::error::ApiError;
+use crate::projects;
+use crate::trust;
+
+/// A validated configuration and the file it came from (`None`: built-in defaults).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub config: Config,
+    pub config_file: Option<PathBuf>,
+}
+
+/// Cheap to clone: handlers receive it by value.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    context: PageContext,
+    /// Claude's global config file, where trust lives (bridges.md §12.1).
+    claude_global_file: PathBuf,
+    #[allow(dead_code)] // read by the engine once bridges launch (pty keeper, recap hook)
+    options: ServeOptions,
+}
+
+impl AppState {
+    pub fn new(server_config: ServerConfig, options: ServeOptions) -> Self {
+        let ServerConfig { config, config_file } = server_config;
+        let context = crate::context::page_context(&config, config_file.is_some());
+        let claude_global_file = trust::global_config_file(&config, &ProcessEnv);
+        Self { inner: Arc::new(Inner { config, context, claude_global_file, options }) }
+    }
+
+    pub fn context(&self) -> &PageContext {
+        &self.inner.context
+    }
+
+    pub fn root_path(&self) -> &str {
+        &self.inner.config.root_path
+    }
+
+    #[allow(clippy::unused_self)] // one version per process, but reached through the state
+    pub fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn projects_root(&self) -> &Path {
+        &self.inner.config.projects_root
+    }
+
+    /// Discovers the projects and describes each card. Blocking: call off the async workers.
+    pub fn projects(&self) -> Result<Vec<Project>, ApiError> {
+        let found = projects::discover(self.projects_root()).map_err(|err| {
+            ApiError::internal(format!(
+                "cannot list projects_root {}: {err}; check that it exists and is readable",
+                self.projects_root().display()
+            ))
+        })?;
+        let trusted = trust::load_trusted(&self.inner.claude_global_file);
+        Ok(found
+            .iter()
+            .map(|p| {
+                let allow_bypass = self
+                    .inner
+                    .config
+                    .projects
+                    .get(p.name.as_str())
+                    .is_some_and(|s| s.allow_bypass_permissions);
+                projects::describe(p, &trusted, allow_bypass)
+            })
+            .collect())
+    }
+}
+
+/// The server process's own environment, read where Claude's file locations depend on it.
+#[derive(Debug)]
+pub struct ProcessEnv;
+
+impl trust::Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}

@@ -1,0 +1,39 @@
+//! Reading Claude Code's workspace trust (bridges.md §12.1–§12.2) for the project cards.
+
+use std::path::{Path, PathBuf};
+
+use clauster_core::claude_json::{self, TrustedPaths};
+use clauster_core::config::Config;
+
+/// Where environment variables come from: the process in production, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// Claude's global config file `G` (bridges.md §12.1): `~/.claude.json` when claude gets no
+/// `CLAUDE_CONFIG_DIR` at all, otherwise `<D>/.claude.json`.
+pub fn global_config_file(config: &Config, env: &dyn Env) -> PathBuf {
+    let home = env.var("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    let config_dir = config
+        .claude
+        .env
+        .get("CLAUDE_CONFIG_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| config.claude.config_dir.clone())
+        .or_else(|| env.var("CLAUDE_CONFIG_DIR").map(PathBuf::from));
+    match config_dir {
+        Some(dir) => dir.join(".claude.json"),
+        None => home.join(".claude.json"),
+    }
+}
+
+/// The paths Claude Code trusts, read from `G`. A file that is missing, unreadable or not a
+/// JSON object trusts nothing (deny, §12.2).
+pub fn load_trusted(global_file: &Path) -> TrustedPaths {
+    std::fs::read_to_string(global_file)
+        .ok()
+        .and_then(|text| claude_json::parse_config_text(&text).ok())
+        .map(|config| TrustedPaths::from_config(&config))
+        .unwrap_or_default()
+}

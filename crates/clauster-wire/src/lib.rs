@@ -1,0 +1,16 @@
+//! Clauster's wire types: every JSON body, WebSocket frame and the page context.
+//!
+//! Produced by the server, consumed by the UI (also in wasm) and the CLI. Depends on serde
+//! only; no logic beyond (de)serialisation and plain constructors. Field names are the JSON
+//! names of `http-api.md`, which scripts written for the Python Clauster rely on.
+#![forbid(unsafe_code)]
+// The shapes are fixed by the JSON that scripts already read; flags stay flags.
+#![allow(clippy::struct_excessive_bools)]
+
+mod context;
+mod health;
+mod project;
+
+pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
+pub use health::{Health, HealthDetail};
+pub use project::{Bootstrap, ErrorBody, Project, TrustState};

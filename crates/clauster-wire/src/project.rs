@@ -1,0 +1,48 @@
+//! Project objects (http-api.md §4), the page's bootstrap data and the error body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::PageContext;
+
+/// One project card's facts, as `GET /api/projects` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub name: String,
+    /// `projects_root/<name>` as configured, not symlink-resolved.
+    pub path: String,
+    pub is_git_repo: bool,
+    pub has_claude_md: bool,
+    pub has_claude_dir: bool,
+    pub trust_state: TrustState,
+    pub allow_bypass_permissions: bool,
+}
+
+/// Claude Code's workspace-trust grant for a project directory (bridges.md §12.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustState {
+    Trusted,
+    /// Also when Claude's global config file is missing or unreadable: trust is denied then.
+    Untrusted,
+}
+
+/// The state hydration starts from, embedded in the server-rendered page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub context: PageContext,
+    pub projects: Vec<Project>,
+}
+
+/// Every HTTP error body: `{"detail": "<human sentence>"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self { detail: detail.into(), field: None }
+    }
+}

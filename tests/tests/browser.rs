@@ -1,0 +1,135 @@
+//! The dashboard in a real headless Chromium: server-rendered, hydrated by the wasm bundle,
+//! and interactive only once hydrated.
+//!
+//! Needs `chromium` and `chromedriver` (installed by `cargo xtask test`) and a `clauster`
+//! built with the hydrate bundle. Missing either fails the test: a skipped browser test
+//! would let a page that never hydrates pass.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} not found; install it with `cargo xtask setup` (or set {var})",
+        path.display()
+    );
+    path
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create the artifacts dir");
+    dir
+}
+
+struct Browser {
+    _driver: KillOnDrop,
+    client: Client,
+}
+
+async fn open_browser(sandbox: &Sandbox) -> Browser {
+    let chromium = tool("CHROMIUM_BIN", "/usr/bin/chromium");
+    let chromedriver = tool("CHROMEDRIVER_BIN", "/usr/bin/chromedriver");
+    let port = free_port();
+    let mut cmd = sandbox.command(&chromedriver);
+    cmd.arg(format!("--port={port}"));
+    let driver = spawn_logged(cmd, &sandbox.dir.path().join("chromedriver.log"));
+    let listening = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+    });
+    assert!(listening.is_some(), "chromedriver did not start");
+
+    let profile = sandbox.dir.path().join("chromium-profile");
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object literal") };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("open a Chromium session");
+    Browser { _driver: driver, client }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_hydrates_and_the_search_box_filters_cards() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    sandbox.project("beta", &["CLAUDE.md"]);
+    sandbox.project("gamma-alpine", &[]);
+    let root = sandbox.projects_root();
+    let port = free_port();
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port.to_string(), "--projects-root", root.to_str().unwrap()]);
+    let log = sandbox.dir.path().join("clauster.log");
+    let _server = spawn_logged(cmd, &log);
+    let up = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+    });
+    assert!(up.is_some(), "clauster did not start");
+
+    let browser = open_browser(&sandbox).await;
+    let client = browser.client.clone();
+    // Checks run in a task so a failed assertion still closes the browser below.
+    let checks = tokio::spawn(async move {
+        client.goto(&format!("http://127.0.0.1:{port}/")).await.expect("load the page");
+        let hydrated = client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("html[data-hydrated='true']"))
+            .await;
+        if hydrated.is_err() {
+            let logs = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("the page never hydrated; server log:\n{logs}");
+        }
+
+        let count = client.find(Locator::Css(".count")).await.unwrap();
+        assert_eq!(count.text().await.unwrap(), "3 projects");
+        let search = client.find(Locator::Css("input[name='project-search']")).await.unwrap();
+        search.send_keys("ALP").await.unwrap();
+
+        let visible = |name: &'static str| {
+            let client = client.clone();
+            async move {
+                let card = client.find(Locator::Css(&format!("[data-project='{name}']"))).await.unwrap();
+                card.attr("hidden").await.unwrap().is_none()
+            }
+        };
+        // Only a hydrated page reacts to typing; the server-rendered HTML alone would not.
+        let filtered = client
+            .wait()
+            .at_most(Duration::from_secs(5))
+            .for_element(Locator::Css("[data-project='beta'][hidden]"))
+            .await;
+        assert!(filtered.is_ok(), "typing in the search box did not hide 'beta'");
+        assert!(visible("alpha").await);
+        assert!(visible("gamma-alpine").await);
+        assert_eq!(count.text().await.unwrap(), "2 of 3 projects");
+
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-desktop.png"), png).unwrap();
+    });
+    let outcome = checks.await;
+    browser.client.close().await.expect("close the browser");
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}

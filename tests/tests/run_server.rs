@@ -1,0 +1,151 @@
+//! `clauster run` as a real process: a temp HOME and projects root, a real socket on
+//! 127.0.0.1, and the JSON and HTML it serves.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+
+struct Running {
+    _child: support::KillOnDrop,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+/// Starts `clauster run` on a free port and waits until `/healthz` answers.
+fn start(sandbox: &Sandbox, extra: &[&str]) -> Running {
+    let port = free_port();
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port.to_string()]).args(extra);
+    let log = sandbox.dir.path().join("clauster.log");
+    let child = spawn_logged(cmd, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    let health = format!("{base}/healthz");
+    let up = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+    });
+    assert!(up.is_some(), "clauster did not listen on {health}:\n{}", read(&log));
+    Running { _child: child, base, log }
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn serves_health_and_the_discovered_projects() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
+    sandbox.project("Beta", &[".claude"]);
+    sandbox.project(".hidden", &[]);
+    sandbox.project("-flaglike", &[]);
+    sandbox.project("CON", &[]);
+    std::fs::write(sandbox.projects_root().join("notes.txt"), "not a project").unwrap();
+    let elsewhere = sandbox.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, sandbox.projects_root().join("linked")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", sandbox.projects_root().join("broken")).unwrap();
+    sandbox.trust(&alpha);
+
+    let root = sandbox.projects_root();
+    let server = start(&sandbox, &["--projects-root", root.to_str().unwrap()]);
+
+    let (status, health) = get_json(&format!("{}/healthz", server.base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(health["claude_ok"], Value::Null, "no probe has finished yet");
+    assert_eq!(health["instances_running"], 0);
+
+    let path = |name: &str| root.join(name).to_string_lossy().into_owned();
+    let expected = json!([
+        {"name": "alpha", "path": path("alpha"), "is_git_repo": true, "has_claude_md": true,
+         "has_claude_dir": false, "trust_state": "trusted", "allow_bypass_permissions": false},
+        {"name": "Beta", "path": path("Beta"), "is_git_repo": false, "has_claude_md": false,
+         "has_claude_dir": true, "trust_state": "untrusted", "allow_bypass_permissions": false},
+        {"name": "linked", "path": path("linked"), "is_git_repo": false, "has_claude_md": false,
+         "has_claude_dir": false, "trust_state": "untrusted", "allow_bypass_permissions": false},
+    ]);
+    let (status, projects) = get_json(&format!("{}/api/projects", server.base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(projects, expected, "log:\n{}", read(&server.log));
+    let (status, v1) = get_json(&format!("{}/api/v1/projects", server.base)).await;
+    assert_eq!((status, v1), (200, expected));
+
+    let (status, missing) = get_json(&format!("{}/api/nope", server.base)).await;
+    assert_eq!((status, missing), (404, json!({"detail": "Not Found"})));
+
+    let page = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    for name in ["alpha", "Beta", "linked"] {
+        assert!(html.contains(&format!("data-project=\"{name}\"")), "card {name} missing");
+    }
+    assert!(!html.contains("data-project=\"CON\""), "device names are not projects");
+    assert!(!html.contains("data-hydrated"), "only the browser marks hydration");
+    assert!(html.contains("id=\"clauster-bootstrap\""), "bootstrap data missing");
+
+    let banner = read(&server.log);
+    assert!(banner.contains(&format!("projects_root={}", root.display())), "banner: {banner}");
+}
+
+#[tokio::test]
+async fn without_any_config_it_serves_the_default_projects_root_and_creates_it() {
+    let sandbox = Sandbox::new();
+    let server = start(&sandbox, &[]);
+    let default_root = sandbox.home().join("projects");
+    assert!(default_root.is_dir(), "~/projects was not created");
+    let (status, projects) = get_json(&format!("{}/api/projects", server.base)).await;
+    assert_eq!((status, projects), (200, json!([])));
+    let banner = read(&server.log);
+    assert!(
+        banner.contains(&format!("projects_root={}", default_root.display())),
+        "banner: {banner}"
+    );
+    assert!(banner.contains("| http://127.0.0.1:"), "banner: {banner}");
+}
+
+#[test]
+fn a_network_bind_without_enforced_auth_is_refused_with_the_fix() {
+    let sandbox = Sandbox::new();
+    let root = sandbox.projects_root();
+    std::fs::create_dir_all(&root).unwrap();
+    let output = sandbox
+        .command(clauster_bin())
+        .args(["run", "--host", "0.0.0.0", "--port", &free_port().to_string()])
+        .arg("--projects-root")
+        .arg(&root)
+        .output()
+        .expect("run clauster");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("clauster: config error: refusing non-loopback host='0.0.0.0' without enforced auth."),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("auth.allow_unauthenticated_network"), "stderr: {stderr}");
+}
+
+#[test]
+fn a_missing_config_file_named_with_c_is_a_config_error() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .command(clauster_bin())
+        .args(["-c", "/nonexistent/clauster.yml"])
+        .output()
+        .expect("run clauster");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+        "clauster: config error: no such file: /nonexistent/clauster.yml"
+    );
+}

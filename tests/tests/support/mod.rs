@@ -1,0 +1,131 @@
+//! What the end-to-end tests share: hermetic homes, free ports, the built binaries.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A throw-away HOME with a projects root inside it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("create a temp dir") }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn projects_root(&self) -> PathBuf {
+        self.dir.path().join("projects")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.home().join(".clauster")
+    }
+
+    /// Creates `projects_root/<name>` with the given marker entries (`.git`, `CLAUDE.md`,
+    /// `.claude`).
+    pub fn project(&self, name: &str, markers: &[&str]) -> PathBuf {
+        let dir = self.projects_root().join(name);
+        std::fs::create_dir_all(&dir).expect("create a project");
+        for marker in markers {
+            if marker.starts_with(".git") || marker.starts_with(".claude") {
+                std::fs::create_dir_all(dir.join(marker)).expect("create a marker dir");
+            } else {
+                std::fs::write(dir.join(marker), "# notes\n").expect("create a marker file");
+            }
+        }
+        dir
+    }
+
+    /// Marks `path` trusted in Claude's global config file, as `claude` itself would.
+    pub fn trust(&self, path: &Path) {
+        let file = self.home().join(".claude.json");
+        let canonical = std::fs::canonicalize(path).expect("canonical project path");
+        let key = canonical.to_string_lossy().into_owned();
+        let json = serde_json::json!({ "projects": { key: { "hasTrustDialogAccepted": true } } });
+        std::fs::write(file, json.to_string()).expect("write .claude.json");
+    }
+
+    /// Environment for child processes: isolated HOME, no inherited Clauster or Claude
+    /// configuration.
+    pub fn command(&self, program: &Path) -> Command {
+        std::fs::create_dir_all(self.home()).expect("create HOME");
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("XDG_CONFIG_HOME", self.home().join(".config"))
+            .current_dir(self.dir.path());
+        cmd
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1. Config forbids port 0 for `clauster
+/// run`, so process tests pick one; in-process tests bind `127.0.0.1:0` directly.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// The `clauster` binary of this profile, built once per test process (the tests crate
+/// cannot depend on another package's binary directly).
+pub fn clauster_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let fake = Path::new(env!("CARGO_BIN_EXE_fake-claude"));
+        let target_profile_dir = fake.parent().expect("binaries sit in the profile dir");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--package", "clauster-cli", "--bin", "clauster", "--manifest-path"])
+            .arg(manifest);
+        if target_profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        if let Some(target_dir) = target_profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target_dir);
+        }
+        let status = cmd.status().expect("run cargo build for clauster");
+        assert!(status.success(), "building the clauster binary failed");
+        target_profile_dir.join("clauster")
+    })
+}
+
+/// A child process killed when the guard drops, so a failing assertion leaves nothing behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `probe` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Spawns a command with stdout and stderr captured to files in the sandbox.
+pub fn spawn_logged(mut cmd: Command, log: &Path) -> KillOnDrop {
+    let out = std::fs::File::create(log).expect("create a log file");
+    let err = out.try_clone().expect("clone the log handle");
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    KillOnDrop(cmd.spawn().expect("spawn the process"))
+}

@@ -1,0 +1,143 @@
+//! Build, run, test and bench automation: `cargo xtask <task>`.
+//!
+//! Everything a fresh machine needs is installed here, from the package registries the
+//! machines reach (rustup's wasm target, Debian's chromium + chromedriver, npm's `claude`
+//! and `binaryen`), never from ad-hoc downloads.
+// Printing progress is this program's job.
+#![allow(clippy::print_stdout)]
+#![forbid(unsafe_code)]
+
+mod bundle;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  run [-- ARGS]     build the release bundle and binary, then `clauster run ARGS`
+                    (no config needed: 127.0.0.1:7621, projects in ~/projects)
+  build [--release] build the hydrate bundle and the clauster binary
+  bundle [--release] build only the hydrate bundle into target/site/pkg
+  test [ARGS]       install what the tests need, build the bundle, run every test
+  ci                test, then cargo fmt --check and clippy -D warnings
+  setup             install what the tests need (wasm target, chromium, chromedriver, claude)
+  fake-claude       build the fake `claude` and print its path
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match task {
+        "run" => run(rest),
+        "build" => build(rest.iter().any(|a| a == "--release")),
+        "bundle" => bundle::build(&workspace_root(), rest.iter().any(|a| a == "--release")),
+        "test" => test(rest),
+        "ci" => ci(),
+        "setup" => setup::for_tests(&workspace_root()),
+        "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprint!("unknown task '{other}'\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask {task}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask's manifest lives one level below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs a command to completion, failing with its rendering when it does not succeed.
+fn status(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    println!("$ {shown}");
+    let status = cmd.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}").into())
+    }
+}
+
+fn build(release: bool) -> Result {
+    let root = workspace_root();
+    setup::wasm_target()?;
+    bundle::build(&root, release)?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "clauster-cli"]);
+    if release {
+        cmd.arg("--release");
+    }
+    status(&mut cmd)
+}
+
+fn run(args: &[String]) -> Result {
+    build(true)?;
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    let exe = workspace_root().join("target/release/clauster");
+    status(Command::new(exe).arg("run").args(args))
+}
+
+fn fake_claude() -> Result<PathBuf> {
+    status(cargo().args(["build", "--package", "clauster-tests", "--bin", "fake-claude"]))?;
+    Ok(workspace_root().join("target/debug/fake-claude"))
+}
+
+fn test(args: &[String]) -> Result {
+    let root = workspace_root();
+    setup::for_tests(&root)?;
+    // The server embeds the bundle at compile time; the browser tests need it there.
+    bundle::build(&root, false)?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--exclude", "clauster-ui-wasm"]).args(args);
+    setup::test_environment(&root, &mut cmd);
+    status(&mut cmd)
+}
+
+fn ci() -> Result {
+    test(&[])?;
+    status(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    status(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The wasm crate is empty off wasm32; lint it where it is real.
+    status(cargo().args([
+        "clippy",
+        "--package",
+        "clauster-ui-wasm",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}

@@ -1,0 +1,100 @@
+//! Installing what builds and tests need, each from the registry that carries it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{Result, status};
+
+/// The real `claude` the integration tests parse the help texts of and fail to log in with.
+/// Pinned: the captures in the spec were taken with this version.
+pub const CLAUDE_NPM: &str = "@anthropic-ai/claude-code@2.1.328";
+/// wasm-opt 123+ (older ones emit bundles that never hydrate, toolchain.md).
+pub const BINARYEN_NPM: &str = "binaryen@132";
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Where npm packages for the build and tests go: inside `target/`, never global.
+pub fn npm_prefix(root: &Path) -> PathBuf {
+    root.join("target/tools/npm")
+}
+
+pub fn real_claude(root: &Path) -> PathBuf {
+    npm_prefix(root).join("node_modules/.bin/claude")
+}
+
+pub fn wasm_opt(root: &Path) -> PathBuf {
+    npm_prefix(root).join("node_modules/.bin/wasm-opt")
+}
+
+pub fn wasm_target() -> Result {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output()?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l == "wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+/// Everything the test suite runs: the wasm target, Chromium and ChromeDriver, git, and the
+/// pinned real `claude`.
+pub fn for_tests(root: &Path) -> Result {
+    wasm_target()?;
+    let mut missing = Vec::new();
+    if !Path::new(CHROMIUM).exists() {
+        missing.push("chromium");
+    }
+    if !Path::new(CHROMEDRIVER).exists() {
+        missing.push("chromium-driver");
+    }
+    if Command::new("git").arg("--version").output().is_err() {
+        missing.push("git");
+    }
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+    }
+    npm_install(root, CLAUDE_NPM, &real_claude(root))
+}
+
+/// Installs an npm package under `target/tools/npm` unless its binary is already there.
+pub fn npm_install(root: &Path, package: &str, binary: &Path) -> Result {
+    if binary.exists() {
+        return Ok(());
+    }
+    let prefix = npm_prefix(root);
+    std::fs::create_dir_all(&prefix)?;
+    status(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+            .arg(&prefix)
+            .arg(package),
+    )
+}
+
+fn apt_install(packages: &[&str]) -> Result {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        return Err(format!(
+            "the tests need {} from Debian; install them with `sudo apt-get install -y {}`",
+            packages.join(", "),
+            packages.join(" ")
+        )
+        .into());
+    }
+    status(Command::new("apt-get").arg("update").arg("-qq"))?;
+    status(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Points the tests at the tools installed above.
+pub fn test_environment(root: &Path, cmd: &mut Command) {
+    cmd.env("CHROMIUM_BIN", CHROMIUM)
+        .env("CHROMEDRIVER_BIN", CHROMEDRIVER)
+        .env("REAL_CLAUDE_BIN", real_claude(root));
+}
