@@ -43,7 +43,9 @@ async fn open_browser(sandbox: &Sandbox) -> Browser {
     cmd.arg(format!("--port={port}"));
     let driver = spawn_logged(cmd, &sandbox.dir.path().join("chromedriver.log"));
     let listening = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
     });
     assert!(listening.is_some(), "chromedriver did not start");
 
@@ -59,14 +61,19 @@ async fn open_browser(sandbox: &Sandbox) -> Browser {
             ]
         }
     });
-    let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object literal") };
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!("a JSON object literal")
+    };
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let client = ClientBuilder::new(connector)
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("open a Chromium session");
-    Browser { _driver: driver, client }
+    Browser {
+        _driver: driver,
+        client,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,11 +85,19 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
     let root = sandbox.projects_root();
     let port = free_port();
     let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port.to_string(), "--projects-root", root.to_str().unwrap()]);
+    cmd.args([
+        "run",
+        "--port",
+        &port.to_string(),
+        "--projects-root",
+        root.to_str().unwrap(),
+    ]);
     let log = sandbox.dir.path().join("clauster.log");
     let _server = spawn_logged(cmd, &log);
     let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
     });
     assert!(up.is_some(), "clauster did not start");
 
@@ -90,7 +105,10 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
     let client = browser.client.clone();
     // Checks run in a task so a failed assertion still closes the browser below.
     let checks = tokio::spawn(async move {
-        client.goto(&format!("http://127.0.0.1:{port}/")).await.expect("load the page");
+        client
+            .goto(&format!("http://127.0.0.1:{port}/"))
+            .await
+            .expect("load the page");
         let hydrated = client
             .wait()
             .at_most(Duration::from_secs(30))
@@ -103,13 +121,19 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 
         let count = client.find(Locator::Css(".count")).await.unwrap();
         assert_eq!(count.text().await.unwrap(), "3 projects");
-        let search = client.find(Locator::Css("input[name='project-search']")).await.unwrap();
+        let search = client
+            .find(Locator::Css("input[name='project-search']"))
+            .await
+            .unwrap();
         search.send_keys("ALP").await.unwrap();
 
         let visible = |name: &'static str| {
             let client = client.clone();
             async move {
-                let card = client.find(Locator::Css(&format!("[data-project='{name}']"))).await.unwrap();
+                let card = client
+                    .find(Locator::Css(&format!("[data-project='{name}']")))
+                    .await
+                    .unwrap();
                 card.attr("hidden").await.unwrap().is_none()
             }
         };
@@ -119,7 +143,10 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
             .at_most(Duration::from_secs(5))
             .for_element(Locator::Css("[data-project='beta'][hidden]"))
             .await;
-        assert!(filtered.is_ok(), "typing in the search box did not hide 'beta'");
+        assert!(
+            filtered.is_ok(),
+            "typing in the search box did not hide 'beta'"
+        );
         assert!(visible("alpha").await);
         assert!(visible("gamma-alpine").await);
         assert_eq!(count.text().await.unwrap(), "2 of 3 projects");

@@ -502,6 +502,20 @@ fn standard_ready_writes_markers_banner_and_a_pointer_with_its_own_start_ticks()
     let cmdline = read(&PathBuf::from(format!("/proc/{pid}/cmdline")));
     assert!(cmdline.contains("claude") && cmdline.split('\0').any(|a| a == "remote-control"));
 
+    check_invocation_records(&debug, &argv_log, pid, &sb.project);
+
+    // One SIGINT is enough for the standard form; the pointer stays.
+    bridge.signal(Signal::SIGINT);
+    let status = bridge
+        .wait_exit(Duration::from_secs(2))
+        .expect("exits after one SIGINT");
+    assert_eq!(status.code(), Some(0));
+    assert!(read(&debug).ends_with("[DEBUG] [bridge:shutdown] SIGINT received, shutting down\n"));
+    assert!(sb.pointer().exists());
+}
+
+/// `<debug>.env.json` and the `FAKE_CLAUDE_ARGV_LOG` line of a bridge started with `TERM=xterm`.
+fn check_invocation_records(debug: &Path, argv_log: &Path, pid: u32, project: &Path) {
     let env_json: serde_json::Value = serde_json::from_str(&read(&PathBuf::from(format!(
         "{}.env.json",
         debug.display()
@@ -519,19 +533,25 @@ fn standard_ready_writes_markers_banner_and_a_pointer_with_its_own_start_ticks()
             .contains(&"HOME".into())
     );
     let logged: serde_json::Value =
-        serde_json::from_str(read(&argv_log).lines().next().unwrap()).unwrap();
+        serde_json::from_str(read(argv_log).lines().next().unwrap()).unwrap();
     assert_eq!(logged["pid"], pid);
     assert_eq!(logged["argv"][0], "remote-control");
-    assert_eq!(logged["cwd"], sb.project.to_str().unwrap());
+    assert_eq!(logged["cwd"], project.to_str().unwrap());
+}
 
-    // One SIGINT is enough for the standard form; the pointer stays.
-    bridge.signal(Signal::SIGINT);
-    let status = bridge
-        .wait_exit(Duration::from_secs(2))
-        .expect("exits after one SIGINT");
-    assert_eq!(status.code(), Some(0));
-    assert!(read(&debug).ends_with("[DEBUG] [bridge:shutdown] SIGINT received, shutting down\n"));
-    assert!(sb.pointer().exists());
+#[test]
+fn standard_continue_reattaches_to_the_recorded_session() {
+    let sb = Sandbox::new();
+    let debug = sb.debug_file("first.log");
+    let mut first = sb.spawn_standard(&debug, &["--spawn", "same-dir"], &[]);
+    assert!(wait_for(Duration::from_secs(5), || sb.pointer().exists()));
+    first.signal(Signal::SIGINT);
+    assert_eq!(
+        first.wait_exit(Duration::from_secs(2)).unwrap().code(),
+        Some(0)
+    );
+    let pointer: serde_json::Value = serde_json::from_str(&read(&sb.pointer())).unwrap();
+    let session = pointer["sessionId"].as_str().unwrap().to_string();
 
     // --continue reattaches to the recorded session: Unarchive instead of Created.
     let debug2 = sb.debug_file("std2.log");
@@ -1009,7 +1029,7 @@ fn naive_strip(raw: &[u8]) -> String {
         match c {
             '\x1b' => match chars.next() {
                 Some('[') => {
-                    while let Some(n) = chars.next() {
+                    for n in chars.by_ref() {
                         if ('\x40'..='\x7e').contains(&n) {
                             break;
                         }
@@ -1212,7 +1232,10 @@ fn pty_wrapped_url_soft_wraps_at_column_120() {
     assert!(screen.row_wrapped(4), "row 5 wraps");
     let row5: String = screen.rows(0, 120).nth(4).unwrap();
     assert_eq!(row5.chars().count(), 120);
-    assert!(row5.ends_with("https://claude.ai/co"));
+    assert!(
+        row5.ends_with("https://claude.ai/cod"),
+        "21 characters from column 100"
+    );
     let id = session_ids(&screen.contents())[0].clone();
     assert!(
         screen

@@ -12,7 +12,10 @@ use support::Sandbox;
 
 fn real_claude() -> PathBuf {
     let path = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/npm/node_modules/.bin/claude"),
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/tools/npm/node_modules/.bin/claude")
+        },
         PathBuf::from,
     );
     assert!(
@@ -26,7 +29,11 @@ fn real_claude() -> PathBuf {
 fn stdout_of(sandbox: &Sandbox, args: &[&str]) -> String {
     let mut cmd: Command = sandbox.command(&real_claude());
     let output = cmd.args(args).output().expect("run the real claude");
-    assert!(output.status.success(), "claude {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "claude {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("claude prints UTF-8")
 }
 
@@ -41,13 +48,37 @@ fn the_pinned_claude_help_texts_parse_into_its_capabilities() {
         help: Some(&help),
         remote_control_help: Some(&rc_help),
     });
-    assert_eq!(caps.claude_version.map(|v| v.to_string()).as_deref(), Some("2.1.328"));
-    assert!(caps.rc_continue, "2.1.328's remote-control lists --continue");
-    assert!(!caps.rc_sandbox, "2.1.328's remote-control has no --sandbox");
-    assert_eq!(caps.flag_default_token, DefaultModeToken::Manual, "the flag form lists `manual`");
-    assert_eq!(caps.rc_default_token, DefaultModeToken::Default, "the subcommand lists `default`");
-    let flag_choices = caps.flag_permission_choices.expect("the flag form lists its choices");
-    assert!(flag_choices.iter().any(|c| c == "bypassPermissions"), "{flag_choices:?}");
-    let rc_choices = caps.rc_permission_choices.expect("the subcommand lists its choices");
+    assert_eq!(
+        caps.claude_version.map(|v| v.to_string()).as_deref(),
+        Some("2.1.328")
+    );
+    assert!(
+        caps.rc_continue,
+        "2.1.328's remote-control lists --continue"
+    );
+    assert!(
+        !caps.rc_sandbox,
+        "2.1.328's remote-control has no --sandbox"
+    );
+    assert_eq!(
+        caps.flag_default_token,
+        DefaultModeToken::Manual,
+        "the flag form lists `manual`"
+    );
+    assert_eq!(
+        caps.rc_default_token,
+        DefaultModeToken::Default,
+        "the subcommand lists `default`"
+    );
+    let flag_choices = caps
+        .flag_permission_choices
+        .expect("the flag form lists its choices");
+    assert!(
+        flag_choices.iter().any(|c| c == "bypassPermissions"),
+        "{flag_choices:?}"
+    );
+    let rc_choices = caps
+        .rc_permission_choices
+        .expect("the subcommand lists its choices");
     assert!(rc_choices.iter().any(|c| c == "dontAsk"), "{rc_choices:?}");
 }

@@ -24,10 +24,20 @@ fn start(sandbox: &Sandbox, extra: &[&str]) -> Running {
     let base = format!("http://127.0.0.1:{port}");
     let health = format!("{base}/healthz");
     let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
     });
-    assert!(up.is_some(), "clauster did not listen on {health}:\n{}", read(&log));
-    Running { _child: child, base, log }
+    assert!(
+        up.is_some(),
+        "clauster did not listen on {health}:\n{}",
+        read(&log)
+    );
+    Running {
+        _child: child,
+        base,
+        log,
+    }
 }
 
 fn read(path: &std::path::Path) -> String {
@@ -62,7 +72,11 @@ async fn serves_health_and_the_discovered_projects() {
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(health["claude_ok"], Value::Null, "no probe has finished yet");
+    assert_eq!(
+        health["claude_ok"],
+        Value::Null,
+        "no probe has finished yet"
+    );
     assert_eq!(health["instances_running"], 0);
 
     let path = |name: &str| root.join(name).to_string_lossy().into_owned();
@@ -88,14 +102,29 @@ async fn serves_health_and_the_discovered_projects() {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     for name in ["alpha", "Beta", "linked"] {
-        assert!(html.contains(&format!("data-project=\"{name}\"")), "card {name} missing");
+        assert!(
+            html.contains(&format!("data-project=\"{name}\"")),
+            "card {name} missing"
+        );
     }
-    assert!(!html.contains("data-project=\"CON\""), "device names are not projects");
-    assert!(!html.contains("data-hydrated"), "only the browser marks hydration");
-    assert!(html.contains("id=\"clauster-bootstrap\""), "bootstrap data missing");
+    assert!(
+        !html.contains("data-project=\"CON\""),
+        "device names are not projects"
+    );
+    assert!(
+        !html.contains("data-hydrated"),
+        "only the browser marks hydration"
+    );
+    assert!(
+        html.contains("id=\"clauster-bootstrap\""),
+        "bootstrap data missing"
+    );
 
     let banner = read(&server.log);
-    assert!(banner.contains(&format!("projects_root={}", root.display())), "banner: {banner}");
+    assert!(
+        banner.contains(&format!("projects_root={}", root.display())),
+        "banner: {banner}"
+    );
 }
 
 #[tokio::test]
@@ -121,7 +150,13 @@ fn a_network_bind_without_enforced_auth_is_refused_with_the_fix() {
     std::fs::create_dir_all(&root).unwrap();
     let output = sandbox
         .command(clauster_bin())
-        .args(["run", "--host", "0.0.0.0", "--port", &free_port().to_string()])
+        .args([
+            "run",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            &free_port().to_string(),
+        ])
         .arg("--projects-root")
         .arg(&root)
         .output()
@@ -129,10 +164,15 @@ fn a_network_bind_without_enforced_auth_is_refused_with_the_fix() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.starts_with("clauster: config error: refusing non-loopback host='0.0.0.0' without enforced auth."),
+        stderr.starts_with(
+            "clauster: config error: refusing non-loopback host='0.0.0.0' without enforced auth."
+        ),
         "stderr: {stderr}"
     );
-    assert!(stderr.contains("auth.allow_unauthenticated_network"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("auth.allow_unauthenticated_network"),
+        "stderr: {stderr}"
+    );
 }
 
 #[test]

@@ -29,7 +29,10 @@ pub fn build(root: &Path, release: bool) -> Result {
         profile,
     ]))?;
     let profile_dir = if release { "wasm-release" } else { "debug" };
-    let input = root.join("target/wasm32-unknown-unknown").join(profile_dir).join("clauster_ui_wasm.wasm");
+    let input = root
+        .join("target/wasm32-unknown-unknown")
+        .join(profile_dir)
+        .join("clauster_ui_wasm.wasm");
 
     let staging = root.join("target/site/staging");
     if staging.exists() {

@@ -31,13 +31,11 @@ tasks:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (task, rest) = match args.split_first() {
-        Some((task, rest)) => (task.as_str(), rest),
-        None => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    let Some((task, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
     };
+    let task = task.as_str();
     let result = match task {
         "run" => run(rest),
         "build" => build(rest.iter().any(|a| a == "--release")),
@@ -82,7 +80,9 @@ fn cargo() -> Command {
 fn status(cmd: &mut Command) -> Result {
     let shown = format!("{cmd:?}");
     println!("$ {shown}");
-    let status = cmd.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -110,7 +110,13 @@ fn run(args: &[String]) -> Result {
 }
 
 fn fake_claude() -> Result<PathBuf> {
-    status(cargo().args(["build", "--package", "clauster-tests", "--bin", "fake-claude"]))?;
+    status(cargo().args([
+        "build",
+        "--package",
+        "clauster-tests",
+        "--bin",
+        "fake-claude",
+    ]))?;
     Ok(workspace_root().join("target/debug/fake-claude"))
 }
 
@@ -120,7 +126,8 @@ fn test(args: &[String]) -> Result {
     // The server embeds the bundle at compile time; the browser tests need it there.
     bundle::build(&root, false)?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--exclude", "clauster-ui-wasm"]).args(args);
+    cmd.args(["test", "--workspace", "--exclude", "clauster-ui-wasm"])
+        .args(args);
     setup::test_environment(&root, &mut cmd);
     status(&mut cmd)
 }
@@ -128,7 +135,14 @@ fn test(args: &[String]) -> Result {
 fn ci() -> Result {
     test(&[])?;
     status(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    status(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    status(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // The wasm crate is empty off wasm32; lint it where it is real.
     status(cargo().args([
         "clippy",

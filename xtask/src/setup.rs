@@ -28,8 +28,13 @@ pub fn wasm_opt(root: &Path) -> PathBuf {
 }
 
 pub fn wasm_target() -> Result {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output()?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l == "wasm32-unknown-unknown") {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
@@ -64,7 +69,13 @@ pub fn npm_install(root: &Path, package: &str, binary: &Path) -> Result {
     std::fs::create_dir_all(&prefix)?;
     status(
         Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                "--prefix",
+            ])
             .arg(&prefix)
             .arg(package),
     )

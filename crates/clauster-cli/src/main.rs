@@ -4,7 +4,7 @@
 mod config_file;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +16,11 @@ $CLAUSTER_HOME/clauster.yml; $XDG_CONFIG_HOME/clauster/clauster.yml (~/.config/c
 projects in ~/projects. CLAUSTER_* variables override single keys.";
 
 #[derive(Debug, Parser)]
-#[command(name = "clauster", version, about = "Run Claude Code bridges on your server and drive them from your phone")]
+#[command(
+    name = "clauster",
+    version,
+    about = "Run Claude Code bridges on your server and drive them from your phone"
+)]
 #[command(after_help = AFTER_HELP)]
 struct Cli {
     /// Use only this config file.
@@ -50,7 +54,7 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
     match cli.command {
-        Command::Run(args) => run(cli.config, args),
+        Command::Run(args) => run(cli.config.as_deref(), args),
         Command::Version => {
             #[allow(clippy::print_stdout)] // the version is this command's output
             {
@@ -74,34 +78,59 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
     args
 }
 
-fn run(config_path: Option<PathBuf>, args: RunArgs) -> ExitCode {
-    // Flags override the file and the environment: they enter as the highest layer of the
-    // same variables, so validation (the network rule included) sees the final values.
-    let mut env: Vec<(String, String)> = std::env::vars().collect();
+fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
+    // Flags override the file and the environment; validation (the network rule included)
+    // sees the final values.
+    let mut flags = config_file::Flags::new();
     if let Some(host) = args.host {
-        env.push(("CLAUSTER_HOST".into(), host));
+        flags.insert("host".into(), host);
     }
     if let Some(port) = args.port {
-        env.push(("CLAUSTER_PORT".into(), port.to_string()));
+        flags.insert("port".into(), port.to_string());
     }
     if let Some(root) = args.projects_root {
-        env.push(("CLAUSTER_PROJECTS_ROOT".into(), root.to_string_lossy().into_owned()));
+        flags.insert("projects_root".into(), root.to_string_lossy().into_owned());
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    let loaded = match config_file::load_config(config_path.as_deref(), env, &cwd, home.as_deref()) {
-        Ok(loaded) => loaded,
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let loaded =
+        match config_file::load_config(config_path, flags, std::env::vars(), &cwd, home.as_deref())
+        {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                eprintln!("clauster: config error: {err}");
+                return ExitCode::from(2);
+            }
+        };
+    let dir_notices = match config_file::prepare_dirs(&loaded.config) {
+        Ok(notices) => notices,
         Err(err) => {
             eprintln!("clauster: config error: {err}");
             return ExitCode::from(2);
         }
     };
     init_tracing(&loaded.config);
-    for notice in &loaded.notices {
+    if loaded.path.is_none() {
+        let searched: Vec<String> = loaded
+            .searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        tracing::info!(
+            "no clauster.yml found; using defaults (searched: {})",
+            searched.join(", ")
+        );
+    }
+    for notice in loaded.notices.iter().chain(&dir_notices) {
         eprintln!("clauster: {notice}");
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("clauster: error: cannot start the async runtime: {err}");
@@ -122,14 +151,22 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         }
     };
     let bound = listener.local_addr().map_or(port, |a| a.port());
-    let shown_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    let shown_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
     eprintln!(
         "clauster {} | claude probing… | projects_root={} | http://{shown_host}:{bound}{}",
         env!("CARGO_PKG_VERSION"),
         config.projects_root.display(),
         config.root_path,
     );
-    let server_config = clauster_server::server_config(config, loaded.path);
+    let server_config = clauster_server::ServerConfig {
+        config,
+        config_file: loaded.path,
+        session_secret: loaded.session_secret,
+    };
     let options = clauster_server::ServeOptions::default();
     match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,8 +180,10 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
 /// Completes on SIGINT or SIGTERM (cli.md §7). Bridges are detached and keep running.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the server can still be stopped by SIGKILL.
         std::future::pending::<()>().await;
         return;
@@ -164,7 +203,9 @@ fn init_tracing(config: &clauster_core::config::Config) {
         LogLevel::Error => "error",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,tower=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -184,14 +225,27 @@ mod tests {
     fn run_is_implied_unless_a_subcommand_or_help_comes_first() {
         let cases: [(&[&str], &[&str]); 6] = [
             (&["clauster"], &["clauster", "run"]),
-            (&["clauster", "-c", "x.yml"], &["clauster", "run", "-c", "x.yml"]),
-            (&["clauster", "--port", "1"], &["clauster", "run", "--port", "1"]),
-            (&["clauster", "run", "--port", "1"], &["clauster", "run", "--port", "1"]),
+            (
+                &["clauster", "-c", "x.yml"],
+                &["clauster", "run", "-c", "x.yml"],
+            ),
+            (
+                &["clauster", "--port", "1"],
+                &["clauster", "run", "--port", "1"],
+            ),
+            (
+                &["clauster", "run", "--port", "1"],
+                &["clauster", "run", "--port", "1"],
+            ),
             (&["clauster", "version"], &["clauster", "version"]),
             (&["clauster", "--help"], &["clauster", "--help"]),
         ];
         for (input, expected) in cases {
-            assert_eq!(with_implied_run(args(input)), args(expected), "for {input:?}");
+            assert_eq!(
+                with_implied_run(args(input)),
+                args(expected),
+                "for {input:?}"
+            );
         }
     }
 }

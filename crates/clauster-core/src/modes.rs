@@ -251,6 +251,8 @@ pub enum StandardResume {
 }
 
 impl StandardResume {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Always, Self::Never];
+
     pub fn as_token(self) -> &'static str {
         match self {
             Self::Auto => "auto",

@@ -98,6 +98,8 @@ pub enum StalledBridgeAction {
 }
 
 impl StalledBridgeAction {
+    pub const ALL: [Self; 2] = [Self::Stop, Self::Keep];
+
     pub fn as_token(self) -> &'static str {
         match self {
             Self::Stop => "stop",

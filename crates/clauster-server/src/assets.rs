@@ -27,7 +27,11 @@ const STYLE_CSS: &str = include_str!("../assets/style.css");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
-    BUNDLE.iter().any(|f| f.path.ends_with(".wasm"))
+    BUNDLE.iter().any(|f| {
+        std::path::Path::new(f.path)
+            .extension()
+            .is_some_and(|e| e == "wasm")
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,12 +57,19 @@ pub async fn serve(
                 .iter()
                 .find(|f| f.path == other)
                 .ok_or_else(|| ApiError::not_found("Not Found"))?;
-            if accepts_gzip { (file.gzip, true) } else { (file.raw, false) }
+            if accepts_gzip {
+                (file.gzip, true)
+            } else {
+                (file.raw, false)
+            }
         }
     };
     let mut response = (StatusCode::OK, Body::from(body)).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&path)),
+    );
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if gzipped {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -66,7 +77,11 @@ pub async fn serve(
     let immutable = query.v.as_deref() == Some(BUNDLE_VERSION);
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if immutable { "public, max-age=31536000, immutable" } else { "no-cache" }),
+        HeaderValue::from_static(if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
     );
     Ok(response)
 }

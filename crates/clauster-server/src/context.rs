@@ -12,10 +12,10 @@ pub fn page_context(config: &Config, config_file_found: bool) -> PageContext {
         root_path: config.root_path.clone(),
         config_file_found,
         auth_enabled: config.auth.enabled,
-        launch_mode: config.claude.launch_mode.as_str().to_owned(),
+        launch_mode: config.claude.launch_mode.as_token().to_owned(),
         instance_defaults: InstanceDefaults {
-            spawn_mode: defaults.spawn_mode.as_str().to_owned(),
-            permission_mode: defaults.permission_mode.as_str().to_owned(),
+            spawn_mode: defaults.spawn_mode.as_token().to_owned(),
+            permission_mode: defaults.permission_mode.as_token().to_owned(),
             verbose: defaults.verbose,
             capacity: saturating_u32(defaults.capacity),
             max_bridges: defaults.max_bridges.map(saturating_u32),

@@ -17,7 +17,6 @@ mod trust;
 use std::future::Future;
 use std::path::PathBuf;
 
-use clauster_core::config::Config;
 use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
@@ -34,7 +33,9 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        Self { self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")) }
+        Self {
+            self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")),
+        }
     }
 }
 
@@ -67,9 +68,4 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServeError::Http)
-}
-
-/// A parsed configuration plus the one fact about where it came from that the page shows.
-pub fn server_config(config: Config, config_file: Option<PathBuf>) -> ServerConfig {
-    ServerConfig { config, config_file }
 }

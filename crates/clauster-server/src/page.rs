@@ -1,6 +1,8 @@
 //! The dashboard page: the Leptos app rendered to HTML inside a small shell that carries the
 //! bootstrap data hydration starts from.
 
+use std::fmt::Write as _;
+
 use clauster_ui::{App, BOOTSTRAP_ELEMENT_ID};
 use clauster_wire::Bootstrap;
 use leptos::prelude::*;
@@ -19,18 +21,18 @@ pub fn render(bootstrap: &Bootstrap) -> String {
     let body = render_app(bootstrap.clone());
     let v = BUNDLE_VERSION;
     let mut html = String::with_capacity(body.len() + data.len() + 1024);
-    html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
-    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    html.push_str(&format!("<title>{title}</title>"));
-    html.push_str(&format!("<link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">"));
-    html.push_str(&format!("<link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">"));
-    html.push_str(&format!(
-        "<script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\">{data}</script>"
-    ));
-    html.push_str(&format!("<script type=\"module\" src=\"{root}/pkg/boot.js?v={v}\"></script>"));
-    html.push_str("</head><body>");
-    html.push_str(&body);
-    html.push_str("</body></html>");
+    // Writing into a String cannot fail.
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title>\
+         <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
+         <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
+         <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\">{data}</script>\
+         <script type=\"module\" src=\"{root}/pkg/boot.js?v={v}\"></script>\
+         </head><body>{body}</body></html>"
+    );
     html
 }
 
@@ -65,8 +67,8 @@ fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use clauster_wire::{
-        Bootstrap, CloneContext, InstanceDefaults, MetricsContext, PageContext, Project, TrustState,
-        UsageContext,
+        Bootstrap, CloneContext, InstanceDefaults, MetricsContext, PageContext, Project,
+        TrustState, UsageContext,
     };
 
     use super::{BUNDLE_VERSION, render};
@@ -97,8 +99,16 @@ mod tests {
                 fx_rate: 1.0,
                 token_total_includes_cache: true,
             },
-            metrics: MetricsContext { enabled: true, show_disk: true, normalize_cpu: false, poll_seconds: 4.0 },
-            clone: CloneContext { enabled: true, allowed_schemes: vec!["https".into(), "ssh".into()] },
+            metrics: MetricsContext {
+                enabled: true,
+                show_disk: true,
+                normalize_cpu: false,
+                poll_seconds: 4.0,
+            },
+            clone: CloneContext {
+                enabled: true,
+                allowed_schemes: vec!["https".into(), "ssh".into()],
+            },
             reaper_ui: false,
         }
     }
@@ -110,14 +120,20 @@ mod tests {
             is_git_repo: git,
             has_claude_md: git,
             has_claude_dir: false,
-            trust_state: if trusted { TrustState::Trusted } else { TrustState::Untrusted },
+            trust_state: if trusted {
+                TrustState::Trusted
+            } else {
+                TrustState::Untrusted
+            },
             allow_bypass_permissions: false,
         }
     }
 
     /// The page with the bundle version (which changes with every build) masked.
     fn rendered(bootstrap: &Bootstrap) -> String {
-        render(bootstrap).replace(BUNDLE_VERSION, "<v>").replace("><", ">\n<")
+        render(bootstrap)
+            .replace(BUNDLE_VERSION, "<v>")
+            .replace("><", ">\n<")
     }
 
     #[test]
@@ -131,7 +147,10 @@ mod tests {
 
     #[test]
     fn empty_root_shows_getting_started_and_the_defaults_note() {
-        let bootstrap = Bootstrap { context: context(None), projects: vec![] };
+        let bootstrap = Bootstrap {
+            context: context(None),
+            projects: vec![],
+        };
         let html = rendered(&bootstrap);
         assert!(html.contains("Getting started"));
         assert!(html.contains("Running with built-in defaults"));
@@ -140,12 +159,18 @@ mod tests {
 
     #[test]
     fn bootstrap_data_cannot_close_its_script_element() {
-        let mut bootstrap = Bootstrap { context: context(Some("x</script><b>")), projects: vec![] };
+        let mut bootstrap = Bootstrap {
+            context: context(Some("x</script><b>")),
+            projects: vec![],
+        };
         bootstrap.context.projects_root = "/srv/</script>".into();
         let html = render(&bootstrap);
         let data = html.split("type=\"application/json\">").nth(1).unwrap();
         let data = data.split("</script>").next().unwrap();
-        assert!(!data.contains('<'), "raw '<' inside the bootstrap JSON: {data}");
+        assert!(
+            !data.contains('<'),
+            "raw '<' inside the bootstrap JSON: {data}"
+        );
         let parsed: Bootstrap = serde_json::from_str(data).unwrap();
         assert_eq!(parsed, bootstrap);
         assert!(html.contains("<title>Clauster · x&lt;/script&gt;&lt;b&gt;</title>"));

@@ -25,22 +25,34 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
     for entry in std::fs::read_dir(root)? {
         let Ok(entry) = entry else { continue };
         let file_name = entry.file_name();
-        let Some(name) = file_name.to_str() else { continue };
+        let Some(name) = file_name.to_str() else {
+            continue;
+        };
         if name.starts_with('.') {
             continue;
         }
-        let Ok(name) = ProjectName::new(name) else { continue };
+        let Ok(name) = ProjectName::new(name) else {
+            continue;
+        };
         let path = entry.path();
         // `metadata` follows symlinks: a link to a directory counts, a broken one does not.
         if !std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        let Ok(canonical) = std::fs::canonicalize(&path) else { continue };
-        found.push(Discovered { name, path, canonical });
+        let Ok(canonical) = std::fs::canonicalize(&path) else {
+            continue;
+        };
+        found.push(Discovered {
+            name,
+            path,
+            canonical,
+        });
     }
     found.sort_by(|a, b| {
         let (a, b) = (a.name.as_str(), b.name.as_str());
-        a.to_lowercase().cmp(&b.to_lowercase()).then_with(|| a.cmp(b))
+        a.to_lowercase()
+            .cmp(&b.to_lowercase())
+            .then_with(|| a.cmp(b))
     });
     Ok(found)
 }

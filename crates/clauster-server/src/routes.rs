@@ -21,7 +21,11 @@ pub fn router(state: AppState) -> Router {
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found);
     let root = state.root_path().to_owned();
-    let router = if root.is_empty() { api } else { Router::new().nest(&root, api) };
+    let router = if root.is_empty() {
+        api
+    } else {
+        Router::new().nest(&root, api)
+    };
     router.with_state(state)
 }
 
@@ -30,7 +34,9 @@ async fn not_found() -> ApiError {
 }
 
 fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

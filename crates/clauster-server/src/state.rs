@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clauster_core::config::Config;
+use clauster_core::config::{Config, Secret};
 use clauster_wire::{PageContext, Project};
 
 use crate::ServeOptions;
@@ -11,11 +11,16 @@ use crate::error::ApiError;
 use crate::projects;
 use crate::trust;
 
-/// A validated configuration and the file it came from (`None`: built-in defaults).
+/// What `serve` runs with: the validated configuration and the facts the CLI learned while
+/// reading it.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub config: Config,
+    /// The file the configuration came from; `None` means built-in defaults.
     pub config_file: Option<PathBuf>,
+    /// `CLAUSTER_SESSION_SECRET` (checked to be ≥ 32 bytes); `None` means the server keeps its
+    /// own key in `<state_dir>` (security.md §3).
+    pub session_secret: Option<Secret>,
 }
 
 /// Cheap to clone: handlers receive it by value.
@@ -36,10 +41,21 @@ struct Inner {
 
 impl AppState {
     pub fn new(server_config: ServerConfig, options: ServeOptions) -> Self {
-        let ServerConfig { config, config_file } = server_config;
+        let ServerConfig {
+            config,
+            config_file,
+            ..
+        } = server_config;
         let context = crate::context::page_context(&config, config_file.is_some());
         let claude_global_file = trust::global_config_file(&config, &ProcessEnv);
-        Self { inner: Arc::new(Inner { config, context, claude_global_file, options }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                context,
+                claude_global_file,
+                options,
+            }),
+        }
     }
 
     pub fn context(&self) -> &PageContext {

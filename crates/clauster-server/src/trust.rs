@@ -13,7 +13,9 @@ pub trait Env {
 /// Claude's global config file `G` (bridges.md §12.1): `~/.claude.json` when claude gets no
 /// `CLAUDE_CONFIG_DIR` at all, otherwise `<D>/.claude.json`.
 pub fn global_config_file(config: &Config, env: &dyn Env) -> PathBuf {
-    let home = env.var("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    let home = env
+        .var("HOME")
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
     let config_dir = config
         .claude
         .env

@@ -1,6 +1,6 @@
 //! The projects zone: the search box and one card per project.
 
-use clauster_wire::{PageContext, Project, TrustState};
+use clauster_wire::{Project, TrustState};
 use leptos::prelude::*;
 
 /// Whether a project name passes the search box: case-insensitive substring (ui.md §3).
@@ -10,13 +10,20 @@ pub fn matches_filter(name: &str, filter: &str) -> bool {
 }
 
 #[component]
-pub fn Projects(projects: Vec<Project>, context: PageContext) -> impl IntoView {
+pub fn Projects(
+    projects: Vec<Project>,
+    projects_root: String,
+    config_file_found: bool,
+) -> impl IntoView {
     let filter = RwSignal::new(String::new());
     let total = projects.len();
     let names: Vec<String> = projects.iter().map(|p| p.name.clone()).collect();
     let count_label = move || {
         let filter = filter.get();
-        let shown = names.iter().filter(|name| matches_filter(name, &filter)).count();
+        let shown = names
+            .iter()
+            .filter(|name| matches_filter(name, &filter))
+            .count();
         if shown == total {
             format!("{total} projects")
         } else {
@@ -24,7 +31,7 @@ pub fn Projects(projects: Vec<Project>, context: PageContext) -> impl IntoView {
         }
     };
     let empty = projects.is_empty().then(|| {
-        let defaults_note = (!context.config_file_found).then(|| {
+        let defaults_note = (!config_file_found).then(|| {
             view! {
                 <p class="note">
                     "Running with built-in defaults — put a clauster.yml in ~/.config/clauster/ to change them"
@@ -34,7 +41,7 @@ pub fn Projects(projects: Vec<Project>, context: PageContext) -> impl IntoView {
         view! {
             <section class="card getting-started">
                 <h2>"Getting started"</h2>
-                <p>"Projects are the folders in " <code>{context.projects_root.clone()}</code> "."</p>
+                <p>"Projects are the folders in " <code>{projects_root}</code> "."</p>
                 {defaults_note}
             </section>
         }
@@ -72,16 +79,27 @@ pub fn Projects(projects: Vec<Project>, context: PageContext) -> impl IntoView {
 
 #[component]
 fn ProjectCard(project: Project, hidden: Signal<bool>) -> impl IntoView {
-    let Project { name, is_git_repo, has_claude_md, has_claude_dir, trust_state, .. } = project;
+    let Project {
+        name,
+        is_git_repo,
+        has_claude_md,
+        has_claude_dir,
+        trust_state,
+        ..
+    } = project;
     let (shield_class, shield_label) = match trust_state {
         TrustState::Trusted => ("shield trusted", "Trusted"),
-        TrustState::Untrusted => {
-            ("shield untrusted", "Not trusted yet (asked at first launch)")
-        }
+        TrustState::Untrusted => (
+            "shield untrusted",
+            "Not trusted yet (asked at first launch)",
+        ),
     };
     view! {
         <li class="card project" data-project=name.clone() hidden=move || hidden.get()>
-            <span class=shield_class title=shield_label aria-label=shield_label>"⛨"</span>
+            <svg class=shield_class viewBox="0 0 16 16" width="16" height="16" role="img" aria-label=shield_label>
+                <title>{shield_label}</title>
+                <path d="M8 1 2.5 3v4.6c0 3.3 2.3 6 5.5 7.4 3.2-1.4 5.5-4.1 5.5-7.4V3z" />
+            </svg>
             <span class="name" title=name.clone()>{name.clone()}</span>
             <span class="chips">
                 {is_git_repo.then(|| view! { <span class="chip">"git"</span> })}

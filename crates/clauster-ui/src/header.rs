@@ -5,7 +5,12 @@ use leptos::prelude::*;
 
 #[component]
 pub fn Header(context: PageContext) -> impl IntoView {
-    let PageContext { version, instance_name, projects_root, .. } = context;
+    let PageContext {
+        version,
+        instance_name,
+        projects_root,
+        ..
+    } = context;
     view! {
         <header class="top">
             <span class="logo" aria-hidden="true">"◆"</span>

@@ -32,7 +32,11 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
     view! {
         <header::Header context=context.clone() />
         <main class="main">
-            <cards::Projects projects=projects context=context />
+            <cards::Projects
+                projects=projects
+                projects_root=context.projects_root
+                config_file_found=context.config_file_found
+            />
         </main>
     }
 }

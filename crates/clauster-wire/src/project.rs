@@ -43,6 +43,9 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(detail: impl Into<String>) -> Self {
-        Self { detail: detail.into(), field: None }
+        Self {
+            detail: detail.into(),
+            field: None,
+        }
     }
 }

@@ -14,7 +14,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("create a temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("create a temp dir"),
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -46,6 +48,7 @@ impl Sandbox {
 
     /// Marks `path` trusted in Claude's global config file, as `claude` itself would.
     pub fn trust(&self, path: &Path) {
+        std::fs::create_dir_all(self.home()).expect("create HOME");
         let file = self.home().join(".claude.json");
         let canonical = std::fs::canonicalize(path).expect("canonical project path");
         let key = canonical.to_string_lossy().into_owned();
@@ -84,8 +87,16 @@ pub fn clauster_bin() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--package", "clauster-cli", "--bin", "clauster", "--manifest-path"])
-            .arg(manifest);
+        cmd.args([
+            "build",
+            "--quiet",
+            "--package",
+            "clauster-cli",
+            "--bin",
+            "clauster",
+            "--manifest-path",
+        ])
+        .arg(manifest);
         if target_profile_dir.ends_with("release") {
             cmd.arg("--release");
         }

@@ -16,12 +16,13 @@ use config::{Value, ValueKind};
 use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LaunchModeSetting, LogFormat, LogLevel, LogsSettings, MetricsSettings,
-    ObservabilitySettings, PermissionModeSetting, PriceOverride, ProjectSettings, ReaperSettings,
-    ReverseProxySettings, Secret, SpawnModeSetting, StalledBridgeAction, StandardResume,
-    TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    InstanceDefaults, IpNet, LogFormat, LogLevel, LogsSettings, MetricsSettings,
+    ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
+    Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
 use super::validate;
+use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
+use crate::status::StalledBridgeAction;
 
 /// An enum-valued key's values and their spellings.
 pub(crate) trait Choice: Copy + 'static {
@@ -728,7 +729,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `launch_mode`, else the deprecated `resume_mode` (config.md §1).
-    fn launch_mode(&mut self) -> LaunchModeSetting {
+    fn launch_mode(&mut self) -> LaunchMode {
         let new = self.get("claude.launch_mode");
         let old = self.get("claude.resume_mode");
         match (new, old) {
@@ -740,16 +741,16 @@ impl<'a> Reader<'a> {
                     ));
                 }
                 self.choice_at("claude.launch_mode", value, false)
-                    .unwrap_or(LaunchModeSetting::Standard)
+                    .unwrap_or(LaunchMode::Standard)
             }
             (None, Some(value)) => {
                 self.notices.push(Notice::warning(
                     "claude.resume_mode is deprecated; rename it to claude.launch_mode",
                 ));
                 self.choice_at("claude.resume_mode", value, false)
-                    .unwrap_or(LaunchModeSetting::Standard)
+                    .unwrap_or(LaunchMode::Standard)
             }
-            (None, None) => LaunchModeSetting::Standard,
+            (None, None) => LaunchMode::Standard,
         }
     }
 
@@ -800,12 +801,12 @@ impl<'a> Reader<'a> {
         let permission_mode = match self.get("instance_defaults.permission_mode") {
             // `manual` is the flag spelling of `default` on newer claude builds.
             Some(value) if as_text(value).is_some_and(|t| t.trim() == "manual") => {
-                PermissionModeSetting::Default
+                PermissionMode::Default
             }
             Some(value) => self
                 .choice_at("instance_defaults.permission_mode", value, false)
-                .unwrap_or(PermissionModeSetting::Default),
-            None => PermissionModeSetting::Default,
+                .unwrap_or(PermissionMode::Default),
+            None => PermissionMode::Default,
         };
         let session_name_prefix = self
             .opt_string("instance_defaults.session_name_prefix")
@@ -824,7 +825,7 @@ impl<'a> Reader<'a> {
                 ok.then_some(prefix)
             });
         InstanceDefaults {
-            spawn_mode: self.choice("instance_defaults.spawn_mode", SpawnModeSetting::SameDir),
+            spawn_mode: self.choice("instance_defaults.spawn_mode", SpawnMode::SameDir),
             permission_mode,
             verbose: self.bool("instance_defaults.verbose", false),
             session_name_prefix,

@@ -1,12 +1,18 @@
 //! The typed configuration tree (config.md §3) and the small value types it is made of.
 //!
-//! Everything here is plain data: the loader builds it, validation has already run, and the
-//! server converts the `*Setting` enums into its domain types at its edge.
+//! Everything here is plain data: the loader builds it and validation has already run.
+//! Keys whose values are domain modes (`launch_mode`, `spawn_mode`, `permission_mode`,
+//! `standard_resume`, `stalled_bridge_action`) hold the domain types themselves; the config
+//! reader's [`Choice`](super::read::Choice) is implemented for them here, so `modes` and
+//! `status` stay free of config knowledge.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
+use crate::status::StalledBridgeAction;
 
 /// Enum-valued keys: each variant with the exact spelling the file uses.
 macro_rules! setting_enum {
@@ -46,6 +52,31 @@ macro_rules! setting_enum {
     };
 }
 
+/// Domain enums read from the file: their `ALL` order is the order error messages list
+/// them, their token is the spelling the file uses.
+macro_rules! domain_choice {
+    ($($name:ty),+ $(,)?) => {
+        $(
+            impl super::read::Choice for $name {
+                fn all() -> &'static [Self] {
+                    &<$name>::ALL
+                }
+                fn name(self) -> &'static str {
+                    self.as_token()
+                }
+            }
+        )+
+    };
+}
+
+domain_choice!(
+    LaunchMode,
+    SpawnMode,
+    PermissionMode,
+    StandardResume,
+    StalledBridgeAction
+);
+
 setting_enum!(
     /// `log_format`.
     LogFormat { Text = "text", Json = "json" }
@@ -53,35 +84,6 @@ setting_enum!(
 setting_enum!(
     /// `log_level` (read case-insensitively).
     LogLevel { Debug = "debug", Info = "info", Warning = "warning", Error = "error" }
-);
-setting_enum!(
-    /// `claude.launch_mode` (alias `claude.resume_mode`).
-    LaunchModeSetting { Standard = "standard", Pty = "pty" }
-);
-setting_enum!(
-    /// `claude.standard_resume`: when standard resume uses `remote-control --continue`.
-    StandardResume { Auto = "auto", Always = "always", Never = "never" }
-);
-setting_enum!(
-    /// `claude.stalled_bridge_action`: what happens to a bridge past its startup deadline.
-    StalledBridgeAction { Stop = "stop", Keep = "keep" }
-);
-setting_enum!(
-    /// `instance_defaults.spawn_mode`.
-    SpawnModeSetting { SameDir = "same-dir", Worktree = "worktree", Session = "session" }
-);
-setting_enum!(
-    /// `instance_defaults.permission_mode` (`manual` is read as `default`).
-    PermissionModeSetting {
-        Default = "default",
-        Plan = "plan",
-        AcceptEdits = "acceptEdits",
-        Auto = "auto",
-        DontAsk = "dontAsk",
-        BypassPermissions = "bypassPermissions",
-        /// "No forced mode": no permission flag is passed.
-        Inherit = "inherit",
-    }
 );
 setting_enum!(
     /// `auth.cookie_secure`: the Secure cookie flag and HSTS.
@@ -243,17 +245,20 @@ pub struct ClaudeSettings {
     pub auto_enable_remote_control: bool,
     pub resume_recap: bool,
     pub resume_recap_max_chars: u64,
-    pub launch_mode: LaunchModeSetting,
+    /// `claude.launch_mode` (alias `claude.resume_mode`).
+    pub launch_mode: LaunchMode,
     pub pty_screen_enabled: bool,
     /// `~` expanded; blank entries dropped.
     pub path_append: Vec<PathBuf>,
     pub node_from_nvm: bool,
     /// Extra bridge environment, `CLAUSTER_*` names already dropped.
     pub env: BTreeMap<String, String>,
+    /// When standard resume uses `remote-control --continue`.
     pub standard_resume: StandardResume,
     pub ready_wait_seconds: f64,
     pub stop_grace_seconds: f64,
     pub pty_url_timeout_seconds: f64,
+    /// What happens to a bridge past its startup deadline.
     pub stalled_bridge_action: StalledBridgeAction,
     pub config_dir: Option<PathBuf>,
 }
@@ -261,8 +266,9 @@ pub struct ClaudeSettings {
 /// `instance_defaults` (config.md §3.3).
 #[derive(Clone, Debug, PartialEq)]
 pub struct InstanceDefaults {
-    pub spawn_mode: SpawnModeSetting,
-    pub permission_mode: PermissionModeSetting,
+    pub spawn_mode: SpawnMode,
+    /// `manual` is read as `default`.
+    pub permission_mode: PermissionMode,
     pub verbose: bool,
     pub session_name_prefix: Option<String>,
     pub capacity: u64,

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::*;
+use crate::modes::{LaunchMode, PermissionMode};
 
 const HASH: &str = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$\
                     q0Jb9nHzY0tTZg0Vn0bGXbQ8Zr4cG1r5sWl0d8vJ2mQ";
@@ -680,17 +681,14 @@ fn usage_mode_false_or_off() {
 #[test]
 fn deprecated_aliases() {
     let loaded = yaml("claude: {resume_mode: pty}");
-    assert_eq!(loaded.config.claude.launch_mode, LaunchModeSetting::Pty);
+    assert_eq!(loaded.config.claude.launch_mode, LaunchMode::Pty);
     assert_eq!(
         notices(&loaded),
         ["warning: claude.resume_mode is deprecated; rename it to claude.launch_mode"]
     );
 
     let loaded = yaml("claude: {resume_mode: pty, launch_mode: standard}");
-    assert_eq!(
-        loaded.config.claude.launch_mode,
-        LaunchModeSetting::Standard
-    );
+    assert_eq!(loaded.config.claude.launch_mode, LaunchMode::Standard);
     assert_eq!(
         notices(&loaded),
         [
@@ -735,7 +733,7 @@ fn legacy_resume_mode_variable() {
         Some("claude: {launch_mode: standard}"),
         &[("CLAUSTER_CLAUDE_RESUME_MODE", "pty")],
     );
-    assert_eq!(loaded.config.claude.launch_mode, LaunchModeSetting::Pty);
+    assert_eq!(loaded.config.claude.launch_mode, LaunchMode::Pty);
     assert_eq!(
         notices(&loaded),
         ["warning: CLAUSTER_CLAUDE_RESUME_MODE is deprecated; use CLAUSTER_CLAUDE_LAUNCH_MODE"]
@@ -747,10 +745,7 @@ fn legacy_resume_mode_variable() {
             ("CLAUSTER_CLAUDE_LAUNCH_MODE", "standard"),
         ],
     );
-    assert_eq!(
-        loaded.config.claude.launch_mode,
-        LaunchModeSetting::Standard
-    );
+    assert_eq!(loaded.config.claude.launch_mode, LaunchMode::Standard);
     assert!(loaded.notices.is_empty());
     assert_eq!(
         err(&input(None, &[("CLAUSTER_CLAUDE_RESUME_MODE", "tmux")])),
@@ -1068,12 +1063,12 @@ fn permission_mode_manual_means_default() {
     let loaded = yaml("instance_defaults: {permission_mode: manual}");
     assert_eq!(
         loaded.config.instance_defaults.permission_mode,
-        PermissionModeSetting::Default
+        PermissionMode::Default
     );
     let loaded = yaml("instance_defaults: {permission_mode: bypassPermissions}");
     assert_eq!(
         loaded.config.instance_defaults.permission_mode,
-        PermissionModeSetting::BypassPermissions
+        PermissionMode::BypassPermissions
     );
 }
 

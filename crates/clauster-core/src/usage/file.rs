@@ -8,6 +8,9 @@ use super::record::{Line, Tokens, parse_line};
 /// Real usage records are a few KiB; even a maximal reply stays far below it.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
 
+/// A partial-line buffer up to this size is reused; a bigger one is freed after its line.
+const KEEP_PARTIAL_CAPACITY: usize = 64 << 10;
+
 /// How much of a file's head is fingerprinted to notice a rewrite that kept the inode.
 pub const HEAD_BYTES: usize = 4096;
 
@@ -113,9 +116,12 @@ impl FileState {
                 let mut line = std::mem::take(&mut self.partial);
                 line.extend_from_slice(head);
                 self.take_line(&line, self.complete);
-                // Keep the allocation for the next partial line.
-                line.clear();
-                self.partial = line;
+                // Keep a small allocation for the next partial line, but never pin the
+                // buffer of one huge line for the life of the file state.
+                if line.capacity() <= KEEP_PARTIAL_CAPACITY {
+                    line.clear();
+                    self.partial = line;
+                }
             }
             rest_offset += (newline + 1) as u64;
             self.complete = rest_offset;

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use super::record::line_cwd;
 
 /// Claude Code shortens directory names past this many characters.
-pub const SLUG_PREFIX_CHARS: usize = 200;
+pub const SLUG_PREFIX_CHARS: usize = crate::slug::LONG_SLUG_PREFIX_CHARS;
 
 /// How many leading lines of a file may carry the first `cwd`.
 pub const CWD_SCAN_LINES: usize = 200;
@@ -17,24 +17,9 @@ pub const CWD_SCAN_LINES: usize = 200;
 /// directory (`<session uuid>/subagents/agent-<id>.jsonl` is 3).
 pub const MAX_TRANSCRIPT_DEPTH: usize = 3;
 
-/// Claude Code's directory name for a working directory: every character that is not an
-/// ASCII letter or digit becomes `-`.
-// FIXME: use crate::slug once it lands
+/// Claude Code's directory name for a working directory (the rule lives in [`crate::slug`]).
 fn slug(path: &Path) -> String {
-    // Claude Code does this in JavaScript, one UTF-16 code unit at a time, so a character
-    // outside the Basic Multilingual Plane becomes two dashes.
-    let text = path.to_string_lossy();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else {
-            for _ in 0..c.len_utf16() {
-                out.push('-');
-            }
-        }
-    }
-    out
+    crate::slug::slug(&path.to_string_lossy())
 }
 
 /// The inputs that decide where Claude keeps its files (bridges.md §12.1). Blank values

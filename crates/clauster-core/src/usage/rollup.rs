@@ -259,6 +259,34 @@ impl ProjectUsage {
         }
     }
 
+    /// Takes over a file state read elsewhere — typically on another thread during a cold
+    /// rollup, since [`FileState`]s are independent and only the aggregate is shared. Replaces
+    /// whatever was known about `path`.
+    pub fn adopt_file(&mut self, path: &Path, state: FileState) {
+        if let Some(&file) = self.by_path.get(path) {
+            let slot = self.files[file as usize]
+                .as_mut()
+                .expect("mapped slots are live");
+            slot.state = state;
+            slot.models.clear();
+            self.rebuild();
+            return;
+        }
+        let file = self.slot_for(path);
+        let slot = self.files[file as usize]
+            .as_mut()
+            .expect("slot_for returns a live slot");
+        slot.state = state;
+        let count = slot.state.entries().len();
+        self.map_models(file);
+        for entry in 0..count {
+            self.count(EntryRef {
+                file,
+                entry: u32::try_from(entry).expect("fewer than 4 billion records in a file"),
+            });
+        }
+    }
+
     /// Forgets what was read from `path` (it shrank, was replaced or its head changed); the
     /// next [`ProjectUsage::feed`] starts at offset 0. The file stays a transcript.
     pub fn reset_file(&mut self, path: &Path) {

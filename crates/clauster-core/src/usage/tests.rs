@@ -311,6 +311,37 @@ fn reset_and_remove_rebuild_the_aggregate() {
 }
 
 #[test]
+fn adopted_file_states_equal_fed_ones() {
+    // A cold rollup may read files on worker threads and hand the states over.
+    let fed = rollup(&[("/p/s/a.jsonl", RESUMED_A), ("/p/s/b.jsonl", RESUMED_B)]);
+    let mut project = ProjectUsage::new(Arc::new(PriceTable::builtin()));
+    let states: Vec<(&str, FileState)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = [("/p/s/b.jsonl", RESUMED_B), ("/p/s/a.jsonl", RESUMED_A)]
+            .into_iter()
+            .map(|(path, bytes)| {
+                scope.spawn(move || {
+                    let mut state = FileState::new();
+                    state.feed(bytes);
+                    (path, state)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (path, state) in states {
+        project.adopt_file(Path::new(path), state);
+    }
+    assert_eq!(project.totals(), fed);
+    // Adopting over a known file replaces it.
+    let mut state = FileState::new();
+    state.feed(RESUMED_A);
+    project.adopt_file(Path::new("/p/s/b.jsonl"), state);
+    let a_twice = project.totals();
+    assert_eq!(a_twice.messages, 2);
+    assert_eq!(a_twice.duplicates_skipped, 4);
+}
+
+#[test]
 fn equal_outputs_tie_break_on_path_not_read_order() {
     // The same call logged under two model names (a relabelled copy): whichever file sorts
     // first by path provides the counted record, whatever the order of reading.

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-/// `len` random bytes from the kernel (no crate needed for a test double).
+/// `N` random bytes from the kernel (no crate needed for a test double).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     if let Ok(mut f) = File::open("/dev/urandom")
