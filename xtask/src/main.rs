@@ -129,11 +129,52 @@ fn test(args: &[String]) -> Result {
     cmd.args(["test", "--workspace", "--exclude", "clauster-ui-wasm"])
         .args(args);
     setup::test_environment(&root, &mut cmd);
-    status(&mut cmd)
+    run_counting_tests(&mut cmd)
+}
+
+/// Runs `cargo test`, passing its output through, and closes with one line that totals every
+/// test binary (cargo's own last line is often a doc-test binary with nothing in it).
+fn run_counting_tests(cmd: &mut Command) -> Result {
+    use std::io::BufRead;
+    println!("$ {cmd:?}");
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
+    let (mut passed, mut failed) = (0_u64, 0_u64);
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some((p, f)) = parse_test_result(&line) {
+                passed += p;
+                failed += f;
+            }
+        }
+    }
+    let exit = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
+    if exit.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test failed with {exit}").into())
+    }
+}
+
+/// `test result: ok. 12 passed; 0 failed; …` → (12, 0).
+fn parse_test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let count = |word: &str| -> Option<u64> {
+        rest.split(';').find_map(|part| {
+            part.trim()
+                .strip_suffix(word)?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+    };
+    Some((count(" passed")?, count(" failed")?))
 }
 
 fn ci() -> Result {
-    test(&[])?;
     status(cargo().args(["fmt", "--all", "--", "--check"]))?;
     status(cargo().args([
         "clippy",
@@ -153,5 +194,19 @@ fn ci() -> Result {
         "--",
         "-D",
         "warnings",
-    ]))
+    ]))?;
+    test(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn test_result_lines_are_totalled() {
+        let line =
+            "test result: ok. 172 passed; 0 failed; 0 ignored; 0 measured; finished in 1.66s";
+        assert_eq!(super::parse_test_result(line), Some((172, 0)));
+        let line = "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(super::parse_test_result(line), Some((3, 1)));
+        assert_eq!(super::parse_test_result("running 3 tests"), None);
+    }
 }

@@ -36,7 +36,8 @@ pub enum ClaudeJsonError {
     },
 }
 
-fn json_type_name(v: &Value) -> &'static str {
+/// The JSON type of a value, as error messages name it.
+pub(crate) fn json_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

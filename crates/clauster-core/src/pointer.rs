@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::claude_json::json_type_name;
+
 /// The pointer file is not a JSON object: nothing in it can be trusted, and bridges.md §17.3
 /// says to delete it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,17 +70,6 @@ fn parse_object(text: &str) -> Result<Map<String, Value>, PointerError> {
         other => Err(PointerError::NotAnObject {
             found: json_type_name(&other),
         }),
-    }
-}
-
-fn json_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 
