@@ -1,1 +1,5 @@
 //! The PTY keeper and detached-process plumbing (the only crate allowed `unsafe`).
+#![deny(unsafe_code)]
+
+#[cfg(unix)]
+pub mod proc;

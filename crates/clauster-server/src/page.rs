@@ -158,6 +158,15 @@ mod tests {
     }
 
     #[test]
+    fn the_count_speaks_of_one_project_in_the_singular() {
+        let bootstrap = Bootstrap {
+            context: context(None),
+            projects: vec![project("solo", false, false)],
+        };
+        assert!(rendered(&bootstrap).contains(">1 project</span>"));
+    }
+
+    #[test]
     fn bootstrap_data_cannot_close_its_script_element() {
         let mut bootstrap = Bootstrap {
             context: context(Some("x</script><b>")),

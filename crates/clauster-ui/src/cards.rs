@@ -9,6 +9,10 @@ pub fn matches_filter(name: &str, filter: &str) -> bool {
     filter.is_empty() || name.to_lowercase().contains(&filter.to_lowercase())
 }
 
+fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
+}
+
 #[component]
 pub fn Projects(
     projects: Vec<Project>,
@@ -25,9 +29,12 @@ pub fn Projects(
             .filter(|name| matches_filter(name, &filter))
             .count();
         if shown == total {
-            format!("{total} projects")
+            format!("{total} {}", plural(total, "project", "projects"))
         } else {
-            format!("{shown} of {total} projects")
+            format!(
+                "{shown} of {total} {}",
+                plural(total, "project", "projects")
+            )
         }
     };
     let empty = projects.is_empty().then(|| {
