@@ -170,6 +170,10 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     let options = clauster_server::ServeOptions::default();
     match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err @ clauster_server::ServeError::Lock(_)) => {
+            eprintln!("clauster: error: {err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("clauster: error: {err}");
             ExitCode::FAILURE

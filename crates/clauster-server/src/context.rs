@@ -21,7 +21,8 @@ pub fn page_context(config: &Config, config_file_found: bool) -> PageContext {
             max_bridges: defaults.max_bridges.map(saturating_u32),
             session_name_prefix: defaults.session_name_prefix.clone(),
         },
-        pty_supported: cfg!(unix),
+        // The pty keeper is not part of this build yet: pty requests fall back to standard.
+        pty_supported: false,
         pty_screen: config.claude.pty_screen_enabled,
         usage: UsageContext {
             mode: config.usage.mode.as_str().to_owned(),

@@ -27,6 +27,28 @@ impl ApiError {
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, detail)
     }
+
+    /// A 422 naming the request field at fault.
+    pub fn invalid(detail: impl Into<String>, field: Option<&str>) -> Self {
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
+        error.body.field = field.map(str::to_owned);
+        error
+    }
+}
+
+impl From<crate::engine::EngineError> for ApiError {
+    fn from(err: crate::engine::EngineError) -> Self {
+        use crate::engine::EngineError as E;
+        let status = match &err {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Ambiguous(_) | E::Conflict(_) => StatusCode::CONFLICT,
+            E::InvalidOption { field, .. } => return Self::invalid(err.to_string(), *field),
+            E::PermissionModeNotAllowed(_) => StatusCode::FORBIDDEN,
+            E::Starting => StatusCode::SERVICE_UNAVAILABLE,
+            E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, err.to_string())
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -6,12 +6,19 @@
 #![forbid(unsafe_code)]
 
 mod assets;
+mod bridge_env;
+mod claude_files;
 mod context;
+mod engine;
 mod error;
+mod instances;
 mod page;
+mod probe;
 mod projects;
 mod routes;
 mod state;
+mod store;
+mod time;
 mod trust;
 
 use std::future::Future;
@@ -44,6 +51,10 @@ impl Default for ServeOptions {
 pub enum ServeError {
     #[error("cannot read the listener's address: {0}")]
     Listener(#[source] std::io::Error),
+    #[error("{0}")]
+    Lock(#[from] store::LockError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
     #[error("the HTTP server failed: {0}; restart clauster")]
     Http(#[source] std::io::Error),
 }
@@ -62,7 +73,28 @@ pub async fn serve(
              static; build with `cargo xtask build`"
         );
     }
-    let state = state::AppState::new(config, options);
+    let ServerConfig {
+        config,
+        config_file,
+        ..
+    } = config;
+    // One engine per state_dir (bridges.md §10.4): held for the life of the server.
+    let _lock = store::EngineLock::acquire(&config.state_dir)?;
+    let (store, import_notes) =
+        store::Store::open(&config.state_dir, config.db.backup_before_migrate)?;
+    for note in import_notes {
+        tracing::info!("{note}");
+    }
+    let context = context::page_context(&config, config_file.is_some());
+    let claude_global_file = trust::global_config_file(&config, &state::ProcessEnv);
+    let config = std::sync::Arc::new(config);
+    let engine = engine::spawn(engine::EngineSetup {
+        config: std::sync::Arc::clone(&config),
+        store,
+        claude_global_file,
+        server_env: std::env::vars_os().collect(),
+    });
+    let state = state::AppState::new(config, context, options, engine);
     tracing::info!(%local, "serving");
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(shutdown)

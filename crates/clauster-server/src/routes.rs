@@ -5,12 +5,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, page};
+use crate::{assets, instances, page};
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -18,6 +18,25 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/projects", get(list_projects))
         .route("/api/v1/projects", get(list_projects))
+        .route("/api/state", get(instances::app_state))
+        .route(
+            "/api/instances",
+            get(instances::list).post(instances::start),
+        )
+        .route(
+            "/api/v1/instances",
+            get(instances::list).post(instances::start),
+        )
+        .route(
+            "/api/instances/{id}",
+            get(instances::get).delete(instances::stop),
+        )
+        .route(
+            "/api/v1/instances/{id}",
+            get(instances::get).delete(instances::stop),
+        )
+        .route("/api/instances/{id}/forget", post(instances::forget))
+        .route("/ws/events", get(instances::events))
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found);
     let root = state.root_path().to_owned();
@@ -33,7 +52,7 @@ async fn not_found() -> ApiError {
     ApiError::not_found("Not Found")
 }
 
-fn no_store(mut response: Response) -> Response {
+pub fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -41,20 +60,28 @@ fn no_store(mut response: Response) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
+    let running = if state.engine().is_ready() {
+        state.engine().list().await.map_or(0, |all| {
+            all.iter().filter(|i| i.status == "running").count()
+        })
+    } else {
+        0
+    };
+    let claude = state.engine().claude_health();
     let health = Health {
         status: "ok".into(),
         detail: Some(HealthDetail {
             version: state.version().into(),
-            // No probe has run yet (bridges.md §3.1): unknown, not false.
-            claude_ok: None,
-            claude_version: None,
+            // `null` until the first probe finished (bridges.md §3.1).
+            claude_ok: claude.claude_ok,
+            claude_version: claude.claude_version,
             // Before the first `claude auth status` answer the spec reports logged in.
-            claude_login_ok: true,
-            claude_login_method: None,
-            claude_login_expires_at: None,
-            instances_running: 0,
-            store_ok: false,
-            engine_ready: false,
+            claude_login_ok: claude.login_ok.unwrap_or(true),
+            claude_login_method: claude.login_method,
+            claude_login_expires_at: claude.login_expires_at,
+            instances_running: u32::try_from(running).unwrap_or(u32::MAX),
+            store_ok: true,
+            engine_ready: state.engine().is_ready(),
         }),
     };
     no_store(Json(health).into_response())
@@ -73,7 +100,7 @@ async fn dashboard(State(state): State<AppState>) -> Result<Response, ApiError> 
 }
 
 /// Discovery touches the filesystem: keep it off the async workers.
-async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
+pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
     tokio::task::spawn_blocking(move || state.projects())
         .await
         .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?

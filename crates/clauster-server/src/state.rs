@@ -1,4 +1,5 @@
-//! The state every handler shares: the configuration and what is derived from it once.
+//! The state every handler shares: the configuration, what is derived from it once, and the
+//! engine handle.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use clauster_core::config::{Config, Secret};
 use clauster_wire::{PageContext, Project};
 
 use crate::ServeOptions;
+use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::projects;
 use crate::trust;
@@ -31,22 +33,22 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    config: Config,
+    config: Arc<Config>,
     context: PageContext,
     /// Claude's global config file, where trust lives (bridges.md §12.1).
     claude_global_file: PathBuf,
-    #[allow(dead_code)] // read by the engine once bridges launch (pty keeper, recap hook)
+    #[allow(dead_code)] // read once pty bridges launch keepers (`self_exe`)
     options: ServeOptions,
+    engine: Engine,
 }
 
 impl AppState {
-    pub fn new(server_config: ServerConfig, options: ServeOptions) -> Self {
-        let ServerConfig {
-            config,
-            config_file,
-            ..
-        } = server_config;
-        let context = crate::context::page_context(&config, config_file.is_some());
+    pub fn new(
+        config: Arc<Config>,
+        context: PageContext,
+        options: ServeOptions,
+        engine: Engine,
+    ) -> Self {
         let claude_global_file = trust::global_config_file(&config, &ProcessEnv);
         Self {
             inner: Arc::new(Inner {
@@ -54,8 +56,17 @@ impl AppState {
                 context,
                 claude_global_file,
                 options,
+                engine,
             }),
         }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     pub fn context(&self) -> &PageContext {

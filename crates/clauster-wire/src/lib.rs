@@ -9,8 +9,10 @@
 
 mod context;
 mod health;
+mod instance;
 mod project;
 
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
+pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};

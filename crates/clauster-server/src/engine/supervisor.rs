@@ -1,0 +1,1272 @@
+//! The supervisor task: owns the instances, applies the status machine of `clauster-core`,
+//! persists every change before publishing it (bridges.md §10.3).
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clauster_core::argv::{self, StandardKind, StandardLaunch};
+use clauster_core::capability::Capabilities;
+use clauster_core::config::Config;
+use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
+use clauster_core::markers::{MarkerParser, parse_stdout_capture};
+use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
+use clauster_core::names::{ConversationId, Label, ProjectName, SessionNamePrefix};
+use clauster_core::sanitize::sanitize_text;
+use clauster_core::status::{
+    self, Context, Effect, Event, Exit, ExitStatus, FailureCause, FailureEvidence, Next, Status,
+};
+use clauster_pty::proc::{self, SpawnSpec, TerminatePolicy};
+use clauster_wire::{Frame, Instance, SpawnOutcome};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::logs::{LogSet, LogSets};
+use super::reference::{self, Candidate, Unresolved};
+use super::{ClaudeHealth, Command, Engine, EngineError, StartRequest};
+use crate::bridge_env::{self, BridgeEnv};
+use crate::claude_files;
+use crate::probe;
+use crate::store::{InstanceRow, Store};
+use crate::trust;
+
+/// How often the engine re-reads logs and checks liveness when no file event came.
+const TICK: Duration = Duration::from_secs(1);
+/// A ready launch without a `Created initial session` marker waits this long (§7.5).
+const REATTACH_POISON_GRACE: Duration = Duration::from_secs(4);
+/// The most of a capture or log kept in memory for classification.
+const EVIDENCE_BYTES: usize = 64 * 1024;
+const PTY_FALLBACK_WARNING: &str =
+    "pty mode is not available on this platform; started in standard mode";
+
+/// Everything the supervisor reads from its surroundings.
+#[derive(Debug)]
+pub struct EngineSetup {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// Claude's global config file `G` (trust, acknowledgement).
+    pub claude_global_file: PathBuf,
+    /// The server's environment, the base of every bridge environment (§4.3).
+    pub server_env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+/// Messages the supervisor consumes.
+#[derive(Debug)]
+pub(super) enum Msg {
+    Command(Command),
+    /// A file of the log directory changed.
+    LogChanged(String),
+    /// A child of ours exited.
+    Exited {
+        id: String,
+        launch: u64,
+        status: ExitStatus,
+    },
+    Deadline {
+        id: String,
+        launch: u64,
+    },
+    GraceOver {
+        id: String,
+        launch: u64,
+    },
+    Terminated {
+        id: String,
+        launch: u64,
+        reply: Option<oneshot::Sender<Result<Instance, EngineError>>>,
+    },
+    Tick,
+    /// The capability probe finished (bridges.md §3.1).
+    Probed(Box<Capabilities>),
+}
+
+/// One instance: its persisted row plus what only the running server knows.
+#[derive(Debug)]
+struct Live {
+    row: InstanceRow,
+    status: Status,
+    stopping: bool,
+    identity: Option<StartIdentity>,
+    /// Counts launches of this server process, so stale exit notices are ignored.
+    launch: u64,
+    /// Our child: its exit status will arrive as `Msg::Exited`.
+    child: bool,
+    exited: Option<ExitStatus>,
+    parser: MarkerParser,
+    log_read: u64,
+    capture_read: u64,
+    capture_tail: String,
+    log_tail: String,
+    ready_pending_grace: bool,
+}
+
+/// Starts the supervisor; returns the handle and raises readiness once rediscovery is done.
+pub fn spawn(setup: EngineSetup) -> Engine {
+    let (tx, rx) = mpsc::channel(256);
+    let (frames, _) = broadcast::channel(1024);
+    let (ready_tx, ready) = watch::channel(false);
+    let (claude_tx, claude) = watch::channel(ClaudeHealth::default());
+    let logs_dir = setup.config.state_dir.join("logs");
+    let env = BridgeEnv::build(&setup.config, setup.server_env.clone(), None);
+    let mut supervisor = Supervisor {
+        config: setup.config,
+        store: setup.store,
+        claude_global_file: setup.claude_global_file,
+        env,
+        caps: Capabilities::fallback(),
+        logs: LogSets::new(logs_dir),
+        instances: BTreeMap::new(),
+        frames: frames.clone(),
+        tx: tx.clone(),
+        launches: 0,
+    };
+    watch_log_dir(supervisor.logs.dir(), tx.clone());
+    let ticker = tx.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        loop {
+            interval.tick().await;
+            if ticker.send(Msg::Tick).await.is_err() {
+                break;
+            }
+        }
+    });
+    let server_env = setup.server_env;
+    tokio::spawn(async move {
+        if supervisor.config.claude.node_from_nvm {
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let nvm = bridge_env::find_nvm_default_bin(&server_env, home.as_deref()).await;
+            if nvm.is_some() {
+                supervisor.env = BridgeEnv::build(&supervisor.config, server_env, nvm);
+            }
+        }
+        spawn_probe(&supervisor, claude_tx);
+        supervisor.rediscover();
+        let _ = ready_tx.send(true);
+        supervisor.run(rx).await;
+    });
+    Engine {
+        commands: tx,
+        frames,
+        ready,
+        claude,
+    }
+}
+
+/// Runs the capability probe in the background (it never delays serving, §11) and hands the
+/// result to the supervisor and the health cache.
+fn spawn_probe(supervisor: &Supervisor, health: watch::Sender<ClaudeHealth>) {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let env = supervisor.env.clone();
+    let binary =
+        bridge_env::resolve_binary(&supervisor.config.claude.binary, &env, home.as_deref());
+    let cwd = supervisor.config.state_dir.clone();
+    let tx = supervisor.tx.clone();
+    tokio::spawn(async move {
+        let Ok(claude) = binary else {
+            health.send_replace(ClaudeHealth {
+                claude_ok: Some(false),
+                ..ClaudeHealth::default()
+            });
+            return;
+        };
+        let report = probe::probe(&claude, &env, &cwd).await;
+        let mut login = probe::LoginCache::default();
+        login.record(
+            report.login_answered.then(|| report.login.clone()),
+            Instant::now(),
+        );
+        let known = |cache: &probe::LoginCache, answered: bool| ClaudeHealth {
+            claude_ok: Some(report.claude_ok()),
+            claude_version: report.version.clone(),
+            login_ok: answered.then_some(cache.state().ok),
+            login_method: cache.state().method.clone(),
+            login_expires_at: cache.state().expires_at_ms,
+        };
+        let mut answered = report.login_answered;
+        health.send_replace(known(&login, answered));
+        let _ = tx
+            .send(Msg::Probed(Box::new(report.capabilities.clone())))
+            .await;
+        // The login cache of http-api.md §3: refreshed every 30 s in the background, so no
+        // request ever waits on `claude auth status`.
+        loop {
+            tokio::time::sleep(probe::LOGIN_CACHE_TTL).await;
+            if tx.is_closed() {
+                return;
+            }
+            if !login.is_stale(Instant::now()) {
+                continue;
+            }
+            let answer = probe::auth_status(&claude, &env, &cwd).await;
+            answered |= answer.is_some();
+            if login.record(answer, Instant::now()) {
+                health.send_replace(known(&login, answered));
+            }
+        }
+    });
+}
+
+/// Tells the supervisor which log stem changed; falls back to the 1 s tick when the
+/// directory cannot be watched.
+fn watch_log_dir(dir: &Path, tx: mpsc::Sender<Msg>) {
+    use notify::{RecursiveMode, Watcher};
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        for path in event.paths {
+            if let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(stem_of) {
+                let _ = tx.try_send(Msg::LogChanged(stem.to_owned()));
+            }
+        }
+    };
+    match notify::recommended_watcher(handler) {
+        Ok(mut watcher) => {
+            if watcher.watch(dir, RecursiveMode::NonRecursive).is_ok() {
+                // The watcher lives as long as the process: bridges outlive requests.
+                std::mem::forget(watcher);
+            }
+        }
+        Err(err) => tracing::warn!("cannot watch the log directory ({err}); checking every second"),
+    }
+}
+
+/// `alpha-1764083000000-1.stderr.log` → `alpha-1764083000000-1`.
+fn stem_of(file_name: &str) -> Option<&str> {
+    [".stderr.log", ".raw.log", ".log"]
+        .iter()
+        .find_map(|suffix| file_name.strip_suffix(suffix))
+}
+
+struct Supervisor {
+    config: Arc<Config>,
+    store: Store,
+    claude_global_file: PathBuf,
+    env: BridgeEnv,
+    caps: Capabilities,
+    logs: LogSets,
+    instances: BTreeMap<String, Live>,
+    frames: broadcast::Sender<Arc<Frame>>,
+    tx: mpsc::Sender<Msg>,
+    launches: u64,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("instances", &self.instances.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    async fn run(&mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Command(command) => self.command(command),
+                Msg::LogChanged(stem) => {
+                    let id = self
+                        .instances
+                        .iter()
+                        .find(|(_, live)| live.row.log_stem.as_deref() == Some(stem.as_str()))
+                        .map(|(id, _)| id.clone());
+                    if let Some(id) = id {
+                        self.observe(&id);
+                    }
+                }
+                Msg::Exited { id, launch, status } => self.exited(&id, launch, status),
+                Msg::Deadline { id, launch } => self.deadline(&id, launch),
+                Msg::GraceOver { id, launch } => {
+                    if let Some(live) = self.instances.get_mut(&id)
+                        && live.launch == launch
+                    {
+                        live.ready_pending_grace = false;
+                        self.observe(&id);
+                    }
+                }
+                Msg::Terminated { id, launch, reply } => self.terminated(&id, launch, reply),
+                Msg::Tick => self.tick(),
+                Msg::Probed(caps) => self.caps = *caps,
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Start(request, reply) => {
+                let _ = reply.send(self.start(&request));
+            }
+            Command::Stop(reference, reply) => self.stop(&reference, reply),
+            Command::Forget(reference, reply) => {
+                let _ = reply.send(self.forget(&reference));
+            }
+            Command::Get(reference, reply) => {
+                let answer = self
+                    .resolve(&reference, |r| format!("no such instance: '{r}'"))
+                    .map(|id| self.instance_json(&id));
+                let _ = reply.send(answer);
+            }
+            Command::List(reply) => {
+                let mut all: Vec<Instance> = self
+                    .instances
+                    .keys()
+                    .map(|id| self.instance_json(id))
+                    .collect();
+                all.sort_by(|a, b| {
+                    a.project
+                        .to_lowercase()
+                        .cmp(&b.project.to_lowercase())
+                        .then_with(|| a.started_at.cmp(&b.started_at))
+                });
+                let _ = reply.send(all);
+            }
+        }
+    }
+
+    fn resolve(
+        &self,
+        reference: &str,
+        not_found: impl Fn(&str) -> String,
+    ) -> Result<String, EngineError> {
+        let candidates: Vec<Candidate<'_>> = self
+            .instances
+            .iter()
+            .map(|(id, live)| Candidate {
+                id,
+                project: &live.row.project,
+                live: live.is_live(),
+            })
+            .collect();
+        match reference::resolve(reference, &candidates) {
+            Ok(id) => Ok(id.to_owned()),
+            Err(Unresolved::NotFound) => Err(EngineError::NotFound(not_found(reference))),
+            Err(Unresolved::Ambiguous(text)) => Err(EngineError::Ambiguous(text)),
+        }
+    }
+
+    // ---- start ------------------------------------------------------------------------
+
+    /// The spawn gate sequence of bridges.md §6 for standard bridges.
+    #[allow(clippy::too_many_lines)] // the gate sequence reads top to bottom in the spec's order
+    fn start(&mut self, request: &StartRequest) -> Result<SpawnOutcome, EngineError> {
+        let config = Arc::clone(&self.config);
+        let mut warnings = Vec::new();
+        // 1. The project.
+        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", request.project));
+        let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
+        let project_dir = config.projects_root.join(name.as_str());
+        if !std::fs::metadata(&project_dir).is_ok_and(|m| m.is_dir()) {
+            return Err(unknown());
+        }
+        let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
+        let is_git = project_dir.join(".git").exists();
+        // 2. The channel.
+        if let Some(channel) = request
+            .channel
+            .as_deref()
+            .filter(|c| *c != "remote-control")
+        {
+            return Err(invalid(
+                format!("channel '{channel}' is not supported by this server"),
+                Some("channel"),
+            ));
+        }
+        // 3. Defaults and the sandbox token.
+        if let Some(sandbox) = &request.sandbox {
+            sandbox
+                .parse::<Sandbox>()
+                .map_err(|e| invalid(e.to_string(), Some("sandbox")))?;
+        }
+        // 4. The effective mode: this build has no keeper yet, so pty falls back (§2 rule 1).
+        let requested_mode = match request.resume_mode.as_deref() {
+            Some(token) => token
+                .parse::<LaunchMode>()
+                .map_err(|e| invalid(e.to_string(), Some("resume_mode")))?,
+            None => config.claude.launch_mode,
+        };
+        if requested_mode == LaunchMode::Pty {
+            warnings.push(PTY_FALLBACK_WARNING.to_owned());
+        }
+        // 5. Spawn and permission modes.
+        let mut spawn_mode = match request.spawn_mode.as_deref() {
+            Some(token) => token
+                .parse::<SpawnMode>()
+                .map_err(|e| invalid(e.to_string(), Some("spawn_mode")))?,
+            None => config.instance_defaults.spawn_mode,
+        };
+        if spawn_mode == SpawnMode::Worktree && !is_git {
+            if request.spawn_mode.is_some() {
+                return Err(invalid(
+                    format!("worktree spawn mode needs a git repository; '{name}' is not one"),
+                    Some("spawn_mode"),
+                ));
+            }
+            warnings.push(format!(
+                "worktree spawn mode needs a git repository; '{name}' is not one, so same-dir was used"
+            ));
+            spawn_mode = SpawnMode::SameDir;
+        }
+        let permission_mode = match request.permission_mode.as_deref() {
+            Some(token) => token
+                .parse::<PermissionMode>()
+                .map_err(|e| invalid(e.to_string(), Some("permission_mode")))?,
+            None => config.instance_defaults.permission_mode,
+        };
+        // 6. The bypass ceiling.
+        let allow_bypass = config
+            .projects
+            .get(name.as_str())
+            .is_some_and(|p| p.allow_bypass_permissions);
+        if permission_mode == PermissionMode::BypassPermissions && !allow_bypass {
+            return Err(EngineError::PermissionModeNotAllowed(format!(
+                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+            )));
+        }
+        // 8. A conversation to fork names a UUID (pty only: ignored by the standard fallback).
+        if let Some(session) = &request.resume_session_id {
+            ConversationId::new(session)
+                .map_err(|e| invalid(e.to_string(), Some("resume_session_id")))?;
+        }
+        // 7. The label.
+        let label = Label::resolve(request.name.as_deref(), &name)
+            .map_err(|e| invalid(e.to_string(), Some("name")))?;
+        // 9. One live standard bridge per project.
+        if let Some((id, _)) = self
+            .instances
+            .iter()
+            .find(|(_, live)| live.row.project == name.as_str() && live.status.is_live())
+        {
+            let instance = self.instance_json(id);
+            return Ok(SpawnOutcome {
+                instance,
+                created: false,
+                reason: Some(format!(
+                    "a standard bridge for '{name}' is already running — standard bridges are capped at one per project, so the existing bridge was returned"
+                )),
+                warnings,
+            });
+        }
+        // 10. Trust.
+        let trusted = trust::load_trusted(&self.claude_global_file).state(&canonical, is_git)
+            == clauster_core::claude_json::TrustState::Trusted;
+        if !trusted && !request.trust {
+            return Err(EngineError::Conflict(format!(
+                "directory not trusted: {}. Use the Trust action before starting.",
+                canonical.display()
+            )));
+        }
+        // 11. The cap.
+        if let Some(max) = config.instance_defaults.max_bridges {
+            let live = self
+                .instances
+                .values()
+                .filter(|l| l.status.is_live())
+                .count() as u64;
+            if live >= max {
+                return Err(EngineError::Conflict(format!(
+                    "max_bridges={max} reached ({live} live); stop a bridge before starting another"
+                )));
+            }
+        }
+        // 12. Claude-side settings, best effort.
+        if config.claude.auto_enable_remote_control
+            && let Err(err) = claude_files::acknowledge_remote_control(
+                &config.state_dir,
+                &self.claude_global_file,
+            )
+        {
+            warnings.push(format!(
+                "could not enable Remote Control in {}: {err}",
+                self.claude_global_file.display()
+            ));
+        }
+        // 13. The deferred trust write.
+        if !trusted && request.trust {
+            claude_files::trust_paths(
+                &config.state_dir,
+                &self.claude_global_file,
+                &[canonical.as_path()],
+            )
+            .map_err(|err| EngineError::Conflict(err.to_string()))?;
+        }
+        // 15. The log set.
+        let now = now_ms();
+        let set = self.logs.allocate(name.as_str(), now).map_err(|err| {
+            EngineError::Io(format!(
+                "cannot create the log files in {}: {err}",
+                self.logs.dir().display()
+            ))
+        })?;
+        // 16. The record, persisted before the process exists.
+        let prefix = config
+            .instance_defaults
+            .session_name_prefix
+            .as_deref()
+            .and_then(|p| SessionNamePrefix::new(p).ok());
+        let launch = StandardLaunch {
+            label: &label,
+            debug_file: &set.debug_log.to_string_lossy(),
+            spawn_mode,
+            permission_mode,
+            session_name_prefix: prefix.as_ref(),
+            capacity: NonZeroU32::new(
+                u32::try_from(config.instance_defaults.capacity).unwrap_or(u32::MAX),
+            )
+            .unwrap_or(NonZeroU32::MIN),
+            verbose: config.instance_defaults.verbose,
+            kind: StandardKind::Fresh,
+        };
+        let args = argv::standard(&launch, &self.caps);
+        let id = uuid::Uuid::new_v4().to_string();
+        let timestamp = rfc3339(now);
+        let row = InstanceRow {
+            instance_id: id.clone(),
+            project: name.as_str().to_owned(),
+            label: label.as_str().to_owned(),
+            resume_mode: LaunchMode::Standard.as_token().to_owned(),
+            spawn_mode: spawn_mode.as_token().to_owned(),
+            permission_mode: permission_mode.as_token().to_owned(),
+            sandbox_mode: Sandbox::Default.as_token().to_owned(),
+            last_status: Status::Starting.as_token().to_owned(),
+            launched_at: Some(timestamp.clone()),
+            log_stem: Some(set.stem.clone()),
+            launch_count: 1,
+            created_at: timestamp.clone(),
+            updated_at: timestamp,
+            ..InstanceRow::default()
+        };
+        self.launches += 1;
+        let mut live = Live {
+            row,
+            status: Status::Starting,
+            stopping: false,
+            identity: None,
+            launch: self.launches,
+            child: true,
+            exited: None,
+            parser: MarkerParser::new(),
+            log_read: 0,
+            capture_read: 0,
+            capture_tail: String::new(),
+            log_tail: String::new(),
+            ready_pending_grace: false,
+        };
+        self.persist(&live);
+        // 17. Launch.
+        match self.launch(&set, &canonical, &args) {
+            Ok(spawned) => {
+                live.row.bridge_pid = Some(i64::from(spawned.pid));
+                live.row.bridge_start_ticks = spawned
+                    .identity
+                    .start_ticks
+                    .and_then(|t| i64::try_from(t).ok());
+                live.row.bridge_proc_start = spawned.identity.proc_start;
+                live.row.bridge_boot_id = spawned
+                    .identity
+                    .boot_id
+                    .as_ref()
+                    .map(|b| b.as_str().to_owned());
+                live.identity = Some(spawned.identity);
+                self.wait_for_exit(&id, live.launch, spawned.child);
+                self.schedule_deadline(
+                    &id,
+                    live.launch,
+                    Duration::from_secs_f64(config.claude.startup_grace_seconds),
+                );
+            }
+            Err(detail) => {
+                let failure = status::classify(
+                    FailureCause::LaunchFailed,
+                    &FailureEvidence {
+                        launch_error: Some(&detail),
+                        ..evidence_defaults(&config)
+                    },
+                );
+                live.status = Status::Error;
+                live.child = false;
+                set_failure(&mut live.row, &failure);
+                live.row.ended_at = Some(rfc3339(now_ms()));
+            }
+        }
+        live.status.as_token().clone_into(&mut live.row.last_status);
+        self.persist(&live);
+        self.instances.insert(id.clone(), live);
+        self.publish(&id);
+        // Markers written before the watcher saw the file are read now.
+        self.observe(&id);
+        Ok(SpawnOutcome {
+            instance: self.instance_json(&id),
+            created: true,
+            reason: None,
+            warnings,
+        })
+    }
+
+    fn launch(&self, set: &LogSet, cwd: &Path, args: &[String]) -> Result<proc::Spawned, String> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let binary =
+            bridge_env::resolve_binary(&self.config.claude.binary, &self.env, home.as_deref())?;
+        let spec = SpawnSpec {
+            program: binary,
+            args: args.iter().map(Into::into).collect(),
+            cwd: cwd.to_path_buf(),
+            env: self.env.vars().to_vec(),
+            stdout_log: set.capture.clone(),
+            stderr_log: set.capture.clone(),
+        };
+        proc::spawn_detached(&spec).map_err(|err| format!("cannot start claude: {err}"))
+    }
+
+    fn wait_for_exit(&self, id: &str, launch: u64, mut child: std::process::Child) {
+        let tx = self.tx.clone();
+        let id = id.to_owned();
+        // A thread per bridge: `wait` notices the exit at once, with its status.
+        std::thread::spawn(move || {
+            use std::os::unix::process::ExitStatusExt;
+            let status = match child.wait() {
+                Ok(status) => match (status.code(), status.signal()) {
+                    (Some(code), _) => ExitStatus::Code(code),
+                    (None, Some(signal)) => ExitStatus::Signal(signal),
+                    (None, None) => ExitStatus::Unknown,
+                },
+                Err(_) => ExitStatus::Unknown,
+            };
+            let _ = tx.blocking_send(Msg::Exited { id, launch, status });
+        });
+    }
+
+    fn schedule_deadline(&self, id: &str, launch: u64, after: Duration) {
+        let tx = self.tx.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(Msg::Deadline { id, launch }).await;
+        });
+    }
+
+    // ---- observation ------------------------------------------------------------------
+
+    /// Reads what the bridge wrote since last time and applies readiness and poison.
+    fn observe(&mut self, id: &str) {
+        let Some(live) = self.instances.get_mut(id) else {
+            return;
+        };
+        let Some(stem) = live.row.log_stem.clone() else {
+            return;
+        };
+        let set = LogSet::at(self.logs.dir(), &stem);
+        if let Some(bytes) = read_from(&set.debug_log, &mut live.log_read) {
+            live.parser.feed(&bytes);
+            push_tail(&mut live.log_tail, &bytes);
+        }
+        if let Some(bytes) = read_from(&set.capture, &mut live.capture_read) {
+            push_tail(&mut live.capture_tail, &bytes);
+        }
+        let facts = live.parser.facts().clone();
+        let banner = parse_stdout_capture(&live.capture_tail);
+        let mut changed = false;
+        for (slot, value) in [
+            (&mut live.row.bridge_id, facts.bridge_id.clone()),
+            (
+                &mut live.row.environment_id,
+                facts
+                    .environment_id
+                    .clone()
+                    .or(banner.environment_id.clone()),
+            ),
+            (
+                &mut live.row.starter_session_id,
+                facts
+                    .starter_session_id
+                    .clone()
+                    .or(banner.session_id.clone()),
+            ),
+        ] {
+            if slot.is_none() && value.is_some() {
+                *slot = value;
+                changed = true;
+            }
+        }
+        if live.row.url.is_none()
+            && let Some(env) = &live.row.environment_id
+        {
+            live.row.url = Some(format!("https://claude.ai/code?environment={env}"));
+            changed = true;
+        }
+        let ready = facts.ready_by_markers() || banner.proves_ready();
+        let launch = live.launch;
+        if live.status == Status::Starting && facts.poison_reason.is_some() && live.exited.is_none()
+        {
+            self.apply(id, Event::PoisonMarker);
+            return;
+        }
+        let alive = {
+            let live = &self.instances[id];
+            alive(live)
+        };
+        let live = self.instances.get_mut(id).expect("present above");
+        if ready
+            && alive
+            && matches!(live.status, Status::Starting | Status::Error)
+            && !live.stopping
+        {
+            if live.status == Status::Starting
+                && !facts.created_initial_session
+                && !live.ready_pending_grace
+            {
+                if live.row.ready_at.is_none() && !live.ready_pending_grace {
+                    live.ready_pending_grace = true;
+                    let tx = self.tx.clone();
+                    let id = id.to_owned();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(REATTACH_POISON_GRACE).await;
+                        let _ = tx.send(Msg::GraceOver { id, launch }).await;
+                    });
+                }
+            } else if !live.ready_pending_grace {
+                self.apply(id, Event::Ready);
+                return;
+            }
+        }
+        if changed {
+            let live = &self.instances[id];
+            self.persist(live);
+            self.publish(id);
+        }
+    }
+
+    fn exited(&mut self, id: &str, launch: u64, status: ExitStatus) {
+        let Some(live) = self.instances.get_mut(id) else {
+            return;
+        };
+        if live.launch != launch {
+            return;
+        }
+        live.exited = Some(status);
+        if live.stopping {
+            // The stop in progress finishes the record once the tree is gone.
+            return;
+        }
+        self.gone(id, status);
+    }
+
+    /// The bridge is gone (its exit noticed, or found dead by the liveness check).
+    fn gone(&mut self, id: &str, status: ExitStatus) {
+        self.observe(id);
+        let Some(live) = self.instances.get(id) else {
+            return;
+        };
+        if live.stopping {
+            return;
+        }
+        let evidence_text = (live.log_tail.clone(), live.capture_tail.clone());
+        let evidence = FailureEvidence {
+            debug_log: &evidence_text.0,
+            capture: &evidence_text.1,
+            poisoned: live.parser.facts().poison_reason.is_some(),
+            ..evidence_defaults(&self.config)
+        };
+        let exit = Exit {
+            status,
+            clean_shutdown_logged: live.parser.facts().clean_shutdown,
+            failure_marker: evidence.has_failure_marker(),
+        };
+        self.apply(id, Event::ProcessGone(exit));
+    }
+
+    fn deadline(&mut self, id: &str, launch: u64) {
+        let Some(live) = self.instances.get(id) else {
+            return;
+        };
+        if live.launch != launch || live.status != Status::Starting || live.stopping {
+            return;
+        }
+        self.observe(id);
+        if self
+            .instances
+            .get(id)
+            .is_some_and(|l| l.status == Status::Starting)
+        {
+            self.apply(id, Event::Deadline);
+        }
+    }
+
+    fn tick(&mut self) {
+        let ids: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|(_, live)| {
+                live.status.is_live()
+                    || (live.status == Status::Error
+                        && live.exited.is_none()
+                        && live.identity.is_some())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.observe(&id);
+            let Some(live) = self.instances.get(&id) else {
+                continue;
+            };
+            // Children report their exit themselves; re-parented bridges are checked here.
+            if !live.child && !live.stopping && live.identity.is_some() && !alive(live) {
+                if live.status == Status::Error {
+                    let live = self.instances.get_mut(&id).expect("present above");
+                    live.exited = Some(ExitStatus::Unknown);
+                    continue;
+                }
+                self.gone(&id, ExitStatus::Unknown);
+            }
+        }
+    }
+
+    // ---- the status machine -----------------------------------------------------------
+
+    fn context(&self, live: &Live) -> Context {
+        Context {
+            intentional_stop: live.row.intentional_stop,
+            spawn_mode: live.row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir),
+            stalled_action: self.config.claude.stalled_bridge_action,
+            bridge_alive: alive(live),
+            resumes_conversation: false,
+        }
+    }
+
+    /// Applies one event through `clauster_core::status` and carries out its effects.
+    fn apply(&mut self, id: &str, event: Event) {
+        let Some(live) = self.instances.get(id) else {
+            return;
+        };
+        let ctx = self.context(live);
+        let Ok(transition) = status::transition(Some(live.status), event, &ctx) else {
+            tracing::debug!(instance = %short(id), event = event.name(), "ignored an event that does not apply");
+            return;
+        };
+        let config = Arc::clone(&self.config);
+        let live = self.instances.get_mut(id).expect("present above");
+        let mut terminate = false;
+        let mut sweep = false;
+        for effect in &transition.effects {
+            match effect {
+                Effect::Classify(cause) => {
+                    let evidence = FailureEvidence {
+                        debug_log: &live.log_tail,
+                        capture: &live.capture_tail,
+                        poisoned: live.parser.facts().poison_reason.is_some(),
+                        ..evidence_defaults(&config)
+                    };
+                    let failure = status::classify(*cause, &evidence);
+                    set_failure(&mut live.row, &failure);
+                }
+                Effect::ClearError => {
+                    live.row.error_kind = None;
+                    live.row.error_detail = None;
+                    live.row.error_hint = None;
+                }
+                Effect::SetReadyAt => live.row.ready_at = Some(rfc3339(now_ms())),
+                Effect::SetEndedAt => live.row.ended_at = Some(rfc3339(now_ms())),
+                Effect::Terminate => terminate = true,
+                Effect::SessionSweep => sweep = true,
+                Effect::MarkStopping => {
+                    live.row.intentional_stop = true;
+                    live.stopping = true;
+                }
+                // Crash counters and events are not kept yet; pointers, fallbacks and
+                // relaunches belong to resume, which is not served yet.
+                Effect::Publish(_)
+                | Effect::IncrementCrashCount
+                | Effect::StripPointerSession
+                | Effect::FreshFallback
+                | Effect::ResetForRelaunch
+                | Effect::DeleteRecord => {}
+            }
+        }
+        if let Next::Status(next) = transition.next {
+            live.status = next;
+            next.as_token().clone_into(&mut live.row.last_status);
+        }
+        let live = &self.instances[id];
+        self.persist(live);
+        self.publish(id);
+        if terminate {
+            self.terminate(id, None);
+        } else if sweep {
+            self.sweep(id);
+        }
+    }
+
+    // ---- stop, terminate, forget -------------------------------------------------------
+
+    fn stop(&mut self, reference: &str, reply: oneshot::Sender<Result<Instance, EngineError>>) {
+        let id = match self.resolve(reference, |r| format!("no managed instance: '{r}'")) {
+            Ok(id) => id,
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                return;
+            }
+        };
+        let live = &self.instances[&id];
+        let bridge_alive = alive(live);
+        if !live.status.is_live() && !bridge_alive {
+            let _ = reply.send(Ok(self.instance_json(&id)));
+            return;
+        }
+        if live.stopping {
+            let _ = reply.send(Ok(self.instance_json(&id)));
+            return;
+        }
+        // §8.1 step 3: persist the intent before any signal.
+        let live = self.instances.get_mut(&id).expect("resolved above");
+        live.row.intentional_stop = true;
+        live.stopping = true;
+        let live = &self.instances[&id];
+        self.persist(live);
+        self.publish(&id);
+        self.terminate(&id, Some(reply));
+    }
+
+    /// T1–T2 of §8.2 off the supervisor: the answer arrives as `Msg::Terminated`.
+    fn terminate(&self, id: &str, reply: Option<oneshot::Sender<Result<Instance, EngineError>>>) {
+        let live = &self.instances[id];
+        let identity = live.identity.clone();
+        let launch = live.launch;
+        let grace = Duration::from_secs_f64(self.config.claude.stop_grace_seconds);
+        let tx = self.tx.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            if let Some(identity) = identity {
+                let outcome =
+                    proc::terminate(&identity, Gate::Bridge, &TerminatePolicy::standard(grace));
+                tracing::debug!(instance = %short(&id), ended_by = ?outcome.ended_by, "terminated");
+            }
+            let _ = tx.blocking_send(Msg::Terminated { id, launch, reply });
+        });
+    }
+
+    fn sweep(&self, id: &str) {
+        let Some(identity) = self.instances[id].identity.clone() else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || {
+            proc::sweep_session(
+                &identity,
+                Duration::from_secs(1),
+                Duration::from_millis(100),
+            );
+        });
+    }
+
+    fn terminated(
+        &mut self,
+        id: &str,
+        launch: u64,
+        reply: Option<oneshot::Sender<Result<Instance, EngineError>>>,
+    ) {
+        let Some(live) = self.instances.get_mut(id) else {
+            return;
+        };
+        if live.launch == launch && live.stopping {
+            live.stopping = false;
+            live.exited.get_or_insert(ExitStatus::Unknown);
+            // Stop of a starting/running instance, or of an `error` one kept alive.
+            live.status = Status::Stopped;
+            Status::Stopped
+                .as_token()
+                .clone_into(&mut live.row.last_status);
+            live.row.ended_at = Some(rfc3339(now_ms()));
+            let live = &self.instances[id];
+            self.persist(live);
+            self.publish(id);
+        } else if live.launch == launch && live.row.ended_at.is_none() {
+            live.row.ended_at = Some(rfc3339(now_ms()));
+            let live = &self.instances[id];
+            self.persist(live);
+            self.publish(id);
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(self.instance_json(id)));
+        }
+    }
+
+    fn forget(&mut self, reference: &str) -> Result<String, EngineError> {
+        let id = self.resolve(reference, |r| {
+            format!("no managed instance to forget: '{r}'")
+        })?;
+        let live = &self.instances[&id];
+        if live.is_live() || live.stopping {
+            return Err(EngineError::Conflict(format!(
+                "instance '{reference}' is still live; stop it first"
+            )));
+        }
+        if let Err(err) = self.store.delete_instance(&id) {
+            tracing::error!(
+                "cannot delete instance {} from the store: {err}",
+                short(&id)
+            );
+        }
+        self.instances.remove(&id);
+        let _ = self.frames.send(Arc::new(Frame::InstanceRemoved {
+            instance_id: id.clone(),
+        }));
+        Ok(id)
+    }
+
+    // ---- rediscovery ------------------------------------------------------------------
+
+    /// bridges.md §11: every stored row comes back; a live status is believed only when the
+    /// recorded process still is ours.
+    fn rediscover(&mut self) {
+        let rows = match self.store.load_instances() {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::error!("cannot read the instances from the store: {err}");
+                Vec::new()
+            }
+        };
+        for row in rows {
+            let id = row.instance_id.clone();
+            let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
+            let identity = row.bridge_pid.and_then(|pid| {
+                Some(StartIdentity {
+                    pid: i32::try_from(pid).ok()?,
+                    start_ticks: row.bridge_start_ticks.and_then(|t| u64::try_from(t).ok()),
+                    boot_id: row
+                        .bridge_boot_id
+                        .as_deref()
+                        .and_then(|b| parse_boot_id(b).ok()),
+                    proc_start: row.bridge_proc_start,
+                })
+            });
+            self.launches += 1;
+            let mut live = Live {
+                row,
+                status,
+                stopping: false,
+                identity,
+                launch: self.launches,
+                child: false,
+                exited: None,
+                parser: MarkerParser::new(),
+                log_read: 0,
+                capture_read: 0,
+                capture_tail: String::new(),
+                log_tail: String::new(),
+                ready_pending_grace: false,
+            };
+            let alive = live
+                .identity
+                .as_ref()
+                .is_some_and(|i| proc::is_ours(i, Gate::Bridge));
+            if !alive {
+                live.exited = Some(ExitStatus::Unknown);
+            }
+            let was_live = status.is_live();
+            self.instances.insert(id.clone(), live);
+            if was_live && !alive {
+                self.apply(&id, Event::FoundDeadAtStartup);
+            } else if alive {
+                // Re-derive the readiness facts from the bridge's own log (B4).
+                self.observe(&id);
+                if self.instances[&id].status == Status::Starting {
+                    let launched = self.instances[&id]
+                        .row
+                        .launched_at
+                        .as_deref()
+                        .and_then(parse_rfc3339_ms);
+                    let grace = Duration::from_secs_f64(self.config.claude.startup_grace_seconds);
+                    let remaining = launched.map_or(grace, |at| {
+                        let due = at + grace.as_millis();
+                        Duration::from_millis(
+                            u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0),
+                        )
+                    });
+                    self.schedule_deadline(&id, self.instances[&id].launch, remaining);
+                }
+            }
+        }
+    }
+
+    // ---- persistence and publication --------------------------------------------------
+
+    fn persist(&self, live: &Live) {
+        let mut row = live.row.clone();
+        row.updated_at = rfc3339(now_ms());
+        if let Err(err) = self.store.upsert_instance(&row) {
+            tracing::error!("cannot persist instance {}: {err}", short(&row.instance_id));
+        }
+    }
+
+    fn publish(&self, id: &str) {
+        let instance = self.instance_json(id);
+        let _ = self.frames.send(Arc::new(Frame::Instance { instance }));
+    }
+
+    fn instance_json(&self, id: &str) -> Instance {
+        let live = &self.instances[id];
+        let row = &live.row;
+        let alive = alive(live);
+        let debug_log = row.log_stem.as_ref().map(|stem| {
+            LogSet::at(self.logs.dir(), stem)
+                .debug_log
+                .to_string_lossy()
+                .into_owned()
+        });
+        Instance {
+            instance_id: row.instance_id.clone(),
+            project: row.project.clone(),
+            label: row.label.clone(),
+            channel: "remote-control".into(),
+            status: live.status.as_token().into(),
+            alive,
+            resume_mode: row.resume_mode.clone(),
+            spawn_mode: row.spawn_mode.clone(),
+            permission_mode: row.permission_mode.clone(),
+            sandbox_mode: row.sandbox_mode.clone(),
+            intentional_stop: row.intentional_stop,
+            started_at: row.launched_at.clone(),
+            bridge_pid: row.bridge_pid,
+            bridge_proc_start: row.bridge_proc_start,
+            bridge_start_ticks: row.bridge_start_ticks,
+            bridge_boot_id: row.bridge_boot_id.clone(),
+            keeper_pid: row.keeper_pid,
+            keeper_proc_start: row.keeper_proc_start,
+            keeper_start_ticks: row.keeper_start_ticks,
+            worktree_name: row.worktree_name.clone(),
+            bridge_id: row.bridge_id.clone(),
+            environment_id: row.environment_id.clone(),
+            starter_session_id: row.starter_session_id.clone(),
+            url: row.url.clone(),
+            session_url: row
+                .starter_session_id
+                .as_ref()
+                .map(|s| format!("https://claude.ai/code/{s}?from=cli")),
+            bridge_debug_log_path: debug_log,
+            bridge_raw_log_path: None,
+            error_detail: row.error_detail.clone(),
+            notice: None,
+            claude_version: if alive {
+                self.caps.claude_version.as_ref().map(ToString::to_string)
+            } else {
+                None
+            },
+            error_kind: row.error_kind.clone(),
+            error_hint: row.error_hint.clone(),
+            ready_at: row.ready_at.clone(),
+            ended_at: row.ended_at.clone(),
+            stopping: live.stopping,
+            resumed_conversation: row.resumed_conversation,
+            launch_count: row.launch_count,
+        }
+    }
+}
+
+impl Live {
+    /// starting, running, or `error` with a live bridge (http-api.md §2).
+    fn is_live(&self) -> bool {
+        self.status.is_live() || (self.status == Status::Error && alive(self))
+    }
+}
+
+/// The recorded bridge still is the process we launched (start identity, §16).
+fn alive(live: &Live) -> bool {
+    live.exited.is_none()
+        && live
+            .identity
+            .as_ref()
+            .is_some_and(|id| proc::is_ours(id, Gate::Bridge))
+}
+
+fn invalid(detail: String, field: Option<&'static str>) -> EngineError {
+    EngineError::InvalidOption { detail, field }
+}
+
+fn evidence_defaults(config: &Config) -> FailureEvidence<'static> {
+    FailureEvidence {
+        debug_log: "",
+        capture: "",
+        exit_screen: None,
+        sidecar_error: None,
+        prompt: None,
+        poisoned: false,
+        resumes_conversation: false,
+        launch_error: None,
+        startup_grace_seconds: config.claude.startup_grace_seconds,
+    }
+}
+
+fn set_failure(row: &mut InstanceRow, failure: &status::Failure) {
+    row.error_kind = Some(failure.kind.as_token().to_owned());
+    row.error_hint = Some(failure.hint.to_owned()).filter(|h| !h.is_empty());
+    row.error_detail = Some(sanitize_text(&failure.detail).into_owned());
+}
+
+/// Appends the bytes after `offset` of `path` and moves the offset; a file that shrank
+/// (rotation) is read again from the start.
+fn read_from(path: &Path, offset: &mut u64) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len < *offset {
+        *offset = 0;
+    }
+    if len == *offset {
+        return None;
+    }
+    file.seek(SeekFrom::Start(*offset)).ok()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len - *offset).unwrap_or(0));
+    file.take(len - *offset).read_to_end(&mut bytes).ok()?;
+    *offset += bytes.len() as u64;
+    Some(bytes)
+}
+
+/// Keeps the last [`EVIDENCE_BYTES`] of what a bridge wrote, NUL bytes dropped.
+fn push_tail(tail: &mut String, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    tail.extend(text.chars().filter(|c| *c != '\0'));
+    if tail.len() > EVIDENCE_BYTES {
+        let mut cut = tail.len() - EVIDENCE_BYTES;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail.drain(..cut);
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+fn rfc3339(ms: u128) -> String {
+    crate::time::rfc3339_from_unix_millis(ms)
+}
+
+fn parse_rfc3339_ms(text: &str) -> Option<u128> {
+    crate::time::unix_millis(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stem_of;
+
+    #[test]
+    fn stems_come_from_log_file_names() {
+        assert_eq!(
+            stem_of("alpha-1764083000000-1.stderr.log"),
+            Some("alpha-1764083000000-1")
+        );
+        assert_eq!(
+            stem_of("alpha-1764083000000-1.log"),
+            Some("alpha-1764083000000-1")
+        );
+        assert_eq!(stem_of("alpha-1764083000000-1.keeper.json"), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! The instance routes of http-api.md §5.2 and the push stream of §8.4.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use clauster_wire::{Forgotten, Frame, HealthFacts, Sequenced, Snapshot};
+use serde_json::{Map, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::engine::StartRequest;
+use crate::error::ApiError;
+use crate::routes::no_store;
+use crate::state::AppState;
+
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(no_store(Json(state.engine().list().await?).into_response()))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(no_store(
+        Json(state.engine().get(&reference).await?).into_response(),
+    ))
+}
+
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(no_store(
+        Json(state.engine().stop(&reference).await?).into_response(),
+    ))
+}
+
+pub async fn forget(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = state.engine().forget(&reference).await?;
+    Ok(no_store(
+        Json(Forgotten {
+            id,
+            forgotten: true,
+        })
+        .into_response(),
+    ))
+}
+
+/// `POST /api/instances`: the type checks of http-api.md §5.2 run before anything else.
+pub async fn start(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request = parse_start(&body)?;
+    let wait = Duration::from_secs_f64(state.config().claude.ready_wait_seconds);
+    let outcome = state.engine().start(request, wait).await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(no_store((status, Json(outcome)).into_response()))
+}
+
+fn parse_start(body: &[u8]) -> Result<StartRequest, ApiError> {
+    let not_object = || ApiError::invalid("request body must be a JSON object", None);
+    let value: Value = serde_json::from_slice(body).map_err(|_| not_object())?;
+    let Value::Object(fields) = value else {
+        return Err(not_object());
+    };
+    let project = match fields.get("project") {
+        Some(Value::String(project)) => project.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "project must be a string",
+                Some("project"),
+            ));
+        }
+        None => return Err(ApiError::invalid("project is required", Some("project"))),
+    };
+    let text = |name: &'static str| optional_string(&fields, name);
+    let trust = match fields.get("trust") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(trust)) => *trust,
+        Some(_) => return Err(ApiError::invalid("trust must be a boolean", Some("trust"))),
+    };
+    Ok(StartRequest {
+        project,
+        spawn_mode: text("spawn_mode")?,
+        permission_mode: text("permission_mode")?,
+        resume_mode: text("resume_mode")?,
+        name: text("name")?,
+        sandbox: text("sandbox")?,
+        resume_session_id: text("resume_session_id")?,
+        channel: text("channel")?,
+        trust,
+    })
+}
+
+fn optional_string(
+    fields: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, ApiError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.clone())),
+        Some(_) => Err(ApiError::invalid(
+            format!("{name} must be a string"),
+            Some(name),
+        )),
+    }
+}
+
+/// `GET /api/state`: the snapshot plus the page context.
+pub async fn app_state(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let snapshot = snapshot(&state).await?;
+    let mut body =
+        serde_json::to_value(&snapshot).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "context".into(),
+            serde_json::to_value(state.context()).unwrap_or(Value::Null),
+        );
+    }
+    Ok(no_store(Json(body).into_response()))
+}
+
+async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
+    let instances = state.engine().list().await?;
+    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    Ok(Snapshot {
+        projects,
+        instances,
+        health: health_facts(state),
+    })
+}
+
+pub fn health_facts(state: &AppState) -> HealthFacts {
+    HealthFacts {
+        claude_ok: None,
+        claude_version: None,
+        store_ok: true,
+        engine_ready: state.engine().is_ready(),
+    }
+}
+
+/// `GET /ws/events`.
+pub async fn events(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| stream_events(state, socket))
+}
+
+async fn stream_events(state: AppState, mut socket: WebSocket) {
+    let mut seq = 0_u64;
+    let mut send = async |socket: &mut WebSocket, frame: Frame| -> bool {
+        seq += 1;
+        let Ok(text) = serde_json::to_string(&Sequenced { seq, frame }) else {
+            return false;
+        };
+        socket.send(Message::Text(text.into())).await.is_ok()
+    };
+    let hello = Frame::Hello {
+        version: state.version().to_owned(),
+        server_time: crate::engine::now_rfc3339(),
+        context: state.context().clone(),
+    };
+    if !send(&mut socket, hello).await {
+        return;
+    }
+    // Subscribe before the snapshot: nothing between the two is lost.
+    let mut changes = state.engine().subscribe();
+    let Ok(first) = snapshot(&state).await else {
+        return;
+    };
+    if !send(&mut socket, Frame::Snapshot(first)).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            change = changes.recv() => match change {
+                Ok(frame) => {
+                    if !send(&mut socket, frame.as_ref().clone()).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let resync = Frame::Resync { reason: "the connection fell behind".into() };
+                    let Ok(fresh) = snapshot(&state).await else { return };
+                    if !send(&mut socket, resync).await || !send(&mut socket, Frame::Snapshot(fresh)).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            () = tokio::time::sleep(Duration::from_secs(15)) => {
+                let beat = Frame::Heartbeat { server_time: crate::engine::now_rfc3339() };
+                if !send(&mut socket, beat).await {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Instance objects (http-api.md §5.1), spawn outcomes and the `/ws/events` frames (§8.4).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{PageContext, Project};
+
+/// Clauster's record of one bridge as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub instance_id: String,
+    pub project: String,
+    pub label: String,
+    pub channel: String,
+    /// `starting`, `running`, `stopped`, `crashed` or `error`.
+    pub status: String,
+    pub alive: bool,
+    pub resume_mode: String,
+    pub spawn_mode: String,
+    pub permission_mode: String,
+    pub sandbox_mode: String,
+    pub intentional_stop: bool,
+    pub started_at: Option<String>,
+    pub bridge_pid: Option<i64>,
+    pub bridge_proc_start: Option<f64>,
+    pub bridge_start_ticks: Option<i64>,
+    pub bridge_boot_id: Option<String>,
+    pub keeper_pid: Option<i64>,
+    pub keeper_proc_start: Option<f64>,
+    pub keeper_start_ticks: Option<i64>,
+    pub worktree_name: Option<String>,
+    pub bridge_id: Option<String>,
+    pub environment_id: Option<String>,
+    pub starter_session_id: Option<String>,
+    pub url: Option<String>,
+    pub session_url: Option<String>,
+    pub bridge_debug_log_path: Option<String>,
+    pub bridge_raw_log_path: Option<String>,
+    pub error_detail: Option<String>,
+    pub notice: Option<String>,
+    pub claude_version: Option<String>,
+    pub error_kind: Option<String>,
+    pub error_hint: Option<String>,
+    pub ready_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub stopping: bool,
+    pub resumed_conversation: bool,
+    pub launch_count: i64,
+}
+
+/// The answer of a start or resume: the instance plus what happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpawnOutcome {
+    #[serde(flatten)]
+    pub instance: Instance,
+    pub created: bool,
+    pub reason: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `{"id", "forgotten": true}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    pub id: String,
+    pub forgotten: bool,
+}
+
+/// Health facts pushed on `/ws/events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthFacts {
+    pub claude_ok: Option<bool>,
+    pub claude_version: Option<String>,
+    pub store_ok: bool,
+    pub engine_ready: bool,
+}
+
+/// Everything the dashboard shows, at one moment (the `snapshot` frame and `GET /api/state`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub projects: Vec<Project>,
+    pub instances: Vec<Instance>,
+    pub health: HealthFacts,
+}
+
+/// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
+// Frames are built, serialised once and dropped; boxing the large ones would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Frame {
+    Hello {
+        version: String,
+        server_time: String,
+        context: PageContext,
+    },
+    Snapshot(Snapshot),
+    Instance {
+        instance: Instance,
+    },
+    InstanceRemoved {
+        instance_id: String,
+    },
+    Project {
+        project: Project,
+    },
+    ProjectRemoved {
+        name: String,
+    },
+    Health(HealthFacts),
+    Heartbeat {
+        server_time: String,
+    },
+    Resync {
+        reason: String,
+    },
+}
+
+/// A frame with its per-connection sequence number, as sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sequenced {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub frame: Frame,
+}

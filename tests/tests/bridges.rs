@@ -1,0 +1,368 @@
+//! Standard bridges end to end: `clauster run` as a process, the fake `claude` as the
+//! bridge, a real SQLite file in the temp HOME, real signals.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clauster_tests::fake::install_fake_claude;
+use serde_json::{Value, json};
+use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+
+struct Server {
+    child: KillOnDrop,
+    base: String,
+    log: PathBuf,
+}
+
+fn start_server(sandbox: &Sandbox, claude: &Path, port: u16) -> Server {
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
+        .arg(sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", claude)
+        .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
+    let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
+    let child = spawn_logged(cmd, &log);
+    let up = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
+    });
+    assert!(
+        up.is_some(),
+        "clauster did not start:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+    }
+}
+
+fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    if let Some(mode) = mode {
+        std::fs::write(
+            alpha.join(".fake-claude.json"),
+            json!({ "mode": mode }).to_string(),
+        )
+        .unwrap();
+    }
+    let claude = install_fake_claude(
+        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
+        sandbox.dir.path(),
+    )
+    .unwrap();
+    (sandbox, claude)
+}
+
+async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn process_exists(pid: i64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // A zombie is gone for our purposes.
+    stat.rsplit(')')
+        .next()
+        .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+}
+
+#[tokio::test]
+async fn start_run_stop_and_forget_a_standard_bridge() {
+    let (sandbox, claude) = setup(None);
+    let server = start_server(&sandbox, &claude, free_port());
+    let instances = format!("{}/api/instances", server.base);
+
+    let (status, started) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        201,
+        "{started}\n{}",
+        std::fs::read_to_string(&server.log).unwrap_or_default()
+    );
+    assert_eq!(started["created"], true);
+    assert_eq!(started["status"], "running", "{started}");
+    assert_eq!(started["alive"], true);
+    let env = started["environment_id"]
+        .as_str()
+        .expect("environment id learned")
+        .to_owned();
+    assert!(env.starts_with("env_"), "{env}");
+    assert_eq!(
+        started["url"],
+        format!("https://claude.ai/code?environment={env}")
+    );
+    let session = started["starter_session_id"]
+        .as_str()
+        .expect("starter session")
+        .to_owned();
+    assert_eq!(
+        started["session_url"],
+        format!("https://claude.ai/code/{session}?from=cli")
+    );
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    assert!(process_exists(pid));
+
+    // One live standard bridge per project: a second start returns the first.
+    let (status, again) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["created"], false);
+    assert_eq!(again["instance_id"], id);
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("a standard bridge for 'alpha' is already running")
+    );
+
+    let (status, listed) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/v1/instances", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    // Forget refuses a live instance.
+    let forget = format!("{instances}/{id}/forget");
+    let (status, refused) = call(reqwest::Method::POST, &forget, None).await;
+    assert_eq!(
+        (status, refused),
+        (
+            409,
+            json!({"detail": format!("instance '{id}' is still live; stop it first")})
+        )
+    );
+
+    // Stop by project name; the bridge exits on its one SIGINT.
+    let (status, stopped) =
+        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    assert_eq!(stopped["intentional_stop"], true);
+    assert_eq!(stopped["stopping"], false);
+    assert!(!process_exists(pid), "the bridge process is still there");
+
+    let (status, forgotten) = call(reqwest::Method::POST, &forget, None).await;
+    assert_eq!(
+        (status, forgotten),
+        (200, json!({"id": id, "forgotten": true}))
+    );
+    let (_, listed) = call(reqwest::Method::GET, &instances, None).await;
+    assert_eq!(listed, json!([]));
+    drop(server.child);
+}
+
+#[tokio::test]
+async fn refusals_come_before_anything_is_launched() {
+    let (sandbox, claude) = setup(None);
+    sandbox.project("untrusted", &[]);
+    let server = start_server(&sandbox, &claude, free_port());
+    let instances = format!("{}/api/instances", server.base);
+    let cases = [
+        (
+            json!([1]),
+            422,
+            json!({"detail": "request body must be a JSON object"}),
+        ),
+        (
+            json!({"project": 7}),
+            422,
+            json!({"detail": "project must be a string", "field": "project"}),
+        ),
+        (
+            json!({"project": "alpha", "trust": "yes"}),
+            422,
+            json!({"detail": "trust must be a boolean", "field": "trust"}),
+        ),
+        (
+            json!({"project": "nope"}),
+            404,
+            json!({"detail": "unknown project: 'nope'"}),
+        ),
+        (
+            json!({"project": "../alpha"}),
+            404,
+            json!({"detail": "unknown project: '../alpha'"}),
+        ),
+        (
+            json!({"project": "alpha", "channel": "hosted"}),
+            422,
+            json!({"detail": "channel 'hosted' is not supported by this server", "field": "channel"}),
+        ),
+    ];
+    for (body, status, expected) in cases {
+        let (got_status, got) = call(reqwest::Method::POST, &instances, Some(body.clone())).await;
+        assert_eq!((got_status, &got), (status, &expected), "for {body}");
+    }
+    let canonical = std::fs::canonicalize(sandbox.projects_root().join("untrusted")).unwrap();
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "untrusted"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["detail"],
+        format!(
+            "directory not trusted: {}. Use the Trust action before starting.",
+            canonical.display()
+        )
+    );
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha", "permission_mode": "bypassPermissions"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (_, listed) = call(reqwest::Method::GET, &instances, None).await;
+    assert_eq!(listed, json!([]), "nothing was launched or recorded");
+    let (status, body) = call(reqwest::Method::GET, &format!("{instances}/zzz"), None).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "no such instance: 'zzz'"}))
+    );
+}
+
+#[tokio::test]
+async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
+    let (sandbox, claude) = setup(Some("trust_error"));
+    let server = start_server(&sandbox, &claude, free_port());
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances", server.base),
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error_kind"], "not_trusted");
+    assert_eq!(body["error_hint"], "Trust the directory, then Resume.");
+    assert_eq!(body["alive"], false);
+}
+
+#[tokio::test]
+async fn bridges_survive_a_killed_server_and_are_found_again() {
+    let (sandbox, claude) = setup(None);
+    let port = free_port();
+    let mut server = start_server(&sandbox, &claude, port);
+    let (status, started) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances", server.base),
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(started["status"], "running");
+    let pid = started["bridge_pid"].as_i64().unwrap();
+
+    // SIGKILL: no shutdown code runs.
+    server.child.0.kill().unwrap();
+    server.child.0.wait().unwrap();
+    assert!(process_exists(pid), "the bridge died with the server");
+
+    let server = start_server(&sandbox, &claude, free_port());
+    let (status, listed) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/instances", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "exactly one record: {listed:?}");
+    let found = &listed[0];
+    assert_eq!(found["instance_id"], started["instance_id"]);
+    assert_eq!(found["status"], "running");
+    assert_eq!(found["alive"], true);
+    assert_eq!(found["bridge_pid"], pid);
+    assert_eq!(found["url"], started["url"]);
+
+    // It is still ours to stop, and stopping it ends the process.
+    let (status, stopped) = call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/alpha", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &stopped["status"]),
+        (200, &json!("stopped")),
+        "{stopped}"
+    );
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!process_exists(pid)).then_some(())
+    });
+    assert!(gone.is_some(), "the re-parented bridge survived its stop");
+}
+
+#[tokio::test]
+async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
+    let (sandbox, claude) = setup(None);
+    let mut server = start_server(&sandbox, &claude, free_port());
+    let (_, started) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances", server.base),
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    server.child.0.kill().unwrap();
+    server.child.0.wait().unwrap();
+    nix_kill(pid);
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!process_exists(pid)).then_some(())
+    });
+    assert!(gone.is_some());
+
+    let server = start_server(&sandbox, &claude, free_port());
+    let (_, listed) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/instances", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(listed[0]["status"], "stopped", "{listed}");
+    assert_eq!(listed[0]["alive"], false);
+    assert_eq!(
+        listed[0]["intentional_stop"], false,
+        "found dead: not a stop of ours"
+    );
+}
+
+fn nix_kill(pid: i64) {
+    let status = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
