@@ -366,3 +366,329 @@ fn nix_kill(pid: i64) {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn resume_continues_the_conversation_and_start_fresh_does_not() {
+    let (sandbox, claude) = setup(None);
+    let server = start_server(&sandbox, &claude, free_port());
+    let instances = format!("{}/api/instances", server.base);
+    let (_, first) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(first["status"], "running", "{first}");
+    let id = first["instance_id"].as_str().unwrap().to_owned();
+    let (_, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    assert_eq!(stopped["status"], "stopped");
+
+    // The fake's help lists `remote-control --continue`: a resume continues (a reattach,
+    // which waits out the 4 s poison grace before it counts as running).
+    let resume = format!("{instances}/{id}/resume");
+    let (status, resumed) = call(reqwest::Method::POST, &resume, None).await;
+    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(resumed["instance_id"], id.as_str());
+    assert_eq!(resumed["status"], "running", "{resumed}");
+    assert_eq!(resumed["launch_count"], 2);
+    assert_eq!(resumed["resumed_conversation"], true);
+    assert_eq!(resumed["intentional_stop"], false);
+    assert_ne!(resumed["bridge_pid"], first["bridge_pid"]);
+    assert_eq!(
+        resumed["environment_id"], first["environment_id"],
+        "the environment is re-attached"
+    );
+
+    // A live instance is returned as it is.
+    let (status, again) = call(reqwest::Method::POST, &resume, None).await;
+    assert_eq!(
+        (status, &again["created"], &again["reason"]),
+        (200, &json!(false), &json!("already running"))
+    );
+
+    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    let (status, fresh) = call(reqwest::Method::POST, &resume, Some(json!({"fresh": true}))).await;
+    assert_eq!(status, 201, "{fresh}");
+    assert_eq!(fresh["status"], "running");
+    assert_eq!(fresh["resumed_conversation"], false);
+    assert_eq!(fresh["launch_count"], 3);
+
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &resume,
+        Some(json!({"fresh": "yes"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            422,
+            json!({"detail": "fresh must be a boolean", "field": "fresh"})
+        )
+    );
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{instances}/nope/resume"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"detail": "no managed instance to resume: 'nope'"})
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
+    let (sandbox, claude) = setup(Some("continue_missing"));
+    let server = start_server(&sandbox, &claude, free_port());
+    let instances = format!("{}/api/instances", server.base);
+    let (_, first) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(first["status"], "running", "{first}");
+    let id = first["instance_id"].as_str().unwrap().to_owned();
+    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    let (status, resumed) = call(
+        reqwest::Method::POST,
+        &format!("{instances}/{id}/resume"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(resumed["status"], "running", "{resumed}");
+    assert_eq!(resumed["resumed_conversation"], false);
+    assert_eq!(
+        resumed["warnings"],
+        json!([
+            "nothing to continue in 'alpha' (claude keeps about 4 hours); started a fresh session"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn stop_escalates_when_the_bridge_ignores_sigint() {
+    let (sandbox, claude) = setup(None);
+    let alpha = sandbox.projects_root().join("alpha");
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({"ignore_sigint": "1", "children": "2"}).to_string(),
+    )
+    .unwrap();
+    let server = start_server(&sandbox, &claude, free_port());
+    let instances = format!("{}/api/instances", server.base);
+    let (_, started) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(started["status"], "running", "{started}");
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    let (status, stopped) =
+        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
+    assert_eq!(
+        (status, &stopped["status"]),
+        (200, &json!("stopped")),
+        "{stopped}"
+    );
+    assert!(
+        !process_exists(pid),
+        "SIGTERM/SIGKILL did not end the bridge"
+    );
+    // Its children were in its session: the sweep took them too.
+    let leftovers = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                let fields: Vec<&str> = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                fields.get(3) == Some(&pid.to_string().as_str()) && fields.first() != Some(&"Z")
+            })
+        })
+        .count();
+    assert_eq!(leftovers, 0, "processes of the bridge's session survived");
+}
+
+#[tokio::test]
+async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
+    let (sandbox, claude) = setup(Some("stall"));
+    let port = free_port();
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
+        .arg(sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", &claude)
+        .env("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "6")
+        .env("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")
+        .env("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1");
+    let _server = spawn_logged(cmd, &sandbox.dir.path().join("stall.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(
+        wait_for(Duration::from_secs(20), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .ok()
+        .map(drop))
+        .is_some()
+    );
+    let (status, started) = call(
+        reqwest::Method::POST,
+        &format!("{base}/api/instances"),
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &started["status"]),
+        (201, &json!("starting")),
+        "{started}"
+    );
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    let mut settled = started.clone();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        settled = call(
+            reqwest::Method::GET,
+            &format!("{base}/api/instances/alpha"),
+            None,
+        )
+        .await
+        .1;
+        if settled["status"] != "starting" && !process_exists(pid) {
+            break;
+        }
+    }
+    assert_eq!(settled["status"], "error", "{settled}");
+    assert_eq!(settled["error_kind"], "startup_timeout");
+    assert!(
+        settled["error_detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("alive but never registered an environment within 6 s"),
+        "{settled}"
+    );
+    assert_eq!(settled["intentional_stop"], false);
+    assert!(
+        !process_exists(pid),
+        "a stalled bridge is terminated (stalled_bridge_action: stop)"
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_starts_launch_exactly_one_bridge() {
+    let (sandbox, claude) = setup(None);
+    let server = start_server(&sandbox, &claude, free_port());
+    let url = format!("{}/api/instances", server.base);
+    let requests = (0..20).map(|_| {
+        let url = url.clone();
+        async move {
+            call(
+                reqwest::Method::POST,
+                &url,
+                Some(json!({"project": "alpha"})),
+            )
+            .await
+        }
+    });
+    let answers = futures_join_all(requests).await;
+    let created: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    let id = &created[0].1["instance_id"];
+    assert!(
+        answers.iter().all(|(_, body)| &body["instance_id"] == id),
+        "{answers:?}"
+    );
+    let (_, listed) = call(reqwest::Method::GET, &url, None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+}
+
+/// `join_all` without a futures dependency: each request on its own task.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<(u16, Value)>
+where
+    F: std::future::Future<Output = (u16, Value)> + Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
+    let real = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/tools/npm/node_modules/.bin/claude")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        real.exists(),
+        "the real claude is not installed; run `cargo xtask setup`"
+    );
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let server = start_server(&sandbox, &real, free_port());
+    let started_at = std::time::Instant::now();
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances", server.base),
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        started_at.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started_at.elapsed()
+    );
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error_kind"], "not_logged_in");
+    assert!(
+        body["error_detail"]
+            .as_str()
+            .unwrap()
+            .contains("You must be logged in to use Remote Control"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
+    let (sandbox, claude) = setup(Some("poison"));
+    let server = start_server(&sandbox, &claude, free_port());
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances", server.base),
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["status"], "error",
+        "the poison grace keeps it starting until the marker: {body}"
+    );
+    assert_eq!(body["error_kind"], "poisoned_session");
+    let pid = body["bridge_pid"].as_i64().unwrap();
+    let gone = wait_for(Duration::from_secs(10), || {
+        (!process_exists(pid)).then_some(())
+    });
+    assert!(gone.is_some(), "a poisoned bridge is terminated");
+}

@@ -68,6 +68,46 @@ pub async fn start(
     Ok(no_store((status, Json(outcome)).into_response()))
 }
 
+/// `POST /api/instances/{id}/resume`: an optional body with booleans `fresh` and `trust`.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (fresh, trust) = parse_resume(&body)?;
+    let wait = Duration::from_secs_f64(state.config().claude.ready_wait_seconds);
+    let outcome = state
+        .engine()
+        .resume(&reference, fresh, trust, wait)
+        .await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(no_store((status, Json(outcome)).into_response()))
+}
+
+fn parse_resume(body: &[u8]) -> Result<(bool, bool), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((false, false));
+    }
+    let not_object = || ApiError::invalid("request body must be a JSON object", None);
+    let value: Value = serde_json::from_slice(body).map_err(|_| not_object())?;
+    let Value::Object(fields) = value else {
+        return Err(not_object());
+    };
+    let flag = |name: &'static str| match fields.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(ApiError::invalid(
+            format!("{name} must be a boolean"),
+            Some(name),
+        )),
+    };
+    Ok((flag("fresh")?, flag("trust")?))
+}
+
 fn parse_start(body: &[u8]) -> Result<StartRequest, ApiError> {
     let not_object = || ApiError::invalid("request body must be a JSON object", None);
     let value: Value = serde_json::from_slice(body).map_err(|_| not_object())?;

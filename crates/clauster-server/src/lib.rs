@@ -12,6 +12,8 @@ mod context;
 mod engine;
 mod error;
 mod instances;
+mod log_tail;
+mod more_routes;
 mod page;
 mod probe;
 mod projects;

@@ -10,7 +10,7 @@ use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, instances, page};
+use crate::{assets, instances, log_tail, more_routes, page};
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -36,7 +36,18 @@ pub fn router(state: AppState) -> Router {
             get(instances::get).delete(instances::stop),
         )
         .route("/api/instances/{id}/forget", post(instances::forget))
+        .route("/api/instances/{id}/qr", get(more_routes::qr))
+        .route(
+            "/api/projects/{name}/trust",
+            post(more_routes::trust_project),
+        )
+        .route("/api/projects/trust-all", post(more_routes::trust_all))
+        .route("/api/widget", get(more_routes::widget))
+        .route("/api/login-status", get(more_routes::login_status))
+        .route("/api/instances/{id}/resume", post(instances::resume))
+        .route("/api/v1/instances/{id}/resume", post(instances::resume))
         .route("/ws/events", get(instances::events))
+        .route("/ws/bridge-log/{id}", get(log_tail::stream))
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found);
     let root = state.root_path().to_owned();

@@ -73,6 +73,11 @@ impl AppState {
         &self.inner.context
     }
 
+    /// Claude's global config file `G`, where trust is read and written (bridges.md §12.1).
+    pub fn claude_global_file(&self) -> &Path {
+        &self.inner.claude_global_file
+    }
+
     pub fn root_path(&self) -> &str {
         &self.inner.config.root_path
     }

@@ -10,9 +10,11 @@
 mod context;
 mod health;
 mod instance;
+mod misc;
 mod project;
 
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
+pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};

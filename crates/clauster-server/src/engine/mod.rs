@@ -64,6 +64,14 @@ enum Command {
         oneshot::Sender<Result<SpawnOutcome, EngineError>>,
     ),
     Stop(String, oneshot::Sender<Result<Instance, EngineError>>),
+    Resume {
+        reference: String,
+        fresh: bool,
+        trust: bool,
+        reply: oneshot::Sender<Result<SpawnOutcome, EngineError>>,
+    },
+    /// The fallback warning a relaunch left for the request that waited on it.
+    TakeWarnings(String, oneshot::Sender<Vec<String>>),
     Forget(String, oneshot::Sender<Result<String, EngineError>>),
     Get(String, oneshot::Sender<Result<Instance, EngineError>>),
     List(oneshot::Sender<Vec<Instance>>),
@@ -138,34 +146,70 @@ impl Engine {
         request: StartRequest,
         ready_wait: Duration,
     ) -> Result<SpawnOutcome, EngineError> {
-        let mut events = self.subscribe();
-        let mut outcome = self.ask(|reply| Command::Start(request, reply)).await??;
-        if outcome.created && outcome.instance.status == "starting" {
-            let id = outcome.instance.instance_id.clone();
-            let settled = tokio::time::timeout(ready_wait, async {
-                loop {
-                    match events.recv().await {
-                        Ok(frame) => {
-                            if let Frame::Instance { instance } = frame.as_ref()
-                                && instance.instance_id == id
-                                && instance.status != "starting"
-                            {
-                                return Some(instance.clone());
-                            }
-                        }
-                        // Lagged or closed: the caller reads the current state instead.
-                        Err(_) => return None,
-                    }
-                }
+        let events = self.subscribe();
+        let outcome = self.ask(|reply| Command::Start(request, reply)).await??;
+        self.settle(outcome, events, ready_wait).await
+    }
+
+    /// Resume or start fresh (bridges.md §9), then waits like [`Self::start`]; a continue
+    /// that falls back to a fresh start may take up to twice `ready_wait`.
+    pub async fn resume(
+        &self,
+        reference: &str,
+        fresh: bool,
+        trust: bool,
+        ready_wait: Duration,
+    ) -> Result<SpawnOutcome, EngineError> {
+        let events = self.subscribe();
+        let outcome = self
+            .ask(|reply| Command::Resume {
+                reference: reference.to_owned(),
+                fresh,
+                trust,
+                reply,
             })
-            .await;
-            match settled {
-                Ok(Some(instance)) => outcome.instance = instance,
-                // Lagged or timed out: report the current state.
-                _ => {
-                    if let Ok(instance) = self.get(&id).await {
-                        outcome.instance = instance;
+            .await??;
+        let mut outcome = self.settle(outcome, events, ready_wait * 2).await?;
+        let id = outcome.instance.instance_id.clone();
+        outcome
+            .warnings
+            .extend(self.ask(|reply| Command::TakeWarnings(id, reply)).await?);
+        Ok(outcome)
+    }
+
+    /// Waits until a created instance leaves `starting`, or `wait` passes.
+    async fn settle(
+        &self,
+        mut outcome: SpawnOutcome,
+        mut events: broadcast::Receiver<Arc<Frame>>,
+        wait: Duration,
+    ) -> Result<SpawnOutcome, EngineError> {
+        if !(outcome.created && outcome.instance.status == "starting") {
+            return Ok(outcome);
+        }
+        let id = outcome.instance.instance_id.clone();
+        let settled = tokio::time::timeout(wait, async {
+            loop {
+                match events.recv().await {
+                    Ok(frame) => {
+                        if let Frame::Instance { instance } = frame.as_ref()
+                            && instance.instance_id == id
+                            && instance.status != "starting"
+                        {
+                            return Some(instance.clone());
+                        }
                     }
+                    // Lagged or closed: the caller reads the current state instead.
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await;
+        match settled {
+            Ok(Some(instance)) => outcome.instance = instance,
+            _ => {
+                if let Ok(instance) = self.get(&id).await {
+                    outcome.instance = instance;
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clauster_core::argv::{self, StandardKind, StandardLaunch};
+use clauster_core::argv::{self, StandardForm, StandardKind, StandardLaunch};
 use clauster_core::capability::Capabilities;
 use clauster_core::config::Config;
 use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
@@ -16,7 +16,8 @@ use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
 use clauster_core::names::{ConversationId, Label, ProjectName, SessionNamePrefix};
 use clauster_core::sanitize::sanitize_text;
 use clauster_core::status::{
-    self, Context, Effect, Event, Exit, ExitStatus, FailureCause, FailureEvidence, Next, Status,
+    self, Context, Effect, ErrorKind, Event, Exit, ExitStatus, FailureCause, FailureEvidence, Next,
+    Status,
 };
 use clauster_pty::proc::{self, SpawnSpec, TerminatePolicy};
 use clauster_wire::{Frame, Instance, SpawnOutcome};
@@ -98,7 +99,28 @@ struct Live {
     capture_read: u64,
     capture_tail: String,
     log_tail: String,
-    ready_pending_grace: bool,
+    reattach_grace: Grace,
+    /// This launch continues the conversation (`remote-control --continue`, §9.3).
+    resumes_conversation: bool,
+    /// The fallback warning of §9.3, handed to the request that is waiting.
+    fallback_warning: Option<String>,
+}
+
+/// The reattach poison grace of §7.5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grace {
+    NotStarted,
+    Pending,
+    Over,
+}
+
+/// What a launch needs besides the row (bridges.md §6 steps 15–17).
+struct LaunchPlan {
+    label: Label,
+    spawn_mode: SpawnMode,
+    permission_mode: PermissionMode,
+    kind: StandardKind,
+    canonical: PathBuf,
 }
 
 /// Starts the supervisor; returns the handle and raises readiness once rediscovery is done.
@@ -283,7 +305,7 @@ impl Supervisor {
                     if let Some(live) = self.instances.get_mut(&id)
                         && live.launch == launch
                     {
-                        live.ready_pending_grace = false;
+                        live.reattach_grace = Grace::Over;
                         self.observe(&id);
                     }
                 }
@@ -300,6 +322,21 @@ impl Supervisor {
                 let _ = reply.send(self.start(&request));
             }
             Command::Stop(reference, reply) => self.stop(&reference, reply),
+            Command::Resume {
+                reference,
+                fresh,
+                trust,
+                reply,
+            } => {
+                let _ = reply.send(self.resume(&reference, fresh, trust));
+            }
+            Command::TakeWarnings(id, reply) => {
+                let warning = self
+                    .instances
+                    .get_mut(&id)
+                    .and_then(|l| l.fallback_warning.take());
+                let _ = reply.send(warning.into_iter().collect());
+            }
             Command::Forget(reference, reply) => {
                 let _ = reply.send(self.forget(&reference));
             }
@@ -416,15 +453,7 @@ impl Supervisor {
             None => config.instance_defaults.permission_mode,
         };
         // 6. The bypass ceiling.
-        let allow_bypass = config
-            .projects
-            .get(name.as_str())
-            .is_some_and(|p| p.allow_bypass_permissions);
-        if permission_mode == PermissionMode::BypassPermissions && !allow_bypass {
-            return Err(EngineError::PermissionModeNotAllowed(format!(
-                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
-            )));
-        }
+        self.gate_bypass(&name, permission_mode)?;
         // 8. A conversation to fork names a UUID (pty only: ignored by the standard fallback).
         if let Some(session) = &request.resume_session_id {
             ConversationId::new(session)
@@ -449,17 +478,73 @@ impl Supervisor {
                 warnings,
             });
         }
-        // 10. Trust.
-        let trusted = trust::load_trusted(&self.claude_global_file).state(&canonical, is_git)
+        // 10–11. Trust and the cap.
+        let trusted = self.gate_trust_and_cap(&canonical, is_git, request.trust)?;
+        // 12–13. Claude-side settings, then the deferred trust write.
+        warnings.extend(self.prepare_claude_files(&canonical, trusted)?);
+        // 16. A new record; 15 and 17 follow in `launch_instance`.
+        let timestamp = rfc3339(now_ms());
+        let row = InstanceRow {
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            project: name.as_str().to_owned(),
+            label: label.as_str().to_owned(),
+            resume_mode: LaunchMode::Standard.as_token().to_owned(),
+            spawn_mode: spawn_mode.as_token().to_owned(),
+            permission_mode: permission_mode.as_token().to_owned(),
+            sandbox_mode: Sandbox::Default.as_token().to_owned(),
+            launch_count: 1,
+            created_at: timestamp.clone(),
+            updated_at: timestamp,
+            ..InstanceRow::default()
+        };
+        let plan = LaunchPlan {
+            label,
+            spawn_mode,
+            permission_mode,
+            kind: StandardKind::Fresh,
+            canonical,
+        };
+        let id = self.launch_instance(row, &plan)?;
+        Ok(SpawnOutcome {
+            instance: self.instance_json(&id),
+            created: true,
+            reason: None,
+            warnings,
+        })
+    }
+
+    /// Step 6: `bypassPermissions` needs the project's opt-in (re-checked on resume).
+    fn gate_bypass(&self, name: &ProjectName, mode: PermissionMode) -> Result<(), EngineError> {
+        let allowed = self
+            .config
+            .projects
+            .get(name.as_str())
+            .is_some_and(|p| p.allow_bypass_permissions);
+        if mode == PermissionMode::BypassPermissions && !allowed {
+            return Err(EngineError::PermissionModeNotAllowed(format!(
+                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Steps 10–11: the project must be trusted unless the request trusts it, and the cap
+    /// must leave room. Returns whether it was trusted already.
+    fn gate_trust_and_cap(
+        &self,
+        canonical: &Path,
+        is_git: bool,
+        trust: bool,
+    ) -> Result<bool, EngineError> {
+        let trusted = trust::load_trusted(&self.claude_global_file).state(canonical, is_git)
             == clauster_core::claude_json::TrustState::Trusted;
-        if !trusted && !request.trust {
+        if !trusted && !trust {
             return Err(EngineError::Conflict(format!(
                 "directory not trusted: {}. Use the Trust action before starting.",
                 canonical.display()
             )));
         }
-        // 11. The cap.
-        if let Some(max) = config.instance_defaults.max_bridges {
+        if let Some(max) = self.config.instance_defaults.max_bridges {
             let live = self
                 .instances
                 .values()
@@ -471,73 +556,75 @@ impl Supervisor {
                 )));
             }
         }
-        // 12. Claude-side settings, best effort.
-        if config.claude.auto_enable_remote_control
-            && let Err(err) = claude_files::acknowledge_remote_control(
-                &config.state_dir,
-                &self.claude_global_file,
-            )
+        Ok(trusted)
+    }
+
+    /// Steps 12–13: the remote-control acknowledgement (best effort, a warning when it
+    /// fails), then the trust write a `trust: true` request deferred until every gate passed.
+    fn prepare_claude_files(
+        &self,
+        canonical: &Path,
+        trusted: bool,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut warnings = Vec::new();
+        let state_dir = &self.config.state_dir;
+        if self.config.claude.auto_enable_remote_control
+            && let Err(err) =
+                claude_files::acknowledge_remote_control(state_dir, &self.claude_global_file)
         {
             warnings.push(format!(
                 "could not enable Remote Control in {}: {err}",
                 self.claude_global_file.display()
             ));
         }
-        // 13. The deferred trust write.
-        if !trusted && request.trust {
-            claude_files::trust_paths(
-                &config.state_dir,
-                &self.claude_global_file,
-                &[canonical.as_path()],
-            )
-            .map_err(|err| EngineError::Conflict(err.to_string()))?;
+        if !trusted {
+            claude_files::trust_paths(state_dir, &self.claude_global_file, &[canonical])
+                .map_err(|err| EngineError::Conflict(err.to_string()))?;
         }
-        // 15. The log set.
+        Ok(warnings)
+    }
+
+    /// Steps 15–17 of §6: a new log set, the row persisted as `starting` before the process
+    /// exists, the launch, and the record of its start identity.
+    fn launch_instance(
+        &mut self,
+        mut row: InstanceRow,
+        plan: &LaunchPlan,
+    ) -> Result<String, EngineError> {
+        let config = Arc::clone(&self.config);
         let now = now_ms();
-        let set = self.logs.allocate(name.as_str(), now).map_err(|err| {
+        let set = self.logs.allocate(&row.project, now).map_err(|err| {
             EngineError::Io(format!(
                 "cannot create the log files in {}: {err}",
                 self.logs.dir().display()
             ))
         })?;
-        // 16. The record, persisted before the process exists.
         let prefix = config
             .instance_defaults
             .session_name_prefix
             .as_deref()
             .and_then(|p| SessionNamePrefix::new(p).ok());
+        let debug_file = set.debug_log.to_string_lossy().into_owned();
         let launch = StandardLaunch {
-            label: &label,
-            debug_file: &set.debug_log.to_string_lossy(),
-            spawn_mode,
-            permission_mode,
+            label: &plan.label,
+            debug_file: &debug_file,
+            spawn_mode: plan.spawn_mode,
+            permission_mode: plan.permission_mode,
             session_name_prefix: prefix.as_ref(),
             capacity: NonZeroU32::new(
                 u32::try_from(config.instance_defaults.capacity).unwrap_or(u32::MAX),
             )
             .unwrap_or(NonZeroU32::MIN),
             verbose: config.instance_defaults.verbose,
-            kind: StandardKind::Fresh,
+            kind: plan.kind,
         };
         let args = argv::standard(&launch, &self.caps);
-        let id = uuid::Uuid::new_v4().to_string();
-        let timestamp = rfc3339(now);
-        let row = InstanceRow {
-            instance_id: id.clone(),
-            project: name.as_str().to_owned(),
-            label: label.as_str().to_owned(),
-            resume_mode: LaunchMode::Standard.as_token().to_owned(),
-            spawn_mode: spawn_mode.as_token().to_owned(),
-            permission_mode: permission_mode.as_token().to_owned(),
-            sandbox_mode: Sandbox::Default.as_token().to_owned(),
-            last_status: Status::Starting.as_token().to_owned(),
-            launched_at: Some(timestamp.clone()),
-            log_stem: Some(set.stem.clone()),
-            launch_count: 1,
-            created_at: timestamp.clone(),
-            updated_at: timestamp,
-            ..InstanceRow::default()
-        };
+        let resumes_conversation =
+            argv::standard_form(&launch, &self.caps) == StandardForm::Continue;
+        row.log_stem = Some(set.stem.clone());
+        row.launched_at = Some(rfc3339(now));
+        Status::Starting.as_token().clone_into(&mut row.last_status);
+        let id = row.instance_id.clone();
         self.launches += 1;
         let mut live = Live {
             row,
@@ -552,11 +639,12 @@ impl Supervisor {
             capture_read: 0,
             capture_tail: String::new(),
             log_tail: String::new(),
-            ready_pending_grace: false,
+            reattach_grace: Grace::NotStarted,
+            resumes_conversation,
+            fallback_warning: None,
         };
         self.persist(&live);
-        // 17. Launch.
-        match self.launch(&set, &canonical, &args) {
+        match self.launch(&set, &plan.canonical, &args) {
             Ok(spawned) => {
                 live.row.bridge_pid = Some(i64::from(spawned.pid));
                 live.row.bridge_start_ticks = spawned
@@ -597,12 +685,134 @@ impl Supervisor {
         self.publish(&id);
         // Markers written before the watcher saw the file are read now.
         self.observe(&id);
+        Ok(id)
+    }
+
+    /// Resume and start fresh (bridges.md §9.1, §9.3, §9.4): the recorded settings re-enter the
+    /// spawn gate under the same instance id.
+    fn resume(
+        &mut self,
+        reference: &str,
+        fresh: bool,
+        trust: bool,
+    ) -> Result<SpawnOutcome, EngineError> {
+        let id = self.resolve(reference, |r| {
+            format!("no managed instance to resume: '{r}'")
+        })?;
+        let live = &self.instances[&id];
+        if live.is_live() || live.stopping {
+            return Ok(SpawnOutcome {
+                instance: self.instance_json(&id),
+                created: false,
+                reason: Some("already running".into()),
+                warnings: Vec::new(),
+            });
+        }
+        let project = live.row.project.clone();
+        if let Some((other, _)) = self
+            .instances
+            .iter()
+            .find(|(other, l)| **other != id && l.row.project == project && l.status.is_live())
+        {
+            return Ok(SpawnOutcome {
+                instance: self.instance_json(other),
+                created: false,
+                reason: Some(format!(
+                    "a standard bridge for '{project}' is already running — standard bridges are capped at one per project, so the existing bridge was returned"
+                )),
+                warnings: Vec::new(),
+            });
+        }
+        let config = Arc::clone(&self.config);
+        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let name = ProjectName::new(&project).map_err(|_| unknown())?;
+        let project_dir = config.projects_root.join(name.as_str());
+        let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
+        let is_git = project_dir.join(".git").exists();
+        let row = &self.instances[&id].row;
+        let spawn_mode: SpawnMode = row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir);
+        let permission_mode: PermissionMode = row.permission_mode.parse().unwrap_or_default();
+        let label = Label::resolve(Some(&row.label), &name)
+            .map_err(|e| invalid(e.to_string(), Some("name")))?;
+        self.gate_bypass(&name, permission_mode)?;
+        let trusted = self.gate_trust_and_cap(&canonical, is_git, trust)?;
+        let mut warnings = self.prepare_claude_files(&canonical, trusted)?;
+        let mut row = self.instances[&id].row.clone();
+        row.intentional_stop = false;
+        row.error_kind = None;
+        row.error_detail = None;
+        row.error_hint = None;
+        row.ready_at = None;
+        row.ended_at = None;
+        row.resumed_conversation = false;
+        row.launch_count += 1;
+        let kind = if fresh {
+            StandardKind::Fresh
+        } else {
+            StandardKind::Resume(config.claude.standard_resume)
+        };
+        let plan = LaunchPlan {
+            label,
+            spawn_mode,
+            permission_mode,
+            kind,
+            canonical,
+        };
+        self.launch_instance(row, &plan)?;
+        if let Some(warning) = self
+            .instances
+            .get_mut(&id)
+            .and_then(|l| l.fallback_warning.take())
+        {
+            warnings.push(warning);
+        }
         Ok(SpawnOutcome {
             instance: self.instance_json(&id),
             created: true,
             reason: None,
             warnings,
         })
+    }
+
+    /// The fallback of §9.3: a `--continue` launch that ended before readiness for a reason
+    /// a fresh start can fix is relaunched once with the fresh argv.
+    fn fresh_fallback(&mut self, id: &str) {
+        let Some(live) = self.instances.get(id) else {
+            return;
+        };
+        let project = live.row.project.clone();
+        let Ok(name) = ProjectName::new(&project) else {
+            return;
+        };
+        let Ok(canonical) = std::fs::canonicalize(self.config.projects_root.join(&project)) else {
+            return;
+        };
+        let Ok(label) = Label::resolve(Some(&live.row.label), &name) else {
+            return;
+        };
+        let plan = LaunchPlan {
+            label,
+            spawn_mode: live.row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir),
+            permission_mode: live.row.permission_mode.parse().unwrap_or_default(),
+            kind: StandardKind::Fresh,
+            canonical,
+        };
+        let mut row = live.row.clone();
+        row.error_kind = None;
+        row.error_detail = None;
+        row.error_hint = None;
+        row.ended_at = None;
+        row.resumed_conversation = false;
+        match self.launch_instance(row, &plan) {
+            Ok(id) => {
+                if let Some(live) = self.instances.get_mut(&id) {
+                    live.fallback_warning = Some(format!(
+                        "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
+                    ));
+                }
+            }
+            Err(err) => tracing::warn!("the fresh fallback of {} failed: {err}", short(id)),
+        }
     }
 
     fn launch(&self, set: &LogSet, cwd: &Path, args: &[String]) -> Result<proc::Spawned, String> {
@@ -713,12 +923,11 @@ impl Supervisor {
             && matches!(live.status, Status::Starting | Status::Error)
             && !live.stopping
         {
-            if live.status == Status::Starting
-                && !facts.created_initial_session
-                && !live.ready_pending_grace
-            {
-                if live.row.ready_at.is_none() && !live.ready_pending_grace {
-                    live.ready_pending_grace = true;
+            // A reattach (no `Created initial session`) waits out the poison grace first.
+            let needs_grace = live.status == Status::Starting && !facts.created_initial_session;
+            match (needs_grace, live.reattach_grace) {
+                (true, Grace::NotStarted) => {
+                    live.reattach_grace = Grace::Pending;
                     let tx = self.tx.clone();
                     let id = id.to_owned();
                     tokio::spawn(async move {
@@ -726,9 +935,11 @@ impl Supervisor {
                         let _ = tx.send(Msg::GraceOver { id, launch }).await;
                     });
                 }
-            } else if !live.ready_pending_grace {
-                self.apply(id, Event::Ready);
-                return;
+                (true, Grace::Pending) => {}
+                _ => {
+                    self.apply(id, Event::Ready);
+                    return;
+                }
             }
         }
         if changed {
@@ -831,7 +1042,7 @@ impl Supervisor {
             spawn_mode: live.row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir),
             stalled_action: self.config.claude.stalled_bridge_action,
             bridge_alive: alive(live),
-            resumes_conversation: false,
+            resumes_conversation: live.resumes_conversation,
         }
     }
 
@@ -849,6 +1060,7 @@ impl Supervisor {
         let live = self.instances.get_mut(id).expect("present above");
         let mut terminate = false;
         let mut sweep = false;
+        let mut fallback = false;
         for effect in &transition.effects {
             match effect {
                 Effect::Classify(cause) => {
@@ -866,7 +1078,16 @@ impl Supervisor {
                     live.row.error_detail = None;
                     live.row.error_hint = None;
                 }
-                Effect::SetReadyAt => live.row.ready_at = Some(rfc3339(now_ms())),
+                Effect::SetReadyAt => {
+                    live.row.ready_at = Some(rfc3339(now_ms()));
+                    live.row.resumed_conversation = live.resumes_conversation;
+                }
+                Effect::FreshFallback => {
+                    fallback = live.row.error_kind.as_deref().is_some_and(|kind| {
+                        kind.parse::<ErrorKind>()
+                            .is_ok_and(ErrorKind::allows_fresh_fallback)
+                    });
+                }
                 Effect::SetEndedAt => live.row.ended_at = Some(rfc3339(now_ms())),
                 Effect::Terminate => terminate = true,
                 Effect::SessionSweep => sweep = true,
@@ -879,7 +1100,6 @@ impl Supervisor {
                 Effect::Publish(_)
                 | Effect::IncrementCrashCount
                 | Effect::StripPointerSession
-                | Effect::FreshFallback
                 | Effect::ResetForRelaunch
                 | Effect::DeleteRecord => {}
             }
@@ -887,6 +1107,12 @@ impl Supervisor {
         if let Next::Status(next) = transition.next {
             live.status = next;
             next.as_token().clone_into(&mut live.row.last_status);
+        }
+        if fallback {
+            // The failed continue is not shown: the fresh relaunch replaces it at once.
+            self.sweep(id);
+            self.fresh_fallback(id);
+            return;
         }
         let live = &self.instances[id];
         self.persist(live);
@@ -1054,7 +1280,9 @@ impl Supervisor {
                 capture_read: 0,
                 capture_tail: String::new(),
                 log_tail: String::new(),
-                ready_pending_grace: false,
+                reattach_grace: Grace::NotStarted,
+                resumes_conversation: false,
+                fallback_warning: None,
             };
             let alive = live
                 .identity

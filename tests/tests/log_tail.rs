@@ -1,0 +1,256 @@
+//! The live debug-log tail `/ws/bridge-log/{id}` end to end: `clauster run` as a process, the
+//! fake `claude` writing its debug log, a WebSocket client reading sanitized lines.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clauster_tests::fake::install_fake_claude;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Server {
+    _child: KillOnDrop,
+    base: String,
+    ws: String,
+    log: PathBuf,
+}
+
+fn start_server(sandbox: &Sandbox, claude: &Path) -> Server {
+    let port = free_port();
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
+        .arg(sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", claude)
+        .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
+    let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
+    let child = spawn_logged(cmd, &log);
+    let up = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
+    });
+    assert!(
+        up.is_some(),
+        "clauster did not start:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    Server {
+        _child: child,
+        base: format!("http://127.0.0.1:{port}"),
+        ws: format!("ws://127.0.0.1:{port}"),
+        log,
+    }
+}
+
+fn setup() -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({ "mode": "log_extra" }).to_string(),
+    )
+    .unwrap();
+    let claude = install_fake_claude(
+        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
+        sandbox.dir.path(),
+    )
+    .unwrap();
+    (sandbox, claude)
+}
+
+async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn connect(server: &Server, reference: &str) -> Socket {
+    let url = format!("{}/ws/bridge-log/{reference}", server.ws);
+    let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket handshake");
+    socket
+}
+
+/// What the socket delivered next, skipping pings.
+enum Next {
+    Line(String),
+    Closed(u16, String),
+}
+
+async fn next(socket: &mut Socket, server: &Server) -> Next {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no frame within 10 s; server log:\n{}",
+                    std::fs::read_to_string(&server.log).unwrap_or_default()
+                )
+            });
+        match message {
+            Some(Ok(Message::Text(text))) => return Next::Line(text.as_str().to_owned()),
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.as_str().to_owned())
+                });
+                return Next::Closed(code, reason);
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+/// Reads lines until one satisfies `wanted`; returns every line read.
+async fn lines_until(
+    socket: &mut Socket,
+    server: &Server,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match next(socket, server).await {
+            Next::Line(line) => {
+                let done = wanted(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Next::Closed(code, reason) => {
+                panic!("closed early with {code} {reason:?}; lines so far: {seen:#?}")
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_debug_log_streams_sanitized_and_live() {
+    let (sandbox, claude) = setup();
+    let server = start_server(&sandbox, &claude);
+    let instances = format!("{}/api/instances", server.base);
+    let (status, started) = call(
+        reqwest::Method::POST,
+        &instances,
+        Some(json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        201,
+        "{started}\n{}",
+        std::fs::read_to_string(&server.log).unwrap_or_default()
+    );
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let session = started["starter_session_id"].as_str().unwrap().to_owned();
+    let env = started["environment_id"].as_str().unwrap().to_owned();
+    let debug_log = PathBuf::from(
+        started["bridge_raw_log_path"]
+            .as_str()
+            .or(started["bridge_debug_log_path"].as_str())
+            .expect("the instance has a debug log"),
+    );
+
+    let mut socket = connect(&server, &id).await;
+    let mut lines = Vec::new();
+    while !(lines.iter().any(|l: &String| l.contains("Continue at"))
+        && lines.iter().any(|l| l.contains("Starting poll loop")))
+    {
+        lines.extend(lines_until(&mut socket, &server, |_| true).await);
+    }
+    let all = lines.join("\n");
+    assert!(all.contains("[bridge:init]"), "{all}");
+    let extra = lines
+        .iter()
+        .find(|l| l.contains("Continue at"))
+        .expect("the extra line");
+    assert!(
+        extra.contains("https://claude.ai/code/session_<redacted>"),
+        "{extra}"
+    );
+    assert!(extra.contains("<redacted>"), "{extra}");
+    assert!(!extra.contains("sk-FAKE"), "{extra}");
+    assert!(!extra.contains('\u{1b}'), "{extra}");
+    assert!(!extra.contains("[33m"), "{extra}");
+    assert!(!all.contains(&session), "a session id leaked: {all}");
+    assert!(!all.contains(&env), "an environment id leaked: {all}");
+
+    // A line written now arrives live, sanitized too.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&debug_log)
+        .unwrap();
+    file.write_all(b"appended by the test \x1b[1mbold\x1b[0m session_01ABCDEFGHJK\n")
+        .unwrap();
+    drop(file);
+    let live = lines_until(&mut socket, &server, |l| l.contains("appended by the test")).await;
+    assert_eq!(
+        live.last().unwrap(),
+        "appended by the test bold session_<redacted>"
+    );
+
+    // Another client sees the same window, from the start of the file.
+    let mut second = connect(&server, "alpha").await;
+    let window = lines_until(&mut second, &server, |l| l.contains("appended by the test")).await;
+    assert!(
+        window.iter().any(|l| l.contains("Continue at")),
+        "{window:#?}"
+    );
+
+    // Stopping the bridge ends the tail with 1000 `bridge ended`.
+    let (status, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    assert_eq!(status, 200, "{stopped}");
+    loop {
+        match next(&mut socket, &server).await {
+            Next::Line(_) => {}
+            Next::Closed(code, reason) => {
+                assert_eq!((code, reason.as_str()), (1000, "bridge ended"));
+                break;
+            }
+        }
+    }
+
+    // A dead instance: the window, then the same close.
+    let mut dead = connect(&server, &id).await;
+    let window = lines_until(&mut dead, &server, |l| l.contains("appended by the test")).await;
+    assert!(!window.is_empty());
+    loop {
+        match next(&mut dead, &server).await {
+            Next::Line(_) => {}
+            Next::Closed(code, reason) => {
+                assert_eq!((code, reason.as_str()), (1000, "bridge ended"));
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_instance_closes_with_1008() {
+    let (sandbox, claude) = setup();
+    let server = start_server(&sandbox, &claude);
+    let mut socket = connect(&server, "nope").await;
+    match next(&mut socket, &server).await {
+        Next::Closed(code, reason) => {
+            assert_eq!(code, 1008);
+            assert!(reason.contains("nope"), "{reason}");
+        }
+        Next::Line(line) => panic!("unexpected line {line:?}"),
+    }
+}
