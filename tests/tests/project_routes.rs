@@ -207,7 +207,7 @@ async fn an_unparseable_global_file_is_refused_and_left_unchanged() {
 }
 
 #[tokio::test]
-async fn widget_qr_and_login_status() {
+async fn widget_counts_and_qr_codes() {
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[".git"]);
     let crashy = sandbox.project("crashy", &[]);
@@ -288,6 +288,20 @@ async fn widget_qr_and_login_status() {
         (404, json!({"detail": "no such instance: 'zzz'"}))
     );
 
+    // Leave no bridge behind: it would outlive the server.
+    let (status, stopped) =
+        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
+    assert_eq!((status, &stopped["status"]), (200, &json!("stopped")));
+    assert!(alpha.exists());
+}
+
+#[tokio::test]
+async fn login_status_has_its_three_keys() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, &claude);
+    let base = &server.base;
     let (status, login) = get(&format!("{base}/api/login-status")).await;
     assert_eq!(status, 200);
     let login = login.as_object().expect("an object");
@@ -306,10 +320,4 @@ async fn widget_qr_and_login_status() {
     assert!(
         login["claude_login_expires_at"].is_null() || login["claude_login_expires_at"].is_i64()
     );
-
-    // Leave no bridge behind: it would outlive the server.
-    let (status, stopped) =
-        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
-    assert_eq!((status, &stopped["status"]), (200, &json!("stopped")));
-    assert!(alpha.exists());
 }

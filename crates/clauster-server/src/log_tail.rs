@@ -48,39 +48,10 @@ pub async fn stream(
 async fn run(state: AppState, reference: String, mut socket: WebSocket) {
     // Subscribe before reading the instance: a terminal transition in between is not missed.
     let mut changes = state.engine().subscribe();
-    let instance = match state.engine().get(&reference).await {
-        Ok(instance) => instance,
-        Err(err) => {
-            let code = match err {
-                EngineError::NotFound(_) | EngineError::Ambiguous(_) => CLOSE_POLICY,
-                _ => CLOSE_INTERNAL,
-            };
-            close(&mut socket, code, &err.to_string()).await;
-            return;
-        }
-    };
-    let Some(path) = log_file(&instance) else {
-        close(&mut socket, CLOSE_POLICY, "the instance has no log").await;
-        return;
-    };
-    let strip_ansi = state.config().logs.strip_ansi_in_stream;
-    let opened = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || Tail::open(path, strip_ansi)).await
-    };
-    let mut tail = match opened {
-        Ok(Ok(tail)) => tail,
-        Ok(Err(err)) if err.kind() == io::ErrorKind::NotFound => {
-            close(&mut socket, CLOSE_POLICY, "the instance has no log").await;
-            return;
-        }
-        _ => {
-            close(
-                &mut socket,
-                CLOSE_INTERNAL,
-                "cannot read the instance's log",
-            )
-            .await;
+    let (instance, path, mut tail) = match open(&state, &reference).await {
+        Ok(opened) => opened,
+        Err((code, reason)) => {
+            close(&mut socket, code, &reason).await;
             return;
         }
     };
@@ -94,36 +65,10 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket) {
     let mut ping = tokio::time::interval_at(Instant::now() + PING, PING);
     let mut unanswered = 0_u32;
     loop {
-        // Read everything there is, in bounded steps.
-        loop {
-            let joined = tokio::task::spawn_blocking(move || {
-                let read = tail.read_new();
-                (tail, read)
-            })
-            .await;
-            let Ok((back, read)) = joined else {
-                close(
-                    &mut socket,
-                    CLOSE_INTERNAL,
-                    "cannot read the instance's log",
-                )
-                .await;
-                return;
-            };
-            tail = back;
-            let Ok((lines, more)) = read else {
-                // A transient error (file briefly missing, permissions): retry on the next wake.
-                break;
-            };
-            for line in lines {
-                if socket.send(Message::Text(line.into())).await.is_err() {
-                    return;
-                }
-            }
-            if !more {
-                break;
-            }
-        }
+        let Some(back) = pump(tail, &mut socket).await else {
+            return;
+        };
+        tail = back;
         if drain_until.is_some_and(|until| Instant::now() >= until) {
             close(&mut socket, CLOSE_NORMAL, "bridge ended").await;
             return;
@@ -169,6 +114,60 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket) {
                 // Client text is ignored.
                 Some(Ok(_)) => {}
             },
+        }
+    }
+}
+
+/// Resolves the instance and opens its log at the initial window; on failure, the close code
+/// and reason.
+async fn open(
+    state: &AppState,
+    reference: &str,
+) -> Result<(Instance, PathBuf, Tail), (u16, String)> {
+    let instance = state.engine().get(reference).await.map_err(|err| {
+        let code = match err {
+            EngineError::NotFound(_) | EngineError::Ambiguous(_) => CLOSE_POLICY,
+            _ => CLOSE_INTERNAL,
+        };
+        (code, err.to_string())
+    })?;
+    let no_log = || (CLOSE_POLICY, "the instance has no log".to_owned());
+    let path = log_file(&instance).ok_or_else(no_log)?;
+    let strip_ansi = state.config().logs.strip_ansi_in_stream;
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || Tail::open(path, strip_ansi)).await
+    };
+    match opened {
+        Ok(Ok(tail)) => Ok((instance, path, tail)),
+        Ok(Err(err)) if err.kind() == io::ErrorKind::NotFound => Err(no_log()),
+        _ => Err((CLOSE_INTERNAL, "cannot read the instance's log".to_owned())),
+    }
+}
+
+/// Sends every complete line there is, reading in bounded steps. `None` when the client is
+/// gone or the reader failed for good (the socket is then closed).
+async fn pump(mut tail: Tail, socket: &mut WebSocket) -> Option<Tail> {
+    loop {
+        let joined = tokio::task::spawn_blocking(move || {
+            let read = tail.read_new();
+            (tail, read)
+        })
+        .await;
+        let Ok((back, read)) = joined else {
+            close(socket, CLOSE_INTERNAL, "cannot read the instance's log").await;
+            return None;
+        };
+        tail = back;
+        // A transient error (file briefly missing, permissions): retried on the next wake.
+        let Ok((lines, more)) = read else {
+            return Some(tail);
+        };
+        for line in lines {
+            socket.send(Message::Text(line.into())).await.ok()?;
+        }
+        if !more {
+            return Some(tail);
         }
     }
 }

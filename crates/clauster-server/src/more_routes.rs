@@ -97,7 +97,8 @@ fn trust_projects(
         return Ok(());
     }
     let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
-    claude_files::trust_paths(state_dir, global, &targets).map_err(claude_file_error)?;
+    claude_files::trust_paths(state_dir, global, &targets)
+        .map_err(|err| claude_file_error(&err))?;
     Ok(())
 }
 
@@ -125,8 +126,8 @@ fn unknown_project(name: &str) -> ApiError {
 
 /// 409 when the file cannot be parsed or its content refused (nothing was written), 500 for
 /// I/O.
-fn claude_file_error(err: ClaudeFileError) -> ApiError {
-    let status = match &err {
+fn claude_file_error(err: &ClaudeFileError) -> ApiError {
+    let status = match err {
         ClaudeFileError::Unparseable { .. } | ClaudeFileError::Refused { .. } => {
             StatusCode::CONFLICT
         }
