@@ -3,43 +3,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clauster_tests::fake::install_fake_claude;
 use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
-
-struct Server {
-    child: KillOnDrop,
-    base: String,
-    log: PathBuf,
-}
-
-fn start_server(sandbox: &Sandbox, claude: &Path, port: u16) -> Server {
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", claude)
-        .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
-    let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
-    let child = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(
-        up.is_some(),
-        "clauster did not start:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    }
-}
+use support::{Sandbox, call, fake_claude, process_exists, start_server, wait_for};
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
     let sandbox = Sandbox::new();
@@ -52,39 +20,14 @@ fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
         )
         .unwrap();
     }
-    let claude = install_fake_claude(
-        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-        sandbox.dir.path(),
-    )
-    .unwrap();
+    let claude = fake_claude(&sandbox);
     (sandbox, claude)
-}
-
-async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn process_exists(pid: i64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // A zombie is gone for our purposes.
-    stat.rsplit(')')
-        .next()
-        .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
 }
 
 #[tokio::test]
 async fn start_run_stop_and_forget_a_standard_bridge() {
     let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
 
     let (status, started) = call(
@@ -93,12 +36,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
         Some(json!({"project": "alpha"})),
     )
     .await;
-    assert_eq!(
-        status,
-        201,
-        "{started}\n{}",
-        std::fs::read_to_string(&server.log).unwrap_or_default()
-    );
+    assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["created"], true);
     assert_eq!(started["status"], "running", "{started}");
     assert_eq!(started["alive"], true);
@@ -183,7 +121,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
 async fn refusals_come_before_anything_is_launched() {
     let (sandbox, claude) = setup(None);
     sandbox.project("untrusted", &[]);
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
     let cases = [
         (
@@ -255,7 +193,7 @@ async fn refusals_come_before_anything_is_launched() {
 #[tokio::test]
 async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
     let (sandbox, claude) = setup(Some("trust_error"));
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (status, body) = call(
         reqwest::Method::POST,
         &format!("{}/api/instances", server.base),
@@ -272,8 +210,7 @@ async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
 #[tokio::test]
 async fn bridges_survive_a_killed_server_and_are_found_again() {
     let (sandbox, claude) = setup(None);
-    let port = free_port();
-    let mut server = start_server(&sandbox, &claude, port);
+    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (status, started) = call(
         reqwest::Method::POST,
         &format!("{}/api/instances", server.base),
@@ -289,7 +226,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     server.child.0.wait().unwrap();
     assert!(process_exists(pid), "the bridge died with the server");
 
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (status, listed) = call(
         reqwest::Method::GET,
         &format!("{}/api/instances", server.base),
@@ -327,7 +264,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
 #[tokio::test]
 async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
     let (sandbox, claude) = setup(None);
-    let mut server = start_server(&sandbox, &claude, free_port());
+    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (_, started) = call(
         reqwest::Method::POST,
         &format!("{}/api/instances", server.base),
@@ -343,7 +280,7 @@ async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
     });
     assert!(gone.is_some());
 
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (_, listed) = call(
         reqwest::Method::GET,
         &format!("{}/api/instances", server.base),
@@ -370,7 +307,7 @@ fn nix_kill(pid: i64) {
 #[tokio::test]
 async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
     let (_, first) = call(
         reqwest::Method::POST,
@@ -444,7 +381,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
 #[tokio::test]
 async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
     let (sandbox, claude) = setup(Some("continue_missing"));
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
     let (_, first) = call(
         reqwest::Method::POST,
@@ -481,7 +418,7 @@ async fn stop_escalates_when_the_bridge_ignores_sigint() {
         json!({"ignore_sigint": "1", "children": "2"}).to_string(),
     )
     .unwrap();
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
     let (_, started) = call(
         reqwest::Method::POST,
@@ -524,25 +461,13 @@ async fn stop_escalates_when_the_bridge_ignores_sigint() {
 #[tokio::test]
 async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
     let (sandbox, claude) = setup(Some("stall"));
-    let port = free_port();
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", &claude)
-        .env("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "6")
-        .env("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")
-        .env("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1");
-    let _server = spawn_logged(cmd, &sandbox.dir.path().join("stall.log"));
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        wait_for(Duration::from_secs(20), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .ok()
-        .map(drop))
-        .is_some()
-    );
+    let env = [
+        ("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "6"),
+        ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5"),
+        ("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1"),
+    ];
+    let server = start_server(&sandbox, Some(&claude), &[], &env);
+    let base = server.base.clone();
     let (status, started) = call(
         reqwest::Method::POST,
         &format!("{base}/api/instances"),
@@ -588,7 +513,7 @@ async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
 #[tokio::test]
 async fn twenty_concurrent_starts_launch_exactly_one_bridge() {
     let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let url = format!("{}/api/instances", server.base);
     let requests = (0..20).map(|_| {
         let url = url.clone();
@@ -645,7 +570,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[".git"]);
     sandbox.trust(&alpha);
-    let server = start_server(&sandbox, &real, free_port());
+    let server = start_server(&sandbox, Some(&real), &[], &[]);
     let started_at = std::time::Instant::now();
     let (status, body) = call(
         reqwest::Method::POST,
@@ -673,7 +598,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
 #[tokio::test]
 async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
     let (sandbox, claude) = setup(Some("poison"));
-    let server = start_server(&sandbox, &claude, free_port());
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (status, body) = call(
         reqwest::Method::POST,
         &format!("{}/api/instances", server.base),

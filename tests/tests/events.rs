@@ -2,13 +2,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use clauster_tests::fake::install_fake_claude;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+use support::{Sandbox, fake_claude, start_server};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn next_frame<S>(socket: &mut S) -> Value
@@ -32,31 +30,12 @@ async fn a_start_is_pushed_to_a_connected_client() {
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[".git"]);
     sandbox.trust(&alpha);
-    let claude = install_fake_claude(
-        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-        sandbox.dir.path(),
-    )
-    .unwrap();
-    let port = free_port();
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", &claude);
-    let _server = spawn_logged(cmd, &sandbox.dir.path().join("clauster.log"));
-    assert!(
-        wait_for(Duration::from_secs(20), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .ok()
-        .map(drop))
-        .is_some()
-    );
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
 
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/events"))
-            .await
-            .expect("connect to /ws/events");
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
     let hello = next_frame(&mut socket).await;
     assert_eq!(
         (hello["type"].clone(), hello["seq"].clone()),
@@ -73,7 +52,7 @@ async fn a_start_is_pushed_to_a_connected_client() {
 
     let client = reqwest::Client::new();
     let started: Value = client
-        .post(format!("http://127.0.0.1:{port}/api/instances"))
+        .post(format!("{}/api/instances", server.base))
         .json(&json!({"project": "alpha"}))
         .send()
         .await

@@ -4,51 +4,16 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clauster_tests::fake::install_fake_claude;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+use serde_json::json;
+use support::{Sandbox, Server, call, fake_claude, start_server};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Server {
-    _child: KillOnDrop,
-    base: String,
-    ws: String,
-    log: PathBuf,
-}
-
-fn start_server(sandbox: &Sandbox, claude: &Path) -> Server {
-    let port = free_port();
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", claude)
-        .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
-    let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
-    let child = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(
-        up.is_some(),
-        "clauster did not start:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    Server {
-        _child: child,
-        base: format!("http://127.0.0.1:{port}"),
-        ws: format!("ws://127.0.0.1:{port}"),
-        log,
-    }
-}
 
 fn setup() -> (Sandbox, PathBuf) {
     let sandbox = Sandbox::new();
@@ -59,23 +24,8 @@ fn setup() -> (Sandbox, PathBuf) {
         json!({ "mode": "log_extra" }).to_string(),
     )
     .unwrap();
-    let claude = install_fake_claude(
-        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-        sandbox.dir.path(),
-    )
-    .unwrap();
+    let claude = fake_claude(&sandbox);
     (sandbox, claude)
-}
-
-async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn connect(server: &Server, reference: &str) -> Socket {
@@ -96,12 +46,7 @@ async fn next(socket: &mut Socket, server: &Server) -> Next {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "no frame within 10 s; server log:\n{}",
-                    std::fs::read_to_string(&server.log).unwrap_or_default()
-                )
-            });
+            .unwrap_or_else(|_| panic!("no frame within 10 s; server log:\n{}", server.log()));
         match message {
             Some(Ok(Message::Text(text))) => return Next::Line(text.as_str().to_owned()),
             Some(Ok(Message::Close(frame))) => {
@@ -142,7 +87,7 @@ async fn lines_until(
 #[tokio::test]
 async fn the_debug_log_streams_sanitized_and_live() {
     let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, &claude);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
     let (status, started) = call(
         reqwest::Method::POST,
@@ -150,12 +95,7 @@ async fn the_debug_log_streams_sanitized_and_live() {
         Some(json!({"project": "alpha"})),
     )
     .await;
-    assert_eq!(
-        status,
-        201,
-        "{started}\n{}",
-        std::fs::read_to_string(&server.log).unwrap_or_default()
-    );
+    assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["status"], "running", "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let session = started["starter_session_id"].as_str().unwrap().to_owned();
@@ -244,7 +184,7 @@ async fn the_debug_log_streams_sanitized_and_live() {
 #[tokio::test]
 async fn an_unknown_instance_closes_with_1008() {
     let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, &claude);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let mut socket = connect(&server, "nope").await;
     match next(&mut socket, &server).await {
         Next::Closed(code, reason) => {

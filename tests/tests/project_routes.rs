@@ -4,57 +4,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use clauster_tests::fake::install_fake_claude;
 use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
-
-struct Server {
-    _child: KillOnDrop,
-    base: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn start_server(sandbox: &Sandbox, claude: &Path) -> Server {
-    let port = free_port();
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", claude)
-        .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
-    let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
-    let child = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(
-        up.is_some(),
-        "clauster did not start:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    Server {
-        _child: child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    }
-}
-
-fn fake_claude(sandbox: &Sandbox) -> PathBuf {
-    install_fake_claude(
-        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-        sandbox.dir.path(),
-    )
-    .expect("install the fake claude")
-}
+use support::{Sandbox, call, fake_claude, start_server};
 
 fn global_file(sandbox: &Sandbox) -> PathBuf {
     sandbox.home().join(".claude.json")
@@ -70,17 +22,6 @@ fn canonical_key(path: &Path) -> String {
         .expect("canonical project path")
         .to_string_lossy()
         .into_owned()
-}
-
-async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn post(url: &str) -> (u16, Value) {
@@ -111,7 +52,7 @@ async fn trust_one_project_then_all_of_them() {
         br#"{"numStartups": 7, "oauthAccount": {"emailAddress": "op@example.com"}, "projects": {"/elsewhere": {"allowedTools": []}}}"#,
     );
     let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, &claude);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let projects_url = format!("{}/api/projects", server.base);
 
     let (status, listed) = get(&projects_url).await;
@@ -185,7 +126,7 @@ async fn an_unparseable_global_file_is_refused_and_left_unchanged() {
     let original = b"{\"projects\": {\"/x\": \n";
     write_global(&sandbox, original);
     let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, &claude);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let expected = json!({
         "detail": format!(
             "cannot update {}: it is not valid JSON; it was left unchanged",
@@ -217,7 +158,7 @@ async fn widget_counts_and_qr_codes() {
     )
     .unwrap();
     let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, &claude);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let base = &server.base;
     let (status, _) = post(&format!("{base}/api/projects/trust-all")).await;
     assert_eq!(status, 200);
@@ -300,7 +241,7 @@ async fn login_status_has_its_three_keys() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, &claude);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let base = &server.base;
     let (status, login) = get(&format!("{base}/api/login-status")).await;
     assert_eq!(status, 200);

@@ -140,3 +140,97 @@ pub fn spawn_logged(mut cmd: Command, log: &Path) -> KillOnDrop {
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     KillOnDrop(cmd.spawn().expect("spawn the process"))
 }
+
+/// A `clauster run` process on a free port of 127.0.0.1, killed when dropped.
+pub struct Server {
+    pub child: KillOnDrop,
+    pub base: String,
+    pub ws: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// What the server printed so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Starts `clauster run` on the sandbox's projects root with `claude` (when given) as the
+/// bridge binary, `args` after `run`, and `env` on top of the sandbox's environment; returns
+/// once it listens.
+pub fn start_server(
+    sandbox: &Sandbox,
+    claude: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
+    let port = free_port();
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
+        .arg(sandbox.projects_root())
+        .args(args)
+        .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
+    if let Some(claude) = claude {
+        cmd.env("CLAUSTER_CLAUDE_BINARY", claude);
+    }
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
+    let child = spawn_logged(cmd, &log);
+    let up = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
+    });
+    assert!(
+        up.is_some(),
+        "clauster did not start:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        ws: format!("ws://127.0.0.1:{port}"),
+        log,
+    }
+}
+
+/// The fake `claude` installed as `<sandbox>/bin/claude`.
+pub fn fake_claude(sandbox: &Sandbox) -> PathBuf {
+    clauster_tests::fake::install_fake_claude(
+        Path::new(env!("CARGO_BIN_EXE_fake-claude")),
+        sandbox.dir.path(),
+    )
+    .expect("install the fake claude")
+}
+
+/// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
+/// body is not JSON).
+pub async fn call(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Whether `pid` names a process that has not ended (a zombie counts as ended).
+pub fn process_exists(pid: i64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    stat.rsplit(')')
+        .next()
+        .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+}

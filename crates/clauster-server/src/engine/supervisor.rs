@@ -626,23 +626,8 @@ impl Supervisor {
         Status::Starting.as_token().clone_into(&mut row.last_status);
         let id = row.instance_id.clone();
         self.launches += 1;
-        let mut live = Live {
-            row,
-            status: Status::Starting,
-            stopping: false,
-            identity: None,
-            launch: self.launches,
-            child: true,
-            exited: None,
-            parser: MarkerParser::new(),
-            log_read: 0,
-            capture_read: 0,
-            capture_tail: String::new(),
-            log_tail: String::new(),
-            reattach_grace: Grace::NotStarted,
-            resumes_conversation,
-            fallback_warning: None,
-        };
+        let mut live = Live::new(row, Status::Starting, self.launches, true, None);
+        live.resumes_conversation = resumes_conversation;
         self.persist(&live);
         match self.launch(&set, &plan.canonical, &args) {
             Ok(spawned) => {
@@ -1267,23 +1252,7 @@ impl Supervisor {
                 })
             });
             self.launches += 1;
-            let mut live = Live {
-                row,
-                status,
-                stopping: false,
-                identity,
-                launch: self.launches,
-                child: false,
-                exited: None,
-                parser: MarkerParser::new(),
-                log_read: 0,
-                capture_read: 0,
-                capture_tail: String::new(),
-                log_tail: String::new(),
-                reattach_grace: Grace::NotStarted,
-                resumes_conversation: false,
-                fallback_warning: None,
-            };
+            let mut live = Live::new(row, status, self.launches, false, identity);
             let alive = live
                 .identity
                 .as_ref()
@@ -1392,6 +1361,33 @@ impl Supervisor {
 }
 
 impl Live {
+    /// A record as a launch (ours: `child`) or rediscovery sees it, with nothing read yet.
+    fn new(
+        row: InstanceRow,
+        status: Status,
+        launch: u64,
+        child: bool,
+        identity: Option<StartIdentity>,
+    ) -> Self {
+        Self {
+            row,
+            status,
+            stopping: false,
+            identity,
+            launch,
+            child,
+            exited: None,
+            parser: MarkerParser::new(),
+            log_read: 0,
+            capture_read: 0,
+            capture_tail: String::new(),
+            log_tail: String::new(),
+            reattach_grace: Grace::NotStarted,
+            resumes_conversation: false,
+            fallback_warning: None,
+        }
+    }
+
     /// starting, running, or `error` with a live bridge (http-api.md §2).
     fn is_live(&self) -> bool {
         self.status.is_live() || (self.status == Status::Error && alive(self))
