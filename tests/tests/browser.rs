@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use support::{KillOnDrop, Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+use support::{
+    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, spawn_logged, start_server, wait_for,
+};
 
 fn tool(var: &str, default: &str) -> PathBuf {
     let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
@@ -156,6 +158,135 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
     });
     let outcome = checks.await;
     browser.client.close().await.expect("close the browser");
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// Waits for `css` to match, failing with the server log when it never does.
+async fn wait_css(
+    client: &Client,
+    css: &str,
+    seconds: u64,
+    log: &Path,
+) -> fantoccini::elements::Element {
+    match client
+        .wait()
+        .at_most(Duration::from_secs(seconds))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(element) => element,
+        Err(err) => {
+            let logs = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("`{css}` never appeared ({err}); server log:\n{logs}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_after_the_trust_gate_then_stop_updates_the_card_live() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let base = server.base.clone();
+    let log = server.log.clone();
+
+    let browser = open_browser(&sandbox).await;
+    let client = browser.client.clone();
+    let checks = tokio::spawn(async move {
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let card = "[data-project='alpha']";
+        assert!(
+            client
+                .find(Locator::Css(&format!("{card} [data-instance-id]")))
+                .await
+                .is_err(),
+            "no bridge yet"
+        );
+
+        client
+            .find(Locator::Css(&format!("{card} button.start")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let tick = wait_css(&client, &format!("{card} input[name='trust']"), 5, &log).await;
+        let confirm = client
+            .find(Locator::Css(&format!("{card} button.confirm-trust")))
+            .await
+            .unwrap();
+        assert_eq!(confirm.text().await.unwrap(), "Trust and launch");
+        assert!(
+            confirm.attr("disabled").await.unwrap().is_some(),
+            "launching needs the trust checkbox"
+        );
+        tick.click().await.unwrap();
+        wait_css(
+            &client,
+            &format!("{card} button.confirm-trust:not([disabled])"),
+            5,
+            &log,
+        )
+        .await;
+        confirm.click().await.unwrap();
+
+        let pill = wait_css(
+            &client,
+            &format!("{card} [data-instance-id] .pill.running"),
+            30,
+            &log,
+        )
+        .await;
+        assert_eq!(pill.text().await.unwrap(), "Running");
+        assert!(
+            client
+                .find(Locator::Css(&format!("{card} .alert")))
+                .await
+                .is_err(),
+            "no error on the card"
+        );
+
+        client.set_window_size(375, 812).await.unwrap();
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-phone.png"), png).unwrap();
+
+        client
+            .find(Locator::Css(&format!(
+                "{card} [data-instance-id] button.stop"
+            )))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let pill = wait_css(
+            &client,
+            &format!("{card} [data-instance-id] .pill.stopped"),
+            30,
+            &log,
+        )
+        .await;
+        assert_eq!(pill.text().await.unwrap(), "Stopped");
+        assert!(
+            client
+                .find(Locator::Css(&format!(
+                    "{card} [data-instance-id] button.resume"
+                )))
+                .await
+                .is_ok(),
+            "a stopped bridge offers Resume"
+        );
+    });
+    let outcome = checks.await;
+    browser.client.close().await.expect("close the browser");
+    drop(server);
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }

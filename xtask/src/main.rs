@@ -125,10 +125,15 @@ fn test(args: &[String]) -> Result {
     setup::for_tests(&root)?;
     // The server embeds the bundle at compile time; the browser tests need it there.
     bundle::build(&root, false)?;
+    // The end-to-end tests run the real `clauster` binary. Built here, once, rather than by
+    // each test binary: a nested `cargo build -p clauster-cli` resolves other features than
+    // `cargo test --workspace` and would rebuild half the tree while tests wait.
+    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--exclude", "clauster-ui-wasm"])
         .args(args);
     setup::test_environment(&root, &mut cmd);
+    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
     run_counting_tests(&mut cmd)
 }
 

@@ -1,7 +1,9 @@
 //! The `clauster` command: argument parsing, the config file search, and composition.
 #![forbid(unsafe_code)]
 
+mod commands;
 mod config_file;
+mod control_client;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,31 @@ struct Cli {
 enum Command {
     /// Serve the dashboard and the API (the default when no subcommand is given).
     Run(RunArgs),
+    /// List the bridge instances of the running server.
+    Status {
+        /// Print the API's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a bridge in a project (through the running server).
+    Start {
+        /// The project's name.
+        project: String,
+        /// Mark the project's directory trusted in Claude's config first.
+        #[arg(long)]
+        trust: bool,
+        /// Print the API's JSON instead of the summary line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a bridge (through the running server).
+    Stop {
+        /// An instance id, a project name, or a unique id prefix.
+        instance: String,
+        /// Print the API's JSON instead of the summary line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version.
     Version,
 }
@@ -55,6 +82,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
     match cli.command {
         Command::Run(args) => run(cli.config.as_deref(), args),
+        Command::Status { json } => commands::status(cli.config.as_deref(), json),
+        Command::Start {
+            project,
+            trust,
+            json,
+        } => commands::start(cli.config.as_deref(), &project, trust, json),
+        Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
         Command::Version => {
             #[allow(clippy::print_stdout)] // the version is this command's output
             {
@@ -68,7 +102,7 @@ fn main() -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 3] = ["run", "version", "help"];
+    const SUBCOMMANDS: [&str; 6] = ["run", "status", "start", "stop", "version", "help"];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     let first = args.get(1).and_then(|a| a.to_str());
     let explicit = first.is_some_and(|a| SUBCOMMANDS.contains(&a) || TOP_FLAGS.contains(&a));

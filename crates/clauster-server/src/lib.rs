@@ -9,6 +9,7 @@ mod assets;
 mod bridge_env;
 mod claude_files;
 mod context;
+mod control;
 mod engine;
 mod error;
 mod instances;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
+pub use control::{control_socket_for, control_socket_path};
 pub use state::ServerConfig;
 
 /// What tests may change about a server that configuration cannot reach (README
@@ -57,6 +59,8 @@ pub enum ServeError {
     Lock(#[from] store::LockError),
     #[error("{0}")]
     Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Control(#[from] control::ControlError),
     #[error("the HTTP server failed: {0}; restart clauster")]
     Http(#[source] std::io::Error),
 }
@@ -82,6 +86,9 @@ pub async fn serve(
     } = config;
     // One engine per state_dir (bridges.md §10.4): held for the life of the server.
     let _lock = store::EngineLock::acquire(&config.state_dir)?;
+    // Bound before anything slow, so a CLI command never takes a starting server for absent;
+    // dropped (and so removed) before the lock is released.
+    let (control, unix_listener) = control::ControlSocket::bind(&config.state_dir)?;
     let (store, import_notes) =
         store::Store::open(&config.state_dir, config.db.backup_before_migrate)?;
     for note in import_notes {
@@ -97,9 +104,24 @@ pub async fn serve(
         server_env: std::env::vars_os().collect(),
     });
     let state = state::AppState::new(config, context, options, engine);
-    tracing::info!(%local, "serving");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Http)
+    tracing::info!(%local, control = %control.path().display(), "serving");
+    // One shutdown future, two servers: the watch channel fans it out.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let router = routes::router(state);
+    let tcp = axum::serve(listener, router.clone()).with_graceful_shutdown(stopped());
+    let unix = axum::serve(unix_listener, router).with_graceful_shutdown(stopped());
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        Ok(())
+    };
+    let served = tokio::try_join!(signal, async { tcp.await }, async { unix.await });
+    drop(control);
+    served.map(drop).map_err(ServeError::Http)
 }

@@ -67,7 +67,7 @@ fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use clauster_wire::{
-        Bootstrap, CloneContext, InstanceDefaults, MetricsContext, PageContext, Project,
+        Bootstrap, CloneContext, Instance, InstanceDefaults, MetricsContext, PageContext, Project,
         TrustState, UsageContext,
     };
 
@@ -129,6 +129,48 @@ mod tests {
         }
     }
 
+    fn running_instance(project: &str) -> Instance {
+        Instance {
+            instance_id: "f2c456fd-3c1e-4d6b-9a55-0f3a7c2d9e10".into(),
+            project: project.into(),
+            label: project.into(),
+            channel: "remote-control".into(),
+            status: "running".into(),
+            alive: true,
+            resume_mode: "standard".into(),
+            spawn_mode: "same-dir".into(),
+            permission_mode: "default".into(),
+            sandbox_mode: "default".into(),
+            intentional_stop: false,
+            started_at: Some("2026-11-25T15:02:22.123Z".into()),
+            bridge_pid: Some(81750),
+            bridge_proc_start: Some(1_764_083_000.42),
+            bridge_start_ticks: Some(2_590_192),
+            bridge_boot_id: None,
+            keeper_pid: None,
+            keeper_proc_start: None,
+            keeper_start_ticks: None,
+            worktree_name: None,
+            bridge_id: None,
+            environment_id: Some("env_01J".into()),
+            starter_session_id: None,
+            url: Some("https://claude.ai/code?environment=env_01J".into()),
+            session_url: Some("https://claude.ai/code/session_01J?from=cli".into()),
+            bridge_debug_log_path: None,
+            bridge_raw_log_path: None,
+            error_detail: None,
+            notice: None,
+            claude_version: Some("2.1.328".into()),
+            error_kind: None,
+            error_hint: None,
+            ready_at: Some("2026-11-25T15:02:23.002Z".into()),
+            ended_at: None,
+            stopping: false,
+            resumed_conversation: false,
+            launch_count: 1,
+        }
+    }
+
     /// The page with the bundle version (which changes with every build) masked.
     fn rendered(bootstrap: &Bootstrap) -> String {
         render(bootstrap)
@@ -141,6 +183,7 @@ mod tests {
         let bootstrap = Bootstrap {
             context: context(None),
             projects: vec![project("alpha", true, true), project("beta", false, false)],
+            instances: vec![running_instance("alpha")],
         };
         insta::assert_snapshot!(rendered(&bootstrap));
     }
@@ -150,6 +193,7 @@ mod tests {
         let bootstrap = Bootstrap {
             context: context(None),
             projects: vec![],
+            instances: vec![],
         };
         let html = rendered(&bootstrap);
         assert!(html.contains("Getting started"));
@@ -162,6 +206,7 @@ mod tests {
         let bootstrap = Bootstrap {
             context: context(None),
             projects: vec![project("solo", false, false)],
+            instances: vec![],
         };
         assert!(rendered(&bootstrap).contains(">1 project</span>"));
     }
@@ -171,6 +216,7 @@ mod tests {
         let mut bootstrap = Bootstrap {
             context: context(Some("x</script><b>")),
             projects: vec![],
+            instances: vec![],
         };
         bootstrap.context.projects_root = "/srv/</script>".into();
         let html = render(&bootstrap);

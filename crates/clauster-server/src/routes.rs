@@ -105,8 +105,13 @@ async fn list_projects(State(state): State<AppState>) -> Result<Response, ApiErr
 
 async fn dashboard(State(state): State<AppState>) -> Result<Response, ApiError> {
     let context = state.context().clone();
+    let instances = state.engine().list().await?;
     let projects = projects_blocking(state).await?;
-    let html = page::render(&Bootstrap { context, projects });
+    let html = page::render(&Bootstrap {
+        context,
+        projects,
+        instances,
+    });
     Ok(no_store(Html(html).into_response()))
 }
 

@@ -8,11 +8,13 @@
 
 mod cards;
 mod header;
+mod live;
 
 use clauster_wire::Bootstrap;
 use leptos::prelude::*;
 
-pub use cards::matches_filter;
+pub use cards::{is_live, matches_filter, open_link, status_pill};
+pub use live::{apply_frame, upsert};
 
 /// The id of the `<script type="application/json">` element carrying the bootstrap data.
 pub const BOOTSTRAP_ELEMENT_ID: &str = "clauster-bootstrap";
@@ -20,15 +22,21 @@ pub const BOOTSTRAP_ELEMENT_ID: &str = "clauster-bootstrap";
 /// The whole `<body>` content of the dashboard.
 #[component]
 pub fn App(bootstrap: Bootstrap) -> impl IntoView {
-    let Bootstrap { context, projects } = bootstrap;
-    // Runs only in the browser, after hydration attached every listener: the marker tests
-    // (and people) can wait for. The server never renders it.
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
+    let Bootstrap {
+        context,
+        projects,
+        instances,
+    } = bootstrap;
+    // The one store of instances: seeded from the page, then kept current by `/ws/events`.
+    let instances = RwSignal::new(instances);
+    // Runs only in the browser, after hydration attached every listener: opens the push
+    // stream, whose first open sets the `data-hydrated` marker tests (and people) can wait
+    // for. The server never renders it.
+    #[cfg(feature = "hydrate")]
+    {
+        let root_path = context.root_path.clone();
+        Effect::new(move |_| live::connect(root_path.clone(), instances));
+    }
     view! {
         <header::Header context=context.clone() />
         <main class="main">
@@ -36,6 +44,8 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
                 projects=projects
                 projects_root=context.projects_root
                 config_file_found=context.config_file_found
+                instances=instances
+                root_path=context.root_path.clone()
             />
         </main>
     }

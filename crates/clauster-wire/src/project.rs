@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::PageContext;
+use crate::{Instance, PageContext};
 
 /// One project card's facts, as `GET /api/projects` lists them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,8 @@ pub enum TrustState {
 pub struct Bootstrap {
     pub context: PageContext,
     pub projects: Vec<Project>,
+    /// Every instance record, as `GET /api/instances` lists them.
+    pub instances: Vec<Instance>,
 }
 
 /// Every HTTP error body: `{"detail": "<human sentence>"}`.

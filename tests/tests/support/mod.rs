@@ -12,6 +12,32 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
+/// Bridges are detached on purpose and outlive the server that started them; a test's
+/// sandbox takes every process whose command line names it down with it.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let marker = self.dir.path().to_string_lossy().into_owned();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmdline).contains(&marker) {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
+
 impl Sandbox {
     pub fn new() -> Self {
         Self {
@@ -63,6 +89,8 @@ impl Sandbox {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("HOME", self.home())
+            // A safety net on top of the clean-up in `Drop`: fakes end by themselves.
+            .env("FAKE_CLAUDE_MAX_SECONDS", "300")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("XDG_CONFIG_HOME", self.home().join(".config"))
             .current_dir(self.dir.path());
@@ -77,11 +105,15 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// The `clauster` binary of this profile, built once per test process (the tests crate
-/// cannot depend on another package's binary directly).
+/// The `clauster` binary: the one `cargo xtask test` built (`TEST_CLAUSTER_BIN`), else built
+/// here once per test process (the tests crate cannot depend on another package's binary).
 pub fn clauster_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // `cargo xtask test` builds it beforehand and says where.
+        if let Some(built) = std::env::var_os("TEST_CLAUSTER_BIN") {
+            return PathBuf::from(built);
+        }
         let fake = Path::new(env!("CARGO_BIN_EXE_fake-claude"));
         let target_profile_dir = fake.parent().expect("binaries sit in the profile dir");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -1,0 +1,273 @@
+//! `status`, `stop` and `start` (cli.md §3): calls to a running server over its control
+//! socket. Without a server they fail with a hint; running the engine in-process is not
+//! written yet.
+#![allow(clippy::print_stdout)] // results are these commands' output
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clauster_wire::{Instance, SpawnOutcome};
+use serde_json::Value;
+
+use crate::config_file;
+use crate::control_client::{self, Answer};
+
+/// How long a read-only call or a stop may take before the CLI gives up on the server.
+const CALL_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// What every command needs: the socket and the API prefix.
+struct Target {
+    socket: PathBuf,
+    root_path: String,
+    /// `claude.ready_wait_seconds`: how long a start request itself may wait.
+    ready_wait: Duration,
+}
+
+fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let loaded = config_file::load_config(
+        config_path,
+        config_file::Flags::new(),
+        std::env::vars(),
+        &cwd,
+        home.as_deref(),
+    )
+    .map_err(|err| {
+        eprintln!("clauster: config error: {err}");
+        ExitCode::from(2)
+    })?;
+    let config = loaded.config;
+    Ok(Target {
+        socket: clauster_server::control_socket_for(&config.state_dir),
+        root_path: config.root_path.clone(),
+        ready_wait: Duration::from_secs_f64(config.claude.ready_wait_seconds.max(0.0)),
+    })
+}
+
+/// `clauster status [--json]`.
+pub fn status(config_path: Option<&Path>, json: bool) -> ExitCode {
+    let target = match target(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let answer = match request(&target, "GET", "/api/instances", None, CALL_TIMEOUT) {
+        Ok(answer) => answer,
+        Err(code) => return code,
+    };
+    let Some(value) = success_json(&answer) else {
+        return ExitCode::FAILURE;
+    };
+    let Ok(instances) = serde_json::from_value::<Vec<Instance>>(value.clone()) else {
+        return malformed();
+    };
+    if json {
+        print_json(&value);
+    } else if instances.is_empty() {
+        eprintln!("No bridge instances.");
+    } else {
+        print!("{}", status_table(&instances));
+    }
+    ExitCode::SUCCESS
+}
+
+/// `clauster stop <instance> [--json]`.
+pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode {
+    let target = match target(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let path = format!(
+        "/api/instances/{}",
+        control_client::encode_segment(reference)
+    );
+    let answer = match request(&target, "DELETE", &path, None, CALL_TIMEOUT) {
+        Ok(answer) => answer,
+        Err(code) => return code,
+    };
+    // Unknown or ambiguous (404, 409) and invalid references are usage errors; the rest
+    // means the stop was attempted and failed.
+    let Some(value) = success_json(&answer) else {
+        return exit_for(&answer, |status| matches!(status, 400 | 404 | 409 | 422));
+    };
+    let Ok(instance) = serde_json::from_value::<Instance>(value.clone()) else {
+        return malformed();
+    };
+    if json {
+        print_json(&value);
+    } else {
+        println!(
+            "stopped {} ({}) status={}",
+            id8(&instance.instance_id),
+            instance.project,
+            instance.status
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `clauster start <project> [--trust] [--json]`.
+pub fn start(config_path: Option<&Path>, project: &str, trust: bool, json: bool) -> ExitCode {
+    let target = match target(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let body = serde_json::json!({ "project": project, "trust": trust }).to_string();
+    // The request itself waits up to ready_wait_seconds; leave room for the launch around it.
+    let timeout = target.ready_wait + CALL_TIMEOUT;
+    let answer = match request(
+        &target,
+        "POST",
+        "/api/instances",
+        Some(body.as_bytes()),
+        timeout,
+    ) {
+        Ok(answer) => answer,
+        Err(code) => return code,
+    };
+    let Some(value) = success_json(&answer) else {
+        return exit_for(&answer, |status| start_refusal(status, &answer.body));
+    };
+    let Ok(outcome) = serde_json::from_value::<SpawnOutcome>(value.clone()) else {
+        return malformed();
+    };
+    for warning in &outcome.warnings {
+        eprintln!("clauster: warning: {warning}");
+    }
+    let instance = &outcome.instance;
+    if json {
+        print_json(&value);
+    } else if outcome.created {
+        println!(
+            "started {} ({}) mode={} status={}",
+            id8(&instance.instance_id),
+            instance.project,
+            instance.resume_mode,
+            instance.status
+        );
+    } else {
+        println!(
+            "already running: {} ({}) — {}",
+            id8(&instance.instance_id),
+            instance.project,
+            outcome
+                .reason
+                .as_deref()
+                .unwrap_or("a bridge is already running")
+        );
+    }
+    if instance.status == "error" {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Whether a failed start was refused (exit 2: unknown project, untrusted, bad option,
+/// forbidden mode) rather than attempted (exit 1: cap reached, launch failure).
+fn start_refusal(status: u16, body: &[u8]) -> bool {
+    match status {
+        400 | 403 | 404 | 422 => true,
+        409 => detail(body).is_some_and(|d| d.starts_with("directory not trusted")),
+        _ => false,
+    }
+}
+
+fn request(
+    target: &Target,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Answer, ExitCode> {
+    let full = format!("{}{path}", target.root_path);
+    control_client::call(&target.socket, method, &full, body, timeout).map_err(|err| {
+        eprintln!("clauster: error: {err}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The JSON of a 2xx answer; otherwise prints the error and returns `None`.
+fn success_json(answer: &Answer) -> Option<Value> {
+    if (200..300).contains(&answer.status) {
+        let value = serde_json::from_slice(&answer.body).ok();
+        if value.is_none() {
+            eprintln!("clauster: error: the server sent an answer that is not JSON");
+        }
+        return value;
+    }
+    let message = detail(&answer.body).unwrap_or_else(|| format!("HTTP {}", answer.status));
+    eprintln!("clauster: error: {message}");
+    None
+}
+
+/// The exit code after `success_json` returned `None`: 2 for refusals, 1 otherwise.
+fn exit_for(answer: &Answer, refused: impl Fn(u16) -> bool) -> ExitCode {
+    if (200..300).contains(&answer.status) || !refused(answer.status) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn detail(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("detail")?.as_str().map(str::to_owned)
+}
+
+fn malformed() -> ExitCode {
+    eprintln!("clauster: error: the server sent an answer this clauster does not understand");
+    ExitCode::FAILURE
+}
+
+fn print_json(value: &Value) {
+    // serde_json's pretty printer indents with two spaces.
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(_) => println!("{value}"),
+    }
+}
+
+fn id8(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// `INSTANCE  PROJECT  CHANNEL  MODE  STATUS  LABEL`, columns padded to their widest cell.
+fn status_table(instances: &[Instance]) -> String {
+    let header = ["INSTANCE", "PROJECT", "CHANNEL", "MODE", "STATUS", "LABEL"];
+    let mut rows: Vec<[&str; 6]> = vec![header];
+    for i in instances {
+        rows.push([
+            id8(&i.instance_id),
+            &i.project,
+            &i.channel,
+            &i.resume_mode,
+            &i.status,
+            &i.label,
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[column] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

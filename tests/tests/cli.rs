@@ -1,0 +1,190 @@
+//! The `clauster` commands that talk to a running server over its control socket
+//! (`status`, `start`, `stop`), with `clauster run` and the fake `claude` as real processes.
+
+mod support;
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Sandbox, clauster_bin, fake_claude, free_port, start_server, wait_for};
+
+fn setup() -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    (sandbox, claude)
+}
+
+/// Runs one `clauster` command with the environment the server got.
+fn clauster(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(args)
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run clauster")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn start_status_and_stop_go_through_the_control_socket() {
+    let (sandbox, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+
+    let socket = sandbox.state_dir().join("control.sock");
+    let meta = std::fs::symlink_metadata(&socket).expect("the control socket exists");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    // Nothing yet: the note goes to stderr, stdout stays empty.
+    let none = clauster(&sandbox, &["status"], &[]);
+    assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+    assert_eq!(text(&none.stdout), "");
+    assert_eq!(text(&none.stderr), "No bridge instances.\n");
+
+    let started = clauster(&sandbox, &["start", "alpha"], &[]);
+    let out = text(&started.stdout);
+    assert_eq!(
+        started.status.code(),
+        Some(0),
+        "{out}{}\n{}",
+        text(&started.stderr),
+        server.log()
+    );
+    assert!(out.starts_with("started "), "{out}");
+    assert!(
+        out.ends_with(" (alpha) mode=standard status=running\n"),
+        "{out}"
+    );
+    let id8 = out["started ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id8.len(), 8);
+
+    let again = clauster(&sandbox, &["start", "alpha"], &[]);
+    let out = text(&again.stdout);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        out.starts_with(&format!("already running: {id8} (alpha) — ")),
+        "{out}"
+    );
+
+    let listed = clauster(&sandbox, &["status"], &[]);
+    let out = text(&listed.stdout);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["INSTANCE", "PROJECT", "CHANNEL", "MODE", "STATUS", "LABEL"]
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&row[..2], [id8.as_str(), "alpha"], "{out}");
+    assert_eq!(&row[3..5], ["standard", "running"], "{out}");
+
+    let json = clauster(&sandbox, &["status", "--json"], &[]);
+    let out = text(&json.stdout);
+    assert!(out.starts_with("[\n  {\n    \""), "{out}");
+    let value: Value = serde_json::from_str(&out).expect("status --json is JSON");
+    assert_eq!(value[0]["project"], "alpha");
+
+    let unknown = clauster(&sandbox, &["stop", "nope"], &[]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+    assert!(
+        text(&unknown.stderr).starts_with("clauster: error: "),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    let stopped = clauster(&sandbox, &["stop", "alpha"], &[]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    assert_eq!(
+        text(&stopped.stdout),
+        format!("stopped {id8} (alpha) status=stopped\n")
+    );
+
+    // A crashed server leaves its socket behind: nothing answers there.
+    drop(server.child);
+    let down = clauster(&sandbox, &["status"], &[]);
+    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(
+        text(&down.stderr),
+        format!(
+            "clauster: error: no clauster server is running (no answer on {}); start one \
+             with clauster run\n",
+            socket.display()
+        )
+    );
+
+    // The next server replaces the stale socket and removes it on a clean shutdown.
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let listed = clauster(&sandbox, &["status"], &[]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let mut child = server.child;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let exited = wait_for(Duration::from_secs(10), || child.0.try_wait().unwrap());
+    assert_eq!(exited.and_then(|s| s.code()), Some(0));
+    assert!(!socket.exists(), "the socket outlived a clean shutdown");
+}
+
+#[test]
+fn a_second_server_on_the_same_state_dir_refuses() {
+    let (sandbox, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let port = free_port().to_string();
+    let second = clauster(&sandbox, &["run", "--port", &port], &[]);
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second.stderr));
+    let expected = format!(
+        "clauster: error: another clauster server is running (pid {})",
+        server.child.0.id()
+    );
+    assert!(
+        text(&second.stderr).contains(&expected),
+        "{}",
+        text(&second.stderr)
+    );
+    // The refused server left the first one's socket alone.
+    let listed = clauster(&sandbox, &["status"], &[]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+}
+
+#[test]
+fn a_long_state_dir_puts_the_socket_under_tmp() {
+    let (sandbox, claude) = setup();
+    let long = sandbox.dir.path().join("s".repeat(120));
+    let long_str = long.to_str().unwrap().to_owned();
+    let env = [("CLAUSTER_STATE_DIR", long_str.as_str())];
+    let _server = start_server(&sandbox, Some(&claude), &[], &env);
+
+    let canonical = std::fs::canonicalize(&long).unwrap();
+    // The sandbox was created by this user.
+    let uid = std::fs::metadata(sandbox.dir.path()).unwrap().uid();
+    let socket = clauster_server::control_socket_path(&canonical, uid);
+    assert!(
+        socket.starts_with(format!("/tmp/clauster-{uid}")),
+        "{socket:?}"
+    );
+    let meta = std::fs::symlink_metadata(&socket).expect("the fallback socket exists");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let dir = std::fs::metadata(socket.parent().unwrap()).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+
+    let none = clauster(&sandbox, &["status"], &env);
+    assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+    assert_eq!(text(&none.stderr), "No bridge instances.\n");
+}
