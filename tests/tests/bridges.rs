@@ -617,3 +617,49 @@ async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
     });
     assert!(gone.is_some(), "a poisoned bridge is terminated");
 }
+
+#[tokio::test]
+async fn a_foreign_web_page_cannot_start_or_trust_anything() {
+    let (sandbox, claude) = setup(None);
+    sandbox.project("beta", &[]);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let client = reqwest::Client::new();
+    let forged = |path: &str| {
+        client
+            .post(format!("{}{path}", server.base))
+            .header("Origin", "https://evil.example")
+            .header("Content-Type", "text/plain")
+            .body(r#"{"project": "beta", "trust": true}"#)
+            .send()
+    };
+    for path in [
+        "/api/instances",
+        "/api/projects/beta/trust",
+        "/api/projects/trust-all",
+    ] {
+        let response = forged(path).await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({"detail": "origin check failed"}), "{path}");
+    }
+    let global = std::fs::read_to_string(sandbox.home().join(".claude.json")).unwrap();
+    assert!(!global.contains("beta"), "nothing was trusted: {global}");
+    let (_, listed) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/instances", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(listed, json!([]), "nothing was launched");
+
+    // The page's own origin passes.
+    let own = server.base.clone();
+    let response = client
+        .post(format!("{}/api/instances", server.base))
+        .header("Origin", own)
+        .json(&json!({"project": "alpha"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+}

@@ -15,6 +15,7 @@ mod error;
 mod instances;
 mod log_tail;
 mod more_routes;
+mod origin;
 mod page;
 mod probe;
 mod projects;
@@ -113,8 +114,13 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    let allowed = origin::AllowedOrigins::new(state.config(), local.port());
     let router = routes::router(state);
-    let tcp = axum::serve(listener, router.clone()).with_graceful_shutdown(stopped());
+    // Browsers reach the TCP listener only; the control socket is exempt (security.md §5).
+    let browser_facing = router
+        .clone()
+        .layer(axum::middleware::from_fn_with_state(allowed, origin::check));
+    let tcp = axum::serve(listener, browser_facing).with_graceful_shutdown(stopped());
     let unix = axum::serve(unix_listener, router).with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
