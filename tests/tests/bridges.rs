@@ -30,12 +30,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
 
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["created"], true);
     assert_eq!(started["status"], "running", "{started}");
@@ -62,12 +57,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
     assert!(process_exists(pid));
 
     // One live standard bridge per project: a second start returns the first.
-    let (status, again) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, again) = server.start_bridge("alpha").await;
     assert_eq!(status, 200);
     assert_eq!(again["created"], false);
     assert_eq!(again["instance_id"], id);
@@ -194,12 +184,7 @@ async fn refusals_come_before_anything_is_launched() {
 async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
     let (sandbox, claude) = setup(Some("trust_error"));
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(body["error_kind"], "not_trusted");
@@ -211,12 +196,7 @@ async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
 async fn bridges_survive_a_killed_server_and_are_found_again() {
     let (sandbox, claude) = setup(None);
     let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201);
     assert_eq!(started["status"], "running");
     let pid = started["bridge_pid"].as_i64().unwrap();
@@ -265,12 +245,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
 async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
     let (sandbox, claude) = setup(None);
     let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (_, started) = server.start_bridge("alpha").await;
     let pid = started["bridge_pid"].as_i64().unwrap();
     server.child.0.kill().unwrap();
     server.child.0.wait().unwrap();
@@ -309,12 +284,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     let (sandbox, claude) = setup(None);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
-    let (_, first) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
     let (_, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
@@ -383,12 +353,7 @@ async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
     let (sandbox, claude) = setup(Some("continue_missing"));
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
-    let (_, first) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
     call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
@@ -420,12 +385,7 @@ async fn stop_escalates_when_the_bridge_ignores_sigint() {
     .unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
-    let (_, started) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (_, started) = server.start_bridge("alpha").await;
     assert_eq!(started["status"], "running", "{started}");
     let pid = started["bridge_pid"].as_i64().unwrap();
     let (status, stopped) =
@@ -572,12 +532,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
     sandbox.trust(&alpha);
     let server = start_server(&sandbox, Some(&real), &[], &[]);
     let started_at = std::time::Instant::now();
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert!(
         started_at.elapsed() < Duration::from_secs(10),
@@ -599,12 +554,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
 async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
     let (sandbox, claude) = setup(Some("poison"));
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         body["status"], "error",

@@ -89,12 +89,7 @@ async fn the_debug_log_streams_sanitized_and_live() {
     let (sandbox, claude) = setup();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["status"], "running", "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();

@@ -176,12 +176,7 @@ async fn widget_counts_and_qr_codes() {
     );
 
     let instances = format!("{base}/api/instances");
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &instances,
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["status"], "running", "{started}");
     let (status, crashed) = call(

@@ -182,6 +182,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// `POST /api/instances` for `project`: the status and the answer.
+    pub async fn start_bridge(&self, project: &str) -> (u16, serde_json::Value) {
+        let url = format!("{}/api/instances", self.base);
+        call(
+            reqwest::Method::POST,
+            &url,
+            Some(serde_json::json!({ "project": project })),
+        )
+        .await
+    }
+
     /// What the server printed so far (for assertion messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -454,14 +454,14 @@ impl Supervisor {
         };
         // 6. The bypass ceiling.
         self.gate_bypass(&name, permission_mode)?;
+        // 7. The label.
+        let label = Label::resolve(request.name.as_deref(), &name)
+            .map_err(|e| invalid(e.to_string(), Some("name")))?;
         // 8. A conversation to fork names a UUID (pty only: ignored by the standard fallback).
         if let Some(session) = &request.resume_session_id {
             ConversationId::new(session)
                 .map_err(|e| invalid(e.to_string(), Some("resume_session_id")))?;
         }
-        // 7. The label.
-        let label = Label::resolve(request.name.as_deref(), &name)
-            .map_err(|e| invalid(e.to_string(), Some("name")))?;
         // 9. One live standard bridge per project.
         if let Some((id, _)) = self
             .instances
