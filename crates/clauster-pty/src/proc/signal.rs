@@ -216,7 +216,11 @@ mod tests {
         assert_eq!(kill_session(0, Signal::SIGCONT), 0);
         assert_eq!(kill_session(1, Signal::SIGCONT), 0);
         let own = nix::unistd::getsid(None).unwrap().as_raw();
-        assert!(!session_members(own).is_empty());
+        // In a container whose session leader lives outside this pid namespace, the session
+        // id reads as 0 and no visible process carries it.
+        if own > 0 {
+            assert!(!session_members(own).is_empty());
+        }
         assert_eq!(kill_session(own, Signal::SIGCONT), 0);
     }
 
