@@ -111,6 +111,13 @@ impl Engine {
         self.frames.subscribe()
     }
 
+    /// Publishes a frame that does not come from the supervisor (usage, metrics, clone
+    /// progress, …) to every `/ws/events` subscriber. No subscriber is not an error.
+    #[allow(dead_code)] // the usage, metrics and clone publishers call it
+    pub fn publish(&self, frame: Frame) {
+        let _ = self.frames.send(Arc::new(frame));
+    }
+
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()
     }
