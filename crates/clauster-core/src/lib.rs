@@ -6,6 +6,7 @@
 //! `Serialize`; only `clauster-wire` types cross the wire.
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod argv;
 pub mod capability;
 pub mod claude_json;

@@ -20,6 +20,7 @@ mod page;
 mod probe;
 mod projects;
 mod routes;
+mod sessions_routes;
 mod state;
 mod store;
 mod time;

@@ -125,9 +125,9 @@ const TIMEOUTS: Timeouts = Timeouts {
 
 /// What one command left behind: stdout (capped) and whether it exited 0. `None` when it
 /// could not be started or did not finish in time.
-struct Finished {
-    stdout: String,
-    success: bool,
+pub(crate) struct Finished {
+    pub(crate) stdout: String,
+    pub(crate) success: bool,
 }
 
 impl Finished {
@@ -181,7 +181,7 @@ pub async fn auth_status(claude: &Path, env: &BridgeEnv, cwd: &Path) -> Option<L
     .and_then(|f| LoginState::parse(&f.stdout))
 }
 
-async fn run(
+pub(crate) async fn run(
     program: &Path,
     args: &[&str],
     env: &BridgeEnv,

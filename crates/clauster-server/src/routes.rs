@@ -5,12 +5,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, instances, log_tail, more_routes, page};
+use crate::{assets, instances, log_tail, more_routes, page, sessions_routes};
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -46,6 +46,38 @@ pub fn router(state: AppState) -> Router {
         .route("/api/login-status", get(more_routes::login_status))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))
+        // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
+        .route("/api/sessions", get(sessions_routes::external))
+        .route("/api/v1/sessions", get(sessions_routes::external))
+        .route("/api/sessions/tracked", get(sessions_routes::tracked))
+        .route("/api/v1/sessions/tracked", get(sessions_routes::tracked))
+        .route("/api/sessions/adoptable", get(sessions_routes::adoptable))
+        .route(
+            "/api/v1/sessions/adoptable",
+            get(sessions_routes::adoptable),
+        )
+        .route(
+            "/api/agents",
+            get(sessions_routes::list_agents).post(sessions_routes::dispatch),
+        )
+        .route(
+            "/api/v1/agents",
+            get(sessions_routes::list_agents).post(sessions_routes::dispatch),
+        )
+        .route("/api/agents/{job_id}", delete(sessions_routes::stop_agent))
+        .route(
+            "/api/v1/agents/{job_id}",
+            delete(sessions_routes::stop_agent),
+        )
+        .route(
+            "/api/agents/{job_id}/resume",
+            post(sessions_routes::resume_agent),
+        )
+        .route(
+            "/api/v1/agents/{job_id}/resume",
+            post(sessions_routes::resume_agent),
+        )
+        .route("/api/projects/{name}/adopt", post(sessions_routes::adopt))
         .route("/ws/events", get(instances::events))
         .route("/ws/bridge-log/{id}", get(log_tail::stream))
         .route("/pkg/{*path}", get(assets::serve))

@@ -79,6 +79,8 @@ pub struct Snapshot {
     pub projects: Vec<Project>,
     pub instances: Vec<Instance>,
     pub health: HealthFacts,
+    /// The last `claude agents --json` poll, attributed.
+    pub sessions: crate::SessionsView,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -112,6 +114,8 @@ pub enum Frame {
     Resync {
         reason: String,
     },
+    /// `claude agents --json` changed (bridges.md §17).
+    Sessions(crate::SessionsView),
 }
 
 /// A frame with its per-connection sequence number, as sent.

@@ -3,7 +3,9 @@
 //! [`Engine`], a cheap handle, and watch it through the push stream of [`clauster_wire::Frame`]s.
 
 mod logs;
+mod pointers;
 mod reference;
+mod sessions;
 mod supervisor;
 
 use std::sync::Arc;
@@ -73,6 +75,8 @@ enum Command {
     /// The fallback warning a relaunch left for the request that waited on it.
     TakeWarnings(String, oneshot::Sender<Vec<String>>),
     Forget(String, oneshot::Sender<Result<String, EngineError>>),
+    Adopt(String, oneshot::Sender<Result<Instance, EngineError>>),
+    Adoptable(oneshot::Sender<Vec<String>>),
     Get(String, oneshot::Sender<Result<Instance, EngineError>>),
     List(oneshot::Sender<Vec<Instance>>),
 }
@@ -97,6 +101,9 @@ pub struct Engine {
     frames: broadcast::Sender<Arc<Frame>>,
     ready: watch::Receiver<bool>,
     claude: watch::Receiver<ClaudeHealth>,
+    sessions: watch::Receiver<Arc<sessions::Polled>>,
+    /// The environment bridges get (§4.3), for the other claude commands (`--bg`, `stop`).
+    bridge_env: crate::bridge_env::BridgeEnv,
 }
 
 impl Engine {
@@ -116,6 +123,15 @@ impl Engine {
     #[allow(dead_code)] // the usage, metrics and clone publishers call it
     pub fn publish(&self, frame: Frame) {
         let _ = self.frames.send(Arc::new(frame));
+    }
+
+    /// The latest attributed `claude agents --json` poll (bridges.md §17).
+    pub fn sessions(&self) -> Arc<sessions::Polled> {
+        Arc::clone(&self.sessions.borrow())
+    }
+
+    pub fn bridge_env(&self) -> &crate::bridge_env::BridgeEnv {
+        &self.bridge_env
     }
 
     pub fn is_ready(&self) -> bool {
@@ -231,6 +247,17 @@ impl Engine {
     pub async fn forget(&self, reference: &str) -> Result<String, EngineError> {
         self.ask(|reply| Command::Forget(reference.to_owned(), reply))
             .await?
+    }
+
+    /// Adopts the standard bridge running unmanaged in `project` (bridges.md §9.6).
+    pub async fn adopt(&self, project: &str) -> Result<Instance, EngineError> {
+        self.ask(|reply| Command::Adopt(project.to_owned(), reply))
+            .await?
+    }
+
+    /// The projects with an adoption candidate, sorted.
+    pub async fn adoptable(&self) -> Result<Vec<String>, EngineError> {
+        self.ask(Command::Adoptable).await
     }
 
     pub async fn get(&self, reference: &str) -> Result<Instance, EngineError> {

@@ -24,6 +24,7 @@ use clauster_wire::{Frame, Instance, SpawnOutcome};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::logs::{LogSet, LogSets};
+use super::pointers::{self, PointerDir, StripResult};
 use super::reference::{self, Candidate, Unresolved};
 use super::{ClaudeHealth, Command, Engine, EngineError, StartRequest};
 use crate::bridge_env::{self, BridgeEnv};
@@ -83,6 +84,8 @@ pub(super) enum Msg {
 }
 
 /// One instance: its persisted row plus what only the running server knows.
+// The flags are independent facts of one launch, not a state in disguise.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug)]
 struct Live {
     row: InstanceRow,
@@ -104,6 +107,10 @@ struct Live {
     resumes_conversation: bool,
     /// The fallback warning of §9.3, handed to the request that is waiting.
     fallback_warning: Option<String>,
+    /// Strip the pointer's session once the bridge is gone (a poisoned session, §7.7).
+    strip_pointer_when_gone: bool,
+    /// An adopted bridge's own `--debug-file` (§9.6), when it is not one of our log sets.
+    external_log: Option<PathBuf>,
 }
 
 /// The reattach poison grace of §7.5.
@@ -131,6 +138,9 @@ pub fn spawn(setup: EngineSetup) -> Engine {
     let (claude_tx, claude) = watch::channel(ClaudeHealth::default());
     let logs_dir = setup.config.state_dir.join("logs");
     let env = BridgeEnv::build(&setup.config, setup.server_env.clone(), None);
+    let pointers = PointerDir::from_env(&env);
+    let config = Arc::clone(&setup.config);
+    let sessions_env = env.clone();
     let mut supervisor = Supervisor {
         config: setup.config,
         store: setup.store,
@@ -142,6 +152,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         frames: frames.clone(),
         tx: tx.clone(),
         launches: 0,
+        pointers,
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
     let ticker = tx.clone();
@@ -168,12 +179,17 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         let _ = ready_tx.send(true);
         supervisor.run(rx).await;
     });
-    Engine {
+    let (sessions_tx, sessions) = watch::channel(Arc::default());
+    let engine = Engine {
         commands: tx,
         frames,
         ready,
         claude,
-    }
+        sessions,
+        bridge_env: sessions_env.clone(),
+    };
+    super::sessions::spawn_watcher(engine.clone(), config, sessions_env, sessions_tx);
+    engine
 }
 
 /// Runs the capability probe in the background (it never delays serving, §11) and hands the
@@ -274,6 +290,8 @@ struct Supervisor {
     frames: broadcast::Sender<Arc<Frame>>,
     tx: mpsc::Sender<Msg>,
     launches: u64,
+    /// Claude's projects directory, where the bridge pointers are (§17.3).
+    pointers: PointerDir,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -336,6 +354,12 @@ impl Supervisor {
                     .get_mut(&id)
                     .and_then(|l| l.fallback_warning.take());
                 let _ = reply.send(warning.into_iter().collect());
+            }
+            Command::Adopt(project, reply) => {
+                let _ = reply.send(self.adopt(&project));
+            }
+            Command::Adoptable(reply) => {
+                let _ = reply.send(self.adoptable_projects());
             }
             Command::Forget(reference, reply) => {
                 let _ = reply.send(self.forget(&reference));
@@ -477,6 +501,12 @@ impl Supervisor {
                 )),
                 warnings,
             });
+        }
+        // A standard bridge started outside Clauster: a Start never adopts.
+        if self.adoptable(&canonical).is_some() {
+            return Err(EngineError::Conflict(format!(
+                "a standard bridge not started by Clauster is already running in '{name}'; adopt it first (Adopt on its card, or POST /api/projects/{name}/adopt)"
+            )));
         }
         // 10–11. Trust and the cap.
         let trusted = self.gate_trust_and_cap(&canonical, is_git, request.trust)?;
@@ -623,6 +653,11 @@ impl Supervisor {
             argv::standard_form(&launch, &self.caps) == StandardForm::Continue;
         row.log_stem = Some(set.stem.clone());
         row.launched_at = Some(rfc3339(now));
+        // Readiness facts belong to a launch: this one learns its own from its new log set.
+        row.bridge_id = None;
+        row.environment_id = None;
+        row.starter_session_id = None;
+        row.url = None;
         Status::Starting.as_token().clone_into(&mut row.last_status);
         let id = row.instance_id.clone();
         self.launches += 1;
@@ -722,6 +757,10 @@ impl Supervisor {
         self.gate_bypass(&name, permission_mode)?;
         let trusted = self.gate_trust_and_cap(&canonical, is_git, trust)?;
         let mut warnings = self.prepare_claude_files(&canonical, trusted)?;
+        if fresh {
+            // §9.4: claude keeps the environment but creates a new starter session.
+            self.strip_pointer(&canonical, true);
+        }
         let mut row = self.instances[&id].row.clone();
         row.intentional_stop = false;
         row.error_kind = None;
@@ -1046,6 +1085,7 @@ impl Supervisor {
         let mut terminate = false;
         let mut sweep = false;
         let mut fallback = false;
+        let mut strip = false;
         for effect in &transition.effects {
             match effect {
                 Effect::Classify(cause) => {
@@ -1080,11 +1120,11 @@ impl Supervisor {
                     live.row.intentional_stop = true;
                     live.stopping = true;
                 }
-                // Crash counters and events are not kept yet; pointers, fallbacks and
-                // relaunches belong to resume, which is not served yet.
+                Effect::StripPointerSession => strip = true,
+                // Crash counters and events are not kept yet; relaunches are driven by
+                // `resume` and `fresh_fallback` directly.
                 Effect::Publish(_)
                 | Effect::IncrementCrashCount
-                | Effect::StripPointerSession
                 | Effect::ResetForRelaunch
                 | Effect::DeleteRecord => {}
             }
@@ -1092,6 +1132,12 @@ impl Supervisor {
         if let Next::Status(next) = transition.next {
             live.status = next;
             next.as_token().clone_into(&mut live.row.last_status);
+        }
+        // A live pointer is never touched: while the bridge runs, the strip waits for its end.
+        live.strip_pointer_when_gone |= strip && terminate;
+        if strip && !terminate {
+            let project = live.row.project.clone();
+            self.strip_project_pointer(&project);
         }
         if fallback {
             // The failed continue is not shown: the fresh relaunch replaces it at once.
@@ -1197,6 +1243,13 @@ impl Supervisor {
             self.persist(live);
             self.publish(id);
         }
+        if let Some(live) = self.instances.get_mut(id)
+            && live.launch == launch
+            && std::mem::take(&mut live.strip_pointer_when_gone)
+        {
+            let project = live.row.project.clone();
+            self.strip_project_pointer(&project);
+        }
         if let Some(reply) = reply {
             let _ = reply.send(Ok(self.instance_json(id)));
         }
@@ -1218,7 +1271,12 @@ impl Supervisor {
                 short(&id)
             );
         }
-        self.instances.remove(&id);
+        if let Some(forgotten) = self.instances.remove(&id)
+            && let Ok(canonical) =
+                std::fs::canonicalize(self.config.projects_root.join(&forgotten.row.project))
+        {
+            self.strip_pointer(&canonical, true);
+        }
         let _ = self.frames.send(Arc::new(Frame::InstanceRemoved {
             instance_id: id.clone(),
         }));
@@ -1230,6 +1288,7 @@ impl Supervisor {
     /// bridges.md §11: every stored row comes back; a live status is believed only when the
     /// recorded process still is ours.
     fn rediscover(&mut self) {
+        self.clean_up_pointers();
         let rows = match self.store.load_instances() {
             Ok(rows) => rows,
             Err(err) => {
@@ -1286,6 +1345,151 @@ impl Supervisor {
         }
     }
 
+    // ---- pointers ---------------------------------------------------------------------
+
+    /// The strip of §17.3 for the project at `canonical` (never of a live pointer).
+    fn strip_pointer(&self, canonical: &Path, backup: bool) {
+        let path = self.pointers.file_for(canonical);
+        match pointers::strip_if_not_live(&path, backup) {
+            Ok(StripResult::Cleared) => {
+                tracing::info!("stripped the session of {}", path.display());
+            }
+            Ok(StripResult::Deleted) => {
+                tracing::warn!("deleted {}: it was not a JSON object", path.display());
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!("cannot strip {}: {err}", path.display()),
+        }
+    }
+
+    fn strip_project_pointer(&self, project: &str) {
+        if let Ok(canonical) = std::fs::canonicalize(self.config.projects_root.join(project)) {
+            self.strip_pointer(&canonical, true);
+        }
+    }
+
+    /// Startup (§17.3): non-live pointers of discovered projects untouched for 14 days lose
+    /// their session, without backup.
+    fn clean_up_pointers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.config.projects_root) else {
+            return;
+        };
+        let projects: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| ProjectName::new(n).is_ok())
+            })
+            .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+            .filter(|p| p.is_dir())
+            .collect();
+        let stripped = pointers::startup_cleanup(&self.pointers, &projects, SystemTime::now());
+        if stripped > 0 {
+            tracing::info!("stripped {stripped} stale bridge pointer(s)");
+        }
+    }
+
+    /// The adoption candidate of §9.6 in `canonical`, unless one of our instances already
+    /// holds that process.
+    fn adoptable(&self, canonical: &Path) -> Option<pointers::Candidate> {
+        let candidate = pointers::adoption_candidate(&self.pointers, canonical)?;
+        let pid = candidate.process.stat.pid;
+        let held = self.instances.values().any(|live| {
+            live.exited.is_none() && live.identity.as_ref().is_some_and(|i| i.pid == pid)
+        });
+        (!held).then_some(candidate)
+    }
+
+    /// bridges.md §9.6: a standard bridge started outside Clauster becomes a managed
+    /// `running` instance.
+    fn adopt(&mut self, project: &str) -> Result<Instance, EngineError> {
+        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let name = ProjectName::new(project).map_err(|_| unknown())?;
+        let project_dir = self.config.projects_root.join(name.as_str());
+        if !project_dir.is_dir() {
+            return Err(unknown());
+        }
+        let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
+        let managed = self.instances.values().any(|l| {
+            l.row.project == name.as_str()
+                && l.row.resume_mode == LaunchMode::Standard.as_token()
+                && l.status.is_live()
+        });
+        if managed {
+            return Err(EngineError::Conflict(format!(
+                "'{name}' already has a standard bridge managed by Clauster"
+            )));
+        }
+        let nothing = || EngineError::Conflict(format!("nothing to adopt in '{name}'"));
+        let candidate =
+            pointers::adoption_candidate(&self.pointers, &canonical).ok_or_else(nothing)?;
+        let pid = candidate.process.stat.pid;
+        if let Some(holder) = self
+            .instances
+            .values()
+            .find(|l| l.exited.is_none() && l.identity.as_ref().is_some_and(|i| i.pid == pid))
+        {
+            return Err(EngineError::Conflict(format!(
+                "the bridge in '{name}' is already managed as part of '{}'",
+                holder.row.project
+            )));
+        }
+        let debug_file = candidate.option("debug-file").map(PathBuf::from);
+        let log_stem = debug_file.as_deref().and_then(|p| self.own_log_stem(p));
+        let identity = candidate.identity();
+        let row = adopted_row(&name, &candidate, log_stem.as_deref());
+        let id = row.instance_id.clone();
+        self.launches += 1;
+        let mut live = Live::new(row, Status::Running, self.launches, false, Some(identity));
+        if log_stem.is_none() {
+            live.external_log = debug_file.filter(|p| std::fs::File::open(p).is_ok());
+        }
+        self.persist(&live);
+        self.instances.insert(id.clone(), live);
+        self.publish(&id);
+        Ok(self.instance_json(&id))
+    }
+
+    /// The stem of `path` when it is the public debug log of a set in our log directory.
+    fn own_log_stem(&self, path: &Path) -> Option<String> {
+        let dir = std::fs::canonicalize(path.parent()?).ok()?;
+        if dir != std::fs::canonicalize(self.logs.dir()).ok()? {
+            return None;
+        }
+        let stem = path.file_name()?.to_str()?.strip_suffix(".log")?;
+        // `<stem>.raw.log` and `<stem>.stderr.log` are not public debug logs (names are ours:
+        // exact case).
+        let public = !matches!(
+            Path::new(stem).extension().and_then(|e| e.to_str()),
+            Some("raw" | "stderr")
+        );
+        public.then(|| stem.to_owned())
+    }
+
+    /// `GET /api/sessions/adoptable`: the projects with an adoption candidate, sorted.
+    fn adoptable_projects(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.config.projects_root) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_owned();
+                ProjectName::new(&name).ok()?;
+                let canonical = std::fs::canonicalize(e.path()).ok()?;
+                let managed = self.instances.values().any(|l| {
+                    l.row.project == name
+                        && l.row.resume_mode == LaunchMode::Standard.as_token()
+                        && l.status.is_live()
+                });
+                (!managed && self.adoptable(&canonical).is_some()).then_some(name)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
     // ---- persistence and publication --------------------------------------------------
 
     fn persist(&self, live: &Live) {
@@ -1305,12 +1509,12 @@ impl Supervisor {
         let live = &self.instances[id];
         let row = &live.row;
         let alive = alive(live);
-        let debug_log = row.log_stem.as_ref().map(|stem| {
-            LogSet::at(self.logs.dir(), stem)
-                .debug_log
-                .to_string_lossy()
-                .into_owned()
-        });
+        let debug_log = row
+            .log_stem
+            .as_ref()
+            .map(|stem| LogSet::at(self.logs.dir(), stem).debug_log)
+            .or_else(|| live.external_log.clone())
+            .map(|path| path.to_string_lossy().into_owned());
         Instance {
             instance_id: row.instance_id.clone(),
             project: row.project.clone(),
@@ -1385,6 +1589,8 @@ impl Live {
             reattach_grace: Grace::NotStarted,
             resumes_conversation: false,
             fallback_warning: None,
+            strip_pointer_when_gone: false,
+            external_log: None,
         }
     }
 
@@ -1401,6 +1607,64 @@ fn alive(live: &Live) -> bool {
             .identity
             .as_ref()
             .is_some_and(|id| proc::is_ours(id, Gate::Bridge))
+}
+
+/// The record of an adopted bridge (§9.6): a fresh id, the project's name as label, the
+/// modes its argv names, readiness facts from its pointer.
+fn adopted_row(
+    name: &ProjectName,
+    candidate: &pointers::Candidate,
+    log_stem: Option<&str>,
+) -> InstanceRow {
+    let identity = candidate.identity();
+    let spawn_mode = candidate
+        .option("spawn")
+        .and_then(|t| t.parse::<SpawnMode>().ok())
+        .unwrap_or(SpawnMode::SameDir);
+    let permission_mode = candidate
+        .option("permission-mode")
+        .and_then(|t| t.parse::<PermissionMode>().ok())
+        .unwrap_or(PermissionMode::Inherit);
+    let now = rfc3339(now_ms());
+    let started = identity
+        .proc_start
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .map_or_else(|| now.clone(), |at| rfc3339(at.as_millis()));
+    let environment_id = candidate
+        .pointer
+        .environment_id
+        .clone()
+        .filter(|e| !e.is_empty());
+    InstanceRow {
+        instance_id: uuid::Uuid::new_v4().to_string(),
+        project: name.as_str().to_owned(),
+        label: name.as_str().to_owned(),
+        resume_mode: LaunchMode::Standard.as_token().to_owned(),
+        spawn_mode: spawn_mode.as_token().to_owned(),
+        permission_mode: permission_mode.as_token().to_owned(),
+        sandbox_mode: Sandbox::Default.as_token().to_owned(),
+        last_status: Status::Running.as_token().to_owned(),
+        launched_at: Some(started),
+        ready_at: Some(now.clone()),
+        log_stem: log_stem.map(str::to_owned),
+        bridge_pid: Some(i64::from(identity.pid)),
+        bridge_start_ticks: identity.start_ticks.and_then(|t| i64::try_from(t).ok()),
+        bridge_proc_start: identity.proc_start,
+        bridge_boot_id: identity.boot_id.as_ref().map(|b| b.as_str().to_owned()),
+        url: environment_id
+            .as_ref()
+            .map(|env| format!("https://claude.ai/code?environment={env}")),
+        environment_id,
+        starter_session_id: candidate
+            .pointer
+            .session_id
+            .clone()
+            .filter(|s| !s.is_empty()),
+        launch_count: 1,
+        created_at: now.clone(),
+        updated_at: now,
+        ..InstanceRow::default()
+    }
 }
 
 fn invalid(detail: String, field: Option<&'static str>) -> EngineError {

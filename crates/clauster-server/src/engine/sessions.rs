@@ -1,0 +1,268 @@
+//! The `claude agents --json` poll (bridges.md §17.1) and the attribution of its sessions to
+//! managed bridges (§17.2), kept current for `/api/sessions*`, `/api/agents` and the
+//! `sessions` frames of `/ws/events`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clauster_core::agents::{self, AgentItem, Attribution, ManagedBridge};
+use clauster_core::config::Config;
+use clauster_core::sanitize::sanitize_text;
+use clauster_pty::proc;
+use clauster_wire::{BackgroundJob, Frame, Instance, SessionsView, WorkingSession};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use super::Engine;
+use crate::bridge_env::{self, BridgeEnv};
+use crate::probe;
+
+/// How long `claude agents --json` may take.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A spawn, stop or exit is followed by a poll this much later (debounced).
+const AFTER_CHANGE: Duration = Duration::from_secs(2);
+
+/// The latest poll, attributed.
+#[derive(Debug, Default)]
+pub struct Polled {
+    pub view: SessionsView,
+    /// Every listed item, for `/api/agents`.
+    pub items: Vec<AgentItem>,
+}
+
+impl Polled {
+    /// `GET /api/agents`: items of kind `background`, mapped per http-api.md §6.
+    pub fn background_jobs(&self) -> Vec<BackgroundJob> {
+        self.items
+            .iter()
+            .filter(|item| item.kind == "background")
+            .map(|item| BackgroundJob {
+                id: item.id.clone().unwrap_or_default(),
+                state: item.state.clone(),
+                name: item.name.as_deref().map(redact).unwrap_or_default(),
+                cwd: item.cwd.clone(),
+                session_id: item.session_id.clone(),
+                created_at: Some(item.started_at),
+                worker_pid: Some(item.pid),
+                worker_alive: Some(proc::read_identity(item.pid).ok().flatten().is_some()),
+                ..BackgroundJob::default()
+            })
+            .collect()
+    }
+}
+
+fn redact(text: &str) -> String {
+    sanitize_text(text).into_owned()
+}
+
+/// Starts the poll task; `publish` receives every attributed result.
+pub(super) fn spawn_watcher(
+    engine: Engine,
+    config: Arc<Config>,
+    env: BridgeEnv,
+    publish: watch::Sender<Arc<Polled>>,
+) {
+    tokio::spawn(async move {
+        let interval = Duration::from_secs(config.claude.agents_json_poll_interval_seconds.max(1));
+        let mut events = engine.subscribe();
+        let mut statuses: HashMap<String, String> = HashMap::new();
+        let mut next = Instant::now() + AFTER_CHANGE;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {
+                    if let Some(polled) = poll(&engine, &config, &env).await
+                        && polled.view != publish.borrow().view
+                    {
+                        engine.publish(Frame::Sessions(polled.view.clone()));
+                        publish.send_replace(Arc::new(polled));
+                    }
+                    next = Instant::now() + interval;
+                }
+                frame = events.recv() => match frame {
+                    Ok(frame) => {
+                        if changed_status(&mut statuses, &frame) {
+                            next = Instant::now() + AFTER_CHANGE;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        next = Instant::now() + AFTER_CHANGE;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+}
+
+/// Whether the frame is a spawn, a status change or a removal.
+fn changed_status(statuses: &mut HashMap<String, String>, frame: &Frame) -> bool {
+    match frame {
+        Frame::Instance { instance } => {
+            statuses.insert(instance.instance_id.clone(), instance.status.clone())
+                != Some(instance.status.clone())
+        }
+        Frame::InstanceRemoved { instance_id } => statuses.remove(instance_id).is_some(),
+        _ => false,
+    }
+}
+
+/// One poll: `None` when claude could not be run or printed no usable list (the previous
+/// result is kept, §17.1).
+async fn poll(engine: &Engine, config: &Config, env: &BridgeEnv) -> Option<Polled> {
+    let home = env.get("HOME").map(PathBuf::from);
+    let claude = bridge_env::resolve_binary(&config.claude.binary, env, home.as_deref()).ok()?;
+    let finished = probe::run(
+        &claude,
+        &["agents", "--json"],
+        env,
+        &config.state_dir,
+        POLL_TIMEOUT,
+    )
+    .await;
+    let Some(finished) = finished else {
+        tracing::warn!("`claude agents --json` did not finish; keeping the previous list");
+        return None;
+    };
+    let list = match agents::parse_agents(&finished.stdout) {
+        Ok(list) => list,
+        Err(err) => {
+            tracing::warn!("{err}");
+            return None;
+        }
+    };
+    if list.skipped > 0 {
+        tracing::debug!(
+            "`claude agents --json`: skipped {} item(s) without a required field",
+            list.skipped
+        );
+    }
+    let instances = engine.list().await.ok()?;
+    let adoptable = engine.adoptable().await.ok()?;
+    let root = std::fs::canonicalize(&config.projects_root)
+        .unwrap_or_else(|_| config.projects_root.clone());
+    let view = attribute_all(
+        &list.items,
+        &managed_bridges(&instances, &root),
+        &root,
+        adoptable,
+    );
+    Some(Polled {
+        view,
+        items: list.items,
+    })
+}
+
+/// The starting/running instances with the processes that belong to them.
+fn managed_bridges(instances: &[Instance], root: &Path) -> Vec<ManagedBridge> {
+    instances
+        .iter()
+        .filter(|i| i.status == "starting" || i.status == "running")
+        .map(|i| {
+            let roots: Vec<i32> = [i.bridge_pid, i.keeper_pid]
+                .into_iter()
+                .flatten()
+                .filter_map(|pid| i32::try_from(pid).ok())
+                .collect();
+            let mut pids: HashSet<i32> = roots.iter().copied().collect();
+            for pid in roots {
+                pids.extend(proc::descendants(pid));
+            }
+            ManagedBridge {
+                instance_id: i.instance_id.clone(),
+                dir: std::fs::canonicalize(root.join(&i.project))
+                    .unwrap_or_else(|_| root.join(&i.project)),
+                worktree: i.spawn_mode == "worktree",
+                pids,
+            }
+        })
+        .collect()
+}
+
+fn attribute_all(
+    items: &[AgentItem],
+    bridges: &[ManagedBridge],
+    root: &Path,
+    adoptable: Vec<String>,
+) -> SessionsView {
+    let mut view = SessionsView {
+        adoptable,
+        ..SessionsView::default()
+    };
+    for item in items {
+        let (attribution, parent) = agents::attribute(item, bridges);
+        let session = WorkingSession {
+            pid: item.pid,
+            cwd: item.cwd.clone(),
+            kind: item.kind.clone(),
+            state: item.state.clone(),
+            started_at: item.started_at,
+            local_uuid: item.session_id.clone(),
+            parent_instance: parent.map(str::to_owned),
+            attribution: attribution.as_token().to_owned(),
+        };
+        match (attribution, parent) {
+            (Attribution::Tracked, Some(id)) => {
+                view.tracked.entry(id.to_owned()).or_default().push(session);
+            }
+            (Attribution::External, _) => {
+                // Grouped by the project directory the session runs in (or below).
+                let project = Path::new(&item.cwd)
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|rest| rest.components().next())
+                    .and_then(|c| c.as_os_str().to_str())
+                    .map(str::to_owned);
+                if let Some(project) = project {
+                    view.external.entry(project).or_default().push(session);
+                }
+            }
+            _ => {}
+        }
+    }
+    view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_sessions_are_grouped_by_project_and_others_dropped() {
+        let item = |pid: i32, cwd: &str, kind: &str| AgentItem {
+            pid,
+            cwd: cwd.into(),
+            started_at: 5,
+            session_id: format!("u{pid}"),
+            kind: kind.into(),
+            state: "running".into(),
+            id: None,
+            name: None,
+        };
+        let bridges = [ManagedBridge {
+            instance_id: "A".into(),
+            dir: "/p/alpha".into(),
+            worktree: false,
+            pids: HashSet::from([10]),
+        }];
+        let items = [
+            item(10, "/p/alpha", ""),
+            item(11, "/p/alpha", ""),
+            item(12, "/p/beta/src", "interactive"),
+            item(13, "/elsewhere", ""),
+            item(14, "/p/beta", "background"),
+        ];
+        let view = attribute_all(&items, &bridges, Path::new("/p"), vec!["beta".into()]);
+        assert_eq!(view.tracked["A"].len(), 1);
+        assert_eq!(view.tracked["A"][0].parent_instance.as_deref(), Some("A"));
+        assert_eq!(view.tracked["A"][0].attribution, "tracked");
+        let external: Vec<(&str, i32)> = view
+            .external
+            .iter()
+            .flat_map(|(p, s)| s.iter().map(move |s| (p.as_str(), s.pid)))
+            .collect();
+        assert_eq!(external, [("alpha", 11), ("beta", 12)]);
+        assert_eq!(view.adoptable, ["beta"]);
+    }
+}

@@ -1,0 +1,292 @@
+//! Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6, §17).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use clauster_core::claude_json::TrustState;
+use clauster_core::modes::PermissionMode;
+use clauster_core::names::{ProjectName, echo};
+use clauster_core::sanitize::sanitize_text;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::bridge_env;
+use crate::error::ApiError;
+use crate::probe;
+use crate::routes::no_store;
+use crate::state::AppState;
+use crate::trust;
+
+const DISPATCH_TIMEOUT: Duration = Duration::from_mins(1);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `GET /api/sessions`: external sessions by project.
+pub async fn external(State(state): State<AppState>) -> Response {
+    no_store(Json(&state.engine().sessions().view.external).into_response())
+}
+
+/// `GET /api/sessions/tracked`: the live sessions inside each managed bridge.
+pub async fn tracked(State(state): State<AppState>) -> Response {
+    no_store(Json(&state.engine().sessions().view.tracked).into_response())
+}
+
+/// `GET /api/sessions/adoptable`: checked now, not taken from the last poll.
+pub async fn adoptable(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(no_store(
+        Json(state.engine().adoptable().await?).into_response(),
+    ))
+}
+
+/// `POST /api/projects/{name}/adopt` → 201 with the new instance.
+pub async fn adopt(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let instance = state.engine().adopt(&name).await?;
+    Ok(no_store(
+        (StatusCode::CREATED, Json(instance)).into_response(),
+    ))
+}
+
+/// `GET /api/agents`: background jobs from the last poll.
+pub async fn list_agents(State(state): State<AppState>) -> Response {
+    no_store(Json(state.engine().sessions().background_jobs()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dispatch {
+    project: String,
+    prompt: Option<String>,
+    rc_name: Option<String>,
+    model: Option<String>,
+    permission_mode: Option<String>,
+}
+
+/// `POST /api/agents`: `claude --bg …` in the trusted project directory → 201 `{"id"}`.
+pub async fn dispatch(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: Dispatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}"), None))?;
+    let unknown = || ApiError::not_found(format!("unknown project: '{}'", echo(&request.project)));
+    let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
+    let dir = state.config().projects_root.join(name.as_str());
+    let canonical = std::fs::canonicalize(&dir)
+        .ok()
+        .filter(|d| d.is_dir())
+        .ok_or_else(unknown)?;
+    let prompt = request.prompt.as_deref().filter(|p| !p.trim().is_empty());
+    let rc_name = request.rc_name.as_deref().filter(|n| !n.trim().is_empty());
+    if prompt.is_none() && rc_name.is_none() {
+        return Err(ApiError::invalid(
+            "prompt is required unless rc_name is given",
+            Some("prompt"),
+        ));
+    }
+    for (field, value) in [("rc_name", rc_name), ("model", request.model.as_deref())] {
+        if value.is_some_and(|v| v.starts_with('-') || v.chars().any(char::is_control)) {
+            return Err(ApiError::invalid(
+                format!("{field} must not start with '-' or contain control characters"),
+                Some(field),
+            ));
+        }
+    }
+    let permission = request
+        .permission_mode
+        .as_deref()
+        .map(str::parse::<PermissionMode>)
+        .transpose()
+        .map_err(|e| ApiError::invalid(e.to_string(), Some("permission_mode")))?;
+    let allow_bypass = state
+        .config()
+        .projects
+        .get(name.as_str())
+        .is_some_and(|p| p.allow_bypass_permissions);
+    if permission == Some(PermissionMode::BypassPermissions) && !allow_bypass {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+            ),
+        ));
+    }
+    let is_git = dir.join(".git").exists();
+    if trust::load_trusted(state.claude_global_file()).state(&canonical, is_git)
+        != TrustState::Trusted
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "directory not trusted: {}. Use the Trust action before starting.",
+                canonical.display()
+            ),
+        ));
+    }
+    let mut args: Vec<String> = vec!["--bg".into()];
+    if let Some(rc) = rc_name {
+        args.extend(["--remote-control".into(), rc.to_owned()]);
+    }
+    if let Some(model) = &request.model {
+        args.extend(["--model".into(), model.clone()]);
+    }
+    if let Some(mode) = permission.filter(|m| *m != PermissionMode::Inherit) {
+        args.extend(["--permission-mode".into(), mode.as_token().to_owned()]);
+    }
+    if let Some(prompt) = prompt {
+        args.extend(["--".into(), prompt.to_owned()]);
+    }
+    let output = run_claude(&state, &args, &canonical, DISPATCH_TIMEOUT).await?;
+    let id = job_id_in(&output).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "could not read the background job id",
+        )
+    })?;
+    Ok(no_store(
+        (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+    ))
+}
+
+/// `DELETE /api/agents/{job_id}`: `claude stop`, then `claude rm`.
+pub async fn stop_agent(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+) -> Result<Response, ApiError> {
+    check_job_id(&job)?;
+    let cwd = state.config().state_dir.clone();
+    let settled = run_claude(&state, &["stop".into(), job.clone()], &cwd, STOP_TIMEOUT)
+        .await
+        .is_ok();
+    let removed = settled
+        && run_claude(&state, &["rm".into(), job.clone()], &cwd, STOP_TIMEOUT)
+            .await
+            .is_ok();
+    let detail = match (settled, removed) {
+        (true, true) => "stopped and removed",
+        (true, false) => "stopped; claude rm failed",
+        _ => "claude stop failed",
+    };
+    let body = json!({ "id": job, "settled": settled, "removed": removed, "detail": detail });
+    let status = if settled {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok(no_store((status, Json(body)).into_response()))
+}
+
+/// `POST /api/agents/{job_id}/resume`: `claude --bg --resume <its session id>` → 201.
+pub async fn resume_agent(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+) -> Result<Response, ApiError> {
+    check_job_id(&job)?;
+    let polled = state.engine().sessions();
+    let item = polled
+        .items
+        .iter()
+        .find(|i| i.id.as_deref() == Some(job.as_str()))
+        .ok_or_else(|| ApiError::not_found(format!("no background job '{job}'")))?;
+    let cwd = PathBuf::from(&item.cwd);
+    let args = ["--bg".into(), "--resume".into(), item.session_id.clone()];
+    let output = run_claude(&state, &args, &cwd, DISPATCH_TIMEOUT).await?;
+    let id = job_id_in(&output).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "could not read the background job id",
+        )
+    })?;
+    Ok(no_store(
+        (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+    ))
+}
+
+fn check_job_id(job: &str) -> Result<(), ApiError> {
+    let ok = job.len() == 8 && job.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "job_id must be 8 lowercase hex characters",
+            Some("job_id"),
+        ))
+    }
+}
+
+/// Runs claude with the bridge environment; a failure to run or a non-zero exit is a 502
+/// whose detail is claude's (redacted) output.
+async fn run_claude(
+    state: &AppState,
+    args: &[String],
+    cwd: &std::path::Path,
+    timeout: Duration,
+) -> Result<String, ApiError> {
+    let env = state.engine().bridge_env();
+    let home = env.get("HOME").map(PathBuf::from);
+    let claude = bridge_env::resolve_binary(&state.config().claude.binary, env, home.as_deref())
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e))?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let finished = probe::run(&claude, &args, env, cwd, timeout)
+        .await
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_GATEWAY, "claude did not finish in time"))?;
+    if finished.success {
+        Ok(finished.stdout)
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("claude failed: {}", sanitize_text(finished.stdout.trim())),
+        ))
+    }
+}
+
+/// The job id in `claude --bg` output: after `backgrounded · `, else the first bare 8-hex
+/// token.
+fn job_id_in(output: &str) -> Option<String> {
+    let is_id = |t: &str| t.len() == 8 && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if let Some(rest) = output.split("backgrounded · ").nth(1) {
+        let token: String = rest
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        if is_id(&token) {
+            return Some(token);
+        }
+    }
+    output
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|t| is_id(t))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_are_read_from_the_marker_or_the_first_bare_token() {
+        assert_eq!(
+            job_id_in("backgrounded · 3c509237\n").as_deref(),
+            Some("3c509237")
+        );
+        assert_eq!(
+            job_id_in("started deadbeef then 3c509237").as_deref(),
+            Some("deadbeef")
+        );
+        assert_eq!(job_id_in("backgrounded · nothing-here 12345"), None);
+        assert_eq!(job_id_in("id 3C509237 is upper case"), None);
+    }
+
+    #[test]
+    fn job_ids_are_checked() {
+        assert!(check_job_id("3c509237").is_ok());
+        for bad in ["3c50923", "3c5092377", "3C509237", "../../x1", "3c50923g"] {
+            assert!(check_job_id(bad).is_err(), "{bad}");
+        }
+    }
+}
