@@ -189,3 +189,112 @@ async fn an_unknown_instance_closes_with_1008() {
         Next::Line(line) => panic!("unexpected line {line:?}"),
     }
 }
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redacted_mirror() {
+    let (sandbox, claude) = setup();
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_LOGS_REDACT_SESSION_URL", "true")],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let session = started["starter_session_id"].as_str().unwrap().to_owned();
+    let raw = PathBuf::from(started["bridge_raw_log_path"].as_str().expect("a raw log"));
+    let public = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
+    assert!(raw.to_string_lossy().ends_with(".raw.log"), "{raw:?}");
+    assert_eq!((mode_of(&raw), mode_of(&public)), (0o600, 0o600));
+    // claude wrote the raw log verbatim; the mirror catches up as lines are written.
+    let mirrored = support::wait_for(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&public).ok()?;
+        text.contains("Continue at").then_some(text)
+    })
+    .expect("the mirror caught up");
+    let verbatim = std::fs::read_to_string(&raw).unwrap();
+    assert!(verbatim.contains(&session), "{verbatim}");
+    assert!(!mirrored.contains(&session), "{mirrored}");
+    assert!(mirrored.contains("session_<redacted>"), "{mirrored}");
+    assert!(!mirrored.contains("sk-FAKE"), "{mirrored}");
+    assert_eq!(
+        verbatim.lines().count(),
+        mirrored.lines().count(),
+        "one mirrored line per raw line"
+    );
+}
+
+#[tokio::test]
+async fn without_redaction_there_is_one_verbatim_private_log() {
+    let (sandbox, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["bridge_raw_log_path"], serde_json::Value::Null);
+    let log = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
+    assert_eq!(mode_of(&log), 0o600);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let session = started["starter_session_id"].as_str().unwrap();
+    assert!(text.contains(session), "{text}");
+    let stem = log
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".log");
+    let raw = log.with_file_name(format!("{stem}.raw.log"));
+    assert!(!raw.exists());
+}
+
+#[tokio::test]
+async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
+    let (sandbox, claude) = setup();
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),
+            ("CLAUSTER_LOGS_KEEP_ROTATED", "1"),
+        ],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let log = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
+    let mut socket = connect(&server, &id).await;
+    lines_until(&mut socket, &server, |l| l.contains("Starting poll loop")).await;
+
+    // Two rounds over the limit: only `keep_rotated` copies remain.
+    let filler = "x".repeat(1023) + "\n";
+    for round in 1..=2 {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        for _ in 0..1100 {
+            file.write_all(filler.as_bytes()).unwrap();
+        }
+        writeln!(file, "end of round {round}").unwrap();
+        drop(file);
+        let rotated = support::wait_for(Duration::from_secs(15), || {
+            (std::fs::metadata(&log).ok()?.len() < 1024 * 1024).then_some(())
+        });
+        assert!(rotated.is_some(), "not rotated:\n{}", server.log());
+        let copy = std::fs::read_to_string(format!("{}.1", log.display())).unwrap();
+        assert!(copy.ends_with(&format!("end of round {round}\n")));
+    }
+    assert!(!PathBuf::from(format!("{}.2", log.display())).exists());
+    assert_eq!(
+        mode_of(&PathBuf::from(format!("{}.1", log.display()))),
+        0o600
+    );
+
+    // The tail follows the truncated file from its start.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(b"after the rotation\n").unwrap();
+    drop(file);
+    lines_until(&mut socket, &server, |l| l == "after the rotation").await;
+}

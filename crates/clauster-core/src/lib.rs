@@ -12,6 +12,7 @@ pub mod capability;
 pub mod claude_json;
 pub mod config;
 pub mod identity;
+pub mod logset;
 pub mod markers;
 pub mod modes;
 pub mod names;

@@ -17,19 +17,41 @@ pub struct LogSets {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogSet {
     pub stem: String,
-    /// The parse source claude writes with `--debug-file` (`<stem>.log`).
+    /// The public debug log (`<stem>.log`): claude's `--debug-file`, or the redacted mirror
+    /// of `raw_log` (§5.2).
     pub debug_log: PathBuf,
+    /// `<stem>.raw.log`, claude's verbatim debug log, only with `logs.redact_session_url`.
+    pub raw_log: Option<PathBuf>,
     /// The bridge's stdout and stderr (`<stem>.stderr.log`).
     pub capture: PathBuf,
 }
 
 impl LogSet {
+    /// The set of `stem` as it is on disk (`raw_log` when that file exists).
     pub fn at(dir: &Path, stem: &str) -> Self {
+        let raw = dir.join(format!("{stem}.raw.log"));
         Self {
             stem: stem.to_owned(),
             debug_log: dir.join(format!("{stem}.log")),
+            raw_log: raw.exists().then_some(raw),
             capture: dir.join(format!("{stem}.stderr.log")),
         }
+    }
+
+    /// What claude writes its debug log to and the engine parses (§14.1).
+    pub fn parse_source(&self) -> &Path {
+        self.raw_log.as_deref().unwrap_or(&self.debug_log)
+    }
+
+    /// The files of the set that grow while the bridge lives.
+    pub fn live_files(&self) -> impl Iterator<Item = &Path> {
+        [
+            Some(self.debug_log.as_path()),
+            self.raw_log.as_deref(),
+            Some(self.capture.as_path()),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -44,18 +66,25 @@ impl LogSets {
 
     /// Creates the log directory (0700) and a fresh set whose parse source and capture are
     /// pre-created with create-new + no-follow, mode 0600: a pre-planted file or symlink fails.
-    pub fn allocate(&mut self, project: &str, now_ms: u128) -> io::Result<LogSet> {
+    /// With `redact`, claude writes `<stem>.raw.log` and Clauster keeps `<stem>.log` as its
+    /// redacted mirror (§5.2).
+    pub fn allocate(&mut self, project: &str, now_ms: u128, redact: bool) -> io::Result<LogSet> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)?;
         loop {
             self.seq += 1;
-            let set = LogSet::at(&self.dir, &format!("{project}-{now_ms:013}-{}", self.seq));
+            let mut set = LogSet::at(&self.dir, &format!("{project}-{now_ms:013}-{}", self.seq));
             match create_new_private(&set.debug_log) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(err) => return Err(err),
+            }
+            if redact {
+                let raw = self.dir.join(format!("{}.raw.log", set.stem));
+                create_new_private(&raw)?;
+                set.raw_log = Some(raw);
             }
             create_new_private(&set.capture)?;
             return Ok(set);
@@ -72,8 +101,112 @@ fn create_new_private(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Copy-then-truncate rotation (§5.3) of `path` when it is larger than `max_bytes`: `.N`
+/// shifts to `.N+1` (nothing beyond `keep`), the file is copied to `.1` (0600) and truncated.
+/// Returns whether it rotated.
+pub fn rotate_if_large(path: &Path, max_bytes: u64, keep: u64) -> io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > max_bytes => {}
+        Ok(_) => return Ok(false),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    }
+    rotate(path, keep)?;
+    Ok(true)
+}
+
+/// Rotates `path` whatever its size.
+fn rotate(path: &Path, keep: u64) -> io::Result<()> {
+    let numbered = |n: u64| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    };
+    if keep > 0 {
+        let _ = std::fs::remove_file(numbered(keep));
+        for n in (1..keep).rev() {
+            match std::fs::rename(numbered(n), numbered(n + 1)) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+        let mut copy = create_new_private(&numbered(1))?;
+        io::copy(&mut File::open(path)?, &mut copy)?;
+    }
+    OpenOptions::new().write(true).open(path)?.set_len(0)
+}
+
+/// Appends to the public log the redacted form of each complete line claude added to the raw
+/// log since `offset` (§5.2). A partial last line waits for its newline; a raw log that
+/// shrank (rotated) rotates the mirror with it and restarts at 0. NUL bytes are skipped.
+pub fn mirror(raw: &Path, public: &Path, offset: &mut u64, keep: u64) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut source = File::open(raw)?;
+    let len = source.metadata()?.len();
+    if len < *offset {
+        rotate(public, keep)?;
+        *offset = 0;
+    }
+    if len == *offset {
+        return Ok(());
+    }
+    source.seek(SeekFrom::Start(*offset))?;
+    let mut bytes = Vec::new();
+    source.take(len - *offset).read_to_end(&mut bytes)?;
+    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
+        return Ok(());
+    };
+    let complete: Vec<u8> = bytes[..=end].iter().copied().filter(|b| *b != 0).collect();
+    let redacted =
+        clauster_core::sanitize::sanitize_text(&String::from_utf8_lossy(&complete)).into_owned();
+    let mut out = OpenOptions::new()
+        .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(public)?;
+    out.write_all(redacted.as_bytes())?;
+    *offset += end as u64 + 1;
+    Ok(())
+}
+
+/// Deletes the log sets the retention rules of §5.4 select; stems in `keep` survive.
+/// Returns how many sets went.
+pub fn apply_retention(
+    dir: &Path,
+    keep: &std::collections::HashSet<String>,
+    rules: clauster_core::logset::Retention,
+    now: std::time::SystemTime,
+) -> usize {
+    use clauster_core::logset::{FileFact, parse_log_file_name, plan_retention};
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let files: Vec<FileFact> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let meta = e.metadata().ok().filter(std::fs::Metadata::is_file)?;
+            Some(FileFact {
+                name: e.file_name().into_string().ok()?,
+                mtime: meta.modified().map_or(0, epoch),
+                size: meta.len(),
+            })
+        })
+        .collect();
+    let doomed = plan_retention(&files, |stem| keep.contains(stem), rules, epoch(now));
+    for file in &files {
+        if parse_log_file_name(&file.name).is_some_and(|p| doomed.iter().any(|d| d == p.stem)) {
+            let _ = std::fs::remove_file(dir.join(&file.name));
+        }
+    }
+    doomed.len()
+}
+
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt;
 
     use super::LogSets;
@@ -83,7 +216,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
         let mut sets = LogSets::new(logs.clone());
-        let first = sets.allocate("alpha", 1_764_083_000_000).unwrap();
+        let first = sets.allocate("alpha", 1_764_083_000_000, false).unwrap();
         assert_eq!(first.stem, "alpha-1764083000000-1");
         assert_eq!(first.debug_log, logs.join("alpha-1764083000000-1.log"));
         let mode = std::fs::metadata(&first.debug_log)
@@ -97,11 +230,110 @@ mod tests {
 
         // A file already planted under the next stem is skipped, never reused.
         std::fs::write(logs.join("alpha-1764083000000-2.log"), "planted").unwrap();
-        let next = sets.allocate("alpha", 1_764_083_000_000).unwrap();
+        let next = sets.allocate("alpha", 1_764_083_000_000, false).unwrap();
         assert_eq!(next.stem, "alpha-1764083000000-3");
         assert_eq!(
             std::fs::read_to_string(logs.join("alpha-1764083000000-2.log")).unwrap(),
             "planted"
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest_copies_and_truncates() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a-1764083000000-1.log");
+        for round in 1..=4 {
+            std::fs::write(&log, format!("round {round}\n")).unwrap();
+            assert!(super::rotate_if_large(&log, 3, 2).unwrap());
+            assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+        }
+        let copy = |n: u32| std::fs::read_to_string(format!("{}.{n}", log.display())).ok();
+        assert_eq!(copy(1).as_deref(), Some("round 4\n"));
+        assert_eq!(copy(2).as_deref(), Some("round 3\n"));
+        assert_eq!(copy(3), None, "nothing beyond keep_rotated");
+        let mode = std::fs::metadata(format!("{}.1", log.display()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Small files stay; keep 0 truncates without a copy.
+        std::fs::write(&log, "ab").unwrap();
+        assert!(!super::rotate_if_large(&log, 3, 2).unwrap());
+        std::fs::write(&log, "abcd").unwrap();
+        assert!(super::rotate_if_large(&log, 3, 0).unwrap());
+        assert_eq!(copy(1).as_deref(), Some("round 4\n"));
+    }
+
+    #[test]
+    fn the_mirror_redacts_complete_lines_and_follows_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("a-1764083000000-1.raw.log");
+        let public = dir.path().join("a-1764083000000-1.log");
+        std::fs::write(&public, "").unwrap();
+        std::fs::write(&raw, "created session_01ABCDEFGHJKMNPQRSTVWXYZ00\r\n\0\0env_01ABCDEFGHJKMNPQRSTVWXYZ00 partial").unwrap();
+        let mut offset = 0;
+        super::mirror(&raw, &public, &mut offset, 5).unwrap();
+        let text = std::fs::read_to_string(&public).unwrap();
+        assert_eq!(text, "created session_<redacted>\r\n");
+        // The partial line waits for its newline.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&raw)
+            .unwrap()
+            .write_all(b" line\n")
+            .unwrap();
+        super::mirror(&raw, &public, &mut offset, 5).unwrap();
+        let text = std::fs::read_to_string(&public).unwrap();
+        assert_eq!(
+            text,
+            "created session_<redacted>\r\nenv_<redacted> partial line\n"
+        );
+        // Rotated raw: the mirror rotates too and restarts at 0.
+        std::fs::write(&raw, "after\n").unwrap();
+        super::mirror(&raw, &public, &mut offset, 5).unwrap();
+        assert_eq!(std::fs::read_to_string(&public).unwrap(), "after\n");
+        assert!(
+            std::fs::read_to_string(format!("{}.1", public.display()))
+                .unwrap()
+                .contains("partial line")
+        );
+    }
+
+    #[test]
+    fn retention_deletes_whole_old_sets_and_nothing_else() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let touch = |name: &str, age_days: u64| {
+            let path = dir.path().join(name);
+            let file = std::fs::File::create(&path).unwrap();
+            file.set_modified(now - Duration::from_hours(24 * age_days))
+                .unwrap();
+        };
+        touch("a-1764083000000-1.log", 40);
+        touch("a-1764083000000-1.stderr.log.2", 40);
+        touch("a-1764083000001-1.log", 40); // a stored instance's current set
+        touch("a-1764083000002-1.log", 1);
+        touch("old-notes.txt", 400);
+        let keep = std::collections::HashSet::from(["a-1764083000001-1".to_owned()]);
+        let rules = clauster_core::logset::Retention {
+            max_age_days: 30,
+            max_files: 0,
+            max_total_mb: 0,
+        };
+        assert_eq!(super::apply_retention(dir.path(), &keep, rules, now), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "a-1764083000001-1.log",
+                "a-1764083000002-1.log",
+                "old-notes.txt"
+            ]
         );
     }
 }

@@ -35,6 +35,9 @@ use crate::trust;
 
 /// How often the engine re-reads logs and checks liveness when no file event came.
 const TICK: Duration = Duration::from_secs(1);
+/// Rotation runs every 10 s (§5.3), retention once a day (§5.4).
+const ROTATE_EVERY_TICKS: u64 = 10;
+const RETAIN_EVERY_TICKS: u64 = 24 * 3600;
 /// A ready launch without a `Created initial session` marker waits this long (§7.5).
 const REATTACH_POISON_GRACE: Duration = Duration::from_secs(4);
 /// The most of a capture or log kept in memory for classification.
@@ -111,6 +114,8 @@ struct Live {
     strip_pointer_when_gone: bool,
     /// An adopted bridge's own `--debug-file` (§9.6), when it is not one of our log sets.
     external_log: Option<PathBuf>,
+    /// How far the redacted mirror has read the raw log (§5.2).
+    mirror_read: u64,
 }
 
 /// The reattach poison grace of §7.5.
@@ -152,6 +157,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         frames: frames.clone(),
         tx: tx.clone(),
         launches: 0,
+        ticks: 0,
         pointers,
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
@@ -290,6 +296,8 @@ struct Supervisor {
     frames: broadcast::Sender<Arc<Frame>>,
     tx: mpsc::Sender<Msg>,
     launches: u64,
+    /// Ticks since start: rotation and retention run every so many.
+    ticks: u64,
     /// Claude's projects directory, where the bridge pointers are (§17.3).
     pointers: PointerDir,
 }
@@ -623,18 +631,22 @@ impl Supervisor {
     ) -> Result<String, EngineError> {
         let config = Arc::clone(&self.config);
         let now = now_ms();
-        let set = self.logs.allocate(&row.project, now).map_err(|err| {
-            EngineError::Io(format!(
-                "cannot create the log files in {}: {err}",
-                self.logs.dir().display()
-            ))
-        })?;
+        self.retention();
+        let set = self
+            .logs
+            .allocate(&row.project, now, config.logs.redact_session_url)
+            .map_err(|err| {
+                EngineError::Io(format!(
+                    "cannot create the log files in {}: {err}",
+                    self.logs.dir().display()
+                ))
+            })?;
         let prefix = config
             .instance_defaults
             .session_name_prefix
             .as_deref()
             .and_then(|p| SessionNamePrefix::new(p).ok());
-        let debug_file = set.debug_log.to_string_lossy().into_owned();
+        let debug_file = set.parse_source().to_string_lossy().into_owned();
         let launch = StandardLaunch {
             label: &plan.label,
             debug_file: &debug_file,
@@ -892,7 +904,18 @@ impl Supervisor {
             return;
         };
         let set = LogSet::at(self.logs.dir(), &stem);
-        if let Some(bytes) = read_from(&set.debug_log, &mut live.log_read) {
+        if let Some(raw) = &set.raw_log
+            && let Err(err) = super::logs::mirror(
+                raw,
+                &set.debug_log,
+                &mut live.mirror_read,
+                self.config.logs.keep_rotated,
+            )
+        {
+            // Retried on the next change or tick; never affects the bridge (§5.2).
+            tracing::warn!("cannot mirror {}: {err}", raw.display());
+        }
+        if let Some(bytes) = read_from(set.parse_source(), &mut live.log_read) {
             live.parser.feed(&bytes);
             push_tail(&mut live.log_tail, &bytes);
         }
@@ -1030,6 +1053,13 @@ impl Supervisor {
     }
 
     fn tick(&mut self) {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(ROTATE_EVERY_TICKS) {
+            self.rotate_logs();
+        }
+        if self.ticks.is_multiple_of(RETAIN_EVERY_TICKS) {
+            self.retention();
+        }
         let ids: Vec<String> = self
             .instances
             .iter()
@@ -1055,6 +1085,57 @@ impl Supervisor {
                 }
                 self.gone(&id, ExitStatus::Unknown);
             }
+        }
+    }
+
+    /// §5.3: every file of a live log set larger than the limit is rotated.
+    fn rotate_logs(&mut self) {
+        let max = self
+            .config
+            .logs
+            .bridge_log_max_size_mb
+            .saturating_mul(1024 * 1024);
+        let keep = self.config.logs.keep_rotated;
+        let ids: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|(_, live)| live.is_live())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            // What is still unread is read before the file shrinks.
+            self.observe(&id);
+            let Some(stem) = self.instances[&id].row.log_stem.clone() else {
+                continue;
+            };
+            let set = LogSet::at(self.logs.dir(), &stem);
+            for file in set.live_files() {
+                match super::logs::rotate_if_large(file, max, keep) {
+                    Ok(true) => tracing::info!("rotated {}", file.display()),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!("cannot rotate {}: {err}", file.display()),
+                }
+            }
+        }
+    }
+
+    /// §5.4: on every launch and once a day; no stored instance loses its current set.
+    fn retention(&self) {
+        let logs = &self.config.logs;
+        let keep: std::collections::HashSet<String> = self
+            .instances
+            .values()
+            .filter_map(|live| live.row.log_stem.clone())
+            .collect();
+        let rules = clauster_core::logset::Retention {
+            max_age_days: logs.retention_max_age_days,
+            max_files: logs.retention_max_files,
+            max_total_mb: logs.retention_max_total_mb,
+        };
+        let deleted =
+            super::logs::apply_retention(self.logs.dir(), &keep, rules, SystemTime::now());
+        if deleted > 0 {
+            tracing::info!("log retention deleted {deleted} log set(s)");
         }
     }
 
@@ -1509,11 +1590,17 @@ impl Supervisor {
         let live = &self.instances[id];
         let row = &live.row;
         let alive = alive(live);
-        let debug_log = row
+        let set = row
             .log_stem
             .as_ref()
-            .map(|stem| LogSet::at(self.logs.dir(), stem).debug_log)
+            .map(|stem| LogSet::at(self.logs.dir(), stem));
+        let debug_log = set
+            .as_ref()
+            .map(|set| set.debug_log.clone())
             .or_else(|| live.external_log.clone())
+            .map(|path| path.to_string_lossy().into_owned());
+        let raw_log = set
+            .and_then(|set| set.raw_log)
             .map(|path| path.to_string_lossy().into_owned());
         Instance {
             instance_id: row.instance_id.clone(),
@@ -1545,7 +1632,7 @@ impl Supervisor {
                 .as_ref()
                 .map(|s| format!("https://claude.ai/code/{s}?from=cli")),
             bridge_debug_log_path: debug_log,
-            bridge_raw_log_path: None,
+            bridge_raw_log_path: raw_log,
             error_detail: row.error_detail.clone(),
             notice: None,
             claude_version: if alive {
@@ -1591,6 +1678,7 @@ impl Live {
             fallback_warning: None,
             strip_pointer_when_gone: false,
             external_log: None,
+            mirror_read: 0,
         }
     }
 
