@@ -1,5 +1,6 @@
 //! The `clauster` commands that talk to a running server over its control socket
-//! (`status`, `start`, `stop`), with `clauster run` and the fake `claude` as real processes.
+//! (`status`, `start`, `stop`), or run the engine themselves when none runs, with `clauster
+//! run` and the fake `claude` as real processes.
 
 mod support;
 
@@ -40,7 +41,10 @@ fn start_status_and_stop_go_through_the_control_socket() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
 
     let socket = sandbox.state_dir().join("control.sock");
-    let meta = std::fs::symlink_metadata(&socket).expect("the control socket exists");
+    let meta = wait_for(Duration::from_secs(10), || {
+        std::fs::symlink_metadata(&socket).ok()
+    })
+    .expect("the control socket exists");
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 
@@ -114,18 +118,17 @@ fn start_status_and_stop_go_through_the_control_socket() {
         format!("stopped {id8} (alpha) status=stopped\n")
     );
 
-    // A crashed server leaves its socket behind: nothing answers there.
+    // A crashed server leaves its socket behind: nothing answers there, so the command runs
+    // the engine itself, replacing the stale socket and removing it when done.
     drop(server.child);
     let down = clauster(&sandbox, &["status"], &[]);
-    assert_eq!(down.status.code(), Some(1));
-    assert_eq!(
-        text(&down.stderr),
-        format!(
-            "clauster: error: no clauster server is running (no answer on {}); start one \
-             with clauster run\n",
-            socket.display()
-        )
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stdout).contains(&format!("{id8}  alpha")),
+        "{}",
+        text(&down.stdout)
     );
+    assert!(!socket.exists(), "the in-process engine left its socket");
 
     // The next server replaces the stale socket and removes it on a clean shutdown.
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
@@ -179,7 +182,11 @@ fn a_long_state_dir_puts_the_socket_under_tmp() {
         socket.starts_with(format!("/tmp/clauster-{uid}")),
         "{socket:?}"
     );
-    let meta = std::fs::symlink_metadata(&socket).expect("the fallback socket exists");
+    // `run` listens on TCP first; the socket follows once it holds the engine lock.
+    let meta = wait_for(Duration::from_secs(10), || {
+        std::fs::symlink_metadata(&socket).ok()
+    })
+    .expect("the fallback socket exists");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let dir = std::fs::metadata(socket.parent().unwrap()).unwrap();
     assert_eq!(dir.permissions().mode() & 0o777, 0o700);
@@ -187,4 +194,65 @@ fn a_long_state_dir_puts_the_socket_under_tmp() {
     let none = clauster(&sandbox, &["status"], &env);
     assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
     assert_eq!(text(&none.stderr), "No bridge instances.\n");
+}
+
+#[test]
+fn without_a_server_commands_run_the_engine_themselves() {
+    let (sandbox, claude) = setup();
+    let claude_env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
+    let started = clauster(&sandbox, &["start", "alpha", "--json"], &claude_env);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    let outcome: Value = serde_json::from_slice(&started.stdout).unwrap();
+    assert_eq!(outcome["status"], "running", "{outcome}");
+    let pid = outcome["bridge_pid"].as_i64().unwrap();
+    // The bridge is detached: it outlives the command that started it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(support::process_exists(pid));
+    let socket = sandbox.state_dir().join("control.sock");
+    assert!(!socket.exists(), "the command's engine left its socket");
+
+    // The next server finds it running.
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let found = wait_for(Duration::from_secs(10), || {
+        let listed = clauster(&sandbox, &["status", "--json"], &[]);
+        let value: Value = serde_json::from_slice(&listed.stdout).ok()?;
+        (value[0]["status"] == "running").then_some(value)
+    });
+    assert!(found.is_some(), "{}", server.log());
+    drop(server);
+
+    // And with no server again, stop takes the engine lock and ends it.
+    let stopped = clauster(&sandbox, &["stop", "alpha"], &claude_env);
+    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    assert!(text(&stopped.stdout).ends_with("(alpha) status=stopped\n"));
+    assert!(
+        wait_for(Duration::from_secs(5), || (!support::process_exists(pid))
+            .then_some(()))
+        .is_some()
+    );
+}
+
+#[test]
+fn a_command_during_a_server_start_waits_for_it() {
+    let (sandbox, claude) = setup();
+    // The server is started without waiting for it to listen; the command races it.
+    let port = free_port().to_string();
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port, "--projects-root"])
+        .arg(sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", &claude);
+    let log = sandbox.dir.path().join("racing-server.log");
+    let _server = support::spawn_logged(cmd, &log);
+    let listed = clauster(&sandbox, &["status"], &[]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    assert_eq!(text(&listed.stderr), "No bridge instances.\n");
+    // Whichever took the lock first, the server is serving now.
+    let up = wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok()
+    });
+    assert!(
+        up.is_some(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }

@@ -1,6 +1,6 @@
-//! `status`, `stop` and `start` (cli.md §3): calls to a running server over its control
-//! socket. Without a server they fail with a hint; running the engine in-process is not
-//! written yet.
+//! `status`, `stop` and `start` (cli.md §3): calls to the API over the control socket, of a
+//! running server or, when none answers, of the engine run in-process for the command
+//! (cli.md §2, [`crate::headless`]).
 #![allow(clippy::print_stdout)] // results are these commands' output
 
 use std::path::{Path, PathBuf};
@@ -22,6 +22,8 @@ struct Target {
     root_path: String,
     /// `claude.ready_wait_seconds`: how long a start request itself may wait.
     ready_wait: Duration,
+    /// The engine this command runs when no server does; shut down when the command ends.
+    _engine: Option<crate::headless::InProcess>,
 }
 
 fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
@@ -41,10 +43,16 @@ fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
         ExitCode::from(2)
     })?;
     let config = loaded.config;
+    let socket = clauster_server::control_socket_for(&config.state_dir);
+    let engine = crate::headless::reach(&config, &socket).map_err(|err| {
+        eprintln!("clauster: error: {err}");
+        ExitCode::FAILURE
+    })?;
     Ok(Target {
-        socket: clauster_server::control_socket_for(&config.state_dir),
+        socket,
         root_path: config.root_path.clone(),
         ready_wait: Duration::from_secs_f64(config.claude.ready_wait_seconds.max(0.0)),
+        _engine: engine,
     })
 }
 

@@ -4,6 +4,7 @@
 mod commands;
 mod config_file;
 mod control_client;
+mod headless;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

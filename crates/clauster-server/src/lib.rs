@@ -67,6 +67,13 @@ pub enum ServeError {
     Http(#[source] std::io::Error),
 }
 
+impl ServeError {
+    /// Another process holds the engine lock (a server runs or is starting).
+    pub fn is_lock_held(&self) -> bool {
+        matches!(self, Self::Lock(store::LockError::Held { .. }))
+    }
+}
+
 /// Serves the dashboard and the API on `listener` until `shutdown` completes.
 pub async fn serve(
     config: ServerConfig,
@@ -74,8 +81,59 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: ServeOptions,
 ) -> Result<(), ServeError> {
-    let local = listener.local_addr().map_err(ServeError::Listener)?;
-    if !assets::bundle_embedded() {
+    serve_on(config, Some(listener), shutdown, options, || {}).await
+}
+
+/// Runs the engine for a CLI command when no server runs (cli.md §2): takes the engine lock
+/// and serves the API on the control socket only, until `shutdown` completes. The command
+/// then makes the same calls it makes to a running server; bridges it starts are detached and
+/// found by the next server.
+///
+/// `on_bound` is called once the control socket is bound and the engine lock is held.
+pub async fn serve_control_only(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+    on_bound: impl FnOnce(),
+) -> Result<(), ServeError> {
+    serve_on(config, None, shutdown, options, on_bound).await
+}
+
+/// How long an engine start waits for a CLI command that runs the engine (cli.md §2).
+const COMMAND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Takes the engine lock; a lock held by a CLI command is waited for, since the command
+/// gives it back within seconds.
+async fn take_engine_lock(
+    state_dir: &std::path::Path,
+    holder: store::Holder,
+) -> Result<store::EngineLock, store::LockError> {
+    let deadline = tokio::time::Instant::now() + COMMAND_LOCK_WAIT;
+    loop {
+        match store::EngineLock::acquire(state_dir, holder) {
+            Err(store::LockError::HeldByCommand { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn serve_on(
+    config: ServerConfig,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+    on_bound: impl FnOnce(),
+) -> Result<(), ServeError> {
+    let local = listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()
+        .map_err(ServeError::Listener)?;
+    if listener.is_some() && !assets::bundle_embedded() {
         tracing::warn!(
             "this binary was built without the hydrate bundle: the dashboard renders but stays \
              static; build with `cargo xtask build`"
@@ -87,10 +145,16 @@ pub async fn serve(
         ..
     } = config;
     // One engine per state_dir (bridges.md §10.4): held for the life of the server.
-    let _lock = store::EngineLock::acquire(&config.state_dir)?;
+    let holder = if listener.is_some() {
+        store::Holder::Server
+    } else {
+        store::Holder::Command
+    };
+    let _lock = take_engine_lock(&config.state_dir, holder).await?;
     // Bound before anything slow, so a CLI command never takes a starting server for absent;
     // dropped (and so removed) before the lock is released.
     let (control, unix_listener) = control::ControlSocket::bind(&config.state_dir)?;
+    on_bound();
     let (store, import_notes) =
         store::Store::open(&config.state_dir, config.db.backup_before_migrate)?;
     for note in import_notes {
@@ -106,7 +170,11 @@ pub async fn serve(
         server_env: std::env::vars_os().collect(),
     });
     let state = state::AppState::new(config, context, options, engine);
-    tracing::info!(%local, control = %control.path().display(), "serving");
+    if let Some(local) = local {
+        tracing::info!(%local, control = %control.path().display(), "serving");
+    } else {
+        tracing::debug!(control = %control.path().display(), "serving the control socket");
+    }
     // One shutdown future, two servers: the watch channel fans it out.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -115,20 +183,28 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let allowed = origin::AllowedOrigins::new(state.config(), local.port());
+    let allowed = local.map(|local| origin::AllowedOrigins::new(state.config(), local.port()));
     let router = routes::router(state);
     // Browsers reach the TCP listener only; the control socket is exempt (security.md §5).
-    let browser_facing = router
-        .clone()
-        .layer(axum::middleware::from_fn_with_state(allowed, origin::check));
-    let tcp = axum::serve(listener, browser_facing).with_graceful_shutdown(stopped());
+    let tcp = listener.zip(allowed).map(|(listener, allowed)| {
+        let browser_facing = router
+            .clone()
+            .layer(axum::middleware::from_fn_with_state(allowed, origin::check));
+        axum::serve(listener, browser_facing).with_graceful_shutdown(stopped())
+    });
+    let tcp = async move {
+        match tcp {
+            Some(tcp) => tcp.await,
+            None => Ok(()),
+        }
+    };
     let unix = axum::serve(unix_listener, router).with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
         Ok(())
     };
-    let served = tokio::try_join!(signal, async { tcp.await }, async { unix.await });
+    let served = tokio::try_join!(signal, tcp, async { unix.await });
     drop(control);
     served.map(drop).map_err(ServeError::Http)
 }

@@ -1,5 +1,6 @@
 //! The engine lock of bridges.md §10.4: whoever runs the engine holds an exclusive `flock` on
-//! `<state_dir>/engine.lock` and writes its pid into the file.
+//! `<state_dir>/engine.lock` and writes its pid into the file, and on a second line whether it
+//! is a server or a CLI command running the engine for its own duration (cli.md §2).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,12 +26,23 @@ pub struct EngineLock {
     _file: File,
 }
 
+/// Who runs the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// `clauster run`: holds the lock for its life.
+    Server,
+    /// A CLI command with no server around: holds it for seconds.
+    Command,
+}
+
 /// Why the engine lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process holds the lock. `pid` is 0 when the holder had not written its pid yet.
     #[error("another clauster server is running (pid {pid})")]
     Held { pid: u32 },
+    #[error("a clauster command (pid {pid}) is using the engine; try again when it has finished")]
+    HeldByCommand { pid: u32 },
     #[error(
         "cannot take the engine lock {path}: {source}; check that the state directory exists \
          and is writable by this user"
@@ -45,7 +57,7 @@ pub enum LockError {
 impl EngineLock {
     /// Takes the lock without waiting: `Held` when another process (or another open of the
     /// file in this process) has it.
-    pub fn acquire(state_dir: &Path) -> Result<EngineLock, LockError> {
+    pub fn acquire(state_dir: &Path, holder: Holder) -> Result<EngineLock, LockError> {
         let path = state_dir.join(LOCK_FILE);
         let io_error = |source| LockError::Io {
             path: path.clone(),
@@ -63,35 +75,47 @@ impl EngineLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    pid: read_holder_pid(&mut file),
+                return Err(match read_holder(&mut file) {
+                    (pid, Holder::Server) => LockError::Held { pid },
+                    (pid, Holder::Command) => LockError::HeldByCommand { pid },
                 });
             }
             Err(TryLockError::Error(source)) => return Err(io_error(source)),
         }
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| writeln!(file, "{}", std::process::id()))
+            .and_then(|_| {
+                let role = match holder {
+                    Holder::Server => "server",
+                    Holder::Command => "command",
+                };
+                writeln!(file, "{}\n{role}", std::process::id())
+            })
             .and_then(|()| file.flush())
             .map_err(io_error)?;
         Ok(EngineLock { _file: file })
     }
 }
 
-fn read_holder_pid(file: &mut File) -> u32 {
+/// The holder's pid and role; a file without a role line (an older clauster) names a server.
+fn read_holder(file: &mut File) -> (u32, Holder) {
     for attempt in 0..PID_READ_ATTEMPTS {
         if attempt > 0 {
             std::thread::sleep(PID_READ_PAUSE);
         }
         let mut text = String::new();
-        if file.seek(SeekFrom::Start(0)).is_ok()
-            && file.read_to_string(&mut text).is_ok()
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
+        if file.seek(SeekFrom::Start(0)).is_ok() && file.read_to_string(&mut text).is_ok() {
+            let mut lines = text.lines();
+            if let Some(Ok(pid)) = lines.next().map(|l| l.trim().parse()) {
+                let role = match lines.next().map(str::trim) {
+                    Some("command") => Holder::Command,
+                    _ => Holder::Server,
+                };
+                return (pid, role);
+            }
         }
     }
-    0
+    (0, Holder::Server)
 }
 
 #[cfg(test)]
@@ -103,18 +127,18 @@ mod tests {
     #[test]
     fn the_lock_is_exclusive_and_released_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let first = EngineLock::acquire(dir.path()).unwrap();
+        let first = EngineLock::acquire(dir.path(), Holder::Server).unwrap();
         let path = dir.path().join(LOCK_FILE);
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap().trim(),
-            std::process::id().to_string()
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\nserver\n", std::process::id())
         );
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
 
-        let second = EngineLock::acquire(dir.path()).unwrap_err();
+        let second = EngineLock::acquire(dir.path(), Holder::Server).unwrap_err();
         assert!(
             matches!(second, LockError::Held { pid } if pid == std::process::id()),
             "{second:?}"
@@ -128,15 +152,20 @@ mod tests {
         );
 
         drop(first);
-        let again = EngineLock::acquire(dir.path()).unwrap();
-        drop(again);
+        let command = EngineLock::acquire(dir.path(), Holder::Command).unwrap();
+        let refused = EngineLock::acquire(dir.path(), Holder::Server).unwrap_err();
+        assert!(
+            matches!(refused, LockError::HeldByCommand { .. }),
+            "{refused:?}"
+        );
+        drop(command);
     }
 
     #[test]
     fn a_missing_state_dir_is_an_io_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let error = EngineLock::acquire(&missing).unwrap_err();
+        let error = EngineLock::acquire(&missing, Holder::Server).unwrap_err();
         assert!(matches!(error, LockError::Io { .. }), "{error:?}");
         assert!(error.to_string().contains("nope/engine.lock"), "{error}");
     }

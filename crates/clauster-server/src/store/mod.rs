@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, TransactionBehavior};
 
 use crate::time;
 
-pub use lock::{EngineLock, LockError};
+pub use lock::{EngineLock, Holder, LockError};
 
 /// The store's file name inside the state directory.
 const STORE_FILE: &str = "clauster.sqlite3";

@@ -1,0 +1,121 @@
+//! The engine in-process for one command when no server answers (cli.md §2).
+//!
+//! A command first looks for a server on the control socket. Without one, it runs the engine
+//! here for its own duration — the same API, served on the same socket — so every command has
+//! one code path. Bridges it starts are detached and found again by the next server.
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use clauster_core::config::Config;
+
+/// How long a command waits for a server that is starting (the lock is held, the socket is
+/// not answering yet).
+const WAIT_FOR_SERVER: Duration = Duration::from_secs(10);
+/// How long it waits for its own engine, which first waits for another command's (≤ 30 s).
+const WAIT_FOR_OWN_ENGINE: Duration = Duration::from_secs(40);
+
+/// What the engine thread reports.
+enum Report {
+    /// Our engine holds the lock and answers on the socket.
+    Bound,
+    /// A server holds the lock.
+    ServerRuns,
+    Failed(String),
+}
+
+/// An engine run by this process; dropping it shuts it down and waits for it.
+pub struct InProcess {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn answers(socket: &Path) -> bool {
+    UnixStream::connect(socket).is_ok()
+}
+
+/// Makes sure an engine answers on `socket`: a running server (`None` is returned), else one
+/// started here. An error says what to do.
+pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String> {
+    if answers(socket) {
+        return Ok(None);
+    }
+    crate::config_file::prepare_dirs(config).map_err(|err| err.to_string())?;
+    let (report_tx, reports) = mpsc::channel();
+    let bound_tx = report_tx.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server_config = clauster_server::ServerConfig {
+        config: config.clone(),
+        config_file: None,
+        session_secret: None,
+    };
+    let thread = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                let _ = report_tx.send(Report::Failed(format!(
+                    "cannot start the async runtime: {err}"
+                )));
+                return;
+            }
+        };
+        let served = runtime.block_on(clauster_server::serve_control_only(
+            server_config,
+            async move {
+                let _ = stopped.await;
+            },
+            clauster_server::ServeOptions::default(),
+            move || {
+                let _ = bound_tx.send(Report::Bound);
+            },
+        ));
+        if let Err(err) = served {
+            let report = if err.is_lock_held() {
+                Report::ServerRuns
+            } else {
+                Report::Failed(err.to_string())
+            };
+            let _ = report_tx.send(report);
+        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    });
+    let engine = InProcess {
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    match reports.recv_timeout(WAIT_FOR_OWN_ENGINE) {
+        Ok(Report::Bound) => Ok(Some(engine)),
+        Ok(Report::Failed(message)) => Err(message),
+        // A server is starting: it binds its socket right after taking the lock.
+        Ok(Report::ServerRuns) => {
+            drop(engine);
+            let deadline = Instant::now() + WAIT_FOR_SERVER;
+            while Instant::now() < deadline {
+                if answers(socket) {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err("a clauster server is starting; try again in a moment".into())
+        }
+        Err(_) => Err("the engine did not start; try again in a moment".into()),
+    }
+}
