@@ -8,6 +8,7 @@
 mod assets;
 mod bridge_env;
 mod claude_files;
+mod claude_md;
 mod context;
 mod control;
 mod engine;
@@ -24,6 +25,7 @@ mod state;
 mod store;
 mod time;
 mod trust;
+mod usage;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -105,6 +107,7 @@ pub async fn serve(
         server_env: std::env::vars_os().collect(),
     });
     let state = state::AppState::new(config, context, options, engine);
+    state.usage().start();
     tracing::info!(%local, control = %control.path().display(), "serving");
     // One shutdown future, two servers: the watch channel fans it out.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -121,7 +124,8 @@ pub async fn serve(
         .clone()
         .layer(axum::middleware::from_fn_with_state(allowed, origin::check));
     let tcp = axum::serve(listener, browser_facing).with_graceful_shutdown(stopped());
-    let unix = axum::serve(unix_listener, router).with_graceful_shutdown(stopped());
+    let over_socket = router.layer(axum::Extension(claude_md::ControlSocket));
+    let unix = axum::serve(unix_listener, over_socket).with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);

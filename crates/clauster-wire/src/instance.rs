@@ -1,8 +1,10 @@
 //! Instance objects (http-api.md §5.1), spawn outcomes and the `/ws/events` frames (§8.4).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{PageContext, Project};
+use crate::{PageContext, Project, Usage};
 
 /// Clauster's record of one bridge as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +81,9 @@ pub struct Snapshot {
     pub projects: Vec<Project>,
     pub instances: Vec<Instance>,
     pub health: HealthFacts,
+    /// The cached rollup of every project computed so far (empty when `usage.mode` is off).
+    #[serde(default)]
+    pub usage: BTreeMap<String, Usage>,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -111,6 +116,11 @@ pub enum Frame {
     },
     Resync {
         reason: String,
+    },
+    /// A project's rollup changed (data.md §1.6); only when `usage.mode` is not `off`.
+    Usage {
+        project: String,
+        usage: Usage,
     },
 }
 

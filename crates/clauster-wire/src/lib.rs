@@ -12,9 +12,14 @@ mod health;
 mod instance;
 mod misc;
 mod project;
+mod usage;
 
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
+pub use usage::{
+    ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
+    Usage,
+};
