@@ -63,10 +63,7 @@ fn write_lines(path: &Path, lines: &[String]) {
 }
 
 fn append(path: &Path, text: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 
@@ -81,7 +78,11 @@ async fn usage(server: &support::Server, project: &str) -> (u16, Value) {
 
 /// Polls the usage route until `check` holds (the watcher and the 2 s sweep make changes
 /// visible within a few seconds); returns the last answer.
-async fn usage_until(server: &support::Server, project: &str, check: impl Fn(&Value) -> bool) -> Value {
+async fn usage_until(
+    server: &support::Server,
+    project: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let (status, body) = usage(server, project).await;
@@ -93,13 +94,12 @@ async fn usage_until(server: &support::Server, project: &str, check: impl Fn(&Va
     }
 }
 
-#[tokio::test]
-async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    let projects_dir = sandbox.home().join(".claude/projects");
-    let dir = slug_dir(&projects_dir, &alpha);
-    let canonical = std::fs::canonicalize(&alpha).unwrap();
+/// The golden fixture: duplicates, a resumed copy, a subagent file, worktree directories (one
+/// owned, one not), malformed, blank, synthetic and oversized lines, unpriced and fallback
+/// models.
+fn golden_fixtures(projects_dir: &Path, alpha: &Path) {
+    let dir = slug_dir(projects_dir, alpha);
+    let canonical = std::fs::canonicalize(alpha).unwrap();
 
     // The worked example of data.md §1.7: one reply streamed as three lines.
     let example = reply(
@@ -120,15 +120,20 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
     );
     let synthetic = reply(Some("s1"), Some("rs"), "<synthetic>", &tokens(9999, 9999));
     let huge = {
-        let mut record: Value =
-            serde_json::from_str(&reply(Some("h1"), Some("rh"), "claude-opus-4-8", &tokens(1, 1)))
-                .unwrap();
+        let mut record: Value = serde_json::from_str(&reply(
+            Some("h1"),
+            Some("rh"),
+            "claude-opus-4-8",
+            &tokens(1, 1),
+        ))
+        .unwrap();
         record["padding"] = json!("x".repeat(17 << 20));
         record.to_string()
     };
     let no_id = reply(None, None, "claude-haiku-4-5", &tokens(1, 1));
-    let user = json!({"type": "user", "cwd": canonical, "message": {"role": "user", "content": "hi"}})
-        .to_string();
+    let user =
+        json!({"type": "user", "cwd": canonical, "message": {"role": "user", "content": "hi"}})
+            .to_string();
     write_lines(
         &dir.join(format!("{SESSION_A}.jsonl")),
         &[
@@ -197,7 +202,13 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
             reply(Some("m8"), Some("r8"), "claude-opus-4-9", &tokens(10, 0)),
         ],
     );
+}
 
+#[tokio::test]
+async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    golden_fixtures(&sandbox.home().join(".claude/projects"), &alpha);
     let server = start_server(&sandbox, None, &[], &[]);
     let (status, body) = usage(&server, "alpha").await;
     assert_eq!(status, 200, "{body}");
@@ -232,6 +243,10 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
     );
 
     // The conversation list: top-level sessions of the project and its worktree.
+    check_conversation_list(&server).await;
+}
+
+async fn check_conversation_list(server: &support::Server) {
     let (status, list) = call(
         reqwest::Method::GET,
         &format!("{}/api/projects/alpha/transcripts", server.base),
@@ -241,11 +256,19 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["project"], "alpha");
     let sessions = list["sessions"].as_array().unwrap();
-    let mut ids: Vec<&str> = sessions.iter().map(|s| s["session"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["session"].as_str().unwrap())
+        .collect();
     ids.sort_unstable();
     assert_eq!(
         ids,
-        [SESSION_A, SESSION_B, SESSION_B, "33333333-3333-4333-8333-333333333333"]
+        [
+            SESSION_A,
+            SESSION_B,
+            SESSION_B,
+            "33333333-3333-4333-8333-333333333333"
+        ]
     );
     let a = sessions.iter().find(|s| s["session"] == SESSION_A).unwrap();
     assert_eq!(a["first_prompt"], "hi");
@@ -256,7 +279,10 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
     // line, m2 and the two id-less replies (the malformed and blank lines are not records).
     assert_eq!(a["turn_count"], 9, "{a}");
     // Newest mtime first.
-    let mtimes: Vec<&str> = sessions.iter().map(|s| s["mtime"].as_str().unwrap()).collect();
+    let mtimes: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["mtime"].as_str().unwrap())
+        .collect();
     assert!(mtimes.windows(2).all(|w| w[0] >= w[1]), "{mtimes:?}");
 }
 
@@ -271,7 +297,10 @@ async fn growing_and_replaced_files_are_read_incrementally() {
     let server = start_server(&sandbox, None, &[], &[]);
 
     let body = usage_until(&server, "alpha", |b| b["messages"] == 1).await;
-    assert_eq!((body["messages"].clone(), body["cost_usd"].clone()), (json!(1), json!(0.001)));
+    assert_eq!(
+        (body["messages"].clone(), body["cost_usd"].clone()),
+        (json!(1), json!(0.001))
+    );
 
     // Half a line is held back until its newline arrives.
     let second = reply(Some("m2"), Some("r2"), "claude-haiku-4-5", &tokens(2000, 0));
@@ -282,13 +311,21 @@ async fn growing_and_replaced_files_are_read_incrementally() {
     assert_eq!(body["messages"], 1, "{body}");
     append(&file, &format!("{tail}\n"));
     let body = usage_until(&server, "alpha", |b| b["messages"] == 2).await;
-    assert_eq!((body["messages"].clone(), body["cost_usd"].clone()), (json!(2), json!(0.003)));
+    assert_eq!(
+        (body["messages"].clone(), body["cost_usd"].clone()),
+        (json!(2), json!(0.003))
+    );
 
     // Replaced by a shorter file (a new inode): re-read from the start.
     let replacement = dir.join("replacement.tmp");
     write_lines(
         &replacement,
-        &[reply(Some("m9"), Some("r9"), "claude-haiku-4-5", &tokens(0, 7))],
+        &[reply(
+            Some("m9"),
+            Some("r9"),
+            "claude-haiku-4-5",
+            &tokens(0, 7),
+        )],
     );
     std::fs::rename(&replacement, &file).unwrap();
     let body = usage_until(&server, "alpha", |b| b["token_breakdown"]["output"] == 7).await;
@@ -296,10 +333,16 @@ async fn growing_and_replaced_files_are_read_incrementally() {
     assert_eq!(body["token_breakdown"]["input"], 0, "{body}");
 
     // Truncated in place (same inode, shorter): re-read too.
-    write_lines(&file, &[reply(Some("m8"), None, "claude-haiku-4-5", &tokens(3, 0))]);
+    write_lines(
+        &file,
+        &[reply(Some("m8"), None, "claude-haiku-4-5", &tokens(3, 0))],
+    );
     let body = usage_until(&server, "alpha", |b| b["token_breakdown"]["input"] == 3).await;
     assert_eq!(
-        (body["messages"].clone(), body["token_breakdown"]["output"].clone()),
+        (
+            body["messages"].clone(),
+            body["token_breakdown"]["output"].clone()
+        ),
         (json!(1), json!(0)),
         "{body}"
     );
@@ -307,7 +350,10 @@ async fn growing_and_replaced_files_are_read_incrementally() {
     // Deleted: its entries go.
     std::fs::remove_file(&file).unwrap();
     let body = usage_until(&server, "alpha", |b| b["transcripts"] == 0).await;
-    assert_eq!((body["messages"].clone(), body["cost_usd"].clone()), (json!(0), json!(0.0)));
+    assert_eq!(
+        (body["messages"].clone(), body["cost_usd"].clone()),
+        (json!(0), json!(0.0))
+    );
 }
 
 #[tokio::test]
@@ -318,11 +364,22 @@ async fn claude_config_dir_moves_the_transcripts() {
     // The file under the configured directory counts; the one under ~/.claude does not.
     write_lines(
         &slug_dir(&config_dir.join("projects"), &alpha).join(format!("{SESSION_A}.jsonl")),
-        &[reply(Some("m1"), Some("r1"), "claude-haiku-4-5", &tokens(1000, 0))],
+        &[reply(
+            Some("m1"),
+            Some("r1"),
+            "claude-haiku-4-5",
+            &tokens(1000, 0),
+        )],
     );
     write_lines(
-        &slug_dir(&sandbox.home().join(".claude/projects"), &alpha).join(format!("{SESSION_B}.jsonl")),
-        &[reply(Some("m2"), Some("r2"), "claude-haiku-4-5", &tokens(5000, 0))],
+        &slug_dir(&sandbox.home().join(".claude/projects"), &alpha)
+            .join(format!("{SESSION_B}.jsonl")),
+        &[reply(
+            Some("m2"),
+            Some("r2"),
+            "claude-haiku-4-5",
+            &tokens(5000, 0),
+        )],
     );
     let server = start_server(
         &sandbox,
@@ -333,7 +390,10 @@ async fn claude_config_dir_moves_the_transcripts() {
     let (status, body) = usage(&server, "alpha").await;
     assert_eq!(status, 200);
     assert_eq!(
-        (body["transcripts"].clone(), body["token_breakdown"]["input"].clone()),
+        (
+            body["transcripts"].clone(),
+            body["token_breakdown"]["input"].clone()
+        ),
         (json!(1), json!(1000)),
         "{body}"
     );
@@ -363,7 +423,12 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
         .join(format!("{SESSION_A}.jsonl"));
     write_lines(
         &file,
-        &[reply(Some("m1"), Some("r1"), "claude-haiku-4-5", &tokens(1000, 0))],
+        &[reply(
+            Some("m1"),
+            Some("r1"),
+            "claude-haiku-4-5",
+            &tokens(1000, 0),
+        )],
     );
     let server = start_server(&sandbox, None, &[], &[]);
     // Computed once, so the snapshot carries it.
@@ -402,14 +467,28 @@ async fn usage_mode_off_reads_nothing() {
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[]);
     write_lines(
-        &slug_dir(&sandbox.home().join(".claude/projects"), &alpha).join(format!("{SESSION_A}.jsonl")),
-        &[reply(Some("m1"), Some("r1"), "claude-haiku-4-5", &tokens(1000, 0))],
+        &slug_dir(&sandbox.home().join(".claude/projects"), &alpha)
+            .join(format!("{SESSION_A}.jsonl")),
+        &[reply(
+            Some("m1"),
+            Some("r1"),
+            "claude-haiku-4-5",
+            &tokens(1000, 0),
+        )],
     );
     let server = start_server(&sandbox, None, &[], &[("CLAUSTER_USAGE_MODE", "off")]);
     let (status, body) = usage(&server, "alpha").await;
     assert_eq!(status, 200);
-    assert_eq!((body["transcripts"].clone(), body["messages"].clone()), (json!(0), json!(0)));
-    let (_, state) = call(reqwest::Method::GET, &format!("{}/api/state", server.base), None).await;
+    assert_eq!(
+        (body["transcripts"].clone(), body["messages"].clone()),
+        (json!(0), json!(0))
+    );
+    let (_, state) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/state", server.base),
+        None,
+    )
+    .await;
     assert_eq!(state["usage"], json!({}), "{state}");
     let (_, list) = call(
         reqwest::Method::GET,
@@ -427,13 +506,29 @@ async fn usage_routes_refuse_invalid_names_and_answer_zeros_for_unknown_ones() {
     // No ~/.claude at all: a fresh HOME is zeros, not an error.
     let server = start_server(&sandbox, None, &[], &[]);
     let (status, body) = usage(&server, "alpha").await;
-    assert_eq!((status, body["transcripts"].clone(), body["cost_usd"].clone()), (200, json!(0), json!(0.0)));
+    assert_eq!(
+        (
+            status,
+            body["transcripts"].clone(),
+            body["cost_usd"].clone()
+        ),
+        (200, json!(0), json!(0.0))
+    );
     let (status, body) = usage(&server, "nope").await;
-    assert_eq!((status, body["project"].clone(), body["messages"].clone()), (200, json!("nope"), json!(0)));
+    assert_eq!(
+        (status, body["project"].clone(), body["messages"].clone()),
+        (200, json!("nope"), json!(0))
+    );
     for (name, detail) in [
-        ("-rf", "invalid project name: '-rf' (use 1–64 letters, digits, _ and -, not starting with -)"),
+        (
+            "-rf",
+            "invalid project name: '-rf' (use 1–64 letters, digits, _ and -, not starting with -)",
+        ),
         ("CON", "'CON' is a reserved device name"),
-        ("..%2Fetc", "invalid project name: '../etc' (use 1–64 letters, digits, _ and -, not starting with -)"),
+        (
+            "..%2Fetc",
+            "invalid project name: '../etc' (use 1–64 letters, digits, _ and -, not starting with -)",
+        ),
     ] {
         for route in ["usage", "transcripts"] {
             let (status, body) = call(
@@ -442,7 +537,11 @@ async fn usage_routes_refuse_invalid_names_and_answer_zeros_for_unknown_ones() {
                 None,
             )
             .await;
-            assert_eq!((status, body["detail"].as_str()), (422, Some(detail)), "{route} {name}");
+            assert_eq!(
+                (status, body["detail"].as_str()),
+                (422, Some(detail)),
+                "{route} {name}"
+            );
         }
     }
 }
@@ -456,15 +555,25 @@ async fn an_unreadable_projects_directory_is_a_503() {
     let claude = sandbox.home().join(".claude");
     std::fs::create_dir_all(&claude).unwrap();
     std::fs::write(claude.join("projects"), "not a directory").unwrap();
-    std::fs::set_permissions(claude.join("projects"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        claude.join("projects"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
     let (status, body) = usage(&server, "alpha").await;
-    assert_eq!((status, body["detail"].as_str()), (503, Some("could not read usage transcripts")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (503, Some("could not read usage transcripts"))
+    );
     let (status, body) = call(
         reqwest::Method::GET,
         &format!("{}/api/projects/alpha/transcripts", server.base),
         None,
     )
     .await;
-    assert_eq!((status, body["detail"].as_str()), (503, Some("could not read transcripts")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (503, Some("could not read transcripts"))
+    );
 }
