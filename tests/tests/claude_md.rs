@@ -432,3 +432,35 @@ async fn concurrent_writers_from_the_same_base_lose_cleanly() {
     let log = std::fs::read_to_string(audit_log(&sandbox)).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
 }
+
+#[tokio::test]
+async fn a_write_pushes_the_project_card() {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.trust(&alpha);
+    let server = start_server(&sandbox, None, &[], &[]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    let (status, _) = Editor::new(&server, "alpha")
+        .put(json!({"content": "# new\n"}))
+        .await;
+    assert_eq!(status, 200);
+    let card = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "project" {
+                    return frame;
+                }
+            }
+        }
+        panic!("the socket closed");
+    })
+    .await
+    .expect("a project frame within 20 s");
+    assert_eq!(card["project"]["name"], "alpha");
+    assert_eq!(card["project"]["has_claude_md"], true);
+}

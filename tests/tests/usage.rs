@@ -577,3 +577,57 @@ async fn an_unreadable_projects_directory_is_a_503() {
         (503, Some("could not read transcripts"))
     );
 }
+
+#[tokio::test]
+async fn a_shared_slug_is_split_by_first_cwd() {
+    let sandbox = Sandbox::new();
+    let underscore = sandbox.project("my_app", &[]);
+    let dash = sandbox.project("my-app", &[]);
+    let projects_dir = sandbox.home().join(".claude/projects");
+    let dir = slug_dir(&projects_dir, &underscore);
+    assert_eq!(
+        dir,
+        slug_dir(&projects_dir, &dash),
+        "the two names share one slug"
+    );
+    let owned_by = |project: &Path, id: &str, input: u64| {
+        let cwd = std::fs::canonicalize(project).unwrap();
+        vec![
+            json!({"type": "user", "cwd": cwd, "message": {"role": "user", "content": "x"}})
+                .to_string(),
+            reply(Some(id), Some(id), "claude-haiku-4-5", &tokens(input, 0)),
+        ]
+    };
+    write_lines(
+        &dir.join(format!("{SESSION_A}.jsonl")),
+        &owned_by(&underscore, "u1", 100),
+    );
+    write_lines(
+        &dir.join(format!("{SESSION_B}.jsonl")),
+        &owned_by(&dash, "d1", 200),
+    );
+    // No cwd at all: counted for neither, reported as ambiguous by both.
+    write_lines(
+        &dir.join("44444444-4444-4444-8444-444444444444.jsonl"),
+        &[reply(
+            Some("n1"),
+            Some("n1"),
+            "claude-haiku-4-5",
+            &tokens(400, 0),
+        )],
+    );
+    let server = start_server(&sandbox, None, &[], &[]);
+    for (name, input) in [("my_app", 100), ("my-app", 200)] {
+        let (status, body) = usage(&server, name).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (
+                body["transcripts"].clone(),
+                body["token_breakdown"]["input"].clone(),
+                body["ambiguous_transcripts"].clone()
+            ),
+            (json!(1), json!(input), json!(1)),
+            "{name}: {body}"
+        );
+    }
+}
