@@ -290,7 +290,11 @@ impl UsageService {
         let sender = tx.clone();
         let inner = Arc::clone(&self.inner);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
+            // Our own reads open the files (inotify `OPEN`, `CLOSE_NOWRITE`); only a
+            // change of content or of the directory tree is worth a refresh.
+            if let Ok(event) = event
+                && is_change(event.kind)
+            {
                 inner.generation.fetch_add(1, Ordering::SeqCst);
                 for path in event.paths {
                     let _ = sender.send(path);
@@ -368,6 +372,17 @@ impl UsageService {
 
     pub(crate) fn projects_root(&self) -> &Path {
         &self.inner.projects_root
+    }
+}
+
+/// Whether a notification may mean new or different transcript bytes.
+fn is_change(kind: notify::EventKind) -> bool {
+    use notify::EventKind as K;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        K::Create(_) | K::Remove(_) | K::Any | K::Other => true,
+        K::Modify(modify) => !matches!(modify, ModifyKind::Metadata(_)),
+        K::Access(access) => matches!(access, AccessKind::Close(AccessMode::Write)),
     }
 }
 
@@ -460,5 +475,38 @@ fn to_wire(project: &str, totals: &UsageTotals) -> Usage {
         ambiguous_transcripts: totals.discovery.ambiguous_transcripts,
         unreadable_files: totals.discovery.unreadable_files,
         price_table_date: totals.price_table_date.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::EventKind as K;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+        RenameMode,
+    };
+
+    #[test]
+    fn reads_do_not_count_as_changes() {
+        assert!(!super::is_change(K::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!super::is_change(K::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!super::is_change(K::Modify(ModifyKind::Metadata(
+            MetadataKind::Any
+        ))));
+        assert!(super::is_change(K::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(super::is_change(K::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(super::is_change(K::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(super::is_change(K::Create(CreateKind::File)));
+        assert!(super::is_change(K::Remove(RemoveKind::File)));
     }
 }
