@@ -631,3 +631,52 @@ async fn a_shared_slug_is_split_by_first_cwd() {
         );
     }
 }
+
+/// A bridge (the fake `claude`) writes its conversation's transcript and keeps appending
+/// replies; the dashboard's socket sees the §6 fixture's cost, then the growth.
+#[tokio::test]
+async fn a_running_bridge_transcript_is_rolled_up_live() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({"transcript": "1", "transcript_append_ms": "400"}).to_string(),
+    )
+    .unwrap();
+    let claude = support::fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    let (status, started) = server.start_bridge("alpha").await;
+    assert!(status == 201 || status == 200, "{started}");
+
+    // Frames arrive as the transcript grows: first the fixture alone or with a few appended
+    // sonnet replies, then more. Every frame's numbers follow from the fixture's rule.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let frame = next_frame(&mut socket).await;
+        if frame["type"] != "usage" {
+            continue;
+        }
+        let usage = &frame["usage"];
+        let appended = usage["by_model"]["claude-sonnet-4-6"]["messages"]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(usage["messages"], 2 + appended, "{usage}");
+        assert_eq!(usage["duplicates_skipped"], 2, "{usage}");
+        assert_eq!(
+            usage["by_model"]["claude-opus-4-8"]["cost_usd"], 0.1261,
+            "{usage}"
+        );
+        // 126 319 000 nano-dollars for the fixture, 180 000 (10·3 000 + 10·15 000) per reply.
+        let nanos = 126_319_000 + 180_000 * appended;
+        let rounded = (nanos + 50_000) / 100_000;
+        #[allow(clippy::cast_precision_loss)]
+        let expected = rounded as f64 / 10_000.0;
+        assert_eq!(usage["cost_usd"], expected, "{usage}");
+        seen.push(appended);
+    }
+    assert!(seen[1] > seen[0], "{seen:?}");
+}
