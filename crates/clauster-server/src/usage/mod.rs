@@ -486,6 +486,38 @@ mod tests {
         RenameMode,
     };
 
+    /// The worked example of data.md §1.7 (one reply streamed as three lines) plus the
+    /// same record without the 1-hour split in another file, as the route answers it.
+    #[test]
+    fn the_worked_example_as_the_wire_answer() {
+        use std::path::Path;
+        use std::sync::Arc;
+
+        let line = |id: &str, split: bool| {
+            let cache = if split {
+                r#","cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":11715}"#
+            } else {
+                ""
+            };
+            format!(
+                r#"{{"requestId":"r-{id}","timestamp":"2026-11-25T15:02:22.123Z","message":{{"id":"{id}","model":"claude-opus-4-8","usage":{{"input_tokens":6,"output_tokens":13,"cache_creation_input_tokens":11715,"cache_read_input_tokens":17228{cache}}}}}}}"#
+            ) + "\n"
+        };
+        let mut usage = clauster_core::usage::ProjectUsage::new(Arc::new(
+            clauster_core::usage::PriceTable::builtin(),
+        ));
+        let streamed = line("m1", true).repeat(3);
+        usage.feed(Path::new("/p/a.jsonl"), streamed.as_bytes());
+        let totals = usage.totals();
+        let wire = super::to_wire("alpha", &totals);
+        assert_eq!(wire.cost_usd, 0.1261);
+        insta::assert_json_snapshot!("worked_example", wire);
+        usage.feed(Path::new("/p/b.jsonl"), line("m2", false).as_bytes());
+        let wire = super::to_wire("alpha", &usage.totals());
+        assert_eq!(wire.by_model["claude-opus-4-8"].cost_usd, 0.2083);
+        insta::assert_json_snapshot!("worked_example_plus_unsplit", wire);
+    }
+
     #[test]
     fn reads_do_not_count_as_changes() {
         assert!(!super::is_change(K::Access(AccessKind::Open(
