@@ -489,6 +489,10 @@ mod tests {
     /// The worked example of data.md §1.7 (one reply streamed as three lines) plus the
     /// same record without the 1-hour split in another file, as the route answers it.
     #[test]
+    #[allow(
+        clippy::float_cmp,
+        reason = "the answer is exactly the double nearest the 4-decimal value"
+    )]
     fn the_worked_example_as_the_wire_answer() {
         use std::path::Path;
         use std::sync::Arc;
