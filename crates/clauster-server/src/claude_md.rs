@@ -156,6 +156,10 @@ async fn project(state: &AppState, name: &str) -> Result<Discovered, ApiError> {
 /// A running instance of the project. (External sessions need the agents poll, which this
 /// server does not run yet.)
 async fn bridge_running(state: &AppState, name: &str) -> bool {
+    // While the engine is still rediscovering, asking it would hold the answer up to 10 s.
+    if !state.engine().is_ready() {
+        return false;
+    }
     state.engine().list().await.is_ok_and(|all| {
         all.iter()
             .any(|i| i.project == name && i.status == "running")
