@@ -464,3 +464,31 @@ async fn a_write_pushes_the_project_card() {
     assert_eq!(card["project"]["name"], "alpha");
     assert_eq!(card["project"]["has_claude_md"], true);
 }
+
+#[tokio::test]
+async fn a_running_bridge_is_reported() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
+    sandbox.trust(&alpha);
+    let claude = support::fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let editor = Editor::new(&server, "alpha");
+    assert_eq!(editor.get().await.1["bridge_running"], false);
+    let (_, started) = server.start_bridge("alpha").await;
+    assert_eq!(started["status"], "running", "{started}");
+    let (status, doc) = editor.get().await;
+    assert_eq!(
+        (status, doc["bridge_running"].clone()),
+        (200, json!(true)),
+        "{doc}"
+    );
+    assert_eq!(doc["content"], "# notes\n");
+    let (status, doc) = editor
+        .put(json!({"content": "new\n", "base_sha256": sha256_hex(b"# notes\n")}))
+        .await;
+    assert_eq!(
+        (status, doc["bridge_running"].clone()),
+        (200, json!(true)),
+        "{doc}"
+    );
+}
