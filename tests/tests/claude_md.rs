@@ -492,3 +492,46 @@ async fn a_running_bridge_is_reported() {
         "{doc}"
     );
 }
+
+/// One HTTP/1.1 request over the control socket; the status line's code and the body.
+fn over_control_socket(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_write_over_the_control_socket_is_audited_as_cli() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.trust(&alpha);
+    let _server = start_server(&sandbox, None, &[], &[]);
+    let socket = sandbox.state_dir().join("control.sock");
+    let body = json!({"content": "from the cli\n"}).to_string();
+    let (status, answer) = tokio::task::spawn_blocking(move || {
+        over_control_socket(&socket, "PUT", "/api/projects/alpha/claude-md", &body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let log = std::fs::read_to_string(audit_log(&sandbox)).unwrap();
+    let line: Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(
+        (line["actor"].as_str(), line["action"].as_str()),
+        (Some("cli"), Some("create"))
+    );
+}
