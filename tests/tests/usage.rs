@@ -680,3 +680,37 @@ async fn a_running_bridge_transcript_is_rolled_up_live() {
     }
     assert!(seen[1] > seen[0], "{seen:?}");
 }
+
+#[tokio::test]
+async fn the_legacy_projects_directory_is_read_too() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    let current = slug_dir(&sandbox.home().join(".claude/projects"), &alpha);
+    let legacy = slug_dir(&sandbox.home().join(".config/claude/projects"), &alpha);
+    let shared = reply(Some("m1"), Some("r1"), "claude-haiku-4-5", &tokens(1000, 0));
+    write_lines(
+        &current.join(format!("{SESSION_A}.jsonl")),
+        std::slice::from_ref(&shared),
+    );
+    // The same reply again (de-duplicated across both directories) and one of its own.
+    write_lines(
+        &legacy.join(format!("{SESSION_B}.jsonl")),
+        &[
+            shared,
+            reply(Some("m2"), Some("r2"), "claude-haiku-4-5", &tokens(0, 100)),
+        ],
+    );
+    let server = start_server(&sandbox, None, &[], &[]);
+    let (status, body) = usage(&server, "alpha").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            body["transcripts"].clone(),
+            body["messages"].clone(),
+            body["duplicates_skipped"].clone(),
+            body["cost_usd"].clone()
+        ),
+        (json!(2), json!(2), json!(1), json!(0.0015)),
+        "{body}"
+    );
+}
