@@ -177,8 +177,8 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     Ok(Snapshot {
         projects,
         instances,
-        health: health_facts(state),
         usage: state.usage().published(),
+        health: health_facts(state),
     })
 }
 

@@ -10,7 +10,7 @@ use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, claude_md, instances, log_tail, more_routes, page, usage};
+use crate::{assets, instances, log_tail, more_routes, page};
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -42,22 +42,12 @@ pub fn router(state: AppState) -> Router {
             post(more_routes::trust_project),
         )
         .route("/api/projects/trust-all", post(more_routes::trust_all))
+        // Data features (data.md §1–§2): usage, transcripts, CLAUDE.md editor.
+        .merge(crate::usage::routes())
         .route("/api/widget", get(more_routes::widget))
         .route("/api/login-status", get(more_routes::login_status))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))
-        // Data features (data.md §1–§2): usage rollup, conversation list, CLAUDE.md editor.
-        .route("/api/projects/{name}/usage", get(usage::project_usage))
-        .route(
-            "/api/projects/{name}/transcripts",
-            get(usage::project_transcripts),
-        )
-        .route(
-            "/api/projects/{name}/claude-md",
-            get(claude_md::read)
-                .put(claude_md::write)
-                .layer(axum::extract::DefaultBodyLimit::max(claude_md::BODY_LIMIT)),
-        )
         .route("/ws/events", get(instances::events))
         .route("/ws/bridge-log/{id}", get(log_tail::stream))
         .route("/pkg/{*path}", get(assets::serve))

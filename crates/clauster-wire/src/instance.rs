@@ -80,10 +80,10 @@ pub struct HealthFacts {
 pub struct Snapshot {
     pub projects: Vec<Project>,
     pub instances: Vec<Instance>,
-    pub health: HealthFacts,
     /// The cached rollup of every project computed so far (empty when `usage.mode` is off).
     #[serde(default)]
     pub usage: BTreeMap<String, Usage>,
+    pub health: HealthFacts,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.

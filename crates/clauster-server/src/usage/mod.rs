@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::engine::Engine;
 use crate::projects::{self, Discovered};
 
-pub use routes::{project_transcripts, project_usage};
+pub use routes::routes;
 pub use scan::RootError;
 
 /// Cold computations run on at most this many blocking threads at a time (§1.6).

@@ -3,17 +3,34 @@
 
 use std::sync::Arc;
 
-use axum::Json;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use clauster_core::names::ProjectName;
 use clauster_wire::Transcripts;
 
+use crate::claude_md;
 use crate::error::ApiError;
 use crate::projects::{self, Discovered};
 use crate::routes::no_store;
 use crate::state::AppState;
+
+/// The routes of the data features: the rollup, the conversation list and the CLAUDE.md
+/// editor (whose PUT body may reach 512 KiB, security.md §7.2).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/projects/{name}/usage", get(project_usage))
+        .route("/api/projects/{name}/transcripts", get(project_transcripts))
+        .route(
+            "/api/projects/{name}/claude-md",
+            get(claude_md::read)
+                .put(claude_md::write)
+                .layer(DefaultBodyLimit::max(claude_md::BODY_LIMIT)),
+        )
+}
 
 /// The validated name and, when it is a discovered project, that project with the full list.
 pub(super) async fn lookup(
