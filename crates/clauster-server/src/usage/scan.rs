@@ -46,12 +46,24 @@ pub struct Discovery {
 
 /// The first `cwd` of files that needed the ownership proof, cached by path + size + mtime.
 #[derive(Debug, Default)]
-pub struct ProofCache(HashMap<PathBuf, (u64, i128, Option<String>)>);
+pub struct ProofCache {
+    entries: HashMap<PathBuf, (u64, i128, Option<String>)>,
+    /// Paths asked about since the last [`ProofCache::forget_unasked`].
+    asked: HashSet<PathBuf>,
+}
 
 impl ProofCache {
+    /// Drops the entries of files no longer found (kept: owned and foreign ones alike, so a
+    /// foreign worktree file is not re-read on every sweep).
+    fn forget_unasked(&mut self) {
+        let asked = std::mem::take(&mut self.asked);
+        self.entries.retain(|path, _| asked.contains(path));
+    }
+
     fn first_cwd(&mut self, path: &Path, meta: &fs::Metadata) -> io::Result<Option<String>> {
+        self.asked.insert(path.to_owned());
         let key = (meta.len(), mtime_ns(meta));
-        if let Some((len, mtime, cwd)) = self.0.get(path)
+        if let Some((len, mtime, cwd)) = self.entries.get(path)
             && (*len, *mtime) == key
         {
             return Ok(cwd.clone());
@@ -61,7 +73,8 @@ impl ProofCache {
             .take(CWD_HEAD_BYTES)
             .read_to_end(&mut head)?;
         let cwd = location::first_cwd(&head);
-        self.0.insert(path.to_owned(), (key.0, key.1, cwd.clone()));
+        self.entries
+            .insert(path.to_owned(), (key.0, key.1, cwd.clone()));
         Ok(cwd)
     }
 }
@@ -259,7 +272,7 @@ impl ProjectFiles {
             self.usage.remove_file(&path);
             self.stamps.remove(&path);
         }
-        self.proofs.0.retain(|path, _| current.contains(path));
+        self.proofs.forget_unasked();
         self.usage.set_discovery(discovery.counts);
         Ok(())
     }
