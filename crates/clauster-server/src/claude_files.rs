@@ -171,7 +171,7 @@ fn canonical_target(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// One mutex per canonical path for the life of the process (a handful of files).
-fn process_mutex(target: &Path) -> Arc<Mutex<()>> {
+pub(crate) fn process_mutex(target: &Path) -> Arc<Mutex<()>> {
     static MUTEXES: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
     let mut map = MUTEXES
         .get_or_init(Mutex::default)
@@ -200,7 +200,7 @@ fn hex_prefix(digest: &[u8], bytes: usize) -> String {
         })
 }
 
-fn open_lock_file(state_dir: &Path, target: &Path) -> io::Result<File> {
+pub(crate) fn open_lock_file(state_dir: &Path, target: &Path) -> io::Result<File> {
     let path = lock_file_path(state_dir, target);
     if let Some(dir) = path.parent() {
         fs::DirBuilder::new()

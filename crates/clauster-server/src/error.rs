@@ -36,6 +36,13 @@ impl ApiError {
     }
 }
 
+#[cfg(test)]
+impl ApiError {
+    pub fn detail(&self) -> &str {
+        &self.body.detail
+    }
+}
+
 impl From<crate::engine::EngineError> for ApiError {
     fn from(err: crate::engine::EngineError) -> Self {
         use crate::engine::EngineError as E;

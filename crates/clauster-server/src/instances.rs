@@ -177,6 +177,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     Ok(Snapshot {
         projects,
         instances,
+        usage: state.usage().published(),
         health: health_facts(state),
         sessions: state.engine().sessions().view.clone(),
     })

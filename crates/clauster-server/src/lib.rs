@@ -8,6 +8,7 @@
 mod assets;
 mod bridge_env;
 mod claude_files;
+mod claude_md;
 mod context;
 mod control;
 mod engine;
@@ -25,6 +26,7 @@ mod state;
 mod store;
 mod time;
 mod trust;
+mod usage;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -170,6 +172,10 @@ async fn serve_on(
         server_env: std::env::vars_os().collect(),
     });
     let state = state::AppState::new(config, context, options, engine);
+    // A CLI command's engine lives for seconds: no background rollup for it.
+    if local.is_some() {
+        state.usage().start();
+    }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");
     } else {
@@ -198,7 +204,8 @@ async fn serve_on(
             None => Ok(()),
         }
     };
-    let unix = axum::serve(unix_listener, router).with_graceful_shutdown(stopped());
+    let over_socket = router.layer(axum::Extension(claude_md::ControlSocket));
+    let unix = axum::serve(unix_listener, over_socket).with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);

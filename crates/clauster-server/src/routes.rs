@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
             post(more_routes::trust_project),
         )
         .route("/api/projects/trust-all", post(more_routes::trust_all))
+        // Data features (data.md §1–§2): usage, transcripts, CLAUDE.md editor.
+        .merge(crate::usage::routes())
         .route("/api/widget", get(more_routes::widget))
         .route("/api/login-status", get(more_routes::login_status))
         .route("/api/instances/{id}/resume", post(instances::resume))

@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::projects;
 use crate::trust;
+use crate::usage::UsageService;
 
 /// What `serve` runs with: the validated configuration and the facts the CLI learned while
 /// reading it.
@@ -40,6 +41,7 @@ struct Inner {
     #[allow(dead_code)] // read once pty bridges launch keepers (`self_exe`)
     options: ServeOptions,
     engine: Engine,
+    usage: UsageService,
 }
 
 impl AppState {
@@ -50,6 +52,11 @@ impl AppState {
         engine: Engine,
     ) -> Self {
         let claude_global_file = trust::global_config_file(&config, &ProcessEnv);
+        let home =
+            trust::Env::var(&ProcessEnv, "HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        let server_config_dir =
+            trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
+        let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -57,12 +64,18 @@ impl AppState {
                 claude_global_file,
                 options,
                 engine,
+                usage,
             }),
         }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The transcript rollup (data.md §1).
+    pub fn usage(&self) -> &UsageService {
+        &self.inner.usage
     }
 
     pub fn config(&self) -> &Config {

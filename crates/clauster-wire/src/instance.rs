@@ -1,8 +1,10 @@
 //! Instance objects (http-api.md §5.1), spawn outcomes and the `/ws/events` frames (§8.4).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{PageContext, Project};
+use crate::{PageContext, Project, Usage};
 
 /// Clauster's record of one bridge as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,9 @@ pub struct HealthFacts {
 pub struct Snapshot {
     pub projects: Vec<Project>,
     pub instances: Vec<Instance>,
+    /// The cached rollup of every project computed so far (empty when `usage.mode` is off).
+    #[serde(default)]
+    pub usage: BTreeMap<String, Usage>,
     pub health: HealthFacts,
     /// The last `claude agents --json` poll, attributed.
     pub sessions: crate::SessionsView,
@@ -116,6 +121,11 @@ pub enum Frame {
     },
     /// `claude agents --json` changed (bridges.md §17).
     Sessions(crate::SessionsView),
+    /// A project's rollup changed (data.md §1.6); only when `usage.mode` is not `off`.
+    Usage {
+        project: String,
+        usage: Usage,
+    },
 }
 
 /// A frame with its per-connection sequence number, as sent.

@@ -13,6 +13,7 @@ mod instance;
 mod misc;
 mod project;
 mod sessions;
+mod usage;
 
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
@@ -20,3 +21,7 @@ pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot,
 pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};
+pub use usage::{
+    ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
+    Usage,
+};

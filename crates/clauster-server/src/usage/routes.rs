@@ -1,0 +1,115 @@
+//! `GET /api/projects/{name}/usage` (data.md §1.7) and `GET /api/projects/{name}/transcripts`
+//! (§1.8).
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use clauster_core::names::ProjectName;
+use clauster_wire::Transcripts;
+
+use crate::claude_md;
+use crate::error::ApiError;
+use crate::projects::{self, Discovered};
+use crate::routes::no_store;
+use crate::state::AppState;
+
+/// The routes of the data features: the rollup, the conversation list and the CLAUDE.md
+/// editor (whose PUT body may reach 512 KiB, security.md §7.2).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/projects/{name}/usage", get(project_usage))
+        .route("/api/projects/{name}/transcripts", get(project_transcripts))
+        .route(
+            "/api/projects/{name}/claude-md",
+            get(claude_md::read)
+                .put(claude_md::write)
+                .layer(DefaultBodyLimit::max(claude_md::BODY_LIMIT)),
+        )
+}
+
+/// The validated name and, when it is a discovered project, that project with the full list.
+pub(super) async fn lookup(
+    state: &AppState,
+    name: &str,
+) -> Result<(ProjectName, Option<(Discovered, Arc<Vec<Discovered>>)>), ApiError> {
+    let name =
+        ProjectName::new(name).map_err(|err| ApiError::invalid(err.to_string(), Some("name")))?;
+    let root = state.usage().projects_root().to_owned();
+    let all = tokio::task::spawn_blocking(move || projects::discover(&root))
+        .await
+        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
+        .map_err(|err| {
+            ApiError::internal(format!(
+                "cannot list projects_root: {err}; check that it exists and is readable"
+            ))
+        })?;
+    let found = all.iter().find(|p| p.name == name).cloned();
+    Ok((name, found.map(|p| (p, Arc::new(all)))))
+}
+
+pub async fn project_usage(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (name, found) = lookup(&state, &name).await?;
+    let usage = match found {
+        Some((project, all)) => {
+            state
+                .usage()
+                .rollup(&project, &all, false)
+                .await
+                .map_err(|err| {
+                    tracing::warn!("{err}");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "could not read usage transcripts",
+                    )
+                })?
+        }
+        // An unknown but valid name answers zeros, as the Python version did.
+        None => super::zero_usage(name.as_str(), &state.usage().inner.prices),
+    };
+    Ok(no_store(Json(usage).into_response()))
+}
+
+pub async fn project_transcripts(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (name, found) = lookup(&state, &name).await?;
+    let sessions = match found {
+        Some((project, all)) if state.usage().enabled() => {
+            let service = state.usage().clone();
+            tokio::task::spawn_blocking(move || {
+                super::transcripts::list(
+                    service.roots(),
+                    service.transcripts_cache(),
+                    &project,
+                    &all,
+                )
+            })
+            .await
+            .map_err(|_| ApiError::internal("the transcript list panicked; see the server log"))?
+            .map_err(|err| {
+                tracing::warn!("{err}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not read transcripts",
+                )
+            })?
+        }
+        _ => Vec::new(),
+    };
+    Ok(no_store(
+        Json(Transcripts {
+            project: name.into_string(),
+            sessions,
+        })
+        .into_response(),
+    ))
+}

@@ -1,0 +1,157 @@
+//! The conversation list of the fork picker (data.md §1.8): one entry per top-level session
+//! file of a project and its worktrees, cached per file by (mtime, size).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use clauster_core::usage::location::{TranscriptKind, TranscriptRoots};
+use clauster_wire::TranscriptSession;
+use serde_json::Value;
+
+use super::scan::{self, ProofCache, RootError};
+use crate::projects::Discovered;
+
+/// Records scanned for the `is_subagent` signs.
+const SUBAGENT_SCAN_RECORDS: usize = 200;
+
+/// `first_prompt` is cut to this many characters.
+const PROMPT_CHARS: usize = 120;
+
+/// Per-file summaries keyed by path, valid while (mtime, size) stay the same.
+#[derive(Debug, Default)]
+pub struct Cache(Mutex<HashMap<PathBuf, (i128, u64, TranscriptSession)>>);
+
+/// The project's sessions, live first, then newest mtime.
+pub fn list(
+    roots: &TranscriptRoots,
+    cache: &Cache,
+    project: &Discovered,
+    all: &[Discovered],
+) -> Result<Vec<TranscriptSession>, RootError> {
+    let found = scan::discover(roots, project, all, &mut ProofCache::default())?;
+    let mut sessions = Vec::new();
+    for file in found.files {
+        let TranscriptKind::Session { stem } = &file.kind else {
+            continue;
+        };
+        if stem.len() != 36 || uuid::Uuid::parse_str(stem).is_err() {
+            continue;
+        }
+        let Ok(meta) = fs::metadata(&file.path) else {
+            continue;
+        };
+        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let cached = cache
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&file.path)
+            .filter(|(m, len, _)| (*m, *len) == (mtime, meta.len()))
+            .map(|(_, _, session)| session.clone());
+        let session = if let Some(session) = cached {
+            session
+        } else {
+            let Some(session) = summarize(&file.path, stem, mtime) else {
+                continue;
+            };
+            cache
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(file.path.clone(), (mtime, meta.len(), session.clone()));
+            session
+        };
+        sessions.push((mtime, session));
+    }
+    // `live` needs the agents poll, which this server does not run yet: every entry is
+    // `false`, so the order is newest mtime first.
+    sessions.sort_by(|a, b| b.1.live.cmp(&a.1.live).then(b.0.cmp(&a.0)));
+    Ok(sessions.into_iter().map(|(_, s)| s).collect())
+}
+
+fn summarize(path: &Path, stem: &str, mtime_ns: i128) -> Option<TranscriptSession> {
+    let file = fs::File::open(path).ok()?;
+    let mut turns = 0_u64;
+    let mut first_prompt: Option<String> = None;
+    let mut fallback_prompt: Option<String> = None;
+    let (mut first_ts, mut last_ts) = (None, None);
+    let (mut sdk, mut sidechain, mut main_chain) = (false, false, false);
+    let mut records = 0_usize;
+    for line in BufReader::new(file).split(b'\n') {
+        let Ok(line) = line else { break };
+        let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(&line) else {
+            continue;
+        };
+        if records < SUBAGENT_SCAN_RECORDS {
+            sdk |= record.get("entrypoint").and_then(Value::as_str) == Some("sdk-py");
+            match record.get("isSidechain") {
+                Some(Value::Bool(true)) => sidechain = true,
+                Some(Value::Bool(false)) => main_chain = true,
+                _ => {}
+            }
+        }
+        records += 1;
+        if let Some(ts) = record.get("timestamp").and_then(Value::as_str)
+            && let Some(ms) = crate::time::unix_millis(ts)
+        {
+            let ts = crate::time::rfc3339_from_unix_millis(ms);
+            first_ts.get_or_insert_with(|| ts.clone());
+            last_ts = Some(ts);
+        }
+        let Some(message) = record.get("message").and_then(Value::as_object) else {
+            continue;
+        };
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+        if role.is_empty() {
+            continue;
+        }
+        turns += 1;
+        if role == "user" && first_prompt.is_none() {
+            let text = user_text(message.get("content"));
+            if !text.trim().is_empty() {
+                let command = text.starts_with("<local-command-") || text.starts_with("<command-");
+                if command {
+                    fallback_prompt.get_or_insert_with(|| prompt(&text));
+                } else {
+                    first_prompt = Some(prompt(&text));
+                }
+            }
+        }
+    }
+    let mtime_ms = u128::try_from(mtime_ns / 1_000_000).unwrap_or(0);
+    Some(TranscriptSession {
+        session: stem.to_owned(),
+        mtime: crate::time::rfc3339_from_unix_millis(mtime_ms),
+        turn_count: turns,
+        live: false,
+        first_prompt: first_prompt.or(fallback_prompt),
+        first_ts,
+        last_ts,
+        is_subagent: sdk || (sidechain && !main_chain),
+    })
+}
+
+/// A user turn's text: a string content, or its text blocks joined.
+fn user_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// Sanitized, whitespace collapsed, at most [`PROMPT_CHARS`] characters.
+fn prompt(text: &str) -> String {
+    let clean = clauster_core::sanitize::sanitize_text(text);
+    let collapsed = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.chars().take(PROMPT_CHARS).collect()
+}
