@@ -9,6 +9,7 @@
 pub mod argv;
 pub mod capability;
 pub mod claude_json;
+pub mod clone;
 pub mod config;
 pub mod identity;
 pub mod markers;
