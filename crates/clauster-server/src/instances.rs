@@ -178,6 +178,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         projects,
         instances,
         health: health_facts(state),
+        clone_jobs: state.clones().running(),
     })
 }
 

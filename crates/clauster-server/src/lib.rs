@@ -8,6 +8,7 @@
 mod assets;
 mod bridge_env;
 mod claude_files;
+mod clone;
 mod context;
 mod control;
 mod engine;
@@ -19,6 +20,7 @@ mod origin;
 mod page;
 mod probe;
 mod projects;
+mod projects_create;
 mod routes;
 mod state;
 mod store;
@@ -32,6 +34,7 @@ use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
 pub use control::{control_socket_for, control_socket_path};
+pub use clauster_core::clone::UrlPolicy;
 pub use state::ServerConfig;
 
 /// What tests may change about a server that configuration cannot reach (README
@@ -41,12 +44,16 @@ pub struct ServeOptions {
     /// The `clauster` binary launched as the pty keeper and written as the recap-hook
     /// command. In-process tests pass the built `clauster` binary here.
     pub self_exe: PathBuf,
+    /// The address rules of clone (data.md §3.3 step 6): the real policy unless a test
+    /// admits its local `git daemon` (data.md §3.6).
+    pub clone_url_policy: UrlPolicy,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")),
+            clone_url_policy: UrlPolicy::real(),
         }
     }
 }
@@ -104,6 +111,9 @@ pub async fn serve(
         claude_global_file,
         server_env: std::env::vars_os().collect(),
     });
+    // Temp directories of clones a previous run left behind (data.md §3.4).
+    let root = config.projects_root.clone();
+    tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let state = state::AppState::new(config, context, options, engine);
     tracing::info!(%local, control = %control.path().display(), "serving");
     // One shutdown future, two servers: the watch channel fans it out.

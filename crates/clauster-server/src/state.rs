@@ -8,6 +8,7 @@ use clauster_core::config::{Config, Secret};
 use clauster_wire::{PageContext, Project};
 
 use crate::ServeOptions;
+use crate::clone;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::projects;
@@ -40,6 +41,7 @@ struct Inner {
     #[allow(dead_code)] // read once pty bridges launch keepers (`self_exe`)
     options: ServeOptions,
     engine: Engine,
+    clones: clone::CloneJobs,
 }
 
 impl AppState {
@@ -57,12 +59,23 @@ impl AppState {
                 claude_global_file,
                 options,
                 engine,
+                clones: clone::CloneJobs::default(),
             }),
         }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The clone jobs (data.md §3.5).
+    pub fn clones(&self) -> &clone::CloneJobs {
+        &self.inner.clones
+    }
+
+    /// The address rules clones run under (`ServeOptions::clone_url_policy`).
+    pub fn clone_policy(&self) -> &clauster_core::clone::UrlPolicy {
+        &self.inner.options.clone_url_policy
     }
 
     pub fn config(&self) -> &Config {

@@ -79,6 +79,9 @@ pub struct Snapshot {
     pub projects: Vec<Project>,
     pub instances: Vec<Instance>,
     pub health: HealthFacts,
+    /// Running clone jobs (data.md §3.5), so another tab picks them up.
+    #[serde(default)]
+    pub clone_jobs: Vec<crate::CloneJobSummary>,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -111,6 +114,10 @@ pub enum Frame {
     },
     Resync {
         reason: String,
+    },
+    /// A clone job started, progressed (at most 4/s) or ended.
+    Clone {
+        job: crate::CloneJobState,
     },
 }
 

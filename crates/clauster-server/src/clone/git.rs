@@ -1,0 +1,124 @@
+//! Running git for create and clone (data.md §3.2, §3.4): the locked-down environment, the
+//! binary lookup, and stopping a git process group.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clauster_core::clone::{CloneHost, CloneUrl};
+use clauster_core::config::Config;
+use clauster_core::sanitize::sanitize_line;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::bridge_env::BridgeEnv;
+
+/// How long git gets after SIGTERM before its group is killed (data.md §3.4).
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// The scrubbed child environment (bridges.md §4.3 steps 1–4) plus the git variables of
+/// data.md §3.4. `ssh_pin` adds the checked address to ssh's options so ssh connects to
+/// it and nowhere else, while host keys stay filed under the name.
+pub fn git_env(config: &Config, ssh_pin: Option<(&str, std::net::IpAddr)>) -> Vec<(OsString, OsString)> {
+    let base = BridgeEnv::build(config, std::env::vars_os(), None);
+    let mut ssh = String::from("ssh -oBatchMode=yes -oStrictHostKeyChecking=accept-new");
+    if let Some((host, ip)) = ssh_pin {
+        // Both values passed the host-name rules of the URL check (letters, digits, `.-_`)
+        // or are address literals, so the shell git runs this through sees no metacharacter.
+        ssh.push_str(&format!(" -oHostName={ip} -oHostKeyAlias={host}"));
+    }
+    let git_vars = [
+        ("GIT_ALLOW_PROTOCOL", config.clone.allowed_schemes.join(":")),
+        ("GIT_TERMINAL_PROMPT", "0".to_owned()),
+        ("GIT_ASKPASS", String::new()),
+        ("SSH_ASKPASS", String::new()),
+        ("GIT_SSH_COMMAND", ssh),
+        ("GIT_CONFIG_NOSYSTEM", "1".to_owned()),
+        ("GIT_CONFIG_GLOBAL", "/dev/null".to_owned()),
+        ("GIT_LFS_SKIP_SMUDGE", "1".to_owned()),
+    ];
+    let mut vars: Vec<(OsString, OsString)> = base
+        .vars()
+        .iter()
+        // Anything git reads from the environment that could point it elsewhere goes: the
+        // scrubbed environment is the server's, and the server may have been started from
+        // inside a repository or with git variables of its own.
+        .filter(|(name, _)| !name.to_string_lossy().starts_with("GIT_"))
+        .cloned()
+        .collect();
+    for (name, value) in git_vars {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name.into(), value.into()));
+    }
+    vars
+}
+
+/// `git` on the PATH of the child environment, as an absolute path.
+pub fn git_binary(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_, path) = env.iter().find(|(n, _)| n == "PATH")?;
+    std::env::split_paths(path)
+        // Empty and relative entries name the server's cwd, which is no place to look.
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join("git"))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The `-c` options and URL that make git connect only to `ip`, the address the guard
+/// checked: `git://` gets the address in the URL, `http(s)://` a curl resolve entry (TLS still
+/// checks the name), `ssh://` the ssh options of [`git_env`]. Redirects are never followed.
+pub fn pinned_invocation(url: &CloneUrl, ip: std::net::IpAddr) -> (Vec<String>, String) {
+    let mut config = vec!["http.followRedirects=false".to_owned()];
+    let CloneHost::Name(host) = url.host() else {
+        return (config, url.as_str().to_owned());
+    };
+    match url.scheme() {
+        "git" => (config, url.with_host_ip(ip)),
+        "http" | "https" => {
+            let addr = match ip {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            config.push(format!("http.curloptResolve={host}:{}:{addr}", url.port()));
+            (config, url.as_str().to_owned())
+        }
+        _ => (config, url.as_str().to_owned()),
+    }
+}
+
+/// SIGTERM to git's process group, SIGKILL after [`TERM_GRACE`] if `exited` has not
+/// resolved by then.
+pub async fn stop_group(pgid: i32, exited: impl std::future::Future<Output = ()>) {
+    let group = Pid::from_raw(pgid);
+    let _ = killpg(group, Signal::SIGTERM);
+    if tokio::time::timeout(TERM_GRACE, exited).await.is_err() {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+}
+
+/// SIGKILL to whatever is left of a finished git's group (helpers it started).
+pub fn kill_leftovers(pgid: i32) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+}
+
+/// The last lines git printed, as an error tail: joined by ` / `, the last `max` characters,
+/// sanitized, and with the clone URL (any spelling git was given) replaced by `<url>`.
+pub fn error_tail(lines: &[String], max: usize, urls: &[&str]) -> String {
+    let mut joined = lines.join(" / ");
+    for url in urls {
+        if !url.is_empty() {
+            joined = joined.replace(url, "<url>");
+            joined = joined.replace(url.trim_end_matches('/'), "<url>");
+        }
+    }
+    let clean = sanitize_line(&joined).into_owned();
+    let count = clean.chars().count();
+    if count <= max {
+        clean
+    } else {
+        clean.chars().skip(count - max).collect()
+    }
+}
