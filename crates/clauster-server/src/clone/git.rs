@@ -122,3 +122,104 @@ pub fn error_tail(lines: &[String], max: usize, urls: &[&str]) -> String {
         clean.chars().skip(count - max).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> CloneUrl {
+        let schemes = ["https", "http", "ssh", "git"].map(str::to_owned);
+        CloneUrl::parse(text, &schemes).expect("a valid URL")
+    }
+
+    #[test]
+    fn git_connects_only_to_the_checked_address() {
+        let ip: std::net::IpAddr = "140.82.112.3".parse().expect("ip");
+        let v6: std::net::IpAddr = "2606:4700::1111".parse().expect("ip");
+        assert_eq!(
+            pinned_invocation(&url("https://github.com/org/repo.git"), ip),
+            (
+                vec![
+                    "http.followRedirects=false".to_owned(),
+                    "http.curloptResolve=github.com:443:140.82.112.3".to_owned()
+                ],
+                "https://github.com/org/repo.git".to_owned()
+            )
+        );
+        assert_eq!(
+            pinned_invocation(&url("http://example.com:8080/r"), v6).0[1],
+            "http.curloptResolve=example.com:8080:[2606:4700::1111]"
+        );
+        assert_eq!(
+            pinned_invocation(&url("git://example.com/r.git"), ip).1,
+            "git://140.82.112.3/r.git"
+        );
+        // An address literal needs no pin: it is what was checked.
+        assert_eq!(
+            pinned_invocation(&url("https://140.82.112.3/r"), ip),
+            (
+                vec!["http.followRedirects=false".to_owned()],
+                "https://140.82.112.3/r".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn the_git_environment_is_locked_down_and_pins_ssh() {
+        let mut config = clauster_core::config::load(&clauster_core::config::ConfigInput {
+            text: Some("projects_root: /srv/p\nstate_dir: /srv/s\n".into()),
+            ..Default::default()
+        })
+        .expect("config")
+        .config;
+        config.claude.env.insert("GIT_DIR".into(), "/elsewhere".into());
+        let ip: std::net::IpAddr = "140.82.112.3".parse().expect("ip");
+        let env = git_env(&config, Some(("github.com", ip)));
+        let get = |name: &str| {
+            env.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("GIT_ALLOW_PROTOCOL").as_deref(), Some("https:ssh"));
+        assert_eq!(get("GIT_TERMINAL_PROMPT").as_deref(), Some("0"));
+        assert_eq!(get("GIT_ASKPASS").as_deref(), Some(""));
+        assert_eq!(get("SSH_ASKPASS").as_deref(), Some(""));
+        assert_eq!(get("GIT_CONFIG_NOSYSTEM").as_deref(), Some("1"));
+        assert_eq!(get("GIT_CONFIG_GLOBAL").as_deref(), Some("/dev/null"));
+        assert_eq!(get("GIT_LFS_SKIP_SMUDGE").as_deref(), Some("1"));
+        assert_eq!(
+            get("GIT_SSH_COMMAND").as_deref(),
+            Some(
+                "ssh -oBatchMode=yes -oStrictHostKeyChecking=accept-new -oHostName=140.82.112.3 -oHostKeyAlias=github.com"
+            )
+        );
+        assert_eq!(get("GIT_DIR"), None, "no git variable of the server's reaches git");
+        assert!(
+            env.iter()
+                .all(|(n, _)| !n.to_string_lossy().to_ascii_uppercase().starts_with("CLAUSTER_"))
+        );
+        let plain = git_env(&config, None);
+        assert_eq!(
+            plain
+                .iter()
+                .find(|(n, _)| n == "GIT_SSH_COMMAND")
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .as_deref(),
+            Some("ssh -oBatchMode=yes -oStrictHostKeyChecking=accept-new")
+        );
+    }
+
+    #[test]
+    fn error_tails_are_cut_redacted_and_never_show_the_url() {
+        let lines = vec![
+            "Cloning into '.x.0a1b2c3d.clone-tmp'...".to_owned(),
+            "fatal: repository 'https://example.com/r.git/' not found".to_owned(),
+        ];
+        assert_eq!(
+            error_tail(&lines, 400, &["https://example.com/r.git"]),
+            "Cloning into '.x.0a1b2c3d.clone-tmp'... / fatal: repository '<url>/' not found"
+        );
+        let long = vec!["x".repeat(1000)];
+        assert_eq!(error_tail(&long, 400, &[]).chars().count(), 400);
+    }
+}

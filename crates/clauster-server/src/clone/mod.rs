@@ -61,13 +61,12 @@ pub async fn start(
         return Err(exists_error(name.as_str()));
     }
     // Step 6, the first time: the worker checks again right before git runs.
-    let addresses = run::resolve(&url)
+    run::checked_addresses(state.clone_policy(), settings, &url)
         .await
-        .map_err(|text| ApiError::invalid(text, Some("url")))?;
-    state
-        .clone_policy()
-        .check_all(&url.host().to_string(), &addresses, settings)
-        .map_err(|blocked| ApiError::new(StatusCode::FORBIDDEN, blocked.to_string()))?;
+        .map_err(|refusal| match refusal {
+            run::Refusal::Unresolvable(text) => ApiError::invalid(text, Some("url")),
+            run::Refusal::Blocked(text) => ApiError::new(StatusCode::FORBIDDEN, text),
+        })?;
     let Some((job_id, cancel, started)) = state.clones().begin(name.as_str()) else {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

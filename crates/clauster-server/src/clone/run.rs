@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use clauster_core::clone::{CloneHost, CloneUrl, Progress};
+use clauster_core::clone::{CloneHost, CloneUrl, Progress, UrlPolicy};
+use clauster_core::config::CloneSettings;
 use clauster_core::names::ProjectName;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::watch;
@@ -27,28 +28,59 @@ pub struct CloneRequest {
     pub shallow: bool,
 }
 
-/// Resolves the URL's host to every address it has: an address literal is itself.
-pub async fn resolve(url: &CloneUrl) -> Result<Vec<IpAddr>, String> {
-    match url.host() {
-        CloneHost::Ip(ip) => Ok(vec![*ip]),
+/// Why a destination was refused by [`checked_addresses`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No address: a 422 in the request.
+    Unresolvable(String),
+    /// An address the policy refuses: a 403 in the request.
+    Blocked(String),
+}
+
+impl Refusal {
+    pub fn into_text(self) -> String {
+        match self {
+            Refusal::Unresolvable(text) | Refusal::Blocked(text) => text,
+        }
+    }
+}
+
+/// Step 6 of data.md §3.3, run by the request handler and again by the job right before git
+/// starts: resolves the host (an address literal is itself) and checks every address.
+/// Returns the addresses, the first of which git is pinned to.
+pub async fn checked_addresses(
+    policy: &UrlPolicy,
+    settings: &CloneSettings,
+    url: &CloneUrl,
+) -> Result<Vec<IpAddr>, Refusal> {
+    let addresses = match url.host() {
+        CloneHost::Ip(ip) => vec![*ip],
         CloneHost::Name(name) => {
             let unresolvable = || {
-                format!(
+                Refusal::Unresolvable(format!(
                     "could not resolve host '{}'",
                     clauster_core::names::echo(name)
-                )
+                ))
             };
             let found = tokio::net::lookup_host((name.as_str(), url.port()))
                 .await
                 .map_err(|_| unresolvable())?;
-            let mut addresses: Vec<IpAddr> = found.map(|a| a.ip()).collect();
-            addresses.dedup();
+            let mut addresses: Vec<IpAddr> = Vec::new();
+            for address in found {
+                if !addresses.contains(&address.ip()) {
+                    addresses.push(address.ip());
+                }
+            }
             if addresses.is_empty() {
                 return Err(unresolvable());
             }
-            Ok(addresses)
+            addresses
         }
-    }
+    };
+    policy
+        .check_all(&url.host().to_string(), &addresses, settings)
+        .map_err(|blocked| Refusal::Blocked(blocked.to_string()))?;
+    Ok(addresses)
 }
 
 /// The temp directory of a clone: `projects_root/.<name>.<8 hex>.clone-tmp`.
@@ -98,17 +130,11 @@ async fn clone_into(
 ) -> Outcome {
     let settings = &state.config().clone;
     // The second check, right before git runs (security.md §8).
-    let addresses = match resolve(&request.url).await {
-        Ok(addresses) => addresses,
-        Err(text) => return Outcome::Error(text),
-    };
-    let host = request.url.host().to_string();
-    if let Err(blocked) = state
-        .clone_policy()
-        .check_all(&host, &addresses, settings)
-    {
-        return Outcome::Error(blocked.to_string());
-    }
+    let addresses =
+        match checked_addresses(state.clone_policy(), settings, &request.url).await {
+            Ok(addresses) => addresses,
+            Err(refusal) => return Outcome::Error(refusal.into_text()),
+        };
     if *cancel.borrow() {
         return Outcome::Cancelled;
     }
@@ -384,6 +410,56 @@ fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(allow_private_hosts: bool) -> CloneSettings {
+        CloneSettings {
+            enabled: true,
+            allowed_schemes: vec!["https".into(), "ssh".into(), "git".into()],
+            allow_private_hosts,
+            allowed_private_cidrs: Vec::new(),
+            timeout_seconds: 300,
+            max_mb: 0,
+        }
+    }
+
+    fn url(text: &str) -> CloneUrl {
+        CloneUrl::parse(text, &settings(false).allowed_schemes).expect("a valid URL")
+    }
+
+    /// The check the job repeats before git runs: a name is resolved afresh and every
+    /// address it has is judged, so a name that now points at loopback is refused.
+    #[tokio::test]
+    async fn the_worker_check_resolves_names_and_refuses_blocked_addresses() {
+        let real = UrlPolicy::real();
+        for (text, host) in [
+            ("https://localhost/x", "localhost"),
+            ("ssh://git@localhost/x", "localhost"),
+            ("git://0x7f000001/x", "0x7f000001"),
+        ] {
+            let refused = checked_addresses(&real, &settings(true), &url(text))
+                .await
+                .expect_err("loopback");
+            assert_eq!(
+                refused,
+                Refusal::Blocked(format!(
+                    "host '{host}' resolves to blocked address 127.0.0.1 (private/loopback/link-local). Set clone.allow_private_hosts to permit."
+                ))
+            );
+        }
+        let refused = checked_addresses(&real, &settings(true), &url("https://nope.invalid/x"))
+            .await
+            .expect_err("unresolvable");
+        assert_eq!(
+            refused,
+            Refusal::Unresolvable("could not resolve host 'nope.invalid'".into())
+        );
+        let test_policy = UrlPolicy::real()
+            .admitting(clauster_core::config::IpNet::parse("127.0.0.1").expect("net"));
+        let admitted = checked_addresses(&test_policy, &settings(false), &url("git://localhost/x"))
+            .await
+            .expect("admitted by the test policy");
+        assert_eq!(admitted, vec![IpAddr::from([127, 0, 0, 1])]);
+    }
 
     #[test]
     fn splits_on_cr_and_lf_and_keeps_partial_lines() {
