@@ -130,8 +130,14 @@ fn test(args: &[String]) -> Result {
     // `cargo test --workspace` and would rebuild half the tree while tests wait.
     status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
     let mut cmd = cargo();
-    cmd.args(["test", "--no-fail-fast", "--workspace", "--exclude", "clauster-ui-wasm"])
-        .args(args);
+    cmd.args([
+        "test",
+        "--no-fail-fast",
+        "--workspace",
+        "--exclude",
+        "clauster-ui-wasm",
+    ])
+    .args(args);
     setup::test_environment(&root, &mut cmd);
     cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
     run_counting_tests(&mut cmd)

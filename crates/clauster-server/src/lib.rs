@@ -33,8 +33,8 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
-pub use control::{control_socket_for, control_socket_path};
 pub use clauster_core::clone::UrlPolicy;
+pub use control::{control_socket_for, control_socket_path};
 pub use state::ServerConfig;
 
 /// What tests may change about a server that configuration cannot reach (README

@@ -86,7 +86,9 @@ pub async fn create(
         let (root, dir) = (root.clone(), dir.clone());
         tokio::task::spawn_blocking(move || make_dir(&root, &dir))
             .await
-            .map_err(|_| ApiError::internal("creating the directory panicked; see the server log"))?
+            .map_err(|_| {
+                ApiError::internal("creating the directory panicked; see the server log")
+            })?
     };
     match created {
         Ok(()) => {}
@@ -119,7 +121,9 @@ pub async fn create(
     state.engine().publish(clauster_wire::Frame::Project {
         project: project.clone(),
     });
-    Ok(no_store((StatusCode::CREATED, Json(project)).into_response()))
+    Ok(no_store(
+        (StatusCode::CREATED, Json(project)).into_response(),
+    ))
 }
 
 /// Creates `dir` (not recursively) after checking that its canonical parent is the
@@ -147,12 +151,8 @@ async fn init_repository(state: &AppState, dir: &std::path::Path) -> Result<(), 
             "git is not installed",
         ));
     };
-    let failed = |tail: &str| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("git init failed: {tail}"),
-        )
-    };
+    let failed =
+        |tail: &str| ApiError::new(StatusCode::BAD_REQUEST, format!("git init failed: {tail}"));
     let child = tokio::process::Command::new(git)
         .args(["init", "--quiet"])
         .arg(dir)

@@ -15,7 +15,8 @@ mod misc;
 mod project;
 
 pub use clone::{
-    CloneAccepted, CloneCancelling, CloneJobList, CloneJobState, CloneJobSummary, CloneProgressFrame,
+    CloneAccepted, CloneCancelling, CloneJobList, CloneJobState, CloneJobSummary,
+    CloneProgressFrame,
 };
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};

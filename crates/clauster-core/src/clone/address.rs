@@ -75,11 +75,11 @@ fn in_v6(ip: Ipv6Addr, net: u128, prefix: u32) -> bool {
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     const ALWAYS: [([u8; 4], u32); 5] = [
-        ([0, 0, 0, 0], 8),     // "this network", including the unspecified address
-        ([127, 0, 0, 0], 8),   // loopback
+        ([0, 0, 0, 0], 8),      // "this network", including the unspecified address
+        ([127, 0, 0, 0], 8),    // loopback
         ([169, 254, 0, 0], 16), // link-local (and the cloud metadata address)
-        ([224, 0, 0, 0], 4),   // multicast
-        ([240, 0, 0, 0], 4),   // reserved, including the broadcast address
+        ([224, 0, 0, 0], 4),    // multicast
+        ([240, 0, 0, 0], 4),    // reserved, including the broadcast address
     ];
     const PRIVATE: [([u8; 4], u32); 6] = [
         ([10, 0, 0, 0], 8),
@@ -100,13 +100,13 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     const ALWAYS: [(u128, u32); 7] = [
-        (0, 128),                                       // unspecified
-        (1, 128),                                       // loopback
-        (0xfe80 << 112, 10),                            // link-local
-        (0xff00 << 112, 8),                             // multicast
-        (0x2001_0db8 << 96, 32),                        // documentation
-        (0x3fff << 112, 20),                            // documentation (RFC 9637)
-        (0x0100_0000_0000_0000 << 64, 64),              // discard
+        (0, 128),                          // unspecified
+        (1, 128),                          // loopback
+        (0xfe80 << 112, 10),               // link-local
+        (0xff00 << 112, 8),                // multicast
+        (0x2001_0db8 << 96, 32),           // documentation
+        (0x3fff << 112, 20),               // documentation (RFC 9637)
+        (0x0100_0000_0000_0000 << 64, 64), // discard
     ];
     const PRIVATE: [(u128, u32); 2] = [
         (0xfc00 << 112, 7),  // unique local
@@ -160,7 +160,10 @@ impl UrlPolicy {
             AddressClass::AlwaysBlocked => false,
             AddressClass::Private => {
                 settings.allow_private_hosts
-                    || settings.allowed_private_cidrs.iter().any(|n| n.contains(ip))
+                    || settings
+                        .allowed_private_cidrs
+                        .iter()
+                        .any(|n| n.contains(ip))
             }
         };
         if allowed {
@@ -197,7 +200,10 @@ mod tests {
             enabled: true,
             allowed_schemes: vec!["https".into(), "ssh".into()],
             allow_private_hosts: allow_private,
-            allowed_private_cidrs: cidrs.iter().map(|c| IpNet::parse(c).expect("cidr")).collect(),
+            allowed_private_cidrs: cidrs
+                .iter()
+                .map(|c| IpNet::parse(c).expect("cidr"))
+                .collect(),
             timeout_seconds: 300,
             max_mb: 2048,
         }
@@ -265,7 +271,11 @@ mod tests {
         let cidrs = settings(false, &["0.0.0.0/0", "::/0"]);
         let policy = UrlPolicy::real();
         let verdict = |s: &CloneSettings, ip| {
-            if policy.check("h", ip, s).is_ok() { "allow" } else { "block" }
+            if policy.check("h", ip, s).is_ok() {
+                "allow"
+            } else {
+                "block"
+            }
         };
         let mut out = String::new();
         for text in ADDRESSES {
@@ -314,7 +324,11 @@ mod tests {
         assert_eq!(err.ip, "10.1.1.1".parse::<IpAddr>().expect("ip"));
         assert!(
             UrlPolicy::real()
-                .check_all("mixed.example", &addresses, &settings(false, &["10.1.0.0/16"]))
+                .check_all(
+                    "mixed.example",
+                    &addresses,
+                    &settings(false, &["10.1.0.0/16"])
+                )
                 .is_ok()
         );
     }

@@ -74,7 +74,9 @@ mod tests {
                 out,
                 "{line:?} -> phase={} percent={}",
                 progress.phase.unwrap_or("null"),
-                progress.percent.map_or_else(|| "null".to_owned(), |p| p.to_string())
+                progress
+                    .percent
+                    .map_or_else(|| "null".to_owned(), |p| p.to_string())
             );
         }
         out

@@ -83,7 +83,10 @@ impl CloneUrl {
             Err(err) => return Err(CloneUrlError::Malformed(err.to_string())),
         };
         let scheme = url.scheme().to_ascii_lowercase();
-        if !allowed_schemes.iter().any(|s| s.eq_ignore_ascii_case(&scheme)) {
+        if !allowed_schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&scheme))
+        {
             return Err(CloneUrlError::SchemeNotAllowed {
                 scheme,
                 allowed: allowed_schemes.to_vec(),
@@ -97,8 +100,7 @@ impl CloneUrl {
             return Err(CloneUrlError::Credentials);
         }
         let host = match url.host() {
-            None => return Err(CloneUrlError::NoHost),
-            Some(Host::Domain("")) => return Err(CloneUrlError::NoHost),
+            None | Some(Host::Domain("")) => return Err(CloneUrlError::NoHost),
             Some(Host::Ipv4(v4)) => CloneHost::Ip(IpAddr::V4(v4)),
             Some(Host::Ipv6(v6)) => CloneHost::Ip(IpAddr::V6(v6)),
             Some(Host::Domain(name)) => host_name(name)?,
@@ -193,7 +195,12 @@ mod tests {
         for input in inputs {
             let shown: String = input.chars().take(60).collect();
             let result = match CloneUrl::parse(input, &allowed) {
-                Ok(url) => format!("ok {} host={} port={}", url.scheme(), url.host(), url.port()),
+                Ok(url) => format!(
+                    "ok {} host={} port={}",
+                    url.scheme(),
+                    url.host(),
+                    url.port()
+                ),
                 Err(err) => format!("422 {err}"),
             };
             let _ = writeln!(out, "{shown:?} -> {result}");

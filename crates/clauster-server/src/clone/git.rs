@@ -2,6 +2,7 @@
 //! binary lookup, and stopping a git process group.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,13 +20,16 @@ pub const TERM_GRACE: Duration = Duration::from_secs(2);
 /// The scrubbed child environment (bridges.md §4.3 steps 1–4) plus the git variables of
 /// data.md §3.4. `ssh_pin` adds the checked address to ssh's options so ssh connects to
 /// it and nowhere else, while host keys stay filed under the name.
-pub fn git_env(config: &Config, ssh_pin: Option<(&str, std::net::IpAddr)>) -> Vec<(OsString, OsString)> {
+pub fn git_env(
+    config: &Config,
+    ssh_pin: Option<(&str, std::net::IpAddr)>,
+) -> Vec<(OsString, OsString)> {
     let base = BridgeEnv::build(config, std::env::vars_os(), None);
     let mut ssh = String::from("ssh -oBatchMode=yes -oStrictHostKeyChecking=accept-new");
     if let Some((host, ip)) = ssh_pin {
         // Both values passed the host-name rules of the URL check (letters, digits, `.-_`)
         // or are address literals, so the shell git runs this through sees no metacharacter.
-        ssh.push_str(&format!(" -oHostName={ip} -oHostKeyAlias={host}"));
+        let _ = write!(ssh, " -oHostName={ip} -oHostKeyAlias={host}");
     }
     let git_vars = [
         ("GIT_ALLOW_PROTOCOL", config.clone.allowed_schemes.join(":")),
@@ -172,7 +176,10 @@ mod tests {
         })
         .expect("config")
         .config;
-        config.claude.env.insert("GIT_DIR".into(), "/elsewhere".into());
+        config
+            .claude
+            .env
+            .insert("GIT_DIR".into(), "/elsewhere".into());
         let ip: std::net::IpAddr = "140.82.112.3".parse().expect("ip");
         let env = git_env(&config, Some(("github.com", ip)));
         let get = |name: &str| {
@@ -193,11 +200,16 @@ mod tests {
                 "ssh -oBatchMode=yes -oStrictHostKeyChecking=accept-new -oHostName=140.82.112.3 -oHostKeyAlias=github.com"
             )
         );
-        assert_eq!(get("GIT_DIR"), None, "no git variable of the server's reaches git");
-        assert!(
-            env.iter()
-                .all(|(n, _)| !n.to_string_lossy().to_ascii_uppercase().starts_with("CLAUSTER_"))
+        assert_eq!(
+            get("GIT_DIR"),
+            None,
+            "no git variable of the server's reaches git"
         );
+        assert!(env.iter().all(|(n, _)| {
+            !n.to_string_lossy()
+                .to_ascii_uppercase()
+                .starts_with("CLAUSTER_")
+        }));
         let plain = git_env(&config, None);
         assert_eq!(
             plain

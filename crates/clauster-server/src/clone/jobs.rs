@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, watch};
 /// At most this many clones run at once (data.md §3.3 step 8).
 pub const MAX_RUNNING: usize = 3;
 /// Finished jobs are remembered this long (http-api.md §8.2).
-pub const REMEMBER_FINISHED: Duration = Duration::from_secs(60);
+pub const REMEMBER_FINISHED: Duration = Duration::from_mins(1);
 /// Each watcher's queue (http-api.md §8.2).
 pub const WATCHER_QUEUE: usize = 256;
 /// `clone` frames on `/ws/events` for progress: at most 4 per second per job.
@@ -240,5 +240,90 @@ impl CloneJobs {
         self.lock()
             .values()
             .any(|j| j.status == JobStatus::Running && j.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(percent: u8) -> Progress {
+        Progress {
+            phase: Some("Receiving"),
+            percent: Some(percent),
+        }
+    }
+
+    /// A watcher that falls behind loses the oldest progress frames, learns how many, and
+    /// still gets the terminal frame.
+    #[tokio::test]
+    async fn a_slow_watcher_gets_an_overflow_count_and_the_terminal_frame() {
+        let jobs = CloneJobs::default();
+        let (id, _cancel, _) = jobs.begin("demo").expect("room for a job");
+        let Some(Watch::Running(first, mut frames)) = jobs.watch(&id) else {
+            panic!("a running job");
+        };
+        assert_eq!(
+            first,
+            CloneProgressFrame::Progress {
+                phase: None,
+                percent: None
+            }
+        );
+        for i in 0..300_u16 {
+            let _ = jobs.progress(&id, step(u8::try_from(i % 100).unwrap_or(0)));
+        }
+        assert!(jobs.finish(&id, Outcome::Done).is_some());
+        let mut received = Vec::new();
+        let mut dropped = 0;
+        loop {
+            match frames.try_recv() {
+                Ok(frame) => received.push(frame),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => dropped += n,
+                Err(_) => break,
+            }
+        }
+        // 300 progress frames + 1 terminal, a queue of 256.
+        assert_eq!(dropped, 45);
+        assert_eq!(received.len(), WATCHER_QUEUE);
+        assert_eq!(
+            received.last(),
+            Some(&CloneProgressFrame::Done {
+                status: "done".into(),
+                error: None
+            })
+        );
+        // Finished: a new watcher gets only the terminal frame; cancel is refused.
+        assert!(matches!(jobs.watch(&id), Some(Watch::Finished(_))));
+        assert!(matches!(
+            jobs.cancel(&id),
+            Err(CancelRefused::Finished(JobStatus::Done))
+        ));
+    }
+
+    #[tokio::test]
+    async fn at_most_three_run_and_events_are_throttled() {
+        let jobs = CloneJobs::default();
+        let ids: Vec<String> = (0..3)
+            .map(|i| jobs.begin(&format!("p{i}")).expect("room").0)
+            .collect();
+        assert!(jobs.begin("p3").is_none());
+        assert!(
+            jobs.progress(&ids[0], step(1)).is_some(),
+            "the first event is due"
+        );
+        assert!(
+            jobs.progress(&ids[0], step(2)).is_none(),
+            "the next within 250 ms is not"
+        );
+        assert!(
+            jobs.progress(&ids[1], step(2)).is_some(),
+            "throttled per job"
+        );
+        // A cancel requested before the landing turns a success into a cancel.
+        assert!(jobs.cancel(&ids[2]).is_ok());
+        assert!(jobs.finish(&ids[2], Outcome::Done).is_none());
+        assert!(jobs.finish(&ids[2], Outcome::Cancelled).is_some());
+        assert!(jobs.begin("p3").is_some(), "a finished job frees its slot");
     }
 }

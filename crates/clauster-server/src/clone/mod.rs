@@ -11,9 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clauster_core::clone::CloneUrl;
-use clauster_wire::{
-    CloneAccepted, CloneCancelling, CloneJobList, CloneProgressFrame, Frame,
-};
+use clauster_wire::{CloneAccepted, CloneCancelling, CloneJobList, CloneProgressFrame, Frame};
 use tokio::sync::broadcast::error::RecvError;
 
 pub use git::{error_tail, git_binary, git_env};

@@ -102,17 +102,16 @@ pub async fn run(state: AppState, request: CloneRequest, cancel: watch::Receiver
         remove_all(&temp).await;
     }
     let jobs = state.clones();
-    let frame = match jobs.finish(&request.job_id, outcome.clone()) {
-        Some(frame) => frame,
-        None => {
-            // Cancelled after git finished: the landed directory goes too.
-            remove_all(&target).await;
-            outcome = Outcome::Cancelled;
-            match jobs.finish(&request.job_id, Outcome::Cancelled) {
-                Some(frame) => frame,
-                None => return,
-            }
-        }
+    let frame = if let Some(frame) = jobs.finish(&request.job_id, outcome.clone()) {
+        frame
+    } else {
+        // Cancelled after git finished: the landed directory goes too.
+        remove_all(&target).await;
+        outcome = Outcome::Cancelled;
+        let Some(frame) = jobs.finish(&request.job_id, Outcome::Cancelled) else {
+            return;
+        };
+        frame
     };
     state.engine().publish(frame);
     if outcome == Outcome::Done {
@@ -130,22 +129,51 @@ async fn clone_into(
 ) -> Outcome {
     let settings = &state.config().clone;
     // The second check, right before git runs (security.md §8).
-    let addresses =
-        match checked_addresses(state.clone_policy(), settings, &request.url).await {
-            Ok(addresses) => addresses,
-            Err(refusal) => return Outcome::Error(refusal.into_text()),
-        };
+    let addresses = match checked_addresses(state.clone_policy(), settings, &request.url).await {
+        Ok(addresses) => addresses,
+        Err(refusal) => return Outcome::Error(refusal.into_text()),
+    };
     if *cancel.borrow() {
         return Outcome::Cancelled;
     }
-    let pinned = addresses[0];
+    let (mut child, url_arg) = match spawn_git(state, request, temp, addresses[0]) {
+        Ok(spawned) => spawned,
+        Err(outcome) => return outcome,
+    };
+    let stopped = supervise(state, request, &mut child, &url_arg, &mut cancel).await;
+    if let Some(outcome) = stopped {
+        return outcome;
+    }
+    if settings.max_mb > 0 {
+        let dir = temp.to_path_buf();
+        let size = tokio::task::spawn_blocking(move || tree_size(&dir))
+            .await
+            .unwrap_or(u64::MAX);
+        if size > settings.max_mb.saturating_mul(1024 * 1024) {
+            return Outcome::Error(format!("clone exceeds the {} MB size cap", settings.max_mb));
+        }
+    }
+    if state.clones().cancel_requested(&request.job_id) {
+        return Outcome::Cancelled;
+    }
+    Outcome::Done
+}
+
+/// Starts git for `request` with the checked address `pinned`; returns the child and the URL
+/// git was given (for scrubbing it from error texts).
+fn spawn_git(
+    state: &AppState,
+    request: &CloneRequest,
+    temp: &Path,
+    pinned: IpAddr,
+) -> Result<(tokio::process::Child, String), Outcome> {
     let ssh_pin = match (request.url.scheme(), request.url.host()) {
         ("ssh", CloneHost::Name(name)) => Some((name.as_str(), pinned)),
         _ => None,
     };
     let env = git::git_env(state.config(), ssh_pin);
     let Some(git_bin) = git::git_binary(&env) else {
-        return Outcome::Error("git is not installed".into());
+        return Err(Outcome::Error("git is not installed".into()));
     };
     let (extra_config, url_arg) = git::pinned_invocation(&request.url, pinned);
     let mut command = tokio::process::Command::new(&git_bin);
@@ -156,7 +184,12 @@ async fn clone_into(
     for option in &extra_config {
         command.arg("-c").arg(option);
     }
-    command.args(["clone", "--progress", "--no-tags", "--no-recurse-submodules"]);
+    command.args([
+        "clone",
+        "--progress",
+        "--no-tags",
+        "--no-recurse-submodules",
+    ]);
     if request.shallow {
         command.args(["--depth", "1"]);
     }
@@ -173,15 +206,30 @@ async fn clone_into(
         // Its own group, so a stop reaches the helpers git starts (remote-https, index-pack).
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(err) => return Outcome::Error(format!("could not start git: {err}")),
-    };
+    let child = command
+        .spawn()
+        .map_err(|err| Outcome::Error(format!("could not start git: {err}")))?;
+    Ok((child, url_arg))
+}
+
+/// Feeds git's progress to the job until git exits, is cancelled or times out. `None` when
+/// git succeeded; otherwise how the job ends.
+async fn supervise(
+    state: &AppState,
+    request: &CloneRequest,
+    child: &mut tokio::process::Child,
+    url_arg: &str,
+    cancel: &mut watch::Receiver<bool>,
+) -> Option<Outcome> {
+    let settings = &state.config().clone;
+
     let Some(pgid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
-        return Outcome::Error("git exited before it could be watched".into());
+        return Some(Outcome::Error(
+            "git exited before it could be watched".into(),
+        ));
     };
     let Some(mut stderr) = child.stderr.take() else {
-        return Outcome::Error("git's stderr was not captured".into());
+        return Some(Outcome::Error("git's stderr was not captured".into()));
     };
 
     let timeout = Duration::from_secs(settings.timeout_seconds);
@@ -192,7 +240,7 @@ async fn clone_into(
     let mut progress = Progress::default();
     let mut buf = vec![0_u8; 8192];
     let mut stderr_open = true;
-    let stopped: Option<Outcome> = loop {
+    loop {
         tokio::select! {
             read = stderr.read(&mut buf), if stderr_open => match read {
                 Ok(0) | Err(_) => stderr_open = false,
@@ -223,7 +271,7 @@ async fn clone_into(
                     Ok(s) if s.success() => None,
                     _ => Some(Outcome::Error(format!(
                         "git clone failed: {}",
-                        git::error_tail(&tail, TAIL_CHARS, &[request.url.as_str(), &url_arg])
+                        git::error_tail(&tail, TAIL_CHARS, &[request.url.as_str(), url_arg])
                     ))),
                 };
             }
@@ -245,26 +293,7 @@ async fn clone_into(
                 )));
             }
         }
-    };
-    if let Some(outcome) = stopped {
-        return outcome;
     }
-    if settings.max_mb > 0 {
-        let dir = temp.to_path_buf();
-        let size = tokio::task::spawn_blocking(move || tree_size(&dir))
-            .await
-            .unwrap_or(u64::MAX);
-        if size > settings.max_mb.saturating_mul(1024 * 1024) {
-            return Outcome::Error(format!(
-                "clone exceeds the {} MB size cap",
-                settings.max_mb
-            ));
-        }
-    }
-    if state.clones().cancel_requested(&request.job_id) {
-        return Outcome::Cancelled;
-    }
-    Outcome::Done
 }
 
 /// Renames the finished clone into place, never over something that appeared meanwhile.
@@ -385,7 +414,7 @@ pub fn sweep_leftovers(root: &Path) {
             .ok()
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(3600));
+            .is_some_and(|age| age > Duration::from_hours(1));
         if old {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -468,7 +497,10 @@ mod tests {
             s.push(b"Receiving objects:  1%\rReceiving objects:  2%\r\nRes"),
             vec!["Receiving objects:  1%", "Receiving objects:  2%"]
         );
-        assert_eq!(s.push(b"olving deltas: 5%\n\n  \n"), vec!["Resolving deltas: 5%"]);
+        assert_eq!(
+            s.push(b"olving deltas: 5%\n\n  \n"),
+            vec!["Resolving deltas: 5%"]
+        );
         assert_eq!(s.push(b"fatal: x"), Vec::<String>::new());
         assert_eq!(s.finish(), vec!["fatal: x"]);
     }
