@@ -24,6 +24,9 @@ use crate::routes::no_store;
 use crate::state::AppState;
 
 const CLOSE_POLICY: u16 = 1008;
+/// The keep-alive ping period; a client that leaves two pings unanswered is dropped
+/// (http-api.md §8).
+const PING: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// `POST /api/projects/clone`.
 pub async fn start(
@@ -183,8 +186,19 @@ async fn stream_progress(state: AppState, job_id: String, mut socket: WebSocket)
     if !send(&mut socket, &first).await {
         return;
     }
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING, PING);
+    let mut unanswered = 0_u32;
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if unanswered >= 2 {
+                    return;
+                }
+                unanswered += 1;
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
             next = frames.recv() => {
                 let frame = match next {
                     Ok(frame) => frame,
@@ -206,6 +220,8 @@ async fn stream_progress(state: AppState, job_id: String, mut socket: WebSocket)
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(Message::Pong(_))) => unanswered = 0,
+                // Client text is ignored.
                 Some(Ok(_)) => {}
             },
         }
