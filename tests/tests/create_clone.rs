@@ -166,6 +166,10 @@ fn bare_repo(sandbox: &Sandbox, name: &str, random_bytes: usize) -> PathBuf {
 
 /// `git daemon` serving `<sandbox>/repos` on 127.0.0.1; returns the guard and the port.
 fn git_daemon(sandbox: &Sandbox) -> (KillOnDrop, u16) {
+    git_daemon_with(sandbox, &[])
+}
+
+fn git_daemon_with(sandbox: &Sandbox, extra: &[String]) -> (KillOnDrop, u16) {
     let repos = sandbox.dir.path().join("repos");
     std::fs::create_dir_all(&repos).expect("create repos");
     let port = free_port();
@@ -176,6 +180,7 @@ fn git_daemon(sandbox: &Sandbox) -> (KillOnDrop, u16) {
         .arg(format!("--base-path={}", repos.display()))
         .arg("--listen=127.0.0.1")
         .arg(format!("--port={port}"))
+        .args(extra)
         .arg(repos.as_os_str());
     let daemon = support::spawn_logged(cmd, &sandbox.dir.path().join("git-daemon.log"));
     let up = wait_for(Duration::from_secs(10), || {
@@ -954,6 +959,42 @@ async fn leftover_temp_directories_older_than_an_hour_are_removed_at_startup() {
         entries(&root),
         BTreeSet::from([".fresh.0a1b2c3d.clone-tmp".to_owned(), ".keepme".to_owned()])
     );
+}
+
+/// git is pinned to the address the guard checked: given `git://localhost/…`, it asks the
+/// daemon for host `127.0.0.1`. The daemon serves repositories per requested host
+/// (`--interpolated-path=<repos>/%H%D`), and the repository exists only under `127.0.0.1`,
+/// so the clone succeeds only if git connected with the checked address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_name_is_pinned_to_the_checked_address() {
+    let sandbox = Sandbox::new();
+    let bare = bare_repo(&sandbox, "pinned", 0);
+    let repos = sandbox.dir.path().join("repos");
+    std::fs::create_dir_all(repos.join("127.0.0.1")).expect("mkdir");
+    std::fs::rename(&bare, repos.join("127.0.0.1/pinned.git")).expect("move the repository");
+    let (_daemon, port) = git_daemon_with(
+        &sandbox,
+        &[format!("--interpolated-path={}/%H%D", repos.display())],
+    );
+    let server = serve(
+        &sandbox,
+        "clone:\n  allowed_schemes: [git]\n",
+        test_policy(),
+    )
+    .await;
+    let job = start_clone(
+        &server,
+        json!({"name": "pinned", "url": format!("git://localhost:{port}/pinned.git")}),
+    )
+    .await;
+    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
+    let (frames, _) = drain_progress(&mut progress).await;
+    assert_eq!(
+        frames.last(),
+        Some(&json!({"type": "done", "status": "done", "error": null})),
+        "{frames:?}"
+    );
+    assert!(sandbox.projects_root().join("pinned/README.md").is_file());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
