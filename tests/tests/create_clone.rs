@@ -913,8 +913,19 @@ async fn clone_from_git_daemon_shows_progress_and_lands_the_project() {
         std::fs::read_to_string(demo.join("README.md")).expect("read"),
         "# demo\n"
     );
+}
 
-    // A shallow clone under another name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shallow_clone_has_depth_one() {
+    let sandbox = Sandbox::new();
+    bare_repo(&sandbox, "demo", 0);
+    let (_daemon, port) = git_daemon(&sandbox);
+    let server = serve(
+        &sandbox,
+        "clone:\n  allowed_schemes: [git]\n",
+        test_policy(),
+    )
+    .await;
     let job = start_clone(
         &server,
         json!({"name": "demo-shallow", "url": format!("git://127.0.0.1:{port}/demo.git"), "shallow": true}),
