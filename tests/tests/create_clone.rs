@@ -706,6 +706,7 @@ async fn the_real_policy_refuses_blocked_addresses_in_the_request() {
             "169.254.169.254",
         ),
         ("https://[fe80::1]/x", "fe80::1", "fe80::1"),
+        ("https://[fe80::1%25eth0]/x", "fe80::1", "fe80::1"),
         ("https://0.0.0.0/x", "0.0.0.0", "0.0.0.0"),
         ("https://224.0.0.1/x", "224.0.0.1", "224.0.0.1"),
         (

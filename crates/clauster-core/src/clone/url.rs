@@ -77,7 +77,8 @@ impl CloneUrl {
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(CloneUrlError::ControlOrWhitespace);
         }
-        let url = match Url::parse(text) {
+        let without_zone = strip_zone_id(text);
+        let url = match Url::parse(&without_zone) {
             Ok(url) => url,
             Err(::url::ParseError::RelativeUrlWithoutBase) => return Err(CloneUrlError::NoScheme),
             Err(err) => return Err(CloneUrlError::Malformed(err.to_string())),
@@ -144,6 +145,32 @@ impl CloneUrl {
             return self.url.to_string();
         }
         url.to_string()
+    }
+}
+
+/// Removes the zone id of an IPv6 literal host (`[fe80::1%25eth0]` → `[fe80::1]`): the URL
+/// parser refuses zone ids, and the address must still be judged (a link-local address is
+/// blocked, with or without a zone).
+fn strip_zone_id(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.into();
+    };
+    let end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| i + start);
+    let authority = &text[start..end];
+    let (Some(open), Some(close)) = (authority.find('['), authority.find(']')) else {
+        return text.into();
+    };
+    match authority
+        .get(open..close)
+        .and_then(|inside| inside.find('%'))
+    {
+        Some(zone) => {
+            let (cut_from, cut_to) = (start + open + zone, start + close);
+            format!("{}{}", &text[..cut_from], &text[cut_to..]).into()
+        }
+        None => text.into(),
     }
 }
 
@@ -240,6 +267,8 @@ mod tests {
                 "https://[::ffff:127.0.0.1]/x",
                 "ssh://0x7f000001/x",
                 "ssh://[fe80::1]/x",
+                "https://[fe80::1%25eth0]/x",
+                "ssh://git@[fe80::1%eth0]:22/x",
                 "",
                 &long,
             ],
