@@ -94,18 +94,15 @@ pub fn pinned_invocation(url: &CloneUrl, ip: std::net::IpAddr) -> (Vec<String>, 
 }
 
 /// SIGTERM to git's process group, SIGKILL after [`TERM_GRACE`] if `exited` has not
-/// resolved by then.
+/// resolved by then. Called only while git has not been reaped: its pid, which is the group
+/// id, cannot have been reused, so the signals reach git and its helpers and nothing else
+/// (security.md §9).
 pub async fn stop_group(pgid: i32, exited: impl std::future::Future<Output = ()>) {
     let group = Pid::from_raw(pgid);
     let _ = killpg(group, Signal::SIGTERM);
     if tokio::time::timeout(TERM_GRACE, exited).await.is_err() {
         let _ = killpg(group, Signal::SIGKILL);
     }
-}
-
-/// SIGKILL to whatever is left of a finished git's group (helpers it started).
-pub fn kill_leftovers(pgid: i32) {
-    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
 /// The last lines git printed, as an error tail: joined by ` / `, the last `max` characters,

@@ -17,6 +17,8 @@ use crate::state::AppState;
 
 /// Lines of git's stderr kept for the error text.
 const TAIL_LINES: usize = 20;
+/// How long the rest of git's stderr is read after it exited.
+const TERM_GRACE_READ: Duration = Duration::from_secs(2);
 /// Characters of that tail shown.
 const TAIL_CHARS: usize = 400;
 
@@ -260,13 +262,13 @@ async fn supervise(
             status = child.wait() => {
                 // Drain what is left of stderr for the error tail.
                 let mut rest = Vec::new();
-                let _ = stderr.read_to_end(&mut rest).await;
+                // Bounded: a helper that outlived git could hold the pipe open.
+                let _ = tokio::time::timeout(TERM_GRACE_READ, stderr.read_to_end(&mut rest)).await;
                 for line in lines.push(&rest).into_iter().chain(lines.finish()) {
                     tail.push(line);
                 }
                 let keep = tail.len().saturating_sub(TAIL_LINES);
                 tail.drain(..keep);
-                git::kill_leftovers(pgid);
                 break match status {
                     Ok(s) if s.success() => None,
                     _ => Some(Outcome::Error(format!(
@@ -279,14 +281,12 @@ async fn supervise(
                 if changed.is_err() || *cancel.borrow() {
                     git::stop_group(pgid, async { let _ = child.wait().await; }).await;
                     let _ = child.wait().await;
-                    git::kill_leftovers(pgid);
                     break Some(Outcome::Cancelled);
                 }
             }
             () = &mut deadline => {
                 git::stop_group(pgid, async { let _ = child.wait().await; }).await;
                 let _ = child.wait().await;
-                git::kill_leftovers(pgid);
                 break Some(Outcome::Error(format!(
                     "clone timed out after {}s",
                     settings.timeout_seconds
