@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// Lines of git's stderr kept for the error text.
 const TAIL_LINES: usize = 20;
 /// How long the rest of git's stderr is read after it exited.
-const TERM_GRACE_READ: Duration = Duration::from_secs(2);
+const STDERR_DRAIN: Duration = Duration::from_secs(2);
 /// Characters of that tail shown.
 const TAIL_CHARS: usize = 400;
 
@@ -263,7 +263,7 @@ async fn supervise(
                 // Drain what is left of stderr for the error tail.
                 let mut rest = Vec::new();
                 // Bounded: a helper that outlived git could hold the pipe open.
-                let _ = tokio::time::timeout(TERM_GRACE_READ, stderr.read_to_end(&mut rest)).await;
+                let _ = tokio::time::timeout(STDERR_DRAIN, stderr.read_to_end(&mut rest)).await;
                 for line in lines.push(&rest).into_iter().chain(lines.finish()) {
                     tail.push(line);
                 }
