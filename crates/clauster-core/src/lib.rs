@@ -10,6 +10,7 @@ pub mod agents;
 pub mod argv;
 pub mod capability;
 pub mod claude_json;
+pub mod clone;
 pub mod config;
 pub mod identity;
 pub mod logset;

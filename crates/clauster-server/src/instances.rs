@@ -180,6 +180,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         usage: state.usage().published(),
         health: health_facts(state),
         sessions: state.engine().sessions().view.clone(),
+        clone_jobs: state.clones().running(),
     })
 }
 

@@ -9,6 +9,7 @@ mod assets;
 mod bridge_env;
 mod claude_files;
 mod claude_md;
+mod clone;
 mod context;
 mod control;
 mod engine;
@@ -20,6 +21,7 @@ mod origin;
 mod page;
 mod probe;
 mod projects;
+mod projects_create;
 mod routes;
 mod sessions_routes;
 mod state;
@@ -34,6 +36,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
+pub use clauster_core::clone::UrlPolicy;
 pub use control::{control_socket_for, control_socket_path};
 pub use state::ServerConfig;
 
@@ -44,12 +47,16 @@ pub struct ServeOptions {
     /// The `clauster` binary launched as the pty keeper and written as the recap-hook
     /// command. In-process tests pass the built `clauster` binary here.
     pub self_exe: PathBuf,
+    /// The address rules of clone (data.md §3.3 step 6): the real policy unless a test
+    /// admits its local `git daemon` (data.md §3.6).
+    pub clone_url_policy: UrlPolicy,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")),
+            clone_url_policy: UrlPolicy::real(),
         }
     }
 }
@@ -171,6 +178,9 @@ async fn serve_on(
         claude_global_file,
         server_env: std::env::vars_os().collect(),
     });
+    // Temp directories of clones a previous run left behind (data.md §3.4).
+    let root = config.projects_root.clone();
+    tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let state = state::AppState::new(config, context, options, engine);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {

@@ -10,13 +10,14 @@ use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, instances, log_tail, more_routes, page, sessions_routes};
+use crate::{
+    assets, clone, instances, log_tail, more_routes, page, projects_create, sessions_routes,
+};
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/", get(dashboard))
         .route("/healthz", get(healthz))
-        .route("/api/projects", get(list_projects))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/state", get(instances::app_state))
         .route(
@@ -82,6 +83,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/projects/{name}/adopt", post(sessions_routes::adopt))
         .route("/ws/events", get(instances::events))
         .route("/ws/bridge-log/{id}", get(log_tail::stream))
+        // Create and clone (data.md §3, http-api.md §4 and §8.2).
+        .route(
+            "/api/projects",
+            get(list_projects).post(projects_create::create),
+        )
+        .route("/api/projects/clone", post(clone::start))
+        .route("/api/projects/clone/active", get(clone::active))
+        .route("/api/projects/clone/{job_id}/cancel", post(clone::cancel))
+        .route("/ws/clone-progress/{job_id}", get(clone::progress_socket))
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found);
     let root = state.root_path().to_owned();

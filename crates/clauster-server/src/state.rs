@@ -8,6 +8,7 @@ use clauster_core::config::{Config, Secret};
 use clauster_wire::{PageContext, Project};
 
 use crate::ServeOptions;
+use crate::clone;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::projects;
@@ -42,6 +43,7 @@ struct Inner {
     options: ServeOptions,
     engine: Engine,
     usage: UsageService,
+    clones: clone::CloneJobs,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
                 options,
                 engine,
                 usage,
+                clones: clone::CloneJobs::default(),
             }),
         }
     }
@@ -76,6 +79,16 @@ impl AppState {
     /// The transcript rollup (data.md §1).
     pub fn usage(&self) -> &UsageService {
         &self.inner.usage
+    }
+
+    /// The clone jobs (data.md §3.5).
+    pub fn clones(&self) -> &clone::CloneJobs {
+        &self.inner.clones
+    }
+
+    /// The address rules clones run under (`ServeOptions::clone_url_policy`).
+    pub fn clone_policy(&self) -> &clauster_core::clone::UrlPolicy {
+        &self.inner.options.clone_url_policy
     }
 
     pub fn config(&self) -> &Config {

@@ -86,6 +86,9 @@ pub struct Snapshot {
     pub health: HealthFacts,
     /// The last `claude agents --json` poll, attributed.
     pub sessions: crate::SessionsView,
+    /// Running clone jobs (data.md §3.5), so another tab picks them up.
+    #[serde(default)]
+    pub clone_jobs: Vec<crate::CloneJobSummary>,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -125,6 +128,10 @@ pub enum Frame {
     Usage {
         project: String,
         usage: Usage,
+    },
+    /// A clone job started, progressed (at most 4/s) or ended.
+    Clone {
+        job: crate::CloneJobState,
     },
 }
 

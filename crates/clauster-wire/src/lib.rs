@@ -7,6 +7,7 @@
 // The shapes are fixed by the JSON that scripts already read; flags stay flags.
 #![allow(clippy::struct_excessive_bools)]
 
+mod clone;
 mod context;
 mod health;
 mod instance;
@@ -15,6 +16,10 @@ mod project;
 mod sessions;
 mod usage;
 
+pub use clone::{
+    CloneAccepted, CloneCancelling, CloneJobList, CloneJobState, CloneJobSummary,
+    CloneProgressFrame,
+};
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
