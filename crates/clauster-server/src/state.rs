@@ -39,7 +39,6 @@ struct Inner {
     context: PageContext,
     /// Claude's global config file, where trust lives (bridges.md §12.1).
     claude_global_file: PathBuf,
-    #[allow(dead_code)] // read once pty bridges launch keepers (`self_exe`)
     options: ServeOptions,
     engine: Engine,
     usage: UsageService,

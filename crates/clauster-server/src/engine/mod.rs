@@ -120,7 +120,6 @@ impl Engine {
 
     /// Publishes a frame that does not come from the supervisor (usage, metrics, clone
     /// progress, …) to every `/ws/events` subscriber. No subscriber is not an error.
-    #[allow(dead_code)] // the usage, metrics and clone publishers call it
     pub fn publish(&self, frame: Frame) {
         let _ = self.frames.send(Arc::new(frame));
     }
