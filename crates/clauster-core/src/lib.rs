@@ -14,6 +14,7 @@ pub mod identity;
 pub mod markers;
 pub mod modes;
 pub mod names;
+pub mod pty_sidecar;
 pub mod pointer;
 pub mod sanitize;
 pub mod slug;
