@@ -3,3 +3,5 @@
 
 #[cfg(unix)]
 pub mod proc;
+#[cfg(target_os = "linux")]
+pub mod keeper;
