@@ -263,7 +263,10 @@ fn flag_value<'a>(argv: &'a [String], names: &[&str]) -> Option<&'a str> {
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
         if names.contains(&arg.as_str()) {
-            return it.next().map(String::as_str).filter(|v| !v.starts_with('-'));
+            return it
+                .next()
+                .map(String::as_str)
+                .filter(|v| !v.starts_with('-'));
         }
         if let Some((name, value)) = arg.split_once('=')
             && names.contains(&name)

@@ -45,7 +45,12 @@ fn sidecar_file_layout() {
 fn starting_sidecar_has_no_exit_keys() {
     let s = Sidecar::starting(7, &argv(&["/c", "--remote-control"]), "t".into());
     let value: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
-    let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert!(!keys.contains(&"bridge_exit") && !keys.contains(&"exit_screen"));
     assert_eq!(value["state"], "starting");
     assert_eq!(value["schema"], 2);
@@ -75,7 +80,10 @@ fn doubtful_files_are_no_data() {
         ("string", b"\"schema\"".to_vec()),
         ("too deep", nested(16).into_bytes()),
         ("no state", br#"{"schema":2,"keeper_pid":1}"#.to_vec()),
-        ("bad state", br#"{"schema":2,"keeper_pid":1,"state":"gone"}"#.to_vec()),
+        (
+            "bad state",
+            br#"{"schema":2,"keeper_pid":1,"state":"gone"}"#.to_vec(),
+        ),
     ];
     for (what, bytes) in cases {
         assert_eq!(parse_sidecar(&bytes), None, "{what}");
@@ -119,12 +127,18 @@ fn prompts_match_case_insensitively() {
         detect_prompt("  do you TRUST the files in this folder?"),
         Some(PromptKind::Trust)
     );
-    assert_eq!(detect_prompt("Enable Remote Control? (y/n)"), Some(PromptKind::RcConsent));
+    assert_eq!(
+        detect_prompt("Enable Remote Control? (y/n)"),
+        Some(PromptKind::RcConsent)
+    );
     assert_eq!(
         detect_prompt("WARNING: Claude Code running in Bypass Permissions mode"),
         Some(PromptKind::BypassConsent)
     );
-    assert_eq!(detect_prompt("Select login method:"), Some(PromptKind::Login));
+    assert_eq!(
+        detect_prompt("Select login method:"),
+        Some(PromptKind::Login)
+    );
     assert_eq!(detect_prompt("/remote-control is active"), None);
 }
 
@@ -161,6 +175,9 @@ fn facts_from_the_bridge_argv() {
 #[test]
 fn timestamps() {
     assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(rfc3339_millis(1_764_082_942_123), "2025-11-25T15:02:22.123Z");
+    assert_eq!(
+        rfc3339_millis(1_764_082_942_123),
+        "2025-11-25T15:02:22.123Z"
+    );
     assert_eq!(rfc3339_millis(951_825_600_001), "2000-02-29T12:00:00.001Z");
 }

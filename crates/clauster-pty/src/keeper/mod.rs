@@ -10,8 +10,8 @@
 //! and a signalfd, with a 500 ms timeout (shorter when a scan or frame is due).
 
 mod files;
-mod screen;
 mod scrape;
+mod screen;
 mod signals;
 
 use std::io::{ErrorKind, Read, Write};
@@ -30,8 +30,8 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-pub use screen::{COLS, ROWS, Screen};
 pub use scrape::{URL_PREFIX, UrlScanner, raw_scan};
+pub use screen::{COLS, ROWS, Screen};
 
 /// Exit code for an empty bridge argv (`EX_USAGE`).
 pub const EXIT_USAGE: i32 = 64;
@@ -99,7 +99,6 @@ struct Keeper {
     sidecar: Sidecar,
     screen: Screen,
     scanner: UrlScanner,
-    url_found: bool,
     spawned_at: Instant,
     /// Output arrived since the last scan / the last frame.
     scan_dirty: bool,
@@ -121,7 +120,6 @@ impl Keeper {
             sidecar,
             screen: Screen::new(),
             scanner: UrlScanner::default(),
-            url_found: false,
             spawned_at: Instant::now(),
             scan_dirty: false,
             frame_dirty: false,
@@ -132,6 +130,10 @@ impl Keeper {
             frames_done: false,
             stop: None,
         }
+    }
+
+    fn url_found(&self) -> bool {
+        self.sidecar.connect_url.is_some()
     }
 
     /// Writes the discovery sidecar as it stands.
@@ -217,7 +219,9 @@ impl Keeper {
                 self.sidecar.boot_id = identity.boot_id.map(|b| b.as_str().to_owned());
             }
             Ok(None) => {
-                eprintln!("clauster keeper: the bridge (pid {pid}) was gone before its identity could be read");
+                eprintln!(
+                    "clauster keeper: the bridge (pid {pid}) was gone before its identity could be read"
+                );
             }
             Err(e) => eprintln!("clauster keeper: cannot read the bridge's identity: {e}"),
         }
@@ -275,7 +279,8 @@ impl Keeper {
                 match reader.read(&mut buf) {
                     Ok(0) => slave_closed = true,
                     Ok(n) => self.consume(&buf[..n], writer),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
                     Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => slave_closed = true,
                     Err(e) => {
                         eprintln!("clauster keeper: reading the terminal failed: {e}; retrying");
@@ -330,7 +335,7 @@ impl Keeper {
     /// How long the loop may sleep: 500 ms, less when a scan, a frame or a stop step is due.
     fn next_wait(&self, now: Instant) -> Duration {
         let mut due = vec![now + POLL_EVERY];
-        if !self.url_found && (self.scan_dirty || self.scanner.pending()) {
+        if !self.url_found() && (self.scan_dirty || self.scanner.pending()) {
             due.push(self.last_scan.map_or(now, |t| t + SCAN_EVERY));
         }
         if self.frame_dirty && self.args.screen_sidecar.is_some() {
@@ -354,7 +359,7 @@ impl Keeper {
     fn tick(&mut self, pid: i32, now: Instant) {
         self.advance_stop(pid, now);
         let scan_due = self.last_scan.is_none_or(|t| now >= t + SCAN_EVERY);
-        if scan_due && (self.scan_dirty || (!self.url_found && self.scanner.pending())) {
+        if scan_due && (self.scan_dirty || (!self.url_found() && self.scanner.pending())) {
             self.scan(now);
         }
         if self.sidecar.state == KeeperState::Starting
@@ -379,7 +384,7 @@ impl Keeper {
         self.last_scan = Some(now);
         self.scan_dirty = false;
         let lines = self.screen.lines();
-        let found = if self.url_found {
+        let found = if self.url_found() {
             None
         } else if let Some(lines) = &lines {
             self.scanner.scan(lines, now)
@@ -388,7 +393,6 @@ impl Keeper {
         };
         let mut changed = false;
         if let Some(id) = found {
-            self.url_found = true;
             self.sidecar.connect_url = Some(format!("{URL_PREFIX}{id}"));
             self.sidecar.session_id = Some(id);
             self.sidecar.ready_reason = Some(ReadyReason::Url);
@@ -431,31 +435,28 @@ impl Keeper {
         if self.frames_done {
             return;
         }
-        let frame = match self.screen.grid() {
-            Some(grid) => {
-                if state == FrameState::Live && self.last_grid.as_ref() == Some(&grid) {
-                    return;
-                }
-                self.last_grid = Some(grid.clone());
-                ScreenFrame {
-                    seq: self.frame_seq + 1,
-                    state,
-                    error: None,
-                    screen: Some(grid),
-                }
+        let frame = if let Some(grid) = self.screen.grid() {
+            if state == FrameState::Live && self.last_grid.as_ref() == Some(&grid) {
+                return;
             }
-            None => {
-                self.frames_done = true;
-                let reason = self
-                    .screen
-                    .dropped()
-                    .unwrap_or("the terminal emulator is unavailable");
-                ScreenFrame {
-                    seq: self.frame_seq + 1,
-                    state: FrameState::Error,
-                    error: Some(reason.to_owned()),
-                    screen: None,
-                }
+            self.last_grid = Some(grid.clone());
+            ScreenFrame {
+                seq: self.frame_seq + 1,
+                state,
+                error: None,
+                screen: Some(grid),
+            }
+        } else {
+            self.frames_done = true;
+            let reason = self
+                .screen
+                .dropped()
+                .unwrap_or("the terminal emulator is unavailable");
+            ScreenFrame {
+                seq: self.frame_seq + 1,
+                state: FrameState::Error,
+                error: Some(reason.to_owned()),
+                screen: None,
             }
         };
         self.frame_seq = frame.seq;
@@ -515,9 +516,8 @@ impl Keeper {
 /// The bridge's status if it has ended (reaping it).
 fn reap(pid: i32) -> Option<WaitStatus> {
     match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => None,
         Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => Some(status),
-        Ok(_) => None,
+        Ok(_) | Err(Errno::EINTR) => None,
         // ECHILD: someone else reaped it; nothing more to learn.
         Err(_) => Some(WaitStatus::Exited(Pid::from_raw(pid), -1)),
     }

@@ -87,9 +87,7 @@ pub fn raw_scan(bytes: &[u8]) -> Option<String> {
     for run in printable_runs(bytes) {
         for caps in URL_BYTES.captures_iter(run) {
             let id = caps.get(1).expect("group 1 always matches");
-            let ends_well = run
-                .get(id.end())
-                .is_some_and(|b| !id_char(char::from(*b)));
+            let ends_well = run.get(id.end()).is_some_and(|b| !id_char(char::from(*b)));
             if ends_well {
                 return Some(String::from_utf8_lossy(id.as_bytes()).into_owned());
             }

@@ -96,13 +96,7 @@ impl vt100::Callbacks for Events {
     /// An escape sequence the emulator does not implement. Character-set designations
     /// (`ESC ( B`, which 2.1.328 sends on exit) and a lone string terminator change nothing
     /// on screen and are not counted.
-    fn unhandled_escape(
-        &mut self,
-        _: &mut vt100::Screen,
-        i1: Option<u8>,
-        _: Option<u8>,
-        b: u8,
-    ) {
+    fn unhandled_escape(&mut self, _: &mut vt100::Screen, i1: Option<u8>, _: Option<u8>, b: u8) {
         let charset = matches!(i1, Some(b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/'));
         let terminator = i1.is_none() && b == b'\\';
         if !charset && !terminator {
@@ -234,13 +228,12 @@ impl Screen {
     /// Runs `f` on the emulator's screen; a panic drops the emulator (render fault).
     fn render<T>(&mut self, f: impl FnOnce(&mut vt100::Screen) -> T) -> Option<T> {
         let parser = self.parser.as_mut()?;
-        match catch_unwind(AssertUnwindSafe(|| f(parser.screen_mut()))) {
-            Ok(value) => Some(value),
-            Err(_) => {
-                self.fault(Fault::Render);
-                self.drop_emulator("the terminal screen could not be rendered");
-                None
-            }
+        if let Ok(value) = catch_unwind(AssertUnwindSafe(|| f(parser.screen_mut()))) {
+            Some(value)
+        } else {
+            self.fault(Fault::Render);
+            self.drop_emulator("the terminal screen could not be rendered");
+            None
         }
     }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use clauster_core::pty_sidecar::PromptKind;
 
-use super::screen::Screen;
 use super::scrape::{UrlScanner, raw_scan};
+use super::screen::Screen;
 
 const ID: &str = "session_01JQ7ZKX4M2B9V8N6C5D3F1GHT";
 
@@ -97,9 +97,12 @@ fn report(chunks: &[Chunk]) -> (Outcome, String) {
     let _ = writeln!(
         text,
         "accepted: {}",
-        outcome.accepted.as_ref().map_or("none".to_owned(), |(ms, id)| format!(
-            "https://claude.ai/code/{id} at +{ms} ms"
-        ))
+        outcome
+            .accepted
+            .as_ref()
+            .map_or("none".to_owned(), |(ms, id)| format!(
+                "https://claude.ai/code/{id} at +{ms} ms"
+            ))
     );
     let _ = writeln!(
         text,
@@ -158,7 +161,11 @@ fn url_split_by_cursor_moves_and_colours() {
     let (outcome, text) = report(&chunks);
     insta::assert_snapshot!(text);
     assert_eq!(outcome.accepted, Some((500, ID.to_owned())));
-    assert_eq!(raw_scan(&all_bytes(&chunks)), None, "the raw bytes hold no whole URL");
+    assert_eq!(
+        raw_scan(&all_bytes(&chunks)),
+        None,
+        "the raw bytes hold no whole URL"
+    );
 }
 
 #[test]
@@ -210,7 +217,10 @@ fn id_split_across_rows_arrives_later_and_is_never_accepted_truncated() {
             format!(
                 "{}{tail}{}",
                 at(5, col),
-                words_cha(col + u16::try_from(tail.len()).unwrap() + 1, "on any device")
+                words_cha(
+                    col + u16::try_from(tail.len()).unwrap() + 1,
+                    "on any device"
+                )
             )
             .into_bytes(),
         ),
@@ -238,7 +248,10 @@ fn url_soft_wrapped_at_column_120() {
     assert_eq!(grid.rows.len(), 40);
     assert!(grid.rows.iter().all(|r| r.chars().count() == 120));
     let joined = format!("{}{}", grid.rows[4], grid.rows[5]);
-    assert!(joined.contains("https://claude.ai/code/session_<redacted>"), "{joined}");
+    assert!(
+        joined.contains("https://claude.ai/code/session_<redacted>"),
+        "{joined}"
+    );
     assert!(!joined.contains("01JQ7"));
 }
 
@@ -256,7 +269,10 @@ fn url_in_two_chunks_150_ms_apart() {
             )
             .into_bytes(),
         ),
-        (150, format!("{tail}{}", words_cha(61, "on any device")).into_bytes()),
+        (
+            150,
+            format!("{tail}{}", words_cha(61, "on any device")).into_bytes(),
+        ),
     ];
     let (outcome, text) = report(&chunks);
     insta::assert_snapshot!(text);
@@ -280,7 +296,8 @@ fn screen_without_url() {
 #[test]
 fn malformed_escape_sequences() {
     let bytes = [
-        b"\x1b[99999999999;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;Z".to_vec(),
+        b"\x1b[99999999999;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;Z"
+            .to_vec(),
         b"\x1b[5;3Hbad \xff\xfe utf8 \x1b[?;;;;;x".to_vec(),
         b"\x1b]8;;unterminated osc \x1b[6;3Hafter".to_vec(),
         b"\x1bP?junk dcs\x1b\\\x1b[7;3H".to_vec(),
@@ -307,7 +324,11 @@ fn dropped_emulator_raw_scan() {
         at(5, 38),
         &ID[12..]
     );
-    let coloured = format!("https://claude.ai/code/{}\x1b[94m{} on", &ID[..20], &ID[20..]);
+    let coloured = format!(
+        "https://claude.ai/code/{}\x1b[94m{} on",
+        &ID[..20],
+        &ID[20..]
+    );
     let truncated_at_end = format!("https://claude.ai/code/{}", &ID[..20]);
     let mut text = String::new();
     for (name, bytes) in [
@@ -336,7 +357,10 @@ fn offline_bytes() -> Vec<u8> {
     s.push_str("\x1b]11;?\x07\x1b[c\x1b[>0q\x1b[?u\x1b]7501;?\x07\x1b[c");
     s.push_str("\x1b[2G\x1b[95mUnable\x1b[9Gto\x1b[12Gconnect\x1b[20Gto\x1b[23GAnthropic\x1b[33Gservices\x1b[39m\r\r\n\r\r\n");
     s.push_str("\x1b[2G\x1b[95mFailed\x1b[9Gto\x1b[12Gconnect\x1b[20Gto\x1b[23Gapi.anthropic.com:\x1b[42GENOTFOUND\x1b[39m\r\r\n\r\r\n");
-    s.push_str(&words_cha(2, "Check your internet connection and network settings."));
+    s.push_str(&words_cha(
+        2,
+        "Check your internet connection and network settings.",
+    ));
     s.push_str("\r\r\n\x1b[?25h\x1b[?1004l\x1b[>4m\x1b[<u\x1b[?2031l\x1b[?2004l\x1b(B\x0f\x1b[?7h\x1b7\x1b[r\x1b8");
     s.into_bytes()
 }
@@ -348,7 +372,10 @@ fn reference_layout_renders_with_spaces() {
     // Two DA1 queries, two answers; OSC 11, XTVERSION, the kitty query and OSC 7501 get none.
     assert_eq!(replies, b"\x1b[?1;2c\x1b[?1;2c");
     let text = render(&mut screen);
-    assert!(text.contains("Unable to connect to Anthropic services"), "{text}");
+    assert!(
+        text.contains("Unable to connect to Anthropic services"),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
     let exit = screen.exit_screen().unwrap();
     insta::assert_snapshot!("offline_exit_screen", exit);
