@@ -460,3 +460,126 @@ fn scrollback_is_scanned() {
     let mut scanner = UrlScanner::default();
     assert_eq!(scanner.scan(&lines, Instant::now()), Some(ID.to_owned()));
 }
+
+mod keeper_state {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use clauster_core::pty_sidecar::{
+        FrameState, KeeperState, ReadyReason, parse_frame, parse_sidecar,
+    };
+
+    use super::super::{Keeper, KeeperArgs};
+
+    fn keeper(dir: &Path, url_timeout: Duration) -> Keeper {
+        Keeper::new(KeeperArgs {
+            sidecar: dir.join("k.keeper.json"),
+            cwd: dir.to_path_buf(),
+            screen_sidecar: Some(dir.join("k.screen.json")),
+            url_timeout,
+            argv: vec!["/bin/claude".into(), "--remote-control".into()],
+        })
+    }
+
+    fn frame_seq(dir: &Path) -> Option<u64> {
+        parse_frame(&std::fs::read(dir.join("k.screen.json")).ok()?).map(|f| f.seq)
+    }
+
+    /// Frames only on change, at most one per 250 ms, seq +1 each; the error frame once the
+    /// emulator is gone, and nothing after it.
+    #[test]
+    fn frames_are_throttled_and_only_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keeper(dir.path(), Duration::from_secs(30));
+        let mut answers = Vec::new();
+        let t0 = Instant::now();
+        k.consume(b"hello", &mut answers);
+        k.tick(1, t0);
+        assert_eq!(frame_seq(dir.path()), Some(1));
+        // Changed 100 ms later: held back until 250 ms have passed.
+        k.consume(b" world", &mut answers);
+        k.tick(1, t0 + Duration::from_millis(100));
+        assert_eq!(frame_seq(dir.path()), Some(1));
+        k.tick(1, t0 + Duration::from_millis(260));
+        assert_eq!(frame_seq(dir.path()), Some(2));
+        // Output that changes nothing on screen (a cursor hide) writes no frame.
+        k.consume(b"\x1b[?25l", &mut answers);
+        k.tick(1, t0 + Duration::from_millis(600));
+        assert_eq!(frame_seq(dir.path()), Some(2));
+        let frame = parse_frame(&std::fs::read(dir.path().join("k.screen.json")).unwrap()).unwrap();
+        let grid = frame.screen.unwrap();
+        assert_eq!(grid.rows[0].trim_end(), "hello world");
+        assert_eq!((grid.cursor.x, grid.cursor.y), (11, 0));
+
+        k.screen
+            .drop_emulator("the terminal emulator failed repeatedly on the output");
+        k.consume(b"more", &mut answers);
+        k.tick(1, t0 + Duration::from_millis(900));
+        let error = parse_frame(&std::fs::read(dir.path().join("k.screen.json")).unwrap()).unwrap();
+        assert_eq!((error.seq, error.state), (3, FrameState::Error));
+        assert_eq!(error.screen, None);
+        assert!(error.error.unwrap().contains("emulator"));
+        k.consume(b"again", &mut answers);
+        k.tick(1, t0 + Duration::from_millis(1500));
+        assert_eq!(
+            frame_seq(dir.path()),
+            Some(3),
+            "nothing after the error frame"
+        );
+        assert!(answers.is_empty());
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    /// At the URL timeout a fault in force becomes the note (pty.md §5.4).
+    #[test]
+    fn url_timeout_with_a_rejected_sequence_sets_the_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keeper(dir.path(), Duration::ZERO);
+        let mut answers = Vec::new();
+        k.consume(b"\x1b#8x", &mut answers);
+        k.tick(1, Instant::now());
+        let s = parse_sidecar(&std::fs::read(dir.path().join("k.keeper.json")).unwrap()).unwrap();
+        assert_eq!(s.state, KeeperState::Ready);
+        assert_eq!(s.ready_reason, Some(ReadyReason::Timeout));
+        assert_eq!(
+            s.note.as_deref(),
+            Some("The connect link may be missing: some terminal output could not be interpreted.")
+        );
+    }
+
+    /// With the emulator dropped, the raw scan finds a contiguous URL, and the note at the
+    /// timeout says the output could not be read.
+    #[test]
+    fn dropped_emulator_uses_the_raw_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keeper(dir.path(), Duration::from_secs(30));
+        k.screen.drop_emulator("test");
+        let mut answers = Vec::new();
+        k.consume(
+            format!(
+                "\x1b[5;3HContinue at https://claude.ai/code/{} on",
+                super::ID
+            )
+            .as_bytes(),
+            &mut answers,
+        );
+        k.tick(1, Instant::now());
+        let s = parse_sidecar(&std::fs::read(dir.path().join("k.keeper.json")).unwrap()).unwrap();
+        assert_eq!(s.session_id.as_deref(), Some(super::ID));
+        assert_eq!(s.ready_reason, Some(ReadyReason::Url));
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keeper(dir.path(), Duration::ZERO);
+        k.screen.drop_emulator("test");
+        k.consume(b"\x1b[3Gnothing", &mut answers);
+        k.tick(1, Instant::now());
+        let s = parse_sidecar(&std::fs::read(dir.path().join("k.keeper.json")).unwrap()).unwrap();
+        assert_eq!(s.ready_reason, Some(ReadyReason::Timeout));
+        assert_eq!(
+            s.note.as_deref(),
+            Some("No connect link: this session's terminal output could not be read.")
+        );
+    }
+}
