@@ -411,11 +411,33 @@ fn offline_screen_becomes_the_exit_screen() {
 fn trust_prompt_is_reported() {
     let mut k = start(&Launch {
         mode: "pty_trust_prompt",
+        url_timeout: "1",
         ..Launch::default()
     });
     let s = k.wait_until(10, |s| s.prompt.is_some());
     assert_eq!(s.prompt, Some(PromptKind::Trust));
     assert_eq!(s.state, KeeperState::Starting);
+    // Waiting at the prompt past the URL timeout: no readiness, and the keeper sleeps in
+    // poll() rather than spinning.
+    let cpu = || {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", k.pid())).unwrap();
+        let f: Vec<u64> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        f[0] + f[1]
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_millis(2500));
+    let used = cpu() - before;
+    assert!(used < 25, "{used} clock ticks of CPU in 2.5 s");
+    let s = k.read().unwrap();
+    assert_eq!((s.state, s.ready_reason), (KeeperState::Starting, None));
     k.signal(Signal::SIGTERM);
     assert_eq!(k.exit_code(10), 0);
 }

@@ -341,15 +341,16 @@ impl Keeper {
         if self.frame_dirty && self.args.screen_sidecar.is_some() {
             due.push(self.last_frame_at.map_or(now, |t| t + FRAME_EVERY));
         }
-        if self.sidecar.state == KeeperState::Starting {
+        // Only deadlines that `tick` will act on; a past one that it skips would spin the loop.
+        if self.sidecar.state == KeeperState::Starting && self.sidecar.prompt.is_none() {
             due.push(self.spawned_at + self.args.url_timeout);
         }
         if let Some(stop) = self.stop {
-            due.push(if stop.second_sent {
-                stop.started + INTERRUPT_GAP + STOP_GRACE
-            } else {
-                stop.started + INTERRUPT_GAP
-            });
+            if !stop.second_sent {
+                due.push(stop.started + INTERRUPT_GAP);
+            } else if !stop.killed {
+                due.push(stop.started + INTERRUPT_GAP + STOP_GRACE);
+            }
         }
         let at = due.into_iter().min().unwrap_or(now);
         at.saturating_duration_since(now)
