@@ -64,6 +64,29 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// The PTY keeper of one pty-mode bridge (started by the server, never by hand).
+    #[command(name = "__pty-keeper__", hide = true)]
+    PtyKeeper(PtyKeeperArgs),
+}
+
+/// `clauster __pty-keeper__` (pty.md §2).
+#[derive(Debug, Args)]
+struct PtyKeeperArgs {
+    /// The discovery sidecar to write.
+    #[arg(long, value_name = "PATH")]
+    sidecar: PathBuf,
+    /// The bridge's working directory (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// The screen sidecar to write frames to (live terminal view).
+    #[arg(long, value_name = "PATH")]
+    screen_sidecar: Option<PathBuf>,
+    /// Seconds to wait for a connect URL before reporting ready by timeout.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    url_timeout: f64,
+    /// The bridge argv, after `--`.
+    #[arg(last = true, value_name = "ARGV")]
+    argv: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +113,7 @@ fn main() -> ExitCode {
             json,
         } => commands::start(cli.config.as_deref(), &project, trust, json),
         Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
+        Command::PtyKeeper(args) => pty_keeper(args),
         Command::Version => {
             #[allow(clippy::print_stdout)] // the version is this command's output
             {
@@ -103,7 +127,15 @@ fn main() -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 6] = ["run", "status", "start", "stop", "version", "help"];
+    const SUBCOMMANDS: [&str; 7] = [
+        "run",
+        "status",
+        "start",
+        "stop",
+        "version",
+        "help",
+        "__pty-keeper__",
+    ];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     let first = args.get(1).and_then(|a| a.to_str());
     let explicit = first.is_some_and(|a| SUBCOMMANDS.contains(&a) || TOP_FLAGS.contains(&a));
@@ -111,6 +143,39 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
         args.insert(1.min(args.len()), OsString::from("run"));
     }
     args
+}
+
+/// Runs the PTY keeper in this process: no config, no async runtime (pty.md §1–§3).
+#[cfg(target_os = "linux")]
+fn pty_keeper(args: PtyKeeperArgs) -> ExitCode {
+    use std::time::Duration;
+
+    use clauster_pty::keeper;
+    if !(args.url_timeout.is_finite() && args.url_timeout >= 0.0) {
+        eprintln!(
+            "--url-timeout must be a number of seconds (0 or more), got {}",
+            args.url_timeout
+        );
+        return ExitCode::from(64);
+    }
+    let cwd = args
+        .cwd
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let code = keeper::run(keeper::KeeperArgs {
+        sidecar: args.sidecar,
+        cwd,
+        screen_sidecar: args.screen_sidecar,
+        url_timeout: Duration::from_secs_f64(args.url_timeout.min(1e9)),
+        argv: args.argv,
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pty_keeper(_args: PtyKeeperArgs) -> ExitCode {
+    eprintln!("the PTY keeper is only built for Linux in this release");
+    ExitCode::from(70)
 }
 
 fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {

@@ -1,5 +1,7 @@
 //! The PTY keeper and detached-process plumbing (the only crate allowed `unsafe`).
 #![deny(unsafe_code)]
 
+#[cfg(target_os = "linux")]
+pub mod keeper;
 #[cfg(unix)]
 pub mod proc;
