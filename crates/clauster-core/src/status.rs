@@ -159,6 +159,8 @@ pub enum Event {
     Ready,
     /// An `end_session` poison marker (archived or deleted session).
     PoisonMarker,
+    /// pty: the keeper saw a prompt the TUI waits on (pty.md §4.4, §5.2).
+    BlockingPrompt,
     /// The process is gone.
     ProcessGone(Exit),
     /// `launched_at + startup_grace_seconds` passed while `starting`.
@@ -180,6 +182,7 @@ impl Event {
             Self::LaunchFailed => "launch failed",
             Self::Ready => "ready",
             Self::PoisonMarker => "poison marker",
+            Self::BlockingPrompt => "blocking prompt",
             Self::ProcessGone(_) => "process gone",
             Self::Deadline => "startup deadline",
             Self::Stop => "stop",
@@ -361,6 +364,12 @@ pub fn transition(
                 Terminate,
                 StripPointerSession,
             ],
+        ),
+
+        // The TUI waits for an answer nobody will give: classified from the prompt, ended.
+        (Starting, Event::BlockingPrompt) => Transition::to(
+            Error,
+            vec![Classify(FailureCause::EndedBeforeReady), Terminate],
         ),
 
         (Starting, Event::ProcessGone(exit)) => starting_gone(exit, *ctx),
