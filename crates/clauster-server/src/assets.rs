@@ -24,6 +24,7 @@ pub const BUNDLE_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/bundle_
 
 const BOOT_JS: &str = include_str!("../assets/boot.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
+const THEME_JS: &str = include_str!("../assets/theme.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -52,6 +53,7 @@ pub async fn serve(
     let (body, gzipped): (&'static [u8], bool) = match path.as_str() {
         "boot.js" => (BOOT_JS.as_bytes(), false),
         "style.css" => (STYLE_CSS.as_bytes(), false),
+        "theme.js" => (THEME_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()
