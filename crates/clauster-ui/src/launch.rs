@@ -505,11 +505,27 @@ pub fn LaunchPopover(
         }
     };
     let bypass_name = name.clone();
+    let send_bypass = send.clone();
     let bypass_gate = move || {
         let submit_bypass = submit_bypass.clone();
         let matches = {
             let name = bypass_name.clone();
             move || typed.get() == name
+        };
+        // Enter submits even while the button is disabled, so a mismatch can be explained.
+        let on_enter = {
+            let send = send_bypass.clone();
+            let name = bypass_name.clone();
+            move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Enter" {
+                    ev.prevent_default();
+                    if typed.get_untracked() == name {
+                        send();
+                    } else {
+                        mismatch.set(true);
+                    }
+                }
+            }
         };
         view! {
             <form class="gate bypass-gate" on:submit=submit_bypass>
@@ -530,6 +546,7 @@ pub fn LaunchPopover(
                             mismatch.set(false);
                             typed.set(event_target_value(&ev));
                         }
+                        on:keydown=on_enter
                     />
                 </label>
                 {move || {

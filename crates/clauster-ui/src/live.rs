@@ -289,7 +289,7 @@ mod browser {
         store: Store,
         delay: Cell<f64>,
         failures: Cell<u32>,
-        /// Bumped on every open and close, so a stale banner timer or poll loop stops.
+        /// Bumped on every successful open, so a banner timer from an earlier outage stops.
         generation: Cell<u64>,
         polling: Cell<bool>,
     }
@@ -314,7 +314,7 @@ mod browser {
         let url = link.store.url("/ws/events");
         let Some(socket) = crate::dom::ws_url(&url).and_then(|url| WebSocket::new(&url).ok())
         else {
-            closed(link, 1006);
+            closed(link, false);
             return;
         };
         let opened = Rc::new(Cell::new(false));
@@ -350,24 +350,26 @@ mod browser {
             if !opened.get() {
                 link.failures.set(link.failures.get() + 1);
             }
-            closed(link, event.code());
+            let signed_out = event.code() == 1008
+                && matches!(
+                    event.reason().as_str(),
+                    "logged out" | "authentication expired"
+                );
+            closed(link, signed_out);
         });
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         on_close.forget();
     }
 
-    fn closed(link: Rc<Link>, code: u16) {
+    fn closed(link: Rc<Link>, signed_out: bool) {
         // The server ends a session that is no longer signed in with 1008 (ui.md §11).
-        if code == 1008 {
+        if signed_out {
             crate::dom::redirect(&link.store.url("/login"));
             return;
         }
-        let generation = link.generation.get() + 1;
-        link.generation.set(generation);
+        let generation = link.generation.get();
         if link.store.conn.get_untracked() == Conn::Up {
             link.store.conn.set(Conn::Connecting);
-        }
-        {
             let link = Rc::clone(&link);
             set_timeout(
                 move || {
