@@ -248,7 +248,8 @@ where
 }
 
 async fn project_state(base: &str, name: &str) -> serde_json::Value {
-    let (status, list) = support::call(reqwest::Method::GET, &format!("{base}/api/projects"), None).await;
+    let (status, list) =
+        support::call(reqwest::Method::GET, &format!("{base}/api/projects"), None).await;
     assert_eq!(status, 200);
     list.as_array()
         .unwrap()
@@ -262,6 +263,8 @@ async fn project_state(base: &str, name: &str) -> serde_json::Value {
 /// launch through the popover that turns Running without a reload, the Open link and QR, the
 /// log panel, Stop behind its confirm, Resume, Forget, and a 375 px layout without
 /// horizontal scrolling.
+// One user's journey, read top to bottom; each step depends on the one before.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
     let sandbox = Sandbox::new();
@@ -545,21 +548,38 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
     let restart = std::sync::Mutex::new(Some(restart));
 
     with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
-        assert!(client.find(Locator::Css(".banner.conn")).await.is_err(), "no banner while live");
+        assert!(
+            client.find(Locator::Css(".banner.conn")).await.is_err(),
+            "no banner while live"
+        );
 
         drop(holder.lock().unwrap().take());
-        let banner = "const b = document.querySelector('.banner.conn'); return !!b && b.textContent === ";
+        let banner =
+            "const b = document.querySelector('.banner.conn'); return !!b && b.textContent === ";
         assert!(
-            until(&client, &format!("{banner} 'Live updates unavailable — refreshing every 4 s'"), 20).await,
+            until(
+                &client,
+                &format!("{banner} 'Live updates unavailable — refreshing every 4 s'"),
+                20
+            )
+            .await,
             "the fallback banner never showed"
         );
 
         let cmd = restart.lock().unwrap().take().unwrap();
         *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
         assert!(
-            until(&client, "return !document.querySelector('.banner.conn')", 30).await,
+            until(
+                &client,
+                "return !document.querySelector('.banner.conn')",
+                30
+            )
+            .await,
             "the banner stayed after the server came back"
         );
         // A bridge started elsewhere (another tab, the CLI) shows up here by push.
@@ -570,7 +590,13 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
         )
         .await;
         assert_eq!(status, 201);
-        wait_css(&client, ".zone.active [data-instance-id] .pill.running", 30, &restart_log).await;
+        wait_css(
+            &client,
+            ".zone.active [data-instance-id] .pill.running",
+            30,
+            &restart_log,
+        )
+        .await;
     })
     .await;
     drop(restarted.lock().unwrap().take());

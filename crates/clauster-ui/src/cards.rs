@@ -56,9 +56,9 @@ pub fn Projects(store: Store) -> impl IntoView {
     let total = move || store.projects.with(Vec::len);
     let visible = Memo::new(move |_| {
         store.projects.with(|projects| {
-            store.instances.with(|instances| {
-                visible_names(projects, instances, &filter.get(), show_all.get())
-            })
+            store
+                .instances
+                .with(|instances| visible_names(projects, instances, &filter.get(), show_all.get()))
         })
     });
     let count_label = move || {
@@ -304,7 +304,8 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
     };
     let running_badge = move || {
         let n = running();
-        (n > 0).then(|| view! { <span class="badge running-badge">{format!("● {n} running")}</span> })
+        (n > 0)
+            .then(|| view! { <span class="badge running-badge">{format!("● {n} running")}</span> })
     };
     let trust_one = {
         let name = name.clone();
@@ -417,9 +418,11 @@ mod tests {
     use super::*;
 
     fn project(name: &str) -> Project {
-        serde_json::from_value(serde_json::json!({"name": name, "path": format!("/p/{name}"),
+        serde_json::from_value(
+            serde_json::json!({"name": name, "path": format!("/p/{name}"),
             "is_git_repo": false, "has_claude_md": false, "has_claude_dir": false,
-            "trust_state": "trusted", "allow_bypass_permissions": false}))
+            "trust_state": "trusted", "allow_bypass_permissions": false}),
+        )
         .expect("a valid project")
     }
 
@@ -432,7 +435,10 @@ mod tests {
         assert_eq!(shown.len(), 25);
         assert_eq!(shown[23], "p24");
         assert_eq!(shown[24], "p28");
-        assert_eq!(visible_names(&projects, &[live.clone()], "", true).len(), 30);
+        assert_eq!(
+            visible_names(&projects, &[live.clone()], "", true).len(),
+            30
+        );
         assert_eq!(visible_names(&projects, &[live], " P3 ", false), ["p30"]);
         let mut dead = crate::instances::tests::instance("stopped");
         dead.project = "p29".into();

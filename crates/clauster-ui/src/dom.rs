@@ -11,7 +11,11 @@ pub use server::*;
 pub const THEME_KEY: &str = "clauster-theme";
 
 #[cfg(not(feature = "hydrate"))]
-#[allow(clippy::needless_pass_by_value, clippy::unnecessary_wraps)]
+#[allow(
+    clippy::needless_pass_by_value,
+    clippy::unnecessary_wraps,
+    clippy::unused_self
+)]
 mod server {
     pub fn storage_set(_key: &str, _value: &str) {}
     pub fn copy_text(_text: &str) {}

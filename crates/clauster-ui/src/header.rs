@@ -70,7 +70,13 @@ pub fn Header(store: Store) -> impl IntoView {
         theme.set(Some(next));
     };
     let toggle_label = move || theme.get().map_or("Switch theme", theme_toggle_label);
-    let icon = move || if theme.get() == Some("dark") { "☀" } else { "☾" };
+    let icon = move || {
+        if theme.get() == Some("dark") {
+            "☀"
+        } else {
+            "☾"
+        }
+    };
     view! {
         <header class="top">
             <span class="logo" aria-hidden="true">"◆"</span>

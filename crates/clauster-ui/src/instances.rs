@@ -365,7 +365,9 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             .url
             .clone()
             .filter(|u| {
-                i.resume_mode != "pty" && i.status == "running" && u.starts_with("https://claude.ai/")
+                i.resume_mode != "pty"
+                    && i.status == "running"
+                    && u.starts_with("https://claude.ai/")
             })
             .map(|href| {
                 view! {
@@ -477,35 +479,39 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             Asking::Nothing => None,
             Asking::Stop => {
                 let stop = stop.clone();
-                Some(view! {
-                    <Confirm
-                        text=format!("Stop {}? Its sessions on claude.ai end too.", i.label)
-                        confirm_label="Stop"
-                        confirm_class="danger confirm-stop"
-                        on_confirm=Callback::new(move |()| stop())
-                        on_cancel=Callback::new(move |()| {
-                            asking.set(Asking::Nothing);
-                            focus_node(stop_button);
-                        })
-                    />
-                }
-                .into_any())
+                Some(
+                    view! {
+                        <Confirm
+                            text=format!("Stop {}? Its sessions on claude.ai end too.", i.label)
+                            confirm_label="Stop"
+                            confirm_class="danger confirm-stop"
+                            on_confirm=Callback::new(move |()| stop())
+                            on_cancel=Callback::new(move |()| {
+                                asking.set(Asking::Nothing);
+                                focus_node(stop_button);
+                            })
+                        />
+                    }
+                    .into_any(),
+                )
             }
             Asking::Forget => {
                 let forget = forget.clone();
-                Some(view! {
-                    <Confirm
-                        text="Forget this record? Its logs stay on disk.".to_owned()
-                        confirm_label="Forget"
-                        confirm_class="danger confirm-forget"
-                        on_confirm=Callback::new(move |()| forget())
-                        on_cancel=Callback::new(move |()| {
-                            asking.set(Asking::Nothing);
-                            focus_node(forget_button);
-                        })
-                    />
-                }
-                .into_any())
+                Some(
+                    view! {
+                        <Confirm
+                            text="Forget this record? Its logs stay on disk.".to_owned()
+                            confirm_label="Forget"
+                            confirm_class="danger confirm-forget"
+                            on_confirm=Callback::new(move |()| forget())
+                            on_cancel=Callback::new(move |()| {
+                                asking.set(Asking::Nothing);
+                                focus_node(forget_button);
+                            })
+                        />
+                    }
+                    .into_any(),
+                )
             }
         }
     };
@@ -567,8 +573,16 @@ pub(crate) mod tests {
         let mut stopping = instance("running");
         stopping.stopping = true;
         assert_eq!(label(&stopping), "Stopping…");
-        assert!(status_note(&instance("stopped")).unwrap().contains("Resume picks it up"));
-        assert!(status_note(&instance("crashed")).unwrap().contains("Resume starts it"));
+        assert!(
+            status_note(&instance("stopped"))
+                .unwrap()
+                .contains("Resume picks it up")
+        );
+        assert!(
+            status_note(&instance("crashed"))
+                .unwrap()
+                .contains("Resume starts it")
+        );
     }
 
     #[test]
@@ -603,7 +617,10 @@ pub(crate) mod tests {
         sibling.instance_id = "i-2".into();
         assert!(resume_blocker(&dead, &[dead.clone(), sibling.clone()]).is_some());
         sibling.resume_mode = "pty".into();
-        assert_eq!(resume_blocker(&dead, &[dead.clone(), sibling.clone()]), None);
+        assert_eq!(
+            resume_blocker(&dead, &[dead.clone(), sibling.clone()]),
+            None
+        );
         sibling.resume_mode = "standard".into();
         sibling.project = "beta".into();
         assert_eq!(resume_blocker(&dead, &[dead.clone(), sibling]), None);

@@ -96,15 +96,16 @@ pub fn launch_defaults(context: &PageContext, project: &Project) -> LaunchDefaul
         "standard"
     };
     let wanted = context.instance_defaults.permission_mode.as_str();
-    let permission_mode = if offered_permissions(project).iter().any(|p| p.mode == wanted) {
+    let permission_mode = if offered_permissions(project)
+        .iter()
+        .any(|p| p.mode == wanted)
+    {
         wanted.to_owned()
     } else {
         "default".to_owned()
     };
     let (spawn_mode, spawn_note) = match context.instance_defaults.spawn_mode.as_str() {
-        "worktree" if !project.is_git_repo => {
-            ("same-dir", Some("worktree needs a git repository"))
-        }
+        "worktree" if !project.is_git_repo => ("same-dir", Some("worktree needs a git repository")),
         "session" if resume_mode == "pty" => ("same-dir", None),
         "worktree" => ("worktree", None),
         "session" => ("session", None),
@@ -346,8 +347,9 @@ pub fn LaunchPopover(
     let offered = offered_permissions(&initial);
     let effect = move || permission(&permission_mode.get()).effect;
     let launch_label = move || format!("Launch · {}", permission(&permission_mode.get()).short);
-    let mode_field = move || {
-        pty_supported.then(|| view! {
+    let mode_field =
+        move || {
+            pty_supported.then(|| view! {
             <label class="field">
                 <span>"Mode"</span>
                 <select
@@ -369,7 +371,7 @@ pub fn LaunchPopover(
                 </select>
             </label>
         })
-    };
+        };
     let spawn_options = move || {
         let mut modes = vec![("same-dir", "Same directory")];
         if is_git {
@@ -612,7 +614,11 @@ fn trap_tab(panel: &web_sys::HtmlDivElement, ev: &leptos::ev::KeyboardEvent) {
     let active = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.active_element());
-    let is = |e: &web_sys::HtmlElement| active.as_ref().is_some_and(|a| a == e.unchecked_ref::<web_sys::Element>());
+    let is = |e: &web_sys::HtmlElement| {
+        active
+            .as_ref()
+            .is_some_and(|a| a == e.unchecked_ref::<web_sys::Element>())
+    };
     if ev.shift_key() && is(first) {
         ev.prevent_default();
         let _ = last.focus();
@@ -666,18 +672,30 @@ mod tests {
 
     #[test]
     fn defaults_come_from_the_context_and_fit_the_project() {
-        let d = launch_defaults(&context("pty", false, "worktree", BYPASS), &project(false, false));
-        assert_eq!(d.resume_mode, "standard", "pty is not offered without support");
+        let d = launch_defaults(
+            &context("pty", false, "worktree", BYPASS),
+            &project(false, false),
+        );
+        assert_eq!(
+            d.resume_mode, "standard",
+            "pty is not offered without support"
+        );
         assert_eq!(d.permission_mode, "default", "bypass without the opt-in");
         assert_eq!(d.spawn_mode, "same-dir");
         assert_eq!(d.spawn_note, Some("worktree needs a git repository"));
 
-        let d = launch_defaults(&context("pty", true, "session", "plan"), &project(true, true));
+        let d = launch_defaults(
+            &context("pty", true, "session", "plan"),
+            &project(true, true),
+        );
         assert_eq!(d.resume_mode, "pty");
         assert_eq!(d.permission_mode, "plan");
         assert_eq!(d.spawn_mode, "same-dir", "session is Server Mode only");
 
-        let d = launch_defaults(&context("standard", true, "worktree", BYPASS), &project(true, true));
+        let d = launch_defaults(
+            &context("standard", true, "worktree", BYPASS),
+            &project(true, true),
+        );
         assert_eq!((d.spawn_mode.as_str(), d.spawn_note), ("worktree", None));
         assert_eq!(d.permission_mode, BYPASS);
     }
@@ -685,7 +703,10 @@ mod tests {
     #[test]
     fn session_names_are_flattened_and_checked() {
         assert_eq!(session_name("  "), Ok(None));
-        assert_eq!(session_name("fix\nthe bug "), Ok(Some("fix the bug".into())));
+        assert_eq!(
+            session_name("fix\nthe bug "),
+            Ok(Some("fix the bug".into()))
+        );
         assert!(session_name("-rf").is_err());
         assert!(session_name(&"x".repeat(129)).is_err());
         assert_eq!(session_name(&"é".repeat(128)), Ok(Some("é".repeat(128))));

@@ -68,7 +68,8 @@ impl Store {
 
     /// `root_path` + `path`: every URL the UI asks for.
     pub fn url(&self, path: &str) -> String {
-        self.context.with_value(|c| format!("{}{path}", c.root_path))
+        self.context
+            .with_value(|c| format!("{}{path}", c.root_path))
     }
 
     /// Shows a toast; all but errors fade after a few seconds.
@@ -188,9 +189,12 @@ pub fn apply_frame(store: &Store, text: &str) {
         }
         Frame::Project { project } => store.upsert_project(project),
         Frame::ProjectRemoved { name } => {
-            store.projects.update(|list| list.retain(|p| p.name != name));
+            store
+                .projects
+                .update(|list| list.retain(|p| p.name != name));
         }
-        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {}
+        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
+        }
     }
 }
 
@@ -401,7 +405,10 @@ mod browser {
             return;
         }
         let store = link.store;
-        let seconds = store.context.with_value(|c| c.metrics.poll_seconds).max(1.0);
+        let seconds = store
+            .context
+            .with_value(|c| c.metrics.poll_seconds)
+            .max(1.0);
         wasm_bindgen_futures::spawn_local(async move {
             if let Ok(text) = fetch("GET", &store.url("/api/state"), None).await
                 && let Ok(snapshot) = serde_json::from_str::<clauster_wire::Snapshot>(&text)
@@ -547,7 +554,10 @@ mod tests {
             assert_eq!(toasts[0].kind, ToastKind::Warn);
             assert_eq!(toasts[0].text, "claude is older than 2.1");
             assert_eq!(toasts[1].kind, ToastKind::Info);
-            assert_eq!(toasts[1].text, "a standard bridge of 'alpha' is already running");
+            assert_eq!(
+                toasts[1].text,
+                "a standard bridge of 'alpha' is already running"
+            );
             assert_eq!(store.instances.with_untracked(Vec::len), 1);
         });
     }

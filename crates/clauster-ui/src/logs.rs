@@ -85,9 +85,9 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
     let instance_live = {
         let id = id.clone();
         move || {
-            store.instances.with_untracked(|list| {
-                list.iter().any(|i| i.instance_id == id && is_live(i))
-            })
+            store
+                .instances
+                .with_untracked(|list| list.iter().any(|i| i.instance_id == id && is_live(i)))
         }
     };
     let url = store.url(&format!("/ws/bridge-log/{id}"));
@@ -182,7 +182,8 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
         });
     };
     let copy = move |_| {
-        let text = buffer.with_untracked(|b| b.lines.iter().cloned().collect::<Vec<_>>().join("\n"));
+        let text =
+            buffer.with_untracked(|b| b.lines.iter().cloned().collect::<Vec<_>>().join("\n"));
         crate::dom::copy_text(&text);
     };
     let reconnect = move |_| {
@@ -214,15 +215,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
             .into_any(),
         ),
     };
-    let pause_label = move || {
-        buffer.with(|b| {
-            if b.paused {
-                "Resume"
-            } else {
-                "Pause"
-            }
-        })
-    };
+    let pause_label = move || buffer.with(|b| if b.paused { "Resume" } else { "Pause" });
     let paused_note = move || {
         buffer.with(|b| {
             b.paused

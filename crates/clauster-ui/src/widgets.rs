@@ -95,10 +95,12 @@ pub fn Toasts(store: Store) -> impl IntoView {
 pub fn ConnectionBanner(store: Store) -> impl IntoView {
     let seconds = store.context.with_value(|c| c.metrics.poll_seconds);
     move || match store.conn.get() {
-        Conn::Reconnecting => Some(view! {
-            <div class="banner conn" role="status">"Live updates paused — reconnecting…"</div>
-        }
-        .into_any()),
+        Conn::Reconnecting => Some(
+            view! {
+                <div class="banner conn" role="status">"Live updates paused — reconnecting…"</div>
+            }
+            .into_any(),
+        ),
         Conn::Polling => Some(
             view! {
                 <div class="banner conn" role="status">
