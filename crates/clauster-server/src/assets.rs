@@ -1,4 +1,5 @@
-//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js` and stylesheet.
+//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js` and
+//! stylesheet.
 
 use axum::body::Body;
 use axum::extract::{Path, Query};

@@ -97,3 +97,14 @@ pub fn Header(store: Store) -> impl IntoView {
         </header>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::theme_toggle_label;
+
+    #[test]
+    fn the_toggle_names_the_theme_it_switches_to() {
+        assert_eq!(theme_toggle_label("dark"), "Switch to light theme");
+        assert_eq!(theme_toggle_label("light"), "Switch to dark theme");
+    }
+}
