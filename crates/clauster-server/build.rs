@@ -12,7 +12,7 @@ fn main() {
     let mut code = String::from("&[\n");
     let mut hasher = Fnv::default();
     // The hand-written assets are versioned together with the bundle.
-    for asset in ["assets/boot.js", "assets/style.css"] {
+    for asset in ["assets/boot.js", "assets/style.css", "assets/theme.js"] {
         println!("cargo::rerun-if-changed={asset}");
         hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));
     }

@@ -132,23 +132,20 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
         let visible = |name: &'static str| {
             let client = client.clone();
             async move {
-                let card = client
+                client
                     .find(Locator::Css(&format!("[data-project='{name}']")))
                     .await
-                    .unwrap();
-                card.attr("hidden").await.unwrap().is_none()
+                    .is_ok()
             }
         };
         // Only a hydrated page reacts to typing; the server-rendered HTML alone would not.
-        let filtered = client
-            .wait()
-            .at_most(Duration::from_secs(5))
-            .for_element(Locator::Css("[data-project='beta'][hidden]"))
-            .await;
-        assert!(
-            filtered.is_ok(),
-            "typing in the search box did not hide 'beta'"
-        );
+        let filtered = until(
+            &client,
+            "return !document.querySelector(\"[data-project='beta']\")",
+            5,
+        )
+        .await;
+        assert!(filtered, "typing in the search box did not hide 'beta'");
         assert!(visible("alpha").await);
         assert!(visible("gamma-alpine").await);
         assert_eq!(count.text().await.unwrap(), "2 of 3 projects");
@@ -184,8 +181,92 @@ async fn wait_css(
     }
 }
 
+/// Polls a JavaScript expression (a function body returning a boolean) until it holds.
+async fn until(client: &Client, script: &str, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if client
+            .execute(script, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            == Some(true)
+        {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(client: &Client, css: &str, log: &Path) {
+    let element = wait_css(client, css, 10, log).await;
+    // Toasts float over the page; bring the target to the middle of the view first.
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&element).unwrap()],
+        )
+        .await
+        .unwrap();
+    if element.clone().click().await.is_ok() {
+        return;
+    }
+    // A toast covers it (they sit over the content on phones): dismiss them, as a user would.
+    client
+        .execute(
+            "document.querySelectorAll('.toast button').forEach(b => b.click())",
+            vec![],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    element.click().await.unwrap_or_else(|err| {
+        panic!("could not click `{css}`: {err}");
+    });
+}
+
+async fn text_of(client: &Client, css: &str, log: &Path) -> String {
+    wait_css(client, css, 10, log).await.text().await.unwrap()
+}
+
+/// Runs `checks` against a fresh Chromium and always closes it, so a failed assertion leaves
+/// no browser behind.
+async fn with_browser<F, Fut>(sandbox: &Sandbox, checks: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let browser = open_browser(sandbox).await;
+    let outcome = tokio::spawn(checks(browser.client.clone())).await;
+    browser.client.close().await.expect("close the browser");
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+async fn project_state(base: &str, name: &str) -> serde_json::Value {
+    let (status, list) =
+        support::call(reqwest::Method::GET, &format!("{base}/api/projects"), None).await;
+    assert_eq!(status, 200);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no project {name} in {list}"))
+}
+
+/// ui.md §15 #2, #3, #5 and #12: the trust gate (cancel leaves the project untrusted), a
+/// launch through the popover that turns Running without a reload, the Open link and QR, the
+/// log panel, Stop behind its confirm, Resume, Forget, and a 375 px layout without
+/// horizontal scrolling.
+// One user's journey, read top to bottom; each step depends on the one before.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_after_the_trust_gate_then_stop_updates_the_card_live() {
+async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
@@ -193,101 +274,331 @@ async fn start_after_the_trust_gate_then_stop_updates_the_card_live() {
     let base = server.base.clone();
     let log = server.log.clone();
 
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
-    let checks = tokio::spawn(async move {
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.expect("load the page");
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let card = "[data-project='alpha']";
+        assert_eq!(
+            text_of(&client, ".zone.active .empty-note", &log).await,
+            "No bridges running. Start one from a project card below."
+        );
+
+        // The gate comes first; cancelling it launches nothing and trusts nothing.
+        click(&client, &format!("{card} button.start"), &log).await;
+        wait_css(&client, "[role='dialog'] select[name='permission_mode']", 5, &log).await;
+        assert!(
+            client.find(Locator::Css("[role='dialog'] option[value='bypassPermissions']")).await.is_err(),
+            "bypass is not offered without the project's opt-in"
+        );
+        assert_eq!(text_of(&client, "button.launch", &log).await, "Launch · Ask first");
+        click(&client, "button.launch", &log).await;
+        let gate = text_of(&client, ".trust-gate p", &log).await;
+        assert!(gate.starts_with("First launch in alpha: do you trust this directory?"), "{gate}");
+        let confirm = wait_css(&client, "button.confirm-trust", 5, &log).await;
+        assert!(confirm.attr("disabled").await.unwrap().is_some(), "launching needs the checkbox");
+        click(&client, ".trust-gate button.cancel", &log).await;
+        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        assert_eq!(project_state(&base, "alpha").await["trust_state"], "untrusted");
+        let (_, instances) =
+            support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
+        assert_eq!(instances, json!([]), "cancelling the gate launched nothing");
+
+        // Escape closes the popover and gives focus back to its opener.
+        click(&client, &format!("{card} button.start"), &log).await;
+        wait_css(&client, "[role='dialog']", 5, &log).await;
+        client
+            .execute(
+                "document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}))",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        assert!(
+            until(&client, "return document.activeElement.classList.contains('start')", 5).await,
+            "focus returns to Start Claude"
+        );
+
+        click(&client, &format!("{card} button.start"), &log).await;
+        click(&client, "button.launch", &log).await;
+        click(&client, ".trust-gate input[name='trust']", &log).await;
+        click(&client, "button.confirm-trust:not([disabled])", &log).await;
+
+        let row = ".zone.active > .instances [data-instance-id]";
+        let pill = wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
+        assert_eq!(pill.text().await.unwrap(), "Running");
+        assert_eq!(project_state(&base, "alpha").await["trust_state"], "trusted");
+        assert_eq!(text_of(&client, &format!("{card} .running-badge"), &log).await, "● 1 running");
+        assert!(until(&client, "return document.title === '(1) Clauster'", 5).await, "title counts");
+        let open = wait_css(&client, &format!("{row} a.open"), 30, &log).await;
+        assert!(open.attr("href").await.unwrap().unwrap().starts_with("https://claude.ai/"));
+        assert_eq!(open.attr("rel").await.unwrap().as_deref(), Some("noopener noreferrer"));
+        assert_eq!(open.attr("target").await.unwrap().as_deref(), Some("_blank"));
+
+        // QR: an image of the server's SVG, with the link as text.
+        click(&client, &format!("{row} button.qr-toggle"), &log).await;
+        let img = wait_css(&client, &format!("{row} .qr img"), 5, &log).await;
+        assert_eq!(img.attr("alt").await.unwrap().as_deref(), Some("QR code for the session link"));
+        assert!(
+            until(&client, "const i = document.querySelector('.qr img'); return i.complete && i.naturalWidth > 0", 10).await,
+            "the QR image loaded"
+        );
+        let qr_type: serde_json::Value = client
+            .execute_async(
+                "const done = arguments[0]; fetch(document.querySelector('.qr img').src).then(r => done(r.headers.get('content-type')))",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(qr_type.as_str().unwrap().starts_with("image/svg+xml"), "{qr_type}");
+
+        // Phones: no horizontal scroll at 375 px, with the row and the popover open.
+        client.set_window_size(375, 812).await.unwrap();
+        click(&client, &format!("{card} button.start"), &log).await;
+        wait_css(&client, "[role='dialog']", 5, &log).await;
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-phone-launch.png"), png).unwrap();
+        click(&client, "[role='dialog'] button.cancel", &log).await;
+        let fits = client
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![])
+            .await
+            .unwrap();
+        assert_eq!(fits, json!(true), "horizontal scrolling at 375 px");
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-phone.png"), png).unwrap();
+        client.set_window_size(1280, 900).await.unwrap();
+
+        // The log panel follows the bridge's log and can pause.
+        click(&client, &format!("{row} button.logs"), &log).await;
+        wait_css(&client, ".log-panel .log-line", 15, &log).await;
+        let console = text_of(&client, ".log-panel [role='log']", &log).await;
+        assert!(!console.is_empty());
+        click(&client, ".log-panel button.pause", &log).await;
+        assert_eq!(text_of(&client, ".log-panel button.pause", &log).await, "Resume");
+        assert!(text_of(&client, ".log-panel .log-paused", &log).await.starts_with("paused · "));
+        click(&client, ".log-panel button.pause", &log).await;
+        assert_eq!(text_of(&client, ".log-panel button.pause", &log).await, "Pause");
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-desktop-running.png"), png).unwrap();
+
+        // Stop asks first; cancelling keeps it running.
+        click(&client, &format!("{row} button.stop"), &log).await;
+        let question = text_of(&client, &format!("{row} [role='alertdialog'] p"), &log).await;
+        assert_eq!(question, "Stop alpha? Its sessions on claude.ai end too.");
+        assert!(
+            until(&client, "return document.activeElement.classList.contains('confirm-stop')", 5).await,
+            "focus moves into the confirm"
+        );
+        click(&client, &format!("{row} [role='alertdialog'] button.cancel"), &log).await;
+        assert!(client.find(Locator::Css(&format!("{row} .pill.running"))).await.is_ok());
+        click(&client, &format!("{row} button.stop"), &log).await;
+        click(&client, &format!("{row} button.confirm-stop"), &log).await;
+
+        let recent = ".recent [data-instance-id]";
+        let pill = wait_css(&client, &format!("{recent} .pill.stopped"), 30, &log).await;
+        // The recent list starts collapsed.
+        click(&client, ".recent > summary", &log).await;
+        assert_eq!(pill.text().await.unwrap(), "Stopped");
+        assert!(
+            until(&client, "return [...document.querySelectorAll('.log-note')].some(n => n.textContent === 'The bridge ended.')", 15).await,
+            "the log panel says the bridge ended"
+        );
+        assert_eq!(text_of(&client, ".recent > summary", &log).await, "Recent / resumable (1)");
+
+        // Resume brings the same record back to Running.
+        click(&client, &format!("{recent} button.resume"), &log).await;
+        wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
+        click(&client, &format!("{row} button.stop"), &log).await;
+        click(&client, &format!("{row} button.confirm-stop"), &log).await;
+        wait_css(&client, &format!("{recent} .pill.stopped"), 30, &log).await;
+
+        // Forget asks, then the record is gone (here and on the server).
+        click(&client, ".recent > summary", &log).await;
+        click(&client, &format!("{recent} button.forget"), &log).await;
+        assert_eq!(
+            text_of(&client, &format!("{recent} [role='alertdialog'] p"), &log).await,
+            "Forget this record? Its logs stay on disk."
+        );
+        click(&client, &format!("{recent} button.confirm-forget"), &log).await;
+        assert!(until(&client, "return !document.querySelector('[data-instance-id]')", 10).await);
+        let (_, instances) =
+            support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
+        assert_eq!(instances, json!([]));
+    })
+    .await;
+    drop(server);
+}
+
+/// ui.md §15 #4 and #11: bypass is offered only with the opt-in and needs the typed project
+/// name; the theme choice survives a reload and is applied before the bundle runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
+    let sandbox = Sandbox::new();
+    let beta = sandbox.project("beta", &[]);
+    sandbox.trust(&beta);
+    std::fs::write(
+        sandbox.dir.path().join("clauster.yml"),
+        "projects:\n  beta: {allow_bypass_permissions: true}\n",
+    )
+    .unwrap();
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let base = server.base.clone();
+    let log = server.log.clone();
+
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.expect("load the page");
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let card = "[data-project='beta']";
+        click(&client, &format!("{card} button.start"), &log).await;
+        let select = wait_css(&client, "select[name='permission_mode']", 5, &log).await;
+        select.select_by_value("bypassPermissions").await.unwrap();
+        assert_eq!(text_of(&client, "button.launch", &log).await, "Launch · Bypass ⚠");
+        assert_eq!(
+            text_of(&client, ".launch-form .effect", &log).await,
+            "Every action runs without any check. Only for disposable sandboxes."
+        );
+        click(&client, "button.launch", &log).await;
+        let gate = text_of(&client, ".bypass-gate p", &log).await;
+        assert!(gate.starts_with("With bypassPermissions, Claude runs every tool in beta"), "{gate}");
+        let launch = wait_css(&client, "button.confirm-bypass", 5, &log).await;
+        assert!(launch.attr("disabled").await.unwrap().is_some());
+        let input = wait_css(&client, "input[name='bypass_confirm']", 5, &log).await;
+        input.send_keys("bet\u{E007}").await.unwrap();
+        assert_eq!(
+            text_of(&client, ".bypass-gate .field-error", &log).await,
+            "The name does not match."
+        );
+        let (_, instances) =
+            support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
+        assert_eq!(instances, json!([]), "a mismatched name launched nothing");
+        input.send_keys("a").await.unwrap();
+        click(&client, "button.confirm-bypass:not([disabled])", &log).await;
+        let row = ".zone.active [data-instance-id]";
+        wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
+        let (_, instances) =
+            support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
+        assert_eq!(instances[0]["permission_mode"], "bypassPermissions");
+
+        // The theme: headless Chromium prefers light, so the toggle offers dark.
+        let toggle = wait_css(&client, "button.theme-toggle", 5, &log).await;
+        assert_eq!(toggle.attr("aria-label").await.unwrap().as_deref(), Some("Switch to dark theme"));
+        toggle.click().await.unwrap();
+        assert!(until(&client, "return document.documentElement.dataset.theme === 'dark'", 5).await);
+        assert_eq!(toggle.attr("aria-label").await.unwrap().as_deref(), Some("Switch to light theme"));
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-dark.png"), png).unwrap();
+
+        // After a reload the attribute is there before any bundle code ran: the served HTML
+        // does not carry it, the blocking head script sets it, and it is set while the page
+        // is still unhydrated.
+        let (status, _) = support::call(reqwest::Method::GET, &format!("{base}/"), None).await;
+        assert_eq!(status, 200);
+        let html = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
+        assert!(!html.contains("data-theme"));
+        let head = html.split("</head>").next().unwrap();
+        let theme_at = head.find("/pkg/theme.js").expect("the pre-paint script");
+        assert!(theme_at < head.find("stylesheet").unwrap(), "theme.js runs before the styles");
+        assert!(!head[..theme_at].contains("type=\"module\""));
+        client.refresh().await.unwrap();
+        let early = client
+            .execute(
+                "return [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(early, json!(["dark", "rgb(20, 22, 26)"]));
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        assert_eq!(
+            wait_css(&client, "button.theme-toggle", 5, &log).await.attr("aria-label").await.unwrap().as_deref(),
+            Some("Switch to light theme")
+        );
+    })
+    .await;
+    drop(server);
+}
+
+/// ui.md §15 #10 and http-api.md §8.4: with the server gone the page says so, falls back to
+/// `GET /api/state`, and once the server is back the push stream resumes and live changes
+/// show without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let base = server.base.clone();
+    let log = server.log.clone();
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let restart = {
+        let mut cmd = sandbox.command(clauster_bin());
+        cmd.args(["run", "--port", &port, "--projects-root"])
+            .arg(sandbox.projects_root())
+            .env("CLAUSTER_CLAUDE_BINARY", &claude)
+            .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
+        cmd
+    };
+    let restart_log = sandbox.dir.path().join("clauster-restarted.log");
+    let server = std::sync::Arc::new(std::sync::Mutex::new(Some(server)));
+    let holder = std::sync::Arc::clone(&server);
+    let restarted = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let restarted_holder = std::sync::Arc::clone(&restarted);
+    let restart = std::sync::Mutex::new(Some(restart));
+
+    with_browser(&sandbox, move |client| async move {
         client
             .goto(&format!("{base}/"))
             .await
             .expect("load the page");
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
-        let card = "[data-project='alpha']";
         assert!(
-            client
-                .find(Locator::Css(&format!("{card} [data-instance-id]")))
-                .await
-                .is_err(),
-            "no bridge yet"
+            client.find(Locator::Css(".banner.conn")).await.is_err(),
+            "no banner while live"
         );
 
-        client
-            .find(Locator::Css(&format!("{card} button.start")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let tick = wait_css(&client, &format!("{card} input[name='trust']"), 5, &log).await;
-        let confirm = client
-            .find(Locator::Css(&format!("{card} button.confirm-trust")))
-            .await
-            .unwrap();
-        assert_eq!(confirm.text().await.unwrap(), "Trust and launch");
+        drop(holder.lock().unwrap().take());
+        let banner =
+            "const b = document.querySelector('.banner.conn'); return !!b && b.textContent === ";
         assert!(
-            confirm.attr("disabled").await.unwrap().is_some(),
-            "launching needs the trust checkbox"
+            until(
+                &client,
+                &format!("{banner} 'Live updates unavailable — refreshing every 4 s'"),
+                20
+            )
+            .await,
+            "the fallback banner never showed"
         );
-        tick.click().await.unwrap();
+
+        let cmd = restart.lock().unwrap().take().unwrap();
+        *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
+        assert!(
+            until(
+                &client,
+                "return !document.querySelector('.banner.conn')",
+                30
+            )
+            .await,
+            "the banner stayed after the server came back"
+        );
+        // A bridge started elsewhere (another tab, the CLI) shows up here by push.
+        let (status, _) = support::call(
+            reqwest::Method::POST,
+            &format!("{base}/api/instances"),
+            Some(json!({"project": "alpha"})),
+        )
+        .await;
+        assert_eq!(status, 201);
         wait_css(
             &client,
-            &format!("{card} button.confirm-trust:not([disabled])"),
-            5,
-            &log,
-        )
-        .await;
-        confirm.click().await.unwrap();
-
-        let pill = wait_css(
-            &client,
-            &format!("{card} [data-instance-id] .pill.running"),
+            ".zone.active [data-instance-id] .pill.running",
             30,
-            &log,
+            &restart_log,
         )
         .await;
-        assert_eq!(pill.text().await.unwrap(), "Running");
-        assert!(
-            client
-                .find(Locator::Css(&format!("{card} .alert")))
-                .await
-                .is_err(),
-            "no error on the card"
-        );
-
-        client.set_window_size(375, 812).await.unwrap();
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-phone.png"), png).unwrap();
-
-        client
-            .find(Locator::Css(&format!(
-                "{card} [data-instance-id] button.stop"
-            )))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let pill = wait_css(
-            &client,
-            &format!("{card} [data-instance-id] .pill.stopped"),
-            30,
-            &log,
-        )
-        .await;
-        assert_eq!(pill.text().await.unwrap(), "Stopped");
-        assert!(
-            client
-                .find(Locator::Css(&format!(
-                    "{card} [data-instance-id] button.resume"
-                )))
-                .await
-                .is_ok(),
-            "a stopped bridge offers Resume"
-        );
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    drop(server);
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
+    drop(restarted.lock().unwrap().take());
+    drop(server.lock().unwrap().take());
 }

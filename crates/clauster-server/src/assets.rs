@@ -1,4 +1,5 @@
-//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js` and stylesheet.
+//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js` and
+//! stylesheet.
 
 use axum::body::Body;
 use axum::extract::{Path, Query};
@@ -24,6 +25,7 @@ pub const BUNDLE_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/bundle_
 
 const BOOT_JS: &str = include_str!("../assets/boot.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
+const THEME_JS: &str = include_str!("../assets/theme.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -52,6 +54,7 @@ pub async fn serve(
     let (body, gzipped): (&'static [u8], bool) = match path.as_str() {
         "boot.js" => (BOOT_JS.as_bytes(), false),
         "style.css" => (STYLE_CSS.as_bytes(), false),
+        "theme.js" => (THEME_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use clauster_ui::{App, BOOTSTRAP_ELEMENT_ID};
+use clauster_ui::{App, BOOTSTRAP_ELEMENT_ID, is_live, page_title};
 use clauster_wire::Bootstrap;
 use leptos::prelude::*;
 
@@ -13,10 +13,11 @@ use crate::assets::BUNDLE_VERSION;
 /// attach to `<body>` directly.
 pub fn render(bootstrap: &Bootstrap) -> String {
     let root = bootstrap.context.root_path.as_str();
-    let title = match &bootstrap.context.instance_name {
-        Some(name) => format!("Clauster · {}", escape_html(name)),
-        None => "Clauster".to_owned(),
-    };
+    let running = bootstrap.instances.iter().filter(|i| is_live(i)).count();
+    let title = escape_html(&page_title(
+        bootstrap.context.instance_name.as_deref(),
+        running,
+    ));
     let data = bootstrap_json(bootstrap);
     let body = render_app(bootstrap.clone());
     let v = BUNDLE_VERSION;
@@ -27,6 +28,7 @@ pub fn render(bootstrap: &Bootstrap) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title>\
+         <script src=\"{root}/pkg/theme.js?v={v}\"></script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
          <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
          <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\">{data}</script>\
@@ -209,6 +211,61 @@ mod tests {
             instances: vec![],
         };
         assert!(rendered(&bootstrap).contains(">1 project</span>"));
+    }
+
+    #[test]
+    fn first_paint_is_the_visible_set_and_the_live_rows() {
+        let projects: Vec<Project> = (1..=30)
+            .map(|n| project(&format!("p{n:02}"), false, true))
+            .collect();
+        let bootstrap = Bootstrap {
+            context: context(None),
+            projects,
+            instances: vec![running_instance("p28")],
+        };
+        let html = render(&bootstrap);
+        let cards: Vec<&str> = html
+            .split("data-project=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        let mut expected: Vec<String> = (1..=24).map(|n| format!("p{n:02}")).collect();
+        expected.push("p28".into());
+        assert_eq!(cards, expected);
+        assert!(html.contains("Show all 30"));
+        assert!(html.contains("data-instance-id=\"f2c456fd-3c1e-4d6b-9a55-0f3a7c2d9e10\""));
+        assert!(html.contains("<title>(1) Clauster</title>"));
+        assert!(!html.contains("data-hydrated"));
+    }
+
+    #[test]
+    fn dead_rows_say_what_happened() {
+        let mut failed = running_instance("alpha");
+        failed.instance_id = "0b1d".into();
+        failed.status = "error".into();
+        failed.alive = false;
+        failed.error_kind = Some("auth".into());
+        failed.error_hint = Some("Sign claude in on this host: run `claude auth login`.".into());
+        failed.error_detail = Some("claude exited with status 1 <before ready>".into());
+        let mut crashed = running_instance("alpha");
+        crashed.instance_id = "9c2e".into();
+        crashed.status = "crashed".into();
+        crashed.alive = false;
+        crashed.started_at = Some("2026-11-25T14:00:00.000Z".into());
+        let bootstrap = Bootstrap {
+            context: context(None),
+            projects: vec![project("alpha", true, true)],
+            instances: vec![failed, crashed],
+        };
+        let html = rendered(&bootstrap);
+        let recent = html
+            .split("<details class=\"recent\">")
+            .nth(1)
+            .expect("the recent list")
+            .split("</details>\n</section>")
+            .next()
+            .unwrap();
+        insta::assert_snapshot!(recent);
     }
 
     #[test]

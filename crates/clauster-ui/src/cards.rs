@@ -1,9 +1,18 @@
-//! The projects zone: the search box and one card per project.
+//! The projects zone (ui.md §3): the trust banner, the search box, the visible set of cards
+//! with "Show all N", the empty-state orientation (§9), and one card per project.
 
-use clauster_wire::{Instance, Project, SpawnOutcome, TrustState};
+use clauster_wire::{Instance, Project, TrustState};
 use leptos::prelude::*;
 
-use crate::live::{Instances, insert_if_absent, request};
+use crate::instances::{focus_node, is_live};
+use crate::launch::LaunchPopover;
+use crate::live::{Store, ToastKind, request};
+use crate::widgets::Confirm;
+
+/// Cards shown before "Show all N" when nothing is searched (ui.md §3).
+pub const VISIBLE_CARDS: usize = 24;
+/// `localStorage` key set by **Got it** on the orientation card (ui.md §9).
+pub const ORIENTATION_KEY: &str = "clauster-orientation-dismissed";
 
 /// Whether a project name passes the search box: case-insensitive substring (ui.md §3).
 pub fn matches_filter(name: &str, filter: &str) -> bool {
@@ -11,192 +20,271 @@ pub fn matches_filter(name: &str, filter: &str) -> bool {
     filter.is_empty() || name.to_lowercase().contains(&filter.to_lowercase())
 }
 
+/// The names of the cards to render, in order: the search matches; without a search the
+/// first [`VISIBLE_CARDS`] plus every project with a live instance, or all of them.
+pub fn visible_names(
+    projects: &[Project],
+    instances: &[Instance],
+    filter: &str,
+    show_all: bool,
+) -> Vec<String> {
+    let searching = !filter.trim().is_empty();
+    projects
+        .iter()
+        .enumerate()
+        .filter(|(at, p)| {
+            if searching {
+                matches_filter(&p.name, filter)
+            } else {
+                show_all
+                    || *at < VISIBLE_CARDS
+                    || instances.iter().any(|i| i.project == p.name && is_live(i))
+            }
+        })
+        .map(|(_, p)| p.name.clone())
+        .collect()
+}
+
 fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }
 }
 
 #[component]
-pub fn Projects(
-    projects: Vec<Project>,
-    projects_root: String,
-    config_file_found: bool,
-    instances: Instances,
-    root_path: String,
-) -> impl IntoView {
+pub fn Projects(store: Store) -> impl IntoView {
     let filter = RwSignal::new(String::new());
-    let total = projects.len();
-    let names: Vec<String> = projects.iter().map(|p| p.name.clone()).collect();
+    let show_all = RwSignal::new(false);
+    let total = move || store.projects.with(Vec::len);
+    let visible = Memo::new(move |_| {
+        store.projects.with(|projects| {
+            store
+                .instances
+                .with(|instances| visible_names(projects, instances, &filter.get(), show_all.get()))
+        })
+    });
     let count_label = move || {
-        let filter = filter.get();
-        let shown = names
-            .iter()
-            .filter(|name| matches_filter(name, &filter))
-            .count();
-        if shown == total {
-            format!("{total} {}", plural(total, "project", "projects"))
-        } else {
+        let total = total();
+        let searching = !filter.with(|f| f.trim().is_empty());
+        let shown = visible.with(Vec::len);
+        if searching && shown != total {
             format!(
                 "{shown} of {total} {}",
                 plural(total, "project", "projects")
             )
+        } else {
+            format!("{total} {}", plural(total, "project", "projects"))
         }
     };
-    let empty = projects.is_empty().then(|| {
-        let defaults_note = (!config_file_found).then(|| {
+    let show_all_button = move || {
+        let total = total();
+        let hidden = filter.with(|f| f.trim().is_empty()) && visible.with(Vec::len) < total;
+        hidden.then(|| {
             view! {
-                <p class="note">
-                    "Running with built-in defaults — put a clauster.yml in ~/.config/clauster/ to change them"
-                </p>
+                <button type="button" class="show-all" on:click=move |_| show_all.set(true)>
+                    {format!("Show all {total}")}
+                </button>
             }
-        });
-        view! {
-            <section class="card getting-started">
-                <h2>"Getting started"</h2>
-                <p>"Projects are the folders in " <code>{projects_root}</code> "."</p>
-                {defaults_note}
-            </section>
-        }
-    });
+        })
+    };
     view! {
-        <section class="projects" aria-label="Projects">
+        <section class="projects" aria-labelledby="projects-heading">
+            <h2 id="projects-heading" class="sr-only">"Projects"</h2>
+            <TrustBanner store=store />
             <div class="toolbar">
                 <label class="search">
                     <span class="sr-only">"Search projects"</span>
                     <input
                         type="search"
                         name="project-search"
-                        placeholder="Search projects"
+                        placeholder="Search projects  ( / )"
                         autocomplete="off"
                         prop:value=move || filter.get()
                         on:input=move |ev| filter.set(event_target_value(&ev))
                     />
                 </label>
-                <span class="count" aria-live="polite">{count_label}</span>
+                <span class="count">{count_label}</span>
             </div>
-            {empty}
+            <Orientation store=store />
             <ul class="cards">
-                {projects
-                    .into_iter()
-                    .map(move |project| {
-                        let name = project.name.clone();
-                        let hidden = move || !matches_filter(&name, &filter.get());
-                        view! {
-                            <ProjectCard
-                                project=project
-                                hidden=Signal::derive(hidden)
-                                instances=instances
-                                root_path=root_path.clone()
-                            />
-                        }
-                    })
-                    .collect_view()}
+                <For each=move || visible.get() key=|name| name.clone() let(name)>
+                    <ProjectCard store=store name=name />
+                </For>
             </ul>
+            {show_all_button}
         </section>
     }
 }
 
-/// The pill of ui.md §4.2: its text and its style class.
-pub fn status_pill(instance: &Instance) -> (&'static str, &'static str) {
-    if instance.stopping {
-        return ("Stopping…", "pill stopping");
+/// "N projects are not trusted yet." with **Trust all** behind a confirm (ui.md §6).
+#[component]
+fn TrustBanner(store: Store) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    let opener = NodeRef::<leptos::html::Button>::new();
+    let untrusted = move || {
+        store.projects.with(|list| {
+            list.iter()
+                .filter(|p| p.trust_state != TrustState::Trusted)
+                .count()
+        })
+    };
+    let trust_all = move || {
+        asking.set(false);
+        busy.set(true);
+        request(
+            "POST",
+            store.url("/api/projects/trust-all"),
+            None,
+            move |result| {
+                busy.set(false);
+                match result {
+                    Ok(text) => {
+                        if let Ok(projects) = serde_json::from_str::<Vec<Project>>(&text) {
+                            for project in projects {
+                                store.upsert_project(project);
+                            }
+                        }
+                    }
+                    Err(detail) => store.toast(ToastKind::Error, detail),
+                }
+            },
+        );
+    };
+    move || {
+        let n = untrusted();
+        (n > 0).then(|| {
+            let confirm = move || {
+                asking.get().then(|| {
+                    view! {
+                        <Confirm
+                            text=format!(
+                                "Trust all {n} directories? Sessions there will follow their CLAUDE.md and .claude/.",
+                            )
+                            confirm_label="Trust all"
+                            confirm_class="primary confirm-trust-all"
+                            on_confirm=Callback::new(move |()| trust_all())
+                            on_cancel=Callback::new(move |()| {
+                                asking.set(false);
+                                focus_node(opener);
+                            })
+                        />
+                    }
+                })
+            };
+            view! {
+                <div class="banner trust-banner">
+                    <span>
+                        {format!(
+                            "{n} {} not trusted yet.",
+                            if n == 1 { "project is" } else { "projects are" },
+                        )}
+                    </span>
+                    <button
+                        type="button"
+                        class="trust-all"
+                        node_ref=opener
+                        disabled=move || busy.get()
+                        on:click=move |_| asking.set(true)
+                    >
+                        "Trust all"
+                    </button>
+                    {confirm}
+                </div>
+            }
+        })
     }
-    match instance.status.as_str() {
-        "starting" => ("Starting", "pill starting"),
-        "running" => ("Running", "pill running"),
-        "stopped" if instance.intentional_stop => ("Stopped", "pill stopped"),
-        "stopped" => ("Interrupted", "pill interrupted"),
-        "crashed" => ("Crashed", "pill crashed"),
-        _ => ("Failed to start", "pill failed"),
-    }
 }
 
-/// Whether the bridge still runs (or is still coming up): it can be stopped, not resumed.
-pub fn is_live(instance: &Instance) -> bool {
-    instance.alive || matches!(instance.status.as_str(), "starting" | "running")
-}
-
-/// The link **Open in Claude** points at: `session_url`, else `url`, only on claude.ai.
-pub fn open_link(instance: &Instance) -> Option<String> {
-    [&instance.session_url, &instance.url]
-        .into_iter()
-        .flatten()
-        .find(|url| url.starts_with("https://claude.ai/"))
-        .cloned()
-}
-
-/// Adds the instance of a start or resume answer to the store.
-fn take_outcome(instances: Instances, text: &str) {
-    if let Ok(outcome) = serde_json::from_str::<SpawnOutcome>(text) {
-        insert_if_absent(instances, outcome.instance);
+/// The "Getting started" card when there are no projects, or the one-line strip after
+/// **Got it** (ui.md §9). The create/clone buttons belong to the new-project panel (§7).
+#[component]
+fn Orientation(store: Store) -> impl IntoView {
+    let dismissed = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if crate::dom::storage_get(ORIENTATION_KEY).as_deref() == Some("1") {
+            dismissed.set(true);
+        }
+    });
+    let (root, defaults_found) = store
+        .context
+        .with_value(|c| (c.projects_root.clone(), c.config_file_found));
+    move || {
+        if store.projects.with(|p| !p.is_empty()) {
+            return None;
+        }
+        if dismissed.get() {
+            return Some(view! { <p class="strip">"No projects yet"</p> }.into_any());
+        }
+        let defaults_note = (!defaults_found).then(|| {
+            view! {
+                <p class="note">
+                    "Running with built-in defaults — put a clauster.yml in ~/.config/clauster/ to change them"
+                </p>
+            }
+        });
+        Some(
+            view! {
+                <section class="card getting-started">
+                    <h2>"Getting started"</h2>
+                    <p>"Projects are the folders in " <code>{root.clone()}</code> "."</p>
+                    {defaults_note}
+                    <ol class="steps">
+                        <li>"Start a bridge here, from a project card."</li>
+                        <li>
+                            "Open it with " <strong>"Open in Claude"</strong>
+                            ", or scan its QR code with the Claude app."
+                        </li>
+                        <li>"Keep this machine on: the sessions run here."</li>
+                    </ol>
+                    <button
+                        type="button"
+                        class="got-it"
+                        on:click=move |_| {
+                            crate::dom::storage_set(ORIENTATION_KEY, "1");
+                            dismissed.set(true);
+                        }
+                    >
+                        "Got it"
+                    </button>
+                </section>
+            }
+            .into_any(),
+        )
     }
 }
 
 #[component]
-fn ProjectCard(
-    project: Project,
-    hidden: Signal<bool>,
-    instances: Instances,
-    root_path: String,
-) -> impl IntoView {
-    let Project {
-        name,
-        is_git_repo,
-        has_claude_md,
-        has_claude_dir,
-        trust_state,
-        ..
-    } = project;
-    let trusted = RwSignal::new(trust_state == TrustState::Trusted);
-    let error = RwSignal::new(None::<String>);
-    let asking_trust = RwSignal::new(false);
-    let trust_ticked = RwSignal::new(false);
-    let busy = RwSignal::new(false);
-
-    let launch = {
+fn ProjectCard(store: Store, name: String) -> impl IntoView {
+    let project = {
         let name = name.clone();
-        let root_path = root_path.clone();
-        move |trust: bool| {
-            busy.set(true);
-            error.set(None);
-            let mut body = serde_json::json!({ "project": name.as_str() });
-            if trust {
-                body["trust"] = serde_json::Value::Bool(true);
-            }
-            request(
-                "POST",
-                format!("{root_path}/api/instances"),
-                Some(body.to_string()),
-                move |result| {
-                    busy.set(false);
-                    match result {
-                        Ok(text) => {
-                            if trust {
-                                trusted.set(true);
-                            }
-                            asking_trust.set(false);
-                            take_outcome(instances, &text);
-                        }
-                        Err(detail) => error.set(Some(detail)),
-                    }
-                },
-            );
+        Memo::new(move |_| {
+            store
+                .projects
+                .with(|list| list.iter().find(|p| p.name == name).cloned())
+        })
+    };
+    let error = RwSignal::new(None::<String>);
+    let launching = RwSignal::new(false);
+    let opener = NodeRef::<leptos::html::Button>::new();
+    let running = {
+        let name = name.clone();
+        move || {
+            store.instances.with(|list| {
+                list.iter()
+                    .filter(|i| i.project == name && is_live(i))
+                    .count()
+            })
         }
     };
-    let start_click = {
-        let launch = launch.clone();
-        move |_| {
-            if trusted.get_untracked() {
-                launch(false);
-            } else {
-                trust_ticked.set(false);
-                asking_trust.set(true);
-            }
-        }
+    let first_launch = move || store.instances.with(Vec::is_empty);
+    let trusted = move || {
+        project.with(|p| {
+            p.as_ref()
+                .is_some_and(|p| p.trust_state == TrustState::Trusted)
+        })
     };
-    let confirm_click = move |_| launch(true);
-
     let shield = move || {
-        if trusted.get() {
+        if trusted() {
             ("shield trusted", "Trusted")
         } else {
             (
@@ -205,42 +293,42 @@ fn ProjectCard(
             )
         }
     };
-    let trust_gate = {
+    let chips = move || {
+        project.get().map(|p| {
+            view! {
+                {p.is_git_repo.then(|| view! { <span class="chip">"git"</span> })}
+                {p.has_claude_md.then(|| view! { <span class="chip">"CLAUDE.md"</span> })}
+                {p.has_claude_dir.then(|| view! { <span class="chip">".claude"</span> })}
+            }
+        })
+    };
+    let running_badge = move || {
+        let n = running();
+        (n > 0)
+            .then(|| view! { <span class="badge running-badge">{format!("● {n} running")}</span> })
+    };
+    let trust_one = {
         let name = name.clone();
-        move || {
-            asking_trust.get().then(|| {
-                view! {
-                    <div class="gate" role="group" aria-label="Trust this directory">
-                        <p>
-                            {format!(
-                                "First launch in {name}: do you trust this directory? Claude will run tools here and follow the instructions in its CLAUDE.md and .claude/.",
-                            )}
-                        </p>
-                        <label class="check">
-                            <input
-                                type="checkbox"
-                                name="trust"
-                                prop:checked=move || trust_ticked.get()
-                                on:change=move |ev| trust_ticked.set(event_target_checked(&ev))
-                            />
-                            " I trust this directory"
-                        </label>
-                        <div class="actions">
-                            <button
-                                type="button"
-                                class="primary confirm-trust"
-                                disabled=move || !trust_ticked.get() || busy.get()
-                                on:click=confirm_click.clone()
-                            >
-                                "Trust and launch"
-                            </button>
-                            <button type="button" on:click=move |_| asking_trust.set(false)>
-                                "Cancel"
-                            </button>
-                        </div>
-                    </div>
-                }
-            })
+        move |_| {
+            request(
+                "POST",
+                store.url(&format!("/api/projects/{name}/trust")),
+                None,
+                move |result| match result {
+                    Ok(text) => {
+                        if let Ok(project) = serde_json::from_str::<Project>(&text) {
+                            store.upsert_project(project);
+                        }
+                    }
+                    Err(detail) => error.set(Some(detail)),
+                },
+            );
+        }
+    };
+    let copy_path = move |_| {
+        if let Some(p) = project.get_untracked() {
+            crate::dom::copy_text(&p.path);
+            store.toast(ToastKind::Info, "Path copied");
         }
     };
     let error_view = move || {
@@ -255,28 +343,25 @@ fn ProjectCard(
             }
         })
     };
-    let rows = {
-        let name = name.clone();
-        move || {
-            instances
-                .get()
-                .into_iter()
-                .filter(|i| i.project == name)
-                .map(|instance| {
-                    view! {
-                        <InstanceRow
-                            instance=instance
-                            instances=instances
-                            error=error
-                            root_path=root_path.clone()
-                        />
-                    }
-                })
-                .collect_view()
-        }
+    let close_popover = Callback::new(move |()| {
+        launching.set(false);
+        focus_node(opener);
+    });
+    let popover = move || {
+        launching.get().then(|| {
+            view! {
+                <LaunchPopover
+                    store=store
+                    project=Signal::derive(move || project.get())
+                    error=error
+                    on_close=close_popover
+                />
+            }
+        })
     };
+    let title = name.clone();
     view! {
-        <li class="card project" data-project=name.clone() hidden=move || hidden.get()>
+        <li class="card project" data-project=name.clone()>
             <div class="card-head">
                 <svg
                     class=move || shield().0
@@ -289,100 +374,41 @@ fn ProjectCard(
                     <title>{move || shield().1}</title>
                     <path d="M8 1 2.5 3v4.6c0 3.3 2.3 6 5.5 7.4 3.2-1.4 5.5-4.1 5.5-7.4V3z" />
                 </svg>
-                <span class="name" title=name.clone()>{name.clone()}</span>
-                <span class="chips">
-                    {is_git_repo.then(|| view! { <span class="chip">"git"</span> })}
-                    {has_claude_md.then(|| view! { <span class="chip">"CLAUDE.md"</span> })}
-                    {has_claude_dir.then(|| view! { <span class="chip">".claude"</span> })}
-                </span>
+                <span class="name" title=title.clone()>{title.clone()}</span>
+                <span class="chips">{chips}</span>
             </div>
+            // Seam: the cost/token badge (ui.md §5.1) and the readiness pill go next to the
+            // running badge once usage and preflight reach the store.
+            <div class="card-badges">{running_badge}</div>
             <div class="card-actions">
                 <button
                     type="button"
                     class="primary start"
-                    disabled=move || busy.get()
-                    on:click=start_click
+                    class:pulse-once=first_launch
+                    node_ref=opener
+                    aria-haspopup="dialog"
+                    aria-expanded=move || launching.get().to_string()
+                    on:click=move |_| launching.set(true)
                 >
-                    "Start Claude"
+                    "Start Claude ▾"
                 </button>
+                <details class="menu">
+                    <summary aria-label=format!("More actions for {name}")>"⋯"</summary>
+                    <div class="menu-items">
+                        // Seam: **Edit CLAUDE.md** (ui.md §5.2) goes first here.
+                        <Show when=move || !trusted()>
+                            <button type="button" class="trust-one" on:click=trust_one.clone()>
+                                "Trust this directory"
+                            </button>
+                        </Show>
+                        <button type="button" class="copy-path" on:click=copy_path>
+                            "Copy path"
+                        </button>
+                    </div>
+                </details>
             </div>
-            {trust_gate}
+            {popover}
             {error_view}
-            <ul class="instances">{rows}</ul>
-        </li>
-    }
-}
-
-#[component]
-fn InstanceRow(
-    instance: Instance,
-    instances: Instances,
-    error: RwSignal<Option<String>>,
-    root_path: String,
-) -> impl IntoView {
-    let (label, pill_class) = status_pill(&instance);
-    let live = is_live(&instance);
-    let link = open_link(&instance);
-    let id = instance.instance_id.clone();
-    let hint = (instance.status == "error")
-        .then(|| instance.error_hint.clone())
-        .flatten();
-    let action = if live {
-        let url = format!("{root_path}/api/instances/{id}");
-        let stop = move |_| {
-            error.set(None);
-            request("DELETE", url.clone(), None, move |result| match result {
-                Ok(text) => {
-                    if let Ok(stopped) = serde_json::from_str::<Instance>(&text) {
-                        insert_if_absent(instances, stopped);
-                    }
-                }
-                Err(detail) => error.set(Some(detail)),
-            });
-        };
-        view! {
-            <button type="button" class="stop" disabled=instance.stopping on:click=stop>
-                "Stop"
-            </button>
-        }
-        .into_any()
-    } else {
-        let url = format!("{root_path}/api/instances/{id}/resume");
-        let resume = move |_| {
-            error.set(None);
-            request(
-                "POST",
-                url.clone(),
-                Some("{}".to_owned()),
-                move |result| match result {
-                    Ok(text) => take_outcome(instances, &text),
-                    Err(detail) => error.set(Some(detail)),
-                },
-            );
-        };
-        view! {
-            <button type="button" class="resume" on:click=resume>
-                "Resume"
-            </button>
-        }
-        .into_any()
-    };
-    view! {
-        <li class="instance" data-instance-id=id>
-            <span class=pill_class>{label}</span>
-            <span class="label">{instance.label.clone()}</span>
-            {hint.map(|hint| view! { <span class="hint">{hint}</span> })}
-            <span class="row-actions">
-                {link
-                    .map(|href| {
-                        view! {
-                            <a class="open" href=href target="_blank" rel="noopener noreferrer">
-                                "Open in Claude"
-                            </a>
-                        }
-                    })}
-                {action}
-            </span>
         </li>
     }
 }
@@ -391,62 +417,38 @@ fn InstanceRow(
 mod tests {
     use super::*;
 
-    fn instance(status: &str) -> Instance {
-        serde_json::from_value(serde_json::json!({
-            "instance_id": "i-1", "project": "alpha", "label": "alpha",
-            "channel": "remote-control", "status": status, "alive": false,
-            "resume_mode": "standard", "spawn_mode": "same-dir", "permission_mode": "default",
-            "sandbox_mode": "default", "intentional_stop": false, "started_at": null,
-            "bridge_pid": null, "bridge_proc_start": null, "bridge_start_ticks": null,
-            "bridge_boot_id": null, "keeper_pid": null, "keeper_proc_start": null,
-            "keeper_start_ticks": null, "worktree_name": null, "bridge_id": null,
-            "environment_id": null, "starter_session_id": null, "url": null,
-            "session_url": null, "bridge_debug_log_path": null, "bridge_raw_log_path": null,
-            "error_detail": null, "notice": null, "claude_version": null, "error_kind": null,
-            "error_hint": null, "ready_at": null, "ended_at": null, "stopping": false,
-            "resumed_conversation": false, "launch_count": 1
-        }))
-        .expect("a valid instance")
+    fn project(name: &str) -> Project {
+        serde_json::from_value(
+            serde_json::json!({"name": name, "path": format!("/p/{name}"),
+            "is_git_repo": false, "has_claude_md": false, "has_claude_dir": false,
+            "trust_state": "trusted", "allow_bypass_permissions": false}),
+        )
+        .expect("a valid project")
     }
 
     #[test]
-    fn pills_follow_the_status_table() {
-        let label = |i: &Instance| status_pill(i).0;
-        assert_eq!(label(&instance("starting")), "Starting");
-        assert_eq!(label(&instance("running")), "Running");
-        assert_eq!(label(&instance("stopped")), "Interrupted");
-        assert_eq!(label(&instance("crashed")), "Crashed");
-        assert_eq!(label(&instance("error")), "Failed to start");
-        let mut stopped = instance("stopped");
-        stopped.intentional_stop = true;
-        assert_eq!(label(&stopped), "Stopped");
-        let mut stopping = instance("running");
-        stopping.stopping = true;
-        assert_eq!(label(&stopping), "Stopping…");
-    }
-
-    #[test]
-    fn live_rows_stop_and_dead_rows_resume() {
-        assert!(is_live(&instance("starting")));
-        assert!(is_live(&instance("running")));
-        assert!(!is_live(&instance("crashed")));
-        let mut kept = instance("error");
-        kept.alive = true;
-        assert!(is_live(&kept));
-    }
-
-    #[test]
-    fn the_link_prefers_the_session_and_stays_on_claude_ai() {
-        let mut i = instance("running");
-        assert_eq!(open_link(&i), None);
-        i.url = Some("https://claude.ai/code?environment=env_1".into());
-        assert_eq!(open_link(&i).as_deref(), i.url.as_deref());
-        i.session_url = Some("https://claude.ai/code/session_1".into());
+    fn the_visible_set_is_the_first_24_plus_live_projects() {
+        let projects: Vec<Project> = (1..=30).map(|n| project(&format!("p{n:02}"))).collect();
+        let mut live = crate::instances::tests::instance("running");
+        live.project = "p28".into();
+        let shown = visible_names(&projects, &[live.clone()], "", false);
+        assert_eq!(shown.len(), 25);
+        assert_eq!(shown[23], "p24");
+        assert_eq!(shown[24], "p28");
         assert_eq!(
-            open_link(&i).as_deref(),
-            Some("https://claude.ai/code/session_1")
+            visible_names(&projects, &[live.clone()], "", true).len(),
+            30
         );
-        i.session_url = Some("javascript:alert(1)".into());
-        assert_eq!(open_link(&i).as_deref(), i.url.as_deref());
+        assert_eq!(visible_names(&projects, &[live], " P3 ", false), ["p30"]);
+        let mut dead = crate::instances::tests::instance("stopped");
+        dead.project = "p29".into();
+        assert_eq!(visible_names(&projects, &[dead], "", false).len(), 24);
+    }
+
+    #[test]
+    fn the_filter_is_a_case_insensitive_substring() {
+        assert!(matches_filter("Gamma-Alpine", "alp"));
+        assert!(matches_filter("beta", "  "));
+        assert!(!matches_filter("beta", "alp"));
     }
 }

@@ -1,16 +1,82 @@
-//! The page header: name, version, instance name and the projects root.
+//! The page header (ui.md §2): name, version, instance name, projects root, the running
+//! count, the claude login badge and the theme toggle.
 
-use clauster_wire::PageContext;
 use leptos::prelude::*;
 
+use crate::instances::is_live;
+use crate::live::Store;
+
+/// "Switch to light theme" / "Switch to dark theme" for the theme in effect.
+pub fn theme_toggle_label(current: &str) -> &'static str {
+    if current == "dark" {
+        "Switch to light theme"
+    } else {
+        "Switch to dark theme"
+    }
+}
+
 #[component]
-pub fn Header(context: PageContext) -> impl IntoView {
-    let PageContext {
-        version,
-        instance_name,
-        projects_root,
-        ..
-    } = context;
+pub fn Header(store: Store) -> impl IntoView {
+    let (version, instance_name, projects_root) = store.context.with_value(|c| {
+        (
+            c.version.clone(),
+            c.instance_name.clone(),
+            c.projects_root.clone(),
+        )
+    });
+    let running = move || {
+        store
+            .instances
+            .with(|list| list.iter().filter(|i| is_live(i)).count())
+    };
+    let running_badge = move || {
+        let n = running();
+        (n > 0).then(|| {
+            view! {
+                <span class="badge running-badge" title="Bridges running on this host">
+                    {format!("● {n} running")}
+                </span>
+            }
+        })
+    };
+    let login_badge = move || {
+        store
+            .login
+            .get()
+            .filter(|l| !l.claude_login_ok)
+            .map(|_| {
+                view! {
+                    <span
+                        class="badge login-badge"
+                        tabindex="0"
+                        title="Sign claude in on this host once, as the service user: run `claude auth login`"
+                    >
+                        "claude: not logged in"
+                    </span>
+                }
+            })
+    };
+    // The server cannot know the stored choice; the label is settled after hydration.
+    let theme = RwSignal::new(None::<&'static str>);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| theme.set(Some(crate::dom::current_theme())));
+    let toggle = move |_| {
+        let next = if crate::dom::current_theme() == "dark" {
+            "light"
+        } else {
+            "dark"
+        };
+        crate::dom::set_theme(next);
+        theme.set(Some(next));
+    };
+    let toggle_label = move || theme.get().map_or("Switch theme", theme_toggle_label);
+    let icon = move || {
+        if theme.get() == Some("dark") {
+            "☀"
+        } else {
+            "☾"
+        }
+    };
     view! {
         <header class="top">
             <span class="logo" aria-hidden="true">"◆"</span>
@@ -18,6 +84,27 @@ pub fn Header(context: PageContext) -> impl IntoView {
             <span class="version">{format!("v{version}")}</span>
             {instance_name.map(|name| view! { <span class="instance-name">{name}</span> })}
             <span class="root wide-only" title="projects_root">{projects_root}</span>
+            <span class="header-badges">{running_badge} {login_badge}</span>
+            <button
+                type="button"
+                class="theme-toggle"
+                aria-label=toggle_label
+                title=toggle_label
+                on:click=toggle
+            >
+                <span aria-hidden="true">{icon}</span>
+            </button>
         </header>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::theme_toggle_label;
+
+    #[test]
+    fn the_toggle_names_the_theme_it_switches_to() {
+        assert_eq!(theme_toggle_label("dark"), "Switch to light theme");
+        assert_eq!(theme_toggle_label("light"), "Switch to dark theme");
     }
 }

@@ -7,17 +7,38 @@
 #![forbid(unsafe_code)]
 
 mod cards;
+mod dom;
 mod header;
+mod instances;
+mod launch;
 mod live;
+mod logs;
+mod widgets;
 
 use clauster_wire::Bootstrap;
 use leptos::prelude::*;
 
-pub use cards::{is_live, matches_filter, open_link, status_pill};
-pub use live::{apply_frame, upsert};
+pub use cards::{VISIBLE_CARDS, matches_filter, visible_names};
+pub use dom::THEME_KEY;
+pub use instances::{is_live, open_link, status_pill};
+pub use live::{Store, apply_frame, upsert};
 
 /// The id of the `<script type="application/json">` element carrying the bootstrap data.
 pub const BOOTSTRAP_ELEMENT_ID: &str = "clauster-bootstrap";
+
+/// The page title: `Clauster` or `Clauster · <instance_name>`, prefixed with `(N)` while N
+/// bridges run (ui.md §2).
+pub fn page_title(instance_name: Option<&str>, running: usize) -> String {
+    let base = match instance_name {
+        Some(name) => format!("Clauster · {name}"),
+        None => "Clauster".to_owned(),
+    };
+    if running > 0 {
+        format!("({running}) {base}")
+    } else {
+        base
+    }
+}
 
 /// The whole `<body>` content of the dashboard.
 #[component]
@@ -27,26 +48,67 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         projects,
         instances,
     } = bootstrap;
-    // The one store of instances: seeded from the page, then kept current by `/ws/events`.
-    let instances = RwSignal::new(instances);
+    // The one store: seeded from the page, then kept current by `/ws/events`.
+    let store = Store::new(context, projects, instances);
     // Runs only in the browser, after hydration attached every listener: opens the push
     // stream, whose first open sets the `data-hydrated` marker tests (and people) can wait
     // for. The server never renders it.
     #[cfg(feature = "hydrate")]
     {
-        let root_path = context.root_path.clone();
-        Effect::new(move |_| live::connect(root_path.clone(), instances));
+        Effect::new(move |_| live::connect(store));
+        Effect::new(move |_| {
+            let name = store.context.with_value(|c| c.instance_name.clone());
+            let running = store
+                .instances
+                .with(|list| list.iter().filter(|i| is_live(i)).count());
+            dom::set_title(&page_title(name.as_deref(), running));
+        });
+        // The login badge: no frame carries it yet, so it is read once after hydration.
+        Effect::new(move |_| {
+            live::request("GET", store.url("/api/login-status"), None, move |result| {
+                if let Ok(text) = result
+                    && let Ok(login) = serde_json::from_str(&text)
+                {
+                    store.login.set(Some(login));
+                }
+            });
+        });
+        // `/` focuses the project search (ui.md §13).
+        Effect::new(move |_| {
+            let handle = window_event_listener(leptos::ev::keydown, |ev| {
+                use wasm_bindgen::JsCast;
+                let typing = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .is_some_and(|e| {
+                        matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                    });
+                if ev.key() == "/" && !typing {
+                    ev.prevent_default();
+                    dom::focus_css("input[name='project-search']");
+                }
+            });
+            on_cleanup(move || handle.remove());
+        });
     }
     view! {
-        <header::Header context=context.clone() />
+        <header::Header store=store />
+        <widgets::ConnectionBanner store=store />
         <main class="main">
-            <cards::Projects
-                projects=projects
-                projects_root=context.projects_root
-                config_file_found=context.config_file_found
-                instances=instances
-                root_path=context.root_path.clone()
-            />
+            <instances::InstanceZones store=store />
+            <cards::Projects store=store />
         </main>
+        <widgets::Toasts store=store />
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_title;
+
+    #[test]
+    fn the_title_counts_running_bridges() {
+        assert_eq!(page_title(None, 0), "Clauster");
+        assert_eq!(page_title(Some("lab"), 2), "(2) Clauster · lab");
     }
 }

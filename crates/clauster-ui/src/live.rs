@@ -2,11 +2,143 @@
 //! `/ws/events` push stream (http-api.md §8.4). The browser parts exist only with `hydrate`;
 //! on the server nothing here runs (event handlers never fire during SSR).
 
-use clauster_wire::{Frame, Instance, Sequenced};
+use clauster_wire::{
+    Frame, Instance, LoginStatus, PageContext, Project, Sequenced, Snapshot, SpawnOutcome,
+};
 use leptos::prelude::*;
 
 /// Every instance the dashboard knows of, keyed by `instance_id`, in arrival order.
 pub type Instances = RwSignal<Vec<Instance>>;
+
+/// The state of the `/ws/events` connection, which decides the connection banner (ui.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conn {
+    /// Not yet open, or down for less than 3 s: no banner.
+    Connecting,
+    Up,
+    /// Down for 3 s or more: "Live updates paused — reconnecting…".
+    Reconnecting,
+    /// 3 connects failed in a row: `GET /api/state` every `poll_seconds`.
+    Polling,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToastKind {
+    Info,
+    Ok,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Toast {
+    pub id: u64,
+    pub kind: ToastKind,
+    pub text: String,
+}
+
+/// The client's one store (ui.md §1): replaced by each `snapshot`, patched by every other
+/// frame. Copy, so every component and handler can hold it.
+#[derive(Clone, Copy)]
+pub struct Store {
+    pub context: StoredValue<PageContext>,
+    pub projects: RwSignal<Vec<Project>>,
+    pub instances: Instances,
+    pub login: RwSignal<Option<LoginStatus>>,
+    pub conn: RwSignal<Conn>,
+    pub toasts: RwSignal<Vec<Toast>>,
+    /// Instances whose log panel is open, in opening order.
+    pub open_logs: RwSignal<Vec<String>>,
+    next_toast: StoredValue<u64>,
+}
+
+impl Store {
+    pub fn new(context: PageContext, projects: Vec<Project>, instances: Vec<Instance>) -> Self {
+        Self {
+            context: StoredValue::new(context),
+            projects: RwSignal::new(projects),
+            instances: RwSignal::new(instances),
+            login: RwSignal::new(None),
+            conn: RwSignal::new(Conn::Connecting),
+            toasts: RwSignal::new(Vec::new()),
+            open_logs: RwSignal::new(Vec::new()),
+            next_toast: StoredValue::new(0),
+        }
+    }
+
+    /// `root_path` + `path`: every URL the UI asks for.
+    pub fn url(&self, path: &str) -> String {
+        self.context
+            .with_value(|c| format!("{}{path}", c.root_path))
+    }
+
+    /// Shows a toast; all but errors fade after a few seconds.
+    pub fn toast(&self, kind: ToastKind, text: impl Into<String>) {
+        let id = self.next_toast.get_value();
+        self.next_toast.set_value(id + 1);
+        self.toasts.update(|list| {
+            list.push(Toast {
+                id,
+                kind,
+                text: text.into(),
+            });
+        });
+        #[cfg(feature = "hydrate")]
+        if kind != ToastKind::Error {
+            let toasts = self.toasts;
+            set_timeout(
+                move || toasts.update(|list| list.retain(|t| t.id != id)),
+                std::time::Duration::from_secs(6),
+            );
+        }
+    }
+
+    pub fn dismiss(&self, id: u64) {
+        self.toasts.update(|list| list.retain(|t| t.id != id));
+    }
+
+    /// Takes the answer of a start or resume: the instance, its warnings and why nothing was
+    /// created (ui.md §4.4).
+    pub fn take_outcome(&self, text: &str) {
+        let Ok(outcome) = serde_json::from_str::<SpawnOutcome>(text) else {
+            return;
+        };
+        for warning in &outcome.warnings {
+            self.toast(ToastKind::Warn, warning.clone());
+        }
+        if !outcome.created {
+            let reason = outcome
+                .reason
+                .clone()
+                .unwrap_or_else(|| "An instance is already running.".to_owned());
+            self.toast(ToastKind::Info, reason);
+        }
+        insert_if_absent(self.instances, outcome.instance);
+    }
+
+    /// Replaces everything from a `snapshot` frame or `GET /api/state`.
+    pub fn apply_snapshot(&self, snapshot: Snapshot) {
+        self.projects.set(sorted(snapshot.projects));
+        self.instances.set(snapshot.instances);
+    }
+
+    /// Inserts or replaces a project, keeping the case-insensitive name order.
+    pub fn upsert_project(&self, project: Project) {
+        self.projects.update(|list| {
+            if let Some(known) = list.iter_mut().find(|p| p.name == project.name) {
+                *known = project;
+            } else {
+                list.push(project);
+                list.sort_by_key(|p| p.name.to_lowercase());
+            }
+        });
+    }
+}
+
+fn sorted(mut projects: Vec<Project>) -> Vec<Project> {
+    projects.sort_by_key(|p| p.name.to_lowercase());
+    projects
+}
 
 /// Inserts or replaces `instance` by its id.
 pub fn upsert(list: &mut Vec<Instance>, instance: Instance) {
@@ -29,18 +161,40 @@ pub fn insert_if_absent(store: Instances, instance: Instance) {
     });
 }
 
-/// Applies one `/ws/events` text frame to the store; frames of other kinds are ignored.
-pub fn apply_frame(store: Instances, text: &str) {
+/// Applies one `/ws/events` text frame to the store; frames of kinds the dashboard does not
+/// show yet are ignored. A bridge that turns from starting to running gets a toast.
+pub fn apply_frame(store: &Store, text: &str) {
     let Ok(Sequenced { frame, .. }) = serde_json::from_str::<Sequenced>(text) else {
         return;
     };
     match frame {
-        Frame::Snapshot(snapshot) => store.set(snapshot.instances),
-        Frame::Instance { instance } => store.update(|list| upsert(list, instance)),
-        Frame::InstanceRemoved { instance_id } => {
-            store.update(|list| list.retain(|i| i.instance_id != instance_id));
+        Frame::Snapshot(snapshot) => store.apply_snapshot(snapshot),
+        Frame::Instance { instance } => {
+            let was_starting = store.instances.with_untracked(|list| {
+                list.iter()
+                    .any(|i| i.instance_id == instance.instance_id && i.status == "starting")
+            });
+            if was_starting && instance.status == "running" {
+                store.toast(ToastKind::Ok, format!("{} is ready", instance.label));
+            }
+            store.instances.update(|list| upsert(list, instance));
         }
-        _ => {}
+        Frame::InstanceRemoved { instance_id } => {
+            store
+                .instances
+                .update(|list| list.retain(|i| i.instance_id != instance_id));
+            store
+                .open_logs
+                .update(|list| list.retain(|id| *id != instance_id));
+        }
+        Frame::Project { project } => store.upsert_project(project),
+        Frame::ProjectRemoved { name } => {
+            store
+                .projects
+                .update(|list| list.retain(|p| p.name != name));
+        }
+        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
+        }
     }
 }
 
@@ -77,17 +231,22 @@ pub use browser::connect;
 mod browser {
     use std::cell::Cell;
     use std::rc::Rc;
+    use std::time::Duration;
 
     use leptos::prelude::*;
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::Closure;
     use wasm_bindgen_futures::JsFuture;
-    use web_sys::{Headers, MessageEvent, RequestInit, Response, WebSocket};
+    use web_sys::{CloseEvent, Headers, MessageEvent, RequestInit, Response, WebSocket};
 
-    use super::{Instances, apply_frame};
+    use super::{Conn, Store, apply_frame};
 
-    const FIRST_DELAY_MS: i32 = 500;
-    const MAX_DELAY_MS: i32 = 10_000;
+    const FIRST_DELAY_MS: f64 = 500.0;
+    const MAX_DELAY_MS: f64 = 10_000.0;
+    /// Failed connects in a row before the `GET /api/state` fallback starts (http-api.md §8.4).
+    const FAILURES_BEFORE_POLLING: u32 = 3;
+    /// How long the socket may be down before the banner shows (ui.md §2).
+    const BANNER_AFTER: Duration = Duration::from_secs(3);
 
     /// The `detail` of an error body, or a generic sentence with the status.
     fn error_detail(status: u16, body: &str) -> String {
@@ -129,36 +288,50 @@ mod browser {
         }
     }
 
+    /// The connection's bookkeeping, shared by the socket's handlers and the timers.
+    struct Link {
+        store: Store,
+        delay: Cell<f64>,
+        failures: Cell<u32>,
+        /// Bumped on every successful open, so a banner timer from an earlier outage stops.
+        generation: Cell<u64>,
+        polling: Cell<bool>,
+    }
+
     /// Opens the one `/ws/events` socket of the page and keeps it open: each message patches
-    /// the store; after a close it reconnects with backoff (0.5 s doubling to 10 s). The first
-    /// open marks `<html data-hydrated="true">`.
-    pub fn connect(root_path: String, store: Instances) {
-        let delay = Rc::new(Cell::new(FIRST_DELAY_MS));
-        open(Rc::new(root_path), store, delay);
+    /// the store; after a close it reconnects with backoff (0.5 s doubling to 10 s, with
+    /// jitter). After 3 failed connects in a row it polls `GET /api/state` every
+    /// `poll_seconds` until a connect succeeds. The first open marks
+    /// `<html data-hydrated="true">`.
+    pub fn connect(store: Store) {
+        let link = Rc::new(Link {
+            store,
+            delay: Cell::new(FIRST_DELAY_MS),
+            failures: Cell::new(0),
+            generation: Cell::new(0),
+            polling: Cell::new(false),
+        });
+        open(link);
     }
 
-    fn events_url(root_path: &str) -> Option<String> {
-        let location = web_sys::window()?.location();
-        let scheme = if location.protocol().ok()? == "https:" {
-            "wss"
-        } else {
-            "ws"
-        };
-        Some(format!(
-            "{scheme}://{}{root_path}/ws/events",
-            location.host().ok()?
-        ))
-    }
-
-    fn open(root_path: Rc<String>, store: Instances, delay: Rc<Cell<i32>>) {
-        let Some(socket) = events_url(&root_path).and_then(|url| WebSocket::new(&url).ok()) else {
-            retry(root_path, store, delay);
+    fn open(link: Rc<Link>) {
+        let url = link.store.url("/ws/events");
+        let Some(socket) = crate::dom::ws_url(&url).and_then(|url| WebSocket::new(&url).ok())
+        else {
+            closed(link, false);
             return;
         };
+        let opened = Rc::new(Cell::new(false));
         let on_open = {
-            let delay = Rc::clone(&delay);
+            let link = Rc::clone(&link);
+            let opened = Rc::clone(&opened);
             Closure::<dyn FnMut()>::new(move || {
-                delay.set(FIRST_DELAY_MS);
+                opened.set(true);
+                link.delay.set(FIRST_DELAY_MS);
+                link.failures.set(0);
+                link.polling.set(false);
+                link.generation.set(link.generation.get() + 1);
+                link.store.conn.set(Conn::Up);
                 if let Some(root) = document().document_element() {
                     let _ = root.set_attribute("data-hydrated", "true");
                 }
@@ -167,30 +340,83 @@ mod browser {
         socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         on_open.forget();
 
+        let store = link.store;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             if let Some(text) = event.data().as_string() {
-                apply_frame(store, &text);
+                apply_frame(&store, &text);
             }
         });
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
 
         // `close` follows every failed or ended connection, so reconnecting here is enough.
-        let on_close = Closure::once(move || retry(root_path, store, delay));
+        let on_close = Closure::once(move |event: CloseEvent| {
+            if !opened.get() {
+                link.failures.set(link.failures.get() + 1);
+            }
+            let signed_out = event.code() == 1008
+                && matches!(
+                    event.reason().as_str(),
+                    "logged out" | "authentication expired"
+                );
+            closed(link, signed_out);
+        });
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         on_close.forget();
     }
 
-    fn retry(root_path: Rc<String>, store: Instances, delay: Rc<Cell<i32>>) {
-        let wait = delay.get();
-        delay.set((wait * 2).min(MAX_DELAY_MS));
-        let again = Closure::once_into_js(move || open(root_path, store, delay));
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
-                again.unchecked_ref::<js_sys::Function>(),
-                wait,
+    fn closed(link: Rc<Link>, signed_out: bool) {
+        // The server ends a session that is no longer signed in with 1008 (ui.md §11).
+        if signed_out {
+            crate::dom::redirect(&link.store.url("/login"));
+            return;
+        }
+        let generation = link.generation.get();
+        if link.store.conn.get_untracked() == Conn::Up {
+            link.store.conn.set(Conn::Connecting);
+            let link = Rc::clone(&link);
+            set_timeout(
+                move || {
+                    if link.generation.get() == generation
+                        && link.store.conn.get_untracked() == Conn::Connecting
+                    {
+                        link.store.conn.set(Conn::Reconnecting);
+                    }
+                },
+                BANNER_AFTER,
             );
         }
+        if link.failures.get() >= FAILURES_BEFORE_POLLING && !link.polling.get() {
+            link.polling.set(true);
+            link.store.conn.set(Conn::Polling);
+            poll(Rc::clone(&link));
+        }
+        let wait = link.delay.get();
+        link.delay.set((wait * 2.0).min(MAX_DELAY_MS));
+        let jitter = 0.8 + 0.4 * js_sys::Math::random();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let wait = Duration::from_millis((wait * jitter) as u64);
+        set_timeout(move || open(link), wait);
+    }
+
+    /// One `GET /api/state` now, then again every `poll_seconds` while still polling.
+    fn poll(link: Rc<Link>) {
+        if !link.polling.get() {
+            return;
+        }
+        let store = link.store;
+        let seconds = store
+            .context
+            .with_value(|c| c.metrics.poll_seconds)
+            .max(1.0);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(text) = fetch("GET", &store.url("/api/state"), None).await
+                && let Ok(snapshot) = serde_json::from_str::<clauster_wire::Snapshot>(&text)
+            {
+                store.apply_snapshot(snapshot);
+            }
+            set_timeout(move || poll(link), Duration::from_secs_f64(seconds));
+        });
     }
 }
 
@@ -198,7 +424,7 @@ mod browser {
 mod tests {
     use super::*;
 
-    fn instance(id: &str, status: &str) -> Instance {
+    fn instance(id: &str, status: &str) -> serde_json::Value {
         let mut value = serde_json::json!({
             "instance_id": id, "project": "alpha", "label": "alpha",
             "channel": "remote-control", "status": status, "alive": true,
@@ -233,37 +459,106 @@ mod tests {
         ] {
             value[key] = serde_json::Value::Null;
         }
-        serde_json::from_value(value).expect("a valid instance")
+        value
+    }
+
+    fn context() -> PageContext {
+        serde_json::from_value(serde_json::json!({
+            "version": "0.1.0", "instance_name": null, "projects_root": "/p", "root_path": "",
+            "config_file_found": true, "auth_enabled": false, "launch_mode": "standard",
+            "instance_defaults": {"spawn_mode": "same-dir", "permission_mode": "default",
+                "verbose": false, "capacity": 32, "max_bridges": null, "session_name_prefix": null},
+            "pty_supported": false, "pty_screen": false,
+            "usage": {"mode": "off", "currency": "USD", "currency_symbol": "$", "fx_rate": 1.0,
+                "token_total_includes_cache": true},
+            "metrics": {"enabled": true, "show_disk": true, "normalize_cpu": false, "poll_seconds": 4.0},
+            "clone": {"enabled": true, "allowed_schemes": ["https"]},
+            "reaper_ui": false
+        }))
+        .expect("a valid context")
+    }
+
+    fn project(name: &str) -> serde_json::Value {
+        serde_json::json!({"name": name, "path": format!("/p/{name}"), "is_git_repo": false,
+            "has_claude_md": false, "has_claude_dir": false, "trust_state": "trusted",
+            "allow_bypass_permissions": false})
     }
 
     #[test]
     fn frames_replace_upsert_and_remove() {
         let owner = Owner::new();
         owner.with(|| {
-            let store: Instances = RwSignal::new(vec![instance("a", "running")]);
+            let first = serde_json::from_value(instance("a", "running")).unwrap();
+            let store = Store::new(context(), vec![], vec![first]);
+            let instances = store.instances;
             let snapshot = serde_json::json!({
-                "seq": 2, "type": "snapshot", "projects": [],
+                "seq": 2, "type": "snapshot", "projects": [project("beta"), project("Alpha")],
                 "instances": [instance("b", "starting")],
                 "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
             });
-            apply_frame(store, &snapshot.to_string());
-            assert_eq!(store.with_untracked(|l| l[0].instance_id.clone()), "b");
-            assert_eq!(store.with_untracked(Vec::len), 1);
+            apply_frame(&store, &snapshot.to_string());
+            assert_eq!(instances.with_untracked(|l| l[0].instance_id.clone()), "b");
+            assert_eq!(instances.with_untracked(Vec::len), 1);
+            let names = || {
+                store
+                    .projects
+                    .with_untracked(|l| l.iter().map(|p| p.name.clone()).collect::<Vec<_>>())
+            };
+            assert_eq!(names(), ["Alpha", "beta"]);
 
             let upsert = serde_json::json!({"seq": 3, "type": "instance", "instance": instance("b", "running")});
-            apply_frame(store, &upsert.to_string());
-            assert_eq!(store.with_untracked(|l| l[0].status.clone()), "running");
+            apply_frame(&store, &upsert.to_string());
+            assert_eq!(instances.with_untracked(|l| l[0].status.clone()), "running");
+            let ready: Vec<String> = store
+                .toasts
+                .with_untracked(|t| t.iter().map(|t| t.text.clone()).collect());
+            assert_eq!(ready, ["alpha is ready"]);
             let added = serde_json::json!({"seq": 4, "type": "instance", "instance": instance("c", "starting")});
-            apply_frame(store, &added.to_string());
-            assert_eq!(store.with_untracked(Vec::len), 2);
+            apply_frame(&store, &added.to_string());
+            assert_eq!(instances.with_untracked(Vec::len), 2);
 
-            apply_frame(store, r#"{"seq": 5, "type": "metrics", "metrics": {}}"#);
-            apply_frame(store, r#"{"seq": 6, "type": "instance_removed", "instance_id": "b"}"#);
-            assert_eq!(store.with_untracked(|l| l[0].instance_id.clone()), "c");
-            assert_eq!(store.with_untracked(Vec::len), 1);
+            apply_frame(&store, r#"{"seq": 5, "type": "metrics", "metrics": {}}"#);
+            store.open_logs.set(vec!["b".into()]);
+            apply_frame(&store, r#"{"seq": 6, "type": "instance_removed", "instance_id": "b"}"#);
+            assert_eq!(instances.with_untracked(|l| l[0].instance_id.clone()), "c");
+            assert_eq!(instances.with_untracked(Vec::len), 1);
+            assert!(store.open_logs.with_untracked(Vec::is_empty));
 
-            insert_if_absent(store, instance("c", "stopped"));
-            assert_eq!(store.with_untracked(|l| l[0].status.clone()), "starting");
+            insert_if_absent(
+                instances,
+                serde_json::from_value(instance("c", "stopped")).unwrap(),
+            );
+            assert_eq!(instances.with_untracked(|l| l[0].status.clone()), "starting");
+
+            let added = serde_json::json!({"seq": 7, "type": "project", "project": project("able"),
+                "preflight": {"ok": true, "checks": []}});
+            apply_frame(&store, &added.to_string());
+            assert_eq!(names(), ["able", "Alpha", "beta"]);
+            apply_frame(&store, r#"{"seq": 8, "type": "project_removed", "name": "Alpha"}"#);
+            assert_eq!(names(), ["able", "beta"]);
+        });
+    }
+
+    #[test]
+    fn an_outcome_shows_its_warnings_and_why_nothing_was_created() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let mut outcome = instance("x", "running");
+            outcome["created"] = false.into();
+            outcome["reason"] = "a standard bridge of 'alpha' is already running".into();
+            outcome["warnings"] = serde_json::json!(["claude is older than 2.1"]);
+            store.take_outcome(&outcome.to_string());
+            let toasts = store.toasts.get_untracked();
+            assert_eq!(toasts.len(), 2);
+            assert_eq!(toasts[0].kind, ToastKind::Warn);
+            assert_eq!(toasts[0].text, "claude is older than 2.1");
+            assert_eq!(toasts[1].kind, ToastKind::Info);
+            assert_eq!(
+                toasts[1].text,
+                "a standard bridge of 'alpha' is already running"
+            );
+            assert_eq!(store.instances.with_untracked(Vec::len), 1);
         });
     }
 }

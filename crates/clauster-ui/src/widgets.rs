@@ -1,0 +1,114 @@
+//! Small shared pieces: the inline confirm dialog, the toast stack and the connection banner.
+
+use leptos::prelude::*;
+
+use crate::live::{Conn, Store, ToastKind};
+
+/// An inline confirm dialog: focus moves to its confirm button, Escape cancels, and the
+/// caller returns focus to the opener in `on_cancel` (ui.md §13).
+// Component props are owned values.
+#[allow(clippy::needless_pass_by_value)]
+#[component]
+pub fn Confirm(
+    text: String,
+    confirm_label: &'static str,
+    confirm_class: &'static str,
+    on_confirm: Callback<()>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let confirm_button = NodeRef::<leptos::html::Button>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(button) = confirm_button.get() {
+            let _ = button.focus();
+        }
+    });
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" {
+            ev.stop_propagation();
+            on_cancel.run(());
+        }
+    };
+    view! {
+        <div class="confirm" role="alertdialog" aria-label=text.clone() on:keydown=on_keydown>
+            <p>{text.clone()}</p>
+            <div class="actions">
+                <button
+                    type="button"
+                    class=confirm_class
+                    node_ref=confirm_button
+                    on:click=move |_| on_confirm.run(())
+                >
+                    {confirm_label}
+                </button>
+                <button type="button" class="cancel" on:click=move |_| on_cancel.run(())>
+                    "Cancel"
+                </button>
+            </div>
+        </div>
+    }
+}
+
+/// The toast stack: errors in an assertive live region, everything else in a polite one
+/// (ui.md §13).
+#[component]
+pub fn Toasts(store: Store) -> impl IntoView {
+    let list = move |errors: bool| {
+        store
+            .toasts
+            .get()
+            .into_iter()
+            .filter(move |t| (t.kind == ToastKind::Error) == errors)
+            .map(move |toast| {
+                let class = match toast.kind {
+                    ToastKind::Info => "toast info",
+                    ToastKind::Ok => "toast ok",
+                    ToastKind::Warn => "toast warn",
+                    ToastKind::Error => "toast error",
+                };
+                let id = toast.id;
+                view! {
+                    <div class=class>
+                        <span>{toast.text}</span>
+                        <button
+                            type="button"
+                            aria-label="Dismiss"
+                            on:click=move |_| store.dismiss(id)
+                        >
+                            "×"
+                        </button>
+                    </div>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <div class="toasts">
+            <div role="status" aria-live="polite">{move || list(false)}</div>
+            <div role="alert" aria-live="assertive">{move || list(true)}</div>
+        </div>
+    }
+}
+
+/// "Live updates paused — reconnecting…" or the fallback's "refreshing every N s".
+#[component]
+pub fn ConnectionBanner(store: Store) -> impl IntoView {
+    let seconds = store.context.with_value(|c| c.metrics.poll_seconds);
+    move || match store.conn.get() {
+        Conn::Reconnecting => Some(
+            view! {
+                <div class="banner conn" role="status">"Live updates paused — reconnecting…"</div>
+            }
+            .into_any(),
+        ),
+        Conn::Polling => Some(
+            view! {
+                <div class="banner conn" role="status">
+                    {format!("Live updates unavailable — refreshing every {seconds} s")}
+                </div>
+            }
+            .into_any(),
+        ),
+        Conn::Connecting | Conn::Up => None,
+    }
+}
