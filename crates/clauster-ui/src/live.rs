@@ -193,8 +193,14 @@ pub fn apply_frame(store: &Store, text: &str) {
                 .projects
                 .update(|list| list.retain(|p| p.name != name));
         }
-        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
-        }
+        // Not shown by the dashboard yet.
+        Frame::Hello { .. }
+        | Frame::Health(_)
+        | Frame::Heartbeat { .. }
+        | Frame::Resync { .. }
+        | Frame::Sessions(_)
+        | Frame::Usage { .. }
+        | Frame::Clone { .. } => {}
     }
 }
 
