@@ -22,7 +22,7 @@ pub fn page_context(config: &Config, config_file_found: bool) -> PageContext {
             session_name_prefix: defaults.session_name_prefix.clone(),
         },
         // The pty keeper is not part of this build yet: pty requests fall back to standard.
-        pty_supported: false,
+        pty_supported: cfg!(unix),
         pty_screen: config.claude.pty_screen_enabled,
         usage: UsageContext {
             mode: config.usage.mode.as_str().to_owned(),

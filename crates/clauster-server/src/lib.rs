@@ -177,6 +177,7 @@ async fn serve_on(
         store,
         claude_global_file,
         server_env: std::env::vars_os().collect(),
+        self_exe: options.self_exe.clone(),
     });
     // Temp directories of clones a previous run left behind (data.md §3.4).
     let root = config.projects_root.clone();

@@ -43,6 +43,12 @@ impl PointerDir {
         }
     }
 
+    /// Claude's transcript directory of the project at `canonical` (data.md §1.1).
+    pub fn transcripts_dir(&self, canonical: &Path) -> PathBuf {
+        self.projects
+            .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+    }
+
     /// The pointer of the project whose canonical directory is `canonical`.
     pub fn file_for(&self, canonical: &Path) -> PathBuf {
         self.projects

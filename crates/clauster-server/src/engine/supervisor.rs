@@ -13,7 +13,7 @@ use clauster_core::config::Config;
 use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
 use clauster_core::markers::{MarkerParser, parse_stdout_capture};
 use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
-use clauster_core::names::{ConversationId, Label, ProjectName, SessionNamePrefix};
+use clauster_core::names::{Label, ProjectName, SessionNamePrefix};
 use clauster_core::sanitize::sanitize_text;
 use clauster_core::status::{
     self, Context, Effect, ErrorKind, Event, Exit, ExitStatus, FailureCause, FailureEvidence, Next,
@@ -22,6 +22,8 @@ use clauster_core::status::{
 use clauster_pty::proc::{self, SpawnSpec, TerminatePolicy};
 use clauster_wire::{Frame, Instance, SpawnOutcome};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+mod pty;
 
 use super::logs::{LogSet, LogSets};
 use super::pointers::{self, PointerDir, StripResult};
@@ -54,6 +56,8 @@ pub struct EngineSetup {
     pub claude_global_file: PathBuf,
     /// The server's environment, the base of every bridge environment (§4.3).
     pub server_env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    /// The `clauster` binary started as the pty keeper (`ServeOptions::self_exe`).
+    pub self_exe: PathBuf,
 }
 
 /// Messages the supervisor consumes.
@@ -116,6 +120,12 @@ struct Live {
     external_log: Option<PathBuf>,
     /// How far the redacted mirror has read the raw log (§5.2).
     mirror_read: u64,
+    /// pty: the keeper's start identity (our child; the bridge's comes from the sidecar).
+    keeper: Option<StartIdentity>,
+    /// pty: the last good read of the keeper's sidecar.
+    sidecar: Option<clauster_core::pty_sidecar::Sidecar>,
+    /// The notice shown on the instance: the engine's own, else the sidecar's note.
+    notice: Option<String>,
 }
 
 /// The reattach poison grace of §7.5.
@@ -131,8 +141,15 @@ struct LaunchPlan {
     label: Label,
     spawn_mode: SpawnMode,
     permission_mode: PermissionMode,
-    kind: StandardKind,
+    kind: LaunchKind,
     canonical: PathBuf,
+}
+
+/// The argv family of a launch: the recorded mode decides it (bridges.md §2).
+#[derive(Clone, Debug)]
+enum LaunchKind {
+    Standard(StandardKind),
+    Pty(pty::Conversation),
 }
 
 /// Starts the supervisor; returns the handle and raises readiness once rediscovery is done.
@@ -159,6 +176,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         launches: 0,
         ticks: 0,
         pointers,
+        self_exe: setup.self_exe,
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
     let ticker = tx.clone();
@@ -280,7 +298,7 @@ fn watch_log_dir(dir: &Path, tx: mpsc::Sender<Msg>) {
 
 /// `alpha-1764083000000-1.stderr.log` → `alpha-1764083000000-1`.
 fn stem_of(file_name: &str) -> Option<&str> {
-    [".stderr.log", ".raw.log", ".log"]
+    [".stderr.log", ".raw.log", ".keeper.json", ".log"]
         .iter()
         .find_map(|suffix| file_name.strip_suffix(suffix))
 }
@@ -300,6 +318,8 @@ struct Supervisor {
     ticks: u64,
     /// Claude's projects directory, where the bridge pointers are (§17.3).
     pointers: PointerDir,
+    /// The `clauster` binary started as the pty keeper.
+    self_exe: PathBuf,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -449,15 +469,16 @@ impl Supervisor {
                 .parse::<Sandbox>()
                 .map_err(|e| invalid(e.to_string(), Some("sandbox")))?;
         }
-        // 4. The effective mode: this build has no keeper yet, so pty falls back (§2 rule 1).
-        let requested_mode = match request.resume_mode.as_deref() {
+        // 4. The effective mode (§2): a build without PTY support falls back to standard.
+        let mut mode = match request.resume_mode.as_deref() {
             Some(token) => token
                 .parse::<LaunchMode>()
                 .map_err(|e| invalid(e.to_string(), Some("resume_mode")))?,
             None => config.claude.launch_mode,
         };
-        if requested_mode == LaunchMode::Pty {
+        if mode == LaunchMode::Pty && !pty::SUPPORTED {
             warnings.push(PTY_FALLBACK_WARNING.to_owned());
+            mode = LaunchMode::Standard;
         }
         // 5. Spawn and permission modes.
         let mut spawn_mode = match request.spawn_mode.as_deref() {
@@ -478,6 +499,9 @@ impl Supervisor {
             ));
             spawn_mode = SpawnMode::SameDir;
         }
+        if mode == LaunchMode::Pty {
+            spawn_mode = pty::coerce_spawn_mode(spawn_mode, &mut warnings);
+        }
         let permission_mode = match request.permission_mode.as_deref() {
             Some(token) => token
                 .parse::<PermissionMode>()
@@ -489,17 +513,24 @@ impl Supervisor {
         // 7. The label.
         let label = Label::resolve(request.name.as_deref(), &name)
             .map_err(|e| invalid(e.to_string(), Some("name")))?;
-        // 8. A conversation to fork names a UUID (pty only: ignored by the standard fallback).
-        if let Some(session) = &request.resume_session_id {
-            ConversationId::new(session)
-                .map_err(|e| invalid(e.to_string(), Some("resume_session_id")))?;
-        }
-        // 9. One live standard bridge per project.
-        if let Some((id, _)) = self
-            .instances
-            .iter()
-            .find(|(_, live)| live.row.project == name.as_str() && live.status.is_live())
-        {
+        // 8. A conversation to fork (§3.6, pty only).
+        let fork = match &request.resume_session_id {
+            Some(session) => Some(self.fork_target(session, mode, &canonical)?),
+            None => None,
+        };
+        let launch_kind = match mode {
+            LaunchMode::Standard => LaunchKind::Standard(StandardKind::Fresh),
+            LaunchMode::Pty => {
+                LaunchKind::Pty(fork.map_or(pty::Conversation::New, pty::Conversation::Fork))
+            }
+        };
+        // 9. One live standard bridge per project; pty bridges are unlimited.
+        if let Some((id, _)) = self.instances.iter().find(|(_, live)| {
+            mode == LaunchMode::Standard
+                && live.row.project == name.as_str()
+                && live.row.resume_mode == LaunchMode::Standard.as_token()
+                && live.status.is_live()
+        }) {
             let instance = self.instance_json(id);
             return Ok(SpawnOutcome {
                 instance,
@@ -511,7 +542,7 @@ impl Supervisor {
             });
         }
         // A standard bridge started outside Clauster: a Start never adopts.
-        if self.adoptable(&canonical).is_some() {
+        if mode == LaunchMode::Standard && self.adoptable(&canonical).is_some() {
             return Err(EngineError::Conflict(format!(
                 "a standard bridge not started by Clauster is already running in '{name}'; adopt it first (Adopt on its card, or POST /api/projects/{name}/adopt)"
             )));
@@ -522,11 +553,15 @@ impl Supervisor {
         warnings.extend(self.prepare_claude_files(&canonical, trusted)?);
         // 16. A new record; 15 and 17 follow in `launch_instance`.
         let timestamp = rfc3339(now_ms());
+        let instance_id = uuid::Uuid::new_v4().to_string();
+        let worktree_name = (mode == LaunchMode::Pty && spawn_mode == SpawnMode::Worktree)
+            .then(|| pty::worktree_name(&instance_id));
         let row = InstanceRow {
-            instance_id: uuid::Uuid::new_v4().to_string(),
+            instance_id,
             project: name.as_str().to_owned(),
             label: label.as_str().to_owned(),
-            resume_mode: LaunchMode::Standard.as_token().to_owned(),
+            resume_mode: mode.as_token().to_owned(),
+            worktree_name,
             spawn_mode: spawn_mode.as_token().to_owned(),
             permission_mode: permission_mode.as_token().to_owned(),
             sandbox_mode: Sandbox::Default.as_token().to_owned(),
@@ -539,7 +574,7 @@ impl Supervisor {
             label,
             spawn_mode,
             permission_mode,
-            kind: StandardKind::Fresh,
+            kind: launch_kind,
             canonical,
         };
         let id = self.launch_instance(row, &plan)?;
@@ -641,28 +676,8 @@ impl Supervisor {
                     self.logs.dir().display()
                 ))
             })?;
-        let prefix = config
-            .instance_defaults
-            .session_name_prefix
-            .as_deref()
-            .and_then(|p| SessionNamePrefix::new(p).ok());
         let debug_file = set.parse_source().to_string_lossy().into_owned();
-        let launch = StandardLaunch {
-            label: &plan.label,
-            debug_file: &debug_file,
-            spawn_mode: plan.spawn_mode,
-            permission_mode: plan.permission_mode,
-            session_name_prefix: prefix.as_ref(),
-            capacity: NonZeroU32::new(
-                u32::try_from(config.instance_defaults.capacity).unwrap_or(u32::MAX),
-            )
-            .unwrap_or(NonZeroU32::MIN),
-            verbose: config.instance_defaults.verbose,
-            kind: plan.kind,
-        };
-        let args = argv::standard(&launch, &self.caps);
-        let resumes_conversation =
-            argv::standard_form(&launch, &self.caps) == StandardForm::Continue;
+        let (args, resumes_conversation) = self.launch_args(plan, &row, &debug_file);
         row.log_stem = Some(set.stem.clone());
         row.launched_at = Some(rfc3339(now));
         // Readiness facts belong to a launch: this one learns its own from its new log set.
@@ -676,20 +691,13 @@ impl Supervisor {
         let mut live = Live::new(row, Status::Starting, self.launches, true, None);
         live.resumes_conversation = resumes_conversation;
         self.persist(&live);
-        match self.launch(&set, &plan.canonical, &args) {
+        let spawned = match &plan.kind {
+            LaunchKind::Standard(_) => self.launch(&set, &plan.canonical, &args),
+            LaunchKind::Pty(_) => self.launch_keeper(&set, &plan.canonical, &args),
+        };
+        match spawned {
             Ok(spawned) => {
-                live.row.bridge_pid = Some(i64::from(spawned.pid));
-                live.row.bridge_start_ticks = spawned
-                    .identity
-                    .start_ticks
-                    .and_then(|t| i64::try_from(t).ok());
-                live.row.bridge_proc_start = spawned.identity.proc_start;
-                live.row.bridge_boot_id = spawned
-                    .identity
-                    .boot_id
-                    .as_ref()
-                    .map(|b| b.as_str().to_owned());
-                live.identity = Some(spawned.identity);
+                record_spawn(&mut live, &spawned);
                 self.wait_for_exit(&id, live.launch, spawned.child);
                 self.schedule_deadline(
                     &id,
@@ -720,6 +728,46 @@ impl Supervisor {
         Ok(id)
     }
 
+    /// The argv of a launch and whether it continues a conversation.
+    fn launch_args(
+        &self,
+        plan: &LaunchPlan,
+        row: &InstanceRow,
+        debug_file: &str,
+    ) -> (Vec<String>, bool) {
+        let config = &self.config;
+        match &plan.kind {
+            LaunchKind::Standard(kind) => {
+                let prefix = config
+                    .instance_defaults
+                    .session_name_prefix
+                    .as_deref()
+                    .and_then(|p| SessionNamePrefix::new(p).ok());
+                let launch = StandardLaunch {
+                    label: &plan.label,
+                    debug_file,
+                    spawn_mode: plan.spawn_mode,
+                    permission_mode: plan.permission_mode,
+                    session_name_prefix: prefix.as_ref(),
+                    capacity: NonZeroU32::new(
+                        u32::try_from(config.instance_defaults.capacity).unwrap_or(u32::MAX),
+                    )
+                    .unwrap_or(NonZeroU32::MIN),
+                    verbose: config.instance_defaults.verbose,
+                    kind: *kind,
+                };
+                (
+                    argv::standard(&launch, &self.caps),
+                    argv::standard_form(&launch, &self.caps) == StandardForm::Continue,
+                )
+            }
+            LaunchKind::Pty(conversation) => (
+                pty::bridge_argv(plan, conversation, row, debug_file, &self.caps),
+                conversation.resumes(),
+            ),
+        }
+    }
+
     /// Resume and start fresh (bridges.md §9.1, §9.3, §9.4): the recorded settings re-enter the
     /// spawn gate under the same instance id.
     fn resume(
@@ -741,11 +789,15 @@ impl Supervisor {
             });
         }
         let project = live.row.project.clone();
-        if let Some((other, _)) = self
-            .instances
-            .iter()
-            .find(|(other, l)| **other != id && l.row.project == project && l.status.is_live())
-        {
+        // The recorded mode, always (§2 rule 2).
+        let is_pty = live.is_pty();
+        if let Some((other, _)) = self.instances.iter().find(|(other, l)| {
+            !is_pty
+                && **other != id
+                && l.row.project == project
+                && !l.is_pty()
+                && l.status.is_live()
+        }) {
             return Ok(SpawnOutcome {
                 instance: self.instance_json(other),
                 created: false,
@@ -769,11 +821,15 @@ impl Supervisor {
         self.gate_bypass(&name, permission_mode)?;
         let trusted = self.gate_trust_and_cap(&canonical, is_git, trust)?;
         let mut warnings = self.prepare_claude_files(&canonical, trusted)?;
-        if fresh {
+        if fresh && !is_pty {
             // §9.4: claude keeps the environment but creates a new starter session.
             self.strip_pointer(&canonical, true);
         }
         let mut row = self.instances[&id].row.clone();
+        if is_pty && fresh {
+            // A fresh start forgets the conversation (§9.2).
+            row.claude_session_uuid = None;
+        }
         row.intentional_stop = false;
         row.error_kind = None;
         row.error_detail = None;
@@ -782,10 +838,15 @@ impl Supervisor {
         row.ended_at = None;
         row.resumed_conversation = false;
         row.launch_count += 1;
-        let kind = if fresh {
-            StandardKind::Fresh
-        } else {
-            StandardKind::Resume(config.claude.standard_resume)
+        let kind = match (is_pty, fresh) {
+            (false, true) => LaunchKind::Standard(StandardKind::Fresh),
+            (false, false) => {
+                LaunchKind::Standard(StandardKind::Resume(config.claude.standard_resume))
+            }
+            (true, true) => LaunchKind::Pty(pty::Conversation::New),
+            (true, false) => LaunchKind::Pty(pty::Conversation::resume(
+                row.claude_session_uuid.as_deref(),
+            )),
         };
         let plan = LaunchPlan {
             label,
@@ -826,13 +887,19 @@ impl Supervisor {
         let Ok(label) = Label::resolve(Some(&live.row.label), &name) else {
             return;
         };
+        let is_pty = live.is_pty();
         let plan = LaunchPlan {
             label,
             spawn_mode: live.row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir),
             permission_mode: live.row.permission_mode.parse().unwrap_or_default(),
-            kind: StandardKind::Fresh,
+            kind: if is_pty {
+                LaunchKind::Pty(pty::Conversation::New)
+            } else {
+                LaunchKind::Standard(StandardKind::Fresh)
+            },
             canonical,
         };
+        let label = live.row.label.clone();
         let mut row = live.row.clone();
         row.error_kind = None;
         row.error_detail = None;
@@ -842,9 +909,15 @@ impl Supervisor {
         match self.launch_instance(row, &plan) {
             Ok(id) => {
                 if let Some(live) = self.instances.get_mut(&id) {
-                    live.fallback_warning = Some(format!(
-                        "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
-                    ));
+                    live.fallback_warning = Some(if is_pty {
+                        format!(
+                            "could not continue the previous conversation of '{label}'; started a new one"
+                        )
+                    } else {
+                        format!(
+                            "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
+                        )
+                    });
                 }
             }
             Err(err) => tracing::warn!("the fresh fallback of {} failed: {err}", short(id)),
@@ -897,6 +970,10 @@ impl Supervisor {
 
     /// Reads what the bridge wrote since last time and applies readiness and poison.
     fn observe(&mut self, id: &str) {
+        if self.instances.get(id).is_some_and(Live::is_pty) {
+            self.observe_pty(id);
+            return;
+        }
         let Some(live) = self.instances.get_mut(id) else {
             return;
         };
@@ -904,21 +981,7 @@ impl Supervisor {
             return;
         };
         let set = LogSet::at(self.logs.dir(), &stem);
-        if let Some(raw) = &set.raw_log
-            && let Err(err) = super::logs::mirror(
-                raw,
-                &set.debug_log,
-                &mut live.mirror_read,
-                self.config.logs.keep_rotated,
-            )
-        {
-            // Retried on the next change or tick; never affects the bridge (§5.2).
-            tracing::warn!("cannot mirror {}: {err}", raw.display());
-        }
-        if let Some(bytes) = read_from(set.parse_source(), &mut live.log_read) {
-            live.parser.feed(&bytes);
-            push_tail(&mut live.log_tail, &bytes);
-        }
+        read_logs(&set, live, self.config.logs.keep_rotated);
         if let Some(bytes) = read_from(&set.capture, &mut live.capture_read) {
             push_tail(&mut live.capture_tail, &bytes);
         }
@@ -1014,23 +1077,24 @@ impl Supervisor {
     /// The bridge is gone (its exit noticed, or found dead by the liveness check).
     fn gone(&mut self, id: &str, status: ExitStatus) {
         self.observe(id);
+        self.settle_gone(id, status);
+    }
+
+    /// Applies the end of a bridge whose last output was already read. A pty bridge's own
+    /// exit status is the keeper's `bridge_exit` when the final sidecar has it.
+    fn settle_gone(&mut self, id: &str, status: ExitStatus) {
         let Some(live) = self.instances.get(id) else {
             return;
         };
         if live.stopping {
             return;
         }
-        let evidence_text = (live.log_tail.clone(), live.capture_tail.clone());
-        let evidence = FailureEvidence {
-            debug_log: &evidence_text.0,
-            capture: &evidence_text.1,
-            poisoned: live.parser.facts().poison_reason.is_some(),
-            ..evidence_defaults(&self.config)
-        };
+        let status = live.sidecar_exit().unwrap_or(status);
+        let failure_marker = evidence_of(live, &self.config).has_failure_marker();
         let exit = Exit {
             status,
             clean_shutdown_logged: live.parser.facts().clean_shutdown,
-            failure_marker: evidence.has_failure_marker(),
+            failure_marker,
         };
         self.apply(id, Event::ProcessGone(exit));
     }
@@ -1170,13 +1234,7 @@ impl Supervisor {
         for effect in &transition.effects {
             match effect {
                 Effect::Classify(cause) => {
-                    let evidence = FailureEvidence {
-                        debug_log: &live.log_tail,
-                        capture: &live.capture_tail,
-                        poisoned: live.parser.facts().poison_reason.is_some(),
-                        ..evidence_defaults(&config)
-                    };
-                    let failure = status::classify(*cause, &evidence);
+                    let failure = status::classify(*cause, &evidence_of(live, &config));
                     set_failure(&mut live.row, &failure);
                 }
                 Effect::ClearError => {
@@ -1273,12 +1331,24 @@ impl Supervisor {
         let launch = live.launch;
         let grace = Duration::from_secs_f64(self.config.claude.stop_grace_seconds);
         let tx = self.tx.clone();
+        let pty_end = live
+            .is_pty()
+            .then(|| pty::KeeperEnd::of(live, &self.config.projects_root));
         let id = id.to_owned();
         tokio::task::spawn_blocking(move || {
+            // T1–T2 (§8.2); a pty bridge gets two interrupts.
+            let policy = if pty_end.is_some() {
+                TerminatePolicy::pty(grace)
+            } else {
+                TerminatePolicy::standard(grace)
+            };
             if let Some(identity) = identity {
-                let outcome =
-                    proc::terminate(&identity, Gate::Bridge, &TerminatePolicy::standard(grace));
+                let outcome = proc::terminate(&identity, Gate::Bridge, &policy);
                 tracing::debug!(instance = %short(&id), ended_by = ?outcome.ended_by, "terminated");
+            }
+            // T3–T4: the keeper, then the worktree lock.
+            if let Some(end) = pty_end {
+                end.run();
             }
             let _ = tx.blocking_send(Msg::Terminated { id, launch, reply });
         });
@@ -1392,11 +1462,14 @@ impl Supervisor {
                 })
             });
             self.launches += 1;
+            let keeper = pty::keeper_identity(&row);
             let mut live = Live::new(row, status, self.launches, false, identity);
-            let alive = live
-                .identity
-                .as_ref()
-                .is_some_and(|i| proc::is_ours(i, Gate::Bridge));
+            live.keeper = keeper;
+            if live.is_pty() {
+                // The sidecar says what the keeper learned while we were away.
+                pty::read_sidecar(self.logs.dir(), &mut live);
+            }
+            let alive = alive(&live);
             if !alive {
                 live.exited = Some(ExitStatus::Unknown);
             }
@@ -1581,6 +1654,11 @@ impl Supervisor {
         }
     }
 
+    fn persist_and_publish(&self, id: &str) {
+        self.persist(&self.instances[id]);
+        self.publish(id);
+    }
+
     fn publish(&self, id: &str) {
         let instance = self.instance_json(id);
         let _ = self.frames.send(Arc::new(Frame::Instance { instance }));
@@ -1634,7 +1712,7 @@ impl Supervisor {
             bridge_debug_log_path: debug_log,
             bridge_raw_log_path: raw_log,
             error_detail: row.error_detail.clone(),
-            notice: None,
+            notice: live.notice.clone(),
             claude_version: if alive {
                 self.caps.claude_version.as_ref().map(ToString::to_string)
             } else {
@@ -1679,7 +1757,24 @@ impl Live {
             strip_pointer_when_gone: false,
             external_log: None,
             mirror_read: 0,
+            keeper: None,
+            sidecar: None,
+            notice: None,
         }
+    }
+
+    fn is_pty(&self) -> bool {
+        self.row.resume_mode == LaunchMode::Pty.as_token()
+    }
+
+    /// The pty bridge's exit status from the keeper's final sidecar.
+    fn sidecar_exit(&self) -> Option<ExitStatus> {
+        let code = self.sidecar.as_ref()?.exit.as_ref()?.bridge_exit;
+        Some(if code < 0 {
+            ExitStatus::Signal(-code)
+        } else {
+            ExitStatus::Code(code)
+        })
     }
 
     /// starting, running, or `error` with a live bridge (http-api.md §2).
@@ -1688,13 +1783,31 @@ impl Live {
     }
 }
 
-/// The recorded bridge still is the process we launched (start identity, §16).
+/// The recorded bridge still is the process we launched (start identity, §16). A pty
+/// bridge whose identity the keeper has not published yet counts as alive while its keeper is.
 fn alive(live: &Live) -> bool {
-    live.exited.is_none()
-        && live
-            .identity
-            .as_ref()
-            .is_some_and(|id| proc::is_ours(id, Gate::Bridge))
+    if live.exited.is_some() {
+        return false;
+    }
+    match (&live.identity, &live.keeper) {
+        (Some(bridge), _) => proc::is_ours(bridge, Gate::Bridge),
+        (None, Some(keeper)) => live.sidecar.is_none() && proc::is_ours(keeper, Gate::Keeper),
+        (None, None) => false,
+    }
+}
+
+/// What the classifier gets (bridges.md §7.6): the logs, and for pty the sidecar.
+fn evidence_of<'a>(live: &'a Live, config: &Config) -> FailureEvidence<'a> {
+    let sidecar = live.sidecar.as_ref();
+    FailureEvidence {
+        debug_log: &live.log_tail,
+        capture: &live.capture_tail,
+        exit_screen: sidecar.and_then(|s| s.exit.as_ref()?.exit_screen.as_deref()),
+        sidecar_error: sidecar.and_then(|s| s.error.as_deref()),
+        prompt: sidecar.and_then(|s| s.prompt).map(pty::prompt_of),
+        poisoned: live.parser.facts().poison_reason.is_some(),
+        ..evidence_defaults(config)
+    }
 }
 
 /// The record of an adopted bridge (§9.6): a fresh id, the project's name as label, the
@@ -1796,6 +1909,45 @@ fn read_from(path: &Path, offset: &mut u64) -> Option<Vec<u8>> {
     file.take(len - *offset).read_to_end(&mut bytes).ok()?;
     *offset += bytes.len() as u64;
     Some(bytes)
+}
+
+/// Records what a spawn started: the bridge, or for pty the keeper (the bridge's pid and
+/// identity come from the sidecar, pty.md §5.2).
+fn record_spawn(live: &mut Live, spawned: &proc::Spawned) {
+    let identity = spawned.identity.clone();
+    let ticks = identity.start_ticks.and_then(|t| i64::try_from(t).ok());
+    if live.is_pty() {
+        live.row.bridge_pid = None;
+        live.row.bridge_start_ticks = None;
+        live.row.bridge_proc_start = None;
+        live.row.bridge_boot_id = None;
+        live.row.keeper_pid = Some(i64::from(spawned.pid));
+        live.row.keeper_start_ticks = ticks;
+        live.row.keeper_proc_start = identity.proc_start;
+        live.keeper = Some(identity);
+    } else {
+        live.row.bridge_pid = Some(i64::from(spawned.pid));
+        live.row.bridge_start_ticks = ticks;
+        live.row.bridge_proc_start = identity.proc_start;
+        live.row.bridge_boot_id = identity.boot_id.as_ref().map(|b| b.as_str().to_owned());
+        live.identity = Some(identity);
+    }
+}
+
+/// Brings the redacted mirror up to date and feeds what claude added to its debug log to the
+/// marker parser and the evidence tail.
+fn read_logs(set: &LogSet, live: &mut Live, keep_rotated: u64) {
+    if let Some(raw) = &set.raw_log
+        && let Err(err) =
+            super::logs::mirror(raw, &set.debug_log, &mut live.mirror_read, keep_rotated)
+    {
+        // Retried on the next change or tick; never affects the bridge (§5.2).
+        tracing::warn!("cannot mirror {}: {err}", raw.display());
+    }
+    if let Some(bytes) = read_from(set.parse_source(), &mut live.log_read) {
+        live.parser.feed(&bytes);
+        push_tail(&mut live.log_tail, &bytes);
+    }
 }
 
 /// Keeps the last [`EVIDENCE_BYTES`] of what a bridge wrote, NUL bytes dropped.

@@ -1,0 +1,479 @@
+//! pty bridges in the engine: the keeper launch (bridges.md §4.2), the sidecar as the source of
+//! the bridge's identity, link and end (pty.md §5), and the keeper's part of a stop (§8.2
+//! T3–T4). The keeper itself is `clauster_pty::keeper`, run as `clauster __pty-keeper__`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clauster_core::argv::{self, PtyConversation, PtyLaunch};
+use clauster_core::capability::Capabilities;
+use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
+use clauster_core::markers::MarkerFacts;
+use clauster_core::modes::{LaunchMode, SpawnMode};
+use clauster_core::names::{ConversationId, WorktreeName};
+use clauster_core::pty_sidecar::{KeeperState, PromptKind, ReadyReason, Sidecar, parse_sidecar};
+use clauster_core::sanitize::sanitize_text;
+use clauster_core::status::{Event, ExitStatus, PtyPrompt, Status};
+use clauster_pty::proc::{self, Signal, SpawnSpec};
+
+use super::{EngineError, LaunchPlan, Live, Supervisor, alive, invalid};
+use crate::bridge_env;
+use crate::engine::logs::LogSet;
+use crate::store::InstanceRow;
+
+/// This build can run pty bridges (pty.md §9: the keeper and `proc` are Unix only).
+pub(super) const SUPPORTED: bool = cfg!(unix);
+
+/// The longest notice mirrored from the sidecar's `note` (pty.md §5.2).
+const NOTICE_MAX_CHARS: usize = 120;
+
+/// Which conversation a pty launch continues (bridges.md §3.5, §9.2).
+#[derive(Clone, Debug)]
+pub(in crate::engine) enum Conversation {
+    New,
+    /// Resume with the instance's own conversation uuid known → `--resume <uuid>`.
+    ResumeOwn(ConversationId),
+    /// Resume while it is unknown → `--continue`.
+    ContinueLatest,
+    /// A fresh launch forking a past conversation → `--resume <uuid> --fork-session`.
+    Fork(ConversationId),
+}
+
+impl Conversation {
+    /// The resume form for a recorded uuid (never `--continue` when one is known).
+    pub(super) fn resume(recorded: Option<&str>) -> Self {
+        recorded
+            .and_then(|uuid| ConversationId::new(uuid).ok())
+            .map_or(Self::ContinueLatest, Self::ResumeOwn)
+    }
+
+    /// Whether the launch continues a conversation (so a failure may fall back, §9.2).
+    pub(super) fn resumes(&self) -> bool {
+        matches!(self, Self::ResumeOwn(_) | Self::ContinueLatest)
+    }
+
+    fn as_argv(&self) -> PtyConversation<'_> {
+        match self {
+            Self::New => PtyConversation::New,
+            Self::ResumeOwn(id) => PtyConversation::ResumeOwn(id),
+            Self::ContinueLatest => PtyConversation::ContinueLatest,
+            Self::Fork(id) => PtyConversation::Fork(id),
+        }
+    }
+}
+
+/// The spawn-mode rules of §3.4 for pty: `session` becomes same-dir, and same-dir warns.
+pub(super) fn coerce_spawn_mode(mode: SpawnMode, warnings: &mut Vec<String>) -> SpawnMode {
+    match mode {
+        SpawnMode::Session => {
+            warnings.push(
+                "spawn_mode 'session' applies to standard bridges only; using same-dir".into(),
+            );
+            warnings.push(SAME_DIR_WARNING.into());
+            SpawnMode::SameDir
+        }
+        SpawnMode::SameDir => {
+            warnings.push(SAME_DIR_WARNING.into());
+            SpawnMode::SameDir
+        }
+        SpawnMode::Worktree => SpawnMode::Worktree,
+    }
+}
+
+const SAME_DIR_WARNING: &str =
+    "interactive sessions in the same directory can make conflicting edits; consider worktree";
+
+/// `clauster-` + the first 8 hex characters of the instance id (§3.4).
+pub(super) fn worktree_name(instance_id: &str) -> String {
+    WorktreeName::for_instance(instance_id)
+        .map(|w| w.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// The bridge argv handed to the keeper (§3.5).
+pub(super) fn bridge_argv(
+    plan: &LaunchPlan,
+    conversation: &Conversation,
+    row: &InstanceRow,
+    debug_file: &str,
+    caps: &Capabilities,
+) -> Vec<String> {
+    let worktree = (plan.spawn_mode == SpawnMode::Worktree)
+        .then(|| WorktreeName::resolve(row.worktree_name.as_deref(), &row.instance_id).ok())
+        .flatten();
+    argv::pty(
+        &PtyLaunch {
+            label: &plan.label,
+            debug_file,
+            permission_mode: plan.permission_mode,
+            worktree: worktree.as_ref(),
+            conversation: conversation.as_argv(),
+        },
+        caps,
+    )
+}
+
+pub(super) fn prompt_of(prompt: PromptKind) -> PtyPrompt {
+    match prompt {
+        PromptKind::Trust => PtyPrompt::Trust,
+        PromptKind::RcConsent => PtyPrompt::RcConsent,
+        PromptKind::BypassConsent => PtyPrompt::BypassConsent,
+        PromptKind::Login => PtyPrompt::Login,
+    }
+}
+
+/// The keeper's recorded start identity.
+pub(super) fn keeper_identity(row: &InstanceRow) -> Option<StartIdentity> {
+    Some(StartIdentity {
+        pid: i32::try_from(row.keeper_pid?).ok()?,
+        start_ticks: row.keeper_start_ticks.and_then(|t| u64::try_from(t).ok()),
+        boot_id: row
+            .bridge_boot_id
+            .as_deref()
+            .and_then(|b| parse_boot_id(b).ok()),
+        proc_start: row.keeper_proc_start,
+    })
+}
+
+/// Reads the launch's sidecar; a missing or unreadable one keeps the last good read. The
+/// bridge's identity is taken from it once (measured by the keeper, never by us). Returns
+/// whether anything changed.
+pub(super) fn read_sidecar(dir: &Path, live: &mut Live) -> bool {
+    let Some(stem) = live.row.log_stem.as_deref() else {
+        return false;
+    };
+    let path = dir.join(format!("{stem}.keeper.json"));
+    let Some(sidecar) = std::fs::read(path).ok().and_then(|b| parse_sidecar(&b)) else {
+        return false;
+    };
+    if live.sidecar.as_ref() == Some(&sidecar) {
+        return false;
+    }
+    if live.identity.is_none()
+        && let (Some(pid), Some(ticks)) = (sidecar.bridge_pid, sidecar.bridge_start_ticks)
+    {
+        let boot_id = sidecar
+            .boot_id
+            .as_deref()
+            .and_then(|b| parse_boot_id(b).ok());
+        live.row.bridge_pid = Some(i64::from(pid));
+        live.row.bridge_start_ticks = i64::try_from(ticks).ok();
+        live.row.bridge_proc_start = sidecar.bridge_proc_start;
+        live.row.bridge_boot_id = boot_id.as_ref().map(|b| b.as_str().to_owned());
+        live.identity = Some(StartIdentity {
+            pid,
+            start_ticks: Some(ticks),
+            boot_id,
+            proc_start: sidecar.bridge_proc_start,
+        });
+    }
+    live.sidecar = Some(sidecar);
+    true
+}
+
+/// The keeper's part of a terminate (§8.2 T3–T4), run after the bridge's signals.
+pub(super) struct KeeperEnd {
+    keeper: Option<StartIdentity>,
+    /// The bridge was never named by the sidecar: the keeper must pass the stop on.
+    bridge_unknown: bool,
+    /// `(project dir, worktree name)` of a worktree launch.
+    worktree: Option<(PathBuf, String)>,
+}
+
+impl KeeperEnd {
+    pub(super) fn of(live: &Live, projects_root: &Path) -> Self {
+        let worktree = (live.row.spawn_mode == SpawnMode::Worktree.as_token())
+            .then(|| {
+                let name =
+                    WorktreeName::resolve(live.row.worktree_name.as_deref(), &live.row.instance_id)
+                        .ok()?;
+                Some((
+                    projects_root.join(&live.row.project),
+                    name.as_str().to_owned(),
+                ))
+            })
+            .flatten();
+        Self {
+            keeper: live.keeper.clone(),
+            bridge_unknown: live.identity.is_none(),
+            worktree,
+        }
+    }
+
+    /// Blocking: waits for the keeper, ends it only while it provably is ours, unlocks the
+    /// worktree.
+    pub(super) fn run(self) {
+        if let Some(keeper) = &self.keeper {
+            if self.bridge_unknown {
+                // The keeper forwards a SIGTERM to its bridge as two interrupts (pty.md §3).
+                proc::signal_if_ours(keeper, Gate::Keeper, Signal::SIGTERM);
+            }
+            let wait = if self.bridge_unknown {
+                Duration::from_secs(7)
+            } else {
+                Duration::from_secs(2)
+            };
+            if !wait_gone(keeper, wait) {
+                proc::signal_if_ours(keeper, Gate::Keeper, Signal::SIGTERM);
+                if !wait_gone(keeper, Duration::from_secs(1)) {
+                    proc::signal_if_ours(keeper, Gate::Keeper, Signal::SIGKILL);
+                }
+            }
+        }
+        if let Some((project, name)) = self.worktree {
+            unlock_worktree(&project, &name);
+        }
+    }
+}
+
+fn wait_gone(identity: &StartIdentity, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !proc::is_ours(identity, Gate::Keeper) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `git -C <project> worktree unlock <project>/.claude/worktrees/<WT>`, 10 s, result ignored.
+fn unlock_worktree(project: &Path, name: &str) {
+    let path = project.join(".claude/worktrees").join(name);
+    let Ok(mut child) = Command::new("git")
+        .arg("-C")
+        .arg(project)
+        .args(["worktree", "unlock"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// pty readiness by markers (pty.md §5.2 item 2): an environment id and either the poll loop
+/// or a session id, since the flag form runs one session and may never log a poll loop.
+fn ready_by_markers(facts: &MarkerFacts) -> bool {
+    facts.environment_id.is_some()
+        && (facts.poll_loop_started || facts.starter_session_id.is_some())
+}
+
+/// Takes the link, session, conversation uuid and notice from the sidecar and the markers.
+/// Returns whether anything changed.
+fn learn(live: &mut Live, sidecar: &Sidecar, facts: &MarkerFacts) -> bool {
+    let mut changed = false;
+    if live.row.url.is_none()
+        && let Some(url) = &sidecar.connect_url
+    {
+        live.row.url = Some(url.clone());
+        live.row.starter_session_id.clone_from(&sidecar.session_id);
+        changed = true;
+    }
+    if live.row.starter_session_id.is_none() && facts.starter_session_id.is_some() {
+        live.row
+            .starter_session_id
+            .clone_from(&facts.starter_session_id);
+        changed = true;
+    }
+    if live.row.claude_session_uuid.is_none()
+        && let Some(uuid) = sidecar
+            .claude_session_uuid
+            .as_deref()
+            .filter(|u| ConversationId::new(u).is_ok())
+    {
+        live.row.claude_session_uuid = Some(uuid.to_owned());
+        changed = true;
+    }
+    let url_ready = sidecar.connect_url.is_some();
+    let markers_ready = ready_by_markers(facts);
+    let timeout_ready =
+        sidecar.state == KeeperState::Ready && sidecar.ready_reason == Some(ReadyReason::Timeout);
+    let notice = sidecar
+        .note
+        .as_deref()
+        .map(|note| sanitize_text(note).chars().take(NOTICE_MAX_CHARS).collect::<String>())
+        .or_else(|| {
+        (timeout_ready && !url_ready && !markers_ready).then(|| {
+            format!(
+            "claude did not show a connect link; open claude.ai/code and pick the session named '{}'",
+            live.row.label
+            )
+        })
+        });
+    if live.notice != notice {
+        live.notice = notice;
+        changed = true;
+    }
+    changed
+}
+
+impl Supervisor {
+    /// Starts `clauster __pty-keeper__` for the bridge argv (§4.2): detached, cwd the project,
+    /// stdout and stderr to `<stem>.keeper.log`.
+    pub(super) fn launch_keeper(
+        &self,
+        set: &LogSet,
+        cwd: &Path,
+        bridge_args: &[String],
+    ) -> Result<proc::Spawned, String> {
+        if !self.self_exe.exists() {
+            return Err(format!(
+                "{} is gone: the clauster binary changed on disk; restart the server",
+                self.self_exe.display()
+            ));
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let claude =
+            bridge_env::resolve_binary(&self.config.claude.binary, &self.env, home.as_deref())?;
+        let dir = self.logs.dir();
+        let keeper_log = dir.join(format!("{}.keeper.log", set.stem));
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "__pty-keeper__".into(),
+            "--sidecar".into(),
+            dir.join(format!("{}.keeper.json", set.stem)).into(),
+            "--cwd".into(),
+            cwd.into(),
+        ];
+        if self.config.claude.pty_screen_enabled {
+            args.push("--screen-sidecar".into());
+            args.push(dir.join(format!("{}.screen.json", set.stem)).into());
+        }
+        args.push("--url-timeout".into());
+        args.push(
+            self.config
+                .claude
+                .pty_url_timeout_seconds
+                .to_string()
+                .into(),
+        );
+        args.push("--".into());
+        args.push(claude.into());
+        args.extend(bridge_args.iter().map(Into::into));
+        let spec = SpawnSpec {
+            program: self.self_exe.clone(),
+            args,
+            cwd: cwd.to_path_buf(),
+            env: self.env.vars().to_vec(),
+            stdout_log: keeper_log.clone(),
+            stderr_log: keeper_log,
+        };
+        proc::spawn_detached(&spec).map_err(|err| format!("cannot start the pty keeper: {err}"))
+    }
+
+    /// Step 8 of §6 (§3.6): the conversation to fork must be a UUID, the launch a pty one,
+    /// and its transcript must exist in the project's transcript directory.
+    pub(super) fn fork_target(
+        &self,
+        session: &str,
+        mode: LaunchMode,
+        canonical: &Path,
+    ) -> Result<ConversationId, EngineError> {
+        let field = Some("resume_session_id");
+        let id = ConversationId::new(session).map_err(|e| invalid(e.to_string(), field))?;
+        if mode != LaunchMode::Pty {
+            return Err(invalid(
+                "resume_session_id forks a conversation in an interactive (pty) session; set resume_mode to pty".into(),
+                field,
+            ));
+        }
+        let transcript = self
+            .pointers
+            .transcripts_dir(canonical)
+            .join(format!("{}.jsonl", id.as_str()));
+        if !transcript.is_file() {
+            return Err(invalid(
+                format!(
+                    "no conversation {} in this project's transcripts; pick one from the list",
+                    id.as_str()
+                ),
+                field,
+            ));
+        }
+        Ok(id)
+    }
+
+    /// Reads a pty bridge's logs and sidecar and applies pty.md §5.2.
+    pub(super) fn observe_pty(&mut self, id: &str) {
+        let dir = self.logs.dir().to_path_buf();
+        let keep = self.config.logs.keep_rotated;
+        let Some(live) = self.instances.get_mut(id) else {
+            return;
+        };
+        let Some(stem) = live.row.log_stem.clone() else {
+            return;
+        };
+        super::read_logs(&LogSet::at(&dir, &stem), live, keep);
+        let mut changed = read_sidecar(&dir, live);
+        let facts = live.parser.facts().clone();
+        for (slot, value) in [
+            (&mut live.row.bridge_id, facts.bridge_id.clone()),
+            (&mut live.row.environment_id, facts.environment_id.clone()),
+        ] {
+            if slot.is_none() && value.is_some() {
+                *slot = value;
+                changed = true;
+            }
+        }
+        let Some(sidecar) = live.sidecar.clone() else {
+            if changed {
+                self.persist_and_publish(id);
+            }
+            return;
+        };
+        changed |= learn(live, &sidecar, &facts);
+        let url_ready = sidecar.connect_url.is_some();
+        let markers_ready = ready_by_markers(&facts);
+        let timeout_ready = sidecar.state == KeeperState::Ready
+            && sidecar.ready_reason == Some(ReadyReason::Timeout);
+        // The bridge ended (or never started): the final sidecar says how.
+        if matches!(sidecar.state, KeeperState::Exited | KeeperState::Error)
+            && live.exited.is_none()
+            && !live.stopping
+        {
+            let status = live.sidecar_exit().unwrap_or(ExitStatus::Unknown);
+            live.exited = Some(status);
+            if changed {
+                self.persist_and_publish(id);
+            }
+            self.settle_gone(id, status);
+            return;
+        }
+        if !live.stopping && live.status == Status::Starting {
+            if sidecar.prompt.is_some() {
+                self.apply(id, Event::BlockingPrompt);
+                return;
+            }
+            if facts.poison_reason.is_some() {
+                self.apply(id, Event::PoisonMarker);
+                return;
+            }
+        }
+        let live = &self.instances[id];
+        if (url_ready || markers_ready || timeout_ready)
+            && !live.stopping
+            && matches!(live.status, Status::Starting | Status::Error)
+            && alive(live)
+        {
+            self.apply(id, Event::Ready);
+            return;
+        }
+        if changed {
+            self.persist_and_publish(id);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! pty bridges through the engine (bridges.md §2, §8, §9.2, §11; pty.md §5): `clauster run`
+//! launching its own `__pty-keeper__`, the fake `claude` in its pty modes on a real PTY.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+
+fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({ "mode": mode }).to_string(),
+    )
+    .unwrap();
+    let claude = fake_claude(&sandbox);
+    (sandbox, alpha, claude)
+}
+
+async fn start_pty(base: &str, body: Value) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{base}/api/instances"),
+        Some(body),
+    )
+    .await
+}
+
+async fn get(base: &str, id: &str) -> Value {
+    call(
+        reqwest::Method::GET,
+        &format!("{base}/api/instances/{id}"),
+        None,
+    )
+    .await
+    .1
+}
+
+/// Waits until the instance satisfies `done`; returns it.
+async fn wait_instance(base: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let instance = get(base, id).await;
+        if done(&instance) {
+            return instance;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; last: {instance:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn argv_lines(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["argv"][0] == "--remote-control")
+        .map(|l| {
+            l["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
+    let (sandbox, _alpha, claude) = setup("pty_ready");
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty", "spawn_mode": "worktree" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(started["resume_mode"], "pty");
+    let running = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    // The link comes from the rendered screen: the fragmented id, without the glued `on`.
+    let url = running["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://claude.ai/code/session_01FAKEPTY"),
+        "{url}"
+    );
+    assert_eq!(
+        url.len(),
+        "https://claude.ai/code/session_01FAKEPTY".len() + 17,
+        "{url}"
+    );
+    let keeper = running["keeper_pid"].as_i64().expect("a keeper pid");
+    let bridge = running["bridge_pid"]
+        .as_i64()
+        .expect("a bridge pid from the sidecar");
+    assert_ne!(keeper, bridge);
+    assert!(process_exists(keeper) && process_exists(bridge));
+    let worktree = running["worktree_name"].as_str().unwrap().to_owned();
+    assert_eq!(worktree, format!("clauster-{}", &id[..8]));
+    let argv = argv_lines(&argv_log);
+    assert_eq!(argv.len(), 1, "{argv:?}");
+    assert_eq!(argv[0][1], "alpha");
+    assert!(
+        argv[0]
+            .windows(2)
+            .any(|w| w == ["--worktree", worktree.as_str()])
+    );
+    assert!(!argv[0].iter().any(|a| a == "--spawn" || a == "--capacity"));
+
+    // Stop: two interrupts end the TUI; the keeper follows.
+    let (status, stopped) = call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    assert_eq!(stopped["intentional_stop"], true);
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            (!process_exists(keeper) && !process_exists(bridge)).then_some(())
+        })
+        .is_some()
+    );
+
+    // Resume: the same instance, the same worktree, `--continue` while the uuid is unknown.
+    let (status, resumed) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances/{id}/resume", server.base),
+        Some(json!({ "resume_mode": "standard" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(resumed["instance_id"], id.as_str());
+    assert_eq!(resumed["resume_mode"], "pty", "the recorded mode, always");
+    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let argv = argv_lines(&argv_log);
+    assert_eq!(argv.len(), 2, "{argv:?}");
+    assert!(argv[1].iter().any(|a| a == "--continue"), "{:?}", argv[1]);
+    assert!(
+        argv[1]
+            .windows(2)
+            .any(|w| w == ["--worktree", worktree.as_str()])
+    );
+    call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn several_pty_bridges_share_a_project() {
+    let (sandbox, _alpha, claude) = setup("pty_contiguous");
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, started) = start_pty(
+            &server.base,
+            json!({ "project": "alpha", "resume_mode": "pty" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{started}");
+        assert_eq!(started["created"], true);
+        assert!(
+            started["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("consider worktree")),
+            "{started}"
+        );
+        ids.push(started["instance_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        wait_instance(&server.base, id, |i| i["status"] == "running").await;
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test]
+async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout() {
+    let (sandbox, _alpha, claude) = setup("pty_no_url");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")],
+    );
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap();
+    let running = wait_instance(&server.base, id, |i| i["status"] == "running").await;
+    assert_eq!(running["url"], Value::Null);
+    assert_eq!(
+        running["notice"],
+        "claude did not show a connect link; open claude.ai/code and pick the session named 'alpha'"
+    );
+}
+
+#[tokio::test]
+async fn a_trust_prompt_ends_in_error_and_the_bridge_is_ended() {
+    let (sandbox, _alpha, claude) = setup("pty_trust_prompt");
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap();
+    let failed = wait_instance(&server.base, id, |i| i["status"] == "error").await;
+    assert_eq!(failed["error_kind"], "not_trusted", "{failed:#}");
+    assert_eq!(failed["intentional_stop"], false);
+    let keeper = failed["keeper_pid"].as_i64().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || (!process_exists(keeper))
+            .then_some(()))
+        .is_some(),
+        "the keeper outlived the terminate"
+    );
+    if let Some(bridge) = failed["bridge_pid"].as_i64() {
+        assert!(!process_exists(bridge));
+    }
+}
+
+#[tokio::test]
+async fn a_tui_that_cannot_connect_leaves_its_screen_as_the_error() {
+    let (sandbox, _alpha, claude) = setup("pty_offline");
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap();
+    let failed = wait_instance(&server.base, id, |i| i["status"] == "error").await;
+    assert_eq!(failed["error_kind"], "offline", "{failed:#}");
+    let detail = failed["error_detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Unable to connect to Anthropic services"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_pty_bridge_survives_a_killed_server_and_is_found_again() {
+    let (sandbox, _alpha, claude) = setup("pty_ready");
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let before = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    drop(server); // SIGKILL
+
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let after = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    assert_eq!(after["url"], before["url"]);
+    assert_eq!(after["keeper_pid"], before["keeper_pid"]);
+    assert_eq!(after["bridge_pid"], before["bridge_pid"]);
+    let (status, stopped) = call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await;
+    assert_eq!((status, &stopped["status"]), (200, &json!("stopped")));
+    let keeper = before["keeper_pid"].as_i64().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || (!process_exists(keeper))
+            .then_some(()))
+        .is_some()
+    );
+}
+
+#[tokio::test]
+async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen() {
+    // Installed by `cargo xtask test` (pinned npm version).
+    let real = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/tools/npm/node_modules/.bin/claude")
+        },
+        PathBuf::from,
+    );
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let server = start_server(
+        &sandbox,
+        Some(&real),
+        &[],
+        &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "20")],
+    );
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap();
+    let failed = wait_instance(&server.base, id, |i| i["status"] == "error").await;
+    let kind = failed["error_kind"].as_str().unwrap();
+    assert!(
+        ["offline", "not_logged_in", "exited_early"].contains(&kind),
+        "{failed:#}"
+    );
+    assert!(
+        !failed["error_detail"]
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .is_empty(),
+        "{failed:#}"
+    );
+}
