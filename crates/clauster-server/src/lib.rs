@@ -6,12 +6,14 @@
 #![forbid(unsafe_code)]
 
 mod assets;
+mod auth;
 mod bridge_env;
 mod claude_files;
 mod context;
 mod control;
 mod engine;
 mod error;
+mod headers;
 mod instances;
 mod log_tail;
 mod more_routes;
@@ -31,6 +33,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
+pub use auth::admin as credentials;
 pub use control::{control_socket_for, control_socket_path};
 pub use state::ServerConfig;
 
@@ -62,6 +65,8 @@ pub enum ServeError {
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Control(#[from] control::ControlError),
+    #[error("{0}")]
+    Auth(#[from] auth::AuthSetupError),
     #[error("the HTTP server failed: {0}; restart clauster")]
     Http(#[source] std::io::Error),
 }
@@ -83,7 +88,7 @@ pub async fn serve(
     let ServerConfig {
         config,
         config_file,
-        ..
+        session_secret,
     } = config;
     // One engine per state_dir (bridges.md §10.4): held for the life of the server.
     let _lock = store::EngineLock::acquire(&config.state_dir)?;
@@ -104,6 +109,11 @@ pub async fn serve(
         claude_global_file,
         server_env: std::env::vars_os().collect(),
     });
+    let auth = auth::Auth::new(
+        std::sync::Arc::clone(&config),
+        session_secret.as_ref(),
+        local.port(),
+    )?;
     let state = state::AppState::new(config, context, options, engine);
     tracing::info!(%local, control = %control.path().display(), "serving");
     // One shutdown future, two servers: the watch channel fans it out.
@@ -114,14 +124,17 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let allowed = origin::AllowedOrigins::new(state.config(), local.port());
-    let router = routes::router(state);
-    // Browsers reach the TCP listener only; the control socket is exempt (security.md §5).
+    let router = routes::router(state, auth.clone());
+    let headers = axum::middleware::from_fn_with_state(auth.clone(), headers::security_headers);
+    // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
+    // control socket is authenticated by its file mode and peer uid (security.md §2, §5).
     let browser_facing = router
         .clone()
-        .layer(axum::middleware::from_fn_with_state(allowed, origin::check));
+        .layer(axum::middleware::from_fn_with_state(auth, auth::gate))
+        .layer(headers.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let tcp = axum::serve(listener, browser_facing).with_graceful_shutdown(stopped());
-    let unix = axum::serve(unix_listener, router).with_graceful_shutdown(stopped());
+    let unix = axum::serve(unix_listener, router.layer(headers)).with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
