@@ -97,7 +97,7 @@ impl Auth {
             Some(secret) => secret.expose().as_bytes().to_vec(),
             None => session::load_or_create_secret(&state_dir)?,
         };
-        let (tokens, _) = Store::open(&state_dir, false)?;
+        let tokens = Store::connect_again(&state_dir)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 allowed: AllowedOrigins::new(&config, port),

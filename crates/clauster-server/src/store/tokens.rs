@@ -28,6 +28,24 @@ pub enum TokenError {
 const TOUCH_INTERVAL_MS: u128 = 60_000;
 
 impl Store {
+    /// A second connection to a store this process already opened (and so migrated) with
+    /// [`Store::open`]. It touches no file through std: closing any descriptor of the
+    /// database would drop the process's POSIX locks that SQLite's WAL mode relies on.
+    pub fn connect_again(state_dir: &std::path::Path) -> Result<Store, StoreError> {
+        let path = state_dir.join(super::STORE_FILE);
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT).map_err(open_error)?;
+        Ok(Store { conn, path })
+    }
+
     /// Adds a token row; the label must be new.
     pub fn insert_token(&self, label: &str, token_hash: &str) -> Result<(), TokenError> {
         let changed = self
@@ -165,5 +183,22 @@ mod tests {
         store.revoke_token("ci").unwrap();
         assert!(!store.use_token(&"c".repeat(64)).unwrap());
         assert!(matches!(store.revoke_token("ci"), Err(TokenError::Unknown(_))));
+    }
+}
+
+#[cfg(test)]
+mod two_connections {
+    use crate::store::Store;
+
+    #[test]
+    fn a_use_seen_through_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_engine, _) = Store::open(dir.path(), false).unwrap();
+        let server = Store::connect_again(dir.path()).unwrap();
+        let (cli, _) = Store::open(dir.path(), true).unwrap();
+        cli.insert_token("ci", &"a".repeat(64)).unwrap();
+        assert!(server.use_token(&"a".repeat(64)).unwrap());
+        let (later, _) = Store::open(dir.path(), true).unwrap();
+        assert!(later.list_tokens().unwrap()[0].last_used_at.is_some());
     }
 }
