@@ -63,11 +63,16 @@ fn write_config(sandbox: &Sandbox, yaml: &str) {
     std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
 }
 
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
 fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn origin(server: &Server) -> String {
@@ -164,6 +169,7 @@ fn csp_nonce(answer: &Answer) -> String {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one operator's session, step by step
 async fn fail_closed_login_sessions_and_logout() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
@@ -175,10 +181,20 @@ async fn fail_closed_login_sessions_and_logout() {
     let page = get_with(&server, "/", &[]).await;
     assert_eq!(page.status, 303);
     assert_eq!(page.header("location"), "/login");
-    for path in ["/api/state", "/api/projects", "/api/instances", "/api/widget", "/api/v1/projects"] {
+    for path in [
+        "/api/state",
+        "/api/projects",
+        "/api/instances",
+        "/api/widget",
+        "/api/v1/projects",
+    ] {
         let answer = get_with(&server, path, &[]).await;
         assert_eq!(answer.status, 401, "{path}");
-        assert_eq!(answer.json(), json!({"detail": "authentication required"}), "{path}");
+        assert_eq!(
+            answer.json(),
+            json!({"detail": "authentication required"}),
+            "{path}"
+        );
     }
     let start = send(
         client()
@@ -189,7 +205,11 @@ async fn fail_closed_login_sessions_and_logout() {
     .await;
     assert_eq!(start.status, 401);
     for path in ["/ws/events", "/ws/bridge-log/x"] {
-        assert_eq!(handshake(&server, path, &[("origin", &origin)]).await, Err(403), "{path}");
+        assert_eq!(
+            handshake(&server, path, &[("origin", &origin)]).await,
+            Err(403),
+            "{path}"
+        );
     }
     // Health is public, reduced to its status.
     let health = get_with(&server, "/healthz", &[]).await;
@@ -234,12 +254,31 @@ async fn fail_closed_login_sessions_and_logout() {
     let nonce = csp_nonce(&dashboard);
     let scripts = dashboard.body.matches("<script").count();
     assert!(scripts >= 2);
-    assert_eq!(dashboard.body.matches(&format!("nonce=\"{nonce}\"")).count(), scripts);
-    assert!(!dashboard.body.contains("style=\""), "no style attributes under the CSP");
+    assert_eq!(
+        dashboard
+            .body
+            .matches(&format!("nonce=\"{nonce}\""))
+            .count(),
+        scripts
+    );
+    assert!(
+        !dashboard.body.contains("style=\""),
+        "no style attributes under the CSP"
+    );
     let health = get_with(&server, "/healthz", &[("cookie", &cookie)]).await;
     assert_eq!(health.json()["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(get_with(&server, "/login", &[("cookie", &cookie)]).await.status, 303);
-    assert_eq!(get_with(&server, "/api/projects", &[("cookie", &cookie)]).await.status, 200);
+    assert_eq!(
+        get_with(&server, "/login", &[("cookie", &cookie)])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        get_with(&server, "/api/projects", &[("cookie", &cookie)])
+            .await
+            .status,
+        200
+    );
     // A cookie-authenticated unsafe request still needs the Origin.
     let no_origin = send(
         client()
@@ -251,13 +290,26 @@ async fn fail_closed_login_sessions_and_logout() {
     assert_eq!(no_origin.status, 403);
     assert_eq!(no_origin.json(), json!({"detail": "origin check failed"}));
     // The event socket: needs the cookie and an allowed Origin (rows 48).
-    assert_eq!(handshake(&server, "/ws/events", &[("cookie", &cookie)]).await, Err(403));
     assert_eq!(
-        handshake(&server, "/ws/events", &[("cookie", &cookie), ("origin", "https://evil.example")]).await,
+        handshake(&server, "/ws/events", &[("cookie", &cookie)]).await,
         Err(403)
     );
     assert_eq!(
-        handshake(&server, "/ws/events", &[("cookie", &cookie), ("origin", &origin)]).await,
+        handshake(
+            &server,
+            "/ws/events",
+            &[("cookie", &cookie), ("origin", "https://evil.example")]
+        )
+        .await,
+        Err(403)
+    );
+    assert_eq!(
+        handshake(
+            &server,
+            "/ws/events",
+            &[("cookie", &cookie), ("origin", &origin)]
+        )
+        .await,
         Ok(())
     );
 
@@ -266,12 +318,27 @@ async fn fail_closed_login_sessions_and_logout() {
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    assert_eq!(get_with(&server, "/api/state", &[("cookie", &tampered)]).await.status, 401);
-    assert_eq!(get_with(&server, "/", &[("cookie", &tampered)]).await.status, 303);
+    assert_eq!(
+        get_with(&server, "/api/state", &[("cookie", &tampered)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get_with(&server, "/", &[("cookie", &tampered)])
+            .await
+            .status,
+        303
+    );
 
     // Logout revokes every session, also the other device's.
     let other = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
-    assert_eq!(get_with(&server, "/api/state", &[("cookie", &other)]).await.status, 200);
+    assert_eq!(
+        get_with(&server, "/api/state", &[("cookie", &other)])
+            .await
+            .status,
+        200
+    );
     let epoch_file = sandbox.state_dir().join("session.epoch");
     assert!(!epoch_file.exists());
     let out = send(
@@ -285,18 +352,61 @@ async fn fail_closed_login_sessions_and_logout() {
     assert_eq!(out.header("location"), "/login");
     assert!(out.header("set-cookie").contains("Max-Age=0"));
     for stale in [&cookie, &other] {
-        assert_eq!(get_with(&server, "/api/state", &[("cookie", stale)]).await.status, 401);
+        assert_eq!(
+            get_with(&server, "/api/state", &[("cookie", stale)])
+                .await
+                .status,
+            401
+        );
     }
     assert_eq!(std::fs::read_to_string(&epoch_file).unwrap().trim(), "1");
     let fresh = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
-    assert_eq!(get_with(&server, "/api/state", &[("cookie", &fresh)]).await.status, 200);
+    assert_eq!(
+        get_with(&server, "/api/state", &[("cookie", &fresh)])
+            .await
+            .status,
+        200
+    );
 
     // Files of security.md §10.
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&sandbox.state_dir()), 0o700);
     assert_eq!(mode(&sandbox.state_dir().join("session.secret")), 0o600);
     assert_eq!(mode(&epoch_file), 0o600);
-    assert_eq!(std::fs::read(sandbox.state_dir().join("session.secret")).unwrap().len(), 32);
+    assert_eq!(
+        std::fs::read(sandbox.state_dir().join("session.secret"))
+            .unwrap()
+            .len(),
+        32
+    );
+    assert_eq!(mode(&sandbox.state_dir().join("logs")), 0o700);
+    assert!(
+        server
+            .log()
+            .contains("password sign-in is on without TLS or a reverse proxy"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_short_session_secret_refuses_startup_and_stays_untouched() {
+    let sandbox = Sandbox::new();
+    write_config(&sandbox, "auth:\n  enabled: true\n");
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    let secret = sandbox.state_dir().join("session.secret");
+    std::fs::write(&secret, b"short").unwrap();
+    let port = support::free_port().to_string();
+    let out = sandbox
+        .command(clauster_bin())
+        .args(["run", "--port", &port, "--projects-root"])
+        .arg(sandbox.projects_root())
+        .output()
+        .expect("run clauster");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("holds 5 bytes, fewer than 32"), "{err}");
+    assert_eq!(std::fs::read(&secret).unwrap(), b"short");
 }
 
 #[tokio::test]
@@ -329,7 +439,9 @@ async fn the_login_throttle_keys_on_the_socket_peer() {
     assert_eq!(locked.status, 429);
     assert_eq!(locked.header("retry-after"), "301");
     assert!(
-        locked.body.contains("Too many failed attempts. Try again in 301 s."),
+        locked
+            .body
+            .contains("Too many failed attempts. Try again in 301 s."),
         "{}",
         locked.body
     );
@@ -341,19 +453,38 @@ async fn the_login_throttle_keys_on_the_socket_peer() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // a token's life, step by step
 async fn bearer_tokens_named_and_legacy() {
     let sandbox = Sandbox::new();
     let legacy = "clauster_pat_legacy-token-for-the-test";
     write_config(
         &sandbox,
-        &format!("auth:\n  enabled: true\n  api_token_hash: '{}'\n", sha256_hex(legacy)),
+        &format!(
+            "auth:\n  enabled: true\n  api_token_hash: '{}'\n",
+            sha256_hex(legacy)
+        ),
     );
     let server = start_server(&sandbox, None, &[], &[]);
     let bearer = |token: &str| format!("Bearer {token}");
 
-    assert_eq!(get_with(&server, "/api/projects", &[("authorization", &bearer(legacy))]).await.status, 200);
     assert_eq!(
-        get_with(&server, "/api/projects", &[("authorization", &format!("bEaReR {legacy}"))]).await.status,
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(legacy))]
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &format!("bEaReR {legacy}"))]
+        )
+        .await
+        .status,
         200,
         "the scheme is case-insensitive"
     );
@@ -367,9 +498,21 @@ async fn bearer_tokens_named_and_legacy() {
     let (code, token, err) = cli(&sandbox, &["api-token", "issue", "ci"], "");
     assert_eq!(code, 0, "{err}");
     let token = token.trim().to_owned();
-    assert!(token.starts_with("clauster_pat_") && token.len() == 56, "{token}");
+    assert!(
+        token.starts_with("clauster_pat_") && token.len() == 56,
+        "{token}"
+    );
     assert!(err.contains("Authorization: Bearer"));
-    assert_eq!(get_with(&server, "/api/instances", &[("authorization", &bearer(&token))]).await.status, 200);
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/instances",
+            &[("authorization", &bearer(&token))]
+        )
+        .await
+        .status,
+        200
+    );
     // Token requests are exempt from the Origin rule, on HTTP and WebSocket.
     let exempt = send(
         client()
@@ -381,7 +524,10 @@ async fn bearer_tokens_named_and_legacy() {
     .await;
     assert_eq!(exempt.status, 422);
     assert_eq!(exempt.json()["detail"], "project is required");
-    assert_eq!(handshake(&server, "/ws/events", &[("authorization", &bearer(&token))]).await, Ok(()));
+    assert_eq!(
+        handshake(&server, "/ws/events", &[("authorization", &bearer(&token))]).await,
+        Ok(())
+    );
 
     let (code, listed, _) = cli(&sandbox, &["api-token", "list", "--json"], "");
     assert_eq!(code, 0);
@@ -396,9 +542,18 @@ async fn bearer_tokens_named_and_legacy() {
     for (args, message) in [
         (&["api-token", "issue", "ci"][..], "already exists"),
         (&["api-token", "issue", "a b"][..], "is invalid"),
-        (&["api-token", "issue", "x", "--label", "y"][..], "two different labels"),
-        (&["api-token", "rotate", "nope"][..], "no token labelled 'nope'"),
-        (&["api-token", "revoke", "nope"][..], "no token labelled 'nope'"),
+        (
+            &["api-token", "issue", "x", "--label", "y"][..],
+            "two different labels",
+        ),
+        (
+            &["api-token", "rotate", "nope"][..],
+            "no token labelled 'nope'",
+        ),
+        (
+            &["api-token", "revoke", "nope"][..],
+            "no token labelled 'nope'",
+        ),
     ] {
         let (code, out, err) = cli(&sandbox, args, "");
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -411,23 +566,44 @@ async fn bearer_tokens_named_and_legacy() {
     let (code, rotated, _) = cli(&sandbox, &["api-token", "rotate", "--label", "ci"], "");
     assert_eq!(code, 0);
     let rotated = rotated.trim().to_owned();
-    assert_eq!(get_with(&server, "/api/projects", &[("authorization", &bearer(&token))]).await.status, 401);
-    assert_eq!(get_with(&server, "/api/projects", &[("authorization", &bearer(&rotated))]).await.status, 200);
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(&token))]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(&rotated))]
+        )
+        .await
+        .status,
+        200
+    );
     let (code, out, _) = cli(&sandbox, &["api-token", "revoke", "ci"], "");
     assert_eq!((code, out.trim()), (0, "revoked ci"));
-    assert_eq!(get_with(&server, "/api/projects", &[("authorization", &bearer(&rotated))]).await.status, 401);
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(&rotated))]
+        )
+        .await
+        .status,
+        401
+    );
 }
 
 fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{user}:{t}:{method}:{path}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
+    format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
 }
 
 #[tokio::test]
@@ -441,9 +617,17 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
         ),
     );
     let server = start_server(&sandbox, None, &[], &[]);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let good = proxy_signature(secret, "alice", now, "GET", "/api/projects");
-    let ok = get_with(&server, "/api/projects", &[("remote-user", "alice"), ("x-proxy-auth", &good)]).await;
+    let ok = get_with(
+        &server,
+        "/api/projects",
+        &[("remote-user", "alice"), ("x-proxy-auth", &good)],
+    )
+    .await;
     assert_eq!(ok.status, 200);
     // Forward-auth requests are exempt from the Origin rule.
     let post = proxy_signature(secret, "alice", now, "POST", "/api/instances");
@@ -458,7 +642,12 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
     assert_eq!(exempt.status, 422);
     let ws = proxy_signature(secret, "alice", now, "GET", "/ws/events");
     assert_eq!(
-        handshake(&server, "/ws/events", &[("remote-user", "alice"), ("x-proxy-auth", &ws)]).await,
+        handshake(
+            &server,
+            "/ws/events",
+            &[("remote-user", "alice"), ("x-proxy-auth", &ws)]
+        )
+        .await,
         Ok(())
     );
 
@@ -486,7 +675,12 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
         "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['10.0.0.0/8']\n    require_hmac: false\n",
     );
     let other = start_server(&untrusted, None, &[], &[]);
-    let ignored = get_with(&other, "/api/projects", &[("remote-user", "alice"), ("x-forwarded-for", "10.0.0.1")]).await;
+    let ignored = get_with(
+        &other,
+        "/api/projects",
+        &[("remote-user", "alice"), ("x-forwarded-for", "10.0.0.1")],
+    )
+    .await;
     assert_eq!(ignored.status, 401);
 }
 
@@ -501,9 +695,20 @@ async fn headers_body_limits_and_ui_only_routes() {
         assert_eq!(answer.header("x-frame-options"), "DENY");
         assert_eq!(answer.header("referrer-policy"), "same-origin");
         assert_eq!(answer.header("cross-origin-opener-policy"), "same-origin");
-        assert_eq!(answer.header("permissions-policy"), "camera=(), microphone=(), geolocation=()");
-        assert!(answer.header("content-security-policy").contains("'wasm-unsafe-eval'"));
-        assert!(!answer.header("content-security-policy").contains("unsafe-inline"));
+        assert_eq!(
+            answer.header("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()"
+        );
+        assert!(
+            answer
+                .header("content-security-policy")
+                .contains("'wasm-unsafe-eval'")
+        );
+        assert!(
+            !answer
+                .header("content-security-policy")
+                .contains("unsafe-inline")
+        );
         assert_eq!(answer.header("cache-control"), "no-store", "{path}");
         assert!(answer.headers.get("strict-transport-security").is_none());
     }
@@ -511,7 +716,10 @@ async fn headers_body_limits_and_ui_only_routes() {
     assert_eq!(get_with(&server, "/login", &[]).await.status, 303);
 
     // Row 56: a body over 1 MiB, nothing started.
-    let big = format!("{{\"project\": \"alpha\", \"pad\": \"{}\"}}", "x".repeat(1024 * 1024));
+    let big = format!(
+        "{{\"project\": \"alpha\", \"pad\": \"{}\"}}",
+        "x".repeat(1024 * 1024)
+    );
     let answer = send(
         client()
             .post(format!("{}/api/instances", server.base))
@@ -521,7 +729,10 @@ async fn headers_body_limits_and_ui_only_routes() {
     .await;
     assert_eq!(answer.status, 413);
     assert_eq!(answer.json(), json!({"detail": "request body too large"}));
-    assert_eq!(get_with(&server, "/api/instances", &[]).await.json(), json!([]));
+    assert_eq!(
+        get_with(&server, "/api/instances", &[]).await.json(),
+        json!([])
+    );
 
     // HSTS and the Secure flag with cookie_secure: always; UI-only routes 404 before auth.
     let secure = Sandbox::new();
@@ -544,12 +755,17 @@ async fn headers_body_limits_and_ui_only_routes() {
     )
     .await;
     assert_eq!(oversized.status, 413);
-    assert_eq!(oversized.json(), json!({"detail": "request body too large"}));
+    assert_eq!(
+        oversized.json(),
+        json!({"detail": "request body too large"})
+    );
 
     let headless = Sandbox::new();
     write_config(
         &headless,
-        &format!("ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"),
+        &format!(
+            "ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"
+        ),
     );
     let api_only = start_server(&headless, None, &[], &[]);
     for path in ["/login", "/", "/api/widget"] {

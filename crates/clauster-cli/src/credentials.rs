@@ -200,6 +200,7 @@ pub fn api_token_list(config_path: Option<&Path>, as_json: bool) -> ExitCode {
 }
 
 fn token_table(tokens: &[credentials::TokenInfo]) -> String {
+    use std::fmt::Write as _;
     if tokens.is_empty() {
         return String::new();
     }
@@ -223,7 +224,7 @@ fn token_table(tokens: &[credentials::TokenInfo]) -> String {
     let (w0, w1) = (width(0, "LABEL"), width(1, "CREATED"));
     let mut out = format!("{:w0$}  {:w1$}  LAST USED\n", "LABEL", "CREATED");
     for [label, created, used] in rows {
-        out.push_str(&format!("{label:w0$}  {created:w1$}  {used}\n"));
+        let _ = writeln!(out, "{label:w0$}  {created:w1$}  {used}");
     }
     out
 }
@@ -237,7 +238,10 @@ mod tests {
     fn labels_come_from_either_place_but_not_two_different_ones() {
         assert_eq!(pick_label(Some("a".into()), None), Ok("a".into()));
         assert_eq!(pick_label(None, Some("a".into())), Ok("a".into()));
-        assert_eq!(pick_label(Some("a".into()), Some("a".into())), Ok("a".into()));
+        assert_eq!(
+            pick_label(Some("a".into()), Some("a".into())),
+            Ok("a".into())
+        );
         assert!(pick_label(Some("a".into()), Some("b".into())).is_err());
         assert!(pick_label(None, None).is_err());
     }

@@ -47,7 +47,10 @@ const FIXED: [(&str, &str); 5] = [
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),
     ("cross-origin-opener-policy", "same-origin"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
 ];
 
 /// The middleware. `auth` decides HSTS (its secure decision); it sees the TCP peer when
@@ -63,8 +66,8 @@ pub async fn security_headers(
     let mut response = next.run(request).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response) {
         // axum's own body-limit rejection is plain text; the API speaks `{"detail"}`.
-        response = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-            .into_response();
+        response =
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     }
     let needs_no_store = is_json(&response) || is_html(&response);
     let headers = response.headers_mut();

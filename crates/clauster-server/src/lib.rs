@@ -23,6 +23,7 @@ mod probe;
 mod projects;
 mod routes;
 mod state;
+mod state_files;
 mod store;
 mod time;
 mod trust;
@@ -100,20 +101,22 @@ pub async fn serve(
     for note in import_notes {
         tracing::info!("{note}");
     }
+    state_files::ensure_private_dirs(&config.state_dir);
     let context = context::page_context(&config, config_file.is_some());
     let claude_global_file = trust::global_config_file(&config, &state::ProcessEnv);
     let config = std::sync::Arc::new(config);
+    // Before the engine starts: a bad session secret refuses startup with nothing running.
+    let auth = auth::Auth::new(
+        std::sync::Arc::clone(&config),
+        session_secret.as_ref(),
+        local.port(),
+    )?;
     let engine = engine::spawn(engine::EngineSetup {
         config: std::sync::Arc::clone(&config),
         store,
         claude_global_file,
         server_env: std::env::vars_os().collect(),
     });
-    let auth = auth::Auth::new(
-        std::sync::Arc::clone(&config),
-        session_secret.as_ref(),
-        local.port(),
-    )?;
     let state = state::AppState::new(config, context, options, engine);
     tracing::info!(%local, control = %control.path().display(), "serving");
     // One shutdown future, two servers: the watch channel fans it out.

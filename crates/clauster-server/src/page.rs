@@ -221,7 +221,10 @@ mod tests {
         };
         bootstrap.context.projects_root = "/srv/</script>".into();
         let html = render(&bootstrap, "N");
-        let data = html.split("type=\"application/json\" nonce=\"N\">").nth(1).unwrap();
+        let data = html
+            .split("type=\"application/json\" nonce=\"N\">")
+            .nth(1)
+            .unwrap();
         let data = data.split("</script>").next().unwrap();
         assert!(
             !data.contains('<'),

@@ -1,8 +1,8 @@
 //! The axum router: every route of http-api.md that exists so far, under `root_path`.
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
-use axum::Extension;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -135,9 +135,9 @@ async fn dashboard(
     let projects = projects_blocking(state).await?;
     let html = page::render(
         &Bootstrap {
-        context,
-        projects,
-        instances,
+            context,
+            projects,
+            instances,
         },
         &nonce.0,
     );

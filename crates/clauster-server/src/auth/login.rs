@@ -92,11 +92,10 @@ pub async fn submit(
         .password_hash
         .as_ref()
         .map(|h| h.expose().to_owned());
-    let ok = tokio::task::spawn_blocking(move || {
-        password::verify_password(&password, hash.as_deref())
-    })
-    .await
-    .unwrap_or(false);
+    let ok =
+        tokio::task::spawn_blocking(move || password::verify_password(&password, hash.as_deref()))
+            .await
+            .unwrap_or(false);
     let mut throttle = auth
         .inner
         .throttle
@@ -140,7 +139,12 @@ fn set_cookie(response: &mut Response, value: &str) {
 /// trusted proxy that named nobody. `X-Forwarded-For` is never read.
 fn throttle_key(auth: &Auth, request: &Request) -> ThrottleKey {
     let peer = peer_of(request);
-    match auth.proxy_verdict(peer, request.method(), request.uri().path(), request.headers()) {
+    match auth.proxy_verdict(
+        peer,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+    ) {
         proxy::ProxyVerdict::User { name, signed: true } => {
             ThrottleKey::Client(format!("proxy-user:{name}"))
         }
@@ -153,9 +157,7 @@ fn throttle_key(auth: &Auth, request: &Request) -> ThrottleKey {
 
 fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
     match ip {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(ip, std::net::IpAddr::V4),
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
         std::net::IpAddr::V4(_) => ip,
     }
 }

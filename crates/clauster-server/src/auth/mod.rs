@@ -36,9 +36,13 @@ pub enum Caller {
     Open,
     /// No valid credential (only public paths get this far).
     Anonymous,
-    Cookie { issued_at: u64 },
+    Cookie {
+        issued_at: u64,
+    },
     Bearer,
-    Proxy { user: String },
+    Proxy {
+        user: String,
+    },
 }
 
 impl Caller {
@@ -98,6 +102,9 @@ impl Auth {
             None => session::load_or_create_secret(&state_dir)?,
         };
         let tokens = Store::connect_again(&state_dir)?;
+        for warning in startup_warnings(&config) {
+            tracing::warn!("{warning}");
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 allowed: AllowedOrigins::new(&config, port),
@@ -130,7 +137,10 @@ impl Auth {
 
     /// The `Set-Cookie` value of a fresh session.
     fn session_cookie(&self, secure: bool) -> String {
-        let value = self.inner.signer.issue(self.inner.epoch.current(), unix_now());
+        let value = self
+            .inner
+            .signer
+            .issue(self.inner.epoch.current(), unix_now());
         format!(
             "{}={value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={}{}",
             self.inner.cookie_name,
@@ -254,6 +264,32 @@ impl Auth {
             None => Caller::Anonymous,
         }
     }
+}
+
+/// What an operator should hear about at startup (security.md §6, config.md §4).
+pub fn startup_warnings(config: &Config) -> Vec<String> {
+    let auth = &config.auth;
+    let mut warnings = Vec::new();
+    if !auth.enabled {
+        return warnings;
+    }
+    if auth.password_hash.is_some()
+        && auth.cookie_secure != CookieSecure::Always
+        && config.tls.is_none()
+        && !auth.reverse_proxy.enabled
+    {
+        warnings.push(
+            "password sign-in is on without TLS or a reverse proxy: the session cookie can travel              in clear text; serve clauster over HTTPS (tls, or a reverse proxy) and set              auth.cookie_secure: always"
+                .to_owned(),
+        );
+    }
+    if !config.enforced_auth() {
+        warnings.push(
+            "auth is on but no password hash, forward-auth or auth.api_token_hash is configured:              only named API tokens (`clauster api-token issue`) can get in"
+                .to_owned(),
+        );
+    }
+    warnings
 }
 
 /// Every value of cookie `name` in the request's `Cookie` headers.

@@ -59,12 +59,11 @@ pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
     if password.len() > MAX_PASSWORD_BYTES {
         return false;
     }
-    match phc {
-        Some(phc) => verify_phc(password, phc),
-        None => {
-            let _ = verify_phc(password, DUMMY_HASH);
-            false
-        }
+    if let Some(phc) = phc {
+        verify_phc(password, phc)
+    } else {
+        let _ = verify_phc(password, DUMMY_HASH);
+        false
     }
 }
 

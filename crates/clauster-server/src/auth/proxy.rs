@@ -122,7 +122,7 @@ fn signature_valid(
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -156,11 +156,7 @@ mod tests {
     fn sign(message: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
         mac.update(message.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::auth::tokens::to_hex(&mac.finalize().into_bytes())
     }
 
     fn request<'a>(peer: &str, user: &'a str, signature: Option<&'a str>) -> ProxyRequest<'a> {
@@ -176,19 +172,34 @@ mod tests {
 
     #[test]
     fn a_signed_user_from_a_trusted_peer_passes() {
-        let header = format!("t={NOW},v1={}", sign(&format!("alice:{NOW}:POST:/dash/api/instances")));
+        let header = format!(
+            "t={NOW},v1={}",
+            sign(&format!("alice:{NOW}:POST:/dash/api/instances"))
+        );
         let ok = ProxyVerdict::User {
             name: "alice".into(),
             signed: true,
         };
-        assert_eq!(verify(&settings(true), &request("10.1.2.3", "alice", Some(&header))), ok);
         assert_eq!(
-            verify(&settings(true), &request("::ffff:10.1.2.3", "alice", Some(&header))),
+            verify(
+                &settings(true),
+                &request("10.1.2.3", "alice", Some(&header))
+            ),
+            ok
+        );
+        assert_eq!(
+            verify(
+                &settings(true),
+                &request("::ffff:10.1.2.3", "alice", Some(&header))
+            ),
             ok,
             "IPv4-mapped peers are normalised"
         );
         assert_eq!(
-            verify(&settings(true), &request("192.0.2.1", "alice", Some(&header))),
+            verify(
+                &settings(true),
+                &request("192.0.2.1", "alice", Some(&header))
+            ),
             ProxyVerdict::Untrusted
         );
         let mut off = settings(true);
@@ -203,12 +214,32 @@ mod tests {
     fn stale_wrong_or_malformed_signatures_name_no_user() {
         let s = settings(true);
         let stale_t = NOW - 61;
-        let stale = format!("t={stale_t},v1={}", sign(&format!("alice:{stale_t}:POST:/dash/api/instances")));
+        let stale = format!(
+            "t={stale_t},v1={}",
+            sign(&format!("alice:{stale_t}:POST:/dash/api/instances"))
+        );
         let in_window_t = NOW + 60;
-        let edge = format!("t={in_window_t},v1={}", sign(&format!("alice:{in_window_t}:POST:/dash/api/instances")));
-        let other_path = format!("t={NOW},v1={}", sign(&format!("alice:{NOW}:POST:/api/instances")));
-        let other_user = format!("t={NOW},v1={}", sign(&format!("bob:{NOW}:POST:/dash/api/instances")));
-        for bad in [&stale, &other_path, &other_user, "t=1,v1=zz", "garbage", "v1=00", ""] {
+        let edge = format!(
+            "t={in_window_t},v1={}",
+            sign(&format!("alice:{in_window_t}:POST:/dash/api/instances"))
+        );
+        let other_path = format!(
+            "t={NOW},v1={}",
+            sign(&format!("alice:{NOW}:POST:/api/instances"))
+        );
+        let other_user = format!(
+            "t={NOW},v1={}",
+            sign(&format!("bob:{NOW}:POST:/dash/api/instances"))
+        );
+        for bad in [
+            &stale,
+            &other_path,
+            &other_user,
+            "t=1,v1=zz",
+            "garbage",
+            "v1=00",
+            "",
+        ] {
             assert_eq!(
                 verify(&s, &request("10.1.2.3", "alice", Some(bad))),
                 ProxyVerdict::NoUser,
@@ -219,7 +250,10 @@ mod tests {
             verify(&s, &request("10.1.2.3", "alice", Some(&edge))),
             ProxyVerdict::User { .. }
         ));
-        assert_eq!(verify(&s, &request("10.1.2.3", "alice", None)), ProxyVerdict::NoUser);
+        assert_eq!(
+            verify(&s, &request("10.1.2.3", "alice", None)),
+            ProxyVerdict::NoUser
+        );
     }
 
     #[test]
@@ -234,7 +268,11 @@ mod tests {
         );
         let long = "a".repeat(257);
         for bad in ["", "al\u{7f}ice", "alïce", long.as_str()] {
-            assert_eq!(verify(&s, &request("10.0.0.1", bad, None)), ProxyVerdict::NoUser, "{bad:?}");
+            assert_eq!(
+                verify(&s, &request("10.0.0.1", bad, None)),
+                ProxyVerdict::NoUser,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -54,9 +54,7 @@ pub enum SecretError {
          made (every session is then logged out)"
     )]
     Short { path: PathBuf, len: usize },
-    #[error(
-        "{path} is a symlink or not a regular file; remove it so a new session secret is made"
-    )]
+    #[error("{path} is a symlink or not a regular file; remove it so a new session secret is made")]
     NotRegular { path: PathBuf },
 }
 
@@ -183,8 +181,7 @@ fn read_epoch(path: &Path) -> u64 {
 pub fn cookie_name(state_dir: &Path) -> String {
     let canonical = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
     let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("clauster_session_{hex}")
+    format!("clauster_session_{}", super::tokens::to_hex(&digest[..6]))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,7 +245,8 @@ impl Signer {
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.verify_slice(&tag).ok()?;
-        let payload: Payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let payload: Payload =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
         let fresh = payload.iat.saturating_add(max_age) >= now
             && payload.iat <= now.saturating_add(FUTURE_SKEW_SECONDS);
         (payload.u == "admin" && fresh && payload.e >= epoch).then_some(Session {
@@ -272,9 +270,15 @@ mod tests {
         assert!(cookie.starts_with("v1."));
         let ok = signer.verify(&cookie, 3, 600, NOW + 600);
         assert_eq!(ok.map(|s| s.issued_at), Some(NOW));
-        assert!(signer.verify(&cookie, 3, 600, NOW + 601).is_none(), "too old");
+        assert!(
+            signer.verify(&cookie, 3, 600, NOW + 601).is_none(),
+            "too old"
+        );
         assert!(signer.verify(&cookie, 4, 600, NOW).is_none(), "revoked");
-        assert!(signer.verify(&cookie, 2, 600, NOW).is_some(), "a newer epoch passes");
+        assert!(
+            signer.verify(&cookie, 2, 600, NOW).is_some(),
+            "a newer epoch passes"
+        );
         assert!(
             signer.verify(&cookie, 3, 600, NOW - 61).is_none(),
             "issued too far in the future"
@@ -287,7 +291,10 @@ mod tests {
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(bytes).unwrap();
-        assert!(signer.verify(&flipped, 3, 600, NOW).is_none(), "flipped MAC");
+        assert!(
+            signer.verify(&flipped, 3, 600, NOW).is_none(),
+            "flipped MAC"
+        );
         for junk in ["", "v1.", "v1..", "v2.a.b", "v1.e30.AAAA", "v1.!!.??"] {
             assert!(signer.verify(junk, 0, 600, NOW).is_none(), "{junk}");
         }

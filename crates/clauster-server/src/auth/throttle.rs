@@ -5,8 +5,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_secs(300);
-const LOCK: Duration = Duration::from_secs(300);
+const WINDOW: Duration = Duration::from_mins(5);
+const LOCK: Duration = Duration::from_mins(5);
 const FAILURES_TO_LOCK: usize = 5;
 const GLOBAL_FREE_FAILURES: usize = 20;
 const GLOBAL_MAX_WAIT_SECONDS: f64 = 60.0;
@@ -59,13 +59,14 @@ impl Throttle {
                     return Ok(());
                 }
                 let exponent = i32::try_from(count - GLOBAL_FREE_FAILURES).unwrap_or(i32::MAX);
-                let wait = Duration::from_secs_f64(2f64.powi(exponent).min(GLOBAL_MAX_WAIT_SECONDS));
+                let wait =
+                    Duration::from_secs_f64(2f64.powi(exponent).min(GLOBAL_MAX_WAIT_SECONDS));
                 let last = *entry.failures.back().expect("count > 20");
                 let waited = now.saturating_duration_since(last);
                 if waited >= wait {
                     Ok(())
                 } else {
-                    Err(ceil_seconds(wait - waited).max(1))
+                    Err(ceil_seconds(wait.saturating_sub(waited)).max(1))
                 }
             }
         }
@@ -122,16 +123,26 @@ mod tests {
             throttle.fail(&key, at);
         }
         let fifth = start + Duration::from_secs(40);
-        assert_eq!(throttle.check(&key, fifth), Err(301), "right after the fifth");
+        assert_eq!(
+            throttle.check(&key, fifth),
+            Err(301),
+            "right after the fifth"
+        );
         assert_eq!(
             throttle.check(&key, fifth + Duration::from_millis(500)),
             Err(301),
             "299.5 s left, rounded up, + 1"
         );
-        assert_eq!(throttle.check(&key, fifth + Duration::from_secs(100)), Err(201));
+        assert_eq!(
+            throttle.check(&key, fifth + Duration::from_secs(100)),
+            Err(201)
+        );
         // Attempts while locked do not count and do not extend the lock.
-        assert_eq!(throttle.check(&key, fifth + Duration::from_secs(299)), Err(2));
-        assert_eq!(throttle.check(&key, fifth + Duration::from_secs(300)), Ok(()));
+        assert_eq!(
+            throttle.check(&key, fifth + Duration::from_secs(299)),
+            Err(2)
+        );
+        assert_eq!(throttle.check(&key, fifth + Duration::from_mins(5)), Ok(()));
         // Another client is untouched.
         assert_eq!(throttle.check(&client("192.0.2.2"), fifth), Ok(()));
     }
@@ -165,11 +176,18 @@ mod tests {
             throttle.fail(&key, start + Duration::from_millis(i));
         }
         let t20 = start + Duration::from_millis(19);
-        assert_eq!(throttle.check(&key, t20), Ok(()), "20 failures: no wait yet");
+        assert_eq!(
+            throttle.check(&key, t20),
+            Ok(()),
+            "20 failures: no wait yet"
+        );
         throttle.fail(&key, t20);
         // 21 failures: wait 2^1 = 2 s after the last.
         assert_eq!(throttle.check(&key, t20), Err(2));
-        assert_eq!(throttle.check(&key, t20 + Duration::from_millis(1500)), Err(1));
+        assert_eq!(
+            throttle.check(&key, t20 + Duration::from_millis(1500)),
+            Err(1)
+        );
         assert_eq!(throttle.check(&key, t20 + Duration::from_secs(2)), Ok(()));
         for _ in 0..10 {
             throttle.fail(&key, t20 + Duration::from_secs(2));

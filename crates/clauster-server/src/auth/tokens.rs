@@ -17,10 +17,18 @@ pub fn new_token() -> Result<String, getrandom::Error> {
 
 /// What is stored: lowercase hex SHA-256 of the raw token.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
+    to_hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// The credential of `Authorization: Bearer <token>`: the scheme in any case, a non-empty
@@ -57,7 +65,11 @@ pub fn check_label(label: &str) -> Result<(), LabelError> {
     if valid {
         Ok(())
     } else {
-        let shown: String = label.chars().take(80).flat_map(char::escape_default).collect();
+        let shown: String = label
+            .chars()
+            .take(80)
+            .flat_map(char::escape_default)
+            .collect();
         Err(LabelError::Invalid(shown))
     }
 }
@@ -94,7 +106,10 @@ mod tests {
         assert_eq!(check_label(&"a".repeat(64)), Ok(()));
         assert_eq!(check_label(""), Err(LabelError::Empty));
         for bad in ["a b", "é", "a/b", &"a".repeat(65)] {
-            assert!(matches!(check_label(bad), Err(LabelError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(check_label(bad), Err(LabelError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -70,7 +70,7 @@ impl Store {
                 "SELECT label, created_at, last_used_at FROM api_tokens ORDER BY created_at, label",
             )
             .map_err(self.query_error("list the API tokens"))?;
-        let rows = statement
+        statement
             .query_map([], |row| {
                 Ok(TokenInfo {
                     label: row.get(0)?,
@@ -79,8 +79,7 @@ impl Store {
                 })
             })
             .and_then(Iterator::collect)
-            .map_err(self.query_error("list the API tokens"));
-        rows
+            .map_err(self.query_error("list the API tokens"))
     }
 
     /// Replaces a token's hash; its label and creation date stay, `last_used_at` is cleared.
@@ -182,7 +181,10 @@ mod tests {
 
         store.revoke_token("ci").unwrap();
         assert!(!store.use_token(&"c".repeat(64)).unwrap());
-        assert!(matches!(store.revoke_token("ci"), Err(TokenError::Unknown(_))));
+        assert!(matches!(
+            store.revoke_token("ci"),
+            Err(TokenError::Unknown(_))
+        ));
     }
 }
 
