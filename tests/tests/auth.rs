@@ -790,3 +790,21 @@ fn hash_password_refuses_an_empty_or_mismatched_entry() {
     let phc = hash_password(&sandbox, "pw");
     assert!(phc.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"), "{phc}");
 }
+
+/// Row 59: the control socket is authenticated by its file mode, with auth on and the UI
+/// off; the same request over TCP needs credentials.
+#[tokio::test]
+async fn the_cli_uses_the_control_socket_without_credentials() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    password_config(&sandbox, "ui:\n  enabled: false\n");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let (code, out, err) = cli(&sandbox, &["status", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+    assert_eq!(
+        get_with(&server, "/api/instances", &[]).await.status,
+        401,
+        "TCP still needs credentials"
+    );
+}
