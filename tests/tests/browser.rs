@@ -324,9 +324,19 @@ async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
     let browser = open_browser(&sandbox).await;
     let client = browser.client.clone();
     let checks = tokio::spawn(async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
         let field = wait_css(&client, "input[name='password']", 10, &log).await;
-        assert!(client.current_url().await.unwrap().path().ends_with("/login"));
+        assert!(
+            client
+                .current_url()
+                .await
+                .unwrap()
+                .path()
+                .ends_with("/login")
+        );
         field.send_keys("wrong").await.unwrap();
         client
             .find(Locator::Css("button[type='submit']"))

@@ -364,7 +364,37 @@ fn is_api(rel: &str) -> bool {
 /// The gate on the TCP listener: UI-only 404s, then (auth on) identification, the Origin
 /// rule, public paths, and 401 / 303 / 403 for everything else; with auth off only the
 /// Origin rule of an unauthenticated server applies.
-pub async fn gate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+pub async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let (response, kind) = decide(&auth, request, next).await;
+    // The access log (security.md §11): never the query string, never a credential.
+    tracing::debug!(
+        target: "clauster::access",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis(),
+        auth = kind,
+    );
+    response
+}
+
+impl Caller {
+    /// The authentication kind as the access log names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Caller::Open => "none (auth off)",
+            Caller::Anonymous => "anonymous",
+            Caller::Cookie { .. } => "cookie",
+            Caller::Bearer => "bearer",
+            Caller::Proxy { .. } => "forward-auth",
+        }
+    }
+}
+
+async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'static str) {
     let path = request.uri().path().to_owned();
     let root = auth.root_path();
     let rel = if root.is_empty() {
@@ -374,21 +404,24 @@ pub async fn gate(State(auth): State<Auth>, mut request: Request, next: Next) ->
             Some("") => "/",
             Some(rest) if rest.starts_with('/') => rest,
             // Outside root_path: the router answers 404.
-            _ => return next.run(request).await,
+            _ => return (next.run(request).await, "none (outside root_path)"),
         }
     }
     .to_owned();
     if !auth.config().ui.enabled && is_ui_only(&rel) {
-        return ApiError::not_found("Not Found").into_response();
+        return (
+            ApiError::not_found("Not Found").into_response(),
+            "none (UI off)",
+        );
     }
     let websocket = is_websocket(&request);
     let checks_origin = websocket || is_unsafe(request.method());
     if !auth.enabled() {
         if checks_origin && !auth.inner.allowed.admits_if_present(request.headers()) {
-            return origin_refused();
+            return (origin_refused(), Caller::Open.kind());
         }
         request.extensions_mut().insert(Caller::Open);
-        return next.run(request).await;
+        return (next.run(request).await, Caller::Open.kind());
     }
 
     let peer = peer_of(&request);
@@ -397,21 +430,23 @@ pub async fn gate(State(auth): State<Auth>, mut request: Request, next: Next) ->
     let caller = auth.identify(&parts, peer, &rel).await;
     let mut request = Request::from_parts(parts, body);
     // Before the public-path check, so `POST /login` is covered too (security.md §5).
+    let kind = caller.kind();
     if checks_origin && caller.needs_origin() && !auth.inner.allowed.admits(request.headers()) {
-        return origin_refused();
+        return (origin_refused(), kind);
     }
     if caller.authenticated() || is_public(request.method(), &rel) {
         request.extensions_mut().insert(caller);
-        return next.run(request).await;
+        return (next.run(request).await, kind);
     }
-    if websocket {
+    let refusal = if websocket {
         // Refused before the upgrade (http-api.md §8).
-        return ApiError::new(StatusCode::FORBIDDEN, "authentication required").into_response();
-    }
-    if is_api(&rel) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();
-    }
-    redirect(&format!("{root}/login"))
+        ApiError::new(StatusCode::FORBIDDEN, "authentication required").into_response()
+    } else if is_api(&rel) {
+        ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response()
+    } else {
+        redirect(&format!("{root}/login"))
+    };
+    (refusal, kind)
 }
 
 fn origin_refused() -> Response {
