@@ -808,3 +808,49 @@ async fn the_cli_uses_the_control_socket_without_credentials() {
         "TCP still needs credentials"
     );
 }
+
+/// A logout closes the event socket of every cookie session with 1008 `logged out`
+/// (http-api.md §8), so the dashboard goes back to the login page.
+#[tokio::test]
+async fn logout_closes_cookie_authenticated_event_sockets() {
+    use futures_util::StreamExt as _;
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, "");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let origin = origin(&server);
+    let cookie = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
+    let mut request = format!("{}/ws/events", server.ws)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", HeaderValue::from_str(&cookie).unwrap());
+    request
+        .headers_mut()
+        .insert("origin", HeaderValue::from_str(&origin).unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let hello = socket.next().await.unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("\"hello\""), "{hello}");
+
+    let out = send(
+        client()
+            .post(format!("{}/logout", server.base))
+            .header("cookie", &cookie)
+            .header("origin", &origin),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(message) = socket.next().await {
+            if let Ok(tungstenite::Message::Close(frame)) = message {
+                return frame;
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket closes at once");
+    let frame = closed.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(frame.reason.as_str(), "logged out");
+}

@@ -38,6 +38,7 @@ pub enum Caller {
     Anonymous,
     Cookie {
         issued_at: u64,
+        epoch: u64,
     },
     Bearer,
     Proxy {
@@ -260,6 +261,7 @@ impl Auth {
         match self.session_from(headers) {
             Some(session) => Caller::Cookie {
                 issued_at: session.issued_at,
+                epoch: session.epoch,
             },
             None => Caller::Anonymous,
         }
@@ -290,6 +292,43 @@ pub fn startup_warnings(config: &Config) -> Vec<String> {
         );
     }
     warnings
+}
+
+/// When a cookie-authenticated WebSocket must close (http-api.md §8): at a logout (1008
+/// `logged out`) or when the cookie reaches its max age (1008 `authentication expired`). The
+/// gate puts one in the request of every cookie-authenticated handshake.
+#[derive(Clone, Debug)]
+pub struct SessionEnd {
+    epoch: tokio::sync::watch::Receiver<u64>,
+    cookie_epoch: u64,
+    expires_at: u64,
+}
+
+impl SessionEnd {
+    /// Completes with the close reason.
+    pub async fn reached(mut self) -> &'static str {
+        let left = std::time::Duration::from_secs(self.expires_at.saturating_sub(unix_now()));
+        let cookie_epoch = self.cookie_epoch;
+        tokio::select! {
+            () = tokio::time::sleep(left) => "authentication expired",
+            changed = async { self.epoch.wait_for(|current| *current > cookie_epoch).await.is_ok() } => {
+                if changed {
+                    "logged out"
+                } else {
+                    // The server is going away; its shutdown closes the socket.
+                    std::future::pending().await
+                }
+            }
+        }
+    }
+
+    /// [`SessionEnd::reached`] when the request has one, else never.
+    pub async fn of(end: Option<SessionEnd>) -> &'static str {
+        match end {
+            Some(end) => end.reached().await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Every value of cookie `name` in the request's `Cookie` headers.
@@ -435,6 +474,13 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
         return (origin_refused(), kind);
     }
     if caller.authenticated() || is_public(request.method(), &rel) {
+        if let (true, Caller::Cookie { issued_at, epoch }) = (websocket, &caller) {
+            request.extensions_mut().insert(SessionEnd {
+                epoch: auth.inner.epoch.watch(),
+                cookie_epoch: *epoch,
+                expires_at: issued_at.saturating_add(auth.config().auth.session_max_age_seconds),
+            });
+        }
         request.extensions_mut().insert(caller);
         return (next.run(request).await, kind);
     }

@@ -128,6 +128,8 @@ pub struct Epoch {
     path: PathBuf,
     current: AtomicU64,
     write: std::sync::Mutex<()>,
+    /// Tells open cookie-authenticated WebSockets about a logout.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Epoch {
@@ -138,7 +140,13 @@ impl Epoch {
             path,
             current: AtomicU64::new(current),
             write: std::sync::Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(current),
         }
+    }
+
+    /// Follows the epoch as logouts move it.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn current(&self) -> u64 {
@@ -154,6 +162,7 @@ impl Epoch {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let next = read_epoch(&self.path).max(self.current()) + 1;
         self.current.store(next, Ordering::SeqCst);
+        self.changes.send_replace(next);
         let tmp = self.path.with_extension("epoch.tmp");
         let _ = std::fs::remove_file(&tmp);
         let mut file = OpenOptions::new()
@@ -195,6 +204,8 @@ struct Payload {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Session {
     pub issued_at: u64,
+    /// The epoch the cookie was issued at; a logout moves the current one past it.
+    pub epoch: u64,
 }
 
 /// Signs and checks cookie values with one secret.
@@ -251,6 +262,7 @@ impl Signer {
             && payload.iat <= now.saturating_add(FUTURE_SKEW_SECONDS);
         (payload.u == "admin" && fresh && payload.e >= epoch).then_some(Session {
             issued_at: payload.iat,
+            epoch: payload.e,
         })
     }
 }
