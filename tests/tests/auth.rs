@@ -854,3 +854,52 @@ async fn logout_closes_cookie_authenticated_event_sockets() {
     assert_eq!(u16::from(frame.code), 1008);
     assert_eq!(frame.reason.as_str(), "logged out");
 }
+
+/// `CLAUSTER_SESSION_SECRET` signs the cookies instead of a state-dir file, and a session
+/// survives a restart with the same secret; a logout's epoch survives it too.
+#[tokio::test]
+async fn sessions_survive_a_restart_with_the_configured_secret() {
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, "");
+    let secret = "0123456789abcdef0123456789abcdef-env";
+    let env = [("CLAUSTER_SESSION_SECRET", secret)];
+    let first = start_server(&sandbox, None, &[], &env);
+    let origin = origin(&first);
+    let kept = session_cookie(&login(&first, PASSWORD, Some(&origin)).await);
+    let revoked = session_cookie(&login(&first, PASSWORD, Some(&origin)).await);
+    drop(first);
+    assert!(!sandbox.state_dir().join("session.secret").exists());
+
+    let second = start_server(&sandbox, None, &[], &env);
+    let origin = second.base.clone();
+    assert_eq!(
+        get_with(&second, "/api/state", &[("cookie", &kept)])
+            .await
+            .status,
+        200
+    );
+    let out = send(
+        client()
+            .post(format!("{}/logout", second.base))
+            .header("cookie", &revoked)
+            .header("origin", &origin),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let fresh = session_cookie(&login(&second, PASSWORD, Some(&origin)).await);
+    drop(second);
+
+    let third = start_server(&sandbox, None, &[], &env);
+    assert_eq!(
+        get_with(&third, "/api/state", &[("cookie", &kept)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get_with(&third, "/api/state", &[("cookie", &fresh)])
+            .await
+            .status,
+        200
+    );
+}
