@@ -4,6 +4,7 @@
 mod commands;
 mod config_file;
 mod control_client;
+mod credentials;
 mod headless;
 
 use std::ffi::OsString;
@@ -67,6 +68,15 @@ enum Command {
     /// The PTY keeper of one pty-mode bridge (started by the server, never by hand).
     #[command(name = "__pty-keeper__", hide = true)]
     PtyKeeper(PtyKeeperArgs),
+    /// Hash a password for auth.password_hash (reads it twice, without echo on a terminal).
+    HashPassword,
+    /// Make a new bearer token and print the auth.api_token_hash line for it.
+    HashToken,
+    /// Make a new metrics scrape token and print the observability.metrics_token_hash line.
+    HashMetricsToken,
+    /// Manage named bearer tokens (stored as SHA-256 hashes in the store).
+    #[command(subcommand)]
+    ApiToken(ApiTokenCommand),
 }
 
 /// `clauster __pty-keeper__` (pty.md §2).
@@ -87,6 +97,31 @@ struct PtyKeeperArgs {
     /// The bridge argv, after `--`.
     #[arg(last = true, value_name = "ARGV")]
     argv: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiTokenCommand {
+    /// Issue a token; the raw token is printed once.
+    Issue(LabelArgs),
+    /// List the tokens (labels and dates, never secrets).
+    List {
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a token's secret, keeping its label and creation date.
+    Rotate(LabelArgs),
+    /// Delete a token.
+    Revoke(LabelArgs),
+}
+
+#[derive(Debug, Args)]
+struct LabelArgs {
+    /// 1–64 characters of letters, digits, '_', '.' and '-'.
+    label: Option<String>,
+    /// The same, as a flag.
+    #[arg(long = "label", value_name = "L")]
+    label_flag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +149,10 @@ fn main() -> ExitCode {
         } => commands::start(cli.config.as_deref(), &project, trust, json),
         Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
         Command::PtyKeeper(args) => pty_keeper(args),
+        Command::HashPassword => credentials::hash_password(),
+        Command::HashToken => credentials::hash_token("api_token_hash"),
+        Command::HashMetricsToken => credentials::hash_token("metrics_token_hash"),
+        Command::ApiToken(action) => api_token(cli.config.as_deref(), action),
         Command::Version => {
             #[allow(clippy::print_stdout)] // the version is this command's output
             {
@@ -124,10 +163,23 @@ fn main() -> ExitCode {
     }
 }
 
+fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
+    let (action, args) = match command {
+        ApiTokenCommand::List { json } => return credentials::api_token_list(config, json),
+        ApiTokenCommand::Issue(args) => (credentials::TokenAction::Issue, args),
+        ApiTokenCommand::Rotate(args) => (credentials::TokenAction::Rotate, args),
+        ApiTokenCommand::Revoke(args) => (credentials::TokenAction::Revoke, args),
+    };
+    match credentials::pick_label(args.label, args.label_flag) {
+        Ok(label) => credentials::api_token(config, action, &label),
+        Err(code) => code,
+    }
+}
+
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 7] = [
+    const SUBCOMMANDS: [&str; 11] = [
         "run",
         "status",
         "start",
@@ -135,6 +187,10 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
         "version",
         "help",
         "__pty-keeper__",
+        "hash-password",
+        "hash-token",
+        "hash-metrics-token",
+        "api-token",
     ];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     let first = args.get(1).and_then(|a| a.to_str());

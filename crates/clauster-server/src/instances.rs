@@ -194,11 +194,21 @@ pub fn health_facts(state: &AppState) -> HealthFacts {
 }
 
 /// `GET /ws/events`.
-pub async fn events(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| stream_events(state, socket))
+pub async fn events(
+    State(state): State<AppState>,
+    session: Option<axum::Extension<crate::auth::SessionEnd>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let session = session.map(|axum::Extension(end)| end);
+    upgrade.on_upgrade(move |socket| stream_events(state, socket, session))
 }
 
-async fn stream_events(state: AppState, mut socket: WebSocket) {
+async fn stream_events(
+    state: AppState,
+    mut socket: WebSocket,
+    session: Option<crate::auth::SessionEnd>,
+) {
+    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
     let mut seq = 0_u64;
     let mut send = async |socket: &mut WebSocket, frame: Frame| -> bool {
         seq += 1;
@@ -250,6 +260,11 @@ async fn stream_events(state: AppState, mut socket: WebSocket) {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
+            reason = &mut session_end => {
+                let close = axum::extract::ws::CloseFrame { code: 1008, reason: reason.into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
+            }
         }
     }
 }

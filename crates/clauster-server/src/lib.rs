@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod assets;
+mod auth;
 mod bridge_env;
 mod claude_files;
 mod claude_md;
@@ -14,6 +15,7 @@ mod context;
 mod control;
 mod engine;
 mod error;
+mod headers;
 mod instances;
 mod log_tail;
 mod more_routes;
@@ -25,6 +27,7 @@ mod projects_create;
 mod routes;
 mod sessions_routes;
 mod state;
+mod state_files;
 mod store;
 mod time;
 mod trust;
@@ -36,6 +39,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 pub use assets::bundle_embedded;
+pub use auth::admin as credentials;
 pub use clauster_core::clone::UrlPolicy;
 pub use control::{control_socket_for, control_socket_path};
 pub use state::ServerConfig;
@@ -72,6 +76,8 @@ pub enum ServeError {
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Control(#[from] control::ControlError),
+    #[error("{0}")]
+    Auth(#[from] auth::AuthSetupError),
     #[error("the HTTP server failed: {0}; restart clauster")]
     Http(#[source] std::io::Error),
 }
@@ -151,7 +157,7 @@ async fn serve_on(
     let ServerConfig {
         config,
         config_file,
-        ..
+        session_secret,
     } = config;
     // One engine per state_dir (bridges.md §10.4): held for the life of the server.
     let holder = if listener.is_some() {
@@ -169,9 +175,16 @@ async fn serve_on(
     for note in import_notes {
         tracing::info!("{note}");
     }
+    state_files::ensure_private_dirs(&config.state_dir);
     let context = context::page_context(&config, config_file.is_some());
     let claude_global_file = trust::global_config_file(&config, &state::ProcessEnv);
     let config = std::sync::Arc::new(config);
+    // Before the engine starts: a bad session secret refuses startup with nothing running.
+    let auth = auth::Auth::new(
+        std::sync::Arc::clone(&config),
+        session_secret.as_ref(),
+        local.map_or(0, |l| l.port()),
+    )?;
     let engine = engine::spawn(engine::EngineSetup {
         config: std::sync::Arc::clone(&config),
         store,
@@ -200,13 +213,16 @@ async fn serve_on(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let allowed = local.map(|local| origin::AllowedOrigins::new(state.config(), local.port()));
-    let router = routes::router(state);
-    // Browsers reach the TCP listener only; the control socket is exempt (security.md §5).
-    let tcp = listener.zip(allowed).map(|(listener, allowed)| {
+    let router = routes::router(state, auth.clone());
+    let headers = axum::middleware::from_fn_with_state(auth.clone(), headers::security_headers);
+    // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
+    // control socket is authenticated by its file mode and peer uid (security.md §2, §5).
+    let tcp = listener.map(|listener| {
         let browser_facing = router
             .clone()
-            .layer(axum::middleware::from_fn_with_state(allowed, origin::check));
+            .layer(axum::middleware::from_fn_with_state(auth, auth::gate))
+            .layer(headers.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, browser_facing).with_graceful_shutdown(stopped())
     });
     let tcp = async move {
@@ -215,7 +231,9 @@ async fn serve_on(
             None => Ok(()),
         }
     };
-    let over_socket = router.layer(axum::Extension(claude_md::ControlSocket));
+    let over_socket = router
+        .layer(axum::Extension(claude_md::ControlSocket))
+        .layer(headers);
     let unix = axum::serve(unix_listener, over_socket).with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;

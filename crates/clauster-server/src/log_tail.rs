@@ -40,12 +40,20 @@ const CLOSE_INTERNAL: u16 = 1011;
 pub async fn stream(
     State(state): State<AppState>,
     UrlPath(reference): UrlPath<String>,
+    session: Option<axum::Extension<crate::auth::SessionEnd>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| run(state, reference, socket))
+    let session = session.map(|axum::Extension(end)| end);
+    upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
 }
 
-async fn run(state: AppState, reference: String, mut socket: WebSocket) {
+async fn run(
+    state: AppState,
+    reference: String,
+    mut socket: WebSocket,
+    session: Option<crate::auth::SessionEnd>,
+) {
+    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
     // Subscribe before reading the instance: a terminal transition in between is not missed.
     let mut changes = state.engine().subscribe();
     let (instance, path, mut tail) = match open(&state, &reference).await {
@@ -107,6 +115,10 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket) {
                 if ended {
                     drain_until = Some(Instant::now() + DRAIN);
                 }
+            }
+            reason = &mut session_end => {
+                close(&mut socket, 1008, reason).await;
+                return;
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,

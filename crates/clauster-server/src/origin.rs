@@ -1,19 +1,14 @@
-//! The Origin rule of security.md §5 for browser-reachable requests: an unsafe method or a
-//! WebSocket handshake that carries an `Origin` must carry an allowed one, so a web page
-//! elsewhere cannot start bridges or trust directories through the operator's browser.
-//! (Authentication is not served yet; with it, an absent Origin will be refused too.) The
-//! control socket is exempt: it is served without this layer.
+//! The Origin rule of security.md §5: the browser origins this server accepts, normalised.
+//! With auth off, an unsafe method or a WebSocket handshake that carries an `Origin` must
+//! carry an allowed one; with auth on, a cookie-authenticated or anonymous one must carry an
+//! allowed `Origin` at all. The gate in `auth` applies it on the TCP listener only; the
+//! control socket is exempt.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use clauster_core::config::{Config, normalize_origin};
-
-use crate::error::ApiError;
 
 /// The normalised origins a browser may send.
 #[derive(Clone, Debug)]
@@ -34,39 +29,20 @@ impl AllowedOrigins {
         Self(Arc::new(allowed))
     }
 
-    fn admits(&self, headers: &HeaderMap) -> bool {
-        match headers.get(header::ORIGIN) {
-            None => true,
-            Some(origin) => origin
+    /// Auth off: an absent `Origin` passes (CLI tools send none); a present one must be
+    /// allowed.
+    pub fn admits_if_present(&self, headers: &HeaderMap) -> bool {
+        headers.get(header::ORIGIN).is_none() || self.admits(headers)
+    }
+
+    /// Auth on: the `Origin` must be present and allowed.
+    pub fn admits(&self, headers: &HeaderMap) -> bool {
+        headers.get(header::ORIGIN).is_some_and(|origin| {
+            origin
                 .to_str()
-                .is_ok_and(|origin| self.0.contains(&normalize_origin(origin))),
-        }
+                .is_ok_and(|origin| self.0.contains(&normalize_origin(origin)))
+        })
     }
-}
-
-fn needs_check(request: &Request) -> bool {
-    let unsafe_method = matches!(
-        *request.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    let upgrade = request
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    unsafe_method || upgrade
-}
-
-/// The middleware: 403 `origin check failed` before the handler (and before any upgrade).
-pub async fn check(
-    State(allowed): State<AllowedOrigins>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if needs_check(&request) && !allowed.admits(request.headers()) {
-        return ApiError::new(StatusCode::FORBIDDEN, "origin check failed").into_response();
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]
@@ -88,22 +64,28 @@ mod tests {
     }
 
     #[test]
-    fn only_listed_origins_pass_and_an_absent_one_passes_while_auth_is_off() {
+    fn only_listed_origins_pass_and_an_absent_one_passes_only_while_auth_is_off() {
         let rule = allowed(&["http://127.0.0.1:7621", "https://clauster.example.net"]);
-        assert!(rule.admits(&HeaderMap::new()), "CLI tools send no Origin");
-        assert!(rule.admits(&with_origin("http://127.0.0.1:7621")));
         assert!(
-            rule.admits(&with_origin("HTTPS://Clauster.Example.NET:443/")),
-            "normalised"
+            rule.admits_if_present(&HeaderMap::new()),
+            "CLI tools send no Origin"
         );
-        assert!(
-            !rule.admits(&with_origin("http://127.0.0.1:7622")),
-            "another port"
-        );
-        assert!(!rule.admits(&with_origin("https://evil.example")));
-        assert!(
-            !rule.admits(&with_origin("null")),
-            "sandboxed frames send null"
-        );
+        assert!(!rule.admits(&HeaderMap::new()), "auth on: Origin required");
+        for check in [AllowedOrigins::admits, AllowedOrigins::admits_if_present] {
+            assert!(check(&rule, &with_origin("http://127.0.0.1:7621")));
+            assert!(
+                check(&rule, &with_origin("HTTPS://Clauster.Example.NET:443/")),
+                "normalised"
+            );
+            assert!(
+                !check(&rule, &with_origin("http://127.0.0.1:7622")),
+                "another port"
+            );
+            assert!(!check(&rule, &with_origin("https://evil.example")));
+            assert!(
+                !check(&rule, &with_origin("null")),
+                "sandboxed frames send null"
+            );
+        }
     }
 }

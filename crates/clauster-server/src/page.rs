@@ -10,8 +10,9 @@ use leptos::prelude::*;
 use crate::assets::BUNDLE_VERSION;
 
 /// Renders the whole document. The `<body>` holds only the app, so the hydrate entry can
-/// attach to `<body>` directly.
-pub fn render(bootstrap: &Bootstrap) -> String {
+/// attach to `<body>` directly. Every `<script>` carries `nonce`, the response's CSP nonce
+/// (security.md §6).
+pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
     let root = bootstrap.context.root_path.as_str();
     let running = bootstrap.instances.iter().filter(|i| is_live(i)).count();
     let title = escape_html(&page_title(
@@ -31,8 +32,8 @@ pub fn render(bootstrap: &Bootstrap) -> String {
          <script src=\"{root}/pkg/theme.js?v={v}\"></script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
          <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
-         <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\">{data}</script>\
-         <script type=\"module\" src=\"{root}/pkg/boot.js?v={v}\"></script>\
+         <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\" nonce=\"{nonce}\">{data}</script>\
+         <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/boot.js?v={v}\"></script>\
          </head><body>{body}</body></html>"
     );
     html
@@ -175,7 +176,7 @@ mod tests {
 
     /// The page with the bundle version (which changes with every build) masked.
     fn rendered(bootstrap: &Bootstrap) -> String {
-        render(bootstrap)
+        render(bootstrap, "TEST-NONCE")
             .replace(BUNDLE_VERSION, "<v>")
             .replace("><", ">\n<")
     }
@@ -223,7 +224,7 @@ mod tests {
             projects,
             instances: vec![running_instance("p28")],
         };
-        let html = render(&bootstrap);
+        let html = render(&bootstrap, "TEST-NONCE");
         let cards: Vec<&str> = html
             .split("data-project=\"")
             .skip(1)
@@ -276,8 +277,11 @@ mod tests {
             instances: vec![],
         };
         bootstrap.context.projects_root = "/srv/</script>".into();
-        let html = render(&bootstrap);
-        let data = html.split("type=\"application/json\">").nth(1).unwrap();
+        let html = render(&bootstrap, "N");
+        let data = html
+            .split("type=\"application/json\" nonce=\"N\">")
+            .nth(1)
+            .unwrap();
         let data = data.split("</script>").next().unwrap();
         assert!(
             !data.contains('<'),

@@ -1,22 +1,34 @@
 //! The axum router: every route of http-api.md that exists so far, under `root_path`.
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
 
+use crate::auth::{Auth, Caller, login};
 use crate::error::ApiError;
+use crate::headers::{self, CspNonce};
 use crate::state::AppState;
 use crate::{
     assets, clone, instances, log_tail, more_routes, page, projects_create, sessions_routes,
 };
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, auth: Auth) -> Router {
     let api = Router::new()
         .route("/", get(dashboard))
+        .route(
+            "/login",
+            get(login::page).with_state(auth.clone()).merge(
+                post(login::submit)
+                    .layer(DefaultBodyLimit::max(login::FORM_LIMIT_BYTES))
+                    .with_state(auth.clone()),
+            ),
+        )
+        .route("/logout", post(login::logout).with_state(auth))
         .route("/healthz", get(healthz))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/state", get(instances::app_state))
@@ -93,7 +105,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/projects/clone/{job_id}/cancel", post(clone::cancel))
         .route("/ws/clone-progress/{job_id}", get(clone::progress_socket))
         .route("/pkg/{*path}", get(assets::serve))
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));
     let root = state.root_path().to_owned();
     let router = if root.is_empty() {
         api
@@ -114,7 +127,17 @@ pub fn no_store(mut response: Response) -> Response {
     response
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
+/// `/healthz`: an unauthenticated caller while auth is on sees `{"status": "ok"}` only.
+async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
+    if caller.is_some_and(|Extension(caller)| !caller.sees_health_detail()) {
+        return no_store(
+            Json(Health {
+                status: "ok".into(),
+                detail: None,
+            })
+            .into_response(),
+        );
+    }
     let running = if state.engine().is_ready() {
         state.engine().list().await.map_or(0, |all| {
             all.iter().filter(|i| i.status == "running").count()
@@ -147,15 +170,21 @@ async fn list_projects(State(state): State<AppState>) -> Result<Response, ApiErr
     Ok(no_store(Json(projects).into_response()))
 }
 
-async fn dashboard(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn dashboard(
+    State(state): State<AppState>,
+    Extension(nonce): Extension<CspNonce>,
+) -> Result<Response, ApiError> {
     let context = state.context().clone();
     let instances = state.engine().list().await?;
     let projects = projects_blocking(state).await?;
-    let html = page::render(&Bootstrap {
-        context,
-        projects,
-        instances,
-    });
+    let html = page::render(
+        &Bootstrap {
+            context,
+            projects,
+            instances,
+        },
+        &nonce.0,
+    );
     Ok(no_store(Html(html).into_response()))
 }
 

@@ -271,7 +271,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A process whose argv passes the bridge gate.
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", "claude", "remote-control"])
+            .args(["-c", "sleep 30; true", "claude", "remote-control"])
             .spawn()
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();

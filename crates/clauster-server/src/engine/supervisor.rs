@@ -1995,6 +1995,9 @@ mod tests {
             stem_of("alpha-1764083000000-1.log"),
             Some("alpha-1764083000000-1")
         );
-        assert_eq!(stem_of("alpha-1764083000000-1.keeper.json"), None);
+        assert_eq!(
+            stem_of("alpha-1764083000000-1.keeper.json"),
+            Some("alpha-1764083000000-1")
+        );
     }
 }

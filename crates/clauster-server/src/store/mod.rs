@@ -6,6 +6,7 @@
 
 mod import;
 mod lock;
+mod tokens;
 
 use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, TransactionBehavior};
 use crate::time;
 
 pub use lock::{EngineLock, Holder, LockError};
+pub use tokens::{TokenError, TokenInfo};
 
 /// The store's file name inside the state directory.
 const STORE_FILE: &str = "clauster.sqlite3";

@@ -1,0 +1,236 @@
+//! `GET /login`, `POST /login`, `POST /logout` (http-api.md §3) and the login page (ui.md
+//! §11): a plain form that works without JavaScript.
+
+use std::time::Instant;
+
+use axum::Extension;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use super::throttle::ThrottleKey;
+use super::{Auth, Caller, password, peer_of, proxy, redirect};
+use crate::error::ApiError;
+use crate::headers::CspNonce;
+
+/// The login form's body cap (security.md §7.2).
+pub const FORM_LIMIT_BYTES: usize = 4 * 1024;
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// What the page shows under the field.
+enum Notice {
+    None,
+    Wrong,
+    Throttled(u64),
+    Malformed,
+}
+
+/// `GET /login`: the form, or straight to the dashboard when already signed in (or when
+/// there is nothing to sign in to).
+pub async fn page(
+    State(auth): State<Auth>,
+    caller: Option<Extension<Caller>>,
+    Extension(nonce): Extension<CspNonce>,
+) -> Response {
+    let signed_in = caller.is_none_or(|Extension(c)| !matches!(c, Caller::Anonymous));
+    if !auth.enabled() || signed_in {
+        return redirect(&format!("{}/", auth.root_path()));
+    }
+    login_page(&auth, &nonce, StatusCode::OK, &Notice::None)
+}
+
+/// `POST /login`: throttle first, then the password; success sets the session cookie.
+pub async fn submit(
+    State(auth): State<Auth>,
+    Extension(nonce): Extension<CspNonce>,
+    request: Request,
+) -> Response {
+    if !auth.enabled() {
+        return redirect(&format!("{}/", auth.root_path()));
+    }
+    let peer = peer_of(&request);
+    let key = throttle_key(&auth, &request);
+    let secure = auth.secure(peer, request.headers());
+    let throttled = auth
+        .inner
+        .throttle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .check(&key, Instant::now());
+    if let Err(retry_after) = throttled {
+        let mut response = login_page(
+            &auth,
+            &nonce,
+            StatusCode::TOO_MANY_REQUESTS,
+            &Notice::Throttled(retry_after),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return response;
+    }
+    let form: Result<Form<LoginForm>, FormRejection> =
+        <Form<LoginForm> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
+    let password = match form {
+        Ok(Form(form)) => form.password,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+                .into_response();
+        }
+        Err(_) => return login_page(&auth, &nonce, StatusCode::BAD_REQUEST, &Notice::Malformed),
+    };
+    let hash = auth
+        .config()
+        .auth
+        .password_hash
+        .as_ref()
+        .map(|h| h.expose().to_owned());
+    let ok =
+        tokio::task::spawn_blocking(move || password::verify_password(&password, hash.as_deref()))
+            .await
+            .unwrap_or(false);
+    let mut throttle = auth
+        .inner
+        .throttle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if ok {
+        throttle.succeed(&key);
+        drop(throttle);
+        let mut response = redirect(&format!("{}/", auth.root_path()));
+        set_cookie(&mut response, &auth.session_cookie(secure));
+        tracing::info!(kind = "password", "signed in");
+        response
+    } else {
+        throttle.fail(&key, Instant::now());
+        drop(throttle);
+        tracing::warn!(peer = ?peer, "wrong password at sign-in");
+        login_page(&auth, &nonce, StatusCode::UNAUTHORIZED, &Notice::Wrong)
+    }
+}
+
+/// `POST /logout`: every session of every device ends (epoch bump), the cookie is deleted.
+pub async fn logout(State(auth): State<Auth>, request: Request) -> Response {
+    let secure = auth.secure(peer_of(&request), request.headers());
+    if let Err(err) = auth.inner.epoch.bump() {
+        tracing::error!(
+            "cannot persist the session epoch: {err}; sessions stay revoked until restart"
+        );
+    }
+    let mut response = redirect(&format!("{}/login", auth.root_path()));
+    set_cookie(&mut response, &auth.expired_cookie(secure));
+    response
+}
+
+fn set_cookie(response: &mut Response, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The socket peer, `proxy-user:<user>` under a verified proxy HMAC, or the shared list of a
+/// trusted proxy that named nobody. `X-Forwarded-For` is never read.
+fn throttle_key(auth: &Auth, request: &Request) -> ThrottleKey {
+    let peer = peer_of(request);
+    match auth.proxy_verdict(
+        peer,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+    ) {
+        proxy::ProxyVerdict::User { name, signed: true } => {
+            ThrottleKey::Client(format!("proxy-user:{name}"))
+        }
+        proxy::ProxyVerdict::User { .. } | proxy::ProxyVerdict::NoUser => ThrottleKey::SharedProxy,
+        proxy::ProxyVerdict::Untrusted => ThrottleKey::Client(
+            peer.map_or_else(|| "local".to_owned(), |ip| canonical_ip(ip).to_string()),
+        ),
+    }
+}
+
+fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        std::net::IpAddr::V4(_) => ip,
+    }
+}
+
+fn login_page(auth: &Auth, nonce: &CspNonce, status: StatusCode, notice: &Notice) -> Response {
+    let html = render(auth.root_path(), &nonce.0, notice);
+    let mut response = (status, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn render(root: &str, nonce: &str, notice: &Notice) -> String {
+    let message = match notice {
+        Notice::None => String::new(),
+        Notice::Wrong => "<p class=\"login-error\" role=\"alert\">Wrong password.</p>".to_owned(),
+        Notice::Throttled(seconds) => format!(
+            "<p class=\"login-error\" role=\"alert\">Too many failed attempts. Try again in \
+             {seconds} s.</p>"
+        ),
+        Notice::Malformed => {
+            "<p class=\"login-error\" role=\"alert\">The sign-in form was incomplete; reload the \
+             page and try again.</p>"
+                .to_owned()
+        }
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sign in · Clauster</title>\
+         <script nonce=\"{nonce}\">{THEME_SCRIPT}</script>\
+         <link rel=\"stylesheet\" href=\"{root}/pkg/style.css\">\
+         <style nonce=\"{nonce}\">{LOGIN_STYLE}</style>\
+         </head><body class=\"login-body\"><main class=\"login-card\">\
+         <h1 class=\"login-title\">Clauster</h1>\
+         <form method=\"post\" action=\"{root}/login\">\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autofocus required \
+         autocomplete=\"current-password\">\
+         {message}\
+         <button type=\"submit\">Sign in</button>\
+         </form></main></body></html>"
+    )
+}
+
+/// Sets `data-theme` before first paint from the stored choice (ui.md §8).
+const THEME_SCRIPT: &str = "try{var t=localStorage.getItem('clauster-theme');\
+if(t==='dark'||t==='light'){document.documentElement.setAttribute('data-theme',t);}}catch(e){}";
+
+const LOGIN_STYLE: &str = ".login-body{min-height:100vh;display:flex;align-items:center;\
+justify-content:center;margin:0}.login-card{display:flex;flex-direction:column;gap:1rem;\
+padding:2rem;min-width:16rem;border-radius:12px;border:1px solid rgba(127,127,127,.3)}\
+.login-card form{display:flex;flex-direction:column;gap:.75rem}.login-title{margin:0}\
+.login-error{color:#c0392b;margin:0}";
+
+#[cfg(test)]
+mod tests {
+    use super::{Notice, render};
+
+    #[test]
+    fn the_login_page() {
+        insta::assert_snapshot!(render("/dash", "NONCE", &Notice::Throttled(301)));
+    }
+
+    #[test]
+    fn inline_code_carries_the_nonce_and_no_style_attribute_is_used() {
+        let html = render("", "N0nce", &Notice::Wrong);
+        assert_eq!(html.matches("<script nonce=\"N0nce\">").count(), 1);
+        assert_eq!(html.matches("<style nonce=\"N0nce\">").count(), 1);
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(!html.contains("style=\""));
+        assert!(html.contains("Wrong password."));
+        assert!(html.contains("action=\"/login\""));
+    }
+}

@@ -1,0 +1,553 @@
+//! Authentication on the browser-facing listener (security.md §2–§5): who a request comes
+//! from (session cookie, bearer token, forward-auth), the auth-on Origin rule, and the fail-
+//! closed gate in front of every route but the few the spec exempts. The control socket is
+//! served without this layer: its file mode and peer uid authenticate it.
+
+pub mod admin;
+pub mod login;
+pub mod password;
+pub mod proxy;
+pub mod session;
+pub mod throttle;
+pub mod tokens;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use clauster_core::config::{Config, CookieSecure, Secret};
+use subtle::ConstantTimeEq as _;
+
+use crate::error::ApiError;
+use crate::origin::AllowedOrigins;
+use crate::store::Store;
+
+pub use session::SecretError;
+
+/// How a request was authenticated; stored in the request's extensions by the gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// Auth is off: nothing was checked.
+    Open,
+    /// No valid credential (only public paths get this far).
+    Anonymous,
+    Cookie {
+        issued_at: u64,
+        epoch: u64,
+    },
+    Bearer,
+    Proxy {
+        user: String,
+    },
+}
+
+impl Caller {
+    fn authenticated(&self) -> bool {
+        !matches!(self, Caller::Anonymous)
+    }
+
+    /// Cookie and anonymous requests are the ones a browser can be tricked into sending.
+    fn needs_origin(&self) -> bool {
+        matches!(self, Caller::Cookie { .. } | Caller::Anonymous)
+    }
+
+    /// Whether `/healthz` may show more than `{"status": "ok"}`.
+    pub fn sees_health_detail(&self) -> bool {
+        self.authenticated()
+    }
+}
+
+/// Everything the gate and the login routes share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Arc<Config>,
+    cookie_name: String,
+    signer: session::Signer,
+    epoch: session::Epoch,
+    throttle: Mutex<throttle::Throttle>,
+    /// Its own connection to the store: token lookups never wait for the engine.
+    tokens: Mutex<Store>,
+    allowed: AllowedOrigins,
+}
+
+/// Why authentication could not be set up; the server refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl Auth {
+    /// Loads the signing secret (`secret` from `CLAUSTER_SESSION_SECRET`, else the state
+    /// dir's file), the epoch, and opens a store connection for token lookups.
+    pub fn new(
+        config: Arc<Config>,
+        secret: Option<&Secret>,
+        port: u16,
+    ) -> Result<Self, AuthSetupError> {
+        let state_dir = config.state_dir.clone();
+        let secret = match secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => session::load_or_create_secret(&state_dir)?,
+        };
+        let tokens = Store::connect_again(&state_dir)?;
+        for warning in startup_warnings(&config) {
+            tracing::warn!("{warning}");
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                allowed: AllowedOrigins::new(&config, port),
+                cookie_name: session::cookie_name(&state_dir),
+                signer: session::Signer::new(secret),
+                epoch: session::Epoch::load(&state_dir),
+                throttle: Mutex::new(throttle::Throttle::default()),
+                tokens: Mutex::new(tokens),
+                config,
+            }),
+        })
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config().auth.enabled
+    }
+
+    pub fn root_path(&self) -> &str {
+        &self.config().root_path
+    }
+
+    fn cookie_path(&self) -> &str {
+        let root = self.root_path();
+        if root.is_empty() { "/" } else { root }
+    }
+
+    /// The `Set-Cookie` value of a fresh session.
+    fn session_cookie(&self, secure: bool) -> String {
+        let value = self
+            .inner
+            .signer
+            .issue(self.inner.epoch.current(), unix_now());
+        format!(
+            "{}={value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={}{}",
+            self.inner.cookie_name,
+            self.cookie_path(),
+            self.config().auth.session_max_age_seconds,
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// The `Set-Cookie` value that deletes the session cookie.
+    fn expired_cookie(&self, secure: bool) -> String {
+        format!(
+            "{}=; HttpOnly; SameSite=Lax; Path={}; Max-Age=0{}",
+            self.inner.cookie_name,
+            self.cookie_path(),
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// The secure decision of security.md §6 (cookie `Secure`, HSTS).
+    pub fn secure(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+        match self.config().auth.cookie_secure {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => {
+                self.config().tls.is_some()
+                    || (proxy::trusted_peer(&self.config().auth.reverse_proxy, peer)
+                        && headers
+                            .get("x-forwarded-proto")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
+            }
+        }
+    }
+
+    fn session_from(&self, headers: &HeaderMap) -> Option<session::Session> {
+        let now = unix_now();
+        let epoch = self.inner.epoch.current();
+        let max_age = self.config().auth.session_max_age_seconds;
+        cookie_values(headers, &self.inner.cookie_name)
+            .find_map(|value| self.inner.signer.verify(value, epoch, max_age, now))
+    }
+
+    /// The bearer credential's verdict: `None` without a bearer header.
+    async fn bearer(&self, headers: &HeaderMap, metrics_path: bool) -> Option<bool> {
+        let raw = headers.get(header::AUTHORIZATION)?;
+        let Some(token) = raw.to_str().ok().and_then(tokens::bearer_credential) else {
+            return Some(false);
+        };
+        let hash = tokens::token_hash(token);
+        let matches = |secret: &Option<Secret>| {
+            secret
+                .as_ref()
+                .is_some_and(|s| bool::from(s.expose().as_bytes().ct_eq(hash.as_bytes())))
+        };
+        if matches(&self.config().auth.api_token_hash)
+            || (metrics_path && matches(&self.config().observability.metrics_token_hash))
+        {
+            return Some(true);
+        }
+        let auth = self.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let store = auth
+                .inner
+                .tokens
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            store.use_token(&hash)
+        })
+        .await;
+        match found {
+            Ok(Ok(found)) => Some(found),
+            Ok(Err(err)) => {
+                tracing::error!("bearer token lookup failed: {err}");
+                Some(false)
+            }
+            Err(_) => Some(false),
+        }
+    }
+
+    fn proxy_verdict(
+        &self,
+        peer: Option<IpAddr>,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> proxy::ProxyVerdict {
+        let settings = &self.config().auth.reverse_proxy;
+        proxy::verify(
+            settings,
+            &proxy::ProxyRequest {
+                peer,
+                user: headers
+                    .get(settings.user_header.as_str())
+                    .map(HeaderValue::as_bytes),
+                signature: headers
+                    .get(settings.shared_secret_header.as_str())
+                    .map(HeaderValue::as_bytes),
+                method: method.as_str(),
+                path,
+                now: unix_now(),
+            },
+        )
+    }
+
+    /// Who sent the request, trying each configured method; any valid one authenticates.
+    async fn identify(&self, request: &Parts, peer: Option<IpAddr>, rel: &str) -> Caller {
+        let headers = &request.headers;
+        if self.bearer(headers, rel == "/metrics").await == Some(true) {
+            return Caller::Bearer;
+        }
+        if let proxy::ProxyVerdict::User { name, .. } =
+            self.proxy_verdict(peer, &request.method, request.uri.path(), headers)
+        {
+            return Caller::Proxy { user: name };
+        }
+        match self.session_from(headers) {
+            Some(session) => Caller::Cookie {
+                issued_at: session.issued_at,
+                epoch: session.epoch,
+            },
+            None => Caller::Anonymous,
+        }
+    }
+}
+
+/// What an operator should hear about at startup (security.md §6, config.md §4).
+pub fn startup_warnings(config: &Config) -> Vec<String> {
+    let auth = &config.auth;
+    let mut warnings = Vec::new();
+    if !auth.enabled {
+        return warnings;
+    }
+    if auth.password_hash.is_some()
+        && auth.cookie_secure != CookieSecure::Always
+        && config.tls.is_none()
+        && !auth.reverse_proxy.enabled
+    {
+        warnings.push(
+            "password sign-in is on without TLS or a reverse proxy: the session cookie can travel              in clear text; serve clauster over HTTPS (tls, or a reverse proxy) and set              auth.cookie_secure: always"
+                .to_owned(),
+        );
+    }
+    if !config.enforced_auth() {
+        warnings.push(
+            "auth is on but no password hash, forward-auth or auth.api_token_hash is configured:              only named API tokens (`clauster api-token issue`) can get in"
+                .to_owned(),
+        );
+    }
+    warnings
+}
+
+/// When a cookie-authenticated WebSocket must close (http-api.md §8): at a logout (1008
+/// `logged out`) or when the cookie reaches its max age (1008 `authentication expired`). The
+/// gate puts one in the request of every cookie-authenticated handshake.
+#[derive(Clone, Debug)]
+pub struct SessionEnd {
+    epoch: tokio::sync::watch::Receiver<u64>,
+    cookie_epoch: u64,
+    expires_at: u64,
+}
+
+impl SessionEnd {
+    /// Completes with the close reason.
+    pub async fn reached(mut self) -> &'static str {
+        let left = std::time::Duration::from_secs(self.expires_at.saturating_sub(unix_now()));
+        let cookie_epoch = self.cookie_epoch;
+        tokio::select! {
+            () = tokio::time::sleep(left) => "authentication expired",
+            changed = async { self.epoch.wait_for(|current| *current > cookie_epoch).await.is_ok() } => {
+                if changed {
+                    "logged out"
+                } else {
+                    // The server is going away; its shutdown closes the socket.
+                    std::future::pending().await
+                }
+            }
+        }
+    }
+
+    /// [`SessionEnd::reached`] when the request has one, else never.
+    pub async fn of(end: Option<SessionEnd>) -> &'static str {
+        match end {
+            Some(end) => end.reached().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Every value of cookie `name` in the request's `Cookie` headers.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(move |pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The socket peer of a TCP request, when the listener recorded it.
+pub fn peer_of(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+fn is_websocket(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// Paths reachable without credentials (http-api.md §1); `/metrics` has its own token,
+/// handled in [`Auth::identify`].
+fn is_public(method: &Method, rel: &str) -> bool {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    (rel == "/login" && (read || *method == Method::POST))
+        || (read && (rel == "/healthz" || rel == "/favicon.svg" || rel.starts_with("/pkg/")))
+}
+
+/// Routes that answer 404 when `ui.enabled` is false, before authentication.
+fn is_ui_only(rel: &str) -> bool {
+    if matches!(
+        rel,
+        "/" | "/login" | "/logout" | "/api/widget" | "/favicon.svg"
+    ) || rel.starts_with("/pkg/")
+    {
+        return true;
+    }
+    rel.strip_prefix("/api/instances/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(id, action)| !id.is_empty() && matches!(action, "forget" | "qr"))
+}
+
+/// Answers that want JSON rather than a redirect to the login page.
+fn is_api(rel: &str) -> bool {
+    rel.starts_with("/api/") || rel.starts_with("/ws/") || rel == "/metrics"
+}
+
+/// The gate on the TCP listener: UI-only 404s, then (auth on) identification, the Origin
+/// rule, public paths, and 401 / 303 / 403 for everything else; with auth off only the
+/// Origin rule of an unauthenticated server applies.
+pub async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let (response, kind) = decide(&auth, request, next).await;
+    // The access log (security.md §11): never the query string, never a credential.
+    tracing::debug!(
+        target: "clauster::access",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis(),
+        auth = kind,
+    );
+    response
+}
+
+impl Caller {
+    /// The authentication kind as the access log names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Caller::Open => "none (auth off)",
+            Caller::Anonymous => "anonymous",
+            Caller::Cookie { .. } => "cookie",
+            Caller::Bearer => "bearer",
+            Caller::Proxy { .. } => "forward-auth",
+        }
+    }
+}
+
+async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'static str) {
+    let path = request.uri().path().to_owned();
+    let root = auth.root_path();
+    let rel = if root.is_empty() {
+        path.as_str()
+    } else {
+        match path.strip_prefix(root) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            // Outside root_path: the router answers 404.
+            _ => return (next.run(request).await, "none (outside root_path)"),
+        }
+    }
+    .to_owned();
+    if !auth.config().ui.enabled && is_ui_only(&rel) {
+        return (
+            ApiError::not_found("Not Found").into_response(),
+            "none (UI off)",
+        );
+    }
+    let websocket = is_websocket(&request);
+    let checks_origin = websocket || is_unsafe(request.method());
+    if !auth.enabled() {
+        if checks_origin && !auth.inner.allowed.admits_if_present(request.headers()) {
+            return (origin_refused(), Caller::Open.kind());
+        }
+        request.extensions_mut().insert(Caller::Open);
+        return (next.run(request).await, Caller::Open.kind());
+    }
+
+    let peer = peer_of(&request);
+    // Split so no borrow of the (non-`Sync`) body lives across the token lookup.
+    let (parts, body) = request.into_parts();
+    let caller = auth.identify(&parts, peer, &rel).await;
+    let mut request = Request::from_parts(parts, body);
+    // Before the public-path check, so `POST /login` is covered too (security.md §5).
+    let kind = caller.kind();
+    if checks_origin && caller.needs_origin() && !auth.inner.allowed.admits(request.headers()) {
+        return (origin_refused(), kind);
+    }
+    if caller.authenticated() || is_public(request.method(), &rel) {
+        if let (true, Caller::Cookie { issued_at, epoch }) = (websocket, &caller) {
+            request.extensions_mut().insert(SessionEnd {
+                epoch: auth.inner.epoch.watch(),
+                cookie_epoch: *epoch,
+                expires_at: issued_at.saturating_add(auth.config().auth.session_max_age_seconds),
+            });
+        }
+        request.extensions_mut().insert(caller);
+        return (next.run(request).await, kind);
+    }
+    let refusal = if websocket {
+        // Refused before the upgrade (http-api.md §8).
+        ApiError::new(StatusCode::FORBIDDEN, "authentication required").into_response()
+    } else if is_api(&rel) {
+        ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response()
+    } else {
+        redirect(&format!("{root}/login"))
+    };
+    (refusal, kind)
+}
+
+fn origin_refused() -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "origin check failed").into_response()
+}
+
+/// A 303 with `no-store`.
+pub fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, Method, header};
+
+    use super::{cookie_values, is_api, is_public, is_ui_only};
+
+    #[test]
+    fn public_ui_only_and_api_paths() {
+        assert!(is_public(&Method::GET, "/login"));
+        assert!(is_public(&Method::POST, "/login"));
+        assert!(is_public(&Method::HEAD, "/healthz"));
+        assert!(is_public(&Method::GET, "/pkg/boot.js"));
+        assert!(!is_public(&Method::POST, "/healthz"));
+        assert!(!is_public(&Method::GET, "/"));
+        assert!(!is_public(&Method::POST, "/logout"));
+        assert!(!is_public(&Method::GET, "/metrics"));
+        assert!(!is_public(&Method::GET, "/api/state"));
+
+        assert!(is_ui_only("/"));
+        assert!(is_ui_only("/api/instances/abc/forget"));
+        assert!(is_ui_only("/api/instances/abc/qr"));
+        assert!(!is_ui_only("/api/instances/abc"));
+        assert!(!is_ui_only("/api/instances/abc/resume"));
+        assert!(!is_ui_only("/healthz"));
+
+        assert!(is_api("/api/state"));
+        assert!(is_api("/ws/events"));
+        assert!(is_api("/metrics"));
+        assert!(!is_api("/"));
+    }
+
+    #[test]
+    fn cookie_values_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; s=x; b=2"));
+        headers.append(header::COOKIE, HeaderValue::from_static("s=y"));
+        let values: Vec<&str> = cookie_values(&headers, "s").collect();
+        assert_eq!(values, ["x", "y"]);
+    }
+}

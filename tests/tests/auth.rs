@@ -1,0 +1,905 @@
+//! Authentication, the Origin rule and response headers through the real `clauster run`
+//! process (security.md §2–§6, §12 rows 44–50, 56): password login, sessions and logout,
+//! the throttle, bearer tokens (named and legacy), forward-auth, WebSocket handshakes, CSP
+//! nonces and body limits.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::{Sandbox, Server, clauster_bin, start_server};
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// Runs `clauster <args>` in the sandbox with `stdin`; exit code, stdout, stderr.
+fn cli(sandbox: &Sandbox, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn clauster");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for clauster");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn hash_password(sandbox: &Sandbox, password: &str) -> String {
+    let (code, out, err) = cli(
+        sandbox,
+        &["hash-password"],
+        &format!("{password}\n{password}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
+fn write_config(sandbox: &Sandbox, yaml: &str) {
+    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+    std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn origin(server: &Server) -> String {
+    server.base.clone()
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("request");
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap_or_default(),
+    }
+}
+
+/// `POST /login` with the form and an `Origin` (when given).
+async fn login(server: &Server, password: &str, origin: Option<&str>) -> Answer {
+    let mut request = client()
+        .post(format!("{}/login", server.base))
+        .form(&[("password", password)]);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    send(request).await
+}
+
+/// The `name=value` part of the session cookie a response set.
+fn session_cookie(answer: &Answer) -> String {
+    let set = answer.header("set-cookie");
+    assert!(set.starts_with("clauster_session_"), "set-cookie: {set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn get_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request = client().get(format!("{}{path}", server.base));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request).await
+}
+
+/// A WebSocket handshake: `Ok(())` on upgrade, else the HTTP status of the refusal.
+async fn handshake(server: &Server, path: &str, headers: &[(&str, &str)]) -> Result<(), u16> {
+    let mut request = format!("{}{path}", server.ws)
+        .into_client_request()
+        .expect("a ws request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => Ok(()),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("unexpected handshake error: {other}"),
+    }
+}
+
+fn password_config(sandbox: &Sandbox, extra: &str) {
+    let hash = hash_password(sandbox, PASSWORD);
+    write_config(
+        sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{extra}"
+        ),
+    );
+}
+
+/// The nonce of a CSP header.
+fn csp_nonce(answer: &Answer) -> String {
+    let csp = answer.header("content-security-policy");
+    let start = csp.find("'nonce-").expect("a nonce in the CSP") + "'nonce-".len();
+    csp[start..].split('\'').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one operator's session, step by step
+async fn fail_closed_login_sessions_and_logout() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    password_config(&sandbox, "");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let origin = origin(&server);
+
+    // No credentials: pages redirect, API routes answer 401, WebSockets are refused.
+    let page = get_with(&server, "/", &[]).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), "/login");
+    for path in [
+        "/api/state",
+        "/api/projects",
+        "/api/instances",
+        "/api/widget",
+        "/api/v1/projects",
+    ] {
+        let answer = get_with(&server, path, &[]).await;
+        assert_eq!(answer.status, 401, "{path}");
+        assert_eq!(
+            answer.json(),
+            json!({"detail": "authentication required"}),
+            "{path}"
+        );
+    }
+    let start = send(
+        client()
+            .post(format!("{}/api/instances", server.base))
+            .header("origin", &origin)
+            .json(&json!({"project": "alpha"})),
+    )
+    .await;
+    assert_eq!(start.status, 401);
+    for path in ["/ws/events", "/ws/bridge-log/x"] {
+        assert_eq!(
+            handshake(&server, path, &[("origin", &origin)]).await,
+            Err(403),
+            "{path}"
+        );
+    }
+    // Health is public, reduced to its status.
+    let health = get_with(&server, "/healthz", &[]).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json(), json!({"status": "ok"}));
+
+    // The login page: CSP with a fresh nonce carried by its inline script and style.
+    let first = get_with(&server, "/login", &[]).await;
+    let second = get_with(&server, "/login", &[]).await;
+    assert_eq!(first.status, 200);
+    assert!(first.body.contains("autocomplete=\"current-password\""));
+    let nonce = csp_nonce(&first);
+    assert_ne!(nonce, csp_nonce(&second), "a fresh nonce per response");
+    assert!(first.body.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(first.body.contains(&format!("<style nonce=\"{nonce}\">")));
+
+    // Origin rule before the public path (row 45): nothing is set.
+    for bad in [None, Some("https://evil.example")] {
+        let refused = login(&server, PASSWORD, bad).await;
+        assert_eq!(refused.status, 403, "{bad:?}");
+        assert_eq!(refused.json(), json!({"detail": "origin check failed"}));
+        assert!(refused.headers.get("set-cookie").is_none());
+    }
+    let wrong = login(&server, "not it", Some(&origin)).await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong password."));
+    assert!(wrong.headers.get("set-cookie").is_none());
+
+    let ok = login(&server, PASSWORD, Some(&origin)).await;
+    assert_eq!(ok.status, 303);
+    assert_eq!(ok.header("location"), "/");
+    let set = ok.header("set-cookie").to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "auto without TLS or proxy: {set}");
+    let cookie = session_cookie(&ok);
+
+    // Signed in: the page, with its scripts carrying the response's nonce.
+    let dashboard = get_with(&server, "/", &[("cookie", &cookie)]).await;
+    assert_eq!(dashboard.status, 200);
+    let nonce = csp_nonce(&dashboard);
+    let scripts = dashboard.body.matches("<script").count();
+    assert!(scripts >= 2);
+    assert_eq!(
+        dashboard
+            .body
+            .matches(&format!("nonce=\"{nonce}\""))
+            .count(),
+        scripts
+    );
+    assert!(
+        !dashboard.body.contains("style=\""),
+        "no style attributes under the CSP"
+    );
+    let health = get_with(&server, "/healthz", &[("cookie", &cookie)]).await;
+    assert_eq!(health.json()["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        get_with(&server, "/login", &[("cookie", &cookie)])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        get_with(&server, "/api/projects", &[("cookie", &cookie)])
+            .await
+            .status,
+        200
+    );
+    // A cookie-authenticated unsafe request still needs the Origin.
+    let no_origin = send(
+        client()
+            .post(format!("{}/api/instances", server.base))
+            .header("cookie", &cookie)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(no_origin.status, 403);
+    assert_eq!(no_origin.json(), json!({"detail": "origin check failed"}));
+    // The event socket: needs the cookie and an allowed Origin (rows 48).
+    assert_eq!(
+        handshake(&server, "/ws/events", &[("cookie", &cookie)]).await,
+        Err(403)
+    );
+    assert_eq!(
+        handshake(
+            &server,
+            "/ws/events",
+            &[("cookie", &cookie), ("origin", "https://evil.example")]
+        )
+        .await,
+        Err(403)
+    );
+    assert_eq!(
+        handshake(
+            &server,
+            "/ws/events",
+            &[("cookie", &cookie), ("origin", &origin)]
+        )
+        .await,
+        Ok(())
+    );
+
+    // A flipped MAC byte (row 46).
+    let mut tampered = cookie.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_eq!(
+        get_with(&server, "/api/state", &[("cookie", &tampered)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get_with(&server, "/", &[("cookie", &tampered)])
+            .await
+            .status,
+        303
+    );
+
+    // Logout revokes every session, also the other device's.
+    let other = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
+    assert_eq!(
+        get_with(&server, "/api/state", &[("cookie", &other)])
+            .await
+            .status,
+        200
+    );
+    let epoch_file = sandbox.state_dir().join("session.epoch");
+    assert!(!epoch_file.exists());
+    let out = send(
+        client()
+            .post(format!("{}/logout", server.base))
+            .header("cookie", &cookie)
+            .header("origin", &origin),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.header("location"), "/login");
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    for stale in [&cookie, &other] {
+        assert_eq!(
+            get_with(&server, "/api/state", &[("cookie", stale)])
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&epoch_file).unwrap().trim(), "1");
+    let fresh = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
+    assert_eq!(
+        get_with(&server, "/api/state", &[("cookie", &fresh)])
+            .await
+            .status,
+        200
+    );
+
+    // Files of security.md §10.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&sandbox.state_dir()), 0o700);
+    assert_eq!(mode(&sandbox.state_dir().join("session.secret")), 0o600);
+    assert_eq!(mode(&epoch_file), 0o600);
+    assert_eq!(
+        std::fs::read(sandbox.state_dir().join("session.secret"))
+            .unwrap()
+            .len(),
+        32
+    );
+    assert_eq!(mode(&sandbox.state_dir().join("logs")), 0o700);
+    assert!(
+        server
+            .log()
+            .contains("password sign-in is on without TLS or a reverse proxy"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_short_session_secret_refuses_startup_and_stays_untouched() {
+    let sandbox = Sandbox::new();
+    write_config(&sandbox, "auth:\n  enabled: true\n");
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    let secret = sandbox.state_dir().join("session.secret");
+    std::fs::write(&secret, b"short").unwrap();
+    let port = support::free_port().to_string();
+    let out = sandbox
+        .command(clauster_bin())
+        .args(["run", "--port", &port, "--projects-root"])
+        .arg(sandbox.projects_root())
+        .output()
+        .expect("run clauster");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("holds 5 bytes, fewer than 32"), "{err}");
+    assert_eq!(std::fs::read(&secret).unwrap(), b"short");
+}
+
+#[tokio::test]
+async fn the_login_throttle_keys_on_the_socket_peer() {
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, "");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let origin = origin(&server);
+    for attempt in 0..5 {
+        let wrong = send(
+            client()
+                .post(format!("{}/login", server.base))
+                .header("origin", &origin)
+                .header("x-forwarded-for", format!("203.0.113.{attempt}"))
+                .form(&[("password", "nope")]),
+        )
+        .await;
+        assert_eq!(wrong.status, 401, "attempt {attempt}");
+    }
+    // The sixth, at once: 429 with Retry-After 301 (row 44); rotating X-Forwarded-For does
+    // not help (row 50), and the right password is not even checked.
+    let locked = send(
+        client()
+            .post(format!("{}/login", server.base))
+            .header("origin", &origin)
+            .header("x-forwarded-for", "198.51.100.7")
+            .form(&[("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(locked.status, 429);
+    assert_eq!(locked.header("retry-after"), "301");
+    assert!(
+        locked
+            .body
+            .contains("Too many failed attempts. Try again in 301 s."),
+        "{}",
+        locked.body
+    );
+    assert!(locked.headers.get("set-cookie").is_none());
+    let again = login(&server, PASSWORD, Some(&origin)).await;
+    assert_eq!(again.status, 429);
+    let left: u64 = again.header("retry-after").parse().unwrap();
+    assert!((299..=301).contains(&left), "{left}");
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // a token's life, step by step
+async fn bearer_tokens_named_and_legacy() {
+    let sandbox = Sandbox::new();
+    let legacy = "clauster_pat_legacy-token-for-the-test";
+    write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  api_token_hash: '{}'\n",
+            sha256_hex(legacy)
+        ),
+    );
+    let server = start_server(&sandbox, None, &[], &[]);
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(legacy))]
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &format!("bEaReR {legacy}"))]
+        )
+        .await
+        .status,
+        200,
+        "the scheme is case-insensitive"
+    );
+    for bad in ["Bearer ", "Bearer", "Bearer unknown-token", "Basic abc"] {
+        let answer = get_with(&server, "/api/projects", &[("authorization", bad)]).await;
+        assert_eq!(answer.status, 401, "{bad:?}");
+        assert_eq!(answer.json(), json!({"detail": "authentication required"}));
+    }
+
+    // A named token issued while the server runs works at once.
+    let (code, token, err) = cli(&sandbox, &["api-token", "issue", "ci"], "");
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_owned();
+    assert!(
+        token.starts_with("clauster_pat_") && token.len() == 56,
+        "{token}"
+    );
+    assert!(err.contains("Authorization: Bearer"));
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/instances",
+            &[("authorization", &bearer(&token))]
+        )
+        .await
+        .status,
+        200
+    );
+    // Token requests are exempt from the Origin rule, on HTTP and WebSocket.
+    let exempt = send(
+        client()
+            .post(format!("{}/api/instances", server.base))
+            .header("authorization", bearer(&token))
+            .header("origin", "https://evil.example")
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(exempt.status, 422);
+    assert_eq!(exempt.json()["detail"], "project is required");
+    assert_eq!(
+        handshake(&server, "/ws/events", &[("authorization", &bearer(&token))]).await,
+        Ok(())
+    );
+
+    let (code, listed, _) = cli(&sandbox, &["api-token", "list", "--json"], "");
+    assert_eq!(code, 0);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["config_token_set"], true);
+    assert_eq!(listed["tokens"][0]["label"], "ci");
+    assert!(listed["tokens"][0]["last_used_at"].is_string(), "{listed}");
+    assert!(!listed.to_string().contains(&token));
+
+    // Refused commands change nothing.
+    let before = cli(&sandbox, &["api-token", "list", "--json"], "").1;
+    for (args, message) in [
+        (&["api-token", "issue", "ci"][..], "already exists"),
+        (&["api-token", "issue", "a b"][..], "is invalid"),
+        (
+            &["api-token", "issue", "x", "--label", "y"][..],
+            "two different labels",
+        ),
+        (
+            &["api-token", "rotate", "nope"][..],
+            "no token labelled 'nope'",
+        ),
+        (
+            &["api-token", "revoke", "nope"][..],
+            "no token labelled 'nope'",
+        ),
+    ] {
+        let (code, out, err) = cli(&sandbox, args, "");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(out.is_empty());
+    }
+    let after = cli(&sandbox, &["api-token", "list", "--json"], "").1;
+    assert_eq!(before, after);
+
+    let (code, rotated, _) = cli(&sandbox, &["api-token", "rotate", "--label", "ci"], "");
+    assert_eq!(code, 0);
+    let rotated = rotated.trim().to_owned();
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(&token))]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(&rotated))]
+        )
+        .await
+        .status,
+        200
+    );
+    let (code, out, _) = cli(&sandbox, &["api-token", "revoke", "ci"], "");
+    assert_eq!((code, out.trim()), (0, "revoked ci"));
+    assert_eq!(
+        get_with(
+            &server,
+            "/api/projects",
+            &[("authorization", &bearer(&rotated))]
+        )
+        .await
+        .status,
+        401
+    );
+}
+
+fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{user}:{t}:{method}:{path}").as_bytes());
+    format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
+    let sandbox = Sandbox::new();
+    let secret = "a-shared-secret-between-proxy-and-clauster";
+    write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    shared_secret: '{secret}'\n"
+        ),
+    );
+    let server = start_server(&sandbox, None, &[], &[]);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good = proxy_signature(secret, "alice", now, "GET", "/api/projects");
+    let ok = get_with(
+        &server,
+        "/api/projects",
+        &[("remote-user", "alice"), ("x-proxy-auth", &good)],
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    // Forward-auth requests are exempt from the Origin rule.
+    let post = proxy_signature(secret, "alice", now, "POST", "/api/instances");
+    let exempt = send(
+        client()
+            .post(format!("{}/api/instances", server.base))
+            .header("remote-user", "alice")
+            .header("x-proxy-auth", &post)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(exempt.status, 422);
+    let ws = proxy_signature(secret, "alice", now, "GET", "/ws/events");
+    assert_eq!(
+        handshake(
+            &server,
+            "/ws/events",
+            &[("remote-user", "alice"), ("x-proxy-auth", &ws)]
+        )
+        .await,
+        Ok(())
+    );
+
+    // Row 49: no signature, a stale one, a wrong MAC, another user, another path → 401.
+    let stale = proxy_signature(secret, "alice", now - 120, "GET", "/api/projects");
+    let wrong = proxy_signature("another secret", "alice", now, "GET", "/api/projects");
+    let other_path = proxy_signature(secret, "alice", now, "GET", "/api/state");
+    let cases: [&[(&str, &str)]; 5] = [
+        &[("remote-user", "alice")],
+        &[("remote-user", "alice"), ("x-proxy-auth", &stale)],
+        &[("remote-user", "alice"), ("x-proxy-auth", &wrong)],
+        &[("remote-user", "bob"), ("x-proxy-auth", &good)],
+        &[("remote-user", "alice"), ("x-proxy-auth", &other_path)],
+    ];
+    for headers in cases {
+        let answer = get_with(&server, "/api/projects", headers).await;
+        assert_eq!(answer.status, 401, "{headers:?}");
+        assert_eq!(answer.json(), json!({"detail": "authentication required"}));
+    }
+
+    // From a peer outside trusted_ips the headers are ignored, even without HMAC.
+    let untrusted = Sandbox::new();
+    write_config(
+        &untrusted,
+        "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['10.0.0.0/8']\n    require_hmac: false\n",
+    );
+    let other = start_server(&untrusted, None, &[], &[]);
+    let ignored = get_with(
+        &other,
+        "/api/projects",
+        &[("remote-user", "alice"), ("x-forwarded-for", "10.0.0.1")],
+    )
+    .await;
+    assert_eq!(ignored.status, 401);
+}
+
+#[tokio::test]
+async fn headers_body_limits_and_ui_only_routes() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+    let server = start_server(&sandbox, None, &[], &[]);
+    for path in ["/api/projects", "/no/such/route", "/healthz"] {
+        let answer = get_with(&server, path, &[]).await;
+        assert_eq!(answer.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(answer.header("x-frame-options"), "DENY");
+        assert_eq!(answer.header("referrer-policy"), "same-origin");
+        assert_eq!(answer.header("cross-origin-opener-policy"), "same-origin");
+        assert_eq!(
+            answer.header("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()"
+        );
+        assert!(
+            answer
+                .header("content-security-policy")
+                .contains("'wasm-unsafe-eval'")
+        );
+        assert!(
+            !answer
+                .header("content-security-policy")
+                .contains("unsafe-inline")
+        );
+        assert_eq!(answer.header("cache-control"), "no-store", "{path}");
+        assert!(answer.headers.get("strict-transport-security").is_none());
+    }
+    // Auth off: a login page has nothing to do.
+    assert_eq!(get_with(&server, "/login", &[]).await.status, 303);
+
+    // Row 56: a body over 1 MiB, nothing started.
+    let big = format!(
+        "{{\"project\": \"alpha\", \"pad\": \"{}\"}}",
+        "x".repeat(1024 * 1024)
+    );
+    let answer = send(
+        client()
+            .post(format!("{}/api/instances", server.base))
+            .header("content-type", "application/json")
+            .body(big),
+    )
+    .await;
+    assert_eq!(answer.status, 413);
+    assert_eq!(answer.json(), json!({"detail": "request body too large"}));
+    assert_eq!(
+        get_with(&server, "/api/instances", &[]).await.json(),
+        json!([])
+    );
+
+    // HSTS and the Secure flag with cookie_secure: always; UI-only routes 404 before auth.
+    let secure = Sandbox::new();
+    let hash = hash_password(&secure, PASSWORD);
+    write_config(
+        &secure,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n  cookie_secure: always\n"
+        ),
+    );
+    let https = start_server(&secure, None, &[], &[]);
+    let ok = login(&https, PASSWORD, Some(&https.base)).await;
+    assert!(ok.header("set-cookie").contains("; Secure"));
+    assert_eq!(ok.header("strict-transport-security"), "max-age=31536000");
+    let oversized = send(
+        client()
+            .post(format!("{}/login", https.base))
+            .header("origin", &https.base)
+            .form(&[("password", "x".repeat(5000))]),
+    )
+    .await;
+    assert_eq!(oversized.status, 413);
+    assert_eq!(
+        oversized.json(),
+        json!({"detail": "request body too large"})
+    );
+
+    let headless = Sandbox::new();
+    write_config(
+        &headless,
+        &format!(
+            "ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"
+        ),
+    );
+    let api_only = start_server(&headless, None, &[], &[]);
+    for path in ["/login", "/", "/api/widget"] {
+        let answer = get_with(&api_only, path, &[]).await;
+        assert_eq!(answer.status, 404, "{path}");
+        assert_eq!(answer.json(), json!({"detail": "Not Found"}));
+    }
+    assert_eq!(get_with(&api_only, "/api/projects", &[]).await.status, 401);
+}
+
+#[test]
+fn hash_password_refuses_an_empty_or_mismatched_entry() {
+    let sandbox = Sandbox::new();
+    let (code, out, err) = cli(&sandbox, &["hash-password"], "one\ntwo\n");
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("the two entries differ"), "{err}");
+    let (code, out, err) = cli(&sandbox, &["hash-password"], "\n\n");
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("empty"), "{err}");
+    let phc = hash_password(&sandbox, "pw");
+    assert!(phc.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"), "{phc}");
+}
+
+/// Row 59: the control socket is authenticated by its file mode, with auth on and the UI
+/// off; the same request over TCP needs credentials.
+#[tokio::test]
+async fn the_cli_uses_the_control_socket_without_credentials() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    password_config(&sandbox, "ui:\n  enabled: false\n");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let (code, out, err) = cli(&sandbox, &["status", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+    assert_eq!(
+        get_with(&server, "/api/instances", &[]).await.status,
+        401,
+        "TCP still needs credentials"
+    );
+}
+
+/// A logout closes the event socket of every cookie session with 1008 `logged out`
+/// (http-api.md §8), so the dashboard goes back to the login page.
+#[tokio::test]
+async fn logout_closes_cookie_authenticated_event_sockets() {
+    use futures_util::StreamExt as _;
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, "");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let origin = origin(&server);
+    let cookie = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
+    let mut request = format!("{}/ws/events", server.ws)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", HeaderValue::from_str(&cookie).unwrap());
+    request
+        .headers_mut()
+        .insert("origin", HeaderValue::from_str(&origin).unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let hello = socket.next().await.unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("\"hello\""), "{hello}");
+
+    let out = send(
+        client()
+            .post(format!("{}/logout", server.base))
+            .header("cookie", &cookie)
+            .header("origin", &origin),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(message) = socket.next().await {
+            if let Ok(tungstenite::Message::Close(frame)) = message {
+                return frame;
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket closes at once");
+    let frame = closed.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(frame.reason.as_str(), "logged out");
+}
+
+/// `CLAUSTER_SESSION_SECRET` signs the cookies instead of a state-dir file, and a session
+/// survives a restart with the same secret; a logout's epoch survives it too.
+#[tokio::test]
+async fn sessions_survive_a_restart_with_the_configured_secret() {
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, "");
+    let secret = "0123456789abcdef0123456789abcdef-env";
+    let env = [("CLAUSTER_SESSION_SECRET", secret)];
+    let first = start_server(&sandbox, None, &[], &env);
+    let origin = origin(&first);
+    let kept = session_cookie(&login(&first, PASSWORD, Some(&origin)).await);
+    let revoked = session_cookie(&login(&first, PASSWORD, Some(&origin)).await);
+    drop(first);
+    assert!(!sandbox.state_dir().join("session.secret").exists());
+
+    let second = start_server(&sandbox, None, &[], &env);
+    let origin = second.base.clone();
+    assert_eq!(
+        get_with(&second, "/api/state", &[("cookie", &kept)])
+            .await
+            .status,
+        200
+    );
+    let out = send(
+        client()
+            .post(format!("{}/logout", second.base))
+            .header("cookie", &revoked)
+            .header("origin", &origin),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let fresh = session_cookie(&login(&second, PASSWORD, Some(&origin)).await);
+    drop(second);
+
+    let third = start_server(&sandbox, None, &[], &env);
+    assert_eq!(
+        get_with(&third, "/api/state", &[("cookie", &kept)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get_with(&third, "/api/state", &[("cookie", &fresh)])
+            .await
+            .status,
+        200
+    );
+}
