@@ -340,3 +340,89 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
         "{failed:#}"
     );
 }
+
+#[tokio::test]
+async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (sandbox, _alpha, claude) = setup("pty_ready");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
+    );
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws/pty-screen/{id}", server.ws))
+            .await
+            .unwrap();
+    let mut last_seq = 0;
+    let screen = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket is open")
+            .unwrap();
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+        let seq = frame["seq"].as_u64().unwrap();
+        assert!(seq > last_seq, "seq goes up");
+        last_seq = seq;
+        let rows: Vec<String> = frame["screen"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        let text = rows.join("\n");
+        if text.contains("remote-control is active") {
+            break text;
+        }
+    };
+    assert!(screen.contains("session_<redacted>"), "{screen}");
+    assert!(!screen.contains("session_01FAKEPTY"), "{screen}");
+
+    // Stop: the final frame, then 1000 `bridge ended`.
+    call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Close(Some(frame)) = message {
+                return (u16::from(frame.code), frame.reason.as_str().to_owned());
+            }
+        }
+        (0, String::new())
+    })
+    .await
+    .expect("closed after the stop");
+    assert_eq!(closed, (1000, "bridge ended".to_owned()));
+
+    // Off by configuration: 1008.
+    drop(server);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws/pty-screen/{id}", server.ws))
+            .await
+            .unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap();
+    let Some(Ok(Message::Close(Some(frame)))) = refused else {
+        panic!("expected a close frame, got {refused:?}");
+    };
+    assert_eq!(u16::from(frame.code), 1008);
+}

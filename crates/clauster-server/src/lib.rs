@@ -24,6 +24,7 @@ mod page;
 mod probe;
 mod projects;
 mod projects_create;
+mod pty_screen;
 mod routes;
 mod sessions_routes;
 mod state;

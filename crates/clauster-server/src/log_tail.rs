@@ -201,7 +201,7 @@ fn log_file(instance: &Instance) -> Option<PathBuf> {
 
 /// Wakes `wake` on every change of `path`, watching its directory (a rotated or recreated file
 /// keeps being seen). `None` when notifications are unavailable: the poll still runs.
-fn watch(path: &Path, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
+pub(crate) fn watch(path: &Path, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
     let dir = path.parent()?;
     let name = path.file_name()?.to_owned();
     let handler = move |event: notify::Result<notify::Event>| {
@@ -228,7 +228,7 @@ fn watch(path: &Path, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
     Some(watcher)
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: truncate_reason(reason).into(),

@@ -29,7 +29,7 @@ pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title>\
-         <script src=\"{root}/pkg/theme.js?v={v}\"></script>\
+         <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
          <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
          <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\" nonce=\"{nonce}\">{data}</script>\

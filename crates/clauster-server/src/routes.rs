@@ -94,6 +94,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         )
         .route("/api/projects/{name}/adopt", post(sessions_routes::adopt))
         .route("/ws/events", get(instances::events))
+        .route("/ws/pty-screen/{id}", get(crate::pty_screen::stream))
         .route("/ws/bridge-log/{id}", get(log_tail::stream))
         // Create and clone (data.md §3, http-api.md §4 and §8.2).
         .route(

@@ -85,6 +85,7 @@ pub struct Snapshot {
     pub usage: BTreeMap<String, Usage>,
     pub health: HealthFacts,
     /// The last `claude agents --json` poll, attributed.
+    #[serde(default)]
     pub sessions: crate::SessionsView,
     /// Running clone jobs (data.md §3.5), so another tab picks them up.
     #[serde(default)]

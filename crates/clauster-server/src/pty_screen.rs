@@ -1,0 +1,103 @@
+//! `/ws/pty-screen/{id}` (http-api.md §8.3, pty.md §6): the keeper's redacted screen frames,
+//! relayed as the keeper writes them (a file notification on the screen sidecar; a 0.25 s poll
+//! only where notifications are unavailable). Read-only: client text is ignored.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use clauster_core::pty_sidecar::{FrameState, parse_frame};
+use tokio::sync::Notify;
+
+use crate::log_tail::{close, watch};
+use crate::state::AppState;
+
+/// The fallback poll, and the check for a keeper that died without its final frame.
+const POLL: Duration = Duration::from_millis(250);
+const LIVENESS_CHECK: Duration = Duration::from_secs(2);
+
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade.on_upgrade(move |socket| run(state, reference, socket))
+}
+
+async fn run(state: AppState, reference: String, mut socket: WebSocket) {
+    if !state.config().claude.pty_screen_enabled {
+        close(
+            &mut socket,
+            1008,
+            "the live terminal is off (claude.pty_screen_enabled)",
+        )
+        .await;
+        return;
+    }
+    let Ok(instance) = state.engine().get(&reference).await else {
+        close(&mut socket, 1008, "no such instance").await;
+        return;
+    };
+    let screen = instance
+        .bridge_debug_log_path
+        .as_deref()
+        .and_then(|log| log.strip_suffix(".log"))
+        .map(|stem| PathBuf::from(format!("{stem}.screen.json")));
+    let Some(screen) = screen.filter(|_| instance.resume_mode == "pty") else {
+        close(&mut socket, 1008, "not a pty bridge").await;
+        return;
+    };
+    let wake = Arc::new(Notify::new());
+    let watcher = watch(&screen, Arc::clone(&wake));
+    let wait = if watcher.is_some() {
+        LIVENESS_CHECK
+    } else {
+        POLL
+    };
+    let mut last_seq = 0_u64;
+    let mut quiet_checks = 0_u32;
+    loop {
+        if let Some(frame) = std::fs::read(&screen).ok().and_then(|b| parse_frame(&b))
+            && frame.seq > last_seq
+        {
+            last_seq = frame.seq;
+            quiet_checks = 0;
+            let Ok(text) = serde_json::to_string(&frame) else {
+                return;
+            };
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+            if frame.state != FrameState::Live {
+                close(&mut socket, 1000, "bridge ended").await;
+                return;
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(wait) => {
+                quiet_checks += 1;
+                // A keeper that died without its final frame: end once the bridge is dead.
+                if quiet_checks.is_multiple_of(8) || wait == LIVENESS_CHECK {
+                    let ended = state
+                        .engine()
+                        .get(&instance.instance_id)
+                        .await
+                        .map_or(true, |i| !i.alive);
+                    if ended {
+                        close(&mut socket, 1000, "bridge ended").await;
+                        return;
+                    }
+                }
+            }
+            message = socket.recv() => {
+                if matches!(message, None | Some(Err(_) | Ok(Message::Close(_)))) {
+                    return;
+                }
+            }
+        }
+    }
+}
