@@ -18,6 +18,7 @@ pub mod markers;
 pub mod modes;
 pub mod names;
 pub mod pointer;
+pub mod recap;
 pub mod sanitize;
 pub mod slug;
 pub mod status;
