@@ -19,9 +19,8 @@ fn token_hash() -> String {
     format!("{:x}", sha2::Sha256::digest(TOKEN.as_bytes()))
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The next frame, or `None` when none arrives within `wait`.
 async fn next_frame(socket: &mut Socket, wait: Duration) -> Option<Value> {
@@ -58,7 +57,9 @@ async fn connect(server: &support::Server) -> Socket {
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
         .expect("connect to /ws/events");
-    let hello = next_frame(&mut socket, Duration::from_secs(20)).await.unwrap();
+    let hello = next_frame(&mut socket, Duration::from_secs(20))
+        .await
+        .unwrap();
     assert_eq!(hello["type"], "hello");
     socket
 }
@@ -89,6 +90,54 @@ fn samples(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// `/metrics` refuses a missing or wrong token and, with the right one, reports every series
+/// for one running bridge of `alpha` among two projects.
+async fn assert_scrape_of_one_running_bridge(server: &support::Server) {
+    // The scrape: refused without or with a wrong token, complete with the right one.
+    for (header, detail) in [
+        (None, "authentication required"),
+        (Some("Bearer wrong-token"), "invalid metrics token"),
+        (Some("Basic c2NyYXBl"), "must be Bearer"),
+    ] {
+        let (status, _, body) = scrape(server, header).await;
+        assert_eq!(status, 401, "{header:?}: {body}");
+        assert!(body.contains(detail), "{header:?}: {body}");
+    }
+    let (status, kind, text) = scrape(server, Some(&format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
+    let series = samples(&text);
+    let value = |name: &str| {
+        series
+            .iter()
+            .find(|(s, _)| s == name)
+            .map_or_else(|| panic!("{name} missing from\n{text}"), |(_, v)| *v)
+    };
+    assert!((value("clauster_build_info{version=\"0.1.0\"}") - 1.0).abs() < f64::EPSILON);
+    assert!((value("clauster_bridges{status=\"running\"}") - 1.0).abs() < f64::EPSILON);
+    for status in ["starting", "stopped", "crashed", "error"] {
+        assert!(value(&format!("clauster_bridges{{status=\"{status}\"}}")).abs() < f64::EPSILON);
+    }
+    assert!((value("clauster_projects") - 2.0).abs() < f64::EPSILON);
+    assert!(value("clauster_bridge_rss_bytes{project=\"alpha\"}") > 0.0);
+    value("clauster_bridge_cpu_percent{project=\"alpha\"}");
+    assert!(!text.contains("clauster_bridge_crashes_total{"), "{text}");
+    for family in [
+        "clauster_build_info gauge",
+        "clauster_bridges gauge",
+        "clauster_projects gauge",
+        "clauster_bridge_crashes_total counter",
+        "clauster_bridge_cpu_percent gauge",
+        "clauster_bridge_rss_bytes gauge",
+        "clauster_project_cost_usd gauge",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family}\n")),
+            "{family}\n{text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
     let sandbox = Sandbox::new();
@@ -110,7 +159,9 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
         ],
     );
     let mut socket = connect(&server).await;
-    let snapshot = next_frame(&mut socket, Duration::from_secs(20)).await.unwrap();
+    let snapshot = next_frame(&mut socket, Duration::from_secs(20))
+        .await
+        .unwrap();
     assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(snapshot["metrics"], json!({}));
 
@@ -131,7 +182,12 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
     assert!(mine["disk_read_bps"].is_u64(), "{mine}");
     assert!(mine["disk_write_bps"].is_u64(), "{mine}");
 
-    let (status, all) = call(reqwest::Method::GET, &format!("{}/api/metrics", server.base), None).await;
+    let (status, all) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/metrics", server.base),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(all[&id]["running"], true);
     let (status, project) = call(
@@ -141,7 +197,10 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!((project["running"].clone(), project["bridges"].clone()), (json!(true), json!(1)));
+    assert_eq!(
+        (project["running"].clone(), project["bridges"].clone()),
+        (json!(true), json!(1))
+    );
     assert!(project["procs"].as_u64().unwrap() >= 3, "{project}");
     let (status, idle) = call(
         reqwest::Method::GET,
@@ -151,47 +210,7 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
     .await;
     assert_eq!((status, idle), (200, json!({"running": false})));
 
-    // The scrape: refused without or with a wrong token, complete with the right one.
-    for (header, detail) in [
-        (None, "authentication required"),
-        (Some("Bearer wrong-token"), "invalid metrics token"),
-        (Some("Basic c2NyYXBl"), "must be Bearer"),
-    ] {
-        let (status, _, body) = scrape(&server, header).await;
-        assert_eq!(status, 401, "{header:?}: {body}");
-        assert!(body.contains(detail), "{header:?}: {body}");
-    }
-    let (status, kind, text) = scrape(&server, Some(&format!("Bearer {TOKEN}"))).await;
-    assert_eq!(status, 200, "{text}");
-    assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
-    let series = samples(&text);
-    let value = |name: &str| {
-        series
-            .iter()
-            .find(|(s, _)| s == name)
-            .map(|(_, v)| *v)
-            .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
-    };
-    assert!((value("clauster_build_info{version=\"0.1.0\"}") - 1.0).abs() < f64::EPSILON);
-    assert!((value("clauster_bridges{status=\"running\"}") - 1.0).abs() < f64::EPSILON);
-    for status in ["starting", "stopped", "crashed", "error"] {
-        assert!(value(&format!("clauster_bridges{{status=\"{status}\"}}")).abs() < f64::EPSILON);
-    }
-    assert!((value("clauster_projects") - 2.0).abs() < f64::EPSILON);
-    assert!(value("clauster_bridge_rss_bytes{project=\"alpha\"}") > 0.0);
-    value("clauster_bridge_cpu_percent{project=\"alpha\"}");
-    assert!(!text.contains("clauster_bridge_crashes_total{"), "{text}");
-    for family in [
-        "clauster_build_info gauge",
-        "clauster_bridges gauge",
-        "clauster_projects gauge",
-        "clauster_bridge_crashes_total counter",
-        "clauster_bridge_cpu_percent gauge",
-        "clauster_bridge_rss_bytes gauge",
-        "clauster_project_cost_usd gauge",
-    ] {
-        assert!(text.contains(&format!("# TYPE {family}\n")), "{family}\n{text}");
-    }
+    assert_scrape_of_one_running_bridge(&server).await;
 
     // Killed from outside: crashed, counted, and gone from the next metrics frame.
     std::process::Command::new("kill")
@@ -206,7 +225,11 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
         if text.contains("clauster_bridge_crashes_total{project=\"alpha\"} 1\n") {
             break;
         }
-        assert!(Instant::now() < deadline, "no crash counted:\n{text}\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "no crash counted:\n{text}\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, project) = call(
@@ -236,7 +259,9 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
         ],
     );
     let mut socket = connect(&server).await;
-    let snapshot = next_frame(&mut socket, Duration::from_secs(20)).await.unwrap();
+    let snapshot = next_frame(&mut socket, Duration::from_secs(20))
+        .await
+        .unwrap();
     assert_eq!(snapshot["metrics"], json!({}));
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
@@ -249,7 +274,12 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
     {
         assert_ne!(frame["type"], "metrics", "{frame}");
     }
-    let (status, all) = call(reqwest::Method::GET, &format!("{}/api/metrics", server.base), None).await;
+    let (status, all) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/metrics", server.base),
+        None,
+    )
+    .await;
     assert_eq!((status, all), (200, json!({})));
     let (status, project) = call(
         reqwest::Method::GET,
@@ -258,7 +288,12 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
     )
     .await;
     assert_eq!((status, project), (200, json!({"running": false})));
-    let (status, state) = call(reqwest::Method::GET, &format!("{}/api/state", server.base), None).await;
+    let (status, state) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/state", server.base),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(state["metrics"], json!({}));
 
@@ -280,6 +315,11 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["field"], "name");
-    let (_, after) = call(reqwest::Method::GET, &format!("{}/api/instances", server.base), None).await;
+    let (_, after) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/instances", server.base),
+        None,
+    )
+    .await;
     assert_eq!(after.as_array().map(Vec::len), Some(1));
 }

@@ -48,7 +48,12 @@ fn transcript_dir(sandbox: &Sandbox) -> PathBuf {
     put(&dir, "no-turns.jsonl", &fixture("no-turns.jsonl"), 10);
     put(&dir, "previous.jsonl", &fixture("previous.jsonl"), 100);
     put(&dir, "older.jsonl", &fixture("older.jsonl"), 1_000);
-    put(&dir, "notes.txt", "{\"type\":\"user\",\"content\":\"not a transcript\"}\n", 0);
+    put(
+        &dir,
+        "notes.txt",
+        "{\"type\":\"user\",\"content\":\"not a transcript\"}\n",
+        0,
+    );
     dir
 }
 
@@ -81,12 +86,18 @@ fn payload(name: &str, dir: &Path) -> Vec<u8> {
 
 const ARMED: (&str, &str) = ("CLAUSTER_RESUME_RECAP", "1");
 
+/// Variables set for one run of the hook.
+type Env = Vec<(&'static str, &'static str)>;
+
 /// The hook's stdout as the SessionStart envelope; returns the recap.
 fn recap_of(stdout: &str) -> String {
     let output: Value = serde_json::from_str(stdout.trim_end()).expect("one JSON object");
-    assert_eq!(output["hookSpecificOutput"]["hookEventName"], "SessionStart");
     assert_eq!(
-        output.as_object().map(|o| o.len()),
+        output["hookSpecificOutput"]["hookEventName"],
+        "SessionStart"
+    );
+    assert_eq!(
+        output.as_object().map(serde_json::Map::len),
         Some(1),
         "only hookSpecificOutput: {output}"
     );
@@ -120,8 +131,18 @@ fn the_recap_stays_within_the_configured_budget() {
     let dir = transcript_dir(&sandbox);
     let long = json!({"type": "user", "message": {"content": "word ".repeat(3_000)}});
     let short = json!({"type": "assistant", "message": {"content": [{"type": "text", "text": "short answer"}]}});
-    put(&dir, "previous.jsonl", &format!("{long}\n{short}\n{long}\n"), 100);
-    for (max, expect) in [("500", 500), ("2000", 2_000), ("499", 8_000), ("many", 8_000)] {
+    put(
+        &dir,
+        "previous.jsonl",
+        &format!("{long}\n{short}\n{long}\n"),
+        100,
+    );
+    for (max, expect) in [
+        ("500", 500),
+        ("2000", 2_000),
+        ("499", 8_000),
+        ("many", 8_000),
+    ] {
         let (code, stdout, _) = run_hook(
             &sandbox,
             &payload("startup.json", &dir),
@@ -153,15 +174,24 @@ fn anything_wrong_means_exit_zero_and_no_output() {
     let startup = payload("startup.json", &dir);
     let empty_dir = sandbox.dir.path().join("empty");
     std::fs::create_dir_all(&empty_dir).unwrap();
-    put(&empty_dir, &format!("{CURRENT}.jsonl"), "{\"type\":\"user\",\"content\":\"x\"}\n", 0);
+    put(
+        &empty_dir,
+        &format!("{CURRENT}.jsonl"),
+        "{\"type\":\"user\",\"content\":\"x\"}\n",
+        0,
+    );
     let huge = format!(
         "{{\"transcript_path\":\"{}/{CURRENT}.jsonl\",\"pad\":\"{}\"}}",
         dir.display(),
         "x".repeat(1024 * 1024)
     );
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(&str, Vec<u8>, Env)> = vec![
         ("not armed", startup.clone(), vec![]),
-        ("armed with 0", startup.clone(), vec![("CLAUSTER_RESUME_RECAP", "0")]),
+        (
+            "armed with 0",
+            startup.clone(),
+            vec![("CLAUSTER_RESUME_RECAP", "0")],
+        ),
         ("compact", payload("compact.json", &dir), vec![ARMED]),
         ("not json", b"{\"transcript_path\": ".to_vec(), vec![ARMED]),
         ("not an object", b"[1, 2]".to_vec(), vec![ARMED]),
@@ -197,7 +227,10 @@ fn anything_wrong_means_exit_zero_and_no_output() {
         .unwrap();
     assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0));
     // The transcripts were only read.
-    assert_eq!(std::fs::read_to_string(dir.join("previous.jsonl")).unwrap(), fixture("previous.jsonl"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("previous.jsonl")).unwrap(),
+        fixture("previous.jsonl")
+    );
 }
 
 /// Claude Code's directory name for a path.
@@ -234,9 +267,17 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
     });
     std::fs::write(&settings, serde_json::to_string_pretty(&other).unwrap()).unwrap();
     let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let transcripts = sandbox.home().join(".claude/projects").join(slug(&canonical));
+    let transcripts = sandbox
+        .home()
+        .join(".claude/projects")
+        .join(slug(&canonical));
     std::fs::create_dir_all(&transcripts).unwrap();
-    put(&transcripts, "previous.jsonl", &fixture("previous.jsonl"), 100);
+    put(
+        &transcripts,
+        "previous.jsonl",
+        &fixture("previous.jsonl"),
+        100,
+    );
 
     let server = start_server(&sandbox, Some(&claude), &[], &RECAP_ENV);
     let (status, started) = server.start_bridge("alpha").await;
@@ -273,13 +314,25 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
         (lines.len() == 2).then_some(lines)
     })
     .unwrap_or_else(|| panic!("the fake ran no hooks\n{}", server.log()));
-    let other_run = lines.iter().find(|l| l["command"] == "echo other-hook").unwrap();
+    let other_run = lines
+        .iter()
+        .find(|l| l["command"] == "echo other-hook")
+        .unwrap();
     assert_eq!(other_run["stdout"], "other-hook\n");
-    let our_run = lines.iter().find(|l| l["command"] == ours.as_str()).unwrap();
+    let our_run = lines
+        .iter()
+        .find(|l| l["command"] == ours.as_str())
+        .unwrap();
     assert_eq!(our_run["exit"], 0, "{our_run}");
     let recap = recap_of(our_run["stdout"].as_str().unwrap());
-    assert!(recap.starts_with("⟦clauster-recap⟧ Recap of the previous conversation"), "{recap}");
-    assert!(recap.contains("**User:** Great. Next time: rate limits."), "{recap}");
+    assert!(
+        recap.starts_with("⟦clauster-recap⟧ Recap of the previous conversation"),
+        "{recap}"
+    );
+    assert!(
+        recap.contains("**User:** Great. Next time: rate limits."),
+        "{recap}"
+    );
 
     // A second launch finds the entry in place and changes nothing.
     let before = std::fs::read(&settings).unwrap();
@@ -314,9 +367,15 @@ async fn an_unparseable_settings_file_is_left_alone_and_the_bridge_still_runs() 
     let warnings = started["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{started}");
     let warning = warnings[0].as_str().unwrap();
-    assert!(warning.starts_with("could not install the resume-recap hook: cannot update "), "{warning}");
+    assert!(
+        warning.starts_with("could not install the resume-recap hook: cannot update "),
+        "{warning}"
+    );
     assert!(warning.contains("settings.json"), "{warning}");
-    assert!(!warning.contains("hand-edited"), "the content never leaks: {warning}");
+    assert!(
+        !warning.contains("hand-edited"),
+        "the content never leaks: {warning}"
+    );
     assert_eq!(std::fs::read(&settings).unwrap(), broken);
     assert!(!settings.with_file_name("settings.json.bak").exists());
 }

@@ -16,7 +16,9 @@ const MAX_TRANSCRIPT_BYTES: u64 = 64 * 1024 * 1024;
 pub fn run() -> ExitCode {
     if let Some(output) = recap_output(
         std::env::var("CLAUSTER_RESUME_RECAP").ok().as_deref(),
-        std::env::var("CLAUSTER_RESUME_RECAP_MAX_CHARS").ok().as_deref(),
+        std::env::var("CLAUSTER_RESUME_RECAP_MAX_CHARS")
+            .ok()
+            .as_deref(),
         &mut std::io::stdin().lock(),
     ) {
         let mut stdout = std::io::stdout().lock();
@@ -65,7 +67,9 @@ fn previous_transcript(current: &Path) -> Option<PathBuf> {
         if !meta.is_file() || meta.len() > MAX_TRANSCRIPT_BYTES {
             continue;
         }
-        let Ok(modified) = meta.modified() else { continue };
+        let Ok(modified) = meta.modified() else {
+            continue;
+        };
         if best.as_ref().is_some_and(|(at, _)| *at >= modified) {
             continue;
         }

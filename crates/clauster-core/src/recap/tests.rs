@@ -30,7 +30,11 @@ fn the_recap_of_a_whole_conversation() {
 fn a_small_budget_keeps_the_newest_turns_and_says_so() {
     let many: Vec<Turn> = (1..=40)
         .map(|i| Turn {
-            role: if i % 2 == 1 { Role::User } else { Role::Assistant },
+            role: if i % 2 == 1 {
+                Role::User
+            } else {
+                Role::Assistant
+            },
             text: format!("turn number {i} {}", "x".repeat(20)),
         })
         .collect();
@@ -56,7 +60,11 @@ fn a_newest_turn_longer_than_the_budget_is_truncated() {
     ];
     for max in [500, 1_000, 8_000] {
         let recap = render(&long, max).unwrap();
-        assert!(recap.chars().count() <= max, "{max}: {}", recap.chars().count());
+        assert!(
+            recap.chars().count() <= max,
+            "{max}: {}",
+            recap.chars().count()
+        );
         assert!(recap.contains(TRUNCATED), "{max}");
         assert!(recap.contains(OMITTED), "{max}");
         assert!(recap.ends_with("⟦clauster-recap⟧ end of recap"));
@@ -69,7 +77,10 @@ fn the_sentinel_inside_a_rendered_turn_is_neutralised() {
         role: Role::User,
         text: format!("say {SENTINEL} twice"),
     };
-    assert_eq!(render_turn(&turn), "**User:** say [recap-marker removed] twice");
+    assert_eq!(
+        render_turn(&turn),
+        "**User:** say [recap-marker removed] twice"
+    );
 }
 
 #[test]
@@ -82,12 +93,23 @@ fn no_turns_no_recap() {
 fn payloads() {
     let ok = |s: &str| parse_payload(s.as_bytes()).map(|p| p.transcript_path);
     assert_eq!(
-        ok(r#"{"session_id":"s","transcript_path":"/t/a.jsonl","source":"startup","hook_event_name":"SessionStart"}"#),
+        ok(
+            r#"{"session_id":"s","transcript_path":"/t/a.jsonl","source":"startup","hook_event_name":"SessionStart"}"#
+        ),
         Some("/t/a.jsonl".into())
     );
-    assert_eq!(ok(r#"{"transcript_path":"/t/a.jsonl","source":"resume"}"#), Some("/t/a.jsonl".into()));
-    assert_eq!(ok(r#"{"transcript_path":"/t/a.jsonl","source":""}"#), Some("/t/a.jsonl".into()));
-    assert_eq!(ok(r#"{"transcript_path":"/t/a.jsonl"}"#), Some("/t/a.jsonl".into()));
+    assert_eq!(
+        ok(r#"{"transcript_path":"/t/a.jsonl","source":"resume"}"#),
+        Some("/t/a.jsonl".into())
+    );
+    assert_eq!(
+        ok(r#"{"transcript_path":"/t/a.jsonl","source":""}"#),
+        Some("/t/a.jsonl".into())
+    );
+    assert_eq!(
+        ok(r#"{"transcript_path":"/t/a.jsonl"}"#),
+        Some("/t/a.jsonl".into())
+    );
     for bad in [
         r#"{"transcript_path":"/t/a.jsonl","source":"compact"}"#,
         r#"{"transcript_path":"/t/a.jsonl","source":"clear"}"#,

@@ -26,7 +26,12 @@ pub struct Scrape {
 /// Renders the scrape in the text format, version 0.0.4.
 pub fn render(scrape: &Scrape) -> String {
     let mut out = String::new();
-    family(&mut out, "clauster_build_info", "gauge", "Clauster build information.");
+    family(
+        &mut out,
+        "clauster_build_info",
+        "gauge",
+        "Clauster build information.",
+    );
     let _ = writeln!(
         out,
         "clauster_build_info{{version=\"{}\"}} 1",
@@ -37,7 +42,12 @@ pub fn render(scrape: &Scrape) -> String {
         let count = scrape.bridges.get(status).copied().unwrap_or(0);
         let _ = writeln!(out, "clauster_bridges{{status=\"{status}\"}} {count}");
     }
-    family(&mut out, "clauster_projects", "gauge", "Discovered projects.");
+    family(
+        &mut out,
+        "clauster_projects",
+        "gauge",
+        "Discovered projects.",
+    );
     let _ = writeln!(out, "clauster_projects {}", scrape.projects);
     family(
         &mut out,

@@ -96,7 +96,10 @@ pub async fn prometheus(
                 .cpu_percent
                 .entry(instance.project.clone())
                 .or_default() += m.cpu_percent;
-            *scrape.rss_bytes.entry(instance.project.clone()).or_default() += m.rss_bytes;
+            *scrape
+                .rss_bytes
+                .entry(instance.project.clone())
+                .or_default() += m.rss_bytes;
         }
     }
     for value in scrape.cpu_percent.values_mut() {
@@ -131,10 +134,16 @@ fn check_token(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let value = value.to_str().unwrap_or_default();
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token,
-        _ => return Err(unauthorized("the Authorization header must be Bearer <token>")),
+        _ => {
+            return Err(unauthorized(
+                "the Authorization header must be Bearer <token>",
+            ));
+        }
     };
     if token.is_empty() || token.contains(' ') {
-        return Err(unauthorized("the Authorization header must be Bearer <token>"));
+        return Err(unauthorized(
+            "the Authorization header must be Bearer <token>",
+        ));
     }
     let actual = format!("{:x}", Sha256::digest(token.as_bytes()));
     if !constant_time_eq(actual.as_bytes(), expected.as_bytes()) {
@@ -180,7 +189,10 @@ mod tests {
         else {
             panic!("running expected");
         };
-        assert_eq!((procs, rss_bytes, disk_read_bps, bridges), (4, 30, Some(12), 2));
+        assert_eq!(
+            (procs, rss_bytes, disk_read_bps, bridges),
+            (4, 30, Some(12), 2)
+        );
         assert!((cpu_percent - 3.2).abs() < 1e-9, "{cpu_percent}");
         // One bridge without disk counters makes the project's rate unknown.
         let c = m(0.0, 1, None);
@@ -200,9 +212,19 @@ mod tests {
         };
         assert!(check_token(&with("Bearer s3cret"), &hash).is_ok());
         assert!(check_token(&with("bearer s3cret"), &hash).is_ok());
-        for bad in ["Bearer wrong", "Basic s3cret", "Bearer ", "Bearer s3 cret", "s3cret"] {
+        for bad in [
+            "Bearer wrong",
+            "Basic s3cret",
+            "Bearer ",
+            "Bearer s3 cret",
+            "s3cret",
+        ] {
             let err = check_token(&with(bad), &hash).unwrap_err();
-            assert_eq!(err.into_response().status(), StatusCode::UNAUTHORIZED, "{bad}");
+            assert_eq!(
+                err.into_response().status(),
+                StatusCode::UNAUTHORIZED,
+                "{bad}"
+            );
         }
         let err = check_token(&HeaderMap::new(), &hash).unwrap_err();
         assert!(err.detail().contains("authentication required"));
