@@ -334,7 +334,13 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
         "{recap}"
     );
 
-    // A second launch finds the entry in place and changes nothing.
+    // The fresh launch was armed (§4.3 step 5).
+    let fresh = launch_env(&logs, false);
+    assert_eq!(fresh["CLAUSTER_RESUME_RECAP"], "1", "{fresh}");
+    assert_eq!(fresh["CLAUSTER_RESUME_RECAP_MAX_CHARS"], "8000", "{fresh}");
+
+    // A resume that continues the conversation finds the entry in place, changes nothing, and
+    // is not armed: the conversation is already there.
     let before = std::fs::read(&settings).unwrap();
     let id = started["instance_id"].as_str().unwrap();
     let (status, _) = support::call(
@@ -344,9 +350,45 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, again) = server.start_bridge("alpha").await;
-    assert_eq!(status, 201, "{again}");
+    let (status, resumed) = support::call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances/{id}/resume", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(resumed["resumed_conversation"], true, "{resumed}");
     assert_eq!(std::fs::read(&settings).unwrap(), before);
+    let continued = launch_env(&logs, true);
+    assert_eq!(
+        continued["CLAUSTER_RESUME_RECAP"],
+        Value::Null,
+        "{continued}"
+    );
+    assert_eq!(
+        continued["CLAUSTER_RESUME_RECAP_MAX_CHARS"],
+        Value::Null,
+        "{continued}"
+    );
+}
+
+/// The recorded `values` of the environment of the launch whose argv does (or does not)
+/// contain `--continue` (fake-claude.md §4.1).
+fn launch_env(logs: &Path, continued: bool) -> Value {
+    let found = wait_for(Duration::from_secs(10), || {
+        std::fs::read_dir(logs).ok()?.flatten().find_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".argv.json")?;
+            let argv: Vec<String> =
+                serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok()?;
+            if argv.iter().any(|a| a == "--continue") != continued {
+                return None;
+            }
+            let env = std::fs::read_to_string(logs.join(format!("{stem}.env.json"))).ok()?;
+            serde_json::from_str::<Value>(&env).ok()
+        })
+    });
+    found.expect("the launch recorded its environment")["values"].clone()
 }
 
 #[tokio::test]
