@@ -314,7 +314,10 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(body["field"], "name");
+    assert_eq!(
+        body,
+        json!({"detail": "invalid project name: '-bad' (use 1–64 letters, digits, _ and -, not starting with -)", "field": "name"})
+    );
     let (_, after) = call(
         reqwest::Method::GET,
         &format!("{}/api/instances", server.base),

@@ -1,5 +1,5 @@
-//! The blocking sampler of data.md §4: one `sysinfo::System` kept between refreshes, so CPU
-//! and disk rates are deltas of cumulative counters between consecutive refreshes.
+//! The blocking sampler of data.md §4: CPU and disk rates are deltas of the cumulative
+//! counters `sysinfo` reads (CPU time, `/proc/<pid>/io`) between consecutive refreshes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -126,6 +126,11 @@ impl Sampler {
         let mut kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
         if self.settings.disk {
             kind = kind.with_disk_usage();
+        }
+        // A fresh process table each time: the counters are cumulative anyway, and a table
+        // kept across refreshes would keep every process it ever saw (one per tool run).
+        if let Ok(fresh) = System::new() {
+            self.system = fresh;
         }
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::Some(&pids), true, kind);
