@@ -301,19 +301,8 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
 
     // The fake ran both hooks in a fresh session armed with CLAUSTER_RESUME_RECAP=1.
     let logs = sandbox.home().join(".clauster/logs");
-    let lines = wait_for(Duration::from_secs(15), || {
-        let file = std::fs::read_dir(&logs)
-            .ok()?
-            .flatten()
-            .find(|e| e.file_name().to_string_lossy().ends_with(".hooks.jsonl"))?;
-        let text = std::fs::read_to_string(file.path()).ok()?;
-        let lines: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        (lines.len() == 2).then_some(lines)
-    })
-    .unwrap_or_else(|| panic!("the fake ran no hooks\n{}", server.log()));
+    let lines =
+        hook_runs(&logs, 2).unwrap_or_else(|| panic!("the fake ran no hooks\n{}", server.log()));
     let other_run = lines
         .iter()
         .find(|l| l["command"] == "echo other-hook")
@@ -370,6 +359,22 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
         Value::Null,
         "{continued}"
     );
+}
+
+/// The hook runs the fake recorded in `<debug-file>.hooks.jsonl`, once there are `count`.
+fn hook_runs(logs: &Path, count: usize) -> Option<Vec<Value>> {
+    wait_for(Duration::from_secs(15), || {
+        let file = std::fs::read_dir(logs)
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".hooks.jsonl"))?;
+        let text = std::fs::read_to_string(file.path()).ok()?;
+        let lines: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (lines.len() == count).then_some(lines)
+    })
 }
 
 /// The recorded `values` of the environment of the launch whose argv does (or does not)
