@@ -6,6 +6,7 @@ mod config_file;
 mod control_client;
 mod credentials;
 mod headless;
+mod recap_hook;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -138,6 +139,14 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    // Claude Code's SessionStart hook (bridges.md §13.2): hidden, and before clap so that no
+    // argument or parse error can ever fail a session.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__recap-hook__")
+    {
+        return recap_hook::run();
+    }
     let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
     match cli.command {
         Command::Run(args) => run(cli.config.as_deref(), args),

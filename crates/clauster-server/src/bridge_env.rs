@@ -102,7 +102,6 @@ impl BridgeEnv {
 
     /// §4.3 step 5, for standard bridges launched fresh when `claude.resume_recap` is true:
     /// the only `CLAUSTER_*` names a child ever sees.
-    #[allow(dead_code)] // armed with the recap hook (bridges.md §13), which is not served yet
     pub fn with_recap(&self, max_chars: u64) -> BridgeEnv {
         let mut env = self.clone();
         env.set("CLAUSTER_RESUME_RECAP", "1");

@@ -77,8 +77,16 @@ pub fn acknowledge_remote_control(
     update_json_file(state_dir, global, claude_json::acknowledge_remote_control)
 }
 
+/// Where the recap hook goes and the command it runs (bridges.md §13.1).
+#[derive(Clone, Debug)]
+pub struct RecapHook {
+    /// `<D>/settings.json` (§12.1).
+    pub settings_file: PathBuf,
+    /// `"<self_exe>" __recap-hook__`.
+    pub command: String,
+}
+
 /// Installs the recap SessionStart hook with `command` in `settings.json` (bridges.md §13.1).
-#[allow(dead_code)] // the recap hook (bridges.md §13) is not served yet
 pub fn install_recap_hook(
     state_dir: &Path,
     settings: &Path,

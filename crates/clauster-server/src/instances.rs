@@ -178,6 +178,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         projects,
         instances,
         usage: state.usage().published(),
+        metrics: state.metrics().current(),
         health: health_facts(state),
         sessions: state.engine().sessions().view.clone(),
         clone_jobs: state.clones().running(),

@@ -18,6 +18,7 @@ mod error;
 mod headers;
 mod instances;
 mod log_tail;
+mod metrics;
 mod more_routes;
 mod origin;
 mod page;
@@ -192,6 +193,12 @@ async fn serve_on(
         claude_global_file,
         server_env: std::env::vars_os().collect(),
         self_exe: options.self_exe.clone(),
+        recap_hook: config.claude.resume_recap.then(|| claude_files::RecapHook {
+            settings_file: trust::settings_file(&config, &state::ProcessEnv),
+            command: clauster_core::claude_json::recap_hook_command(
+                &options.self_exe.to_string_lossy(),
+            ),
+        }),
     });
     // Temp directories of clones a previous run left behind (data.md §3.4).
     let root = config.projects_root.clone();
@@ -200,6 +207,7 @@ async fn serve_on(
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();
+        state.metrics().start();
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");

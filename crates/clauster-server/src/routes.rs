@@ -105,6 +105,13 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/projects/clone/active", get(clone::active))
         .route("/api/projects/clone/{job_id}/cancel", post(clone::cancel))
         .route("/ws/clone-progress/{job_id}", get(clone::progress_socket))
+        // Metrics (data.md §4) and the Prometheus scrape (http-api.md §9).
+        .route("/api/metrics", get(crate::metrics::api_metrics))
+        .route(
+            "/api/projects/{name}/metrics",
+            get(crate::metrics::project_metrics),
+        )
+        .route("/metrics", get(crate::metrics::prometheus))
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));

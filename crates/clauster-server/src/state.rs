@@ -11,6 +11,7 @@ use crate::ServeOptions;
 use crate::clone;
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::metrics::MetricsService;
 use crate::projects;
 use crate::trust;
 use crate::usage::UsageService;
@@ -42,6 +43,7 @@ struct Inner {
     options: ServeOptions,
     engine: Engine,
     usage: UsageService,
+    metrics: MetricsService,
     clones: clone::CloneJobs,
 }
 
@@ -58,6 +60,7 @@ impl AppState {
         let server_config_dir =
             trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
+        let metrics = MetricsService::new(&config, engine.clone());
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -66,6 +69,7 @@ impl AppState {
                 options,
                 engine,
                 usage,
+                metrics,
                 clones: clone::CloneJobs::default(),
             }),
         }
@@ -78,6 +82,11 @@ impl AppState {
     /// The transcript rollup (data.md §1).
     pub fn usage(&self) -> &UsageService {
         &self.inner.usage
+    }
+
+    /// The metrics cache and the crash counter (data.md §4, http-api.md §9).
+    pub fn metrics(&self) -> &MetricsService {
+        &self.inner.metrics
     }
 
     /// The clone jobs (data.md §3.5).

@@ -30,6 +30,25 @@ pub fn global_config_file(config: &Config, env: &dyn Env) -> PathBuf {
     }
 }
 
+/// Claude's settings file `<D>/settings.json` (bridges.md §12.1), where the recap hook goes:
+/// `D` is the bridges' `CLAUDE_CONFIG_DIR` (from `claude.env`, `claude.config_dir` or the
+/// server's environment), else `~/.claude`.
+pub fn settings_file(config: &Config, env: &dyn Env) -> PathBuf {
+    let home = env
+        .var("HOME")
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    config
+        .claude
+        .env
+        .get("CLAUDE_CONFIG_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| config.claude.config_dir.clone())
+        .or_else(|| env.var("CLAUDE_CONFIG_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| home.join(".claude"))
+        .join("settings.json")
+}
+
 /// The paths Claude Code trusts, read from `G`. A file that is missing, unreadable or not a
 /// JSON object trusts nothing (deny, §12.2).
 pub fn load_trusted(global_file: &Path) -> TrustedPaths {

@@ -200,7 +200,8 @@ pub fn apply_frame(store: &Store, text: &str) {
         | Frame::Resync { .. }
         | Frame::Sessions(_)
         | Frame::Usage { .. }
-        | Frame::Clone { .. } => {}
+        | Frame::Clone { .. }
+        | Frame::Metrics { .. } => {}
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Snapshot {
     /// The cached rollup of every project computed so far (empty when `usage.mode` is off).
     #[serde(default)]
     pub usage: BTreeMap<String, Usage>,
+    /// The metrics cache (data.md §4), keyed by instance id; empty when metrics are off.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, crate::Metrics>,
     pub health: HealthFacts,
     /// The last `claude agents --json` poll, attributed.
     #[serde(default)]
@@ -133,6 +136,11 @@ pub enum Frame {
     /// A clone job started, progressed (at most 4/s) or ended.
     Clone {
         job: crate::CloneJobState,
+    },
+    /// A metrics refresh changed the map (data.md §4): the complete current map, keyed by
+    /// instance id; only when `metrics.enabled`.
+    Metrics {
+        metrics: BTreeMap<String, crate::Metrics>,
     },
 }
 

@@ -11,6 +11,7 @@ mod clone;
 mod context;
 mod health;
 mod instance;
+mod metrics;
 mod misc;
 mod project;
 mod sessions;
@@ -23,6 +24,7 @@ pub use clone::{
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
+pub use metrics::{Metrics, ProjectMetrics};
 pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};

@@ -58,6 +58,9 @@ pub struct EngineSetup {
     pub server_env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
     /// The `clauster` binary started as the pty keeper (`ServeOptions::self_exe`).
     pub self_exe: PathBuf,
+    /// Where and what the recap hook is installed at launch; `None` when
+    /// `claude.resume_recap` is off (§13.1).
+    pub recap_hook: Option<claude_files::RecapHook>,
 }
 
 /// Messages the supervisor consumes.
@@ -167,6 +170,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         config: setup.config,
         store: setup.store,
         claude_global_file: setup.claude_global_file,
+        recap_hook: setup.recap_hook,
         env,
         caps: Capabilities::fallback(),
         logs: LogSets::new(logs_dir),
@@ -307,6 +311,7 @@ struct Supervisor {
     config: Arc<Config>,
     store: Store,
     claude_global_file: PathBuf,
+    recap_hook: Option<claude_files::RecapHook>,
     env: BridgeEnv,
     caps: Capabilities,
     logs: LogSets,
@@ -632,8 +637,8 @@ impl Supervisor {
         Ok(trusted)
     }
 
-    /// Steps 12–13: the remote-control acknowledgement (best effort, a warning when it
-    /// fails), then the trust write a `trust: true` request deferred until every gate passed.
+    /// Steps 12–13: the remote-control acknowledgement and the recap hook (§13.1; best
+    /// effort, a warning when either fails), then the trust write a `trust: true` request deferred until every gate passed.
     fn prepare_claude_files(
         &self,
         canonical: &Path,
@@ -649,6 +654,12 @@ impl Supervisor {
                 "could not enable Remote Control in {}: {err}",
                 self.claude_global_file.display()
             ));
+        }
+        if let Some(hook) = &self.recap_hook
+            && let Err(err) =
+                claude_files::install_recap_hook(state_dir, &hook.settings_file, &hook.command)
+        {
+            warnings.push(format!("could not install the resume-recap hook: {err}"));
         }
         if !trusted {
             claude_files::trust_paths(state_dir, &self.claude_global_file, &[canonical])
@@ -691,8 +702,9 @@ impl Supervisor {
         let mut live = Live::new(row, Status::Starting, self.launches, true, None);
         live.resumes_conversation = resumes_conversation;
         self.persist(&live);
+        let recap = self.recap_hook.is_some() && !resumes_conversation;
         let spawned = match &plan.kind {
-            LaunchKind::Standard(_) => self.launch(&set, &plan.canonical, &args),
+            LaunchKind::Standard(_) => self.launch(&set, &plan.canonical, &args, recap),
             LaunchKind::Pty(_) => self.launch_keeper(&set, &plan.canonical, &args),
         };
         match spawned {
@@ -924,7 +936,14 @@ impl Supervisor {
         }
     }
 
-    fn launch(&self, set: &LogSet, cwd: &Path, args: &[String]) -> Result<proc::Spawned, String> {
+    /// `recap`: a fresh standard launch with the recap hook armed (§4.3 step 5).
+    fn launch(
+        &self,
+        set: &LogSet,
+        cwd: &Path,
+        args: &[String],
+        recap: bool,
+    ) -> Result<proc::Spawned, String> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let binary =
             bridge_env::resolve_binary(&self.config.claude.binary, &self.env, home.as_deref())?;
@@ -932,7 +951,12 @@ impl Supervisor {
             program: binary,
             args: args.iter().map(Into::into).collect(),
             cwd: cwd.to_path_buf(),
-            env: self.env.vars().to_vec(),
+            env: if recap {
+                let max = self.config.claude.resume_recap_max_chars;
+                self.env.with_recap(max).vars().to_vec()
+            } else {
+                self.env.vars().to_vec()
+            },
             stdout_log: set.capture.clone(),
             stderr_log: set.capture.clone(),
         };
