@@ -8,6 +8,7 @@
 //! * stop → stopped = `ended_at` − the fake's "… received, shutting down" line (it exits right
 //!   after writing it),
 //! * push = frame arrival − `ready_at` (or `ended_at`).
+//!
 //! End to end (request sent → status seen by the client) is measured for both programs; the
 //! Python Clauster has no event stream, so its client polls the instance every 5 ms.
 
@@ -35,8 +36,7 @@ fn now_ms_f64() -> f64 {
 /// The timestamp of the last debug-log line containing `needle`.
 pub fn log_line_ms(log: &str, needle: &str) -> Option<i128> {
     log.lines()
-        .filter(|l| l.contains(needle))
-        .last()
+        .rfind(|l| l.contains(needle))
         .and_then(|l| l.split_whitespace().next())
         .and_then(rfc3339_ms)
 }
@@ -185,7 +185,7 @@ pub fn ours(port: u16, project: &str, runs: usize) -> Result<Vec<Cycle>, String>
 
 /// Polls `GET /api/instances/{id}` every 5 ms until `status`; the time it was seen.
 fn poll_status(client: &mut Client, id: &str, status: &str) -> Result<f64, String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let row = instance(client, id)?;
         if row["status"] == status {

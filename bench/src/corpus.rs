@@ -286,6 +286,10 @@ fn synthetic_line(
     Ok(line.len() + 1)
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private helper; the arguments are the line's context"
+)]
 /// A session's turns: user line, then a reply streamed as 1–4 lines. Returns the replies in
 /// order (each with its line lengths) so that a resumed session can copy them.
 fn write_turns(
@@ -332,6 +336,10 @@ pub fn slug(path: &str) -> String {
 /// Writes about `target_bytes` of transcripts over `projects` projects under `root`, from
 /// `seed`. The project paths are `/srv/bench/p<i>` (they need not exist: the rollup is
 /// measured per slug directory).
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass that writes and counts together reads best whole"
+)]
 pub fn generate(
     root: &Path,
     target_bytes: u64,
@@ -394,7 +402,11 @@ pub fn generate(
             }
             let mut log = Vec::new();
             let remaining = per_project.saturating_sub(written);
-            let budget = w.rng.usize(200_000..3_000_000).min(remaining.max(50_000));
+            // Four fifths for the session, the rest for its subagent (a quarter of that).
+            let budget = w
+                .rng
+                .usize(200_000..3_000_000)
+                .min((remaining * 4 / 5).max(40_000));
             write_turns(
                 &mut out,
                 &mut w,

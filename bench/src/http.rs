@@ -2,6 +2,7 @@
 //! answer time plus one loopback round trip and nothing else (no pool, no runtime hop).
 //! Headers are parsed by `httparse`; bodies by `Content-Length`, chunked, or to close.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -85,7 +86,7 @@ impl Client {
             })?;
             stream.set_nodelay(true).map_err(self.io())?;
             stream
-                .set_read_timeout(Some(Duration::from_secs(60)))
+                .set_read_timeout(Some(Duration::from_mins(1)))
                 .map_err(self.io())?;
             self.stream = Some(stream);
             self.buf.clear();
@@ -96,10 +97,11 @@ impl Client {
             self.port
         );
         if body.is_some() {
-            head.push_str(&format!(
+            let _ = write!(
+                head,
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
                 payload.len()
-            ));
+            );
         }
         head.push_str("\r\n");
         head.push_str(&payload);
@@ -113,7 +115,7 @@ impl Client {
     fn fill(&mut self) -> Result<usize, HttpError> {
         let port = self.port;
         let stream = self.stream.as_mut().expect("connected");
-        let mut chunk = [0_u8; 64 << 10];
+        let mut chunk = [0_u8; 16 << 10];
         let n = stream
             .read(&mut chunk)
             .map_err(|source| HttpError::Io { port, source })?;

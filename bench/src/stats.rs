@@ -24,7 +24,7 @@ impl Runs {
             return None;
         }
         let mid = v.len() / 2;
-        Some(if v.len() % 2 == 0 {
+        Some(if v.len().is_multiple_of(2) {
             f64::midpoint(v[mid - 1], v[mid])
         } else {
             v[mid]

@@ -7,6 +7,7 @@
 //! * transcript record parsing — every transcript byte of the cost rollup;
 //! * argv building — every launch.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 
@@ -27,11 +28,12 @@ fn debug_log(lines: usize) -> Vec<u8> {
     log.push_str("2026-11-25T19:30:01.090Z [DEBUG] [bridge:init] Created initial session session_01FAKEAAAABBBBCCCCDDDDEEEE\n");
     log.push_str("2026-11-25T19:30:01.120Z [DEBUG] [bridge:work] Starting poll loop spawnMode=same-dir maxSessions=32 environmentId=env_01FAKEAAAABBBBCCCCDDDDEEEE\n");
     for i in 0..lines {
-        log.push_str(&format!(
-            "2026-11-25T19:30:{:02}.{:03}Z [DEBUG] [bridge:work] poll: no work (attempt {i}), next in 2000ms\n",
+        let _ = writeln!(
+            log,
+            "2026-11-25T19:30:{:02}.{:03}Z [DEBUG] [bridge:work] poll: no work (attempt {i}), next in 2000ms",
             (i / 1000) % 60,
             i % 1000
-        ));
+        );
     }
     log.into_bytes()
 }
@@ -56,7 +58,7 @@ fn sanitize(c: &mut Criterion) {
     let dirty = "\u{1b}[33m2026-11-25T19:30:01.120Z [DEBUG] Continue at https://claude.ai/code/session_01FAKEAAAABBBBCCCCDDDDEEEE?environment=env_01FAKEAAAABBBBCCCCDDDDEEEE Authorization: Bearer sk-FAKEFAKEFAKEFAKE0123\u{1b}[0m";
     let mut group = c.benchmark_group("sanitize_line");
     group.bench_function("clean line", |b| {
-        b.iter(|| black_box(sanitize_line(black_box(plain))))
+        b.iter(|| black_box(sanitize_line(black_box(plain))));
     });
     group.bench_function("ANSI, ids and a bearer secret", |b| {
         b.iter(|| black_box(sanitize_line(black_box(dirty))));
@@ -69,15 +71,15 @@ fn sanitize(c: &mut Criterion) {
 fn transcript(replies: usize) -> Vec<u8> {
     let mut out = String::new();
     for i in 0..replies {
-        out.push_str(&format!(
+        let _ = writeln!(
+            out,
             r#"{{"parentUuid":null,"isSidechain":false,"userType":"external","cwd":"/srv/projects/alpha","sessionId":"s","version":"2.1.328","type":"user","message":{{"role":"user","content":"please fix test {i} and run cargo check again"}},"uuid":"u{i}","timestamp":"2026-11-20T10:00:00.000Z"}}"#
-        ));
-        out.push('\n');
+        );
         for block in 0..2 {
-            out.push_str(&format!(
+            let _ = writeln!(
+                out,
                 r#"{{"parentUuid":"u{i}","isSidechain":false,"userType":"external","cwd":"/srv/projects/alpha","sessionId":"s","version":"2.1.328","message":{{"id":"msg_01{i:08}","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{{"type":"text","text":"block {block}: the build passes now; the parser returned the offset of the last complete line"}}],"stop_reason":null,"usage":{{"input_tokens":4,"cache_creation_input_tokens":1200,"cache_read_input_tokens":48000,"cache_creation":{{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":1200}},"output_tokens":310,"service_tier":"standard"}}}},"requestId":"req_011{i:08}","type":"assistant","uuid":"a{i}{block}","timestamp":"2026-11-20T10:00:01.000Z"}}"#
-            ));
-            out.push('\n');
+            );
         }
     }
     out.into_bytes()
