@@ -29,8 +29,8 @@ pub fn build(root: &Path, release: bool) -> Result {
         profile,
     ]))?;
     let profile_dir = if release { "wasm-release" } else { "debug" };
-    let input = root
-        .join("target/wasm32-unknown-unknown")
+    let input = crate::target_dir(root)
+        .join("wasm32-unknown-unknown")
         .join(profile_dir)
         .join("clauster_ui_wasm.wasm");
 

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 #![forbid(unsafe_code)]
 
+mod bench;
 mod bundle;
 mod setup;
 
@@ -27,6 +28,9 @@ tasks:
   ci                test, then cargo fmt --check and clippy -D warnings
   setup             install what the tests need (wasm target, chromium, chromedriver, claude)
   fake-claude       build the fake `claude` and print its path
+  bench [--quick] [--no-bundle]
+                    build release binaries, install the Python Clauster 1.3.2 and ccusage
+                    under target/bench, and print ours side by side with theirs
 ";
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "setup" => setup::for_tests(&workspace_root()),
         "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
+        "bench" => bench::run(&workspace_root(), rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -68,6 +73,12 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask sits inside the workspace")
         .to_path_buf()
+}
+
+/// Where cargo puts build output: `$CARGO_TARGET_DIR` (relative to the workspace when it is
+/// relative) or `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
 fn cargo() -> Command {
