@@ -253,6 +253,7 @@ pub async fn write(
         Written::Done(current) => current,
     };
     // The `has_claude_md` chip may have changed.
+    state.invalidate_projects();
     let refreshed = crate::routes::projects_blocking(state.clone()).await;
     if let Some(card) = refreshed
         .ok()

@@ -108,6 +108,7 @@ pub async fn create(
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(doomed)).await;
         return Err(err);
     }
+    state.invalidate_projects();
     let projects = crate::routes::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()

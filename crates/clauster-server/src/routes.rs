@@ -196,8 +196,12 @@ async fn dashboard(
     Ok(no_store(Html(html).into_response()))
 }
 
-/// Discovery touches the filesystem: keep it off the async workers.
+/// The projects, from the cache while it is fresh; discovery touches the filesystem, so it
+/// runs off the async workers.
 pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
+    if let Some(list) = state.cached_projects() {
+        return Ok(list.as_ref().clone());
+    }
     tokio::task::spawn_blocking(move || state.projects())
         .await
         .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?

@@ -45,7 +45,41 @@ struct Inner {
     usage: UsageService,
     metrics: MetricsService,
     clones: clone::CloneJobs,
+    /// The last discovery and when it ran (see [`AppState::cached_projects`]).
+    projects: Arc<ProjectsCache>,
+    /// Invalidates `projects` when a directory appears in or leaves `projects_root`, or
+    /// Claude's global file (trust) changes; `None` where notifications are unavailable.
+    _projects_watcher: Option<notify::RecommendedWatcher>,
 }
+
+type ProjectsCache = std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<Project>>)>>;
+
+/// Watches what discovery reads besides the project directories' insides.
+fn watch_projects(
+    root: &Path,
+    global_file: &Path,
+    cache: Arc<ProjectsCache>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let handler = move |event: notify::Result<notify::Event>| {
+        let relevant = event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_)));
+        if relevant && let Ok(mut cache) = cache.lock() {
+            *cache = None;
+        }
+    };
+    let mut watcher = notify::recommended_watcher(handler).ok()?;
+    watcher.watch(root, RecursiveMode::NonRecursive).ok()?;
+    if let Some(dir) = global_file.parent() {
+        // Best effort: trust written by claude itself.
+        let _ = watcher.watch(dir, RecursiveMode::NonRecursive);
+    }
+    Some(watcher)
+}
+
+/// How long a discovery is served without looking at the disk again. Clauster's own changes
+/// (trust, create, clone, CLAUDE.md) invalidate it at once; this bounds how long a change
+/// made behind its back (a new directory, a `.git` appearing) takes to show.
+const PROJECTS_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AppState {
     pub fn new(
@@ -61,6 +95,12 @@ impl AppState {
             trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
         let metrics = MetricsService::new(&config, engine.clone());
+        let projects = Arc::new(ProjectsCache::default());
+        let projects_watcher = watch_projects(
+            &config.projects_root,
+            &claude_global_file,
+            Arc::clone(&projects),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -71,6 +111,8 @@ impl AppState {
                 usage,
                 metrics,
                 clones: clone::CloneJobs::default(),
+                projects,
+                _projects_watcher: projects_watcher,
             }),
         }
     }
@@ -127,6 +169,28 @@ impl AppState {
 
     /// Discovers the projects and describes each card. Blocking: call off the async workers.
     pub fn projects(&self) -> Result<Vec<Project>, ApiError> {
+        let list = self.discover_projects()?;
+        if let Ok(mut cache) = self.inner.projects.lock() {
+            *cache = Some((std::time::Instant::now(), Arc::new(list.clone())));
+        }
+        Ok(list)
+    }
+
+    /// The last discovery while it is fresh (at most [`PROJECTS_FRESH`] old).
+    pub fn cached_projects(&self) -> Option<Arc<Vec<Project>>> {
+        let cache = self.inner.projects.lock().ok()?;
+        let (at, list) = cache.as_ref()?;
+        (at.elapsed() < PROJECTS_FRESH).then(|| Arc::clone(list))
+    }
+
+    /// Forgets the cached discovery after a change Clauster made itself.
+    pub fn invalidate_projects(&self) {
+        if let Ok(mut cache) = self.inner.projects.lock() {
+            *cache = None;
+        }
+    }
+
+    fn discover_projects(&self) -> Result<Vec<Project>, ApiError> {
         let found = projects::discover(self.projects_root()).map_err(|err| {
             ApiError::internal(format!(
                 "cannot list projects_root {}: {err}; check that it exists and is readable",

@@ -230,6 +230,7 @@ async fn stream_progress(state: AppState, job_id: String, mut socket: WebSocket)
 
 /// Pushes the `project` frame of a new directory (after create or a finished clone).
 pub async fn publish_project(state: &AppState, name: &str) {
+    state.invalidate_projects();
     let Ok(projects) = crate::routes::projects_blocking(state.clone()).await else {
         return;
     };
