@@ -426,3 +426,89 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     };
     assert_eq!(u16::from(frame.code), 1008);
 }
+
+#[tokio::test]
+async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
+    let (sandbox, alpha, claude) = setup("pty_contiguous");
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let agents_file = sandbox.dir.path().join("agents.json");
+    std::fs::write(&agents_file, "[]").unwrap();
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
+            ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
+            ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
+        ],
+    );
+    let mut bridges = Vec::new();
+    for _ in 0..2 {
+        let (status, started) = start_pty(
+            &server.base,
+            json!({ "project": "alpha", "resume_mode": "pty" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{started}");
+        let id = started["instance_id"].as_str().unwrap().to_owned();
+        let running = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+        bridges.push((id, running["bridge_pid"].as_i64().unwrap()));
+    }
+    // The agents poll tells which conversation each bridge runs; their transcripts exist.
+    let canonical = std::fs::canonicalize(&alpha).unwrap();
+    let transcripts = sandbox
+        .home()
+        .join(".claude/projects")
+        .join(clauster_core::slug::slug(&canonical.to_string_lossy()));
+    std::fs::create_dir_all(&transcripts).unwrap();
+    let uuids = [
+        "5f0c1e2d-0000-4000-8000-00000000000a",
+        "5f0c1e2d-0000-4000-8000-00000000000b",
+    ];
+    let mut items = Vec::new();
+    for ((_, pid), uuid) in bridges.iter().zip(uuids) {
+        std::fs::write(transcripts.join(format!("{uuid}.jsonl")), "{}\n").unwrap();
+        items.push(json!({ "pid": pid, "cwd": canonical, "startedAt": 1, "sessionId": uuid }));
+    }
+    std::fs::write(&agents_file, Value::Array(items).to_string()).unwrap();
+    let tracked = format!("{}/api/sessions/tracked", server.base);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = call(reqwest::Method::GET, &tracked, None).await;
+        if body.as_object().is_some_and(|m| m.len() == 2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poll never attributed both: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (a, _) = &bridges[0];
+    call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{a}", server.base),
+        None,
+    )
+    .await;
+    let (status, resumed) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances/{a}/resume", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{resumed}");
+    wait_instance(&server.base, a, |i| i["status"] == "running").await;
+    let last = argv_lines(&argv_log).pop().unwrap();
+    assert!(
+        last.windows(2).any(|w| w == ["--resume", uuids[0]]),
+        "{last:?}"
+    );
+    assert!(
+        !last
+            .iter()
+            .any(|arg| arg == "--continue" || arg == uuids[1])
+    );
+}

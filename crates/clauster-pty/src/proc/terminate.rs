@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(s.interrupts, Interrupts::Once);
         assert_eq!(s.grace, Duration::from_secs(5));
         assert_eq!(s.term_grace, Duration::from_secs(1));
-        assert_eq!(s.poll, Duration::from_millis(100));
+        assert_eq!(s.poll, Duration::from_millis(10));
         let p = TerminatePolicy::pty(Duration::from_secs(5));
         assert_eq!(
             p.interrupts,

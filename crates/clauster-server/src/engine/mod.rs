@@ -76,6 +76,11 @@ enum Command {
     TakeWarnings(String, oneshot::Sender<Vec<String>>),
     Forget(String, oneshot::Sender<Result<String, EngineError>>),
     Adopt(String, oneshot::Sender<Result<Instance, EngineError>>),
+    /// The agents poll saw this conversation uuid in a pty bridge (bridges.md §9.2 source 2).
+    LearnConversation {
+        instance_id: String,
+        uuid: String,
+    },
     Adoptable(oneshot::Sender<Vec<String>>),
     Get(String, oneshot::Sender<Result<Instance, EngineError>>),
     List(oneshot::Sender<Vec<Instance>>),
@@ -252,6 +257,18 @@ impl Engine {
     pub async fn adopt(&self, project: &str) -> Result<Instance, EngineError> {
         self.ask(|reply| Command::Adopt(project.to_owned(), reply))
             .await?
+    }
+
+    /// Hands the engine a pty bridge's conversation uuid seen by the agents poll; a
+    /// disagreeing later value is logged and ignored (bridges.md §9.2).
+    pub async fn learn_conversation(&self, instance_id: String, uuid: String) {
+        let _ = self
+            .commands
+            .send(supervisor::Msg::Command(Command::LearnConversation {
+                instance_id,
+                uuid,
+            }))
+            .await;
     }
 
     /// The projects with an adoption candidate, sorted.

@@ -275,7 +275,21 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();
-        let ticks = proc::read_identity(pid).unwrap().unwrap().stat.start_ticks;
+        // Until `exec` has run, the child still carries this test's command line.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let ticks = loop {
+            let observed = proc::read_identity(pid).unwrap().unwrap();
+            if observed
+                .cmdline
+                .args()
+                .iter()
+                .any(|a| a == "remote-control")
+            {
+                break observed.stat.start_ticks;
+            }
+            assert!(std::time::Instant::now() < deadline, "sh never started");
+            std::thread::sleep(Duration::from_millis(5));
+        };
         let path = dir.path().join("bridge-pointer.json");
         let text = format!(
             r#"{{"sessionId": "session_01X", "environmentId": "env_01Y", "pid": {pid}, "procStart": "{ticks}"}}"#

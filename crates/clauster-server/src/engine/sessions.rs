@@ -142,6 +142,22 @@ async fn poll(engine: &Engine, config: &Config, env: &BridgeEnv) -> Option<Polle
     let adoptable = engine.adoptable().await.ok()?;
     let root = std::fs::canonicalize(&config.projects_root)
         .unwrap_or_else(|_| config.projects_root.clone());
+    // A pty bridge's own conversation (bridges.md §9.2 source 2): the item with its pid.
+    for instance in instances
+        .iter()
+        .filter(|i| i.resume_mode == "pty" && i.alive)
+    {
+        let uuid = list
+            .items
+            .iter()
+            .find(|item| Some(i64::from(item.pid)) == instance.bridge_pid)
+            .map(|item| item.session_id.clone());
+        if let Some(uuid) = uuid {
+            engine
+                .learn_conversation(instance.instance_id.clone(), uuid)
+                .await;
+        }
+    }
     let view = attribute_all(
         &list.items,
         &managed_bridges(&instances, &root),

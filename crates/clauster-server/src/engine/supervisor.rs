@@ -391,6 +391,9 @@ impl Supervisor {
             Command::Adopt(project, reply) => {
                 let _ = reply.send(self.adopt(&project));
             }
+            Command::LearnConversation { instance_id, uuid } => {
+                self.learn_conversation(&instance_id, &uuid);
+            }
             Command::Adoptable(reply) => {
                 let _ = reply.send(self.adoptable_projects());
             }

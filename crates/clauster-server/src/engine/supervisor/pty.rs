@@ -323,6 +323,29 @@ fn learn(live: &mut Live, sidecar: &Sidecar, facts: &MarkerFacts) -> bool {
 }
 
 impl Supervisor {
+    /// Source 2 of §9.2: the agents item whose pid is the bridge's. The first UUID-shaped
+    /// value is kept; a later one that disagrees is logged and ignored.
+    pub(super) fn learn_conversation(&mut self, id: &str, uuid: &str) {
+        let Some(live) = self.instances.get_mut(id) else {
+            return;
+        };
+        if !live.is_pty() || ConversationId::new(uuid).is_err() {
+            return;
+        }
+        match live.row.claude_session_uuid.as_deref() {
+            None => {
+                live.row.claude_session_uuid = Some(uuid.to_owned());
+                self.persist(&self.instances[id]);
+            }
+            Some(known) if known != uuid => {
+                tracing::info!(
+                    "the agents poll names another conversation for a pty bridge; keeping the recorded one"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
     /// Starts `clauster __pty-keeper__` for the bridge argv (§4.2): detached, cwd the project,
     /// stdout and stderr to `<stem>.keeper.log`.
     pub(super) fn launch_keeper(
