@@ -256,3 +256,97 @@ fn a_command_during_a_server_start_waits_for_it() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
+
+#[test]
+fn projects_resume_open_logs_and_forget_from_the_command_line() {
+    let (sandbox, claude) = setup();
+    sandbox.project("beta", &[]);
+    let env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
+
+    let listed = clauster(&sandbox, &["projects"], &env);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let table = text(&listed.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("PROJECT  GIT  TRUST"), "{table}");
+    assert!(lines[1].starts_with("alpha    git  trusted"), "{table}");
+    assert!(lines[2].starts_with("beta     -    untrusted"), "{table}");
+
+    let started = clauster(&sandbox, &["start", "alpha"], &env);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    let opened = clauster(&sandbox, &["open", "alpha", "--qr"], &env);
+    assert_eq!(opened.status.code(), Some(0), "{}", text(&opened.stderr));
+    let out = text(&opened.stdout);
+    assert!(out.starts_with("https://claude.ai/code/session_"), "{out}");
+    assert!(
+        out.contains('▀') || out.contains('▄') || out.contains('█'),
+        "a QR code: {out}"
+    );
+
+    let logs = clauster(&sandbox, &["logs", "alpha", "-n", "3"], &env);
+    assert_eq!(logs.status.code(), Some(0), "{}", text(&logs.stderr));
+    let logged = text(&logs.stdout);
+    assert_eq!(logged.lines().count(), 3, "{logged}");
+    assert!(!logged.contains("session_01FAKE"), "redacted: {logged}");
+
+    // Forget refuses a live bridge (exit 1), then works once it is stopped.
+    let live = clauster(&sandbox, &["forget", "alpha"], &env);
+    assert_eq!(live.status.code(), Some(1), "{}", text(&live.stderr));
+    assert_eq!(
+        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
+        Some(0)
+    );
+    let resumed = clauster(&sandbox, &["resume", "alpha", "--fresh"], &env);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stdout).contains("(alpha) mode=standard status=running"),
+        "{}",
+        text(&resumed.stdout)
+    );
+    assert_eq!(
+        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
+        Some(0)
+    );
+    let forgot = clauster(&sandbox, &["forget", "alpha"], &env);
+    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
+    assert!(text(&forgot.stdout).starts_with("forgot "));
+    assert!(text(&forgot.stdout).ends_with(" (alpha)\n"));
+    let unknown = clauster(&sandbox, &["open", "alpha"], &env);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+}
+
+#[test]
+fn install_service_prints_a_unit_that_keeps_bridges_alive() {
+    let (sandbox, _claude) = setup();
+    let printed = clauster(&sandbox, &["install-service", "systemd"], &[]);
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed.stderr));
+    let unit = text(&printed.stdout);
+    assert!(unit.contains("\nKillMode=process\n"), "{unit}");
+    assert!(
+        unit.contains(" run -c /etc/clauster/clauster.yml\n"),
+        "{unit}"
+    );
+    let path = sandbox.dir.path().join("units/clauster.service");
+    let written = clauster(
+        &sandbox,
+        &[
+            "install-service",
+            "systemd",
+            "--user",
+            "--write",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("WantedBy=default.target")
+    );
+    let other = clauster(&sandbox, &["install-service", "launchd"], &[]);
+    assert_eq!(other.status.code(), Some(2));
+    assert_eq!(
+        text(&other.stderr),
+        "clauster: error: only systemd is supported\n"
+    );
+}

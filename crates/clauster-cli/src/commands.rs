@@ -14,19 +14,19 @@ use crate::config_file;
 use crate::control_client::{self, Answer};
 
 /// How long a read-only call or a stop may take before the CLI gives up on the server.
-const CALL_TIMEOUT: Duration = Duration::from_mins(1);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// What every command needs: the socket and the API prefix.
-struct Target {
-    socket: PathBuf,
-    root_path: String,
+pub(crate) struct Target {
+    pub(crate) socket: PathBuf,
+    pub(crate) root_path: String,
     /// `claude.ready_wait_seconds`: how long a start request itself may wait.
-    ready_wait: Duration,
+    pub(crate) ready_wait: Duration,
     /// The engine this command runs when no server does; shut down when the command ends.
     _engine: Option<crate::headless::InProcess>,
 }
 
-fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
+pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -118,12 +118,41 @@ pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode
 }
 
 /// `clauster start <project> [--trust] [--json]`.
-pub fn start(config_path: Option<&Path>, project: &str, trust: bool, json: bool) -> ExitCode {
+/// The choices of `clauster start` beyond the project (cli.md §3); `None` leaves the
+/// server's default.
+#[derive(Debug, Default)]
+pub struct StartChoices {
+    pub trust: bool,
+    pub mode: Option<String>,
+    pub spawn_mode: Option<String>,
+    pub permission_mode: Option<String>,
+    pub name: Option<String>,
+    pub session: Option<String>,
+}
+
+pub fn start(
+    config_path: Option<&Path>,
+    project: &str,
+    choices: &StartChoices,
+    json: bool,
+) -> ExitCode {
     let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
-    let body = serde_json::json!({ "project": project, "trust": trust }).to_string();
+    let mut body = serde_json::json!({ "project": project, "trust": choices.trust });
+    for (key, value) in [
+        ("resume_mode", &choices.mode),
+        ("spawn_mode", &choices.spawn_mode),
+        ("permission_mode", &choices.permission_mode),
+        ("name", &choices.name),
+        ("resume_session_id", &choices.session),
+    ] {
+        if let Some(value) = value {
+            body[key] = Value::String(value.clone());
+        }
+    }
+    let body = body.to_string();
     // The request itself waits up to ready_wait_seconds; leave room for the launch around it.
     let timeout = target.ready_wait + CALL_TIMEOUT;
     let answer = match request(
@@ -175,7 +204,7 @@ pub fn start(config_path: Option<&Path>, project: &str, trust: bool, json: bool)
 
 /// Whether a failed start was refused (exit 2: unknown project, untrusted, bad option,
 /// forbidden mode) rather than attempted (exit 1: cap reached, launch failure).
-fn start_refusal(status: u16, body: &[u8]) -> bool {
+pub(crate) fn start_refusal(status: u16, body: &[u8]) -> bool {
     match status {
         400 | 403 | 404 | 422 => true,
         409 => detail(body).is_some_and(|d| d.starts_with("directory not trusted")),
@@ -183,7 +212,7 @@ fn start_refusal(status: u16, body: &[u8]) -> bool {
     }
 }
 
-fn request(
+pub(crate) fn request(
     target: &Target,
     method: &str,
     path: &str,
@@ -198,7 +227,7 @@ fn request(
 }
 
 /// The JSON of a 2xx answer; otherwise prints the error and returns `None`.
-fn success_json(answer: &Answer) -> Option<Value> {
+pub(crate) fn success_json(answer: &Answer) -> Option<Value> {
     if (200..300).contains(&answer.status) {
         let value = serde_json::from_slice(&answer.body).ok();
         if value.is_none() {
@@ -212,7 +241,7 @@ fn success_json(answer: &Answer) -> Option<Value> {
 }
 
 /// The exit code after `success_json` returned `None`: 2 for refusals, 1 otherwise.
-fn exit_for(answer: &Answer, refused: impl Fn(u16) -> bool) -> ExitCode {
+pub(crate) fn exit_for(answer: &Answer, refused: impl Fn(u16) -> bool) -> ExitCode {
     if (200..300).contains(&answer.status) || !refused(answer.status) {
         ExitCode::FAILURE
     } else {
@@ -220,17 +249,17 @@ fn exit_for(answer: &Answer, refused: impl Fn(u16) -> bool) -> ExitCode {
     }
 }
 
-fn detail(body: &[u8]) -> Option<String> {
+pub(crate) fn detail(body: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
     value.get("detail")?.as_str().map(str::to_owned)
 }
 
-fn malformed() -> ExitCode {
+pub(crate) fn malformed() -> ExitCode {
     eprintln!("clauster: error: the server sent an answer this clauster does not understand");
     ExitCode::FAILURE
 }
 
-fn print_json(value: &Value) {
+pub(crate) fn print_json(value: &Value) {
     // serde_json's pretty printer indents with two spaces.
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
@@ -238,7 +267,7 @@ fn print_json(value: &Value) {
     }
 }
 
-fn id8(id: &str) -> &str {
+pub(crate) fn id8(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 

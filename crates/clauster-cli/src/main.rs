@@ -6,7 +6,9 @@ mod config_file;
 mod control_client;
 mod credentials;
 mod headless;
+mod more_commands;
 mod recap_hook;
+mod service;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -45,13 +47,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start a bridge in a project (through the running server).
+    /// Start a bridge in a project.
     Start {
         /// The project's name.
         project: String,
         /// Mark the project's directory trusted in Claude's config first.
         #[arg(long)]
         trust: bool,
+        /// `standard` (a multi-session server) or `pty` (an interactive session).
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// `same-dir`, `worktree` or `session`.
+        #[arg(long, value_name = "M")]
+        spawn_mode: Option<String>,
+        /// A permission mode, or `inherit` for none.
+        #[arg(long, value_name = "M")]
+        permission_mode: Option<String>,
+        /// The bridge's name (default: the project's).
+        #[arg(long, value_name = "N")]
+        name: Option<String>,
+        /// pty: fork this past conversation.
+        #[arg(long, value_name = "UUID")]
+        session: Option<String>,
         /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
@@ -63,6 +80,67 @@ enum Command {
         /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
+    },
+    /// List the projects under projects_root.
+    Projects {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a stopped bridge (or start a fresh session in it).
+    Resume {
+        /// An instance id, a project name, or a unique id prefix.
+        instance: String,
+        /// Start a new conversation instead of continuing.
+        #[arg(long)]
+        fresh: bool,
+        /// Mark the project's directory trusted first.
+        #[arg(long)]
+        trust: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a bridge that is not running.
+    Forget {
+        /// An instance id, a project name, or a unique id prefix.
+        instance: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the link that opens a bridge in claude.ai/code or the app.
+    Open {
+        /// An instance id, a project name, or a unique id prefix.
+        instance: String,
+        /// Also draw it as a QR code.
+        #[arg(long)]
+        qr: bool,
+        /// Also open it with the desktop opener.
+        #[arg(long)]
+        launch: bool,
+    },
+    /// Print a bridge's debug log (redacted).
+    Logs {
+        /// An instance id, a project name, or a unique id prefix.
+        instance: String,
+        /// Keep printing new lines as they come.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(short = 'n', long, value_name = "N")]
+        lines: Option<usize>,
+    },
+    /// Print (or write) a service unit that keeps bridges alive across restarts.
+    InstallService {
+        /// The service manager: only `systemd`.
+        kind: String,
+        /// A user unit instead of a system unit.
+        #[arg(long)]
+        user: bool,
+        /// Write the unit (to PATH, or the default location) instead of printing it.
+        #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+        write: Option<PathBuf>,
+        /// The user a system unit runs as.
+        #[arg(long, value_name = "USER")]
+        run_as: Option<String>,
     },
     /// Print the version.
     Version,
@@ -154,8 +232,49 @@ fn main() -> ExitCode {
         Command::Start {
             project,
             trust,
+            mode,
+            spawn_mode,
+            permission_mode,
+            name,
+            session,
             json,
-        } => commands::start(cli.config.as_deref(), &project, trust, json),
+        } => {
+            let choices = commands::StartChoices {
+                trust,
+                mode,
+                spawn_mode,
+                permission_mode,
+                name,
+                session,
+            };
+            commands::start(cli.config.as_deref(), &project, &choices, json)
+        }
+        Command::Projects { json } => more_commands::projects(cli.config.as_deref(), json),
+        Command::Resume {
+            instance,
+            fresh,
+            trust,
+            json,
+        } => more_commands::resume(cli.config.as_deref(), &instance, fresh, trust, json),
+        Command::Forget { instance, json } => {
+            more_commands::forget(cli.config.as_deref(), &instance, json)
+        }
+        Command::Open {
+            instance,
+            qr,
+            launch,
+        } => more_commands::open(cli.config.as_deref(), &instance, qr, launch),
+        Command::Logs {
+            instance,
+            follow,
+            lines,
+        } => more_commands::logs(cli.config.as_deref(), &instance, lines, follow),
+        Command::InstallService {
+            kind,
+            user,
+            write,
+            run_as,
+        } => service::install(&kind, cli.config.as_deref(), user, write, run_as),
         Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
         Command::PtyKeeper(args) => pty_keeper(args),
         Command::HashPassword => credentials::hash_password(),
@@ -188,11 +307,17 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 11] = [
+    const SUBCOMMANDS: [&str; 17] = [
         "run",
         "status",
         "start",
         "stop",
+        "projects",
+        "resume",
+        "forget",
+        "open",
+        "logs",
+        "install-service",
         "version",
         "help",
         "__pty-keeper__",

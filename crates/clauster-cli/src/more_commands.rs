@@ -1,0 +1,355 @@
+//! `projects`, `resume`, `forget`, `open` and `logs` (cli.md §3): the same API calls as the
+//! dashboard's, over the control socket of a running server or of the engine a command runs
+//! for itself ([`crate::headless`]).
+#![allow(clippy::print_stdout)] // results are these commands' output
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clauster_core::sanitize::sanitize_line;
+use clauster_wire::{Instance, Project, SpawnOutcome};
+
+use crate::commands::{
+    CALL_TIMEOUT, Target, exit_for, id8, malformed, print_json, request, start_refusal,
+    success_json, target,
+};
+use crate::control_client::encode_segment;
+
+/// The window a log shows first (the dashboard's tail sends the same).
+const LOG_WINDOW: u64 = 64 * 1024;
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
+fn reach(config_path: Option<&Path>) -> Result<Target, ExitCode> {
+    target(config_path)
+}
+
+/// `clauster projects [--json]`: `PROJECT  GIT  TRUST  BYPASS  PATH`.
+pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
+    let Ok(target) = reach(config_path) else {
+        return ExitCode::FAILURE;
+    };
+    let Ok(answer) = request(&target, "GET", "/api/projects", None, CALL_TIMEOUT) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(value) = success_json(&answer) else {
+        return ExitCode::FAILURE;
+    };
+    let Ok(projects) = serde_json::from_value::<Vec<Project>>(value.clone()) else {
+        return malformed();
+    };
+    if json {
+        print_json(&value);
+    } else if projects.is_empty() {
+        eprintln!("No projects found.");
+    } else {
+        let mut rows = vec![
+            ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for p in &projects {
+            let trust = serde_json::to_value(p.trust_state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            rows.push(vec![
+                p.name.clone(),
+                if p.is_git_repo { "git" } else { "-" }.into(),
+                trust,
+                if p.allow_bypass_permissions {
+                    "yes"
+                } else {
+                    "-"
+                }
+                .into(),
+                p.path.clone(),
+            ]);
+        }
+        print!("{}", table(&rows));
+    }
+    ExitCode::SUCCESS
+}
+
+/// `clauster resume <instance> [--fresh] [--trust] [--json]`.
+pub fn resume(
+    config_path: Option<&Path>,
+    reference: &str,
+    fresh: bool,
+    trust: bool,
+    json: bool,
+) -> ExitCode {
+    let Ok(target) = reach(config_path) else {
+        return ExitCode::FAILURE;
+    };
+    let path = format!("/api/instances/{}/resume", encode_segment(reference));
+    let body = serde_json::json!({ "fresh": fresh, "trust": trust }).to_string();
+    // The request waits for readiness, twice over when a continue falls back.
+    let timeout = target.ready_wait * 2 + CALL_TIMEOUT;
+    let Ok(answer) = request(&target, "POST", &path, Some(body.as_bytes()), timeout) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(value) = success_json(&answer) else {
+        return exit_for(&answer, |status| {
+            status == 404 || start_refusal(status, &answer.body)
+        });
+    };
+    let Ok(outcome) = serde_json::from_value::<SpawnOutcome>(value.clone()) else {
+        return malformed();
+    };
+    for warning in &outcome.warnings {
+        eprintln!("clauster: warning: {warning}");
+    }
+    let instance = &outcome.instance;
+    if json {
+        print_json(&value);
+    } else if outcome.created {
+        println!(
+            "resumed {} ({}) mode={} status={}",
+            id8(&instance.instance_id),
+            instance.project,
+            instance.resume_mode,
+            instance.status
+        );
+    } else {
+        println!(
+            "already running: {} ({}) — {}",
+            id8(&instance.instance_id),
+            instance.project,
+            outcome.reason.as_deref().unwrap_or("already running")
+        );
+    }
+    if instance.status == "error" {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// `clauster forget <instance> [--json]`: 1 while it is live, 2 unknown or ambiguous.
+pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode {
+    let Ok(target) = reach(config_path) else {
+        return ExitCode::FAILURE;
+    };
+    // Read first, so the summary can name the project of what is forgotten.
+    let instance = match get(&target, reference) {
+        Ok(instance) => instance,
+        Err(code) => return code,
+    };
+    let path = format!("/api/instances/{}/forget", encode_segment(reference));
+    let Ok(answer) = request(&target, "POST", &path, None, CALL_TIMEOUT) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(value) = success_json(&answer) else {
+        // 409 here means "still live": the operation was attempted and refused (exit 1).
+        return exit_for(&answer, |status| matches!(status, 404 | 422));
+    };
+    if json {
+        print_json(&value);
+    } else {
+        println!(
+            "forgot {} ({})",
+            id8(&instance.instance_id),
+            instance.project
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `clauster open <instance> [--qr] [--launch]`: the link to pick the bridge up.
+pub fn open(config_path: Option<&Path>, reference: &str, qr: bool, launch: bool) -> ExitCode {
+    let Ok(target) = reach(config_path) else {
+        return ExitCode::FAILURE;
+    };
+    let instance = match get(&target, reference) {
+        Ok(instance) => instance,
+        Err(code) => return code,
+    };
+    let Some(link) = instance.session_url.clone().or(instance.url.clone()) else {
+        eprintln!("clauster: error: no session URL available yet");
+        return ExitCode::from(2);
+    };
+    println!("{link}");
+    if qr {
+        match qrcode::QrCode::new(link.as_bytes()) {
+            Ok(code) => print!(
+                "{}",
+                code.render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build()
+            ),
+            Err(err) => eprintln!("clauster: warning: cannot draw a QR code: {err}"),
+        }
+    }
+    if launch
+        && std::process::Command::new("xdg-open")
+            .arg(&link)
+            .status()
+            .map_or(true, |s| !s.success())
+    {
+        eprintln!("clauster: warning: could not open a browser (xdg-open)");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `clauster logs <instance> [-n N] [-f]`: redacted complete lines of the bridge's debug log.
+pub fn logs(
+    config_path: Option<&Path>,
+    reference: &str,
+    lines: Option<usize>,
+    follow: bool,
+) -> ExitCode {
+    let target = match reach(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let instance = match get(&target, reference) {
+        Ok(instance) => instance,
+        Err(code) => return code,
+    };
+    let raw = instance
+        .bridge_raw_log_path
+        .as_deref()
+        .map(PathBuf::from)
+        .filter(|p| p.exists());
+    let Some(path) = raw.or(instance.bridge_debug_log_path.as_deref().map(PathBuf::from)) else {
+        eprintln!("clauster: error: instance '{reference}' has no log");
+        return ExitCode::from(2);
+    };
+    // The engine this command ran (if any) is not needed for reading files.
+    drop(target);
+    let Ok(mut file) = std::fs::File::open(&path) else {
+        eprintln!("clauster: error: cannot read {}", path.display());
+        return ExitCode::FAILURE;
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let start = if lines.is_some() {
+        0
+    } else {
+        len.saturating_sub(LOG_WINDOW)
+    };
+    let mut offset = start;
+    let mut pending = Vec::new();
+    let first = read_lines(&mut file, &mut offset, &mut pending, start > 0);
+    let shown = match lines {
+        Some(n) => &first[first.len().saturating_sub(n)..],
+        None => &first[..],
+    };
+    let mut out = std::io::stdout().lock();
+    for line in shown {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+    drop(out);
+    if !follow {
+        return ExitCode::SUCCESS;
+    }
+    loop {
+        std::thread::sleep(FOLLOW_EVERY);
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            eprintln!("clauster: error: {} became unreadable", path.display());
+            return ExitCode::FAILURE;
+        };
+        if file.metadata().map_or(0, |m| m.len()) < offset {
+            // Rotated (copy-then-truncate): start again at the top.
+            offset = 0;
+            pending.clear();
+        }
+        let mut out = std::io::stdout().lock();
+        for line in read_lines(&mut file, &mut offset, &mut pending, false) {
+            if writeln!(out, "{line}").is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+/// The complete lines from `offset` on, sanitized (bridges.md §14.3); a partial last line
+/// waits in `pending`. `skip_first` drops the first (possibly cut) line of a window.
+fn read_lines(
+    file: &mut std::fs::File,
+    offset: &mut u64,
+    pending: &mut Vec<u8>,
+    skip_first: bool,
+) -> Vec<String> {
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(*offset)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    *offset += bytes.len() as u64;
+    pending.extend(bytes.into_iter().filter(|b| *b != 0));
+    let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
+        return Vec::new();
+    };
+    let complete: Vec<u8> = pending.drain(..=end).collect();
+    let text = String::from_utf8_lossy(&complete);
+    text.lines()
+        .skip(usize::from(skip_first))
+        .map(|line| sanitize_line(line).into_owned())
+        .collect()
+}
+
+/// `GET /api/instances/{ref}`; unknown or ambiguous → exit 2.
+fn get(target: &Target, reference: &str) -> Result<Instance, ExitCode> {
+    let path = format!("/api/instances/{}", encode_segment(reference));
+    let answer = request(target, "GET", &path, None, CALL_TIMEOUT)?;
+    let Some(value) = success_json(&answer) else {
+        return Err(exit_for(&answer, |status| {
+            matches!(status, 404 | 409 | 422)
+        }));
+    };
+    serde_json::from_value(value).map_err(|_| malformed())
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < columns {
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pad_every_column_but_the_last() {
+        let rows = vec![
+            vec!["PROJECT".into(), "GIT".into(), "PATH".into()],
+            vec!["alpha".into(), "git".into(), "/srv/alpha".into()],
+            vec!["a-much-longer-name".into(), "-".into(), "/srv/x".into()],
+        ];
+        insta::assert_snapshot!(table(&rows));
+    }
+
+    #[test]
+    fn log_lines_are_complete_sanitized_and_nul_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(
+            &path,
+            b"cut line\n\0\0\x1b[1mbold\x1b[0m session_01ABCDEFGHJK\npartial",
+        )
+        .unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let (mut offset, mut pending) = (0, Vec::new());
+        let lines = read_lines(&mut file, &mut offset, &mut pending, true);
+        assert_eq!(lines, ["bold session_<redacted>"]);
+        assert_eq!(pending, b"partial");
+    }
+}
