@@ -26,12 +26,15 @@ pub(crate) struct Target {
     _engine: Option<crate::headless::InProcess>,
 }
 
-pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
+/// The configuration a command runs with (no flags layer); a bad one is exit 2.
+pub(crate) fn load_config(
+    config_path: Option<&Path>,
+) -> Result<config_file::LoadedConfig, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from);
-    let loaded = config_file::load_config(
+    config_file::load_config(
         config_path,
         config_file::Flags::new(),
         std::env::vars(),
@@ -41,8 +44,11 @@ pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
     .map_err(|err| {
         eprintln!("clauster: config error: {err}");
         ExitCode::from(2)
-    })?;
-    let config = loaded.config;
+    })
+}
+
+pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
+    let config = load_config(config_path)?.config;
     let socket = clauster_server::control_socket_for(&config.state_dir);
     let engine = crate::headless::reach(&config, &socket).map_err(|err| {
         eprintln!("clauster: error: {err}");
@@ -168,6 +174,12 @@ pub fn start(
     let Some(value) = success_json(&answer) else {
         return exit_for(&answer, |status| start_refusal(status, &answer.body));
     };
+    report_launch("started", &value, json)
+}
+
+/// Prints a start's or resume's outcome (`<verb> <id8> (<project>) mode=… status=…` or
+/// `already running: …`, warnings on stderr); 1 when the launch ended in `error`.
+pub(crate) fn report_launch(verb: &str, value: &Value, json: bool) -> ExitCode {
     let Ok(outcome) = serde_json::from_value::<SpawnOutcome>(value.clone()) else {
         return malformed();
     };
@@ -176,10 +188,10 @@ pub fn start(
     }
     let instance = &outcome.instance;
     if json {
-        print_json(&value);
+        print_json(value);
     } else if outcome.created {
         println!(
-            "started {} ({}) mode={} status={}",
+            "{verb} {} ({}) mode={} status={}",
             id8(&instance.instance_id),
             instance.project,
             instance.resume_mode,

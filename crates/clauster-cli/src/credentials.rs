@@ -10,8 +10,6 @@ use std::process::ExitCode;
 use clauster_server::credentials;
 use serde_json::json;
 
-use crate::config_file;
-
 /// Which `api-token` action to run.
 #[derive(Clone, Copy, Debug)]
 pub enum TokenAction {
@@ -108,21 +106,7 @@ pub fn pick_label(positional: Option<String>, flag: Option<String>) -> Result<St
 
 /// The state directory and whether `auth.api_token_hash` is set, from the config.
 fn load(config_path: Option<&Path>) -> Result<(PathBuf, bool), ExitCode> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
-    let loaded = config_file::load_config(
-        config_path,
-        config_file::Flags::new(),
-        std::env::vars(),
-        &cwd,
-        home.as_deref(),
-    )
-    .map_err(|err| {
-        eprintln!("clauster: config error: {err}");
-        ExitCode::from(2)
-    })?;
+    let loaded = crate::commands::load_config(config_path)?;
     Ok((
         loaded.config.state_dir.clone(),
         loaded.config.auth.api_token_hash.is_some(),

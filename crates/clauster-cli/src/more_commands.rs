@@ -9,11 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clauster_core::sanitize::sanitize_line;
-use clauster_wire::{Instance, Project, SpawnOutcome};
+use clauster_wire::{Instance, Project};
 
 use crate::commands::{
-    CALL_TIMEOUT, Target, exit_for, id8, malformed, print_json, request, start_refusal,
-    success_json, target,
+    CALL_TIMEOUT, Target, exit_for, id8, malformed, print_json, report_launch, request,
+    start_refusal, success_json, target,
 };
 use crate::control_client::encode_segment;
 
@@ -95,35 +95,7 @@ pub fn resume(
             status == 404 || start_refusal(status, &answer.body)
         });
     };
-    let Ok(outcome) = serde_json::from_value::<SpawnOutcome>(value.clone()) else {
-        return malformed();
-    };
-    for warning in &outcome.warnings {
-        eprintln!("clauster: warning: {warning}");
-    }
-    let instance = &outcome.instance;
-    if json {
-        print_json(&value);
-    } else if outcome.created {
-        println!(
-            "resumed {} ({}) mode={} status={}",
-            id8(&instance.instance_id),
-            instance.project,
-            instance.resume_mode,
-            instance.status
-        );
-    } else {
-        println!(
-            "already running: {} ({}) — {}",
-            id8(&instance.instance_id),
-            instance.project,
-            outcome.reason.as_deref().unwrap_or("already running")
-        );
-    }
-    if instance.status == "error" {
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    report_launch("resumed", &value, json)
 }
 
 /// `clauster forget <instance> [--json]`: 1 while it is live, 2 unknown or ambiguous.

@@ -141,16 +141,7 @@ pub async fn dispatch(
     if let Some(prompt) = prompt {
         args.extend(["--".into(), prompt.to_owned()]);
     }
-    let output = run_claude(&state, &args, &canonical, DISPATCH_TIMEOUT).await?;
-    let id = job_id_in(&output).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "could not read the background job id",
-        )
-    })?;
-    Ok(no_store(
-        (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-    ))
+    background(&state, &args, &canonical).await
 }
 
 /// `DELETE /api/agents/{job_id}`: `claude stop`, then `claude rm`.
@@ -195,7 +186,16 @@ pub async fn resume_agent(
         .ok_or_else(|| ApiError::not_found(format!("no background job '{job}'")))?;
     let cwd = PathBuf::from(&item.cwd);
     let args = ["--bg".into(), "--resume".into(), item.session_id.clone()];
-    let output = run_claude(&state, &args, &cwd, DISPATCH_TIMEOUT).await?;
+    background(&state, &args, &cwd).await
+}
+
+/// Runs `claude --bg …` and answers 201 with the job id it printed.
+async fn background(
+    state: &AppState,
+    args: &[String],
+    cwd: &std::path::Path,
+) -> Result<Response, ApiError> {
+    let output = run_claude(state, args, cwd, DISPATCH_TIMEOUT).await?;
     let id = job_id_in(&output).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
