@@ -679,3 +679,94 @@ async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
         std::panic::resume_unwind(err.into_panic());
     }
 }
+
+/// The cost badge of a card shows the rollup from the snapshot, then follows an appended
+/// transcript line through a `usage` frame without a reload (ui.md §5.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_badge_follows_a_growing_transcript_live() {
+    const SESSION: &str = "11111111-1111-4111-8111-111111111111";
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.project("beta", &[]);
+    // Claude Code's transcript directory for the project: the canonical path's slug.
+    let slug: String = std::fs::canonicalize(&alpha)
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = sandbox.home().join(".claude/projects").join(slug);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{SESSION}.jsonl"));
+    let reply = |id: &str, input: u64| {
+        let mut line = json!({
+            "type": "assistant", "timestamp": "2026-11-20T10:00:00.000Z", "requestId": id,
+            "message": {"id": id, "role": "assistant", "model": "claude-haiku-4-5",
+                "usage": {"input_tokens": input, "output_tokens": 0},
+                "content": [{"type": "text", "text": "ok"}]},
+        })
+        .to_string();
+        line.push('\n');
+        line
+    };
+    std::fs::write(&file, reply("m1", 100_000)).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
+    // Computed once, so the snapshot carries it.
+    let (status, body) = support::call(
+        reqwest::Method::GET,
+        &format!("{}/api/projects/alpha/usage", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cost_usd"], 0.1, "{body}");
+
+    let base = server.base.clone();
+    let log = server.log.clone();
+    let appended = file.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let badge = "[data-project='alpha'] .usage-badge";
+        assert_eq!(text_of(&client, badge, &log).await, "≈$0.10");
+        let title = wait_css(&client, badge, 10, &log)
+            .await
+            .attr("title")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            title.starts_with("Estimated from 100,000 tokens in 1 session · USD · prices of "),
+            "{title}"
+        );
+        // A project without transcripts has no badge.
+        assert!(
+            client
+                .find(Locator::Css("[data-project='beta'] .usage-badge"))
+                .await
+                .is_err()
+        );
+        // Mark the page: a reload would lose the mark.
+        client
+            .execute("window.__clausterMark = 1; return true", vec![])
+            .await
+            .unwrap();
+
+        let mut handle = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&appended)
+            .unwrap();
+        std::io::Write::write_all(&mut handle, reply("m2", 2_000_000).as_bytes()).unwrap();
+        drop(handle);
+        let live = until(
+            &client,
+            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge\"); \
+             return !!b && b.textContent === '≈$2.10' && window.__clausterMark === 1",
+            30,
+        )
+        .await;
+        let shown = text_of(&client, badge, &log).await;
+        assert!(live, "the badge did not update live; it shows {shown}");
+    })
+    .await;
+}

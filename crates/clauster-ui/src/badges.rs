@@ -2,6 +2,8 @@
 //! and the metrics chip of a running instance row (ui.md §4.3). Pure functions, so the
 //! formatting is tested without a browser; the components only place their output.
 
+use std::fmt::Write as _;
+
 use clauster_wire::{Metrics, MetricsContext, Usage, UsageContext};
 use leptos::prelude::*;
 
@@ -21,7 +23,7 @@ pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (at, c) in digits.chars().enumerate() {
-        if at > 0 && (digits.len() - at) % 3 == 0 {
+        if at > 0 && (digits.len() - at).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -166,7 +168,7 @@ pub fn metrics_chip(metrics: &Metrics, settings: &MetricsContext) -> Option<Badg
     if settings.show_disk
         && let (Some(read), Some(write)) = (metrics.disk_read_bps, metrics.disk_write_bps)
     {
-        text.push_str(&format!(" · ⬇{} ⬆{}", disk_rate(read), disk_rate(write)));
+        let _ = write!(text, " · ⬇{} ⬆{}", disk_rate(read), disk_rate(write));
     }
     let title = if metrics.cpu_normalized {
         "CPU summed over the bridge's processes (normalised to all cores)"
