@@ -770,3 +770,71 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     })
     .await;
 }
+
+/// A running bridge's row shows the metrics chip from the live `metrics` frames, with the
+/// CPU tooltip, and loses it once the bridge is stopped (ui.md §4.3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_row_shows_the_live_metrics_chip() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
+            ("FAKE_CLAUDE_BURN_MS", "20000"),
+        ],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let chip = format!("[data-instance-id='{id}'] .chip.metrics");
+        // `<cpu>% CPU · <rss> MB`, then the disk rates (show_disk is on by default).
+        let shaped = until(
+            &client,
+            &format!(
+                "const c = document.querySelector(\"{chip}\"); return !!c && \
+                 /^\\d+\\.\\d% CPU · [1-9]\\d* MB( · ⬇\\d+(\\.\\d)? [KM]B\\/s ⬆\\d+(\\.\\d)? [KM]B\\/s)?$/\
+                 .test(c.textContent)"
+            ),
+            30,
+        )
+        .await;
+        let text = text_of(&client, &chip, &log).await;
+        assert!(shaped, "the metrics chip reads {text:?}");
+        let title = wait_css(&client, &chip, 10, &log)
+            .await
+            .attr("title")
+            .await
+            .unwrap();
+        assert_eq!(
+            title.as_deref(),
+            Some("CPU summed over the bridge's processes (100% = one core)")
+        );
+
+        let (status, body) = support::call(
+            reqwest::Method::DELETE,
+            &format!("{base}/api/instances/{id}"),
+            None,
+        )
+        .await;
+        assert!(status < 300, "stop answered {status}: {body}");
+        let gone = until(
+            &client,
+            &format!("return !document.querySelector(\"{chip}\")"),
+            30,
+        )
+        .await;
+        assert!(gone, "the metrics chip stayed after the bridge stopped");
+    })
+    .await;
+}
