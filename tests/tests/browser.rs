@@ -679,3 +679,162 @@ async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
         std::panic::resume_unwind(err.into_panic());
     }
 }
+
+/// The cost badge of a card shows the rollup from the snapshot, then follows an appended
+/// transcript line through a `usage` frame without a reload (ui.md §5.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_badge_follows_a_growing_transcript_live() {
+    const SESSION: &str = "11111111-1111-4111-8111-111111111111";
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.project("beta", &[]);
+    // Claude Code's transcript directory for the project: the canonical path's slug.
+    let slug: String = std::fs::canonicalize(&alpha)
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = sandbox.home().join(".claude/projects").join(slug);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{SESSION}.jsonl"));
+    let reply = |id: &str, input: u64| {
+        let mut line = json!({
+            "type": "assistant", "timestamp": "2026-11-20T10:00:00.000Z", "requestId": id,
+            "message": {"id": id, "role": "assistant", "model": "claude-haiku-4-5",
+                "usage": {"input_tokens": input, "output_tokens": 0},
+                "content": [{"type": "text", "text": "ok"}]},
+        })
+        .to_string();
+        line.push('\n');
+        line
+    };
+    std::fs::write(&file, reply("m1", 100_000)).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
+    // Computed once, so the snapshot carries it.
+    let (status, body) = support::call(
+        reqwest::Method::GET,
+        &format!("{}/api/projects/alpha/usage", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cost_usd"], 0.1, "{body}");
+
+    let base = server.base.clone();
+    let log = server.log.clone();
+    let appended = file.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let badge = "[data-project='alpha'] .usage-badge";
+        assert_eq!(text_of(&client, badge, &log).await, "≈$0.10");
+        let title = wait_css(&client, badge, 10, &log)
+            .await
+            .attr("title")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            title.starts_with("Estimated from 100,000 tokens in 1 session · USD · prices of "),
+            "{title}"
+        );
+        // A project without transcripts has no badge.
+        assert!(
+            client
+                .find(Locator::Css("[data-project='beta'] .usage-badge"))
+                .await
+                .is_err()
+        );
+        // Mark the page: a reload would lose the mark.
+        client
+            .execute("window.__clausterMark = 1; return true", vec![])
+            .await
+            .unwrap();
+
+        let mut handle = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&appended)
+            .unwrap();
+        std::io::Write::write_all(&mut handle, reply("m2", 2_000_000).as_bytes()).unwrap();
+        drop(handle);
+        let live = until(
+            &client,
+            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge\"); \
+             return !!b && b.textContent === '≈$2.10' && window.__clausterMark === 1",
+            30,
+        )
+        .await;
+        let shown = text_of(&client, badge, &log).await;
+        assert!(live, "the badge did not update live; it shows {shown}");
+    })
+    .await;
+}
+
+/// A running bridge's row shows the metrics chip from the live `metrics` frames, with the
+/// CPU tooltip, and loses it once the bridge is stopped (ui.md §4.3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_row_shows_the_live_metrics_chip() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
+            ("FAKE_CLAUDE_BURN_MS", "20000"),
+        ],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let chip = format!("[data-instance-id='{id}'] .chip.metrics");
+        // `<cpu>% CPU · <rss> MB`, then the disk rates (show_disk is on by default).
+        let shaped = until(
+            &client,
+            &format!(
+                "const c = document.querySelector(\"{chip}\"); return !!c && \
+                 /^\\d+\\.\\d% CPU · [1-9]\\d* MB( · ⬇\\d+(\\.\\d)? [KM]B\\/s ⬆\\d+(\\.\\d)? [KM]B\\/s)?$/\
+                 .test(c.textContent)"
+            ),
+            30,
+        )
+        .await;
+        let text = text_of(&client, &chip, &log).await;
+        assert!(shaped, "the metrics chip reads {text:?}");
+        let title = wait_css(&client, &chip, 10, &log)
+            .await
+            .attr("title")
+            .await
+            .unwrap();
+        assert_eq!(
+            title.as_deref(),
+            Some("CPU summed over the bridge's processes (100% = one core)")
+        );
+
+        let (status, body) = support::call(
+            reqwest::Method::DELETE,
+            &format!("{base}/api/instances/{id}"),
+            None,
+        )
+        .await;
+        assert!(status < 300, "stop answered {status}: {body}");
+        let gone = until(
+            &client,
+            &format!("return !document.querySelector(\"{chip}\")"),
+            30,
+        )
+        .await;
+        assert!(gone, "the metrics chip stayed after the bridge stopped");
+    })
+    .await;
+}

@@ -4,6 +4,7 @@
 use clauster_wire::{Instance, Project, TrustState};
 use leptos::prelude::*;
 
+use crate::badges::UsageBadge;
 use crate::instances::{focus_node, is_live};
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, request};
@@ -377,9 +378,10 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                 <span class="name" title=title.clone()>{title.clone()}</span>
                 <span class="chips">{chips}</span>
             </div>
-            // Seam: the cost/token badge (ui.md §5.1) and the readiness pill go next to the
-            // running badge once usage and preflight reach the store.
-            <div class="card-badges">{running_badge}</div>
+            // Seam: the readiness pill goes next to these once preflight reaches the store.
+            <div class="card-badges">
+                {running_badge} <UsageBadge store=store project=name.clone() />
+            </div>
             <div class="card-actions">
                 <button
                     type="button"

@@ -4,6 +4,7 @@
 use clauster_wire::Instance;
 use leptos::prelude::*;
 
+use crate::badges::MetricsChip;
 use crate::live::{Store, ToastKind, insert_if_absent, request};
 use crate::logs::LogPanel;
 use crate::widgets::Confirm;
@@ -304,6 +305,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 {i
                     .resumed_conversation
                     .then(|| view! { <span class="chip">"resumed conversation"</span> })}
+                <MetricsChip store=store id=i.instance_id.clone() />
             }
         })
     };

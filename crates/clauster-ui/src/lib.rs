@@ -6,6 +6,7 @@
 //! embeds the same value in the page so hydration starts from identical state.
 #![forbid(unsafe_code)]
 
+mod badges;
 mod cards;
 mod dom;
 mod header;
@@ -18,6 +19,7 @@ mod widgets;
 use clauster_wire::Bootstrap;
 use leptos::prelude::*;
 
+pub use badges::{Badge, compact_tokens, group_digits, metrics_chip, usage_badge};
 pub use cards::{VISIBLE_CARDS, matches_filter, visible_names};
 pub use dom::THEME_KEY;
 pub use instances::{is_live, open_link, status_pill};

@@ -2,8 +2,11 @@
 //! `/ws/events` push stream (http-api.md §8.4). The browser parts exist only with `hydrate`;
 //! on the server nothing here runs (event handlers never fire during SSR).
 
+use std::collections::BTreeMap;
+
 use clauster_wire::{
-    Frame, Instance, LoginStatus, PageContext, Project, Sequenced, Snapshot, SpawnOutcome,
+    Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced, Snapshot, SpawnOutcome,
+    Usage,
 };
 use leptos::prelude::*;
 
@@ -45,6 +48,10 @@ pub struct Store {
     pub projects: RwSignal<Vec<Project>>,
     pub instances: Instances,
     pub login: RwSignal<Option<LoginStatus>>,
+    /// The cost/token rollup of each project that has been computed, by project name.
+    pub usage: RwSignal<BTreeMap<String, Usage>>,
+    /// The resource use of each running bridge, by `instance_id`.
+    pub metrics: RwSignal<BTreeMap<String, Metrics>>,
     pub conn: RwSignal<Conn>,
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
@@ -59,6 +66,8 @@ impl Store {
             projects: RwSignal::new(projects),
             instances: RwSignal::new(instances),
             login: RwSignal::new(None),
+            usage: RwSignal::new(BTreeMap::new()),
+            metrics: RwSignal::new(BTreeMap::new()),
             conn: RwSignal::new(Conn::Connecting),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
@@ -120,6 +129,8 @@ impl Store {
     pub fn apply_snapshot(&self, snapshot: Snapshot) {
         self.projects.set(sorted(snapshot.projects));
         self.instances.set(snapshot.instances);
+        self.usage.set(snapshot.usage);
+        self.metrics.set(snapshot.metrics);
     }
 
     /// Inserts or replaces a project, keeping the case-insensitive name order.
@@ -188,6 +199,13 @@ pub fn apply_frame(store: &Store, text: &str) {
                 .update(|list| list.retain(|id| *id != instance_id));
         }
         Frame::Project { project } => store.upsert_project(project),
+        Frame::Usage { project, usage } => {
+            store.usage.update(|all| {
+                all.insert(project, usage);
+            });
+        }
+        // A metrics frame carries every running bridge: bridges that stopped drop out.
+        Frame::Metrics { metrics } => store.metrics.set(metrics),
         Frame::ProjectRemoved { name } => {
             store
                 .projects
@@ -199,9 +217,7 @@ pub fn apply_frame(store: &Store, text: &str) {
         | Frame::Heartbeat { .. }
         | Frame::Resync { .. }
         | Frame::Sessions(_)
-        | Frame::Usage { .. }
-        | Frame::Clone { .. }
-        | Frame::Metrics { .. } => {}
+        | Frame::Clone { .. } => {}
     }
 }
 
@@ -543,6 +559,83 @@ mod tests {
             assert_eq!(names(), ["able", "Alpha", "beta"]);
             apply_frame(&store, r#"{"seq": 8, "type": "project_removed", "name": "Alpha"}"#);
             assert_eq!(names(), ["able", "beta"]);
+        });
+    }
+
+    fn usage(project: &str, messages: u64, cost: f64) -> serde_json::Value {
+        serde_json::json!({"project": project, "transcripts": 1, "messages": messages,
+            "total_tokens": 10, "token_breakdown": {"input": 4, "output": 6, "cache_creation": 0,
+                "cache_read": 0, "cache_creation_5m": 0, "cache_creation_1h": 0},
+            "cost_usd": cost, "approximate": true, "unpriced_models": [],
+            "fallback_priced_models": [], "by_model": {}, "duplicates_skipped": 0,
+            "ambiguous_transcripts": 0, "unreadable_files": 0, "price_table_date": "2026-10-01"})
+    }
+
+    fn metrics(cpu: f64) -> serde_json::Value {
+        serde_json::json!({"running": true, "procs": 2, "cpu_percent": cpu,
+            "cpu_normalized": false, "rss_bytes": 1_048_576, "disk_read_bps": null,
+            "disk_write_bps": null})
+    }
+
+    #[test]
+    fn usage_and_metrics_come_from_the_snapshot_and_their_frames() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let snapshot = serde_json::json!({
+                "seq": 2, "type": "snapshot", "projects": [project("alpha"), project("beta")],
+                "instances": [instance("a", "running"), instance("b", "running")],
+                "usage": {"alpha": usage("alpha", 1, 0.5)},
+                "metrics": {"a": metrics(1.5), "b": metrics(2.5)},
+                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+            });
+            apply_frame(&store, &snapshot.to_string());
+            let cost = |name: &str| {
+                store
+                    .usage
+                    .with_untracked(|u| u.get(name).map(|u| (u.messages, u.cost_usd)))
+            };
+            assert_eq!(cost("alpha"), Some((1, 0.5)));
+            assert_eq!(cost("beta"), None);
+            let cpus = || {
+                store.metrics.with_untracked(|m| {
+                    m.iter()
+                        .map(|(id, m)| (id.clone(), m.cpu_percent))
+                        .collect::<Vec<_>>()
+                })
+            };
+            assert_eq!(cpus(), [("a".to_owned(), 1.5), ("b".to_owned(), 2.5)]);
+
+            // A usage frame replaces its project's rollup and adds a new one.
+            let frame = serde_json::json!({"seq": 3, "type": "usage", "project": "alpha",
+                "usage": usage("alpha", 2, 0.75)});
+            apply_frame(&store, &frame.to_string());
+            let frame = serde_json::json!({"seq": 4, "type": "usage", "project": "beta",
+                "usage": usage("beta", 1, 0.01)});
+            apply_frame(&store, &frame.to_string());
+            assert_eq!(cost("alpha"), Some((2, 0.75)));
+            assert_eq!(cost("beta"), Some((1, 0.01)));
+
+            // A metrics frame is the complete map: "b" stopped and drops out.
+            let frame = serde_json::json!({"seq": 5, "type": "metrics",
+                "metrics": {"a": metrics(9.0)}});
+            apply_frame(&store, &frame.to_string());
+            assert_eq!(cpus(), [("a".to_owned(), 9.0)]);
+
+            // A malformed frame changes nothing.
+            apply_frame(&store, r#"{"seq": 6, "type": "usage", "project": "alpha"}"#);
+            apply_frame(&store, r#"{"seq": 7, "type": "metrics", "metrics": 3}"#);
+            assert_eq!(cost("alpha"), Some((2, 0.75)));
+            assert_eq!(cpus(), [("a".to_owned(), 9.0)]);
+
+            // A later snapshot without them (mode off, nothing running) empties both.
+            let snapshot = serde_json::json!({
+                "seq": 8, "type": "snapshot", "projects": [], "instances": [],
+                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+            });
+            apply_frame(&store, &snapshot.to_string());
+            assert!(store.usage.with_untracked(BTreeMap::is_empty));
+            assert!(store.metrics.with_untracked(BTreeMap::is_empty));
         });
     }
 
