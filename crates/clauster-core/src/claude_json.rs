@@ -86,7 +86,7 @@ pub fn parse_config_text(text: &str) -> Result<Value, ClaudeJsonError> {
 
 /// The deepest bracket nesting of a JSON text (brackets inside strings ignored). Malformed
 /// text gives some number; the parser reports its real error afterwards.
-fn max_nesting(text: &str) -> usize {
+pub(crate) fn max_nesting(text: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
     for b in text.bytes() {

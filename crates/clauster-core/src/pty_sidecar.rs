@@ -203,41 +203,11 @@ pub fn parse_frame(bytes: &[u8]) -> Option<ScreenFrame> {
 
 fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     let text = std::str::from_utf8(bytes).ok()?;
-    if !text.trim_start().starts_with('{') || depth_exceeds(text.as_bytes(), MAX_DEPTH) {
+    // Nesting is checked before the parser, so a hostile file cannot make it recurse deeply.
+    if !text.trim_start().starts_with('{') || crate::claude_json::max_nesting(text) > MAX_DEPTH {
         return None;
     }
     serde_json::from_str(text).ok()
-}
-
-/// Whether arrays/objects nest deeper than `max` anywhere in `bytes` (strings skipped). Runs
-/// before the parser so a hostile file cannot make it recurse deeply.
-fn depth_exceeds(bytes: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }
 
 /// The value of `--worktree <name>` (or `--worktree=<name>`) in a bridge argv, when it is a

@@ -142,14 +142,7 @@ async fn project(state: &AppState, name: &str) -> Result<Discovered, ApiError> {
     let unknown = || ApiError::not_found(format!("unknown project: '{}'", echo(name)));
     let name = ProjectName::new(name).map_err(|_| unknown())?;
     let root = state.config().projects_root.clone();
-    let all = tokio::task::spawn_blocking(move || projects::discover(&root))
-        .await
-        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
-        .map_err(|err| {
-            ApiError::internal(format!(
-                "cannot list projects_root: {err}; check that it exists and is readable"
-            ))
-        })?;
+    let all = projects::discover_off_thread(root).await?;
     all.into_iter().find(|p| p.name == name).ok_or_else(unknown)
 }
 

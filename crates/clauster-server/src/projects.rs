@@ -58,6 +58,19 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
 }
 
 /// The card facts of one discovered project.
+/// [`discover`] off the async workers, its failure as the API's 500.
+pub async fn discover_off_thread(root: PathBuf) -> Result<Vec<Discovered>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    tokio::task::spawn_blocking(move || discover(&root))
+        .await
+        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
+        .map_err(|err| {
+            ApiError::internal(format!(
+                "cannot list projects_root: {err}; check that it exists and is readable"
+            ))
+        })
+}
+
 pub fn describe(project: &Discovered, trusted: &TrustedPaths, allow_bypass: bool) -> Project {
     let is_git_repo = project.path.join(".git").exists();
     let trust_state = match trusted.state(&project.canonical, is_git_repo) {

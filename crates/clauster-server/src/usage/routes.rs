@@ -40,14 +40,7 @@ pub(super) async fn lookup(
     let name =
         ProjectName::new(name).map_err(|err| ApiError::invalid(err.to_string(), Some("name")))?;
     let root = state.usage().projects_root().to_owned();
-    let all = tokio::task::spawn_blocking(move || projects::discover(&root))
-        .await
-        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
-        .map_err(|err| {
-            ApiError::internal(format!(
-                "cannot list projects_root: {err}; check that it exists and is readable"
-            ))
-        })?;
+    let all = projects::discover_off_thread(root).await?;
     let found = all.iter().find(|p| p.name == name).cloned();
     Ok((name, found.map(|p| (p, Arc::new(all)))))
 }
