@@ -7,6 +7,7 @@
 // The shapes are fixed by the JSON that scripts already read; flags stay flags.
 #![allow(clippy::struct_excessive_bools)]
 
+mod checks;
 mod clone;
 mod context;
 mod health;
@@ -14,9 +15,11 @@ mod instance;
 mod metrics;
 mod misc;
 mod project;
+mod reaper;
 mod sessions;
 mod usage;
 
+pub use checks::{Check, CheckReport, CheckStatus, ProjectPreflight};
 pub use clone::{
     CloneAccepted, CloneCancelling, CloneJobList, CloneJobState, CloneJobSummary,
     CloneProgressFrame,
@@ -27,6 +30,7 @@ pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot,
 pub use metrics::{Metrics, ProjectMetrics};
 pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
+pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};
 pub use usage::{
     ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
