@@ -512,3 +512,69 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
             .any(|arg| arg == "--continue" || arg == uuids[1])
     );
 }
+
+#[tokio::test]
+async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() {
+    // bridges.md §9.2 source 3: no uuid in the argv (sidecar) and none from the agents poll
+    // (it lists nothing), so only the transcript created after the launch names it.
+    let (sandbox, alpha, claude) = setup("pty_contiguous");
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
+            ("FAKE_CLAUDE_TRANSCRIPT", "1"),
+            ("FAKE_CLAUDE_AGENTS", "[]"),
+        ],
+    );
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let canonical = std::fs::canonicalize(&alpha).unwrap();
+    let transcripts = sandbox
+        .home()
+        .join(".claude/projects")
+        .join(clauster_core::slug::slug(&canonical.to_string_lossy()));
+    let uuid = wait_for(Duration::from_secs(10), || {
+        std::fs::read_dir(&transcripts)
+            .ok()?
+            .flatten()
+            .find_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".jsonl")
+                    .map(str::to_owned)
+            })
+    })
+    .expect("the fake wrote its transcript");
+    // The engine's tick picks it up within a second or two; a resume then names it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await;
+    wait_instance(&server.base, &id, |i| i["status"] == "stopped").await;
+    let (status, resumed) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances/{id}/resume", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{resumed}");
+    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let last = argv_lines(&argv_log).pop().unwrap();
+    assert!(
+        last.windows(2).any(|w| w == ["--resume", uuid.as_str()]),
+        "{last:?}"
+    );
+    assert!(!last.iter().any(|arg| arg == "--continue"), "{last:?}");
+}

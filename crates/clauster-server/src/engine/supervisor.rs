@@ -1162,8 +1162,10 @@ impl Supervisor {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        let root = self.config.projects_root.clone();
         for id in ids {
             self.observe(&id);
+            self.learn_from_transcript(&id, &root);
             let Some(live) = self.instances.get(&id) else {
                 continue;
             };

@@ -346,6 +346,45 @@ impl Supervisor {
         }
     }
 
+    /// Source 3 of §9.2, for a pty bridge whose conversation is still unknown: the only
+    /// transcript created in its transcript directory since the launch, while no other pty
+    /// instance shares that directory. Anything ambiguous yields nothing.
+    pub(super) fn learn_from_transcript(&mut self, id: &str, projects_root: &Path) {
+        let Some(live) = self.instances.get(id) else {
+            return;
+        };
+        if !live.is_pty() || live.row.claude_session_uuid.is_some() || !live.is_live() {
+            return;
+        }
+        let Some(launched) = live
+            .row
+            .launched_at
+            .as_deref()
+            .and_then(crate::time::unix_millis)
+        else {
+            return;
+        };
+        let cwd = bridge_cwd(&live.row, projects_root);
+        let shared = self.instances.iter().any(|(other, l)| {
+            other != id
+                && l.is_pty()
+                && bridge_cwd(&l.row, projects_root) == cwd
+                && (l.is_live()
+                    || l.row
+                        .launched_at
+                        .as_deref()
+                        .and_then(crate::time::unix_millis)
+                        > Some(launched))
+        });
+        if shared {
+            return;
+        }
+        let dir = self.pointers.transcripts_dir(&cwd);
+        if let Some(uuid) = sole_new_transcript(&dir, launched) {
+            self.learn_conversation(id, &uuid);
+        }
+    }
+
     /// Starts `clauster __pty-keeper__` for the bridge argv (§4.2): detached, cwd the project,
     /// stdout and stderr to `<stem>.keeper.log`.
     pub(super) fn launch_keeper(
@@ -498,5 +537,74 @@ impl Supervisor {
         if changed {
             self.persist_and_publish(id);
         }
+    }
+}
+
+/// The directory a pty bridge runs in: its worktree, else the project (canonical when it
+/// resolves, as Claude names transcript directories after the real path).
+fn bridge_cwd(row: &InstanceRow, projects_root: &Path) -> PathBuf {
+    let project = projects_root.join(&row.project);
+    let project = std::fs::canonicalize(&project).unwrap_or(project);
+    match row.worktree_name.as_deref() {
+        Some(name) if row.spawn_mode == SpawnMode::Worktree.as_token() => {
+            project.join(".claude/worktrees").join(name)
+        }
+        _ => project,
+    }
+}
+
+/// The uuid of the only `<uuid>.jsonl` in `dir` created (else last modified) at or after
+/// `since_ms`; none or several → `None`.
+fn sole_new_transcript(dir: &Path, since_ms: u128) -> Option<String> {
+    let mut found = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) else {
+            continue;
+        };
+        if ConversationId::new(stem).is_err() {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let born = meta.created().or_else(|_| meta.modified()).ok()?;
+        let born_ms = born
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        if born_ms + 1000 < since_ms {
+            continue;
+        }
+        if found.replace(stem.to_owned()).is_some() {
+            return None;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sole_new_transcript;
+
+    const A: &str = "5f0c1e2d-0000-4000-8000-00000000000a";
+    const B: &str = "5f0c1e2d-0000-4000-8000-00000000000b";
+
+    #[test]
+    fn only_a_single_new_transcript_names_the_conversation() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_millis();
+        assert_eq!(sole_new_transcript(&dir.path().join("missing"), now), None);
+        std::fs::write(dir.path().join("notes.jsonl"), "{}").expect("write");
+        std::fs::write(dir.path().join("bridge-pointer.json"), "{}").expect("write");
+        assert_eq!(sole_new_transcript(dir.path(), now), None);
+        std::fs::write(dir.path().join(format!("{A}.jsonl")), "{}").expect("write");
+        assert_eq!(sole_new_transcript(dir.path(), now).as_deref(), Some(A));
+        // Launched well after it was written: not this launch's conversation.
+        assert_eq!(sole_new_transcript(dir.path(), now + 60_000), None);
+        std::fs::write(dir.path().join(format!("{B}.jsonl")), "{}").expect("write");
+        assert_eq!(sole_new_transcript(dir.path(), now), None);
     }
 }
