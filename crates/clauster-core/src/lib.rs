@@ -23,4 +23,5 @@ pub mod recap;
 pub mod sanitize;
 pub mod slug;
 pub mod status;
+pub mod timestamp;
 pub mod usage;
