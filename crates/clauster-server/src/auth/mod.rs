@@ -281,13 +281,16 @@ pub fn startup_warnings(config: &Config) -> Vec<String> {
         && !auth.reverse_proxy.enabled
     {
         warnings.push(
-            "password sign-in is on without TLS or a reverse proxy: the session cookie can travel              in clear text; serve clauster over HTTPS (tls, or a reverse proxy) and set              auth.cookie_secure: always"
+            "password sign-in is on without TLS or a reverse proxy: the session cookie can travel \
+             in clear text; serve clauster over HTTPS (tls, or a reverse proxy) and set \
+             auth.cookie_secure: always"
                 .to_owned(),
         );
     }
     if !config.enforced_auth() {
         warnings.push(
-            "auth is on but no password hash, forward-auth or auth.api_token_hash is configured:              only named API tokens (`clauster api-token issue`) can get in"
+            "auth is on but no password hash, forward-auth or auth.api_token_hash is configured: \
+             only named API tokens (`clauster api-token issue`) can get in"
                 .to_owned(),
         );
     }
