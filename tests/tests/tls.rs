@@ -104,6 +104,25 @@ fn start(sandbox: &Sandbox) -> Server {
     server
 }
 
+/// Opens `/ws/events` over TLS (verified as `localhost`): the first frame.
+async fn first_event_over_tls(port: u16, cert: &[u8]) -> Value {
+    let stream = tls_stream(port, cert, "localhost").await.expect("TLS");
+    let (mut socket, answer) =
+        tokio_tungstenite::client_async(format!("wss://localhost:{port}/ws/events"), stream)
+            .await
+            .expect("a WebSocket over TLS");
+    assert_eq!(answer.status(), 101);
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a frame in time")
+        .expect("a frame")
+        .expect("a readable frame");
+    let tungstenite::Message::Text(text) = first else {
+        panic!("not a text frame: {first:?}");
+    };
+    serde_json::from_str(&text).expect("a JSON frame")
+}
+
 #[tokio::test]
 async fn self_signed_serves_https_and_websockets_and_is_kept_until_hostnames_change() {
     let sandbox = Sandbox::new();
@@ -159,23 +178,7 @@ async fn self_signed_serves_https_and_websockets_and_is_kept_until_hostnames_cha
     assert!(plain.is_err(), "{plain:?}");
 
     // `/ws/events` over TLS: the handshake and the first frame.
-    let stream = tls_stream(port, &cert, "localhost").await.expect("TLS");
-    let (mut socket, answer) =
-        tokio_tungstenite::client_async(format!("wss://localhost:{port}/ws/events"), stream)
-            .await
-            .expect("a WebSocket over TLS");
-    assert_eq!(answer.status(), 101);
-    let hello = tokio::time::timeout(Duration::from_secs(10), socket.next())
-        .await
-        .expect("a frame in time")
-        .expect("a frame")
-        .expect("a readable frame");
-    let tungstenite::Message::Text(text) = hello else {
-        panic!("not a text frame: {hello:?}");
-    };
-    let hello: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(hello["type"], "hello");
-    drop(socket);
+    assert_eq!(first_event_over_tls(port, &cert).await["type"], "hello");
     drop(server);
 
     // Same hostnames: the pair is kept.

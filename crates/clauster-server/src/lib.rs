@@ -154,11 +154,7 @@ async fn serve_on(
     on_bound: impl FnOnce(),
 ) -> Result<(), ServeError> {
     // Only the TCP listener speaks TLS; the control socket stays plain.
-    let tls = match (listener.is_some(), options.tls.take()) {
-        (false, _) => None,
-        (true, Some(prepared)) => Some(prepared),
-        (true, None) => tls::prepare(&config.config)?,
-    };
+    let tls = tls::for_listener(listener.is_some(), options.tls.take(), &config.config)?;
     let local = listener
         .as_ref()
         .map(TcpListener::local_addr)
@@ -241,22 +237,10 @@ async fn serve_on(
     // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
     // control socket is authenticated by its file mode and peer uid (security.md §2, §5).
     let tcp = listener.map(|listener| {
-        let limits = listen::Limits::from_env();
         let browser_facing = router
             .clone()
-            .layer(axum::middleware::from_fn_with_state(auth, auth::gate))
-            .layer(axum::middleware::from_fn_with_state(
-                limits.body,
-                listen::body_deadline,
-            ))
-            .layer(headers.clone());
-        listen::serve_tcp(
-            listener,
-            browser_facing,
-            tls.map(|tls| tls.config),
-            limits,
-            stopped(),
-        )
+            .layer(axum::middleware::from_fn_with_state(auth, auth::gate));
+        serve_browsers(listener, browser_facing, headers.clone(), tls, stopped())
     });
     let tcp = async move {
         match tcp {
@@ -276,4 +260,34 @@ async fn serve_on(
     let served = tokio::try_join!(signal, tcp, async { unix.await });
     drop(control);
     served.map(drop).map_err(ServeError::Http)
+}
+
+/// The TCP listener: `router` (already behind the gate) with the body limit and the security
+/// headers, plain or TLS, with the slow-client limits (security.md §7.2).
+fn serve_browsers<L>(
+    listener: TcpListener,
+    router: axum::Router,
+    headers: L,
+    tls: Option<tls::TlsSetup>,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = std::io::Result<()>>
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response:
+        axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    let limits = listen::Limits::from_env();
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            limits.body,
+            listen::body_deadline,
+        ))
+        .layer(headers);
+    listen::serve_tcp(listener, router, tls.map(|tls| tls.config), limits, stopped)
 }

@@ -144,6 +144,20 @@ pub fn prepare(config: &Config) -> Result<Option<TlsSetup>, TlsError> {
     }))
 }
 
+/// The TLS of a listener: none without one (the control socket), else what the caller
+/// prepared, else prepared now.
+pub(crate) fn for_listener(
+    listener: bool,
+    prepared: Option<TlsSetup>,
+    config: &Config,
+) -> Result<Option<TlsSetup>, TlsError> {
+    match (listener, prepared) {
+        (false, _) => Ok(None),
+        (true, Some(prepared)) => Ok(Some(prepared)),
+        (true, None) => prepare(config),
+    }
+}
+
 fn server_config(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,

@@ -546,6 +546,50 @@ mod tests {
     }
 
     #[test]
+    fn the_clear_text_cookie_warning_needs_password_auth_without_tls_proxy_or_always() {
+        const CLEAR: &str = "password sign-in is on without TLS or a reverse proxy: the \
+                             session cookie can travel in clear text; serve clauster over \
+                             HTTPS (tls, or a reverse proxy) and set auth.cookie_secure: always";
+        let password = "auth:\n  enabled: true\n  password_required: true\n  \
+                        password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'\n";
+        let tls = "tls: {provision: self-signed, hostnames: [a.lan]}\n";
+        let cases = [
+            (password.to_owned(), true),
+            (
+                format!("{password}tls: {{cert_file: /c.pem, key_file: /k.pem}}\n"),
+                false,
+            ),
+            (format!("{password}{tls}"), false),
+            (format!("{password}  cookie_secure: always\n"), false),
+            (format!("{password}  cookie_secure: never\n"), true),
+            (
+                format!(
+                    "{password}  reverse_proxy: {{enabled: true, trusted_ips: [10.0.0.1], require_hmac: false}}\n"
+                ),
+                false,
+            ),
+            (
+                "auth:\n  enabled: false\n  password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'\n".to_owned(),
+                false,
+            ),
+        ];
+        for (yaml, warned) in cases {
+            let config = clauster_core::config::load(&clauster_core::config::ConfigInput {
+                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{yaml}")),
+                ..Default::default()
+            })
+            .unwrap_or_else(|err| panic!("{yaml}: {err}"))
+            .config;
+            let warnings = super::startup_warnings(&config);
+            assert_eq!(
+                warnings.iter().any(|w| w == CLEAR),
+                warned,
+                "{yaml}: {warnings:?}"
+            );
+        }
+    }
+
+    #[test]
     fn cookie_values_are_found_among_others() {
         let mut headers = HeaderMap::new();
         headers.append(header::COOKIE, HeaderValue::from_static("a=1; s=x; b=2"));
