@@ -422,3 +422,147 @@ fn bad_tls_settings_refuse_startup_with_exit_2() {
         );
     }
 }
+
+/// `clauster hash-password` for `password`: the PHC string.
+fn hash_password(sandbox: &Sandbox, password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = sandbox
+        .command(clauster_bin())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn clauster");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n{password}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("hash-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// One request over TLS verified as `localhost`: the raw response.
+async fn https_request(port: u16, cert: &[u8], request: &str) -> String {
+    let mut stream = tls_stream(port, cert, "localhost").await.expect("TLS");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn a_login_over_native_tls_sets_a_secure_cookie_without_the_clear_text_warning() {
+    let sandbox = Sandbox::new();
+    let hash = hash_password(&sandbox, "correct horse battery");
+    write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{}",
+            self_signed_config("localhost")
+        ),
+    );
+    let server = start(&sandbox);
+    let port = port_of(&server);
+    let cert = std::fs::read(tls_dir(&sandbox).join("self-signed.crt")).unwrap();
+    let form = "password=correct+horse+battery";
+    let response = https_request(
+        port,
+        &cert,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: https://localhost:{port}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    let set_cookie = response
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {response}"));
+    assert!(set_cookie.contains("clauster_session_"), "{set_cookie}");
+    assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
+    let cookie = set_cookie["set-cookie:".len()..]
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let state = https_request(
+        port,
+        &cert,
+        &format!(
+            "GET /api/state HTTP/1.1\r\nHost: localhost:{port}\r\nCookie: {cookie}\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(state.starts_with("HTTP/1.1 200"), "{state}");
+    assert!(
+        !server
+            .log()
+            .contains("password sign-in is on without TLS or a reverse proxy"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test]
+async fn a_self_signed_pair_near_its_expiry_or_without_a_record_is_made_again() {
+    let sandbox = Sandbox::new();
+    write_config(&sandbox, &self_signed_config("localhost"));
+    drop(start(&sandbox));
+    let dir = tls_dir(&sandbox);
+    let meta_file = dir.join("self-signed.json");
+    let first = std::fs::read(dir.join("self-signed.crt")).unwrap();
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_file).unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let not_after = meta["not_after"].as_u64().expect("not_after");
+    // 825 days ahead, give or take the test's own run time.
+    assert!(not_after.abs_diff(now + 825 * 86_400) < 3_600, "{meta}");
+
+    // Ten days before expiry: made again.
+    meta["not_after"] = (now + 10 * 86_400).into();
+    std::fs::write(&meta_file, meta.to_string()).unwrap();
+    let server = start(&sandbox);
+    assert!(
+        server.log().contains(
+            "generated a self-signed certificate (the certificate expires within 30 days)"
+        ),
+        "{}",
+        server.log()
+    );
+    let second = std::fs::read(dir.join("self-signed.crt")).unwrap();
+    assert_ne!(second, first);
+    let response = https_get(port_of(&server), &second, "localhost", "/healthz")
+        .await
+        .expect("the new certificate verifies");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    drop(server);
+
+    // An unreadable record: made again rather than trusted.
+    std::fs::write(&meta_file, "not json").unwrap();
+    let server = start(&sandbox);
+    assert!(
+        server.log().contains(
+            "generated a self-signed certificate (no record of the existing certificate's \
+             hostnames)"
+        ),
+        "{}",
+        server.log()
+    );
+    assert_ne!(std::fs::read(dir.join("self-signed.crt")).unwrap(), second);
+    assert_eq!(mode(&meta_file), 0o600);
+}
