@@ -169,6 +169,10 @@ pub async fn body_deadline(
     request: Request,
     next: Next,
 ) -> Response {
+    // Nothing to wait for (a GET, a WebSocket handshake): no timer.
+    if http_body::Body::is_end_stream(request.body()) {
+        return next.run(request).await;
+    }
     let expired = Arc::new(AtomicBool::new(false));
     let deadline = tokio::time::Instant::now() + limit;
     let flag = Arc::clone(&expired);
