@@ -491,6 +491,10 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
             eprintln!("clauster: error: {err}");
             ExitCode::from(2)
         }
+        Err(err @ clauster_server::ServeError::Tls(_)) => {
+            eprintln!("clauster: {err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("clauster: error: {err}");
             ExitCode::FAILURE

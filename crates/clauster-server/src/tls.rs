@@ -42,6 +42,11 @@ pub enum TlsError {
     #[error("{key} {} is not a regular file; point {key} at a PEM file", path.display())]
     NotAFile { key: &'static str, path: PathBuf },
     #[error(
+        "tls.cert_file and tls.key_file are required when tls.provision is off; set both to \
+         PEM files or set tls.provision: self-signed"
+    )]
+    FilesMissing,
+    #[error(
         "tls.cert_file {} holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` block); \
          point it at the certificate, not the key",
         path.display()
@@ -111,10 +116,7 @@ pub fn prepare(config: &Config) -> Result<Option<TlsSetup>, TlsError> {
         TlsProvision::Off => {
             let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
                 // Validation refuses this before startup; kept total for other callers.
-                return Err(TlsError::NotAFile {
-                    key: "tls.cert_file",
-                    path: PathBuf::new(),
-                });
+                return Err(TlsError::FilesMissing);
             };
             (cert.clone(), key.clone(), None)
         }
@@ -473,6 +475,28 @@ mod tests {
             super::read_certificates(&k),
             Err(super::TlsError::NoCertificate { .. })
         ));
+    }
+
+    #[test]
+    fn prepare_without_a_tls_section_is_plain_and_off_without_files_is_refused() {
+        let mut config = clauster_core::config::load(&clauster_core::config::ConfigInput {
+            text: Some("projects_root: /srv/p\nstate_dir: /srv/s\n".into()),
+            ..Default::default()
+        })
+        .expect("config")
+        .config;
+        assert!(super::prepare(&config).unwrap().is_none());
+        config.tls = Some(clauster_core::config::TlsSettings {
+            provision: clauster_core::config::TlsProvision::Off,
+            hostnames: Vec::new(),
+            cert_file: None,
+            key_file: None,
+        });
+        assert_eq!(
+            super::prepare(&config).unwrap_err().to_string(),
+            "tls.cert_file and tls.key_file are required when tls.provision is off; set both \
+             to PEM files or set tls.provision: self-signed"
+        );
     }
 
     #[test]
