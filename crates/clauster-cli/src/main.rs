@@ -433,6 +433,29 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
 async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     let config = loaded.config;
     let (host, port) = (config.host.clone(), config.port);
+    // TLS problems stop startup before the banner (cli.md §3 `run`: exit 2).
+    let tls = match clauster_server::tls::prepare(&config) {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("clauster: TLS error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(tls) = &tls {
+        if let Some(reason) = &tls.generated {
+            eprintln!(
+                "clauster: generated a self-signed certificate ({reason}): {}",
+                config
+                    .state_dir
+                    .join("tls")
+                    .join(clauster_server::tls::CERT_NAME)
+                    .display()
+            );
+        }
+        for warning in &tls.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -440,6 +463,7 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let bound = listener.local_addr().map_or(port, |a| a.port());
     let shown_host = if host.contains(':') {
         format!("[{host}]")
@@ -447,7 +471,7 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         host.clone()
     };
     eprintln!(
-        "clauster {} | claude probing… | projects_root={} | http://{shown_host}:{bound}{}",
+        "clauster {} | claude probing… | projects_root={} | {scheme}://{shown_host}:{bound}{}",
         env!("CARGO_PKG_VERSION"),
         config.projects_root.display(),
         config.root_path,
@@ -457,11 +481,18 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         config_file: loaded.path,
         session_secret: loaded.session_secret,
     };
-    let options = clauster_server::ServeOptions::default();
+    let options = clauster_server::ServeOptions {
+        tls,
+        ..clauster_server::ServeOptions::default()
+    };
     match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err @ clauster_server::ServeError::Lock(_)) => {
             eprintln!("clauster: error: {err}");
+            ExitCode::from(2)
+        }
+        Err(err @ clauster_server::ServeError::Tls(_)) => {
+            eprintln!("clauster: {err}");
             ExitCode::from(2)
         }
         Err(err) => {

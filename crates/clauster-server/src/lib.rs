@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod headers;
 mod instances;
+mod listen;
 mod log_tail;
 mod metrics;
 mod more_routes;
@@ -32,6 +33,7 @@ mod state;
 mod state_files;
 mod store;
 mod time;
+pub mod tls;
 mod trust;
 mod usage;
 
@@ -56,6 +58,9 @@ pub struct ServeOptions {
     /// The address rules of clone (data.md §3.3 step 6): the real policy unless a test
     /// admits its local `git daemon` (data.md §3.6).
     pub clone_url_policy: UrlPolicy,
+    /// Native TLS already prepared by the caller (`tls::prepare`, so its errors come before
+    /// the banner); `None` prepares it here from `config.tls`.
+    pub tls: Option<tls::TlsSetup>,
 }
 
 impl Default for ServeOptions {
@@ -63,6 +68,7 @@ impl Default for ServeOptions {
         Self {
             self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")),
             clone_url_policy: UrlPolicy::real(),
+            tls: None,
         }
     }
 }
@@ -80,6 +86,8 @@ pub enum ServeError {
     Control(#[from] control::ControlError),
     #[error("{0}")]
     Auth(#[from] auth::AuthSetupError),
+    #[error("TLS error: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("the HTTP server failed: {0}; restart clauster")]
     Http(#[source] std::io::Error),
 }
@@ -142,9 +150,11 @@ async fn serve_on(
     config: ServerConfig,
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    options: ServeOptions,
+    mut options: ServeOptions,
     on_bound: impl FnOnce(),
 ) -> Result<(), ServeError> {
+    // Only the TCP listener speaks TLS; the control socket stays plain.
+    let tls = tls::for_listener(listener.is_some(), options.tls.take(), &config.config)?;
     let local = listener
         .as_ref()
         .map(TcpListener::local_addr)
@@ -229,10 +239,8 @@ async fn serve_on(
     let tcp = listener.map(|listener| {
         let browser_facing = router
             .clone()
-            .layer(axum::middleware::from_fn_with_state(auth, auth::gate))
-            .layer(headers.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, browser_facing).with_graceful_shutdown(stopped())
+            .layer(axum::middleware::from_fn_with_state(auth, auth::gate));
+        serve_browsers(listener, browser_facing, headers.clone(), tls, stopped())
     });
     let tcp = async move {
         match tcp {
@@ -252,4 +260,34 @@ async fn serve_on(
     let served = tokio::try_join!(signal, tcp, async { unix.await });
     drop(control);
     served.map(drop).map_err(ServeError::Http)
+}
+
+/// The TCP listener: `router` (already behind the gate) with the body limit and the security
+/// headers, plain or TLS, with the slow-client limits (security.md §7.2).
+fn serve_browsers<L>(
+    listener: TcpListener,
+    router: axum::Router,
+    headers: L,
+    tls: Option<tls::TlsSetup>,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = std::io::Result<()>>
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response:
+        axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    let limits = listen::Limits::from_env();
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            limits.body,
+            listen::body_deadline,
+        ))
+        .layer(headers);
+    listen::serve_tcp(listener, router, tls.map(|tls| tls.config), limits, stopped)
 }

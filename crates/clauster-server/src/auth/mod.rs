@@ -281,13 +281,16 @@ pub fn startup_warnings(config: &Config) -> Vec<String> {
         && !auth.reverse_proxy.enabled
     {
         warnings.push(
-            "password sign-in is on without TLS or a reverse proxy: the session cookie can travel              in clear text; serve clauster over HTTPS (tls, or a reverse proxy) and set              auth.cookie_secure: always"
+            "password sign-in is on without TLS or a reverse proxy: the session cookie can travel \
+             in clear text; serve clauster over HTTPS (tls, or a reverse proxy) and set \
+             auth.cookie_secure: always"
                 .to_owned(),
         );
     }
     if !config.enforced_auth() {
         warnings.push(
-            "auth is on but no password hash, forward-auth or auth.api_token_hash is configured:              only named API tokens (`clauster api-token issue`) can get in"
+            "auth is on but no password hash, forward-auth or auth.api_token_hash is configured: \
+             only named API tokens (`clauster api-token issue`) can get in"
                 .to_owned(),
         );
     }
@@ -540,6 +543,50 @@ mod tests {
         assert!(is_api("/ws/events"));
         assert!(is_api("/metrics"));
         assert!(!is_api("/"));
+    }
+
+    #[test]
+    fn the_clear_text_cookie_warning_needs_password_auth_without_tls_proxy_or_always() {
+        const CLEAR: &str = "password sign-in is on without TLS or a reverse proxy: the \
+                             session cookie can travel in clear text; serve clauster over \
+                             HTTPS (tls, or a reverse proxy) and set auth.cookie_secure: always";
+        let password = "auth:\n  enabled: true\n  password_required: true\n  \
+                        password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'\n";
+        let tls = "tls: {provision: self-signed, hostnames: [a.lan]}\n";
+        let cases = [
+            (password.to_owned(), true),
+            (
+                format!("{password}tls: {{cert_file: /c.pem, key_file: /k.pem}}\n"),
+                false,
+            ),
+            (format!("{password}{tls}"), false),
+            (format!("{password}  cookie_secure: always\n"), false),
+            (format!("{password}  cookie_secure: never\n"), true),
+            (
+                format!(
+                    "{password}  reverse_proxy: {{enabled: true, trusted_ips: [10.0.0.1], require_hmac: false}}\n"
+                ),
+                false,
+            ),
+            (
+                "auth:\n  enabled: false\n  password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'\n".to_owned(),
+                false,
+            ),
+        ];
+        for (yaml, warned) in cases {
+            let config = clauster_core::config::load(&clauster_core::config::ConfigInput {
+                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{yaml}")),
+                ..Default::default()
+            })
+            .unwrap_or_else(|err| panic!("{yaml}: {err}"))
+            .config;
+            let warnings = super::startup_warnings(&config);
+            assert_eq!(
+                warnings.iter().any(|w| w == CLEAR),
+                warned,
+                "{yaml}: {warnings:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,192 @@
+//! Slow clients (security.md §7.2) through the real `clauster run` process: a request head
+//! that stalls is cut off (the connection closed, no answer), a body that stalls gets a 408
+//! and the connection closed, and other clients are served meanwhile — on plain HTTP and, for
+//! the head, over TLS. The limits are shortened through the test-only variables
+//! `CLAUSTER_TEST_HEAD_TIMEOUT_MS` / `CLAUSTER_TEST_BODY_TIMEOUT_MS`.
+
+mod support;
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use support::{Sandbox, Server, start_server};
+
+const SHORT_LIMITS: [(&str, &str); 2] = [
+    ("CLAUSTER_TEST_HEAD_TIMEOUT_MS", "400"),
+    ("CLAUSTER_TEST_BODY_TIMEOUT_MS", "600"),
+];
+
+fn port_of(server: &Server) -> u16 {
+    server
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port in the base URL")
+}
+
+/// Reads until the server closes the stream (or resets it); what it sent. The read timeout
+/// is only a safety net against a server that never closes (that fails the test).
+fn read_until_closed(stream: &mut impl std::io::Read) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                break;
+            }
+            Err(err) => panic!(
+                "the server kept a stalled connection open: {err}; got {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_mins(1)))
+        .expect("a read timeout");
+    stream
+}
+
+/// A complete request on its own connection is answered while another client stalls.
+async fn others_are_served(base: &str) {
+    let response = reqwest::get(format!("{base}/healthz"))
+        .await
+        .expect("healthz");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let server = start_server(&sandbox, None, &[], &SHORT_LIMITS);
+    let port = port_of(&server);
+
+    // Half a request head, then nothing.
+    let mut head = connect(port);
+    head.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .unwrap();
+    // A connection that never sends a byte.
+    let mut silent = connect(port);
+    // A complete head with a body that stops half-way.
+    let mut body = connect(port);
+    body.write_all(
+        b"POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Content-Length: 40\r\n\r\n{\"name\": \"sl",
+    )
+    .unwrap();
+    others_are_served(&server.base).await;
+
+    let (head_seen, silent_seen, body_seen) = tokio::task::spawn_blocking(move || {
+        (
+            read_until_closed(&mut head),
+            read_until_closed(&mut silent),
+            read_until_closed(&mut body),
+        )
+    })
+    .await
+    .unwrap();
+    // The head limit closes the connection without an answer.
+    assert_eq!(head_seen, "");
+    assert_eq!(silent_seen, "");
+    // The body limit answers 408 and closes.
+    assert!(body_seen.starts_with("HTTP/1.1 408"), "{body_seen}");
+    let lower = body_seen.to_ascii_lowercase();
+    assert!(lower.contains("connection: close"), "{body_seen}");
+    assert!(
+        body_seen.contains(
+            "{\"detail\":\"request body not received within 0.6 s; send the whole body without \
+             pausing\"}"
+        ),
+        "{body_seen}"
+    );
+    // Nothing was created by the half-sent body.
+    assert!(!sandbox.projects_root().join("sl").exists());
+    // The server still serves, and a body sent in time is unaffected.
+    others_are_served(&server.base).await;
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/projects", server.base))
+        .json(&serde_json::json!({"name": "slow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    assert!(sandbox.projects_root().join("slow").is_dir());
+}
+
+#[tokio::test]
+async fn a_stalled_head_is_cut_off_over_tls() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    std::fs::write(
+        sandbox.dir.path().join("clauster.yml"),
+        "tls:\n  provision: self-signed\n  hostnames: [localhost]\n",
+    )
+    .unwrap();
+    let server = start_server(&sandbox, None, &[], &SHORT_LIMITS);
+    let port = port_of(&server);
+    let cert = std::fs::read(sandbox.state_dir().join("tls").join("self-signed.crt"))
+        .expect("the generated certificate");
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_slice_iter(&cert) {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let tls_client = |port: u16| {
+        let name = ServerName::try_from("localhost").unwrap();
+        let session = rustls::ClientConnection::new(Arc::clone(&config), name).unwrap();
+        rustls::StreamOwned::new(session, connect(port))
+    };
+
+    // Handshake done, half a head sent over TLS, then nothing.
+    let mut stalled = tls_client(port);
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    stalled.flush().unwrap();
+    // A TCP connection that never starts the handshake.
+    let mut silent = connect(port);
+
+    // Another client is served over TLS meanwhile.
+    let mut good = tls_client(port);
+    good.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answer = read_until_closed(&mut good);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let (stalled_seen, silent_seen) = tokio::task::spawn_blocking(move || {
+        (
+            read_until_closed(&mut stalled),
+            read_until_closed(&mut silent),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(stalled_seen, "");
+    assert_eq!(silent_seen, "");
+    drop(server);
+}
