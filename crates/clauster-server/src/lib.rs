@@ -25,6 +25,7 @@ mod page;
 mod probe;
 mod projects;
 mod projects_create;
+mod preflight;
 mod pty_screen;
 mod routes;
 mod sessions_routes;

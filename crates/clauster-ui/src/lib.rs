@@ -14,6 +14,7 @@ mod instances;
 mod launch;
 mod live;
 mod logs;
+mod preflight;
 mod widgets;
 
 use clauster_wire::Bootstrap;

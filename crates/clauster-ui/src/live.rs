@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use clauster_wire::{
-    Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced, Snapshot, SpawnOutcome,
-    Usage,
+    CheckReport, Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced,
+    SessionsView, Snapshot, SpawnOutcome, Usage,
 };
 use leptos::prelude::*;
 
@@ -52,6 +52,10 @@ pub struct Store {
     pub usage: RwSignal<BTreeMap<String, Usage>>,
     /// The resource use of each running bridge, by `instance_id`.
     pub metrics: RwSignal<BTreeMap<String, Metrics>>,
+    /// Each project's readiness checks (http-api.md §4), by project name.
+    pub preflight: RwSignal<BTreeMap<String, CheckReport>>,
+    /// Tracked, external and adoptable sessions (the last `sessions` frame).
+    pub sessions: RwSignal<SessionsView>,
     pub conn: RwSignal<Conn>,
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
@@ -68,6 +72,8 @@ impl Store {
             login: RwSignal::new(None),
             usage: RwSignal::new(BTreeMap::new()),
             metrics: RwSignal::new(BTreeMap::new()),
+            preflight: RwSignal::new(BTreeMap::new()),
+            sessions: RwSignal::new(SessionsView::default()),
             conn: RwSignal::new(Conn::Connecting),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
@@ -131,6 +137,8 @@ impl Store {
         self.instances.set(snapshot.instances);
         self.usage.set(snapshot.usage);
         self.metrics.set(snapshot.metrics);
+        self.preflight.set(snapshot.preflight);
+        self.sessions.set(snapshot.sessions);
     }
 
     /// Inserts or replaces a project, keeping the case-insensitive name order.
@@ -198,7 +206,15 @@ pub fn apply_frame(store: &Store, text: &str) {
                 .open_logs
                 .update(|list| list.retain(|id| *id != instance_id));
         }
-        Frame::Project { project } => store.upsert_project(project),
+        Frame::Project { project, preflight } => {
+            if let Some(report) = preflight {
+                store.preflight.update(|all| {
+                    all.insert(project.name.clone(), report);
+                });
+            }
+            store.upsert_project(project);
+        }
+        Frame::Sessions(view) => store.sessions.set(view),
         Frame::Usage { project, usage } => {
             store.usage.update(|all| {
                 all.insert(project, usage);
@@ -210,13 +226,15 @@ pub fn apply_frame(store: &Store, text: &str) {
             store
                 .projects
                 .update(|list| list.retain(|p| p.name != name));
+            store.preflight.update(|all| {
+                all.remove(&name);
+            });
         }
         // Not shown by the dashboard yet.
         Frame::Hello { .. }
         | Frame::Health(_)
         | Frame::Heartbeat { .. }
         | Frame::Resync { .. }
-        | Frame::Sessions(_)
         | Frame::Clone { .. } => {}
     }
 }

@@ -93,6 +93,9 @@ pub struct Snapshot {
     /// Running clone jobs (data.md §3.5), so another tab picks them up.
     #[serde(default)]
     pub clone_jobs: Vec<crate::CloneJobSummary>,
+    /// Each project's preflight (http-api.md §4), by project name.
+    #[serde(default)]
+    pub preflight: BTreeMap<String, crate::CheckReport>,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -115,6 +118,9 @@ pub enum Frame {
     },
     Project {
         project: Project,
+        /// The project's preflight; absent from producers that predate it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preflight: Option<crate::CheckReport>,
     },
     ProjectRemoved {
         name: String,
