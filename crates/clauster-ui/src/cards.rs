@@ -9,6 +9,7 @@ use crate::instances::{focus_node, is_live};
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, request};
 use crate::preflight::ReadinessPill;
+use crate::sessions::ExternalNote;
 use crate::widgets::Confirm;
 
 /// Cards shown before "Show all N" when nothing is searched (ui.md §3).
@@ -412,6 +413,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             </div>
             {popover}
             {error_view}
+            <ExternalNote store=store project=name.clone() />
         </li>
     }
 }

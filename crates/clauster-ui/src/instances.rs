@@ -7,6 +7,8 @@ use leptos::prelude::*;
 use crate::badges::MetricsChip;
 use crate::live::{Store, ToastKind, insert_if_absent, request};
 use crate::logs::LogPanel;
+use crate::sessions::ExternalRows;
+use crate::terminal::TerminalPanel;
 use crate::widgets::Confirm;
 
 /// The pill of ui.md §4.2: its text and its style class.
@@ -167,6 +169,7 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                     </For>
                 </ul>
             </Show>
+            <ExternalRows store=store />
             <LogDock store=store />
             <Show when=move || { dead_count() > 0 }>
                 <details class="recent">
@@ -213,6 +216,8 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
         })
     };
     let qr_open = RwSignal::new(false);
+    let terminal_open = RwSignal::new(false);
+    let pty_screen = store.context.with_value(|c| c.pty_screen);
     let asking = RwSignal::new(Asking::Nothing);
     let busy = RwSignal::new(false);
     let stop_button = NodeRef::<leptos::html::Button>::new();
@@ -452,6 +457,18 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 >
                     {move || if logs_open.get() { "Hide logs" } else { "Logs" }}
                 </button>
+                {(pty_screen && i.resume_mode == "pty").then(|| {
+                    view! {
+                        <button
+                            type="button"
+                            class="terminal-toggle"
+                            aria-expanded=move || terminal_open.get().to_string()
+                            on:click=move |_| terminal_open.update(|o| *o = !*o)
+                        >
+                            {move || if terminal_open.get() { "Hide terminal" } else { "Live terminal" }}
+                        </button>
+                    }
+                })}
             }
         })
     };
@@ -524,6 +541,14 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             <div class="row-actions">{actions}</div>
             {confirm}
             {qr}
+            {
+                let id = id.clone();
+                move || {
+                    terminal_open
+                        .get()
+                        .then(|| view! { <TerminalPanel store=store id=id.clone() /> })
+                }
+            }
         </li>
     }
 }

@@ -67,7 +67,7 @@ pub fn ReadinessPill(store: Store, project: String) -> impl IntoView {
                             .iter()
                             .map(|c| {
                                 view! {
-                                    <li class=format!("check check-{}", status_word(c.status))>
+                                    <li class=format!("preflight-check check-{}", status_word(c.status))>
                                         <strong>{c.name.clone()}</strong>
                                         ": "
                                         {c.detail.clone()}
