@@ -95,7 +95,10 @@ async fn preflight_reports_trust_git_and_undecided_mcp_servers() {
         detail.starts_with("MCP servers not approved yet: search. Run `claude` once in"),
         "{detail}"
     );
-    assert!(!detail.contains("files"), "a declined server is decided: {detail}");
+    assert!(
+        !detail.contains("files"),
+        "a declined server is decided: {detail}"
+    );
     assert_eq!(
         statuses(&all["gamma"]),
         pairs(&[("trust", "ok"), ("git", "ok"), ("mcp-approval", "ok")])
@@ -109,7 +112,10 @@ async fn preflight_reports_trust_git_and_undecided_mcp_servers() {
 
     // The v1-less COMPAT callers and the dashboard read the same report.
     let (status, alpha) = get(&format!("{}/api/projects/alpha/preflight", server.base)).await;
-    assert_eq!((status, alpha["checks"].clone()), (200, all["alpha"]["checks"].clone()));
+    assert_eq!(
+        (status, alpha["checks"].clone()),
+        (200, all["alpha"]["checks"].clone())
+    );
 }
 
 #[tokio::test]

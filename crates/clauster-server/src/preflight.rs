@@ -11,7 +11,9 @@ use axum::extract::{Path as UrlPath, State};
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json;
 use clauster_core::names::{ProjectName, echo};
-use clauster_wire::{Check, CheckReport, CheckStatus, Frame, Project, ProjectPreflight, TrustState};
+use clauster_wire::{
+    Check, CheckReport, CheckStatus, Frame, Project, ProjectPreflight, TrustState,
+};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -120,11 +122,10 @@ pub async fn check_all_off_thread(
 pub async fn project_frame(state: &AppState, project: Project) -> Frame {
     let global = state.claude_global_file().to_path_buf();
     let checked = project.clone();
-    let preflight = tokio::task::spawn_blocking(move || {
-        check_project(&checked, &read_global(&global))
-    })
-    .await
-    .ok();
+    let preflight =
+        tokio::task::spawn_blocking(move || check_project(&checked, &read_global(&global)))
+            .await
+            .ok();
     Frame::Project { project, preflight }
 }
 
@@ -133,8 +134,17 @@ pub async fn publish_projects(state: &AppState, projects: Vec<Project>) {
     let reports = check_all_off_thread(state, projects.clone()).await;
     for project in projects {
         let preflight = reports.get(&project.name).cloned();
-        state.engine().publish(Frame::Project { project, preflight });
+        state
+            .engine()
+            .publish(Frame::Project { project, preflight });
     }
+}
+
+/// The preflight routes (http-api.md §4), merged into the main router.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/projects/preflight", axum::routing::get(all))
+        .route("/api/projects/{name}/preflight", axum::routing::get(one))
 }
 
 /// `GET /api/projects/preflight` → `{"<name>": {"ok", "checks"}}`.
@@ -235,7 +245,8 @@ mod tests {
         assert_eq!(report.warnings(), 3);
         let mcp = &report.checks[2];
         assert!(
-            mcp.detail.starts_with("MCP servers not approved yet: db. Run `claude` once in"),
+            mcp.detail
+                .starts_with("MCP servers not approved yet: db. Run `claude` once in"),
             "{}",
             mcp.detail
         );

@@ -272,7 +272,8 @@ pub fn LaunchPopover(
         let send = send.clone();
         let name = name.clone();
         move || {
-            if resume_mode.get_untracked() == "pty" && crate::preflight::needs_mcp_gate(store, &name)
+            if resume_mode.get_untracked() == "pty"
+                && crate::preflight::needs_mcp_gate(store, &name)
             {
                 step.set(Step::Mcp);
             } else {

@@ -161,14 +161,15 @@ pub fn MaintenanceBody(store: Store, scan: RwSignal<Scan>) -> impl IntoView {
                         scan.update(|s| {
                             if let Scan::Ready(view) = s {
                                 view.ghosts.retain(|g| {
-                                    !result.reaped.contains(&g.id) && !result.skipped.contains(&g.id)
+                                    !result.reaped.contains(&g.id)
+                                        && !result.skipped.contains(&g.id)
                                 });
                             }
                         });
                         outcome.set(Some(Ok(result)));
                     }
                     Ok(Err(_)) => outcome.set(Some(Err(
-                        "The server's answer could not be read.".to_owned(),
+                        "The server's answer could not be read.".to_owned()
                     ))),
                     Err(detail) => outcome.set(Some(Err(detail))),
                 }
@@ -181,7 +182,9 @@ pub fn MaintenanceBody(store: Store, scan: RwSignal<Scan>) -> impl IntoView {
                 let errors = result
                     .errors
                     .iter()
-                    .map(|(id, message)| view! { <li>{format!("{}: {message}", short_id(id))}</li> })
+                    .map(
+                        |(id, message)| view! { <li>{format!("{}: {message}", short_id(id))}</li> },
+                    )
                     .collect_view();
                 view! {
                     <div class="reap-result" role="status">
@@ -191,7 +194,9 @@ pub fn MaintenanceBody(store: Store, scan: RwSignal<Scan>) -> impl IntoView {
                 }
                 .into_any()
             }
-            Err(detail) => view! { <p class="alert reap-error" role="alert">{detail}</p> }.into_any(),
+            Err(detail) => {
+                view! { <p class="alert reap-error" role="alert">{detail}</p> }.into_any()
+            }
         })
     };
     let list = move |view: &GhostsView| {

@@ -44,6 +44,8 @@ pub fn needs_mcp_gate(store: Store, project: &str) -> bool {
 
 /// The readiness pill of one card, and the list it expands. Live from the `preflight` of the
 /// snapshot and of each `project` frame.
+// Component props are owned values.
+#[allow(clippy::needless_pass_by_value)]
 #[component]
 pub fn ReadinessPill(store: Store, project: String) -> impl IntoView {
     let open = RwSignal::new(false);
@@ -119,11 +121,17 @@ mod tests {
     #[test]
     fn the_pill_counts_what_needs_attention() {
         assert_eq!(
-            pill_label(&report(&[("trust", CheckStatus::Ok), ("git", CheckStatus::Ok)])),
+            pill_label(&report(&[
+                ("trust", CheckStatus::Ok),
+                ("git", CheckStatus::Ok)
+            ])),
             None
         );
         assert_eq!(
-            pill_label(&report(&[("trust", CheckStatus::Warn), ("git", CheckStatus::Ok)])),
+            pill_label(&report(&[
+                ("trust", CheckStatus::Warn),
+                ("git", CheckStatus::Ok)
+            ])),
             Some("1 check".into())
         );
         let mixed = report(&[

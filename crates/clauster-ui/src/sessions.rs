@@ -36,7 +36,9 @@ pub fn external_note(listed: usize) -> String {
 
 /// The confirm text of **Adopt**.
 pub fn adopt_question(project: &str) -> String {
-    format!("Let Clauster manage the bridge already running in {project}? It will then be able to stop it.")
+    format!(
+        "Let Clauster manage the bridge already running in {project}? It will then be able to stop it."
+    )
 }
 
 /// What the dashboard shows as external for one project: the listed sessions and whether an
@@ -75,8 +77,13 @@ fn adopt(store: Store, project: String, busy: RwSignal<bool>) {
                 if let Ok(instance) = serde_json::from_str::<Instance>(&text) {
                     insert_if_absent(store.instances, instance);
                 }
-                store.sessions.update(|view| view.adoptable.retain(|p| *p != project));
-                store.toast(ToastKind::Ok, format!("{project} is now managed by Clauster"));
+                store
+                    .sessions
+                    .update(|view| view.adoptable.retain(|p| *p != project));
+                store.toast(
+                    ToastKind::Ok,
+                    format!("{project} is now managed by Clauster"),
+                );
             }
             Err(detail) => store.toast(ToastKind::Error, format!("{project}: {detail}")),
         }
@@ -186,7 +193,7 @@ pub fn ExternalRows(store: Store) -> impl IntoView {
                 .flat_map(|(project, list)| list.iter().map(|s| (project.clone(), Some(s.clone()))))
                 .collect();
             for project in &view.adoptable {
-                if !view.external.get(project).is_some_and(|l| !l.is_empty()) {
+                if view.external.get(project).is_none_or(Vec::is_empty) {
                     rows.push((project.clone(), None));
                 }
             }
@@ -238,7 +245,11 @@ mod tests {
         assert_eq!(uptime(0, 7 * 60_000 + 5_000), "7m");
         assert_eq!(uptime(0, (3 * 3_600 + 5 * 60) * 1_000), "3h 5m");
         assert_eq!(uptime(0, (2 * 86_400 + 4 * 3_600) * 1_000), "2d 4h");
-        assert_eq!(uptime(10_000, 0), "0s", "a clock behind the start is no uptime");
+        assert_eq!(
+            uptime(10_000, 0),
+            "0s",
+            "a clock behind the start is no uptime"
+        );
     }
 
     #[test]

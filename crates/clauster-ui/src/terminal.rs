@@ -151,7 +151,8 @@ pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
             open();
         }
     };
-    let status = move || match stream.get() {
+    let status = move || {
+        match stream.get() {
         Stream::Open => view_state.with(|v| {
             v.error.clone().map(|e| {
                 view! { <p class="log-note warn">{format!("The terminal view failed: {e}")}</p> }
@@ -178,6 +179,7 @@ pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
             }
             .into_any(),
         ),
+    }
     };
     let waiting = move || {
         view_state
@@ -210,7 +212,11 @@ mod tests {
     #[test]
     fn newer_frames_replace_the_screen_and_older_ones_are_ignored() {
         let mut view = ScreenView::default();
-        assert!(view.accept(&frame(2, "live", &["> hello   ", "", "remote-control is active"])));
+        assert!(view.accept(&frame(
+            2,
+            "live",
+            &["> hello   ", "", "remote-control is active"]
+        )));
         assert_eq!(view.text, "> hello\n\nremote-control is active");
         assert!(!view.accept(&frame(2, "live", &["again"])), "same seq");
         assert!(!view.accept(&frame(1, "live", &["older"])));
