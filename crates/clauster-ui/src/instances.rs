@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::badges::MetricsChip;
 use crate::live::{Store, ToastKind, insert_if_absent, request};
 use crate::logs::LogPanel;
-use crate::sessions::ExternalRows;
+use crate::sessions::{ExternalRows, TrackedSessions};
 use crate::terminal::TerminalPanel;
 use crate::widgets::Confirm;
 
@@ -102,8 +102,29 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
         live.with(|list| {
             let server = list.iter().any(|i| mode_label(i) == "Server Mode");
             let interactive = list.iter().any(|i| mode_label(i) == "Interactive");
-            (server, interactive)
+            let external = store
+                .sessions
+                .with(|v| !v.adoptable.is_empty() || v.external.values().any(|l| !l.is_empty()));
+            (server, interactive, external)
         })
+    });
+    // A chosen kind that is gone (or chips that are hidden) falls back to All, so no row
+    // stays filtered out behind a chip nobody can see.
+    Effect::new(move |_| {
+        let (server, interactive, external) = kinds.get();
+        let present = [server, interactive, external]
+            .iter()
+            .filter(|k| **k)
+            .count();
+        let still = match filter.get_untracked() {
+            "Server Mode" => server,
+            "Interactive" => interactive,
+            "External" => external,
+            _ => true,
+        };
+        if (present < 2 || !still) && filter.get_untracked() != "all" {
+            filter.set("all");
+        }
     });
     let chip = move |key: &'static str, text: &'static str| {
         view! {
@@ -118,14 +139,20 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
         }
     };
     let chips = move || {
-        let (server, interactive) = kinds.get();
-        // Filtering only means something when both kinds are present.
-        (server && interactive).then(|| {
+        let (server, interactive, external) = kinds.get();
+        // Filtering only means something when two kinds or more are present; a chip is
+        // offered only for a kind that is.
+        let present = [server, interactive, external]
+            .iter()
+            .filter(|k| **k)
+            .count();
+        (present >= 2).then(|| {
             view! {
                 <div class="filter-chips" role="group" aria-label="Filter bridges">
                     {chip("all", "All")}
-                    {chip("Server Mode", "Server Mode")}
-                    {chip("Interactive", "Interactive")}
+                    {server.then(|| chip("Server Mode", "Server Mode"))}
+                    {interactive.then(|| chip("Interactive", "Interactive"))}
+                    {external.then(|| chip("External", "External"))}
                 </div>
             }
         })
@@ -169,7 +196,7 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                     </For>
                 </ul>
             </Show>
-            <ExternalRows store=store />
+            <ExternalRows store=store filter=filter />
             <LogDock store=store />
             <Show when=move || { dead_count() > 0 }>
                 <details class="recent">
@@ -539,6 +566,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             <div class="row-head">{head}</div>
             {notes}
             <div class="row-actions">{actions}</div>
+            <TrackedSessions store=store id=id.clone() />
             {confirm}
             {qr}
             {

@@ -658,6 +658,50 @@ mod tests {
     }
 
     #[test]
+    fn preflight_and_sessions_come_from_the_snapshot_and_their_frames() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let warn = serde_json::json!({"ok": true, "checks": [
+                {"name": "trust", "status": "warn", "detail": "untrusted"}]});
+            let snapshot = serde_json::json!({
+                "seq": 2, "type": "snapshot", "projects": [project("alpha")], "instances": [],
+                "preflight": {"alpha": warn},
+                "sessions": {"tracked": {}, "external": {}, "adoptable": ["alpha"]},
+                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+            });
+            apply_frame(&store, &snapshot.to_string());
+            let warnings = |name: &str| {
+                store
+                    .preflight
+                    .with_untracked(|all| all.get(name).map(CheckReport::warnings))
+            };
+            assert_eq!(warnings("alpha"), Some(1));
+            assert_eq!(
+                store.sessions.with_untracked(|v| v.adoptable.clone()),
+                ["alpha"]
+            );
+
+            // A project frame replaces its report; one without a report keeps the last.
+            let frame = serde_json::json!({"seq": 3, "type": "project", "project": project("alpha"),
+                "preflight": {"ok": true, "checks": []}});
+            apply_frame(&store, &frame.to_string());
+            assert_eq!(warnings("alpha"), Some(0));
+            let bare = serde_json::json!({"seq": 4, "type": "project", "project": project("alpha")});
+            apply_frame(&store, &bare.to_string());
+            assert_eq!(warnings("alpha"), Some(0));
+
+            let sessions = serde_json::json!({"seq": 5, "type": "sessions", "tracked": {},
+                "external": {}, "adoptable": []});
+            apply_frame(&store, &sessions.to_string());
+            assert!(store.sessions.with_untracked(|v| v.adoptable.is_empty()));
+
+            apply_frame(&store, r#"{"seq": 6, "type": "project_removed", "name": "alpha"}"#);
+            assert_eq!(warnings("alpha"), None);
+        });
+    }
+
+    #[test]
     fn an_outcome_shows_its_warnings_and_why_nothing_was_created() {
         let owner = Owner::new();
         owner.with(|| {

@@ -184,7 +184,7 @@ pub fn ExternalNote(store: Store, project: String) -> impl IntoView {
 /// The active zone's compact external rows: each listed session (project, pid, uptime), and
 /// each adoptable project, with **Adopt** where it applies.
 #[component]
-pub fn ExternalRows(store: Store) -> impl IntoView {
+pub fn ExternalRows(store: Store, filter: RwSignal<&'static str>) -> impl IntoView {
     let rows = Memo::new(move |_| {
         store.sessions.with(|view| {
             let mut rows: Vec<(String, Option<WorkingSession>)> = view
@@ -202,7 +202,8 @@ pub fn ExternalRows(store: Store) -> impl IntoView {
     });
     move || {
         let rows = rows.get();
-        (!rows.is_empty()).then(|| {
+        let shown = matches!(filter.get(), "all" | "External");
+        (shown && !rows.is_empty()).then(|| {
             let now = now_ms();
             let mut offered = Vec::new();
             let items = rows
@@ -235,6 +236,81 @@ pub fn ExternalRows(store: Store) -> impl IntoView {
     }
 }
 
+/// Whether `text` has the shape of a UUID (8-4-4-4-12 hex digits), so it can open
+/// `https://claude.ai/code/<uuid>`.
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// "1 live session" / "N live sessions".
+pub fn live_sessions_label(n: usize) -> String {
+    if n == 1 {
+        "1 live session".to_owned()
+    } else {
+        format!("{n} live sessions")
+    }
+}
+
+/// A standard bridge's tracked sessions (ui.md §4.3): an expander "N live session(s)" with
+/// each session's short uuid, uptime and **Open** when the uuid is UUID-shaped.
+#[component]
+pub fn TrackedSessions(store: Store, id: String) -> impl IntoView {
+    let listed = Memo::new(move |_| {
+        let standard = store.instances.with(|list| {
+            list.iter()
+                .any(|i| i.instance_id == id && i.resume_mode != "pty")
+        });
+        if !standard {
+            return Vec::new();
+        }
+        store
+            .sessions
+            .with(|view| view.tracked.get(&id).cloned().unwrap_or_default())
+    });
+    move || {
+        let list = listed.get();
+        (!list.is_empty()).then(|| {
+            let now = now_ms();
+            let items = list
+                .iter()
+                .map(|s| {
+                    let short: String = s.local_uuid.chars().take(8).collect();
+                    let open = is_uuid(&s.local_uuid).then(|| {
+                        view! {
+                            <a
+                                class="button open-session"
+                                href=format!("https://claude.ai/code/{}", s.local_uuid)
+                                target="_blank"
+                                rel="noopener noreferrer"
+                            >
+                                "Open"
+                            </a>
+                        }
+                    });
+                    view! {
+                        <li class="tracked-session">
+                            <code title=s.local_uuid.clone()>{short}</code>
+                            <span>{format!("up {}", uptime(s.started_at, now))}</span>
+                            {open}
+                        </li>
+                    }
+                })
+                .collect_view();
+            view! {
+                <details class="tracked-sessions">
+                    <summary>{live_sessions_label(list.len())}</summary>
+                    <ul>{items}</ul>
+                </details>
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +326,16 @@ mod tests {
             "0s",
             "a clock behind the start is no uptime"
         );
+    }
+
+    #[test]
+    fn only_uuid_shaped_ids_open_a_session_link() {
+        assert!(is_uuid("7d1c2b9e-0000-4000-8000-000000000001"));
+        assert!(!is_uuid("session_01ABC"));
+        assert!(!is_uuid("7d1c2b9e-0000-4000-8000-00000000000g"));
+        assert!(!is_uuid("7d1c2b9e-0000-4000-8000"));
+        assert_eq!(live_sessions_label(1), "1 live session");
+        assert_eq!(live_sessions_label(3), "3 live sessions");
     }
 
     #[test]

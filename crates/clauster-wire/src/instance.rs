@@ -157,3 +157,42 @@ pub struct Sequenced {
     #[serde(flatten)]
     pub frame: Frame,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_frame_without_preflight_still_parses() {
+        let project = serde_json::json!({"name": "alpha", "path": "/p/alpha",
+            "is_git_repo": false, "has_claude_md": false, "has_claude_dir": false,
+            "trust_state": "trusted", "allow_bypass_permissions": false});
+        let old: Sequenced = serde_json::from_value(
+            serde_json::json!({"seq": 3, "type": "project", "project": project}),
+        )
+        .expect("an old producer's frame parses");
+        assert!(matches!(
+            old.frame,
+            Frame::Project {
+                preflight: None,
+                ..
+            }
+        ));
+        let new: Sequenced = serde_json::from_value(serde_json::json!({"seq": 4,
+            "type": "project", "project": project,
+            "preflight": {"ok": true, "checks": [{"name": "git", "status": "warn", "detail": "d"}]}}))
+        .expect("parses");
+        let Frame::Project {
+            preflight: Some(report),
+            ..
+        } = &new.frame
+        else {
+            panic!("a project frame with its preflight: {new:?}");
+        };
+        assert_eq!(report.warnings(), 1);
+        assert_eq!(
+            serde_json::to_value(&new).expect("serialises")["preflight"]["checks"][0]["name"],
+            "git"
+        );
+    }
+}
