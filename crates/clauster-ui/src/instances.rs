@@ -98,6 +98,69 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                 .with(|list| list.iter().filter(|i| !is_live(i)).cloned().collect()),
         )
     });
+    let shown_ids = move || {
+        let wanted = filter.get();
+        live.with(|list| {
+            list.iter()
+                .filter(|i| wanted == "all" || mode_label(i) == wanted)
+                .map(|i| i.instance_id.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    let dead_ids = move || {
+        dead.with(|list| {
+            list.iter()
+                .map(|i| i.instance_id.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    let dead_count = move || dead.with(Vec::len);
+    view! {
+        <section class="zone active" aria-labelledby="active-heading">
+            <div class="zone-head">
+                <h2 id="active-heading">"Active sessions"</h2>
+                <FilterChips store=store live=live filter=filter />
+            </div>
+            <Show
+                when=move || live.with(|l| !l.is_empty())
+                fallback=|| {
+                    view! {
+                        <p class="empty-note">
+                            "No bridges running. Start one from a project card below."
+                        </p>
+                    }
+                }
+            >
+                <ul class="instances">
+                    <For each=shown_ids key=|id| id.clone() let(id)>
+                        <InstanceRow store=store id=id />
+                    </For>
+                </ul>
+            </Show>
+            <ExternalRows store=store filter=filter />
+            <LogDock store=store />
+            <Show when=move || { dead_count() > 0 }>
+                <details class="recent">
+                    <summary>{move || format!("Recent / resumable ({})", dead_count())}</summary>
+                    <ul class="instances">
+                        <For each=dead_ids key=|id| id.clone() let(id)>
+                            <InstanceRow store=store id=id />
+                        </For>
+                    </ul>
+                </details>
+            </Show>
+        </section>
+    }
+}
+
+/// The filter chips of the active zone (ui.md §4.1): All plus one chip per kind present
+/// (Server Mode, Interactive, External), shown only when two kinds or more are.
+#[component]
+fn FilterChips(
+    store: Store,
+    live: Memo<Vec<Instance>>,
+    filter: RwSignal<&'static str>,
+) -> impl IntoView {
     let kinds = Memo::new(move |_| {
         live.with(|list| {
             let server = list.iter().any(|i| mode_label(i) == "Server Mode");
@@ -138,7 +201,7 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
             </button>
         }
     };
-    let chips = move || {
+    move || {
         let (server, interactive, external) = kinds.get();
         // Filtering only means something when two kinds or more are present; a chip is
         // offered only for a kind that is.
@@ -156,59 +219,6 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                 </div>
             }
         })
-    };
-    let shown_ids = move || {
-        let wanted = filter.get();
-        live.with(|list| {
-            list.iter()
-                .filter(|i| wanted == "all" || mode_label(i) == wanted)
-                .map(|i| i.instance_id.clone())
-                .collect::<Vec<_>>()
-        })
-    };
-    let dead_ids = move || {
-        dead.with(|list| {
-            list.iter()
-                .map(|i| i.instance_id.clone())
-                .collect::<Vec<_>>()
-        })
-    };
-    let dead_count = move || dead.with(Vec::len);
-    view! {
-        <section class="zone active" aria-labelledby="active-heading">
-            <div class="zone-head">
-                <h2 id="active-heading">"Active sessions"</h2>
-                {chips}
-            </div>
-            <Show
-                when=move || live.with(|l| !l.is_empty())
-                fallback=|| {
-                    view! {
-                        <p class="empty-note">
-                            "No bridges running. Start one from a project card below."
-                        </p>
-                    }
-                }
-            >
-                <ul class="instances">
-                    <For each=shown_ids key=|id| id.clone() let(id)>
-                        <InstanceRow store=store id=id />
-                    </For>
-                </ul>
-            </Show>
-            <ExternalRows store=store filter=filter />
-            <LogDock store=store />
-            <Show when=move || { dead_count() > 0 }>
-                <details class="recent">
-                    <summary>{move || format!("Recent / resumable ({})", dead_count())}</summary>
-                    <ul class="instances">
-                        <For each=dead_ids key=|id| id.clone() let(id)>
-                            <InstanceRow store=store id=id />
-                        </For>
-                    </ul>
-                </details>
-            </Show>
-        </section>
     }
 }
 
