@@ -838,3 +838,181 @@ async fn a_running_row_shows_the_live_metrics_chip() {
     })
     .await;
 }
+
+/// ui.md §3 and §4.4 gate 3: a project with an undecided MCP server shows the yellow
+/// readiness pill, which expands the checks; an Interactive launch stops at the MCP-approval
+/// gate, whose Cancel launches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mcp() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::write(
+        alpha.join(".mcp.json"),
+        r#"{"mcpServers": {"search": {"command": "s"}}}"#,
+    )
+    .expect("write .mcp.json");
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let pill = "[data-project='alpha'] .readiness-pill";
+        assert_eq!(text_of(&client, pill, &log).await, "1 check");
+        click(&client, pill, &log).await;
+        let listed = text_of(&client, "[data-project='alpha'] .preflight-list", &log).await;
+        assert!(
+            listed.starts_with("mcp-approval: MCP servers not approved yet: search."),
+            "{listed}"
+        );
+
+        click(&client, "[data-project='alpha'] button.start", &log).await;
+        let mode = wait_css(&client, "[role='dialog'] select[name='resume_mode']", 5, &log).await;
+        mode.select_by_value("pty").await.unwrap();
+        click(&client, "button.launch", &log).await;
+        let gate = text_of(&client, ".mcp-gate p", &log).await;
+        assert_eq!(
+            gate,
+            "This project has MCP servers you have not approved yet; an interactive session would stop at that prompt."
+        );
+        wait_css(&client, ".mcp-gate button.launch-anyway", 5, &log).await;
+        click(&client, ".mcp-gate button.cancel", &log).await;
+        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        let (_, instances) =
+            support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
+        assert_eq!(instances, json!([]), "Cancel launched nothing");
+    })
+    .await;
+}
+
+/// ui.md §4.3 "Live terminal": a pty bridge's row opens a read-only view of the keeper's
+/// redacted screen, fed by `/ws/pty-screen/<id>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pty_row_shows_the_live_terminal() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({ "mode": "pty_ready" }).to_string(),
+    )
+    .unwrap();
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
+    );
+    let (status, started) = support::call(
+        reqwest::Method::POST,
+        &format!("{}/api/instances", server.base),
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        let row = format!("[data-instance-id='{id}']");
+        click(&client, &format!("{row} .terminal-toggle"), &log).await;
+        let screen = format!("{row} .terminal-panel .pty-screen");
+        let shown = until(
+            &client,
+            &format!(
+                "const s = document.querySelector(\"{screen}\"); \
+                 return !!s && s.textContent.includes('remote-control is active')"
+            ),
+            30,
+        )
+        .await;
+        let text = text_of(&client, &screen, &log).await;
+        assert!(shown, "the terminal shows {text:?}");
+        assert!(text.contains("session_<redacted>"), "{text}");
+        assert!(!text.contains("session_01FAKEPTY"), "{text}");
+        assert_eq!(
+            text_of(&client, &format!("{row} .terminal-toggle"), &log).await,
+            "Hide terminal"
+        );
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("live-terminal.png"), png).expect("save it");
+        click(&client, &format!("{row} .terminal-toggle"), &log).await;
+        assert!(
+            until(
+                &client,
+                &format!("return !document.querySelector(\"{row} .terminal-panel\")"),
+                5
+            )
+            .await
+        );
+    })
+    .await;
+}
+
+/// ui.md §3 and §4.1: a standard bridge started by hand shows as an external row and a card
+/// note with **Adopt**; after the confirm it is a managed Running row and the external
+/// entries are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmanaged_bridge_is_adopted_from_its_card() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1")],
+    );
+    let mut cmd = sandbox.command(&claude);
+    cmd.args(["remote-control", "--name", "by-hand"])
+        .current_dir(&alpha);
+    let by_hand = spawn_logged(cmd, &sandbox.dir.path().join("by-hand.log"));
+    let by_hand_pid = by_hand.0.id();
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        wait_css(&client, ".zone.active [data-external-project='alpha'] .adopt", 30, &log).await;
+        let card = "[data-project='alpha']";
+        assert_eq!(
+            text_of(&client, &format!("{card} .external-note summary"), &log).await,
+            "Claude is running here outside Clauster"
+        );
+        click(&client, &format!("{card} .external-note .adopt"), &log).await;
+        assert_eq!(
+            text_of(&client, &format!("{card} .confirm p"), &log).await,
+            "Let Clauster manage the bridge already running in alpha? It will then be able to stop it."
+        );
+        click(&client, &format!("{card} .confirm-adopt"), &log).await;
+        let managed = until(
+            &client,
+            "const rows = [...document.querySelectorAll('.zone.active li.instance[data-instance-id]')]; \
+             return rows.length === 1 && rows[0].querySelector('.pill.running') !== null",
+            30,
+        )
+        .await;
+        assert!(managed, "no managed Running row after Adopt");
+        let external_gone = until(
+            &client,
+            "return !document.querySelector('[data-external-project]') && \
+             !document.querySelector('.external-note')",
+            30,
+        )
+        .await;
+        assert!(external_gone, "the external entries stayed after Adopt");
+        let (_, instances) =
+            support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
+        assert_eq!(instances.as_array().map(Vec::len), Some(1), "{instances}");
+        assert_eq!(instances[0]["status"], "running");
+        assert_eq!(instances[0]["bridge_pid"], json!(by_hand_pid));
+    })
+    .await;
+    drop(by_hand);
+}

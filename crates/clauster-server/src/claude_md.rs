@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json;
 use clauster_core::names::{ProjectName, echo};
-use clauster_wire::{ClaudeMdConflict, ClaudeMdDoc, Frame};
+use clauster_wire::{ClaudeMdConflict, ClaudeMdDoc};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -252,7 +252,8 @@ pub async fn write(
         .ok()
         .and_then(|all| all.into_iter().find(|p| p.name == name))
     {
-        state.engine().publish(Frame::Project { project: card });
+        let frame = crate::preflight::project_frame(&state, card).await;
+        state.engine().publish(frame);
     }
     let running = bridge_running(&state, &name).await;
     Ok(no_store(Json(doc(Some(written), running)).into_response()))

@@ -174,8 +174,10 @@ pub async fn app_state(State(state): State<AppState>) -> Result<Response, ApiErr
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let instances = state.engine().list().await?;
     let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let preflight = crate::preflight::check_all_off_thread(state, projects.clone()).await;
     Ok(Snapshot {
         projects,
+        preflight,
         instances,
         usage: state.usage().published(),
         metrics: state.metrics().current(),

@@ -23,6 +23,7 @@ mod metrics;
 mod more_routes;
 mod origin;
 mod page;
+mod preflight;
 mod probe;
 mod projects;
 mod projects_create;

@@ -37,17 +37,20 @@ pub async fn trust_project(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let projects = trust_blocking(state, Some(name.clone())).await?;
+    let projects = trust_blocking(state.clone(), Some(name.clone())).await?;
     let project = projects
         .into_iter()
         .find(|p| p.name == name)
         .ok_or_else(|| unknown_project(&name))?;
+    // Trust is a card fact and a preflight check: every open dashboard follows.
+    crate::preflight::publish_projects(&state, vec![project.clone()]).await;
     Ok(no_store(Json(project).into_response()))
 }
 
 /// `POST /api/projects/trust-all` → every project, after one write.
 pub async fn trust_all(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let projects = trust_blocking(state, None).await?;
+    let projects = trust_blocking(state.clone(), None).await?;
+    crate::preflight::publish_projects(&state, projects.clone()).await;
     Ok(no_store(Json(projects).into_response()))
 }
 

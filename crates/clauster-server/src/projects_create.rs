@@ -119,9 +119,8 @@ pub async fn create(
                 dir.display()
             ))
         })?;
-    state.engine().publish(clauster_wire::Frame::Project {
-        project: project.clone(),
-    });
+    let frame = crate::preflight::project_frame(&state, project.clone()).await;
+    state.engine().publish(frame);
     Ok(no_store(
         (StatusCode::CREATED, Json(project)).into_response(),
     ))

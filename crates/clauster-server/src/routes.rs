@@ -55,8 +55,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             post(more_routes::trust_project),
         )
         .route("/api/projects/trust-all", post(more_routes::trust_all))
-        // Data features (data.md §1–§2): usage, transcripts, CLAUDE.md editor.
-        .merge(crate::usage::routes())
+        // Data features (data.md §1–§2: usage, transcripts, CLAUDE.md editor) and preflight.
+        .merge(crate::usage::routes().merge(crate::preflight::routes()))
         .route("/api/widget", get(more_routes::widget))
         .route("/api/login-status", get(more_routes::login_status))
         .route("/api/instances/{id}/resume", post(instances::resume))

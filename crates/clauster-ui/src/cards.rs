@@ -8,6 +8,8 @@ use crate::badges::UsageBadge;
 use crate::instances::{focus_node, is_live};
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, request};
+use crate::preflight::ReadinessPill;
+use crate::sessions::ExternalNote;
 use crate::widgets::Confirm;
 
 /// Cards shown before "Show all N" when nothing is searched (ui.md §3).
@@ -378,9 +380,9 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                 <span class="name" title=title.clone()>{title.clone()}</span>
                 <span class="chips">{chips}</span>
             </div>
-            // Seam: the readiness pill goes next to these once preflight reaches the store.
             <div class="card-badges">
                 {running_badge} <UsageBadge store=store project=name.clone() />
+                <ReadinessPill store=store project=name.clone() />
             </div>
             <div class="card-actions">
                 <button
@@ -411,6 +413,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             </div>
             {popover}
             {error_view}
+            <ExternalNote store=store project=name.clone() />
         </li>
     }
 }

@@ -7,6 +7,8 @@ use leptos::prelude::*;
 use crate::badges::MetricsChip;
 use crate::live::{Store, ToastKind, insert_if_absent, request};
 use crate::logs::LogPanel;
+use crate::sessions::{ExternalRows, TrackedSessions};
+use crate::terminal::TerminalPanel;
 use crate::widgets::Confirm;
 
 /// The pill of ui.md §4.2: its text and its style class.
@@ -96,38 +98,6 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                 .with(|list| list.iter().filter(|i| !is_live(i)).cloned().collect()),
         )
     });
-    let kinds = Memo::new(move |_| {
-        live.with(|list| {
-            let server = list.iter().any(|i| mode_label(i) == "Server Mode");
-            let interactive = list.iter().any(|i| mode_label(i) == "Interactive");
-            (server, interactive)
-        })
-    });
-    let chip = move |key: &'static str, text: &'static str| {
-        view! {
-            <button
-                type="button"
-                class="filter-chip"
-                aria-pressed=move || (filter.get() == key).to_string()
-                on:click=move |_| filter.set(key)
-            >
-                {text}
-            </button>
-        }
-    };
-    let chips = move || {
-        let (server, interactive) = kinds.get();
-        // Filtering only means something when both kinds are present.
-        (server && interactive).then(|| {
-            view! {
-                <div class="filter-chips" role="group" aria-label="Filter bridges">
-                    {chip("all", "All")}
-                    {chip("Server Mode", "Server Mode")}
-                    {chip("Interactive", "Interactive")}
-                </div>
-            }
-        })
-    };
     let shown_ids = move || {
         let wanted = filter.get();
         live.with(|list| {
@@ -149,7 +119,7 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
         <section class="zone active" aria-labelledby="active-heading">
             <div class="zone-head">
                 <h2 id="active-heading">"Active sessions"</h2>
-                {chips}
+                <FilterChips store=store live=live filter=filter />
             </div>
             <Show
                 when=move || live.with(|l| !l.is_empty())
@@ -167,6 +137,7 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                     </For>
                 </ul>
             </Show>
+            <ExternalRows store=store filter=filter />
             <LogDock store=store />
             <Show when=move || { dead_count() > 0 }>
                 <details class="recent">
@@ -179,6 +150,75 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
                 </details>
             </Show>
         </section>
+    }
+}
+
+/// The filter chips of the active zone (ui.md §4.1): All plus one chip per kind present
+/// (Server Mode, Interactive, External), shown only when two kinds or more are.
+#[component]
+fn FilterChips(
+    store: Store,
+    live: Memo<Vec<Instance>>,
+    filter: RwSignal<&'static str>,
+) -> impl IntoView {
+    let kinds = Memo::new(move |_| {
+        live.with(|list| {
+            let server = list.iter().any(|i| mode_label(i) == "Server Mode");
+            let interactive = list.iter().any(|i| mode_label(i) == "Interactive");
+            let external = store
+                .sessions
+                .with(|v| !v.adoptable.is_empty() || v.external.values().any(|l| !l.is_empty()));
+            (server, interactive, external)
+        })
+    });
+    // A chosen kind that is gone (or chips that are hidden) falls back to All, so no row
+    // stays filtered out behind a chip nobody can see.
+    Effect::new(move |_| {
+        let (server, interactive, external) = kinds.get();
+        let present = [server, interactive, external]
+            .iter()
+            .filter(|k| **k)
+            .count();
+        let still = match filter.get_untracked() {
+            "Server Mode" => server,
+            "Interactive" => interactive,
+            "External" => external,
+            _ => true,
+        };
+        if (present < 2 || !still) && filter.get_untracked() != "all" {
+            filter.set("all");
+        }
+    });
+    let chip = move |key: &'static str, text: &'static str| {
+        view! {
+            <button
+                type="button"
+                class="filter-chip"
+                aria-pressed=move || (filter.get() == key).to_string()
+                on:click=move |_| filter.set(key)
+            >
+                {text}
+            </button>
+        }
+    };
+    move || {
+        let (server, interactive, external) = kinds.get();
+        // Filtering only means something when two kinds or more are present; a chip is
+        // offered only for a kind that is.
+        let present = [server, interactive, external]
+            .iter()
+            .filter(|k| **k)
+            .count();
+        (present >= 2).then(|| {
+            view! {
+                <div class="filter-chips" role="group" aria-label="Filter bridges">
+                    {chip("all", "All")}
+                    {server.then(|| chip("Server Mode", "Server Mode"))}
+                    {interactive.then(|| chip("Interactive", "Interactive"))}
+                    {external.then(|| chip("External", "External"))}
+                </div>
+            }
+        })
     }
 }
 
@@ -213,6 +253,8 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
         })
     };
     let qr_open = RwSignal::new(false);
+    let terminal_open = RwSignal::new(false);
+    let pty_screen = store.context.with_value(|c| c.pty_screen);
     let asking = RwSignal::new(Asking::Nothing);
     let busy = RwSignal::new(false);
     let stop_button = NodeRef::<leptos::html::Button>::new();
@@ -452,6 +494,18 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 >
                     {move || if logs_open.get() { "Hide logs" } else { "Logs" }}
                 </button>
+                {(pty_screen && i.resume_mode == "pty").then(|| {
+                    view! {
+                        <button
+                            type="button"
+                            class="terminal-toggle"
+                            aria-expanded=move || terminal_open.get().to_string()
+                            on:click=move |_| terminal_open.update(|o| *o = !*o)
+                        >
+                            {move || if terminal_open.get() { "Hide terminal" } else { "Live terminal" }}
+                        </button>
+                    }
+                })}
             }
         })
     };
@@ -522,8 +576,17 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             <div class="row-head">{head}</div>
             {notes}
             <div class="row-actions">{actions}</div>
+            <TrackedSessions store=store id=id.clone() />
             {confirm}
             {qr}
+            {
+                let id = id.clone();
+                move || {
+                    terminal_open
+                        .get()
+                        .then(|| view! { <TerminalPanel store=store id=id.clone() /> })
+                }
+            }
         </li>
     }
 }

@@ -1,5 +1,6 @@
 //! The launch popover of a project card (ui.md §4.4): mode, permissions, session name and
-//! spawn mode, then the gates in order (trust, bypass confirmation), then the request.
+//! spawn mode, then the gates in order (trust, bypass confirmation, MCP approval), then the
+//! request.
 
 use clauster_wire::{PageContext, Project};
 use leptos::prelude::*;
@@ -163,6 +164,8 @@ enum Step {
     Form,
     Trust,
     Bypass,
+    /// Interactive launch with undecided MCP servers (ui.md §4.4 gate 3).
+    Mcp,
 }
 
 /// The popover. `on_close` runs on Cancel, Escape, an outside click and after a launch; the
@@ -263,16 +266,31 @@ pub fn LaunchPopover(
             );
         }
     };
-    // After the trust gate: the bypass gate when bypass is chosen, else the launch.
-    let after_trust = {
+    // After the bypass gate: the MCP-approval gate for an interactive launch whose project
+    // has undecided MCP servers, else the launch.
+    let after_bypass = {
         let send = send.clone();
+        let name = name.clone();
+        move || {
+            if resume_mode.get_untracked() == "pty"
+                && crate::preflight::needs_mcp_gate(store, &name)
+            {
+                step.set(Step::Mcp);
+            } else {
+                send();
+            }
+        }
+    };
+    // After the trust gate: the bypass gate when bypass is chosen, else on.
+    let after_trust = {
+        let after_bypass = after_bypass.clone();
         move || {
             if permission_mode.get_untracked() == BYPASS {
                 typed.set(String::new());
                 mismatch.set(false);
                 step.set(Step::Bypass);
             } else {
-                send();
+                after_bypass();
             }
         }
     };
@@ -322,11 +340,11 @@ pub fn LaunchPopover(
     };
     let submit_bypass = {
         let name = name.clone();
-        let send = send.clone();
+        let after_bypass = after_bypass.clone();
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             if typed.get_untracked() == name {
-                send();
+                after_bypass();
             } else {
                 mismatch.set(true);
             }
@@ -507,7 +525,7 @@ pub fn LaunchPopover(
         }
     };
     let bypass_name = name.clone();
-    let send_bypass = send.clone();
+    let send_bypass = after_bypass.clone();
     let bypass_gate = move || {
         let submit_bypass = submit_bypass.clone();
         let matches = {
@@ -571,10 +589,34 @@ pub fn LaunchPopover(
             </form>
         }
     };
+    let mcp_gate = move || {
+        let send = send.clone();
+        view! {
+            <div class="gate mcp-gate" role="group" aria-label="MCP approval">
+                <p>
+                    "This project has MCP servers you have not approved yet; an interactive session would stop at that prompt."
+                </p>
+                <div class="actions">
+                    <button
+                        type="button"
+                        class="primary launch-anyway"
+                        disabled=move || busy.get()
+                        on:click=move |_| send()
+                    >
+                        "Launch anyway"
+                    </button>
+                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
+                        "Cancel"
+                    </button>
+                </div>
+            </div>
+        }
+    };
     let body = move || match step.get() {
         Step::Form => form().into_any(),
         Step::Trust => trust_gate().into_any(),
         Step::Bypass => bypass_gate().into_any(),
+        Step::Mcp => mcp_gate().into_any(),
     };
     view! {
         <div class="popover-backdrop" on:click=move |_| on_close.run(())></div>

@@ -14,6 +14,10 @@ mod instances;
 mod launch;
 mod live;
 mod logs;
+mod maintenance;
+mod preflight;
+mod sessions;
+mod terminal;
 mod widgets;
 
 use clauster_wire::Bootstrap;
@@ -51,6 +55,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         instances,
     } = bootstrap;
     // The one store: seeded from the page, then kept current by `/ws/events`.
+    let reaper_ui = context.reaper_ui;
     let store = Store::new(context, projects, instances);
     // Runs only in the browser, after hydration attached every listener: opens the push
     // stream, whose first open sets the `data-hydrated` marker tests (and people) can wait
@@ -99,6 +104,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         <main class="main">
             <instances::InstanceZones store=store />
             <cards::Projects store=store />
+            {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
         </main>
         <widgets::Toasts store=store />
     }

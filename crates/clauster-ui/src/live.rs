@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use clauster_wire::{
-    Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced, Snapshot, SpawnOutcome,
-    Usage,
+    CheckReport, Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced,
+    SessionsView, Snapshot, SpawnOutcome, Usage,
 };
 use leptos::prelude::*;
 
@@ -52,6 +52,10 @@ pub struct Store {
     pub usage: RwSignal<BTreeMap<String, Usage>>,
     /// The resource use of each running bridge, by `instance_id`.
     pub metrics: RwSignal<BTreeMap<String, Metrics>>,
+    /// Each project's readiness checks (http-api.md §4), by project name.
+    pub preflight: RwSignal<BTreeMap<String, CheckReport>>,
+    /// Tracked, external and adoptable sessions (the last `sessions` frame).
+    pub sessions: RwSignal<SessionsView>,
     pub conn: RwSignal<Conn>,
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
@@ -68,6 +72,8 @@ impl Store {
             login: RwSignal::new(None),
             usage: RwSignal::new(BTreeMap::new()),
             metrics: RwSignal::new(BTreeMap::new()),
+            preflight: RwSignal::new(BTreeMap::new()),
+            sessions: RwSignal::new(SessionsView::default()),
             conn: RwSignal::new(Conn::Connecting),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
@@ -131,6 +137,8 @@ impl Store {
         self.instances.set(snapshot.instances);
         self.usage.set(snapshot.usage);
         self.metrics.set(snapshot.metrics);
+        self.preflight.set(snapshot.preflight);
+        self.sessions.set(snapshot.sessions);
     }
 
     /// Inserts or replaces a project, keeping the case-insensitive name order.
@@ -198,7 +206,15 @@ pub fn apply_frame(store: &Store, text: &str) {
                 .open_logs
                 .update(|list| list.retain(|id| *id != instance_id));
         }
-        Frame::Project { project } => store.upsert_project(project),
+        Frame::Project { project, preflight } => {
+            if let Some(report) = preflight {
+                store.preflight.update(|all| {
+                    all.insert(project.name.clone(), report);
+                });
+            }
+            store.upsert_project(project);
+        }
+        Frame::Sessions(view) => store.sessions.set(view),
         Frame::Usage { project, usage } => {
             store.usage.update(|all| {
                 all.insert(project, usage);
@@ -210,13 +226,15 @@ pub fn apply_frame(store: &Store, text: &str) {
             store
                 .projects
                 .update(|list| list.retain(|p| p.name != name));
+            store.preflight.update(|all| {
+                all.remove(&name);
+            });
         }
         // Not shown by the dashboard yet.
         Frame::Hello { .. }
         | Frame::Health(_)
         | Frame::Heartbeat { .. }
         | Frame::Resync { .. }
-        | Frame::Sessions(_)
         | Frame::Clone { .. } => {}
     }
 }
@@ -636,6 +654,50 @@ mod tests {
             apply_frame(&store, &snapshot.to_string());
             assert!(store.usage.with_untracked(BTreeMap::is_empty));
             assert!(store.metrics.with_untracked(BTreeMap::is_empty));
+        });
+    }
+
+    #[test]
+    fn preflight_and_sessions_come_from_the_snapshot_and_their_frames() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let warn = serde_json::json!({"ok": true, "checks": [
+                {"name": "trust", "status": "warn", "detail": "untrusted"}]});
+            let snapshot = serde_json::json!({
+                "seq": 2, "type": "snapshot", "projects": [project("alpha")], "instances": [],
+                "preflight": {"alpha": warn},
+                "sessions": {"tracked": {}, "external": {}, "adoptable": ["alpha"]},
+                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+            });
+            apply_frame(&store, &snapshot.to_string());
+            let warnings = |name: &str| {
+                store
+                    .preflight
+                    .with_untracked(|all| all.get(name).map(CheckReport::warnings))
+            };
+            assert_eq!(warnings("alpha"), Some(1));
+            assert_eq!(
+                store.sessions.with_untracked(|v| v.adoptable.clone()),
+                ["alpha"]
+            );
+
+            // A project frame replaces its report; one without a report keeps the last.
+            let frame = serde_json::json!({"seq": 3, "type": "project", "project": project("alpha"),
+                "preflight": {"ok": true, "checks": []}});
+            apply_frame(&store, &frame.to_string());
+            assert_eq!(warnings("alpha"), Some(0));
+            let bare = serde_json::json!({"seq": 4, "type": "project", "project": project("alpha")});
+            apply_frame(&store, &bare.to_string());
+            assert_eq!(warnings("alpha"), Some(0));
+
+            let sessions = serde_json::json!({"seq": 5, "type": "sessions", "tracked": {},
+                "external": {}, "adoptable": []});
+            apply_frame(&store, &sessions.to_string());
+            assert!(store.sessions.with_untracked(|v| v.adoptable.is_empty()));
+
+            apply_frame(&store, r#"{"seq": 6, "type": "project_removed", "name": "alpha"}"#);
+            assert_eq!(warnings("alpha"), None);
         });
     }
 

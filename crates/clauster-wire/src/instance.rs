@@ -93,6 +93,9 @@ pub struct Snapshot {
     /// Running clone jobs (data.md §3.5), so another tab picks them up.
     #[serde(default)]
     pub clone_jobs: Vec<crate::CloneJobSummary>,
+    /// Each project's preflight (http-api.md §4), by project name.
+    #[serde(default)]
+    pub preflight: BTreeMap<String, crate::CheckReport>,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -115,6 +118,9 @@ pub enum Frame {
     },
     Project {
         project: Project,
+        /// The project's preflight; absent from producers that predate it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preflight: Option<crate::CheckReport>,
     },
     ProjectRemoved {
         name: String,
@@ -150,4 +156,43 @@ pub struct Sequenced {
     pub seq: u64,
     #[serde(flatten)]
     pub frame: Frame,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_frame_without_preflight_still_parses() {
+        let project = serde_json::json!({"name": "alpha", "path": "/p/alpha",
+            "is_git_repo": false, "has_claude_md": false, "has_claude_dir": false,
+            "trust_state": "trusted", "allow_bypass_permissions": false});
+        let old: Sequenced = serde_json::from_value(
+            serde_json::json!({"seq": 3, "type": "project", "project": project}),
+        )
+        .expect("an old producer's frame parses");
+        assert!(matches!(
+            old.frame,
+            Frame::Project {
+                preflight: None,
+                ..
+            }
+        ));
+        let new: Sequenced = serde_json::from_value(serde_json::json!({"seq": 4,
+            "type": "project", "project": project,
+            "preflight": {"ok": true, "checks": [{"name": "git", "status": "warn", "detail": "d"}]}}))
+        .expect("parses");
+        let Frame::Project {
+            preflight: Some(report),
+            ..
+        } = &new.frame
+        else {
+            panic!("a project frame with its preflight: {new:?}");
+        };
+        assert_eq!(report.warnings(), 1);
+        assert_eq!(
+            serde_json::to_value(&new).expect("serialises")["preflight"]["checks"][0]["name"],
+            "git"
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod metrics;
 mod misc;
 mod project;
 mod reaper;
+mod screen;
 mod sessions;
 mod usage;
 
@@ -31,6 +32,7 @@ pub use metrics::{Metrics, ProjectMetrics};
 pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
 pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};
+pub use screen::{PtyCursor, PtyScreen, PtyScreenFrame};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};
 pub use usage::{
     ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,

@@ -235,6 +235,7 @@ pub async fn publish_project(state: &AppState, name: &str) {
         return;
     };
     if let Some(project) = projects.into_iter().find(|p| p.name == name) {
-        state.engine().publish(Frame::Project { project });
+        let frame = crate::preflight::project_frame(state, project).await;
+        state.engine().publish(frame);
     }
 }

@@ -1,0 +1,268 @@
+//! Per-project readiness checks (http-api.md §4 "preflight"): `trust`, `git` and
+//! `mcp-approval`, served by `GET /api/projects/preflight` and
+//! `GET /api/projects/{name}/preflight`, and carried in the `snapshot` and every `project`
+//! frame (§8.4) so the cards' readiness pills and the launch popover's MCP gate stay live.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, State};
+use axum::response::{IntoResponse, Response};
+use clauster_core::claude_json;
+use clauster_core::names::{ProjectName, echo};
+use clauster_wire::{
+    Check, CheckReport, CheckStatus, Frame, Project, ProjectPreflight, TrustState,
+};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::routes::no_store;
+use crate::state::AppState;
+
+/// The checks of one project. `global` is Claude's global config file, parsed once by the
+/// caller (`{}` when it is missing or unreadable: nothing was decided there). Blocking: it
+/// reads the project's `.mcp.json`.
+pub fn check_project(project: &Project, global: &Value) -> CheckReport {
+    let path = Path::new(&project.path);
+    let trust = if project.trust_state == TrustState::Trusted {
+        Check::new("trust", CheckStatus::Ok, "Claude trusts this directory")
+    } else {
+        Check::new(
+            "trust",
+            CheckStatus::Warn,
+            "not trusted yet: Clauster asks at first launch (or use Trust this directory)",
+        )
+    };
+    let git = if project.is_git_repo {
+        Check::new("git", CheckStatus::Ok, "a git repository")
+    } else {
+        Check::new(
+            "git",
+            CheckStatus::Warn,
+            "not a git repository: the worktree spawn mode is unavailable",
+        )
+    };
+    CheckReport::from_checks(vec![trust, git, mcp_approval(path, global)])
+}
+
+/// `mcp-approval`: the servers of `.mcp.json` the global file's project entry has not
+/// decided. The entry is keyed by the directory Claude runs in, the symlink-resolved path.
+fn mcp_approval(path: &Path, global: &Value) -> Check {
+    let text = match std::fs::read_to_string(path.join(".mcp.json")) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Check::new("mcp-approval", CheckStatus::Ok, "no .mcp.json");
+        }
+        Err(err) => {
+            return Check::new(
+                "mcp-approval",
+                CheckStatus::Warn,
+                format!("cannot read .mcp.json ({err}); check its permissions"),
+            );
+        }
+    };
+    let Ok(mcp) = serde_json::from_str::<Value>(&text) else {
+        return Check::new(
+            "mcp-approval",
+            CheckStatus::Warn,
+            ".mcp.json is not valid JSON; claude will report it when a session starts",
+        );
+    };
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let undecided = claude_json::undecided_mcp_servers(&mcp, global, &key.to_string_lossy());
+    if undecided.is_empty() {
+        Check::new(
+            "mcp-approval",
+            CheckStatus::Ok,
+            "every MCP server of .mcp.json is approved or declined",
+        )
+    } else {
+        Check::new(
+            "mcp-approval",
+            CheckStatus::Warn,
+            format!(
+                "MCP servers not approved yet: {}. Run `claude` once in {} and approve or decline them; an interactive session would stop at that prompt",
+                undecided.join(", "),
+                path.display()
+            ),
+        )
+    }
+}
+
+/// Claude's global config as the checks read it: `{}` when missing or not an object.
+fn read_global(file: &Path) -> Value {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| claude_json::parse_config_text(&text).ok())
+        .unwrap_or_else(|| Value::Object(serde_json::Map::new()))
+}
+
+/// The preflight of every project in `projects`, by name. Blocking.
+pub fn check_all(global_file: &Path, projects: &[Project]) -> BTreeMap<String, CheckReport> {
+    let global = read_global(global_file);
+    projects
+        .iter()
+        .map(|p| (p.name.clone(), check_project(p, &global)))
+        .collect()
+}
+
+/// [`check_all`] off the async workers; a panic degrades to no reports.
+pub async fn check_all_off_thread(
+    state: &AppState,
+    projects: Vec<Project>,
+) -> BTreeMap<String, CheckReport> {
+    let global = state.claude_global_file().to_path_buf();
+    tokio::task::spawn_blocking(move || check_all(&global, &projects))
+        .await
+        .unwrap_or_default()
+}
+
+/// The `project` frame of `project`, its preflight freshly computed.
+pub async fn project_frame(state: &AppState, project: Project) -> Frame {
+    let global = state.claude_global_file().to_path_buf();
+    let checked = project.clone();
+    let preflight =
+        tokio::task::spawn_blocking(move || check_project(&checked, &read_global(&global)))
+            .await
+            .ok();
+    Frame::Project { project, preflight }
+}
+
+/// Publishes the `project` frame of each of `projects`.
+pub async fn publish_projects(state: &AppState, projects: Vec<Project>) {
+    let reports = check_all_off_thread(state, projects.clone()).await;
+    for project in projects {
+        let preflight = reports.get(&project.name).cloned();
+        state
+            .engine()
+            .publish(Frame::Project { project, preflight });
+    }
+}
+
+/// The preflight routes (http-api.md §4), merged into the main router.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/projects/preflight", axum::routing::get(all))
+        .route("/api/projects/{name}/preflight", axum::routing::get(one))
+}
+
+/// `GET /api/projects/preflight` → `{"<name>": {"ok", "checks"}}`.
+pub async fn all(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let reports = check_all_off_thread(&state, projects).await;
+    Ok(no_store(Json(reports).into_response()))
+}
+
+/// `GET /api/projects/{name}/preflight` → `{"project", "ok", "checks"}`; 422 for an
+/// invalid name, 404 for an unknown one.
+pub async fn one(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let valid = ProjectName::new(&name).map_err(|err| ApiError::invalid(err.to_string(), None))?;
+    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let project = projects
+        .into_iter()
+        .find(|p| p.name == valid.as_str())
+        .ok_or_else(|| ApiError::not_found(format!("unknown project: '{}'", echo(&name))))?;
+    let Frame::Project {
+        project,
+        preflight: Some(report),
+    } = project_frame(&state, project).await
+    else {
+        return Err(ApiError::internal(
+            "the preflight check panicked; see the server log",
+        ));
+    };
+    Ok(no_store(
+        Json(ProjectPreflight {
+            project: project.name,
+            ok: report.ok,
+            checks: report.checks,
+        })
+        .into_response(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(path: &Path, trusted: bool, git: bool) -> Project {
+        Project {
+            name: "alpha".into(),
+            path: path.to_string_lossy().into_owned(),
+            is_git_repo: git,
+            has_claude_md: false,
+            has_claude_dir: false,
+            trust_state: if trusted {
+                TrustState::Trusted
+            } else {
+                TrustState::Untrusted
+            },
+            allow_bypass_permissions: false,
+        }
+    }
+
+    fn statuses(report: &CheckReport) -> Vec<(String, CheckStatus)> {
+        report
+            .checks
+            .iter()
+            .map(|c| (c.name.clone(), c.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_trusted_git_project_without_mcp_servers_passes_everything() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = check_project(&project(dir.path(), true, true), &Value::Null);
+        assert!(report.ok);
+        assert_eq!(report.warnings(), 0);
+        assert_eq!(
+            statuses(&report),
+            [
+                ("trust".to_owned(), CheckStatus::Ok),
+                ("git".to_owned(), CheckStatus::Ok),
+                ("mcp-approval".to_owned(), CheckStatus::Ok)
+            ]
+        );
+    }
+
+    #[test]
+    fn undecided_servers_warn_and_name_the_servers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join(".mcp.json"),
+            r#"{"mcpServers": {"db": {}, "web": {}, "fs": {}}}"#,
+        )
+        .expect("write");
+        let key = std::fs::canonicalize(dir.path()).expect("canonical");
+        let global = serde_json::json!({"projects": {key.to_string_lossy(): {
+            "enabledMcpjsonServers": ["web"], "disabledMcpjsonServers": ["fs"]}}});
+        let report = check_project(&project(dir.path(), false, false), &global);
+        assert!(report.ok, "warnings keep the verdict ok");
+        assert_eq!(report.warnings(), 3);
+        let mcp = &report.checks[2];
+        assert!(
+            mcp.detail
+                .starts_with("MCP servers not approved yet: db. Run `claude` once in"),
+            "{}",
+            mcp.detail
+        );
+        let global = serde_json::json!({"projects": {key.to_string_lossy(): {
+            "enableAllProjectMcpServers": true}}});
+        let report = check_project(&project(dir.path(), true, true), &global);
+        assert_eq!(report.warnings(), 0);
+    }
+
+    #[test]
+    fn a_broken_mcp_file_warns_without_failing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(".mcp.json"), "{not json").expect("write");
+        let report = check_project(&project(dir.path(), true, true), &Value::Null);
+        assert!(report.ok);
+        assert_eq!(report.checks[2].status, CheckStatus::Warn);
+        assert!(report.checks[2].detail.contains("not valid JSON"));
+    }
+}

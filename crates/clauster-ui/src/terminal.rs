@@ -1,0 +1,238 @@
+//! The live terminal of a pty bridge (ui.md §4.3): a read-only 120 × 40 monospace view of
+//! the keeper's redacted screen, fed by `/ws/pty-screen/<id>` (http-api.md §8.3), with the
+//! log panel's reconnect rules (§4.5).
+
+use clauster_wire::PtyScreenFrame;
+use leptos::prelude::*;
+
+use crate::instances::is_live;
+use crate::live::Store;
+
+/// Reconnect attempts in a row before the panel gives up (a received frame resets the count).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// What the view shows: the newest frame's text and state; frames that are not newer than
+/// the last one shown are ignored (a reconnect starts with the latest frame again).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScreenView {
+    pub last_seq: u64,
+    /// The rows joined by newlines, trailing blanks of each row trimmed.
+    pub text: String,
+    /// `live`, `exited` or `error`; empty before the first frame.
+    pub state: String,
+    pub error: Option<String>,
+}
+
+impl ScreenView {
+    /// Takes one socket message; false when it was not a newer frame.
+    pub fn accept(&mut self, message: &str) -> bool {
+        let Ok(frame) = serde_json::from_str::<PtyScreenFrame>(message) else {
+            return false;
+        };
+        if frame.seq <= self.last_seq {
+            return false;
+        }
+        self.last_seq = frame.seq;
+        self.state = frame.state;
+        self.error = frame.error;
+        if let Some(screen) = frame.screen {
+            self.text = screen
+                .rows
+                .iter()
+                .map(|row| row.trim_end())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        true
+    }
+}
+
+/// Where the stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Open,
+    /// Closed with 1000 `bridge ended`.
+    Ended,
+    Reconnecting,
+    /// Refused (1008: the feature is off or the instance is not a pty bridge).
+    Refused,
+    /// Gave up after [`MAX_ATTEMPTS`], or the instance is no longer live.
+    Closed,
+}
+
+// State, socket handling and markup share every signal; see `LogPanel`.
+#[allow(clippy::too_many_lines, clippy::needless_pass_by_value)]
+#[component]
+pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
+    let view_state = RwSignal::new(ScreenView::default());
+    let stream = RwSignal::new(Stream::Open);
+    let attempts = StoredValue::new(0_u32);
+    let socket = StoredValue::new_local(None::<crate::dom::LogSocket>);
+    let gone = StoredValue::new(false);
+    let label = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            store.instances.with(|list| {
+                list.iter()
+                    .find(|i| i.instance_id == id)
+                    .map_or_else(|| id.clone(), |i| i.label.clone())
+            })
+        })
+    };
+    let instance_live = {
+        let id = id.clone();
+        move || {
+            store
+                .instances
+                .with_untracked(|list| list.iter().any(|i| i.instance_id == id && is_live(i)))
+        }
+    };
+    let url = store.url(&format!("/ws/pty-screen/{id}"));
+    let connect = StoredValue::new_local(None::<std::rc::Rc<dyn Fn()>>);
+    let open = move || {
+        let Some(ws) = crate::dom::ws_url(&url) else {
+            return;
+        };
+        stream.set(Stream::Open);
+        let on_frame = move |text: String| {
+            if view_state.try_update(|v| v.accept(&text)) == Some(true) {
+                attempts.set_value(0);
+                stream.set(Stream::Open);
+            }
+        };
+        let instance_live = instance_live.clone();
+        let on_close = move |code: u16| {
+            if gone.get_value() {
+                return;
+            }
+            if code == 1000 {
+                stream.set(Stream::Ended);
+            } else if code == 1008 {
+                stream.set(Stream::Refused);
+            } else if instance_live() && attempts.get_value() < MAX_ATTEMPTS {
+                attempts.update_value(|a| *a += 1);
+                stream.set(Stream::Reconnecting);
+                #[cfg(feature = "hydrate")]
+                set_timeout(
+                    move || {
+                        if !gone.get_value()
+                            && let Some(again) = connect.get_value()
+                        {
+                            again();
+                        }
+                    },
+                    std::time::Duration::from_millis(1_500),
+                );
+            } else {
+                stream.set(Stream::Closed);
+            }
+        };
+        let opened = crate::dom::LogSocket::open(&ws, on_frame, on_close);
+        socket.set_value(opened);
+    };
+    connect.set_value(Some(std::rc::Rc::new(open)));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(open) = connect.get_value() {
+            open();
+        }
+    });
+    on_cleanup(move || {
+        gone.set_value(true);
+        socket.with_value(|s| {
+            if let Some(s) = s {
+                s.close();
+            }
+        });
+    });
+    let reconnect = move |_| {
+        attempts.set_value(0);
+        if let Some(open) = connect.get_value() {
+            open();
+        }
+    };
+    let status = move || {
+        match stream.get() {
+        Stream::Open => view_state.with(|v| {
+            v.error.clone().map(|e| {
+                view! { <p class="log-note warn">{format!("The terminal view failed: {e}")}</p> }
+                    .into_any()
+            })
+        }),
+        Stream::Ended => Some(view! { <p class="log-note">"The bridge ended."</p> }.into_any()),
+        Stream::Reconnecting => Some(
+            view! { <p class="log-note warn">"Terminal stream interrupted — reconnecting…"</p> }
+                .into_any(),
+        ),
+        Stream::Refused => Some(
+            view! { <p class="log-note warn">"The live terminal is not available for this bridge."</p> }
+                .into_any(),
+        ),
+        Stream::Closed => Some(
+            view! {
+                <p class="log-note warn">
+                    "Terminal stream closed. "
+                    <button type="button" class="reconnect" on:click=reconnect>
+                        "Reconnect"
+                    </button>
+                </p>
+            }
+            .into_any(),
+        ),
+    }
+    };
+    let waiting = move || {
+        view_state
+            .with(|v| v.last_seq == 0 && stream.get() == Stream::Open)
+            .then(|| view! { <p class="log-note">"Waiting for the screen…"</p> })
+    };
+    view! {
+        <section
+            class="terminal-panel"
+            data-terminal-for=id.clone()
+            aria-label=move || format!("Live terminal of {}", label.get())
+        >
+            <pre class="pty-screen" tabindex="0">{move || view_state.with(|v| v.text.clone())}</pre>
+            {waiting}
+            {status}
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(seq: u64, state: &str, rows: &[&str]) -> String {
+        serde_json::json!({"seq": seq, "state": state, "error": null,
+            "screen": {"rows": rows, "cursor": {"x": 0, "y": 0}, "cols": 120, "rows_count": 40}})
+        .to_string()
+    }
+
+    #[test]
+    fn newer_frames_replace_the_screen_and_older_ones_are_ignored() {
+        let mut view = ScreenView::default();
+        assert!(view.accept(&frame(
+            2,
+            "live",
+            &["> hello   ", "", "remote-control is active"]
+        )));
+        assert_eq!(view.text, "> hello\n\nremote-control is active");
+        assert!(!view.accept(&frame(2, "live", &["again"])), "same seq");
+        assert!(!view.accept(&frame(1, "live", &["older"])));
+        assert!(!view.accept("not json"));
+        assert_eq!(view.last_seq, 2);
+        assert!(view.accept(&frame(3, "exited", &["bye"])));
+        assert_eq!((view.text.as_str(), view.state.as_str()), ("bye", "exited"));
+    }
+
+    #[test]
+    fn an_error_frame_keeps_the_last_screen_and_says_why() {
+        let mut view = ScreenView::default();
+        view.accept(&frame(1, "live", &["kept"]));
+        let error = r#"{"seq": 2, "state": "error", "error": "emulator fault", "screen": null}"#;
+        assert!(view.accept(error));
+        assert_eq!(view.text, "kept");
+        assert_eq!(view.error.as_deref(), Some("emulator fault"));
+    }
+}
