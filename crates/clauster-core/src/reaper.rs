@@ -429,6 +429,49 @@ fn first_chars(text: &str, n: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Where the API is
+// ---------------------------------------------------------------------------------------------
+
+/// The environments API (bridges.md §15).
+pub const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
+
+/// An API base that is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the environments API base {given:?} is refused: {why}; use an https:// URL, or http:// to \
+     a loopback address (127.0.0.1, ::1)"
+)]
+pub struct ApiBaseError {
+    pub given: String,
+    pub why: &'static str,
+}
+
+/// Checks an API base URL: `https://` to any host, or `http://` to a loopback IP address
+/// only (a local fake or proxy); no user name, password, query or fragment.
+pub fn parse_api_base(text: &str) -> Result<url::Url, ApiBaseError> {
+    let refuse = |why| ApiBaseError {
+        given: text.chars().take(120).collect(),
+        why,
+    };
+    let url = url::Url::parse(text.trim()).map_err(|_| refuse("not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("it carries credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("it has a query or fragment"));
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => Ok(url),
+        ("http", Some(url::Host::Ipv4(ip))) if ip.is_loopback() => Ok(url),
+        ("http", Some(url::Host::Ipv6(ip))) if ip.is_loopback() => Ok(url),
+        ("http", _) => Err(refuse(
+            "plain http to a host that is not a loopback address",
+        )),
+        _ => Err(refuse("the scheme is not https")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors from the API
 // ---------------------------------------------------------------------------------------------
 

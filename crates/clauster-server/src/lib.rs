@@ -26,6 +26,7 @@ mod probe;
 mod projects;
 mod projects_create;
 mod pty_screen;
+pub mod reaper;
 mod routes;
 mod sessions_routes;
 mod state;
@@ -56,6 +57,10 @@ pub struct ServeOptions {
     /// The address rules of clone (data.md §3.3 step 6): the real policy unless a test
     /// admits its local `git daemon` (data.md §3.6).
     pub clone_url_policy: UrlPolicy,
+    /// The Anthropic environments API of the reaper (bridges.md §15): the real HTTPS
+    /// transport (`reaper::EnvironmentsApi::from_env`, which honours
+    /// `CLAUSTER_ENVIRONMENTS_API_BASE`), or a test's own transport.
+    pub environments_api: reaper::EnvironmentsApi,
 }
 
 impl Default for ServeOptions {
@@ -63,6 +68,7 @@ impl Default for ServeOptions {
         Self {
             self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")),
             clone_url_policy: UrlPolicy::real(),
+            environments_api: reaper::EnvironmentsApi::from_env(),
         }
     }
 }

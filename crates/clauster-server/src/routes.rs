@@ -112,6 +112,12 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             get(crate::metrics::project_metrics),
         )
         .route("/metrics", get(crate::metrics::prometheus))
+        // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
+        .route(
+            "/api/environments/ghosts",
+            get(crate::reaper::routes::ghosts),
+        )
+        .route("/api/environments/reap", post(crate::reaper::routes::reap))
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));

@@ -373,3 +373,33 @@ fn error_excerpts_are_redacted_collapsed_and_cut() {
     assert!(!out.contains("PLAINSECRET"));
     insta::assert_snapshot!(out);
 }
+
+// --- the API base ----------------------------------------------------------------------------
+
+#[test]
+fn api_bases_are_https_or_loopback_http() {
+    let cases = [
+        (DEFAULT_API_BASE, true),
+        ("https://proxy.internal:8443/anthropic", true),
+        ("http://127.0.0.1:4321", true),
+        ("http://127.9.9.9:4321/", true),
+        ("http://[::1]:4321", true),
+        ("http://localhost:4321", false),
+        ("http://10.0.0.5", false),
+        ("http://api.anthropic.com", false),
+        ("ftp://127.0.0.1", false),
+        ("https://user:pw@api.anthropic.com", false),
+        ("https://api.anthropic.com/?x=1", false),
+        ("https://api.anthropic.com/#f", false),
+        ("file:///etc/passwd", false),
+        ("not a url", false),
+        ("", false),
+    ];
+    for (base, accepted) in cases {
+        assert_eq!(parse_api_base(base).is_ok(), accepted, "{base}");
+    }
+    insta::assert_snapshot!(
+        parse_api_base("http://10.0.0.5").unwrap_err().to_string(),
+        @r#"the environments API base "http://10.0.0.5" is refused: plain http to a host that is not a loopback address; use an https:// URL, or http:// to a loopback address (127.0.0.1, ::1)"#
+    );
+}
