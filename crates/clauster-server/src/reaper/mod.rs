@@ -61,7 +61,7 @@ impl From<ReaperError> for ApiError {
 }
 
 /// Reads `<D>/.credentials.json` and `G` (bridges.md §12.1, §15) as the bridges' claude would.
-pub fn load_credentials(
+pub(crate) fn load_credentials(
     config: &Config,
     env: &dyn trust::Env,
 ) -> Result<ApiCredentials, ReaperError> {
@@ -102,6 +102,12 @@ pub fn load_credentials(
         };
         ReaperError::Credentials(format!("{err} ({})", file.display()))
     })
+}
+
+/// [`load_credentials`] with this process's environment: what `clauster reaper` shows as
+/// `org …· token …` before it asks the engine.
+pub fn credentials_of_this_process(config: &Config) -> Result<ApiCredentials, ReaperError> {
+    load_credentials(config, &crate::state::ProcessEnv)
 }
 
 fn now_ms() -> i64 {

@@ -23,6 +23,13 @@ const CONFIRM_MISMATCH: &str = "confirm must be 'archive' for archive or 'DELETE
 const BAD_ACTION: &str = "action must be 'archive' or 'delete'";
 const BAD_IDS: &str = "ids must be a non-empty list of strings";
 
+/// The reaper's two routes, merged into the main router.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/environments/ghosts", axum::routing::get(ghosts))
+        .route("/api/environments/reap", axum::routing::post(reap))
+}
+
 fn gate(state: &AppState, socket: Option<&axum::Extension<ControlSocket>>) -> Result<(), ApiError> {
     if state.config().reaper.ui_enabled || socket.is_some() {
         Ok(())
@@ -94,7 +101,8 @@ mod tests {
 
     #[test]
     fn reap_bodies_are_checked_in_the_spec_order() {
-        let cases: [(&str, Result<(ReapAction, Vec<&str>), (u16, &str)>); 16] = [
+        type Expected = Result<(ReapAction, Vec<&'static str>), (u16, &'static str)>;
+        let cases: [(&str, Expected); 16] = [
             (
                 r#"{"action": "archive", "ids": ["env_1", "env_2"], "confirm": "archive"}"#,
                 Ok((ReapAction::Archive, vec!["env_1", "env_2"])),

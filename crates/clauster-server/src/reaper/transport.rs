@@ -140,7 +140,7 @@ impl HttpsTransport {
         url
     }
 
-    fn send<'a>(&'a self, request: reqwest::RequestBuilder, auth: &'a ApiCredentials) -> Call<'a> {
+    fn send(request: reqwest::RequestBuilder, auth: &ApiCredentials) -> Call<'static> {
         let request = request
             .bearer_auth(&auth.access_token)
             .header("x-organization-uuid", &auth.organization_uuid)
@@ -148,10 +148,10 @@ impl HttpsTransport {
             .header("anthropic-version", VERSION)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         Box::pin(async move {
-            let mut response = request.send().await.map_err(describe)?;
+            let mut response = request.send().await.map_err(|e| describe(&e))?;
             let status = response.status().as_u16();
             let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     break;
                 }
@@ -164,7 +164,7 @@ impl HttpsTransport {
 
 /// The reason a request got no answer, without the URL (reqwest's `Display` includes it, and
 /// it may carry an id).
-fn describe(err: reqwest::Error) -> TransportError {
+fn describe(err: &reqwest::Error) -> TransportError {
     if err.is_timeout() {
         return TransportError::Timeout;
     }
@@ -178,7 +178,7 @@ fn describe(err: reqwest::Error) -> TransportError {
         "request failed"
     };
     let mut reason = what.to_owned();
-    let mut source = std::error::Error::source(&err);
+    let mut source = std::error::Error::source(err);
     // The innermost cause says most (refused, TLS, DNS).
     let mut last = None;
     while let Some(cause) = source {
@@ -202,18 +202,18 @@ impl EnvironmentsTransport for HttpsTransport {
                 query.append_pair("after_id", cursor);
             }
         }
-        self.send(self.client.get(url), auth)
+        Self::send(self.client.get(url), auth)
     }
 
     fn archive<'a>(&'a self, auth: &'a ApiCredentials, id: &'a str) -> Call<'a> {
         let url = self.url(Some(id), Some("archive"));
-        self.send(self.client.post(url), auth)
+        Self::send(self.client.post(url), auth)
     }
 
     fn delete<'a>(&'a self, auth: &'a ApiCredentials, id: &'a str) -> Call<'a> {
         let mut url = self.url(Some(id), None);
         url.query_pairs_mut().append_pair("force", "true");
-        self.send(self.client.delete(url), auth)
+        Self::send(self.client.delete(url), auth)
     }
 }
 
