@@ -290,7 +290,7 @@ impl World {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_refusal_of_the_error_table_leaves_the_environments_untouched() {
+async fn bad_bodies_and_foreign_origins_are_refused_before_anything_runs() {
     let world = world();
     let server = world.server(&[("CLAUSTER_REAPER_UI_ENABLED", "true")]);
     let reap = json!({"action": "archive", "ids": ["env_01ALPHA"], "confirm": "archive"});
@@ -361,8 +361,15 @@ async fn every_refusal_of_the_error_table_leaves_the_environments_untouched() {
     let body: Value = foreign.json().await.unwrap();
     assert_eq!(body["detail"], "origin check failed");
     assert!(world.api.requests().is_empty());
+}
 
-    // 503: the live set cannot be built (agents answer is not JSON) — nothing is archived.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_and_live_set_failures_are_503_and_touch_nothing() {
+    let world = world();
+    let server = world.server(&[("CLAUSTER_REAPER_UI_ENABLED", "true")]);
+    let reap = json!({"action": "archive", "ids": ["env_01ALPHA"], "confirm": "archive"});
+
+    // The live set cannot be built (agents answer is not JSON): nothing is archived.
     std::fs::write(&world.agents_file, "this is not json").unwrap();
     let (status, answer) = post_reap(&server, reap.clone()).await;
     assert_eq!(status, 503, "{answer}");
@@ -398,8 +405,15 @@ async fn every_refusal_of_the_error_table_leaves_the_environments_untouched() {
     );
     assert!(world.api.requests().is_empty());
     write_credentials(&world.sandbox, now_ms() + 3_600_000);
+}
 
-    // 502: the API fails, or answers something that is not JSON; the excerpt is redacted.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_failures_are_502_with_a_redacted_excerpt() {
+    let world = world();
+    let server = world.server(&[("CLAUSTER_REAPER_UI_ENABLED", "true")]);
+    let reap = json!({"action": "archive", "ids": ["env_01ALPHA"], "confirm": "archive"});
+
+    // The API fails, or answers something that is not JSON; the excerpt is redacted.
     world.api.with(|s| {
         s.list_answer = Some((
             500,

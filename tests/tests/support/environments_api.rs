@@ -87,7 +87,7 @@ impl FakeEnvironmentsApi {
                     tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
                 let app = axum::Router::new().fallback(move |request: Request| {
                     let state = Arc::clone(&shared);
-                    async move { answer(&state, request) }
+                    async move { answer(&state, &request) }
                 });
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
@@ -134,7 +134,7 @@ fn json_response(status: u16, body: String) -> Response {
         .expect("a response")
 }
 
-fn answer(state: &Mutex<ApiState>, request: Request) -> Response {
+fn answer(state: &Mutex<ApiState>, request: &Request) -> Response {
     let mut state = state.lock().expect("the fake's state");
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
