@@ -670,3 +670,49 @@ fn an_api_base_that_is_not_https_or_loopback_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_https_base_is_spoken_to_in_tls_and_its_certificate_checked() {
+    use std::io::{Read, Write};
+    let world = world();
+    // A listener that answers plain HTTP: a client that speaks TLS to it must fail, having
+    // sent a TLS handshake record first and no token in clear.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut first = vec![0u8; 4096];
+        let n = stream.read(&mut first).unwrap_or(0);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        first.truncate(n);
+        first
+    });
+    let mut cmd = world.sandbox.command(clauster_bin());
+    cmd.args(["reaper"])
+        .env("CLAUSTER_PROJECTS_ROOT", world.sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", &world.claude)
+        .env("FAKE_CLAUDE_AGENTS_FILE", &world.agents_file)
+        .env(
+            "CLAUSTER_ENVIRONMENTS_API_BASE",
+            format!("https://127.0.0.1:{port}"),
+        );
+    let out = cmd.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "clauster: error: environments API error: could not reach the environments API ("
+        ),
+        "{stderr}"
+    );
+    let first = seen.join().unwrap();
+    assert_eq!(
+        first.first(),
+        Some(&0x16),
+        "a TLS handshake record comes first"
+    );
+    assert!(!String::from_utf8_lossy(&first).contains("TESTTOKEN"));
+}

@@ -405,3 +405,86 @@ fn classify_all(
         .collect();
     Ok((live.len(), ghosts))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A transport in memory: a queued answer if any, else a page naming a new cursor.
+    #[derive(Debug, Default)]
+    struct Endless {
+        calls: Mutex<Vec<Option<String>>>,
+        answers: Mutex<Vec<ApiAnswer>>,
+    }
+
+    impl EnvironmentsTransport for Endless {
+        fn list<'a>(&'a self, _: &'a ApiCredentials, after_id: Option<&'a str>) -> Call<'a> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(after_id.map(str::to_owned));
+            let n = calls.len();
+            let answer = self.answers.lock().unwrap().pop().unwrap_or(ApiAnswer {
+                status: 200,
+                body: format!(
+                    r#"{{"data": [{{"id": "env_{n}", "config": {{"type": "bridge"}}}}], "next_page": "c{n}"}}"#
+                )
+                .into_bytes(),
+            });
+            Box::pin(async move { Ok(answer) })
+        }
+        fn archive<'a>(&'a self, _: &'a ApiCredentials, _: &'a str) -> Call<'a> {
+            Box::pin(async { Err(TransportError::Timeout) })
+        }
+        fn delete<'a>(&'a self, _: &'a ApiCredentials, _: &'a str) -> Call<'a> {
+            Box::pin(async {
+                Ok(ApiAnswer {
+                    status: 200,
+                    body: b"deleted, but not JSON".to_vec(),
+                })
+            })
+        }
+    }
+
+    fn credentials() -> ApiCredentials {
+        ApiCredentials {
+            access_token: "sk-ant-oat01-SECRET".into(),
+            organization_uuid: "org".into(),
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listing_stops_after_ten_thousand_pages() {
+        let api = Endless::default();
+        let all = list_all(&api, &credentials()).await.unwrap();
+        assert_eq!(all.len(), core::MAX_PAGES);
+        let calls = api.calls.lock().unwrap();
+        assert_eq!(calls.len(), core::MAX_PAGES);
+        assert_eq!(calls[0], None);
+        assert_eq!(calls[1].as_deref(), Some("c1"));
+    }
+
+    #[tokio::test]
+    async fn error_answers_carry_the_status_and_a_redacted_excerpt() {
+        let api = Endless::default();
+        api.answers.lock().unwrap().push(ApiAnswer {
+            status: 403,
+            body: b"forbidden for sk-ant-oat01-SECRET".to_vec(),
+        });
+        let err = list_all(&api, &credentials()).await.unwrap_err();
+        assert_eq!(err, ReaperError::Api("403 forbidden for <redacted>".into()));
+        let response = axum::response::IntoResponse::into_response(ApiError::from(err));
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        // Per id: no answer, and a success whose body is not JSON.
+        let auth = credentials();
+        assert_eq!(
+            act_on(&api, &auth, ReapAction::Archive, "env_1").await,
+            Err("no answer within 30 s".into())
+        );
+        assert_eq!(
+            act_on(&api, &auth, ReapAction::Delete, "env_1").await,
+            Err("HTTP 200 deleted, but not JSON (the answer is not JSON)".into())
+        );
+    }
+}
