@@ -716,3 +716,73 @@ fn an_https_base_is_spoken_to_in_tls_and_its_certificate_checked() {
     );
     assert!(!String::from_utf8_lossy(&first).contains("TESTTOKEN"));
 }
+
+/// `clauster reaper --delete` with a terminal on stdin (a pty) and `answer` typed into it.
+fn delete_on_a_terminal(world: &World, answer: &str) -> Output {
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    let pty = nix::pty::openpty(None, None).expect("open a pty");
+    let mut cmd = world.sandbox.command(clauster_bin());
+    cmd.args(["reaper", "--delete"])
+        .env("CLAUSTER_PROJECTS_ROOT", world.sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", &world.claude);
+    for (name, value) in world.env() {
+        cmd.env(name, value);
+    }
+    let slave: OwnedFd = pty.slave;
+    cmd.stdin(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("run clauster");
+    drop(cmd);
+    // Typed ahead: the terminal keeps the line until the prompt reads it.
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(answer.as_bytes()).unwrap();
+    child.wait_with_output().expect("clauster ends")
+}
+
+#[test]
+fn delete_on_a_terminal_asks_to_type_delete() {
+    let world = world();
+
+    let declined = delete_on_a_terminal(&world, "yes\n");
+    let stderr = text(&declined.stderr);
+    assert_eq!(declined.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Type DELETE to permanently delete 3 environment(s): "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("clauster: error: not confirmed; nothing was deleted\n"),
+        "{stderr}"
+    );
+    assert!(world.api.mutations().is_empty());
+
+    let confirmed = delete_on_a_terminal(&world, "DELETE\n");
+    let stdout = text(&confirmed.stdout);
+    assert_eq!(
+        confirmed.status.code(),
+        Some(0),
+        "{}",
+        text(&confirmed.stderr)
+    );
+    assert!(
+        stdout.ends_with("deleted env_01ALPHA\ndeleted env_01GAMMA\ndeleted env_01GONE\n"),
+        "{stdout}"
+    );
+    let deleted: Vec<String> = world
+        .api
+        .mutations()
+        .into_iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "DELETE /v1/environments/env_01ALPHA?force=true",
+            "DELETE /v1/environments/env_01GAMMA?force=true",
+            "DELETE /v1/environments/env_01GONE?force=true",
+        ]
+    );
+}
