@@ -786,3 +786,48 @@ fn delete_on_a_terminal_asks_to_type_delete() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_auth_on_the_routes_need_credentials_like_every_core_route() {
+    use sha2::{Digest, Sha256};
+    let world = world();
+    let token = "clauster_pat_reaper-test-token-0123456789abcdef";
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let server = world.server(&[
+        ("CLAUSTER_REAPER_UI_ENABLED", "true"),
+        ("CLAUSTER_AUTH_ENABLED", "true"),
+        ("CLAUSTER_AUTH_API_TOKEN_HASH", &hash),
+    ]);
+    let (status, answer) = get_ghosts(&server).await;
+    assert_eq!(
+        (status, answer),
+        (401, json!({"detail": "authentication required"}))
+    );
+    let client = reqwest::Client::new();
+    let with_token = client
+        .get(format!("{}/api/environments/ghosts", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status().as_u16(), 200);
+    assert_eq!(
+        with_token.json::<Value>().await.unwrap(),
+        world.expected_ghosts(1)
+    );
+    // The page context tells the dashboard to show the Maintenance panel.
+    let state: Value = client
+        .get(format!("{}/api/state", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["context"]["reaper_ui"], true, "{state}");
+    assert!(world.api.mutations().is_empty());
+}
