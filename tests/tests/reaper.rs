@@ -792,10 +792,13 @@ async fn with_auth_on_the_routes_need_credentials_like_every_core_route() {
     use sha2::{Digest, Sha256};
     let world = world();
     let token = "clauster_pat_reaper-test-token-0123456789abcdef";
-    let hash: String = Sha256::digest(token.as_bytes())
+    let hash = Sha256::digest(token.as_bytes())
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        });
     let server = world.server(&[
         ("CLAUSTER_REAPER_UI_ENABLED", "true"),
         ("CLAUSTER_AUTH_ENABLED", "true"),
