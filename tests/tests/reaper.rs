@@ -439,6 +439,17 @@ async fn api_failures_are_502_with_a_redacted_excerpt() {
     );
     assert!(world.api.mutations().is_empty());
 
+    // The operator's log has the warning, redacted like the answer.
+    let log = server.log();
+    assert!(
+        log.contains("reaper: environments API error: 500 "),
+        "{log}"
+    );
+    assert!(
+        !log.contains("TESTTOKEN") && !log.contains("SECRETID"),
+        "{log}"
+    );
+
     // A cursor that repeats ends the listing instead of looping.
     world.api.with(|s| {
         s.list_answer = None;

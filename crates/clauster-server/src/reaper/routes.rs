@@ -44,7 +44,7 @@ pub async fn ghosts(
 ) -> Result<Response, ApiError> {
     gate(&state, socket.as_ref())?;
     let api = state.environments_api().clone();
-    let scan = super::scan(&state, api.transport()).await?;
+    let scan = super::scan(&state, api.transport()).await.map_err(logged)?;
     Ok(no_store(Json(scan.view).into_response()))
 }
 
@@ -58,8 +58,17 @@ pub async fn reap(
         body.map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
     let (action, ids) = parse_request(&body)?;
     let api = state.environments_api().clone();
-    let result = super::reap(&state, api.transport(), action, &ids).await?;
+    let result = super::reap(&state, api.transport(), action, &ids)
+        .await
+        .map_err(logged)?;
     Ok(no_store(Json(result).into_response()))
+}
+
+/// One warning per failed scan for the operator's log: the texts are already redacted
+/// (excerpts go through the sanitizer, credentials errors name files, never the token).
+fn logged(err: super::ReaperError) -> ApiError {
+    tracing::warn!("reaper: {err}");
+    err.into()
 }
 
 /// The body of a reap (http-api.md §7): an object; `action` `archive`/`delete` (422);
