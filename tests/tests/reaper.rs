@@ -56,14 +56,16 @@ fn world() -> World {
     let root = std::fs::canonicalize(sandbox.projects_root()).unwrap();
     let claude = fake_claude(&sandbox);
     write_credentials(&sandbox, now_ms() + 3_600_000);
-    let alpha = root.join("alpha");
+    let trusted: serde_json::Map<String, Value> = ["alpha", "beta", "gamma"]
+        .iter()
+        .map(|p| {
+            let key = root.join(p).to_string_lossy().into_owned();
+            (key, json!({"hasTrustDialogAccepted": true}))
+        })
+        .collect();
     std::fs::write(
         sandbox.home().join(".claude.json"),
-        json!({
-            "oauthAccount": {"organizationUuid": ORG},
-            "projects": {alpha.to_string_lossy(): {"hasTrustDialogAccepted": true}},
-        })
-        .to_string(),
+        json!({"oauthAccount": {"organizationUuid": ORG}, "projects": trusted}).to_string(),
     )
     .unwrap();
     let agents_file = sandbox.dir.path().join("agents.json");
@@ -844,4 +846,41 @@ async fn with_auth_on_the_routes_need_credentials_like_every_core_route() {
         .unwrap();
     assert_eq!(state["context"]["reaper_ui"], true, "{state}");
     assert!(world.api.mutations().is_empty());
+}
+
+#[test]
+fn a_bridge_started_by_hand_is_live_through_its_pointer() {
+    let world = world();
+    // A standard bridge in gamma that Clauster did not start and `claude agents` does not
+    // list: only its live bridge pointer says the directory is in use.
+    let gamma = world.root.join("gamma");
+    let mut cmd = world.sandbox.command(&world.claude);
+    cmd.args(["remote-control", "--name", "by-hand"])
+        .current_dir(&gamma);
+    let _by_hand = support::spawn_logged(cmd, &world.sandbox.dir.path().join("by-hand.log"));
+    let slug = clauster_core::slug::slug(&gamma.to_string_lossy());
+    let pointer = world
+        .sandbox
+        .home()
+        .join(".claude/projects")
+        .join(slug)
+        .join("bridge-pointer.json");
+    assert!(
+        support::wait_for(std::time::Duration::from_secs(10), || pointer
+            .exists()
+            .then_some(()))
+        .is_some(),
+        "the hand-started bridge wrote no pointer"
+    );
+    let out = world.cli(&["reaper", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["live_dirs"], 2, "{view}");
+    assert_eq!(
+        view["ghosts"],
+        json!([
+            {"id": "env_01ALPHA", "directory": world.dir("alpha"), "name": "alpha"},
+            {"id": "env_01GONE", "directory": world.dir("gone"), "name": "gone"},
+        ])
+    );
 }
