@@ -7,6 +7,7 @@ mod control_client;
 mod credentials;
 mod headless;
 mod more_commands;
+mod reaper;
 mod recap_hook;
 mod service;
 
@@ -142,6 +143,33 @@ enum Command {
         #[arg(long, value_name = "USER")]
         run_as: Option<String>,
     },
+    /// List leftover claude.ai bridge environments under projects_root; archive or delete them.
+    Reaper {
+        /// Only list the ghosts (the default).
+        #[arg(long, conflicts_with_all = ["archive", "delete"])]
+        dry_run: bool,
+        /// Archive the ghosts (can be undone).
+        #[arg(long, conflicts_with = "delete")]
+        archive: bool,
+        /// Delete the ghosts permanently (asks to type DELETE unless --yes).
+        #[arg(long)]
+        delete: bool,
+        /// Delete without asking.
+        #[arg(long, requires = "delete")]
+        yes: bool,
+        /// Print the API's JSON instead of the lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compatibility alias of `reaper`: a dry run, --archive, or --force-delete.
+    ReapEnvironments {
+        /// Archive the ghosts (can be undone).
+        #[arg(long, conflicts_with = "force_delete")]
+        archive: bool,
+        /// Delete the ghosts permanently, without asking (= reaper --delete --yes).
+        #[arg(long)]
+        force_delete: bool,
+    },
     /// Print the version.
     Version,
     /// The PTY keeper of one pty-mode bridge (started by the server, never by hand).
@@ -276,6 +304,35 @@ fn main() -> ExitCode {
             run_as,
         } => service::install(&kind, cli.config.as_deref(), user, write, run_as),
         Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
+        Command::Reaper {
+            dry_run: _,
+            archive,
+            delete,
+            yes,
+            json,
+        } => {
+            let mode = if delete {
+                reaper::Mode::Delete
+            } else if archive {
+                reaper::Mode::Archive
+            } else {
+                reaper::Mode::DryRun
+            };
+            reaper::run(cli.config.as_deref(), mode, yes, json)
+        }
+        Command::ReapEnvironments {
+            archive,
+            force_delete,
+        } => {
+            let mode = if force_delete {
+                reaper::Mode::Delete
+            } else if archive {
+                reaper::Mode::Archive
+            } else {
+                reaper::Mode::DryRun
+            };
+            reaper::run(cli.config.as_deref(), mode, force_delete, false)
+        }
         Command::PtyKeeper(args) => pty_keeper(args),
         Command::HashPassword => credentials::hash_password(),
         Command::HashToken => credentials::hash_token("api_token_hash"),
@@ -307,7 +364,7 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 17] = [
+    const SUBCOMMANDS: [&str; 19] = [
         "run",
         "status",
         "start",
@@ -325,6 +382,8 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
         "hash-token",
         "hash-metrics-token",
         "api-token",
+        "reaper",
+        "reap-environments",
     ];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     let first = args.get(1).and_then(|a| a.to_str());

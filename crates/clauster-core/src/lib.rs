@@ -19,6 +19,7 @@ pub mod modes;
 pub mod names;
 pub mod pointer;
 pub mod pty_sidecar;
+pub mod reaper;
 pub mod recap;
 pub mod sanitize;
 pub mod slug;

@@ -28,6 +28,7 @@ mod probe;
 mod projects;
 mod projects_create;
 mod pty_screen;
+pub mod reaper;
 mod routes;
 mod sessions_routes;
 mod state;
@@ -56,6 +57,10 @@ pub struct ServeOptions {
     /// The `clauster` binary launched as the pty keeper and written as the recap-hook
     /// command. In-process tests pass the built `clauster` binary here.
     pub self_exe: PathBuf,
+    /// The Anthropic environments API of the reaper (bridges.md §15): the real HTTPS
+    /// transport (`reaper::EnvironmentsApi::from_env`, which honours
+    /// `CLAUSTER_ENVIRONMENTS_API_BASE`), or a test's own transport.
+    pub environments_api: reaper::EnvironmentsApi,
     /// The address rules of clone (data.md §3.3 step 6): the real policy unless a test
     /// admits its local `git daemon` (data.md §3.6).
     pub clone_url_policy: UrlPolicy,
@@ -68,6 +73,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("clauster")),
+            environments_api: reaper::EnvironmentsApi::from_env(),
             clone_url_policy: UrlPolicy::real(),
             tls: None,
         }

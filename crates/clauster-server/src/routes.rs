@@ -17,6 +17,7 @@ use crate::{
     assets, clone, instances, log_tail, more_routes, page, projects_create, sessions_routes,
 };
 
+#[allow(clippy::too_many_lines)] // the route table: one entry per route, no logic
 pub fn router(state: AppState, auth: Auth) -> Router {
     let api = Router::new()
         .route("/", get(dashboard))
@@ -112,6 +113,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             get(crate::metrics::project_metrics),
         )
         .route("/metrics", get(crate::metrics::prometheus))
+        // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
+        .merge(crate::reaper::routes::routes())
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));

@@ -136,6 +136,11 @@ impl AppState {
         &self.inner.clones
     }
 
+    /// The environments API the reaper calls (`ServeOptions::environments_api`).
+    pub fn environments_api(&self) -> &crate::reaper::EnvironmentsApi {
+        &self.inner.options.environments_api
+    }
+
     /// The address rules clones run under (`ServeOptions::clone_url_policy`).
     pub fn clone_policy(&self) -> &clauster_core::clone::UrlPolicy {
         &self.inner.options.clone_url_policy

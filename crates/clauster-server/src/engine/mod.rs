@@ -3,7 +3,7 @@
 //! [`Engine`], a cheap handle, and watch it through the push stream of [`clauster_wire::Frame`]s.
 
 mod logs;
-mod pointers;
+pub(crate) mod pointers;
 mod reference;
 mod sessions;
 mod supervisor;
