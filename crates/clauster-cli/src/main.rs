@@ -5,6 +5,7 @@ mod commands;
 mod config_file;
 mod control_client;
 mod credentials;
+mod doctor;
 mod headless;
 mod more_commands;
 mod recap_hook;
@@ -142,6 +143,12 @@ enum Command {
         #[arg(long, value_name = "USER")]
         run_as: Option<String>,
     },
+    /// Check the configuration, claude, the directories and the service setup.
+    Doctor {
+        /// Print the checks as JSON (`{"ok", "checks"}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version.
     Version,
     /// The PTY keeper of one pty-mode bridge (started by the server, never by hand).
@@ -276,6 +283,7 @@ fn main() -> ExitCode {
             run_as,
         } => service::install(&kind, cli.config.as_deref(), user, write, run_as),
         Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
+        Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), json),
         Command::PtyKeeper(args) => pty_keeper(args),
         Command::HashPassword => credentials::hash_password(),
         Command::HashToken => credentials::hash_token("api_token_hash"),
@@ -307,8 +315,9 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 17] = [
+    const SUBCOMMANDS: [&str; 18] = [
         "run",
+        "doctor",
         "status",
         "start",
         "stop",

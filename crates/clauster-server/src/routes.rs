@@ -59,6 +59,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::usage::routes())
         .route("/api/widget", get(more_routes::widget))
         .route("/api/login-status", get(more_routes::login_status))
+        .route("/api/doctor", get(crate::doctor::api_doctor))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))
         // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
