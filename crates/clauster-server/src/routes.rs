@@ -66,6 +66,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/sessions", get(sessions_routes::external))
         .route("/api/v1/sessions", get(sessions_routes::external))
         .route("/api/sessions/tracked", get(sessions_routes::tracked))
+        .route("/api/sessions/all", get(sessions_routes::all))
         .route("/api/v1/sessions/tracked", get(sessions_routes::tracked))
         .route("/api/sessions/adoptable", get(sessions_routes::adoptable))
         .route(
