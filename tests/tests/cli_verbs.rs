@@ -464,3 +464,94 @@ async fn healthz_never_runs_claude() {
         std::fs::read_to_string(&argv_log).unwrap_or_default()
     );
 }
+
+/// One refused or failed command: its exit code, the stderr line it printed, and no stdout.
+fn refused(out: &Output, code: i32, message: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("clauster: error: ") && stderr.contains(message),
+        "expected {message:?} in {stderr:?}"
+    );
+}
+
+#[test]
+fn refusals_exit_2_failures_exit_1_and_change_nothing() {
+    let (sandbox, claude) = setup();
+    sandbox.project("beta", &[]);
+    sandbox.project("gamma", &[".git"]);
+    let gamma = sandbox.projects_root().join("gamma");
+    let alpha = sandbox.projects_root().join("alpha");
+    // Trust alpha and gamma (the helper writes the whole file, so both at once).
+    let json = serde_json::json!({ "projects": {
+        std::fs::canonicalize(&alpha).unwrap().to_string_lossy(): { "hasTrustDialogAccepted": true },
+        std::fs::canonicalize(&gamma).unwrap().to_string_lossy(): { "hasTrustDialogAccepted": true },
+    }});
+    std::fs::write(sandbox.home().join(".claude.json"), json.to_string()).unwrap();
+    let claude_path = claude.to_str().unwrap();
+    let env = [
+        ("CLAUSTER_CLAUDE_BINARY", claude_path),
+        ("CLAUSTER_INSTANCE_DEFAULTS_MAX_BRIDGES", "1"),
+    ];
+    let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
+    let started = clauster(&sandbox, &["start", "alpha"], &env);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    let listing = || text(&clauster(&sandbox, &["status", "--json"], &env).stdout);
+    let before = listing();
+
+    refused(&clauster(&sandbox, &["start", "nope"], &env), 2, "unknown project: 'nope'");
+    refused(&clauster(&sandbox, &["start", "beta"], &env), 2, "not trusted");
+    refused(
+        &clauster(&sandbox, &["start", "gamma", "--mode", "sideways"], &env),
+        2,
+        "sideways",
+    );
+    refused(
+        &clauster(
+            &sandbox,
+            &["start", "gamma", "--permission-mode", "bypassPermissions"],
+            &env,
+        ),
+        2,
+        "bypassPermissions is not allowed",
+    );
+    // The cap of one running bridge: attempted and failed.
+    let capped = clauster(&sandbox, &["start", "gamma"], &env);
+    assert_eq!(capped.status.code(), Some(1), "{}", text(&capped.stderr));
+    assert_eq!(text(&capped.stdout), "");
+    for verb in ["stop", "resume", "forget", "open", "logs"] {
+        refused(&clauster(&sandbox, &[verb, "nope"], &env), 2, "nope");
+    }
+    // A live bridge cannot be forgotten: exit 1.
+    refused(&clauster(&sandbox, &["forget", "alpha"], &env), 1, "");
+    // An already running bridge is not an error.
+    let again = clauster(&sandbox, &["start", "alpha"], &env);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).starts_with("already running: "), "{}", text(&again.stdout));
+    assert_eq!(listing(), before, "refusals changed the instances");
+    assert!(!gamma.join(".fake-claude.json").exists());
+
+    // forget --json after a stop: the API's answer.
+    assert_eq!(clauster(&sandbox, &["stop", "alpha"], &env).status.code(), Some(0));
+    let forgot = clauster(&sandbox, &["forget", "alpha", "--json"], &env);
+    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
+    let answer: Value = serde_json::from_slice(&forgot.stdout).unwrap();
+    assert_eq!(answer["forgotten"], true, "{answer}");
+    let empty = clauster(&sandbox, &["status"], &env);
+    assert_eq!(empty.status.code(), Some(0));
+    assert_eq!(text(&empty.stdout), "");
+    assert_eq!(text(&empty.stderr), "No bridge instances.\n");
+}
+
+#[test]
+fn an_empty_projects_root_says_so_on_stderr() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let out = clauster(&sandbox, &["projects"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "No projects found.\n");
+    let json = clauster(&sandbox, &["projects", "--json"], &[]);
+    assert_eq!(text(&json.stdout), "[]\n");
+}
