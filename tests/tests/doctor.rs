@@ -472,3 +472,109 @@ fn sha256_hex(text: &str) -> String {
     let digest = sha2::Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Writes an executable shell script.
+fn script(path: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
+    let setup = setup("");
+    let dir = setup.sandbox.dir.path();
+    // A systemctl that knows a loaded system unit with the kill mode of $FAKE_KILL_MODE.
+    let sysbin = dir.join("sysbin");
+    script(
+        &sysbin.join("systemctl"),
+        "case \"$*\" in\n  *--user*) echo LoadState=not-found ;;\n  \
+         *) echo \"KillMode=$FAKE_KILL_MODE\"; echo LoadState=loaded ;;\nesac",
+    );
+    // An nvm whose default node exists.
+    let nvm = setup.sandbox.home().join(".nvm");
+    let node_dir = nvm.join("versions/node/v22.0.0/bin");
+    script(&node_dir.join("node"), "exit 0");
+    std::fs::write(
+        nvm.join("nvm.sh"),
+        format!("nvm() {{ echo '{}/node'; }}\n", node_dir.display()),
+    )
+    .unwrap();
+    // A second, untrusted project, and a state dir with a wider mode.
+    setup.sandbox.project("beta", &[]);
+    let state = setup.sandbox.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        sysbin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, report, _) = doctor_json(
+        &setup,
+        &[("PATH", &path), ("FAKE_KILL_MODE", "control-group")],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "systemd"),
+        (
+            "warn".into(),
+            "clauster.service: KillMode=control-group kills bridges on restart; reinstall with \
+             clauster install-service systemd --write"
+                .into()
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "node-toolchain"),
+        (
+            "ok".into(),
+            format!("nvm default node on the bridge PATH ({})", node_dir.display())
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "workspace-trust"),
+        ("warn".into(), "1/2 discovered projects trusted".into())
+    );
+    assert_eq!(
+        status_and_detail(&report, "state_dir"),
+        (
+            "ok".into(),
+            format!("{} (writable, 0700; tightened from 0755)", state.display())
+        )
+    );
+    let (_, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
+    assert_eq!(
+        status_and_detail(&report, "systemd"),
+        (
+            "ok".into(),
+            "clauster.service: KillMode=process (bridges survive a restart)".into()
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "state_dir"),
+        ("ok".into(), format!("{} (writable, 0700)", state.display()))
+    );
+
+    // nvm without a default node warns; a global file that is not an object fails.
+    std::fs::write(nvm.join("nvm.sh"), "nvm() { return 3; }\n").unwrap();
+    std::fs::write(setup.sandbox.home().join(".claude.json"), "[1, 2]").unwrap();
+    let (code, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(status_and_detail(&report, "node-toolchain").0, "warn");
+    assert!(
+        status_and_detail(&report, "node-toolchain")
+            .1
+            .starts_with("nvm present but its default node not found"),
+        "{report}"
+    );
+    assert_eq!(status_and_detail(&report, "workspace-trust").0, "fail");
+    assert_eq!(
+        std::fs::read_to_string(setup.sandbox.home().join(".claude.json")).unwrap(),
+        "[1, 2]",
+        "doctor never rewrites Claude's file"
+    );
+}
