@@ -38,7 +38,10 @@ fn main() {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
-    println!("cargo:rustc-env=BUILD_DATE={}", civil_date(seconds / 86_400));
+    println!(
+        "cargo:rustc-env=BUILD_DATE={}",
+        civil_date(seconds / 86_400)
+    );
 }
 
 /// `YYYY-MM-DD` of a day count since 1970-01-01 (proleptic Gregorian calendar).

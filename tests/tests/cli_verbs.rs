@@ -64,9 +64,19 @@ fn sessions_come_from_the_servers_poll_with_every_attribution() {
     let instance_id = outcome["instance_id"].as_str().unwrap().to_owned();
     let alpha = std::fs::canonicalize(sandbox.projects_root().join("alpha")).unwrap();
     let items = serde_json::json!([
-        agents_item(pid, &alpha, "0b7e5a52-8f7c-4f7e-9d1e-4c1d2b3a4f5e", "interactive"),
+        agents_item(
+            pid,
+            &alpha,
+            "0b7e5a52-8f7c-4f7e-9d1e-4c1d2b3a4f5e",
+            "interactive"
+        ),
         agents_item(999_999, &alpha, "1c8f6b63-0000-4000-8000-000000000000", ""),
-        agents_item(999_998, Path::new("/elsewhere"), "2d906c74-0000-4000-8000-000000000000", "background"),
+        agents_item(
+            999_998,
+            Path::new("/elsewhere"),
+            "2d906c74-0000-4000-8000-000000000000",
+            "background"
+        ),
     ]);
     std::fs::write(&agents_file, items.to_string()).unwrap();
 
@@ -105,16 +115,17 @@ fn sessions_come_from_the_servers_poll_with_every_attribution() {
     );
     assert!(lines[0].ends_with("ATTRIBUTION"), "{out}");
     assert!(
-        out.contains(&format!(
-            "0b7e5a52  interactive  running  {pid}"
-        )),
+        out.contains(&format!("0b7e5a52  interactive  running  {pid}")),
         "{out}"
     );
     assert!(
         out.contains(&format!("tracked ({})", &instance_id[..8])),
         "{out}"
     );
-    assert!(out.contains("1c8f6b63  -            running  999999"), "{out}");
+    assert!(
+        out.contains("1c8f6b63  -            running  999999"),
+        "{out}"
+    );
     drop(server);
 }
 
@@ -233,7 +244,11 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
         clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
         Some(0)
     );
-    let resumed = clauster(&sandbox, &["resume", "alpha", "--fresh", "--wait", "--json"], &env);
+    let resumed = clauster(
+        &sandbox,
+        &["resume", "alpha", "--fresh", "--wait", "--json"],
+        &env,
+    );
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
     let outcome: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(outcome["status"], "running", "{outcome}");
@@ -264,7 +279,12 @@ fn start_wait_ends_with_exit_1_when_the_bridge_never_becomes_ready() {
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let waited = clauster(&sandbox, &["start", "alpha", "--wait"], &env);
     let out = text(&waited.stdout);
-    assert_eq!(waited.status.code(), Some(1), "{out}{}", text(&waited.stderr));
+    assert_eq!(
+        waited.status.code(),
+        Some(1),
+        "{out}{}",
+        text(&waited.stderr)
+    );
     assert!(out.contains("(alpha) mode=standard status=error"), "{out}");
 }
 
@@ -274,7 +294,10 @@ fn version_prints_the_build_facts() {
     let plain = clauster(&sandbox, &["version"], &[]);
     assert_eq!(plain.status.code(), Some(0));
     let line = text(&plain.stdout);
-    assert!(line.starts_with("clauster ") && line.ends_with('\n'), "{line}");
+    assert!(
+        line.starts_with("clauster ") && line.ends_with('\n'),
+        "{line}"
+    );
     let json = clauster(&sandbox, &["version", "--json"], &[]);
     assert_eq!(json.status.code(), Some(0));
     let facts: Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -282,7 +305,10 @@ fn version_prints_the_build_facts() {
     let keys: Vec<&str> = object.keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 4, "{facts}");
     for key in ["version", "commit", "build_date", "target"] {
-        assert!(object[key].as_str().is_some_and(|v| !v.is_empty()), "{key}: {facts}");
+        assert!(
+            object[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {facts}"
+        );
     }
     assert_eq!(
         format!("clauster {}\n", facts["version"].as_str().unwrap()),
@@ -291,7 +317,10 @@ fn version_prints_the_build_facts() {
     let date = facts["build_date"].as_str().unwrap();
     assert_eq!(date.len(), 10, "{date}");
     assert_eq!(&date[4..5], "-");
-    assert!(facts["target"].as_str().unwrap().contains("linux"), "{facts}");
+    assert!(
+        facts["target"].as_str().unwrap().contains("linux"),
+        "{facts}"
+    );
     // Pretty-printed with two spaces.
     assert!(text(&json.stdout).contains("\n  \"version\": "));
 }
@@ -312,7 +341,12 @@ fn config_errors_are_exit_2_for_every_reading_command() {
         &["start", "alpha"],
     ] {
         let out = clauster(&sandbox, args, &bad);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         assert!(
             text(&out.stderr).starts_with("clauster: config error: "),
             "{args:?}: {}",
@@ -335,7 +369,12 @@ fn run_prints_the_banner_then_the_probe_line() {
             .find(|l| l.starts_with("clauster: claude "))
             .map(str::to_owned)
     });
-    assert_eq!(line.as_deref(), Some("clauster: claude 2.1.328"), "{}", server.log());
+    assert_eq!(
+        line.as_deref(),
+        Some("clauster: claude 2.1.328"),
+        "{}",
+        server.log()
+    );
     let log = server.log();
     let banner = log
         .lines()
@@ -370,7 +409,11 @@ fn run_flags_override_the_config_file() {
     let other_root = sandbox.dir.path().join("elsewhere");
     std::fs::create_dir_all(other_root.join("gamma")).unwrap();
     let config = sandbox.dir.path().join("clauster.yml");
-    std::fs::write(&config, "host: 127.0.0.1\nport: 1\nprojects_root: /nonexistent\n").unwrap();
+    std::fs::write(
+        &config,
+        "host: 127.0.0.1\nport: 1\nprojects_root: /nonexistent\n",
+    )
+    .unwrap();
     let port = support::free_port();
     let mut cmd = sandbox.command(clauster_bin());
     cmd.args(["-c", config.to_str().unwrap(), "--port", &port.to_string()])
@@ -401,9 +444,27 @@ fn run_flags_override_the_config_file() {
 #[tokio::test]
 async fn the_log_level_comes_from_the_config() {
     let (sandbox, claude) = setup();
-    let quiet = start_server(&sandbox, Some(&claude), &[], &[("CLAUSTER_LOG_LEVEL", "error")]);
-    let (status, _) = support::call(reqwest::Method::GET, &format!("{}/healthz", quiet.base), None).await;
+    let quiet = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_LOG_LEVEL", "error")],
+    );
+    let (status, _) = support::call(
+        reqwest::Method::GET,
+        &format!("{}/healthz", quiet.base),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
+    // The probe line comes after the engine started (and after `serving` would be logged).
+    let probed = wait_for(Duration::from_secs(20), || {
+        quiet
+            .log()
+            .contains("clauster: claude 2.1.328")
+            .then_some(())
+    });
+    assert!(probed.is_some(), "{}", quiet.log());
     let quiet_log = quiet.log();
     drop(quiet);
     assert!(!quiet_log.contains("serving"), "{quiet_log}");
@@ -411,12 +472,19 @@ async fn the_log_level_comes_from_the_config() {
     // A log file gets no colour codes.
     assert!(!quiet_log.contains('\u{1b}'), "{quiet_log}");
 
-    let chatty = start_server(&sandbox, Some(&claude), &[], &[("CLAUSTER_LOG_LEVEL", "info")]);
-    let seen = wait_for(Duration::from_secs(10), || {
-        chatty.log().contains(" INFO ").then_some(())
+    let chatty = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_LOG_LEVEL", "info")],
+    );
+    // The `serving` line comes once the engine lock is taken (the quiet server may still
+    // be letting go of it).
+    let seen = wait_for(Duration::from_secs(20), || {
+        let log = chatty.log();
+        (log.contains(" INFO ") && log.contains("serving")).then_some(())
     });
     assert!(seen.is_some(), "{}", chatty.log());
-    assert!(chatty.log().contains("serving"), "{}", chatty.log());
 }
 
 #[tokio::test]
@@ -500,8 +568,16 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     let listing = || text(&clauster(&sandbox, &["status", "--json"], &env).stdout);
     let before = listing();
 
-    refused(&clauster(&sandbox, &["start", "nope"], &env), 2, "unknown project: 'nope'");
-    refused(&clauster(&sandbox, &["start", "beta"], &env), 2, "not trusted");
+    refused(
+        &clauster(&sandbox, &["start", "nope"], &env),
+        2,
+        "unknown project: 'nope'",
+    );
+    refused(
+        &clauster(&sandbox, &["start", "beta"], &env),
+        2,
+        "not trusted",
+    );
     refused(
         &clauster(&sandbox, &["start", "gamma", "--mode", "sideways"], &env),
         2,
@@ -528,12 +604,19 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     // An already running bridge is not an error.
     let again = clauster(&sandbox, &["start", "alpha"], &env);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert!(text(&again.stdout).starts_with("already running: "), "{}", text(&again.stdout));
+    assert!(
+        text(&again.stdout).starts_with("already running: "),
+        "{}",
+        text(&again.stdout)
+    );
     assert_eq!(listing(), before, "refusals changed the instances");
     assert!(!gamma.join(".fake-claude.json").exists());
 
     // forget --json after a stop: the API's answer.
-    assert_eq!(clauster(&sandbox, &["stop", "alpha"], &env).status.code(), Some(0));
+    assert_eq!(
+        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
+        Some(0)
+    );
     let forgot = clauster(&sandbox, &["forget", "alpha", "--json"], &env);
     assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
     let answer: Value = serde_json::from_slice(&forgot.stdout).unwrap();

@@ -116,7 +116,10 @@ fn a_healthy_setup_passes_every_check_and_prints_one_line_per_row() {
         );
     }
     assert!(
-        stdout.contains(&format!("  ✓ config           loaded {}\n", setup.config.display())),
+        stdout.contains(&format!(
+            "  ✓ config           loaded {}\n",
+            setup.config.display()
+        )),
         "{stdout}"
     );
     assert!(
@@ -129,8 +132,14 @@ fn a_healthy_setup_passes_every_check_and_prints_one_line_per_row() {
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("  ✓ claude-login     logged in ("), "{stdout}");
-    assert!(stdout.contains("  ✓ api-key-env      not set\n"), "{stdout}");
+    assert!(
+        stdout.contains("  ✓ claude-login     logged in ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ✓ api-key-env      not set\n"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(&format!(
             "  ✓ projects_root    {} (1 projects)\n",
@@ -455,7 +464,10 @@ async fn api_doctor_needs_credentials_when_auth_is_on() {
     let url = format!("{}/api/doctor", server.base);
     let (status, body) = support::call(reqwest::Method::GET, &url, None).await;
     assert_eq!(status, 401, "{body}");
-    assert_eq!(body, serde_json::json!({"detail": "authentication required"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"detail": "authentication required"})
+    );
     let answer = reqwest::Client::new()
         .get(&url)
         .bearer_auth("doctor-test-token")
@@ -470,7 +482,11 @@ async fn api_doctor_needs_credentials_when_auth_is_on() {
 fn sha256_hex(text: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    digest.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// Writes an executable shell script.
@@ -532,7 +548,10 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
         status_and_detail(&report, "node-toolchain"),
         (
             "ok".into(),
-            format!("nvm default node on the bridge PATH ({})", node_dir.display())
+            format!(
+                "nvm default node on the bridge PATH ({})",
+                node_dir.display()
+            )
         )
     );
     assert_eq!(

@@ -30,7 +30,7 @@ pub(crate) struct Target {
     /// `claude.startup_grace_seconds`: how long `--wait` waits from the launch.
     pub(crate) startup_grace: Duration,
     /// The engine this command runs when no server does; shut down when the command ends.
-    _engine: Option<crate::headless::InProcess>,
+    engine: Option<crate::headless::InProcess>,
 }
 
 /// The configuration a command runs with (no flags layer); a bad one is exit 2.
@@ -57,7 +57,7 @@ pub(crate) fn load_config(
 impl Target {
     /// Whether this command runs the engine itself (no server answered).
     pub(crate) fn runs_engine_here(&self) -> bool {
-        self._engine.is_some()
+        self.engine.is_some()
     }
 }
 
@@ -73,7 +73,7 @@ pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
         root_path: config.root_path.clone(),
         ready_wait: Duration::from_secs_f64(config.claude.ready_wait_seconds.max(0.0)),
         startup_grace: Duration::from_secs_f64(config.claude.startup_grace_seconds.max(0.0)),
-        _engine: engine,
+        engine,
     })
 }
 

@@ -2,6 +2,7 @@
 //! process, plus the two rows only the command line has (`port`, `server`).
 #![allow(clippy::print_stdout)] // the rows are this command's output
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs as _};
 use std::path::{Path, PathBuf};
@@ -129,7 +130,11 @@ fn listener_rows(config: &Config) -> (Verdict, Verdict) {
 
 /// One plain-HTTP `GET <root_path>/healthz`; true on a 200 whose body has `"status"`.
 fn healthz_answers(host: &str, port: u16) -> bool {
-    let Some(address) = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+    let Some(address) = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
         return false;
     };
     let Ok(mut stream) = TcpStream::connect_timeout(&address, HEALTHZ_TIMEOUT) else {
@@ -159,7 +164,7 @@ fn render(rows: &[Check]) -> String {
             CheckStatus::Warn => '!',
             CheckStatus::Fail => '✗',
         };
-        out.push_str(&format!("  {mark} {:<16} {}\n", row.name, row.detail));
+        let _ = writeln!(out, "  {mark} {:<16} {}", row.name, row.detail);
     }
     out
 }
@@ -181,9 +186,17 @@ mod tests {
     #[test]
     fn rows_and_summaries_render_as_the_spec_shows() {
         let report = CheckReport::from_checks(vec![
-            Check::new("config", CheckStatus::Ok, "loaded /etc/clauster/clauster.yml"),
+            Check::new(
+                "config",
+                CheckStatus::Ok,
+                "loaded /etc/clauster/clauster.yml",
+            ),
             Check::new("git", CheckStatus::Warn, "git not on PATH"),
-            Check::new("claude", CheckStatus::Fail, "claude binary 'claude' not found on PATH"),
+            Check::new(
+                "claude",
+                CheckStatus::Fail,
+                "claude binary 'claude' not found on PATH",
+            ),
         ]);
         insta::assert_snapshot!(render(&report.checks));
         assert_eq!(summary(&report), "FAILURES above");

@@ -283,7 +283,10 @@ fn main() -> ExitCode {
             trust,
             wait,
             json,
-        } => more_commands::resume(cli.config.as_deref(), &instance, fresh, trust, wait, json),
+        } => {
+            let choices = more_commands::ResumeChoices { fresh, trust, wait };
+            more_commands::resume(cli.config.as_deref(), &instance, choices, json)
+        }
         Command::Forget { instance, json } => {
             more_commands::forget(cli.config.as_deref(), &instance, json)
         }
@@ -527,8 +530,7 @@ fn announce_probe(socket: &Path, healthz: &str, binary: &str) {
     let deadline = Instant::now() + Duration::from_mins(1);
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        let Ok(answer) =
-            control_client::call(socket, "GET", healthz, None, Duration::from_secs(2))
+        let Ok(answer) = control_client::call(socket, "GET", healthz, None, Duration::from_secs(2))
         else {
             continue;
         };

@@ -73,15 +73,25 @@ pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `clauster resume <instance> [--fresh] [--trust] [--json]`.
+/// The flags of `clauster resume` besides `--json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResumeChoices {
+    /// Start a new conversation instead of continuing.
+    pub fresh: bool,
+    /// Mark the project's directory trusted first.
+    pub trust: bool,
+    /// Wait for `running` or a terminal status, then print the link.
+    pub wait: bool,
+}
+
+/// `clauster resume <instance> [--fresh] [--trust] [--wait] [--json]`.
 pub fn resume(
     config_path: Option<&Path>,
     reference: &str,
-    fresh: bool,
-    trust: bool,
-    wait: bool,
+    choices: ResumeChoices,
     json: bool,
 ) -> ExitCode {
+    let ResumeChoices { fresh, trust, wait } = choices;
     let target = match reach(config_path) {
         Ok(target) => target,
         Err(code) => return code,

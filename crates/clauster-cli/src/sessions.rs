@@ -8,9 +8,7 @@ use std::process::ExitCode;
 
 use clauster_wire::WorkingSession;
 
-use crate::commands::{
-    CALL_TIMEOUT, id8, malformed, print_json, request, success_json, target,
-};
+use crate::commands::{CALL_TIMEOUT, id8, malformed, print_json, request, success_json, target};
 use crate::more_commands::table;
 
 pub fn sessions(config_path: Option<&Path>, json: bool) -> ExitCode {
@@ -81,18 +79,21 @@ mod tests {
 
     #[test]
     fn the_table_names_the_session_by_its_first_eight_characters() {
-        let session = |uuid: &str, kind: &str, attribution: &str, parent: Option<&str>| {
-            WorkingSession {
+        let session =
+            |uuid: &str, kind: &str, attribution: &str, parent: Option<&str>| WorkingSession {
                 pid: 4242,
                 cwd: "/srv/projects/alpha".into(),
                 kind: kind.into(),
-                state: if kind.is_empty() { String::new() } else { "running".into() },
+                state: if kind.is_empty() {
+                    String::new()
+                } else {
+                    "running".into()
+                },
                 started_at: 1_700_000_000_000,
                 local_uuid: uuid.into(),
                 parent_instance: parent.map(str::to_owned),
                 attribution: attribution.into(),
-            }
-        };
+            };
         insta::assert_snapshot!(render(&[
             session(
                 "0b7e5a52-8f7c-4f7e-9d1e-4c1d2b3a4f5e",
@@ -101,7 +102,12 @@ mod tests {
                 Some("5f0c2d1e-aaaa-bbbb-cccc-000000000000")
             ),
             session("1c8f6b63-0000-4000-8000-000000000000", "", "external", None),
-            session("2d906c74-0000-4000-8000-000000000000", "background", "untracked", None),
+            session(
+                "2d906c74-0000-4000-8000-000000000000",
+                "background",
+                "untracked",
+                None
+            ),
         ]));
     }
 }

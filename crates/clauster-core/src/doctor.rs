@@ -58,8 +58,7 @@ const EXPIRY_WARNING_MS: i64 = 24 * 60 * 60 * 1000;
 pub fn claude_login(answer: Option<&LoginAnswer<'_>>, now_ms: i64) -> Verdict {
     let Some(answer) = answer else {
         return Verdict::Warn(
-            "claude auth status --json gave no answer; run it as this user to see why"
-                .to_owned(),
+            "claude auth status --json gave no answer; run it as this user to see why".to_owned(),
         );
     };
     if !answer.logged_in {
@@ -335,9 +334,17 @@ mod tests {
         let cases = [
             (Some("2.1.328"), "2.1.145", "Ok(\"2.1.328 (>= 2.1.145)\")"),
             (Some("2.1.145"), "2.1.145", "Ok(\"2.1.145 (>= 2.1.145)\")"),
-            (Some("2.1.100"), "2.1.145", "Fail(\"2.1.100 < required 2.1.145\")"),
+            (
+                Some("2.1.100"),
+                "2.1.145",
+                "Fail(\"2.1.100 < required 2.1.145\")",
+            ),
             (Some("1.9"), "2", "Fail(\"1.9 < required 2\")"),
-            (Some("nightly"), "2.1.145", "Fail(\"cannot compare: nightly\")"),
+            (
+                Some("nightly"),
+                "2.1.145",
+                "Fail(\"cannot compare: nightly\")",
+            ),
             (
                 None,
                 "2.1.145",
@@ -386,7 +393,10 @@ mod tests {
         let cases = [
             ("[Service]\nKillMode=process\n", "process"),
             ("[Service]\nExecStart=/x\n", "control-group"),
-            ("[Unit]\nKillMode=process\n[Service]\nType=simple\n", "control-group"),
+            (
+                "[Unit]\nKillMode=process\n[Service]\nType=simple\n",
+                "control-group",
+            ),
             (
                 "[Service]\n# KillMode=mixed\nKillMode = mixed\nKillMode=process\n",
                 "process",
@@ -495,7 +505,10 @@ mod tests {
 
     #[test]
     fn small_rows() {
-        assert_eq!(workspace_trust(2, 2), Verdict::Ok("2/2 discovered projects trusted".into()));
+        assert_eq!(
+            workspace_trust(2, 2),
+            Verdict::Ok("2/2 discovered projects trusted".into())
+        );
         assert_eq!(
             workspace_trust(1, 3),
             Verdict::Warn("1/3 discovered projects trusted".into())

@@ -49,20 +49,19 @@ pub struct ConfigOrigin(pub Option<PathBuf>);
 /// The `config` row for a configuration that loaded: `loaded <path>`, or the defaults
 /// warning with the list searched from this process's directory and environment.
 pub fn config_row(file: Option<&Path>) -> Check {
-    let verdict = match file {
-        Some(path) => Verdict::Ok(format!("loaded {}", path.display())),
-        None => {
-            let env = |name: &str| std::env::var(name).ok();
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-            let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-            doctor::no_config_file(&doctor::config_search_list(
-                &cwd,
-                env(clauster_core::config::CONFIG_HOME).as_deref(),
-                env("XDG_CONFIG_HOME").as_deref(),
-                home.as_deref(),
-                Path::new(SYSTEM_CONFIG),
-            ))
-        }
+    let verdict = if let Some(path) = file {
+        Verdict::Ok(format!("loaded {}", path.display()))
+    } else {
+        let env = |name: &str| std::env::var(name).ok();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        doctor::no_config_file(&doctor::config_search_list(
+            &cwd,
+            env(clauster_core::config::CONFIG_HOME).as_deref(),
+            env("XDG_CONFIG_HOME").as_deref(),
+            home.as_deref(),
+            Path::new(SYSTEM_CONFIG),
+        ))
     };
     check("config", verdict)
 }
@@ -136,8 +135,10 @@ async fn claude_rows(config: &Config, env: &BridgeEnv, home: Option<&Path>) -> V
         let config_dir = env
             .get("CLAUDE_CONFIG_DIR")
             .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.unwrap_or(Path::new("/")).join(".claude"));
+            .map_or_else(
+                || home.unwrap_or(Path::new("/")).join(".claude"),
+                PathBuf::from,
+            );
         let projects_dir = login
             .and_then(|l| l.projects_directory.as_deref())
             .map_or_else(|| config_dir.join("projects"), PathBuf::from);
@@ -193,7 +194,10 @@ async fn claude_rows(config: &Config, env: &BridgeEnv, home: Option<&Path>) -> V
             caps.rc_default_token.as_token()
         ))
     } else {
-        Verdict::Warn(format!("probe failed: {} --version did not answer", claude.display()))
+        Verdict::Warn(format!(
+            "probe failed: {} --version did not answer",
+            claude.display()
+        ))
     };
     let login = report.login_answered.then_some(&report.login);
     let now_ms = std::time::SystemTime::now()
@@ -290,7 +294,11 @@ fn state_dir(dir: &Path) -> Verdict {
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+            if let Err(e) = fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+            {
                 return Verdict::Fail(format!("{shown} cannot be created: {e}"));
             }
             match fs::metadata(dir) {
@@ -313,13 +321,16 @@ fn state_dir(dir: &Path) -> Verdict {
         return Verdict::Fail(format!("{shown} is not writable: {e}"));
     }
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 == 0 {
+    let wider = mode & 0o077 != 0;
+    if !wider {
         return Verdict::Ok(format!("{shown} (writable, 0700)"));
     }
     if meta.uid() == nix::unistd::geteuid().as_raw()
         && fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).is_ok()
     {
-        return Verdict::Ok(format!("{shown} (writable, 0700; tightened from {mode:04o})"));
+        return Verdict::Ok(format!(
+            "{shown} (writable, 0700; tightened from {mode:04o})"
+        ));
     }
     Verdict::Warn(format!(
         "{shown} has mode {mode:04o}, wider than 0700, and is not ours to fix; run chmod 700 \
@@ -359,7 +370,11 @@ fn unknown_keepers(state_dir: &Path, known: &[i64]) -> Vec<i32> {
     let state_dir = fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
     let mut unknown = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -394,14 +409,8 @@ async fn systemd(env: &BridgeEnv, home: Option<&Path>) -> Verdict {
                 args.push("--user");
             }
             args.extend(["show", "-p", "KillMode", "-p", "LoadState", UNIT]);
-            let Some(finished) = probe::run(
-                &systemctl,
-                &args,
-                env,
-                Path::new("/"),
-                SYSTEMCTL_TIMEOUT,
-            )
-            .await
+            let Some(finished) =
+                probe::run(&systemctl, &args, env, Path::new("/"), SYSTEMCTL_TIMEOUT).await
             else {
                 continue;
             };
@@ -412,7 +421,10 @@ async fn systemd(env: &BridgeEnv, home: Option<&Path>) -> Verdict {
             }
         }
     }
-    let mut files = vec![(PathBuf::from("/etc/systemd/system").join(UNIT), UNIT.to_owned())];
+    let mut files = vec![(
+        PathBuf::from("/etc/systemd/system").join(UNIT),
+        UNIT.to_owned(),
+    )];
     if let Some(home) = home {
         files.push((
             home.join(".config/systemd/user").join(UNIT),

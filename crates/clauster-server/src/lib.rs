@@ -139,6 +139,7 @@ async fn take_engine_lock(
     }
 }
 
+#[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve_on(
     config: ServerConfig,
     listener: Option<TcpListener>,

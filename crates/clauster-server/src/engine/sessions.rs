@@ -280,8 +280,7 @@ mod tests {
             item(13, "/elsewhere", ""),
             item(14, "/p/beta", "background"),
         ];
-        let (view, all) =
-            attribute_all(&items, &bridges, Path::new("/p"), vec!["beta".into()]);
+        let (view, all) = attribute_all(&items, &bridges, Path::new("/p"), vec!["beta".into()]);
         assert_eq!(all.len(), items.len());
         assert_eq!(view.tracked["A"].len(), 1);
         assert_eq!(view.tracked["A"][0].parent_instance.as_deref(), Some("A"));
