@@ -597,3 +597,82 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
         "doctor never rewrites Claude's file"
     );
 }
+
+#[test]
+fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
+    let setup = setup("");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let expiring = serde_json::json!({
+        "loggedIn": true,
+        "authMethod": "claude.ai",
+        "configDirectory": "/somewhere/else",
+        "loginExpiresAt": now_ms + 3_600_000,
+    })
+    .to_string();
+    let (code, report, _) = doctor_json(
+        &setup,
+        &[
+            ("FAKE_CLAUDE_AUTH_STDOUT", &expiring),
+            ("FAKE_CLAUDE_HELP", "old"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    let (status, detail) = status_and_detail(&report, "claude-login");
+    assert_eq!(status, "warn");
+    assert!(
+        detail.starts_with("logged in (claude.ai), but the login expires within 24 h"),
+        "{detail}"
+    );
+    let (status, detail) = status_and_detail(&report, "claude-paths");
+    assert_eq!(status, "warn");
+    assert!(
+        detail.starts_with("CLAUDE_CONFIG_DIR disagrees with claude auth status: Clauster uses ")
+            && detail.contains("claude reports /somewhere/else"),
+        "{detail}"
+    );
+    assert_eq!(
+        status_and_detail(&report, "claude-capabilities"),
+        (
+            "ok".into(),
+            "remote-control --continue: no · default mode token: default".into()
+        )
+    );
+
+    // A keeper nobody recorded, and a store file that is not a database.
+    let state = setup.sandbox.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    let sidecar = state.join("orphan.sidecar.json");
+    let mut keeper = std::process::Command::new(clauster_bin());
+    keeper
+        .arg("__pty-keeper__")
+        .arg("--sidecar")
+        .arg(&sidecar)
+        .arg("--cwd")
+        .arg(setup.sandbox.dir.path())
+        .args(["--", "sleep", "60"]);
+    let keeper = support::spawn_logged(keeper, &setup.sandbox.dir.path().join("keeper.log"));
+    let pid = keeper.0.id();
+    let store = state.join("clauster.sqlite3");
+    std::fs::write(&store, b"not a database at all, just text").unwrap();
+    let (code, report, _) = doctor_json(&setup, &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "orphan-keepers"),
+        (
+            "warn".into(),
+            format!("1 live keeper(s) unknown to the store: pid {pid}")
+        )
+    );
+    let (status, detail) = status_and_detail(&report, "store");
+    assert_eq!(status, "fail");
+    assert!(detail.contains("clauster.sqlite3"), "{detail}");
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        b"not a database at all, just text",
+        "doctor never touches the store"
+    );
+    drop(keeper);
+}
