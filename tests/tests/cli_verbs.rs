@@ -638,3 +638,47 @@ fn an_empty_projects_root_says_so_on_stderr() {
     let json = clauster(&sandbox, &["projects", "--json"], &[]);
     assert_eq!(text(&json.stdout), "[]\n");
 }
+
+#[test]
+fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
+    use sha2::Digest as _;
+    let sandbox = Sandbox::new();
+    for (verb, key) in [
+        ("hash-token", "api_token_hash"),
+        ("hash-metrics-token", "metrics_token_hash"),
+    ] {
+        let out = clauster(&sandbox, &[verb], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let token = stdout.trim_end();
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(token.len() >= 32, "{token}");
+        let hex =
+            sha2::Sha256::digest(token.as_bytes())
+                .iter()
+                .fold(String::new(), |mut hex, b| {
+                    use std::fmt::Write as _;
+                    let _ = write!(hex, "{b:02x}");
+                    hex
+                });
+        assert_eq!(text(&out.stderr), format!("  {key}: {hex}\n"), "{verb}");
+    }
+}
+
+#[test]
+fn run_refuses_a_port_in_use_with_exit_2() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = clauster(&sandbox, &["run", "--port", &port], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "clauster: error: cannot listen on 127.0.0.1:{port}: "
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!sandbox.state_dir().join("control.sock").exists());
+}
