@@ -676,3 +676,51 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
     );
     drop(keeper);
 }
+
+#[test]
+fn the_default_projects_root_is_created_with_a_warning() {
+    let sandbox = Sandbox::new();
+    let claude = fake_claude(&sandbox);
+    let default_root = sandbox.home().join("projects");
+    assert!(!default_root.exists());
+    let out = run(
+        &sandbox,
+        &["doctor", "--json"],
+        &[
+            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
+            ("CLAUSTER_PORT", &free_port().to_string()),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status_and_detail(&report, "projects_root"),
+        (
+            "warn".into(),
+            format!("{} created by default just now", default_root.display())
+        )
+    );
+    assert!(default_root.is_dir());
+    // The second run finds it.
+    let again = run(
+        &sandbox,
+        &["doctor", "--json"],
+        &[
+            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
+            ("CLAUSTER_PORT", &free_port().to_string()),
+        ],
+    );
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        status_and_detail(&report, "projects_root"),
+        (
+            "ok".into(),
+            format!("{} (0 projects)", default_root.display())
+        )
+    );
+}
