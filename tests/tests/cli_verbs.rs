@@ -682,3 +682,27 @@ fn run_refuses_a_port_in_use_with_exit_2() {
     );
     assert!(!sandbox.state_dir().join("control.sock").exists());
 }
+
+#[test]
+fn open_without_a_link_yet_is_exit_2() {
+    let (sandbox, claude) = setup();
+    let claude_path = claude.to_str().unwrap();
+    let env = [
+        ("CLAUSTER_CLAUDE_BINARY", claude_path),
+        ("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1"),
+        ("FAKE_CLAUDE_MODE", "stall"),
+    ];
+    let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
+    let started = clauster(&sandbox, &["start", "alpha"], &env);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    assert!(text(&started.stdout).ends_with("status=starting\n"));
+    refused(
+        &clauster(&sandbox, &["open", "alpha"], &env),
+        2,
+        "no session URL available yet",
+    );
+    assert_eq!(
+        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
+        Some(0)
+    );
+}
