@@ -368,7 +368,7 @@ fn unknown_keepers(state_dir: &Path, known: &[i64]) -> Vec<i32> {
         return Vec::new();
     };
     let state_dir = fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
-    let mut unknown = Vec::new();
+    let mut keepers: Vec<(i32, Option<i32>)> = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -389,13 +389,32 @@ fn unknown_keepers(state_dir: &Path, known: &[i64]) -> Vec<i32> {
             .position(|a| *a == b"--sidecar")
             .and_then(|i| args.get(i + 1))
             .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()));
-        let ours = sidecar.is_some_and(|s| s.starts_with(&state_dir));
-        if ours && !known.contains(&i64::from(pid)) {
-            unknown.push(pid);
+        if sidecar.is_some_and(|s| s.starts_with(&state_dir)) {
+            keepers.push((pid, parent_pid(pid)));
         }
     }
+    // A keeper's child between fork and exec still shows the keeper's command line.
+    let pids: Vec<i32> = keepers.iter().map(|(pid, _)| *pid).collect();
+    let mut unknown: Vec<i32> = keepers
+        .into_iter()
+        .filter(|(pid, parent)| {
+            !parent.is_some_and(|p| pids.contains(&p)) && !known.contains(&i64::from(*pid))
+        })
+        .map(|(pid, _)| pid)
+        .collect();
     unknown.sort_unstable();
     unknown
+}
+
+/// The parent pid from `/proc/<pid>/stat` (the field after the state, past the last `)`).
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The `systemd` row: `systemctl show` of the system unit, then the user unit; without an
