@@ -5,13 +5,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clauster_wire::{Instance, SpawnOutcome};
 use serde_json::Value;
 
 use crate::config_file;
 use crate::control_client::{self, Answer};
+
+/// How long `--wait` keeps reading past `claude.startup_grace_seconds`.
+const WAIT_SLACK: Duration = Duration::from_secs(3);
+/// How often `--wait` reads the instance again.
+const WAIT_POLL: Duration = Duration::from_millis(250);
 
 /// How long a read-only call or a stop may take before the CLI gives up on the server.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_mins(1);
@@ -22,8 +27,10 @@ pub(crate) struct Target {
     pub(crate) root_path: String,
     /// `claude.ready_wait_seconds`: how long a start request itself may wait.
     pub(crate) ready_wait: Duration,
+    /// `claude.startup_grace_seconds`: how long `--wait` waits from the launch.
+    pub(crate) startup_grace: Duration,
     /// The engine this command runs when no server does; shut down when the command ends.
-    _engine: Option<crate::headless::InProcess>,
+    engine: Option<crate::headless::InProcess>,
 }
 
 /// The configuration a command runs with (no flags layer); a bad one is exit 2.
@@ -47,6 +54,13 @@ pub(crate) fn load_config(
     })
 }
 
+impl Target {
+    /// Whether this command runs the engine itself (no server answered).
+    pub(crate) fn runs_engine_here(&self) -> bool {
+        self.engine.is_some()
+    }
+}
+
 pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
     let config = load_config(config_path)?.config;
     let socket = clauster_server::control_socket_for(&config.state_dir);
@@ -58,7 +72,8 @@ pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
         socket,
         root_path: config.root_path.clone(),
         ready_wait: Duration::from_secs_f64(config.claude.ready_wait_seconds.max(0.0)),
-        _engine: engine,
+        startup_grace: Duration::from_secs_f64(config.claude.startup_grace_seconds.max(0.0)),
+        engine,
     })
 }
 
@@ -134,6 +149,8 @@ pub struct StartChoices {
     pub permission_mode: Option<String>,
     pub name: Option<String>,
     pub session: Option<String>,
+    /// `--wait`: keep waiting for `running` or a terminal status.
+    pub wait: bool,
 }
 
 pub fn start(
@@ -146,6 +163,7 @@ pub fn start(
         Ok(target) => target,
         Err(code) => return code,
     };
+    let launched = Instant::now();
     let mut body = serde_json::json!({ "project": project, "trust": choices.trust });
     for (key, value) in [
         ("resume_mode", &choices.mode),
@@ -174,7 +192,72 @@ pub fn start(
     let Some(value) = success_json(&answer) else {
         return exit_for(&answer, |status| start_refusal(status, &answer.body));
     };
+    if choices.wait {
+        let value = wait_settled(&target, value, launched);
+        return report_waited("started", &value, json);
+    }
     report_launch("started", &value, json)
+}
+
+/// `--wait` (cli.md §3): polls the instance until it is `running` or terminal (`stopped`,
+/// `crashed`, `error`), at most `claude.startup_grace_seconds` from `launched`. The outcome
+/// keeps `created`, `reason` and `warnings`; the instance fields are the last ones read.
+pub(crate) fn wait_settled(target: &Target, mut value: Value, launched: Instant) -> Value {
+    // The engine's own startup deadline falls at the same moment; a little slack lets its
+    // verdict (`error`) be seen instead of a last `starting`.
+    let deadline = launched + target.startup_grace + WAIT_SLACK;
+    loop {
+        let status = value.get("status").and_then(Value::as_str).unwrap_or("");
+        if status != "starting" || Instant::now() >= deadline {
+            return value;
+        }
+        std::thread::sleep(WAIT_POLL);
+        let Some(id) = value.get("instance_id").and_then(Value::as_str) else {
+            return value;
+        };
+        let path = format!(
+            "{}/api/instances/{}",
+            target.root_path,
+            control_client::encode_segment(id)
+        );
+        let Ok(answer) = control_client::call(&target.socket, "GET", &path, None, CALL_TIMEOUT)
+        else {
+            return value;
+        };
+        let fresh: Option<serde_json::Map<String, Value>> = (200..300)
+            .contains(&answer.status)
+            .then(|| serde_json::from_slice(&answer.body).ok())
+            .flatten();
+        let (Some(fresh), Some(outcome)) = (fresh, value.as_object_mut()) else {
+            return value;
+        };
+        for (key, field) in fresh {
+            outcome.insert(key, field);
+        }
+    }
+}
+
+/// The summary after `--wait`, then the link (`session_url`, else `url`) on its own line;
+/// 1 when the bridge ended in `error` or `crashed`.
+pub(crate) fn report_waited(verb: &str, value: &Value, json: bool) -> ExitCode {
+    let code = report_launch(verb, value, json);
+    let status = value.get("status").and_then(Value::as_str).unwrap_or("");
+    if !json {
+        let link = ["session_url", "url"]
+            .iter()
+            .find_map(|key| value.get(*key).and_then(Value::as_str));
+        match link {
+            Some(link) => println!("{link}"),
+            None if status == "starting" => eprintln!(
+                "clauster: warning: still starting after claude.startup_grace_seconds; no link yet"
+            ),
+            None => {}
+        }
+    }
+    if status == "crashed" {
+        return ExitCode::FAILURE;
+    }
+    code
 }
 
 /// Prints a start's or resume's outcome (`<verb> <id8> (<project>) mode=… status=…` or

@@ -85,6 +85,25 @@ pub fn load_config(
     load_config_with_system_file(cli_path, flags, env, cwd, home, Path::new(SYSTEM_CONFIG))
 }
 
+/// [`load_config`] for `clauster doctor` (no flags): a configuration whose keys all read is
+/// returned even when rules over several keys fail (the network rule, …); those failures
+/// come back beside it for the `config` row.
+pub fn load_config_for_doctor(
+    cli_path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    cwd: &Path,
+    home: Option<&Path>,
+) -> Result<(LoadedConfig, Vec<config::Problem>), CliConfigError> {
+    load_lenient_with_system_file(
+        cli_path,
+        Flags::new(),
+        env,
+        cwd,
+        home,
+        Path::new(SYSTEM_CONFIG),
+    )
+}
+
 /// [`load_config`] with the last search location given, so tests do not depend on the
 /// machine's `/etc`.
 fn load_config_with_system_file(
@@ -95,6 +114,25 @@ fn load_config_with_system_file(
     home: Option<&Path>,
     system_file: &Path,
 ) -> Result<LoadedConfig, CliConfigError> {
+    let (loaded, cross) =
+        load_lenient_with_system_file(cli_path, flags, env, cwd, home, system_file)?;
+    if cross.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError::Invalid(config::Problems(cross)).into())
+    }
+}
+
+/// The search, the read and [`config::load_lenient`]: the cross-key problems come back
+/// beside the configuration.
+fn load_lenient_with_system_file(
+    cli_path: Option<&Path>,
+    flags: Flags,
+    env: impl IntoIterator<Item = (String, String)>,
+    cwd: &Path,
+    home: Option<&Path>,
+    system_file: &Path,
+) -> Result<(LoadedConfig, Vec<config::Problem>), CliConfigError> {
     let env: BTreeMap<String, String> = env.into_iter().collect();
     let variables = collect_variables(&env, cwd)?;
     let session_secret = session_secret(&variables)?;
@@ -112,14 +150,17 @@ fn load_config_with_system_file(
         home: home.map(Path::to_path_buf),
         cwd: Some(cwd.to_path_buf()),
     };
-    let loaded = config::load(&input)?;
-    Ok(LoadedConfig {
-        config: loaded.config,
-        notices: loaded.notices,
-        path: search.found,
-        searched: search.searched,
-        session_secret,
-    })
+    let (loaded, cross) = config::load_lenient(&input)?;
+    Ok((
+        LoadedConfig {
+            config: loaded.config,
+            notices: loaded.notices,
+            path: search.found,
+            searched: search.searched,
+            session_secret,
+        },
+        cross,
+    ))
 }
 
 /// The outcome of the search of config.md §1.
@@ -157,19 +198,13 @@ fn find_config(
             searched: vec![resolved],
         });
     }
-    let mut candidates = vec![cwd.join("clauster.yml")];
-    if let Some(dir) = non_blank(env, CONFIG_HOME) {
-        candidates.push(cwd.join(dir).join("clauster.yml"));
-    }
-    // A relative XDG_CONFIG_HOME is invalid by the XDG spec and is ignored.
-    let xdg = non_blank(env, "XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".config")));
-    if let Some(dir) = xdg {
-        candidates.push(dir.join("clauster").join("clauster.yml"));
-    }
-    candidates.push(system_file.to_path_buf());
+    let candidates = clauster_core::doctor::config_search_list(
+        cwd,
+        non_blank(env, CONFIG_HOME),
+        non_blank(env, "XDG_CONFIG_HOME"),
+        home,
+        system_file,
+    );
     let found = candidates.iter().find(|p| p.exists()).cloned();
     Ok(Search {
         found,

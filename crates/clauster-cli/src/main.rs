@@ -5,11 +5,13 @@ mod commands;
 mod config_file;
 mod control_client;
 mod credentials;
+mod doctor;
 mod headless;
 mod more_commands;
 mod reaper;
 mod recap_hook;
 mod service;
+mod sessions;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,10 @@ enum Command {
         /// pty: fork this past conversation.
         #[arg(long, value_name = "UUID")]
         session: Option<String>,
+        /// Wait for `running` or a terminal status (at most claude.startup_grace_seconds),
+        /// then print the link.
+        #[arg(long)]
+        wait: bool,
         /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
@@ -97,6 +103,9 @@ enum Command {
         /// Mark the project's directory trusted first.
         #[arg(long)]
         trust: bool,
+        /// Wait for `running` or a terminal status, then print the link.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
@@ -170,8 +179,24 @@ enum Command {
         #[arg(long)]
         force_delete: bool,
     },
+    /// List the Claude Code sessions on this machine and whose they are.
+    Sessions {
+        /// Print `[WorkingSession]` JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration, claude, the directories and the service setup.
+    Doctor {
+        /// Print the checks as JSON (`{"ok", "checks"}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version.
-    Version,
+    Version {
+        /// Print `{"version", "commit", "build_date", "target"}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// The PTY keeper of one pty-mode bridge (started by the server, never by hand).
     #[command(name = "__pty-keeper__", hide = true)]
     PtyKeeper(PtyKeeperArgs),
@@ -265,6 +290,7 @@ fn main() -> ExitCode {
             permission_mode,
             name,
             session,
+            wait,
             json,
         } => {
             let choices = commands::StartChoices {
@@ -274,6 +300,7 @@ fn main() -> ExitCode {
                 permission_mode,
                 name,
                 session,
+                wait,
             };
             commands::start(cli.config.as_deref(), &project, &choices, json)
         }
@@ -282,8 +309,12 @@ fn main() -> ExitCode {
             instance,
             fresh,
             trust,
+            wait,
             json,
-        } => more_commands::resume(cli.config.as_deref(), &instance, fresh, trust, json),
+        } => {
+            let choices = more_commands::ResumeChoices { fresh, trust, wait };
+            more_commands::resume(cli.config.as_deref(), &instance, choices, json)
+        }
         Command::Forget { instance, json } => {
             more_commands::forget(cli.config.as_deref(), &instance, json)
         }
@@ -333,19 +364,32 @@ fn main() -> ExitCode {
             };
             reaper::run(cli.config.as_deref(), mode, force_delete, false)
         }
+        Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), json),
+        Command::Sessions { json } => sessions::sessions(cli.config.as_deref(), json),
         Command::PtyKeeper(args) => pty_keeper(args),
         Command::HashPassword => credentials::hash_password(),
         Command::HashToken => credentials::hash_token("api_token_hash"),
         Command::HashMetricsToken => credentials::hash_token("metrics_token_hash"),
         Command::ApiToken(action) => api_token(cli.config.as_deref(), action),
-        Command::Version => {
-            #[allow(clippy::print_stdout)] // the version is this command's output
-            {
-                println!("clauster {}", env!("CARGO_PKG_VERSION"));
-            }
-            ExitCode::SUCCESS
-        }
+        Command::Version { json } => version(json),
     }
+}
+
+/// `clauster version [--json]`.
+#[allow(clippy::print_stdout)] // the version is this command's output
+fn version(json: bool) -> ExitCode {
+    if json {
+        let facts = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "commit": env!("BUILD_COMMIT"),
+            "build_date": env!("BUILD_DATE"),
+            "target": env!("BUILD_TARGET"),
+        });
+        commands::print_json(&facts);
+    } else {
+        println!("clauster {}", env!("CARGO_PKG_VERSION"));
+    }
+    ExitCode::SUCCESS
 }
 
 fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
@@ -364,8 +408,10 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 19] = [
+    const SUBCOMMANDS: [&str; 21] = [
         "run",
+        "doctor",
+        "sessions",
         "status",
         "start",
         "stop",
@@ -535,6 +581,11 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         config.projects_root.display(),
         config.root_path,
     );
+    // The probe runs in the background (bridges.md §11); its outcome gets one line.
+    let socket = clauster_server::control_socket_for(&config.state_dir);
+    let healthz = format!("{}/healthz", config.root_path);
+    let binary = config.claude.binary.clone();
+    std::thread::spawn(move || announce_probe(&socket, &healthz, &binary));
     let server_config = clauster_server::ServerConfig {
         config,
         config_file: loaded.path,
@@ -557,6 +608,42 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         Err(err) => {
             eprintln!("clauster: error: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `clauster: claude <ver>` or `clauster: warning: claude not found (<reason>)` once
+/// the server's first probe finished (cli.md §3 `run`), read from `/healthz` over the control
+/// socket. Gives up silently after a minute.
+fn announce_probe(socket: &Path, healthz: &str, binary: &str) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let Ok(answer) = control_client::call(socket, "GET", healthz, None, Duration::from_secs(2))
+        else {
+            continue;
+        };
+        let Ok(health) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
+            continue;
+        };
+        match health.get("claude_ok").and_then(serde_json::Value::as_bool) {
+            Some(true) => {
+                let version = health
+                    .get("claude_version")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("(unknown version)");
+                eprintln!("clauster: claude {version}");
+                return;
+            }
+            Some(false) => {
+                eprintln!(
+                    "clauster: warning: claude not found (claude.binary '{binary}' did not \
+                     answer --version; run clauster doctor)"
+                );
+                return;
+            }
+            None => {}
         }
     }
 }
@@ -587,8 +674,12 @@ fn init_tracing(config: &clauster_core::config::Config) {
         LogLevel::Error => "error",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,tower=warn"));
+    // Colours only on a terminal and without NO_COLOR (cli.md §1): log files stay plain.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),

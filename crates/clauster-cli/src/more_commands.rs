@@ -27,8 +27,9 @@ fn reach(config_path: Option<&Path>) -> Result<Target, ExitCode> {
 
 /// `clauster projects [--json]`: `PROJECT  GIT  TRUST  BYPASS  PATH`.
 pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
-    let Ok(target) = reach(config_path) else {
-        return ExitCode::FAILURE;
+    let target = match reach(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
     };
     let Ok(answer) = request(&target, "GET", "/api/projects", None, CALL_TIMEOUT) else {
         return ExitCode::FAILURE;
@@ -72,17 +73,30 @@ pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `clauster resume <instance> [--fresh] [--trust] [--json]`.
+/// The flags of `clauster resume` besides `--json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResumeChoices {
+    /// Start a new conversation instead of continuing.
+    pub fresh: bool,
+    /// Mark the project's directory trusted first.
+    pub trust: bool,
+    /// Wait for `running` or a terminal status, then print the link.
+    pub wait: bool,
+}
+
+/// `clauster resume <instance> [--fresh] [--trust] [--wait] [--json]`.
 pub fn resume(
     config_path: Option<&Path>,
     reference: &str,
-    fresh: bool,
-    trust: bool,
+    choices: ResumeChoices,
     json: bool,
 ) -> ExitCode {
-    let Ok(target) = reach(config_path) else {
-        return ExitCode::FAILURE;
+    let ResumeChoices { fresh, trust, wait } = choices;
+    let target = match reach(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
     };
+    let launched = std::time::Instant::now();
     let path = format!("/api/instances/{}/resume", encode_segment(reference));
     let body = serde_json::json!({ "fresh": fresh, "trust": trust }).to_string();
     // The request waits for readiness, twice over when a continue falls back.
@@ -95,13 +109,18 @@ pub fn resume(
             status == 404 || start_refusal(status, &answer.body)
         });
     };
+    if wait {
+        let value = crate::commands::wait_settled(&target, value, launched);
+        return crate::commands::report_waited("resumed", &value, json);
+    }
     report_launch("resumed", &value, json)
 }
 
 /// `clauster forget <instance> [--json]`: 1 while it is live, 2 unknown or ambiguous.
 pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode {
-    let Ok(target) = reach(config_path) else {
-        return ExitCode::FAILURE;
+    let target = match reach(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
     };
     // Read first, so the summary can name the project of what is forgotten.
     let instance = match get(&target, reference) {
@@ -130,8 +149,9 @@ pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCo
 
 /// `clauster open <instance> [--qr] [--launch]`: the link to pick the bridge up.
 pub fn open(config_path: Option<&Path>, reference: &str, qr: bool, launch: bool) -> ExitCode {
-    let Ok(target) = reach(config_path) else {
-        return ExitCode::FAILURE;
+    let target = match reach(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
     };
     let instance = match get(&target, reference) {
         Ok(instance) => instance,
@@ -275,7 +295,7 @@ fn get(target: &Target, reference: &str) -> Result<Instance, ExitCode> {
 }
 
 /// Columns padded to their widest cell, two spaces apart.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

@@ -12,6 +12,7 @@ pub mod capability;
 pub mod claude_json;
 pub mod clone;
 pub mod config;
+pub mod doctor;
 pub mod identity;
 pub mod logset;
 pub mod markers;

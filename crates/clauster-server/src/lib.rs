@@ -13,6 +13,7 @@ mod claude_md;
 mod clone;
 mod context;
 mod control;
+pub mod doctor;
 mod engine;
 mod error;
 mod headers;
@@ -153,6 +154,7 @@ async fn take_engine_lock(
     }
 }
 
+#[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve_on(
     config: ServerConfig,
     listener: Option<TcpListener>,
@@ -239,7 +241,8 @@ async fn serve_on(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let router = routes::router(state, auth.clone());
+    let router = routes::router(state, auth.clone())
+        .layer(axum::Extension(doctor::ConfigOrigin(config_file)));
     let headers = axum::middleware::from_fn_with_state(auth.clone(), headers::security_headers);
     // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
     // control socket is authenticated by its file mode and peer uid (security.md §2, §5).

@@ -60,12 +60,14 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::usage::routes().merge(crate::preflight::routes()))
         .route("/api/widget", get(more_routes::widget))
         .route("/api/login-status", get(more_routes::login_status))
+        .route("/api/doctor", get(crate::doctor::api_doctor))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))
         // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
         .route("/api/sessions", get(sessions_routes::external))
         .route("/api/v1/sessions", get(sessions_routes::external))
         .route("/api/sessions/tracked", get(sessions_routes::tracked))
+        .route("/api/sessions/all", get(sessions_routes::all))
         .route("/api/v1/sessions/tracked", get(sessions_routes::tracked))
         .route("/api/sessions/adoptable", get(sessions_routes::adoptable))
         .route(

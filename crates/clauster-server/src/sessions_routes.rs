@@ -34,6 +34,39 @@ pub async fn tracked(State(state): State<AppState>) -> Response {
     no_store(Json(&state.engine().sessions().view.tracked).into_response())
 }
 
+/// `?poll=1` of `GET /api/sessions/all`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AllQuery {
+    #[serde(default)]
+    poll: Option<String>,
+}
+
+/// `GET /api/sessions/all`: every session of the last poll, whatever its attribution
+/// (`clauster sessions --json`). With `?poll=1` it runs `claude agents --json` now instead
+/// (the CLI's in-process engine has no last poll); its failure is 502.
+pub async fn all(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<AllQuery>,
+) -> Result<Response, ApiError> {
+    let sessions = match query.poll.as_deref() {
+        None | Some("" | "0" | "false") => state.engine().sessions().all.clone(),
+        Some("1" | "true") => state
+            .engine()
+            .poll_sessions_now(state.config())
+            .await
+            .map_err(|err| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("claude agents --json failed: {err}"),
+                )
+            })?,
+        Some(_) => {
+            return Err(ApiError::invalid("poll must be 1 or 0", Some("poll")));
+        }
+    };
+    Ok(no_store(Json(sessions).into_response()))
+}
+
 /// `GET /api/sessions/adoptable`: checked now, not taken from the last poll.
 pub async fn adoptable(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(no_store(

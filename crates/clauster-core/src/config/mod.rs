@@ -13,7 +13,7 @@ mod env;
 mod error;
 mod read;
 mod schema;
-mod validate;
+pub(crate) mod validate;
 mod yaml_guard;
 
 #[cfg(test)]
@@ -63,6 +63,19 @@ pub struct Loaded {
 
 /// Loads and validates a configuration (config.md §1–§6, the parts without IO).
 pub fn load(input: &ConfigInput) -> Result<Loaded, ConfigError> {
+    let (loaded, cross) = load_lenient(input)?;
+    if cross.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError::Invalid(Problems(cross)))
+    }
+}
+
+/// [`load`] for `clauster doctor`: when every key reads cleanly, the configuration comes
+/// back even if rules over several keys (the network rule of config.md §4, the password and
+/// proxy pairs, TLS) fail; those problems are returned beside it, so doctor can report them
+/// and still run the other checks. A key that does not read is an error as in [`load`].
+pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), ConfigError> {
     let source_name = if input.source_name.is_empty() {
         "clauster.yml"
     } else {
@@ -117,16 +130,13 @@ pub fn load(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     let ignored = reader.ignored_sections();
     problems.extend(reader.problems);
     notices.extend(reader.notices);
-    // Cross-key rules only once every key read cleanly, so a broken key does not also
-    // surface as a misleading follow-up (an invalid token hash as "no enforced auth").
-    if problems.is_empty() {
-        let (cross, cross_notices) = validate::cross_checks(&config);
-        problems.extend(cross);
-        notices.extend(cross_notices);
-    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(Problems(problems)));
     }
+    // Cross-key rules only once every key read cleanly, so a broken key does not also
+    // surface as a misleading follow-up (an invalid token hash as "no enforced auth").
+    let (cross, cross_notices) = validate::cross_checks(&config);
+    notices.extend(cross_notices);
     if !ignored.is_empty() {
         notices.push(Notice::info(format!(
             "these settings are accepted for compatibility but have no effect in this \
@@ -134,7 +144,7 @@ pub fn load(input: &ConfigInput) -> Result<Loaded, ConfigError> {
             ignored.join(", ")
         )));
     }
-    Ok(Loaded { config, notices })
+    Ok((Loaded { config, notices }, cross))
 }
 
 fn section_problems(root: &config::Value) -> Vec<Problem> {

@@ -134,6 +134,17 @@ impl Engine {
         Arc::clone(&self.sessions.borrow())
     }
 
+    /// Runs `claude agents --json` now and attributes what it lists: `clauster sessions`
+    /// when no server runs (cli.md §2). The error says why the command gave no list.
+    pub async fn poll_sessions_now(
+        &self,
+        config: &clauster_core::config::Config,
+    ) -> Result<Vec<clauster_wire::WorkingSession>, String> {
+        sessions::poll_result(self, config, &self.bridge_env)
+            .await
+            .map(|polled| polled.all)
+    }
+
     pub fn bridge_env(&self) -> &crate::bridge_env::BridgeEnv {
         &self.bridge_env
     }

@@ -28,6 +28,8 @@ const AFTER_CHANGE: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Polled {
     pub view: SessionsView,
+    /// Every listed item attributed, whatever its attribution (`GET /api/sessions/all`).
+    pub all: Vec<WorkingSession>,
     /// Every listed item, for `/api/agents`.
     pub items: Vec<AgentItem>,
 }
@@ -111,8 +113,23 @@ fn changed_status(statuses: &mut HashMap<String, String>, frame: &Frame) -> bool
 /// One poll: `None` when claude could not be run or printed no usable list (the previous
 /// result is kept, §17.1).
 async fn poll(engine: &Engine, config: &Config, env: &BridgeEnv) -> Option<Polled> {
+    match poll_result(engine, config, env).await {
+        Ok(polled) => Some(polled),
+        Err(err) => {
+            tracing::warn!("{err}; keeping the previous list");
+            None
+        }
+    }
+}
+
+/// One poll, or why it produced nothing (`clauster sessions` without a server reports it).
+pub(super) async fn poll_result(
+    engine: &Engine,
+    config: &Config,
+    env: &BridgeEnv,
+) -> Result<Polled, String> {
     let home = env.get("HOME").map(PathBuf::from);
-    let claude = bridge_env::resolve_binary(&config.claude.binary, env, home.as_deref()).ok()?;
+    let claude = bridge_env::resolve_binary(&config.claude.binary, env, home.as_deref())?;
     let finished = probe::run(
         &claude,
         &["agents", "--json"],
@@ -120,26 +137,17 @@ async fn poll(engine: &Engine, config: &Config, env: &BridgeEnv) -> Option<Polle
         &config.state_dir,
         POLL_TIMEOUT,
     )
-    .await;
-    let Some(finished) = finished else {
-        tracing::warn!("`claude agents --json` did not finish; keeping the previous list");
-        return None;
-    };
-    let list = match agents::parse_agents(&finished.stdout) {
-        Ok(list) => list,
-        Err(err) => {
-            tracing::warn!("{err}");
-            return None;
-        }
-    };
+    .await
+    .ok_or_else(|| "`claude agents --json` could not be run or did not finish".to_owned())?;
+    let list = agents::parse_agents(&finished.stdout).map_err(|err| err.to_string())?;
     if list.skipped > 0 {
         tracing::debug!(
             "`claude agents --json`: skipped {} item(s) without a required field",
             list.skipped
         );
     }
-    let instances = engine.list().await.ok()?;
-    let adoptable = engine.adoptable().await.ok()?;
+    let instances = engine.list().await.map_err(|err| err.to_string())?;
+    let adoptable = engine.adoptable().await.map_err(|err| err.to_string())?;
     let root = std::fs::canonicalize(&config.projects_root)
         .unwrap_or_else(|_| config.projects_root.clone());
     // A pty bridge's own conversation (bridges.md §9.2 source 2): the item with its pid.
@@ -158,14 +166,15 @@ async fn poll(engine: &Engine, config: &Config, env: &BridgeEnv) -> Option<Polle
                 .await;
         }
     }
-    let view = attribute_all(
+    let (view, all) = attribute_all(
         &list.items,
         &managed_bridges(&instances, &root),
         &root,
         adoptable,
     );
-    Some(Polled {
+    Ok(Polled {
         view,
+        all,
         items: list.items,
     })
 }
@@ -201,11 +210,12 @@ fn attribute_all(
     bridges: &[ManagedBridge],
     root: &Path,
     adoptable: Vec<String>,
-) -> SessionsView {
+) -> (SessionsView, Vec<WorkingSession>) {
     let mut view = SessionsView {
         adoptable,
         ..SessionsView::default()
     };
+    let mut all = Vec::with_capacity(items.len());
     for item in items {
         let (attribution, parent) = agents::attribute(item, bridges);
         let session = WorkingSession {
@@ -218,6 +228,7 @@ fn attribute_all(
             parent_instance: parent.map(str::to_owned),
             attribution: attribution.as_token().to_owned(),
         };
+        all.push(session.clone());
         match (attribution, parent) {
             (Attribution::Tracked, Some(id)) => {
                 view.tracked.entry(id.to_owned()).or_default().push(session);
@@ -237,7 +248,7 @@ fn attribute_all(
             _ => {}
         }
     }
-    view
+    (view, all)
 }
 
 #[cfg(test)]
@@ -269,7 +280,8 @@ mod tests {
             item(13, "/elsewhere", ""),
             item(14, "/p/beta", "background"),
         ];
-        let view = attribute_all(&items, &bridges, Path::new("/p"), vec!["beta".into()]);
+        let (view, all) = attribute_all(&items, &bridges, Path::new("/p"), vec!["beta".into()]);
+        assert_eq!(all.len(), items.len());
         assert_eq!(view.tracked["A"].len(), 1);
         assert_eq!(view.tracked["A"][0].parent_instance.as_deref(), Some("A"));
         assert_eq!(view.tracked["A"][0].attribution, "tracked");

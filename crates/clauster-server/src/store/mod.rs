@@ -659,3 +659,75 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// What `clauster doctor`'s `store` and `orphan-keepers` rows read from the store, through a
+/// read-only connection (no migration, no file created).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// `false`: no store file yet (the first start creates it).
+    pub exists: bool,
+    pub schema: i64,
+    /// The schema version this clauster migrates to.
+    pub supported: i64,
+    pub instances: usize,
+    /// Every recorded keeper pid.
+    pub keeper_pids: Vec<i64>,
+}
+
+/// Reads the store's schema version, its instance count and keeper pids without changing
+/// anything. A store newer than this build is [`StoreError::TooNew`].
+pub fn inspect(state_dir: &Path) -> Result<StoreSummary, StoreError> {
+    let path = state_dir.join(STORE_FILE);
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if !path.exists() {
+        return Ok(StoreSummary {
+            supported,
+            ..StoreSummary::default()
+        });
+    }
+    let open_error = |source| StoreError::Open {
+        path: path.clone(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    let schema: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(open_error)?;
+    if schema > supported {
+        return Err(StoreError::TooNew {
+            path,
+            found: schema,
+            supported,
+        });
+    }
+    let query_error = |source| StoreError::Query {
+        action: "read the instances",
+        path: path.clone(),
+        source,
+    };
+    let (instances, keeper_pids) = if schema == 0 {
+        (0, Vec::new())
+    } else {
+        let mut statement = conn
+            .prepare("SELECT keeper_pid FROM instances")
+            .map_err(query_error)?;
+        let rows: Vec<Option<i64>> = statement
+            .query_map([], |row| row.get(0))
+            .map_err(query_error)?
+            .collect::<Result<_, _>>()
+            .map_err(query_error)?;
+        (rows.len(), rows.into_iter().flatten().collect())
+    };
+    Ok(StoreSummary {
+        exists: true,
+        schema,
+        supported,
+        instances,
+        keeper_pids,
+    })
+}

@@ -1,0 +1,726 @@
+//! `clauster doctor` and `GET /api/doctor` (cli.md §3–§4, http-api.md §3) with the fake
+//! `claude` as a real process: every row's ok/warn/fail texts that the sandbox can provoke,
+//! the summary lines, the exit codes and the JSON shape.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+use support::{Sandbox, clauster_bin, fake_claude, free_port, start_server};
+
+/// Every row of cli.md §4, in its order.
+const ROWS: [&str; 18] = [
+    "config",
+    "claude",
+    "claude-capabilities",
+    "claude-login",
+    "claude-paths",
+    "api-key-env",
+    "projects_root",
+    "state_dir",
+    "store",
+    "git",
+    "auth",
+    "workspace-trust",
+    "systemd",
+    "node-toolchain",
+    "orphan-keepers",
+    "platform",
+    "port",
+    "server",
+];
+
+struct Setup {
+    sandbox: Sandbox,
+    claude: PathBuf,
+    config: PathBuf,
+}
+
+/// A sandbox with one trusted project, the fake claude and a config file naming both and a
+/// free port.
+fn setup(extra_yaml: &str) -> Setup {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let config = sandbox.dir.path().join("clauster.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "port: {}\nprojects_root: {}\nclaude:\n  binary: {}\n{extra_yaml}",
+            free_port(),
+            sandbox.projects_root().display(),
+            claude.display()
+        ),
+    )
+    .unwrap();
+    Setup {
+        sandbox,
+        claude,
+        config,
+    }
+}
+
+fn run(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(args);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run clauster doctor")
+}
+
+/// `doctor -c <config> --json`: the exit code, the report and stderr.
+fn doctor_json(setup: &Setup, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
+    let config = setup.config.to_str().unwrap();
+    let out = run(&setup.sandbox, &["doctor", "-c", config, "--json"], env);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {stderr}"));
+    (out.status.code(), report, stderr)
+}
+
+fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} row in {report}"))
+}
+
+fn status_and_detail(report: &Value, name: &str) -> (String, String) {
+    let row = row(report, name);
+    (
+        row["status"].as_str().unwrap().to_owned(),
+        row["detail"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn a_healthy_setup_passes_every_check_and_prints_one_line_per_row() {
+    let setup = setup("");
+    let config = setup.config.to_str().unwrap();
+    let out = run(&setup.sandbox, &["doctor", "-c", config], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), ROWS.len(), "{stdout}");
+    for (line, name) in lines.iter().zip(ROWS) {
+        assert!(
+            line.starts_with(&format!("  ✓ {name:<16} ")),
+            "{line:?} in\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!(
+            "  ✓ config           loaded {}\n",
+            setup.config.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ✓ claude           2.1.328 (>= 2.1.145)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  ✓ claude-capabilities remote-control --continue: yes · default mode token: default"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ✓ claude-login     logged in ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ✓ api-key-env      not set\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "  ✓ projects_root    {} (1 projects)\n",
+            setup.sandbox.projects_root().display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ✓ workspace-trust  1/1 discovered projects trusted\n"),
+        "{stdout}"
+    );
+    assert_eq!(stderr, "clauster: all checks passed\n");
+}
+
+#[test]
+fn the_json_report_has_every_row_in_order() {
+    let setup = setup("");
+    let (code, report, stderr) = doctor_json(&setup, &[]);
+    assert_eq!(code, Some(0), "{report} {stderr}");
+    assert_eq!(report["ok"], true);
+    let object = report.as_object().unwrap();
+    assert_eq!(object.len(), 2, "{report}");
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c.as_object().unwrap().len(), 3, "{c}");
+            c["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(names, ROWS);
+    // Nothing else on stdout: it parsed as one JSON document.
+    assert_eq!(stderr, "clauster: all checks passed\n");
+}
+
+#[test]
+fn no_claude_on_the_path_fails() {
+    let setup = setup("");
+    // The config names no binary: `claude` is searched on a PATH without it.
+    std::fs::write(
+        &setup.config,
+        format!(
+            "port: {}\nprojects_root: {}\n",
+            free_port(),
+            setup.sandbox.projects_root().display()
+        ),
+    )
+    .unwrap();
+    let (code, report, stderr) = doctor_json(&setup, &[("PATH", "/usr/bin:/bin")]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        status_and_detail(&report, "claude"),
+        (
+            "fail".into(),
+            "claude binary 'claude' not found on PATH".into()
+        )
+    );
+    assert_eq!(status_and_detail(&report, "claude-login").0, "warn");
+    assert_eq!(stderr, "clauster: FAILURES above\n");
+}
+
+#[test]
+fn a_claude_older_than_the_floor_fails_and_an_odd_version_cannot_be_compared() {
+    let setup = setup("");
+    let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "2.1.100")]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "claude"),
+        ("fail".into(), "2.1.100 < required 2.1.145".into())
+    );
+    let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "nightly")]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "claude"),
+        ("fail".into(), "cannot compare: nightly".into())
+    );
+    // A floor from the config moves the line.
+    let setup = setup_with_floor(&setup, "2.1.400");
+    let (code, report, _) = doctor_json(&setup, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        status_and_detail(&report, "claude").1,
+        "2.1.328 < required 2.1.400"
+    );
+}
+
+fn setup_with_floor(old: &Setup, floor: &str) -> Setup {
+    let setup = self::setup(&format!("  min_version: '{floor}'\n"));
+    assert_ne!(setup.claude, old.claude);
+    setup
+}
+
+#[test]
+fn a_logged_out_claude_warns_without_failing() {
+    let setup = setup("");
+    let (code, report, stderr) = doctor_json(&setup, &[("FAKE_CLAUDE_LOGGED_IN", "0")]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "claude-login"),
+        (
+            "warn".into(),
+            "not logged in — run claude auth login as this user".into()
+        )
+    );
+    assert!(stderr.starts_with("clauster: "), "{stderr}");
+    assert!(stderr.ends_with(" warning(s)\n"), "{stderr}");
+}
+
+#[test]
+fn an_api_key_for_bridges_warns() {
+    let setup = setup("  env:\n    ANTHROPIC_API_KEY: sk-ant-test-not-real\n");
+    let (code, report, _) = doctor_json(&setup, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "api-key-env"),
+        (
+            "warn".into(),
+            "ANTHROPIC_API_KEY is set for bridges; Remote Control needs a claude.ai login and \
+             refuses API keys"
+                .into()
+        )
+    );
+    assert!(
+        !report.to_string().contains("sk-ant-test-not-real"),
+        "the key itself is never shown"
+    );
+}
+
+#[test]
+fn a_missing_projects_root_fails_and_is_not_created() {
+    let setup = setup("");
+    let missing = setup.sandbox.dir.path().join("nowhere");
+    let (code, report, stderr) = doctor_json(
+        &setup,
+        &[("CLAUSTER_PROJECTS_ROOT", missing.to_str().unwrap())],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "projects_root"),
+        (
+            "fail".into(),
+            format!(
+                "{} does not exist; create it or point projects_root at an existing directory",
+                missing.display()
+            )
+        )
+    );
+    assert!(!missing.exists());
+    assert_eq!(stderr, "clauster: FAILURES above\n");
+}
+
+#[test]
+fn a_non_loopback_host_without_auth_fails_config_and_auth() {
+    let setup = setup("");
+    let (code, report, _) = doctor_json(&setup, &[("CLAUSTER_HOST", "0.0.0.0")]);
+    assert_eq!(code, Some(1), "{report}");
+    let refusal = "refusing non-loopback host='0.0.0.0' without enforced auth.";
+    let (status, detail) = status_and_detail(&report, "auth");
+    assert_eq!(status, "fail");
+    assert!(detail.starts_with(refusal), "{detail}");
+    let (status, detail) = status_and_detail(&report, "config");
+    assert_eq!(status, "fail");
+    assert!(detail.contains(refusal), "{detail}");
+    // The other checks still ran against that configuration.
+    assert_eq!(status_and_detail(&report, "claude").0, "ok");
+    // The opt-out turns it into a warning.
+    let (code, report, _) = doctor_json(
+        &setup,
+        &[
+            ("CLAUSTER_HOST", "0.0.0.0"),
+            ("CLAUSTER_AUTH_ALLOW_UNAUTHENTICATED_NETWORK", "true"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(status_and_detail(&report, "auth").0, "warn");
+    assert_eq!(status_and_detail(&report, "config").0, "ok");
+}
+
+#[test]
+fn an_unreadable_config_is_the_one_failure_reported() {
+    let setup = setup("");
+    let missing = setup.sandbox.dir.path().join("absent.yml");
+    let out = run(
+        &setup.sandbox,
+        &["doctor", "-c", missing.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "  ✗ config           no such file: {}\n",
+            missing.display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "clauster: FAILURES above\n"
+    );
+}
+
+#[test]
+fn without_a_config_file_the_search_list_is_shown() {
+    let setup = setup("");
+    std::fs::remove_file(&setup.config).unwrap();
+    let claude = setup.claude.to_str().unwrap();
+    let out = run(
+        &setup.sandbox,
+        &["doctor", "--json"],
+        &[
+            ("CLAUSTER_CLAUDE_BINARY", claude),
+            (
+                "CLAUSTER_PROJECTS_ROOT",
+                setup.sandbox.projects_root().to_str().unwrap(),
+            ),
+            ("CLAUSTER_PORT", &free_port().to_string()),
+        ],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (status, detail) = status_and_detail(&report, "config");
+    assert_eq!(status, "warn");
+    // The command runs in the sandbox directory with XDG_CONFIG_HOME under its HOME.
+    assert_eq!(
+        detail,
+        format!(
+            "no clauster.yml found; using defaults (searched: {}/clauster.yml, \
+             {}/.config/clauster/clauster.yml, /etc/clauster/clauster.yml)",
+            setup.sandbox.dir.path().display(),
+            setup.sandbox.home().display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn api_doctor_serves_the_same_checks_without_port_and_server() {
+    let setup = setup("");
+    let server = start_server(&setup.sandbox, Some(&setup.claude), &[], &[]);
+    let (status, report) = support::call(
+        reqwest::Method::GET,
+        &format!("{}/api/doctor", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report} {}", server.log());
+    assert_eq!(report["ok"], true, "{report}");
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ROWS[..16]);
+    assert_eq!(
+        status_and_detail(&report, "claude"),
+        ("ok".into(), "2.1.328 (>= 2.1.145)".into())
+    );
+    // The server found ./clauster.yml in its working directory (the sandbox).
+    assert_eq!(
+        status_and_detail(&report, "config"),
+        (
+            "ok".into(),
+            format!(
+                "loaded {}",
+                setup.sandbox.dir.path().join("clauster.yml").display()
+            )
+        )
+    );
+    assert!(
+        status_and_detail(&report, "store")
+            .1
+            .starts_with("schema v"),
+        "{report}"
+    );
+
+    // With a server running, the CLI's last rows see it.
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let out = run(
+        &setup.sandbox,
+        &["doctor", "--json"],
+        &[
+            ("CLAUSTER_CLAUDE_BINARY", setup.claude.to_str().unwrap()),
+            (
+                "CLAUSTER_PROJECTS_ROOT",
+                setup.sandbox.projects_root().to_str().unwrap(),
+            ),
+            ("CLAUSTER_PORT", &port),
+        ],
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status_and_detail(&cli, "port"),
+        (
+            "warn".into(),
+            format!("{port} in use (Clauster already running?)")
+        )
+    );
+    assert_eq!(
+        status_and_detail(&cli, "server"),
+        (
+            "ok".into(),
+            format!("running server on {port} answers /healthz")
+        )
+    );
+}
+
+#[tokio::test]
+async fn api_doctor_needs_credentials_when_auth_is_on() {
+    let setup = setup("");
+    let hash = sha256_hex("doctor-test-token");
+    let server = start_server(
+        &setup.sandbox,
+        Some(&setup.claude),
+        &[],
+        &[
+            ("CLAUSTER_AUTH_ENABLED", "true"),
+            ("CLAUSTER_AUTH_API_TOKEN_HASH", &hash),
+        ],
+    );
+    let url = format!("{}/api/doctor", server.base);
+    let (status, body) = support::call(reqwest::Method::GET, &url, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"detail": "authentication required"})
+    );
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth("doctor-test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let report: Value = answer.json().await.unwrap();
+    assert_eq!(status_and_detail(&report, "auth").0, "ok", "{report}");
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
+}
+
+/// Writes an executable shell script.
+fn script(path: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
+    let setup = setup("");
+    let dir = setup.sandbox.dir.path();
+    // A systemctl that knows a loaded system unit with the kill mode of $FAKE_KILL_MODE.
+    let sysbin = dir.join("sysbin");
+    script(
+        &sysbin.join("systemctl"),
+        "case \"$*\" in\n  *--user*) echo LoadState=not-found ;;\n  \
+         *) echo \"KillMode=$FAKE_KILL_MODE\"; echo LoadState=loaded ;;\nesac",
+    );
+    // An nvm whose default node exists.
+    let nvm = setup.sandbox.home().join(".nvm");
+    let node_dir = nvm.join("versions/node/v22.0.0/bin");
+    script(&node_dir.join("node"), "exit 0");
+    std::fs::write(
+        nvm.join("nvm.sh"),
+        format!("nvm() {{ echo '{}/node'; }}\n", node_dir.display()),
+    )
+    .unwrap();
+    // A second, untrusted project, and a state dir with a wider mode.
+    setup.sandbox.project("beta", &[]);
+    let state = setup.sandbox.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        sysbin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, report, _) = doctor_json(
+        &setup,
+        &[("PATH", &path), ("FAKE_KILL_MODE", "control-group")],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "systemd"),
+        (
+            "warn".into(),
+            "clauster.service: KillMode=control-group kills bridges on restart; reinstall with \
+             clauster install-service systemd --write"
+                .into()
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "node-toolchain"),
+        (
+            "ok".into(),
+            format!(
+                "nvm default node on the bridge PATH ({})",
+                node_dir.display()
+            )
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "workspace-trust"),
+        ("warn".into(), "1/2 discovered projects trusted".into())
+    );
+    assert_eq!(
+        status_and_detail(&report, "state_dir"),
+        (
+            "ok".into(),
+            format!("{} (writable, 0700; tightened from 0755)", state.display())
+        )
+    );
+    let (_, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
+    assert_eq!(
+        status_and_detail(&report, "systemd"),
+        (
+            "ok".into(),
+            "clauster.service: KillMode=process (bridges survive a restart)".into()
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "state_dir"),
+        ("ok".into(), format!("{} (writable, 0700)", state.display()))
+    );
+
+    // nvm without a default node warns; a global file that is not an object fails.
+    std::fs::write(nvm.join("nvm.sh"), "nvm() { return 3; }\n").unwrap();
+    std::fs::write(setup.sandbox.home().join(".claude.json"), "[1, 2]").unwrap();
+    let (code, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(status_and_detail(&report, "node-toolchain").0, "warn");
+    assert!(
+        status_and_detail(&report, "node-toolchain")
+            .1
+            .starts_with("nvm present but its default node not found"),
+        "{report}"
+    );
+    assert_eq!(status_and_detail(&report, "workspace-trust").0, "fail");
+    assert_eq!(
+        std::fs::read_to_string(setup.sandbox.home().join(".claude.json")).unwrap(),
+        "[1, 2]",
+        "doctor never rewrites Claude's file"
+    );
+}
+
+#[test]
+fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
+    let setup = setup("");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let expiring = serde_json::json!({
+        "loggedIn": true,
+        "authMethod": "claude.ai",
+        "configDirectory": "/somewhere/else",
+        "loginExpiresAt": now_ms + 3_600_000,
+    })
+    .to_string();
+    let (code, report, _) = doctor_json(
+        &setup,
+        &[
+            ("FAKE_CLAUDE_AUTH_STDOUT", &expiring),
+            ("FAKE_CLAUDE_HELP", "old"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    let (status, detail) = status_and_detail(&report, "claude-login");
+    assert_eq!(status, "warn");
+    assert!(
+        detail.starts_with("logged in (claude.ai), but the login expires within 24 h"),
+        "{detail}"
+    );
+    let (status, detail) = status_and_detail(&report, "claude-paths");
+    assert_eq!(status, "warn");
+    assert!(
+        detail.starts_with("CLAUDE_CONFIG_DIR disagrees with claude auth status: Clauster uses ")
+            && detail.contains("claude reports /somewhere/else"),
+        "{detail}"
+    );
+    assert_eq!(
+        status_and_detail(&report, "claude-capabilities"),
+        (
+            "ok".into(),
+            "remote-control --continue: no · default mode token: default".into()
+        )
+    );
+
+    // A keeper nobody recorded, and a store file that is not a database.
+    let state = setup.sandbox.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    let sidecar = state.join("orphan.sidecar.json");
+    let mut keeper = std::process::Command::new(clauster_bin());
+    keeper
+        .arg("__pty-keeper__")
+        .arg("--sidecar")
+        .arg(&sidecar)
+        .arg("--cwd")
+        .arg(setup.sandbox.dir.path())
+        .args(["--", "sleep", "60"]);
+    let keeper = support::spawn_logged(keeper, &setup.sandbox.dir.path().join("keeper.log"));
+    let pid = keeper.0.id();
+    let store = state.join("clauster.sqlite3");
+    std::fs::write(&store, b"not a database at all, just text").unwrap();
+    let (code, report, _) = doctor_json(&setup, &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        status_and_detail(&report, "orphan-keepers"),
+        (
+            "warn".into(),
+            format!("1 live keeper(s) unknown to the store: pid {pid}")
+        )
+    );
+    let (status, detail) = status_and_detail(&report, "store");
+    assert_eq!(status, "fail");
+    assert!(detail.contains("clauster.sqlite3"), "{detail}");
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        b"not a database at all, just text",
+        "doctor never touches the store"
+    );
+    drop(keeper);
+}
+
+#[test]
+fn the_default_projects_root_is_created_with_a_warning() {
+    let sandbox = Sandbox::new();
+    let claude = fake_claude(&sandbox);
+    let default_root = sandbox.home().join("projects");
+    assert!(!default_root.exists());
+    let out = run(
+        &sandbox,
+        &["doctor", "--json"],
+        &[
+            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
+            ("CLAUSTER_PORT", &free_port().to_string()),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status_and_detail(&report, "projects_root"),
+        (
+            "warn".into(),
+            format!("{} created by default just now", default_root.display())
+        )
+    );
+    assert!(default_root.is_dir());
+    // The second run finds it.
+    let again = run(
+        &sandbox,
+        &["doctor", "--json"],
+        &[
+            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
+            ("CLAUSTER_PORT", &free_port().to_string()),
+        ],
+    );
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        status_and_detail(&report, "projects_root"),
+        (
+            "ok".into(),
+            format!("{} (0 projects)", default_root.display())
+        )
+    );
+}
