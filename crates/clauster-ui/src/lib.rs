@@ -8,12 +8,14 @@
 
 mod badges;
 mod cards;
+mod claude_md;
 mod dom;
 mod header;
 mod instances;
 mod launch;
 mod live;
 mod logs;
+mod new_project;
 mod widgets;
 
 use clauster_wire::Bootstrap;

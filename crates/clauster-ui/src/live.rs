@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use clauster_wire::{
-    Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced, Snapshot, SpawnOutcome,
-    Usage,
+    CloneJobState, Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced,
+    Snapshot, SpawnOutcome, Usage,
 };
 use leptos::prelude::*;
 
@@ -56,6 +56,13 @@ pub struct Store {
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
     pub open_logs: RwSignal<Vec<String>>,
+    /// Clone jobs the server reported (snapshot `clone_jobs`, then `clone` frames), by job.
+    pub clone_jobs: RwSignal<Vec<CloneJobState>>,
+    /// Projects whose CLAUDE.md editor is open.
+    pub claude_md_open: RwSignal<Vec<String>>,
+    /// Set by the new-project panel's openers elsewhere on the page (the orientation card):
+    /// `Some(true)` opens it on Clone, `Some(false)` on Create.
+    pub new_project: RwSignal<Option<bool>>,
     next_toast: StoredValue<u64>,
 }
 
@@ -71,6 +78,9 @@ impl Store {
             conn: RwSignal::new(Conn::Connecting),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
+            clone_jobs: RwSignal::new(Vec::new()),
+            claude_md_open: RwSignal::new(Vec::new()),
+            new_project: RwSignal::new(None),
             next_toast: StoredValue::new(0),
         }
     }
@@ -131,6 +141,19 @@ impl Store {
         self.instances.set(snapshot.instances);
         self.usage.set(snapshot.usage);
         self.metrics.set(snapshot.metrics);
+        self.clone_jobs.set(
+            snapshot
+                .clone_jobs
+                .into_iter()
+                .map(|job| CloneJobState {
+                    job_id: job.job_id,
+                    name: job.name,
+                    phase: job.phase,
+                    percent: job.percent,
+                    status: "running".to_owned(),
+                })
+                .collect(),
+        );
     }
 
     /// Inserts or replaces a project, keeping the case-insensitive name order.
@@ -216,9 +239,60 @@ pub fn apply_frame(store: &Store, text: &str) {
         | Frame::Health(_)
         | Frame::Heartbeat { .. }
         | Frame::Resync { .. }
-        | Frame::Sessions(_)
-        | Frame::Clone { .. } => {}
+        | Frame::Sessions(_) => {}
+        Frame::Clone { job } => store.clone_jobs.update(|jobs| {
+            match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
+                Some(known) => *known = job,
+                None => jobs.push(job),
+            }
+        }),
     }
+}
+
+/// An API call that did not succeed: the HTTP status (0 when nothing answered), the error's
+/// `detail`, and the raw body for callers that read more of it (a 409's `current_sha256`, a
+/// 422's `field`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: u16,
+    pub detail: String,
+    pub body: String,
+}
+
+impl Failure {
+    /// The `field` a 422 names (http-api.md §1), if any.
+    pub fn field(&self) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("field")?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// Like [`request`], but a failure keeps its status and body.
+#[cfg(feature = "hydrate")]
+pub fn call(
+    method: &'static str,
+    url: String,
+    body: Option<String>,
+    done: impl FnOnce(Result<String, Failure>) + 'static,
+) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = browser::fetch_full(method, &url, body.as_deref()).await;
+        done(result);
+    });
+}
+
+/// On the server no event handler runs, so no request is ever sent from here.
+#[cfg(not(feature = "hydrate"))]
+#[allow(clippy::needless_pass_by_value)]
+pub fn call(
+    _method: &'static str,
+    _url: String,
+    _body: Option<String>,
+    _done: impl FnOnce(Result<String, Failure>) + 'static,
+) {
 }
 
 /// Sends one API request with an optional JSON body; `done` gets the response text on a 2xx
@@ -280,8 +354,33 @@ mod browser {
     }
 
     pub async fn fetch(method: &str, url: &str, body: Option<&str>) -> Result<String, String> {
-        let failed = |_| "The request could not be sent; is the server running?".to_owned();
-        let window = web_sys::window().ok_or("no window")?;
+        fetch_full(method, url, body).await.map_err(|f| f.detail)
+    }
+
+    thread_local! {
+        /// `<root_path>/login`, known once the page connects.
+        static LOGIN_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Any 401 from an API call means the session ended: the browser goes to the login page
+    /// (ui.md §11).
+    fn signed_out() {
+        if let Some(url) = LOGIN_URL.with_borrow(Clone::clone) {
+            crate::dom::redirect(&url);
+        }
+    }
+
+    pub async fn fetch_full(
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<String, super::Failure> {
+        let failed = |_| super::Failure {
+            status: 0,
+            detail: "The request could not be sent; is the server running?".to_owned(),
+            body: String::new(),
+        };
+        let window = web_sys::window().ok_or_else(|| failed(wasm_bindgen::JsValue::NULL))?;
         let init = RequestInit::new();
         init.set_method(method);
         if let Some(body) = body {
@@ -307,7 +406,14 @@ mod browser {
         if response.ok() {
             Ok(text)
         } else {
-            Err(error_detail(response.status(), &text))
+            if response.status() == 401 {
+                signed_out();
+            }
+            Err(super::Failure {
+                status: response.status(),
+                detail: error_detail(response.status(), &text),
+                body: text,
+            })
         }
     }
 
@@ -327,6 +433,7 @@ mod browser {
     /// `poll_seconds` until a connect succeeds. The first open marks
     /// `<html data-hydrated="true">`.
     pub fn connect(store: Store) {
+        LOGIN_URL.with_borrow_mut(|url| *url = Some(store.url("/login")));
         let link = Rc::new(Link {
             store,
             delay: Cell::new(FIRST_DELAY_MS),
@@ -355,8 +462,14 @@ mod browser {
                 link.polling.set(false);
                 link.generation.set(link.generation.get() + 1);
                 link.store.conn.set(Conn::Up);
-                if let Some(root) = document().document_element() {
+                if let Some(root) = document().document_element()
+                    && root.get_attribute("data-hydrated").is_none()
+                {
                     let _ = root.set_attribute("data-hydrated", "true");
+                    // When the page became live, for the hydration-time figure (BENCHMARKS.md).
+                    if let Some(performance) = window().performance() {
+                        let _ = performance.mark("clauster-hydrated");
+                    }
                 }
             })
         };
