@@ -56,7 +56,8 @@ pub fn save_failure(failure: &Failure) -> Notice {
 
 /// The editor, shown under its card while `name` is in `store.claude_md_open`.
 // State, handlers, then markup, as the other panels; splitting would scatter the signals.
-#[allow(clippy::too_many_lines)]
+// Component props are owned values.
+#[allow(clippy::too_many_lines, clippy::needless_pass_by_value)]
 #[component]
 pub fn ClaudeMdEditor(store: Store, name: String, on_close: Callback<()>) -> impl IntoView {
     let url = store.url(&format!("/api/projects/{name}/claude-md"));

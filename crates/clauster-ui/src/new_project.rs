@@ -377,7 +377,6 @@ pub fn NewProject(store: Store) -> impl IntoView {
         (true, true) => "Cloning…",
     };
     let form = move || {
-        let submit = submit.clone();
         let kind_fields = kind_fields.clone();
         view! {
             <form class="new-project-panel" aria-label="New project" on:submit=submit>
@@ -551,7 +550,7 @@ pub fn NewProject(store: Store) -> impl IntoView {
 mod tests {
     use super::*;
 
-    fn failure(status: u16, body: serde_json::Value) -> Failure {
+    fn failure(status: u16, body: &serde_json::Value) -> Failure {
         Failure {
             status,
             detail: body["detail"].as_str().unwrap_or_default().to_owned(),
@@ -595,17 +594,17 @@ mod tests {
     fn refusals_go_under_the_field_they_name() {
         let name = failure(
             422,
-            serde_json::json!({"detail": "name is required", "field": "name"}),
+            &serde_json::json!({"detail": "name is required", "field": "name"}),
         );
         assert_eq!(place_of(&name), Place::Name);
         let url = failure(
             422,
-            serde_json::json!({"detail": "clone URL must have a scheme", "field": "url"}),
+            &serde_json::json!({"detail": "clone URL must have a scheme", "field": "url"}),
         );
         assert_eq!(place_of(&url), Place::Url);
         let exists = failure(
             409,
-            serde_json::json!({"detail": "a directory named 'a' already exists"}),
+            &serde_json::json!({"detail": "a directory named 'a' already exists"}),
         );
         assert_eq!(place_of(&exists), Place::Form);
         let unanswered = Failure {
