@@ -1227,3 +1227,96 @@ async fn log_out_and_a_revoked_session_land_on_the_login_page() {
     .await;
     drop(server);
 }
+
+/// ui.md §7 and §15 #7: a clone from a bare repository behind `git daemon` on 127.0.0.1 (the
+/// test URL policy, handed over through `ServeOptions` by an in-process server) shows its
+/// progress; a cancel mid-way leaves no directory; a clone that lands shows the card and,
+/// because the repository ships CLAUDE.md, the warning with **Open CLAUDE.md**.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
+    use support::inprocess::{bare_repo, git_daemon, serve, slow_proxy, test_policy};
+    let sandbox = Sandbox::new();
+    bare_repo(&sandbox, "big", 4 * 1024 * 1024);
+    bare_repo(&sandbox, "demo", 0);
+    let (daemon, port) = git_daemon(&sandbox);
+    let slow = slow_proxy(port).await;
+    let server = serve(
+        &sandbox,
+        "clone:\n  allowed_schemes: [git]\n",
+        test_policy(),
+    )
+    .await;
+    let base = server.base.clone();
+    let log = sandbox
+        .dir
+        .path()
+        .join("in-process-server (see the test output)");
+    let root = sandbox.projects_root();
+    with_browser(&sandbox, move |client| async move {
+        load_marked(&client, &base, &log).await;
+        click(&client, ".getting-started button.clone-first", &log).await;
+        let name = wait_css(&client, "input[name='new-project-name']", 5, &log).await;
+        name.send_keys("big").await.unwrap();
+        let url = wait_css(&client, "input[name='clone-url']", 5, &log).await;
+        url.send_keys(&format!("git://127.0.0.1:{slow}/big.git")).await.unwrap();
+        click(&client, "button.submit-new", &log).await;
+
+        // Progress: the phase and a percent over a determinate bar.
+        let receiving = until(
+            &client,
+            "const p = document.querySelector('.clone-progress .phase'); \
+             const bar = document.querySelector('.clone-progress progress'); \
+             return !!p && /^Cloning big: Receiving \\d+%$/.test(p.textContent) && bar.hasAttribute('value')",
+            60,
+        )
+        .await;
+        assert!(receiving, "no Receiving progress was shown");
+        assert!(
+            wait_css(&client, "button.new-project-toggle", 5, &log).await.attr("disabled").await.unwrap().is_some(),
+            "the panel cannot be closed while its clone runs"
+        );
+        click(&client, "button.cancel-clone", &log).await;
+        assert_eq!(
+            text_of(&client, ".clone-progress .confirm p", &log).await,
+            "Stop this clone and delete what was downloaded so far?"
+        );
+        click(&client, "button.keep-going", &log).await;
+        click(&client, "button.cancel-clone", &log).await;
+        click(&client, "button.stop-clone", &log).await;
+        assert_eq!(
+            text_of(&client, "form.new-project-panel .field-error", &log).await,
+            "The clone was cancelled; nothing was kept."
+        );
+        let left: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "a cancelled clone left {left:?}");
+
+        // A clone that lands: the card, and the warning about its CLAUDE.md.
+        let name = wait_css(&client, "input[name='new-project-name']", 5, &log).await;
+        name.clear().await.unwrap();
+        name.send_keys("demo").await.unwrap();
+        let url = wait_css(&client, "input[name='clone-url']", 5, &log).await;
+        url.clear().await.unwrap();
+        url.send_keys(&format!("git://127.0.0.1:{port}/demo.git")).await.unwrap();
+        click(&client, "button.submit-new", &log).await;
+        wait_css(&client, "[data-project='demo']", 30, &log).await;
+        assert_eq!(
+            text_of(&client, ".alert.landed span", &log).await,
+            "demo contains CLAUDE.md or .claude/. Read them before you trust it — sessions follow their instructions."
+        );
+        assert!(until(&client, "return !document.querySelector('form.new-project-panel')", 5).await);
+        click(&client, ".alert.landed button.open-claude-md", &log).await;
+        let area = "[data-project='demo'] .claude-md-editor textarea";
+        wait_css(&client, area, 10, &log).await;
+        assert!(
+            until(&client, &format!("return document.querySelector(\"{area}\").value === 'Be brief.\\n'"), 10).await,
+            "the editor did not show the cloned CLAUDE.md"
+        );
+        assert!(root.join("demo/README.md").is_file());
+        assert!(still_marked(&client).await, "the page was reloaded");
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("clone-landed.png"), png).unwrap();
+    })
+    .await;
+    drop(server);
+    drop(daemon);
+}

@@ -1,6 +1,8 @@
 //! What the end-to-end tests share: hermetic homes, free ports, the built binaries.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod inprocess;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
