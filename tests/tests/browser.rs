@@ -1176,8 +1176,9 @@ async fn sign_in(client: &Client, base: &str, log: &Path) {
 }
 
 /// ui.md §2 and §11: **Log out** in the header ends the session and lands on the login page;
-/// a session revoked elsewhere (a logout from another device) sends the open page to the
-/// login page without any click.
+/// an API call answered 401 sends the page there; a session revoked elsewhere (a logout from
+/// another device) closes the event socket with 1008 and sends the open page there without
+/// any click.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_out_and_a_revoked_session_land_on_the_login_page() {
     let sandbox = Sandbox::new();
@@ -1195,6 +1196,17 @@ async fn log_out_and_a_revoked_session_land_on_the_login_page() {
         client.goto(&format!("{base}/")).await.unwrap();
         wait_css(&client, "input[name='password']", 10, &log).await;
         assert!(client.current_url().await.unwrap().path().ends_with("/login"));
+
+        // Signed in, then the cookie is lost (the event socket, authenticated at its
+        // handshake, stays open): the next API call's 401 sends the page to login.
+        sign_in(&client, &base, &log).await;
+        client.delete_all_cookies().await.unwrap();
+        click(&client, "[data-project='alpha'] details.menu > summary", &log).await;
+        click(&client, "[data-project='alpha'] button.edit-claude-md", &log).await;
+        assert!(
+            until(&client, "return location.pathname.endsWith('/login') && !!document.querySelector(\"input[name='password']\")", 15).await,
+            "a 401 from the API did not go to the login page"
+        );
 
         // Signed in again; another device logs out, which revokes every session.
         sign_in(&client, &base, &log).await;

@@ -753,6 +753,53 @@ mod tests {
     }
 
     #[test]
+    fn clone_jobs_come_from_the_snapshot_and_their_frames() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let snapshot = serde_json::json!({
+                "seq": 2, "type": "snapshot", "projects": [], "instances": [],
+                "clone_jobs": [{"job_id": "j1", "name": "alpha", "phase": "Receiving", "percent": 10}],
+                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+            });
+            apply_frame(&store, &snapshot.to_string());
+            let jobs = || {
+                store.clone_jobs.with_untracked(|jobs| {
+                    jobs.iter()
+                        .map(|j| format!("{} {} {:?} {}", j.job_id, j.name, j.percent, j.status))
+                        .collect::<Vec<_>>()
+                })
+            };
+            assert_eq!(jobs(), ["j1 alpha Some(10) running"]);
+            let frame = serde_json::json!({"seq": 3, "type": "clone", "job": {"job_id": "j1",
+                "name": "alpha", "phase": "Resolving", "percent": 90, "status": "running"}});
+            apply_frame(&store, &frame.to_string());
+            let frame = serde_json::json!({"seq": 4, "type": "clone", "job": {"job_id": "j2",
+                "name": "beta", "phase": null, "percent": null, "status": "running"}});
+            apply_frame(&store, &frame.to_string());
+            let frame = serde_json::json!({"seq": 5, "type": "clone", "job": {"job_id": "j1",
+                "name": "alpha", "phase": "Resolving", "percent": 100, "status": "done"}});
+            apply_frame(&store, &frame.to_string());
+            assert_eq!(jobs(), ["j1 alpha Some(100) done", "j2 beta None running"]);
+        });
+    }
+
+    #[test]
+    fn a_failure_names_the_field_a_422_blames() {
+        let failure = |body: &str| Failure {
+            status: 422,
+            detail: String::new(),
+            body: body.to_owned(),
+        };
+        assert_eq!(
+            failure(r#"{"detail": "name is required", "field": "name"}"#).field(),
+            Some("name".to_owned())
+        );
+        assert_eq!(failure(r#"{"detail": "x"}"#).field(), None);
+        assert_eq!(failure("<html>").field(), None);
+    }
+
+    #[test]
     fn an_outcome_shows_its_warnings_and_why_nothing_was_created() {
         let owner = Owner::new();
         owner.with(|| {

@@ -406,8 +406,26 @@ pub fn NewProject(store: Store) -> impl IntoView {
             </form>
         }
     };
-    let progress = move |job: Following| {
-        let label = progress_label(job.phase.as_deref(), job.percent);
+    // Built once per job; only its text, bar and note follow the frames, so the buttons keep
+    // their identity (and focus) while progress arrives.
+    let job_id = Memo::new(move |_| following.with(|f| f.as_ref().map(|f| f.job_id.clone())));
+    let progress = move || {
+        let job_name =
+            following.with_untracked(|f| f.as_ref().map(|f| f.name.clone()).unwrap_or_default());
+        let line = move || {
+            following.with(|f| {
+                f.as_ref().map(|f| {
+                    format!(
+                        "Cloning {}: {}",
+                        f.name,
+                        progress_label(f.phase.as_deref(), f.percent)
+                    )
+                })
+            })
+        };
+        let percent =
+            move || following.with(|f| f.as_ref().and_then(|f| f.percent).map(|p| p.to_string()));
+        let interrupted = move || following.with(|f| f.as_ref().is_some_and(|f| f.interrupted));
         let ask = move || {
             if asking_cancel.get() {
                 view! {
@@ -442,25 +460,26 @@ pub fn NewProject(store: Store) -> impl IntoView {
             }
         };
         view! {
-            <div class="clone-progress" role="group" aria-label=format!("Cloning {}", job.name)>
-                <p class="phase">{format!("Cloning {}: {label}", job.name)}</p>
-                <progress max="100" value=job.percent.map(|p| p.to_string())></progress>
-                {job
-                    .interrupted
-                    .then(|| {
+            <div class="clone-progress" role="group" aria-label=format!("Cloning {job_name}")>
+                <p class="phase">{line}</p>
+                <progress max="100" value=percent></progress>
+                {move || {
+                    interrupted()
+                        .then(|| {
                         view! {
                             <p class="note interrupted">
                                 "Progress updates were interrupted; the clone may still be running."
                             </p>
                         }
-                    })}
+                    })
+                }}
                 {ask}
             </div>
         }
     };
     let panel = move || {
-        if let Some(job) = following.get() {
-            Some(progress(job).into_any())
+        if job_id.with(Option::is_some) {
+            Some(progress().into_any())
         } else {
             open.get().then(|| form().into_any())
         }
