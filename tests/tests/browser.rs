@@ -1054,6 +1054,23 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
         assert!(still_marked(&client).await, "the page was reloaded");
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("claude-md-editor.png"), png).unwrap();
+
+        // Phones: the editor is a full-screen sheet, without horizontal scrolling.
+        client.set_window_size(375, 812).await.unwrap();
+        let sheet = client
+            .execute(
+                &format!(
+                    "const e = document.querySelector(\"{beta}\"); const r = e.getBoundingClientRect(); \
+                     return [getComputedStyle(e).position, r.left, r.width === document.documentElement.clientWidth, \
+                     document.documentElement.scrollWidth <= window.innerWidth]"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sheet, json!(["fixed", 0, true, true]));
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("claude-md-editor-phone.png"), png).unwrap();
     })
     .await;
     drop(server);
