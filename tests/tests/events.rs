@@ -80,3 +80,100 @@ async fn a_start_is_pushed_to_a_connected_client() {
         "{statuses:?}"
     );
 }
+
+/// The next `project` or `project_removed` frame, skipping every other kind.
+async fn next_project_frame<S>(socket: &mut S) -> Value
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = next_frame(socket).await;
+        if frame["type"] == "project" || frame["type"] == "project_removed" {
+            return frame;
+        }
+    }
+}
+
+/// ui.md §14, http-api.md §8.4: directories that appear in, leave or are renamed inside
+/// `projects_root` behind Clauster's back reach a connected client as `project` /
+/// `project_removed` frames, without any request; entries that are not projects send nothing.
+#[tokio::test]
+async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let server = start_server(&sandbox, None, &[], &[]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    let names: Vec<&str> = snapshot["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha"]);
+
+    // A repository moved in whole, as after `git clone` elsewhere and `mv`: its card says git.
+    let staging = sandbox.dir.path().join("staging");
+    std::fs::create_dir_all(staging.join("beta/.git")).unwrap();
+    std::fs::rename(staging.join("beta"), sandbox.projects_root().join("beta")).unwrap();
+    let added = next_project_frame(&mut socket).await;
+    assert_eq!(added["type"], "project", "{added}");
+    assert_eq!(added["project"]["name"], "beta");
+    assert_eq!(added["project"]["is_git_repo"], true);
+    assert_eq!(added["project"]["trust_state"], "untrusted");
+    assert_eq!(
+        added["project"]["path"],
+        sandbox
+            .projects_root()
+            .join("beta")
+            .to_string_lossy()
+            .as_ref()
+    );
+
+    // Not projects: a hidden directory, an invalid name, a plain file. Then a removal, whose
+    // frame must be the next project frame.
+    std::fs::create_dir(sandbox.projects_root().join(".hidden")).unwrap();
+    std::fs::create_dir(sandbox.projects_root().join("not a name")).unwrap();
+    std::fs::write(sandbox.projects_root().join("notes.txt"), "x").unwrap();
+    std::fs::remove_dir_all(sandbox.projects_root().join("alpha")).unwrap();
+    let removed = next_project_frame(&mut socket).await;
+    assert_eq!(
+        removed,
+        json!({"seq": removed["seq"], "type": "project_removed", "name": "alpha"})
+    );
+
+    // A rename is the new card and the old name's removal.
+    std::fs::rename(
+        sandbox.projects_root().join("beta"),
+        sandbox.projects_root().join("gamma"),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let frame = next_project_frame(&mut socket).await;
+        let what = if frame["type"] == "project" {
+            format!("project {}", frame["project"]["name"].as_str().unwrap())
+        } else {
+            format!("removed {}", frame["name"].as_str().unwrap())
+        };
+        if !seen.contains(&what) {
+            seen.push(what);
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["project gamma", "removed beta"]);
+
+    let (status, list) = support::call(
+        reqwest::Method::GET,
+        &format!("{}/api/projects", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], "gamma");
+}

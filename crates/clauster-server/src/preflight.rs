@@ -91,7 +91,7 @@ fn mcp_approval(path: &Path, global: &Value) -> Check {
 }
 
 /// Claude's global config as the checks read it: `{}` when missing or not an object.
-fn read_global(file: &Path) -> Value {
+pub(crate) fn read_global(file: &Path) -> Value {
     std::fs::read_to_string(file)
         .ok()
         .and_then(|text| claude_json::parse_config_text(&text).ok())

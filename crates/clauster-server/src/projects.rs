@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clauster_core::names::ProjectName;
-use clauster_wire::{Project, TrustState};
+use clauster_wire::{Frame, Project, TrustState};
 
 use clauster_core::claude_json::{self, TrustedPaths};
 
@@ -57,7 +57,6 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
     Ok(found)
 }
 
-/// The card facts of one discovered project.
 /// [`discover`] off the async workers, its failure as the API's 500.
 pub async fn discover_off_thread(root: PathBuf) -> Result<Vec<Discovered>, crate::error::ApiError> {
     use crate::error::ApiError;
@@ -71,6 +70,7 @@ pub async fn discover_off_thread(root: PathBuf) -> Result<Vec<Discovered>, crate
         })
 }
 
+/// The card facts of one discovered project.
 pub fn describe(project: &Discovered, trusted: &TrustedPaths, allow_bypass: bool) -> Project {
     let is_git_repo = project.path.join(".git").exists();
     let trust_state = match trusted.state(&project.canonical, is_git_repo) {
@@ -85,5 +85,96 @@ pub fn describe(project: &Discovered, trusted: &TrustedPaths, allow_bypass: bool
         has_claude_dir: project.path.join(".claude").exists(),
         trust_state,
         allow_bypass_permissions: allow_bypass,
+    }
+}
+
+/// The frames that take a client from discovery `before` to discovery `after`: `project` for
+/// every card that is new or differs, then `project_removed` for every name that is gone (a
+/// renamed directory is one of each). The caller adds each upsert's preflight.
+pub fn changes(before: &[Project], after: &[Project]) -> Vec<Frame> {
+    let upserts = after
+        .iter()
+        .filter(|now| !before.contains(now))
+        .map(|project| Frame::Project {
+            project: project.clone(),
+            preflight: None,
+        });
+    let removals = before
+        .iter()
+        .filter(|old| !after.iter().any(|now| now.name == old.name))
+        .map(|old| Frame::ProjectRemoved {
+            name: old.name.clone(),
+        });
+    upserts.chain(removals).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clauster_wire::{Frame, Project, TrustState};
+
+    use super::changes;
+
+    fn card(name: &str, git: bool) -> Project {
+        Project {
+            name: name.into(),
+            path: format!("/p/{name}"),
+            is_git_repo: git,
+            has_claude_md: false,
+            has_claude_dir: false,
+            trust_state: TrustState::Untrusted,
+            allow_bypass_permissions: false,
+        }
+    }
+
+    fn describe(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|frame| match frame {
+                Frame::Project { project, .. } => {
+                    format!("project {} git={}", project.name, project.is_git_repo)
+                }
+                Frame::ProjectRemoved { name } => format!("removed {name}"),
+                other => format!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_same_discovery_changes_nothing() {
+        let list = [card("alpha", false), card("beta", true)];
+        assert!(changes(&list, &list).is_empty());
+        assert!(changes(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn new_changed_and_gone_cards_each_give_one_frame() {
+        let before = [
+            card("alpha", false),
+            card("beta", true),
+            card("gamma", false),
+        ];
+        let after = [
+            card("alpha", true),
+            card("beta", true),
+            card("delta", false),
+        ];
+        assert_eq!(
+            describe(&changes(&before, &after)),
+            [
+                "project alpha git=true",
+                "project delta git=false",
+                "removed gamma"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rename_is_an_upsert_and_a_removal() {
+        let before = [card("old-name", false)];
+        let after = [card("new-name", false)];
+        assert_eq!(
+            describe(&changes(&before, &after)),
+            ["project new-name git=false", "removed old-name"]
+        );
     }
 }

@@ -2,10 +2,11 @@
 //! engine handle.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
 
 use clauster_core::config::{Config, Secret};
-use clauster_wire::{PageContext, Project};
+use clauster_wire::{Frame, PageContext, Project};
 
 use crate::ServeOptions;
 use crate::clone;
@@ -48,23 +49,46 @@ struct Inner {
     /// The last discovery and when it ran (see [`AppState::cached_projects`]).
     projects: Arc<ProjectsCache>,
     /// Invalidates `projects` when a directory appears in or leaves `projects_root`, or
-    /// Claude's global file (trust) changes; `None` where notifications are unavailable.
+    /// Claude's global file (trust) changes, and wakes the rediscovery task; `None` where
+    /// notifications are unavailable.
     _projects_watcher: Option<notify::RecommendedWatcher>,
+    /// The last discovery, which the next one is compared with to publish `project` and
+    /// `project_removed` frames; `None` until the first. Held across a discovery, so
+    /// discoveries run one at a time and their frames go out in order.
+    known_projects: std::sync::Mutex<Option<Vec<Project>>>,
 }
 
 type ProjectsCache = std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<Project>>)>>;
 
-/// Watches what discovery reads besides the project directories' insides.
+/// Watches what discovery reads besides the project directories' insides. Every change
+/// invalidates the cache; a change in `projects_root` or to the global file also sends a
+/// wake-up on `wake` (a full channel already holds one, which is enough).
 fn watch_projects(
     root: &Path,
     global_file: &Path,
     cache: Arc<ProjectsCache>,
+    wake: tokio::sync::mpsc::Sender<()>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
+    let watched_root = root.to_path_buf();
+    let global_name = global_file.file_name().map(std::ffi::OsStr::to_os_string);
     let handler = move |event: notify::Result<notify::Event>| {
-        let relevant = event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_)));
-        if relevant && let Ok(mut cache) = cache.lock() {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        if let Ok(mut cache) = cache.lock() {
             *cache = None;
+        }
+        // The global file's directory is usually HOME, where much else changes.
+        let relevant = event.paths.iter().any(|path| {
+            path.starts_with(&watched_root)
+                || global_name
+                    .as_ref()
+                    .is_some_and(|name| path.file_name() == Some(name.as_os_str()))
+        });
+        if relevant {
+            let _ = wake.try_send(());
         }
     };
     let mut watcher = notify::recommended_watcher(handler).ok()?;
@@ -81,6 +105,30 @@ fn watch_projects(
 /// made behind its back (a new directory, a `.git` appearing) takes to show.
 const PROJECTS_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long the rediscovery task lets a burst of watcher events settle before it looks:
+/// `git clone` or `mkdir -p a/b` produce several events for one visible change.
+const REDISCOVERY_SETTLE: Duration = Duration::from_millis(250);
+
+/// Rediscovers the projects after each (settled) watcher wake-up, so a directory added or
+/// removed behind Clauster's back reaches connected clients as a `project` /
+/// `project_removed` frame (ui.md §14). Ends when the state is dropped: the watcher, and with
+/// it the sender, go with it.
+fn spawn_rediscovery(state: Weak<Inner>, mut wake: tokio::sync::mpsc::Receiver<()>) {
+    tokio::spawn(async move {
+        while wake.recv().await.is_some() {
+            tokio::time::sleep(REDISCOVERY_SETTLE).await;
+            // Events that arrived while settling are covered by the discovery below.
+            let _ = wake.try_recv();
+            let Some(inner) = state.upgrade() else { return };
+            let state = AppState { inner };
+            state.invalidate_projects();
+            if let Err(err) = crate::routes::projects_blocking(state).await {
+                tracing::debug!("rediscovery after a change in projects_root failed: {err:?}");
+            }
+        }
+    });
+}
+
 impl AppState {
     pub fn new(
         config: Arc<Config>,
@@ -96,12 +144,14 @@ impl AppState {
         let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
         let metrics = MetricsService::new(&config, engine.clone());
         let projects = Arc::new(ProjectsCache::default());
+        let (wake, woken) = tokio::sync::mpsc::channel(1);
         let projects_watcher = watch_projects(
             &config.projects_root,
             &claude_global_file,
             Arc::clone(&projects),
+            wake,
         );
-        Self {
+        let state = Self {
             inner: Arc::new(Inner {
                 config,
                 context,
@@ -113,8 +163,11 @@ impl AppState {
                 clones: clone::CloneJobs::default(),
                 projects,
                 _projects_watcher: projects_watcher,
+                known_projects: std::sync::Mutex::new(None),
             }),
-        }
+        };
+        spawn_rediscovery(Arc::downgrade(&state.inner), woken);
+        state
     }
 
     pub fn engine(&self) -> &Engine {
@@ -172,9 +225,29 @@ impl AppState {
         &self.inner.config.projects_root
     }
 
-    /// Discovers the projects and describes each card. Blocking: call off the async workers.
+    /// Discovers the projects and describes each card, and publishes what changed since the
+    /// previous discovery (`project` for new or changed cards, `project_removed` for gone
+    /// ones), whoever caused the change. Blocking: call off the async workers.
     pub fn projects(&self) -> Result<Vec<Project>, ApiError> {
+        let mut known = self
+            .inner
+            .known_projects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let list = self.discover_projects()?;
+        if let Some(before) = known.as_deref() {
+            let frames = projects::changes(before, &list);
+            let global = (!frames.is_empty())
+                .then(|| crate::preflight::read_global(self.claude_global_file()));
+            for mut frame in frames {
+                if let (Frame::Project { project, preflight }, Some(global)) = (&mut frame, &global)
+                {
+                    *preflight = Some(crate::preflight::check_project(project, global));
+                }
+                self.inner.engine.publish(frame);
+            }
+        }
+        *known = Some(list.clone());
         if let Ok(mut cache) = self.inner.projects.lock() {
             *cache = Some((std::time::Instant::now(), Arc::new(list.clone())));
         }

@@ -5,9 +5,11 @@ use clauster_wire::{Instance, Project, TrustState};
 use leptos::prelude::*;
 
 use crate::badges::UsageBadge;
+use crate::claude_md::ClaudeMdEditor;
 use crate::instances::{focus_node, is_live};
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, request};
+use crate::new_project::NewProject;
 use crate::preflight::ReadinessPill;
 use crate::sessions::ExternalNote;
 use crate::widgets::Confirm;
@@ -106,6 +108,7 @@ pub fn Projects(store: Store) -> impl IntoView {
                 </label>
                 <span class="count">{count_label}</span>
             </div>
+            <NewProject store=store />
             <Orientation store=store />
             <ul class="cards">
                 <For each=move || visible.get() key=|name| name.clone() let(name)>
@@ -198,7 +201,7 @@ fn TrustBanner(store: Store) -> impl IntoView {
 }
 
 /// The "Getting started" card when there are no projects, or the one-line strip after
-/// **Got it** (ui.md §9). The create/clone buttons belong to the new-project panel (§7).
+/// **Got it** (ui.md §9). Its create/clone buttons open the new-project panel (§7).
 #[component]
 fn Orientation(store: Store) -> impl IntoView {
     let dismissed = RwSignal::new(false);
@@ -208,9 +211,13 @@ fn Orientation(store: Store) -> impl IntoView {
             dismissed.set(true);
         }
     });
-    let (root, defaults_found) = store
-        .context
-        .with_value(|c| (c.projects_root.clone(), c.config_file_found));
+    let (root, defaults_found, clone_enabled) = store.context.with_value(|c| {
+        (
+            c.projects_root.clone(),
+            c.config_file_found,
+            c.clone.enabled,
+        )
+    });
     move || {
         if store.projects.with(|p| !p.is_empty()) {
             return None;
@@ -231,6 +238,27 @@ fn Orientation(store: Store) -> impl IntoView {
                     <h2>"Getting started"</h2>
                     <p>"Projects are the folders in " <code>{root.clone()}</code> "."</p>
                     {defaults_note}
+                    <div class="actions">
+                        <button
+                            type="button"
+                            class="primary create-first"
+                            on:click=move |_| store.new_project.set(Some(false))
+                        >
+                            "Create a project"
+                        </button>
+                        {clone_enabled
+                            .then(|| {
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="clone-first"
+                                        on:click=move |_| store.new_project.set(Some(true))
+                                    >
+                                        "Clone from a git URL"
+                                    </button>
+                                }
+                            })}
+                    </div>
                     <ol class="steps">
                         <li>"Start a bridge here, from a project card."</li>
                         <li>
@@ -362,6 +390,35 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             }
         })
     };
+    let edit_claude_md = {
+        let name = name.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            crate::claude_md::open(store, &name);
+            close_menu(&ev);
+        }
+    };
+    let claude_md_editor = {
+        let name = name.clone();
+        move || {
+            let name = name.clone();
+            store
+                .claude_md_open
+                .with(|open| open.contains(&name))
+                .then(|| {
+                    let closing = name.clone();
+                    view! {
+                        <ClaudeMdEditor
+                            store=store
+                            name=name
+                            on_close=Callback::new(move |()| {
+                                crate::claude_md::close(store, &closing);
+                                focus_node(opener);
+                            })
+                        />
+                    }
+                })
+        }
+    };
     let title = name.clone();
     view! {
         <li class="card project" data-project=name.clone()>
@@ -399,7 +456,9 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                 <details class="menu">
                     <summary aria-label=format!("More actions for {name}")>"⋯"</summary>
                     <div class="menu-items">
-                        // Seam: **Edit CLAUDE.md** (ui.md §5.2) goes first here.
+                        <button type="button" class="edit-claude-md" on:click=edit_claude_md>
+                            "Edit CLAUDE.md"
+                        </button>
                         <Show when=move || !trusted()>
                             <button type="button" class="trust-one" on:click=trust_one.clone()>
                                 "Trust this directory"
@@ -414,8 +473,26 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             {popover}
             {error_view}
             <ExternalNote store=store project=name.clone() />
+            {claude_md_editor}
         </li>
     }
+}
+
+/// Closes the `<details>` menu an item was clicked in.
+fn close_menu(ev: &leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(menu) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("details").ok().flatten())
+        {
+            let _ = menu.remove_attribute("open");
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
 }
 
 #[cfg(test)]

@@ -17,12 +17,21 @@ pub fn theme_toggle_label(current: &str) -> &'static str {
 
 #[component]
 pub fn Header(store: Store) -> impl IntoView {
-    let (version, instance_name, projects_root) = store.context.with_value(|c| {
+    let (version, instance_name, projects_root, auth_enabled) = store.context.with_value(|c| {
         (
             c.version.clone(),
             c.instance_name.clone(),
             c.projects_root.clone(),
+            c.auth_enabled,
         )
+    });
+    // A plain form POST: it works before hydration and without JavaScript (ui.md §2).
+    let log_out = auth_enabled.then(|| {
+        view! {
+            <form class="log-out" method="post" action=store.url("/logout")>
+                <button type="submit" class="log-out-button">"Log out"</button>
+            </form>
+        }
     });
     let running = move || {
         store
@@ -94,6 +103,7 @@ pub fn Header(store: Store) -> impl IntoView {
             >
                 <span aria-hidden="true">{icon}</span>
             </button>
+            {log_out}
         </header>
     }
 }

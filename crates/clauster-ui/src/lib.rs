@@ -8,6 +8,7 @@
 
 mod badges;
 mod cards;
+mod claude_md;
 mod dom;
 mod header;
 mod instances;
@@ -15,6 +16,7 @@ mod launch;
 mod live;
 mod logs;
 mod maintenance;
+mod new_project;
 mod preflight;
 mod sessions;
 mod terminal;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use clauster_wire::{
-    CheckReport, Frame, Instance, LoginStatus, Metrics, PageContext, Project, Sequenced,
-    SessionsView, Snapshot, SpawnOutcome, Usage,
+    CheckReport, CloneJobState, Frame, Instance, LoginStatus, Metrics, PageContext, Project,
+    Sequenced, SessionsView, Snapshot, SpawnOutcome, Usage,
 };
 use leptos::prelude::*;
 
@@ -60,6 +60,13 @@ pub struct Store {
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
     pub open_logs: RwSignal<Vec<String>>,
+    /// Clone jobs the server reported (snapshot `clone_jobs`, then `clone` frames), by job.
+    pub clone_jobs: RwSignal<Vec<CloneJobState>>,
+    /// Projects whose CLAUDE.md editor is open.
+    pub claude_md_open: RwSignal<Vec<String>>,
+    /// Set by the new-project panel's openers elsewhere on the page (the orientation card):
+    /// `Some(true)` opens it on Clone, `Some(false)` on Create.
+    pub new_project: RwSignal<Option<bool>>,
     next_toast: StoredValue<u64>,
 }
 
@@ -77,6 +84,9 @@ impl Store {
             conn: RwSignal::new(Conn::Connecting),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
+            clone_jobs: RwSignal::new(Vec::new()),
+            claude_md_open: RwSignal::new(Vec::new()),
+            new_project: RwSignal::new(None),
             next_toast: StoredValue::new(0),
         }
     }
@@ -139,6 +149,19 @@ impl Store {
         self.metrics.set(snapshot.metrics);
         self.preflight.set(snapshot.preflight);
         self.sessions.set(snapshot.sessions);
+        self.clone_jobs.set(
+            snapshot
+                .clone_jobs
+                .into_iter()
+                .map(|job| CloneJobState {
+                    job_id: job.job_id,
+                    name: job.name,
+                    phase: job.phase,
+                    percent: job.percent,
+                    status: "running".to_owned(),
+                })
+                .collect(),
+        );
     }
 
     /// Inserts or replaces a project, keeping the case-insensitive name order.
@@ -231,12 +254,61 @@ pub fn apply_frame(store: &Store, text: &str) {
             });
         }
         // Not shown by the dashboard yet.
-        Frame::Hello { .. }
-        | Frame::Health(_)
-        | Frame::Heartbeat { .. }
-        | Frame::Resync { .. }
-        | Frame::Clone { .. } => {}
+        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
+        }
+        Frame::Clone { job } => store.clone_jobs.update(|jobs| {
+            match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
+                Some(known) => *known = job,
+                None => jobs.push(job),
+            }
+        }),
     }
+}
+
+/// An API call that did not succeed: the HTTP status (0 when nothing answered), the error's
+/// `detail`, and the raw body for callers that read more of it (a 409's `current_sha256`, a
+/// 422's `field`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: u16,
+    pub detail: String,
+    pub body: String,
+}
+
+impl Failure {
+    /// The `field` a 422 names (http-api.md §1), if any.
+    pub fn field(&self) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("field")?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// Like [`request`], but a failure keeps its status and body.
+#[cfg(feature = "hydrate")]
+pub fn call(
+    method: &'static str,
+    url: String,
+    body: Option<String>,
+    done: impl FnOnce(Result<String, Failure>) + 'static,
+) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = browser::fetch_full(method, &url, body.as_deref()).await;
+        done(result);
+    });
+}
+
+/// On the server no event handler runs, so no request is ever sent from here.
+#[cfg(not(feature = "hydrate"))]
+#[allow(clippy::needless_pass_by_value)]
+pub fn call(
+    _method: &'static str,
+    _url: String,
+    _body: Option<String>,
+    _done: impl FnOnce(Result<String, Failure>) + 'static,
+) {
 }
 
 /// Sends one API request with an optional JSON body; `done` gets the response text on a 2xx
@@ -298,8 +370,33 @@ mod browser {
     }
 
     pub async fn fetch(method: &str, url: &str, body: Option<&str>) -> Result<String, String> {
-        let failed = |_| "The request could not be sent; is the server running?".to_owned();
-        let window = web_sys::window().ok_or("no window")?;
+        fetch_full(method, url, body).await.map_err(|f| f.detail)
+    }
+
+    thread_local! {
+        /// `<root_path>/login`, known once the page connects.
+        static LOGIN_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Any 401 from an API call means the session ended: the browser goes to the login page
+    /// (ui.md §11).
+    fn signed_out() {
+        if let Some(url) = LOGIN_URL.with_borrow(Clone::clone) {
+            crate::dom::redirect(&url);
+        }
+    }
+
+    pub async fn fetch_full(
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<String, super::Failure> {
+        let failed = |_| super::Failure {
+            status: 0,
+            detail: "The request could not be sent; is the server running?".to_owned(),
+            body: String::new(),
+        };
+        let window = web_sys::window().ok_or_else(|| failed(wasm_bindgen::JsValue::NULL))?;
         let init = RequestInit::new();
         init.set_method(method);
         if let Some(body) = body {
@@ -325,7 +422,14 @@ mod browser {
         if response.ok() {
             Ok(text)
         } else {
-            Err(error_detail(response.status(), &text))
+            if response.status() == 401 {
+                signed_out();
+            }
+            Err(super::Failure {
+                status: response.status(),
+                detail: error_detail(response.status(), &text),
+                body: text,
+            })
         }
     }
 
@@ -345,6 +449,7 @@ mod browser {
     /// `poll_seconds` until a connect succeeds. The first open marks
     /// `<html data-hydrated="true">`.
     pub fn connect(store: Store) {
+        LOGIN_URL.with_borrow_mut(|url| *url = Some(store.url("/login")));
         let link = Rc::new(Link {
             store,
             delay: Cell::new(FIRST_DELAY_MS),
@@ -373,8 +478,14 @@ mod browser {
                 link.polling.set(false);
                 link.generation.set(link.generation.get() + 1);
                 link.store.conn.set(Conn::Up);
-                if let Some(root) = document().document_element() {
+                if let Some(root) = document().document_element()
+                    && root.get_attribute("data-hydrated").is_none()
+                {
                     let _ = root.set_attribute("data-hydrated", "true");
+                    // When the page became live, for the hydration-time figure (BENCHMARKS.md).
+                    if let Some(performance) = window().performance() {
+                        let _ = performance.mark("clauster-hydrated");
+                    }
                 }
             })
         };
@@ -699,6 +810,53 @@ mod tests {
             apply_frame(&store, r#"{"seq": 6, "type": "project_removed", "name": "alpha"}"#);
             assert_eq!(warnings("alpha"), None);
         });
+    }
+
+    #[test]
+    fn clone_jobs_come_from_the_snapshot_and_their_frames() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let snapshot = serde_json::json!({
+                "seq": 2, "type": "snapshot", "projects": [], "instances": [],
+                "clone_jobs": [{"job_id": "j1", "name": "alpha", "phase": "Receiving", "percent": 10}],
+                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+            });
+            apply_frame(&store, &snapshot.to_string());
+            let jobs = || {
+                store.clone_jobs.with_untracked(|jobs| {
+                    jobs.iter()
+                        .map(|j| format!("{} {} {:?} {}", j.job_id, j.name, j.percent, j.status))
+                        .collect::<Vec<_>>()
+                })
+            };
+            assert_eq!(jobs(), ["j1 alpha Some(10) running"]);
+            let frame = serde_json::json!({"seq": 3, "type": "clone", "job": {"job_id": "j1",
+                "name": "alpha", "phase": "Resolving", "percent": 90, "status": "running"}});
+            apply_frame(&store, &frame.to_string());
+            let frame = serde_json::json!({"seq": 4, "type": "clone", "job": {"job_id": "j2",
+                "name": "beta", "phase": null, "percent": null, "status": "running"}});
+            apply_frame(&store, &frame.to_string());
+            let frame = serde_json::json!({"seq": 5, "type": "clone", "job": {"job_id": "j1",
+                "name": "alpha", "phase": "Resolving", "percent": 100, "status": "done"}});
+            apply_frame(&store, &frame.to_string());
+            assert_eq!(jobs(), ["j1 alpha Some(100) done", "j2 beta None running"]);
+        });
+    }
+
+    #[test]
+    fn a_failure_names_the_field_a_422_blames() {
+        let failure = |body: &str| Failure {
+            status: 422,
+            detail: String::new(),
+            body: body.to_owned(),
+        };
+        assert_eq!(
+            failure(r#"{"detail": "name is required", "field": "name"}"#).field(),
+            Some("name".to_owned())
+        );
+        assert_eq!(failure(r#"{"detail": "x"}"#).field(), None);
+        assert_eq!(failure("<html>").field(), None);
     }
 
     #[test]

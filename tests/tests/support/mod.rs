@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod environments_api;
+pub mod inprocess;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
