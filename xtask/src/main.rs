@@ -67,9 +67,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root: xtask's manifest lives one level below it.
+/// The workspace root: xtask's manifest lives one level below it. `cargo run` sets the
+/// variable at run time too; that value wins, so a binary built from another checkout of the
+/// same workspace (sharing a target directory) still works on this one.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest
         .parent()
         .expect("xtask sits inside the workspace")
         .to_path_buf()
