@@ -1680,3 +1680,104 @@ async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
     drop(server);
     drop(daemon);
 }
+
+/// ui.md §4.4 "Conversation": an Interactive launch offers the project's finished
+/// conversations (not the subagent's) and forks the one picked (`--resume <uuid>
+/// --fork-session`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interactive_launch_forks_the_conversation_picked() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({ "mode": "pty_ready" }).to_string(),
+    )
+    .unwrap();
+    let canonical = std::fs::canonicalize(&alpha).unwrap();
+    let transcripts = sandbox
+        .home()
+        .join(".claude/projects")
+        .join(clauster_core::slug::slug(&canonical.to_string_lossy()));
+    std::fs::create_dir_all(&transcripts).unwrap();
+    let picked = "7a1b2c3d-0000-4000-8000-0000000000f1";
+    let turn = |text: &str| {
+        json!({"type": "user", "cwd": canonical, "message": {"role": "user", "content": text}})
+            .to_string()
+    };
+    std::fs::write(
+        transcripts.join(format!("{picked}.jsonl")),
+        format!("{}\n", turn("refactor the parser")),
+    )
+    .unwrap();
+    let sidechain = json!({"type": "user", "isSidechain": true, "cwd": canonical,
+        "message": {"role": "user", "content": "a subagent's task"}});
+    std::fs::write(
+        transcripts.join("7a1b2c3d-0000-4000-8000-0000000000f2.jsonl"),
+        format!("{sidechain}\n"),
+    )
+    .unwrap();
+    let claude = fake_claude(&sandbox);
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.unwrap();
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        click(&client, "[data-project='alpha'] button.start", &log).await;
+        let mode = wait_css(
+            &client,
+            "[role='dialog'] select[name='resume_mode']",
+            5,
+            &log,
+        )
+        .await;
+        mode.select_by_value("pty").await.unwrap();
+        click(&client, "[role='dialog'] details.more summary", &log).await;
+        let listed = until(
+            &client,
+            "const s = document.querySelector(\"select[name='conversation']\"); \
+             return !!s && s.options.length === 2",
+            15,
+        )
+        .await;
+        assert!(
+            listed,
+            "the picker did not list exactly one past conversation"
+        );
+        let label = text_of(
+            &client,
+            &format!("select[name='conversation'] option[value='{picked}']"),
+            &log,
+        )
+        .await;
+        assert!(label.starts_with("refactor the parser · "), "{label}");
+        assert!(label.ends_with(" ago"), "{label}");
+        let picker = wait_css(&client, "select[name='conversation']", 5, &log).await;
+        picker.select_by_value(picked).await.unwrap();
+        click(&client, "button.launch", &log).await;
+        wait_css(&client, ".zone.active .pill.running", 30, &log).await;
+    })
+    .await;
+    let forked = std::fs::read_to_string(&argv_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .any(|l| {
+            let argv: Vec<&str> = l["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str())
+                .collect();
+            argv.windows(3)
+                .any(|w| w == ["--resume", picked, "--fork-session"])
+        });
+    assert!(forked, "no launch forked {picked}");
+}

@@ -2,7 +2,7 @@
 //! spawn mode, then the gates in order (trust, bypass confirmation, MCP approval), then the
 //! request.
 
-use clauster_wire::{PageContext, Project};
+use clauster_wire::{PageContext, Project, Transcripts};
 use leptos::prelude::*;
 
 use crate::live::{Store, ToastKind, request};
@@ -146,6 +146,7 @@ pub fn launch_body(
     spawn_mode: &str,
     permission_mode: &str,
     name: Option<&str>,
+    fork: Option<&str>,
 ) -> serde_json::Value {
     let mut body = serde_json::json!({
         "project": project,
@@ -156,7 +157,59 @@ pub fn launch_body(
     if let Some(name) = name {
         body["name"] = name.into();
     }
+    if let Some(uuid) = fork {
+        body["resume_session_id"] = uuid.into();
+    }
     body
+}
+
+/// The past conversations an Interactive launch can fork (ui.md §4.4): not live, not a
+/// subagent's, with turns; as `(uuid, label)` in the server's order (newest first).
+pub fn fork_choices(list: &Transcripts, now_ms: i64) -> Vec<(String, String)> {
+    list.sessions
+        .iter()
+        .filter(|s| !s.live && !s.is_subagent && s.turn_count > 0)
+        .map(|s| {
+            let age = parse_ms(&s.mtime).map_or_else(String::new, |at| {
+                format!(" · {} ago", crate::sessions::uptime(at, now_ms))
+            });
+            (
+                s.session.clone(),
+                format!("{}{age}", prompt_label(s.first_prompt.as_deref())),
+            )
+        })
+        .collect()
+}
+
+/// The first prompt on one line, at most 80 characters.
+fn prompt_label(prompt: Option<&str>) -> String {
+    let flat = prompt
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if flat.is_empty() {
+        return "(no prompt)".to_owned();
+    }
+    if flat.chars().count() <= 80 {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(79).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(feature = "hydrate")]
+fn parse_ms(rfc3339: &str) -> Option<i64> {
+    let ms = js_sys::Date::parse(rfc3339);
+    #[allow(clippy::cast_possible_truncation)]
+    (!ms.is_nan()).then_some(ms as i64)
+}
+
+/// Only the browser renders the picker; the server never parses dates for it.
+#[cfg(not(feature = "hydrate"))]
+fn parse_ms(_rfc3339: &str) -> Option<i64> {
+    None
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,6 +245,9 @@ pub fn LaunchPopover(
     let spawn_mode = RwSignal::new(defaults.spawn_mode.clone());
     let spawn_note = defaults.spawn_note;
     let session = RwSignal::new(String::new());
+    // Interactive only: "" is a new conversation, else the uuid of one to fork.
+    let fork = RwSignal::new(String::new());
+    let fork_list = RwSignal::new(None::<Vec<(String, String)>>);
     let step = RwSignal::new(Step::Form);
     let trust_ticked = RwSignal::new(false);
     let typed = RwSignal::new(String::new());
@@ -216,6 +272,25 @@ pub fn LaunchPopover(
             let _ = select.focus();
         }
     });
+    // The fork picker's list, fetched the first time Interactive is chosen.
+    #[cfg(feature = "hydrate")]
+    {
+        let project_name = name.clone();
+        Effect::new(move |_| {
+            if resume_mode.get() != "pty" || fork_list.with_untracked(Option::is_some) {
+                return;
+            }
+            fork_list.set(Some(Vec::new()));
+            let url = store.url(&format!("/api/projects/{project_name}/transcripts"));
+            request("GET", url, None, move |result| {
+                if let Ok(text) = result
+                    && let Ok(list) = serde_json::from_str::<Transcripts>(&text)
+                {
+                    fork_list.set(Some(fork_choices(&list, js_sys::Date::now() as i64)));
+                }
+            });
+        });
+    }
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         if step.get() == Step::Bypass
@@ -240,6 +315,10 @@ pub fn LaunchPopover(
                 &spawn_mode.get_untracked(),
                 &permission_mode.get_untracked(),
                 label.as_deref(),
+                fork.with_untracked(|uuid| {
+                    (resume_mode.get_untracked() == "pty" && !uuid.is_empty()).then(|| uuid.clone())
+                })
+                .as_deref(),
             );
             let project_name = name.clone();
             request(
@@ -409,6 +488,38 @@ pub fn LaunchPopover(
             })
             .collect_view()
     };
+    let fork_picker = move || {
+        (resume_mode.get() == "pty").then(|| {
+            let choices = fork_list.get().unwrap_or_default();
+            view! {
+                <label class="field">
+                    <span>"Conversation"</span>
+                    <select
+                        name="conversation"
+                        on:change=move |ev| fork.set(event_target_value(&ev))
+                    >
+                        <option value="" selected=move || fork.with(String::is_empty)>
+                            "New conversation"
+                        </option>
+                        {choices
+                            .into_iter()
+                            .map(|(uuid, label)| {
+                                let value = uuid.clone();
+                                view! {
+                                    <option
+                                        value=uuid
+                                        selected=move || fork.with(|f| *f == value)
+                                    >
+                                        {label}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+            }
+        })
+    };
     let collide_hint = move || {
         (resume_mode.get() == "pty" && is_git && spawn_mode.get() != "worktree").then(|| {
             view! {
@@ -473,6 +584,7 @@ pub fn LaunchPopover(
                     </label>
                     {spawn_note.map(|note| view! { <p class="note">{note}</p> })}
                     {collide_hint}
+                    {fork_picker}
                 </details>
                 <div class="actions">
                     <button
@@ -758,13 +870,59 @@ mod tests {
     fn the_body_names_every_choice() {
         // Compared as JSON: key order depends on serde_json features unified across a build.
         assert_eq!(
-            launch_body("alpha", "standard", "same-dir", "inherit", Some("triage")),
+            launch_body(
+                "alpha",
+                "standard",
+                "same-dir",
+                "inherit",
+                Some("triage"),
+                None
+            ),
             serde_json::json!({
                 "name": "triage", "permission_mode": "inherit", "project": "alpha",
                 "resume_mode": "standard", "spawn_mode": "same-dir"
             })
         );
-        let bare = launch_body("alpha", "standard", "worktree", "plan", None);
+        let bare = launch_body("alpha", "standard", "worktree", "plan", None, None);
         assert!(bare.get("name").is_none());
+        assert!(bare.get("resume_session_id").is_none());
+        let fork = launch_body("alpha", "pty", "same-dir", "plan", None, Some("u-1"));
+        assert_eq!(fork["resume_session_id"], "u-1");
+    }
+
+    #[test]
+    fn the_fork_picker_lists_finished_top_level_conversations_with_a_short_prompt() {
+        let session = |id: &str, prompt: Option<&str>, turns: u64, live: bool, sub: bool| {
+            clauster_wire::TranscriptSession {
+                session: id.into(),
+                mtime: "2026-11-25T10:00:00.000Z".into(),
+                turn_count: turns,
+                live,
+                first_prompt: prompt.map(str::to_owned),
+                first_ts: None,
+                last_ts: None,
+                is_subagent: sub,
+            }
+        };
+        let long = "word ".repeat(30);
+        let list = Transcripts {
+            project: "alpha".into(),
+            sessions: vec![
+                session("a", Some("fix the\n  build"), 3, false, false),
+                session("b", Some("live one"), 2, true, false),
+                session("c", Some("a subagent"), 2, false, true),
+                session("d", Some("no turns"), 0, false, false),
+                session("e", Some(&long), 1, false, false),
+                session("f", None, 1, false, false),
+            ],
+        };
+        let choices = fork_choices(&list, 0);
+        let ids: Vec<_> = choices.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a", "e", "f"]);
+        // The server build has no clock for the age; the browser appends " · <age> ago".
+        assert_eq!(choices[0].1, "fix the build");
+        assert_eq!(choices[1].1.chars().count(), 80);
+        assert!(choices[1].1.ends_with('…'));
+        assert_eq!(choices[2].1, "(no prompt)");
     }
 }
