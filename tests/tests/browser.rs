@@ -1020,6 +1020,8 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
 /// ui.md §10: the Maintenance panel scans on first open, deletes only after `DELETE` is typed,
 /// archives what stays checked, and refreshes to "Nothing to clean up." — against a fake
 /// environments API on 127.0.0.1.
+// One operator's session with the panel, read top to bottom.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
     let sandbox = Sandbox::new();

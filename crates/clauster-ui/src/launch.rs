@@ -200,6 +200,13 @@ fn prompt_label(prompt: Option<&str>) -> String {
 }
 
 #[cfg(feature = "hydrate")]
+fn now_ms() -> i64 {
+    #[allow(clippy::cast_possible_truncation)]
+    let now = js_sys::Date::now() as i64;
+    now
+}
+
+#[cfg(feature = "hydrate")]
 fn parse_ms(rfc3339: &str) -> Option<i64> {
     let ms = js_sys::Date::parse(rfc3339);
     #[allow(clippy::cast_possible_truncation)]
@@ -286,7 +293,7 @@ pub fn LaunchPopover(
                 if let Ok(text) = result
                     && let Ok(list) = serde_json::from_str::<Transcripts>(&text)
                 {
-                    fork_list.set(Some(fork_choices(&list, js_sys::Date::now() as i64)));
+                    fork_list.set(Some(fork_choices(&list, now_ms())));
                 }
             });
         });
