@@ -341,29 +341,21 @@ fn main() -> ExitCode {
             delete,
             yes,
             json,
-        } => {
-            let mode = if delete {
-                reaper::Mode::Delete
-            } else if archive {
-                reaper::Mode::Archive
-            } else {
-                reaper::Mode::DryRun
-            };
-            reaper::run(cli.config.as_deref(), mode, yes, json)
-        }
+        } => reaper::run(
+            cli.config.as_deref(),
+            reaper::Mode::of(archive, delete),
+            yes,
+            json,
+        ),
         Command::ReapEnvironments {
             archive,
             force_delete,
-        } => {
-            let mode = if force_delete {
-                reaper::Mode::Delete
-            } else if archive {
-                reaper::Mode::Archive
-            } else {
-                reaper::Mode::DryRun
-            };
-            reaper::run(cli.config.as_deref(), mode, force_delete, false)
-        }
+        } => reaper::run(
+            cli.config.as_deref(),
+            reaper::Mode::of(archive, force_delete),
+            force_delete,
+            false,
+        ),
         Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), json),
         Command::Sessions { json } => sessions::sessions(cli.config.as_deref(), json),
         Command::PtyKeeper(args) => pty_keeper(args),

@@ -31,6 +31,19 @@ pub enum Mode {
     Delete,
 }
 
+impl Mode {
+    /// The mode the flags ask for: delete wins over archive; neither is a dry run.
+    pub fn of(archive: bool, delete: bool) -> Self {
+        if delete {
+            Self::Delete
+        } else if archive {
+            Self::Archive
+        } else {
+            Self::DryRun
+        }
+    }
+}
+
 /// `clauster reaper [--dry-run | --archive | --delete [--yes]] [--json]`.
 pub fn run(config_path: Option<&Path>, mode: Mode, yes: bool, json: bool) -> ExitCode {
     // Refused before anything is read or asked: a script cannot type DELETE.
