@@ -112,7 +112,7 @@ pub async fn dispatch(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
-                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+                "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
             ),
         ));
     }

@@ -603,7 +603,7 @@ impl Supervisor {
             .is_some_and(|p| p.allow_bypass_permissions);
         if mode == PermissionMode::BypassPermissions && !allowed {
             return Err(EngineError::PermissionModeNotAllowed(format!(
-                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+                "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
             )));
         }
         Ok(())
