@@ -213,8 +213,8 @@ fn check_job_id(job: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "job_id must be 8 lowercase hex characters",
-            Some("job_id"),
+            format!("invalid job id '{job}'; expected 8 lowercase hex characters"),
+            None,
         ))
     }
 }
