@@ -410,7 +410,7 @@ impl Supervisor {
         let id = ConversationId::new(session).map_err(|e| invalid(e.to_string(), field))?;
         if mode != LaunchMode::Pty {
             return Err(invalid(
-                "resume_session_id forks a conversation in an interactive (pty) session; set resume_mode to pty".into(),
+                "resume_session_id needs resume_mode pty".into(),
                 field,
             ));
         }
