@@ -681,15 +681,21 @@ impl Supervisor {
         let config = Arc::clone(&self.config);
         let now = now_ms();
         self.retention();
-        let set = self
+        let set = match self
             .logs
             .allocate(&row.project, now, config.logs.redact_session_url)
-            .map_err(|err| {
-                EngineError::Io(format!(
+        {
+            Ok(set) => set,
+            // Nothing was launched: the record ends as `launch_failed` with the reason, like
+            // a spawn the OS refused (security.md §12 row 55).
+            Err(err) => {
+                let detail = format!(
                     "cannot create the log files in {}: {err}",
                     self.logs.dir().display()
-                ))
-            })?;
+                );
+                return Ok(self.record_launch_failure(row, now, &detail));
+            }
+        };
         let debug_file = set.parse_source().to_string_lossy().into_owned();
         let (args, resumes_conversation) = self.launch_args(plan, &row, &debug_file);
         row.log_stem = Some(set.stem.clone());
@@ -741,6 +747,34 @@ impl Supervisor {
         // Markers written before the watcher saw the file are read now.
         self.observe(&id);
         Ok(id)
+    }
+
+    /// A launch that failed before any process existed: the row is persisted and published
+    /// as `error` / `launch_failed` with `detail`.
+    fn record_launch_failure(&mut self, mut row: InstanceRow, now: u128, detail: &str) -> String {
+        let config = Arc::clone(&self.config);
+        row.launched_at = Some(rfc3339(now));
+        row.bridge_id = None;
+        row.environment_id = None;
+        row.starter_session_id = None;
+        row.url = None;
+        let id = row.instance_id.clone();
+        self.launches += 1;
+        let mut live = Live::new(row, Status::Error, self.launches, false, None);
+        let failure = status::classify(
+            FailureCause::LaunchFailed,
+            &FailureEvidence {
+                launch_error: Some(detail),
+                ..evidence_defaults(&config)
+            },
+        );
+        set_failure(&mut live.row, &failure);
+        live.row.ended_at = Some(rfc3339(now_ms()));
+        live.status.as_token().clone_into(&mut live.row.last_status);
+        self.persist(&live);
+        self.instances.insert(id.clone(), live);
+        self.publish(&id);
+        id
     }
 
     /// The argv of a launch and whether it continues a conversation.
