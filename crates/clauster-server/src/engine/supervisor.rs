@@ -523,7 +523,7 @@ impl Supervisor {
             .map_err(|e| invalid(e.to_string(), Some("name")))?;
         // 8. A conversation to fork (§3.6, pty only).
         let fork = match &request.resume_session_id {
-            Some(session) => Some(self.fork_target(session, mode, &canonical)?),
+            Some(session) => Some(self.fork_target(session, mode, name.as_str(), &canonical)?),
             None => None,
         };
         let launch_kind = match mode {

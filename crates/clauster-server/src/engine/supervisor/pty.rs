@@ -404,6 +404,7 @@ impl Supervisor {
         &self,
         session: &str,
         mode: LaunchMode,
+        project: &str,
         canonical: &Path,
     ) -> Result<ConversationId, EngineError> {
         let field = Some("resume_session_id");
@@ -420,10 +421,7 @@ impl Supervisor {
             .join(format!("{}.jsonl", id.as_str()));
         if !transcript.is_file() {
             return Err(invalid(
-                format!(
-                    "no conversation {} in this project's transcripts; pick one from the list",
-                    id.as_str()
-                ),
+                format!("no such conversation in '{project}'"),
                 field,
             ));
         }
