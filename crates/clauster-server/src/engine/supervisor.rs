@@ -585,7 +585,7 @@ impl Supervisor {
             kind: launch_kind,
             canonical,
         };
-        let id = self.launch_instance(row, &plan)?;
+        let id = self.launch_instance(row, &plan);
         Ok(SpawnOutcome {
             instance: self.instance_json(&id),
             created: true,
@@ -673,11 +673,7 @@ impl Supervisor {
 
     /// Steps 15–17 of §6: a new log set, the row persisted as `starting` before the process
     /// exists, the launch, and the record of its start identity.
-    fn launch_instance(
-        &mut self,
-        mut row: InstanceRow,
-        plan: &LaunchPlan,
-    ) -> Result<String, EngineError> {
+    fn launch_instance(&mut self, mut row: InstanceRow, plan: &LaunchPlan) -> String {
         let config = Arc::clone(&self.config);
         let now = now_ms();
         self.retention();
@@ -693,7 +689,7 @@ impl Supervisor {
                     "cannot create the log files in {}: {err}",
                     self.logs.dir().display()
                 );
-                return Ok(self.record_launch_failure(row, now, &detail));
+                return self.record_launch_failure(row, now, &detail);
             }
         };
         let debug_file = set.parse_source().to_string_lossy().into_owned();
@@ -746,7 +742,7 @@ impl Supervisor {
         self.publish(&id);
         // Markers written before the watcher saw the file are read now.
         self.observe(&id);
-        Ok(id)
+        id
     }
 
     /// A launch that failed before any process existed: the row is persisted and published
@@ -904,7 +900,7 @@ impl Supervisor {
             kind,
             canonical,
         };
-        self.launch_instance(row, &plan)?;
+        self.launch_instance(row, &plan);
         if let Some(warning) = self
             .instances
             .get_mut(&id)
@@ -955,21 +951,17 @@ impl Supervisor {
         row.error_hint = None;
         row.ended_at = None;
         row.resumed_conversation = false;
-        match self.launch_instance(row, &plan) {
-            Ok(id) => {
-                if let Some(live) = self.instances.get_mut(&id) {
-                    live.fallback_warning = Some(if is_pty {
-                        format!(
-                            "could not continue the previous conversation of '{label}'; started a new one"
-                        )
-                    } else {
-                        format!(
-                            "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
-                        )
-                    });
-                }
-            }
-            Err(err) => tracing::warn!("the fresh fallback of {} failed: {err}", short(id)),
+        let id = self.launch_instance(row, &plan);
+        if let Some(live) = self.instances.get_mut(&id) {
+            live.fallback_warning = Some(if is_pty {
+                format!(
+                    "could not continue the previous conversation of '{label}'; started a new one"
+                )
+            } else {
+                format!(
+                    "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
+                )
+            });
         }
     }
 
