@@ -412,7 +412,7 @@ async fn background_agent_refusals_run_nothing() {
         (
             json!({ "project": "alpha", "prompt": "x", "permission_mode": "bypassPermissions" }),
             403,
-            "bypassPermissions is not allowed for 'alpha'",
+            "bypassPermissions is not enabled for project 'alpha'",
         ),
         (
             json!({ "project": "alpha", "prompt": "x", "model": "--upload" }),

@@ -9,6 +9,7 @@
 
 mod bench;
 mod bundle;
+mod fuzz;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,9 @@ tasks:
   bench [--quick] [--no-bundle]
                     build release binaries, install the Python Clauster 1.3.2 and ccusage
                     under target/bench, and print ours side by side with theirs
+  fuzz [--seconds N] [TARGET...]
+                    run the cargo-fuzz targets of fuzz/ for N seconds each (default 60);
+                    installs cargo-fuzz under target/tools/cargo; needs the nightly toolchain
 ";
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         "setup" => setup::for_tests(&workspace_root()),
         "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
         "bench" => bench::run(&workspace_root(), rest),
+        "fuzz" => fuzz::run(&workspace_root(), rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

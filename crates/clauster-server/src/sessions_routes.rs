@@ -145,7 +145,7 @@ pub async fn dispatch(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
-                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+                "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
             ),
         ));
     }
@@ -246,8 +246,8 @@ fn check_job_id(job: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "job_id must be 8 lowercase hex characters",
-            Some("job_id"),
+            format!("invalid job id '{job}'; expected 8 lowercase hex characters"),
+            None,
         ))
     }
 }

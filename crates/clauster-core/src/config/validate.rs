@@ -106,7 +106,13 @@ pub fn normalize_origin(text: &str) -> String {
     };
     let scheme = scheme.to_ascii_lowercase();
     let rest = rest.trim_end_matches('/');
-    if scheme.is_empty() || rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+    // Whitespace or control characters make it unparseable (found by the `origin` fuzz
+    // target: a host ending in a newline normalised differently on a second pass).
+    if scheme.is_empty()
+        || rest.is_empty()
+        || rest.contains(['/', '?', '#', '@'])
+        || rest.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return fallback();
     }
     let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
@@ -311,4 +317,25 @@ fn tls_problems(tls: &TlsSettings) -> Vec<Problem> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod origin_fuzz_regressions {
+    use super::normalize_origin;
+
+    /// The `origin` fuzz target's crash (FUZZING.md): normalising twice must change nothing.
+    #[test]
+    fn a_host_with_a_newline_normalises_once_and_for_all() {
+        let input = "\u{f8}=\n\0\u{ba}://\u{1}\0\0\n//";
+        let once = normalize_origin(input);
+        assert_eq!(normalize_origin(&once), once);
+        assert_eq!(
+            normalize_origin("https://exa mple.com"),
+            "https://exa mple.com"
+        );
+        assert_eq!(
+            normalize_origin("HTTPS://Example.COM:443/"),
+            "https://example.com"
+        );
+    }
 }

@@ -78,7 +78,14 @@ impl LogSets {
             let mut set = LogSet::at(&self.dir, &format!("{project}-{now_ms:013}-{}", self.seq));
             match create_new_private(&set.debug_log) {
                 Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                // A file left by an earlier set is a collision: try the next number. A
+                // symlink in its place was planted, and is refused (security.md §7.3).
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                    if is_symlink(&set.debug_log) {
+                        return Err(planted(&set.debug_log));
+                    }
+                    continue;
+                }
                 Err(err) => return Err(err),
             }
             if redact {
@@ -99,6 +106,27 @@ fn create_new_private(path: &Path) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
+        .map_err(|err| {
+            if err.kind() == io::ErrorKind::AlreadyExists && is_symlink(path) {
+                planted(path)
+            } else {
+                err
+            }
+        })
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn planted(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{} is a symbolic link; log files are never followed (remove it and start again)",
+            path.display()
+        ),
+    )
 }
 
 /// Copy-then-truncate rotation (§5.3) of `path` when it is larger than `max_bytes`: `.N`

@@ -523,7 +523,7 @@ impl Supervisor {
             .map_err(|e| invalid(e.to_string(), Some("name")))?;
         // 8. A conversation to fork (§3.6, pty only).
         let fork = match &request.resume_session_id {
-            Some(session) => Some(self.fork_target(session, mode, &canonical)?),
+            Some(session) => Some(self.fork_target(session, mode, name.as_str(), &canonical)?),
             None => None,
         };
         let launch_kind = match mode {
@@ -585,7 +585,7 @@ impl Supervisor {
             kind: launch_kind,
             canonical,
         };
-        let id = self.launch_instance(row, &plan)?;
+        let id = self.launch_instance(row, &plan);
         Ok(SpawnOutcome {
             instance: self.instance_json(&id),
             created: true,
@@ -603,7 +603,7 @@ impl Supervisor {
             .is_some_and(|p| p.allow_bypass_permissions);
         if mode == PermissionMode::BypassPermissions && !allowed {
             return Err(EngineError::PermissionModeNotAllowed(format!(
-                "bypassPermissions is not allowed for '{name}'; set projects.{name}.allow_bypass_permissions: true in clauster.yml"
+                "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
             )));
         }
         Ok(())
@@ -673,23 +673,25 @@ impl Supervisor {
 
     /// Steps 15–17 of §6: a new log set, the row persisted as `starting` before the process
     /// exists, the launch, and the record of its start identity.
-    fn launch_instance(
-        &mut self,
-        mut row: InstanceRow,
-        plan: &LaunchPlan,
-    ) -> Result<String, EngineError> {
+    fn launch_instance(&mut self, mut row: InstanceRow, plan: &LaunchPlan) -> String {
         let config = Arc::clone(&self.config);
         let now = now_ms();
         self.retention();
-        let set = self
+        let set = match self
             .logs
             .allocate(&row.project, now, config.logs.redact_session_url)
-            .map_err(|err| {
-                EngineError::Io(format!(
+        {
+            Ok(set) => set,
+            // Nothing was launched: the record ends as `launch_failed` with the reason, like
+            // a spawn the OS refused (security.md §12 row 55).
+            Err(err) => {
+                let detail = format!(
                     "cannot create the log files in {}: {err}",
                     self.logs.dir().display()
-                ))
-            })?;
+                );
+                return self.record_launch_failure(row, now, &detail);
+            }
+        };
         let debug_file = set.parse_source().to_string_lossy().into_owned();
         let (args, resumes_conversation) = self.launch_args(plan, &row, &debug_file);
         row.log_stem = Some(set.stem.clone());
@@ -740,7 +742,35 @@ impl Supervisor {
         self.publish(&id);
         // Markers written before the watcher saw the file are read now.
         self.observe(&id);
-        Ok(id)
+        id
+    }
+
+    /// A launch that failed before any process existed: the row is persisted and published
+    /// as `error` / `launch_failed` with `detail`.
+    fn record_launch_failure(&mut self, mut row: InstanceRow, now: u128, detail: &str) -> String {
+        let config = Arc::clone(&self.config);
+        row.launched_at = Some(rfc3339(now));
+        row.bridge_id = None;
+        row.environment_id = None;
+        row.starter_session_id = None;
+        row.url = None;
+        let id = row.instance_id.clone();
+        self.launches += 1;
+        let mut live = Live::new(row, Status::Error, self.launches, false, None);
+        let failure = status::classify(
+            FailureCause::LaunchFailed,
+            &FailureEvidence {
+                launch_error: Some(detail),
+                ..evidence_defaults(&config)
+            },
+        );
+        set_failure(&mut live.row, &failure);
+        live.row.ended_at = Some(rfc3339(now_ms()));
+        live.status.as_token().clone_into(&mut live.row.last_status);
+        self.persist(&live);
+        self.instances.insert(id.clone(), live);
+        self.publish(&id);
+        id
     }
 
     /// The argv of a launch and whether it continues a conversation.
@@ -870,7 +900,7 @@ impl Supervisor {
             kind,
             canonical,
         };
-        self.launch_instance(row, &plan)?;
+        self.launch_instance(row, &plan);
         if let Some(warning) = self
             .instances
             .get_mut(&id)
@@ -921,21 +951,17 @@ impl Supervisor {
         row.error_hint = None;
         row.ended_at = None;
         row.resumed_conversation = false;
-        match self.launch_instance(row, &plan) {
-            Ok(id) => {
-                if let Some(live) = self.instances.get_mut(&id) {
-                    live.fallback_warning = Some(if is_pty {
-                        format!(
-                            "could not continue the previous conversation of '{label}'; started a new one"
-                        )
-                    } else {
-                        format!(
-                            "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
-                        )
-                    });
-                }
-            }
-            Err(err) => tracing::warn!("the fresh fallback of {} failed: {err}", short(id)),
+        let id = self.launch_instance(row, &plan);
+        if let Some(live) = self.instances.get_mut(&id) {
+            live.fallback_warning = Some(if is_pty {
+                format!(
+                    "could not continue the previous conversation of '{label}'; started a new one"
+                )
+            } else {
+                format!(
+                    "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
+                )
+            });
         }
     }
 

@@ -443,13 +443,14 @@ impl Supervisor {
         &self,
         session: &str,
         mode: LaunchMode,
+        project: &str,
         canonical: &Path,
     ) -> Result<ConversationId, EngineError> {
         let field = Some("resume_session_id");
         let id = ConversationId::new(session).map_err(|e| invalid(e.to_string(), field))?;
         if mode != LaunchMode::Pty {
             return Err(invalid(
-                "resume_session_id forks a conversation in an interactive (pty) session; set resume_mode to pty".into(),
+                "resume_session_id needs resume_mode pty".into(),
                 field,
             ));
         }
@@ -459,10 +460,7 @@ impl Supervisor {
             .join(format!("{}.jsonl", id.as_str()));
         if !transcript.is_file() {
             return Err(invalid(
-                format!(
-                    "no conversation {} in this project's transcripts; pick one from the list",
-                    id.as_str()
-                ),
+                format!("no such conversation in '{project}'"),
                 field,
             ));
         }

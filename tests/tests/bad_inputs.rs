@@ -1,0 +1,1817 @@
+//! The bad-input catalogue of security.md §12, row by row, through the real `clauster run`
+//! process and the fake `claude`: every request gets its status and its message checked, and
+//! the world around the server is compared before and after — the `projects_root` tree (paths,
+//! bytes, link targets), Claude's global file, the config audit log, every bridge launch the
+//! fake recorded (`FAKE_CLAUDE_ARGV_LOG`), and `GET /api/instances` over the control socket.
+//! Row 51 (the reaper) is tested with the reaper itself.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::{Sandbox, Server, clauster_bin, fake_claude, process_exists, start_server, wait_for};
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+const INVALID_NAME: &str = "(use 1–64 letters, digits, _ and -, not starting with -)";
+const PASSWORD: &str = "correct horse battery";
+
+// ---------------------------------------------------------------------------------------------
+// The world a refusal must leave alone.
+
+#[derive(Debug, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File(Vec<u8>),
+    Link(PathBuf),
+}
+
+/// Everything a rejected request must not change.
+#[derive(Debug, PartialEq)]
+struct World {
+    tree: BTreeMap<PathBuf, Node>,
+    global_file: Option<Vec<u8>>,
+    audit_log: Option<Vec<u8>>,
+    launches: Vec<String>,
+    instances: Value,
+}
+
+fn walk(root: &Path, dir: &Path, into: &mut BTreeMap<PathBuf, Node>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let relative = path.strip_prefix(root).expect("below the root").to_owned();
+        let kind = entry.file_type().expect("file type");
+        if kind.is_symlink() {
+            into.insert(
+                relative,
+                Node::Link(std::fs::read_link(&path).expect("link")),
+            );
+        } else if kind.is_dir() {
+            into.insert(relative, Node::Dir);
+            walk(root, &path, into);
+        } else {
+            into.insert(
+                relative,
+                Node::File(std::fs::read(&path).unwrap_or_default()),
+            );
+        }
+    }
+}
+
+/// A test server and what it needs to look at the world around it.
+struct Bench {
+    sandbox: Sandbox,
+    server: Server,
+    argv_log: PathBuf,
+}
+
+impl Bench {
+    /// `clauster run` over `sandbox` with the fake `claude` recording every invocation.
+    fn start(sandbox: Sandbox, env: &[(&str, &str)]) -> Self {
+        let claude = fake_claude(&sandbox);
+        let argv_log = sandbox.dir.path().join("claude-argv.jsonl");
+        let mut all = vec![("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().expect("utf-8"))];
+        all.extend_from_slice(env);
+        let server = start_server(&sandbox, Some(&claude), &[], &all);
+        Self {
+            sandbox,
+            server,
+            argv_log,
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.sandbox.state_dir().join("control.sock")
+    }
+
+    /// Every bridge the fake was asked to be (`remote-control`, `--remote-control`, `--bg`);
+    /// the capability probe's `--version`/`--help`/`remote-control --help`/`auth status` and the
+    /// agents poll run in
+    /// the background and are not launches.
+    fn launches(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.argv_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                let record: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+                record["argv"].as_array().is_some_and(|argv| {
+                    let has = |word: &str| argv.iter().any(|a| a.as_str() == Some(word));
+                    (has("remote-control") || has("--remote-control") || has("--bg"))
+                        && !has("--help")
+                })
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    async fn world(&self) -> World {
+        let mut tree = BTreeMap::new();
+        let root = self.sandbox.projects_root();
+        walk(&root, &root, &mut tree);
+        let socket = self.socket();
+        let (status, instances) = tokio::task::spawn_blocking(move || {
+            over_control_socket(&socket, "GET", "/api/instances", "")
+        })
+        .await
+        .expect("the socket request");
+        assert_eq!(status, 200, "{instances}");
+        World {
+            tree,
+            global_file: std::fs::read(self.sandbox.home().join(".claude.json")).ok(),
+            audit_log: std::fs::read(self.sandbox.state_dir().join("config_audit.log")).ok(),
+            launches: self.launches(),
+            instances: serde_json::from_str(&instances).expect("instances JSON"),
+        }
+    }
+
+    /// Sends `request`, checks its status and `detail`, and that the world is unchanged.
+    async fn refuses(&self, row: u8, request: Request, status: u16, detail: &Detail) -> Answer {
+        let before = self.world().await;
+        let shown = format!(
+            "row {row}: {} {} {:?}",
+            request.method, request.path, request.body
+        );
+        let answer = request.send(&self.server.base).await;
+        assert_eq!(answer.status, status, "{shown}: {}", answer.body);
+        detail.check(&answer.json()["detail"], &shown);
+        let after = self.world().await;
+        assert_eq!(before, after, "{shown} changed the world");
+        answer
+    }
+
+    /// Runs a table of refusals.
+    async fn table(&self, cases: Vec<(u8, Request, u16, Detail)>) {
+        for (row, request, status, detail) in cases {
+            self.refuses(row, request, status, &detail).await;
+        }
+    }
+}
+
+/// One HTTP/1.1 request over the control socket: the status code and the body.
+fn over_control_socket(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = wait_for(Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(socket).ok()
+    })
+    .expect("connect to the control socket");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    let status = answer[9..12].parse().expect("a status code");
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    // Chunked answers: good enough to drop the chunk-size lines of a small JSON body.
+    let body = if body.starts_with('[') || body.starts_with('{') || body.is_empty() {
+        body
+    } else {
+        body.lines()
+            .filter(|l| l.starts_with('[') || l.starts_with('{'))
+            .collect::<Vec<_>>()
+            .join("")
+    };
+    (status, body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and answers.
+
+#[derive(Debug, Clone)]
+enum Body {
+    Empty,
+    Json(Value),
+    Raw(Vec<u8>),
+    Form(String),
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    method: reqwest::Method,
+    path: String,
+    body: Body,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn new(method: reqwest::Method, path: impl Into<String>, body: Body) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    async fn send(&self, base: &str) -> Answer {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let mut request = client.request(self.method.clone(), format!("{base}{}", self.path));
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request = match &self.body {
+            Body::Empty => request,
+            Body::Json(value) => request.json(value),
+            Body::Raw(bytes) => request
+                .header("content-type", "application/json")
+                .body(bytes.clone()),
+            Body::Form(password) => request.form(&[("password", password)]),
+        };
+        let response = request.send().await.expect("request");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+}
+
+fn post(path: impl Into<String>, body: Value) -> Request {
+    Request::new(reqwest::Method::POST, path, Body::Json(body))
+}
+
+fn post_raw(path: impl Into<String>, body: &[u8]) -> Request {
+    Request::new(reqwest::Method::POST, path, Body::Raw(body.to_vec()))
+}
+
+fn put(path: impl Into<String>, body: Value) -> Request {
+    Request::new(reqwest::Method::PUT, path, Body::Json(body))
+}
+
+fn get(path: impl Into<String>) -> Request {
+    Request::new(reqwest::Method::GET, path, Body::Empty)
+}
+
+fn delete(path: impl Into<String>) -> Request {
+    Request::new(reqwest::Method::DELETE, path, Body::Empty)
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// The expected `detail` of an answer.
+enum Detail {
+    Is(String),
+    StartsWith(String),
+    /// The status says it all (HTML answers, redirects).
+    Any,
+}
+
+impl Detail {
+    fn check(&self, detail: &Value, shown: &str) {
+        let text = detail.as_str().unwrap_or_default();
+        match self {
+            Self::Is(expected) => assert_eq!(text, expected, "{shown}"),
+            Self::StartsWith(prefix) => {
+                assert!(text.starts_with(prefix.as_str()), "{shown}: {text}");
+            }
+            Self::Any => {}
+        }
+    }
+}
+
+fn is(text: impl Into<String>) -> Detail {
+    Detail::Is(text.into())
+}
+
+fn starts(text: impl Into<String>) -> Detail {
+    Detail::StartsWith(text.into())
+}
+
+fn invalid_name(name: &str) -> Detail {
+    is(format!("invalid project name: '{name}' {INVALID_NAME}"))
+}
+
+fn canonical(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .expect("canonical path")
+        .display()
+        .to_string()
+}
+
+/// The usual sandbox: `alpha` (git, trusted), `beta` (trusted, no git), `untrusted`.
+fn usual_sandbox() -> Sandbox {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    let beta = sandbox.project("beta", &[]);
+    sandbox.project("untrusted", &[]);
+    trust_all(&sandbox, &[&alpha, &beta]);
+    sandbox
+}
+
+fn trust_all(sandbox: &Sandbox, paths: &[&PathBuf]) {
+    let projects: serde_json::Map<String, Value> = paths
+        .iter()
+        .map(|p| (canonical(p), json!({"hasTrustDialogAccepted": true})))
+        .collect();
+    std::fs::create_dir_all(sandbox.home()).expect("HOME");
+    std::fs::write(
+        sandbox.home().join(".claude.json"),
+        json!({ "projects": projects }).to_string(),
+    )
+    .expect("write .claude.json");
+}
+
+fn write_config(sandbox: &Sandbox, yaml: &str) {
+    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+    std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
+}
+
+/// `.fake-claude.json` of a project: the fake's mode there.
+fn fake_mode(project: &Path, mode: &str) {
+    std::fs::write(
+        project.join(".fake-claude.json"),
+        json!({ "mode": mode }).to_string(),
+    )
+    .expect("write .fake-claude.json");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 1–7: creating a project.
+
+#[tokio::test]
+async fn rows_01_to_07_create_project_refusals() {
+    let bench = Bench::start(usual_sandbox(), &[]);
+    let long = "a".repeat(65);
+    let mut cases = vec![
+        (
+            1,
+            post_raw("/api/projects", b"[]"),
+            422,
+            is("request body must be a JSON object"),
+        ),
+        (
+            1,
+            post_raw("/api/projects", b"\"x\""),
+            422,
+            is("request body must be a JSON object"),
+        ),
+        (
+            1,
+            post_raw("/api/projects", b"{nope"),
+            422,
+            is("request body must be a JSON object"),
+        ),
+        (
+            3,
+            post("/api/projects", json!({"name": ""})),
+            422,
+            is("name is required"),
+        ),
+        (
+            3,
+            post("/api/projects", json!({})),
+            422,
+            is("name is required"),
+        ),
+        (
+            6,
+            post("/api/projects", json!({"name": 5})),
+            422,
+            is("name must be a string"),
+        ),
+        (
+            7,
+            post("/api/projects", json!({"name": "alpha"})),
+            409,
+            is("a directory named 'alpha' already exists"),
+        ),
+    ];
+    for name in ["../etc", "a/b", "a\\b"] {
+        cases.push((
+            2,
+            post("/api/projects", json!({ "name": name })),
+            422,
+            invalid_name(name),
+        ));
+    }
+    for name in ["CON", "nul", "Lpt1"] {
+        cases.push((
+            4,
+            post("/api/projects", json!({ "name": name })),
+            422,
+            is(format!("'{name}' is a reserved device name")),
+        ));
+    }
+    for name in [long.as_str(), "-rf", ".hidden", "é"] {
+        cases.push((
+            5,
+            post("/api/projects", json!({ "name": name })),
+            422,
+            invalid_name(name),
+        ));
+    }
+    bench.table(cases).await;
+    assert!(
+        !bench.sandbox.dir.path().join("etc").exists(),
+        "nothing escaped the root"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 8–11, 13–18, 58: spawn options, all refused before anything is launched.
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one table, one server
+async fn rows_08_to_18_and_58_spawn_refusals() {
+    let sandbox = usual_sandbox();
+    // A conversation of `beta`: its id is a real transcript, just not `alpha`'s (row 17).
+    let other = "0b7e7d3a-4a59-4f0e-9d43-5c1f2b7a9e10";
+    let beta_slug = clauster_core::slug::slug(&canonical(&sandbox.projects_root().join("beta")));
+    let transcripts = sandbox.home().join(".claude/projects").join(beta_slug);
+    std::fs::create_dir_all(&transcripts).expect("transcripts dir");
+    std::fs::write(
+        transcripts.join(format!("{other}.jsonl")),
+        "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"hi\"}}\n",
+    )
+    .expect("write a transcript");
+    let bench = Bench::start(sandbox, &[]);
+    let spawn = |body: Value| post("/api/instances", body);
+    let long = "n".repeat(129);
+    let cases = vec![
+        (8, spawn(json!({})), 422, is("project is required")),
+        (
+            9,
+            spawn(json!({"project": "nope"})),
+            404,
+            is("unknown project: 'nope'"),
+        ),
+        (
+            10,
+            spawn(json!({"project": "alpha", "spawn_mode": "turbo"})),
+            422,
+            is("invalid spawn_mode 'turbo'; expected same-dir, worktree or session"),
+        ),
+        (
+            11,
+            spawn(json!({"project": "alpha", "permission_mode": "yolo"})),
+            422,
+            is("invalid permission_mode 'yolo'"),
+        ),
+        (
+            13,
+            spawn(json!({"project": "alpha", "resume_mode": "tmux"})),
+            422,
+            is("invalid resume_mode 'tmux'; expected standard or pty"),
+        ),
+        (
+            14,
+            spawn(json!({"project": "beta", "spawn_mode": "worktree"})),
+            422,
+            is("worktree spawn mode needs a git repository; 'beta' is not one"),
+        ),
+        (
+            15,
+            spawn(json!({"project": "alpha", "name": long})),
+            422,
+            is("name is longer than 128 characters"),
+        ),
+        (
+            15,
+            spawn(json!({"project": "alpha", "name": "evil\u{202e}txt"})),
+            422,
+            is("name must not contain control or invisible characters"),
+        ),
+        (
+            15,
+            spawn(json!({"project": "alpha", "name": "two\nlines"})),
+            422,
+            is("name must not contain control or invisible characters"),
+        ),
+        (
+            15,
+            spawn(json!({"project": "alpha", "name": "--help"})),
+            422,
+            is("name must not start with '-'"),
+        ),
+        (
+            16,
+            spawn(json!({"project": "alpha", "name": 5})),
+            422,
+            is("name must be a string"),
+        ),
+        (
+            17,
+            spawn(
+                json!({"project": "alpha", "resume_mode": "pty", "resume_session_id": "../../etc/passwd"}),
+            ),
+            422,
+            is("resume_session_id must be a UUID"),
+        ),
+        (
+            17,
+            spawn(json!({"project": "alpha", "resume_mode": "pty", "resume_session_id": "x"})),
+            422,
+            is("resume_session_id must be a UUID"),
+        ),
+        (
+            17,
+            spawn(json!({"project": "alpha", "resume_session_id": other})),
+            422,
+            is("resume_session_id needs resume_mode pty"),
+        ),
+        (
+            17,
+            spawn(json!({"project": "alpha", "resume_mode": "pty", "resume_session_id": other})),
+            422,
+            is("no such conversation in 'alpha'"),
+        ),
+        (
+            18,
+            spawn(json!({"project": "alpha", "channel": "hosted"})),
+            422,
+            is("channel 'hosted' is not supported by this server"),
+        ),
+        (
+            58,
+            spawn(json!({"project": 5})),
+            422,
+            is("project must be a string"),
+        ),
+        (
+            58,
+            spawn(json!({"project": "nope", "trust": "yes"})),
+            422,
+            is("trust must be a boolean"),
+        ),
+        (
+            58,
+            post("/api/instances/zzz/resume", json!({"fresh": 1})),
+            422,
+            is("fresh must be a boolean"),
+        ),
+    ];
+    bench.table(cases).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row 12: bypassPermissions without the project's opt-in, on spawn and on resume.
+
+#[tokio::test]
+async fn row_12_bypass_needs_the_project_opt_in() {
+    let sandbox = usual_sandbox();
+    write_config(
+        &sandbox,
+        "projects:\n  alpha:\n    allow_bypass_permissions: true\n",
+    );
+    let refused = is(
+        "bypassPermissions is not enabled for project 'beta'. Set projects.beta.allow_bypass_permissions: true in clauster.yml first.",
+    );
+    let bench = Bench::start(sandbox, &[]);
+    bench
+        .refuses(
+            12,
+            post(
+                "/api/instances",
+                json!({"project": "beta", "permission_mode": "bypassPermissions"}),
+            ),
+            403,
+            &refused,
+        )
+        .await;
+    // With the opt-in it launches; stopped, it can be resumed only while the opt-in stays.
+    let started = post(
+        "/api/instances",
+        json!({"project": "alpha", "permission_mode": "bypassPermissions"}),
+    )
+    .send(&bench.server.base)
+    .await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let id = started.json()["instance_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let stopped = delete(format!("/api/instances/{id}"))
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let Bench {
+        sandbox, server, ..
+    } = bench;
+    drop(server);
+    write_config(&sandbox, "projects: {}\n");
+    let bench = Bench::start(sandbox, &[]);
+    bench
+        .refuses(
+            12,
+            post(format!("/api/instances/{id}/resume"), json!({})),
+            403,
+            &is(
+                "bypassPermissions is not enabled for project 'alpha'. Set projects.alpha.allow_bypass_permissions: true in clauster.yml first.",
+            ),
+        )
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 19–22: trust and the cap.
+
+#[tokio::test]
+async fn rows_19_and_21_untrusted_projects_stay_untrusted() {
+    let bench = Bench::start(usual_sandbox(), &[]);
+    let path = canonical(&bench.sandbox.projects_root().join("untrusted"));
+    bench
+        .table(vec![
+            (
+                19,
+                post("/api/instances", json!({"project": "untrusted"})),
+                409,
+                is(format!(
+                    "directory not trusted: {path}. Use the Trust action before starting."
+                )),
+            ),
+            (
+                21,
+                post(
+                    "/api/instances",
+                    json!({"project": "untrusted", "trust": true, "spawn_mode": "turbo"}),
+                ),
+                422,
+                is("invalid spawn_mode 'turbo'; expected same-dir, worktree or session"),
+            ),
+            (
+                21,
+                post(
+                    "/api/instances",
+                    json!({"project": "untrusted", "trust": true, "permission_mode": "yolo"}),
+                ),
+                422,
+                is("invalid permission_mode 'yolo'"),
+            ),
+        ])
+        .await;
+    let projects = get("/api/projects").send(&bench.server.base).await.json();
+    let untrusted = projects
+        .as_array()
+        .expect("projects")
+        .iter()
+        .find(|p| p["name"] == "untrusted")
+        .expect("listed");
+    assert_eq!(untrusted["trust_state"], "untrusted", "{untrusted}");
+}
+
+#[tokio::test]
+async fn row_20_spawn_over_max_bridges() {
+    let sandbox = usual_sandbox();
+    write_config(&sandbox, "instance_defaults:\n  max_bridges: 1\n");
+    let bench = Bench::start(sandbox, &[]);
+    let first = bench.server.start_bridge("alpha").await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    bench
+        .refuses(
+            20,
+            post("/api/instances", json!({"project": "beta"})),
+            409,
+            &is("max_bridges=1 reached (1 live); stop a bridge before starting another"),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn row_22_trust_over_an_unusable_global_file() {
+    let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for (shown, bytes) in [
+        ("invalid JSON", b"{\"projects\": {\"/x\": \n".to_vec()),
+        ("an array", b"[1, 2]\n".to_vec()),
+        (
+            "nested 200 deep",
+            format!("{{\"projects\": {nested}}}").into_bytes(),
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.project("alpha", &[]);
+        std::fs::create_dir_all(sandbox.home()).expect("HOME");
+        let file = sandbox.home().join(".claude.json");
+        std::fs::write(&file, &bytes).expect("write the global file");
+        let bench = Bench::start(sandbox, &[]);
+        let refused = starts(format!("cannot update {}: ", file.display()));
+        for request in [
+            post("/api/projects/alpha/trust", json!({})),
+            post("/api/projects/trust-all", json!({})),
+            post("/api/instances", json!({"project": "alpha", "trust": true})),
+        ] {
+            let answer = bench.refuses(22, request, 409, &refused).await;
+            assert!(
+                answer.json()["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.ends_with("it was left unchanged")),
+                "{shown}: {}",
+                answer.body
+            );
+        }
+        assert_eq!(std::fs::read(&file).expect("still there"), bytes, "{shown}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 23–27: instance references.
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one table, one server
+async fn rows_23_to_27_references() {
+    let sandbox = usual_sandbox();
+    let crashy = sandbox.project("crashy", &[]);
+    fake_mode(&crashy, "crash");
+    let stall = sandbox.project("stall", &[]);
+    fake_mode(&stall, "stall");
+    let alpha = sandbox.projects_root().join("alpha");
+    let beta = sandbox.projects_root().join("beta");
+    trust_all(&sandbox, &[&alpha, &beta, &crashy, &stall]);
+    let bench = Bench::start(sandbox, &[]);
+
+    bench
+        .refuses(
+            23,
+            get("/api/instances/zzz"),
+            404,
+            &is("no such instance: 'zzz'"),
+        )
+        .await;
+
+    // Dead records in `crashy` until two ids share a first character (at most 17).
+    let mut ids: Vec<String> = Vec::new();
+    let shared = loop {
+        let (status, body) = bench.server.start_bridge("crashy").await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["status"], "error", "{body}");
+        let id = body["instance_id"].as_str().expect("id").to_owned();
+        if let Some(twin) = ids.iter().find(|other| other[..1] == id[..1]) {
+            break (twin.clone(), id);
+        }
+        ids.push(id);
+        assert!(ids.len() <= 16, "pigeonhole");
+    };
+    let prefix = &shared.0[..1];
+    let mut matching: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .chain([shared.1.as_str()])
+        .filter(|id| id.starts_with(prefix))
+        .collect();
+    matching.sort_unstable();
+    let answer = bench
+        .refuses(
+            24,
+            get(format!("/api/instances/{prefix}")),
+            409,
+            &starts(format!("ambiguous '{prefix}' — matches ")),
+        )
+        .await;
+    let detail = answer.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detail.ends_with("; use more characters"), "{detail}");
+    for id in &matching {
+        assert!(detail.contains(id), "{detail} names {id}");
+    }
+    // Row 25: a project name with several dead instances.
+    let answer = bench
+        .refuses(
+            25,
+            get("/api/instances/crashy"),
+            409,
+            &starts("ambiguous 'crashy' — matches "),
+        )
+        .await;
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("; use an instance id directly")),
+        "{}",
+        answer.body
+    );
+    for request in [
+        delete("/api/instances/crashy"),
+        post("/api/instances/crashy/forget", json!({})),
+    ] {
+        bench
+            .refuses(25, request, 409, &starts("ambiguous 'crashy' — matches "))
+            .await;
+    }
+
+    // One live and one dead in `alpha`: the name means the live one.
+    let (status, first) = bench.server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{first}");
+    let first_id = first["instance_id"].as_str().expect("id").to_owned();
+    let stopped = delete(format!("/api/instances/{first_id}"))
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let (status, live) = bench.server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{live}");
+    let live_id = live["instance_id"].as_str().expect("id").to_owned();
+    let pid = live["bridge_pid"].as_i64().expect("pid");
+    let resolved = get("/api/instances/alpha").send(&bench.server.base).await;
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    assert_eq!(resolved.json()["instance_id"], live_id.as_str());
+
+    // Row 26: forget a running instance.
+    bench
+        .refuses(
+            26,
+            post(format!("/api/instances/{live_id}/forget"), json!({})),
+            409,
+            &is(format!("instance '{live_id}' is still live; stop it first")),
+        )
+        .await;
+    assert!(process_exists(pid), "the bridge was not touched");
+
+    // Row 27: a bridge that never registers has no link yet.
+    let (status, stalled) = bench.server.start_bridge("stall").await;
+    assert_eq!(status, 201, "{stalled}");
+    let stalled_id = stalled["instance_id"].as_str().expect("id").to_owned();
+    bench
+        .refuses(
+            27,
+            get(format!("/api/instances/{stalled_id}/qr")),
+            409,
+            &is("no session URL available yet"),
+        )
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 28–34: the CLAUDE.md editor.
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha_hex(&Sha256::digest(bytes))
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[tokio::test]
+async fn rows_28_to_34_claude_md() {
+    let sandbox = usual_sandbox();
+    let alpha = sandbox.projects_root().join("alpha");
+    std::fs::write(alpha.join("CLAUDE.md"), "# alpha\n").expect("write CLAUDE.md");
+    let linked = sandbox.project("linked", &[]);
+    std::os::unix::fs::symlink("/etc/passwd", linked.join("CLAUDE.md")).expect("symlink");
+    let latin1 = sandbox.project("latin1", &[]);
+    std::fs::write(latin1.join("CLAUDE.md"), b"caf\xe9\n").expect("write");
+    let beta = sandbox.projects_root().join("beta");
+    trust_all(&sandbox, &[&alpha, &beta, &linked, &latin1]);
+    let passwd = std::fs::read("/etc/passwd").ok();
+    let bench = Bench::start(sandbox, &[]);
+    let hash = sha256_hex(b"# alpha\n");
+    let md = "/api/projects/alpha/claude-md";
+    let untrusted = canonical(&bench.sandbox.projects_root().join("untrusted"));
+    let cases = vec![
+        (
+            28,
+            put(md, json!({"content": 5})),
+            422,
+            is("content must be a string"),
+        ),
+        (
+            28,
+            put(md, json!({"content": "x", "base_sha256": 1})),
+            422,
+            is("base_sha256 must be a string"),
+        ),
+        (
+            29,
+            put(md, json!({"content": "a".repeat(65_537)})),
+            413,
+            is("CLAUDE.md is 65537 bytes, over the 65536 byte cap"),
+        ),
+        (
+            30,
+            put(
+                md,
+                json!({"content": "x", "base_sha256": sha256_hex(b"stale")}),
+            ),
+            409,
+            is("CLAUDE.md changed on disk since it was loaded"),
+        ),
+        (
+            31,
+            put("/api/projects/untrusted/claude-md", json!({"content": "x"})),
+            403,
+            is(format!("{untrusted} is not a trusted directory")),
+        ),
+        (
+            32,
+            get("/api/projects/linked/claude-md"),
+            422,
+            is("CLAUDE.md resolves outside the project directory"),
+        ),
+        (
+            32,
+            put(
+                "/api/projects/linked/claude-md",
+                json!({"content": "pwned\n"}),
+            ),
+            422,
+            is("CLAUDE.md resolves outside the project directory"),
+        ),
+        (
+            33,
+            get("/api/projects/latin1/claude-md"),
+            422,
+            is("CLAUDE.md is not valid UTF-8"),
+        ),
+        (
+            34,
+            put(md, json!({"content": "a\u{0}b"})),
+            422,
+            is("content must not contain NUL characters"),
+        ),
+    ];
+    bench.table(cases).await;
+    let stale = bench
+        .refuses(
+            30,
+            put(md, json!({"content": "x", "base_sha256": "not-a-hash"})),
+            409,
+            &is("CLAUDE.md changed on disk since it was loaded"),
+        )
+        .await;
+    assert_eq!(stale.json()["current_sha256"], hash.as_str());
+    assert_eq!(
+        std::fs::read("/etc/passwd").ok(),
+        passwd,
+        "the link target is untouched"
+    );
+    // Row 29's other half: exactly the cap is accepted.
+    let at_cap = "b".repeat(65_536);
+    let accepted = put(md, json!({"content": at_cap, "base_sha256": hash}))
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_eq!(
+        std::fs::read(bench.sandbox.projects_root().join("alpha/CLAUDE.md")).expect("written"),
+        at_cap.as_bytes()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 35–43: cloning, under the real URL policy of `clauster run`.
+
+#[tokio::test]
+async fn rows_35_to_40_and_42_clone_refusals() {
+    let sandbox = usual_sandbox();
+    let bench = Bench::start(sandbox, &[]);
+    let clone = |url: &str| post("/api/projects/clone", json!({"name": "fresh", "url": url}));
+    let schemes = "permitted: ['https', 'ssh']";
+    let long = format!("https://example.com/{}", "a".repeat(2030));
+    let mut cases = vec![
+        (
+            35,
+            clone("http://example.com/x"),
+            422,
+            is(format!("scheme 'http' not allowed; {schemes}")),
+        ),
+        (
+            35,
+            clone("file:///etc"),
+            422,
+            is(format!("scheme 'file' not allowed; {schemes}")),
+        ),
+        (
+            35,
+            clone("git@host:x/y"),
+            422,
+            is("clone URL must have a scheme"),
+        ),
+        (
+            38,
+            clone("https://user:pw@host/x"),
+            422,
+            is("credentials in the clone URL are not allowed"),
+        ),
+        (
+            39,
+            clone("https://example.com/x\u{7}"),
+            422,
+            is("clone URL must not contain whitespace or control characters"),
+        ),
+        (
+            39,
+            clone(&long),
+            422,
+            is("clone URL is longer than 2048 characters"),
+        ),
+        (
+            40,
+            clone("https://does-not-exist.invalid/x"),
+            422,
+            is("could not resolve host 'does-not-exist.invalid'"),
+        ),
+        (
+            42,
+            post(
+                "/api/projects/clone/0123456789abcdef0123456789abcdef/cancel",
+                json!({}),
+            ),
+            404,
+            starts("no such clone job"),
+        ),
+    ];
+    for (url, host, ip) in [
+        ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
+        ("https://[::1]/x", "::1", "::1"),
+        (
+            "https://169.254.169.254/",
+            "169.254.169.254",
+            "169.254.169.254",
+        ),
+        ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
+        ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
+    ] {
+        cases.push((
+            36,
+            clone(url),
+            403,
+            starts(format!("host '{host}' resolves to blocked address {ip}")),
+        ));
+    }
+    cases.push((
+        37,
+        clone("https://10.0.0.5/x"),
+        403,
+        starts("host '10.0.0.5' resolves to blocked address 10.0.0.5"),
+    ));
+    bench.table(cases).await;
+}
+
+#[tokio::test]
+async fn rows_36_37_and_42_with_private_hosts_allowed() {
+    let sandbox = usual_sandbox();
+    write_config(&sandbox, "clone:\n  allow_private_hosts: true\n");
+    let bench = Bench::start(sandbox, &[]);
+    let clone = |url: &str| post("/api/projects/clone", json!({"name": "fresh", "url": url}));
+    for (url, host, ip) in [
+        ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
+        ("https://[::1]/x", "::1", "::1"),
+        (
+            "https://169.254.169.254/",
+            "169.254.169.254",
+            "169.254.169.254",
+        ),
+        ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
+        ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
+    ] {
+        bench
+            .refuses(
+                36,
+                clone(url),
+                403,
+                &starts(format!("host '{host}' resolves to blocked address {ip}")),
+            )
+            .await;
+    }
+    // Row 37's other half: a private address is admitted with the opt-in.
+    let admitted = clone("https://10.0.0.5/x").send(&bench.server.base).await;
+    assert_eq!(admitted.status, 202, "{}", admitted.body);
+    let job = admitted.json()["job_id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
+    let cancel = format!("/api/projects/clone/{job}/cancel");
+    let first = post(&cancel, json!({})).send(&bench.server.base).await;
+    assert!(matches!(first.status, 202 | 409), "{}", first.body);
+    let mut ended = None;
+    for _ in 0..300 {
+        let answer = post(&cancel, json!({})).send(&bench.server.base).await;
+        if answer.status == 409 {
+            ended = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Row 42: a finished job cannot be cancelled.
+    let ended = ended.expect("the job ended");
+    assert!(
+        ended.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("clone job is already ")),
+        "{}",
+        ended.body
+    );
+    let again = bench
+        .refuses(
+            42,
+            post(&cancel, json!({})),
+            409,
+            &starts("clone job is already "),
+        )
+        .await;
+    assert_eq!(again.json(), ended.json());
+    assert!(
+        !bench.sandbox.projects_root().join("fresh").exists(),
+        "a cancelled clone leaves nothing"
+    );
+}
+
+#[tokio::test]
+async fn row_41_clone_disabled() {
+    let sandbox = usual_sandbox();
+    write_config(&sandbox, "clone:\n  enabled: false\n");
+    let bench = Bench::start(sandbox, &[]);
+    for body in [
+        json!({"name": "fresh", "url": "https://example.com/x"}),
+        json!({}),
+    ] {
+        bench
+            .refuses(
+                41,
+                post("/api/projects/clone", body),
+                403,
+                &is("clone is disabled in config"),
+            )
+            .await;
+    }
+}
+
+/// Row 43 needs three clones that hang: served in process so the test URL policy can admit a
+/// silent listener on 127.0.0.1 (the only seam for that, README §Workspace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_43_a_fourth_concurrent_clone() {
+    use clauster_core::clone::UrlPolicy;
+    use clauster_core::config::{ConfigInput, IpNet};
+
+    let sandbox = Sandbox::new();
+    let claude = fake_claude(&sandbox);
+    std::fs::create_dir_all(sandbox.projects_root()).expect("projects_root");
+    std::fs::create_dir_all(sandbox.state_dir()).expect("state_dir");
+    std::fs::set_permissions(
+        sandbox.state_dir(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod state_dir");
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_port = silent.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let text = format!(
+        "projects_root: {root}\nstate_dir: {state}\nclaude:\n  binary: {claude}\n  config_dir: {home}/.claude\nclone:\n  allowed_schemes: [git]\n  timeout_seconds: 120\n",
+        root = sandbox.projects_root().display(),
+        state = sandbox.state_dir().display(),
+        claude = claude.display(),
+        home = sandbox.home().display(),
+    );
+    let loaded = clauster_core::config::load(&ConfigInput {
+        text: Some(text),
+        home: Some(sandbox.home()),
+        ..ConfigInput::default()
+    })
+    .expect("a valid test config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(clauster_server::serve(
+        clauster_server::ServerConfig {
+            config: loaded.config,
+            config_file: None,
+            session_secret: None,
+        },
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        clauster_server::ServeOptions {
+            clone_url_policy: UrlPolicy::real()
+                .admitting(IpNet::parse("127.0.0.1").expect("a network")),
+            ..clauster_server::ServeOptions::default()
+        },
+    ));
+    let up = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(base.trim_start_matches("http://")).ok()
+    });
+    assert!(up.is_some() && !served.is_finished(), "serve did not start");
+
+    let clone = |name: &str| {
+        post(
+            "/api/projects/clone",
+            json!({"name": name, "url": format!("git://127.0.0.1:{silent_port}/{name}.git")}),
+        )
+    };
+    let mut jobs = Vec::new();
+    for name in ["one", "two", "three"] {
+        let answer = clone(name).send(&base).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        jobs.push(answer.json()["job_id"].as_str().expect("job").to_owned());
+    }
+    let refused = clone("four").send(&base).await;
+    assert_eq!(
+        (refused.status, refused.json()),
+        (
+            429,
+            json!({"detail": "too many clones in progress; wait for one to finish"})
+        )
+    );
+    let active = get("/api/projects/clone/active").send(&base).await.json();
+    assert_eq!(active["jobs"].as_array().map(Vec::len), Some(3), "{active}");
+    // The three running jobs make their own temporary directories; nothing is the fourth's.
+    let fourth: Vec<String> = std::fs::read_dir(sandbox.projects_root())
+        .expect("read")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("four"))
+        .collect();
+    assert!(fourth.is_empty(), "{fourth:?}");
+    for job in &jobs {
+        let cancelled = post(format!("/api/projects/clone/{job}/cancel"), json!({}))
+            .send(&base)
+            .await;
+        assert_eq!(cancelled.status, 202, "{}", cancelled.body);
+    }
+    drop(stop);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 44–50: authentication.
+
+fn hash_password(sandbox: &Sandbox) -> String {
+    use std::io::Write as _;
+    let mut child = sandbox
+        .command(clauster_bin())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("hash-password");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn password_sandbox(extra: &str) -> Sandbox {
+    let sandbox = usual_sandbox();
+    let hash = hash_password(&sandbox);
+    write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n  session_max_age_seconds: 3600\n{extra}"
+        ),
+    );
+    sandbox
+}
+
+fn login(origin: Option<&str>, password: &str, forwarded_for: Option<&str>) -> Request {
+    let mut request = Request::new(
+        reqwest::Method::POST,
+        "/login",
+        Body::Form(password.to_owned()),
+    );
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request
+}
+
+/// `POST /login` from the dashboard's own origin.
+fn form_login(bench: &Bench, password: &str, forwarded_for: Option<&str>) -> Request {
+    login(Some(&bench.server.base), password, forwarded_for)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+#[tokio::test]
+async fn row_44_six_wrong_passwords() {
+    let bench = Bench::start(password_sandbox(""), &[]);
+    for _ in 0..5 {
+        let wrong = bench
+            .refuses(44, form_login(&bench, "nope", None), 401, &Detail::Any)
+            .await;
+        assert!(wrong.body.contains("Wrong password."), "{}", wrong.body);
+    }
+    let locked = bench
+        .refuses(44, form_login(&bench, "nope", None), 429, &Detail::Any)
+        .await;
+    assert_eq!(locked.header("retry-after"), "301");
+    assert!(locked.headers.get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn row_50_rotating_forwarded_for_does_not_escape_the_throttle() {
+    let bench = Bench::start(password_sandbox(""), &[]);
+    for attempt in 0..5 {
+        let ip = format!("203.0.113.{attempt}");
+        bench
+            .refuses(50, form_login(&bench, "nope", Some(&ip)), 401, &Detail::Any)
+            .await;
+    }
+    let locked = bench
+        .refuses(
+            50,
+            form_login(&bench, PASSWORD, Some("198.51.100.7")),
+            429,
+            &Detail::Any,
+        )
+        .await;
+    assert_eq!(locked.header("retry-after"), "301");
+    assert!(
+        locked.headers.get("set-cookie").is_none(),
+        "the password was not even checked"
+    );
+}
+
+/// A cookie signed with the server's own secret, as security.md §3 defines it.
+fn forged_cookie(name: &str, secret: &[u8], epoch: u64, iat: u64) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = b64.encode(json!({"u": "admin", "e": epoch, "iat": iat}).to_string());
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("a key");
+    mac.update(format!("clauster-session|{payload}").as_bytes());
+    let mac = b64.encode(mac.finalize().into_bytes());
+    format!("{name}=v1.{payload}.{mac}")
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one table, one server
+async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
+    let bench = Bench::start(password_sandbox(""), &[]);
+    // Row 45: no Origin, a foreign Origin.
+    bench
+        .table(vec![
+            (
+                45,
+                login(None, PASSWORD, None),
+                403,
+                is("origin check failed"),
+            ),
+            (
+                45,
+                login(Some("https://evil.example"), PASSWORD, None),
+                403,
+                is("origin check failed"),
+            ),
+        ])
+        .await;
+
+    // A real session to tamper with.
+    let ok = form_login(&bench, PASSWORD, None)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let name = cookie.split('=').next().expect("name").to_owned();
+    assert_eq!(
+        get("/api/state")
+            .header("cookie", &cookie)
+            .send(&bench.server.base)
+            .await
+            .status,
+        200
+    );
+    let mut flipped = cookie.clone().into_bytes();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    let secret = std::fs::read(bench.sandbox.state_dir().join("session.secret")).expect("secret");
+    let now = unix_now();
+    let expired = forged_cookie(&name, &secret, 0, now - 7200);
+    // The forgery is right: the same cookie, fresh, is accepted.
+    let fresh = forged_cookie(&name, &secret, 0, now);
+    assert_eq!(
+        get("/api/state")
+            .header("cookie", &fresh)
+            .send(&bench.server.base)
+            .await
+            .status,
+        200
+    );
+    for bad in [&flipped, &expired] {
+        bench
+            .refuses(
+                46,
+                get("/api/state").header("cookie", bad),
+                401,
+                &is("authentication required"),
+            )
+            .await;
+        let page = bench
+            .refuses(46, get("/").header("cookie", bad), 303, &Detail::Any)
+            .await;
+        assert_eq!(page.header("location"), "/login");
+    }
+
+    // Row 47: bearer tokens that are empty or unknown.
+    for header in [
+        "Bearer ",
+        "Bearer clauster_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        bench
+            .refuses(
+                47,
+                get("/api/instances").header("authorization", header),
+                401,
+                &is("authentication required"),
+            )
+            .await;
+    }
+
+    // Row 48: a WebSocket handshake with a foreign Origin, even with a valid cookie.
+    for path in ["/ws/events", "/ws/bridge-log/alpha"] {
+        let before = bench.world().await;
+        let refused = handshake(
+            &bench.server.ws,
+            path,
+            &[("cookie", &cookie), ("origin", "https://evil.example")],
+        )
+        .await;
+        assert_eq!(refused, Err(403), "{path}");
+        assert_eq!(before, bench.world().await);
+    }
+
+    // Row 46: a cookie issued before a logout.
+    let logout = Request::new(reqwest::Method::POST, "/logout", Body::Empty)
+        .header("cookie", &cookie)
+        .header("origin", &bench.server.base)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(logout.status, 303, "{}", logout.body);
+    bench
+        .refuses(
+            46,
+            get("/api/state").header("cookie", &cookie),
+            401,
+            &is("authentication required"),
+        )
+        .await;
+    bench
+        .refuses(
+            46,
+            get("/api/state").header("cookie", &fresh),
+            401,
+            &is("authentication required"),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn row_48_websocket_origin_without_auth() {
+    let bench = Bench::start(usual_sandbox(), &[]);
+    let before = bench.world().await;
+    let refused = handshake(
+        &bench.server.ws,
+        "/ws/events",
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(refused, Err(403));
+    assert_eq!(before, bench.world().await);
+}
+
+/// A WebSocket handshake: `Ok(())` on upgrade, else the HTTP status of the refusal.
+async fn handshake(ws: &str, path: &str, headers: &[(&str, &str)]) -> Result<(), u16> {
+    let mut request = format!("{ws}{path}")
+        .into_client_request()
+        .expect("a ws request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("a name"),
+            reqwest::header::HeaderValue::from_str(value).expect("a value"),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => Ok(()),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("unexpected handshake error: {other}"),
+    }
+}
+
+fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("a key");
+    mac.update(format!("{user}:{t}:{method}:{path}").as_bytes());
+    let hex = sha_hex(&mac.finalize().into_bytes());
+    format!("t={t},v1={hex}")
+}
+
+#[tokio::test]
+async fn row_49_proxy_headers_that_do_not_authenticate() {
+    let secret = "a-shared-secret-between-proxy-and-clauster";
+    let sandbox = usual_sandbox();
+    write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    shared_secret: '{secret}'\n"
+        ),
+    );
+    let bench = Bench::start(sandbox, &[]);
+    let now = unix_now();
+    let good = proxy_signature(secret, "alice", now, "GET", "/api/projects");
+    assert_eq!(
+        get("/api/projects")
+            .header("remote-user", "alice")
+            .header("x-proxy-auth", &good)
+            .send(&bench.server.base)
+            .await
+            .status,
+        200,
+        "the signature scheme is right"
+    );
+    let stale = proxy_signature(secret, "alice", now - 3600, "GET", "/api/projects");
+    let wrong = proxy_signature("another secret", "alice", now, "GET", "/api/projects");
+    for signature in [stale, wrong] {
+        bench
+            .refuses(
+                49,
+                get("/api/projects")
+                    .header("remote-user", "alice")
+                    .header("x-proxy-auth", &signature),
+                401,
+                &is("authentication required"),
+            )
+            .await;
+    }
+
+    // From a peer outside `trusted_ips` the headers are ignored.
+    let untrusted = usual_sandbox();
+    write_config(
+        &untrusted,
+        "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['10.0.0.0/8']\n    require_hmac: false\n",
+    );
+    let other = Bench::start(untrusted, &[]);
+    other
+        .refuses(
+            49,
+            get("/api/projects")
+                .header("remote-user", "alice")
+                .header("x-forwarded-for", "10.0.0.1"),
+            401,
+            &is("authentication required"),
+        )
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 52, 56, 57.
+
+#[tokio::test]
+async fn rows_52_56_and_57_agents_bodies_and_discovery() {
+    let sandbox = usual_sandbox();
+    let root = sandbox.projects_root();
+    for name in ["CON", "-x", ".git"] {
+        std::fs::create_dir_all(root.join(name)).expect("create");
+    }
+    std::fs::write(root.join("notes"), "a regular file\n").expect("write");
+    let bench = Bench::start(sandbox, &[]);
+    bench
+        .table(vec![
+            (
+                52,
+                delete("/api/agents/..%2F.."),
+                422,
+                is("invalid job id '../..'; expected 8 lowercase hex characters"),
+            ),
+            (
+                52,
+                delete("/api/agents/ABCDEF12"),
+                422,
+                is("invalid job id 'ABCDEF12'; expected 8 lowercase hex characters"),
+            ),
+            (
+                52,
+                delete("/api/agents/abc"),
+                422,
+                is("invalid job id 'abc'; expected 8 lowercase hex characters"),
+            ),
+            (
+                56,
+                post_raw("/api/instances", &vec![b' '; 1024 * 1024 + 1]),
+                413,
+                is("request body too large"),
+            ),
+            (
+                56,
+                Request::new(
+                    reqwest::Method::PUT,
+                    "/api/projects/alpha/claude-md",
+                    Body::Raw(vec![b' '; 512 * 1024 + 1]),
+                ),
+                413,
+                is("request body too large"),
+            ),
+        ])
+        .await;
+    // Row 57: only valid directories are projects.
+    let listed = get("/api/projects").send(&bench.server.base).await.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("projects")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["alpha", "beta", "untrusted"], "{listed}");
+    for name in ["CON", "-x", ".git", "notes"] {
+        let answer = get(format!("/api/projects/{name}/claude-md"))
+            .send(&bench.server.base)
+            .await;
+        assert_eq!(answer.status, 404, "{name}: {}", answer.body);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows 53, 54: configuration refusals of `clauster run`.
+
+fn run_refused(sandbox: &Sandbox, args: &[&str]) -> String {
+    let port = support::free_port().to_string();
+    let output = sandbox
+        .command(clauster_bin())
+        .args(["run", "--port", &port, "--projects-root"])
+        .arg(sandbox.projects_root())
+        .args(args)
+        .output()
+        .expect("run clauster");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        !sandbox.state_dir().join("control.sock").exists(),
+        "nothing is served"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn row_53_a_network_host_without_enforced_auth() {
+    let sandbox = usual_sandbox();
+    let before = std::fs::read(sandbox.home().join(".claude.json")).ok();
+    let stderr = run_refused(&sandbox, &["--host", "0.0.0.0"]);
+    assert_eq!(
+        stderr.trim_end(),
+        "clauster: config error: refusing non-loopback host='0.0.0.0' without enforced auth. \
+         Set auth.enabled: true together with auth.password_required (+ auth.password_hash), \
+         auth.reverse_proxy.enabled, or auth.api_token_hash — or, to opt out on a trusted LAN, \
+         auth.allow_unauthenticated_network."
+    );
+    assert_eq!(
+        std::fs::read(sandbox.home().join(".claude.json")).ok(),
+        before
+    );
+}
+
+#[test]
+fn row_54_a_malformed_api_token_hash() {
+    let sandbox = usual_sandbox();
+    write_config(
+        &sandbox,
+        "auth:\n  enabled: true\n  api_token_hash: \"ABC\"\n",
+    );
+    let stderr = run_refused(&sandbox, &[]);
+    assert!(stderr.starts_with("clauster: config error: "), "{stderr}");
+    assert!(stderr.contains("auth.api_token_hash"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row 55: a planted symlink where the next log set goes.
+
+#[tokio::test]
+async fn row_55_a_planted_symlink_at_the_next_log_path() {
+    let sandbox = usual_sandbox();
+    let target = sandbox.dir.path().join("target.txt");
+    std::fs::write(&target, "do not touch\n").expect("write the target");
+    let bench = Bench::start(sandbox, &[]);
+    // The first launch of this server is `alpha-<epoch ms>-1`: every name of the next
+    // seconds is a link to the target, at each file of the set.
+    let logs = bench.sandbox.state_dir().join("logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let start = u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("ms fit");
+    for ms in start..start + 20_000 {
+        for file in ["log", "stderr.log"] {
+            std::os::unix::fs::symlink(&target, logs.join(format!("alpha-{ms:013}-1.{file}")))
+                .expect("plant a link");
+        }
+    }
+    let (status, body) = bench.server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error_kind"], "launch_failed", "{body}");
+    assert_eq!(body["alive"], false, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("the target"),
+        "do not touch\n"
+    );
+    assert!(bench.launches().is_empty(), "no bridge was launched");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row 59: the control socket authenticates by its file mode.
+
+#[test]
+fn row_59_the_cli_over_the_control_socket_with_auth_on_and_no_ui() {
+    let sandbox = usual_sandbox();
+    let crashy = sandbox.project("crashy", &[]);
+    fake_mode(&crashy, "crash");
+    let alpha = sandbox.projects_root().join("alpha");
+    trust_all(&sandbox, &[&alpha, &crashy]);
+    let hash = hash_password(&sandbox);
+    write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\nui:\n  enabled: false\n"
+        ),
+    );
+    let bench = Bench::start(sandbox, &[]);
+    // Over TCP the same request is refused.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let refused = runtime
+        .block_on(post("/api/instances", json!({"project": "crashy"})).send(&bench.server.base));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let cli = |args: &[&str]| {
+        let output = bench
+            .sandbox
+            .command(clauster_bin())
+            .args(args)
+            .output()
+            .expect("run the CLI");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&["start", "crashy", "--json"]);
+    assert!(code.is_some(), "{out}{err}");
+    let started: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    let id = started["instance_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("start answered: {out}{err}"))
+        .to_owned();
+    let (code, out, err) = cli(&["forget", &id]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let socket = bench.socket();
+    let (status, listed) = over_control_socket(&socket, "GET", "/api/instances", "");
+    assert_eq!((status, listed.as_str()), (200, "[]"));
+}
