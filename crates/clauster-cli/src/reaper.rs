@@ -74,22 +74,9 @@ pub fn run(config_path: Option<&Path>, mode: Mode, yes: bool, json: bool) -> Exi
         Ok(target) => target,
         Err(code) => return code,
     };
-    let answer = match request(
-        &target,
-        "GET",
-        "/api/environments/ghosts",
-        None,
-        REAPER_TIMEOUT,
-    ) {
+    let (value, view) = match call::<GhostsView>(&target, "GET", "/api/environments/ghosts", None) {
         Ok(answer) => answer,
         Err(code) => return code,
-    };
-    let value = match success(&answer) {
-        Ok(value) => value,
-        Err(code) => return code,
-    };
-    let Ok(view) = serde_json::from_value::<GhostsView>(value.clone()) else {
-        return malformed();
     };
     eprintln!(
         "{} environments · {} live directories · {} ghosts",
@@ -139,22 +126,14 @@ fn reap(target: &Target, view: &GhostsView, action: ReapAction, yes: bool, json:
         "confirm": if action == ReapAction::Delete { "DELETE" } else { "archive" },
     })
     .to_string();
-    let answer = match request(
+    let (value, result) = match call::<ReapResult>(
         target,
         "POST",
         "/api/environments/reap",
         Some(body.as_bytes()),
-        REAPER_TIMEOUT,
     ) {
         Ok(answer) => answer,
         Err(code) => return code,
-    };
-    let value = match success(&answer) {
-        Ok(value) => value,
-        Err(code) => return code,
-    };
-    let Ok(result) = serde_json::from_value::<ReapResult>(value.clone()) else {
-        return malformed();
     };
     if json {
         print_json(&value);
@@ -166,6 +145,20 @@ fn reap(target: &Target, view: &GhostsView, action: ReapAction, yes: bool, json:
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// One reaper route over the control socket: the answer's JSON and its typed reading, or the
+/// exit code once the failure is printed.
+fn call<T: serde::de::DeserializeOwned>(
+    target: &Target,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Result<(serde_json::Value, T), ExitCode> {
+    let answer = request(target, method, path, body, REAPER_TIMEOUT)?;
+    let value = success(&answer)?;
+    let typed = serde_json::from_value::<T>(value.clone()).map_err(|_| malformed())?;
+    Ok((value, typed))
 }
 
 /// The JSON of a 2xx answer. Otherwise the error is printed and the exit code returned:
