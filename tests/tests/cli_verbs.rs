@@ -590,7 +590,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
             &env,
         ),
         2,
-        "bypassPermissions is not allowed",
+        "bypassPermissions is not enabled for project 'gamma'",
     );
     // The cap of one running bridge: attempted and failed.
     let capped = clauster(&sandbox, &["start", "gamma"], &env);
