@@ -2,28 +2,10 @@
 
 mod support;
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, fake_claude, start_server};
+use support::{Sandbox, fake_claude, next_frame, start_server};
 use tokio_tungstenite::tungstenite::Message;
-
-async fn next_frame<S>(socket: &mut S) -> Value
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-            .await
-            .expect("a frame within 20 s")
-            .expect("the socket stays open")
-            .expect("a readable frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("frames are JSON");
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_start_is_pushed_to_a_connected_client() {

@@ -4,12 +4,9 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server};
-use tokio_tungstenite::tungstenite::Message;
+use support::{Sandbox, call, fake_claude, next_frame, start_server};
 
 async fn get(url: &str) -> (u16, Value) {
     call(reqwest::Method::GET, url, None).await
@@ -143,22 +140,6 @@ async fn preflight_refuses_invalid_and_unknown_names() {
     );
     let (_, all) = get(&format!("{}/api/projects/preflight", server.base)).await;
     assert_eq!(all.as_object().map(serde_json::Map::len), Some(3));
-}
-
-async fn next_frame<S>(socket: &mut S) -> Value
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-            .await
-            .expect("a frame within 20 s")
-            .expect("the socket stays open")
-            .expect("a readable frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("frames are JSON");
-        }
-    }
 }
 
 #[tokio::test]

@@ -8,10 +8,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, call, start_server};
-use tokio_tungstenite::tungstenite::Message;
+use support::{Sandbox, call, next_frame, start_server};
 
 const SESSION_A: &str = "11111111-1111-4111-8111-111111111111";
 const SESSION_B: &str = "22222222-2222-4222-8222-222222222222";
@@ -397,22 +395,6 @@ async fn claude_config_dir_moves_the_transcripts() {
         (json!(1), json!(1000)),
         "{body}"
     );
-}
-
-async fn next_frame<S>(socket: &mut S) -> Value
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-            .await
-            .expect("a frame within 20 s")
-            .expect("the socket stays open")
-            .expect("a readable frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("frames are JSON");
-        }
-    }
 }
 
 #[tokio::test]

@@ -280,3 +280,26 @@ pub fn process_exists(pid: i64) -> bool {
         .next()
         .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
 }
+
+/// The next text frame of a WebSocket as JSON (binary and control frames are skipped);
+/// panics when none comes within 20 s or the socket closes.
+pub async fn next_frame<S>(socket: &mut S) -> serde_json::Value
+where
+    S: futures_util::StreamExt<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a frame within 20 s")
+            .expect("the socket stays open")
+            .expect("a readable frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("frames are JSON");
+        }
+    }
+}
