@@ -85,6 +85,7 @@ async fn next(socket: &mut Socket) -> Next {
             .expect("a message within 60 s");
         match message {
             Some(Ok(Message::Text(text))) => {
+                support::assert_wasm_decoders_agree(&text);
                 return Next::Frame(serde_json::from_str(&text).expect("JSON frames"));
             }
             Some(Ok(Message::Close(frame))) => {

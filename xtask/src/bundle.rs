@@ -1,10 +1,12 @@
 //! The hydrate bundle: `clauster-ui-wasm` compiled to wasm32, bound with wasm-bindgen used as
 //! a library (no CLI install, toolchain.md), size-optimised with wasm-opt for release.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use walrus::FunctionId;
 use wasm_bindgen_cli_support::Bindgen;
 
 use crate::{Result, cargo, setup, status};
@@ -48,12 +50,124 @@ pub fn build(root: &Path, release: bool) -> Result {
         .map_err(|e| format!("wasm-bindgen failed on {}: {e}", input.display()))?;
     let wasm = staging.join(format!("{OUTPUT_NAME}.wasm"));
     std::fs::rename(staging.join(format!("{OUTPUT_NAME}_bg.wasm")), &wasm)?;
+    drop_async_hydration(&wasm)?;
     if release {
         optimise(root, &wasm);
     }
     sync_dir(&staging, &site_pkg_dir(root))?;
     std::fs::remove_dir_all(&staging)?;
     report_sizes(&site_pkg_dir(root))
+}
+
+/// Name fragment of Leptos' asynchronous hydration path (`RenderHtml::hydrate_async` and its
+/// futures), entered only through `leptos::mount::hydrate_from_async` (islands, lazy routes).
+const ASYNC_HYDRATION: &str = "hydrate_async";
+
+/// Replaces the body of every function of the asynchronous hydration path with `unreachable`.
+///
+/// The page hydrates synchronously (`hydrate_body`), so that path never runs, yet every
+/// type-erased view keeps a pointer to its `hydrate_async`, which keeps the code (≈ 8 % of the
+/// bundle) alive through the function table. With the bodies gone, wasm-opt drops everything
+/// only they reached.
+///
+/// LLVM merges functions with identical bodies under one of their names, so a name alone does
+/// not prove a function is only on that path (a small helper of the synchronous path was once
+/// merged into its async twin). A function is therefore kept when anything outside the set
+/// calls it directly, and when its body is too small for a merge to be unlikely. Done for debug
+/// bundles too, so the browser tests run what ships; a Leptos that renamed the path makes this
+/// find nothing, which fails the build rather than silently growing the bundle.
+fn drop_async_hydration(wasm: &Path) -> Result {
+    /// Bodies below this many instructions are left alone (see above).
+    const MIN_INSTRUCTIONS: u64 = 24;
+    let mut module = walrus::Module::from_file(wasm).map_err(|e| {
+        format!(
+            "cannot read {} for the async-hydration pass: {e}",
+            wasm.display()
+        )
+    })?;
+    let mut stubs: HashSet<FunctionId> = module
+        .funcs
+        .iter()
+        .filter(|f| {
+            f.name
+                .as_deref()
+                .is_some_and(|name| own_path(name).contains(ASYNC_HYDRATION))
+                && matches!(&f.kind, walrus::FunctionKind::Local(l) if l.size() >= MIN_INSTRUCTIONS)
+        })
+        .map(walrus::Function::id)
+        .collect();
+    let callees: Vec<(FunctionId, Vec<FunctionId>)> = module
+        .funcs
+        .iter_local()
+        .map(|(id, local)| {
+            let mut refs = References::default();
+            walrus::ir::dfs_in_order(&mut refs, local, local.entry_block());
+            (id, refs.0)
+        })
+        .collect();
+    // Until nothing changes: drop every candidate that a function outside the set references.
+    loop {
+        let before = stubs.len();
+        for (caller, called) in &callees {
+            if !stubs.contains(caller) {
+                for callee in called {
+                    stubs.remove(callee);
+                }
+            }
+        }
+        if stubs.len() == before {
+            break;
+        }
+    }
+    if stubs.is_empty() {
+        return Err(format!(
+            "no `{ASYNC_HYDRATION}` function in {}: the bundle has no name section, or Leptos \
+             renamed its async hydration path (update ASYNC_HYDRATION in xtask/src/bundle.rs)",
+            wasm.display()
+        )
+        .into());
+    }
+    for id in &stubs {
+        if let walrus::FunctionKind::Local(local) = &mut module.funcs.get_mut(*id).kind {
+            let mut body = local.builder_mut().func_body();
+            body.instrs_mut().clear();
+            body.instr(walrus::ir::Unreachable {});
+        }
+    }
+    module
+        .emit_wasm_file(wasm)
+        .map_err(|e| format!("cannot write {}: {e}", wasm.display()))?;
+    println!("bundle: {} async-hydration functions stubbed", stubs.len());
+    Ok(())
+}
+
+/// The functions an instruction sequence calls or takes a reference to.
+#[derive(Default)]
+struct References(Vec<FunctionId>);
+
+impl walrus::ir::Visitor<'_> for References {
+    fn visit_function_id(&mut self, function: &FunctionId) {
+        self.0.push(*function);
+    }
+}
+
+/// A symbol's path without its generic arguments: `core::ptr::drop_in_place<F>` names drop
+/// glue, not `F`, and drop glue of equal layouts may have been merged with other types' — so
+/// only functions that are themselves on the path count, never ones merely mentioning it.
+fn own_path(symbol: &str) -> String {
+    let (mut depth, mut previous) = (0_usize, ' ');
+    let mut path = String::new();
+    for c in symbol.chars() {
+        match c {
+            '<' => depth += 1,
+            // The arrow of `dyn Fn() -> T` closes nothing.
+            '>' if previous != '-' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => path.push(c),
+            _ => {}
+        }
+        previous = c;
+    }
+    path
 }
 
 /// Runs wasm-opt -Oz when it can be installed; a bundle without it is still correct, only

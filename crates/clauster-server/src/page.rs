@@ -211,7 +211,9 @@ mod tests {
             projects: vec![project("solo", false, false)],
             instances: vec![],
         };
-        assert!(rendered(&bootstrap).contains(">1 project</span>"));
+        let page = rendered(&bootstrap);
+        assert!(page.contains(">1 project<"), "{page}");
+        assert!(!page.contains("1 projects"), "{page}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use clauster_wire::{
     CheckReport, CloneJobState, Frame, Instance, LoginStatus, Metrics, PageContext, Project,
-    Sequenced, SessionsView, Snapshot, SpawnOutcome, Usage,
+    Sequenced, SessionsView, Snapshot, Usage,
 };
 use leptos::prelude::*;
 
@@ -125,7 +125,7 @@ impl Store {
     /// Takes the answer of a start or resume: the instance, its warnings and why nothing was
     /// created (ui.md §4.4).
     pub fn take_outcome(&self, text: &str) {
-        let Ok(outcome) = serde_json::from_str::<SpawnOutcome>(text) else {
+        let Ok(outcome) = clauster_wire::decode::spawn_outcome(text) else {
             return;
         };
         for warning in &outcome.warnings {
@@ -206,7 +206,7 @@ pub fn insert_if_absent(store: Instances, instance: Instance) {
 /// Applies one `/ws/events` text frame to the store; frames of kinds the dashboard does not
 /// show yet are ignored. A bridge that turns from starting to running gets a toast.
 pub fn apply_frame(store: &Store, text: &str) {
-    let Ok(Sequenced { frame, .. }) = serde_json::from_str::<Sequenced>(text) else {
+    let Ok(Sequenced { frame, .. }) = clauster_wire::decode::frame(text) else {
         return;
     };
     match frame {

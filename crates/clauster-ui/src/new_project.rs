@@ -156,7 +156,7 @@ pub fn NewProject(store: Store) -> impl IntoView {
         });
     };
     let on_progress = move |text: String| {
-        let Ok(frame) = serde_json::from_str::<CloneProgressFrame>(&text) else {
+        let Ok(frame) = clauster_wire::decode::clone_progress(&text) else {
             return;
         };
         match frame {

@@ -1,7 +1,7 @@
 //! Clauster's wire types: every JSON body, WebSocket frame and the page context.
 //!
 //! Produced by the server, consumed by the UI (also in wasm) and the CLI. Depends on serde
-//! only; no logic beyond (de)serialisation and plain constructors. Field names are the JSON
+//! (and serde_json for [`decode`]); no logic beyond (de)serialisation and plain constructors. Field names are the JSON
 //! names of `http-api.md`, which scripts written for the Python Clauster rely on.
 #![forbid(unsafe_code)]
 // The shapes are fixed by the JSON that scripts already read; flags stay flags.
@@ -10,6 +10,7 @@
 mod checks;
 mod clone;
 mod context;
+pub mod decode;
 mod health;
 mod instance;
 mod metrics;

@@ -299,7 +299,25 @@ where
             .expect("the socket stays open")
             .expect("a readable frame");
         if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            assert_wasm_decoders_agree(&text);
             return serde_json::from_str(&text).expect("frames are JSON");
         }
     }
+}
+
+/// The wasm bundle decodes frames with `clauster_wire::decode`, not with serde's derived
+/// implementations (a smaller bundle); every frame an end-to-end test receives is decoded both
+/// ways, and the two must agree.
+pub fn assert_wasm_decoders_agree(text: &str) {
+    use clauster_wire::{CloneProgressFrame, Sequenced, decode};
+    assert_eq!(
+        decode::frame(text).ok(),
+        serde_json::from_str::<Sequenced>(text).ok(),
+        "the events decoders disagree on {text}"
+    );
+    assert_eq!(
+        decode::clone_progress(text).ok(),
+        serde_json::from_str::<CloneProgressFrame>(text).ok(),
+        "the clone-progress decoders disagree on {text}"
+    );
 }
