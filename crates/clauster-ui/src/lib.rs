@@ -10,6 +10,7 @@ mod badges;
 mod cards;
 mod claude_md;
 mod dom;
+mod follow;
 mod header;
 mod instances;
 mod launch;

@@ -5,13 +5,11 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use crate::instances::is_live;
+use crate::follow::{Follow, Stream};
 use crate::live::Store;
 
 /// Lines kept on screen, and lines buffered while paused.
 pub const MAX_LINES: usize = 1_000;
-/// Reconnect attempts in a row before the panel gives up (a received line resets the count).
-const MAX_ATTEMPTS: u32 = 5;
 
 /// What the console shows: the kept lines and, while paused, the lines held back.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,29 +47,13 @@ impl LogBuffer {
     }
 }
 
-/// Where the stream stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stream {
-    Open,
-    /// Closed with 1000 `bridge ended`.
-    Ended,
-    Reconnecting,
-    /// Gave up after [`MAX_ATTEMPTS`], or the instance is no longer live.
-    Closed,
-}
-
-// State, socket handling and markup share every signal; see `LaunchPopover`.
+// The buffer, the console's scroll state and the markup share every signal; see `LaunchPopover`.
 #[allow(clippy::too_many_lines, clippy::needless_pass_by_value)]
 #[component]
 pub fn LogPanel(store: Store, id: String) -> impl IntoView {
     let buffer = RwSignal::new(LogBuffer::default());
-    let stream = RwSignal::new(Stream::Open);
     let at_bottom = RwSignal::new(true);
-    let attempts = StoredValue::new(0_u32);
     let console = NodeRef::<leptos::html::Div>::new();
-    let socket = StoredValue::new_local(None::<crate::dom::LogSocket>);
-    // Set when the panel closes, so no handler reconnects a socket nobody reads.
-    let gone = StoredValue::new(false);
     let label = {
         let id = id.clone();
         Memo::new(move |_| {
@@ -82,72 +64,11 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
             })
         })
     };
-    let instance_live = {
-        let id = id.clone();
-        move || {
-            store
-                .instances
-                .with_untracked(|list| list.iter().any(|i| i.instance_id == id && is_live(i)))
-        }
-    };
-    let url = store.url(&format!("/ws/bridge-log/{id}"));
-    let connect = StoredValue::new_local(None::<std::rc::Rc<dyn Fn()>>);
-    let open = {
-        let instance_live = instance_live.clone();
-        move || {
-            let Some(ws) = crate::dom::ws_url(&url) else {
-                return;
-            };
-            stream.set(Stream::Open);
-            let on_line = move |line: String| {
-                attempts.set_value(0);
-                stream.set(Stream::Open);
-                buffer.update(|b| b.push(line));
-            };
-            let instance_live = instance_live.clone();
-            let on_close = move |code: u16| {
-                if gone.get_value() {
-                    return;
-                }
-                if code == 1000 {
-                    stream.set(Stream::Ended);
-                } else if instance_live() && attempts.get_value() < MAX_ATTEMPTS {
-                    attempts.update_value(|a| *a += 1);
-                    stream.set(Stream::Reconnecting);
-                    #[cfg(feature = "hydrate")]
-                    set_timeout(
-                        move || {
-                            if !gone.get_value()
-                                && let Some(again) = connect.get_value()
-                            {
-                                again();
-                            }
-                        },
-                        std::time::Duration::from_millis(1_500),
-                    );
-                } else {
-                    stream.set(Stream::Closed);
-                }
-            };
-            let opened = crate::dom::LogSocket::open(&ws, on_line, on_close);
-            socket.set_value(opened);
-        }
-    };
-    connect.set_value(Some(std::rc::Rc::new(open)));
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        if let Some(open) = connect.get_value() {
-            open();
-        }
+    let follow = Follow::start(store, &id, &format!("/ws/bridge-log/{id}"), move |line| {
+        buffer.update(|b| b.push(line));
+        true
     });
-    on_cleanup(move || {
-        gone.set_value(true);
-        socket.with_value(|s| {
-            if let Some(s) = s {
-                s.close();
-            }
-        });
-    });
+    let stream = follow.stream;
 
     // Follows the newest line while the view sits at the bottom.
     #[cfg(feature = "hydrate")]
@@ -186,12 +107,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
             buffer.with_untracked(|b| b.lines.iter().cloned().collect::<Vec<_>>().join("\n"));
         crate::dom::copy_text(&text);
     };
-    let reconnect = move |_| {
-        attempts.set_value(0);
-        if let Some(open) = connect.get_value() {
-            open();
-        }
-    };
+    let reconnect = move |_| follow.reconnect();
     let close = {
         let id = id.clone();
         move |_| store.open_logs.update(|list| list.retain(|x| *x != id))
@@ -203,7 +119,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
             view! { <p class="log-note warn">"Log stream interrupted — reconnecting…"</p> }
                 .into_any(),
         ),
-        Stream::Closed => Some(
+        Stream::Refused | Stream::Closed => Some(
             view! {
                 <p class="log-note warn">
                     "Log stream closed. "

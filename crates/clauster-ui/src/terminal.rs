@@ -5,11 +5,8 @@
 use clauster_wire::PtyScreenFrame;
 use leptos::prelude::*;
 
-use crate::instances::is_live;
+use crate::follow::{Follow, Stream};
 use crate::live::Store;
-
-/// Reconnect attempts in a row before the panel gives up (a received frame resets the count).
-const MAX_ATTEMPTS: u32 = 5;
 
 /// What the view shows: the newest frame's text and state; frames that are not newer than
 /// the last one shown are ignored (a reconnect starts with the latest frame again).
@@ -47,28 +44,11 @@ impl ScreenView {
     }
 }
 
-/// Where the stream stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stream {
-    Open,
-    /// Closed with 1000 `bridge ended`.
-    Ended,
-    Reconnecting,
-    /// Refused (1008: the feature is off or the instance is not a pty bridge).
-    Refused,
-    /// Gave up after [`MAX_ATTEMPTS`], or the instance is no longer live.
-    Closed,
-}
-
 // State, socket handling and markup share every signal; see `LogPanel`.
 #[allow(clippy::too_many_lines, clippy::needless_pass_by_value)]
 #[component]
 pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
     let view_state = RwSignal::new(ScreenView::default());
-    let stream = RwSignal::new(Stream::Open);
-    let attempts = StoredValue::new(0_u32);
-    let socket = StoredValue::new_local(None::<crate::dom::LogSocket>);
-    let gone = StoredValue::new(false);
     let label = {
         let id = id.clone();
         Memo::new(move |_| {
@@ -79,78 +59,11 @@ pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
             })
         })
     };
-    let instance_live = {
-        let id = id.clone();
-        move || {
-            store
-                .instances
-                .with_untracked(|list| list.iter().any(|i| i.instance_id == id && is_live(i)))
-        }
-    };
-    let url = store.url(&format!("/ws/pty-screen/{id}"));
-    let connect = StoredValue::new_local(None::<std::rc::Rc<dyn Fn()>>);
-    let open = move || {
-        let Some(ws) = crate::dom::ws_url(&url) else {
-            return;
-        };
-        stream.set(Stream::Open);
-        let on_frame = move |text: String| {
-            if view_state.try_update(|v| v.accept(&text)) == Some(true) {
-                attempts.set_value(0);
-                stream.set(Stream::Open);
-            }
-        };
-        let instance_live = instance_live.clone();
-        let on_close = move |code: u16| {
-            if gone.get_value() {
-                return;
-            }
-            if code == 1000 {
-                stream.set(Stream::Ended);
-            } else if code == 1008 {
-                stream.set(Stream::Refused);
-            } else if instance_live() && attempts.get_value() < MAX_ATTEMPTS {
-                attempts.update_value(|a| *a += 1);
-                stream.set(Stream::Reconnecting);
-                #[cfg(feature = "hydrate")]
-                set_timeout(
-                    move || {
-                        if !gone.get_value()
-                            && let Some(again) = connect.get_value()
-                        {
-                            again();
-                        }
-                    },
-                    std::time::Duration::from_millis(1_500),
-                );
-            } else {
-                stream.set(Stream::Closed);
-            }
-        };
-        let opened = crate::dom::LogSocket::open(&ws, on_frame, on_close);
-        socket.set_value(opened);
-    };
-    connect.set_value(Some(std::rc::Rc::new(open)));
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        if let Some(open) = connect.get_value() {
-            open();
-        }
+    let follow = Follow::start(store, &id, &format!("/ws/pty-screen/{id}"), move |text| {
+        view_state.try_update(|v| v.accept(&text)) == Some(true)
     });
-    on_cleanup(move || {
-        gone.set_value(true);
-        socket.with_value(|s| {
-            if let Some(s) = s {
-                s.close();
-            }
-        });
-    });
-    let reconnect = move |_| {
-        attempts.set_value(0);
-        if let Some(open) = connect.get_value() {
-            open();
-        }
-    };
+    let stream = follow.stream;
+    let reconnect = move |_| follow.reconnect();
     let status = move || {
         match stream.get() {
         Stream::Open => view_state.with(|v| {
