@@ -188,12 +188,8 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
 }
 
 pub fn health_facts(state: &AppState) -> HealthFacts {
-    HealthFacts {
-        claude_ok: None,
-        claude_version: None,
-        store_ok: true,
-        engine_ready: state.engine().is_ready(),
-    }
+    let engine = state.engine();
+    engine.claude_health().facts(engine.is_ready())
 }
 
 /// `GET /ws/events`.
