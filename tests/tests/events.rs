@@ -4,7 +4,7 @@ mod support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, fake_claude, next_frame, open_events, start_server};
+use support::{Sandbox, fake_claude, next_frame, start_server};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -84,7 +84,12 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let (mut socket, snapshot) = open_events(&server.ws).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
     let names: Vec<&str> = snapshot["projects"]
         .as_array()
         .unwrap()
@@ -164,7 +169,12 @@ async fn the_probe_result_reaches_the_snapshot_or_a_health_frame() {
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
 
-    let (mut socket, snapshot) = open_events(&server.ws).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
     let mut health = snapshot["health"].clone();
     while health["claude_ok"] != json!(true) {
         let frame = next_frame(&mut socket).await;

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, next_frame, open_events, start_server};
+use support::{Sandbox, call, fake_claude, next_frame, start_server};
 
 async fn get(url: &str) -> (u16, Value) {
     call(reqwest::Method::GET, url, None).await
@@ -149,7 +149,12 @@ async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
 
-    let (mut socket, snapshot) = open_events(&server.ws).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(
         statuses(&snapshot["preflight"]["beta"]),
         pairs(&[("trust", "warn"), ("git", "warn"), ("mcp-approval", "warn")])

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame, open_events, start_server};
+use support::{Sandbox, call, next_frame, start_server};
 
 const SESSION_A: &str = "11111111-1111-4111-8111-111111111111";
 const SESSION_B: &str = "22222222-2222-4222-8222-222222222222";
@@ -416,7 +416,12 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
     // Computed once, so the snapshot carries it.
     assert_eq!(usage(&server, "alpha").await.1["messages"], 1);
 
-    let (mut socket, snapshot) = open_events(&server.ws).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(snapshot["usage"]["alpha"]["messages"], 1, "{snapshot}");
     assert_eq!(snapshot["usage"]["alpha"]["cost_usd"], 0.001);
 

@@ -321,19 +321,3 @@ pub fn assert_wasm_decoders_agree(text: &str) {
         "the clone-progress decoders disagree on {text}"
     );
 }
-
-/// A `/ws/events` client over plain TCP.
-pub type EventSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Connects to `/ws/events` under `ws_base` and reads the first two frames: `hello`, then the
-/// snapshot, which it returns with the socket.
-pub async fn open_events(ws_base: &str) -> (EventSocket, serde_json::Value) {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws/events"))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
-    (socket, snapshot)
-}
