@@ -159,37 +159,3 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "gamma");
 }
-
-/// The probe's result reaches the dashboard: in the snapshot when the probe finished before
-/// the client connected, else as a `health` frame (http-api.md §8.4); `/api/state` agrees.
-#[tokio::test]
-async fn the_probe_result_reaches_the_snapshot_or_a_health_frame() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
-    let mut health = snapshot["health"].clone();
-    while health["claude_ok"] != json!(true) {
-        let frame = next_frame(&mut socket).await;
-        if frame["type"] == "health" {
-            health = frame;
-        }
-    }
-    assert!(health["claude_version"].is_string(), "{health}");
-
-    let state: Value = reqwest::get(format!("{}/api/state", server.base))
-        .await
-        .expect("GET /api/state")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(state["health"]["claude_ok"], true, "{state}");
-    assert_eq!(state["health"]["claude_version"], health["claude_version"]);
-}

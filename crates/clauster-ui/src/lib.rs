@@ -74,7 +74,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
                 .with(|list| list.iter().filter(|i| is_live(i)).count());
             dom::set_title(&page_title(name.as_deref(), running));
         });
-        // The login badge: read once after hydration; `login` frames keep it current.
+        // The login badge: no frame carries it yet, so it is read once after hydration.
         Effect::new(move |_| {
             live::request("GET", store.url("/api/login-status"), None, move |result| {
                 if let Ok(text) = result

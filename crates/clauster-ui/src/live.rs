@@ -254,7 +254,6 @@ pub fn apply_frame(store: &Store, text: &str) {
             });
         }
         // Not shown by the dashboard yet.
-        Frame::Login(login) => store.login.set(Some(login)),
         Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
         }
         Frame::Clone { job } => store.clone_jobs.update(|jobs| {

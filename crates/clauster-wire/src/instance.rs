@@ -148,8 +148,6 @@ pub enum Frame {
     Metrics {
         metrics: BTreeMap<String, crate::Metrics>,
     },
-    /// The login cache changed (http-api.md §3): `claude auth status` said something new.
-    Login(crate::LoginStatus),
 }
 
 /// A frame with its per-connection sequence number, as sent.

@@ -99,28 +99,6 @@ pub struct ClaudeHealth {
     pub login_expires_at: Option<i64>,
 }
 
-impl ClaudeHealth {
-    /// `/api/login-status` and the `login` frame: before the first `claude auth status`
-    /// answer the spec reports logged in.
-    pub fn login_status(&self) -> clauster_wire::LoginStatus {
-        clauster_wire::LoginStatus {
-            claude_login_ok: self.login_ok.unwrap_or(true),
-            claude_login_method: self.login_method.clone(),
-            claude_login_expires_at: self.login_expires_at,
-        }
-    }
-
-    /// The `health` facts of `/ws/events` (the snapshot's and the frame's).
-    pub fn facts(&self, engine_ready: bool) -> clauster_wire::HealthFacts {
-        clauster_wire::HealthFacts {
-            claude_ok: self.claude_ok,
-            claude_version: self.claude_version.clone(),
-            store_ok: true,
-            engine_ready,
-        }
-    }
-}
-
 /// A handle to the engine; clones share the one supervisor.
 #[derive(Clone, Debug)]
 pub struct Engine {

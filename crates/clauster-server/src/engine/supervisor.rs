@@ -207,7 +207,6 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         let _ = ready_tx.send(true);
         supervisor.run(rx).await;
     });
-    spawn_health_frames(frames.clone(), claude.clone(), ready.clone());
     let (sessions_tx, sessions) = watch::channel(Arc::default());
     let engine = Engine {
         commands: tx,
@@ -270,37 +269,6 @@ fn spawn_probe(supervisor: &Supervisor, health: watch::Sender<ClaudeHealth>) {
             answered |= answer.is_some();
             if login.record(answer, Instant::now()) {
                 health.send_replace(known(&login, answered));
-            }
-        }
-    });
-}
-
-/// Publishes the `health` and `login` frames of http-api.md §8.4 whenever the probe cache or
-/// readiness changes what they say (the first probe finishing, a login expiring, …).
-fn spawn_health_frames(
-    frames: broadcast::Sender<Arc<Frame>>,
-    mut claude: watch::Receiver<ClaudeHealth>,
-    mut ready: watch::Receiver<bool>,
-) {
-    tokio::spawn(async move {
-        let current = |claude: &watch::Receiver<ClaudeHealth>, ready: &watch::Receiver<bool>| {
-            let health = claude.borrow().clone();
-            (health.facts(*ready.borrow()), health.login_status())
-        };
-        let (mut facts, mut login) = current(&claude, &ready);
-        loop {
-            tokio::select! {
-                changed = claude.changed() => if changed.is_err() { return },
-                changed = ready.changed() => if changed.is_err() { return },
-            }
-            let (new_facts, new_login) = current(&claude, &ready);
-            if new_facts != facts {
-                facts = new_facts;
-                let _ = frames.send(Arc::new(Frame::Health(facts.clone())));
-            }
-            if new_login != login {
-                login = new_login;
-                let _ = frames.send(Arc::new(Frame::Login(login.clone())));
             }
         }
     });
