@@ -26,6 +26,8 @@ tasks:
   build [--release] build the hydrate bundle and the clauster binary
   bundle [--release] build only the hydrate bundle into target/site/pkg
   test [ARGS]       install what the tests need, build the bundle, run every test
+  it [FILTER...]    build `clauster` and run only the end-to-end binary (tests/it), filtered:
+                    `cargo xtask it bridges::` (no bundle rebuild, no installs)
   ci                test, then cargo fmt --check and clippy -D warnings
   setup             install what the tests need (wasm target, chromium, chromedriver, claude)
   fake-claude       build the fake `claude` and print its path
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         "build" => build(rest.iter().any(|a| a == "--release")),
         "bundle" => bundle::build(&workspace_root(), rest.iter().any(|a| a == "--release")),
         "test" => test(rest),
+        "it" => it(rest),
         "ci" => ci(),
         "setup" => setup::for_tests(&workspace_root()),
         "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
@@ -158,6 +161,19 @@ fn test(args: &[String]) -> Result {
         "clauster-ui-wasm",
     ])
     .args(args);
+    setup::test_environment(&root, &mut cmd);
+    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
+    run_counting_tests(&mut cmd)
+}
+
+/// The end-to-end binary alone, for the edit-build-test loop: what `test` sets up, minus the
+/// installs and the bundle (the server embeds whatever bundle `target/site/pkg` holds).
+fn it(filters: &[String]) -> Result {
+    let root = workspace_root();
+    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--package", "clauster-tests", "--test", "it", "--"])
+        .args(filters);
     setup::test_environment(&root, &mut cmd);
     cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
     run_counting_tests(&mut cmd)

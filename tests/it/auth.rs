@@ -3,7 +3,7 @@
 //! the throttle, bearer tokens (named and legacy), forward-auth, WebSocket handshakes, CSP
 //! nonces and body limits.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};

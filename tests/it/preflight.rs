@@ -1,7 +1,7 @@
 //! Per-project preflight (http-api.md §4) end to end: both routes, their refusals, the
 //! `preflight` map of the `/ws/events` snapshot and the `project` frame a trust pushes.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! fake recorded (`FAKE_CLAUDE_ARGV_LOG`), and `GET /api/instances` over the control socket.
 //! Row 51 (the reaper) is tested with the reaper itself.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

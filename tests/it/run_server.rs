@@ -1,7 +1,7 @@
 //! `clauster run` as a real process: a temp HOME and projects root, a real socket on
 //! 127.0.0.1, and the JSON and HTML it serves.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Standard bridges end to end: `clauster run` as a process, the fake `claude` as the
 //! bridge, a real SQLite file in the temp HOME, real signals.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The live debug-log tail `/ws/bridge-log/{id}` end to end: `clauster run` as a process, the
 //! fake `claude` writing its debug log, a WebSocket client reading sanitized lines.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;

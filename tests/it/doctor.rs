@@ -2,7 +2,7 @@
 //! `claude` as a real process: every row's ok/warn/fail texts that the sandbox can provoke,
 //! the summary lines, the exit codes and the JSON shape.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -1,6 +1,6 @@
 //! `/ws/events`: hello, a consistent snapshot, then an `instance` frame for every change.
 
-mod support;
+use crate::support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! the head, over TLS. The limits are shortened through the test-only variables
 //! `CLAUSTER_TEST_HEAD_TIMEOUT_MS` / `CLAUSTER_TEST_BODY_TIMEOUT_MS`.
 
-mod support;
+use crate::support;
 
 use std::io::Write as _;
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! pty bridges through the engine (bridges.md §2, §8, §9.2, §11; pty.md §5): `clauster run`
 //! launching its own `__pty-keeper__`, the fake `claude` in its pty modes on a real PTY.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

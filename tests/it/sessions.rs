@@ -1,7 +1,7 @@
 //! Adoption, bridge pointers, the `claude agents --json` poll and background agents
 //! (bridges.md §9.6, §17; http-api.md §6), through `clauster run` and the fake `claude`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! §9): `metrics` frames for a bridge with children and a CPU burner, a dead bridge dropping
 //! out, the crash counter, the Prometheus scrape with its token, and metrics switched off.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! writes with the lost-update guard, every refusal with its status and text leaving the file
 //! and the audit log unchanged, the audit lines, and concurrent writers.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! built with the hydrate bundle. Missing either fails the test: a skipped browser test
 //! would let a page that never hydrates pass.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! codes of config errors, the `run` banner and probe line, and the observability rules of
 //! issue 8 (log level from config, `/healthz` never spawning a process).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

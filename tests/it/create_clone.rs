@@ -2,7 +2,7 @@
 //! the clone tests can hand it the test URL policy (data.md §3.6, README §Workspace): a bare
 //! repository behind a real `git daemon` on 127.0.0.1, real sockets, real directories.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! texts parse into the capabilities the argv builders rely on. It cannot log in here, so
 //! nothing beyond `--version` and `--help` is asked of it in this file.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;

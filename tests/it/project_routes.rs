@@ -1,7 +1,7 @@
 //! Project trust, the instance QR code, the widget summary and the login status end to end:
 //! `clauster run` as a process, a temp HOME holding Claude's global file, the fake `claude`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! (`status`, `start`, `stop`), or run the engine themselves when none runs, with `clauster
 //! run` and the fake `claude` as real processes.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! again), the operator's own pair, HTTPS and `wss://` answered by a rustls client that
 //! trusts exactly that certificate, and the startup refusals (exit 2) for bad files.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

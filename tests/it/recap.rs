@@ -3,7 +3,7 @@
 //! end to end: installed at launch next to other hooks, run by the fake claude, and an
 //! unparseable settings file left alone while the bridge still starts.
 
-mod support;
+use crate::support;
 
 use std::fs::File;
 use std::io::Write as _;

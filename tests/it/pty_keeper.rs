@@ -3,7 +3,7 @@
 //! sidecar files polled the way the server will read them.
 #![cfg(target_os = "linux")]
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::process::CommandExt;

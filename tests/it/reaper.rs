@@ -2,7 +2,7 @@
 //! real `clauster` binary, the fake `claude` for `claude agents --json` and bridges, and a
 //! fake environments API on 127.0.0.1 reached through `CLAUSTER_ENVIRONMENTS_API_BASE`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -2,7 +2,7 @@
 //! transcripts, incremental reads of growing and replaced files, `CLAUDE_CONFIG_DIR`, the
 //! `usage` push frame, the conversation list and the refusals of the usage routes.
 
-mod support;
+use crate::support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,30 @@
+//! Every end-to-end test, in one binary (like ripgrep's and uv's): one link, one copy of
+//! `support`, one module per area.
+
+mod support;
+
+mod auth;
+mod bad_inputs;
+mod bridges;
+mod browser;
+mod claude_md;
+mod cli;
+mod cli_verbs;
+mod create_clone;
+mod doctor;
+mod events;
+mod fake_claude;
+mod log_tail;
+mod metrics;
+mod preflight;
+mod project_routes;
+mod pty_bridges;
+mod pty_keeper;
+mod real_claude;
+mod reaper;
+mod recap;
+mod run_server;
+mod sessions;
+mod slow_clients;
+mod tls;
+mod usage;
