@@ -12,6 +12,7 @@ mod cli;
 mod cli_verbs;
 mod create_clone;
 mod doctor;
+mod engine_trust;
 mod events;
 mod fake_claude;
 mod log_tail;

@@ -1,0 +1,788 @@
+//! The engine's correctness under pressure (issue 14): one gate for every launch, rediscovery
+//! that believes live processes, no blocking work on the supervisor, store failures that
+//! surface, probes that are waited for and rerun, and stops that finish. Each test drives
+//! `clauster run` with the fake `claude`, real locks (`flock`, an open SQLite write
+//! transaction) and real signals.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use support::{KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, start_server};
+
+const ADOPT_FIRST: &str = "a standard bridge not started by Clauster is already running in 'alpha'; adopt it first (Adopt on its card, or POST /api/projects/alpha/adopt)";
+
+/// A sandbox with the trusted git project `alpha` and the fake `claude`.
+fn setup() -> (Sandbox, PathBuf, PathBuf) {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    (sandbox, alpha, claude)
+}
+
+async fn get(server: &Server, id: &str) -> (u16, Value) {
+    call(
+        reqwest::Method::GET,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await
+}
+
+async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{}{path}", server.base),
+        body,
+    )
+    .await
+}
+
+async fn stop(server: &Server, id: &str) -> (u16, Value) {
+    call(
+        reqwest::Method::DELETE,
+        &format!("{}/api/instances/{id}", server.base),
+        None,
+    )
+    .await
+}
+
+async fn list(server: &Server) -> Vec<Value> {
+    let (status, listed) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/instances", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    listed.as_array().cloned().unwrap_or_default()
+}
+
+/// Polls the instance until `done` holds; panics with the last answer after `within`.
+async fn wait_instance(
+    server: &Server,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, instance) = get(server, id).await;
+        if done(&instance) {
+            return instance;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out; last: {instance:#}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls an async condition until it returns `Some`, or `None` after `within`.
+async fn wait_async<T, F: std::future::Future<Output = Option<T>>>(
+    within: Duration,
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `/healthz`, which must answer within a second whatever the engine is doing.
+async fn healthz_within_a_second(server: &Server) -> Value {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("/healthz did not answer within 1 s: {e}"));
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+/// `GET /api/instances` within a second.
+async fn list_within_a_second(server: &Server) -> Vec<Value> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/api/instances", server.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET /api/instances did not answer within 1 s: {e}"));
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+/// The standard bridge launches the fake recorded (`FAKE_CLAUDE_ARGV_LOG`); probes excluded.
+fn bridge_launches(argv_log: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(argv_log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["argv"][0] == "--remote-control"
+                || (l["argv"][0] == "remote-control" && l["argv"][1] != "--help")
+        })
+        .map(|l| {
+            l["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// A standard bridge started by hand in `project`, as an operator would outside Clauster.
+fn hand_bridge(sandbox: &Sandbox, claude: &Path, project: &Path, debug: Option<&Path>) -> KillOnDrop {
+    let mut cmd = sandbox.command(claude);
+    cmd.args(["remote-control", "--name", "by-hand", "--spawn", "same-dir"])
+        .current_dir(project);
+    if let Some(debug) = debug {
+        std::fs::write(debug, "").unwrap();
+        cmd.arg("--debug-file").arg(debug);
+    }
+    support::spawn_logged(cmd, &sandbox.dir.path().join("by-hand.log"))
+}
+
+fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {
+    let canonical = std::fs::canonicalize(project).unwrap();
+    sandbox
+        .home()
+        .join(".claude/projects")
+        .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+        .join("bridge-pointer.json")
+}
+
+fn read_pointer(sandbox: &Sandbox, project: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(pointer_file(sandbox, project)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Waits until the project's bridge pointer names `pid` (the bridge registered).
+fn wait_pointer_names(sandbox: &Sandbox, project: &Path, pid: u32) {
+    let named = support::wait_for(Duration::from_secs(10), || {
+        read_pointer(sandbox, project)
+            .filter(|p| p["pid"] == json!(pid))
+            .map(drop)
+    });
+    assert!(named.is_some(), "the bridge {pid} wrote no pointer");
+}
+
+fn signal(pid: i64, sig: Signal) {
+    kill(Pid::from_raw(i32::try_from(pid).unwrap()), sig).unwrap();
+}
+
+fn start_ticks(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit(')').next().unwrap();
+    // Field 22 overall; the text after `)` starts at field 3.
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+fn store_path(sandbox: &Sandbox) -> PathBuf {
+    sandbox.state_dir().join("clauster.sqlite3")
+}
+
+fn stored(sandbox: &Sandbox, id: &str, column: &str) -> Option<String> {
+    let conn = rusqlite::Connection::open(store_path(sandbox)).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(
+        &format!("SELECT {column} FROM instances WHERE instance_id = ?1"),
+        [id],
+        |row| row.get::<_, Option<String>>(0),
+    )
+    .ok()
+    .flatten()
+}
+
+fn kill_server(mut server: Server) {
+    server.child.0.kill().unwrap();
+    server.child.0.wait().unwrap();
+}
+
+// ---- defect 1 ---------------------------------------------------------------------------
+
+/// Resume passes the same §6 gate as Start: a hand-started bridge in the project refuses it
+/// with the adopt-first 409, and nothing is launched.
+#[tokio::test]
+async fn resume_beside_a_hand_started_bridge_is_refused_with_adopt_first() {
+    let (sandbox, alpha, claude) = setup();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(stop(&server, &id).await.1["status"], "stopped");
+
+    let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
+    wait_pointer_names(&sandbox, &alpha, by_hand.0.id());
+
+    for body in [None, Some(json!({ "fresh": true }))] {
+        let (status, refused) = post(&server, &format!("/api/instances/{id}/resume"), body).await;
+        assert_eq!((status, &refused["detail"]), (409, &json!(ADOPT_FIRST)), "{refused}");
+    }
+    assert_eq!(bridge_launches(&argv_log).len(), 1, "only the first start launched");
+    assert_eq!(get(&server, &id).await.1["status"], "stopped");
+}
+
+// ---- defect 2 ---------------------------------------------------------------------------
+
+/// The Python store as 1.3.2 leaves it, with one row naming `pid`.
+fn write_python_store(sandbox: &Sandbox, id: &str, pid: u32) {
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    let conn = rusqlite::Connection::open(sandbox.state_dir().join("clauster.db")).unwrap();
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    conn.execute_batch(
+        "CREATE TABLE instances (
+            id INTEGER PRIMARY KEY, instance_id VARCHAR(36), project_name VARCHAR NOT NULL,
+            label VARCHAR, intentional_stop BOOLEAN, spawn_mode VARCHAR, permission_mode VARCHAR,
+            resume_mode VARCHAR, sandbox_mode VARCHAR, worktree_name VARCHAR,
+            bridge_pid INTEGER, bridge_start_ticks INTEGER, bridge_proc_start FLOAT,
+            bridge_boot_id VARCHAR, keeper_pid INTEGER, keeper_start_ticks INTEGER,
+            keeper_proc_start FLOAT, created_at DATETIME, updated_at DATETIME);",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO instances (instance_id, project_name, label, intentional_stop, spawn_mode,
+            permission_mode, resume_mode, sandbox_mode, bridge_pid, bridge_start_ticks,
+            bridge_boot_id, created_at, updated_at)
+         VALUES (?1, 'alpha', 'alpha', 0, 'same-dir', 'default', 'standard', 'default', ?2, ?3,
+            ?4, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        rusqlite::params![id, i64::from(pid), start_ticks(pid), boot_id.trim()],
+    )
+    .unwrap();
+}
+
+/// A row imported from the Python store is `stopped`; its bridge is alive, so it comes back
+/// `running` on liveness alone, never meets the startup deadline, and Start/Resume return it
+/// instead of launching a second bridge beside it.
+#[tokio::test]
+async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_beside_it() {
+    let (sandbox, alpha, claude) = setup();
+    let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
+    let pid = by_hand.0.id();
+    wait_pointer_names(&sandbox, &alpha, pid);
+    let id = "0b6c7d8e-1f20-4a3b-9c4d-5e6f708192a3";
+    write_python_store(&sandbox, id, pid);
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
+            ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "1"),
+            ("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "2"),
+        ],
+    );
+    let (status, found) = get(&server, id).await;
+    assert_eq!(status, 200, "{found}\n{}", server.log());
+    assert_eq!(found["status"], "running", "{found}");
+    assert_eq!(found["alive"], true);
+
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!((status, &started["created"]), (200, &json!(false)), "{started}");
+    assert_eq!(started["instance_id"], id);
+    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!((status, &resumed["created"]), (200, &json!(false)), "{resumed}");
+    assert_eq!(resumed["instance_id"], id);
+    assert!(bridge_launches(&argv_log).is_empty(), "{:?}", bridge_launches(&argv_log));
+
+    // Well past `launched_at + startup_grace_seconds`: still running, still alive.
+    let changed = wait_async(Duration::from_secs(3), || async {
+        let (_, now) = get(&server, id).await;
+        (now["status"] != "running").then_some(now)
+    })
+    .await;
+    assert!(changed.is_none(), "{changed:?}");
+    assert!(process_exists(i64::from(pid)), "the imported bridge was killed");
+}
+
+// ---- defect 3 ---------------------------------------------------------------------------
+
+/// A `~/.claude.json` lock held by another process costs a start 5 s and a classified 503;
+/// the engine answers everyone else meanwhile, and nothing is launched.
+#[tokio::test]
+async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
+    use sha2::{Digest, Sha256};
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let global = std::fs::canonicalize(sandbox.home().join(".claude.json")).unwrap();
+    let digest = Sha256::digest(global.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let locks = sandbox.state_dir().join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(locks.join(format!("{hex}.lock")))
+        .unwrap();
+    lock.lock().unwrap();
+
+    let base = server.base.clone();
+    let started = Instant::now();
+    let start = tokio::spawn(async move {
+        call(
+            reqwest::Method::POST,
+            &format!("{base}/api/instances"),
+            Some(json!({ "project": "alpha" })),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = healthz_within_a_second(&server).await;
+    assert_eq!(health["status"], "ok");
+    assert!(list_within_a_second(&server).await.is_empty());
+    let (status, refused) = start.await.unwrap();
+    assert_eq!(
+        (status, &refused["detail"]),
+        (503, &json!("~/.claude.json is locked by another process")),
+        "{refused}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(list(&server).await.is_empty(), "nothing launched");
+
+    lock.unlock().unwrap();
+    let (status, body) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{body}");
+}
+
+// ---- defects 3 and 4 --------------------------------------------------------------------
+
+/// The state database write-locked by another process (`BEGIN EXCLUSIVE`): mutating requests
+/// answer 503 with the reason and change nothing; what the engine observes stays in memory,
+/// raises `store_ok: false`, and is written once the store is free again.
+#[tokio::test]
+async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    let beta = sandbox.project("beta", &[".git"]);
+    std::fs::create_dir_all(sandbox.home()).unwrap();
+    let key = |p: &Path| std::fs::canonicalize(p).unwrap().to_string_lossy().into_owned();
+    let trusted = json!({ "projects": {
+        key(&alpha): { "hasTrustDialogAccepted": true },
+        key(&beta): { "hasTrustDialogAccepted": true },
+    }});
+    std::fs::write(sandbox.home().join(".claude.json"), trusted.to_string()).unwrap();
+    let claude = fake_claude(&sandbox);
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let env = [("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())];
+    let server = start_server(&sandbox, Some(&claude), &[], &env);
+
+    let (_, first) = server.start_bridge("alpha").await;
+    let dead = first["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(stop(&server, &dead).await.1["status"], "stopped");
+    let (_, running) = server.start_bridge("beta").await;
+    assert_eq!(running["status"], "running", "{running}");
+    let live = running["instance_id"].as_str().unwrap().to_owned();
+    let live_pid = running["bridge_pid"].as_i64().unwrap();
+    assert_eq!(bridge_launches(&argv_log).len(), 2);
+
+    let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    // A start: 503 with the reason; the engine answers others meanwhile; nothing launched.
+    let base = server.base.clone();
+    let start = tokio::spawn(async move {
+        call(
+            reqwest::Method::POST,
+            &format!("{base}/api/instances"),
+            Some(json!({ "project": "alpha" })),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    healthz_within_a_second(&server).await;
+    assert_eq!(list_within_a_second(&server).await.len(), 2);
+    let (status, refused) = start.await.unwrap();
+    assert_eq!(status, 503, "{refused}");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.contains("store"), "{detail}");
+    assert_eq!(bridge_launches(&argv_log).len(), 2, "nothing launched");
+    assert_eq!(list(&server).await.len(), 2, "no record kept");
+
+    // A stop: 503, no signal sent. A forget: 503, the record stays.
+    let (status, refused) = stop(&server, &live).await;
+    assert_eq!(status, 503, "{refused}");
+    assert!(process_exists(live_pid));
+    assert_eq!(get(&server, &live).await.1["status"], "running");
+    let (status, refused) = post(&server, &format!("/api/instances/{dead}/forget"), None).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(get(&server, &dead).await.0, 200);
+
+    // An observed transition: shown at once, `store_ok` false until it is written.
+    signal(live_pid, Signal::SIGKILL);
+    wait_instance(&server, &live, Duration::from_secs(10), |i| i["status"] == "crashed").await;
+    let unhealthy = wait_async(Duration::from_secs(5), || async {
+        let health = healthz_within_a_second(&server).await;
+        (health["store_ok"] == false).then_some(())
+    })
+    .await;
+    assert!(unhealthy.is_some(), "store_ok stayed true");
+    let (_, state) = call(reqwest::Method::GET, &format!("{}/api/state", server.base), None).await;
+    assert_eq!(state["health"]["store_ok"], false, "{}", state["health"]);
+
+    conn.execute_batch("ROLLBACK").unwrap();
+    let healthy = wait_async(Duration::from_secs(10), || async {
+        let health = healthz_within_a_second(&server).await;
+        (health["store_ok"] == true).then_some(())
+    })
+    .await;
+    assert!(healthy.is_some(), "store_ok never came back\n{}", server.log());
+    assert_eq!(stored(&sandbox, &live, "last_status").as_deref(), Some("crashed"));
+
+    // Forget answered 2xx: it never comes back after a restart.
+    let (status, body) = post(&server, &format!("/api/instances/{dead}/forget"), None).await;
+    assert_eq!(status, 200, "{body}");
+    kill_server(server);
+    let server = start_server(&sandbox, Some(&claude), &[], &env);
+    let listed = list(&server).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["instance_id"], live.as_str());
+    assert_eq!(listed[0]["status"], "crashed");
+}
+
+// ---- defect 5 ---------------------------------------------------------------------------
+
+/// A resume right after start-up waits for the capability probe (here slowed by a hanging
+/// `auth status`), so it continues the conversation; a changed `claude` binary is probed again
+/// before the next launch.
+#[tokio::test]
+async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_, started) = server.start_bridge("alpha").await;
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(stop(&server, &id).await.1["status"], "stopped");
+    kill_server(server);
+
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
+            ("FAKE_CLAUDE_AUTH_HANG", "1"),
+        ],
+    );
+    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!(status, 201, "{resumed}\n{}", server.log());
+    let launches = bridge_launches(&argv_log);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    assert!(
+        launches[0].iter().any(|a| a == "--continue"),
+        "the resume did not wait for the probe: {:?}",
+        launches[0]
+    );
+    assert_eq!(resumed["status"], "running", "{resumed}");
+    assert_eq!(stop(&server, &id).await.1["status"], "stopped");
+
+    // Another `claude` at the same path: new inode and mtime, an older version whose
+    // `remote-control` has no `--continue` (the probe runs in the state directory).
+    std::fs::write(
+        sandbox.state_dir().join(".fake-claude.json"),
+        json!({ "help": "old", "version": "2.1.150" }).to_string(),
+    )
+    .unwrap();
+    let target = std::fs::canonicalize(&claude).unwrap();
+    let fresh_copy = claude.with_file_name("claude.new");
+    std::fs::copy(&target, &fresh_copy).unwrap();
+    std::fs::rename(&fresh_copy, &claude).unwrap();
+
+    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert!(status == 201 || status == 200, "{resumed}");
+    let launches = bridge_launches(&argv_log);
+    assert_eq!(launches.len(), 2, "{launches:?}");
+    assert!(
+        !launches[1].iter().any(|a| a == "--continue"),
+        "the changed binary was not probed again: {:?}",
+        launches[1]
+    );
+    let health = healthz_within_a_second(&server).await;
+    assert_eq!(health["claude_version"], "2.1.150", "{health}");
+}
+
+// ---- defect 6 ---------------------------------------------------------------------------
+
+/// Another `claude` in the directory of a pty bridge makes the transcript guess ambiguous:
+/// the engine learns no conversation and says so.
+#[tokio::test]
+async fn a_pty_bridge_never_learns_another_processes_conversation() {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let _by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
+    let (status, started) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    wait_instance(&server, &id, Duration::from_secs(20), |i| i["status"] == "running").await;
+
+    // The hand-started process's conversation appears in the shared transcript directory.
+    let transcripts = pointer_file(&sandbox, &alpha).with_file_name("");
+    std::fs::create_dir_all(&transcripts).unwrap();
+    let other = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    std::fs::write(
+        transcripts.join(format!("{other}.jsonl")),
+        "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"hi\"}}\n",
+    )
+    .unwrap();
+    let said = support::wait_for(Duration::from_secs(10), || {
+        server
+            .log()
+            .contains("is ambiguous")
+            .then_some(())
+    });
+    assert!(said.is_some(), "the ambiguity was not reported\n{}", server.log());
+    assert_eq!(stored(&sandbox, &id, "claude_session_uuid"), None);
+}
+
+// ---- defect 7 ---------------------------------------------------------------------------
+
+/// Forgetting a pty instance leaves the standard bridge pointer alone (§9.5).
+#[tokio::test]
+async fn forgetting_a_pty_instance_keeps_the_standard_pointer() {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_, standard) = server.start_bridge("alpha").await;
+    let standard_id = standard["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(stop(&server, &standard_id).await.1["status"], "stopped");
+    let session = read_pointer(&sandbox, &alpha).unwrap()["sessionId"].clone();
+    assert!(session.as_str().is_some_and(|s| !s.is_empty()), "{session}");
+
+    let (status, pty) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{pty}");
+    let pty_id = pty["instance_id"].as_str().unwrap().to_owned();
+    wait_instance(&server, &pty_id, Duration::from_secs(20), |i| i["status"] == "running").await;
+    assert_eq!(stop(&server, &pty_id).await.1["status"], "stopped");
+    let (status, body) = post(&server, &format!("/api/instances/{pty_id}/forget"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(read_pointer(&sandbox, &alpha).unwrap()["sessionId"], session);
+}
+
+// ---- defect 8 ---------------------------------------------------------------------------
+
+/// An adopted bridge's own debug log is read (a clean external stop is `stopped`) and its
+/// path survives a restart of the server.
+#[tokio::test]
+async fn an_adopted_bridges_debug_log_is_parsed_and_kept_across_restarts() {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let debug = sandbox.dir.path().join("by-hand.debug.log");
+    let by_hand = hand_bridge(&sandbox, &claude, &alpha, Some(&debug));
+    let pid = by_hand.0.id();
+    wait_pointer_names(&sandbox, &alpha, pid);
+    let (status, adopted) = post(&server, "/api/projects/alpha/adopt", None).await;
+    assert_eq!(status, 201, "{adopted}");
+    let id = adopted["instance_id"].as_str().unwrap().to_owned();
+    let path = debug.to_string_lossy().into_owned();
+    assert_eq!(adopted["bridge_debug_log_path"], path.as_str());
+
+    kill_server(server);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_, found) = get(&server, &id).await;
+    assert_eq!(found["status"], "running", "{found}");
+    assert_eq!(found["bridge_debug_log_path"], path.as_str(), "{found}");
+
+    // SIGTERM from outside: the fake logs its clean shutdown and exits 0.
+    signal(i64::from(pid), Signal::SIGTERM);
+    let ended = wait_instance(&server, &id, Duration::from_secs(10), |i| {
+        i["status"] != "running"
+    })
+    .await;
+    assert_eq!(ended["status"], "stopped", "{ended}");
+    assert_eq!(ended["intentional_stop"], false);
+}
+
+// ---- defect 9 ---------------------------------------------------------------------------
+
+/// §11 step 3: a row left `starting` without a pid (the server died between persisting it and
+/// launching) comes back as a launch failure, not as `stopped`.
+#[tokio::test]
+async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    assert!(list(&server).await.is_empty());
+    kill_server(server);
+    let id = "5c4d3e2f-1a0b-4c9d-8e7f-6a5b4c3d2e1f";
+    let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
+    conn.execute(
+        "INSERT INTO instances (instance_id, project, label, resume_mode, spawn_mode,
+            permission_mode, sandbox_mode, intentional_stop, last_status, launched_at,
+            log_stem, resumed_conversation, launch_count, created_at, updated_at)
+         VALUES (?1, 'alpha', 'alpha', 'standard', 'same-dir', 'default', 'default', 0,
+            'starting', '2026-01-01T00:00:00.000Z', 'alpha-1767225600000-1', 0, 1,
+            '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+        [id],
+    )
+    .unwrap();
+    drop(conn);
+
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, found) = get(&server, id).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["status"], "error", "{found}");
+    assert_eq!(found["error_kind"], "launch_failed");
+    assert_eq!(
+        found["error_detail"],
+        "Clauster stopped before this bridge finished launching"
+    );
+    assert_eq!(stored(&sandbox, id, "last_status").as_deref(), Some("error"));
+}
+
+// ---- also from reading ------------------------------------------------------------------
+
+/// A continue launch that fails when the fresh relaunch is impossible (the project was
+/// renamed meanwhile) ends persisted and published as `error`, never stuck `starting`.
+#[tokio::test]
+async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1")],
+    );
+    let (_, started) = server.start_bridge("alpha").await;
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(stop(&server, &id).await.1["status"], "stopped");
+    std::fs::write(alpha.join(".fake-claude.json"), json!({ "mode": "stall" }).to_string())
+        .unwrap();
+    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(resumed["status"], "starting", "{resumed}");
+    let pid = resumed["bridge_pid"].as_i64().unwrap();
+
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws)).await.unwrap();
+    std::fs::rename(&alpha, alpha.with_file_name("alpha-renamed")).unwrap();
+    // A clean exit before readiness: the continue failed, and no fresh start is possible.
+    signal(pid, Signal::SIGTERM);
+    let published = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let frame = support::next_frame(&mut events).await;
+            if frame["type"] == "instance"
+                && frame["instance"]["instance_id"] == id.as_str()
+                && frame["instance"]["status"] == "error"
+            {
+                return frame;
+            }
+        }
+    })
+    .await;
+    assert!(published.is_ok(), "the error was never published\n{}", server.log());
+    assert_eq!(stored(&sandbox, &id, "last_status").as_deref(), Some("error"));
+}
+
+/// A Stop cut short by a SIGKILL of the server is completed by the next server.
+#[tokio::test]
+async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("FAKE_CLAUDE_IGNORE_SIGINT", "1"),
+            ("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "60"),
+        ],
+    );
+    let (_, started) = server.start_bridge("alpha").await;
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    let base = server.base.clone();
+    let stopping_id = id.clone();
+    let _stop = tokio::spawn(async move {
+        let _ = reqwest::Client::new()
+            .delete(format!("{base}/api/instances/{stopping_id}"))
+            .send()
+            .await;
+    });
+    wait_instance(&server, &id, Duration::from_secs(10), |i| i["stopping"] == true).await;
+    kill_server(server);
+    assert!(process_exists(pid));
+
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let done = wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "stopped"
+    })
+    .await;
+    assert_eq!(done["intentional_stop"], true, "{done}");
+    let gone = support::wait_for(Duration::from_secs(10), || (!process_exists(pid)).then_some(()));
+    assert!(gone.is_some(), "the bridge outlived its completed stop");
+}
+
+/// A pty instance whose keeper outlives its bridge is still live: Forget refuses it, and Stop
+/// answers only once the keeper is gone.
+#[tokio::test]
+async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, started) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let running =
+        wait_instance(&server, &id, Duration::from_secs(20), |i| i["status"] == "running").await;
+    let keeper = running["keeper_pid"].as_i64().unwrap();
+    let bridge = running["bridge_pid"].as_i64().unwrap();
+
+    // The keeper frozen, its bridge killed: the bridge is gone, the keeper is not.
+    signal(keeper, Signal::SIGSTOP);
+    signal(bridge, Signal::SIGKILL);
+    wait_instance(&server, &id, Duration::from_secs(10), |i| {
+        i["status"] != "running"
+    })
+    .await;
+    assert!(process_exists(keeper));
+    let (status, refused) = post(&server, &format!("/api/instances/{id}/forget"), None).await;
+    assert_eq!(status, 409, "{refused}");
+
+    let (status, stopped) = stop(&server, &id).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert!(!process_exists(keeper), "Stop answered while the keeper lived");
+    let (status, body) = post(&server, &format!("/api/instances/{id}/forget"), None).await;
+    assert_eq!(status, 200, "{body}");
+}
