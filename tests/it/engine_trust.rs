@@ -154,7 +154,12 @@ fn bridge_launches(argv_log: &Path) -> Vec<Vec<String>> {
 }
 
 /// A standard bridge started by hand in `project`, as an operator would outside Clauster.
-fn hand_bridge(sandbox: &Sandbox, claude: &Path, project: &Path, debug: Option<&Path>) -> KillOnDrop {
+fn hand_bridge(
+    sandbox: &Sandbox,
+    claude: &Path,
+    project: &Path,
+    debug: Option<&Path>,
+) -> KillOnDrop {
     let mut cmd = sandbox.command(claude);
     cmd.args(["remote-control", "--name", "by-hand", "--spawn", "same-dir"])
         .current_dir(project);
@@ -245,9 +250,17 @@ async fn resume_beside_a_hand_started_bridge_is_refused_with_adopt_first() {
 
     for body in [None, Some(json!({ "fresh": true }))] {
         let (status, refused) = post(&server, &format!("/api/instances/{id}/resume"), body).await;
-        assert_eq!((status, &refused["detail"]), (409, &json!(ADOPT_FIRST)), "{refused}");
+        assert_eq!(
+            (status, &refused["detail"]),
+            (409, &json!(ADOPT_FIRST)),
+            "{refused}"
+        );
     }
-    assert_eq!(bridge_launches(&argv_log).len(), 1, "only the first start launched");
+    assert_eq!(
+        bridge_launches(&argv_log).len(),
+        1,
+        "only the first start launched"
+    );
     assert_eq!(get(&server, &id).await.1["status"], "stopped");
 }
 
@@ -297,8 +310,8 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
         &[],
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
-            ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "1"),
-            ("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "2"),
+            ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5"),
+            ("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "6"),
         ],
     );
     let (status, found) = get(&server, id).await;
@@ -307,12 +320,24 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     assert_eq!(found["alive"], true);
 
     let (status, started) = server.start_bridge("alpha").await;
-    assert_eq!((status, &started["created"]), (200, &json!(false)), "{started}");
+    assert_eq!(
+        (status, &started["created"]),
+        (200, &json!(false)),
+        "{started}"
+    );
     assert_eq!(started["instance_id"], id);
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!((status, &resumed["created"]), (200, &json!(false)), "{resumed}");
+    assert_eq!(
+        (status, &resumed["created"]),
+        (200, &json!(false)),
+        "{resumed}"
+    );
     assert_eq!(resumed["instance_id"], id);
-    assert!(bridge_launches(&argv_log).is_empty(), "{:?}", bridge_launches(&argv_log));
+    assert!(
+        bridge_launches(&argv_log).is_empty(),
+        "{:?}",
+        bridge_launches(&argv_log)
+    );
 
     // Well past `launched_at + startup_grace_seconds`: still running, still alive.
     let changed = wait_async(Duration::from_secs(3), || async {
@@ -321,7 +346,10 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     })
     .await;
     assert!(changed.is_none(), "{changed:?}");
-    assert!(process_exists(i64::from(pid)), "the imported bridge was killed");
+    assert!(
+        process_exists(i64::from(pid)),
+        "the imported bridge was killed"
+    );
 }
 
 // ---- defect 3 ---------------------------------------------------------------------------
@@ -366,7 +394,11 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
         (503, &json!("~/.claude.json is locked by another process")),
         "{refused}"
     );
-    assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(list(&server).await.is_empty(), "nothing launched");
 
     lock.unlock().unwrap();
@@ -385,7 +417,12 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
     let alpha = sandbox.project("alpha", &[".git"]);
     let beta = sandbox.project("beta", &[".git"]);
     std::fs::create_dir_all(sandbox.home()).unwrap();
-    let key = |p: &Path| std::fs::canonicalize(p).unwrap().to_string_lossy().into_owned();
+    let key = |p: &Path| {
+        std::fs::canonicalize(p)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
     let trusted = json!({ "projects": {
         key(&alpha): { "hasTrustDialogAccepted": true },
         key(&beta): { "hasTrustDialogAccepted": true },
@@ -439,14 +476,22 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
 
     // An observed transition: shown at once, `store_ok` false until it is written.
     signal(live_pid, Signal::SIGKILL);
-    wait_instance(&server, &live, Duration::from_secs(10), |i| i["status"] == "crashed").await;
+    wait_instance(&server, &live, Duration::from_secs(10), |i| {
+        i["status"] == "crashed"
+    })
+    .await;
     let unhealthy = wait_async(Duration::from_secs(5), || async {
         let health = healthz_within_a_second(&server).await;
         (health["store_ok"] == false).then_some(())
     })
     .await;
     assert!(unhealthy.is_some(), "store_ok stayed true");
-    let (_, state) = call(reqwest::Method::GET, &format!("{}/api/state", server.base), None).await;
+    let (_, state) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/state", server.base),
+        None,
+    )
+    .await;
     assert_eq!(state["health"]["store_ok"], false, "{}", state["health"]);
 
     conn.execute_batch("ROLLBACK").unwrap();
@@ -455,8 +500,15 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
         (health["store_ok"] == true).then_some(())
     })
     .await;
-    assert!(healthy.is_some(), "store_ok never came back\n{}", server.log());
-    assert_eq!(stored(&sandbox, &live, "last_status").as_deref(), Some("crashed"));
+    assert!(
+        healthy.is_some(),
+        "store_ok never came back\n{}",
+        server.log()
+    );
+    assert_eq!(
+        stored(&sandbox, &live, "last_status").as_deref(),
+        Some("crashed")
+    );
 
     // Forget answered 2xx: it never comes back after a restart.
     let (status, body) = post(&server, &format!("/api/instances/{dead}/forget"), None).await;
@@ -548,7 +600,10 @@ async fn a_pty_bridge_never_learns_another_processes_conversation() {
     .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &id, Duration::from_secs(20), |i| i["status"] == "running").await;
+    wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
 
     // The hand-started process's conversation appears in the shared transcript directory.
     let transcripts = pointer_file(&sandbox, &alpha).with_file_name("");
@@ -560,12 +615,13 @@ async fn a_pty_bridge_never_learns_another_processes_conversation() {
     )
     .unwrap();
     let said = support::wait_for(Duration::from_secs(10), || {
-        server
-            .log()
-            .contains("is ambiguous")
-            .then_some(())
+        server.log().contains("is ambiguous").then_some(())
     });
-    assert!(said.is_some(), "the ambiguity was not reported\n{}", server.log());
+    assert!(
+        said.is_some(),
+        "the ambiguity was not reported\n{}",
+        server.log()
+    );
     assert_eq!(stored(&sandbox, &id, "claude_session_uuid"), None);
 }
 
@@ -590,11 +646,17 @@ async fn forgetting_a_pty_instance_keeps_the_standard_pointer() {
     .await;
     assert_eq!(status, 201, "{pty}");
     let pty_id = pty["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &pty_id, Duration::from_secs(20), |i| i["status"] == "running").await;
+    wait_instance(&server, &pty_id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
     assert_eq!(stop(&server, &pty_id).await.1["status"], "stopped");
     let (status, body) = post(&server, &format!("/api/instances/{pty_id}/forget"), None).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(read_pointer(&sandbox, &alpha).unwrap()["sessionId"], session);
+    assert_eq!(
+        read_pointer(&sandbox, &alpha).unwrap()["sessionId"],
+        session
+    );
 }
 
 // ---- defect 8 ---------------------------------------------------------------------------
@@ -664,7 +726,10 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
         found["error_detail"],
         "Clauster stopped before this bridge finished launching"
     );
-    assert_eq!(stored(&sandbox, id, "last_status").as_deref(), Some("error"));
+    assert_eq!(
+        stored(&sandbox, id, "last_status").as_deref(),
+        Some("error")
+    );
 }
 
 // ---- also from reading ------------------------------------------------------------------
@@ -683,15 +748,19 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
     let (_, started) = server.start_bridge("alpha").await;
     let id = started["instance_id"].as_str().unwrap().to_owned();
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
-    std::fs::write(alpha.join(".fake-claude.json"), json!({ "mode": "stall" }).to_string())
-        .unwrap();
+    std::fs::write(
+        alpha.join(".fake-claude.json"),
+        json!({ "mode": "stall" }).to_string(),
+    )
+    .unwrap();
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
     assert_eq!(status, 201, "{resumed}");
     assert_eq!(resumed["status"], "starting", "{resumed}");
     let pid = resumed["bridge_pid"].as_i64().unwrap();
 
-    let (mut events, _) =
-        tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws)).await.unwrap();
+    let (mut events, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .unwrap();
     std::fs::rename(&alpha, alpha.with_file_name("alpha-renamed")).unwrap();
     // A clean exit before readiness: the continue failed, and no fresh start is possible.
     signal(pid, Signal::SIGTERM);
@@ -707,8 +776,15 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
         }
     })
     .await;
-    assert!(published.is_ok(), "the error was never published\n{}", server.log());
-    assert_eq!(stored(&sandbox, &id, "last_status").as_deref(), Some("error"));
+    assert!(
+        published.is_ok(),
+        "the error was never published\n{}",
+        server.log()
+    );
+    assert_eq!(
+        stored(&sandbox, &id, "last_status").as_deref(),
+        Some("error")
+    );
 }
 
 /// A Stop cut short by a SIGKILL of the server is completed by the next server.
@@ -736,7 +812,10 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
             .send()
             .await;
     });
-    wait_instance(&server, &id, Duration::from_secs(10), |i| i["stopping"] == true).await;
+    wait_instance(&server, &id, Duration::from_secs(10), |i| {
+        i["stopping"] == true
+    })
+    .await;
     kill_server(server);
     assert!(process_exists(pid));
 
@@ -746,7 +825,9 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
     })
     .await;
     assert_eq!(done["intentional_stop"], true, "{done}");
-    let gone = support::wait_for(Duration::from_secs(10), || (!process_exists(pid)).then_some(()));
+    let gone = support::wait_for(Duration::from_secs(10), || {
+        (!process_exists(pid)).then_some(())
+    });
     assert!(gone.is_some(), "the bridge outlived its completed stop");
 }
 
@@ -764,8 +845,10 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
     .await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
-    let running =
-        wait_instance(&server, &id, Duration::from_secs(20), |i| i["status"] == "running").await;
+    let running = wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
     let keeper = running["keeper_pid"].as_i64().unwrap();
     let bridge = running["bridge_pid"].as_i64().unwrap();
 
@@ -782,7 +865,10 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
 
     let (status, stopped) = stop(&server, &id).await;
     assert_eq!(status, 200, "{stopped}");
-    assert!(!process_exists(keeper), "Stop answered while the keeper lived");
+    assert!(
+        !process_exists(keeper),
+        "Stop answered while the keeper lived"
+    );
     let (status, body) = post(&server, &format!("/api/instances/{id}/forget"), None).await;
     assert_eq!(status, 200, "{body}");
 }

@@ -265,7 +265,11 @@ fn ready_from_the_fragmented_url_then_sigterm_stops_the_bridge() {
     let last = k.read().unwrap();
     assert_eq!(last.state, KeeperState::Exited);
     let exit = last.exit.expect("bridge_exit once exited");
-    assert_eq!(exit.bridge_exit, 0, "two interrupts end the TUI cleanly");
+    assert_eq!(
+        exit.bridge_exit,
+        Some(0),
+        "two interrupts end the TUI cleanly"
+    );
     assert_eq!(code, 0);
     assert!(
         elapsed < Duration::from_secs(3),
@@ -299,7 +303,7 @@ fn sigterm_kills_a_bridge_that_ignores_interrupts() {
     let code = k.exit_code(10);
     assert!(stop.elapsed() >= Duration::from_secs(5));
     let last = k.read().unwrap();
-    assert_eq!(last.exit.unwrap().bridge_exit, -9);
+    assert_eq!(last.exit.unwrap().bridge_exit, Some(-9));
     assert_eq!(code, 128 + 9);
     assert!(!support::process_exists(i64::from(bridge)));
 }
@@ -318,7 +322,7 @@ fn sighup_is_ignored_and_sigint_stops() {
     assert_eq!(k.read().unwrap().state, KeeperState::Ready);
     k.signal(Signal::SIGINT);
     assert_eq!(k.exit_code(8), 0);
-    assert_eq!(k.read().unwrap().exit.unwrap().bridge_exit, 0);
+    assert_eq!(k.read().unwrap().exit.unwrap().bridge_exit, Some(0));
 }
 
 /// Other layouts of the connect row: contiguous, soft-wrapped at column 120, in two chunks.
@@ -379,7 +383,7 @@ fn crash_is_reported_with_its_exit_code() {
     assert_eq!(k.exit_code(10), 1);
     let last = k.read().unwrap();
     assert_eq!(last.state, KeeperState::Exited);
-    assert_eq!(last.exit.unwrap().bridge_exit, 1);
+    assert_eq!(last.exit.unwrap().bridge_exit, Some(1));
     assert_eq!(last.connect_url, None);
     assert!(last.bridge_pid.is_some());
 }
@@ -395,7 +399,7 @@ fn offline_screen_becomes_the_exit_screen() {
     assert_eq!(k.exit_code(10), 1);
     let last = k.read().unwrap();
     let exit = last.exit.unwrap();
-    assert_eq!(exit.bridge_exit, 1);
+    assert_eq!(exit.bridge_exit, Some(1));
     let screen = exit.exit_screen.expect("the screen at exit");
     assert!(
         screen.contains("Unable to connect to Anthropic services"),

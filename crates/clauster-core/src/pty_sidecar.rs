@@ -67,8 +67,9 @@ pub fn detect_prompt(screen: &str) -> Option<PromptKind> {
 /// How the bridge ended, present once `state` is `exited` (both keys appear together).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgeExit {
-    /// The exit code; for a death by signal, minus the signal number.
-    pub bridge_exit: i32,
+    /// The exit code; for a death by signal, minus the signal number; `null` when the keeper
+    /// could not learn it (the bridge was reaped by someone else).
+    pub bridge_exit: Option<i32>,
     /// The last rows of the screen (pty.md §5.3), redacted; `null` when nothing was drawn.
     pub exit_screen: Option<String>,
 }

@@ -25,6 +25,9 @@ use sha2::{Digest as _, Sha256};
 const MAX_ATTEMPTS: usize = 3;
 /// The mode of a file Clauster creates: it may hold account data.
 const NEW_FILE_MODE: u32 = 0o600;
+/// How long the transaction waits for the lock before giving up (issue 14: a lock held by
+/// another process must not freeze a launch).
+const LOCK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a Claude file was not updated. The messages name the file, never its content.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,9 @@ pub enum ClaudeFileError {
         #[source]
         reason: ClaudeJsonError,
     },
+    /// Another process held the lock for longer than 5 s (503). Nothing was written.
+    #[error("{} is locked by another process", home_relative(file))]
+    Locked { file: PathBuf },
     /// Reading, locking or writing failed (500).
     #[error("cannot update {}: {source}", file.display())]
     Io {
@@ -112,11 +118,34 @@ pub fn update_json_file(
     };
     let target = canonical_target(path).map_err(io_err)?;
 
-    // Step 1: the in-process mutex, then the flock shared with the Python Clauster.
+    // Step 1: the in-process mutex, then the flock shared with the Python Clauster, each
+    // within the deadline.
+    let deadline = std::time::Instant::now() + LOCK_DEADLINE;
+    let locked = || ClaudeFileError::Locked {
+        file: path.to_path_buf(),
+    };
     let mutex = process_mutex(&target);
-    let _in_process = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+    let _in_process = loop {
+        match mutex.try_lock() {
+            Ok(guard) => break guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return Err(locked()),
+        }
+    };
     let lock_file = open_lock_file(state_dir, &target).map_err(io_err)?;
-    lock_file.lock().map_err(io_err)?;
+    loop {
+        match lock_file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(locked()),
+            Err(fs::TryLockError::Error(err)) => return Err(io_err(err)),
+        }
+    }
 
     for _ in 0..MAX_ATTEMPTS {
         // Step 2.
@@ -153,6 +182,21 @@ pub fn update_json_file(
     Err(io_err(io::Error::other(format!(
         "it kept changing while being updated ({MAX_ATTEMPTS} attempts); retry"
     ))))
+}
+
+/// How often a held lock is tried again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// `path` with the home directory written as `~` (`~/.claude.json`), as messages name it.
+fn home_relative(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home
+        .as_deref()
+        .and_then(|home| path.strip_prefix(home).ok())
+    {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
 }
 
 /// The file to lock and write: the path with its links resolved (a linked `G` stays a link

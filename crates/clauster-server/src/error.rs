@@ -51,7 +51,7 @@ impl From<crate::engine::EngineError> for ApiError {
             E::Ambiguous(_) | E::Conflict(_) => StatusCode::CONFLICT,
             E::InvalidOption { field, .. } => return Self::invalid(err.to_string(), *field),
             E::PermissionModeNotAllowed(_) => StatusCode::FORBIDDEN,
-            E::Starting => StatusCode::SERVICE_UNAVAILABLE,
+            E::Starting | E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, err.to_string())

@@ -191,7 +191,7 @@ pub fn health_facts(state: &AppState) -> HealthFacts {
     HealthFacts {
         claude_ok: None,
         claude_version: None,
-        store_ok: true,
+        store_ok: state.engine().store_ok(),
         engine_ready: state.engine().is_ready(),
     }
 }

@@ -134,6 +134,7 @@ fn claude_file_error(err: &ClaudeFileError) -> ApiError {
         ClaudeFileError::Unparseable { .. } | ClaudeFileError::Refused { .. } => {
             StatusCode::CONFLICT
         }
+        ClaudeFileError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ClaudeFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, err.to_string())

@@ -151,13 +151,9 @@ async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>
             .into_response(),
         );
     }
-    let running = if state.engine().is_ready() {
-        state.engine().list().await.map_or(0, |all| {
-            all.iter().filter(|i| i.status == "running").count()
-        })
-    } else {
-        0
-    };
+    // Never waits on the engine (issue 14): the count and the store flag are published
+    // values.
+    let running = state.engine().instances_running();
     let claude = state.engine().claude_health();
     let health = Health {
         status: "ok".into(),
@@ -170,8 +166,8 @@ async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>
             claude_login_ok: claude.login_ok.unwrap_or(true),
             claude_login_method: claude.login_method,
             claude_login_expires_at: claude.login_expires_at,
-            instances_running: u32::try_from(running).unwrap_or(u32::MAX),
-            store_ok: true,
+            instances_running: running,
+            store_ok: state.engine().store_ok(),
             engine_ready: state.engine().is_ready(),
         }),
     };

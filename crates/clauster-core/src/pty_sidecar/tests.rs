@@ -27,7 +27,7 @@ fn exited() -> Sidecar {
     s.state = KeeperState::Exited;
     s.ready_reason = Some(ReadyReason::Url);
     s.exit = Some(BridgeExit {
-        bridge_exit: 0,
+        bridge_exit: Some(0),
         exit_screen: None,
     });
     s

@@ -81,6 +81,7 @@ pub fn run(args: KeeperArgs) -> i32 {
             None
         }
     };
+    keep_child_statuses();
     let mut keeper = Keeper::new(args);
     keeper.publish();
     keeper.launch(signals.as_ref())
@@ -236,7 +237,7 @@ impl Keeper {
         reader: &mut dyn Read,
         writer: &mut dyn Write,
         signals: Option<&signals::Signals>,
-    ) -> WaitStatus {
+    ) -> Ended {
         let mut buf = vec![0u8; READ_MAX];
         let mut slave_closed = false;
         let master = borrow_fd(master_fd);
@@ -497,11 +498,14 @@ impl Keeper {
     }
 
     /// Step 6: the final sidecar and frame; returns the keeper's exit code.
-    fn finish(&mut self, status: WaitStatus) -> i32 {
-        let (bridge_exit, code) = match status {
-            WaitStatus::Exited(_, code) => (code, code),
-            WaitStatus::Signaled(_, sig, _) => (-(sig as i32), 128 + sig as i32),
-            _ => (-1, 1),
+    fn finish(&mut self, ended: Ended) -> i32 {
+        let (bridge_exit, code) = match ended {
+            Ended::Status(WaitStatus::Exited(_, code)) => (Some(code), code),
+            Ended::Status(WaitStatus::Signaled(_, sig, _)) => {
+                (Some(-(sig as i32)), 128 + sig as i32)
+            }
+            // Reaped by someone else (ECHILD): how it ended is unknown, not a signal.
+            Ended::Status(_) | Ended::Unknown => (None, 1),
         };
         self.sidecar.state = KeeperState::Exited;
         self.sidecar.exit = Some(BridgeExit {
@@ -514,17 +518,43 @@ impl Keeper {
     }
 }
 
+/// How the bridge ended, as far as the keeper could see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Status(WaitStatus),
+    /// `waitpid` said ECHILD: someone else reaped it, so its exit status is unknown (issue 14:
+    /// never reported as a signal death).
+    Unknown,
+}
+
 /// The bridge's status if it has ended (reaping it).
-fn reap(pid: i32) -> Option<WaitStatus> {
+fn reap(pid: i32) -> Option<Ended> {
     match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => Some(status),
+        Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+            Some(Ended::Status(status))
+        }
         Ok(_) | Err(Errno::EINTR) => None,
         // ECHILD: someone else reaped it; nothing more to learn.
-        Err(_) => Some(WaitStatus::Exited(Pid::from_raw(pid), -1)),
+        Err(_) => Some(Ended::Unknown),
     }
 }
 
-fn wait_blocking(pid: i32) -> WaitStatus {
+/// An ignored SIGCHLD is inherited across `exec`; with it the kernel reaps the bridge itself
+/// and its exit status is lost. The keeper wants its child's status, so it restores the
+/// default before spawning.
+#[allow(unsafe_code)]
+fn keep_child_statuses() {
+    // SAFETY: installs the default disposition (no handler runs); the keeper is single-threaded
+    // at this point.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGCHLD,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
+}
+
+fn wait_blocking(pid: i32) -> Ended {
     loop {
         if let Some(status) = reap(pid) {
             return status;

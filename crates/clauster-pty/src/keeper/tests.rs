@@ -583,3 +583,11 @@ mod keeper_state {
         );
     }
 }
+
+/// ECHILD (the bridge was reaped by someone else) is an unknown end, never a signal death
+/// that would show the bridge as crashed (issue 14).
+#[test]
+fn a_bridge_reaped_by_someone_else_ends_unknown() {
+    // pid 1 is never our child: waitpid answers ECHILD.
+    assert_eq!(super::reap(1), Some(super::Ended::Unknown));
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct LogSets {
     dir: PathBuf,
-    seq: u64,
+    seq: std::sync::atomic::AtomicU64,
 }
 
 /// The files of one launch.
@@ -57,7 +57,10 @@ impl LogSet {
 
 impl LogSets {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, seq: 0 }
+        Self {
+            dir,
+            seq: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -68,14 +71,14 @@ impl LogSets {
     /// pre-created with create-new + no-follow, mode 0600: a pre-planted file or symlink fails.
     /// With `redact`, claude writes `<stem>.raw.log` and Clauster keeps `<stem>.log` as its
     /// redacted mirror (§5.2).
-    pub fn allocate(&mut self, project: &str, now_ms: u128, redact: bool) -> io::Result<LogSet> {
+    pub fn allocate(&self, project: &str, now_ms: u128, redact: bool) -> io::Result<LogSet> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)?;
         loop {
-            self.seq += 1;
-            let mut set = LogSet::at(&self.dir, &format!("{project}-{now_ms:013}-{}", self.seq));
+            let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let mut set = LogSet::at(&self.dir, &format!("{project}-{now_ms:013}-{seq}"));
             match create_new_private(&set.debug_log) {
                 Ok(_) => {}
                 // A file left by an earlier set is a collision: try the next number. A
@@ -243,7 +246,7 @@ mod tests {
     fn stems_are_unique_private_and_refuse_planted_files() {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
-        let mut sets = LogSets::new(logs.clone());
+        let sets = LogSets::new(logs.clone());
         let first = sets.allocate("alpha", 1_764_083_000_000, false).unwrap();
         assert_eq!(first.stem, "alpha-1764083000000-1");
         assert_eq!(first.debug_log, logs.join("alpha-1764083000000-1.log"));

@@ -4,9 +4,11 @@
 
 mod logs;
 pub(crate) mod pointers;
+mod probes;
 mod reference;
 mod sessions;
 mod supervisor;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,10 @@ pub enum EngineError {
     Conflict(String),
     #[error("clauster is still starting (rediscovering bridges); try again in a moment")]
     Starting,
+    /// 503: the store refused a write, `~/.claude.json` stayed locked, or the engine did not
+    /// answer in time (issue 14). The text says which.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Io(String),
 }
@@ -99,6 +105,9 @@ pub struct ClaudeHealth {
     pub login_expires_at: Option<i64>,
 }
 
+/// How long a request waits for the supervisor to take its command (issue 14).
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A handle to the engine; clones share the one supervisor.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -106,6 +115,12 @@ pub struct Engine {
     frames: broadcast::Sender<Arc<Frame>>,
     ready: watch::Receiver<bool>,
     claude: watch::Receiver<ClaudeHealth>,
+    /// False while a store write is failing (bridges.md §10.3).
+    store_ok: watch::Receiver<bool>,
+    /// How many instances are `running` (for `/healthz`, which never asks the supervisor).
+    running: watch::Receiver<u32>,
+    /// How long [`Self::ask`] waits for the supervisor to take a command.
+    ask_timeout: Duration,
     sessions: watch::Receiver<Arc<sessions::Polled>>,
     /// The environment bridges get (§4.3), for the other claude commands (`--bg`, `stop`).
     bridge_env: crate::bridge_env::BridgeEnv,
@@ -153,6 +168,16 @@ impl Engine {
         *self.ready.borrow()
     }
 
+    /// False while a store write is failing; true again once every write went through.
+    pub fn store_ok(&self) -> bool {
+        *self.store_ok.borrow()
+    }
+
+    /// The number of `running` instances, as last published (never waits on the engine).
+    pub fn instances_running(&self) -> u32 {
+        *self.running.borrow()
+    }
+
     /// Waits for rediscovery (bridges.md §11) at most 10 s.
     async fn wait_ready(&self) -> Result<(), EngineError> {
         let mut ready = self.ready.clone();
@@ -163,16 +188,34 @@ impl Engine {
         }
     }
 
+    /// Sends a command and waits for its answer. The supervisor must take the command within
+    /// [`ASK_TIMEOUT`] (else 503); the answer itself is bounded by the command's own deadlines
+    /// (probe wait, lock and store timeouts, stop grace).
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, EngineError> {
         self.wait_ready().await?;
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(supervisor::Msg::Command(make(reply)))
+        let (taken, taken_rx) = oneshot::channel();
+        let not_answered = || {
+            EngineError::Unavailable(format!(
+                "the engine did not answer within {} s",
+                ASK_TIMEOUT.as_secs()
+            ))
+        };
+        let send = async {
+            self.commands
+                .send(supervisor::Msg::Command(make(reply), taken))
+                .await
+                .map_err(|_| EngineError::Io("the engine has stopped; restart clauster".into()))?;
+            taken_rx.await.map_err(|_| {
+                EngineError::Io("the engine dropped the request; see the server log".into())
+            })
+        };
+        tokio::time::timeout(self.ask_timeout, send)
             .await
-            .map_err(|_| EngineError::Io("the engine has stopped; restart clauster".into()))?;
+            .map_err(|_| not_answered())??;
         answer.await.map_err(|_| {
             EngineError::Io("the engine dropped the request; see the server log".into())
         })
@@ -273,12 +316,13 @@ impl Engine {
     /// Hands the engine a pty bridge's conversation uuid seen by the agents poll; a
     /// disagreeing later value is logged and ignored (bridges.md §9.2).
     pub async fn learn_conversation(&self, instance_id: String, uuid: String) {
+        let (taken, _) = oneshot::channel();
         let _ = self
             .commands
-            .send(supervisor::Msg::Command(Command::LearnConversation {
-                instance_id,
-                uuid,
-            }))
+            .send(supervisor::Msg::Command(
+                Command::LearnConversation { instance_id, uuid },
+                taken,
+            ))
             .await;
     }
 
@@ -294,5 +338,39 @@ impl Engine {
 
     pub async fn list(&self) -> Result<Vec<Instance>, EngineError> {
         self.ask(Command::List).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine whose supervisor never takes a command.
+    fn stuck_engine() -> (Engine, mpsc::Receiver<supervisor::Msg>) {
+        let (commands, rx) = mpsc::channel(4);
+        let engine = Engine {
+            commands,
+            frames: broadcast::channel(4).0,
+            ready: watch::channel(true).1,
+            claude: watch::channel(ClaudeHealth::default()).1,
+            store_ok: watch::channel(true).1,
+            running: watch::channel(0).1,
+            ask_timeout: Duration::from_millis(50),
+            sessions: watch::channel(Arc::default()).1,
+            bridge_env: crate::bridge_env::BridgeEnv::default(),
+        };
+        (engine, rx)
+    }
+
+    #[tokio::test]
+    async fn a_supervisor_that_does_not_answer_is_a_503_not_a_hang() {
+        let (engine, _held) = stuck_engine();
+        let answer = tokio::time::timeout(Duration::from_secs(5), engine.list()).await;
+        assert_eq!(
+            answer.expect("ask gave up by itself"),
+            Err(EngineError::Unavailable(
+                "the engine did not answer within 10 s".into()
+            ))
+        );
     }
 }

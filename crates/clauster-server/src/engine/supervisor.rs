@@ -1,7 +1,8 @@
 //! The supervisor task: owns the instances, applies the status machine of `clauster-core`,
 //! persists every change before publishing it (bridges.md §10.3).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,18 +24,25 @@ use clauster_pty::proc::{self, SpawnSpec, TerminatePolicy};
 use clauster_wire::{Frame, Instance, SpawnOutcome};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+mod gate;
 mod pty;
+
+use gate::{GateRequest, Gated, Ticket};
 
 use super::logs::{LogSet, LogSets};
 use super::pointers::{self, PointerDir, StripResult};
+use super::probes::Probes;
 use super::reference::{self, Candidate, Unresolved};
-use super::{ClaudeHealth, Command, Engine, EngineError, StartRequest};
+use super::writer::{HealthInputs, StoreWriter};
+use super::{ASK_TIMEOUT, ClaudeHealth, Command, Engine, EngineError};
 use crate::bridge_env::{self, BridgeEnv};
-use crate::claude_files;
+use crate::claude_files::{self, ClaudeFileError};
 use crate::probe;
 use crate::store::{InstanceRow, Store};
 use crate::trust;
 
+/// §11 step 3's detail.
+const UNFINISHED_LAUNCH: &str = "Clauster stopped before this bridge finished launching";
 /// How often the engine re-reads logs and checks liveness when no file event came.
 const TICK: Duration = Duration::from_secs(1);
 /// Rotation runs every 10 s (§5.3), retention once a day (§5.4).
@@ -66,7 +74,11 @@ pub struct EngineSetup {
 /// Messages the supervisor consumes.
 #[derive(Debug)]
 pub(super) enum Msg {
-    Command(Command),
+    /// A command, and the notice that the supervisor took it (`Engine::ask`'s timeout).
+    Command(Command, oneshot::Sender<()>),
+    /// The second half of work done off the supervisor (a launch's blocking steps, a
+    /// request's store write): run on the supervisor, then the project's reservation ends.
+    Run(Continuation),
     /// A file of the log directory changed.
     LogChanged(String),
     /// A child of ours exited.
@@ -89,9 +101,25 @@ pub(super) enum Msg {
         reply: Option<oneshot::Sender<Result<Instance, EngineError>>>,
     },
     Tick,
-    /// The capability probe finished (bridges.md §3.1).
-    Probed(Box<Capabilities>),
 }
+
+/// Work handed back to the supervisor.
+pub(super) struct Continuation(Box<dyn FnOnce(&mut Supervisor) + Send>);
+
+impl Continuation {
+    fn new(run: impl FnOnce(&mut Supervisor) + Send + 'static) -> Self {
+        Self(Box::new(run))
+    }
+}
+
+impl std::fmt::Debug for Continuation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Continuation")
+    }
+}
+
+/// The answer channel of a Start or Resume.
+type LaunchReply = oneshot::Sender<Result<SpawnOutcome, EngineError>>;
 
 /// One instance: its persisted row plus what only the running server knows.
 // The flags are independent facts of one launch, not a state in disguise.
@@ -119,12 +147,18 @@ struct Live {
     fallback_warning: Option<String>,
     /// Strip the pointer's session once the bridge is gone (a poisoned session, §7.7).
     strip_pointer_when_gone: bool,
-    /// An adopted bridge's own `--debug-file` (§9.6), when it is not one of our log sets.
-    external_log: Option<PathBuf>,
     /// How far the redacted mirror has read the raw log (§5.2).
     mirror_read: u64,
     /// pty: the keeper's start identity (our child; the bridge's comes from the sidecar).
     keeper: Option<StartIdentity>,
+    /// A failed continue is being relaunched fresh (§9.2, §9.3): this launch's end is settled
+    /// and not shown; the next launch replaces the record.
+    relaunching: bool,
+    /// Liveness checks in a row that found the re-parented bridge gone: one failed `/proc`
+    /// read never ends a healthy bridge (issue 14).
+    missed: u8,
+    /// The pty conversation guess was found ambiguous and said so (once per launch).
+    ambiguity_reported: bool,
     /// pty: the last good read of the keeper's sidecar.
     sidecar: Option<clauster_core::pty_sidecar::Sidecar>,
     /// The notice shown on the instance: the engine's own, else the sidecar's note.
@@ -140,6 +174,7 @@ enum Grace {
 }
 
 /// What a launch needs besides the row (bridges.md §6 steps 15–17).
+#[derive(Debug)]
 struct LaunchPlan {
     label: Label,
     spawn_mode: SpawnMode,
@@ -161,26 +196,46 @@ pub fn spawn(setup: EngineSetup) -> Engine {
     let (frames, _) = broadcast::channel(1024);
     let (ready_tx, ready) = watch::channel(false);
     let (claude_tx, claude) = watch::channel(ClaudeHealth::default());
+    let (store_ok_tx, store_ok) = watch::channel(true);
+    let (running_tx, running) = watch::channel(0_u32);
     let logs_dir = setup.config.state_dir.join("logs");
     let env = BridgeEnv::build(&setup.config, setup.server_env.clone(), None);
     let pointers = PointerDir::from_env(&env);
     let config = Arc::clone(&setup.config);
     let sessions_env = env.clone();
+    let writer = StoreWriter::spawn(
+        setup.store,
+        frames.clone(),
+        HealthInputs {
+            store_ok: store_ok_tx,
+            claude: claude.clone(),
+            ready: ready.clone(),
+        },
+    );
+    let probes = Probes::new(
+        &setup.config.claude.binary,
+        env.clone(),
+        setup.config.state_dir.clone(),
+        claude_tx.clone(),
+    );
     let mut supervisor = Supervisor {
         config: setup.config,
-        store: setup.store,
+        writer,
         claude_global_file: setup.claude_global_file,
         recap_hook: setup.recap_hook,
         env,
         caps: Capabilities::fallback(),
-        logs: LogSets::new(logs_dir),
+        probes,
+        logs: Arc::new(LogSets::new(logs_dir)),
         instances: BTreeMap::new(),
-        frames: frames.clone(),
         tx: tx.clone(),
         launches: 0,
         ticks: 0,
         pointers,
         self_exe: setup.self_exe,
+        reserved: HashSet::new(),
+        deferred: HashMap::new(),
+        running: running_tx,
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
     let ticker = tx.clone();
@@ -200,10 +255,17 @@ pub fn spawn(setup: EngineSetup) -> Engine {
             let nvm = bridge_env::find_nvm_default_bin(&server_env, home.as_deref()).await;
             if nvm.is_some() {
                 supervisor.env = BridgeEnv::build(&supervisor.config, server_env, nvm);
+                supervisor.probes = Probes::new(
+                    &supervisor.config.claude.binary,
+                    supervisor.env.clone(),
+                    supervisor.config.state_dir.clone(),
+                    claude_tx.clone(),
+                );
             }
         }
-        spawn_probe(&supervisor, claude_tx);
-        supervisor.rediscover();
+        supervisor.probes.refresh();
+        spawn_login_refresh(&supervisor, claude_tx);
+        supervisor.rediscover().await;
         let _ = ready_tx.send(true);
         supervisor.run(rx).await;
     });
@@ -213,6 +275,9 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         frames,
         ready,
         claude,
+        store_ok,
+        running,
+        ask_timeout: ASK_TIMEOUT,
         sessions,
         bridge_env: sessions_env.clone(),
     };
@@ -220,55 +285,43 @@ pub fn spawn(setup: EngineSetup) -> Engine {
     engine
 }
 
-/// Runs the capability probe in the background (it never delays serving, §11) and hands the
-/// result to the supervisor and the health cache.
-fn spawn_probe(supervisor: &Supervisor, health: watch::Sender<ClaudeHealth>) {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
+/// The login cache of http-api.md §3, refreshed every 30 s in the background so no request
+/// ever waits on `claude auth status`; every other round also re-checks the binary, so a
+/// changed `claude` is probed again within a minute even without a launch (§3.1).
+fn spawn_login_refresh(supervisor: &Supervisor, health: watch::Sender<ClaudeHealth>) {
     let env = supervisor.env.clone();
-    let binary =
-        bridge_env::resolve_binary(&supervisor.config.claude.binary, &env, home.as_deref());
+    let binary = supervisor.config.claude.binary.clone();
     let cwd = supervisor.config.state_dir.clone();
+    let probes = supervisor.probes.clone();
     let tx = supervisor.tx.clone();
     tokio::spawn(async move {
-        let Ok(claude) = binary else {
-            health.send_replace(ClaudeHealth {
-                claude_ok: Some(false),
-                ..ClaudeHealth::default()
-            });
-            return;
-        };
-        let report = probe::probe(&claude, &env, &cwd).await;
         let mut login = probe::LoginCache::default();
-        login.record(
-            report.login_answered.then(|| report.login.clone()),
-            Instant::now(),
-        );
-        let known = |cache: &probe::LoginCache, answered: bool| ClaudeHealth {
-            claude_ok: Some(report.claude_ok()),
-            claude_version: report.version.clone(),
-            login_ok: answered.then_some(cache.state().ok),
-            login_method: cache.state().method.clone(),
-            login_expires_at: cache.state().expires_at_ms,
-        };
-        let mut answered = report.login_answered;
-        health.send_replace(known(&login, answered));
-        let _ = tx
-            .send(Msg::Probed(Box::new(report.capabilities.clone())))
-            .await;
-        // The login cache of http-api.md §3: refreshed every 30 s in the background, so no
-        // request ever waits on `claude auth status`.
+        let mut rounds = 0_u64;
         loop {
             tokio::time::sleep(probe::LOGIN_CACHE_TTL).await;
             if tx.is_closed() {
                 return;
             }
+            rounds += 1;
+            if rounds.is_multiple_of(2) {
+                probes.refresh();
+            }
             if !login.is_stale(Instant::now()) {
                 continue;
             }
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let Ok(claude) = bridge_env::resolve_binary(&binary, &env, home.as_deref()) else {
+                continue;
+            };
             let answer = probe::auth_status(&claude, &env, &cwd).await;
-            answered |= answer.is_some();
-            if login.record(answer, Instant::now()) {
-                health.send_replace(known(&login, answered));
+            let answered = answer.is_some();
+            if login.record(answer, Instant::now()) && answered {
+                let state = login.state().clone();
+                health.send_modify(|h| {
+                    h.login_ok = Some(state.ok);
+                    h.login_method = state.method;
+                    h.login_expires_at = state.expires_at_ms;
+                });
             }
         }
     });
@@ -307,16 +360,18 @@ fn stem_of(file_name: &str) -> Option<&str> {
         .find_map(|suffix| file_name.strip_suffix(suffix))
 }
 
-struct Supervisor {
+pub(super) struct Supervisor {
     config: Arc<Config>,
-    store: Store,
+    /// The store, written on its own thread (bridges.md §10.3).
+    writer: StoreWriter,
     claude_global_file: PathBuf,
     recap_hook: Option<claude_files::RecapHook>,
     env: BridgeEnv,
+    /// The capabilities of the last probe, for display; launches ask `probes`.
     caps: Capabilities,
-    logs: LogSets,
+    probes: Probes,
+    logs: Arc<LogSets>,
     instances: BTreeMap<String, Live>,
-    frames: broadcast::Sender<Arc<Frame>>,
     tx: mpsc::Sender<Msg>,
     launches: u64,
     /// Ticks since start: rotation and retention run every so many.
@@ -325,6 +380,12 @@ struct Supervisor {
     pointers: PointerDir,
     /// The `clauster` binary started as the pty keeper.
     self_exe: PathBuf,
+    /// Projects with a request half-done off the supervisor (the per-project lock of §6):
+    /// further Start/Resume/Stop/Forget/Adopt of them wait in `deferred`, in order.
+    reserved: HashSet<String>,
+    deferred: HashMap<String, VecDeque<Command>>,
+    /// How many instances are `running`, for `/healthz`.
+    running: watch::Sender<u32>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -339,7 +400,11 @@ impl Supervisor {
     async fn run(&mut self, mut rx: mpsc::Receiver<Msg>) {
         while let Some(msg) = rx.recv().await {
             match msg {
-                Msg::Command(command) => self.command(command),
+                Msg::Command(command, taken) => {
+                    let _ = taken.send(());
+                    self.dispatch(command);
+                }
+                Msg::Run(continuation) => (continuation.0)(self),
                 Msg::LogChanged(stem) => {
                     let id = self
                         .instances
@@ -355,6 +420,7 @@ impl Supervisor {
                 Msg::GraceOver { id, launch } => {
                     if let Some(live) = self.instances.get_mut(&id)
                         && live.launch == launch
+                        && !live.relaunching
                     {
                         live.reattach_grace = Grace::Over;
                         self.observe(&id);
@@ -362,15 +428,72 @@ impl Supervisor {
                 }
                 Msg::Terminated { id, launch, reply } => self.terminated(&id, launch, reply),
                 Msg::Tick => self.tick(),
-                Msg::Probed(caps) => self.caps = *caps,
             }
+        }
+    }
+
+    /// Runs a command now, or after the request already under way for its project (the
+    /// per-project lock of §6: one launch, stop, forget or adopt per project at a time, so a
+    /// second request sees what the first did).
+    fn dispatch(&mut self, command: Command) {
+        if let Some(project) = self.project_of(&command)
+            && self.reserved.contains(&project)
+        {
+            self.deferred.entry(project).or_default().push_back(command);
+            return;
+        }
+        self.command(command);
+    }
+
+    fn project_of(&self, command: &Command) -> Option<String> {
+        let by_reference = |reference: &str| {
+            let id = self.resolve(reference, |r| r.to_owned()).ok()?;
+            Some(self.instances[&id].row.project.clone())
+        };
+        match command {
+            Command::Start(request, _) => Some(request.project.clone()),
+            Command::Adopt(project, _) => Some(project.clone()),
+            Command::Stop(reference, _) | Command::Forget(reference, _) => by_reference(reference),
+            Command::Resume { reference, .. } => by_reference(reference),
+            _ => None,
+        }
+    }
+
+    /// Holds `project` while `work` runs off the supervisor; its continuation runs on the
+    /// supervisor, then the project's waiting commands run in order.
+    fn reserve(
+        &mut self,
+        project: String,
+        work: impl Future<Output = Continuation> + Send + 'static,
+    ) {
+        self.reserved.insert(project.clone());
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let then = work.await;
+            let release = Continuation::new(move |supervisor| {
+                (then.0)(supervisor);
+                supervisor.release(&project);
+            });
+            let _ = tx.send(Msg::Run(release)).await;
+        });
+    }
+
+    fn release(&mut self, project: &str) {
+        self.reserved.remove(project);
+        while !self.reserved.contains(project) {
+            let Some(command) = self.deferred.get_mut(project).and_then(VecDeque::pop_front) else {
+                self.deferred.remove(project);
+                return;
+            };
+            self.command(command);
         }
     }
 
     fn command(&mut self, command: Command) {
         match command {
             Command::Start(request, reply) => {
-                let _ = reply.send(self.start(&request));
+                let gated = self.gate(&GateRequest::Start(&request));
+                self.launch_or_answer(gated, reply);
             }
             Command::Stop(reference, reply) => self.stop(&reference, reply),
             Command::Resume {
@@ -379,7 +502,18 @@ impl Supervisor {
                 trust,
                 reply,
             } => {
-                let _ = reply.send(self.resume(&reference, fresh, trust));
+                let gated = self
+                    .resolve(&reference, |r| {
+                        format!("no managed instance to resume: '{r}'")
+                    })
+                    .and_then(|id| {
+                        self.gate(&GateRequest::Resume {
+                            id: &id,
+                            fresh,
+                            trust,
+                        })
+                    });
+                self.launch_or_answer(gated, reply);
             }
             Command::TakeWarnings(id, reply) => {
                 let warning = self
@@ -388,18 +522,14 @@ impl Supervisor {
                     .and_then(|l| l.fallback_warning.take());
                 let _ = reply.send(warning.into_iter().collect());
             }
-            Command::Adopt(project, reply) => {
-                let _ = reply.send(self.adopt(&project));
-            }
+            Command::Adopt(project, reply) => self.adopt(&project, reply),
             Command::LearnConversation { instance_id, uuid } => {
                 self.learn_conversation(&instance_id, &uuid);
             }
             Command::Adoptable(reply) => {
                 let _ = reply.send(self.adoptable_projects());
             }
-            Command::Forget(reference, reply) => {
-                let _ = reply.send(self.forget(&reference));
-            }
+            Command::Forget(reference, reply) => self.forget(&reference, reply),
             Command::Get(reference, reply) => {
                 let answer = self
                     .resolve(&reference, |r| format!("no such instance: '{r}'"))
@@ -444,155 +574,7 @@ impl Supervisor {
         }
     }
 
-    // ---- start ------------------------------------------------------------------------
-
-    /// The spawn gate sequence of bridges.md §6 for standard bridges.
-    #[allow(clippy::too_many_lines)] // the gate sequence reads top to bottom in the spec's order
-    fn start(&mut self, request: &StartRequest) -> Result<SpawnOutcome, EngineError> {
-        let config = Arc::clone(&self.config);
-        let mut warnings = Vec::new();
-        // 1. The project.
-        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", request.project));
-        let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
-        let project_dir = config.projects_root.join(name.as_str());
-        if !std::fs::metadata(&project_dir).is_ok_and(|m| m.is_dir()) {
-            return Err(unknown());
-        }
-        let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
-        let is_git = project_dir.join(".git").exists();
-        // 2. The channel.
-        if let Some(channel) = request
-            .channel
-            .as_deref()
-            .filter(|c| *c != "remote-control")
-        {
-            return Err(invalid(
-                format!("channel '{channel}' is not supported by this server"),
-                Some("channel"),
-            ));
-        }
-        // 3. Defaults and the sandbox token.
-        if let Some(sandbox) = &request.sandbox {
-            sandbox
-                .parse::<Sandbox>()
-                .map_err(|e| invalid(e.to_string(), Some("sandbox")))?;
-        }
-        // 4. The effective mode (§2): a build without PTY support falls back to standard.
-        let mut mode = match request.resume_mode.as_deref() {
-            Some(token) => token
-                .parse::<LaunchMode>()
-                .map_err(|e| invalid(e.to_string(), Some("resume_mode")))?,
-            None => config.claude.launch_mode,
-        };
-        if mode == LaunchMode::Pty && !pty::SUPPORTED {
-            warnings.push(PTY_FALLBACK_WARNING.to_owned());
-            mode = LaunchMode::Standard;
-        }
-        // 5. Spawn and permission modes.
-        let mut spawn_mode = match request.spawn_mode.as_deref() {
-            Some(token) => token
-                .parse::<SpawnMode>()
-                .map_err(|e| invalid(e.to_string(), Some("spawn_mode")))?,
-            None => config.instance_defaults.spawn_mode,
-        };
-        if spawn_mode == SpawnMode::Worktree && !is_git {
-            if request.spawn_mode.is_some() {
-                return Err(invalid(
-                    format!("worktree spawn mode needs a git repository; '{name}' is not one"),
-                    Some("spawn_mode"),
-                ));
-            }
-            warnings.push(format!(
-                "worktree spawn mode needs a git repository; '{name}' is not one, so same-dir was used"
-            ));
-            spawn_mode = SpawnMode::SameDir;
-        }
-        if mode == LaunchMode::Pty {
-            spawn_mode = pty::coerce_spawn_mode(spawn_mode, &mut warnings);
-        }
-        let permission_mode = match request.permission_mode.as_deref() {
-            Some(token) => token
-                .parse::<PermissionMode>()
-                .map_err(|e| invalid(e.to_string(), Some("permission_mode")))?,
-            None => config.instance_defaults.permission_mode,
-        };
-        // 6. The bypass ceiling.
-        self.gate_bypass(&name, permission_mode)?;
-        // 7. The label.
-        let label = Label::resolve(request.name.as_deref(), &name)
-            .map_err(|e| invalid(e.to_string(), Some("name")))?;
-        // 8. A conversation to fork (§3.6, pty only).
-        let fork = match &request.resume_session_id {
-            Some(session) => Some(self.fork_target(session, mode, name.as_str(), &canonical)?),
-            None => None,
-        };
-        let launch_kind = match mode {
-            LaunchMode::Standard => LaunchKind::Standard(StandardKind::Fresh),
-            LaunchMode::Pty => {
-                LaunchKind::Pty(fork.map_or(pty::Conversation::New, pty::Conversation::Fork))
-            }
-        };
-        // 9. One live standard bridge per project; pty bridges are unlimited.
-        if let Some((id, _)) = self.instances.iter().find(|(_, live)| {
-            mode == LaunchMode::Standard
-                && live.row.project == name.as_str()
-                && live.row.resume_mode == LaunchMode::Standard.as_token()
-                && live.status.is_live()
-        }) {
-            let instance = self.instance_json(id);
-            return Ok(SpawnOutcome {
-                instance,
-                created: false,
-                reason: Some(format!(
-                    "a standard bridge for '{name}' is already running — standard bridges are capped at one per project, so the existing bridge was returned"
-                )),
-                warnings,
-            });
-        }
-        // A standard bridge started outside Clauster: a Start never adopts.
-        if mode == LaunchMode::Standard && self.adoptable(&canonical).is_some() {
-            return Err(EngineError::Conflict(format!(
-                "a standard bridge not started by Clauster is already running in '{name}'; adopt it first (Adopt on its card, or POST /api/projects/{name}/adopt)"
-            )));
-        }
-        // 10–11. Trust and the cap.
-        let trusted = self.gate_trust_and_cap(&canonical, is_git, request.trust)?;
-        // 12–13. Claude-side settings, then the deferred trust write.
-        warnings.extend(self.prepare_claude_files(&canonical, trusted)?);
-        // 16. A new record; 15 and 17 follow in `launch_instance`.
-        let timestamp = rfc3339(now_ms());
-        let instance_id = uuid::Uuid::new_v4().to_string();
-        let worktree_name = (mode == LaunchMode::Pty && spawn_mode == SpawnMode::Worktree)
-            .then(|| pty::worktree_name(&instance_id));
-        let row = InstanceRow {
-            instance_id,
-            project: name.as_str().to_owned(),
-            label: label.as_str().to_owned(),
-            resume_mode: mode.as_token().to_owned(),
-            worktree_name,
-            spawn_mode: spawn_mode.as_token().to_owned(),
-            permission_mode: permission_mode.as_token().to_owned(),
-            sandbox_mode: Sandbox::Default.as_token().to_owned(),
-            launch_count: 1,
-            created_at: timestamp.clone(),
-            updated_at: timestamp,
-            ..InstanceRow::default()
-        };
-        let plan = LaunchPlan {
-            label,
-            spawn_mode,
-            permission_mode,
-            kind: launch_kind,
-            canonical,
-        };
-        let id = self.launch_instance(row, &plan);
-        Ok(SpawnOutcome {
-            instance: self.instance_json(&id),
-            created: true,
-            reason: None,
-            warnings,
-        })
-    }
+    // ---- launch -----------------------------------------------------------------------
 
     /// Step 6: `bypassPermissions` needs the project's opt-in (re-checked on resume).
     fn gate_bypass(&self, name: &ProjectName, mode: PermissionMode) -> Result<(), EngineError> {
@@ -640,77 +622,131 @@ impl Supervisor {
         Ok(trusted)
     }
 
-    /// Steps 12–13: the remote-control acknowledgement and the recap hook (§13.1; best
-    /// effort, a warning when either fails), then the trust write a `trust: true` request deferred until every gate passed.
-    fn prepare_claude_files(
-        &self,
-        canonical: &Path,
-        trusted: bool,
-    ) -> Result<Vec<String>, EngineError> {
-        let mut warnings = Vec::new();
-        let state_dir = &self.config.state_dir;
-        if self.config.claude.auto_enable_remote_control
-            && let Err(err) =
-                claude_files::acknowledge_remote_control(state_dir, &self.claude_global_file)
-        {
-            warnings.push(format!(
-                "could not enable Remote Control in {}: {err}",
-                self.claude_global_file.display()
-            ));
+    /// Answers a gate's refusal or existing instance at once; starts a launch otherwise.
+    fn launch_or_answer(&mut self, gated: Result<Gated, EngineError>, reply: LaunchReply) {
+        match gated {
+            Err(err) => {
+                let _ = reply.send(Err(err));
+            }
+            Ok(Gated::Existing(outcome)) => {
+                let _ = reply.send(Ok(outcome));
+            }
+            Ok(Gated::Launch(ticket)) => self.begin_launch(*ticket, Some(reply)),
         }
-        if let Some(hook) = &self.recap_hook
-            && let Err(err) =
-                claude_files::install_recap_hook(state_dir, &hook.settings_file, &hook.command)
-        {
-            warnings.push(format!("could not install the resume-recap hook: {err}"));
-        }
-        if !trusted {
-            claude_files::trust_paths(state_dir, &self.claude_global_file, &[canonical])
-                .map_err(|err| EngineError::Conflict(err.to_string()))?;
-        }
-        Ok(warnings)
     }
 
-    /// Steps 15–17 of §6: a new log set, the row persisted as `starting` before the process
-    /// exists, the launch, and the record of its start identity.
-    fn launch_instance(&mut self, mut row: InstanceRow, plan: &LaunchPlan) -> String {
-        let config = Arc::clone(&self.config);
-        let now = now_ms();
-        self.retention();
-        let set = match self
-            .logs
-            .allocate(&row.project, now, config.logs.redact_session_url)
-        {
-            Ok(set) => set,
-            // Nothing was launched: the record ends as `launch_failed` with the reason, like
-            // a spawn the OS refused (security.md §12 row 55).
-            Err(err) => {
-                let detail = format!(
-                    "cannot create the log files in {}: {err}",
-                    self.logs.dir().display()
-                );
-                return self.record_launch_failure(row, now, &detail);
+    /// Steps 12–16 off the supervisor, behind the project's reservation: the probe of the
+    /// binary about to run (§3.1), Claude's files under their lock, the log set, and the row
+    /// persisted as `starting`. Step 17, the spawn, follows on the supervisor
+    /// ([`Self::finish_launch`]). `reply` is `None` for the engine's own fallback relaunch.
+    fn begin_launch(&mut self, ticket: Ticket, reply: Option<LaunchReply>) {
+        let project = ticket.row.project.clone();
+        let inputs = PrepareInputs {
+            config: Arc::clone(&self.config),
+            claude_global_file: self.claude_global_file.clone(),
+            recap_hook: self.recap_hook.clone(),
+            logs: Arc::clone(&self.logs),
+            keep: self
+                .instances
+                .values()
+                .filter_map(|live| live.row.log_stem.clone())
+                .collect(),
+            writer: self.writer.clone(),
+            pointer_file: ticket
+                .strip_pointer
+                .then(|| self.pointers.file_for(&ticket.plan.canonical)),
+        };
+        let probes = self.probes.clone();
+        self.reserve(project, async move {
+            let (caps, late) = probes.for_launch().await;
+            let id = ticket.row.instance_id.clone();
+            let prepared = tokio::task::spawn_blocking(move || prepare(inputs, ticket, caps, late))
+                .await
+                .unwrap_or_else(|err| {
+                    Err((
+                        id,
+                        EngineError::Io(format!("the launch was cancelled: {err}")),
+                    ))
+                });
+            Continuation::new(move |supervisor| supervisor.finish_launch(prepared, reply))
+        });
+    }
+
+    /// Step 17 on the supervisor: the spawn, or the answer to a launch refused off it.
+    fn finish_launch(
+        &mut self,
+        prepared: Result<Prepared, (String, EngineError)>,
+        reply: Option<LaunchReply>,
+    ) {
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err((id, err)) => {
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(Err(err));
+                    }
+                    None => self.fallback_failed(&id, &err.to_string()),
+                }
+                return;
             }
         };
-        let debug_file = set.parse_source().to_string_lossy().into_owned();
-        let (args, resumes_conversation) = self.launch_args(plan, &row, &debug_file);
-        row.log_stem = Some(set.stem.clone());
-        row.launched_at = Some(rfc3339(now));
-        // Readiness facts belong to a launch: this one learns its own from its new log set.
-        row.bridge_id = None;
-        row.environment_id = None;
-        row.starter_session_id = None;
-        row.url = None;
-        Status::Starting.as_token().clone_into(&mut row.last_status);
+        self.caps = prepared.caps.clone();
+        let Prepared {
+            row,
+            plan,
+            set,
+            args,
+            resumes_conversation,
+            warnings,
+            fallback_warning,
+            ..
+        } = prepared;
+        let id = match set {
+            Ok(set) => self.launch_prepared(row, &plan, &set, &args, resumes_conversation),
+            Err(detail) => self.record_launch_failure(row, now_ms(), &detail),
+        };
+        if let Some(live) = self.instances.get_mut(&id)
+            && fallback_warning.is_some()
+        {
+            live.fallback_warning = fallback_warning;
+        }
+        if let Some(reply) = reply {
+            let mut warnings = warnings;
+            if let Some(warning) = self
+                .instances
+                .get_mut(&id)
+                .and_then(|l| l.fallback_warning.take())
+            {
+                warnings.push(warning);
+            }
+            let _ = reply.send(Ok(SpawnOutcome {
+                instance: self.instance_json(&id),
+                created: true,
+                reason: None,
+                warnings,
+            }));
+        }
+    }
+
+    /// The spawn of a launch whose `starting` row is persisted (§6 step 17), and the record
+    /// of its start identity.
+    fn launch_prepared(
+        &mut self,
+        row: InstanceRow,
+        plan: &LaunchPlan,
+        set: &LogSet,
+        args: &[String],
+        resumes_conversation: bool,
+    ) -> String {
+        let config = Arc::clone(&self.config);
         let id = row.instance_id.clone();
         self.launches += 1;
         let mut live = Live::new(row, Status::Starting, self.launches, true, None);
         live.resumes_conversation = resumes_conversation;
-        self.persist(&live);
         let recap = self.recap_hook.is_some() && !resumes_conversation;
         let spawned = match &plan.kind {
-            LaunchKind::Standard(_) => self.launch(&set, &plan.canonical, &args, recap),
-            LaunchKind::Pty(_) => self.launch_keeper(&set, &plan.canonical, &args),
+            LaunchKind::Standard(_) => self.launch(set, &plan.canonical, args, recap),
+            LaunchKind::Pty(_) => self.launch_keeper(set, &plan.canonical, args),
         };
         match spawned {
             Ok(spawned) => {
@@ -773,168 +809,34 @@ impl Supervisor {
         id
     }
 
-    /// The argv of a launch and whether it continues a conversation.
-    fn launch_args(
-        &self,
-        plan: &LaunchPlan,
-        row: &InstanceRow,
-        debug_file: &str,
-    ) -> (Vec<String>, bool) {
-        let config = &self.config;
-        match &plan.kind {
-            LaunchKind::Standard(kind) => {
-                let prefix = config
-                    .instance_defaults
-                    .session_name_prefix
-                    .as_deref()
-                    .and_then(|p| SessionNamePrefix::new(p).ok());
-                let launch = StandardLaunch {
-                    label: &plan.label,
-                    debug_file,
-                    spawn_mode: plan.spawn_mode,
-                    permission_mode: plan.permission_mode,
-                    session_name_prefix: prefix.as_ref(),
-                    capacity: NonZeroU32::new(
-                        u32::try_from(config.instance_defaults.capacity).unwrap_or(u32::MAX),
-                    )
-                    .unwrap_or(NonZeroU32::MIN),
-                    verbose: config.instance_defaults.verbose,
-                    kind: *kind,
-                };
-                (
-                    argv::standard(&launch, &self.caps),
-                    argv::standard_form(&launch, &self.caps) == StandardForm::Continue,
-                )
-            }
-            LaunchKind::Pty(conversation) => (
-                pty::bridge_argv(plan, conversation, row, debug_file, &self.caps),
-                conversation.resumes(),
-            ),
-        }
-    }
-
-    /// Resume and start fresh (bridges.md §9.1, §9.3, §9.4): the recorded settings re-enter the
-    /// spawn gate under the same instance id.
-    fn resume(
-        &mut self,
-        reference: &str,
-        fresh: bool,
-        trust: bool,
-    ) -> Result<SpawnOutcome, EngineError> {
-        let id = self.resolve(reference, |r| {
-            format!("no managed instance to resume: '{r}'")
-        })?;
-        let live = &self.instances[&id];
-        if live.is_live() || live.stopping {
-            return Ok(SpawnOutcome {
-                instance: self.instance_json(&id),
-                created: false,
-                reason: Some("already running".into()),
-                warnings: Vec::new(),
-            });
-        }
-        let project = live.row.project.clone();
-        // The recorded mode, always (§2 rule 2).
-        let is_pty = live.is_pty();
-        if let Some((other, _)) = self.instances.iter().find(|(other, l)| {
-            !is_pty
-                && **other != id
-                && l.row.project == project
-                && !l.is_pty()
-                && l.status.is_live()
-        }) {
-            return Ok(SpawnOutcome {
-                instance: self.instance_json(other),
-                created: false,
-                reason: Some(format!(
-                    "a standard bridge for '{project}' is already running — standard bridges are capped at one per project, so the existing bridge was returned"
-                )),
-                warnings: Vec::new(),
-            });
-        }
-        let config = Arc::clone(&self.config);
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
-        let name = ProjectName::new(&project).map_err(|_| unknown())?;
-        let project_dir = config.projects_root.join(name.as_str());
-        let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
-        let is_git = project_dir.join(".git").exists();
-        let row = &self.instances[&id].row;
-        let spawn_mode: SpawnMode = row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir);
-        let permission_mode: PermissionMode = row.permission_mode.parse().unwrap_or_default();
-        let label = Label::resolve(Some(&row.label), &name)
-            .map_err(|e| invalid(e.to_string(), Some("name")))?;
-        self.gate_bypass(&name, permission_mode)?;
-        let trusted = self.gate_trust_and_cap(&canonical, is_git, trust)?;
-        let mut warnings = self.prepare_claude_files(&canonical, trusted)?;
-        if fresh && !is_pty {
-            // §9.4: claude keeps the environment but creates a new starter session.
-            self.strip_pointer(&canonical, true);
-        }
-        let mut row = self.instances[&id].row.clone();
-        if is_pty && fresh {
-            // A fresh start forgets the conversation (§9.2).
-            row.claude_session_uuid = None;
-        }
-        row.intentional_stop = false;
-        row.error_kind = None;
-        row.error_detail = None;
-        row.error_hint = None;
-        row.ready_at = None;
-        row.ended_at = None;
-        row.resumed_conversation = false;
-        row.launch_count += 1;
-        let kind = match (is_pty, fresh) {
-            (false, true) => LaunchKind::Standard(StandardKind::Fresh),
-            (false, false) => {
-                LaunchKind::Standard(StandardKind::Resume(config.claude.standard_resume))
-            }
-            (true, true) => LaunchKind::Pty(pty::Conversation::New),
-            (true, false) => LaunchKind::Pty(pty::Conversation::resume(
-                row.claude_session_uuid.as_deref(),
-            )),
-        };
-        let plan = LaunchPlan {
-            label,
-            spawn_mode,
-            permission_mode,
-            kind,
-            canonical,
-        };
-        self.launch_instance(row, &plan);
-        if let Some(warning) = self
-            .instances
-            .get_mut(&id)
-            .and_then(|l| l.fallback_warning.take())
-        {
-            warnings.push(warning);
-        }
-        Ok(SpawnOutcome {
-            instance: self.instance_json(&id),
-            created: true,
-            reason: None,
-            warnings,
-        })
-    }
-
-    /// The fallback of §9.3: a `--continue` launch that ended before readiness for a reason
-    /// a fresh start can fix is relaunched once with the fresh argv.
+    /// The fallback of §9.2/§9.3: a continue that ended before readiness for a reason a fresh
+    /// start can fix is relaunched once, fresh, through the same off-supervisor steps. When
+    /// that relaunch is impossible (the project is gone), the failed continue stands.
     fn fresh_fallback(&mut self, id: &str) {
         let Some(live) = self.instances.get(id) else {
             return;
         };
         let project = live.row.project.clone();
-        let Ok(name) = ProjectName::new(&project) else {
-            return;
-        };
-        let Ok(canonical) = std::fs::canonicalize(self.config.projects_root.join(&project)) else {
-            return;
-        };
-        let Ok(label) = Label::resolve(Some(&live.row.label), &name) else {
-            return;
-        };
+        let label = live.row.label.clone();
         let is_pty = live.is_pty();
+        let canonical = ProjectName::new(&project).ok().and_then(|name| {
+            let canonical =
+                std::fs::canonicalize(self.config.projects_root.join(name.as_str())).ok()?;
+            Some((name, canonical))
+        });
+        let Some((name, canonical)) = canonical else {
+            self.fallback_failed(
+                id,
+                &format!("project '{project}' is no longer under projects_root"),
+            );
+            return;
+        };
+        let Ok(plan_label) = Label::resolve(Some(&label), &name) else {
+            self.fallback_failed(id, "the recorded label is not valid");
+            return;
+        };
         let plan = LaunchPlan {
-            label,
+            label: plan_label,
             spawn_mode: live.row.spawn_mode.parse().unwrap_or(SpawnMode::SameDir),
             permission_mode: live.row.permission_mode.parse().unwrap_or_default(),
             kind: if is_pty {
@@ -944,25 +846,48 @@ impl Supervisor {
             },
             canonical,
         };
-        let label = live.row.label.clone();
         let mut row = live.row.clone();
         row.error_kind = None;
         row.error_detail = None;
         row.error_hint = None;
         row.ended_at = None;
         row.resumed_conversation = false;
-        let id = self.launch_instance(row, &plan);
-        if let Some(live) = self.instances.get_mut(&id) {
-            live.fallback_warning = Some(if is_pty {
-                format!(
-                    "could not continue the previous conversation of '{label}'; started a new one"
-                )
-            } else {
-                format!(
-                    "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
-                )
-            });
-        }
+        let warning = if is_pty {
+            format!("could not continue the previous conversation of '{label}'; started a new one")
+        } else {
+            format!(
+                "nothing to continue in '{project}' (claude keeps about 4 hours); started a fresh session"
+            )
+        };
+        self.begin_launch(
+            Ticket {
+                row,
+                plan,
+                warnings: Vec::new(),
+                trust_write: false,
+                strip_pointer: false,
+                fallback_warning: Some(warning),
+            },
+            None,
+        );
+    }
+
+    /// A fallback relaunch that could not happen: the failed continue is the outcome,
+    /// persisted and published like any other end of a launch.
+    fn fallback_failed(&mut self, id: &str, why: &str) {
+        let Some(live) = self.instances.get_mut(id) else {
+            return;
+        };
+        tracing::warn!(instance = %short(id), "no fresh relaunch after a failed continue: {why}");
+        live.relaunching = false;
+        live.status = Status::Error;
+        Status::Error
+            .as_token()
+            .clone_into(&mut live.row.last_status);
+        live.row.ended_at.get_or_insert_with(|| rfc3339(now_ms()));
+        let live = &self.instances[id];
+        self.persist(live);
+        self.publish(id);
     }
 
     /// `recap`: a fresh standard launch with the recap hook armed (§4.3 step 5).
@@ -1023,6 +948,9 @@ impl Supervisor {
 
     /// Reads what the bridge wrote since last time and applies readiness and poison.
     fn observe(&mut self, id: &str) {
+        if self.instances.get(id).is_none_or(|live| live.relaunching) {
+            return;
+        }
         if self.instances.get(id).is_some_and(Live::is_pty) {
             self.observe_pty(id);
             return;
@@ -1030,13 +958,20 @@ impl Supervisor {
         let Some(live) = self.instances.get_mut(id) else {
             return;
         };
-        let Some(stem) = live.row.log_stem.clone() else {
+        if let Some(stem) = live.row.log_stem.clone() {
+            let set = LogSet::at(self.logs.dir(), &stem);
+            read_logs(&set, live, self.config.logs.keep_rotated);
+            if let Some(bytes) = read_from(&set.capture, &mut live.capture_read) {
+                push_tail(&mut live.capture_tail, &bytes);
+            }
+        } else if let Some(path) = live.row.debug_log_path.clone() {
+            // An adopted bridge's own debug log (§9.6): its markers and shutdown line count.
+            if let Some(bytes) = read_from(Path::new(&path), &mut live.log_read) {
+                live.parser.feed(&bytes);
+                push_tail(&mut live.log_tail, &bytes);
+            }
+        } else {
             return;
-        };
-        let set = LogSet::at(self.logs.dir(), &stem);
-        read_logs(&set, live, self.config.logs.keep_rotated);
-        if let Some(bytes) = read_from(&set.capture, &mut live.capture_read) {
-            push_tail(&mut live.capture_tail, &bytes);
         }
         let facts = live.parser.facts().clone();
         let banner = parse_stdout_capture(&live.capture_tail);
@@ -1156,7 +1091,11 @@ impl Supervisor {
         let Some(live) = self.instances.get(id) else {
             return;
         };
-        if live.launch != launch || live.status != Status::Starting || live.stopping {
+        if live.launch != launch
+            || live.status != Status::Starting
+            || live.stopping
+            || live.relaunching
+        {
             return;
         }
         self.observe(id);
@@ -1175,16 +1114,22 @@ impl Supervisor {
             self.rotate_logs();
         }
         if self.ticks.is_multiple_of(RETAIN_EVERY_TICKS) {
-            self.retention();
+            let keep = self
+                .instances
+                .values()
+                .filter_map(|live| live.row.log_stem.clone())
+                .collect();
+            retain_logs(&self.config, &self.logs, &keep);
         }
         let ids: Vec<String> = self
             .instances
             .iter()
             .filter(|(_, live)| {
-                live.status.is_live()
-                    || (live.status == Status::Error
-                        && live.exited.is_none()
-                        && live.identity.is_some())
+                !live.relaunching
+                    && (live.status.is_live()
+                        || (live.status == Status::Error
+                            && live.exited.is_none()
+                            && live.identity.is_some()))
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -1195,8 +1140,18 @@ impl Supervisor {
             let Some(live) = self.instances.get(&id) else {
                 continue;
             };
-            // Children report their exit themselves; re-parented bridges are checked here.
-            if !live.child && !live.stopping && live.identity.is_some() && !alive(live) {
+            // Children report their exit themselves; re-parented bridges (and pty bridges,
+            // children of their keeper) are checked here, and only two misses in a row end
+            // one: a single failed `/proc` read is no exit, and a keeper gets the time to
+            // write its final sidecar.
+            if (live.child && !live.is_pty()) || live.stopping || live.identity.is_none() {
+                continue;
+            }
+            let seen = alive(live);
+            let live = self.instances.get_mut(&id).expect("present above");
+            let (missed, gone) = confirm_gone(live.missed, seen);
+            live.missed = missed;
+            if gone {
                 if live.status == Status::Error {
                     let live = self.instances.get_mut(&id).expect("present above");
                     live.exited = Some(ExitStatus::Unknown);
@@ -1235,26 +1190,6 @@ impl Supervisor {
                     Err(err) => tracing::warn!("cannot rotate {}: {err}", file.display()),
                 }
             }
-        }
-    }
-
-    /// §5.4: on every launch and once a day; no stored instance loses its current set.
-    fn retention(&self) {
-        let logs = &self.config.logs;
-        let keep: std::collections::HashSet<String> = self
-            .instances
-            .values()
-            .filter_map(|live| live.row.log_stem.clone())
-            .collect();
-        let rules = clauster_core::logset::Retention {
-            max_age_days: logs.retention_max_age_days,
-            max_files: logs.retention_max_files,
-            max_total_mb: logs.retention_max_total_mb,
-        };
-        let deleted =
-            super::logs::apply_retention(self.logs.dir(), &keep, rules, SystemTime::now());
-        if deleted > 0 {
-            tracing::info!("log retention deleted {deleted} log set(s)");
         }
     }
 
@@ -1323,18 +1258,22 @@ impl Supervisor {
                 | Effect::DeleteRecord => {}
             }
         }
-        if let Next::Status(next) = transition.next {
+        if let Next::Status(next) = transition.next
+            && !fallback
+        {
             live.status = next;
             next.as_token().clone_into(&mut live.row.last_status);
         }
         // A live pointer is never touched: while the bridge runs, the strip waits for its end.
         live.strip_pointer_when_gone |= strip && terminate;
+        // The failed continue is not shown: it stays `starting` until the fresh relaunch
+        // replaces it (or, when none is possible, ends as the `error` it is).
+        live.relaunching = fallback;
         if strip && !terminate {
             let project = live.row.project.clone();
             self.strip_project_pointer(&project);
         }
         if fallback {
-            // The failed continue is not shown: the fresh relaunch replaces it at once.
             self.sweep(id);
             self.fresh_fallback(id);
             return;
@@ -1361,22 +1300,63 @@ impl Supervisor {
         };
         let live = &self.instances[&id];
         let bridge_alive = alive(live);
+        let keeper_alive = keeper_alive(live);
+        if (!live.status.is_live() && !bridge_alive && !keeper_alive) || live.stopping {
+            // §8.1 step 2: a dead row is returned unchanged.
+            let _ = reply.send(Ok(self.instance_json(&id)));
+            return;
+        }
         if !live.status.is_live() && !bridge_alive {
-            let _ = reply.send(Ok(self.instance_json(&id)));
+            // Only the keeper of a dead pty bridge is left: end it (§8.2 T3–T4), answer once
+            // it is gone; the status stays what the bridge's end made it.
+            self.terminate(&id, Some(reply));
             return;
         }
-        if live.stopping {
-            let _ = reply.send(Ok(self.instance_json(&id)));
+        // §8.1 step 3: persist the intent before any signal; a failed write is a 503 and
+        // nothing is signalled.
+        let mut row = live.row.clone();
+        row.intentional_stop = true;
+        row.updated_at = rfc3339(now_ms());
+        let written = self.writer.upsert_confirmed(row);
+        let project = live.row.project.clone();
+        self.reserve(project, async move {
+            let written = written
+                .await
+                .unwrap_or_else(|_| Err("the store writer has stopped".into()));
+            Continuation::new(move |supervisor| supervisor.stop_persisted(&id, written, reply))
+        });
+    }
+
+    /// The rest of a Stop once its intent is on disk.
+    fn stop_persisted(
+        &mut self,
+        id: &str,
+        written: Result<(), String>,
+        reply: oneshot::Sender<Result<Instance, EngineError>>,
+    ) {
+        if let Err(reason) = written {
+            let _ = reply.send(Err(EngineError::Unavailable(reason)));
             return;
         }
-        // §8.1 step 3: persist the intent before any signal.
-        let live = self.instances.get_mut(&id).expect("resolved above");
+        let Some(live) = self.instances.get_mut(id) else {
+            let _ = reply.send(Err(EngineError::NotFound(format!(
+                "no managed instance: '{id}'"
+            ))));
+            return;
+        };
         live.row.intentional_stop = true;
+        if live.stopping || !(live.status.is_live() || alive(live)) {
+            // It ended while the intent was being written.
+            let live = &self.instances[id];
+            self.persist(live);
+            let _ = reply.send(Ok(self.instance_json(id)));
+            return;
+        }
         live.stopping = true;
-        let live = &self.instances[&id];
+        let live = &self.instances[id];
         self.persist(live);
-        self.publish(&id);
-        self.terminate(&id, Some(reply));
+        self.publish(id);
+        self.terminate(id, Some(reply));
     }
 
     /// T1–T2 of §8.2 off the supervisor: the answer arrives as `Msg::Terminated`.
@@ -1461,41 +1441,68 @@ impl Supervisor {
         }
     }
 
-    fn forget(&mut self, reference: &str) -> Result<String, EngineError> {
-        let id = self.resolve(reference, |r| {
+    /// §9.5: only a record whose bridge and keeper are gone; the row is deleted first, and
+    /// only a deletion that reached the store is answered 2xx.
+    fn forget(&mut self, reference: &str, reply: oneshot::Sender<Result<String, EngineError>>) {
+        let id = match self.resolve(reference, |r| {
             format!("no managed instance to forget: '{r}'")
-        })?;
+        }) {
+            Ok(id) => id,
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                return;
+            }
+        };
         let live = &self.instances[&id];
-        if live.is_live() || live.stopping {
-            return Err(EngineError::Conflict(format!(
+        if live.is_live() || live.stopping || keeper_alive(live) {
+            let _ = reply.send(Err(EngineError::Conflict(format!(
                 "instance '{reference}' is still live; stop it first"
-            )));
+            ))));
+            return;
         }
-        if let Err(err) = self.store.delete_instance(&id) {
-            tracing::error!(
-                "cannot delete instance {} from the store: {err}",
-                short(&id)
-            );
+        let deleted = self.writer.delete_confirmed(&id);
+        let project = live.row.project.clone();
+        self.reserve(project, async move {
+            let deleted = deleted
+                .await
+                .unwrap_or_else(|_| Err("the store writer has stopped".into()));
+            Continuation::new(move |supervisor| supervisor.forgotten(id, deleted, reply))
+        });
+    }
+
+    fn forgotten(
+        &mut self,
+        id: String,
+        deleted: Result<(), String>,
+        reply: oneshot::Sender<Result<String, EngineError>>,
+    ) {
+        if let Err(reason) = deleted {
+            let _ = reply.send(Err(EngineError::Unavailable(reason)));
+            return;
         }
+        // Only standard bridges write the pointer; forgetting a pty instance never touches
+        // it (§9.5).
         if let Some(forgotten) = self.instances.remove(&id)
+            && !forgotten.is_pty()
             && let Ok(canonical) =
                 std::fs::canonicalize(self.config.projects_root.join(&forgotten.row.project))
         {
             self.strip_pointer(&canonical, true);
         }
-        let _ = self.frames.send(Arc::new(Frame::InstanceRemoved {
+        self.count_running();
+        self.writer.publish(Frame::InstanceRemoved {
             instance_id: id.clone(),
-        }));
-        Ok(id)
+        });
+        let _ = reply.send(Ok(id));
     }
 
     // ---- rediscovery ------------------------------------------------------------------
 
     /// bridges.md §11: every stored row comes back; a live status is believed only when the
     /// recorded process still is ours.
-    fn rediscover(&mut self) {
+    async fn rediscover(&mut self) {
         self.clean_up_pointers();
-        let rows = match self.store.load_instances() {
+        let rows = match self.writer.load().await {
             Ok(rows) => rows,
             Err(err) => {
                 tracing::error!("cannot read the instances from the store: {err}");
@@ -1504,53 +1511,108 @@ impl Supervisor {
         };
         for row in rows {
             let id = row.instance_id.clone();
-            let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
-            let identity = row.bridge_pid.and_then(|pid| {
-                Some(StartIdentity {
-                    pid: i32::try_from(pid).ok()?,
-                    start_ticks: row.bridge_start_ticks.and_then(|t| u64::try_from(t).ok()),
-                    boot_id: row
-                        .bridge_boot_id
-                        .as_deref()
-                        .and_then(|b| parse_boot_id(b).ok()),
-                    proc_start: row.bridge_proc_start,
-                })
-            });
-            self.launches += 1;
-            let keeper = pty::keeper_identity(&row);
-            let mut live = Live::new(row, status, self.launches, false, identity);
-            live.keeper = keeper;
-            if live.is_pty() {
-                // The sidecar says what the keeper learned while we were away.
-                pty::read_sidecar(self.logs.dir(), &mut live);
+            self.rediscover_row(row);
+            if let Some(live) = self.instances.get(&id)
+                && live.row.last_status != live.status.as_token()
+            {
+                let mut live_row = live.row.clone();
+                live.status.as_token().clone_into(&mut live_row.last_status);
+                self.instances.get_mut(&id).expect("inserted").row = live_row;
+                self.persist(&self.instances[&id]);
             }
-            let alive = alive(&live);
-            if !alive {
-                live.exited = Some(ExitStatus::Unknown);
-            }
-            let was_live = status.is_live();
-            self.instances.insert(id.clone(), live);
-            if was_live && !alive {
+        }
+        self.count_running();
+    }
+
+    /// One stored row after a restart (bridges.md §11): its status is re-derived from the
+    /// process, never trusted from disk alone.
+    fn rediscover_row(&mut self, row: InstanceRow) {
+        let id = row.instance_id.clone();
+        let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
+        let identity = row.bridge_pid.and_then(|pid| {
+            Some(StartIdentity {
+                pid: i32::try_from(pid).ok()?,
+                start_ticks: row.bridge_start_ticks.and_then(|t| u64::try_from(t).ok()),
+                boot_id: row
+                    .bridge_boot_id
+                    .as_deref()
+                    .and_then(|b| parse_boot_id(b).ok()),
+                proc_start: row.bridge_proc_start,
+            })
+        });
+        self.launches += 1;
+        let keeper = pty::keeper_identity(&row);
+        let mut live = Live::new(row, status, self.launches, false, identity);
+        live.keeper = keeper;
+        if status.is_live() && live.row.bridge_pid.is_none() && live.row.keeper_pid.is_none() {
+            // Step 3: no process was ever recorded — Clauster stopped between persisting the
+            // row and launching (§6 steps 16–17).
+            let failure = status::classify(
+                FailureCause::LaunchFailed,
+                &FailureEvidence {
+                    launch_error: Some(UNFINISHED_LAUNCH),
+                    ..evidence_defaults(&self.config)
+                },
+            );
+            set_failure(&mut live.row, &failure);
+            live.row.error_detail = Some(UNFINISHED_LAUNCH.to_owned());
+            live.row.ended_at.get_or_insert_with(|| rfc3339(now_ms()));
+            live.status = Status::Error;
+            live.exited = Some(ExitStatus::Unknown);
+            self.instances.insert(id, live);
+            return;
+        }
+        if live.is_pty() {
+            // The sidecar says what the keeper learned while we were away.
+            pty::read_sidecar(self.logs.dir(), &mut live);
+        }
+        let alive = alive(&live);
+        if !alive {
+            live.exited = Some(ExitStatus::Unknown);
+        }
+        self.instances.insert(id.clone(), live);
+        if !alive {
+            // Step 2.
+            if status.is_live() {
                 self.apply(&id, Event::FoundDeadAtStartup);
-            } else if alive {
-                // Re-derive the readiness facts from the bridge's own log (B4).
-                self.observe(&id);
-                if self.instances[&id].status == Status::Starting {
-                    let launched = self.instances[&id]
-                        .row
-                        .launched_at
-                        .as_deref()
-                        .and_then(parse_rfc3339_ms);
-                    let grace = Duration::from_secs_f64(self.config.claude.startup_grace_seconds);
-                    let remaining = launched.map_or(grace, |at| {
-                        let due = at + grace.as_millis();
-                        Duration::from_millis(
-                            u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0),
-                        )
-                    });
-                    self.schedule_deadline(&id, self.instances[&id].launch, remaining);
-                }
             }
+            return;
+        }
+        // Step 1: the process is alive, whatever the row says.
+        let live = self.instances.get_mut(&id).expect("inserted above");
+        if live.row.intentional_stop
+            && matches!(status, Status::Starting | Status::Running | Status::Error)
+        {
+            // A Stop whose intent was persisted but whose server was killed before the
+            // bridge was gone (§8.1 step 3): it is finished now.
+            live.stopping = true;
+            self.terminate(&id, None);
+            return;
+        }
+        let has_log = live.row.log_stem.is_some() || live.row.debug_log_path.is_some();
+        match status {
+            Status::Running | Status::Error => {}
+            _ if live.row.ready_at.is_some() => live.status = Status::Running,
+            // Recorded `stopped`/`crashed` but alive (every row imported from the Python
+            // store): without a log set there is nothing to re-parse, so it is `running` on
+            // liveness and never meets the startup deadline (issue 14).
+            Status::Stopped | Status::Crashed if !has_log => live.status = Status::Running,
+            Status::Stopped | Status::Crashed | Status::Starting => live.status = Status::Starting,
+        }
+        // Re-derive the readiness facts from the bridge's own log (B4).
+        self.observe(&id);
+        if self.instances[&id].status == Status::Starting {
+            let launched = self.instances[&id]
+                .row
+                .launched_at
+                .as_deref()
+                .and_then(parse_rfc3339_ms);
+            let grace = Duration::from_secs_f64(self.config.claude.startup_grace_seconds);
+            let remaining = launched.map_or(grace, |at| {
+                let due = at + grace.as_millis();
+                Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
+            });
+            self.schedule_deadline(&id, self.instances[&id].launch, remaining);
         }
     }
 
@@ -1612,7 +1674,48 @@ impl Supervisor {
 
     /// bridges.md §9.6: a standard bridge started outside Clauster becomes a managed
     /// `running` instance.
-    fn adopt(&mut self, project: &str) -> Result<Instance, EngineError> {
+    fn adopt(&mut self, project: &str, reply: oneshot::Sender<Result<Instance, EngineError>>) {
+        match self.adoption(project) {
+            Err(err) => {
+                let _ = reply.send(Err(err));
+            }
+            Ok((row, identity)) => {
+                // The record is on disk before the bridge is shown as managed.
+                let written = self.writer.upsert_confirmed(row.clone());
+                self.reserve(row.project.clone(), async move {
+                    let written = written
+                        .await
+                        .unwrap_or_else(|_| Err("the store writer has stopped".into()));
+                    Continuation::new(move |supervisor| {
+                        supervisor.adopted(row, identity, written, reply);
+                    })
+                });
+            }
+        }
+    }
+
+    fn adopted(
+        &mut self,
+        row: InstanceRow,
+        identity: StartIdentity,
+        written: Result<(), String>,
+        reply: oneshot::Sender<Result<Instance, EngineError>>,
+    ) {
+        if let Err(reason) = written {
+            let _ = reply.send(Err(EngineError::Unavailable(reason)));
+            return;
+        }
+        let id = row.instance_id.clone();
+        self.launches += 1;
+        let live = Live::new(row, Status::Running, self.launches, false, Some(identity));
+        self.instances.insert(id.clone(), live);
+        self.publish(&id);
+        self.observe(&id);
+        let _ = reply.send(Ok(self.instance_json(&id)));
+    }
+
+    /// The checks of §9.6 and the record an adoption creates.
+    fn adoption(&self, project: &str) -> Result<(InstanceRow, StartIdentity), EngineError> {
         let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let project_dir = self.config.projects_root.join(name.as_str());
@@ -1644,20 +1747,19 @@ impl Supervisor {
                 holder.row.project
             )));
         }
-        let debug_file = candidate.option("debug-file").map(PathBuf::from);
+        let debug_file = candidate
+            .option("debug-file")
+            .map(|file| canonical.join(file));
         let log_stem = debug_file.as_deref().and_then(|p| self.own_log_stem(p));
         let identity = candidate.identity();
-        let row = adopted_row(&name, &candidate, log_stem.as_deref());
-        let id = row.instance_id.clone();
-        self.launches += 1;
-        let mut live = Live::new(row, Status::Running, self.launches, false, Some(identity));
+        let mut row = adopted_row(&name, &candidate, log_stem.as_deref());
         if log_stem.is_none() {
-            live.external_log = debug_file.filter(|p| std::fs::File::open(p).is_ok());
+            // Its own debug log, read like ours and remembered across restarts (§9.6).
+            row.debug_log_path = debug_file
+                .filter(|p| std::fs::File::open(p).is_ok())
+                .map(|p| p.to_string_lossy().into_owned());
         }
-        self.persist(&live);
-        self.instances.insert(id.clone(), live);
-        self.publish(&id);
-        Ok(self.instance_json(&id))
+        Ok((row, identity))
     }
 
     /// The stem of `path` when it is the public debug log of a set in our log directory.
@@ -1701,12 +1803,12 @@ impl Supervisor {
 
     // ---- persistence and publication --------------------------------------------------
 
+    /// Queues the row's write (bridges.md §10.3): done in order on the store thread; a
+    /// failure is retried there and shows as `store_ok: false`.
     fn persist(&self, live: &Live) {
         let mut row = live.row.clone();
         row.updated_at = rfc3339(now_ms());
-        if let Err(err) = self.store.upsert_instance(&row) {
-            tracing::error!("cannot persist instance {}: {err}", short(&row.instance_id));
-        }
+        self.writer.upsert(row);
     }
 
     fn persist_and_publish(&self, id: &str) {
@@ -1714,9 +1816,26 @@ impl Supervisor {
         self.publish(id);
     }
 
+    /// Publishes the instance once the writes queued before are done.
     fn publish(&self, id: &str) {
         let instance = self.instance_json(id);
-        let _ = self.frames.send(Arc::new(Frame::Instance { instance }));
+        self.writer.publish(Frame::Instance { instance });
+        self.count_running();
+    }
+
+    /// `/healthz`'s `instances_running`, kept current without asking the supervisor.
+    fn count_running(&self) {
+        let running = self
+            .instances
+            .values()
+            .filter(|live| live.status == Status::Running)
+            .count();
+        let running = u32::try_from(running).unwrap_or(u32::MAX);
+        self.running.send_if_modified(|count| {
+            let changed = *count != running;
+            *count = running;
+            changed
+        });
     }
 
     fn instance_json(&self, id: &str) -> Instance {
@@ -1729,9 +1848,8 @@ impl Supervisor {
             .map(|stem| LogSet::at(self.logs.dir(), stem));
         let debug_log = set
             .as_ref()
-            .map(|set| set.debug_log.clone())
-            .or_else(|| live.external_log.clone())
-            .map(|path| path.to_string_lossy().into_owned());
+            .map(|set| set.debug_log.to_string_lossy().into_owned())
+            .or_else(|| row.debug_log_path.clone());
         let raw_log = set
             .and_then(|set| set.raw_log)
             .map(|path| path.to_string_lossy().into_owned());
@@ -1810,7 +1928,9 @@ impl Live {
             resumes_conversation: false,
             fallback_warning: None,
             strip_pointer_when_gone: false,
-            external_log: None,
+            relaunching: false,
+            missed: 0,
+            ambiguity_reported: false,
             mirror_read: 0,
             keeper: None,
             sidecar: None,
@@ -1825,10 +1945,11 @@ impl Live {
     /// The pty bridge's exit status from the keeper's final sidecar.
     fn sidecar_exit(&self) -> Option<ExitStatus> {
         let code = self.sidecar.as_ref()?.exit.as_ref()?.bridge_exit;
-        Some(if code < 0 {
-            ExitStatus::Signal(-code)
-        } else {
-            ExitStatus::Code(code)
+        Some(match code {
+            // The keeper could not learn it: unknown, never a signal (issue 14).
+            None => ExitStatus::Unknown,
+            Some(code) if code < 0 => ExitStatus::Signal(-code),
+            Some(code) => ExitStatus::Code(code),
         })
     }
 
@@ -1836,6 +1957,24 @@ impl Live {
     fn is_live(&self) -> bool {
         self.status.is_live() || (self.status == Status::Error && alive(self))
     }
+}
+
+/// A pty instance's keeper is still the process we launched (it may outlive its bridge).
+fn keeper_alive(live: &Live) -> bool {
+    live.keeper
+        .as_ref()
+        .is_some_and(|keeper| proc::is_ours(keeper, Gate::Keeper))
+}
+
+/// The tick's death verdict for a re-parented bridge (issue 14): gone only when two checks in a
+/// row missed it, so one failed `/proc` read never ends a healthy bridge. Returns the new miss
+/// count and whether the bridge is gone.
+fn confirm_gone(missed: u8, seen_alive: bool) -> (u8, bool) {
+    if seen_alive {
+        return (0, false);
+    }
+    let missed = missed.saturating_add(1);
+    (missed, missed >= 2)
 }
 
 /// The recorded bridge still is the process we launched (start identity, §16). A pty
@@ -1861,6 +2000,7 @@ fn evidence_of<'a>(live: &'a Live, config: &Config) -> FailureEvidence<'a> {
         sidecar_error: sidecar.and_then(|s| s.error.as_deref()),
         prompt: sidecar.and_then(|s| s.prompt).map(pty::prompt_of),
         poisoned: live.parser.facts().poison_reason.is_some(),
+        resumes_conversation: live.resumes_conversation,
         ..evidence_defaults(config)
     }
 }
@@ -1920,6 +2060,217 @@ fn adopted_row(
         created_at: now.clone(),
         updated_at: now,
         ..InstanceRow::default()
+    }
+}
+
+/// What the off-supervisor half of a launch reads (a snapshot taken by the supervisor).
+struct PrepareInputs {
+    config: Arc<Config>,
+    claude_global_file: PathBuf,
+    recap_hook: Option<claude_files::RecapHook>,
+    logs: Arc<LogSets>,
+    /// The current stems of every record: retention never deletes them (§5.4).
+    keep: HashSet<String>,
+    writer: StoreWriter,
+    /// §9.4: the pointer whose session a standard fresh start strips.
+    pointer_file: Option<PathBuf>,
+}
+
+/// A launch ready to spawn: its `starting` row is persisted.
+struct Prepared {
+    row: InstanceRow,
+    plan: LaunchPlan,
+    /// The log set, or why it could not be created (the launch then fails visibly).
+    set: Result<LogSet, String>,
+    args: Vec<String>,
+    resumes_conversation: bool,
+    warnings: Vec<String>,
+    fallback_warning: Option<String>,
+    caps: Capabilities,
+}
+
+/// Steps 12–16 of §6, blocking (file locks, SQLite): run on a blocking thread. A refusal
+/// names the instance it was for.
+fn prepare(
+    inputs: PrepareInputs,
+    ticket: Ticket,
+    caps: Capabilities,
+    late_probe: Option<String>,
+) -> Result<Prepared, (String, EngineError)> {
+    let Ticket {
+        mut row,
+        plan,
+        mut warnings,
+        trust_write,
+        fallback_warning,
+        ..
+    } = ticket;
+    let refuse = |err: EngineError| (row.instance_id.clone(), err);
+    warnings.extend(late_probe);
+    // 12–13. Claude-side settings, then the deferred trust write.
+    let prepared = prepare_claude_files(
+        &inputs.config.state_dir,
+        inputs.config.claude.auto_enable_remote_control,
+        &inputs.claude_global_file,
+        inputs.recap_hook.as_ref(),
+        &plan.canonical,
+        trust_write,
+    );
+    warnings.extend(prepared.map_err(refuse)?);
+    // §9.4: claude keeps the environment but creates a new starter session.
+    if let Some(pointer) = &inputs.pointer_file {
+        strip_pointer_file(pointer, true);
+    }
+    // 15. Retention, then a new log set.
+    retain_logs(&inputs.config, &inputs.logs, &inputs.keep);
+    let now = now_ms();
+    let set = inputs
+        .logs
+        .allocate(&row.project, now, inputs.config.logs.redact_session_url)
+        .map_err(|err| {
+            format!(
+                "cannot create the log files in {}: {err}",
+                inputs.logs.dir().display()
+            )
+        });
+    let mut args = Vec::new();
+    let mut resumes_conversation = false;
+    if let Ok(set) = &set {
+        let debug_file = set.parse_source().to_string_lossy().into_owned();
+        (args, resumes_conversation) = launch_args(&inputs.config, &caps, &plan, &row, &debug_file);
+        row.log_stem = Some(set.stem.clone());
+        row.launched_at = Some(rfc3339(now));
+        // Readiness facts belong to a launch: this one learns its own from its new log set.
+        row.bridge_id = None;
+        row.environment_id = None;
+        row.starter_session_id = None;
+        row.url = None;
+        Status::Starting.as_token().clone_into(&mut row.last_status);
+        // 16. The row exists before the process does (§10.3).
+        let mut stored = row.clone();
+        stored.updated_at = rfc3339(now_ms());
+        super::writer::wait_confirmed(inputs.writer.upsert_confirmed(stored))
+            .map_err(|reason| refuse(EngineError::Unavailable(reason)))?;
+    }
+    Ok(Prepared {
+        row,
+        plan,
+        set,
+        args,
+        resumes_conversation,
+        warnings,
+        fallback_warning,
+        caps,
+    })
+}
+
+/// Steps 12–13: the remote-control acknowledgement and the recap hook (§13.1; best effort,
+/// a warning when either fails), then the trust write a `trust: true` request deferred until
+/// every gate passed. A lock another process holds for more than 5 s refuses the launch
+/// with 503 (issue 14).
+fn prepare_claude_files(
+    state_dir: &Path,
+    acknowledge: bool,
+    global: &Path,
+    recap_hook: Option<&claude_files::RecapHook>,
+    canonical: &Path,
+    trust_write: bool,
+) -> Result<Vec<String>, EngineError> {
+    let locked = |err: &ClaudeFileError| {
+        matches!(err, ClaudeFileError::Locked { .. })
+            .then(|| EngineError::Unavailable(err.to_string()))
+    };
+    let mut warnings = Vec::new();
+    if acknowledge && let Err(err) = claude_files::acknowledge_remote_control(state_dir, global) {
+        if let Some(refusal) = locked(&err) {
+            return Err(refusal);
+        }
+        warnings.push(format!(
+            "could not enable Remote Control in {}: {err}",
+            global.display()
+        ));
+    }
+    if let Some(hook) = recap_hook
+        && let Err(err) =
+            claude_files::install_recap_hook(state_dir, &hook.settings_file, &hook.command)
+    {
+        if let Some(refusal) = locked(&err) {
+            return Err(refusal);
+        }
+        warnings.push(format!("could not install the resume-recap hook: {err}"));
+    }
+    if trust_write {
+        claude_files::trust_paths(state_dir, global, &[canonical]).map_err(|err| {
+            locked(&err).unwrap_or_else(|| EngineError::Conflict(err.to_string()))
+        })?;
+    }
+    Ok(warnings)
+}
+
+/// §5.4: on every launch and once a day; no stored instance loses its current set.
+fn retain_logs(config: &Config, logs: &LogSets, keep: &HashSet<String>) {
+    let rules = clauster_core::logset::Retention {
+        max_age_days: config.logs.retention_max_age_days,
+        max_files: config.logs.retention_max_files,
+        max_total_mb: config.logs.retention_max_total_mb,
+    };
+    let deleted = super::logs::apply_retention(logs.dir(), keep, rules, SystemTime::now());
+    if deleted > 0 {
+        tracing::info!("log retention deleted {deleted} log set(s)");
+    }
+}
+
+/// The argv of a launch and whether it continues a conversation.
+fn launch_args(
+    config: &Config,
+    caps: &Capabilities,
+    plan: &LaunchPlan,
+    row: &InstanceRow,
+    debug_file: &str,
+) -> (Vec<String>, bool) {
+    match &plan.kind {
+        LaunchKind::Standard(kind) => {
+            let prefix = config
+                .instance_defaults
+                .session_name_prefix
+                .as_deref()
+                .and_then(|p| SessionNamePrefix::new(p).ok());
+            let launch = StandardLaunch {
+                label: &plan.label,
+                debug_file,
+                spawn_mode: plan.spawn_mode,
+                permission_mode: plan.permission_mode,
+                session_name_prefix: prefix.as_ref(),
+                capacity: NonZeroU32::new(
+                    u32::try_from(config.instance_defaults.capacity).unwrap_or(u32::MAX),
+                )
+                .unwrap_or(NonZeroU32::MIN),
+                verbose: config.instance_defaults.verbose,
+                kind: *kind,
+            };
+            (
+                argv::standard(&launch, caps),
+                argv::standard_form(&launch, caps) == StandardForm::Continue,
+            )
+        }
+        LaunchKind::Pty(conversation) => (
+            pty::bridge_argv(plan, conversation, row, debug_file, caps),
+            conversation.resumes(),
+        ),
+    }
+}
+
+/// The strip of §17.3 (never of a live pointer).
+fn strip_pointer_file(path: &Path, backup: bool) {
+    match pointers::strip_if_not_live(path, backup) {
+        Ok(StripResult::Cleared) => {
+            tracing::info!("stripped the session of {}", path.display());
+        }
+        Ok(StripResult::Deleted) => {
+            tracing::warn!("deleted {}: it was not a JSON object", path.display());
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!("cannot strip {}: {err}", path.display()),
     }
 }
 
@@ -2038,7 +2389,24 @@ fn parse_rfc3339_ms(text: &str) -> Option<u128> {
 
 #[cfg(test)]
 mod tests {
-    use super::stem_of;
+    use super::{confirm_gone, stem_of};
+
+    #[test]
+    fn one_missed_liveness_check_never_ends_a_bridge() {
+        assert_eq!(confirm_gone(0, true), (0, false));
+        assert_eq!(
+            confirm_gone(0, false),
+            (1, false),
+            "a single miss is not an exit"
+        );
+        assert_eq!(
+            confirm_gone(1, true),
+            (0, false),
+            "seen again: the miss is forgotten"
+        );
+        assert_eq!(confirm_gone(1, false), (2, true), "two in a row: gone");
+        assert_eq!(confirm_gone(u8::MAX, false), (u8::MAX, true));
+    }
 
     #[test]
     fn stems_come_from_log_file_names() {

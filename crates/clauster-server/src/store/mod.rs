@@ -80,11 +80,14 @@ const MIGRATIONS: &[&str] = &[
         key TEXT NOT NULL PRIMARY KEY,
         value TEXT NOT NULL
     ) STRICT;",
+    // v2: the debug log of an adopted bridge that is not one of our log sets (bridges.md
+    // §9.6), so its log is still read after a restart.
+    "ALTER TABLE instances ADD COLUMN debug_log_path TEXT;",
 ];
 
 /// The columns of `instances`, in the order of [`InstanceRow`]'s fields; reads and writes
 /// both go through this list so they cannot drift apart.
-const INSTANCE_COLUMNS: [&str; 33] = [
+const INSTANCE_COLUMNS: [&str; 34] = [
     "instance_id",
     "project",
     "label",
@@ -118,6 +121,7 @@ const INSTANCE_COLUMNS: [&str; 33] = [
     "launch_count",
     "created_at",
     "updated_at",
+    "debug_log_path",
 ];
 
 /// The open store. Blocking; owned by whoever runs the engine (or a read-only CLI command).
@@ -164,6 +168,8 @@ pub struct InstanceRow {
     pub launch_count: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// An adopted bridge's own `--debug-file` when it is not one of our log sets (§9.6).
+    pub debug_log_path: Option<String>,
 }
 
 /// Why the store could not be opened, read or written.
@@ -324,6 +330,21 @@ impl Store {
             .map_err(self.query_error("save an instance"))
     }
 
+    /// Whether a write transaction can be started now (the store is not write-locked by
+    /// someone else): how the store writer notices the store is healthy again.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(self.query_error("start a write transaction"))
+    }
+
+    /// How long a statement waits for a lock held by another connection.
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(timeout)
+            .map_err(self.query_error("set the busy timeout"))
+    }
+
     /// Deletes the row; `false` when there was none.
     pub fn delete_instance(&self, instance_id: &str) -> Result<bool, StoreError> {
         self.conn
@@ -365,7 +386,7 @@ impl Store {
             INSTANCE_COLUMNS.join(", "),
             placeholders.join(", ")
         );
-        let values: [&dyn ToSql; 33] = [
+        let values: [&dyn ToSql; 34] = [
             &row.instance_id,
             &row.project,
             &row.label,
@@ -399,6 +420,7 @@ impl Store {
             &row.launch_count,
             &created_at,
             &updated_at,
+            &row.debug_log_path,
         ];
         self.conn.prepare_cached(&sql)?.execute(&values[..])
     }
@@ -448,6 +470,7 @@ fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         launch_count: row.get(30)?,
         created_at: row.get(31)?,
         updated_at: row.get(32)?,
+        debug_log_path: row.get(33)?,
     })
 }
 

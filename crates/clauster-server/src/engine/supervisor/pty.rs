@@ -2,6 +2,7 @@
 //! the bridge's identity, link and end (pty.md §5), and the keeper's part of a stop (§8.2
 //! T3–T4). The keeper itself is `clauster_pty::keeper`, run as `clauster __pty-keeper__`.
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -218,6 +219,10 @@ impl KeeperEnd {
                 proc::signal_if_ours(keeper, Gate::Keeper, Signal::SIGTERM);
                 if !wait_gone(keeper, Duration::from_secs(1)) {
                     proc::signal_if_ours(keeper, Gate::Keeper, Signal::SIGKILL);
+                    // A Stop answers only once the keeper is gone (issue 14).
+                    if !wait_gone(keeper, Duration::from_secs(2)) {
+                        tracing::warn!("the pty keeper {} survived SIGKILL", keeper.pid);
+                    }
                 }
             }
         }
@@ -380,9 +385,29 @@ impl Supervisor {
             return;
         }
         let dir = self.pointers.transcripts_dir(&cwd);
-        if let Some(uuid) = sole_new_transcript(&dir, launched) {
-            self.learn_conversation(id, &uuid);
+        let Some(uuid) = sole_new_transcript(&dir, launched) else {
+            return;
+        };
+        // Any other `claude` in that directory (a standard bridge, a session started by hand)
+        // could have written it: then the guess is ambiguous and nothing is learned (issue 14).
+        let ours: Vec<i32> = [&live.identity, &live.keeper]
+            .into_iter()
+            .flatten()
+            .map(|identity| identity.pid)
+            .collect();
+        if let Some(other) = other_claude_in(&cwd, &ours) {
+            let live = self.instances.get_mut(id).expect("present above");
+            if !std::mem::replace(&mut live.ambiguity_reported, true) {
+                tracing::info!(
+                    instance = %super::short(id),
+                    "the conversation of pty instance {} is ambiguous: another claude process (pid {other}) runs in {}; learning nothing",
+                    super::short(id),
+                    cwd.display()
+                );
+            }
+            return;
         }
+        self.learn_conversation(id, &uuid);
     }
 
     /// Starts `clauster __pty-keeper__` for the bridge argv (§4.2): detached, cwd the project,
@@ -551,6 +576,71 @@ fn bridge_cwd(row: &InstanceRow, projects_root: &Path) -> PathBuf {
     }
 }
 
+/// A `claude` process other than `ours` (and their descendants) whose working directory is
+/// `dir`: its argv[0] or argv[1] names `claude`, and it is not a keeper (§16 keeper gate).
+fn other_claude_in(dir: &Path, ours: &[i32]) -> Option<i32> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if ours.contains(&pid) {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .ok()
+            .as_deref()
+            != Some(dir.as_path())
+        {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).take(2).collect();
+        if args.get(1).is_some_and(|a| *a == b"__pty-keeper__") {
+            continue;
+        }
+        let names_claude = args.iter().any(|arg| {
+            Path::new(std::ffi::OsStr::from_bytes(arg))
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().contains("claude"))
+        });
+        if names_claude && !descends_from(pid, ours) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Whether `pid` has one of `ancestors` above it (a child of our bridge is part of it).
+fn descends_from(pid: i32, ancestors: &[i32]) -> bool {
+    let mut current = pid;
+    for _ in 0..32 {
+        let Some(parent) = std::fs::read_to_string(format!("/proc/{current}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let after = stat.rsplit_once(')')?.1.to_owned();
+                after.split_whitespace().nth(1)?.parse::<i32>().ok()
+            })
+        else {
+            return false;
+        };
+        if ancestors.contains(&parent) {
+            return true;
+        }
+        if parent <= 1 {
+            return false;
+        }
+        current = parent;
+    }
+    false
+}
+
 /// The uuid of the only `<uuid>.jsonl` in `dir` created (else last modified) at or after
 /// `since_ms`; none or several → `None`.
 fn sole_new_transcript(dir: &Path, since_ms: u128) -> Option<String> {
@@ -582,7 +672,29 @@ fn sole_new_transcript(dir: &Path, since_ms: u128) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sole_new_transcript;
+    use super::{other_claude_in, sole_new_transcript};
+
+    #[test]
+    fn another_claude_in_the_directory_is_found_and_ours_are_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("claude");
+        std::os::unix::fs::symlink("/bin/sleep", &bin).expect("link");
+        let mut child = std::process::Command::new(&bin)
+            .arg("30")
+            .current_dir(dir.path())
+            .spawn()
+            .expect("spawn a claude-named process");
+        let pid = i32::try_from(child.id()).expect("pid");
+        let found = (0..200).find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            other_claude_in(dir.path(), &[])
+        });
+        assert_eq!(found, Some(pid));
+        assert_eq!(other_claude_in(dir.path(), &[pid]), None, "our own bridge");
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert_eq!(other_claude_in(dir.path(), &[]), None);
+    }
 
     const A: &str = "5f0c1e2d-0000-4000-8000-00000000000a";
     const B: &str = "5f0c1e2d-0000-4000-8000-00000000000b";
