@@ -258,7 +258,9 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Waits until a created instance leaves `starting`, or `wait` passes.
+    /// Waits until a created instance leaves `starting`, or `wait` passes. Frames of the
+    /// record's earlier launches (published after the request began, since frames follow
+    /// their writes) are not this launch's outcome: they carry a lower `launch_count`.
     async fn settle(
         &self,
         mut outcome: SpawnOutcome,
@@ -269,12 +271,14 @@ impl Engine {
             return Ok(outcome);
         }
         let id = outcome.instance.instance_id.clone();
+        let launch_count = outcome.instance.launch_count;
         let settled = tokio::time::timeout(wait, async {
             loop {
                 match events.recv().await {
                     Ok(frame) => {
                         if let Frame::Instance { instance } = frame.as_ref()
                             && instance.instance_id == id
+                            && instance.launch_count >= launch_count
                             && instance.status != "starting"
                         {
                             return Some(instance.clone());

@@ -1522,6 +1522,8 @@ impl Supervisor {
             }
         }
         self.count_running();
+        // §11: everything changed is persisted before the engine says it is ready.
+        self.writer.flush().await;
     }
 
     /// One stored row after a restart (bridges.md §11): its status is re-derived from the

@@ -40,6 +40,8 @@ enum Job {
     },
     Publish(Arc<Frame>),
     Load(oneshot::Sender<Result<Vec<InstanceRow>, StoreError>>),
+    /// Answered once every job queued before it is done.
+    Flush(oneshot::Sender<()>),
 }
 
 /// A handle to the writer thread; clones share it.
@@ -55,6 +57,7 @@ impl std::fmt::Debug for Job {
             Job::Delete { .. } => "Delete",
             Job::Publish(_) => "Publish",
             Job::Load(_) => "Load",
+            Job::Flush(_) => "Flush",
         })
     }
 }
@@ -119,6 +122,13 @@ impl StoreWriter {
     /// Publishes `frame` once every write queued before it is done.
     pub(super) fn publish(&self, frame: Frame) {
         let _ = self.jobs.send(Job::Publish(Arc::new(frame)));
+    }
+
+    /// Waits until every job queued so far is done (rediscovery's writes before readiness).
+    pub(super) async fn flush(&self) {
+        let (done, answer) = oneshot::channel();
+        let _ = self.jobs.send(Job::Flush(done));
+        let _ = answer.await;
     }
 
     /// Every stored row (rediscovery).
@@ -216,6 +226,9 @@ impl Thread {
             }
             Job::Load(done) => {
                 let _ = done.send(self.store.load_instances());
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
             }
         }
         if !self.healthy {

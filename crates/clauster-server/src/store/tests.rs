@@ -302,8 +302,8 @@ fn a_store_from_a_newer_clauster_is_refused() {
         matches!(
             error,
             StoreError::TooNew {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
