@@ -363,7 +363,11 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let global = std::fs::canonicalize(sandbox.home().join(".claude.json")).unwrap();
     let digest = Sha256::digest(global.as_os_str().as_encoded_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = digest[..16].iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
     let locks = sandbox.state_dir().join("locks");
     std::fs::create_dir_all(&locks).unwrap();
     let lock = std::fs::OpenOptions::new()

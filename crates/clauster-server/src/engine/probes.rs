@@ -101,15 +101,14 @@ impl Probes {
                 }
             }
         };
-        match tokio::time::timeout(LAUNCH_WAIT, wait).await {
-            Ok(caps) => (caps, None),
-            Err(_) => {
-                tracing::warn!("{PROBE_LATE_WARNING}");
-                (
-                    Capabilities::fallback(),
-                    Some(PROBE_LATE_WARNING.to_owned()),
-                )
-            }
+        if let Ok(caps) = tokio::time::timeout(LAUNCH_WAIT, wait).await {
+            (caps, None)
+        } else {
+            tracing::warn!("{PROBE_LATE_WARNING}");
+            (
+                Capabilities::fallback(),
+                Some(PROBE_LATE_WARNING.to_owned()),
+            )
         }
     }
 
@@ -129,18 +128,14 @@ impl Probes {
 
     /// The stamp of the binary now; starts its probe unless it is probed or being probed.
     fn begin(&self) -> Option<Stamp> {
-        let stamp = match self.stamp() {
-            Ok(stamp) => stamp,
-            Err(_) => {
-                self.inner.health.send_if_modified(|health| {
-                    let changed =
-                        health.claude_ok != Some(false) || health.claude_version.is_some();
-                    health.claude_ok = Some(false);
-                    health.claude_version = None;
-                    changed
-                });
-                return None;
-            }
+        let Ok(stamp) = self.stamp() else {
+            self.inner.health.send_if_modified(|health| {
+                let changed = health.claude_ok != Some(false) || health.claude_version.is_some();
+                health.claude_ok = Some(false);
+                health.claude_version = None;
+                changed
+            });
+            return None;
         };
         let mut state = self.lock();
         let probed = state.probed.as_ref().is_some_and(|(s, _)| *s == stamp);

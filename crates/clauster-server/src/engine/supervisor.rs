@@ -447,14 +447,15 @@ impl Supervisor {
 
     fn project_of(&self, command: &Command) -> Option<String> {
         let by_reference = |reference: &str| {
-            let id = self.resolve(reference, |r| r.to_owned()).ok()?;
+            let id = self.resolve(reference, str::to_owned).ok()?;
             Some(self.instances[&id].row.project.clone())
         };
         match command {
             Command::Start(request, _) => Some(request.project.clone()),
             Command::Adopt(project, _) => Some(project.clone()),
-            Command::Stop(reference, _) | Command::Forget(reference, _) => by_reference(reference),
-            Command::Resume { reference, .. } => by_reference(reference),
+            Command::Stop(reference, _)
+            | Command::Forget(reference, _)
+            | Command::Resume { reference, .. } => by_reference(reference),
             _ => None,
         }
     }
@@ -629,7 +630,7 @@ impl Supervisor {
                 let _ = reply.send(Err(err));
             }
             Ok(Gated::Existing(outcome)) => {
-                let _ = reply.send(Ok(outcome));
+                let _ = reply.send(Ok(*outcome));
             }
             Ok(Gated::Launch(ticket)) => self.begin_launch(*ticket, Some(reply)),
         }
@@ -2093,6 +2094,7 @@ struct Prepared {
 
 /// Steps 12–16 of §6, blocking (file locks, SQLite): run on a blocking thread. A refusal
 /// names the instance it was for.
+#[allow(clippy::needless_pass_by_value)] // moved onto the blocking thread, owned there
 fn prepare(
     inputs: PrepareInputs,
     ticket: Ticket,

@@ -181,7 +181,7 @@ impl Thread {
             Job::Upsert { row, done } => {
                 self.dirty.remove(&row.instance_id);
                 let result = self.store.upsert_instance(&row);
-                let answer = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+                let answer = result.as_ref().copied().map_err(ToString::to_string);
                 match (&result, &done) {
                     (Ok(()), _) => self.wrote(),
                     (Err(err), None) => {

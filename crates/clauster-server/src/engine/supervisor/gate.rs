@@ -45,7 +45,7 @@ pub(super) enum GateRequest<'a> {
 /// The gate's verdict when it does not refuse.
 pub(super) enum Gated {
     /// Step 9: an existing live instance answers (`created: false`).
-    Existing(SpawnOutcome),
+    Existing(Box<SpawnOutcome>),
     Launch(Box<Ticket>),
 }
 
@@ -169,7 +169,7 @@ impl Supervisor {
         };
         // 9. Idempotency and the adopt-first refusal.
         if let Some(existing) = self.gate_live_bridges(&name, &canonical, mode, None, &warnings)? {
-            return Ok(Gated::Existing(existing));
+            return Ok(Gated::Existing(Box::new(existing)));
         }
         // 10–11. Trust and the cap.
         let trusted = self.gate_trust_and_cap(&canonical, is_git, request.trust)?;
@@ -213,12 +213,12 @@ impl Supervisor {
         let live = &self.instances[id];
         // Step 9 for the instance itself: a live one answers for itself.
         if live.is_live() || live.stopping {
-            return Ok(Gated::Existing(SpawnOutcome {
+            return Ok(Gated::Existing(Box::new(SpawnOutcome {
                 instance: self.instance_json(id),
                 created: false,
                 reason: Some("already running".into()),
                 warnings: Vec::new(),
-            }));
+            })));
         }
         // 1. The recorded project.
         let Project {
@@ -248,7 +248,7 @@ impl Supervisor {
             .map_err(|e| invalid(e.to_string(), Some("name")))?;
         // 9. Another live standard bridge in the project, managed or not.
         if let Some(existing) = self.gate_live_bridges(&name, &canonical, mode, Some(id), &[])? {
-            return Ok(Gated::Existing(existing));
+            return Ok(Gated::Existing(Box::new(existing)));
         }
         // 10–11.
         let trusted = self.gate_trust_and_cap(&canonical, is_git, trust)?;
