@@ -14,6 +14,7 @@ mod create_clone;
 mod doctor;
 mod events;
 mod fake_claude;
+mod idle_cpu;
 mod log_tail;
 mod metrics;
 mod preflight;

@@ -39,6 +39,7 @@ mod time;
 pub mod tls;
 mod trust;
 mod usage;
+mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
