@@ -11,6 +11,7 @@ mod claude_md;
 mod cli;
 mod cli_verbs;
 mod create_clone;
+mod descriptors;
 mod doctor;
 mod events;
 mod fake_claude;
