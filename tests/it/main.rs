@@ -16,6 +16,7 @@ mod doctor;
 mod events;
 mod fake_claude;
 mod idle_cpu;
+mod log_rotation;
 mod log_tail;
 mod metrics;
 mod preflight;

@@ -1243,16 +1243,21 @@ impl Supervisor {
         for id in ids {
             // What is still unread is read before the file shrinks.
             self.observe(&id);
-            let Some(stem) = self.instances[&id].row.log_stem.clone() else {
+            let Some(live) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            let Some(stem) = live.row.log_stem.clone() else {
                 continue;
             };
             let set = LogSet::at(self.logs.dir(), &stem);
-            for file in set.live_files() {
-                match super::logs::rotate_if_large(file, max, keep) {
-                    Ok(true) => tracing::info!("rotated {}", file.display()),
-                    Ok(false) => {}
-                    Err(err) => tracing::warn!("cannot rotate {}: {err}", file.display()),
-                }
+            let rotated = super::logs::rotate_set(&set, max, keep, &mut live.mirror_read);
+            // Everything before the truncation was read above: the next read starts at 0,
+            // even when the writer appended again before it (no shrink would show).
+            if rotated.parse_source {
+                live.log_read = 0;
+            }
+            if rotated.capture {
+                live.capture_read = 0;
             }
         }
     }
