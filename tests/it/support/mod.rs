@@ -329,6 +329,30 @@ where
     }
 }
 
+/// The next `/ws/events` frame whose `type` is one of `kinds`, skipping every other kind:
+/// frames such as `health`, `login`, `sessions` or `metrics` arrive whenever their source
+/// changes (the first capability probe finishing, a poll), so no test may assume that the
+/// frame after a request is the one the request caused. Panics as [`next_frame`] does.
+pub async fn next_frame_of<S>(socket: &mut S, kinds: &[&str]) -> serde_json::Value
+where
+    S: futures_util::StreamExt<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        let frame = next_frame(socket).await;
+        if frame["type"]
+            .as_str()
+            .is_some_and(|kind| kinds.contains(&kind))
+        {
+            return frame;
+        }
+    }
+}
+
 /// The wasm bundle decodes frames with `clauster_wire::decode`, not with serde's derived
 /// implementations (a smaller bundle); every frame an end-to-end test receives is decoded both
 /// ways, and the two must agree.

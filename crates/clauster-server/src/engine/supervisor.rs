@@ -217,6 +217,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         bridge_env: sessions_env.clone(),
     };
     super::sessions::spawn_watcher(engine.clone(), config, sessions_env, sessions_tx);
+    engine.spawn_health_frames();
     engine
 }
 
