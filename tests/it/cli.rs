@@ -350,3 +350,70 @@ fn install_service_prints_a_unit_that_keeps_bridges_alive() {
         "clauster: error: only systemd is supported\n"
     );
 }
+
+/// The race behind a once-seen "Connection reset by peer" (issue 14): a command that runs the
+/// engine itself used to serve it on the control socket, so another command (or a starting
+/// server's probe) could connect to it while it was still being built, or as it shut down,
+/// and have its request dropped. Now a command's engine is private to it: while one runs,
+/// nothing answers on the control socket, and a second command waits for the engine lock
+/// and then runs its own.
+#[test]
+fn a_command_running_the_engine_cannot_be_reached_by_another() {
+    let (sandbox, claude) = setup();
+    // A start that takes seconds: the bridge's markers come 3 s after its launch.
+    std::fs::write(
+        sandbox.projects_root().join("alpha/.fake-claude.json"),
+        r#"{"mode": "slow", "slow": "3"}"#,
+    )
+    .unwrap();
+    let claude_env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
+    let spawn = |args: &[&str], name: &str| {
+        let mut cmd = sandbox.command(clauster_bin());
+        cmd.args(args)
+            .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+            .env("CLAUSTER_CLAUDE_BINARY", &claude);
+        let out = std::fs::File::create(sandbox.dir.path().join(format!("{name}.out"))).unwrap();
+        let err = std::fs::File::create(sandbox.dir.path().join(format!("{name}.err"))).unwrap();
+        cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err);
+        support::KillOnDrop(cmd.spawn().expect("spawn clauster"))
+    };
+    let read = |name: &str| std::fs::read_to_string(sandbox.dir.path().join(name)).unwrap_or_default();
+
+    let mut first = spawn(&["start", "alpha", "--json"], "first");
+    let first_pid = first.0.id().to_string();
+    let lock = sandbox.state_dir().join("engine.lock");
+    let held = wait_for(Duration::from_secs(20), || {
+        (std::fs::read_to_string(&lock)
+            .ok()?
+            .lines()
+            .next()?
+            == first_pid)
+            .then_some(())
+    });
+    assert!(held.is_some(), "the first command never took the engine lock: {}", read("first.err"));
+    let mut second = spawn(&["status", "--json"], "second");
+
+    // For as long as the first command runs its engine, nobody can reach that engine.
+    let socket = sandbox.state_dir().join("control.sock");
+    let ended = wait_for(Duration::from_secs(60), || {
+        assert!(
+            std::os::unix::net::UnixStream::connect(&socket).is_err(),
+            "a command's engine answers on the control socket"
+        );
+        first.0.try_wait().ok().flatten()
+    });
+    let status = ended.expect("the first command ends");
+    assert_eq!(status.code(), Some(0), "{}", read("first.err"));
+    let outcome: Value = serde_json::from_str(&read("first.out")).expect("start --json");
+    assert_eq!(outcome["status"], "running", "{outcome}");
+
+    // The second command waited for the lock and ran its own engine.
+    let status = wait_for(Duration::from_secs(60), || second.0.try_wait().ok().flatten())
+        .expect("the second command ends");
+    assert_eq!(status.code(), Some(0), "{}", read("second.err"));
+    let listed: Value = serde_json::from_str(&read("second.out")).expect("status --json");
+    assert_eq!(listed[0]["status"], "running", "{listed}");
+    assert!(!socket.exists(), "a command left a socket behind");
+    let stopped = clauster(&sandbox, &["stop", "alpha"], &claude_env);
+    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+}

@@ -148,7 +148,7 @@ async fn create_an_empty_project_and_one_with_git_init() {
     let alpha = sandbox.projects_root().join("alpha");
     assert!(alpha.is_dir());
     assert_eq!(std::fs::read_dir(&alpha).expect("read").count(), 0);
-    let frame = next_frame(&mut events).await;
+    let frame = support::next_frame_of(&mut events, &["project", "project_removed"]).await;
     assert_eq!(
         (frame["type"].clone(), frame["project"]["name"].clone()),
         (json!("project"), json!("alpha"))

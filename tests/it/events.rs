@@ -68,12 +68,7 @@ async fn next_project_frame<S>(socket: &mut S) -> Value
 where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    loop {
-        let frame = next_frame(socket).await;
-        if frame["type"] == "project" || frame["type"] == "project_removed" {
-            return frame;
-        }
-    }
+    support::next_frame_of(socket, &["project", "project_removed"]).await
 }
 
 /// ui.md §14, http-api.md §8.4: directories that appear in, leave or are renamed inside
@@ -158,4 +153,91 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "gamma");
+}
+
+async fn open_events(
+    server: &support::Server,
+) -> (
+    impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    Value,
+) {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    (socket, snapshot)
+}
+
+async fn api_state(server: &support::Server) -> Value {
+    reqwest::get(format!("{}/api/state", server.base))
+        .await
+        .expect("GET /api/state")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// http-api.md §8.4: the snapshot's `health` comes from the probe cache, and the first probe
+/// finishing reaches a connected client as a `health` frame. `claude auth status` hangs here
+/// (the probe gives it 5 s), so the client is connected well before the probe ends.
+#[tokio::test]
+async fn the_first_probe_reaches_a_connected_client_as_a_health_frame() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_AUTH_HANG", "1")],
+    );
+    let (mut socket, snapshot) = open_events(&server).await;
+    assert_eq!(
+        snapshot["health"]["claude_ok"],
+        Value::Null,
+        "the probe cannot have finished yet: {snapshot}"
+    );
+    assert_eq!(snapshot["health"]["store_ok"], true);
+    assert_eq!(
+        snapshot["login"],
+        json!({"claude_login_ok": true, "claude_login_method": null, "claude_login_expires_at": null}),
+        "logged in until claude answers"
+    );
+
+    let health = loop {
+        let frame = support::next_frame_of(&mut socket, &["health"]).await;
+        if frame["claude_ok"] == true {
+            break frame;
+        }
+    };
+    assert_eq!(health["claude_version"], "2.1.328", "{health}");
+    let state = api_state(&server).await;
+    assert_eq!(state["health"]["claude_ok"], true, "{state}");
+    assert_eq!(state["health"]["claude_version"], "2.1.328");
+}
+
+/// http-api.md §8.4: the login cache reaches the dashboard — in the snapshot when the probe's
+/// `claude auth status` answered before the client connected, else as a `login` frame.
+#[tokio::test]
+async fn the_login_cache_reaches_the_snapshot_or_a_login_frame() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (mut socket, snapshot) = open_events(&server).await;
+    let mut login = snapshot["login"].clone();
+    assert!(login.is_object(), "the snapshot has no login: {snapshot}");
+    while login["claude_login_method"] != "claude.ai" {
+        login = support::next_frame_of(&mut socket, &["login"]).await;
+    }
+    assert_eq!(login["claude_login_ok"], true, "{login}");
+    assert!(login["claude_login_expires_at"].is_i64(), "{login}");
+    let state = api_state(&server).await;
+    assert_eq!(
+        state["login"]["claude_login_method"], "claude.ai",
+        "{state}"
+    );
+    assert_eq!(state["health"]["claude_ok"], true, "{state}");
 }

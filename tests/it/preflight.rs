@@ -168,12 +168,7 @@ async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     )
     .await;
     assert_eq!(status, 200, "{trusted}");
-    let frame = loop {
-        let frame = next_frame(&mut socket).await;
-        if frame["type"] == "project" {
-            break frame;
-        }
-    };
+    let frame = support::next_frame_of(&mut socket, &["project"]).await;
     assert_eq!(frame["project"]["name"], "beta");
     assert_eq!(frame["project"]["trust_state"], "trusted");
     assert_eq!(

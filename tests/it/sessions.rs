@@ -446,3 +446,47 @@ async fn background_agent_refusals_run_nothing() {
     assert_eq!(got, 404, "an unknown job cannot be resumed");
     assert_eq!(agent_runs(), before);
 }
+
+/// A `claude` that cannot be run is reported once per change, not at every poll: once when
+/// it goes missing, once when it answers again, once when it goes missing again.
+#[tokio::test]
+async fn a_missing_claude_is_logged_once_per_change() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    // Where the fake will be installed; nothing there yet.
+    let claude = sandbox.dir.path().join("bin/claude");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
+            ("CLAUSTER_LOG_LEVEL", "debug"),
+        ],
+    );
+    let count = |needle: &str| server.log().matches(needle).count();
+    let missing = "WARN clauster_server::engine::sessions: claude binary";
+    let again = "still failing (reported above)";
+    let answers = "`claude agents --json` answers again";
+    // Polls until `needle` was logged `n` times.
+    let wait_count = |needle: &str, n: usize| {
+        let seen = wait_for(Duration::from_secs(30), || {
+            (count(needle) >= n).then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "`{needle}` never logged {n} times:\n{}",
+            server.log()
+        );
+    };
+
+    wait_count(again, 3);
+    assert_eq!(count(missing), 1, "{}", server.log());
+
+    fake_claude(&sandbox);
+    wait_count(answers, 1);
+    std::fs::remove_file(&claude).unwrap();
+    wait_count(again, 6);
+    assert_eq!(count(missing), 2, "{}", server.log());
+    assert_eq!(count(answers), 1, "{}", server.log());
+}

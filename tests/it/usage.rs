@@ -432,12 +432,7 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
             reply(Some("m2"), Some("r2"), "claude-haiku-4-5", &tokens(2000, 0))
         ),
     );
-    let frame = loop {
-        let frame = next_frame(&mut socket).await;
-        if frame["type"] == "usage" {
-            break frame;
-        }
-    };
+    let frame = support::next_frame_of(&mut socket, &["usage"]).await;
     assert_eq!(frame["project"], "alpha");
     assert_eq!(frame["usage"]["project"], "alpha");
     assert_eq!(frame["usage"]["messages"], 2, "{frame}");

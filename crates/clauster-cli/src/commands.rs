@@ -68,6 +68,10 @@ pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
         eprintln!("clauster: error: {err}");
         ExitCode::FAILURE
     })?;
+    // Our own engine answers on its private socket, never on the control socket.
+    let socket = engine
+        .as_ref()
+        .map_or(socket, |engine| engine.socket().to_owned());
     Ok(Target {
         socket,
         root_path: config.root_path.clone(),

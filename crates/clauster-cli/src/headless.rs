@@ -1,11 +1,18 @@
 //! The engine in-process for one command when no server answers (cli.md §2).
 //!
 //! A command first looks for a server on the control socket. Without one, it runs the engine
-//! here for its own duration — the same API, served on the same socket — so every command has
-//! one code path. Bridges it starts are detached and found again by the next server.
+//! here for its own duration — the same API, served on a socket private to this process
+//! (`clauster_server::command_socket_path`) — so every command has one code path. Bridges it
+//! starts are detached and found again by the next server.
+//!
+//! The socket is private because a command's engine lives only as long as the command: on the
+//! shared control socket, another command (or a starting server's probe) could connect while
+//! it was being built or shutting down, and the closing listener reset that connection
+//! ("Connection reset by peer", issue 14). Another command now finds the control socket
+//! silent, waits for the engine lock (≤ 30 s) and runs its own engine.
 
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,8 +27,8 @@ const WAIT_FOR_OWN_ENGINE: Duration = Duration::from_secs(40);
 
 /// What the engine thread reports.
 enum Report {
-    /// Our engine holds the lock and answers on the socket.
-    Bound,
+    /// Our engine holds the lock and answers on its private socket.
+    Bound(PathBuf),
     /// A server holds the lock.
     ServerRuns,
     Failed(String),
@@ -31,6 +38,15 @@ enum Report {
 pub struct InProcess {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Where the engine answers: this process's private socket.
+    socket: PathBuf,
+}
+
+impl InProcess {
+    /// The socket this command's calls go to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
 }
 
 impl Drop for InProcess {
@@ -83,8 +99,8 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
                 let _ = stopped.await;
             },
             clauster_server::ServeOptions::default(),
-            move || {
-                let _ = bound_tx.send(Report::Bound);
+            move |socket: &Path| {
+                let _ = bound_tx.send(Report::Bound(socket.to_owned()));
             },
         ));
         if let Err(err) = served {
@@ -97,12 +113,16 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
         }
         runtime.shutdown_timeout(Duration::from_secs(1));
     });
-    let engine = InProcess {
+    let mut engine = InProcess {
         stop: Some(stop),
         thread: Some(thread),
+        socket: PathBuf::new(),
     };
     match reports.recv_timeout(WAIT_FOR_OWN_ENGINE) {
-        Ok(Report::Bound) => Ok(Some(engine)),
+        Ok(Report::Bound(private)) => {
+            engine.socket = private;
+            Ok(Some(engine))
+        }
         Ok(Report::Failed(message)) => Err(message),
         // A server is starting: it binds its socket right after taking the lock.
         Ok(Report::ServerRuns) => {

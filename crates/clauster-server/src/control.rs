@@ -18,18 +18,42 @@ const MAX_SOCKET_PATH: usize = 107;
 /// or `/tmp/clauster-<uid>/<first 16 hex of sha256(state_dir)>.sock` when that is too long
 /// for a socket address. Pure: the caller canonicalises the state directory.
 pub fn control_socket_path(canonical_state_dir: &Path, uid: u32) -> PathBuf {
-    let preferred = canonical_state_dir.join(SOCKET_NAME);
+    socket_path(canonical_state_dir, uid, None)
+}
+
+/// The private socket of a CLI command that runs the engine itself (cli.md §2), process
+/// `pid`: `<state_dir>/command-<pid>.sock`, or `/tmp/clauster-<uid>/<hash>-command-<pid>.sock`
+/// when that is too long. Nobody but the command computes it, so no other command and no
+/// starting server can reach a command's engine half-built or while it shuts down — they find
+/// nothing on the control socket and wait for the engine lock instead (issue 14).
+pub fn command_socket_path(canonical_state_dir: &Path, uid: u32, pid: u32) -> PathBuf {
+    socket_path(canonical_state_dir, uid, Some(pid))
+}
+
+fn socket_path(canonical_state_dir: &Path, uid: u32, command: Option<u32>) -> PathBuf {
+    let own = command.map_or_else(
+        || SOCKET_NAME.to_owned(),
+        |pid| format!("{COMMAND_PREFIX}{pid}.sock"),
+    );
+    let preferred = canonical_state_dir.join(own);
     if preferred.as_os_str().len() <= MAX_SOCKET_PATH {
         return preferred;
     }
     let digest = Sha256::digest(canonical_state_dir.as_os_str().as_encoded_bytes());
-    let mut name = String::with_capacity(21);
+    let mut name = String::with_capacity(40);
     for byte in &digest[..8] {
         let _ = write!(name, "{byte:02x}");
+    }
+    if let Some(pid) = command {
+        let _ = write!(name, "-{COMMAND_PREFIX}{pid}");
     }
     name.push_str(".sock");
     fallback_dir(uid).join(name)
 }
+
+/// The name of a command's private socket starts with this (after the hash in the fallback
+/// directory).
+const COMMAND_PREFIX: &str = "command-";
 
 /// The control socket of `state_dir` for the current user, as both the server and the CLI
 /// compute it. A state directory that cannot be canonicalised (it does not exist yet) is
@@ -72,7 +96,28 @@ impl ControlSocket {
     /// Binds the control socket of `state_dir`. Call only while holding the engine lock: a
     /// socket already at the path was then left by a crashed server and is replaced.
     pub fn bind(state_dir: &Path) -> Result<(Self, tokio::net::UnixListener), ControlError> {
-        let path = control_socket_for(state_dir);
+        Self::bind_path(control_socket_for(state_dir), state_dir)
+    }
+
+    /// Binds this process's private command socket (see [`command_socket_path`]). Call only
+    /// while holding the engine lock.
+    pub fn bind_private(
+        state_dir: &Path,
+    ) -> Result<(Self, tokio::net::UnixListener), ControlError> {
+        let canonical =
+            std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
+        let path = command_socket_path(
+            &canonical,
+            nix::unistd::getuid().as_raw(),
+            std::process::id(),
+        );
+        Self::bind_path(path, state_dir)
+    }
+
+    fn bind_path(
+        path: PathBuf,
+        state_dir: &Path,
+    ) -> Result<(Self, tokio::net::UnixListener), ControlError> {
         let io = |source| ControlError::Io {
             path: path.clone(),
             source,
@@ -82,6 +127,9 @@ impl ControlSocket {
         {
             ensure_private_dir(dir)?;
         }
+        // Holding the lock proves every command socket of this state directory is a leftover
+        // of a command that was killed.
+        sweep_command_sockets(state_dir);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path).map_err(io)?,
             Ok(_) => return Err(ControlError::NotASocket(path)),
@@ -108,6 +156,35 @@ impl ControlSocket {
 impl Drop for ControlSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Removes the private sockets killed commands left for `state_dir` (both places they can
+/// be). Only sockets whose whole name is a command socket's are touched.
+fn sweep_command_sockets(state_dir: &Path) {
+    let canonical = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
+    let uid = nix::unistd::getuid().as_raw();
+    // The name of pid 0's socket, less the "0.sock": what every command socket starts with.
+    let probe = command_socket_path(&canonical, uid, 0);
+    let (Some(dir), Some(name)) = (probe.parent(), probe.file_name().and_then(|n| n.to_str()))
+    else {
+        return;
+    };
+    let prefix = name.trim_end_matches("0.sock");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let is_command = file
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(".sock"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if is_command && entry.file_type().is_ok_and(|t| t.is_socket()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -144,8 +221,35 @@ fn ensure_private_dir(dir: &Path) -> Result<(), ControlError> {
 
 #[cfg(test)]
 mod tests {
-    use super::control_socket_path;
+    use super::{command_socket_path, control_socket_path};
     use std::path::Path;
+
+    #[test]
+    fn a_command_socket_is_named_after_its_process() {
+        assert_eq!(
+            command_socket_path(Path::new("/home/ana/.clauster"), 1000, 4242),
+            Path::new("/home/ana/.clauster/command-4242.sock")
+        );
+        let dir = format!("/{}", "x".repeat(120));
+        assert_eq!(
+            command_socket_path(Path::new(&dir), 7, 4242),
+            Path::new("/tmp/clauster-7/5b8c44dc1c0b0452-command-4242.sock")
+        );
+    }
+
+    #[test]
+    fn leftover_command_sockets_are_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = std::fs::canonicalize(dir.path()).unwrap();
+        let bind = |name: &str| std::os::unix::net::UnixListener::bind(state.join(name)).unwrap();
+        let _left = bind("command-99.sock");
+        let _other = bind("command-x.sock");
+        std::fs::write(state.join("command-98.sock"), "not a socket").unwrap();
+        super::sweep_command_sockets(&state);
+        assert!(!state.join("command-99.sock").exists());
+        assert!(state.join("command-x.sock").exists());
+        assert!(state.join("command-98.sock").exists());
+    }
 
     #[test]
     fn short_state_dirs_keep_the_socket_inside() {

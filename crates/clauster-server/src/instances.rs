@@ -182,18 +182,15 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         usage: state.usage().published(),
         metrics: state.metrics().current(),
         health: health_facts(state),
+        login: state.engine().claude_health().login_status(),
         sessions: state.engine().sessions().view.clone(),
         clone_jobs: state.clones().running(),
     })
 }
 
+/// The snapshot's `health`: the probe cache and readiness (http-api.md §8.4).
 pub fn health_facts(state: &AppState) -> HealthFacts {
-    HealthFacts {
-        claude_ok: None,
-        claude_version: None,
-        store_ok: state.engine().store_ok(),
-        engine_ready: state.engine().is_ready(),
-    }
+    state.engine().health_facts()
 }
 
 /// `GET /ws/events`.

@@ -39,6 +39,7 @@ mod time;
 pub mod tls;
 mod trust;
 mod usage;
+mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ use tokio::net::TcpListener;
 pub use assets::bundle_embedded;
 pub use auth::admin as credentials;
 pub use clauster_core::clone::UrlPolicy;
-pub use control::{control_socket_for, control_socket_path};
+pub use control::{command_socket_path, control_socket_for, control_socket_path};
 pub use state::ServerConfig;
 
 /// What tests may change about a server that configuration cannot reach (README
@@ -114,20 +115,26 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: ServeOptions,
 ) -> Result<(), ServeError> {
-    serve_on(config, Some(listener), shutdown, options, || {}).await
+    serve_on(config, Some(listener), shutdown, options, |_| {}).await
 }
 
 /// Runs the engine for a CLI command when no server runs (cli.md §2): takes the engine lock
-/// and serves the API on the control socket only, until `shutdown` completes. The command
-/// then makes the same calls it makes to a running server; bridges it starts are detached and
-/// found by the next server.
+/// and serves the API on this process's private command socket only
+/// ([`command_socket_path`]), until `shutdown` completes. The command then makes the same
+/// calls it makes to a running server; bridges it starts are detached and found by the next
+/// server.
 ///
-/// `on_bound` is called once the control socket is bound and the engine lock is held.
+/// The private socket, not the control socket: nothing else ever reaches a command's engine,
+/// so no other command or starting server can send it a request it drops half-built or while
+/// it shuts down ("Connection reset by peer", issue 14). Others find the control socket
+/// silent and wait for the engine lock.
+///
+/// `on_bound` is called with the socket's path once it is bound and the engine lock is held.
 pub async fn serve_control_only(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: ServeOptions,
-    on_bound: impl FnOnce(),
+    on_bound: impl FnOnce(&std::path::Path),
 ) -> Result<(), ServeError> {
     serve_on(config, None, shutdown, options, on_bound).await
 }
@@ -160,7 +167,7 @@ async fn serve_on(
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     mut options: ServeOptions,
-    on_bound: impl FnOnce(),
+    on_bound: impl FnOnce(&std::path::Path),
 ) -> Result<(), ServeError> {
     // Only the TCP listener speaks TLS; the control socket stays plain.
     let tls = tls::for_listener(listener.is_some(), options.tls.take(), &config.config)?;
@@ -187,10 +194,14 @@ async fn serve_on(
         store::Holder::Command
     };
     let _lock = take_engine_lock(&config.state_dir, holder).await?;
-    // Bound before anything slow, so a CLI command never takes a starting server for absent;
-    // dropped (and so removed) before the lock is released.
-    let (control, unix_listener) = control::ControlSocket::bind(&config.state_dir)?;
-    on_bound();
+    // A server's is bound before anything slow, so a CLI command never takes a starting
+    // server for absent; a command's is its own. Dropped (and so removed) before the lock is
+    // released.
+    let (control, unix_listener) = match holder {
+        store::Holder::Server => control::ControlSocket::bind(&config.state_dir)?,
+        store::Holder::Command => control::ControlSocket::bind_private(&config.state_dir)?,
+    };
+    on_bound(control.path());
     let (store, import_notes) =
         store::Store::open(&config.state_dir, config.db.backup_before_migrate)?;
     for note in import_notes {

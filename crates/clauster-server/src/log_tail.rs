@@ -199,13 +199,15 @@ fn log_file(instance: &Instance) -> Option<PathBuf> {
     raw.or_else(|| instance.bridge_debug_log_path.as_deref().map(PathBuf::from))
 }
 
-/// Wakes `wake` on every change of `path`, watching its directory (a rotated or recreated file
+/// Wakes `wake` on every change of `path` (`watch::is_change`: never on a read), watching its directory (a rotated or recreated file
 /// keeps being seen). `None` when notifications are unavailable: the poll still runs.
 pub(crate) fn watch(path: &Path, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
     let dir = path.parent()?;
     let name = path.file_name()?.to_owned();
     let handler = move |event: notify::Result<notify::Event>| {
+        // The woken reader reads the file: its own opens and reads are no reason to wake.
         if let Ok(event) = event
+            && crate::watch::is_change(event.kind)
             && event
                 .paths
                 .iter()

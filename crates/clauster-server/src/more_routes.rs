@@ -9,12 +9,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json::TrustedPaths;
 use clauster_core::names::{ProjectName, echo};
-use clauster_wire::{Instance, LoginStatus, Project, TrustState, Widget, WidgetBridges};
+use clauster_wire::{Instance, Project, TrustState, Widget, WidgetBridges};
 use qrcode::render::{Renderer, svg};
 use qrcode::{EcLevel, QrCode};
 
 use crate::claude_files::{self, ClaudeFileError};
-use crate::engine::ClaudeHealth;
 use crate::error::ApiError;
 use crate::projects::{self, Discovered};
 use crate::routes::no_store;
@@ -214,21 +213,14 @@ fn widget_body(projects_total: usize, instances: &[Instance], version: &str) -> 
 
 /// `GET /api/login-status`: from the cache only; answers during rediscovery too.
 pub async fn login_status(State(state): State<AppState>) -> Response {
-    no_store(Json(login_status_body(state.engine().claude_health())).into_response())
-}
-
-fn login_status_body(health: ClaudeHealth) -> LoginStatus {
-    LoginStatus {
-        // Before the first `claude auth status` answer the spec reports logged in.
-        claude_login_ok: health.login_ok.unwrap_or(true),
-        claude_login_method: health.login_method,
-        claude_login_expires_at: health.login_expires_at,
-    }
+    no_store(Json(state.engine().claude_health().login_status()).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ClaudeHealth;
+    use clauster_wire::LoginStatus;
 
     use serde_json::Value;
 
@@ -413,7 +405,7 @@ mod tests {
     #[test]
     fn login_status_defaults_to_logged_in() {
         assert_eq!(
-            login_status_body(ClaudeHealth::default()),
+            ClaudeHealth::default().login_status(),
             LoginStatus {
                 claude_login_ok: true,
                 claude_login_method: None,
@@ -427,7 +419,7 @@ mod tests {
             ..ClaudeHealth::default()
         };
         assert_eq!(
-            login_status_body(health),
+            health.login_status(),
             LoginStatus {
                 claude_login_ok: false,
                 claude_login_method: Some("claude.ai".into()),

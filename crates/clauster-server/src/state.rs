@@ -74,7 +74,8 @@ fn watch_projects(
     let global_name = global_file.file_name().map(std::ffi::OsStr::to_os_string);
     let handler = move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        if matches!(event.kind, notify::EventKind::Access(_)) {
+        // Discovery reads what it watches; only a change invalidates (`watch::is_change`).
+        if !crate::watch::is_change(event.kind) {
             return;
         }
         if let Ok(mut cache) = cache.lock() {

@@ -74,16 +74,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
                 .with(|list| list.iter().filter(|i| is_live(i)).count());
             dom::set_title(&page_title(name.as_deref(), running));
         });
-        // The login badge: no frame carries it yet, so it is read once after hydration.
-        Effect::new(move |_| {
-            live::request("GET", store.url("/api/login-status"), None, move |result| {
-                if let Ok(text) = result
-                    && let Ok(login) = serde_json::from_str(&text)
-                {
-                    store.login.set(Some(login));
-                }
-            });
-        });
+        // The login badge follows the snapshot's `login` and the `login` frames.
         // `/` focuses the project search (ui.md §13).
         Effect::new(move |_| {
             let handle = window_event_listener(leptos::ev::keydown, |ev| {

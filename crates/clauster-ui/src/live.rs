@@ -149,6 +149,7 @@ impl Store {
         self.metrics.set(snapshot.metrics);
         self.preflight.set(snapshot.preflight);
         self.sessions.set(snapshot.sessions);
+        self.login.set(Some(snapshot.login));
         self.clone_jobs.set(
             snapshot
                 .clone_jobs
@@ -253,6 +254,7 @@ pub fn apply_frame(store: &Store, text: &str) {
                 all.remove(&name);
             });
         }
+        Frame::Login(login) => store.login.set(Some(login)),
         // Not shown by the dashboard yet.
         Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
         }

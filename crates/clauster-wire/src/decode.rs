@@ -63,6 +63,7 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         "usage",
         "clone",
         "metrics",
+        "login",
     ];
     let Head { seq, kind } = serde_json::from_str(text)?;
     let frame = match kind.as_str() {
@@ -91,6 +92,7 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         "metrics" => variant!(Frame::Metrics, text, {
             metrics: std::collections::BTreeMap<String, crate::Metrics>,
         }),
+        "login" => Frame::Login(serde_json::from_str(text)?),
         other => return Err(unknown(other, TYPES)),
     };
     Ok(Sequenced { seq, frame })
@@ -172,6 +174,8 @@ mod tests {
             r#"{"seq":7,"type":"health","claude_ok":null,"claude_version":null,"store_ok":true,"engine_ready":false}"#
                 .to_owned(),
             r#"{"seq":8,"type":"metrics","metrics":{}}"#.to_owned(),
+            r#"{"seq":10,"type":"login","claude_login_ok":false,"claude_login_method":null,"claude_login_expires_at":null}"#
+                .to_owned(),
             r#"{"seq":9,"type":"clone","job":{"job_id":"j","name":"n","phase":null,"percent":3,"status":"running"}}"#
                 .to_owned(),
         ];

@@ -87,6 +87,9 @@ pub struct Snapshot {
     #[serde(default)]
     pub metrics: BTreeMap<String, crate::Metrics>,
     pub health: HealthFacts,
+    /// The login cache (http-api.md §3), as `GET /api/login-status` answers it.
+    #[serde(default)]
+    pub login: crate::LoginStatus,
     /// The last `claude agents --json` poll, attributed.
     #[serde(default)]
     pub sessions: crate::SessionsView,
@@ -148,6 +151,8 @@ pub enum Frame {
     Metrics {
         metrics: BTreeMap<String, crate::Metrics>,
     },
+    /// The login cache changed (http-api.md §3): `claude auth status` said something new.
+    Login(crate::LoginStatus),
 }
 
 /// A frame with its per-connection sequence number, as sent.

@@ -211,8 +211,32 @@ pub fn start_server(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
+    launch_server(sandbox.command(clauster_bin()), sandbox, claude, args, env)
+}
+
+/// [`start_server`], with the server inheriting descriptor 7 open (not close-on-exec) on
+/// `inherited`, as a careless parent (a shell, a service manager) may hand one down.
+pub fn start_server_inheriting(
+    sandbox: &Sandbox,
+    claude: Option<&Path>,
+    inherited: &Path,
+) -> Server {
+    let mut cmd = sandbox.command(Path::new("/bin/sh"));
+    cmd.args(["-c", "exec 7>>\"$1\"; shift; exec \"$@\"", "sh"])
+        .arg(inherited)
+        .arg(clauster_bin());
+    launch_server(cmd, sandbox, claude, &[], &[])
+}
+
+/// Appends the `run` arguments to `cmd` (which ends in the `clauster` binary) and starts it.
+fn launch_server(
+    mut cmd: Command,
+    sandbox: &Sandbox,
+    claude: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let port = free_port();
-    let mut cmd = sandbox.command(clauster_bin());
     cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
         .arg(sandbox.projects_root())
         .args(args)
@@ -301,6 +325,30 @@ where
         if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
             assert_wasm_decoders_agree(&text);
             return serde_json::from_str(&text).expect("frames are JSON");
+        }
+    }
+}
+
+/// The next `/ws/events` frame whose `type` is one of `kinds`, skipping every other kind:
+/// frames such as `health`, `login`, `sessions` or `metrics` arrive whenever their source
+/// changes (the first capability probe finishing, a poll), so no test may assume that the
+/// frame after a request is the one the request caused. Panics as [`next_frame`] does.
+pub async fn next_frame_of<S>(socket: &mut S, kinds: &[&str]) -> serde_json::Value
+where
+    S: futures_util::StreamExt<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        let frame = next_frame(socket).await;
+        if frame["type"]
+            .as_str()
+            .is_some_and(|kind| kinds.contains(&kind))
+        {
+            return frame;
         }
     }
 }

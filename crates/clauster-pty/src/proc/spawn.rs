@@ -92,9 +92,10 @@ pub fn spawn_detached(spec: &SpawnSpec) -> io::Result<Spawned> {
 #[allow(unsafe_code)]
 fn new_session_on_exec(command: &mut Command) {
     // SAFETY: the closure runs in the forked child before `exec`, where only
-    // async-signal-safe calls are allowed. It calls only `setsid(2)` and `signal(2)` with
-    // `SIG_DFL` (both async-signal-safe, no allocation, no locks) and builds an `io::Error`
-    // from an errno, which does not allocate. Installing `SIG_DFL` runs no handler code.
+    // async-signal-safe calls are allowed. It calls only `setsid(2)`, `signal(2)` with
+    // `SIG_DFL`, `close_range(2)`, `getrlimit(2)` and `fcntl(2)` (all plain system calls: no
+    // allocation, no locks) and builds an `io::Error` from an errno, which does not allocate.
+    // Installing `SIG_DFL` runs no handler code.
     unsafe {
         command.pre_exec(|| {
             nix::unistd::setsid().map_err(errno_to_io)?;
@@ -104,8 +105,59 @@ fn new_session_on_exec(command: &mut Command) {
             for sig in [Signal::SIGINT, Signal::SIGTERM] {
                 signal(sig, SigHandler::SigDfl).map_err(errno_to_io)?;
             }
+            close_inherited_on_exec();
             Ok(())
         });
+    }
+}
+
+/// Marks every descriptor above 2 close-on-exec, so the program starts with only stdin,
+/// stdout and stderr: nothing the server holds (a descriptor its own parent left open, a
+/// library's descriptor opened without `O_CLOEXEC`) reaches a bridge or a keeper, which
+/// outlive the server and would keep those files, sockets and pipes open (issue 14).
+///
+/// Marking instead of closing keeps std's exec-error pipe (already close-on-exec) working,
+/// so a failed `exec` is still reported to the parent. Runs in the forked child.
+#[allow(unsafe_code)]
+fn close_inherited_on_exec() {
+    use nix::libc;
+    const FIRST: libc::c_uint = 3;
+    // SAFETY: `close_range` (Linux 5.11 for the flag) only changes descriptor flags.
+    #[cfg(target_os = "linux")]
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            FIRST,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } == 0
+    {
+        return;
+    }
+    // Older kernels and other systems: one `fcntl` per possible descriptor, up to the soft
+    // limit (capped: a huge limit would make every launch slow).
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes into the struct handed to it.
+    let last = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0 {
+        limit.rlim_cur.min(65_536)
+    } else {
+        1024
+    };
+    for fd in FIRST..libc::c_uint::try_from(last).unwrap_or(1024) {
+        let Ok(fd) = libc::c_int::try_from(fd) else {
+            break;
+        };
+        // SAFETY: `fcntl` on a number that may not be open fails with EBADF, nothing else.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
     }
 }
 
@@ -196,6 +248,25 @@ mod tests {
             Duration::from_secs(5),
             || std::fs::read_to_string(&s.stdout_log).unwrap() == "one\ntwo\n"
         ));
+    }
+
+    #[test]
+    fn descriptors_of_this_process_do_not_reach_the_child() {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        // A descriptor opened without close-on-exec, as a careless parent hands one down.
+        let held = File::create(dir.path().join("held")).unwrap();
+        fcntl(&held, FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
+        let fd = held.as_raw_fd();
+        let script = format!("test -e /proc/$$/fd/{fd} && echo leaked || echo closed");
+        let mut g = Guard::new(spawn_detached(&spec(dir.path(), &script)).unwrap());
+        assert!(g.wait(Duration::from_secs(10)).unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.log")).unwrap(),
+            "closed\n"
+        );
+        drop(held);
     }
 
     #[test]

@@ -42,17 +42,6 @@ impl LogSet {
     pub fn parse_source(&self) -> &Path {
         self.raw_log.as_deref().unwrap_or(&self.debug_log)
     }
-
-    /// The files of the set that grow while the bridge lives.
-    pub fn live_files(&self) -> impl Iterator<Item = &Path> {
-        [
-            Some(self.debug_log.as_path()),
-            self.raw_log.as_deref(),
-            Some(self.capture.as_path()),
-        ]
-        .into_iter()
-        .flatten()
-    }
 }
 
 impl LogSets {
@@ -146,13 +135,70 @@ pub fn rotate_if_large(path: &Path, max_bytes: u64, keep: u64) -> io::Result<boo
     Ok(true)
 }
 
+/// What [`rotate_set`] rotated, so the reader offsets into those files restart at 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rotated {
+    /// The parse source (the raw log, or the public log without redaction).
+    pub parse_source: bool,
+    /// The redacted mirror, rotated with its raw log.
+    pub mirror: bool,
+    pub capture: bool,
+}
+
+/// §5.3 for one live set. Each file larger than `max_bytes` is rotated, except that a raw log
+/// and its redacted mirror rotate together, once: the mirror first takes the raw log's last
+/// complete lines (from the rotated copy, so nothing written before the copy is lost), then
+/// rotates with it whatever its own size, and `mirror_read` restarts at 0. The mirror's own
+/// shrink rule (§5.2) therefore never fires for a rotation of ours — it used to, and rotated
+/// the just-rotated mirror a second time, pushing its history out (issue 14, defect 10).
+/// A mirror over the limit whose raw log is not rotates alone.
+pub fn rotate_set(set: &LogSet, max_bytes: u64, keep: u64, mirror_read: &mut u64) -> Rotated {
+    let mut rotated = Rotated::default();
+    let report = |file: &Path, result: io::Result<bool>| match result {
+        Ok(true) => {
+            tracing::info!("rotated {}", file.display());
+            true
+        }
+        Ok(false) => false,
+        Err(err) => {
+            tracing::warn!("cannot rotate {}: {err}", file.display());
+            false
+        }
+    };
+    if let Some(raw) = &set.raw_log {
+        let public = &set.debug_log;
+        if report(raw, rotate_if_large(raw, max_bytes, keep)) {
+            rotated.parse_source = true;
+            if keep > 0
+                && let Err(err) = mirror(&numbered(raw, 1), public, mirror_read, keep)
+            {
+                tracing::warn!("cannot mirror the rest of {}: {err}", raw.display());
+            }
+            *mirror_read = 0;
+            rotated.mirror = report(public, rotate(public, keep).map(|()| true));
+        } else {
+            rotated.mirror = report(public, rotate_if_large(public, max_bytes, keep));
+        }
+    } else {
+        rotated.parse_source = report(
+            &set.debug_log,
+            rotate_if_large(&set.debug_log, max_bytes, keep),
+        );
+    }
+    rotated.capture = report(&set.capture, rotate_if_large(&set.capture, max_bytes, keep));
+    rotated
+}
+
+/// `<path>.<n>`.
+fn numbered(path: &Path, n: u64) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
 /// Rotates `path` whatever its size.
 fn rotate(path: &Path, keep: u64) -> io::Result<()> {
-    let numbered = |n: u64| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
-    };
+    let numbered = |n: u64| numbered(path, n);
     if keep > 0 {
         let _ = std::fs::remove_file(numbered(keep));
         for n in (1..keep).rev() {
@@ -328,6 +374,57 @@ mod tests {
                 .unwrap()
                 .contains("partial line")
         );
+    }
+
+    #[test]
+    fn a_raw_log_and_its_mirror_rotate_together_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sets = LogSets::new(dir.path().to_path_buf());
+        let set = sets.allocate("a", 1_764_083_000_000, true).unwrap();
+        let raw = set.raw_log.clone().unwrap();
+        let copy = |path: &std::path::Path, n: u32| {
+            std::fs::read_to_string(format!("{}.{n}", path.display())).unwrap_or_default()
+        };
+        std::fs::write(&raw, "one session_01ABCDEFGHJKMNPQRSTVWXYZ00\ntwo\n").unwrap();
+        let mut offset = 0;
+        super::mirror(&raw, &set.debug_log, &mut offset, 1).unwrap();
+        // Written after the last mirror pass, before the rotation: still reaches the history.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&raw)
+            .unwrap()
+            .write_all(b"three\npart")
+            .unwrap();
+        let rotated = super::rotate_set(&set, 4, 1, &mut offset);
+        assert_eq!(
+            rotated,
+            super::Rotated {
+                parse_source: true,
+                mirror: true,
+                capture: false
+            }
+        );
+        assert_eq!(offset, 0);
+        assert_eq!(
+            copy(&set.debug_log, 1),
+            "one session_<redacted>\ntwo\nthree\n"
+        );
+        assert_eq!(std::fs::metadata(&set.debug_log).unwrap().len(), 0);
+        // The next pass sees no shrink of its own making: the history stays where it is.
+        std::fs::write(&raw, "after\n").unwrap();
+        super::mirror(&raw, &set.debug_log, &mut offset, 1).unwrap();
+        assert_eq!(std::fs::read_to_string(&set.debug_log).unwrap(), "after\n");
+        assert_eq!(
+            copy(&set.debug_log, 1),
+            "one session_<redacted>\ntwo\nthree\n"
+        );
+        // A mirror over the limit whose raw log is not rotates alone.
+        std::fs::write(&raw, "").unwrap();
+        std::fs::write(&set.debug_log, "a long mirror line\n").unwrap();
+        offset = 0;
+        let rotated = super::rotate_set(&set, 4, 1, &mut offset);
+        assert!(rotated.mirror && !rotated.parse_source);
+        assert_eq!(copy(&set.debug_log, 1), "a long mirror line\n");
     }
 
     #[test]

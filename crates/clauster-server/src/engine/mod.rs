@@ -2,6 +2,7 @@
 //! (commands, log changes, exits, deadlines, ticks). Other tasks talk to it through
 //! [`Engine`], a cheap handle, and watch it through the push stream of [`clauster_wire::Frame`]s.
 
+mod health;
 mod logs;
 pub(crate) mod pointers;
 mod probes;

@@ -71,10 +71,11 @@ pub(super) fn spawn_watcher(
         let mut events = engine.subscribe();
         let mut statuses: HashMap<String, String> = HashMap::new();
         let mut next = Instant::now() + AFTER_CHANGE;
+        let mut failing = Failing::default();
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {
-                    if let Some(polled) = poll(&engine, &config, &env).await
+                    if let Some(polled) = poll(&engine, &config, &env, &mut failing).await
                         && polled.view != publish.borrow().view
                     {
                         engine.publish(Frame::Sessions(polled.view.clone()));
@@ -112,13 +113,38 @@ fn changed_status(statuses: &mut HashMap<String, String>, frame: &Frame) -> bool
 
 /// One poll: `None` when claude could not be run or printed no usable list (the previous
 /// result is kept, §17.1).
-async fn poll(engine: &Engine, config: &Config, env: &BridgeEnv) -> Option<Polled> {
-    match poll_result(engine, config, env).await {
-        Ok(polled) => Some(polled),
-        Err(err) => {
-            tracing::warn!("{err}; keeping the previous list");
-            None
+async fn poll(
+    engine: &Engine,
+    config: &Config,
+    env: &BridgeEnv,
+    failing: &mut Failing,
+) -> Option<Polled> {
+    let result = poll_result(engine, config, env).await;
+    failing.report(result.as_ref().err().map(String::as_str));
+    result.ok()
+}
+
+/// Why the polls fail, so a lasting failure (a missing `claude`) is logged once per change
+/// instead of at every interval.
+#[derive(Debug, Default)]
+struct Failing {
+    last: Option<String>,
+}
+
+impl Failing {
+    /// Logs `error` when it differs from the last poll's, and the recovery once.
+    fn report(&mut self, error: Option<&str>) {
+        match (error, self.last.as_deref()) {
+            (Some(err), Some(last)) if err == last => {
+                tracing::debug!("{err}; still failing (reported above)");
+            }
+            (Some(err), _) => {
+                tracing::warn!("{err}; keeping the previous list until a poll succeeds");
+            }
+            (None, Some(_)) => tracing::info!("`claude agents --json` answers again"),
+            (None, None) => {}
         }
+        self.last = error.map(str::to_owned);
     }
 }
 

@@ -282,6 +282,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         bridge_env: sessions_env.clone(),
     };
     super::sessions::spawn_watcher(engine.clone(), config, sessions_env, sessions_tx);
+    engine.spawn_health_frames();
     engine
 }
 
@@ -329,6 +330,11 @@ fn spawn_login_refresh(supervisor: &Supervisor, health: watch::Sender<ClaudeHeal
 
 /// Tells the supervisor which log stem changed; falls back to the 1 s tick when the
 /// directory cannot be watched.
+///
+/// Only changes count (`watch::is_change`): the supervisor answers an event by reading the
+/// set's files, and those reads must not come back as events. For the same reason the
+/// redacted mirror — the only file of the directory the supervisor writes while a bridge runs
+/// — is not watched: its writes follow from raw-log events and would trigger another read.
 fn watch_log_dir(dir: &Path, tx: mpsc::Sender<Msg>) {
     use notify::{RecursiveMode, Watcher};
     if std::fs::create_dir_all(dir).is_err() {
@@ -336,10 +342,18 @@ fn watch_log_dir(dir: &Path, tx: mpsc::Sender<Msg>) {
     }
     let handler = move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
+        if !crate::watch::is_change(event.kind) {
+            return;
+        }
         for path in event.paths {
-            if let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(stem_of) {
-                let _ = tx.try_send(Msg::LogChanged(stem.to_owned()));
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = stem_of(name) else { continue };
+            if is_redacted_mirror(&path, name, stem) {
+                continue;
             }
+            let _ = tx.try_send(Msg::LogChanged(stem.to_owned()));
         }
     };
     match notify::recommended_watcher(handler) {
@@ -358,6 +372,12 @@ fn stem_of(file_name: &str) -> Option<&str> {
     [".stderr.log", ".raw.log", ".keeper.json", ".log"]
         .iter()
         .find_map(|suffix| file_name.strip_suffix(suffix))
+}
+
+/// `<stem>.log` of a set that has a `<stem>.raw.log`: the mirror Clauster writes (§5.2).
+fn is_redacted_mirror(path: &Path, name: &str, stem: &str) -> bool {
+    name.len() == stem.len() + ".log".len()
+        && path.with_file_name(format!("{stem}.raw.log")).exists()
 }
 
 pub(super) struct Supervisor {
@@ -1180,16 +1200,21 @@ impl Supervisor {
         for id in ids {
             // What is still unread is read before the file shrinks.
             self.observe(&id);
-            let Some(stem) = self.instances[&id].row.log_stem.clone() else {
+            let Some(live) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            let Some(stem) = live.row.log_stem.clone() else {
                 continue;
             };
             let set = LogSet::at(self.logs.dir(), &stem);
-            for file in set.live_files() {
-                match super::logs::rotate_if_large(file, max, keep) {
-                    Ok(true) => tracing::info!("rotated {}", file.display()),
-                    Ok(false) => {}
-                    Err(err) => tracing::warn!("cannot rotate {}: {err}", file.display()),
-                }
+            let rotated = super::logs::rotate_set(&set, max, keep, &mut live.mirror_read);
+            // Everything before the truncation was read above: the next read starts at 0,
+            // even when the writer appended again before it (no shrink would show).
+            if rotated.parse_source {
+                live.log_read = 0;
+            }
+            if rotated.capture {
+                live.capture_read = 0;
             }
         }
     }

@@ -293,7 +293,7 @@ impl UsageService {
             // Our own reads open the files (inotify `OPEN`, `CLOSE_NOWRITE`); only a
             // change of content or of the directory tree is worth a refresh.
             if let Ok(event) = event
-                && is_change(event.kind)
+                && crate::watch::is_change(event.kind)
             {
                 inner.generation.fetch_add(1, Ordering::SeqCst);
                 for path in event.paths {
@@ -372,17 +372,6 @@ impl UsageService {
 
     pub(crate) fn projects_root(&self) -> &Path {
         &self.inner.projects_root
-    }
-}
-
-/// Whether a notification may mean new or different transcript bytes.
-fn is_change(kind: notify::EventKind) -> bool {
-    use notify::EventKind as K;
-    use notify::event::{AccessKind, AccessMode, ModifyKind};
-    match kind {
-        K::Create(_) | K::Remove(_) | K::Any | K::Other => true,
-        K::Modify(modify) => !matches!(modify, ModifyKind::Metadata(_)),
-        K::Access(access) => matches!(access, AccessKind::Close(AccessMode::Write)),
     }
 }
 
@@ -480,12 +469,6 @@ fn to_wire(project: &str, totals: &UsageTotals) -> Usage {
 
 #[cfg(test)]
 mod tests {
-    use notify::EventKind as K;
-    use notify::event::{
-        AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
-        RenameMode,
-    };
-
     /// The worked example of data.md §1.7 (one reply streamed as three lines) plus the
     /// same record without the 1-hour split in another file, as the route answers it.
     #[test]
@@ -520,29 +503,5 @@ mod tests {
         let wire = super::to_wire("alpha", &usage.totals());
         assert_eq!(wire.by_model["claude-opus-4-8"].cost_usd, 0.2083);
         insta::assert_json_snapshot!("worked_example_plus_unsplit", wire);
-    }
-
-    #[test]
-    fn reads_do_not_count_as_changes() {
-        assert!(!super::is_change(K::Access(AccessKind::Open(
-            AccessMode::Any
-        ))));
-        assert!(!super::is_change(K::Access(AccessKind::Close(
-            AccessMode::Read
-        ))));
-        assert!(!super::is_change(K::Modify(ModifyKind::Metadata(
-            MetadataKind::Any
-        ))));
-        assert!(super::is_change(K::Access(AccessKind::Close(
-            AccessMode::Write
-        ))));
-        assert!(super::is_change(K::Modify(ModifyKind::Data(
-            DataChange::Any
-        ))));
-        assert!(super::is_change(K::Modify(ModifyKind::Name(
-            RenameMode::To
-        ))));
-        assert!(super::is_change(K::Create(CreateKind::File)));
-        assert!(super::is_change(K::Remove(RemoveKind::File)));
     }
 }
