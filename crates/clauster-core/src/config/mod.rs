@@ -11,6 +11,7 @@
 
 mod env;
 mod error;
+pub mod host;
 mod read;
 mod schema;
 pub(crate) mod validate;
@@ -32,6 +33,7 @@ pub use schema::{
     ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
     Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
+pub use host::{HostName, HostRule};
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;
 
