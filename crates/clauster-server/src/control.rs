@@ -55,6 +55,11 @@ pub enum ControlError {
          start again"
     )]
     UnsafeDir { path: PathBuf },
+    #[error(
+        "{path} is a socket owned by uid {owner}, not by this user; clauster never replaces it: \
+         remove it if it is stale and start again"
+    )]
+    ForeignSocket { path: PathBuf, owner: u32 },
     #[error("cannot bind the control socket {path}: {source}")]
     Io {
         path: PathBuf,
@@ -83,6 +88,12 @@ impl ControlSocket {
             ensure_private_dir(dir)?;
         }
         match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_socket() && meta.uid() != nix::unistd::getuid().as_raw() => {
+                return Err(ControlError::ForeignSocket {
+                    path,
+                    owner: meta.uid(),
+                });
+            }
             Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path).map_err(io)?,
             Ok(_) => return Err(ControlError::NotASocket(path)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -178,7 +189,7 @@ pub fn check_socket_owner(path: &Path) -> Result<(), UntrustedSocket> {
     if let Some(dir) = path.parent()
         && dir == fallback_dir(me)
         && let Ok(meta) = std::fs::symlink_metadata(dir)
-        && !(meta.file_type().is_dir() && meta.uid() == me && meta.mode() & 0o077 == 0)
+        && !(meta.file_type().is_dir() && meta.uid() == me && meta.mode().trailing_zeros() >= 6)
     {
         return Err(UntrustedSocket::Directory {
             path: dir.to_owned(),

@@ -7,6 +7,7 @@
 
 mod assets;
 mod auth;
+mod bounded_read;
 mod bridge_env;
 mod claude_files;
 mod claude_md;

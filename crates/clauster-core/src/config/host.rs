@@ -154,10 +154,12 @@ mod tests {
     use super::{HostName, HostRule, origin_host, parse_host_header, split_host_port};
     use crate::config::{ConfigInput, load};
 
+    #[allow(clippy::unnecessary_wraps)] // compared with what the parsers return
     fn name(s: &str) -> Option<HostName> {
         Some(HostName::Name(s.to_owned()))
     }
 
+    #[allow(clippy::unnecessary_wraps)]
     fn ip(s: &str) -> Option<HostName> {
         Some(HostName::Ip(s.parse().unwrap()))
     }

@@ -219,13 +219,13 @@ fn throttle_key(auth: &Auth, request: &Request) -> ThrottleKey {
 fn client_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
+            || {
                 let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
                 format!("{network}/64")
-            }
-        },
+            },
+            |v4| v4.to_string(),
+        ),
     }
 }
 

@@ -471,7 +471,7 @@ pub struct LocalAddr(pub SocketAddr);
 /// The `Host` rule (issue 16 §3): every host the request names — its `Host` header and the
 /// authority of an absolute-form target — must be one this server answers to. `Err` is the
 /// 421 to send.
-fn check_host(auth: &Auth, request: &Request) -> Result<(), Response> {
+fn check_host(auth: &Auth, request: &Request) -> Result<(), Box<Response>> {
     let local = request
         .extensions()
         .get::<LocalAddr>()
@@ -483,26 +483,30 @@ fn check_host(auth: &Auth, request: &Request) -> Result<(), Response> {
     });
     let authority = request.uri().authority().map(|a| a.as_str().to_owned());
     if header.is_none() && authority.is_none() {
-        return Err(ApiError::new(
-            StatusCode::MISDIRECTED_REQUEST,
-            "the request has no Host header; send the server's address as Host",
-        )
-        .into_response());
+        return Err(Box::new(
+            ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the request has no Host header; send the server's address as Host",
+            )
+            .into_response(),
+        ));
     }
     for named in header.iter().chain(authority.iter()) {
         let admitted = parse_host_header(named)
             .is_some_and(|host| auth.inner.hosts.admits(&host, local));
         if !admitted {
             let shown = split_host_port(named).map_or(named.as_str(), |(host, _)| host);
-            return Err(ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                format!(
-                    "Host '{}' is not one this server answers to; add its origin to \
-                     auth.allowed_origins",
-                    echo(shown)
-                ),
-            )
-            .into_response());
+            return Err(Box::new(
+                ApiError::new(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!(
+                        "Host '{}' is not one this server answers to; add its origin to \
+                         auth.allowed_origins",
+                        echo(shown)
+                    ),
+                )
+                .into_response(),
+            ));
         }
     }
     Ok(())
@@ -510,7 +514,7 @@ fn check_host(auth: &Auth, request: &Request) -> Result<(), Response> {
 
 async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'static str) {
     if let Err(refusal) = check_host(auth, &request) {
-        return (refusal, "none (Host refused)");
+        return (*refusal, "none (Host refused)");
     }
     let path = request.uri().path().to_owned();
     let root = auth.root_path();

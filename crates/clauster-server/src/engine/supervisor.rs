@@ -13,7 +13,7 @@ use clauster_core::config::Config;
 use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
 use clauster_core::markers::{MarkerParser, parse_stdout_capture};
 use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
-use clauster_core::names::{Label, ProjectName, SessionNamePrefix};
+use clauster_core::names::{Label, ProjectName, SessionNamePrefix, echo};
 use clauster_core::sanitize::sanitize_text;
 use clauster_core::status::{
     self, Context, Effect, ErrorKind, Event, Exit, ExitStatus, FailureCause, FailureEvidence, Next,
@@ -439,7 +439,8 @@ impl Supervisor {
             .collect();
         match reference::resolve(reference, &candidates) {
             Ok(id) => Ok(id.to_owned()),
-            Err(Unresolved::NotFound) => Err(EngineError::NotFound(not_found(reference))),
+            // Texts repeat the reference through the echo rule (http-api.md §12).
+            Err(Unresolved::NotFound) => Err(EngineError::NotFound(not_found(&echo(reference)))),
             Err(Unresolved::Ambiguous(text)) => Err(EngineError::Ambiguous(text)),
         }
     }
@@ -452,7 +453,8 @@ impl Supervisor {
         let config = Arc::clone(&self.config);
         let mut warnings = Vec::new();
         // 1. The project.
-        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", request.project));
+        let unknown =
+            || EngineError::NotFound(format!("unknown project: '{}'", echo(&request.project)));
         let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
         let project_dir = config.projects_root.join(name.as_str());
         if !std::fs::metadata(&project_dir).is_ok_and(|m| m.is_dir()) {
@@ -467,7 +469,7 @@ impl Supervisor {
             .filter(|c| *c != "remote-control")
         {
             return Err(invalid(
-                format!("channel '{channel}' is not supported by this server"),
+                format!("channel '{}' is not supported by this server", echo(channel)),
                 Some("channel"),
             ));
         }
@@ -853,7 +855,7 @@ impl Supervisor {
             });
         }
         let config = Arc::clone(&self.config);
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", echo(&project)));
         let name = ProjectName::new(&project).map_err(|_| unknown())?;
         let project_dir = config.projects_root.join(name.as_str());
         let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
@@ -1468,7 +1470,8 @@ impl Supervisor {
         let live = &self.instances[&id];
         if live.is_live() || live.stopping {
             return Err(EngineError::Conflict(format!(
-                "instance '{reference}' is still live; stop it first"
+                "instance '{}' is still live; stop it first",
+                echo(reference)
             )));
         }
         if let Err(err) = self.store.delete_instance(&id) {
@@ -1613,7 +1616,7 @@ impl Supervisor {
     /// bridges.md §9.6: a standard bridge started outside Clauster becomes a managed
     /// `running` instance.
     fn adopt(&mut self, project: &str) -> Result<Instance, EngineError> {
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", echo(project)));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let project_dir = self.config.projects_root.join(name.as_str());
         if !project_dir.is_dir() {
