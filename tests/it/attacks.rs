@@ -170,6 +170,10 @@ async fn concurrent_wrong_logins_verify_at_most_five_in_bounded_memory() {
             other => panic!("unexpected answer {other:?}"),
         }
     }
+    eprintln!(
+        "login flood: {verified} verified, {refused} refused, peak RSS {} MiB",
+        status_kib(server.pid(), "VmHWM") / MIB
+    );
     assert!(verified <= 5, "{verified} wrong passwords were verified");
     assert_eq!(verified + refused, 50);
     probe.assert_answered_within_a_second().await;
@@ -351,6 +355,7 @@ async fn idle_sockets_cannot_exhaust_the_descriptors() {
     // answered: the listener serves in order.
     assert_healthz_within_a_second(&server).await;
     let during = fd_count(server.pid());
+    eprintln!("idle sockets: {before} descriptors before, {during} with 300 idle sockets");
     assert!(
         during <= before + 64,
         "{during} descriptors with 300 idle sockets (before: {before})"
@@ -431,7 +436,10 @@ async fn a_cross_site_form_through_the_proxy_is_refused() {
         }
         async move {
             let answer = request.send().await.expect("an answer");
-            (answer.status().as_u16(), answer.json::<Value>().await.unwrap())
+            (
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap(),
+            )
         }
     };
     assert_eq!(
@@ -484,6 +492,7 @@ async fn a_cross_site_form_through_the_proxy_is_refused() {
 /// `/ws/pty-screen` and `/ws/clone-progress` close with 1008 `logged out` at a logout, as
 /// `/ws/events` and `/ws/bridge-log` already did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one session: sign in, open both sockets, log out
 async fn every_websocket_closes_at_logout() {
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[".git"]);
@@ -547,12 +556,16 @@ async fn every_websocket_closes_at_logout() {
         .to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let instance: Value = api(reqwest::Method::GET, &format!("/api/instances/{id}"), json!({}))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let instance: Value = api(
+            reqwest::Method::GET,
+            &format!("/api/instances/{id}"),
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
         if instance["status"] == "running" {
             break;
         }
@@ -573,7 +586,9 @@ async fn every_websocket_closes_at_logout() {
         .to_owned();
 
     let open = |path: String| {
-        let mut request = format!("{}{path}", server.ws).into_client_request().unwrap();
+        let mut request = format!("{}{path}", server.ws)
+            .into_client_request()
+            .unwrap();
         request
             .headers_mut()
             .insert("cookie", cookie.parse().unwrap());
@@ -595,9 +610,14 @@ async fn every_websocket_closes_at_logout() {
         .expect("a first screen frame");
     assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
 
-    let out = api(reqwest::Method::POST, "/logout", json!({})).await.unwrap();
+    let out = api(reqwest::Method::POST, "/logout", json!({}))
+        .await
+        .unwrap();
     assert_eq!(out.status(), 303);
-    for (name, socket) in [("pty-screen", &mut screen), ("clone-progress", &mut progress)] {
+    for (name, socket) in [
+        ("pty-screen", &mut screen),
+        ("clone-progress", &mut progress),
+    ] {
         let closed = tokio::time::timeout(Duration::from_secs(5), async {
             while let Some(message) = socket.next().await {
                 if let Ok(Message::Close(frame)) = message {
@@ -626,7 +646,12 @@ async fn the_control_socket_refuses_another_uid() {
     chown_tree(sandbox.dir.path(), 65_534);
     let server = start_server_via(
         &sandbox,
-        &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
         None,
         &[],
         &[],
@@ -677,8 +702,7 @@ fn the_cli_refuses_a_fallback_socket_another_user_owns() {
     let dir = socket_path.parent().unwrap();
     if !dir.exists() {
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .unwrap();
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     }
     let _ = std::fs::remove_file(&socket_path);
     let planted = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
@@ -704,7 +728,10 @@ fn the_cli_refuses_a_fallback_socket_another_user_owns() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let spoken_to = planted.accept().is_ok();
     let _ = std::fs::remove_file(&socket_path);
-    assert!(!spoken_to, "the CLI connected to a socket another user owns");
+    assert!(
+        !spoken_to,
+        "the CLI connected to a socket another user owns"
+    );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("is owned by uid 65534"),
@@ -810,7 +837,10 @@ async fn long_and_invisible_input_is_never_echoed_raw() {
         assert!(frame.reason.len() <= 123, "{path}: {}", frame.reason);
     }
     // Names that reach claude's argv refuse invisible formatting characters.
-    for (field, value) in [("rc_name", "deploy\u{202e}gnp.exe"), ("model", "opus\u{200b}")] {
+    for (field, value) in [
+        ("rc_name", "deploy\u{202e}gnp.exe"),
+        ("model", "opus\u{200b}"),
+    ] {
         let answer = client()
             .post(format!("{}/api/agents", server.base))
             .json(&json!({"project": "alpha", "prompt": "hi", field: value}))

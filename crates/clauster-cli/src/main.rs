@@ -716,7 +716,10 @@ mod tests {
                 &["clauster", "--config=x.yml", "doctor"],
                 &["clauster", "--config=x.yml", "doctor"],
             ),
-            (&["clauster", "-cx.yml", "stop"], &["clauster", "-cx.yml", "stop"]),
+            (
+                &["clauster", "-cx.yml", "stop"],
+                &["clauster", "-cx.yml", "stop"],
+            ),
             (
                 &["clauster", "-c", "x.yml", "--port", "1"],
                 &["clauster", "run", "-c", "x.yml", "--port", "1"],

@@ -88,7 +88,9 @@ impl ControlSocket {
             ensure_private_dir(dir)?;
         }
         match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_socket() && meta.uid() != nix::unistd::getuid().as_raw() => {
+            Ok(meta)
+                if meta.file_type().is_socket() && meta.uid() != nix::unistd::getuid().as_raw() =>
+            {
                 return Err(ControlError::ForeignSocket {
                     path,
                     owner: meta.uid(),

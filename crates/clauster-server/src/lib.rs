@@ -280,8 +280,11 @@ async fn serve_on(
     let over_socket = router
         .layer(axum::Extension(claude_md::ControlSocket))
         .layer(headers);
-    let unix = axum::serve(control::PeerCheckedListener::new(unix_listener), over_socket)
-        .with_graceful_shutdown(stopped());
+    let unix = axum::serve(
+        control::PeerCheckedListener::new(unix_listener),
+        over_socket,
+    )
+    .with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);

@@ -173,7 +173,9 @@ async fn serve_connection<IO>(
     let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(local) = local {
-            request.extensions_mut().insert(crate::auth::LocalAddr(local));
+            request
+                .extensions_mut()
+                .insert(crate::auth::LocalAddr(local));
         }
         let busy = slot.busy();
         let router = router.clone();

@@ -90,12 +90,15 @@ fn read_mcp_json(project: &Path) -> Result<Option<Vec<u8>>, String> {
     let path = project.join(".mcp.json");
     match std::fs::symlink_metadata(&path) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(format!("cannot read .mcp.json ({err}); check its permissions")),
+        Err(err) => {
+            return Err(format!(
+                "cannot read .mcp.json ({err}); check its permissions"
+            ));
+        }
         Ok(_) => {}
     }
-    let outside = || {
-        ".mcp.json resolves outside the project directory; Clauster does not read it".to_owned()
-    };
+    let outside =
+        || ".mcp.json resolves outside the project directory; Clauster does not read it".to_owned();
     let project = std::fs::canonicalize(project).map_err(|_| outside())?;
     let target = std::fs::canonicalize(&path).map_err(|_| outside())?;
     if !target.starts_with(&project) {

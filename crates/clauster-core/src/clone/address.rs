@@ -76,8 +76,14 @@ fn carried_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
         let zero_from = |from: u32| from >= 128 || bits_at(bits, from, 128 - from) == 0;
         let u_zero = bits_at(bits, 64, 8) == 0;
         let layouts = [
-            (u_zero && zero_from(88), (bits_at(bits, 48, 16) << 16) | bits_at(bits, 72, 16)),
-            (u_zero && zero_from(96), (bits_at(bits, 56, 8) << 24) | bits_at(bits, 72, 24)),
+            (
+                u_zero && zero_from(88),
+                (bits_at(bits, 48, 16) << 16) | bits_at(bits, 72, 16),
+            ),
+            (
+                u_zero && zero_from(96),
+                (bits_at(bits, 56, 8) << 24) | bits_at(bits, 72, 24),
+            ),
             (u_zero && zero_from(104), bits_at(bits, 72, 32)),
             (true, bits_at(bits, 96, 32)),
         ];

@@ -75,12 +75,18 @@ pub fn parse_host(host: &str) -> Option<HostName> {
         return Some(HostName::Ip(canonical(ip)));
     }
     let name = host.strip_suffix('.').unwrap_or(host);
+    // `127.0.0.1.` is still an address (and must compare as one).
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Some(HostName::Ip(canonical(ip)));
+    }
     let well_formed = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        && name.split('.').all(|label| !label.is_empty() && label.len() <= 63);
+        && name
+            .split('.')
+            .all(|label| !label.is_empty() && label.len() <= 63);
     well_formed.then(|| HostName::Name(name.to_ascii_lowercase()))
 }
 
@@ -127,7 +133,13 @@ impl HostRule {
         {
             admitted.insert(host);
         }
-        admitted.extend(config.auth.allowed_origins.iter().filter_map(|o| origin_host(o)));
+        admitted.extend(
+            config
+                .auth
+                .allowed_origins
+                .iter()
+                .filter_map(|o| origin_host(o)),
+        );
         if let Some(tls) = &config.tls {
             admitted.extend(tls.hostnames.iter().filter_map(|h| parse_host(h)));
         }
@@ -173,6 +185,7 @@ mod tests {
         assert_eq!(parse_host_header("[::1]:7621"), ip("::1"));
         assert_eq!(parse_host_header("[::ffff:127.0.0.1]"), ip("127.0.0.1"));
         assert_eq!(parse_host_header("::1"), ip("::1"));
+        assert_eq!(parse_host_header("127.0.0.1.:80"), ip("127.0.0.1"));
         for bad in [
             "",
             ":80",
@@ -199,7 +212,10 @@ mod tests {
 
     #[test]
     fn origins_give_their_host() {
-        assert_eq!(origin_host("https://dash.example.net:8443"), name("dash.example.net"));
+        assert_eq!(
+            origin_host("https://dash.example.net:8443"),
+            name("dash.example.net")
+        );
         assert_eq!(origin_host("http://[::1]:7621/"), ip("::1"));
         assert_eq!(origin_host("null"), None);
         assert_eq!(origin_host("https://a/b"), None);

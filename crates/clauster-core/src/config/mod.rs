@@ -27,13 +27,13 @@ use config::{Environment, File, FileFormat, Source, ValueKind};
 
 pub use env::{CONFIG_HOME, CONFIG_PATH, SESSION_SECRET, has_file_twin, variable_name};
 pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
+pub use host::{HostName, HostRule};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, MetricsSettings,
     ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
     Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
-pub use host::{HostName, HostRule};
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;
 

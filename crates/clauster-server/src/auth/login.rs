@@ -207,9 +207,9 @@ fn throttle_key(auth: &Auth, request: &Request) -> ThrottleKey {
             ThrottleKey::Client(format!("proxy-user:{name}"))
         }
         proxy::ProxyVerdict::User { .. } | proxy::ProxyVerdict::NoUser => ThrottleKey::SharedProxy,
-        proxy::ProxyVerdict::Untrusted => ThrottleKey::Client(
-            peer.map_or_else(|| "local".to_owned(), client_key),
-        ),
+        proxy::ProxyVerdict::Untrusted => {
+            ThrottleKey::Client(peer.map_or_else(|| "local".to_owned(), client_key))
+        }
     }
 }
 

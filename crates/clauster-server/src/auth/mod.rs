@@ -477,9 +477,10 @@ fn check_host(auth: &Auth, request: &Request) -> Result<(), Box<Response>> {
         .get::<LocalAddr>()
         .map(|LocalAddr(addr)| addr.ip());
     let header = request.headers().get(header::HOST).map(|value| {
-        value
-            .to_str()
-            .map_or_else(|_| String::from_utf8_lossy(value.as_bytes()).into_owned(), str::to_owned)
+        value.to_str().map_or_else(
+            |_| String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            str::to_owned,
+        )
     });
     let authority = request.uri().authority().map(|a| a.as_str().to_owned());
     if header.is_none() && authority.is_none() {
@@ -492,8 +493,8 @@ fn check_host(auth: &Auth, request: &Request) -> Result<(), Box<Response>> {
         ));
     }
     for named in header.iter().chain(authority.iter()) {
-        let admitted = parse_host_header(named)
-            .is_some_and(|host| auth.inner.hosts.admits(&host, local));
+        let admitted =
+            parse_host_header(named).is_some_and(|host| auth.inner.hosts.admits(&host, local));
         if !admitted {
             let shown = split_host_port(named).map_or(named.as_str(), |(host, _)| host);
             return Err(Box::new(

@@ -254,7 +254,11 @@ mod tests {
         for _ in 0..4 {
             throttle.fail(&other, now);
         }
-        assert_eq!(throttle.check(&other, now), Err(301), "1 + 4 after the success");
+        assert_eq!(
+            throttle.check(&other, now),
+            Err(301),
+            "1 + 4 after the success"
+        );
     }
 
     #[test]
@@ -266,7 +270,11 @@ mod tests {
             throttle.fail(&key, now);
         }
         assert_eq!(throttle.reserve(&key, now), Ok(()));
-        assert_eq!(throttle.reserve(&key, now), Err(1), "21st in flight: wait for it");
+        assert_eq!(
+            throttle.reserve(&key, now),
+            Err(1),
+            "21st in flight: wait for it"
+        );
         throttle.settle(&key, false, now);
         assert_eq!(throttle.check(&key, now), Err(2));
     }

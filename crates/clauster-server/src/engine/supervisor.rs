@@ -469,7 +469,10 @@ impl Supervisor {
             .filter(|c| *c != "remote-control")
         {
             return Err(invalid(
-                format!("channel '{}' is not supported by this server", echo(channel)),
+                format!(
+                    "channel '{}' is not supported by this server",
+                    echo(channel)
+                ),
                 Some("channel"),
             ));
         }

@@ -87,7 +87,10 @@ fn open_transcript(path: &Path) -> io::Result<File> {
         Ok((file, _)) => Ok(file),
         Err(Refused::Io(err)) => Err(err),
         Err(Refused::Missing) => Err(io::ErrorKind::NotFound.into()),
-        Err(refused) => Err(io::Error::new(io::ErrorKind::InvalidInput, refused.to_string())),
+        Err(refused) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            refused.to_string(),
+        )),
     }
 }
 

@@ -77,11 +77,14 @@ fn summarize(path: &Path, stem: &str, mtime_ns: i128) -> Option<TranscriptSessio
     // §2): a transcript directory's neighbours are not all Claude's own files.
     let (file, _) = crate::bounded_read::open_regular(path).ok()?;
     let mut summary = Summary::default();
-    let skipped =
-        crate::bounded_read::for_each_line(file, crate::bounded_read::TRANSCRIPT_LINE_CAP, |line| {
+    let skipped = crate::bounded_read::for_each_line(
+        file,
+        crate::bounded_read::TRANSCRIPT_LINE_CAP,
+        |line| {
             summary.feed(line);
             true
-        });
+        },
+    );
     if let Ok(skipped @ 1..) = skipped {
         tracing::warn!(
             file = %path.display(),
