@@ -67,11 +67,15 @@ impl HealthProbe {
             let mut slowest = Duration::ZERO;
             let mut answers = 0;
             let mut tick = tokio::time::interval(Duration::from_millis(100));
-            while !flag.load(Ordering::Acquire) {
+            // At least one answer, however short the attack.
+            loop {
                 tick.tick().await;
                 let took = healthz_time(&url).await;
                 slowest = slowest.max(took);
                 answers += 1;
+                if flag.load(Ordering::Acquire) {
+                    break;
+                }
             }
             (slowest, answers)
         });
@@ -347,13 +351,15 @@ async fn idle_sockets_cannot_exhaust_the_descriptors() {
         .expect("the event socket opens");
     support::next_frame(&mut events).await;
     let before = fd_count(server.pid());
-    let probe = HealthProbe::start(&server.base);
     let idle: Vec<std::net::TcpStream> = (0..300)
         .map(|_| std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap())
         .collect();
     // Every one of them has been accepted (and the oldest shed) once a request after them is
-    // answered: the listener serves in order.
+    // answered: the listener accepts in order. (The prober starts now: a connection that
+    // arrives in the middle of a flood may itself be shed as idle before its request is read,
+    // which is the policy working, not the server failing.)
     assert_healthz_within_a_second(&server).await;
+    let probe = HealthProbe::start(&server.base);
     let during = fd_count(server.pid());
     eprintln!("idle sockets: {before} descriptors before, {during} with 300 idle sockets");
     assert!(
