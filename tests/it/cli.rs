@@ -321,6 +321,7 @@ fn install_service_prints_a_unit_that_keeps_bridges_alive() {
     assert_eq!(printed.status.code(), Some(0), "{}", text(&printed.stderr));
     let unit = text(&printed.stdout);
     assert!(unit.contains("\nKillMode=process\n"), "{unit}");
+    assert!(unit.contains("\nLimitNOFILE=65536\n"), "{unit}");
     assert!(
         unit.contains(" run -c /etc/clauster/clauster.yml\n"),
         "{unit}"

@@ -287,7 +287,7 @@ async fn git_init_without_git_or_with_a_failing_git_leaves_no_directory() {
     let sandbox = Sandbox::new();
     let empty_bin = sandbox.dir.path().join("empty-bin");
     std::fs::create_dir_all(&empty_bin).expect("mkdir");
-    let extra = format!("  env:\n    PATH: {}\n", empty_bin.display());
+    let extra = format!("claude:\n  env:\n    PATH: {}\n", empty_bin.display());
     let server = serve(&sandbox, &extra, UrlPolicy::real()).await;
     let url = format!("{}/api/projects", server.base);
     let (status, answer) = post(&url, json!({"name": "nogit", "git_init": true})).await;
@@ -316,7 +316,7 @@ async fn git_init_without_git_or_with_a_failing_git_leaves_no_directory() {
         .arg(&fake_git)
         .status()
         .expect("chmod");
-    let extra = format!("  env:\n    PATH: {}\n", bin.display());
+    let extra = format!("claude:\n  env:\n    PATH: {}\n", bin.display());
     let server = serve(&sandbox, &extra, UrlPolicy::real()).await;
     let url = format!("{}/api/projects", server.base);
     let (status, answer) = post(&url, json!({"name": "broken", "git_init": true})).await;

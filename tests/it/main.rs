@@ -3,6 +3,7 @@
 
 mod support;
 
+mod attacks;
 mod auth;
 mod bad_inputs;
 mod bridges;

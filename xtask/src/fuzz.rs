@@ -8,13 +8,14 @@ use std::process::Command;
 use crate::{Result, status, target_dir};
 
 /// Every target in `fuzz/fuzz_targets`, in the order they run.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "debug_log",
     "sanitize_line",
     "transcript",
     "config_text",
     "origin",
     "clone_url",
+    "host_origin",
 ];
 
 pub fn run(root: &Path, args: &[String]) -> Result {

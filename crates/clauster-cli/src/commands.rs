@@ -64,6 +64,11 @@ impl Target {
 pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
     let config = load_config(config_path)?.config;
     let socket = clauster_server::control_socket_for(&config.state_dir);
+    // A socket someone else owns is never spoken to (security.md §10, issue 16 §7).
+    clauster_server::check_socket_owner(&socket).map_err(|err| {
+        eprintln!("clauster: error: {err}");
+        ExitCode::FAILURE
+    })?;
     let engine = crate::headless::reach(&config, &socket).map_err(|err| {
         eprintln!("clauster: error: {err}");
         ExitCode::FAILURE

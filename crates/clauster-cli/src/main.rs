@@ -424,8 +424,20 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
         "reap-environments",
     ];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
-    let first = args.get(1).and_then(|a| a.to_str());
-    let explicit = first.is_some_and(|a| SUBCOMMANDS.contains(&a) || TOP_FLAGS.contains(&a));
+    // The global `-c FILE` / `--config FILE` may come before the subcommand (issue 16 §10):
+    // the first argument after them decides.
+    let mut first = 1;
+    while let Some(arg) = args.get(first).and_then(|a| a.to_str()) {
+        if arg == "-c" || arg == "--config" {
+            first += 2;
+        } else if arg.starts_with("--config=") || (arg.starts_with("-c") && arg.len() > 2) {
+            first += 1;
+        } else {
+            break;
+        }
+    }
+    let named = args.get(first).and_then(|a| a.to_str());
+    let explicit = named.is_some_and(|a| SUBCOMMANDS.contains(&a) || TOP_FLAGS.contains(&a));
     if !explicit {
         args.insert(1.min(args.len()), OsString::from("run"));
     }
@@ -690,8 +702,28 @@ mod tests {
 
     #[test]
     fn run_is_implied_unless_a_subcommand_or_help_comes_first() {
-        let cases: [(&[&str], &[&str]); 6] = [
+        let cases: [(&[&str], &[&str]); 11] = [
             (&["clauster"], &["clauster", "run"]),
+            (
+                &["clauster", "-c", "x.yml", "status"],
+                &["clauster", "-c", "x.yml", "status"],
+            ),
+            (
+                &["clauster", "--config", "x.yml", "projects", "--json"],
+                &["clauster", "--config", "x.yml", "projects", "--json"],
+            ),
+            (
+                &["clauster", "--config=x.yml", "doctor"],
+                &["clauster", "--config=x.yml", "doctor"],
+            ),
+            (
+                &["clauster", "-cx.yml", "stop"],
+                &["clauster", "-cx.yml", "stop"],
+            ),
+            (
+                &["clauster", "-c", "x.yml", "--port", "1"],
+                &["clauster", "run", "-c", "x.yml", "--port", "1"],
+            ),
             (
                 &["clauster", "-c", "x.yml"],
                 &["clauster", "run", "-c", "x.yml"],

@@ -52,7 +52,10 @@ pub fn render(spec: &UnitSpec) -> String {
         "Environment=\"{path_line}\"\nRestart=on-failure\nRestartSec=5\n\
          # Bridges and PTY keepers are detached but live in this unit's cgroup. The default\n\
          # KillMode=control-group would kill them on every restart; process keeps them running\n\
-         # so the next start finds them again.\nKillMode=process\n\n[Install]\nWantedBy={}\n",
+         # so the next start finds them again.\nKillMode=process\n\
+         # Room for max_connections (default 512) sockets plus the bridges' logs and pipes;\n\
+         # clauster raises its soft descriptor limit to this hard one at start.\n\
+         LimitNOFILE=65536\n\n[Install]\nWantedBy={}\n",
         if spec.user_unit {
             "default.target"
         } else {

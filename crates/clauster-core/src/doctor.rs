@@ -134,7 +134,10 @@ pub fn auth(config: &Config) -> Verdict {
         }
         return Verdict::Fail(crate::config::validate::network_refusal(&config.host));
     }
-    if let Some(warning) = config.browser_login_warning() {
+    if let Some(warning) = config
+        .browser_login_warning()
+        .or_else(|| config.forward_auth_origin_warning())
+    {
         return Verdict::Fail(warning);
     }
     if config.auth.enabled && !config.enforced_auth() {
@@ -500,6 +503,13 @@ mod tests {
                  allowed_origins: ['https://c.example.net']\n"
             ))),
             auth(&config("auth:\n  enabled: true\n")),
+            auth(&config(
+                "auth:\n  enabled: true\n  reverse_proxy: {enabled: true, trusted_ips: [10.0.0.1]}\n"
+            )),
+            auth(&config(
+                "auth:\n  enabled: true\n  allowed_origins: ['https://c.example.net']\n  \
+                 reverse_proxy: {enabled: true, trusted_ips: [10.0.0.1]}\n"
+            )),
         ]);
     }
 

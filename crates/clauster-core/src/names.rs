@@ -123,6 +123,12 @@ fn has_invisible(value: &str) -> bool {
     INVISIBLE.is_match(value)
 }
 
+/// Whether `value` holds a control, format (bidi overrides, zero-width characters) or
+/// otherwise invisible character: refused in anything that reaches claude's argv.
+pub fn has_invisible_characters(value: &str) -> bool {
+    has_invisible(value)
+}
+
 /// A project name: 1–64 ASCII letters, digits, `_` and `-`, not starting with `-` (hence never
 /// a flag and never hidden: `.` is not allowed at all), and not a Windows device name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

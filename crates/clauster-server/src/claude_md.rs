@@ -3,7 +3,7 @@
 //! atomic write that keeps the file's mode, and the JSON-lines audit log with rotation.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
@@ -30,6 +30,10 @@ pub const BODY_LIMIT: usize = 512 << 10;
 
 /// The content cap of data.md §2, in bytes of UTF-8.
 pub const MAX_CONTENT_BYTES: usize = 65_536;
+
+/// The largest file on disk whose hash a lost-update check computes (in chunks); a larger one
+/// has no hash, so a guarded write over it is a conflict.
+const CONFLICT_HASH_MAX_BYTES: u64 = 64 << 20;
 
 /// The audit log is rotated before it would grow past this.
 const AUDIT_MAX_BYTES: u64 = 5 << 20;
@@ -99,18 +103,27 @@ fn io_error(verb: &str, err: &io::Error) -> ApiError {
     ApiError::invalid(format!("could not {verb} CLAUDE.md: {err}"), None)
 }
 
-/// Reads the target: `None` when missing, 422 when not UTF-8.
+/// Reads the target: `None` when missing, 422 when not UTF-8 or not a regular file, 413 when
+/// over the cap (issue 16 §2: never read further than the cap, so a planted giant costs
+/// nothing).
 fn read_current(target: &Target) -> Result<Current, ApiError> {
+    use crate::bounded_read::{Refused, read_regular};
     if !target.exists {
         return Ok(None);
     }
-    let mut bytes = Vec::new();
-    match File::open(&target.path) {
-        Ok(mut file) => file
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error("read", &e))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("read", &e)),
+    let bytes = match read_regular(&target.path, MAX_CONTENT_BYTES as u64) {
+        Ok(bytes) => bytes,
+        Err(Refused::Missing) => return Ok(None),
+        Err(Refused::NotRegular) => {
+            return Err(ApiError::invalid("CLAUDE.md is not a regular file", None));
+        }
+        Err(Refused::TooLarge { size, cap }) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("CLAUDE.md is {size} bytes, over the {cap} byte cap"),
+            ));
+        }
+        Err(Refused::Io(e)) => return Err(io_error("read", &e)),
     };
     let hash = sha256_hex(&bytes);
     let text = String::from_utf8(bytes)
@@ -301,8 +314,8 @@ fn write_blocking(
     let before = read_current(&target);
     let current_hash = match &before {
         Ok(current) => current.as_ref().map(|(_, hash)| hash.clone()),
-        // Not UTF-8 on disk: still a file with a hash.
-        Err(_) => fs::read(&target.path).ok().map(|b| sha256_hex(&b)),
+        // Not UTF-8 or over the cap on disk: still a file with a hash, read in chunks.
+        Err(_) => crate::bounded_read::sha256_of_regular(&target.path, CONFLICT_HASH_MAX_BYTES),
     };
     if let Some(base) = &request.base_sha256
         && current_hash.as_deref() != Some(base.as_str())

@@ -79,6 +79,11 @@ pub enum ControlError {
          start again"
     )]
     UnsafeDir { path: PathBuf },
+    #[error(
+        "{path} is a socket owned by uid {owner}, not by this user; clauster never replaces it: \
+         remove it if it is stale and start again"
+    )]
+    ForeignSocket { path: PathBuf, owner: u32 },
     #[error("cannot bind the control socket {path}: {source}")]
     Io {
         path: PathBuf,
@@ -131,6 +136,14 @@ impl ControlSocket {
         // of a command that was killed.
         sweep_command_sockets(state_dir);
         match std::fs::symlink_metadata(&path) {
+            Ok(meta)
+                if meta.file_type().is_socket() && meta.uid() != nix::unistd::getuid().as_raw() =>
+            {
+                return Err(ControlError::ForeignSocket {
+                    path,
+                    owner: meta.uid(),
+                });
+            }
             Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path).map_err(io)?,
             Ok(_) => return Err(ControlError::NotASocket(path)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -150,6 +163,95 @@ impl ControlSocket {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The control socket's listener for `axum::serve`: it hands on only connections whose peer
+/// runs as this server's user (`SO_PEERCRED`, security.md §2 and §10). The file mode 0600
+/// already keeps other users out; the check also holds against a process that passes file
+/// modes (root) or a socket file whose mode was changed.
+pub struct PeerCheckedListener {
+    inner: tokio::net::UnixListener,
+    uid: u32,
+}
+
+impl PeerCheckedListener {
+    pub fn new(inner: tokio::net::UnixListener) -> Self {
+        Self {
+            inner,
+            uid: nix::unistd::getuid().as_raw(),
+        }
+    }
+}
+
+impl axum::serve::Listener for PeerCheckedListener {
+    type Io = tokio::net::UnixStream;
+    type Addr = tokio::net::unix::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::debug!("control socket accept failed: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    continue;
+                }
+            };
+            match stream.peer_cred() {
+                Ok(cred) if cred.uid() == self.uid => return (stream, addr),
+                Ok(cred) => tracing::warn!(
+                    peer_uid = cred.uid(),
+                    peer_pid = cred.pid(),
+                    "control socket: refused a connection from another user"
+                ),
+                Err(err) => tracing::warn!("control socket: cannot read the peer's uid: {err}"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Why the CLI will not talk to a control socket.
+#[derive(Debug, thiserror::Error)]
+pub enum UntrustedSocket {
+    #[error(
+        "the control socket {path} is owned by uid {owner}, not by you (uid {me}); clauster will \
+         not talk to it: remove it if it is stale, or find out who planted it"
+    )]
+    Owner { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "{path} is not a directory owned by you with mode 0700; clauster will not trust a control \
+         socket in it: fix or remove it"
+    )]
+    Directory { path: PathBuf },
+}
+
+/// The CLI's check before it connects to `path` (security.md §10): a socket that exists must
+/// be owned by this user, and one in the shared `/tmp/clauster-<uid>/` fallback must sit in a
+/// directory that is this user's, mode 0700. A path that does not exist passes (there is
+/// nothing to trust yet).
+pub fn check_socket_owner(path: &Path) -> Result<(), UntrustedSocket> {
+    let me = nix::unistd::getuid().as_raw();
+    if let Some(dir) = path.parent()
+        && dir == fallback_dir(me)
+        && let Ok(meta) = std::fs::symlink_metadata(dir)
+        && !(meta.file_type().is_dir() && meta.uid() == me && meta.mode().trailing_zeros() >= 6)
+    {
+        return Err(UntrustedSocket::Directory {
+            path: dir.to_owned(),
+        });
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.uid() != me => Err(UntrustedSocket::Owner {
+            path: path.to_owned(),
+            owner: meta.uid(),
+            me,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -221,7 +323,9 @@ fn ensure_private_dir(dir: &Path) -> Result<(), ControlError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{command_socket_path, control_socket_path};
+    use super::{
+        UntrustedSocket, check_socket_owner, command_socket_path, control_socket_path,
+    };
     use std::path::Path;
 
     #[test]
@@ -249,6 +353,22 @@ mod tests {
         assert!(!state.join("command-99.sock").exists());
         assert!(state.join("command-x.sock").exists());
         assert!(state.join("command-98.sock").exists());
+    }
+
+    #[test]
+    fn the_cli_trusts_only_sockets_of_its_own_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        assert!(check_socket_owner(&path).is_ok(), "nothing there yet");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert!(check_socket_owner(&path).is_ok(), "ours");
+        if nix::unistd::getuid().is_root() {
+            std::os::unix::fs::lchown(&path, Some(65_534), None).unwrap();
+            assert!(matches!(
+                check_socket_owner(&path),
+                Err(UntrustedSocket::Owner { owner: 65_534, .. })
+            ));
+        }
     }
 
     #[test]

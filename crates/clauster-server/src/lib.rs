@@ -7,6 +7,7 @@
 
 mod assets;
 mod auth;
+mod bounded_read;
 mod bridge_env;
 mod claude_files;
 mod claude_md;
@@ -49,7 +50,10 @@ use tokio::net::TcpListener;
 pub use assets::bundle_embedded;
 pub use auth::admin as credentials;
 pub use clauster_core::clone::UrlPolicy;
-pub use control::{command_socket_path, control_socket_for, control_socket_path};
+pub use control::{
+    UntrustedSocket, check_socket_owner, command_socket_path, control_socket_for,
+    control_socket_path,
+};
 pub use state::ServerConfig;
 
 /// What tests may change about a server that configuration cannot reach (README
@@ -233,6 +237,7 @@ async fn serve_on(
     // Temp directories of clones a previous run left behind (data.md §3.4).
     let root = config.projects_root.clone();
     tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
+    let max_connections = config.max_connections;
     let state = state::AppState::new(config, context, options, engine);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
@@ -261,7 +266,24 @@ async fn serve_on(
         let browser_facing = router
             .clone()
             .layer(axum::middleware::from_fn_with_state(auth, auth::gate));
-        serve_browsers(listener, browser_facing, headers.clone(), tls, stopped())
+        // Many connections need many descriptors: the soft limit goes up to the hard one.
+        if let Some(limit) = listen::raise_descriptor_limit()
+            && limit < max_connections.saturating_add(64)
+        {
+            tracing::warn!(
+                "the descriptor limit ({limit}) is below max_connections ({max_connections}) \
+                 plus what bridges and the store need; raise LimitNOFILE / ulimit -n or lower \
+                 max_connections"
+            );
+        }
+        serve_browsers(
+            listener,
+            browser_facing,
+            headers.clone(),
+            tls,
+            usize::try_from(max_connections).unwrap_or(usize::MAX),
+            stopped(),
+        )
     });
     let tcp = async move {
         match tcp {
@@ -272,7 +294,11 @@ async fn serve_on(
     let over_socket = router
         .layer(axum::Extension(claude_md::ControlSocket))
         .layer(headers);
-    let unix = axum::serve(unix_listener, over_socket).with_graceful_shutdown(stopped());
+    let unix = axum::serve(
+        control::PeerCheckedListener::new(unix_listener),
+        over_socket,
+    )
+    .with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -290,6 +316,7 @@ fn serve_browsers<L>(
     router: axum::Router,
     headers: L,
     tls: Option<tls::TlsSetup>,
+    max_connections: usize,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>>
 where
@@ -310,5 +337,12 @@ where
             listen::body_deadline,
         ))
         .layer(headers);
-    listen::serve_tcp(listener, router, tls.map(|tls| tls.config), limits, stopped)
+    listen::serve_tcp(
+        listener,
+        router,
+        tls.map(|tls| tls.config),
+        limits,
+        max_connections,
+        stopped,
+    )
 }

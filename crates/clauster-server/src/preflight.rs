@@ -49,20 +49,12 @@ pub fn check_project(project: &Project, global: &Value) -> CheckReport {
 /// `mcp-approval`: the servers of `.mcp.json` the global file's project entry has not
 /// decided. The entry is keyed by the directory Claude runs in, the symlink-resolved path.
 fn mcp_approval(path: &Path, global: &Value) -> Check {
-    let text = match std::fs::read_to_string(path.join(".mcp.json")) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Check::new("mcp-approval", CheckStatus::Ok, "no .mcp.json");
-        }
-        Err(err) => {
-            return Check::new(
-                "mcp-approval",
-                CheckStatus::Warn,
-                format!("cannot read .mcp.json ({err}); check its permissions"),
-            );
-        }
+    let text = match read_mcp_json(path) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Check::new("mcp-approval", CheckStatus::Ok, "no .mcp.json"),
+        Err(detail) => return Check::new("mcp-approval", CheckStatus::Warn, detail),
     };
-    let Ok(mcp) = serde_json::from_str::<Value>(&text) else {
+    let Ok(mcp) = serde_json::from_slice::<Value>(&text) else {
         return Check::new(
             "mcp-approval",
             CheckStatus::Warn,
@@ -87,6 +79,43 @@ fn mcp_approval(path: &Path, global: &Value) -> Check {
                 path.display()
             ),
         )
+    }
+}
+
+/// The project's `.mcp.json` (issue 16 §2): `None` when there is none; the warning when it
+/// resolves outside the project, is not a regular file or is over the 1 MiB cap — a cloned
+/// repository may plant any of those, and none is read.
+fn read_mcp_json(project: &Path) -> Result<Option<Vec<u8>>, String> {
+    use crate::bounded_read::{JSON_FILE_CAP, Refused, read_regular};
+    let path = project.join(".mcp.json");
+    match std::fs::symlink_metadata(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(format!(
+                "cannot read .mcp.json ({err}); check its permissions"
+            ));
+        }
+        Ok(_) => {}
+    }
+    let outside =
+        || ".mcp.json resolves outside the project directory; Clauster does not read it".to_owned();
+    let project = std::fs::canonicalize(project).map_err(|_| outside())?;
+    let target = std::fs::canonicalize(&path).map_err(|_| outside())?;
+    if !target.starts_with(&project) {
+        return Err(outside());
+    }
+    match read_regular(&target, JSON_FILE_CAP) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Refused::Missing) => Ok(None),
+        Err(Refused::NotRegular) => {
+            Err(".mcp.json is not a regular file; Clauster does not read it".to_owned())
+        }
+        Err(Refused::TooLarge { size, cap }) => Err(format!(
+            ".mcp.json is {size} bytes, over the {cap} byte cap; Clauster does not read it"
+        )),
+        Err(Refused::Io(err)) => Err(format!(
+            "cannot read .mcp.json ({err}); check its permissions"
+        )),
     }
 }
 

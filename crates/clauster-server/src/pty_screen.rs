@@ -22,12 +22,21 @@ const LIVENESS_CHECK: Duration = Duration::from_secs(2);
 pub async fn stream(
     State(state): State<AppState>,
     Path(reference): Path<String>,
+    session: Option<axum::Extension<crate::auth::SessionEnd>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| run(state, reference, socket))
+    let session = session.map(|axum::Extension(end)| end);
+    upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
 }
 
-async fn run(state: AppState, reference: String, mut socket: WebSocket) {
+async fn run(
+    state: AppState,
+    reference: String,
+    mut socket: WebSocket,
+    session: Option<crate::auth::SessionEnd>,
+) {
+    // A cookie session's logout or expiry closes the socket (issue 16 §6).
+    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
     if !state.config().claude.pty_screen_enabled {
         close(
             &mut socket,
@@ -92,6 +101,10 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket) {
                         return;
                     }
                 }
+            }
+            reason = &mut session_end => {
+                close(&mut socket, 1008, reason).await;
+                return;
             }
             message = socket.recv() => {
                 if matches!(message, None | Some(Err(_) | Ok(Message::Close(_)))) {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json::TrustState;
 use clauster_core::modes::PermissionMode;
-use clauster_core::names::{ProjectName, echo};
+use clauster_core::names::{ProjectName, echo, has_invisible_characters};
 use clauster_core::sanitize::sanitize_text;
 use serde::Deserialize;
 use serde_json::json;
@@ -122,10 +122,14 @@ pub async fn dispatch(
             Some("prompt"),
         ));
     }
+    // Both reach claude's argv: no flag lookalike, and no control or invisible formatting
+    // character (U+202E and friends could make the name read as something else).
     for (field, value) in [("rc_name", rc_name), ("model", request.model.as_deref())] {
-        if value.is_some_and(|v| v.starts_with('-') || v.chars().any(char::is_control)) {
+        if value.is_some_and(|v| v.starts_with('-') || has_invisible_characters(v)) {
             return Err(ApiError::invalid(
-                format!("{field} must not start with '-' or contain control characters"),
+                format!(
+                    "{field} must not start with '-' or contain control or invisible characters"
+                ),
                 Some(field),
             ));
         }
@@ -246,7 +250,10 @@ fn check_job_id(job: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            format!("invalid job id '{job}'; expected 8 lowercase hex characters"),
+            format!(
+                "invalid job id '{}'; expected 8 lowercase hex characters",
+                echo(job)
+            ),
             None,
         ))
     }

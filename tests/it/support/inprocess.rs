@@ -23,6 +23,24 @@ pub struct InProcess {
 /// Starts `serve` on 127.0.0.1:0 with `extra` YAML appended to a config that points at the
 /// sandbox, and `policy` as the clone URL policy.
 pub async fn serve(sandbox: &Sandbox, extra: &str, policy: UrlPolicy) -> InProcess {
+    serve_with(
+        sandbox,
+        extra,
+        clauster_server::ServeOptions {
+            clone_url_policy: policy,
+            ..clauster_server::ServeOptions::default()
+        },
+    )
+    .await
+}
+
+/// [`serve`] with every `ServeOptions` field chosen by the test (the built `clauster` as
+/// `self_exe` for pty bridges, a URL policy).
+pub async fn serve_with(
+    sandbox: &Sandbox,
+    extra: &str,
+    options: clauster_server::ServeOptions,
+) -> InProcess {
     let claude = fake_claude(sandbox);
     std::fs::create_dir_all(sandbox.projects_root()).expect("create projects_root");
     // `clauster run` creates the state directory before serving; so does this harness.
@@ -33,14 +51,24 @@ pub async fn serve(sandbox: &Sandbox, extra: &str, policy: UrlPolicy) -> InProce
     )
     .expect("chmod state_dir");
     let text = format!(
-        "projects_root: {root}\nstate_dir: {state}\nclaude:\n  binary: {claude}\n  config_dir: {home}/.claude\n{extra}",
+        "projects_root: {root}\nstate_dir: {state}\n{extra}",
         root = sandbox.projects_root().display(),
         state = sandbox.state_dir().display(),
-        claude = claude.display(),
-        home = sandbox.home().display(),
     );
+    // The claude keys come as variables, so `extra` may have a `claude:` section of its own.
+    let env = [
+        ("CLAUSTER_CLAUDE_BINARY", claude.display().to_string()),
+        (
+            "CLAUSTER_CLAUDE_CONFIG_DIR",
+            format!("{}/.claude", sandbox.home().display()),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
     let loaded = clauster_core::config::load(&ConfigInput {
         text: Some(text),
+        env,
         home: Some(sandbox.home()),
         ..ConfigInput::default()
     })
@@ -52,10 +80,6 @@ pub async fn serve(sandbox: &Sandbox, extra: &str, policy: UrlPolicy) -> InProce
         config: loaded.config,
         config_file: None,
         session_secret: None,
-    };
-    let options = clauster_server::ServeOptions {
-        clone_url_policy: policy,
-        ..clauster_server::ServeOptions::default()
     };
     let served = tokio::spawn(clauster_server::serve(
         config,

@@ -211,7 +211,7 @@ pub fn start_server(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
-    launch_server(sandbox.command(clauster_bin()), sandbox, claude, args, env)
+    start_server_via(sandbox, &[], claude, args, env)
 }
 
 /// [`start_server`], with the server inheriting descriptor 7 open (not close-on-exec) on
@@ -226,6 +226,27 @@ pub fn start_server_inheriting(
         .arg(inherited)
         .arg(clauster_bin());
     launch_server(cmd, sandbox, claude, &[], &[])
+}
+
+/// [`start_server`] with `clauster` run through `wrapper` (a command that execs the rest of
+/// its arguments: `prlimit --nofile=…`, `setpriv --reuid=…`); `wrapper` empty runs it
+/// directly.
+pub fn start_server_via(
+    sandbox: &Sandbox,
+    wrapper: &[&str],
+    claude: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
+    let cmd = match wrapper.split_first() {
+        None => sandbox.command(clauster_bin()),
+        Some((program, rest)) => {
+            let mut cmd = sandbox.command(Path::new(program));
+            cmd.args(rest).arg(clauster_bin());
+            cmd
+        }
+    };
+    launch_server(cmd, sandbox, claude, args, env)
 }
 
 /// Appends the `run` arguments to `cmd` (which ends in the `clauster` binary) and starts it.
@@ -265,6 +286,35 @@ fn launch_server(
         ws: format!("ws://127.0.0.1:{port}"),
         log,
     }
+}
+
+impl Server {
+    /// The pid of the process that was started (the server itself, or a wrapper that exec'd
+    /// it).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+}
+
+/// `clauster hash-password` for `password`: a full-cost argon2id PHC string (m = 65 536 KiB).
+pub fn hash_password(sandbox: &Sandbox, password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = sandbox
+        .command(clauster_bin())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n{password}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("hash-password");
+    assert!(out.status.success(), "hash-password failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// The fake `claude` installed as `<sandbox>/bin/claude`.

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::config::{CloneSettings, IpNet};
 use crate::names::echo;
 
-/// What an address is, for the SSRF guard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an address is, for the SSRF guard; ordered from the least to the most restricted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AddressClass {
     /// Routable on the internet: allowed.
     Public,
@@ -31,14 +31,76 @@ pub struct BlockedAddress {
     pub ip: IpAddr,
 }
 
-/// Classifies `ip` after normalising it: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
-/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`) addresses are judged by the
-/// IPv4 address they carry, so no IPv6 spelling reaches an IPv4 range that is refused.
+/// Classifies `ip` after normalising it: IPv4-mapped (`::ffff:a.b.c.d`), SIIT
+/// IPv4-translated (`::ffff:0:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`)
+/// and 6to4 (`2002::/16`) addresses are judged by the IPv4 address they carry, so no IPv6
+/// spelling reaches an IPv4 range that is refused. Addresses that may carry an IPv4 address
+/// in more than one place — local-use NAT64 `64:ff9b:1::/48` (at every RFC 6052 prefix
+/// length that fits it, and private at least: its translator is on the local network) and
+/// Teredo `2001::/32` (server and client) — get the most restricted class of them all.
 pub fn classify(ip: IpAddr) -> AddressClass {
     match normalise(ip) {
         IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
+        IpAddr::V6(v6) => {
+            let floor = if in_v6(v6, LOCAL_USE_NAT64, 48) {
+                AddressClass::Private
+            } else {
+                AddressClass::Public
+            };
+            carried_v4(v6)
+                .into_iter()
+                .map(classify_v4)
+                .fold(classify_v6(v6).max(floor), AddressClass::max)
+        }
     }
+}
+
+/// `64:ff9b:1::/48`, the local-use NAT64 prefix (RFC 8215).
+const LOCAL_USE_NAT64: u128 = 0x0064_ff9b_0001 << 80;
+/// `2001::/32`, Teredo (RFC 4380).
+const TEREDO: u128 = 0x2001_0000 << 96;
+
+/// `len` bits of `bits` starting at bit `from` (bit 0 is the most significant).
+fn bits_at(bits: u128, from: u32, len: u32) -> u32 {
+    let shifted = bits >> (128 - from - len);
+    u32::try_from(shifted & ((1_u128 << len) - 1)).expect("at most 32 bits are taken")
+}
+
+/// The IPv4 addresses an IPv6 address may carry where the place is not unique.
+fn carried_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let bits = u128::from(v6);
+    if in_v6(v6, LOCAL_USE_NAT64, 48) {
+        // RFC 6052 §2.2 layouts for /48, /56, /64 and /96. A layout applies only when its
+        // `u` octet (bits 64–71) and its suffix (the bits after the IPv4 address) are zero,
+        // as that RFC requires; the operator's prefix fills the bits in between.
+        let zero_from = |from: u32| from >= 128 || bits_at(bits, from, 128 - from) == 0;
+        let u_zero = bits_at(bits, 64, 8) == 0;
+        let layouts = [
+            (
+                u_zero && zero_from(88),
+                (bits_at(bits, 48, 16) << 16) | bits_at(bits, 72, 16),
+            ),
+            (
+                u_zero && zero_from(96),
+                (bits_at(bits, 56, 8) << 24) | bits_at(bits, 72, 24),
+            ),
+            (u_zero && zero_from(104), bits_at(bits, 72, 32)),
+            (true, bits_at(bits, 96, 32)),
+        ];
+        return layouts
+            .into_iter()
+            .filter(|(applies, _)| *applies)
+            .map(|(_, v4)| Ipv4Addr::from(v4))
+            .collect();
+    }
+    if in_v6(v6, TEREDO, 32) {
+        // The Teredo server, then the client (stored inverted, RFC 4380 §4).
+        return vec![
+            Ipv4Addr::from(bits_at(bits, 32, 32)),
+            Ipv4Addr::from(!bits_at(bits, 96, 32)),
+        ];
+    }
+    Vec::new()
 }
 
 fn normalise(ip: IpAddr) -> IpAddr {
@@ -48,6 +110,10 @@ fn normalise(ip: IpAddr) -> IpAddr {
     }
     let bits = u128::from(v6);
     let low32 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
+    // SIIT IPv4-translated `::ffff:0:a.b.c.d` (RFC 2765).
+    if bits >> 32 == 0xffff_0000 {
+        return IpAddr::V4(low32);
+    }
     // IPv4-compatible `::a.b.c.d` (but not `::` and `::1`, which are IPv6's own).
     if bits >> 32 == 0 && bits > 1 {
         return IpAddr::V4(low32);
@@ -209,7 +275,7 @@ mod tests {
         }
     }
 
-    const ADDRESSES: [&str; 40] = [
+    const ADDRESSES: [&str; 51] = [
         "8.8.8.8",
         "140.82.112.3",
         "127.0.0.1",
@@ -250,6 +316,18 @@ mod tests {
         "::127.0.0.1",
         "64:ff9b::a9fe:a9fe",
         "2002:7f00:1::1",
+        // Issue 16 §8: SIIT, local-use NAT64 at each RFC 6052 layout, Teredo.
+        "::ffff:0:7f00:1",
+        "::ffff:0:a00:5",
+        "::ffff:0:808:808",
+        "64:ff9b:1::7f00:1",
+        "64:ff9b:1:7f00:1::",
+        "64:ff9b:1:a9:fe:a9fe::",
+        "64:ff9b:1:0:7f:0:100::",
+        "64:ff9b:1::808:808",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        "2001:0:4136:e378:8000:63bf:f5ff:fffa",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
     ];
 
     #[test]

@@ -41,6 +41,7 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("projects_root", Str),
     ("host", Str),
     ("port", Int),
+    ("max_connections", Int),
     ("state_dir", Str),
     ("root_path", StrOrEmpty),
     ("log_format", Str),

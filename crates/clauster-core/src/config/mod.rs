@@ -11,6 +11,7 @@
 
 mod env;
 mod error;
+pub mod host;
 mod read;
 mod schema;
 pub(crate) mod validate;
@@ -26,6 +27,7 @@ use config::{Environment, File, FileFormat, Source, ValueKind};
 
 pub use env::{CONFIG_HOME, CONFIG_PATH, SESSION_SECRET, has_file_twin, variable_name};
 pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
+pub use host::{HostName, HostRule};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, MetricsSettings,

@@ -67,6 +67,8 @@ struct IntRange {
 
 const AT_LEAST_0: IntRange = IntRange { min: 0, max: None };
 const AT_LEAST_1: IntRange = IntRange { min: 1, max: None };
+/// `max_connections` when unset (issue 16 §4).
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 512;
 
 impl IntRange {
     fn describe(self) -> String {
@@ -561,6 +563,14 @@ impl<'a> Reader<'a> {
                 max: Some(65535),
             },
         );
+        let max_connections = self.uint(
+            "max_connections",
+            DEFAULT_MAX_CONNECTIONS,
+            IntRange {
+                min: 1,
+                max: Some(1_000_000),
+            },
+        );
         let root_path = self.root_path();
         let log_format = self.choice("log_format", LogFormat::Text);
         let log_level = match self.get("log_level") {
@@ -577,6 +587,7 @@ impl<'a> Reader<'a> {
             projects_root_is_default,
             host,
             port: u16::try_from(port).unwrap_or(7621),
+            max_connections,
             state_dir,
             root_path,
             log_format,

@@ -202,6 +202,9 @@ pub struct Config {
     pub projects_root_is_default: bool,
     pub host: String,
     pub port: u16,
+    /// Concurrent connections on the TCP listener (issue 16 §4); at the cap the oldest idle
+    /// keep-alive connection is shed, else the new one is refused.
+    pub max_connections: u64,
     pub state_dir: PathBuf,
     /// Normalised: `""` or `/a/b` (no trailing slash).
     pub root_path: String,
@@ -440,6 +443,22 @@ impl Config {
                     self.host
                 )
             })
+    }
+
+    /// The warning when forward-auth is on and no browser origin is allowed (issue 16 §5):
+    /// browsers send the proxy's origin with every unsafe request, and a forward-auth caller's
+    /// `Origin` must be allowed, so the dashboard behind the proxy could change nothing.
+    /// `clauster doctor`'s `auth` row fails with the same text.
+    pub fn forward_auth_origin_warning(&self) -> Option<String> {
+        (self.auth.enabled
+            && self.auth.reverse_proxy.enabled
+            && self.auth.allowed_origins.is_empty())
+        .then(|| {
+            "forward-auth is on but auth.allowed_origins is empty: a browser behind the proxy \
+             sends the proxy's origin, which is refused, so the dashboard can change nothing; \
+             add the URL the proxy serves, e.g. https://clauster.example.net"
+                .to_owned()
+        })
     }
 
     /// The warning for a non-loopback host whose operator opted out of enforced auth

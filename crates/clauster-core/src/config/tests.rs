@@ -130,6 +130,12 @@ fn refusal_messages() {
         ("port not a number", Some("port: seventy"), &[]),
         ("port fractional", Some("port: 80.5"), &[]),
         ("port from env", None, &[("CLAUSTER_PORT", "abc")]),
+        ("max_connections zero", Some("max_connections: 0"), &[]),
+        (
+            "max_connections from env",
+            None,
+            &[("CLAUSTER_MAX_CONNECTIONS", "lots")],
+        ),
         (
             "port in range from env but out of bounds",
             None,
@@ -763,6 +769,7 @@ fn environment_overrides() {
         Some(file),
         &[
             ("CLAUSTER_PORT", " 9000 "),
+            ("CLAUSTER_MAX_CONNECTIONS", "2048"),
             ("CLAUSTER_INSTANCE_DEFAULTS_MAX_BRIDGES", ""),
             ("CLAUSTER_INSTANCE_NAME", ""),
             ("CLAUSTER_CLONE_ALLOWED_SCHEMES", ""),
@@ -787,6 +794,7 @@ fn environment_overrides() {
     );
     let c = &loaded.config;
     assert_eq!(c.port, 9000);
+    assert_eq!(c.max_connections, 2048);
     assert_eq!(c.instance_defaults.max_bridges, None);
     assert_eq!(c.instance_name, None);
     assert!(

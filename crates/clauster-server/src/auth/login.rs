@@ -1,6 +1,8 @@
 //! `GET /login`, `POST /login`, `POST /logout` (http-api.md §3) and the login page (ui.md
 //! §11): a plain form that works without JavaScript.
 
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Extension;
@@ -46,7 +48,16 @@ pub async fn page(
     login_page(&auth, &nonce, StatusCode::OK, &Notice::None)
 }
 
+/// How many password verifications may run at once (issue 16 §1): each argon2id check of the
+/// Python parameters holds 64 MiB, so the number in flight bounds the memory a flood of
+/// sign-ins can take.
+pub const MAX_CONCURRENT_VERIFICATIONS: usize = 2;
+
 /// `POST /login`: throttle first, then the password; success sets the session cookie.
+///
+/// The attempt is reserved in the throttle before its password is hashed and settled after,
+/// and it needs one of [`MAX_CONCURRENT_VERIFICATIONS`] slots: with none free it gets 429 at
+/// once, unhashed and uncounted.
 pub async fn submit(
     State(auth): State<Auth>,
     Extension(nonce): Extension<CspNonce>,
@@ -58,23 +69,9 @@ pub async fn submit(
     let peer = peer_of(&request);
     let key = throttle_key(&auth, &request);
     let secure = auth.secure(peer, request.headers());
-    let throttled = auth
-        .inner
-        .throttle
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .check(&key, Instant::now());
-    if let Err(retry_after) = throttled {
-        let mut response = login_page(
-            &auth,
-            &nonce,
-            StatusCode::TOO_MANY_REQUESTS,
-            &Notice::Throttled(retry_after),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return response;
+    // A locked client is refused before its body is even read.
+    if let Err(retry_after) = auth.throttle().check(&key, Instant::now()) {
+        return throttled(&auth, &nonce, retry_after);
     }
     let form: Result<Form<LoginForm>, FormRejection> =
         <Form<LoginForm> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
@@ -86,33 +83,94 @@ pub async fn submit(
         }
         Err(_) => return login_page(&auth, &nonce, StatusCode::BAD_REQUEST, &Notice::Malformed),
     };
+    // Reserve, then take a verification slot; both before any hashing.
+    let reservation = match Reservation::take(&auth, key) {
+        Ok(reservation) => reservation,
+        Err(retry_after) => return throttled(&auth, &nonce, retry_after),
+    };
+    let Ok(slot) = Arc::clone(&auth.inner.verifications).try_acquire_owned() else {
+        reservation.release();
+        return throttled(&auth, &nonce, BUSY_RETRY_AFTER_SECONDS);
+    };
     let hash = auth
         .config()
         .auth
         .password_hash
         .as_ref()
         .map(|h| h.expose().to_owned());
-    let ok =
-        tokio::task::spawn_blocking(move || password::verify_password(&password, hash.as_deref()))
-            .await
-            .unwrap_or(false);
-    let mut throttle = auth
-        .inner
-        .throttle
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The slot travels with the hash: it is freed when the hashing ends, even when the
+    // client went away and this future was dropped.
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = password::verify_password(&password, hash.as_deref());
+        drop(slot);
+        ok
+    })
+    .await
+    .unwrap_or(false);
+    reservation.settle(ok);
     if ok {
-        throttle.succeed(&key);
-        drop(throttle);
         let mut response = redirect(&format!("{}/", auth.root_path()));
         set_cookie(&mut response, &auth.session_cookie(secure));
         tracing::info!(kind = "password", "signed in");
         response
     } else {
-        throttle.fail(&key, Instant::now());
-        drop(throttle);
         tracing::warn!(peer = ?peer, "wrong password at sign-in");
         login_page(&auth, &nonce, StatusCode::UNAUTHORIZED, &Notice::Wrong)
+    }
+}
+
+/// `Retry-After` when every verification slot is taken: they free within a second.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// The 429 page with `Retry-After`.
+fn throttled(auth: &Auth, nonce: &CspNonce, retry_after: u64) -> Response {
+    let mut response = login_page(
+        auth,
+        nonce,
+        StatusCode::TOO_MANY_REQUESTS,
+        &Notice::Throttled(retry_after),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+/// One attempt reserved in the throttle. Dropped unsettled (the request went away while its
+/// password was hashing), it counts as a failure: disconnecting must not be a way around
+/// the limit.
+struct Reservation {
+    auth: Auth,
+    key: Option<ThrottleKey>,
+}
+
+impl Reservation {
+    fn take(auth: &Auth, key: ThrottleKey) -> Result<Self, u64> {
+        auth.throttle().reserve(&key, Instant::now())?;
+        Ok(Self {
+            auth: auth.clone(),
+            key: Some(key),
+        })
+    }
+
+    fn release(mut self) {
+        if let Some(key) = self.key.take() {
+            self.auth.throttle().release(&key);
+        }
+    }
+
+    fn settle(mut self, ok: bool) {
+        if let Some(key) = self.key.take() {
+            self.auth.throttle().settle(&key, ok, Instant::now());
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.auth.throttle().settle(&key, false, Instant::now());
+        }
     }
 }
 
@@ -149,16 +207,25 @@ fn throttle_key(auth: &Auth, request: &Request) -> ThrottleKey {
             ThrottleKey::Client(format!("proxy-user:{name}"))
         }
         proxy::ProxyVerdict::User { .. } | proxy::ProxyVerdict::NoUser => ThrottleKey::SharedProxy,
-        proxy::ProxyVerdict::Untrusted => ThrottleKey::Client(
-            peer.map_or_else(|| "local".to_owned(), |ip| canonical_ip(ip).to_string()),
-        ),
+        proxy::ProxyVerdict::Untrusted => {
+            ThrottleKey::Client(peer.map_or_else(|| "local".to_owned(), client_key))
+        }
     }
 }
 
-fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+/// The throttle's name for a socket peer: an IPv4 address (IPv4-mapped IPv6 included) as
+/// itself, an IPv6 address by its /64 — one host usually holds a whole /64 and could rotate
+/// through it (issue 16 §1).
+fn client_key(ip: IpAddr) -> String {
     match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        std::net::IpAddr::V4(_) => ip,
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
+            || {
+                let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
+                format!("{network}/64")
+            },
+            |v4| v4.to_string(),
+        ),
     }
 }
 
@@ -216,7 +283,18 @@ padding:2rem;min-width:16rem;border-radius:12px;border:1px solid rgba(127,127,12
 
 #[cfg(test)]
 mod tests {
-    use super::{Notice, render};
+    use super::{Notice, client_key, render};
+
+    #[test]
+    fn ipv6_peers_are_keyed_by_their_64_and_ipv4_by_the_address() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::1"), "::/64");
+    }
 
     #[test]
     fn the_login_page() {

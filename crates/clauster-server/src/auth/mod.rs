@@ -20,7 +20,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use clauster_core::config::{Config, CookieSecure, Secret};
+use clauster_core::config::host::{parse_host_header, split_host_port};
+use clauster_core::config::{Config, CookieSecure, HostRule, Secret};
+use clauster_core::names::echo;
 use subtle::ConstantTimeEq as _;
 
 use crate::error::ApiError;
@@ -51,9 +53,17 @@ impl Caller {
         !matches!(self, Caller::Anonymous)
     }
 
-    /// Cookie and anonymous requests are the ones a browser can be tricked into sending.
-    fn needs_origin(&self) -> bool {
-        matches!(self, Caller::Cookie { .. } | Caller::Anonymous)
+    /// The Origin rule for this caller (security.md §5, issue 16 §5): cookie and anonymous
+    /// requests are the ones a browser can be tricked into sending, so they need an allowed
+    /// `Origin`; a forward-auth request passes without one (scripts behind the proxy send
+    /// none) but not with a foreign one (a browser always sends one on a cross-site POST, and
+    /// the proxy authenticates it all the same); bearer tokens are exempt.
+    fn origin_passes(&self, allowed: &AllowedOrigins, headers: &HeaderMap) -> bool {
+        match self {
+            Caller::Cookie { .. } | Caller::Anonymous => allowed.admits(headers),
+            Caller::Proxy { .. } => allowed.admits_if_present(headers),
+            Caller::Open | Caller::Bearer => true,
+        }
     }
 
     /// Whether `/healthz` may show more than `{"status": "ok"}`.
@@ -75,9 +85,13 @@ struct Inner {
     signer: session::Signer,
     epoch: session::Epoch,
     throttle: Mutex<throttle::Throttle>,
+    /// Slots for password verifications (`login::MAX_CONCURRENT_VERIFICATIONS`).
+    verifications: Arc<tokio::sync::Semaphore>,
     /// Its own connection to the store: token lookups never wait for the engine.
     tokens: Mutex<Store>,
     allowed: AllowedOrigins,
+    /// The `Host` values this server answers to (issue 16 §3).
+    hosts: HostRule,
 }
 
 /// Why authentication could not be set up; the server refuses to start.
@@ -109,10 +123,14 @@ impl Auth {
         Ok(Self {
             inner: Arc::new(Inner {
                 allowed: AllowedOrigins::new(&config, port),
+                hosts: HostRule::new(&config),
                 cookie_name: session::cookie_name(&state_dir),
                 signer: session::Signer::new(secret),
                 epoch: session::Epoch::load(&state_dir),
                 throttle: Mutex::new(throttle::Throttle::default()),
+                verifications: Arc::new(tokio::sync::Semaphore::new(
+                    login::MAX_CONCURRENT_VERIFICATIONS,
+                )),
                 tokens: Mutex::new(tokens),
                 config,
             }),
@@ -121,6 +139,13 @@ impl Auth {
 
     fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, throttle::Throttle> {
+        self.inner
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn enabled(&self) -> bool {
@@ -287,6 +312,9 @@ pub fn startup_warnings(config: &Config) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if let Some(warning) = config.forward_auth_origin_warning() {
+        warnings.push(warning);
+    }
     if !config.enforced_auth() {
         warnings.push(
             "auth is on but no password hash, forward-auth or auth.api_token_hash is configured: \
@@ -436,7 +464,59 @@ impl Caller {
     }
 }
 
+/// The address a TCP connection arrived on, put in each request by the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
+
+/// The `Host` rule (issue 16 §3): every host the request names — its `Host` header and the
+/// authority of an absolute-form target — must be one this server answers to. `Err` is the
+/// 421 to send.
+fn check_host(auth: &Auth, request: &Request) -> Result<(), Box<Response>> {
+    let local = request
+        .extensions()
+        .get::<LocalAddr>()
+        .map(|LocalAddr(addr)| addr.ip());
+    let header = request.headers().get(header::HOST).map(|value| {
+        value.to_str().map_or_else(
+            |_| String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            str::to_owned,
+        )
+    });
+    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    if header.is_none() && authority.is_none() {
+        return Err(Box::new(
+            ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the request has no Host header; send the server's address as Host",
+            )
+            .into_response(),
+        ));
+    }
+    for named in header.iter().chain(authority.iter()) {
+        let admitted =
+            parse_host_header(named).is_some_and(|host| auth.inner.hosts.admits(&host, local));
+        if !admitted {
+            let shown = split_host_port(named).map_or(named.as_str(), |(host, _)| host);
+            return Err(Box::new(
+                ApiError::new(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!(
+                        "Host '{}' is not one this server answers to; add its origin to \
+                         auth.allowed_origins",
+                        echo(shown)
+                    ),
+                )
+                .into_response(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'static str) {
+    if let Err(refusal) = check_host(auth, &request) {
+        return (*refusal, "none (Host refused)");
+    }
     let path = request.uri().path().to_owned();
     let root = auth.root_path();
     let rel = if root.is_empty() {
@@ -473,7 +553,7 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
     let mut request = Request::from_parts(parts, body);
     // Before the public-path check, so `POST /login` is covered too (security.md §5).
     let kind = caller.kind();
-    if checks_origin && caller.needs_origin() && !auth.inner.allowed.admits(request.headers()) {
+    if checks_origin && !caller.origin_passes(&auth.inner.allowed, request.headers()) {
         return (origin_refused(), kind);
     }
     if caller.authenticated() || is_public(request.method(), &rel) {

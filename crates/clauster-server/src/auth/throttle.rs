@@ -1,6 +1,10 @@
 //! The login throttle of security.md §3, in memory: per client 5 failures in 300 s lock the
 //! key for 300 s; behind a trusted proxy that names no user, one shared failure list backs
 //! off exponentially after 20 failures. Time is handed in, so the numbers are testable.
+//!
+//! An attempt is *reserved* before its password is hashed and settled after (issue 16 §1):
+//! a verification in flight counts as a failure until it turns out otherwise, so concurrent
+//! wrong passwords cannot all slip past the limit while the first ones are still hashing.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -24,6 +28,8 @@ pub enum ThrottleKey {
 struct Entry {
     failures: VecDeque<Instant>,
     locked_until: Option<Instant>,
+    /// Reserved attempts whose verification has not finished.
+    pending: usize,
 }
 
 /// The throttle's state. Callers hold it behind a mutex.
@@ -51,12 +57,21 @@ impl Throttle {
                     entry.failures.clear();
                     Ok(())
                 }
+                // Attempts still hashing count as failures until they are settled: were they
+                // all wrong, the key would be locked from that moment.
+                None if entry.failures.len() + entry.pending >= FAILURES_TO_LOCK => {
+                    Err(LOCK.as_secs() + 1)
+                }
                 None => Ok(()),
             },
             ThrottleKey::SharedProxy => {
-                let count = entry.failures.len();
+                let count = entry.failures.len() + entry.pending;
                 if count <= GLOBAL_FREE_FAILURES {
                     return Ok(());
+                }
+                if entry.failures.len() < count && entry.failures.len() <= GLOBAL_FREE_FAILURES {
+                    // Over the free allowance only through attempts in flight: wait for them.
+                    return Err(1);
                 }
                 let exponent = i32::try_from(count - GLOBAL_FREE_FAILURES).unwrap_or(i32::MAX);
                 let wait =
@@ -72,6 +87,38 @@ impl Throttle {
         }
     }
 
+    /// [`Throttle::check`], and when the attempt may go ahead, reserves it: it counts as a
+    /// failure in flight until [`Throttle::settle`] (or [`Throttle::release`]) is called.
+    pub fn reserve(&mut self, key: &ThrottleKey, now: Instant) -> Result<(), u64> {
+        self.check(key, now)?;
+        self.keys.entry(key.clone()).or_default().pending += 1;
+        Ok(())
+    }
+
+    /// Ends a reservation whose password was never checked (no verification slot was free):
+    /// it counts neither way.
+    pub fn release(&mut self, key: &ThrottleKey) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.pending = entry.pending.saturating_sub(1);
+            if entry.pending == 0 && entry.failures.is_empty() && entry.locked_until.is_none() {
+                self.keys.remove(key);
+            }
+        }
+    }
+
+    /// Ends a reservation with the verification's answer: a success clears the key, a wrong
+    /// password is a failure.
+    pub fn settle(&mut self, key: &ThrottleKey, ok: bool, now: Instant) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.pending = entry.pending.saturating_sub(1);
+        }
+        if ok {
+            self.succeed(key);
+        } else {
+            self.fail(key, now);
+        }
+    }
+
     /// Records a wrong password.
     pub fn fail(&mut self, key: &ThrottleKey, now: Instant) {
         let entry = self.keys.entry(key.clone()).or_default();
@@ -82,9 +129,20 @@ impl Throttle {
         }
     }
 
-    /// A success clears the key.
+    /// A success clears the key (attempts of the key still in flight stay reserved).
     pub fn succeed(&mut self, key: &ThrottleKey) {
-        self.keys.remove(key);
+        let pending = self.keys.get(key).map_or(0, |e| e.pending);
+        if pending == 0 {
+            self.keys.remove(key);
+        } else {
+            self.keys.insert(
+                key.clone(),
+                Entry {
+                    pending,
+                    ..Entry::default()
+                },
+            );
+        }
     }
 }
 
@@ -165,6 +223,60 @@ mod tests {
         throttle.succeed(&key);
         throttle.fail(&key, later + Duration::from_secs(5));
         assert_eq!(throttle.check(&key, later + Duration::from_secs(5)), Ok(()));
+    }
+
+    #[test]
+    fn attempts_in_flight_count_as_failures_until_settled() {
+        let now = Instant::now();
+        let mut throttle = Throttle::default();
+        let key = client("192.0.2.9");
+        // Five reservations go ahead; the sixth is refused while they are still hashing.
+        for _ in 0..5 {
+            assert_eq!(throttle.reserve(&key, now), Ok(()));
+        }
+        assert_eq!(throttle.reserve(&key, now), Err(301));
+        // A released reservation (no verification slot) counts neither way.
+        throttle.release(&key);
+        assert_eq!(throttle.reserve(&key, now), Ok(()));
+        for _ in 0..5 {
+            throttle.settle(&key, false, now);
+        }
+        assert_eq!(throttle.check(&key, now), Err(301), "five wrong: locked");
+
+        // A success while others are in flight clears the failures, not the reservations.
+        let other = client("192.0.2.10");
+        throttle.fail(&other, now);
+        assert_eq!(throttle.reserve(&other, now), Ok(()));
+        assert_eq!(throttle.reserve(&other, now), Ok(()));
+        throttle.settle(&other, true, now);
+        throttle.settle(&other, false, now);
+        assert_eq!(throttle.check(&other, now), Ok(()));
+        for _ in 0..4 {
+            throttle.fail(&other, now);
+        }
+        assert_eq!(
+            throttle.check(&other, now),
+            Err(301),
+            "1 + 4 after the success"
+        );
+    }
+
+    #[test]
+    fn the_shared_proxy_list_counts_attempts_in_flight() {
+        let now = Instant::now();
+        let mut throttle = Throttle::default();
+        let key = ThrottleKey::SharedProxy;
+        for _ in 0..20 {
+            throttle.fail(&key, now);
+        }
+        assert_eq!(throttle.reserve(&key, now), Ok(()));
+        assert_eq!(
+            throttle.reserve(&key, now),
+            Err(1),
+            "21st in flight: wait for it"
+        );
+        throttle.settle(&key, false, now);
+        assert_eq!(throttle.check(&key, now), Err(2));
     }
 
     #[test]

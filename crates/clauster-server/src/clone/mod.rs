@@ -144,9 +144,11 @@ pub async fn active(State(state): State<AppState>) -> Response {
 pub async fn progress_socket(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
+    session: Option<axum::Extension<crate::auth::SessionEnd>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| stream_progress(state, job_id, socket))
+    let session = session.map(|axum::Extension(end)| end);
+    upgrade.on_upgrade(move |socket| stream_progress(state, job_id, socket, session))
 }
 
 async fn send(socket: &mut WebSocket, frame: &CloneProgressFrame) -> bool {
@@ -164,7 +166,14 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-async fn stream_progress(state: AppState, job_id: String, mut socket: WebSocket) {
+async fn stream_progress(
+    state: AppState,
+    job_id: String,
+    mut socket: WebSocket,
+    session: Option<crate::auth::SessionEnd>,
+) {
+    // A cookie session's logout or expiry closes the socket (issue 16 §6).
+    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
     let watch = if is_job_id(&job_id) {
         state.clones().watch(&job_id)
     } else {
@@ -217,6 +226,9 @@ async fn stream_progress(state: AppState, job_id: String, mut socket: WebSocket)
                 if terminal {
                     return close(&mut socket, 1000, "clone finished").await;
                 }
+            }
+            reason = &mut session_end => {
+                return close(&mut socket, CLOSE_POLICY, reason).await;
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,

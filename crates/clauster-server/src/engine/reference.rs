@@ -17,7 +17,22 @@ pub enum Unresolved {
     Ambiguous(String),
 }
 
+/// The longest instance reference (security.md §7.2).
+pub const MAX_REFERENCE_CHARS: usize = 64;
+
+/// security.md §7.2: 1–64 characters of `[A-Za-z0-9_-]`. Anything else names no instance
+/// (every id, project name and prefix has this shape), so it is never compared at all.
+pub fn is_valid_reference(reference: &str) -> bool {
+    (1..=MAX_REFERENCE_CHARS).contains(&reference.len())
+        && reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 pub fn resolve<'a>(reference: &str, candidates: &[Candidate<'a>]) -> Result<&'a str, Unresolved> {
+    if !is_valid_reference(reference) {
+        return Err(Unresolved::NotFound);
+    }
     if let Some(exact) = candidates.iter().find(|c| c.id == reference) {
         return Ok(exact.id);
     }
@@ -65,7 +80,24 @@ fn ambiguous(reference: &str, ids: &[&str], advice: &str) -> Unresolved {
 
 #[cfg(test)]
 mod tests {
-    use super::{Candidate, Unresolved, resolve};
+    use super::{Candidate, Unresolved, is_valid_reference, resolve};
+
+    #[test]
+    fn references_outside_the_shape_name_nothing() {
+        let all = [Candidate {
+            id: "aaaa1111",
+            project: "alpha",
+            live: true,
+        }];
+        assert_eq!(resolve("aaaa", &all), Ok("aaaa1111"));
+        for bad in ["", "a/b", "aaaa\u{202e}", "a a", "é"] {
+            assert!(!is_valid_reference(bad), "{bad:?}");
+            assert_eq!(resolve(bad, &all), Err(Unresolved::NotFound));
+        }
+        let long = "a".repeat(65);
+        assert_eq!(resolve(&long, &all), Err(Unresolved::NotFound));
+        assert!(is_valid_reference(&"a".repeat(64)));
+    }
 
     fn c<'a>(id: &'a str, project: &'a str, live: bool) -> Candidate<'a> {
         Candidate { id, project, live }

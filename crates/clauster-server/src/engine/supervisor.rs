@@ -14,7 +14,7 @@ use clauster_core::config::Config;
 use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
 use clauster_core::markers::{MarkerParser, parse_stdout_capture};
 use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
-use clauster_core::names::{Label, ProjectName, SessionNamePrefix};
+use clauster_core::names::{Label, ProjectName, SessionNamePrefix, echo};
 use clauster_core::sanitize::sanitize_text;
 use clauster_core::status::{
     self, Context, Effect, ErrorKind, Event, Exit, ExitStatus, FailureCause, FailureEvidence, Next,
@@ -590,7 +590,8 @@ impl Supervisor {
             .collect();
         match reference::resolve(reference, &candidates) {
             Ok(id) => Ok(id.to_owned()),
-            Err(Unresolved::NotFound) => Err(EngineError::NotFound(not_found(reference))),
+            // Texts repeat the reference through the echo rule (http-api.md §12).
+            Err(Unresolved::NotFound) => Err(EngineError::NotFound(not_found(&echo(reference)))),
             Err(Unresolved::Ambiguous(text)) => Err(EngineError::Ambiguous(text)),
         }
     }
@@ -1482,7 +1483,8 @@ impl Supervisor {
         let live = &self.instances[&id];
         if live.is_live() || live.stopping || keeper_alive(live) {
             let _ = reply.send(Err(EngineError::Conflict(format!(
-                "instance '{reference}' is still live; stop it first"
+                "instance '{}' is still live; stop it first",
+                echo(reference)
             ))));
             return;
         }
@@ -1744,7 +1746,7 @@ impl Supervisor {
 
     /// The checks of §9.6 and the record an adoption creates.
     fn adoption(&self, project: &str) -> Result<(InstanceRow, StartIdentity), EngineError> {
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", echo(project)));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let project_dir = self.config.projects_root.join(name.as_str());
         if !project_dir.is_dir() {

@@ -69,13 +69,28 @@ impl ProofCache {
             return Ok(cwd.clone());
         }
         let mut head = Vec::new();
-        File::open(path)?
+        open_transcript(path)?
             .take(CWD_HEAD_BYTES)
             .read_to_end(&mut head)?;
         let cwd = location::first_cwd(&head);
         self.entries
             .insert(path.to_owned(), (key.0, key.1, cwd.clone()));
         Ok(cwd)
+    }
+}
+
+/// A transcript, opened without following a symlink and only when it is a regular file
+/// (issue 16 §2); the rollup itself caps each line at 16 MiB.
+fn open_transcript(path: &Path) -> io::Result<File> {
+    use crate::bounded_read::{Refused, open_regular};
+    match open_regular(path) {
+        Ok((file, _)) => Ok(file),
+        Err(Refused::Io(err)) => Err(err),
+        Err(Refused::Missing) => Err(io::ErrorKind::NotFound.into()),
+        Err(refused) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            refused.to_string(),
+        )),
     }
 }
 
@@ -319,7 +334,7 @@ impl ProjectFiles {
     }
 
     fn read_changes(&mut self, path: &Path) -> io::Result<()> {
-        let mut file = File::open(path)?;
+        let mut file = open_transcript(path)?;
         let now = stamp(&file.metadata()?);
         let Some(from) = self.resume_offset(path, &mut file, &now)? else {
             return Ok(());

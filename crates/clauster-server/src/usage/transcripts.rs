@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -74,65 +73,96 @@ pub fn list(
 }
 
 fn summarize(path: &Path, stem: &str, mtime_ns: i128) -> Option<TranscriptSession> {
-    let file = fs::File::open(path).ok()?;
-    let mut turns = 0_u64;
-    let mut first_prompt: Option<String> = None;
-    let mut fallback_prompt: Option<String> = None;
-    let (mut first_ts, mut last_ts) = (None, None);
-    let (mut sdk, mut sidechain, mut main_chain) = (false, false, false);
-    let mut records = 0_usize;
-    for line in BufReader::new(file).split(b'\n') {
-        let Ok(line) = line else { break };
-        let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(&line) else {
-            continue;
-        };
-        if records < SUBAGENT_SCAN_RECORDS {
-            sdk |= record.get("entrypoint").and_then(Value::as_str) == Some("sdk-py");
-            match record.get("isSidechain") {
-                Some(Value::Bool(true)) => sidechain = true,
-                Some(Value::Bool(false)) => main_chain = true,
-                _ => {}
-            }
-        }
-        records += 1;
-        if let Some(ts) = record.get("timestamp").and_then(Value::as_str)
-            && let Some(ms) = crate::time::unix_millis(ts)
-        {
-            let ts = crate::time::rfc3339_from_unix_millis(ms);
-            first_ts.get_or_insert_with(|| ts.clone());
-            last_ts = Some(ts);
-        }
-        let Some(message) = record.get("message").and_then(Value::as_object) else {
-            continue;
-        };
-        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-        if role.is_empty() {
-            continue;
-        }
-        turns += 1;
-        if role == "user" && first_prompt.is_none() {
-            let text = user_text(message.get("content"));
-            if !text.trim().is_empty() {
-                let command = text.starts_with("<local-command-") || text.starts_with("<command-");
-                if command {
-                    fallback_prompt.get_or_insert_with(|| prompt(&text));
-                } else {
-                    first_prompt = Some(prompt(&text));
-                }
-            }
-        }
+    // No symlink, FIFO or device, and no line longer than 16 MiB held in memory (issue 16
+    // §2): a transcript directory's neighbours are not all Claude's own files.
+    let (file, _) = crate::bounded_read::open_regular(path).ok()?;
+    let mut summary = Summary::default();
+    let skipped = crate::bounded_read::for_each_line(
+        file,
+        crate::bounded_read::TRANSCRIPT_LINE_CAP,
+        |line| {
+            summary.feed(line);
+            true
+        },
+    );
+    if let Ok(skipped @ 1..) = skipped {
+        tracing::warn!(
+            file = %path.display(),
+            "{skipped} transcript line(s) over the 16 MiB cap were skipped"
+        );
     }
     let mtime_ms = u128::try_from(mtime_ns / 1_000_000).unwrap_or(0);
     Some(TranscriptSession {
         session: stem.to_owned(),
         mtime: crate::time::rfc3339_from_unix_millis(mtime_ms),
-        turn_count: turns,
+        turn_count: summary.turns,
         live: false,
-        first_prompt: first_prompt.or(fallback_prompt),
-        first_ts,
-        last_ts,
-        is_subagent: sdk || (sidechain && !main_chain),
+        first_prompt: summary.first_prompt.or(summary.fallback_prompt),
+        first_ts: summary.first_ts,
+        last_ts: summary.last_ts,
+        is_subagent: summary.sdk || (summary.sidechain && !summary.main_chain),
     })
+}
+
+/// What [`summarize`] gathers, record by record.
+#[derive(Debug, Default)]
+#[allow(clippy::struct_excessive_bools)] // three independent signs of a subagent
+struct Summary {
+    turns: u64,
+    first_prompt: Option<String>,
+    fallback_prompt: Option<String>,
+    first_ts: Option<String>,
+    last_ts: Option<String>,
+    /// `entrypoint: sdk-py` seen.
+    sdk: bool,
+    /// `isSidechain: true` seen.
+    sidechain: bool,
+    /// `isSidechain: false` seen.
+    main_chain: bool,
+    records: usize,
+}
+
+impl Summary {
+    fn feed(&mut self, line: &[u8]) {
+        let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        if self.records < SUBAGENT_SCAN_RECORDS {
+            self.sdk |= record.get("entrypoint").and_then(Value::as_str) == Some("sdk-py");
+            match record.get("isSidechain") {
+                Some(Value::Bool(true)) => self.sidechain = true,
+                Some(Value::Bool(false)) => self.main_chain = true,
+                _ => {}
+            }
+        }
+        self.records += 1;
+        if let Some(ts) = record.get("timestamp").and_then(Value::as_str)
+            && let Some(ms) = crate::time::unix_millis(ts)
+        {
+            let ts = crate::time::rfc3339_from_unix_millis(ms);
+            self.first_ts.get_or_insert_with(|| ts.clone());
+            self.last_ts = Some(ts);
+        }
+        let Some(message) = record.get("message").and_then(Value::as_object) else {
+            return;
+        };
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+        if role.is_empty() {
+            return;
+        }
+        self.turns += 1;
+        if role == "user" && self.first_prompt.is_none() {
+            let text = user_text(message.get("content"));
+            if !text.trim().is_empty() {
+                let command = text.starts_with("<local-command-") || text.starts_with("<command-");
+                if command {
+                    self.fallback_prompt.get_or_insert_with(|| prompt(&text));
+                } else {
+                    self.first_prompt = Some(prompt(&text));
+                }
+            }
+        }
+    }
 }
 
 /// A user turn's text: a string content, or its text blocks joined.

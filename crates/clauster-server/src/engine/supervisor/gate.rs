@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clauster_core::argv::StandardKind;
 use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
-use clauster_core::names::{Label, ProjectName};
+use clauster_core::names::{Label, ProjectName, echo};
 use clauster_wire::SpawnOutcome;
 
 use super::{
@@ -70,7 +70,7 @@ impl Supervisor {
 
     /// Step 1: a valid name and a discovered directory of `projects_root`.
     fn gate_project(&self, project: &str) -> Result<Project, EngineError> {
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", echo(project)));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let dir = self.config.projects_root.join(name.as_str());
         if !std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {
@@ -102,7 +102,10 @@ impl Supervisor {
             .filter(|c| *c != "remote-control")
         {
             return Err(invalid(
-                format!("channel '{channel}' is not supported by this server"),
+                format!(
+                    "channel '{}' is not supported by this server",
+                    echo(channel)
+                ),
                 Some("channel"),
             ));
         }
