@@ -7,7 +7,7 @@ mod control_client;
 mod credentials;
 mod doctor;
 mod headless;
-mod more_commands;
+mod instance_verbs;
 mod reaper;
 mod recap_hook;
 mod service;
@@ -304,7 +304,7 @@ fn main() -> ExitCode {
             };
             commands::start(cli.config.as_deref(), &project, &choices, json)
         }
-        Command::Projects { json } => more_commands::projects(cli.config.as_deref(), json),
+        Command::Projects { json } => commands::projects(cli.config.as_deref(), json),
         Command::Resume {
             instance,
             fresh,
@@ -312,22 +312,22 @@ fn main() -> ExitCode {
             wait,
             json,
         } => {
-            let choices = more_commands::ResumeChoices { fresh, trust, wait };
-            more_commands::resume(cli.config.as_deref(), &instance, choices, json)
+            let choices = instance_verbs::ResumeChoices { fresh, trust, wait };
+            instance_verbs::resume(cli.config.as_deref(), &instance, choices, json)
         }
         Command::Forget { instance, json } => {
-            more_commands::forget(cli.config.as_deref(), &instance, json)
+            instance_verbs::forget(cli.config.as_deref(), &instance, json)
         }
         Command::Open {
             instance,
             qr,
             launch,
-        } => more_commands::open(cli.config.as_deref(), &instance, qr, launch),
+        } => instance_verbs::open(cli.config.as_deref(), &instance, qr, launch),
         Command::Logs {
             instance,
             follow,
             lines,
-        } => more_commands::logs(cli.config.as_deref(), &instance, lines, follow),
+        } => instance_verbs::logs(cli.config.as_deref(), &instance, lines, follow),
         Command::InstallService {
             kind,
             user,
