@@ -186,10 +186,7 @@ pub fn find(text: &str) -> Vec<Citation> {
             continue;
         };
         let mut rest = &text[at..];
-        loop {
-            let Some(after) = rest.strip_prefix('§') else {
-                break;
-            };
+        while let Some(after) = rest.strip_prefix('§') {
             let section = section_token(after);
             if section.is_empty() {
                 break;
@@ -200,16 +197,13 @@ pub fn find(text: &str) -> Vec<Citation> {
                 file: file.clone(),
                 section: section.to_owned(),
             });
-            let tail = &after[section.len()..];
             // A continuation belongs to the same citation; the outer scan must not read it
             // again as a citation of its own.
-            match continuation(tail) {
-                Some(next) => {
-                    rest = next;
-                    from = text.len() - rest.len() + '§'.len_utf8();
-                }
-                None => break,
-            }
+            let Some(next) = continuation(&after[section.len()..]) else {
+                break;
+            };
+            rest = next;
+            from = text.len() - rest.len() + '§'.len_utf8();
         }
     }
     out

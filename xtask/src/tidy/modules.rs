@@ -81,7 +81,7 @@ impl ModuleGraph {
         let mut graph = Self::default();
         for (index, root) in package.roots.iter().enumerate() {
             let mut uses = Vec::new();
-            graph.walk_file(index, root, &root_dir(root), Vec::new(), &mut uses)?;
+            graph.walk_file(index, root, &root_dir(root), &[], &mut uses)?;
             for (from, target) in uses {
                 graph.add_edge(index, &from, &target);
             }
@@ -128,7 +128,7 @@ impl ModuleGraph {
         index: usize,
         file: &Path,
         dir: &Path,
-        path: ModPath,
+        path: &[String],
         uses: &mut Vec<(ModPath, ModPath)>,
     ) -> Result {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -142,12 +142,12 @@ impl ModuleGraph {
         index: usize,
         items: &[syn::Item],
         dir: &Path,
-        path: ModPath,
+        path: &[String],
         uses: &mut Vec<(ModPath, ModPath)>,
     ) -> Result {
-        self.modules.insert((index, path.clone()));
+        self.modules.insert((index, path.to_vec()));
         let mut collector = PathCollector {
-            module: &path,
+            module: path,
             found: Vec::new(),
         };
         for item in items {
@@ -161,29 +161,26 @@ impl ModuleGraph {
                 continue;
             };
             let name = module.ident.to_string();
-            let mut child = path.clone();
+            let mut child = path.to_vec();
             child.push(name.clone());
-            match &module.content {
-                Some((_, inner)) => {
-                    self.walk_items(index, inner, &dir.join(&name), child, uses)?;
-                }
-                None => {
-                    let file = [
-                        dir.join(format!("{name}.rs")),
-                        dir.join(&name).join("mod.rs"),
-                    ]
-                    .into_iter()
-                    .find(|f| f.is_file())
-                    .ok_or_else(|| {
-                        format!(
-                            "module {} has no file under {}",
-                            child.join("::"),
-                            dir.display()
-                        )
-                    })?;
-                    self.walk_file(index, &file, &dir.join(&name), child, uses)?;
-                }
+            if let Some((_, inner)) = &module.content {
+                self.walk_items(index, inner, &dir.join(&name), &child, uses)?;
+                continue;
             }
+            let file = [
+                dir.join(format!("{name}.rs")),
+                dir.join(&name).join("mod.rs"),
+            ]
+            .into_iter()
+            .find(|f| f.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "module {} has no file under {}",
+                    child.join("::"),
+                    dir.display()
+                )
+            })?;
+            self.walk_file(index, &file, &dir.join(&name), &child, uses)?;
         }
         Ok(())
     }
