@@ -1,6 +1,8 @@
 //! The `clauster` command: argument parsing, the config file search, and composition.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod cli_reference;
 mod commands;
 mod config_file;
 mod control_client;
@@ -90,6 +92,7 @@ enum Command {
     },
     /// List the projects under projects_root.
     Projects {
+        /// Print the API's JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +109,7 @@ enum Command {
         /// Wait for `running` or a terminal status, then print the link.
         #[arg(long)]
         wait: bool,
+        /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
     },
@@ -113,6 +117,7 @@ enum Command {
     Forget {
         /// An instance id, a project name, or a unique id prefix.
         instance: String,
+        /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
     },
