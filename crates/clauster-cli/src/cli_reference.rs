@@ -63,7 +63,7 @@ fn section(out: &mut String, command: &Command, is_root: bool) {
     if is_root && !subcommands.is_empty() {
         out.push_str("\n| Command | What it does |\n|---|---|\n");
         for sub in &subcommands {
-            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
             let _ = writeln!(out, "| `{}` | {} |", sub.get_name(), cell(&about));
         }
     }
