@@ -9,6 +9,7 @@
 
 mod bench;
 mod bundle;
+mod docs;
 mod fuzz;
 mod setup;
 mod tidy;
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         "it" => it(rest),
         "ci" => ci(),
         "tidy" => tidy::run(&workspace_root()),
+        "docs" => docs::run(&workspace_root(), rest),
         "setup" => setup::for_tests(&workspace_root()),
         "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
         "bench" => bench::run(&workspace_root(), rest),
@@ -248,6 +250,9 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
+    let root = workspace_root();
+    tidy::run(&root)?;
+    docs::run(&root, &[])?;
     test(&[])
 }
 

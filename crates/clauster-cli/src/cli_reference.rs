@@ -142,7 +142,10 @@ mod tests {
     /// docs --update` sets) rewrites the page instead of failing.
     #[test]
     fn the_book_page_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/reference/commands.md");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/reference/commands.md"
+        );
         let rendered = super::markdown();
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(path, &rendered).expect("write the page");
