@@ -11,8 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use support::{Sandbox, Server, clauster_bin, start_server};
+use sha2::Sha256;
+use support::{
+    Sandbox, Server, clauster_bin, hash_password, hex, sha256_hex, start_server, write_config,
+};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -46,33 +48,6 @@ fn cli(sandbox: &Sandbox, args: &[&str], stdin: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn hash_password(sandbox: &Sandbox, password: &str) -> String {
-    let (code, out, err) = cli(
-        sandbox,
-        &["hash-password"],
-        &format!("{password}\n{password}\n"),
-    );
-    assert_eq!(code, 0, "{err}");
-    out.trim().to_owned()
-}
-
-fn write_config(sandbox: &Sandbox, yaml: &str) {
-    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
-    std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn origin(server: &Server) -> String {

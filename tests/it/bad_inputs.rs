@@ -15,8 +15,11 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use support::{Sandbox, Server, clauster_bin, fake_claude, process_exists, start_server, wait_for};
+use sha2::Sha256;
+use support::{
+    Sandbox, Server, clauster_bin, fake_claude, hash_password, hex, process_exists, sha256_hex,
+    start_server, wait_for, write_config,
+};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -350,11 +353,6 @@ fn trust_all(sandbox: &Sandbox, paths: &[&PathBuf]) {
         json!({ "projects": projects }).to_string(),
     )
     .expect("write .claude.json");
-}
-
-fn write_config(sandbox: &Sandbox, yaml: &str) {
-    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
-    std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
 }
 
 /// `.fake-claude.json` of a project: the fake's mode there.
@@ -874,18 +872,6 @@ async fn rows_23_to_27_references() {
 // ---------------------------------------------------------------------------------------------
 // Rows 28–34: the CLAUDE.md editor.
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    sha_hex(&Sha256::digest(bytes))
-}
-
-fn sha_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
 #[tokio::test]
 async fn rows_28_to_34_claude_md() {
     let sandbox = usual_sandbox();
@@ -1276,29 +1262,9 @@ async fn row_43_a_fourth_concurrent_clone() {
 // ---------------------------------------------------------------------------------------------
 // Rows 44–50: authentication.
 
-fn hash_password(sandbox: &Sandbox) -> String {
-    use std::io::Write as _;
-    let mut child = sandbox
-        .command(clauster_bin())
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn hash-password");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
-        .expect("write the password");
-    let out = child.wait_with_output().expect("hash-password");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn password_sandbox(extra: &str) -> Sandbox {
     let sandbox = usual_sandbox();
-    let hash = hash_password(&sandbox);
+    let hash = hash_password(&sandbox, PASSWORD);
     write_config(
         &sandbox,
         &format!(
@@ -1547,7 +1513,7 @@ async fn handshake(ws: &str, path: &str, headers: &[(&str, &str)]) -> Result<(),
 fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("a key");
     mac.update(format!("{user}:{t}:{method}:{path}").as_bytes());
-    let hex = sha_hex(&mac.finalize().into_bytes());
+    let hex = hex(&mac.finalize().into_bytes());
     format!("t={t},v1={hex}")
 }
 
@@ -1773,7 +1739,7 @@ fn row_59_the_cli_over_the_control_socket_with_auth_on_and_no_ui() {
     fake_mode(&crashy, "crash");
     let alpha = sandbox.projects_root().join("alpha");
     trust_all(&sandbox, &[&alpha, &crashy]);
-    let hash = hash_password(&sandbox);
+    let hash = hash_password(&sandbox, PASSWORD);
     write_config(
         &sandbox,
         &format!(

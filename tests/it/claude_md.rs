@@ -8,12 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
-use support::{Sandbox, call, start_server};
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
+use support::{Sandbox, call, sha256_hex, start_server};
 
 fn audit_log(sandbox: &Sandbox) -> PathBuf {
     sandbox.state_dir().join("config_audit.log")

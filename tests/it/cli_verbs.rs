@@ -641,7 +641,6 @@ fn an_empty_projects_root_says_so_on_stderr() {
 
 #[test]
 fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
-    use sha2::Digest as _;
     let sandbox = Sandbox::new();
     for (verb, key) in [
         ("hash-token", "api_token_hash"),
@@ -653,14 +652,7 @@ fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
         let token = stdout.trim_end();
         assert_eq!(stdout.lines().count(), 1, "{stdout}");
         assert!(token.len() >= 32, "{token}");
-        let hex =
-            sha2::Sha256::digest(token.as_bytes())
-                .iter()
-                .fold(String::new(), |mut hex, b| {
-                    use std::fmt::Write as _;
-                    let _ = write!(hex, "{b:02x}");
-                    hex
-                });
+        let hex = support::sha256_hex(token);
         assert_eq!(text(&out.stderr), format!("  {key}: {hex}\n"), "{verb}");
     }
 }

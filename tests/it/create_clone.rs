@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use support::inprocess::{
     InProcess, bare_repo, git_daemon, git_daemon_with, serve, slow_proxy, test_policy,
 };
-use support::{Sandbox, call, wait_for};
+use support::{Sandbox, call, next_frame, wait_for};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -94,13 +94,6 @@ async fn next(socket: &mut Socket) -> Next {
             Some(Ok(_)) => {}
             None | Some(Err(_)) => return Next::Closed(None),
         }
-    }
-}
-
-async fn next_frame(socket: &mut Socket) -> Value {
-    match next(socket).await {
-        Next::Frame(frame) => frame,
-        Next::Closed(close) => panic!("socket closed early: {close:?}"),
     }
 }
 

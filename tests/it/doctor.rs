@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, free_port, start_server};
+use support::{Sandbox, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
 
 /// Every row of cli.md §4, in its order.
 const ROWS: [&str; 18] = [
@@ -477,16 +477,6 @@ async fn api_doctor_needs_credentials_when_auth_is_on() {
     assert_eq!(answer.status().as_u16(), 200);
     let report: Value = answer.json().await.unwrap();
     assert_eq!(status_and_detail(&report, "auth").0, "ok", "{report}");
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    digest.iter().fold(String::new(), |mut hex, b| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-        hex
-    })
 }
 
 /// Writes an executable shell script.

@@ -6,41 +6,25 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server};
-use tokio_tungstenite::tungstenite::Message;
+use support::{Sandbox, call, fake_claude, next_frame_within, start_server};
 
 /// The scrape token; its SHA-256 is configured as `observability.metrics_token_hash`.
 const TOKEN: &str = "scrape-token";
 
 fn token_hash() -> String {
-    use sha2::Digest as _;
-    format!("{:x}", sha2::Sha256::digest(TOKEN.as_bytes()))
+    support::sha256_hex(TOKEN)
 }
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next frame, or `None` when none arrives within `wait`.
-async fn next_frame(socket: &mut Socket, wait: Duration) -> Option<Value> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let message = tokio::time::timeout(left, socket.next()).await.ok()?;
-        let message = message.expect("the socket stays open").expect("a frame");
-        if let Message::Text(text) = message {
-            return Some(serde_json::from_str(&text).expect("frames are JSON"));
-        }
-    }
-}
 
 /// Reads frames until a `metrics` frame satisfies `check`; returns its map.
 async fn metrics_frame(socket: &mut Socket, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
-        let Some(frame) = next_frame(socket, Duration::from_secs(30)).await else {
+        let Some(frame) = next_frame_within(socket, Duration::from_secs(30)).await else {
             break;
         };
         if frame["type"] == "metrics" {
@@ -57,7 +41,7 @@ async fn connect(server: &support::Server) -> Socket {
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
         .expect("connect to /ws/events");
-    let hello = next_frame(&mut socket, Duration::from_secs(20))
+    let hello = next_frame_within(&mut socket, Duration::from_secs(20))
         .await
         .unwrap();
     assert_eq!(hello["type"], "hello");
@@ -159,7 +143,7 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
         ],
     );
     let mut socket = connect(&server).await;
-    let snapshot = next_frame(&mut socket, Duration::from_secs(20))
+    let snapshot = next_frame_within(&mut socket, Duration::from_secs(20))
         .await
         .unwrap();
     assert_eq!(snapshot["type"], "snapshot");
@@ -259,7 +243,7 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
         ],
     );
     let mut socket = connect(&server).await;
-    let snapshot = next_frame(&mut socket, Duration::from_secs(20))
+    let snapshot = next_frame_within(&mut socket, Duration::from_secs(20))
         .await
         .unwrap();
     assert_eq!(snapshot["metrics"], json!({}));
@@ -270,7 +254,7 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
     // Several poll periods pass without a single metrics frame.
     let until = Instant::now() + Duration::from_secs(4);
     while let Some(frame) =
-        next_frame(&mut socket, until.saturating_duration_since(Instant::now())).await
+        next_frame_within(&mut socket, until.saturating_duration_since(Instant::now())).await
     {
         assert_ne!(frame["type"], "metrics", "{frame}");
     }

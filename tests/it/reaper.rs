@@ -802,16 +802,9 @@ fn delete_on_a_terminal_asks_to_type_delete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_auth_on_the_routes_need_credentials_like_every_core_route() {
-    use sha2::{Digest, Sha256};
     let world = world();
     let token = "clauster_pat_reaper-test-token-0123456789abcdef";
-    let hash = Sha256::digest(token.as_bytes())
-        .iter()
-        .fold(String::new(), |mut out, b| {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{b:02x}");
-            out
-        });
+    let hash = support::sha256_hex(token);
     let server = world.server(&[
         ("CLAUSTER_REAPER_UI_ENABLED", "true"),
         ("CLAUSTER_AUTH_ENABLED", "true"),

@@ -14,14 +14,9 @@ use futures_util::StreamExt as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use support::{Sandbox, Server, clauster_bin, start_server};
+use support::{Sandbox, Server, clauster_bin, hash_password, start_server, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite;
-
-fn write_config(sandbox: &Sandbox, yaml: &str) {
-    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
-    std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
-}
 
 fn self_signed_config(hostnames: &str) -> String {
     format!("tls:\n  provision: self-signed\n  hostnames: [{hostnames}]\n")
@@ -421,32 +416,6 @@ fn bad_tls_settings_refuse_startup_with_exit_2() {
             "{what}: nothing generated"
         );
     }
-}
-
-/// `clauster hash-password` for `password`: the PHC string.
-fn hash_password(sandbox: &Sandbox, password: &str) -> String {
-    use std::io::Write as _;
-    let mut child = sandbox
-        .command(clauster_bin())
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn clauster");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n{password}\n").as_bytes())
-        .expect("write the password");
-    let out = child.wait_with_output().expect("hash-password");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// One request over TLS verified as `localhost`: the raw response.

@@ -9,8 +9,10 @@
 
 mod bench;
 mod bundle;
+mod docs;
 mod fuzz;
 mod setup;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,7 +30,11 @@ tasks:
   test [ARGS]       install what the tests need, build the bundle, run every test
   it [FILTER...]    build `clauster` and run only the end-to-end binary (tests/it), filtered:
                     `cargo xtask it bridges::` (no bundle rebuild, no installs)
-  ci                test, then cargo fmt --check and clippy -D warnings
+  ci                fmt --check, clippy -D warnings, tidy, docs, then test
+  tidy              check that section citations (bridges.md §7.7) resolve in docs/,
+                    no grab-bag module names, no import cycle between a crate's modules
+  docs [--update]   build the book (docs/) into target/book; --update first regenerates
+                    the generated reference pages (configuration, command line)
   setup             install what the tests need (wasm target, chromium, chromedriver, claude)
   fake-claude       build the fake `claude` and print its path
   bench [--quick] [--no-bundle]
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "it" => it(rest),
         "ci" => ci(),
+        "tidy" => tidy::run(&workspace_root()),
+        "docs" => docs::run(&workspace_root(), rest),
         "setup" => setup::for_tests(&workspace_root()),
         "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
         "bench" => bench::run(&workspace_root(), rest),
@@ -242,6 +250,9 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
+    let root = workspace_root();
+    tidy::run(&root)?;
+    docs::run(&root, &[])?;
     test(&[])
 }
 

@@ -1,4 +1,4 @@
-//! `status`, `stop` and `start` (cli.md §3): calls to the API over the control socket, of a
+//! `status`, `projects`, `stop` and `start` (cli.md §3): calls to the API over the control socket, of a
 //! running server or, when none answers, of the engine run in-process for the command
 //! (cli.md §2, [`crate::headless`]).
 #![allow(clippy::print_stdout)] // results are these commands' output
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clauster_wire::{Instance, SpawnOutcome};
+use clauster_wire::{Instance, Project, SpawnOutcome};
 use serde_json::Value;
 
 use crate::config_file;
@@ -411,4 +411,88 @@ fn status_table(instances: &[Instance]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < columns {
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `clauster projects [--json]`: `PROJECT  GIT  TRUST  BYPASS  PATH`.
+pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
+    let target = match target(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let Ok(answer) = request(&target, "GET", "/api/projects", None, CALL_TIMEOUT) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(value) = success_json(&answer) else {
+        return ExitCode::FAILURE;
+    };
+    let Ok(projects) = serde_json::from_value::<Vec<Project>>(value.clone()) else {
+        return malformed();
+    };
+    if json {
+        print_json(&value);
+    } else if projects.is_empty() {
+        eprintln!("No projects found.");
+    } else {
+        let mut rows = vec![
+            ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for p in &projects {
+            let trust = serde_json::to_value(p.trust_state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            rows.push(vec![
+                p.name.clone(),
+                if p.is_git_repo { "git" } else { "-" }.into(),
+                trust,
+                if p.allow_bypass_permissions {
+                    "yes"
+                } else {
+                    "-"
+                }
+                .into(),
+                p.path.clone(),
+            ]);
+        }
+        print!("{}", table(&rows));
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pad_every_column_but_the_last() {
+        let rows = vec![
+            vec!["PROJECT".into(), "GIT".into(), "PATH".into()],
+            vec!["alpha".into(), "git".into(), "/srv/alpha".into()],
+            vec!["a-much-longer-name".into(), "-".into(), "/srv/x".into()],
+        ];
+        insta::assert_snapshot!(table(&rows));
+    }
 }

@@ -1,13 +1,15 @@
 //! The `clauster` command: argument parsing, the config file search, and composition.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod cli_reference;
 mod commands;
 mod config_file;
 mod control_client;
 mod credentials;
 mod doctor;
 mod headless;
-mod more_commands;
+mod instance_verbs;
 mod reaper;
 mod recap_hook;
 mod service;
@@ -90,6 +92,7 @@ enum Command {
     },
     /// List the projects under projects_root.
     Projects {
+        /// Print the API's JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +109,7 @@ enum Command {
         /// Wait for `running` or a terminal status, then print the link.
         #[arg(long)]
         wait: bool,
+        /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
     },
@@ -113,6 +117,7 @@ enum Command {
     Forget {
         /// An instance id, a project name, or a unique id prefix.
         instance: String,
+        /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
     },
@@ -304,7 +309,7 @@ fn main() -> ExitCode {
             };
             commands::start(cli.config.as_deref(), &project, &choices, json)
         }
-        Command::Projects { json } => more_commands::projects(cli.config.as_deref(), json),
+        Command::Projects { json } => commands::projects(cli.config.as_deref(), json),
         Command::Resume {
             instance,
             fresh,
@@ -312,22 +317,22 @@ fn main() -> ExitCode {
             wait,
             json,
         } => {
-            let choices = more_commands::ResumeChoices { fresh, trust, wait };
-            more_commands::resume(cli.config.as_deref(), &instance, choices, json)
+            let choices = instance_verbs::ResumeChoices { fresh, trust, wait };
+            instance_verbs::resume(cli.config.as_deref(), &instance, choices, json)
         }
         Command::Forget { instance, json } => {
-            more_commands::forget(cli.config.as_deref(), &instance, json)
+            instance_verbs::forget(cli.config.as_deref(), &instance, json)
         }
         Command::Open {
             instance,
             qr,
             launch,
-        } => more_commands::open(cli.config.as_deref(), &instance, qr, launch),
+        } => instance_verbs::open(cli.config.as_deref(), &instance, qr, launch),
         Command::Logs {
             instance,
             follow,
             lines,
-        } => more_commands::logs(cli.config.as_deref(), &instance, lines, follow),
+        } => instance_verbs::logs(cli.config.as_deref(), &instance, lines, follow),
         Command::InstallService {
             kind,
             user,

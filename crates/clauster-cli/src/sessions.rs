@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use clauster_wire::WorkingSession;
 
+use crate::commands::table;
 use crate::commands::{CALL_TIMEOUT, id8, malformed, print_json, request, success_json, target};
-use crate::more_commands::table;
 
 pub fn sessions(config_path: Option<&Path>, json: bool) -> ExitCode {
     let target = match target(config_path) {

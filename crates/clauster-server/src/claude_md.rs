@@ -20,6 +20,7 @@ use clauster_wire::{ClaudeMdConflict, ClaudeMdDoc};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::projects::{self, Discovered};
 use crate::routes::no_store;
@@ -42,11 +43,6 @@ const AUDIT_MAX_BYTES: u64 = 5 << 20;
 const AUDIT_KEEP: u32 = 5;
 
 const FILE_NAME: &str = "CLAUDE.md";
-
-/// Marks requests that arrived over the control socket (bridges.md §10.4): their audit actor
-/// is `cli`.
-#[derive(Clone, Copy, Debug)]
-pub struct ControlSocket;
 
 /// Where the project's CLAUDE.md is, once the path rules passed.
 #[derive(Debug)]
@@ -233,7 +229,7 @@ fn actor(via_socket: bool) -> &'static str {
 pub async fn write(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
-    socket: Option<axum::Extension<ControlSocket>>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body =

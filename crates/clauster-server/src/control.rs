@@ -92,6 +92,12 @@ pub enum ControlError {
     },
 }
 
+/// Marks requests that arrived over the control socket (bridges.md §10.4): the router on
+/// the socket carries it as an extension, so handlers can tell the CLI from a browser (the
+/// CLAUDE.md audit actor is `cli`; the reaper routes need no `reaper.ui_enabled`).
+#[derive(Clone, Copy, Debug)]
+pub struct ViaControlSocket;
+
 /// The bound control socket's file; dropping this removes it (cli.md §7).
 pub struct ControlSocket {
     path: PathBuf,

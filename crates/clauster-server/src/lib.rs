@@ -22,7 +22,6 @@ mod instances;
 mod listen;
 mod log_tail;
 mod metrics;
-mod more_routes;
 mod origin;
 mod page;
 mod preflight;
@@ -30,15 +29,18 @@ mod probe;
 mod projects;
 mod projects_create;
 mod pty_screen;
+mod qr;
 pub mod reaper;
 mod routes;
 mod sessions_routes;
 mod state;
 mod state_files;
+mod status_routes;
 mod store;
 mod time;
 pub mod tls;
 mod trust;
+mod trust_routes;
 mod usage;
 mod watch;
 
@@ -292,7 +294,7 @@ async fn serve_on(
         }
     };
     let over_socket = router
-        .layer(axum::Extension(claude_md::ControlSocket))
+        .layer(axum::Extension(control::ViaControlSocket))
         .layer(headers);
     let unix = axum::serve(
         control::PeerCheckedListener::new(unix_listener),

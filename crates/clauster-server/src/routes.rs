@@ -14,7 +14,8 @@ use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
 use crate::state::AppState;
 use crate::{
-    assets, clone, instances, log_tail, more_routes, page, projects_create, sessions_routes,
+    assets, clone, instances, log_tail, page, projects_create, qr, sessions_routes, status_routes,
+    trust_routes,
 };
 
 #[allow(clippy::too_many_lines)] // the route table: one entry per route, no logic
@@ -50,16 +51,16 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             get(instances::get).delete(instances::stop),
         )
         .route("/api/instances/{id}/forget", post(instances::forget))
-        .route("/api/instances/{id}/qr", get(more_routes::qr))
+        .route("/api/instances/{id}/qr", get(qr::qr))
         .route(
             "/api/projects/{name}/trust",
-            post(more_routes::trust_project),
+            post(trust_routes::trust_project),
         )
-        .route("/api/projects/trust-all", post(more_routes::trust_all))
+        .route("/api/projects/trust-all", post(trust_routes::trust_all))
         // Data features (data.md §1–§2: usage, transcripts, CLAUDE.md editor) and preflight.
         .merge(crate::usage::routes().merge(crate::preflight::routes()))
-        .route("/api/widget", get(more_routes::widget))
-        .route("/api/login-status", get(more_routes::login_status))
+        .route("/api/widget", get(status_routes::widget))
+        .route("/api/login-status", get(status_routes::login_status))
         .route("/api/doctor", get(crate::doctor::api_doctor))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))

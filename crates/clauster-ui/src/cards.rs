@@ -6,9 +6,9 @@ use leptos::prelude::*;
 
 use crate::badges::UsageBadge;
 use crate::claude_md::ClaudeMdEditor;
-use crate::instances::{focus_node, is_live};
+use crate::instances::focus_node;
 use crate::launch::LaunchPopover;
-use crate::live::{Store, ToastKind, request};
+use crate::live::{Store, ToastKind, is_live, request};
 use crate::new_project::NewProject;
 use crate::preflight::ReadinessPill;
 use crate::sessions::ExternalNote;

@@ -10,8 +10,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 use crate::dom::LogSocket;
-use crate::instances::is_live;
-use crate::live::Store;
+use crate::live::{Store, is_live};
 
 /// Reconnect attempts in a row before the panel gives up.
 const MAX_ATTEMPTS: u32 = 5;

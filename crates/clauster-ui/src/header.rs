@@ -3,8 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::instances::is_live;
-use crate::live::Store;
+use crate::live::{Store, is_live};
 
 /// "Switch to light theme" / "Switch to dark theme" for the theme in effect.
 pub fn theme_toggle_label(current: &str) -> &'static str {

@@ -5,7 +5,7 @@ use clauster_wire::Instance;
 use leptos::prelude::*;
 
 use crate::badges::MetricsChip;
-use crate::live::{Store, ToastKind, insert_if_absent, request};
+use crate::live::{Store, ToastKind, insert_if_absent, is_live, request};
 use crate::logs::LogPanel;
 use crate::sessions::{ExternalRows, TrackedSessions};
 use crate::terminal::TerminalPanel;
@@ -35,11 +35,6 @@ pub fn status_note(instance: &Instance) -> Option<&'static str> {
         "crashed" => Some("The bridge ended unexpectedly. Resume starts it again."),
         _ => None,
     }
-}
-
-/// Whether the bridge still runs (or is still coming up): it can be stopped, not resumed.
-pub fn is_live(instance: &Instance) -> bool {
-    instance.alive || matches!(instance.status.as_str(), "starting" | "running")
 }
 
 /// The link **Open in Claude** points at: `session_url`, else `url`, only on claude.ai.

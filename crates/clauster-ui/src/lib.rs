@@ -29,9 +29,9 @@ use leptos::prelude::*;
 pub use badges::{Badge, compact_tokens, group_digits, metrics_chip, usage_badge};
 pub use cards::{VISIBLE_CARDS, matches_filter, visible_names};
 pub use dom::THEME_KEY;
-pub use instances::{is_live, open_link, status_pill};
+pub use instances::{open_link, status_pill};
 pub use launch::fork_choices;
-pub use live::{Store, apply_frame, upsert};
+pub use live::{Store, apply_frame, is_live, upsert};
 
 /// The id of the `<script type="application/json">` element carrying the bootstrap data.
 pub const BOOTSTRAP_ELEMENT_ID: &str = "clauster-bootstrap";

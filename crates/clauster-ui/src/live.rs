@@ -574,6 +574,11 @@ mod browser {
     }
 }
 
+/// Whether the bridge still runs (or is still coming up): it can be stopped, not resumed.
+pub fn is_live(instance: &Instance) -> bool {
+    instance.alive || matches!(instance.status.as_str(), "starting" | "running")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

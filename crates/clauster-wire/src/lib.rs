@@ -14,11 +14,11 @@ pub mod decode;
 mod health;
 mod instance;
 mod metrics;
-mod misc;
 mod project;
 mod reaper;
 mod screen;
 mod sessions;
+mod status;
 mod usage;
 
 pub use checks::{Check, CheckReport, CheckStatus, ProjectPreflight};
@@ -30,11 +30,11 @@ pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, U
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use metrics::{Metrics, ProjectMetrics};
-pub use misc::{LoginStatus, Widget, WidgetBridges};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
 pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};
 pub use screen::{PtyCursor, PtyScreen, PtyScreenFrame};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};
+pub use status::{LoginStatus, Widget, WidgetBridges};
 pub use usage::{
     ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
     Usage,

@@ -356,7 +356,8 @@ pub fn process_exists(pid: i64) -> bool {
 }
 
 /// The next text frame of a WebSocket as JSON (binary and control frames are skipped);
-/// panics when none comes within 20 s or the socket closes.
+/// panics when none comes within 60 s (a deadline for failing, not a wait) or the socket
+/// closes.
 pub async fn next_frame<S>(socket: &mut S) -> serde_json::Value
 where
     S: futures_util::StreamExt<
@@ -366,15 +367,33 @@ where
             >,
         > + Unpin,
 {
+    next_frame_within(socket, Duration::from_mins(1))
+        .await
+        .expect("a frame within 60 s")
+}
+
+/// The next text frame as JSON, or `None` when none comes within `wait`; panics when the
+/// socket closes.
+pub async fn next_frame_within<S>(socket: &mut S, wait: Duration) -> Option<serde_json::Value>
+where
+    S: futures_util::StreamExt<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    let deadline = Instant::now() + wait;
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, socket.next())
             .await
-            .expect("a frame within 20 s")
+            .ok()?
             .expect("the socket stays open")
             .expect("a readable frame");
         if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
             assert_wasm_decoders_agree(&text);
-            return serde_json::from_str(&text).expect("frames are JSON");
+            return Some(serde_json::from_str(&text).expect("frames are JSON"));
         }
     }
 }
@@ -401,6 +420,54 @@ where
             return frame;
         }
     }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Lowercase hex SHA-256 of `bytes`: CLAUDE.md's `sha256`, token hashes.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes.as_ref()))
+}
+
+/// Writes the sandbox's `clauster.yml` (the file the sandbox's commands and servers read),
+/// creating the projects root it names by default.
+pub fn write_config(sandbox: &Sandbox, yaml: &str) {
+    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+    std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
+}
+
+/// `clauster hash-password` for `password`: the PHC string it prints.
+pub fn hash_password(sandbox: &Sandbox, password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = sandbox
+        .command(clauster_bin())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn clauster hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n{password}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("hash-password");
+    assert!(
+        out.status.success(),
+        "hash-password failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// The wasm bundle decodes frames with `clauster_wire::decode`, not with serde's derived

@@ -13,6 +13,7 @@ mod env;
 mod error;
 pub mod host;
 mod read;
+mod reference;
 mod schema;
 pub(crate) mod validate;
 mod yaml_guard;
@@ -28,6 +29,7 @@ use config::{Environment, File, FileFormat, Source, ValueKind};
 pub use env::{CONFIG_HOME, CONFIG_PATH, SESSION_SECRET, has_file_twin, variable_name};
 pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
 pub use host::{HostName, HostRule};
+pub use reference::{KeyDoc, reference, reference_markdown};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, MetricsSettings,

@@ -139,6 +139,9 @@ pub(crate) struct Reader<'a> {
     /// Every schema key read, so a test can prove the variable table and the reader agree.
     #[cfg(test)]
     pub seen: BTreeSet<String>,
+    /// When set, each key's rule and default as the reader applies them, in reading order,
+    /// for the generated reference (`super::reference`): (key, rule, default).
+    pub described: Option<Vec<(String, String, String)>>,
 }
 
 /// The YAML type of a value, for "got …" in messages.
@@ -292,6 +295,25 @@ impl<'a> Reader<'a> {
             notices: Vec::new(),
             #[cfg(test)]
             seen: BTreeSet::new(),
+            described: None,
+        }
+    }
+
+    /// Records a key's rule and default for the reference; a later record of the same key
+    /// (a reader with a stricter rule over a plain one) wins.
+    pub(crate) fn describe(
+        &mut self,
+        path: &str,
+        rule: impl Into<String>,
+        default: impl Into<String>,
+    ) {
+        let Some(described) = &mut self.described else {
+            return;
+        };
+        let entry = (path.to_owned(), rule.into(), default.into());
+        match described.iter_mut().find(|(key, _, _)| key == path) {
+            Some(slot) => *slot = entry,
+            None => described.push(entry),
         }
     }
 
@@ -331,6 +353,7 @@ impl<'a> Reader<'a> {
     }
 
     fn bool(&mut self, path: &str, default: bool) -> bool {
+        self.describe(path, "a boolean", format!("`{default}`"));
         let value = self.get(path);
         self.bool_at(path, value, default)
     }
@@ -346,6 +369,7 @@ impl<'a> Reader<'a> {
     }
 
     fn uint(&mut self, path: &str, default: u64, range: IntRange) -> u64 {
+        self.describe(path, range.describe(), format!("`{default}`"));
         match self.get(path) {
             Some(value) => self.uint_at(path, value, range).unwrap_or(default),
             None => default,
@@ -354,6 +378,7 @@ impl<'a> Reader<'a> {
 
     /// A nullable integer: null, missing or blank is `None`.
     fn opt_uint(&mut self, path: &str, range: IntRange) -> Option<u64> {
+        self.describe(path, format!("{}, or null", range.describe()), "null");
         let value = self.get(path)?;
         if matches!(&value.kind, ValueKind::String(s) if s.trim().is_empty()) {
             return None;
@@ -370,6 +395,7 @@ impl<'a> Reader<'a> {
     }
 
     fn float(&mut self, path: &str, default: f64, range: FloatRange) -> f64 {
+        self.describe(path, range.describe(), format!("`{default:?}`"));
         match self.get(path) {
             Some(value) => self.float_at(path, value, range).unwrap_or(default),
             None => default,
@@ -378,6 +404,7 @@ impl<'a> Reader<'a> {
 
     /// A non-nullable string; blank is refused.
     fn string(&mut self, path: &str, default: &str) -> String {
+        self.describe(path, "a non-empty string", format!("`{default}`"));
         let Some(value) = self.get(path) else {
             return default.to_owned();
         };
@@ -392,6 +419,7 @@ impl<'a> Reader<'a> {
 
     /// A nullable string: null, missing or blank is `None`.
     fn opt_string(&mut self, path: &str) -> Option<String> {
+        self.describe(path, "a string, or null", "null");
         let value = self.get(path)?;
         match as_text(value) {
             Some(text) if text.trim().is_empty() => None,
@@ -405,11 +433,18 @@ impl<'a> Reader<'a> {
 
     /// A nullable secret or hash, trimmed (values from files often end in a newline).
     fn secret(&mut self, path: &str) -> Option<Secret> {
-        self.opt_string(path).map(|s| Secret::new(s.trim()))
+        let value = self.opt_string(path).map(|s| Secret::new(s.trim()));
+        self.describe(path, "a secret, or null", "null");
+        value
     }
 
     /// A list of strings (items trimmed), or one string split by [`split_list`].
     fn list(&mut self, path: &str, default: &[&str]) -> Vec<String> {
+        self.describe(
+            path,
+            "a list of strings",
+            format!("`[{}]`", default.join(", ")),
+        );
         let Some(value) = self.get(path) else {
             return default.iter().map(|s| (*s).to_owned()).collect();
         };
@@ -450,10 +485,20 @@ impl<'a> Reader<'a> {
     }
 
     fn choice<E: Choice>(&mut self, path: &str, default: E) -> E {
+        self.describe_choice::<E>(path, default);
         match self.get(path) {
             Some(value) => self.choice_at(path, value, false).unwrap_or(default),
             None => default,
         }
+    }
+
+    fn describe_choice<E: Choice>(&mut self, path: &str, default: E) {
+        let names: Vec<&str> = E::all().iter().map(|v| v.name()).collect();
+        self.describe(
+            path,
+            format!("one of {}", names.join(", ")),
+            format!("`{}`", default.name()),
+        );
     }
 
     /// A mapping-valued key (`projects`, `claude.env`, `usage.prices`); `None` when absent.
@@ -501,14 +546,17 @@ impl<'a> Reader<'a> {
     }
 
     fn opt_path(&mut self, path: &str) -> Option<PathBuf> {
-        let text = self.opt_string(path)?;
-        self.expand(path, &text)
+        let text = self.opt_string(path);
+        self.describe(path, "a path, or null", "null");
+        self.expand(path, &text?)
     }
 
     /// A path key with a `~/…` default: the path and whether it is the default. Without a
     /// home directory the default is an empty path; the caller reports that.
     fn path_or_home_default(&mut self, path: &str, default_under_home: &str) -> (PathBuf, bool) {
-        if let Some(text) = self.opt_string(path) {
+        let text = self.opt_string(path);
+        self.describe(path, "a path", format!("`~/{default_under_home}`"));
+        if let Some(text) = text {
             return (self.expand(path, &text).unwrap_or_default(), false);
         }
         match self.home {
@@ -519,6 +567,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the whole tree.
     pub(crate) fn config(&mut self) -> Config {
+        self.describe("schema_version", "an integer", "`1`");
         let schema_version = self
             .get("schema_version")
             .and_then(|v| {
@@ -573,6 +622,11 @@ impl<'a> Reader<'a> {
         );
         let root_path = self.root_path();
         let log_format = self.choice("log_format", LogFormat::Text);
+        self.describe(
+            "log_level",
+            "one of debug, info, warning, error (any case)",
+            "`info`",
+        );
         let log_level = match self.get("log_level") {
             Some(value) => self
                 .choice_at("log_level", value, true)
@@ -619,6 +673,11 @@ impl<'a> Reader<'a> {
     }
 
     fn root_path(&mut self) -> String {
+        self.describe(
+            "root_path",
+            "a URL path like /clauster (segments of letters, digits and . _ ~ -)",
+            "`\"\"` (served at /)",
+        );
         let Some(value) = self.get("root_path") else {
             return String::new();
         };
@@ -637,7 +696,13 @@ impl<'a> Reader<'a> {
     }
 
     fn instance_name(&mut self) -> Option<String> {
-        let name = self.opt_string("instance_name")?.trim().to_owned();
+        let name = self.opt_string("instance_name");
+        self.describe(
+            "instance_name",
+            "at most 32 characters of letters, digits, _ . -, or null",
+            "null",
+        );
+        let name = name?.trim().to_owned();
         let ok = name.chars().count() <= 32
             && name
                 .chars()
@@ -675,6 +740,11 @@ impl<'a> Reader<'a> {
             .string("claude.min_version", "2.1.145")
             .trim()
             .to_owned();
+        self.describe(
+            "claude.min_version",
+            "a numeric dotted version like 2.1.145",
+            "`2.1.145`",
+        );
         if !validate::is_dotted_version(&min_version) {
             let message = format!(
                 "{} must be a numeric dotted version like 2.1.145, got {min_version:?}",
@@ -741,6 +811,12 @@ impl<'a> Reader<'a> {
 
     /// `launch_mode`, else the deprecated `resume_mode` (config.md §1).
     fn launch_mode(&mut self) -> LaunchMode {
+        self.describe_choice("claude.launch_mode", LaunchMode::Standard);
+        self.describe(
+            "claude.resume_mode",
+            "deprecated name of claude.launch_mode (launch_mode wins)",
+            "null",
+        );
         let new = self.get("claude.launch_mode");
         let old = self.get("claude.resume_mode");
         match (new, old) {
@@ -768,6 +844,11 @@ impl<'a> Reader<'a> {
     fn claude_env(&mut self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let mut dropped = Vec::new();
+        self.describe(
+            "claude.env.<NAME>",
+            "a string: extra environment for bridges (CLAUSTER_* names are dropped)",
+            "none",
+        );
         let Some(map) = self.table("claude.env") else {
             return out;
         };
@@ -809,6 +890,7 @@ impl<'a> Reader<'a> {
     }
 
     fn instance_defaults(&mut self) -> InstanceDefaults {
+        self.describe_choice("instance_defaults.permission_mode", PermissionMode::Default);
         let permission_mode = match self.get("instance_defaults.permission_mode") {
             // `manual` is the flag spelling of `default` on newer claude builds.
             Some(value) if as_text(value).is_some_and(|t| t.trim() == "manual") => {
@@ -819,22 +901,26 @@ impl<'a> Reader<'a> {
                 .unwrap_or(PermissionMode::Default),
             None => PermissionMode::Default,
         };
-        let session_name_prefix = self
-            .opt_string("instance_defaults.session_name_prefix")
-            .and_then(|prefix| {
-                let ok = prefix.chars().count() <= 64
-                    && !prefix.chars().any(char::is_control)
-                    && !prefix.starts_with('-');
-                if !ok {
-                    let message = format!(
-                        "{} must be at most 64 characters, without control characters and not \
+        let session_name_prefix = self.opt_string("instance_defaults.session_name_prefix");
+        self.describe(
+            "instance_defaults.session_name_prefix",
+            "at most 64 characters, no control characters, not starting with '-', or null",
+            "null",
+        );
+        let session_name_prefix = session_name_prefix.and_then(|prefix| {
+            let ok = prefix.chars().count() <= 64
+                && !prefix.chars().any(char::is_control)
+                && !prefix.starts_with('-');
+            if !ok {
+                let message = format!(
+                    "{} must be at most 64 characters, without control characters and not \
                          starting with '-', got {prefix:?}",
-                        self.label("instance_defaults.session_name_prefix")
-                    );
-                    self.problem("instance_defaults.session_name_prefix", message);
-                }
-                ok.then_some(prefix)
-            });
+                    self.label("instance_defaults.session_name_prefix")
+                );
+                self.problem("instance_defaults.session_name_prefix", message);
+            }
+            ok.then_some(prefix)
+        });
         InstanceDefaults {
             spawn_mode: self.choice("instance_defaults.spawn_mode", SpawnMode::SameDir),
             permission_mode,
@@ -846,6 +932,11 @@ impl<'a> Reader<'a> {
     }
 
     fn projects(&mut self) -> BTreeMap<String, ProjectSettings> {
+        self.describe(
+            "projects.<name>.allow_bypass_permissions",
+            "a boolean",
+            "`false`",
+        );
         let mut out = BTreeMap::new();
         let Some(map) = self.table("projects") else {
             return out;
@@ -879,6 +970,11 @@ impl<'a> Reader<'a> {
 
     fn auth(&mut self) -> AuthSettings {
         let password_hash = self.secret("auth.password_hash");
+        self.describe(
+            "auth.password_hash",
+            "an argon2id PHC string (`clauster hash-password`), or null",
+            "null",
+        );
         if let Some(hash) = &password_hash
             && !validate::is_argon2_phc(hash.expose())
         {
@@ -929,6 +1025,7 @@ impl<'a> Reader<'a> {
 
     fn header_name(&mut self, path: &str, default: &str) -> String {
         let name = self.string(path, default).trim().to_owned();
+        self.describe(path, "an HTTP header name", format!("`{default}`"));
         if validate::is_header_name(&name) {
             name
         } else {
@@ -948,7 +1045,13 @@ impl<'a> Reader<'a> {
 
     /// 64 lowercase hex characters (a SHA-256), or nothing.
     fn token_hash(&mut self, path: &str) -> Option<Secret> {
-        let hash = self.secret(path)?;
+        let hash = self.secret(path);
+        self.describe(
+            path,
+            "64 lowercase hex characters (the SHA-256 of the token), or null",
+            "null",
+        );
+        let hash = hash?;
         if validate::is_sha256_hex(hash.expose()) {
             Some(hash)
         } else {
@@ -970,7 +1073,14 @@ impl<'a> Reader<'a> {
     /// IP addresses or CIDRs; `cidr_only` refuses bare addresses.
     fn networks(&mut self, path: &str, cidr_only: bool) -> Vec<IpNet> {
         let mut out = Vec::new();
-        for item in self.list(path, &[]) {
+        let items = self.list(path, &[]);
+        let rule = if cidr_only {
+            "a list of CIDRs (10.0.0.0/8, fd00::/8)"
+        } else {
+            "a list of IP addresses or CIDRs"
+        };
+        self.describe(path, rule, "`[]`");
+        for item in items {
             match IpNet::parse(&item) {
                 Some(net) if !cidr_only || item.contains('/') => out.push(net),
                 _ => {
@@ -1037,6 +1147,11 @@ impl<'a> Reader<'a> {
             .string("usage.currency", "USD")
             .trim()
             .to_ascii_uppercase();
+        self.describe(
+            "usage.currency",
+            "a three-letter currency code such as USD or EUR",
+            "`USD`",
+        );
         let currency = if currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()) {
             currency
         } else {
@@ -1067,6 +1182,16 @@ impl<'a> Reader<'a> {
     /// `usage.mode`, where a YAML `false` (any YAML 1.1 spelling) means `off`, folded with
     /// the deprecated `show_cost`.
     fn usage_mode(&mut self) -> UsageMode {
+        self.describe(
+            "usage.mode",
+            "one of cost, tokens, off (a YAML false means off)",
+            "`cost`",
+        );
+        self.describe(
+            "usage.show_cost",
+            "a boolean; deprecated: `false` means usage.mode: off",
+            "`true`",
+        );
         let mode = self.get("usage.mode");
         let show_cost_value = self.get("usage.show_cost");
         let show_cost = self.bool_at("usage.show_cost", show_cost_value, true);
@@ -1092,6 +1217,19 @@ impl<'a> Reader<'a> {
     }
 
     fn prices(&mut self) -> BTreeMap<String, PriceOverride> {
+        for rate in [
+            "input",
+            "output",
+            "cache_write_5m",
+            "cache_write_1h",
+            "cache_read",
+        ] {
+            self.describe(
+                &format!("usage.prices.<model>.{rate}"),
+                "a number of at least 0 (USD per million tokens); a row needs all five",
+                "none",
+            );
+        }
         let mut out = BTreeMap::new();
         let Some(map) = self.table("usage.prices") else {
             return out;
@@ -1206,6 +1344,7 @@ impl<'a> Reader<'a> {
         for (path, kind) in super::env::KEYS {
             if *kind == super::env::EnvKind::Raw {
                 self.get(path);
+                self.describe(path, "accepted and ignored (config.md §3.12)", "—");
             }
         }
         SWITCHES

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use clauster_wire::ReapAction;
 use serde_json::Value;
 
-use crate::claude_md::ControlSocket;
+use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::routes::no_store;
 use crate::state::AppState;
@@ -30,7 +30,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/environments/reap", axum::routing::post(reap))
 }
 
-fn gate(state: &AppState, socket: Option<&axum::Extension<ControlSocket>>) -> Result<(), ApiError> {
+fn gate(
+    state: &AppState,
+    socket: Option<&axum::Extension<ViaControlSocket>>,
+) -> Result<(), ApiError> {
     if state.config().reaper.ui_enabled || socket.is_some() {
         Ok(())
     } else {
@@ -40,7 +43,7 @@ fn gate(state: &AppState, socket: Option<&axum::Extension<ControlSocket>>) -> Re
 
 pub async fn ghosts(
     State(state): State<AppState>,
-    socket: Option<axum::Extension<ControlSocket>>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
 ) -> Result<Response, ApiError> {
     gate(&state, socket.as_ref())?;
     let api = state.environments_api().clone();
@@ -50,7 +53,7 @@ pub async fn ghosts(
 
 pub async fn reap(
     State(state): State<AppState>,
-    socket: Option<axum::Extension<ControlSocket>>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     gate(&state, socket.as_ref())?;

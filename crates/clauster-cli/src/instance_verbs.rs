@@ -1,6 +1,7 @@
-//! `projects`, `resume`, `forget`, `open` and `logs` (cli.md §3): the same API calls as the
-//! dashboard's, over the control socket of a running server or of the engine a command runs
-//! for itself ([`crate::headless`]).
+//! `resume`, `forget`, `open` and `logs` (cli.md §3): the verbs on one existing bridge,
+//! named by an instance reference — the same API calls as the dashboard's, over the control
+//! socket of a running server or of the engine a command runs for itself
+//! ([`crate::headless`]).
 #![allow(clippy::print_stdout)] // results are these commands' output
 
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clauster_core::sanitize::sanitize_line;
-use clauster_wire::{Instance, Project};
+use clauster_wire::Instance;
 
 use crate::commands::{
     CALL_TIMEOUT, Target, exit_for, id8, malformed, print_json, report_launch, request,
@@ -20,58 +21,6 @@ use crate::control_client::encode_segment;
 /// The window a log shows first (the dashboard's tail sends the same).
 const LOG_WINDOW: u64 = 64 * 1024;
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
-
-fn reach(config_path: Option<&Path>) -> Result<Target, ExitCode> {
-    target(config_path)
-}
-
-/// `clauster projects [--json]`: `PROJECT  GIT  TRUST  BYPASS  PATH`.
-pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
-    let target = match reach(config_path) {
-        Ok(target) => target,
-        Err(code) => return code,
-    };
-    let Ok(answer) = request(&target, "GET", "/api/projects", None, CALL_TIMEOUT) else {
-        return ExitCode::FAILURE;
-    };
-    let Some(value) = success_json(&answer) else {
-        return ExitCode::FAILURE;
-    };
-    let Ok(projects) = serde_json::from_value::<Vec<Project>>(value.clone()) else {
-        return malformed();
-    };
-    if json {
-        print_json(&value);
-    } else if projects.is_empty() {
-        eprintln!("No projects found.");
-    } else {
-        let mut rows = vec![
-            ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for p in &projects {
-            let trust = serde_json::to_value(p.trust_state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            rows.push(vec![
-                p.name.clone(),
-                if p.is_git_repo { "git" } else { "-" }.into(),
-                trust,
-                if p.allow_bypass_permissions {
-                    "yes"
-                } else {
-                    "-"
-                }
-                .into(),
-                p.path.clone(),
-            ]);
-        }
-        print!("{}", table(&rows));
-    }
-    ExitCode::SUCCESS
-}
 
 /// The flags of `clauster resume` besides `--json`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,7 +41,7 @@ pub fn resume(
     json: bool,
 ) -> ExitCode {
     let ResumeChoices { fresh, trust, wait } = choices;
-    let target = match reach(config_path) {
+    let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
@@ -118,7 +67,7 @@ pub fn resume(
 
 /// `clauster forget <instance> [--json]`: 1 while it is live, 2 unknown or ambiguous.
 pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode {
-    let target = match reach(config_path) {
+    let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
@@ -149,7 +98,7 @@ pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCo
 
 /// `clauster open <instance> [--qr] [--launch]`: the link to pick the bridge up.
 pub fn open(config_path: Option<&Path>, reference: &str, qr: bool, launch: bool) -> ExitCode {
-    let target = match reach(config_path) {
+    let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
@@ -191,7 +140,7 @@ pub fn logs(
     lines: Option<usize>,
     follow: bool,
 ) -> ExitCode {
-    let target = match reach(config_path) {
+    let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
@@ -294,40 +243,9 @@ fn get(target: &Target, reference: &str) -> Result<Instance, ExitCode> {
     serde_json::from_value(value).map_err(|_| malformed())
 }
 
-/// Columns padded to their widest cell, two spaces apart.
-pub(crate) fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < columns {
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tables_pad_every_column_but_the_last() {
-        let rows = vec![
-            vec!["PROJECT".into(), "GIT".into(), "PATH".into()],
-            vec!["alpha".into(), "git".into(), "/srv/alpha".into()],
-            vec!["a-much-longer-name".into(), "-".into(), "/srv/x".into()],
-        ];
-        insta::assert_snapshot!(table(&rows));
-    }
 
     #[test]
     fn log_lines_are_complete_sanitized_and_nul_free() {

@@ -1,17 +1,15 @@
-//! Project trust (http-api.md §4), the instance QR code (§5.2), the COMPAT widget summary and
-//! the login status (§3).
+//! Project trust (http-api.md §4): `POST /api/projects/{name}/trust` and
+//! `POST /api/projects/trust-all`, one write transaction of Claude's global file each.
 
 use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json::TrustedPaths;
 use clauster_core::names::{ProjectName, echo};
-use clauster_wire::{Instance, Project, TrustState, Widget, WidgetBridges};
-use qrcode::render::{Renderer, svg};
-use qrcode::{EcLevel, QrCode};
+use clauster_wire::{Project, TrustState};
 
 use crate::claude_files::{self, ClaudeFileError};
 use crate::error::ApiError;
@@ -19,10 +17,6 @@ use crate::projects::{self, Discovered};
 use crate::routes::no_store;
 use crate::state::AppState;
 use crate::trust;
-
-/// QR geometry of http-api.md §5.2.
-const QR_MODULE_PX: u32 = 4;
-const QR_QUIET_ZONE_MODULES: u32 = 2;
 
 /// Which projects a trust request covers.
 #[derive(Clone, Copy, Debug)]
@@ -113,7 +107,7 @@ fn untrusted(found: &[Discovered], trusted: &TrustedPaths) -> Vec<PathBuf> {
         .collect()
 }
 
-fn discover(projects_root: &Path) -> Result<Vec<Discovered>, ApiError> {
+pub(crate) fn discover(projects_root: &Path) -> Result<Vec<Discovered>, ApiError> {
     projects::discover(projects_root).map_err(|err| {
         ApiError::internal(format!(
             "cannot list projects_root {}: {err}; check that it exists and is readable",
@@ -139,88 +133,9 @@ fn claude_file_error(err: &ClaudeFileError) -> ApiError {
     ApiError::new(status, err.to_string())
 }
 
-/// `GET /api/instances/{instance_id}/qr`: an SVG of the instance's link.
-pub async fn qr(
-    State(state): State<AppState>,
-    UrlPath(reference): UrlPath<String>,
-) -> Result<Response, ApiError> {
-    let instance = state.engine().get(&reference).await?;
-    let link = qr_link(&instance)
-        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no session URL available yet"))?;
-    let svg = qr_svg(link)?;
-    let mut response = svg.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml"),
-    );
-    Ok(no_store(response))
-}
-
-/// `session_url`, else `url`; an empty value counts as absent.
-fn qr_link(instance: &Instance) -> Option<&str> {
-    [&instance.session_url, &instance.url]
-        .into_iter()
-        .filter_map(Option::as_deref)
-        .find(|link| !link.is_empty())
-}
-
-/// Error correction M, 4 px modules, a 2-module quiet zone, `#000` on `#fff`.
-fn qr_svg(link: &str) -> Result<String, ApiError> {
-    let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M).map_err(|err| {
-        ApiError::internal(format!("cannot encode the session URL as a QR code: {err}"))
-    })?;
-    let colors = code.to_colors();
-    Ok(
-        Renderer::<svg::Color<'_>>::new(&colors, code.width(), QR_QUIET_ZONE_MODULES)
-            .module_dimensions(QR_MODULE_PX, QR_MODULE_PX)
-            .dark_color(svg::Color("#000"))
-            .light_color(svg::Color("#fff"))
-            .build(),
-    )
-}
-
-/// `GET /api/widget`.
-pub async fn widget(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let instances = state.engine().list().await?;
-    let root = state.config().projects_root.clone();
-    let projects_total = tokio::task::spawn_blocking(move || discover(&root).map(|f| f.len()))
-        .await
-        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))??;
-    let body = widget_body(projects_total, &instances, state.version());
-    Ok(no_store(Json(body).into_response()))
-}
-
-fn widget_body(projects_total: usize, instances: &[Instance], version: &str) -> Widget {
-    let mut bridges = WidgetBridges::default();
-    for instance in instances {
-        let slot = match instance.status.as_str() {
-            "starting" => &mut bridges.starting,
-            "running" => &mut bridges.running,
-            "stopped" => &mut bridges.stopped,
-            "crashed" => &mut bridges.crashed,
-            "error" => &mut bridges.error,
-            _ => continue,
-        };
-        *slot = slot.saturating_add(1);
-    }
-    Widget {
-        projects_total: u32::try_from(projects_total).unwrap_or(u32::MAX),
-        running_total: bridges.running,
-        bridges,
-        version: version.to_owned(),
-    }
-}
-
-/// `GET /api/login-status`: from the cache only; answers during rediscovery too.
-pub async fn login_status(State(state): State<AppState>) -> Response {
-    no_store(Json(state.engine().claude_health().login_status()).into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ClaudeHealth;
-    use clauster_wire::LoginStatus;
 
     use serde_json::Value;
 
@@ -364,105 +279,5 @@ mod tests {
         let err = trust_projects(&f.state, &f.global, &missing, Selection::AllUntrusted)
             .expect_err("refused");
         assert_eq!(detail(err).0, StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    fn instance(status: &str) -> Instance {
-        let value = serde_json::json!({
-            "instance_id": "id", "project": "p", "label": "p", "channel": "remote-control",
-            "status": status, "alive": false, "resume_mode": "standard",
-            "spawn_mode": "same-dir", "permission_mode": "default", "sandbox_mode": "default",
-            "intentional_stop": false, "started_at": null, "bridge_pid": null,
-            "bridge_proc_start": null, "bridge_start_ticks": null, "bridge_boot_id": null,
-            "keeper_pid": null, "keeper_proc_start": null, "keeper_start_ticks": null,
-            "worktree_name": null, "bridge_id": null, "environment_id": null,
-            "starter_session_id": null, "url": null, "session_url": null,
-            "bridge_debug_log_path": null, "bridge_raw_log_path": null, "error_detail": null,
-            "notice": null, "claude_version": null, "error_kind": null, "error_hint": null,
-            "ready_at": null, "ended_at": null, "stopping": false,
-            "resumed_conversation": false, "launch_count": 1
-        });
-        serde_json::from_value(value).expect("an instance")
-    }
-
-    #[test]
-    fn widget_counts_every_status() {
-        let instances: Vec<Instance> = ["running", "running", "stopped", "error", "weird"]
-            .into_iter()
-            .map(instance)
-            .collect();
-        let body = serde_json::to_value(widget_body(3, &instances, "0.1.0")).expect("json");
-        assert_eq!(
-            body,
-            serde_json::json!({
-                "projects_total": 3,
-                "bridges": {"starting": 0, "running": 2, "stopped": 1, "crashed": 0, "error": 1},
-                "running_total": 2,
-                "version": "0.1.0",
-            })
-        );
-    }
-
-    #[test]
-    fn login_status_defaults_to_logged_in() {
-        assert_eq!(
-            ClaudeHealth::default().login_status(),
-            LoginStatus {
-                claude_login_ok: true,
-                claude_login_method: None,
-                claude_login_expires_at: None,
-            }
-        );
-        let health = ClaudeHealth {
-            login_ok: Some(false),
-            login_method: Some("claude.ai".into()),
-            login_expires_at: Some(1_764_083_000_000),
-            ..ClaudeHealth::default()
-        };
-        assert_eq!(
-            health.login_status(),
-            LoginStatus {
-                claude_login_ok: false,
-                claude_login_method: Some("claude.ai".into()),
-                claude_login_expires_at: Some(1_764_083_000_000),
-            }
-        );
-    }
-
-    #[test]
-    fn the_qr_link_prefers_the_session_url() {
-        let mut i = instance("running");
-        assert_eq!(qr_link(&i), None);
-        i.url = Some("https://claude.ai/code?environment=env_1".into());
-        assert_eq!(
-            qr_link(&i),
-            Some("https://claude.ai/code?environment=env_1")
-        );
-        i.session_url = Some(String::new());
-        assert_eq!(
-            qr_link(&i),
-            Some("https://claude.ai/code?environment=env_1")
-        );
-        i.session_url = Some("https://claude.ai/code/session_1?from=cli".into());
-        assert_eq!(
-            qr_link(&i),
-            Some("https://claude.ai/code/session_1?from=cli")
-        );
-    }
-
-    #[test]
-    fn the_qr_svg_has_the_spec_geometry() {
-        let link = "https://claude.ai/code/session_1?from=cli";
-        let svg = qr_svg(link).expect("encodes");
-        let code = QrCode::with_error_correction_level(link, EcLevel::M).expect("encodes");
-        let side = (u32::try_from(code.width()).expect("small") + 2 * QR_QUIET_ZONE_MODULES)
-            * QR_MODULE_PX;
-        assert!(svg.contains("<svg"), "{svg}");
-        assert!(
-            svg.contains(&format!(r#"width="{side}" height="{side}""#)),
-            "{svg}"
-        );
-        assert!(svg.contains(r##"fill="#fff""##), "{svg}");
-        assert!(svg.contains(r##"fill="#000""##), "{svg}");
-        assert!(svg.ends_with("</svg>"), "{svg}");
     }
 }

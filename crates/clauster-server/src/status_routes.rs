@@ -1,0 +1,119 @@
+//! Summaries of the server's state: the COMPAT widget (`GET /api/widget`) and the claude
+//! login status (`GET /api/login-status`, http-api.md §3).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use clauster_wire::{Instance, Widget, WidgetBridges};
+
+use crate::error::ApiError;
+use crate::routes::no_store;
+use crate::state::AppState;
+use crate::trust_routes::discover;
+
+/// `GET /api/widget`.
+pub async fn widget(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let instances = state.engine().list().await?;
+    let root = state.config().projects_root.clone();
+    let projects_total = tokio::task::spawn_blocking(move || discover(&root).map(|f| f.len()))
+        .await
+        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))??;
+    let body = widget_body(projects_total, &instances, state.version());
+    Ok(no_store(Json(body).into_response()))
+}
+
+fn widget_body(projects_total: usize, instances: &[Instance], version: &str) -> Widget {
+    let mut bridges = WidgetBridges::default();
+    for instance in instances {
+        let slot = match instance.status.as_str() {
+            "starting" => &mut bridges.starting,
+            "running" => &mut bridges.running,
+            "stopped" => &mut bridges.stopped,
+            "crashed" => &mut bridges.crashed,
+            "error" => &mut bridges.error,
+            _ => continue,
+        };
+        *slot = slot.saturating_add(1);
+    }
+    Widget {
+        projects_total: u32::try_from(projects_total).unwrap_or(u32::MAX),
+        running_total: bridges.running,
+        bridges,
+        version: version.to_owned(),
+    }
+}
+
+/// `GET /api/login-status`: from the cache only; answers during rediscovery too.
+pub async fn login_status(State(state): State<AppState>) -> Response {
+    no_store(Json(state.engine().claude_health().login_status()).into_response())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::ClaudeHealth;
+    use clauster_wire::LoginStatus;
+
+    /// An instance JSON with every key, in `status`.
+    pub(crate) fn instance(status: &str) -> Instance {
+        let value = serde_json::json!({
+            "instance_id": "id", "project": "p", "label": "p", "channel": "remote-control",
+            "status": status, "alive": false, "resume_mode": "standard",
+            "spawn_mode": "same-dir", "permission_mode": "default", "sandbox_mode": "default",
+            "intentional_stop": false, "started_at": null, "bridge_pid": null,
+            "bridge_proc_start": null, "bridge_start_ticks": null, "bridge_boot_id": null,
+            "keeper_pid": null, "keeper_proc_start": null, "keeper_start_ticks": null,
+            "worktree_name": null, "bridge_id": null, "environment_id": null,
+            "starter_session_id": null, "url": null, "session_url": null,
+            "bridge_debug_log_path": null, "bridge_raw_log_path": null, "error_detail": null,
+            "notice": null, "claude_version": null, "error_kind": null, "error_hint": null,
+            "ready_at": null, "ended_at": null, "stopping": false,
+            "resumed_conversation": false, "launch_count": 1
+        });
+        serde_json::from_value(value).expect("an instance")
+    }
+
+    #[test]
+    fn widget_counts_every_status() {
+        let instances: Vec<Instance> = ["running", "running", "stopped", "error", "weird"]
+            .into_iter()
+            .map(instance)
+            .collect();
+        let body = serde_json::to_value(widget_body(3, &instances, "0.1.0")).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "projects_total": 3,
+                "bridges": {"starting": 0, "running": 2, "stopped": 1, "crashed": 0, "error": 1},
+                "running_total": 2,
+                "version": "0.1.0",
+            })
+        );
+    }
+
+    #[test]
+    fn login_status_defaults_to_logged_in() {
+        assert_eq!(
+            ClaudeHealth::default().login_status(),
+            LoginStatus {
+                claude_login_ok: true,
+                claude_login_method: None,
+                claude_login_expires_at: None,
+            }
+        );
+        let health = ClaudeHealth {
+            login_ok: Some(false),
+            login_method: Some("claude.ai".into()),
+            login_expires_at: Some(1_764_083_000_000),
+            ..ClaudeHealth::default()
+        };
+        assert_eq!(
+            health.login_status(),
+            LoginStatus {
+                claude_login_ok: false,
+                claude_login_method: Some("claude.ai".into()),
+                claude_login_expires_at: Some(1_764_083_000_000),
+            }
+        );
+    }
+}
