@@ -127,15 +127,19 @@ class _Server:
         env["CLAUSTER_HOST"] = "127.0.0.1"
         env["CLAUSTER_PORT"] = str(self.port)
         self.app.sync_claude_json_in()
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 — our own binary under test
-                [SERVER_BIN, "run", "-c", str(self.config_path())],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=str(self.workdir),
-            )
+        config_path = self.config_path()
+        if FORK:
+            self.proc = _ForkedServer(config_path, env, self.log, self.workdir)
+        else:
+            with self.log.open("ab") as log:
+                self.proc = subprocess.Popen(  # noqa: S603 — our own binary under test
+                    [SERVER_BIN, "run", "-c", str(config_path)],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=str(self.workdir),
+                )
         _STATE.started_any = True
         if self not in _STATE.servers:
             _STATE.servers.append(self)
@@ -169,6 +173,84 @@ class _Server:
             self.proc.kill()
             self.proc.wait(timeout=15)
         self.app.sync_claude_json_out()
+
+
+# The control run (`COMPAT_FORK=1`): the original's `clauster run` entry point in a process
+# forked from this one, which has imported the package already. Same code, same process and
+# HTTP boundary, without paying several seconds of imports per test on a loaded machine.
+FORK = os.environ.get("COMPAT_FORK") == "1"
+
+
+class _ForkedServer:
+    """The part of ``Popen`` the harness uses, over a forked ``clauster.__main__.main``."""
+
+    def __init__(self, config_path: Path, env: dict[str, str], log: Path, workdir: Path) -> None:
+        self.returncode: int | None = None
+        pid = os.fork()
+        if pid == 0:  # the child never returns into pytest
+            code = 1
+            try:
+                fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.environ.clear()
+                os.environ.update(env)
+                os.chdir(workdir)
+                _restore_originals()
+                import asyncio
+
+                asyncio.events._set_running_loop(None)  # noqa: SLF001 — a fresh process
+                from clauster.__main__ import main
+
+                code = main(["run", "-c", str(config_path)]) or 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 — report and leave
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.02)
+        return self.returncode  # type: ignore[return-value]
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _restore_originals() -> None:
+    import clauster.app
+    import clauster.config
+    import clauster.runner
+
+    for module, name in ((clauster.app, "create_app"), (clauster.config, "load_config"),
+                         (clauster.runner, "SessionRunner")):
+        original = _ORIGINALS.get(f"{module.__name__}.{name}")
+        if original is not None:
+            setattr(module, name, original)
 
 
 # --- create_app, SessionRunner, TestClient --------------------------------------------------
@@ -497,6 +579,9 @@ def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.It
     import fastapi.testclient
     import starlette.testclient
 
+    for module, name in ((clauster.app, "create_app"), (clauster.config, "load_config"),
+                         (clauster.runner, "SessionRunner")):
+        _ORIGINALS[f"{module.__name__}.{name}"] = getattr(module, name)
     load = _wrap_load_config(clauster.config.load_config)
     replacements = {
         "create_app": compat_create_app,
@@ -574,6 +659,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     reason = ""
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2])
+    elif report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        reason = f"{crash.path}:{crash.lineno}: {crash.message}"[:2000] if crash else str(
+            report.longrepr
+        )[-2000:]
     previous = _OUTCOMES.get(report.nodeid)
     if report.when == "call" or report.outcome != "passed":
         if previous is None or previous[0] == "passed":

@@ -128,7 +128,8 @@ pub fn run(root: &Path, options: &Options) -> Result {
         .env_remove("CLAUSTER_CONFIG")
         .env_remove("CLAUSTER_HOME");
     if options.control {
-        cmd.env("COMPAT_RECORD", root.join("compat/baseline.txt"));
+        cmd.env("COMPAT_RECORD", root.join("compat/baseline.txt"))
+            .env("COMPAT_FORK", "1");
     }
     if !options.pytest_args.is_empty() {
         cmd.env("COMPAT_FILTERED", "1");
