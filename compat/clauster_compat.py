@@ -333,7 +333,10 @@ class CompatApp:
 def compat_create_app(config: Any, runner: Any = None, **_kwargs: Any) -> CompatApp:
     if runner is not None and not isinstance(runner, RunnerHandle):
         _skip("runner-internals", "passes its own runner object")
-    return CompatApp(config, runner)
+    app = CompatApp(config, runner)
+    # The original reads its config when the app is built; so does the server, started now.
+    app.live()
+    return app
 
 
 def _wrap_load_config(original: Any) -> Any:
@@ -357,16 +360,22 @@ class _Relay(httpx.BaseTransport):
         server = self.app.live()
         self.app.sync_claude_json_in()
         netloc = f"127.0.0.1:{server.port}"
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=server.port)
-        request.headers["host"] = netloc if _is_testserver(request.headers.get("host")) else (
-            request.headers["host"]
-        )
+        # A copy goes out: the client keeps the request it addressed to testserver, so the
+        # cookies of the answer are stored for testserver, as under the original client.
+        headers = httpx.Headers(request.headers)
+        if _is_testserver(headers.get("host")):
+            headers["host"] = netloc
         for name in ("origin", "referer"):
-            if name in request.headers:
-                request.headers[name] = request.headers[name].replace(
-                    f"://{TESTSERVER}", f"://{netloc}"
-                )
-        response = self.inner.handle_request(request)
+            if name in headers:
+                headers[name] = headers[name].replace(f"://{TESTSERVER}", f"://{netloc}")
+        outgoing = httpx.Request(
+            request.method,
+            request.url.copy_with(scheme="http", host="127.0.0.1", port=server.port),
+            headers=headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        response = self.inner.handle_request(outgoing)
         location = response.headers.get("location")
         if location and f"://{netloc}" in location:
             response.headers["location"] = location.replace(f"://{netloc}", f"://{TESTSERVER}")
@@ -433,8 +442,6 @@ class CompatClient(httpx.Client):
 class CompatWebSocket:
     """Stands in for ``WebSocketTestSession``: connects on ``__enter__``, like the original."""
 
-    PEEK_S = 0.3
-
     def __init__(
         self, client: CompatClient, url: str, subprotocols: list[str] | None, headers: Any
     ) -> None:
@@ -447,7 +454,7 @@ class CompatWebSocket:
 
     def __enter__(self) -> CompatWebSocket:
         from starlette.websockets import WebSocketDisconnect
-        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
         from websockets.sync.client import connect
 
         server = self.client.app.live()
@@ -479,14 +486,7 @@ class CompatWebSocket:
             raise WebSocketDisconnect(1008, f"HTTP {exc.response.status_code}") from None
         except InvalidHandshake as exc:
             raise WebSocketDisconnect(1006, str(exc)) from None
-        # A server that accepts and closes at once is a refusal to the original client.
-        try:
-            self.pending.append(self.conn.recv(timeout=self.PEEK_S))
-        except TimeoutError:
-            pass
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd else 1006
-            raise WebSocketDisconnect(code, exc.rcvd.reason if exc.rcvd else "") from None
+        # Accepted: a close that follows surfaces on the first receive, as in the original.
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -474,7 +474,7 @@ async fn rows_08_to_18_and_58_spawn_refusals() {
             9,
             spawn(json!({"project": "nope"})),
             404,
-            is("unknown project: 'nope'"),
+            is("project 'nope' not found"),
         ),
         (
             10,
@@ -764,7 +764,7 @@ async fn rows_23_to_27_references() {
             23,
             get("/api/instances/zzz"),
             404,
-            &is("no such instance: 'zzz'"),
+            &is("no such instance: zzz"),
         )
         .await;
 
@@ -1051,7 +1051,7 @@ async fn rows_35_to_40_and_42_clone_refusals() {
                 json!({}),
             ),
             404,
-            starts("no such clone job"),
+            starts("unknown or expired clone job"),
         ),
     ];
     for (url, host, ip) in [

@@ -132,12 +132,12 @@ async fn refusals_come_before_anything_is_launched() {
         (
             json!({"project": "nope"}),
             404,
-            json!({"detail": "unknown project: 'nope'"}),
+            json!({"detail": "project 'nope' not found"}),
         ),
         (
             json!({"project": "../alpha"}),
             404,
-            json!({"detail": "unknown project: '../alpha'"}),
+            json!({"detail": "project '../alpha' not found"}),
         ),
         (
             json!({"project": "alpha", "channel": "hosted"}),
@@ -176,7 +176,7 @@ async fn refusals_come_before_anything_is_launched() {
     let (status, body) = call(reqwest::Method::GET, &format!("{instances}/zzz"), None).await;
     assert_eq!(
         (status, body),
-        (404, json!({"detail": "no such instance: 'zzz'"}))
+        (404, json!({"detail": "no such instance: zzz"}))
     );
 }
 

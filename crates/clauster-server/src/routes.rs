@@ -119,6 +119,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::reaper::routes::routes())
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(refuse_head))
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));
     let root = state.root_path().to_owned();
     let router = if root.is_empty() {
@@ -129,8 +130,48 @@ pub fn router(state: AppState, auth: Auth) -> Router {
     router.with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Not Found")
+/// An unknown path: JSON for scripts, and for a browser (`Accept: text/html`) outside
+/// `/api` and `/ws` a small page with the way back, as 1.3.2 answers (issue 18).
+async fn not_found(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let root = state.root_path();
+    let rel = request.uri().path().strip_prefix(root).unwrap_or("");
+    let api = ["/api", "/ws"]
+        .iter()
+        .any(|p| rel == *p || rel.starts_with(&format!("{p}/")));
+    if !wants_html || api || rel == "/metrics" {
+        return ApiError::not_found("Not Found").into_response();
+    }
+    let home = if root.is_empty() { "/" } else { root };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not found · Clauster</title></head><body><main>\
+         <h1>Not found</h1><p>This page does not exist.</p>\
+         <p><a href=\"{home}\">Back to the dashboard</a></p></main></body></html>"
+    );
+    (axum::http::StatusCode::NOT_FOUND, Html(page)).into_response()
+}
+
+/// `HEAD` is not served: every page and API route is `GET`-only, and 1.3.2 answers 405
+/// (issue 18). With the UI off the gate's 404 comes first.
+async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method() == axum::http::Method::HEAD {
+        let mut response = ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    next.run(request).await
 }
 
 pub fn no_store(mut response: Response) -> Response {

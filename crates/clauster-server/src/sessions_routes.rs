@@ -107,29 +107,14 @@ pub async fn dispatch(
 ) -> Result<Response, ApiError> {
     let request: Dispatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid request body: {e}"), None))?;
-    let unknown = || ApiError::not_found(format!("unknown project: '{}'", echo(&request.project)));
+    let unknown = || ApiError::not_found(format!("project '{}' not found", echo(&request.project)));
     let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
     let dir = state.config().projects_root.join(name.as_str());
     let canonical = std::fs::canonicalize(&dir)
         .ok()
         .filter(|d| d.is_dir())
         .ok_or_else(unknown)?;
-    let prompt = request.prompt.as_deref().filter(|p| !p.trim().is_empty());
-    let rc_name = request.rc_name.as_deref().filter(|n| !n.trim().is_empty());
-    if prompt.is_none() && rc_name.is_none() {
-        return Err(ApiError::invalid(
-            "prompt is required unless rc_name is given",
-            Some("prompt"),
-        ));
-    }
-    for (field, value) in [("rc_name", rc_name), ("model", request.model.as_deref())] {
-        if value.is_some_and(|v| v.starts_with('-') || v.chars().any(char::is_control)) {
-            return Err(ApiError::invalid(
-                format!("{field} must not start with '-' or contain control characters"),
-                Some(field),
-            ));
-        }
-    }
+    // The bypass refusal (403) comes before a missing prompt (422), as in 1.3.2 (issue 18).
     let permission = request
         .permission_mode
         .as_deref()
@@ -148,6 +133,22 @@ pub async fn dispatch(
                 "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
             ),
         ));
+    }
+    let prompt = request.prompt.as_deref().filter(|p| !p.trim().is_empty());
+    let rc_name = request.rc_name.as_deref().filter(|n| !n.trim().is_empty());
+    if prompt.is_none() && rc_name.is_none() {
+        return Err(ApiError::invalid(
+            "prompt is required unless rc_name is given",
+            Some("prompt"),
+        ));
+    }
+    for (field, value) in [("rc_name", rc_name), ("model", request.model.as_deref())] {
+        if value.is_some_and(|v| v.starts_with('-') || v.chars().any(char::is_control)) {
+            return Err(ApiError::invalid(
+                format!("{field} must not start with '-' or contain control characters"),
+                Some(field),
+            ));
+        }
     }
     let is_git = dir.join(".git").exists();
     if trust::load_trusted(state.claude_global_file()).state(&canonical, is_git)

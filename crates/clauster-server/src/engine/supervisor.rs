@@ -402,7 +402,7 @@ impl Supervisor {
             }
             Command::Get(reference, reply) => {
                 let answer = self
-                    .resolve(&reference, |r| format!("no such instance: '{r}'"))
+                    .resolve(&reference, |r| format!("no such instance: {r}"))
                     .map(|id| self.instance_json(&id));
                 let _ = reply.send(answer);
             }
@@ -452,7 +452,7 @@ impl Supervisor {
         let config = Arc::clone(&self.config);
         let mut warnings = Vec::new();
         // 1. The project.
-        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", request.project));
+        let unknown = || EngineError::NotFound(format!("project '{}' not found", request.project));
         let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
         let project_dir = config.projects_root.join(name.as_str());
         if !std::fs::metadata(&project_dir).is_ok_and(|m| m.is_dir()) {
@@ -853,7 +853,7 @@ impl Supervisor {
             });
         }
         let config = Arc::clone(&self.config);
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let unknown = || EngineError::NotFound(format!("project '{project}' not found"));
         let name = ProjectName::new(&project).map_err(|_| unknown())?;
         let project_dir = config.projects_root.join(name.as_str());
         let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
@@ -1613,7 +1613,7 @@ impl Supervisor {
     /// bridges.md §9.6: a standard bridge started outside Clauster becomes a managed
     /// `running` instance.
     fn adopt(&mut self, project: &str) -> Result<Instance, EngineError> {
-        let unknown = || EngineError::NotFound(format!("unknown project: '{project}'"));
+        let unknown = || EngineError::NotFound(format!("project '{project}' not found"));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let project_dir = self.config.projects_root.join(name.as_str());
         if !project_dir.is_dir() {
@@ -1732,9 +1732,12 @@ impl Supervisor {
             .map(|set| set.debug_log.clone())
             .or_else(|| live.external_log.clone())
             .map(|path| path.to_string_lossy().into_owned());
+        // The parse source, as 1.3.2 reports it: the raw log when redaction keeps one, else
+        // the debug log itself (issue 18: never null while there is a log).
         let raw_log = set
             .and_then(|set| set.raw_log)
-            .map(|path| path.to_string_lossy().into_owned());
+            .map(|path| path.to_string_lossy().into_owned())
+            .or_else(|| debug_log.clone());
         Instance {
             instance_id: row.instance_id.clone(),
             project: row.project.clone(),
@@ -1780,6 +1783,19 @@ impl Supervisor {
             stopping: live.stopping,
             resumed_conversation: row.resumed_conversation,
             launch_count: row.launch_count,
+            claude_session_uuid: row.claude_session_uuid.clone(),
+            claude_session_uuid_usable: row
+                .claude_session_uuid
+                .as_deref()
+                .is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok()),
+            claustrum_process_id: None,
+            agent_pid: None,
+            agent_proc_start: None,
+            agent_start_ticks: None,
+            agent_boot_id: None,
+            daemon_last_seq: 0,
+            hosted_log_path: None,
+            is_orphan: false,
         }
     }
 }
