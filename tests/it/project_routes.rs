@@ -129,8 +129,8 @@ async fn an_unparseable_global_file_is_refused_and_left_unchanged() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let expected = json!({
         "detail": format!(
-            "could not update trust state: cannot update {}: it is not valid JSON; it was left \
-             unchanged",
+            "could not update trust state: cannot update {}: it is not a valid JSON object; \
+             Clauster did not change it",
             global_file(&sandbox).display()
         )
     });

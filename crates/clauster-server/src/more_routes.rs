@@ -357,8 +357,8 @@ mod tests {
             (
                 StatusCode::CONFLICT,
                 format!(
-                    "could not update trust state: cannot update {}: it is not valid JSON; it \
-                     was left unchanged",
+                    "could not update trust state: cannot update {}: it is not a valid JSON \
+                     object; Clauster did not change it",
                     f.global.display()
                 )
             )
