@@ -472,7 +472,7 @@ async fn rows_08_to_18_and_58_spawn_refusals() {
             9,
             spawn(json!({"project": "nope"})),
             404,
-            is("unknown project: 'nope'"),
+            is("project 'nope' not found"),
         ),
         (
             10,
@@ -722,17 +722,23 @@ async fn row_22_trust_over_an_unusable_global_file() {
         let file = sandbox.home().join(".claude.json");
         std::fs::write(&file, &bytes).expect("write the global file");
         let bench = Bench::start(sandbox, &[]);
-        let refused = starts(format!("cannot update {}: ", file.display()));
-        for request in [
-            post("/api/projects/alpha/trust", json!({})),
-            post("/api/projects/trust-all", json!({})),
-            post("/api/instances", json!({"project": "alpha", "trust": true})),
+        let cannot = format!("cannot update {}: ", file.display());
+        // The trust routes carry 1.3.2's prefix (issue 18); a start names the file directly.
+        let on_trust = starts(format!("could not update trust state: {cannot}"));
+        let on_start = starts(cannot.clone());
+        for (request, refused) in [
+            (post("/api/projects/alpha/trust", json!({})), &on_trust),
+            (post("/api/projects/trust-all", json!({})), &on_trust),
+            (
+                post("/api/instances", json!({"project": "alpha", "trust": true})),
+                &on_start,
+            ),
         ] {
-            let answer = bench.refuses(22, request, 409, &refused).await;
+            let answer = bench.refuses(22, request, 409, refused).await;
             assert!(
                 answer.json()["detail"]
                     .as_str()
-                    .is_some_and(|d| d.ends_with("it was left unchanged")),
+                    .is_some_and(|d| d.ends_with("Clauster did not change it")),
                 "{shown}: {}",
                 answer.body
             );
@@ -762,7 +768,7 @@ async fn rows_23_to_27_references() {
             23,
             get("/api/instances/zzz"),
             404,
-            &is("no such instance: 'zzz'"),
+            &is("no such instance: zzz"),
         )
         .await;
 
@@ -1037,7 +1043,7 @@ async fn rows_35_to_40_and_42_clone_refusals() {
                 json!({}),
             ),
             404,
-            starts("no such clone job"),
+            starts("unknown or expired clone job"),
         ),
     ];
     for (url, host, ip) in [

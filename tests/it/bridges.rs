@@ -132,12 +132,12 @@ async fn refusals_come_before_anything_is_launched() {
         (
             json!({"project": "nope"}),
             404,
-            json!({"detail": "unknown project: 'nope'"}),
+            json!({"detail": "project 'nope' not found"}),
         ),
         (
             json!({"project": "../alpha"}),
             404,
-            json!({"detail": "unknown project: '../alpha'"}),
+            json!({"detail": "project '../alpha' not found"}),
         ),
         (
             json!({"project": "alpha", "channel": "hosted"}),
@@ -176,7 +176,7 @@ async fn refusals_come_before_anything_is_launched() {
     let (status, body) = call(reqwest::Method::GET, &format!("{instances}/zzz"), None).await;
     assert_eq!(
         (status, body),
-        (404, json!({"detail": "no such instance: 'zzz'"}))
+        (404, json!({"detail": "no such instance: zzz"}))
     );
 }
 
@@ -294,7 +294,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     // which waits out the 4 s poison grace before it counts as running).
     let resume = format!("{instances}/{id}/resume");
     let (status, resumed) = call(reqwest::Method::POST, &resume, None).await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["status"], "running", "{resumed}");
     assert_eq!(resumed["launch_count"], 2);
@@ -363,7 +363,7 @@ async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
         None,
     )
     .await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["status"], "running", "{resumed}");
     assert_eq!(resumed["resumed_conversation"], false);
     assert_eq!(

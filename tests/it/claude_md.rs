@@ -273,7 +273,7 @@ async fn untrusted_unknown_and_invalid_projects_are_refused() {
     }
     assert_eq!(
         Editor::new(&server, "nope").get().await.1["detail"],
-        "unknown project: 'nope'"
+        "project 'nope' not found"
     );
     assert!(!audit_log(&sandbox).exists());
 }

@@ -571,7 +571,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     refused(
         &clauster(&sandbox, &["start", "nope"], &env),
         2,
-        "unknown project: 'nope'",
+        "project 'nope' not found",
     );
     refused(
         &clauster(&sandbox, &["start", "beta"], &env),

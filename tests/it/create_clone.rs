@@ -1059,7 +1059,7 @@ async fn jobs_are_capped_listed_reattached_and_cancelled() {
             answer["detail"]
                 .as_str()
                 .expect("detail")
-                .starts_with("no such clone job")
+                .starts_with("unknown or expired clone job")
         );
         let mut socket = connect(&format!("{}/ws/clone-progress/{id}", server.ws)).await;
         match next(&mut socket).await {

@@ -96,9 +96,10 @@ async fn preflight_reports_trust_git_and_undecided_mcp_servers() {
         !detail.contains("files"),
         "a declined server is decided: {detail}"
     );
+    // No .mcp.json, no mcp-approval check (1.3.2's shape, issue 18).
     assert_eq!(
         statuses(&all["gamma"]),
-        pairs(&[("trust", "ok"), ("git", "ok"), ("mcp-approval", "ok")])
+        pairs(&[("trust", "ok"), ("git", "ok")])
     );
 
     let (status, one) = get(&format!("{}/api/projects/beta/preflight", server.base)).await;
@@ -131,7 +132,7 @@ async fn preflight_refuses_invalid_and_unknown_names() {
     );
     let (status, body) = get(&format!("{}/api/projects/nope/preflight", server.base)).await;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(body["detail"], "unknown project: 'nope'");
+    assert_eq!(body["detail"], "project 'nope' not found");
 
     // Nothing changed: the global file and the listing are as before.
     assert_eq!(

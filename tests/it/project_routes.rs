@@ -88,7 +88,7 @@ async fn trust_one_project_then_all_of_them() {
         let (status, body) = post(&format!("{projects_url}/{name}/trust")).await;
         assert_eq!(
             (status, body),
-            (404, json!({"detail": format!("unknown project: '{name}'")})),
+            (404, json!({"detail": format!("project '{name}' not found")})),
             "for {name}"
         );
     }
@@ -129,7 +129,8 @@ async fn an_unparseable_global_file_is_refused_and_left_unchanged() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let expected = json!({
         "detail": format!(
-            "cannot update {}: it is not valid JSON; it was left unchanged",
+            "could not update trust state: cannot update {}: it is not a valid JSON object; \
+             Clauster did not change it",
             global_file(&sandbox).display()
         )
     });
@@ -221,7 +222,7 @@ async fn widget_counts_and_qr_codes() {
     let (status, body) = get(&format!("{instances}/zzz/qr")).await;
     assert_eq!(
         (status, body),
-        (404, json!({"detail": "no such instance: 'zzz'"}))
+        (404, json!({"detail": "no such instance: zzz"}))
     );
 
     // Leave no bridge behind: it would outlive the server.

@@ -146,7 +146,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
         Some(json!({ "resume_mode": "standard" })),
     )
     .await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["resume_mode"], "pty", "the recorded mode, always");
     wait_instance(&server.base, &id, |i| i["status"] == "running").await;
@@ -499,7 +499,7 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
         None,
     )
     .await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, a, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();
     assert!(
@@ -569,7 +569,7 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
         None,
     )
     .await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, &id, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();
     assert!(

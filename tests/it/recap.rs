@@ -345,7 +345,7 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
         None,
     )
     .await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["resumed_conversation"], true, "{resumed}");
     assert_eq!(std::fs::read(&settings).unwrap(), before);
     let continued = launch_env(&logs, true);

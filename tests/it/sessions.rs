@@ -80,7 +80,7 @@ async fn an_unmanaged_bridge_must_be_adopted_and_then_is_managed() {
     let (status, body) = call(reqwest::Method::POST, &adopt("gamma"), None).await;
     assert_eq!(
         (status, &body["detail"]),
-        (404, &json!("unknown project: 'gamma'"))
+        (404, &json!("project 'gamma' not found"))
     );
     let _ = beta;
 
@@ -407,7 +407,7 @@ async fn background_agent_refusals_run_nothing() {
         (
             json!({ "project": "nope", "prompt": "x" }),
             404,
-            "unknown project: 'nope'",
+            "project 'nope' not found",
         ),
         (
             json!({ "project": "alpha", "prompt": "x", "permission_mode": "bypassPermissions" }),

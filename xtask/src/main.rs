@@ -9,6 +9,7 @@
 
 mod bench;
 mod bundle;
+mod compat;
 mod docs;
 mod fuzz;
 mod setup;
@@ -40,6 +41,11 @@ tasks:
   bench [--quick] [--no-bundle]
                     build release binaries, install the Python Clauster 1.3.2 and ccusage
                     under target/bench, and print ours side by side with theirs
+  compat [--control] [--release] [-- PYTEST_ARGS]
+                    the Python Clauster 1.3.2's own HTTP tests against our `clauster run`
+                    (fetched into target/compat); fails on a test that passes against 1.3.2
+                    (compat/baseline.txt) unless compat/allowlist.toml names it. --control
+                    runs them against the original instead and rewrites the baseline
   fuzz [--seconds N] [TARGET...]
                     run the cargo-fuzz targets of fuzz/ for N seconds each (default 60);
                     installs cargo-fuzz under target/tools/cargo; needs the nightly toolchain
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
         "fake-claude" => fake_claude().map(|path| println!("{}", path.display())),
         "bench" => bench::run(&workspace_root(), rest),
         "fuzz" => fuzz::run(&workspace_root(), rest),
+        "compat" => compat::Options::parse(rest).and_then(|o| compat::run(&workspace_root(), &o)),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

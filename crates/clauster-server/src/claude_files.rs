@@ -34,7 +34,7 @@ const LOCK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 pub enum ClaudeFileError {
     /// `ClaudeConfigUnparseable` (bridges.md §6, 409): not UTF-8, not JSON, too deep, or not
     /// an object. Nothing was written.
-    #[error("cannot update {}: it is not valid JSON; it was left unchanged", file.display())]
+    #[error("cannot update {}: it is not a valid JSON object; Clauster did not change it", file.display())]
     Unparseable {
         file: PathBuf,
         #[source]
@@ -446,7 +446,7 @@ mod tests {
             assert_eq!(
                 err.to_string(),
                 format!(
-                    "cannot update {}: it is not valid JSON; it was left unchanged",
+                    "cannot update {}: it is not a valid JSON object; Clauster did not change it",
                     global.display()
                 )
             );

@@ -148,7 +148,7 @@ fn doc(current: Current, bridge_running: bool) -> ClaudeMdDoc {
 
 /// The discovered project called `name`; 404 for an invalid or unknown name.
 async fn project(state: &AppState, name: &str) -> Result<Discovered, ApiError> {
-    let unknown = || ApiError::not_found(format!("unknown project: '{}'", echo(name)));
+    let unknown = || ApiError::not_found(format!("project '{}' not found", echo(name)));
     let name = ProjectName::new(name).map_err(|_| unknown())?;
     let root = state.config().projects_root.clone();
     let all = projects::discover_off_thread(root).await?;

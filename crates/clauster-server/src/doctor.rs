@@ -66,13 +66,80 @@ pub fn config_row(file: Option<&Path>) -> Check {
     check("config", verdict)
 }
 
-/// `GET /api/doctor`: every check but `port` and `server`.
+/// `GET /api/doctor`: every check but `port` and `server`. The `config` row re-reads the
+/// file the server started from, so an edit that broke it since shows here (1.3.2 does the
+/// same, issue 18); the other checks use the configuration the server runs with.
 pub async fn api_doctor(
     State(state): State<AppState>,
     Extension(origin): Extension<ConfigOrigin>,
 ) -> Response {
-    let rows = checks(state.config(), config_row(origin.0.as_deref())).await;
+    let first = match origin.0.clone() {
+        Some(path) => tokio::task::spawn_blocking(move || reread_config_row(&path))
+            .await
+            .unwrap_or_else(|_| config_row(origin.0.as_deref())),
+        None => config_row(None),
+    };
+    let rows = checks(state.config(), first).await;
     no_store(Json(CheckReport::from_checks(rows)).into_response())
+}
+
+/// The `config` row of the file as it is now: `loaded <path>`, or a failure that names the
+/// problem's position but never echoes the file's content (it may hold secrets).
+fn reread_config_row(path: &Path) -> Check {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            return check(
+                "config",
+                Verdict::Fail(format!("cannot read {}: {err}", path.display())),
+            );
+        }
+    };
+    // The variables as the CLI hands them to the loader: `_FILE` twins read into the plain
+    // name (config.md §2); a twin that cannot be read leaves its key to the file.
+    let mut env = std::collections::BTreeMap::new();
+    for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("CLAUSTER_")) {
+        match name.strip_suffix("_FILE") {
+            Some(plain) if clauster_core::config::has_file_twin(plain) => {
+                if let Ok(content) = fs::read_to_string(&value) {
+                    env.insert(plain.to_owned(), content.trim().to_owned());
+                }
+            }
+            _ => {
+                env.insert(name, value);
+            }
+        }
+    }
+    let input = clauster_core::config::ConfigInput {
+        text: Some(text),
+        source_name: path.display().to_string(),
+        env,
+        flags: std::collections::BTreeMap::new(),
+        home: std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from),
+        cwd: std::env::current_dir().ok(),
+    };
+    match clauster_core::config::load_lenient(&input) {
+        Ok((_, problems)) if problems.is_empty() => config_row(Some(path)),
+        Ok((_, problems)) => check(
+            "config",
+            Verdict::Fail(
+                clauster_core::config::ConfigError::Invalid(clauster_core::config::Problems(
+                    problems,
+                ))
+                .to_string(),
+            ),
+        ),
+        Err(clauster_core::config::ConfigError::Syntax { line, column, .. }) => check(
+            "config",
+            Verdict::Fail(format!(
+                "config is not valid YAML (line {line}, column {column}); fix {} and restart",
+                path.display()
+            )),
+        ),
+        Err(err) => check("config", Verdict::Fail(err.to_string())),
+    }
 }
 
 /// Every check of cli.md §4 except `port` and `server`, in the table's order, `config_row`

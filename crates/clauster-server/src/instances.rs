@@ -80,12 +80,9 @@ pub async fn resume(
         .engine()
         .resume(&reference, fresh, trust, wait)
         .await?;
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(no_store((status, Json(outcome)).into_response()))
+    // 200 whether or not it launched, as 1.3.2 answers (issue 18 reverses http-api.md §5's
+    // 201); `created` in the body tells the two apart.
+    Ok(no_store((StatusCode::OK, Json(outcome)).into_response()))
 }
 
 fn parse_resume(body: &[u8]) -> Result<(bool, bool), ApiError> {

@@ -171,6 +171,16 @@ mod tests {
             stopping: false,
             resumed_conversation: false,
             launch_count: 1,
+            claude_session_uuid: None,
+            claude_session_uuid_usable: false,
+            claustrum_process_id: None,
+            agent_pid: None,
+            agent_proc_start: None,
+            agent_start_ticks: None,
+            agent_boot_id: None,
+            daemon_last_seq: 0,
+            hosted_log_path: None,
+            is_orphan: false,
         }
     }
 

@@ -43,27 +43,30 @@ pub fn check_project(project: &Project, global: &Value) -> CheckReport {
             "not a git repository: the worktree spawn mode is unavailable",
         )
     };
-    CheckReport::from_checks(vec![trust, git, mcp_approval(path, global)])
+    let mut checks = vec![trust, git];
+    checks.extend(mcp_approval(path, global));
+    CheckReport::from_checks(checks)
 }
 
 /// `mcp-approval`: the servers of `.mcp.json` the global file's project entry has not
 /// decided. The entry is keyed by the directory Claude runs in, the symlink-resolved path.
-fn mcp_approval(path: &Path, global: &Value) -> Check {
+/// Without a `.mcp.json` there is nothing to approve and no check, as in 1.3.2 (issue 18).
+fn mcp_approval(path: &Path, global: &Value) -> Option<Check> {
     let text = match read_mcp_json(path) {
         Ok(Some(text)) => text,
-        Ok(None) => return Check::new("mcp-approval", CheckStatus::Ok, "no .mcp.json"),
-        Err(detail) => return Check::new("mcp-approval", CheckStatus::Warn, detail),
+        Ok(None) => return None,
+        Err(detail) => return Some(Check::new("mcp-approval", CheckStatus::Warn, detail)),
     };
     let Ok(mcp) = serde_json::from_slice::<Value>(&text) else {
-        return Check::new(
+        return Some(Check::new(
             "mcp-approval",
             CheckStatus::Warn,
             ".mcp.json is not valid JSON; claude will report it when a session starts",
-        );
+        ));
     };
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let undecided = claude_json::undecided_mcp_servers(&mcp, global, &key.to_string_lossy());
-    if undecided.is_empty() {
+    Some(if undecided.is_empty() {
         Check::new(
             "mcp-approval",
             CheckStatus::Ok,
@@ -79,7 +82,7 @@ fn mcp_approval(path: &Path, global: &Value) -> Check {
                 path.display()
             ),
         )
-    }
+    })
 }
 
 /// The project's `.mcp.json` (issue 16 §2): `None` when there is none; the warning when it
@@ -194,7 +197,7 @@ pub async fn one(
     let project = projects
         .into_iter()
         .find(|p| p.name == valid.as_str())
-        .ok_or_else(|| ApiError::not_found(format!("unknown project: '{}'", echo(&name))))?;
+        .ok_or_else(|| ApiError::not_found(format!("project '{}' not found", echo(&name))))?;
     let Frame::Project {
         project,
         preflight: Some(report),
@@ -252,8 +255,7 @@ mod tests {
             statuses(&report),
             [
                 ("trust".to_owned(), CheckStatus::Ok),
-                ("git".to_owned(), CheckStatus::Ok),
-                ("mcp-approval".to_owned(), CheckStatus::Ok)
+                ("git".to_owned(), CheckStatus::Ok)
             ]
         );
     }

@@ -120,6 +120,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::reaper::routes::routes())
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(refuse_head))
+        .layer(axum::middleware::from_fn(gzip_large))
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));
     let root = state.root_path().to_owned();
     let router = if root.is_empty() {
@@ -130,8 +132,48 @@ pub fn router(state: AppState, auth: Auth) -> Router {
     router.with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Not Found")
+/// An unknown path: JSON for scripts, and for a browser (`Accept: text/html`) outside
+/// `/api` and `/ws` a small page with the way back, as 1.3.2 answers (issue 18).
+async fn not_found(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let root = state.root_path();
+    let rel = request.uri().path().strip_prefix(root).unwrap_or("");
+    let api = ["/api", "/ws"]
+        .iter()
+        .any(|p| rel == *p || rel.starts_with(&format!("{p}/")));
+    if !wants_html || api || rel == "/metrics" {
+        return ApiError::not_found("Not Found").into_response();
+    }
+    let home = if root.is_empty() { "/" } else { root };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not found · Clauster</title></head><body><main>\
+         <h1>Not found</h1><p>This page does not exist.</p>\
+         <p><a href=\"{home}\">Back to the dashboard</a></p></main></body></html>"
+    );
+    (axum::http::StatusCode::NOT_FOUND, Html(page)).into_response()
+}
+
+/// `HEAD` is not served: every page and API route is `GET`-only, and 1.3.2 answers 405
+/// (issue 18). With the UI off the gate's 404 comes first.
+async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method() == axum::http::Method::HEAD {
+        let mut response = ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    next.run(request).await
 }
 
 pub fn no_store(mut response: Response) -> Response {
@@ -207,4 +249,62 @@ pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError
     tokio::task::spawn_blocking(move || state.projects())
         .await
         .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
+}
+
+/// Bodies smaller than this go out as they are: the gzip header would outweigh the gain.
+const GZIP_MIN_BYTES: usize = 1024;
+/// HTML and JSON bodies are built in memory; none comes near this.
+const GZIP_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// gzip for HTML and JSON answers over 1 KiB when the client accepts it (1.3.2 does the same,
+/// issue 18). The bundle's assets carry their own pre-compressed form; sockets are untouched.
+async fn gzip_large(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let accepts = request
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|enc| enc.split(';').next().is_some_and(|e| e.trim() == "gzip"))
+        });
+    let response = next.run(request).await;
+    let compressible = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
+    if !accepts
+        || !compressible
+        || !response.status().is_success() && !response.status().is_client_error()
+        || response.headers().contains_key(header::CONTENT_ENCODING)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, GZIP_MAX_BYTES).await else {
+        return ApiError::internal("the response body could not be read").into_response();
+    };
+    if bytes.len() < GZIP_MIN_BYTES {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let compressed = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&bytes).and_then(|()| encoder.finish())
+    })
+    .await;
+    match compressed {
+        Ok(Ok(gz)) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts
+                .headers
+                .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+            Response::from_parts(parts, axum::body::Body::from(gz))
+        }
+        _ => ApiError::internal("the response could not be compressed").into_response(),
+    }
 }

@@ -107,13 +107,33 @@ pub async fn dispatch(
 ) -> Result<Response, ApiError> {
     let request: Dispatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid request body: {e}"), None))?;
-    let unknown = || ApiError::not_found(format!("unknown project: '{}'", echo(&request.project)));
+    let unknown = || ApiError::not_found(format!("project '{}' not found", echo(&request.project)));
     let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
     let dir = state.config().projects_root.join(name.as_str());
     let canonical = std::fs::canonicalize(&dir)
         .ok()
         .filter(|d| d.is_dir())
         .ok_or_else(unknown)?;
+    // The bypass refusal (403) comes before a missing prompt (422), as in 1.3.2 (issue 18).
+    let permission = request
+        .permission_mode
+        .as_deref()
+        .map(str::parse::<PermissionMode>)
+        .transpose()
+        .map_err(|e| ApiError::invalid(e.to_string(), Some("permission_mode")))?;
+    let allow_bypass = state
+        .config()
+        .projects
+        .get(name.as_str())
+        .is_some_and(|p| p.allow_bypass_permissions);
+    if permission == Some(PermissionMode::BypassPermissions) && !allow_bypass {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
+            ),
+        ));
+    }
     let prompt = request.prompt.as_deref().filter(|p| !p.trim().is_empty());
     let rc_name = request.rc_name.as_deref().filter(|n| !n.trim().is_empty());
     if prompt.is_none() && rc_name.is_none() {
@@ -133,25 +153,6 @@ pub async fn dispatch(
                 Some(field),
             ));
         }
-    }
-    let permission = request
-        .permission_mode
-        .as_deref()
-        .map(str::parse::<PermissionMode>)
-        .transpose()
-        .map_err(|e| ApiError::invalid(e.to_string(), Some("permission_mode")))?;
-    let allow_bypass = state
-        .config()
-        .projects
-        .get(name.as_str())
-        .is_some_and(|p| p.allow_bypass_permissions);
-    if permission == Some(PermissionMode::BypassPermissions) && !allow_bypass {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "bypassPermissions is not enabled for project '{name}'. Set projects.{name}.allow_bypass_permissions: true in clauster.yml first."
-            ),
-        ));
     }
     let is_git = dir.join(".git").exists();
     if trust::load_trusted(state.claude_global_file()).state(&canonical, is_git)

@@ -117,7 +117,7 @@ pub(crate) fn discover(projects_root: &Path) -> Result<Vec<Discovered>, ApiError
 }
 
 fn unknown_project(name: &str) -> ApiError {
-    ApiError::not_found(format!("unknown project: '{}'", echo(name)))
+    ApiError::not_found(format!("project '{}' not found", echo(name)))
 }
 
 /// 409 when the file cannot be parsed or its content refused (nothing was written), 500 for
@@ -130,7 +130,8 @@ fn claude_file_error(err: &ClaudeFileError) -> ApiError {
         ClaudeFileError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ClaudeFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    ApiError::new(status, err.to_string())
+    // 1.3.2's prefix, which scripts match (issue 18).
+    ApiError::new(status, format!("could not update trust state: {err}"))
 }
 
 #[cfg(test)]
@@ -246,7 +247,7 @@ mod tests {
                 .expect_err("refused");
             assert_eq!(
                 detail(err),
-                (StatusCode::NOT_FOUND, format!("unknown project: '{name}'"))
+                (StatusCode::NOT_FOUND, format!("project '{name}' not found"))
             );
         }
         assert!(!f.global.exists());
@@ -264,7 +265,8 @@ mod tests {
             (
                 StatusCode::CONFLICT,
                 format!(
-                    "cannot update {}: it is not valid JSON; it was left unchanged",
+                    "could not update trust state: cannot update {}: it is not a valid JSON \
+                     object; Clauster did not change it",
                     f.global.display()
                 )
             )

@@ -47,6 +47,31 @@ pub struct Instance {
     pub stopping: bool,
     pub resumed_conversation: bool,
     pub launch_count: i64,
+    /// The conversation the bridge runs, when known (a pty bridge's `--resume` target).
+    /// Emitted as 1.3.2 does: issue 18 reverses bridges.md §10.2 here.
+    #[serde(default)]
+    pub claude_session_uuid: Option<String>,
+    /// Whether `claude_session_uuid` has the shape of a UUID (1.3.2's Resume gate).
+    #[serde(default)]
+    pub claude_session_uuid_usable: bool,
+    /// The keys of 1.3.2's hosted channel, which this product does not have: always `null`,
+    /// `0` or `false`, present so scripts that read them keep working (issue 18).
+    #[serde(default)]
+    pub claustrum_process_id: Option<String>,
+    #[serde(default)]
+    pub agent_pid: Option<i64>,
+    #[serde(default)]
+    pub agent_proc_start: Option<f64>,
+    #[serde(default)]
+    pub agent_start_ticks: Option<i64>,
+    #[serde(default)]
+    pub agent_boot_id: Option<String>,
+    #[serde(default)]
+    pub daemon_last_seq: i64,
+    #[serde(default)]
+    pub hosted_log_path: Option<String>,
+    #[serde(default)]
+    pub is_orphan: bool,
 }
 
 /// The answer of a start or resume: the instance plus what happened.

@@ -183,7 +183,9 @@ pub async fn logout(State(auth): State<Auth>, request: Request) -> Response {
         );
     }
     let mut response = redirect(&format!("{}/login", auth.root_path()));
-    set_cookie(&mut response, &auth.expired_cookie(secure));
+    for cookie in auth.expired_cookies(secure) {
+        set_cookie(&mut response, &cookie);
+    }
     response
 }
 

@@ -176,14 +176,26 @@ impl Auth {
         )
     }
 
-    /// The `Set-Cookie` value that deletes the session cookie.
-    fn expired_cookie(&self, secure: bool) -> String {
-        format!(
-            "{}=; HttpOnly; SameSite=Lax; Path={}; Max-Age=0{}",
-            self.inner.cookie_name,
-            self.cookie_path(),
-            if secure { "; Secure" } else { "" }
-        )
+    /// The `Set-Cookie` values that delete every cookie a sign-in may have left: the
+    /// session and step-up cookies of this instance, and 1.3.2's shared pre-instance names
+    /// (`clauster_session`, `clauster_elevation`), which it also cleared on logout (issue 18).
+    fn expired_cookies(&self, secure: bool) -> Vec<String> {
+        let elevation = session::elevation_cookie_name(&self.inner.cookie_name);
+        [
+            self.inner.cookie_name.as_str(),
+            elevation.as_str(),
+            "clauster_session",
+            "clauster_elevation",
+        ]
+        .iter()
+        .map(|name| {
+            format!(
+                "{name}=; HttpOnly; SameSite=Lax; Path={}; Max-Age=0{}",
+                self.cookie_path(),
+                if secure { "; Secure" } else { "" }
+            )
+        })
+        .collect()
     }
 
     /// The secure decision of security.md §6 (cookie `Secure`, HSTS).

@@ -193,6 +193,11 @@ pub fn cookie_name(state_dir: &Path) -> String {
     format!("clauster_session_{}", super::tokens::to_hex(&digest[..6]))
 }
 
+/// The step-up cookie's name beside a session cookie name: `clauster_elevation_<same hex>`.
+pub fn elevation_cookie_name(session_cookie: &str) -> String {
+    session_cookie.replacen("clauster_session", "clauster_elevation", 1)
+}
+
 #[derive(Serialize, Deserialize)]
 struct Payload {
     u: String,

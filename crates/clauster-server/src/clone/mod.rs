@@ -91,11 +91,9 @@ pub async fn start(
     ))
 }
 
-fn unknown_job(id: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "no such clone job: '{}' (unknown, or finished more than 60 s ago)",
-        clauster_core::names::echo(id)
-    ))
+/// 1.3.2's wording (issue 18); a job is forgotten 60 s after it finished.
+fn unknown_job(_id: &str) -> ApiError {
+    ApiError::not_found("unknown or expired clone job")
 }
 
 /// A clone job id: 32 lowercase hex (security.md §7.2).

@@ -553,7 +553,7 @@ impl Supervisor {
             Command::Forget(reference, reply) => self.forget(&reference, reply),
             Command::Get(reference, reply) => {
                 let answer = self
-                    .resolve(&reference, |r| format!("no such instance: '{r}'"))
+                    .resolve(&reference, |r| format!("no such instance: {r}"))
                     .map(|id| self.instance_json(&id));
                 let _ = reply.send(answer);
             }
@@ -1746,7 +1746,7 @@ impl Supervisor {
 
     /// The checks of §9.6 and the record an adoption creates.
     fn adoption(&self, project: &str) -> Result<(InstanceRow, StartIdentity), EngineError> {
-        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", echo(project)));
+        let unknown = || EngineError::NotFound(format!("project '{}' not found", echo(project)));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let project_dir = self.config.projects_root.join(name.as_str());
         if !project_dir.is_dir() {
@@ -1882,7 +1882,8 @@ impl Supervisor {
             .or_else(|| row.debug_log_path.clone());
         let raw_log = set
             .and_then(|set| set.raw_log)
-            .map(|path| path.to_string_lossy().into_owned());
+            .map(|path| path.to_string_lossy().into_owned())
+            .or_else(|| debug_log.clone());
         Instance {
             instance_id: row.instance_id.clone(),
             project: row.project.clone(),
@@ -1928,6 +1929,19 @@ impl Supervisor {
             stopping: live.stopping,
             resumed_conversation: row.resumed_conversation,
             launch_count: row.launch_count,
+            claude_session_uuid: row.claude_session_uuid.clone(),
+            claude_session_uuid_usable: row
+                .claude_session_uuid
+                .as_deref()
+                .is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok()),
+            claustrum_process_id: None,
+            agent_pid: None,
+            agent_proc_start: None,
+            agent_start_ticks: None,
+            agent_boot_id: None,
+            daemon_last_seq: 0,
+            hosted_log_path: None,
+            is_orphan: false,
         }
     }
 }

@@ -56,20 +56,35 @@ pub fn render(scrape: &Scrape) -> String {
         "Bridges that crashed since the server started.",
     );
     per_project(&mut out, "clauster_bridge_crashes_total", &scrape.crashes);
+    // The sampled families appear once there is a sample, as in 1.3.2 (an empty family
+    // reads as "no such series" to promtool anyway).
+    if !scrape.cpu_percent.is_empty() {
+        family(
+            &mut out,
+            "clauster_bridge_cpu_percent",
+            "gauge",
+            "CPU percent of the project's running bridges and their descendants.",
+        );
+        per_project(&mut out, "clauster_bridge_cpu_percent", &scrape.cpu_percent);
+    }
+    if !scrape.rss_bytes.is_empty() {
+        family(
+            &mut out,
+            "clauster_bridge_rss_bytes",
+            "gauge",
+            "Resident memory of the project's running bridges and their descendants.",
+        );
+        per_project(&mut out, "clauster_bridge_rss_bytes", &scrape.rss_bytes);
+    }
+    // 1.3.2's hosted-channel gauge; this product has no hosted sessions, so it is always 0,
+    // kept so dashboards and alerts built on it still find the series (issue 18).
     family(
         &mut out,
-        "clauster_bridge_cpu_percent",
+        "clauster_hosted_sessions",
         "gauge",
-        "CPU percent of the project's running bridges and their descendants.",
+        "Live hosted sessions (always 0: this version has no hosted channel).",
     );
-    per_project(&mut out, "clauster_bridge_cpu_percent", &scrape.cpu_percent);
-    family(
-        &mut out,
-        "clauster_bridge_rss_bytes",
-        "gauge",
-        "Resident memory of the project's running bridges and their descendants.",
-    );
-    per_project(&mut out, "clauster_bridge_rss_bytes", &scrape.rss_bytes);
+    let _ = writeln!(out, "clauster_hosted_sessions 0");
     if let Some(cost) = &scrape.cost_usd {
         family(
             &mut out,

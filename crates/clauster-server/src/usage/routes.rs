@@ -1,7 +1,9 @@
 //! `GET /api/projects/{name}/usage` (data.md §1.7) and `GET /api/projects/{name}/transcripts`
 //! (§1.8).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
@@ -22,6 +24,7 @@ use crate::state::AppState;
 /// editor (whose PUT body may reach 512 KiB, security.md §7.2).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/projects/sortmeta", get(sortmeta))
         .route("/api/projects/{name}/usage", get(project_usage))
         .route("/api/projects/{name}/transcripts", get(project_transcripts))
         .route(
@@ -105,4 +108,74 @@ pub async fn project_transcripts(
         })
         .into_response(),
     ))
+}
+
+/// `GET /api/projects/sortmeta` (http-api.md §4): the sort keys of every project —
+/// `last_used` (the newer of its latest instance start and its newest transcript's mtime)
+/// and `cost_usd` (the cached rollup, null until computed). Advisory: any error answers `{}`.
+pub async fn sortmeta(State(state): State<AppState>) -> Response {
+    let body = match sortmeta_body(&state).await {
+        Ok(map) => map,
+        Err(err) => {
+            tracing::warn!("sortmeta: {err:?}");
+            BTreeMap::new()
+        }
+    };
+    no_store(Json(body).into_response())
+}
+
+async fn sortmeta_body(state: &AppState) -> Result<BTreeMap<String, SortMeta>, ApiError> {
+    let all = projects::discover_off_thread(state.usage().projects_root().to_owned()).await?;
+    let instances = state.engine().list().await?;
+    let costs = state.usage().published();
+    let transcripts_root = state.usage().roots().projects.clone();
+    let newest = tokio::task::spawn_blocking(move || {
+        all.into_iter()
+            .map(|p| {
+                let dir = transcripts_root
+                    .join(clauster_core::slug::slug(&p.canonical.to_string_lossy()));
+                let mtime = newest_transcript(&dir);
+                (p.name.into_string(), mtime)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|_| ApiError::internal("sortmeta panicked; see the server log"))?;
+    Ok(newest
+        .into_iter()
+        .map(|(name, mtime)| {
+            let started = instances
+                .iter()
+                .filter(|i| i.project == name)
+                .filter_map(|i| i.started_at.as_deref().and_then(crate::time::unix_millis))
+                .max();
+            let last_used = started
+                .into_iter()
+                .chain(mtime)
+                .max()
+                .map(crate::time::rfc3339_from_unix_millis);
+            let cost_usd = costs.get(&name).map(|u| u.cost_usd);
+            (name, SortMeta { last_used, cost_usd })
+        })
+        .collect())
+}
+
+#[derive(serde::Serialize)]
+pub struct SortMeta {
+    last_used: Option<String>,
+    cost_usd: Option<f64>,
+}
+
+/// The newest `*.jsonl` mtime (epoch ms) in a transcript directory's top level, where the
+/// conversations are.
+fn newest_transcript(dir: &std::path::Path) -> Option<u128> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis())
 }

@@ -70,7 +70,7 @@ impl Supervisor {
 
     /// Step 1: a valid name and a discovered directory of `projects_root`.
     fn gate_project(&self, project: &str) -> Result<Project, EngineError> {
-        let unknown = || EngineError::NotFound(format!("unknown project: '{}'", echo(project)));
+        let unknown = || EngineError::NotFound(format!("project '{}' not found", echo(project)));
         let name = ProjectName::new(project).map_err(|_| unknown())?;
         let dir = self.config.projects_root.join(name.as_str());
         if !std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {
