@@ -37,6 +37,7 @@ mod state_files;
 mod store;
 mod time;
 pub mod tls;
+mod transcript;
 mod trust;
 mod usage;
 

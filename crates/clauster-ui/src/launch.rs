@@ -909,6 +909,9 @@ mod tests {
                 first_ts: None,
                 last_ts: None,
                 is_subagent: sub,
+                models: Vec::new(),
+                cost_usd: None,
+                subagents: Vec::new(),
             }
         };
         let long = "word ".repeat(30);

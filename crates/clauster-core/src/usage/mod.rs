@@ -26,7 +26,7 @@ pub use prices::{
 };
 pub use record::Tokens;
 pub use rollup::{
-    DiscoveryCounts, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
+    DiscoveryCounts, FileTotals, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
 };
 
 /// The rollup's own line reading, for the transcript viewer's per-turn tokens and cost
