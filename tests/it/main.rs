@@ -27,4 +27,5 @@ mod run_server;
 mod sessions;
 mod slow_clients;
 mod tls;
+mod transcripts;
 mod usage;
