@@ -407,24 +407,40 @@ fn transcript_rows(opts: &Options, rows: &mut Vec<Row>) {
     let mb = f(figures.file_bytes) / 1e6;
     let none = || Err("not measured".to_owned());
     rows.push(
-        Row::new(format!("Transcript first page, {mb:.0} MB file, cold"), Unit::Ms, figures.cold)
-            .vs("python", none())
-            .target("≤ 30 ms", 30.0),
+        Row::new(
+            format!("Transcript first page, {mb:.0} MB file, cold"),
+            Unit::Ms,
+            figures.cold,
+        )
+        .vs("python", none())
+        .target("≤ 30 ms", 30.0),
     );
     rows.push(
-        Row::new(format!("Transcript first page, {mb:.0} MB file, warm p50"), Unit::Ms, figures.warm)
-            .vs("python", none())
-            .target("≤ 5 ms", 5.0),
+        Row::new(
+            format!("Transcript first page, {mb:.0} MB file, warm p50"),
+            Unit::Ms,
+            figures.warm,
+        )
+        .vs("python", none())
+        .target("≤ 5 ms", 5.0),
     );
     rows.push(
-        Row::new("Live turn: written → /ws/transcript frame", Unit::Ms, figures.live)
-            .vs("python", Err("polls /tail".to_owned()))
-            .target("≤ 200 ms", 200.0),
+        Row::new(
+            "Live turn: written → /ws/transcript frame",
+            Unit::Ms,
+            figures.live,
+        )
+        .vs("python", Err("polls /tail".to_owned()))
+        .target("≤ 200 ms", 200.0),
     );
     rows.push(
-        Row::new("Memory per open transcript viewer", Unit::KiB, figures.per_viewer)
-            .vs("python", none())
-            .target("≤ 1 MiB", 1_048_576.0),
+        Row::new(
+            "Memory per open transcript viewer",
+            Unit::KiB,
+            figures.per_viewer,
+        )
+        .vs("python", none())
+        .target("≤ 1 MiB", 1_048_576.0),
     );
 }
 

@@ -56,28 +56,56 @@ pub fn write_session(path: &Path, target: u64, seed: u64) -> std::io::Result<u64
     };
     while written < target {
         n += 1;
-        let ts = format!("2026-11-20T{:02}:{:02}:{:02}.000Z", (n / 3600) % 24, (n / 60) % 60, n % 60);
-        written += line(&mut out, json!({"parentUuid": null, "isSidechain": false, "cwd": cwd, "sessionId": SESSION,
+        let ts = format!(
+            "2026-11-20T{:02}:{:02}:{:02}.000Z",
+            (n / 3600) % 24,
+            (n / 60) % 60,
+            n % 60
+        );
+        written += line(
+            &mut out,
+            json!({"parentUuid": null, "isSidechain": false, "cwd": cwd, "sessionId": SESSION,
             "type": "user", "timestamp": ts, "uuid": format!("u{n}"),
-            "message": {"role": "user", "content": text(&mut rng, 40..600)}}))?;
+            "message": {"role": "user", "content": text(&mut rng, 40..600)}}),
+        )?;
         let id = format!("msg_{n:012}");
         let usage = json!({"input_tokens": rng.u32(1..4000), "output_tokens": rng.u32(1..3000),
             "cache_creation_input_tokens": rng.u32(0..20000), "cache_read_input_tokens": rng.u32(0..150_000)});
-        let base = |content: Value| json!({"parentUuid": format!("u{n}"), "isSidechain": false, "cwd": cwd,
+        let base = |content: Value| {
+            json!({"parentUuid": format!("u{n}"), "isSidechain": false, "cwd": cwd,
             "sessionId": SESSION, "type": "assistant", "timestamp": ts, "requestId": format!("req_{n}"),
             "message": {"id": id, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
-                        "content": [content], "usage": usage}});
-        written += line(&mut out, base(json!({"type": "thinking", "thinking": text(&mut rng, 100..800), "signature": "x"})))?;
-        written += line(&mut out, base(json!({"type": "text", "text": text(&mut rng, 200..2500)})))?;
+                        "content": [content], "usage": usage}})
+        };
+        written += line(
+            &mut out,
+            base(
+                json!({"type": "thinking", "thinking": text(&mut rng, 100..800), "signature": "x"}),
+            ),
+        )?;
+        written += line(
+            &mut out,
+            base(json!({"type": "text", "text": text(&mut rng, 200..2500)})),
+        )?;
         let tool = format!("toolu_{n}");
-        written += line(&mut out, base(json!({"type": "tool_use", "id": tool, "name": "Bash",
-            "input": {"command": "cargo test --workspace", "description": "Run the tests"}})))?;
-        let size = if rng.u8(..50) == 0 { 200_000..200_001 } else { 300..12_000 };
-        written += line(&mut out, json!({"parentUuid": format!("a{n}"), "isSidechain": false, "cwd": cwd,
+        written += line(
+            &mut out,
+            base(json!({"type": "tool_use", "id": tool, "name": "Bash",
+            "input": {"command": "cargo test --workspace", "description": "Run the tests"}})),
+        )?;
+        let size = if rng.u8(..50) == 0 {
+            200_000..200_001
+        } else {
+            300..12_000
+        };
+        written += line(
+            &mut out,
+            json!({"parentUuid": format!("a{n}"), "isSidechain": false, "cwd": cwd,
             "sessionId": SESSION, "type": "user", "timestamp": ts,
             "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool,
                 "content": text(&mut rng, size), "is_error": false}]},
-            "toolUseResult": {"stdout": "", "stderr": "", "interrupted": false}}))?;
+            "toolUseResult": {"stdout": "", "stderr": "", "interrupted": false}}),
+        )?;
     }
     out.flush()?;
     Ok(written)
@@ -111,8 +139,8 @@ fn viewer(port: u16, offset: u64) -> Result<tungstenite::WebSocket<TcpStream>, S
 pub fn measure(bin: &Path, fake: &Path, out: &Path, runs: usize) -> Result<Figures, String> {
     let dir = out.join("transcript");
     let sandbox = Sandbox::create(&dir, 1).map_err(|e| format!("projects root: {e}"))?;
-    let project = std::fs::canonicalize(sandbox.projects_root().join("p0000"))
-        .map_err(|e| e.to_string())?;
+    let project =
+        std::fs::canonicalize(sandbox.projects_root().join("p0000")).map_err(|e| e.to_string())?;
     let slug: String = project
         .to_string_lossy()
         .chars()
@@ -138,7 +166,13 @@ pub fn measure(bin: &Path, fake: &Path, out: &Path, runs: usize) -> Result<Figur
             return Err(format!("the first page answered {}", response.status));
         }
         figures.cold.push(ms(cold));
-        let (warm, _) = server::timed_gets(running.port, &page_path(None), 3, 30, Duration::from_secs(5))?;
+        let (warm, _) = server::timed_gets(
+            running.port,
+            &page_path(None),
+            3,
+            30,
+            Duration::from_secs(5),
+        )?;
         figures.warm.push(crate::stats::percentile_ms(&warm, 50.0));
         println!(
             "  transcript run {}: first page cold {:.1} ms, warm p50 {:.2} ms",
@@ -160,9 +194,9 @@ pub fn measure(bin: &Path, fake: &Path, out: &Path, runs: usize) -> Result<Figur
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
         for k in 0..10 {
-            let line = json!({"type": "user", "message": {"role": "user", "content": format!("live {k}")}})
-                .to_string()
-                + "\n";
+            let line =
+                json!({"type": "user", "message": {"role": "user", "content": format!("live {k}")}})
+                    .to_string() + "\n";
             let written = Instant::now();
             std::fs::OpenOptions::new()
                 .append(true)

@@ -40,10 +40,7 @@ pub(crate) fn slug_dir(sandbox: &Sandbox, project: &Path) -> PathBuf {
 }
 
 fn append(path: &Path, text: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 
@@ -63,7 +60,12 @@ fn reply_line(id: &str, block: &Value) -> String {
 }
 
 async fn get(server: &support::Server, path: &str) -> (u16, Value) {
-    call(reqwest::Method::GET, &format!("{}{path}", server.base), None).await
+    call(
+        reqwest::Method::GET,
+        &format!("{}{path}", server.base),
+        None,
+    )
+    .await
 }
 
 async fn get_text(server: &support::Server, path: &str) -> (u16, String) {
@@ -110,11 +112,27 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     assert_eq!(indices(&page), vec![6, 5, 4, 3, 2, 1, 0]);
     assert_eq!(page["next_cursor"], Value::Null);
     assert_eq!(page["live"], false);
-    for key in ["role", "content", "model", "timestamp", "index", "line", "html"] {
-        assert!(page["turns"][0].get(key).is_some(), "{key} in {}", page["turns"][0]);
+    for key in [
+        "role",
+        "content",
+        "model",
+        "timestamp",
+        "index",
+        "line",
+        "html",
+    ] {
+        assert!(
+            page["turns"][0].get(key).is_some(),
+            "{key} in {}",
+            page["turns"][0]
+        );
     }
     // What the index skipped is reported, never fatal.
-    assert_eq!(page["problems"]["unreadable_lines"], 1, "{}", page["problems"]);
+    assert_eq!(
+        page["problems"]["unreadable_lines"], 1,
+        "{}",
+        page["problems"]
+    );
     assert_eq!(page["problems"]["first_unreadable"], json!([19]));
     assert_eq!(page["problems"]["skipped_records"], 3);
     assert_eq!(page["offset"], SESSION_FIXTURE.len());
@@ -123,7 +141,11 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     let reply = &page["turns"][5];
     assert_eq!(reply["role"], "assistant");
     let html = reply["html"].as_str().unwrap();
-    assert_eq!(html.matches("encode the last order id").count(), 1, "{html}");
+    assert_eq!(
+        html.matches("encode the last order id").count(),
+        1,
+        "{html}"
+    );
     assert!(html.contains("Edited src/orders.rs +2 \u{2212}2"), "{html}");
     assert!(html.contains("<details class=\"thinking\">"), "{html}");
     assert!(!html.contains("<script>"), "{html}");
@@ -133,17 +155,44 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     assert_eq!(reply["tokens"]["output"], 40);
     assert!(reply["cost_usd"].as_f64().unwrap() > 0.12, "{reply}");
     // The failing command, its exit code, its secret redacted.
-    assert!(page["turns"][4]["html"].as_str().unwrap().contains("Ran `cargo test --quiet` \u{2192} exit 101"));
+    assert!(
+        page["turns"][4]["html"]
+            .as_str()
+            .unwrap()
+            .contains("Ran `cargo test --quiet` \u{2192} exit 101")
+    );
     // The subagent's run nests under the call that started it.
     let task = page["turns"][3]["html"].as_str().unwrap();
-    assert!(task.contains("Agent (reviewer): Review the change"), "{task}");
-    assert!(task.contains("<div class=\"nested\">") && task.contains("Read src/orders.rs"), "{task}");
-    assert!(task.contains(&format!("/p/alpha/s/{SESSION}/agents/a1b2c3")), "{task}");
-    assert!(page["turns"][2]["html"].as_str().unwrap().contains("[image: image/png]"));
-    assert!(page["turns"][1]["html"].as_str().unwrap().contains("synthetic"));
+    assert!(
+        task.contains("Agent (reviewer): Review the change"),
+        "{task}"
+    );
+    assert!(
+        task.contains("<div class=\"nested\">") && task.contains("Read src/orders.rs"),
+        "{task}"
+    );
+    assert!(
+        task.contains(&format!("/p/alpha/s/{SESSION}/agents/a1b2c3")),
+        "{task}"
+    );
+    assert!(
+        page["turns"][2]["html"]
+            .as_str()
+            .unwrap()
+            .contains("[image: image/png]")
+    );
+    assert!(
+        page["turns"][1]["html"]
+            .as_str()
+            .unwrap()
+            .contains("synthetic")
+    );
     let all = serde_json::to_string(&page).unwrap();
     assert!(!all.contains("SECRETSECRET"), "a secret left the server");
-    assert!(!all.contains("01ABCDEF0123456789"), "a session id left the server");
+    assert!(
+        !all.contains("01ABCDEF0123456789"),
+        "a session id left the server"
+    );
     assert!(all.contains("<redacted>"));
 
     // Pages of 3, both orders, the cursor of 1.3.2.
@@ -161,7 +210,10 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     let (_, sideways) = get(&server, &format!("{base}?order=sideways&limit=2&cursor=-4")).await;
     assert_eq!(indices(&sideways), vec![6, 5]);
     let (status, bad) = get(&server, &format!("{base}?limit=many")).await;
-    assert_eq!((status, bad["detail"].as_str()), (422, Some("limit must be an integer")));
+    assert_eq!(
+        (status, bad["detail"].as_str()),
+        (422, Some("limit must be an integer"))
+    );
 
     // Search runs over the redacted text, case-insensitively.
     let (_, found) = get(&server, &format!("{base}?q=PAGINATION")).await;
@@ -179,16 +231,28 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     let offset = tail["offset"].as_u64().unwrap();
     let path = dir.join(format!("{SESSION}.jsonl"));
     append(&path, &user_line("half"));
-    append(&path, "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"hal");
+    append(
+        &path,
+        "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"hal",
+    );
     let (_, more) = get(&server, &format!("{base}/tail?offset={offset}")).await;
     assert_eq!(indices(&more), vec![7]);
     assert_eq!(more["turns"][0]["content"], "half");
-    assert_eq!(more["offset"].as_u64().unwrap(), offset + user_line("half").len() as u64);
+    assert_eq!(
+        more["offset"].as_u64().unwrap(),
+        offset + user_line("half").len() as u64
+    );
     append(&path, "f done\"}}\n");
     let (_, done) = get(&server, &format!("{base}/tail?offset={}", more["offset"])).await;
     assert_eq!(done["turns"][0]["content"], "half done");
     let (_, negative) = get(&server, &format!("{base}/tail?offset=-5")).await;
-    assert_eq!((negative["reset"].clone(), negative["turns"].as_array().unwrap().len()), (json!(false), 9));
+    assert_eq!(
+        (
+            negative["reset"].clone(),
+            negative["turns"].as_array().unwrap().len()
+        ),
+        (json!(false), 9)
+    );
     // A shorter file than the offset: reset, from the start.
     std::fs::write(&path, user_line("rotated")).unwrap();
     let (_, reset) = get(&server, &format!("{base}/tail?offset={}", done["offset"])).await;
@@ -200,7 +264,10 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     let (status, text) = get_text(&server, &format!("{base}/turns/2/items/0")).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.starts_with("Error: Exit code 101"), "{text}");
-    assert!(text.contains("<redacted>") && !text.contains("SECRETSECRET"), "{text}");
+    assert!(
+        text.contains("<redacted>") && !text.contains("SECRETSECRET"),
+        "{text}"
+    );
     let (status, _) = get_text(&server, &format!("{base}/turns/2/items/9")).await;
     assert_eq!(status, 404);
     let (status, _) = get_text(&server, &format!("{base}/turns/99/items/0")).await;
@@ -211,12 +278,16 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     std::fs::create_dir_all(&agents).unwrap();
     std::fs::write(
         agents.join("agent-a1b2c3.jsonl"),
-        user_line("Review src/orders.rs") + &reply_line("ms1", &json!({"type": "text", "text": "Looks right."})),
+        user_line("Review src/orders.rs")
+            + &reply_line("ms1", &json!({"type": "text", "text": "Looks right."})),
     )
     .unwrap();
     let (status, sub) = get(&server, &format!("{base}?agent=a1b2c3")).await;
     assert_eq!(status, 200, "{sub}");
-    assert_eq!((sub["total"].clone(), sub["agent"].clone()), (json!(2), json!("a1b2c3")));
+    assert_eq!(
+        (sub["total"].clone(), sub["agent"].clone()),
+        (json!(2), json!("a1b2c3"))
+    );
     let (status, _) = get(&server, &format!("{base}?agent=..%2Fx")).await;
     assert_eq!(status, 404);
 
@@ -225,9 +296,15 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     let entry = &list["sessions"][0];
     assert_eq!(entry["session"], SESSION);
     assert_eq!(entry["subagents"], json!(["a1b2c3"]));
-    assert_eq!(entry["models"], json!(["claude-haiku-4-5", "claude-opus-4-8", "claude-sonnet-4-6"]));
+    assert_eq!(
+        entry["models"],
+        json!(["claude-haiku-4-5", "claude-opus-4-8", "claude-sonnet-4-6"])
+    );
     assert!(entry["cost_usd"].as_f64().unwrap() > 0.3, "{entry}");
-    assert_eq!(entry["first_prompt"], "Add cursor pagination to `GET /orders`; keep the page size at **50**.");
+    assert_eq!(
+        entry["first_prompt"],
+        "Add cursor pagination to `GET /orders`; keep the page size at **50**."
+    );
 }
 
 #[tokio::test]
@@ -267,7 +344,10 @@ async fn the_python_shape_reads_as_before() {
     reversed.reverse();
     assert_eq!(&reversed, desc["turns"].as_array().unwrap());
     let (_, found) = get(&server, &format!("{base}?q=SETTINGS")).await;
-    assert_eq!(found["total"], 2, "the question and the Read of /etc/settings");
+    assert_eq!(
+        found["total"], 2,
+        "the question and the Read of /etc/settings"
+    );
 }
 
 #[tokio::test]
@@ -280,21 +360,53 @@ async fn refusals_and_files_outside_the_project() {
     let outside = sandbox.dir.path().join("elsewhere");
     std::fs::create_dir_all(&outside).unwrap();
     let foreign = slug_dir(&sandbox, &outside);
-    std::fs::write(foreign.join(format!("{OTHER}.jsonl")), user_line("secret plans")).unwrap();
+    std::fs::write(
+        foreign.join(format!("{OTHER}.jsonl")),
+        user_line("secret plans"),
+    )
+    .unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
 
     for (path, status, detail) in [
         ("/api/projects/bad.name/transcripts/x", 422, None),
         ("/api/projects/bad.name/transcripts/x/tail", 422, None),
-        ("/api/projects/alpha/transcripts/ghost", 404, Some("transcript not found")),
-        ("/api/projects/alpha/transcripts/foo..bar", 404, Some("transcript not found")),
-        ("/api/projects/alpha/transcripts/a%5Cb", 404, Some("transcript not found")),
+        (
+            "/api/projects/alpha/transcripts/ghost",
+            404,
+            Some("transcript not found"),
+        ),
+        (
+            "/api/projects/alpha/transcripts/foo..bar",
+            404,
+            Some("transcript not found"),
+        ),
+        (
+            "/api/projects/alpha/transcripts/a%5Cb",
+            404,
+            Some("transcript not found"),
+        ),
         ("/api/projects/alpha/transcripts/..%2F..%2Fx", 404, None),
         ("/api/projects/alpha/transcripts/../escape", 404, None),
-        ("/api/projects/alpha/transcripts/nope/tail", 404, Some("transcript not found")),
-        (&format!("/api/projects/alpha/transcripts/{OTHER}")[..], 404, Some("transcript not found")),
-        (&format!("/api/projects/nosuch/transcripts/{OTHER}")[..], 404, Some("transcript not found")),
-        (&format!("/api/projects/alpha/transcripts/{SESSION}/tail?offset=x")[..], 422, Some("offset must be an integer")),
+        (
+            "/api/projects/alpha/transcripts/nope/tail",
+            404,
+            Some("transcript not found"),
+        ),
+        (
+            &format!("/api/projects/alpha/transcripts/{OTHER}")[..],
+            404,
+            Some("transcript not found"),
+        ),
+        (
+            &format!("/api/projects/nosuch/transcripts/{OTHER}")[..],
+            404,
+            Some("transcript not found"),
+        ),
+        (
+            &format!("/api/projects/alpha/transcripts/{SESSION}/tail?offset=x")[..],
+            422,
+            Some("offset must be an integer"),
+        ),
     ] {
         let (got, body) = get(&server, path).await;
         assert_eq!(got, status, "{path}: {body}");
@@ -314,7 +426,9 @@ async fn malformed_files_are_shown_never_a_500() {
     let dir = slug_dir(&sandbox, &alpha);
     let mut bytes = user_line("first").into_bytes();
     // Invalid UTF-8 inside a string.
-    bytes.extend_from_slice(b"{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"caf\xff\xfe\"}}\n");
+    bytes.extend_from_slice(
+        b"{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"caf\xff\xfe\"}}\n",
+    );
     // A line of 10 MB (a pasted log).
     let big = format!(
         "{{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":[{{\"type\":\"tool_result\",\"tool_use_id\":\"x\",\"content\":\"{}\"}}]}}}}\n",
@@ -326,14 +440,22 @@ async fn malformed_files_are_shown_never_a_500() {
     bytes.extend_from_slice(b"{\"type\":\"user\",\"message\":{\"role\":\"us");
     std::fs::write(dir.join(format!("{SESSION}.jsonl")), &bytes).unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
-    let (status, page) = get(&server, &format!("/api/projects/alpha/transcripts/{SESSION}")).await;
+    let (status, page) = get(
+        &server,
+        &format!("/api/projects/alpha/transcripts/{SESSION}"),
+    )
+    .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total"], 4, "{}", page["problems"]);
     assert_eq!(page["turns"][0]["content"], "last");
     assert_eq!(page["turns"][2]["content"], "caf\u{fffd}\u{fffd}");
     // The 10 MB result is cut in the HTML, whole behind "show all".
     let huge = page["turns"][1]["html"].as_str().unwrap();
-    assert!(huge.len() < 20_000 && huge.contains("show all"), "{}", huge.len());
+    assert!(
+        huge.len() < 20_000 && huge.contains("show all"),
+        "{}",
+        huge.len()
+    );
     let problems = &page["problems"];
     assert_eq!(problems["unreadable_lines"], 1, "{problems}");
     assert_eq!(problems["first_unreadable"], json!([5]));
@@ -341,7 +463,10 @@ async fn malformed_files_are_shown_never_a_500() {
     assert_eq!(problems["partial_last_line"], true);
     let (status, html) = get_text(&server, &format!("/p/alpha/s/{SESSION}")).await;
     assert_eq!(status, 200);
-    assert!(html.contains("1 unreadable line skipped (line 5)"), "{html}");
+    assert!(
+        html.contains("1 unreadable line skipped (line 5)"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -354,7 +479,10 @@ async fn the_pages_render_on_the_server() {
 
     let (status, list) = get_text(&server, "/p/alpha/transcripts").await;
     assert_eq!(status, 200);
-    assert!(list.contains(&format!("href=\"/p/alpha/s/{SESSION}\"")), "{list}");
+    assert!(
+        list.contains(&format!("href=\"/p/alpha/s/{SESSION}\"")),
+        "{list}"
+    );
     assert!(list.contains("Add cursor pagination"), "{list}");
     let (status, page) = get_text(&server, &format!("/p/alpha/s/{SESSION}")).await;
     assert_eq!(status, 200);
@@ -378,9 +506,8 @@ async fn the_pages_render_on_the_server() {
     assert!(script.contains("/ws/transcript") || script.contains("d.ws"));
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_socket(server: &support::Server, path: &str) -> Socket {
     let url = format!("{}{path}", server.ws);
@@ -398,7 +525,11 @@ async fn the_socket_pushes_what_a_live_session_writes() {
     let path = dir.join(format!("{SESSION}.jsonl"));
     std::fs::write(&path, user_line("start")).unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
-    let (_, page) = get(&server, &format!("/api/projects/alpha/transcripts/{SESSION}")).await;
+    let (_, page) = get(
+        &server,
+        &format!("/api/projects/alpha/transcripts/{SESSION}"),
+    )
+    .await;
     let offset = page["offset"].as_u64().unwrap();
     let mut socket = open_socket(
         &server,
@@ -408,7 +539,10 @@ async fn the_socket_pushes_what_a_live_session_writes() {
 
     // A reply streamed as two lines: the first arrives as turn 1, the second grows it.
     let written = Instant::now();
-    append(&path, &reply_line("m1", &json!({"type": "text", "text": "thinking about it"})));
+    append(
+        &path,
+        &reply_line("m1", &json!({"type": "text", "text": "thinking about it"})),
+    );
     let frame = next_frame(&mut socket).await;
     let latency = written.elapsed();
     assert_eq!(frame["type"], "turns", "{frame}");
@@ -417,18 +551,31 @@ async fn the_socket_pushes_what_a_live_session_writes() {
     assert!(latency < Duration::from_secs(5), "{latency:?}");
     append(
         &path,
-        &reply_line("m1", &json!({"type": "tool_use", "id": "tb", "name": "Bash", "input": {"command": "ls"}})),
+        &reply_line(
+            "m1",
+            &json!({"type": "tool_use", "id": "tb", "name": "Bash", "input": {"command": "ls"}}),
+        ),
     );
     let frame = next_frame(&mut socket).await;
     assert_eq!(indices(&frame), vec![1], "the same turn, grown");
-    assert!(frame["turns"][0]["html"].as_str().unwrap().contains("Running `ls`"));
+    assert!(
+        frame["turns"][0]["html"]
+            .as_str()
+            .unwrap()
+            .contains("Running `ls`")
+    );
     append(
         &path,
         &(json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tb", "content": "a\nb"}]}}).to_string() + "\n"),
     );
     let frame = next_frame(&mut socket).await;
     assert_eq!(indices(&frame), vec![1]);
-    assert!(frame["turns"][0]["html"].as_str().unwrap().contains("Ran `ls` \u{2192} exit 0"));
+    assert!(
+        frame["turns"][0]["html"]
+            .as_str()
+            .unwrap()
+            .contains("Ran `ls` \u{2192} exit 0")
+    );
     append(&path, &user_line("next question"));
     let frame = next_frame(&mut socket).await;
     assert_eq!(indices(&frame), vec![2]);
@@ -442,7 +589,12 @@ async fn the_socket_pushes_what_a_live_session_writes() {
     while contents.is_empty() {
         let frame = next_frame(&mut socket).await;
         assert_eq!(frame["type"], "turns", "{frame}");
-        contents = frame["turns"].as_array().unwrap().iter().map(|t| t["content"].clone()).collect();
+        contents = frame["turns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["content"].clone())
+            .collect();
     }
     assert_eq!(contents, vec![json!("new file")]);
 

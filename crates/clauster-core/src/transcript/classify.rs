@@ -481,15 +481,27 @@ mod tests {
             ("", LineClass::Blank),
             ("  \t", LineClass::Blank),
             ("not json", LineClass::Unreadable),
-            (r#"{"message":{"role":"user","content":"half"#, LineClass::Unreadable),
+            (
+                r#"{"message":{"role":"user","content":"half"#,
+                LineClass::Unreadable,
+            ),
             ("[1,2]", LineClass::Unreadable),
             ("42", LineClass::Unreadable),
             (r#"{"type":"summary","summary":"s"}"#, LineClass::Other),
-            (r#"{"message":{"model":"m","content":"no role"}}"#, LineClass::Other),
-            (r#"{"message":{"role":"system","content":"x"}}"#, LineClass::Other),
+            (
+                r#"{"message":{"model":"m","content":"no role"}}"#,
+                LineClass::Other,
+            ),
+            (
+                r#"{"message":{"role":"system","content":"x"}}"#,
+                LineClass::Other,
+            ),
             (r#"{"message":{"role":7}}"#, LineClass::Other),
             (r#"{"message":"text"}"#, LineClass::Other),
-            (r#"{"type":"file-history-snapshot","snapshot":{}}"#, LineClass::Other),
+            (
+                r#"{"type":"file-history-snapshot","snapshot":{}}"#,
+                LineClass::Other,
+            ),
         ] {
             assert_eq!(classify_line(line.as_bytes()), class, "{line}");
         }

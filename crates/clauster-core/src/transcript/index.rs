@@ -49,6 +49,15 @@ pub struct IndexProblems {
     pub other_records: u64,
 }
 
+/// What the last turn of the index is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// No turn yet, or a user prompt.
+    Prompt,
+    /// An assistant reply; `None` when its lines carry no `message.id`.
+    Reply(Option<u64>),
+}
+
 /// The incremental index of one file; fed its bytes in order, in any chunks.
 #[derive(Debug, Clone)]
 pub struct TranscriptIndex {
@@ -61,8 +70,8 @@ pub struct TranscriptIndex {
     skipping: bool,
     lines: u64,
     turns: Vec<TurnSpan>,
-    /// The message key of the last turn's reply, while that turn is an assistant reply.
-    open_reply: Option<Option<u64>>,
+    /// What the last turn is: a reply (with its message key) can take more lines.
+    last: Last,
     problems: IndexProblems,
     head: Vec<u8>,
 }
@@ -87,7 +96,7 @@ impl TranscriptIndex {
             skipping: false,
             lines: 0,
             turns: Vec::new(),
-            open_reply: None,
+            last: Last::Prompt,
             problems: IndexProblems::default(),
             head: Vec::new(),
         }
@@ -167,9 +176,9 @@ impl TranscriptIndex {
             (None, _) => false,
             // A subagent's lines nest under whatever turn is open.
             (Some(_), _) if line.sidechain => true,
-            (Some(_), Role::User) => line.results_only && self.open_reply.is_some(),
+            (Some(_), Role::User) => line.results_only && matches!(self.last, Last::Reply(_)),
             (Some(_), Role::Assistant) => {
-                matches!(self.open_reply, Some(Some(key)) if line.message_key == Some(key))
+                matches!(self.last, Last::Reply(Some(key)) if line.message_key == Some(key))
             }
         };
         if extends {
@@ -184,7 +193,10 @@ impl TranscriptIndex {
             role: line.role,
             sidechain: line.sidechain,
         });
-        self.open_reply = (line.role == Role::Assistant).then_some(line.message_key);
+        self.last = match line.role {
+            Role::Assistant => Last::Reply(line.message_key),
+            Role::User => Last::Prompt,
+        };
     }
 
     /// Bytes fed so far.
@@ -269,7 +281,10 @@ mod tests {
             USER.to_owned(),
             reply("m1", r#"{"type":"text","text":"a"}"#),
             r#"{"type":"file-history-snapshot"}"#.to_owned(),
-            reply("m1", r#"{"type":"tool_use","id":"t1","name":"Task","input":{}}"#),
+            reply(
+                "m1",
+                r#"{"type":"tool_use","id":"t1","name":"Task","input":{}}"#,
+            ),
             side(USER),
             side(&reply("s1", r#"{"type":"text","text":"sub"}"#)),
             RESULT.to_owned(),
@@ -294,7 +309,8 @@ mod tests {
             ]
         );
         let second = idx.turns()[1];
-        let lines: Vec<&str> = text[second.start as usize..second.end as usize]
+        let range = usize::try_from(second.start).unwrap()..usize::try_from(second.end).unwrap();
+        let lines: Vec<&str> = text[range]
             .lines()
             .collect();
         assert_eq!(lines.len(), 6, "{lines:?}");

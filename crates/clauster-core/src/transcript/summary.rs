@@ -160,7 +160,11 @@ fn exit_status(output: &ToolOutput) -> String {
     let code = first
         .split("Exit code ")
         .nth(1)
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .filter(|digits| !digits.is_empty());
     match code {
         Some(code) => format!("exit {code}"),
@@ -192,11 +196,19 @@ pub fn summarize(
         "Read" => format!("Read {}", path()),
         "NotebookEdit" => format!("Edited notebook {}", path()),
         "Bash" => match output {
-            Some(output) => format!("Ran `{}` \u{2192} {}", short(subject, SHORT), exit_status(output)),
+            Some(output) => format!(
+                "Ran `{}` \u{2192} {}",
+                short(subject, SHORT),
+                exit_status(output)
+            ),
             None => format!("Running `{}`", short(subject, SHORT)),
         },
         "Grep" => match &facts.detail {
-            Some(dir) => format!("Searched for `{}` in {}", short(subject, SHORT), relative(dir, cwd)),
+            Some(dir) => format!(
+                "Searched for `{}` in {}",
+                short(subject, SHORT),
+                relative(dir, cwd)
+            ),
             None => format!("Searched for `{}`", short(subject, SHORT)),
         },
         "Glob" => format!("Listed `{}`", short(subject, SHORT)),
@@ -206,8 +218,14 @@ pub fn summarize(
         },
         "WebFetch" => format!("Fetched {}", short(subject, SHORT)),
         "WebSearch" => format!("Searched the web for `{}`", short(subject, SHORT)),
-        "TodoWrite" => format!("Updated the to-do list ({} items)", facts.count.unwrap_or(0)),
-        other => match other.strip_prefix("mcp__").and_then(|rest| rest.split_once("__")) {
+        "TodoWrite" => format!(
+            "Updated the to-do list ({} items)",
+            facts.count.unwrap_or(0)
+        ),
+        other => match other
+            .strip_prefix("mcp__")
+            .and_then(|rest| rest.split_once("__"))
+        {
             Some((server, tool)) => format!("Called {server}: {tool}"),
             None => format!("Called {other}"),
         },
@@ -253,39 +271,88 @@ mod tests {
     fn summaries() {
         let edit = json!({"file_path": "/srv/p/app/src/lib.rs", "old_string": "a\nb\nc", "new_string": "a\nB\nB2\nc"});
         assert_eq!(line("Edit", &edit, None), "Edited src/lib.rs +2 −1");
-        assert_eq!(line("Edit", &edit, Some(&err("no match"))), "Edit of src/lib.rs failed");
+        assert_eq!(
+            line("Edit", &edit, Some(&err("no match"))),
+            "Edit of src/lib.rs failed"
+        );
         let bash = json!({"command": "cargo test\n  --workspace"});
-        assert_eq!(line("Bash", &bash, None), "Running `cargo test --workspace`");
-        assert_eq!(line("Bash", &bash, Some(&ok("ok"))), "Ran `cargo test --workspace` → exit 0");
+        assert_eq!(
+            line("Bash", &bash, None),
+            "Running `cargo test --workspace`"
+        );
+        assert_eq!(
+            line("Bash", &bash, Some(&ok("ok"))),
+            "Ran `cargo test --workspace` → exit 0"
+        );
         assert_eq!(
             line("Bash", &bash, Some(&err("Error: Exit code 101\nfailures"))),
             "Ran `cargo test --workspace` → exit 101"
         );
-        assert_eq!(line("Bash", &bash, Some(&err("boom"))), "Ran `cargo test --workspace` → failed");
-        assert_eq!(line("Read", &json!({"file_path": "/etc/hosts"}), None), "Read /etc/hosts");
         assert_eq!(
-            line("Write", &json!({"file_path": "/srv/p/app/a.md", "content": "1\n2\n"}), None),
+            line("Bash", &bash, Some(&err("boom"))),
+            "Ran `cargo test --workspace` → failed"
+        );
+        assert_eq!(
+            line("Read", &json!({"file_path": "/etc/hosts"}), None),
+            "Read /etc/hosts"
+        );
+        assert_eq!(
+            line(
+                "Write",
+                &json!({"file_path": "/srv/p/app/a.md", "content": "1\n2\n"}),
+                None
+            ),
             "Wrote a.md +2"
         );
         assert_eq!(
-            line("Task", &json!({"description": "Review", "subagent_type": "reviewer"}), None),
+            line(
+                "Task",
+                &json!({"description": "Review", "subagent_type": "reviewer"}),
+                None
+            ),
             "Agent (reviewer): Review"
         );
-        assert_eq!(line("TodoWrite", &json!({"todos": [1, 2]}), None), "Updated the to-do list (2 items)");
-        assert_eq!(line("mcp__github__create_pr", &json!({}), None), "Called github: create_pr");
-        assert_eq!(line("Frobnicate", &json!(null), Some(&err("x"))), "Called Frobnicate (failed)");
         assert_eq!(
-            line("Grep", &json!({"pattern": "fn main", "path": "/srv/p/app/src"}), None),
+            line("TodoWrite", &json!({"todos": [1, 2]}), None),
+            "Updated the to-do list (2 items)"
+        );
+        assert_eq!(
+            line("mcp__github__create_pr", &json!({}), None),
+            "Called github: create_pr"
+        );
+        assert_eq!(
+            line("Frobnicate", &json!(null), Some(&err("x"))),
+            "Called Frobnicate (failed)"
+        );
+        assert_eq!(
+            line(
+                "Grep",
+                &json!({"pattern": "fn main", "path": "/srv/p/app/src"}),
+                None
+            ),
             "Searched for `fn main` in src"
         );
         let long = "x".repeat(200);
-        assert_eq!(line("Bash", &json!({"command": long}), None).chars().count(), "Running ``".len() + SHORT);
+        assert_eq!(
+            line("Bash", &json!({"command": long}), None)
+                .chars()
+                .count(),
+            "Running ``".len() + SHORT
+        );
     }
 
     #[test]
     fn the_structured_patch_wins() {
-        let mut facts = ToolFacts::from_input("Edit", &json!({"file_path": "a", "old_string": "x", "new_string": "y"}));
-        facts.add_result(&json!({"structuredPatch": [{"lines": [" k", "-a", "-b", "+c", "+d", "+e"]}]}));
-        assert_eq!(summarize("Edit", &facts, Some(&ok("")), None), "Edited a +3 −2");
+        let mut facts = ToolFacts::from_input(
+            "Edit",
+            &json!({"file_path": "a", "old_string": "x", "new_string": "y"}),
+        );
+        facts.add_result(
+            &json!({"structuredPatch": [{"lines": [" k", "-a", "-b", "+c", "+d", "+e"]}]}),
+        );
+        assert_eq!(
+            summarize("Edit", &facts, Some(&ok("")), None),
+            "Edited a +3 −2"
+        );
     }
 }

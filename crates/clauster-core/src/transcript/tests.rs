@@ -20,7 +20,8 @@ fn turns(text: &str) -> Vec<Turn> {
         .enumerate()
         .map(|(i, span)| {
             parse_turn(
-                &text.as_bytes()[span.start as usize..span.end as usize],
+                &text.as_bytes()
+                    [usize::try_from(span.start).unwrap()..usize::try_from(span.end).unwrap()],
                 span,
                 i as u64,
                 &prices,
@@ -53,7 +54,10 @@ fn pages_count_from_either_end() {
     assert_eq!(last.next_cursor, None);
     let asc = page_positions(5, 2, 2, Order::Asc);
     assert_eq!(asc.positions, vec![2, 3]);
-    assert_eq!(page_positions(5, 9, 0, Order::Asc).positions, Vec::<usize>::new());
+    assert_eq!(
+        page_positions(5, 9, 0, Order::Asc).positions,
+        Vec::<usize>::new()
+    );
     assert_eq!(page_positions(0, 0, 50, Order::Desc).next_cursor, None);
     assert_eq!(Order::parse(Some("sideways")), Order::Desc);
     assert_eq!(Order::parse(Some("ASC")), Order::Asc);

@@ -46,7 +46,9 @@ pub enum Item {
     /// Markdown source; redacted.
     Text(String),
     Thinking(String),
-    Image { media_type: Option<String> },
+    Image {
+        media_type: Option<String>,
+    },
     Tool(Box<ToolCall>),
     /// A result whose call is not in this turn.
     Result {
@@ -56,7 +58,9 @@ pub enum Item {
     /// A subagent run written into this file with no call to nest under.
     Sidechain(Vec<Item>),
     /// A line of the turn that is not JSON.
-    Unreadable { line: u64 },
+    Unreadable {
+        line: u64,
+    },
 }
 
 /// A turn ready to render.
@@ -125,12 +129,10 @@ pub fn parse_turn(bytes: &[u8], span: &TurnSpan, index: u64, prices: &PriceTable
         usage: None,
         cwd: None,
     };
-    let mut line_no = span.first_line;
-    for line in bytes.split(|&b| b == b'\n') {
+    for (line_no, line) in (span.first_line..).zip(bytes.split(|&b| b == b'\n')) {
         if !line.iter().all(u8::is_ascii_whitespace) {
             builder.line(line, line_no);
         }
-        line_no += 1;
     }
     builder.finish(prices)
 }
@@ -281,10 +283,8 @@ impl Builder {
             }
         }
         match content {
-            Some(Value::String(text)) => {
-                if !text.trim().is_empty() {
-                    pieces.push(Piece::Item(Item::Text(redact(text))));
-                }
+            Some(Value::String(text)) if !text.trim().is_empty() => {
+                pieces.push(Piece::Item(Item::Text(redact(text))));
             }
             Some(Value::Array(blocks)) => {
                 let results = blocks
@@ -372,7 +372,12 @@ enum Piece {
     },
 }
 
-fn complete_call(call: &mut ToolCall, output: ToolOutput, extra: Option<&Value>, cwd: Option<&str>) {
+fn complete_call(
+    call: &mut ToolCall,
+    output: ToolOutput,
+    extra: Option<&Value>,
+    cwd: Option<&str>,
+) {
     if let Some(extra) = extra {
         call.facts.add_result(extra);
         call.agent_id = str_of(extra, "agentId")

@@ -80,7 +80,8 @@ fn safe_link(url: &str) -> bool {
 
 /// Markdown → sanitised HTML.
 pub fn markdown(source: &str) -> String {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut in_image = 0_u32;
     let events = Parser::new_ext(source, options).map(|event| match event {
         // Raw HTML is shown as the text it is.
@@ -199,7 +200,11 @@ pub fn turn(turn: &Turn, context: &RenderContext) -> String {
         );
     }
     if let Some(model) = &turn.model {
-        let _ = write!(out, " <span class=\"model\">{}</span>", escape(short_model(model)));
+        let _ = write!(
+            out,
+            " <span class=\"model\">{}</span>",
+            escape(short_model(model))
+        );
     }
     if turn.synthetic {
         out.push_str(" <span class=\"model\">placeholder, not a reply</span>");
@@ -260,7 +265,9 @@ fn items(out: &mut String, list: &[Item], context: &RenderContext, index: u64, p
             }
             Item::Thinking(text) => {
                 let (shown, cut) = preview(text, TEXT_CHARS, usize::MAX);
-                out.push_str("<details class=\"thinking\"><summary>Thinking</summary><div class=\"md\">");
+                out.push_str(
+                    "<details class=\"thinking\"><summary>Thinking</summary><div class=\"md\">",
+                );
                 out.push_str(&markdown(shown));
                 if cut {
                     show_all(out, context, index, &at, text);
@@ -292,22 +299,39 @@ fn items(out: &mut String, list: &[Item], context: &RenderContext, index: u64, p
                 out.push_str("</div></details>");
             }
             Item::Unreadable { line } => {
-                let _ = write!(out, "<div class=\"unreadable\">unreadable line {line}</div>");
+                let _ = write!(
+                    out,
+                    "<div class=\"unreadable\">unreadable line {line}</div>"
+                );
             }
         }
     }
 }
 
-fn output_block(out: &mut String, output: &ToolOutput, context: &RenderContext, index: u64, at: &str) {
+fn output_block(
+    out: &mut String,
+    output: &ToolOutput,
+    context: &RenderContext,
+    index: u64,
+    at: &str,
+) {
     let (shown, cut) = preview(&output.text, PREVIEW_CHARS, PREVIEW_LINES);
     if !shown.is_empty() {
-        let _ = write!(out, "<pre class=\"output\" data-item=\"{at}\">{}</pre>", escape(shown));
+        let _ = write!(
+            out,
+            "<pre class=\"output\" data-item=\"{at}\">{}</pre>",
+            escape(shown)
+        );
     }
     if cut {
         show_all(out, context, index, at, &output.text);
     }
     if output.images > 0 {
-        let _ = write!(out, "<div class=\"image\">[{} image(s)]</div>", output.images);
+        let _ = write!(
+            out,
+            "<div class=\"image\">[{} image(s)]</div>",
+            output.images
+        );
     }
 }
 
@@ -389,7 +413,10 @@ mod tests {
             "<a href=\"https://example.com/a?b=1&amp;c=2\" rel=\"noopener noreferrer\" target=\"_blank\">ok</a>"
         ), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
-        assert!(html.contains("<span class=\"link-dropped\">bad</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"link-dropped\">bad</span>"),
+            "{html}"
+        );
         assert!(html.contains("href=\"docs/x.md\""), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("[image: pic]"), "{html}");
@@ -397,10 +424,24 @@ mod tests {
 
     #[test]
     fn schemes() {
-        for ok in ["https://a", "http://a", "mailto:x@y", "/rel", "rel/x", "#frag", "a?b=c:d"] {
+        for ok in [
+            "https://a",
+            "http://a",
+            "mailto:x@y",
+            "/rel",
+            "rel/x",
+            "#frag",
+            "a?b=c:d",
+        ] {
             assert!(safe_link(ok), "{ok}");
         }
-        for bad in ["javascript:x", " JavaScript:x", "data:text/html,x", "vbscript:x", "file:///etc"] {
+        for bad in [
+            "javascript:x",
+            " JavaScript:x",
+            "data:text/html,x",
+            "vbscript:x",
+            "file:///etc",
+        ] {
             assert!(!safe_link(bad), "{bad}");
         }
     }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use clauster_core::transcript::{
-    Order, Turn, TranscriptIndex, TurnSpan, page_positions, parse_turn,
+    Order, TranscriptIndex, Turn, TurnSpan, page_positions, parse_turn,
 };
 use clauster_core::usage::{FileStamp, PriceTable, ReadPlan, plan_read};
 use clauster_wire::{TranscriptProblems, TranscriptTurn, TurnTokens};
@@ -206,7 +206,10 @@ pub fn to_wire(turn: &Turn, context: &RenderContext) -> TranscriptTurn {
 }
 
 /// Nano-dollars as USD rounded to 6 decimals.
-#[allow(clippy::cast_precision_loss, reason = "a turn costs far less than 2^53 micro-dollars")]
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a turn costs far less than 2^53 micro-dollars"
+)]
 fn usd_6dp(nanos: u64) -> f64 {
     ((nanos + 500) / 1000) as f64 / 1_000_000.0
 }
@@ -320,13 +323,19 @@ pub fn item_text(
 
 /// The conversation's title: its first user prompt that is not a slash command's echo (else
 /// the first at all), redacted, at most 120 characters. Looks at the first 50 turns only.
-pub fn title(entry: &Mutex<Indexed>, path: &Path, prices: &PriceTable) -> io::Result<Option<String>> {
+pub fn title(
+    entry: &Mutex<Indexed>,
+    path: &Path,
+    prices: &PriceTable,
+) -> io::Result<Option<String>> {
     let indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
     let file = File::open(path)?;
     let mut fallback = None;
     let turns = indexed.index().turns();
     for position in 0..turns.len().min(50) {
-        if turns[position].role != clauster_core::transcript::Role::User || turns[position].sidechain {
+        if turns[position].role != clauster_core::transcript::Role::User
+            || turns[position].sidechain
+        {
             continue;
         }
         let turn = indexed.turn(&file, position, prices)?;

@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use clauster_core::transcript::Order;
 
 use super::html::escape;
@@ -75,8 +75,13 @@ async fn list(
 ) -> Response {
     match list_body(&state, &name).await {
         Ok((project, body)) => no_store(
-            Html(document(&state, &nonce.0, &format!("Conversations · {project}"), &body))
-                .into_response(),
+            Html(document(
+                &state,
+                &nonce.0,
+                &format!("Conversations · {project}"),
+                &body,
+            ))
+            .into_response(),
         ),
         Err(err) => error_page(&state, &nonce.0, &err),
     }
@@ -105,11 +110,25 @@ async fn list_body(state: &AppState, name: &str) -> Result<(String, String), Api
                 id = escape(&s.session),
                 p = escape(&project),
                 title = escape(title),
-                live = if s.live { "<span class=\"live-badge\">live</span> " } else { "" },
+                live = if s.live {
+                    "<span class=\"live-badge\">live</span> "
+                } else {
+                    ""
+                },
                 sub = if s.is_subagent { "subagent · " } else { "" },
                 turns = s.turn_count,
-                when = escape(s.last_ts.as_deref().unwrap_or(&s.mtime).get(..16).unwrap_or("")).replace('T', " "),
-                cost = s.cost_usd.map(|c| format!(" · ${c:.2}")).unwrap_or_default(),
+                when = escape(
+                    s.last_ts
+                        .as_deref()
+                        .unwrap_or(&s.mtime)
+                        .get(..16)
+                        .unwrap_or("")
+                )
+                .replace('T', " "),
+                cost = s
+                    .cost_usd
+                    .map(|c| format!(" · ${c:.2}"))
+                    .unwrap_or_default(),
                 models = if s.models.is_empty() {
                     String::new()
                 } else {
@@ -145,7 +164,9 @@ async fn session(
     Query(params): Query<PageParams>,
 ) -> Response {
     match conversation(&state, &name, &session, None, &params).await {
-        Ok((title, body)) => no_store(Html(document(&state, &nonce.0, &title, &body)).into_response()),
+        Ok((title, body)) => {
+            no_store(Html(document(&state, &nonce.0, &title, &body)).into_response())
+        }
         Err(err) => error_page(&state, &nonce.0, &err),
     }
 }
@@ -157,7 +178,9 @@ async fn agent(
     Query(params): Query<PageParams>,
 ) -> Response {
     match conversation(&state, &name, &session, Some(&agent), &params).await {
-        Ok((title, body)) => no_store(Html(document(&state, &nonce.0, &title, &body)).into_response()),
+        Ok((title, body)) => {
+            no_store(Html(document(&state, &nonce.0, &title, &body)).into_response())
+        }
         Err(err) => error_page(&state, &nonce.0, &err),
     }
 }
@@ -235,7 +258,9 @@ async fn conversation(
         "{root}/ws/transcript/{}/{}{}",
         escape(project),
         escape(session),
-        agent.map(|a| format!("?agent={}", escape(a))).unwrap_or_default()
+        agent
+            .map(|a| format!("?agent={}", escape(a)))
+            .unwrap_or_default()
     );
     let _ = write!(
         body,
@@ -251,7 +276,11 @@ async fn conversation(
         qv = escape(q.as_deref().unwrap_or("")),
         t = escape(&title),
         total = page.total,
-        noun = if q.is_some() { "matching turns" } else { "turns" },
+        noun = if q.is_some() {
+            "matching turns"
+        } else {
+            "turns"
+        },
         live = if live {
             " · <span class=\"live-badge\" data-test=\"live-badge\">live</span>"
         } else {
@@ -264,7 +293,11 @@ async fn conversation(
          value=\"{}\" placeholder=\"Search this conversation\" aria-label=\"Search this conversation\">\
          <button type=\"submit\">Search</button>{}</form>",
         escape(q.as_deref().unwrap_or("")),
-        if q.is_some() { "<a href=\"?\">clear</a>" } else { "" }
+        if q.is_some() {
+            "<a href=\"?\">clear</a>"
+        } else {
+            ""
+        }
     );
     problems(&mut body, &page.problems);
     if let Some(next) = page.next_cursor {
@@ -300,7 +333,11 @@ fn query_newer(params: &PageParams) -> bool {
 fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
     let mut notes = Vec::new();
     if problems.unreadable_lines > 0 {
-        let lines: Vec<String> = problems.first_unreadable.iter().map(u64::to_string).collect();
+        let lines: Vec<String> = problems
+            .first_unreadable
+            .iter()
+            .map(u64::to_string)
+            .collect();
         let more = if problems.unreadable_lines > problems.first_unreadable.len() as u64 {
             ", …"
         } else {
@@ -309,7 +346,11 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
         notes.push(format!(
             "{} unreadable line{} skipped (line {}{more})",
             problems.unreadable_lines,
-            if problems.unreadable_lines == 1 { "" } else { "s" },
+            if problems.unreadable_lines == 1 {
+                ""
+            } else {
+                "s"
+            },
             lines.join(", ")
         ));
     }
@@ -317,14 +358,22 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
         notes.push(format!(
             "{} line{} over 16 MiB skipped",
             problems.oversized_lines,
-            if problems.oversized_lines == 1 { "" } else { "s" }
+            if problems.oversized_lines == 1 {
+                ""
+            } else {
+                "s"
+            }
         ));
     }
     if problems.skipped_records > 0 {
         notes.push(format!(
             "{} other record{} (summaries, snapshots, unknown types) not shown",
             problems.skipped_records,
-            if problems.skipped_records == 1 { "" } else { "s" }
+            if problems.skipped_records == 1 {
+                ""
+            } else {
+                "s"
+            }
         ));
     }
     if problems.partial_last_line {

@@ -105,7 +105,12 @@ pub(crate) fn live_sessions(state: &AppState, project: &Discovered) -> HashSet<S
         .collect()
 }
 
-pub(crate) fn context(state: &AppState, opened: &Opened, session: &str, agent: Option<&str>) -> RenderContext {
+pub(crate) fn context(
+    state: &AppState,
+    opened: &Opened,
+    session: &str,
+    agent: Option<&str>,
+) -> RenderContext {
     RenderContext {
         root_path: state.root_path().to_owned(),
         project: opened.project.as_str().to_owned(),

@@ -68,12 +68,14 @@ fn step(
     prices: &clauster_core::usage::PriceTable,
     context: &RenderContext,
 ) -> std::io::Result<Step> {
-    let mut indexed = entry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut indexed = entry
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     indexed.refresh(path)?;
     let index = indexed.index();
     let mut frames = Vec::new();
-    let restarted = seen.generation.is_some_and(|g| g != indexed.generation())
-        || seen.offset > index.fed_len();
+    let restarted =
+        seen.generation.is_some_and(|g| g != indexed.generation()) || seen.offset > index.fed_len();
     if restarted {
         frames.push(TranscriptFrame::Reset);
         seen.offset = 0;
@@ -87,7 +89,10 @@ fn step(
     let file = std::fs::File::open(path)?;
     let mut turns = Vec::with_capacity(count - first);
     for position in first..count {
-        turns.push(super::to_wire(&indexed.turn(&file, position, prices)?, context));
+        turns.push(super::to_wire(
+            &indexed.turn(&file, position, prices)?,
+            context,
+        ));
     }
     seen.offset = indexed.index().complete_len();
     if !turns.is_empty() || restarted {
@@ -140,8 +145,12 @@ async fn run(
     if params.offset.is_none() {
         let (entry, path) = (Arc::clone(&entry), Arc::clone(&path));
         let now = tokio::task::spawn_blocking(move || {
-            let mut indexed = entry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            indexed.refresh(&path).map(|_| (indexed.index().complete_len(), indexed.generation()))
+            let mut indexed = entry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            indexed
+                .refresh(&path)
+                .map(|_| (indexed.index().complete_len(), indexed.generation()))
         })
         .await;
         match now {

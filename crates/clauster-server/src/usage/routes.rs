@@ -74,7 +74,9 @@ pub async fn project_transcripts(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(no_store(Json(session_list(&state, &name).await?).into_response()))
+    Ok(no_store(
+        Json(session_list(&state, &name).await?).into_response(),
+    ))
 }
 
 /// The conversation list of data.md §1.8 with the viewer's additions (issue 21): `live` from
