@@ -37,11 +37,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => Options::parse(&args[1..]).and_then(|o| run(&o)),
         // The viewer's rows alone, for a quick look at them.
-        Some("transcript") => Options::parse(&args[1..]).and_then(|o| {
+        Some("transcript") => Options::parse(&args[1..]).map(|o| {
             let mut rows = Vec::new();
             transcript_rows(&o, &mut rows);
             println!("\n{}", stats::table(&rows));
-            Ok(())
         }),
         Some("rollup") if args.len() == 5 => rollup_child(&args[1..]),
         _ => Err(USAGE.to_owned()),

@@ -1637,6 +1637,7 @@ async fn transcript_viewer_refusals() {
 /// closed with 1008 when the cookie session is logged out.
 #[tokio::test]
 async fn transcript_viewer_with_auth_on() {
+    use futures_util::StreamExt as _;
     const S: &str = "11111111-1111-4111-8111-111111111111";
     let sandbox = password_sandbox("");
     let path = plant_transcript(&sandbox, S);
@@ -1687,7 +1688,6 @@ async fn transcript_viewer_with_auth_on() {
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("the socket opens");
-    use futures_util::StreamExt as _;
     let first = tokio::time::timeout(Duration::from_secs(20), socket.next())
         .await
         .expect("the turns within 20 s")

@@ -1793,6 +1793,7 @@ async fn an_interactive_launch_forks_the_conversation_picked() {
 /// growing while it is viewed (the new turn's time on screen is printed), a reload of the
 /// deep link, and 375 px without horizontal scrolling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one journey through the viewer, one browser
 async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
     const SESSION: &str = "5b2f0a4e-1c1d-4f7e-9a55-3d0f5e6a7b10";
     let sandbox = Sandbox::new();
@@ -1866,7 +1867,10 @@ async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
             .unwrap()
             .as_u64()
             .unwrap();
-        println!("live turn on screen {} ms after it was written", u128::from(seen).saturating_sub(written));
+        eprintln!(
+            "live turn on screen {} ms after it was written",
+            u128::from(seen).saturating_sub(written)
+        );
         std::io::Write::write_all(&mut handle, format!("{result}\n").as_bytes()).unwrap();
         drop(handle);
         let grown = until(

@@ -95,6 +95,7 @@ fn indices(page: &Value) -> Vec<u64> {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one fixture, one server, every route over it
 async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[".git"]);

@@ -310,9 +310,7 @@ mod tests {
         );
         let second = idx.turns()[1];
         let range = usize::try_from(second.start).unwrap()..usize::try_from(second.end).unwrap();
-        let lines: Vec<&str> = text[range]
-            .lines()
-            .collect();
+        let lines: Vec<&str> = text[range].lines().collect();
         assert_eq!(lines.len(), 6, "{lines:?}");
         assert_eq!(idx.problems().other_records, 1);
         assert_eq!(idx.complete_len(), text.len() as u64);

@@ -125,16 +125,13 @@ fn close_dropped_links(html: &str) -> String {
     while let Some(at) = rest.find("<span class=\"link-dropped\">") {
         let (before, after) = rest.split_at(at);
         out.push_str(before);
-        match after.find("</a>") {
-            Some(end) => {
-                out.push_str(&after[..end]);
-                out.push_str("</span>");
-                rest = &after[end + 4..];
-            }
-            None => {
-                out.push_str(after);
-                rest = "";
-            }
+        if let Some(end) = after.find("</a>") {
+            out.push_str(&after[..end]);
+            out.push_str("</span>");
+            rest = &after[end + 4..];
+        } else {
+            out.push_str(after);
+            rest = "";
         }
     }
     out.push_str(rest);
@@ -452,7 +449,8 @@ mod tests {
         let (shown, cut) = preview(&long, 10_000, 30);
         assert!(cut);
         assert_eq!(shown.lines().count(), 30);
-        let (shown, cut) = preview("é".repeat(10).as_str(), 4, 30);
+        let accents = "é".repeat(10);
+        let (shown, cut) = preview(&accents, 4, 30);
         assert_eq!((shown, cut), ("éééé", true));
         assert_eq!(preview("short", 10, 10), ("short", false));
     }

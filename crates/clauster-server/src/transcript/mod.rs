@@ -332,10 +332,8 @@ pub fn title(
     let file = File::open(path)?;
     let mut fallback = None;
     let turns = indexed.index().turns();
-    for position in 0..turns.len().min(50) {
-        if turns[position].role != clauster_core::transcript::Role::User
-            || turns[position].sidechain
-        {
+    for (position, span) in turns.iter().enumerate().take(50) {
+        if span.role != clauster_core::transcript::Role::User || span.sidechain {
             continue;
         }
         let turn = indexed.turn(&file, position, prices)?;

@@ -287,26 +287,7 @@ async fn conversation(
             ""
         },
     );
-    let _ = write!(
-        body,
-        "<form class=\"tx-search\" method=\"get\" role=\"search\"><input type=\"search\" name=\"q\" \
-         value=\"{}\" placeholder=\"Search this conversation\" aria-label=\"Search this conversation\">\
-         <button type=\"submit\">Search</button>{}</form>",
-        escape(q.as_deref().unwrap_or("")),
-        if q.is_some() {
-            "<a href=\"?\">clear</a>"
-        } else {
-            ""
-        }
-    );
-    problems(&mut body, &page.problems);
-    if let Some(next) = page.next_cursor {
-        let _ = write!(
-            body,
-            "<a class=\"tx-older\" data-test=\"older\" href=\"{}\" data-cursor=\"{next}\">Older turns</a>",
-            escape(&href(next, q.as_deref()))
-        );
-    }
+    controls(&mut body, q.as_deref(), &page);
     body.push_str("<div id=\"turns\">");
     for turn in page.turns.iter().rev() {
         body.push_str(&turn.html);
@@ -320,6 +301,30 @@ async fn conversation(
     }
     body.push_str("<p class=\"tx-status\" id=\"tx-status\" aria-live=\"polite\"></p></main>");
     Ok((title, body))
+}
+
+/// The search form, what was skipped, and the link to older turns.
+fn controls(body: &mut String, q: Option<&str>, page: &super::Page) {
+    let _ = write!(
+        body,
+        "<form class=\"tx-search\" method=\"get\" role=\"search\"><input type=\"search\" name=\"q\" \
+         value=\"{}\" placeholder=\"Search this conversation\" aria-label=\"Search this conversation\">\
+         <button type=\"submit\">Search</button>{}</form>",
+        escape(q.unwrap_or("")),
+        if q.is_some() {
+            "<a href=\"?\">clear</a>"
+        } else {
+            ""
+        }
+    );
+    problems(body, &page.problems);
+    if let Some(next) = page.next_cursor {
+        let _ = write!(
+            body,
+            "<a class=\"tx-older\" data-test=\"older\" href=\"{}\" data-cursor=\"{next}\">Older turns</a>",
+            escape(&href(next, q))
+        );
+    }
 }
 
 fn query_newer(params: &PageParams) -> bool {

@@ -141,7 +141,8 @@ fn integer(value: Option<&str>, name: &str, default: i64) -> Result<i64, ApiErro
 impl PageParams {
     pub(crate) fn query(&self) -> Result<PageQuery, ApiError> {
         let cursor = integer(self.cursor.as_deref(), "cursor", 0)?.max(0);
-        let limit = integer(self.limit.as_deref(), "limit", DEFAULT_LIMIT as i64)?;
+        let default = i64::try_from(DEFAULT_LIMIT).unwrap_or(i64::MAX);
+        let limit = integer(self.limit.as_deref(), "limit", default)?;
         Ok(PageQuery {
             cursor: usize::try_from(cursor).unwrap_or(usize::MAX),
             limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),

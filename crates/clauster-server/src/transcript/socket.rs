@@ -117,9 +117,9 @@ async fn run(
     mut socket: WebSocket,
     session_end: Option<crate::auth::SessionEnd>,
 ) {
-    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session_end));
+    let session_end = std::pin::pin!(crate::auth::SessionEnd::of(session_end));
     // Subscribe before the first read, so a write in between is not missed.
-    let mut changes = state.usage().subscribe_changes();
+    let changes = state.usage().subscribe_changes();
     let agent = params.agent.filter(|a| !a.is_empty());
     let opened: Opened = match open(&state, &name, &session, agent.as_deref()).await {
         Ok(opened) => opened,
@@ -137,35 +137,71 @@ async fn run(
     let prices = Arc::clone(state.usage().prices());
     let path = Arc::new(opened.path.clone());
     let entry = Arc::clone(&opened.entry);
-    // Without an offset the viewer starts from what is there now.
-    let mut seen = Seen {
-        offset: params.offset.unwrap_or(u64::MAX),
-        generation: None,
-    };
-    if params.offset.is_none() {
-        let (entry, path) = (Arc::clone(&entry), Arc::clone(&path));
-        let now = tokio::task::spawn_blocking(move || {
-            let mut indexed = entry
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            indexed
-                .refresh(&path)
-                .map(|_| (indexed.index().complete_len(), indexed.generation()))
-        })
-        .await;
-        match now {
-            Ok(Ok((offset, generation))) => {
-                seen = Seen {
-                    offset,
-                    generation: Some(generation),
-                };
-            }
-            _ => {
-                close(&mut socket, CLOSE_INTERNAL, "could not read transcript").await;
-                return;
-            }
+    let seen = if let Some(offset) = params.offset {
+        Seen {
+            offset,
+            generation: None,
         }
+    } else if let Some(now) = current(Arc::clone(&entry), Arc::clone(&path)).await {
+        // Without an offset the viewer starts from what is there now.
+        now
+    } else {
+        close(&mut socket, CLOSE_INTERNAL, "could not read transcript").await;
+        return;
+    };
+    follow(
+        socket,
+        session_end,
+        changes,
+        Arc::clone(&entry),
+        path,
+        seen,
+        prices,
+        context,
+    )
+    .await;
+}
+
+/// Where the file is now: its complete length and index generation.
+async fn current(
+    entry: Arc<std::sync::Mutex<Indexed>>,
+    path: Arc<std::path::PathBuf>,
+) -> Option<Seen> {
+    let now = tokio::task::spawn_blocking(move || {
+        let mut indexed = entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        indexed
+            .refresh(&path)
+            .map(|_| (indexed.index().complete_len(), indexed.generation()))
+    })
+    .await;
+    if let Ok(Ok((offset, generation))) = now {
+        Some(Seen {
+            offset,
+            generation: Some(generation),
+        })
+    } else {
+        None
     }
+}
+
+/// Sends what the file gains until the viewer leaves, its session ends or a read fails for
+/// good.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private loop and what it owns"
+)]
+async fn follow(
+    mut socket: WebSocket,
+    mut session_end: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
+    mut changes: tokio::sync::broadcast::Receiver<Arc<std::path::Path>>,
+    entry: Arc<std::sync::Mutex<Indexed>>,
+    path: Arc<std::path::PathBuf>,
+    mut seen: Seen,
+    prices: Arc<clauster_core::usage::PriceTable>,
+    context: Arc<RenderContext>,
+) {
     let mut ping = tokio::time::interval_at(Instant::now() + PING, PING);
     let mut unanswered = 0_u32;
     let mut check = true;
