@@ -18,6 +18,7 @@ mod http;
 mod rollup;
 mod server;
 mod stats;
+mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,12 +30,18 @@ use crate::server::{Flavor, Sandbox};
 use crate::stats::{Row, Runs, Unit, percentile_ms};
 
 const USAGE: &str = "usage: clauster-bench run --clauster BIN --fake-claude BIN --out DIR \
-[--python BIN] [--ccusage BIN] [--bundle-gzip BYTES] [--quick]\n       clauster-bench rollup PROJECTS_DIR SLUG FILE LINE_FILE\n";
+[--python BIN] [--ccusage BIN] [--bundle-gzip BYTES] [--quick]\n       clauster-bench transcript --clauster BIN --fake-claude BIN --out DIR [--quick]\n       clauster-bench rollup PROJECTS_DIR SLUG FILE LINE_FILE\n";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => Options::parse(&args[1..]).and_then(|o| run(&o)),
+        // The viewer's rows alone, for a quick look at them.
+        Some("transcript") => Options::parse(&args[1..]).map(|o| {
+            let mut rows = Vec::new();
+            transcript_rows(&o, &mut rows);
+            println!("\n{}", stats::table(&rows));
+        }),
         Some("rollup") if args.len() == 5 => rollup_child(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
@@ -385,6 +392,57 @@ fn bridge_rows(opts: &Options, rows: &mut Vec<Row>) {
     );
 }
 
+/// The transcript viewer's rows (issue 21).
+fn transcript_rows(opts: &Options, rows: &mut Vec<Row>) {
+    let runs = if opts.quick { 3 } else { 5 };
+    println!("transcript viewer: a 50 MB session, {runs} fresh servers");
+    let figures = match transcript::measure(&opts.clauster, &opts.fake, &opts.out, runs) {
+        Ok(figures) => figures,
+        Err(e) => {
+            println!("  failed: {e}");
+            return;
+        }
+    };
+    let mb = f(figures.file_bytes) / 1e6;
+    let none = || Err("not measured".to_owned());
+    rows.push(
+        Row::new(
+            format!("Transcript first page, {mb:.0} MB file, cold"),
+            Unit::Ms,
+            figures.cold,
+        )
+        .vs("python", none())
+        .target("≤ 30 ms", 30.0),
+    );
+    rows.push(
+        Row::new(
+            format!("Transcript first page, {mb:.0} MB file, warm p50"),
+            Unit::Ms,
+            figures.warm,
+        )
+        .vs("python", none())
+        .target("≤ 5 ms", 5.0),
+    );
+    rows.push(
+        Row::new(
+            "Live turn: written → /ws/transcript frame",
+            Unit::Ms,
+            figures.live,
+        )
+        .vs("python", Err("polls /tail".to_owned()))
+        .target("≤ 200 ms", 200.0),
+    );
+    rows.push(
+        Row::new(
+            "Memory per open transcript viewer",
+            Unit::KiB,
+            figures.per_viewer,
+        )
+        .vs("python", none())
+        .target("≤ 1 MiB", 1_048_576.0),
+    );
+}
+
 /// The JSON a `rollup` child prints.
 fn totals_json(t: &corpus::Expected) -> serde_json::Value {
     json!({
@@ -620,6 +678,7 @@ fn run(opts: &Options) -> Result<(), String> {
     usage_rows(opts, &mut rows, &mut notes)?;
     server_rows(opts, &mut rows);
     bridge_rows(opts, &mut rows);
+    transcript_rows(opts, &mut rows);
     if let Some(bytes) = opts.bundle_gzip {
         rows.push(
             Row::new("wasm bundle, gzip", Unit::Kb, Runs(vec![f(bytes)]))

@@ -59,6 +59,7 @@ pub fn percentile_ms(times: &[Duration], p: f64) -> f64 {
 pub enum Unit {
     Ms,
     MiB,
+    KiB,
     Kb,
     Mb,
 }
@@ -70,6 +71,7 @@ impl Unit {
             Unit::Ms => format!("{v:.1} ms"),
             Unit::Kb => format!("{:.1} KB", v / 1_000.0),
             Unit::MiB => format!("{:.1} MiB", v / 1_048_576.0),
+            Unit::KiB => format!("{:.1} KiB", v / 1024.0),
             Unit::Mb => format!("{:.2} MB", v / 1_000_000.0),
         }
     }

@@ -12,7 +12,13 @@ fn main() {
     let mut code = String::from("&[\n");
     let mut hasher = Fnv::default();
     // The hand-written assets are versioned together with the bundle.
-    for asset in ["assets/boot.js", "assets/style.css", "assets/theme.js"] {
+    for asset in [
+        "assets/boot.js",
+        "assets/style.css",
+        "assets/theme.js",
+        "assets/transcript.css",
+        "assets/transcript.js",
+    ] {
         println!("cargo::rerun-if-changed={asset}");
         hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));
     }

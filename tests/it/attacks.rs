@@ -456,7 +456,7 @@ async fn a_cross_site_form_through_the_proxy_is_refused() {
     for origin in [Some("https://dash.example.net"), None] {
         assert_eq!(
             post(origin).await,
-            (404, json!({"detail": "unknown project: 'nope'"})),
+            (404, json!({"detail": "project 'nope' not found"})),
             "{origin:?}"
         );
     }

@@ -32,4 +32,5 @@ mod run_server;
 mod sessions;
 mod slow_clients;
 mod tls;
+mod transcripts;
 mod usage;

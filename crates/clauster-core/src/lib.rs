@@ -26,4 +26,5 @@ pub mod sanitize;
 pub mod slug;
 pub mod status;
 pub mod timestamp;
+pub mod transcript;
 pub mod usage;

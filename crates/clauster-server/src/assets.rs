@@ -1,5 +1,5 @@
-//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js` and
-//! stylesheet.
+//! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js`, the
+//! stylesheet, and the transcript viewer's `transcript.js` and `transcript.css`.
 
 use axum::body::Body;
 use axum::extract::{Path, Query};
@@ -26,6 +26,8 @@ pub const BUNDLE_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/bundle_
 const BOOT_JS: &str = include_str!("../assets/boot.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const THEME_JS: &str = include_str!("../assets/theme.js");
+const TRANSCRIPT_CSS: &str = include_str!("../assets/transcript.css");
+const TRANSCRIPT_JS: &str = include_str!("../assets/transcript.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -55,6 +57,8 @@ pub async fn serve(
         "boot.js" => (BOOT_JS.as_bytes(), false),
         "style.css" => (STYLE_CSS.as_bytes(), false),
         "theme.js" => (THEME_JS.as_bytes(), false),
+        "transcript.css" => (TRANSCRIPT_CSS.as_bytes(), false),
+        "transcript.js" => (TRANSCRIPT_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

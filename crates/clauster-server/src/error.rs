@@ -36,10 +36,13 @@ impl ApiError {
     }
 }
 
-#[cfg(test)]
 impl ApiError {
     pub fn detail(&self) -> &str {
         &self.body.detail
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 

@@ -39,6 +39,7 @@ mod status_routes;
 mod store;
 mod time;
 pub mod tls;
+mod transcript;
 mod trust;
 mod trust_routes;
 mod usage;

@@ -59,6 +59,12 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/projects/trust-all", post(trust_routes::trust_all))
         // Data features (data.md §1–§2: usage, transcripts, CLAUDE.md editor) and preflight.
         .merge(crate::usage::routes().merge(crate::preflight::routes()))
+        // The transcript viewer (issue 21): its API, its pages and its live socket.
+        .merge(crate::transcript::routes::routes().merge(crate::transcript::page::routes()))
+        .route(
+            "/ws/transcript/{name}/{session}",
+            get(crate::transcript::socket::stream),
+        )
         .route("/api/widget", get(status_routes::widget))
         .route("/api/login-status", get(status_routes::login_status))
         .route("/api/doctor", get(crate::doctor::api_doctor))

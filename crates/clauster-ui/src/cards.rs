@@ -467,6 +467,9 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                         <button type="button" class="copy-path" on:click=copy_path>
                             "Copy path"
                         </button>
+                        <a class="transcripts" href=store.url(&format!("/p/{name}/transcripts"))>
+                            "Transcripts"
+                        </a>
                     </div>
                 </details>
             </div>

@@ -237,6 +237,21 @@ enum Asking {
     Forget,
 }
 
+/// The viewer page of a running row (issue 21): its conversation when the agents poll names
+/// exactly one, else the project's conversations.
+fn transcript_path(store: Store, i: &Instance) -> String {
+    let one = store.sessions.with(|view| {
+        view.tracked
+            .get(&i.instance_id)
+            .filter(|sessions| sessions.len() == 1)
+            .map(|sessions| sessions[0].local_uuid.clone())
+    });
+    match one {
+        Some(uuid) => format!("/p/{}/s/{uuid}", i.project),
+        None => format!("/p/{}/transcripts", i.project),
+    }
+}
+
 #[component]
 fn InstanceRow(store: Store, id: String) -> impl IntoView {
     let instance = {
@@ -422,10 +437,14 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 }
             });
         let stopping = i.stopping;
+        let transcript = store.url(&transcript_path(store, i));
         view! {
             {open}
             {waiting}
             {composer}
+            <a class="button transcript" href=transcript>
+                "Transcript"
+            </a>
             <button
                 type="button"
                 class="stop"

@@ -495,6 +495,8 @@ pub fn LaunchPopover(
             })
             .collect_view()
     };
+    // Copy, so the picker closure stays `Copy` like the rest of the form's parts.
+    let viewed = StoredValue::new(name.clone());
     let fork_picker = move || {
         (resume_mode.get() == "pty").then(|| {
             let choices = fork_list.get().unwrap_or_default();
@@ -523,6 +525,18 @@ pub fn LaunchPopover(
                             })
                             .collect_view()}
                     </select>
+                    {move || {
+                        let project_name = viewed.get_value();
+                        let uuid = fork.get();
+                        (!uuid.is_empty()).then(|| {
+                            let href = store.url(&format!("/p/{project_name}/s/{uuid}"));
+                            view! {
+                                <a class="view-conversation" href=href target="_blank" rel="noopener">
+                                    "view"
+                                </a>
+                            }
+                        })
+                    }}
                 </label>
             }
         })
@@ -909,6 +923,9 @@ mod tests {
                 first_ts: None,
                 last_ts: None,
                 is_subagent: sub,
+                models: Vec::new(),
+                cost_usd: None,
+                subagents: Vec::new(),
             }
         };
         let long = "word ".repeat(30);

@@ -19,6 +19,7 @@ mod reaper;
 mod screen;
 mod sessions;
 mod status;
+mod transcript;
 mod usage;
 
 pub use checks::{Check, CheckReport, CheckStatus, ProjectPreflight};
@@ -35,6 +36,9 @@ pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};
 pub use screen::{PtyCursor, PtyScreen, PtyScreenFrame};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};
 pub use status::{LoginStatus, Widget, WidgetBridges};
+pub use transcript::{
+    TranscriptFrame, TranscriptPage, TranscriptProblems, TranscriptTail, TranscriptTurn, TurnTokens,
+};
 pub use usage::{
     ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
     Usage,

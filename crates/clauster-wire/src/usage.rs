@@ -50,14 +50,14 @@ pub struct ModelUsage {
 }
 
 /// `GET /api/projects/{name}/transcripts` (data.md §1.8).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transcripts {
     pub project: String,
     pub sessions: Vec<TranscriptSession>,
 }
 
 /// One top-level session file of a project.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TranscriptSession {
     /// The file stem, a UUID.
     pub session: String,
@@ -69,6 +69,16 @@ pub struct TranscriptSession {
     pub first_ts: Option<String>,
     pub last_ts: Option<String>,
     pub is_subagent: bool,
+    /// Models that replied, from the rollup (issue 21; additive).
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// What the rollup counted for this session and its subagent files, USD to 4 decimals;
+    /// `null` while the rollup has not read it.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// Agent ids of the subagent transcripts under `<session>/subagents/`.
+    #[serde(default)]
+    pub subagents: Vec<String>,
 }
 
 /// `GET/PUT /api/projects/{name}/claude-md` (`ClaudeMdDoc`, http-api.md §4).

@@ -26,5 +26,9 @@ pub use prices::{
 };
 pub use record::Tokens;
 pub use rollup::{
-    DiscoveryCounts, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
+    DiscoveryCounts, FileTotals, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
 };
+
+/// The rollup's own line reading, for the transcript viewer's per-turn tokens and cost
+/// (the same rule as §1.2, so a turn's figures add up to the badge's).
+pub(crate) use record::{Line as UsageLine, parse_line as parse_usage_line, too_deep};

@@ -177,7 +177,7 @@ fn key_hash(id: &str, request_id: Option<&str>) -> u64 {
 
 /// Whether brackets outside strings nest deeper than [`MAX_DEPTH`]. serde_json's own limit is
 /// 128, so the spec's 64 needs this scan; it only runs when the line holds that many brackets.
-fn too_deep(line: &[u8]) -> bool {
+pub(crate) fn too_deep(line: &[u8]) -> bool {
     // Most records hold a few dozen brackets: a vectorised search that stops at the 65th
     // settles them without a byte loop.
     if memchr::memchr2_iter(b'{', b'[', line)

@@ -193,6 +193,14 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// One file's share of the rollup ([`ProjectUsage::file_totals`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileTotals {
+    pub cost: Nanodollars,
+    pub messages: u64,
+    pub models: Vec<String>,
+}
+
 type KeyMap = HashMap<u64, EntryRef, BuildHasherDefault<KeyHasher>>;
 
 /// All files of one project and their de-duplicated, priced totals.
@@ -318,6 +326,37 @@ impl ProjectUsage {
         let mut paths: Vec<&Path> = self.by_path.keys().map(PathBuf::as_path).collect();
         paths.sort();
         paths
+    }
+
+    /// What the rollup counted from one file: the records that won their de-duplication key
+    /// (so the files of a project add up to its totals), priced, and the models that replied.
+    pub fn file_totals(&self, path: &Path) -> Option<FileTotals> {
+        let &file = self.by_path.get(path)?;
+        let slot = self.files[file as usize].as_ref()?;
+        let mut totals = FileTotals::default();
+        for (entry_index, entry) in slot.state.entries().iter().enumerate() {
+            let at = EntryRef {
+                file,
+                entry: u32::try_from(entry_index).expect("fewer than 4 billion records"),
+            };
+            let counted = entry
+                .key
+                .is_none_or(|key| self.winners.get(&key) == Some(&at));
+            if !counted {
+                continue;
+            }
+            let model = &self.models[slot.models[entry.model as usize] as usize];
+            let cost = model.price.price().map_or(0, |price| {
+                price.cost_nanos(entry.timestamp_ms, &entry.tokens)
+            });
+            totals.cost.0 += u128::from(cost);
+            totals.messages += 1;
+            if !totals.models.iter().any(|m| **m == *model.name) {
+                totals.models.push(model.name.to_string());
+            }
+        }
+        totals.models.sort();
+        Some(totals)
     }
 
     /// Records what discovery found (ambiguous and unreadable files) for the totals.

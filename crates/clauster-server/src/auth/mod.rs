@@ -430,6 +430,7 @@ fn is_ui_only(rel: &str) -> bool {
         rel,
         "/" | "/login" | "/logout" | "/api/widget" | "/favicon.svg"
     ) || rel.starts_with("/pkg/")
+        || rel.starts_with("/p/")
     {
         return true;
     }

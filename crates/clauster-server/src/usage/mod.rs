@@ -7,7 +7,7 @@
 
 mod routes;
 mod scan;
-mod transcripts;
+pub(crate) mod transcripts;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ use crate::engine::Engine;
 use crate::projects::{self, Discovered};
 
 pub use routes::routes;
+pub(crate) use routes::{lookup, session_list};
 pub use scan::RootError;
 
 /// Cold computations run on at most this many blocking threads at a time (§1.6).
@@ -57,6 +58,11 @@ struct Inner {
     /// Bumped on every file notification, before the debounce: a request arriving in
     /// between sweeps again instead of answering from the stale cache.
     generation: AtomicU64,
+    /// Every changed path, as the watcher sees it (no debounce): the transcript viewer's
+    /// live sockets filter it for their file.
+    changes: tokio::sync::broadcast::Sender<Arc<Path>>,
+    /// The transcript viewer's turn indexes.
+    indexes: crate::transcript::Indexes,
 }
 
 #[derive(Debug)]
@@ -102,6 +108,8 @@ impl UsageService {
                 permits: Semaphore::new(MAX_CONCURRENT),
                 transcripts: transcripts::Cache::default(),
                 generation: AtomicU64::new(0),
+                changes: tokio::sync::broadcast::channel(256).0,
+                indexes: crate::transcript::Indexes::default(),
             }),
         }
     }
@@ -297,6 +305,7 @@ impl UsageService {
             {
                 inner.generation.fetch_add(1, Ordering::SeqCst);
                 for path in event.paths {
+                    let _ = inner.changes.send(Arc::from(path.as_path()));
                     let _ = sender.send(path);
                 }
             }
@@ -364,6 +373,56 @@ impl UsageService {
     /// The conversation list of §1.8.
     pub(crate) fn transcripts_cache(&self) -> &transcripts::Cache {
         &self.inner.transcripts
+    }
+
+    /// Changed paths below the transcript roots, as they are noticed.
+    pub(crate) fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Path>> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn indexes(&self) -> &crate::transcript::Indexes {
+        &self.inner.indexes
+    }
+
+    pub(crate) fn prices(&self) -> &Arc<PriceTable> {
+        &self.inner.prices
+    }
+
+    /// What the rollup counted per file of the project (brought up to date first); empty when
+    /// it cannot be read.
+    pub(crate) async fn file_totals(
+        &self,
+        project: &Discovered,
+        all: &Arc<Vec<Discovered>>,
+    ) -> HashMap<PathBuf, clauster_core::usage::FileTotals> {
+        if !self.inner.enabled || self.rollup(project, all, false).await.is_err() {
+            return HashMap::new();
+        }
+        let slot = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(project.name.as_str())
+            .cloned();
+        let Some(slot) = slot else {
+            return HashMap::new();
+        };
+        let guard = slot.lock().await;
+        let Some(files) = guard.files.as_ref() else {
+            return HashMap::new();
+        };
+        files
+            .usage
+            .paths()
+            .into_iter()
+            .filter_map(|path| {
+                files
+                    .usage
+                    .file_totals(path)
+                    .map(|totals| (path.to_path_buf(), totals))
+            })
+            .collect()
     }
 
     pub(crate) fn roots(&self) -> &TranscriptRoots {

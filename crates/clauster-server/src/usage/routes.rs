@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The validated name and, when it is a discovered project, that project with the full list.
-pub(super) async fn lookup(
+pub(crate) async fn lookup(
     state: &AppState,
     name: &str,
 ) -> Result<(ProjectName, Option<(Discovered, Arc<Vec<Discovered>>)>), ApiError> {
@@ -77,9 +77,19 @@ pub async fn project_transcripts(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (name, found) = lookup(&state, &name).await?;
+    Ok(no_store(
+        Json(session_list(&state, &name).await?).into_response(),
+    ))
+}
+
+/// The conversation list of data.md §1.8 with the viewer's additions (issue 21): `live` from
+/// the agents poll, the rollup's cost and models, the subagent files.
+pub(crate) async fn session_list(state: &AppState, name: &str) -> Result<Transcripts, ApiError> {
+    let (name, found) = lookup(state, name).await?;
     let sessions = match found {
         Some((project, all)) if state.usage().enabled() => {
+            let live = crate::transcript::routes::live_sessions(state, &project);
+            let costs = state.usage().file_totals(&project, &all).await;
             let service = state.usage().clone();
             tokio::task::spawn_blocking(move || {
                 super::transcripts::list(
@@ -87,6 +97,8 @@ pub async fn project_transcripts(
                     service.transcripts_cache(),
                     &project,
                     &all,
+                    &live,
+                    &costs,
                 )
             })
             .await
@@ -101,13 +113,10 @@ pub async fn project_transcripts(
         }
         _ => Vec::new(),
     };
-    Ok(no_store(
-        Json(Transcripts {
-            project: name.into_string(),
-            sessions,
-        })
-        .into_response(),
-    ))
+    Ok(Transcripts {
+        project: name.into_string(),
+        sessions,
+    })
 }
 
 /// `GET /api/projects/sortmeta` (http-api.md §4): the sort keys of every project —

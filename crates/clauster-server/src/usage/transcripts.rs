@@ -1,12 +1,13 @@
 //! The conversation list of the fork picker (data.md §1.8): one entry per top-level session
 //! file of a project and its worktrees, cached per file by (mtime, size).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
+use clauster_core::usage::FileTotals;
 use clauster_core::usage::location::{TranscriptKind, TranscriptRoots};
 use clauster_wire::TranscriptSession;
 use serde_json::Value;
@@ -24,14 +25,82 @@ const PROMPT_CHARS: usize = 120;
 #[derive(Debug, Default)]
 pub struct Cache(Mutex<HashMap<PathBuf, (i128, u64, TranscriptSession)>>);
 
-/// The project's sessions, live first, then newest mtime.
+/// Whether `text` can be a session file stem or an agent id: letters, digits, `-`, `_`, at
+/// most 128 bytes (so never a path, never `..`).
+pub fn is_file_stem(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The agent id of a subagent file of `session` (`<session>/subagents/agent-<id>.jsonl`).
+fn agent_of(path: &Path, session: &str) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let id = name.strip_prefix("agent-")?.strip_suffix(".jsonl")?;
+    let subagents = path.parent()?;
+    let owner = subagents.parent()?;
+    (subagents.file_name()? == "subagents"
+        && owner.file_name()? == session
+        && clauster_core::transcript::is_agent_id(id))
+    .then(|| id.to_owned())
+}
+
+/// The file of `session` (or of its subagent `agent`) among the project's transcripts:
+/// only a file discovery attributes to the project is ever served (issue 21 §3).
+pub fn locate(
+    roots: &TranscriptRoots,
+    project: &Discovered,
+    all: &[Discovered],
+    session: &str,
+    agent: Option<&str>,
+) -> Result<Option<PathBuf>, RootError> {
+    if !is_file_stem(session) || agent.is_some_and(|a| !is_file_stem(a)) {
+        return Ok(None);
+    }
+    let found = scan::discover(roots, project, all, &mut ProofCache::default())?;
+    Ok(found.files.into_iter().find_map(|file| {
+        let hit = match (&file.kind, agent) {
+            (TranscriptKind::Session { stem }, None) => stem == session,
+            (TranscriptKind::Subagent, Some(agent)) => {
+                agent_of(&file.path, session).as_deref() == Some(agent)
+            }
+            _ => false,
+        };
+        hit.then_some(file.path)
+    }))
+}
+
+/// The project's sessions, live first, then newest mtime. `live` holds the conversation
+/// uuids of live sessions; `costs` what the rollup counted per file.
 pub fn list(
     roots: &TranscriptRoots,
     cache: &Cache,
     project: &Discovered,
     all: &[Discovered],
+    live: &HashSet<String>,
+    costs: &HashMap<PathBuf, FileTotals>,
 ) -> Result<Vec<TranscriptSession>, RootError> {
     let found = scan::discover(roots, project, all, &mut ProofCache::default())?;
+    // Subagent files by the session directory they sit in.
+    let mut subagents: HashMap<String, Vec<(String, PathBuf)>> = HashMap::new();
+    for file in &found.files {
+        if let TranscriptKind::Subagent = file.kind
+            && let Some(session) = file
+                .path
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name)
+                .and_then(|n| n.to_str())
+            && let Some(agent) = agent_of(&file.path, session)
+        {
+            subagents
+                .entry(session.to_owned())
+                .or_default()
+                .push((agent, file.path.clone()));
+        }
+    }
     let mut sessions = Vec::new();
     for file in found.files {
         let TranscriptKind::Session { stem } = &file.kind else {
@@ -64,10 +133,29 @@ pub fn list(
                 .insert(file.path.clone(), (mtime, meta.len(), session.clone()));
             session
         };
+        let mut session = session;
+        session.live = live.contains(stem);
+        let agents = subagents.remove(stem.as_str()).unwrap_or_default();
+        let mut totals: Option<FileTotals> = costs.get(&file.path).cloned();
+        for (_, path) in &agents {
+            if let (Some(sum), Some(more)) = (totals.as_mut(), costs.get(path)) {
+                sum.cost.0 += more.cost.0;
+                sum.messages += more.messages;
+                sum.models.extend(more.models.iter().cloned());
+            }
+        }
+        if let Some(totals) = totals {
+            let mut models = totals.models;
+            models.sort();
+            models.dedup();
+            session.models = models;
+            session.cost_usd = Some(totals.cost.usd_4dp());
+        }
+        let mut agents: Vec<String> = agents.into_iter().map(|(id, _)| id).collect();
+        agents.sort();
+        session.subagents = agents;
         sessions.push((mtime, session));
     }
-    // `live` needs the agents poll, which this server does not run yet: every entry is
-    // `false`, so the order is newest mtime first.
     sessions.sort_by(|a, b| b.1.live.cmp(&a.1.live).then(b.0.cmp(&a.0)));
     Ok(sessions.into_iter().map(|(_, s)| s).collect())
 }
@@ -101,6 +189,9 @@ fn summarize(path: &Path, stem: &str, mtime_ns: i128) -> Option<TranscriptSessio
         first_ts: summary.first_ts,
         last_ts: summary.last_ts,
         is_subagent: summary.sdk || (summary.sidechain && !summary.main_chain),
+        models: Vec::new(),
+        cost_usd: None,
+        subagents: Vec::new(),
     })
 }
 

@@ -1,0 +1,360 @@
+//! The transcript viewer (issue 21): pages of a session's turns from the end without reading
+//! the whole file, the tail and the live socket of a running session, the server-rendered
+//! viewer page. The pure rules live in `clauster_core::transcript`; this module keeps one
+//! incremental [`TranscriptIndex`] per open file, reads the byte ranges a page needs and
+//! renders them ([`html`]).
+
+mod html;
+pub mod page;
+pub mod routes;
+pub mod socket;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use clauster_core::transcript::{
+    Order, TranscriptIndex, Turn, TurnSpan, page_positions, parse_turn,
+};
+use clauster_core::usage::{FileStamp, PriceTable, ReadPlan, plan_read};
+use clauster_wire::{TranscriptProblems, TranscriptTurn, TurnTokens};
+
+pub use html::RenderContext;
+
+/// Indexes kept at once; the least recently used goes first.
+const MAX_INDEXES: usize = 32;
+/// Read size while indexing.
+const CHUNK: usize = 1 << 20;
+
+/// One file's index and the stamp of the bytes it was built from.
+#[derive(Debug)]
+pub struct Indexed {
+    index: TranscriptIndex,
+    stamp: Option<FileStamp>,
+    used: Instant,
+    /// Bumped each time the index starts over: a live view that saw another generation
+    /// must reload.
+    generation: u64,
+}
+
+/// The indexes of the files viewed lately, shared by every viewer of a file.
+#[derive(Debug, Default)]
+pub struct Indexes {
+    files: Mutex<HashMap<PathBuf, Arc<Mutex<Indexed>>>>,
+}
+
+impl Indexes {
+    /// The entry of `path` (new and empty the first time).
+    pub fn entry(&self, path: &Path) -> Arc<Mutex<Indexed>> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = files.get(path) {
+            return Arc::clone(entry);
+        }
+        if files.len() >= MAX_INDEXES {
+            let oldest = files
+                .iter()
+                .filter(|(_, e)| Arc::strong_count(e) == 1)
+                .min_by_key(|(_, e)| e.lock().map_or_else(|_| Instant::now(), |e| e.used))
+                .map(|(p, _)| p.clone());
+            if let Some(oldest) = oldest {
+                files.remove(&oldest);
+            }
+        }
+        let entry = Arc::new(Mutex::new(Indexed {
+            index: TranscriptIndex::new(),
+            stamp: None,
+            used: Instant::now(),
+            generation: 0,
+        }));
+        files.insert(path.to_owned(), Arc::clone(&entry));
+        entry
+    }
+}
+
+fn stamp(meta: &std::fs::Metadata) -> FileStamp {
+    FileStamp {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        len: meta.len(),
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+    }
+}
+
+impl Indexed {
+    /// Brings the index up to date with the file: appended bytes only when it grew in place,
+    /// from the start when it shrank, was replaced or its head changed. Returns whether it
+    /// started over (a live view must reload). Blocking.
+    pub fn refresh(&mut self, path: &Path) -> io::Result<bool> {
+        self.used = Instant::now();
+        let file = File::open(path)?;
+        let now = stamp(&file.metadata()?);
+        let from = match self.stamp {
+            None => Some(0),
+            Some(previous) if previous == now => None,
+            Some(previous) => {
+                let head_unchanged = if now.len >= previous.len {
+                    let mut head = vec![0; self.index.head().len()];
+                    file.read_exact_at(&mut head, 0)?;
+                    self.index.head_matches(&head)
+                } else {
+                    false
+                };
+                match plan_read(&previous, &now, head_unchanged) {
+                    ReadPlan::Unchanged => None,
+                    ReadPlan::Append { from } => Some(from),
+                    ReadPlan::Reread => {
+                        self.index = TranscriptIndex::new();
+                        self.generation += 1;
+                        Some(0)
+                    }
+                }
+            }
+        };
+        let Some(from) = from else {
+            return Ok(false);
+        };
+        let reset = from == 0 && self.stamp.is_some();
+        let mut buffer = vec![0; CHUNK];
+        let mut at = from;
+        loop {
+            let read = file.read_at(&mut buffer, at)?;
+            if read == 0 {
+                break;
+            }
+            self.index.feed(&buffer[..read]);
+            at += read as u64;
+        }
+        self.stamp = Some(FileStamp {
+            len: self.index.fed_len(),
+            ..now
+        });
+        Ok(reset)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn index(&self) -> &TranscriptIndex {
+        &self.index
+    }
+
+    /// Reads and parses turn `position` of the index.
+    pub fn turn(&self, file: &File, position: usize, prices: &PriceTable) -> io::Result<Turn> {
+        let span: TurnSpan = self.index.turns()[position];
+        let len = usize::try_from(span.end - span.start).unwrap_or(usize::MAX);
+        let mut bytes = vec![0; len];
+        file.read_exact_at(&mut bytes, span.start)?;
+        Ok(parse_turn(&bytes, &span, position as u64, prices))
+    }
+
+    pub fn problems(&self) -> TranscriptProblems {
+        let p = self.index.problems();
+        TranscriptProblems {
+            unreadable_lines: p.unreadable_lines,
+            first_unreadable: p.first_unreadable.clone(),
+            oversized_lines: p.oversized_lines,
+            skipped_records: p.other_records,
+            partial_last_line: self.index.has_partial_line(),
+        }
+    }
+}
+
+/// What a page asks for.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    pub cursor: usize,
+    pub limit: usize,
+    pub order: Order,
+    /// Case-insensitive filter over the redacted content; blank means none.
+    pub q: Option<String>,
+}
+
+/// A page, built.
+#[derive(Debug)]
+pub struct Page {
+    pub turns: Vec<TranscriptTurn>,
+    pub next_cursor: Option<u64>,
+    pub total: u64,
+    pub offset: u64,
+    pub problems: TranscriptProblems,
+}
+
+/// The wire form of a parsed turn.
+pub fn to_wire(turn: &Turn, context: &RenderContext) -> TranscriptTurn {
+    TranscriptTurn {
+        role: turn.role.as_str().to_owned(),
+        content: turn.plain_text(),
+        model: turn.model.clone(),
+        timestamp: turn.timestamp.clone(),
+        index: turn.index,
+        line: turn.line,
+        html: html::turn(turn, context),
+        tokens: turn.tokens.map(|t| TurnTokens {
+            input: t.input,
+            output: t.output,
+            cache_creation_5m: t.cache_write_5m,
+            cache_creation_1h: t.cache_write_1h,
+            cache_read: t.cache_read,
+        }),
+        cost_usd: turn.cost_nanos.map(usd_6dp),
+    }
+}
+
+/// Nano-dollars as USD rounded to 6 decimals.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a turn costs far less than 2^53 micro-dollars"
+)]
+fn usd_6dp(nanos: u64) -> f64 {
+    ((nanos + 500) / 1000) as f64 / 1_000_000.0
+}
+
+/// Builds one page of `path` (blocking).
+pub fn build_page(
+    entry: &Mutex<Indexed>,
+    path: &Path,
+    query: &PageQuery,
+    prices: &PriceTable,
+    context: &RenderContext,
+) -> io::Result<Page> {
+    let mut indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
+    indexed.refresh(path)?;
+    let file = File::open(path)?;
+    let count = indexed.index().turns().len();
+    let needle = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    let (turns, next_cursor, total) = if let Some(needle) = needle {
+        // A search reads every turn: the filter runs over the redacted text (1.3.2).
+        let mut matching = Vec::new();
+        for position in 0..count {
+            let turn = indexed.turn(&file, position, prices)?;
+            if turn.plain_text().to_lowercase().contains(&needle) {
+                matching.push(turn);
+            }
+        }
+        let slice = page_positions(matching.len(), query.cursor, query.limit, query.order);
+        let turns = slice
+            .positions
+            .iter()
+            .map(|&k| to_wire(&matching[k], context))
+            .collect();
+        (turns, slice.next_cursor, matching.len())
+    } else {
+        let slice = page_positions(count, query.cursor, query.limit, query.order);
+        let mut turns = Vec::with_capacity(slice.positions.len());
+        for &position in &slice.positions {
+            turns.push(to_wire(&indexed.turn(&file, position, prices)?, context));
+        }
+        (turns, slice.next_cursor, count)
+    };
+    Ok(Page {
+        turns,
+        next_cursor: next_cursor.map(|c| c as u64),
+        total: total as u64,
+        offset: indexed.index().complete_len(),
+        problems: indexed.problems(),
+    })
+}
+
+/// What a tail read found.
+#[derive(Debug)]
+pub struct Tail {
+    pub turns: Vec<TranscriptTurn>,
+    pub offset: u64,
+    pub reset: bool,
+    pub total: u64,
+}
+
+/// The turns with lines after `offset`, oldest first (blocking). A file now shorter than
+/// `offset`, or rewritten since the index was built, is a reset: everything from the start.
+pub fn build_tail(
+    entry: &Mutex<Indexed>,
+    path: &Path,
+    offset: u64,
+    prices: &PriceTable,
+    context: &RenderContext,
+) -> io::Result<Tail> {
+    let mut indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
+    let rebuilt = indexed.refresh(path)?;
+    let reset = rebuilt || offset > indexed.index().fed_len();
+    let from = if reset { 0 } else { offset };
+    let file = File::open(path)?;
+    let first = indexed.index().first_turn_ending_after(from);
+    let count = indexed.index().turns().len();
+    let mut turns = Vec::with_capacity(count - first);
+    for position in first..count {
+        turns.push(to_wire(&indexed.turn(&file, position, prices)?, context));
+    }
+    Ok(Tail {
+        turns,
+        offset: indexed.index().complete_len(),
+        reset,
+        total: count as u64,
+    })
+}
+
+/// The full text of item `path` (dot-separated positions into the turn's items and nested
+/// runs) of turn `position`, for "show all" (blocking). `None` when there is no such item.
+pub fn item_text(
+    entry: &Mutex<Indexed>,
+    path: &Path,
+    position: usize,
+    item: &str,
+    prices: &PriceTable,
+) -> io::Result<Option<String>> {
+    let mut indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
+    indexed.refresh(path)?;
+    if position >= indexed.index().turns().len() {
+        return Ok(None);
+    }
+    let file = File::open(path)?;
+    let turn = indexed.turn(&file, position, prices)?;
+    Ok(html::item_text(&turn.items, item))
+}
+
+/// The conversation's title: its first user prompt that is not a slash command's echo (else
+/// the first at all), redacted, at most 120 characters. Looks at the first 50 turns only.
+pub fn title(
+    entry: &Mutex<Indexed>,
+    path: &Path,
+    prices: &PriceTable,
+) -> io::Result<Option<String>> {
+    let indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
+    let file = File::open(path)?;
+    let mut fallback = None;
+    let turns = indexed.index().turns();
+    for (position, span) in turns.iter().enumerate().take(50) {
+        if span.role != clauster_core::transcript::Role::User || span.sidechain {
+            continue;
+        }
+        let turn = indexed.turn(&file, position, prices)?;
+        let text: Vec<&str> = turn
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                clauster_core::transcript::Item::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        let text = text.join(" ");
+        if text.trim().is_empty() {
+            continue;
+        }
+        let label = clauster_core::transcript::collapse(&text, 120);
+        if text.starts_with("<command-") || text.starts_with("<local-command-") {
+            fallback.get_or_insert(label);
+        } else {
+            return Ok(Some(label));
+        }
+    }
+    Ok(fallback)
+}
