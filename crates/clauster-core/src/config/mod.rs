@@ -29,7 +29,7 @@ pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, MetricsSettings,
-    ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
+    McpSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
     Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
 pub use validate::normalize_origin;

@@ -1,0 +1,2 @@
+//! Clauster as an MCP server.
+#![forbid(unsafe_code)]
