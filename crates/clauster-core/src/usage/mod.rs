@@ -26,5 +26,6 @@ pub use prices::{
 };
 pub use record::Tokens;
 pub use rollup::{
-    DiscoveryCounts, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
+    DayUsage, DiscoveryCounts, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
 };
+pub use timestamp::{format_day, parse_day};
