@@ -37,5 +37,5 @@ pub use screen::{PtyCursor, PtyScreen, PtyScreenFrame};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};
 pub use usage::{
     ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
-    Usage,
+    Usage, UsageDaily, UsageDay, UsageDayTotals,
 };

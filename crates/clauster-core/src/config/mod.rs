@@ -28,9 +28,9 @@ pub use env::{CONFIG_HOME, CONFIG_PATH, SESSION_SECRET, has_file_twin, variable_
 pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, MetricsSettings,
-    McpSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
-    Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, McpSettings,
+    MetricsSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings,
+    ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;

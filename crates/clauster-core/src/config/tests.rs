@@ -129,7 +129,11 @@ fn refusal_messages() {
         ("port too high", Some("port: 70000"), &[]),
         ("port not a number", Some("port: seventy"), &[]),
         ("port fractional", Some("port: 80.5"), &[]),
-        ("mcp writes not a boolean", Some("mcp: {allow_writes: maybe}"), &[]),
+        (
+            "mcp writes not a boolean",
+            Some("mcp: {allow_writes: maybe}"),
+            &[],
+        ),
         (
             "mcp http from env not a boolean",
             None,

@@ -171,7 +171,13 @@ mod tests {
 
     #[test]
     fn days_round_trip_through_their_dates() {
-        for date in ["1970-01-01", "2000-02-29", "2024-12-31", "2026-11-25", "1969-12-31"] {
+        for date in [
+            "1970-01-01",
+            "2000-02-29",
+            "2024-12-31",
+            "2026-11-25",
+            "1969-12-31",
+        ] {
             let day = parse_day(date).expect(date);
             assert_eq!(format_day(day), date);
         }
