@@ -15,6 +15,7 @@ mod doctor;
 mod events;
 mod fake_claude;
 mod log_tail;
+mod mcp;
 mod metrics;
 mod preflight;
 mod project_routes;

@@ -29,7 +29,8 @@ tasks:
   it [FILTER...]    build `clauster` and run only the end-to-end binary (tests/it), filtered:
                     `cargo xtask it bridges::` (no bundle rebuild, no installs)
   ci                test, then cargo fmt --check and clippy -D warnings
-  setup             install what the tests need (wasm target, chromium, chromedriver, claude)
+  setup             install what the tests need (wasm target, chromium, chromedriver, claude,
+                    the MCP TypeScript SDK)
   fake-claude       build the fake `claude` and print its path
   bench [--quick] [--no-bundle]
                     build release binaries, install the Python Clauster 1.3.2 and ccusage

@@ -285,7 +285,9 @@ impl<A: Api> Tools<A> {
         match args.get("project") {
             Some(Value::String(p)) if !p.trim().is_empty() => {}
             _ => {
-                return Err("project must be a non-empty string (a name from list_projects)".into());
+                return Err(
+                    "project must be a non-empty string (a name from list_projects)".into(),
+                );
             }
         }
         // The API checks the rest and answers in its own words.

@@ -19,8 +19,8 @@ mod error;
 mod headers;
 mod instances;
 mod listen;
-mod mcp;
 mod log_tail;
+mod mcp;
 mod metrics;
 mod more_routes;
 mod origin;
@@ -252,7 +252,12 @@ async fn serve_on(
     let mcp_cancel = tokio_util::sync::CancellationToken::new();
     let tcp = listener.map(|listener| {
         let browser_facing = if mcp_config.mcp.http_enabled {
-            mcp::mount(router.clone(), router.clone(), &mcp_config, mcp_cancel.clone())
+            mcp::mount(
+                router.clone(),
+                router.clone(),
+                &mcp_config,
+                mcp_cancel.clone(),
+            )
         } else {
             router.clone()
         };

@@ -69,7 +69,11 @@ pub fn mount(
         root_path: config.root_path.clone(),
     };
     let handler = ClausterMcp::new(api, config.mcp.allow_writes);
-    tracing::info!("MCP over HTTP at {}/mcp: {}", config.root_path, handler.surface());
+    tracing::info!(
+        "MCP over HTTP at {}/mcp: {}",
+        config.root_path,
+        handler.surface()
+    );
     let service = clauster_mcp::http_service(handler, cancel);
     browser_facing.route_service(&format!("{}/mcp", config.root_path), service)
 }

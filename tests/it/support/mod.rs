@@ -211,7 +211,17 @@ pub fn start_server(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
-    let port = free_port();
+    start_server_on(sandbox, free_port(), claude, args, env)
+}
+
+/// [`start_server`] on a port chosen beforehand (a client already waits for it).
+pub fn start_server_on(
+    sandbox: &Sandbox,
+    port: u16,
+    claude: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let mut cmd = sandbox.command(clauster_bin());
     cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
         .arg(sandbox.projects_root())
