@@ -307,7 +307,7 @@ fn stdio_writes_start_a_bridge_and_a_server_can_start_while_attached() {
         &[],
         &[("CLAUSTER_MCP_ALLOW_WRITES", "true")],
     );
-    let out = node.0.wait_with_output_timeout(Duration::from_secs(120));
+    let out = node.0.wait_with_output_timeout(Duration::from_mins(2));
     let report: Value = serde_json::from_slice(&out)
         .unwrap_or_else(|err| panic!("no report ({err}); server log:\n{}", server.log()));
     assert_catalogue(&report);
@@ -350,7 +350,7 @@ fn stdio_writes_start_a_bridge_and_a_server_can_start_while_attached() {
     drop(server);
 }
 
-/// Trait-free helper: wait for a child's stdout with a deadline.
+/// Waits for a child's end with a deadline, returning its stdout.
 trait WaitOutput {
     fn wait_with_output_timeout(&mut self, timeout: Duration) -> Vec<u8>;
 }
@@ -375,10 +375,13 @@ impl WaitOutput for std::process::Child {
 
 fn sha256_hex(text: &str) -> String {
     use sha2::Digest as _;
+    use std::fmt::Write as _;
     sha2::Sha256::digest(text.as_bytes())
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// `/mcp` of `clauster run`: bearer tokens only; read tools and refusals read-only, then a

@@ -96,11 +96,8 @@ impl<A: Api> Tools<A> {
     }
 
     async fn list_sessions(&self) -> Reply {
-        let instances = match self.get("/api/instances").await? {
-            Value::Array(items) => items,
-            _ => {
-                return Err("the API sent an instance list this server does not understand".into());
-            }
+        let Value::Array(instances) = self.get("/api/instances").await? else {
+            return Err("the API sent an instance list this server does not understand".into());
         };
         let agents = self.get_list("/api/agents").await;
         let working = self.get_list("/api/sessions/all").await;
@@ -168,9 +165,8 @@ impl<A: Api> Tools<A> {
     }
 
     async fn list_projects(&self) -> Reply {
-        let projects = match self.get("/api/projects").await? {
-            Value::Array(items) => items,
-            _ => return Err("the API sent a project list this server does not understand".into()),
+        let Value::Array(projects) = self.get("/api/projects").await? else {
+            return Err("the API sent a project list this server does not understand".into());
         };
         let preflight = self
             .get("/api/projects/preflight")
@@ -480,22 +476,21 @@ fn agent_summary(job: &Value) -> Value {
 /// otherwise; its project from the bridge, else from the project directory it runs in.
 fn working_summary(session: &Value, instances: &[Value], projects: &[Value]) -> Value {
     let parent = session["parent_instance"].as_str();
-    let project = match parent {
-        Some(parent) => instances
+    let project = if let Some(parent) = parent {
+        instances
             .iter()
             .find(|i| i["instance_id"] == parent)
-            .map_or(Value::Null, |i| i["project"].clone()),
-        None => {
-            let cwd = session["cwd"].as_str().unwrap_or("");
-            projects
-                .iter()
-                .find(|p| {
-                    p["path"].as_str().is_some_and(|path| {
-                        cwd == path || cwd.strip_prefix(path).is_some_and(|r| r.starts_with('/'))
-                    })
+            .map_or(Value::Null, |i| i["project"].clone())
+    } else {
+        let cwd = session["cwd"].as_str().unwrap_or("");
+        projects
+            .iter()
+            .find(|p| {
+                p["path"].as_str().is_some_and(|path| {
+                    cwd == path || cwd.strip_prefix(path).is_some_and(|r| r.starts_with('/'))
                 })
-                .map_or(Value::Null, |p| p["name"].clone())
-        }
+            })
+            .map_or(Value::Null, |p| p["name"].clone())
     };
     let kind = if parent.is_some() {
         "bridge-session"
