@@ -20,6 +20,7 @@ mod fake_claude;
 mod idle_cpu;
 mod log_rotation;
 mod log_tail;
+mod mcp;
 mod metrics;
 mod preflight;
 mod project_routes;

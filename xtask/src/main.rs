@@ -36,7 +36,8 @@ tasks:
                     no grab-bag module names, no import cycle between a crate's modules
   docs [--update]   build the book (docs/) into target/book; --update first regenerates
                     the generated reference pages (configuration, command line)
-  setup             install what the tests need (wasm target, chromium, chromedriver, claude)
+  setup             install what the tests need (wasm target, chromium, chromedriver, claude,
+                    the MCP TypeScript SDK)
   fake-claude       build the fake `claude` and print its path
   bench [--quick] [--no-bundle]
                     build release binaries, install the Python Clauster 1.3.2 and ccusage

@@ -11,12 +11,22 @@ pub const CLAUDE_NPM: &str = "@anthropic-ai/claude-code@2.1.328";
 /// wasm-opt 123+ (older ones emit bundles that never hydrate, toolchain.md).
 pub const BINARYEN_NPM: &str = "binaryen@132";
 
+/// The official TypeScript MCP SDK: the client nobody here wrote, of the MCP end-to-end
+/// test (issue 24, tests/it/mcp.rs).
+pub const MCP_SDK_NPM: &str = "@modelcontextprotocol/sdk@1.32.2";
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Where npm packages for the build and tests go: inside `target/`, never global.
 pub fn npm_prefix(root: &Path) -> PathBuf {
     root.join("target/tools/npm")
+}
+
+/// The MCP SDK's own prefix: `npm install --no-save` into a shared prefix prunes the
+/// packages an earlier call installed there.
+pub fn mcp_sdk_modules(root: &Path) -> PathBuf {
+    root.join("target/tools/npm-mcp/node_modules")
 }
 
 pub fn real_claude(root: &Path) -> PathBuf {
@@ -40,8 +50,8 @@ pub fn wasm_target() -> Result {
     status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
 }
 
-/// Everything the test suite runs: the wasm target, Chromium and ChromeDriver, git, and the
-/// pinned real `claude`.
+/// Everything the test suite runs: the wasm target, Chromium and ChromeDriver, git, the
+/// pinned real `claude`, and the MCP SDK.
 pub fn for_tests(root: &Path) -> Result {
     wasm_target()?;
     let mut missing = Vec::new();
@@ -57,16 +67,27 @@ pub fn for_tests(root: &Path) -> Result {
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
-    npm_install(root, CLAUDE_NPM, &real_claude(root))
+    npm_install(root, CLAUDE_NPM, &real_claude(root))?;
+    let modules = mcp_sdk_modules(root);
+    let marker = modules.join("@modelcontextprotocol/sdk/package.json");
+    npm_install_into(
+        modules.parent().expect("node_modules has a parent"),
+        MCP_SDK_NPM,
+        &marker,
+    )
 }
 
 /// Installs an npm package under `target/tools/npm` unless its binary is already there.
 pub fn npm_install(root: &Path, package: &str, binary: &Path) -> Result {
-    if binary.exists() {
+    npm_install_into(&npm_prefix(root), package, binary)
+}
+
+/// Installs an npm package under `prefix` unless `marker` (a file it brings) exists.
+fn npm_install_into(prefix: &Path, package: &str, marker: &Path) -> Result {
+    if marker.exists() {
         return Ok(());
     }
-    let prefix = npm_prefix(root);
-    std::fs::create_dir_all(&prefix)?;
+    std::fs::create_dir_all(prefix)?;
     status(
         Command::new("npm")
             .args([
@@ -76,7 +97,7 @@ pub fn npm_install(root: &Path, package: &str, binary: &Path) -> Result {
                 "--no-save",
                 "--prefix",
             ])
-            .arg(&prefix)
+            .arg(prefix)
             .arg(package),
     )
 }
@@ -107,5 +128,6 @@ fn apt_install(packages: &[&str]) -> Result {
 pub fn test_environment(root: &Path, cmd: &mut Command) {
     cmd.env("CHROMIUM_BIN", CHROMIUM)
         .env("CHROMEDRIVER_BIN", CHROMEDRIVER)
-        .env("REAL_CLAUDE_BIN", real_claude(root));
+        .env("REAL_CLAUDE_BIN", real_claude(root))
+        .env("MCP_SDK_NODE_MODULES", mcp_sdk_modules(root));
 }

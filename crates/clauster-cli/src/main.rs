@@ -10,6 +10,7 @@ mod credentials;
 mod doctor;
 mod headless;
 mod instance_verbs;
+mod mcp;
 mod reaper;
 mod recap_hook;
 mod service;
@@ -196,6 +197,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the MCP tools (sessions, projects, usage, logs, doctor; writes with
+    /// mcp.allow_writes) on stdin/stdout, for an MCP client such as Claude Code.
+    Mcp,
     /// Print the version.
     Version {
         /// Print `{"version", "commit", "build_date", "target"}`.
@@ -369,6 +373,7 @@ fn main() -> ExitCode {
         Command::HashMetricsToken => credentials::hash_token("metrics_token_hash"),
         Command::ApiToken(action) => api_token(cli.config.as_deref(), action),
         Command::Version { json } => version(json),
+        Command::Mcp => mcp::run(cli.config.as_deref()),
     }
 }
 
@@ -405,7 +410,7 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 21] = [
+    const SUBCOMMANDS: [&str; 22] = [
         "run",
         "doctor",
         "sessions",
@@ -427,6 +432,7 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
         "api-token",
         "reaper",
         "reap-environments",
+        "mcp",
     ];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     // The global `-c FILE` / `--config FILE` may come before the subcommand (issue 16 §10):

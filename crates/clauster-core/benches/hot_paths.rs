@@ -96,6 +96,15 @@ fn records(c: &mut Criterion) {
             black_box(state.entries().len())
         });
     });
+    // The aggregate on top of the parse: de-duplication, pricing, per-model and per-day sums.
+    let prices = std::sync::Arc::new(clauster_core::usage::PriceTable::builtin());
+    group.bench_function("aggregate 3000 lines into a project", |b| {
+        b.iter(|| {
+            let mut project = clauster_core::usage::ProjectUsage::new(prices.clone());
+            project.feed(std::path::Path::new("/p/s.jsonl"), black_box(&bytes));
+            black_box(project.totals().messages)
+        });
+    });
     group.finish();
 }
 

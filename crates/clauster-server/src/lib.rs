@@ -21,6 +21,7 @@ mod headers;
 mod instances;
 mod listen;
 mod log_tail;
+mod mcp;
 mod metrics;
 mod origin;
 mod page;
@@ -241,6 +242,7 @@ async fn serve_on(
     let root = config.projects_root.clone();
     tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let max_connections = config.max_connections;
+    let mcp_config = std::sync::Arc::clone(&config);
     let state = state::AppState::new(config, context, options, engine);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
@@ -265,10 +267,21 @@ async fn serve_on(
     let headers = axum::middleware::from_fn_with_state(auth.clone(), headers::security_headers);
     // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
     // control socket is authenticated by its file mode and peer uid (security.md §2, §5).
+    // `/mcp` (issue 24): on the TCP listener only, behind the gate's bearer-only rule.
+    let mcp_cancel = tokio_util::sync::CancellationToken::new();
     let tcp = listener.map(|listener| {
-        let browser_facing = router
-            .clone()
-            .layer(axum::middleware::from_fn_with_state(auth, auth::gate));
+        let browser_facing = if mcp_config.mcp.http_enabled {
+            mcp::mount(
+                router.clone(),
+                router.clone(),
+                &mcp_config,
+                mcp_cancel.clone(),
+            )
+        } else {
+            router.clone()
+        };
+        let browser_facing =
+            browser_facing.layer(axum::middleware::from_fn_with_state(auth, auth::gate));
         // Many connections need many descriptors: the soft limit goes up to the hard one.
         if let Some(limit) = listen::raise_descriptor_limit()
             && limit < max_connections.saturating_add(64)
@@ -304,6 +317,7 @@ async fn serve_on(
     .with_graceful_shutdown(stopped());
     let signal = async move {
         shutdown.await;
+        mcp_cancel.cancel();
         let _ = stop_tx.send(true);
         Ok(())
     };

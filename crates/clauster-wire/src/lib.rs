@@ -41,5 +41,5 @@ pub use transcript::{
 };
 pub use usage::{
     ClaudeMdConflict, ClaudeMdDoc, ModelUsage, TokenBreakdown, TranscriptSession, Transcripts,
-    Usage,
+    Usage, UsageDaily, UsageDay, UsageDayTotals,
 };

@@ -49,6 +49,45 @@ pub struct ModelUsage {
     pub messages: u64,
 }
 
+/// `GET /api/projects/{name}/usage/daily[?since=YYYY-MM-DD&until=YYYY-MM-DD]` (issue 24): the
+/// rollup by UTC day of the counted records, as ccusage's daily view. Additive to §1.7.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageDaily {
+    pub project: String,
+    /// The bounds asked for (inclusive), `None` when open.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Days with at least one counted record, oldest first.
+    pub days: Vec<UsageDay>,
+    /// The days listed, summed (exact before rounding).
+    pub total: UsageDayTotals,
+    pub price_table_date: String,
+}
+
+/// One UTC day of a project's usage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageDay {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub messages: u64,
+    pub total_tokens: u64,
+    pub token_breakdown: TokenBreakdown,
+    /// USD, rounded to 4 decimals.
+    pub cost_usd: f64,
+    /// The models of that day's records, sorted.
+    pub models: Vec<String>,
+}
+
+/// Counters of a day or of a range of days.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageDayTotals {
+    pub messages: u64,
+    pub total_tokens: u64,
+    pub token_breakdown: TokenBreakdown,
+    /// USD, rounded to 4 decimals.
+    pub cost_usd: f64,
+}
+
 /// `GET /api/projects/{name}/transcripts` (data.md §1.8).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transcripts {

@@ -214,6 +214,17 @@ pub fn start_server(
     start_server_via(sandbox, &[], claude, args, env)
 }
 
+/// [`start_server`] on a port chosen beforehand (a client already waits for it).
+pub fn start_server_on(
+    sandbox: &Sandbox,
+    port: u16,
+    claude: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
+    launch_server(sandbox.command(clauster_bin()), port, sandbox, claude, args, env)
+}
+
 /// [`start_server`], with the server inheriting descriptor 7 open (not close-on-exec) on
 /// `inherited`, as a careless parent (a shell, a service manager) may hand one down.
 pub fn start_server_inheriting(
@@ -225,7 +236,7 @@ pub fn start_server_inheriting(
     cmd.args(["-c", "exec 7>>\"$1\"; shift; exec \"$@\"", "sh"])
         .arg(inherited)
         .arg(clauster_bin());
-    launch_server(cmd, sandbox, claude, &[], &[])
+    launch_server(cmd, free_port(), sandbox, claude, &[], &[])
 }
 
 /// [`start_server`] with `clauster` run through `wrapper` (a command that execs the rest of
@@ -246,18 +257,18 @@ pub fn start_server_via(
             cmd
         }
     };
-    launch_server(cmd, sandbox, claude, args, env)
+    launch_server(cmd, free_port(), sandbox, claude, args, env)
 }
 
 /// Appends the `run` arguments to `cmd` (which ends in the `clauster` binary) and starts it.
 fn launch_server(
     mut cmd: Command,
+    port: u16,
     sandbox: &Sandbox,
     claude: Option<&Path>,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
-    let port = free_port();
     cmd.args(["run", "--port", &port.to_string(), "--projects-root"])
         .arg(sandbox.projects_root())
         .args(args)

@@ -16,7 +16,7 @@ use config::{Value, ValueKind};
 use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LogFormat, LogLevel, LogsSettings, MetricsSettings,
+    InstanceDefaults, IpNet, LogFormat, LogLevel, LogsSettings, McpSettings, MetricsSettings,
     ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
     Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
@@ -668,6 +668,10 @@ impl<'a> Reader<'a> {
             observability: ObservabilitySettings {
                 prometheus_enabled: self.bool("observability.prometheus_enabled", false),
                 metrics_token_hash: self.token_hash("observability.metrics_token_hash"),
+            },
+            mcp: McpSettings {
+                allow_writes: self.bool("mcp.allow_writes", false),
+                http_enabled: self.bool("mcp.http_enabled", false),
             },
         }
     }
@@ -1325,7 +1329,6 @@ impl<'a> Reader<'a> {
                 "login_shepherd",
                 &["login_shepherd.enabled", "login_shepherd.allow_setup_token"],
             ),
-            ("mcp", &["mcp.allow_writes"]),
             (
                 "notifications",
                 &[

@@ -225,6 +225,7 @@ pub struct Config {
     pub usage: UsageSettings,
     pub metrics: MetricsSettings,
     pub observability: ObservabilitySettings,
+    pub mcp: McpSettings,
 }
 
 /// `tls` (config.md §3.13).
@@ -351,6 +352,16 @@ pub struct CloneSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReaperSettings {
     pub ui_enabled: bool,
+}
+
+/// `mcp` (issue 24): the MCP server of `clauster mcp` (stdio) and of `/mcp` (HTTP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpSettings {
+    /// The write tools (`spawn_session`, `stop_session`, `resume_session`) act instead of
+    /// answering a tool error. Off by default, as in the Python Clauster 1.3.2.
+    pub allow_writes: bool,
+    /// `clauster run` serves streamable HTTP at `<root_path>/mcp`, behind bearer tokens only.
+    pub http_enabled: bool,
 }
 
 /// `usage` (config.md §3.10).

@@ -129,6 +129,16 @@ fn refusal_messages() {
         ("port too high", Some("port: 70000"), &[]),
         ("port not a number", Some("port: seventy"), &[]),
         ("port fractional", Some("port: 80.5"), &[]),
+        (
+            "mcp writes not a boolean",
+            Some("mcp: {allow_writes: maybe}"),
+            &[],
+        ),
+        (
+            "mcp http from env not a boolean",
+            None,
+            &[("CLAUSTER_MCP_HTTP_ENABLED", "2")],
+        ),
         ("port from env", None, &[("CLAUSTER_PORT", "abc")]),
         ("max_connections zero", Some("max_connections: 0"), &[]),
         (
@@ -1033,13 +1043,25 @@ fn ignored_sections_notice() {
     );
     assert!(quiet.notices.is_empty(), "{:?}", quiet.notices);
     let from_env = with_env(None, &[("CLAUSTER_MCP_ALLOW_WRITES", "true")]);
-    assert_eq!(
-        notices(&from_env),
-        [
-            "these settings are accepted for compatibility but have no effect in this version: \
-          mcp"
-        ]
+    assert!(from_env.notices.is_empty(), "{:?}", from_env.notices);
+}
+
+/// `mcp` (issue 24): two booleans, off by default, settable by file and by variable.
+#[test]
+fn mcp_settings() {
+    let defaults = yaml("");
+    assert!(!defaults.config.mcp.allow_writes);
+    assert!(!defaults.config.mcp.http_enabled);
+    let file = yaml("mcp: {allow_writes: yes, http_enabled: true}");
+    assert!(file.config.mcp.allow_writes && file.config.mcp.http_enabled);
+    let from_env = with_env(
+        Some("mcp: {allow_writes: false}"),
+        &[
+            ("CLAUSTER_MCP_ALLOW_WRITES", "true"),
+            ("CLAUSTER_MCP_HTTP_ENABLED", "on"),
+        ],
     );
+    assert!(from_env.config.mcp.allow_writes && from_env.config.mcp.http_enabled);
 }
 
 #[test]

@@ -26,8 +26,10 @@ pub use prices::{
 };
 pub use record::Tokens;
 pub use rollup::{
-    DiscoveryCounts, FileTotals, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown, UsageTotals,
+    DayUsage, DiscoveryCounts, FileTotals, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown,
+    UsageTotals,
 };
+pub use timestamp::{format_day, parse_day};
 
 /// The rollup's own line reading, for the transcript viewer's per-turn tokens and cost
 /// (the same rule as §1.2, so a turn's figures add up to the badge's).

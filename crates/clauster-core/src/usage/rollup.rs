@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::file::{FileState, ReadProblems, UsageEntry};
 use super::prices::{PriceLookup, PriceTable};
+use super::timestamp::{day_of_ms, format_day};
 
 /// An amount of money in nano-dollars (10⁻⁹ USD), exact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,6 +98,27 @@ pub struct UsageTotals {
     pub problems: ReadProblems,
     pub discovery: DiscoveryCounts,
     pub price_table_date: String,
+}
+
+/// One UTC day of a project's usage (issue 24: the per-day view, as ccusage's `daily`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    /// Records counted that day after de-duplication.
+    pub messages: u64,
+    pub tokens: TokenBreakdown,
+    pub cost: Nanodollars,
+    /// The models of that day's records, sorted.
+    pub models: Vec<String>,
+}
+
+/// The running sums of one day: what [`DayUsage`] is made of.
+#[derive(Debug, Clone, Default)]
+struct DaySums {
+    totals: Sums,
+    /// Records of each model this day, by project model index.
+    models: Vec<u64>,
 }
 
 /// Where an entry lives: file slot and index in that file's entries.
@@ -223,6 +245,10 @@ pub struct ProjectUsage {
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     discovery: DiscoveryCounts,
+    /// The counted records by UTC day of their timestamp; records without one are in the
+    /// totals only.
+    /// Hashed, not ordered: counting is the hot path, listing days is rare.
+    days: HashMap<i64, DaySums, BuildHasherDefault<KeyHasher>>,
 }
 
 impl ProjectUsage {
@@ -245,6 +271,7 @@ impl ProjectUsage {
             first_ts: None,
             last_ts: None,
             discovery: DiscoveryCounts::default(),
+            days: HashMap::default(),
         }
     }
 
@@ -409,6 +436,39 @@ impl ProjectUsage {
         }
     }
 
+    /// The counted records by UTC day, oldest first, limited to the days from `since` to
+    /// `until` inclusive (days since 1970-01-01, see [`super::parse_day`]). Days without a
+    /// counted record are absent.
+    pub fn daily(&self, since: Option<i64>, until: Option<i64>) -> Vec<DayUsage> {
+        let range = since.unwrap_or(i64::MIN)..=until.unwrap_or(i64::MAX);
+        let mut days: Vec<(i64, &DaySums)> = self
+            .days
+            .iter()
+            .filter(|(day, _)| range.contains(day))
+            .map(|(&day, sums)| (day, sums))
+            .collect();
+        days.sort_unstable_by_key(|&(day, _)| day);
+        days.into_iter()
+            .map(|(day, sums)| {
+                let mut models: Vec<String> = sums
+                    .models
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &count)| count > 0)
+                    .map(|(model, _)| self.models[model].name.to_string())
+                    .collect();
+                models.sort();
+                DayUsage {
+                    date: format_day(day),
+                    messages: sums.totals.messages,
+                    tokens: sums.totals.breakdown(),
+                    cost: Nanodollars(sums.totals.cost),
+                    models,
+                }
+            })
+            .collect()
+    }
+
     fn slot_for(&mut self, path: &Path) -> u32 {
         if let Some(&file) = self.by_path.get(path) {
             return file;
@@ -496,12 +556,30 @@ impl ProjectUsage {
     fn contribute(&mut self, at: EntryRef, add: bool) {
         let slot = self.files[at.file as usize].as_ref().expect("live slot");
         let entry = &slot.state.entries()[at.entry as usize];
-        let model = &mut self.models[slot.models[entry.model as usize] as usize];
+        let model_index = slot.models[entry.model as usize];
+        let model = &mut self.models[model_index as usize];
         let cost = model.price.price().map_or(0, |price| {
             price.cost_nanos(entry.timestamp_ms, &entry.tokens)
         });
         model.totals.apply(entry, cost, add);
         self.sums.apply(entry, cost, add);
+        if let Some(ms) = entry.timestamp_ms {
+            let day = self.days.entry(day_of_ms(ms)).or_default();
+            day.totals.apply(entry, cost, add);
+            let model_index = model_index as usize;
+            if day.models.len() <= model_index {
+                day.models.resize(model_index + 1, 0);
+            }
+            let count = &mut day.models[model_index];
+            if add {
+                *count += 1;
+            } else {
+                *count -= 1;
+            }
+            if day.totals.messages == 0 {
+                self.days.remove(&day_of_ms(ms));
+            }
+        }
     }
 
     /// Recomputes everything from the files' entries (after a file was reset or removed).
@@ -511,6 +589,7 @@ impl ProjectUsage {
         self.duplicates = 0;
         self.first_ts = None;
         self.last_ts = None;
+        self.days.clear();
         for model in &mut self.models {
             model.totals = Sums::default();
         }

@@ -79,6 +79,64 @@ fn reply(id: &str, model: &str, input: u64, output: u64) -> String {
     ) + "\n"
 }
 
+fn reply_at(id: &str, model: &str, output: u64, timestamp: &str) -> String {
+    format!(
+        r#"{{"type":"assistant","requestId":"req_{id}","timestamp":"{timestamp}","message":{{"id":"msg_{id}","model":"{model}","usage":{{"input_tokens":10,"output_tokens":{output}}}}}}}"#
+    ) + "\n"
+}
+
+/// Issue 24: the per-day buckets follow the de-duplicated winners, sum to the totals, and a
+/// range keeps the days from `since` to `until` inclusive.
+#[test]
+fn per_day_buckets_follow_the_counted_records() {
+    let first = reply_at("a", "claude-sonnet-4-5", 5, "2026-11-24T23:59:59Z")
+        + &reply_at("b", "claude-opus-4-8", 7, "2026-11-25T00:00:00Z")
+        + r#"{"type":"assistant","requestId":"req_u","message":{"id":"msg_u","model":"claude-opus-4-8","usage":{"input_tokens":1,"output_tokens":1}}}"#
+        + "\n";
+    // The same reply copied into a later file with a larger output: it wins, on its own day.
+    let second = reply_at("a", "claude-sonnet-4-5", 50, "2026-11-26T08:00:00Z");
+    let mut project = ProjectUsage::new(Arc::new(PriceTable::builtin()));
+    project.feed(Path::new("/p/a.jsonl"), first.as_bytes());
+    let before: Vec<(String, u64)> = project
+        .daily(None, None)
+        .into_iter()
+        .map(|d| (d.date, d.messages))
+        .collect();
+    assert_eq!(
+        before,
+        [("2026-11-24".to_owned(), 1), ("2026-11-25".to_owned(), 1)]
+    );
+    project.feed(Path::new("/p/b.jsonl"), second.as_bytes());
+    let days = project.daily(None, None);
+    let dates: Vec<&str> = days.iter().map(|d| d.date.as_str()).collect();
+    assert_eq!(dates, ["2026-11-25", "2026-11-26"]);
+    assert_eq!(days[1].tokens.output, 50);
+    assert_eq!(days[1].models, ["claude-sonnet-4-5"]);
+    assert_eq!(days[0].models, ["claude-opus-4-8"]);
+    // The undated record is in the totals only.
+    let totals = project.totals();
+    assert_eq!(totals.messages, 3);
+    let dated_cost: u128 = days.iter().map(|d| d.cost.0).sum();
+    let undated = rollup(&[(
+        "/p/u.jsonl",
+        br#"{"type":"assistant","requestId":"req_u","message":{"id":"msg_u","model":"claude-opus-4-8","usage":{"input_tokens":1,"output_tokens":1}}}
+"#,
+    )]);
+    assert_eq!(dated_cost + undated.cost.0, totals.cost.0);
+    let day = |d: &str| super::parse_day(d).unwrap();
+    let only = project.daily(Some(day("2026-11-26")), Some(day("2026-11-26")));
+    assert_eq!(only.len(), 1);
+    assert!(
+        project
+            .daily(Some(day("2026-11-27")), Some(day("2026-11-01")))
+            .is_empty()
+    );
+    assert_eq!(project.daily(None, Some(day("2026-11-25"))).len(), 1);
+    // A removed file takes its days with it.
+    project.remove_file(Path::new("/p/b.jsonl"));
+    assert_eq!(project.daily(None, None).len(), 2);
+}
+
 #[test]
 fn fake_claude_transcript_totals() {
     let t = rollup(&[(SESSION, FAKE)]);
@@ -488,5 +546,8 @@ proptest! {
             prop_assert_eq!(w.fed_len(), s.fed_len());
         }
         prop_assert_eq!(whole.totals(), streamed.totals());
+        prop_assert_eq!(whole.daily(None, None), streamed.daily(None, None));
+        let day_sum: u64 = whole.daily(None, None).iter().map(|d| d.messages).sum();
+        prop_assert!(day_sum <= whole.totals().messages);
     }
 }

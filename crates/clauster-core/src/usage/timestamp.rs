@@ -74,6 +74,32 @@ pub(crate) fn parse_date_ms(text: &str) -> Option<i64> {
     Some(days * 86_400_000)
 }
 
+/// The UTC day (days since 1970-01-01) of Unix milliseconds.
+pub(crate) fn day_of_ms(unix_ms: i64) -> i64 {
+    unix_ms.div_euclid(86_400_000)
+}
+
+/// The UTC day of a `YYYY-MM-DD` date; `None` for anything else (a `since`/`until` bound of
+/// the per-day usage, issue 24).
+pub fn parse_day(text: &str) -> Option<i64> {
+    parse_date_ms(text).map(day_of_ms)
+}
+
+/// `YYYY-MM-DD` of a day since 1970-01-01 (the inverse of `days_from_civil`, Howard
+/// Hinnant's algorithm).
+pub fn format_day(day: i64) -> String {
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day_of_month = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day_of_month:02}")
+}
+
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
     let mut value = 0;
     for &c in b.get(start..start + len)? {
@@ -141,6 +167,25 @@ mod tests {
             parse_rfc3339_ms("2024-02-29T00:00:00Z"),
             Some(1_709_164_800_000)
         );
+    }
+
+    #[test]
+    fn days_round_trip_through_their_dates() {
+        for date in [
+            "1970-01-01",
+            "2000-02-29",
+            "2024-12-31",
+            "2026-11-25",
+            "1969-12-31",
+        ] {
+            let day = parse_day(date).expect(date);
+            assert_eq!(format_day(day), date);
+        }
+        assert_eq!(parse_day("1970-01-02"), Some(1));
+        assert_eq!(day_of_ms(-1), -1);
+        let ms = parse_rfc3339_ms("2026-11-25T23:59:59.999Z").unwrap();
+        assert_eq!(format_day(day_of_ms(ms)), "2026-11-25");
+        assert_eq!(parse_day("2026-11-25T00:00:00Z"), None);
     }
 
     #[test]

@@ -543,6 +543,9 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
         }
     }
     .to_owned();
+    if rel == "/mcp" && auth.config().mcp.http_enabled {
+        return mcp_gate(auth, request, next).await;
+    }
     if !auth.config().ui.enabled && is_ui_only(&rel) {
         return (
             ApiError::not_found("Not Found").into_response(),
@@ -589,6 +592,32 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
         redirect(&format!("{root}/login"))
     };
     (refusal, kind)
+}
+
+/// `/mcp` (issue 24 §3) takes bearer tokens only — the configured hash or a named token —
+/// whether or not `auth.enabled` is on; cookies and forward-auth do not open it. A browser
+/// `Origin` that is present must be an allowed one, as on every unsafe request.
+async fn mcp_gate(auth: &Auth, request: Request, next: Next) -> (Response, &'static str) {
+    if !auth.inner.allowed.admits_if_present(request.headers()) {
+        return (origin_refused(), Caller::Bearer.kind());
+    }
+    let (parts, body) = request.into_parts();
+    let verdict = auth.bearer(&parts.headers, false).await;
+    let mut request = Request::from_parts(parts, body);
+    if verdict == Some(true) {
+        request.extensions_mut().insert(Caller::Bearer);
+        return (next.run(request).await, Caller::Bearer.kind());
+    }
+    let mut refusal = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "a bearer token is required for /mcp: send Authorization: Bearer <token> (make one \
+         with `clauster api-token issue`)",
+    )
+    .into_response();
+    refusal
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    (refusal, Caller::Anonymous.kind())
 }
 
 fn origin_refused() -> Response {

@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use clauster_core::config::{Config, UsageMode};
 use clauster_core::usage::location::{ClaudeDirInputs, ProjectLocation, TranscriptRoots};
-use clauster_core::usage::{PriceOverride, PriceTable, ProjectUsage, UsageTotals};
-use clauster_wire::{Frame, ModelUsage, TokenBreakdown, Usage};
+use clauster_core::usage::{
+    DayUsage, Nanodollars, PriceOverride, PriceTable, ProjectUsage, UsageTotals,
+};
+use clauster_wire::{Frame, ModelUsage, TokenBreakdown, Usage, UsageDay, UsageDayTotals};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::engine::Engine;
@@ -232,6 +234,39 @@ impl UsageService {
         let usage = to_wire(&name, &totals?);
         self.publish_if_changed(&name, &usage);
         Ok(usage)
+    }
+
+    /// The project's usage by UTC day from `since` to `until` (days since 1970-01-01,
+    /// inclusive), brought up to date as [`UsageService::rollup`] does (issue 24).
+    pub async fn daily(
+        &self,
+        project: &Discovered,
+        all: &Arc<Vec<Discovered>>,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<(Vec<DayUsage>, String), RootError> {
+        let date = self.inner.prices.date().to_owned();
+        if !self.inner.enabled {
+            return Ok((Vec::new(), date));
+        }
+        self.rollup(project, all, false).await?;
+        let slot = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(project.name.as_str())
+            .cloned();
+        let Some(slot) = slot else {
+            return Ok((Vec::new(), date));
+        };
+        let guard = slot.lock().await;
+        let days = guard
+            .files
+            .as_ref()
+            .map(|files| files.usage.daily(since, until))
+            .unwrap_or_default();
+        Ok((days, date))
     }
 
     fn cached(&self, name: &str) -> Option<Usage> {
@@ -491,6 +526,40 @@ fn breakdown(tokens: &clauster_core::usage::TokenBreakdown) -> TokenBreakdown {
         cache_creation_5m: tokens.cache_creation_5m,
         cache_creation_1h: tokens.cache_creation_1h,
     }
+}
+
+/// The days of the per-day answer and their sum (exact, then rounded once).
+fn days_to_wire(days: &[DayUsage]) -> (Vec<UsageDay>, UsageDayTotals) {
+    let mut tokens = clauster_core::usage::TokenBreakdown::default();
+    let (mut messages, mut cost) = (0_u64, 0_u128);
+    let wire = days
+        .iter()
+        .map(|day| {
+            messages += day.messages;
+            cost += day.cost.0;
+            tokens.input += day.tokens.input;
+            tokens.output += day.tokens.output;
+            tokens.cache_creation += day.tokens.cache_creation;
+            tokens.cache_read += day.tokens.cache_read;
+            tokens.cache_creation_5m += day.tokens.cache_creation_5m;
+            tokens.cache_creation_1h += day.tokens.cache_creation_1h;
+            UsageDay {
+                date: day.date.clone(),
+                messages: day.messages,
+                total_tokens: day.tokens.total(),
+                token_breakdown: breakdown(&day.tokens),
+                cost_usd: day.cost.usd_4dp(),
+                models: day.models.clone(),
+            }
+        })
+        .collect();
+    let total = UsageDayTotals {
+        messages,
+        total_tokens: tokens.total(),
+        token_breakdown: breakdown(&tokens),
+        cost_usd: Nanodollars(cost).usd_4dp(),
+    };
+    (wire, total)
 }
 
 /// The §1.7 answer from the core's totals.

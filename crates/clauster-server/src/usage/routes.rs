@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use clauster_core::names::ProjectName;
-use clauster_wire::Transcripts;
+use clauster_wire::{Transcripts, UsageDaily};
 
 use crate::claude_md;
 use crate::error::ApiError;
@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/projects/sortmeta", get(sortmeta))
         .route("/api/projects/{name}/usage", get(project_usage))
+        .route("/api/projects/{name}/usage/daily", get(project_usage_daily))
         .route("/api/projects/{name}/transcripts", get(project_transcripts))
         .route(
             "/api/projects/{name}/claude-md",
@@ -71,6 +72,68 @@ pub async fn project_usage(
         None => super::zero_usage(name.as_str(), &state.usage().inner.prices),
     };
     Ok(no_store(Json(usage).into_response()))
+}
+
+/// The query of `GET /api/projects/{name}/usage/daily`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DailyQuery {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+/// A `YYYY-MM-DD` bound of the per-day usage; a malformed one is 422 naming the field.
+fn day_bound(value: Option<&str>, field: &'static str) -> Result<Option<i64>, ApiError> {
+    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    clauster_core::usage::parse_day(text)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                format!("{field} must be a date like 2026-11-25 (YYYY-MM-DD, UTC), got {text:?}"),
+                Some(field),
+            )
+        })
+}
+
+/// `GET /api/projects/{name}/usage/daily` (issue 24): the rollup by UTC day, between the
+/// optional `since` and `until` dates (inclusive).
+pub async fn project_usage_daily(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<DailyQuery>,
+) -> Result<Response, ApiError> {
+    let since = day_bound(query.since.as_deref(), "since")?;
+    let until = day_bound(query.until.as_deref(), "until")?;
+    let (name, found) = lookup(&state, &name).await?;
+    let (days, price_table_date) = match found {
+        Some((project, all)) => state
+            .usage()
+            .daily(&project, &all, since, until)
+            .await
+            .map_err(|err| {
+                tracing::warn!("{err}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not read usage transcripts",
+                )
+            })?,
+        None => (Vec::new(), state.usage().inner.prices.date().to_owned()),
+    };
+    let (days, total) = super::days_to_wire(&days);
+    Ok(no_store(
+        Json(UsageDaily {
+            project: name.into_string(),
+            since: since.map(clauster_core::usage::format_day),
+            until: until.map(clauster_core::usage::format_day),
+            days,
+            total,
+            price_table_date,
+        })
+        .into_response(),
+    ))
 }
 
 pub async fn project_transcripts(
