@@ -375,28 +375,30 @@ fn a_command_running_the_engine_cannot_be_reached_by_another() {
             .env("CLAUSTER_CLAUDE_BINARY", &claude);
         let out = std::fs::File::create(sandbox.dir.path().join(format!("{name}.out"))).unwrap();
         let err = std::fs::File::create(sandbox.dir.path().join(format!("{name}.err"))).unwrap();
-        cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
         support::KillOnDrop(cmd.spawn().expect("spawn clauster"))
     };
-    let read = |name: &str| std::fs::read_to_string(sandbox.dir.path().join(name)).unwrap_or_default();
+    let read =
+        |name: &str| std::fs::read_to_string(sandbox.dir.path().join(name)).unwrap_or_default();
 
     let mut first = spawn(&["start", "alpha", "--json"], "first");
     let first_pid = first.0.id().to_string();
     let lock = sandbox.state_dir().join("engine.lock");
     let held = wait_for(Duration::from_secs(20), || {
-        (std::fs::read_to_string(&lock)
-            .ok()?
-            .lines()
-            .next()?
-            == first_pid)
-            .then_some(())
+        (std::fs::read_to_string(&lock).ok()?.lines().next()? == first_pid).then_some(())
     });
-    assert!(held.is_some(), "the first command never took the engine lock: {}", read("first.err"));
+    assert!(
+        held.is_some(),
+        "the first command never took the engine lock: {}",
+        read("first.err")
+    );
     let mut second = spawn(&["status", "--json"], "second");
 
     // For as long as the first command runs its engine, nobody can reach that engine.
     let socket = sandbox.state_dir().join("control.sock");
-    let ended = wait_for(Duration::from_secs(60), || {
+    let ended = wait_for(Duration::from_mins(1), || {
         assert!(
             std::os::unix::net::UnixStream::connect(&socket).is_err(),
             "a command's engine answers on the control socket"
@@ -409,8 +411,10 @@ fn a_command_running_the_engine_cannot_be_reached_by_another() {
     assert_eq!(outcome["status"], "running", "{outcome}");
 
     // The second command waited for the lock and ran its own engine.
-    let status = wait_for(Duration::from_secs(60), || second.0.try_wait().ok().flatten())
-        .expect("the second command ends");
+    let status = wait_for(Duration::from_mins(1), || {
+        second.0.try_wait().ok().flatten()
+    })
+    .expect("the second command ends");
     assert_eq!(status.code(), Some(0), "{}", read("second.err"));
     let listed: Value = serde_json::from_str(&read("second.out")).expect("status --json");
     assert_eq!(listed[0]["status"], "running", "{listed}");

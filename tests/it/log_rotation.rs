@@ -57,9 +57,11 @@ async fn rotating_a_redacted_log_keeps_the_mirror_history() {
 
     // 1.5 MiB of history, as claude appends it: both the raw log and its mirror pass 1 MiB.
     let filler = "x".repeat(100);
-    let history: String = (0..15_000)
-        .map(|n| format!("history line {n:05} {filler}\n"))
-        .collect();
+    let history = (0..15_000).fold(String::new(), |mut out, n| {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "history line {n:05} {filler}");
+        out
+    });
     append(&raw, &history);
     append(
         &raw,

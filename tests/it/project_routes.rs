@@ -88,7 +88,10 @@ async fn trust_one_project_then_all_of_them() {
         let (status, body) = post(&format!("{projects_url}/{name}/trust")).await;
         assert_eq!(
             (status, body),
-            (404, json!({"detail": format!("project '{name}' not found")})),
+            (
+                404,
+                json!({"detail": format!("project '{name}' not found")})
+            ),
             "for {name}"
         );
     }

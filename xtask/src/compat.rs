@@ -103,21 +103,47 @@ pub fn run(root: &Path, options: &Options) -> Result {
             cmd.arg("--release");
         }
         status(&mut cmd)?;
-        target_dir(root).join(if options.release { "release" } else { "debug" }).join("clauster")
+        target_dir(root)
+            .join(if options.release { "release" } else { "debug" })
+            .join("clauster")
     };
     let mode = if options.control { "control" } else { "ours" };
     // `-- tests/test_app.py::test_x` runs just that; `-- -k word` filters the whole list.
     let names_tests = options.pytest_args.iter().any(|a| a.starts_with("tests/"));
     let mut cmd = Command::new(venv.join("bin/python"));
     cmd.current_dir(&tests)
-        .args(["-m", "pytest", "-p", "clauster_compat", "-p", "no:cacheprovider"])
+        .args([
+            "-m",
+            "pytest",
+            "-p",
+            "clauster_compat",
+            "-p",
+            "no:cacheprovider",
+        ])
         // The sdist's addopts run coverage and xdist; neither applies here.
-        .args(["-o", "addopts=", "-o", "asyncio_default_fixture_loop_scope=function"])
-        .args(["-q", "--tb=line", "-rN", "--timeout=180", "-W", "ignore::DeprecationWarning"])
+        .args([
+            "-o",
+            "addopts=",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+        ])
+        .args([
+            "-q",
+            "--tb=line",
+            "-rN",
+            "--timeout=180",
+            "-W",
+            "ignore::DeprecationWarning",
+        ])
         // Short (unix-socket paths live under it) and one per mode, so a control run and
         // ours can run at once without pytest pruning each other's directories.
         .arg(format!("--basetemp=/tmp/clauster-compat-{mode}"))
-        .args(FILES.iter().filter(|_| !names_tests).map(|f| format!("tests/{f}.py")))
+        .args(
+            FILES
+                .iter()
+                .filter(|_| !names_tests)
+                .map(|f| format!("tests/{f}.py")),
+        )
         .args(&options.pytest_args)
         .env("PYTHONPATH", root.join("compat"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -173,13 +199,24 @@ fn sdist(dir: &Path, venv: &Path) -> Result<PathBuf> {
     let download = dir.join("download");
     status(
         Command::new(venv.join("bin/pip"))
-            .args(["download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+            .args([
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+            ])
             .args(["--no-binary", ":all:", "--dest"])
             .arg(&download)
             .arg(PYTHON_CLAUSTER),
     )?;
     let archive = download.join(format!("{SDIST_DIR}.tar.gz"));
-    status(Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(dir))?;
+    status(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(dir),
+    )?;
     if tree.join("tests/conftest.py").exists() {
         Ok(tree)
     } else {

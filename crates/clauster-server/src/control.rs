@@ -115,8 +115,7 @@ impl ControlSocket {
     pub fn bind_private(
         state_dir: &Path,
     ) -> Result<(Self, tokio::net::UnixListener), ControlError> {
-        let canonical =
-            std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
+        let canonical = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
         let path = command_socket_path(
             &canonical,
             nix::unistd::getuid().as_raw(),
@@ -329,9 +328,7 @@ fn ensure_private_dir(dir: &Path) -> Result<(), ControlError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        UntrustedSocket, check_socket_owner, command_socket_path, control_socket_path,
-    };
+    use super::{UntrustedSocket, check_socket_owner, command_socket_path, control_socket_path};
     use std::path::Path;
 
     #[test]

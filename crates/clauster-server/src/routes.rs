@@ -295,8 +295,7 @@ async fn gzip_large(request: axum::extract::Request, next: axum::middleware::Nex
     }
     let compressed = tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&bytes).and_then(|()| encoder.finish())
     })
     .await;

@@ -222,7 +222,14 @@ pub fn start_server_on(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
-    launch_server(sandbox.command(clauster_bin()), port, sandbox, claude, args, env)
+    launch_server(
+        sandbox.command(clauster_bin()),
+        port,
+        sandbox,
+        claude,
+        args,
+        env,
+    )
 }
 
 /// [`start_server`], with the server inheriting descriptor 7 open (not close-on-exec) on
@@ -305,27 +312,6 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.0.id()
     }
-}
-
-/// `clauster hash-password` for `password`: a full-cost argon2id PHC string (m = 65 536 KiB).
-pub fn hash_password(sandbox: &Sandbox, password: &str) -> String {
-    use std::io::Write as _;
-    let mut child = sandbox
-        .command(clauster_bin())
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn hash-password");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n{password}\n").as_bytes())
-        .expect("write the password");
-    let out = child.wait_with_output().expect("hash-password");
-    assert!(out.status.success(), "hash-password failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// The fake `claude` installed as `<sandbox>/bin/claude`.

@@ -578,31 +578,7 @@ impl<'a> Reader<'a> {
                 n
             })
             .unwrap_or(1);
-        let (projects_root, projects_root_is_default) =
-            self.path_or_home_default("projects_root", "projects");
-        if projects_root_is_default && self.home.is_none() {
-            self.problems.push(Problem {
-                key: Some("projects_root".to_owned()),
-                message: "cannot determine a default projects_root; pass --projects-root"
-                    .to_owned(),
-            });
-        } else if validate::is_filesystem_root(&projects_root) {
-            let message = format!(
-                "{} must not be / (every top-level directory would become a project); \
-                 point it at a directory that holds only projects",
-                self.label("projects_root")
-            );
-            self.problem("projects_root", message);
-        }
-        let (state_dir, state_dir_is_default) = self.path_or_home_default("state_dir", ".clauster");
-        if state_dir_is_default && self.home.is_none() {
-            self.problems.push(Problem {
-                key: Some("state_dir".to_owned()),
-                message: "cannot determine a default state_dir (no home directory); set \
-                          state_dir"
-                    .to_owned(),
-            });
-        }
+        let (projects_root, projects_root_is_default, state_dir) = self.directories();
         let host = self.string("host", "127.0.0.1").trim().to_owned();
         let port = self.uint(
             "port",
@@ -622,17 +598,7 @@ impl<'a> Reader<'a> {
         );
         let root_path = self.root_path();
         let log_format = self.choice("log_format", LogFormat::Text);
-        self.describe(
-            "log_level",
-            "one of debug, info, warning, error (any case)",
-            "`info`",
-        );
-        let log_level = match self.get("log_level") {
-            Some(value) => self
-                .choice_at("log_level", value, true)
-                .unwrap_or(LogLevel::Info),
-            None => LogLevel::Info,
-        };
+        let log_level = self.log_level();
         let instance_name = self.instance_name();
         let tls = self.tls();
         Config {
@@ -673,6 +639,51 @@ impl<'a> Reader<'a> {
                 allow_writes: self.bool("mcp.allow_writes", false),
                 http_enabled: self.bool("mcp.http_enabled", false),
             },
+        }
+    }
+
+    /// `projects_root` (and whether it is the default) and `state_dir`, each refused when it
+    /// cannot be determined or (`projects_root`) is the filesystem root.
+    fn directories(&mut self) -> (PathBuf, bool, PathBuf) {
+        let (projects_root, projects_root_is_default) =
+            self.path_or_home_default("projects_root", "projects");
+        if projects_root_is_default && self.home.is_none() {
+            self.problems.push(Problem {
+                key: Some("projects_root".to_owned()),
+                message: "cannot determine a default projects_root; pass --projects-root"
+                    .to_owned(),
+            });
+        } else if validate::is_filesystem_root(&projects_root) {
+            let message = format!(
+                "{} must not be / (every top-level directory would become a project); \
+                 point it at a directory that holds only projects",
+                self.label("projects_root")
+            );
+            self.problem("projects_root", message);
+        }
+        let (state_dir, state_dir_is_default) = self.path_or_home_default("state_dir", ".clauster");
+        if state_dir_is_default && self.home.is_none() {
+            self.problems.push(Problem {
+                key: Some("state_dir".to_owned()),
+                message: "cannot determine a default state_dir (no home directory); set \
+                          state_dir"
+                    .to_owned(),
+            });
+        }
+        (projects_root, projects_root_is_default, state_dir)
+    }
+
+    fn log_level(&mut self) -> LogLevel {
+        self.describe(
+            "log_level",
+            "one of debug, info, warning, error (any case)",
+            "`info`",
+        );
+        match self.get("log_level") {
+            Some(value) => self
+                .choice_at("log_level", value, true)
+                .unwrap_or(LogLevel::Info),
+            None => LogLevel::Info,
         }
     }
 

@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn a_raw_log_and_its_mirror_rotate_together_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sets = LogSets::new(dir.path().to_path_buf());
+        let sets = LogSets::new(dir.path().to_path_buf());
         let set = sets.allocate("a", 1_764_083_000_000, true).unwrap();
         let raw = set.raw_log.clone().unwrap();
         let copy = |path: &std::path::Path, n: u32| {

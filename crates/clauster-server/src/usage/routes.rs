@@ -227,7 +227,13 @@ async fn sortmeta_body(state: &AppState) -> Result<BTreeMap<String, SortMeta>, A
                 .max()
                 .map(crate::time::rfc3339_from_unix_millis);
             let cost_usd = costs.get(&name).map(|u| u.cost_usd);
-            (name, SortMeta { last_used, cost_usd })
+            (
+                name,
+                SortMeta {
+                    last_used,
+                    cost_usd,
+                },
+            )
         })
         .collect())
 }
