@@ -15,8 +15,8 @@ mod tests;
 
 pub use classify::{LineClass, Role, TurnLine, classify_line};
 pub use index::{IndexProblems, MAX_LINE_BYTES, TranscriptIndex, TurnSpan};
-pub use summary::{ToolFacts, summarize};
-pub use turn::{Item, ToolCall, ToolOutput, Turn, collapse, is_agent_id, parse_turn};
+pub use summary::{ToolFacts, ToolOutput, summarize};
+pub use turn::{Item, ToolCall, Turn, collapse, is_agent_id, parse_turn};
 
 /// The largest page (1.3.2 clamps `limit` to 1..=500).
 pub const MAX_LIMIT: usize = 500;

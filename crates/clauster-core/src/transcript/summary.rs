@@ -3,7 +3,15 @@
 
 use serde_json::Value;
 
-use super::turn::ToolOutput;
+/// A tool's output as recorded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolOutput {
+    /// The result's text blocks, joined; redacted.
+    pub text: String,
+    pub is_error: bool,
+    /// Images inside the result (placeholders).
+    pub images: u32,
+}
 
 /// Commands and patterns are cut to this many characters in a summary.
 const SHORT: usize = 80;

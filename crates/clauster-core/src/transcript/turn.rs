@@ -9,19 +9,9 @@ use serde_json::Value;
 
 use super::classify::{Role, fnv};
 use super::index::TurnSpan;
-use super::summary::{ToolFacts, summarize};
+use super::summary::{ToolFacts, ToolOutput, summarize};
 use crate::sanitize::sanitize_text;
 use crate::usage::{PriceTable, Tokens, UsageLine, parse_usage_line, too_deep};
-
-/// A tool's output as recorded.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ToolOutput {
-    /// The result's text blocks, joined; redacted.
-    pub text: String,
-    pub is_error: bool,
-    /// Images inside the result (placeholders).
-    pub images: u32,
-}
 
 /// A tool call and, once it arrived, its result.
 #[derive(Debug, Clone, PartialEq)]
