@@ -315,7 +315,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
 
     call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
     let (status, fresh) = call(reqwest::Method::POST, &resume, Some(json!({"fresh": true}))).await;
-    assert_eq!(status, 201, "{fresh}");
+    assert_eq!(status, 200, "{fresh}");
     assert_eq!(fresh["status"], "running");
     assert_eq!(fresh["resumed_conversation"], false);
     assert_eq!(fresh["launch_count"], 3);

@@ -119,7 +119,7 @@ fn start_status_and_stop_go_through_the_control_socket() {
     );
 
     // A crashed server leaves its socket behind: nothing answers there, so the command runs
-    // the engine itself, replacing the stale socket and removing it when done.
+    // the engine itself (on a socket of its own) and removes the stale one.
     drop(server.child);
     let down = clauster(&sandbox, &["status"], &[]);
     assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr));

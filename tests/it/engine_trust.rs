@@ -551,7 +551,7 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
         ],
     );
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!(status, 201, "{resumed}\n{}", server.log());
+    assert_eq!(status, 200, "{resumed}\n{}", server.log());
     let launches = bridge_launches(&argv_log);
     assert_eq!(launches.len(), 1, "{launches:?}");
     assert!(
@@ -575,7 +575,7 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
     std::fs::rename(&fresh_copy, &claude).unwrap();
 
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert!(status == 201 || status == 200, "{resumed}");
+    assert_eq!(status, 200, "{resumed}");
     let launches = bridge_launches(&argv_log);
     assert_eq!(launches.len(), 2, "{launches:?}");
     assert!(
@@ -758,7 +758,7 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
     )
     .unwrap();
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(status, 200, "{resumed}");
     assert_eq!(resumed["status"], "starting", "{resumed}");
     let pid = resumed["bridge_pid"].as_i64().unwrap();
 

@@ -235,7 +235,11 @@ async fn without_redaction_there_is_one_verbatim_private_log() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
-    assert_eq!(started["bridge_raw_log_path"], serde_json::Value::Null);
+    // The parse source is the debug log itself, as 1.3.2 reports it (issue 18).
+    assert_eq!(
+        started["bridge_raw_log_path"], started["bridge_debug_log_path"],
+        "{started}"
+    );
     let log = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
     assert_eq!(mode_of(&log), 0o600);
     let text = std::fs::read_to_string(&log).unwrap();

@@ -142,7 +142,11 @@ async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one()
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let session = started["starter_session_id"].clone();
-    assert_eq!(read_json(&pointer)["sessionId"], session);
+    // claude writes its pointer just after the banner that makes the bridge ready.
+    let pointed = wait_for(Duration::from_secs(10), || {
+        (pointer.exists() && read_json(&pointer)["sessionId"] == session).then_some(())
+    });
+    assert!(pointed.is_some(), "no pointer for {session}");
 
     // Start fresh on a dead card strips first (§9.4): claude then makes a new session.
     call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
@@ -157,7 +161,7 @@ async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one()
         Some(json!({ "fresh": true })),
     )
     .await;
-    assert_eq!(status, 201, "{fresh}");
+    assert_eq!(status, 200, "{fresh}");
     assert_eq!(
         read_json(&backup)["sessionId"],
         session,

@@ -60,6 +60,10 @@ fn call_blocking(
     };
     let body = body.map(|b| b.to_string().into_bytes());
     let full = format!("{}{path}", config.root_path);
+    // Our own engine answers on its private socket, never on the control socket.
+    let socket = engine
+        .as_ref()
+        .map_or(socket, crate::headless::InProcess::socket);
     let answer = control_client::call(socket, method.as_str(), &full, body.as_deref(), timeout)
         .map_err(|err| CallError(err.to_string()))?;
     drop(engine);

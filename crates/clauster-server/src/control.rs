@@ -111,10 +111,17 @@ impl ControlSocket {
     }
 
     /// Binds this process's private command socket (see [`command_socket_path`]). Call only
-    /// while holding the engine lock.
+    /// while holding the engine lock: no server runs then, so a control socket still at its
+    /// path was left by a crashed server and is removed (nothing would ever answer there).
     pub fn bind_private(
         state_dir: &Path,
     ) -> Result<(Self, tokio::net::UnixListener), ControlError> {
+        let stale = control_socket_for(state_dir);
+        if std::fs::symlink_metadata(&stale).is_ok_and(|meta| {
+            meta.file_type().is_socket() && meta.uid() == nix::unistd::getuid().as_raw()
+        }) {
+            let _ = std::fs::remove_file(&stale);
+        }
         let canonical = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
         let path = command_socket_path(
             &canonical,

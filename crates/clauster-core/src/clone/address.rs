@@ -73,7 +73,7 @@ fn carried_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
         // RFC 6052 §2.2 layouts for /48, /56, /64 and /96. A layout applies only when its
         // `u` octet (bits 64–71) and its suffix (the bits after the IPv4 address) are zero,
         // as that RFC requires; the operator's prefix fills the bits in between.
-        let zero_from = |from: u32| from >= 128 || bits_at(bits, from, 128 - from) == 0;
+        let zero_from = |from: u32| from >= 128 || bits & ((1_u128 << (128 - from)) - 1) == 0;
         let u_zero = bits_at(bits, 64, 8) == 0;
         let layouts = [
             (

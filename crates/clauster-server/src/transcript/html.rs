@@ -144,8 +144,14 @@ fn preview(text: &str, max_chars: usize, max_lines: usize) -> (&str, bool) {
     if let Some((at, _)) = text.char_indices().nth(max_chars) {
         end = at;
     }
-    if let Some((at, _)) = text[..end].match_indices('\n').nth(max_lines) {
+    // The end of line `max_lines`: just before its newline.
+    if let Some((at, _)) = max_lines
+        .checked_sub(1)
+        .and_then(|last| text[..end].match_indices('\n').nth(last))
+    {
         end = at;
+    } else if max_lines == 0 {
+        end = 0;
     }
     (&text[..end], end < text.len())
 }
