@@ -195,3 +195,54 @@ fn a_missing_config_file_named_with_c_is_a_config_error() {
         "clauster: config error: no such file: /nonexistent/clauster.yml"
     );
 }
+
+/// HTML and JSON answers over 1 KiB go out gzip-compressed to a client that accepts it, as
+/// 1.3.2 answers (issue 18); smaller ones, and every answer to a client that does not, go out
+/// as they are.
+#[tokio::test]
+async fn large_html_and_json_answers_are_gzipped_when_accepted() {
+    use std::io::Read as _;
+    let sandbox = Sandbox::new();
+    for n in 0..40 {
+        sandbox.project(&format!("project-with-a-long-name-{n:02}"), &[]);
+    }
+    let server = support::start_server(&sandbox, None, &[], &[]);
+    let client = reqwest::Client::new();
+    let fetch = |path: &str, gzip: bool| {
+        let mut request = client.get(format!("{}{path}", server.base));
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        request
+            .header("accept", "text/html,application/json")
+            .send()
+    };
+
+    let page = fetch("/", true).await.expect("GET /");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    let compressed = page.bytes().await.expect("the page");
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut html)
+        .expect("valid gzip");
+    assert!(html.contains("project-with-a-long-name-39"), "{html}");
+
+    let projects = fetch("/api/projects", true)
+        .await
+        .expect("GET /api/projects");
+    assert_eq!(projects.headers()["content-encoding"], "gzip");
+
+    let plain = fetch("/api/projects", false)
+        .await
+        .expect("GET /api/projects");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let listed: Value = plain.json().await.expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(40), "{listed}");
+
+    let small = fetch("/healthz", true).await.expect("GET /healthz");
+    assert!(
+        small.headers().get("content-encoding").is_none(),
+        "a small answer is sent as it is"
+    );
+}

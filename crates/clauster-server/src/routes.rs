@@ -4,10 +4,12 @@ use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{Predicate, SizeAbove};
 
 use crate::auth::{Auth, Caller, login};
 use crate::error::ApiError;
@@ -127,7 +129,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_head))
-        .layer(axum::middleware::from_fn(gzip_large))
+        .layer(gzip_large())
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));
     let root = state.root_path().to_owned();
     let router = if root.is_empty() {
@@ -258,58 +260,19 @@ pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError
 }
 
 /// Bodies smaller than this go out as they are: the gzip header would outweigh the gain.
-const GZIP_MIN_BYTES: usize = 1024;
-/// HTML and JSON bodies are built in memory; none comes near this.
-const GZIP_MAX_BYTES: usize = 64 * 1024 * 1024;
+const GZIP_MIN_BYTES: u16 = 1024;
 
-/// gzip for HTML and JSON answers over 1 KiB when the client accepts it (1.3.2 does the same,
-/// issue 18). The bundle's assets carry their own pre-compressed form; sockets are untouched.
-async fn gzip_large(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let accepts = request
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|enc| enc.split(';').next().is_some_and(|e| e.trim() == "gzip"))
-        });
-    let response = next.run(request).await;
-    let compressible = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
-    if !accepts
-        || !compressible
-        || !response.status().is_success() && !response.status().is_client_error()
-        || response.headers().contains_key(header::CONTENT_ENCODING)
-    {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, GZIP_MAX_BYTES).await else {
-        return ApiError::internal("the response body could not be read").into_response();
+/// gzip for HTML and JSON answers (success or client error) over 1 KiB when the client accepts
+/// it, as 1.3.2 does (issue 18). The bundle's assets carry their own pre-compressed form,
+/// which the layer leaves alone (it never re-encodes a response that has a
+/// `Content-Encoding`); sockets are untouched.
+fn gzip_large() -> CompressionLayer<impl Predicate> {
+    let html_or_json = |status: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions| {
+        (status.is_success() || status.is_client_error())
+            && headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"))
     };
-    if bytes.len() < GZIP_MIN_BYTES {
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
-    }
-    let compressed = tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(&bytes).and_then(|()| encoder.finish())
-    })
-    .await;
-    match compressed {
-        Ok(Ok(gz)) => {
-            parts
-                .headers
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts
-                .headers
-                .append(header::VARY, HeaderValue::from_static("accept-encoding"));
-            Response::from_parts(parts, axum::body::Body::from(gz))
-        }
-        _ => ApiError::internal("the response could not be compressed").into_response(),
-    }
+    CompressionLayer::new().compress_when(SizeAbove::new(GZIP_MIN_BYTES).and(html_or_json))
 }
