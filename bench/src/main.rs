@@ -15,6 +15,7 @@ mod bridges;
 mod ccusage;
 mod corpus;
 mod http;
+mod idle;
 mod rollup;
 mod server;
 mod stats;
@@ -30,7 +31,7 @@ use crate::server::{Flavor, Sandbox};
 use crate::stats::{Row, Runs, Unit, percentile_ms};
 
 const USAGE: &str = "usage: clauster-bench run --clauster BIN --fake-claude BIN --out DIR \
-[--python BIN] [--ccusage BIN] [--bundle-gzip BYTES] [--quick]\n       clauster-bench transcript --clauster BIN --fake-claude BIN --out DIR [--quick]\n       clauster-bench rollup PROJECTS_DIR SLUG FILE LINE_FILE\n";
+[--python BIN] [--ccusage BIN] [--bundle-gzip BYTES] [--quick]\n       clauster-bench transcript --clauster BIN --fake-claude BIN --out DIR [--quick]\n       clauster-bench idle --clauster BIN --fake-claude BIN --out DIR [--python BIN] [--quick]\n       clauster-bench rollup PROJECTS_DIR SLUG FILE LINE_FILE\n";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +41,12 @@ fn main() -> ExitCode {
         Some("transcript") => Options::parse(&args[1..]).map(|o| {
             let mut rows = Vec::new();
             transcript_rows(&o, &mut rows);
+            println!("\n{}", stats::table(&rows));
+        }),
+        // The idle-CPU rows alone.
+        Some("idle") => Options::parse(&args[1..]).map(|o| {
+            let mut rows = Vec::new();
+            idle_rows(&o, &mut rows);
             println!("\n{}", stats::table(&rows));
         }),
         Some("rollup") if args.len() == 5 => rollup_child(&args[1..]),
@@ -392,6 +399,37 @@ fn bridge_rows(opts: &Options, rows: &mut Vec<Row>) {
     );
 }
 
+/// The idle server's CPU with 1 and with 50 running bridges (issue 14 defect 12).
+fn idle_rows(opts: &Options, rows: &mut Vec<Row>) {
+    let window = Duration::from_secs(if opts.quick { 5 } else { 10 });
+    for bridges in [1, 50] {
+        println!(
+            "idle CPU: {bridges} running bridge(s), {} s window",
+            window.as_secs()
+        );
+        let measure = |flavor: &Flavor| -> Result<Runs, String> {
+            idle::measure(flavor, &opts.fake, &opts.out, bridges, window).map(|v| Runs(vec![v]))
+        };
+        let mine = measure(&Flavor::Ours(opts.clauster.clone())).unwrap_or_else(|e| {
+            println!("  ours failed: {e}");
+            Runs::default()
+        });
+        let theirs = match &opts.python {
+            Some(bin) => measure(&Flavor::Python(bin.clone())),
+            None => Err("not installed".to_owned()),
+        };
+        rows.push(
+            Row::new(
+                format!("Idle server CPU, {bridges} running bridge(s) (% of a core)"),
+                Unit::Pct,
+                mine,
+            )
+            .vs("python", theirs)
+            .target("≤ 5 %", 5.0),
+        );
+    }
+}
+
 /// The transcript viewer's rows (issue 21).
 fn transcript_rows(opts: &Options, rows: &mut Vec<Row>) {
     let runs = if opts.quick { 3 } else { 5 };
@@ -678,6 +716,7 @@ fn run(opts: &Options) -> Result<(), String> {
     usage_rows(opts, &mut rows, &mut notes)?;
     server_rows(opts, &mut rows);
     bridge_rows(opts, &mut rows);
+    idle_rows(opts, &mut rows);
     transcript_rows(opts, &mut rows);
     if let Some(bytes) = opts.bundle_gzip {
         rows.push(

@@ -62,6 +62,8 @@ pub enum Unit {
     KiB,
     Kb,
     Mb,
+    /// Per cent (of a core, for CPU shares).
+    Pct,
 }
 
 impl Unit {
@@ -73,6 +75,7 @@ impl Unit {
             Unit::MiB => format!("{:.1} MiB", v / 1_048_576.0),
             Unit::KiB => format!("{:.1} KiB", v / 1024.0),
             Unit::Mb => format!("{:.2} MB", v / 1_000_000.0),
+            Unit::Pct => format!("{v:.1} %"),
         }
     }
 }
