@@ -221,24 +221,7 @@ pub(crate) fn too_deep(line: &[u8]) -> bool {
 /// Implements the visitor methods for every JSON shape a type does not care about.
 macro_rules! other_shapes {
     ($value:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
+        $crate::lenient::scalar_shapes!($value);
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok($value)
         }
