@@ -159,8 +159,14 @@ enum Op {
     Forget(String),
     Adopt(usize),
     ByHand(usize),
+    /// A start that waits on a held `~/.claude.json` lock while an operator starts a bridge
+    /// by hand in the same project: the launch's blocking half must not spawn beside it.
+    ByHandDuringStart(usize),
     KillBridge,
     KillServer,
+    /// A start, stop or resume sent, and the server killed `after` it went out: the
+    /// half-done request must be finished or undone by the next server.
+    KillServerDuring(Box<Op>, Duration),
     LockStore(Duration),
     LockClaudeJson(Duration),
     Mode(usize, Mode),
@@ -362,11 +368,24 @@ impl Torture {
             38..43 => self.pick_id().map_or(Op::Start(project), Op::StartFresh),
             43..50 => self.pick_id().map_or(Op::Start(project), Op::Forget),
             50..55 => Op::Adopt(project),
-            55..60 => Op::ByHand(project),
+            55..58 => Op::ByHand(project),
+            58..60 => Op::ByHandDuringStart(project),
             60..66 => Op::KillBridge,
-            66..69 => Op::KillServer,
-            69..72 => Op::LockStore(Duration::from_millis(self.rng.u64(300..4000))),
-            72..75 => Op::LockClaudeJson(Duration::from_millis(self.rng.u64(300..3000))),
+            66..68 => Op::KillServer,
+            68..70 => {
+                let request = match (self.rng.u32(..3), self.pick_id()) {
+                    (1, Some(id)) => Op::Stop(id),
+                    (2, Some(id)) => Op::Resume(id),
+                    _ => Op::Start(project),
+                };
+                Op::KillServerDuring(
+                    Box::new(request),
+                    Duration::from_millis(self.rng.u64(..600)),
+                )
+            }
+            // Mostly shorter than the waits Clauster gives them (5 s), now and then longer.
+            70..73 => Op::LockStore(Duration::from_millis(self.rng.u64(300..7000))),
+            73..75 => Op::LockClaudeJson(Duration::from_millis(self.rng.u64(300..7000))),
             75..90 => {
                 let mode = match self.rng.u32(..10) {
                     0..4 => Mode::Ready,
@@ -423,7 +442,15 @@ impl Torture {
 
     /// Records the outcome; a status outside `allowed` is a violation.
     fn expect(&mut self, what: &str, status: u16, body: &Value, allowed: &[u16]) -> Checked {
-        *self.outcomes.entry(format!("{what}:{status}")).or_default() += 1;
+        let created = match body["created"].as_bool() {
+            Some(true) => ":created",
+            Some(false) => ":existing",
+            None => "",
+        };
+        *self
+            .outcomes
+            .entry(format!("{what}:{status}{created}"))
+            .or_default() += 1;
         if allowed.contains(&status) {
             Ok(())
         } else {
@@ -510,6 +537,7 @@ impl Torture {
                 }
             }
             Op::ByHand(p) => self.start_by_hand(*p).await?,
+            Op::ByHandDuringStart(p) => self.start_by_hand_during_start(*p).await?,
             Op::KillBridge => {
                 let bridges = standard_bridges(&self.marker());
                 if bridges.is_empty() {
@@ -525,17 +553,40 @@ impl Torture {
             }
             Op::KillServer => {
                 *self.outcomes.entry("kill-server".into()).or_default() += 1;
-                self.prober.target(None);
-                if let Some(mut server) = self.server.take() {
-                    let _ = server.child.0.kill();
-                    let _ = server.child.0.wait();
-                    // Keep its log for a failure report.
-                    self.history.push(format!(
-                        "(server log before the kill: {})",
-                        server.log.display()
-                    ));
+                self.restart_server();
+            }
+            Op::KillServerDuring(request, after) => {
+                *self
+                    .outcomes
+                    .entry("kill-server-during".into())
+                    .or_default() += 1;
+                let (method, path, body) = match &**request {
+                    Op::Stop(id) => (
+                        reqwest::Method::DELETE,
+                        format!("/api/instances/{id}"),
+                        None,
+                    ),
+                    Op::Resume(id) => (
+                        reqwest::Method::POST,
+                        format!("/api/instances/{id}/resume"),
+                        None,
+                    ),
+                    Op::Start(p) => (
+                        reqwest::Method::POST,
+                        "/api/instances".to_owned(),
+                        Some(json!({ "project": PROJECTS[*p] })),
+                    ),
+                    other => unreachable!("not drawn for a kill: {other:?}"),
+                };
+                let mut sent = self.http.request(method, format!("{}{path}", self.base()));
+                if let Some(body) = body {
+                    sent = sent.json(&body);
                 }
-                self.boot_server();
+                // Its answer does not matter: the server dies under it.
+                let in_flight = tokio::spawn(sent.send());
+                tokio::time::sleep(*after).await;
+                self.restart_server();
+                in_flight.abort();
             }
             Op::LockStore(hold) => {
                 if self.store_lock.as_ref().is_some_and(HeldLock::is_held) {
@@ -662,6 +713,67 @@ impl Torture {
         })
     }
 
+    /// SIGKILL of the server, then a new one on the same state.
+    fn restart_server(&mut self) {
+        self.prober.target(None);
+        if let Some(mut server) = self.server.take() {
+            let _ = server.child.0.kill();
+            let _ = server.child.0.wait();
+            self.history.push(format!(
+                "(killed the server; its log: {})",
+                server.log.display()
+            ));
+        }
+        self.boot_server();
+    }
+
+    /// [`Self::start_by_hand`] while a Start of the same project waits for the
+    /// `~/.claude.json` lock (step 12, off the supervisor).
+    async fn start_by_hand_during_start(&mut self, project: usize) -> Checked {
+        if self
+            .claude_json_lock
+            .as_ref()
+            .is_some_and(HeldLock::is_held)
+        {
+            *self
+                .outcomes
+                .entry("by-hand-during-start:busy".into())
+                .or_default() += 1;
+            return Ok(());
+        }
+        if let Some(done) = self.claude_json_lock.take() {
+            done.release()?;
+        }
+        let file = support::torture::claude_json_lock(
+            &self.sandbox.state_dir(),
+            &self.sandbox.home().join(".claude.json"),
+        );
+        let lock = HeldLock::file(file, Duration::from_millis(1500));
+        let start = self
+            .http
+            .post(format!("{}/api/instances", self.base()))
+            .json(&json!({ "project": PROJECTS[project] }))
+            .send();
+        let start = tokio::spawn(async move {
+            let response = start
+                .await
+                .map_err(|e| format!("the start got no answer: {e}"))?;
+            let status = response.status().as_u16();
+            Ok::<_, String>((
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            ))
+        });
+        self.start_by_hand(project).await?;
+        lock.release()?;
+        let (status, body) = start
+            .await
+            .map_err(|e| format!("the start task failed: {e}"))??;
+        self.expect("start-beside-by-hand", status, &body, &[200, 201, 409, 503])?;
+        self.learn(&body);
+        Ok(())
+    }
+
     fn boot_server(&mut self) {
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = start_server(&self.sandbox, Some(&self.claude), &[], &env);
@@ -773,6 +885,20 @@ impl Torture {
                     bridge.pid,
                     bridge.cwd.display(),
                     holders.len()
+                );
+            }
+        }
+        // And the other way: `running` is shown only for a bridge that lives.
+        for instance in listed {
+            if instance["status"] != "running" || instance["resume_mode"] != "standard" {
+                continue;
+            }
+            let pid = instance["bridge_pid"].as_u64();
+            if instance["alive"] != true || !bridges.iter().any(|b| Some(u64::from(b.pid)) == pid) {
+                let _ = writeln!(
+                    problems,
+                    "{} is `running` without a live bridge (pid {pid:?})",
+                    instance["instance_id"]
                 );
             }
         }

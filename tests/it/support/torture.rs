@@ -102,7 +102,7 @@ impl Sampler {
                             let mut slot = violation.lock().expect("the sampler's slot");
                             slot.get_or_insert_with(|| {
                                 format!(
-                                    "two live standard bridges in {}: {bridges:#?}",
+                                    "two live standard bridges in {} (seen by the /proc sampler during or before this step): {bridges:#?}",
                                     dir.display()
                                 )
                             });

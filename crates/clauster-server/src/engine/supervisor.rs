@@ -723,6 +723,12 @@ impl Supervisor {
             fallback_warning,
             ..
         } = prepared;
+        // Step 9 again at the spawn: the blocking half may have taken seconds (a lock, the
+        // probe), and a bridge started by hand meanwhile must stop the launch (issue 15).
+        if let Err(verdict) = self.gate_at_spawn(&row, &plan, &warnings) {
+            self.refused_at_spawn(row, verdict, reply);
+            return;
+        }
         let id = match set {
             Ok(set) => self.launch_prepared(row, &plan, &set, &args, resumes_conversation),
             Err(detail) => self.record_launch_failure(row, now_ms(), &detail),
@@ -748,6 +754,59 @@ impl Supervisor {
                 warnings,
             }));
         }
+    }
+
+    /// Step 9 of the gate, re-run on the supervisor just before a standard spawn: `Err` holds
+    /// the answer instead of a launch (an existing managed bridge, or adopt-first).
+    fn gate_at_spawn(
+        &self,
+        row: &InstanceRow,
+        plan: &LaunchPlan,
+        warnings: &[String],
+    ) -> Result<(), Result<Box<SpawnOutcome>, EngineError>> {
+        if !matches!(plan.kind, LaunchKind::Standard(_)) {
+            return Ok(());
+        }
+        let Ok(name) = ProjectName::new(&row.project) else {
+            return Ok(());
+        };
+        match self.gate_live_bridges(
+            &name,
+            &plan.canonical,
+            LaunchMode::Standard,
+            Some(&row.instance_id),
+            warnings,
+        ) {
+            Ok(None) => Ok(()),
+            Ok(Some(existing)) => Err(Ok(Box::new(existing))),
+            Err(refusal) => Err(Err(refusal)),
+        }
+    }
+
+    /// A launch refused at its spawn: its `starting` row is undone — deleted for a new
+    /// record, rewritten as it was for a resume — and the request gets the gate's answer; a
+    /// fallback relaunch ends the failed continue instead.
+    fn refused_at_spawn(
+        &mut self,
+        row: InstanceRow,
+        verdict: Result<Box<SpawnOutcome>, EngineError>,
+        reply: Option<LaunchReply>,
+    ) {
+        let id = row.instance_id;
+        tracing::info!(instance = %short(&id), "launch refused at the spawn: a standard bridge already runs in '{}'", row.project);
+        let Some(reply) = reply else {
+            let why = match &verdict {
+                Ok(_) => "another standard bridge of the project is running".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            self.fallback_failed(&id, &why);
+            return;
+        };
+        match self.instances.get(&id) {
+            Some(live) => self.persist(live),
+            None => self.writer.delete(&id),
+        }
+        let _ = reply.send(verdict.map(|outcome| *outcome));
     }
 
     /// The spawn of a launch whose `starting` row is persisted (§6 step 17), and the record
