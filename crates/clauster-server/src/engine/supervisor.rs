@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clauster_core::argv::{self, StandardForm, StandardKind, StandardLaunch};
 use clauster_core::capability::Capabilities;
 use clauster_core::config::Config;
-use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
+use clauster_core::identity::{Gate, StartIdentity};
 use clauster_core::markers::{MarkerParser, parse_stdout_capture};
-use clauster_core::modes::{LaunchMode, PermissionMode, Sandbox, SpawnMode};
+use clauster_core::modes::{LaunchMode, PermissionMode, SpawnMode};
 use clauster_core::names::{Label, ProjectName, SessionNamePrefix, echo};
 use clauster_core::sanitize::sanitize_text;
 use clauster_core::status::{
@@ -24,8 +24,11 @@ use clauster_pty::proc::{self, SpawnSpec, TerminatePolicy};
 use clauster_wire::{Frame, Instance, SpawnOutcome};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+mod adopt;
 mod gate;
+mod json;
 mod pty;
+mod rediscover;
 
 use gate::{GateRequest, Gated, Ticket};
 
@@ -41,8 +44,6 @@ use crate::probe;
 use crate::store::{InstanceRow, Store};
 use crate::trust;
 
-/// §11 step 3's detail.
-const UNFINISHED_LAUNCH: &str = "Clauster stopped before this bridge finished launching";
 /// How often the engine re-reads logs and checks liveness when no file event came.
 const TICK: Duration = Duration::from_secs(1);
 /// Rotation runs every 10 s (§5.3), retention once a day (§5.4).
@@ -1585,126 +1586,6 @@ impl Supervisor {
 
     // ---- rediscovery ------------------------------------------------------------------
 
-    /// bridges.md §11: every stored row comes back; a live status is believed only when the
-    /// recorded process still is ours.
-    async fn rediscover(&mut self) {
-        self.clean_up_pointers();
-        let rows = match self.writer.load().await {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::error!("cannot read the instances from the store: {err}");
-                Vec::new()
-            }
-        };
-        for row in rows {
-            let id = row.instance_id.clone();
-            self.rediscover_row(row);
-            if let Some(live) = self.instances.get(&id)
-                && live.row.last_status != live.status.as_token()
-            {
-                let mut live_row = live.row.clone();
-                live.status.as_token().clone_into(&mut live_row.last_status);
-                self.instances.get_mut(&id).expect("inserted").row = live_row;
-                self.persist(&self.instances[&id]);
-            }
-        }
-        self.count_running();
-        // §11: everything changed is persisted before the engine says it is ready.
-        self.writer.flush().await;
-    }
-
-    /// One stored row after a restart (bridges.md §11): its status is re-derived from the
-    /// process, never trusted from disk alone.
-    fn rediscover_row(&mut self, row: InstanceRow) {
-        let id = row.instance_id.clone();
-        let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
-        let identity = row.bridge_pid.and_then(|pid| {
-            Some(StartIdentity {
-                pid: i32::try_from(pid).ok()?,
-                start_ticks: row.bridge_start_ticks.and_then(|t| u64::try_from(t).ok()),
-                boot_id: row
-                    .bridge_boot_id
-                    .as_deref()
-                    .and_then(|b| parse_boot_id(b).ok()),
-                proc_start: row.bridge_proc_start,
-            })
-        });
-        self.launches += 1;
-        let keeper = pty::keeper_identity(&row);
-        let mut live = Live::new(row, status, self.launches, false, identity);
-        live.keeper = keeper;
-        if status.is_live() && live.row.bridge_pid.is_none() && live.row.keeper_pid.is_none() {
-            // Step 3: no process was ever recorded — Clauster stopped between persisting the
-            // row and launching (§6 steps 16–17).
-            let failure = status::classify(
-                FailureCause::LaunchFailed,
-                &FailureEvidence {
-                    launch_error: Some(UNFINISHED_LAUNCH),
-                    ..evidence_defaults(&self.config)
-                },
-            );
-            set_failure(&mut live.row, &failure);
-            live.row.error_detail = Some(UNFINISHED_LAUNCH.to_owned());
-            live.row.ended_at.get_or_insert_with(|| rfc3339(now_ms()));
-            live.status = Status::Error;
-            live.exited = Some(ExitStatus::Unknown);
-            self.instances.insert(id, live);
-            return;
-        }
-        if live.is_pty() {
-            // The sidecar says what the keeper learned while we were away.
-            pty::read_sidecar(self.logs.dir(), &mut live);
-        }
-        let alive = alive(&live);
-        if !alive {
-            live.exited = Some(ExitStatus::Unknown);
-        }
-        self.instances.insert(id.clone(), live);
-        if !alive {
-            // Step 2.
-            if status.is_live() {
-                self.apply(&id, Event::FoundDeadAtStartup);
-            }
-            return;
-        }
-        // Step 1: the process is alive, whatever the row says.
-        let live = self.instances.get_mut(&id).expect("inserted above");
-        if live.row.intentional_stop
-            && matches!(status, Status::Starting | Status::Running | Status::Error)
-        {
-            // A Stop whose intent was persisted but whose server was killed before the
-            // bridge was gone (§8.1 step 3): it is finished now.
-            live.stopping = true;
-            self.terminate(&id, None);
-            return;
-        }
-        let has_log = live.row.log_stem.is_some() || live.row.debug_log_path.is_some();
-        match status {
-            Status::Running | Status::Error => {}
-            _ if live.row.ready_at.is_some() => live.status = Status::Running,
-            // Recorded `stopped`/`crashed` but alive (every row imported from the Python
-            // store): without a log set there is nothing to re-parse, so it is `running` on
-            // liveness and never meets the startup deadline (issue 14).
-            Status::Stopped | Status::Crashed if !has_log => live.status = Status::Running,
-            Status::Stopped | Status::Crashed | Status::Starting => live.status = Status::Starting,
-        }
-        // Re-derive the readiness facts from the bridge's own log (B4).
-        self.observe(&id);
-        if self.instances[&id].status == Status::Starting {
-            let launched = self.instances[&id]
-                .row
-                .launched_at
-                .as_deref()
-                .and_then(parse_rfc3339_ms);
-            let grace = Duration::from_secs_f64(self.config.claude.startup_grace_seconds);
-            let remaining = launched.map_or(grace, |at| {
-                let due = at + grace.as_millis();
-                Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
-            });
-            self.schedule_deadline(&id, self.instances[&id].launch, remaining);
-        }
-    }
-
     // ---- pointers ---------------------------------------------------------------------
 
     /// The strip of §17.3 for the project at `canonical` (never of a live pointer).
@@ -1726,168 +1607,6 @@ impl Supervisor {
         if let Ok(canonical) = std::fs::canonicalize(self.config.projects_root.join(project)) {
             self.strip_pointer(&canonical, true);
         }
-    }
-
-    /// Startup (§17.3): non-live pointers of discovered projects untouched for 14 days lose
-    /// their session, without backup.
-    fn clean_up_pointers(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.config.projects_root) else {
-            return;
-        };
-        let projects: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| ProjectName::new(n).is_ok())
-            })
-            .filter_map(|e| std::fs::canonicalize(e.path()).ok())
-            .filter(|p| p.is_dir())
-            .collect();
-        let stripped = pointers::startup_cleanup(&self.pointers, &projects, SystemTime::now());
-        if stripped > 0 {
-            tracing::info!("stripped {stripped} stale bridge pointer(s)");
-        }
-    }
-
-    /// The adoption candidate of §9.6 in `canonical`, unless one of our instances already
-    /// holds that process.
-    fn adoptable(&self, canonical: &Path) -> Option<pointers::Candidate> {
-        let candidate = pointers::adoption_candidate(&self.pointers, canonical)?;
-        let pid = candidate.process.stat.pid;
-        let held = self.instances.values().any(|live| {
-            live.exited.is_none() && live.identity.as_ref().is_some_and(|i| i.pid == pid)
-        });
-        (!held).then_some(candidate)
-    }
-
-    /// bridges.md §9.6: a standard bridge started outside Clauster becomes a managed
-    /// `running` instance.
-    fn adopt(&mut self, project: &str, reply: oneshot::Sender<Result<Instance, EngineError>>) {
-        match self.adoption(project) {
-            Err(err) => {
-                let _ = reply.send(Err(err));
-            }
-            Ok((row, identity)) => {
-                // The record is on disk before the bridge is shown as managed.
-                let written = self.writer.upsert_confirmed(row.clone());
-                self.reserve(row.project.clone(), async move {
-                    let written = written
-                        .await
-                        .unwrap_or_else(|_| Err("the store writer has stopped".into()));
-                    Continuation::new(move |supervisor| {
-                        supervisor.adopted(row, identity, written, reply);
-                    })
-                });
-            }
-        }
-    }
-
-    fn adopted(
-        &mut self,
-        row: InstanceRow,
-        identity: StartIdentity,
-        written: Result<(), String>,
-        reply: oneshot::Sender<Result<Instance, EngineError>>,
-    ) {
-        if let Err(reason) = written {
-            let _ = reply.send(Err(EngineError::Unavailable(reason)));
-            return;
-        }
-        let id = row.instance_id.clone();
-        self.launches += 1;
-        let live = Live::new(row, Status::Running, self.launches, false, Some(identity));
-        self.instances.insert(id.clone(), live);
-        self.publish(&id);
-        self.observe(&id);
-        let _ = reply.send(Ok(self.instance_json(&id)));
-    }
-
-    /// The checks of §9.6 and the record an adoption creates.
-    fn adoption(&self, project: &str) -> Result<(InstanceRow, StartIdentity), EngineError> {
-        let unknown = || EngineError::NotFound(format!("project '{}' not found", echo(project)));
-        let name = ProjectName::new(project).map_err(|_| unknown())?;
-        let project_dir = self.config.projects_root.join(name.as_str());
-        if !project_dir.is_dir() {
-            return Err(unknown());
-        }
-        let canonical = std::fs::canonicalize(&project_dir).map_err(|_| unknown())?;
-        let managed = self.instances.values().any(|l| {
-            l.row.project == name.as_str()
-                && l.row.resume_mode == LaunchMode::Standard.as_token()
-                && l.status.is_live()
-        });
-        if managed {
-            return Err(EngineError::Conflict(format!(
-                "'{name}' already has a standard bridge managed by Clauster"
-            )));
-        }
-        let nothing = || EngineError::Conflict(format!("nothing to adopt in '{name}'"));
-        let candidate =
-            pointers::adoption_candidate(&self.pointers, &canonical).ok_or_else(nothing)?;
-        let pid = candidate.process.stat.pid;
-        if let Some(holder) = self
-            .instances
-            .values()
-            .find(|l| l.exited.is_none() && l.identity.as_ref().is_some_and(|i| i.pid == pid))
-        {
-            return Err(EngineError::Conflict(format!(
-                "the bridge in '{name}' is already managed as part of '{}'",
-                holder.row.project
-            )));
-        }
-        let debug_file = candidate
-            .option("debug-file")
-            .map(|file| canonical.join(file));
-        let log_stem = debug_file.as_deref().and_then(|p| self.own_log_stem(p));
-        let identity = candidate.identity();
-        let mut row = adopted_row(&name, &candidate, log_stem.as_deref());
-        if log_stem.is_none() {
-            // Its own debug log, read like ours and remembered across restarts (§9.6).
-            row.debug_log_path = debug_file
-                .filter(|p| std::fs::File::open(p).is_ok())
-                .map(|p| p.to_string_lossy().into_owned());
-        }
-        Ok((row, identity))
-    }
-
-    /// The stem of `path` when it is the public debug log of a set in our log directory.
-    fn own_log_stem(&self, path: &Path) -> Option<String> {
-        let dir = std::fs::canonicalize(path.parent()?).ok()?;
-        if dir != std::fs::canonicalize(self.logs.dir()).ok()? {
-            return None;
-        }
-        let stem = path.file_name()?.to_str()?.strip_suffix(".log")?;
-        // `<stem>.raw.log` and `<stem>.stderr.log` are not public debug logs (names are ours:
-        // exact case).
-        let public = !matches!(
-            Path::new(stem).extension().and_then(|e| e.to_str()),
-            Some("raw" | "stderr")
-        );
-        public.then(|| stem.to_owned())
-    }
-
-    /// `GET /api/sessions/adoptable`: the projects with an adoption candidate, sorted.
-    fn adoptable_projects(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.config.projects_root) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().to_str()?.to_owned();
-                ProjectName::new(&name).ok()?;
-                let canonical = std::fs::canonicalize(e.path()).ok()?;
-                let managed = self.instances.values().any(|l| {
-                    l.row.project == name
-                        && l.row.resume_mode == LaunchMode::Standard.as_token()
-                        && l.status.is_live()
-                });
-                (!managed && self.adoptable(&canonical).is_some()).then_some(name)
-            })
-            .collect();
-        names.sort();
-        names
     }
 
     // ---- persistence and publication --------------------------------------------------
@@ -1925,83 +1644,6 @@ impl Supervisor {
             *count = running;
             changed
         });
-    }
-
-    fn instance_json(&self, id: &str) -> Instance {
-        let live = &self.instances[id];
-        let row = &live.row;
-        let alive = alive(live);
-        let set = row
-            .log_stem
-            .as_ref()
-            .map(|stem| LogSet::at(self.logs.dir(), stem));
-        let debug_log = set
-            .as_ref()
-            .map(|set| set.debug_log.to_string_lossy().into_owned())
-            .or_else(|| row.debug_log_path.clone());
-        let raw_log = set
-            .and_then(|set| set.raw_log)
-            .map(|path| path.to_string_lossy().into_owned())
-            .or_else(|| debug_log.clone());
-        Instance {
-            instance_id: row.instance_id.clone(),
-            project: row.project.clone(),
-            label: row.label.clone(),
-            channel: "remote-control".into(),
-            status: live.status.as_token().into(),
-            alive,
-            resume_mode: row.resume_mode.clone(),
-            spawn_mode: row.spawn_mode.clone(),
-            permission_mode: row.permission_mode.clone(),
-            sandbox_mode: row.sandbox_mode.clone(),
-            intentional_stop: row.intentional_stop,
-            started_at: row.launched_at.clone(),
-            bridge_pid: row.bridge_pid,
-            bridge_proc_start: row.bridge_proc_start,
-            bridge_start_ticks: row.bridge_start_ticks,
-            bridge_boot_id: row.bridge_boot_id.clone(),
-            keeper_pid: row.keeper_pid,
-            keeper_proc_start: row.keeper_proc_start,
-            keeper_start_ticks: row.keeper_start_ticks,
-            worktree_name: row.worktree_name.clone(),
-            bridge_id: row.bridge_id.clone(),
-            environment_id: row.environment_id.clone(),
-            starter_session_id: row.starter_session_id.clone(),
-            url: row.url.clone(),
-            session_url: row
-                .starter_session_id
-                .as_ref()
-                .map(|s| format!("https://claude.ai/code/{s}?from=cli")),
-            bridge_debug_log_path: debug_log,
-            bridge_raw_log_path: raw_log,
-            error_detail: row.error_detail.clone(),
-            notice: live.notice.clone(),
-            claude_version: if alive {
-                self.caps.claude_version.as_ref().map(ToString::to_string)
-            } else {
-                None
-            },
-            error_kind: row.error_kind.clone(),
-            error_hint: row.error_hint.clone(),
-            ready_at: row.ready_at.clone(),
-            ended_at: row.ended_at.clone(),
-            stopping: live.stopping,
-            resumed_conversation: row.resumed_conversation,
-            launch_count: row.launch_count,
-            claude_session_uuid: row.claude_session_uuid.clone(),
-            claude_session_uuid_usable: row
-                .claude_session_uuid
-                .as_deref()
-                .is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok()),
-            claustrum_process_id: None,
-            agent_pid: None,
-            agent_proc_start: None,
-            agent_start_ticks: None,
-            agent_boot_id: None,
-            daemon_last_seq: 0,
-            hosted_log_path: None,
-            is_orphan: false,
-        }
     }
 }
 
@@ -2105,64 +1747,6 @@ fn evidence_of<'a>(live: &'a Live, config: &Config) -> FailureEvidence<'a> {
         poisoned: live.parser.facts().poison_reason.is_some(),
         resumes_conversation: live.resumes_conversation,
         ..evidence_defaults(config)
-    }
-}
-
-/// The record of an adopted bridge (§9.6): a fresh id, the project's name as label, the
-/// modes its argv names, readiness facts from its pointer.
-fn adopted_row(
-    name: &ProjectName,
-    candidate: &pointers::Candidate,
-    log_stem: Option<&str>,
-) -> InstanceRow {
-    let identity = candidate.identity();
-    let spawn_mode = candidate
-        .option("spawn")
-        .and_then(|t| t.parse::<SpawnMode>().ok())
-        .unwrap_or(SpawnMode::SameDir);
-    let permission_mode = candidate
-        .option("permission-mode")
-        .and_then(|t| t.parse::<PermissionMode>().ok())
-        .unwrap_or(PermissionMode::Inherit);
-    let now = rfc3339(now_ms());
-    let started = identity
-        .proc_start
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .map_or_else(|| now.clone(), |at| rfc3339(at.as_millis()));
-    let environment_id = candidate
-        .pointer
-        .environment_id
-        .clone()
-        .filter(|e| !e.is_empty());
-    InstanceRow {
-        instance_id: uuid::Uuid::new_v4().to_string(),
-        project: name.as_str().to_owned(),
-        label: name.as_str().to_owned(),
-        resume_mode: LaunchMode::Standard.as_token().to_owned(),
-        spawn_mode: spawn_mode.as_token().to_owned(),
-        permission_mode: permission_mode.as_token().to_owned(),
-        sandbox_mode: Sandbox::Default.as_token().to_owned(),
-        last_status: Status::Running.as_token().to_owned(),
-        launched_at: Some(started),
-        ready_at: Some(now.clone()),
-        log_stem: log_stem.map(str::to_owned),
-        bridge_pid: Some(i64::from(identity.pid)),
-        bridge_start_ticks: identity.start_ticks.and_then(|t| i64::try_from(t).ok()),
-        bridge_proc_start: identity.proc_start,
-        bridge_boot_id: identity.boot_id.as_ref().map(|b| b.as_str().to_owned()),
-        url: environment_id
-            .as_ref()
-            .map(|env| format!("https://claude.ai/code?environment={env}")),
-        environment_id,
-        starter_session_id: candidate
-            .pointer
-            .session_id
-            .clone()
-            .filter(|s| !s.is_empty()),
-        launch_count: 1,
-        created_at: now.clone(),
-        updated_at: now,
-        ..InstanceRow::default()
     }
 }
 
