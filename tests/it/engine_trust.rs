@@ -551,7 +551,13 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
         ],
     );
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!(status, 200, "{resumed}\n{}", server.log());
+    // 200 whether or not it launched, as 1.3.2 answers (issue 18); `created` tells.
+    assert_eq!(
+        (status, &resumed["created"]),
+        (200, &json!(true)),
+        "{resumed}\n{}",
+        server.log()
+    );
     let launches = bridge_launches(&argv_log);
     assert_eq!(launches.len(), 1, "{launches:?}");
     assert!(
@@ -758,7 +764,11 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
     )
     .unwrap();
     let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(
+        (status, &resumed["created"]),
+        (200, &json!(true)),
+        "{resumed}"
+    );
     assert_eq!(resumed["status"], "starting", "{resumed}");
     let pid = resumed["bridge_pid"].as_i64().unwrap();
 
@@ -875,4 +885,77 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
     );
     let (status, body) = post(&server, &format!("/api/instances/{id}/forget"), None).await;
     assert_eq!(status, 200, "{body}");
+}
+
+// ---- found by the torture test (issue 15) -----------------------------------------------
+
+/// A Start gated while the project was free, whose blocking half (here: waiting for the
+/// `~/.claude.json` lock) outlasts the registration of a bridge started by hand in the same
+/// project, is refused with adopt-first at the spawn: nothing is launched and no record is
+/// left behind.
+#[tokio::test]
+async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
+    let (sandbox, alpha, claude) = setup();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    // The probe is done, so the launch reaches the lock at once.
+    let probed = wait_async(Duration::from_secs(20), || async {
+        let health = healthz_within_a_second(&server).await;
+        health["claude_version"].as_str().map(drop)
+    })
+    .await;
+    assert!(probed.is_some(), "the probe never finished");
+    let lock_file = support::torture::claude_json_lock(
+        &sandbox.state_dir(),
+        &sandbox.home().join(".claude.json"),
+    );
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_file)
+        .unwrap();
+    lock.lock().unwrap();
+
+    let base = server.base.clone();
+    let start = tokio::spawn(async move {
+        call(
+            reqwest::Method::POST,
+            &format!("{base}/api/instances"),
+            Some(json!({ "project": "alpha" })),
+        )
+        .await
+    });
+    // Let the start pass the gate and block on the lock (were it later, the gate itself
+    // would refuse and the test would pass without proving the spawn-time check).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
+    wait_pointer_names(&sandbox, &alpha, by_hand.0.id());
+    lock.unlock().unwrap();
+
+    let (status, refused) = start.await.unwrap();
+    assert_eq!(
+        (status, &refused["detail"]),
+        (409, &json!(ADOPT_FIRST)),
+        "{refused}\n{}",
+        server.log()
+    );
+    assert!(
+        bridge_launches(&argv_log).is_empty(),
+        "launched beside the bridge started by hand: {:?}",
+        bridge_launches(&argv_log)
+    );
+    assert!(list(&server).await.is_empty(), "a record was left behind");
+    kill_server(server);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    assert!(
+        list(&server).await.is_empty(),
+        "a record came back after a restart"
+    );
 }

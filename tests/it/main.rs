@@ -33,5 +33,6 @@ mod run_server;
 mod sessions;
 mod slow_clients;
 mod tls;
+mod torture;
 mod transcripts;
 mod usage;

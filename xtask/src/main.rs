@@ -31,6 +31,9 @@ tasks:
   test [ARGS]       install what the tests need, build the bundle, run every test
   it [FILTER...]    build `clauster` and run only the end-to-end binary (tests/it), filtered:
                     `cargo xtask it bridges::` (no bundle rebuild, no installs)
+  torture [--seeds N] [--steps M] [--seed S]
+                    the engine's torture test (tests/it/torture.rs) on N fresh seeds (default
+                    5) of M steps (default 200), or replay seed S; reports steps per second
   ci                fmt --check, clippy -D warnings, tidy, docs, then test
   tidy              check that section citations (bridges.md §7.7) resolve in docs/,
                     no grab-bag module names, no import cycle between a crate's modules
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         "bundle" => bundle::build(&workspace_root(), rest.iter().any(|a| a == "--release")),
         "test" => test(rest),
         "it" => it(rest),
+        "torture" => torture(rest),
         "ci" => ci(),
         "tidy" => tidy::run(&workspace_root()),
         "docs" => docs::run(&workspace_root(), rest),
@@ -192,6 +196,54 @@ fn it(filters: &[String]) -> Result {
         .args(filters);
     setup::test_environment(&root, &mut cmd);
     cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
+    run_counting_tests(&mut cmd)
+}
+
+/// `cargo xtask torture`: the torture test with its seeds and length from the command line
+/// (`CLAUSTER_TORTURE_*`), its report printed; a failing seed prints how to replay it.
+fn torture(args: &[String]) -> Result {
+    let mut seeds = "5".to_owned();
+    let mut steps = "200".to_owned();
+    let mut replay = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |name: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--seeds" => seeds = value("--seeds")?,
+            "--steps" => steps = value("--steps")?,
+            "--seed" => replay = Some(value("--seed")?),
+            other => return Err(format!("torture: unknown argument '{other}'").into()),
+        }
+    }
+    for (name, number) in [("--seeds", &seeds), ("--steps", &steps)] {
+        if number.parse::<u64>().map_or(true, |n| n == 0) {
+            return Err(format!("torture: {name} takes a positive number, not '{number}'").into());
+        }
+    }
+    let root = workspace_root();
+    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "--package",
+        "clauster-tests",
+        "--test",
+        "it",
+        "--",
+        "torture::",
+        "--nocapture",
+    ]);
+    setup::test_environment(&root, &mut cmd);
+    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"))
+        .env("CLAUSTER_TORTURE_STEPS", &steps);
+    match replay {
+        Some(seed) => cmd.env("CLAUSTER_TORTURE_SEED", seed),
+        None => cmd.env("CLAUSTER_TORTURE_SEEDS", &seeds),
+    };
     run_counting_tests(&mut cmd)
 }
 

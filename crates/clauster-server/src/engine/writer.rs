@@ -8,7 +8,7 @@
 //! second (the newest row per instance); until every write went through, `store_ok` is false
 //! and writes fail fast instead of waiting out the busy timeout each time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -82,6 +82,7 @@ impl StoreWriter {
             frames,
             health,
             dirty: BTreeMap::new(),
+            dirty_deletes: BTreeSet::new(),
             healthy: true,
         };
         std::thread::Builder::new()
@@ -107,6 +108,15 @@ impl StoreWriter {
             done: Some(done),
         });
         answer
+    }
+
+    /// Deletes a row the engine decided is not wanted (a launch refused at its spawn); a
+    /// failure is kept and retried like an observed write.
+    pub(super) fn delete(&self, id: &str) {
+        let _ = self.jobs.send(Job::Delete {
+            id: id.to_owned(),
+            done: None,
+        });
     }
 
     /// Deletes a row for a request and reports whether it was deleted.
@@ -156,13 +166,15 @@ struct Thread {
     health: HealthInputs,
     /// Observed rows whose write failed, newest per instance.
     dirty: BTreeMap<String, InstanceRow>,
+    /// Unrequested deletions that failed, retried like `dirty`.
+    dirty_deletes: BTreeSet<String>,
     healthy: bool,
 }
 
 impl Thread {
     fn run(&mut self, jobs: &mpsc::Receiver<Job>) {
         loop {
-            let job = if self.healthy && self.dirty.is_empty() {
+            let job = if self.healthy && self.dirty.is_empty() && self.dirty_deletes.is_empty() {
                 jobs.recv()
                     .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
             } else {
@@ -180,6 +192,7 @@ impl Thread {
         match job {
             Job::Upsert { row, done } => {
                 self.dirty.remove(&row.instance_id);
+                self.dirty_deletes.remove(&row.instance_id);
                 let result = self.store.upsert_instance(&row);
                 let answer = result.as_ref().copied().map_err(ToString::to_string);
                 match (&result, &done) {
@@ -214,6 +227,9 @@ impl Thread {
                             "cannot delete instance {} from the store: {err}",
                             short(&id)
                         );
+                        if done.is_none() {
+                            self.dirty_deletes.insert(id.clone());
+                        }
                         self.failed();
                     }
                 }
@@ -245,13 +261,20 @@ impl Thread {
             }
             self.dirty.remove(&row.instance_id);
         }
+        let deletes: Vec<String> = self.dirty_deletes.iter().cloned().collect();
+        for id in deletes {
+            if self.store.delete_instance(&id).is_err() {
+                return;
+            }
+            self.dirty_deletes.remove(&id);
+        }
         if !self.healthy && self.store.check_writable().is_ok() {
             self.wrote();
         }
     }
 
     fn wrote(&mut self) {
-        if self.healthy || !self.dirty.is_empty() {
+        if self.healthy || !self.dirty.is_empty() || !self.dirty_deletes.is_empty() {
             return;
         }
         self.healthy = true;

@@ -297,7 +297,7 @@ impl Supervisor {
     /// Step 9 (bridges.md §6, issue 14): a standard launch never starts beside a live standard
     /// bridge. A live managed one answers with `created: false`; a live one no record names
     /// (started by hand) refuses with "adopt it first", since neither Start nor Resume adopts.
-    fn gate_live_bridges(
+    pub(super) fn gate_live_bridges(
         &self,
         name: &ProjectName,
         canonical: &Path,

@@ -1,0 +1,164 @@
+//! Rediscovery after a restart (bridges.md §11): every stored row comes back, and its status
+//! is re-derived from the process it names — a live one is believed whatever the row says, a
+//! dead one ends as its last status implies, a row that never got a process is a launch
+//! failure — before the engine says it is ready.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clauster_core::identity::{StartIdentity, parse_boot_id};
+use clauster_core::names::ProjectName;
+use clauster_core::status::{self, Event, ExitStatus, FailureCause, FailureEvidence, Status};
+
+use super::{
+    Live, Supervisor, alive, evidence_defaults, now_ms, parse_rfc3339_ms, pty, rfc3339, set_failure,
+};
+use crate::engine::pointers;
+use crate::store::InstanceRow;
+
+/// §11 step 3's detail.
+const UNFINISHED_LAUNCH: &str = "Clauster stopped before this bridge finished launching";
+
+impl Supervisor {
+    /// bridges.md §11: every stored row comes back; a live status is believed only when the
+    /// recorded process still is ours.
+    pub(super) async fn rediscover(&mut self) {
+        self.clean_up_pointers();
+        let rows = match self.writer.load().await {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::error!("cannot read the instances from the store: {err}");
+                Vec::new()
+            }
+        };
+        for row in rows {
+            let id = row.instance_id.clone();
+            self.rediscover_row(row);
+            if let Some(live) = self.instances.get(&id)
+                && live.row.last_status != live.status.as_token()
+            {
+                let mut live_row = live.row.clone();
+                live.status.as_token().clone_into(&mut live_row.last_status);
+                self.instances.get_mut(&id).expect("inserted").row = live_row;
+                self.persist(&self.instances[&id]);
+            }
+        }
+        self.count_running();
+        // §11: everything changed is persisted before the engine says it is ready.
+        self.writer.flush().await;
+    }
+
+    /// One stored row after a restart (bridges.md §11): its status is re-derived from the
+    /// process, never trusted from disk alone.
+    pub(super) fn rediscover_row(&mut self, row: InstanceRow) {
+        let id = row.instance_id.clone();
+        let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
+        let identity = row.bridge_pid.and_then(|pid| {
+            Some(StartIdentity {
+                pid: i32::try_from(pid).ok()?,
+                start_ticks: row.bridge_start_ticks.and_then(|t| u64::try_from(t).ok()),
+                boot_id: row
+                    .bridge_boot_id
+                    .as_deref()
+                    .and_then(|b| parse_boot_id(b).ok()),
+                proc_start: row.bridge_proc_start,
+            })
+        });
+        self.launches += 1;
+        let keeper = pty::keeper_identity(&row);
+        let mut live = Live::new(row, status, self.launches, false, identity);
+        live.keeper = keeper;
+        if status.is_live() && live.row.bridge_pid.is_none() && live.row.keeper_pid.is_none() {
+            // Step 3: no process was ever recorded — Clauster stopped between persisting the
+            // row and launching (§6 steps 16–17).
+            let failure = status::classify(
+                FailureCause::LaunchFailed,
+                &FailureEvidence {
+                    launch_error: Some(UNFINISHED_LAUNCH),
+                    ..evidence_defaults(&self.config)
+                },
+            );
+            set_failure(&mut live.row, &failure);
+            live.row.error_detail = Some(UNFINISHED_LAUNCH.to_owned());
+            live.row.ended_at.get_or_insert_with(|| rfc3339(now_ms()));
+            live.status = Status::Error;
+            live.exited = Some(ExitStatus::Unknown);
+            self.instances.insert(id, live);
+            return;
+        }
+        if live.is_pty() {
+            // The sidecar says what the keeper learned while we were away.
+            pty::read_sidecar(self.logs.dir(), &mut live);
+        }
+        let alive = alive(&live);
+        if !alive {
+            live.exited = Some(ExitStatus::Unknown);
+        }
+        self.instances.insert(id.clone(), live);
+        if !alive {
+            // Step 2.
+            if status.is_live() {
+                self.apply(&id, Event::FoundDeadAtStartup);
+            }
+            return;
+        }
+        // Step 1: the process is alive, whatever the row says.
+        let live = self.instances.get_mut(&id).expect("inserted above");
+        if live.row.intentional_stop
+            && matches!(status, Status::Starting | Status::Running | Status::Error)
+        {
+            // A Stop whose intent was persisted but whose server was killed before the
+            // bridge was gone (§8.1 step 3): it is finished now.
+            live.stopping = true;
+            self.terminate(&id, None);
+            return;
+        }
+        let has_log = live.row.log_stem.is_some() || live.row.debug_log_path.is_some();
+        match status {
+            Status::Running | Status::Error => {}
+            _ if live.row.ready_at.is_some() => live.status = Status::Running,
+            // Recorded `stopped`/`crashed` but alive (every row imported from the Python
+            // store): without a log set there is nothing to re-parse, so it is `running` on
+            // liveness and never meets the startup deadline (issue 14).
+            Status::Stopped | Status::Crashed if !has_log => live.status = Status::Running,
+            Status::Stopped | Status::Crashed | Status::Starting => live.status = Status::Starting,
+        }
+        // Re-derive the readiness facts from the bridge's own log (B4).
+        self.observe(&id);
+        if self.instances[&id].status == Status::Starting {
+            let launched = self.instances[&id]
+                .row
+                .launched_at
+                .as_deref()
+                .and_then(parse_rfc3339_ms);
+            let grace = Duration::from_secs_f64(self.config.claude.startup_grace_seconds);
+            let remaining = launched.map_or(grace, |at| {
+                let due = at + grace.as_millis();
+                Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
+            });
+            self.schedule_deadline(&id, self.instances[&id].launch, remaining);
+        }
+    }
+
+    /// Startup (§17.3): non-live pointers of discovered projects untouched for 14 days lose
+    /// their session, without backup.
+    pub(super) fn clean_up_pointers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.config.projects_root) else {
+            return;
+        };
+        let projects: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| ProjectName::new(n).is_ok())
+            })
+            .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+            .filter(|p| p.is_dir())
+            .collect();
+        let stripped = pointers::startup_cleanup(&self.pointers, &projects, SystemTime::now());
+        if stripped > 0 {
+            tracing::info!("stripped {stripped} stale bridge pointer(s)");
+        }
+    }
+}
