@@ -14,6 +14,7 @@ mod claude_md;
 mod clone;
 mod context;
 mod control;
+pub mod control_client;
 pub mod doctor;
 mod engine;
 mod error;
