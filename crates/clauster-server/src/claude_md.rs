@@ -329,39 +329,21 @@ fn write_blocking(
     Ok(Written::Done((request.content, hash)))
 }
 
-/// Writes `CLAUDE.md.<pid>.<8 hex>.tmp` next to the target, fsyncs it and renames it over the
-/// target; an existing file keeps its mode. The temp file is removed on failure.
+/// Writes `.CLAUDE.md.<random>.tmp` next to the target, fsyncs it and renames it over the
+/// target ([`clauster_pty::atomic_write::stage`]); an existing file keeps its mode. The temp
+/// file is removed on failure.
 fn replace(target: &Target, bytes: &[u8]) -> io::Result<()> {
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let temp = target.dir.join(format!(
-        "{FILE_NAME}.{}.{}.tmp",
-        std::process::id(),
-        &suffix[..8]
-    ));
     let mode = if target.exists {
         Some(fs::metadata(&target.path)?.permissions().mode() & 0o7777)
     } else {
         None
     };
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        if let Some(mode) = mode {
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        file.sync_all()?;
-        fs::rename(&temp, &target.path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    } else if let Ok(dir) = File::open(&target.dir) {
+    let staged = clauster_pty::atomic_write::stage(&target.path, bytes, mode)?;
+    staged.persist(&target.path).map_err(|err| err.error)?;
+    if let Ok(dir) = File::open(&target.dir) {
         let _ = dir.sync_all();
     }
-    result
+    Ok(())
 }
 
 /// Appends one JSON line to `<state_dir>/config_audit.log` (0600), rotating first when it
