@@ -40,7 +40,7 @@ const CONFLICT_HASH_MAX_BYTES: u64 = 64 << 20;
 const AUDIT_MAX_BYTES: u64 = 5 << 20;
 
 /// Rotated audit logs kept: `.1` … `.5`.
-const AUDIT_KEEP: u32 = 5;
+const AUDIT_KEEP: u64 = 5;
 
 const FILE_NAME: &str = "CLAUDE.md";
 
@@ -385,18 +385,7 @@ fn append_audit(log: &Path, line: &[u8]) -> io::Result<()> {
 
 /// `.4` → `.5` (the old `.5` is dropped), …, `.1` → `.2`, current → `.1`.
 fn rotate(log: &Path) -> io::Result<()> {
-    let numbered = |n: u32| {
-        let mut name = log.as_os_str().to_owned();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
-    };
-    for n in (1..AUDIT_KEEP).rev() {
-        match fs::rename(numbered(n), numbered(n + 1)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    fs::rename(log, numbered(1))
+    crate::log_rotation::rotate_by_rename(log, AUDIT_KEEP)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod error;
 mod headers;
 mod instances;
 mod listen;
+mod log_rotation;
 mod log_tail;
 mod mcp;
 mod metrics;
