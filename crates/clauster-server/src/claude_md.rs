@@ -22,8 +22,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects::{self, Discovered};
-use crate::routes::no_store;
 use crate::state::AppState;
 
 /// The largest PUT body (security.md §7.2): room for 64 KiB of content escaped as JSON.
@@ -256,7 +256,7 @@ pub async fn write(
     };
     // The `has_claude_md` chip may have changed.
     state.invalidate_projects();
-    let refreshed = crate::routes::projects_blocking(state.clone()).await;
+    let refreshed = crate::state::projects_blocking(state.clone()).await;
     if let Some(card) = refreshed
         .ok()
         .and_then(|all| all.into_iter().find(|p| p.name == name))

@@ -19,9 +19,9 @@ use clauster_core::doctor::{self, Verdict};
 use clauster_wire::{Check, CheckReport, CheckStatus};
 
 use crate::bridge_env::{self, BridgeEnv};
+use crate::http::no_store;
 use crate::probe;
 use crate::projects;
-use crate::routes::no_store;
 use crate::state::{AppState, ProcessEnv};
 use crate::store;
 use crate::trust;

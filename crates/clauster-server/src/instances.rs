@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::StartRequest;
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -170,7 +170,7 @@ pub async fn app_state(State(state): State<AppState>) -> Result<Response, ApiErr
 
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let instances = state.engine().list().await?;
-    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let projects = crate::state::projects_blocking(state.clone()).await?;
     let preflight = crate::preflight::check_all_off_thread(state, projects.clone()).await;
     Ok(Snapshot {
         projects,

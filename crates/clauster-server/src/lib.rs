@@ -19,6 +19,7 @@ pub mod doctor;
 mod engine;
 mod error;
 mod headers;
+mod http;
 mod instances;
 mod listen;
 mod log_rotation;

@@ -17,7 +17,7 @@ use clauster_wire::{
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 /// The checks of one project. `global` is Claude's global config file, parsed once by the
@@ -181,7 +181,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 /// `GET /api/projects/preflight` → `{"<name>": {"ok", "checks"}}`.
 pub async fn all(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let projects = crate::state::projects_blocking(state.clone()).await?;
     let reports = check_all_off_thread(&state, projects).await;
     Ok(no_store(Json(reports).into_response()))
 }
@@ -193,7 +193,7 @@ pub async fn one(
     UrlPath(name): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let valid = ProjectName::new(&name).map_err(|err| ApiError::invalid(err.to_string(), None))?;
-    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let projects = crate::state::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()
         .find(|p| p.name == valid.as_str())

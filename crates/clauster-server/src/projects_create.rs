@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::clone;
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 /// How long `git init` may take (data.md §3.2).
@@ -109,7 +109,7 @@ pub async fn create(
         return Err(err);
     }
     state.invalidate_projects();
-    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let projects = crate::state::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()
         .find(|p| p.name == name.as_str())

@@ -123,7 +123,7 @@ fn spawn_rediscovery(state: Weak<Inner>, mut wake: tokio::sync::mpsc::Receiver<(
             let Some(inner) = state.upgrade() else { return };
             let state = AppState { inner };
             state.invalidate_projects();
-            if let Err(err) = crate::routes::projects_blocking(state).await {
+            if let Err(err) = projects_blocking(state).await {
                 tracing::debug!("rediscovery after a change in projects_root failed: {err:?}");
             }
         }
@@ -300,4 +300,15 @@ impl trust::Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
+}
+
+/// The projects, from the cache while it is fresh; discovery touches the filesystem, so it
+/// runs off the async workers.
+pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
+    if let Some(list) = state.cached_projects() {
+        return Ok(list.as_ref().clone());
+    }
+    tokio::task::spawn_blocking(move || state.projects())
+        .await
+        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
 }

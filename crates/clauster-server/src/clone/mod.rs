@@ -19,8 +19,8 @@ pub use jobs::CloneJobs;
 pub use run::sweep_leftovers;
 
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects_create::{JsonObject, exists_error, validate_new_name};
-use crate::routes::no_store;
 use crate::state::AppState;
 
 const CLOSE_POLICY: u16 = 1008;
@@ -241,7 +241,7 @@ async fn stream_progress(
 /// Pushes the `project` frame of a new directory (after create or a finished clone).
 pub async fn publish_project(state: &AppState, name: &str) {
     state.invalidate_projects();
-    let Ok(projects) = crate::routes::projects_blocking(state.clone()).await else {
+    let Ok(projects) = crate::state::projects_blocking(state.clone()).await else {
         return;
     };
     if let Some(project) = projects.into_iter().find(|p| p.name == name) {

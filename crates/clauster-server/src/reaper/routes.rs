@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 const DISABLED: &str = "reaper UI is disabled";

@@ -22,7 +22,7 @@ use super::routes::{PageParams, context, live_sessions, open};
 use crate::assets::BUNDLE_VERSION;
 use crate::error::ApiError;
 use crate::headers::CspNonce;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {

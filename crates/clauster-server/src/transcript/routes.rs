@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::{Indexed, PageQuery, RenderContext};
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects::Discovered;
-use crate::routes::no_store;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {

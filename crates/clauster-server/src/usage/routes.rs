@@ -16,8 +16,8 @@ use clauster_wire::{Transcripts, UsageDaily};
 
 use crate::claude_md;
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects::{self, Discovered};
-use crate::routes::no_store;
 use crate::state::AppState;
 
 /// The routes of the data features: the rollup, the conversation list and the CLAUDE.md

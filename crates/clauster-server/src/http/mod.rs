@@ -1,0 +1,6 @@
+//! What every handler shares about HTTP itself: response helpers (the JSON object and
+//! project extractors and the websocket helpers join them here), with no feature imported.
+
+mod responses;
+
+pub(crate) use responses::no_store;
