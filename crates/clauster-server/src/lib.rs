@@ -246,7 +246,21 @@ async fn serve_on(
     tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let max_connections = config.max_connections;
     let mcp_config = std::sync::Arc::clone(&config);
-    let state = state::AppState::new(config, context, options, engine);
+    let mut features = axum::http::Extensions::new();
+    let home = trust::Env::var(&state::ProcessEnv, "HOME")
+        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
+    let server_config_dir =
+        trust::Env::var(&state::ProcessEnv, "CLAUDE_CONFIG_DIR").map(std::path::PathBuf::from);
+    state::register_feature(
+        &mut features,
+        usage::UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone()),
+    );
+    state::register_feature(
+        &mut features,
+        metrics::MetricsService::new(&config, engine.clone()),
+    );
+    state::register_feature(&mut features, clone::CloneJobs::default());
+    let state = state::AppState::new(config, context, options, engine, features);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();

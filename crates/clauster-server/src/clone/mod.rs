@@ -23,6 +23,13 @@ use crate::http::no_store;
 use crate::projects_create::{JsonObject, exists_error, validate_new_name};
 use crate::state::AppState;
 
+impl AppState {
+    /// The clone jobs (data.md §3.5).
+    pub fn clones(&self) -> &CloneJobs {
+        self.feature()
+    }
+}
+
 const CLOSE_POLICY: u16 = 1008;
 /// The keep-alive ping period; a client that leaves two pings unanswered is dropped
 /// (http-api.md §8).

@@ -30,6 +30,13 @@ pub use routes::routes;
 pub(crate) use routes::{lookup, session_list};
 pub use scan::RootError;
 
+impl crate::state::AppState {
+    /// The transcript rollup (data.md §1).
+    pub fn usage(&self) -> &UsageService {
+        self.feature()
+    }
+}
+
 /// Cold computations run on at most this many blocking threads at a time (§1.6).
 const MAX_CONCURRENT: usize = 2;
 
