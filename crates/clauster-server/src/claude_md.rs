@@ -17,12 +17,11 @@ use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json;
 use clauster_core::names::{ProjectName, echo};
 use clauster_wire::{ClaudeMdConflict, ClaudeMdDoc};
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
-use crate::http::no_store;
+use crate::http::{JsonObject, no_store};
 use crate::projects::{self, Discovered};
 use crate::state::AppState;
 
@@ -188,26 +187,14 @@ struct WriteRequest {
 }
 
 fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
-    let not_object = || ApiError::invalid("request body must be a JSON object", None);
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
-        return Err(not_object());
-    };
-    let Some(Value::String(content)) = fields.get("content") else {
+    let fields = JsonObject::parse(body)?;
+    let Some(content) = fields.string("content")? else {
         return Err(ApiError::invalid(
             "content must be a string",
             Some("content"),
         ));
     };
-    let base_sha256 = match fields.get("base_sha256") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(base)) => Some(base.clone()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "base_sha256 must be a string",
-                Some("base_sha256"),
-            ));
-        }
-    };
+    let base_sha256 = fields.string("base_sha256")?;
     if content.contains('\0') {
         return Err(ApiError::invalid(
             "content must not contain NUL characters",

@@ -19,8 +19,8 @@ pub use jobs::CloneJobs;
 pub use run::sweep_leftovers;
 
 use crate::error::ApiError;
-use crate::http::no_store;
-use crate::projects_create::{JsonObject, exists_error, validate_new_name};
+use crate::http::{JsonObject, no_store};
+use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
 
 impl AppState {

@@ -1,6 +1,8 @@
 //! What every handler shares about HTTP itself: response helpers (the JSON object and
 //! project extractors and the websocket helpers join them here), with no feature imported.
 
+mod extract;
 mod responses;
 
+pub(crate) use extract::JsonObject;
 pub(crate) use responses::no_store;
