@@ -30,6 +30,7 @@ mod origin;
 mod page;
 mod preflight;
 mod probe;
+mod project_checks;
 mod projects;
 mod projects_create;
 mod pty_screen;

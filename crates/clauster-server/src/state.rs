@@ -227,11 +227,11 @@ impl AppState {
         if let Some(before) = known.as_deref() {
             let frames = projects::changes(before, &list);
             let global = (!frames.is_empty())
-                .then(|| crate::preflight::read_global(self.claude_global_file()));
+                .then(|| crate::project_checks::read_global(self.claude_global_file()));
             for mut frame in frames {
                 if let (Frame::Project { project, preflight }, Some(global)) = (&mut frame, &global)
                 {
-                    *preflight = Some(crate::preflight::check_project(project, global));
+                    *preflight = Some(crate::project_checks::check_project(project, global));
                 }
                 self.inner.engine.publish(frame);
             }
