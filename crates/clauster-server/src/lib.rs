@@ -261,6 +261,7 @@ async fn serve_on(
         metrics::MetricsService::new(&config, engine.clone()),
     );
     state::register_feature(&mut features, clone::CloneJobs::default());
+    state::register_feature(&mut features, transcript::Indexes::default());
     let state = state::AppState::new(config, context, options, engine, features);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {

@@ -27,7 +27,7 @@ use crate::engine::Engine;
 use crate::projects::{self, Discovered};
 
 pub use routes::routes;
-pub(crate) use routes::{lookup, session_list};
+pub(crate) use routes::{live_sessions, lookup, session_list};
 pub use scan::RootError;
 
 impl crate::state::AppState {
@@ -70,8 +70,6 @@ struct Inner {
     /// Every changed path, as the watcher sees it (no debounce): the transcript viewer's
     /// live sockets filter it for their file.
     changes: tokio::sync::broadcast::Sender<Arc<Path>>,
-    /// The transcript viewer's turn indexes.
-    indexes: crate::transcript::Indexes,
 }
 
 #[derive(Debug)]
@@ -118,7 +116,6 @@ impl UsageService {
                 transcripts: transcripts::Cache::default(),
                 generation: AtomicU64::new(0),
                 changes: tokio::sync::broadcast::channel(256).0,
-                indexes: crate::transcript::Indexes::default(),
             }),
         }
     }
@@ -420,10 +417,6 @@ impl UsageService {
     /// Changed paths below the transcript roots, as they are noticed.
     pub(crate) fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Path>> {
         self.inner.changes.subscribe()
-    }
-
-    pub(crate) fn indexes(&self) -> &crate::transcript::Indexes {
-        &self.inner.indexes
     }
 
     pub(crate) fn prices(&self) -> &Arc<PriceTable> {
