@@ -21,7 +21,7 @@ use super::html::escape;
 use super::routes::{PageParams, context, live_sessions, open};
 use crate::assets::BUNDLE_VERSION;
 use crate::error::ApiError;
-use crate::headers::CspNonce;
+use crate::http::CspNonce;
 use crate::http::no_store;
 use crate::state::AppState;
 
