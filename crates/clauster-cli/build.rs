@@ -38,22 +38,15 @@ fn main() {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
+    let date = i64::try_from(seconds)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date();
     println!(
-        "cargo:rustc-env=BUILD_DATE={}",
-        civil_date(seconds / 86_400)
+        "cargo:rustc-env=BUILD_DATE={:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
     );
-}
-
-/// `YYYY-MM-DD` of a day count since 1970-01-01 (proleptic Gregorian calendar).
-fn civil_date(days: u64) -> String {
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }

@@ -665,19 +665,21 @@ async fn the_control_socket_refuses_another_uid() {
     assert_healthz_within_a_second(&server).await;
     let socket = sandbox.state_dir().join("control.sock");
     let answer = support::wait_for(Duration::from_secs(10), || {
-        let mut stream = std::os::unix::net::UnixStream::connect(&socket).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let _ = stream.write_all(
-            b"GET /api/projects HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        );
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        Some(answer)
+        use clauster_server::control_client::{CallError, call};
+        match call(
+            &socket,
+            "GET",
+            "/api/projects",
+            None,
+            Duration::from_secs(5),
+        ) {
+            Err(CallError::NoServer(_)) => None,
+            Ok(answer) => Some(Some(answer.status)),
+            Err(_) => Some(None),
+        }
     })
     .expect("the control socket exists");
-    assert_eq!(answer, "", "a peer of another uid got an answer");
+    assert_eq!(answer, None, "a peer of another uid got an answer");
     assert_healthz_within_a_second(&server).await;
     assert_peak_rss_under(&server, 100);
 }

@@ -17,8 +17,8 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Sandbox, Server, clauster_bin, fake_claude, hash_password, hex, process_exists, sha256_hex,
-    start_server, wait_for, write_config,
+    Sandbox, Server, clauster_bin, fake_claude, hash_password, hex, over_control_socket,
+    process_exists, sha256_hex, start_server, wait_for, write_config,
 };
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -158,39 +158,6 @@ impl Bench {
             self.refuses(row, request, status, &detail).await;
         }
     }
-}
-
-/// One HTTP/1.1 request over the control socket: the status code and the body.
-fn over_control_socket(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = wait_for(Duration::from_secs(10), || {
-        std::os::unix::net::UnixStream::connect(socket).ok()
-    })
-    .expect("connect to the control socket");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write the request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read the answer");
-    let status = answer[9..12].parse().expect("a status code");
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    // Chunked answers: good enough to drop the chunk-size lines of a small JSON body.
-    let body = if body.starts_with('[') || body.starts_with('{') || body.is_empty() {
-        body
-    } else {
-        body.lines()
-            .filter(|l| l.starts_with('[') || l.starts_with('{'))
-            .collect::<Vec<_>>()
-            .join("")
-    };
-    (status, body)
 }
 
 // ---------------------------------------------------------------------------------------------

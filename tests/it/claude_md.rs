@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, sha256_hex, start_server};
+use support::{Sandbox, call, over_control_socket, sha256_hex, start_server};
 
 fn audit_log(sandbox: &Sandbox) -> PathBuf {
     sandbox.state_dir().join("config_audit.log")
@@ -486,27 +486,6 @@ async fn a_running_bridge_is_reported() {
         (200, json!(true)),
         "{doc}"
     );
-}
-
-/// One HTTP/1.1 request over the control socket; the status line's code and the body.
-fn over_control_socket(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 mod cli_reference;
 mod commands;
 mod config_file;
-mod control_client;
 mod credentials;
 mod doctor;
 mod headless;
@@ -21,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use clauster_server::control_client;
 
 const AFTER_HELP: &str = "\
 Configuration is read from the first file found of: -c PATH; $CLAUSTER_CONFIG; ./clauster.yml;

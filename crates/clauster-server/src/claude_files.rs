@@ -7,14 +7,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::hash::{BuildHasher as _, RandomState};
 use std::io::{self, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::fs::{
-    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
-};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use clauster_core::claude_json::{self, ClaudeJsonError};
@@ -330,52 +326,13 @@ fn write_backup_once(target: &Path, original: &[u8]) {
     }
 }
 
-/// A name no other writer picks: `.<name>.<random>.tmp`.
-fn temp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let random = RandomState::new().hash_one((
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now(),
-    ));
-    let name = target.file_name().map_or_else(
-        || "claude.json".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    target.with_file_name(format!(".{name}.{random:016x}.tmp"))
-}
-
-/// Steps 5–6: writes `bytes` to a temp file beside `target` with the original's mode (0600
-/// for a new file), fsyncs it, and renames it over `target` — unless `target` changed since
-/// `before` was taken, in which case the temp file is discarded and `false` returned.
+/// Steps 5–6: writes `bytes` to a temp file `.<name>.<random>.tmp` beside `target` with the
+/// original's mode (0600 for a new file) and fsyncs it ([`clauster_pty::atomic_write::stage`]),
+/// then renames it over `target` — unless `target` changed since `before` was taken, in which
+/// case the temp file is discarded and `false` returned.
 fn replace_atomically(target: &Path, bytes: &[u8], before: Option<Stamp>) -> io::Result<bool> {
     let mode = before.map_or(NEW_FILE_MODE, |s| s.mode & 0o7777);
-    let temp = temp_path(target);
-    let result = write_temp_then_rename(target, &temp, bytes, mode, before);
-    if !matches!(result, Ok(true)) {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-fn write_temp_then_rename(
-    target: &Path,
-    temp: &Path,
-    bytes: &[u8],
-    mode: u32,
-    before: Option<Stamp>,
-) -> io::Result<bool> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(NEW_FILE_MODE)
-        .open(temp)?;
-    // Explicitly, because the umask narrows the mode given at creation.
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-
+    let staged = clauster_pty::atomic_write::stage(target, bytes, Some(mode))?;
     let now = match fs::metadata(target) {
         Ok(meta) => Some(Stamp::of(&meta)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -384,7 +341,7 @@ fn write_temp_then_rename(
     if now != before {
         return Ok(false);
     }
-    fs::rename(temp, target)?;
+    staged.persist(target).map_err(|err| err.error)?;
     // The rename is durable once the directory is; failing that only weakens durability.
     if let Some(dir) = target.parent()
         && let Ok(dir) = File::open(dir)
@@ -397,6 +354,8 @@ fn write_temp_then_rename(
 #[cfg(test)]
 mod tests {
     use std::thread;
+
+    use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
 

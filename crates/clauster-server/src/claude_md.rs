@@ -17,13 +17,12 @@ use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json;
 use clauster_core::names::{ProjectName, echo};
 use clauster_wire::{ClaudeMdConflict, ClaudeMdDoc};
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
+use crate::http::{JsonObject, no_store};
 use crate::projects::{self, Discovered};
-use crate::routes::no_store;
 use crate::state::AppState;
 
 /// The largest PUT body (security.md §7.2): room for 64 KiB of content escaped as JSON.
@@ -40,7 +39,7 @@ const CONFLICT_HASH_MAX_BYTES: u64 = 64 << 20;
 const AUDIT_MAX_BYTES: u64 = 5 << 20;
 
 /// Rotated audit logs kept: `.1` … `.5`.
-const AUDIT_KEEP: u32 = 5;
+const AUDIT_KEEP: u64 = 5;
 
 const FILE_NAME: &str = "CLAUDE.md";
 
@@ -188,26 +187,14 @@ struct WriteRequest {
 }
 
 fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
-    let not_object = || ApiError::invalid("request body must be a JSON object", None);
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
-        return Err(not_object());
-    };
-    let Some(Value::String(content)) = fields.get("content") else {
+    let fields = JsonObject::parse(body)?;
+    let Some(content) = fields.string("content")? else {
         return Err(ApiError::invalid(
             "content must be a string",
             Some("content"),
         ));
     };
-    let base_sha256 = match fields.get("base_sha256") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(base)) => Some(base.clone()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "base_sha256 must be a string",
-                Some("base_sha256"),
-            ));
-        }
-    };
+    let base_sha256 = fields.string("base_sha256")?;
     if content.contains('\0') {
         return Err(ApiError::invalid(
             "content must not contain NUL characters",
@@ -256,7 +243,7 @@ pub async fn write(
     };
     // The `has_claude_md` chip may have changed.
     state.invalidate_projects();
-    let refreshed = crate::routes::projects_blocking(state.clone()).await;
+    let refreshed = crate::state::projects_blocking(state.clone()).await;
     if let Some(card) = refreshed
         .ok()
         .and_then(|all| all.into_iter().find(|p| p.name == name))
@@ -329,39 +316,21 @@ fn write_blocking(
     Ok(Written::Done((request.content, hash)))
 }
 
-/// Writes `CLAUDE.md.<pid>.<8 hex>.tmp` next to the target, fsyncs it and renames it over the
-/// target; an existing file keeps its mode. The temp file is removed on failure.
+/// Writes `.CLAUDE.md.<random>.tmp` next to the target, fsyncs it and renames it over the
+/// target ([`clauster_pty::atomic_write::stage`]); an existing file keeps its mode. The temp
+/// file is removed on failure.
 fn replace(target: &Target, bytes: &[u8]) -> io::Result<()> {
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let temp = target.dir.join(format!(
-        "{FILE_NAME}.{}.{}.tmp",
-        std::process::id(),
-        &suffix[..8]
-    ));
     let mode = if target.exists {
         Some(fs::metadata(&target.path)?.permissions().mode() & 0o7777)
     } else {
         None
     };
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        if let Some(mode) = mode {
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        file.sync_all()?;
-        fs::rename(&temp, &target.path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    } else if let Ok(dir) = File::open(&target.dir) {
+    let staged = clauster_pty::atomic_write::stage(&target.path, bytes, mode)?;
+    staged.persist(&target.path).map_err(|err| err.error)?;
+    if let Ok(dir) = File::open(&target.dir) {
         let _ = dir.sync_all();
     }
-    result
+    Ok(())
 }
 
 /// Appends one JSON line to `<state_dir>/config_audit.log` (0600), rotating first when it
@@ -403,18 +372,7 @@ fn append_audit(log: &Path, line: &[u8]) -> io::Result<()> {
 
 /// `.4` → `.5` (the old `.5` is dropped), …, `.1` → `.2`, current → `.1`.
 fn rotate(log: &Path) -> io::Result<()> {
-    let numbered = |n: u32| {
-        let mut name = log.as_os_str().to_owned();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
-    };
-    for n in (1..AUDIT_KEEP).rev() {
-        match fs::rename(numbered(n), numbered(n + 1)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    fs::rename(log, numbered(1))
+    crate::log_rotation::rotate_by_rename(log, AUDIT_KEEP)
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use clauster_core::doctor::{self, Verdict};
 use clauster_wire::{Check, CheckReport, CheckStatus};
 
 use crate::bridge_env::{self, BridgeEnv};
+use crate::http::no_store;
 use crate::probe;
 use crate::projects;
-use crate::routes::no_store;
 use crate::state::{AppState, ProcessEnv};
 use crate::store;
 use crate::trust;
@@ -429,59 +429,36 @@ fn workspace_trust(config: &Config, discovered: &[projects::Discovered]) -> Verd
 }
 
 /// Live PTY keepers (`clauster __pty-keeper__ --sidecar <state_dir>/…`) whose pid no store
-/// row records.
+/// row records, read through the engine's own `/proc` parser ([`clauster_pty::proc`]).
 fn unknown_keepers(state_dir: &Path, known: &[i64]) -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let state_dir = fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
-    let mut keepers: Vec<(i32, Option<i32>)> = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
+    let mut keepers: Vec<(i32, i32)> = Vec::new();
+    for pid in clauster_pty::proc::pids() {
+        let Ok(Some(observed)) = clauster_pty::proc::read_identity(pid) else {
             continue;
         };
-        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.get(1) != Some(&b"__pty-keeper__".as_slice()) {
+        let args = observed.cmdline.args();
+        if args.get(1).map(String::as_str) != Some(clauster_core::identity::KEEPER_SUBCOMMAND) {
             continue;
         }
         let sidecar = args
             .iter()
-            .position(|a| *a == b"--sidecar")
+            .position(|a| a == "--sidecar")
             .and_then(|i| args.get(i + 1))
-            .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()));
+            .map(PathBuf::from);
         if sidecar.is_some_and(|s| s.starts_with(&state_dir)) {
-            keepers.push((pid, parent_pid(pid)));
+            keepers.push((pid, observed.stat.ppid));
         }
     }
     // A keeper's child between fork and exec still shows the keeper's command line.
     let pids: Vec<i32> = keepers.iter().map(|(pid, _)| *pid).collect();
     let mut unknown: Vec<i32> = keepers
         .into_iter()
-        .filter(|(pid, parent)| {
-            !parent.is_some_and(|p| pids.contains(&p)) && !known.contains(&i64::from(*pid))
-        })
+        .filter(|(pid, parent)| !pids.contains(parent) && !known.contains(&i64::from(*pid)))
         .map(|(pid, _)| pid)
         .collect();
     unknown.sort_unstable();
     unknown
-}
-
-/// The parent pid from `/proc/<pid>/stat` (the field after the state, past the last `)`).
-fn parent_pid(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// The `systemd` row: `systemctl show` of the system unit, then the user unit; without an

@@ -6,30 +6,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::auth::{Auth, peer_of};
 use crate::error::ApiError;
+pub use crate::http::CspNonce;
 
 /// JSON request bodies are capped here (security.md §7.2); routes with their own cap set it.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-
-/// The nonce of this response's inline `<script>`/`<style>` elements, put in the request's
-/// extensions for the handlers that render HTML.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CspNonce(pub String);
-
-impl CspNonce {
-    /// 16 random bytes, base64url.
-    fn fresh() -> Self {
-        let mut bytes = [0u8; 16];
-        // The OS generator does not fail on supported platforms; an all-zero nonce would
-        // still be a valid (if guessable) policy, never an open one.
-        let _ = getrandom::fill(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes))
-    }
-}
 
 /// The policy for one nonce: no `unsafe-inline`, no `unsafe-eval`; `wasm-unsafe-eval` only
 /// for instantiating the hydration bundle.

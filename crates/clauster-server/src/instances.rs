@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::StartRequest;
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::{JsonObject, no_store};
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -89,28 +89,16 @@ fn parse_resume(body: &[u8]) -> Result<(bool, bool), ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((false, false));
     }
-    let not_object = || ApiError::invalid("request body must be a JSON object", None);
-    let value: Value = serde_json::from_slice(body).map_err(|_| not_object())?;
-    let Value::Object(fields) = value else {
-        return Err(not_object());
-    };
-    let flag = |name: &'static str| match fields.get(name) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(value)) => Ok(*value),
-        Some(_) => Err(ApiError::invalid(
-            format!("{name} must be a boolean"),
-            Some(name),
-        )),
-    };
-    Ok((flag("fresh")?, flag("trust")?))
+    let fields = JsonObject::parse(body)?;
+    Ok((
+        fields.boolean("fresh")?.unwrap_or(false),
+        fields.boolean("trust")?.unwrap_or(false),
+    ))
 }
 
 fn parse_start(body: &[u8]) -> Result<StartRequest, ApiError> {
-    let not_object = || ApiError::invalid("request body must be a JSON object", None);
-    let value: Value = serde_json::from_slice(body).map_err(|_| not_object())?;
-    let Value::Object(fields) = value else {
-        return Err(not_object());
-    };
+    let object = JsonObject::parse(body)?;
+    let fields = object.fields();
     let project = match fields.get("project") {
         Some(Value::String(project)) => project.clone(),
         Some(_) => {
@@ -121,7 +109,7 @@ fn parse_start(body: &[u8]) -> Result<StartRequest, ApiError> {
         }
         None => return Err(ApiError::invalid("project is required", Some("project"))),
     };
-    let text = |name: &'static str| optional_string(&fields, name);
+    let text = |name: &'static str| optional_string(fields, name);
     let trust = match fields.get("trust") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(trust)) => *trust,
@@ -170,7 +158,7 @@ pub async fn app_state(State(state): State<AppState>) -> Result<Response, ApiErr
 
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let instances = state.engine().list().await?;
-    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let projects = crate::state::projects_blocking(state.clone()).await?;
     let preflight = crate::preflight::check_all_off_thread(state, projects.clone()).await;
     Ok(Snapshot {
         projects,

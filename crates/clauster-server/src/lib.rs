@@ -14,12 +14,15 @@ mod claude_md;
 mod clone;
 mod context;
 mod control;
+pub mod control_client;
 pub mod doctor;
 mod engine;
 mod error;
 mod headers;
+mod http;
 mod instances;
 mod listen;
+mod log_rotation;
 mod log_tail;
 mod mcp;
 mod metrics;
@@ -27,6 +30,7 @@ mod origin;
 mod page;
 mod preflight;
 mod probe;
+mod project_checks;
 mod projects;
 mod projects_create;
 mod pty_screen;
@@ -243,7 +247,22 @@ async fn serve_on(
     tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let max_connections = config.max_connections;
     let mcp_config = std::sync::Arc::clone(&config);
-    let state = state::AppState::new(config, context, options, engine);
+    let mut features = axum::http::Extensions::new();
+    let home = trust::Env::var(&state::ProcessEnv, "HOME")
+        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
+    let server_config_dir =
+        trust::Env::var(&state::ProcessEnv, "CLAUDE_CONFIG_DIR").map(std::path::PathBuf::from);
+    state::register_feature(
+        &mut features,
+        usage::UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone()),
+    );
+    state::register_feature(
+        &mut features,
+        metrics::MetricsService::new(&config, engine.clone()),
+    );
+    state::register_feature(&mut features, clone::CloneJobs::default());
+    state::register_feature(&mut features, transcript::Indexes::default());
+    let state = state::AppState::new(config, context, options, engine, features);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();

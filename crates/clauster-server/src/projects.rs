@@ -108,6 +108,28 @@ pub fn changes(before: &[Project], after: &[Project]) -> Vec<Frame> {
     upserts.chain(removals).collect()
 }
 
+/// The name of a project to be created: present, not blank, valid (security.md §7.1).
+pub fn validate_new_name(name: Option<&str>) -> Result<ProjectName, crate::error::ApiError> {
+    let name = match name {
+        Some(name) if !name.trim().is_empty() => name,
+        _ => {
+            return Err(crate::error::ApiError::invalid(
+                "name is required",
+                Some("name"),
+            ));
+        }
+    };
+    ProjectName::new(name)
+        .map_err(|err| crate::error::ApiError::invalid(err.to_string(), Some("name")))
+}
+
+pub fn exists_error(name: &str) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        format!("a directory named '{name}' already exists"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use clauster_wire::{Frame, Project, TrustState};

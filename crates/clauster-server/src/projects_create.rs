@@ -7,69 +7,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use clauster_core::names::ProjectName;
-use serde_json::{Map, Value};
 
 use crate::clone;
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::{JsonObject, no_store};
+// Also used by clone; re-exported here where they used to live.
+pub use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
 
 /// How long `git init` may take (data.md §3.2).
 const GIT_INIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A request body that must be a JSON object, with typed field access (http-api.md §1).
-pub struct JsonObject(Map<String, Value>);
-
-impl JsonObject {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let not_object = || ApiError::invalid("request body must be a JSON object", None);
-        match serde_json::from_slice(body) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
-            _ => Err(not_object()),
-        }
-    }
-
-    /// An optional string field; `null` counts as absent.
-    pub fn string(&self, name: &'static str) -> Result<Option<String>, ApiError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(value)) => Ok(Some(value.clone())),
-            Some(_) => Err(ApiError::invalid(
-                format!("{name} must be a string"),
-                Some(name),
-            )),
-        }
-    }
-
-    /// An optional boolean field; `null` counts as absent.
-    pub fn boolean(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(value)) => Ok(Some(*value)),
-            Some(_) => Err(ApiError::invalid(
-                format!("{name} must be a boolean"),
-                Some(name),
-            )),
-        }
-    }
-}
-
-/// The name of a project to be created: present, not blank, valid (security.md §7.1).
-pub fn validate_new_name(name: Option<&str>) -> Result<ProjectName, ApiError> {
-    let name = match name {
-        Some(name) if !name.trim().is_empty() => name,
-        _ => return Err(ApiError::invalid("name is required", Some("name"))),
-    };
-    ProjectName::new(name).map_err(|err| ApiError::invalid(err.to_string(), Some("name")))
-}
-
-pub fn exists_error(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        format!("a directory named '{name}' already exists"),
-    )
-}
 
 /// `POST /api/projects`.
 pub async fn create(
@@ -109,7 +56,7 @@ pub async fn create(
         return Err(err);
     }
     state.invalidate_projects();
-    let projects = crate::routes::projects_blocking(state.clone()).await?;
+    let projects = crate::state::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()
         .find(|p| p.name == name.as_str())

@@ -8,7 +8,7 @@ use qrcode::render::{Renderer, svg};
 use qrcode::{EcLevel, QrCode};
 
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 /// QR geometry of http-api.md §5.2.

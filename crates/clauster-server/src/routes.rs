@@ -7,14 +7,18 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use clauster_wire::{Bootstrap, Health, HealthDetail, Project};
+use clauster_wire::{Bootstrap, Health, HealthDetail};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 
 use crate::auth::{Auth, Caller, login};
 use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
+// `no_store` and `projects_blocking` are re-exported from their old home for code written
+// against it (other branches); new code imports them from `http` and `state`.
+pub(crate) use crate::http::no_store;
 use crate::state::AppState;
+pub(crate) use crate::state::projects_blocking;
 use crate::{
     assets, clone, instances, log_tail, page, projects_create, qr, sessions_routes, status_routes,
     trust_routes,
@@ -184,13 +188,6 @@ async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Ne
     next.run(request).await
 }
 
-pub fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 /// `/healthz`: an unauthenticated caller while auth is on sees `{"status": "ok"}` only.
 async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
     if caller.is_some_and(|Extension(caller)| !caller.sees_health_detail()) {
@@ -246,17 +243,6 @@ async fn dashboard(
         &nonce.0,
     );
     Ok(no_store(Html(html).into_response()))
-}
-
-/// The projects, from the cache while it is fresh; discovery touches the filesystem, so it
-/// runs off the async workers.
-pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
-    if let Some(list) = state.cached_projects() {
-        return Ok(list.as_ref().clone());
-    }
-    tokio::task::spawn_blocking(move || state.projects())
-        .await
-        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
 }
 
 /// Bodies smaller than this go out as they are: the gzip header would outweigh the gain.

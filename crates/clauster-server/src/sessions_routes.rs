@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::bridge_env;
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::probe;
-use crate::routes::no_store;
 use crate::state::AppState;
 use crate::trust;
 

@@ -9,13 +9,10 @@ use clauster_core::config::{Config, Secret};
 use clauster_wire::{Frame, PageContext, Project};
 
 use crate::ServeOptions;
-use crate::clone;
 use crate::engine::Engine;
 use crate::error::ApiError;
-use crate::metrics::MetricsService;
 use crate::projects;
 use crate::trust;
-use crate::usage::UsageService;
 
 /// What `serve` runs with: the validated configuration and the facts the CLI learned while
 /// reading it.
@@ -43,9 +40,9 @@ struct Inner {
     claude_global_file: PathBuf,
     options: ServeOptions,
     engine: Engine,
-    usage: UsageService,
-    metrics: MetricsService,
-    clones: clone::CloneJobs,
+    /// The features' own services (usage rollup, metrics, clone jobs, …), one per type,
+    /// registered by `serve_on`: the state knows no feature (see [`AppState::feature`]).
+    features: axum::http::Extensions,
     /// The last discovery and when it ran (see [`AppState::cached_projects`]).
     projects: Arc<ProjectsCache>,
     /// Invalidates `projects` when a directory appears in or leaves `projects_root`, or
@@ -123,7 +120,7 @@ fn spawn_rediscovery(state: Weak<Inner>, mut wake: tokio::sync::mpsc::Receiver<(
             let Some(inner) = state.upgrade() else { return };
             let state = AppState { inner };
             state.invalidate_projects();
-            if let Err(err) = crate::routes::projects_blocking(state).await {
+            if let Err(err) = projects_blocking(state).await {
                 tracing::debug!("rediscovery after a change in projects_root failed: {err:?}");
             }
         }
@@ -136,14 +133,9 @@ impl AppState {
         context: PageContext,
         options: ServeOptions,
         engine: Engine,
+        features: axum::http::Extensions,
     ) -> Self {
         let claude_global_file = trust::global_config_file(&config, &ProcessEnv);
-        let home =
-            trust::Env::var(&ProcessEnv, "HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-        let server_config_dir =
-            trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
-        let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
-        let metrics = MetricsService::new(&config, engine.clone());
         let projects = Arc::new(ProjectsCache::default());
         let (wake, woken) = tokio::sync::mpsc::channel(1);
         let projects_watcher = watch_projects(
@@ -159,9 +151,7 @@ impl AppState {
                 claude_global_file,
                 options,
                 engine,
-                usage,
-                metrics,
-                clones: clone::CloneJobs::default(),
+                features,
                 projects,
                 _projects_watcher: projects_watcher,
                 known_projects: std::sync::Mutex::new(None),
@@ -175,24 +165,22 @@ impl AppState {
         &self.inner.engine
     }
 
-    /// The transcript rollup (data.md §1).
-    pub fn usage(&self) -> &UsageService {
-        &self.inner.usage
+    /// The service of type `T` that `serve_on` registered with [`register_feature`]; each
+    /// feature module wraps this in its own accessor (`state.usage()`, `state.clones()`, …).
+    ///
+    /// # Panics
+    /// When no `T` was registered: a composition error in `serve_on`, caught by any test that
+    /// reaches the feature.
+    pub fn feature<T: Send + Sync + 'static>(&self) -> &T {
+        self.inner
+            .features
+            .get::<Arc<T>>()
+            .unwrap_or_else(|| panic!("serve_on registers no {}", std::any::type_name::<T>()))
     }
 
-    /// The metrics cache and the crash counter (data.md §4, http-api.md §9).
-    pub fn metrics(&self) -> &MetricsService {
-        &self.inner.metrics
-    }
-
-    /// The clone jobs (data.md §3.5).
-    pub fn clones(&self) -> &clone::CloneJobs {
-        &self.inner.clones
-    }
-
-    /// The environments API the reaper calls (`ServeOptions::environments_api`).
-    pub fn environments_api(&self) -> &crate::reaper::EnvironmentsApi {
-        &self.inner.options.environments_api
+    /// The options the server was started with.
+    pub fn options(&self) -> &ServeOptions {
+        &self.inner.options
     }
 
     /// The address rules clones run under (`ServeOptions::clone_url_policy`).
@@ -239,11 +227,11 @@ impl AppState {
         if let Some(before) = known.as_deref() {
             let frames = projects::changes(before, &list);
             let global = (!frames.is_empty())
-                .then(|| crate::preflight::read_global(self.claude_global_file()));
+                .then(|| crate::project_checks::read_global(self.claude_global_file()));
             for mut frame in frames {
                 if let (Frame::Project { project, preflight }, Some(global)) = (&mut frame, &global)
                 {
-                    *preflight = Some(crate::preflight::check_project(project, global));
+                    *preflight = Some(crate::project_checks::check_project(project, global));
                 }
                 self.inner.engine.publish(frame);
             }
@@ -300,4 +288,23 @@ impl trust::Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
+}
+
+/// The projects, from the cache while it is fresh; discovery touches the filesystem, so it
+/// runs off the async workers.
+pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
+    if let Some(list) = state.cached_projects() {
+        return Ok(list.as_ref().clone());
+    }
+    tokio::task::spawn_blocking(move || state.projects())
+        .await
+        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
+}
+
+/// Registers a feature's service for [`AppState::feature`].
+pub fn register_feature<T: Send + Sync + 'static>(
+    features: &mut axum::http::Extensions,
+    service: T,
+) {
+    features.insert(Arc::new(service));
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use clauster_wire::{Instance, Widget, WidgetBridges};
 
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 use crate::trust_routes::discover;
 

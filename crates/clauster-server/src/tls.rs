@@ -6,9 +6,8 @@
 //! when `tls.hostnames` changed; `self-signed.json` beside it records the hostnames and the
 //! expiry it was made for, so nothing needs to parse the certificate again.
 
-use std::fs::{DirBuilder, OpenOptions, Permissions};
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::fs::{DirBuilder, Permissions};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -364,24 +363,9 @@ fn at(unix: i64) -> Result<time::OffsetDateTime, TlsError> {
 
 /// Writes `bytes` to `path` with mode 0600 through a temporary file and a rename.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        TlsError::Write {
-            path: path.to_owned(),
-            source,
-        }
+    clauster_pty::atomic_write::write_private(path, bytes).map_err(|source| TlsError::Write {
+        path: path.to_owned(),
+        source,
     })
 }
 

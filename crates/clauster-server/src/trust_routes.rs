@@ -13,8 +13,8 @@ use clauster_wire::{Project, TrustState};
 
 use crate::claude_files::{self, ClaudeFileError};
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects::{self, Discovered};
-use crate::routes::no_store;
 use crate::state::AppState;
 use crate::trust;
 

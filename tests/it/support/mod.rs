@@ -155,6 +155,26 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// One request over the control socket with the CLI's own client
+/// (`clauster_server::control_client`), waiting up to 10 s for the socket to accept: the
+/// status code and the body as text. Call it outside the async context (`spawn_blocking`).
+pub fn over_control_socket(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    use clauster_server::control_client::{CallError, call};
+    let body = (!body.is_empty()).then_some(body.as_bytes());
+    let answer = wait_for(Duration::from_secs(10), || {
+        match call(socket, method, path, body, Duration::from_mins(1)) {
+            Err(CallError::NoServer(_)) => None,
+            other => Some(other),
+        }
+    })
+    .expect("the control socket accepts")
+    .expect("an answer over the control socket");
+    (
+        answer.status,
+        String::from_utf8(answer.body).expect("a UTF-8 answer"),
+    )
+}
+
 /// Polls `probe` until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;

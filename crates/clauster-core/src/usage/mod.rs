@@ -11,11 +11,11 @@ pub mod location;
 mod prices;
 mod record;
 mod rollup;
-mod timestamp;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::timestamp::{format_day, parse_day};
 pub use file::{
     DEFAULT_MAX_LINE_BYTES, FileStamp, FileState, HEAD_BYTES, ReadPlan, ReadProblems, UsageEntry,
     plan_read,
@@ -29,7 +29,6 @@ pub use rollup::{
     DayUsage, DiscoveryCounts, FileTotals, ModelUsage, Nanodollars, ProjectUsage, TokenBreakdown,
     UsageTotals,
 };
-pub use timestamp::{format_day, parse_day};
 
 /// The rollup's own line reading, for the transcript viewer's per-turn tokens and cost
 /// (the same rule as §1.2, so a turn's figures add up to the badge's).

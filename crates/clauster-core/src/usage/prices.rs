@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::record::Tokens;
-use super::timestamp::parse_date_ms;
+use crate::timestamp::parse_date_ms;
 
 /// The shipped table; see its header for the format.
 const BUILTIN_TABLE: &str = include_str!("prices.txt");
@@ -484,7 +484,7 @@ fn parse_table(text: &str) -> Result<PriceTable, PriceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::timestamp::parse_rfc3339_ms;
+    use crate::timestamp::parse_rfc3339_ms;
 
     fn tokens(input: u64, output: u64, w5: u64, w1: u64, read: u64) -> Tokens {
         Tokens {

@@ -16,7 +16,7 @@ use memchr::memmem;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::timestamp::parse_rfc3339_ms;
+use crate::timestamp::parse_rfc3339_ms;
 
 /// JSON nested deeper than this is treated as invalid (data.md §1.2).
 const MAX_DEPTH: usize = 64;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::file::{FileState, ReadProblems, UsageEntry};
 use super::prices::{PriceLookup, PriceTable};
-use super::timestamp::{day_of_ms, format_day};
+use crate::timestamp::{day_of_ms, format_day};
 
 /// An amount of money in nano-dollars (10⁻⁹ USD), exact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]

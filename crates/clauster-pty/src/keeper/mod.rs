@@ -140,7 +140,9 @@ impl Keeper {
     /// Writes the discovery sidecar as it stands.
     fn publish(&mut self) {
         self.sidecar.updated_at = files::now_rfc3339();
-        if let Err(e) = files::write_atomic(&self.args.sidecar, &self.sidecar.to_json()) {
+        if let Err(e) =
+            crate::atomic_write::write_private(&self.args.sidecar, &self.sidecar.to_json())
+        {
             eprintln!(
                 "clauster keeper: cannot write the sidecar {}: {e}",
                 self.args.sidecar.display()
@@ -463,7 +465,7 @@ impl Keeper {
         };
         self.frame_seq = frame.seq;
         self.last_frame_at = Some(now);
-        if let Err(e) = files::write_atomic(&path, &frame.to_json()) {
+        if let Err(e) = crate::atomic_write::write_private(&path, &frame.to_json()) {
             eprintln!(
                 "clauster keeper: cannot write the screen sidecar {}: {e}",
                 path.display()

@@ -40,6 +40,19 @@ pub fn read_identity(pid: i32) -> io::Result<Option<ObservedProcess>> {
     }))
 }
 
+/// The pids of the process table now (the numeric entries of `/proc`); empty when `/proc`
+/// cannot be read.
+pub fn pids() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid > 0)
+        .collect()
+}
+
 /// The start identity to record for an observed process (ticks, boot id and `proc_start`
 /// from that one read).
 pub fn start_identity_of(observed: &ObservedProcess) -> StartIdentity {

@@ -15,7 +15,7 @@ mod terminate;
 #[cfg(test)]
 mod test_support;
 
-pub use identity::{read_identity, start_identity_of};
+pub use identity::{pids, read_identity, start_identity_of};
 pub use nix::sys::signal::Signal;
 pub use signal::{
     SignalOutcome, descendants, is_ours, kill_session, session_members, signal_group_if_ours,

@@ -66,17 +66,9 @@ fn outcome(result: nix::Result<()>) -> SignalOutcome {
 /// Every live (not zombie) process in the table, from one scan of `/proc`. Processes that
 /// vanish or cannot be read mid-scan are left out.
 fn process_table() -> Vec<ProcStat> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter_map(|e| std::fs::read(e.path().join("stat")).ok())
+    super::pids()
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/stat")).ok())
         .filter_map(|bytes| parse_proc_stat(&String::from_utf8_lossy(&bytes)).ok())
         .filter(|stat| !stat.is_defunct())
         .collect()

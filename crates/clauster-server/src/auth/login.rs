@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::throttle::ThrottleKey;
 use super::{Auth, Caller, password, peer_of, proxy, redirect};
 use crate::error::ApiError;
-use crate::headers::CspNonce;
+use crate::http::CspNonce;
 
 /// The login form's body cap (security.md §7.2).
 pub const FORM_LIMIT_BYTES: usize = 4 * 1024;

@@ -163,17 +163,7 @@ impl Epoch {
         let next = read_epoch(&self.path).max(self.current()) + 1;
         self.current.store(next, Ordering::SeqCst);
         self.changes.send_replace(next);
-        let tmp = self.path.with_extension("epoch.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        file.write_all(next.to_string().as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
+        clauster_pty::atomic_write::write_private(&self.path, next.to_string().as_bytes())?;
         Ok(next)
     }
 }

@@ -19,9 +19,16 @@ pub use jobs::CloneJobs;
 pub use run::sweep_leftovers;
 
 use crate::error::ApiError;
-use crate::projects_create::{JsonObject, exists_error, validate_new_name};
-use crate::routes::no_store;
+use crate::http::{JsonObject, no_store};
+use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
+
+impl AppState {
+    /// The clone jobs (data.md §3.5).
+    pub fn clones(&self) -> &CloneJobs {
+        self.feature()
+    }
+}
 
 const CLOSE_POLICY: u16 = 1008;
 /// The keep-alive ping period; a client that leaves two pings unanswered is dropped
@@ -241,7 +248,7 @@ async fn stream_progress(
 /// Pushes the `project` frame of a new directory (after create or a finished clone).
 pub async fn publish_project(state: &AppState, name: &str) {
     state.invalidate_projects();
-    let Ok(projects) = crate::routes::projects_blocking(state.clone()).await else {
+    let Ok(projects) = crate::state::projects_blocking(state.clone()).await else {
         return;
     };
     if let Some(project) = projects.into_iter().find(|p| p.name == name) {

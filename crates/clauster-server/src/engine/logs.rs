@@ -1,6 +1,7 @@
 //! Log sets (bridges.md §5.1): one stem per launch, `<project>-<epoch ms>-<seq>`, and the
 //! files claude and the bridge write into `<state_dir>/logs`.
 
+use crate::log_rotation::numbered;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -189,25 +190,12 @@ pub fn rotate_set(set: &LogSet, max_bytes: u64, keep: u64, mirror_read: &mut u64
     rotated
 }
 
-/// `<path>.<n>`.
-fn numbered(path: &Path, n: u64) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{n}"));
-    PathBuf::from(name)
-}
-
-/// Rotates `path` whatever its size.
+/// Rotates `path` whatever its size: the generations shift, and `path` is copied to `.1` and
+/// truncated (claude keeps writing to its descriptor).
 fn rotate(path: &Path, keep: u64) -> io::Result<()> {
-    let numbered = |n: u64| numbered(path, n);
     if keep > 0 {
-        let _ = std::fs::remove_file(numbered(keep));
-        for n in (1..keep).rev() {
-            match std::fs::rename(numbered(n), numbered(n + 1)) {
-                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-                _ => {}
-            }
-        }
-        let mut copy = create_new_private(&numbered(1))?;
+        crate::log_rotation::shift(path, keep)?;
+        let mut copy = create_new_private(&numbered(path, 1))?;
         io::copy(&mut File::open(path)?, &mut copy)?;
     }
     OpenOptions::new().write(true).open(path)?.set_len(0)

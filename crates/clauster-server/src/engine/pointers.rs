@@ -199,21 +199,7 @@ pub fn adoption_candidate(dir: &PointerDir, canonical: &Path) -> Option<Candidat
 
 /// Writes `bytes` to `path` through a temporary file and a rename, mode 0600.
 fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{FILE_NAME}.clauster-{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    if let Err(err) = written.and_then(|()| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err);
-    }
-    Ok(())
+    clauster_pty::atomic_write::write_private(path, bytes)
 }
 
 #[cfg(test)]

@@ -23,6 +23,13 @@ use crate::engine::Engine;
 
 pub use routes::{api_metrics, project_metrics, prometheus};
 
+impl crate::state::AppState {
+    /// The metrics cache and the crash counter (data.md §4, http-api.md §9).
+    pub fn metrics(&self) -> &MetricsService {
+        self.feature()
+    }
+}
+
 /// Handle to the metrics service; clones share it.
 #[derive(Clone, Debug)]
 pub struct MetricsService {

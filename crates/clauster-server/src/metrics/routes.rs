@@ -14,8 +14,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::prometheus::{Scrape, render};
 use crate::error::ApiError;
-use crate::routes::{no_store, projects_blocking};
+use crate::http::no_store;
 use crate::state::AppState;
+use crate::state::projects_blocking;
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 const DISABLED: &str = "reaper UI is disabled";
@@ -46,7 +46,7 @@ pub async fn ghosts(
     socket: Option<axum::Extension<ViaControlSocket>>,
 ) -> Result<Response, ApiError> {
     gate(&state, socket.as_ref())?;
-    let api = state.environments_api().clone();
+    let api = state.options().environments_api.clone();
     let scan = super::scan(&state, api.transport()).await.map_err(logged)?;
     Ok(no_store(Json(scan.view).into_response()))
 }
@@ -60,7 +60,7 @@ pub async fn reap(
     let body =
         body.map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
     let (action, ids) = parse_request(&body)?;
-    let api = state.environments_api().clone();
+    let api = state.options().environments_api.clone();
     let result = super::reap(&state, api.transport(), action, &ids)
         .await
         .map_err(logged)?;

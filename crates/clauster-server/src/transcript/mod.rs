@@ -41,6 +41,13 @@ pub struct Indexed {
     generation: u64,
 }
 
+impl crate::state::AppState {
+    /// The transcript indexes, registered by `serve_on`.
+    pub fn transcript_indexes(&self) -> &Indexes {
+        self.feature()
+    }
+}
+
 /// The indexes of the files viewed lately, shared by every viewer of a file.
 #[derive(Debug, Default)]
 pub struct Indexes {

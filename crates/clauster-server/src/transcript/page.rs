@@ -21,8 +21,8 @@ use super::html::escape;
 use super::routes::{PageParams, context, live_sessions, open};
 use crate::assets::BUNDLE_VERSION;
 use crate::error::ApiError;
-use crate::headers::CspNonce;
-use crate::routes::no_store;
+use crate::http::CspNonce;
+use crate::http::no_store;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -2,8 +2,7 @@
 //! `GET /api/projects/{name}/transcripts/{session}` (a page), `…/{session}/tail?offset=N`,
 //! and the additive `…/{session}/turns/{index}/items/{item}` ("show all").
 
-use std::collections::HashSet;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
@@ -18,9 +17,10 @@ use serde::Deserialize;
 
 use super::{Indexed, PageQuery, RenderContext};
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects::Discovered;
-use crate::routes::no_store;
 use crate::state::AppState;
+pub(crate) use crate::usage::live_sessions;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -81,28 +81,13 @@ pub(crate) async fn open(
     let path = located
         .map_err(|err| unreadable(&err))?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    let entry = state.usage().indexes().entry(&path);
+    let entry = state.transcript_indexes().entry(&path);
     Ok(Opened {
         project,
         discovered,
         path,
         entry,
     })
-}
-
-/// Conversation uuids of the live sessions in `project` (its directory or below): the
-/// agents poll's sessions (data.md §1.8 `live`).
-pub(crate) fn live_sessions(state: &AppState, project: &Discovered) -> HashSet<String> {
-    let polled = state.engine().sessions();
-    polled
-        .all
-        .iter()
-        .filter(|s| {
-            let cwd = FsPath::new(&s.cwd);
-            cwd.starts_with(&project.canonical) || cwd.starts_with(&project.path)
-        })
-        .map(|s| s.local_uuid.clone())
-        .collect()
 }
 
 pub(crate) fn context(

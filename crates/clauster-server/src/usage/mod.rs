@@ -27,8 +27,15 @@ use crate::engine::Engine;
 use crate::projects::{self, Discovered};
 
 pub use routes::routes;
-pub(crate) use routes::{lookup, session_list};
+pub(crate) use routes::{live_sessions, lookup, session_list};
 pub use scan::RootError;
+
+impl crate::state::AppState {
+    /// The transcript rollup (data.md §1).
+    pub fn usage(&self) -> &UsageService {
+        self.feature()
+    }
+}
 
 /// Cold computations run on at most this many blocking threads at a time (§1.6).
 const MAX_CONCURRENT: usize = 2;
@@ -63,8 +70,6 @@ struct Inner {
     /// Every changed path, as the watcher sees it (no debounce): the transcript viewer's
     /// live sockets filter it for their file.
     changes: tokio::sync::broadcast::Sender<Arc<Path>>,
-    /// The transcript viewer's turn indexes.
-    indexes: crate::transcript::Indexes,
 }
 
 #[derive(Debug)]
@@ -111,7 +116,6 @@ impl UsageService {
                 transcripts: transcripts::Cache::default(),
                 generation: AtomicU64::new(0),
                 changes: tokio::sync::broadcast::channel(256).0,
-                indexes: crate::transcript::Indexes::default(),
             }),
         }
     }
@@ -413,10 +417,6 @@ impl UsageService {
     /// Changed paths below the transcript roots, as they are noticed.
     pub(crate) fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Path>> {
         self.inner.changes.subscribe()
-    }
-
-    pub(crate) fn indexes(&self) -> &crate::transcript::Indexes {
-        &self.inner.indexes
     }
 
     pub(crate) fn prices(&self) -> &Arc<PriceTable> {

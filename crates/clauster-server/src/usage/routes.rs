@@ -16,8 +16,8 @@ use clauster_wire::{Transcripts, UsageDaily};
 
 use crate::claude_md;
 use crate::error::ApiError;
+use crate::http::no_store;
 use crate::projects::{self, Discovered};
-use crate::routes::no_store;
 use crate::state::AppState;
 
 /// The routes of the data features: the rollup, the conversation list and the CLAUDE.md
@@ -151,7 +151,7 @@ pub(crate) async fn session_list(state: &AppState, name: &str) -> Result<Transcr
     let (name, found) = lookup(state, name).await?;
     let sessions = match found {
         Some((project, all)) if state.usage().enabled() => {
-            let live = crate::transcript::routes::live_sessions(state, &project);
+            let live = live_sessions(state, &project);
             let costs = state.usage().file_totals(&project, &all).await;
             let service = state.usage().clone();
             tokio::task::spawn_blocking(move || {
@@ -256,4 +256,22 @@ fn newest_transcript(dir: &std::path::Path) -> Option<u128> {
         .duration_since(UNIX_EPOCH)
         .ok()
         .map(|d| d.as_millis())
+}
+
+/// Conversation uuids of the live sessions in `project` (its directory or below): the
+/// agents poll's sessions (data.md §1.8 `live`).
+pub(crate) fn live_sessions(
+    state: &AppState,
+    project: &Discovered,
+) -> std::collections::HashSet<String> {
+    let polled = state.engine().sessions();
+    polled
+        .all
+        .iter()
+        .filter(|s| {
+            let cwd = std::path::Path::new(&s.cwd);
+            cwd.starts_with(&project.canonical) || cwd.starts_with(&project.path)
+        })
+        .map(|s| s.local_uuid.clone())
+        .collect()
 }

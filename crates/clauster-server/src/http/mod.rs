@@ -1,0 +1,10 @@
+//! What every handler shares about HTTP itself: response helpers (the JSON object and
+//! project extractors and the websocket helpers join them here), with no feature imported.
+
+mod csp;
+mod extract;
+mod responses;
+
+pub use csp::CspNonce;
+pub(crate) use extract::JsonObject;
+pub(crate) use responses::no_store;
