@@ -31,6 +31,7 @@ pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
          <title>{title}</title>\
          <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
+         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
          <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
          <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\" nonce=\"{nonce}\">{data}</script>\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/boot.js?v={v}\"></script>\

@@ -125,6 +125,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
         .route("/pkg/{*path}", get(assets::serve))
+        .route("/favicon.svg", get(assets::favicon_svg))
+        .route("/favicon.ico", get(assets::favicon_ico))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_head))
         .layer(axum::middleware::from_fn(gzip_large))

@@ -6,6 +6,8 @@ use leptos::prelude::*;
 
 use crate::badges::UsageBadge;
 use crate::claude_md::ClaudeMdEditor;
+use crate::failure::CardFailure;
+use crate::icons::{self, Icon};
 use crate::instances::focus_node;
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, is_live, request};
@@ -327,9 +329,9 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
     let chips = move || {
         project.get().map(|p| {
             view! {
-                {p.is_git_repo.then(|| view! { <span class="chip">"git"</span> })}
-                {p.has_claude_md.then(|| view! { <span class="chip">"CLAUDE.md"</span> })}
-                {p.has_claude_dir.then(|| view! { <span class="chip">".claude"</span> })}
+                {p.is_git_repo.then(|| view! { <span class="chip"><Icon icon=icons::GIT />"git"</span> })}
+                {p.has_claude_md.then(|| view! { <span class="chip"><Icon icon=icons::CLAUDE_MD />"CLAUDE.md"</span> })}
+                {p.has_claude_dir.then(|| view! { <span class="chip"><Icon icon=icons::CLAUDE_DIR />".claude"</span> })}
             }
         })
     };
@@ -451,23 +453,30 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     aria-expanded=move || launching.get().to_string()
                     on:click=move |_| launching.set(true)
                 >
+                    <Icon icon=icons::START />
                     "Start Claude ▾"
                 </button>
                 <details class="menu">
-                    <summary aria-label=format!("More actions for {name}")>"⋯"</summary>
+                    <summary aria-label=format!("More actions for {name}")>
+                        <Icon icon=icons::MORE />
+                    </summary>
                     <div class="menu-items">
                         <button type="button" class="edit-claude-md" on:click=edit_claude_md>
+                            <Icon icon=icons::CLAUDE_MD />
                             "Edit CLAUDE.md"
                         </button>
                         <Show when=move || !trusted()>
                             <button type="button" class="trust-one" on:click=trust_one.clone()>
+                                <Icon icon=icons::TRUST />
                                 "Trust this directory"
                             </button>
                         </Show>
                         <button type="button" class="copy-path" on:click=copy_path>
+                            <Icon icon=icons::COPY />
                             "Copy path"
                         </button>
-                        <a class="transcripts" href=store.url(&format!("/p/{name}/transcripts"))>
+                        <a class="button transcripts" href=store.url(&format!("/p/{name}/transcripts"))>
+                            <Icon icon=icons::TRANSCRIPT />
                             "Transcripts"
                         </a>
                     </div>
@@ -475,6 +484,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             </div>
             {popover}
             {error_view}
+            <CardFailure store=store project=name.clone() />
             <ExternalNote store=store project=name.clone() />
             {claude_md_editor}
         </li>

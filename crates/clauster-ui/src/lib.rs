@@ -10,8 +10,10 @@ mod badges;
 mod cards;
 mod claude_md;
 mod dom;
+mod failure;
 mod follow;
 mod header;
+mod icons;
 mod instances;
 mod launch;
 mod live;
@@ -96,7 +98,11 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
     view! {
         <header::Header store=store />
         <widgets::ConnectionBanner store=store />
-        <main class="main">
+        <main
+            class="main"
+            class:stale=move || store.conn.get().is_stale()
+            aria-busy=move || store.conn.get().is_stale().to_string()
+        >
             <instances::InstanceZones store=store />
             <cards::Projects store=store />
             {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
