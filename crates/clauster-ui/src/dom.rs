@@ -18,6 +18,7 @@ pub const THEME_KEY: &str = "clauster-theme";
 )]
 mod server {
     pub fn storage_set(_key: &str, _value: &str) {}
+    pub fn replace_query(_query: &str) {}
     pub fn copy_text(_text: &str) {}
     pub fn current_theme() -> &'static str {
         "light"
@@ -121,6 +122,24 @@ mod browser {
             "ws"
         };
         Some(format!("{scheme}://{}{path}", location.host().ok()?))
+    }
+
+    /// Replaces the page URL's query (`""` drops it) without a reload or a history entry.
+    pub fn replace_query(query: &str) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let Ok(path) = window.location().pathname() else {
+            return;
+        };
+        let url = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
     }
 
     pub fn redirect(url: &str) {

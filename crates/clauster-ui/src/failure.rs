@@ -92,9 +92,7 @@ pub fn CardFailure(store: Store, project: String) -> impl IntoView {
             .instances
             .with(|list| latest_failure(list, &project))
             .filter(|i| {
-                dismissed.with(|d| {
-                    d.as_ref() != Some(&(i.instance_id.clone(), i.launch_count))
-                })
+                dismissed.with(|d| d.as_ref() != Some(&(i.instance_id.clone(), i.launch_count)))
             })
     });
     move || {

@@ -59,10 +59,12 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         context,
         projects,
         instances,
+        view,
     } = bootstrap;
     // The one store: seeded from the page, then kept current by `/ws/events`.
     let reaper_ui = context.reaper_ui;
     let store = Store::new(context, projects, instances);
+    store.sort_meta.set(view.meta.clone());
     // Runs only in the browser, after hydration attached every listener: opens the push
     // stream, whose first open sets the `data-hydrated` marker tests (and people) can wait
     // for. The server never renders it.
@@ -104,7 +106,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
             aria-busy=move || store.conn.get().is_stale().to_string()
         >
             <instances::InstanceZones store=store />
-            <cards::Projects store=store />
+            <cards::Projects store=store sort=view.sort q=view.q />
             {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
         </main>
         <widgets::Toasts store=store />

@@ -79,6 +79,8 @@ pub struct Store {
     /// Set by the new-project panel's openers elsewhere on the page (the orientation card):
     /// `Some(true)` opens it on Clone, `Some(false)` on Create.
     pub new_project: RwSignal<Option<bool>>,
+    /// The list's sort keys (`GET /api/projects/sortmeta`), by project name.
+    pub sort_meta: RwSignal<BTreeMap<String, clauster_wire::SortMeta>>,
     next_toast: StoredValue<u64>,
 }
 
@@ -100,6 +102,7 @@ impl Store {
             clone_jobs: RwSignal::new(Vec::new()),
             claude_md_open: RwSignal::new(Vec::new()),
             new_project: RwSignal::new(None),
+            sort_meta: RwSignal::new(BTreeMap::new()),
             next_toast: StoredValue::new(0),
         }
     }
@@ -246,7 +249,11 @@ pub fn apply_frame(store: &Store, text: &str) {
                 store.toast(ToastKind::Ok, format!("{} is ready", instance.label));
             }
             // A launch or resume that failed: said where it cannot be missed (issue 19).
-            crate::failure::announce(store, Some(before.as_deref().unwrap_or("starting")), &instance);
+            crate::failure::announce(
+                store,
+                Some(before.as_deref().unwrap_or("starting")),
+                &instance,
+            );
             store.instances.update(|list| upsert(list, instance));
         }
         Frame::InstanceRemoved { instance_id } => {
@@ -618,8 +625,11 @@ mod browser {
                     store.conn.set(Conn::Polling);
                 } else {
                     let wait = link.poll_wait.get();
-                    link.poll_wait
-                        .set(if wait < seconds { seconds } else { (wait * 2.0).min(MAX_POLL_SECONDS) });
+                    link.poll_wait.set(if wait < seconds {
+                        seconds
+                    } else {
+                        (wait * 2.0).min(MAX_POLL_SECONDS)
+                    });
                     store.conn.set(Conn::Unreachable);
                 }
             }

@@ -108,13 +108,12 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
             age.set(since as u64);
         };
         tick();
-        if let Ok(handle) =
-            set_interval_with_handle(tick, std::time::Duration::from_secs(1))
-        {
+        if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_secs(1)) {
             on_cleanup(move || handle.clear());
         }
     });
-    move || match store.conn.get() {
+    move || {
+        match store.conn.get() {
         Conn::Reconnecting => Some(
             view! {
                 <div class="banner conn" role="status">
@@ -144,5 +143,6 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
             .into_any(),
         ),
         Conn::Connecting | Conn::Up => None,
+    }
     }
 }
