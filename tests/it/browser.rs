@@ -419,8 +419,8 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
 
         let recent = ".recent [data-instance-id]";
         let pill = wait_css(&client, &format!("{recent} .pill.stopped"), 30, &log).await;
-        // The recent list starts collapsed.
-        click(&client, ".recent > summary", &log).await;
+        // The row's log panel is open, so the recent list opened by itself (issue 19 bug 5).
+        wait_css(&client, "details.recent[open]", 10, &log).await;
         assert_eq!(pill.text().await.unwrap(), "Stopped");
         assert!(
             until(&client, "return [...document.querySelectorAll('.log-note')].some(n => n.textContent === 'The bridge ended.')", 15).await,
@@ -436,7 +436,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
         wait_css(&client, &format!("{recent} .pill.stopped"), 30, &log).await;
 
         // Forget asks, then the record is gone (here and on the server).
-        click(&client, ".recent > summary", &log).await;
+        wait_css(&client, "details.recent[open]", 10, &log).await;
         click(&client, &format!("{recent} button.forget"), &log).await;
         assert_eq!(
             text_of(&client, &format!("{recent} [role='alertdialog'] p"), &log).await,
@@ -772,7 +772,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
         client.goto(&format!("{base}/")).await.unwrap();
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
         let badge = "[data-project='alpha'] .usage-badge";
-        assert_eq!(text_of(&client, badge, &log).await, "≈$0.10");
+        assert_eq!(text_of(&client, &format!("{badge} .amount"), &log).await, "≈$0.10");
         let title = wait_css(&client, badge, 10, &log)
             .await
             .attr("title")
@@ -781,6 +781,13 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
             .unwrap_or_default();
         assert!(
             title.starts_with("Estimated from 100,000 tokens in 1 session · USD · prices of "),
+            "{title}"
+        );
+        // Issue 19, cost honesty: the tooltip says how the figure is made.
+        assert!(
+            title.ends_with(
+                " · each message counted once (de-duplicated by message and request id, like ccusage)"
+            ),
             "{title}"
         );
         // A project without transcripts has no badge.
@@ -804,7 +811,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
         drop(handle);
         let live = until(
             &client,
-            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge\"); \
+            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
              return !!b && b.textContent === '≈$2.10' && window.__clausterMark === 1",
             30,
         )

@@ -194,6 +194,7 @@ async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
 
 /// Issue 19 bug 4: Launch on an untrusted project moves focus into the trust gate (Escape
 /// still closes it and focus returns to Start); after Trust and launch no dialog stays open.
+/// Also the header's help drawer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
     let sandbox = Sandbox::new();
@@ -235,6 +236,27 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
         );
         wait_css(&client, ".zone.active [data-instance-id] .pill.running", 30, &log).await;
         assert!(client.find(fantoccini::Locator::Css("[role='dialog']")).await.is_err());
+
+        // The "?" drawer explains the modes and the shortcuts; Escape closes it.
+        click(&client, "button.help-toggle", &log).await;
+        let help = text_of(&client, ".help-drawer[role='dialog']", &log).await;
+        for needle in ["Server Mode", "Interactive", "Read and plan only", "focuses the project search"] {
+            assert!(help.contains(needle), "help lacks {needle:?}: {help}");
+        }
+        assert!(
+            until(&client, "return document.activeElement.classList.contains('close-x')", 5).await,
+            "focus did not move into the help drawer"
+        );
+        js(
+            &client,
+            "document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); return true",
+        )
+        .await;
+        assert!(until(&client, "return !document.querySelector('.help-drawer')", 5).await);
+        assert!(
+            until(&client, "return document.activeElement.classList.contains('help-toggle')", 5).await,
+            "focus returns to the help button"
+        );
     })
     .await;
     drop(server);

@@ -217,7 +217,7 @@ pub fn UsageBadge(store: Store, project: String) -> impl IntoView {
                 view! {
                     <span class="badge usage-badge" title=badge.title>
                         <span class="sr-only">{name}</span>
-                        {badge.text}
+                        <span class="amount">{badge.text}</span>
                         <span class="sr-only">". "</span>
                     </span>
                 }

@@ -264,6 +264,8 @@ pub fn Projects(store: Store, sort: String, q: String) -> impl IntoView {
                         name="project-search"
                         placeholder="Search projects  ( / )"
                         autocomplete="off"
+                        // The attribute for the server's HTML (a URL `q`), the property after.
+                        value=filter.get_untracked()
                         prop:value=move || filter.get()
                         on:input=move |ev| filter.set(event_target_value(&ev))
                     />

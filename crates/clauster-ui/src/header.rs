@@ -102,6 +102,7 @@ pub fn Header(store: Store) -> impl IntoView {
             {instance_name.map(|name| view! { <span class="instance-name">{name}</span> })}
             <span class="root wide-only" title="projects_root">{projects_root}</span>
             <span class="header-badges">{running_badge} {login_badge}</span>
+            <crate::help::HelpButton />
             <button
                 type="button"
                 class="theme-toggle"

@@ -49,7 +49,9 @@ pub fn Icon(icon: Glyph) -> impl IntoView {
             stroke-linejoin=icon.stroke_linejoin.unwrap_or("round")
             aria-hidden="true"
             focusable="false"
-            inner_html=icon.data
+            // The set's markup has newlines between elements; as text nodes they would show
+            // in the `textContent` of every control an icon sits in.
+            inner_html=icon.data.replace('\n', "")
         ></svg>
     }
 }

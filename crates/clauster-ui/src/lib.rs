@@ -13,6 +13,7 @@ mod dom;
 mod failure;
 mod follow;
 mod header;
+mod help;
 mod icons;
 mod instances;
 mod launch;
