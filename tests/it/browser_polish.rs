@@ -548,3 +548,52 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     .await;
     drop(server);
 }
+
+/// Issue 19 bug 8: the login page has the logo, a 44 px password field on a phone, and a
+/// card whose width does not follow the error text; the page icon exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_has_a_logo_a_phone_sized_field_and_a_steady_card() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    crate::browser::password_config(&sandbox);
+    let server = start_server(&sandbox, None, &[], &[]);
+    let base = server.base.clone();
+    let log = server.log.clone();
+
+    with_browser(&sandbox, move |client| async move {
+        client.set_window_size(375, 812).await.unwrap();
+        client.goto(&format!("{base}/login")).await.unwrap();
+        wait_css(&client, ".login-card .login-logo", 10, &log).await;
+        let facts = "const c = document.querySelector('.login-card').getBoundingClientRect(); \
+                     const i = document.querySelector('#password').getBoundingClientRect(); \
+                     return [Math.round(c.width), i.height >= 44]";
+        let before = js(&client, facts).await;
+        assert_eq!(
+            before[1],
+            json!(true),
+            "password field under 44 px: {before}"
+        );
+        screenshot(&client, "login-phone").await;
+        // A wrong password shows the error; the card keeps its width.
+        let field = wait_css(&client, "#password", 10, &log).await;
+        field.send_keys("wrong password").await.unwrap();
+        click(&client, ".login-card button[type='submit']", &log).await;
+        assert_eq!(
+            text_of(&client, ".login-error", &log).await,
+            "Wrong password."
+        );
+        assert_eq!(
+            js(&client, facts).await,
+            before,
+            "the card changed size with the error"
+        );
+        let icon = js(
+            &client,
+            "return document.querySelector(\"link[rel='icon']\").getAttribute('href')",
+        )
+        .await;
+        assert!(icon.as_str().unwrap().ends_with("/favicon.svg"), "{icon}");
+    })
+    .await;
+    drop(server);
+}
