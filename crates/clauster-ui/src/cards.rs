@@ -100,6 +100,7 @@ pub fn sort_projects(
 }
 
 /// The page URL's query for a list view: `sort` unless it is the default, `q` when set.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub fn view_query(sort: SortBy, q: &str) -> String {
     let mut parts = Vec::new();
     if sort != SortBy::Name {
@@ -112,6 +113,7 @@ pub fn view_query(sort: SortBy, q: &str) -> String {
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 fn encode_component(text: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(text.len());
@@ -162,11 +164,20 @@ fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
 
 /// The projects zone. `sort` and `q` come from the page URL (empty: none given); a URL sort
 /// wins over the stored choice, which applies after hydration (ui.md §3).
-// Component props are owned values.
-#[allow(clippy::needless_pass_by_value)]
+// Component props are owned values; the toolbar's state, its effects and the list share the
+// signals, so the component reads top to bottom (see `LaunchPopover`).
+#[allow(clippy::needless_pass_by_value, clippy::too_many_lines)]
 #[component]
-pub fn Projects(store: Store, sort: String, q: String) -> impl IntoView {
+pub fn Projects(
+    store: Store,
+    sort: String,
+    q: String,
+    meta: BTreeMap<String, SortMeta>,
+) -> impl IntoView {
     let from_url = SortBy::parse(&sort);
+    // The sort keys (`GET /api/projects/sortmeta`): from the page when the URL sort needed
+    // them, else fetched when such a sort is chosen.
+    let sort_meta = RwSignal::new(meta);
     let sort = RwSignal::new(from_url.unwrap_or(SortBy::Name));
     let filter = RwSignal::new(q);
     let show_all = RwSignal::new(false);
@@ -194,7 +205,7 @@ pub fn Projects(store: Store, sort: String, q: String) -> impl IntoView {
                     if let Ok(text) = result
                         && let Ok(meta) = serde_json::from_str(&text)
                     {
-                        store.sort_meta.set(meta);
+                        sort_meta.set(meta);
                     }
                 },
             );
@@ -216,7 +227,7 @@ pub fn Projects(store: Store, sort: String, q: String) -> impl IntoView {
     let total = move || store.projects.with(Vec::len);
     let visible = Memo::new(move |_| {
         let ordered = store.projects.with(|projects| {
-            store.sort_meta.with(|meta| {
+            sort_meta.with(|meta| {
                 store.usage.with(|usage| {
                     store.instances.with(|instances| {
                         sort_projects(projects, sort.get(), meta, usage, instances)

@@ -18,7 +18,6 @@ pub const THEME_KEY: &str = "clauster-theme";
 )]
 mod server {
     pub fn storage_set(_key: &str, _value: &str) {}
-    pub fn replace_query(_query: &str) {}
     pub fn copy_text(_text: &str) {}
     pub fn current_theme() -> &'static str {
         "light"

@@ -5,70 +5,8 @@
 use clauster_wire::Instance;
 use leptos::prelude::*;
 
+use crate::failure_text::{claude_words, failure_title, is_failure};
 use crate::live::{Store, ToastKind, request};
-
-/// The heading of a failure for its `error_kind` (bridges.md §7.6), or for a crash.
-pub fn failure_title(instance: &Instance) -> &'static str {
-    if instance.status == "crashed" {
-        return "Crashed";
-    }
-    match instance.error_kind.as_deref() {
-        Some("launch_failed") => "Could not start claude",
-        Some("not_trusted") => "Failed to start: directory not trusted",
-        Some("not_logged_in") => "Failed to start: claude is not logged in",
-        Some("not_eligible") => "Failed to start: Remote Control not available to this login",
-        Some("offline") => "Failed to start: Anthropic's API unreachable",
-        Some("rc_not_acknowledged") => "Failed to start: Remote Control not enabled",
-        Some("poisoned_session") => "Failed to start: the previous session is gone",
-        Some("startup_timeout") => "Failed to start: never registered with claude.ai",
-        _ => "Failed to start",
-    }
-}
-
-/// Claude's own words: the last non-empty line of the detail (where claude prints its
-/// error), at most 300 characters.
-pub fn claude_words(instance: &Instance) -> Option<String> {
-    let line = instance
-        .error_detail
-        .as_deref()?
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())?;
-    let mut words: String = line.chars().take(300).collect();
-    if line.chars().count() > 300 {
-        words.push('…');
-    }
-    Some(words)
-}
-
-/// Whether an instance is a failure worth showing on its card.
-pub fn is_failure(instance: &Instance) -> bool {
-    matches!(instance.status.as_str(), "error" | "crashed") && !instance.alive
-}
-
-/// The toast for an instance that just turned into a failure, or `None`.
-pub fn failure_toast(before: Option<&str>, instance: &Instance) -> Option<String> {
-    if !is_failure(instance) || before == Some(instance.status.as_str()) {
-        return None;
-    }
-    let why = instance
-        .error_hint
-        .clone()
-        .or_else(|| claude_words(instance))
-        .unwrap_or_else(|| failure_title(instance).to_owned());
-    Some(if instance.status == "crashed" {
-        format!("{} crashed: {why}", instance.label)
-    } else {
-        format!("{} could not start: {why}", instance.label)
-    })
-}
-
-/// Shows the toast of [`failure_toast`], if any.
-pub fn announce(store: &Store, before: Option<&str>, instance: &Instance) {
-    if let Some(text) = failure_toast(before, instance) {
-        store.toast(ToastKind::Error, text);
-    }
-}
 
 /// The newest instance of `project` (by start, then arrival), when it is a failure.
 pub fn latest_failure(list: &[Instance], project: &str) -> Option<Instance> {
@@ -154,6 +92,7 @@ pub fn CardFailure(store: Store, project: String) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure_text::failure_toast;
 
     fn failed(status: &str, kind: Option<&str>, detail: Option<&str>) -> Instance {
         let mut i = crate::instances::tests::instance(status);

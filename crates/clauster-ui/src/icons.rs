@@ -29,9 +29,7 @@ pub const SUN: Glyph = icondata_lu::LuSun;
 pub const MOON: Glyph = icondata_lu::LuMoon;
 pub const HELP: Glyph = icondata_lu::LuCircleHelp;
 pub const CHECK: Glyph = icondata_lu::LuCheck;
-pub const WARNING: Glyph = icondata_lu::LuTriangleAlert;
 pub const TRUST: Glyph = icondata_lu::LuShieldCheck;
-pub const LINK: Glyph = icondata_lu::LuLink;
 
 /// A 16 px glyph in the current text colour.
 #[component]

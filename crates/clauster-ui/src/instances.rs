@@ -9,34 +9,9 @@ use crate::icons::{self, Icon};
 use crate::live::{Store, ToastKind, insert_if_absent, is_live, request};
 use crate::logs::LogPanel;
 use crate::sessions::{ExternalRows, TrackedSessions};
+pub use crate::status::{status_note, status_pill};
 use crate::terminal::TerminalPanel;
 use crate::widgets::Confirm;
-
-/// The pill of ui.md §4.2: its text and its style class.
-pub fn status_pill(instance: &Instance) -> (&'static str, &'static str) {
-    if instance.stopping {
-        return ("Stopping…", "pill stopping");
-    }
-    match instance.status.as_str() {
-        "starting" => ("Starting", "pill starting"),
-        "running" => ("Running", "pill running"),
-        "stopped" if instance.intentional_stop => ("Stopped", "pill stopped"),
-        "stopped" => ("Interrupted", "pill interrupted"),
-        "crashed" => ("Crashed", "pill crashed"),
-        _ => ("Failed to start", "pill failed"),
-    }
-}
-
-/// The note under a dead row that ended without being asked to (ui.md §4.2).
-pub fn status_note(instance: &Instance) -> Option<&'static str> {
-    match instance.status.as_str() {
-        "stopped" if !instance.intentional_stop => Some(
-            "Ended without a Stop request (host restart, or ended outside Clauster). Resume picks it up again.",
-        ),
-        "crashed" => Some("The bridge ended unexpectedly. Resume starts it again."),
-        _ => None,
-    }
-}
 
 /// The link **Open in Claude** points at: `session_url`, else `url`, only on claude.ai.
 pub fn open_link(instance: &Instance) -> Option<String> {

@@ -11,6 +11,7 @@ mod cards;
 mod claude_md;
 mod dom;
 mod failure;
+mod failure_text;
 mod follow;
 mod header;
 mod help;
@@ -23,6 +24,7 @@ mod maintenance;
 mod new_project;
 mod preflight;
 mod sessions;
+mod status;
 mod terminal;
 mod widgets;
 
@@ -32,9 +34,10 @@ use leptos::prelude::*;
 pub use badges::{Badge, compact_tokens, group_digits, metrics_chip, usage_badge};
 pub use cards::{VISIBLE_CARDS, matches_filter, visible_names};
 pub use dom::THEME_KEY;
-pub use instances::{open_link, status_pill};
+pub use instances::open_link;
 pub use launch::fork_choices;
 pub use live::{Store, apply_frame, is_live, upsert};
+pub use status::status_pill;
 
 /// The id of the `<script type="application/json">` element carrying the bootstrap data.
 pub const BOOTSTRAP_ELEMENT_ID: &str = "clauster-bootstrap";
@@ -65,7 +68,6 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
     // The one store: seeded from the page, then kept current by `/ws/events`.
     let reaper_ui = context.reaper_ui;
     let store = Store::new(context, projects, instances);
-    store.sort_meta.set(view.meta.clone());
     // Runs only in the browser, after hydration attached every listener: opens the push
     // stream, whose first open sets the `data-hydrated` marker tests (and people) can wait
     // for. The server never renders it.
@@ -107,7 +109,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
             aria-busy=move || store.conn.get().is_stale().to_string()
         >
             <instances::InstanceZones store=store />
-            <cards::Projects store=store sort=view.sort q=view.q />
+            <cards::Projects store=store sort=view.sort q=view.q meta=view.meta />
             {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
         </main>
         <widgets::Toasts store=store />

@@ -79,8 +79,6 @@ pub struct Store {
     /// Set by the new-project panel's openers elsewhere on the page (the orientation card):
     /// `Some(true)` opens it on Clone, `Some(false)` on Create.
     pub new_project: RwSignal<Option<bool>>,
-    /// The list's sort keys (`GET /api/projects/sortmeta`), by project name.
-    pub sort_meta: RwSignal<BTreeMap<String, clauster_wire::SortMeta>>,
     next_toast: StoredValue<u64>,
 }
 
@@ -102,7 +100,6 @@ impl Store {
             clone_jobs: RwSignal::new(Vec::new()),
             claude_md_open: RwSignal::new(Vec::new()),
             new_project: RwSignal::new(None),
-            sort_meta: RwSignal::new(BTreeMap::new()),
             next_toast: StoredValue::new(0),
         }
     }
@@ -160,11 +157,12 @@ impl Store {
                 .map(|i| i.status.clone())
         });
         // The answer can already say the launch failed (a frame may have said it first).
-        crate::failure::announce(
-            self,
+        if let Some(text) = crate::failure_text::failure_toast(
             Some(known.as_deref().unwrap_or("starting")),
             &outcome.instance,
-        );
+        ) {
+            self.toast(ToastKind::Error, text);
+        }
         insert_if_absent(self.instances, outcome.instance);
     }
 
@@ -249,11 +247,12 @@ pub fn apply_frame(store: &Store, text: &str) {
                 store.toast(ToastKind::Ok, format!("{} is ready", instance.label));
             }
             // A launch or resume that failed: said where it cannot be missed (issue 19).
-            crate::failure::announce(
-                store,
+            if let Some(text) = crate::failure_text::failure_toast(
                 Some(before.as_deref().unwrap_or("starting")),
                 &instance,
-            );
+            ) {
+                store.toast(ToastKind::Error, text);
+            }
             store.instances.update(|list| upsert(list, instance));
         }
         Frame::InstanceRemoved { instance_id } => {

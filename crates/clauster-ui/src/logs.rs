@@ -161,7 +161,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
         move || {
             store.instances.with(|list| {
                 list.iter().find(|i| i.instance_id == id).map(|i| {
-                    let (text, class) = crate::instances::status_pill(i);
+                    let (text, class) = crate::status::status_pill(i);
                     view! { <span class=class>{text}</span> }
                 })
             })
