@@ -2110,3 +2110,39 @@ async fn row_67_forward_auth_is_held_to_a_present_origin() {
     let scripted = form(None).send(&bench.server.base).await;
     assert_eq!(scripted.status, 201, "row 67, no Origin: {}", scripted.body);
 }
+
+/// Row 75: the dashboard's `sort` and `q` come from the URL (issue 19): an unknown sort is
+/// the default order, and the search text is cut and never reaches the page as markup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_75_the_dashboard_url_carries_no_markup_and_no_unknown_sort() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    sandbox.project("beta", &[]);
+    let server = start_server(&sandbox, None, &[], &[]);
+    let page = |query: String| {
+        let base = server.base.clone();
+        async move {
+            let response = reqwest::get(format!("{base}/?{query}")).await.unwrap();
+            assert_eq!(response.status(), 200, "row 75: {query}");
+            response.text().await.unwrap()
+        }
+    };
+    let html = page("sort=..%2F..%2Fetc&q=%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned()).await;
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "row 75: markup from q reached the page"
+    );
+    assert!(
+        html.contains("\"sort\":\"\""),
+        "row 75: an unknown sort was kept"
+    );
+    let html = page(format!("q={}", "a".repeat(5_000))).await;
+    assert!(
+        html.contains(&format!("\"q\":\"{}\"", "a".repeat(200))),
+        "row 75: q not cut"
+    );
+    assert!(
+        !html.contains(&"a".repeat(201)),
+        "row 75: q longer than 200 characters"
+    );
+}

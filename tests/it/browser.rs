@@ -26,7 +26,7 @@ fn tool(var: &str, default: &str) -> PathBuf {
     path
 }
 
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&dir).expect("create the artifacts dir");
     dir
@@ -38,6 +38,11 @@ struct Browser {
 }
 
 async fn open_browser(sandbox: &Sandbox) -> Browser {
+    open_browser_with(sandbox, &[]).await
+}
+
+/// A fresh Chromium with `extra` flags (`--force-dark-mode` for the system dark theme).
+async fn open_browser_with(sandbox: &Sandbox, extra: &[&str]) -> Browser {
     let chromium = tool("CHROMIUM_BIN", "/usr/bin/chromium");
     let chromedriver = tool("CHROMEDRIVER_BIN", "/usr/bin/chromedriver");
     let port = free_port();
@@ -52,15 +57,24 @@ async fn open_browser(sandbox: &Sandbox) -> Browser {
     assert!(listening.is_some(), "chromedriver did not start");
 
     let profile = sandbox.dir.path().join("chromium-profile");
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-quic".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--window-size=1280,900".to_owned(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let caps = json!({
         "goog:chromeOptions": {
             "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]
+            "args": args,
         }
     });
     let serde_json::Value::Object(caps) = caps else {
@@ -161,7 +175,7 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 }
 
 /// Waits for `css` to match, failing with the server log when it never does.
-async fn wait_css(
+pub(crate) async fn wait_css(
     client: &Client,
     css: &str,
     seconds: u64,
@@ -182,7 +196,7 @@ async fn wait_css(
 }
 
 /// Polls a JavaScript expression (a function body returning a boolean) until it holds.
-async fn until(client: &Client, script: &str, seconds: u64) -> bool {
+pub(crate) async fn until(client: &Client, script: &str, seconds: u64) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         if client
@@ -201,7 +215,7 @@ async fn until(client: &Client, script: &str, seconds: u64) -> bool {
     }
 }
 
-async fn click(client: &Client, css: &str, log: &Path) {
+pub(crate) async fn click(client: &Client, css: &str, log: &Path) {
     let element = wait_css(client, css, 10, log).await;
     // Toasts float over the page; bring the target to the middle of the view first.
     client
@@ -228,18 +242,27 @@ async fn click(client: &Client, css: &str, log: &Path) {
     });
 }
 
-async fn text_of(client: &Client, css: &str, log: &Path) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str, log: &Path) -> String {
     wait_css(client, css, 10, log).await.text().await.unwrap()
 }
 
 /// Runs `checks` against a fresh Chromium and always closes it, so a failed assertion leaves
 /// no browser behind.
-async fn with_browser<F, Fut>(sandbox: &Sandbox, checks: F)
+pub(crate) async fn with_browser<F, Fut>(sandbox: &Sandbox, checks: F)
 where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let browser = open_browser(sandbox).await;
+    with_browser_flags(sandbox, &[], checks).await;
+}
+
+/// [`with_browser`] with extra Chromium flags.
+pub(crate) async fn with_browser_flags<F, Fut>(sandbox: &Sandbox, flags: &[&str], checks: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let browser = open_browser_with(sandbox, flags).await;
     let outcome = tokio::spawn(checks(browser.client.clone())).await;
     browser.client.close().await.expect("close the browser");
     if let Err(err) = outcome {
@@ -247,7 +270,7 @@ where
     }
 }
 
-async fn project_state(base: &str, name: &str) -> serde_json::Value {
+pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
     let (status, list) =
         support::call(reqwest::Method::GET, &format!("{base}/api/projects"), None).await;
     assert_eq!(status, 200);
@@ -396,8 +419,8 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
 
         let recent = ".recent [data-instance-id]";
         let pill = wait_css(&client, &format!("{recent} .pill.stopped"), 30, &log).await;
-        // The recent list starts collapsed.
-        click(&client, ".recent > summary", &log).await;
+        // The row's log panel is open, so the recent list opened by itself (issue 19 bug 5).
+        wait_css(&client, "details.recent[open]", 10, &log).await;
         assert_eq!(pill.text().await.unwrap(), "Stopped");
         assert!(
             until(&client, "return [...document.querySelectorAll('.log-note')].some(n => n.textContent === 'The bridge ended.')", 15).await,
@@ -413,7 +436,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
         wait_css(&client, &format!("{recent} .pill.stopped"), 30, &log).await;
 
         // Forget asks, then the record is gone (here and on the server).
-        click(&client, ".recent > summary", &log).await;
+        wait_css(&client, "details.recent[open]", 10, &log).await;
         click(&client, &format!("{recent} button.forget"), &log).await;
         assert_eq!(
             text_of(&client, &format!("{recent} [role='alertdialog'] p"), &log).await,
@@ -559,17 +582,34 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
         );
 
         drop(holder.lock().unwrap().take());
-        let banner =
-            "const b = document.querySelector('.banner.conn'); return !!b && b.textContent === ";
+        // Issue 19 bug 3: with every refresh failing the page must not claim to refresh:
+        // it says the server is unreachable, how old the shown state is, and greys it.
         assert!(
             until(
                 &client,
-                &format!("{banner} 'Live updates unavailable — refreshing every 4 s'"),
-                20
+                "const b = document.querySelector('.banner.conn.unreachable'); \
+                 return !!b && /^Server unreachable — showing the last known state \\(\\d+ s ago\\)\\. Retrying…$/.test(b.textContent)",
+                30
             )
             .await,
-            "the fallback banner never showed"
+            "the unreachable banner never showed"
         );
+        assert!(
+            until(
+                &client,
+                "const m = document.querySelector('main.stale'); \
+                 return !!m && getComputedStyle(m).filter.includes('grayscale')",
+                5
+            )
+            .await,
+            "the stale state is not greyed"
+        );
+        assert!(
+            !until(&client, "return document.body.textContent.includes('refreshing every')", 1).await,
+            "the banner claims refreshes that fail"
+        );
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("dashboard-server-down.png"), png).unwrap();
 
         let cmd = restart.lock().unwrap().take().unwrap();
         *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
@@ -581,6 +621,10 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
             )
             .await,
             "the banner stayed after the server came back"
+        );
+        assert!(
+            until(&client, "return !document.querySelector('main.stale')", 10).await,
+            "the page stayed greyed after the server came back"
         );
         // A bridge started elsewhere (another tab, the CLI) shows up here by push.
         let (status, _) = support::call(
@@ -607,7 +651,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
 /// plain form the page loads under the CSP (nonce'd scripts, `wasm-unsafe-eval`), hydrates,
 /// and its event socket passes the cookie-plus-Origin rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
+pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
     let mut hasher = sandbox.command(clauster_bin());
@@ -728,7 +772,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
         client.goto(&format!("{base}/")).await.unwrap();
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
         let badge = "[data-project='alpha'] .usage-badge";
-        assert_eq!(text_of(&client, badge, &log).await, "≈$0.10");
+        assert_eq!(text_of(&client, &format!("{badge} .amount"), &log).await, "≈$0.10");
         let title = wait_css(&client, badge, 10, &log)
             .await
             .attr("title")
@@ -737,6 +781,13 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
             .unwrap_or_default();
         assert!(
             title.starts_with("Estimated from 100,000 tokens in 1 session · USD · prices of "),
+            "{title}"
+        );
+        // Issue 19, cost honesty: the tooltip says how the figure is made.
+        assert!(
+            title.ends_with(
+                " · each message counted once (de-duplicated by message and request id, like ccusage)"
+            ),
             "{title}"
         );
         // A project without transcripts has no badge.
@@ -760,7 +811,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
         drop(handle);
         let live = until(
             &client,
-            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge\"); \
+            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
              return !!b && b.textContent === '≈$2.10' && window.__clausterMark === 1",
             30,
         )
@@ -1174,7 +1225,7 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
 
 /// Starts `clauster run` on the sandbox, loads the dashboard, waits for hydration and marks
 /// the window (a reload would lose the mark). Returns the server.
-async fn load_marked(client: &Client, base: &str, log: &Path) {
+pub(crate) async fn load_marked(client: &Client, base: &str, log: &Path) {
     client
         .goto(&format!("{base}/"))
         .await
@@ -1186,7 +1237,7 @@ async fn load_marked(client: &Client, base: &str, log: &Path) {
         .unwrap();
 }
 
-async fn still_marked(client: &Client) -> bool {
+pub(crate) async fn still_marked(client: &Client) -> bool {
     client
         .execute("return window.__clausterMark === 1", vec![])
         .await
@@ -1235,7 +1286,7 @@ async fn a_directory_created_on_disk_appears_and_a_removed_one_disappears() {
 }
 
 /// Sets a textarea's value as typing would and fires `input`.
-async fn set_text(client: &Client, css: &str, script_value: &str) {
+pub(crate) async fn set_text(client: &Client, css: &str, script_value: &str) {
     client
         .execute(
             &format!(
@@ -1248,7 +1299,7 @@ async fn set_text(client: &Client, css: &str, script_value: &str) {
         .unwrap();
 }
 
-async fn open_claude_md(client: &Client, project: &str, log: &Path) {
+pub(crate) async fn open_claude_md(client: &Client, project: &str, log: &Path) {
     let card = format!("[data-project='{project}']");
     click(client, &format!("{card} details.menu > summary"), log).await;
     click(client, &format!("{card} button.edit-claude-md"), log).await;
@@ -1496,7 +1547,7 @@ async fn the_new_project_panel_creates_a_card_and_shows_refusals() {
 }
 
 /// Writes a password config and returns nothing; the password is `browser-pw`.
-fn password_config(sandbox: &Sandbox) {
+pub(crate) fn password_config(sandbox: &Sandbox) {
     let mut hasher = sandbox.command(clauster_bin());
     hasher
         .arg("hash-password")
@@ -1517,7 +1568,7 @@ fn password_config(sandbox: &Sandbox) {
     .unwrap();
 }
 
-async fn sign_in(client: &Client, base: &str, log: &Path) {
+pub(crate) async fn sign_in(client: &Client, base: &str, log: &Path) {
     client.goto(&format!("{base}/login")).await.unwrap();
     let field = wait_css(client, "input[name='password']", 10, log).await;
     field.send_keys("browser-pw").await.unwrap();

@@ -29,6 +29,9 @@ tasks:
   build [--release] build the hydrate bundle and the clauster binary
   bundle [--release] build only the hydrate bundle into target/site/pkg
   test [ARGS]       install what the tests need, build the bundle, run every test
+  screenshots       run the browser tests, which save the dashboard's main states (first view,
+                    running, failed launch, editor, server down, login; 1440 and 375 px wide,
+                    light and dark) under target/test-artifacts, and list them
   it [FILTER...]    build `clauster` and run only the end-to-end binary (tests/it), filtered:
                     `cargo xtask it bridges::` (no bundle rebuild, no installs)
   torture [--seeds N] [--steps M] [--seed S]
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "it" => it(rest),
         "torture" => torture(rest),
+        "screenshots" => screenshots(),
         "ci" => ci(),
         "tidy" => tidy::run(&workspace_root()),
         "docs" => docs::run(&workspace_root(), rest),
@@ -245,6 +249,23 @@ fn torture(args: &[String]) -> Result {
         None => cmd.env("CLAUSTER_TORTURE_SEEDS", &seeds),
     };
     run_counting_tests(&mut cmd)
+}
+
+/// The browser tests, for their screenshots (issue 19): they save every main state under
+/// `target/test-artifacts`; this lists what they wrote.
+fn screenshots() -> Result {
+    bundle::build(&workspace_root(), false)?;
+    it(&["browser".to_owned()])?;
+    let dir = workspace_root().join("target/test-artifacts");
+    let mut shots: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "png"))
+        .collect();
+    shots.sort();
+    for shot in shots {
+        println!("{}", shot.display());
+    }
+    Ok(())
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one line that totals every

@@ -15,6 +15,9 @@ pub const BINARYEN_NPM: &str = "binaryen@132";
 /// test (issue 24, tests/it/mcp.rs).
 pub const MCP_SDK_NPM: &str = "@modelcontextprotocol/sdk@1.32.2";
 
+/// axe-core, the accessibility engine the browser tests run in both themes (issue 19).
+pub const AXE_NPM: &str = "axe-core@4.14.1";
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -31,6 +34,12 @@ pub fn mcp_sdk_modules(root: &Path) -> PathBuf {
 
 pub fn real_claude(root: &Path) -> PathBuf {
     npm_prefix(root).join("node_modules/.bin/claude")
+}
+
+/// axe-core's browser build, injected into pages by the browser tests. Its own prefix, like
+/// the MCP SDK's: an install into a shared prefix would prune the other packages.
+pub fn axe_script(root: &Path) -> PathBuf {
+    root.join("target/tools/npm-axe/node_modules/axe-core/axe.min.js")
 }
 
 pub fn wasm_opt(root: &Path) -> PathBuf {
@@ -74,6 +83,11 @@ pub fn for_tests(root: &Path) -> Result {
         modules.parent().expect("node_modules has a parent"),
         MCP_SDK_NPM,
         &marker,
+    )?;
+    npm_install_into(
+        &root.join("target/tools/npm-axe"),
+        AXE_NPM,
+        &axe_script(root),
     )
 }
 
@@ -129,5 +143,6 @@ pub fn test_environment(root: &Path, cmd: &mut Command) {
     cmd.env("CHROMIUM_BIN", CHROMIUM)
         .env("CHROMEDRIVER_BIN", CHROMEDRIVER)
         .env("REAL_CLAUDE_BIN", real_claude(root))
-        .env("MCP_SDK_NODE_MODULES", mcp_sdk_modules(root));
+        .env("MCP_SDK_NODE_MODULES", mcp_sdk_modules(root))
+        .env("AXE_CORE_JS", axe_script(root));
 }

@@ -23,6 +23,12 @@ static BUNDLE: &[BundleFile] = include!(concat!(env!("OUT_DIR"), "/bundle_files.
 /// it as `?v=` so browsers may cache them forever.
 pub const BUNDLE_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/bundle_hash.txt"));
 
+/// The logo, also the page icon (ui.md §2, §11).
+pub const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
+/// The same logo as a 32 px PNG inside an ICO, for browsers that ask for `/favicon.ico`
+/// whatever the page links.
+const FAVICON_ICO: &[u8] = include_bytes!("../assets/favicon.ico");
+
 const BOOT_JS: &str = include_str!("../assets/boot.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const THEME_JS: &str = include_str!("../assets/theme.js");
@@ -91,6 +97,27 @@ pub async fn serve(
         }),
     );
     Ok(response)
+}
+
+/// `GET /favicon.svg`.
+pub async fn favicon_svg() -> Response {
+    icon_response(FAVICON_SVG.as_bytes(), "image/svg+xml")
+}
+
+/// `GET /favicon.ico`.
+pub async fn favicon_ico() -> Response {
+    icon_response(FAVICON_ICO, "image/x-icon")
+}
+
+fn icon_response(body: &'static [u8], content_type: &'static str) -> Response {
+    let mut response = (StatusCode::OK, Body::from(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
 }
 
 fn content_type(path: &str) -> &'static str {

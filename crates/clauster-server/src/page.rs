@@ -31,6 +31,7 @@ pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
          <title>{title}</title>\
          <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
+         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
          <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
          <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\" nonce=\"{nonce}\">{data}</script>\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/boot.js?v={v}\"></script>\
@@ -70,8 +71,8 @@ fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use clauster_wire::{
-        Bootstrap, CloneContext, Instance, InstanceDefaults, MetricsContext, PageContext, Project,
-        TrustState, UsageContext,
+        Bootstrap, CloneContext, Instance, InstanceDefaults, ListView, MetricsContext, PageContext,
+        Project, TrustState, UsageContext,
     };
 
     use super::{BUNDLE_VERSION, render};
@@ -197,6 +198,7 @@ mod tests {
             context: context(None),
             projects: vec![project("alpha", true, true), project("beta", false, false)],
             instances: vec![running_instance("alpha")],
+            view: ListView::default(),
         };
         insta::assert_snapshot!(rendered(&bootstrap));
     }
@@ -207,6 +209,7 @@ mod tests {
             context: context(None),
             projects: vec![],
             instances: vec![],
+            view: ListView::default(),
         };
         let html = rendered(&bootstrap);
         assert!(html.contains("Getting started"));
@@ -220,6 +223,7 @@ mod tests {
             context: context(None),
             projects: vec![project("solo", false, false)],
             instances: vec![],
+            view: ListView::default(),
         };
         let page = rendered(&bootstrap);
         assert!(page.contains(">1 project<"), "{page}");
@@ -235,6 +239,7 @@ mod tests {
             context: context(None),
             projects,
             instances: vec![running_instance("p28")],
+            view: ListView::default(),
         };
         let html = render(&bootstrap, "TEST-NONCE");
         let cards: Vec<&str> = html
@@ -269,6 +274,7 @@ mod tests {
             context: context(None),
             projects: vec![project("alpha", true, true)],
             instances: vec![failed, crashed],
+            view: ListView::default(),
         };
         let html = rendered(&bootstrap);
         let recent = html
@@ -287,6 +293,7 @@ mod tests {
             context: context(Some("x</script><b>")),
             projects: vec![],
             instances: vec![],
+            view: ListView::default(),
         };
         bootstrap.context.projects_root = "/srv/</script>".into();
         let html = render(&bootstrap, "N");

@@ -131,6 +131,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
         .route("/pkg/{*path}", get(assets::serve))
+        .route("/favicon.svg", get(assets::favicon_svg))
+        .route("/favicon.ico", get(assets::favicon_ico))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_head))
         .layer(gzip_large())
@@ -227,18 +229,57 @@ async fn list_projects(State(state): State<AppState>) -> Result<Response, ApiErr
     Ok(no_store(Json(projects).into_response()))
 }
 
+/// The dashboard's URL parameters: the list's order and search (ui.md §3).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DashboardQuery {
+    sort: Option<String>,
+    q: Option<String>,
+}
+
+/// Longest search text taken from the URL; a longer one is cut (it can only match nothing).
+const MAX_QUERY_CHARS: usize = 200;
+
+/// The list view a URL asks for: an unknown sort means the default, the search is cut to
+/// [`MAX_QUERY_CHARS`].
+fn list_view(query: DashboardQuery) -> clauster_wire::ListView {
+    let sort = match query.sort.as_deref() {
+        Some(sort @ ("name" | "last_used" | "cost")) => sort.to_owned(),
+        _ => String::new(),
+    };
+    clauster_wire::ListView {
+        sort,
+        q: query
+            .q
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_QUERY_CHARS)
+            .collect(),
+        meta: std::collections::BTreeMap::new(),
+    }
+}
+
 async fn dashboard(
     State(state): State<AppState>,
     Extension(nonce): Extension<CspNonce>,
+    // A malformed query shows the default view rather than an error page.
+    query: Result<axum::extract::Query<DashboardQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let context = state.context().clone();
     let instances = state.engine().list().await?;
+    let mut view = list_view(query.map(|q| q.0).unwrap_or_default());
+    // A sort by use or cost needs the keys now, so the first paint is already in order.
+    if matches!(view.sort.as_str(), "last_used" | "cost") {
+        view.meta = crate::usage::routes::sortmeta_body(&state)
+            .await
+            .unwrap_or_default();
+    }
     let projects = projects_blocking(state).await?;
     let html = page::render(
         &Bootstrap {
             context,
             projects,
             instances,
+            view,
         },
         &nonce.0,
     );

@@ -117,6 +117,23 @@ fn cost_badge(usage: &Usage, settings: &UsageContext) -> Badge {
     }
     title.push_str(" · prices of ");
     title.push_str(&usage.price_table_date);
+    // How the figure is made (issue 19, cost honesty): each API message counts once, as
+    // ccusage counts, where 1.3.2 summed every copy a resumed or forked transcript repeats.
+    title.push_str(
+        " · each message counted once (de-duplicated by message and request id, like ccusage)",
+    );
+    if usage.duplicates_skipped > 0 {
+        let _ = write!(
+            title,
+            "; {} repeated {} skipped, so this is lower than Clauster 1.3.2 showed",
+            group_digits(usage.duplicates_skipped),
+            if usage.duplicates_skipped == 1 {
+                "entry"
+            } else {
+                "entries"
+            }
+        );
+    }
     Badge { text, title }
 }
 
@@ -190,9 +207,18 @@ pub fn UsageBadge(store: Store, project: String) -> impl IntoView {
             .usage
             .with(|all| all.get(&project).and_then(|u| usage_badge(u, &settings)))
             .map(|badge| {
+                // Screen readers get a name and a full stop, so the amount never runs into
+                // the next badge's number ("≈$15.34" + "2 checks").
+                let name = if settings.mode == "cost" {
+                    "Estimated cost: "
+                } else {
+                    "Tokens used: "
+                };
                 view! {
                     <span class="badge usage-badge" title=badge.title>
-                        {badge.text}
+                        <span class="sr-only">{name}</span>
+                        <span class="amount">{badge.text}</span>
+                        <span class="sr-only">". "</span>
                     </span>
                 }
             })

@@ -1,11 +1,15 @@
 //! The projects zone (ui.md §3): the trust banner, the search box, the visible set of cards
 //! with "Show all N", the empty-state orientation (§9), and one card per project.
 
-use clauster_wire::{Instance, Project, TrustState};
+use std::collections::BTreeMap;
+
+use clauster_wire::{Instance, Project, SortMeta, TrustState, Usage};
 use leptos::prelude::*;
 
 use crate::badges::UsageBadge;
 use crate::claude_md::ClaudeMdEditor;
+use crate::failure::CardFailure;
+use crate::icons::{self, Icon};
 use crate::instances::focus_node;
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, is_live, request};
@@ -18,6 +22,110 @@ use crate::widgets::Confirm;
 pub const VISIBLE_CARDS: usize = 24;
 /// `localStorage` key set by **Got it** on the orientation card (ui.md §9).
 pub const ORIENTATION_KEY: &str = "clauster-orientation-dismissed";
+
+/// `localStorage` key of the sort choice (ui.md §3).
+pub const SORT_KEY: &str = "clauster-sort";
+
+/// The orders of the project list (ui.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    Name,
+    LastUsed,
+    Cost,
+}
+
+impl SortBy {
+    /// The URL / storage spelling; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "name" => Some(Self::Name),
+            "last_used" => Some(Self::LastUsed),
+            "cost" => Some(Self::Cost),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::LastUsed => "last_used",
+            Self::Cost => "cost",
+        }
+    }
+}
+
+/// The projects in the chosen order: name (case-insensitive); last used, newest first (the
+/// newer of the sort key and the project's newest instance start); cost, highest first (the
+/// live usage, else the sort key). Projects without a key come last; ties go by name.
+pub fn sort_projects(
+    projects: &[Project],
+    by: SortBy,
+    meta: &BTreeMap<String, SortMeta>,
+    usage: &BTreeMap<String, Usage>,
+    instances: &[Instance],
+) -> Vec<Project> {
+    let mut list = projects.to_vec();
+    let by_name = |a: &Project, b: &Project| a.name.to_lowercase().cmp(&b.name.to_lowercase());
+    match by {
+        SortBy::Name => list.sort_by(by_name),
+        SortBy::LastUsed => {
+            let key = |p: &Project| {
+                let started = instances
+                    .iter()
+                    .filter(|i| i.project == p.name)
+                    .filter_map(|i| i.started_at.clone())
+                    .max();
+                let used = meta.get(&p.name).and_then(|m| m.last_used.clone());
+                started.max(used)
+            };
+            // Newest first, `None` last.
+            list.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| by_name(a, b)));
+        }
+        SortBy::Cost => {
+            let key = |p: &Project| {
+                usage
+                    .get(&p.name)
+                    .map(|u| u.cost_usd)
+                    .or_else(|| meta.get(&p.name).and_then(|m| m.cost_usd))
+            };
+            list.sort_by(|a, b| match (key(a), key(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| by_name(a, b)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => by_name(a, b),
+            });
+        }
+    }
+    list
+}
+
+/// The page URL's query for a list view: `sort` unless it is the default, `q` when set.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub fn view_query(sort: SortBy, q: &str) -> String {
+    let mut parts = Vec::new();
+    if sort != SortBy::Name {
+        parts.push(format!("sort={}", sort.as_str()));
+    }
+    if !q.trim().is_empty() {
+        parts.push(format!("q={}", encode_component(q.trim())));
+    }
+    parts.join("&")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+fn encode_component(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
 
 /// Whether a project name passes the search box: case-insensitive substring (ui.md §3).
 pub fn matches_filter(name: &str, filter: &str) -> bool {
@@ -54,17 +162,82 @@ fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }
 }
 
+/// The projects zone. `sort` and `q` come from the page URL (empty: none given); a URL sort
+/// wins over the stored choice, which applies after hydration (ui.md §3).
+// Component props are owned values; the toolbar's state, its effects and the list share the
+// signals, so the component reads top to bottom (see `LaunchPopover`).
+#[allow(clippy::needless_pass_by_value, clippy::too_many_lines)]
 #[component]
-pub fn Projects(store: Store) -> impl IntoView {
-    let filter = RwSignal::new(String::new());
+pub fn Projects(
+    store: Store,
+    sort: String,
+    q: String,
+    meta: BTreeMap<String, SortMeta>,
+) -> impl IntoView {
+    let from_url = SortBy::parse(&sort);
+    // The sort keys (`GET /api/projects/sortmeta`): from the page when the URL sort needed
+    // them, else fetched when such a sort is chosen.
+    let sort_meta = RwSignal::new(meta);
+    let sort = RwSignal::new(from_url.unwrap_or(SortBy::Name));
+    let filter = RwSignal::new(q);
     let show_all = RwSignal::new(false);
+    let cost_mode = store.context.with_value(|c| c.usage.mode == "cost");
+    #[cfg(feature = "hydrate")]
+    {
+        if from_url.is_none()
+            && let Some(stored) = crate::dom::storage_get(SORT_KEY)
+                .as_deref()
+                .and_then(SortBy::parse)
+            && (stored != SortBy::Cost || cost_mode)
+        {
+            Effect::new(move |_| sort.set(stored));
+        }
+        // The keys of a sort by use or cost, fetched when such a sort is chosen.
+        Effect::new(move |_| {
+            if sort.get() == SortBy::Name {
+                return;
+            }
+            request(
+                "GET",
+                store.url("/api/projects/sortmeta"),
+                None,
+                move |result| {
+                    if let Ok(text) = result
+                        && let Ok(meta) = serde_json::from_str(&text)
+                    {
+                        sort_meta.set(meta);
+                    }
+                },
+            );
+        });
+        // The URL says what is shown, so a reload or a shared link keeps it.
+        Effect::new(move |first: Option<()>| {
+            let query = view_query(sort.get(), &filter.get());
+            if first.is_some() || !query.is_empty() {
+                crate::dom::replace_query(&query);
+            }
+        });
+    }
+    let choose_sort = move |ev: leptos::ev::Event| {
+        if let Some(by) = SortBy::parse(&event_target_value(&ev)) {
+            sort.set(by);
+            crate::dom::storage_set(SORT_KEY, by.as_str());
+        }
+    };
     let total = move || store.projects.with(Vec::len);
     let visible = Memo::new(move |_| {
-        store.projects.with(|projects| {
-            store
-                .instances
-                .with(|instances| visible_names(projects, instances, &filter.get(), show_all.get()))
-        })
+        let ordered = store.projects.with(|projects| {
+            sort_meta.with(|meta| {
+                store.usage.with(|usage| {
+                    store.instances.with(|instances| {
+                        sort_projects(projects, sort.get(), meta, usage, instances)
+                    })
+                })
+            })
+        });
+        store
+            .instances
+            .with(|instances| visible_names(&ordered, instances, &filter.get(), show_all.get()))
     });
     let count_label = move || {
         let total = total();
@@ -102,9 +275,30 @@ pub fn Projects(store: Store) -> impl IntoView {
                         name="project-search"
                         placeholder="Search projects  ( / )"
                         autocomplete="off"
+                        // The attribute for the server's HTML (a URL `q`), the property after.
+                        value=filter.get_untracked()
                         prop:value=move || filter.get()
                         on:input=move |ev| filter.set(event_target_value(&ev))
                     />
+                </label>
+                <label class="sort">
+                    <span class="sr-only">"Sort projects"</span>
+                    <select name="project-sort" on:change=choose_sort>
+                        <option value="name" selected=move || sort.get() == SortBy::Name>
+                            "Name (A–Z)"
+                        </option>
+                        <option value="last_used" selected=move || sort.get() == SortBy::LastUsed>
+                            "Last used"
+                        </option>
+                        {cost_mode
+                            .then(|| {
+                                view! {
+                                    <option value="cost" selected=move || sort.get() == SortBy::Cost>
+                                        "Cost"
+                                    </option>
+                                }
+                            })}
+                    </select>
                 </label>
                 <span class="count">{count_label}</span>
             </div>
@@ -327,9 +521,9 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
     let chips = move || {
         project.get().map(|p| {
             view! {
-                {p.is_git_repo.then(|| view! { <span class="chip">"git"</span> })}
-                {p.has_claude_md.then(|| view! { <span class="chip">"CLAUDE.md"</span> })}
-                {p.has_claude_dir.then(|| view! { <span class="chip">".claude"</span> })}
+                {p.is_git_repo.then(|| view! { <span class="chip"><Icon icon=icons::GIT />"git"</span> })}
+                {p.has_claude_md.then(|| view! { <span class="chip"><Icon icon=icons::CLAUDE_MD />"CLAUDE.md"</span> })}
+                {p.has_claude_dir.then(|| view! { <span class="chip"><Icon icon=icons::CLAUDE_DIR />".claude"</span> })}
             }
         })
     };
@@ -451,23 +645,30 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     aria-expanded=move || launching.get().to_string()
                     on:click=move |_| launching.set(true)
                 >
+                    <Icon icon=icons::START />
                     "Start Claude ▾"
                 </button>
                 <details class="menu">
-                    <summary aria-label=format!("More actions for {name}")>"⋯"</summary>
+                    <summary aria-label=format!("More actions for {name}")>
+                        <Icon icon=icons::MORE />
+                    </summary>
                     <div class="menu-items">
                         <button type="button" class="edit-claude-md" on:click=edit_claude_md>
+                            <Icon icon=icons::CLAUDE_MD />
                             "Edit CLAUDE.md"
                         </button>
                         <Show when=move || !trusted()>
                             <button type="button" class="trust-one" on:click=trust_one.clone()>
+                                <Icon icon=icons::TRUST />
                                 "Trust this directory"
                             </button>
                         </Show>
                         <button type="button" class="copy-path" on:click=copy_path>
+                            <Icon icon=icons::COPY />
                             "Copy path"
                         </button>
-                        <a class="transcripts" href=store.url(&format!("/p/{name}/transcripts"))>
+                        <a class="button transcripts" href=store.url(&format!("/p/{name}/transcripts"))>
+                            <Icon icon=icons::TRANSCRIPT />
                             "Transcripts"
                         </a>
                     </div>
@@ -475,6 +676,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             </div>
             {popover}
             {error_view}
+            <CardFailure store=store project=name.clone() />
             <ExternalNote store=store project=name.clone() />
             {claude_md_editor}
         </li>
@@ -528,6 +730,77 @@ mod tests {
         let mut dead = crate::instances::tests::instance("stopped");
         dead.project = "p29".into();
         assert_eq!(visible_names(&projects, &[dead], "", false).len(), 24);
+    }
+
+    #[test]
+    fn sorts_put_unknown_keys_last_and_break_ties_by_name() {
+        let projects: Vec<Project> = ["beta", "Alpha", "gamma", "delta"]
+            .iter()
+            .map(|n| project(n))
+            .collect();
+        let names = |list: Vec<Project>| list.into_iter().map(|p| p.name).collect::<Vec<_>>();
+        let none = BTreeMap::new();
+        assert_eq!(
+            names(sort_projects(
+                &projects,
+                SortBy::Name,
+                &none,
+                &BTreeMap::new(),
+                &[]
+            )),
+            ["Alpha", "beta", "delta", "gamma"]
+        );
+        let meta: BTreeMap<String, SortMeta> = [
+            ("beta", Some("2026-12-01T10:00:00Z"), Some(2.0)),
+            ("gamma", Some("2026-12-03T10:00:00Z"), Some(2.0)),
+            ("delta", None, Some(9.5)),
+        ]
+        .into_iter()
+        .map(|(n, used, cost)| {
+            (
+                n.to_owned(),
+                SortMeta {
+                    last_used: used.map(str::to_owned),
+                    cost_usd: cost,
+                },
+            )
+        })
+        .collect();
+        let mut started = crate::instances::tests::instance("running");
+        started.project = "Alpha".into();
+        started.started_at = Some("2026-12-02T10:00:00Z".into());
+        assert_eq!(
+            names(sort_projects(
+                &projects,
+                SortBy::LastUsed,
+                &meta,
+                &BTreeMap::new(),
+                &[started]
+            )),
+            ["gamma", "Alpha", "beta", "delta"]
+        );
+        assert_eq!(
+            names(sort_projects(
+                &projects,
+                SortBy::Cost,
+                &meta,
+                &BTreeMap::new(),
+                &[]
+            )),
+            ["delta", "beta", "gamma", "Alpha"]
+        );
+    }
+
+    #[test]
+    fn the_url_carries_only_what_differs_from_the_default() {
+        assert_eq!(view_query(SortBy::Name, "  "), "");
+        assert_eq!(view_query(SortBy::Cost, ""), "sort=cost");
+        assert_eq!(
+            view_query(SortBy::LastUsed, " my app/ü "),
+            "sort=last_used&q=my%20app%2F%C3%BC"
+        );
+        assert_eq!(SortBy::parse("last_used"), Some(SortBy::LastUsed));
+        assert_eq!(SortBy::parse("size"), None);
     }
 
     #[test]

@@ -339,10 +339,20 @@ pub fn ClaudeMdEditor(store: Store, name: String, on_close: Callback<()>) -> imp
             .into_any()
         }
     };
+    // A sheet over the page on every width (a card-wide textarea is too narrow to edit in):
+    // the backdrop is inert (a stray click must not discard edits); Close and Escape close.
+    let title = format!("CLAUDE.md · {name}");
     view! {
-        <section class="claude-md-editor" aria-label=label on:keydown=on_keydown>
+        <div class="sheet-backdrop" aria-hidden="true"></div>
+        <section
+            class="claude-md-editor sheet"
+            role="dialog"
+            aria-modal="true"
+            aria-label=label
+            on:keydown=on_keydown
+        >
             <div class="editor-head">
-                <h3>"CLAUDE.md"</h3>
+                <h3>{title}</h3>
                 {head}
                 <button
                     type="button"

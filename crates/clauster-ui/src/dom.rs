@@ -123,6 +123,24 @@ mod browser {
         Some(format!("{scheme}://{}{path}", location.host().ok()?))
     }
 
+    /// Replaces the page URL's query (`""` drops it) without a reload or a history entry.
+    pub fn replace_query(query: &str) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let Ok(path) = window.location().pathname() else {
+            return;
+        };
+        let url = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    }
+
     pub fn redirect(url: &str) {
         if let Some(window) = web_sys::window() {
             let _ = window.location().set_href(url);

@@ -67,13 +67,25 @@ impl Follow {
             }
         };
         let url = store.url(path);
+        // Bumped by each open: a replaced socket's late messages and close are ignored.
+        let generation = StoredValue::new(0_u64);
         let open = move || {
             let Some(ws) = crate::dom::ws_url(&url) else {
                 return;
             };
+            generation.update_value(|g| *g += 1);
+            let mine = generation.get_value();
+            socket.with_value(|s| {
+                if let Some(s) = s {
+                    s.close();
+                }
+            });
             stream.set(Stream::Open);
             let on_message = on_message.clone();
             let on_text = move |text: String| {
+                if generation.get_value() != mine {
+                    return;
+                }
                 if on_message(text) {
                     attempts.set_value(0);
                     stream.set(Stream::Open);
@@ -81,7 +93,7 @@ impl Follow {
             };
             let live = live.clone();
             let on_close = move |code: u16| {
-                if gone.get_value() {
+                if gone.get_value() || generation.get_value() != mine {
                     return;
                 }
                 match code {

@@ -79,20 +79,30 @@ pub fn Header(store: Store) -> impl IntoView {
     };
     let toggle_label = move || theme.get().map_or("Switch theme", theme_toggle_label);
     let icon = move || {
-        if theme.get() == Some("dark") {
-            "☀"
+        let glyph = if theme.get() == Some("dark") {
+            crate::icons::SUN
         } else {
-            "☾"
-        }
+            crate::icons::MOON
+        };
+        view! { <crate::icons::Icon icon=glyph /> }
     };
     view! {
         <header class="top">
-            <span class="logo" aria-hidden="true">"◆"</span>
+            <svg class="logo" viewBox="0 0 32 32" width="24" height="24" aria-hidden="true">
+                // The same drawing as /favicon.svg.
+                <rect width="32" height="32" rx="7" fill="#c2410c"></rect>
+                <g fill="#fff">
+                    <circle cx="11" cy="12" r="3.6"></circle>
+                    <circle cx="21" cy="12" r="3.6"></circle>
+                    <circle cx="16" cy="21.5" r="3.6"></circle>
+                </g>
+            </svg>
             <h1 class="brand">"Clauster"</h1>
             <span class="version">{format!("v{version}")}</span>
             {instance_name.map(|name| view! { <span class="instance-name">{name}</span> })}
             <span class="root wide-only" title="projects_root">{projects_root}</span>
             <span class="header-badges">{running_badge} {login_badge}</span>
+            <crate::help::HelpButton />
             <button
                 type="button"
                 class="theme-toggle"
@@ -100,7 +110,7 @@ pub fn Header(store: Store) -> impl IntoView {
                 title=toggle_label
                 on:click=toggle
             >
-                <span aria-hidden="true">{icon}</span>
+                {icon}
             </button>
             {log_out}
         </header>

@@ -5,37 +5,13 @@ use clauster_wire::Instance;
 use leptos::prelude::*;
 
 use crate::badges::MetricsChip;
+use crate::icons::{self, Icon};
 use crate::live::{Store, ToastKind, insert_if_absent, is_live, request};
 use crate::logs::LogPanel;
 use crate::sessions::{ExternalRows, TrackedSessions};
+pub use crate::status::{status_note, status_pill};
 use crate::terminal::TerminalPanel;
 use crate::widgets::Confirm;
-
-/// The pill of ui.md §4.2: its text and its style class.
-pub fn status_pill(instance: &Instance) -> (&'static str, &'static str) {
-    if instance.stopping {
-        return ("Stopping…", "pill stopping");
-    }
-    match instance.status.as_str() {
-        "starting" => ("Starting", "pill starting"),
-        "running" => ("Running", "pill running"),
-        "stopped" if instance.intentional_stop => ("Stopped", "pill stopped"),
-        "stopped" => ("Interrupted", "pill interrupted"),
-        "crashed" => ("Crashed", "pill crashed"),
-        _ => ("Failed to start", "pill failed"),
-    }
-}
-
-/// The note under a dead row that ended without being asked to (ui.md §4.2).
-pub fn status_note(instance: &Instance) -> Option<&'static str> {
-    match instance.status.as_str() {
-        "stopped" if !instance.intentional_stop => Some(
-            "Ended without a Stop request (host restart, or ended outside Clauster). Resume picks it up again.",
-        ),
-        "crashed" => Some("The bridge ended unexpectedly. Resume starts it again."),
-        _ => None,
-    }
-}
 
 /// The link **Open in Claude** points at: `session_url`, else `url`, only on claude.ai.
 pub fn open_link(instance: &Instance) -> Option<String> {
@@ -110,6 +86,19 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
         })
     };
     let dead_count = move || dead.with(Vec::len);
+    // A row whose log panel is open and that just ended moves to Recent: open the list, so
+    // the row (with Resume) stays in sight next to its panel (issue 19 bug 5).
+    let recent_open = RwSignal::new(false);
+    Effect::new(move |_| {
+        let ended_with_logs = dead.with(|list| {
+            store
+                .open_logs
+                .with(|open| list.iter().any(|i| open.contains(&i.instance_id)))
+        });
+        if ended_with_logs {
+            recent_open.set(true);
+        }
+    });
     view! {
         <section class="zone active" aria-labelledby="active-heading">
             <div class="zone-head">
@@ -135,7 +124,24 @@ pub fn InstanceZones(store: Store) -> impl IntoView {
             <ExternalRows store=store filter=filter />
             <LogDock store=store />
             <Show when=move || { dead_count() > 0 }>
-                <details class="recent">
+                <details
+                    class="recent"
+                    prop:open=move || recent_open.get()
+                    on:toggle=move |ev| {
+                        #[cfg(feature = "hydrate")]
+                        {
+                            use wasm_bindgen::JsCast;
+                            if let Some(details) = ev
+                                .target()
+                                .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
+                            {
+                                recent_open.set(details.open());
+                            }
+                        }
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = ev;
+                    }
+                >
                     <summary>{move || format!("Recent / resumable ({})", dead_count())}</summary>
                     <ul class="instances">
                         <For each=dead_ids key=|id| id.clone() let(id)>
@@ -396,6 +402,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             view! {
                 <span class="waiting" class:spinner=spinner>{text}</span>
                 <a class="button" href="https://claude.ai/code" target="_blank" rel="noopener noreferrer">
+                    <Icon icon=icons::OPEN />
                     "Open claude.ai/code"
                 </a>
             }
@@ -403,6 +410,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
         let open = link.clone().map(|href| {
             view! {
                 <a class="button open" href=href target="_blank" rel="noopener noreferrer">
+                    <Icon icon=icons::OPEN />
                     "Open in Claude"
                 </a>
                 <button
@@ -411,6 +419,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                     aria-expanded=move || qr_open.get().to_string()
                     on:click=move |_| qr_open.update(|o| *o = !*o)
                 >
+                    <Icon icon=icons::QR />
                     "QR"
                 </button>
             }
@@ -432,6 +441,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                         rel="noopener noreferrer"
                         title="claude.ai creates another session inside this bridge"
                     >
+                        <Icon icon=icons::NEW_SESSION />
                         "New session"
                     </a>
                 }
@@ -443,6 +453,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             {waiting}
             {composer}
             <a class="button transcript" href=transcript>
+                <Icon icon=icons::TRANSCRIPT />
                 "Transcript"
             </a>
             <button
@@ -452,6 +463,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 disabled=move || stopping || busy.get()
                 on:click=move |_| asking.set(Asking::Stop)
             >
+                <Icon icon=icons::STOP />
                 "Stop"
             </button>
         }
@@ -468,6 +480,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 disabled=move || blocker.is_some() || busy.get()
                 on:click=move |_| resume_again(false)
             >
+                <Icon icon=icons::RESUME />
                 "Resume"
             </button>
             <button
@@ -476,6 +489,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 disabled=move || busy.get()
                 on:click=move |_| resume_fresh(true)
             >
+                <Icon icon=icons::NEW_SESSION />
                 "Start new session"
             </button>
             <button
@@ -485,6 +499,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                 disabled=move || busy.get()
                 on:click=move |_| asking.set(Asking::Forget)
             >
+                <Icon icon=icons::FORGET />
                 "Forget"
             </button>
             {blocker.map(|reason| view! { <p class="note blocker">{reason}</p> })}
@@ -506,7 +521,10 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                     aria-expanded=move || logs_open.get().to_string()
                     on:click=toggle_logs.clone()
                 >
-                    {move || if logs_open.get() { "Hide logs" } else { "Logs" }}
+                    // One "Hide logs" on the page: the panel's own close button. Here the
+                    // pressed state says whether the panel is open.
+                    <Icon icon=icons::LOGS />
+                    "Logs"
                 </button>
                 {(pty_screen && i.resume_mode == "pty").then(|| {
                     view! {
@@ -516,6 +534,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
                             aria-expanded=move || terminal_open.get().to_string()
                             on:click=move |_| terminal_open.update(|o| *o = !*o)
                         >
+                            <Icon icon=icons::TERMINAL />
                             {move || if terminal_open.get() { "Hide terminal" } else { "Live terminal" }}
                         </button>
                     }
@@ -531,12 +550,25 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             (qr_open.get() && is_live(&i)).then(|| {
                 let src = store.url(&format!("/api/instances/{id}/qr?t={}", i.launch_count));
                 let copied = link.clone();
+                // Copying says so: on the button for a moment, and in a toast (issue 19 bug 8).
+                let done = RwSignal::new(false);
+                let copy = move |_| {
+                    crate::dom::copy_text(&copied);
+                    done.set(true);
+                    store.toast(ToastKind::Ok, "Link copied");
+                    #[cfg(feature = "hydrate")]
+                    set_timeout(move || done.set(false), std::time::Duration::from_secs(2));
+                };
                 view! {
                     <div class="qr">
                         <img src=src width="160" height="160" alt="QR code for the session link" />
                         <code class="qr-link">{link}</code>
-                        <button type="button" on:click=move |_| crate::dom::copy_text(&copied)>
-                            "Copy link"
+                        <button type="button" class="copy-link" on:click=copy>
+                            {move || if done.get() {
+                                view! { <Icon icon=icons::CHECK /> "Copied" }.into_any()
+                            } else {
+                                view! { <Icon icon=icons::COPY /> "Copy link" }.into_any()
+                            }}
                         </button>
                     </div>
                 }

@@ -263,6 +263,8 @@ pub fn LaunchPopover(
     let panel = NodeRef::<leptos::html::Div>::new();
     let first = NodeRef::<leptos::html::Select>::new();
     let typed_input = NodeRef::<leptos::html::Input>::new();
+    let trust_box = NodeRef::<leptos::html::Input>::new();
+    let mcp_button = NodeRef::<leptos::html::Button>::new();
 
     let is_git = initial.is_git_repo;
     let name_error = move || session.with(|raw| session_name(raw).err());
@@ -298,13 +300,26 @@ pub fn LaunchPopover(
             });
         });
     }
+    // Each gate replaces the form, whose focused button goes with it: focus moves into the
+    // gate, so Escape and Tab keep working inside the dialog (issue 19 bug 4).
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        if step.get() == Step::Bypass
-            && let Some(input) = typed_input.get()
-        {
-            let _ = input.focus();
+    Effect::new(move |_| match step.get() {
+        Step::Bypass => {
+            if let Some(input) = typed_input.get() {
+                let _ = input.focus();
+            }
         }
+        Step::Trust => {
+            if let Some(input) = trust_box.get() {
+                let _ = input.focus();
+            }
+        }
+        Step::Mcp => {
+            if let Some(button) = mcp_button.get() {
+                let _ = button.focus();
+            }
+        }
+        Step::Form => {}
     });
 
     let send = {
@@ -332,24 +347,21 @@ pub fn LaunchPopover(
                 "POST",
                 store.url("/api/instances"),
                 Some(body.to_string()),
-                move |result| {
-                    busy.set(false);
-                    match result {
-                        Ok(text) => {
-                            store.take_outcome(&text);
-                            on_close.run(());
-                        }
-                        Err(detail) => {
-                            store.toast(
-                                ToastKind::Error,
-                                format!("{project_name} could not start: {detail}"),
-                            );
-                            error.set(Some(detail));
-                            on_close.run(());
-                        }
+                move |result| match result {
+                    Ok(text) => store.take_outcome(&text),
+                    Err(detail) => {
+                        store.toast(
+                            ToastKind::Error,
+                            format!("{project_name} could not start: {detail}"),
+                        );
+                        error.set(Some(detail));
                     }
                 },
             );
+            // The popover's work is done once the request is out: the row appears from the
+            // answer and the frames, a failure on the card and in a toast. Closing now keeps
+            // no dialog over the page while the server starts claude (issue 19 bug 4).
+            on_close.run(());
         }
     };
     // After the bypass gate: the MCP-approval gate for an interactive launch whose project
@@ -636,6 +648,7 @@ pub fn LaunchPopover(
                     <input
                         type="checkbox"
                         name="trust"
+                        node_ref=trust_box
                         prop:checked=move || trust_ticked.get()
                         on:change=move |ev| trust_ticked.set(event_target_checked(&ev))
                     />
@@ -733,6 +746,7 @@ pub fn LaunchPopover(
                     <button
                         type="button"
                         class="primary launch-anyway"
+                        node_ref=mcp_button
                         disabled=move || busy.get()
                         on:click=move |_| send()
                     >

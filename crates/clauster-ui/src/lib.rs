@@ -10,8 +10,12 @@ mod badges;
 mod cards;
 mod claude_md;
 mod dom;
+mod failure;
+mod failure_text;
 mod follow;
 mod header;
+mod help;
+mod icons;
 mod instances;
 mod launch;
 mod live;
@@ -20,6 +24,7 @@ mod maintenance;
 mod new_project;
 mod preflight;
 mod sessions;
+mod status;
 mod terminal;
 mod widgets;
 
@@ -29,9 +34,10 @@ use leptos::prelude::*;
 pub use badges::{Badge, compact_tokens, group_digits, metrics_chip, usage_badge};
 pub use cards::{VISIBLE_CARDS, matches_filter, visible_names};
 pub use dom::THEME_KEY;
-pub use instances::{open_link, status_pill};
+pub use instances::open_link;
 pub use launch::fork_choices;
 pub use live::{Store, apply_frame, is_live, upsert};
+pub use status::status_pill;
 
 /// The id of the `<script type="application/json">` element carrying the bootstrap data.
 pub const BOOTSTRAP_ELEMENT_ID: &str = "clauster-bootstrap";
@@ -57,6 +63,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         context,
         projects,
         instances,
+        view,
     } = bootstrap;
     // The one store: seeded from the page, then kept current by `/ws/events`.
     let reaper_ui = context.reaper_ui;
@@ -96,9 +103,13 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
     view! {
         <header::Header store=store />
         <widgets::ConnectionBanner store=store />
-        <main class="main">
+        <main
+            class="main"
+            class:stale=move || store.conn.get().is_stale()
+            aria-busy=move || store.conn.get().is_stale().to_string()
+        >
             <instances::InstanceZones store=store />
-            <cards::Projects store=store />
+            <cards::Projects store=store sort=view.sort q=view.q meta=view.meta />
             {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
         </main>
         <widgets::Toasts store=store />

@@ -23,6 +23,16 @@ pub enum Conn {
     Reconnecting,
     /// 3 connects failed in a row: `GET /api/state` every `poll_seconds`.
     Polling,
+    /// Neither the socket nor `GET /api/state` gets an answer: everything shown is the last
+    /// known state (issue 19 bug 3); polls continue with backoff until one answers.
+    Unreachable,
+}
+
+impl Conn {
+    /// Whether what the page shows may be out of date (greyed, "last known").
+    pub fn is_stale(self) -> bool {
+        matches!(self, Self::Reconnecting | Self::Unreachable)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +67,8 @@ pub struct Store {
     /// Tracked, external and adoptable sessions (the last `sessions` frame).
     pub sessions: RwSignal<SessionsView>,
     pub conn: RwSignal<Conn>,
+    /// When the server last answered (a frame or a state poll), in epoch milliseconds.
+    pub last_contact: StoredValue<f64>,
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
     pub open_logs: RwSignal<Vec<String>>,
@@ -82,6 +94,7 @@ impl Store {
             preflight: RwSignal::new(BTreeMap::new()),
             sessions: RwSignal::new(SessionsView::default()),
             conn: RwSignal::new(Conn::Connecting),
+            last_contact: StoredValue::new(0.0),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
             clone_jobs: RwSignal::new(Vec::new()),
@@ -137,6 +150,18 @@ impl Store {
                 .clone()
                 .unwrap_or_else(|| "An instance is already running.".to_owned());
             self.toast(ToastKind::Info, reason);
+        }
+        let known = self.instances.with_untracked(|list| {
+            list.iter()
+                .find(|i| i.instance_id == outcome.instance.instance_id)
+                .map(|i| i.status.clone())
+        });
+        // The answer can already say the launch failed (a frame may have said it first).
+        if let Some(text) = crate::failure_text::failure_toast(
+            Some(known.as_deref().unwrap_or("starting")),
+            &outcome.instance,
+        ) {
+            self.toast(ToastKind::Error, text);
         }
         insert_if_absent(self.instances, outcome.instance);
     }
@@ -213,12 +238,20 @@ pub fn apply_frame(store: &Store, text: &str) {
     match frame {
         Frame::Snapshot(snapshot) => store.apply_snapshot(snapshot),
         Frame::Instance { instance } => {
-            let was_starting = store.instances.with_untracked(|list| {
+            let before = store.instances.with_untracked(|list| {
                 list.iter()
-                    .any(|i| i.instance_id == instance.instance_id && i.status == "starting")
+                    .find(|i| i.instance_id == instance.instance_id)
+                    .map(|i| i.status.clone())
             });
-            if was_starting && instance.status == "running" {
+            if before.as_deref() == Some("starting") && instance.status == "running" {
                 store.toast(ToastKind::Ok, format!("{} is ready", instance.label));
+            }
+            // A launch or resume that failed: said where it cannot be missed (issue 19).
+            if let Some(text) = crate::failure_text::failure_toast(
+                Some(before.as_deref().unwrap_or("starting")),
+                &instance,
+            ) {
+                store.toast(ToastKind::Error, text);
             }
             store.instances.update(|list| upsert(list, instance));
         }
@@ -443,7 +476,12 @@ mod browser {
         /// Bumped on every successful open, so a banner timer from an earlier outage stops.
         generation: Cell<u64>,
         polling: Cell<bool>,
+        /// The wait before the next state poll: `poll_seconds` while polls answer, doubling
+        /// to [`MAX_POLL_SECONDS`] while they fail.
+        poll_wait: Cell<f64>,
     }
+
+    const MAX_POLL_SECONDS: f64 = 30.0;
 
     /// Opens the one `/ws/events` socket of the page and keeps it open: each message patches
     /// the store; after a close it reconnects with backoff (0.5 s doubling to 10 s, with
@@ -458,6 +496,7 @@ mod browser {
             failures: Cell::new(0),
             generation: Cell::new(0),
             polling: Cell::new(false),
+            poll_wait: Cell::new(0.0),
         });
         open(link);
     }
@@ -480,6 +519,7 @@ mod browser {
                 link.polling.set(false);
                 link.generation.set(link.generation.get() + 1);
                 link.store.conn.set(Conn::Up);
+                link.store.last_contact.set_value(js_sys::Date::now());
                 if let Some(root) = document().document_element()
                     && root.get_attribute("data-hydrated").is_none()
                 {
@@ -496,6 +536,7 @@ mod browser {
 
         let store = link.store;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            store.last_contact.set_value(js_sys::Date::now());
             if let Some(text) = event.data().as_string() {
                 apply_frame(&store, &text);
             }
@@ -553,7 +594,9 @@ mod browser {
         set_timeout(move || open(link), wait);
     }
 
-    /// One `GET /api/state` now, then again every `poll_seconds` while still polling.
+    /// One `GET /api/state` now, then again every `poll_seconds` while still polling. A poll
+    /// that fails marks the page stale (the server is unreachable) and backs off, doubling up
+    /// to [`MAX_POLL_SECONDS`]; the first answer brings the normal rhythm back.
     fn poll(link: Rc<Link>) {
         if !link.polling.get() {
             return;
@@ -564,12 +607,33 @@ mod browser {
             .with_value(|c| c.metrics.poll_seconds)
             .max(1.0);
         wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(text) = fetch("GET", &store.url("/api/state"), None).await
-                && let Ok(snapshot) = serde_json::from_str::<clauster_wire::Snapshot>(&text)
-            {
-                store.apply_snapshot(snapshot);
+            let answered = match fetch("GET", &store.url("/api/state"), None).await {
+                Ok(text) => {
+                    if let Ok(snapshot) = serde_json::from_str::<clauster_wire::Snapshot>(&text) {
+                        store.apply_snapshot(snapshot);
+                    }
+                    true
+                }
+                Err(_) => false,
+            };
+            // The socket may have come back while this poll was out.
+            if link.polling.get() {
+                if answered {
+                    store.last_contact.set_value(js_sys::Date::now());
+                    link.poll_wait.set(seconds);
+                    store.conn.set(Conn::Polling);
+                } else {
+                    let wait = link.poll_wait.get();
+                    link.poll_wait.set(if wait < seconds {
+                        seconds
+                    } else {
+                        (wait * 2.0).min(MAX_POLL_SECONDS)
+                    });
+                    store.conn.set(Conn::Unreachable);
+                }
             }
-            set_timeout(move || poll(link), Duration::from_secs_f64(seconds));
+            let wait = link.poll_wait.get().max(seconds);
+            set_timeout(move || poll(link), Duration::from_secs_f64(wait));
         });
     }
 }

@@ -69,6 +69,30 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
         true
     });
     let stream = follow.stream;
+    // Resume and Start new session relaunch the same instance (its `launch_count` grows):
+    // the panel follows the new run's log set instead of staying on the ended one.
+    #[cfg(feature = "hydrate")]
+    let run = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            store.instances.with(|list| {
+                list.iter()
+                    .find(|i| i.instance_id == id)
+                    .map(|i| (i.launch_count, crate::live::is_live(i)))
+            })
+        })
+    };
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |previous: Option<Option<(i64, bool)>>| {
+        let now = run.get();
+        if let (Some(Some((before, _))), Some((count, true))) = (previous, now)
+            && count != before
+        {
+            buffer.update(|b| b.push(format!("── run {count} ──")));
+            follow.reconnect();
+        }
+        now
+    });
 
     // Follows the newest line while the view sits at the bottom.
     #[cfg(feature = "hydrate")]
@@ -131,6 +155,18 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
             .into_any(),
         ),
     };
+    // The row this panel belongs to may sit in another list (Recent): its state is here too.
+    let status_pill = {
+        let id = id.clone();
+        move || {
+            store.instances.with(|list| {
+                list.iter().find(|i| i.instance_id == id).map(|i| {
+                    let (text, class) = crate::status::status_pill(i);
+                    view! { <span class=class>{text}</span> }
+                })
+            })
+        }
+    };
     let pause_label = move || buffer.with(|b| if b.paused { "Resume" } else { "Pause" });
     let paused_note = move || {
         buffer.with(|b| {
@@ -150,6 +186,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
         <section class="log-panel" data-log-for=id.clone() aria-label=move || format!("Logs of {}", label.get())>
             <div class="log-head">
                 <strong>{move || format!("Logs · {}", label.get())}</strong>
+                {status_pill}
                 <span class="log-paused">{paused_note}</span>
                 <span class="log-tools">
                     <button type="button" class="pause" on:click=toggle_pause>
@@ -159,6 +196,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
                         "Copy"
                     </button>
                     <button type="button" class="close-logs" on:click=close>
+                        <crate::icons::Icon icon=crate::icons::CLOSE />
                         "Hide logs"
                     </button>
                 </span>

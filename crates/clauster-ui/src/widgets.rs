@@ -90,14 +90,36 @@ pub fn Toasts(store: Store) -> impl IntoView {
     }
 }
 
-/// "Live updates paused — reconnecting…" or the fallback's "refreshing every N s".
+/// "Live updates paused — reconnecting…", the fallback's "refreshing every N s", or, when
+/// nothing answers, that the server is unreachable and how old the shown state is.
 #[component]
 pub fn ConnectionBanner(store: Store) -> impl IntoView {
     let seconds = store.context.with_value(|c| c.metrics.poll_seconds);
-    move || match store.conn.get() {
+    // Seconds since the server last answered, ticking only while the page is stale.
+    let age = RwSignal::new(0_u64);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if !store.conn.get().is_stale() {
+            return;
+        }
+        let tick = move || {
+            let since = (js_sys::Date::now() - store.last_contact.get_value()).max(0.0) / 1000.0;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            age.set(since as u64);
+        };
+        tick();
+        if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_secs(1)) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    move || {
+        match store.conn.get() {
         Conn::Reconnecting => Some(
             view! {
-                <div class="banner conn" role="status">"Live updates paused — reconnecting…"</div>
+                <div class="banner conn" role="status">
+                    "Live updates paused — reconnecting… "
+                    <span class="stale-age">{move || format!("(last known, {} s ago)", age.get())}</span>
+                </div>
             }
             .into_any(),
         ),
@@ -109,6 +131,18 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
             }
             .into_any(),
         ),
+        Conn::Unreachable => Some(
+            view! {
+                <div class="banner conn unreachable" role="alert">
+                    <strong>"Server unreachable"</strong>
+                    " — showing the last known state "
+                    <span class="stale-age">{move || format!("({} s ago)", age.get())}</span>
+                    ". Retrying…"
+                </div>
+            }
+            .into_any(),
+        ),
         Conn::Connecting | Conn::Up => None,
+    }
     }
 }

@@ -33,6 +33,33 @@ pub struct Bootstrap {
     pub projects: Vec<Project>,
     /// Every instance record, as `GET /api/instances` lists them.
     pub instances: Vec<Instance>,
+    /// The list's order and search from the page URL (`?sort=&q=`), so the server renders
+    /// the cards in the order the browser will keep (ui.md §3).
+    #[serde(default)]
+    pub view: ListView,
+}
+
+/// How the project list is ordered and filtered on first paint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListView {
+    /// `name`, `last_used` or `cost`; empty when the URL names none (the stored choice, or
+    /// name order, applies).
+    #[serde(default)]
+    pub sort: String,
+    /// The search box's text.
+    #[serde(default)]
+    pub q: String,
+    /// The sort keys of every project (`GET /api/projects/sortmeta`), when `sort` needs them.
+    #[serde(default)]
+    pub meta: std::collections::BTreeMap<String, SortMeta>,
+}
+
+/// One project's sort keys (`GET /api/projects/sortmeta`, http-api.md §4).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SortMeta {
+    /// RFC 3339, or null.
+    pub last_used: Option<String>,
+    pub cost_usd: Option<f64>,
 }
 
 /// Every HTTP error body: `{"detail": "<human sentence>"}`.

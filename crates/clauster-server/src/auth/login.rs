@@ -260,9 +260,10 @@ fn render(root: &str, nonce: &str, notice: &Notice) -> String {
          <title>Sign in · Clauster</title>\
          <script nonce=\"{nonce}\">{THEME_SCRIPT}</script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css\">\
+         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
          <style nonce=\"{nonce}\">{LOGIN_STYLE}</style>\
          </head><body class=\"login-body\"><main class=\"login-card\">\
-         <h1 class=\"login-title\">Clauster</h1>\
+         <div class=\"login-brand\">{LOGO}<h1 class=\"login-title\">Clauster</h1></div>\
          <form method=\"post\" action=\"{root}/login\">\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autofocus required \
@@ -277,11 +278,25 @@ fn render(root: &str, nonce: &str, notice: &Notice) -> String {
 const THEME_SCRIPT: &str = "try{var t=localStorage.getItem('clauster-theme');\
 if(t==='dark'||t==='light'){document.documentElement.setAttribute('data-theme',t);}}catch(e){}";
 
+/// The logo (the drawing of `/favicon.svg`), inline so the page needs no other request.
+const LOGO: &str = "<svg class=\"login-logo\" viewBox=\"0 0 32 32\" width=\"40\" height=\"40\" \
+aria-hidden=\"true\"><rect width=\"32\" height=\"32\" rx=\"7\" fill=\"#c2410c\"/><g fill=\"#fff\">\
+<circle cx=\"11\" cy=\"12\" r=\"3.6\"/><circle cx=\"21\" cy=\"12\" r=\"3.6\"/>\
+<circle cx=\"16\" cy=\"21.5\" r=\"3.6\"/></g></svg>";
+
+/// A card of fixed width (an error never resizes it), a 44 px field and button (ui.md §12).
 const LOGIN_STYLE: &str = ".login-body{min-height:100vh;display:flex;align-items:center;\
-justify-content:center;margin:0}.login-card{display:flex;flex-direction:column;gap:1rem;\
-padding:2rem;min-width:16rem;border-radius:12px;border:1px solid rgba(127,127,127,.3)}\
-.login-card form{display:flex;flex-direction:column;gap:.75rem}.login-title{margin:0}\
-.login-error{color:#c0392b;margin:0}";
+justify-content:center;margin:0;padding:1rem}.login-card{display:flex;flex-direction:column;\
+gap:1.25rem;padding:2rem 1.75rem;width:min(22rem,100%);border-radius:14px;\
+border:1px solid var(--line);background:var(--card);box-shadow:var(--shadow)}\
+.login-brand{display:flex;align-items:center;gap:.75rem}.login-title{margin:0;font-size:1.5rem}\
+.login-card form{display:flex;flex-direction:column;gap:.6rem}\
+.login-card label{font-weight:600;font-size:.95rem}\
+.login-card input{font:inherit;font-size:1rem;min-height:44px;padding:.5rem .75rem;\
+border-radius:8px;border:1px solid var(--line);background:var(--bg);color:var(--fg);width:100%}\
+.login-card button{justify-content:center;min-height:44px;margin-top:.4rem;background:var(--accent);\
+border-color:var(--accent);color:var(--accent-fg);font-weight:600}\
+.login-error{color:var(--bad);margin:0;font-size:.95rem}";
 
 #[cfg(test)]
 mod tests {

@@ -328,11 +328,18 @@ pub fn startup_warnings(config: &Config) -> Vec<String> {
         warnings.push(warning);
     }
     if !config.enforced_auth() {
-        warnings.push(
+        // A hash without `password_required` is configured but not enforced: say that, not
+        // that there is no hash (issue 19 bug 8).
+        warnings.push(if auth.password_hash.is_some() {
+            "auth.password_hash is set but auth.password_required is false, so password \
+             sign-in is not enforced: set auth.password_required: true (or configure \
+             forward-auth or auth.api_token_hash)"
+                .to_owned()
+        } else {
             "auth is on but no password hash, forward-auth or auth.api_token_hash is configured: \
              only named API tokens (`clauster api-token issue`) can get in"
-                .to_owned(),
-        );
+                .to_owned()
+        });
     }
     warnings
 }
@@ -421,14 +428,16 @@ fn is_unsafe(method: &Method) -> bool {
 fn is_public(method: &Method, rel: &str) -> bool {
     let read = matches!(*method, Method::GET | Method::HEAD);
     (rel == "/login" && (read || *method == Method::POST))
-        || (read && (rel == "/healthz" || rel == "/favicon.svg" || rel.starts_with("/pkg/")))
+        || (read
+            && (matches!(rel, "/healthz" | "/favicon.svg" | "/favicon.ico")
+                || rel.starts_with("/pkg/")))
 }
 
 /// Routes that answer 404 when `ui.enabled` is false, before authentication.
 fn is_ui_only(rel: &str) -> bool {
     if matches!(
         rel,
-        "/" | "/login" | "/logout" | "/api/widget" | "/favicon.svg"
+        "/" | "/login" | "/logout" | "/api/widget" | "/favicon.svg" | "/favicon.ico"
     ) || rel.starts_with("/pkg/")
         || rel.starts_with("/p/")
     {
@@ -709,6 +718,37 @@ mod tests {
                 "{yaml}: {warnings:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_configured_hash_is_never_called_missing() {
+        let load = |auth: &str| {
+            clauster_core::config::load(&clauster_core::config::ConfigInput {
+                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{auth}")),
+                ..Default::default()
+            })
+            .unwrap_or_else(|err| panic!("{auth}: {err}"))
+            .config
+        };
+        let hash = "'$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'";
+        let not_required = super::startup_warnings(&load(&format!(
+            "auth:\n  enabled: true\n  password_hash: {hash}\n"
+        )));
+        assert!(
+            not_required
+                .iter()
+                .any(|w| w.contains("auth.password_required is false")),
+            "{not_required:?}"
+        );
+        assert!(
+            !not_required.iter().any(|w| w.contains("no password hash")),
+            "{not_required:?}"
+        );
+        let none = super::startup_warnings(&load("auth:\n  enabled: true\n"));
+        assert!(
+            none.iter().any(|w| w.contains("no password hash")),
+            "{none:?}"
+        );
     }
 
     #[test]

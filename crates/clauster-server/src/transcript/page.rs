@@ -42,6 +42,7 @@ fn document(state: &AppState, nonce: &str, title: &str, body: &str) -> String {
          <title>{title}</title>\
          <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
          <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
+         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"{root}/pkg/transcript.css?v={v}\">\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/transcript.js?v={v}\"></script>\
          </head><body class=\"tx\">{body}</body></html>",

@@ -5,7 +5,7 @@
 //! The pure rules (parsing, de-duplication, pricing, read plans, location) live in
 //! `clauster_core::usage`; this module does the IO and the scheduling around them.
 
-mod routes;
+pub(crate) mod routes;
 mod scan;
 pub(crate) mod transcripts;
 

@@ -196,7 +196,9 @@ pub async fn sortmeta(State(state): State<AppState>) -> Response {
     no_store(Json(body).into_response())
 }
 
-async fn sortmeta_body(state: &AppState) -> Result<BTreeMap<String, SortMeta>, ApiError> {
+pub(crate) async fn sortmeta_body(
+    state: &AppState,
+) -> Result<BTreeMap<String, SortMeta>, ApiError> {
     let all = projects::discover_off_thread(state.usage().projects_root().to_owned()).await?;
     let instances = state.engine().list().await?;
     let costs = state.usage().published();
@@ -238,11 +240,7 @@ async fn sortmeta_body(state: &AppState) -> Result<BTreeMap<String, SortMeta>, A
         .collect())
 }
 
-#[derive(serde::Serialize)]
-pub struct SortMeta {
-    last_used: Option<String>,
-    cost_usd: Option<f64>,
-}
+use clauster_wire::SortMeta;
 
 /// The newest `*.jsonl` mtime (epoch ms) in a transcript directory's top level, where the
 /// conversations are.
