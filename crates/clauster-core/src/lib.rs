@@ -20,6 +20,7 @@ pub mod modes;
 pub mod names;
 pub mod pointer;
 pub mod pty_sidecar;
+pub mod readiness;
 pub mod reaper;
 pub mod recap;
 pub mod sanitize;
