@@ -31,6 +31,7 @@ mod projects;
 mod projects_create;
 mod pty_screen;
 mod qr;
+mod readiness;
 pub mod reaper;
 mod routes;
 mod sessions_routes;
@@ -248,6 +249,7 @@ async fn serve_on(
     if local.is_some() {
         state.usage().start();
         state.metrics().start();
+        state.readiness().start();
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");

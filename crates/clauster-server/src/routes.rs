@@ -68,6 +68,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/widget", get(status_routes::widget))
         .route("/api/login-status", get(status_routes::login_status))
         .route("/api/doctor", get(crate::doctor::api_doctor))
+        .route("/api/readiness", get(crate::readiness::get_readiness))
+        .route("/api/readiness/recheck", post(crate::readiness::recheck))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))
         // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).

@@ -45,6 +45,7 @@ struct Inner {
     engine: Engine,
     usage: UsageService,
     metrics: MetricsService,
+    readiness: crate::readiness::ReadinessService,
     clones: clone::CloneJobs,
     /// The last discovery and when it ran (see [`AppState::cached_projects`]).
     projects: Arc<ProjectsCache>,
@@ -144,6 +145,8 @@ impl AppState {
             trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
         let metrics = MetricsService::new(&config, engine.clone());
+        let readiness =
+            crate::readiness::ReadinessService::new(Arc::clone(&config), engine.clone(), false);
         let projects = Arc::new(ProjectsCache::default());
         let (wake, woken) = tokio::sync::mpsc::channel(1);
         let projects_watcher = watch_projects(
@@ -161,6 +164,7 @@ impl AppState {
                 engine,
                 usage,
                 metrics,
+                readiness,
                 clones: clone::CloneJobs::default(),
                 projects,
                 _projects_watcher: projects_watcher,
@@ -183,6 +187,11 @@ impl AppState {
     /// The metrics cache and the crash counter (data.md §4, http-api.md §9).
     pub fn metrics(&self) -> &MetricsService {
         &self.inner.metrics
+    }
+
+    /// The header's readiness checks (ui.md §2.1).
+    pub fn readiness(&self) -> &crate::readiness::ReadinessService {
+        &self.inner.readiness
     }
 
     /// The clone jobs (data.md §3.5).

@@ -449,6 +449,8 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     node_ref=opener
                     aria-haspopup="dialog"
                     aria-expanded=move || launching.get().to_string()
+                    disabled=move || crate::host_readiness::start_blocked(store).is_some()
+                    title=crate::host_readiness::start_blocked(store)
                     on:click=move |_| launching.set(true)
                 >
                     "Start Claude ▾"
@@ -473,6 +475,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     </div>
                 </details>
             </div>
+            <crate::host_readiness::StartBlockedNote store=store />
             {popover}
             {error_view}
             <ExternalNote store=store project=name.clone() />

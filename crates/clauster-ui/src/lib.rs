@@ -12,6 +12,7 @@ mod claude_md;
 mod dom;
 mod follow;
 mod header;
+mod host_readiness;
 mod instances;
 mod launch;
 mod live;

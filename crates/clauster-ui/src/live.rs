@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use clauster_wire::{
     CheckReport, CloneJobState, Frame, Instance, LoginStatus, Metrics, PageContext, Project,
-    Sequenced, SessionsView, Snapshot, Usage,
+    Readiness, Sequenced, SessionsView, Snapshot, Usage,
 };
 use leptos::prelude::*;
 
@@ -48,6 +48,10 @@ pub struct Store {
     pub projects: RwSignal<Vec<Project>>,
     pub instances: Instances,
     pub login: RwSignal<Option<LoginStatus>>,
+    /// The host's readiness (ui.md §2.1): the snapshot's, then each `readiness` frame.
+    pub readiness: RwSignal<Option<Readiness>>,
+    /// Whether the header's readiness panel is open.
+    pub readiness_open: RwSignal<bool>,
     /// The cost/token rollup of each project that has been computed, by project name.
     pub usage: RwSignal<BTreeMap<String, Usage>>,
     /// The resource use of each running bridge, by `instance_id`.
@@ -77,6 +81,8 @@ impl Store {
             projects: RwSignal::new(projects),
             instances: RwSignal::new(instances),
             login: RwSignal::new(None),
+            readiness: RwSignal::new(None),
+            readiness_open: RwSignal::new(false),
             usage: RwSignal::new(BTreeMap::new()),
             metrics: RwSignal::new(BTreeMap::new()),
             preflight: RwSignal::new(BTreeMap::new()),
@@ -150,6 +156,9 @@ impl Store {
         self.preflight.set(snapshot.preflight);
         self.sessions.set(snapshot.sessions);
         self.login.set(Some(snapshot.login));
+        if snapshot.readiness.is_some() {
+            self.readiness.set(snapshot.readiness);
+        }
         self.clone_jobs.set(
             snapshot
                 .clone_jobs
@@ -255,6 +264,7 @@ pub fn apply_frame(store: &Store, text: &str) {
             });
         }
         Frame::Login(login) => store.login.set(Some(login)),
+        Frame::Readiness(readiness) => store.readiness.set(Some(readiness)),
         // Not shown by the dashboard yet.
         Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
         }
