@@ -27,6 +27,7 @@ mod project_routes;
 mod pty_bridges;
 mod pty_keeper;
 mod real_claude;
+mod readiness;
 mod reaper;
 mod recap;
 mod run_server;
