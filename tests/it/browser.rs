@@ -26,18 +26,18 @@ fn tool(var: &str, default: &str) -> PathBuf {
     path
 }
 
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&dir).expect("create the artifacts dir");
     dir
 }
 
-struct Browser {
-    _driver: KillOnDrop,
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) _driver: KillOnDrop,
+    pub(crate) client: Client,
 }
 
-async fn open_browser(sandbox: &Sandbox) -> Browser {
+pub(crate) async fn open_browser(sandbox: &Sandbox) -> Browser {
     let chromium = tool("CHROMIUM_BIN", "/usr/bin/chromium");
     let chromedriver = tool("CHROMEDRIVER_BIN", "/usr/bin/chromedriver");
     let port = free_port();
@@ -161,7 +161,7 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 }
 
 /// Waits for `css` to match, failing with the server log when it never does.
-async fn wait_css(
+pub(crate) async fn wait_css(
     client: &Client,
     css: &str,
     seconds: u64,
@@ -182,7 +182,7 @@ async fn wait_css(
 }
 
 /// Polls a JavaScript expression (a function body returning a boolean) until it holds.
-async fn until(client: &Client, script: &str, seconds: u64) -> bool {
+pub(crate) async fn until(client: &Client, script: &str, seconds: u64) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         if client
@@ -201,7 +201,7 @@ async fn until(client: &Client, script: &str, seconds: u64) -> bool {
     }
 }
 
-async fn click(client: &Client, css: &str, log: &Path) {
+pub(crate) async fn click(client: &Client, css: &str, log: &Path) {
     let element = wait_css(client, css, 10, log).await;
     // Toasts float over the page; bring the target to the middle of the view first.
     client

@@ -8,6 +8,7 @@ mod auth;
 mod bad_inputs;
 mod bridges;
 mod browser;
+mod browser_readiness;
 mod claude_md;
 mod cli;
 mod cli_verbs;

@@ -450,7 +450,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     aria-haspopup="dialog"
                     aria-expanded=move || launching.get().to_string()
                     disabled=move || crate::host_readiness::start_blocked(store).is_some()
-                    title=crate::host_readiness::start_blocked(store)
+                    title=move || crate::host_readiness::start_blocked(store)
                     on:click=move |_| launching.set(true)
                 >
                     "Start Claude ▾"

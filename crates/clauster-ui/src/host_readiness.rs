@@ -148,9 +148,7 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
                 title="Host readiness: claude, its login, the directories"
                 on:click=move |_| store.readiness_open.update(|o| *o = !*o)
             >
-                <span class="dot" aria-hidden="true">"●"</span>
-                " "
-                {move || shown().1}
+                {move || format!("● {}", shown().1)}
             </button>
             {panel}
         </span>
