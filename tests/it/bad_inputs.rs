@@ -2143,3 +2143,63 @@ async fn row_67_forward_auth_is_held_to_a_present_origin() {
     let scripted = form(None).send(&bench.server.base).await;
     assert_eq!(scripted.status, 201, "row 67, no Origin: {}", scripted.body);
 }
+
+/// Row 75: the readiness routes (issue 20) are behind the gate like every API route: no
+/// credentials → 401; a session cookie with a foreign `Origin` on the Re-check → 403, and
+/// neither runs a probe.
+#[tokio::test]
+async fn row_75_readiness_routes_need_auth_and_an_allowed_origin() {
+    let bench = Bench::start(password_sandbox(""), &[]);
+    bench
+        .table(vec![
+            (
+                75,
+                get("/api/readiness"),
+                401,
+                is("authentication required"),
+            ),
+            (
+                75,
+                Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
+                    .header("origin", &bench.server.base),
+                401,
+                is("authentication required"),
+            ),
+            // A state-changing request without `Origin` is refused before anything else.
+            (
+                75,
+                Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty),
+                403,
+                is("origin check failed"),
+            ),
+        ])
+        .await;
+    let ok = form_login(&bench, PASSWORD, None)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    bench
+        .refuses(
+            75,
+            Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
+                .header("cookie", &cookie)
+                .header("origin", "https://evil.example"),
+            403,
+            &is("origin check failed"),
+        )
+        .await;
+    // The same request from the dashboard's own origin is served.
+    let served = Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
+        .header("cookie", &cookie)
+        .header("origin", &bench.server.base)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert!(served.json()["level"].is_string(), "{}", served.body);
+}

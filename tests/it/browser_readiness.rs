@@ -9,6 +9,8 @@ use crate::support;
 use serde_json::json;
 use support::{Sandbox, start_server};
 
+// One walk through the states, as a user sees them.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pill_turns_red_without_claude_and_green_once_installed() {
     let sandbox = Sandbox::new();
@@ -32,29 +34,53 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         }
     };
     let checks = tokio::spawn(async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
 
         let pill = wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
         assert_eq!(pill.text().await.unwrap(), "● 1 problem");
         let start = wait_css(&client, "[data-project='alpha'] button.start", 5, &log).await;
-        assert!(start.attr("disabled").await.unwrap().is_some(), "Start is disabled");
+        assert!(
+            start.attr("disabled").await.unwrap().is_some(),
+            "Start is disabled"
+        );
         let title = start.attr("title").await.unwrap().unwrap_or_default();
         assert!(title.starts_with("claude not found"), "{title}");
 
         // The fix is one click away: the note under the card opens the panel.
-        click(&client, "[data-project='alpha'] .start-blocked .fix-readiness", &log).await;
-        let row = wait_css(&client, "#host-readiness-panel [data-check='claude'].check-fail", 5, &log).await;
+        click(
+            &client,
+            "[data-project='alpha'] .start-blocked .fix-readiness",
+            &log,
+        )
+        .await;
+        let row = wait_css(
+            &client,
+            "#host-readiness-panel [data-check='claude'].check-fail",
+            5,
+            &log,
+        )
+        .await;
         assert!(row.text().await.unwrap().contains("Install Claude Code"));
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("readiness-red-desktop.png"), png).unwrap();
 
         client.set_window_size(375, 812).await.unwrap();
         let fits = client
-            .execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![])
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
             .await
             .unwrap();
-        assert_eq!(fits, json!(true), "horizontal scrolling at 375 px with the panel open");
+        assert_eq!(
+            fits,
+            json!(true),
+            "horizontal scrolling at 375 px with the panel open"
+        );
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("readiness-red-phone.png"), png).unwrap();
 
@@ -71,7 +97,10 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
             "Start enabled again"
         );
         assert!(
-            client.find(fantoccini::Locator::Css(".start-blocked")).await.is_err(),
+            client
+                .find(fantoccini::Locator::Css(".start-blocked"))
+                .await
+                .is_err(),
             "no blocked note once ready"
         );
         client.set_window_size(1280, 900).await.unwrap();
@@ -80,7 +109,13 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         std::fs::write(&knobs, r#"{"logged_in": "0"}"#).unwrap();
         click(&client, "#host-readiness-panel button.recheck", &log).await;
         wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
-        wait_css(&client, "#host-readiness-panel [data-check='claude-login'].check-fail", 5, &log).await;
+        wait_css(
+            &client,
+            "#host-readiness-panel [data-check='claude-login'].check-fail",
+            5,
+            &log,
+        )
+        .await;
         let start = wait_css(&client, "[data-project='alpha'] button.start", 5, &log).await;
         assert_eq!(
             start.attr("title").await.unwrap().as_deref(),

@@ -100,7 +100,11 @@ async fn a_lost_login_blocks_start_and_a_recheck_sees_it_back() {
         r["level"] == "warn" && check(r, "claude")["status"] == "ok"
     })
     .await;
-    assert_eq!(check(&amber, "workspace-trust")["status"], "warn", "{amber}");
+    assert_eq!(
+        check(&amber, "workspace-trust")["status"],
+        "warn",
+        "{amber}"
+    );
     assert!(amber["start_blocked"].is_null(), "{amber}");
 
     // The probe runs in the state directory, where the fake reads its per-directory knobs.

@@ -297,4 +297,3 @@ pub async fn get_readiness(State(state): State<AppState>) -> Response {
 pub async fn recheck(State(state): State<AppState>) -> Response {
     no_store(Json(state.readiness().recheck().await).into_response())
 }
-

@@ -26,7 +26,7 @@ pub fn pill(readiness: Option<&Readiness>) -> (&'static str, String) {
 pub fn start_blocked(store: Store) -> Option<String> {
     store
         .readiness
-        .with(|r| r.as_ref().and_then(|r| r.start_blocked.clone()))
+        .with(|r| r.current.as_ref().and_then(|r| r.start_blocked.clone()))
 }
 
 fn status_word(status: CheckStatus) -> &'static str {
@@ -39,7 +39,7 @@ fn status_word(status: CheckStatus) -> &'static str {
 
 /// Opens the header panel and brings it into view (the disabled Start's "Fix" link).
 pub fn open_panel(store: Store) {
-    store.readiness_open.set(true);
+    store.readiness.update(|r| r.panel_open = true);
     // After the panel rendered.
     #[cfg(feature = "hydrate")]
     set_timeout(
@@ -52,7 +52,7 @@ pub fn open_panel(store: Store) {
 #[component]
 pub fn HostReadiness(store: Store) -> impl IntoView {
     let rechecking = RwSignal::new(false);
-    let shown = move || store.readiness.with(|r| pill(r.as_ref()));
+    let shown = move || store.readiness.with(|r| pill(r.current.as_ref()));
     let recheck = move |_| {
         if rechecking.get_untracked() {
             return;
@@ -65,7 +65,7 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
             move |answer| {
                 rechecking.set(false);
                 match answer.map(|text| serde_json::from_str::<Readiness>(&text)) {
-                    Ok(Ok(fresh)) => store.readiness.set(Some(fresh)),
+                    Ok(Ok(fresh)) => store.readiness.update(|r| r.current = Some(fresh)),
                     Ok(Err(err)) => store.toast(
                         crate::live::ToastKind::Error,
                         format!("Re-check: unreadable answer ({err})"),
@@ -77,9 +77,60 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
             },
         );
     };
-    let rows = move || {
+    let panel = move || {
+        store.readiness.with(|r| r.panel_open).then(|| {
+            view! {
+                <div
+                    class="host-readiness-panel"
+                    id="host-readiness-panel"
+                    role="region"
+                    aria-label="Host readiness"
+                >
+                    <ul class="host-checks"><CheckRows store=store /></ul>
+                    <div class="host-readiness-actions">
+                        <button
+                            type="button"
+                            class="recheck"
+                            disabled=move || rechecking.get()
+                            on:click=recheck
+                        >
+                            {move || if rechecking.get() { "Re-checking…" } else { "Re-check" }}
+                        </button>
+                        <button
+                            type="button"
+                            class="close"
+                            on:click=move |_| store.readiness.update(|r| r.panel_open = false)
+                        >
+                            "Close"
+                        </button>
+                    </div>
+                </div>
+            }
+        })
+    };
+    view! {
+        <span class="host-readiness">
+            <button
+                type="button"
+                class=move || format!("badge host-readiness-pill {}", shown().0)
+                aria-expanded=move || store.readiness.with(|r| r.panel_open).to_string()
+                aria-controls="host-readiness-panel"
+                title="Host readiness: claude, its login, the directories"
+                on:click=move |_| store.readiness.update(|r| r.panel_open = !r.panel_open)
+            >
+                {move || format!("● {}", shown().1)}
+            </button>
+            {panel}
+        </span>
+    }
+}
+
+/// The panel's rows: each check, its mark, detail and fix.
+#[component]
+fn CheckRows(store: Store) -> impl IntoView {
+    move || {
         store.readiness.with(|r| {
-            r.as_ref().map(|r| {
+            r.current.as_ref().map(|r| {
                 r.checks
                     .iter()
                     .map(|c| {
@@ -106,52 +157,6 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
                     .collect_view()
             })
         })
-    };
-    let panel = move || {
-        store.readiness_open.get().then(|| {
-            view! {
-                <div
-                    class="host-readiness-panel"
-                    id="host-readiness-panel"
-                    role="region"
-                    aria-label="Host readiness"
-                >
-                    <ul class="host-checks">{rows}</ul>
-                    <div class="host-readiness-actions">
-                        <button
-                            type="button"
-                            class="recheck"
-                            disabled=move || rechecking.get()
-                            on:click=recheck
-                        >
-                            {move || if rechecking.get() { "Re-checking…" } else { "Re-check" }}
-                        </button>
-                        <button
-                            type="button"
-                            class="close"
-                            on:click=move |_| store.readiness_open.set(false)
-                        >
-                            "Close"
-                        </button>
-                    </div>
-                </div>
-            }
-        })
-    };
-    view! {
-        <span class="host-readiness">
-            <button
-                type="button"
-                class=move || format!("badge host-readiness-pill {}", shown().0)
-                aria-expanded=move || store.readiness_open.get().to_string()
-                aria-controls="host-readiness-panel"
-                title="Host readiness: claude, its login, the directories"
-                on:click=move |_| store.readiness_open.update(|o| *o = !*o)
-            >
-                {move || format!("● {}", shown().1)}
-            </button>
-            {panel}
-        </span>
     }
 }
 

@@ -40,6 +40,14 @@ pub struct Toast {
     pub text: String,
 }
 
+/// The header's readiness (ui.md §2.1): the snapshot's, then each `readiness` frame; and
+/// whether its panel is open (one signal: the store stays small enough to copy).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostReadiness {
+    pub current: Option<Readiness>,
+    pub panel_open: bool,
+}
+
 /// The client's one store (ui.md §1): replaced by each `snapshot`, patched by every other
 /// frame. Copy, so every component and handler can hold it.
 #[derive(Clone, Copy)]
@@ -48,10 +56,8 @@ pub struct Store {
     pub projects: RwSignal<Vec<Project>>,
     pub instances: Instances,
     pub login: RwSignal<Option<LoginStatus>>,
-    /// The host's readiness (ui.md §2.1): the snapshot's, then each `readiness` frame.
-    pub readiness: RwSignal<Option<Readiness>>,
-    /// Whether the header's readiness panel is open.
-    pub readiness_open: RwSignal<bool>,
+    /// The host's readiness (ui.md §2.1) and whether its panel is open.
+    pub readiness: RwSignal<HostReadiness>,
     /// The cost/token rollup of each project that has been computed, by project name.
     pub usage: RwSignal<BTreeMap<String, Usage>>,
     /// The resource use of each running bridge, by `instance_id`.
@@ -81,8 +87,7 @@ impl Store {
             projects: RwSignal::new(projects),
             instances: RwSignal::new(instances),
             login: RwSignal::new(None),
-            readiness: RwSignal::new(None),
-            readiness_open: RwSignal::new(false),
+            readiness: RwSignal::new(HostReadiness::default()),
             usage: RwSignal::new(BTreeMap::new()),
             metrics: RwSignal::new(BTreeMap::new()),
             preflight: RwSignal::new(BTreeMap::new()),
@@ -157,7 +162,7 @@ impl Store {
         self.sessions.set(snapshot.sessions);
         self.login.set(Some(snapshot.login));
         if snapshot.readiness.is_some() {
-            self.readiness.set(snapshot.readiness);
+            self.readiness.update(|r| r.current = snapshot.readiness);
         }
         self.clone_jobs.set(
             snapshot
@@ -264,7 +269,7 @@ pub fn apply_frame(store: &Store, text: &str) {
             });
         }
         Frame::Login(login) => store.login.set(Some(login)),
-        Frame::Readiness(readiness) => store.readiness.set(Some(readiness)),
+        Frame::Readiness(readiness) => store.readiness.update(|r| r.current = Some(readiness)),
         // Not shown by the dashboard yet.
         Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
         }
