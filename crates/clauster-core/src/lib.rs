@@ -14,6 +14,7 @@ pub mod clone;
 pub mod config;
 pub mod doctor;
 pub mod identity;
+pub mod login_flow;
 pub mod logset;
 pub mod markers;
 pub mod modes;
