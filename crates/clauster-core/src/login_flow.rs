@@ -31,10 +31,11 @@ pub fn osc8_targets(raw: &[u8]) -> Vec<String> {
             break;
         };
         let uri = &raw[uri_start..end];
-        if !uri.is_empty() && uri.len() <= MAX_LINK {
-            if let Ok(text) = std::str::from_utf8(uri) {
-                found.push(text.to_owned());
-            }
+        if !uri.is_empty()
+            && uri.len() <= MAX_LINK
+            && let Ok(text) = std::str::from_utf8(uri)
+        {
+            found.push(text.to_owned());
         }
         at = end + 1;
     }
