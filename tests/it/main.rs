@@ -21,6 +21,7 @@ mod fake_claude;
 mod idle_cpu;
 mod log_rotation;
 mod log_tail;
+mod login_shepherd;
 mod mcp;
 mod metrics;
 mod preflight;

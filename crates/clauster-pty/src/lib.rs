@@ -5,3 +5,5 @@
 pub mod keeper;
 #[cfg(unix)]
 pub mod proc;
+#[cfg(target_os = "linux")]
+pub mod signin;

@@ -21,6 +21,7 @@ mod headers;
 mod instances;
 mod listen;
 mod log_tail;
+mod login_shepherd;
 mod mcp;
 mod metrics;
 mod origin;

@@ -126,6 +126,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/metrics", get(crate::metrics::prometheus))
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
+        .merge(crate::login_shepherd::routes())
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_head))

@@ -46,6 +46,7 @@ struct Inner {
     usage: UsageService,
     metrics: MetricsService,
     readiness: crate::readiness::ReadinessService,
+    shepherd: crate::login_shepherd::Shepherd,
     clones: clone::CloneJobs,
     /// The last discovery and when it ran (see [`AppState::cached_projects`]).
     projects: Arc<ProjectsCache>,
@@ -145,8 +146,11 @@ impl AppState {
             trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
         let metrics = MetricsService::new(&config, engine.clone());
-        let readiness =
-            crate::readiness::ReadinessService::new(Arc::clone(&config), engine.clone(), false);
+        let readiness = crate::readiness::ReadinessService::new(
+            Arc::clone(&config),
+            engine.clone(),
+            config.login_shepherd.enabled,
+        );
         let projects = Arc::new(ProjectsCache::default());
         let (wake, woken) = tokio::sync::mpsc::channel(1);
         let projects_watcher = watch_projects(
@@ -165,6 +169,7 @@ impl AppState {
                 usage,
                 metrics,
                 readiness,
+                shepherd: crate::login_shepherd::Shepherd::default(),
                 clones: clone::CloneJobs::default(),
                 projects,
                 _projects_watcher: projects_watcher,
@@ -192,6 +197,11 @@ impl AppState {
     /// The header's readiness checks (ui.md §2.1).
     pub fn readiness(&self) -> &crate::readiness::ReadinessService {
         &self.inner.readiness
+    }
+
+    /// The dashboard's sign-in of claude (http-api.md §3.2).
+    pub fn shepherd(&self) -> &crate::login_shepherd::Shepherd {
+        &self.inner.shepherd
     }
 
     /// The clone jobs (data.md §3.5).

@@ -271,8 +271,11 @@ pub fn apply_frame(store: &Store, text: &str) {
         Frame::Login(login) => store.login.set(Some(login)),
         Frame::Readiness(readiness) => store.readiness.update(|r| r.current = Some(readiness)),
         // Not shown by the dashboard yet.
-        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
-        }
+        Frame::LoginFlow(_)
+        | Frame::Hello { .. }
+        | Frame::Health(_)
+        | Frame::Heartbeat { .. }
+        | Frame::Resync { .. } => {}
         Frame::Clone { job } => store.clone_jobs.update(|jobs| {
             match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
                 Some(known) => *known = job,

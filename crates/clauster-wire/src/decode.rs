@@ -65,6 +65,7 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         "metrics",
         "login",
         "readiness",
+        "login_flow",
     ];
     let Head { seq, kind } = serde_json::from_str(text)?;
     let frame = match kind.as_str() {
@@ -95,6 +96,7 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         }),
         "login" => Frame::Login(serde_json::from_str(text)?),
         "readiness" => Frame::Readiness(serde_json::from_str(text)?),
+        "login_flow" => Frame::LoginFlow(serde_json::from_str(text)?),
         other => return Err(unknown(other, TYPES)),
     };
     Ok(Sequenced { seq, frame })

@@ -183,6 +183,8 @@ pub enum Frame {
     Login(crate::LoginStatus),
     /// The host's readiness changed, or a Re-check ran (ui.md §2.1).
     Readiness(crate::Readiness),
+    /// The dashboard's sign-in of claude moved on (http-api.md §3.2).
+    LoginFlow(crate::LoginFlowFrame),
 }
 
 /// A frame with its per-connection sequence number, as sent.

@@ -33,7 +33,7 @@ pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use metrics::{Metrics, ProjectMetrics};
 pub use project::{Bootstrap, ErrorBody, Project, TrustState};
-pub use readiness::{Readiness, ReadinessCheck, ReadinessLevel};
+pub use readiness::{LoginFlowFrame, Readiness, ReadinessCheck, ReadinessLevel};
 pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};
 pub use screen::{PtyCursor, PtyScreen, PtyScreenFrame};
 pub use sessions::{BackgroundJob, SessionsView, WorkingSession};

@@ -55,3 +55,18 @@ impl Readiness {
             && self.start_blocked == other.start_blocked
     }
 }
+
+/// The `login_flow` frame (http-api.md §3.2): where the dashboard's sign-in is, so every page
+/// follows it without polling. `state` is `waiting_for_code`, `verifying` or `finished`;
+/// `outcome` (once finished) `signed_in`, `wrong_code`, `network_error`, `failed`, `timeout`
+/// or `cancelled`; `detail` is claude's own words for a failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFlowFrame {
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
