@@ -96,12 +96,116 @@ fn message(outcome: Outcome, detail: Option<&str>) -> String {
     }
 }
 
-fn finished_frame(outcome: Outcome, detail: Option<String>) -> LoginFlowFrame {
+fn finished_frame(outcome: Outcome, detail: Option<&str>) -> LoginFlowFrame {
     LoginFlowFrame {
         state: "finished".into(),
         url: None,
         outcome: Some(outcome.as_token().into()),
-        detail: Some(message(outcome, detail.as_deref())),
+        detail: Some(message(outcome, detail)),
+    }
+}
+
+/// What a start asks for, checked.
+struct StartRequest {
+    mode: &'static str,
+    method: &'static str,
+    email: Option<String>,
+}
+
+impl StartRequest {
+    /// The gate of the second opt-in first (a disabled mode is a 404 like the whole
+    /// surface), then the fields.
+    fn parse(state: &AppState, body: &[u8]) -> Result<Self, ApiError> {
+        let fields = JsonObject::parse(body)?;
+        let mode = fields.string("mode")?;
+        let mode: &'static str = match mode.as_deref() {
+            Some("login") => "login",
+            Some("setup-token") if state.config().login_shepherd.allow_setup_token => {
+                return Err(ApiError::invalid(
+                    "the setup-token mode is not available in this version; use \"login\"",
+                    Some("mode"),
+                ));
+            }
+            Some("setup-token") => return Err(disabled()),
+            _ => {
+                return Err(ApiError::invalid(
+                    "mode must be \"login\" or \"setup-token\"",
+                    Some("mode"),
+                ));
+            }
+        };
+        let method = match fields.string("method")?.as_deref() {
+            None | Some("claudeai") => "--claudeai",
+            Some("console") => "--console",
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "method must be \"claudeai\" or \"console\"",
+                    Some("method"),
+                ));
+            }
+        };
+        let email = fields.string("email")?.filter(|e| !e.is_empty());
+        if let Some(email) = &email
+            && (email.len() > MAX_EMAIL
+                || !email.contains('@')
+                || email.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(ApiError::invalid(
+                "email is not an email address",
+                Some("email"),
+            ));
+        }
+        Ok(Self {
+            mode,
+            method,
+            email,
+        })
+    }
+}
+
+/// The authorize URL once claude shows it; a 400 when it ends first or shows none in time
+/// (then it is killed).
+async fn wait_for_link(
+    running: &Running,
+    progress: &mut watch::Receiver<Progress>,
+) -> Result<String, ApiError> {
+    // The link, or the end, or nothing within the wait.
+    let seen = tokio::time::timeout(START_WAIT, async {
+        loop {
+            {
+                let p = progress.borrow_and_update();
+                if let Some(url) = login_flow::authorize_url(&p.links, &p.lines) {
+                    return Ok(url);
+                }
+                if p.exit.is_some() {
+                    return Err(p.clone());
+                }
+            }
+            if progress.changed().await.is_err() {
+                return Err(Progress::default());
+            }
+        }
+    })
+    .await;
+    match seen {
+        Ok(Ok(url)) => Ok(url),
+        Ok(Err(ended)) => {
+            let (_, detail) = login_flow::outcome(ended.exit.flatten(), &ended.lines);
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "claude ended before showing a sign-in link: {}",
+                    detail.unwrap_or_else(|| "no output".into())
+                ),
+            ))
+        }
+        Err(_) => {
+            running.kill_group();
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "claude showed no sign-in link within 30 s",
+            ))
+        }
     }
 }
 
@@ -111,45 +215,11 @@ pub async fn start(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     gate(&state)?;
-    let fields = JsonObject::parse(&body)?;
-    let mode = fields.string("mode")?;
-    let mode: &'static str = match mode.as_deref() {
-        Some("login") => "login",
-        Some("setup-token") if state.config().login_shepherd.allow_setup_token => {
-            return Err(ApiError::invalid(
-                "the setup-token mode is not available in this version; use \"login\"",
-                Some("mode"),
-            ));
-        }
-        Some("setup-token") => return Err(disabled()),
-        _ => {
-            return Err(ApiError::invalid(
-                "mode must be \"login\" or \"setup-token\"",
-                Some("mode"),
-            ));
-        }
-    };
-    let method = match fields.string("method")?.as_deref() {
-        None | Some("claudeai") => "--claudeai",
-        Some("console") => "--console",
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "method must be \"claudeai\" or \"console\"",
-                Some("method"),
-            ));
-        }
-    };
-    let email = fields.string("email")?.filter(|e| !e.is_empty());
-    if let Some(email) = &email
-        && (email.len() > MAX_EMAIL
-            || !email.contains('@')
-            || email.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err(ApiError::invalid(
-            "email is not an email address",
-            Some("email"),
-        ));
-    }
+    let StartRequest {
+        mode,
+        method,
+        email,
+    } = StartRequest::parse(&state, &body)?;
     let shepherd = state.shepherd().clone();
     {
         let mut flow = shepherd.lock();
@@ -196,44 +266,7 @@ pub async fn start(
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     tracing::info!(mode, "sign-in started");
-    // The link, or the end, or nothing within the wait.
-    let seen = tokio::time::timeout(START_WAIT, async {
-        loop {
-            {
-                let p = progress.borrow_and_update();
-                if let Some(url) = login_flow::authorize_url(&p.links, &p.lines) {
-                    return Ok(url);
-                }
-                if p.exit.is_some() {
-                    return Err(p.clone());
-                }
-            }
-            if progress.changed().await.is_err() {
-                return Err(Progress::default());
-            }
-        }
-    })
-    .await;
-    let url = match seen {
-        Ok(Ok(url)) => url,
-        Ok(Err(ended)) => {
-            let (_, detail) = login_flow::outcome(ended.exit.flatten(), &ended.lines);
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "claude ended before showing a sign-in link: {}",
-                    detail.unwrap_or_else(|| "no output".into())
-                ),
-            ));
-        }
-        Err(_) => {
-            running.kill_group();
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "claude showed no sign-in link within 30 s",
-            ));
-        }
-    };
+    let url = wait_for_link(&running, &mut progress).await?;
     let output = {
         let p = progress.borrow();
         login_flow::redact(&p.lines.join("\n"), &[])
@@ -325,7 +358,7 @@ async fn follow(state: AppState, id: u64, mut progress: watch::Receiver<Progress
         return;
     };
     tracing::info!(outcome = outcome.as_token(), "sign-in ended");
-    publish(&state, finished_frame(outcome, detail));
+    publish(&state, finished_frame(outcome, detail.as_deref()));
     if outcome == Outcome::SignedIn {
         state.readiness().recheck().await;
     }
