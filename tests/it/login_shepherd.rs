@@ -271,3 +271,53 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
     assert_eq!(get_state(&server).await.1, json!({"active": false}));
     assert_eq!(post(&server, "cancel", None).await.1["cancelled"], false);
 }
+
+/// The pinned npm `claude` (offline here): the dashboard's flow shows its real authorize URL,
+/// types the code, and ends with the error line claude itself printed, within 30 s, leaving
+/// no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_words() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = crate::real_claude::real_claude();
+    let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
+    let began = std::time::Instant::now();
+    let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorize_url"].as_str().expect("a link");
+    assert!(
+        url.starts_with("https://claude.com/cai/oauth/authorize?"),
+        "{url}"
+    );
+    assert!(
+        url.contains("code_challenge=") && url.contains("state="),
+        "{url}"
+    );
+    let (status, answer) = post(
+        &server,
+        "code",
+        Some(json!({"code": "bogus-code#state123"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ok"], false, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Couldn't log in:") || message.starts_with("OAuth error:"),
+        "claude's own words: {answer}"
+    );
+    assert_eq!(answer["outcome"], "network_error", "{answer}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(&sandbox)
+    );
+}
