@@ -76,7 +76,7 @@ impl Knobs {
 
     /// The last `auth login` / `auth logout` wins over `FAKE_CLAUDE_LOGGED_IN`.
     pub fn logged_in(&self) -> bool {
-        crate::login::remembered().unwrap_or_else(|| self.flag("LOGGED_IN", true))
+        crate::util::remembered_login().unwrap_or_else(|| self.flag("LOGGED_IN", true))
     }
 
     pub fn max_lifetime(&self) -> Duration {

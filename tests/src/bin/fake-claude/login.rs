@@ -9,22 +9,8 @@ use std::io::{BufRead as _, Write as _};
 use crate::knobs::Knobs;
 use crate::util;
 
-/// The file that remembers the last sign-in (`in`) or sign-out (`out`).
-pub fn state_file() -> std::path::PathBuf {
-    util::config_dir().join(".fake-login")
-}
-
-/// `Some(true|false)` once `auth login` or `auth logout` ran.
-pub fn remembered() -> Option<bool> {
-    match std::fs::read_to_string(state_file()).ok()?.trim() {
-        "in" => Some(true),
-        "out" => Some(false),
-        _ => None,
-    }
-}
-
 fn remember(logged_in: bool) {
-    let path = state_file();
+    let path = util::login_state_file();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
