@@ -2146,3 +2146,135 @@ async fn row_75_the_dashboard_url_carries_no_markup_and_no_unknown_sort() {
         "row 75: q longer than 200 characters"
     );
 }
+
+/// Row 76: the readiness routes (issue 20) are behind the gate like every API route: no
+/// credentials → 401; a session cookie with a foreign `Origin` on the Re-check → 403, and
+/// neither runs a probe.
+#[tokio::test]
+async fn row_76_readiness_routes_need_auth_and_an_allowed_origin() {
+    let bench = Bench::start(password_sandbox(""), &[]);
+    bench
+        .table(vec![
+            (
+                76,
+                get("/api/readiness"),
+                401,
+                is("authentication required"),
+            ),
+            (
+                76,
+                Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
+                    .header("origin", &bench.server.base),
+                401,
+                is("authentication required"),
+            ),
+            // A state-changing request without `Origin` is refused before anything else.
+            (
+                76,
+                Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty),
+                403,
+                is("origin check failed"),
+            ),
+        ])
+        .await;
+    let ok = form_login(&bench, PASSWORD, None)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    bench
+        .refuses(
+            76,
+            Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
+                .header("cookie", &cookie)
+                .header("origin", "https://evil.example"),
+            403,
+            &is("origin check failed"),
+        )
+        .await;
+    // The same request from the dashboard's own origin is served.
+    let served = Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
+        .header("cookie", &cookie)
+        .header("origin", &bench.server.base)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert!(served.json()["level"].is_string(), "{}", served.body);
+}
+
+/// Row 77: the sign-in routes (issue 20) with auth on: no credentials → 401, a foreign
+/// `Origin` → 403, a body over the limit → 413, a code over 4 096 characters → 422 — and
+/// none of them starts or types into a `claude`.
+#[tokio::test]
+async fn row_77_sign_in_routes_refuse_before_running_anything() {
+    let bench = Bench::start(password_sandbox("login_shepherd:\n  enabled: true\n"), &[]);
+    let own = bench.server.base.clone();
+    let start = || post("/api/login-shepherd/start", json!({"mode": "login"}));
+    bench
+        .table(vec![
+            (
+                77,
+                start().header("origin", &own),
+                401,
+                is("authentication required"),
+            ),
+            (
+                77,
+                get("/api/login-shepherd/state"),
+                401,
+                is("authentication required"),
+            ),
+        ])
+        .await;
+    let ok = form_login(&bench, PASSWORD, None)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    bench
+        .table(vec![
+            (
+                77,
+                start()
+                    .header("cookie", &cookie)
+                    .header("origin", "https://evil.example"),
+                403,
+                is("origin check failed"),
+            ),
+            (
+                77,
+                Request::new(
+                    reqwest::Method::POST,
+                    "/api/login-shepherd/code",
+                    Body::Raw(vec![b' '; 2 * 1024 * 1024]),
+                )
+                .header("cookie", &cookie)
+                .header("origin", &own)
+                .header("content-type", "application/json"),
+                413,
+                is("request body too large"),
+            ),
+            (
+                77,
+                post(
+                    "/api/login-shepherd/code",
+                    json!({"code": "x".repeat(5000)}),
+                )
+                .header("cookie", &cookie)
+                .header("origin", &own),
+                422,
+                is("code is longer than 4096 characters"),
+            ),
+        ])
+        .await;
+}

@@ -32,17 +32,17 @@ pub(crate) fn artifacts_dir() -> PathBuf {
     dir
 }
 
-struct Browser {
-    _driver: KillOnDrop,
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) _driver: KillOnDrop,
+    pub(crate) client: Client,
 }
 
-async fn open_browser(sandbox: &Sandbox) -> Browser {
+pub(crate) async fn open_browser(sandbox: &Sandbox) -> Browser {
     open_browser_with(sandbox, &[]).await
 }
 
 /// A fresh Chromium with `extra` flags (`--force-dark-mode` for the system dark theme).
-async fn open_browser_with(sandbox: &Sandbox, extra: &[&str]) -> Browser {
+pub(crate) async fn open_browser_with(sandbox: &Sandbox, extra: &[&str]) -> Browser {
     let chromium = tool("CHROMIUM_BIN", "/usr/bin/chromium");
     let chromedriver = tool("CHROMEDRIVER_BIN", "/usr/bin/chromedriver");
     let port = free_port();

@@ -310,6 +310,113 @@ fn auth_status_has_both_shapes() {
     );
 }
 
+/// Runs `claude auth login …` with `code` (and a newline) on stdin.
+fn login(sb: &Sandbox, args: &[&str], code: &str, env: &[(&str, &str)]) -> Output {
+    use std::io::Write as _;
+    let mut child = sb
+        .cmd(args, env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn auth_login_prints_an_osc8_link_and_each_outcome_and_logout_sticks() {
+    let sb = Sandbox::new();
+    let logged_out = [("FAKE_CLAUDE_LOGGED_IN", "0")];
+    // The link: OSC 8 target and visible text, wider than any terminal, fresh state each run.
+    let out = login(
+        &sb,
+        &["auth", "login", "--claudeai"],
+        "abc#def",
+        &[
+            ("FAKE_CLAUDE_LOGGED_IN", "0"),
+            ("FAKE_CLAUDE_LOGIN", "wrong_code"),
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let target = text
+        .split("\x1b]8;;")
+        .nth(1)
+        .and_then(|rest| rest.split('\x07').next())
+        .expect("an OSC 8 target");
+    assert!(
+        target.starts_with("https://claude.com/cai/oauth/authorize?"),
+        "{target}"
+    );
+    assert!(
+        target.contains("&code_challenge=") && target.contains("&state="),
+        "{target}"
+    );
+    assert!(
+        target.len() > 300,
+        "wider than a terminal: {}",
+        target.len()
+    );
+    assert!(text.contains("Paste code here if prompted > "), "{text}");
+    assert!(
+        text.contains("Couldn't log in: Request failed with status code 400"),
+        "{text}"
+    );
+    let again = stdout(&login(
+        &sb,
+        &["auth", "login"],
+        "x",
+        &[("FAKE_CLAUDE_LOGIN", "network")],
+    ));
+    assert!(
+        again.contains("Couldn't log in: getaddrinfo ENOTFOUND platform.claude.com"),
+        "{again}"
+    );
+    assert!(
+        !again.contains(target),
+        "a fresh challenge and state per run"
+    );
+    let console = stdout(&login(
+        &sb,
+        &["auth", "login", "--console", "--email", "a@b.example"],
+        "",
+        &[],
+    ));
+    assert!(
+        console.contains("https://platform.claude.com/oauth/authorize?"),
+        "{console}"
+    );
+    assert!(console.contains("&login_hint=a%40b.example"), "{console}");
+    // A rejected code leaves the login as it was.
+    let status = |env: &[(&str, &str)]| {
+        let out = sb.run(&["auth", "status", "--json"], env);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["loggedIn"].clone()
+    };
+    assert_eq!(status(&logged_out), false);
+    // `FAKE_CLAUDE_LOGIN_CODE` decides which code is right.
+    let wrong = login(
+        &sb,
+        &["auth", "login"],
+        "nope",
+        &[("FAKE_CLAUDE_LOGIN_CODE", "right")],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    let ok = login(
+        &sb,
+        &["auth", "login"],
+        "right",
+        &[("FAKE_CLAUDE_LOGIN_CODE", "right")],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("Login successful."));
+    // Signed in now, whatever the knob says; a logout is remembered the same way.
+    assert_eq!(status(&logged_out), true);
+    let out = sb.run(&["auth", "logout"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(status(&[]), false);
+}
+
 #[test]
 fn agents_json_comes_from_the_knobs() {
     let sb = Sandbox::new();

@@ -10,7 +10,7 @@ use std::process::Command;
 use clauster_core::capability::{Capabilities, DefaultModeToken, ProbeOutput};
 use support::Sandbox;
 
-fn real_claude() -> PathBuf {
+pub(crate) fn real_claude() -> PathBuf {
     let path = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
         || {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -7,3 +7,5 @@ pub mod atomic_write;
 pub mod keeper;
 #[cfg(unix)]
 pub mod proc;
+#[cfg(target_os = "linux")]
+pub mod signin;

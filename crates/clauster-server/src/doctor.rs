@@ -332,6 +332,15 @@ fn disk_rows(config: &Config, env: &BridgeEnv, home: Option<&Path>) -> Vec<Check
     vec![root, state, store_row, git, trust_row, orphans]
 }
 
+/// The rows the header's readiness shares with the doctor (ui.md §2.1): `projects_root`,
+/// `state_dir` and `workspace-trust`. Blocking: run it off the async threads.
+pub fn readiness_rows(config: &Config) -> (Verdict, Verdict, Verdict) {
+    let root = projects_root(config);
+    let state = state_dir(&config.state_dir);
+    let discovered = projects::discover(&config.projects_root).unwrap_or_default();
+    (root, state, workspace_trust(config, &discovered))
+}
+
 fn projects_root(config: &Config) -> Verdict {
     let root = &config.projects_root;
     let shown = root.display();

@@ -170,6 +170,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         login: state.engine().claude_health().login_status(),
         sessions: state.engine().sessions().view.clone(),
         clone_jobs: state.clones().running(),
+        readiness: state.readiness().current(),
     })
 }
 

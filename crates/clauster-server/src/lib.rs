@@ -24,6 +24,7 @@ mod instances;
 mod listen;
 mod log_rotation;
 mod log_tail;
+mod login_shepherd;
 mod mcp;
 mod metrics;
 mod origin;
@@ -35,6 +36,7 @@ mod projects;
 mod projects_create;
 mod pty_screen;
 mod qr;
+mod readiness;
 pub mod reaper;
 mod routes;
 mod sessions_routes;
@@ -262,11 +264,21 @@ async fn serve_on(
     );
     state::register_feature(&mut features, clone::CloneJobs::default());
     state::register_feature(&mut features, transcript::Indexes::default());
+    state::register_feature(
+        &mut features,
+        readiness::ReadinessService::new(
+            std::sync::Arc::clone(&config),
+            engine.clone(),
+            config.login_shepherd.enabled,
+        ),
+    );
+    state::register_feature(&mut features, login_shepherd::Shepherd::default());
     let state = state::AppState::new(config, context, options, engine, features);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();
         state.metrics().start();
+        state.readiness().start();
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");

@@ -74,6 +74,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/widget", get(status_routes::widget))
         .route("/api/login-status", get(status_routes::login_status))
         .route("/api/doctor", get(crate::doctor::api_doctor))
+        .route("/api/readiness", get(crate::readiness::get_readiness))
+        .route("/api/readiness/recheck", post(crate::readiness::recheck))
         .route("/api/instances/{id}/resume", post(instances::resume))
         .route("/api/v1/instances/{id}/resume", post(instances::resume))
         // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
@@ -130,6 +132,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/metrics", get(crate::metrics::prometheus))
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
+        .merge(crate::login_shepherd::routes())
         .route("/pkg/{*path}", get(assets::serve))
         .route("/favicon.svg", get(assets::favicon_svg))
         .route("/favicon.ico", get(assets::favicon_ico))

@@ -643,6 +643,8 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     node_ref=opener
                     aria-haspopup="dialog"
                     aria-expanded=move || launching.get().to_string()
+                    disabled=move || crate::host_readiness::start_blocked(store).is_some()
+                    title=move || crate::host_readiness::start_blocked(store)
                     on:click=move |_| launching.set(true)
                 >
                     <Icon icon=icons::START />
@@ -674,6 +676,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                     </div>
                 </details>
             </div>
+            <crate::host_readiness::StartBlockedNote store=store />
             {popover}
             {error_view}
             <CardFailure store=store project=name.clone() />

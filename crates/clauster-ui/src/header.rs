@@ -101,7 +101,10 @@ pub fn Header(store: Store) -> impl IntoView {
             <span class="version">{format!("v{version}")}</span>
             {instance_name.map(|name| view! { <span class="instance-name">{name}</span> })}
             <span class="root wide-only" title="projects_root">{projects_root}</span>
-            <span class="header-badges">{running_badge} {login_badge}</span>
+            <span class="header-badges">
+                {running_badge} {login_badge}
+                <crate::host_readiness::HostReadiness store=store />
+            </span>
             <crate::help::HelpButton />
             <button
                 type="button"

@@ -15,6 +15,7 @@ mod failure_text;
 mod follow;
 mod header;
 mod help;
+mod host_readiness;
 mod icons;
 mod instances;
 mod launch;

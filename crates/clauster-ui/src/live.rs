@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use clauster_wire::{
     CheckReport, CloneJobState, Frame, Instance, LoginStatus, Metrics, PageContext, Project,
-    Sequenced, SessionsView, Snapshot, Usage,
+    Readiness, Sequenced, SessionsView, Snapshot, Usage,
 };
 use leptos::prelude::*;
 
@@ -50,6 +50,14 @@ pub struct Toast {
     pub text: String,
 }
 
+/// The header's readiness (ui.md §2.1): the snapshot's, then each `readiness` frame; and
+/// whether its panel is open (one signal: the store stays small enough to copy).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostReadiness {
+    pub current: Option<Readiness>,
+    pub panel_open: bool,
+}
+
 /// The client's one store (ui.md §1): replaced by each `snapshot`, patched by every other
 /// frame. Copy, so every component and handler can hold it.
 #[derive(Clone, Copy)]
@@ -58,6 +66,8 @@ pub struct Store {
     pub projects: RwSignal<Vec<Project>>,
     pub instances: Instances,
     pub login: RwSignal<Option<LoginStatus>>,
+    /// The host's readiness (ui.md §2.1) and whether its panel is open.
+    pub readiness: RwSignal<HostReadiness>,
     /// The cost/token rollup of each project that has been computed, by project name.
     pub usage: RwSignal<BTreeMap<String, Usage>>,
     /// The resource use of each running bridge, by `instance_id`.
@@ -67,8 +77,8 @@ pub struct Store {
     /// Tracked, external and adoptable sessions (the last `sessions` frame).
     pub sessions: RwSignal<SessionsView>,
     pub conn: RwSignal<Conn>,
-    /// When the server last answered (a frame or a state poll), in epoch milliseconds.
-    pub last_contact: StoredValue<f64>,
+    /// Plain values no view reacts to: when the server last answered, the next toast id.
+    marks: StoredValue<Marks>,
     pub toasts: RwSignal<Vec<Toast>>,
     /// Instances whose log panel is open, in opening order.
     pub open_logs: RwSignal<Vec<String>>,
@@ -79,7 +89,14 @@ pub struct Store {
     /// Set by the new-project panel's openers elsewhere on the page (the orientation card):
     /// `Some(true)` opens it on Clone, `Some(false)` on Create.
     pub new_project: RwSignal<Option<bool>>,
-    next_toast: StoredValue<u64>,
+}
+
+/// The store's plain values (one field, so the store stays small enough to copy).
+#[derive(Debug, Default)]
+struct Marks {
+    /// When the server last answered (a frame or a state poll), in epoch milliseconds.
+    last_contact: f64,
+    next_toast: u64,
 }
 
 impl Store {
@@ -89,19 +106,29 @@ impl Store {
             projects: RwSignal::new(projects),
             instances: RwSignal::new(instances),
             login: RwSignal::new(None),
+            readiness: RwSignal::new(HostReadiness::default()),
             usage: RwSignal::new(BTreeMap::new()),
             metrics: RwSignal::new(BTreeMap::new()),
             preflight: RwSignal::new(BTreeMap::new()),
             sessions: RwSignal::new(SessionsView::default()),
             conn: RwSignal::new(Conn::Connecting),
-            last_contact: StoredValue::new(0.0),
+            marks: StoredValue::new(Marks::default()),
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
             clone_jobs: RwSignal::new(Vec::new()),
             claude_md_open: RwSignal::new(Vec::new()),
             new_project: RwSignal::new(None),
-            next_toast: StoredValue::new(0),
         }
+    }
+
+    /// The server answered at `now` (epoch milliseconds).
+    pub fn touch(&self, now: f64) {
+        self.marks.update_value(|m| m.last_contact = now);
+    }
+
+    /// When the server last answered, in epoch milliseconds (0 before it ever did).
+    pub fn last_contact(&self) -> f64 {
+        self.marks.with_value(|m| m.last_contact)
     }
 
     /// `root_path` + `path`: every URL the UI asks for.
@@ -112,8 +139,8 @@ impl Store {
 
     /// Shows a toast; all but errors fade after a few seconds.
     pub fn toast(&self, kind: ToastKind, text: impl Into<String>) {
-        let id = self.next_toast.get_value();
-        self.next_toast.set_value(id + 1);
+        let id = self.marks.with_value(|m| m.next_toast);
+        self.marks.update_value(|m| m.next_toast = id + 1);
         self.toasts.update(|list| {
             list.push(Toast {
                 id,
@@ -175,6 +202,9 @@ impl Store {
         self.preflight.set(snapshot.preflight);
         self.sessions.set(snapshot.sessions);
         self.login.set(Some(snapshot.login));
+        if snapshot.readiness.is_some() {
+            self.readiness.update(|r| r.current = snapshot.readiness);
+        }
         self.clone_jobs.set(
             snapshot
                 .clone_jobs
@@ -288,9 +318,13 @@ pub fn apply_frame(store: &Store, text: &str) {
             });
         }
         Frame::Login(login) => store.login.set(Some(login)),
+        Frame::Readiness(readiness) => store.readiness.update(|r| r.current = Some(readiness)),
         // Not shown by the dashboard yet.
-        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
-        }
+        Frame::LoginFlow(_)
+        | Frame::Hello { .. }
+        | Frame::Health(_)
+        | Frame::Heartbeat { .. }
+        | Frame::Resync { .. } => {}
         Frame::Clone { job } => store.clone_jobs.update(|jobs| {
             match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
                 Some(known) => *known = job,
@@ -519,7 +553,7 @@ mod browser {
                 link.polling.set(false);
                 link.generation.set(link.generation.get() + 1);
                 link.store.conn.set(Conn::Up);
-                link.store.last_contact.set_value(js_sys::Date::now());
+                link.store.touch(js_sys::Date::now());
                 if let Some(root) = document().document_element()
                     && root.get_attribute("data-hydrated").is_none()
                 {
@@ -536,7 +570,7 @@ mod browser {
 
         let store = link.store;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            store.last_contact.set_value(js_sys::Date::now());
+            store.touch(js_sys::Date::now());
             if let Some(text) = event.data().as_string() {
                 apply_frame(&store, &text);
             }
@@ -619,7 +653,7 @@ mod browser {
             // The socket may have come back while this poll was out.
             if link.polling.get() {
                 if answered {
-                    store.last_contact.set_value(js_sys::Date::now());
+                    store.touch(js_sys::Date::now());
                     link.poll_wait.set(seconds);
                     store.conn.set(Conn::Polling);
                 } else {

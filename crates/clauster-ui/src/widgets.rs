@@ -103,7 +103,7 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
             return;
         }
         let tick = move || {
-            let since = (js_sys::Date::now() - store.last_contact.get_value()).max(0.0) / 1000.0;
+            let since = (js_sys::Date::now() - store.last_contact()).max(0.0) / 1000.0;
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             age.set(since as u64);
         };

@@ -64,6 +64,8 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         "clone",
         "metrics",
         "login",
+        "readiness",
+        "login_flow",
     ];
     let Head { seq, kind } = serde_json::from_str(text)?;
     let frame = match kind.as_str() {
@@ -93,6 +95,8 @@ pub fn frame(text: &str) -> Result<Sequenced> {
             metrics: std::collections::BTreeMap<String, crate::Metrics>,
         }),
         "login" => Frame::Login(serde_json::from_str(text)?),
+        "readiness" => Frame::Readiness(serde_json::from_str(text)?),
+        "login_flow" => Frame::LoginFlow(serde_json::from_str(text)?),
         other => return Err(unknown(other, TYPES)),
     };
     Ok(Sequenced { seq, frame })

@@ -124,6 +124,9 @@ pub struct Snapshot {
     /// Each project's preflight (http-api.md §4), by project name.
     #[serde(default)]
     pub preflight: BTreeMap<String, crate::CheckReport>,
+    /// The host's readiness (ui.md §2.1); `None` until the first checks finished.
+    #[serde(default)]
+    pub readiness: Option<crate::Readiness>,
 }
 
 /// One `/ws/events` frame: `type` plus its payload; `seq` is added per connection.
@@ -178,6 +181,10 @@ pub enum Frame {
     },
     /// The login cache changed (http-api.md §3): `claude auth status` said something new.
     Login(crate::LoginStatus),
+    /// The host's readiness changed, or a Re-check ran (ui.md §2.1).
+    Readiness(crate::Readiness),
+    /// The dashboard's sign-in of claude moved on (http-api.md §3.2).
+    LoginFlow(crate::LoginFlowFrame),
 }
 
 /// A frame with its per-connection sequence number, as sent.

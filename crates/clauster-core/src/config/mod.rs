@@ -32,9 +32,10 @@ pub use host::{HostName, HostRule};
 pub use reference::{KeyDoc, reference, reference_markdown};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, McpSettings,
-    MetricsSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings,
-    ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LoginShepherdSettings,
+    LogsSettings, McpSettings, MetricsSettings, ObservabilitySettings, PriceOverride,
+    ProjectSettings, ReaperSettings, ReverseProxySettings, Secret, TlsProvision, TlsSettings,
+    UiSettings, UsageMode, UsageSettings,
 };
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;

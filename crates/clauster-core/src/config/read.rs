@@ -16,9 +16,9 @@ use config::{Value, ValueKind};
 use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LogFormat, LogLevel, LogsSettings, McpSettings, MetricsSettings,
-    ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
-    Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    InstanceDefaults, IpNet, LogFormat, LogLevel, LoginShepherdSettings, LogsSettings, McpSettings,
+    MetricsSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings,
+    ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
 };
 use super::validate;
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
@@ -638,6 +638,10 @@ impl<'a> Reader<'a> {
             mcp: McpSettings {
                 allow_writes: self.bool("mcp.allow_writes", false),
                 http_enabled: self.bool("mcp.http_enabled", false),
+            },
+            login_shepherd: LoginShepherdSettings {
+                enabled: self.bool("login_shepherd.enabled", false),
+                allow_setup_token: self.bool("login_shepherd.allow_setup_token", false),
             },
         }
     }
@@ -1335,10 +1339,6 @@ impl<'a> Reader<'a> {
             (
                 "config_write",
                 &["config_write.enabled", "config_write.allow_user_scope"],
-            ),
-            (
-                "login_shepherd",
-                &["login_shepherd.enabled", "login_shepherd.allow_setup_token"],
             ),
             (
                 "notifications",

@@ -42,6 +42,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("logs", "`logs`", "config.md §3.7"),
     ("clone", "`clone`", "config.md §3.8"),
     ("reaper", "`reaper`", "config.md §3.9"),
+    ("login_shepherd", "`login_shepherd`", "config.md §3.9"),
     ("usage", "`usage`", "config.md §3.10"),
     ("metrics", "`metrics`", "config.md §3.11"),
     ("observability", "`observability`", "config.md §3.11"),

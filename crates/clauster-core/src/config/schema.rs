@@ -226,6 +226,7 @@ pub struct Config {
     pub metrics: MetricsSettings,
     pub observability: ObservabilitySettings,
     pub mcp: McpSettings,
+    pub login_shepherd: LoginShepherdSettings,
 }
 
 /// `tls` (config.md §3.13).
@@ -352,6 +353,15 @@ pub struct CloneSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReaperSettings {
     pub ui_enabled: bool,
+}
+
+/// `login_shepherd` (issue 20): signing `claude` in from the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginShepherdSettings {
+    /// The `/api/login-shepherd/*` routes and the panel; 404 when off.
+    pub enabled: bool,
+    /// The `setup-token` mode too (a second opt-in, off by default).
+    pub allow_setup_token: bool,
 }
 
 /// `mcp` (issue 24): the MCP server of `clauster mcp` (stdio) and of `/mcp` (HTTP).

@@ -125,6 +125,8 @@ pub struct Engine {
     sessions: watch::Receiver<Arc<sessions::Polled>>,
     /// The environment bridges get (§4.3), for the other claude commands (`--bg`, `stop`).
     bridge_env: crate::bridge_env::BridgeEnv,
+    /// Asks the login refresh for a Re-check: probe and `auth status` now (ui.md §2.1).
+    recheck: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl Engine {
@@ -143,6 +145,20 @@ impl Engine {
     /// progress, …) to every `/ws/events` subscriber. No subscriber is not an error.
     pub fn publish(&self, frame: Frame) {
         let _ = self.frames.send(Arc::new(frame));
+    }
+
+    /// Re-probes the binary and asks `claude auth status` now; returns once both answered
+    /// (at most ~20 s: the probe's 10 s wait and the 5 s status limit) or the engine is gone.
+    pub async fn recheck_claude(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.recheck.send(reply).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), done).await;
+        }
+    }
+
+    /// Subscribes to the probe cache (the readiness service follows it).
+    pub fn watch_claude(&self) -> watch::Receiver<ClaudeHealth> {
+        self.claude.clone()
     }
 
     /// The latest attributed `claude agents --json` poll (bridges.md §17).
@@ -363,6 +379,7 @@ mod tests {
             ask_timeout: Duration::from_millis(50),
             sessions: watch::channel(Arc::default()).1,
             bridge_env: crate::bridge_env::BridgeEnv::default(),
+            recheck: mpsc::channel(1).0,
         };
         (engine, rx)
     }

@@ -204,6 +204,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
     let (claude_tx, claude) = watch::channel(ClaudeHealth::default());
     let (store_ok_tx, store_ok) = watch::channel(true);
     let (running_tx, running) = watch::channel(0_u32);
+    let (recheck, rechecks) = mpsc::channel(8);
     let logs_dir = setup.config.state_dir.join("logs");
     let env = BridgeEnv::build(&setup.config, setup.server_env.clone(), None);
     let pointers = PointerDir::from_env(&env);
@@ -270,7 +271,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
             }
         }
         supervisor.probes.refresh();
-        spawn_login_refresh(&supervisor, claude_tx);
+        spawn_login_refresh(&supervisor, claude_tx, rechecks);
         supervisor.rediscover().await;
         let _ = ready_tx.send(true);
         supervisor.run(rx).await;
@@ -286,6 +287,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         ask_timeout: ASK_TIMEOUT,
         sessions,
         bridge_env: sessions_env.clone(),
+        recheck,
     };
     super::sessions::spawn_watcher(engine.clone(), config, sessions_env, sessions_tx);
     engine.spawn_health_frames();
@@ -294,8 +296,13 @@ pub fn spawn(setup: EngineSetup) -> Engine {
 
 /// The login cache of http-api.md §3, refreshed every 30 s in the background so no request
 /// ever waits on `claude auth status`; every other round also re-checks the binary, so a
-/// changed `claude` is probed again within a minute even without a launch (§3.1).
-fn spawn_login_refresh(supervisor: &Supervisor, health: watch::Sender<ClaudeHealth>) {
+/// changed `claude` is probed again within a minute even without a launch (§3.1). A
+/// Re-check (ui.md §2.1) does both at once and answers when they are done.
+fn spawn_login_refresh(
+    supervisor: &Supervisor,
+    health: watch::Sender<ClaudeHealth>,
+    mut rechecks: mpsc::Receiver<oneshot::Sender<()>>,
+) {
     let env = supervisor.env.clone();
     let binary = supervisor.config.claude.binary.clone();
     let cwd = supervisor.config.state_dir.clone();
@@ -305,30 +312,43 @@ fn spawn_login_refresh(supervisor: &Supervisor, health: watch::Sender<ClaudeHeal
         let mut login = probe::LoginCache::default();
         let mut rounds = 0_u64;
         loop {
-            tokio::time::sleep(probe::LOGIN_CACHE_TTL).await;
+            let asked = tokio::select! {
+                () = tokio::time::sleep(probe::LOGIN_CACHE_TTL) => None,
+                asked = rechecks.recv() => match asked {
+                    Some(reply) => Some(reply),
+                    None => return,
+                },
+            };
             if tx.is_closed() {
                 return;
             }
-            rounds += 1;
-            if rounds.is_multiple_of(2) {
-                probes.refresh();
-            }
-            if !login.is_stale(Instant::now()) {
-                continue;
+            if asked.is_some() {
+                // The probe of the binary as it is now (≤ 10 s), then a fresh login answer.
+                let _ = probes.for_launch().await;
+            } else {
+                rounds += 1;
+                if rounds.is_multiple_of(2) {
+                    probes.refresh();
+                }
+                if !login.is_stale(Instant::now()) {
+                    continue;
+                }
             }
             let home = std::env::var_os("HOME").map(PathBuf::from);
-            let Ok(claude) = bridge_env::resolve_binary(&binary, &env, home.as_deref()) else {
-                continue;
-            };
-            let answer = probe::auth_status(&claude, &env, &cwd).await;
-            let answered = answer.is_some();
-            if login.record(answer, Instant::now()) && answered {
-                let state = login.state().clone();
-                health.send_modify(|h| {
-                    h.login_ok = Some(state.ok);
-                    h.login_method = state.method;
-                    h.login_expires_at = state.expires_at_ms;
-                });
+            if let Ok(claude) = bridge_env::resolve_binary(&binary, &env, home.as_deref()) {
+                let answer = probe::auth_status(&claude, &env, &cwd).await;
+                let answered = answer.is_some();
+                if login.record(answer, Instant::now()) && answered {
+                    let state = login.state().clone();
+                    health.send_modify(|h| {
+                        h.login_ok = Some(state.ok);
+                        h.login_method = state.method;
+                        h.login_expires_at = state.expires_at_ms;
+                    });
+                }
+            }
+            if let Some(reply) = asked {
+                let _ = reply.send(());
             }
         }
     });

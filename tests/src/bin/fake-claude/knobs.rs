@@ -74,8 +74,9 @@ impl Knobs {
         self.string("VERSION", "2.1.328")
     }
 
+    /// The last `auth login` / `auth logout` wins over `FAKE_CLAUDE_LOGGED_IN`.
     pub fn logged_in(&self) -> bool {
-        self.flag("LOGGED_IN", true)
+        crate::util::remembered_login().unwrap_or_else(|| self.flag("LOGGED_IN", true))
     }
 
     pub fn max_lifetime(&self) -> Duration {

@@ -7,13 +7,14 @@
 //! chosen by `FAKE_CLAUDE_*` knobs (`knobs`), dispatched on argv here.
 //!
 //! Code map: `standard` (the `remote-control` subcommand), `pty` (the `--remote-control`
-//! TUI), `help` (help texts, `auth status`, `agents`), `transcript`, `hooks`, `children`,
+//! TUI), `help` (help texts, `auth status`, `agents`), `login` (`auth login` / `logout`), `transcript`, `hooks`, `children`,
 //! `signals` (signals as channel events), `util` (ids, paths, files).
 
 mod children;
 mod help;
 mod hooks;
 mod knobs;
+mod login;
 mod pty;
 mod signals;
 mod standard;
@@ -77,6 +78,8 @@ fn dispatch(knobs: &Knobs, args: &[String]) -> i32 {
             }
         }
         ["auth", "status", "--json"] => auth_status(knobs),
+        ["auth", "login", ..] => login::login(knobs, args),
+        ["auth", "logout"] => login::logout(),
         ["agents", "--json"] => {
             let out = help::agents(knobs);
             print!("{out}");
@@ -104,7 +107,7 @@ fn is_noop(argv: &[&str]) -> bool {
     matches!(
         argv,
         ["stop" | "kill" | "rm", _] | ["mcp" | "plugin" | "plugins" | "setup-token", ..]
-    ) || matches!(argv, ["auth", "login", ..])
+    )
 }
 
 fn auth_status(knobs: &Knobs) -> i32 {

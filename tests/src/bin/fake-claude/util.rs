@@ -307,3 +307,17 @@ pub fn is_acknowledged() -> bool {
 pub fn in_git_repo(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join(".git").exists())
 }
+
+/// The file that remembers the last sign-in (`in`) or sign-out (`out`).
+pub fn login_state_file() -> std::path::PathBuf {
+    config_dir().join(".fake-login")
+}
+
+/// `Some(true|false)` once `auth login` or `auth logout` ran.
+pub fn remembered_login() -> Option<bool> {
+    match std::fs::read_to_string(login_state_file()).ok()?.trim() {
+        "in" => Some(true),
+        "out" => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,134 @@
+//! The header's readiness pill in a real browser (issue 20 §1, ui.md §2.1): no `claude` →
+//! red, Start disabled with the reason and its fix one click away → `claude` installed →
+//! green without a reload; a lost login → red after Re-check → green again. Desktop and
+//! 375 px.
+
+use crate::browser::{artifacts_dir, click, open_browser, until, wait_css};
+use crate::support;
+
+use serde_json::json;
+use support::{Sandbox, start_server};
+
+// One walk through the states, as a user sees them.
+#[allow(clippy::too_many_lines)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pill_turns_red_without_claude_and_green_once_installed() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = sandbox.dir.path().join("bin/claude");
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let log = server.log.clone();
+    let base = server.base.clone();
+    let browser = open_browser(&sandbox).await;
+    let client = browser.client.clone();
+    let knobs = sandbox.state_dir().join(".fake-claude.json");
+    let fake = {
+        let sandbox_dir = sandbox.dir.path().to_path_buf();
+        move || {
+            clauster_tests::fake::install_fake_claude(
+                std::path::Path::new(env!("CARGO_BIN_EXE_fake-claude")),
+                &sandbox_dir,
+            )
+            .expect("install the fake claude")
+        }
+    };
+    let checks = tokio::spawn(async move {
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+
+        let pill = wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
+        assert_eq!(pill.text().await.unwrap(), "● 1 problem");
+        let start = wait_css(&client, "[data-project='alpha'] button.start", 5, &log).await;
+        assert!(
+            start.attr("disabled").await.unwrap().is_some(),
+            "Start is disabled"
+        );
+        let title = start.attr("title").await.unwrap().unwrap_or_default();
+        assert!(title.starts_with("claude not found"), "{title}");
+
+        // The fix is one click away: the note under the card opens the panel.
+        click(
+            &client,
+            "[data-project='alpha'] .start-blocked .fix-readiness",
+            &log,
+        )
+        .await;
+        let row = wait_css(
+            &client,
+            "#host-readiness-panel [data-check='claude'].check-fail",
+            5,
+            &log,
+        )
+        .await;
+        assert!(row.text().await.unwrap().contains("Install Claude Code"));
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("readiness-red-desktop.png"), png).unwrap();
+
+        client.set_window_size(375, 812).await.unwrap();
+        let fits = client
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            fits,
+            json!(true),
+            "horizontal scrolling at 375 px with the panel open"
+        );
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("readiness-red-phone.png"), png).unwrap();
+
+        // Installed: green without a reload (the server notices the binary by itself).
+        fake();
+        wait_css(&client, ".host-readiness-pill.ready", 60, &log).await;
+        assert!(
+            until(
+                &client,
+                "return !document.querySelector(\"[data-project='alpha'] button.start\").disabled",
+                10
+            )
+            .await,
+            "Start enabled again"
+        );
+        assert!(
+            client
+                .find(fantoccini::Locator::Css(".start-blocked"))
+                .await
+                .is_err(),
+            "no blocked note once ready"
+        );
+        client.set_window_size(1280, 900).await.unwrap();
+
+        // Signed out: Re-check turns it red with the reason on Start.
+        std::fs::write(&knobs, r#"{"logged_in": "0"}"#).unwrap();
+        click(&client, "#host-readiness-panel button.recheck", &log).await;
+        wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
+        wait_css(
+            &client,
+            "#host-readiness-panel [data-check='claude-login'].check-fail",
+            5,
+            &log,
+        )
+        .await;
+        let start = wait_css(&client, "[data-project='alpha'] button.start", 5, &log).await;
+        assert_eq!(
+            start.attr("title").await.unwrap().as_deref(),
+            Some("claude is not logged in")
+        );
+        std::fs::remove_file(&knobs).unwrap();
+        click(&client, "#host-readiness-panel button.recheck", &log).await;
+        wait_css(&client, ".host-readiness-pill.ready", 40, &log).await;
+    });
+    let outcome = checks.await;
+    browser.client.close().await.expect("close the browser");
+    drop(server);
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}

@@ -1,0 +1,323 @@
+//! Signing claude in from the dashboard (issue 20 §2, http-api.md §3.2) through the real
+//! server and the fake `claude` under a real PTY: the link from the OSC 8 target, the code
+//! typed back, each outcome, one flow at a time, cancel killing the process group, the
+//! `login_flow` frames, the readiness turning green, and no secret in the log.
+
+use crate::support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Sandbox, Server, call, fake_claude, next_frame_of, start_server, wait_for};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const ENABLED: (&str, &str) = ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true");
+
+async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{}/api/login-shepherd/{path}", server.base),
+        body,
+    )
+    .await
+}
+
+async fn get_state(server: &Server) -> (u16, Value) {
+    call(
+        reqwest::Method::GET,
+        &format!("{}/api/login-shepherd/state", server.base),
+        None,
+    )
+    .await
+}
+
+/// Live `claude auth login` processes of this sandbox.
+fn sign_in_processes(sandbox: &Sandbox) -> Vec<i32> {
+    let home = sandbox.home();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("auth\0login")
+                && String::from_utf8_lossy(&environ).contains(&*home.to_string_lossy())
+                && support::process_exists(i64::from(*pid))
+        })
+        .collect()
+}
+
+async fn flow_frame(socket: &mut Socket, state: &str) -> Value {
+    tokio::time::timeout(Duration::from_mins(1), async {
+        loop {
+            let frame = next_frame_of(socket, &["login_flow"]).await;
+            if frame["state"] == state {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("the login_flow frame within 60 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_by_default_every_route_is_404() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    for (path, body) in [
+        ("start", Some(json!({"mode": "login"}))),
+        ("start", Some(json!({"mode": "bogus"}))),
+        ("code", Some(json!({"code": "x"}))),
+        ("status", None),
+        ("cancel", None),
+    ] {
+        let (status, answer) = post(&server, path, body).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+        assert_eq!(answer["detail"], "login shepherd is disabled");
+    }
+    assert_eq!(get_state(&server).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_the_log() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ENABLED,
+            ("FAKE_CLAUDE_LOGGED_IN", "0"),
+            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+        ],
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect /ws/events");
+    assert_eq!(get_state(&server).await.1, json!({"active": false}));
+
+    // Refusals first: a bad mode, setup-token without its opt-in, no flow for a code.
+    let (status, answer) = post(&server, "start", Some(json!({"mode": "bogus"}))).await;
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (422, json!("mode")),
+        "{answer}"
+    );
+    let (status, _) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
+    assert_eq!(status, 404);
+    let (status, answer) = post(&server, "code", Some(json!({"code": "x"}))).await;
+    assert_eq!(
+        (status, answer["detail"].clone()),
+        (409, json!("no sign-in is in progress"))
+    );
+
+    let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorize_url"]
+        .as_str()
+        .expect("a link")
+        .to_owned();
+    assert!(
+        url.starts_with("https://claude.com/cai/oauth/authorize?"),
+        "{url}"
+    );
+    let state_value = url.split("&state=").nth(1).expect("a state").to_owned();
+    let frame = flow_frame(&mut socket, "waiting_for_code").await;
+    assert_eq!(frame["url"], url.as_str());
+
+    // One at a time.
+    let (status, answer) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 409, "{answer}");
+    let detail = answer["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("a sign-in is already in progress (started ")
+            && detail.ends_with(" s ago)"),
+        "{detail}"
+    );
+    let (_, open) = get_state(&server).await;
+    assert_eq!(
+        (open["active"].clone(), open["authorize_url"].clone()),
+        (json!(true), json!(url))
+    );
+
+    // Hostile codes are refused before anything is typed.
+    let (status, _) = post(&server, "code", Some(json!({"code": "x".repeat(5000)}))).await;
+    assert_eq!(status, 422);
+    let (status, _) = post(&server, "code", Some(json!({"code": "a\u{1b}[2Jb"}))).await;
+    assert_eq!(status, 422);
+    let (status, _) = post(&server, "code", Some(json!({"code": "  "}))).await;
+    assert_eq!(status, 422);
+
+    let (status, answer) = post(&server, "code", Some(json!({"code": "right-code"}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["outcome"], "signed_in", "{answer}");
+    let frame = flow_frame(&mut socket, "finished").await;
+    assert_eq!(frame["outcome"], "signed_in");
+
+    // The readiness follows: signed in, Start allowed.
+    let green = tokio::time::timeout(Duration::from_mins(1), async {
+        loop {
+            let frame = next_frame_of(&mut socket, &["readiness"]).await;
+            if frame["start_blocked"].is_null() {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("a readiness frame without a blocked Start");
+    assert_ne!(green["level"], "blocked", "{green}");
+    // The result is read once, then the flow is gone.
+    let (status, result) = post(&server, "status", None).await;
+    assert_eq!(
+        (status, result["ok"].clone()),
+        (200, json!(true)),
+        "{result}"
+    );
+    assert_eq!(post(&server, "status", None).await.0, 409);
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "no sign-in process left"
+    );
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    assert!(!log.contains(&state_value), "the state reached the log");
+    assert!(!log.contains("right-code"), "the code reached the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ENABLED,
+            ("FAKE_CLAUDE_LOGGED_IN", "0"),
+            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+        ],
+    );
+    let (status, _) = post(
+        &server,
+        "start",
+        Some(json!({"mode": "login", "method": "console", "email": "op@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, answer) = post(&server, "code", Some(json!({"code": "wrong-code"}))).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert_eq!(answer["outcome"], "wrong_code", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("status code 400"),
+        "{answer}"
+    );
+    // A finished flow does not block the next one. The flow runs in the state directory,
+    // where the fake reads its per-directory knobs: now it cannot reach the network.
+    std::fs::write(
+        sandbox.state_dir().join(".fake-claude.json"),
+        r#"{"login": "network"}"#,
+    )
+    .unwrap();
+    let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 200, "{started}");
+    let (_, answer) = post(&server, "code", Some(json!({"code": "right-code"}))).await;
+    assert_eq!(answer["outcome"], "network_error", "{answer}");
+    assert_eq!(
+        answer["message"],
+        "Couldn't log in: getaddrinfo ENOTFOUND platform.claude.com"
+    );
+    let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 200, "{started}");
+
+    // Cancel kills the process group.
+    assert!(
+        wait_for(Duration::from_secs(10), || (!sign_in_processes(&sandbox)
+            .is_empty())
+        .then_some(()))
+        .is_some(),
+        "the sign-in runs"
+    );
+    let (status, cancelled) = post(&server, "cancel", None).await;
+    assert_eq!(
+        (status, cancelled),
+        (200, json!({"ok": true, "cancelled": true}))
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "cancel left {:?}",
+        sign_in_processes(&sandbox)
+    );
+    assert_eq!(get_state(&server).await.1, json!({"active": false}));
+    assert_eq!(post(&server, "cancel", None).await.1["cancelled"], false);
+}
+
+/// The pinned npm `claude` (offline here): the dashboard's flow shows its real authorize URL,
+/// types the code, and ends with the error line claude itself printed, within 30 s, leaving
+/// no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_words() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = crate::real_claude::real_claude();
+    let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
+    let began = std::time::Instant::now();
+    let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorize_url"].as_str().expect("a link");
+    assert!(
+        url.starts_with("https://claude.com/cai/oauth/authorize?"),
+        "{url}"
+    );
+    assert!(
+        url.contains("code_challenge=") && url.contains("state="),
+        "{url}"
+    );
+    let (status, answer) = post(
+        &server,
+        "code",
+        Some(json!({"code": "bogus-code#state123"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ok"], false, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Couldn't log in:") || message.starts_with("OAuth error:"),
+        "claude's own words: {answer}"
+    );
+    assert_eq!(answer["outcome"], "network_error", "{answer}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(&sandbox)
+    );
+}
