@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::http::JsonObject;
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 
 /// How long a start waits for the link (1.3.2: 30 s).

@@ -22,7 +22,7 @@ use clauster_wire::{Frame, Readiness, ReadinessCheck, ReadinessLevel};
 use tokio::sync::watch;
 
 use crate::engine::{ClaudeHealth, Engine};
-use crate::routes::no_store;
+use crate::http::no_store;
 use crate::state::AppState;
 use crate::{bridge_env, doctor};
 
