@@ -13,7 +13,9 @@ use crate::auth::{Auth, Caller, login};
 use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
 // `no_store` and `projects_blocking` are re-exported from their old home for code written
-// against it (other branches); new code imports them from `http` and `state`.
+// against it (other branches); new code imports `projects_blocking` from `state` and needs
+// no `no_store` at all (the middleware sets it).
+#[allow(unused_imports)]
 pub(crate) use crate::http::no_store;
 use crate::state::AppState;
 pub(crate) use crate::state::projects_blocking;
@@ -130,6 +132,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::reaper::routes::routes())
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::http::mark_no_store))
         .layer(axum::middleware::from_fn(refuse_head))
         .layer(axum::middleware::from_fn(gzip_large))
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));
@@ -189,13 +192,11 @@ async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Ne
 /// `/healthz`: an unauthenticated caller while auth is on sees `{"status": "ok"}` only.
 async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
     if caller.is_some_and(|Extension(caller)| !caller.sees_health_detail()) {
-        return no_store(
-            Json(Health {
-                status: "ok".into(),
-                detail: None,
-            })
-            .into_response(),
-        );
+        return Json(Health {
+            status: "ok".into(),
+            detail: None,
+        })
+        .into_response();
     }
     // Never waits on the engine (issue 14): the count and the store flag are published
     // values.
@@ -217,12 +218,12 @@ async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>
             engine_ready: state.engine().is_ready(),
         }),
     };
-    no_store(Json(health).into_response())
+    Json(health).into_response()
 }
 
 async fn list_projects(State(state): State<AppState>) -> Result<Response, ApiError> {
     let projects = projects_blocking(state).await?;
-    Ok(no_store(Json(projects).into_response()))
+    Ok(Json(projects).into_response())
 }
 
 async fn dashboard(
@@ -240,7 +241,7 @@ async fn dashboard(
         },
         &nonce.0,
     );
-    Ok(no_store(Html(html).into_response()))
+    Ok(Html(html).into_response())
 }
 
 /// Bodies smaller than this go out as they are: the gzip header would outweigh the gain.
