@@ -1,6 +1,6 @@
 //! `Cache-Control: no-store` is set once, by the router's middleware (issue 17.2), on the
 //! answers that carried it when each handler set it: JSON and HTML answers, errors included,
-//! on both listeners; never on a redirect.
+//! on both listeners; not on a plain-text rejection.
 
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ const CASES: [(&str, Option<&str>); 7] = [
     ("/healthz", Some("no-store")),
     ("/", Some("no-store")),
     ("/api/no/such/route", Some("no-store")),
-    // Auth is off: the login page redirects to the dashboard.
-    ("/login", None),
+    // A websocket route asked without an upgrade: axum's plain-text 400, never marked.
+    ("/ws/events", None),
 ];
 
 #[tokio::test]
