@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use clauster_wire::{Bootstrap, Health, HealthDetail};
 
 use crate::auth::{Auth, Caller, login};
@@ -40,20 +40,9 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/state", get(instances::app_state))
-        .route(
-            "/api/instances",
-            get(instances::list).post(instances::start),
-        )
-        .route(
-            "/api/v1/instances",
-            get(instances::list).post(instances::start),
-        )
-        .route(
-            "/api/instances/{id}",
-            get(instances::get).delete(instances::stop),
-        )
-        .route(
-            "/api/v1/instances/{id}",
+        .api_and_v1("/instances", get(instances::list).post(instances::start))
+        .api_and_v1(
+            "/instances/{id}",
             get(instances::get).delete(instances::stop),
         )
         .route("/api/instances/{id}/forget", post(instances::forget))
@@ -74,38 +63,19 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/widget", get(status_routes::widget))
         .route("/api/login-status", get(status_routes::login_status))
         .route("/api/doctor", get(crate::doctor::api_doctor))
-        .route("/api/instances/{id}/resume", post(instances::resume))
-        .route("/api/v1/instances/{id}/resume", post(instances::resume))
+        .api_and_v1("/instances/{id}/resume", post(instances::resume))
         // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
-        .route("/api/sessions", get(sessions_routes::external))
-        .route("/api/v1/sessions", get(sessions_routes::external))
-        .route("/api/sessions/tracked", get(sessions_routes::tracked))
+        .api_and_v1("/sessions", get(sessions_routes::external))
+        .api_and_v1("/sessions/tracked", get(sessions_routes::tracked))
         .route("/api/sessions/all", get(sessions_routes::all))
-        .route("/api/v1/sessions/tracked", get(sessions_routes::tracked))
-        .route("/api/sessions/adoptable", get(sessions_routes::adoptable))
-        .route(
-            "/api/v1/sessions/adoptable",
-            get(sessions_routes::adoptable),
-        )
-        .route(
-            "/api/agents",
+        .api_and_v1("/sessions/adoptable", get(sessions_routes::adoptable))
+        .api_and_v1(
+            "/agents",
             get(sessions_routes::list_agents).post(sessions_routes::dispatch),
         )
-        .route(
-            "/api/v1/agents",
-            get(sessions_routes::list_agents).post(sessions_routes::dispatch),
-        )
-        .route("/api/agents/{job_id}", delete(sessions_routes::stop_agent))
-        .route(
-            "/api/v1/agents/{job_id}",
-            delete(sessions_routes::stop_agent),
-        )
-        .route(
-            "/api/agents/{job_id}/resume",
-            post(sessions_routes::resume_agent),
-        )
-        .route(
-            "/api/v1/agents/{job_id}/resume",
+        .api_and_v1("/agents/{job_id}", delete(sessions_routes::stop_agent))
+        .api_and_v1(
+            "/agents/{job_id}/resume",
             post(sessions_routes::resume_agent),
         )
         .route("/api/projects/{name}/adopt", post(sessions_routes::adopt))
@@ -143,6 +113,21 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         Router::new().nest(&root, api)
     };
     router.with_state(state)
+}
+
+/// The `/api/v1` aliases (http-api.md §10): the same handler under `/api<path>` and
+/// `/api/v1<path>`. The compat routes use it, except `GET /api/v1/projects`, routed by hand
+/// because `/api/projects` also takes `POST`; every other route is `/api` only.
+trait ApiAndV1 {
+    #[must_use]
+    fn api_and_v1(self, path: &str, handler: MethodRouter<AppState>) -> Self;
+}
+
+impl ApiAndV1 for Router<AppState> {
+    fn api_and_v1(self, path: &str, handler: MethodRouter<AppState>) -> Self {
+        self.route(&format!("/api{path}"), handler.clone())
+            .route(&format!("/api/v1{path}"), handler)
+    }
 }
 
 /// An unknown path: JSON for scripts, and for a browser (`Accept: text/html`) outside
