@@ -25,6 +25,7 @@ mod log_tail;
 mod login_shepherd;
 mod mcp;
 mod metrics;
+mod no_store;
 mod preflight;
 mod project_routes;
 mod pty_bridges;

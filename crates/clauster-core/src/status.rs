@@ -901,6 +901,108 @@ mod tests {
         Expect::To(Transition::to(status, effects.to_vec()))
     }
 
+    /// The transition table of bridges.md §7.7 as the engine computes it, one row per
+    /// (from, event) with the default context, then the rows a context fact changes. Read it
+    /// against the spec's table; `cargo insta review` shows any change.
+    #[test]
+    fn transition_table_reads_like_the_spec() {
+        use std::fmt::Write as _;
+        let exit = |status, clean, marker| {
+            Event::ProcessGone(Exit {
+                status,
+                clean_shutdown_logged: clean,
+                failure_marker: marker,
+            })
+        };
+        let events = [
+            ("launch succeeded", Event::LaunchSucceeded),
+            ("launch failed", Event::LaunchFailed),
+            ("ready", Event::Ready),
+            ("poison marker", Event::PoisonMarker),
+            ("blocking prompt", Event::BlockingPrompt),
+            ("gone: exit 0", exit(ExitStatus::Code(0), false, false)),
+            ("gone: exit 1", exit(ExitStatus::Code(1), false, false)),
+            ("gone: SIGTERM", exit(ExitStatus::Signal(15), false, false)),
+            ("gone: unknown", exit(ExitStatus::Unknown, false, false)),
+            (
+                "gone: clean shutdown logged",
+                exit(ExitStatus::Unknown, true, false),
+            ),
+            (
+                "gone: failure marker",
+                exit(ExitStatus::Code(1), false, true),
+            ),
+            ("startup deadline", Event::Deadline),
+            ("stop", Event::Stop),
+            ("resume", Event::Resume),
+            ("forget", Event::Forget),
+            ("found dead at startup", Event::FoundDeadAtStartup),
+        ];
+        let froms = [
+            None,
+            Some(Starting),
+            Some(Running),
+            Some(Stopped),
+            Some(Crashed),
+            Some(Error),
+        ];
+        let contexts: [(&str, Context); 5] = [
+            ("intentional_stop", with(|c| c.intentional_stop = true)),
+            ("bridge_alive", with(|c| c.bridge_alive = true)),
+            (
+                "resumes_conversation",
+                with(|c| c.resumes_conversation = true),
+            ),
+            (
+                "spawn_mode session",
+                with(|c| c.spawn_mode = crate::modes::SpawnMode::Session),
+            ),
+            (
+                "stalled_action keep",
+                with(|c| c.stalled_action = StalledBridgeAction::Keep),
+            ),
+        ];
+        let outcome = |from, event, ctx: &Context| match transition(from, event, ctx) {
+            Ok(Transition { next, effects }) => {
+                let next = match next {
+                    Next::Status(status) => status.as_token().to_owned(),
+                    Next::Removed => "(removed)".to_owned(),
+                };
+                let effects: Vec<String> = effects.iter().map(|e| format!("{e:?}")).collect();
+                format!("{next} | {}", effects.join(", "))
+            }
+            Err(_) => "illegal | —".to_owned(),
+        };
+        let from_name = |from: Option<Status>| from.map_or("—", Status::as_token);
+        let mut table = String::from("| from | event | to | effects |\n|---|---|---|---|\n");
+        for from in froms {
+            for (name, event) in events {
+                let _ = writeln!(
+                    table,
+                    "| {} | {name} | {} |",
+                    from_name(from),
+                    outcome(from, event, &ctx())
+                );
+            }
+        }
+        table.push_str("\n| context | from | event | to | effects |\n|---|---|---|---|---|\n");
+        for (context, c) in &contexts {
+            for from in froms {
+                for (name, event) in events {
+                    let changed = outcome(from, event, c);
+                    if changed != outcome(from, event, &ctx()) {
+                        let _ = writeln!(
+                            table,
+                            "| {context} | {} | {name} | {changed} |",
+                            from_name(from)
+                        );
+                    }
+                }
+            }
+        }
+        insta::assert_snapshot!(table);
+    }
+
     /// Every row of bridges.md §7.7, plus the races the engine must be able to feed in.
     #[test]
     #[allow(clippy::too_many_lines)] // a table: one entry per spec row and race

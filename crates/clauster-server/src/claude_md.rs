@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
-use crate::http::{JsonObject, no_store};
+use crate::http::JsonObject;
 use crate::projects::{self, Discovered};
 use crate::state::AppState;
 
@@ -176,7 +176,7 @@ pub async fn read(
         .await
         .map_err(|_| ApiError::internal("reading CLAUDE.md panicked; see the server log"))??;
     let running = bridge_running(&state, &name).await;
-    Ok(no_store(Json(doc(current, running)).into_response()))
+    Ok(Json(doc(current, running)).into_response())
 }
 
 /// The PUT body after the shape gate: content with line ends normalised to LF.
@@ -237,7 +237,7 @@ pub async fn write(
                 detail: "CLAUDE.md changed on disk since it was loaded".into(),
                 current_sha256,
             };
-            return Ok(no_store((StatusCode::CONFLICT, Json(body)).into_response()));
+            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
         }
         Written::Done(current) => current,
     };
@@ -252,7 +252,7 @@ pub async fn write(
         state.engine().publish(frame);
     }
     let running = bridge_running(&state, &name).await;
-    Ok(no_store(Json(doc(Some(written), running)).into_response()))
+    Ok(Json(doc(Some(written), running)).into_response())
 }
 
 #[derive(Debug)]

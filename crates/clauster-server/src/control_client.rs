@@ -13,10 +13,11 @@ use tokio::net::UnixStream;
 /// The largest answer body read; the API's largest answers are a few MiB.
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
-/// One answer: the status code and the body bytes.
+/// One answer: the status code, the headers and the body bytes.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    pub headers: hyper::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -124,12 +125,14 @@ async fn exchange(
         }
     })?;
     let status = answer.status().as_u16();
-    let body = axum::body::to_bytes(Body::new(answer.into_body()), MAX_BODY)
+    let (parts, body) = answer.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), MAX_BODY)
         .await
         .map_err(malformed)?;
     driver.abort();
     Ok(Answer {
         status,
+        headers: parts.headers,
         body: body.to_vec(),
     })
 }

@@ -19,7 +19,6 @@ use clauster_core::doctor::{self, Verdict};
 use clauster_wire::{Check, CheckReport, CheckStatus};
 
 use crate::bridge_env::{self, BridgeEnv};
-use crate::http::no_store;
 use crate::probe;
 use crate::projects;
 use crate::state::{AppState, ProcessEnv};
@@ -80,7 +79,7 @@ pub async fn api_doctor(
         None => config_row(None),
     };
     let rows = checks(state.config(), first).await;
-    no_store(Json(CheckReport::from_checks(rows)).into_response())
+    Json(CheckReport::from_checks(rows)).into_response()
 }
 
 /// The `config` row of the file as it is now: `loaded <path>`, or a failure that names the

@@ -13,29 +13,25 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::StartRequest;
 use crate::error::ApiError;
-use crate::http::{JsonObject, no_store};
+use crate::http::JsonObject;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(no_store(Json(state.engine().list().await?).into_response()))
+    Ok(Json(state.engine().list().await?).into_response())
 }
 
 pub async fn get(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(no_store(
-        Json(state.engine().get(&reference).await?).into_response(),
-    ))
+    Ok(Json(state.engine().get(&reference).await?).into_response())
 }
 
 pub async fn stop(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(no_store(
-        Json(state.engine().stop(&reference).await?).into_response(),
-    ))
+    Ok(Json(state.engine().stop(&reference).await?).into_response())
 }
 
 pub async fn forget(
@@ -43,13 +39,11 @@ pub async fn forget(
     Path(reference): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = state.engine().forget(&reference).await?;
-    Ok(no_store(
-        Json(Forgotten {
-            id,
-            forgotten: true,
-        })
-        .into_response(),
-    ))
+    Ok(Json(Forgotten {
+        id,
+        forgotten: true,
+    })
+    .into_response())
 }
 
 /// `POST /api/instances`: the type checks of http-api.md §5.2 run before anything else.
@@ -65,7 +59,7 @@ pub async fn start(
     } else {
         StatusCode::OK
     };
-    Ok(no_store((status, Json(outcome)).into_response()))
+    Ok((status, Json(outcome)).into_response())
 }
 
 /// `POST /api/instances/{id}/resume`: an optional body with booleans `fresh` and `trust`.
@@ -82,7 +76,7 @@ pub async fn resume(
         .await?;
     // 200 whether or not it launched, as 1.3.2 answers (issue 18 reverses http-api.md §5's
     // 201); `created` in the body tells the two apart.
-    Ok(no_store((StatusCode::OK, Json(outcome)).into_response()))
+    Ok((StatusCode::OK, Json(outcome)).into_response())
 }
 
 fn parse_resume(body: &[u8]) -> Result<(bool, bool), ApiError> {
@@ -153,7 +147,7 @@ pub async fn app_state(State(state): State<AppState>) -> Result<Response, ApiErr
             serde_json::to_value(state.context()).unwrap_or(Value::Null),
         );
     }
-    Ok(no_store(Json(body).into_response()))
+    Ok(Json(body).into_response())
 }
 
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {

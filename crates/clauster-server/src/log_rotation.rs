@@ -19,17 +19,19 @@ pub(crate) fn shift(log: &Path, keep: u64) -> io::Result<()> {
     if keep == 0 {
         return Ok(());
     }
-    match std::fs::remove_file(numbered(log, keep)) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-        _ => {}
-    }
+    absent_is_fine(std::fs::remove_file(numbered(log, keep)))?;
     for n in (1..keep).rev() {
-        match std::fs::rename(numbered(log, n), numbered(log, n + 1)) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-            _ => {}
-        }
+        absent_is_fine(std::fs::rename(numbered(log, n), numbered(log, n + 1)))?;
     }
     Ok(())
+}
+
+/// A generation that does not exist is not an error.
+fn absent_is_fine(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Rotates by renaming: [`shift`], then `<log>` becomes `<log>.1` (the next write creates a

@@ -12,7 +12,6 @@ use clauster_core::names::{ProjectName, echo};
 use clauster_wire::{CheckReport, Frame, Project, ProjectPreflight};
 
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::project_checks::{check_all, check_project, read_global};
 use crate::state::AppState;
 
@@ -60,7 +59,7 @@ pub fn routes() -> axum::Router<AppState> {
 pub async fn all(State(state): State<AppState>) -> Result<Response, ApiError> {
     let projects = crate::state::projects_blocking(state.clone()).await?;
     let reports = check_all_off_thread(&state, projects).await;
-    Ok(no_store(Json(reports).into_response()))
+    Ok(Json(reports).into_response())
 }
 
 /// `GET /api/projects/{name}/preflight` → `{"project", "ok", "checks"}`; 422 for an
@@ -84,12 +83,10 @@ pub async fn one(
             "the preflight check panicked; see the server log",
         ));
     };
-    Ok(no_store(
-        Json(ProjectPreflight {
-            project: project.name,
-            ok: report.ok,
-            checks: report.checks,
-        })
-        .into_response(),
-    ))
+    Ok(Json(ProjectPreflight {
+        project: project.name,
+        ok: report.ok,
+        checks: report.checks,
+    })
+    .into_response())
 }

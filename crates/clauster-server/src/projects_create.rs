@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::clone;
 use crate::error::ApiError;
-use crate::http::{JsonObject, no_store};
+use crate::http::JsonObject;
 // Also used by clone; re-exported here where they used to live.
 pub use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
@@ -68,9 +68,7 @@ pub async fn create(
         })?;
     let frame = crate::preflight::project_frame(&state, project.clone()).await;
     state.engine().publish(frame);
-    Ok(no_store(
-        (StatusCode::CREATED, Json(project)).into_response(),
-    ))
+    Ok((StatusCode::CREATED, Json(project)).into_response())
 }
 
 /// Creates `dir` (not recursively) after checking that its canonical parent is the

@@ -8,7 +8,6 @@ use qrcode::render::{Renderer, svg};
 use qrcode::{EcLevel, QrCode};
 
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::state::AppState;
 
 /// QR geometry of http-api.md §5.2.
@@ -29,7 +28,7 @@ pub async fn qr(
         header::CONTENT_TYPE,
         HeaderValue::from_static("image/svg+xml"),
     );
-    Ok(no_store(response))
+    Ok(response)
 }
 
 /// `session_url`, else `url`; an empty value counts as absent.

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use clauster_wire::{Bootstrap, Health, HealthDetail};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
@@ -15,7 +15,9 @@ use crate::auth::{Auth, Caller, login};
 use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
 // `no_store` and `projects_blocking` are re-exported from their old home for code written
-// against it (other branches); new code imports them from `http` and `state`.
+// against it (other branches); new code imports `projects_blocking` from `state` and needs
+// no `no_store` at all (the middleware sets it).
+#[allow(unused_imports)]
 pub(crate) use crate::http::no_store;
 use crate::state::AppState;
 pub(crate) use crate::state::projects_blocking;
@@ -40,20 +42,9 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/state", get(instances::app_state))
-        .route(
-            "/api/instances",
-            get(instances::list).post(instances::start),
-        )
-        .route(
-            "/api/v1/instances",
-            get(instances::list).post(instances::start),
-        )
-        .route(
-            "/api/instances/{id}",
-            get(instances::get).delete(instances::stop),
-        )
-        .route(
-            "/api/v1/instances/{id}",
+        .api_and_v1("/instances", get(instances::list).post(instances::start))
+        .api_and_v1(
+            "/instances/{id}",
             get(instances::get).delete(instances::stop),
         )
         .route("/api/instances/{id}/forget", post(instances::forget))
@@ -76,38 +67,19 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/api/doctor", get(crate::doctor::api_doctor))
         .route("/api/readiness", get(crate::readiness::get_readiness))
         .route("/api/readiness/recheck", post(crate::readiness::recheck))
-        .route("/api/instances/{id}/resume", post(instances::resume))
-        .route("/api/v1/instances/{id}/resume", post(instances::resume))
+        .api_and_v1("/instances/{id}/resume", post(instances::resume))
         // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
-        .route("/api/sessions", get(sessions_routes::external))
-        .route("/api/v1/sessions", get(sessions_routes::external))
-        .route("/api/sessions/tracked", get(sessions_routes::tracked))
+        .api_and_v1("/sessions", get(sessions_routes::external))
+        .api_and_v1("/sessions/tracked", get(sessions_routes::tracked))
         .route("/api/sessions/all", get(sessions_routes::all))
-        .route("/api/v1/sessions/tracked", get(sessions_routes::tracked))
-        .route("/api/sessions/adoptable", get(sessions_routes::adoptable))
-        .route(
-            "/api/v1/sessions/adoptable",
-            get(sessions_routes::adoptable),
-        )
-        .route(
-            "/api/agents",
+        .api_and_v1("/sessions/adoptable", get(sessions_routes::adoptable))
+        .api_and_v1(
+            "/agents",
             get(sessions_routes::list_agents).post(sessions_routes::dispatch),
         )
-        .route(
-            "/api/v1/agents",
-            get(sessions_routes::list_agents).post(sessions_routes::dispatch),
-        )
-        .route("/api/agents/{job_id}", delete(sessions_routes::stop_agent))
-        .route(
-            "/api/v1/agents/{job_id}",
-            delete(sessions_routes::stop_agent),
-        )
-        .route(
-            "/api/agents/{job_id}/resume",
-            post(sessions_routes::resume_agent),
-        )
-        .route(
-            "/api/v1/agents/{job_id}/resume",
+        .api_and_v1("/agents/{job_id}", delete(sessions_routes::stop_agent))
+        .api_and_v1(
+            "/agents/{job_id}/resume",
             post(sessions_routes::resume_agent),
         )
         .route("/api/projects/{name}/adopt", post(sessions_routes::adopt))
@@ -137,6 +109,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/favicon.svg", get(assets::favicon_svg))
         .route("/favicon.ico", get(assets::favicon_ico))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::http::mark_no_store))
         .layer(axum::middleware::from_fn(refuse_head))
         .layer(gzip_large())
         .layer(DefaultBodyLimit::max(headers::BODY_LIMIT_BYTES));
@@ -147,6 +120,21 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         Router::new().nest(&root, api)
     };
     router.with_state(state)
+}
+
+/// The `/api/v1` aliases (http-api.md §10): the same handler under `/api<path>` and
+/// `/api/v1<path>`. The compat routes use it, except `GET /api/v1/projects`, routed by hand
+/// because `/api/projects` also takes `POST`; every other route is `/api` only.
+trait ApiAndV1 {
+    #[must_use]
+    fn api_and_v1(self, path: &str, handler: MethodRouter<AppState>) -> Self;
+}
+
+impl ApiAndV1 for Router<AppState> {
+    fn api_and_v1(self, path: &str, handler: MethodRouter<AppState>) -> Self {
+        self.route(&format!("/api{path}"), handler.clone())
+            .route(&format!("/api/v1{path}"), handler)
+    }
 }
 
 /// An unknown path: JSON for scripts, and for a browser (`Accept: text/html`) outside
@@ -196,13 +184,11 @@ async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Ne
 /// `/healthz`: an unauthenticated caller while auth is on sees `{"status": "ok"}` only.
 async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
     if caller.is_some_and(|Extension(caller)| !caller.sees_health_detail()) {
-        return no_store(
-            Json(Health {
-                status: "ok".into(),
-                detail: None,
-            })
-            .into_response(),
-        );
+        return Json(Health {
+            status: "ok".into(),
+            detail: None,
+        })
+        .into_response();
     }
     // Never waits on the engine (issue 14): the count and the store flag are published
     // values.
@@ -224,12 +210,12 @@ async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>
             engine_ready: state.engine().is_ready(),
         }),
     };
-    no_store(Json(health).into_response())
+    Json(health).into_response()
 }
 
 async fn list_projects(State(state): State<AppState>) -> Result<Response, ApiError> {
     let projects = projects_blocking(state).await?;
-    Ok(no_store(Json(projects).into_response()))
+    Ok(Json(projects).into_response())
 }
 
 /// The dashboard's URL parameters: the list's order and search (ui.md §3).
@@ -286,7 +272,7 @@ async fn dashboard(
         },
         &nonce.0,
     );
-    Ok(no_store(Html(html).into_response()))
+    Ok(Html(html).into_response())
 }
 
 /// Bodies smaller than this go out as they are: the gzip header would outweigh the gain.

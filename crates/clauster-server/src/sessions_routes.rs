@@ -16,7 +16,6 @@ use serde_json::json;
 
 use crate::bridge_env;
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::probe;
 use crate::state::AppState;
 use crate::trust;
@@ -26,12 +25,12 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `GET /api/sessions`: external sessions by project.
 pub async fn external(State(state): State<AppState>) -> Response {
-    no_store(Json(&state.engine().sessions().view.external).into_response())
+    Json(&state.engine().sessions().view.external).into_response()
 }
 
 /// `GET /api/sessions/tracked`: the live sessions inside each managed bridge.
 pub async fn tracked(State(state): State<AppState>) -> Response {
-    no_store(Json(&state.engine().sessions().view.tracked).into_response())
+    Json(&state.engine().sessions().view.tracked).into_response()
 }
 
 /// `?poll=1` of `GET /api/sessions/all`.
@@ -64,14 +63,12 @@ pub async fn all(
             return Err(ApiError::invalid("poll must be 1 or 0", Some("poll")));
         }
     };
-    Ok(no_store(Json(sessions).into_response()))
+    Ok(Json(sessions).into_response())
 }
 
 /// `GET /api/sessions/adoptable`: checked now, not taken from the last poll.
 pub async fn adoptable(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(no_store(
-        Json(state.engine().adoptable().await?).into_response(),
-    ))
+    Ok(Json(state.engine().adoptable().await?).into_response())
 }
 
 /// `POST /api/projects/{name}/adopt` → 201 with the new instance.
@@ -80,14 +77,12 @@ pub async fn adopt(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let instance = state.engine().adopt(&name).await?;
-    Ok(no_store(
-        (StatusCode::CREATED, Json(instance)).into_response(),
-    ))
+    Ok((StatusCode::CREATED, Json(instance)).into_response())
 }
 
 /// `GET /api/agents`: background jobs from the last poll.
 pub async fn list_agents(State(state): State<AppState>) -> Response {
-    no_store(Json(state.engine().sessions().background_jobs()).into_response())
+    Json(state.engine().sessions().background_jobs()).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,7 +202,7 @@ pub async fn stop_agent(
     } else {
         StatusCode::CONFLICT
     };
-    Ok(no_store((status, Json(body)).into_response()))
+    Ok((status, Json(body)).into_response())
 }
 
 /// `POST /api/agents/{job_id}/resume`: `claude --bg --resume <its session id>` → 201.
@@ -240,9 +235,7 @@ async fn background(
             "could not read the background job id",
         )
     })?;
-    Ok(no_store(
-        (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
 
 fn check_job_id(job: &str) -> Result<(), ApiError> {

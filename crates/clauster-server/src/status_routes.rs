@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use clauster_wire::{Instance, Widget, WidgetBridges};
 
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::state::AppState;
 use crate::trust_routes::discover;
 
@@ -19,7 +18,7 @@ pub async fn widget(State(state): State<AppState>) -> Result<Response, ApiError>
         .await
         .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))??;
     let body = widget_body(projects_total, &instances, state.version());
-    Ok(no_store(Json(body).into_response()))
+    Ok(Json(body).into_response())
 }
 
 fn widget_body(projects_total: usize, instances: &[Instance], version: &str) -> Widget {
@@ -45,7 +44,7 @@ fn widget_body(projects_total: usize, instances: &[Instance], version: &str) -> 
 
 /// `GET /api/login-status`: from the cache only; answers during rediscovery too.
 pub async fn login_status(State(state): State<AppState>) -> Response {
-    no_store(Json(state.engine().claude_health().login_status()).into_response())
+    Json(state.engine().claude_health().login_status()).into_response()
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use clauster_wire::{Project, TrustState};
 
 use crate::claude_files::{self, ClaudeFileError};
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::projects::{self, Discovered};
 use crate::state::AppState;
 use crate::trust;
@@ -37,14 +36,14 @@ pub async fn trust_project(
         .ok_or_else(|| unknown_project(&name))?;
     // Trust is a card fact and a preflight check: every open dashboard follows.
     crate::preflight::publish_projects(&state, vec![project.clone()]).await;
-    Ok(no_store(Json(project).into_response()))
+    Ok(Json(project).into_response())
 }
 
 /// `POST /api/projects/trust-all` → every project, after one write.
 pub async fn trust_all(State(state): State<AppState>) -> Result<Response, ApiError> {
     let projects = trust_blocking(state.clone(), None).await?;
     crate::preflight::publish_projects(&state, projects.clone()).await;
-    Ok(no_store(Json(projects).into_response()))
+    Ok(Json(projects).into_response())
 }
 
 /// Runs the file transaction and the re-discovery off the async workers.

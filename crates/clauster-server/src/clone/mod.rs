@@ -19,7 +19,7 @@ pub use jobs::CloneJobs;
 pub use run::sweep_leftovers;
 
 use crate::error::ApiError;
-use crate::http::{JsonObject, no_store};
+use crate::http::JsonObject;
 use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
 
@@ -93,9 +93,7 @@ pub async fn start(
         shallow: shallow.unwrap_or(false),
     };
     tokio::spawn(run::run(state.clone(), request, cancel));
-    Ok(no_store(
-        (StatusCode::ACCEPTED, Json(accepted)).into_response(),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
 /// 1.3.2's wording (issue 18); a job is forgotten 60 s after it finished.
@@ -117,16 +115,14 @@ pub async fn cancel(
         return Err(unknown_job(&job_id));
     }
     match state.clones().cancel(&job_id) {
-        Ok(()) => Ok(no_store(
-            (
-                StatusCode::ACCEPTED,
-                Json(CloneCancelling {
-                    job_id,
-                    cancelling: true,
-                }),
-            )
-                .into_response(),
-        )),
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(CloneCancelling {
+                job_id,
+                cancelling: true,
+            }),
+        )
+            .into_response()),
         Err(jobs::CancelRefused::Unknown) => Err(unknown_job(&job_id)),
         Err(jobs::CancelRefused::Finished(status)) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -137,12 +133,10 @@ pub async fn cancel(
 
 /// `GET /api/projects/clone/active`.
 pub async fn active(State(state): State<AppState>) -> Response {
-    no_store(
-        Json(CloneJobList {
-            jobs: state.clones().running(),
-        })
-        .into_response(),
-    )
+    Json(CloneJobList {
+        jobs: state.clones().running(),
+    })
+    .into_response()
 }
 
 /// `GET /ws/clone-progress/{job_id}`.

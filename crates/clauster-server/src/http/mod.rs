@@ -7,4 +7,4 @@ mod responses;
 
 pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;
-pub(crate) use responses::no_store;
+pub(crate) use responses::{mark_no_store, no_store};

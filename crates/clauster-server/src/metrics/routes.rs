@@ -14,7 +14,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::prometheus::{Scrape, render};
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::state::AppState;
 use crate::state::projects_blocking;
 
@@ -22,7 +21,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /api/metrics`: the cache keyed by instance id; `{}` when metrics are off.
 pub async fn api_metrics(State(state): State<AppState>) -> Response {
-    no_store(Json(state.metrics().current()).into_response())
+    Json(state.metrics().current()).into_response()
 }
 
 /// `GET /api/projects/{name}/metrics`: sums over the project's running bridges.
@@ -43,7 +42,7 @@ pub async fn project_metrics(
         .filter(|i| i.project == name.as_str())
         .filter_map(|i| cache.get(&i.instance_id))
         .collect();
-    Ok(no_store(Json(sum(&mine)).into_response()))
+    Ok(Json(sum(&mine)).into_response())
 }
 
 fn sum(bridges: &[&Metrics]) -> ProjectMetrics {
@@ -120,7 +119,7 @@ pub async fn prometheus(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-    Ok(no_store(response))
+    Ok(response)
 }
 
 /// `Authorization: Bearer <token>` (scheme case-insensitive, a non-empty credential without

@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::state::AppState;
 
 const DISABLED: &str = "reaper UI is disabled";
@@ -48,7 +47,7 @@ pub async fn ghosts(
     gate(&state, socket.as_ref())?;
     let api = state.options().environments_api.clone();
     let scan = super::scan(&state, api.transport()).await.map_err(logged)?;
-    Ok(no_store(Json(scan.view).into_response()))
+    Ok(Json(scan.view).into_response())
 }
 
 pub async fn reap(
@@ -64,7 +63,7 @@ pub async fn reap(
     let result = super::reap(&state, api.transport(), action, &ids)
         .await
         .map_err(logged)?;
-    Ok(no_store(Json(result).into_response()))
+    Ok(Json(result).into_response())
 }
 
 /// One warning per failed scan for the operator's log: the texts are already redacted

@@ -22,7 +22,6 @@ use super::routes::{PageParams, context, live_sessions, open};
 use crate::assets::BUNDLE_VERSION;
 use crate::error::ApiError;
 use crate::http::CspNonce;
-use crate::http::no_store;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -66,7 +65,7 @@ fn error_page(state: &AppState, nonce: &str, err: &ApiError) -> Response {
         escape(err.detail())
     );
     let status = err.status();
-    no_store((status, Html(document(state, nonce, "Transcript", &body))).into_response())
+    (status, Html(document(state, nonce, "Transcript", &body))).into_response()
 }
 
 async fn list(
@@ -75,15 +74,13 @@ async fn list(
     Path(name): Path<String>,
 ) -> Response {
     match list_body(&state, &name).await {
-        Ok((project, body)) => no_store(
-            Html(document(
-                &state,
-                &nonce.0,
-                &format!("Conversations · {project}"),
-                &body,
-            ))
-            .into_response(),
-        ),
+        Ok((project, body)) => Html(document(
+            &state,
+            &nonce.0,
+            &format!("Conversations · {project}"),
+            &body,
+        ))
+        .into_response(),
         Err(err) => error_page(&state, &nonce.0, &err),
     }
 }
@@ -165,9 +162,7 @@ async fn session(
     Query(params): Query<PageParams>,
 ) -> Response {
     match conversation(&state, &name, &session, None, &params).await {
-        Ok((title, body)) => {
-            no_store(Html(document(&state, &nonce.0, &title, &body)).into_response())
-        }
+        Ok((title, body)) => Html(document(&state, &nonce.0, &title, &body)).into_response(),
         Err(err) => error_page(&state, &nonce.0, &err),
     }
 }
@@ -179,9 +174,7 @@ async fn agent(
     Query(params): Query<PageParams>,
 ) -> Response {
     match conversation(&state, &name, &session, Some(&agent), &params).await {
-        Ok((title, body)) => {
-            no_store(Html(document(&state, &nonce.0, &title, &body)).into_response())
-        }
+        Ok((title, body)) => Html(document(&state, &nonce.0, &title, &body)).into_response(),
         Err(err) => error_page(&state, &nonce.0, &err),
     }
 }

@@ -17,7 +17,6 @@ use serde::Deserialize;
 
 use super::{Indexed, PageQuery, RenderContext};
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::projects::Discovered;
 use crate::state::AppState;
 pub(crate) use crate::usage::live_sessions;
@@ -167,25 +166,23 @@ async fn page(
     let live = agent.is_none() && live_sessions(&state, &opened.discovered).contains(&session);
     let context = context(&state, &opened, &session, agent);
     let page = load_page(&state, &opened, query, context).await?;
-    Ok(no_store(
-        Json(TranscriptPage {
-            project: opened.project.into_string(),
-            session,
-            turns: page.turns,
-            next_cursor: page.next_cursor,
-            total: page.total,
-            agent: agent.map(str::to_owned),
-            order: match order {
-                Order::Asc => "asc",
-                Order::Desc => "desc",
-            }
-            .to_owned(),
-            offset: page.offset,
-            live,
-            problems: page.problems,
-        })
-        .into_response(),
-    ))
+    Ok(Json(TranscriptPage {
+        project: opened.project.into_string(),
+        session,
+        turns: page.turns,
+        next_cursor: page.next_cursor,
+        total: page.total,
+        agent: agent.map(str::to_owned),
+        order: match order {
+            Order::Asc => "asc",
+            Order::Desc => "desc",
+        }
+        .to_owned(),
+        offset: page.offset,
+        live,
+        problems: page.problems,
+    })
+    .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,18 +214,16 @@ async fn tail(
     .await
     .map_err(|_| ApiError::internal("the transcript tail panicked; see the server log"))?
     .map_err(|err| unreadable(&err))?;
-    Ok(no_store(
-        Json(TranscriptTail {
-            project: opened.project.into_string(),
-            session,
-            turns: tail.turns,
-            offset: tail.offset,
-            reset: tail.reset,
-            live,
-            total: tail.total,
-        })
-        .into_response(),
-    ))
+    Ok(Json(TranscriptTail {
+        project: opened.project.into_string(),
+        session,
+        turns: tail.turns,
+        offset: tail.offset,
+        reset: tail.reset,
+        live,
+        total: tail.total,
+    })
+    .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,5 +259,5 @@ async fn item(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    Ok(no_store(response))
+    Ok(response)
 }

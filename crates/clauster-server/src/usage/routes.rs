@@ -16,7 +16,6 @@ use clauster_wire::{Transcripts, UsageDaily};
 
 use crate::claude_md;
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::projects::{self, Discovered};
 use crate::state::AppState;
 
@@ -71,7 +70,7 @@ pub async fn project_usage(
         // An unknown but valid name answers zeros, as the Python version did.
         None => super::zero_usage(name.as_str(), &state.usage().inner.prices),
     };
-    Ok(no_store(Json(usage).into_response()))
+    Ok(Json(usage).into_response())
 }
 
 /// The query of `GET /api/projects/{name}/usage/daily`.
@@ -123,26 +122,22 @@ pub async fn project_usage_daily(
         None => (Vec::new(), state.usage().inner.prices.date().to_owned()),
     };
     let (days, total) = super::days_to_wire(&days);
-    Ok(no_store(
-        Json(UsageDaily {
-            project: name.into_string(),
-            since: since.map(clauster_core::usage::format_day),
-            until: until.map(clauster_core::usage::format_day),
-            days,
-            total,
-            price_table_date,
-        })
-        .into_response(),
-    ))
+    Ok(Json(UsageDaily {
+        project: name.into_string(),
+        since: since.map(clauster_core::usage::format_day),
+        until: until.map(clauster_core::usage::format_day),
+        days,
+        total,
+        price_table_date,
+    })
+    .into_response())
 }
 
 pub async fn project_transcripts(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(no_store(
-        Json(session_list(&state, &name).await?).into_response(),
-    ))
+    Ok(Json(session_list(&state, &name).await?).into_response())
 }
 
 /// The conversation list of data.md §1.8 with the viewer's additions (issue 21): `live` from
@@ -193,7 +188,7 @@ pub async fn sortmeta(State(state): State<AppState>) -> Response {
             BTreeMap::new()
         }
     };
-    no_store(Json(body).into_response())
+    Json(body).into_response()
 }
 
 pub(crate) async fn sortmeta_body(

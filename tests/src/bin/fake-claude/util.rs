@@ -93,17 +93,13 @@ pub fn unix_ms(t: SystemTime) -> u128 {
 
 /// `2026-11-25T15:02:22.123Z`.
 pub fn rfc3339_ms(t: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.millisecond()
+    let shape = time::format_description::parse_borrowed::<1>(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z",
     )
+    .expect("a valid format description");
+    time::OffsetDateTime::from(t)
+        .format(&shape)
+        .unwrap_or_default()
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
