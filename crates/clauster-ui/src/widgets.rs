@@ -117,8 +117,10 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
         Conn::Reconnecting => Some(
             view! {
                 <div class="banner conn" role="status">
-                    "Live updates paused — reconnecting… "
-                    <span class="stale-age">{move || format!("(last known, {} s ago)", age.get())}</span>
+                    <span>
+                        "Live updates paused — reconnecting… "
+                        <span class="stale-age">{move || format!("(last known, {} s ago)", age.get())}</span>
+                    </span>
                 </div>
             }
             .into_any(),
@@ -134,10 +136,13 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
         Conn::Unreachable => Some(
             view! {
                 <div class="banner conn unreachable" role="alert">
-                    <strong>"Server unreachable"</strong>
-                    " — showing the last known state "
-                    <span class="stale-age">{move || format!("({} s ago)", age.get())}</span>
-                    ". Retrying…"
+                    // One flex item, so the banner's gap does not split the sentence.
+                    <span>
+                        <strong>"Server unreachable"</strong>
+                        " — showing the last known state "
+                        <span class="stale-age">{move || format!("({} s ago)", age.get())}</span>
+                        ". Retrying…"
+                    </span>
                 </div>
             }
             .into_any(),
