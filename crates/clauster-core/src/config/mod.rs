@@ -35,6 +35,7 @@ pub use schema::{
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LogsSettings, McpSettings,
     MetricsSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings,
     ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    NotificationsSettings, WebhooksSettings,
 };
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;
