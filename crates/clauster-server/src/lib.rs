@@ -23,6 +23,7 @@ mod listen;
 mod log_tail;
 mod mcp;
 mod metrics;
+mod notify;
 mod origin;
 mod page;
 mod preflight;
@@ -77,6 +78,9 @@ pub struct ServeOptions {
     /// Native TLS already prepared by the caller (`tls::prepare`, so its errors come before
     /// the banner); `None` prepares it here from `config.tls`.
     pub tls: Option<tls::TlsSetup>,
+    /// Where the Apprise services with a fixed home (ntfy.sh, Discord, Slack) are reached:
+    /// the real ones, or a test's local double (notifications.md §5).
+    pub notify_hosts: clauster_core::notify::apprise::ServiceHosts,
 }
 
 impl Default for ServeOptions {
@@ -86,6 +90,7 @@ impl Default for ServeOptions {
             environments_api: reaper::EnvironmentsApi::from_env(),
             clone_url_policy: UrlPolicy::real(),
             tls: None,
+            notify_hosts: clauster_core::notify::apprise::ServiceHosts::real(),
         }
     }
 }
@@ -248,6 +253,7 @@ async fn serve_on(
     if local.is_some() {
         state.usage().start();
         state.metrics().start();
+        state.notify().follow(state.engine());
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");

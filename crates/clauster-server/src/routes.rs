@@ -124,6 +124,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/metrics", get(crate::metrics::prometheus))
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
+        // Notifications (notifications.md §6): delivery log, test, per-project mute.
+        .merge(crate::notify::routes::router())
         .route("/pkg/{*path}", get(assets::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_head))

@@ -45,6 +45,8 @@ struct Inner {
     engine: Engine,
     usage: UsageService,
     metrics: MetricsService,
+    /// Webhooks and Apprise targets (notifications.md).
+    notify: crate::notify::NotifyService,
     clones: clone::CloneJobs,
     /// The last discovery and when it ran (see [`AppState::cached_projects`]).
     projects: Arc<ProjectsCache>,
@@ -144,6 +146,7 @@ impl AppState {
             trust::Env::var(&ProcessEnv, "CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let usage = UsageService::new(&config, &home, server_config_dir.as_deref(), engine.clone());
         let metrics = MetricsService::new(&config, engine.clone());
+        let notify = crate::notify::NotifyService::new(&config, &options.notify_hosts);
         let projects = Arc::new(ProjectsCache::default());
         let (wake, woken) = tokio::sync::mpsc::channel(1);
         let projects_watcher = watch_projects(
@@ -161,6 +164,7 @@ impl AppState {
                 engine,
                 usage,
                 metrics,
+                notify,
                 clones: clone::CloneJobs::default(),
                 projects,
                 _projects_watcher: projects_watcher,
@@ -183,6 +187,11 @@ impl AppState {
     /// The metrics cache and the crash counter (data.md §4, http-api.md §9).
     pub fn metrics(&self) -> &MetricsService {
         &self.inner.metrics
+    }
+
+    /// Notifications: the targets, their queues and the delivery log (notifications.md).
+    pub fn notify(&self) -> &crate::notify::NotifyService {
+        &self.inner.notify
     }
 
     /// The clone jobs (data.md §3.5).

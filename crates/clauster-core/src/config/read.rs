@@ -17,13 +17,13 @@ use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LogFormat, LogLevel, LogsSettings, McpSettings, MetricsSettings,
-    ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
-    NotificationsSettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode,
-    UsageSettings, WebhooksSettings,
+    NotificationsSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings,
+    ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    WebhooksSettings,
 };
-use crate::notify::{NotifyEvent, PeopleFilter, apprise::mask_url};
 use super::validate;
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
+use crate::notify::{NotifyEvent, PeopleFilter, apprise::mask_url};
 use crate::status::StalledBridgeAction;
 
 /// An enum-valued key's values and their spellings.
@@ -656,7 +656,8 @@ impl<'a> Reader<'a> {
         );
         for (i, url) in urls.iter().enumerate() {
             let web = url::Url::parse(url).ok().filter(|u| {
-                matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
             });
             if web.is_none() {
                 let message = format!(
@@ -703,7 +704,10 @@ impl<'a> Reader<'a> {
             .collect();
         self.describe(
             "webhooks.events",
-            format!("a mapping of event to boolean; events: {}", names.join(", ")),
+            format!(
+                "a mapping of event to boolean; events: {}",
+                names.join(", ")
+            ),
             "spawn, ready, stop, crash on; the rest off",
         );
         let mut on: std::collections::BTreeSet<NotifyEvent> = NotifyEvent::CONFIGURABLE

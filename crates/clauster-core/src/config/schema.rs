@@ -11,8 +11,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::notify::{NotifyEvent, PeopleFilter};
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
+use crate::notify::{NotifyEvent, PeopleFilter};
 use crate::status::StalledBridgeAction;
 
 /// Enum-valued keys: each variant with the exact spelling the file uses.

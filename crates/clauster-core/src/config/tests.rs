@@ -1064,31 +1064,59 @@ fn webhooks_and_notifications() {
     let events: Vec<&str> = hooks.events.iter().map(|e| e.as_str()).collect();
     assert_eq!(
         events,
-        ["spawn", "ready", "stop", "bg-settled", "permission-needed", "clone-done"]
+        [
+            "spawn",
+            "ready",
+            "stop",
+            "bg-settled",
+            "permission-needed",
+            "clone-done"
+        ]
     );
     assert_eq!((hooks.retries, hooks.secret.is_none()), (3, true));
     let people = &loaded.config.notifications;
     assert_eq!(people.urls.len(), 2);
     assert!(people.filter.on_ready && !people.filter.on_crash);
-    assert!(!format!("{people:?}").contains("slack://"), "Debug hides the URLs");
+    assert!(
+        !format!("{people:?}").contains("slack://"),
+        "Debug hides the URLs"
+    );
     let from_env = with_env(
         None,
         &[
             ("CLAUSTER_WEBHOOKS_SECRET", "s3cret"),
             ("CLAUSTER_WEBHOOKS_RETRIES", "0"),
-            ("CLAUSTER_WEBHOOKS_URLS", "http://127.0.0.1:9/a, https://h.example/b"),
+            (
+                "CLAUSTER_WEBHOOKS_URLS",
+                "http://127.0.0.1:9/a, https://h.example/b",
+            ),
         ],
     );
     let hooks = &from_env.config.webhooks;
     assert_eq!(hooks.secret.as_ref().map(Secret::expose), Some("s3cret"));
     assert_eq!((hooks.retries, hooks.urls.len()), (0, 2));
     for (bad, says) in [
-        ("webhooks: {urls: ['ftp://h/x']}", "webhooks.urls[0] must be an http:// or https:// URL"),
+        (
+            "webhooks: {urls: ['ftp://h/x']}",
+            "webhooks.urls[0] must be an http:// or https:// URL",
+        ),
         ("webhooks: {urls: ['slack://a/b/c']}", "got slack://***"),
-        ("webhooks: {events: {crashed: true}}", "webhooks.events.crashed is not an event"),
-        ("webhooks: {events: {crash: maybe}}", "webhooks.events.crash must be a boolean"),
-        ("webhooks: {timeout_seconds: 0}", "webhooks.timeout_seconds must be"),
-        ("webhooks: {retries: 11}", "webhooks.retries must be an integer from 0 to 10"),
+        (
+            "webhooks: {events: {crashed: true}}",
+            "webhooks.events.crashed is not an event",
+        ),
+        (
+            "webhooks: {events: {crash: maybe}}",
+            "webhooks.events.crash must be a boolean",
+        ),
+        (
+            "webhooks: {timeout_seconds: 0}",
+            "webhooks.timeout_seconds must be",
+        ),
+        (
+            "webhooks: {retries: 11}",
+            "webhooks.retries must be an integer from 0 to 10",
+        ),
     ] {
         let error = load(&input(Some(bad), &[])).expect_err(bad).to_string();
         assert!(error.contains(says), "{bad}: {error}");

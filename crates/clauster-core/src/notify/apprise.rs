@@ -96,6 +96,7 @@ pub struct AppriseTarget {
 }
 
 impl AppriseTarget {
+    #[allow(clippy::too_many_lines)] // one arm per service, each a few lines
     pub fn parse(text: &str, hosts: &ServiceHosts) -> Result<Self, AppriseError> {
         let masked = mask_url(text);
         let invalid = |service, reason| AppriseError::Invalid {
@@ -120,7 +121,7 @@ impl AppriseTarget {
             .into_iter()
             .flatten()
             .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(s))
+            .map(percent_decode)
             .collect();
         let query = |name: &str| {
             url.query_pairs()
@@ -163,8 +164,7 @@ impl AppriseTarget {
                 }
                 Service::Discord {
                     endpoint: format!("{}/api/webhooks/{host}/{token}", hosts.discord),
-                    username: (!url.username().is_empty())
-                        .then(|| percent_decode(url.username())),
+                    username: (!url.username().is_empty()).then(|| percent_decode(url.username())),
                 }
             }
             "slack" => {
@@ -215,12 +215,10 @@ impl AppriseTarget {
                 }
                 headers.push(("X-Gotify-Key".to_owned(), token.clone()));
                 let web = if scheme == "gotifys" { "https" } else { "http" };
-                let prefix: String = path.iter().map(|p| format!("/{p}")).collect();
+                let prefix: String = path.iter().flat_map(|p| ["/", p.as_str()]).collect();
                 Service::Gotify {
                     endpoint: format!("{web}://{}{prefix}/message", host_port(&url)),
-                    priority: query("priority")
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or(5),
+                    priority: query("priority").and_then(|p| p.parse().ok()).unwrap_or(5),
                 }
             }
             _ => {

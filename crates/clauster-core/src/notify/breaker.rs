@@ -88,10 +88,7 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_a_cap() {
         let waits: Vec<u64> = (1..=8).map(backoff_ms).collect();
-        assert_eq!(
-            waits,
-            [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]
-        );
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
         assert_eq!(backoff_ms(u32::MAX), 30_000);
     }
 

@@ -202,8 +202,11 @@ impl PeopleFilter {
     pub fn admits(&self, notice: &Notice) -> bool {
         match notice.event {
             NotifyEvent::Crash if notice.relaunch => self.on_reconnect_failed || self.on_crash,
-            NotifyEvent::Crash | NotifyEvent::CrashLoop | NotifyEvent::Stall => self.on_crash,
-            NotifyEvent::LoginLost | NotifyEvent::LoginRestored => self.on_crash,
+            NotifyEvent::Crash
+            | NotifyEvent::CrashLoop
+            | NotifyEvent::Stall
+            | NotifyEvent::LoginLost
+            | NotifyEvent::LoginRestored => self.on_crash,
             NotifyEvent::Ready => self.on_ready,
             NotifyEvent::Stop if notice.session_ended => self.on_session_end,
             NotifyEvent::Stop => self.on_stop,

@@ -86,7 +86,6 @@ impl Tracker {
         match (before, status) {
             // A launch of ours begins; anything first seen later was not launched by us here.
             (None, "starting") if new_launch => out.push(notice(NotifyEvent::Spawn)),
-            (None, _) => {}
             (Some("starting"), "running") => out.push(notice(NotifyEvent::Ready)),
             (Some(_), "stopped") => out.push(Notice {
                 session_ended: !observed.intentional_stop,
@@ -211,7 +210,11 @@ mod tests {
                     format!(
                         "{}{}{}",
                         n.event,
-                        if n.session_ended { " (session ended)" } else { "" },
+                        if n.session_ended {
+                            " (session ended)"
+                        } else {
+                            ""
+                        },
                         if n.relaunch { " (relaunch)" } else { "" }
                     )
                 })
@@ -228,7 +231,11 @@ mod tests {
         let mut fresh = Tracker::new();
         let mut other = step("running", 7);
         other.instance_id = "i-2".into();
-        let _ = writeln!(out, "first seen running → {:?}", fresh.instance(&other, 0, "t"));
+        let _ = writeln!(
+            out,
+            "first seen running → {:?}",
+            fresh.instance(&other, 0, "t")
+        );
         other.status = "crashed".into();
         let crashed: Vec<_> = fresh
             .instance(&other, 0, "t")
