@@ -3,6 +3,7 @@
 
 pub mod environments_api;
 pub mod inprocess;
+pub mod sink;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
