@@ -458,3 +458,53 @@ async fn notification_routes_refuse_bad_input() {
             .is_some_and(|d| d.contains("no notification target"))
     );
 }
+
+/// `clauster notify test` (no server running: the command's own engine sends it) reports
+/// each target's outcome and exits 1 when one was not delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_a_test_and_reports_each_outcome() {
+    let sandbox = sandbox();
+    let claude = crate::support::fake_claude(&sandbox);
+    let sink = Sink::start(Mode::Ok).await;
+    let run = |json: bool| {
+        let mut cmd = sandbox.command(crate::support::clauster_bin());
+        cmd.args(["notify", "test"])
+            .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+            .env("CLAUSTER_CLAUDE_BINARY", &claude)
+            .env("CLAUSTER_WEBHOOKS_ENABLED", "true")
+            .env(
+                "CLAUSTER_WEBHOOKS_URLS",
+                format!("{}/hook/TOKEN", sink.base),
+            )
+            .env("CLAUSTER_WEBHOOKS_SECRET", "s3cret")
+            .env("CLAUSTER_WEBHOOKS_RETRIES", "0");
+        if json {
+            cmd.arg("--json");
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("run clauster notify test"))
+    };
+    let out = run(false).await.expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let port = sink.base.rsplit(':').next().expect("port");
+    assert_eq!(
+        stdout,
+        format!("  ✓ webhook  http://127.0.0.1:{port}/*** delivered (200)\n")
+    );
+    let received = sink.wait_for(1, WAIT).await;
+    assert_eq!(received[0].json()["event"], "test");
+    assert_eq!(
+        received[0].headers["x-clauster-signature"],
+        format!("sha256={}", hmac_hex("s3cret", &received[0].body))
+    );
+
+    sink.set_mode(Mode::Fail(500));
+    let out = run(true).await.expect("joined");
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["queued"], 1);
+    assert_eq!(report["deliveries"][0]["outcome"], "failed", "{report}");
+    assert_eq!(report["deliveries"][0]["http_status"], 500);
+    assert!(!report.to_string().contains("TOKEN"), "{report}");
+}
