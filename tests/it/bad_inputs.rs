@@ -2143,3 +2143,48 @@ async fn row_67_forward_auth_is_held_to_a_present_origin() {
     let scripted = form(None).send(&bench.server.base).await;
     assert_eq!(scripted.status, 201, "row 67, no Origin: {}", scripted.body);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows 76–77: the notification routes (issue 22). Row 78 (a webhook URL that is not HTTP) is
+// a config refusal tested in clauster-core; row 79 (`block_private_targets`) in
+// `notifications.rs`.
+
+#[tokio::test]
+async fn rows_76_77_the_project_mute_route() {
+    let bench = Bench::start(usual_sandbox(), &[]);
+    let mute = |name: &str| format!("/api/projects/{name}/notifications");
+    bench
+        .table(vec![
+            (
+                76,
+                put(mute("alpha"), json!({})),
+                422,
+                is("muted is required (true or false)"),
+            ),
+            (
+                76,
+                put(mute("alpha"), json!({"muted": "yes"})),
+                422,
+                is("muted must be a boolean"),
+            ),
+            (
+                76,
+                put(mute("alpha"), json!([true])),
+                422,
+                is("request body must be a JSON object"),
+            ),
+            (
+                77,
+                put(mute("nope"), json!({"muted": true})),
+                404,
+                is("project 'nope' not found"),
+            ),
+            (
+                77,
+                put(mute("-rf"), json!({"muted": true})),
+                422,
+                invalid_name("-rf"),
+            ),
+        ])
+        .await;
+}

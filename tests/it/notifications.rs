@@ -508,3 +508,39 @@ async fn the_cli_sends_a_test_and_reports_each_outcome() {
     assert_eq!(report["deliveries"][0]["http_status"], 500);
     assert!(!report.to_string().contains("TOKEN"), "{report}");
 }
+
+/// Row 79 of the bad-input catalogue: with `block_private_targets`, a webhook to a loopback
+/// address is skipped without a request, whatever the retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_private_targets_skips_a_loopback_webhook() {
+    let sandbox = sandbox();
+    let sink = Sink::start(Mode::Ok).await;
+    let yaml = format!(
+        "webhooks:\n  enabled: true\n  urls: ['{}/hook', 'http://localhost:9/x']\n  \
+         block_private_targets: true\n",
+        sink.base
+    );
+    let server = serve(&sandbox, &yaml, None).await;
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/notifications/test", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let log = wait_log(&server, |log| {
+        log["deliveries"].as_array().is_some_and(|d| d.len() == 2)
+    })
+    .await;
+    for entry in log["deliveries"].as_array().expect("entries") {
+        assert_eq!(entry["outcome"], "skipped", "{log:#}");
+        assert_eq!(entry["attempts"], 1, "{log:#}");
+        let error = entry["error"].as_str().expect("why");
+        assert!(
+            error.starts_with("blocked: the target resolves to 127.0.0.1")
+                || error.starts_with("blocked: the target resolves to ::1"),
+            "{error}"
+        );
+    }
+    assert!(sink.received().is_empty(), "no request was made");
+}
