@@ -287,6 +287,17 @@ impl NotifyService {
         self.shared.now_ms()
     }
 
+    /// The muted projects, sorted.
+    pub fn muted(&self) -> Vec<String> {
+        self.shared
+            .muted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     pub fn is_muted(&self, project: &str) -> bool {
         self.shared
             .muted

@@ -17,6 +17,7 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/api/notifications/deliveries", get(deliveries))
         .route("/api/notifications/test", post(test))
+        .route("/api/notifications/browser", get(browser))
         .route(
             "/api/projects/{name}/notifications",
             get(project_mute).put(set_project_mute),
@@ -32,6 +33,27 @@ async fn deliveries(State(state): State<AppState>) -> Response {
             "deliveries": notify.deliveries(),
             "dropped": notify.dropped(),
             "targets": notify.target_states(),
+        }))
+        .into_response(),
+    )
+}
+
+/// `GET /api/notifications/browser` → what `notify.js` needs: `{"enabled", "notify_on":
+/// {"crash", "ready", "stop", "session_end", "reconnect_failed"}, "muted": [projects]}`.
+async fn browser(State(state): State<AppState>) -> Response {
+    let people = &state.config().notifications;
+    let filter = people.filter;
+    no_store(
+        Json(serde_json::json!({
+            "enabled": people.browser_enabled,
+            "notify_on": {
+                "crash": filter.on_crash,
+                "ready": filter.on_ready,
+                "stop": filter.on_stop,
+                "session_end": filter.on_session_end,
+                "reconnect_failed": filter.on_reconnect_failed,
+            },
+            "muted": state.notify().muted(),
         }))
         .into_response(),
     )
