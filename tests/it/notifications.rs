@@ -544,3 +544,43 @@ async fn block_private_targets_skips_a_loopback_webhook() {
     }
     assert!(sink.received().is_empty(), "no request was made");
 }
+
+/// `login-lost` (opt-in): `claude auth status` answers logged out, and the webhook hears it
+/// with no instance fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_out_claude_is_a_login_lost_webhook() {
+    let sandbox = sandbox();
+    let sink = Sink::start(Mode::Ok).await;
+    let yaml = format!(
+        "claude:\n  env:\n    FAKE_CLAUDE_LOGGED_IN: '0'\nwebhooks:\n  enabled: true\n  \
+         urls: ['{}/hook']\n  events: {{login-lost: true, spawn: false}}\n",
+        sink.base
+    );
+    let server = serve(&sandbox, &yaml, None).await;
+    // The login cache is filled by the background probe; asking for it does not hurt.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, login) = call(
+            reqwest::Method::GET,
+            &format!("{}/api/login-status", server.base),
+            None,
+        )
+        .await;
+        if login["claude_login_ok"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still logged in: {login}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = sink.wait_for(1, WAIT).await;
+    let body = received[0].json();
+    assert_eq!(body["event"], "login-lost", "{body}");
+    assert_eq!(body["project"], Value::Null);
+    assert_eq!(body["instance_id"], Value::Null);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not logged in")),
+        "{body}"
+    );
+}

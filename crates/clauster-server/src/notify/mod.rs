@@ -177,9 +177,18 @@ impl NotifyService {
             return;
         }
         let mut frames = engine.subscribe();
+        // A login answer that came before the subscription is not missed: what the cache
+        // says now goes first (the frame that may follow says the same and is dropped).
+        let login_now = engine.claude_health().login_ok;
         let shared = Arc::downgrade(&self.shared);
         tokio::spawn(async move {
             let mut tracker = Tracker::new();
+            if let (Some(notice), Some(shared)) = (
+                tracker.login(login_now, &crate::time::now_rfc3339()),
+                shared.upgrade(),
+            ) {
+                Self { shared }.dispatch(&notice);
+            }
             loop {
                 let frame = match frames.recv().await {
                     Ok(frame) => frame,
