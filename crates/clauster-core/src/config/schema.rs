@@ -368,8 +368,8 @@ pub struct McpSettings {
 }
 
 /// `webhooks` (config.md §3.12, notifications.md §2): 1.3.2's keys plus `secret` and
-/// `retries`.
-#[derive(Clone, Debug, PartialEq)]
+/// `retries`. `Debug` shows the URLs masked: receivers often keep a token in the path.
+#[derive(Clone, PartialEq)]
 pub struct WebhooksSettings {
     pub enabled: bool,
     /// Each an `http`/`https` URL (checked at load).
@@ -393,6 +393,25 @@ pub struct NotificationsSettings {
     pub urls: Vec<String>,
     pub browser_enabled: bool,
     pub filter: PeopleFilter,
+}
+
+impl fmt::Debug for WebhooksSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self
+            .urls
+            .iter()
+            .map(|url| crate::notify::apprise::mask_url(url))
+            .collect();
+        f.debug_struct("WebhooksSettings")
+            .field("enabled", &self.enabled)
+            .field("urls", &urls)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("events", &self.events)
+            .field("block_private_targets", &self.block_private_targets)
+            .field("secret", &self.secret)
+            .field("retries", &self.retries)
+            .finish()
+    }
 }
 
 impl fmt::Debug for NotificationsSettings {

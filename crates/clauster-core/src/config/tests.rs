@@ -1081,6 +1081,11 @@ fn webhooks_and_notifications() {
         !format!("{people:?}").contains("slack://"),
         "Debug hides the URLs"
     );
+    let shown = format!("{:?}", loaded.config.webhooks);
+    assert!(
+        shown.contains("https://example.com/***") && !shown.contains("hooks/clauster"),
+        "{shown}"
+    );
     let from_env = with_env(
         None,
         &[
