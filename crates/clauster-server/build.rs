@@ -18,6 +18,7 @@ fn main() {
         "assets/theme.js",
         "assets/transcript.css",
         "assets/transcript.js",
+        "assets/notify.js",
     ] {
         println!("cargo::rerun-if-changed={asset}");
         hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));

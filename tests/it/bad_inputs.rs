@@ -2278,3 +2278,48 @@ async fn row_77_sign_in_routes_refuse_before_running_anything() {
         ])
         .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows 78–79: the notification routes (issue 22). Row 80 (a webhook URL that is not HTTP) is
+// a config refusal tested in clauster-core; row 81 (`block_private_targets`) in
+// `notifications.rs`.
+
+#[tokio::test]
+async fn rows_78_79_the_project_mute_route() {
+    let bench = Bench::start(usual_sandbox(), &[]);
+    let mute = |name: &str| format!("/api/projects/{name}/notifications");
+    bench
+        .table(vec![
+            (
+                78,
+                put(mute("alpha"), json!({})),
+                422,
+                is("muted is required (true or false)"),
+            ),
+            (
+                78,
+                put(mute("alpha"), json!({"muted": "yes"})),
+                422,
+                is("muted must be a boolean"),
+            ),
+            (
+                78,
+                put(mute("alpha"), json!([true])),
+                422,
+                is("request body must be a JSON object"),
+            ),
+            (
+                79,
+                put(mute("nope"), json!({"muted": true})),
+                404,
+                is("project 'nope' not found"),
+            ),
+            (
+                79,
+                put(mute("-rf"), json!({"muted": true})),
+                422,
+                invalid_name("-rf"),
+            ),
+        ])
+        .await;
+}

@@ -38,11 +38,22 @@ pub(crate) struct Browser {
 }
 
 pub(crate) async fn open_browser(sandbox: &Sandbox) -> Browser {
-    open_browser_with(sandbox, &[]).await
+    launch_browser(sandbox, &[], serde_json::Value::Null).await
 }
 
 /// A fresh Chromium with `extra` flags (`--force-dark-mode` for the system dark theme).
 pub(crate) async fn open_browser_with(sandbox: &Sandbox, extra: &[&str]) -> Browser {
+    launch_browser(sandbox, extra, serde_json::Value::Null).await
+}
+
+/// [`open_browser`] with Chromium preferences (`goog:chromeOptions.prefs`), e.g. a granted
+/// permission.
+async fn open_browser_with_prefs(sandbox: &Sandbox, prefs: serde_json::Value) -> Browser {
+    launch_browser(sandbox, &[], prefs).await
+}
+
+/// A fresh Chromium with `extra` flags and `prefs` (null for none).
+async fn launch_browser(sandbox: &Sandbox, extra: &[&str], prefs: serde_json::Value) -> Browser {
     let chromium = tool("CHROMIUM_BIN", "/usr/bin/chromium");
     let chromedriver = tool("CHROMEDRIVER_BIN", "/usr/bin/chromedriver");
     let port = free_port();
@@ -77,6 +88,10 @@ pub(crate) async fn open_browser_with(sandbox: &Sandbox, extra: &[&str]) -> Brow
             "args": args,
         }
     });
+    let mut caps = caps;
+    if !prefs.is_null() {
+        caps["goog:chromeOptions"]["prefs"] = prefs;
+    }
     let serde_json::Value::Object(caps) = caps else {
         unreachable!("a JSON object literal")
     };
@@ -1971,4 +1986,100 @@ async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
         client.set_window_size(1280, 900).await.unwrap();
     })
     .await;
+}
+
+/// Browser notifications (issue 22, notifications.md §7): with permission granted, a crash of
+/// the fake `claude` shows a Notification-API notification; without it, the page offers a
+/// button and never asks on load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture() {
+    let sandbox = Sandbox::new();
+    let crashy = sandbox.project("crashy", &[]);
+    std::fs::write(crashy.join(".fake-claude.json"), r#"{"mode": "crash"}"#).unwrap();
+    sandbox.trust(&crashy);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
+    );
+    let base = server.base.clone();
+
+    let granted = json!({"profile.default_content_setting_values": {"notifications": 1}});
+    let browser = open_browser_with_prefs(&sandbox, granted).await;
+    let client = browser.client.clone();
+    let log = server.log.clone();
+    let checks = tokio::spawn(async move {
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
+        wait_css(&client, "html[data-notify='following']", 30, &log).await;
+        let permission = client
+            .execute(
+                "window.__shown = []; const Real = window.Notification; \
+                 window.Notification = class extends Real { constructor(title, options) { \
+                 super(title, options); window.__shown.push([title, options.body]); } }; \
+                 return Real.permission",
+                vec![],
+            )
+            .await
+            .expect("wrap Notification");
+        assert_eq!(permission, "granted");
+        let (status, crashed) = support::call(
+            reqwest::Method::POST,
+            &format!("{base}/api/instances"),
+            Some(json!({"project": "crashy"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{crashed}");
+        assert_eq!(crashed["status"], "error", "{crashed}");
+        assert!(
+            until(&client, "return window.__shown.length > 0", 20).await,
+            "no notification was shown"
+        );
+        let shown = client
+            .execute("return window.__shown", vec![])
+            .await
+            .expect("read");
+        assert_eq!(shown[0][0], "crashy: crashed", "{shown}");
+        let kind = crashed["error_kind"].as_str().expect("an error kind");
+        assert!(
+            shown[0][1]
+                .as_str()
+                .is_some_and(|body| body.starts_with(kind)),
+            "{shown}"
+        );
+    });
+    let outcome = checks.await;
+    browser.client.close().await.expect("close the browser");
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+
+    // A fresh profile: permission not decided. The page offers a button and asks nothing.
+    let fresh = Sandbox::new();
+    let browser = open_browser(&fresh).await;
+    let client = browser.client.clone();
+    let base = server.base.clone();
+    let log = server.log.clone();
+    let checks = tokio::spawn(async move {
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
+        let button = wait_css(&client, "button.notify-offer", 30, &log).await;
+        assert_eq!(button.text().await.unwrap(), "Enable notifications");
+        let permission = client
+            .execute("return Notification.permission", vec![])
+            .await
+            .expect("read the permission");
+        assert_eq!(permission, "default", "nothing was asked on load");
+    });
+    let outcome = checks.await;
+    browser.client.close().await.expect("close the browser");
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
 }

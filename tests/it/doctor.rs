@@ -11,7 +11,7 @@ use serde_json::Value;
 use support::{Sandbox, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
 
 /// Every row of cli.md §4, in its order.
-const ROWS: [&str; 18] = [
+const ROWS: [&str; 19] = [
     "config",
     "claude",
     "claude-capabilities",
@@ -23,6 +23,7 @@ const ROWS: [&str; 18] = [
     "store",
     "git",
     "auth",
+    "notifications",
     "workspace-trust",
     "systemd",
     "node-toolchain",
@@ -270,6 +271,38 @@ fn an_api_key_for_bridges_warns() {
     );
 }
 
+/// An Apprise URL whose scheme is not delivered is a warning naming the scheme (issue 22),
+/// never a failure; its tokens are not shown.
+#[test]
+fn an_unsupported_notification_scheme_warns() {
+    let noisy = setup(
+        "notifications:\n  enabled: true\n  urls: ['tgram://bot-TOKEN-123/chat', \
+         'ntfy://alerts']\nwebhooks: {enabled: true, urls: ['https://hooks.example.net/x'], \
+         secret: s}\n",
+    );
+    let (code, report, _) = doctor_json(&noisy, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    let (status, detail) = status_and_detail(&report, "notifications");
+    assert_eq!(status, "warn", "{report}");
+    assert!(
+        detail.contains("the scheme 'tgram' is not delivered by this version"),
+        "{detail}"
+    );
+    assert!(!report.to_string().contains("bot-TOKEN-123"), "{report}");
+    let quiet = setup(
+        "webhooks: {enabled: true, urls: ['https://hooks.example.net/x'], secret: s, \
+         block_private_targets: true}\n",
+    );
+    let (_, report, _) = doctor_json(&quiet, &[]);
+    assert_eq!(
+        status_and_detail(&report, "notifications"),
+        (
+            "ok".into(),
+            "1 webhook(s), signed, private targets blocked".into()
+        )
+    );
+}
+
 #[test]
 fn a_missing_projects_root_fails_and_is_not_created() {
     let setup = setup("");
@@ -394,7 +427,7 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ROWS[..16]);
+    assert_eq!(names, ROWS[..17]);
     assert_eq!(
         status_and_detail(&report, "claude"),
         ("ok".into(), "2.1.328 (>= 2.1.145)".into())

@@ -26,6 +26,7 @@ mod login_shepherd;
 mod mcp;
 mod metrics;
 mod no_store;
+mod notifications;
 mod preflight;
 mod project_routes;
 mod pty_bridges;

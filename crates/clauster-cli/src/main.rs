@@ -10,6 +10,7 @@ mod doctor;
 mod headless;
 mod instance_verbs;
 mod mcp;
+mod notify;
 mod reaper;
 mod recap_hook;
 mod service;
@@ -191,6 +192,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Notifications: `notify test` sends a test to every webhook and Apprise URL.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Check the configuration, claude, the directories and the service setup.
     Doctor {
         /// Print the checks as JSON (`{"ok", "checks"}`).
@@ -238,6 +242,17 @@ struct PtyKeeperArgs {
     /// The bridge argv, after `--`.
     #[arg(last = true, value_name = "ARGV")]
     argv: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Send a test notification to every configured target and report each outcome
+    /// (exit 1 unless every one was delivered).
+    Test {
+        /// Print `{"queued", "deliveries"}` JSON instead of one line per target.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,6 +382,7 @@ fn main() -> ExitCode {
         ),
         Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), json),
         Command::Sessions { json } => sessions::sessions(cli.config.as_deref(), json),
+        Command::Notify(NotifyCommand::Test { json }) => notify::test(cli.config.as_deref(), json),
         Command::PtyKeeper(args) => pty_keeper(args),
         Command::HashPassword => credentials::hash_password(),
         Command::HashToken => credentials::hash_token("api_token_hash"),
@@ -410,8 +426,9 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 22] = [
+    const SUBCOMMANDS: [&str; 23] = [
         "run",
+        "notify",
         "doctor",
         "sessions",
         "status",

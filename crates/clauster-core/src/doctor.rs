@@ -150,6 +150,61 @@ pub fn auth(config: &Config) -> Verdict {
     Verdict::Ok("configuration consistent".to_owned())
 }
 
+/// The `notifications` row (notifications.md §5): what is switched on, and a warning naming
+/// every Apprise URL that is not delivered (an unsupported scheme, a malformed URL) and a
+/// switched-on channel without URLs. URLs are shown masked.
+pub fn notifications(config: &Config) -> Verdict {
+    use crate::notify::apprise::{AppriseTarget, ServiceHosts};
+    let hooks = &config.webhooks;
+    let people = &config.notifications;
+    let mut problems = Vec::new();
+    let mut delivered = 0;
+    if people.enabled {
+        for url in &people.urls {
+            match AppriseTarget::parse(url, &ServiceHosts::real()) {
+                Ok(_) => delivered += 1,
+                Err(err) => problems.push(err.to_string()),
+            }
+        }
+        if people.urls.is_empty() && !people.browser_enabled {
+            problems.push("notifications.enabled is true but notifications.urls is empty".into());
+        }
+    }
+    if hooks.enabled && hooks.urls.is_empty() {
+        problems.push("webhooks.enabled is true but webhooks.urls is empty".to_owned());
+    }
+    if !problems.is_empty() {
+        return Verdict::Warn(problems.join("; "));
+    }
+    let mut parts = Vec::new();
+    if hooks.enabled {
+        parts.push(format!(
+            "{} webhook(s){}{}",
+            hooks.urls.len(),
+            if hooks.secret.is_some() {
+                ", signed"
+            } else {
+                ""
+            },
+            if hooks.block_private_targets {
+                ", private targets blocked"
+            } else {
+                ""
+            }
+        ));
+    }
+    if people.enabled {
+        parts.push(format!("{delivered} Apprise URL(s)"));
+    }
+    if people.browser_enabled {
+        parts.push("browser notifications on".to_owned());
+    }
+    if parts.is_empty() {
+        return Verdict::Ok("off".to_owned());
+    }
+    Verdict::Ok(parts.join(", "))
+}
+
 /// The `workspace-trust` row over `trusted` of `discovered` projects.
 pub fn workspace_trust(trusted: usize, discovered: usize) -> Verdict {
     let text = format!("{trusted}/{discovered} discovered projects trusted");

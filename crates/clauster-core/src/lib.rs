@@ -20,6 +20,7 @@ pub mod logset;
 pub mod markers;
 pub mod modes;
 pub mod names;
+pub mod notify;
 pub mod pointer;
 pub mod pty_sidecar;
 pub mod readiness;

@@ -34,6 +34,8 @@ const STYLE_CSS: &str = include_str!("../assets/style.css");
 const THEME_JS: &str = include_str!("../assets/theme.js");
 const TRANSCRIPT_CSS: &str = include_str!("../assets/transcript.css");
 const TRANSCRIPT_JS: &str = include_str!("../assets/transcript.js");
+/// Browser notifications (notifications.md §7), outside the hydrated app.
+const NOTIFY_JS: &str = include_str!("../assets/notify.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -65,6 +67,7 @@ pub async fn serve(
         "theme.js" => (THEME_JS.as_bytes(), false),
         "transcript.css" => (TRANSCRIPT_CSS.as_bytes(), false),
         "transcript.js" => (TRANSCRIPT_JS.as_bytes(), false),
+        "notify.js" => (NOTIFY_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

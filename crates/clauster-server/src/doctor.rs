@@ -176,6 +176,7 @@ pub async fn checks(config: &Config, config_row: Check) -> Vec<Check> {
     let mut disk = disk.into_iter();
     rows.extend(disk.by_ref().take(4));
     rows.push(check("auth", doctor::auth(config)));
+    rows.push(check("notifications", doctor::notifications(config)));
     rows.extend(disk.by_ref().take(1));
     let orphans = disk.next();
 

@@ -27,6 +27,7 @@ mod log_tail;
 mod login_shepherd;
 mod mcp;
 mod metrics;
+mod notify;
 mod origin;
 mod page;
 mod preflight;
@@ -83,6 +84,9 @@ pub struct ServeOptions {
     /// Native TLS already prepared by the caller (`tls::prepare`, so its errors come before
     /// the banner); `None` prepares it here from `config.tls`.
     pub tls: Option<tls::TlsSetup>,
+    /// Where the Apprise services with a fixed home (ntfy.sh, Discord, Slack) are reached:
+    /// the real ones, or a test's local double (notifications.md §5).
+    pub notify_hosts: clauster_core::notify::apprise::ServiceHosts,
 }
 
 impl Default for ServeOptions {
@@ -92,6 +96,7 @@ impl Default for ServeOptions {
             environments_api: reaper::EnvironmentsApi::from_env(),
             clone_url_policy: UrlPolicy::real(),
             tls: None,
+            notify_hosts: clauster_core::notify::apprise::ServiceHosts::real(),
         }
     }
 }
@@ -273,12 +278,17 @@ async fn serve_on(
         ),
     );
     state::register_feature(&mut features, login_shepherd::Shepherd::default());
+    state::register_feature(
+        &mut features,
+        notify::NotifyService::new(&config, &options.notify_hosts),
+    );
     let state = state::AppState::new(config, context, options, engine, features);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();
         state.metrics().start();
         state.readiness().start();
+        state.notify().follow(state.engine());
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");

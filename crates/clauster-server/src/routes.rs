@@ -105,6 +105,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
         .merge(crate::login_shepherd::routes())
+        // Notifications (notifications.md §6): delivery log, test, per-project mute.
+        .merge(crate::notify::routes::router())
         .route("/pkg/{*path}", get(assets::serve))
         .route("/favicon.svg", get(assets::favicon_svg))
         .route("/favicon.ico", get(assets::favicon_ico))

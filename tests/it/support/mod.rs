@@ -3,6 +3,7 @@
 
 pub mod environments_api;
 pub mod inprocess;
+pub mod sink;
 pub mod torture;
 
 use std::net::TcpListener;

@@ -33,9 +33,9 @@ pub use reference::{KeyDoc, reference, reference_markdown};
 pub use schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LoginShepherdSettings,
-    LogsSettings, McpSettings, MetricsSettings, ObservabilitySettings, PriceOverride,
-    ProjectSettings, ReaperSettings, ReverseProxySettings, Secret, TlsProvision, TlsSettings,
-    UiSettings, UsageMode, UsageSettings,
+    LogsSettings, McpSettings, MetricsSettings, NotificationsSettings, ObservabilitySettings,
+    PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings, Secret, TlsProvision,
+    TlsSettings, UiSettings, UsageMode, UsageSettings, WebhooksSettings,
 };
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;

@@ -17,11 +17,13 @@ use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
     AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LogFormat, LogLevel, LoginShepherdSettings, LogsSettings, McpSettings,
-    MetricsSettings, ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings,
-    ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings,
+    MetricsSettings, NotificationsSettings, ObservabilitySettings, PriceOverride, ProjectSettings,
+    ReaperSettings, ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode,
+    UsageSettings, WebhooksSettings,
 };
 use super::validate;
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
+use crate::notify::{NotifyEvent, PeopleFilter, apprise::mask_url};
 use crate::status::StalledBridgeAction;
 
 /// An enum-valued key's values and their spellings.
@@ -642,6 +644,116 @@ impl<'a> Reader<'a> {
             login_shepherd: LoginShepherdSettings {
                 enabled: self.bool("login_shepherd.enabled", false),
                 allow_setup_token: self.bool("login_shepherd.allow_setup_token", false),
+            },
+            webhooks: self.webhooks(),
+            notifications: self.notifications(),
+        }
+    }
+
+    fn webhooks(&mut self) -> WebhooksSettings {
+        let enabled = self.bool("webhooks.enabled", false);
+        let urls = self.list("webhooks.urls", &[]);
+        self.describe(
+            "webhooks.urls",
+            "a list of http:// or https:// URLs",
+            "`[]`",
+        );
+        for (i, url) in urls.iter().enumerate() {
+            let web = url::Url::parse(url).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if web.is_none() {
+                let message = format!(
+                    "{} must be an http:// or https:// URL with a host, got {}; webhooks go to \
+                     HTTP endpoints only (Apprise URLs belong in notifications.urls)",
+                    self.label(&format!("webhooks.urls[{i}]")),
+                    mask_url(url)
+                );
+                self.problem("webhooks.urls", message);
+            }
+        }
+        WebhooksSettings {
+            enabled,
+            urls,
+            timeout_seconds: self.float(
+                "webhooks.timeout_seconds",
+                10.0,
+                FloatRange {
+                    min: 0.0,
+                    min_exclusive: true,
+                    max: Some(300.0),
+                },
+            ),
+            events: self.webhook_events(),
+            block_private_targets: self.bool("webhooks.block_private_targets", false),
+            secret: self.secret("webhooks.secret"),
+            retries: self.uint(
+                "webhooks.retries",
+                3,
+                IntRange {
+                    min: 0,
+                    max: Some(10),
+                },
+            ),
+        }
+    }
+
+    /// `webhooks.events`: each named event on or off over the defaults (the four bridge
+    /// events on, the rest off); an unknown name is refused, as 1.3.2 does.
+    fn webhook_events(&mut self) -> std::collections::BTreeSet<NotifyEvent> {
+        let names: Vec<&str> = NotifyEvent::CONFIGURABLE
+            .iter()
+            .map(|e| e.as_str())
+            .collect();
+        self.describe(
+            "webhooks.events",
+            format!(
+                "a mapping of event to boolean; events: {}",
+                names.join(", ")
+            ),
+            "spawn, ready, stop, crash on; the rest off",
+        );
+        let mut on: std::collections::BTreeSet<NotifyEvent> = NotifyEvent::CONFIGURABLE
+            .into_iter()
+            .filter(|e| e.on_when_absent())
+            .collect();
+        let Some(table) = self.table("webhooks.events") else {
+            return on;
+        };
+        for (name, value) in sorted(table) {
+            let path = format!("webhooks.events.{name}");
+            let Some(event) = NotifyEvent::parse(name) else {
+                let message = format!(
+                    "{} is not an event; use one of {}",
+                    self.label(&path),
+                    names.join(", ")
+                );
+                self.problem(&path, message);
+                continue;
+            };
+            let value = (!matches!(value.kind, ValueKind::Nil)).then_some(value);
+            if self.bool_at(&path, value, event.on_when_absent()) {
+                on.insert(event);
+            } else {
+                on.remove(&event);
+            }
+        }
+        on
+    }
+
+    fn notifications(&mut self) -> NotificationsSettings {
+        NotificationsSettings {
+            enabled: self.bool("notifications.enabled", false),
+            urls: self.list("notifications.urls", &[]),
+            browser_enabled: self.bool("notifications.browser_enabled", false),
+            filter: PeopleFilter {
+                on_crash: self.bool("notifications.notify_on_crash", true),
+                on_ready: self.bool("notifications.notify_on_ready", false),
+                on_stop: self.bool("notifications.notify_on_stop", false),
+                on_permission: self.bool("notifications.notify_on_permission", false),
+                on_session_end: self.bool("notifications.notify_on_session_end", false),
+                on_reconnect_failed: self.bool("notifications.notify_on_reconnect_failed", false),
             },
         }
     }
@@ -1339,18 +1451,6 @@ impl<'a> Reader<'a> {
             (
                 "config_write",
                 &["config_write.enabled", "config_write.allow_user_scope"],
-            ),
-            (
-                "notifications",
-                &[
-                    "notifications.enabled",
-                    "notifications.urls",
-                    "notifications.browser_enabled",
-                ],
-            ),
-            (
-                "webhooks",
-                &["webhooks.enabled", "webhooks.urls", "webhooks.events"],
             ),
             ("claustrum", &["claustrum.enabled"]),
         ];

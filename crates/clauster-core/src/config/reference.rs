@@ -46,6 +46,8 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("usage", "`usage`", "config.md §3.10"),
     ("metrics", "`metrics`", "config.md §3.11"),
     ("observability", "`observability`", "config.md §3.11"),
+    ("webhooks", "`webhooks`", "notifications.md §2"),
+    ("notifications", "`notifications`", "notifications.md §1"),
 ];
 
 /// Every key the loader reads, in the order of the page.

@@ -6,12 +6,13 @@
 //! reader's [`Choice`](super::read::Choice) is implemented for them here, so `modes` and
 //! `status` stay free of config knowledge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
+use crate::notify::{NotifyEvent, PeopleFilter};
 use crate::status::StalledBridgeAction;
 
 /// Enum-valued keys: each variant with the exact spelling the file uses.
@@ -227,6 +228,8 @@ pub struct Config {
     pub observability: ObservabilitySettings,
     pub mcp: McpSettings,
     pub login_shepherd: LoginShepherdSettings,
+    pub webhooks: WebhooksSettings,
+    pub notifications: NotificationsSettings,
 }
 
 /// `tls` (config.md §3.13).
@@ -372,6 +375,64 @@ pub struct McpSettings {
     pub allow_writes: bool,
     /// `clauster run` serves streamable HTTP at `<root_path>/mcp`, behind bearer tokens only.
     pub http_enabled: bool,
+}
+
+/// `webhooks` (config.md §3.12, notifications.md §2): 1.3.2's keys plus `secret` and
+/// `retries`. `Debug` shows the URLs masked: receivers often keep a token in the path.
+#[derive(Clone, PartialEq)]
+pub struct WebhooksSettings {
+    pub enabled: bool,
+    /// Each an `http`/`https` URL (checked at load).
+    pub urls: Vec<String>,
+    pub timeout_seconds: f64,
+    /// The events that are sent: `events` applied over the defaults.
+    pub events: BTreeSet<NotifyEvent>,
+    pub block_private_targets: bool,
+    /// Signs every body (`X-Clauster-Signature: sha256=<hex>`).
+    pub secret: Option<Secret>,
+    /// Retries after a failed attempt, with exponential back-off.
+    pub retries: u64,
+}
+
+/// `notifications` (config.md §3.12, notifications.md §1): the Apprise URLs, the browser and
+/// push channels and the `notify_on_*` switches they follow.
+#[derive(Clone, PartialEq)]
+pub struct NotificationsSettings {
+    pub enabled: bool,
+    /// Apprise URLs; they carry tokens, so `Debug` shows only how many there are.
+    pub urls: Vec<String>,
+    pub browser_enabled: bool,
+    pub filter: PeopleFilter,
+}
+
+impl fmt::Debug for WebhooksSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self
+            .urls
+            .iter()
+            .map(|url| crate::notify::apprise::mask_url(url))
+            .collect();
+        f.debug_struct("WebhooksSettings")
+            .field("enabled", &self.enabled)
+            .field("urls", &urls)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("events", &self.events)
+            .field("block_private_targets", &self.block_private_targets)
+            .field("secret", &self.secret)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NotificationsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationsSettings")
+            .field("enabled", &self.enabled)
+            .field("urls", &format_args!("<{} URLs>", self.urls.len()))
+            .field("browser_enabled", &self.browser_enabled)
+            .field("filter", &self.filter)
+            .finish()
+    }
 }
 
 /// `usage` (config.md §3.10).

@@ -1033,7 +1033,7 @@ fn ignored_sections_notice() {
         notices(&loaded),
         [
             "these settings are accepted for compatibility but have no effect in this version: \
-          api.openapi_enabled, notifications, webhooks"
+          api.openapi_enabled"
         ]
     );
     assert_eq!(loaded.notices[0].level, NoticeLevel::Info);
@@ -1044,6 +1044,88 @@ fn ignored_sections_notice() {
     assert!(quiet.notices.is_empty(), "{:?}", quiet.notices);
     let from_env = with_env(None, &[("CLAUSTER_MCP_ALLOW_WRITES", "true")]);
     assert!(from_env.notices.is_empty(), "{:?}", from_env.notices);
+}
+
+/// `webhooks` and `notifications` (issue 22): 1.3.2's file works unchanged; the events map
+/// applies over the defaults; a non-HTTP webhook URL and an unknown event are refused.
+#[test]
+fn webhooks_and_notifications() {
+    let loaded = yaml(
+        "webhooks:\n  enabled: true\n  urls: ['https://example.com/hooks/clauster']\n  \
+         timeout_seconds: 2.5\n  events: {crash: false, bg-settled: true, permission-needed: \
+         true, clone-done: true}\n  block_private_targets: true\n\
+         notifications:\n  enabled: true\n  urls: ['slack://a/b/c/#alerts', 'tgram://x/y']\n  \
+         notify_on_ready: yes\n  notify_on_crash: false\n",
+    );
+    assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+    let hooks = &loaded.config.webhooks;
+    assert!(hooks.enabled && hooks.block_private_targets);
+    assert!((hooks.timeout_seconds - 2.5).abs() < f64::EPSILON);
+    let events: Vec<&str> = hooks.events.iter().map(|e| e.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "spawn",
+            "ready",
+            "stop",
+            "bg-settled",
+            "permission-needed",
+            "clone-done"
+        ]
+    );
+    assert_eq!((hooks.retries, hooks.secret.is_none()), (3, true));
+    let people = &loaded.config.notifications;
+    assert_eq!(people.urls.len(), 2);
+    assert!(people.filter.on_ready && !people.filter.on_crash);
+    assert!(
+        !format!("{people:?}").contains("slack://"),
+        "Debug hides the URLs"
+    );
+    let shown = format!("{:?}", loaded.config.webhooks);
+    assert!(
+        shown.contains("https://example.com/***") && !shown.contains("hooks/clauster"),
+        "{shown}"
+    );
+    let from_env = with_env(
+        None,
+        &[
+            ("CLAUSTER_WEBHOOKS_SECRET", "s3cret"),
+            ("CLAUSTER_WEBHOOKS_RETRIES", "0"),
+            (
+                "CLAUSTER_WEBHOOKS_URLS",
+                "http://127.0.0.1:9/a, https://h.example/b",
+            ),
+        ],
+    );
+    let hooks = &from_env.config.webhooks;
+    assert_eq!(hooks.secret.as_ref().map(Secret::expose), Some("s3cret"));
+    assert_eq!((hooks.retries, hooks.urls.len()), (0, 2));
+    for (bad, says) in [
+        (
+            "webhooks: {urls: ['ftp://h/x']}",
+            "webhooks.urls[0] must be an http:// or https:// URL",
+        ),
+        ("webhooks: {urls: ['slack://a/b/c']}", "got slack://***"),
+        (
+            "webhooks: {events: {crashed: true}}",
+            "webhooks.events.crashed is not an event",
+        ),
+        (
+            "webhooks: {events: {crash: maybe}}",
+            "webhooks.events.crash must be a boolean",
+        ),
+        (
+            "webhooks: {timeout_seconds: 0}",
+            "webhooks.timeout_seconds must be",
+        ),
+        (
+            "webhooks: {retries: 11}",
+            "webhooks.retries must be an integer from 0 to 10",
+        ),
+    ] {
+        let error = load(&input(Some(bad), &[])).expect_err(bad).to_string();
+        assert!(error.contains(says), "{bad}: {error}");
+    }
 }
 
 /// `mcp` (issue 24): two booleans, off by default, settable by file and by variable.
