@@ -520,18 +520,18 @@ impl Supervisor {
             && sidecar.ready_reason == Some(ReadyReason::Timeout);
         // The bridge ended (or never started): the final sidecar says how.
         if matches!(sidecar.state, KeeperState::Exited | KeeperState::Error)
-            && live.exited.is_none()
-            && !live.stopping
+            && live.phase.exited().is_none()
+            && !live.phase.is_stopping()
         {
             let status = live.sidecar_exit().unwrap_or(ExitStatus::Unknown);
-            live.exited = Some(status);
+            live.phase.set_exited(status);
             if changed {
                 self.persist_and_publish(id);
             }
             self.settle_gone(id, status);
             return;
         }
-        if !live.stopping && live.status == Status::Starting {
+        if !live.phase.is_stopping() && live.status == Status::Starting {
             if sidecar.prompt.is_some() {
                 self.apply(id, Event::BlockingPrompt);
                 return;
@@ -543,7 +543,7 @@ impl Supervisor {
         }
         let live = &self.instances[id];
         if (url_ready || markers_ready || timeout_ready)
-            && !live.stopping
+            && !live.phase.is_stopping()
             && matches!(live.status, Status::Starting | Status::Error)
             && alive(live)
         {
