@@ -959,3 +959,38 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
         "a record came back after a restart"
     );
 }
+
+/// A server started while another process holds the store write-locked for longer than its
+/// busy wait still finds every stored instance once the lock is gone: rediscovery never
+/// settles for an empty registry because one read failed.
+#[tokio::test]
+async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    kill_server(server);
+
+    let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    // Longer than the store's 5 s busy wait.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    conn.execute_batch("ROLLBACK").unwrap();
+    let found = wait_async(Duration::from_secs(20), || async {
+        let listed = call(
+            reqwest::Method::GET,
+            &format!("{}/api/instances", server.base),
+            None,
+        )
+        .await;
+        (listed.0 == 200 && listed.1.as_array().is_some_and(|a| !a.is_empty())).then_some(listed.1)
+    })
+    .await;
+    let found =
+        found.unwrap_or_else(|| panic!("the running bridge was never listed\n{}", server.log()));
+    assert_eq!(found[0]["instance_id"], id.as_str(), "{found:#}");
+    assert_eq!(found[0]["status"], "running", "{found:#}");
+}

@@ -69,6 +69,14 @@ impl MarkerFacts {
     pub fn ready_by_markers(&self) -> bool {
         self.poll_loop_started && self.environment_id.is_some()
     }
+
+    /// **Ready by markers** for a pty bridge (pty.md §5.2 item 2): the environment id and
+    /// either the poll loop or a session id, since the flag form runs one session and may
+    /// never log a poll loop.
+    pub fn pty_ready_by_markers(&self) -> bool {
+        self.environment_id.is_some()
+            && (self.poll_loop_started || self.starter_session_id.is_some())
+    }
 }
 
 /// A fact learned from one line, in the order of the §7.2 table.
@@ -394,6 +402,45 @@ pub fn parse_stdout_capture(text: &str) -> BannerEvidence {
 mod tests {
     use super::*;
     use std::fmt::Write as _;
+
+    /// The two readiness rules side by side: standard needs the poll loop, pty (one session,
+    /// maybe no poll loop) takes a session id instead; both need the environment.
+    #[test]
+    fn standard_and_pty_readiness_by_markers() {
+        let facts = |env: bool, poll: bool, session: bool| MarkerFacts {
+            environment_id: env.then(|| "env_01".to_owned()),
+            poll_loop_started: poll,
+            starter_session_id: session.then(|| "session_01".to_owned()),
+            ..MarkerFacts::default()
+        };
+        let table: Vec<(bool, bool, bool, bool, bool)> = [false, true]
+            .into_iter()
+            .flat_map(|env| [false, true].into_iter().map(move |poll| (env, poll)))
+            .flat_map(|(env, poll)| [false, true].into_iter().map(move |s| (env, poll, s)))
+            .map(|(env, poll, session)| {
+                let f = facts(env, poll, session);
+                (
+                    env,
+                    poll,
+                    session,
+                    f.ready_by_markers(),
+                    f.pty_ready_by_markers(),
+                )
+            })
+            .collect();
+        for (env, poll, session, standard, pty) in table {
+            assert_eq!(
+                standard,
+                env && poll,
+                "standard: env {env} poll {poll} session {session}"
+            );
+            assert_eq!(
+                pty,
+                env && (poll || session),
+                "pty: env {env} poll {poll} session {session}"
+            );
+        }
+    }
 
     const FIXTURES: [(&str, &[u8]); 7] = [
         (

@@ -28,12 +28,14 @@ mod gate;
 mod json;
 mod launch;
 mod observe;
+mod phase;
 mod pty;
 mod rediscover;
 
 use effects::strip_pointer_file;
 use launch::retain_logs;
 use observe::read_logs;
+use phase::Phase;
 
 use gate::{GateRequest, Gated};
 
@@ -128,19 +130,15 @@ impl std::fmt::Debug for Continuation {
 type LaunchReply = oneshot::Sender<Result<SpawnOutcome, EngineError>>;
 
 /// One instance: its persisted row plus what only the running server knows.
-// The flags are independent facts of one launch, not a state in disguise.
-#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug)]
 struct Live {
     row: InstanceRow,
     status: Status,
-    stopping: bool,
+    /// Where this launch's process stands: running, stopping, relaunching, gone.
+    phase: Phase,
     identity: Option<StartIdentity>,
     /// Counts launches of this server process, so stale exit notices are ignored.
     launch: u64,
-    /// Our child: its exit status will arrive as `Msg::Exited`.
-    child: bool,
-    exited: Option<ExitStatus>,
     parser: MarkerParser,
     log_read: u64,
     capture_read: u64,
@@ -157,9 +155,6 @@ struct Live {
     mirror_read: u64,
     /// pty: the keeper's start identity (our child; the bridge's comes from the sidecar).
     keeper: Option<StartIdentity>,
-    /// A failed continue is being relaunched fresh (§9.2, §9.3): this launch's end is settled
-    /// and not shown; the next launch replaces the record.
-    relaunching: bool,
     /// Liveness checks in a row that found the re-parented bridge gone: one failed `/proc`
     /// read never ends a healthy bridge (issue 14).
     missed: u8,
@@ -466,7 +461,7 @@ impl Supervisor {
                 Msg::GraceOver { id, launch } => {
                     if let Some(live) = self.instances.get_mut(&id)
                         && live.launch == launch
-                        && !live.relaunching
+                        && !live.phase.is_relaunching()
                     {
                         live.reattach_grace = Grace::Over;
                         self.observe(&id);
@@ -702,10 +697,10 @@ impl Supervisor {
             .instances
             .iter()
             .filter(|(_, live)| {
-                !live.relaunching
+                !live.phase.is_relaunching()
                     && (live.status.is_live()
                         || (live.status == Status::Error
-                            && live.exited.is_none()
+                            && live.phase.exited().is_none()
                             && live.identity.is_some()))
             })
             .map(|(id, _)| id.clone())
@@ -721,7 +716,10 @@ impl Supervisor {
             // children of their keeper) are checked here, and only two misses in a row end
             // one: a single failed `/proc` read is no exit, and a keeper gets the time to
             // write its final sidecar.
-            if (live.child && !live.is_pty()) || live.stopping || live.identity.is_none() {
+            if (live.phase.is_child() && !live.is_pty())
+                || live.phase.is_stopping()
+                || live.identity.is_none()
+            {
                 continue;
             }
             let seen = alive(live);
@@ -731,7 +729,7 @@ impl Supervisor {
             if gone {
                 if live.status == Status::Error {
                     let live = self.instances.get_mut(&id).expect("present above");
-                    live.exited = Some(ExitStatus::Unknown);
+                    live.phase.set_exited(ExitStatus::Unknown);
                     continue;
                 }
                 self.gone(&id, ExitStatus::Unknown);
@@ -829,7 +827,7 @@ impl Supervisor {
                 Effect::SessionSweep => sweep = true,
                 Effect::MarkStopping => {
                     live.row.intentional_stop = true;
-                    live.stopping = true;
+                    live.phase.start_stopping();
                 }
                 Effect::StripPointerSession => strip = true,
                 // Crash counters and events are not kept yet; relaunches are driven by
@@ -850,7 +848,7 @@ impl Supervisor {
         live.strip_pointer_when_gone |= strip && terminate;
         // The failed continue is not shown: it stays `starting` until the fresh relaunch
         // replaces it (or, when none is possible, ends as the `error` it is).
-        live.relaunching = fallback;
+        live.phase.set_relaunching(fallback);
         if strip && !terminate {
             let project = live.row.project.clone();
             self.strip_project_pointer(&project);
@@ -883,7 +881,7 @@ impl Supervisor {
         let live = &self.instances[&id];
         let bridge_alive = alive(live);
         let keeper_alive = keeper_alive(live);
-        if (!live.status.is_live() && !bridge_alive && !keeper_alive) || live.stopping {
+        if (!live.status.is_live() && !bridge_alive && !keeper_alive) || live.phase.is_stopping() {
             // §8.1 step 2: a dead row is returned unchanged.
             let _ = reply.send(Ok(self.instance_json(&id)));
             return;
@@ -927,14 +925,14 @@ impl Supervisor {
             return;
         };
         live.row.intentional_stop = true;
-        if live.stopping || !(live.status.is_live() || alive(live)) {
+        if live.phase.is_stopping() || !(live.status.is_live() || alive(live)) {
             // It ended while the intent was being written.
             let live = &self.instances[id];
             self.persist(live);
             let _ = reply.send(Ok(self.instance_json(id)));
             return;
         }
-        live.stopping = true;
+        live.phase.start_stopping();
         let live = &self.instances[id];
         self.persist(live);
         self.publish(id);
@@ -950,9 +948,8 @@ impl Supervisor {
         let Some(live) = self.instances.get_mut(id) else {
             return;
         };
-        if live.launch == launch && live.stopping {
-            live.stopping = false;
-            live.exited.get_or_insert(ExitStatus::Unknown);
+        if live.launch == launch && live.phase.is_stopping() {
+            live.phase.finish_stopping();
             // Stop of a starting/running instance, or of an `error` one kept alive.
             live.status = Status::Stopped;
             Status::Stopped
@@ -993,7 +990,7 @@ impl Supervisor {
             }
         };
         let live = &self.instances[&id];
-        if live.is_live() || live.stopping || keeper_alive(live) {
+        if live.is_live() || live.phase.is_stopping() || keeper_alive(live) {
             let _ = reply.send(Err(EngineError::Conflict(format!(
                 "instance '{}' is still live; stop it first",
                 echo(reference)
@@ -1055,11 +1052,9 @@ impl Live {
         Self {
             row,
             status,
-            stopping: false,
             identity,
             launch,
-            child,
-            exited: None,
+            phase: Phase::Live { child },
             parser: MarkerParser::new(),
             log_read: 0,
             capture_read: 0,
@@ -1069,7 +1064,6 @@ impl Live {
             resumes_conversation: false,
             fallback_warning: None,
             strip_pointer_when_gone: false,
-            relaunching: false,
             missed: 0,
             ambiguity_reported: false,
             mirror_read: 0,
@@ -1121,7 +1115,7 @@ fn confirm_gone(missed: u8, seen_alive: bool) -> (u8, bool) {
 /// The recorded bridge still is the process we launched (start identity, §16). A pty
 /// bridge whose identity the keeper has not published yet counts as alive while its keeper is.
 fn alive(live: &Live) -> bool {
-    if live.exited.is_some() {
+    if live.phase.exited().is_some() {
         return false;
     }
     match (&live.identity, &live.keeper) {

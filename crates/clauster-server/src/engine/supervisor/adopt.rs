@@ -24,7 +24,7 @@ impl Supervisor {
         let candidate = pointers::adoption_candidate(&self.pointers, canonical)?;
         let pid = candidate.process.stat.pid;
         let held = self.instances.values().any(|live| {
-            live.exited.is_none() && live.identity.as_ref().is_some_and(|i| i.pid == pid)
+            live.phase.exited().is_none() && live.identity.as_ref().is_some_and(|i| i.pid == pid)
         });
         (!held).then_some(candidate)
     }
@@ -101,11 +101,9 @@ impl Supervisor {
         let candidate =
             pointers::adoption_candidate(&self.pointers, &canonical).ok_or_else(nothing)?;
         let pid = candidate.process.stat.pid;
-        if let Some(holder) = self
-            .instances
-            .values()
-            .find(|l| l.exited.is_none() && l.identity.as_ref().is_some_and(|i| i.pid == pid))
-        {
+        if let Some(holder) = self.instances.values().find(|l| {
+            l.phase.exited().is_none() && l.identity.as_ref().is_some_and(|i| i.pid == pid)
+        }) {
             return Err(EngineError::Conflict(format!(
                 "the bridge in '{name}' is already managed as part of '{}'",
                 holder.row.project

@@ -215,7 +215,7 @@ impl Supervisor {
     fn gate_resume(&self, id: &str, fresh: bool, trust: bool) -> Result<Gated, EngineError> {
         let live = &self.instances[id];
         // Step 9 for the instance itself: a live one answers for itself.
-        if live.is_live() || live.stopping {
+        if live.is_live() || live.phase.is_stopping() {
             return Ok(Gated::Existing(Box::new(SpawnOutcome {
                 instance: self.instance_json(id),
                 created: false,

@@ -66,7 +66,7 @@ impl Supervisor {
             error_hint: row.error_hint.clone(),
             ready_at: row.ready_at.clone(),
             ended_at: row.ended_at.clone(),
-            stopping: live.stopping,
+            stopping: live.phase.is_stopping(),
             resumed_conversation: row.resumed_conversation,
             launch_count: row.launch_count,
             claude_session_uuid: row.claude_session_uuid.clone(),

@@ -20,6 +20,7 @@ use clauster_pty::proc::{self, SpawnSpec};
 use clauster_wire::SpawnOutcome;
 
 use super::gate::Ticket;
+use super::phase::Phase;
 use super::{
     Continuation, LaunchKind, LaunchPlan, LaunchReply, Live, Msg, Supervisor, evidence_defaults,
     now_ms, pty, rfc3339, set_failure, short, strip_pointer_file,
@@ -223,7 +224,7 @@ impl Supervisor {
                     },
                 );
                 live.status = Status::Error;
-                live.child = false;
+                live.phase = Phase::Live { child: false };
                 set_failure(&mut live.row, &failure);
                 live.row.ended_at = Some(rfc3339(now_ms()));
             }
@@ -340,7 +341,7 @@ impl Supervisor {
             return;
         };
         tracing::warn!(instance = %short(id), "no fresh relaunch after a failed continue: {why}");
-        live.relaunching = false;
+        live.phase.set_relaunching(false);
         live.status = Status::Error;
         Status::Error
             .as_token()

@@ -16,7 +16,11 @@ use crate::engine::logs::LogSet;
 impl Supervisor {
     /// Reads what the bridge wrote since last time, then applies readiness and poison.
     pub(super) fn observe(&mut self, id: &str) {
-        if self.instances.get(id).is_none_or(|live| live.relaunching) {
+        if self
+            .instances
+            .get(id)
+            .is_none_or(|live| live.phase.is_relaunching())
+        {
             return;
         }
         if self.instances.get(id).is_some_and(Live::is_pty) {
@@ -72,7 +76,9 @@ impl Supervisor {
         }
         let ready = facts.ready_by_markers() || banner.proves_ready();
         let launch = live.launch;
-        if live.status == Status::Starting && facts.poison_reason.is_some() && live.exited.is_none()
+        if live.status == Status::Starting
+            && facts.poison_reason.is_some()
+            && live.phase.exited().is_none()
         {
             self.apply(id, Event::PoisonMarker);
             return;
@@ -85,7 +91,7 @@ impl Supervisor {
         if ready
             && alive
             && matches!(live.status, Status::Starting | Status::Error)
-            && !live.stopping
+            && !live.phase.is_stopping()
         {
             // A reattach (no `Created initial session`) waits out the poison grace first.
             let needs_grace = live.status == Status::Starting && !facts.created_initial_session;
@@ -120,8 +126,8 @@ impl Supervisor {
         if live.launch != launch {
             return;
         }
-        live.exited = Some(status);
-        if live.stopping {
+        live.phase.set_exited(status);
+        if live.phase.is_stopping() {
             // The stop in progress finishes the record once the tree is gone.
             return;
         }
@@ -140,7 +146,7 @@ impl Supervisor {
         let Some(live) = self.instances.get(id) else {
             return;
         };
-        if live.stopping {
+        if live.phase.is_stopping() {
             return;
         }
         let status = live.sidecar_exit().unwrap_or(status);
@@ -159,8 +165,8 @@ impl Supervisor {
         };
         if live.launch != launch
             || live.status != Status::Starting
-            || live.stopping
-            || live.relaunching
+            || live.phase.is_stopping()
+            || live.phase.is_relaunching()
         {
             return;
         }

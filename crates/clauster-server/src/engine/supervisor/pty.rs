@@ -271,13 +271,6 @@ fn unlock_worktree(project: &Path, name: &str) {
     let _ = child.wait();
 }
 
-/// pty readiness by markers (pty.md §5.2 item 2): an environment id and either the poll loop
-/// or a session id, since the flag form runs one session and may never log a poll loop.
-fn ready_by_markers(facts: &MarkerFacts) -> bool {
-    facts.environment_id.is_some()
-        && (facts.poll_loop_started || facts.starter_session_id.is_some())
-}
-
 /// Takes the link, session, conversation uuid and notice from the sidecar and the markers.
 /// Returns whether anything changed.
 fn learn(live: &mut Live, sidecar: &Sidecar, facts: &MarkerFacts) -> bool {
@@ -305,7 +298,7 @@ fn learn(live: &mut Live, sidecar: &Sidecar, facts: &MarkerFacts) -> bool {
         changed = true;
     }
     let url_ready = sidecar.connect_url.is_some();
-    let markers_ready = ready_by_markers(facts);
+    let markers_ready = facts.pty_ready_by_markers();
     let timeout_ready =
         sidecar.state == KeeperState::Ready && sidecar.ready_reason == Some(ReadyReason::Timeout);
     let notice = sidecar
@@ -522,23 +515,23 @@ impl Supervisor {
         };
         changed |= learn(live, &sidecar, &facts);
         let url_ready = sidecar.connect_url.is_some();
-        let markers_ready = ready_by_markers(&facts);
+        let markers_ready = facts.pty_ready_by_markers();
         let timeout_ready = sidecar.state == KeeperState::Ready
             && sidecar.ready_reason == Some(ReadyReason::Timeout);
         // The bridge ended (or never started): the final sidecar says how.
         if matches!(sidecar.state, KeeperState::Exited | KeeperState::Error)
-            && live.exited.is_none()
-            && !live.stopping
+            && live.phase.exited().is_none()
+            && !live.phase.is_stopping()
         {
             let status = live.sidecar_exit().unwrap_or(ExitStatus::Unknown);
-            live.exited = Some(status);
+            live.phase.set_exited(status);
             if changed {
                 self.persist_and_publish(id);
             }
             self.settle_gone(id, status);
             return;
         }
-        if !live.stopping && live.status == Status::Starting {
+        if !live.phase.is_stopping() && live.status == Status::Starting {
             if sidecar.prompt.is_some() {
                 self.apply(id, Event::BlockingPrompt);
                 return;
@@ -550,7 +543,7 @@ impl Supervisor {
         }
         let live = &self.instances[id];
         if (url_ready || markers_ready || timeout_ready)
-            && !live.stopping
+            && !live.phase.is_stopping()
             && matches!(live.status, Status::Starting | Status::Error)
             && alive(live)
         {

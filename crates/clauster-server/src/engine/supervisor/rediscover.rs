@@ -82,7 +82,7 @@ impl Supervisor {
             live.row.error_detail = Some(UNFINISHED_LAUNCH.to_owned());
             live.row.ended_at.get_or_insert_with(|| rfc3339(now_ms()));
             live.status = Status::Error;
-            live.exited = Some(ExitStatus::Unknown);
+            live.phase.set_exited(ExitStatus::Unknown);
             self.instances.insert(id, live);
             return;
         }
@@ -92,7 +92,7 @@ impl Supervisor {
         }
         let alive = alive(&live);
         if !alive {
-            live.exited = Some(ExitStatus::Unknown);
+            live.phase.set_exited(ExitStatus::Unknown);
         }
         self.instances.insert(id.clone(), live);
         if !alive {
@@ -109,7 +109,7 @@ impl Supervisor {
         {
             // A Stop whose intent was persisted but whose server was killed before the
             // bridge was gone (§8.1 step 3): it is finished now.
-            live.stopping = true;
+            live.phase.start_stopping();
             self.terminate(&id, None);
             return;
         }
