@@ -10,6 +10,7 @@ mod credentials;
 mod doctor;
 mod headless;
 mod instance_verbs;
+mod login;
 mod mcp;
 mod reaper;
 mod recap_hook;
@@ -191,6 +192,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sign claude in for this user: prints a link and its QR code, reads the code back.
+    Login {
+        /// Sign in with an Anthropic Console account instead of a Claude subscription.
+        #[arg(long)]
+        console: bool,
+        /// The account's email address, to pre-fill the sign-in page.
+        #[arg(long, value_name = "EMAIL")]
+        email: Option<String>,
+    },
     /// Check the configuration, claude, the directories and the service setup.
     Doctor {
         /// Print the checks as JSON (`{"ok", "checks"}`).
@@ -366,6 +376,9 @@ fn main() -> ExitCode {
             false,
         ),
         Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), json),
+        Command::Login { console, email } => {
+            login::login(cli.config.as_deref(), console, email.as_deref())
+        }
         Command::Sessions { json } => sessions::sessions(cli.config.as_deref(), json),
         Command::PtyKeeper(args) => pty_keeper(args),
         Command::HashPassword => credentials::hash_password(),
@@ -410,9 +423,10 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 22] = [
+    const SUBCOMMANDS: [&str; 23] = [
         "run",
         "doctor",
+        "login",
         "sessions",
         "status",
         "start",
