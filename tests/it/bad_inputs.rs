@@ -2144,22 +2144,22 @@ async fn row_67_forward_auth_is_held_to_a_present_origin() {
     assert_eq!(scripted.status, 201, "row 67, no Origin: {}", scripted.body);
 }
 
-/// Row 75: the readiness routes (issue 20) are behind the gate like every API route: no
+/// Row 76: the readiness routes (issue 20) are behind the gate like every API route: no
 /// credentials → 401; a session cookie with a foreign `Origin` on the Re-check → 403, and
 /// neither runs a probe.
 #[tokio::test]
-async fn row_75_readiness_routes_need_auth_and_an_allowed_origin() {
+async fn row_76_readiness_routes_need_auth_and_an_allowed_origin() {
     let bench = Bench::start(password_sandbox(""), &[]);
     bench
         .table(vec![
             (
-                75,
+                76,
                 get("/api/readiness"),
                 401,
                 is("authentication required"),
             ),
             (
-                75,
+                76,
                 Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
                     .header("origin", &bench.server.base),
                 401,
@@ -2167,7 +2167,7 @@ async fn row_75_readiness_routes_need_auth_and_an_allowed_origin() {
             ),
             // A state-changing request without `Origin` is refused before anything else.
             (
-                75,
+                76,
                 Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty),
                 403,
                 is("origin check failed"),
@@ -2186,7 +2186,7 @@ async fn row_75_readiness_routes_need_auth_and_an_allowed_origin() {
         .to_owned();
     bench
         .refuses(
-            75,
+            76,
             Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
                 .header("cookie", &cookie)
                 .header("origin", "https://evil.example"),
@@ -2204,24 +2204,24 @@ async fn row_75_readiness_routes_need_auth_and_an_allowed_origin() {
     assert!(served.json()["level"].is_string(), "{}", served.body);
 }
 
-/// Row 76: the sign-in routes (issue 20) with auth on: no credentials → 401, a foreign
+/// Row 77: the sign-in routes (issue 20) with auth on: no credentials → 401, a foreign
 /// `Origin` → 403, a body over the limit → 413, a code over 4 096 characters → 422 — and
 /// none of them starts or types into a `claude`.
 #[tokio::test]
-async fn row_76_sign_in_routes_refuse_before_running_anything() {
+async fn row_77_sign_in_routes_refuse_before_running_anything() {
     let bench = Bench::start(password_sandbox("login_shepherd:\n  enabled: true\n"), &[]);
     let own = bench.server.base.clone();
     let start = || post("/api/login-shepherd/start", json!({"mode": "login"}));
     bench
         .table(vec![
             (
-                76,
+                77,
                 start().header("origin", &own),
                 401,
                 is("authentication required"),
             ),
             (
-                76,
+                77,
                 get("/api/login-shepherd/state"),
                 401,
                 is("authentication required"),
@@ -2241,7 +2241,7 @@ async fn row_76_sign_in_routes_refuse_before_running_anything() {
     bench
         .table(vec![
             (
-                76,
+                77,
                 start()
                     .header("cookie", &cookie)
                     .header("origin", "https://evil.example"),
@@ -2249,7 +2249,7 @@ async fn row_76_sign_in_routes_refuse_before_running_anything() {
                 is("origin check failed"),
             ),
             (
-                76,
+                77,
                 Request::new(
                     reqwest::Method::POST,
                     "/api/login-shepherd/code",
@@ -2262,7 +2262,7 @@ async fn row_76_sign_in_routes_refuse_before_running_anything() {
                 is("request body too large"),
             ),
             (
-                76,
+                77,
                 post(
                     "/api/login-shepherd/code",
                     json!({"code": "x".repeat(5000)}),
