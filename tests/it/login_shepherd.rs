@@ -321,3 +321,93 @@ async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_w
         sign_in_processes(&sandbox)
     );
 }
+
+/// Runs `clauster login …` with `stdin` as its input.
+fn clauster_login(
+    sandbox: &Sandbox,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut cmd = sandbox.command(support::clauster_bin());
+    cmd.arg("login")
+        .args(args)
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let mut child = cmd.spawn().expect("run clauster login");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("clauster login ends")
+}
+
+/// `clauster login` through a running server (its dashboard switch off: the control socket
+/// needs none) and with no server (the command's own engine): the link and its QR code on
+/// stdout, the code read from stdin, claude's answer and the exit status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clauster_login_signs_in_through_the_server_or_by_itself() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    let claude_env = claude.to_str().unwrap().to_owned();
+    let env = [
+        ("CLAUSTER_CLAUDE_BINARY", claude_env.as_str()),
+        ("FAKE_CLAUDE_LOGGED_IN", "0"),
+        ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+    ];
+    // No server: the command runs the flow itself. A wrong code fails with claude's words.
+    let wrong = clauster_login(&sandbox, &[], "wrong-code\n", &env);
+    let out = String::from_utf8_lossy(&wrong.stdout).into_owned();
+    let err = String::from_utf8_lossy(&wrong.stderr).into_owned();
+    assert_eq!(wrong.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("https://claude.com/cai/oauth/authorize?"),
+        "{out}"
+    );
+    assert!(out.contains('█') || out.contains('▀'), "a QR code: {out}");
+    assert!(err.contains("status code 400"), "{err}");
+
+    // Through a running server whose dashboard switch is off.
+    let server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
+    let (status, _) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    assert_eq!(status, 404, "the dashboard's routes stay off");
+    let ok = clauster_login(
+        &sandbox,
+        &["--email", "op@example.com"],
+        "right-code\n",
+        &env,
+    );
+    let out = String::from_utf8_lossy(&ok.stdout).into_owned();
+    let err = String::from_utf8_lossy(&ok.stderr).into_owned();
+    assert_eq!(ok.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("login_hint=op%40example.com"), "{out}");
+    assert!(out.trim_end().ends_with("Signed in."), "{out}");
+    // The server's readiness saw it.
+    let (_, readiness) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/readiness/recheck", server.base),
+        None,
+    )
+    .await;
+    let login = readiness["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "claude-login").cloned())
+        .expect("a claude-login check");
+    assert_eq!(login["status"], "ok", "{readiness}");
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "no sign-in process left"
+    );
+}

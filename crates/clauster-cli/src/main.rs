@@ -9,6 +9,7 @@ mod credentials;
 mod doctor;
 mod headless;
 mod instance_verbs;
+mod login;
 mod mcp;
 mod notify;
 mod reaper;
@@ -195,6 +196,15 @@ enum Command {
     /// Notifications: `notify test` sends a test to every webhook and Apprise URL.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Sign claude in for this user: prints a link and its QR code, reads the code back.
+    Login {
+        /// Sign in with an Anthropic Console account instead of a Claude subscription.
+        #[arg(long)]
+        console: bool,
+        /// The account's email address, to pre-fill the sign-in page.
+        #[arg(long, value_name = "EMAIL")]
+        email: Option<String>,
+    },
     /// Check the configuration, claude, the directories and the service setup.
     Doctor {
         /// Print the checks as JSON (`{"ok", "checks"}`).
@@ -381,6 +391,9 @@ fn main() -> ExitCode {
             false,
         ),
         Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), json),
+        Command::Login { console, email } => {
+            login::login(cli.config.as_deref(), console, email.as_deref())
+        }
         Command::Sessions { json } => sessions::sessions(cli.config.as_deref(), json),
         Command::Notify(NotifyCommand::Test { json }) => notify::test(cli.config.as_deref(), json),
         Command::PtyKeeper(args) => pty_keeper(args),
@@ -426,10 +439,11 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 23] = [
+    const SUBCOMMANDS: [&str; 24] = [
         "run",
         "notify",
         "doctor",
+        "login",
         "sessions",
         "status",
         "start",

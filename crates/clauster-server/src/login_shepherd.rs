@@ -18,6 +18,7 @@ use clauster_wire::{Frame, LoginFlowFrame};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::http::JsonObject;
 use crate::http::no_store;
@@ -77,8 +78,13 @@ fn disabled() -> ApiError {
     ApiError::not_found("login shepherd is disabled")
 }
 
-fn gate(state: &AppState) -> Result<(), ApiError> {
-    if state.config().login_shepherd.enabled {
+/// `login_shepherd.enabled`, or the control socket (`clauster login`, cli.md §3: the CLI's
+/// sign-in needs no dashboard switch, like the CLI reaper).
+fn gate(
+    state: &AppState,
+    socket: Option<&axum::Extension<ViaControlSocket>>,
+) -> Result<(), ApiError> {
+    if state.config().login_shepherd.enabled || socket.is_some() {
         Ok(())
     } else {
         Err(disabled())
@@ -219,9 +225,10 @@ async fn wait_for_link(
 /// `POST /api/login-shepherd/start {"mode", "method"?, "email"?}`.
 pub async fn start(
     State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    gate(&state)?;
+    gate(&state, socket.as_ref())?;
     let StartRequest {
         mode,
         method,
@@ -390,9 +397,10 @@ fn result_body(ended: Option<&(Outcome, Option<String>)>) -> Value {
 /// `POST /api/login-shepherd/code {"code"}`.
 pub async fn code(
     State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    gate(&state)?;
+    gate(&state, socket.as_ref())?;
     let fields = JsonObject::parse(&body)?;
     let code = fields
         .string("code")?
@@ -464,8 +472,11 @@ pub async fn code(
 
 /// `POST /api/login-shepherd/status`: `pending` while running; the result once ended (which
 /// retires the flow); 409 without a flow.
-pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    gate(&state)?;
+pub async fn status(
+    State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
+) -> Result<Response, ApiError> {
+    gate(&state, socket.as_ref())?;
     let mut flow = state.shepherd().lock();
     let Some(f) = flow.as_ref() else {
         return Err(ApiError::new(
@@ -481,8 +492,11 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
 }
 
 /// `GET /api/login-shepherd/state`: whether a flow is open, and its link.
-pub async fn flow_state(State(state): State<AppState>) -> Result<Response, ApiError> {
-    gate(&state)?;
+pub async fn flow_state(
+    State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
+) -> Result<Response, ApiError> {
+    gate(&state, socket.as_ref())?;
     let flow = state.shepherd().lock();
     let body = match flow.as_ref() {
         None => json!({"active": false}),
@@ -499,8 +513,11 @@ pub async fn flow_state(State(state): State<AppState>) -> Result<Response, ApiEr
 }
 
 /// `POST /api/login-shepherd/cancel`: kills the flow's process group; always 200.
-pub async fn cancel(State(state): State<AppState>) -> Result<Response, ApiError> {
-    gate(&state)?;
+pub async fn cancel(
+    State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
+) -> Result<Response, ApiError> {
+    gate(&state, socket.as_ref())?;
     let taken = state.shepherd().lock().take();
     let cancelled = taken.as_ref().is_some_and(|f| f.ended.is_none());
     if let Some(mut f) = taken {

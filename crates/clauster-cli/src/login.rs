@@ -1,0 +1,123 @@
+//! `clauster login [--console] [--email E]` (cli.md §3): signs `claude` in for the service
+//! user through the server's sign-in routes (http-api.md §3.2) over the control socket —
+//! the running server's, or the engine this command starts when none runs (cli.md §2). Prints
+//! the authorize URL and its QR code, reads the code from stdin, prints claude's answer.
+#![allow(clippy::print_stdout)] // the link is this command's output
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::commands::{request, success_json, target};
+
+/// A code answer can take 45 s before it says `pending`.
+const CODE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long `pending` is polled before giving up (the server kills the flow at 10 minutes).
+const PENDING_POLLS: u32 = 300;
+
+pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> ExitCode {
+    let target = match target(config_path) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let mut body = json!({"mode": "login", "method": if console { "console" } else { "claudeai" }});
+    if let Some(email) = email {
+        body["email"] = json!(email);
+    }
+    let body = body.to_string();
+    let Ok(answer) = request(
+        &target,
+        "POST",
+        "/api/login-shepherd/start",
+        Some(body.as_bytes()),
+        CODE_TIMEOUT,
+    ) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(started) = success_json(&answer) else {
+        return ExitCode::from(if answer.status == 409 { 2 } else { 1 });
+    };
+    let Some(url) = started.get("authorize_url").and_then(Value::as_str) else {
+        eprintln!("clauster: error: the server sent no sign-in link");
+        return ExitCode::FAILURE;
+    };
+    println!("Open this link, sign in, and paste the code it shows:\n\n{url}\n");
+    if let Ok(code) = qrcode::QrCode::new(url.as_bytes()) {
+        print!(
+            "{}",
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        );
+        println!();
+    }
+    print!("Code: ");
+    let _ = std::io::stdout().flush();
+    let mut code = String::new();
+    let read = std::io::stdin().lock().read_line(&mut code).unwrap_or(0);
+    let code = code.trim();
+    if read == 0 || code.is_empty() {
+        eprintln!("clauster: no code given; the sign-in was cancelled");
+        let _ = request(
+            &target,
+            "POST",
+            "/api/login-shepherd/cancel",
+            None,
+            CODE_TIMEOUT,
+        );
+        return ExitCode::FAILURE;
+    }
+    let body = json!({"code": code}).to_string();
+    let Ok(answer) = request(
+        &target,
+        "POST",
+        "/api/login-shepherd/code",
+        Some(body.as_bytes()),
+        CODE_TIMEOUT,
+    ) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(mut result) = success_json(&answer) else {
+        return ExitCode::FAILURE;
+    };
+    let mut polls = 0;
+    while result.get("pending").and_then(Value::as_bool) == Some(true) && polls < PENDING_POLLS {
+        polls += 1;
+        std::thread::sleep(Duration::from_secs(2));
+        let Ok(answer) = request(
+            &target,
+            "POST",
+            "/api/login-shepherd/status",
+            None,
+            CODE_TIMEOUT,
+        ) else {
+            return ExitCode::FAILURE;
+        };
+        let Some(next) = success_json(&answer) else {
+            return ExitCode::FAILURE;
+        };
+        result = next;
+    }
+    // Retire the finished flow (its result is read once).
+    let _ = request(
+        &target,
+        "POST",
+        "/api/login-shepherd/status",
+        None,
+        CODE_TIMEOUT,
+    );
+    let message = result
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("no answer");
+    if result.get("ok").and_then(Value::as_bool) == Some(true) {
+        println!("{message}");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("clauster: sign-in failed: {message}");
+        ExitCode::FAILURE
+    }
+}
