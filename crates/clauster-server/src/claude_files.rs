@@ -118,6 +118,16 @@ pub fn update_json_file(
     };
     let target = canonical_target(path).map_err(io_err)?;
 
+    // Step 3 first, without the lock: a file that needs no change is never locked, so a lock
+    // another process holds cannot delay or refuse a launch that writes nothing (issue 15
+    // review). Anything else (a change, an unreadable file) takes the locked path below.
+    if let Ok(Some((bytes, _))) = read_current(&target)
+        && let Ok(mut value) = claude_json::parse_config_bytes(&bytes)
+        && let Ok(false) = transform(&mut value)
+    {
+        return Ok(false);
+    }
+
     // Step 1: the in-process mutex, then the flock shared with the Python Clauster, each
     // within the deadline.
     let deadline = std::time::Instant::now() + LOCK_DEADLINE;

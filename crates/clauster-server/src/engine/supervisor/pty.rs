@@ -618,7 +618,7 @@ fn other_claude_in(dir: &Path, ours: &[i32]) -> Option<i32> {
 }
 
 /// Whether `pid` has one of `ancestors` above it (a child of our bridge is part of it).
-fn descends_from(pid: i32, ancestors: &[i32]) -> bool {
+pub(super) fn descends_from(pid: i32, ancestors: &[i32]) -> bool {
     let mut current = pid;
     for _ in 0..32 {
         let Some(parent) = std::fs::read_to_string(format!("/proc/{current}/stat"))
