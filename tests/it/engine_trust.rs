@@ -1225,3 +1225,54 @@ async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
         "{found}"
     );
 }
+
+/// A pty instance whose conversation is unknown resumes with `--continue` only while no
+/// other `claude` works in its directory; with one there (whose conversation `--continue`
+/// could pick), it starts a new conversation and the warning says why (bridges.md §9.2).
+#[tokio::test]
+async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() {
+    let (sandbox, alpha, claude) = setup();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
+    wait_pointer_names(&sandbox, &alpha, by_hand.0.id());
+    let (status, started) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    assert_eq!(stop(&server, &id).await.1["status"], "stopped");
+    assert_eq!(stored(&sandbox, &id, "claude_session_uuid"), None);
+
+    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!(
+        (status, &resumed["created"]),
+        (200, &json!(true)),
+        "{resumed}\n{}",
+        server.log()
+    );
+    let warnings = resumed["warnings"].to_string();
+    assert!(
+        warnings.contains("is not known and another claude process"),
+        "{resumed}"
+    );
+    let launches = bridge_launches(&argv_log);
+    let last = launches.last().expect("the resume launched");
+    assert!(
+        !last.iter().any(|a| a == "--continue" || a == "--resume"),
+        "{last:?}"
+    );
+    assert_eq!(resumed["resumed_conversation"], false, "{resumed}");
+}

@@ -456,7 +456,7 @@ fn prepare(
 ) -> Result<Prepared, (String, EngineError)> {
     let Ticket {
         mut row,
-        plan,
+        mut plan,
         mut warnings,
         trust_write,
         fallback_warning,
@@ -477,6 +477,14 @@ fn prepare(
     // §9.4: claude keeps the environment but creates a new starter session.
     if let Some(pointer) = &inputs.pointer_file {
         strip_pointer_file(pointer, true);
+    }
+    if let LaunchKind::Pty(conversation) = &mut plan.kind {
+        pty::continue_or_new(
+            conversation,
+            &row,
+            &inputs.config.projects_root,
+            &mut warnings,
+        );
     }
     // 15. Retention, then a new log set.
     retain_logs(&inputs.config, &inputs.logs, &inputs.keep);
