@@ -599,6 +599,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_needing_no_change_is_never_locked() {
+        let f = fixture();
+        let global = f.home.join(".claude.json");
+        fs::write(
+            &global,
+            "{\"hasUsedRemoteControl\": true, \"remoteDialogSeen\": true}",
+        )
+        .expect("write");
+        let target = canonical_target(&global).expect("target");
+        let held = open_lock_file(&f.state, &target).expect("lock file");
+        held.lock().expect("lock");
+        let began = std::time::Instant::now();
+        let written = acknowledge_remote_control(&f.state, &global).expect("no lock needed");
+        assert!(!written);
+        assert!(
+            began.elapsed() < LOCK_DEADLINE,
+            "waited for the lock: {:?}",
+            began.elapsed()
+        );
+        // A change does need it.
+        fs::write(&global, "{}").expect("write");
+        assert!(matches!(
+            acknowledge_remote_control(&f.state, &global),
+            Err(ClaudeFileError::Locked { .. })
+        ));
+        held.unlock().expect("unlock");
+    }
+
+    #[test]
     fn concurrent_writers_are_serialized() {
         let f = fixture();
         let global = f.home.join(".claude.json");
