@@ -665,10 +665,11 @@ mod tests {
         let f = fixture();
         let global = f.home.join(".claude.json");
         fs::write(&global, "{\"a\": 1}").expect("write");
+        // Call 1 is the check without the lock; the locked transaction starts at call 2.
         let mut calls = 0;
         let changed = update_json_file(&f.state, &global, |value| {
             calls += 1;
-            if calls == 1 {
+            if calls == 2 {
                 // claude rewrites the file meanwhile, without our lock.
                 fs::write(&global, "{\"a\": 1, \"fromClaude\": true}").expect("write");
             }
@@ -676,7 +677,7 @@ mod tests {
         })
         .expect("ok");
         assert!(changed);
-        assert_eq!(calls, 2);
+        assert_eq!(calls, 3);
         let value = read_json(&global);
         assert_eq!(value["fromClaude"], true);
         assert_eq!(value["hasUsedRemoteControl"], true);
@@ -693,10 +694,10 @@ mod tests {
         })
         .expect_err("gives up");
         assert!(matches!(err, ClaudeFileError::Io { .. }), "{err}");
-        assert_eq!(calls, MAX_ATTEMPTS);
+        assert_eq!(calls, 1 + MAX_ATTEMPTS);
         assert_eq!(
             fs::read_to_string(&global).expect("read"),
-            "{\"round\": \"xxx\"}"
+            "{\"round\": \"xxxx\"}"
         );
     }
 }
