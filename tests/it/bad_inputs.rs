@@ -3,7 +3,8 @@
 //! the world around the server is compared before and after — the `projects_root` tree (paths,
 //! bytes, link targets), Claude's global file, the config audit log, every bridge launch the
 //! fake recorded (`FAKE_CLAUDE_ARGV_LOG`), and `GET /api/instances` over the control socket.
-//! Row 51 (the reaper) is tested with the reaper itself.
+//! Row 51 (the reaper) is tested with the reaper itself; row 60 (a second bridge in one
+//! directory) in `engine_trust.rs`, beside the other step-9 tests.
 
 use crate::support;
 

@@ -354,12 +354,20 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
 
 // ---- defect 3 ---------------------------------------------------------------------------
 
-/// A `~/.claude.json` lock held by another process costs a start 5 s and a classified 503;
-/// the engine answers everyone else meanwhile, and nothing is launched.
+/// A `~/.claude.json` lock held by another process costs a start that must write trust 5 s
+/// and a classified 503; the engine answers everyone else meanwhile, and nothing is launched.
 #[tokio::test]
 async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
     use sha2::{Digest, Sha256};
     let (sandbox, _alpha, claude) = setup();
+    sandbox.project("beta", &[".git"]);
+    let mut config: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.home().join(".claude.json")).unwrap(),
+    )
+    .unwrap();
+    config["hasUsedRemoteControl"] = json!(true);
+    config["remoteDialogSeen"] = json!(true);
+    std::fs::write(sandbox.home().join(".claude.json"), config.to_string()).unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let global = std::fs::canonicalize(sandbox.home().join(".claude.json")).unwrap();
     let digest = Sha256::digest(global.as_os_str().as_encoded_bytes());
@@ -384,7 +392,7 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
         call(
             reqwest::Method::POST,
             &format!("{base}/api/instances"),
-            Some(json!({ "project": "alpha" })),
+            Some(json!({ "project": "beta", "trust": true })),
         )
         .await
     });
@@ -993,4 +1001,313 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
         found.unwrap_or_else(|| panic!("the running bridge was never listed\n{}", server.log()));
     assert_eq!(found[0]["instance_id"], id.as_str(), "{found:#}");
     assert_eq!(found[0]["status"], "running", "{found:#}");
+}
+
+// ---- found by the release-binary review (lane f1) ---------------------------------------
+
+/// Step 9 compares directories, not names: a symlink alias of a running project and the new
+/// name of a renamed project directory both answer with the running bridge (`created:
+/// false`), even with `trust: true`; nothing is launched beside it.
+#[tokio::test]
+async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
+    let (sandbox, alpha, claude) = setup();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+
+    let alias = sandbox.projects_root().join("alpha2");
+    std::os::unix::fs::symlink(&alpha, &alias).unwrap();
+    let (status, answer) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha2", "trust": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["created"], &answer["instance_id"]),
+        (200, &json!(false), &json!(id)),
+        "{answer}"
+    );
+    std::fs::remove_file(&alias).unwrap();
+
+    std::fs::rename(&alpha, sandbox.projects_root().join("alpha-new")).unwrap();
+    let (status, answer) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha-new", "trust": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["created"], &answer["instance_id"]),
+        (200, &json!(false), &json!(id)),
+        "{answer}"
+    );
+    assert_eq!(
+        bridge_launches(&argv_log).len(),
+        1,
+        "{:?}",
+        bridge_launches(&argv_log)
+    );
+}
+
+/// A bridge started by hand that writes no pointer is still found, by its working directory:
+/// Start answers adopt-first instead of launching a second bridge beside it.
+#[tokio::test]
+async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first() {
+    let (sandbox, alpha, claude) = setup();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let mut cmd = sandbox.command(&claude);
+    cmd.args(["remote-control", "--name", "by-hand", "--spawn", "same-dir"])
+        .env("FAKE_CLAUDE_WRITE_POINTER", "0")
+        .current_dir(&alpha);
+    let by_hand = support::spawn_logged(cmd, &sandbox.dir.path().join("by-hand.log"));
+    let pid = by_hand.0.id();
+    let canonical = std::fs::canonicalize(&alpha).unwrap();
+    let running = support::wait_for(Duration::from_secs(10), || {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+        (cwd == canonical && cmdline.split(|b| *b == 0).any(|a| a == b"remote-control"))
+            .then_some(())
+    });
+    assert!(running.is_some(), "the bridge by hand never ran");
+
+    let (status, refused) = server.start_bridge("alpha").await;
+    assert_eq!(
+        (status, &refused["detail"]),
+        (409, &json!(ADOPT_FIRST)),
+        "{refused}\n{}",
+        server.log()
+    );
+    assert!(
+        bridge_launches(&argv_log).is_empty(),
+        "{:?}",
+        bridge_launches(&argv_log)
+    );
+    assert!(list(&server).await.is_empty(), "a record was left behind");
+    assert!(
+        read_pointer(&sandbox, &alpha).is_none(),
+        "the fake wrote a pointer"
+    );
+}
+
+/// A live bridge whose row says `stopped` with `intentional_stop` set comes back `running`
+/// with the flag cleared, so the restart after that does not take it for an interrupted Stop
+/// and end it: restarts are idempotent.
+#[tokio::test]
+async fn a_live_bridge_recorded_intentionally_stopped_survives_two_restarts() {
+    let (sandbox, _alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_, started) = server.start_bridge("alpha").await;
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    kill_server(server);
+    {
+        let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE instances SET last_status = 'stopped', intentional_stop = 1 \
+                 WHERE instance_id = ?1",
+                [&id],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+
+    for restart in 1..=2 {
+        let server = start_server(&sandbox, Some(&claude), &[], &[]);
+        let (status, found) = get(&server, &id).await;
+        assert_eq!(status, 200, "{found}\n{}", server.log());
+        assert_eq!(
+            (
+                &found["status"],
+                &found["intentional_stop"],
+                &found["stopping"]
+            ),
+            (&json!("running"), &json!(false), &json!(false)),
+            "restart {restart}: {found}"
+        );
+        assert_eq!(
+            stored(&sandbox, &id, "CAST(intentional_stop AS TEXT)").as_deref(),
+            Some("0"),
+            "restart {restart}"
+        );
+        kill_server(server);
+        assert!(process_exists(pid), "restart {restart} ended the bridge");
+    }
+}
+
+/// A `~/.claude.json` lock held by another process does not touch a launch that writes
+/// nothing there (trusted, acknowledged): it starts at once. A launch that needs only the
+/// best-effort acknowledgement starts with a warning; only a trust write is refused.
+#[tokio::test]
+async fn a_held_claude_json_lock_refuses_only_a_launch_that_must_write_trust() {
+    let (sandbox, alpha, claude) = setup();
+    let beta = sandbox.project("beta", &[".git"]);
+    let gamma = sandbox.project("gamma", &[".git"]);
+    let global = sandbox.home().join(".claude.json");
+    let key = |p: &Path| {
+        std::fs::canonicalize(p)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    std::fs::write(
+        &global,
+        json!({
+            "projects": {
+                key(&alpha): { "hasTrustDialogAccepted": true },
+                key(&gamma): { "hasTrustDialogAccepted": true },
+            },
+            "hasUsedRemoteControl": true,
+            "remoteDialogSeen": true,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_file)
+        .unwrap();
+    lock.lock().unwrap();
+
+    // Nothing to write: no wait for the lock, no warning.
+    let began = Instant::now();
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    assert_eq!(started["warnings"], json!([]), "{started}");
+    assert!(
+        began.elapsed() < Duration::from_secs(4),
+        "the start waited for the lock: {:?}",
+        began.elapsed()
+    );
+
+    // A trust write must take the lock: 503, nothing launched.
+    let (status, refused) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "beta", "trust": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["detail"]),
+        (503, &json!("~/.claude.json is locked by another process")),
+        "{refused}"
+    );
+
+    // The acknowledgement is best effort (§6 step 12): a warning, and the launch goes on.
+    let mut text: Value = serde_json::from_str(&std::fs::read_to_string(&global).unwrap()).unwrap();
+    text["remoteDialogSeen"] = json!(false);
+    std::fs::write(&global, text.to_string()).unwrap();
+    let (status, started) = server.start_bridge("gamma").await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let warnings = started["warnings"].to_string();
+    assert!(
+        warnings.contains("could not enable Remote Control") && warnings.contains("locked"),
+        "{started}"
+    );
+    let projects: Vec<Value> = list(&server)
+        .await
+        .iter()
+        .map(|i| i["project"].clone())
+        .collect();
+    assert_eq!(projects, [json!("alpha"), json!("gamma")]);
+    lock.unlock().unwrap();
+    drop(beta);
+}
+
+/// A row whose project directory left `projects_root` comes back after a restart with the
+/// notice that says so (bridges.md §11 step 4).
+#[tokio::test]
+async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_, started) = server.start_bridge("alpha").await;
+    assert_eq!(started["status"], "running", "{started}");
+    assert_eq!(started["notice"], Value::Null, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    kill_server(server);
+    std::fs::rename(&alpha, sandbox.dir.path().join("elsewhere")).unwrap();
+
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (status, found) = get(&server, &id).await;
+    assert_eq!(status, 200, "{found}\n{}", server.log());
+    assert_eq!(
+        (&found["status"], &found["notice"]),
+        (
+            &json!("running"),
+            &json!("project directory is no longer under projects_root")
+        ),
+        "{found}"
+    );
+}
+
+/// A pty instance whose conversation is unknown resumes with `--continue` only while no
+/// other `claude` works in its directory; with one there (whose conversation `--continue`
+/// could pick), it starts a new conversation and the warning says why (bridges.md §9.2).
+#[tokio::test]
+async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() {
+    let (sandbox, alpha, claude) = setup();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
+    wait_pointer_names(&sandbox, &alpha, by_hand.0.id());
+    let (status, started) = post(
+        &server,
+        "/api/instances",
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    assert_eq!(stop(&server, &id).await.1["status"], "stopped");
+    assert_eq!(stored(&sandbox, &id, "claude_session_uuid"), None);
+
+    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!(
+        (status, &resumed["created"]),
+        (200, &json!(true)),
+        "{resumed}\n{}",
+        server.log()
+    );
+    let warnings = resumed["warnings"].to_string();
+    assert!(
+        warnings.contains("is not known and another claude process"),
+        "{resumed}"
+    );
+    let launches = bridge_launches(&argv_log);
+    let last = launches.last().expect("the resume launched");
+    assert!(
+        !last.iter().any(|a| a == "--continue" || a == "--resume"),
+        "{last:?}"
+    );
+    assert_eq!(resumed["resumed_conversation"], false, "{resumed}");
 }

@@ -788,6 +788,18 @@ impl Torture {
             &self.sandbox.state_dir(),
             &self.sandbox.home().join(".claude.json"),
         );
+        // The start waits for the lock only when it has something to write (bridges.md §12.4):
+        // the acknowledgement, undone here as a fresh `claude` login would.
+        let global = self.sandbox.home().join(".claude.json");
+        if let Some(mut config) = std::fs::read_to_string(&global)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .filter(Value::is_object)
+        {
+            config["remoteDialogSeen"] = json!(false);
+            std::fs::write(&global, config.to_string())
+                .map_err(|e| format!("cannot write {}: {e}", global.display()))?;
+        }
         let lock = HeldLock::file(file, Duration::from_millis(1500));
         let start = self
             .http

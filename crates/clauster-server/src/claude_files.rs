@@ -114,6 +114,16 @@ pub fn update_json_file(
     };
     let target = canonical_target(path).map_err(io_err)?;
 
+    // Step 3 first, without the lock: a file that needs no change is never locked, so a lock
+    // another process holds cannot delay or refuse a launch that writes nothing (issue 15
+    // review). Anything else (a change, an unreadable file) takes the locked path below.
+    if let Ok(Some((bytes, _))) = read_current(&target)
+        && let Ok(mut value) = claude_json::parse_config_bytes(&bytes)
+        && let Ok(false) = transform(&mut value)
+    {
+        return Ok(false);
+    }
+
     // Step 1: the in-process mutex, then the flock shared with the Python Clauster, each
     // within the deadline.
     let deadline = std::time::Instant::now() + LOCK_DEADLINE;
@@ -548,6 +558,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_needing_no_change_is_never_locked() {
+        let f = fixture();
+        let global = f.home.join(".claude.json");
+        fs::write(
+            &global,
+            "{\"hasUsedRemoteControl\": true, \"remoteDialogSeen\": true}",
+        )
+        .expect("write");
+        let target = canonical_target(&global).expect("target");
+        let held = open_lock_file(&f.state, &target).expect("lock file");
+        held.lock().expect("lock");
+        let began = std::time::Instant::now();
+        let written = acknowledge_remote_control(&f.state, &global).expect("no lock needed");
+        assert!(!written);
+        assert!(
+            began.elapsed() < LOCK_DEADLINE,
+            "waited for the lock: {:?}",
+            began.elapsed()
+        );
+        // A change does need it.
+        fs::write(&global, "{}").expect("write");
+        assert!(matches!(
+            acknowledge_remote_control(&f.state, &global),
+            Err(ClaudeFileError::Locked { .. })
+        ));
+        held.unlock().expect("unlock");
+    }
+
+    #[test]
     fn concurrent_writers_are_serialized() {
         let f = fixture();
         let global = f.home.join(".claude.json");
@@ -585,10 +624,11 @@ mod tests {
         let f = fixture();
         let global = f.home.join(".claude.json");
         fs::write(&global, "{\"a\": 1}").expect("write");
+        // Call 1 is the check without the lock; the locked transaction starts at call 2.
         let mut calls = 0;
         let changed = update_json_file(&f.state, &global, |value| {
             calls += 1;
-            if calls == 1 {
+            if calls == 2 {
                 // claude rewrites the file meanwhile, without our lock.
                 fs::write(&global, "{\"a\": 1, \"fromClaude\": true}").expect("write");
             }
@@ -596,7 +636,7 @@ mod tests {
         })
         .expect("ok");
         assert!(changed);
-        assert_eq!(calls, 2);
+        assert_eq!(calls, 3);
         let value = read_json(&global);
         assert_eq!(value["fromClaude"], true);
         assert_eq!(value["hasUsedRemoteControl"], true);
@@ -613,10 +653,10 @@ mod tests {
         })
         .expect_err("gives up");
         assert!(matches!(err, ClaudeFileError::Io { .. }), "{err}");
-        assert_eq!(calls, MAX_ATTEMPTS);
+        assert_eq!(calls, 1 + MAX_ATTEMPTS);
         assert_eq!(
             fs::read_to_string(&global).expect("read"),
-            "{\"round\": \"xxx\"}"
+            "{\"round\": \"xxxx\"}"
         );
     }
 }

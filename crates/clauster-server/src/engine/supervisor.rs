@@ -164,6 +164,8 @@ struct Live {
     sidecar: Option<clauster_core::pty_sidecar::Sidecar>,
     /// The notice shown on the instance: the engine's own, else the sidecar's note.
     notice: Option<String>,
+    /// Found at rediscovery outside the discovered projects (bridges.md §11 step 4).
+    project_gone: bool,
 }
 
 /// The reattach poison grace of §7.5.
@@ -1070,6 +1072,7 @@ impl Live {
             keeper: None,
             sidecar: None,
             notice: None,
+            project_gone: false,
         }
     }
 

@@ -12,7 +12,7 @@ use clauster_core::names::{Label, ProjectName, echo};
 use clauster_wire::SpawnOutcome;
 
 use super::{
-    LaunchKind, LaunchPlan, PTY_FALLBACK_WARNING, Supervisor, invalid, now_ms, pty, rfc3339,
+    LaunchKind, LaunchPlan, Live, PTY_FALLBACK_WARNING, Supervisor, invalid, now_ms, pty, rfc3339,
 };
 use crate::engine::{EngineError, StartRequest};
 use crate::store::InstanceRow;
@@ -308,11 +308,14 @@ impl Supervisor {
         if mode != LaunchMode::Standard {
             return Ok(None);
         }
+        // By directory, not by name: a symlink alias or a renamed project directory is the
+        // same place, and claude keys everything on the directory (issue 15 review).
         if let Some((other, _)) = self.instances.iter().find(|(other, live)| {
             Some(other.as_str()) != resumed
-                && live.row.project == name.as_str()
                 && !live.is_pty()
                 && live.is_live()
+                && (live.row.project == name.as_str()
+                    || self.bridge_dir(live).as_deref() == Some(canonical))
         }) {
             return Ok(Some(SpawnOutcome {
                 instance: self.instance_json(other),
@@ -324,10 +327,74 @@ impl Supervisor {
             }));
         }
         if self.adoptable(canonical).is_some() {
-            return Err(EngineError::Conflict(format!(
-                "a standard bridge not started by Clauster is already running in '{name}'; adopt it first (Adopt on its card, or POST /api/projects/{name}/adopt)"
-            )));
+            return Err(adopt_first(name));
         }
         Ok(None)
     }
+
+    /// Step 9's last look, at the spawn: `strangers` are the standard bridges the launch's
+    /// blocking half found working in the directory (a `/proc` scan, so a bridge started by
+    /// hand without a pointer counts too); one no instance of ours holds refuses the launch.
+    pub(super) fn gate_strangers(
+        &self,
+        name: &ProjectName,
+        strangers: &[i32],
+    ) -> Result<(), EngineError> {
+        let held = |pid: i32| {
+            self.instances.values().any(|live| {
+                live.phase.exited().is_none() && live.identity.as_ref().is_some_and(|i| i.pid == pid)
+            })
+        };
+        if strangers.iter().any(|pid| !held(*pid)) {
+            return Err(adopt_first(name));
+        }
+        Ok(())
+    }
+
+    /// The canonical directory a managed standard bridge runs in: its process's cwd while it
+    /// has one, else its project's directory.
+    fn bridge_dir(&self, live: &Live) -> Option<PathBuf> {
+        let cwd = live
+            .identity
+            .as_ref()
+            .filter(|_| live.phase.exited().is_none())
+            .and_then(|i| std::fs::read_link(format!("/proc/{}/cwd", i.pid)).ok());
+        let dir = cwd.unwrap_or_else(|| self.config.projects_root.join(&live.row.project));
+        std::fs::canonicalize(dir).ok()
+    }
+}
+
+/// The 409 of step 9: a standard bridge Clauster did not start works in the directory.
+fn adopt_first(name: &ProjectName) -> EngineError {
+    EngineError::Conflict(format!(
+        "a standard bridge not started by Clauster is already running in '{name}'; adopt it first (Adopt on its card, or POST /api/projects/{name}/adopt)"
+    ))
+}
+
+/// The live standard bridges (bridges.md §16, standard-only gate) whose working directory is
+/// `canonical`, other than `ours` and their descendants. Blocking: a `/proc` scan, run off
+/// the supervisor.
+pub(super) fn standard_bridges_in(canonical: &Path, ours: &[i32]) -> Vec<i32> {
+    use clauster_core::identity::Gate;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| !ours.contains(pid))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .ok()
+                .and_then(|cwd| std::fs::canonicalize(cwd).ok())
+                .is_some_and(|cwd| cwd == canonical)
+        })
+        .filter(|pid| {
+            clauster_pty::proc::read_identity(*pid)
+                .ok()
+                .flatten()
+                .is_some_and(|p| !p.stat.is_defunct() && Gate::StandardOnly.admits(&p.cmdline))
+        })
+        .filter(|pid| !pty::descends_from(*pid, ours))
+        .collect()
 }

@@ -7,6 +7,9 @@ use clauster_wire::Instance;
 use super::{Supervisor, alive};
 use crate::engine::logs::LogSet;
 
+/// The notice of a row whose project left `projects_root` (bridges.md §11 step 4).
+pub(super) const PROJECT_GONE: &str = "project directory is no longer under projects_root";
+
 impl Supervisor {
     pub(super) fn instance_json(&self, id: &str) -> Instance {
         let live = &self.instances[id];
@@ -56,7 +59,10 @@ impl Supervisor {
             bridge_debug_log_path: debug_log,
             bridge_raw_log_path: raw_log,
             error_detail: row.error_detail.clone(),
-            notice: live.notice.clone(),
+            notice: live
+                .notice
+                .clone()
+                .or_else(|| live.project_gone.then(|| PROJECT_GONE.to_owned())),
             claude_version: if alive {
                 self.caps.claude_version.as_ref().map(ToString::to_string)
             } else {

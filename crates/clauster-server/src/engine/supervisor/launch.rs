@@ -53,6 +53,13 @@ impl Supervisor {
             pointer_file: ticket
                 .strip_pointer
                 .then(|| self.pointers.file_for(&ticket.plan.canonical)),
+            ours: matches!(ticket.plan.kind, LaunchKind::Standard(_)).then(|| {
+                self.instances
+                    .values()
+                    .filter(|live| live.phase.exited().is_none())
+                    .filter_map(|live| live.identity.as_ref().map(|i| i.pid))
+                    .collect()
+            }),
         };
         let probes = self.probes.clone();
         self.reserve(project, async move {
@@ -97,11 +104,12 @@ impl Supervisor {
             resumes_conversation,
             warnings,
             fallback_warning,
+            strangers,
             ..
         } = prepared;
         // Step 9 again at the spawn: the blocking half may have taken seconds (a lock, the
         // probe), and a bridge started by hand meanwhile must stop the launch (issue 15).
-        if let Err(verdict) = self.gate_at_spawn(&row, &plan, &warnings) {
+        if let Err(verdict) = self.gate_at_spawn(&row, &plan, &warnings, &strangers) {
             self.refused_at_spawn(row, verdict, reply);
             return;
         }
@@ -139,6 +147,7 @@ impl Supervisor {
         row: &InstanceRow,
         plan: &LaunchPlan,
         warnings: &[String],
+        strangers: &[i32],
     ) -> Result<(), Result<Box<SpawnOutcome>, EngineError>> {
         if !matches!(plan.kind, LaunchKind::Standard(_)) {
             return Ok(());
@@ -153,7 +162,7 @@ impl Supervisor {
             Some(&row.instance_id),
             warnings,
         ) {
-            Ok(None) => Ok(()),
+            Ok(None) => self.gate_strangers(&name, strangers).map_err(Err),
             Ok(Some(existing)) => Err(Ok(Box::new(existing))),
             Err(refusal) => Err(Err(refusal)),
         }
@@ -418,6 +427,8 @@ struct PrepareInputs {
     writer: StoreWriter,
     /// §9.4: the pointer whose session a standard fresh start strips.
     pointer_file: Option<PathBuf>,
+    /// A standard launch: the bridge pids of our instances, which step 9's scan skips.
+    ours: Option<Vec<i32>>,
 }
 
 /// A launch ready to spawn: its `starting` row is persisted.
@@ -431,6 +442,8 @@ struct Prepared {
     warnings: Vec<String>,
     fallback_warning: Option<String>,
     caps: Capabilities,
+    /// Step 9's scan: standard bridges working in the directory that are not ours.
+    strangers: Vec<i32>,
 }
 
 /// Steps 12–16 of §6, blocking (file locks, SQLite): run on a blocking thread. A refusal
@@ -444,7 +457,7 @@ fn prepare(
 ) -> Result<Prepared, (String, EngineError)> {
     let Ticket {
         mut row,
-        plan,
+        mut plan,
         mut warnings,
         trust_write,
         fallback_warning,
@@ -465,6 +478,14 @@ fn prepare(
     // §9.4: claude keeps the environment but creates a new starter session.
     if let Some(pointer) = &inputs.pointer_file {
         strip_pointer_file(pointer, true);
+    }
+    if let LaunchKind::Pty(conversation) = &mut plan.kind {
+        pty::continue_or_new(
+            conversation,
+            &row,
+            &inputs.config.projects_root,
+            &mut warnings,
+        );
     }
     // 15. Retention, then a new log set.
     retain_logs(&inputs.config, &inputs.logs, &inputs.keep);
@@ -497,6 +518,11 @@ fn prepare(
         crate::engine::writer::wait_confirmed(inputs.writer.upsert_confirmed(stored))
             .map_err(|reason| refuse(EngineError::Unavailable(reason)))?;
     }
+    let strangers = inputs
+        .ours
+        .as_deref()
+        .map(|ours| super::gate::standard_bridges_in(&plan.canonical, ours))
+        .unwrap_or_default();
     Ok(Prepared {
         row,
         plan,
@@ -506,13 +532,14 @@ fn prepare(
         warnings,
         fallback_warning,
         caps,
+        strangers,
     })
 }
 
 /// Steps 12–13: the remote-control acknowledgement and the recap hook (§13.1; best effort,
 /// a warning when either fails), then the trust write a `trust: true` request deferred until
-/// every gate passed. A lock another process holds for more than 5 s refuses the launch
-/// with 503 (issue 14).
+/// every gate passed. A file that needs no change is read without its lock; a lock another
+/// process holds for more than 5 s refuses only the trust write, with 503 (issue 14).
 fn prepare_claude_files(
     state_dir: &Path,
     acknowledge: bool,
@@ -526,10 +553,8 @@ fn prepare_claude_files(
             .then(|| EngineError::Unavailable(err.to_string()))
     };
     let mut warnings = Vec::new();
+    // Step 12 is best effort: a failure, a held lock included, is a warning, never a refusal.
     if acknowledge && let Err(err) = claude_files::acknowledge_remote_control(state_dir, global) {
-        if let Some(refusal) = locked(&err) {
-            return Err(refusal);
-        }
         warnings.push(format!(
             "could not enable Remote Control in {}: {err}",
             global.display()
@@ -539,9 +564,6 @@ fn prepare_claude_files(
         && let Err(err) =
             claude_files::install_recap_hook(state_dir, &hook.settings_file, &hook.command)
     {
-        if let Some(refusal) = locked(&err) {
-            return Err(refusal);
-        }
         warnings.push(format!("could not install the resume-recap hook: {err}"));
     }
     if trust_write {

@@ -64,6 +64,28 @@ impl Conversation {
     }
 }
 
+/// §9.2: a resume whose conversation is unknown continues the directory's newest one, which
+/// is another process's when another `claude` works there; then it starts a new conversation
+/// and says why. Blocking (a `/proc` scan): run off the supervisor.
+pub(super) fn continue_or_new(
+    conversation: &mut Conversation,
+    row: &InstanceRow,
+    projects_root: &Path,
+    warnings: &mut Vec<String>,
+) {
+    if !matches!(conversation, Conversation::ContinueLatest) {
+        return;
+    }
+    let cwd = bridge_cwd(row, projects_root);
+    if let Some(other) = other_claude_in(&cwd, &[]) {
+        *conversation = Conversation::New;
+        warnings.push(format!(
+            "the conversation of '{}' is not known and another claude process (pid {other}) works in its directory, so --continue could pick that process's conversation; started a new one",
+            row.label
+        ));
+    }
+}
+
 /// The spawn-mode rules of §3.4 for pty: `session` becomes same-dir, and same-dir warns.
 pub(super) fn coerce_spawn_mode(mode: SpawnMode, warnings: &mut Vec<String>) -> SpawnMode {
     match mode {
@@ -558,7 +580,7 @@ impl Supervisor {
 
 /// The directory a pty bridge runs in: its worktree, else the project (canonical when it
 /// resolves, as Claude names transcript directories after the real path).
-fn bridge_cwd(row: &InstanceRow, projects_root: &Path) -> PathBuf {
+pub(super) fn bridge_cwd(row: &InstanceRow, projects_root: &Path) -> PathBuf {
     let project = projects_root.join(&row.project);
     let project = std::fs::canonicalize(&project).unwrap_or(project);
     match row.worktree_name.as_deref() {
@@ -571,7 +593,7 @@ fn bridge_cwd(row: &InstanceRow, projects_root: &Path) -> PathBuf {
 
 /// A `claude` process other than `ours` (and their descendants) whose working directory is
 /// `dir`: its argv[0] or argv[1] names `claude`, and it is not a keeper (§16 keeper gate).
-fn other_claude_in(dir: &Path, ours: &[i32]) -> Option<i32> {
+pub(super) fn other_claude_in(dir: &Path, ours: &[i32]) -> Option<i32> {
     let dir = std::fs::canonicalize(dir).ok()?;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
@@ -611,7 +633,7 @@ fn other_claude_in(dir: &Path, ours: &[i32]) -> Option<i32> {
 }
 
 /// Whether `pid` has one of `ancestors` above it (a child of our bridge is part of it).
-fn descends_from(pid: i32, ancestors: &[i32]) -> bool {
+pub(super) fn descends_from(pid: i32, ancestors: &[i32]) -> bool {
     let mut current = pid;
     for _ in 0..32 {
         let Some(parent) = std::fs::read_to_string(format!("/proc/{current}/stat"))

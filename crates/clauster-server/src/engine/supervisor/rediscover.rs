@@ -68,6 +68,7 @@ impl Supervisor {
         let keeper = pty::keeper_identity(&row);
         let mut live = Live::new(row, status, self.launches, false, identity);
         live.keeper = keeper;
+        live.project_gone = !self.discovered(&live.row.project);
         if status.is_live() && live.row.bridge_pid.is_none() && live.row.keeper_pid.is_none() {
             // Step 3: no process was ever recorded — Clauster stopped between persisting the
             // row and launching (§6 steps 16–17).
@@ -113,6 +114,12 @@ impl Supervisor {
             self.terminate(&id, None);
             return;
         }
+        if matches!(status, Status::Stopped | Status::Crashed) {
+            // Recorded ended but alive: the row is re-derived as live, and its old
+            // `intentional_stop` described that end, not a Stop still to finish — kept, the next
+            // restart would take it for an interrupted Stop and end a running bridge.
+            live.row.intentional_stop = false;
+        }
         let has_log = live.row.log_stem.is_some() || live.row.debug_log_path.is_some();
         match status {
             Status::Running | Status::Error => {}
@@ -138,6 +145,14 @@ impl Supervisor {
             });
             self.schedule_deadline(&id, self.instances[&id].launch, remaining);
         }
+    }
+
+    /// Whether `project` names a discovered project (§6 step 1): a valid, non-hidden name of
+    /// a directory of `projects_root`.
+    fn discovered(&self, project: &str) -> bool {
+        ProjectName::new(project).is_ok()
+            && !project.starts_with('.')
+            && std::fs::metadata(self.config.projects_root.join(project)).is_ok_and(|m| m.is_dir())
     }
 
     /// Startup (§17.3): non-live pointers of discovered projects untouched for 14 days lose
