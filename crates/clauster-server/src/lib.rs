@@ -242,6 +242,13 @@ async fn serve_on(
     let root = config.projects_root.clone();
     tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let max_connections = config.max_connections;
+    // Every user behind a forward-auth proxy arrives from it: no per-source cap for it.
+    let proxy = &config.auth.reverse_proxy;
+    let proxy_ips = if proxy.enabled {
+        proxy.trusted_ips.clone()
+    } else {
+        Vec::new()
+    };
     let mcp_config = std::sync::Arc::clone(&config);
     let state = state::AppState::new(config, context, options, engine);
     // A CLI command's engine lives for seconds: no background rollup for it.
@@ -297,7 +304,10 @@ async fn serve_on(
             browser_facing,
             headers.clone(),
             tls,
-            usize::try_from(max_connections).unwrap_or(usize::MAX),
+            listen::Caps::new(
+                usize::try_from(max_connections).unwrap_or(usize::MAX),
+                proxy_ips,
+            ),
             stopped(),
         )
     });
@@ -333,7 +343,7 @@ fn serve_browsers<L>(
     router: axum::Router,
     headers: L,
     tls: Option<tls::TlsSetup>,
-    max_connections: usize,
+    caps: listen::Caps,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>>
 where
@@ -359,7 +369,7 @@ where
         router,
         tls.map(|tls| tls.config),
         limits,
-        max_connections,
+        caps,
         stopped,
     )
 }
