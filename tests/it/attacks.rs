@@ -320,6 +320,38 @@ async fn a_rebound_host_name_is_refused_with_421() {
     assert_peak_rss_under(&server, 100);
 }
 
+/// Two `Host` headers, in either order, are refused with 400 (SECURITY.md row 76). Before the
+/// fix the first one won: `evil.example` first → 421, `127.0.0.1` first → 200.
+#[tokio::test]
+async fn a_request_with_two_host_headers_is_refused() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    for hosts in [["evil.example", "127.0.0.1"], ["127.0.0.1", "evil.example"]] {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/state HTTP/1.1\r\nHost: {}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            hosts[0], hosts[1]
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{hosts:?}: {answer}");
+        assert!(
+            answer.contains(
+                r#"{"detail":"the request has more than one Host header; send exactly one"}"#
+            ),
+            "{hosts:?}: {answer}"
+        );
+    }
+    assert_healthz_within_a_second(&server).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Idle sockets cannot exhaust the descriptors.
 
