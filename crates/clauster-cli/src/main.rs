@@ -288,6 +288,14 @@ fn main() -> ExitCode {
         return recap_hook::run();
     }
     let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
+    // A one-shot command piped into `head` ends quietly when the reader goes away; the
+    // server, the keeper and the MCP stdio server keep treating EPIPE as an error.
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::PtyKeeper(_) | Command::Mcp
+    ) {
+        clauster_pty::restore_default_sigpipe();
+    }
     match cli.command {
         Command::Run(args) => run(cli.config.as_deref(), args),
         Command::Status { json } => commands::status(cli.config.as_deref(), json),

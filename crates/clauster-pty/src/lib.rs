@@ -5,3 +5,20 @@
 pub mod keeper;
 #[cfg(unix)]
 pub mod proc;
+
+/// Gives `SIGPIPE` back its default disposition (the process ends quietly, as `cat` or `ls`
+/// do) so a one-shot command whose output goes to a closed pipe (`clauster status --json |
+/// head -1`) stops instead of panicking in `println!`: the Rust runtime ignores `SIGPIPE`
+/// before `main`. Not for the long-lived server, whose sockets and children's pipes must see
+/// `EPIPE` as an error. Call it at the start of `main`, before any thread exists.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn restore_default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: `SigDfl` installs no handler of ours, so no code of ours runs in a signal
+    // context; the caller calls this first thing in `main`, when no other thread exists to
+    // change the disposition concurrently.
+    if let Err(err) = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) } {
+        eprintln!("clauster: cannot restore the default SIGPIPE disposition: {err}");
+    }
+}
