@@ -161,6 +161,12 @@ fn a_second_server_on_the_same_state_dir_refuses() {
         "{}",
         text(&second.stderr)
     );
+    // It never announced an address it does not serve (the banner comes once serving).
+    assert!(
+        !text(&second.stderr).contains("://127.0.0.1:"),
+        "{}",
+        text(&second.stderr)
+    );
     // The refused server left the first one's socket alone.
     let listed = clauster(&sandbox, &["status"], &[]);
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));

@@ -598,7 +598,8 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     } else {
         host.clone()
     };
-    eprintln!(
+    // Printed by the server once it holds the engine lock and serves.
+    let banner = format!(
         "clauster {} | claude probing… | projects_root={} | {scheme}://{shown_host}:{bound}{}",
         env!("CARGO_PKG_VERSION"),
         config.projects_root.display(),
@@ -616,6 +617,7 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     };
     let options = clauster_server::ServeOptions {
         tls,
+        banner: Some(banner),
         ..clauster_server::ServeOptions::default()
     };
     match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {

@@ -77,6 +77,10 @@ pub struct ServeOptions {
     /// Native TLS already prepared by the caller (`tls::prepare`, so its errors come before
     /// the banner); `None` prepares it here from `config.tls`.
     pub tls: Option<tls::TlsSetup>,
+    /// The line `clauster run` prints to stderr once it serves (cli.md §3 `run`): printed
+    /// here after the engine lock is taken, so a second server on the same state dir fails
+    /// without having announced an address.
+    pub banner: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -86,6 +90,7 @@ impl Default for ServeOptions {
             environments_api: reaper::EnvironmentsApi::from_env(),
             clone_url_policy: UrlPolicy::real(),
             tls: None,
+            banner: None,
         }
     }
 }
@@ -179,6 +184,7 @@ async fn serve_on(
 ) -> Result<(), ServeError> {
     // Only the TCP listener speaks TLS; the control socket stays plain.
     let tls = tls::for_listener(listener.is_some(), options.tls.take(), &config.config)?;
+    let banner = options.banner.take();
     let local = listener
         .as_ref()
         .map(TcpListener::local_addr)
@@ -255,6 +261,9 @@ async fn serve_on(
     if local.is_some() {
         state.usage().start();
         state.metrics().start();
+    }
+    if let Some(banner) = &banner {
+        eprintln!("{banner}");
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");
