@@ -530,6 +530,11 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
         }
     };
     init_tracing(&loaded.config);
+    // Before the runtime starts: on the main thread, the process's own name.
+    #[cfg(target_os = "linux")]
+    if let Some(name) = &loaded.config.instance_name {
+        clauster_pty::set_process_name(name);
+    }
     if loaded.path.is_none() {
         let searched: Vec<String> = loaded
             .searched

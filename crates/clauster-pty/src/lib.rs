@@ -22,3 +22,22 @@ pub fn restore_default_sigpipe() {
         eprintln!("clauster: cannot restore the default SIGPIPE disposition: {err}");
     }
 }
+
+/// Names the calling thread — on the main thread, the process as `ps`, `top` and
+/// `/proc/<pid>/comm` show it — `clauster[<name>]`, cut to the kernel's 15 bytes at a
+/// character boundary (config.md §3.1 `instance_name`). argv is left alone.
+#[cfg(target_os = "linux")]
+pub fn set_process_name(instance_name: &str) {
+    let mut name = format!("clauster[{instance_name}]");
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return;
+    };
+    if let Err(err) = nix::sys::prctl::set_name(&name) {
+        eprintln!("clauster: cannot set the process name: {err}");
+    }
+}
