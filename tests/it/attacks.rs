@@ -520,7 +520,8 @@ async fn a_slow_body_flood_cannot_lock_everyone_out() {
     // The flood is in place once every attacker has opened its connections and the server
     // has answered a request after them (a connection arriving in the same instant as a
     // burst of new ones, before any has sent its head, may be shed: none is a stalled body
-    // yet). Before the fix no request was answered from here on.
+    // yet). Before the fix the answers stopped once the flood's connections were accepted
+    // (measured: the first probe of the loop below got no answer).
     in_place.wait().await;
     let healthz = format!("{}/healthz", server.base);
     let answered = tokio::time::timeout(Duration::from_secs(20), async {
