@@ -320,6 +320,38 @@ async fn a_rebound_host_name_is_refused_with_421() {
     assert_peak_rss_under(&server, 100);
 }
 
+/// Two `Host` headers, in either order, are refused with 400 (SECURITY.md row 76). Before the
+/// fix the first one won: `evil.example` first → 421, `127.0.0.1` first → 200.
+#[tokio::test]
+async fn a_request_with_two_host_headers_is_refused() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    for hosts in [["evil.example", "127.0.0.1"], ["127.0.0.1", "evil.example"]] {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/state HTTP/1.1\r\nHost: {}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            hosts[0], hosts[1]
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{hosts:?}: {answer}");
+        assert!(
+            answer.contains(
+                r#"{"detail":"the request has more than one Host header; send exactly one"}"#
+            ),
+            "{hosts:?}: {answer}"
+        );
+    }
+    assert_healthz_within_a_second(&server).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Idle sockets cannot exhaust the descriptors.
 
@@ -416,6 +448,110 @@ async fn at_the_cap_with_no_idle_connection_new_ones_are_refused() {
         answer.starts_with("HTTP/1.1 200").then_some(())
     });
     assert!(served.is_some(), "served again once a WebSocket closed");
+    assert_peak_rss_under(&server, 100);
+}
+
+/// One attacking source's connection: a POST head announcing a 4 000-byte body, then one
+/// byte of it; `None` when the server refused the connection.
+async fn slow_body_connection(
+    source: [u8; 4],
+    server: std::net::SocketAddr,
+) -> Option<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt as _;
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket
+        .bind((std::net::Ipv4Addr::from(source), 0).into())
+        .ok()?;
+    let mut stream = socket.connect(server).await.ok()?;
+    let head = format!(
+        "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: http://127.0.0.1:{}\r\n\
+         Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n{{",
+        server.port(),
+        server.port()
+    );
+    stream.write_all(head.as_bytes()).await.ok()?;
+    Some(stream)
+}
+
+/// A slow-body flood (issue 16 follow-up, finding 1): four sources (127.0.0.2–5) each keep
+/// 24 connections stuck mid-body (reopening every one the server closes) against
+/// `max_connections: 40`, so one source may hold 16. `/healthz` from 127.0.0.1 keeps
+/// answering within 1 s throughout, and the server did shed or refuse the flood. Before the
+/// fix the first 40 stalled bodies held every slot and every other connection was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_body_flood_cannot_lock_everyone_out() {
+    use tokio::io::AsyncWriteExt as _;
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let server = start_server(&sandbox, None, &[], &[("CLAUSTER_MAX_CONNECTIONS", "40")]);
+    assert_healthz_within_a_second(&server).await;
+    let address: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let in_place = Arc::new(tokio::sync::Barrier::new(5));
+    let mut attackers = tokio::task::JoinSet::new();
+    for source in 2..=5u8 {
+        let stop = Arc::clone(&stop);
+        let in_place = Arc::clone(&in_place);
+        attackers.spawn(async move {
+            let from = [127, 0, 0, source];
+            let mut streams = Vec::new();
+            for _ in 0..24 {
+                streams.push(slow_body_connection(from, address).await);
+            }
+            in_place.wait().await;
+            // Connections the server closed or refused, reopened.
+            let mut lost = 0;
+            while !stop.load(Ordering::Acquire) {
+                for stream in &mut streams {
+                    let alive = match stream {
+                        Some(open) => open.write_all(b" ").await.is_ok(),
+                        None => false,
+                    };
+                    if !alive {
+                        lost += 1;
+                        *stream = slow_body_connection(from, address).await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            lost
+        });
+    }
+    // The flood is in place once every attacker has opened its connections and the server
+    // has answered a request after them (a connection arriving in the same instant as a
+    // burst of new ones, before any has sent its head, may be shed: none is a stalled body
+    // yet). Before the fix the answers stopped once the flood's connections were accepted
+    // (measured: the first probe of the loop below got no answer).
+    in_place.wait().await;
+    let healthz = format!("{}/healthz", server.base);
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        while healthz_time(&healthz).await >= Duration::from_secs(1) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "/healthz never answered under the flood");
+    let probe = HealthProbe::start(&server.base);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let took = healthz_time(&healthz).await;
+        assert!(
+            took < Duration::from_secs(1),
+            "/healthz took {took:?} under the flood"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Release);
+    let mut lost = 0;
+    while let Some(done) = attackers.join_next().await {
+        lost += done.expect("the attacker ran");
+    }
+    eprintln!("slow-body flood: {lost} attacking connections shed or refused");
+    assert!(
+        lost > 0,
+        "96 stalled bodies against 40 slots and none was shed or refused"
+    );
+    probe.assert_answered_within_a_second().await;
     assert_peak_rss_under(&server, 100);
 }
 

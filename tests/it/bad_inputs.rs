@@ -2027,6 +2027,20 @@ async fn rows_62_to_64_and_72_to_74_the_second_audit() {
             starts("no managed instance"),
         ),
     ];
+    // Row 73 (release review): a query value is echoed bounded too, not only escaped.
+    let since = format!("\u{1b}{}", "a".repeat(3000));
+    cases.push((
+        73,
+        get(format!(
+            "/api/projects/alpha/usage/daily?since=%1B{}",
+            "a".repeat(3000)
+        )),
+        422,
+        is(format!(
+            "since must be a date like 2026-11-25 (YYYY-MM-DD, UTC), got '{}'",
+            clauster_core::names::echo(&since)
+        )),
+    ));
     // Row 64: a Host that is not this server's, on any route.
     for path in ["/api/state", "/healthz", "/"] {
         cases.push((

@@ -161,6 +161,12 @@ fn a_second_server_on_the_same_state_dir_refuses() {
         "{}",
         text(&second.stderr)
     );
+    // It never announced an address it does not serve (the banner comes once serving).
+    assert!(
+        !text(&second.stderr).contains("://127.0.0.1:"),
+        "{}",
+        text(&second.stderr)
+    );
     // The refused server left the first one's socket alone.
     let listed = clauster(&sandbox, &["status"], &[]);
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
@@ -421,4 +427,33 @@ fn a_command_running_the_engine_cannot_be_reached_by_another() {
     assert!(!socket.exists(), "a command left a socket behind");
     let stopped = clauster(&sandbox, &["stop", "alpha"], &claude_env);
     assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+}
+
+/// A command whose stdout is a pipe nobody reads any more (`clauster status --json | head
+/// -1` after `head` exited) ends by SIGPIPE like any Unix tool, not with a panic and exit 101
+/// ("failed printing to stdout: Broken pipe").
+#[test]
+fn a_closed_stdout_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let (sandbox, _claude) = setup();
+    for args in [
+        &["status", "--json"][..],
+        &["version", "--json"],
+        &["projects", "--json"],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let mut cmd = sandbox.command(clauster_bin());
+        cmd.args(args)
+            .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+            .stdout(writer);
+        let output = cmd.output().expect("run clauster");
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            (output.status.code(), output.status.signal()),
+            (None, Some(13)),
+            "{args:?} ended by SIGPIPE: {stderr}"
+        );
+    }
 }

@@ -246,3 +246,19 @@ async fn large_html_and_json_answers_are_gzipped_when_accepted() {
         "a small answer is sent as it is"
     );
 }
+
+/// `instance_name` names the process `clauster[<name>]`, cut to the kernel's 15 bytes
+/// (config.md §3.1), as /proc/<pid>/comm shows it.
+#[test]
+fn instance_name_names_the_process() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let server = support::start_server(
+        &sandbox,
+        None,
+        &[],
+        &[("CLAUSTER_INSTANCE_NAME", "workstation")],
+    );
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", server.pid())).unwrap();
+    assert_eq!(comm.trim_end(), "clauster[workst");
+}

@@ -303,6 +303,7 @@ struct RunArgs {
     projects_root: Option<PathBuf>,
 }
 
+#[allow(clippy::too_many_lines)] // one dispatch arm per subcommand
 fn main() -> ExitCode {
     // Claude Code's SessionStart hook (bridges.md §13.2): hidden, and before clap so that no
     // argument or parse error can ever fail a session.
@@ -313,6 +314,14 @@ fn main() -> ExitCode {
         return recap_hook::run();
     }
     let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
+    // A one-shot command piped into `head` ends quietly when the reader goes away; the
+    // server, the keeper and the MCP stdio server keep treating EPIPE as an error.
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::PtyKeeper(_) | Command::Mcp
+    ) {
+        clauster_pty::restore_default_sigpipe();
+    }
     match cli.command {
         Command::Run(args) => run(cli.config.as_deref(), args),
         Command::Status { json } => commands::status(cli.config.as_deref(), json),
@@ -553,6 +562,11 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
         }
     };
     init_tracing(&loaded.config);
+    // Before the runtime starts: on the main thread, the process's own name.
+    #[cfg(target_os = "linux")]
+    if let Some(name) = &loaded.config.instance_name {
+        clauster_pty::set_process_name(name);
+    }
     if loaded.path.is_none() {
         let searched: Vec<String> = loaded
             .searched
@@ -621,7 +635,8 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     } else {
         host.clone()
     };
-    eprintln!(
+    // Printed by the server once it holds the engine lock and serves.
+    let banner = format!(
         "clauster {} | claude probing… | projects_root={} | {scheme}://{shown_host}:{bound}{}",
         env!("CARGO_PKG_VERSION"),
         config.projects_root.display(),
@@ -639,6 +654,7 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     };
     let options = clauster_server::ServeOptions {
         tls,
+        banner: Some(banner),
         ..clauster_server::ServeOptions::default()
     };
     match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use clauster_core::names::echo;
 use serde_json::{Map, Value, json};
 
 use crate::api::{Api, Method, query_value, segment};
@@ -41,7 +42,10 @@ impl<A: Api> Tools<A> {
                 no_arguments(name, args)?;
                 self.list_sessions().await
             }
-            "session_status" => self.session_status(&required_id(args)?).await,
+            "session_status" => {
+                allow_only(name, args, &["id"])?;
+                self.session_status(&required_id(args)?).await
+            }
             "list_projects" => {
                 no_arguments(name, args)?;
                 self.list_projects().await
@@ -53,7 +57,10 @@ impl<A: Api> Tools<A> {
                 self.get("/api/doctor").await
             }
             "spawn_session" => self.spawn_session(args).await,
-            "stop_session" => self.stop_session(&required_id(args)?).await,
+            "stop_session" => {
+                allow_only(name, args, &["id"])?;
+                self.stop_session(&required_id(args)?).await
+            }
             "resume_session" => self.resume_session(args).await,
             other => Err(format!(
                 "unknown tool: {other}; tools/list names the tools this server has"
@@ -142,7 +149,7 @@ impl<A: Api> Tools<A> {
                 "session": working_summary(session, &instances, &projects),
             }));
         }
-        Ok(json!({ "found": false, "id": id }))
+        Ok(json!({ "found": false, "id": echo(id) }))
     }
 
     /// `{<flag>: false, id, ambiguous: [ids]}`: the bridges a reference could mean, by the
@@ -161,7 +168,7 @@ impl<A: Api> Tools<A> {
             ids = ids_where(&|i| i["instance_id"].as_str().is_some_and(|x| x.starts_with(id)));
         }
         ids.sort();
-        Ok(json!({ flag: false, "id": id, "ambiguous": ids }))
+        Ok(json!({ flag: false, "id": echo(id), "ambiguous": ids }))
     }
 
     async fn list_projects(&self) -> Reply {
@@ -319,7 +326,7 @@ impl<A: Api> Tools<A> {
                 "id": id,
                 "session": bridge_summary(&answer.json()),
             })),
-            404 => Ok(json!({ "stopped": false, "id": id })),
+            404 => Ok(json!({ "stopped": false, "id": echo(id) })),
             409 if is_ambiguity(&answer) => self.ambiguous("stopped", id).await,
             _ => Err(answer.detail()),
         }

@@ -87,6 +87,10 @@ pub struct ServeOptions {
     /// Where the Apprise services with a fixed home (ntfy.sh, Discord, Slack) are reached:
     /// the real ones, or a test's local double (notifications.md §5).
     pub notify_hosts: clauster_core::notify::apprise::ServiceHosts,
+    /// The line `clauster run` prints to stderr once it serves (cli.md §3 `run`): printed
+    /// here after the engine lock is taken, so a second server on the same state dir fails
+    /// without having announced an address.
+    pub banner: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -97,6 +101,7 @@ impl Default for ServeOptions {
             clone_url_policy: UrlPolicy::real(),
             tls: None,
             notify_hosts: clauster_core::notify::apprise::ServiceHosts::real(),
+            banner: None,
         }
     }
 }
@@ -190,6 +195,7 @@ async fn serve_on(
 ) -> Result<(), ServeError> {
     // Only the TCP listener speaks TLS; the control socket stays plain.
     let tls = tls::for_listener(listener.is_some(), options.tls.take(), &config.config)?;
+    let banner = options.banner.take();
     let local = listener
         .as_ref()
         .map(TcpListener::local_addr)
@@ -253,6 +259,13 @@ async fn serve_on(
     let root = config.projects_root.clone();
     tokio::task::spawn_blocking(move || clone::sweep_leftovers(&root));
     let max_connections = config.max_connections;
+    // Every user behind a forward-auth proxy arrives from it: no per-source cap for it.
+    let proxy = &config.auth.reverse_proxy;
+    let proxy_ips = if proxy.enabled {
+        proxy.trusted_ips.clone()
+    } else {
+        Vec::new()
+    };
     let mcp_config = std::sync::Arc::clone(&config);
     let mut features = axum::http::Extensions::new();
     let home = trust::Env::var(&state::ProcessEnv, "HOME")
@@ -289,6 +302,9 @@ async fn serve_on(
         state.metrics().start();
         state.readiness().start();
         state.notify().follow(state.engine());
+    }
+    if let Some(banner) = &banner {
+        eprintln!("{banner}");
     }
     if let Some(local) = local {
         tracing::info!(%local, control = %control.path().display(), "serving");
@@ -338,7 +354,10 @@ async fn serve_on(
             browser_facing,
             headers.clone(),
             tls,
-            usize::try_from(max_connections).unwrap_or(usize::MAX),
+            listen::Caps::new(
+                usize::try_from(max_connections).unwrap_or(usize::MAX),
+                proxy_ips,
+            ),
             stopped(),
         )
     });
@@ -374,7 +393,7 @@ fn serve_browsers<L>(
     router: axum::Router,
     headers: L,
     tls: Option<tls::TlsSetup>,
-    max_connections: usize,
+    caps: listen::Caps,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>>
 where
@@ -400,7 +419,7 @@ where
         router,
         tls.map(|tls| tls.config),
         limits,
-        max_connections,
+        caps,
         stopped,
     )
 }

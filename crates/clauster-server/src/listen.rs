@@ -8,7 +8,7 @@
 //! operator setting, ARCHITECTURE.md lists them).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,21 +60,66 @@ impl Limits {
     }
 }
 
+/// How many connections may be open at once (security.md §7.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// All sources together: `max_connections`.
+    pub total: usize,
+    /// One source (an IPv4 address, an IPv6 /64): a quarter of `total`, at least 16 (never
+    /// more than `total`).
+    pub per_source: usize,
+    /// Sources the per-source cap does not apply to: the reverse proxy's `trusted_ips` when
+    /// forward-auth is on (every user arrives from them).
+    pub exempt: Vec<clauster_core::config::IpNet>,
+}
+
+impl Caps {
+    pub fn new(total: usize, exempt: Vec<clauster_core::config::IpNet>) -> Self {
+        let total = total.max(1);
+        Self {
+            total,
+            per_source: (total / 4).max(16).min(total),
+            exempt,
+        }
+    }
+
+    /// The source a peer counts against, `None` when exempt: IPv4 addresses (IPv4-mapped
+    /// IPv6 ones included) one by one, IPv6 addresses by their /64 (one host usually holds a
+    /// whole /64).
+    fn source(&self, peer: IpAddr) -> Option<IpAddr> {
+        if self.exempt.iter().any(|net| net.contains(peer)) {
+            return None;
+        }
+        Some(match peer {
+            IpAddr::V4(_) => peer,
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
+                || {
+                    IpAddr::V6(std::net::Ipv6Addr::from(
+                        u128::from(v6) & !u128::from(u64::MAX),
+                    ))
+                },
+                IpAddr::V4,
+            ),
+        })
+    }
+}
+
 /// Serves `router` on `listener` (through TLS when `tls` is given) until `shutdown`
-/// completes, then waits for the requests in flight. At most `max_connections` connections
-/// are open at once (issue 16 §4): at the cap the oldest idle keep-alive connection is shed
-/// for the new one; when none is idle (every slot serves a request or a WebSocket) the new
-/// one is closed at once.
+/// completes, then waits for the requests in flight. At most `caps.total` connections are
+/// open at once (issue 16 §4), and at most `caps.per_source` from one source: at a cap the
+/// connection that is least likely a user's gives its slot to the new one — the oldest idle
+/// keep-alive, else the one waiting longest for a request body it has not finished sending;
+/// when every slot serves a request or a WebSocket the new connection is closed at once.
 pub async fn serve_tcp(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: Limits,
-    max_connections: usize,
+    caps: Caps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let slots = Slots::new(max_connections);
+    let slots = Slots::new(caps);
     // `stop` tells the connections to finish; every connection holds a `live` receiver, so
     // `live_tx.closed()` completes when the last one ended.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -95,9 +140,9 @@ pub async fn serve_tcp(
                 }
             },
         };
-        let Some(slot) = slots.admit() else {
+        let Some(slot) = slots.admit(peer.ip()) else {
             // Every slot serves a request or a WebSocket: refuse this one by closing it.
-            tracing::debug!(%peer, max_connections, "connection refused: at the cap");
+            tracing::debug!(%peer, "connection refused: at the connection cap");
             drop(stream);
             continue;
         };
@@ -170,7 +215,8 @@ async fn serve_connection<IO>(
 {
     let Addresses { peer, local } = addresses;
     let shed = slot.shed_signal();
-    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(local) = local {
             request
@@ -178,9 +224,20 @@ async fn serve_connection<IO>(
                 .insert(crate::auth::LocalAddr(local));
         }
         let busy = slot.busy();
+        if !http_body::Body::is_end_stream(request.body()) {
+            // Until the body has arrived the connection may be shed at a cap (a slow-body
+            // flood holds its slots exactly here).
+            let watch = busy.awaiting_body();
+            request = request.map(|body| {
+                Body::new(BodyWatch {
+                    inner: body,
+                    watch: Some(watch),
+                })
+            });
+        }
         let router = router.clone();
         async move {
-            let response = router.oneshot(request.map(Body::new)).await;
+            let response = router.oneshot(request).await;
             if let Ok(response) = &response
                 && response.status() == StatusCode::SWITCHING_PROTOCOLS
             {
@@ -207,8 +264,8 @@ async fn serve_connection<IO>(
             connection.await
         }
         () = shed.notified() => {
-            // Chosen as the oldest idle connection at the cap: dropped, which closes it.
-            tracing::debug!(%peer, "idle connection shed at the connection cap");
+            // Chosen at a cap (idle, or stuck sending a body): dropped, which closes it.
+            tracing::debug!(%peer, "connection shed at the connection cap");
             return;
         }
     };
@@ -225,7 +282,7 @@ struct Slots {
 
 #[derive(Debug)]
 struct SlotTable {
-    max: usize,
+    caps: Caps,
     next_id: u64,
     open: std::collections::HashMap<u64, SlotState>,
 }
@@ -238,26 +295,52 @@ struct SlotState {
     upgraded: bool,
     /// When it last started or finished a request (its accept, before the first).
     last_active: std::time::Instant,
+    /// Whether it has started a request yet.
+    served: bool,
+    /// Since when its request's body has been awaited (`None`: not waiting for one).
+    body_since: Option<std::time::Instant>,
+    /// What it counts against for the per-source cap (`None`: exempt).
+    source: Option<IpAddr>,
     shed: Arc<tokio::sync::Notify>,
 }
 
 impl SlotTable {
-    /// The idle connection (no request in flight, not a WebSocket) that was active longest
-    /// ago.
-    fn oldest_idle(&self) -> Option<u64> {
-        self.open
-            .iter()
-            .filter(|(_, s)| s.busy == 0 && !s.upgraded)
-            .min_by_key(|(id, s)| (s.last_active, **id))
-            .map(|(id, _)| *id)
+    /// The connection among those `of` that gives its slot up first (none is a WebSocket):
+    /// the idle keep-alive (no request in flight) that finished a request longest ago; else
+    /// the one that has waited longest for the rest of a request body; else the one accepted
+    /// longest ago that has not sent a request yet. A stalled body goes before a connection
+    /// that has not sent its head yet, so a flood of stalled bodies cannot push a new user's
+    /// connection out before its request arrives (slow heads end at the head timeout).
+    fn victim(&self, of: impl Fn(&SlotState) -> bool) -> Option<u64> {
+        let candidates = || self.open.iter().filter(|(_, s)| of(s) && !s.upgraded);
+        let oldest = |pick: &dyn Fn(&SlotState) -> Option<std::time::Instant>| {
+            candidates()
+                .filter_map(|(id, s)| Some((*id, pick(s)?)))
+                .min_by_key(|(id, since)| (*since, *id))
+                .map(|(id, _)| id)
+        };
+        oldest(&|s| (s.busy == 0 && s.served).then_some(s.last_active))
+            .or_else(|| oldest(&|s| s.body_since))
+            .or_else(|| oldest(&|s| (s.busy == 0).then_some(s.last_active)))
+    }
+
+    /// Sheds the victim among those `of`; false when there is none.
+    fn shed(&mut self, of: impl Fn(&SlotState) -> bool) -> bool {
+        let Some(victim) = self.victim(of) else {
+            return false;
+        };
+        if let Some(state) = self.open.remove(&victim) {
+            state.shed.notify_one();
+        }
+        true
     }
 }
 
 impl Slots {
-    fn new(max: usize) -> Self {
+    fn new(caps: Caps) -> Self {
         Self {
             inner: Arc::new(std::sync::Mutex::new(SlotTable {
-                max: max.max(1),
+                caps,
                 next_id: 0,
                 open: std::collections::HashMap::new(),
             })),
@@ -270,15 +353,21 @@ impl Slots {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A slot for a new connection: a free one, or the oldest idle connection's (which is
-    /// told to close); `None` when every slot is busy.
-    fn admit(&self) -> Option<Slot> {
+    /// A slot for a new connection from `peer`: a free one, or one given up by a connection
+    /// of the same source (at the per-source cap) or of any (at the total cap), which is told
+    /// to close; `None` when no connection can give its slot up.
+    fn admit(&self, peer: IpAddr) -> Option<Slot> {
         let mut table = self.table();
-        if table.open.len() >= table.max {
-            let victim = table.oldest_idle()?;
-            if let Some(shed) = table.open.remove(&victim) {
-                shed.shed.notify_one();
+        let source = table.caps.source(peer);
+        if let Some(source) = source {
+            let of_source = |s: &SlotState| s.source == Some(source);
+            let held = table.open.values().filter(|s| of_source(s)).count();
+            if held >= table.caps.per_source && !table.shed(of_source) {
+                return None;
             }
+        }
+        if table.open.len() >= table.caps.total && !table.shed(|_| true) {
+            return None;
         }
         let id = table.next_id;
         table.next_id += 1;
@@ -289,6 +378,9 @@ impl Slots {
                 busy: 0,
                 upgraded: false,
                 last_active: std::time::Instant::now(),
+                served: false,
+                body_since: None,
+                source,
                 shed: Arc::clone(&shed),
             },
         );
@@ -333,6 +425,7 @@ impl Slot {
     fn busy(&self) -> Busy {
         if let Some(state) = self.owner.slots.table().open.get_mut(&self.owner.id) {
             state.busy += 1;
+            state.served = true;
             state.last_active = std::time::Instant::now();
         }
         Busy {
@@ -352,14 +445,71 @@ impl Busy {
             state.upgraded = true;
         }
     }
+
+    /// Marks the request's body as awaited until the returned guard drops.
+    fn awaiting_body(&self) -> AwaitingBody {
+        if let Some(state) = self.owner.slots.table().open.get_mut(&self.owner.id) {
+            state.body_since = Some(std::time::Instant::now());
+        }
+        AwaitingBody {
+            owner: Arc::clone(&self.owner),
+        }
+    }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         if let Some(state) = self.owner.slots.table().open.get_mut(&self.owner.id) {
             state.busy = state.busy.saturating_sub(1);
+            state.body_since = None;
             state.last_active = std::time::Instant::now();
         }
+    }
+}
+
+/// A request body not yet received in full.
+struct AwaitingBody {
+    owner: Arc<SlotOwner>,
+}
+
+impl Drop for AwaitingBody {
+    fn drop(&mut self) {
+        if let Some(state) = self.owner.slots.table().open.get_mut(&self.owner.id) {
+            state.body_since = None;
+        }
+    }
+}
+
+/// A request body that clears its connection's "awaiting a body" mark once it has arrived
+/// (or failed, or was dropped unread).
+struct BodyWatch {
+    inner: Body,
+    watch: Option<AwaitingBody>,
+}
+
+impl http_body::Body for BodyWatch {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(frame) = &polled
+            && (!matches!(frame, Some(Ok(_))) || self.inner.is_end_stream())
+        {
+            self.watch = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -510,9 +660,64 @@ impl http_body::Body for DeadlineBody {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
     use std::time::Duration;
 
-    use super::Limits;
+    use super::{Caps, Limits, Slots};
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn sources_are_ipv4_addresses_and_ipv6_slash_64s_and_proxies_are_exempt() {
+        let proxy = clauster_core::config::IpNet::parse("10.0.0.0/8").unwrap();
+        let caps = Caps::new(512, vec![proxy]);
+        assert_eq!(caps.per_source, 128);
+        assert_eq!(Caps::new(40, Vec::new()).per_source, 16);
+        assert_eq!(Caps::new(3, Vec::new()).per_source, 3);
+        assert_eq!(caps.source(ip("127.0.0.1")), Some(ip("127.0.0.1")));
+        assert_eq!(caps.source(ip("::ffff:192.0.2.7")), Some(ip("192.0.2.7")));
+        assert_eq!(
+            caps.source(ip("2001:db8:1:2:aaaa::1")),
+            caps.source(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_eq!(
+            caps.source(ip("2001:db8:1:2::1")),
+            Some(ip("2001:db8:1:2::"))
+        );
+        assert_ne!(
+            caps.source(ip("2001:db8:1:2::1")),
+            caps.source(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(caps.source(ip("10.1.2.3")), None);
+    }
+
+    #[test]
+    fn a_source_at_its_cap_gives_up_its_own_stalled_body_first() {
+        let slots = Slots::new(Caps {
+            total: 4,
+            per_source: 2,
+            exempt: Vec::new(),
+        });
+        let attacker = ip("192.0.2.1");
+        let first = slots.admit(attacker).unwrap();
+        let second = slots.admit(attacker).unwrap();
+        let (busy_first, busy_second) = (first.busy(), second.busy());
+        let waiting = (busy_first.awaiting_body(), busy_second.awaiting_body());
+        // A third from the same source sheds the first stalled body, not another source's.
+        let user = slots.admit(ip("192.0.2.9")).unwrap();
+        let _user_busy = user.busy();
+        let third = slots.admit(attacker).unwrap();
+        assert!(!slots.table().open.contains_key(&first.owner.id));
+        assert!(slots.table().open.contains_key(&user.owner.id));
+        // At the total cap with every slot busy and no body awaited, the new one is refused.
+        drop(waiting);
+        let fourth = slots.admit(ip("198.51.100.1")).unwrap();
+        let _fourth_busy = fourth.busy();
+        let _third_busy = third.busy();
+        assert!(slots.admit(ip("198.51.100.2")).is_none());
+    }
 
     #[test]
     fn limits_default_to_the_spec_and_only_positive_overrides_count() {

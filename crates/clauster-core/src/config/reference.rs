@@ -48,6 +48,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("observability", "`observability`", "config.md §3.11"),
     ("webhooks", "`webhooks`", "notifications.md §2"),
     ("notifications", "`notifications`", "notifications.md §1"),
+    ("mcp", "`mcp`", "docs/mcp.md, Configuration"),
 ];
 
 /// Every key the loader reads, in the order of the page.
@@ -176,7 +177,27 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{KEYS, reference, reference_markdown};
+    use super::{KEYS, SECTIONS, reference, reference_markdown, section_of};
+
+    /// A used key whose section has no table would be on the page nowhere (the `mcp` keys
+    /// were, while the spec still called `mcp.allow_writes` ignored).
+    #[test]
+    fn every_used_key_has_a_section_on_the_page() {
+        for key in reference() {
+            if key.rule.starts_with("accepted and ignored") {
+                continue;
+            }
+            let section = section_of(&key.key);
+            assert!(
+                SECTIONS.iter().any(|(s, _, _)| *s == section),
+                "{} is in no section of the page",
+                key.key
+            );
+        }
+        let page = reference_markdown();
+        let ignored = page.split("## Accepted and ignored").nth(1).unwrap_or("");
+        assert!(!ignored.contains("mcp."), "{ignored}");
+    }
 
     #[test]
     fn every_key_of_the_variable_table_is_described() {

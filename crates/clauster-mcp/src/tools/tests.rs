@@ -369,3 +369,24 @@ fn usage_of_every_project_sums_exactly_and_merges_days() {
     assert_eq!(days[1]["token_breakdown"]["output"], 12);
     assert_eq!(reply["projects"].as_array().unwrap().len(), 2);
 }
+
+/// `session_status` and `stop_session` refuse arguments they do not take, like every other
+/// tool, and repeat a long or invisible id through the echo rule (80 characters, escaped).
+#[test]
+fn session_ids_are_echoed_bounded_and_unknown_arguments_refused() {
+    let tools = Tools::new(Scripted::default(), true);
+    for tool in ["session_status", "stop_session"] {
+        let err =
+            run(tools.call(tool, Some(&args(&json!({"id": "a", "force": true}))))).unwrap_err();
+        assert_eq!(
+            err,
+            format!("{tool} takes id; got an unknown argument 'force'")
+        );
+    }
+    let long = "a".repeat(5000);
+    let status = run(tools.call("session_status", Some(&args(&json!({"id": long}))))).unwrap();
+    assert_eq!(status, json!({"found": false, "id": "a".repeat(80)}));
+    let stopped =
+        run(tools.call("stop_session", Some(&args(&json!({"id": "ab\u{202e}cd"}))))).unwrap();
+    assert_eq!(stopped, json!({"stopped": false, "id": "ab\\u{202e}cd"}));
+}

@@ -492,8 +492,24 @@ pub struct LocalAddr(pub SocketAddr);
 
 /// The `Host` rule (issue 16 §3): every host the request names — its `Host` header and the
 /// authority of an absolute-form target — must be one this server answers to. `Err` is the
-/// 421 to send.
+/// refusal to send: 400 for more than one `Host` header (which one counts would depend on
+/// who reads it), 421 otherwise.
 fn check_host(auth: &Auth, request: &Request) -> Result<(), Box<Response>> {
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(Box::new(
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request has more than one Host header; send exactly one",
+            )
+            .into_response(),
+        ));
+    }
     let local = request
         .extensions()
         .get::<LocalAddr>()

@@ -131,6 +131,7 @@ type LaunchReply = oneshot::Sender<Result<SpawnOutcome, EngineError>>;
 
 /// One instance: its persisted row plus what only the running server knows.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // four independent facts about one instance
 struct Live {
     row: InstanceRow,
     status: Status,

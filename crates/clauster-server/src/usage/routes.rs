@@ -91,7 +91,10 @@ fn day_bound(value: Option<&str>, field: &'static str) -> Result<Option<i64>, Ap
         .map(Some)
         .ok_or_else(|| {
             ApiError::invalid(
-                format!("{field} must be a date like 2026-11-25 (YYYY-MM-DD, UTC), got {text:?}"),
+                format!(
+                    "{field} must be a date like 2026-11-25 (YYYY-MM-DD, UTC), got '{}'",
+                    clauster_core::names::echo(text)
+                ),
                 Some(field),
             )
         })

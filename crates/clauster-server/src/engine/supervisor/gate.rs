@@ -342,7 +342,8 @@ impl Supervisor {
     ) -> Result<(), EngineError> {
         let held = |pid: i32| {
             self.instances.values().any(|live| {
-                live.phase.exited().is_none() && live.identity.as_ref().is_some_and(|i| i.pid == pid)
+                live.phase.exited().is_none()
+                    && live.identity.as_ref().is_some_and(|i| i.pid == pid)
             })
         };
         if strangers.iter().any(|pid| !held(*pid)) {
