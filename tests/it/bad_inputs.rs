@@ -3,7 +3,7 @@
 //! the world around the server is compared before and after — the `projects_root` tree (paths,
 //! bytes, link targets), Claude's global file, the config audit log, every bridge launch the
 //! fake recorded (`FAKE_CLAUDE_ARGV_LOG`), and `GET /api/instances` over the control socket.
-//! Row 51 (the reaper) is tested with the reaper itself; row 60 (a second bridge in one
+//! Row 51 (the reaper) is tested with the reaper itself; row 85 (a second bridge in one
 //! directory) in `engine_trust.rs`, beside the other step-9 tests.
 
 use crate::support;
@@ -2126,10 +2126,10 @@ async fn row_67_forward_auth_is_held_to_a_present_origin() {
     assert_eq!(scripted.status, 201, "row 67, no Origin: {}", scripted.body);
 }
 
-/// Row 75: the dashboard's `sort` and `q` come from the URL (issue 19): an unknown sort is
+/// Row 78: the dashboard's `sort` and `q` come from the URL (issue 19): an unknown sort is
 /// the default order, and the search text is cut and never reaches the page as markup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn row_75_the_dashboard_url_carries_no_markup_and_no_unknown_sort() {
+async fn row_78_the_dashboard_url_carries_no_markup_and_no_unknown_sort() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     sandbox.project("beta", &[]);
@@ -2138,46 +2138,46 @@ async fn row_75_the_dashboard_url_carries_no_markup_and_no_unknown_sort() {
         let base = server.base.clone();
         async move {
             let response = reqwest::get(format!("{base}/?{query}")).await.unwrap();
-            assert_eq!(response.status(), 200, "row 75: {query}");
+            assert_eq!(response.status(), 200, "row 78: {query}");
             response.text().await.unwrap()
         }
     };
     let html = page("sort=..%2F..%2Fetc&q=%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned()).await;
     assert!(
         !html.contains("<script>alert(1)"),
-        "row 75: markup from q reached the page"
+        "row 78: markup from q reached the page"
     );
     assert!(
         html.contains("\"sort\":\"\""),
-        "row 75: an unknown sort was kept"
+        "row 78: an unknown sort was kept"
     );
     let html = page(format!("q={}", "a".repeat(5_000))).await;
     assert!(
         html.contains(&format!("\"q\":\"{}\"", "a".repeat(200))),
-        "row 75: q not cut"
+        "row 78: q not cut"
     );
     assert!(
         !html.contains(&"a".repeat(201)),
-        "row 75: q longer than 200 characters"
+        "row 78: q longer than 200 characters"
     );
 }
 
-/// Row 76: the readiness routes (issue 20) are behind the gate like every API route: no
+/// Row 79: the readiness routes (issue 20) are behind the gate like every API route: no
 /// credentials → 401; a session cookie with a foreign `Origin` on the Re-check → 403, and
 /// neither runs a probe.
 #[tokio::test]
-async fn row_76_readiness_routes_need_auth_and_an_allowed_origin() {
+async fn row_79_readiness_routes_need_auth_and_an_allowed_origin() {
     let bench = Bench::start(password_sandbox(""), &[]);
     bench
         .table(vec![
             (
-                76,
+                79,
                 get("/api/readiness"),
                 401,
                 is("authentication required"),
             ),
             (
-                76,
+                79,
                 Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
                     .header("origin", &bench.server.base),
                 401,
@@ -2185,7 +2185,7 @@ async fn row_76_readiness_routes_need_auth_and_an_allowed_origin() {
             ),
             // A state-changing request without `Origin` is refused before anything else.
             (
-                76,
+                79,
                 Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty),
                 403,
                 is("origin check failed"),
@@ -2204,7 +2204,7 @@ async fn row_76_readiness_routes_need_auth_and_an_allowed_origin() {
         .to_owned();
     bench
         .refuses(
-            76,
+            79,
             Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
                 .header("cookie", &cookie)
                 .header("origin", "https://evil.example"),
@@ -2222,24 +2222,24 @@ async fn row_76_readiness_routes_need_auth_and_an_allowed_origin() {
     assert!(served.json()["level"].is_string(), "{}", served.body);
 }
 
-/// Row 77: the sign-in routes (issue 20) with auth on: no credentials → 401, a foreign
+/// Row 80: the sign-in routes (issue 20) with auth on: no credentials → 401, a foreign
 /// `Origin` → 403, a body over the limit → 413, a code over 4 096 characters → 422 — and
 /// none of them starts or types into a `claude`.
 #[tokio::test]
-async fn row_77_sign_in_routes_refuse_before_running_anything() {
+async fn row_80_sign_in_routes_refuse_before_running_anything() {
     let bench = Bench::start(password_sandbox("login_shepherd:\n  enabled: true\n"), &[]);
     let own = bench.server.base.clone();
     let start = || post("/api/login-shepherd/start", json!({"mode": "login"}));
     bench
         .table(vec![
             (
-                77,
+                80,
                 start().header("origin", &own),
                 401,
                 is("authentication required"),
             ),
             (
-                77,
+                80,
                 get("/api/login-shepherd/state"),
                 401,
                 is("authentication required"),
@@ -2259,7 +2259,7 @@ async fn row_77_sign_in_routes_refuse_before_running_anything() {
     bench
         .table(vec![
             (
-                77,
+                80,
                 start()
                     .header("cookie", &cookie)
                     .header("origin", "https://evil.example"),
@@ -2267,7 +2267,7 @@ async fn row_77_sign_in_routes_refuse_before_running_anything() {
                 is("origin check failed"),
             ),
             (
-                77,
+                80,
                 Request::new(
                     reqwest::Method::POST,
                     "/api/login-shepherd/code",
@@ -2280,7 +2280,7 @@ async fn row_77_sign_in_routes_refuse_before_running_anything() {
                 is("request body too large"),
             ),
             (
-                77,
+                80,
                 post(
                     "/api/login-shepherd/code",
                     json!({"code": "x".repeat(5000)}),
@@ -2295,42 +2295,42 @@ async fn row_77_sign_in_routes_refuse_before_running_anything() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rows 78–79: the notification routes (issue 22). Row 80 (a webhook URL that is not HTTP) is
-// a config refusal tested in clauster-core; row 81 (`block_private_targets`) in
+// Rows 81–82: the notification routes (issue 22). Row 83 (a webhook URL that is not HTTP) is
+// a config refusal tested in clauster-core; row 84 (`block_private_targets`) in
 // `notifications.rs`.
 
 #[tokio::test]
-async fn rows_78_79_the_project_mute_route() {
+async fn rows_81_82_the_project_mute_route() {
     let bench = Bench::start(usual_sandbox(), &[]);
     let mute = |name: &str| format!("/api/projects/{name}/notifications");
     bench
         .table(vec![
             (
-                78,
+                81,
                 put(mute("alpha"), json!({})),
                 422,
                 is("muted is required (true or false)"),
             ),
             (
-                78,
+                81,
                 put(mute("alpha"), json!({"muted": "yes"})),
                 422,
                 is("muted must be a boolean"),
             ),
             (
-                78,
+                81,
                 put(mute("alpha"), json!([true])),
                 422,
                 is("request body must be a JSON object"),
             ),
             (
-                79,
+                82,
                 put(mute("nope"), json!({"muted": true})),
                 404,
                 is("project 'nope' not found"),
             ),
             (
-                79,
+                82,
                 put(mute("-rf"), json!({"muted": true})),
                 422,
                 invalid_name("-rf"),

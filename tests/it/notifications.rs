@@ -509,7 +509,7 @@ async fn the_cli_sends_a_test_and_reports_each_outcome() {
     assert!(!report.to_string().contains("TOKEN"), "{report}");
 }
 
-/// Row 81 of the bad-input catalogue: with `block_private_targets`, a webhook to a loopback
+/// Row 84 of the bad-input catalogue: with `block_private_targets`, a webhook to a loopback
 /// address is skipped without a request, whatever the retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_private_targets_skips_a_loopback_webhook() {
