@@ -32,7 +32,13 @@ pub fn router(state: AppState, auth: Auth) -> Router {
                     .with_state(auth.clone()),
             ),
         )
-        .route("/logout", post(login::logout).with_state(auth))
+        .route("/logout", post(login::logout).with_state(auth.clone()))
+        .route(
+            "/api/reauth",
+            post(login::reauth)
+                .layer(DefaultBodyLimit::max(login::FORM_LIMIT_BYTES))
+                .with_state(auth),
+        )
         .route("/healthz", get(healthz))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/state", get(instances::app_state))

@@ -1,17 +1,19 @@
-//! `GET /login`, `POST /login`, `POST /logout` (http-api.md §3) and the login page (ui.md
-//! §11): a plain form that works without JavaScript.
+//! `GET /login`, `POST /login`, `POST /logout`, `POST /api/reauth` (http-api.md §3,
+//! security.md §3.2) and the login page (ui.md §11): a plain form that works without
+//! JavaScript.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Extension;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::elevation::ELEVATION_MAX_AGE_SECONDS;
 use super::throttle::ThrottleKey;
 use super::{Auth, Caller, password, peer_of, proxy, redirect};
 use crate::error::ApiError;
@@ -83,14 +85,29 @@ pub async fn submit(
         }
         Err(_) => return login_page(&auth, &nonce, StatusCode::BAD_REQUEST, &Notice::Malformed),
     };
-    // Reserve, then take a verification slot; both before any hashing.
-    let reservation = match Reservation::take(&auth, key) {
-        Ok(reservation) => reservation,
-        Err(retry_after) => return throttled(&auth, &nonce, retry_after),
-    };
+    match check_password(&auth, key, password).await {
+        Err(retry_after) => throttled(&auth, &nonce, retry_after),
+        Ok(true) => {
+            let mut response = redirect(&format!("{}/", auth.root_path()));
+            set_cookie(&mut response, &auth.session_cookie(secure));
+            tracing::info!(kind = "password", "signed in");
+            response
+        }
+        Ok(false) => {
+            tracing::warn!(peer = ?peer, "wrong password at sign-in");
+            login_page(&auth, &nonce, StatusCode::UNAUTHORIZED, &Notice::Wrong)
+        }
+    }
+}
+
+/// The password against the configured hash under the throttle: the attempt is reserved
+/// before hashing and settled after, in one of the verification slots. `Err` is the
+/// `Retry-After` of a refusal (locked, or every slot taken).
+async fn check_password(auth: &Auth, key: ThrottleKey, password: String) -> Result<bool, u64> {
+    let reservation = Reservation::take(auth, key)?;
     let Ok(slot) = Arc::clone(&auth.inner.verifications).try_acquire_owned() else {
         reservation.release();
-        return throttled(&auth, &nonce, BUSY_RETRY_AFTER_SECONDS);
+        return Err(BUSY_RETRY_AFTER_SECONDS);
     };
     let hash = auth
         .config()
@@ -108,15 +125,66 @@ pub async fn submit(
     .await
     .unwrap_or(false);
     reservation.settle(ok);
-    if ok {
-        let mut response = redirect(&format!("{}/", auth.root_path()));
-        set_cookie(&mut response, &auth.session_cookie(secure));
-        tracing::info!(kind = "password", "signed in");
-        response
-    } else {
-        tracing::warn!(peer = ?peer, "wrong password at sign-in");
-        login_page(&auth, &nonce, StatusCode::UNAUTHORIZED, &Notice::Wrong)
+    Ok(ok)
+}
+
+/// `POST /api/reauth` (security.md §3.2): `{"password"}` proves the operator again and sets
+/// the ten-minute step-up cookie. It shares the sign-in throttle and verification slots; a
+/// body that is not a JSON object with a string `password` counts as an empty password, as
+/// in 1.3.2. With auth off there is nothing to step up: 200 at once, no cookie.
+pub async fn reauth(State(auth): State<Auth>, request: Request) -> Response {
+    let granted = || {
+        Json(ReauthGranted {
+            elevated: true,
+            expires_in: ELEVATION_MAX_AGE_SECONDS,
+        })
+    };
+    if !auth.enabled() {
+        return granted().into_response();
     }
+    let peer = peer_of(&request);
+    let key = throttle_key(&auth, &request);
+    let secure = auth.secure(peer, request.headers());
+    if let Err(retry_after) = auth.throttle().check(&key, Instant::now()) {
+        return too_many_attempts(retry_after);
+    }
+    let Ok(body) = axum::body::to_bytes(request.into_body(), FORM_LIMIT_BYTES).await else {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            .into_response();
+    };
+    let password = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|value| value.get("password")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match check_password(&auth, key, password).await {
+        Err(retry_after) => too_many_attempts(retry_after),
+        Ok(true) => {
+            let mut response = granted().into_response();
+            set_cookie(&mut response, &auth.elevation_cookie(secure));
+            tracing::info!("stepped up");
+            response
+        }
+        Ok(false) => {
+            tracing::warn!(peer = ?peer, "wrong password at step-up");
+            ApiError::new(StatusCode::UNAUTHORIZED, "incorrect password").into_response()
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ReauthGranted {
+    elevated: bool,
+    expires_in: u64,
+}
+
+/// The step-up's 429 (1.3.2's text) with `Retry-After`.
+fn too_many_attempts(retry_after: u64) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many attempts").into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 /// `Retry-After` when every verification slot is taken: they free within a second.
