@@ -949,6 +949,7 @@ async fn a_session_steps_up_with_its_password() {
 
     // Auth off: granted at once, whatever the password, and no cookie to carry.
     let open = Sandbox::new();
+    open.project("alpha", &[]);
     let server = start_server(&open, None, &[], &[]);
     let answer = send(
         client()
