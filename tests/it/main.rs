@@ -22,6 +22,7 @@ mod log_rotation;
 mod log_tail;
 mod mcp;
 mod metrics;
+mod openapi;
 mod preflight;
 mod project_routes;
 mod pty_bridges;

@@ -23,6 +23,7 @@ mod listen;
 mod log_tail;
 mod mcp;
 mod metrics;
+mod openapi;
 mod origin;
 mod page;
 mod preflight;

@@ -132,7 +132,17 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/metrics", get(crate::metrics::prometheus))
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
-        .route("/pkg/{*path}", get(assets::serve))
+        .route("/pkg/{*path}", get(assets::serve));
+    // The OpenAPI document and its page (http-api.md §3.2), only when asked for.
+    let api = if state.config().api.openapi_enabled {
+        api.route("/openapi.json", get(crate::openapi::json)).route(
+            "/docs",
+            get(crate::openapi::page).with_state(state.root_path().to_owned()),
+        )
+    } else {
+        api
+    };
+    let api = api
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_head))
         .layer(gzip_large())

@@ -1033,7 +1033,7 @@ fn ignored_sections_notice() {
         notices(&loaded),
         [
             "these settings are accepted for compatibility but have no effect in this version: \
-          api.openapi_enabled, notifications, webhooks"
+          notifications, webhooks"
         ]
     );
     assert_eq!(loaded.notices[0].level, NoticeLevel::Info);

@@ -477,9 +477,15 @@ fn is_ui_only(rel: &str) -> bool {
         .is_some_and(|(id, action)| !id.is_empty() && matches!(action, "forget" | "qr"))
 }
 
-/// Answers that want JSON rather than a redirect to the login page.
+/// Answers that want JSON rather than a redirect to the login page; the OpenAPI page is
+/// for API clients too (1.3.2 answers it 401).
 fn is_api(rel: &str) -> bool {
-    rel.starts_with("/api/") || rel.starts_with("/ws/") || rel == "/metrics"
+    rel.starts_with("/api/") || rel.starts_with("/ws/") || rel == "/metrics" || is_openapi(rel)
+}
+
+/// `/openapi.json` and `/docs` (http-api.md §3.2).
+fn is_openapi(rel: &str) -> bool {
+    matches!(rel, "/openapi.json" | "/docs")
 }
 
 /// The gate on the TCP listener: UI-only 404s, then (auth on) identification, the Origin
@@ -589,6 +595,10 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
             ApiError::not_found("Not Found").into_response(),
             "none (UI off)",
         );
+    }
+    if is_openapi(&rel) && !auth.config().api.openapi_enabled {
+        // Not served: 404 for everyone, as 1.3.2 (not a login redirect that hints at it).
+        return (next.run(request).await, "none (OpenAPI off)");
     }
     let websocket = is_websocket(&request);
     let checks_origin = websocket || is_unsafe(request.method());
