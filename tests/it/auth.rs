@@ -878,3 +878,87 @@ async fn sessions_survive_a_restart_with_the_configured_secret() {
         200
     );
 }
+
+/// Step-up re-authentication (security.md §3.2): a signed-in browser proves the password
+/// again and gets the ten-minute `clauster_elevation_<tag>` cookie, signed as documented; a
+/// logout deletes it. With auth off there is nothing to step up.
+#[tokio::test]
+async fn a_session_steps_up_with_its_password() {
+    use base64::Engine as _;
+
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, "");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let origin = origin(&server);
+    let session = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
+    let granted = send(
+        client()
+            .post(format!("{}/api/reauth", server.base))
+            .header("origin", &origin)
+            .header("cookie", &session)
+            .json(&json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    assert_eq!(granted.json(), json!({"elevated": true, "expires_in": 600}));
+    let set = granted.header("set-cookie").to_owned();
+    let (pair, attributes) = set.split_once("; ").expect("attributes");
+    assert_eq!(attributes, "HttpOnly; SameSite=Lax; Path=/; Max-Age=600");
+    let (name, value) = pair.split_once('=').expect("name=value");
+    let tag = session
+        .strip_prefix("clauster_session_")
+        .and_then(|rest| rest.split_once('='))
+        .map(|(tag, _)| tag)
+        .expect("the session's tag");
+    assert_eq!(name, format!("clauster_elevation_{tag}"));
+    // `v1.<payload>.<mac>` under the step-up's own MAC context.
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = value.split('.').collect();
+    assert_eq!(parts.len(), 3, "{value}");
+    assert_eq!(parts[0], "v1");
+    let payload: Value = serde_json::from_slice(&b64.decode(parts[1]).expect("base64")).unwrap();
+    assert_eq!(payload["u"], "admin");
+    assert_eq!(payload["e"], 0);
+    let secret = std::fs::read(sandbox.state_dir().join("session.secret")).expect("secret");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("a key");
+    mac.update(format!("clauster-elevation|{}", parts[1]).as_bytes());
+    assert_eq!(b64.encode(mac.finalize().into_bytes()), parts[2]);
+
+    // Logout deletes it with the session.
+    let out = send(
+        client()
+            .post(format!("{}/logout", server.base))
+            .header("origin", &origin)
+            .header("cookie", format!("{session}; {pair}")),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let cleared: Vec<&str> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    drop(server);
+
+    // Auth off: granted at once, whatever the password, and no cookie to carry.
+    let open = Sandbox::new();
+    open.project("alpha", &[]);
+    let server = start_server(&open, None, &[], &[]);
+    let answer = send(
+        client()
+            .post(format!("{}/api/reauth", server.base))
+            .header("origin", &server.base)
+            .json(&json!({"password": "anything"})),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json(), json!({"elevated": true, "expires_in": 600}));
+    assert!(answer.headers.get("set-cookie").is_none());
+}

@@ -2338,3 +2338,85 @@ async fn rows_81_82_the_project_mute_route() {
         ])
         .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows 86–90: step-up re-authentication (`POST /api/reauth`, security.md §3.2). Row 89 (a
+// privileged route without a fresh step-up) is tested where the extractor lives
+// (`auth::elevation`), since no route served yet takes it.
+
+/// `POST /api/reauth` from the dashboard's own origin with `cookie` and a raw body.
+fn reauth(bench: &Bench, cookie: Option<&str>, body: &[u8]) -> Request {
+    let mut request = post_raw("/api/reauth", body).header("origin", &bench.server.base.clone());
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request
+}
+
+#[tokio::test]
+async fn rows_86_to_90_step_up_refusals() {
+    let bench = Bench::start(password_sandbox(""), &[]);
+    let password = json!({ "password": PASSWORD }).to_string();
+    // Row 86: no session, the right password — refused before it is checked.
+    bench
+        .refuses(
+            86,
+            reauth(&bench, None, password.as_bytes()),
+            401,
+            &is("authentication required"),
+        )
+        .await;
+    let ok = form_login(&bench, PASSWORD, None)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let session = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    // Row 90: over the 4 KiB body cap, before any hashing (and not counted).
+    let big = format!("{{\"password\": \"{}\"}}", "x".repeat(5000));
+    bench
+        .refuses(
+            90,
+            reauth(&bench, Some(&session), big.as_bytes()),
+            413,
+            &is("request body too large"),
+        )
+        .await;
+    // Row 87: a wrong password, and bodies that carry no password string: 401, no cookie.
+    for body in [
+        json!({ "password": "nope" }).to_string(),
+        "not json".to_owned(),
+        json!([PASSWORD]).to_string(),
+        json!({ "password": 5 }).to_string(),
+        String::new(),
+    ] {
+        let answer = bench
+            .refuses(
+                87,
+                reauth(&bench, Some(&session), body.as_bytes()),
+                401,
+                &is("incorrect password"),
+            )
+            .await;
+        assert!(answer.headers.get("set-cookie").is_none(), "{body}");
+    }
+    // Row 88: those five failures lock the sign-in throttle the step-up shares: the right
+    // password now gets 429 at once, at /api/reauth and at /login alike.
+    let locked = bench
+        .refuses(
+            88,
+            reauth(&bench, Some(&session), password.as_bytes()),
+            429,
+            &is("too many attempts"),
+        )
+        .await;
+    assert_eq!(locked.header("retry-after"), "301");
+    assert!(locked.headers.get("set-cookie").is_none());
+    bench
+        .refuses(88, form_login(&bench, PASSWORD, None), 429, &Detail::Any)
+        .await;
+}

@@ -27,6 +27,7 @@ mod mcp;
 mod metrics;
 mod no_store;
 mod notifications;
+mod openapi;
 mod preflight;
 mod project_routes;
 mod pty_bridges;

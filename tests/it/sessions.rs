@@ -420,6 +420,11 @@ async fn background_agent_refusals_run_nothing() {
             "bypassPermissions is not enabled for project 'alpha'",
         ),
         (
+            json!({ "project": "bad name!", "prompt": "x" }),
+            422,
+            "invalid project name",
+        ),
+        (
             json!({ "project": "alpha", "prompt": "x", "model": "--upload" }),
             422,
             "model must not start with '-'",

@@ -28,6 +28,7 @@ mod login_shepherd;
 mod mcp;
 mod metrics;
 mod notify;
+mod openapi;
 mod origin;
 mod page;
 mod preflight;

@@ -12,6 +12,12 @@ use tower::ServiceExt as _;
 /// The largest API answer a tool reads (a long project list, a doctor report).
 const ANSWER_LIMIT: usize = 64 * 1024 * 1024;
 
+/// Marks the requests MCP tools make in process, as [`crate::control::ViaControlSocket`]
+/// marks the CLI's: they passed `/mcp`'s bearer check, so the step-up does not apply
+/// (security.md §3.2).
+#[derive(Clone, Copy, Debug)]
+pub struct ViaMcp;
+
 /// The API in process: requests go through `router` as they would over the control socket.
 #[derive(Clone, Debug)]
 pub struct InProcessApi {
@@ -42,9 +48,10 @@ impl Api for InProcessApi {
             }
             None => Body::empty(),
         };
-        let request = request
+        let mut request = request
             .body(body)
             .map_err(|err| CallError(format!("cannot build the API request: {err}")))?;
+        request.extensions_mut().insert(ViaMcp);
         let Ok(response) = self.router.clone().oneshot(request).await;
         let status = response.status().as_u16();
         let body = axum::body::to_bytes(response.into_body(), ANSWER_LIMIT)

@@ -38,7 +38,13 @@ pub fn router(state: AppState, auth: Auth) -> Router {
                     .with_state(auth.clone()),
             ),
         )
-        .route("/logout", post(login::logout).with_state(auth))
+        .route("/logout", post(login::logout).with_state(auth.clone()))
+        .route(
+            "/api/reauth",
+            post(login::reauth)
+                .layer(DefaultBodyLimit::max(login::FORM_LIMIT_BYTES))
+                .with_state(auth),
+        )
         .route("/healthz", get(healthz))
         .route("/api/v1/projects", get(list_projects))
         .route("/api/state", get(instances::app_state))
@@ -109,7 +115,17 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::notify::routes::router())
         .route("/pkg/{*path}", get(assets::serve))
         .route("/favicon.svg", get(assets::favicon_svg))
-        .route("/favicon.ico", get(assets::favicon_ico))
+        .route("/favicon.ico", get(assets::favicon_ico));
+    // The OpenAPI document and its page (http-api.md §3.3), only when asked for.
+    let api = if state.config().api.openapi_enabled {
+        api.route("/openapi.json", get(crate::openapi::json)).route(
+            "/docs",
+            get(crate::openapi::page).with_state(state.root_path().to_owned()),
+        )
+    } else {
+        api
+    };
+    let api = api
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::http::mark_no_store))
         .layer(axum::middleware::from_fn(refuse_head))

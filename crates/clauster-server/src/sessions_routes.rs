@@ -103,7 +103,9 @@ pub async fn dispatch(
     let request: Dispatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid request body: {e}"), None))?;
     let unknown = || ApiError::not_found(format!("project '{}' not found", echo(&request.project)));
-    let name = ProjectName::new(&request.project).map_err(|_| unknown())?;
+    // A name no project can have is 422, as in 1.3.2 (issue 18); a valid unknown one 404.
+    let name = ProjectName::new(&request.project)
+        .map_err(|e| ApiError::invalid(e.to_string(), Some("project")))?;
     let dir = state.config().projects_root.join(name.as_str());
     let canonical = std::fs::canonicalize(&dir)
         .ok()
@@ -116,12 +118,15 @@ pub async fn dispatch(
         .map(str::parse::<PermissionMode>)
         .transpose()
         .map_err(|e| ApiError::invalid(e.to_string(), Some("permission_mode")))?;
+    // The mode that would run: the request's, else the configured default — omitting
+    // `permission_mode` must not get around the bypass opt-in (1.3.2, issue 18).
+    let effective = permission.or(Some(state.config().instance_defaults.permission_mode));
     let allow_bypass = state
         .config()
         .projects
         .get(name.as_str())
         .is_some_and(|p| p.allow_bypass_permissions);
-    if permission == Some(PermissionMode::BypassPermissions) && !allow_bypass {
+    if effective == Some(PermissionMode::BypassPermissions) && !allow_bypass {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(

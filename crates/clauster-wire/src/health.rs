@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Full health answer. Unauthenticated callers while auth is on get only `status`, so every
 /// other field is skipped when absent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
@@ -13,6 +14,7 @@ pub struct Health {
 
 /// The fields an authenticated (or auth-off) caller sees.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthDetail {
     pub version: String,
     pub claude_ok: Option<bool>,

@@ -8,6 +8,7 @@ use crate::{PageContext, Project, Usage};
 
 /// Clauster's record of one bridge as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Instance {
     pub instance_id: String,
     pub project: String,
@@ -76,6 +77,7 @@ pub struct Instance {
 
 /// The answer of a start or resume: the instance plus what happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpawnOutcome {
     #[serde(flatten)]
     pub instance: Instance,
@@ -86,6 +88,7 @@ pub struct SpawnOutcome {
 
 /// `{"id", "forgotten": true}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Forgotten {
     pub id: String,
     pub forgotten: bool,

@@ -6,6 +6,7 @@ use crate::{Instance, PageContext};
 
 /// One project card's facts, as `GET /api/projects` lists them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
     pub name: String,
     /// `projects_root/<name>` as configured, not symlink-resolved.
@@ -20,6 +21,7 @@ pub struct Project {
 /// Claude Code's workspace-trust grant for a project directory (bridges.md §12.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TrustState {
     Trusted,
     /// Also when Claude's global config file is missing or unreadable: trust is denied then.
@@ -64,6 +66,7 @@ pub struct SortMeta {
 
 /// Every HTTP error body: `{"detail": "<human sentence>"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

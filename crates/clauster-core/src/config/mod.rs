@@ -31,7 +31,7 @@ pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
 pub use host::{HostName, HostRule};
 pub use reference::{KeyDoc, reference, reference_markdown};
 pub use schema::{
-    AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
+    ApiSettings, AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LoginShepherdSettings,
     LogsSettings, McpSettings, MetricsSettings, NotificationsSettings, ObservabilitySettings,
     PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings, Secret, TlsProvision,

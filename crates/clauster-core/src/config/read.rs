@@ -15,7 +15,7 @@ use config::{Value, ValueKind};
 
 use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
-    AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
+    ApiSettings, AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
     InstanceDefaults, IpNet, LogFormat, LogLevel, LoginShepherdSettings, LogsSettings, McpSettings,
     MetricsSettings, NotificationsSettings, ObservabilitySettings, PriceOverride, ProjectSettings,
     ReaperSettings, ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode,
@@ -622,6 +622,9 @@ impl<'a> Reader<'a> {
             auth: self.auth(),
             ui: UiSettings {
                 enabled: self.bool("ui.enabled", true),
+            },
+            api: ApiSettings {
+                openapi_enabled: self.bool("api.openapi_enabled", false),
             },
             db: DbSettings {
                 backup_before_migrate: self.bool("db.backup_before_migrate", true),
@@ -1447,7 +1450,6 @@ impl<'a> Reader<'a> {
     /// list or event map that is not empty.
     pub(crate) fn ignored_sections(&mut self) -> Vec<&'static str> {
         const SWITCHES: &[(&str, &[&str])] = &[
-            ("api.openapi_enabled", &["api.openapi_enabled"]),
             (
                 "config_write",
                 &["config_write.enabled", "config_write.allow_user_scope"],

@@ -219,6 +219,7 @@ pub struct Config {
     pub projects: BTreeMap<String, ProjectSettings>,
     pub auth: AuthSettings,
     pub ui: UiSettings,
+    pub api: ApiSettings,
     pub db: DbSettings,
     pub logs: LogsSettings,
     pub clone: CloneSettings,
@@ -320,6 +321,13 @@ pub struct ReverseProxySettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UiSettings {
     pub enabled: bool,
+}
+
+/// `api` (config.md §3.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Serve `/openapi.json` and `/docs` (http-api.md §3.3).
+    pub openapi_enabled: bool,
 }
 
 /// `db`.

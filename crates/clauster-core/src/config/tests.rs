@@ -1027,13 +1027,13 @@ fn ignored_sections_notice() {
          webhooks: {enabled: yes, events: {crash: true}}\n\
          login_shepherd: {enabled: false}\n\
          claustrum: {enabled: false, binary: /usr/bin/claustrum, keep_children: true}\n\
-         config_write: {}\nmcp:\n",
+         config_write: {enabled: true}\nmcp:\n",
     );
     assert_eq!(
         notices(&loaded),
         [
             "these settings are accepted for compatibility but have no effect in this version: \
-          api.openapi_enabled"
+          config_write"
         ]
     );
     assert_eq!(loaded.notices[0].level, NoticeLevel::Info);

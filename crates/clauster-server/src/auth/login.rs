@@ -1,17 +1,19 @@
-//! `GET /login`, `POST /login`, `POST /logout` (http-api.md §3) and the login page (ui.md
-//! §11): a plain form that works without JavaScript.
+//! `GET /login`, `POST /login`, `POST /logout`, `POST /api/reauth` (http-api.md §3,
+//! security.md §3.2) and the login page (ui.md §11): a plain form that works without
+//! JavaScript.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Extension;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::elevation::ELEVATION_MAX_AGE_SECONDS;
 use super::throttle::ThrottleKey;
 use super::{Auth, Caller, password, peer_of, proxy, redirect};
 use crate::error::ApiError;
@@ -83,14 +85,29 @@ pub async fn submit(
         }
         Err(_) => return login_page(&auth, &nonce, StatusCode::BAD_REQUEST, &Notice::Malformed),
     };
-    // Reserve, then take a verification slot; both before any hashing.
-    let reservation = match Reservation::take(&auth, key) {
-        Ok(reservation) => reservation,
-        Err(retry_after) => return throttled(&auth, &nonce, retry_after),
-    };
+    match check_password(&auth, key, password).await {
+        Err(retry_after) => throttled(&auth, &nonce, retry_after),
+        Ok(true) => {
+            let mut response = redirect(&format!("{}/", auth.root_path()));
+            set_cookie(&mut response, &auth.session_cookie(secure));
+            tracing::info!(kind = "password", "signed in");
+            response
+        }
+        Ok(false) => {
+            tracing::warn!(peer = ?peer, "wrong password at sign-in");
+            login_page(&auth, &nonce, StatusCode::UNAUTHORIZED, &Notice::Wrong)
+        }
+    }
+}
+
+/// The password against the configured hash under the throttle: the attempt is reserved
+/// before hashing and settled after, in one of the verification slots. `Err` is the
+/// `Retry-After` of a refusal (locked, or every slot taken).
+async fn check_password(auth: &Auth, key: ThrottleKey, password: String) -> Result<bool, u64> {
+    let reservation = Reservation::take(auth, key)?;
     let Ok(slot) = Arc::clone(&auth.inner.verifications).try_acquire_owned() else {
         reservation.release();
-        return throttled(&auth, &nonce, BUSY_RETRY_AFTER_SECONDS);
+        return Err(BUSY_RETRY_AFTER_SECONDS);
     };
     let hash = auth
         .config()
@@ -108,15 +125,66 @@ pub async fn submit(
     .await
     .unwrap_or(false);
     reservation.settle(ok);
-    if ok {
-        let mut response = redirect(&format!("{}/", auth.root_path()));
-        set_cookie(&mut response, &auth.session_cookie(secure));
-        tracing::info!(kind = "password", "signed in");
-        response
-    } else {
-        tracing::warn!(peer = ?peer, "wrong password at sign-in");
-        login_page(&auth, &nonce, StatusCode::UNAUTHORIZED, &Notice::Wrong)
+    Ok(ok)
+}
+
+/// `POST /api/reauth` (security.md §3.2): `{"password"}` proves the operator again and sets
+/// the ten-minute step-up cookie. It shares the sign-in throttle and verification slots; a
+/// body that is not a JSON object with a string `password` counts as an empty password, as
+/// in 1.3.2. With auth off there is nothing to step up: 200 at once, no cookie.
+pub async fn reauth(State(auth): State<Auth>, request: Request) -> Response {
+    let granted = || {
+        Json(ReauthGranted {
+            elevated: true,
+            expires_in: ELEVATION_MAX_AGE_SECONDS,
+        })
+    };
+    if !auth.enabled() {
+        return granted().into_response();
     }
+    let peer = peer_of(&request);
+    let key = throttle_key(&auth, &request);
+    let secure = auth.secure(peer, request.headers());
+    if let Err(retry_after) = auth.throttle().check(&key, Instant::now()) {
+        return too_many_attempts(retry_after);
+    }
+    let Ok(body) = axum::body::to_bytes(request.into_body(), FORM_LIMIT_BYTES).await else {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            .into_response();
+    };
+    let password = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|value| value.get("password")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match check_password(&auth, key, password).await {
+        Err(retry_after) => too_many_attempts(retry_after),
+        Ok(true) => {
+            let mut response = granted().into_response();
+            set_cookie(&mut response, &auth.elevation_cookie(secure));
+            tracing::info!("stepped up");
+            response
+        }
+        Ok(false) => {
+            tracing::warn!(peer = ?peer, "wrong password at step-up");
+            ApiError::new(StatusCode::UNAUTHORIZED, "incorrect password").into_response()
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ReauthGranted {
+    elevated: bool,
+    expires_in: u64,
+}
+
+/// The step-up's 429 (1.3.2's text) with `Retry-After`.
+fn too_many_attempts(retry_after: u64) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many attempts").into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 /// `Retry-After` when every verification slot is taken: they free within a second.
@@ -327,5 +395,134 @@ mod tests {
         assert!(!html.contains("style=\""));
         assert!(html.contains("Wrong password."));
         assert!(html.contains("action=\"/login\""));
+    }
+
+    /// A real listener with the real gate, `/api/reauth` and `/logout`, and one route that
+    /// takes [`Elevated`]: the step-up as a browser and a script meet it.
+    #[tokio::test]
+    #[allow(clippy::too_many_lines)] // one session, step by step
+    async fn a_cookie_session_steps_up_and_a_logout_ends_it() {
+        use std::sync::Arc;
+
+        use axum::routing::{get, post};
+
+        use crate::auth::elevation::Elevated;
+        use crate::auth::{Auth, gate, login, tokens};
+
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hash = crate::auth::password::hash_password("correct horse").unwrap();
+        let token_hash = tokens::token_hash("script-token");
+        let yaml = format!(
+            "projects_root: {root}\nstate_dir: {root}\nauth:\n  enabled: true\n  \
+             password_required: true\n  password_hash: '{hash}'\n  api_token_hash: {token_hash}\n",
+            root = dir.path().display()
+        );
+        let config = clauster_core::config::load(&clauster_core::config::ConfigInput {
+            text: Some(yaml),
+            ..Default::default()
+        })
+        .unwrap()
+        .config;
+        // The store the server made at startup; token lookups open their own connection.
+        let _store = crate::store::Store::open(dir.path(), true).unwrap();
+        let auth = Auth::new(Arc::new(config), None, addr.port()).unwrap();
+        let app = axum::Router::new()
+            .route("/api/reauth", post(login::reauth).with_state(auth.clone()))
+            .route("/logout", post(login::logout).with_state(auth.clone()))
+            .route("/api/privileged", get(|_: Elevated| async { "granted" }))
+            .layer(axum::middleware::from_fn_with_state(auth.clone(), gate));
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
+        let base = format!("http://{addr}");
+        let origin = base.clone();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let session = auth.session_cookie(false);
+        let session = session.split(';').next().unwrap().to_owned();
+        let privileged = |cookies: String| {
+            let client = client.clone();
+            let url = format!("{base}/api/privileged");
+            async move {
+                let response = client
+                    .get(url)
+                    .header("cookie", cookies)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let reauth = |password: &str| {
+            client
+                .post(format!("{base}/api/reauth"))
+                .header("cookie", session.clone())
+                .header("origin", origin.clone())
+                .json(&serde_json::json!({ "password": password }))
+                .send()
+        };
+
+        // A session without a step-up is refused; so is one with a wrong password.
+        let (status, body) = privileged(session.clone()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (403, r#"{"detail":"reauth_required"}"#)
+        );
+        let wrong = reauth("wrong").await.unwrap();
+        assert_eq!(wrong.status().as_u16(), 401);
+        assert!(wrong.headers().get("set-cookie").is_none());
+
+        // The right password sets the step-up cookie; with it the route answers.
+        let granted = reauth("correct horse").await.unwrap();
+        assert_eq!(granted.status().as_u16(), 200);
+        let set_cookie = granted.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let step_up = set_cookie.split(';').next().unwrap().to_owned();
+        assert!(step_up.starts_with("clauster_elevation_"), "{set_cookie}");
+        let both = format!("{session}; {step_up}");
+        assert_eq!(privileged(both.clone()).await, (200, "granted".to_owned()));
+
+        // Neither cookie passes for the other, and a step-up alone is no session.
+        let (name, value) = step_up.split_once('=').unwrap();
+        let (session_name, session_value) = session.split_once('=').unwrap();
+        let swapped = format!("{session}; {name}={session_value}");
+        assert_eq!(privileged(swapped).await.0, 403);
+        assert_eq!(
+            privileged(format!("{session_name}={value}; {step_up}"))
+                .await
+                .0,
+            401
+        );
+
+        // A bearer token needs no step-up.
+        let bearer = client
+            .get(format!("{base}/api/privileged"))
+            .bearer_auth("script-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bearer.status().as_u16(), 200);
+
+        // A logout ends the step-up with the session, everywhere: a new session must step
+        // up again even when it still sends the old step-up cookie.
+        let logout = client
+            .post(format!("{base}/logout"))
+            .header("cookie", both)
+            .header("origin", origin.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status().as_u16(), 303);
+        let fresh = auth.session_cookie(false);
+        let fresh = fresh.split(';').next().unwrap();
+        assert_eq!(privileged(format!("{fresh}; {step_up}")).await.0, 403);
+        server.abort();
     }
 }

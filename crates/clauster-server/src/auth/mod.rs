@@ -4,6 +4,7 @@
 //! served without this layer: its file mode and peer uid authenticate it.
 
 pub mod admin;
+pub mod elevation;
 pub mod login;
 pub mod password;
 pub mod proxy;
@@ -41,6 +42,8 @@ pub enum Caller {
     Cookie {
         issued_at: u64,
         epoch: u64,
+        /// A valid step-up cookie came with it (security.md §3.2).
+        elevated: bool,
     },
     Bearer,
     Proxy {
@@ -83,6 +86,9 @@ struct Inner {
     config: Arc<Config>,
     cookie_name: String,
     signer: session::Signer,
+    /// The step-up cookie (security.md §3.2): its name and signer.
+    elevation_cookie_name: String,
+    elevation_signer: session::Signer,
     epoch: session::Epoch,
     throttle: Mutex<throttle::Throttle>,
     /// Slots for password verifications (`login::MAX_CONCURRENT_VERIFICATIONS`).
@@ -120,12 +126,16 @@ impl Auth {
         for warning in startup_warnings(&config) {
             tracing::warn!("{warning}");
         }
+        let cookie_name = session::cookie_name(&state_dir);
+        let signer = session::Signer::new(secret);
         Ok(Self {
             inner: Arc::new(Inner {
                 allowed: AllowedOrigins::new(&config, port),
                 hosts: HostRule::new(&config),
-                cookie_name: session::cookie_name(&state_dir),
-                signer: session::Signer::new(secret),
+                elevation_cookie_name: session::elevation_cookie_name(&cookie_name),
+                elevation_signer: signer.for_elevation(),
+                cookie_name,
+                signer,
                 epoch: session::Epoch::load(&state_dir),
                 throttle: Mutex::new(throttle::Throttle::default()),
                 verifications: Arc::new(tokio::sync::Semaphore::new(
@@ -176,14 +186,41 @@ impl Auth {
         )
     }
 
+    /// The `Set-Cookie` value of a fresh step-up (security.md §3.2): ten minutes, bound to
+    /// the current epoch so a logout ends it too.
+    fn elevation_cookie(&self, secure: bool) -> String {
+        let value = self
+            .inner
+            .elevation_signer
+            .issue(self.inner.epoch.current(), unix_now());
+        format!(
+            "{}={value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={}{}",
+            self.inner.elevation_cookie_name,
+            self.cookie_path(),
+            elevation::ELEVATION_MAX_AGE_SECONDS,
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// Whether the request carries a step-up cookie that is valid now.
+    fn elevated(&self, headers: &HeaderMap) -> bool {
+        let now = unix_now();
+        let epoch = self.inner.epoch.current();
+        cookie_values(headers, &self.inner.elevation_cookie_name).any(|value| {
+            self.inner
+                .elevation_signer
+                .verify(value, epoch, elevation::ELEVATION_MAX_AGE_SECONDS, now)
+                .is_some()
+        })
+    }
+
     /// The `Set-Cookie` values that delete every cookie a sign-in may have left: the
     /// session and step-up cookies of this instance, and 1.3.2's shared pre-instance names
     /// (`clauster_session`, `clauster_elevation`), which it also cleared on logout (issue 18).
     fn expired_cookies(&self, secure: bool) -> Vec<String> {
-        let elevation = session::elevation_cookie_name(&self.inner.cookie_name);
         [
             self.inner.cookie_name.as_str(),
-            elevation.as_str(),
+            self.inner.elevation_cookie_name.as_str(),
             "clauster_session",
             "clauster_elevation",
         ]
@@ -299,6 +336,7 @@ impl Auth {
             Some(session) => Caller::Cookie {
                 issued_at: session.issued_at,
                 epoch: session.epoch,
+                elevated: self.elevated(headers),
             },
             None => Caller::Anonymous,
         }
@@ -448,9 +486,15 @@ fn is_ui_only(rel: &str) -> bool {
         .is_some_and(|(id, action)| !id.is_empty() && matches!(action, "forget" | "qr"))
 }
 
-/// Answers that want JSON rather than a redirect to the login page.
+/// Answers that want JSON rather than a redirect to the login page; the OpenAPI page is
+/// for API clients too (1.3.2 answers it 401).
 fn is_api(rel: &str) -> bool {
-    rel.starts_with("/api/") || rel.starts_with("/ws/") || rel == "/metrics"
+    rel.starts_with("/api/") || rel.starts_with("/ws/") || rel == "/metrics" || is_openapi(rel)
+}
+
+/// `/openapi.json` and `/docs` (http-api.md §3.3).
+fn is_openapi(rel: &str) -> bool {
+    matches!(rel, "/openapi.json" | "/docs")
 }
 
 /// The gate on the TCP listener: UI-only 404s, then (auth on) identification, the Origin
@@ -577,6 +621,10 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
             "none (UI off)",
         );
     }
+    if is_openapi(&rel) && !auth.config().api.openapi_enabled {
+        // Not served: 404 for everyone, as 1.3.2 (not a login redirect that hints at it).
+        return (next.run(request).await, "none (OpenAPI off)");
+    }
     let websocket = is_websocket(&request);
     let checks_origin = websocket || is_unsafe(request.method());
     if !auth.enabled() {
@@ -598,7 +646,13 @@ async fn decide(auth: &Auth, mut request: Request, next: Next) -> (Response, &'s
         return (origin_refused(), kind);
     }
     if caller.authenticated() || is_public(request.method(), &rel) {
-        if let (true, Caller::Cookie { issued_at, epoch }) = (websocket, &caller) {
+        if let (
+            true,
+            Caller::Cookie {
+                issued_at, epoch, ..
+            },
+        ) = (websocket, &caller)
+        {
             request.extensions_mut().insert(SessionEnd {
                 epoch: auth.inner.epoch.watch(),
                 cookie_epoch: *epoch,

@@ -27,6 +27,9 @@ const FUTURE_SKEW_SECONDS: u64 = 60;
 /// What the MAC covers in front of the payload, so a MAC from another use of the secret can
 /// never pass as a session.
 const MAC_CONTEXT: &[u8] = b"clauster-session|";
+/// The same for step-up cookies (security.md §3.2): a session cookie never passes as a
+/// step-up cookie, nor the other way round.
+const ELEVATION_MAC_CONTEXT: &[u8] = b"clauster-elevation|";
 
 /// Why the session secret could not be had; the server refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -203,10 +206,11 @@ pub struct Session {
     pub epoch: u64,
 }
 
-/// Signs and checks cookie values with one secret.
+/// Signs and checks cookie values of one kind (sessions, or step-up cookies) with one secret.
 #[derive(Clone)]
 pub struct Signer {
     secret: Vec<u8>,
+    context: &'static [u8],
 }
 
 impl std::fmt::Debug for Signer {
@@ -216,14 +220,26 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    /// The signer of session cookies.
     pub fn new(secret: Vec<u8>) -> Self {
-        Self { secret }
+        Self {
+            secret,
+            context: MAC_CONTEXT,
+        }
+    }
+
+    /// The signer of step-up cookies: the same secret, another MAC context.
+    pub fn for_elevation(&self) -> Self {
+        Self {
+            secret: self.secret.clone(),
+            context: ELEVATION_MAC_CONTEXT,
+        }
     }
 
     fn mac(&self) -> HmacSha256 {
         let mut mac =
             HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts keys of any length");
-        mac.update(MAC_CONTEXT);
+        mac.update(self.context);
         mac
     }
 
@@ -293,6 +309,17 @@ mod tests {
         assert!(signer.verify(&cookie, 3, 600, NOW - 60).is_some());
         let other = Signer::new(vec![8; 32]);
         assert!(other.verify(&cookie, 3, 600, NOW).is_none(), "another key");
+        let elevation = signer.for_elevation();
+        assert!(
+            elevation.verify(&cookie, 3, 600, NOW).is_none(),
+            "a session cookie is no step-up cookie"
+        );
+        let step_up = elevation.issue(3, NOW);
+        assert!(elevation.verify(&step_up, 3, 600, NOW).is_some());
+        assert!(
+            signer.verify(&step_up, 3, 600, NOW).is_none(),
+            "a step-up cookie is no session cookie"
+        );
         // Flip one character of the MAC.
         let mut bytes = cookie.into_bytes();
         let last = bytes.len() - 2;
