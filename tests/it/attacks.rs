@@ -800,20 +800,25 @@ async fn the_control_socket_refuses_another_uid() {
     );
     assert_healthz_within_a_second(&server).await;
     let socket = sandbox.state_dir().join("control.sock");
-    let answer = support::wait_for(Duration::from_secs(10), || {
-        use clauster_server::control_client::{CallError, call};
-        match call(
-            &socket,
-            "GET",
-            "/api/projects",
-            None,
-            Duration::from_secs(5),
-        ) {
-            Err(CallError::NoServer(_)) => None,
-            Ok(answer) => Some(Some(answer.status)),
-            Err(_) => Some(None),
-        }
+    // The client blocks: off the test's async workers.
+    let answer = tokio::task::spawn_blocking(move || {
+        support::wait_for(Duration::from_secs(10), || {
+            use clauster_server::control_client::{CallError, call};
+            match call(
+                &socket,
+                "GET",
+                "/api/projects",
+                None,
+                Duration::from_secs(5),
+            ) {
+                Err(CallError::NoServer(_)) => None,
+                Ok(answer) => Some(Some(answer.status)),
+                Err(_) => Some(None),
+            }
+        })
     })
+    .await
+    .expect("the client thread")
     .expect("the control socket exists");
     assert_eq!(answer, None, "a peer of another uid got an answer");
     assert_healthz_within_a_second(&server).await;

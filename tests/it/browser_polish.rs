@@ -495,7 +495,12 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
             )
             .await
             .unwrap();
-        assert_eq!(shift, json!(0), "layout shift across hydration");
+        // Hydration moves nothing visible: well under the 0.1 "good" bound of the
+        // cumulative layout shift (sub-pixel rounding can leave a few hundred-thousandths).
+        assert!(
+            shift.as_f64().is_some_and(|v| v < 0.001),
+            "layout shift across hydration: {shift}"
+        );
         assert_eq!(js(&client, CARD_ORDER).await, json!(["alpha", "beta", "gamma"]));
         let tallest = js(
             &client,

@@ -827,6 +827,7 @@ impl Torture {
     }
 
     fn boot_server(&mut self) {
+        self.wait_for_the_engine_lock();
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = start_server(&self.sandbox, Some(&self.claude), &[], &env);
         let port = server
@@ -837,6 +838,30 @@ impl Torture {
             .expect("the server's port");
         self.server = Some(server);
         self.prober.target(Some(port));
+    }
+
+    /// Waits (≤ 15 s) until nothing holds the state's engine lock before a server starts: a
+    /// child the killed server forked an instant before the SIGKILL shares the lock until it
+    /// execs. A lock still held after that is a violation, named with its holder.
+    fn wait_for_the_engine_lock(&mut self) {
+        let path = self.sandbox.state_dir().join("engine.lock");
+        let free = support::wait_for(Duration::from_secs(15), || {
+            let Ok(file) = std::fs::OpenOptions::new().read(true).open(&path) else {
+                return Some(());
+            };
+            file.try_lock().ok()
+        });
+        if free.is_none() {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let pid = holder.lines().next().unwrap_or("").trim().to_owned();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            panic!(
+                "the engine lock is still held 15 s after the server was killed: pid {pid} ({cmdline})\n{}",
+                self.history.join("\n")
+            );
+        }
     }
 
     // ---- invariants ---------------------------------------------------------------------
