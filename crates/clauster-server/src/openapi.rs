@@ -442,11 +442,7 @@ fn render(document: &OpenApi, root: &str) -> String {
     )
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use crate::http::escape_html as escape;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The dashboard page: the Leptos app rendered to HTML inside a small shell that carries the
 //! bootstrap data hydration starts from.
 
+use crate::http::escape_html;
 use std::fmt::Write as _;
 
 use clauster_ui::{App, BOOTSTRAP_ELEMENT_ID, is_live, page_title};
@@ -52,21 +53,6 @@ fn bootstrap_json(bootstrap: &Bootstrap) -> String {
     serde_json::to_string(bootstrap)
         .expect("wire types always serialise")
         .replace('<', "\\u003c")
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

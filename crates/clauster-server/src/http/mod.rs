@@ -3,8 +3,10 @@
 
 mod csp;
 mod extract;
+mod html;
 mod responses;
 
 pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;
+pub(crate) use html::escape_html;
 pub(crate) use responses::{mark_no_store, no_store};

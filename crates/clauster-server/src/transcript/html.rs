@@ -47,24 +47,7 @@ impl RenderContext {
     }
 }
 
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    escape_into(&mut out, text);
-    out
-}
-
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
+pub(crate) use crate::http::escape_html as escape;
 
 /// Whether a link target may be followed: web, mail, or a relative address; no scheme that
 /// runs code (`javascript:`, `data:`, `vbscript:` …).
