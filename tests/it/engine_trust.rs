@@ -1311,3 +1311,56 @@ async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() 
     );
     assert_eq!(resumed["resumed_conversation"], false, "{resumed}");
 }
+
+/// A Start or a Resume while a Stop is ending the project's bridge answers 409 "is stopping",
+/// never "already running" with a bridge about to be gone (second release review); once the
+/// stop has finished, a Start launches.
+#[tokio::test]
+async fn a_start_or_resume_during_a_stop_is_refused_until_it_has_stopped() {
+    let (sandbox, _alpha, claude) = setup();
+    // A bridge that ignores SIGINT and SIGTERM: its stop takes the grace and the escalation.
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_IGNORE_SIGINT", "1")],
+    );
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let stopping = {
+        let base = server.base.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            call(
+                reqwest::Method::DELETE,
+                &format!("{base}/api/instances/{id}"),
+                None,
+            )
+            .await
+        })
+    };
+    wait_instance(&server, &id, Duration::from_secs(10), |i| {
+        i["stopping"] == true
+    })
+    .await;
+    let (status, refused) =
+        post(&server, "/api/instances", Some(json!({"project": "alpha"}))).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("is stopping")),
+        "{refused}"
+    );
+    let (status, refused) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, stopped) = stopping.await.expect("the stop request");
+    assert_eq!(
+        (status, &stopped["status"]),
+        (200, &json!("stopped")),
+        "{stopped}"
+    );
+    let (status, again) = server.start_bridge("alpha").await;
+    assert_eq!((status, &again["created"]), (201, &json!(true)), "{again}");
+}

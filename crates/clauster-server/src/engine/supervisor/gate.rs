@@ -214,8 +214,15 @@ impl Supervisor {
     /// §9.1: the recorded settings re-enter the gate under the same instance id.
     fn gate_resume(&self, id: &str, fresh: bool, trust: bool) -> Result<Gated, EngineError> {
         let live = &self.instances[id];
+        // A Stop is ending it: resuming now would answer with a bridge about to be gone.
+        if live.phase.is_stopping() {
+            return Err(EngineError::Conflict(format!(
+                "instance '{}' is stopping; resume it once it has stopped",
+                live.row.label
+            )));
+        }
         // Step 9 for the instance itself: a live one answers for itself.
-        if live.is_live() || live.phase.is_stopping() {
+        if live.is_live() {
             return Ok(Gated::Existing(Box::new(SpawnOutcome {
                 instance: self.instance_json(id),
                 created: false,
@@ -317,6 +324,11 @@ impl Supervisor {
                 && (live.row.project == name.as_str()
                     || self.bridge_dir(live).as_deref() == Some(canonical))
         }) {
+            if self.instances[other].phase.is_stopping() {
+                return Err(EngineError::Conflict(format!(
+                    "the standard bridge of '{name}' is stopping; start it again once it has stopped"
+                )));
+            }
             return Ok(Some(SpawnOutcome {
                 instance: self.instance_json(other),
                 created: false,
