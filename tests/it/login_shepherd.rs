@@ -411,3 +411,72 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
         "no sign-in process left"
     );
 }
+
+/// Ctrl-C on `clauster login` while it waits for the code cancels the server's flow (its
+/// `claude auth login` is gone and a new sign-in may start at once), instead of leaving it
+/// open until the 10-minute timeout (second release review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupting_clauster_login_cancels_the_servers_flow() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    let env = [
+        ("FAKE_CLAUDE_LOGGED_IN", "0"),
+        ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+        ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
+    ];
+    let server = start_server(&sandbox, Some(&claude), &[], &env);
+    let mut cmd = sandbox.command(support::clauster_bin());
+    cmd.arg("login")
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let mut child = cmd.spawn().expect("run clauster login");
+    // Held open and silent until the command has ended: it waits for the code (a closed
+    // stdin would cancel the flow by itself).
+    let stdin = child.stdin.take();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, state) = get_state(&server).await;
+        if state["active"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flow never opened: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let out = child.wait_with_output();
+        drop(stdin);
+        out
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "exit status after SIGINT: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, state) = get_state(&server).await;
+    assert_eq!(state["active"], false, "{state}");
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "no sign-in process left"
+    );
+}

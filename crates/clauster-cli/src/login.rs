@@ -19,10 +19,16 @@ const CODE_TIMEOUT: Duration = Duration::from_secs(90);
 const PENDING_POLLS: u32 = 300;
 
 pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> ExitCode {
+    // Before any thread exists (the command's own engine is one), so every thread inherits
+    // the mask and only the watcher below takes the signals.
+    let signals = block_interrupts();
     let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
+    if let Some(signals) = signals {
+        cancel_on_interrupt(signals, &target.socket, &target.root_path);
+    }
     let mut body = json!({"mode": "login", "method": if console { "console" } else { "claudeai" }});
     if let Some(email) = email {
         body["email"] = json!(email);
@@ -44,16 +50,7 @@ pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> 
         eprintln!("clauster: error: the server sent no sign-in link");
         return ExitCode::FAILURE;
     };
-    println!("Open this link, sign in, and paste the code it shows:\n\n{url}\n");
-    if let Ok(code) = qrcode::QrCode::new(url.as_bytes()) {
-        print!(
-            "{}",
-            code.render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build()
-        );
-        println!();
-    }
+    print_link(url);
     print!("Code: ");
     let _ = std::io::stdout().flush();
     let mut code = String::new();
@@ -119,5 +116,48 @@ pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> 
     } else {
         eprintln!("clauster: sign-in failed: {message}");
         ExitCode::FAILURE
+    }
+}
+
+/// Blocks SIGINT and SIGTERM on this thread (and the threads it starts): they are taken by
+/// [`cancel_on_interrupt`]'s thread instead of ending the process mid-flow.
+fn block_interrupts() -> Option<nix::sys::signal::SigSet> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().ok().map(|()| set)
+}
+
+/// Ctrl-C or SIGTERM while the flow is open cancels it on the server, then ends the command
+/// (issue 20: an abandoned sign-in never lingers until its 10-minute timeout).
+fn cancel_on_interrupt(signals: nix::sys::signal::SigSet, socket: &Path, root_path: &str) {
+    let socket = socket.to_owned();
+    let cancel = format!("{root_path}/api/login-shepherd/cancel");
+    std::thread::spawn(move || {
+        let Ok(signal) = signals.wait() else { return };
+        let _ = clauster_server::control_client::call(
+            &socket,
+            "POST",
+            &cancel,
+            None,
+            Duration::from_secs(10),
+        );
+        eprintln!("\nclauster: interrupted; the sign-in was cancelled");
+        std::process::exit(128 + signal as i32);
+    });
+}
+
+/// The authorize link and its QR code, for a phone's camera.
+fn print_link(url: &str) {
+    println!("Open this link, sign in, and paste the code it shows:\n\n{url}\n");
+    if let Ok(code) = qrcode::QrCode::new(url.as_bytes()) {
+        print!(
+            "{}",
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        );
+        println!();
     }
 }
