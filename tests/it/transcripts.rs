@@ -614,3 +614,38 @@ async fn the_socket_pushes_what_a_live_session_writes() {
         other => panic!("expected a close, got {other:?}"),
     }
 }
+
+/// A turn of megabytes goes out cut in the JSON pages: `content` holds the first 20 000
+/// characters and says how many more there are; a page of such turns stays small (issue 21:
+/// the release review saw 160 MB answers for 20 turns of 8 MB). Search still sees all of it.
+#[tokio::test]
+async fn huge_turns_are_cut_in_pages_and_still_found_by_search() {
+    let sandbox = Sandbox::new();
+    let gamma = sandbox.project("gamma", &[]);
+    let dir = slug_dir(&sandbox, &gamma);
+    let huge = format!("{}needle-at-the-end", "x".repeat(2_000_000));
+    let mut text = String::new();
+    for _ in 0..5 {
+        text.push_str(&user_line(&huge));
+    }
+    std::fs::write(dir.join(format!("{OTHER}.jsonl")), text).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
+    let base = format!("/api/projects/gamma/transcripts/{OTHER}");
+    let (status, page) = get(&server, &format!("{base}?limit=20")).await;
+    assert_eq!(status, 200, "{}", page.to_string().len());
+    assert_eq!(page["total"], 5);
+    let content = page["turns"][0]["content"].as_str().unwrap();
+    assert!(content.chars().count() < 20_200, "{}", content.len());
+    assert!(
+        content.ends_with("[1980017 more characters: open the turn's items for the full text]"),
+        "{}",
+        &content[content.len() - 120..]
+    );
+    let size = page.to_string().len();
+    assert!(
+        size < 1_000_000,
+        "a page of five 2 MB turns is {size} bytes"
+    );
+    let (_, found) = get(&server, &format!("{base}?q=needle-at-the-end")).await;
+    assert_eq!(found["total"], 5, "search reads the whole turn");
+}

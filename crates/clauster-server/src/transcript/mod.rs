@@ -10,6 +10,7 @@ pub mod routes;
 pub mod socket;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -191,11 +192,31 @@ pub struct Page {
     pub problems: TranscriptProblems,
 }
 
+/// A turn's `content` in a page or tail is cut after this many characters: a page of huge
+/// turns must not cost the server (or the phone) hundreds of megabytes (issue 21: about
+/// 1 MiB per viewer). The turn's items (`…/turns/{i}/items/{item}`) keep the full text.
+const CONTENT_CHARS: usize = 20_000;
+
+/// `text` cut after [`CONTENT_CHARS`] characters, saying how much was left out.
+fn bounded_content(text: String) -> String {
+    let Some((cut_at, _)) = text.char_indices().nth(CONTENT_CHARS) else {
+        return text;
+    };
+    let left = text[cut_at..].chars().count();
+    let mut shown = text;
+    shown.truncate(cut_at);
+    let _ = write!(
+        shown,
+        "\n… [{left} more characters: open the turn's items for the full text]"
+    );
+    shown
+}
+
 /// The wire form of a parsed turn.
 pub fn to_wire(turn: &Turn, context: &RenderContext) -> TranscriptTurn {
     TranscriptTurn {
         role: turn.role.as_str().to_owned(),
-        content: turn.plain_text(),
+        content: bounded_content(turn.plain_text()),
         model: turn.model.clone(),
         timestamp: turn.timestamp.clone(),
         index: turn.index,
