@@ -117,6 +117,28 @@ async fn healthz_within_a_second(server: &Server) -> Value {
     response.json().await.unwrap()
 }
 
+/// Waits (≤ 20 s) until the server holds `lock_file` open: a launch has reached the
+/// `~/.claude.json` lock and polls it.
+async fn wait_until_waiting_for(server: &Server, lock_file: &Path) {
+    let fds = format!("/proc/{}/fd", server.pid());
+    let holds_it = || {
+        std::fs::read_dir(&fds).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock_file))
+        })
+    };
+    let waiting = wait_async(Duration::from_secs(20), || async {
+        holds_it().then_some(())
+    })
+    .await;
+    assert!(
+        waiting.is_some(),
+        "the launch never reached the lock\n{}",
+        server.log()
+    );
+}
+
 /// `GET /api/instances` within a second.
 async fn list_within_a_second(server: &Server) -> Vec<Value> {
     let client = reqwest::Client::builder()
@@ -358,7 +380,6 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
 /// and a classified 503; the engine answers everyone else meanwhile, and nothing is launched.
 #[tokio::test]
 async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
-    use sha2::{Digest, Sha256};
     let (sandbox, _alpha, claude) = setup();
     sandbox.project("beta", &[".git"]);
     let mut config: Value = serde_json::from_str(
@@ -369,20 +390,16 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
     config["remoteDialogSeen"] = json!(true);
     std::fs::write(sandbox.home().join(".claude.json"), config.to_string()).unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let global = std::fs::canonicalize(sandbox.home().join(".claude.json")).unwrap();
-    let digest = Sha256::digest(global.as_os_str().as_encoded_bytes());
-    let hex = digest[..16].iter().fold(String::new(), |mut hex, b| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
-    let locks = sandbox.state_dir().join("locks");
-    std::fs::create_dir_all(&locks).unwrap();
+    let lock_file = support::torture::claude_json_lock(
+        &sandbox.state_dir(),
+        &sandbox.home().join(".claude.json"),
+    );
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(locks.join(format!("{hex}.lock")))
+        .open(&lock_file)
         .unwrap();
     lock.lock().unwrap();
 
@@ -396,7 +413,7 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until_waiting_for(&server, &lock_file).await;
     let health = healthz_within_a_second(&server).await;
     assert_eq!(health["status"], "ok");
     assert!(list_within_a_second(&server).await.is_empty());
@@ -467,9 +484,18 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    healthz_within_a_second(&server).await;
-    assert_eq!(list_within_a_second(&server).await.len(), 2);
+    // Throughout the start's wait for the store, the engine answers everyone else.
+    let mut answered_meanwhile = 0;
+    while !start.is_finished() {
+        healthz_within_a_second(&server).await;
+        assert_eq!(list_within_a_second(&server).await.len(), 2);
+        answered_meanwhile += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered_meanwhile > 0,
+        "the start never waited for the store"
+    );
     let (status, refused) = start.await.unwrap();
     assert_eq!(status, 503, "{refused}");
     let detail = refused["detail"].as_str().unwrap();
@@ -940,9 +966,9 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
         )
         .await
     });
-    // Let the start pass the gate and block on the lock (were it later, the gate itself
-    // would refuse and the test would pass without proving the spawn-time check).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The start has passed the gate and waits for the lock (were the hand start earlier, the
+    // gate itself would refuse and the test would pass without proving the spawn-time check).
+    wait_until_waiting_for(&server, &lock_file).await;
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
     wait_pointer_names(&sandbox, &alpha, by_hand.0.id());
     lock.unlock().unwrap();
@@ -984,7 +1010,8 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
     let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    // Longer than the store's 5 s busy wait.
+    // The other process keeps the store for 7 s, longer than the server's 5 s busy wait:
+    // the duration of the outside condition, not a wait for the server.
     tokio::time::sleep(Duration::from_secs(7)).await;
     conn.execute_batch("ROLLBACK").unwrap();
     let found = wait_async(Duration::from_secs(20), || async {
