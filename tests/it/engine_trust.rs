@@ -139,6 +139,23 @@ async fn wait_until_waiting_for(server: &Server, lock_file: &Path) {
     );
 }
 
+/// Until `pending` ends, `/healthz` and the list (of `listed` instances) answer within a
+/// second each, checked every 100 ms; how many rounds they answered.
+async fn answers_while<T>(
+    server: &Server,
+    pending: &tokio::task::JoinHandle<T>,
+    listed: usize,
+) -> u32 {
+    let mut rounds = 0;
+    while !pending.is_finished() {
+        healthz_within_a_second(server).await;
+        assert_eq!(list_within_a_second(server).await.len(), listed);
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rounds
+}
+
 /// `GET /api/instances` within a second.
 async fn list_within_a_second(server: &Server) -> Vec<Value> {
     let client = reqwest::Client::builder()
@@ -485,17 +502,8 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
         .await
     });
     // Throughout the start's wait for the store, the engine answers everyone else.
-    let mut answered_meanwhile = 0;
-    while !start.is_finished() {
-        healthz_within_a_second(&server).await;
-        assert_eq!(list_within_a_second(&server).await.len(), 2);
-        answered_meanwhile += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        answered_meanwhile > 0,
-        "the start never waited for the store"
-    );
+    let rounds = answers_while(&server, &start, 2).await;
+    assert!(rounds > 0, "the start never waited for the store");
     let (status, refused) = start.await.unwrap();
     assert_eq!(status, 503, "{refused}");
     let detail = refused["detail"].as_str().unwrap();
