@@ -9,6 +9,15 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 
+/// The bundle's files and the favicons.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/pkg/{*path}", get(serve))
+        .route("/favicon.svg", get(favicon_svg))
+        .route("/favicon.ico", get(favicon_ico))
+}
+
 /// One file of the wasm-bindgen output, embedded by the build script, with its gzip form.
 #[derive(Debug)]
 pub struct BundleFile {

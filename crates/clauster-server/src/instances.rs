@@ -13,11 +13,26 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::StartRequest;
 use crate::error::ApiError;
+use crate::http::ApiAndV1;
 use crate::http::JsonObject;
 use crate::state::AppState;
+use axum::Router;
+use axum::routing::{self, post};
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(state.engine().list().await?).into_response())
+}
+
+/// The instance routes and the dashboard's push stream.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/state", routing::get(app_state))
+        .api_and_v1("/instances", routing::get(list).post(start))
+        .api_and_v1("/instances/{id}", routing::get(get).delete(stop))
+        .api_and_v1("/instances/{id}/resume", post(resume))
+        .route("/api/instances/{id}/forget", post(forget))
+        .route("/api/instances/{id}/qr", routing::get(crate::qr::qr))
+        .route("/ws/events", routing::get(events))
 }
 
 pub async fn get(

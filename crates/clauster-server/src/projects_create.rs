@@ -15,6 +15,20 @@ use crate::http::JsonObject;
 pub use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
 
+/// The project list and creating a project (`GET /api/v1/projects` is the compat alias).
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/api/v1/projects", get(list))
+        .route("/api/projects", get(list).post(create))
+}
+
+/// `GET /api/projects`: every discovered project.
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let projects = crate::state::projects_blocking(state).await?;
+    Ok(Json(projects).into_response())
+}
+
 /// How long `git init` may take (data.md §3.2).
 const GIT_INIT_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,17 +1,16 @@
 //! The axum router: every route of http-api.md that exists so far, under `root_path`.
 
 use axum::Extension;
-use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
-use clauster_wire::{Bootstrap, Health, HealthDetail};
+use axum::routing::get;
+use clauster_wire::Bootstrap;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 
-use crate::auth::{Auth, Caller, login};
+use crate::auth::{Auth, login};
 use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
 // `no_store` and `projects_blocking` are re-exported from their old home for code written
@@ -22,100 +21,40 @@ pub(crate) use crate::http::no_store;
 use crate::state::AppState;
 pub(crate) use crate::state::projects_blocking;
 use crate::{
-    assets, clone, instances, log_tail, page, projects_create, qr, sessions_routes, status_routes,
+    assets, clone, instances, log_tail, page, projects_create, sessions_routes, status_routes,
     trust_routes,
 };
 
-#[allow(clippy::too_many_lines)] // the route table: one entry per route, no logic
 pub fn router(state: AppState, auth: Auth) -> Router {
+    // Each feature owns its routes; this table only merges them.
     let api = Router::new()
         .route("/", get(dashboard))
-        .route(
-            "/login",
-            get(login::page).with_state(auth.clone()).merge(
-                post(login::submit)
-                    .layer(DefaultBodyLimit::max(login::FORM_LIMIT_BYTES))
-                    .with_state(auth.clone()),
-            ),
-        )
-        .route("/logout", post(login::logout).with_state(auth.clone()))
-        .route(
-            "/api/reauth",
-            post(login::reauth)
-                .layer(DefaultBodyLimit::max(login::FORM_LIMIT_BYTES))
-                .with_state(auth),
-        )
-        .route("/healthz", get(healthz))
-        .route("/api/v1/projects", get(list_projects))
-        .route("/api/state", get(instances::app_state))
-        .api_and_v1("/instances", get(instances::list).post(instances::start))
-        .api_and_v1(
-            "/instances/{id}",
-            get(instances::get).delete(instances::stop),
-        )
-        .route("/api/instances/{id}/forget", post(instances::forget))
-        .route("/api/instances/{id}/qr", get(qr::qr))
-        .route(
-            "/api/projects/{name}/trust",
-            post(trust_routes::trust_project),
-        )
-        .route("/api/projects/trust-all", post(trust_routes::trust_all))
+        .merge(login::routes(auth))
+        .merge(status_routes::routes())
+        .merge(projects_create::routes())
+        .merge(instances::routes())
+        .merge(trust_routes::routes())
+        .merge(sessions_routes::routes())
+        .merge(clone::routes())
         // Data features (data.md §1–§2: usage, transcripts, CLAUDE.md editor) and preflight.
-        .merge(crate::usage::routes().merge(crate::preflight::routes()))
+        .merge(crate::usage::routes())
+        .merge(crate::preflight::routes())
         // The transcript viewer (issue 21): its API, its pages and its live socket.
-        .merge(crate::transcript::routes::routes().merge(crate::transcript::page::routes()))
+        .merge(crate::transcript::routes::routes())
+        .merge(crate::transcript::page::routes())
         .route(
             "/ws/transcript/{name}/{session}",
             get(crate::transcript::socket::stream),
         )
-        .route("/api/widget", get(status_routes::widget))
-        .route("/api/login-status", get(status_routes::login_status))
-        .route("/api/doctor", get(crate::doctor::api_doctor))
-        .route("/api/readiness", get(crate::readiness::get_readiness))
-        .route("/api/readiness/recheck", post(crate::readiness::recheck))
-        .api_and_v1("/instances/{id}/resume", post(instances::resume))
-        // Sessions, background agents and adoption (http-api.md §6, bridges.md §9.6).
-        .api_and_v1("/sessions", get(sessions_routes::external))
-        .api_and_v1("/sessions/tracked", get(sessions_routes::tracked))
-        .route("/api/sessions/all", get(sessions_routes::all))
-        .api_and_v1("/sessions/adoptable", get(sessions_routes::adoptable))
-        .api_and_v1(
-            "/agents",
-            get(sessions_routes::list_agents).post(sessions_routes::dispatch),
-        )
-        .api_and_v1("/agents/{job_id}", delete(sessions_routes::stop_agent))
-        .api_and_v1(
-            "/agents/{job_id}/resume",
-            post(sessions_routes::resume_agent),
-        )
-        .route("/api/projects/{name}/adopt", post(sessions_routes::adopt))
-        .route("/ws/events", get(instances::events))
         .route("/ws/pty-screen/{id}", get(crate::pty_screen::stream))
         .route("/ws/bridge-log/{id}", get(log_tail::stream))
-        // Create and clone (data.md §3, http-api.md §4 and §8.2).
-        .route(
-            "/api/projects",
-            get(list_projects).post(projects_create::create),
-        )
-        .route("/api/projects/clone", post(clone::start))
-        .route("/api/projects/clone/active", get(clone::active))
-        .route("/api/projects/clone/{job_id}/cancel", post(clone::cancel))
-        .route("/ws/clone-progress/{job_id}", get(clone::progress_socket))
-        // Metrics (data.md §4) and the Prometheus scrape (http-api.md §9).
-        .route("/api/metrics", get(crate::metrics::api_metrics))
-        .route(
-            "/api/projects/{name}/metrics",
-            get(crate::metrics::project_metrics),
-        )
-        .route("/metrics", get(crate::metrics::prometheus))
+        .merge(crate::metrics::router())
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
         .merge(crate::login_shepherd::routes())
         // Notifications (notifications.md §6): delivery log, test, per-project mute.
         .merge(crate::notify::routes::router())
-        .route("/pkg/{*path}", get(assets::serve))
-        .route("/favicon.svg", get(assets::favicon_svg))
-        .route("/favicon.ico", get(assets::favicon_ico));
+        .merge(assets::routes());
     // The OpenAPI document and its page (http-api.md §3.3), only when asked for.
     let api = if state.config().api.openapi_enabled {
         api.route("/openapi.json", get(crate::openapi::json)).route(
@@ -138,21 +77,6 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         Router::new().nest(&root, api)
     };
     router.with_state(state)
-}
-
-/// The `/api/v1` aliases (http-api.md §10): the same handler under `/api<path>` and
-/// `/api/v1<path>`. The compat routes use it, except `GET /api/v1/projects`, routed by hand
-/// because `/api/projects` also takes `POST`; every other route is `/api` only.
-trait ApiAndV1 {
-    #[must_use]
-    fn api_and_v1(self, path: &str, handler: MethodRouter<AppState>) -> Self;
-}
-
-impl ApiAndV1 for Router<AppState> {
-    fn api_and_v1(self, path: &str, handler: MethodRouter<AppState>) -> Self {
-        self.route(&format!("/api{path}"), handler.clone())
-            .route(&format!("/api/v1{path}"), handler)
-    }
 }
 
 /// An unknown path: JSON for scripts, and for a browser (`Accept: text/html`) outside
@@ -197,43 +121,6 @@ async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Ne
         return response;
     }
     next.run(request).await
-}
-
-/// `/healthz`: an unauthenticated caller while auth is on sees `{"status": "ok"}` only.
-async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
-    if caller.is_some_and(|Extension(caller)| !caller.sees_health_detail()) {
-        return Json(Health {
-            status: "ok".into(),
-            detail: None,
-        })
-        .into_response();
-    }
-    // Never waits on the engine (issue 14): the count and the store flag are published
-    // values.
-    let running = state.engine().instances_running();
-    let claude = state.engine().claude_health();
-    let health = Health {
-        status: "ok".into(),
-        detail: Some(HealthDetail {
-            version: state.version().into(),
-            // `null` until the first probe finished (bridges.md §3.1).
-            claude_ok: claude.claude_ok,
-            claude_version: claude.claude_version,
-            // Before the first `claude auth status` answer the spec reports logged in.
-            claude_login_ok: claude.login_ok.unwrap_or(true),
-            claude_login_method: claude.login_method,
-            claude_login_expires_at: claude.login_expires_at,
-            instances_running: running,
-            store_ok: state.engine().store_ok(),
-            engine_ready: state.engine().is_ready(),
-        }),
-    };
-    Json(health).into_response()
-}
-
-async fn list_projects(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let projects = projects_blocking(state).await?;
-    Ok(Json(projects).into_response())
 }
 
 /// The dashboard's URL parameters: the list's order and search (ui.md §3).

@@ -16,12 +16,28 @@ use serde_json::json;
 
 use crate::bridge_env;
 use crate::error::ApiError;
+use crate::http::ApiAndV1;
 use crate::probe;
 use crate::state::AppState;
 use crate::trust;
+use axum::Router;
+use axum::routing::{delete, get, post};
 
 const DISPATCH_TIMEOUT: Duration = Duration::from_mins(1);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sessions, background agents and adoption.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .api_and_v1("/sessions", get(external))
+        .api_and_v1("/sessions/tracked", get(tracked))
+        .route("/api/sessions/all", get(all))
+        .api_and_v1("/sessions/adoptable", get(adoptable))
+        .api_and_v1("/agents", get(list_agents).post(dispatch))
+        .api_and_v1("/agents/{job_id}", delete(stop_agent))
+        .api_and_v1("/agents/{job_id}/resume", post(resume_agent))
+        .route("/api/projects/{name}/adopt", post(adopt))
+}
 
 /// `GET /api/sessions`: external sessions by project.
 pub async fn external(State(state): State<AppState>) -> Response {

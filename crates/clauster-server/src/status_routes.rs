@@ -1,14 +1,59 @@
 //! Summaries of the server's state: the COMPAT widget (`GET /api/widget`) and the claude
 //! login status (`GET /api/login-status`, http-api.md §3).
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use clauster_wire::{Instance, Widget, WidgetBridges};
+use axum::{Extension, Json};
+use clauster_wire::{Health, HealthDetail, Instance, Widget, WidgetBridges};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The server's own state: health, readiness, doctor, login status and the widget.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/widget", get(widget))
+        .route("/api/login-status", get(login_status))
+        .route("/api/doctor", get(crate::doctor::api_doctor))
+        .route("/api/readiness", get(crate::readiness::get_readiness))
+        .route("/api/readiness/recheck", post(crate::readiness::recheck))
+}
 use crate::trust_routes::discover;
+
+/// `/healthz`: an unauthenticated caller while auth is on sees `{"status": "ok"}` only.
+async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
+    if caller.is_some_and(|Extension(caller)| !caller.sees_health_detail()) {
+        return Json(Health {
+            status: "ok".into(),
+            detail: None,
+        })
+        .into_response();
+    }
+    // Never waits on the engine (issue 14): the count and the store flag are published
+    // values.
+    let running = state.engine().instances_running();
+    let claude = state.engine().claude_health();
+    let health = Health {
+        status: "ok".into(),
+        detail: Some(HealthDetail {
+            version: state.version().into(),
+            // `null` until the first probe finished (bridges.md §3.1).
+            claude_ok: claude.claude_ok,
+            claude_version: claude.claude_version,
+            // Before the first `claude auth status` answer the spec reports logged in.
+            claude_login_ok: claude.login_ok.unwrap_or(true),
+            claude_login_method: claude.login_method,
+            claude_login_expires_at: claude.login_expires_at,
+            instances_running: running,
+            store_ok: state.engine().store_ok(),
+            engine_ready: state.engine().is_ready(),
+        }),
+    };
+    Json(health).into_response()
+}
 
 /// `GET /api/widget`.
 pub async fn widget(State(state): State<AppState>) -> Result<Response, ApiError> {

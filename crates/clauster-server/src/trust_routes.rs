@@ -16,12 +16,21 @@ use crate::error::ApiError;
 use crate::projects::{self, Discovered};
 use crate::state::AppState;
 use crate::trust;
+use axum::Router;
+use axum::routing::post;
 
 /// Which projects a trust request covers.
 #[derive(Clone, Copy, Debug)]
 enum Selection<'a> {
     One(&'a str),
     AllUntrusted,
+}
+
+/// Trusting one project or all of them.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/projects/{name}/trust", post(trust_project))
+        .route("/api/projects/trust-all", post(trust_all))
 }
 
 /// `POST /api/projects/{name}/trust` → the refreshed project.

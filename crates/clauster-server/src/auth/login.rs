@@ -22,6 +22,22 @@ use crate::http::CspNonce;
 /// The login form's body cap (security.md §7.2).
 pub const FORM_LIMIT_BYTES: usize = 4 * 1024;
 
+/// The sign-in page and form, sign-out and step-up re-authentication, with their own state.
+pub fn routes<S: Clone + Send + Sync + 'static>(auth: Auth) -> axum::Router<S> {
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    let form = || DefaultBodyLimit::max(FORM_LIMIT_BYTES);
+    axum::Router::new()
+        .route(
+            "/login",
+            get(page)
+                .with_state(auth.clone())
+                .merge(post(submit).layer(form()).with_state(auth.clone())),
+        )
+        .route("/logout", post(logout).with_state(auth.clone()))
+        .route("/api/reauth", post(reauth).layer(form()).with_state(auth))
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]

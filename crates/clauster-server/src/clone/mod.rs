@@ -22,12 +22,23 @@ use crate::error::ApiError;
 use crate::http::JsonObject;
 use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
 
 impl AppState {
     /// The clone jobs (data.md §3.5).
     pub fn clones(&self) -> &CloneJobs {
         self.feature()
     }
+}
+
+/// Cloning a repository into a new project, with its progress socket.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/projects/clone", post(start))
+        .route("/api/projects/clone/active", get(active))
+        .route("/api/projects/clone/{job_id}/cancel", post(cancel))
+        .route("/ws/clone-progress/{job_id}", get(progress_socket))
 }
 
 const CLOSE_POLICY: u16 = 1008;

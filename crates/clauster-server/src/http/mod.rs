@@ -5,8 +5,10 @@ mod csp;
 mod extract;
 mod html;
 mod responses;
+mod routing;
 
 pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;
 pub(crate) use html::escape_html;
 pub(crate) use responses::{mark_no_store, no_store};
+pub(crate) use routing::ApiAndV1;

@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::Engine;
 
-pub use routes::{api_metrics, project_metrics, prometheus};
+pub use routes::router;
 
 impl crate::state::AppState {
     /// The metrics cache and the crash counter (data.md §4, http-api.md §9).

@@ -17,6 +17,15 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::state::projects_blocking;
 
+/// The metrics API (data.md §4) and the Prometheus scrape (http-api.md §9).
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/api/metrics", get(api_metrics))
+        .route("/api/projects/{name}/metrics", get(project_metrics))
+        .route("/metrics", get(prometheus))
+}
+
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /api/metrics`: the cache keyed by instance id; `{}` when metrics are off.
