@@ -1656,6 +1656,7 @@ mod tests {
     #[test]
     #[allow(clippy::too_many_lines)] // a table: one entry per trigger of §7.6
     fn classifier_table() {
+        use std::fmt::Write as _;
         let ended = FailureCause::EndedBeforeReady;
         let cases: Vec<(&str, FailureCause, FailureEvidence<'static>, ErrorKind)> = vec![
             (
@@ -1879,6 +1880,8 @@ mod tests {
                 ErrorKind::Offline,
             ),
         ];
+        let mut table =
+            String::from("| evidence | cause | error_kind | hint |\n|---|---|---|---|\n");
         for (name, cause, evidence, kind) in cases {
             let failure = classify(cause, &evidence);
             assert_eq!(failure.kind, kind, "{name}");
@@ -1888,7 +1891,15 @@ mod tests {
                 kind.hint()
             };
             assert_eq!(failure.hint, expected_hint, "{name}");
+            let _ = writeln!(
+                table,
+                "| {name} | {cause:?} | {} | {} |",
+                failure.kind.as_token(),
+                failure.hint
+            );
         }
+        // The table of bridges.md §7.6 as the classifier answers it, row by row.
+        insta::assert_snapshot!(table);
     }
 
     #[test]
