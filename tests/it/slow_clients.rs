@@ -1,8 +1,8 @@
 //! Slow clients (security.md §7.2) through the real `clauster run` process: a request head
 //! that stalls is cut off (the connection closed, no answer), a body that stalls gets a 408
 //! and the connection closed, and other clients are served meanwhile — on plain HTTP and, for
-//! the head, over TLS. The limits are shortened through the test-only variables
-//! `CLAUSTER_TEST_HEAD_TIMEOUT_MS` / `CLAUSTER_TEST_BODY_TIMEOUT_MS`.
+//! the head, over TLS. The server runs in-process so the test can shorten the limits through
+//! `ServeOptions::limits`.
 
 use crate::support;
 
@@ -13,14 +13,28 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::{Sandbox, Server, start_server};
+use support::Sandbox;
+use support::inprocess::{InProcess, serve_with};
 
-const SHORT_LIMITS: [(&str, &str); 2] = [
-    ("CLAUSTER_TEST_HEAD_TIMEOUT_MS", "400"),
-    ("CLAUSTER_TEST_BODY_TIMEOUT_MS", "600"),
-];
+/// A server in this process with the head limit at 0.4 s and the body limit at 0.6 s, and
+/// `extra` YAML in its config.
+async fn serve_with_short_limits(sandbox: &Sandbox, extra: &str) -> InProcess {
+    let limits = clauster_server::Limits {
+        head: Duration::from_millis(400),
+        body: Duration::from_millis(600),
+    };
+    serve_with(
+        sandbox,
+        extra,
+        clauster_server::ServeOptions {
+            limits,
+            ..clauster_server::ServeOptions::default()
+        },
+    )
+    .await
+}
 
-fn port_of(server: &Server) -> u16 {
+fn port_of(server: &InProcess) -> u16 {
     server
         .base
         .rsplit(':')
@@ -71,11 +85,12 @@ async fn others_are_served(base: &str) {
     assert_eq!(response.status(), 200);
 }
 
-#[tokio::test]
+// The server shares this runtime; the blocking socket reads below need a second worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.projects_root()).unwrap();
-    let server = start_server(&sandbox, None, &[], &SHORT_LIMITS);
+    let server = serve_with_short_limits(&sandbox, "").await;
     let port = port_of(&server);
 
     // Half a request head, then nothing.
@@ -130,16 +145,16 @@ async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
     assert!(sandbox.projects_root().join("slow").is_dir());
 }
 
-#[tokio::test]
+// The server shares this runtime; the blocking socket reads below need a second worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_head_is_cut_off_over_tls() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.projects_root()).unwrap();
-    std::fs::write(
-        sandbox.dir.path().join("clauster.yml"),
+    let server = serve_with_short_limits(
+        &sandbox,
         "tls:\n  provision: self-signed\n  hostnames: [localhost]\n",
     )
-    .unwrap();
-    let server = start_server(&sandbox, None, &[], &SHORT_LIMITS);
+    .await;
     let port = port_of(&server);
     let cert = std::fs::read(sandbox.state_dir().join("tls").join("self-signed.crt"))
         .expect("the generated certificate");

@@ -66,6 +66,7 @@ pub use control::{
     UntrustedSocket, check_socket_owner, command_socket_path, control_socket_for,
     control_socket_path,
 };
+pub use listen::Limits;
 pub use state::ServerConfig;
 
 /// What tests may change about a server that configuration cannot reach (README
@@ -92,6 +93,9 @@ pub struct ServeOptions {
     /// here after the engine lock is taken, so a second server on the same state dir fails
     /// without having announced an address.
     pub banner: Option<String>,
+    /// The slow-client limits of the TCP listener (security.md §7.2): the spec's by
+    /// default; a test serving in-process may shorten them.
+    pub limits: listen::Limits,
 }
 
 impl Default for ServeOptions {
@@ -103,6 +107,7 @@ impl Default for ServeOptions {
             tls: None,
             notify_hosts: clauster_core::notify::apprise::ServiceHosts::real(),
             banner: None,
+            limits: listen::Limits::default(),
         }
     }
 }
@@ -197,6 +202,7 @@ async fn serve_on(
     // Only the TCP listener speaks TLS; the control socket stays plain.
     let tls = tls::for_listener(listener.is_some(), options.tls.take(), &config.config)?;
     let banner = options.banner.take();
+    let limits = options.limits;
     let local = listener
         .as_ref()
         .map(TcpListener::local_addr)
@@ -355,6 +361,7 @@ async fn serve_on(
             browser_facing,
             headers.clone(),
             tls,
+            limits,
             listen::Caps::new(
                 usize::try_from(max_connections).unwrap_or(usize::MAX),
                 proxy_ips,
@@ -394,6 +401,7 @@ fn serve_browsers<L>(
     router: axum::Router,
     headers: L,
     tls: Option<tls::TlsSetup>,
+    limits: listen::Limits,
     caps: listen::Caps,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>>
@@ -408,7 +416,6 @@ where
         axum::response::IntoResponse + 'static,
     <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
 {
-    let limits = listen::Limits::from_env();
     let router = router
         .layer(axum::middleware::from_fn_with_state(
             limits.body,

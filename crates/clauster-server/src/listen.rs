@@ -3,9 +3,8 @@
 //! within 10 s (hyper's header read timeout; the TLS handshake gets the same budget) and the
 //! body within 30 s (`body_deadline`: a 408 and the connection closed).
 //!
-//! The limits can be shortened for the end-to-end tests only, through the test knobs
-//! `CLAUSTER_TEST_HEAD_TIMEOUT_MS` and `CLAUSTER_TEST_BODY_TIMEOUT_MS` (milliseconds; not an
-//! operator setting, ARCHITECTURE.md lists them).
+//! The limits come in through `ServeOptions::limits`, so a test serving in-process can
+//! shorten them; `clauster run` always uses the spec's.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -37,25 +36,13 @@ pub struct Limits {
 
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-const HEAD_VAR: &str = "CLAUSTER_TEST_HEAD_TIMEOUT_MS";
-const BODY_VAR: &str = "CLAUSTER_TEST_BODY_TIMEOUT_MS";
 
-impl Limits {
-    /// The spec's limits, unless a test shortened them through the environment.
-    pub fn from_env() -> Self {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let millis = |name: &str, default: Duration| {
-            var(name)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|ms| *ms > 0)
-                .map_or(default, Duration::from_millis)
-        };
+impl Default for Limits {
+    /// The spec's limits.
+    fn default() -> Self {
         Self {
-            head: millis(HEAD_VAR, HEAD_TIMEOUT),
-            body: millis(BODY_VAR, BODY_TIMEOUT),
+            head: HEAD_TIMEOUT,
+            body: BODY_TIMEOUT,
         }
     }
 }
@@ -720,17 +707,9 @@ mod tests {
     }
 
     #[test]
-    fn limits_default_to_the_spec_and_only_positive_overrides_count() {
-        let none = Limits::from_vars(|_| None);
-        assert_eq!(none.head, Duration::from_secs(10));
-        assert_eq!(none.body, Duration::from_secs(30));
-        let set = Limits::from_vars(|name| {
-            Some(if name.contains("HEAD") { "300" } else { "700" }.to_owned())
-        });
-        assert_eq!(set.head, Duration::from_millis(300));
-        assert_eq!(set.body, Duration::from_millis(700));
-        for bad in ["0", "-5", "soon", ""] {
-            assert_eq!(Limits::from_vars(|_| Some(bad.to_owned())), none, "{bad:?}");
-        }
+    fn limits_default_to_the_spec() {
+        let limits = Limits::default();
+        assert_eq!(limits.head, Duration::from_secs(10));
+        assert_eq!(limits.body, Duration::from_secs(30));
     }
 }

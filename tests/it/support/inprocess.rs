@@ -92,10 +92,12 @@ pub async fn serve_with(
     let health = format!("http://127.0.0.1:{port}/healthz");
     for _ in 0..200 {
         assert!(!served.is_finished(), "serve stopped: {:?}", served.await);
-        if reqwest::get(&health).await.is_ok() {
-            break;
+        // An answer, or a TLS listener hanging up on plain HTTP, means it accepts.
+        match reqwest::get(&health).await {
+            Ok(_) => break,
+            Err(err) if !err.is_connect() && !err.is_timeout() => break,
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     InProcess {
         base: format!("http://127.0.0.1:{port}"),
