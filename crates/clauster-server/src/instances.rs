@@ -191,26 +191,22 @@ pub fn health_facts(state: &AppState) -> HealthFacts {
 /// `GET /ws/events`.
 pub async fn events(
     State(state): State<AppState>,
-    session: Option<axum::Extension<crate::auth::SessionEnd>>,
+    session: crate::auth::SocketSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let session = session.map(|axum::Extension(end)| end);
     upgrade.on_upgrade(move |socket| stream_events(state, socket, session))
 }
 
 async fn stream_events(
     state: AppState,
     mut socket: WebSocket,
-    session: Option<crate::auth::SessionEnd>,
+    session: crate::auth::SocketSession,
 ) {
-    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
+    let mut session_end = std::pin::pin!(session.ended());
     let mut seq = 0_u64;
     let mut send = async |socket: &mut WebSocket, frame: Frame| -> bool {
         seq += 1;
-        let Ok(text) = serde_json::to_string(&Sequenced { seq, frame }) else {
-            return false;
-        };
-        socket.send(Message::Text(text.into())).await.is_ok()
+        crate::http::ws::send_json(socket, &Sequenced { seq, frame }).await
     };
     let hello = Frame::Hello {
         version: state.version().to_owned(),

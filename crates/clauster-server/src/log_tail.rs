@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path as UrlPath, State};
 use axum::response::Response;
 use clauster_core::sanitize::sanitize_for_stream;
@@ -18,7 +18,9 @@ use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use crate::auth::SocketSession;
 use crate::engine::EngineError;
+use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, close};
 use crate::state::AppState;
 
 /// The initial window: the last 64 KiB, from the next line start (bridges.md §14.2).
@@ -32,28 +34,18 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// The keep-alive ping period; a client that leaves two pings unanswered is dropped.
 const PING: Duration = Duration::from_secs(20);
 
-const CLOSE_NORMAL: u16 = 1000;
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_INTERNAL: u16 = 1011;
-
 /// `GET /ws/bridge-log/{instance_id}`.
 pub async fn stream(
     State(state): State<AppState>,
     UrlPath(reference): UrlPath<String>,
-    session: Option<axum::Extension<crate::auth::SessionEnd>>,
+    session: SocketSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let session = session.map(|axum::Extension(end)| end);
     upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
 }
 
-async fn run(
-    state: AppState,
-    reference: String,
-    mut socket: WebSocket,
-    session: Option<crate::auth::SessionEnd>,
-) {
-    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
+async fn run(state: AppState, reference: String, mut socket: WebSocket, session: SocketSession) {
+    let mut session_end = std::pin::pin!(session.ended());
     // Subscribe before reading the instance: a terminal transition in between is not missed.
     let mut changes = state.engine().subscribe();
     let (instance, path, mut tail) = match open(&state, &reference).await {
@@ -117,7 +109,7 @@ async fn run(
                 }
             }
             reason = &mut session_end => {
-                close(&mut socket, 1008, reason).await;
+                close(&mut socket, CLOSE_POLICY, reason).await;
                 return;
             }
             incoming = socket.recv() => match incoming {
@@ -228,23 +220,6 @@ pub(crate) fn watch(path: &Path, wake: Arc<Notify>) -> Option<notify::Recommende
         return None;
     }
     Some(watcher)
-}
-
-pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: truncate_reason(reason).into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
-}
-
-/// A close reason has at most 123 bytes.
-fn truncate_reason(reason: &str) -> &str {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
 }
 
 /// Where the initial window starts (bridges.md §14.2): 0 for a file of at most 64 KiB;
@@ -494,14 +469,5 @@ mod tests {
         assert_eq!(read_all(&mut tail), ["\x1b[33mwarn\x1b[0m"]);
         let mut tail = Tail::open(path, true).unwrap();
         assert_eq!(read_all(&mut tail), ["warn"]);
-    }
-
-    #[test]
-    fn close_reasons_fit_the_frame() {
-        let long = "é".repeat(100);
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123);
-        assert!(long.starts_with(cut));
-        assert_eq!(truncate_reason("bridge ended"), "bridge ended");
     }
 }

@@ -12,7 +12,9 @@ use axum::response::Response;
 use clauster_core::pty_sidecar::{FrameState, parse_frame};
 use tokio::sync::Notify;
 
-use crate::log_tail::{close, watch};
+use crate::auth::SocketSession;
+use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, close};
+use crate::log_tail::watch;
 use crate::state::AppState;
 
 /// The fallback poll, and the check for a keeper that died without its final frame.
@@ -22,32 +24,26 @@ const LIVENESS_CHECK: Duration = Duration::from_secs(2);
 pub async fn stream(
     State(state): State<AppState>,
     Path(reference): Path<String>,
-    session: Option<axum::Extension<crate::auth::SessionEnd>>,
+    session: SocketSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let session = session.map(|axum::Extension(end)| end);
     upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
 }
 
-async fn run(
-    state: AppState,
-    reference: String,
-    mut socket: WebSocket,
-    session: Option<crate::auth::SessionEnd>,
-) {
+async fn run(state: AppState, reference: String, mut socket: WebSocket, session: SocketSession) {
     // A cookie session's logout or expiry closes the socket (issue 16 §6).
-    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
+    let mut session_end = std::pin::pin!(session.ended());
     if !state.config().claude.pty_screen_enabled {
         close(
             &mut socket,
-            1008,
+            CLOSE_POLICY,
             "the live terminal is off (claude.pty_screen_enabled)",
         )
         .await;
         return;
     }
     let Ok(instance) = state.engine().get(&reference).await else {
-        close(&mut socket, 1008, "no such instance").await;
+        close(&mut socket, CLOSE_POLICY, "no such instance").await;
         return;
     };
     let screen = instance
@@ -56,7 +52,7 @@ async fn run(
         .and_then(|log| log.strip_suffix(".log"))
         .map(|stem| PathBuf::from(format!("{stem}.screen.json")));
     let Some(screen) = screen.filter(|_| instance.resume_mode == "pty") else {
-        close(&mut socket, 1008, "not a pty bridge").await;
+        close(&mut socket, CLOSE_POLICY, "not a pty bridge").await;
         return;
     };
     let wake = Arc::new(Notify::new());
@@ -81,7 +77,7 @@ async fn run(
                 return;
             }
             if frame.state != FrameState::Live {
-                close(&mut socket, 1000, "bridge ended").await;
+                close(&mut socket, CLOSE_NORMAL, "bridge ended").await;
                 return;
             }
         }
@@ -97,13 +93,13 @@ async fn run(
                         .await
                         .map_or(true, |i| !i.alive);
                     if ended {
-                        close(&mut socket, 1000, "bridge ended").await;
+                        close(&mut socket, CLOSE_NORMAL, "bridge ended").await;
                         return;
                     }
                 }
             }
             reason = &mut session_end => {
-                close(&mut socket, 1008, reason).await;
+                close(&mut socket, CLOSE_POLICY, reason).await;
                 return;
             }
             message = socket.recv() => {

@@ -392,6 +392,26 @@ pub struct SessionEnd {
     expires_at: u64,
 }
 
+/// The extractor of a socket handler: the handshake's [`SessionEnd`], when it came with a
+/// cookie session (a token or no auth has none).
+#[derive(Debug)]
+pub struct SocketSession(Option<SessionEnd>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SocketSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<SessionEnd>().cloned()))
+    }
+}
+
+impl SocketSession {
+    /// Completes with the close reason when the session ends; never without a session.
+    pub async fn ended(self) -> &'static str {
+        SessionEnd::of(self.0).await
+    }
+}
+
 impl SessionEnd {
     /// Completes with the close reason.
     pub async fn reached(mut self) -> &'static str {

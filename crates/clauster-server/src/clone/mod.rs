@@ -6,7 +6,7 @@ mod jobs;
 mod run;
 
 use axum::Json;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,8 +18,10 @@ pub use git::{error_tail, git_binary, git_env};
 pub use jobs::CloneJobs;
 pub use run::sweep_leftovers;
 
+use crate::auth::SocketSession;
 use crate::error::ApiError;
 use crate::http::JsonObject;
+use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, close, send_json};
 use crate::projects::{exists_error, validate_new_name};
 use crate::state::AppState;
 use axum::Router;
@@ -41,7 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/ws/clone-progress/{job_id}", get(progress_socket))
 }
 
-const CLOSE_POLICY: u16 = 1008;
 /// The keep-alive ping period; a client that leaves two pings unanswered is dropped
 /// (http-api.md §8).
 const PING: std::time::Duration = std::time::Duration::from_secs(20);
@@ -154,36 +155,20 @@ pub async fn active(State(state): State<AppState>) -> Response {
 pub async fn progress_socket(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
-    session: Option<axum::Extension<crate::auth::SessionEnd>>,
+    session: SocketSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let session = session.map(|axum::Extension(end)| end);
     upgrade.on_upgrade(move |socket| stream_progress(state, job_id, socket, session))
-}
-
-async fn send(socket: &mut WebSocket, frame: &CloneProgressFrame) -> bool {
-    let Ok(text) = serde_json::to_string(frame) else {
-        return false;
-    };
-    socket.send(Message::Text(text.into())).await.is_ok()
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 async fn stream_progress(
     state: AppState,
     job_id: String,
     mut socket: WebSocket,
-    session: Option<crate::auth::SessionEnd>,
+    session: SocketSession,
 ) {
     // A cookie session's logout or expiry closes the socket (issue 16 §6).
-    let mut session_end = std::pin::pin!(crate::auth::SessionEnd::of(session));
+    let mut session_end = std::pin::pin!(session.ended());
     let watch = if is_job_id(&job_id) {
         state.clones().watch(&job_id)
     } else {
@@ -195,14 +180,14 @@ async fn stream_progress(
     };
     let (first, mut frames) = match watch {
         jobs::Watch::Finished(terminal) => {
-            if send(&mut socket, &terminal).await {
-                close(&mut socket, 1000, "clone finished").await;
+            if send_json(&mut socket, &terminal).await {
+                close(&mut socket, CLOSE_NORMAL, "clone finished").await;
             }
             return;
         }
         jobs::Watch::Running(first, frames) => (first, frames),
     };
-    if !send(&mut socket, &first).await {
+    if !send_json(&mut socket, &first).await {
         return;
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING, PING);
@@ -226,15 +211,15 @@ async fn stream_progress(
                     // ended if that is still known.
                     Err(RecvError::Closed) => match state.clones().terminal(&job_id) {
                         Some(terminal) => terminal,
-                        None => return close(&mut socket, 1000, "clone finished").await,
+                        None => return close(&mut socket, CLOSE_NORMAL, "clone finished").await,
                     },
                 };
                 let terminal = matches!(frame, CloneProgressFrame::Done { .. });
-                if !send(&mut socket, &frame).await {
+                if !send_json(&mut socket, &frame).await {
                     return;
                 }
                 if terminal {
-                    return close(&mut socket, 1000, "clone finished").await;
+                    return close(&mut socket, CLOSE_NORMAL, "clone finished").await;
                 }
             }
             reason = &mut session_end => {

@@ -6,6 +6,7 @@ mod extract;
 mod html;
 mod responses;
 mod routing;
+pub(crate) mod ws;
 
 pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;

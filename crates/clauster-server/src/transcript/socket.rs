@@ -21,15 +21,14 @@ use tokio::time::Instant;
 
 use super::routes::{Opened, context, open};
 use super::{Indexed, RenderContext};
-use crate::log_tail::close;
+use crate::auth::SocketSession;
+use crate::http::ws::{CLOSE_INTERNAL, CLOSE_POLICY, close};
 use crate::state::AppState;
 
 /// The re-check when no notification arrives.
 const POLL: Duration = Duration::from_secs(1);
 /// The keep-alive ping period; a client that leaves two pings unanswered is dropped.
 const PING: Duration = Duration::from_secs(20);
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_INTERNAL: u16 = 1011;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SocketParams {
@@ -43,10 +42,9 @@ pub async fn stream(
     State(state): State<AppState>,
     Path((name, session)): Path<(String, String)>,
     Query(params): Query<SocketParams>,
-    session_end: Option<axum::Extension<crate::auth::SessionEnd>>,
+    session_end: SocketSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let session_end = session_end.map(|axum::Extension(end)| end);
     upgrade.on_upgrade(move |socket| run(state, name, session, params, socket, session_end))
 }
 
@@ -115,9 +113,9 @@ async fn run(
     session: String,
     params: SocketParams,
     mut socket: WebSocket,
-    session_end: Option<crate::auth::SessionEnd>,
+    session_end: SocketSession,
 ) {
-    let session_end = std::pin::pin!(crate::auth::SessionEnd::of(session_end));
+    let session_end = std::pin::pin!(session_end.ended());
     // Subscribe before the first read, so a write in between is not missed.
     let changes = state.usage().subscribe_changes();
     let agent = params.agent.filter(|a| !a.is_empty());
