@@ -15,14 +15,13 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json;
-use clauster_core::names::{ProjectName, echo};
 use clauster_wire::{ClaudeMdConflict, ClaudeMdDoc};
 use sha2::{Digest as _, Sha256};
 
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
-use crate::http::JsonObject;
-use crate::projects::{self, Discovered};
+use crate::http::{JsonObject, ProjectParam, ProjectRejection};
+use crate::projects::Discovered;
 use crate::state::AppState;
 
 /// The largest PUT body (security.md §7.2): room for 64 KiB of content escaped as JSON.
@@ -145,15 +144,6 @@ fn doc(current: Current, bridge_running: bool) -> ClaudeMdDoc {
     }
 }
 
-/// The discovered project called `name`; 404 for an invalid or unknown name.
-async fn project(state: &AppState, name: &str) -> Result<Discovered, ApiError> {
-    let unknown = || ApiError::not_found(format!("project '{}' not found", echo(name)));
-    let name = ProjectName::new(name).map_err(|_| unknown())?;
-    let root = state.config().projects_root.clone();
-    let all = projects::discover_off_thread(root).await?;
-    all.into_iter().find(|p| p.name == name).ok_or_else(unknown)
-}
-
 /// A running instance of the project. (External sessions need the agents poll, which this
 /// server does not run yet.)
 async fn bridge_running(state: &AppState, name: &str) -> bool {
@@ -170,8 +160,10 @@ async fn bridge_running(state: &AppState, name: &str) -> bool {
 pub async fn read(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
+    project: Result<ProjectParam, ProjectRejection>,
 ) -> Result<Response, ApiError> {
-    let project = project(&state, &name).await?;
+    // 1.3.2 answers an invalid name here as an unknown project.
+    let ProjectParam(project) = project.map_err(|r| r.invalid_as_unknown(&name))?;
     let current = tokio::task::spawn_blocking(move || read_current(&resolve_target(&project)?))
         .await
         .map_err(|_| ApiError::internal("reading CLAUDE.md panicked; see the server log"))??;
@@ -216,13 +208,14 @@ fn actor(via_socket: bool) -> &'static str {
 pub async fn write(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
+    project: Result<ProjectParam, ProjectRejection>,
     socket: Option<axum::Extension<ViaControlSocket>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body =
         body.map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
     let request = parse_write(&body)?;
-    let project = project(&state, &name).await?;
+    let ProjectParam(project) = project.map_err(|r| r.invalid_as_unknown(&name))?;
     let global_file = state.claude_global_file().to_owned();
     let state_dir = state.config().state_dir.clone();
     let actor = actor(socket.is_some());

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use clauster_core::names::{ProjectName, echo};
 use clauster_wire::{CheckReport, Frame, Project, ProjectPreflight};
 
 use crate::error::ApiError;
+use crate::http::ProjectParam;
 use crate::project_checks::{check_all, check_project, read_global};
 use crate::state::AppState;
 
@@ -66,14 +66,16 @@ pub async fn all(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// invalid name, 404 for an unknown one.
 pub async fn one(
     State(state): State<AppState>,
-    UrlPath(name): UrlPath<String>,
+    ProjectParam(found): ProjectParam,
 ) -> Result<Response, ApiError> {
-    let valid = ProjectName::new(&name).map_err(|err| ApiError::invalid(err.to_string(), None))?;
+    // The card's facts (trust, MCP) come with the cached list entry.
     let projects = crate::state::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()
-        .find(|p| p.name == valid.as_str())
-        .ok_or_else(|| ApiError::not_found(format!("project '{}' not found", echo(&name))))?;
+        .find(|p| p.name == found.name.as_str())
+        .ok_or_else(|| {
+            ApiError::not_found(format!("project '{}' not found", found.name.as_str()))
+        })?;
     let Frame::Project {
         project,
         preflight: Some(report),

@@ -4,6 +4,7 @@
 mod csp;
 mod extract;
 mod html;
+mod project;
 mod responses;
 mod routing;
 pub(crate) mod ws;
@@ -11,5 +12,6 @@ pub(crate) mod ws;
 pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;
 pub(crate) use html::escape_html;
+pub(crate) use project::{ProjectParam, ProjectRejection};
 pub(crate) use responses::{mark_no_store, no_store};
 pub(crate) use routing::ApiAndV1;

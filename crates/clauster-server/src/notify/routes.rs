@@ -2,15 +2,14 @@
 //! per-project mute.
 
 use axum::Json;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use clauster_core::names::{ProjectName, echo};
 
 use crate::error::ApiError;
-use crate::http::JsonObject;
 use crate::http::no_store;
+use crate::http::{JsonObject, ProjectParam, ProjectRejection};
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
@@ -72,25 +71,12 @@ async fn test(State(state): State<AppState>) -> Response {
     no_store((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-/// The project of a mute route: a valid name of a discovered project.
-async fn known_project(state: &AppState, name: &str) -> Result<ProjectName, ApiError> {
-    let valid = ProjectName::new(name).map_err(|err| ApiError::invalid(err.to_string(), None))?;
-    let projects = crate::state::projects_blocking(state.clone()).await?;
-    if !projects.iter().any(|p| p.name == valid.as_str()) {
-        return Err(ApiError::not_found(format!(
-            "project '{}' not found",
-            echo(name)
-        )));
-    }
-    Ok(valid)
-}
-
 /// `GET /api/projects/{name}/notifications` → `{"project", "muted"}`.
 async fn project_mute(
     State(state): State<AppState>,
-    UrlPath(name): UrlPath<String>,
+    ProjectParam(found): ProjectParam,
 ) -> Result<Response, ApiError> {
-    let project = known_project(&state, &name).await?;
+    let project = found.name;
     let muted = state.notify().is_muted(project.as_str());
     Ok(no_store(
         Json(serde_json::json!({ "project": project.as_str(), "muted": muted })).into_response(),
@@ -100,14 +86,15 @@ async fn project_mute(
 /// `PUT /api/projects/{name}/notifications {"muted": bool}` → `{"project", "muted"}`.
 async fn set_project_mute(
     State(state): State<AppState>,
-    UrlPath(name): UrlPath<String>,
+    project: Result<ProjectParam, ProjectRejection>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let fields = JsonObject::parse(&body)?;
     let muted = fields
         .boolean("muted")?
         .ok_or_else(|| ApiError::invalid("muted is required (true or false)", Some("muted")))?;
-    let project = known_project(&state, &name).await?;
+    // The body's refusals come first, as before the project is looked up.
+    let project = project?.0.name;
     let notify = state.notify().clone();
     let key = project.as_str().to_owned();
     tokio::task::spawn_blocking(move || notify.set_muted(&key, muted))
