@@ -32,6 +32,7 @@ mod preflight;
 mod project_routes;
 mod pty_bridges;
 mod pty_keeper;
+mod push;
 mod readiness;
 mod real_claude;
 mod reaper;
