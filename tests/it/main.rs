@@ -9,6 +9,7 @@ mod bad_inputs;
 mod bridges;
 mod browser;
 mod browser_polish;
+mod browser_push;
 mod browser_readiness;
 mod claude_md;
 mod cli;

@@ -26,7 +26,8 @@ self.addEventListener("push", (event) => {
   event.waitUntil(
     self.registration.showNotification(title, options).then(async () => {
       // Open pages hear about it too (the dashboard's notify.js marks it for tests).
-      for (const page of await self.clients.matchAll({ type: "window" })) {
+      const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const page of pages) {
         page.postMessage({ type: "clauster-push", title, body: options.body });
       }
     }),
