@@ -153,6 +153,13 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
         assert_eq!(controlled, json!(scope));
 
         // The device list: the API's device, revocable.
+        client
+            .execute(
+                "document.querySelector('details.push-settings').open = true",
+                vec![],
+            )
+            .await
+            .expect("open the panel");
         let listed = wait_css(&client, "li.push-device", 10, &log).await;
         assert!(listed.text().await.unwrap().contains("test phone"));
 
@@ -207,13 +214,6 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
         );
 
         // Revoke from the panel.
-        client
-            .execute(
-                "document.querySelector('details.push-settings').open = true",
-                vec![],
-            )
-            .await
-            .expect("open the panel");
         wait_css(&client, "button.push-revoke", 10, &log)
             .await
             .click()

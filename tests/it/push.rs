@@ -223,6 +223,24 @@ async fn a_crash_reaches_a_subscribed_device_encrypted_and_signed() {
     );
     assert_eq!(mode & 0o777, 0o600);
 
+    // The service worker is served from the app's root, as JavaScript, and the CSP lets a
+    // same-origin worker run.
+    let worker = reqwest::get(format!("{}/sw.js", server.base))
+        .await
+        .expect("sw.js");
+    assert_eq!(worker.status(), 200);
+    assert_eq!(
+        worker.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(
+        worker.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("worker-src 'self'")
+    );
+    assert!(worker.text().await.unwrap().contains("showNotification"));
+
     let device = Device::new();
     let endpoint = format!("{}/push/device-1", service.base);
     let subscription = device.subscription(&endpoint, "test phone");
