@@ -2435,6 +2435,7 @@ fn subscription(endpoint: &str) -> Value {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one table of refusals, then the channel turned off
 async fn rows_140_to_147_push_subscriptions() {
     let bench = Bench::start(
         usual_sandbox(),

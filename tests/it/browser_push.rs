@@ -113,6 +113,7 @@ impl Cdp {
 /// with the payload's title, body, tag and link, and the page hears of it; a device
 /// subscribed through the API is listed in the panel and its Revoke button removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one browser session, step by step
 async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);

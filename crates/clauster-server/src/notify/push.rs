@@ -26,7 +26,7 @@ pub const MAX_ENDPOINT_LEN: usize = 2048;
 /// The longest device label.
 pub const MAX_DEVICE_LEN: usize = 80;
 /// How long a push service keeps a message for an offline device.
-const TTL: Duration = Duration::from_secs(24 * 60 * 60);
+const TTL: Duration = Duration::from_hours(24);
 /// How long a VAPID JWT is valid (RFC 8292 §2: at most 24 hours).
 const JWT_LIFETIME_SECS: u64 = 12 * 60 * 60;
 /// The JWT's `sub`: who runs this application server (RFC 8292 §2.1).
@@ -194,15 +194,12 @@ impl NewSubscription {
         let endpoint = text(fields.get("endpoint"), "endpoint")?
             .ok_or_else(|| refuse("endpoint", "endpoint is required: the push service URL"))?;
         check_endpoint(&endpoint)?;
-        let keys = match fields.get("keys") {
-            Some(serde_json::Value::Object(keys)) => keys,
-            _ => {
-                return Err(refuse(
-                    "keys",
-                    "keys is required: an object with p256dh and auth, as \
-                     PushSubscription.toJSON() gives",
-                ));
-            }
+        let Some(serde_json::Value::Object(keys)) = fields.get("keys") else {
+            return Err(refuse(
+                "keys",
+                "keys is required: an object with p256dh and auth, as \
+                 PushSubscription.toJSON() gives",
+            ));
         };
         let p256dh = text(keys.get("p256dh"), "keys.p256dh")?
             .ok_or_else(|| refuse("keys.p256dh", "keys.p256dh is required"))?;
