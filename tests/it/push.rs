@@ -132,11 +132,9 @@ fn check_vapid(request: &Received, public_key: &str, audience: &str) -> Value {
         .as_secs();
     let exp = claims["exp"].as_u64().expect("a numeric exp");
     assert!(exp > now && exp <= now + 24 * 3600, "exp {exp} now {now}");
-    assert!(
-        claims["sub"]
-            .as_str()
-            .is_some_and(|sub| sub.starts_with("mailto:") || sub.starts_with("https:")),
-        "{claims}"
+    assert_eq!(
+        claims["sub"], "mailto:ops@example.net",
+        "notifications.push_contact"
     );
     let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&URL_SAFE_NO_PAD.decode(key).unwrap())
         .expect("a P-256 public key");
@@ -150,7 +148,7 @@ fn check_vapid(request: &Received, public_key: &str, audience: &str) -> Value {
 async fn serve(sandbox: &Sandbox) -> InProcess {
     serve_with(
         sandbox,
-        "notifications:\n  browser_enabled: true\n",
+        "notifications:\n  browser_enabled: true\n  push_contact: mailto:ops@example.net\n",
         clauster_server::ServeOptions::default(),
     )
     .await

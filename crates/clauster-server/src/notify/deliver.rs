@@ -228,18 +228,19 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
             }
         };
         let now = crate::time::unix_seconds();
-        let request = match push::encrypt(vapid, &device, &payload, urgent, now) {
-            Ok(encrypted) => Request {
-                url: encrypted.url,
-                headers: encrypted.headers,
-                body: encrypted.body,
-            },
-            Err(err) => {
-                delivery.error = Some(err);
-                outcomes.push(delivery);
-                continue;
-            }
-        };
+        let request =
+            match push::encrypt(vapid, &shared.push.subject, &device, &payload, urgent, now) {
+                Ok(encrypted) => Request {
+                    url: encrypted.url,
+                    headers: encrypted.headers,
+                    body: encrypted.body,
+                },
+                Err(err) => {
+                    delivery.error = Some(err);
+                    outcomes.push(delivery);
+                    continue;
+                }
+            };
         for attempt in 0..=APPRISE_RETRIES {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(backoff_ms(attempt))).await;

@@ -183,6 +183,7 @@ impl NotifyService {
                     &config.state_dir,
                     config.notifications.browser_enabled,
                     &config.root_path,
+                    config.notifications.push_contact.as_deref(),
                 ),
             }),
         };

@@ -29,8 +29,10 @@ pub const MAX_DEVICE_LEN: usize = 80;
 const TTL: Duration = Duration::from_hours(24);
 /// How long a VAPID JWT is valid (RFC 8292 §2: at most 24 hours).
 const JWT_LIFETIME_SECS: u64 = 12 * 60 * 60;
-/// The JWT's `sub`: who runs this application server (RFC 8292 §2.1).
-pub const SUBJECT: &str = "mailto:clauster@localhost";
+/// The JWT's `sub` (who runs this application server, RFC 8292 §2.1) when
+/// `notifications.push_contact` is not set: Google's and Mozilla's push services take it,
+/// Apple's refuses it.
+pub const PLACEHOLDER_SUBJECT: &str = "mailto:clauster@localhost";
 /// The message under the title is cut here, so a payload stays far below the 4 KiB a push
 /// service must accept.
 const MAX_BODY_CHARS: usize = 600;
@@ -128,13 +130,13 @@ impl Vapid {
 
     /// The `Authorization` value for a request to `endpoint` (RFC 8292 §3): `vapid t=<JWT>,
     /// k=<public key>`, the JWT's `aud` the endpoint's origin.
-    pub fn authorization(&self, endpoint: &url::Url, now_unix: u64) -> String {
+    pub fn authorization(&self, endpoint: &url::Url, subject: &str, now_unix: u64) -> String {
         let audience = endpoint.origin().ascii_serialization();
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
         let claims = serde_json::json!({
             "aud": audience,
             "exp": now_unix + JWT_LIFETIME_SECS,
-            "sub": SUBJECT,
+            "sub": subject,
         });
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let signing_input = format!("{header}.{claims}");
@@ -332,6 +334,7 @@ pub struct Encrypted {
 /// `Authorization`, `TTL` and `Urgency` headers (RFC 8030 §5).
 pub fn encrypt(
     vapid: &Vapid,
+    subject: &str,
     device: &PushSubscription,
     payload: &serde_json::Value,
     urgent: bool,
@@ -374,7 +377,7 @@ pub fn encrypt(
         .collect();
     headers.push((
         "Authorization".to_owned(),
-        vapid.authorization(&endpoint, now_unix),
+        vapid.authorization(&endpoint, subject, now_unix),
     ));
     headers.push((
         "Urgency".to_owned(),
@@ -395,6 +398,8 @@ pub struct Devices {
     /// `notifications.browser_enabled`: new subscriptions and deliveries need it.
     pub enabled: bool,
     pub root_path: String,
+    /// The VAPID `sub`: `notifications.push_contact`, else [`PLACEHOLDER_SUBJECT`].
+    pub subject: String,
     store: Option<Mutex<Store>>,
     cache: Mutex<Vec<PushSubscription>>,
     vapid: Mutex<Option<Arc<Vapid>>>,
@@ -403,7 +408,7 @@ pub struct Devices {
 impl Devices {
     /// Opens its store connection and reads the subscriptions; a store that cannot be opened
     /// leaves Web Push unavailable (logged), never the server.
-    pub fn new(state_dir: &Path, enabled: bool, root_path: &str) -> Self {
+    pub fn new(state_dir: &Path, enabled: bool, root_path: &str, contact: Option<&str>) -> Self {
         let store = match Store::connect_again(state_dir) {
             Ok(store) => Some(store),
             Err(err) => {
@@ -424,6 +429,7 @@ impl Devices {
             state_dir: state_dir.to_path_buf(),
             enabled,
             root_path: root_path.to_owned(),
+            subject: contact.unwrap_or(PLACEHOLDER_SUBJECT).to_owned(),
             store: store.map(Mutex::new),
             cache: Mutex::new(cached),
             vapid: Mutex::new(None),
@@ -605,7 +611,7 @@ mod tests {
         let again = Vapid::load_or_create(dir.path()).unwrap();
         assert_eq!(made.public_key(), again.public_key());
         let endpoint = url::Url::parse("https://push.example.net:8443/send/abc").unwrap();
-        let header = again.authorization(&endpoint, 1_000);
+        let header = again.authorization(&endpoint, "mailto:ops@example.net", 1_000);
         let (token, key) = header
             .strip_prefix("vapid t=")
             .and_then(|rest| rest.split_once(", k="))
@@ -617,7 +623,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
         assert_eq!(
             claims,
-            serde_json::json!({"aud": "https://push.example.net:8443", "exp": 1_000 + JWT_LIFETIME_SECS, "sub": SUBJECT})
+            serde_json::json!({"aud": "https://push.example.net:8443", "exp": 1_000 + JWT_LIFETIME_SECS, "sub": "mailto:ops@example.net"})
         );
         let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
         made.key
