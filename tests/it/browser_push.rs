@@ -236,6 +236,40 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
         )
         .await;
         assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+
+        // "This device": headless Chromium has no push service to subscribe with (its
+        // subscribe never answers here), so after notify.js's 30 s the switch must come back
+        // off with the reason shown, and nothing stored.
+        wait_css(&client, "input.push-toggle", 10, &log)
+            .await
+            .click()
+            .await
+            .expect("switch This device on");
+        assert!(
+            until(
+                &client,
+                "return document.querySelector('p.push-status').textContent.startsWith('Push: ') \
+                 && !document.querySelector('input.push-toggle').checked",
+                90
+            )
+            .await,
+            "a failed subscription did not turn the switch back off with its reason: {}",
+            client
+                .execute(
+                    "return [document.querySelector('p.push-status').textContent, \
+                     document.querySelector('input.push-toggle').checked]",
+                    vec![]
+                )
+                .await
+                .unwrap_or_default()
+        );
+        let (_, listed) = support::call(
+            reqwest::Method::GET,
+            &format!("{base}/api/push/subscriptions"),
+            None,
+        )
+        .await;
+        assert_eq!(listed["subscriptions"], json!([]), "{listed}");
     });
     let outcome = checks.await;
     browser.client.close().await.expect("close the browser");

@@ -86,6 +86,7 @@ function follow(found) {
 // subscribes this browser, and the list of subscribed devices, each revocable. Subscribing
 // asks permission from the switch, never on load.
 const DEVICE_KEY = "clauster.push.device";
+const SUBSCRIBE_WAIT_MS = 30000;
 
 function deviceName() {
   const agent = navigator.userAgent;
@@ -131,10 +132,13 @@ async function pushPanel(registration) {
   const status = document.createElement("p");
   status.className = "push-status";
   status.setAttribute("role", "status");
+  const empty = document.createElement("p");
+  empty.className = "push-empty";
+  empty.textContent = "No device gets push notifications.";
   const list = document.createElement("ul");
   list.className = "push-devices";
   Object.assign(list.style, { listStyle: "none", padding: 0, margin: "0.5rem 0 0" });
-  panel.append(summary, label, status, list);
+  panel.append(summary, label, status, empty, list);
   document.body.append(panel);
 
   async function refresh() {
@@ -164,22 +168,30 @@ async function pushPanel(registration) {
       item.append(name, " ", revoke);
       return item;
     }));
-    if (!found.subscriptions.length) status.textContent = "No device gets push notifications.";
-    else status.textContent = "";
+    empty.hidden = found.subscriptions.length > 0;
   }
 
   toggle.addEventListener("change", async () => {
     status.textContent = "";
+    toggle.disabled = true;
     try {
       if (toggle.checked) {
         if ((await Notification.requestPermission()) !== "granted") {
           throw new Error("notifications are not allowed for this site");
         }
         const { public_key } = await api("/api/push/vapid-public-key");
-        const subscription = await registration.pushManager.subscribe({
-          userVisibleOnly: true,
-          applicationServerKey: keyBytes(public_key),
-        });
+        status.textContent = "Subscribing…";
+        // A browser whose push service is out of reach never answers: give up after 30 s.
+        const subscription = await Promise.race([
+          registration.pushManager.subscribe({
+            userVisibleOnly: true,
+            applicationServerKey: keyBytes(public_key),
+          }),
+          new Promise((_, reject) => setTimeout(
+            () => reject(new Error("the browser's push service did not answer within 30 s")),
+            SUBSCRIBE_WAIT_MS,
+          )),
+        ]);
         const saved = await api("/api/push/subscriptions", {
           method: "POST",
           body: JSON.stringify({
@@ -189,6 +201,7 @@ async function pushPanel(registration) {
           }),
         });
         localStorage.setItem(DEVICE_KEY, saved.id);
+        status.textContent = "";
       } else {
         const mine = localStorage.getItem(DEVICE_KEY);
         const subscription = await registration.pushManager.getSubscription();
@@ -199,6 +212,7 @@ async function pushPanel(registration) {
     } catch (error) {
       status.textContent = `Push: ${error.message}`;
     }
+    toggle.disabled = false;
     await refresh().catch(() => {});
   });
   await refresh().catch((error) => {
