@@ -163,6 +163,9 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
             .expect("open the panel");
         let listed = wait_css(&client, "li.push-device", 10, &log).await;
         assert!(listed.text().await.unwrap().contains("test phone"));
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(crate::browser::artifacts_dir().join("push-panel.png"), png)
+            .expect("save the screenshot");
 
         // A push through DevTools, as a push service would hand it to the browser.
         let mut cdp = Cdp::connect(&page_socket(&client, &base).await).await;

@@ -132,9 +132,11 @@ async function pushPanel(registration) {
   const status = document.createElement("p");
   status.className = "push-status";
   status.setAttribute("role", "status");
+  status.style.margin = "0.25rem 0";
   const empty = document.createElement("p");
   empty.className = "push-empty";
   empty.textContent = "No device gets push notifications.";
+  empty.style.margin = "0.25rem 0";
   const list = document.createElement("ul");
   list.className = "push-devices";
   Object.assign(list.style, { listStyle: "none", padding: 0, margin: "0.5rem 0 0" });
