@@ -645,6 +645,18 @@ mod tests {
                 None,
             )
         };
+        let stopped = Notice {
+            project: Some("alpha".into()),
+            instance_id: Some("0b8e6a52-3f5e-4a8f-9d0c-6c1f2a3b4c5d".into()),
+            status: Some("stopped".into()),
+            session_ended: true,
+            ..Notice::bare(
+                clauster_core::notify::NotifyEvent::Stop,
+                "2026-01-02T03:04:05.000Z".into(),
+                None,
+            )
+        };
+        insta::assert_json_snapshot!("push_payload", payload(&stopped, ""));
         let payload = payload(&notice, "/clauster");
         assert_eq!(payload["url"], "/clauster/?q=my+app");
         assert_eq!(payload["title"], "my app: crashed");
