@@ -48,7 +48,10 @@ pub(crate) async fn open_browser_with(sandbox: &Sandbox, extra: &[&str]) -> Brow
 
 /// [`open_browser`] with Chromium preferences (`goog:chromeOptions.prefs`), e.g. a granted
 /// permission.
-async fn open_browser_with_prefs(sandbox: &Sandbox, prefs: serde_json::Value) -> Browser {
+pub(crate) async fn open_browser_with_prefs(
+    sandbox: &Sandbox,
+    prefs: serde_json::Value,
+) -> Browser {
     launch_browser(sandbox, &[], prefs).await
 }
 

@@ -54,6 +54,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::login_shepherd::routes())
         // Notifications (notifications.md §6): delivery log, test, per-project mute.
         .merge(crate::notify::routes::router())
+        // Web Push (notifications.md §8): key, devices, and the service worker at the root.
+        .merge(crate::notify::push_routes::router())
         .merge(assets::routes());
     // The OpenAPI document and its page (http-api.md §3.3), only when asked for.
     let api = if state.config().api.openapi_enabled {

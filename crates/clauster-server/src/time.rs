@@ -20,6 +20,11 @@ pub(crate) fn now_compact() -> String {
     clauster_core::timestamp::compact(i64::try_from(since_epoch().as_secs()).unwrap_or(0))
 }
 
+/// Seconds since the epoch (a JWT's `exp`).
+pub(crate) fn unix_seconds() -> u64 {
+    since_epoch().as_secs()
+}
+
 fn since_epoch() -> std::time::Duration {
     // A clock before 1970 is a broken clock; the epoch is as good an answer as any.
     SystemTime::now()

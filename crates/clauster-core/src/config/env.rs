@@ -131,6 +131,7 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("notifications.enabled", Bool),
     ("notifications.urls", List),
     ("notifications.browser_enabled", Bool),
+    ("notifications.push_contact", OptStr),
     ("notifications.notify_on_crash", Bool),
     ("notifications.notify_on_ready", Bool),
     ("notifications.notify_on_stop", Bool),

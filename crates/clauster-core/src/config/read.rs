@@ -750,6 +750,7 @@ impl<'a> Reader<'a> {
             enabled: self.bool("notifications.enabled", false),
             urls: self.list("notifications.urls", &[]),
             browser_enabled: self.bool("notifications.browser_enabled", false),
+            push_contact: self.push_contact(),
             filter: PeopleFilter {
                 on_crash: self.bool("notifications.notify_on_crash", true),
                 on_ready: self.bool("notifications.notify_on_ready", false),
@@ -827,6 +828,35 @@ impl<'a> Reader<'a> {
             );
             String::new()
         })
+    }
+
+    /// `notifications.push_contact`: the VAPID `sub` (RFC 8292 §2.1), a `mailto:` address
+    /// or an `https://` URL.
+    fn push_contact(&mut self) -> Option<String> {
+        let contact = self.opt_string("notifications.push_contact");
+        let rule = "a mailto: address or an https:// URL of at most 256 characters, or null";
+        self.describe("notifications.push_contact", rule, "null");
+        let contact = contact?.trim().to_owned();
+        let mailbox = contact.strip_prefix("mailto:").is_some_and(|address| {
+            address
+                .split_once('@')
+                .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'))
+        });
+        let web = contact.starts_with("https://")
+            && url::Url::parse(&contact).is_ok_and(|url| url.host_str().is_some());
+        let plain =
+            contact.len() <= 256 && !contact.chars().any(|c| c.is_whitespace() || c.is_control());
+        if (mailbox || web) && plain {
+            Some(contact)
+        } else {
+            let message = format!(
+                "{} must be {rule} (push services such as Apple's refuse anything else), got {}",
+                self.label("notifications.push_contact"),
+                crate::names::echo(&contact)
+            );
+            self.problem("notifications.push_contact", message);
+            None
+        }
     }
 
     fn instance_name(&mut self) -> Option<String> {

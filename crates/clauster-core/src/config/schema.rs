@@ -410,6 +410,9 @@ pub struct NotificationsSettings {
     /// Apprise URLs; they carry tokens, so `Debug` shows only how many there are.
     pub urls: Vec<String>,
     pub browser_enabled: bool,
+    /// Web Push's VAPID contact (`mailto:` or `https://`); `None` is a placeholder that
+    /// Apple's push service refuses (notifications.md §8.1).
+    pub push_contact: Option<String>,
     pub filter: PeopleFilter,
 }
 
@@ -438,6 +441,7 @@ impl fmt::Debug for NotificationsSettings {
             .field("enabled", &self.enabled)
             .field("urls", &format_args!("<{} URLs>", self.urls.len()))
             .field("browser_enabled", &self.browser_enabled)
+            .field("push_contact", &self.push_contact)
             .field("filter", &self.filter)
             .finish()
     }

@@ -318,6 +318,16 @@ fn refusal_messages() {
         ("root_path double slash", Some("root_path: //x"), &[]),
         ("instance_name", Some("instance_name: has space"), &[]),
         (
+            "push contact at localhost",
+            Some("notifications: {push_contact: 'mailto:clauster@localhost'}"),
+            &[],
+        ),
+        (
+            "push contact over http",
+            Some("notifications: {push_contact: 'http://ops.example.net'}"),
+            &[],
+        ),
+        (
             "instance_name too long",
             Some("instance_name: abcdefghijklmnopqrstuvwxyz0123456"),
             &[],

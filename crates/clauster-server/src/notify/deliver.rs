@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use clauster_core::clone::{AddressClass, classify};
 use clauster_core::config::{Config, Secret};
-use clauster_core::notify::Notice;
+use clauster_core::notify::apprise::mask_url;
 use clauster_core::notify::breaker::{Gate, OPEN_FOR_MS, backoff_ms};
+use clauster_core::notify::{Notice, NotifyEvent};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Channel, Delivery, Shared, Target};
+use super::{Channel, Delivery, Shared, Target, push};
 
 /// The header that carries the body's HMAC-SHA256 when `webhooks.secret` is set.
 pub const SIGNATURE_HEADER: &str = "X-Clauster-Signature";
@@ -91,8 +92,14 @@ pub(super) fn spawn_worker(shared: Weak<Shared>, target: Arc<Target>) {
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
-                let delivery = deliver(&shared, &target, &notice).await;
-                shared.record(delivery);
+                if matches!(target.channel, Channel::Push) {
+                    for delivery in deliver_push(&shared, &notice).await {
+                        shared.record(delivery);
+                    }
+                } else {
+                    let delivery = deliver(&shared, &target, &notice).await;
+                    shared.record(delivery);
+                }
             }
             if shared.strong_count() == 0 {
                 return;
@@ -181,6 +188,110 @@ async fn deliver(shared: &Shared, target: &Target, notice: &Notice) -> Delivery 
     delivery
 }
 
+/// Sends one notice to every push device (notifications.md §8.4): encrypted per device,
+/// retried like an Apprise URL; a 404 or 410 means the subscription is gone, and it is
+/// removed. One outcome per device.
+async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
+    let devices = shared.push.list();
+    if devices.is_empty() {
+        return Vec::new();
+    }
+    let keyed = Arc::clone(shared);
+    let vapid = tokio::task::spawn_blocking(move || keyed.push.vapid())
+        .await
+        .map_err(|_| "loading the VAPID key panicked".to_owned())
+        .and_then(|loaded| loaded.map_err(|err| err.to_string()));
+    let payload = push::payload(notice, &shared.push.root_path);
+    let urgent = !matches!(
+        notice.event,
+        NotifyEvent::Ready | NotifyEvent::Spawn | NotifyEvent::Stop | NotifyEvent::Test
+    );
+    let mut outcomes = Vec::with_capacity(devices.len());
+    for device in devices {
+        let mut delivery = Delivery {
+            at: crate::time::now_rfc3339(),
+            channel: "push",
+            target: format!("{} ({})", mask_url(&device.endpoint), device.device),
+            event: notice.event.as_str(),
+            project: notice.project.clone(),
+            outcome: "failed",
+            attempts: 0,
+            http_status: None,
+            error: None,
+        };
+        let vapid = match &vapid {
+            Ok(vapid) => vapid,
+            Err(err) => {
+                delivery.error = Some(err.clone());
+                outcomes.push(delivery);
+                continue;
+            }
+        };
+        let now = crate::time::unix_seconds();
+        let request =
+            match push::encrypt(vapid, &shared.push.subject, &device, &payload, urgent, now) {
+                Ok(encrypted) => Request {
+                    url: encrypted.url,
+                    headers: encrypted.headers,
+                    body: encrypted.body,
+                },
+                Err(err) => {
+                    delivery.error = Some(err);
+                    outcomes.push(delivery);
+                    continue;
+                }
+            };
+        for attempt in 0..=APPRISE_RETRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(backoff_ms(attempt))).await;
+            }
+            delivery.attempts = attempt + 1;
+            match send(&request, APPRISE_TIMEOUT, false).await {
+                Ok(status) => {
+                    delivery.http_status = Some(status);
+                    delivery.outcome = "delivered";
+                    delivery.error = None;
+                    let noted = Arc::clone(shared);
+                    let id = device.id.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(err) = noted.push.delivered(&id) {
+                            tracing::warn!("{err}");
+                        }
+                    });
+                    break;
+                }
+                Err(Failure::Retry {
+                    http_status: Some(status @ (404 | 410)),
+                    ..
+                }) => {
+                    delivery.http_status = Some(status);
+                    delivery.error = Some(format!(
+                        "the push service answered {status}: the subscription is gone, so \
+                         this device was removed"
+                    ));
+                    let gone = Arc::clone(shared);
+                    let id = device.id.clone();
+                    let removed = tokio::task::spawn_blocking(move || gone.push.remove(&id)).await;
+                    if let Ok(Err(err)) = removed {
+                        tracing::warn!("{err}");
+                    }
+                    break;
+                }
+                Err(Failure::Retry { http_status, error }) => {
+                    delivery.http_status = http_status;
+                    delivery.error = Some(error);
+                }
+                Err(Failure::Blocked(reason)) => {
+                    delivery.error = Some(reason);
+                    break;
+                }
+            }
+        }
+        outcomes.push(delivery);
+    }
+    outcomes
+}
+
 /// The requests of one delivery, with its timeout, retries and whether the SSRF guard
 /// applies.
 fn requests_for(
@@ -229,6 +340,8 @@ fn requests_for(
                 .collect();
             (requests, APPRISE_TIMEOUT, APPRISE_RETRIES, false)
         }
+        // Sent by `deliver_push`, device by device.
+        Channel::Push => (Vec::new(), APPRISE_TIMEOUT, 0, false),
     }
 }
 

@@ -9,6 +9,8 @@
 //! (`GET /api/notifications/deliveries`, `routes.rs`).
 
 mod deliver;
+pub mod push;
+pub mod push_routes;
 pub mod routes;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -41,6 +43,8 @@ enum Channel {
         events: BTreeSet<NotifyEvent>,
     },
     Apprise(AppriseTarget),
+    /// Every Web Push subscription (§8): one queue, one delivery per device.
+    Push,
 }
 
 /// One delivery target and its queue.
@@ -70,6 +74,7 @@ impl Target {
         match self.channel {
             Channel::Webhook { .. } => "webhook",
             Channel::Apprise(_) => "apprise",
+            Channel::Push => "push",
         }
     }
 
@@ -116,6 +121,8 @@ struct Shared {
     /// Frames the follower missed because it fell behind (never expected).
     lagged: AtomicU64,
     settings: deliver::Settings,
+    /// Web Push: the devices and the VAPID key (§8).
+    push: push::Devices,
 }
 
 impl crate::state::AppState {
@@ -158,6 +165,8 @@ impl NotifyService {
                 }
             }
         }
+        // One target for every push device; it has work only while devices subscribe.
+        targets.push(Target::new(Channel::Push, "push".to_owned()));
         let mute_file = config.state_dir.join(MUTE_FILE);
         let muted = read_muted(&mute_file);
         let service = Self {
@@ -170,6 +179,12 @@ impl NotifyService {
                 epoch: Instant::now(),
                 lagged: AtomicU64::new(0),
                 settings: deliver::Settings::from_config(config),
+                push: push::Devices::new(
+                    &config.state_dir,
+                    config.notifications.browser_enabled,
+                    &config.root_path,
+                    config.notifications.push_contact.as_deref(),
+                ),
             }),
         };
         for target in &service.shared.targets {
@@ -180,7 +195,9 @@ impl NotifyService {
 
     /// Follows the engine's frames for as long as the engine publishes them.
     pub fn follow(&self, engine: &Engine) {
-        if self.shared.targets.is_empty() {
+        // The push target is always there; without URLs and without the browser channel
+        // nothing could ever be delivered.
+        if self.shared.targets.len() == 1 && !self.shared.push.enabled {
             return;
         }
         let mut frames = engine.subscribe();
@@ -235,6 +252,12 @@ impl NotifyService {
                     notice.event == NotifyEvent::Test || events.contains(&notice.event)
                 }
                 Channel::Apprise(_) => !muted && self.shared.people.admits(notice),
+                Channel::Push => {
+                    self.shared.push.enabled
+                        && self.shared.push.count() > 0
+                        && !muted
+                        && self.shared.people.admits(notice)
+                }
             };
             if wanted {
                 target.push(notice.clone());
@@ -242,7 +265,8 @@ impl NotifyService {
         }
     }
 
-    /// Queues a test notice on every target; how many.
+    /// Queues a test notice on every target; how many deliveries that makes (each push
+    /// device is one).
     pub fn test(&self) -> usize {
         let notice = Notice::bare(
             NotifyEvent::Test,
@@ -250,7 +274,17 @@ impl NotifyService {
             Some("a test from Clauster: this channel works".to_owned()),
         );
         self.dispatch(&notice);
-        self.shared.targets.len()
+        let devices = if self.shared.push.enabled {
+            self.shared.push.count()
+        } else {
+            0
+        };
+        self.shared.targets.len() - 1 + devices
+    }
+
+    /// Web Push's devices and key.
+    pub fn push(&self) -> &push::Devices {
+        &self.shared.push
     }
 
     /// The delivery log, newest first.
@@ -269,6 +303,7 @@ impl NotifyService {
         self.shared
             .targets
             .iter()
+            .filter(|target| !matches!(target.channel, Channel::Push) || self.shared.push.enabled)
             .map(|target| {
                 let queued = target
                     .queue

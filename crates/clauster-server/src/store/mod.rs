@@ -6,6 +6,7 @@
 
 mod import;
 mod lock;
+mod push;
 mod tokens;
 
 use std::fs::{DirBuilder, File, OpenOptions, Permissions};
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, TransactionBehavior};
 use crate::time;
 
 pub use lock::{EngineLock, Holder, LockError};
+pub use push::{PushSubscription, Saved};
 pub use tokens::{TokenError, TokenInfo};
 
 /// The store's file name inside the state directory.
@@ -83,6 +85,16 @@ const MIGRATIONS: &[&str] = &[
     // v2: the debug log of an adopted bridge that is not one of our log sets (bridges.md
     // §9.6), so its log is still read after a restart.
     "ALTER TABLE instances ADD COLUMN debug_log_path TEXT;",
+    // v3: Web Push subscriptions (notifications.md §8), one row per device.
+    "CREATE TABLE push_subscriptions (
+        id TEXT NOT NULL PRIMARY KEY,
+        endpoint TEXT NOT NULL UNIQUE,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        device TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_success_at TEXT
+    ) STRICT;",
 ];
 
 /// The columns of `instances`, in the order of [`InstanceRow`]'s fields; reads and writes

@@ -302,8 +302,8 @@ fn a_store_from_a_newer_clauster_is_refused() {
         matches!(
             error,
             StoreError::TooNew {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             }
         ),
