@@ -690,6 +690,28 @@ pub async fn logout(
     ))
 }
 
+/// `GET /api/login-shepherd/qr`: the open flow's authorize URL as an SVG QR code, for a phone
+/// to open; 409 without one.
+pub async fn qr(
+    State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
+) -> Result<Response, ApiError> {
+    gate(&state, socket.as_ref())?;
+    let url = state
+        .shepherd()
+        .lock()
+        .as_ref()
+        .filter(|f| f.ended.is_none())
+        .and_then(|f| f.url.clone())
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no sign-in is in progress"))?;
+    let mut response = crate::qr::qr_svg(&url)?.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("image/svg+xml"),
+    );
+    Ok(no_store(response))
+}
+
 /// The shepherd's routes (merged by `routes.rs`).
 pub fn routes() -> axum::Router<AppState> {
     use axum::routing::{get, post};
@@ -700,4 +722,5 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/login-shepherd/state", get(flow_state))
         .route("/api/login-shepherd/cancel", post(cancel))
         .route("/api/login-shepherd/logout", post(logout))
+        .route("/api/login-shepherd/qr", get(qr))
 }
