@@ -521,7 +521,10 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
     assert_eq!(answer["outcome"], "wrong_code", "{answer}");
     assert_eq!(answer["ok"], false, "{answer}");
     assert!(answer.get("token").is_none(), "{answer}");
-    assert_eq!(flow_frame(&mut socket, "finished").await["outcome"], "wrong_code");
+    assert_eq!(
+        flow_frame(&mut socket, "finished").await["outcome"],
+        "wrong_code"
+    );
     assert!(
         wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
             .is_empty()

@@ -78,8 +78,11 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
             },
         );
     };
+    // Redrawn when it opens or closes, not on every readiness change (its sign-in form keeps
+    // what is being typed).
+    let open = Memo::new(move |_| store.readiness.with(|r| r.panel_open));
     let panel = move || {
-        store.readiness.with(|r| r.panel_open).then(|| {
+        open.get().then(|| {
             view! {
                 <div
                     class="host-readiness-panel"

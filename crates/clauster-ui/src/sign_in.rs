@@ -78,8 +78,10 @@ pub fn SignIn(store: Store) -> impl IntoView {
     let password = RwSignal::new(String::new());
     // Set while this page sent the code: it then collects the result (and any token).
     let mine = RwSignal::new(false);
-    let flow = move || store.readiness.with(|r| r.flow.clone());
-    let blocked = move || store.readiness.with(|r| start_blocked(r.current.as_ref()));
+    // Memos: a readiness frame that changes neither must not redraw the form being typed in.
+    let flow = Memo::new(move |_| store.readiness.with(|r| r.flow.clone()));
+    let blocked = Memo::new(move |_| store.readiness.with(|r| start_blocked(r.current.as_ref())));
+    let is_signed_in = Memo::new(move |_| store.readiness.with(|r| signed_in(r.current.as_ref())));
 
     // After a reload, a flow still open on the server is shown again.
     #[cfg(feature = "hydrate")]
@@ -233,7 +235,7 @@ pub fn SignIn(store: Store) -> impl IntoView {
     };
 
     let form = move || {
-        let open = flow();
+        let open = flow.get();
         if let Some(open) = open.filter(|f| f.state != "finished") {
             let waiting = open.state == "waiting_for_code";
             let link = open.url.clone().map(|url| {
@@ -274,7 +276,7 @@ pub fn SignIn(store: Store) -> impl IntoView {
             }
             .into_any();
         }
-        let finished = flow().map(|f| {
+        let finished = flow.get().map(|f| {
             let (outcome, words) = outcome_line(&f);
             view! {
                 <p class=format!("sign-in-outcome outcome-{outcome}") role="status">{words}</p>
@@ -341,12 +343,12 @@ pub fn SignIn(store: Store) -> impl IntoView {
                     <button
                         type="submit"
                         class="start-sign-in"
-                        disabled=move || busy.get() || blocked().is_some()
-                        title=move || blocked().unwrap_or_default()
+                        disabled=move || busy.get() || blocked.with(Option::is_some)
+                        title=move || blocked.get().unwrap_or_default()
                     >
                         {move || if busy.get() { "Starting…" } else { "Start" }}
                     </button>
-                    {move || blocked().map(|reason| view! { <p class="sign-in-blocked">{reason}</p> })}
+                    {move || blocked.get().map(|reason| view! { <p class="sign-in-blocked">{reason}</p> })}
                 </form>
             }
         });
@@ -375,15 +377,15 @@ pub fn SignIn(store: Store) -> impl IntoView {
             }
         })
     };
-    let show_sign_in = move || {
-        !store.readiness.with(|r| signed_in(r.current.as_ref()))
-            || store.readiness.with(|r| r.flow.is_some())
+    let show_sign_in = Memo::new(move |_| {
+        !is_signed_in.get()
+            || flow.with(Option::is_some)
             || token.with(Option::is_some)
             || setup_token
-    };
+    });
     view! {
         <section class="sign-in" aria-label="Sign claude in">
-            {move || show_sign_in().then(|| view! { <h3>"Sign claude in"</h3> {form} })}
+            {move || show_sign_in.get().then(|| view! { <h3>"Sign claude in"</h3> {form} })}
             {step_up_form}
             {move || error.get().map(|e| view! { <p class="sign-in-error" role="alert">{e}</p> })}
             <SignOut store=store />
@@ -418,36 +420,38 @@ fn SignOut(store: Store) -> impl IntoView {
             },
         );
     };
-    move || {
+    let shown = Memo::new(move |_| {
         store
             .readiness
             .with(|r| signed_in(r.current.as_ref()) && r.flow.is_none())
-            .then(|| {
-                view! {
-                    <details class="sign-out">
-                        <summary>"Sign claude out…"</summary>
-                        <form on:submit=sign_out>
-                            <label>
-                                {format!("Type \"{SIGN_OUT_WORDS}\" to confirm ")}
-                                <input
-                                    type="text"
-                                    name="sign-out-confirm"
-                                    autocomplete="off"
-                                    prop:value=move || confirm.get()
-                                    on:input=move |ev| confirm.set(event_target_value(&ev))
-                                />
-                            </label>
-                            <button
-                                type="submit"
-                                class="sign-out-button danger"
-                                disabled=move || busy.get() || confirm.get().trim() != SIGN_OUT_WORDS
-                            >
-                                "Sign out"
-                            </button>
-                        </form>
-                    </details>
-                }
-            })
+    });
+    move || {
+        shown.get().then(|| {
+            view! {
+                <details class="sign-out">
+                    <summary>"Sign claude out…"</summary>
+                    <form on:submit=sign_out>
+                        <label>
+                            {format!("Type \"{SIGN_OUT_WORDS}\" to confirm ")}
+                            <input
+                                type="text"
+                                name="sign-out-confirm"
+                                autocomplete="off"
+                                prop:value=move || confirm.get()
+                                on:input=move |ev| confirm.set(event_target_value(&ev))
+                            />
+                        </label>
+                        <button
+                            type="submit"
+                            class="sign-out-button danger"
+                            disabled=move || busy.get() || confirm.get().trim() != SIGN_OUT_WORDS
+                        >
+                            "Sign out"
+                        </button>
+                    </form>
+                </details>
+            }
+        })
     }
 }
 
