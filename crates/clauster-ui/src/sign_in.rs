@@ -64,6 +64,8 @@ pub fn outcome_line(flow: &LoginFlowFrame) -> (String, String) {
 }
 
 /// The readiness panel's sign-in and sign-out.
+// One flow: its signals and handlers are shared by the three stages (start, code, result).
+#[allow(clippy::too_many_lines)]
 #[component]
 pub fn SignIn(store: Store) -> impl IntoView {
     let setup_token = store.context.with_value(|c| c.setup_token);
@@ -282,29 +284,9 @@ pub fn SignIn(store: Store) -> impl IntoView {
                 <p class=format!("sign-in-outcome outcome-{outcome}") role="status">{words}</p>
             }
         });
-        let minted = token.get().map(|minted| {
-            let copy = minted.clone();
-            view! {
-                <div class="minted-token">
-                    <code class="token-value">{minted}</code>
-                    <button
-                        type="button"
-                        class="copy-token"
-                        on:click=move |_| {
-                            crate::dom::copy_text(&copy);
-                            store.toast(ToastKind::Ok, "Token copied");
-                        }
-                    >
-                        "Copy"
-                    </button>
-                    <p class="token-warning">
-                        "Shown once: copy it now and keep it secret. It cannot run Remote \
-                         Control bridges (they need a claude.ai subscription login); use it as \
-                         CLAUDE_CODE_OAUTH_TOKEN for non-interactive claude."
-                    </p>
-                </div>
-            }
-        });
+        let minted = token
+            .get()
+            .map(|minted| view! { <TokenBox store=store token=minted /> });
         let again = finished
             .is_some()
             .then(|| view! { <button type="button" class="start-over" on:click=start_over>"Start over"</button> });
@@ -390,6 +372,32 @@ pub fn SignIn(store: Store) -> impl IntoView {
             {move || error.get().map(|e| view! { <p class="sign-in-error" role="alert">{e}</p> })}
             <SignOut store=store />
         </section>
+    }
+}
+
+/// The long-lived token, shown once: selectable, **Copy**, and what it cannot do.
+#[component]
+fn TokenBox(store: Store, token: String) -> impl IntoView {
+    let copy = token.clone();
+    view! {
+        <div class="minted-token">
+            <code class="token-value">{token}</code>
+            <button
+                type="button"
+                class="copy-token"
+                on:click=move |_| {
+                    crate::dom::copy_text(&copy);
+                    store.toast(ToastKind::Ok, "Token copied");
+                }
+            >
+                "Copy"
+            </button>
+            <p class="token-warning">
+                "Shown once: copy it now and keep it secret. It cannot run Remote Control \
+                 bridges (they need a claude.ai subscription login); use it as \
+                 CLAUDE_CODE_OAUTH_TOKEN for non-interactive claude."
+            </p>
+        </div>
     }
 }
 
