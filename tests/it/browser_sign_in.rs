@@ -173,3 +173,81 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         std::panic::resume_unwind(err.into_panic());
     }
 }
+
+/// The long-lived token from the panel (issue 20 §3): offered only with
+/// `allow_setup_token`, ends with the token shown once with **Copy** and the warning that it
+/// cannot run Remote Control bridges; the pill stays as it was (the token signs nothing in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = support::fake_claude(&sandbox);
+    let token = format!("sk-ant-oat01-{}", "Zr8_-".repeat(16));
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
+            ("CLAUSTER_LOGIN_SHEPHERD_ALLOW_SETUP_TOKEN", "true"),
+            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+            ("FAKE_CLAUDE_SETUP_TOKEN", token.as_str()),
+        ],
+    );
+    let log = server.log.clone();
+    let base = server.base.clone();
+    let browser = open_browser(&sandbox).await;
+    let client = browser.client.clone();
+    let checks = tokio::spawn(async move {
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("load the page");
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        wait_css(&client, ".host-readiness-pill.ready", 40, &log).await;
+        click(&client, ".host-readiness-pill", &log).await;
+        // Signed in, yet the token is offered (and sign-out too).
+        let method = wait_css(&client, "select[name='sign-in-method']", 10, &log).await;
+        method
+            .select_by_value("setup-token")
+            .await
+            .expect("choose the token");
+        wait_css(&client, ".sign-out summary", 5, &log).await;
+        click(&client, "#host-readiness-panel .start-sign-in", &log).await;
+        wait_css(&client, ".sign-in .sign-in-link", 40, &log).await;
+        type_into(&client, "input[name='sign-in-code']", "right-code", &log).await;
+        click(&client, ".sign-in .send-code", &log).await;
+        let shown = wait_css(&client, ".minted-token .token-value", 60, &log).await;
+        assert_eq!(shown.text().await.unwrap(), token);
+        wait_css(&client, ".minted-token button.copy-token", 5, &log).await;
+        let warning = wait_css(&client, ".minted-token .token-warning", 5, &log).await;
+        assert!(
+            warning
+                .text()
+                .await
+                .unwrap()
+                .contains("cannot run Remote Control bridges")
+        );
+        wait_css(&client, ".sign-in-outcome.outcome-token_created", 10, &log).await;
+        wait_css(&client, ".host-readiness-pill.ready", 5, &log).await;
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("sign-in-token-desktop.png"), png).unwrap();
+        // Once: after Start over it is gone, and the server has no copy left to give.
+        click(&client, ".sign-in .start-over", &log).await;
+        assert!(
+            until(
+                &client,
+                "return document.querySelector('.minted-token') === null",
+                10
+            )
+            .await
+        );
+    });
+    let outcome = checks.await;
+    browser.client.close().await.expect("close the browser");
+    drop(server);
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
