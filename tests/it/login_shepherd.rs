@@ -654,3 +654,94 @@ async fn the_real_setup_token_shows_its_link_and_fails_offline_in_its_own_words(
         sign_in_processes(&sandbox)
     );
 }
+
+/// With auth on, the long-lived token needs a fresh step-up (security.md §3.2): a session alone
+/// gets 403 `reauth_required` and nothing runs; after `POST /api/reauth` the same start shows
+/// the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_lived_token_starts_only_after_a_step_up() {
+    const PASSWORD: &str = "correct horse battery";
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let hash = support::hash_password(&sandbox, PASSWORD);
+    support::write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n\
+             login_shepherd:\n  enabled: true\n  allow_setup_token: true\n"
+        ),
+    );
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{}/login", server.base))
+        .header("origin", &server.base)
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(signed_in.status(), 303);
+    let cookie = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a cookie")
+            .to_owned()
+    };
+    let session = cookie(&signed_in);
+    let start = |cookies: String| {
+        client
+            .post(format!("{}/api/login-shepherd/start", server.base))
+            .header("origin", &server.base)
+            .header("cookie", cookies)
+            .json(&json!({"mode": "setup-token"}))
+            .send()
+    };
+    let refused = start(session.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["detail"], "reauth_required");
+    assert!(sign_in_processes(&sandbox).is_empty(), "nothing ran");
+
+    let stepped = client
+        .post(format!("{}/api/reauth", server.base))
+        .header("origin", &server.base)
+        .header("cookie", &session)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stepped.status(), 200);
+    let elevation = cookie(&stepped);
+    let started = start(format!("{session}; {elevation}")).await.unwrap();
+    assert_eq!(started.status(), 200);
+    let body: Value = started.json().await.unwrap();
+    assert!(
+        body["authorize_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://claude.com/cai/oauth/authorize?")),
+        "{body}"
+    );
+    let cancelled = client
+        .post(format!("{}/api/login-shepherd/cancel", server.base))
+        .header("origin", &server.base)
+        .header("cookie", format!("{session}; {elevation}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(&sandbox)
+    );
+}
