@@ -406,8 +406,10 @@ async fn follow(
     let full_screen = mode == "setup-token";
     let seen = tokio::time::timeout(FLOW_LIMIT, async {
         loop {
-            let now = ended(&state, id, full_screen, &progress.borrow_and_update());
-            if let Some(now) = now {
+            // A copy: the watch's read lock is not held while `ended` takes the flow's
+            // mutex (the reader thread may be waiting to publish meanwhile).
+            let shown = progress.borrow_and_update().clone();
+            if let Some(now) = ended(&state, id, full_screen, &shown) {
                 return now;
             }
             if progress.changed().await.is_err() {
