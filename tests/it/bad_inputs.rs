@@ -2294,6 +2294,97 @@ async fn row_80_sign_in_routes_refuse_before_running_anything() {
         .await;
 }
 
+/// Rows 130–133: the sign-in routes added for the long-lived token, the sign-out and the QR
+/// code (issue 20): the token mode without a fresh step-up → 403 `reauth_required`; a sign-out
+/// without the typed words → 422; sign-out and QR without credentials → 401, with a foreign
+/// `Origin` → 403; the QR code with no flow → 409. None of them runs `claude`.
+#[tokio::test]
+async fn rows_130_133_the_token_sign_out_and_qr_routes_refuse_before_running_anything() {
+    let bench = Bench::start(
+        password_sandbox("login_shepherd:\n  enabled: true\n  allow_setup_token: true\n"),
+        &[],
+    );
+    let own = bench.server.base.clone();
+    let logout = |body: Value| post("/api/login-shepherd/logout", body);
+    bench
+        .table(vec![
+            (
+                132,
+                logout(json!({"confirm": "sign out"})).header("origin", &own),
+                401,
+                is("authentication required"),
+            ),
+            (
+                132,
+                get("/api/login-shepherd/qr"),
+                401,
+                is("authentication required"),
+            ),
+        ])
+        .await;
+    let ok = form_login(&bench, PASSWORD, None)
+        .send(&bench.server.base)
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let with = |request: Request| request.header("cookie", &cookie).header("origin", &own);
+    bench
+        .table(vec![
+            (
+                130,
+                with(post(
+                    "/api/login-shepherd/start",
+                    json!({"mode": "setup-token"}),
+                )),
+                403,
+                is("reauth_required"),
+            ),
+            (
+                131,
+                with(logout(json!({}))),
+                422,
+                is("type \"sign out\" in confirm to sign claude out"),
+            ),
+            (
+                131,
+                with(logout(json!({"confirm": "yes"}))),
+                422,
+                is("type \"sign out\" in confirm to sign claude out"),
+            ),
+            (
+                131,
+                with(logout(json!({"confirm": 1}))),
+                422,
+                is("confirm must be a string"),
+            ),
+            (
+                132,
+                logout(json!({"confirm": "sign out"}))
+                    .header("cookie", &cookie)
+                    .header("origin", "https://evil.example"),
+                403,
+                is("origin check failed"),
+            ),
+            (
+                133,
+                with(get("/api/login-shepherd/qr")),
+                409,
+                is("no sign-in is in progress"),
+            ),
+        ])
+        .await;
+    let argv = std::fs::read_to_string(&bench.argv_log).unwrap_or_default();
+    assert!(
+        !argv.contains("setup-token") && !argv.contains("logout"),
+        "claude was run: {argv}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rows 81–82: the notification routes (issue 22). Row 83 (a webhook URL that is not HTTP) is
 // a config refusal tested in clauster-core; row 84 (`block_private_targets`) in

@@ -336,7 +336,7 @@ fn axe_source() -> String {
 
 /// Runs axe-core on the page; returns the serious and critical violations as
 /// `rule: target…` lines.
-async fn axe_serious(client: &Client) -> Vec<String> {
+pub(crate) async fn axe_serious(client: &Client) -> Vec<String> {
     js(client, &format!("{}\nreturn true", axe_source())).await;
     let result = client
         .execute_async(

@@ -189,7 +189,6 @@ fn unknown_commands_exit_2_and_noops_exit_0() {
         &["stop", "3c509237"][..],
         &["rm", "3c509237"],
         &["mcp", "list"],
-        &["setup-token"],
     ] {
         let out = sb.run(args, &[]);
         assert_eq!(out.status.code(), Some(0), "{args:?}");

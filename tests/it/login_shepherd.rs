@@ -1,7 +1,8 @@
 //! Signing claude in from the dashboard (issue 20 §2, http-api.md §3.2) through the real
 //! server and the fake `claude` under a real PTY: the link from the OSC 8 target, the code
 //! typed back, each outcome, one flow at a time, cancel killing the process group, the
-//! `login_flow` frames, the readiness turning green, and no secret in the log.
+//! `login_flow` frames, the readiness turning green, and no secret in the log; the long-lived
+//! token handed out once; the sign-out.
 
 use crate::support;
 
@@ -33,7 +34,7 @@ async fn get_state(server: &Server) -> (u16, Value) {
     .await
 }
 
-/// Live `claude auth login` processes of this sandbox.
+/// Live `claude auth login` and `claude setup-token` processes of this sandbox.
 fn sign_in_processes(sandbox: &Sandbox) -> Vec<i32> {
     let home = sandbox.home();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -45,7 +46,8 @@ fn sign_in_processes(sandbox: &Sandbox) -> Vec<i32> {
         .filter(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline).contains("auth\0login")
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.contains("auth\0login") || cmdline.contains("setup-token"))
                 && String::from_utf8_lossy(&environ).contains(&*home.to_string_lossy())
                 && support::process_exists(i64::from(*pid))
         })
@@ -478,5 +480,268 @@ async fn interrupting_clauster_login_cancels_the_servers_flow() {
             .then_some(()))
         .is_some(),
         "no sign-in process left"
+    );
+}
+
+const TOKEN_ALLOWED: (&str, &str) = ("CLAUSTER_LOGIN_SHEPHERD_ALLOW_SETUP_TOKEN", "true");
+
+/// `claude setup-token` through the emulated screen (issue 20 §3): a wrong code ends the
+/// flow in claude's words although the TUI waits for Enter (its process group is killed);
+/// the right one hands the token out once — in the code's answer, never in a `login_flow`
+/// frame, a later `status` or the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    let token = format!("sk-ant-oat01-{}", "Q7x_-".repeat(16));
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[
+            ENABLED,
+            TOKEN_ALLOWED,
+            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+            ("FAKE_CLAUDE_SETUP_TOKEN", token.as_str()),
+        ],
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect /ws/events");
+    let (status, started) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorize_url"].as_str().expect("a link");
+    assert!(
+        url.starts_with("https://claude.com/cai/oauth/authorize?") && url.contains("&state="),
+        "the whole URL from the hyperlink, not one wrapped row: {url}"
+    );
+    assert_eq!(get_state(&server).await.1["mode"], "setup-token");
+    let (_, answer) = post(&server, "code", Some(json!({"code": "wrong-code"}))).await;
+    assert_eq!(answer["outcome"], "wrong_code", "{answer}");
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(answer.get("token").is_none(), "{answer}");
+    assert_eq!(
+        flow_frame(&mut socket, "finished").await["outcome"],
+        "wrong_code"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "the waiting TUI is killed: {:?}",
+        sign_in_processes(&sandbox)
+    );
+
+    let (status, _) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
+    assert_eq!(status, 200);
+    let (status, answer) = post(&server, "code", Some(json!({"code": "right-code"}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["ok"].clone(), answer["outcome"].clone()),
+        (json!(true), json!("token_created")),
+        "{answer}"
+    );
+    assert_eq!(answer["token"], token.as_str(), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot run Remote Control bridges")),
+        "{answer}"
+    );
+    let frame = flow_frame(&mut socket, "finished").await;
+    assert_eq!(frame["outcome"], "token_created");
+    assert!(!frame.to_string().contains(&token), "{frame}");
+    // Once: the result read later has no token.
+    let (status, later) = post(&server, "status", None).await;
+    assert_eq!(status, 200, "{later}");
+    assert!(later.get("token").is_none(), "{later}");
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(&sandbox)
+    );
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    assert!(!log.contains(&token), "the token reached the log");
+    assert!(!log.contains("right-code"), "the code reached the log");
+}
+
+/// Signing out (issue 20 §4): refused without the typed words; with them `claude auth
+/// logout` runs and the readiness turns red by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_needs_the_typed_words_and_turns_the_readiness_red() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect /ws/events");
+    let (status, answer) = post(&server, "logout", Some(json!({"confirm": "yes"}))).await;
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (422, json!("confirm")),
+        "{answer}"
+    );
+    let (status, answer) = post(&server, "logout", Some(json!({"confirm": "sign out"}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "Successfully logged out from your Anthropic account."
+    );
+    let red = tokio::time::timeout(Duration::from_mins(1), async {
+        loop {
+            let frame = next_frame_of(&mut socket, &["readiness"]).await;
+            if frame["start_blocked"] == "claude is not logged in" {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("a readiness frame with the login gone");
+    assert_eq!(red["level"], "blocked", "{red}");
+}
+
+/// The pinned npm `claude setup-token` (offline here): the full-screen TUI's real authorize
+/// URL, the code typed in, and its own `OAuth error` line as the failure although it waits
+/// for Enter — within 30 s, no process left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_setup_token_shows_its_link_and_fails_offline_in_its_own_words() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let claude = crate::real_claude::real_claude();
+    let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED, TOKEN_ALLOWED]);
+    let began = std::time::Instant::now();
+    let (status, started) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorize_url"].as_str().expect("a link");
+    assert!(
+        url.starts_with("https://claude.com/cai/oauth/authorize?")
+            && url.contains("code_challenge=")
+            && url.contains("state="),
+        "{url}"
+    );
+    let (status, answer) = post(
+        &server,
+        "code",
+        Some(json!({"code": "bogus-code#state123"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ok"], false, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("OAuth error:"),
+        "claude's own words: {answer}"
+    );
+    assert_eq!(answer["outcome"], "network_error", "{answer}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(&sandbox)
+    );
+}
+
+/// With auth on, the long-lived token needs a fresh step-up (security.md §3.2): a session alone
+/// gets 403 `reauth_required` and nothing runs; after `POST /api/reauth` the same start shows
+/// the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_lived_token_starts_only_after_a_step_up() {
+    const PASSWORD: &str = "correct horse battery";
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[".git"]);
+    let hash = support::hash_password(&sandbox, PASSWORD);
+    support::write_config(
+        &sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n\
+             login_shepherd:\n  enabled: true\n  allow_setup_token: true\n"
+        ),
+    );
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{}/login", server.base))
+        .header("origin", &server.base)
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(signed_in.status(), 303);
+    let cookie = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a cookie")
+            .to_owned()
+    };
+    let session = cookie(&signed_in);
+    let start = |cookies: String| {
+        client
+            .post(format!("{}/api/login-shepherd/start", server.base))
+            .header("origin", &server.base)
+            .header("cookie", cookies)
+            .json(&json!({"mode": "setup-token"}))
+            .send()
+    };
+    let refused = start(session.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["detail"], "reauth_required");
+    assert!(sign_in_processes(&sandbox).is_empty(), "nothing ran");
+
+    let stepped = client
+        .post(format!("{}/api/reauth", server.base))
+        .header("origin", &server.base)
+        .header("cookie", &session)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stepped.status(), 200);
+    let elevation = cookie(&stepped);
+    let started = start(format!("{session}; {elevation}")).await.unwrap();
+    assert_eq!(started.status(), 200);
+    let body: Value = started.json().await.unwrap();
+    assert!(
+        body["authorize_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://claude.com/cai/oauth/authorize?")),
+        "{body}"
+    );
+    let cancelled = client
+        .post(format!("{}/api/login-shepherd/cancel", server.base))
+        .header("origin", &server.base)
+        .header("cookie", format!("{session}; {elevation}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(&sandbox)
     );
 }

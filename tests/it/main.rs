@@ -11,6 +11,7 @@ mod browser;
 mod browser_polish;
 mod browser_push;
 mod browser_readiness;
+mod browser_sign_in;
 mod claude_md;
 mod cli;
 mod cli_verbs;

@@ -127,3 +127,53 @@ async fn a_lost_login_blocks_start_and_a_recheck_sees_it_back() {
     readiness_until(&mut socket, |r| r["level"] == "warn").await;
     drop(socket.next().await);
 }
+
+/// The last `not_eligible` failure turns the pill amber with what to do (issue 20 §1), and a
+/// bridge that runs afterwards clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_eligible_failure_turns_the_readiness_amber_until_a_bridge_runs() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect /ws/events");
+    readiness_until(&mut socket, |r| r["level"] == "ready").await;
+    // The fake reads its per-directory knobs in the project.
+    let knobs = alpha.join(".fake-claude.json");
+    std::fs::write(&knobs, r#"{"mode": "not_eligible"}"#).unwrap();
+    let (status, started) = server.start_bridge("alpha").await;
+    assert!(status == 200 || status == 201, "{started}");
+    let amber = readiness_until(&mut socket, |r| r["level"] == "warn").await;
+    let row = check(&amber, "remote-control");
+    assert_eq!(row["status"], "warn", "{amber}");
+    assert!(
+        row["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not yet enabled for your account")),
+        "{amber}"
+    );
+    assert!(
+        row["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("setup-token tokens cannot run bridges")),
+        "{amber}"
+    );
+    assert!(
+        amber["start_blocked"].is_null(),
+        "amber never blocks Start: {amber}"
+    );
+
+    std::fs::remove_file(&knobs).unwrap();
+    let (status, started) = server.start_bridge("alpha").await;
+    assert!(status == 200 || status == 201, "{started}");
+    let green = readiness_until(&mut socket, |r| r["level"] == "ready").await;
+    assert!(
+        green["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["name"] != "remote-control")),
+        "{green}"
+    );
+}

@@ -78,6 +78,8 @@ pub enum Outcome {
     Failed,
     Timeout,
     Cancelled,
+    /// `setup-token` printed its long-lived token.
+    TokenCreated,
 }
 
 impl Outcome {
@@ -89,26 +91,62 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Timeout => "timeout",
             Self::Cancelled => "cancelled",
+            Self::TokenCreated => "token_created",
         }
     }
 }
 
+/// Whether `text` (a screen line with its leading glyphs and blanks removed) opens a failure
+/// message of the sign-in.
+fn opens_error(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.starts_with("couldn't log in")
+        || lower.starts_with("could not log in")
+        || lower.starts_with("oauth error")
+        || lower.starts_with("error")
+        || lower.starts_with("login failed")
+}
+
 /// claude's own last error line on the screen: the last line that says the sign-in failed
-/// (`Couldn't log in…`, `OAuth error…`, `Error…`, `Login failed…`).
+/// (`Couldn't log in…`, `OAuth error…`, `Error…`, `Login failed…`), after any status glyph
+/// the full-screen `setup-token` draws before it (`✘ OAuth error…`). The lines below it that
+/// start in its text's column are its continuation (the TUI breaks long messages itself)
+/// and are joined to it.
 pub fn error_line(lines: &[String]) -> Option<String> {
-    lines
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| {
-            let lower = l.to_ascii_lowercase();
-            lower.starts_with("couldn't log in")
-                || lower.starts_with("could not log in")
-                || lower.starts_with("oauth error")
-                || lower.starts_with("error")
-                || lower.starts_with("login failed")
-        })
-        .map(str::to_owned)
+    let (at, column, text) = lines.iter().enumerate().rev().find_map(|(i, line)| {
+        let start = line.find(|c: char| c.is_alphanumeric())?;
+        let text = line[start..].trim_end();
+        opens_error(text).then(|| (i, line[..start].chars().count(), text.to_owned()))
+    })?;
+    let mut joined = text;
+    for next in &lines[at + 1..] {
+        let indent = next.chars().take_while(|c| *c == ' ').count();
+        let rest = next.trim();
+        if column == 0 || indent != column || rest.is_empty() {
+            break;
+        }
+        joined.push(' ');
+        joined.push_str(rest);
+    }
+    Some(joined)
+}
+
+/// The long-lived token `claude setup-token` printed (`sk-ant-oat…`, or the value after
+/// `CLAUDE_CODE_OAUTH_TOKEN=` when it is not a placeholder), read from the rendered logical
+/// lines so a wrapped token is whole.
+pub fn minted_token(lines: &[String]) -> Option<String> {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    let take = |from: &str| -> Option<String> {
+        let token: String = from.chars().take_while(|c| is_token_char(*c)).collect();
+        (token.len() >= 20).then_some(token)
+    };
+    lines.iter().find_map(|line| {
+        if let Some(i) = line.find("sk-ant-oat") {
+            return take(&line[i..]);
+        }
+        let i = line.find("CLAUDE_CODE_OAUTH_TOKEN=")?;
+        take(&line[i + "CLAUDE_CODE_OAUTH_TOKEN=".len()..])
+    })
 }
 
 /// The outcome of a process that exited with `code` (`None`: killed by a signal) after
@@ -249,6 +287,48 @@ mod tests {
             outcome(Some(1), &lines("Signing in…\nsomething else entirely")),
             outcome(Some(2), &[]),
         ]);
+    }
+
+    #[test]
+    fn the_full_screen_error_is_read_past_its_glyph_and_across_its_break() {
+        // As 2.1.328's `setup-token` draws it offline: a glyph, the message broken by the TUI
+        // itself at its width, its continuation in the text's column, then the retry prompt.
+        let screen = [
+            " ✘ OAuth error: Couldn't get an answer from the sign-in service (ENOTFOUND). Check your internet connection, then try",
+            "   again.",
+            "",
+            " Press Enter to retry",
+        ]
+        .map(str::to_owned);
+        let (kind, detail) = outcome(None, &screen);
+        assert_eq!(kind, Outcome::NetworkError);
+        assert_eq!(
+            detail.as_deref(),
+            Some(
+                "OAuth error: Couldn't get an answer from the sign-in service (ENOTFOUND). Check \
+                 your internet connection, then try again."
+            )
+        );
+        // A flush-left error line takes nothing below it.
+        let plain = ["Couldn't log in: x", "next"].map(str::to_owned);
+        assert_eq!(error_line(&plain).as_deref(), Some("Couldn't log in: x"));
+    }
+
+    #[test]
+    fn the_minted_token_is_found_whole_and_placeholders_are_not_tokens() {
+        let lines = |text: &str| text.lines().map(str::to_owned).collect::<Vec<_>>();
+        let token = format!("sk-ant-oat01-{}", "Ab3_-".repeat(18));
+        let shown = lines(&format!(
+            "✓ Long-lived authentication token created successfully!\n\n{token}\n\nexport CLAUDE_CODE_OAUTH_TOKEN=<token>"
+        ));
+        assert_eq!(minted_token(&shown), Some(token.clone()));
+        let env_form = lines(&format!("CLAUDE_CODE_OAUTH_TOKEN={}", "z".repeat(40)));
+        assert_eq!(minted_token(&env_form), Some("z".repeat(40)));
+        assert_eq!(
+            minted_token(&lines("Use it as CLAUDE_CODE_OAUTH_TOKEN=<token>")),
+            None
+        );
+        assert_eq!(minted_token(&lines("Paste code here if prompted")), None);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub fn page_context(config: &Config, config_file_found: bool) -> PageContext {
             allowed_schemes: config.clone.allowed_schemes.clone(),
         },
         reaper_ui: config.reaper.ui_enabled,
+        sign_in: config.login_shepherd.enabled,
+        setup_token: config.login_shepherd.enabled && config.login_shepherd.allow_setup_token,
     }
 }
 

@@ -4,6 +4,11 @@
 //! claude's own words, and a `login_flow` frame at each step. One flow at a time; a second
 //! start is a 409. Cancel, a 10-minute limit and the server's shutdown kill the process
 //! group. The code and the URL's `state` never reach a log.
+//!
+//! Behind the second opt-in `login_shepherd.allow_setup_token` and a fresh step-up
+//! ([`Elevated`]), the `setup-token` mode drives the full-screen `claude setup-token` the same
+//! way and hands its long-lived token out once (never in a frame or a log). `…/logout` runs
+//! `claude auth logout` after a typed confirmation.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -18,6 +23,7 @@ use clauster_wire::{Frame, LoginFlowFrame};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::auth::elevation::Elevated;
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::http::JsonObject;
@@ -34,6 +40,10 @@ const FLOW_LIMIT: Duration = Duration::from_mins(10);
 const MAX_CODE: usize = 4096;
 /// The longest `email` accepted.
 const MAX_EMAIL: usize = 320;
+/// How long `claude auth logout` may take.
+const LOGOUT_WAIT: Duration = Duration::from_secs(30);
+/// The words a sign-out must be confirmed with.
+pub const LOGOUT_CONFIRM: &str = "sign out";
 
 impl crate::state::AppState {
     /// The dashboard's sign-in of claude (http-api.md §3.2).
@@ -58,6 +68,8 @@ struct Flow {
     url: Option<String>,
     code: Option<String>,
     ended: Option<(Outcome, Option<String>)>,
+    /// `setup-token`'s token until one answer has handed it out.
+    token: Option<String>,
 }
 
 impl Drop for Flow {
@@ -102,6 +114,10 @@ fn message(outcome: Outcome, detail: Option<&str>) -> String {
             "No answer within 10 minutes; the sign-in was stopped. Start again.".to_owned()
         }
         (Outcome::Cancelled, _) => "The sign-in was cancelled.".to_owned(),
+        (Outcome::TokenCreated, _) => "A long-lived token was created. It is shown once: copy it \
+             now and keep it secret. It cannot run Remote Control bridges (they need a claude.ai \
+             subscription login); use it as CLAUDE_CODE_OAUTH_TOKEN for non-interactive claude."
+            .to_owned(),
         (_, Some(detail)) => detail.to_owned(),
         (Outcome::WrongCode, None) => "claude did not accept the code.".to_owned(),
         (Outcome::NetworkError, None) => "claude could not reach the sign-in service.".to_owned(),
@@ -128,16 +144,19 @@ struct StartRequest {
 impl StartRequest {
     /// The gate of the second opt-in first (a disabled mode is a 404 like the whole
     /// surface), then the fields.
-    fn parse(state: &AppState, body: &[u8]) -> Result<Self, ApiError> {
+    fn parse(
+        state: &AppState,
+        elevated: Result<Elevated, ApiError>,
+        body: &[u8],
+    ) -> Result<Self, ApiError> {
         let fields = JsonObject::parse(body)?;
         let mode = fields.string("mode")?;
         let mode: &'static str = match mode.as_deref() {
             Some("login") => "login",
+            // Mints a credential the browser shows: a fresh step-up too (security.md §3.2).
             Some("setup-token") if state.config().login_shepherd.allow_setup_token => {
-                return Err(ApiError::invalid(
-                    "the setup-token mode is not available in this version; use \"login\"",
-                    Some("mode"),
-                ));
+                elevated?;
+                "setup-token"
             }
             Some("setup-token") => return Err(disabled()),
             _ => {
@@ -226,6 +245,7 @@ async fn wait_for_link(
 pub async fn start(
     State(state): State<AppState>,
     socket: Option<axum::Extension<ViaControlSocket>>,
+    elevated: Result<Elevated, ApiError>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     gate(&state, socket.as_ref())?;
@@ -233,7 +253,7 @@ pub async fn start(
         mode,
         method,
         email,
-    } = StartRequest::parse(&state, &body)?;
+    } = StartRequest::parse(&state, elevated, &body)?;
     let shepherd = state.shepherd().clone();
     {
         let mut flow = shepherd.lock();
@@ -255,11 +275,16 @@ pub async fn start(
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let program = crate::bridge_env::resolve_binary(&binary, &env, home.as_deref())
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    let mut args = vec!["auth".to_owned(), "login".to_owned(), method.to_owned()];
-    if let Some(email) = email {
-        args.push("--email".into());
-        args.push(email);
-    }
+    let args = if mode == "setup-token" {
+        vec!["setup-token".to_owned()]
+    } else {
+        let mut args = vec!["auth".to_owned(), "login".to_owned(), method.to_owned()];
+        if let Some(email) = email {
+            args.push("--email".into());
+            args.push(email);
+        }
+        args
+    };
     let spec = signin::Spec {
         program,
         args,
@@ -305,6 +330,7 @@ pub async fn start(
             url: Some(url.clone()),
             code: None,
             ended: None,
+            token: None,
         });
         id
     };
@@ -317,7 +343,7 @@ pub async fn start(
             detail: None,
         },
     );
-    tokio::spawn(follow(state.clone(), id, progress));
+    tokio::spawn(follow(state.clone(), id, mode, progress));
     Ok(no_store(
         Json(json!({"authorize_url": url, "output": output})).into_response(),
     ))
@@ -330,38 +356,96 @@ fn rand_id() -> u64 {
     h.finish()
 }
 
+/// How a flow's process has ended, as far as its output tells.
+enum Ended {
+    /// It exited: its code (`None`: a signal) and its last screen.
+    Exited(Option<u32>, Vec<String>),
+    /// `setup-token` printed its token (it may wait for a key before exiting).
+    Token(String),
+    /// `setup-token` showed a failure after the code and waits for Enter to retry.
+    Stuck(Vec<String>),
+    /// The reader is gone without an exit.
+    Lost,
+}
+
+/// Whether flow `id` has had its code typed in.
+fn code_sent(state: &AppState, id: u64) -> bool {
+    state
+        .shepherd()
+        .lock()
+        .as_ref()
+        .is_some_and(|f| f.id == id && f.code.is_some())
+}
+
+/// What `progress` says about the end of flow `id`, if it has ended.
+fn ended(state: &AppState, id: u64, full_screen: bool, progress: &Progress) -> Option<Ended> {
+    if let Some(exit) = progress.exit {
+        if full_screen && let Some(token) = login_flow::minted_token(&progress.lines) {
+            return Some(Ended::Token(token));
+        }
+        return Some(Ended::Exited(exit, progress.lines.clone()));
+    }
+    if !full_screen {
+        return None;
+    }
+    if let Some(token) = login_flow::minted_token(&progress.lines) {
+        return Some(Ended::Token(token));
+    }
+    (login_flow::error_line(&progress.lines).is_some() && code_sent(state, id))
+        .then(|| Ended::Stuck(progress.lines.clone()))
+}
+
 /// Waits for flow `id` to end (or its 10 minutes), records the outcome, publishes it, and on
 /// a sign-in has the readiness checked again.
-async fn follow(state: AppState, id: u64, mut progress: watch::Receiver<Progress>) {
-    let ended = tokio::time::timeout(FLOW_LIMIT, async {
+async fn follow(
+    state: AppState,
+    id: u64,
+    mode: &'static str,
+    mut progress: watch::Receiver<Progress>,
+) {
+    let full_screen = mode == "setup-token";
+    let seen = tokio::time::timeout(FLOW_LIMIT, async {
         loop {
-            if let Some(exit) = progress.borrow_and_update().exit {
-                return Some(exit);
+            // A copy: the watch's read lock is not held while `ended` takes the flow's
+            // mutex (the reader thread may be waiting to publish meanwhile).
+            let shown = progress.borrow_and_update().clone();
+            if let Some(now) = ended(&state, id, full_screen, &shown) {
+                return now;
             }
             if progress.changed().await.is_err() {
-                return None;
+                return Ended::Lost;
             }
         }
     })
     .await;
-    let (outcome, detail) = match ended {
-        Ok(Some(exit)) => {
-            let lines = progress.borrow().lines.clone();
-            login_flow::outcome(exit, &lines)
+    let exited = matches!(seen, Ok(Ended::Exited(..) | Ended::Lost));
+    let (outcome, detail, token) = match seen {
+        Ok(Ended::Exited(exit, lines)) => {
+            let (outcome, detail) = login_flow::outcome(exit, &lines);
+            (outcome, detail, None)
         }
-        Ok(None) => (Outcome::Failed, None),
-        Err(_) => (Outcome::Timeout, None),
+        Ok(Ended::Token(token)) => (Outcome::TokenCreated, None, Some(token)),
+        Ok(Ended::Stuck(lines)) => {
+            let (outcome, detail) = login_flow::outcome(None, &lines);
+            (outcome, detail, None)
+        }
+        Ok(Ended::Lost) => (Outcome::Failed, None, None),
+        Err(_) => (Outcome::Timeout, None, None),
     };
     let recorded = {
         let mut flow = state.shepherd().lock();
         match flow.as_mut() {
             Some(f) if f.id == id && f.ended.is_none() => {
-                if outcome == Outcome::Timeout {
+                // A full-screen flow waits for a key after its verdict; the timeout is a kill.
+                // An exited one is left alone: its group id may be free for reuse.
+                if !exited {
                     f.running.kill_group();
                 }
-                let secrets: Vec<&str> = f.code.as_deref().into_iter().collect();
+                let mut secrets: Vec<&str> = f.code.as_deref().into_iter().collect();
+                secrets.extend(token.as_deref());
                 let detail = detail.map(|d| login_flow::redact(&d, &secrets));
                 f.ended = Some((outcome, detail.clone()));
+                f.token = token;
                 Some(detail)
             }
             // Cancelled meanwhile: the cancel said so.
@@ -379,6 +463,18 @@ async fn follow(state: AppState, id: u64, mut progress: watch::Receiver<Progress
 }
 
 /// The answer for a flow's current result.
+/// The answer for `flow`'s current result, handing `setup-token`'s token out (once).
+fn take_result(flow: Option<&mut Flow>) -> Value {
+    let Some(flow) = flow else {
+        return result_body(None);
+    };
+    let mut body = result_body(flow.ended.as_ref());
+    if let Some(token) = flow.token.take() {
+        body["token"] = Value::String(token);
+    }
+    body
+}
+
 fn result_body(ended: Option<&(Outcome, Option<String>)>) -> Value {
     match ended {
         None => json!({
@@ -387,7 +483,7 @@ fn result_body(ended: Option<&(Outcome, Option<String>)>) -> Value {
             "message": "claude is still verifying the code; check again in a moment",
         }),
         Some((outcome, detail)) => json!({
-            "ok": *outcome == Outcome::SignedIn,
+            "ok": matches!(outcome, Outcome::SignedIn | Outcome::TokenCreated),
             "outcome": outcome.as_token(),
             "message": message(*outcome, detail.as_deref()),
         }),
@@ -466,7 +562,7 @@ pub async fn code(
         }
     })
     .await;
-    let body = result_body(shepherd.lock().as_ref().and_then(|f| f.ended.as_ref()));
+    let body = take_result(shepherd.lock().as_mut());
     Ok(no_store(Json(body).into_response()))
 }
 
@@ -478,13 +574,13 @@ pub async fn status(
 ) -> Result<Response, ApiError> {
     gate(&state, socket.as_ref())?;
     let mut flow = state.shepherd().lock();
-    let Some(f) = flow.as_ref() else {
+    let Some(f) = flow.as_mut() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no sign-in is in progress",
         ));
     };
-    let body = result_body(f.ended.as_ref());
+    let body = take_result(Some(f));
     if f.ended.is_some() {
         *flow = None;
     }
@@ -533,6 +629,91 @@ pub async fn cancel(
     ))
 }
 
+/// `POST /api/login-shepherd/logout {"confirm": "sign out"}`: `claude auth logout` after the
+/// typed confirmation (a 422 without it), never while a sign-in runs (409); then the readiness
+/// is checked again, so every pill turns red.
+pub async fn logout(
+    State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    gate(&state, socket.as_ref())?;
+    let fields = JsonObject::parse(&body)?;
+    if fields.string("confirm")?.as_deref().map(str::trim) != Some(LOGOUT_CONFIRM) {
+        return Err(ApiError::invalid(
+            format!("type \"{LOGOUT_CONFIRM}\" in confirm to sign claude out"),
+            Some("confirm"),
+        ));
+    }
+    if let Some(open) = state
+        .shepherd()
+        .lock()
+        .as_ref()
+        .filter(|f| f.ended.is_none())
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a sign-in is in progress (started {} s ago); cancel it first",
+                open.started.elapsed().as_secs()
+            ),
+        ));
+    }
+    let env = state.engine().bridge_env().clone();
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let program =
+        crate::bridge_env::resolve_binary(&state.config().claude.binary, &env, home.as_deref())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let finished = crate::probe::run(
+        &program,
+        &["auth", "logout"],
+        &env,
+        &state.config().state_dir,
+        LOGOUT_WAIT,
+    )
+    .await;
+    let Some(finished) = finished.filter(|f| f.success) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "claude auth logout failed or did not finish within 30 s; run it as the service user",
+        ));
+    };
+    tracing::info!("claude signed out");
+    state.readiness().recheck().await;
+    let said = finished
+        .stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("Signed out.")
+        .to_owned();
+    Ok(no_store(
+        Json(json!({"ok": true, "message": said})).into_response(),
+    ))
+}
+
+/// `GET /api/login-shepherd/qr`: the open flow's authorize URL as an SVG QR code, for a phone
+/// to open; 409 without one.
+pub async fn qr(
+    State(state): State<AppState>,
+    socket: Option<axum::Extension<ViaControlSocket>>,
+) -> Result<Response, ApiError> {
+    gate(&state, socket.as_ref())?;
+    let url = state
+        .shepherd()
+        .lock()
+        .as_ref()
+        .filter(|f| f.ended.is_none())
+        .and_then(|f| f.url.clone())
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no sign-in is in progress"))?;
+    let mut response = crate::qr::qr_svg(&url)?.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("image/svg+xml"),
+    );
+    Ok(no_store(response))
+}
+
 /// The shepherd's routes (merged by `routes.rs`).
 pub fn routes() -> axum::Router<AppState> {
     use axum::routing::{get, post};
@@ -542,4 +723,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/login-shepherd/status", post(status))
         .route("/api/login-shepherd/state", get(flow_state))
         .route("/api/login-shepherd/cancel", post(cancel))
+        .route("/api/login-shepherd/logout", post(logout))
+        .route("/api/login-shepherd/qr", get(qr))
 }

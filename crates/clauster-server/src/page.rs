@@ -101,6 +101,8 @@ mod tests {
                 allowed_schemes: vec!["https".into(), "ssh".into()],
             },
             reaper_ui: false,
+            sign_in: false,
+            setup_token: false,
         }
     }
 

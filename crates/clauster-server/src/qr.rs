@@ -40,7 +40,7 @@ fn qr_link(instance: &Instance) -> Option<&str> {
 }
 
 /// Error correction M, 4 px modules, a 2-module quiet zone, `#000` on `#fff`.
-fn qr_svg(link: &str) -> Result<String, ApiError> {
+pub(crate) fn qr_svg(link: &str) -> Result<String, ApiError> {
     let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M).map_err(|err| {
         ApiError::internal(format!("cannot encode the session URL as a QR code: {err}"))
     })?;

@@ -52,6 +52,7 @@ pub fn open_panel(store: Store) {
 #[component]
 pub fn HostReadiness(store: Store) -> impl IntoView {
     let rechecking = RwSignal::new(false);
+    let sign_in = store.context.with_value(|c| c.sign_in);
     let shown = move || store.readiness.with(|r| pill(r.current.as_ref()));
     let recheck = move |_| {
         if rechecking.get_untracked() {
@@ -77,8 +78,11 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
             },
         );
     };
+    // Redrawn when it opens or closes, not on every readiness change (its sign-in form keeps
+    // what is being typed).
+    let open = Memo::new(move |_| store.readiness.with(|r| r.panel_open));
     let panel = move || {
-        store.readiness.with(|r| r.panel_open).then(|| {
+        open.get().then(|| {
             view! {
                 <div
                     class="host-readiness-panel"
@@ -87,6 +91,7 @@ pub fn HostReadiness(store: Store) -> impl IntoView {
                     aria-label="Host readiness"
                 >
                     <ul class="host-checks"><CheckRows store=store /></ul>
+                    {sign_in.then(|| view! { <crate::sign_in::SignIn store=store /> })}
                     <div class="host-readiness-actions">
                         <button
                             type="button"

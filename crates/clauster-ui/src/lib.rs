@@ -25,6 +25,7 @@ mod maintenance;
 mod new_project;
 mod preflight;
 mod sessions;
+mod sign_in;
 mod status;
 mod terminal;
 mod widgets;

@@ -56,6 +56,8 @@ pub struct Toast {
 pub struct HostReadiness {
     pub current: Option<Readiness>,
     pub panel_open: bool,
+    /// The dashboard's sign-in of claude, from the `login_flow` frames (issue 20).
+    pub flow: Option<clauster_wire::LoginFlowFrame>,
 }
 
 /// The client's one store (ui.md §1): replaced by each `snapshot`, patched by every other
@@ -319,12 +321,10 @@ pub fn apply_frame(store: &Store, text: &str) {
         }
         Frame::Login(login) => store.login.set(Some(login)),
         Frame::Readiness(readiness) => store.readiness.update(|r| r.current = Some(readiness)),
+        Frame::LoginFlow(flow) => store.readiness.update(|r| r.flow = Some(flow)),
         // Not shown by the dashboard yet.
-        Frame::LoginFlow(_)
-        | Frame::Hello { .. }
-        | Frame::Health(_)
-        | Frame::Heartbeat { .. }
-        | Frame::Resync { .. } => {}
+        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
+        }
         Frame::Clone { job } => store.clone_jobs.update(|jobs| {
             match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
                 Some(known) => *known = job,

@@ -21,6 +21,12 @@ pub struct PageContext {
     pub metrics: MetricsContext,
     pub clone: CloneContext,
     pub reaper_ui: bool,
+    /// `login_shepherd.enabled`: the readiness panel signs claude in and out (issue 20).
+    #[serde(default)]
+    pub sign_in: bool,
+    /// `login_shepherd.allow_setup_token`: it also offers the long-lived token.
+    #[serde(default)]
+    pub setup_token: bool,
 }
 
 /// The launch popover's defaults (config.md §3.3).

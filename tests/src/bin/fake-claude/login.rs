@@ -1,4 +1,5 @@
-//! `auth login`, `auth logout` (fake-claude.md §3.2): the browser-less sign-in as 2.1.328
+//! `auth login`, `auth logout`, `setup-token` (fake-claude.md §3.2, §3.3): the browser-less
+//! sign-in as 2.1.328
 //! prints it — the authorize URL as an OSC 8 hyperlink target and as visible text far wider
 //! than any terminal, a prompt, one line of code read back — and its outcomes, chosen by
 //! `FAKE_CLAUDE_LOGIN`. A sign-in or sign-out is remembered in `<config dir>/.fake-login`,
@@ -107,4 +108,98 @@ pub fn logout() -> i32 {
     remember(false);
     println!("Successfully logged out from your Anthropic account.");
     0
+}
+
+/// Writes `words` from column `col` with each word placed by a cursor-column escape, as the
+/// real full-screen TUI does (stripping escapes from the bytes runs the words together).
+fn placed(out: &mut impl std::io::Write, col: usize, words: &str) {
+    let mut at = col;
+    for word in words.split(' ') {
+        let _ = write!(out, "\x1b[{at}G{word}");
+        at += word.chars().count() + 1;
+    }
+    let _ = write!(out, "\r\n");
+}
+
+/// `setup-token` (fake-claude.md §3.3): the full-screen form of the sign-in. The link is cut
+/// into rows of the visible text, each inside its own OSC 8 hyperlink to the whole URL; after
+/// the code, `FAKE_CLAUDE_LOGIN` decides: the token (`FAKE_CLAUDE_SETUP_TOKEN`, else a fresh
+/// `sk-ant-oat01-…`), or an `OAuth error` and "Press Enter to retry" — and, like the real
+/// one, it does not exit by itself then.
+pub fn setup_token(knobs: &Knobs) -> i32 {
+    let url = authorize_url(false, None);
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b[?25l\x1b[?2004h");
+    placed(&mut out, 1, "Welcome to Claude Code");
+    let _ = write!(out, "\r\n");
+    placed(
+        &mut out,
+        2,
+        "This will guide you through long-lived (1-year) auth token setup for your Claude account.",
+    );
+    placed(
+        &mut out,
+        2,
+        "Browser didn't open? Use the URL below to sign in",
+    );
+    let chars: Vec<char> = url.chars().collect();
+    for row in chars.chunks(110) {
+        let row: String = row.iter().collect();
+        let _ = write!(
+            out,
+            "\x1b]8;id=fk1;{url}\x07\x1b[2m{row}\x1b[22m\x1b]8;;\x07\r\n"
+        );
+    }
+    let _ = write!(out, "\r\n");
+    placed(&mut out, 2, "Paste code here if prompted");
+    let _ = write!(out, " > ");
+    let _ = out.flush();
+    let mut code = String::new();
+    if std::io::stdin().lock().read_line(&mut code).unwrap_or(0) == 0 {
+        return 1;
+    }
+    let code = code.trim();
+    let _ = write!(out, "\r\n * Finishing sign-in…\r\n");
+    let _ = out.flush();
+    let expected = knobs.get("LOGIN_CODE").filter(|c| !c.is_empty());
+    let error = match knobs.string("LOGIN", "ok").as_str() {
+        "hang" => {
+            std::thread::sleep(knobs.max_lifetime());
+            return 0;
+        }
+        "network" => Some(
+            "OAuth error: Couldn't get an answer from the sign-in service (ENOTFOUND). Check \
+             your internet connection, then try",
+        ),
+        "wrong_code" => Some("OAuth error: Request failed with status code 400"),
+        _ if code.is_empty() || expected.is_some_and(|e| e != code) => {
+            Some("OAuth error: Request failed with status code 400")
+        }
+        _ => None,
+    };
+    if let Some(error) = error {
+        let _ = write!(out, "\x1b[2G\u{2718}\x1b[4G{error}\r\n");
+        if error.ends_with("then try") {
+            let _ = write!(out, "\x1b[4Gagain.\r\n");
+        }
+        let _ = write!(out, "\r\n");
+        placed(&mut out, 2, "Press Enter to retry");
+    } else {
+        let token = knobs
+            .get("SETUP_TOKEN")
+            .unwrap_or_else(|| format!("sk-ant-oat01-{}{}", token(), token()));
+        let _ = write!(
+            out,
+            "\x1b[2G\u{2713} Long-lived authentication token created successfully!\r\n\r\n\
+             \x1b[2GYour OAuth token (valid for 1 year):\r\n\r\n{token}\r\n\r\n\
+             \x1b[2GStore this token securely. You won't be able to see it again.\r\n\r\n\
+             \x1b[2GUse this token by setting: export CLAUDE_CODE_OAUTH_TOKEN=<token>\r\n"
+        );
+        placed(&mut out, 2, "Press Enter to continue");
+    }
+    let _ = out.flush();
+    // Waits for a key like the TUI; Enter after a success ends it.
+    let mut key = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut key);
+    i32::from(error.is_some())
 }

@@ -80,6 +80,7 @@ fn dispatch(knobs: &Knobs, args: &[String]) -> i32 {
         ["auth", "status", "--json"] => auth_status(knobs),
         ["auth", "login", ..] => login::login(knobs, args),
         ["auth", "logout"] => login::logout(),
+        ["setup-token"] => login::setup_token(knobs),
         ["agents", "--json"] => {
             let out = help::agents(knobs);
             print!("{out}");
@@ -106,7 +107,7 @@ fn dispatch(knobs: &Knobs, args: &[String]) -> i32 {
 fn is_noop(argv: &[&str]) -> bool {
     matches!(
         argv,
-        ["stop" | "kill" | "rm", _] | ["mcp" | "plugin" | "plugins" | "setup-token", ..]
+        ["stop" | "kill" | "rm", _] | ["mcp" | "plugin" | "plugins", ..]
     )
 }
 

@@ -300,6 +300,10 @@ pub fn run(knobs: &Knobs, args: &[String]) -> i32 {
             eprintln!("Error: failed to authenticate bridge to controller (HTTP 401)");
             return 1;
         }
+        "not_eligible" => {
+            eprintln!("Error: Remote Control is not yet enabled for your account.");
+            return 1;
+        }
         "trust_error" => return not_trusted(&mut log),
         _ => {}
     }
