@@ -27,7 +27,6 @@ use crate::auth::elevation::Elevated;
 use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::http::JsonObject;
-use crate::http::no_store;
 use crate::state::AppState;
 
 /// How long a start waits for the link (1.3.2: 30 s).
@@ -344,9 +343,7 @@ pub async fn start(
         },
     );
     tokio::spawn(follow(state.clone(), id, mode, progress));
-    Ok(no_store(
-        Json(json!({"authorize_url": url, "output": output})).into_response(),
-    ))
+    Ok(Json(json!({"authorize_url": url, "output": output})).into_response())
 }
 
 fn rand_id() -> u64 {
@@ -563,7 +560,7 @@ pub async fn code(
     })
     .await;
     let body = take_result(shepherd.lock().as_mut());
-    Ok(no_store(Json(body).into_response()))
+    Ok(Json(body).into_response())
 }
 
 /// `POST /api/login-shepherd/status`: `pending` while running; the result once ended (which
@@ -584,7 +581,7 @@ pub async fn status(
     if f.ended.is_some() {
         *flow = None;
     }
-    Ok(no_store(Json(body).into_response()))
+    Ok(Json(body).into_response())
 }
 
 /// `GET /api/login-shepherd/state`: whether a flow is open, and its link.
@@ -605,7 +602,7 @@ pub async fn flow_state(
             "outcome": f.ended.as_ref().map(|(o, _)| o.as_token()),
         }),
     };
-    Ok(no_store(Json(body).into_response()))
+    Ok(Json(body).into_response())
 }
 
 /// `POST /api/login-shepherd/cancel`: kills the flow's process group; always 200.
@@ -624,9 +621,7 @@ pub async fn cancel(
             publish(&state, finished_frame(Outcome::Cancelled, None));
         }
     }
-    Ok(no_store(
-        Json(json!({"ok": true, "cancelled": cancelled})).into_response(),
-    ))
+    Ok(Json(json!({"ok": true, "cancelled": cancelled})).into_response())
 }
 
 /// `POST /api/login-shepherd/logout {"confirm": "sign out"}`: `claude auth logout` after the
@@ -687,9 +682,7 @@ pub async fn logout(
         .rfind(|l| !l.is_empty())
         .unwrap_or("Signed out.")
         .to_owned();
-    Ok(no_store(
-        Json(json!({"ok": true, "message": said})).into_response(),
-    ))
+    Ok(Json(json!({"ok": true, "message": said})).into_response())
 }
 
 /// `GET /api/login-shepherd/qr`: the open flow's authorize URL as an SVG QR code, for a phone
@@ -711,7 +704,7 @@ pub async fn qr(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("image/svg+xml"),
     );
-    Ok(no_store(response))
+    Ok(response)
 }
 
 /// The shepherd's routes (merged by `routes.rs`).

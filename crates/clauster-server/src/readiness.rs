@@ -22,7 +22,6 @@ use clauster_wire::{Frame, Readiness, ReadinessCheck, ReadinessLevel};
 use tokio::sync::watch;
 
 use crate::engine::{ClaudeHealth, Engine};
-use crate::http::no_store;
 use crate::state::AppState;
 use crate::{bridge_env, doctor};
 
@@ -297,10 +296,10 @@ pub async fn get_readiness(State(state): State<AppState>) -> Response {
         Some(current) => current,
         None => state.readiness().check(false).await,
     };
-    no_store(Json(readiness).into_response())
+    Json(readiness).into_response()
 }
 
 /// `POST /api/readiness/recheck`: probe `claude` and its login again, then check.
 pub async fn recheck(State(state): State<AppState>) -> Response {
-    no_store(Json(state.readiness().recheck().await).into_response())
+    Json(state.readiness().recheck().await).into_response()
 }

@@ -13,13 +13,7 @@ use tower_http::compression::predicate::{Predicate, SizeAbove};
 use crate::auth::{Auth, login};
 use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
-// `no_store` and `projects_blocking` are re-exported from their old home for code written
-// against it (other branches); new code imports `projects_blocking` from `state` and needs
-// no `no_store` at all (the middleware sets it).
-#[allow(unused_imports)]
-pub(crate) use crate::http::no_store;
-use crate::state::AppState;
-pub(crate) use crate::state::projects_blocking;
+use crate::state::{AppState, projects_blocking};
 use crate::{
     assets, clone, instances, log_tail, page, projects_create, sessions_routes, status_routes,
     trust_routes,

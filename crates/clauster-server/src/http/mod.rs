@@ -13,5 +13,5 @@ pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;
 pub(crate) use html::escape_html;
 pub(crate) use project::{ProjectParam, ProjectRejection};
-pub(crate) use responses::{mark_no_store, no_store};
+pub(crate) use responses::mark_no_store;
 pub(crate) use routing::ApiAndV1;

@@ -33,13 +33,3 @@ pub(crate) async fn mark_no_store(request: Request, next: Next) -> Response {
     }
     response
 }
-
-/// Marks `response` `Cache-Control: no-store`. Not needed any more ([`mark_no_store`] does it
-/// for every route); kept for handlers written against it on other branches.
-#[allow(dead_code)]
-pub(crate) fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}

@@ -12,7 +12,7 @@ use clauster_core::notify::apprise::mask_url;
 
 use super::push::{MAX_DEVICES, NewSubscription, PushError, valid_id};
 use crate::error::ApiError;
-use crate::http::{JsonObject, no_store};
+use crate::http::JsonObject;
 use crate::state::AppState;
 use crate::store::{PushSubscription, Saved};
 
@@ -56,9 +56,7 @@ async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError>
         return Err(off());
     }
     let vapid = blocking(&state, super::push::Devices::vapid).await?;
-    Ok(no_store(
-        Json(serde_json::json!({ "public_key": vapid.public_key() })).into_response(),
-    ))
+    Ok(Json(serde_json::json!({ "public_key": vapid.public_key() })).into_response())
 }
 
 /// A device as listed: never its endpoint's path or keys.
@@ -77,14 +75,12 @@ fn listed(subscription: &PushSubscription) -> serde_json::Value {
 async fn list(State(state): State<AppState>) -> Response {
     let push = state.notify().push();
     let devices: Vec<serde_json::Value> = push.list().iter().map(listed).collect();
-    no_store(
-        Json(serde_json::json!({
-            "enabled": push.enabled,
-            "max": MAX_DEVICES,
-            "subscriptions": devices,
-        }))
-        .into_response(),
-    )
+    Json(serde_json::json!({
+        "enabled": push.enabled,
+        "max": MAX_DEVICES,
+        "subscriptions": devices,
+    }))
+    .into_response()
 }
 
 /// `POST /api/push/subscriptions {"endpoint", "keys": {"p256dh", "auth"}, "device"?, "id"?}`
@@ -114,7 +110,7 @@ async fn subscribe(
         Saved::Added => StatusCode::CREATED,
         Saved::Replaced => StatusCode::OK,
     };
-    Ok(no_store((status, Json(listed(&row))).into_response()))
+    Ok((status, Json(listed(&row))).into_response())
 }
 
 /// `DELETE /api/push/subscriptions/{id}` → `{"id", "deleted": true}`; 404 when unknown.
@@ -132,9 +128,7 @@ async fn revoke(
     if !removed {
         return Err(not_found());
     }
-    Ok(no_store(
-        Json(serde_json::json!({ "id": id, "deleted": true })).into_response(),
-    ))
+    Ok(Json(serde_json::json!({ "id": id, "deleted": true })).into_response())
 }
 
 /// `GET /sw.js`: the service worker (JavaScript, never cached stale: `no-cache`).

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
-use crate::http::no_store;
 use crate::http::{JsonObject, ProjectParam, ProjectRejection};
 use crate::state::AppState;
 
@@ -27,14 +26,12 @@ pub fn router() -> axum::Router<AppState> {
 /// "targets": [{"channel", "target", "breaker", "queued", "dropped"}]}`; URLs masked.
 async fn deliveries(State(state): State<AppState>) -> Response {
     let notify = state.notify();
-    no_store(
-        Json(serde_json::json!({
-            "deliveries": notify.deliveries(),
-            "dropped": notify.dropped(),
-            "targets": notify.target_states(),
-        }))
-        .into_response(),
-    )
+    Json(serde_json::json!({
+        "deliveries": notify.deliveries(),
+        "dropped": notify.dropped(),
+        "targets": notify.target_states(),
+    }))
+    .into_response()
 }
 
 /// `GET /api/notifications/browser` → what `notify.js` needs: `{"enabled", "notify_on":
@@ -42,20 +39,18 @@ async fn deliveries(State(state): State<AppState>) -> Response {
 async fn browser(State(state): State<AppState>) -> Response {
     let people = &state.config().notifications;
     let filter = people.filter;
-    no_store(
-        Json(serde_json::json!({
-            "enabled": people.browser_enabled,
-            "notify_on": {
-                "crash": filter.on_crash,
-                "ready": filter.on_ready,
-                "stop": filter.on_stop,
-                "session_end": filter.on_session_end,
-                "reconnect_failed": filter.on_reconnect_failed,
-            },
-            "muted": state.notify().muted(),
-        }))
-        .into_response(),
-    )
+    Json(serde_json::json!({
+        "enabled": people.browser_enabled,
+        "notify_on": {
+            "crash": filter.on_crash,
+            "ready": filter.on_ready,
+            "stop": filter.on_stop,
+            "session_end": filter.on_session_end,
+            "reconnect_failed": filter.on_reconnect_failed,
+        },
+        "muted": state.notify().muted(),
+    }))
+    .into_response()
 }
 
 /// `POST /api/notifications/test` → 202 `{"queued": <targets>}`: a `test` notice on every
@@ -68,7 +63,7 @@ async fn test(State(state): State<AppState>) -> Response {
                           webhooks.enabled) or notifications.urls (with notifications.enabled)"
             .into();
     }
-    no_store((StatusCode::ACCEPTED, Json(body)).into_response())
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 /// `GET /api/projects/{name}/notifications` → `{"project", "muted"}`.
@@ -78,9 +73,7 @@ async fn project_mute(
 ) -> Result<Response, ApiError> {
     let project = found.name;
     let muted = state.notify().is_muted(project.as_str());
-    Ok(no_store(
-        Json(serde_json::json!({ "project": project.as_str(), "muted": muted })).into_response(),
-    ))
+    Ok(Json(serde_json::json!({ "project": project.as_str(), "muted": muted })).into_response())
 }
 
 /// `PUT /api/projects/{name}/notifications {"muted": bool}` → `{"project", "muted"}`.
@@ -105,7 +98,5 @@ async fn set_project_mute(
                 "cannot save the muted projects in state_dir: {err}; check that it is writable"
             ))
         })?;
-    Ok(no_store(
-        Json(serde_json::json!({ "project": project.as_str(), "muted": muted })).into_response(),
-    ))
+    Ok(Json(serde_json::json!({ "project": project.as_str(), "muted": muted })).into_response())
 }
