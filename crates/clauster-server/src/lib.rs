@@ -36,6 +36,7 @@ mod probe;
 mod project_checks;
 mod projects;
 mod projects_create;
+mod policy_routes;
 mod pty_screen;
 mod qr;
 mod readiness;

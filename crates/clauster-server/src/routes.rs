@@ -113,6 +113,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::login_shepherd::routes())
         // Notifications (notifications.md §6): delivery log, test, per-project mute.
         .merge(crate::notify::routes::router())
+        // Restart policy and keep-running (bridges.md §7.9, §11.1).
+        .merge(crate::policy_routes::router())
         .route("/pkg/{*path}", get(assets::serve))
         .route("/favicon.svg", get(assets::favicon_svg))
         .route("/favicon.ico", get(assets::favicon_ico));

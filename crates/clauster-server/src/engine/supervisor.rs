@@ -29,6 +29,7 @@ mod json;
 mod launch;
 mod observe;
 mod phase;
+mod policy;
 mod pty;
 mod rediscover;
 
@@ -241,6 +242,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         reserved: HashSet::new(),
         deferred: HashMap::new(),
         running: running_tx,
+        policies: policy::Policies::default(),
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
     let ticker = tx.clone();
@@ -270,8 +272,11 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         }
         supervisor.probes.refresh();
         spawn_login_refresh(&supervisor, claude_tx, rechecks);
+        supervisor.load_policies().await;
         supervisor.rediscover().await;
         let _ = ready_tx.send(true);
+        // §11.1: kept projects come back once rediscovery knows what still runs.
+        supervisor.bring_up_kept(None);
         supervisor.run(rx).await;
     });
     let (sessions_tx, sessions) = watch::channel(Arc::default());
@@ -430,6 +435,8 @@ pub(super) struct Supervisor {
     deferred: HashMap<String, VecDeque<Command>>,
     /// How many instances are `running`, for `/healthz`.
     running: watch::Sender<u32>,
+    /// Restart policies, restart timers and keep-running (bridges.md §7.9, §11.1).
+    policies: policy::Policies,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -496,7 +503,12 @@ impl Supervisor {
         };
         match command {
             Command::Start(request, _) => Some(request.project.clone()),
-            Command::Adopt(project, _) => Some(project.clone()),
+            Command::Adopt(project, _)
+            | Command::KeepUp(project)
+            | Command::Policy { project, .. } => Some(project.clone()),
+            Command::RestartDue { id, .. } => {
+                self.instances.get(id).map(|live| live.row.project.clone())
+            }
             Command::Stop(reference, _)
             | Command::Forget(reference, _)
             | Command::Resume { reference, .. } => by_reference(reference),
@@ -538,26 +550,40 @@ impl Supervisor {
         match command {
             Command::Start(request, reply) => {
                 let gated = self.gate(&GateRequest::Start(&request));
+                if gated.is_ok() {
+                    self.user_launch(&request.project, None);
+                }
                 self.launch_or_answer(gated, reply);
             }
             Command::Stop(reference, reply) => self.stop(&reference, reply),
+            Command::Policy {
+                project,
+                update,
+                reply,
+            } => self.policy_command(&project, update, reply),
+            Command::StartKept(reply) => self.bring_up_kept(Some(reply)),
+            Command::RestartDue { id, token } => self.restart_due(&id, token),
+            Command::KeepUp(project) => self.keep_up(&project),
             Command::Resume {
                 reference,
                 fresh,
                 trust,
                 reply,
             } => {
-                let gated = self
-                    .resolve(&reference, |r| {
-                        format!("no managed instance to resume: '{r}'")
+                let resolved = self.resolve(&reference, |r| {
+                    format!("no managed instance to resume: '{r}'")
+                });
+                let gated = resolved.clone().and_then(|id| {
+                    self.gate(&GateRequest::Resume {
+                        id: &id,
+                        fresh,
+                        trust,
                     })
-                    .and_then(|id| {
-                        self.gate(&GateRequest::Resume {
-                            id: &id,
-                            fresh,
-                            trust,
-                        })
-                    });
+                });
+                if let (Ok(id), Ok(_)) = (&resolved, &gated) {
+                    let project = self.instances[id].row.project.clone();
+                    self.user_launch(&project, Some(id));
+                }
                 self.launch_or_answer(gated, reply);
             }
             Command::TakeWarnings(id, reply) => {
@@ -793,6 +819,7 @@ impl Supervisor {
         let Some(live) = self.instances.get(id) else {
             return;
         };
+        let before = live.status;
         let ctx = self.context(live);
         let Ok(transition) = status::transition(Some(live.status), event, &ctx) else {
             tracing::debug!(instance = %short(id), event = event.name(), "ignored an event that does not apply");
@@ -861,6 +888,12 @@ impl Supervisor {
             self.fresh_fallback(id);
             return;
         }
+        let ended = self.instances[id].status;
+        if ended != before && matches!(ended, Status::Crashed | Status::Error) {
+            // §7.9: an `on-failure` project schedules the restart (or ends a crash loop)
+            // before the end is persisted and published, so both carry it.
+            self.after_failure(id);
+        }
         let live = &self.instances[id];
         self.persist(live);
         self.publish(id);
@@ -881,6 +914,8 @@ impl Supervisor {
                 return;
             }
         };
+        // A user's Stop never leads to a restart, and the project is no longer wanted.
+        self.user_stop(&id);
         let live = &self.instances[&id];
         let bridge_alive = alive(live);
         let keeper_alive = keeper_alive(live);
@@ -1022,6 +1057,7 @@ impl Supervisor {
         }
         // Only standard bridges write the pointer; forgetting a pty instance never touches
         // it (§9.5).
+        self.forget_restarts(&id);
         if let Some(forgotten) = self.instances.remove(&id)
             && !forgotten.is_pty()
             && let Ok(canonical) =
