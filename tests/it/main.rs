@@ -36,6 +36,7 @@ mod readiness;
 mod real_claude;
 mod reaper;
 mod recap;
+mod restart_policy;
 mod run_server;
 mod sessions;
 mod slow_clients;

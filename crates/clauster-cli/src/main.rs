@@ -495,8 +495,9 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 24] = [
+    const SUBCOMMANDS: [&str; 25] = [
         "run",
+        "policy",
         "notify",
         "doctor",
         "login",

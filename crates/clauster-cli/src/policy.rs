@@ -117,7 +117,9 @@ pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
         };
         launched = instances
             .into_iter()
-            .filter(|i| projects.contains(&i.project) && matches!(i.status.as_str(), "starting" | "running"))
+            .filter(|i| {
+                projects.contains(&i.project) && matches!(i.status.as_str(), "starting" | "running")
+            })
             .collect();
         let all_up = projects
             .iter()

@@ -199,7 +199,13 @@ mod tests {
             Status::Crashed,
         ];
         for status in statuses {
-            writeln!(out, "{:<10} -> {:?}", status.as_token(), restartable(status, None)).unwrap();
+            writeln!(
+                out,
+                "{:<10} -> {:?}",
+                status.as_token(),
+                restartable(status, None)
+            )
+            .unwrap();
         }
         for kind in ErrorKind::ALL {
             writeln!(
@@ -217,7 +223,12 @@ mod tests {
             restartable(Status::Error, Some("whatever"))
         )
         .unwrap();
-        writeln!(out, "error/(none) -> {:?}", restartable(Status::Error, None)).unwrap();
+        writeln!(
+            out,
+            "error/(none) -> {:?}",
+            restartable(Status::Error, None)
+        )
+        .unwrap();
         insta::assert_snapshot!(out);
     }
 
@@ -225,9 +236,7 @@ mod tests {
     fn backoff_doubles_from_one_second_to_five_minutes() {
         let rules = RestartRules::default();
         let waits: Vec<u64> = (1..=12)
-            .map(|attempt| {
-                u64::try_from(rules.backoff(attempt, 0.5).as_millis()).expect("fits")
-            })
+            .map(|attempt| u64::try_from(rules.backoff(attempt, 0.5).as_millis()).expect("fits"))
             .collect();
         assert_eq!(
             waits,

@@ -270,10 +270,13 @@ impl Supervisor {
                     how,
                 });
                 tracing::info!(instance = %short(id), "restart {attempt} in {} ms", after.as_millis());
-                self.send_later(after, Command::RestartDue {
-                    id: id.to_owned(),
-                    token,
-                });
+                self.send_later(
+                    after,
+                    Command::RestartDue {
+                        id: id.to_owned(),
+                        token,
+                    },
+                );
             }
             Verdict::CrashLoop { failures } => {
                 state.pending = None;
@@ -320,10 +323,13 @@ impl Supervisor {
         }
         if live.is_live() || live.phase.is_stopping() {
             // The failed bridge is still being ended (a stalled one is terminated first).
-            self.send_later(STILL_ENDING, Command::RestartDue {
-                id: id.to_owned(),
-                token,
-            });
+            self.send_later(
+                STILL_ENDING,
+                Command::RestartDue {
+                    id: id.to_owned(),
+                    token,
+                },
+            );
             return;
         }
         let project = live.row.project.clone();
@@ -438,10 +444,9 @@ impl Supervisor {
         policy.keep_running
             && policy.wanted
             && self.known_project(project).is_ok()
-            && !self
-                .instances
-                .values()
-                .any(|live| live.row.project == project && (live.is_live() || live.phase.is_stopping()))
+            && !self.instances.values().any(|live| {
+                live.row.project == project && (live.is_live() || live.phase.is_stopping())
+            })
     }
 
     /// One kept project's turn: resume its most recent instance in its recorded mode, or
