@@ -181,10 +181,7 @@ async fn a_killed_bridge_of_an_on_failure_project_comes_back_with_one_restart() 
     let started = start(&server, "alpha").await;
     assert_eq!(started["status"], "running", "{started}");
     assert_eq!(started["restarts"], 0, "{started}");
-    let id = started["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = started["instance_id"].as_str().unwrap().to_owned();
     let first = started["bridge_pid"].as_i64().unwrap();
 
     let (mut events, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
@@ -253,11 +250,8 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
         ],
     );
     let started = start(&server, "alpha").await;
-    let id = started["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let looped = wait_instance(&server, &id, Duration::from_secs(60), |i| {
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let looped = wait_instance(&server, &id, Duration::from_mins(1), |i| {
         i["error_kind"] == "crash_loop"
     })
     .await;
@@ -319,10 +313,7 @@ async fn a_users_stop_never_restarts_and_a_start_wants_the_project_again() {
     )
     .await;
     let started = start(&server, "alpha").await;
-    let id = started["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = started["instance_id"].as_str().unwrap().to_owned();
     let pid = started["bridge_pid"].as_i64().unwrap();
     let (status, stopped) = api(
         &server,
@@ -382,12 +373,7 @@ async fn a_reboot_brings_the_kept_projects_back_each_once() {
         }
         let started = start(&server, name).await;
         assert_eq!(started["status"], "running", "{started}");
-        ids.push(
-            started["instance_id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(started["instance_id"].as_str().unwrap().to_owned());
     }
     let (status, _) = api(
         &server,
@@ -481,10 +467,7 @@ async fn clauster_policy_and_start_all_kept() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 
     let started = start(&server, "alpha").await;
-    let id = started["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = started["instance_id"].as_str().unwrap().to_owned();
     let pid = started["bridge_pid"].as_i64().unwrap();
     sigkill(pid);
     let crashed = wait_instance(&server, &id, Duration::from_secs(10), |i| {

@@ -100,9 +100,9 @@ impl Default for RestartRules {
     fn default() -> Self {
         Self {
             burst: 5,
-            window: Duration::from_secs(600),
+            window: Duration::from_mins(10),
             first_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
+            max_backoff: Duration::from_mins(5),
         }
     }
 }
@@ -247,7 +247,7 @@ mod tests {
         );
         assert_eq!(rules.backoff(1, 0.0), Duration::from_millis(800));
         assert!(rules.backoff(1, 0.999_999) < Duration::from_millis(1_200));
-        assert_eq!(rules.backoff(u32::MAX, 1.0), Duration::from_secs(360));
+        assert_eq!(rules.backoff(u32::MAX, 1.0), Duration::from_mins(6));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The restart-policy routes (http-api.md §5.9, bridges.md §7.9 and §11.1): a project's
+//! The restart-policy routes (http-api.md §5.3, bridges.md §7.9 and §11.1): a project's
 //! policy, and the by-hand bring-up of kept projects (`clauster start --all-kept`).
 
 use axum::Json;

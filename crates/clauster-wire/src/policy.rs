@@ -1,4 +1,4 @@
-//! A project's restart policy and keep-running wish (bridges.md §7.9, http-api.md §5.9).
+//! A project's restart policy and keep-running wish (bridges.md §7.9, http-api.md §5.3).
 
 use serde::{Deserialize, Serialize};
 

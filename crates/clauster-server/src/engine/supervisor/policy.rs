@@ -368,10 +368,13 @@ impl Supervisor {
                     self.publish(id);
                 }
             }
-            Err(err) => match id {
-                Some(id) => self.automatic_launch_refused(id, &err.to_string()),
-                None => tracing::warn!("keep-running: a new bridge was refused: {err}"),
-            },
+            Err(err) => {
+                if let Some(id) = id {
+                    self.automatic_launch_refused(id, &err.to_string());
+                } else {
+                    tracing::warn!("keep-running: a new bridge was refused: {err}");
+                }
+            }
         }
     }
 
@@ -405,12 +408,20 @@ impl Supervisor {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             if let Some(root) = every {
-                let found = tokio::task::spawn_blocking(move || crate::projects::discover(&root))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
-                known.extend(found.into_iter().map(|p| p.name.as_str().to_owned()));
+                // The names only; `wants_bridge` applies the rules of discovery to each.
+                let found = tokio::task::spawn_blocking(move || {
+                    std::fs::read_dir(root)
+                        .map(|entries| {
+                            entries
+                                .filter_map(Result::ok)
+                                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default()
+                })
+                .await
+                .unwrap_or_default();
+                known.extend(found);
             }
             let then = Continuation::new(move |supervisor| supervisor.schedule_kept(known, reply));
             let _ = tx.send(Msg::Run(then)).await;
@@ -469,24 +480,21 @@ impl Supervisor {
                 when(a).cmp(&when(b))
             })
             .map(|(id, _)| id.clone());
-        match latest {
-            Some(id) => {
-                self.cancel_restart(&id);
-                let gated = self.gate(&GateRequest::Resume {
-                    id: &id,
-                    fresh: false,
-                    trust: false,
-                });
-                self.launch_automatically(gated, Some(&id));
-            }
-            None => {
-                let request = StartRequest {
-                    project: project.to_owned(),
-                    ..StartRequest::default()
-                };
-                let gated = self.gate(&GateRequest::Start(&request));
-                self.launch_automatically(gated, None);
-            }
+        if let Some(id) = latest {
+            self.cancel_restart(&id);
+            let gated = self.gate(&GateRequest::Resume {
+                id: &id,
+                fresh: false,
+                trust: false,
+            });
+            self.launch_automatically(gated, Some(&id));
+        } else {
+            let request = StartRequest {
+                project: project.to_owned(),
+                ..StartRequest::default()
+            };
+            let gated = self.gate(&GateRequest::Start(&request));
+            self.launch_automatically(gated, None);
         }
     }
 
