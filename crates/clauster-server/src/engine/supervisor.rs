@@ -914,19 +914,22 @@ impl Supervisor {
                 return;
             }
         };
-        // A user's Stop never leads to a restart, and the project is no longer wanted.
-        self.user_stop(&id);
+        // A user's Stop never leads to a restart, and the project is no longer wanted
+        // (written after the Stop's own write, so a slow store delays nothing else).
+        self.stop_cancels_restart(&id);
         let live = &self.instances[&id];
         let bridge_alive = alive(live);
         let keeper_alive = keeper_alive(live);
         if (!live.status.is_live() && !bridge_alive && !keeper_alive) || live.phase.is_stopping() {
             // §8.1 step 2: a dead row is returned unchanged.
+            self.stop_unwants(&id);
             let _ = reply.send(Ok(self.instance_json(&id)));
             return;
         }
         if !live.status.is_live() && !bridge_alive {
             // Only the keeper of a dead pty bridge is left: end it (§8.2 T3–T4), answer once
             // it is gone; the status stays what the bridge's end made it.
+            self.stop_unwants(&id);
             self.terminate(&id, Some(reply));
             return;
         }
@@ -956,6 +959,7 @@ impl Supervisor {
             let _ = reply.send(Err(EngineError::Unavailable(reason)));
             return;
         }
+        self.stop_unwants(id);
         let Some(live) = self.instances.get_mut(id) else {
             let _ = reply.send(Err(EngineError::NotFound(format!(
                 "no managed instance: '{id}'"

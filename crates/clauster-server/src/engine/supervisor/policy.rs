@@ -169,7 +169,8 @@ impl Supervisor {
     /// wanted). Written in the background; a failed write is logged by the store writer.
     pub(super) fn set_wanted(&mut self, project: &str, wanted: bool) {
         let mut row = self.policy_row(project);
-        if row.wanted == wanted && self.policies.stored.contains_key(project) {
+        if row.wanted == wanted {
+            // Nothing to write (a project never stopped is wanted without a row).
             return;
         }
         row.wanted = wanted;
@@ -187,14 +188,17 @@ impl Supervisor {
         }
     }
 
-    /// A user's Stop: no restart of this instance, and the project is no longer wanted.
-    pub(super) fn user_stop(&mut self, id: &str) {
-        let Some(project) = self.instances.get(id).map(|l| l.row.project.clone()) else {
-            return;
-        };
-        self.set_wanted(&project, false);
+    /// A user's Stop: no restart of this instance (at once, before anything is written).
+    pub(super) fn stop_cancels_restart(&mut self, id: &str) {
         if self.cancel_restart(id) {
             self.publish(id);
+        }
+    }
+
+    /// A user's Stop, once its own write is done: the project is no longer wanted (§11.1).
+    pub(super) fn stop_unwants(&mut self, id: &str) {
+        if let Some(project) = self.instances.get(id).map(|l| l.row.project.clone()) {
+            self.set_wanted(&project, false);
         }
     }
 
