@@ -69,6 +69,8 @@ const PTY_FALLBACK_WARNING: &str =
 pub struct EngineSetup {
     pub config: Arc<Config>,
     pub store: Store,
+    /// Bring kept projects back once rediscovery is done (§11.1): a server, not a command.
+    pub bring_up_kept: bool,
     /// Claude's global config file `G` (trust, acknowledgement).
     pub claude_global_file: PathBuf,
     /// The server's environment, the base of every bridge environment (§4.3).
@@ -256,6 +258,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         }
     });
     let server_env = setup.server_env;
+    let bring_up_kept = setup.bring_up_kept;
     tokio::spawn(async move {
         if supervisor.config.claude.node_from_nvm {
             let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -276,7 +279,9 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         supervisor.rediscover().await;
         let _ = ready_tx.send(true);
         // §11.1: kept projects come back once rediscovery knows what still runs.
-        supervisor.bring_up_kept(None);
+        if bring_up_kept {
+            supervisor.bring_up_kept(None);
+        }
         supervisor.run(rx).await;
     });
     let (sessions_tx, sessions) = watch::channel(Arc::default());
