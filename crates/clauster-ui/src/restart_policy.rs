@@ -38,6 +38,7 @@ pub fn RestartsBadge(store: Store, project: String) -> impl IntoView {
 }
 
 /// The "Policy" menu: restart `never` / `on failure` and "keep running across restarts".
+#[allow(clippy::needless_pass_by_value)] // component props are owned
 #[component]
 pub fn PolicyControl(store: Store, project: String) -> impl IntoView {
     let policy = RwSignal::new(None::<ProjectPolicy>);
