@@ -500,3 +500,49 @@ async fn clauster_policy_and_start_all_kept() {
     );
     assert_eq!(bridges_of(&sandbox).len(), 1);
 }
+
+/// An automatic restart passes the spawn gate like a request (issue 25 §5): a bridge started
+/// by hand in the directory during the backoff refuses it with adopt-first, shown as the
+/// instance's notice, and no second bridge is launched beside the hand-started one.
+#[tokio::test]
+async fn an_automatic_restart_is_refused_beside_a_bridge_started_by_hand() {
+    let (sandbox, claude) = setup(
+        &["alpha"],
+        "instance_defaults:\n  restart: on-failure\n  restart_backoff_seconds: 3\n  restart_backoff_max_seconds: 3\n",
+    );
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let started = start(&server, "alpha").await;
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    sigkill(pid);
+    let pending = wait_instance(&server, &id, Duration::from_secs(10), |i| {
+        i["status"] == "crashed" && i["next_restart_at"].is_string()
+    })
+    .await;
+    assert_eq!(pending["restarts"], 0, "{pending:#}");
+
+    // Within the backoff (at least 2.4 s), an operator starts claude by hand in alpha.
+    let mut cmd = sandbox.command(&claude);
+    cmd.args(["remote-control", "--name", "by-hand", "--spawn", "same-dir"])
+        .current_dir(sandbox.projects_root().join("alpha"));
+    let by_hand = support::spawn_logged(cmd, &sandbox.dir.path().join("by-hand.log"));
+    let hand_pid = by_hand.0.id();
+
+    let refused = wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["notice"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("automatic launch refused: "))
+    })
+    .await;
+    assert!(
+        refused["notice"]
+            .as_str()
+            .unwrap()
+            .contains("adopt it first"),
+        "{refused:#}"
+    );
+    assert_eq!(refused["status"], "crashed", "{refused:#}");
+    assert_eq!(refused["next_restart_at"], Value::Null, "{refused:#}");
+    assert_eq!(refused["launch_count"], 1, "{refused:#}");
+    assert_eq!(bridges_of(&sandbox), [("alpha".to_owned(), hand_pid)]);
+}
