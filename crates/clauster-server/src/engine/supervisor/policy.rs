@@ -260,6 +260,14 @@ impl Supervisor {
         let Some(how) = restart::restartable(live.status, live.row.error_kind.as_deref()) else {
             return;
         };
+        // A stalled bridge kept alive by `stalled_bridge_action: keep` may still register
+        // (§7.5): it is the user's choice to keep it, so it is not replaced.
+        if live.row.error_kind.as_deref() == Some(ErrorKind::StartupTimeout.as_token())
+            && self.config.claude.stalled_bridge_action
+                == clauster_core::status::StalledBridgeAction::Keep
+        {
+            return;
+        }
         let rules = self.config.instance_defaults.restart_rules();
         let now = now_ms();
         let state = self.policies.restarts.entry(id.to_owned()).or_default();
