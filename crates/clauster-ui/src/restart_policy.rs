@@ -6,6 +6,7 @@
 use clauster_wire::ProjectPolicy;
 use leptos::prelude::*;
 
+use crate::icons::{self, Icon};
 use crate::live::{Store, request};
 
 /// `↻ N restarts` while any of the project's bridges was restarted within the window (or one
@@ -101,6 +102,7 @@ pub fn PolicyControl(store: Store, project: String) -> impl IntoView {
     view! {
         <details class="menu policy">
             <summary class="policy-open" aria-label=format!("Restart policy for {project}") on:click=load>
+                <Icon icon=icons::RETRY />
                 "Policy"
             </summary>
             <div class="menu-items policy-items">

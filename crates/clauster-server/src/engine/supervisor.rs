@@ -275,9 +275,10 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         }
         supervisor.probes.refresh();
         spawn_login_refresh(&supervisor, claude_tx, rechecks);
-        supervisor.load_policies().await;
         supervisor.rediscover().await;
         let _ = ready_tx.send(true);
+        // Before the first command is taken: nothing reads a policy before this.
+        supervisor.load_policies().await;
         // §11.1: kept projects come back once rediscovery knows what still runs.
         if bring_up_kept {
             supervisor.bring_up_kept(None);
