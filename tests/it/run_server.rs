@@ -72,10 +72,12 @@ async fn serves_health_and_the_discovered_projects() {
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
-    // No `claude` on this sandbox's PATH: the background probe reports it missing.
+    // No `claude` on this sandbox's PATH: the background probe reports it missing. The probe
+    // and rediscovery run concurrently (bridges.md §11 step 3), so either may finish first.
     let mut probed = health.clone();
     for _ in 0..100 {
-        if probed["claude_ok"] == Value::Bool(false) {
+        if probed["claude_ok"] == Value::Bool(false) && probed["engine_ready"] == Value::Bool(true)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -2,7 +2,9 @@
 //! real `clauster` binary and the fake `claude` — start, stop, resume, start fresh, forget,
 //! adopt, a `claude` started by hand, SIGKILL of a bridge, SIGKILL of the server and a
 //! restart, the store and `~/.claude.json` locked for a while, fake modes that crash, stall or
-//! are slow (with a short `startup_grace_seconds`, so deadlines fire) — and after every step
+//! are slow (with a short `startup_grace_seconds`, so deadlines fire), a project's restart
+//! policy and keep-running flag changed, a by-hand bring-up of kept projects (issue 25, with
+//! short restart backoffs, so automatic restarts and crash loops happen) — and after every step
 //! the invariants, checked against `/proc` and the API:
 //!
 //! - never two live standard bridges in one directory (sampled every 100 ms, not only
@@ -210,6 +212,14 @@ enum Op {
     LockStore(Duration),
     LockClaudeJson(Duration),
     Mode(usize, Mode),
+    /// `PUT /api/projects/{p}/policy`: restart `on-failure` (or `never`), keep running.
+    Policy {
+        project: usize,
+        on_failure: bool,
+        keep_running: bool,
+    },
+    /// `POST /api/kept/start` (`clauster start --all-kept`).
+    StartKept,
     Pause(Duration),
 }
 
@@ -301,6 +311,15 @@ impl Torture {
             ("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "2".to_owned()),
             ("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "1".to_owned()),
             ("CLAUSTER_USAGE_MODE", "off".to_owned()),
+            // Automatic restarts within a step or two, crash loops within a few.
+            (
+                "CLAUSTER_INSTANCE_DEFAULTS_RESTART_BACKOFF_SECONDS",
+                "0.2".to_owned(),
+            ),
+            (
+                "CLAUSTER_INSTANCE_DEFAULTS_RESTART_BACKOFF_MAX_SECONDS",
+                "2".to_owned(),
+            ),
         ];
         Self {
             seed,
@@ -437,6 +456,12 @@ impl Torture {
                 };
                 Op::Mode(project, mode)
             }
+            90..94 => Op::Policy {
+                project,
+                on_failure: self.rng.bool(),
+                keep_running: self.rng.bool(),
+            },
+            94..96 => Op::StartKept,
             _ => Op::Pause(Duration::from_millis(self.rng.u64(200..2500))),
         }
     }
@@ -663,6 +688,27 @@ impl Torture {
                 }
             }
             Op::Mode(p, mode) => self.set_mode(*p, *mode),
+            Op::Policy {
+                project,
+                on_failure,
+                keep_running,
+            } => {
+                let restart = if *on_failure { "on-failure" } else { "never" };
+                let (status, body) = self
+                    .request(
+                        reqwest::Method::PUT,
+                        &format!("/api/projects/{}/policy", PROJECTS[*project]),
+                        Some(json!({ "restart": restart, "keep_running": keep_running })),
+                    )
+                    .await?;
+                self.expect("policy", status, &body, &[200, 503])?;
+            }
+            Op::StartKept => {
+                let (status, body) = self
+                    .request(reqwest::Method::POST, "/api/kept/start", None)
+                    .await?;
+                self.expect("start-kept", status, &body, &[200, 503])?;
+            }
             Op::Pause(wait) => tokio::time::sleep(*wait).await,
         }
         Ok(())
@@ -995,6 +1041,21 @@ impl Torture {
             .flatten()
         {
             lock.release()?;
+        }
+        // No more automatic restarts: a stalling project would otherwise keep relaunching.
+        for project in PROJECTS {
+            let (status, body) = self
+                .request(
+                    reqwest::Method::PUT,
+                    &format!("/api/projects/{project}/policy"),
+                    Some(json!({ "restart": "never" })),
+                )
+                .await?;
+            if status != 200 {
+                return Err(format!(
+                    "the policy of {project} could not be reset: {status} {body}"
+                ));
+            }
         }
         let deadline = Instant::now() + CONVERGE;
         loop {

@@ -12,6 +12,7 @@ mod instance_verbs;
 mod login;
 mod mcp;
 mod notify;
+mod policy;
 mod reaper;
 mod recap_hook;
 mod service;
@@ -55,10 +56,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start a bridge in a project.
+    /// Start a bridge in a project (or every kept project with --all-kept).
     Start {
         /// The project's name.
-        project: String,
+        #[arg(required_unless_present = "all_kept")]
+        project: Option<String>,
+        /// Bring up every kept, wanted project that has no live bridge (as at start-up).
+        #[arg(long, conflicts_with_all = ["project", "trust", "mode", "spawn_mode", "permission_mode", "name", "session", "wait"])]
+        all_kept: bool,
         /// Mark the project's directory trusted in Claude's config first.
         #[arg(long)]
         trust: bool,
@@ -81,6 +86,20 @@ enum Command {
         /// then print the link.
         #[arg(long)]
         wait: bool,
+        /// Print the API's JSON instead of the summary line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change a project's restart policy and keep-running setting.
+    Policy {
+        /// The project's name.
+        project: String,
+        /// `never` or `on-failure`.
+        #[arg(long, value_name = "POLICY")]
+        restart: Option<String>,
+        /// `yes` or `no`: bring the project's bridge back after Clauster restarts.
+        #[arg(long, value_name = "YES|NO", value_parser = parse_yes_no)]
+        keep_running: Option<bool>,
         /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
@@ -326,6 +345,24 @@ fn main() -> ExitCode {
         Command::Run(args) => run(cli.config.as_deref(), args),
         Command::Status { json } => commands::status(cli.config.as_deref(), json),
         Command::Start {
+            all_kept: true,
+            json,
+            ..
+        } => policy::start_all_kept(cli.config.as_deref(), json),
+        Command::Policy {
+            project,
+            restart,
+            keep_running,
+            json,
+        } => policy::policy(
+            cli.config.as_deref(),
+            &project,
+            restart.as_deref(),
+            keep_running,
+            json,
+        ),
+        Command::Start {
+            all_kept: false,
             project,
             trust,
             mode,
@@ -345,6 +382,7 @@ fn main() -> ExitCode {
                 session,
                 wait,
             };
+            let project = project.unwrap_or_default();
             commands::start(cli.config.as_deref(), &project, &choices, json)
         }
         Command::Projects { json } => commands::projects(cli.config.as_deref(), json),
@@ -415,6 +453,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--keep-running yes|no`.
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("expected yes or no".into()),
+    }
+}
+
 /// `clauster version [--json]`.
 #[allow(clippy::print_stdout)] // the version is this command's output
 fn version(json: bool) -> ExitCode {
@@ -448,8 +495,9 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
 /// neither a subcommand nor help/version, `run` is inserted.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 24] = [
+    const SUBCOMMANDS: [&str; 25] = [
         "run",
+        "policy",
         "notify",
         "doctor",
         "login",

@@ -26,6 +26,7 @@ pub mod pty_sidecar;
 pub mod readiness;
 pub mod reaper;
 pub mod recap;
+pub mod restart;
 pub mod sanitize;
 pub mod slug;
 pub mod status;

@@ -501,10 +501,12 @@ pub enum ErrorKind {
     ContinueUnavailable,
     StartupTimeout,
     ExitedEarly,
+    /// Never classified: the engine's verdict after `restart_burst` failures (§7.9).
+    CrashLoop,
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::LaunchFailed,
         Self::NotTrusted,
         Self::NotLoggedIn,
@@ -515,6 +517,7 @@ impl ErrorKind {
         Self::ContinueUnavailable,
         Self::StartupTimeout,
         Self::ExitedEarly,
+        Self::CrashLoop,
     ];
 
     pub fn as_token(self) -> &'static str {
@@ -529,6 +532,7 @@ impl ErrorKind {
             Self::ContinueUnavailable => "continue_unavailable",
             Self::StartupTimeout => "startup_timeout",
             Self::ExitedEarly => "exited_early",
+            Self::CrashLoop => "crash_loop",
         }
     }
 
@@ -558,6 +562,9 @@ impl ErrorKind {
                 "The bridge never registered with claude.ai; see the log, check login and network."
             }
             Self::ExitedEarly => "The bridge exited during startup; see the log.",
+            Self::CrashLoop => {
+                "The bridge kept failing, so Clauster stopped restarting it; see the log, then Resume."
+            }
         }
     }
 
@@ -1563,7 +1570,7 @@ mod tests {
 
     #[test]
     fn error_kind_tokens_and_hints() {
-        let table: [(ErrorKind, &str, &str); 10] = [
+        let table: [(ErrorKind, &str, &str); 11] = [
             (
                 ErrorKind::LaunchFailed,
                 "launch_failed",
@@ -1613,6 +1620,11 @@ mod tests {
                 ErrorKind::ExitedEarly,
                 "exited_early",
                 "The bridge exited during startup; see the log.",
+            ),
+            (
+                ErrorKind::CrashLoop,
+                "crash_loop",
+                "The bridge kept failing, so Clauster stopped restarting it; see the log, then Resume.",
             ),
         ];
         for (kind, token, hint) in table {

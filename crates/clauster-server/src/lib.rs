@@ -31,6 +31,7 @@ mod notify;
 mod openapi;
 mod origin;
 mod page;
+mod policy_routes;
 mod preflight;
 mod probe;
 mod project_checks;
@@ -252,6 +253,9 @@ async fn serve_on(
     let engine = engine::spawn(engine::EngineSetup {
         config: std::sync::Arc::clone(&config),
         store,
+        // A server brings kept projects back (bridges.md §11.1); a command's own engine,
+        // which lives for one command, never launches what it was not asked to.
+        bring_up_kept: holder == store::Holder::Server,
         claude_global_file,
         server_env: std::env::vars_os().collect(),
         self_exe: options.self_exe.clone(),

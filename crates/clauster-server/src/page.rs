@@ -171,6 +171,8 @@ mod tests {
             daemon_last_seq: 0,
             hosted_log_path: None,
             is_orphan: false,
+            restarts: 0,
+            next_restart_at: None,
         }
     }
 

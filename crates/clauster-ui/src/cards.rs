@@ -632,7 +632,8 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                 <span class="chips">{chips}</span>
             </div>
             <div class="card-badges">
-                {running_badge} <UsageBadge store=store project=name.clone() />
+                {running_badge} <crate::restart_policy::RestartsBadge store=store project=name.clone() />
+                <UsageBadge store=store project=name.clone() />
                 <ReadinessPill store=store project=name.clone() />
             </div>
             <div class="card-actions">
@@ -675,6 +676,7 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                         </a>
                     </div>
                 </details>
+                <crate::restart_policy::PolicyControl store=store project=name.clone() />
             </div>
             <crate::host_readiness::StartBlockedNote store=store />
             {popover}

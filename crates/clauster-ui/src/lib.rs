@@ -24,6 +24,7 @@ mod logs;
 mod maintenance;
 mod new_project;
 mod preflight;
+mod restart_policy;
 mod sessions;
 mod sign_in;
 mod status;

@@ -73,6 +73,12 @@ pub struct Instance {
     pub hosted_log_path: Option<String>,
     #[serde(default)]
     pub is_orphan: bool,
+    /// Automatic restarts within `instance_defaults.restart_window_seconds` (bridges.md §7.9).
+    #[serde(default)]
+    pub restarts: u32,
+    /// When the pending automatic restart is due (RFC 3339), if one is.
+    #[serde(default)]
+    pub next_restart_at: Option<String>,
 }
 
 /// The answer of a start or resume: the instance plus what happened.

@@ -14,6 +14,7 @@ pub mod decode;
 mod health;
 mod instance;
 mod metrics;
+mod policy;
 mod project;
 mod readiness;
 mod reaper;
@@ -32,6 +33,7 @@ pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, U
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use metrics::{Metrics, ProjectMetrics};
+pub use policy::{PolicyUpdate, ProjectPolicy};
 pub use project::{Bootstrap, ErrorBody, ListView, Project, SortMeta, TrustState};
 pub use readiness::{LoginFlowFrame, Readiness, ReadinessCheck, ReadinessLevel};
 pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};

@@ -24,6 +24,7 @@ use super::schema::{
 use super::validate;
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
 use crate::notify::{NotifyEvent, PeopleFilter, apprise::mask_url};
+use crate::restart::RestartPolicy;
 use crate::status::StalledBridgeAction;
 
 /// An enum-valued key's values and their spellings.
@@ -1092,6 +1093,34 @@ impl<'a> Reader<'a> {
             session_name_prefix,
             capacity: self.uint("instance_defaults.capacity", 32, AT_LEAST_1),
             max_bridges: self.opt_uint("instance_defaults.max_bridges", AT_LEAST_1),
+            restart: self.choice("instance_defaults.restart", RestartPolicy::Never),
+            keep_running: self.bool("instance_defaults.keep_running", false),
+            restart_burst: self.uint(
+                "instance_defaults.restart_burst",
+                5,
+                IntRange {
+                    min: 1,
+                    max: Some(1000),
+                },
+            ),
+            restart_window_seconds: self.uint(
+                "instance_defaults.restart_window_seconds",
+                600,
+                IntRange {
+                    min: 1,
+                    max: Some(7 * 24 * 3600),
+                },
+            ),
+            restart_backoff_seconds: self.float(
+                "instance_defaults.restart_backoff_seconds",
+                1.0,
+                FloatRange::between(0.05, 3600.0),
+            ),
+            restart_backoff_max_seconds: self.float(
+                "instance_defaults.restart_backoff_max_seconds",
+                300.0,
+                FloatRange::between(0.05, 86400.0),
+            ),
         }
     }
 

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
 use crate::notify::{NotifyEvent, PeopleFilter};
+use crate::restart::RestartPolicy;
 use crate::status::StalledBridgeAction;
 
 /// Enum-valued keys: each variant with the exact spelling the file uses.
@@ -71,6 +72,7 @@ macro_rules! domain_choice {
 }
 
 domain_choice!(
+    RestartPolicy,
     LaunchMode,
     SpawnMode,
     PermissionMode,
@@ -282,6 +284,32 @@ pub struct InstanceDefaults {
     pub session_name_prefix: Option<String>,
     pub capacity: u64,
     pub max_bridges: Option<u64>,
+    /// The restart policy of a project without its own (bridges.md §7.9).
+    pub restart: RestartPolicy,
+    /// Whether a project without its own setting is brought back after a restart (§11.1).
+    pub keep_running: bool,
+    /// Failures within `restart_window_seconds` that end the restarts as a crash loop.
+    pub restart_burst: u64,
+    pub restart_window_seconds: u64,
+    /// The first backoff before a restart; it doubles per restart up to the max.
+    pub restart_backoff_seconds: f64,
+    pub restart_backoff_max_seconds: f64,
+}
+
+impl InstanceDefaults {
+    /// The restart rule these keys make (bridges.md §7.9).
+    pub fn restart_rules(&self) -> crate::restart::RestartRules {
+        use std::time::Duration;
+        crate::restart::RestartRules {
+            burst: u32::try_from(self.restart_burst).unwrap_or(u32::MAX),
+            window: Duration::from_secs(self.restart_window_seconds),
+            first_backoff: Duration::from_secs_f64(self.restart_backoff_seconds),
+            max_backoff: Duration::from_secs_f64(
+                self.restart_backoff_max_seconds
+                    .max(self.restart_backoff_seconds),
+            ),
+        }
+    }
 }
 
 /// `projects.<name>` (config.md §3.4).

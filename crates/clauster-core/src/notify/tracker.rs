@@ -26,6 +26,9 @@ pub struct Observed {
     pub error_detail: Option<String>,
     pub resume_mode: String,
     pub spawn_mode: String,
+    /// The engine's restart policy will restart it (bridges.md §7.9): its own crash-loop
+    /// verdict counts, not the tracker's.
+    pub restart_pending: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -93,10 +96,17 @@ impl Tracker {
             }),
             (Some(_), "crashed" | "error") => {
                 out.push(notice(NotifyEvent::Crash));
+                if observed.error_kind.as_deref() == Some("crash_loop") {
+                    // The engine's own verdict (bridges.md §7.9): it carries the count and
+                    // claude's last words, and stands for this project's loop.
+                    self.crashes.remove(&observed.project);
+                    out.push(notice(NotifyEvent::CrashLoop));
+                    return out;
+                }
                 if observed.error_kind.as_deref() == Some("startup_timeout") {
                     out.push(notice(NotifyEvent::Stall));
                 }
-                if self.crashed(&observed.project, now_ms) {
+                if !observed.restart_pending && self.crashed(&observed.project, now_ms) {
                     out.push(Notice {
                         detail: Some(format!(
                             "{CRASH_LOOP_COUNT} crashes within {} minutes",
@@ -244,6 +254,38 @@ mod tests {
             .collect();
         let _ = writeln!(out, "then crashed → {crashed:?}");
         insta::assert_snapshot!(out);
+    }
+
+    /// The engine's `crash_loop` end (bridges.md §7.9) is the `crash-loop` event, with the
+    /// engine's detail, once — not the tracker's own count as well.
+    #[test]
+    fn the_engines_crash_loop_is_one_crash_loop_event() {
+        let mut tracker = Tracker::new();
+        let mut events = Vec::new();
+        for launch in 1..=4 {
+            tracker.instance(&step("starting", launch), 0, "t");
+            let mut failed = step("error", launch);
+            failed.error_kind = Some(
+                if launch == 4 {
+                    "crash_loop"
+                } else {
+                    "exited_early"
+                }
+                .into(),
+            );
+            failed.error_detail = Some(format!("failure {launch}"));
+            // Restarts were pending after the first three: the tracker's own count of three
+            // crashes is not a loop then.
+            failed.restart_pending = launch < 4;
+            events.extend(tracker.instance(&failed, 0, "t"));
+        }
+        let loops: Vec<_> = events
+            .iter()
+            .filter(|n| n.event == NotifyEvent::CrashLoop)
+            .collect();
+        assert_eq!(loops.len(), 1, "{events:?}");
+        assert_eq!(loops[0].detail.as_deref(), Some("failure 4"));
+        assert_eq!(loops[0].error_kind.as_deref(), Some("crash_loop"));
     }
 
     #[test]

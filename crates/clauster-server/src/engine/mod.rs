@@ -89,6 +89,21 @@ enum Command {
         uuid: String,
     },
     Adoptable(oneshot::Sender<Vec<String>>),
+    /// A project's policy (bridges.md §7.9): read it, or change it first.
+    Policy {
+        project: String,
+        update: Option<clauster_wire::PolicyUpdate>,
+        reply: oneshot::Sender<Result<clauster_wire::ProjectPolicy, EngineError>>,
+    },
+    /// Bring up every kept, wanted project without a live bridge (§11.1); answers with them.
+    StartKept(oneshot::Sender<Vec<String>>),
+    /// The engine's own timers: a restart that is due (its token guards against a stale
+    /// one), and one kept project's turn in a staggered bring-up.
+    RestartDue {
+        id: String,
+        token: u64,
+    },
+    KeepUp(String),
     Get(String, oneshot::Sender<Result<Instance, EngineError>>),
     List(oneshot::Sender<Vec<Instance>>),
 }
@@ -350,6 +365,36 @@ impl Engine {
     /// The projects with an adoption candidate, sorted.
     pub async fn adoptable(&self) -> Result<Vec<String>, EngineError> {
         self.ask(Command::Adoptable).await
+    }
+
+    /// A project's restart policy and wish (bridges.md §7.9).
+    pub async fn policy(&self, project: &str) -> Result<clauster_wire::ProjectPolicy, EngineError> {
+        self.ask(|reply| Command::Policy {
+            project: project.to_owned(),
+            update: None,
+            reply,
+        })
+        .await?
+    }
+
+    /// Changes a project's policy; answers once it is stored (503 when the store refuses).
+    pub async fn set_policy(
+        &self,
+        project: &str,
+        update: clauster_wire::PolicyUpdate,
+    ) -> Result<clauster_wire::ProjectPolicy, EngineError> {
+        self.ask(|reply| Command::Policy {
+            project: project.to_owned(),
+            update: Some(update),
+            reply,
+        })
+        .await?
+    }
+
+    /// Brings up every kept, wanted project that has no live bridge, staggered (§11.1):
+    /// `clauster start --all-kept`. Answers with the projects it will bring up.
+    pub async fn start_kept(&self) -> Result<Vec<String>, EngineError> {
+        self.ask(Command::StartKept).await
     }
 
     pub async fn get(&self, reference: &str) -> Result<Instance, EngineError> {

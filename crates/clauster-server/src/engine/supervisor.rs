@@ -29,6 +29,7 @@ mod json;
 mod launch;
 mod observe;
 mod phase;
+mod policy;
 mod pty;
 mod rediscover;
 
@@ -68,6 +69,8 @@ const PTY_FALLBACK_WARNING: &str =
 pub struct EngineSetup {
     pub config: Arc<Config>,
     pub store: Store,
+    /// Bring kept projects back once rediscovery is done (§11.1): a server, not a command.
+    pub bring_up_kept: bool,
     /// Claude's global config file `G` (trust, acknowledgement).
     pub claude_global_file: PathBuf,
     /// The server's environment, the base of every bridge environment (§4.3).
@@ -241,6 +244,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         reserved: HashSet::new(),
         deferred: HashMap::new(),
         running: running_tx,
+        policies: policy::Policies::default(),
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
     let ticker = tx.clone();
@@ -254,6 +258,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         }
     });
     let server_env = setup.server_env;
+    let bring_up_kept = setup.bring_up_kept;
     tokio::spawn(async move {
         if supervisor.config.claude.node_from_nvm {
             let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -272,6 +277,12 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         spawn_login_refresh(&supervisor, claude_tx, rechecks);
         supervisor.rediscover().await;
         let _ = ready_tx.send(true);
+        // Before the first command is taken: nothing reads a policy before this.
+        supervisor.load_policies().await;
+        // §11.1: kept projects come back once rediscovery knows what still runs.
+        if bring_up_kept {
+            supervisor.bring_up_kept(None);
+        }
         supervisor.run(rx).await;
     });
     let (sessions_tx, sessions) = watch::channel(Arc::default());
@@ -430,6 +441,8 @@ pub(super) struct Supervisor {
     deferred: HashMap<String, VecDeque<Command>>,
     /// How many instances are `running`, for `/healthz`.
     running: watch::Sender<u32>,
+    /// Restart policies, restart timers and keep-running (bridges.md §7.9, §11.1).
+    policies: policy::Policies,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -496,7 +509,12 @@ impl Supervisor {
         };
         match command {
             Command::Start(request, _) => Some(request.project.clone()),
-            Command::Adopt(project, _) => Some(project.clone()),
+            Command::Adopt(project, _)
+            | Command::KeepUp(project)
+            | Command::Policy { project, .. } => Some(project.clone()),
+            Command::RestartDue { id, .. } => {
+                self.instances.get(id).map(|live| live.row.project.clone())
+            }
             Command::Stop(reference, _)
             | Command::Forget(reference, _)
             | Command::Resume { reference, .. } => by_reference(reference),
@@ -538,26 +556,40 @@ impl Supervisor {
         match command {
             Command::Start(request, reply) => {
                 let gated = self.gate(&GateRequest::Start(&request));
+                if gated.is_ok() {
+                    self.user_launch(&request.project, None);
+                }
                 self.launch_or_answer(gated, reply);
             }
             Command::Stop(reference, reply) => self.stop(&reference, reply),
+            Command::Policy {
+                project,
+                update,
+                reply,
+            } => self.policy_command(&project, update, reply),
+            Command::StartKept(reply) => self.bring_up_kept(Some(reply)),
+            Command::RestartDue { id, token } => self.restart_due(&id, token),
+            Command::KeepUp(project) => self.keep_up(&project),
             Command::Resume {
                 reference,
                 fresh,
                 trust,
                 reply,
             } => {
-                let gated = self
-                    .resolve(&reference, |r| {
-                        format!("no managed instance to resume: '{r}'")
+                let resolved = self.resolve(&reference, |r| {
+                    format!("no managed instance to resume: '{r}'")
+                });
+                let gated = resolved.clone().and_then(|id| {
+                    self.gate(&GateRequest::Resume {
+                        id: &id,
+                        fresh,
+                        trust,
                     })
-                    .and_then(|id| {
-                        self.gate(&GateRequest::Resume {
-                            id: &id,
-                            fresh,
-                            trust,
-                        })
-                    });
+                });
+                if let (Ok(id), Ok(_)) = (&resolved, &gated) {
+                    let project = self.instances[id].row.project.clone();
+                    self.user_launch(&project, Some(id));
+                }
                 self.launch_or_answer(gated, reply);
             }
             Command::TakeWarnings(id, reply) => {
@@ -793,6 +825,7 @@ impl Supervisor {
         let Some(live) = self.instances.get(id) else {
             return;
         };
+        let before = live.status;
         let ctx = self.context(live);
         let Ok(transition) = status::transition(Some(live.status), event, &ctx) else {
             tracing::debug!(instance = %short(id), event = event.name(), "ignored an event that does not apply");
@@ -861,6 +894,12 @@ impl Supervisor {
             self.fresh_fallback(id);
             return;
         }
+        let ended = self.instances[id].status;
+        if ended != before && matches!(ended, Status::Crashed | Status::Error) {
+            // §7.9: an `on-failure` project schedules the restart (or ends a crash loop)
+            // before the end is persisted and published, so both carry it.
+            self.after_failure(id);
+        }
         let live = &self.instances[id];
         self.persist(live);
         self.publish(id);
@@ -881,17 +920,22 @@ impl Supervisor {
                 return;
             }
         };
+        // A user's Stop never leads to a restart, and the project is no longer wanted
+        // (written after the Stop's own write, so a slow store delays nothing else).
+        self.stop_cancels_restart(&id);
         let live = &self.instances[&id];
         let bridge_alive = alive(live);
         let keeper_alive = keeper_alive(live);
         if (!live.status.is_live() && !bridge_alive && !keeper_alive) || live.phase.is_stopping() {
             // §8.1 step 2: a dead row is returned unchanged.
+            self.stop_unwants(&id);
             let _ = reply.send(Ok(self.instance_json(&id)));
             return;
         }
         if !live.status.is_live() && !bridge_alive {
             // Only the keeper of a dead pty bridge is left: end it (§8.2 T3–T4), answer once
             // it is gone; the status stays what the bridge's end made it.
+            self.stop_unwants(&id);
             self.terminate(&id, Some(reply));
             return;
         }
@@ -921,6 +965,7 @@ impl Supervisor {
             let _ = reply.send(Err(EngineError::Unavailable(reason)));
             return;
         }
+        self.stop_unwants(id);
         let Some(live) = self.instances.get_mut(id) else {
             let _ = reply.send(Err(EngineError::NotFound(format!(
                 "no managed instance: '{id}'"
@@ -1022,6 +1067,7 @@ impl Supervisor {
         }
         // Only standard bridges write the pointer; forgetting a pty instance never touches
         // it (§9.5).
+        self.forget_restarts(&id);
         if let Some(forgotten) = self.instances.remove(&id)
             && !forgotten.is_pty()
             && let Ok(canonical) =

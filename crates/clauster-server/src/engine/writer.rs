@@ -17,7 +17,7 @@ use clauster_wire::{Frame, HealthFacts};
 use tokio::sync::{broadcast, oneshot, watch};
 
 use super::ClaudeHealth;
-use crate::store::{InstanceRow, Store, StoreError};
+use crate::store::{InstanceRow, PolicyRow, Store, StoreError};
 
 /// The busy timeout while the store is healthy (§10.1).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,8 +38,14 @@ enum Job {
         id: String,
         done: Option<oneshot::Sender<Result<(), String>>>,
     },
+    /// A project's policy (bridges.md §7.9); a failure is reported to `done` or logged.
+    Policy {
+        row: PolicyRow,
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
     Publish(Arc<Frame>),
     Load(oneshot::Sender<Result<Vec<InstanceRow>, StoreError>>),
+    LoadPolicies(oneshot::Sender<Result<Vec<PolicyRow>, StoreError>>),
     /// Answered once every job queued before it is done.
     Flush(oneshot::Sender<()>),
 }
@@ -55,8 +61,10 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Job::Upsert { .. } => "Upsert",
             Job::Delete { .. } => "Delete",
+            Job::Policy { .. } => "Policy",
             Job::Publish(_) => "Publish",
             Job::Load(_) => "Load",
+            Job::LoadPolicies(_) => "LoadPolicies",
             Job::Flush(_) => "Flush",
         })
     }
@@ -127,6 +135,32 @@ impl StoreWriter {
             done: Some(done),
         });
         answer
+    }
+
+    /// Writes a project's policy (the wish of a Start or Stop); a failure is logged.
+    pub(super) fn policy(&self, row: PolicyRow) {
+        let _ = self.jobs.send(Job::Policy { row, done: None });
+    }
+
+    /// Writes a project's policy for a request and reports whether it was written.
+    pub(super) fn policy_confirmed(&self, row: PolicyRow) -> Confirmation {
+        let (done, answer) = oneshot::channel();
+        let _ = self.jobs.send(Job::Policy {
+            row,
+            done: Some(done),
+        });
+        answer
+    }
+
+    /// Every stored project policy (start-up).
+    pub(super) async fn load_policies(&self) -> Result<Vec<PolicyRow>, String> {
+        let (done, answer) = oneshot::channel();
+        let _ = self.jobs.send(Job::LoadPolicies(done));
+        match answer.await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("the store writer has stopped".into()),
+        }
     }
 
     /// Publishes `frame` once every write queued before it is done.
@@ -237,11 +271,23 @@ impl Thread {
                     let _ = done.send(result.map_err(|e| e.to_string()));
                 }
             }
+            Job::Policy { row, done } => {
+                let result = self.store.upsert_policy(&row).map_err(|e| e.to_string());
+                if let Err(err) = &result {
+                    tracing::error!("cannot save the policy of project '{}': {err}", row.project);
+                }
+                if let Some(done) = done {
+                    let _ = done.send(result);
+                }
+            }
             Job::Publish(frame) => {
                 let _ = self.frames.send(frame);
             }
             Job::Load(done) => {
                 let _ = done.send(self.store.load_instances());
+            }
+            Job::LoadPolicies(done) => {
+                let _ = done.send(self.store.load_policies());
             }
             Job::Flush(done) => {
                 let _ = done.send(());

@@ -440,6 +440,7 @@ fn notices(tracker: &mut Tracker, frame: &Frame) -> Vec<Notice> {
                 error_detail: instance.error_detail.clone(),
                 resume_mode: instance.resume_mode.clone(),
                 spawn_mode: instance.spawn_mode.clone(),
+                restart_pending: instance.next_restart_at.is_some(),
             };
             let now_ms = crate::time::unix_millis(&at)
                 .and_then(|ms| u64::try_from(ms).ok())

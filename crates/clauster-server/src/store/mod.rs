@@ -95,7 +95,29 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         last_success_at TEXT
     ) STRICT;",
+    // v4: each project's restart policy and keep-running wish (bridges.md §7.9, §11.1). A
+    // NULL policy column follows `instance_defaults`; `wanted` is the user's last Start (1)
+    // or Stop (0).
+    "CREATE TABLE project_policies (
+        project TEXT NOT NULL PRIMARY KEY,
+        restart TEXT,
+        keep_running INTEGER,
+        wanted INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;",
 ];
+
+/// A project's stored restart policy and wish (bridges.md §7.9); `None` follows the
+/// `instance_defaults` key of the same name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRow {
+    pub project: String,
+    /// `never` or `on-failure`.
+    pub restart: Option<String>,
+    pub keep_running: Option<bool>,
+    /// False after the user's Stop, true after a Start (a project never touched is wanted).
+    pub wanted: bool,
+}
 
 /// The columns of `instances`, in the order of [`InstanceRow`]'s fields; reads and writes
 /// both go through this list so they cannot drift apart.
@@ -340,6 +362,47 @@ impl Store {
         self.insert_instance_sql(row, created_at, &now, true)
             .map(|_| ())
             .map_err(self.query_error("save an instance"))
+    }
+
+    /// Every project's stored policy, by name.
+    pub fn load_policies(&self) -> Result<Vec<PolicyRow>, StoreError> {
+        let read = || {
+            self.conn
+                .prepare_cached(
+                    "SELECT project, restart, keep_running, wanted FROM project_policies ORDER BY project",
+                )?
+                .query_map([], |row| {
+                    Ok(PolicyRow {
+                        project: row.get(0)?,
+                        restart: row.get(1)?,
+                        keep_running: row.get::<_, Option<i64>>(2)?.map(|v| v != 0),
+                        wanted: row.get::<_, i64>(3)? != 0,
+                    })
+                })?
+                .collect::<Result<_, _>>()
+        };
+        read().map_err(self.query_error("read the project policies"))
+    }
+
+    /// Inserts or replaces a project's policy.
+    pub fn upsert_policy(&self, policy: &PolicyRow) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO project_policies (project, restart, keep_running, wanted, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (project) DO UPDATE SET restart = excluded.restart,
+                   keep_running = excluded.keep_running, wanted = excluded.wanted,
+                   updated_at = excluded.updated_at",
+                rusqlite::params![
+                    policy.project,
+                    policy.restart,
+                    policy.keep_running.map(i64::from),
+                    i64::from(policy.wanted),
+                    time::now_rfc3339(),
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.query_error("save a project policy"))
     }
 
     /// Whether a write transaction can be started now (the store is not write-locked by

@@ -15,6 +15,7 @@ impl Supervisor {
         let live = &self.instances[id];
         let row = &live.row;
         let alive = alive(live);
+        let (restarts, next_restart_at) = self.restart_facts(id);
         let set = row
             .log_stem
             .as_ref()
@@ -88,6 +89,8 @@ impl Supervisor {
             daemon_last_seq: 0,
             hosted_log_path: None,
             is_orphan: false,
+            restarts,
+            next_restart_at,
         }
     }
 }

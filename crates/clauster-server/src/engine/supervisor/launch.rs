@@ -90,6 +90,9 @@ impl Supervisor {
                     Some(reply) => {
                         let _ = reply.send(Err(err));
                     }
+                    None if self.policies.automatic.remove(&id) => {
+                        self.automatic_launch_refused(&id, &err.to_string());
+                    }
                     None => self.fallback_failed(&id, &err.to_string()),
                 }
                 return;
@@ -117,6 +120,7 @@ impl Supervisor {
             Ok(set) => self.launch_prepared(row, &plan, &set, &args, resumes_conversation),
             Err(detail) => self.record_launch_failure(row, now_ms(), &detail),
         };
+        self.policies.automatic.remove(&id);
         if let Some(live) = self.instances.get_mut(&id)
             && fallback_warning.is_some()
         {
@@ -184,7 +188,11 @@ impl Supervisor {
                 Ok(_) => "another standard bridge of the project is running".to_owned(),
                 Err(err) => err.to_string(),
             };
-            self.fallback_failed(&id, &why);
+            if self.policies.automatic.remove(&id) {
+                self.automatic_launch_refused(&id, &why);
+            } else {
+                self.fallback_failed(&id, &why);
+            }
             return;
         };
         match self.instances.get(&id) {

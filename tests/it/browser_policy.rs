@@ -1,0 +1,117 @@
+//! The card's restart policy in a real browser (issue 25, bridges.md §7.9): the Policy menu
+//! shows the project's policy and changes it through `PUT /api/projects/{name}/policy`, and a
+//! bridge that the engine restarted after a SIGKILL shows `↻ 1 restart` on its card.
+
+use crate::browser::{artifacts_dir, click, until, wait_css, with_browser};
+use crate::support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Sandbox, call, fake_claude, start_server};
+
+async fn policy(base: &str) -> Value {
+    let (status, policy) = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/projects/alpha/policy"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{policy}");
+    policy
+}
+
+async fn wait_policy(base: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let current = policy(base).await;
+        if done(&current) {
+            return current;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the policy never changed: {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    support::write_config(
+        &sandbox,
+        "instance_defaults:\n  restart_backoff_seconds: 0.1\n  restart_backoff_max_seconds: 0.4\n",
+    );
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let log = server.log.clone();
+    let base = server.base.clone();
+    with_browser(&sandbox, move |client| async move {
+        client.goto(&format!("{base}/")).await.expect("load the page");
+        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+
+        // The menu loads the policy when opened.
+        click(&client, "[data-project='alpha'] .policy-open", &log).await;
+        let select = wait_css(&client, "[data-project='alpha'] select.policy-restart", 10, &log).await;
+        assert_eq!(select.prop("value").await.unwrap().as_deref(), Some("never"));
+
+        // Restart on failure, then keep running, as a user picks them.
+        client
+            .execute(
+                "const s = document.querySelector(\"[data-project='alpha'] select.policy-restart\");\
+                 s.value = 'on-failure'; s.dispatchEvent(new Event('change', {bubbles: true}));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        wait_policy(&base, |p| p["restart"] == "on-failure").await;
+        click(&client, "[data-project='alpha'] input.policy-keep", &log).await;
+        let set = wait_policy(&base, |p| p["keep_running"] == true).await;
+        assert_eq!(
+            set,
+            json!({"project": "alpha", "restart": "on-failure", "keep_running": true, "wanted": true})
+        );
+        assert!(
+            until(
+                &client,
+                "return document.querySelector(\"[data-project='alpha'] input.policy-keep\").checked",
+                10
+            )
+            .await,
+            "the checkbox shows the stored value"
+        );
+
+        // A bridge killed from outside comes back, and the card counts the restart.
+        let (status, started) = call(
+            reqwest::Method::POST,
+            &format!("{base}/api/instances"),
+            Some(json!({"project": "alpha"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{started}");
+        let pid = started["bridge_pid"].as_i64().expect("a bridge pid");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let badge = wait_css(&client, "[data-project='alpha'] .restarts-badge", 30, &log).await;
+        assert!(
+            until(
+                &client,
+                "return document.querySelector(\"[data-project='alpha'] .restarts-badge\").textContent === '↻ 1 restart'",
+                30
+            )
+            .await,
+            "badge: {:?}",
+            badge.text().await
+        );
+        let png = client.screenshot().await.expect("take a screenshot");
+        std::fs::write(artifacts_dir().join("restart-policy-card.png"), png).unwrap();
+    })
+    .await;
+    drop(server);
+}
