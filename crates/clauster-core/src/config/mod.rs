@@ -9,6 +9,7 @@
 //! Checks that need the disk (does `projects_root` exist, can `state_dir` be created, do the
 //! TLS files parse) belong to the edge.
 
+pub mod editor;
 mod env;
 mod error;
 pub mod host;
