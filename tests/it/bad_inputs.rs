@@ -1179,6 +1179,7 @@ async fn row_43_a_fourth_concurrent_clone() {
             config: loaded.config,
             config_file: None,
             session_secret: None,
+            load_input: ConfigInput::default(),
         },
         listener,
         async move {

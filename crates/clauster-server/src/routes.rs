@@ -113,6 +113,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::login_shepherd::routes())
         // Notifications (notifications.md §6): delivery log, test, per-project mute.
         .merge(crate::notify::routes::router())
+        // The settings editor (config.md §8): clauster.yml's allowlisted keys.
+        .merge(crate::config_editor::router())
         .route("/pkg/{*path}", get(assets::serve))
         .route("/favicon.svg", get(assets::favicon_svg))
         .route("/favicon.ico", get(assets::favicon_ico));

@@ -16,7 +16,7 @@ pub fn theme_toggle_label(current: &str) -> &'static str {
 
 #[component]
 pub fn Header(store: Store) -> impl IntoView {
-    let (version, instance_name, projects_root, auth_enabled) = store.context.with_value(|c| {
+    let (version, instance_name, projects_root, auth_enabled) = store.context.with_untracked(|c| {
         (
             c.version.clone(),
             c.instance_name.clone(),

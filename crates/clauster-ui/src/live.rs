@@ -62,7 +62,9 @@ pub struct HostReadiness {
 /// frame. Copy, so every component and handler can hold it.
 #[derive(Clone, Copy)]
 pub struct Store {
-    pub context: StoredValue<PageContext>,
+    /// The page context; a `settings` frame (a saved setting that applies live, config.md
+    /// §8.4) replaces its usage and metrics parts, which the badges follow.
+    pub context: RwSignal<PageContext>,
     pub projects: RwSignal<Vec<Project>>,
     pub instances: Instances,
     pub login: RwSignal<Option<LoginStatus>>,
@@ -102,7 +104,7 @@ struct Marks {
 impl Store {
     pub fn new(context: PageContext, projects: Vec<Project>, instances: Vec<Instance>) -> Self {
         Self {
-            context: StoredValue::new(context),
+            context: RwSignal::new(context),
             projects: RwSignal::new(projects),
             instances: RwSignal::new(instances),
             login: RwSignal::new(None),
@@ -134,7 +136,7 @@ impl Store {
     /// `root_path` + `path`: every URL the UI asks for.
     pub fn url(&self, path: &str) -> String {
         self.context
-            .with_value(|c| format!("{}{path}", c.root_path))
+            .with_untracked(|c| format!("{}{path}", c.root_path))
     }
 
     /// Shows a toast; all but errors fade after a few seconds.
@@ -319,6 +321,12 @@ pub fn apply_frame(store: &Store, text: &str) {
         }
         Frame::Login(login) => store.login.set(Some(login)),
         Frame::Readiness(readiness) => store.readiness.update(|r| r.current = Some(readiness)),
+        Frame::Settings { usage, metrics } => {
+            store.context.update(|c| {
+                c.usage = usage;
+                c.metrics = metrics;
+            });
+        }
         // Not shown by the dashboard yet.
         Frame::LoginFlow(_)
         | Frame::Hello { .. }
@@ -638,7 +646,7 @@ mod browser {
         let store = link.store;
         let seconds = store
             .context
-            .with_value(|c| c.metrics.poll_seconds)
+            .with_untracked(|c| c.metrics.poll_seconds)
             .max(1.0);
         wasm_bindgen_futures::spawn_local(async move {
             let answered = match fetch("GET", &store.url("/api/state"), None).await {

@@ -110,7 +110,8 @@ struct Shared {
     log: Mutex<VecDeque<Delivery>>,
     muted: Mutex<BTreeSet<String>>,
     mute_file: PathBuf,
-    people: PeopleFilter,
+    /// `notifications.notify_on_*`; the settings editor replaces it live (config.md §8.4).
+    people: Mutex<PeopleFilter>,
     /// The monotonic zero of the breakers' clocks.
     epoch: Instant,
     /// Frames the follower missed because it fell behind (never expected).
@@ -166,7 +167,7 @@ impl NotifyService {
                 log: Mutex::new(VecDeque::with_capacity(LOG_LEN)),
                 muted: Mutex::new(muted),
                 mute_file,
-                people: config.notifications.filter,
+                people: Mutex::new(config.notifications.filter),
                 epoch: Instant::now(),
                 lagged: AtomicU64::new(0),
                 settings: deliver::Settings::from_config(config),
@@ -176,6 +177,15 @@ impl NotifyService {
             deliver::spawn_worker(Arc::downgrade(&service.shared), Arc::clone(target));
         }
         service
+    }
+
+    /// Takes a saved `notifications.notify_on_*` at once (config.md §8.4).
+    pub fn set_people(&self, filter: PeopleFilter) {
+        *self
+            .shared
+            .people
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = filter;
     }
 
     /// Follows the engine's frames for as long as the engine publishes them.
@@ -234,7 +244,15 @@ impl NotifyService {
                 Channel::Webhook { events, .. } => {
                     notice.event == NotifyEvent::Test || events.contains(&notice.event)
                 }
-                Channel::Apprise(_) => !muted && self.shared.people.admits(notice),
+                Channel::Apprise(_) => {
+                    !muted
+                        && self
+                            .shared
+                            .people
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .admits(notice)
+                }
             };
             if wanted {
                 target.push(notice.clone());

@@ -1,4 +1,4 @@
-//! The settings editor's pure half (config.md §7): which keys the dashboard may read and
+//! The settings editor's pure half (config.md §8): which keys the dashboard may read and
 //! write, their types and ranges, their values in a loaded [`Config`], the check of an
 //! edited value, and the targeted YAML writer ([`yaml_edit`]).
 //!
@@ -81,7 +81,7 @@ pub struct Field {
     pub kind: Kind,
     /// A short label for the form.
     pub label: &'static str,
-    /// Whether a saved change takes effect at once (config.md §7.4); else after a restart.
+    /// Whether a saved change takes effect at once (config.md §8.4); else after a restart.
     pub live: bool,
     /// Accepted for compatibility, superseded by another key.
     pub deprecated: bool,
@@ -488,6 +488,38 @@ pub fn value(config: &Config, key: &str) -> Option<Value> {
         "webhooks.retries" => c.webhooks.retries.into(),
         _ => return None,
     })
+}
+
+/// Copies the value of a key that applies live (`Field::live`) from `from` into `into`;
+/// `false` for any other key, which then waits for a restart.
+pub fn copy_live(into: &mut Config, from: &Config, key: &str) -> bool {
+    let (to, fr) = (into, from);
+    match key {
+        "logs.strip_ansi_in_stream" => to.logs.strip_ansi_in_stream = fr.logs.strip_ansi_in_stream,
+        "usage.currency" => to.usage.currency.clone_from(&fr.usage.currency),
+        "usage.currency_symbol" => to
+            .usage
+            .currency_symbol
+            .clone_from(&fr.usage.currency_symbol),
+        "usage.fx_rate" => to.usage.fx_rate = fr.usage.fx_rate,
+        "usage.token_total_includes_cache" => {
+            to.usage.token_total_includes_cache = fr.usage.token_total_includes_cache;
+        }
+        "metrics.show_disk" => to.metrics.show_disk = fr.metrics.show_disk,
+        "notifications.browser_enabled" => {
+            to.notifications.browser_enabled = fr.notifications.browser_enabled;
+        }
+        "notifications.notify_on_crash"
+        | "notifications.notify_on_ready"
+        | "notifications.notify_on_stop"
+        | "notifications.notify_on_permission"
+        | "notifications.notify_on_session_end"
+        | "notifications.notify_on_reconnect_failed" => {
+            to.notifications.filter = fr.notifications.filter;
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// The allowlisted keys of `tier` that `text` (a `clauster.yml`) spells out; `None` when it

@@ -331,3 +331,25 @@ fn present_keys_come_from_the_file_and_a_broken_file_says_none() {
     );
     assert_eq!(present("usage: {fx_rate: 1.0\n", Tier::Basic), None);
 }
+
+/// The fields marked live are exactly those `copy_live` copies.
+#[test]
+fn the_live_fields_are_the_ones_copied_live() {
+    let base = load(&ConfigInput {
+        home: Some("/home/op".into()),
+        ..ConfigInput::default()
+    })
+    .expect("defaults")
+    .config;
+    for tier in [Tier::Basic, Tier::Advanced] {
+        for field in tier.fields() {
+            let mut into = base.clone();
+            assert_eq!(
+                copy_live(&mut into, &base, field.key),
+                field.live,
+                "{}",
+                field.key
+            );
+        }
+    }
+}

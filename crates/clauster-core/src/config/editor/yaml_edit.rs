@@ -1,4 +1,4 @@
-//! The targeted writer of `clauster.yml` (config.md §7.3): text in, text out.
+//! The targeted writer of `clauster.yml` (config.md §8.3): text in, text out.
 //!
 //! No well-kept Rust crate round-trips YAML comments, so this does not re-serialise the
 //! document. It finds the line of each edited key in the block structure and replaces only
