@@ -1,4 +1,4 @@
-//! The settings editor through the real server (config.md §8, http-api.md §3.3): a save that
+//! The settings editor through the real server (config.md §8, http-api.md §3.4): a save that
 //! applies live reaches open pages and new ones without a restart, a restart key says so,
 //! the file keeps its comments and unknown keys, the audit log names keys only, and the
 //! advanced list round-trips its list and map keys. Refusals are rows 91–98 of

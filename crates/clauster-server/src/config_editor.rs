@@ -1,4 +1,4 @@
-//! The settings editor (config.md §8, http-api.md §3.3): `GET/PUT /api/config` over the
+//! The settings editor (config.md §8, http-api.md §3.4): `GET/PUT /api/config` over the
 //! basic allowlist and `GET/PUT /api/config/advanced` over the advanced one, behind
 //! `config_write.enabled` and the step-up re-authentication.
 //!

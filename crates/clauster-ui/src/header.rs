@@ -105,6 +105,10 @@ pub fn Header(store: Store) -> impl IntoView {
                 {running_badge} {login_badge}
                 <crate::host_readiness::HostReadiness store=store />
             </span>
+            // The settings sheet is `assets/settings.js`, outside the app (config.md §8).
+            <button type="button" class="settings-open" aria-label="Edit settings" title="Edit settings">
+                <crate::icons::Icon icon=crate::icons::SETTINGS />
+            </button>
             <crate::help::HelpButton />
             <button
                 type="button"

@@ -1,4 +1,4 @@
-//! The settings editor's bodies (http-api.md §3.3): `GET/PUT /api/config` and
+//! The settings editor's bodies (http-api.md §3.4): `GET/PUT /api/config` and
 //! `/api/config/advanced`, in 1.3.2's shapes.
 
 use std::collections::BTreeMap;

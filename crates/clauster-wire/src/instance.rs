@@ -189,7 +189,7 @@ pub enum Frame {
     /// The dashboard's sign-in of claude moved on (http-api.md §3.2).
     LoginFlow(crate::LoginFlowFrame),
     /// A saved setting that applies live changed how costs and metrics are shown
-    /// (http-api.md §3.3): the page's context takes these at once.
+    /// (http-api.md §3.4): the page's context takes these at once.
     Settings {
         usage: crate::UsageContext,
         metrics: crate::MetricsContext,
