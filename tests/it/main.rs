@@ -10,6 +10,7 @@ mod bridges;
 mod browser;
 mod browser_polish;
 mod browser_readiness;
+mod browser_settings;
 mod claude_md;
 mod cli;
 mod cli_verbs;
