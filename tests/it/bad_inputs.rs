@@ -2438,7 +2438,7 @@ async fn settings_hash(bench: &Bench) -> String {
 }
 
 #[tokio::test]
-async fn rows_91_to_97_settings_editor_refusals() {
+async fn rows_91_to_95_settings_editor_refusals() {
     let sandbox = usual_sandbox();
     write_config(&sandbox, SETTINGS_FILE);
     let bench = Bench::start(sandbox, &[]);
@@ -2517,6 +2517,14 @@ async fn rows_91_to_97_settings_editor_refusals() {
             ),
         ])
         .await;
+}
+
+/// Rows 96–97: files the settings editor will not write, and no file at all.
+#[tokio::test]
+async fn rows_96_97_settings_files_the_editor_will_not_write() {
+    let sandbox = usual_sandbox();
+    write_config(&sandbox, SETTINGS_FILE);
+    let bench = Bench::start(sandbox, &[]);
     // Row 96: the edited key is in flow style, behind an anchor, or the file does not parse.
     for (text, reason) in [
         (

@@ -236,7 +236,17 @@ fn spec(
         label: field.label.to_owned(),
         kind: field.kind.name().to_owned(),
         choices: None,
-        description: doc.map(|d| d.rule.clone()).unwrap_or_default(),
+        // `api.openapi_enabled` is documented among the ignored keys' variables, but read.
+        description: doc
+            .map(|d| d.rule.clone())
+            .filter(|rule| !rule.starts_with("accepted and ignored"))
+            .unwrap_or_else(|| {
+                if field.kind == Kind::Bool {
+                    "a boolean".to_owned()
+                } else {
+                    String::new()
+                }
+            }),
         default: doc.map(|d| d.default.clone()).unwrap_or_default(),
         deprecated: field.deprecated,
         // Fail open: a file that does not parse hides nothing.

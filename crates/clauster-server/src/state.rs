@@ -39,7 +39,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     /// Swapped whole when the settings editor saves a key that applies live (config.md
-    /// §7.4); readers take the current `Arc` and keep it for their request.
+    /// §8.4); readers take the current `Arc` and keep it for their request.
     config: std::sync::RwLock<Arc<Config>>,
     context: std::sync::RwLock<PageContext>,
     /// Fixed for the process (a restart key); kept apart so it can be borrowed.
