@@ -327,12 +327,21 @@ pub fn apply_frame(store: &Store, text: &str) {
                 c.metrics = metrics;
             });
         }
+        // A reconnect may have missed a `settings` frame: the hello's context has it.
+        Frame::Hello { context, .. } => {
+            let stale = store
+                .context
+                .with_untracked(|c| c.usage != context.usage || c.metrics != context.metrics);
+            if stale {
+                store.context.update(|c| {
+                    c.usage = context.usage;
+                    c.metrics = context.metrics;
+                });
+            }
+        }
         // Not shown by the dashboard yet.
-        Frame::LoginFlow(_)
-        | Frame::Hello { .. }
-        | Frame::Health(_)
-        | Frame::Heartbeat { .. }
-        | Frame::Resync { .. } => {}
+        Frame::LoginFlow(_) | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
+        }
         Frame::Clone { job } => store.clone_jobs.update(|jobs| {
             match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
                 Some(known) => *known = job,
@@ -747,6 +756,39 @@ mod tests {
         serde_json::json!({"name": name, "path": format!("/p/{name}"), "is_git_repo": false,
             "has_claude_md": false, "has_claude_dir": false, "trust_state": "trusted",
             "allow_bypass_permissions": false})
+    }
+
+    /// A `settings` frame replaces how costs and metrics are shown; a hello after a
+    /// reconnect carries a change the page missed.
+    #[test]
+    fn settings_and_hello_frames_update_the_badges_context() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let mut usage = serde_json::json!({"mode": "cost", "currency": "EUR",
+                "currency_symbol": "EUR ", "fx_rate": 0.92, "token_total_includes_cache": true});
+            let metrics = serde_json::json!({"enabled": true, "show_disk": false,
+                "normalize_cpu": false, "poll_seconds": 4.0});
+            let frame = serde_json::json!({"seq": 2, "type": "settings", "usage": usage,
+                "metrics": metrics});
+            apply_frame(&store, &frame.to_string());
+            let shown = store.context.with_untracked(|c| {
+                (
+                    c.usage.currency.clone(),
+                    c.metrics.show_disk,
+                    c.root_path.clone(),
+                )
+            });
+            assert_eq!(shown, ("EUR".to_owned(), false, String::new()));
+            usage["currency"] = "GBP".into();
+            let mut hello = serde_json::to_value(context()).expect("a context");
+            hello["usage"] = usage;
+            let frame = serde_json::json!({"seq": 1, "type": "hello", "version": "0.1.0",
+                "server_time": "2026-12-05T21:00:00Z", "context": hello});
+            apply_frame(&store, &frame.to_string());
+            let currency = store.context.with_untracked(|c| c.usage.currency.clone());
+            assert_eq!(currency, "GBP");
+        });
     }
 
     #[test]
