@@ -546,3 +546,87 @@ fn audit(state: &AppState, tier: Tier, actor: &str, target: &Path, keys: &[&str]
         tracing::warn!("could not append to the config audit log: {err}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    /// What the form is told about every key of both lists: type, range, choices, the rule
+    /// in the loader's words, the default, whether it applies live.
+    #[test]
+    fn every_field_spec() {
+        let docs = config::reference();
+        let mut out = String::new();
+        for tier in [Tier::Basic, Tier::Advanced] {
+            for field in tier.fields() {
+                let doc = docs.iter().find(|d| d.key == field.key);
+                let spec = spec(field, doc, None);
+                let _ = writeln!(
+                    out,
+                    "{} {}",
+                    field.key,
+                    serde_json::to_string(&spec).expect("a spec serialises")
+                );
+            }
+        }
+        insta::assert_snapshot!(out);
+    }
+
+    /// A deprecated key the file does not spell out is hidden; one it does, or a file that
+    /// did not parse (`None`), is shown.
+    #[test]
+    fn a_deprecated_key_is_hidden_only_when_the_file_lacks_it() {
+        let field = Tier::Basic.field("usage.show_cost").expect("listed");
+        let lacks = std::collections::BTreeSet::from(["usage.fx_rate"]);
+        let has = std::collections::BTreeSet::from(["usage.show_cost"]);
+        assert!(spec(field, None, Some(&lacks)).hidden);
+        assert!(!spec(field, None, Some(&has)).hidden);
+        assert!(!spec(field, None, None).hidden);
+    }
+
+    #[test]
+    fn edit_bodies_are_shape_and_allowlist_checked() {
+        let refusal = |body: &[u8], tier| match parse_edits(body, tier) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("{} {}", e.status().as_u16(), e.detail()),
+        };
+        let out = [
+            (
+                &br#"{"edits": {"usage.fx_rate": 2}, "hash": "h"}"#[..],
+                Tier::Basic,
+            ),
+            (
+                br#"{"edits": {"usage.fx_rate": 2}, "hash": "h"}"#,
+                Tier::Advanced,
+            ),
+            (
+                br#"{"edits": {"clone.max_mb": 2}, "hash": "h"}"#,
+                Tier::Advanced,
+            ),
+            (
+                br#"{"edits": {"auth.password_hash": "x"}, "hash": "h"}"#,
+                Tier::Basic,
+            ),
+            (br#"{"edits": {}, "hash": "h"}"#, Tier::Basic),
+            (
+                br#"{"edits": {"usage.fx_rate": 2}, "hash": 5}"#,
+                Tier::Basic,
+            ),
+            (br#"{"edits": "usage.fx_rate=2", "hash": "h"}"#, Tier::Basic),
+            (b"[]", Tier::Basic),
+        ]
+        .iter()
+        .map(|(body, tier)| {
+            format!(
+                "{} -> {}",
+                String::from_utf8_lossy(body),
+                refusal(body, *tier)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+        insta::assert_snapshot!(out);
+    }
+}
