@@ -39,6 +39,9 @@ pub struct LoadedConfig {
     /// `CLAUSTER_SESSION_SECRET` (or its `_FILE`), already checked to be ≥ 32 bytes; `None`
     /// means the server uses `<state_dir>/session.secret`.
     pub session_secret: Option<Secret>,
+    /// What [`config::load`] was given, without the file's text: the server's settings
+    /// editor validates an edited file with it.
+    pub input: ConfigInput,
 }
 
 /// Why the configuration could not be loaded. `Display` is the message printed after
@@ -158,6 +161,10 @@ fn load_lenient_with_system_file(
             path: search.found,
             searched: search.searched,
             session_secret,
+            input: ConfigInput {
+                text: None,
+                ..input
+            },
         },
         cross,
     ))

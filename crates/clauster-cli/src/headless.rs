@@ -78,6 +78,7 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
         config: config.clone(),
         config_file: None,
         session_secret: None,
+        load_input: clauster_core::config::ConfigInput::default(),
     };
     let thread = std::thread::spawn(move || {
         let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -699,6 +699,7 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         config,
         config_file: loaded.path,
         session_secret: loaded.session_secret,
+        load_input: loaded.input,
     };
     let options = clauster_server::ServeOptions {
         tls,

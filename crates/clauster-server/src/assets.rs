@@ -45,6 +45,9 @@ const TRANSCRIPT_CSS: &str = include_str!("../assets/transcript.css");
 const TRANSCRIPT_JS: &str = include_str!("../assets/transcript.js");
 /// Browser notifications (notifications.md §7), outside the hydrated app.
 const NOTIFY_JS: &str = include_str!("../assets/notify.js");
+/// The settings sheet (config.md §8), outside the hydrated app; its CSS is loaded on open.
+const SETTINGS_JS: &str = include_str!("../assets/settings.js");
+const SETTINGS_CSS: &str = include_str!("../assets/settings.css");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -77,6 +80,8 @@ pub async fn serve(
         "transcript.css" => (TRANSCRIPT_CSS.as_bytes(), false),
         "transcript.js" => (TRANSCRIPT_JS.as_bytes(), false),
         "notify.js" => (NOTIFY_JS.as_bytes(), false),
+        "settings.js" => (SETTINGS_JS.as_bytes(), false),
+        "settings.css" => (SETTINGS_CSS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

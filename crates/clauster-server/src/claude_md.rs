@@ -346,7 +346,8 @@ fn audit(state_dir: &Path, actor: &str, target: &Path, action: &str, size: usize
     }
 }
 
-fn append_audit(log: &Path, line: &[u8]) -> io::Result<()> {
+/// Appends `line` to the audit log `log`, rotating first (shared with the settings editor).
+pub(crate) fn append_audit(log: &Path, line: &[u8]) -> io::Result<()> {
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir)?;
     }

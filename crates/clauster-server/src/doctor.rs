@@ -78,7 +78,7 @@ pub async fn api_doctor(
             .unwrap_or_else(|_| config_row(origin.0.as_deref())),
         None => config_row(None),
     };
-    let rows = checks(state.config(), first).await;
+    let rows = checks(&state.config(), first).await;
     Json(CheckReport::from_checks(rows)).into_response()
 }
 

@@ -12,6 +12,7 @@ mod bridge_env;
 mod claude_files;
 mod claude_md;
 mod clone;
+mod config_editor;
 mod context;
 mod control;
 pub mod control_client;
@@ -219,6 +220,7 @@ async fn serve_on(
         config,
         config_file,
         session_secret,
+        load_input,
     } = config;
     // One engine per state_dir (bridges.md §10.4): held for the life of the server.
     let holder = if listener.is_some() {
@@ -305,6 +307,10 @@ async fn serve_on(
     state::register_feature(
         &mut features,
         notify::NotifyService::new(&config, &options.notify_hosts),
+    );
+    state::register_feature(
+        &mut features,
+        config_editor::ConfigEditor::new(config_file.clone(), load_input),
     );
     let state = state::AppState::new(config, context, options, engine, features);
     // A CLI command's engine lives for seconds: no background rollup for it.

@@ -37,6 +37,7 @@ pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
          <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\" nonce=\"{nonce}\">{data}</script>\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/boot.js?v={v}\"></script>\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/notify.js?v={v}\"></script>\
+         <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/settings.js?v={v}\"></script>\
          </head><body>{body}</body></html>"
     );
     html

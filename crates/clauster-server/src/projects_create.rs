@@ -103,7 +103,7 @@ fn make_dir(root: &std::path::Path, dir: &std::path::Path) -> Result<(), std::io
 
 /// `git init --quiet <dir>` with the clone environment and a 30 s limit.
 async fn init_repository(state: &AppState, dir: &std::path::Path) -> Result<(), ApiError> {
-    let env = clone::git_env(state.config(), None);
+    let env = clone::git_env(&state.config(), None);
     let Some(git) = clone::git_binary(&env) else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -52,6 +52,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::notify::push_routes::router())
         // Restart policy and keep-running (bridges.md §7.9, §11.1).
         .merge(crate::policy_routes::router())
+        // The settings editor (config.md §8): clauster.yml's allowlisted keys.
+        .merge(crate::config_editor::router())
         .merge(assets::routes());
     // The OpenAPI document and its page (http-api.md §3.3), only when asked for.
     let api = if state.config().api.openapi_enabled {

@@ -67,7 +67,7 @@ pub async fn all(
         None | Some("" | "0" | "false") => state.engine().sessions().all.clone(),
         Some("1" | "true") => state
             .engine()
-            .poll_sessions_now(state.config())
+            .poll_sessions_now(&state.config())
             .await
             .map_err(|err| {
                 ApiError::new(

@@ -24,6 +24,10 @@ pub struct ServerConfig {
     /// `CLAUSTER_SESSION_SECRET` (checked to be ≥ 32 bytes); `None` means the server keeps its
     /// own key in `<state_dir>` (security.md §3).
     pub session_secret: Option<Secret>,
+    /// What the file was read with — variables (their `_FILE` twins read), flags, home and
+    /// working directory; `text` is left empty — so the settings editor validates an edited
+    /// file exactly as a restart would (config.md §8.3).
+    pub load_input: clauster_core::config::ConfigInput,
 }
 
 /// Cheap to clone: handlers receive it by value.
@@ -34,8 +38,12 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    config: Arc<Config>,
-    context: PageContext,
+    /// Swapped whole when the settings editor saves a key that applies live (config.md
+    /// §8.4); readers take the current `Arc` and keep it for their request.
+    config: std::sync::RwLock<Arc<Config>>,
+    context: std::sync::RwLock<PageContext>,
+    /// Fixed for the process (a restart key); kept apart so it can be borrowed.
+    root_path: String,
     /// Claude's global config file, where trust lives (bridges.md §12.1).
     claude_global_file: PathBuf,
     options: ServeOptions,
@@ -146,8 +154,9 @@ impl AppState {
         );
         let state = Self {
             inner: Arc::new(Inner {
-                config,
-                context,
+                root_path: config.root_path.clone(),
+                config: std::sync::RwLock::new(config),
+                context: std::sync::RwLock::new(context),
                 claude_global_file,
                 options,
                 engine,
@@ -188,12 +197,38 @@ impl AppState {
         &self.inner.options.clone_url_policy
     }
 
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// The configuration as it is now (a save can swap it, config.md §8.4).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(
+            &self
+                .inner
+                .config
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
-    pub fn context(&self) -> &PageContext {
-        &self.inner.context
+    /// The page context as it is now.
+    pub fn context(&self) -> PageContext {
+        self.inner
+            .context
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the configuration and the page context after a save whose keys apply live.
+    pub fn swap_config(&self, config: Arc<Config>, context: PageContext) {
+        *self
+            .inner
+            .config
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config;
+        *self
+            .inner
+            .context
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = context;
     }
 
     /// Claude's global config file `G`, where trust is read and written (bridges.md §12.1).
@@ -202,7 +237,7 @@ impl AppState {
     }
 
     pub fn root_path(&self) -> &str {
-        &self.inner.config.root_path
+        &self.inner.root_path
     }
 
     #[allow(clippy::unused_self)] // one version per process, but reached through the state
@@ -210,8 +245,8 @@ impl AppState {
         env!("CARGO_PKG_VERSION")
     }
 
-    fn projects_root(&self) -> &Path {
-        &self.inner.config.projects_root
+    fn projects_root(&self) -> PathBuf {
+        self.config().projects_root.clone()
     }
 
     /// Discovers the projects and describes each card, and publishes what changed since the
@@ -258,19 +293,18 @@ impl AppState {
     }
 
     fn discover_projects(&self) -> Result<Vec<Project>, ApiError> {
-        let found = projects::discover(self.projects_root()).map_err(|err| {
+        let found = projects::discover(&self.projects_root()).map_err(|err| {
             ApiError::internal(format!(
                 "cannot list projects_root {}: {err}; check that it exists and is readable",
                 self.projects_root().display()
             ))
         })?;
         let trusted = trust::load_trusted(&self.inner.claude_global_file);
+        let config = self.config();
         Ok(found
             .iter()
             .map(|p| {
-                let allow_bypass = self
-                    .inner
-                    .config
+                let allow_bypass = config
                     .projects
                     .get(p.name.as_str())
                     .is_some_and(|s| s.allow_bypass_permissions);

@@ -201,8 +201,8 @@ pub fn metrics_chip(metrics: &Metrics, settings: &MetricsContext) -> Option<Badg
 /// The cost/token badge of the card of `project`, live from the store.
 #[component]
 pub fn UsageBadge(store: Store, project: String) -> impl IntoView {
-    let settings = store.context.with_value(|c| c.usage.clone());
     move || {
+        let settings = store.context.with(|c| c.usage.clone());
         store
             .usage
             .with(|all| all.get(&project).and_then(|u| usage_badge(u, &settings)))
@@ -228,8 +228,8 @@ pub fn UsageBadge(store: Store, project: String) -> impl IntoView {
 /// The metrics chip of the row of instance `id` while its bridge runs.
 #[component]
 pub fn MetricsChip(store: Store, id: String) -> impl IntoView {
-    let settings = store.context.with_value(|c| c.metrics.clone());
     move || {
+        let settings = store.context.with(|c| c.metrics.clone());
         let running = store.instances.with(|list| {
             list.iter()
                 .any(|i| i.instance_id == id && i.status == "running")

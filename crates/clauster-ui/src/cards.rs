@@ -181,7 +181,7 @@ pub fn Projects(
     let sort = RwSignal::new(from_url.unwrap_or(SortBy::Name));
     let filter = RwSignal::new(q);
     let show_all = RwSignal::new(false);
-    let cost_mode = store.context.with_value(|c| c.usage.mode == "cost");
+    let cost_mode = store.context.with_untracked(|c| c.usage.mode == "cost");
     #[cfg(feature = "hydrate")]
     {
         if from_url.is_none()
@@ -405,7 +405,7 @@ fn Orientation(store: Store) -> impl IntoView {
             dismissed.set(true);
         }
     });
-    let (root, defaults_found, clone_enabled) = store.context.with_value(|c| {
+    let (root, defaults_found, clone_enabled) = store.context.with_untracked(|c| {
         (
             c.projects_root.clone(),
             c.config_file_found,

@@ -14,9 +14,20 @@ pub fn theme_toggle_label(current: &str) -> &'static str {
     }
 }
 
+/// The pencil that opens the settings sheet: `assets/settings.js`, a module outside the app,
+/// listens for its clicks (config.md §8).
+#[component]
+fn SettingsButton() -> impl IntoView {
+    view! {
+        <button type="button" class="settings-open" aria-label="Edit settings" title="Edit settings">
+            <crate::icons::Icon icon=crate::icons::SETTINGS />
+        </button>
+    }
+}
+
 #[component]
 pub fn Header(store: Store) -> impl IntoView {
-    let (version, instance_name, projects_root, auth_enabled) = store.context.with_value(|c| {
+    let (version, instance_name, projects_root, auth_enabled) = store.context.with_untracked(|c| {
         (
             c.version.clone(),
             c.instance_name.clone(),
@@ -105,6 +116,7 @@ pub fn Header(store: Store) -> impl IntoView {
                 {running_badge} {login_badge}
                 <crate::host_readiness::HostReadiness store=store />
             </span>
+            <SettingsButton />
             <crate::help::HelpButton />
             <button
                 type="button"

@@ -52,7 +52,7 @@ pub fn open_panel(store: Store) {
 #[component]
 pub fn HostReadiness(store: Store) -> impl IntoView {
     let rechecking = RwSignal::new(false);
-    let sign_in = store.context.with_value(|c| c.sign_in);
+    let sign_in = store.context.with_untracked(|c| c.sign_in);
     let shown = move || store.readiness.with(|r| pill(r.current.as_ref()));
     let recheck = move |_| {
         if rechecking.get_untracked() {

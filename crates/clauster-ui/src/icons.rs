@@ -28,6 +28,7 @@ pub const CLAUDE_DIR: Glyph = icondata_lu::LuFolderCog;
 pub const SUN: Glyph = icondata_lu::LuSun;
 pub const MOON: Glyph = icondata_lu::LuMoon;
 pub const HELP: Glyph = icondata_lu::LuCircleHelp;
+pub const SETTINGS: Glyph = icondata_lu::LuPencil;
 pub const CHECK: Glyph = icondata_lu::LuCheck;
 pub const TRUST: Glyph = icondata_lu::LuShieldCheck;
 

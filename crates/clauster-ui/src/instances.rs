@@ -270,7 +270,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
     };
     let qr_open = RwSignal::new(false);
     let terminal_open = RwSignal::new(false);
-    let pty_screen = store.context.with_value(|c| c.pty_screen);
+    let pty_screen = store.context.with_untracked(|c| c.pty_screen);
     let asking = RwSignal::new(Asking::Nothing);
     let busy = RwSignal::new(false);
     let stop_button = NodeRef::<leptos::html::Button>::new();

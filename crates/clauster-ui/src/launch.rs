@@ -244,7 +244,7 @@ pub fn LaunchPopover(
         return ().into_any();
     };
     let name = initial.name.clone();
-    let context = store.context.get_value();
+    let context = store.context.get_untracked();
     let defaults = launch_defaults(&context, &initial);
     let pty_supported = context.pty_supported;
     let resume_mode = RwSignal::new(defaults.resume_mode);

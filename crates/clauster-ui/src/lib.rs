@@ -78,7 +78,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
     {
         Effect::new(move |_| live::connect(store));
         Effect::new(move |_| {
-            let name = store.context.with_value(|c| c.instance_name.clone());
+            let name = store.context.with_untracked(|c| c.instance_name.clone());
             let running = store
                 .instances
                 .with(|list| list.iter().filter(|i| is_live(i)).count());

@@ -64,7 +64,9 @@ pub struct HostReadiness {
 /// frame. Copy, so every component and handler can hold it.
 #[derive(Clone, Copy)]
 pub struct Store {
-    pub context: StoredValue<PageContext>,
+    /// The page context; a `settings` frame (a saved setting that applies live, config.md
+    /// §8.4) replaces its usage and metrics parts, which the badges follow.
+    pub context: RwSignal<PageContext>,
     pub projects: RwSignal<Vec<Project>>,
     pub instances: Instances,
     pub login: RwSignal<Option<LoginStatus>>,
@@ -104,7 +106,7 @@ struct Marks {
 impl Store {
     pub fn new(context: PageContext, projects: Vec<Project>, instances: Vec<Instance>) -> Self {
         Self {
-            context: StoredValue::new(context),
+            context: RwSignal::new(context),
             projects: RwSignal::new(projects),
             instances: RwSignal::new(instances),
             login: RwSignal::new(None),
@@ -136,7 +138,7 @@ impl Store {
     /// `root_path` + `path`: every URL the UI asks for.
     pub fn url(&self, path: &str) -> String {
         self.context
-            .with_value(|c| format!("{}{path}", c.root_path))
+            .with_untracked(|c| format!("{}{path}", c.root_path))
     }
 
     /// Shows a toast; all but errors fade after a few seconds.
@@ -322,9 +324,26 @@ pub fn apply_frame(store: &Store, text: &str) {
         Frame::Login(login) => store.login.set(Some(login)),
         Frame::Readiness(readiness) => store.readiness.update(|r| r.current = Some(readiness)),
         Frame::LoginFlow(flow) => store.readiness.update(|r| r.flow = Some(flow)),
-        // Not shown by the dashboard yet.
-        Frame::Hello { .. } | Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {
+        Frame::Settings { usage, metrics } => {
+            store.context.update(|c| {
+                c.usage = usage;
+                c.metrics = metrics;
+            });
         }
+        // A reconnect may have missed a `settings` frame: the hello's context has it.
+        Frame::Hello { context, .. } => {
+            let stale = store
+                .context
+                .with_untracked(|c| c.usage != context.usage || c.metrics != context.metrics);
+            if stale {
+                store.context.update(|c| {
+                    c.usage = context.usage;
+                    c.metrics = context.metrics;
+                });
+            }
+        }
+        // Not shown by the dashboard yet.
+        Frame::Health(_) | Frame::Heartbeat { .. } | Frame::Resync { .. } => {}
         Frame::Clone { job } => store.clone_jobs.update(|jobs| {
             match jobs.iter_mut().find(|known| known.job_id == job.job_id) {
                 Some(known) => *known = job,
@@ -638,7 +657,7 @@ mod browser {
         let store = link.store;
         let seconds = store
             .context
-            .with_value(|c| c.metrics.poll_seconds)
+            .with_untracked(|c| c.metrics.poll_seconds)
             .max(1.0);
         wasm_bindgen_futures::spawn_local(async move {
             let answered = match fetch("GET", &store.url("/api/state"), None).await {
@@ -739,6 +758,39 @@ mod tests {
         serde_json::json!({"name": name, "path": format!("/p/{name}"), "is_git_repo": false,
             "has_claude_md": false, "has_claude_dir": false, "trust_state": "trusted",
             "allow_bypass_permissions": false})
+    }
+
+    /// A `settings` frame replaces how costs and metrics are shown; a hello after a
+    /// reconnect carries a change the page missed.
+    #[test]
+    fn settings_and_hello_frames_update_the_badges_context() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = Store::new(context(), vec![], vec![]);
+            let mut usage = serde_json::json!({"mode": "cost", "currency": "EUR",
+                "currency_symbol": "EUR ", "fx_rate": 0.92, "token_total_includes_cache": true});
+            let metrics = serde_json::json!({"enabled": true, "show_disk": false,
+                "normalize_cpu": false, "poll_seconds": 4.0});
+            let frame = serde_json::json!({"seq": 2, "type": "settings", "usage": usage,
+                "metrics": metrics});
+            apply_frame(&store, &frame.to_string());
+            let shown = store.context.with_untracked(|c| {
+                (
+                    c.usage.currency.clone(),
+                    c.metrics.show_disk,
+                    c.root_path.clone(),
+                )
+            });
+            assert_eq!(shown, ("EUR".to_owned(), false, String::new()));
+            usage["currency"] = "GBP".into();
+            let mut hello = serde_json::to_value(context()).expect("a context");
+            hello["usage"] = usage;
+            let frame = serde_json::json!({"seq": 1, "type": "hello", "version": "0.1.0",
+                "server_time": "2026-12-05T21:00:00Z", "context": hello});
+            apply_frame(&store, &frame.to_string());
+            let currency = store.context.with_untracked(|c| c.usage.currency.clone());
+            assert_eq!(currency, "GBP");
+        });
     }
 
     #[test]

@@ -76,7 +76,7 @@ struct Following {
 pub fn NewProject(store: Store) -> impl IntoView {
     let (clone_enabled, schemes) = store
         .context
-        .with_value(|c| (c.clone.enabled, c.clone.allowed_schemes.clone()));
+        .with_untracked(|c| (c.clone.enabled, c.clone.allowed_schemes.clone()));
     let open = RwSignal::new(false);
     let cloning = RwSignal::new(false);
     let name = RwSignal::new(String::new());

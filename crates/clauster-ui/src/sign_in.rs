@@ -68,7 +68,7 @@ pub fn outcome_line(flow: &LoginFlowFrame) -> (String, String) {
 #[allow(clippy::too_many_lines)]
 #[component]
 pub fn SignIn(store: Store) -> impl IntoView {
-    let setup_token = store.context.with_value(|c| c.setup_token);
+    let setup_token = store.context.with_untracked(|c| c.setup_token);
     let choice = RwSignal::new("claudeai".to_owned());
     let email = RwSignal::new(String::new());
     let code = RwSignal::new(String::new());

@@ -94,7 +94,7 @@ pub fn Toasts(store: Store) -> impl IntoView {
 /// nothing answers, that the server is unreachable and how old the shown state is.
 #[component]
 pub fn ConnectionBanner(store: Store) -> impl IntoView {
-    let seconds = store.context.with_value(|c| c.metrics.poll_seconds);
+    let seconds = store.context.with_untracked(|c| c.metrics.poll_seconds);
     // Seconds since the server last answered, ticking only while the page is stale.
     let age = RwSignal::new(0_u64);
     #[cfg(feature = "hydrate")]

@@ -66,6 +66,7 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         "login",
         "readiness",
         "login_flow",
+        "settings",
     ];
     let Head { seq, kind } = serde_json::from_str(text)?;
     let frame = match kind.as_str() {
@@ -97,6 +98,10 @@ pub fn frame(text: &str) -> Result<Sequenced> {
         "login" => Frame::Login(serde_json::from_str(text)?),
         "readiness" => Frame::Readiness(serde_json::from_str(text)?),
         "login_flow" => Frame::LoginFlow(serde_json::from_str(text)?),
+        "settings" => variant!(Frame::Settings, text, {
+            usage: crate::UsageContext,
+            metrics: crate::MetricsContext,
+        }),
         other => return Err(unknown(other, TYPES)),
     };
     Ok(Sequenced { seq, frame })

@@ -194,6 +194,12 @@ pub enum Frame {
     Readiness(crate::Readiness),
     /// The dashboard's sign-in of claude moved on (http-api.md §3.2).
     LoginFlow(crate::LoginFlowFrame),
+    /// A saved setting that applies live changed how costs and metrics are shown
+    /// (http-api.md §3.4): the page's context takes these at once.
+    Settings {
+        usage: crate::UsageContext,
+        metrics: crate::MetricsContext,
+    },
 }
 
 /// A frame with its per-connection sequence number, as sent.

@@ -9,6 +9,7 @@
 
 mod checks;
 mod clone;
+mod config_editor;
 mod context;
 pub mod decode;
 mod health;
@@ -29,6 +30,7 @@ pub use clone::{
     CloneAccepted, CloneCancelling, CloneJobList, CloneJobState, CloneJobSummary,
     CloneProgressFrame,
 };
+pub use config_editor::{ConfigSaved, ConfigView, FieldSpec, MapKey};
 pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};

@@ -80,6 +80,7 @@ pub async fn serve_with(
         config: loaded.config,
         config_file: None,
         session_secret: None,
+        load_input: ConfigInput::default(),
     };
     let served = tokio::spawn(clauster_server::serve(
         config,

@@ -144,10 +144,10 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("notifications.notify_on_permission", Bool),
     ("notifications.notify_on_session_end", Bool),
     ("notifications.notify_on_reconnect_failed", Bool),
+    ("config_write.enabled", Bool),
+    ("config_write.allow_user_scope", Bool),
     // Ignored sections (config.md §3.12): accepted, never validated.
     ("api.openapi_enabled", Raw),
-    ("config_write.enabled", Raw),
-    ("config_write.allow_user_scope", Raw),
     ("claustrum.enabled", Raw),
     ("claustrum.binary", Raw),
     ("claustrum.socket_path", Raw),

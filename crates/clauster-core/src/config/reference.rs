@@ -49,6 +49,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("webhooks", "`webhooks`", "notifications.md §2"),
     ("notifications", "`notifications`", "notifications.md §1"),
     ("mcp", "`mcp`", "docs/mcp.md, Configuration"),
+    ("config_write", "`config_write`", "config.md §8.2"),
 ];
 
 /// Every key the loader reads, in the order of the page.

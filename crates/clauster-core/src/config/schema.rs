@@ -231,6 +231,7 @@ pub struct Config {
     pub observability: ObservabilitySettings,
     pub mcp: McpSettings,
     pub login_shepherd: LoginShepherdSettings,
+    pub config_write: ConfigWriteSettings,
     pub webhooks: WebhooksSettings,
     pub notifications: NotificationsSettings,
 }
@@ -401,6 +402,14 @@ pub struct LoginShepherdSettings {
     pub enabled: bool,
     /// The `setup-token` mode too (a second opt-in, off by default).
     pub allow_setup_token: bool,
+}
+
+/// `config_write` (issue 23): the code-executing configuration tier. Here it gates the
+/// settings editor's advanced list (config.md §8.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWriteSettings {
+    pub enabled: bool,
+    pub allow_user_scope: bool,
 }
 
 /// `mcp` (issue 24): the MCP server of `clauster mcp` (stdio) and of `/mcp` (HTTP).

@@ -173,7 +173,7 @@ fn spawn_git(
         ("ssh", CloneHost::Name(name)) => Some((name.as_str(), pinned)),
         _ => None,
     };
-    let env = git::git_env(state.config(), ssh_pin);
+    let env = git::git_env(&state.config(), ssh_pin);
     let Some(git_bin) = git::git_binary(&env) else {
         return Err(Outcome::Error("git is not installed".into()));
     };

@@ -115,7 +115,8 @@ struct Shared {
     log: Mutex<VecDeque<Delivery>>,
     muted: Mutex<BTreeSet<String>>,
     mute_file: PathBuf,
-    people: PeopleFilter,
+    /// `notifications.notify_on_*`; the settings editor replaces it live (config.md §8.4).
+    people: Mutex<PeopleFilter>,
     /// The monotonic zero of the breakers' clocks.
     epoch: Instant,
     /// Frames the follower missed because it fell behind (never expected).
@@ -175,7 +176,7 @@ impl NotifyService {
                 log: Mutex::new(VecDeque::with_capacity(LOG_LEN)),
                 muted: Mutex::new(muted),
                 mute_file,
-                people: config.notifications.filter,
+                people: Mutex::new(config.notifications.filter),
                 epoch: Instant::now(),
                 lagged: AtomicU64::new(0),
                 settings: deliver::Settings::from_config(config),
@@ -191,6 +192,15 @@ impl NotifyService {
             deliver::spawn_worker(Arc::downgrade(&service.shared), Arc::clone(target));
         }
         service
+    }
+
+    /// Takes a saved `notifications.notify_on_*` at once (config.md §8.4).
+    pub fn set_people(&self, filter: PeopleFilter) {
+        *self
+            .shared
+            .people
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = filter;
     }
 
     /// Follows the engine's frames for as long as the engine publishes them.
@@ -237,6 +247,15 @@ impl NotifyService {
         });
     }
 
+    /// Whether the `notify_on_*` switches let `notice` reach people.
+    fn admits(&self, notice: &Notice) -> bool {
+        self.shared
+            .people
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .admits(notice)
+    }
+
     /// Queues `notice` on every target that wants it.
     fn dispatch(&self, notice: &Notice) {
         let muted = notice.project.as_ref().is_some_and(|project| {
@@ -251,12 +270,12 @@ impl NotifyService {
                 Channel::Webhook { events, .. } => {
                     notice.event == NotifyEvent::Test || events.contains(&notice.event)
                 }
-                Channel::Apprise(_) => !muted && self.shared.people.admits(notice),
+                Channel::Apprise(_) => !muted && self.admits(notice),
                 Channel::Push => {
                     self.shared.push.enabled
                         && self.shared.push.count() > 0
                         && !muted
-                        && self.shared.people.admits(notice)
+                        && self.admits(notice)
                 }
             };
             if wanted {

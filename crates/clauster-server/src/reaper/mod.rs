@@ -175,7 +175,7 @@ pub struct Scan {
 /// Credentials, the full listing, the live set, then the rule (bridges.md §15). The live set
 /// is built after the listing, so a bridge that started meanwhile is still seen.
 pub async fn scan(state: &AppState, api: &dyn EnvironmentsTransport) -> Result<Scan, ReaperError> {
-    let credentials = load_credentials(state.config(), &crate::state::ProcessEnv)?;
+    let credentials = load_credentials(&state.config(), &crate::state::ProcessEnv)?;
     let environments = list_all(api, &credentials).await?;
     let inputs = LiveInputs::gather(state).await?;
     let home = state
