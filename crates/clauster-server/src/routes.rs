@@ -60,6 +60,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             post(trust_routes::trust_project),
         )
         .route("/api/projects/trust-all", post(trust_routes::trust_all))
+        .route("/api/projects/{name}/row", get(project_row))
         // Data features (data.md §1–§2: usage, transcripts, CLAUDE.md editor) and preflight.
         .merge(crate::usage::routes().merge(crate::preflight::routes()))
         // The transcript viewer (issue 21): its API, its pages and its live socket.
@@ -182,6 +183,29 @@ async fn not_found(State(state): State<AppState>, request: axum::extract::Reques
     (axum::http::StatusCode::NOT_FOUND, Html(page)).into_response()
 }
 
+/// `GET /api/projects/{name}/row`: 1.3.2's HTML fragment of one card. Our cards render in
+/// the browser, so it is never served (http-api.md §11), but it answers like every other
+/// project route first: 422 for an invalid name, 404 `project '<name>' not found` for an
+/// unknown one (issue 18, `test_unknown_project_404_wording_is_consistent`).
+async fn project_row(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    use clauster_core::names::{ProjectName, echo};
+    let valid =
+        ProjectName::new(&name).map_err(|_| ApiError::invalid("invalid project name", None))?;
+    let projects = projects_blocking(state).await?;
+    if !projects.iter().any(|p| p.name == valid.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "project '{}' not found",
+            echo(&name)
+        )));
+    }
+    Err(ApiError::not_found(
+        "project rows are rendered by the dashboard in the browser; this route is not served",
+    ))
+}
+
 /// `HEAD` is not served: every page and API route is `GET`-only, and 1.3.2 answers 405
 /// (issue 18). With the UI off the gate's 404 comes first.
 async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -280,13 +304,21 @@ async fn dashboard(
             .await
             .unwrap_or_default();
     }
-    let projects = projects_blocking(state).await?;
+    let projects = projects_blocking(state.clone()).await?;
+    // The snapshot's badge figures, so the first paint has the badges (issue 19).
+    let badges = clauster_wire::BadgeData {
+        preflight: crate::preflight::check_all_off_thread(&state, projects.clone()).await,
+        usage: state.usage().published(),
+        metrics: state.metrics().current(),
+        readiness: state.readiness().current(),
+    };
     let html = page::render(
         &Bootstrap {
             context,
             projects,
             instances,
             view,
+            badges,
         },
         &nonce.0,
     );
