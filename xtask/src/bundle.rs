@@ -246,7 +246,24 @@ fn report_sizes(pkg: &Path) -> Result {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&bytes)?;
         let gzipped = gz.finish()?.len();
-        println!("bundle: {name} {} bytes, {gzipped} bytes gzip", bytes.len());
+        println!(
+            "bundle: {name} {} bytes, {gzipped} bytes gzip -9, {} bytes gzip as served (zopfli)",
+            bytes.len(),
+            served_gzip_len(&bytes)?
+        );
     }
     Ok(())
+}
+
+/// The size of `bytes` gzipped as the server's build script does for the release bundle
+/// (zopfli, the gzip format; `clauster-server/build.rs`): what a browser downloads.
+pub fn served_gzip_len(bytes: &[u8]) -> Result<usize> {
+    let mut out = Vec::new();
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        bytes,
+        &mut out,
+    )?;
+    Ok(out.len())
 }
