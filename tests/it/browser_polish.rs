@@ -508,6 +508,13 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         )
         .await;
         assert!(tallest.as_f64().unwrap() <= 56.0, "rows up to {tallest} px tall at 1440 px");
+        // Issue 19: the toolbar (search, sort, count) is one line on a desktop.
+        let lines = js(
+            &client,
+            "return new Set([...document.querySelectorAll('.toolbar > *')].map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))).size",
+        )
+        .await;
+        assert_eq!(lines, json!(1), "the toolbar wraps at 1440 px");
 
         // Choosing a sort stores it and puts it in the URL.
         client
