@@ -3040,3 +3040,33 @@ async fn session_cookie(bench: &Bench) -> String {
         .expect("cookie")
         .to_owned()
 }
+
+/// Row 150: `GET /api/projects/{name}/row` (1.3.2's card fragment, not served here) checks
+/// the name first like every project route: an invalid one is 422, an unknown one 404 with
+/// the project-not-found wording, and a known one is still 404 (issue 18).
+#[tokio::test]
+async fn row_150_the_row_fragment_route_checks_the_name_first() {
+    let bench = Bench::start(usual_sandbox(), &[]);
+    bench
+        .table(vec![
+            (
+                150,
+                get("/api/projects/bad%20name!/row"),
+                422,
+                invalid_name("bad name!"),
+            ),
+            (
+                150,
+                get("/api/projects/ghostproj/row"),
+                404,
+                is("project 'ghostproj' not found"),
+            ),
+            (
+                150,
+                get("/api/projects/alpha/row"),
+                404,
+                is("project rows are rendered by the dashboard in the browser; this route is not served"),
+            ),
+        ])
+        .await;
+}

@@ -438,6 +438,10 @@ async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
 const CARD_ORDER: &str =
     "return [...document.querySelectorAll('.cards > [data-project]')].map(c => c.dataset.project)";
 
+/// How many distinct rows the toolbar's children sit on (their vertical centres).
+const TOOLBAR_LINES: &str = "return new Set([...document.querySelectorAll('.toolbar > *')].map(e => { \
+    const r = e.getBoundingClientRect(); return Math.round(r.top + r.height / 2); })).size";
+
 /// Issue 19 polish: sort and search live in the URL, which wins over the stored choice; the
 /// server renders the list in the URL's order; the stored choice applies after hydration
 /// when the URL names none. At 1440 px every project is one row at most 56 px tall, and the
@@ -508,6 +512,9 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         )
         .await;
         assert!(tallest.as_f64().unwrap() <= 56.0, "rows up to {tallest} px tall at 1440 px");
+        // Issue 19: the toolbar (search, sort, count) is one line on a desktop.
+        let lines = js(&client, TOOLBAR_LINES).await;
+        assert_eq!(lines, json!(1), "the toolbar wraps at 1440 px");
 
         // Choosing a sort stores it and puts it in the URL.
         client

@@ -97,7 +97,13 @@ async fn assert_scrape_of_one_running_bridge(server: &support::Server) {
             .find(|(s, _)| s == name)
             .map_or_else(|| panic!("{name} missing from\n{text}"), |(_, v)| *v)
     };
-    assert!((value("clauster_build_info{version=\"0.1.0\"}") - 1.0).abs() < f64::EPSILON);
+    // 1.3.2's series keeps 1.3.2's version; this build's own is beside it (issue 18).
+    assert!((value("clauster_build_info{version=\"1.3.2\"}") - 1.0).abs() < f64::EPSILON);
+    let own = format!(
+        "clauster_rs_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!((value(&own) - 1.0).abs() < f64::EPSILON);
     assert!((value("clauster_bridges{status=\"running\"}") - 1.0).abs() < f64::EPSILON);
     for status in ["starting", "stopped", "crashed", "error"] {
         assert!(value(&format!("clauster_bridges{{status=\"{status}\"}}")).abs() < f64::EPSILON);
@@ -108,6 +114,7 @@ async fn assert_scrape_of_one_running_bridge(server: &support::Server) {
     assert!(!text.contains("clauster_bridge_crashes_total{"), "{text}");
     for family in [
         "clauster_build_info gauge",
+        "clauster_rs_build_info gauge",
         "clauster_bridges gauge",
         "clauster_projects gauge",
         "clauster_bridge_crashes_total counter",

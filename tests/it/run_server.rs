@@ -264,3 +264,43 @@ fn instance_name_names_the_process() {
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", server.pid())).unwrap();
     assert_eq!(comm.trim_end(), "clauster[workst");
 }
+
+/// The bundle goes out pre-compressed (zopfli for a release bundle, flate2 for the debug one
+/// the tests usually embed; issue 19's size budget): to a client that accepts gzip as
+/// `Content-Encoding: gzip` that decodes to exactly the bytes sent to one that does not.
+#[tokio::test]
+async fn the_bundle_is_sent_pre_compressed_and_decodes_to_itself() {
+    use std::io::Read as _;
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let server = support::start_server(&sandbox, None, &[], &[]);
+    let client = reqwest::Client::new();
+    let url = format!("{}/pkg/clauster.wasm", server.base);
+    let plain = client.get(&url).send().await.expect("GET the bundle");
+    assert_eq!(
+        plain.status(),
+        200,
+        "no bundle was embedded; run `cargo xtask bundle`"
+    );
+    assert!(plain.headers().get("content-encoding").is_none());
+    let raw = plain.bytes().await.expect("the bundle");
+    let packed = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("GET the bundle gzipped");
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    let compressed = packed.bytes().await.expect("the gzipped bundle");
+    assert!(
+        compressed.len() < raw.len() / 2,
+        "{} of {}",
+        compressed.len(),
+        raw.len()
+    );
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut decoded)
+        .expect("valid gzip");
+    assert!(decoded == raw[..], "the gzip decodes to other bytes");
+}

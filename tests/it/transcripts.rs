@@ -635,11 +635,22 @@ async fn huge_turns_are_cut_in_pages_and_still_found_by_search() {
     assert_eq!(status, 200, "{}", page.to_string().len());
     assert_eq!(page["total"], 5);
     let content = page["turns"][0]["content"].as_str().unwrap();
-    assert!(content.chars().count() < 20_200, "{}", content.len());
+    assert!(content.chars().count() < 20_300, "{}", content.len());
+    // Only the first 256 KiB of each 2 MB line was read for the page (issue 21).
+    let unread = 2_000_000 + "needle-at-the-end".len() + user_line("").len() - 262_144;
     assert!(
-        content.ends_with("[1980017 more characters: open the turn's items for the full text]"),
+        content.ends_with(&format!(
+            "more characters and {unread} more bytes of this turn not read: open the turn's \
+             items for the full text]"
+        )),
         "{}",
-        &content[content.len() - 120..]
+        &content[content.len() - 160..]
+    );
+    assert!(
+        page["turns"][0]["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{unread} more bytes of this turn were not read")),
     );
     let size = page.to_string().len();
     assert!(
@@ -648,4 +659,44 @@ async fn huge_turns_are_cut_in_pages_and_still_found_by_search() {
     );
     let (_, found) = get(&server, &format!("{base}?q=needle-at-the-end")).await;
     assert_eq!(found["total"], 5, "search reads the whole turn");
+}
+
+/// Issue 21: a page stops adding turns once their JSON would pass 256 KiB; `next_cursor`
+/// goes on from the last turn sent, so following it still shows every turn once, in order.
+#[tokio::test]
+async fn a_page_keeps_to_its_byte_budget_and_the_cursor_continues() {
+    const BUDGET: usize = 256 << 10;
+    let sandbox = Sandbox::new();
+    let gamma = sandbox.project("gamma", &[]);
+    let dir = slug_dir(&sandbox, &gamma);
+    let mut text = String::new();
+    for n in 0..12 {
+        text.push_str(&user_line(&format!("turn {n} {}", "y".repeat(90_000))));
+    }
+    std::fs::write(dir.join(format!("{OTHER}.jsonl")), text).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
+    let base = format!("/api/projects/gamma/transcripts/{OTHER}");
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    let mut pages = 0;
+    loop {
+        let (status, page) = get(&server, &format!("{base}?limit=50&cursor={cursor}")).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total"], 12);
+        let turns = page["turns"].as_array().unwrap();
+        let size: usize = turns.iter().map(|t| t.to_string().len()).sum();
+        assert!(
+            turns.len() == 1 || size <= BUDGET,
+            "{} turns in {size} bytes",
+            turns.len()
+        );
+        seen.extend(indices(&page));
+        pages += 1;
+        match page["next_cursor"].as_u64() {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert!(pages > 1, "twelve ~100 KB turns fit one page");
+    assert_eq!(seen, (0..12).rev().collect::<Vec<u64>>());
 }

@@ -696,3 +696,65 @@ async fn the_legacy_projects_directory_is_read_too() {
         "{body}"
     );
 }
+
+/// Issue 19: the server's HTML already has the card's cost badge and readiness pill and the
+/// header's host-readiness pill, so hydration adds nothing and nothing shifts.
+#[tokio::test]
+async fn the_server_html_carries_the_badges() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    sandbox.project("beta", &[]);
+    let projects = sandbox.home().join(".claude/projects");
+    write_lines(
+        &slug_dir(&projects, &alpha).join(format!("{SESSION_A}.jsonl")),
+        &[reply(
+            Some("m1"),
+            Some("r1"),
+            "claude-haiku-4-5",
+            &tokens(100_000, 0),
+        )],
+    );
+    let server = start_server(&sandbox, None, &[], &[]);
+    // The rollup and the host checks computed once, as the snapshot would carry them.
+    let (status, body) = usage(&server, "alpha").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, readiness) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/readiness/recheck", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{readiness}");
+    let level = readiness["level"].as_str().unwrap().to_owned();
+
+    let html = reqwest::get(format!("{}/", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let card = |name: &str| {
+        let start = html
+            .find(&format!("data-project=\"{name}\""))
+            .unwrap_or_else(|| panic!("no card of {name} in {html}"));
+        let end = html[start + 1..]
+            .find("data-project=\"")
+            .map_or(html.len(), |at| start + 1 + at);
+        html[start..end].to_owned()
+    };
+    let alpha_card = card("alpha");
+    assert!(
+        alpha_card.contains("class=\"badge usage-badge\""),
+        "{alpha_card}"
+    );
+    assert!(alpha_card.contains("≈$0.10"), "{alpha_card}");
+    // The project is not trusted: its card shows the checks pill.
+    assert!(
+        alpha_card.contains("class=\"badge readiness-pill"),
+        "{alpha_card}"
+    );
+    assert!(!card("beta").contains("usage-badge"));
+    let pill = format!("badge host-readiness-pill {level}");
+    assert!(html.contains(&pill), "no `{pill}` in the page");
+    assert!(!html.contains("host-readiness-pill checking"));
+}

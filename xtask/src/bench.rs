@@ -80,7 +80,8 @@ pub fn run(root: &Path, args: &[String]) -> Result {
                 wasm.display()
             )
         })?;
-        cmd.arg("--bundle-gzip").arg(gzip_len(&bytes)?.to_string());
+        cmd.arg("--bundle-gzip")
+            .arg(crate::bundle::served_gzip_len(&bytes)?.to_string());
     }
     status(&mut cmd)
 }
@@ -133,12 +134,4 @@ fn ccusage(out: &Path) -> Result<PathBuf> {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&bin, perms)?;
     Ok(bin)
-}
-
-/// The size of `bytes` gzipped at the best level, as the server serves the bundle.
-fn gzip_len(bytes: &[u8]) -> Result<usize> {
-    use std::io::Write;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(bytes)?;
-    Ok(gz.finish()?.len())
 }

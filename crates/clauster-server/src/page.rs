@@ -191,6 +191,7 @@ mod tests {
             projects: vec![project("alpha", true, true), project("beta", false, false)],
             instances: vec![running_instance("alpha")],
             view: ListView::default(),
+            badges: clauster_wire::BadgeData::default(),
         };
         insta::assert_snapshot!(rendered(&bootstrap));
     }
@@ -202,6 +203,7 @@ mod tests {
             projects: vec![],
             instances: vec![],
             view: ListView::default(),
+            badges: clauster_wire::BadgeData::default(),
         };
         let html = rendered(&bootstrap);
         assert!(html.contains("Getting started"));
@@ -216,6 +218,7 @@ mod tests {
             projects: vec![project("solo", false, false)],
             instances: vec![],
             view: ListView::default(),
+            badges: clauster_wire::BadgeData::default(),
         };
         let page = rendered(&bootstrap);
         assert!(page.contains(">1 project<"), "{page}");
@@ -232,6 +235,7 @@ mod tests {
             projects,
             instances: vec![running_instance("p28")],
             view: ListView::default(),
+            badges: clauster_wire::BadgeData::default(),
         };
         let html = render(&bootstrap, "TEST-NONCE");
         let cards: Vec<&str> = html
@@ -267,6 +271,7 @@ mod tests {
             projects: vec![project("alpha", true, true)],
             instances: vec![failed, crashed],
             view: ListView::default(),
+            badges: clauster_wire::BadgeData::default(),
         };
         let html = rendered(&bootstrap);
         let recent = html
@@ -286,6 +291,7 @@ mod tests {
             projects: vec![],
             instances: vec![],
             view: ListView::default(),
+            badges: clauster_wire::BadgeData::default(),
         };
         bootstrap.context.projects_root = "/srv/</script>".into();
         let html = render(&bootstrap, "N");

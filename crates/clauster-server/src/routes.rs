@@ -30,6 +30,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(trust_routes::routes())
         .merge(sessions_routes::routes())
         .merge(clone::routes())
+        .route("/api/projects/{name}/row", get(project_row))
         // Data features (data.md §1–§2: usage, transcripts, CLAUDE.md editor) and preflight.
         .merge(crate::usage::routes())
         .merge(crate::preflight::routes())
@@ -106,6 +107,16 @@ async fn not_found(State(state): State<AppState>, request: axum::extract::Reques
     (axum::http::StatusCode::NOT_FOUND, Html(page)).into_response()
 }
 
+/// `GET /api/projects/{name}/row`: 1.3.2's HTML fragment of one card. Our cards render in
+/// the browser, so it is never served (http-api.md §11), but it answers like every other
+/// project route first: 422 for an invalid name, 404 `project '<name>' not found` for an
+/// unknown one (issue 18, `test_unknown_project_404_wording_is_consistent`).
+async fn project_row(_: crate::http::ProjectParam) -> ApiError {
+    ApiError::not_found(
+        "project rows are rendered by the dashboard in the browser; this route is not served",
+    )
+}
+
 /// `HEAD` is not served: every page and API route is `GET`-only, and 1.3.2 answers 405
 /// (issue 18). With the UI off the gate's 404 comes first.
 async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -167,13 +178,21 @@ async fn dashboard(
             .await
             .unwrap_or_default();
     }
-    let projects = projects_blocking(state).await?;
+    let projects = projects_blocking(state.clone()).await?;
+    // The snapshot's badge figures, so the first paint has the badges (issue 19).
+    let badges = clauster_wire::BadgeData {
+        preflight: crate::preflight::check_all_off_thread(&state, projects.clone()).await,
+        usage: state.usage().published(),
+        metrics: state.metrics().current(),
+        readiness: state.readiness().current(),
+    };
     let html = page::render(
         &Bootstrap {
             context,
             projects,
             instances,
             view,
+            badges,
         },
         &nonce.0,
     );

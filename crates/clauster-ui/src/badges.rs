@@ -18,6 +18,51 @@ pub struct Badge {
     pub title: String,
 }
 
+/// `value` with `decimals` (at most 6) digits after the point, rounded half away from zero.
+///
+/// Written out here rather than with `format!("{:.2}")`: Rust's float formatting is the
+/// largest single piece of the standard library the wasm bundle would carry (≈ 9 KB gzip,
+/// issue 19's size budget), and every figure the badges show fits in integers.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    reason = "the value is checked to be finite and below 2^63 after scaling"
+)]
+pub fn fixed(value: f64, decimals: u32) -> String {
+    let decimals = decimals.min(6);
+    let scale = 10_u64.pow(decimals);
+    let scaled = (value.abs() * scale as f64).round();
+    if !scaled.is_finite() || scaled >= 9.2e18 {
+        return if value.is_nan() { "NaN" } else { "∞" }.to_owned();
+    }
+    let n = scaled as u64;
+    let sign = if value < 0.0 && n > 0 { "-" } else { "" };
+    let (whole, part) = (n / scale, n % scale);
+    if decimals == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{part:0width$}", width = decimals as usize)
+    }
+}
+
+/// `value` with up to 6 decimals and no trailing zeros (`0.92`, `1`, `1.5`): an exchange
+/// rate as the user wrote it, without Rust's float formatting (see [`fixed`]).
+pub fn decimal(value: f64) -> String {
+    let text = fixed(value, 6);
+    match text.split_once('.') {
+        Some((whole, part)) => {
+            let part = part.trim_end_matches('0');
+            if part.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{part}")
+            }
+        }
+        None => text,
+    }
+}
+
 /// `1234567` → `1,234,567` (the dashboard's English locale).
 pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
@@ -42,7 +87,7 @@ pub fn compact_tokens(n: u64) -> String {
     for unit in ["k", "M", "B"] {
         value /= 1000.0;
         if (value * 10.0).round() / 10.0 < 1000.0 || unit == "B" {
-            return format!("{value:.1}{unit}");
+            return format!("{}{unit}", fixed(value, 1));
         }
     }
     unreachable!("the loop returns at the last unit")
@@ -93,14 +138,15 @@ fn cost_badge(usage: &Usage, settings: &UsageContext) -> Badge {
             usage.cost_usd * settings.fx_rate,
             format!(
                 " · converted at {} USD→{}",
-                settings.fx_rate, settings.currency
+                decimal(settings.fx_rate),
+                settings.currency
             ),
         )
     };
     let text = if amount > 0.0 && amount < 0.005 {
         format!("<{symbol}0.01")
     } else {
-        format!("≈{symbol}{amount:.2}")
+        format!("≈{symbol}{}", fixed(amount, 2))
     };
     let mut title = format!(
         "Estimated from {} tokens in {}{conversion}",
@@ -164,9 +210,9 @@ fn token_badge(usage: &Usage, settings: &UsageContext) -> Badge {
 pub fn disk_rate(bytes_per_second: u64) -> String {
     let bps = bytes_per_second as f64;
     if bps >= MIB {
-        format!("{:.1} MB/s", bps / MIB)
+        format!("{} MB/s", fixed(bps / MIB, 1))
     } else {
-        format!("{:.0} KB/s", (bps / 1024.0).round())
+        format!("{} KB/s", fixed(bps / 1024.0, 0))
     }
 }
 
@@ -178,9 +224,9 @@ pub fn metrics_chip(metrics: &Metrics, settings: &MetricsContext) -> Option<Badg
         return None;
     }
     let mut text = format!(
-        "{:.1}% CPU · {:.0} MB",
-        metrics.cpu_percent,
-        (metrics.rss_bytes as f64 / MIB).round()
+        "{}% CPU · {} MB",
+        fixed(metrics.cpu_percent, 1),
+        fixed(metrics.rss_bytes as f64 / MIB, 0)
     );
     if settings.show_disk
         && let (Some(read), Some(write)) = (metrics.disk_read_bps, metrics.disk_write_bps)
@@ -295,6 +341,28 @@ mod tests {
             normalize_cpu: false,
             poll_seconds: 4.0,
         }
+    }
+
+    #[test]
+    fn fixed_and_decimal_write_what_the_float_formatter_wrote() {
+        for (value, decimals, want) in [
+            (0.2468, 2, "0.25"),
+            (15.342, 2, "15.34"),
+            (0.0, 2, "0.00"),
+            (1234.5, 0, "1235"),
+            (12.25, 1, "12.3"),
+            (-0.004, 2, "0.00"),
+            (-3.5, 1, "-3.5"),
+            (999.96, 1, "1000.0"),
+        ] {
+            assert_eq!(fixed(value, decimals), want, "{value} to {decimals}");
+        }
+        assert_eq!(fixed(f64::NAN, 2), "NaN");
+        assert_eq!(fixed(f64::INFINITY, 2), "∞");
+        assert_eq!(decimal(0.92), "0.92");
+        assert_eq!(decimal(1.0), "1");
+        assert_eq!(decimal(156.25), "156.25");
+        assert_eq!(decimal(0.000_001), "0.000001");
     }
 
     #[test]

@@ -65,9 +65,9 @@ pub fn sort_projects(
     instances: &[Instance],
 ) -> Vec<Project> {
     let mut list = projects.to_vec();
-    let by_name = |a: &Project, b: &Project| a.name.to_lowercase().cmp(&b.name.to_lowercase());
+    let by_name = crate::live::by_name;
     match by {
-        SortBy::Name => list.sort_by(by_name),
+        SortBy::Name => crate::live::sort_projects_with(&mut list, &by_name),
         SortBy::LastUsed => {
             let key = |p: &Project| {
                 let started = instances
@@ -79,7 +79,9 @@ pub fn sort_projects(
                 started.max(used)
             };
             // Newest first, `None` last.
-            list.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| by_name(a, b)));
+            crate::live::sort_projects_with(&mut list, &|a, b| {
+                key(b).cmp(&key(a)).then_with(|| by_name(a, b))
+            });
         }
         SortBy::Cost => {
             let key = |p: &Project| {
@@ -88,7 +90,7 @@ pub fn sort_projects(
                     .map(|u| u.cost_usd)
                     .or_else(|| meta.get(&p.name).and_then(|m| m.cost_usd))
             };
-            list.sort_by(|a, b| match (key(a), key(b)) {
+            crate::live::sort_projects_with(&mut list, &|a, b| match (key(a), key(b)) {
                 (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| by_name(a, b)),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
@@ -128,9 +130,14 @@ fn encode_component(text: &str) -> String {
 }
 
 /// Whether a project name passes the search box: case-insensitive substring (ui.md §3).
+/// Names are ASCII (`ProjectName`), so ASCII folding is exact: a non-ASCII search letter can
+/// match no name either way.
 pub fn matches_filter(name: &str, filter: &str) -> bool {
     let filter = filter.trim();
-    filter.is_empty() || name.to_lowercase().contains(&filter.to_lowercase())
+    filter.is_empty()
+        || name
+            .to_ascii_lowercase()
+            .contains(&filter.to_ascii_lowercase())
 }
 
 /// The names of the cards to render, in order: the search matches; without a search the

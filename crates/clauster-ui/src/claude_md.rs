@@ -18,12 +18,18 @@ pub fn counter_text(bytes: usize) -> String {
 
 /// The `PUT` body: `base_sha256` only when the file existed at load (or the conflict named
 /// a current hash to overwrite).
-pub fn save_body(content: &str, base_sha256: Option<&str>) -> serde_json::Value {
-    let mut body = serde_json::json!({ "content": content });
-    if let Some(base) = base_sha256 {
-        body["base_sha256"] = base.into();
+pub fn save_body(content: &str, base_sha256: Option<&str>) -> String {
+    #[derive(serde::Serialize)]
+    struct Save<'a> {
+        content: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        base_sha256: Option<&'a str>,
     }
-    body
+    serde_json::to_string(&Save {
+        content,
+        base_sha256,
+    })
+    .unwrap_or_default()
 }
 
 /// What the editor shows under the text after a save or a load.
@@ -123,7 +129,7 @@ pub fn ClaudeMdEditor(store: Store, name: String, on_close: Callback<()>) -> imp
             }
             busy.set(true);
             let content = text.get_untracked();
-            let body = save_body(&content, base_sha256.as_deref()).to_string();
+            let body = save_body(&content, base_sha256.as_deref());
             call("PUT", url.clone(), Some(body), move |result| {
                 busy.set(false);
                 match result {
@@ -411,11 +417,15 @@ mod tests {
 
     #[test]
     fn the_body_carries_the_base_only_when_there_is_one() {
+        let json = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
         assert_eq!(
-            save_body("# hi\n", Some("ab12")),
+            json(save_body("# hi\n", Some("ab12"))),
             serde_json::json!({"content": "# hi\n", "base_sha256": "ab12"})
         );
-        assert_eq!(save_body("", None), serde_json::json!({"content": ""}));
+        assert_eq!(
+            json(save_body("", None)),
+            serde_json::json!({"content": ""})
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn CardFailure(store: Store, project: String) -> impl IntoView {
             let retry_url = store.url(&format!("/api/instances/{}/resume", i.instance_id));
             let retry = move |_| {
                 busy.set(true);
-                let body = serde_json::json!({ "fresh": false }).to_string();
+                let body = r#"{"fresh":false}"#.to_owned();
                 request("POST", retry_url.clone(), Some(body), move |result| {
                     busy.set(false);
                     match result {

@@ -314,7 +314,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
         let url = store.url(&format!("/api/instances/{id}/resume"));
         move |fresh: bool| {
             busy.set(true);
-            let body = serde_json::json!({ "fresh": fresh }).to_string();
+            let body = format!("{{\"fresh\":{fresh}}}");
             request("POST", url.clone(), Some(body), move |result| {
                 busy.set(false);
                 match result {

@@ -139,7 +139,8 @@ pub fn session_name(raw: &str) -> Result<Option<String>, &'static str> {
     }
 }
 
-/// The `POST /api/instances` body.
+/// The `POST /api/instances` body as JSON text (typed, not `serde_json::Value`, whose
+/// encoder would only grow the wasm bundle).
 pub fn launch_body(
     project: &str,
     resume_mode: &str,
@@ -147,20 +148,27 @@ pub fn launch_body(
     permission_mode: &str,
     name: Option<&str>,
     fork: Option<&str>,
-) -> serde_json::Value {
-    let mut body = serde_json::json!({
-        "project": project,
-        "resume_mode": resume_mode,
-        "spawn_mode": spawn_mode,
-        "permission_mode": permission_mode,
-    });
-    if let Some(name) = name {
-        body["name"] = name.into();
+) -> String {
+    #[derive(serde::Serialize)]
+    struct Launch<'a> {
+        project: &'a str,
+        resume_mode: &'a str,
+        spawn_mode: &'a str,
+        permission_mode: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume_session_id: Option<&'a str>,
     }
-    if let Some(uuid) = fork {
-        body["resume_session_id"] = uuid.into();
-    }
-    body
+    serde_json::to_string(&Launch {
+        project,
+        resume_mode,
+        spawn_mode,
+        permission_mode,
+        name,
+        resume_session_id: fork,
+    })
+    .unwrap_or_default()
 }
 
 /// The past conversations an Interactive launch can fork (ui.md §4.4): not live, not a
@@ -346,7 +354,7 @@ pub fn LaunchPopover(
             request(
                 "POST",
                 store.url("/api/instances"),
-                Some(body.to_string()),
+                Some(body),
                 move |result| match result {
                     Ok(text) => store.take_outcome(&text),
                     Err(detail) => {
@@ -904,24 +912,34 @@ mod tests {
     #[test]
     fn the_body_names_every_choice() {
         // Compared as JSON: key order depends on serde_json features unified across a build.
+        let json = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
         assert_eq!(
-            launch_body(
+            json(launch_body(
                 "alpha",
                 "standard",
                 "same-dir",
                 "inherit",
                 Some("triage"),
                 None
-            ),
+            )),
             serde_json::json!({
                 "name": "triage", "permission_mode": "inherit", "project": "alpha",
                 "resume_mode": "standard", "spawn_mode": "same-dir"
             })
         );
-        let bare = launch_body("alpha", "standard", "worktree", "plan", None, None);
+        let bare = json(launch_body(
+            "alpha", "standard", "worktree", "plan", None, None,
+        ));
         assert!(bare.get("name").is_none());
         assert!(bare.get("resume_session_id").is_none());
-        let fork = launch_body("alpha", "pty", "same-dir", "plan", None, Some("u-1"));
+        let fork = json(launch_body(
+            "alpha",
+            "pty",
+            "same-dir",
+            "plan",
+            None,
+            Some("u-1"),
+        ));
         assert_eq!(fork["resume_session_id"], "u-1");
     }
 

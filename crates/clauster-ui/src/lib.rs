@@ -67,10 +67,12 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         projects,
         instances,
         view,
+        badges,
     } = bootstrap;
     // The one store: seeded from the page, then kept current by `/ws/events`.
     let reaper_ui = context.reaper_ui;
     let store = Store::new(context, projects, instances);
+    store.seed_badges(badges);
     // Runs only in the browser, after hydration attached every listener: opens the push
     // stream, whose first open sets the `data-hydrated` marker tests (and people) can wait
     // for. The server never renders it.

@@ -128,7 +128,10 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
         Conn::Polling => Some(
             view! {
                 <div class="banner conn" role="status">
-                    {format!("Live updates unavailable — refreshing every {seconds} s")}
+                    {format!(
+                        "Live updates unavailable — refreshing every {} s",
+                        crate::badges::decimal(seconds)
+                    )}
                 </div>
             }
             .into_any(),

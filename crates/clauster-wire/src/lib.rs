@@ -36,7 +36,7 @@ pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use metrics::{Metrics, ProjectMetrics};
 pub use policy::{PolicyUpdate, ProjectPolicy};
-pub use project::{Bootstrap, ErrorBody, ListView, Project, SortMeta, TrustState};
+pub use project::{BadgeData, Bootstrap, ErrorBody, ListView, Project, SortMeta, TrustState};
 pub use readiness::{LoginFlowFrame, Readiness, ReadinessCheck, ReadinessLevel};
 pub use reaper::{Ghost, GhostsView, ReapAction, ReapRequest, ReapResult};
 pub use screen::{PtyCursor, PtyScreen, PtyScreenFrame};

@@ -39,6 +39,24 @@ pub struct Bootstrap {
     /// the cards in the order the browser will keep (ui.md §3).
     #[serde(default)]
     pub view: ListView,
+    /// What the badges show at render time, so the server's HTML already has them.
+    #[serde(default)]
+    pub badges: BadgeData,
+}
+
+/// The figures behind the cards' cost badges and readiness pills, the rows' metrics chips and
+/// the header's host-readiness pill, as the `snapshot` frame carries them: rendered into the
+/// server's HTML so hydration shifts nothing (issue 19).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BadgeData {
+    #[serde(default)]
+    pub usage: std::collections::BTreeMap<String, crate::Usage>,
+    #[serde(default)]
+    pub metrics: std::collections::BTreeMap<String, crate::Metrics>,
+    #[serde(default)]
+    pub preflight: std::collections::BTreeMap<String, crate::CheckReport>,
+    #[serde(default)]
+    pub readiness: Option<crate::Readiness>,
 }
 
 /// How the project list is ordered and filtered on first paint.

@@ -7,6 +7,7 @@
 
 mod classify;
 mod index;
+mod prefix;
 mod summary;
 mod turn;
 
@@ -15,8 +16,9 @@ mod tests;
 
 pub use classify::{LineClass, Role, TurnLine, classify_line};
 pub use index::{IndexProblems, MAX_LINE_BYTES, TranscriptIndex, TurnSpan};
+pub use prefix::close_prefix;
 pub use summary::{ToolFacts, ToolOutput, summarize};
-pub use turn::{Item, ToolCall, Turn, collapse, is_agent_id, parse_turn};
+pub use turn::{Item, ToolCall, Turn, collapse, is_agent_id, parse_turn, parse_turn_prefix};
 
 /// The largest page (1.3.2 clamps `limit` to 1..=500).
 pub const MAX_LIMIT: usize = 500;

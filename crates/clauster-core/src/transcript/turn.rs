@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::classify::{Role, fnv};
 use super::index::TurnSpan;
+use super::prefix::close_prefix;
 use super::summary::{ToolFacts, ToolOutput, summarize};
 use crate::sanitize::sanitize_text;
 use crate::usage::{PriceTable, Tokens, UsageLine, parse_usage_line, too_deep};
@@ -71,6 +72,9 @@ pub struct Turn {
     pub tokens: Option<Tokens>,
     /// The reply's cost in nano-dollars; `None` when the model has no price.
     pub cost_nanos: Option<u64>,
+    /// Bytes of the turn's lines left unread: only a prefix of a huge turn is parsed
+    /// ([`parse_turn_prefix`]); 0 when the whole turn was read.
+    pub cut_bytes: u64,
 }
 
 impl Turn {
@@ -102,6 +106,19 @@ fn flatten(items: &[Item], out: &mut String) {
 
 /// Parses the lines of `span` (`bytes` is exactly the file's `start..end`).
 pub fn parse_turn(bytes: &[u8], span: &TurnSpan, index: u64, prices: &PriceTable) -> Turn {
+    parse_turn_prefix(bytes, 0, span, index, prices)
+}
+
+/// [`parse_turn`] over the first bytes of a turn whose other `left_out` bytes were not read
+/// (issue 21: a page never parses a huge turn in full). Whole lines parse as usual; the line
+/// the cut went through is completed by [`close_prefix`], so what it starts with still shows.
+pub fn parse_turn_prefix(
+    bytes: &[u8],
+    left_out: u64,
+    span: &TurnSpan,
+    index: u64,
+    prices: &PriceTable,
+) -> Turn {
     let mut builder = Builder {
         turn: Turn {
             index,
@@ -114,15 +131,29 @@ pub fn parse_turn(bytes: &[u8], span: &TurnSpan, index: u64, prices: &PriceTable
             items: Vec::new(),
             tokens: None,
             cost_nanos: None,
+            cut_bytes: left_out,
         },
         seen: HashSet::new(),
         usage: None,
         cwd: None,
     };
-    for (line_no, line) in (span.first_line..).zip(bytes.split(|&b| b == b'\n')) {
+    let (whole, partial) = match bytes.iter().rposition(|&b| b == b'\n') {
+        _ if left_out == 0 => (bytes, &[][..]),
+        Some(at) => (&bytes[..=at], &bytes[at + 1..]),
+        None => (&[][..], bytes),
+    };
+    let mut line_no = span.first_line;
+    for line in whole.split(|&b| b == b'\n') {
         if !line.iter().all(u8::is_ascii_whitespace) {
             builder.line(line, line_no);
         }
+        line_no += 1;
+    }
+    // `split` yields one piece after the last `\n` (or one for no bytes at all): that piece
+    // is where the cut line's number was counted.
+    let cut_line = line_no - 1;
+    if let Some(closed) = close_prefix(partial) {
+        builder.line(&closed, cut_line);
     }
     builder.finish(prices)
 }

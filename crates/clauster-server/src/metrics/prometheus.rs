@@ -4,6 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// The Python Clauster release this server is a drop-in for: `clauster_build_info` carries it,
+/// as 1.3.2's own scrape does, so dashboards and alerts built on that series keep matching
+/// (issue 18, `test_prometheus_enabled_returns_exposition`); this build's own version is
+/// `clauster_rs_build_info`'s (the way Valkey keeps reporting `redis_version`).
+pub const COMPATIBLE_VERSION: &str = "1.3.2";
+
 /// The five bridge statuses, each reported even when zero.
 pub const STATUSES: [&str; 5] = ["starting", "running", "stopped", "crashed", "error"];
 
@@ -30,11 +36,21 @@ pub fn render(scrape: &Scrape) -> String {
         &mut out,
         "clauster_build_info",
         "gauge",
-        "Clauster build information.",
+        "The Clauster release whose API this server serves.",
     );
     let _ = writeln!(
         out,
-        "clauster_build_info{{version=\"{}\"}} 1",
+        "clauster_build_info{{version=\"{COMPATIBLE_VERSION}\"}} 1"
+    );
+    family(
+        &mut out,
+        "clauster_rs_build_info",
+        "gauge",
+        "This build of Clauster (the Rust rewrite).",
+    );
+    let _ = writeln!(
+        out,
+        "clauster_rs_build_info{{version=\"{}\"}} 1",
         escape(&scrape.version)
     );
     family(&mut out, "clauster_bridges", "gauge", "Bridges by status.");

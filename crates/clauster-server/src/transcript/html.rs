@@ -201,6 +201,14 @@ pub fn turn(turn: &Turn, context: &RenderContext) -> String {
         turn.index, turn.line
     );
     items(&mut out, &turn.items, context, turn.index, "");
+    if turn.cut_bytes > 0 {
+        // Only the turn's start was read (issue 21); "show all" on an item reads it in full.
+        let _ = write!(
+            out,
+            "<p class=\"cut\">{} more bytes of this turn were not read for this page.</p>",
+            turn.cut_bytes
+        );
+    }
     if let Some(tokens) = &turn.tokens {
         let cost = turn.cost_nanos.map_or_else(
             || "no price for this model".to_owned(),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use clauster_core::transcript::{
-    Order, TranscriptIndex, Turn, TurnSpan, page_positions, parse_turn,
+    Order, TranscriptIndex, Turn, TurnSpan, page_positions, parse_turn, parse_turn_prefix,
 };
 use clauster_core::usage::{FileStamp, PriceTable, ReadPlan, plan_read};
 use clauster_wire::{TranscriptProblems, TranscriptTurn, TurnTokens};
@@ -30,6 +30,11 @@ pub use html::RenderContext;
 const MAX_INDEXES: usize = 32;
 /// Read size while indexing.
 const CHUNK: usize = 1 << 20;
+/// The most of one turn a page or tail reads; the rest is left unread and said so.
+pub const TURN_READ_BYTES: usize = 256 << 10;
+/// A page stops adding turns once their JSON would pass this (at least one turn is always
+/// sent); `next_cursor` continues after the last one sent (issue 21).
+pub const PAGE_BUDGET_BYTES: usize = 256 << 10;
 
 /// One file's index and the stamp of the bytes it was built from.
 #[derive(Debug)]
@@ -151,13 +156,36 @@ impl Indexed {
         &self.index
     }
 
-    /// Reads and parses turn `position` of the index.
+    /// Reads and parses turn `position` of the index, all of it (search, "show all").
     pub fn turn(&self, file: &File, position: usize, prices: &PriceTable) -> io::Result<Turn> {
         let span: TurnSpan = self.index.turns()[position];
         let len = usize::try_from(span.end - span.start).unwrap_or(usize::MAX);
         let mut bytes = vec![0; len];
         file.read_exact_at(&mut bytes, span.start)?;
         Ok(parse_turn(&bytes, &span, position as u64, prices))
+    }
+
+    /// Turn `position` as a page shows it: at most [`TURN_READ_BYTES`] of its lines are read
+    /// and parsed, the line the cut goes through completed (issue 21: memory per viewer stays
+    /// bounded however large a tool result is).
+    pub fn turn_for_page(
+        &self,
+        file: &File,
+        position: usize,
+        prices: &PriceTable,
+    ) -> io::Result<Turn> {
+        let span: TurnSpan = self.index.turns()[position];
+        let whole = span.end - span.start;
+        let read = whole.min(TURN_READ_BYTES as u64);
+        let mut bytes = vec![0; usize::try_from(read).unwrap_or(TURN_READ_BYTES)];
+        file.read_exact_at(&mut bytes, span.start)?;
+        Ok(parse_turn_prefix(
+            &bytes,
+            whole - read,
+            &span,
+            position as u64,
+            prices,
+        ))
     }
 
     pub fn problems(&self) -> TranscriptProblems {
@@ -197,18 +225,35 @@ pub struct Page {
 /// 1 MiB per viewer). The turn's items (`…/turns/{i}/items/{item}`) keep the full text.
 const CONTENT_CHARS: usize = 20_000;
 
-/// `text` cut after [`CONTENT_CHARS`] characters, saying how much was left out.
-fn bounded_content(text: String) -> String {
+/// `text` cut after [`CONTENT_CHARS`] characters, saying how much was left out; a turn read
+/// only in part (`unread` bytes) says so too.
+fn bounded_content(text: String, unread: u64) -> String {
     let Some((cut_at, _)) = text.char_indices().nth(CONTENT_CHARS) else {
-        return text;
+        if unread == 0 {
+            return text;
+        }
+        let mut shown = text;
+        let _ = write!(
+            shown,
+            "\n… [{unread} more bytes of this turn not read: open the turn's items for the full text]"
+        );
+        return shown;
     };
     let left = text[cut_at..].chars().count();
     let mut shown = text;
     shown.truncate(cut_at);
-    let _ = write!(
-        shown,
-        "\n… [{left} more characters: open the turn's items for the full text]"
-    );
+    if unread == 0 {
+        let _ = write!(
+            shown,
+            "\n… [{left} more characters: open the turn's items for the full text]"
+        );
+    } else {
+        let _ = write!(
+            shown,
+            "\n… [{left} more characters and {unread} more bytes of this turn not read: open \
+             the turn's items for the full text]"
+        );
+    }
     shown
 }
 
@@ -216,7 +261,7 @@ fn bounded_content(text: String) -> String {
 pub fn to_wire(turn: &Turn, context: &RenderContext) -> TranscriptTurn {
     TranscriptTurn {
         role: turn.role.as_str().to_owned(),
-        content: bounded_content(turn.plain_text()),
+        content: bounded_content(turn.plain_text(), turn.cut_bytes),
         model: turn.model.clone(),
         timestamp: turn.timestamp.clone(),
         index: turn.index,
@@ -242,6 +287,43 @@ fn usd_6dp(nanos: u64) -> f64 {
     ((nanos + 500) / 1000) as f64 / 1_000_000.0
 }
 
+/// The JSON bytes a page has used of [`PAGE_BUDGET_BYTES`].
+#[derive(Debug, Default)]
+struct PageBudget {
+    used: usize,
+    turns: usize,
+}
+
+impl PageBudget {
+    /// Whether `turn` still fits; the first turn always does.
+    fn admits(&mut self, turn: &TranscriptTurn) -> bool {
+        let size = json_len(turn);
+        if self.turns > 0 && self.used + size > PAGE_BUDGET_BYTES {
+            return false;
+        }
+        self.used += size;
+        self.turns += 1;
+        true
+    }
+}
+
+/// The length of `value`'s JSON, counted without building it.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// Builds one page of `path` (blocking).
 pub fn build_page(
     entry: &Mutex<Indexed>,
@@ -261,28 +343,49 @@ pub fn build_page(
         .filter(|q| !q.is_empty())
         .map(str::to_lowercase);
     let (turns, next_cursor, total) = if let Some(needle) = needle {
-        // A search reads every turn: the filter runs over the redacted text (1.3.2).
+        // A search reads every turn in full, one at a time: the filter runs over the redacted
+        // text (1.3.2).
         let mut matching = Vec::new();
         for position in 0..count {
             let turn = indexed.turn(&file, position, prices)?;
             if turn.plain_text().to_lowercase().contains(&needle) {
-                matching.push(turn);
+                // Positions only: a page of matches is read again, bounded, below.
+                matching.push(position);
             }
         }
         let slice = page_positions(matching.len(), query.cursor, query.limit, query.order);
-        let turns = slice
-            .positions
-            .iter()
-            .map(|&k| to_wire(&matching[k], context))
-            .collect();
-        (turns, slice.next_cursor, matching.len())
+        let mut budget = PageBudget::default();
+        let mut turns = Vec::with_capacity(slice.positions.len());
+        for &k in &slice.positions {
+            let turn = to_wire(&indexed.turn_for_page(&file, matching[k], prices)?, context);
+            if !budget.admits(&turn) {
+                break;
+            }
+            turns.push(turn);
+        }
+        let next_cursor = if turns.len() < slice.positions.len() {
+            Some(query.cursor.min(matching.len()) + turns.len())
+        } else {
+            slice.next_cursor
+        };
+        (turns, next_cursor, matching.len())
     } else {
         let slice = page_positions(count, query.cursor, query.limit, query.order);
+        let mut budget = PageBudget::default();
         let mut turns = Vec::with_capacity(slice.positions.len());
         for &position in &slice.positions {
-            turns.push(to_wire(&indexed.turn(&file, position, prices)?, context));
+            let turn = to_wire(&indexed.turn_for_page(&file, position, prices)?, context);
+            if !budget.admits(&turn) {
+                break;
+            }
+            turns.push(turn);
         }
-        (turns, slice.next_cursor, count)
+        let next_cursor = if turns.len() < slice.positions.len() {
+            Some(query.cursor.min(count) + turns.len())
+        } else {
+            slice.next_cursor
+        };
+        (turns, next_cursor, count)
     };
     Ok(Page {
         turns,
@@ -320,7 +423,10 @@ pub fn build_tail(
     let count = indexed.index().turns().len();
     let mut turns = Vec::with_capacity(count - first);
     for position in first..count {
-        turns.push(to_wire(&indexed.turn(&file, position, prices)?, context));
+        turns.push(to_wire(
+            &indexed.turn_for_page(&file, position, prices)?,
+            context,
+        ));
     }
     Ok(Tail {
         turns,
@@ -364,7 +470,7 @@ pub fn title(
         if span.role != clauster_core::transcript::Role::User || span.sidechain {
             continue;
         }
-        let turn = indexed.turn(&file, position, prices)?;
+        let turn = indexed.turn_for_page(&file, position, prices)?;
         let text: Vec<&str> = turn
             .items
             .iter()
