@@ -56,7 +56,7 @@ struct Target {
 /// The current file: its text and hash, or `None` when missing.
 type Current = Option<(String, String)>;
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
@@ -146,7 +146,7 @@ fn doc(current: Current, bridge_running: bool) -> ClaudeMdDoc {
 }
 
 /// The discovered project called `name`; 404 for an invalid or unknown name.
-async fn project(state: &AppState, name: &str) -> Result<Discovered, ApiError> {
+pub(crate) async fn project(state: &AppState, name: &str) -> Result<Discovered, ApiError> {
     let unknown = || ApiError::not_found(format!("project '{}' not found", echo(name)));
     let name = ProjectName::new(name).map_err(|_| unknown())?;
     let root = state.config().projects_root.clone();
@@ -208,7 +208,7 @@ fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
 }
 
 /// Who made the request, for the audit line.
-fn actor(via_socket: bool) -> &'static str {
+pub(crate) fn actor(via_socket: bool) -> &'static str {
     // Bearer tokens and forward-auth are not served yet: every TCP request is the admin.
     if via_socket { "cli" } else { "admin" }
 }
@@ -353,7 +353,7 @@ fn audit(state_dir: &Path, actor: &str, target: &Path, action: &str, size: usize
     }
 }
 
-fn append_audit(log: &Path, line: &[u8]) -> io::Result<()> {
+pub(crate) fn append_audit(log: &Path, line: &[u8]) -> io::Result<()> {
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir)?;
     }

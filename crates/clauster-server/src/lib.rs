@@ -12,6 +12,7 @@ mod bridge_env;
 mod claude_files;
 mod claude_md;
 mod clone;
+mod config_write;
 mod context;
 mod control;
 pub mod control_client;

@@ -122,6 +122,8 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("mcp.http_enabled", Bool),
     ("login_shepherd.enabled", Bool),
     ("login_shepherd.allow_setup_token", Bool),
+    ("config_write.enabled", Bool),
+    ("config_write.allow_user_scope", Bool),
     ("webhooks.enabled", Bool),
     ("webhooks.urls", List),
     ("webhooks.timeout_seconds", Float),
@@ -139,8 +141,6 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("notifications.notify_on_reconnect_failed", Bool),
     // Ignored sections (config.md §3.12): accepted, never validated.
     ("api.openapi_enabled", Raw),
-    ("config_write.enabled", Raw),
-    ("config_write.allow_user_scope", Raw),
     ("claustrum.enabled", Raw),
     ("claustrum.binary", Raw),
     ("claustrum.socket_path", Raw),

@@ -31,11 +31,11 @@ pub use error::{ConfigError, Notice, NoticeLevel, Problem, Problems};
 pub use host::{HostName, HostRule};
 pub use reference::{KeyDoc, reference, reference_markdown};
 pub use schema::{
-    ApiSettings, AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel, LoginShepherdSettings,
-    LogsSettings, McpSettings, MetricsSettings, NotificationsSettings, ObservabilitySettings,
-    PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings, Secret, TlsProvision,
-    TlsSettings, UiSettings, UsageMode, UsageSettings, WebhooksSettings,
+    ApiSettings, AuthSettings, ClaudeSettings, CloneSettings, Config, ConfigWriteSettings,
+    CookieSecure, DbSettings, InstanceDefaults, IpNet, LOOPBACK_HOSTS, LogFormat, LogLevel,
+    LoginShepherdSettings, LogsSettings, McpSettings, MetricsSettings, NotificationsSettings,
+    ObservabilitySettings, PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings,
+    Secret, TlsProvision, TlsSettings, UiSettings, UsageMode, UsageSettings, WebhooksSettings,
 };
 pub use validate::normalize_origin;
 pub use yaml_guard::ALIAS_EXPANSION_LIMIT;

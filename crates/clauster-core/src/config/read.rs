@@ -15,11 +15,11 @@ use config::{Value, ValueKind};
 
 use super::error::{Notice, Problem, is_sensitive_name};
 use super::schema::{
-    ApiSettings, AuthSettings, ClaudeSettings, CloneSettings, Config, CookieSecure, DbSettings,
-    InstanceDefaults, IpNet, LogFormat, LogLevel, LoginShepherdSettings, LogsSettings, McpSettings,
-    MetricsSettings, NotificationsSettings, ObservabilitySettings, PriceOverride, ProjectSettings,
-    ReaperSettings, ReverseProxySettings, Secret, TlsProvision, TlsSettings, UiSettings, UsageMode,
-    UsageSettings, WebhooksSettings,
+    ApiSettings, AuthSettings, ClaudeSettings, CloneSettings, Config, ConfigWriteSettings,
+    CookieSecure, DbSettings, InstanceDefaults, IpNet, LogFormat, LogLevel, LoginShepherdSettings,
+    LogsSettings, McpSettings, MetricsSettings, NotificationsSettings, ObservabilitySettings,
+    PriceOverride, ProjectSettings, ReaperSettings, ReverseProxySettings, Secret, TlsProvision,
+    TlsSettings, UiSettings, UsageMode, UsageSettings, WebhooksSettings,
 };
 use super::validate;
 use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
@@ -647,6 +647,10 @@ impl<'a> Reader<'a> {
             login_shepherd: LoginShepherdSettings {
                 enabled: self.bool("login_shepherd.enabled", false),
                 allow_setup_token: self.bool("login_shepherd.allow_setup_token", false),
+            },
+            config_write: ConfigWriteSettings {
+                enabled: self.bool("config_write.enabled", false),
+                allow_user_scope: self.bool("config_write.allow_user_scope", false),
             },
             webhooks: self.webhooks(),
             notifications: self.notifications(),
@@ -1449,13 +1453,7 @@ impl<'a> Reader<'a> {
     /// Only the keys whose default is known to be off count: a flag that is true, a URL
     /// list or event map that is not empty.
     pub(crate) fn ignored_sections(&mut self) -> Vec<&'static str> {
-        const SWITCHES: &[(&str, &[&str])] = &[
-            (
-                "config_write",
-                &["config_write.enabled", "config_write.allow_user_scope"],
-            ),
-            ("claustrum", &["claustrum.enabled"]),
-        ];
+        const SWITCHES: &[(&str, &[&str])] = &[("claustrum", &["claustrum.enabled"])];
         // Visit every ignored key so the coverage test sees them read.
         for (path, kind) in super::env::KEYS {
             if *kind == super::env::EnvKind::Raw {

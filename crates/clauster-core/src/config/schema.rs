@@ -229,6 +229,7 @@ pub struct Config {
     pub observability: ObservabilitySettings,
     pub mcp: McpSettings,
     pub login_shepherd: LoginShepherdSettings,
+    pub config_write: ConfigWriteSettings,
     pub webhooks: WebhooksSettings,
     pub notifications: NotificationsSettings,
 }
@@ -373,6 +374,15 @@ pub struct LoginShepherdSettings {
     pub enabled: bool,
     /// The `setup-token` mode too (a second opt-in, off by default).
     pub allow_setup_token: bool,
+}
+
+/// `config_write` (issue 23): Claude Code's own configuration edited from the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWriteSettings {
+    /// The `/api/config-write/*` routes and the "Claude config" sheets; 404 when off.
+    pub enabled: bool,
+    /// The User scope (`~/.claude/`) too (a second opt-in, off by default).
+    pub allow_user_scope: bool,
 }
 
 /// `mcp` (issue 24): the MCP server of `clauster mcp` (stdio) and of `/mcp` (HTTP).

@@ -1026,16 +1026,18 @@ fn ignored_sections_notice() {
          notifications: {enabled: false, urls: ['https://hook.example']}\n\
          webhooks: {enabled: yes, events: {crash: true}}\n\
          login_shepherd: {enabled: false}\n\
-         claustrum: {enabled: false, binary: /usr/bin/claustrum, keep_children: true}\n\
+         claustrum: {enabled: true, binary: /usr/bin/claustrum, keep_children: true}\n\
          config_write: {enabled: true}\nmcp:\n",
     );
     assert_eq!(
         notices(&loaded),
         [
             "these settings are accepted for compatibility but have no effect in this version: \
-          config_write"
+          claustrum"
         ]
     );
+    assert!(loaded.config.config_write.enabled);
+    assert!(!loaded.config.config_write.allow_user_scope);
     assert_eq!(loaded.notices[0].level, NoticeLevel::Info);
     let quiet = yaml(
         "webhooks: {enabled: false, urls: [], timeout_seconds: 5, block_private_targets: \
