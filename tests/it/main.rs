@@ -13,6 +13,7 @@ mod browser_readiness;
 mod claude_md;
 mod cli;
 mod cli_verbs;
+mod config_write;
 mod create_clone;
 mod descriptors;
 mod doctor;
