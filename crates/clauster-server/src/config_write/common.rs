@@ -6,6 +6,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::{self, EditError, Scope};
 use clauster_core::claude_json;
@@ -100,9 +102,11 @@ pub fn write_gate(
     Ok((scope, project))
 }
 
-/// The body of a write: a JSON object (422 otherwise).
-pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    Ok(crate::http::JsonObject::parse(body)?.fields().clone())
+/// The body of a write: within the limit (413 `request body too large`), a JSON object (422).
+pub fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body =
+        body.map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
+    Ok(crate::http::JsonObject::parse(&body)?.fields().clone())
 }
 
 /// The optional `hash` of a write body: 422 when present and not a string.

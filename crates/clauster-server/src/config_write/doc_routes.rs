@@ -11,6 +11,7 @@ use std::sync::PoisonError;
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::{Scope, front_matter};
@@ -354,9 +355,9 @@ pub async fn subagent_write(
     UrlPath(name): UrlPath<String>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
     if BUILT_IN_AGENTS.contains(&name.as_str()) {
         return Err(ApiError::new(
@@ -505,9 +506,9 @@ pub async fn skill_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
     let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
         return Err(ApiError::invalid(
@@ -561,9 +562,9 @@ pub async fn skill_delete(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
     let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
         return Err(ApiError::invalid(
@@ -638,9 +639,9 @@ pub async fn claude_md_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
     let content = content_of(&body, "content")?;
     let expected = hash_of(&body)?;

@@ -4,6 +4,7 @@
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::effective::{self, Layer, Layers};
@@ -104,7 +105,7 @@ async fn write_settings_surface(
     state: AppState,
     extensions: &Extensions,
     socket: bool,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
     surface: Surface,
 ) -> Result<Json<Value>, ApiError> {
     let body = body_object(body)?;
@@ -143,13 +144,13 @@ pub async fn settings_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     write_settings_surface(
         state,
         &extensions,
         socket.is_some(),
-        &body,
+        body,
         Surface::Settings,
     )
     .await
@@ -166,13 +167,13 @@ pub async fn permissions_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     write_settings_surface(
         state,
         &extensions,
         socket.is_some(),
-        &body,
+        body,
         Surface::Permissions,
     )
     .await
@@ -189,9 +190,9 @@ pub async fn hooks_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    write_settings_surface(state, &extensions, socket.is_some(), &body, Surface::Hooks).await
+    write_settings_surface(state, &extensions, socket.is_some(), body, Surface::Hooks).await
 }
 
 /// `POST settings/reveal {scope, project, confirm, key}`: one masked `env` value, in clear —
@@ -200,9 +201,9 @@ pub async fn settings_reveal(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, ALL)?;
     let Some(key) = body.get("key").and_then(Value::as_str).map(str::to_owned) else {
         return Err(ApiError::invalid(
@@ -358,9 +359,9 @@ pub async fn mcp_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, ALL)?;
     let servers = object_field(&body, "servers")?;
     let expected = hash_of(&body)?;
@@ -396,9 +397,9 @@ pub async fn mcp_server(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, ALL)?;
     let op = match body.get("op").and_then(Value::as_str) {
         Some("add") => ServerOp::Add,
@@ -525,9 +526,9 @@ pub async fn approvals_write(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (_, project) = write_gate(&state, &extensions, &body, &[Scope::Project])?;
     let (Some(enabled), Some(disabled)) = (
         string_list(&body, "enabled"),
@@ -566,9 +567,9 @@ pub async fn reset_choices(
     State(state): State<AppState>,
     socket: Socket,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
+    let body = body_object(body)?;
     let (_, project) = write_gate(&state, &extensions, &body, &[Scope::Project])?;
     let place = Place::new(&state, Scope::Project, project.as_deref()).await?;
     let actor = crate::claude_md::actor(socket.is_some());
