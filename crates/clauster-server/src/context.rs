@@ -42,6 +42,10 @@ pub fn page_context(config: &Config, config_file_found: bool) -> PageContext {
             allowed_schemes: config.clone.allowed_schemes.clone(),
         },
         reaper_ui: config.reaper.ui_enabled,
+        config_write: clauster_wire::ConfigWriteContext {
+            enabled: config.config_write.enabled,
+            allow_user_scope: config.config_write.allow_user_scope,
+        },
     }
 }
 

@@ -101,6 +101,7 @@ mod tests {
                 allowed_schemes: vec!["https".into(), "ssh".into()],
             },
             reaper_ui: false,
+            config_write: clauster_wire::ConfigWriteContext::default(),
         }
     }
 

@@ -28,7 +28,9 @@ pub use clone::{
     CloneAccepted, CloneCancelling, CloneJobList, CloneJobState, CloneJobSummary,
     CloneProgressFrame,
 };
-pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
+pub use context::{
+    CloneContext, ConfigWriteContext, InstanceDefaults, MetricsContext, PageContext, UsageContext,
+};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use metrics::{Metrics, ProjectMetrics};
