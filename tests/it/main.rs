@@ -8,6 +8,7 @@ mod auth;
 mod bad_inputs;
 mod bridges;
 mod browser;
+mod browser_config;
 mod browser_polish;
 mod browser_readiness;
 mod claude_md;
