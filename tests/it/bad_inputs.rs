@@ -2516,7 +2516,7 @@ async fn rows_102_to_119_config_write_refusals() {
     std::os::unix::fs::symlink(&outside, linked.join(".claude")).unwrap();
     trust_all(&sandbox, &[&alpha, &beta, &linked]);
     let bench = Bench::start(sandbox, &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")]);
-    let hash_now = sha256_hex(&std::fs::read(alpha.join(".mcp.json")).unwrap());
+    let hash_now = sha256_hex(std::fs::read(alpha.join(".mcp.json")).unwrap());
     let w = |extra: Value| {
         let mut body = json!({"project": "alpha", "confirm": "alpha"});
         for (k, v) in extra.as_object().unwrap() {

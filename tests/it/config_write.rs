@@ -165,7 +165,7 @@ async fn settings_permissions_and_hooks_keep_what_they_do_not_own() {
     assert_eq!(after["model"], "sonnet");
     assert_eq!(after["futureKey"], json!({"nested": [1, 2]}));
     assert_eq!(after["permissions"]["allow"], json!(["Read"]));
-    assert_eq!(written["hash"], sha256_hex(&std::fs::read(&file).unwrap()));
+    assert_eq!(written["hash"], sha256_hex(std::fs::read(&file).unwrap()));
 
     // The old hash is stale now: 409, nothing written.
     let before = std::fs::read(&file).unwrap();
