@@ -2546,8 +2546,8 @@ async fn rows_102_to_119_config_write_refusals() {
     let too_big = format!("content is {} bytes, over the 65536 byte cap", big.len());
     bench
         .table(vec![
-            (102, get(cw("settings?scope=global&project=alpha")), 422, is(r#"scope must be one of ["user", "project", "local"]"#)),
-            (102, get(cw("subagents?scope=local&project=alpha")), 422, is(r#"scope must be one of ["user", "project"]"#)),
+            (102, get(cw("settings?scope=global&project=alpha")), 422, is("scope must be 'project', 'user', or 'local'")),
+            (102, get(cw("subagents?scope=local&project=alpha")), 422, is("scope must be 'project' or 'user'")),
             (103, perms(json!({})).with_body(json!({"project": "alpha", "permissions": {}})), 400, is("confirmation text must be 'alpha'")),
             (103, put(cw("permissions"), json!({"project": "alpha", "confirm": "Alpha", "permissions": {}})), 400, is("confirmation text must be 'alpha'")),
             (103, put(cw("hooks"), json!({"scope": "local", "project": "alpha", "confirm": "alpha", "hooks": {}})), 400, is("confirmation text must be 'alpha (local)'")),

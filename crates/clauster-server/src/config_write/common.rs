@@ -47,13 +47,16 @@ pub fn scope_of(raw: Option<&str>, allowed: &[Scope]) -> Result<Scope, ApiError>
     let raw = raw.unwrap_or("project");
     match Scope::parse(raw) {
         Some(scope) if allowed.contains(&scope) => Ok(scope),
-        _ => {
-            let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-            Err(ApiError::invalid(
-                format!("scope must be one of {names:?}"),
-                Some("scope"),
-            ))
-        }
+        // 1.3.2's texts, which its scripts and tests match.
+        _ if allowed.len() == 3 => Err(ApiError::invalid(
+            "scope must be 'project', 'user', or 'local'",
+            Some("scope"),
+        )),
+        _ if allowed.len() == 2 => Err(ApiError::invalid(
+            "scope must be 'project' or 'user'",
+            Some("scope"),
+        )),
+        _ => Err(ApiError::invalid("scope must be 'project'", Some("scope"))),
     }
 }
 
