@@ -156,7 +156,19 @@ impl Place {
     ) -> Result<Self, ApiError> {
         let project = match (scope, project) {
             (Scope::User, _) => None,
-            (_, Some(name)) if !name.is_empty() => Some(claude_md::project(state, name).await?),
+            (_, Some(name)) if !name.is_empty() => {
+                // An escaping or malformed name is a 400 before any lookup (1.3.2).
+                if clauster_core::names::ProjectName::new(name).is_err() {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "invalid project name: '{}'",
+                            clauster_core::names::echo(name)
+                        ),
+                    ));
+                }
+                Some(claude_md::project(state, name).await?)
+            }
             _ => {
                 return Err(ApiError::invalid(
                     format!("{}-scope requests need a 'project'", scope.as_str()),

@@ -36,6 +36,18 @@ const BUILT_IN_AGENTS: &[&str] = &["general-purpose", "explore", "plan"];
 
 const SKILL_FILE: &str = "SKILL.md";
 
+/// Whether `name` is a built-in subagent, in any case (`Explore`, `plan`), as 1.3.2 matches.
+fn built_in(name: &str) -> bool {
+    BUILT_IN_AGENTS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+fn built_in_refusal(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("'{name}' is built into Claude Code and has no file to edit"),
+    )
+}
+
 type Socket = Option<Extension<ViaControlSocket>>;
 
 #[derive(Debug, Deserialize)]
@@ -314,7 +326,7 @@ pub async fn subagent_read(
     let out = blocking("reading a subagent", move || {
         let mut out = head(&place);
         out.insert("name".into(), name.clone().into());
-        if BUILT_IN_AGENTS.contains(&name.as_str()) {
+        if built_in(&name) {
             out.extend(
                 json!({"source": "built-in", "editable": false, "exists": false,
                 "content": "", "frontmatter": {}, "hash": null})
@@ -326,6 +338,9 @@ pub async fn subagent_read(
         }
         checked_name("subagent", &name)?;
         let doc = read_doc(&place.in_scope_dir(&format!("agents/{name}.md"))?)?;
+        if !doc.exists {
+            return Err(ApiError::not_found(format!("subagent '{name}' not found")));
+        }
         let parsed = front_matter::parse(&doc.content);
         out.insert("source".into(), place.scope.as_str().into());
         out.insert("editable".into(), Value::Bool(true));
@@ -359,11 +374,8 @@ pub async fn subagent_write(
 ) -> Result<Json<Value>, ApiError> {
     let body = body_object(body)?;
     let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
-    if BUILT_IN_AGENTS.contains(&name.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("'{name}' is built into Claude Code and has no file to edit"),
-        ));
+    if built_in(&name) {
+        return Err(built_in_refusal(&name));
     }
     checked_name("subagent", &name)?;
     let content = content_of(&body, "content")?;
@@ -402,6 +414,9 @@ pub async fn subagent_delete(
     extensions: Extensions,
 ) -> Result<Json<Value>, ApiError> {
     let (scope, project) = write_gate(&state, &extensions, &query_body(&query), USER_PROJECT)?;
+    if built_in(&name) {
+        return Err(built_in_refusal(&name));
+    }
     checked_name("subagent", &name)?;
     let place = Place::new(&state, scope, project.as_deref()).await?;
     let actor = crate::claude_md::actor(socket.is_some());
