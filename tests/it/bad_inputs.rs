@@ -2347,7 +2347,7 @@ async fn rows_81_82_the_project_mute_route() {
 // ---------------------------------------------------------------------------------------------
 // Rows 86–90: step-up re-authentication (`POST /api/reauth`, security.md §3.2). Row 89 (a
 // privileged route without a fresh step-up) is tested where the extractor lives
-// (`auth::elevation`), since no route served yet takes it.
+// (`auth::elevation`) and through the config-write routes (`config_write.rs`).
 
 /// `POST /api/reauth` from the dashboard's own origin with `cookie` and a raw body.
 fn reauth(bench: &Bench, cookie: Option<&str>, body: &[u8]) -> Request {

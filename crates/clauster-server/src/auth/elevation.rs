@@ -22,14 +22,6 @@ pub const REAUTH_REQUIRED: &str = "reauth_required";
 /// cookie, or a caller the step-up does not apply to — bearer tokens, forward-auth, auth off,
 /// the control socket and MCP. Anything else is refused with 403 `reauth_required`.
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the advanced config tier and the config-write routes take it (security.md \
-                  §3.2); until they land only the tests (here and in `login`) do"
-    )
-)]
 pub struct Elevated;
 
 impl Elevated {
