@@ -55,6 +55,16 @@ pub const FILES: &[&str] = &[
     "test_supervisor",
     "test_provisioning",
     "test_dependencies",
+    // Claude Code's configuration (issue 23, config-write.md); plugins and the MCP CLI path
+    // are not served.
+    "test_config_write",
+    "test_config_write_claude_md",
+    "test_config_write_hooks",
+    "test_config_write_mcp",
+    "test_config_write_permissions",
+    "test_config_write_settings",
+    "test_config_write_skills",
+    "test_config_write_subagents",
 ];
 
 pub struct Options {

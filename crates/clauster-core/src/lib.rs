@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod argv;
 pub mod capability;
+pub mod claude_config;
 pub mod claude_json;
 pub mod clone;
 pub mod config;

@@ -43,6 +43,14 @@ pub enum ClaudeFileError {
         #[source]
         reason: ClaudeJsonError,
     },
+    /// The lost-update guard of a dashboard edit (409): the file's sha256 is no longer the one
+    /// the editor loaded. Nothing was written.
+    #[error("{} changed on disk since it was loaded; reload it, or overwrite with the new hash", file.display())]
+    Stale {
+        file: PathBuf,
+        /// The sha256 of the file now (of no bytes when it is missing).
+        current: String,
+    },
     /// Another process held the lock for longer than 5 s (503). Nothing was written.
     #[error("{} is locked by another process", home_relative(file))]
     Locked { file: PathBuf },
@@ -106,6 +114,18 @@ pub fn install_recap_hook(
 pub fn update_json_file(
     state_dir: &Path,
     path: &Path,
+    transform: impl FnMut(&mut Value) -> Result<bool, ClaudeJsonError>,
+) -> Result<bool, ClaudeFileError> {
+    update_json_file_guarded(state_dir, path, None, transform)
+}
+
+/// [`update_json_file`] with the lost-update guard of the dashboard's editors
+/// (config-write.md §2): with `expected_sha256`, the file read under the lock must still
+/// hash to it (a missing file hashes as no bytes), else [`ClaudeFileError::Stale`].
+pub fn update_json_file_guarded(
+    state_dir: &Path,
+    path: &Path,
+    expected_sha256: Option<&str>,
     mut transform: impl FnMut(&mut Value) -> Result<bool, ClaudeJsonError>,
 ) -> Result<bool, ClaudeFileError> {
     let io_err = |source| ClaudeFileError::Io {
@@ -117,7 +137,8 @@ pub fn update_json_file(
     // Step 3 first, without the lock: a file that needs no change is never locked, so a lock
     // another process holds cannot delay or refuse a launch that writes nothing (issue 15
     // review). Anything else (a change, an unreadable file) takes the locked path below.
-    if let Ok(Some((bytes, _))) = read_current(&target)
+    if expected_sha256.is_none()
+        && let Ok(Some((bytes, _))) = read_current(&target)
         && let Ok(mut value) = claude_json::parse_config_bytes(&bytes)
         && let Ok(false) = transform(&mut value)
     {
@@ -159,6 +180,15 @@ pub fn update_json_file(
         let original = before
             .as_ref()
             .map_or(&[][..], |(bytes, _)| bytes.as_slice());
+        if let Some(expected) = expected_sha256 {
+            let current = format!("{:x}", Sha256::digest(original));
+            if current != expected {
+                return Err(ClaudeFileError::Stale {
+                    file: path.to_path_buf(),
+                    current,
+                });
+            }
+        }
         let mut value = claude_json::parse_config_bytes(original).map_err(|reason| {
             ClaudeFileError::Unparseable {
                 file: path.to_path_buf(),

@@ -55,7 +55,7 @@ struct Target {
 /// The current file: its text and hash, or `None` when missing.
 type Current = Option<(String, String)>;
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
@@ -200,7 +200,7 @@ fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
 }
 
 /// Who made the request, for the audit line.
-fn actor(via_socket: bool) -> &'static str {
+pub(crate) fn actor(via_socket: bool) -> &'static str {
     // Bearer tokens and forward-auth are not served yet: every TCP request is the admin.
     if via_socket { "cli" } else { "admin" }
 }

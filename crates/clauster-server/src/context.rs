@@ -44,6 +44,10 @@ pub fn page_context(config: &Config, config_file_found: bool) -> PageContext {
         reaper_ui: config.reaper.ui_enabled,
         sign_in: config.login_shepherd.enabled,
         setup_token: config.login_shepherd.enabled && config.login_shepherd.allow_setup_token,
+        config_write: clauster_wire::ConfigWriteContext {
+            enabled: config.config_write.enabled,
+            allow_user_scope: config.config_write.allow_user_scope,
+        },
     }
 }
 

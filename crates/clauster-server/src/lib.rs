@@ -13,6 +13,7 @@ mod claude_files;
 mod claude_md;
 mod clone;
 mod config_editor;
+mod config_write;
 mod context;
 mod control;
 pub mod control_client;

@@ -104,6 +104,7 @@ mod tests {
             reaper_ui: false,
             sign_in: false,
             setup_token: false,
+            config_write: clauster_wire::ConfigWriteContext::default(),
         }
     }
 

@@ -47,6 +47,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         // The ghost-environment reaper (http-api.md §7), gated by `reaper.ui_enabled`.
         .merge(crate::reaper::routes::routes())
         .merge(crate::login_shepherd::routes())
+        // Claude Code's configuration (config-write.md), 404 unless `config_write.enabled`.
+        .merge(crate::config_write::routes())
         // Notifications (notifications.md §6): delivery log, test, per-project mute.
         .merge(crate::notify::routes::router())
         // Web Push (notifications.md §8): key, devices, and the service worker at the root.

@@ -132,9 +132,9 @@ fn unknown_project(name: &str) -> ApiError {
 /// I/O.
 fn claude_file_error(err: &ClaudeFileError) -> ApiError {
     let status = match err {
-        ClaudeFileError::Unparseable { .. } | ClaudeFileError::Refused { .. } => {
-            StatusCode::CONFLICT
-        }
+        ClaudeFileError::Unparseable { .. }
+        | ClaudeFileError::Refused { .. }
+        | ClaudeFileError::Stale { .. } => StatusCode::CONFLICT,
         ClaudeFileError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ClaudeFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     };

@@ -8,6 +8,7 @@
 
 mod badges;
 mod cards;
+mod claude_config;
 mod claude_md;
 mod dom;
 mod failure;
@@ -71,6 +72,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
     } = bootstrap;
     // The one store: seeded from the page, then kept current by `/ws/events`.
     let reaper_ui = context.reaper_ui;
+    let user_config = context.config_write.enabled && context.config_write.allow_user_scope;
     let store = Store::new(context, projects, instances);
     store.seed_badges(badges);
     // Runs only in the browser, after hydration attached every listener: opens the push
@@ -116,6 +118,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
             <instances::InstanceZones store=store />
             <cards::Projects store=store sort=view.sort q=view.q meta=view.meta />
             {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
+            {user_config.then(|| view! { <claude_config::UserConfigPanel store=store /> })}
         </main>
         <widgets::Toasts store=store />
     }

@@ -27,6 +27,16 @@ pub struct PageContext {
     /// `login_shepherd.allow_setup_token`: it also offers the long-lived token.
     #[serde(default)]
     pub setup_token: bool,
+    /// Claude Code's configuration editors (config-write.md); absent in older contexts.
+    #[serde(default)]
+    pub config_write: ConfigWriteContext,
+}
+
+/// Which "Claude config" sheets the page offers (config.md §3.9).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigWriteContext {
+    pub enabled: bool,
+    pub allow_user_scope: bool,
 }
 
 /// The launch popover's defaults (config.md §3.3).

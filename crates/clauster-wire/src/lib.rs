@@ -31,7 +31,9 @@ pub use clone::{
     CloneProgressFrame,
 };
 pub use config_editor::{ConfigSaved, ConfigView, FieldSpec, MapKey};
-pub use context::{CloneContext, InstanceDefaults, MetricsContext, PageContext, UsageContext};
+pub use context::{
+    CloneContext, ConfigWriteContext, InstanceDefaults, MetricsContext, PageContext, UsageContext,
+};
 pub use health::{Health, HealthDetail};
 pub use instance::{Forgotten, Frame, HealthFacts, Instance, Sequenced, Snapshot, SpawnOutcome};
 pub use metrics::{Metrics, ProjectMetrics};

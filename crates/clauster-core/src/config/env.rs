@@ -128,6 +128,8 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("mcp.http_enabled", Bool),
     ("login_shepherd.enabled", Bool),
     ("login_shepherd.allow_setup_token", Bool),
+    ("config_write.enabled", Bool),
+    ("config_write.allow_user_scope", Bool),
     ("webhooks.enabled", Bool),
     ("webhooks.urls", List),
     ("webhooks.timeout_seconds", Float),
@@ -144,8 +146,6 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("notifications.notify_on_permission", Bool),
     ("notifications.notify_on_session_end", Bool),
     ("notifications.notify_on_reconnect_failed", Bool),
-    ("config_write.enabled", Bool),
-    ("config_write.allow_user_scope", Bool),
     // Ignored sections (config.md §3.12): accepted, never validated.
     ("api.openapi_enabled", Raw),
     ("claustrum.enabled", Raw),

@@ -43,13 +43,13 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("clone", "`clone`", "config.md §3.8"),
     ("reaper", "`reaper`", "config.md §3.9"),
     ("login_shepherd", "`login_shepherd`", "config.md §3.9"),
+    ("config_write", "`config_write`", "config.md §3.9"),
     ("usage", "`usage`", "config.md §3.10"),
     ("metrics", "`metrics`", "config.md §3.11"),
     ("observability", "`observability`", "config.md §3.11"),
     ("webhooks", "`webhooks`", "notifications.md §2"),
     ("notifications", "`notifications`", "notifications.md §1"),
     ("mcp", "`mcp`", "docs/mcp.md, Configuration"),
-    ("config_write", "`config_write`", "config.md §8.2"),
 ];
 
 /// Every key the loader reads, in the order of the page.

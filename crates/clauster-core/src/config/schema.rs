@@ -404,11 +404,14 @@ pub struct LoginShepherdSettings {
     pub allow_setup_token: bool,
 }
 
-/// `config_write` (issue 23): the code-executing configuration tier. Here it gates the
-/// settings editor's advanced list (config.md §8.2).
+/// `config_write` (issue 23): Claude Code's own configuration edited from the dashboard; it
+/// also gates the settings editor's advanced list (config.md §8.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigWriteSettings {
+    /// The `/api/config-write/*` routes, the "Claude config" sheets and the advanced
+    /// settings; 404 when off.
     pub enabled: bool,
+    /// The User scope (`~/.claude/`) too (a second opt-in, off by default).
     pub allow_user_scope: bool,
 }
 

@@ -1047,6 +1047,7 @@ fn ignored_sections_notice() {
         ]
     );
     assert!(loaded.config.config_write.enabled);
+    assert!(!loaded.config.config_write.allow_user_scope);
     assert_eq!(loaded.notices[0].level, NoticeLevel::Info);
     let quiet = yaml(
         "webhooks: {enabled: false, urls: [], timeout_seconds: 5, block_private_targets: \

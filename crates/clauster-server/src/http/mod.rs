@@ -12,6 +12,6 @@ pub(crate) mod ws;
 pub use csp::CspNonce;
 pub(crate) use extract::JsonObject;
 pub(crate) use html::escape_html;
-pub(crate) use project::{ProjectParam, ProjectRejection};
+pub(crate) use project::{ProjectParam, ProjectRejection, find_project};
 pub(crate) use responses::mark_no_store;
 pub(crate) use routing::ApiAndV1;

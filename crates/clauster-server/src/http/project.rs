@@ -73,15 +73,23 @@ impl FromRequestParts<AppState> for ProjectParam {
             .ok()
             .and_then(|Path(params)| params.get("name").cloned())
             .unwrap_or_default();
-        let name = ProjectName::new(&raw)
-            .map_err(|err| ProjectRejection::Invalid(ApiError::invalid(err.to_string(), None)))?;
-        let root = state.config().projects_root.clone();
-        let all = projects::discover_off_thread(root)
-            .await
-            .map_err(ProjectRejection::Failed)?;
-        all.into_iter()
-            .find(|p| p.name == name)
-            .map(Self)
-            .ok_or_else(|| ProjectRejection::Unknown(not_found(&raw)))
+        find_project(state, &raw).await.map(Self)
     }
+}
+
+/// The discovered project called `raw` (from a path, a query or a body), with the refusals
+/// of [`ProjectParam`].
+pub(crate) async fn find_project(
+    state: &AppState,
+    raw: &str,
+) -> Result<Discovered, ProjectRejection> {
+    let name = ProjectName::new(raw)
+        .map_err(|err| ProjectRejection::Invalid(ApiError::invalid(err.to_string(), None)))?;
+    let root = state.config().projects_root.clone();
+    let all = projects::discover_off_thread(root)
+        .await
+        .map_err(ProjectRejection::Failed)?;
+    all.into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ProjectRejection::Unknown(not_found(raw)))
 }

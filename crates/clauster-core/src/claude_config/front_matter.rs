@@ -1,0 +1,175 @@
+//! Subagent and skill files (config-write.md §8): Markdown with a YAML front matter block
+//! between `---` lines. The editor writes the text the user typed, byte for byte; this module
+//! checks it before it is written and reads the fields a list shows.
+
+use serde_json::{Map, Value};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use super::{EditError, invalid};
+
+/// The longest subagent or skill name accepted.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` may name a subagent file (`<name>.md`) or a skill directory: lower-case
+/// letters, digits and `-` / `_`, starting with a letter or digit.
+pub fn valid_item_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= MAX_NAME_LEN
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
+}
+
+/// A parsed file: the front matter as JSON and the Markdown body after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub fields: Map<String, Value>,
+    pub body: String,
+}
+
+/// Splits and parses `text`. The first line must be `---` (trailing blanks allowed); the
+/// block ends at the next such line. The block must be a YAML mapping with string keys.
+pub fn parse(text: &str) -> Result<Document, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.split_inclusive('\n');
+    let first = lines.next().unwrap_or("");
+    if first.trim_end() != "---" {
+        return Err("the file must start with a '---' line opening the front matter".into());
+    }
+    let mut yaml = String::new();
+    let mut consumed = first.len();
+    let mut closed = false;
+    for line in lines {
+        consumed += line.len();
+        if line.trim_end() == "---" {
+            closed = true;
+            break;
+        }
+        yaml.push_str(line);
+    }
+    if !closed {
+        return Err("the front matter has no closing '---' line".into());
+    }
+    let docs = YamlLoader::load_from_str(&yaml)
+        .map_err(|e| format!("the front matter is not valid YAML: {e}"))?;
+    let fields = match docs.into_iter().next() {
+        None => Map::new(),
+        Some(Yaml::Hash(hash)) => {
+            let mut out = Map::new();
+            for (key, value) in hash {
+                let Yaml::String(key) = key else {
+                    return Err("every front matter key must be a string".into());
+                };
+                out.insert(key, to_json(value)?);
+            }
+            out
+        }
+        Some(_) => return Err("the front matter must be a mapping of keys to values".into()),
+    };
+    Ok(Document {
+        fields,
+        body: text[consumed..].to_owned(),
+    })
+}
+
+fn to_json(yaml: Yaml) -> Result<Value, String> {
+    Ok(match yaml {
+        Yaml::String(s) | Yaml::Real(s) => Value::String(s),
+        Yaml::Integer(i) => Value::from(i),
+        Yaml::Boolean(b) => Value::Bool(b),
+        Yaml::Null => Value::Null,
+        Yaml::Array(items) => {
+            Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        Yaml::Hash(hash) => {
+            let mut out = Map::new();
+            for (key, value) in hash {
+                let Yaml::String(key) = key else {
+                    return Err("every front matter key must be a string".into());
+                };
+                out.insert(key, to_json(value)?);
+            }
+            Value::Object(out)
+        }
+        Yaml::Alias(_) => return Err("YAML aliases are not accepted in front matter".into()),
+        Yaml::BadValue => return Err("the front matter holds a value YAML cannot read".into()),
+    })
+}
+
+/// Checks a subagent or skill file before it is written: front matter that parses, with a
+/// non-empty `name` and `description`.
+pub fn check_document(kind: &str, text: &str) -> Result<Document, EditError> {
+    let doc = parse(text).map_err(|e| invalid(format!("{kind}: {e}")))?;
+    for key in ["name", "description"] {
+        match doc.fields.get(key).and_then(Value::as_str) {
+            Some(v) if !v.trim().is_empty() => {}
+            _ => {
+                return Err(invalid(format!(
+                    "{kind}: the front matter needs a non-empty '{key}' string"
+                )));
+            }
+        }
+    }
+    Ok(doc)
+}
+
+/// A new file's text from its fields (a template the editor starts from).
+pub fn emit(name: &str, description: &str, body: &str) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!(
+        "---\nname: {}\ndescription: {}\n---\n{}",
+        quote(name),
+        quote(description),
+        body
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_parse_and_round_trip() {
+        let text = "---\nname: reviewer\ndescription: \"Reviews: diffs\"\ntools: [Read, Grep]\nmodel: sonnet\n---\nYou review code.\n";
+        let doc = check_document("subagent", text).unwrap();
+        insta::assert_snapshot!(format!(
+            "{}\n---body---\n{}",
+            Value::Object(doc.fields),
+            doc.body
+        ));
+        let emitted = emit("new-one", "Says \"hi\": politely", "Body\n");
+        let back = check_document("skill", &emitted).unwrap();
+        assert_eq!(back.fields["description"], "Says \"hi\": politely");
+        assert_eq!(back.body, "Body\n");
+    }
+
+    #[test]
+    fn malformed_documents_name_the_fault() {
+        let cases = [
+            "no front matter\n",
+            "---\nname: x\n",
+            "---\nname: [unclosed\n---\n",
+            "---\n- a\n- b\n---\n",
+            "---\nname: x\n---\n",
+            "---\nname: x\ndescription: ''\n---\n",
+            "---\n? [a]\n: b\n---\n",
+            "---\na: &x 1\nb: *x\n---\n",
+        ];
+        let out: Vec<String> = cases
+            .iter()
+            .map(|t| check_document("subagent", t).unwrap_err().to_string())
+            .collect();
+        insta::assert_snapshot!(out.join("\n"));
+    }
+
+    #[test]
+    fn item_names() {
+        for ok in ["reviewer", "code-review_2", "a"] {
+            assert!(valid_item_name(ok), "{ok}");
+        }
+        for bad in ["", "../x", "Reviewer", "-x", "a/b", "a.md", &"x".repeat(65)] {
+            assert!(!valid_item_name(bad), "{bad}");
+        }
+    }
+}

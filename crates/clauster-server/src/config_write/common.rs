@@ -1,0 +1,452 @@
+//! What every `/api/config-write/*` handler shares (config-write.md §2): the gates in their
+//! order, the scope and project of a request, where each scope's files are, the blocking
+//! reads and guarded writes, and the audit line.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{Extensions, StatusCode};
+use clauster_core::claude_config::{self, EditError, Scope};
+use clauster_core::claude_json;
+use serde_json::{Map, Value};
+
+use crate::auth::elevation::Elevated;
+use crate::bounded_read::{JSON_FILE_CAP, Refused, read_regular};
+use crate::claude_files::{self, ClaudeFileError};
+use crate::claude_md;
+use crate::error::ApiError;
+use crate::projects::Discovered;
+use crate::state::AppState;
+
+/// The largest request body: a settings file or a Markdown document, escaped as JSON.
+pub const BODY_LIMIT: usize = 512 << 10;
+/// The largest subagent, skill or CLAUDE.md file read or written (as the CLAUDE.md editor).
+pub const MAX_DOC_BYTES: usize = claude_md::MAX_CONTENT_BYTES;
+/// The largest JSON file written (as read: issue 16 §2).
+pub const MAX_JSON_BYTES: usize = 1 << 20;
+
+/// Gate 1 (config-write.md §2): the whole surface is invisible (404) unless
+/// `config_write.enabled`; the User scope also needs `config_write.allow_user_scope`.
+pub fn capability(state: &AppState, scope: Scope) -> Result<(), ApiError> {
+    let settings = &state.config().config_write;
+    if !settings.enabled {
+        return Err(ApiError::not_found("config-write is disabled"));
+    }
+    if scope == Scope::User && !settings.allow_user_scope {
+        return Err(ApiError::not_found("config-write user scope is disabled"));
+    }
+    Ok(())
+}
+
+/// The scope of a request (`project` when absent); 422 for another word. Only after the
+/// capability gate has passed for the surface as a whole.
+pub fn scope_of(raw: Option<&str>, allowed: &[Scope]) -> Result<Scope, ApiError> {
+    let raw = raw.unwrap_or("project");
+    match Scope::parse(raw) {
+        Some(scope) if allowed.contains(&scope) => Ok(scope),
+        // 1.3.2's texts, which its scripts and tests match.
+        _ if allowed.len() == 3 => Err(ApiError::invalid(
+            "scope must be 'project', 'user', or 'local'",
+            Some("scope"),
+        )),
+        _ if allowed.len() == 2 => Err(ApiError::invalid(
+            "scope must be 'project' or 'user'",
+            Some("scope"),
+        )),
+        _ => Err(ApiError::invalid("scope must be 'project'", Some("scope"))),
+    }
+}
+
+/// The gates of a read, in order: capability (404) then the scope word (422) then the
+/// scope's own opt-in (404).
+pub fn read_gate(
+    state: &AppState,
+    raw_scope: Option<&str>,
+    allowed: &[Scope],
+) -> Result<Scope, ApiError> {
+    capability(state, Scope::Project)?;
+    let scope = scope_of(raw_scope, allowed)?;
+    capability(state, scope)?;
+    Ok(scope)
+}
+
+/// The gates of a write, in order: those of a read, then the step-up (403
+/// `reauth_required`, security.md §3.2), then the typed confirmation (400).
+pub fn write_gate(
+    state: &AppState,
+    extensions: &Extensions,
+    body: &Map<String, Value>,
+    allowed: &[Scope],
+) -> Result<(Scope, Option<String>), ApiError> {
+    let scope = read_gate(state, body.get("scope").and_then(Value::as_str), allowed)?;
+    Elevated::of(extensions)?;
+    let project = match scope {
+        Scope::User => None,
+        Scope::Project | Scope::Local => match body.get("project") {
+            Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{}-scope write requires a project", scope.as_str()),
+                ));
+            }
+        },
+    };
+    let expected = claude_config::confirm_token(scope, project.as_deref().unwrap_or(""));
+    if body.get("confirm").and_then(Value::as_str) != Some(expected.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("confirmation text must be '{expected}'"),
+        ));
+    }
+    Ok((scope, project))
+}
+
+/// The body of a write: within the limit (413 `request body too large`), a JSON object (422).
+pub fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body =
+        body.map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
+    Ok(crate::http::JsonObject::parse(&body)?.fields().clone())
+}
+
+/// The optional `hash` of a write body: 422 when present and not a string.
+pub fn hash_of(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match body.get("hash") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(h)) => Ok(Some(h.clone())),
+        Some(_) => Err(ApiError::invalid(
+            "'hash' must be a string when present",
+            Some("hash"),
+        )),
+    }
+}
+
+/// An object field of a write body (422 naming it otherwise).
+pub fn object_field(body: &Map<String, Value>, key: &str) -> Result<Map<String, Value>, ApiError> {
+    match body.get(key) {
+        Some(Value::Object(map)) => Ok(map.clone()),
+        _ => Err(ApiError::invalid(
+            format!("body must include a '{key}' object"),
+            Some(key),
+        )),
+    }
+}
+
+/// Where the scopes' files are for one request.
+#[derive(Clone, Debug)]
+pub struct Place {
+    pub scope: Scope,
+    /// The project (Project and Local scopes).
+    pub project: Option<Discovered>,
+    /// Claude's directory `D` (`~/.claude`, or `CLAUDE_CONFIG_DIR`).
+    pub claude_dir: PathBuf,
+    /// Claude's global file `G` (`~/.claude.json`).
+    pub global: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Place {
+    pub async fn new(
+        state: &AppState,
+        scope: Scope,
+        project: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let project = match (scope, project) {
+            (Scope::User, _) => None,
+            (_, Some(name)) if !name.is_empty() => {
+                // An escaping or malformed name is a 400 before any lookup (1.3.2).
+                if clauster_core::names::ProjectName::new(name).is_err() {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "invalid project name: '{}'",
+                            clauster_core::names::echo(name)
+                        ),
+                    ));
+                }
+                Some(
+                    crate::http::find_project(state, name)
+                        .await
+                        .map_err(|r| r.invalid_as_unknown(name))?,
+                )
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{}-scope requests need a 'project'", scope.as_str()),
+                    Some("project"),
+                ));
+            }
+        };
+        let settings = crate::trust::settings_file(&state.config(), &crate::state::ProcessEnv);
+        Ok(Self {
+            scope,
+            project,
+            claude_dir: settings
+                .parent()
+                .map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+            global: state.claude_global_file().to_owned(),
+            state_dir: state.config().state_dir.clone(),
+        })
+    }
+
+    pub fn project(&self) -> &Discovered {
+        self.project
+            .as_ref()
+            .expect("Project and Local places have a project")
+    }
+
+    /// The name shown in answers (`None` for the User scope).
+    pub fn project_name(&self) -> Option<String> {
+        self.project.as_ref().map(|p| p.name.to_string())
+    }
+
+    /// The canonical project path: its key in `G.projects`.
+    pub fn project_key(&self) -> String {
+        self.project().canonical.to_string_lossy().into_owned()
+    }
+
+    /// The scope's `settings.json` (`settings.local.json` for Local).
+    pub fn settings_file(&self) -> Result<PathBuf, ApiError> {
+        match self.scope {
+            Scope::User => Ok(self.claude_dir.join("settings.json")),
+            Scope::Project => self.in_project(".claude/settings.json"),
+            Scope::Local => self.in_project(".claude/settings.local.json"),
+        }
+    }
+
+    /// `rel` under the project, refused (400) when it or a directory on the way is a link
+    /// that leaves the project (security.md §7.3).
+    pub fn in_project(&self, rel: &str) -> Result<PathBuf, ApiError> {
+        let project = self.project();
+        let path = project.canonical.join(rel);
+        contained(&project.canonical, &path, rel)?;
+        Ok(path)
+    }
+
+    /// `rel` under the scope's directory: `D` for the User scope, `<project>/.claude` else.
+    pub fn in_scope_dir(&self, rel: &str) -> Result<PathBuf, ApiError> {
+        match self.scope {
+            Scope::User => Ok(self.claude_dir.join(rel)),
+            Scope::Project | Scope::Local => self.in_project(&format!(".claude/{rel}")),
+        }
+    }
+
+    /// Project and Local writes need a trusted project (as the CLAUDE.md editor, 403).
+    pub fn require_trusted(&self) -> Result<(), ApiError> {
+        let Some(project) = &self.project else {
+            return Ok(());
+        };
+        let trusted = claude_json::TrustState::Trusted
+            == crate::trust::load_trusted(&self.global)
+                .state(&project.canonical, project.path.join(".git").exists());
+        if trusted {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{} is not a trusted directory; trust the project first",
+                    project.canonical.display()
+                ),
+            ))
+        }
+    }
+}
+
+/// Every existing prefix of `path` below `root` must resolve inside `root`.
+fn contained(root: &Path, path: &Path, rel: &str) -> Result<(), ApiError> {
+    let outside = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{rel} resolves outside the project directory; Clauster does not follow it"),
+        )
+    };
+    let mut at = root.to_path_buf();
+    let Ok(tail) = path.strip_prefix(root) else {
+        return Err(outside());
+    };
+    for part in tail.components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Err(_) => break,
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let resolved = fs::canonicalize(&at).map_err(|_| outside())?;
+                if !resolved.starts_with(root) {
+                    return Err(outside());
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A JSON file as read: its value, or why it cannot be used (then shown read-only).
+#[derive(Debug)]
+pub struct JsonFile {
+    pub value: Value,
+    /// The parse error of a malformed file (then `value` is `{}`).
+    pub error: Option<String>,
+    /// sha256 of the bytes (of no bytes when missing): the lost-update guard's token.
+    pub hash: String,
+}
+
+impl JsonFile {
+    /// The `error` and `read_only` members of an answer.
+    pub fn annotate(&self, out: &mut Map<String, Value>) {
+        out.insert("hash".into(), Value::from(self.hash.clone()));
+        if let Some(error) = &self.error {
+            out.insert("error".into(), Value::from(error.clone()));
+            out.insert("read_only".into(), Value::Bool(true));
+        }
+    }
+}
+
+/// Reads a JSON file (following links: containment was checked), capped at 1 MiB.
+pub fn read_json(path: &Path) -> Result<JsonFile, ApiError> {
+    let name = path.display();
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let bytes = match read_regular(&target, JSON_FILE_CAP) {
+        Ok(bytes) => bytes,
+        Err(Refused::Missing) => Vec::new(),
+        Err(Refused::NotRegular) => {
+            return Err(ApiError::invalid(
+                format!("{name} is not a regular file"),
+                None,
+            ));
+        }
+        Err(Refused::TooLarge { size, cap }) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{name} is {size} bytes, over the {cap} byte cap"),
+            ));
+        }
+        Err(Refused::Io(e)) => return Err(io_error("read", path, &e)),
+    };
+    let hash = claude_md::sha256_hex(&bytes);
+    match claude_json::parse_config_bytes(&bytes) {
+        Ok(value) => Ok(JsonFile {
+            value,
+            error: None,
+            hash,
+        }),
+        Err(e) => Ok(JsonFile {
+            value: Value::Object(Map::new()),
+            error: Some(format!(
+                "{name} {e}; it is shown read-only and Clauster will not overwrite it"
+            )),
+            hash,
+        }),
+    }
+}
+
+pub fn io_error(verb: &str, path: &Path, err: &io::Error) -> ApiError {
+    ApiError::internal(format!("could not {verb} {}: {err}", path.display()))
+}
+
+/// Applies `edit` to the JSON file at `path` in the locked transaction of bridges.md §12.4
+/// (the lock the engine takes, with its deadline), with the lost-update guard when `expected`
+/// is given. Returns the new hash.
+pub fn write_json(
+    place: &Place,
+    path: &Path,
+    expected: Option<&str>,
+    mut edit: impl FnMut(&mut Value) -> Result<(), EditError>,
+) -> Result<String, ApiError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
+    }
+    let mut refused = None;
+    let mut too_large = None;
+    let result = claude_files::update_json_file_guarded(&place.state_dir, path, expected, |v| {
+        let before = v.clone();
+        if let Err(e) = edit(v) {
+            refused = Some(e);
+            return Ok(false);
+        }
+        let len = claude_json::to_config_text(v).len();
+        if len > MAX_JSON_BYTES {
+            too_large = Some(len);
+            return Ok(false);
+        }
+        Ok(*v != before)
+    });
+    if let Some(err) = refused {
+        return Err(edit_error(err));
+    }
+    if let Some(len) = too_large {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the edit would make {} {len} bytes, over the {MAX_JSON_BYTES} byte cap",
+                path.display()
+            ),
+        ));
+    }
+    result.map_err(|e| file_error(&e))?;
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(
+        crate::bounded_read::sha256_of_regular(&target, JSON_FILE_CAP * 2)
+            .unwrap_or_else(|| claude_md::sha256_hex(b"")),
+    )
+}
+
+pub fn edit_error(err: EditError) -> ApiError {
+    match err {
+        EditError::Invalid(m) => ApiError::invalid(m, None),
+        EditError::Conflicting(m) => ApiError::new(StatusCode::CONFLICT, m),
+    }
+}
+
+pub fn file_error(err: &ClaudeFileError) -> ApiError {
+    let status = match err {
+        ClaudeFileError::Unparseable { .. }
+        | ClaudeFileError::Refused { .. }
+        | ClaudeFileError::Stale { .. } => StatusCode::CONFLICT,
+        ClaudeFileError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ClaudeFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, err.to_string())
+}
+
+/// One line in `<state_dir>/config_audit.log`: who changed what where — key and server
+/// names, never values.
+pub fn audit(
+    place: &Place,
+    actor: &str,
+    surface: &str,
+    target: &Path,
+    action: &str,
+    keys: &[String],
+) {
+    let line = serde_json::json!({
+        "ts": crate::time::now_rfc3339(),
+        "actor": actor,
+        "surface": surface,
+        "scope": place.scope.as_str(),
+        "project": place.project_name(),
+        "target": target.to_string_lossy(),
+        "action": action,
+        "keys": keys,
+    });
+    let mut text = line.to_string();
+    text.push('\n');
+    if let Err(err) =
+        claude_md::append_audit(&place.state_dir.join("config_audit.log"), text.as_bytes())
+    {
+        tracing::warn!("could not append to the config audit log: {err}");
+    }
+}
+
+/// Runs blocking file work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::internal(format!("{what} panicked; see the server log")))?
+}

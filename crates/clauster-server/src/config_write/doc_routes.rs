@@ -1,0 +1,678 @@
+//! The Markdown surfaces (config-write.md §8): subagents (`agents/<name>.md`), skills
+//! (`skills/<name>/SKILL.md`) and the scope's CLAUDE.md. The text is written as typed, after
+//! its front matter is checked; reads are never masked (the text round-trips exactly).
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{Extensions, StatusCode};
+use clauster_core::claude_config::{Scope, front_matter};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::common::{
+    MAX_DOC_BYTES, Place, audit, blocking, body_object, edit_error, hash_of, io_error, read_gate,
+    write_gate,
+};
+use crate::bounded_read::{Refused, read_regular};
+use crate::claude_md::sha256_hex;
+use crate::control::ViaControlSocket;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Subagents and skills have no Local scope (Claude Code reads none).
+const USER_PROJECT: &[Scope] = &[Scope::User, Scope::Project];
+
+/// The subagents Claude Code compiles in: listed, never editable (no file exists).
+const BUILT_IN_AGENTS: &[&str] = &["general-purpose", "explore", "plan"];
+
+const SKILL_FILE: &str = "SKILL.md";
+
+/// Whether `name` is a built-in subagent, in any case (`Explore`, `plan`), as 1.3.2 matches.
+fn built_in(name: &str) -> bool {
+    BUILT_IN_AGENTS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+fn built_in_refusal(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("'{name}' is built into Claude Code and has no file to edit"),
+    )
+}
+
+type Socket = Option<Extension<ViaControlSocket>>;
+
+#[derive(Debug, Deserialize)]
+pub struct DocQuery {
+    pub scope: Option<String>,
+    pub project: Option<String>,
+    pub name: Option<String>,
+    pub relative: Option<String>,
+    pub confirm: Option<String>,
+}
+
+fn head(place: &Place) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("scope".into(), place.scope.as_str().into());
+    if let Some(name) = place.project_name() {
+        out.insert("project".into(), name.into());
+    }
+    out
+}
+
+/// A Markdown file as read.
+struct Doc {
+    exists: bool,
+    content: String,
+    hash: Option<String>,
+}
+
+fn read_doc(path: &Path) -> Result<Doc, ApiError> {
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = path.display();
+    let bytes = match read_regular(&target, MAX_DOC_BYTES as u64) {
+        Ok(bytes) => bytes,
+        Err(Refused::Missing) => {
+            return Ok(Doc {
+                exists: false,
+                content: String::new(),
+                hash: None,
+            });
+        }
+        Err(Refused::NotRegular) => {
+            return Err(ApiError::invalid(
+                format!("{name} is not a regular file"),
+                None,
+            ));
+        }
+        Err(Refused::TooLarge { size, cap }) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{name} is {size} bytes, over the {cap} byte cap"),
+            ));
+        }
+        Err(Refused::Io(e)) => return Err(io_error("read", path, &e)),
+    };
+    let hash = sha256_hex(&bytes);
+    let content = String::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid(format!("{name} is not valid UTF-8"), None))?;
+    Ok(Doc {
+        exists: true,
+        content,
+        hash: Some(hash),
+    })
+}
+
+/// Replaces (or with `None`, deletes) the file at `path` under the CLAUDE.md editor's locks,
+/// when its hash is still `expected` (a missing file has no hash). Returns whether a file
+/// existed before.
+fn replace_doc(
+    place: &Place,
+    path: &Path,
+    content: Option<&str>,
+    expected: Option<&str>,
+) -> Result<bool, ApiError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if content.is_some() {
+        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
+    }
+    let mutex = crate::claude_files::process_mutex(path);
+    let _in_process = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+    let lock = crate::claude_files::open_lock_file(&place.state_dir, path)
+        .map_err(|e| io_error("lock", path, &e))?;
+    lock.lock().map_err(|e| io_error("lock", path, &e))?;
+    let current = read_doc(path)?;
+    if let Some(expected) = expected
+        && current.hash.as_deref() != Some(expected)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{} changed on disk since it was loaded; reload it, or overwrite with the new hash",
+                path.display()
+            ),
+        ));
+    }
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match content {
+        Some(text) => {
+            let mode = if current.exists {
+                Some(
+                    fs::metadata(&target)
+                        .map_err(|e| io_error("read", path, &e))?
+                        .permissions()
+                        .mode()
+                        & 0o7777,
+                )
+            } else {
+                None
+            };
+            let staged = clauster_pty::atomic_write::stage(&target, text.as_bytes(), mode)
+                .map_err(|e| io_error("write", path, &e))?;
+            staged
+                .persist(&target)
+                .map_err(|e| io_error("write", path, &e.error))?;
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        None if current.exists => match fs::remove_file(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("delete", path, &e)),
+        },
+        None => {}
+    }
+    Ok(current.exists)
+}
+
+/// The document text of a write body: a string, no NUL, within the cap, LF line ends.
+fn content_of(body: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
+    let Some(text) = body.get(key).and_then(Value::as_str) else {
+        return Err(ApiError::invalid(
+            format!("body must include a '{key}' string"),
+            Some(key),
+        ));
+    };
+    if text.contains('\0') {
+        return Err(ApiError::invalid(
+            format!("{key} must not contain NUL characters"),
+            Some(key),
+        ));
+    }
+    if text.len() > MAX_DOC_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{key} is {} bytes, over the {MAX_DOC_BYTES} byte cap",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text.replace("\r\n", "\n"))
+}
+
+fn checked_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    if front_matter::valid_item_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            format!(
+                "invalid {kind} name {name:?}: use 1–{} lower-case letters, digits, '-' or '_'",
+                front_matter::MAX_NAME_LEN
+            ),
+            Some("name"),
+        ))
+    }
+}
+
+/// The front matter must name the file it is in.
+fn check_named(kind: &str, name: &str, text: &str) -> Result<(), ApiError> {
+    let doc = front_matter::check_document(kind, text).map_err(edit_error)?;
+    let named = doc.fields.get("name").and_then(Value::as_str).unwrap_or("");
+    if named != name {
+        return Err(ApiError::invalid(
+            format!("{kind}: the front matter name '{named}' must be the {kind}'s name '{name}'"),
+            Some("content"),
+        ));
+    }
+    Ok(())
+}
+
+fn query_body(query: &DocQuery) -> Map<String, Value> {
+    let mut body = Map::new();
+    for (key, value) in [
+        ("scope", &query.scope),
+        ("project", &query.project),
+        ("confirm", &query.confirm),
+    ] {
+        if let Some(v) = value {
+            body.insert(key.into(), v.clone().into());
+        }
+    }
+    body
+}
+
+/// One listed item: its description, or why it cannot be read.
+fn describe(path: &Path, place: &Place, rel: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    let read = place.in_scope_dir(rel).and_then(|_| read_doc(path));
+    match read {
+        Ok(doc) => match front_matter::parse(&doc.content) {
+            Ok(parsed) => {
+                out.insert(
+                    "description".into(),
+                    parsed
+                        .fields
+                        .get("description")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                );
+            }
+            Err(e) => {
+                out.insert("description".into(), Value::Null);
+                out.insert("error".into(), e.into());
+            }
+        },
+        Err(e) => {
+            out.insert("description".into(), Value::Null);
+            out.insert("error".into(), e.detail().into());
+        }
+    }
+    out
+}
+
+fn sorted_entries(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.to_owned(), e.path())))
+        .collect();
+    out.sort();
+    out
+}
+
+pub async fn subagents_list(
+    State(state): State<AppState>,
+    Query(query): Query<DocQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = read_gate(&state, query.scope.as_deref(), USER_PROJECT)?;
+    let place = Place::new(&state, scope, query.project.as_deref()).await?;
+    let out = blocking("listing subagents", move || {
+        let dir = place.in_scope_dir("agents")?;
+        let mut agents = Vec::new();
+        for (file, path) in sorted_entries(&dir) {
+            let Some(name) = file.strip_suffix(".md") else {
+                continue;
+            };
+            let mut item = describe(&path, &place, &format!("agents/{file}"));
+            item.insert("name".into(), name.into());
+            item.insert("source".into(), place.scope.as_str().into());
+            item.insert(
+                "editable".into(),
+                front_matter::valid_item_name(name).into(),
+            );
+            agents.push(Value::Object(item));
+        }
+        for name in BUILT_IN_AGENTS {
+            agents.push(json!({
+                "name": name, "source": "built-in", "editable": false, "description": null,
+            }));
+        }
+        let mut out = head(&place);
+        out.insert("agents".into(), Value::Array(agents));
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+pub async fn subagent_read(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<DocQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = read_gate(&state, query.scope.as_deref(), USER_PROJECT)?;
+    let place = Place::new(&state, scope, query.project.as_deref()).await?;
+    let out = blocking("reading a subagent", move || {
+        let mut out = head(&place);
+        out.insert("name".into(), name.clone().into());
+        if built_in(&name) {
+            out.extend(
+                json!({"source": "built-in", "editable": false, "exists": false,
+                "content": "", "frontmatter": {}, "hash": null})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            );
+            return Ok(Value::Object(out));
+        }
+        checked_name("subagent", &name)?;
+        let doc = read_doc(&place.in_scope_dir(&format!("agents/{name}.md"))?)?;
+        if !doc.exists {
+            return Err(ApiError::not_found(format!("subagent '{name}' not found")));
+        }
+        let parsed = front_matter::parse(&doc.content);
+        out.insert("source".into(), place.scope.as_str().into());
+        out.insert("editable".into(), Value::Bool(true));
+        out.insert("exists".into(), doc.exists.into());
+        out.insert("hash".into(), json!(doc.hash));
+        match (&parsed, doc.exists) {
+            (Ok(d), _) => {
+                out.insert("frontmatter".into(), Value::Object(d.fields.clone()));
+            }
+            (Err(e), true) => {
+                out.insert("frontmatter".into(), json!({}));
+                out.insert("error".into(), e.clone().into());
+            }
+            (Err(_), false) => {
+                out.insert("frontmatter".into(), json!({}));
+            }
+        }
+        out.insert("content".into(), doc.content.into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+pub async fn subagent_write(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    socket: Socket,
+    extensions: Extensions,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_object(body)?;
+    let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
+    if built_in(&name) {
+        return Err(built_in_refusal(&name));
+    }
+    checked_name("subagent", &name)?;
+    let content = content_of(&body, "content")?;
+    check_named("subagent", &name, &content)?;
+    let expected = hash_of(&body)?;
+    let place = Place::new(&state, scope, project.as_deref()).await?;
+    let actor = crate::claude_md::actor(socket.is_some());
+    let out = blocking("writing a subagent", move || {
+        place.require_trusted()?;
+        let path = place.in_scope_dir(&format!("agents/{name}.md"))?;
+        let existed = replace_doc(&place, &path, Some(&content), expected.as_deref())?;
+        let action = if existed { "update" } else { "create" };
+        audit(
+            &place,
+            actor,
+            "subagents",
+            &path,
+            action,
+            std::slice::from_ref(&name),
+        );
+        let mut out = head(&place);
+        out.insert("name".into(), name.into());
+        out.insert("ok".into(), Value::Bool(true));
+        out.insert("hash".into(), sha256_hex(content.as_bytes()).into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+pub async fn subagent_delete(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<DocQuery>,
+    socket: Socket,
+    extensions: Extensions,
+) -> Result<Json<Value>, ApiError> {
+    let (scope, project) = write_gate(&state, &extensions, &query_body(&query), USER_PROJECT)?;
+    if built_in(&name) {
+        return Err(built_in_refusal(&name));
+    }
+    checked_name("subagent", &name)?;
+    let place = Place::new(&state, scope, project.as_deref()).await?;
+    let actor = crate::claude_md::actor(socket.is_some());
+    let out = blocking("deleting a subagent", move || {
+        place.require_trusted()?;
+        let path = place.in_scope_dir(&format!("agents/{name}.md"))?;
+        let existed = replace_doc(&place, &path, None, None)?;
+        if existed {
+            audit(
+                &place,
+                actor,
+                "subagents",
+                &path,
+                "delete",
+                std::slice::from_ref(&name),
+            );
+        }
+        let mut out = head(&place);
+        out.insert("name".into(), name.into());
+        out.insert("deleted".into(), existed.into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+pub async fn skills_list(
+    State(state): State<AppState>,
+    Query(query): Query<DocQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = read_gate(&state, query.scope.as_deref(), USER_PROJECT)?;
+    let place = Place::new(&state, scope, query.project.as_deref()).await?;
+    let out = blocking("listing skills", move || {
+        let dir = place.in_scope_dir("skills")?;
+        let mut skills = Vec::new();
+        for (name, path) in sorted_entries(&dir) {
+            if !path.is_dir() {
+                continue;
+            }
+            let mut item = describe(
+                &path.join(SKILL_FILE),
+                &place,
+                &format!("skills/{name}/{SKILL_FILE}"),
+            );
+            item.insert("name".into(), name.clone().into());
+            item.insert(
+                "editable".into(),
+                front_matter::valid_item_name(&name).into(),
+            );
+            skills.push(Value::Object(item));
+        }
+        let mut out = head(&place);
+        out.insert("skills".into(), Value::Array(skills));
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+fn skill_relative(relative: Option<&str>) -> Result<(), ApiError> {
+    match relative {
+        None | Some(SKILL_FILE) => Ok(()),
+        Some(_) => Err(ApiError::invalid(
+            "only a skill's SKILL.md is read or written here",
+            Some("relative"),
+        )),
+    }
+}
+
+pub async fn skill_file_read(
+    State(state): State<AppState>,
+    Query(query): Query<DocQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = read_gate(&state, query.scope.as_deref(), USER_PROJECT)?;
+    let Some(name) = query.name.clone().filter(|n| !n.is_empty()) else {
+        return Err(ApiError::invalid("'name' is required", Some("name")));
+    };
+    skill_relative(query.relative.as_deref())?;
+    checked_name("skill", &name)?;
+    let place = Place::new(&state, scope, query.project.as_deref()).await?;
+    let out = blocking("reading a skill", move || {
+        let doc = read_doc(&place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?)?;
+        let mut out = head(&place);
+        out.insert("name".into(), name.into());
+        out.insert("relative".into(), SKILL_FILE.into());
+        if doc.exists
+            && let Err(e) = front_matter::parse(&doc.content)
+        {
+            out.insert("error".into(), e.into());
+        }
+        out.insert("content".into(), doc.content.into());
+        out.insert("hash".into(), json!(doc.hash));
+        out.insert("exists".into(), doc.exists.into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// `PUT skills {scope, project, confirm, name, files: {"SKILL.md": text}, hash}`.
+pub async fn skill_write(
+    State(state): State<AppState>,
+    socket: Socket,
+    extensions: Extensions,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_object(body)?;
+    let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
+    let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(ApiError::invalid(
+            "body must include a 'name' string",
+            Some("name"),
+        ));
+    };
+    checked_name("skill", &name)?;
+    let Some(Value::Object(files)) = body.get("files") else {
+        return Err(ApiError::invalid(
+            "body must include a 'files' object",
+            Some("files"),
+        ));
+    };
+    if files.keys().any(|k| k != SKILL_FILE) {
+        return Err(ApiError::invalid(
+            "only a skill's SKILL.md is written here; add scripts on the host",
+            Some("files"),
+        ));
+    }
+    let content = content_of(files, SKILL_FILE)?;
+    check_named("skill", &name, &content)?;
+    let expected = hash_of(&body)?;
+    let place = Place::new(&state, scope, project.as_deref()).await?;
+    let actor = crate::claude_md::actor(socket.is_some());
+    let out = blocking("writing a skill", move || {
+        place.require_trusted()?;
+        let path = place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?;
+        let existed = replace_doc(&place, &path, Some(&content), expected.as_deref())?;
+        let action = if existed { "update" } else { "create" };
+        audit(
+            &place,
+            actor,
+            "skills",
+            &path,
+            action,
+            std::slice::from_ref(&name),
+        );
+        let mut out = head(&place);
+        out.insert("name".into(), name.into());
+        out.insert("ok".into(), Value::Bool(true));
+        out.insert("hash".into(), sha256_hex(content.as_bytes()).into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// `POST skills/delete {scope, project, confirm, name}`: the skill's directory.
+pub async fn skill_delete(
+    State(state): State<AppState>,
+    socket: Socket,
+    extensions: Extensions,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_object(body)?;
+    let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
+    let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(ApiError::invalid(
+            "body must include a 'name' string",
+            Some("name"),
+        ));
+    };
+    checked_name("skill", &name)?;
+    let place = Place::new(&state, scope, project.as_deref()).await?;
+    let actor = crate::claude_md::actor(socket.is_some());
+    let out = blocking("deleting a skill", move || {
+        place.require_trusted()?;
+        let dir = place.in_scope_dir(&format!("skills/{name}"))?;
+        let meta = fs::symlink_metadata(&dir);
+        let existed = match meta {
+            Ok(m) if m.file_type().is_symlink() => {
+                fs::remove_file(&dir).map_err(|e| io_error("delete", &dir, &e))?;
+                true
+            }
+            // Never follows a link inside the directory (std's `remove_dir_all` does not).
+            Ok(_) => {
+                fs::remove_dir_all(&dir).map_err(|e| io_error("delete", &dir, &e))?;
+                true
+            }
+            Err(_) => false,
+        };
+        if existed {
+            audit(
+                &place,
+                actor,
+                "skills",
+                &dir,
+                "delete",
+                std::slice::from_ref(&name),
+            );
+        }
+        let mut out = head(&place);
+        out.insert("name".into(), name.into());
+        out.insert("existed".into(), existed.into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+fn claude_md_path(place: &Place) -> Result<PathBuf, ApiError> {
+    match place.scope {
+        Scope::User => Ok(place.claude_dir.join("CLAUDE.md")),
+        Scope::Project | Scope::Local => place.in_project("CLAUDE.md"),
+    }
+}
+
+pub async fn claude_md_read(
+    State(state): State<AppState>,
+    Query(query): Query<DocQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = read_gate(&state, query.scope.as_deref(), USER_PROJECT)?;
+    let place = Place::new(&state, scope, query.project.as_deref()).await?;
+    let out = blocking("reading CLAUDE.md", move || {
+        let doc = read_doc(&claude_md_path(&place)?)?;
+        let mut out = head(&place);
+        out.insert("content".into(), doc.content.into());
+        out.insert("hash".into(), json!(doc.hash));
+        out.insert("exists".into(), doc.exists.into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+pub async fn claude_md_write(
+    State(state): State<AppState>,
+    socket: Socket,
+    extensions: Extensions,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_object(body)?;
+    let (scope, project) = write_gate(&state, &extensions, &body, USER_PROJECT)?;
+    let content = content_of(&body, "content")?;
+    let expected = hash_of(&body)?;
+    let place = Place::new(&state, scope, project.as_deref()).await?;
+    let actor = crate::claude_md::actor(socket.is_some());
+    let out = blocking("writing CLAUDE.md", move || {
+        place.require_trusted()?;
+        let path = claude_md_path(&place)?;
+        let existed = replace_doc(&place, &path, Some(&content), expected.as_deref())?;
+        let action = if existed { "update" } else { "create" };
+        audit(&place, actor, "claude-md", &path, action, &[]);
+        let mut out = head(&place);
+        out.insert("ok".into(), Value::Bool(true));
+        out.insert("hash".into(), sha256_hex(content.as_bytes()).into());
+        Ok(Value::Object(out))
+    })
+    .await?;
+    Ok(Json(out))
+}
