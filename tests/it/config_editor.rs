@@ -2,7 +2,7 @@
 //! applies live reaches open pages and new ones without a restart, a restart key says so,
 //! the file keeps its comments and unknown keys, the audit log names keys only, and the
 //! advanced list round-trips its list and map keys. Refusals are rows 91–98 of
-//! `bad_inputs.rs`.
+//! `bad_inputs/`.
 
 use crate::support;
 

@@ -122,7 +122,7 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
             .await,
             "the QR code loads"
         );
-        let found = crate::browser_polish::axe_serious(&client).await;
+        let found = crate::browser::polish::axe_serious(&client).await;
         assert!(found.is_empty(), "axe with the sign-in open: {found:#?}");
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("sign-in-link-desktop.png"), png).unwrap();
@@ -232,7 +232,7 @@ async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
                 .contains("cannot run Remote Control bridges")
         );
         wait_css(&client, ".sign-in-outcome.outcome-token_created", 10, &log).await;
-        let found = crate::browser_polish::axe_serious(&client).await;
+        let found = crate::browser::polish::axe_serious(&client).await;
         assert!(found.is_empty(), "axe with the token shown: {found:#?}");
         wait_css(&client, ".host-readiness-pill.ready", 5, &log).await;
         let png = client.screenshot().await.expect("take a screenshot");
