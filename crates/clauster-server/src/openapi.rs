@@ -302,6 +302,123 @@ fn routes() -> Vec<Route> {
         ),
         route(Get, "/metrics", "200", "Prometheus metrics", Text),
     ];
+    // The routes of the later features, all answering JSON objects (http-api.md §3–§5).
+    let objects = [
+        (Get, "/api/readiness", "200", "The host's readiness checks"),
+        (
+            Post,
+            "/api/readiness/recheck",
+            "200",
+            "Run the readiness checks again",
+        ),
+        (
+            Post,
+            "/api/login-shepherd/start",
+            "200",
+            "Start signing claude in",
+        ),
+        (
+            Post,
+            "/api/login-shepherd/code",
+            "200",
+            "Type the sign-in code",
+        ),
+        (
+            Post,
+            "/api/login-shepherd/status",
+            "200",
+            "The sign-in's outcome",
+        ),
+        (
+            Get,
+            "/api/login-shepherd/state",
+            "200",
+            "Whether a sign-in is open",
+        ),
+        (
+            Post,
+            "/api/login-shepherd/cancel",
+            "200",
+            "Cancel the sign-in",
+        ),
+        (Post, "/api/login-shepherd/logout", "200", "Sign claude out"),
+        (Get, "/api/config", "200", "The editable settings"),
+        (Put, "/api/config", "200", "Save settings"),
+        (Get, "/api/config/advanced", "200", "The advanced settings"),
+        (Put, "/api/config/advanced", "200", "Save advanced settings"),
+        (
+            Get,
+            "/api/config-write/status",
+            "200",
+            "Claude Code's configuration surfaces",
+        ),
+        (
+            Get,
+            "/api/projects/{name}/policy",
+            "200",
+            "A project's restart policy",
+        ),
+        (
+            Put,
+            "/api/projects/{name}/policy",
+            "200",
+            "Change a project's restart policy",
+        ),
+        (
+            Post,
+            "/api/kept/start",
+            "200",
+            "Bring up every kept project",
+        ),
+        (
+            Get,
+            "/api/notifications/deliveries",
+            "200",
+            "The last 100 deliveries",
+        ),
+        (
+            Post,
+            "/api/notifications/test",
+            "202",
+            "Send a test notification",
+        ),
+        (
+            Get,
+            "/api/projects/{name}/notifications",
+            "200",
+            "A project's mute",
+        ),
+        (
+            Put,
+            "/api/projects/{name}/notifications",
+            "200",
+            "Mute or unmute a project",
+        ),
+        (
+            Get,
+            "/api/push/vapid-public-key",
+            "200",
+            "The Web Push public key",
+        ),
+        (Get, "/api/push/subscriptions", "200", "The push devices"),
+        (
+            Post,
+            "/api/push/subscriptions",
+            "201",
+            "Subscribe this device",
+        ),
+        (
+            Delete,
+            "/api/push/subscriptions/{id}",
+            "200",
+            "Revoke a device",
+        ),
+    ];
+    table.extend(
+        objects
+            .into_iter()
+            .map(|(method, path, status, summary)| route(method, path, status, summary, Object)),
+    );
     // The 13 `/api/v1` aliases (http-api.md §10).
     let v1 = [
         (Get, "/api/v1/projects", "200", project),
@@ -457,10 +574,14 @@ mod tests {
             "/api/v1/projects",
             "/api/v1/agents",
             "/api/instances/{id}/resume",
+            "/api/config",
+            "/api/projects/{name}/policy",
+            "/api/push/subscriptions/{id}",
+            "/api/login-shepherd/start",
         ] {
             assert!(paths.contains_key(path), "{path}");
         }
-        assert_eq!(paths.len(), 44, "34 routes and 10 `/api/v1` aliases");
+        assert_eq!(paths.len(), 63, "53 paths and 10 `/api/v1` aliases");
         let schemas = json["components"]["schemas"].as_object().unwrap();
         let mut names: Vec<&str> = schemas.keys().map(String::as_str).collect();
         names.sort_unstable();
