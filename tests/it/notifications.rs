@@ -257,6 +257,27 @@ async fn a_failing_endpoint_is_retried_then_its_breaker_opens() {
     }
     assert_eq!(log["targets"][0]["breaker"], "open");
     assert_eq!(sink.received().len(), 10, "the skipped one made no request");
+
+    // More skips while the breaker stays open fold into that one line with their count.
+    for _ in 0..2 {
+        let (status, _) = call(
+            reqwest::Method::POST,
+            &format!("{}/api/notifications/test", server.base),
+            None,
+        )
+        .await;
+        assert_eq!(status, 202);
+    }
+    let log = wait_log(&server, |log| {
+        log["deliveries"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("(3 deliveries skipped in a row)"))
+    })
+    .await;
+    let entries = log["deliveries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 6, "still one skipped line: {log:#}");
+    assert_eq!(entries[0]["outcome"], "skipped");
+    assert_eq!(sink.received().len(), 10, "the skips made no request");
 }
 
 /// A webhook that never answers delays neither a bridge's start nor the API; its queue stays

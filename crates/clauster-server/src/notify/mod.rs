@@ -109,10 +109,20 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// A delivery skipped because its target's breaker is open.
+fn is_breaker_skip(delivery: &Delivery) -> bool {
+    delivery.outcome == "skipped"
+        && delivery
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("circuit open"))
+}
+
 #[derive(Debug)]
 struct Shared {
     targets: Vec<Arc<Target>>,
-    log: Mutex<VecDeque<Delivery>>,
+    /// The delivery log, each line with how many circuit-open skips it stands for.
+    log: Mutex<VecDeque<(Delivery, u32)>>,
     muted: Mutex<BTreeSet<String>>,
     mute_file: PathBuf,
     /// `notifications.notify_on_*`; the settings editor replaces it live (config.md §8.4).
@@ -313,7 +323,10 @@ impl NotifyService {
             .log
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        log.iter().rev().cloned().collect()
+        log.iter()
+            .rev()
+            .map(|(delivery, _)| delivery.clone())
+            .collect()
     }
 
     /// Each target's state for the log: channel, masked URL, breaker, queued, dropped.
@@ -418,10 +431,26 @@ impl Shared {
             );
         }
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        // An open breaker skips every delivery to its target: one line says so, with the
+        // count, instead of filling the 100 lines (notifications.md §4.4).
+        if let Some((last, in_a_row)) = log.back_mut()
+            && is_breaker_skip(last)
+            && is_breaker_skip(&delivery)
+            && last.target == delivery.target
+        {
+            *in_a_row += 1;
+            *last = Delivery {
+                error: delivery
+                    .error
+                    .map(|e| format!("{e} ({in_a_row} deliveries skipped in a row)")),
+                ..delivery
+            };
+            return;
+        }
         if log.len() >= LOG_LEN {
             log.pop_front();
         }
-        log.push_back(delivery);
+        log.push_back((delivery, 1));
     }
 }
 
