@@ -32,7 +32,7 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     }
     if with_bundle {
         // The release binary embeds the hydrate bundle, as `cargo xtask build --release` does.
-        bundle::build(root, true)?;
+        bundle::build(root, true, bundle::Budget::Enforce)?;
     }
     status(cargo().args([
         "build",

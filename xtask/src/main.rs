@@ -68,7 +68,11 @@ fn main() -> ExitCode {
     let result = match task {
         "run" => run(rest),
         "build" => build(rest.iter().any(|a| a == "--release")),
-        "bundle" => bundle::build(&workspace_root(), rest.iter().any(|a| a == "--release")),
+        "bundle" => bundle::build(
+            &workspace_root(),
+            rest.iter().any(|a| a == "--release"),
+            bundle::Budget::Enforce,
+        ),
         "test" => test(rest),
         "it" => it(rest),
         "torture" => torture(rest),
@@ -140,7 +144,7 @@ fn status(cmd: &mut Command) -> Result {
 fn build(release: bool) -> Result {
     let root = workspace_root();
     setup::wasm_target()?;
-    bundle::build(&root, release)?;
+    bundle::build(&root, release, bundle::Budget::Warn)?;
     let mut cmd = cargo();
     cmd.args(["build", "--package", "clauster-cli"]);
     if release {
@@ -171,7 +175,7 @@ fn test(args: &[String]) -> Result {
     let root = workspace_root();
     setup::for_tests(&root)?;
     // The server embeds the bundle at compile time; the browser tests need it there.
-    bundle::build(&root, false)?;
+    bundle::build(&root, false, bundle::Budget::Warn)?;
     // The end-to-end tests run the real `clauster` binary. Built here, once, rather than by
     // each test binary: a nested `cargo build -p clauster-cli` resolves other features than
     // `cargo test --workspace` and would rebuild half the tree while tests wait.
@@ -254,7 +258,7 @@ fn torture(args: &[String]) -> Result {
 /// The browser tests, for their screenshots (issue 19): they save every main state under
 /// `target/test-artifacts`; this lists what they wrote.
 fn screenshots() -> Result {
-    bundle::build(&workspace_root(), false)?;
+    bundle::build(&workspace_root(), false, bundle::Budget::Warn)?;
     it(&["browser".to_owned()])?;
     let dir = workspace_root().join("target/test-artifacts");
     let mut shots: Vec<_> = std::fs::read_dir(&dir)?

@@ -319,7 +319,14 @@ fn parse_edits(body: &[u8], tier: Tier) -> Result<Edits, ApiError> {
         }
         None => return Err(ApiError::invalid("edits is required", Some("edits"))),
     };
-    let Some(hash) = fields.string("hash")? else {
+    // `null` is what the GET gives when there is no file: no file's hash matches it, so
+    // the save answers 409 (no file to edit, or the file changed meanwhile).
+    let hash = if fields.fields().get("hash") == Some(&Value::Null) {
+        Some(String::new())
+    } else {
+        fields.string("hash")?
+    };
+    let Some(hash) = hash else {
         return Err(ApiError::invalid(
             "hash is required: send the hash of the GET this edit is based on",
             Some("hash"),

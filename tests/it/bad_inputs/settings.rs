@@ -139,6 +139,17 @@ async fn rows_96_97_settings_files_the_editor_will_not_write() {
         &is("config has no on-disk source to edit"),
     )
     .await;
+    // The hash the GET gave (null) sent back as it is gets the same answer.
+    bare.refuses(
+        97,
+        put(
+            "/api/config",
+            json!({"edits": {"usage.fx_rate": 2.0}, "hash": null}),
+        ),
+        409,
+        &is("config has no on-disk source to edit"),
+    )
+    .await;
 }
 
 /// Row 98: the advanced list is invisible without `config_write.enabled`, and needs the
