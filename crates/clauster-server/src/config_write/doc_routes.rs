@@ -297,10 +297,9 @@ pub async fn subagents_list(
             let mut item = describe(&path, &place, &format!("agents/{file}"));
             item.insert("name".into(), name.into());
             item.insert("source".into(), place.scope.as_str().into());
-            item.insert(
-                "editable".into(),
-                front_matter::valid_item_name(name).into(),
-            );
+            // A file that cannot be read or parsed is shown, never written (config-write.md).
+            let editable = front_matter::valid_item_name(name) && !item.contains_key("error");
+            item.insert("editable".into(), editable.into());
             agents.push(Value::Object(item));
         }
         for name in BUILT_IN_AGENTS {
@@ -462,10 +461,8 @@ pub async fn skills_list(
                 &format!("skills/{name}/{SKILL_FILE}"),
             );
             item.insert("name".into(), name.clone().into());
-            item.insert(
-                "editable".into(),
-                front_matter::valid_item_name(&name).into(),
-            );
+            let editable = front_matter::valid_item_name(&name) && !item.contains_key("error");
+            item.insert("editable".into(), editable.into());
             skills.push(Value::Object(item));
         }
         let mut out = head(&place);
