@@ -187,7 +187,13 @@ pub(crate) async fn click(client: &Client, css: &str, log: &Path) {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the toasts are gone rather than for a fixed time.
+    until(
+        client,
+        "return document.querySelectorAll('.toast').length === 0",
+        10,
+    )
+    .await;
     element.click().await.unwrap_or_else(|err| {
         panic!("could not click `{css}`: {err}");
     });
