@@ -148,7 +148,8 @@ fn check_vapid(request: &Received, public_key: &str, audience: &str) -> Value {
 async fn serve(sandbox: &Sandbox) -> InProcess {
     serve_with(
         sandbox,
-        "notifications:\n  browser_enabled: true\n  push_contact: mailto:ops@example.net\n",
+        "notifications:\n  browser_enabled: true\n  push_contact: mailto:ops@example.net\n  \
+         push_allow_private: true\n",
         clauster_server::ServeOptions::default(),
     )
     .await

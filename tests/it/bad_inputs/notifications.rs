@@ -47,7 +47,7 @@ async fn rows_81_82_the_project_mute_route() {
 
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // one table of refusals, then the channel turned off
-async fn rows_140_to_147_push_subscriptions() {
+async fn rows_140_to_147_and_151_push_subscriptions() {
     let bench = Bench::start(
         usual_sandbox(),
         &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
@@ -66,6 +66,8 @@ async fn rows_140_to_147_push_subscriptions() {
     };
     let https_only = "endpoint must be an https:// URL (http:// only to a loopback address)";
     let no_credentials = "endpoint must not carry credentials or a fragment";
+    let private = "endpoint must be a public push service: loopback and private addresses are \
+                   refused unless notifications.push_allow_private is on";
     let p256dh = "keys.p256dh must be a P-256 public key: 65 bytes, uncompressed, base64url";
     let auth = "keys.auth must be the 16-byte authentication secret, base64url";
     // 65 bytes that start like a point but lie off the curve.
@@ -128,6 +130,36 @@ async fn rows_140_to_147_push_subscriptions() {
                 ),
                 422,
                 is("endpoint is longer than 2048 bytes"),
+            ),
+            (
+                151,
+                post(subs, subscription("http://127.0.0.1:9/push")),
+                422,
+                is(private),
+            ),
+            (
+                151,
+                post(subs, subscription("https://10.0.0.7/push")),
+                422,
+                is(private),
+            ),
+            (
+                151,
+                post(subs, subscription("https://[::1]/push")),
+                422,
+                is(private),
+            ),
+            (
+                151,
+                post(subs, subscription("https://169.254.169.254/latest")),
+                422,
+                is(private),
+            ),
+            (
+                151,
+                post(subs, subscription("https://localhost/push")),
+                422,
+                is(private),
             ),
             (
                 142,

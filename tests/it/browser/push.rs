@@ -121,7 +121,10 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
         &sandbox,
         None,
         &[],
-        &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
+        &[
+            ("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true"),
+            ("CLAUSTER_NOTIFICATIONS_PUSH_ALLOW_PRIVATE", "true"),
+        ],
     );
     let base = server.base.clone();
     let device = crate::push::Device::new();

@@ -140,6 +140,7 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("notifications.urls", List),
     ("notifications.browser_enabled", Bool),
     ("notifications.push_contact", OptStr),
+    ("notifications.push_allow_private", Bool),
     ("notifications.notify_on_crash", Bool),
     ("notifications.notify_on_ready", Bool),
     ("notifications.notify_on_stop", Bool),

@@ -756,6 +756,7 @@ impl<'a> Reader<'a> {
             urls: self.list("notifications.urls", &[]),
             browser_enabled: self.bool("notifications.browser_enabled", false),
             push_contact: self.push_contact(),
+            push_allow_private: self.bool("notifications.push_allow_private", false),
             filter: PeopleFilter {
                 on_crash: self.bool("notifications.notify_on_crash", true),
                 on_ready: self.bool("notifications.notify_on_ready", false),

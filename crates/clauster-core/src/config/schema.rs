@@ -453,6 +453,10 @@ pub struct NotificationsSettings {
     /// Web Push's VAPID contact (`mailto:` or `https://`); `None` is a placeholder that
     /// Apple's push service refuses (notifications.md §8.1).
     pub push_contact: Option<String>,
+    /// `notifications.push_allow_private`: push endpoints may be on loopback or private
+    /// addresses (a push service on your own network, or a test double). Off, a device can
+    /// only name a public push service, checked again at every delivery.
+    pub push_allow_private: bool,
     pub filter: PeopleFilter,
 }
 
@@ -482,6 +486,7 @@ impl fmt::Debug for NotificationsSettings {
             .field("urls", &format_args!("<{} URLs>", self.urls.len()))
             .field("browser_enabled", &self.browser_enabled)
             .field("push_contact", &self.push_contact)
+            .field("push_allow_private", &self.push_allow_private)
             .field("filter", &self.filter)
             .finish()
     }

@@ -246,7 +246,8 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
                 tokio::time::sleep(Duration::from_millis(backoff_ms(attempt))).await;
             }
             delivery.attempts = attempt + 1;
-            match send(&request, APPRISE_TIMEOUT, false).await {
+            let guard = (!shared.push.allow_private).then_some(PUSH_GUARD);
+            match send(&request, APPRISE_TIMEOUT, guard).await {
                 Ok(status) => {
                     delivery.http_status = Some(status);
                     delivery.outcome = "delivered";
@@ -298,7 +299,7 @@ fn requests_for(
     settings: &Settings,
     target: &Target,
     notice: &Notice,
-) -> (Vec<Request>, Duration, u32, bool) {
+) -> (Vec<Request>, Duration, u32, Option<&'static str>) {
     match &target.channel {
         Channel::Webhook { url, .. } => {
             let body = serde_json::to_vec(&notice.webhook_body()).unwrap_or_default();
@@ -321,7 +322,7 @@ fn requests_for(
                 vec![request],
                 settings.webhook_timeout,
                 settings.webhook_retries,
-                settings.block_private,
+                settings.block_private.then_some(WEBHOOK_GUARD),
             )
         }
         Channel::Apprise(apprise) => {
@@ -338,15 +339,25 @@ fn requests_for(
                     }
                 })
                 .collect();
-            (requests, APPRISE_TIMEOUT, APPRISE_RETRIES, false)
+            (requests, APPRISE_TIMEOUT, APPRISE_RETRIES, None)
         }
         // Sent by `deliver_push`, device by device.
-        Channel::Push => (Vec::new(), APPRISE_TIMEOUT, 0, false),
+        Channel::Push => (Vec::new(), APPRISE_TIMEOUT, 0, None),
     }
 }
 
+/// Why a webhook to a non-public address is refused.
+const WEBHOOK_GUARD: &str = "webhooks.block_private_targets is on";
+/// Why a push endpoint on a non-public address is refused.
+const PUSH_GUARD: &str = "notifications.push_allow_private is off";
+
 /// One POST; the HTTP status when it was 2xx.
-async fn send(request: &Request, timeout: Duration, guard: bool) -> Result<u16, Failure> {
+/// `guard`, when set, names the setting that refuses non-public targets (for the message).
+async fn send(
+    request: &Request,
+    timeout: Duration,
+    guard: Option<&'static str>,
+) -> Result<u16, Failure> {
     let retry = |http_status, error| Failure::Retry { http_status, error };
     let url = url::Url::parse(&request.url)
         .map_err(|_| retry(None, "the URL does not parse".to_owned()))?;
@@ -356,8 +367,10 @@ async fn send(request: &Request, timeout: Duration, guard: bool) -> Result<u16, 
         // A receiver must not bounce a signed body (or the guard) elsewhere.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("clauster/", env!("CARGO_PKG_VERSION")));
-    if guard {
-        let pinned = checked_address(&url).await.map_err(Failure::Blocked)?;
+    if let Some(rule) = guard {
+        let pinned = checked_address(&url, rule)
+            .await
+            .map_err(Failure::Blocked)?;
         if let (Some(host), Some(addr)) = (url.host_str(), pinned) {
             builder = builder.resolve(host, addr);
         }
@@ -396,14 +409,10 @@ async fn send(request: &Request, timeout: Duration, guard: bool) -> Result<u16, 
 /// public (loopback, private, link-local, CGNAT, …, judged as the clone guard judges them);
 /// the address to connect to, so the request goes where the check looked (`None` for an IP
 /// literal, which needs no pinning).
-async fn checked_address(url: &url::Url) -> Result<Option<SocketAddr>, String> {
+async fn checked_address(url: &url::Url, rule: &str) -> Result<Option<SocketAddr>, String> {
     let port = url.port_or_known_default().unwrap_or(80);
-    let blocked = |ip: IpAddr| {
-        format!(
-            "blocked: the target resolves to {ip}, a non-public address \
-             (webhooks.block_private_targets is on)"
-        )
-    };
+    let blocked =
+        |ip: IpAddr| format!("blocked: the target resolves to {ip}, a non-public address ({rule})");
     match url.host() {
         Some(url::Host::Ipv4(ip)) => check(IpAddr::V4(ip)).map_err(blocked).map(|()| None),
         Some(url::Host::Ipv6(ip)) => check(IpAddr::V6(ip)).map_err(blocked).map(|()| None),

@@ -192,9 +192,8 @@ impl NotifyService {
                 settings: deliver::Settings::from_config(config),
                 push: push::Devices::new(
                     &config.state_dir,
-                    config.notifications.browser_enabled,
                     &config.root_path,
-                    config.notifications.push_contact.as_deref(),
+                    &config.notifications,
                 ),
             }),
         };

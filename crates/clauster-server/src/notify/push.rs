@@ -4,12 +4,14 @@
 //! through `web-push-native`; the JWT signed with `p256`). Sending is the worker's
 //! (`deliver.rs`), over the same HTTP client as every other target.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clauster_core::clone::{AddressClass, classify};
 use clauster_core::notify::Notice;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
@@ -186,8 +188,12 @@ fn refuse(field: &'static str, detail: impl Into<String>) -> Refused {
 
 impl NewSubscription {
     /// Checks a posted `{"endpoint", "keys": {"p256dh", "auth"}, "device"?, "id"?}` (the
-    /// browser's `PushSubscription.toJSON()` plus a label and the device's previous id).
-    pub fn check(fields: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Refused> {
+    /// browser's `PushSubscription.toJSON()` plus a label and the device's previous id);
+    /// `allow_private` is `notifications.push_allow_private`.
+    pub fn check(
+        fields: &serde_json::Map<String, serde_json::Value>,
+        allow_private: bool,
+    ) -> Result<Self, Refused> {
         let text = |value: Option<&serde_json::Value>, field: &'static str| match value {
             Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
             None | Some(serde_json::Value::Null) => Ok(None),
@@ -195,7 +201,7 @@ impl NewSubscription {
         };
         let endpoint = text(fields.get("endpoint"), "endpoint")?
             .ok_or_else(|| refuse("endpoint", "endpoint is required: the push service URL"))?;
-        check_endpoint(&endpoint)?;
+        check_endpoint(&endpoint, allow_private)?;
         let Some(serde_json::Value::Object(keys)) = fields.get("keys") else {
             return Err(refuse(
                 "keys",
@@ -257,9 +263,12 @@ impl NewSubscription {
     }
 }
 
-/// An endpoint is an `https://` URL with a host and no credentials, or `http://` to a
-/// loopback address (a push service double on the same machine).
-fn check_endpoint(endpoint: &str) -> Result<(), Refused> {
+/// An endpoint is an `https://` URL with a host and no credentials. Unless `allow_private`
+/// (`notifications.push_allow_private`), an address literal must be public — a browser's push
+/// service always is, so a device cannot aim the server at a loopback or private address
+/// (names are resolved and checked again at every delivery); with it, `http://` to a loopback
+/// address is accepted too (a push service double on the same machine).
+fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(), Refused> {
     if endpoint.len() > MAX_ENDPOINT_LEN {
         return Err(refuse(
             "endpoint",
@@ -274,12 +283,27 @@ fn check_endpoint(endpoint: &str) -> Result<(), Refused> {
             "endpoint must not carry credentials or a fragment",
         ));
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => None,
         None => return Err(refuse("endpoint", "endpoint must have a host")),
     };
+    let loopback = literal.map_or_else(
+        || {
+            url.host_str()
+                .is_some_and(|name| name.eq_ignore_ascii_case("localhost"))
+        },
+        |ip| ip.is_loopback(),
+    );
+    let public = literal.is_none_or(|ip| classify(ip) == AddressClass::Public) && !loopback;
+    if !public && !allow_private {
+        return Err(refuse(
+            "endpoint",
+            "endpoint must be a public push service: loopback and private addresses are \
+             refused unless notifications.push_allow_private is on",
+        ));
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
@@ -400,6 +424,8 @@ pub struct Devices {
     pub root_path: String,
     /// The VAPID `sub`: `notifications.push_contact`, else [`PLACEHOLDER_SUBJECT`].
     pub subject: String,
+    /// `notifications.push_allow_private`: endpoints on loopback or private addresses.
+    pub allow_private: bool,
     store: Option<Mutex<Store>>,
     cache: Mutex<Vec<PushSubscription>>,
     vapid: Mutex<Option<Arc<Vapid>>>,
@@ -408,7 +434,11 @@ pub struct Devices {
 impl Devices {
     /// Opens its store connection and reads the subscriptions; a store that cannot be opened
     /// leaves Web Push unavailable (logged), never the server.
-    pub fn new(state_dir: &Path, enabled: bool, root_path: &str, contact: Option<&str>) -> Self {
+    pub fn new(
+        state_dir: &Path,
+        root_path: &str,
+        settings: &clauster_core::config::NotificationsSettings,
+    ) -> Self {
         let store = match Store::connect_again(state_dir) {
             Ok(store) => Some(store),
             Err(err) => {
@@ -427,9 +457,14 @@ impl Devices {
             .unwrap_or_default();
         Self {
             state_dir: state_dir.to_path_buf(),
-            enabled,
+            enabled: settings.browser_enabled,
             root_path: root_path.to_owned(),
-            subject: contact.unwrap_or(PLACEHOLDER_SUBJECT).to_owned(),
+            subject: settings
+                .push_contact
+                .as_deref()
+                .unwrap_or(PLACEHOLDER_SUBJECT)
+                .to_owned(),
+            allow_private: settings.push_allow_private,
             store: store.map(Mutex::new),
             cache: Mutex::new(cached),
             vapid: Mutex::new(None),
@@ -539,7 +574,7 @@ mod tests {
             "keys": {"p256dh": UA_PUBLIC, "auth": "BTBZMqHH6r4Tts7J_aSIgg"},
             "device": "  Pixel  ",
         });
-        let checked = NewSubscription::check(&fields(&good)).expect("a good subscription");
+        let checked = NewSubscription::check(&fields(&good), false).expect("a good subscription");
         assert_eq!(checked.device, "Pixel");
         let cases = [
             (serde_json::json!({}), "endpoint"),
@@ -582,7 +617,7 @@ mod tests {
             ),
         ];
         for (body, field) in cases {
-            let refused = NewSubscription::check(&fields(&body)).expect_err("refused");
+            let refused = NewSubscription::check(&fields(&body), false).expect_err("refused");
             assert_eq!(refused.field, field, "{body}: {}", refused.detail);
         }
         let loopback = serde_json::json!({
@@ -590,9 +625,30 @@ mod tests {
             "keys": {"p256dh": UA_PUBLIC, "auth": "BTBZMqHH6r4Tts7J_aSIgg"},
         });
         assert_eq!(
-            NewSubscription::check(&fields(&loopback)).unwrap().device,
+            NewSubscription::check(&fields(&loopback), true)
+                .unwrap()
+                .device,
             "a browser"
         );
+        for private in [
+            "http://127.0.0.1:9/push",
+            "https://127.0.0.1/push",
+            "https://10.0.0.7/push",
+            "https://[::1]/push",
+            "https://169.254.169.254/latest",
+            "https://localhost/push",
+        ] {
+            let body = serde_json::json!({
+                "endpoint": private,
+                "keys": {"p256dh": UA_PUBLIC, "auth": "BTBZMqHH6r4Tts7J_aSIgg"},
+            });
+            let refused = NewSubscription::check(&fields(&body), false).expect_err(private);
+            assert!(
+                refused.detail.contains("notifications.push_allow_private"),
+                "{private}: {}",
+                refused.detail
+            );
+        }
     }
 
     /// The key is made once, 0600, and read back the same; the JWT verifies with its public

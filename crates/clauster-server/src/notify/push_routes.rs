@@ -91,9 +91,10 @@ async fn subscribe(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let fields = JsonObject::parse(&body)?;
-    let new = NewSubscription::check(fields.fields())
+    let push = state.notify().push();
+    let new = NewSubscription::check(fields.fields(), push.allow_private)
         .map_err(|refused| ApiError::invalid(refused.detail, Some(refused.field)))?;
-    if !state.notify().push().enabled {
+    if !push.enabled {
         return Err(off());
     }
     let saved = blocking(&state, move |push| push.save(new)).await?;
