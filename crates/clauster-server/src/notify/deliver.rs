@@ -206,6 +206,7 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
         notice.event,
         NotifyEvent::Ready | NotifyEvent::Spawn | NotifyEvent::Stop | NotifyEvent::Test
     );
+    let guard = (!shared.push.allow_private).then_some(PUSH_GUARD);
     let mut outcomes = Vec::with_capacity(devices.len());
     for device in devices {
         let mut delivery = Delivery {
@@ -246,7 +247,6 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
                 tokio::time::sleep(Duration::from_millis(backoff_ms(attempt))).await;
             }
             delivery.attempts = attempt + 1;
-            let guard = (!shared.push.allow_private).then_some(PUSH_GUARD);
             match send(&request, APPRISE_TIMEOUT, guard).await {
                 Ok(status) => {
                     delivery.http_status = Some(status);
@@ -270,12 +270,7 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
                         "the push service answered {status}: the subscription is gone, so \
                          this device was removed"
                     ));
-                    let gone = Arc::clone(shared);
-                    let id = device.id.clone();
-                    let removed = tokio::task::spawn_blocking(move || gone.push.remove(&id)).await;
-                    if let Ok(Err(err)) = removed {
-                        tracing::warn!("{err}");
-                    }
+                    forget_device(shared, &device.id).await;
                     break;
                 }
                 Err(Failure::Retry { http_status, error }) => {
@@ -283,6 +278,7 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
                     delivery.error = Some(error);
                 }
                 Err(Failure::Blocked(reason)) => {
+                    delivery.outcome = "skipped";
                     delivery.error = Some(reason);
                     break;
                 }
@@ -291,6 +287,16 @@ async fn deliver_push(shared: &Arc<Shared>, notice: &Notice) -> Vec<Delivery> {
         outcomes.push(delivery);
     }
     outcomes
+}
+
+/// Removes a device its push service called gone (404/410).
+async fn forget_device(shared: &Arc<Shared>, id: &str) {
+    let gone = Arc::clone(shared);
+    let id = id.to_owned();
+    let removed = tokio::task::spawn_blocking(move || gone.push.remove(&id)).await;
+    if let Ok(Err(err)) = removed {
+        tracing::warn!("{err}");
+    }
 }
 
 /// The requests of one delivery, with its timeout, retries and whether the SSRF guard
