@@ -468,8 +468,8 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
     assert_eq!(
         status_and_detail(&cli, "port"),
         (
-            "warn".into(),
-            format!("{port} in use (Clauster already running?)")
+            "ok".into(),
+            format!("{port} in use by the running Clauster")
         )
     );
     assert_eq!(
@@ -478,6 +478,27 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
             "ok".into(),
             format!("running server on {port} answers /healthz")
         )
+    );
+}
+
+/// A port held by something that is not a Clauster (no `/healthz` answer) is a warning that
+/// says what to do; the `server` row says none runs.
+#[test]
+fn a_port_held_by_another_program_warns() {
+    let setup = setup("");
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port().to_string();
+    let (_, report, _) = doctor_json(&setup, &[("CLAUSTER_PORT", &port)]);
+    assert_eq!(
+        status_and_detail(&report, "port"),
+        (
+            "warn".into(),
+            format!("{port} in use by another program; stop it or set port to a free one")
+        )
+    );
+    assert_eq!(
+        status_and_detail(&report, "server"),
+        ("ok".into(), "no server running".into())
     );
 }
 

@@ -96,25 +96,30 @@ fn computed(config: &Config, first: Check) -> Result<Vec<Check>, ExitCode> {
 }
 
 /// `port` and `server`: whether the configured port is free, and whether a server answers.
+/// A port held by the Clauster that answers on it is fine; held by anything else, a warning.
 fn listener_rows(config: &Config) -> (Verdict, Verdict) {
     let port = config.port;
-    let port_row = match TcpListener::bind((config.host.as_str(), port)) {
-        Ok(listener) => {
-            drop(listener);
-            Verdict::Ok(format!("{port} free"))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
-            Verdict::Warn(format!("{port} in use (Clauster already running?)"))
-        }
-        Err(err) => Verdict::Warn(format!("{port}: cannot bind {}: {err}", config.host)),
-    };
     // A wildcard bind is reached on loopback.
     let host = match config.host.as_str() {
         "0.0.0.0" => "127.0.0.1",
         "::" => "::1",
         other => other,
     };
-    let server_row = if healthz_answers(host, port) {
+    let answers = healthz_answers(host, port);
+    let port_row = match TcpListener::bind((config.host.as_str(), port)) {
+        Ok(listener) => {
+            drop(listener);
+            Verdict::Ok(format!("{port} free"))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && answers => {
+            Verdict::Ok(format!("{port} in use by the running Clauster"))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => Verdict::Warn(format!(
+            "{port} in use by another program; stop it or set port to a free one"
+        )),
+        Err(err) => Verdict::Warn(format!("{port}: cannot bind {}: {err}", config.host)),
+    };
+    let server_row = if answers {
         Verdict::Ok(format!("running server on {port} answers /healthz"))
     } else if std::os::unix::net::UnixStream::connect(clauster_server::control_socket_for(
         &config.state_dir,
