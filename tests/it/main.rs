@@ -19,6 +19,7 @@ mod doctor;
 mod engine_trust;
 mod events;
 mod fake_claude;
+mod guide;
 mod idle_cpu;
 mod log_rotation;
 mod log_tail;

@@ -546,3 +546,75 @@ async fn an_automatic_restart_is_refused_beside_a_bridge_started_by_hand() {
     assert_eq!(refused["launch_count"], 1, "{refused:#}");
     assert_eq!(bridges_of(&sandbox), [("alpha".to_owned(), hand_pid)]);
 }
+
+/// A pty bridge of an `on-failure` project: SIGKILL of the `claude` inside the keeper is a
+/// crash, and the restart is a pty launch again (the mode is the instance's, never changed) —
+/// a new keeper and claude, with `--continue` so the conversation goes on, `restarts` 1.
+#[tokio::test]
+async fn a_killed_pty_bridge_comes_back_in_pty_mode_with_continue() {
+    let (sandbox, claude) = setup(&["alpha"], FAST);
+    std::fs::write(
+        sandbox.projects_root().join("alpha/.fake-claude.json"),
+        json!({"mode": "pty_ready"}).to_string(),
+    )
+    .unwrap();
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
+    );
+    set_policy(&server, "alpha", json!({"restart": "on-failure"})).await;
+    let (status, started) = api(
+        &server,
+        reqwest::Method::POST,
+        "/api/instances",
+        Some(json!({"project": "alpha", "resume_mode": "pty"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let first = wait_instance(&server, &id, Duration::from_secs(30), |i| {
+        i["status"] == "running" && i["bridge_pid"].is_i64()
+    })
+    .await;
+    let (keeper, bridge) = (
+        first["keeper_pid"].as_i64().unwrap(),
+        first["bridge_pid"].as_i64().unwrap(),
+    );
+
+    sigkill(bridge);
+    let back = wait_instance(&server, &id, Duration::from_secs(30), |i| {
+        i["status"] == "running" && i["bridge_pid"].as_i64().is_some_and(|pid| pid != bridge)
+    })
+    .await;
+    assert_eq!(back["restarts"], 1, "{back:#}");
+    assert_eq!(back["resume_mode"], "pty", "{back:#}");
+    let new_keeper = back["keeper_pid"]
+        .as_i64()
+        .expect("a keeper for the restart");
+    assert_ne!(new_keeper, keeper);
+    assert!(process_exists(new_keeper));
+    wait_gone(keeper);
+
+    let launches: Vec<Value> = std::fs::read_to_string(&argv_log)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line["argv"][0] == "--remote-control")
+        .collect();
+    assert_eq!(launches.len(), 2, "{launches:#?}");
+    assert!(
+        launches[1]["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|arg| arg == "--continue"),
+        "the restart does not continue the conversation: {launches:#?}"
+    );
+    assert!(
+        bridges_of(&sandbox).is_empty(),
+        "a standard bridge was started"
+    );
+}

@@ -20,6 +20,7 @@ pub mod control_client;
 pub mod doctor;
 mod engine;
 mod error;
+mod guide;
 mod headers;
 mod http;
 mod instances;

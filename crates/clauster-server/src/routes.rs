@@ -57,6 +57,8 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .merge(crate::policy_routes::router())
         // The settings editor (config.md §8): clauster.yml's allowlisted keys.
         .merge(crate::config_editor::router())
+        // The user guide, compiled in (the help drawer links it).
+        .merge(crate::guide::routes())
         .merge(assets::routes());
     // The OpenAPI document and its page (http-api.md §3.3), only when asked for.
     let api = if state.config().api.openapi_enabled {

@@ -117,7 +117,7 @@ pub fn Header(store: Store) -> impl IntoView {
                 <crate::host_readiness::HostReadiness store=store />
             </span>
             <SettingsButton />
-            <crate::help::HelpButton />
+            <crate::help::HelpButton store=store />
             <button
                 type="button"
                 class="theme-toggle"

@@ -5,10 +5,21 @@ use leptos::prelude::*;
 
 use crate::icons::{self, Icon};
 use crate::launch::PERMISSIONS;
+use crate::live::Store;
+
+/// The guide's pages the drawer links (served by this server at `/guide/…`).
+const GUIDE: &[(&str, &str)] = &[
+    ("first-run", "First run"),
+    ("bridges-and-modes", "Bridges and modes"),
+    ("phone", "From your phone"),
+    ("costs", "Costs and tokens"),
+    ("securing", "Securing it"),
+    ("troubleshooting", "Troubleshooting"),
+];
 
 /// The header's "?" button and the drawer it opens; Escape and Close close it.
 #[component]
-pub fn HelpButton() -> impl IntoView {
+pub fn HelpButton(store: Store) -> impl IntoView {
     let open = RwSignal::new(false);
     let opener = NodeRef::<leptos::html::Button>::new();
     let close_button = NodeRef::<leptos::html::Button>::new();
@@ -80,13 +91,10 @@ pub fn HelpButton() -> impl IntoView {
                         <li><kbd>"Ctrl"</kbd>"/"<kbd>"⌘"</kbd>" + "<kbd>"S"</kbd>" saves CLAUDE.md"</li>
                         <li><kbd>"Enter"</kbd>" in a gate's field confirms it"</li>
                     </ul>
-                    <h3>"More"</h3>
+                    <h3>"The guide"</h3>
+                    <GuideLinks store=store />
                     <p>
-                        "The user guide (first run, bridges and modes, costs, phones, securing) is in the "
-                        <code>"docs/guide"</code>
-                        " folder of Clauster's source; "
-                        <code>"cargo xtask docs"</code>
-                        " builds it as a book. On this host, "
+                        "On this host, "
                         <code>"clauster doctor"</code>
                         " checks what a launch needs."
                     </p>
@@ -108,5 +116,28 @@ pub fn HelpButton() -> impl IntoView {
             <Icon icon=icons::HELP />
         </button>
         {drawer}
+    }
+}
+
+/// The guide's pages, served by this server (http-api.md §3.5).
+#[component]
+fn GuideLinks(store: Store) -> impl IntoView {
+    let pages = GUIDE
+        .iter()
+        .map(|(slug, title)| {
+            view! {
+                <li>
+                    <a href=store.url(&format!("/guide/{slug}"))>{*title}</a>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <ul class="help-guide">
+            {pages}
+            <li>
+                <a href=store.url("/guide")>"Every page"</a>
+            </li>
+        </ul>
     }
 }

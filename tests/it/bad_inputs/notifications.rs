@@ -47,7 +47,7 @@ async fn rows_81_82_the_project_mute_route() {
 
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // one table of refusals, then the channel turned off
-async fn rows_140_to_147_and_151_push_subscriptions() {
+async fn rows_140_to_147_and_160_push_subscriptions() {
     let bench = Bench::start(
         usual_sandbox(),
         &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
@@ -132,31 +132,31 @@ async fn rows_140_to_147_and_151_push_subscriptions() {
                 is("endpoint is longer than 2048 bytes"),
             ),
             (
-                151,
+                160,
                 post(subs, subscription("http://127.0.0.1:9/push")),
                 422,
                 is(private),
             ),
             (
-                151,
+                160,
                 post(subs, subscription("https://10.0.0.7/push")),
                 422,
                 is(private),
             ),
             (
-                151,
+                160,
                 post(subs, subscription("https://[::1]/push")),
                 422,
                 is(private),
             ),
             (
-                151,
+                160,
                 post(subs, subscription("https://169.254.169.254/latest")),
                 422,
                 is(private),
             ),
             (
-                151,
+                160,
                 post(subs, subscription("https://localhost/push")),
                 422,
                 is(private),

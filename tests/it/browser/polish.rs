@@ -257,6 +257,14 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
             until(&client, "return document.activeElement.classList.contains('help-toggle')", 5).await,
             "focus returns to the help button"
         );
+        // Its guide links open the guide this server serves, the page a user would read.
+        click(&client, "button.help-toggle", &log).await;
+        click(&client, ".help-guide a[href$='/guide/first-run']", &log).await;
+        assert!(
+            until(&client, "return document.querySelector('main h1')?.textContent === 'First run'", 15).await,
+            "the guide's First run page did not open"
+        );
+        assert!(client.find(fantoccini::Locator::Css("nav.tx-bar a[href='/']")).await.is_ok());
     })
     .await;
     drop(server);
