@@ -620,18 +620,9 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                 })
         }
     };
-    // The "Claude config" sheet (ui.md §5.3), only with `config_write.enabled`.
+    // The "Claude config" sheet (ui.md §5.3), only with `config_write.enabled`: the item only
+    // closes the menu; `assets/settings.js` loads `assets/claude_config.js` on its click.
     let config_write = store.context.with_untracked(|c| c.config_write.enabled);
-    let config_open = RwSignal::new(false);
-    let config_sheet = {
-        let name = name.clone();
-        move || {
-            config_open.get().then(|| view! {
-                <crate::claude_config::ClaudeConfigSheet store=store project=Some(name.clone())
-                    on_close=Callback::new(move |()| { config_open.set(false); focus_node(opener); }) />
-            })
-        }
-    };
     let title = name.clone();
     view! {
         <li class="card project" data-project=name.clone()>
@@ -680,10 +671,8 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                             "Edit CLAUDE.md"
                         </button>
                         {config_write.then(|| view! {
-                            <button type="button" class="claude-config-open" on:click=move |ev| {
-                                config_open.set(true);
-                                close_menu(&ev);
-                            }>
+                            <button type="button" class="claude-config-open" aria-haspopup="dialog"
+                                data-for=name.clone() on:click=|ev| close_menu(&ev)>
                                 <Icon icon=icons::CLAUDE_MD />
                                 "Claude config"
                             </button>
@@ -712,7 +701,6 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             <CardFailure store=store project=name.clone() />
             <ExternalNote store=store project=name.clone() />
             {claude_md_editor}
-            {config_sheet}
         </li>
     }
 }
