@@ -4,6 +4,8 @@
 // Grouped, searchable, typed controls with their ranges checked before a save, the YAML
 // key under each label; a save says what applied live and what waits for a restart, and a
 // file changed behind the sheet offers Reload or Overwrite.
+// It also loads the "Claude config" sheet (claude_config.js, ui.md §5.3) when one of its
+// openers — a card's menu item, the User-scope button — is clicked.
 
 const boot = document.getElementById("clauster-bootstrap");
 const root = (() => {
@@ -55,6 +57,16 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   event.preventDefault();
   open();
+});
+
+document.addEventListener("click", (event) => {
+  const button =
+    event.target instanceof Element ? event.target.closest(".claude-config-open, .open-user-config") : null;
+  if (!button) return;
+  event.preventDefault();
+  import(`./claude_config.js?v=${version}`).then((sheet) =>
+    sheet.open({ project: button.dataset.for ?? null, opener: button, root }),
+  );
 });
 
 document.addEventListener("keydown", (event) => {
