@@ -23,6 +23,7 @@ fn main() {
         "assets/settings.css",
         "assets/claude_config.js",
         "assets/claude_config.css",
+        "assets/maintenance.js",
     ] {
         println!("cargo::rerun-if-changed={asset}");
         hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));

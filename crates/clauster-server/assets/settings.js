@@ -5,7 +5,8 @@
 // key under each label; a save says what applied live and what waits for a restart, and a
 // file changed behind the sheet offers Reload or Overwrite.
 // It also loads the "Claude config" sheet (claude_config.js, ui.md §5.3) when one of its
-// openers — a card's menu item, the User-scope button — is clicked.
+// openers — a card's menu item, the User-scope button — is clicked, and the maintenance
+// panel's body (maintenance.js, ui.md §10) when its summary is first clicked.
 
 const boot = document.getElementById("clauster-bootstrap");
 const root = (() => {
@@ -67,6 +68,13 @@ document.addEventListener("click", (event) => {
   import(`./claude_config.js?v=${version}`).then((sheet) =>
     sheet.open({ project: button.dataset.for ?? null, opener: button, root }),
   );
+});
+
+document.addEventListener("click", (event) => {
+  const summary = event.target instanceof Element ? event.target.closest(".maintenance summary") : null;
+  const section = summary?.closest(".maintenance");
+  if (!section) return;
+  import(`./maintenance.js?v=${version}`).then((panel) => panel.mount(section, root));
 });
 
 document.addEventListener("keydown", (event) => {

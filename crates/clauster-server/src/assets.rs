@@ -1,6 +1,6 @@
 //! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js`, the
 //! stylesheet, the transcript viewer's `transcript.js` and `transcript.css`, and the sheets
-//! outside the app (`settings.*`, `claude_config.*`).
+//! and panels outside the app (`settings.*`, `claude_config.*`, `maintenance.js`).
 
 use axum::body::Body;
 use axum::extract::{Path, Query};
@@ -53,6 +53,9 @@ const SETTINGS_CSS: &str = include_str!("../assets/settings.css");
 /// when an opener is clicked; its CSS is loaded on open.
 const CLAUDE_CONFIG_JS: &str = include_str!("../assets/claude_config.js");
 const CLAUDE_CONFIG_CSS: &str = include_str!("../assets/claude_config.css");
+/// The maintenance panel's body (ui.md §10), outside the hydrated app: settings.js imports
+/// it when the panel is first opened.
+const MAINTENANCE_JS: &str = include_str!("../assets/maintenance.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -89,6 +92,7 @@ pub async fn serve(
         "settings.css" => (SETTINGS_CSS.as_bytes(), false),
         "claude_config.js" => (CLAUDE_CONFIG_JS.as_bytes(), false),
         "claude_config.css" => (CLAUDE_CONFIG_CSS.as_bytes(), false),
+        "maintenance.js" => (MAINTENANCE_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

@@ -116,7 +116,7 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         >
             <instances::InstanceZones store=store />
             <cards::Projects store=store sort=view.sort q=view.q meta=view.meta />
-            {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
+            {reaper_ui.then(|| view! { <maintenance::MaintenancePanel /> })}
             {user_config.then(|| view! { <UserConfigOpener /> })}
         </main>
         <widgets::Toasts store=store />
