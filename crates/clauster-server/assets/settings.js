@@ -5,7 +5,8 @@
 // key under each label; a save says what applied live and what waits for a restart, and a
 // file changed behind the sheet offers Reload or Overwrite.
 // It also loads the "Claude config" sheet (claude_config.js, ui.md §5.3) when one of its
-// openers — a card's menu item, the User-scope button — is clicked, and the maintenance
+// openers — a card's menu item, the User-scope button — is clicked, the CLAUDE.md editor
+// (claude_md.js, ui.md §5.2) on "Edit CLAUDE.md" or "Open CLAUDE.md", and the maintenance
 // panel's body (maintenance.js, ui.md §10) when its summary is first clicked.
 
 const boot = document.getElementById("clauster-bootstrap");
@@ -67,6 +68,16 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   import(`./claude_config.js?v=${version}`).then((sheet) =>
     sheet.open({ project: button.dataset.for ?? null, opener: button, root }),
+  );
+});
+
+document.addEventListener("click", (event) => {
+  const button =
+    event.target instanceof Element ? event.target.closest(".edit-claude-md, .open-claude-md") : null;
+  if (!button?.dataset.for) return;
+  event.preventDefault();
+  import(`./claude_md.js?v=${version}`).then((editor) =>
+    editor.open({ project: button.dataset.for, opener: button, root }),
   );
 });
 

@@ -8,7 +8,6 @@
 
 mod badges;
 mod cards;
-mod claude_md;
 mod dom;
 mod failure;
 mod failure_text;
