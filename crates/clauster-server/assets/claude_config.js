@@ -216,10 +216,16 @@ class Sheet {
     this.section.remove();
     if (current === this) current = null;
     // The card's item sits in a menu that closed when it was clicked: its summary gets the
-    // focus back.
+    // focus back (the card found again by name should the list have redrawn it).
     const opener = this.opener;
-    const visible = opener?.isConnected && opener.getClientRects().length > 0;
-    const back = visible ? opener : opener?.closest("details")?.querySelector("summary") ?? opener;
+    if (shown(opener)) {
+      opener.focus();
+      return;
+    }
+    const card = [...document.querySelectorAll("li.project[data-project]")].find(
+      (c) => c.dataset.project === this.project,
+    );
+    const back = this.project ? card?.querySelector("details.menu > summary") : document.querySelector(".open-user-config");
     back?.focus();
   }
 
@@ -1081,6 +1087,13 @@ function effectiveTab(data) {
       el("tbody", {}, ...rows),
     ),
   ];
+}
+
+/// Whether `node` can take the focus: in the page, rendered, not inside a closed `<details>`
+/// (whose content Chromium keeps laid out but skipped).
+function shown(node) {
+  if (!node?.isConnected || node.closest("details:not([open])")) return false;
+  return node.checkVisibility ? node.checkVisibility() : node.getClientRects().length > 0;
 }
 
 function alert(text, extra = "") {

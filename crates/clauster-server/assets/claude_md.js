@@ -243,7 +243,11 @@ function editor(host, name, opener, root) {
     section.remove();
     // The item sits in the card's menu, closed when it was clicked: its summary gets the
     // focus back.
-    const visible = opener?.isConnected && opener.getClientRects().length > 0;
+    // (Chromium keeps a closed `<details>`'s content laid out but skipped: not focusable.)
+    const visible =
+      opener?.isConnected &&
+      !opener.closest("details:not([open])") &&
+      (opener.checkVisibility ? opener.checkVisibility() : opener.getClientRects().length > 0);
     const back = visible ? opener : host.querySelector?.("details.menu > summary") ?? opener;
     back?.focus();
   }

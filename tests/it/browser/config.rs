@@ -307,15 +307,19 @@ async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
 
         // Keyboard: Escape closes the sheet and the card's menu has the focus again.
         client.active_element().await.unwrap().send_keys("\u{e00c}").await.unwrap();
-        assert!(
-            until(
-                &client,
-                &format!("return !document.querySelector(\"{SHEET}\") && document.activeElement === document.querySelector(\"[data-project='alpha'] details.menu > summary\")"),
-                5
-            )
-            .await,
-            "Escape did not close the sheet and give the focus back"
-        );
+        if !until(
+            &client,
+            &format!("return !document.querySelector(\"{SHEET}\") && document.activeElement === document.querySelector(\"[data-project='alpha'] details.menu > summary\")"),
+            5,
+        )
+        .await
+        {
+            let state = client
+                .execute(&format!("return [!!document.querySelector(\"{SHEET}\"), document.activeElement.outerHTML.slice(0, 160)]"), vec![])
+                .await
+                .unwrap();
+            panic!("Escape did not close the sheet and give the focus back: [sheet open, focus] = {state}");
+        }
     })
     .await;
     drop(server);
@@ -348,6 +352,7 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
     let log = server.log.clone();
     with_browser(&sandbox, move |client| async move {
         crate::browser::sign_in(&client, &base, &log).await;
+        load_marked(&client, &base, &log).await;
         open_sheet(&client, "alpha", "settings", &log).await;
         let row = format!("{SHEET} .masked-value[data-key='API_TOKEN']");
         wait_css(&client, &row, 10, &log).await;
