@@ -537,10 +537,7 @@ mod tests {
             json(start_body("setup-token", "op@example.com")),
             json!({"mode": "setup-token"})
         );
-        assert_eq!(
-            json(one_field("code", "a\"b")),
-            json!({"code": "a\"b"})
-        );
+        assert_eq!(json(one_field("code", "a\"b")), json!({"code": "a\"b"}));
     }
 
     #[test]

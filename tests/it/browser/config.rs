@@ -236,7 +236,11 @@ async fn phone_layout(client: &fantoccini::Client, buttons: &str) {
         )
         .await
         .unwrap();
-    assert_eq!(layout, json!(["fixed", 0, true, true, true, 0]), "the sheet at 375 px");
+    assert_eq!(
+        layout,
+        json!(["fixed", 0, true, true, true, 0]),
+        "the sheet at 375 px"
+    );
 }
 
 /// Opens the card's "Claude config" sheet on `tab`.
@@ -271,7 +275,10 @@ async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
     let base = server.base.clone();
     let log = server.log.clone();
     let global = sandbox.home().join(".claude.json");
-    let key = std::fs::canonicalize(&alpha).unwrap().to_string_lossy().into_owned();
+    let key = std::fs::canonicalize(&alpha)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     with_browser(&sandbox, move |client| async move {
         load_marked(&client, &base, &log).await;
         open_sheet(&client, "alpha", "mcp", &log).await;
@@ -398,7 +405,10 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
     })
     .await;
     let server_log = server.log();
-    assert!(!server_log.contains(SECRET), "the revealed value reached the server's log");
+    assert!(
+        !server_log.contains(SECRET),
+        "the revealed value reached the server's log"
+    );
     drop(server);
 }
 
@@ -419,10 +429,12 @@ async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
     );
     let base = server.base.clone();
     let log = server.log.clone();
-    let local_served = reqwest::get(format!("{base}/api/config-write/claude-md?scope=local&project=alpha"))
-        .await
-        .unwrap()
-        .status()
+    let local_served = reqwest::get(format!(
+        "{base}/api/config-write/claude-md?scope=local&project=alpha"
+    ))
+    .await
+    .unwrap()
+    .status()
         == 200;
     with_browser(&sandbox, move |client| async move {
         load_marked(&client, &base, &log).await;
