@@ -480,3 +480,61 @@ async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
     .await;
     drop(server);
 }
+
+/// With `config_write.allow_user_scope` the page's User-scope button opens the sheet for
+/// `~/.claude` (no Scope picker, no Effective tab); a rule saved there lands in
+/// `~/.claude/settings.json` behind `USER SCOPE`, and Escape gives the focus back to the button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    let server = start_server(
+        &sandbox,
+        None,
+        &[],
+        &[
+            ("CLAUSTER_CONFIG_WRITE_ENABLED", "true"),
+            ("CLAUSTER_CONFIG_WRITE_ALLOW_USER_SCOPE", "true"),
+        ],
+    );
+    let base = server.base.clone();
+    let log = server.log.clone();
+    let user_settings = sandbox.home().join(".claude/settings.json");
+    with_browser(&sandbox, move |client| async move {
+        load_marked(&client, &base, &log).await;
+        click(&client, ".user-claude-config button.open-user-config", &log).await;
+        let allow = format!("{SHEET} textarea[name='allow']");
+        wait_css(&client, &allow, 10, &log).await;
+        let shape = client
+            .execute(
+                &format!(
+                    "return [document.querySelector(\"{SHEET}\").getAttribute('aria-label'), \
+                     !!document.querySelector(\"{SHEET} select[name='scope']\"), \
+                     !!document.querySelector(\"{SHEET} button.tab-effective\"), \
+                     document.activeElement === document.querySelector(\"{SHEET} button.tab-permissions\")]"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(shape, json!(["Claude config · User (all projects)", false, false, true]));
+        set_text(&client, &allow, "'Read'").await;
+        click(&client, &format!("{SHEET} button.save-permissions"), &log).await;
+        confirm(&client, "USER SCOPE", &log).await;
+        assert_eq!(saved(&client, &log).await, "✓ Saved: permission rules");
+        assert_eq!(read_json(&user_settings)["permissions"]["allow"], json!(["Read"]));
+        client.active_element().await.unwrap().send_keys("\u{e00c}").await.unwrap();
+        assert!(
+            until(
+                &client,
+                &format!("return !document.querySelector(\"{SHEET}\") && document.activeElement === document.querySelector('button.open-user-config')"),
+                5
+            )
+            .await,
+            "Escape did not close the User sheet and give the focus back to its button"
+        );
+    })
+    .await;
+    drop(server);
+}
