@@ -538,3 +538,83 @@ async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings()
     .await;
     drop(server);
 }
+
+/// The sheet's pure helpers, run in the browser from the module the page serves: the typed
+/// confirmation per scope, the permissions body (lists replaced, empty ones and an empty mode
+/// dropped, other keys kept), hooks through rows and back (and one removed), the MCP entry
+/// of the add form, and the masked env keys by the `masked` member or by the mask alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let server = start_server(
+        &sandbox,
+        None,
+        &[],
+        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
+    );
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        load_marked(&client, &base, &log).await;
+        let out = client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                const src = document.querySelector("script[src*='/pkg/settings.js']").src;
+                import(src.replace("settings.js", "claude_config.js")).then((m) => {
+                  const hooks = {
+                    PreToolUse: [
+                      { matcher: "Bash", hooks: [{ type: "command", command: "a", timeout: 5 }, { type: "command", command: "b" }] },
+                      { matcher: "Edit", hooks: [{ type: "command", command: "c" }] },
+                    ],
+                    Stop: [{ hooks: [{ type: "command", command: "d" }] }],
+                  };
+                  const rows = m.hookRows(hooks);
+                  done({
+                    tokens: [m.confirmToken("project", "alpha"), m.confirmToken("local", "alpha"), m.confirmToken("user", "alpha"), m.confirmToken("project", null)],
+                    permissions: m.permissionsBody(
+                      { allow: ["Read"], additionalDirectories: ["../x"], defaultMode: "plan" },
+                      { allow: "Read\n\nBash(ls)\n", ask: "", deny: " Bash(rm:*) " },
+                      "",
+                    ),
+                    rows: rows.length,
+                    round_trip: m.hooksBody(rows),
+                    fewer: m.hooksBody(rows.filter((_, i) => i !== 1)),
+                    stdio: m.mcpEntry("stdio", " npx ", "-y  fs-mcp"),
+                    bare: m.mcpEntry("stdio", "srv", " "),
+                    http: m.mcpEntry("http", "https://x/mcp", "ignored"),
+                    masked: m.maskedEnvKeys({ masked: ["env.A", "fs.env.B"], settings: { env: { C: "********", D: "plain" } } }),
+                  });
+                }, (e) => done({ error: String(e) }));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out["tokens"], json!(["alpha", "alpha (local)", "USER SCOPE", "USER SCOPE"]));
+        assert_eq!(
+            out["permissions"],
+            json!({"allow": ["Read", "Bash(ls)"], "deny": ["Bash(rm:*)"], "additionalDirectories": ["../x"]})
+        );
+        assert_eq!(out["rows"], 4);
+        assert_eq!(
+            out["round_trip"],
+            json!({
+                "PreToolUse": [
+                    {"matcher": "Bash", "hooks": [{"type": "command", "command": "a", "timeout": 5}, {"type": "command", "command": "b"}]},
+                    {"matcher": "Edit", "hooks": [{"type": "command", "command": "c"}]}
+                ],
+                "Stop": [{"hooks": [{"type": "command", "command": "d"}]}]
+            })
+        );
+        assert_eq!(
+            out["fewer"]["PreToolUse"][0],
+            json!({"matcher": "Bash", "hooks": [{"type": "command", "command": "a", "timeout": 5}]})
+        );
+        assert_eq!(out["stdio"], json!({"command": "npx", "args": ["-y", "fs-mcp"]}));
+        assert_eq!(out["bare"], json!({"command": "srv"}));
+        assert_eq!(out["http"], json!({"type": "http", "url": "https://x/mcp"}));
+        assert_eq!(out["masked"], json!(["A", "C"]));
+    })
+    .await;
+    drop(server);
+}
