@@ -19,6 +19,12 @@ fn main() {
         "assets/transcript.css",
         "assets/transcript.js",
         "assets/notify.js",
+        "assets/settings.js",
+        "assets/settings.css",
+        "assets/claude_config.js",
+        "assets/claude_config.css",
+        "assets/maintenance.js",
+        "assets/claude_md.js",
     ] {
         println!("cargo::rerun-if-changed={asset}");
         hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));

@@ -4,6 +4,10 @@
 // Grouped, searchable, typed controls with their ranges checked before a save, the YAML
 // key under each label; a save says what applied live and what waits for a restart, and a
 // file changed behind the sheet offers Reload or Overwrite.
+// It also loads the "Claude config" sheet (claude_config.js, ui.md §5.3) when one of its
+// openers — a card's menu item, the User-scope button — is clicked, the CLAUDE.md editor
+// (claude_md.js, ui.md §5.2) on "Edit CLAUDE.md" or "Open CLAUDE.md", and the maintenance
+// panel's body (maintenance.js, ui.md §10) when its summary is first clicked.
 
 const boot = document.getElementById("clauster-bootstrap");
 const root = (() => {
@@ -55,6 +59,33 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   event.preventDefault();
   open();
+});
+
+document.addEventListener("click", (event) => {
+  const button =
+    event.target instanceof Element ? event.target.closest(".claude-config-open, .open-user-config") : null;
+  if (!button) return;
+  event.preventDefault();
+  import(`./claude_config.js?v=${version}`).then((sheet) =>
+    sheet.open({ project: button.dataset.for ?? null, opener: button, root }),
+  );
+});
+
+document.addEventListener("click", (event) => {
+  const button =
+    event.target instanceof Element ? event.target.closest(".edit-claude-md, .open-claude-md") : null;
+  if (!button?.dataset.for) return;
+  event.preventDefault();
+  import(`./claude_md.js?v=${version}`).then((editor) =>
+    editor.open({ project: button.dataset.for, opener: button, root }),
+  );
+});
+
+document.addEventListener("click", (event) => {
+  const summary = event.target instanceof Element ? event.target.closest(".maintenance summary") : null;
+  const section = summary?.closest(".maintenance");
+  if (!section) return;
+  import(`./maintenance.js?v=${version}`).then((panel) => panel.mount(section, root));
 });
 
 document.addEventListener("keydown", (event) => {

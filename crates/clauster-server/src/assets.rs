@@ -1,5 +1,6 @@
 //! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js`, the
-//! stylesheet, and the transcript viewer's `transcript.js` and `transcript.css`.
+//! stylesheet, the transcript viewer's `transcript.js` and `transcript.css`, and the sheets
+//! and panels outside the app (`settings.*`, `claude_config.*`, `claude_md.js`, `maintenance.js`).
 
 use axum::body::Body;
 use axum::extract::{Path, Query};
@@ -48,6 +49,16 @@ const NOTIFY_JS: &str = include_str!("../assets/notify.js");
 /// The settings sheet (config.md §8), outside the hydrated app; its CSS is loaded on open.
 const SETTINGS_JS: &str = include_str!("../assets/settings.js");
 const SETTINGS_CSS: &str = include_str!("../assets/settings.css");
+/// The "Claude config" sheet (ui.md §5.3), outside the hydrated app: settings.js imports it
+/// when an opener is clicked; its CSS is loaded on open.
+const CLAUDE_CONFIG_JS: &str = include_str!("../assets/claude_config.js");
+const CLAUDE_CONFIG_CSS: &str = include_str!("../assets/claude_config.css");
+/// The maintenance panel's body (ui.md §10), outside the hydrated app: settings.js imports
+/// it when the panel is first opened.
+const MAINTENANCE_JS: &str = include_str!("../assets/maintenance.js");
+/// The CLAUDE.md editor (ui.md §5.2), outside the hydrated app: settings.js imports it when
+/// "Edit CLAUDE.md" or "Open CLAUDE.md" is clicked.
+const CLAUDE_MD_JS: &str = include_str!("../assets/claude_md.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -82,6 +93,10 @@ pub async fn serve(
         "notify.js" => (NOTIFY_JS.as_bytes(), false),
         "settings.js" => (SETTINGS_JS.as_bytes(), false),
         "settings.css" => (SETTINGS_CSS.as_bytes(), false),
+        "claude_config.js" => (CLAUDE_CONFIG_JS.as_bytes(), false),
+        "claude_config.css" => (CLAUDE_CONFIG_CSS.as_bytes(), false),
+        "maintenance.js" => (MAINTENANCE_JS.as_bytes(), false),
+        "claude_md.js" => (CLAUDE_MD_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

@@ -7,7 +7,6 @@ use clauster_wire::{Instance, Project, SortMeta, TrustState, Usage};
 use leptos::prelude::*;
 
 use crate::badges::UsageBadge;
-use crate::claude_md::ClaudeMdEditor;
 use crate::failure::CardFailure;
 use crate::icons::{self, Icon};
 use crate::instances::focus_node;
@@ -591,47 +590,11 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             }
         })
     };
-    let edit_claude_md = {
-        let name = name.clone();
-        move |ev: leptos::ev::MouseEvent| {
-            crate::claude_md::open(store, &name);
-            close_menu(&ev);
-        }
-    };
-    let claude_md_editor = {
-        let name = name.clone();
-        move || {
-            let name = name.clone();
-            store
-                .claude_md_open
-                .with(|open| open.contains(&name))
-                .then(|| {
-                    let closing = name.clone();
-                    view! {
-                        <ClaudeMdEditor
-                            store=store
-                            name=name
-                            on_close=Callback::new(move |()| {
-                                crate::claude_md::close(store, &closing);
-                                focus_node(opener);
-                            })
-                        />
-                    }
-                })
-        }
-    };
-    // The "Claude config" sheet (ui.md §5.3), only with `config_write.enabled`.
+    // The CLAUDE.md editor (ui.md §5.2): the item only closes the menu; `assets/settings.js`
+    // loads `assets/claude_md.js` on its click, which opens the editor in this card.
+    // The "Claude config" sheet (ui.md §5.3), only with `config_write.enabled`: the item only
+    // closes the menu; `assets/settings.js` loads `assets/claude_config.js` on its click.
     let config_write = store.context.with_untracked(|c| c.config_write.enabled);
-    let config_open = RwSignal::new(false);
-    let config_sheet = {
-        let name = name.clone();
-        move || {
-            config_open.get().then(|| view! {
-                <crate::claude_config::ClaudeConfigSheet store=store project=Some(name.clone())
-                    on_close=Callback::new(move |()| { config_open.set(false); focus_node(opener); }) />
-            })
-        }
-    };
     let title = name.clone();
     view! {
         <li class="card project" data-project=name.clone()>
@@ -675,15 +638,14 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
                         <Icon icon=icons::MORE />
                     </summary>
                     <div class="menu-items">
-                        <button type="button" class="edit-claude-md" on:click=edit_claude_md>
+                        <button type="button" class="edit-claude-md" aria-haspopup="dialog"
+                            data-for=name.clone() on:click=|ev| close_menu(&ev)>
                             <Icon icon=icons::CLAUDE_MD />
                             "Edit CLAUDE.md"
                         </button>
                         {config_write.then(|| view! {
-                            <button type="button" class="claude-config-open" on:click=move |ev| {
-                                config_open.set(true);
-                                close_menu(&ev);
-                            }>
+                            <button type="button" class="claude-config-open" aria-haspopup="dialog"
+                                data-for=name.clone() on:click=|ev| close_menu(&ev)>
                                 <Icon icon=icons::CLAUDE_MD />
                                 "Claude config"
                             </button>
@@ -711,8 +673,6 @@ fn ProjectCard(store: Store, name: String) -> impl IntoView {
             {error_view}
             <CardFailure store=store project=name.clone() />
             <ExternalNote store=store project=name.clone() />
-            {claude_md_editor}
-            {config_sheet}
         </li>
     }
 }

@@ -8,8 +8,6 @@
 
 mod badges;
 mod cards;
-mod claude_config;
-mod claude_md;
 mod dom;
 mod failure;
 mod failure_text;
@@ -117,10 +115,23 @@ pub fn App(bootstrap: Bootstrap) -> impl IntoView {
         >
             <instances::InstanceZones store=store />
             <cards::Projects store=store sort=view.sort q=view.q meta=view.meta />
-            {reaper_ui.then(|| view! { <maintenance::MaintenancePanel store=store /> })}
-            {user_config.then(|| view! { <claude_config::UserConfigPanel store=store /> })}
+            {reaper_ui.then(|| view! { <maintenance::MaintenancePanel /> })}
+            {user_config.then(|| view! { <UserConfigOpener /> })}
         </main>
         <widgets::Toasts store=store />
+    }
+}
+
+/// The User scope's "Claude config" opener (only with `config_write.allow_user_scope`):
+/// `assets/settings.js` loads the sheet, `assets/claude_config.js`, on its click (ui.md §5.3).
+#[component]
+fn UserConfigOpener() -> impl IntoView {
+    view! {
+        <section class="user-claude-config">
+            <button type="button" class="open-user-config" aria-haspopup="dialog">
+                "Claude config for all projects (User scope)"
+            </button>
+        </section>
     }
 }
 

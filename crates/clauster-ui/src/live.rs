@@ -88,8 +88,6 @@ pub struct Store {
     pub open_logs: RwSignal<Vec<String>>,
     /// Clone jobs the server reported (snapshot `clone_jobs`, then `clone` frames), by job.
     pub clone_jobs: RwSignal<Vec<CloneJobState>>,
-    /// Projects whose CLAUDE.md editor is open.
-    pub claude_md_open: RwSignal<Vec<String>>,
     /// Set by the new-project panel's openers elsewhere on the page (the orientation card):
     /// `Some(true)` opens it on Clone, `Some(false)` on Create.
     pub new_project: RwSignal<Option<bool>>,
@@ -120,7 +118,6 @@ impl Store {
             toasts: RwSignal::new(Vec::new()),
             open_logs: RwSignal::new(Vec::new()),
             clone_jobs: RwSignal::new(Vec::new()),
-            claude_md_open: RwSignal::new(Vec::new()),
             new_project: RwSignal::new(None),
         }
     }

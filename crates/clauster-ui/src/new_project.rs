@@ -537,13 +537,13 @@ pub fn NewProject(store: Store) -> impl IntoView {
                             "{project} contains CLAUDE.md or .claude/. Read them before you trust it — sessions follow their instructions.",
                         )}
                     </span>
+                    // `assets/settings.js` opens the editor (`assets/claude_md.js`) on its click.
                     <button
                         type="button"
                         class="open-claude-md"
-                        on:click=move |_| {
-                            crate::claude_md::open(store, &opening);
-                            landed.set(None);
-                        }
+                        aria-haspopup="dialog"
+                        data-for=opening
+                        on:click=move |_| landed.set(None)
                     >
                         "Open CLAUDE.md"
                     </button>

@@ -8,26 +8,57 @@
 
 use clauster_wire::{CheckStatus, LoginFlowFrame, Readiness};
 use leptos::prelude::*;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::live::{Failure, Store, ToastKind, call};
 
 /// The words the sign-out must be confirmed with (the server checks them too).
 pub const SIGN_OUT_WORDS: &str = "sign out";
 
-/// The body of `POST /api/login-shepherd/start` for a choice of the method list.
-pub fn start_body(choice: &str, email: &str) -> Value {
-    let email = email.trim();
-    match choice {
-        "setup-token" => json!({"mode": "setup-token"}),
-        method => {
-            let mut body = json!({"mode": "login", "method": method});
-            if !email.is_empty() {
-                body["email"] = Value::String(email.to_owned());
-            }
-            body
-        }
+/// The body of `POST /api/login-shepherd/start` for a choice of the method list, as JSON
+/// text (typed, not `serde_json::Value`, whose encoder and decoder would only grow the wasm
+/// bundle).
+pub fn start_body(choice: &str, email: &str) -> String {
+    #[derive(Serialize)]
+    struct Start<'a> {
+        mode: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<&'a str>,
     }
+    let email = Some(email.trim()).filter(|e| !e.is_empty());
+    let body = match choice {
+        "setup-token" => Start {
+            mode: "setup-token",
+            method: None,
+            email: None,
+        },
+        method => Start {
+            mode: "login",
+            method: Some(method),
+            email,
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// A one-field JSON object (`{"password": …}`, `{"code": …}`, `{"confirm": …}`) as text.
+fn one_field(name: &'static str, value: &str) -> String {
+    let value = serde_json::to_string(value).unwrap_or_default();
+    format!("{{\"{name}\":{value}}}")
+}
+
+/// What the sign-in routes answer, as far as the panel reads them (`GET state`, `POST
+/// start`, `POST status`); everything else in the answers is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FlowAnswer {
+    active: bool,
+    pending: bool,
+    authorize_url: Option<String>,
+    outcome: Option<String>,
+    token: Option<String>,
 }
 
 /// Why **Start** cannot run: `claude` itself is missing or unusable (its check's detail).
@@ -93,12 +124,12 @@ pub fn SignIn(store: Store) -> impl IntoView {
             store.url("/api/login-shepherd/state"),
             None,
             move |answer| {
-                let Ok(Ok(open)) = answer.map(|t| serde_json::from_str::<Value>(&t)) else {
+                let Ok(Ok(open)) = answer.map(|t| serde_json::from_str::<FlowAnswer>(&t)) else {
                     return;
                 };
-                if open["active"] == true && open["outcome"].is_null() {
-                    let url = open["authorize_url"].as_str().map(str::to_owned);
-                    let state = if open["pending"] == true {
+                if open.active && open.outcome.is_none() {
+                    let url = open.authorize_url;
+                    let state = if open.pending {
                         "verifying"
                     } else {
                         "waiting_for_code"
@@ -117,10 +148,12 @@ pub fn SignIn(store: Store) -> impl IntoView {
     });
 
     let collect = move |answer: Result<String, Failure>| {
-        if let Ok(Ok(result)) = answer.map(|t| serde_json::from_str::<Value>(&t))
-            && let Some(minted) = result["token"].as_str()
+        if let Ok(Ok(FlowAnswer {
+            token: Some(minted),
+            ..
+        })) = answer.map(|t| serde_json::from_str::<FlowAnswer>(&t))
         {
-            token.set(Some(minted.to_owned()));
+            token.set(Some(minted));
         }
     };
     // The flow finished: the page that sent the code reads the result once (which retires
@@ -151,12 +184,12 @@ pub fn SignIn(store: Store) -> impl IntoView {
         call(
             "POST",
             store.url("/api/login-shepherd/start"),
-            Some(body.to_string()),
+            Some(body),
             move |answer| {
                 busy.set(false);
-                match answer.map(|t| serde_json::from_str::<Value>(&t)) {
+                match answer.map(|t| serde_json::from_str::<FlowAnswer>(&t)) {
                     Ok(Ok(started)) => {
-                        let url = started["authorize_url"].as_str().map(str::to_owned);
+                        let url = started.authorize_url;
                         store.readiness.update(|r| {
                             r.flow = Some(LoginFlowFrame {
                                 state: "waiting_for_code".to_owned(),
@@ -176,7 +209,7 @@ pub fn SignIn(store: Store) -> impl IntoView {
     };
     let step_up = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = json!({"password": password.get_untracked()}).to_string();
+        let body = one_field("password", &password.get_untracked());
         call(
             "POST",
             store.url("/api/reauth"),
@@ -203,7 +236,7 @@ pub fn SignIn(store: Store) -> impl IntoView {
         call(
             "POST",
             store.url("/api/login-shepherd/code"),
-            Some(json!({"code": typed}).to_string()),
+            Some(one_field("code", &typed)),
             move |answer| {
                 busy.set(false);
                 code.set(String::new());
@@ -412,7 +445,7 @@ fn SignOut(store: Store) -> impl IntoView {
         call(
             "POST",
             store.url("/api/login-shepherd/logout"),
-            Some(json!({"confirm": confirm.get_untracked()}).to_string()),
+            Some(one_field("confirm", &confirm.get_untracked())),
             move |answer| {
                 busy.set(false);
                 confirm.set(String::new());
@@ -490,18 +523,33 @@ mod tests {
 
     #[test]
     fn the_start_body_follows_the_choice() {
+        use serde_json::{Value, json};
+        let json = |text: String| serde_json::from_str::<Value>(&text).unwrap();
         assert_eq!(
-            start_body("claudeai", "  "),
+            json(start_body("claudeai", "  ")),
             json!({"mode": "login", "method": "claudeai"})
         );
         assert_eq!(
-            start_body("console", " op@example.com "),
+            json(start_body("console", " op@example.com ")),
             json!({"mode": "login", "method": "console", "email": "op@example.com"})
         );
         assert_eq!(
-            start_body("setup-token", "op@example.com"),
+            json(start_body("setup-token", "op@example.com")),
             json!({"mode": "setup-token"})
         );
+        assert_eq!(json(one_field("code", "a\"b")), json!({"code": "a\"b"}));
+    }
+
+    #[test]
+    fn the_flow_answers_read_what_the_panel_needs() {
+        let open: FlowAnswer = serde_json::from_str(
+            r#"{"active": true, "pending": false, "authorize_url": "https://claude.ai/x", "outcome": null, "extra": 1}"#,
+        )
+        .unwrap();
+        assert!(open.active && !open.pending && open.outcome.is_none());
+        assert_eq!(open.authorize_url.as_deref(), Some("https://claude.ai/x"));
+        let minted: FlowAnswer = serde_json::from_str(r#"{"token": "sk-ant-oat01-x"}"#).unwrap();
+        assert_eq!(minted.token.as_deref(), Some("sk-ant-oat01-x"));
     }
 
     #[test]
