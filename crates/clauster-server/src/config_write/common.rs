@@ -2,12 +2,16 @@
 //! order, the scope and project of a request, where each scope's files are, the blocking
 //! reads and guarded writes, and the audit line.
 
+use std::convert::Infallible;
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use axum::Json;
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::BytesRejection;
+use axum::http::request::Parts;
 use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::{self, EditError, Scope};
 use clauster_core::claude_json;
@@ -17,6 +21,7 @@ use crate::auth::elevation::Elevated;
 use crate::bounded_read::{JSON_FILE_CAP, Refused, read_regular};
 use crate::claude_files::{self, ClaudeFileError};
 use crate::claude_md;
+use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::projects::Discovered;
 use crate::state::AppState;
@@ -135,6 +140,78 @@ pub fn object_field(body: &Map<String, Value>, key: &str) -> Result<Map<String, 
     }
 }
 
+/// Who sent a write: the request's extensions (session, step-up) and whether it came
+/// through the control socket (the audit's actor).
+pub struct Requester {
+    extensions: Extensions,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Requester {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self {
+            extensions: parts.extensions.clone(),
+        })
+    }
+}
+
+impl Requester {
+    fn actor(&self) -> &'static str {
+        claude_md::actor(self.extensions.get::<ViaControlSocket>().is_some())
+    }
+}
+
+/// The start of every answer: the scope, and the project for the project scopes.
+pub fn head(place: &Place) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("scope".into(), place.scope.as_str().into());
+    if let Some(name) = place.project_name() {
+        out.insert("project".into(), name.into());
+    }
+    out
+}
+
+/// Every read route (config-write.md §2): the read gates, the route's own checks of its
+/// query (`check`), the scope's place, then `work` off the async threads.
+pub async fn read_route<T: Send + 'static>(
+    state: &AppState,
+    (scope, project): (Option<&str>, Option<&str>),
+    allowed: &[Scope],
+    what: &'static str,
+    check: impl FnOnce() -> Result<T, ApiError>,
+    work: impl FnOnce(&Place, T) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let scope = read_gate(state, scope, allowed)?;
+    let input = check()?;
+    let place = Place::new(state, scope, project).await?;
+    Ok(Json(blocking(what, move || work(&place, input)).await?))
+}
+
+/// Every write route (config-write.md §2): the write gates on the parsed `body`, the route's
+/// own checks of it (`check`, 422s), the scope's place, then — off the async threads — the
+/// trust gate and `work`, which is handed the audit's actor.
+pub async fn write_route<T: Send + 'static>(
+    state: &AppState,
+    requester: &Requester,
+    body: &Map<String, Value>,
+    allowed: &[Scope],
+    what: &'static str,
+    check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
+    work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let (scope, project) = write_gate(state, &requester.extensions, body, allowed)?;
+    let input = check(body)?;
+    let place = Place::new(state, scope, project.as_deref()).await?;
+    let actor = requester.actor();
+    let out = blocking(what, move || {
+        place.require_trusted()?;
+        work(&place, input, actor)
+    })
+    .await?;
+    Ok(Json(out))
+}
+
 /// Where the scopes' files are for one request.
 #[derive(Clone, Debug)]
 pub struct Place {
@@ -232,6 +309,54 @@ impl Place {
             Scope::User => Ok(self.claude_dir.join(rel)),
             Scope::Project | Scope::Local => self.in_project(&format!(".claude/{rel}")),
         }
+    }
+
+    /// Makes the project's `.gitignore` cover each of `rels` (files of the Local scope, which
+    /// are the operator's own, as Claude Code does): lines are appended for those no rule
+    /// covers yet (git's own matching), the rest of the file untouched; a missing file is
+    /// created. A `.gitignore` that is a link leaving the project is refused (400).
+    pub fn ensure_gitignored(&self, rels: &[&str]) -> Result<(), ApiError> {
+        let root = &self.project().canonical;
+        let path = self.in_project(".gitignore")?;
+        let existing = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_error("read", &path, &e)),
+        };
+        let mut rules = ignore::gitignore::GitignoreBuilder::new(root);
+        for line in existing.lines() {
+            // A line git cannot read is one git ignores too.
+            let _ = rules.add_line(None, line);
+        }
+        let rules = rules
+            .build()
+            .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty());
+        let missing: Vec<&str> = rels
+            .iter()
+            .copied()
+            .filter(|rel| {
+                !rules
+                    .matched_path_or_any_parents(root.join(rel), false)
+                    .is_ignore()
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        if !existing.is_empty() && !existing.ends_with('\n') {
+            text.push('\n');
+        }
+        for rel in missing {
+            text.push_str(rel);
+            text.push('\n');
+        }
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|e| io_error("append to", &path, &e))
     }
 
     /// Project and Local writes need a trusted project (as the CLAUDE.md editor, 403).
@@ -354,13 +479,27 @@ pub fn write_json(
     place: &Place,
     path: &Path,
     expected: Option<&str>,
+    edit: impl FnMut(&mut Value) -> Result<(), EditError>,
+) -> Result<String, ApiError> {
+    write_json_then(place, path, expected, edit, || Ok(()))
+}
+
+/// [`write_json`], running `before_write` once the edit is known to change the file and
+/// before anything is written (the Local scope's `.gitignore` entry: fail closed, so the
+/// file and its `.bak` are never trackable).
+pub fn write_json_then(
+    place: &Place,
+    path: &Path,
+    expected: Option<&str>,
     mut edit: impl FnMut(&mut Value) -> Result<(), EditError>,
+    mut before_write: impl FnMut() -> Result<(), ApiError>,
 ) -> Result<String, ApiError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
     }
     let mut refused = None;
     let mut too_large = None;
+    let mut hook_failed = None;
     let result = claude_files::update_json_file_guarded(&place.state_dir, path, expected, |v| {
         let before = v.clone();
         if let Err(e) = edit(v) {
@@ -372,10 +511,20 @@ pub fn write_json(
             too_large = Some(len);
             return Ok(false);
         }
-        Ok(*v != before)
+        if *v == before {
+            return Ok(false);
+        }
+        if let Err(e) = before_write() {
+            hook_failed = Some(e);
+            return Ok(false);
+        }
+        Ok(true)
     });
     if let Some(err) = refused {
         return Err(edit_error(err));
+    }
+    if let Some(err) = hook_failed {
+        return Err(err);
     }
     if let Some(len) = too_large {
         return Err(ApiError::new(
