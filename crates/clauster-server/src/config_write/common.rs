@@ -172,44 +172,71 @@ pub fn head(place: &Place) -> Map<String, Value> {
     out
 }
 
-/// Every read route (config-write.md §2): the read gates, the route's own checks of its
-/// query (`check`), the scope's place, then `work` off the async threads.
-pub async fn read_route<T: Send + 'static>(
-    state: &AppState,
-    (scope, project): (Option<&str>, Option<&str>),
-    allowed: &[Scope],
+/// One route's frame: the state, the scopes it serves and what its blocking work does (for
+/// the error if it panics). `read` and `write` are every handler's skeleton.
+pub struct Route<'a> {
+    state: &'a AppState,
+    scopes: &'a [Scope],
     what: &'static str,
-    check: impl FnOnce() -> Result<T, ApiError>,
-    work: impl FnOnce(&Place, T) -> Result<Value, ApiError> + Send + 'static,
-) -> Result<Json<Value>, ApiError> {
-    let scope = read_gate(state, scope, allowed)?;
-    let input = check()?;
-    let place = Place::new(state, scope, project).await?;
-    Ok(Json(blocking(what, move || work(&place, input)).await?))
 }
 
-/// Every write route (config-write.md §2): the write gates on the parsed `body`, the route's
-/// own checks of it (`check`, 422s), the scope's place, then — off the async threads — the
-/// trust gate and `work`, which is handed the audit's actor.
-pub async fn write_route<T: Send + 'static>(
-    state: &AppState,
-    requester: &Requester,
-    body: &Map<String, Value>,
-    allowed: &[Scope],
-    what: &'static str,
-    check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
-    work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
-) -> Result<Json<Value>, ApiError> {
-    let (scope, project) = write_gate(state, &requester.extensions, body, allowed)?;
-    let input = check(body)?;
-    let place = Place::new(state, scope, project.as_deref()).await?;
-    let actor = requester.actor();
-    let out = blocking(what, move || {
-        place.require_trusted()?;
-        work(&place, input, actor)
-    })
-    .await?;
-    Ok(Json(out))
+impl<'a> Route<'a> {
+    pub fn new(state: &'a AppState, scopes: &'a [Scope], what: &'static str) -> Self {
+        Self {
+            state,
+            scopes,
+            what,
+        }
+    }
+
+    /// A read (config-write.md §2): the read gates, the scope's place, then `work` off the
+    /// async threads.
+    pub async fn read(
+        self,
+        query: (Option<&str>, Option<&str>),
+        work: impl FnOnce(&Place) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        self.read_checked(query, || Ok(()), move |place, ()| work(place))
+            .await
+    }
+
+    /// A read with the route's own checks of its query (`check`), after the gates and before
+    /// the project is looked up.
+    pub async fn read_checked<T: Send + 'static>(
+        self,
+        (scope, project): (Option<&str>, Option<&str>),
+        check: impl FnOnce() -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        let scope = read_gate(self.state, scope, self.scopes)?;
+        let input = check()?;
+        let place = Place::new(self.state, scope, project).await?;
+        Ok(Json(
+            blocking(self.what, move || work(&place, input)).await?,
+        ))
+    }
+
+    /// A write (config-write.md §2): the write gates on the parsed `body`, the route's own
+    /// checks of it (`check`, 422s), the scope's place, then — off the async threads — the
+    /// trust gate and `work`, which is handed the audit's actor.
+    pub async fn write<T: Send + 'static>(
+        self,
+        requester: &Requester,
+        body: &Map<String, Value>,
+        check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        let (scope, project) = write_gate(self.state, &requester.extensions, body, self.scopes)?;
+        let input = check(body)?;
+        let place = Place::new(self.state, scope, project.as_deref()).await?;
+        let actor = requester.actor();
+        let out = blocking(self.what, move || {
+            place.require_trusted()?;
+            work(&place, input, actor)
+        })
+        .await?;
+        Ok(Json(out))
+    }
 }
 
 /// Where the scopes' files are for one request.
@@ -430,27 +457,30 @@ impl JsonFile {
     }
 }
 
-/// Reads a JSON file (following links: containment was checked), capped at 1 MiB.
-pub fn read_json(path: &Path) -> Result<JsonFile, ApiError> {
+/// The bytes of a file (following links: containment was checked), `None` when missing; 422
+/// when it is not a regular file, 413 over `cap`.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, ApiError> {
     let name = path.display();
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let bytes = match read_regular(&target, JSON_FILE_CAP) {
-        Ok(bytes) => bytes,
-        Err(Refused::Missing) => Vec::new(),
-        Err(Refused::NotRegular) => {
-            return Err(ApiError::invalid(
-                format!("{name} is not a regular file"),
-                None,
-            ));
-        }
-        Err(Refused::TooLarge { size, cap }) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("{name} is {size} bytes, over the {cap} byte cap"),
-            ));
-        }
-        Err(Refused::Io(e)) => return Err(io_error("read", path, &e)),
-    };
+    match read_regular(&target, cap) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Refused::Missing) => Ok(None),
+        Err(Refused::NotRegular) => Err(ApiError::invalid(
+            format!("{name} is not a regular file"),
+            None,
+        )),
+        Err(Refused::TooLarge { size, cap }) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{name} is {size} bytes, over the {cap} byte cap"),
+        )),
+        Err(Refused::Io(e)) => Err(io_error("read", path, &e)),
+    }
+}
+
+/// Reads a JSON file, capped at 1 MiB; a missing one is `{}`.
+pub fn read_json(path: &Path) -> Result<JsonFile, ApiError> {
+    let name = path.display();
+    let bytes = read_capped(path, JSON_FILE_CAP)?.unwrap_or_default();
     let hash = claude_md::sha256_hex(&bytes);
     match claude_json::parse_config_bytes(&bytes) {
         Ok(value) => Ok(JsonFile {

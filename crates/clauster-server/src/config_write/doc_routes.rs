@@ -1,7 +1,7 @@
 //! The Markdown surfaces (config-write.md §8): subagents (`agents/<name>.md`), skills
 //! (`skills/<name>/SKILL.md`) and the scope's CLAUDE.md. The text is written as typed, after
 //! its front matter is checked; reads are never masked (the text round-trips exactly). Each
-//! handler is the shared skeleton of `common` (`read_route`, `write_route`).
+//! handler is the shared skeleton of `common` (`Route::read`, `Route::write`).
 
 use std::fs::{self, File};
 use std::io;
@@ -20,10 +20,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::common::{
-    MAX_DOC_BYTES, Place, Requester, audit, body_object, edit_error, hash_of, head, io_error,
-    read_route, write_route,
+    MAX_DOC_BYTES, Place, Requester, Route, audit, body_object, edit_error, hash_of, head,
+    io_error, read_capped,
 };
-use crate::bounded_read::{Refused, read_regular};
 use crate::claude_md::sha256_hex;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -75,30 +74,13 @@ struct Doc {
 }
 
 fn read_doc(path: &Path) -> Result<Doc, ApiError> {
-    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let name = path.display();
-    let bytes = match read_regular(&target, MAX_DOC_BYTES as u64) {
-        Ok(bytes) => bytes,
-        Err(Refused::Missing) => {
-            return Ok(Doc {
-                exists: false,
-                content: String::new(),
-                hash: None,
-            });
-        }
-        Err(Refused::NotRegular) => {
-            return Err(ApiError::invalid(
-                format!("{name} is not a regular file"),
-                None,
-            ));
-        }
-        Err(Refused::TooLarge { size, cap }) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("{name} is {size} bytes, over the {cap} byte cap"),
-            ));
-        }
-        Err(Refused::Io(e)) => return Err(io_error("read", path, &e)),
+    let Some(bytes) = read_capped(path, MAX_DOC_BYTES as u64)? else {
+        return Ok(Doc {
+            exists: false,
+            content: String::new(),
+            hash: None,
+        });
     };
     let hash = sha256_hex(&bytes);
     let content = String::from_utf8(bytes)
@@ -297,14 +279,8 @@ pub async fn subagents_list(
     State(state): State<AppState>,
     Query(query): Query<DocQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "listing subagents";
-    read_route(
-        &state,
-        query.pair(),
-        USER_PROJECT,
-        what,
-        || Ok(()),
-        |place, ()| {
+    Route::new(&state, USER_PROJECT, "listing subagents")
+        .read(query.pair(), |place| {
             let dir = place.in_scope_dir("agents")?;
             let mut agents = Vec::new();
             for (file, path) in sorted_entries(&dir) {
@@ -327,9 +303,8 @@ pub async fn subagents_list(
             let mut out = head(place);
             out.insert("agents".into(), Value::Array(agents));
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 pub async fn subagent_read(
@@ -337,14 +312,8 @@ pub async fn subagent_read(
     UrlPath(name): UrlPath<String>,
     Query(query): Query<DocQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "reading a subagent";
-    read_route(
-        &state,
-        query.pair(),
-        USER_PROJECT,
-        what,
-        || Ok(()),
-        move |place, ()| {
+    Route::new(&state, USER_PROJECT, "reading a subagent")
+        .read(query.pair(), move |place| {
             let mut out = head(place);
             out.insert("name".into(), name.clone().into());
             if built_in(&name) {
@@ -373,9 +342,8 @@ pub async fn subagent_read(
             }
             out.insert("content".into(), doc.content.into());
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// The answer of a Markdown write: the head, `ok`, the name (items) and the new hash.
@@ -419,29 +387,26 @@ pub async fn subagent_write(
         check_named(Kind::Subagent, &name, &content)?;
         Ok((content, hash_of(body)?))
     };
-    let what = "writing a subagent";
     let name_for = name.clone();
-    write_route(
-        &state,
-        &requester,
-        &body,
-        USER_PROJECT,
-        what,
-        check,
-        move |place, (content, expected), actor| {
-            let path = place.in_scope_dir(&format!("agents/{name_for}.md"))?;
-            let keys = [name_for.clone()];
-            write_doc(
-                place,
-                (actor, "subagents"),
-                &path,
-                (&content, expected.as_deref()),
-                &keys,
-            )?;
-            Ok(written(place, Some(name_for), &content))
-        },
-    )
-    .await
+    Route::new(&state, USER_PROJECT, "writing a subagent")
+        .write(
+            &requester,
+            &body,
+            check,
+            move |place, (content, expected), actor| {
+                let path = place.in_scope_dir(&format!("agents/{name_for}.md"))?;
+                let keys = [name_for.clone()];
+                write_doc(
+                    place,
+                    (actor, "subagents"),
+                    &path,
+                    (&content, expected.as_deref()),
+                    &keys,
+                )?;
+                Ok(written(place, Some(name_for), &content))
+            },
+        )
+        .await
 }
 
 pub async fn subagent_delete(
@@ -459,14 +424,8 @@ pub async fn subagent_delete(
     let what = "deleting a subagent";
     let body = query_body(&query);
     let name_for = name.clone();
-    write_route(
-        &state,
-        &requester,
-        &body,
-        USER_PROJECT,
-        what,
-        check,
-        move |place, (), actor| {
+    Route::new(&state, USER_PROJECT, what)
+        .write(&requester, &body, check, move |place, (), actor| {
             let path = place.in_scope_dir(&format!("agents/{name_for}.md"))?;
             let existed = replace_doc(place, &path, None, None)?;
             if existed {
@@ -477,23 +436,16 @@ pub async fn subagent_delete(
             out.insert("name".into(), name_for.into());
             out.insert("deleted".into(), existed.into());
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 pub async fn skills_list(
     State(state): State<AppState>,
     Query(query): Query<DocQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "listing skills";
-    read_route(
-        &state,
-        query.pair(),
-        USER_PROJECT,
-        what,
-        || Ok(()),
-        |place, ()| {
+    Route::new(&state, USER_PROJECT, "listing skills")
+        .read(query.pair(), |place| {
             let dir = place.in_scope_dir("skills")?;
             let mut skills = Vec::new();
             for (name, path) in sorted_entries(&dir) {
@@ -510,9 +462,8 @@ pub async fn skills_list(
             let mut out = head(place);
             out.insert("skills".into(), Value::Array(skills));
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 fn skill_relative(relative: Option<&str>) -> Result<(), ApiError> {
@@ -543,14 +494,8 @@ pub async fn skill_file_read(
         skill_relative(query.relative.as_deref())?;
         Ok(name)
     };
-    let what = "reading a skill";
-    read_route(
-        &state,
-        query.pair(),
-        USER_PROJECT,
-        what,
-        check,
-        |place, name| {
+    Route::new(&state, USER_PROJECT, "reading a skill")
+        .read_checked(query.pair(), check, |place, name| {
             let doc = read_doc(&place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?)?;
             let mut out = head(place);
             out.insert("name".into(), name.into());
@@ -564,9 +509,8 @@ pub async fn skill_file_read(
             out.insert("hash".into(), json!(doc.hash));
             out.insert("exists".into(), doc.exists.into());
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// `PUT skills {scope, project, confirm, name, files: {"SKILL.md": text}, hash}`.
@@ -600,28 +544,25 @@ pub async fn skill_write(
         check_named(Kind::Skill, &name, &content)?;
         Ok((name, content, hash_of(body)?))
     };
-    let what = "writing a skill";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        USER_PROJECT,
-        what,
-        check,
-        |place, (name, content, expected), actor| {
-            let path = place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?;
-            let keys = [name.clone()];
-            write_doc(
-                place,
-                (actor, "skills"),
-                &path,
-                (&content, expected.as_deref()),
-                &keys,
-            )?;
-            Ok(written(place, Some(name), &content))
-        },
-    )
-    .await
+    Route::new(&state, USER_PROJECT, "writing a skill")
+        .write(
+            &requester,
+            &body,
+            check,
+            |place, (name, content, expected), actor| {
+                let path = place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?;
+                let keys = [name.clone()];
+                write_doc(
+                    place,
+                    (actor, "skills"),
+                    &path,
+                    (&content, expected.as_deref()),
+                    &keys,
+                )?;
+                Ok(written(place, Some(name), &content))
+            },
+        )
+        .await
 }
 
 /// `POST skills/delete {scope, project, confirm, name}`: the skill's directory.
@@ -638,15 +579,8 @@ pub async fn skill_delete(
             Some("name"),
         )),
     };
-    let what = "deleting a skill";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        USER_PROJECT,
-        what,
-        check,
-        |place, name, actor| {
+    Route::new(&state, USER_PROJECT, "deleting a skill")
+        .write(&requester, &body, check, |place, name, actor| {
             let dir = place.in_scope_dir(&format!("skills/{name}"))?;
             let existed = match fs::symlink_metadata(&dir) {
                 Ok(m) if m.file_type().is_symlink() => {
@@ -668,9 +602,8 @@ pub async fn skill_delete(
             out.insert("name".into(), name.into());
             out.insert("existed".into(), existed.into());
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 fn claude_md_path(place: &Place) -> Result<PathBuf, ApiError> {
@@ -685,26 +618,19 @@ pub async fn claude_md_read(
     State(state): State<AppState>,
     Query(query): Query<DocQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "reading CLAUDE.md";
-    read_route(
-        &state,
-        query.pair(),
-        ALL,
-        what,
-        || Ok(()),
-        |place, ()| {
+    Route::new(&state, ALL, "reading CLAUDE.md")
+        .read(query.pair(), |place| {
             let doc = read_doc(&claude_md_path(place)?)?;
             let mut out = head(place);
             out.insert("content".into(), doc.content.into());
             out.insert("hash".into(), json!(doc.hash));
             out.insert("exists".into(), doc.exists.into());
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
-/// `PUT claude-md {scope, project, confirm, content, hash?}`. A Local write then makes the
+/// `PUT claude-md {scope, project, confirm, content, hash?}`. A Local write first makes the
 /// project's `.gitignore` cover `CLAUDE.local.md` (1.3.2, Claude Code's own convention).
 pub async fn claude_md_write(
     State(state): State<AppState>,
@@ -713,28 +639,25 @@ pub async fn claude_md_write(
 ) -> Result<Json<Value>, ApiError> {
     let body = body_object(body)?;
     let check = |body: &Map<String, Value>| Ok((content_of(body, "content")?, hash_of(body)?));
-    let what = "writing CLAUDE.md";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        ALL,
-        what,
-        check,
-        |place, (content, expected), actor| {
-            let path = claude_md_path(place)?;
-            write_doc(
-                place,
-                (actor, "claude-md"),
-                &path,
-                (&content, expected.as_deref()),
-                &[],
-            )?;
-            if place.scope == Scope::Local {
-                place.ensure_gitignored(&[LOCAL_CLAUDE_MD])?;
-            }
-            Ok(written(place, None, &content))
-        },
-    )
-    .await
+    Route::new(&state, ALL, "writing CLAUDE.md")
+        .write(
+            &requester,
+            &body,
+            check,
+            |place, (content, expected), actor| {
+                let path = claude_md_path(place)?;
+                if place.scope == Scope::Local {
+                    place.ensure_gitignored(&[LOCAL_CLAUDE_MD])?;
+                }
+                write_doc(
+                    place,
+                    (actor, "claude-md"),
+                    &path,
+                    (&content, expected.as_deref()),
+                    &[],
+                )?;
+                Ok(written(place, None, &content))
+            },
+        )
+        .await
 }

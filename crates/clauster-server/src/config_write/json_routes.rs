@@ -1,6 +1,6 @@
 //! The JSON surfaces (config-write.md §5–§7): settings and env, permission rules, hooks, MCP
 //! servers and their approvals, and the effective view. Each handler is the shared skeleton
-//! of `common` (`read_route`, `write_route`) with its own checks and file work.
+//! of `common` (`Route::read`, `Route::write`) with its own checks and file work.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::common::{
-    Place, Requester, audit, body_object, edit_error, hash_of, head, object_field, read_json,
-    read_route, write_json, write_json_then, write_route,
+    Place, Requester, Route, audit, body_object, edit_error, hash_of, head, object_field,
+    read_json, write_json, write_json_then,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -74,14 +74,8 @@ pub async fn settings_surface_read(
     query: ReadQuery,
     surface: Surface,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "reading settings";
-    read_route(
-        &state,
-        query.pair(),
-        ALL,
-        what,
-        || Ok(()),
-        move |place, ()| {
+    Route::new(&state, ALL, "reading settings")
+        .read(query.pair(), move |place| {
             let file = read_json(&place.settings_file()?)?;
             let mut out = head(place);
             match surface {
@@ -100,9 +94,8 @@ pub async fn settings_surface_read(
             }
             file.annotate(&mut out);
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// `masked` lists the masked places; left out when nothing is masked, so an answer with no
@@ -123,36 +116,33 @@ pub async fn settings_surface_write(
     let body = body_object(body)?;
     let check =
         |body: &Map<String, Value>| Ok((object_field(body, surface.key())?, hash_of(body)?));
-    let what = "writing settings";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        ALL,
-        what,
-        check,
-        move |place, (payload, expected), actor| {
-            let path = place.settings_file()?;
-            let keys: Vec<String> = payload.keys().cloned().collect();
-            let edit = |root: &mut Value| match surface {
-                Surface::Settings => settings::apply_settings(root, payload.clone()),
-                Surface::Permissions => settings::apply_permissions(root, &payload),
-                Surface::Hooks => settings::apply_hooks(root, payload.clone()),
-            };
-            let hash = if place.scope == Scope::Local {
-                let ignore = || place.ensure_gitignored(LOCAL_SETTINGS_IGNORED);
-                write_json_then(place, &path, expected.as_deref(), edit, ignore)?
-            } else {
-                write_json(place, &path, expected.as_deref(), edit)?
-            };
-            audit(place, actor, surface.key(), &path, "update", &keys);
-            let mut out = head(place);
-            out.insert("ok".into(), Value::Bool(true));
-            out.insert("hash".into(), hash.into());
-            Ok(Value::Object(out))
-        },
-    )
-    .await
+    Route::new(&state, ALL, "writing settings")
+        .write(
+            &requester,
+            &body,
+            check,
+            move |place, (payload, expected), actor| {
+                let path = place.settings_file()?;
+                let keys: Vec<String> = payload.keys().cloned().collect();
+                let edit = |root: &mut Value| match surface {
+                    Surface::Settings => settings::apply_settings(root, payload.clone()),
+                    Surface::Permissions => settings::apply_permissions(root, &payload),
+                    Surface::Hooks => settings::apply_hooks(root, payload.clone()),
+                };
+                let hash = if place.scope == Scope::Local {
+                    let ignore = || place.ensure_gitignored(LOCAL_SETTINGS_IGNORED);
+                    write_json_then(place, &path, expected.as_deref(), edit, ignore)?
+                } else {
+                    write_json(place, &path, expected.as_deref(), edit)?
+                };
+                audit(place, actor, surface.key(), &path, "update", &keys);
+                let mut out = head(place);
+                out.insert("ok".into(), Value::Bool(true));
+                out.insert("hash".into(), hash.into());
+                Ok(Value::Object(out))
+            },
+        )
+        .await
 }
 
 /// `POST settings/reveal {scope, project, confirm, key}`: one masked `env` value, in clear —
@@ -170,15 +160,8 @@ pub async fn settings_reveal(
             Some("key"),
         )),
     };
-    let what = "reading settings";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        ALL,
-        what,
-        check,
-        |place, key, actor| {
+    Route::new(&state, ALL, "reading settings")
+        .write(&requester, &body, check, |place, key, actor| {
             let path = place.settings_file()?;
             let file = read_json(&path)?;
             let Some(value) = file.value.get("env").and_then(|e| e.get(&key)).cloned() else {
@@ -192,9 +175,8 @@ pub async fn settings_reveal(
             out.insert("key".into(), key.into());
             out.insert("value".into(), value);
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,14 +190,8 @@ pub async fn effective(
     Query(query): Query<ProjectQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let with_user = state.config().config_write.allow_user_scope;
-    let what = "merging the scopes";
-    read_route(
-        &state,
-        (None, query.project.as_deref()),
-        ALL,
-        what,
-        || Ok(()),
-        move |project_place, ()| {
+    Route::new(&state, ALL, "merging the scopes")
+        .read((None, query.project.as_deref()), move |project_place| {
             let scoped = |scope: Scope| Place {
                 scope,
                 ..project_place.clone()
@@ -237,9 +213,8 @@ pub async fn effective(
                 out.extend(rest);
             }
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// One scope's masked settings file and MCP servers, and the parse errors of those that
@@ -294,14 +269,8 @@ pub async fn mcp_read(
     State(state): State<AppState>,
     Query(query): Query<ReadQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "reading MCP servers";
-    read_route(
-        &state,
-        query.pair(),
-        ALL,
-        what,
-        || Ok(()),
-        |place, ()| {
+    Route::new(&state, ALL, "reading MCP servers")
+        .read(query.pair(), |place| {
             let ScopeServers {
                 servers,
                 hash,
@@ -317,9 +286,8 @@ pub async fn mcp_read(
                 out.insert("read_only".into(), Value::Bool(true));
             }
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// `PUT mcp {scope, project, confirm, servers, hash}`: the whole map.
@@ -330,33 +298,30 @@ pub async fn mcp_write(
 ) -> Result<Json<Value>, ApiError> {
     let body = body_object(body)?;
     let check = |body: &Map<String, Value>| Ok((object_field(body, "servers")?, hash_of(body)?));
-    let what = "writing MCP servers";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        ALL,
-        what,
-        check,
-        |place, (servers, expected), actor| {
-            let (path, key) = servers_file(place)?;
-            // `~/.claude.json` is shared with claude: no whole-file hash, as 1.3.2.
-            let project = place.scope == Scope::Project;
-            let expected = expected.filter(|_| project);
-            let names: Vec<String> = servers.keys().cloned().collect();
-            let hash = write_json(place, &path, expected.as_deref(), |root| {
-                mcp::replace_servers(root, key.as_deref(), servers.clone())
-            })?;
-            audit(place, actor, "mcp", &path, "update", &names);
-            let mut out = head(place);
-            out.insert("ok".into(), Value::Bool(true));
-            if project {
-                out.insert("hash".into(), hash.into());
-            }
-            Ok(Value::Object(out))
-        },
-    )
-    .await
+    Route::new(&state, ALL, "writing MCP servers")
+        .write(
+            &requester,
+            &body,
+            check,
+            |place, (servers, expected), actor| {
+                let (path, key) = servers_file(place)?;
+                // `~/.claude.json` is shared with claude: no whole-file hash, as 1.3.2.
+                let project = place.scope == Scope::Project;
+                let expected = expected.filter(|_| project);
+                let names: Vec<String> = servers.keys().cloned().collect();
+                let hash = write_json(place, &path, expected.as_deref(), |root| {
+                    mcp::replace_servers(root, key.as_deref(), servers.clone())
+                })?;
+                audit(place, actor, "mcp", &path, "update", &names);
+                let mut out = head(place);
+                out.insert("ok".into(), Value::Bool(true));
+                if project {
+                    out.insert("hash".into(), hash.into());
+                }
+                Ok(Value::Object(out))
+            },
+        )
+        .await
 }
 
 /// The checked body of a one-server edit.
@@ -412,15 +377,8 @@ pub async fn mcp_server(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body_object(body)?;
-    let what = "writing an MCP server";
-    write_route(
-        &state,
-        &requester,
-        &body,
-        ALL,
-        what,
-        server_edit,
-        |place, edit, actor| {
+    Route::new(&state, ALL, "writing an MCP server")
+        .write(&requester, &body, server_edit, |place, edit, actor| {
             let ServerEdit { op, name, entry } = edit;
             let (path, key) = servers_file(place)?;
             let mut op_error = None;
@@ -461,9 +419,8 @@ pub async fn mcp_server(
             out.insert("op".into(), action.into());
             out.insert("ok".into(), Value::Bool(true));
             Ok(Value::Object(out))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// `GET mcp/approvals?project=`: the project's `.mcp.json` decisions.
@@ -471,14 +428,8 @@ pub async fn approvals_read(
     State(state): State<AppState>,
     Query(query): Query<ProjectQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = "reading MCP approvals";
-    read_route(
-        &state,
-        (None, query.project.as_deref()),
-        ALL,
-        what,
-        || Ok(()),
-        |place, ()| {
+    Route::new(&state, ALL, "reading MCP approvals")
+        .read((None, query.project.as_deref()), |place| {
             let global = read_json(&place.global)?;
             let approvals = mcp::approvals(&global.value, &place.project_key());
             let mcp_json = read_json(&place.in_project(".mcp.json")?)?;
@@ -493,9 +444,8 @@ pub async fn approvals_read(
                 "enable_all": approvals.enable_all,
                 "servers": servers,
             }))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 fn string_list(body: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
@@ -523,33 +473,29 @@ pub async fn approvals_write(
             None,
         )),
     };
-    let what = "writing MCP approvals";
-    let only = &[Scope::Project];
-    write_route(
-        &state,
-        &requester,
-        &body,
-        only,
-        what,
-        check,
-        |place, (enabled, disabled), actor| {
-            let key = place.project_key();
-            write_json(place, &place.global, None, |g| {
-                mcp::set_approvals(g, &key, &enabled, &disabled)
-            })?;
-            let names: Vec<String> = enabled.iter().chain(&disabled).cloned().collect();
-            audit(
-                place,
-                actor,
-                "mcp-approvals",
-                &place.global,
-                "update",
-                &names,
-            );
-            Ok(json!({"project": place.project_name(), "ok": true}))
-        },
-    )
-    .await
+    Route::new(&state, &[Scope::Project], "writing MCP approvals")
+        .write(
+            &requester,
+            &body,
+            check,
+            |place, (enabled, disabled), actor| {
+                let key = place.project_key();
+                write_json(place, &place.global, None, |g| {
+                    mcp::set_approvals(g, &key, &enabled, &disabled)
+                })?;
+                let names: Vec<String> = enabled.iter().chain(&disabled).cloned().collect();
+                audit(
+                    place,
+                    actor,
+                    "mcp-approvals",
+                    &place.global,
+                    "update",
+                    &names,
+                );
+                Ok(json!({"project": place.project_name(), "ok": true}))
+            },
+        )
+        .await
 }
 
 /// `POST mcp/reset-project-choices {project, confirm}`.
@@ -559,21 +505,17 @@ pub async fn reset_choices(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body_object(body)?;
-    let what = "resetting MCP approvals";
-    let only = &[Scope::Project];
-    write_route(
-        &state,
-        &requester,
-        &body,
-        only,
-        what,
-        |_| Ok(()),
-        |place, (), actor| {
-            let key = place.project_key();
-            write_json(place, &place.global, None, |g| mcp::reset_choices(g, &key))?;
-            audit(place, actor, "mcp-approvals", &place.global, "reset", &[]);
-            Ok(json!({"project": place.project_name(), "ok": true}))
-        },
-    )
-    .await
+    Route::new(&state, &[Scope::Project], "resetting MCP approvals")
+        .write(
+            &requester,
+            &body,
+            |_| Ok(()),
+            |place, (), actor| {
+                let key = place.project_key();
+                write_json(place, &place.global, None, |g| mcp::reset_choices(g, &key))?;
+                audit(place, actor, "mcp-approvals", &place.global, "reset", &[]);
+                Ok(json!({"project": place.project_name(), "ok": true}))
+            },
+        )
+        .await
 }
