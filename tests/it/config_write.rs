@@ -481,14 +481,13 @@ async fn subagents_and_skills_are_created_edited_and_deleted() {
     assert_eq!((status, &answer["deleted"]), (200, &json!(true)));
     assert!(!file.exists());
 
+    let put_skill = |name: &str, text: &str| {
+        let body = json!({"project": "alpha", "confirm": "alpha", "name": name,
+                          "files": {"SKILL.md": text}});
+        api.put("skills", body)
+    };
     let skill = "---\nname: release\ndescription: Cut a release\n---\nSteps.\n";
-    let (status, answer) = api
-        .put(
-            "skills",
-            json!({"project": "alpha", "confirm": "alpha", "name": "release",
-                   "files": {"SKILL.md": skill}}),
-        )
-        .await;
+    let (status, answer) = put_skill("release", skill).await;
     assert_eq!(status, 200, "{answer}");
     let (_, list) = api.get("skills?project=alpha").await;
     assert_eq!(
@@ -508,13 +507,7 @@ async fn subagents_and_skills_are_created_edited_and_deleted() {
 
     // 1.3.2's skill names: either case, and `name` may be left out of the front matter.
     let skill = "---\ndescription: Makes PDFs\n---\nSteps.\n";
-    let (status, answer) = api
-        .put(
-            "skills",
-            json!({"project": "alpha", "confirm": "alpha", "name": "PDF_tools",
-                   "files": {"SKILL.md": skill}}),
-        )
-        .await;
+    let (status, answer) = put_skill("PDF_tools", skill).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         std::fs::read_to_string(alpha.join(".claude/skills/PDF_tools/SKILL.md")).unwrap(),

@@ -2,16 +2,14 @@
 //! order, the scope and project of a request, where each scope's files are, the blocking
 //! reads and guarded writes, and the audit line.
 
-use std::convert::Infallible;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::FromRequestParts;
 use axum::extract::rejection::BytesRejection;
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Request};
 use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::{self, EditError, Scope};
 use clauster_core::claude_json;
@@ -140,25 +138,58 @@ pub fn object_field(body: &Map<String, Value>, key: &str) -> Result<Map<String, 
     }
 }
 
-/// Who sent a write: the request's extensions (session, step-up) and whether it came
-/// through the control socket (the audit's actor).
-pub struct Requester {
+/// A write request (config-write.md §2): the state, who sent it (the session and step-up in
+/// its extensions, the control socket for the audit's actor) and its body as a JSON object —
+/// 413 over the limit, 422 when not an object, before any gate.
+pub struct Write {
+    state: AppState,
     extensions: Extensions,
+    body: Map<String, Value>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Requester {
-    type Rejection = Infallible;
+impl FromRequest<AppState> for Write {
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let extensions = req.extensions().clone();
+        let body = body_object(Bytes::from_request(req, state).await)?;
         Ok(Self {
-            extensions: parts.extensions.clone(),
+            state: state.clone(),
+            extensions,
+            body,
         })
     }
 }
 
-impl Requester {
-    fn actor(&self) -> &'static str {
-        claude_md::actor(self.extensions.get::<ViaControlSocket>().is_some())
+impl Write {
+    /// A write whose fields came from the query (a `DELETE`).
+    pub fn from_query(state: AppState, extensions: Extensions, body: Map<String, Value>) -> Self {
+        Self {
+            state,
+            extensions,
+            body,
+        }
+    }
+
+    /// Runs the write: the write gates, the route's own checks of the body (`check`, 422s),
+    /// the scope's place, then — off the async threads — the trust gate and `work`, which is
+    /// handed the audit's actor.
+    pub async fn run<T: Send + 'static>(
+        self,
+        (scopes, what): (&[Scope], &'static str),
+        check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        let (scope, project) = write_gate(&self.state, &self.extensions, &self.body, scopes)?;
+        let input = check(&self.body)?;
+        let place = Place::new(&self.state, scope, project.as_deref()).await?;
+        let actor = claude_md::actor(self.extensions.get::<ViaControlSocket>().is_some());
+        let out = blocking(what, move || {
+            place.require_trusted()?;
+            work(&place, input, actor)
+        })
+        .await?;
+        Ok(Json(out))
     }
 }
 
@@ -214,28 +245,6 @@ impl<'a> Route<'a> {
         Ok(Json(
             blocking(self.what, move || work(&place, input)).await?,
         ))
-    }
-
-    /// A write (config-write.md §2): the write gates on the parsed `body`, the route's own
-    /// checks of it (`check`, 422s), the scope's place, then — off the async threads — the
-    /// trust gate and `work`, which is handed the audit's actor.
-    pub async fn write<T: Send + 'static>(
-        self,
-        requester: &Requester,
-        body: &Map<String, Value>,
-        check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
-        work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
-    ) -> Result<Json<Value>, ApiError> {
-        let (scope, project) = write_gate(self.state, &requester.extensions, body, self.scopes)?;
-        let input = check(body)?;
-        let place = Place::new(self.state, scope, project.as_deref()).await?;
-        let actor = requester.actor();
-        let out = blocking(self.what, move || {
-            place.require_trusted()?;
-            work(&place, input, actor)
-        })
-        .await?;
-        Ok(Json(out))
     }
 }
 

@@ -10,18 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::Scope;
 use clauster_core::claude_config::front_matter::{self, Kind};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::common::{
-    MAX_DOC_BYTES, Place, Requester, Route, audit, body_object, edit_error, hash_of, head,
-    io_error, read_capped,
+    MAX_DOC_BYTES, Place, Route, Write, audit, edit_error, hash_of, head, io_error, read_capped,
 };
 use crate::claude_md::sha256_hex;
 use crate::error::ApiError;
@@ -71,6 +68,15 @@ struct Doc {
     exists: bool,
     content: String,
     hash: Option<String>,
+}
+
+impl Doc {
+    /// `content`, `hash` and `exists`, as every Markdown read answers them.
+    fn answer(self, out: &mut Map<String, Value>) {
+        out.insert("content".into(), self.content.into());
+        out.insert("hash".into(), json!(self.hash));
+        out.insert("exists".into(), self.exists.into());
+    }
 }
 
 fn read_doc(path: &Path) -> Result<Doc, ApiError> {
@@ -346,38 +352,57 @@ pub async fn subagent_read(
         .await
 }
 
-/// The answer of a Markdown write: the head, `ok`, the name (items) and the new hash.
-fn written(place: &Place, name: Option<String>, content: &str) -> Value {
+/// Writes one document under the editor's locks, audits it as `create` or `update` (with
+/// the item's name) and answers the head, `name`, `ok` and the new hash.
+fn write_doc(
+    place: &Place,
+    (actor, surface): (&str, &str),
+    path: &Path,
+    (content, expected): (&str, Option<&str>),
+    name: Option<String>,
+) -> Result<Value, ApiError> {
+    let existed = replace_doc(place, path, Some(content), expected)?;
+    let action = if existed { "update" } else { "create" };
+    let keys: Vec<String> = name.iter().cloned().collect();
+    audit(place, actor, surface, path, action, &keys);
     let mut out = head(place);
     if let Some(name) = name {
         out.insert("name".into(), name.into());
     }
     out.insert("ok".into(), Value::Bool(true));
     out.insert("hash".into(), sha256_hex(content.as_bytes()).into());
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
-/// Writes one document under the editor's locks and audits it as `create` or `update`.
-fn write_doc(
+/// Audits a delete that removed something and answers the head, `name` and whether it
+/// existed (as `member`: 1.3.2 says `deleted` for subagents, `existed` for skills).
+fn deleted(
     place: &Place,
     (actor, surface): (&str, &str),
     path: &Path,
-    (content, expected): (&str, Option<&str>),
-    keys: &[String],
-) -> Result<(), ApiError> {
-    let existed = replace_doc(place, path, Some(content), expected)?;
-    let action = if existed { "update" } else { "create" };
-    audit(place, actor, surface, path, action, keys);
-    Ok(())
+    name: String,
+    (existed, member): (bool, &str),
+) -> Value {
+    if existed {
+        audit(
+            place,
+            actor,
+            surface,
+            path,
+            "delete",
+            std::slice::from_ref(&name),
+        );
+    }
+    let mut out = head(place);
+    out.insert("name".into(), name.into());
+    out.insert(member.into(), existed.into());
+    Value::Object(out)
 }
 
 pub async fn subagent_write(
-    State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
+    write: Write,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
     let check = |body: &Map<String, Value>| {
         if built_in(&name) {
             return Err(built_in_refusal(&name));
@@ -388,24 +413,13 @@ pub async fn subagent_write(
         Ok((content, hash_of(body)?))
     };
     let name_for = name.clone();
-    Route::new(&state, USER_PROJECT, "writing a subagent")
-        .write(
-            &requester,
-            &body,
-            check,
-            move |place, (content, expected), actor| {
-                let path = place.in_scope_dir(&format!("agents/{name_for}.md"))?;
-                let keys = [name_for.clone()];
-                write_doc(
-                    place,
-                    (actor, "subagents"),
-                    &path,
-                    (&content, expected.as_deref()),
-                    &keys,
-                )?;
-                Ok(written(place, Some(name_for), &content))
-            },
-        )
+    let what = (USER_PROJECT, "writing a subagent");
+    write
+        .run(what, check, move |place, (content, expected), actor| {
+            let path = place.in_scope_dir(&format!("agents/{name_for}.md"))?;
+            let doc = (content.as_str(), expected.as_deref());
+            write_doc(place, (actor, "subagents"), &path, doc, Some(name_for))
+        })
         .await
 }
 
@@ -413,7 +427,7 @@ pub async fn subagent_delete(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
     Query(query): Query<DocQuery>,
-    requester: Requester,
+    extensions: Extensions,
 ) -> Result<Json<Value>, ApiError> {
     let check = |_: &Map<String, Value>| {
         if built_in(&name) {
@@ -421,21 +435,15 @@ pub async fn subagent_delete(
         }
         checked_name(Kind::Subagent, &name)
     };
-    let what = "deleting a subagent";
-    let body = query_body(&query);
     let name_for = name.clone();
-    Route::new(&state, USER_PROJECT, what)
-        .write(&requester, &body, check, move |place, (), actor| {
+    let write = Write::from_query(state, extensions, query_body(&query));
+    let what = (USER_PROJECT, "deleting a subagent");
+    write
+        .run(what, check, move |place, (), actor| {
             let path = place.in_scope_dir(&format!("agents/{name_for}.md"))?;
             let existed = replace_doc(place, &path, None, None)?;
-            if existed {
-                let keys = [name_for.clone()];
-                audit(place, actor, "subagents", &path, "delete", &keys);
-            }
-            let mut out = head(place);
-            out.insert("name".into(), name_for.into());
-            out.insert("deleted".into(), existed.into());
-            Ok(Value::Object(out))
+            let done = (existed, "deleted");
+            Ok(deleted(place, (actor, "subagents"), &path, name_for, done))
         })
         .await
 }
@@ -505,21 +513,14 @@ pub async fn skill_file_read(
             {
                 out.insert("error".into(), e.into());
             }
-            out.insert("content".into(), doc.content.into());
-            out.insert("hash".into(), json!(doc.hash));
-            out.insert("exists".into(), doc.exists.into());
+            doc.answer(&mut out);
             Ok(Value::Object(out))
         })
         .await
 }
 
 /// `PUT skills {scope, project, confirm, name, files: {"SKILL.md": text}, hash}`.
-pub async fn skill_write(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
+pub async fn skill_write(write: Write) -> Result<Json<Value>, ApiError> {
     let check = |body: &Map<String, Value>| {
         let Some(name) = body.get("name").and_then(Value::as_str) else {
             return Err(ApiError::invalid(
@@ -544,34 +545,18 @@ pub async fn skill_write(
         check_named(Kind::Skill, &name, &content)?;
         Ok((name, content, hash_of(body)?))
     };
-    Route::new(&state, USER_PROJECT, "writing a skill")
-        .write(
-            &requester,
-            &body,
-            check,
-            |place, (name, content, expected), actor| {
-                let path = place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?;
-                let keys = [name.clone()];
-                write_doc(
-                    place,
-                    (actor, "skills"),
-                    &path,
-                    (&content, expected.as_deref()),
-                    &keys,
-                )?;
-                Ok(written(place, Some(name), &content))
-            },
-        )
+    let what = (USER_PROJECT, "writing a skill");
+    write
+        .run(what, check, |place, (name, content, expected), actor| {
+            let path = place.in_scope_dir(&format!("skills/{name}/{SKILL_FILE}"))?;
+            let doc = (content.as_str(), expected.as_deref());
+            write_doc(place, (actor, "skills"), &path, doc, Some(name))
+        })
         .await
 }
 
 /// `POST skills/delete {scope, project, confirm, name}`: the skill's directory.
-pub async fn skill_delete(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
+pub async fn skill_delete(write: Write) -> Result<Json<Value>, ApiError> {
     let check = |body: &Map<String, Value>| match body.get("name").and_then(Value::as_str) {
         Some(name) => skill_name(Some(name)),
         None => Err(ApiError::invalid(
@@ -579,8 +564,9 @@ pub async fn skill_delete(
             Some("name"),
         )),
     };
-    Route::new(&state, USER_PROJECT, "deleting a skill")
-        .write(&requester, &body, check, |place, name, actor| {
+    let what = (USER_PROJECT, "deleting a skill");
+    write
+        .run(what, check, |place, name, actor| {
             let dir = place.in_scope_dir(&format!("skills/{name}"))?;
             let existed = match fs::symlink_metadata(&dir) {
                 Ok(m) if m.file_type().is_symlink() => {
@@ -594,14 +580,13 @@ pub async fn skill_delete(
                 }
                 Err(_) => false,
             };
-            if existed {
-                let keys = [name.clone()];
-                audit(place, actor, "skills", &dir, "delete", &keys);
-            }
-            let mut out = head(place);
-            out.insert("name".into(), name.into());
-            out.insert("existed".into(), existed.into());
-            Ok(Value::Object(out))
+            Ok(deleted(
+                place,
+                (actor, "skills"),
+                &dir,
+                name,
+                (existed, "existed"),
+            ))
         })
         .await
 }
@@ -622,9 +607,7 @@ pub async fn claude_md_read(
         .read(query.pair(), |place| {
             let doc = read_doc(&claude_md_path(place)?)?;
             let mut out = head(place);
-            out.insert("content".into(), doc.content.into());
-            out.insert("hash".into(), json!(doc.hash));
-            out.insert("exists".into(), doc.exists.into());
+            doc.answer(&mut out);
             Ok(Value::Object(out))
         })
         .await
@@ -632,32 +615,17 @@ pub async fn claude_md_read(
 
 /// `PUT claude-md {scope, project, confirm, content, hash?}`. A Local write first makes the
 /// project's `.gitignore` cover `CLAUDE.local.md` (1.3.2, Claude Code's own convention).
-pub async fn claude_md_write(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
+pub async fn claude_md_write(write: Write) -> Result<Json<Value>, ApiError> {
     let check = |body: &Map<String, Value>| Ok((content_of(body, "content")?, hash_of(body)?));
-    Route::new(&state, ALL, "writing CLAUDE.md")
-        .write(
-            &requester,
-            &body,
-            check,
-            |place, (content, expected), actor| {
-                let path = claude_md_path(place)?;
-                if place.scope == Scope::Local {
-                    place.ensure_gitignored(&[LOCAL_CLAUDE_MD])?;
-                }
-                write_doc(
-                    place,
-                    (actor, "claude-md"),
-                    &path,
-                    (&content, expected.as_deref()),
-                    &[],
-                )?;
-                Ok(written(place, None, &content))
-            },
-        )
+    let what = (ALL, "writing CLAUDE.md");
+    write
+        .run(what, check, |place, (content, expected), actor| {
+            let path = claude_md_path(place)?;
+            if place.scope == Scope::Local {
+                place.ensure_gitignored(&[LOCAL_CLAUDE_MD])?;
+            }
+            let doc = (content.as_str(), expected.as_deref());
+            write_doc(place, (actor, "claude-md"), &path, doc, None)
+        })
         .await
 }

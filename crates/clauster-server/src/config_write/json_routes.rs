@@ -3,8 +3,6 @@
 //! of `common` (`Route::read`, `Route::write`) with its own checks and file work.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use clauster_core::claude_config::effective::{self, Layer, Layers};
@@ -14,13 +12,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::common::{
-    Place, Requester, Route, audit, body_object, edit_error, hash_of, head, object_field,
-    read_json, write_json, write_json_then,
+    Place, Route, Write, audit, edit_error, hash_of, head, object_field, read_json, write_json,
+    write_json_then,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const ALL: &[Scope] = &[Scope::User, Scope::Project, Scope::Local];
+const PROJECT: &[Scope] = &[Scope::Project];
 
 /// What the Local scope's settings writes add to the project's `.gitignore` first: the file
 /// and the one `.bak` the write transaction keeps (bridges.md §12.4), as 1.3.2.
@@ -108,51 +107,39 @@ fn insert_masked(out: &mut Map<String, Value>, masked: Vec<String>) {
 
 /// `PUT settings|permissions|hooks {scope, project, confirm, <surface>, hash?}`.
 pub async fn settings_surface_write(
-    state: AppState,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
+    write: Write,
     surface: Surface,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
     let check =
         |body: &Map<String, Value>| Ok((object_field(body, surface.key())?, hash_of(body)?));
-    Route::new(&state, ALL, "writing settings")
-        .write(
-            &requester,
-            &body,
-            check,
-            move |place, (payload, expected), actor| {
-                let path = place.settings_file()?;
-                let keys: Vec<String> = payload.keys().cloned().collect();
-                let edit = |root: &mut Value| match surface {
-                    Surface::Settings => settings::apply_settings(root, payload.clone()),
-                    Surface::Permissions => settings::apply_permissions(root, &payload),
-                    Surface::Hooks => settings::apply_hooks(root, payload.clone()),
-                };
-                let hash = if place.scope == Scope::Local {
-                    let ignore = || place.ensure_gitignored(LOCAL_SETTINGS_IGNORED);
-                    write_json_then(place, &path, expected.as_deref(), edit, ignore)?
-                } else {
-                    write_json(place, &path, expected.as_deref(), edit)?
-                };
-                audit(place, actor, surface.key(), &path, "update", &keys);
-                let mut out = head(place);
-                out.insert("ok".into(), Value::Bool(true));
-                out.insert("hash".into(), hash.into());
-                Ok(Value::Object(out))
-            },
-        )
+    let what = (ALL, "writing settings");
+    write
+        .run(what, check, move |place, (payload, expected), actor| {
+            let path = place.settings_file()?;
+            let keys: Vec<String> = payload.keys().cloned().collect();
+            let edit = |root: &mut Value| match surface {
+                Surface::Settings => settings::apply_settings(root, payload.clone()),
+                Surface::Permissions => settings::apply_permissions(root, &payload),
+                Surface::Hooks => settings::apply_hooks(root, payload.clone()),
+            };
+            let hash = if place.scope == Scope::Local {
+                let ignore = || place.ensure_gitignored(LOCAL_SETTINGS_IGNORED);
+                write_json_then(place, &path, expected.as_deref(), edit, ignore)?
+            } else {
+                write_json(place, &path, expected.as_deref(), edit)?
+            };
+            audit(place, actor, surface.key(), &path, "update", &keys);
+            let mut out = head(place);
+            out.insert("ok".into(), Value::Bool(true));
+            out.insert("hash".into(), hash.into());
+            Ok(Value::Object(out))
+        })
         .await
 }
 
 /// `POST settings/reveal {scope, project, confirm, key}`: one masked `env` value, in clear —
 /// the explicit action of config-write.md §4 (step-up, confirm, audit-logged).
-pub async fn settings_reveal(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
+pub async fn settings_reveal(write: Write) -> Result<Json<Value>, ApiError> {
     let check = |body: &Map<String, Value>| match body.get("key").and_then(Value::as_str) {
         Some(key) => Ok(key.to_owned()),
         None => Err(ApiError::invalid(
@@ -160,8 +147,8 @@ pub async fn settings_reveal(
             Some("key"),
         )),
     };
-    Route::new(&state, ALL, "reading settings")
-        .write(&requester, &body, check, |place, key, actor| {
+    write
+        .run((ALL, "reading settings"), check, |place, key, actor| {
             let path = place.settings_file()?;
             let file = read_json(&path)?;
             let Some(value) = file.value.get("env").and_then(|e| e.get(&key)).cloned() else {
@@ -291,36 +278,27 @@ pub async fn mcp_read(
 }
 
 /// `PUT mcp {scope, project, confirm, servers, hash}`: the whole map.
-pub async fn mcp_write(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
+pub async fn mcp_write(write: Write) -> Result<Json<Value>, ApiError> {
     let check = |body: &Map<String, Value>| Ok((object_field(body, "servers")?, hash_of(body)?));
-    Route::new(&state, ALL, "writing MCP servers")
-        .write(
-            &requester,
-            &body,
-            check,
-            |place, (servers, expected), actor| {
-                let (path, key) = servers_file(place)?;
-                // `~/.claude.json` is shared with claude: no whole-file hash, as 1.3.2.
-                let project = place.scope == Scope::Project;
-                let expected = expected.filter(|_| project);
-                let names: Vec<String> = servers.keys().cloned().collect();
-                let hash = write_json(place, &path, expected.as_deref(), |root| {
-                    mcp::replace_servers(root, key.as_deref(), servers.clone())
-                })?;
-                audit(place, actor, "mcp", &path, "update", &names);
-                let mut out = head(place);
-                out.insert("ok".into(), Value::Bool(true));
-                if project {
-                    out.insert("hash".into(), hash.into());
-                }
-                Ok(Value::Object(out))
-            },
-        )
+    let what = (ALL, "writing MCP servers");
+    write
+        .run(what, check, |place, (servers, expected), actor| {
+            let (path, key) = servers_file(place)?;
+            // `~/.claude.json` is shared with claude: no whole-file hash, as 1.3.2.
+            let project = place.scope == Scope::Project;
+            let expected = expected.filter(|_| project);
+            let names: Vec<String> = servers.keys().cloned().collect();
+            let hash = write_json(place, &path, expected.as_deref(), |root| {
+                mcp::replace_servers(root, key.as_deref(), servers.clone())
+            })?;
+            audit(place, actor, "mcp", &path, "update", &names);
+            let mut out = head(place);
+            out.insert("ok".into(), Value::Bool(true));
+            if project {
+                out.insert("hash".into(), hash.into());
+            }
+            Ok(Value::Object(out))
+        })
         .await
 }
 
@@ -371,14 +349,10 @@ fn server_edit(body: &Map<String, Value>) -> Result<ServerEdit, ApiError> {
 }
 
 /// `POST mcp/server {scope, project, confirm, op, name, entry}`: one server.
-pub async fn mcp_server(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
-    Route::new(&state, ALL, "writing an MCP server")
-        .write(&requester, &body, server_edit, |place, edit, actor| {
+pub async fn mcp_server(write: Write) -> Result<Json<Value>, ApiError> {
+    let what = (ALL, "writing an MCP server");
+    write
+        .run(what, server_edit, |place, edit, actor| {
             let ServerEdit { op, name, entry } = edit;
             let (path, key) = servers_file(place)?;
             let mut op_error = None;
@@ -457,12 +431,7 @@ fn string_list(body: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
 }
 
 /// `PUT mcp/approvals {project, confirm, enabled, disabled}`.
-pub async fn approvals_write(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
+pub async fn approvals_write(write: Write) -> Result<Json<Value>, ApiError> {
     let check = |body: &Map<String, Value>| match (
         string_list(body, "enabled"),
         string_list(body, "disabled"),
@@ -473,42 +442,33 @@ pub async fn approvals_write(
             None,
         )),
     };
-    Route::new(&state, &[Scope::Project], "writing MCP approvals")
-        .write(
-            &requester,
-            &body,
-            check,
-            |place, (enabled, disabled), actor| {
-                let key = place.project_key();
-                write_json(place, &place.global, None, |g| {
-                    mcp::set_approvals(g, &key, &enabled, &disabled)
-                })?;
-                let names: Vec<String> = enabled.iter().chain(&disabled).cloned().collect();
-                audit(
-                    place,
-                    actor,
-                    "mcp-approvals",
-                    &place.global,
-                    "update",
-                    &names,
-                );
-                Ok(json!({"project": place.project_name(), "ok": true}))
-            },
-        )
+    let what = (PROJECT, "writing MCP approvals");
+    write
+        .run(what, check, |place, (enabled, disabled), actor| {
+            let key = place.project_key();
+            write_json(place, &place.global, None, |g| {
+                mcp::set_approvals(g, &key, &enabled, &disabled)
+            })?;
+            let names: Vec<String> = enabled.iter().chain(&disabled).cloned().collect();
+            audit(
+                place,
+                actor,
+                "mcp-approvals",
+                &place.global,
+                "update",
+                &names,
+            );
+            Ok(json!({"project": place.project_name(), "ok": true}))
+        })
         .await
 }
 
 /// `POST mcp/reset-project-choices {project, confirm}`.
-pub async fn reset_choices(
-    State(state): State<AppState>,
-    requester: Requester,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(body)?;
-    Route::new(&state, &[Scope::Project], "resetting MCP approvals")
-        .write(
-            &requester,
-            &body,
+pub async fn reset_choices(write: Write) -> Result<Json<Value>, ApiError> {
+    let what = (PROJECT, "resetting MCP approvals");
+    write
+        .run(
+            what,
             |_| Ok(()),
             |place, (), actor| {
                 let key = place.project_key();

@@ -9,8 +9,6 @@ mod doc_routes;
 mod json_routes;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::routing::{MethodRouter, get, post};
 
@@ -76,11 +74,5 @@ fn settings_surface(surface: json_routes::Surface) -> MethodRouter<AppState> {
             json_routes::settings_surface_read(state, query, surface)
         },
     )
-    .put(
-        move |State(state): State<AppState>,
-              requester: common::Requester,
-              body: Result<Bytes, BytesRejection>| {
-            json_routes::settings_surface_write(state, requester, body, surface)
-        },
-    )
+    .put(move |write: common::Write| json_routes::settings_surface_write(write, surface))
 }
