@@ -199,6 +199,7 @@ async fn rows_151_to_153_what_1_3_2_refuses_and_a_gitignore_link() {
             (152, get(cw("skills/file?project=alpha&name=../escape")), 400, is(bad_skill)),
             (152, post(cw("skills/delete"), w(json!({"name": "../escape"}))), 400, is(bad_skill)),
             (152, put(cw("skills"), w(json!({"name": "x", "files": {"SKILL.md": "---\nname: y\ndescription: d\n---\n"}}))), 422, is("skill: the front matter name 'y' must be the skill's name 'x'")),
+            (152, put(cw("skills"), w(json!({"name": "x", "files": {"SKILL.md": "---\ndescription: d\n---\n${CLAUDE_PLUGIN_ROOT}/run\n"}}))), 422, starts("skill: SKILL.md refers to CLAUDE_PLUGIN_ROOT")),
             (153, put(cw("claude-md"), json!({"scope": "local", "project": "linked", "confirm": "linked (local)", "content": "x"})), 400, is(".gitignore resolves outside the project directory; Clauster does not follow it")),
         ])
         .await;

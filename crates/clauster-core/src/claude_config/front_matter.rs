@@ -145,6 +145,13 @@ fn to_json(yaml: Yaml) -> Result<Value, String> {
 /// non-empty strings its kind needs (`name` and `description`; a skill's `name` optional).
 pub fn check_document(kind: Kind, text: &str) -> Result<Document, EditError> {
     let label = kind.label();
+    if kind == Kind::Skill && text.contains("CLAUDE_PLUGIN_ROOT") {
+        // Only a plugin's own bundle resolves it: such a file belongs to a plugin (1.3.2).
+        return Err(invalid(
+            "skill: SKILL.md refers to CLAUDE_PLUGIN_ROOT: a plugin's skills are managed by \
+             the plugin, not here",
+        ));
+    }
     let doc = parse(text).map_err(|e| invalid(format!("{label}: {e}")))?;
     for key in kind.required() {
         match doc.fields.get(*key).and_then(Value::as_str) {
@@ -257,6 +264,13 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "skill: the front matter's 'name' must be a non-empty string when given"
+        );
+        let plugin = "---\ndescription: d\n---\nRun ${CLAUDE_PLUGIN_ROOT}/x\n";
+        assert!(
+            check_document(Kind::Skill, plugin)
+                .unwrap_err()
+                .to_string()
+                .starts_with("skill: SKILL.md refers to CLAUDE_PLUGIN_ROOT")
         );
     }
 }
