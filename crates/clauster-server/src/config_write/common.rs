@@ -204,7 +204,7 @@ pub fn head(place: &Place) -> Map<String, Value> {
 }
 
 /// One route's frame: the state, the scopes it serves and what its blocking work does (for
-/// the error if it panics). `read` and `write` are every handler's skeleton.
+/// the error if it panics). Its reads and [`Write::run`] are every handler's skeleton.
 pub struct Route<'a> {
     state: &'a AppState,
     scopes: &'a [Scope],
@@ -354,11 +354,8 @@ impl Place {
     pub fn ensure_gitignored(&self, rels: &[&str]) -> Result<(), ApiError> {
         let root = &self.project().canonical;
         let path = self.in_project(".gitignore")?;
-        let existing = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io_error("read", &path, &e)),
-        };
+        let existing = read_capped(&path, JSON_FILE_CAP)?.unwrap_or_default();
+        let existing = String::from_utf8_lossy(&existing);
         let mut rules = ignore::gitignore::GitignoreBuilder::new(root);
         for line in existing.lines() {
             // A line git cannot read is one git ignores too.
