@@ -397,6 +397,9 @@ async fn mcp_servers_approvals_and_the_effective_view() {
         effective["env"]["A"],
         json!({"value": "user", "source": "user"})
     );
+    // 1.3.2's `effective` member carries `env` whole, from the highest scope setting it.
+    assert_eq!(effective["effective"]["env"]["source"], "user");
+    assert_eq!(effective["errors"], json!([]));
     assert_eq!(
         effective["permissions"]["allow"],
         json!([{"rule": "Read", "source": "user"}])
@@ -478,14 +481,13 @@ async fn subagents_and_skills_are_created_edited_and_deleted() {
     assert_eq!((status, &answer["deleted"]), (200, &json!(true)));
     assert!(!file.exists());
 
+    let put_skill = |name: &str, text: &str| {
+        let body = json!({"project": "alpha", "confirm": "alpha", "name": name,
+                          "files": {"SKILL.md": text}});
+        api.put("skills", body)
+    };
     let skill = "---\nname: release\ndescription: Cut a release\n---\nSteps.\n";
-    let (status, answer) = api
-        .put(
-            "skills",
-            json!({"project": "alpha", "confirm": "alpha", "name": "release",
-                   "files": {"SKILL.md": skill}}),
-        )
-        .await;
+    let (status, answer) = put_skill("release", skill).await;
     assert_eq!(status, 200, "{answer}");
     let (_, list) = api.get("skills?project=alpha").await;
     assert_eq!(
@@ -502,6 +504,17 @@ async fn subagents_and_skills_are_created_edited_and_deleted() {
         .await;
     assert_eq!((status, &answer["existed"]), (200, &json!(true)));
     assert!(!alpha.join(".claude/skills/release").exists());
+
+    // 1.3.2's skill names: either case, and `name` may be left out of the front matter.
+    let skill = "---\ndescription: Makes PDFs\n---\nSteps.\n";
+    let (status, answer) = put_skill("PDF_tools", skill).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(alpha.join(".claude/skills/PDF_tools/SKILL.md")).unwrap(),
+        skill
+    );
+    let (_, list) = api.get("skills?project=alpha").await;
+    assert_eq!(list["skills"][0]["editable"], true, "{list}");
 }
 
 #[tokio::test]
@@ -544,6 +557,104 @@ async fn malformed_files_are_shown_read_only_and_never_overwritten() {
     let (_, doc) = api.get("subagents/broken?project=alpha").await;
     assert_eq!(doc["content"], "no front matter\n");
     assert!(doc["error"].is_string());
+
+    // The effective view does not pass the malformed scope off as empty: it names it.
+    let (status, effective) = api.get("settings/effective?project=alpha").await;
+    assert_eq!(status, 200, "{effective}");
+    let errors = effective["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{effective}");
+    assert_eq!(errors[0]["scope"], "project");
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("settings.json is not valid JSON"),
+        "{effective}"
+    );
+    assert_eq!(effective["effective"], json!({}));
+}
+
+#[tokio::test]
+async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
+    let sandbox = Sandbox::new();
+    let alpha = trusted_alpha(&sandbox);
+    std::fs::write(alpha.join(".gitignore"), "target/\n*.log").unwrap();
+    std::fs::write(alpha.join("CLAUDE.md"), "# shared\n").unwrap();
+    let server = start_server(&sandbox, None, &[], ON);
+    let api = Api { server: &server };
+
+    // CLAUDE.local.md is the Local scope's memory, at the project root, with its own token.
+    let (status, read) = api.get("claude-md?scope=local&project=alpha").await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        read,
+        json!({"scope": "local", "project": "alpha", "content": "", "hash": null, "exists": false})
+    );
+    let write = |confirm: &str, content: &str| json!({"scope": "local", "project": "alpha", "confirm": confirm, "content": content});
+    let (status, refused) = api.put("claude-md", write("alpha", "mine\n")).await;
+    assert_eq!(
+        (status, &refused["detail"]),
+        (400, &json!("confirmation text must be 'alpha (local)'"))
+    );
+    let (status, answer) = api.put("claude-md", write("alpha (local)", "mine\n")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(alpha.join("CLAUDE.local.md")).unwrap(),
+        "mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(alpha.join("CLAUDE.md")).unwrap(),
+        "# shared\n",
+        "the Project scope's file is another one"
+    );
+    assert!(!alpha.join(".claude/CLAUDE.local.md").exists());
+    // Appended once, after a newline the file lacked; a second write adds nothing.
+    let (status, _) = api
+        .put("claude-md", write("alpha (local)", "mine, v2\n"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        std::fs::read_to_string(alpha.join(".gitignore")).unwrap(),
+        "target/\n*.log\nCLAUDE.local.md\n"
+    );
+
+    // A Local settings write ignores its file and the one backup before writing.
+    let hooks = json!({"Stop": [{"hooks": [{"type": "command", "command": "notify"}]}]});
+    let body = json!({"scope": "local", "project": "alpha", "confirm": "alpha (local)",
+                      "hooks": hooks});
+    let (status, answer) = api.put("hooks", body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(alpha.join(".gitignore")).unwrap(),
+        "target/\n*.log\nCLAUDE.local.md\n.claude/settings.local.json\n.claude/settings.local.json.bak\n"
+    );
+
+    // A rule that already covers the files (git's own matching: a directory rule) adds none.
+    let beta = sandbox.project("beta", &[".git"]);
+    sandbox.trust(&beta);
+    std::fs::write(beta.join(".gitignore"), "/.claude/\nCLAUDE.*.md\n").unwrap();
+    for (surface, body) in [
+        ("claude-md", json!({"content": "x\n"})),
+        ("permissions", json!({"permissions": {"allow": ["Read"]}})),
+    ] {
+        let mut body = body;
+        body["scope"] = json!("local");
+        body["project"] = json!("beta");
+        body["confirm"] = json!("beta (local)");
+        let (status, answer) = api.put(surface, body).await;
+        assert_eq!(status, 200, "{surface}: {answer}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(beta.join(".gitignore")).unwrap(),
+        "/.claude/\nCLAUDE.*.md\n"
+    );
+    // A refused edit (422) touches no .gitignore.
+    let gamma = sandbox.project("gamma", &[".git"]);
+    sandbox.trust(&gamma);
+    let body = json!({"scope": "local", "project": "gamma", "confirm": "gamma (local)",
+                      "permissions": {"defaultMode": "bypassPermissions"}});
+    assert_eq!(api.put("permissions", body).await.0, 422);
+    assert!(!gamma.join(".gitignore").exists());
 }
 
 #[tokio::test]

@@ -338,7 +338,8 @@ fn ci() -> Result {
     let root = workspace_root();
     tidy::run(&root)?;
     docs::run(&root, &[])?;
-    test(&[])
+    test(&[])?;
+    compat::run(&root, &compat::Options::parse(&[])?)
 }
 
 #[cfg(test)]

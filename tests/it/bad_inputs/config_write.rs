@@ -1,4 +1,4 @@
-//! Rows 100–119: Claude Code's configuration routes (issue 23.2–4).
+//! Rows 100–119 and 151–153: Claude Code's configuration routes (issue 23.2–4, issue 18).
 
 use super::*;
 
@@ -155,4 +155,59 @@ async fn rows_102_to_119_config_write_refusals() {
         .await;
     // The stale hash of row 108 was the real one a moment ago: the guard is by content.
     assert_ne!(hash_now, "0".repeat(64));
+}
+
+#[tokio::test]
+async fn rows_151_to_153_what_1_3_2_refuses_and_a_gitignore_link() {
+    let sandbox = usual_sandbox();
+    let alpha = sandbox.projects_root().join("alpha");
+    std::fs::create_dir_all(alpha.join(".claude")).unwrap();
+    std::fs::write(
+        alpha.join(".mcp.json"),
+        r#"{"mcpServers": {"db": {"command": "db", "timeout": 30}}}"#,
+    )
+    .unwrap();
+    let outside = sandbox.home().join("outside.gitignore");
+    std::fs::write(&outside, "x\n").unwrap();
+    let linked = sandbox.project("linked", &[]);
+    std::os::unix::fs::symlink(&outside, linked.join(".gitignore")).unwrap();
+    trust_all(&sandbox, &[&alpha, &linked]);
+    let bench = Bench::start(sandbox, &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")]);
+    let w = |extra: Value| {
+        let mut body = json!({"project": "alpha", "confirm": "alpha"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let server = |op: &str, name: &str, entry: Value| {
+        post(
+            cw("mcp/server"),
+            w(json!({"op": op, "name": name, "entry": entry})),
+        )
+    };
+    let known = "(known: command, args, env, type, transport)";
+    let bad_skill = "invalid skill name: '../escape' (use 1–64 letters, digits, '-' or '_', starting with a letter or digit)";
+    let skill_md = "---\ndescription: d\n---\n";
+    bench
+        .table(vec![
+            (151, server("add", "web", json!({"command": "x", "bogus": 1})), 422, is(format!("mcpServers.web has keys an MCP server entry does not have: [\"bogus\"] {known}"))),
+            (151, server("edit", "db", json!({"command": "db", "timeout": 60})), 422, is(format!("mcpServers.db has keys an MCP server entry does not have: [\"timeout\"] {known}"))),
+            (151, put(cw("mcp"), w(json!({"servers": {"s": {"command": "x", "bogus": 1}}}))), 422, starts("mcpServers.s has keys an MCP server entry does not have")),
+            (151, server("add", "web", json!({"type": "http", "transport": "sse", "url": "https://x"})), 422, is("mcpServers.web.type and .transport disagree; give one of them")),
+            (152, put(cw("skills"), w(json!({"name": "../escape", "files": {"SKILL.md": skill_md}}))), 400, is(bad_skill)),
+            (152, get(cw("skills/file?project=alpha&name=../escape")), 400, is(bad_skill)),
+            (152, post(cw("skills/delete"), w(json!({"name": "../escape"}))), 400, is(bad_skill)),
+            (152, put(cw("skills"), w(json!({"name": "x", "files": {"SKILL.md": "---\nname: y\ndescription: d\n---\n"}}))), 422, is("skill: the front matter name 'y' must be the skill's name 'x'")),
+            (152, put(cw("skills"), w(json!({"name": "x", "files": {"SKILL.md": "---\ndescription: d\n---\n${CLAUDE_PLUGIN_ROOT}/run\n"}}))), 422, starts("skill: SKILL.md refers to CLAUDE_PLUGIN_ROOT")),
+            (153, put(cw("claude-md"), json!({"scope": "local", "project": "linked", "confirm": "linked (local)", "content": "x"})), 400, is(".gitignore resolves outside the project directory; Clauster does not follow it")),
+        ])
+        .await;
+    // The stored `timeout` (not a key 1.3.2 knows) stayed as it was; nothing left the project.
+    let mcp =
+        std::fs::read_to_string(bench.sandbox.projects_root().join("alpha/.mcp.json")).unwrap();
+    assert!(mcp.contains("\"timeout\": 30"), "{mcp}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "x\n");
+    let linked = bench.sandbox.projects_root().join("linked");
+    assert!(!linked.join("CLAUDE.local.md").exists());
 }

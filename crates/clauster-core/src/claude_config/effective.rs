@@ -16,6 +16,9 @@ use super::settings::{OWNED_KEYS, RULE_LISTS};
 pub struct Layer {
     pub settings: Map<String, Value>,
     pub mcp_servers: Map<String, Value>,
+    /// Why a file of this scope could not be used (its parse error): the scope then adds
+    /// nothing, and the view says so instead of showing it as empty.
+    pub errors: Vec<String>,
 }
 
 /// The three scopes, lowest precedence first.
@@ -39,13 +42,16 @@ impl Layers<'_> {
     }
 }
 
-/// The merged view as JSON: `settings` (`{key: {value, source}}`), `env`
-/// (`{VAR: {value, source}}`), `permissions` (`{allow|ask|deny: [{rule, source}],
-/// defaultMode}`), `hooks` (`[{event, matcher, command, source}]`), `mcp_servers`
-/// (`[{name, source, type, approval?}]`) and `scopes` (those read).
+/// The merged view as JSON: `effective` (1.3.2's `{key: {value, source}}` over every key no
+/// dedicated surface owns, `env` whole from the highest scope setting it), `settings` (the
+/// same without `env`), `env` (`{VAR: {value, source}}`, merged per variable),
+/// `permissions` (`{allow|ask|deny: [{rule, source}], defaultMode}`), `hooks` (`[{event,
+/// matcher, command, source}]`), `mcp_servers` (`[{name, source, type, approval?}]`),
+/// `scopes` (those read) and `errors` (`[{scope, error}]`, the files that could not be used).
 pub fn merge(layers: &Layers<'_>) -> Value {
     let ordered = layers.in_order();
     let mut settings = Map::new();
+    let mut whole_env = None;
     let mut env = Map::new();
     let mut rules: Map<String, Value> = RULE_LISTS
         .iter()
@@ -58,6 +64,7 @@ pub fn merge(layers: &Layers<'_>) -> Value {
         let source = scope.as_str();
         for (key, value) in &layer.settings {
             if key == "env" {
+                whole_env = Some(json!({"value": value, "source": source}));
                 for (var, v) in value.as_object().into_iter().flatten() {
                     env.insert(var.clone(), json!({"value": v, "source": source}));
                 }
@@ -70,7 +77,11 @@ pub fn merge(layers: &Layers<'_>) -> Value {
             }
         }
         for (name, entry) in &layer.mcp_servers {
-            let kind = entry.get("type").and_then(Value::as_str).unwrap_or("stdio");
+            let kind = entry
+                .get("type")
+                .or_else(|| entry.get("transport"))
+                .and_then(Value::as_str)
+                .unwrap_or("stdio");
             let mut server = json!({"name": name, "source": source, "type": kind});
             if *scope == Scope::Project {
                 server["approval"] = Value::from(approval_of(layers.approvals, name));
@@ -81,8 +92,23 @@ pub fn merge(layers: &Layers<'_>) -> Value {
     }
     let mut permissions = rules;
     permissions.insert("defaultMode".to_owned(), default_mode);
+    let errors: Vec<Value> = ordered
+        .iter()
+        .flat_map(|(scope, layer)| {
+            layer
+                .errors
+                .iter()
+                .map(|e| json!({"scope": scope.as_str(), "error": e}))
+        })
+        .collect();
+    let mut effective = settings.clone();
+    if let Some(env) = whole_env {
+        effective.insert("env".to_owned(), env);
+    }
     json!({
         "scopes": ordered.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        "errors": errors,
+        "effective": sorted(effective),
         "settings": sorted(settings),
         "env": sorted(env),
         "permissions": permissions,
@@ -148,6 +174,7 @@ mod tests {
         Layer {
             settings: serde_json::from_str(settings).unwrap(),
             mcp_servers: serde_json::from_str(servers).unwrap(),
+            errors: Vec::new(),
         }
     }
 
@@ -167,6 +194,10 @@ mod tests {
             r#"{"env": {"C": "l"}, "permissions": {"defaultMode": "plan", "allow": ["Bash(ls)"]}, "outputStyle": "x"}"#,
             "{}",
         );
+        let broken = Layer {
+            errors: vec!["settings.local.json is not valid JSON".into()],
+            ..Layer::default()
+        };
         let approvals = Approvals {
             enabled: vec!["db".into()],
             ..Approvals::default()
@@ -186,5 +217,20 @@ mod tests {
         });
         assert_eq!(without_user["scopes"], json!(["project", "local"]));
         assert_eq!(without_user["settings"]["model"]["source"], "project");
+        // A scope whose file is malformed adds nothing and is named with its error.
+        let marked = merge(&Layers {
+            user: None,
+            project: &project,
+            local: &broken,
+            approvals: &approvals,
+        });
+        assert_eq!(
+            marked["errors"],
+            json!([{"scope": "local", "error": "settings.local.json is not valid JSON"}])
+        );
+        assert_eq!(
+            marked["effective"]["env"],
+            json!({"value": {"B": "p"}, "source": "project"})
+        );
     }
 }

@@ -10,8 +10,8 @@ use super::{EditError, invalid};
 /// The longest subagent or skill name accepted.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// Whether `name` may name a subagent file (`<name>.md`) or a skill directory: lower-case
-/// letters, digits and `-` / `_`, starting with a letter or digit.
+/// Whether `name` may name a subagent file (`<name>.md`): lower-case letters, digits and
+/// `-` / `_`, starting with a letter or digit.
 pub fn valid_item_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
@@ -19,6 +19,50 @@ pub fn valid_item_name(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.len() <= MAX_NAME_LEN
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
+}
+
+/// Whether `name` may name a skill directory (1.3.2's rule): ASCII letters of either case,
+/// digits and `-` / `_`, starting with a letter or digit. No separator or dot can appear, so
+/// a valid name never leaves `skills/`.
+pub fn valid_skill_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= MAX_NAME_LEN
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// Which kind of Markdown file is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `agents/<name>.md`: the front matter needs `name` (the file's) and `description`.
+    Subagent,
+    /// `skills/<name>/SKILL.md`: `description` is needed; `name` is optional (Claude Code
+    /// takes the directory's) and, when given, must be the directory's.
+    Skill,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Subagent => "subagent",
+            Self::Skill => "skill",
+        }
+    }
+
+    /// Whether `name` may name an item of this kind.
+    pub fn valid_name(self, name: &str) -> bool {
+        match self {
+            Self::Subagent => valid_item_name(name),
+            Self::Skill => valid_skill_name(name),
+        }
+    }
+
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            Self::Subagent => &["name", "description"],
+            Self::Skill => &["description"],
+        }
+    }
 }
 
 /// A parsed file: the front matter as JSON and the Markdown body after it.
@@ -97,19 +141,34 @@ fn to_json(yaml: Yaml) -> Result<Value, String> {
     })
 }
 
-/// Checks a subagent or skill file before it is written: front matter that parses, with a
-/// non-empty `name` and `description`.
-pub fn check_document(kind: &str, text: &str) -> Result<Document, EditError> {
-    let doc = parse(text).map_err(|e| invalid(format!("{kind}: {e}")))?;
-    for key in ["name", "description"] {
-        match doc.fields.get(key).and_then(Value::as_str) {
+/// Checks a subagent or skill file before it is written: front matter that parses, with the
+/// non-empty strings its kind needs (`name` and `description`; a skill's `name` optional).
+pub fn check_document(kind: Kind, text: &str) -> Result<Document, EditError> {
+    let label = kind.label();
+    if kind == Kind::Skill && text.contains("CLAUDE_PLUGIN_ROOT") {
+        // Only a plugin's own bundle resolves it: such a file belongs to a plugin (1.3.2).
+        return Err(invalid(
+            "skill: SKILL.md refers to CLAUDE_PLUGIN_ROOT: a plugin's skills are managed by \
+             the plugin, not here",
+        ));
+    }
+    let doc = parse(text).map_err(|e| invalid(format!("{label}: {e}")))?;
+    for key in kind.required() {
+        match doc.fields.get(*key).and_then(Value::as_str) {
             Some(v) if !v.trim().is_empty() => {}
             _ => {
                 return Err(invalid(format!(
-                    "{kind}: the front matter needs a non-empty '{key}' string"
+                    "{label}: the front matter needs a non-empty '{key}' string"
                 )));
             }
         }
+    }
+    if let Some(name) = doc.fields.get("name")
+        && name.as_str().is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(invalid(format!(
+            "{label}: the front matter's 'name' must be a non-empty string when given"
+        )));
     }
     Ok(doc)
 }
@@ -132,14 +191,14 @@ mod tests {
     #[test]
     fn documents_parse_and_round_trip() {
         let text = "---\nname: reviewer\ndescription: \"Reviews: diffs\"\ntools: [Read, Grep]\nmodel: sonnet\n---\nYou review code.\n";
-        let doc = check_document("subagent", text).unwrap();
+        let doc = check_document(Kind::Subagent, text).unwrap();
         insta::assert_snapshot!(format!(
             "{}\n---body---\n{}",
             Value::Object(doc.fields),
             doc.body
         ));
         let emitted = emit("new-one", "Says \"hi\": politely", "Body\n");
-        let back = check_document("skill", &emitted).unwrap();
+        let back = check_document(Kind::Skill, &emitted).unwrap();
         assert_eq!(back.fields["description"], "Says \"hi\": politely");
         assert_eq!(back.body, "Body\n");
     }
@@ -158,7 +217,7 @@ mod tests {
         ];
         let out: Vec<String> = cases
             .iter()
-            .map(|t| check_document("subagent", t).unwrap_err().to_string())
+            .map(|t| check_document(Kind::Subagent, t).unwrap_err().to_string())
             .collect();
         insta::assert_snapshot!(out.join("\n"));
     }
@@ -171,5 +230,47 @@ mod tests {
         for bad in ["", "../x", "Reviewer", "-x", "a/b", "a.md", &"x".repeat(65)] {
             assert!(!valid_item_name(bad), "{bad}");
         }
+        // Skills take 1.3.2's names: either case, never a separator, dot or leading '-'.
+        for ok in ["greeter", "Greeter", "PDF_tools-2", &"x".repeat(64)] {
+            assert!(valid_skill_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "-x",
+            "_x",
+            "a/b",
+            "a.md",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_skill_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_skill_needs_only_a_description() {
+        let text = "---\ndescription: does a thing\n---\nInstructions here.\n";
+        assert!(check_document(Kind::Skill, text).is_ok());
+        assert_eq!(
+            check_document(Kind::Subagent, text)
+                .unwrap_err()
+                .to_string(),
+            "subagent: the front matter needs a non-empty 'name' string"
+        );
+        assert_eq!(
+            check_document(Kind::Skill, "---\nname: 5\ndescription: d\n---\n")
+                .unwrap_err()
+                .to_string(),
+            "skill: the front matter's 'name' must be a non-empty string when given"
+        );
+        let plugin = "---\ndescription: d\n---\nRun ${CLAUDE_PLUGIN_ROOT}/x\n";
+        assert!(
+            check_document(Kind::Skill, plugin)
+                .unwrap_err()
+                .to_string()
+                .starts_with("skill: SKILL.md refers to CLAUDE_PLUGIN_ROOT")
+        );
     }
 }

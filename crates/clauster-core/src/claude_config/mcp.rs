@@ -20,8 +20,35 @@ pub fn valid_server_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// The keys an entry may carry (1.3.2's): `type` and `transport` are synonyms.
+const STDIO_KEYS: &[&str] = &["command", "args", "env", "type", "transport"];
+const REMOTE_KEYS: &[&str] = &["url", "headers", "env", "type", "transport"];
+
+/// The transport an entry declares (`type`, or its synonym `transport`): `stdio` when
+/// neither is given. Both given and different → 422.
+fn transport_of<'a>(name: &str, entry: &'a Map<String, Value>) -> Result<&'a str, EditError> {
+    let mut declared = ["type", "transport"]
+        .into_iter()
+        .filter_map(|key| entry.get(key).map(|v| (key, v)));
+    let Some((key, first)) = declared.next() else {
+        return Ok("stdio");
+    };
+    let Some(first) = first.as_str() else {
+        return Err(invalid(format!("mcpServers.{name}.{key} must be a string")));
+    };
+    if let Some((_, second)) = declared.next()
+        && second.as_str() != Some(first)
+    {
+        return Err(invalid(format!(
+            "mcpServers.{name}.type and .transport disagree; give one of them"
+        )));
+    }
+    Ok(first)
+}
+
 /// Checks one server entry: stdio (`command`, `args`, `env`) or remote (`type` `http` or
-/// `sse`, `url`, `headers`). Other keys are kept as they are.
+/// `sse`, `url`, `headers`). Keys outside these are refused by [`check_unknown_keys`] once
+/// the stored entry is known.
 pub fn check_server(name: &str, entry: &Value) -> Result<(), EditError> {
     if !valid_server_name(name) {
         return Err(invalid(format!(
@@ -31,9 +58,8 @@ pub fn check_server(name: &str, entry: &Value) -> Result<(), EditError> {
     let Some(entry) = entry.as_object() else {
         return Err(invalid(format!("mcpServers.{name} must be an object")));
     };
-    let kind = entry.get("type").map_or(Some("stdio"), Value::as_str);
-    match kind {
-        Some("stdio") => {
+    match transport_of(name, entry)? {
+        "stdio" => {
             match entry.get("command").and_then(Value::as_str) {
                 Some(c) if !c.trim().is_empty() => {}
                 _ => {
@@ -53,7 +79,7 @@ pub fn check_server(name: &str, entry: &Value) -> Result<(), EditError> {
             }
             check_string_map(name, entry, "env")
         }
-        Some("http" | "sse") => {
+        "http" | "sse" => {
             let url = entry.get("url").and_then(Value::as_str).unwrap_or_default();
             let web = url::Url::parse(url)
                 .ok()
@@ -63,11 +89,47 @@ pub fn check_server(name: &str, entry: &Value) -> Result<(), EditError> {
                     "mcpServers.{name}.url must be an http:// or https:// URL"
                 )));
             }
+            check_string_map(name, entry, "env")?;
             check_string_map(name, entry, "headers")
         }
         _ => Err(invalid(format!(
             "mcpServers.{name}.type must be \"stdio\", \"http\" or \"sse\""
         ))),
+    }
+}
+
+/// Refuses a key an entry of its transport does not have (1.3.2 refuses them all, 422),
+/// unless the stored entry of the same name already holds it with the same value: a file
+/// written by a newer Claude Code round-trips through the editor, but nothing new that
+/// Clauster does not understand is added.
+pub fn check_unknown_keys(
+    name: &str,
+    entry: &Value,
+    stored: Option<&Value>,
+) -> Result<(), EditError> {
+    let Some(map) = entry.as_object() else {
+        return Ok(());
+    };
+    let known = if transport_of(name, map)? == "stdio" {
+        STDIO_KEYS
+    } else {
+        REMOTE_KEYS
+    };
+    let unknown: Vec<&str> = map
+        .iter()
+        .filter(|(key, value)| {
+            !known.contains(&key.as_str())
+                && stored.and_then(|s| s.get(key.as_str())) != Some(value)
+        })
+        .map(|(key, _)| key.as_str())
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "mcpServers.{name} has keys an MCP server entry does not have: {unknown:?} (known: {})",
+            known.join(", ")
+        )))
     }
 }
 
@@ -235,6 +297,7 @@ pub fn replace_servers(
     check_servers(&incoming)?;
     let stored = servers_at(root, project_path);
     for (name, entry) in &mut incoming {
+        check_unknown_keys(name, entry, stored.get(name))?;
         restore_server(name, entry, stored.get(name))?;
     }
     let container = container_mut(root, project_path)?;
@@ -271,6 +334,7 @@ pub fn apply_server_op(
         ServerOp::Add | ServerOp::Edit => {
             let mut entry = entry.ok_or_else(|| invalid("add and edit need an 'entry' object"))?;
             check_server(name, &entry)?;
+            check_unknown_keys(name, &entry, servers.get(name))?;
             restore_server(name, &mut entry, servers.get(name))?;
             servers.insert(name.to_owned(), entry);
         }
@@ -454,6 +518,22 @@ mod tests {
                 "y",
                 Some(obj(r#"{"command": "x", "env": {"A": "********"}}"#)),
             ),
+            apply_server_op(
+                &mut g,
+                None,
+                ServerOp::Add,
+                "y",
+                Some(obj(r#"{"command": "x", "bogus": 1}"#)),
+            ),
+            apply_server_op(
+                &mut g,
+                None,
+                ServerOp::Add,
+                "y",
+                Some(obj(
+                    r#"{"type": "http", "transport": "sse", "url": "https://x"}"#,
+                )),
+            ),
         ];
         insta::assert_snapshot!(
             "server_op_refusals",
@@ -463,6 +543,30 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+    }
+
+    #[test]
+    fn a_stored_unknown_key_round_trips_but_a_new_one_is_refused() {
+        let mut g =
+            parse_config_text(r#"{"mcpServers": {"db": {"command": "db", "timeout": 30}}}"#)
+                .unwrap();
+        let servers = servers_at(&g, None);
+        // The map as read, sent back: the stored `timeout` stays.
+        replace_servers(&mut g, None, servers.clone()).unwrap();
+        assert_eq!(g["mcpServers"]["db"]["timeout"], 30);
+        // `transport` is `type`'s synonym (1.3.2).
+        let remote = obj(r#"{"transport": "http", "url": "https://mcp.example"}"#);
+        apply_server_op(&mut g, None, ServerOp::Add, "web", Some(remote)).unwrap();
+        let mut changed = servers;
+        changed["db"]["timeout"] = Value::from(60);
+        assert_eq!(
+            replace_servers(&mut g, None, changed)
+                .unwrap_err()
+                .to_string(),
+            "mcpServers.db has keys an MCP server entry does not have: [\"timeout\"] \
+             (known: command, args, env, type, transport)"
+        );
+        assert_eq!(g["mcpServers"]["db"]["timeout"], 30);
     }
 
     #[test]

@@ -147,8 +147,8 @@ pub(crate) const KEYS: &[(&str, EnvKind)] = &[
     ("notifications.notify_on_permission", Bool),
     ("notifications.notify_on_session_end", Bool),
     ("notifications.notify_on_reconnect_failed", Bool),
+    ("api.openapi_enabled", Bool),
     // Ignored sections (config.md §3.12): accepted, never validated.
-    ("api.openapi_enabled", Raw),
     ("claustrum.enabled", Raw),
     ("claustrum.binary", Raw),
     ("claustrum.socket_path", Raw),

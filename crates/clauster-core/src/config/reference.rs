@@ -37,6 +37,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("instance_defaults", "`instance_defaults`", "config.md §3.3"),
     ("projects", "`projects`", "config.md §3.4"),
     ("auth", "`auth`", "config.md §3.5"),
+    ("api", "`api`", "config.md §3.6"),
     ("ui", "`ui`", "config.md §3.6"),
     ("db", "`db`", "config.md §3.6"),
     ("logs", "`logs`", "config.md §3.7"),

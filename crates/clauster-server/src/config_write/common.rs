@@ -3,11 +3,13 @@
 //! reads and guarded writes, and the audit line.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{Extensions, StatusCode};
 use clauster_core::claude_config::{self, EditError, Scope};
 use clauster_core::claude_json;
@@ -17,6 +19,7 @@ use crate::auth::elevation::Elevated;
 use crate::bounded_read::{JSON_FILE_CAP, Refused, read_regular};
 use crate::claude_files::{self, ClaudeFileError};
 use crate::claude_md;
+use crate::control::ViaControlSocket;
 use crate::error::ApiError;
 use crate::projects::Discovered;
 use crate::state::AppState;
@@ -135,6 +138,116 @@ pub fn object_field(body: &Map<String, Value>, key: &str) -> Result<Map<String, 
     }
 }
 
+/// A write request (config-write.md §2): the state, who sent it (the session and step-up in
+/// its extensions, the control socket for the audit's actor) and its body as a JSON object —
+/// 413 over the limit, 422 when not an object, before any gate.
+pub struct Write {
+    state: AppState,
+    extensions: Extensions,
+    body: Map<String, Value>,
+}
+
+impl FromRequest<AppState> for Write {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let extensions = req.extensions().clone();
+        let body = body_object(Bytes::from_request(req, state).await)?;
+        Ok(Self {
+            state: state.clone(),
+            extensions,
+            body,
+        })
+    }
+}
+
+impl Write {
+    /// A write whose fields came from the query (a `DELETE`).
+    pub fn from_query(state: AppState, extensions: Extensions, body: Map<String, Value>) -> Self {
+        Self {
+            state,
+            extensions,
+            body,
+        }
+    }
+
+    /// Runs the write: the write gates, the route's own checks of the body (`check`, 422s),
+    /// the scope's place, then — off the async threads — the trust gate and `work`, which is
+    /// handed the audit's actor.
+    pub async fn run<T: Send + 'static>(
+        self,
+        (scopes, what): (&[Scope], &'static str),
+        check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        let (scope, project) = write_gate(&self.state, &self.extensions, &self.body, scopes)?;
+        let input = check(&self.body)?;
+        let place = Place::new(&self.state, scope, project.as_deref()).await?;
+        let actor = claude_md::actor(self.extensions.get::<ViaControlSocket>().is_some());
+        let out = blocking(what, move || {
+            place.require_trusted()?;
+            work(&place, input, actor)
+        })
+        .await?;
+        Ok(Json(out))
+    }
+}
+
+/// The start of every answer: the scope, and the project for the project scopes.
+pub fn head(place: &Place) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("scope".into(), place.scope.as_str().into());
+    if let Some(name) = place.project_name() {
+        out.insert("project".into(), name.into());
+    }
+    out
+}
+
+/// One route's frame: the state, the scopes it serves and what its blocking work does (for
+/// the error if it panics). Its reads and [`Write::run`] are every handler's skeleton.
+pub struct Route<'a> {
+    state: &'a AppState,
+    scopes: &'a [Scope],
+    what: &'static str,
+}
+
+impl<'a> Route<'a> {
+    pub fn new(state: &'a AppState, scopes: &'a [Scope], what: &'static str) -> Self {
+        Self {
+            state,
+            scopes,
+            what,
+        }
+    }
+
+    /// A read (config-write.md §2): the read gates, the scope's place, then `work` off the
+    /// async threads.
+    pub async fn read(
+        self,
+        query: (Option<&str>, Option<&str>),
+        work: impl FnOnce(&Place) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        self.read_checked(query, || Ok(()), move |place, ()| work(place))
+            .await
+    }
+
+    /// A read with the route's own checks of its query (`check`), after the gates and before
+    /// the project is looked up.
+    pub async fn read_checked<T: Send + 'static>(
+        self,
+        (scope, project): (Option<&str>, Option<&str>),
+        check: impl FnOnce() -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        let scope = read_gate(self.state, scope, self.scopes)?;
+        let input = check()?;
+        let place = Place::new(self.state, scope, project).await?;
+        Ok(Json(
+            blocking(self.what, move || work(&place, input)).await?,
+        ))
+    }
+}
+
 /// Where the scopes' files are for one request.
 #[derive(Clone, Debug)]
 pub struct Place {
@@ -234,6 +347,51 @@ impl Place {
         }
     }
 
+    /// Makes the project's `.gitignore` cover each of `rels` (files of the Local scope, which
+    /// are the operator's own, as Claude Code does): lines are appended for those no rule
+    /// covers yet (git's own matching), the rest of the file untouched; a missing file is
+    /// created. A `.gitignore` that is a link leaving the project is refused (400).
+    pub fn ensure_gitignored(&self, rels: &[&str]) -> Result<(), ApiError> {
+        let root = &self.project().canonical;
+        let path = self.in_project(".gitignore")?;
+        let existing = read_capped(&path, JSON_FILE_CAP)?.unwrap_or_default();
+        let existing = String::from_utf8_lossy(&existing);
+        let mut rules = ignore::gitignore::GitignoreBuilder::new(root);
+        for line in existing.lines() {
+            // A line git cannot read is one git ignores too.
+            let _ = rules.add_line(None, line);
+        }
+        let rules = rules
+            .build()
+            .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty());
+        let missing: Vec<&str> = rels
+            .iter()
+            .copied()
+            .filter(|rel| {
+                !rules
+                    .matched_path_or_any_parents(root.join(rel), false)
+                    .is_ignore()
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        if !existing.is_empty() && !existing.ends_with('\n') {
+            text.push('\n');
+        }
+        for rel in missing {
+            text.push_str(rel);
+            text.push('\n');
+        }
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|e| io_error("append to", &path, &e))
+    }
+
     /// Project and Local writes need a trusted project (as the CLAUDE.md editor, 403).
     pub fn require_trusted(&self) -> Result<(), ApiError> {
         let Some(project) = &self.project else {
@@ -305,27 +463,30 @@ impl JsonFile {
     }
 }
 
-/// Reads a JSON file (following links: containment was checked), capped at 1 MiB.
-pub fn read_json(path: &Path) -> Result<JsonFile, ApiError> {
+/// The bytes of a file (following links: containment was checked), `None` when missing; 422
+/// when it is not a regular file, 413 over `cap`.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, ApiError> {
     let name = path.display();
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let bytes = match read_regular(&target, JSON_FILE_CAP) {
-        Ok(bytes) => bytes,
-        Err(Refused::Missing) => Vec::new(),
-        Err(Refused::NotRegular) => {
-            return Err(ApiError::invalid(
-                format!("{name} is not a regular file"),
-                None,
-            ));
-        }
-        Err(Refused::TooLarge { size, cap }) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("{name} is {size} bytes, over the {cap} byte cap"),
-            ));
-        }
-        Err(Refused::Io(e)) => return Err(io_error("read", path, &e)),
-    };
+    match read_regular(&target, cap) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Refused::Missing) => Ok(None),
+        Err(Refused::NotRegular) => Err(ApiError::invalid(
+            format!("{name} is not a regular file"),
+            None,
+        )),
+        Err(Refused::TooLarge { size, cap }) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{name} is {size} bytes, over the {cap} byte cap"),
+        )),
+        Err(Refused::Io(e)) => Err(io_error("read", path, &e)),
+    }
+}
+
+/// Reads a JSON file, capped at 1 MiB; a missing one is `{}`.
+pub fn read_json(path: &Path) -> Result<JsonFile, ApiError> {
+    let name = path.display();
+    let bytes = read_capped(path, JSON_FILE_CAP)?.unwrap_or_default();
     let hash = claude_md::sha256_hex(&bytes);
     match claude_json::parse_config_bytes(&bytes) {
         Ok(value) => Ok(JsonFile {
@@ -354,13 +515,27 @@ pub fn write_json(
     place: &Place,
     path: &Path,
     expected: Option<&str>,
+    edit: impl FnMut(&mut Value) -> Result<(), EditError>,
+) -> Result<String, ApiError> {
+    write_json_then(place, path, expected, edit, || Ok(()))
+}
+
+/// [`write_json`], running `before_write` once the edit is known to change the file and
+/// before anything is written (the Local scope's `.gitignore` entry: fail closed, so the
+/// file and its `.bak` are never trackable).
+pub fn write_json_then(
+    place: &Place,
+    path: &Path,
+    expected: Option<&str>,
     mut edit: impl FnMut(&mut Value) -> Result<(), EditError>,
+    mut before_write: impl FnMut() -> Result<(), ApiError>,
 ) -> Result<String, ApiError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
     }
     let mut refused = None;
     let mut too_large = None;
+    let mut hook_failed = None;
     let result = claude_files::update_json_file_guarded(&place.state_dir, path, expected, |v| {
         let before = v.clone();
         if let Err(e) = edit(v) {
@@ -372,10 +547,20 @@ pub fn write_json(
             too_large = Some(len);
             return Ok(false);
         }
-        Ok(*v != before)
+        if *v == before {
+            return Ok(false);
+        }
+        if let Err(e) = before_write() {
+            hook_failed = Some(e);
+            return Ok(false);
+        }
+        Ok(true)
     });
     if let Some(err) = refused {
         return Err(edit_error(err));
+    }
+    if let Some(err) = hook_failed {
+        return Err(err);
     }
     if let Some(len) = too_large {
         return Err(ApiError::new(

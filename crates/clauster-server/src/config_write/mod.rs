@@ -9,8 +9,8 @@ mod doc_routes;
 mod json_routes;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 
@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/config-write/settings",
-            get(j::settings_read).put(j::settings_write),
+            settings_surface(j::Surface::Settings),
         )
         .route(
             "/api/config-write/settings/reveal",
@@ -35,11 +35,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/config-write/settings/effective", get(j::effective))
         .route(
             "/api/config-write/permissions",
-            get(j::permissions_read).put(j::permissions_write),
+            settings_surface(j::Surface::Permissions),
         )
         .route(
             "/api/config-write/hooks",
-            get(j::hooks_read).put(j::hooks_write),
+            settings_surface(j::Surface::Hooks),
         )
         .route("/api/config-write/mcp", get(j::mcp_read).put(j::mcp_write))
         .route("/api/config-write/mcp/server", post(j::mcp_server))
@@ -65,4 +65,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/config-write/skills/file", get(d::skill_file_read))
         .route("/api/config-write/skills/delete", post(d::skill_delete))
         .layer(DefaultBodyLimit::max(common::BODY_LIMIT))
+}
+
+/// `GET` and `PUT` of one of the settings file's surfaces (config-write.md §5).
+fn settings_surface(surface: json_routes::Surface) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, Query(query): Query<json_routes::ReadQuery>| {
+            json_routes::settings_surface_read(state, query, surface)
+        },
+    )
+    .put(move |write: common::Write| json_routes::settings_surface_write(write, surface))
 }
