@@ -1055,8 +1055,10 @@ function effectiveTab(data) {
       ),
     );
   };
-  for (const section of ["effective", "env"]) {
+  // `settings` is `effective` without `env`, which comes key by key in `env`.
+  for (const section of [data?.settings ? "settings" : "effective", "env"]) {
     for (const [key, v] of Object.entries(data?.[section] ?? {})) {
+      if (section === "effective" && key === "env") continue;
       row(section === "env" ? `env.${key}` : key, v?.value, v?.source);
     }
   }
@@ -1068,8 +1070,13 @@ function effectiveTab(data) {
     const approval = typeof s?.approval === "string" ? ` (${s.approval})` : "";
     row(`mcp ${s?.name ?? ""}`, `${s?.type ?? ""}${approval}`, s?.source);
   }
+  // A scope whose file could not be read is named with its error, never shown as empty.
+  const errors = (data?.errors ?? []).map((e) =>
+    el("p", { class: "error", role: "alert", text: `${e?.scope ?? "?"}: ${e?.error ?? ""} (left out of this view)` }),
+  );
   return [
     el("p", { class: "note", text: "What a new session in this project sees: Local over Project over User." }),
+    ...errors,
     el(
       "table",
       { class: "effective" },

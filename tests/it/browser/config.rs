@@ -618,3 +618,67 @@ async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
     .await;
     drop(server);
 }
+
+/// Issue 23 §3 and review F4: the Effective tab lists what a new session sees with the scope
+/// each value comes from — settings by key, `env` by variable (never as one object) — and a
+/// scope whose file does not parse is named with its error instead of looking empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_effective_tab_shows_sources_and_names_a_broken_scope() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[".git"]);
+    sandbox.trust(&alpha);
+    std::fs::create_dir_all(alpha.join(".claude")).unwrap();
+    std::fs::write(
+        alpha.join(".claude/settings.json"),
+        r#"{"model": "opus", "env": {"NODE_ENV": "dev"}}"#,
+    )
+    .unwrap();
+    std::fs::write(alpha.join(".claude/settings.local.json"), "{ not json").unwrap();
+    let server = start_server(
+        &sandbox,
+        None,
+        &[],
+        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
+    );
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(&sandbox, move |client| async move {
+        load_marked(&client, &base, &log).await;
+        open_sheet(&client, "alpha", "effective", &log).await;
+        wait_css(
+            &client,
+            &format!("{SHEET} table.effective tbody tr"),
+            10,
+            &log,
+        )
+        .await;
+        let rows = client
+            .execute(
+                &format!(
+                    "return [...document.querySelectorAll(\"{SHEET} table.effective tbody tr\")]\
+                     .map(r => [...r.children].map(c => c.textContent))"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let rows = rows.as_array().unwrap();
+        assert!(
+            rows.contains(&json!(["model", "opus", "project"])),
+            "{rows:?}"
+        );
+        assert!(
+            rows.contains(&json!(["env.NODE_ENV", "dev", "project"])),
+            "{rows:?}"
+        );
+        assert!(
+            !rows.iter().any(|r| r[0] == "env"),
+            "env shown as one object: {rows:?}"
+        );
+        let alert = text_of(&client, &format!("{SHEET} p.error[role='alert']"), &log).await;
+        assert!(alert.starts_with("local: "), "{alert}");
+        assert!(alert.contains("left out of this view"), "{alert}");
+    })
+    .await;
+    drop(server);
+}
