@@ -55,8 +55,14 @@ pub enum LineClass {
     Turn(TurnLine),
 }
 
-/// Classifies one line (without its `\n`).
+/// Classifies one line (without its `\n`): the byte-level fast path when it can tell, serde
+/// otherwise (they agree wherever the fast path answers; `super::skim`).
 pub fn classify_line(line: &[u8]) -> LineClass {
+    super::skim::skim_line(line).unwrap_or_else(|| classify_with_serde(line))
+}
+
+/// Classifies one line with serde: every shape, at serde's speed.
+pub(crate) fn classify_with_serde(line: &[u8]) -> LineClass {
     if line.iter().all(u8::is_ascii_whitespace) {
         return LineClass::Blank;
     }

@@ -8,6 +8,7 @@
 mod classify;
 mod index;
 mod prefix;
+mod skim;
 mod summary;
 mod turn;
 
@@ -15,7 +16,7 @@ mod turn;
 mod tests;
 
 pub use classify::{LineClass, Role, TurnLine, classify_line};
-pub use index::{IndexProblems, MAX_LINE_BYTES, TranscriptIndex, TurnSpan};
+pub use index::{AbsorbError, IndexProblems, MAX_LINE_BYTES, TranscriptIndex, TurnSpan};
 pub use prefix::close_prefix;
 pub use summary::{ToolFacts, ToolOutput, summarize};
 pub use turn::{Item, ToolCall, Turn, collapse, is_agent_id, parse_turn, parse_turn_prefix};
