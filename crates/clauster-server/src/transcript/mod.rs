@@ -609,7 +609,10 @@ mod tests {
             refresh_with(&mut parallel, &path, parallel_from);
             assert_eq!(parallel.index.turns(), sequential.index.turns());
             assert_eq!(parallel.problems(), sequential.problems());
-            assert_eq!(parallel.index.complete_len(), sequential.index.complete_len());
+            assert_eq!(
+                parallel.index.complete_len(),
+                sequential.index.complete_len()
+            );
             assert_eq!(parallel.index.fed_len(), body.len() as u64);
         }
         let mut parallel = fresh();
