@@ -11,7 +11,8 @@
 //! Lines between turns that are not messages (summaries, snapshots, system records, unknown
 //! types) are counted and skipped; unreadable lines are counted with their line numbers.
 
-use super::classify::{LineClass, Role, TurnLine, classify_line};
+use super::classify::{LineClass, Role, TurnLine};
+use super::skim::classify_line;
 
 /// Lines longer than this are skipped unread and counted (the rollup's limit).
 pub const MAX_LINE_BYTES: usize = crate::usage::DEFAULT_MAX_LINE_BYTES;

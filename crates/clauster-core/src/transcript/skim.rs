@@ -1,4 +1,4 @@
-//! The fast path of [`super::classify_line`]: one pass over a line's bytes that validates it as
+//! [`classify_line`] and its fast path: one pass over a line's bytes that validates it as
 //! strict JSON and picks out what the turn index needs, without serde's visitor machinery.
 //! Strings are crossed eight bytes at a time from one quote, backslash or control character to
 //! the next (about twice serde's speed on the 50 MB benchmark session; issue 21: the cold first
@@ -10,7 +10,7 @@
 //! [`MAX_SKIM_DEPTH`], any syntax error) answers `None`, and the caller asks serde. The
 //! agreement is tested over the fixtures and mutations of them (`tests::skim_agrees_*`).
 
-use super::classify::{LineClass, Role, TurnLine, fnv};
+use super::classify::{LineClass, Role, TurnLine, classify_with_serde, fnv};
 
 /// Nesting the fast path follows; deeper lines go to serde (and its depth check).
 const MAX_SKIM_DEPTH: usize = 32;
@@ -20,7 +20,13 @@ struct GiveUp;
 
 type Skimmed<T> = Result<T, GiveUp>;
 
-/// Classifies `line` as [`super::classify_line`] would, or `None` when only serde can tell.
+/// Classifies one line (without its `\n`): the byte-level fast path when it can tell, serde
+/// otherwise (they agree wherever the fast path answers).
+pub fn classify_line(line: &[u8]) -> LineClass {
+    skim_line(line).unwrap_or_else(|| classify_with_serde(line))
+}
+
+/// Classifies `line` as serde would, or `None` when only serde can tell.
 pub(crate) fn skim_line(line: &[u8]) -> Option<LineClass> {
     if line.first() != Some(&b'{') {
         return None;
@@ -437,7 +443,6 @@ impl<'a> Skim<'a> {
 mod tests {
     use std::fmt::Write as _;
 
-    use super::super::classify::classify_with_serde;
     use super::*;
 
     /// Lines as Claude Code writes them beyond the session fixture: escapes of every kind in
