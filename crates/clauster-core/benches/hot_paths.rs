@@ -96,6 +96,14 @@ fn records(c: &mut Criterion) {
             black_box(state.entries().len())
         });
     });
+    // The viewer's turn index over the same lines (issue 21: the cold first page).
+    group.bench_function("index 3000 lines into turns", |b| {
+        b.iter(|| {
+            let mut index = clauster_core::transcript::TranscriptIndex::new();
+            index.feed(black_box(&bytes));
+            black_box(index.turns().len())
+        });
+    });
     // The aggregate on top of the parse: de-duplication, pricing, per-model and per-day sums.
     let prices = std::sync::Arc::new(clauster_core::usage::PriceTable::builtin());
     group.bench_function("aggregate 3000 lines into a project", |b| {

@@ -55,8 +55,9 @@ pub enum LineClass {
     Turn(TurnLine),
 }
 
-/// Classifies one line (without its `\n`).
-pub fn classify_line(line: &[u8]) -> LineClass {
+/// Classifies one line with serde: every shape, at serde's speed. [`super::classify_line`]
+/// asks it only what the byte-level fast path leaves.
+pub(crate) fn classify_with_serde(line: &[u8]) -> LineClass {
     if line.iter().all(u8::is_ascii_whitespace) {
         return LineClass::Blank;
     }
@@ -422,7 +423,7 @@ mod tests {
     use super::*;
 
     fn turn(line: &str) -> TurnLine {
-        match classify_line(line.as_bytes()) {
+        match classify_with_serde(line.as_bytes()) {
             LineClass::Turn(t) => t,
             other => panic!("{line}: {other:?}"),
         }
@@ -480,10 +481,10 @@ mod tests {
                 LineClass::Other,
             ),
         ] {
-            assert_eq!(classify_line(line.as_bytes()), class, "{line}");
+            assert_eq!(classify_with_serde(line.as_bytes()), class, "{line}");
         }
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(70), "]".repeat(70));
-        assert_eq!(classify_line(deep.as_bytes()), LineClass::Unreadable);
+        assert_eq!(classify_with_serde(deep.as_bytes()), LineClass::Unreadable);
     }
 
     #[test]
@@ -492,6 +493,6 @@ mod tests {
         line.push(0xff);
         line.extend_from_slice(br#""}}"#);
         assert_eq!(turn(&String::from_utf8_lossy(&line)).role, Role::User);
-        assert!(matches!(classify_line(&line), LineClass::Turn(_)));
+        assert!(matches!(classify_with_serde(&line), LineClass::Turn(_)));
     }
 }

@@ -11,7 +11,8 @@
 //! Lines between turns that are not messages (summaries, snapshots, system records, unknown
 //! types) are counted and skipped; unreadable lines are counted with their line numbers.
 
-use super::classify::{LineClass, Role, TurnLine, classify_line};
+use super::classify::{LineClass, Role, TurnLine};
+use super::skim::classify_line;
 
 /// Lines longer than this are skipped unread and counted (the rollup's limit).
 pub const MAX_LINE_BYTES: usize = crate::usage::DEFAULT_MAX_LINE_BYTES;
@@ -36,6 +37,13 @@ pub struct TurnSpan {
     pub sidechain: bool,
 }
 
+/// [`TranscriptIndex::absorb`] was given an index that does not continue this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the deferred index does not start where this one ends, on a line start: index the bytes in order instead"
+)]
+pub struct AbsorbError;
+
 /// What was skipped while indexing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexProblems {
@@ -47,6 +55,17 @@ pub struct IndexProblems {
     pub oversized_lines: u64,
     /// Valid records that are not conversation turns (summaries, snapshots, unknown types).
     pub other_records: u64,
+}
+
+/// One line seen by an index that defers its turns (see [`TranscriptIndex::deferred`]).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    start: u64,
+    end: u64,
+    /// `None`: a line over the length limit, skipped unread.
+    class: Option<LineClass>,
+    /// The length limit was found passed before the line ended (counted then).
+    counted_oversized: bool,
 }
 
 /// What the last turn of the index is.
@@ -74,6 +93,9 @@ pub struct TranscriptIndex {
     last: Last,
     problems: IndexProblems,
     head: Vec<u8>,
+    /// `Some` while this index only classifies lines for another to take in order
+    /// ([`TranscriptIndex::absorb`]): turns depend on the lines before them.
+    deferred: Option<Vec<Seen>>,
 }
 
 impl Default for TranscriptIndex {
@@ -99,7 +121,57 @@ impl TranscriptIndex {
             last: Last::Prompt,
             problems: IndexProblems::default(),
             head: Vec::new(),
+            deferred: None,
         }
+    }
+
+    /// An index of the bytes from `offset` on (a line start), for a second thread to build
+    /// while this one reads the bytes before: it only classifies lines, and
+    /// [`TranscriptIndex::absorb`] takes them in order into the index that read up to
+    /// `offset` (issue 21: a cold 50 MB transcript is indexed on both cores).
+    pub fn deferred(offset: u64) -> Self {
+        Self::deferred_with_max_line(offset, MAX_LINE_BYTES)
+    }
+
+    pub fn deferred_with_max_line(offset: u64, max_line: usize) -> Self {
+        Self {
+            fed: offset,
+            complete: offset,
+            // Skip the head: only the index of the file's first bytes keeps one.
+            head: vec![0; crate::usage::HEAD_BYTES],
+            deferred: Some(Vec::new()),
+            ..Self::with_max_line(max_line)
+        }
+    }
+
+    /// Takes in the lines `later` classified (built with [`TranscriptIndex::deferred`] from
+    /// where this index's bytes end, at a line start), as if this index had been fed them.
+    ///
+    /// # Errors
+    /// `later` does not start where this index ends, on a line start, or was not deferred; the
+    /// index is left as it was.
+    pub fn absorb(&mut self, mut later: TranscriptIndex) -> Result<(), AbsorbError> {
+        let Some(seen) = later.deferred.take() else {
+            return Err(AbsorbError);
+        };
+        // Every complete line leaves a `Seen`, so the first one (or, with none, the still
+        // unmoved `complete`) is where `later` started.
+        let start = seen.first().map_or(later.complete, |s| s.start);
+        if start != self.fed || self.fed != self.complete || self.skipping {
+            return Err(AbsorbError);
+        }
+        for line in seen {
+            self.apply(line);
+        }
+        // An oversized line still open at the end was counted when its limit passed.
+        if later.skipping {
+            self.problems.oversized_lines += 1;
+        }
+        self.fed = later.fed;
+        self.complete = later.complete;
+        self.partial = later.partial;
+        self.skipping = later.skipping;
+        Ok(())
     }
 
     /// Consumes the next bytes of the file (those from [`TranscriptIndex::fed_len`] on).
@@ -117,11 +189,23 @@ impl TranscriptIndex {
             let end = at + nl as u64 + 1;
             if self.skipping {
                 self.skipping = false;
-                self.lines += 1;
+                // Counted when its limit passed, unless deferred (then the taker counts it).
+                self.seen(Seen {
+                    start: self.complete,
+                    end,
+                    class: None,
+                    counted_oversized: self.deferred.is_none(),
+                });
             } else if self.partial.is_empty() {
                 self.line(piece, self.complete, end);
             } else if self.partial.len() + piece.len() > self.max_line {
-                self.oversized();
+                self.partial = Vec::new();
+                self.seen(Seen {
+                    start: self.complete,
+                    end,
+                    class: None,
+                    counted_oversized: false,
+                });
             } else {
                 let mut line = std::mem::take(&mut self.partial);
                 line.extend_from_slice(piece);
@@ -139,35 +223,46 @@ impl TranscriptIndex {
             if self.partial.len() + rest.len() > self.max_line {
                 self.partial = Vec::new();
                 self.skipping = true;
-                self.problems.oversized_lines += 1;
+                if self.deferred.is_none() {
+                    self.problems.oversized_lines += 1;
+                }
             } else {
                 self.partial.extend_from_slice(rest);
             }
         }
     }
 
-    fn oversized(&mut self) {
-        self.partial = Vec::new();
-        self.problems.oversized_lines += 1;
-        self.lines += 1;
+    fn line(&mut self, line: &[u8], start: u64, end: u64) {
+        let class = (line.len() <= self.max_line).then(|| classify_line(line));
+        self.seen(Seen {
+            start,
+            end,
+            class,
+            counted_oversized: false,
+        });
     }
 
-    fn line(&mut self, line: &[u8], start: u64, end: u64) {
-        self.lines += 1;
-        if line.len() > self.max_line {
-            self.problems.oversized_lines += 1;
-            return;
+    fn seen(&mut self, line: Seen) {
+        match &mut self.deferred {
+            Some(seen) => seen.push(line),
+            None => self.apply(line),
         }
-        match classify_line(line) {
-            LineClass::Blank => {}
-            LineClass::Unreadable => {
+    }
+
+    fn apply(&mut self, line: Seen) {
+        self.lines += 1;
+        match line.class {
+            None if line.counted_oversized => {}
+            None => self.problems.oversized_lines += 1,
+            Some(LineClass::Blank) => {}
+            Some(LineClass::Unreadable) => {
                 self.problems.unreadable_lines += 1;
                 if self.problems.first_unreadable.len() < KEEP_UNREADABLE {
                     self.problems.first_unreadable.push(self.lines);
                 }
             }
-            LineClass::Other => self.problems.other_records += 1,
-            LineClass::Turn(turn) => self.turn_line(turn, start, end),
+            Some(LineClass::Other) => self.problems.other_records += 1,
+            Some(LineClass::Turn(turn)) => self.turn_line(turn, line.start, line.end),
         }
     }
 
@@ -249,6 +344,10 @@ impl TranscriptIndex {
             + self.partial.capacity()
             + self.head.capacity()
             + self.problems.first_unreadable.capacity() * 8
+            + self
+                .deferred
+                .as_ref()
+                .map_or(0, |d| d.capacity() * std::mem::size_of::<Seen>())
     }
 }
 
@@ -354,6 +453,113 @@ mod tests {
             assert_eq!(idx.turns()[1].first_line, 3);
             assert_eq!(idx.problems().oversized_lines, 1);
         }
+    }
+
+    /// The index of `text` built as two threads build it: the bytes before `split` fed in
+    /// chunks of `size`, those after into a deferred index, absorbed.
+    fn split_index(text: &[u8], split: usize, size: usize, max_line: usize) -> TranscriptIndex {
+        let mut first = TranscriptIndex::with_max_line(max_line);
+        for chunk in text[..split].chunks(size) {
+            first.feed(chunk);
+        }
+        let mut later = TranscriptIndex::deferred_with_max_line(split as u64, max_line);
+        for chunk in text[split..].chunks(size) {
+            later.feed(chunk);
+        }
+        first.absorb(later).expect("split at a line start");
+        first
+    }
+
+    #[test]
+    fn an_index_built_in_two_halves_equals_one_built_in_order() {
+        let big = format!(
+            r#"{{"message":{{"role":"user","content":"{}"}}}}"#,
+            "x".repeat(300)
+        );
+        let text = [
+            USER.to_owned(),
+            reply("m1", r#"{"type":"text","text":"a"}"#),
+            "not json".to_owned(),
+            reply("m1", r#"{"type":"text","text":"b"}"#),
+            big.clone(),
+            side(USER),
+            RESULT.to_owned(),
+            String::new(),
+            r#"{"type":"summary"}"#.to_owned(),
+            reply("m2", r#"{"type":"text","text":"c"}"#),
+            RESULT.to_owned(),
+            big,
+            USER.to_owned(),
+            "{\"trunc".to_owned(),
+        ]
+        .join("\n");
+        let text = text.as_bytes();
+        let mut whole = TranscriptIndex::with_max_line(200);
+        whole.feed(text);
+        let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', text).map(|nl| nl + 1));
+        for split in starts {
+            for size in [3, 64, 1 << 20] {
+                let halves = split_index(text, split, size, 200);
+                assert_eq!(
+                    halves.turns(),
+                    whole.turns(),
+                    "split at {split}, chunks of {size}"
+                );
+                assert_eq!(halves.problems(), whole.problems(), "split at {split}");
+                assert_eq!(halves.line_count(), whole.line_count());
+                assert_eq!(halves.complete_len(), whole.complete_len());
+                assert_eq!(halves.fed_len(), whole.fed_len());
+                assert_eq!(halves.has_partial_line(), whole.has_partial_line());
+            }
+        }
+        assert_eq!(whole.problems().oversized_lines, 2);
+        // It stays incremental: appended bytes land as if fed in order all along.
+        let middle = memchr::memchr(b'\n', &text[text.len() / 2..]).unwrap() + text.len() / 2 + 1;
+        let mut halves = split_index(text, middle, 64, 200);
+        for index in [&mut halves, &mut whole] {
+            index.feed(b"ated\"}\n");
+            index.feed(USER.as_bytes());
+            index.feed(b"\n");
+        }
+        assert_eq!(halves.turns(), whole.turns());
+        assert_eq!(halves.problems(), whole.problems());
+    }
+
+    #[test]
+    fn an_oversized_line_open_at_the_split_or_the_end_is_counted_once() {
+        let long = "y".repeat(500);
+        for text in [
+            format!("{USER}\n{long}"),
+            format!("{USER}\n{long}\n{USER}\n"),
+        ] {
+            let text = text.as_bytes();
+            let mut whole = TranscriptIndex::with_max_line(200);
+            whole.feed(text);
+            let split = USER.len() + 1;
+            for size in [7, 1000] {
+                let mut halves = split_index(text, split, size, 200);
+                assert_eq!(halves.problems(), whole.problems(), "chunks of {size}");
+                halves.feed(b"\n");
+                let mut whole = whole.clone();
+                whole.feed(b"\n");
+                assert_eq!(halves.problems(), whole.problems());
+                assert_eq!(halves.problems().oversized_lines, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn absorb_refuses_an_index_that_does_not_continue_this_one() {
+        let mut first = TranscriptIndex::new();
+        first.feed(format!("{USER}\n").as_bytes());
+        let gap = TranscriptIndex::deferred(first.fed_len() + 1);
+        assert_eq!(first.absorb(gap), Err(AbsorbError));
+        let mut partial = TranscriptIndex::new();
+        partial.feed(b"{\"half");
+        let later = TranscriptIndex::deferred(partial.fed_len());
+        assert_eq!(partial.absorb(later), Err(AbsorbError));
+        assert_eq!(first.absorb(TranscriptIndex::new()), Err(AbsorbError));
+        assert_eq!(first.turns().len(), 1);
     }
 
     #[test]

@@ -8,15 +8,17 @@
 mod classify;
 mod index;
 mod prefix;
+mod skim;
 mod summary;
 mod turn;
 
 #[cfg(test)]
 mod tests;
 
-pub use classify::{LineClass, Role, TurnLine, classify_line};
-pub use index::{IndexProblems, MAX_LINE_BYTES, TranscriptIndex, TurnSpan};
+pub use classify::{LineClass, Role, TurnLine};
+pub use index::{AbsorbError, IndexProblems, MAX_LINE_BYTES, TranscriptIndex, TurnSpan};
 pub use prefix::close_prefix;
+pub use skim::classify_line;
 pub use summary::{ToolFacts, ToolOutput, summarize};
 pub use turn::{Item, ToolCall, Turn, collapse, is_agent_id, parse_turn, parse_turn_prefix};
 

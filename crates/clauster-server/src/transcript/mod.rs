@@ -30,6 +30,8 @@ pub use html::RenderContext;
 const MAX_INDEXES: usize = 32;
 /// Read size while indexing.
 const CHUNK: usize = 1 << 20;
+/// New bytes from which indexing uses a second thread (a transcript opened cold).
+const PARALLEL_BYTES: u64 = 8 << 20;
 /// The most of one turn a page or tail reads; the rest is left unread and said so.
 pub const TURN_READ_BYTES: usize = 256 << 10;
 /// A page stops adding turns once their JSON would pass this (at least one turn is always
@@ -88,6 +90,49 @@ impl Indexes {
     }
 }
 
+/// Feeds `index` the bytes of `file` from `at` up to `until` (the end of the file without).
+fn feed_range(
+    file: &File,
+    mut at: u64,
+    until: Option<u64>,
+    index: &mut TranscriptIndex,
+) -> io::Result<()> {
+    let mut buffer = vec![0; CHUNK];
+    loop {
+        let want = until.map_or(CHUNK, |until| {
+            usize::try_from(until.saturating_sub(at)).map_or(CHUNK, |left| left.min(CHUNK))
+        });
+        if want == 0 {
+            return Ok(());
+        }
+        let read = file.read_at(&mut buffer[..want], at)?;
+        if read == 0 {
+            return Ok(());
+        }
+        index.feed(&buffer[..read]);
+        at += read as u64;
+    }
+}
+
+/// The start of the first line that begins after `at` and before `len`, looked for in the
+/// next [`CHUNK`] bytes (`None`: no line starts there; index in order then).
+fn line_start_after(file: &File, at: u64, len: u64) -> io::Result<Option<u64>> {
+    let mut buffer = vec![0; (64 << 10).min(CHUNK)];
+    let mut offset = at;
+    while offset < len && offset - at < CHUNK as u64 {
+        let read = file.read_at(&mut buffer, offset)?;
+        if read == 0 {
+            break;
+        }
+        if let Some(nl) = buffer[..read].iter().position(|&b| b == b'\n') {
+            let start = offset + nl as u64 + 1;
+            return Ok((start < len).then_some(start));
+        }
+        offset += read as u64;
+    }
+    Ok(None)
+}
+
 fn stamp(meta: &std::fs::Metadata) -> FileStamp {
     FileStamp {
         dev: meta.dev(),
@@ -131,21 +176,47 @@ impl Indexed {
             return Ok(false);
         };
         let reset = from == 0 && self.stamp.is_some();
-        let mut buffer = vec![0; CHUNK];
-        let mut at = from;
-        loop {
-            let read = file.read_at(&mut buffer, at)?;
-            if read == 0 {
-                break;
-            }
-            self.index.feed(&buffer[..read]);
-            at += read as u64;
-        }
+        self.index_new_bytes(&file, from, now.len, PARALLEL_BYTES)?;
         self.stamp = Some(FileStamp {
             len: self.index.fed_len(),
             ..now
         });
         Ok(reset)
+    }
+
+    /// Feeds the bytes from `from` (where the index ends) to the end of the file. Many new
+    /// bytes (a transcript opened for the first time) are read on two threads: this one up to
+    /// a line start near the middle, a second one from there into a deferred index that is
+    /// then absorbed; each thread copies its half of the file once, in [`CHUNK`]s.
+    fn index_new_bytes(
+        &mut self,
+        file: &File,
+        from: u64,
+        len: u64,
+        parallel_from: u64,
+    ) -> io::Result<()> {
+        let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+        if two_cores
+            && len.saturating_sub(from) >= parallel_from
+            && let Some(split) = line_start_after(file, from + (len - from) / 2, len)?
+        {
+            let index = &mut self.index;
+            let (first, later) = std::thread::scope(|scope| {
+                let later = scope.spawn(move || {
+                    let mut later = TranscriptIndex::deferred(split);
+                    feed_range(file, split, None, &mut later).map(|()| later)
+                });
+                (feed_range(file, from, Some(split), index), later.join())
+            });
+            first?;
+            let later = later
+                .map_err(|_| io::Error::other("the transcript indexing thread panicked"))??;
+            // It starts at a line start where the first half ends, so this holds; if not, the
+            // rest is read again below, in order.
+            let _ = self.index.absorb(later);
+        }
+        let at = self.index.fed_len();
+        feed_range(file, at, None, &mut self.index)
     }
 
     pub fn generation(&self) -> u64 {
@@ -491,4 +562,71 @@ pub fn title(
         }
     }
     Ok(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    const SESSION: &str =
+        include_str!("../../../clauster-core/src/transcript/fixtures/session.jsonl");
+
+    fn fresh() -> Indexed {
+        Indexed {
+            index: TranscriptIndex::new(),
+            stamp: None,
+            used: Instant::now(),
+            generation: 0,
+        }
+    }
+
+    /// Refreshes `indexed` from `path` with two threads from `parallel_from` new bytes on.
+    fn refresh_with(indexed: &mut Indexed, path: &Path, parallel_from: u64) {
+        let file = File::open(path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let from = indexed.index.fed_len();
+        indexed
+            .index_new_bytes(&file, from, len, parallel_from)
+            .unwrap();
+    }
+
+    #[test]
+    fn two_threads_index_a_file_as_one_does_and_appends_stay_incremental() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        // Real-shaped lines many times over (streamed pieces, sidechains, results, a
+        // `<synthetic>` reply, unreadable and truncated lines), ending in half a line.
+        let body = SESSION.repeat(40) + "{\"type\":\"user\",\"mess";
+        std::fs::write(&path, &body).unwrap();
+        let mut sequential = fresh();
+        refresh_with(&mut sequential, &path, u64::MAX);
+        assert!(sequential.index.turns().len() > 200);
+        // Every split the threshold allows lands on a line start somewhere else.
+        for parallel_from in [1, 4096, body.len() as u64 / 3] {
+            let mut parallel = fresh();
+            refresh_with(&mut parallel, &path, parallel_from);
+            assert_eq!(parallel.index.turns(), sequential.index.turns());
+            assert_eq!(parallel.problems(), sequential.problems());
+            assert_eq!(
+                parallel.index.complete_len(),
+                sequential.index.complete_len()
+            );
+            assert_eq!(parallel.index.fed_len(), body.len() as u64);
+        }
+        let mut parallel = fresh();
+        refresh_with(&mut parallel, &path, 1);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(format!("age\":{{}}}}\n{}", SESSION.repeat(3)).as_bytes())
+            .unwrap();
+        refresh_with(&mut parallel, &path, 1);
+        refresh_with(&mut sequential, &path, u64::MAX);
+        assert_eq!(parallel.index.turns(), sequential.index.turns());
+        assert_eq!(parallel.problems(), sequential.problems());
+        assert!(!parallel.index.has_partial_line());
+    }
 }
