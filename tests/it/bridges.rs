@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+use support::{
+    Sandbox, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+};
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     if let Some(mode) = mode {
         std::fs::write(
             alpha.join(".fake-claude.json"),
@@ -528,9 +528,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
         real.exists(),
         "the real claude is not installed; run `cargo xtask setup`"
     );
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(&sandbox, Some(&real), &[], &[]);
     let started_at = std::time::Instant::now();
     let (status, body) = server.start_bridge("alpha").await;

@@ -10,12 +10,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, start_server, wait_for};
+use support::{Sandbox, clauster_bin, fake_claude, start_server, trusted_project, wait_for};
 
 fn setup() -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     (sandbox, claude)
 }

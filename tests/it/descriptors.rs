@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server_inheriting};
+use support::{Sandbox, call, fake_claude, start_server_inheriting, trusted_project};
 
 /// Every open descriptor of `pid` above 2, with what it points at.
 fn descriptors(pid: i64) -> Vec<(u32, String)> {
@@ -39,9 +39,7 @@ fn in_dir(dir: &Path) -> impl Fn(&str) -> bool + '_ {
 }
 
 fn setup() -> (Sandbox, PathBuf, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let inherited = sandbox.dir.path().join("left-open-by-the-parent");
     (sandbox, claude, inherited)

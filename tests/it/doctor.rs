@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
+use support::{
+    Sandbox, clauster_bin, fake_claude, free_port, sha256_hex, start_server, trusted_project,
+};
 
 /// Every row of cli.md §4, in its order.
 const ROWS: [&str; 19] = [
@@ -42,9 +44,7 @@ struct Setup {
 /// A sandbox with one trusted project, the fake claude and a config file naming both and a
 /// free port.
 fn setup(extra_yaml: &str) -> Setup {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let config = sandbox.dir.path().join("clauster.yml");
     std::fs::write(

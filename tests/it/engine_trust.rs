@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, start_server};
+use support::{
+    KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, start_server, trusted_project,
+};
 
 const ADOPT_FIRST: &str = "a standard bridge not started by Clauster is already running in 'alpha'; adopt it first (Adopt on its card, or POST /api/projects/alpha/adopt)";
 
 /// A sandbox with the trusted git project `alpha` and the fake `claude`.
 fn setup() -> (Sandbox, PathBuf, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     (sandbox, alpha, claude)
 }

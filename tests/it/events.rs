@@ -4,16 +4,13 @@ use crate::support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, fake_claude, next_frame, start_server};
+use support::{Sandbox, fake_claude, next_frame, serve_fake, start_server, trusted_project};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_start_is_pushed_to_a_connected_client() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(&sandbox, &[]);
 
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await

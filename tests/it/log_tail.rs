@@ -9,16 +9,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use support::{Sandbox, Server, call, fake_claude, start_server};
+use support::{Sandbox, Server, call, fake_claude, start_server, trusted_project};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn setup() -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": "log_extra" }).to_string(),

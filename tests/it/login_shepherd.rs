@@ -9,7 +9,10 @@ use crate::support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, Server, call, fake_claude, next_frame_of, start_server, wait_for};
+use support::{
+    Sandbox, Server, call, fake_claude, next_frame_of, serve_fake, start_server, trusted_project,
+    wait_for,
+};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -71,8 +74,7 @@ async fn flow_frame(socket: &mut Socket, state: &str) -> Value {
 async fn off_by_default_every_route_is_404() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     for (path, body) in [
         ("start", Some(json!({"mode": "login"}))),
         ("start", Some(json!({"mode": "bogus"}))),
@@ -89,9 +91,7 @@ async fn off_by_default_every_route_is_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_the_log() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(
         &sandbox,
@@ -421,13 +421,12 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
 async fn interrupting_clauster_login_cancels_the_servers_flow() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
     let env = [
         ("FAKE_CLAUDE_LOGGED_IN", "0"),
         ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
         ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
     ];
-    let server = start_server(&sandbox, Some(&claude), &[], &env);
+    let server = serve_fake(&sandbox, &env);
     let mut cmd = sandbox.command(support::clauster_bin());
     cmd.arg("login")
         .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
@@ -574,9 +573,7 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
 /// logout` runs and the readiness turns red by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_needs_the_typed_words_and_turns_the_readiness_red() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))

@@ -7,7 +7,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, next_frame_within, start_server};
+use support::{call, next_frame_within, serve_fake, trusted_project};
 
 /// The scrape token; its SHA-256 is configured as `observability.metrics_token_hash`.
 const TOKEN: &str = "scrape-token";
@@ -131,16 +131,11 @@ async fn assert_scrape_of_one_running_bridge(server: &support::Server) {
 
 #[tokio::test]
 async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     sandbox.project("beta", &[]);
-    let claude = fake_claude(&sandbox);
     let hash = token_hash();
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
             ("CLAUSTER_OBSERVABILITY_PROMETHEUS_ENABLED", "true"),
@@ -234,14 +229,9 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
 
 #[tokio::test]
 async fn metrics_off_means_no_frames_and_empty_maps() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_METRICS_ENABLED", "false"),
             ("CLAUSTER_METRICS_POLL_SECONDS", "1"),

@@ -6,7 +6,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, next_frame, start_server};
+use support::{Sandbox, call, fake_claude, next_frame, serve_fake, start_server};
 
 async fn get(url: &str) -> (u16, Value) {
     call(reqwest::Method::GET, url, None).await
@@ -147,8 +147,7 @@ async fn preflight_refuses_invalid_and_unknown_names() {
 async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     let sandbox = Sandbox::new();
     three_projects(&sandbox);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
 
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await

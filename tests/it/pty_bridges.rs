@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+use support::{
+    Sandbox, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+};
 
 fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": mode }).to_string(),
@@ -309,9 +309,7 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
         },
         PathBuf::from,
     );
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(
         &sandbox,
         Some(&real),

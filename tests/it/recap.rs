@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use support::{Sandbox, clauster_bin, fake_claude, start_server, wait_for};
+use support::{
+    Sandbox, clauster_bin, fake_claude, serve_fake, start_server, trusted_project, wait_for,
+};
 
 const CURRENT: &str = "9d0c7a52-5d3e-4a8b-8f0e-2c6b1e4d7a90";
 
@@ -252,9 +254,7 @@ const RECAP_ENV: [(&str, &str); 2] = [
 
 #[tokio::test]
 async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let settings = settings_path(&sandbox);
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
@@ -398,16 +398,13 @@ fn launch_env(logs: &Path, continued: bool) -> Value {
 
 #[tokio::test]
 async fn an_unparseable_settings_file_is_left_alone_and_the_bridge_still_runs() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let settings = settings_path(&sandbox);
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
     let broken = b"{\"hooks\": {\"SessionStart\": [ // hand-edited\n";
     std::fs::write(&settings, broken).unwrap();
 
-    let server = start_server(&sandbox, Some(&claude), &[], &RECAP_ENV);
+    let server = serve_fake(&sandbox, &RECAP_ENV);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["status"], "running", "{started}");

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+use support::{
+    KillOnDrop, Sandbox, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+};
 
 fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {
     let canonical = std::fs::canonicalize(project).unwrap();
@@ -129,9 +131,7 @@ async fn an_unmanaged_bridge_must_be_adopted_and_then_is_managed() {
 
 #[tokio::test]
 async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame, start_server};
+use support::{Sandbox, call, next_frame, start_server, trusted_project};
 
 const SESSION_A: &str = "11111111-1111-4111-8111-111111111111";
 const SESSION_B: &str = "22222222-2222-4222-8222-222222222222";
@@ -614,9 +614,7 @@ async fn a_shared_slug_is_split_by_first_cwd() {
 /// replies; the dashboard's socket sees the §6 fixture's cost, then the growth.
 #[tokio::test]
 async fn a_running_bridge_transcript_is_rolled_up_live() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({"transcript": "1", "transcript_append_ms": "400"}).to_string(),

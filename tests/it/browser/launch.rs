@@ -258,16 +258,13 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
 /// name; the theme choice survives a reload and is applied before the bundle runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
-    let sandbox = Sandbox::new();
-    let beta = sandbox.project("beta", &[]);
-    sandbox.trust(&beta);
+    let (sandbox, _) = trusted_project("beta", &[]);
     std::fs::write(
         sandbox.dir.path().join("clauster.yml"),
         "projects:\n  beta: {allow_bypass_permissions: true}\n",
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
@@ -349,16 +346,13 @@ async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
 /// gate, whose Cancel launches nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mcp() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".mcp.json"),
         r#"{"mcpServers": {"search": {"command": "s"}}}"#,
     )
     .expect("write .mcp.json");
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
     with_browser(&sandbox, move |client| async move {
@@ -397,9 +391,7 @@ async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mc
 /// entries are gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmanaged_bridge_is_adopted_from_its_card() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(
         &sandbox,
@@ -460,9 +452,7 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
 /// --fork-session`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_launch_forks_the_conversation_picked() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": "pty_ready" }).to_string(),
@@ -491,12 +481,9 @@ async fn an_interactive_launch_forks_the_conversation_picked() {
         format!("{sidechain}\n"),
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let base = server.base.clone();

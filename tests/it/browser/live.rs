@@ -7,9 +7,7 @@ use super::*;
 /// show without a reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let base = server.base.clone();
@@ -209,14 +207,9 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
 /// CPU tooltip, and loses it once the bridge is stopped (ui.md §4.3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_row_shows_the_live_metrics_chip() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let (sandbox, _) = trusted_project("alpha", &[]);
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
             ("FAKE_CLAUDE_BURN_MS", "20000"),
@@ -277,21 +270,13 @@ async fn a_running_row_shows_the_live_metrics_chip() {
 /// redacted screen, fed by `/ws/pty-screen/<id>`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pty_row_shows_the_live_terminal() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": "pty_ready" }).to_string(),
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
-    );
+    let server = serve_fake(&sandbox, &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")]);
     let (status, started) = support::call(
         reqwest::Method::POST,
         &format!("{}/api/instances", server.base),

@@ -28,7 +28,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use support::{
-    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, spawn_logged, start_server, wait_for,
+    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, serve_fake, spawn_logged,
+    start_server, trusted_project, wait_for,
 };
 
 fn tool(var: &str, default: &str) -> PathBuf {

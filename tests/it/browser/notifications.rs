@@ -11,11 +11,8 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
     let crashy = sandbox.project("crashy", &[]);
     std::fs::write(crashy.join(".fake-claude.json"), r#"{"mode": "crash"}"#).unwrap();
     sandbox.trust(&crashy);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
     );
     let base = server.base.clone();

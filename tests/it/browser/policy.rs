@@ -8,7 +8,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server};
+use support::{call, serve_fake, trusted_project};
 
 async fn policy(base: &str) -> Value {
     let (status, policy) = call(
@@ -38,15 +38,12 @@ async fn wait_policy(base: &str, done: impl Fn(&Value) -> bool) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     support::write_config(
         &sandbox,
         "instance_defaults:\n  restart_backoff_seconds: 0.1\n  restart_backoff_max_seconds: 0.4\n",
     );
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let log = server.log.clone();
     let base = server.base.clone();
     with_browser(&sandbox, move |client| async move {

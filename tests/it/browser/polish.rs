@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use fantoccini::Client;
 use serde_json::json;
-use support::{Sandbox, fake_claude, start_server};
+use support::{Sandbox, fake_claude, serve_fake, start_server, trusted_project};
 
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("take a screenshot");
@@ -31,9 +31,7 @@ async fn js(client: &Client, script: &str) -> serde_json::Value {
 /// toast; Retry, once the cause is gone, runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[]);
     let knob = alpha.join(".fake-claude.json");
     std::fs::write(&knob, r#"{"mode": "stderr_error"}"#).unwrap();
     let claude = fake_claude(&sandbox);
@@ -120,11 +118,8 @@ async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
 /// instead of staying on "The bridge ended."; one "Hide logs" button on the page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _) = trusted_project("alpha", &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
@@ -199,8 +194,7 @@ async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
 async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
@@ -357,12 +351,9 @@ pub(crate) async fn axe_serious(client: &Client) -> Vec<String> {
 /// is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git", "CLAUDE.md"]);
     sandbox.project("beta", &[]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
@@ -453,8 +444,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     sandbox.project("beta", &[".git"]);
     let gamma = sandbox.project("gamma", &[".git"]);
     sandbox.trust(&gamma);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
     let (status, _) = support::call(

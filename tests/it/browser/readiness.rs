@@ -7,15 +7,13 @@ use crate::browser::{artifacts_dir, click, open_browser, until, wait_css};
 use crate::support;
 
 use serde_json::json;
-use support::{Sandbox, start_server};
+use support::{start_server, trusted_project};
 
 // One walk through the states, as a user sees them.
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pill_turns_red_without_claude_and_green_once_installed() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = sandbox.dir.path().join("bin/claude");
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let log = server.log.clone();

@@ -7,7 +7,7 @@ use crate::browser::{artifacts_dir, click, open_browser, until, wait_css};
 use crate::support;
 
 use serde_json::json;
-use support::{Sandbox, start_server};
+use support::{serve_fake, start_server, trusted_project};
 
 async fn type_into(client: &fantoccini::Client, css: &str, text: &str, log: &std::path::Path) {
     let input = wait_css(client, css, 10, log).await;
@@ -30,9 +30,7 @@ async fn fits_375(client: &fantoccini::Client) -> bool {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reload() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = sandbox.dir.path().join("bin/claude");
     let server = start_server(
         &sandbox,
@@ -181,15 +179,10 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
 /// cannot run Remote Control bridges; the pill stays as it was (the token signs nothing in).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = support::fake_claude(&sandbox);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let token = format!("sk-ant-oat01-{}", "Zr8_-".repeat(16));
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
             ("CLAUSTER_LOGIN_SHEPHERD_ALLOW_SETUP_TOKEN", "true"),

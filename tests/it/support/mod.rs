@@ -345,6 +345,22 @@ pub fn fake_claude(sandbox: &Sandbox) -> PathBuf {
     .expect("install the fake claude")
 }
 
+/// A fresh sandbox holding the project `name` (with `markers`, e.g. `.git`), already trusted.
+/// Keep the sandbox bound for the whole test: dropping it deletes the directories.
+pub fn trusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project(name, markers);
+    sandbox.trust(&project);
+    (sandbox, project)
+}
+
+/// [`start_server`] with the fake `claude` installed (see [`fake_claude`]) as the bridge
+/// binary, no extra `run` arguments and `env` on top.
+pub fn serve_fake(sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
+    let claude = fake_claude(sandbox);
+    start_server(sandbox, Some(&claude), &[], env)
+}
+
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
 /// body is not JSON).
 pub async fn call(
