@@ -10,7 +10,9 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, start_server, trusted_project, wait_for};
+use support::{
+    Sandbox, clauster_bin, fake_claude, serve_claude, start_server, trusted_project, wait_for,
+};
 
 fn setup() -> (Sandbox, PathBuf) {
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
@@ -442,12 +444,7 @@ fn run_flags_override_the_config_file() {
 #[tokio::test]
 async fn the_log_level_comes_from_the_config() {
     let (sandbox, claude) = setup();
-    let quiet = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("CLAUSTER_LOG_LEVEL", "error")],
-    );
+    let quiet = serve_claude(&sandbox, &claude, &[("CLAUSTER_LOG_LEVEL", "error")]);
     let (status, _) = support::call(
         reqwest::Method::GET,
         &format!("{}/healthz", quiet.base),
@@ -470,12 +467,7 @@ async fn the_log_level_comes_from_the_config() {
     // A log file gets no colour codes.
     assert!(!quiet_log.contains('\u{1b}'), "{quiet_log}");
 
-    let chatty = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("CLAUSTER_LOG_LEVEL", "info")],
-    );
+    let chatty = serve_claude(&sandbox, &claude, &[("CLAUSTER_LOG_LEVEL", "info")]);
     // The `serving` line comes once the engine lock is taken (the quiet server may still
     // be letting go of it).
     let seen = wait_for(Duration::from_secs(20), || {
@@ -490,10 +482,9 @@ async fn healthz_never_runs_claude() {
     let (sandbox, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
     let argv_path = argv_log.to_str().unwrap();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_path),
             // The only periodic runs left are the 30 s login refresh and this poll.

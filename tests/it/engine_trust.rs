@@ -13,7 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, start_server, trusted_project,
+    KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, serve_claude, start_server,
+    trusted_project,
 };
 
 const ADOPT_FIRST: &str = "a standard bridge not started by Clauster is already running in 'alpha'; adopt it first (Adopt on its card, or POST /api/projects/alpha/adopt)";
@@ -273,10 +274,9 @@ fn kill_server(mut server: Server) {
 async fn resume_beside_a_hand_started_bridge_is_refused_with_adopt_first() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let (status, started) = server.start_bridge("alpha").await;
@@ -343,10 +343,9 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     let id = "0b6c7d8e-1f20-4a3b-9c4d-5e6f708192a3";
     write_python_store(&sandbox, id, pid);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5"),
@@ -583,10 +582,9 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
     kill_server(server);
 
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_AUTH_HANG", "1"),
@@ -791,10 +789,9 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
 #[tokio::test]
 async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
     let (sandbox, alpha, claude) = setup();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1")],
     );
     let (_, started) = server.start_bridge("alpha").await;
@@ -847,10 +844,9 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
 #[tokio::test]
 async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
     let (sandbox, _alpha, claude) = setup();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_IGNORE_SIGINT", "1"),
             ("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "60"),
@@ -939,10 +935,9 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
 async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     // The probe is done, so the launch reaches the lock at once.
@@ -1047,10 +1042,9 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
 async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let (status, started) = server.start_bridge("alpha").await;
@@ -1098,10 +1092,9 @@ async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
 async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let mut cmd = sandbox.command(&claude);
@@ -1303,10 +1296,9 @@ async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
 async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
@@ -1354,12 +1346,7 @@ async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() 
 async fn a_start_or_resume_during_a_stop_is_refused_until_it_has_stopped() {
     let (sandbox, _alpha, claude) = setup();
     // A bridge that ignores SIGINT and SIGTERM: its stop takes the grace and the escalation.
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("FAKE_CLAUDE_IGNORE_SIGINT", "1")],
-    );
+    let server = serve_claude(&sandbox, &claude, &[("FAKE_CLAUDE_IGNORE_SIGINT", "1")]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();

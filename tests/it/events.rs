@@ -4,7 +4,9 @@ use crate::support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, fake_claude, next_frame, serve_fake, start_server, trusted_project};
+use support::{
+    Sandbox, fake_claude, next_frame, serve_claude, serve_fake, start_server, trusted_project,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -184,12 +186,7 @@ async fn the_first_probe_reaches_a_connected_client_as_a_health_frame() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("FAKE_CLAUDE_AUTH_HANG", "1")],
-    );
+    let server = serve_claude(&sandbox, &claude, &[("FAKE_CLAUDE_AUTH_HANG", "1")]);
     let (mut socket, snapshot) = open_events(&server).await;
     assert_eq!(
         snapshot["health"]["claude_ok"],

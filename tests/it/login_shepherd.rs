@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, Server, call, fake_claude, next_frame_of, serve_fake, start_server, trusted_project,
-    wait_for,
+    Sandbox, Server, call, fake_claude, next_frame_of, serve_claude, serve_fake, start_server,
+    trusted_project, wait_for,
 };
 
 type Socket =
@@ -93,10 +93,9 @@ async fn off_by_default_every_route_is_404() {
 async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_the_log() {
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ENABLED,
             ("FAKE_CLAUDE_LOGGED_IN", "0"),
@@ -204,10 +203,9 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ENABLED,
             ("FAKE_CLAUDE_LOGGED_IN", "0"),
@@ -494,10 +492,9 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let token = format!("sk-ant-oat01-{}", "Q7x_-".repeat(16));
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ENABLED,
             TOKEN_ALLOWED,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+    Sandbox, call, fake_claude, process_exists, serve_claude, start_server, trusted_project,
+    wait_for,
 };
 
 fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
@@ -78,10 +79,9 @@ fn argv_lines(path: &Path) -> Vec<Vec<String>> {
 async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     let (sandbox, _alpha, claude) = setup("pty_ready");
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let (status, started) = start_pty(
@@ -198,10 +198,9 @@ async fn several_pty_bridges_share_a_project() {
 #[tokio::test]
 async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout() {
     let (sandbox, _alpha, claude) = setup("pty_no_url");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")],
     );
     let (status, started) = start_pty(
@@ -310,10 +309,9 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
         PathBuf::from,
     );
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&real),
-        &[],
+        &real,
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "20")],
     );
     let (status, started) = start_pty(
@@ -344,10 +342,9 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let (sandbox, _alpha, claude) = setup("pty_ready");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
     );
     let (status, started) = start_pty(
@@ -431,10 +428,9 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     let argv_log = sandbox.dir.path().join("argv.jsonl");
     let agents_file = sandbox.dir.path().join("agents.json");
     std::fs::write(&agents_file, "[]").unwrap();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
@@ -517,10 +513,9 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     // (it lists nothing), so only the transcript created after the launch names it.
     let (sandbox, alpha, claude) = setup("pty_contiguous");
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_TRANSCRIPT", "1"),

@@ -12,7 +12,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::torture::{crowded_dirs, standard_bridges};
-use support::{Sandbox, Server, call, clauster_bin, fake_claude, process_exists, start_server};
+use support::{
+    Sandbox, Server, call, clauster_bin, fake_claude, process_exists, serve_claude, start_server,
+};
 
 /// Short backoffs so a test sees several restarts within seconds.
 const FAST: &str =
@@ -240,10 +242,9 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
     );
     let (sandbox, claude) = setup(&["alpha"], &yaml);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_MODE", "crash"),
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),

@@ -9,7 +9,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+    KillOnDrop, Sandbox, call, fake_claude, process_exists, serve_claude, start_server,
+    trusted_project, wait_for,
 };
 
 fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {
@@ -233,10 +234,9 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
     let claude = fake_claude(&sandbox);
     let agents_file = sandbox.dir.path().join("agents.json");
     std::fs::write(&agents_file, "[]").unwrap();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
@@ -336,10 +336,9 @@ async fn background_agents_are_dispatched_stopped_and_refused_cleanly() {
     sandbox.trust(&alpha);
     let claude = fake_claude(&sandbox);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let agents = format!("{}/api/agents", server.base);
@@ -379,10 +378,9 @@ async fn background_agent_refusals_run_nothing() {
     sandbox.trust(&alpha);
     let claude = fake_claude(&sandbox);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let agents = format!("{}/api/agents", server.base);
@@ -465,10 +463,9 @@ async fn a_missing_claude_is_logged_once_per_change() {
     sandbox.project("alpha", &[]);
     // Where the fake will be installed; nothing there yet.
     let claude = sandbox.dir.path().join("bin/claude");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
             ("CLAUSTER_LOG_LEVEL", "debug"),

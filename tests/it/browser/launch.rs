@@ -27,10 +27,8 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
     });
     assert!(up.is_some(), "clauster did not start");
 
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
     // Checks run in a task so a failed assertion still closes the browser below.
-    let checks = tokio::spawn(async move {
+    with_browser(&sandbox, move |client| async move {
         client
             .goto(&format!("http://127.0.0.1:{port}/"))
             .await
@@ -76,12 +74,8 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("dashboard-desktop.png"), png).unwrap();
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 }
 
 /// ui.md §15 #2, #3, #5 and #12: the trust gate (cancel leaves the project untrusted), a
@@ -96,12 +90,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let card = "[data-project='alpha']";
         assert_eq!(
             text_of(&client, ".zone.active .empty-note", &log).await,
@@ -265,12 +254,7 @@ async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
     )
     .unwrap();
     let server = serve_fake(&sandbox, &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let card = "[data-project='beta']";
         click(&client, &format!("{card} button.start"), &log).await;
         let select = wait_css(&client, "select[name='permission_mode']", 5, &log).await;
@@ -353,11 +337,7 @@ async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mc
     )
     .expect("write .mcp.json");
     let server = serve_fake(&sandbox, &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let pill = "[data-project='alpha'] .readiness-pill";
         assert_eq!(text_of(&client, pill, &log).await, "1 check");
         click(&client, pill, &log).await;
@@ -393,10 +373,9 @@ async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mc
 async fn an_unmanaged_bridge_is_adopted_from_its_card() {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1")],
     );
     let mut cmd = sandbox.command(&claude);
@@ -404,11 +383,7 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
         .current_dir(&alpha);
     let by_hand = spawn_logged(cmd, &sandbox.dir.path().join("by-hand.log"));
     let by_hand_pid = by_hand.0.id();
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         wait_css(&client, ".zone.active [data-external-project='alpha'] .adopt", 30, &log).await;
         let card = "[data-project='alpha']";
         assert_eq!(
@@ -486,11 +461,7 @@ async fn an_interactive_launch_forks_the_conversation_picked() {
         &sandbox,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         click(&client, "[data-project='alpha'] button.start", &log).await;
         let mode = wait_css(
             &client,

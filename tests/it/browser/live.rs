@@ -29,11 +29,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
     let restart = std::sync::Mutex::new(Some(restart));
 
     with_browser(&sandbox, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         assert!(
             client.find(Locator::Css(".banner.conn")).await.is_err(),
             "no banner while live"
@@ -150,8 +146,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     let log = server.log.clone();
     let appended = file.clone();
     with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let badge = "[data-project='alpha'] .usage-badge";
         assert_eq!(text_of(&client, &format!("{badge} .amount"), &log).await, "≈$0.10");
         let title = wait_css(&client, badge, 10, &log)
@@ -219,11 +214,7 @@ async fn a_running_row_shows_the_live_metrics_chip() {
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
 
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let chip = format!("[data-instance-id='{id}'] .chip.metrics");
         // `<cpu>% CPU · <rss> MB`, then the disk rates (show_disk is on by default).
         let shaped = until(
@@ -285,11 +276,7 @@ async fn a_pty_row_shows_the_live_terminal() {
     .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let row = format!("[data-instance-id='{id}']");
         click(&client, &format!("{row} .terminal-toggle"), &log).await;
         let screen = format!("{row} .terminal-panel .pty-screen");

@@ -28,8 +28,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use support::{
-    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, serve_fake, spawn_logged,
-    start_server, trusted_project, wait_for,
+    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, serve_claude, serve_fake,
+    spawn_logged, start_server, trusted_project, wait_for,
 };
 
 fn tool(var: &str, default: &str) -> PathBuf {
@@ -211,7 +211,7 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    with_browser_flags(sandbox, &[], checks).await;
+    run_checks(open_browser(sandbox).await, checks).await;
 }
 
 /// [`with_browser`] with extra Chromium flags.
@@ -220,12 +220,65 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let browser = open_browser_with(sandbox, flags).await;
+    run_checks(open_browser_with(sandbox, flags).await, checks).await;
+}
+
+/// [`with_browser`] with Chromium preferences (see [`open_browser_with_prefs`]).
+pub(crate) async fn with_browser_prefs<F, Fut>(
+    sandbox: &Sandbox,
+    prefs: serde_json::Value,
+    checks: F,
+) where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    run_checks(open_browser_with_prefs(sandbox, prefs).await, checks).await;
+}
+
+/// Runs `checks` in a task (so a failed assertion still reaches the close), closes the
+/// browser, then re-raises the failure.
+async fn run_checks<F, Fut>(browser: Browser, checks: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let outcome = tokio::spawn(checks(browser.client.clone())).await;
     browser.client.close().await.expect("close the browser");
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }
+}
+
+/// [`with_browser`] on `server`'s dashboard, loaded and hydrated; `checks` gets the client,
+/// the server's base URL and its log file.
+pub(crate) async fn on_dashboard<F, Fut>(sandbox: &Sandbox, server: &support::Server, checks: F)
+where
+    F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(sandbox, move |client| async move {
+        load(&client, &base, &log).await;
+        checks(client, base, log).await;
+    })
+    .await;
+}
+
+/// Loads the dashboard at `base` and waits for hydration.
+pub(crate) async fn load(client: &Client, base: &str, log: &Path) {
+    client
+        .goto(&format!("{base}/"))
+        .await
+        .expect("load the page");
+    wait_css(client, "html[data-hydrated='true']", 30, log).await;
+}
+
+/// Types `password` into the login form and submits it.
+pub(crate) async fn submit_password(client: &Client, password: &str, log: &Path) {
+    let field = wait_css(client, "input[name='password']", 10, log).await;
+    field.send_keys(password).await.unwrap();
+    click(client, "button[type='submit']", log).await;
 }
 
 pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
@@ -243,11 +296,7 @@ pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
 /// Starts `clauster run` on the sandbox, loads the dashboard, waits for hydration and marks
 /// the window (a reload would lose the mark). Returns the server.
 pub(crate) async fn load_marked(client: &Client, base: &str, log: &Path) {
-    client
-        .goto(&format!("{base}/"))
-        .await
-        .expect("load the page");
-    wait_css(client, "html[data-hydrated='true']", 30, log).await;
+    load(client, base, log).await;
     client
         .execute("window.__clausterMark = 1; return true", vec![])
         .await
@@ -313,8 +362,6 @@ pub(crate) fn password_config(sandbox: &Sandbox) {
 
 pub(crate) async fn sign_in(client: &Client, base: &str, log: &Path) {
     client.goto(&format!("{base}/login")).await.unwrap();
-    let field = wait_css(client, "input[name='password']", 10, log).await;
-    field.send_keys("browser-pw").await.unwrap();
-    click(client, "button[type='submit']", log).await;
+    submit_password(client, "browser-pw", log).await;
     wait_css(client, "html[data-hydrated='true']", 30, log).await;
 }

@@ -18,10 +18,8 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
     let base = server.base.clone();
 
     let granted = json!({"profile.default_content_setting_values": {"notifications": 1}});
-    let browser = open_browser_with_prefs(&sandbox, granted).await;
-    let client = browser.client.clone();
     let log = server.log.clone();
-    let checks = tokio::spawn(async move {
+    with_browser_prefs(&sandbox, granted, move |client| async move {
         client
             .goto(&format!("{base}/"))
             .await
@@ -62,20 +60,14 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
                 .is_some_and(|body| body.starts_with(kind)),
             "{shown}"
         );
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 
     // A fresh profile: permission not decided. The page offers a button and asks nothing.
     let fresh = Sandbox::new();
-    let browser = open_browser(&fresh).await;
-    let client = browser.client.clone();
     let base = server.base.clone();
     let log = server.log.clone();
-    let checks = tokio::spawn(async move {
+    with_browser(&fresh, move |client| async move {
         client
             .goto(&format!("{base}/"))
             .await
@@ -87,10 +79,6 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
             .await
             .expect("read the permission");
         assert_eq!(permission, "default", "nothing was asked on load");
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 }

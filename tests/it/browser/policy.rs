@@ -2,7 +2,7 @@
 //! shows the project's policy and changes it through `PUT /api/projects/{name}/policy`, and a
 //! bridge that the engine restarted after a SIGKILL shows `↻ 1 restart` on its card.
 
-use crate::browser::{artifacts_dir, click, until, wait_css, with_browser};
+use crate::browser::{artifacts_dir, click, on_dashboard, until, wait_css};
 use crate::support;
 
 use std::time::{Duration, Instant};
@@ -44,11 +44,7 @@ async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
         "instance_defaults:\n  restart_backoff_seconds: 0.1\n  restart_backoff_max_seconds: 0.4\n",
     );
     let server = serve_fake(&sandbox, &[]);
-    let log = server.log.clone();
-    let base = server.base.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
 
         // The menu loads the policy when opened.
         click(&client, "[data-project='alpha'] .policy-open", &log).await;

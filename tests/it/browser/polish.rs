@@ -3,8 +3,8 @@
 //! list, icons, and axe-core in both themes by both ways into dark mode.
 
 use crate::browser::{
-    artifacts_dir, click, open_claude_md, set_text, text_of, until, wait_css, with_browser,
-    with_browser_flags,
+    artifacts_dir, click, load, on_dashboard, open_claude_md, set_text, text_of, until, wait_css,
+    with_browser, with_browser_flags,
 };
 use crate::support;
 
@@ -41,11 +41,7 @@ async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
 
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let card = "[data-project='alpha']";
         click(&client, &format!("{card} button.start"), &log).await;
         click(&client, "button.launch", &log).await;
@@ -131,8 +127,7 @@ async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
         )
         .await;
         assert_eq!(status, 201);
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let row = ".zone.active > .instances [data-instance-id]";
         wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
         click(&client, &format!("{row} button.logs"), &log).await;
@@ -195,12 +190,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let server = serve_fake(&sandbox, &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let card = "[data-project='alpha']";
         click(&client, &format!("{card} button.start"), &log).await;
         click(&client, "button.launch", &log).await;
@@ -272,8 +262,7 @@ async fn the_claude_md_editor_is_a_wide_sheet_on_a_desktop() {
 
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let height = "return document.querySelector(\"[data-project='beta']\").getBoundingClientRect().height";
         let before = js(&client, height).await;
         open_claude_md(&client, "alpha", &log).await;
@@ -378,8 +367,7 @@ async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
     with_browser(&sandbox, move |client| async move {
         let (base, log) = (light_base, light_log);
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         wait_css(&client, ".zone.active [data-instance-id] .pill.running", 30, &log).await;
         let bare = js(
             &client,
@@ -408,8 +396,7 @@ async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
     with_browser_flags(&dark, &["--force-dark-mode"], move |client| async move {
         let (base, log) = (dark_base, dark_log);
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let path = js(
             &client,
             "return [matchMedia('(prefers-color-scheme: dark)').matches, document.documentElement.dataset.theme || null, \
@@ -477,8 +464,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
 
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let shift = client
             .execute_async(
                 "const done = arguments[0]; let total = 0; \
@@ -535,8 +521,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         );
 
         // No URL choice: the stored one applies once hydrated.
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         assert!(
             until(&client, &format!("{CARD_ORDER}.join() === 'gamma,alpha,beta'"), 10).await,
             "the stored sort was not applied"

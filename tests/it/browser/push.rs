@@ -12,7 +12,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::browser::{open_browser_with_prefs, until, wait_css};
+use crate::browser::{until, wait_css, with_browser_prefs};
 use crate::support::{self, Sandbox, start_server};
 
 /// The page's DevTools socket: Chromium's debugging address comes back in the session's
@@ -134,10 +134,8 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
     assert_eq!(status, 201, "{saved}");
 
     let granted = json!({"profile.default_content_setting_values": {"notifications": 1}});
-    let browser = open_browser_with_prefs(&sandbox, granted).await;
-    let client = browser.client.clone();
     let log = server.log.clone();
-    let checks = tokio::spawn(async move {
+    with_browser_prefs(&sandbox, granted, move |client| async move {
         client
             .goto(&format!("{base}/"))
             .await
@@ -273,10 +271,6 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
         )
         .await;
         assert_eq!(listed["subscriptions"], json!([]), "{listed}");
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 }

@@ -3,7 +3,7 @@
 //! green without a reload; a lost login → red after Re-check → green again. Desktop and
 //! 375 px.
 
-use crate::browser::{artifacts_dir, click, open_browser, until, wait_css};
+use crate::browser::{artifacts_dir, click, load, until, wait_css, with_browser};
 use crate::support;
 
 use serde_json::json;
@@ -18,8 +18,6 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let log = server.log.clone();
     let base = server.base.clone();
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
     let knobs = sandbox.state_dir().join(".fake-claude.json");
     let fake = {
         let sandbox_dir = sandbox.dir.path().to_path_buf();
@@ -31,12 +29,8 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
             .expect("install the fake claude")
         }
     };
-    let checks = tokio::spawn(async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    with_browser(&sandbox, move |client| async move {
+        load(&client, &base, &log).await;
 
         let pill = wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
         assert_eq!(pill.text().await.unwrap(), "● 1 problem");
@@ -122,11 +116,7 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         std::fs::remove_file(&knobs).unwrap();
         click(&client, "#host-readiness-panel button.recheck", &log).await;
         wait_css(&client, ".host-readiness-pill.ready", 40, &log).await;
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
+    })
+    .await;
     drop(server);
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
 }

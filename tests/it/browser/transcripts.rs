@@ -25,11 +25,7 @@ async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
     )
     .unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         click(&client, "[data-project='alpha'] details.menu summary", &log).await;
         click(&client, "[data-project='alpha'] a.transcripts", &log).await;
         click(&client, "[data-test='transcript-session'] a", &log).await;

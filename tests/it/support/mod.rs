@@ -357,8 +357,13 @@ pub fn trusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
 /// [`start_server`] with the fake `claude` installed (see [`fake_claude`]) as the bridge
 /// binary, no extra `run` arguments and `env` on top.
 pub fn serve_fake(sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
-    let claude = fake_claude(sandbox);
-    start_server(sandbox, Some(&claude), &[], env)
+    serve_claude(sandbox, &fake_claude(sandbox), env)
+}
+
+/// [`start_server`] with `claude` as the bridge binary, no extra `run` arguments and `env` on
+/// top.
+pub fn serve_claude(sandbox: &Sandbox, claude: &Path, env: &[(&str, &str)]) -> Server {
+    start_server(sandbox, Some(claude), &[], env)
 }
 
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
