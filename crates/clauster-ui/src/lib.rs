@@ -13,6 +13,8 @@ mod claude_md;
 mod dom;
 mod failure;
 mod failure_text;
+#[cfg(test)]
+mod fixtures;
 mod follow;
 mod header;
 mod help;

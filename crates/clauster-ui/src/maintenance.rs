@@ -375,19 +375,9 @@ mod tests {
     }
 
     fn context() -> clauster_wire::PageContext {
-        serde_json::from_value(serde_json::json!({
-            "version": "0.1.0", "instance_name": null, "projects_root": "/p", "root_path": "",
-            "config_file_found": true, "auth_enabled": false, "launch_mode": "standard",
-            "instance_defaults": {"spawn_mode": "same-dir", "permission_mode": "default",
-                "verbose": false, "capacity": 32, "max_bridges": null, "session_name_prefix": null},
-            "pty_supported": false, "pty_screen": false,
-            "usage": {"mode": "off", "currency": "USD", "currency_symbol": "$", "fx_rate": 1.0,
-                "token_total_includes_cache": true},
-            "metrics": {"enabled": true, "show_disk": true, "normalize_cpu": false, "poll_seconds": 4.0},
-            "clone": {"enabled": true, "allowed_schemes": ["https"]},
-            "reaper_ui": true
-        }))
-        .expect("a valid context")
+        let mut json = crate::fixtures::context_json();
+        json["reaper_ui"] = true.into();
+        crate::fixtures::context_from(json)
     }
 
     /// The body as the server would render it for `scan`, hydration markers removed.
