@@ -5,34 +5,13 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{
-    Sandbox, clauster_bin, fake_claude, serve_claude, start_server, trusted_project, wait_for,
-};
-
-fn setup() -> (Sandbox, PathBuf) {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
-    (sandbox, claude)
-}
-
-fn clauster(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(args)
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run clauster")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{Sandbox, clauster_bin, serve_claude, start_server, wait_for};
+use support::{alpha_and_fake as setup, lossy as text, run_clauster as clauster};
 
 fn agents_item(pid: i64, cwd: &Path, uuid: &str, kind: &str) -> Value {
     serde_json::json!({

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::environments_api::FakeEnvironmentsApi;
+use support::lossy as text;
 use support::{Sandbox, Server, call, clauster_bin, fake_claude, start_server};
 
 const TOKEN: &str = "sk-ant-oat01-TESTTOKENabcdefghijklmnopqrstuvwxyz0123456789";
@@ -143,10 +144,6 @@ impl World {
             ],
         })
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 async fn post_reap(server: &Server, body: Value) -> (u16, Value) {

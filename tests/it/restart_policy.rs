@@ -12,9 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::torture::{crowded_dirs, standard_bridges};
-use support::{
-    Sandbox, Server, call, clauster_bin, fake_claude, process_exists, serve_claude, start_server,
-};
+use support::{Sandbox, Server, call, fake_claude, process_exists, serve_claude, start_server};
 
 /// Short backoffs so a test sees several restarts within seconds.
 const FAST: &str =
@@ -159,10 +157,7 @@ fn bridges_of(sandbox: &Sandbox) -> Vec<(String, u32)> {
 }
 
 fn clauster(sandbox: &Sandbox, args: &[&str]) -> Output {
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(args)
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
-    cmd.output().expect("run clauster")
+    support::run_clauster(sandbox, args, &[])
 }
 
 /// SIGKILL of a bridge of an `on-failure` project: it is running again with a new pid, and

@@ -366,6 +366,35 @@ pub fn serve_claude(sandbox: &Sandbox, claude: &Path, env: &[(&str, &str)]) -> S
     start_server(sandbox, Some(claude), &[], env)
 }
 
+/// A sandbox with the trusted git project `alpha` and the fake `claude` installed: the
+/// sandbox and the fake's path.
+pub fn alpha_and_fake() -> (Sandbox, PathBuf) {
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    (sandbox, claude)
+}
+
+/// Runs one `clauster` command in the sandbox, with `CLAUSTER_PROJECTS_ROOT` set and `env`
+/// on top, and waits for it.
+pub fn run_clauster(
+    sandbox: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(args)
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run clauster")
+}
+
+/// A process's output as text (lossy).
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
 /// body is not JSON).
 pub async fn call(
