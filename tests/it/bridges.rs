@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+    Sandbox, ServesApi, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
 };
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
@@ -68,12 +68,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
             .starts_with("a standard bridge for 'alpha' is already running")
     );
 
-    let (status, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/v1/instances", server.base),
-        None,
-    )
-    .await;
+    let (status, listed) = server.get("/api/v1/instances").await;
     assert_eq!(status, 200);
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 
@@ -207,12 +202,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     assert!(process_exists(pid), "the bridge died with the server");
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (status, listed) = server.get("/api/instances").await;
     assert_eq!(status, 200);
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1, "exactly one record: {listed:?}");
@@ -256,12 +246,7 @@ async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
     assert!(gone.is_some());
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (_, listed) = server.get("/api/instances").await;
     assert_eq!(listed[0]["status"], "stopped", "{listed}");
     assert_eq!(listed[0]["alive"], false);
     assert_eq!(
@@ -593,12 +578,7 @@ async fn a_foreign_web_page_cannot_start_or_trust_anything() {
     }
     let global = std::fs::read_to_string(sandbox.home().join(".claude.json")).unwrap();
     assert!(!global.contains("beta"), "nothing was trusted: {global}");
-    let (_, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (_, listed) = server.get("/api/instances").await;
     assert_eq!(listed, json!([]), "nothing was launched");
 
     // The page's own origin passes.

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, serve_claude, start_server, wait_for};
+use support::{Sandbox, ServesApi, clauster_bin, serve_claude, start_server, wait_for};
 use support::{alpha_and_fake as setup, lossy as text, run_clauster as clauster};
 
 fn agents_item(pid: i64, cwd: &Path, uuid: &str, kind: &str) -> Value {
@@ -424,12 +424,7 @@ fn run_flags_override_the_config_file() {
 async fn the_log_level_comes_from_the_config() {
     let (sandbox, claude) = setup();
     let quiet = serve_claude(&sandbox, &claude, &[("CLAUSTER_LOG_LEVEL", "error")]);
-    let (status, _) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/healthz", quiet.base),
-        None,
-    )
-    .await;
+    let (status, _) = quiet.get("/healthz").await;
     assert_eq!(status, 200);
     // The probe line comes after the engine started (and after `serving` would be logged).
     let probed = wait_for(Duration::from_secs(20), || {

@@ -13,8 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, serve_claude, start_server,
-    trusted_project,
+    KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, process_exists, serve_claude,
+    start_server, trusted_project,
 };
 
 const ADOPT_FIRST: &str = "a standard bridge not started by Clauster is already running in 'alpha'; adopt it first (Adopt on its card, or POST /api/projects/alpha/adopt)";
@@ -27,21 +27,13 @@ fn setup() -> (Sandbox, PathBuf, PathBuf) {
 }
 
 async fn get(server: &Server, id: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await
+    server.get(&format!("/api/instances/{id}")).await
 }
 
 async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("{}{path}", server.base),
-        body,
-    )
-    .await
+    server
+        .call(reqwest::Method::POST, &format!("{path}"), body)
+        .await
 }
 
 async fn stop(server: &Server, id: &str) -> (u16, Value) {
@@ -54,12 +46,7 @@ async fn stop(server: &Server, id: &str) -> (u16, Value) {
 }
 
 async fn list(server: &Server) -> Vec<Value> {
-    let (status, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (status, listed) = server.get("/api/instances").await;
     assert_eq!(status, 200, "{listed}");
     listed.as_array().cloned().unwrap_or_default()
 }
@@ -531,12 +518,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
     })
     .await;
     assert!(unhealthy.is_some(), "store_ok stayed true");
-    let (_, state) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/state", server.base),
-        None,
-    )
-    .await;
+    let (_, state) = server.get("/api/state").await;
     assert_eq!(state["health"]["store_ok"], false, "{}", state["health"]);
 
     conn.execute_batch("ROLLBACK").unwrap();
@@ -1018,12 +1000,7 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     conn.execute_batch("ROLLBACK").unwrap();
     let found = wait_async(Duration::from_secs(20), || async {
-        let listed = call(
-            reqwest::Method::GET,
-            &format!("{}/api/instances", server.base),
-            None,
-        )
-        .await;
+        let listed = server.get("/api/instances").await;
         (listed.0 == 200 && listed.1.as_array().is_some_and(|a| !a.is_empty())).then_some(listed.1)
     })
     .await;

@@ -5,7 +5,8 @@ use crate::support;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{
-    Sandbox, fake_claude, next_frame, serve_claude, serve_fake, start_server, trusted_project,
+    Sandbox, ServesApi, fake_claude, next_frame, serve_claude, serve_fake, start_server,
+    trusted_project,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -143,12 +144,7 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     seen.sort();
     assert_eq!(seen, ["project gamma", "removed beta"]);
 
-    let (status, list) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects", server.base),
-        None,
-    )
-    .await;
+    let (status, list) = server.get("/api/projects").await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "gamma");

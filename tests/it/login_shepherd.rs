@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, Server, call, fake_claude, next_frame_of, serve_claude, serve_fake, start_server,
+    Sandbox, Server, ServesApi, fake_claude, next_frame_of, serve_claude, serve_fake, start_server,
     trusted_project, wait_for,
 };
 
@@ -20,21 +20,17 @@ type Socket =
 const ENABLED: (&str, &str) = ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true");
 
 async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("{}/api/login-shepherd/{path}", server.base),
-        body,
-    )
-    .await
+    server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/login-shepherd/{path}"),
+            body,
+        )
+        .await
 }
 
 async fn get_state(server: &Server) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/login-shepherd/state", server.base),
-        None,
-    )
-    .await
+    server.get("/api/login-shepherd/state").await
 }
 
 /// Live `claude auth login` and `claude setup-token` processes of this sandbox.
@@ -392,12 +388,9 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
     assert!(out.contains("login_hint=op%40example.com"), "{out}");
     assert!(out.trim_end().ends_with("Signed in."), "{out}");
     // The server's readiness saw it.
-    let (_, readiness) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/readiness/recheck", server.base),
-        None,
-    )
-    .await;
+    let (_, readiness) = server
+        .call(reqwest::Method::POST, "/api/readiness/recheck", None)
+        .await;
     let login = readiness["checks"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "claude-login").cloned())

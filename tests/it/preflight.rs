@@ -6,7 +6,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, next_frame, serve_fake, start_server};
+use support::{Sandbox, ServesApi, call, fake_claude, next_frame, serve_fake, start_server};
 
 async fn get(url: &str) -> (u16, Value) {
     call(reqwest::Method::GET, url, None).await
@@ -161,12 +161,9 @@ async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     );
     assert_eq!(snapshot["preflight"]["alpha"]["ok"], true);
 
-    let (status, trusted) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/projects/beta/trust", server.base),
-        None,
-    )
-    .await;
+    let (status, trusted) = server
+        .call(reqwest::Method::POST, "/api/projects/beta/trust", None)
+        .await;
     assert_eq!(status, 200, "{trusted}");
     let frame = support::next_frame_of(&mut socket, &["project"]).await;
     assert_eq!(frame["project"]["name"], "beta");

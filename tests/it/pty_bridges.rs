@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, call, fake_claude, process_exists, serve_claude, start_server, trusted_project,
-    wait_for,
+    Sandbox, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
+    trusted_project, wait_for,
 };
 
 fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
@@ -140,12 +140,12 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     );
 
     // Resume: the same instance, the same worktree, `--continue` while the uuid is unknown.
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{id}/resume", server.base),
-        Some(json!({ "resume_mode": "standard" })),
-    )
-    .await;
+    let (status, resumed) = server
+        .post(
+            &format!("/api/instances/{id}/resume"),
+            json!({ "resume_mode": "standard" }),
+        )
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["resume_mode"], "pty", "the recorded mode, always");
@@ -487,12 +487,13 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
         None,
     )
     .await;
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{a}/resume", server.base),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/instances/{a}/resume"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, a, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();
@@ -556,12 +557,13 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     )
     .await;
     wait_instance(&server.base, &id, |i| i["status"] == "stopped").await;
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{id}/resume", server.base),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/instances/{id}/resume"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, &id, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();

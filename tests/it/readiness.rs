@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use serde_json::Value;
-use support::{Sandbox, call, fake_claude, next_frame_of, start_server, trusted_project};
+use support::{
+    Sandbox, ServesApi, call, fake_claude, next_frame_of, start_server, trusted_project,
+};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -71,12 +73,7 @@ async fn a_missing_claude_is_red_and_turns_green_unasked_when_installed() {
     assert_eq!(check(&green, "claude-login")["status"], "ok", "{green}");
 
     // The same answer over HTTP.
-    let (status, got) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/readiness", server.base),
-        None,
-    )
-    .await;
+    let (status, got) = server.get("/api/readiness").await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["level"], "ready", "{got}");
     drop(socket.close(None).await);

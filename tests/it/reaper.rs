@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use support::environments_api::FakeEnvironmentsApi;
 use support::lossy as text;
-use support::{Sandbox, Server, call, clauster_bin, fake_claude, start_server};
+use support::{Sandbox, Server, ServesApi, call, clauster_bin, fake_claude, start_server};
 
 const TOKEN: &str = "sk-ant-oat01-TESTTOKENabcdefghijklmnopqrstuvwxyz0123456789";
 const ORG: &str = "0f0e0d0c-0000-4000-8000-000000000001";
@@ -147,21 +147,11 @@ impl World {
 }
 
 async fn post_reap(server: &Server, body: Value) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("{}/api/environments/reap", server.base),
-        Some(body),
-    )
-    .await
+    server.post("/api/environments/reap", body).await
 }
 
 async fn get_ghosts(server: &Server) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/environments/ghosts", server.base),
-        None,
-    )
-    .await
+    server.get("/api/environments/ghosts").await
 }
 
 fn assert_headers(request: &support::environments_api::Recorded) {

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, clauster_bin, fake_claude, serve_fake, start_server, trusted_project, wait_for,
+    Sandbox, ServesApi, clauster_bin, fake_claude, serve_fake, start_server, trusted_project,
+    wait_for,
 };
 
 const CURRENT: &str = "9d0c7a52-5d3e-4a8b-8f0e-2c6b1e4d7a90";
@@ -339,12 +340,13 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, resumed) = support::call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{id}/resume", server.base),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/instances/{id}/resume"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["resumed_conversation"], true, "{resumed}");
     assert_eq!(std::fs::read(&settings).unwrap(), before);

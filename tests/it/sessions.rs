@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, call, fake_claude, process_exists, serve_claude, start_server,
+    KillOnDrop, Sandbox, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
     trusted_project, wait_for,
 };
 
@@ -283,29 +283,14 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
 
     // And served.
     for prefix in ["/api", "/api/v1"] {
-        let (status, external) = call(
-            reqwest::Method::GET,
-            &format!("{}{prefix}/sessions", server.base),
-            None,
-        )
-        .await;
+        let (status, external) = server.get(&format!("{prefix}/sessions")).await;
         assert_eq!(status, 200);
         assert_eq!(external.as_object().unwrap().len(), 1, "{external}");
         assert_eq!(external["beta"][0]["attribution"], "external");
         assert_eq!(external["beta"][0]["parent_instance"], Value::Null);
-        let (_, tracked) = call(
-            reqwest::Method::GET,
-            &format!("{}{prefix}/sessions/tracked", server.base),
-            None,
-        )
-        .await;
+        let (_, tracked) = server.get(&format!("{prefix}/sessions/tracked")).await;
         assert_eq!(tracked[&id], frame["tracked"][&id]);
-        let (_, agents) = call(
-            reqwest::Method::GET,
-            &format!("{}{prefix}/agents", server.base),
-            None,
-        )
-        .await;
+        let (_, agents) = server.get(&format!("{prefix}/agents")).await;
         assert_eq!(agents.as_array().unwrap().len(), 1, "{agents}");
         assert_eq!(agents[0]["id"], "3c509237");
         assert_eq!(agents[0]["name"], "fix the build");
@@ -319,12 +304,7 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
     // A poll that fails keeps the previous result.
     std::fs::write(&agents_file, "not json").unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (_, tracked) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/sessions/tracked", server.base),
-        None,
-    )
-    .await;
+    let (_, tracked) = server.get("/api/sessions/tracked").await;
     assert_eq!(tracked[&id], frame["tracked"][&id]);
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame, start_server};
+use support::{Sandbox, ServesApi, next_frame, start_server};
 
 /// The real-shaped session of the core's tests: streamed duplicate lines, an edit with its
 /// patch, a failing Bash call with a secret in its output, a subagent run written inline, an
@@ -60,12 +60,7 @@ fn reply_line(id: &str, block: &Value) -> String {
 }
 
 async fn get(server: &support::Server, path: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}{path}", server.base),
-        None,
-    )
-    .await
+    server.get(&format!("{path}")).await
 }
 
 async fn get_text(server: &support::Server, path: &str) -> (u16, String) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame, start_server, trusted_project};
+use support::{Sandbox, ServesApi, next_frame, start_server, trusted_project};
 
 const SESSION_A: &str = "11111111-1111-4111-8111-111111111111";
 const SESSION_B: &str = "22222222-2222-4222-8222-222222222222";
@@ -66,12 +66,7 @@ fn append(path: &Path, text: &str) {
 }
 
 async fn usage(server: &support::Server, project: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/{project}/usage", server.base),
-        None,
-    )
-    .await
+    server.get(&format!("/api/projects/{project}/usage")).await
 }
 
 /// Polls the usage route until `check` holds (the watcher and the 2 s sweep make changes
@@ -245,12 +240,7 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
 }
 
 async fn check_conversation_list(server: &support::Server) {
-    let (status, list) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/transcripts", server.base),
-        None,
-    )
-    .await;
+    let (status, list) = server.get("/api/projects/alpha/transcripts").await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["project"], "alpha");
     let sessions = list["sessions"].as_array().unwrap();
@@ -461,19 +451,9 @@ async fn usage_mode_off_reads_nothing() {
         (body["transcripts"].clone(), body["messages"].clone()),
         (json!(0), json!(0))
     );
-    let (_, state) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/state", server.base),
-        None,
-    )
-    .await;
+    let (_, state) = server.get("/api/state").await;
     assert_eq!(state["usage"], json!({}), "{state}");
-    let (_, list) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/transcripts", server.base),
-        None,
-    )
-    .await;
+    let (_, list) = server.get("/api/projects/alpha/transcripts").await;
     assert_eq!(list["sessions"], json!([]));
 }
 
@@ -509,12 +489,7 @@ async fn usage_routes_refuse_invalid_names_and_answer_zeros_for_unknown_ones() {
         ),
     ] {
         for route in ["usage", "transcripts"] {
-            let (status, body) = call(
-                reqwest::Method::GET,
-                &format!("{}/api/projects/{name}/{route}", server.base),
-                None,
-            )
-            .await;
+            let (status, body) = server.get(&format!("/api/projects/{name}/{route}")).await;
             assert_eq!(
                 (status, body["detail"].as_str()),
                 (422, Some(detail)),
@@ -544,12 +519,7 @@ async fn an_unreadable_projects_directory_is_a_503() {
         (status, body["detail"].as_str()),
         (503, Some("could not read usage transcripts"))
     );
-    let (status, body) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/transcripts", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/alpha/transcripts").await;
     assert_eq!(
         (status, body["detail"].as_str()),
         (503, Some("could not read transcripts"))
@@ -716,12 +686,9 @@ async fn the_server_html_carries_the_badges() {
     // The rollup and the host checks computed once, as the snapshot would carry them.
     let (status, body) = usage(&server, "alpha").await;
     assert_eq!(status, 200, "{body}");
-    let (status, readiness) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/readiness/recheck", server.base),
-        None,
-    )
-    .await;
+    let (status, readiness) = server
+        .call(reqwest::Method::POST, "/api/readiness/recheck", None)
+        .await;
     assert_eq!(status, 200, "{readiness}");
     let level = readiness["level"].as_str().unwrap().to_owned();
 

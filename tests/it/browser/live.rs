@@ -133,12 +133,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     std::fs::write(&file, reply("m1", 100_000)).unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
     // Computed once, so the snapshot carries it.
-    let (status, body) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/usage", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/alpha/usage").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["cost_usd"], 0.1, "{body}");
 
@@ -268,12 +263,12 @@ async fn a_pty_row_shows_the_live_terminal() {
     )
     .unwrap();
     let server = serve_fake(&sandbox, &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")]);
-    let (status, started) = support::call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
+    let (status, started) = server
+        .post(
+            "/api/instances",
+            json!({ "project": "alpha", "resume_mode": "pty" }),
+        )
+        .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
     on_dashboard(&sandbox, &server, move |client, _base, log| async move {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use support::{
-    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, serve_claude, serve_fake,
+    KillOnDrop, Sandbox, ServesApi, clauster_bin, fake_claude, free_port, serve_claude, serve_fake,
     spawn_logged, start_server, trusted_project, wait_for,
 };
 

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use fantoccini::Client;
 use serde_json::json;
-use support::{Sandbox, start_server, write_config};
+use support::{Sandbox, ServesApi, start_server, write_config};
 
 const SESSION: &str = "22222222-2222-4222-8222-222222222222";
 
@@ -83,12 +83,7 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
     transcript(&sandbox, &alpha);
     write_config(&sandbox, FILE);
     let server = start_server(&sandbox, None, &[], &[]);
-    let (status, body) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/usage", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/alpha/usage").await;
     assert_eq!(status, 200, "{body}");
     let base = server.base.clone();
     let log = server.log.clone();

@@ -395,6 +395,52 @@ pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A server under test, reached at its base URL (`http://127.0.0.1:<port>`): requests by
+/// path.
+pub trait ServesApi {
+    fn base_url(&self) -> &str;
+
+    /// [`call`] to `path` (after the base URL).
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        let url = format!("{}{path}", self.base_url());
+        async move { call(method, &url, body).await }
+    }
+
+    /// `GET path`: the status and the JSON answer.
+    fn get(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::GET, path, None)
+    }
+
+    /// `POST path` with a JSON body: the status and the JSON answer.
+    fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::POST, path, Some(body))
+    }
+}
+
+impl ServesApi for Server {
+    fn base_url(&self) -> &str {
+        &self.base
+    }
+}
+
+impl ServesApi for inprocess::InProcess {
+    fn base_url(&self) -> &str {
+        &self.base
+    }
+}
+
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
 /// body is not JSON).
 pub async fn call(
