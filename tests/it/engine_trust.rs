@@ -16,6 +16,7 @@ use support::{
     KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, process_exists, serve_claude,
     start_server, trusted_project,
 };
+use support::{list_instances as list, wait_instance};
 
 const ADOPT_FIRST: &str = "a standard bridge not started by Clauster is already running in 'alpha'; adopt it first (Adopt on its card, or POST /api/projects/alpha/adopt)";
 
@@ -31,9 +32,7 @@ async fn get(server: &Server, id: &str) -> (u16, Value) {
 }
 
 async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
-    server
-        .call(reqwest::Method::POST, &format!("{path}"), body)
-        .await
+    server.call(reqwest::Method::POST, path, body).await
 }
 
 async fn stop(server: &Server, id: &str) -> (u16, Value) {
@@ -43,34 +42,6 @@ async fn stop(server: &Server, id: &str) -> (u16, Value) {
         None,
     )
     .await
-}
-
-async fn list(server: &Server) -> Vec<Value> {
-    let (status, listed) = server.get("/api/instances").await;
-    assert_eq!(status, 200, "{listed}");
-    listed.as_array().cloned().unwrap_or_default()
-}
-
-/// Polls the instance until `done` holds; panics with the last answer after `within`.
-async fn wait_instance(
-    server: &Server,
-    id: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (_, instance) = get(server, id).await;
-        if done(&instance) {
-            return instance;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out; last: {instance:#}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Polls an async condition until it returns `Some`, or `None` after `within`.

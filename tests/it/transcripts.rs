@@ -60,7 +60,7 @@ fn reply_line(id: &str, block: &Value) -> String {
 }
 
 async fn get(server: &support::Server, path: &str) -> (u16, Value) {
-    server.get(&format!("{path}")).await
+    server.get(path).await
 }
 
 async fn get_text(server: &support::Server, path: &str) -> (u16, String) {

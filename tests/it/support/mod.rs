@@ -441,6 +441,74 @@ impl ServesApi for inprocess::InProcess {
     }
 }
 
+/// `GET /api/instances/{id}`, which must answer 200: the instance.
+pub async fn instance(server: &Server, id: &str) -> serde_json::Value {
+    let (status, value) = server.get(&format!("/api/instances/{id}")).await;
+    assert_eq!(status, 200, "{value}");
+    value
+}
+
+/// `GET /api/instances`, which must answer 200: the list.
+pub async fn list_instances(server: &Server) -> Vec<serde_json::Value> {
+    let (status, listed) = server.get("/api/instances").await;
+    assert_eq!(status, 200, "{listed}");
+    listed.as_array().cloned().unwrap_or_default()
+}
+
+/// Polls the instance until `done` holds; panics with the last answer after `within`.
+pub async fn wait_instance(
+    server: &Server,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = instance(server, id).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out; last: {value:#}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A response read whole: status, headers and body text.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// Sends `request` and reads the whole answer.
+    pub async fn of(request: reqwest::RequestBuilder) -> Self {
+        let response = request.send().await.expect("request");
+        Self {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// The body as JSON (null when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A header's value; empty when absent or not text.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
 /// body is not JSON).
 pub async fn call(
