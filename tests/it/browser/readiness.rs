@@ -19,16 +19,7 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
     let log = server.log.clone();
     let base = server.base.clone();
     let knobs = sandbox.state_dir().join(".fake-claude.json");
-    let fake = {
-        let sandbox_dir = sandbox.dir.path().to_path_buf();
-        move || {
-            clauster_tests::fake::install_fake_claude(
-                std::path::Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-                &sandbox_dir,
-            )
-            .expect("install the fake claude")
-        }
-    };
+    let fake = support::fake_claude_later(&sandbox);
     with_browser(&sandbox, move |client| async move {
         load(&client, &base, &log).await;
 

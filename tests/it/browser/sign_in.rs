@@ -43,16 +43,7 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
     );
     let log = server.log.clone();
     let base = server.base.clone();
-    let fake = {
-        let sandbox_dir = sandbox.dir.path().to_path_buf();
-        move || {
-            clauster_tests::fake::install_fake_claude(
-                std::path::Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-                &sandbox_dir,
-            )
-            .expect("install the fake claude")
-        }
-    };
+    let fake = support::fake_claude_later(&sandbox);
     with_browser(&sandbox, move |client| async move {
         load(&client, &base, &log).await;
         wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;

@@ -108,6 +108,21 @@ pub async fn serve_with(
 }
 
 /// The real policy plus 127.0.0.1, as data.md §3.6 describes the test policy.
+/// Clone URLs whose host is always blocked (loopback, link-local metadata, loopback in other
+/// spellings; security.md §12 #36): the URL, the host the refusal names, the address it
+/// names.
+pub const ALWAYS_BLOCKED: [(&str, &str, &str); 5] = [
+    ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
+    ("https://[::1]/x", "::1", "::1"),
+    (
+        "https://169.254.169.254/",
+        "169.254.169.254",
+        "169.254.169.254",
+    ),
+    ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
+    ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
+];
+
 pub fn test_policy() -> UrlPolicy {
     UrlPolicy::real().admitting(IpNet::parse("127.0.0.1").expect("a network"))
 }

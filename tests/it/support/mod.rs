@@ -509,6 +509,19 @@ impl Answer {
     }
 }
 
+/// Installs the fake `claude` into `sandbox` when called, for tests in which `claude` appears
+/// only after the server started.
+pub fn fake_claude_later(sandbox: &Sandbox) -> impl Fn() -> PathBuf + Send + Sync + 'static {
+    let dir = sandbox.dir.path().to_path_buf();
+    move || {
+        clauster_tests::fake::install_fake_claude(
+            Path::new(env!("CARGO_BIN_EXE_fake-claude")),
+            &dir,
+        )
+        .expect("install the fake claude")
+    }
+}
+
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
 /// body is not JSON).
 pub async fn call(
