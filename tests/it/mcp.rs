@@ -46,13 +46,7 @@ fn script() -> PathBuf {
 /// A git project `alpha`, trusted, with two transcript records on two days.
 fn setup() -> (Sandbox, PathBuf) {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
-    let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let slug: String = canonical
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = sandbox.home().join(".claude/projects").join(slug);
+    let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let record = |id: &str, day: &str| {
         json!({

@@ -237,13 +237,6 @@ fn anything_wrong_means_exit_zero_and_no_output() {
 }
 
 /// Claude Code's directory name for a path.
-fn slug(path: &Path) -> String {
-    path.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
 fn settings_path(sandbox: &Sandbox) -> PathBuf {
     sandbox.home().join(".claude/settings.json")
 }
@@ -267,11 +260,7 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
         }
     });
     std::fs::write(&settings, serde_json::to_string_pretty(&other).unwrap()).unwrap();
-    let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let transcripts = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(slug(&canonical));
+    let transcripts = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&transcripts).unwrap();
     put(
         &transcripts,

@@ -14,11 +14,8 @@ use support::{
 };
 
 fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(project).unwrap();
     sandbox
-        .home()
-        .join(".claude/projects")
-        .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+        .claude_project_dir(project)
         .join("bridge-pointer.json")
 }
 

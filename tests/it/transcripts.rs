@@ -21,20 +21,9 @@ const SESSION_FIXTURE: &str =
 const SESSION: &str = "5b2f0a4e-1c1d-4f7e-9a55-3d0f5e6a7b10";
 const OTHER: &str = "33333333-3333-4333-8333-333333333333";
 
-fn slug(path: &Path) -> String {
-    path.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
 /// `~/.claude/projects/<slug of the canonical project>`, created.
 pub(crate) fn slug_dir(sandbox: &Sandbox, project: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(project).expect("canonical project");
-    let dir = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(slug(&canonical));
+    let dir = sandbox.claude_project_dir(project);
     std::fs::create_dir_all(&dir).expect("create the slug dir");
     dir
 }

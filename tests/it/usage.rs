@@ -16,10 +16,7 @@ const SESSION_B: &str = "22222222-2222-4222-8222-222222222222";
 
 /// Claude Code's directory name for a path: every non-alphanumeric ASCII character → `-`.
 fn slug(path: &Path) -> String {
-    path.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+    clauster_core::slug::slug(&path.to_string_lossy())
 }
 
 /// `~/.claude/projects/<slug of the canonical project>`, created.

@@ -434,10 +434,7 @@ async fn an_interactive_launch_forks_the_conversation_picked() {
     )
     .unwrap();
     let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let transcripts = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(clauster_core::slug::slug(&canonical.to_string_lossy()));
+    let transcripts = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&transcripts).unwrap();
     let picked = "7a1b2c3d-0000-4000-8000-0000000000f1";
     let turn = |text: &str| {

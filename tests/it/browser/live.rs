@@ -110,13 +110,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     let alpha = sandbox.project("alpha", &[]);
     sandbox.project("beta", &[]);
     // Claude Code's transcript directory for the project: the canonical path's slug.
-    let slug: String = std::fs::canonicalize(&alpha)
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = sandbox.home().join(".claude/projects").join(slug);
+    let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{SESSION}.jsonl"));
     let reply = |id: &str, input: u64| {

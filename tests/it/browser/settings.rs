@@ -27,13 +27,7 @@ instance_defaults:
 
 /// A transcript of 100 000 input tokens of Haiku for `project`: a $0.10 badge.
 fn transcript(sandbox: &Sandbox, project: &Path) {
-    let slug: String = std::fs::canonicalize(project)
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = sandbox.home().join(".claude/projects").join(slug);
+    let dir = sandbox.claude_project_dir(project);
     std::fs::create_dir_all(&dir).unwrap();
     let mut line = json!({
         "type": "assistant", "timestamp": "2026-11-20T10:00:00.000Z", "requestId": "m1",

@@ -77,6 +77,15 @@ impl Sandbox {
         dir
     }
 
+    /// Claude Code's directory for `project` (its transcripts and bridge pointer):
+    /// `~/.claude/projects/<slug of the canonical path>`. Not created.
+    pub fn claude_project_dir(&self, project: &Path) -> PathBuf {
+        let canonical = std::fs::canonicalize(project).expect("canonical project path");
+        self.home()
+            .join(".claude/projects")
+            .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+    }
+
     /// Marks `path` trusted in Claude's global config file, as `claude` itself would.
     pub fn trust(&self, path: &Path) {
         std::fs::create_dir_all(self.home()).expect("create HOME");
