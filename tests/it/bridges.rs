@@ -414,12 +414,7 @@ async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
     ];
     let server = start_server(&sandbox, Some(&claude), &[], &env);
     let base = server.base.clone();
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/instances"),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, started) = support::start_bridge_at(&base, "alpha").await;
     assert_eq!(
         (status, &started["status"]),
         (201, &json!("starting")),

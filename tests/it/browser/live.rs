@@ -81,12 +81,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
             "the page stayed greyed after the server came back"
         );
         // A bridge started elsewhere (another tab, the CLI) shows up here by push.
-        let (status, _) = support::call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "alpha"})),
-        )
-        .await;
+        let (status, _) = support::start_bridge_at(&base, "alpha").await;
         assert_eq!(status, 201);
         wait_css(
             &client,

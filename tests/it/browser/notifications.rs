@@ -36,12 +36,7 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
             .await
             .expect("wrap Notification");
         assert_eq!(permission, "granted");
-        let (status, crashed) = support::call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "crashy"})),
-        )
-        .await;
+        let (status, crashed) = support::start_bridge_at(&base, "crashy").await;
         assert_eq!(status, 201, "{crashed}");
         assert_eq!(crashed["status"], "error", "{crashed}");
         assert!(

@@ -78,12 +78,7 @@ async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
         );
 
         // A bridge killed from outside comes back, and the card counts the restart.
-        let (status, started) = call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "alpha"})),
-        )
-        .await;
+        let (status, started) = support::start_bridge_at(&base, "alpha").await;
         assert_eq!(status, 201, "{started}");
         let pid = started["bridge_pid"].as_i64().expect("a bridge pid");
         nix::sys::signal::kill(

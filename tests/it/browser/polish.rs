@@ -120,12 +120,7 @@ async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
     let log = server.log.clone();
 
     with_browser(&sandbox, move |client| async move {
-        let (status, _) = support::call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "alpha"})),
-        )
-        .await;
+        let (status, _) = support::start_bridge_at(&base, "alpha").await;
         assert_eq!(status, 201);
         load(&client, &base, &log).await;
         let row = ".zone.active > .instances [data-instance-id]";
@@ -355,12 +350,7 @@ async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
         "an ICO file"
     );
 
-    let (status, _) = support::call(
-        reqwest::Method::POST,
-        &format!("{base}/api/instances"),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, _) = support::start_bridge_at(&base, "alpha").await;
     assert_eq!(status, 201);
 
     let (light_base, light_log) = (base.clone(), log.clone());
@@ -434,12 +424,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
-    let (status, _) = support::call(
-        reqwest::Method::POST,
-        &format!("{base}/api/instances"),
-        Some(json!({"project": "gamma"})),
-    )
-    .await;
+    let (status, _) = support::start_bridge_at(&base, "gamma").await;
     assert_eq!(status, 201);
 
     // Without JavaScript: the server already renders the URL's order and search.

@@ -218,13 +218,7 @@ pub struct Server {
 impl Server {
     /// `POST /api/instances` for `project`: the status and the answer.
     pub async fn start_bridge(&self, project: &str) -> (u16, serde_json::Value) {
-        let url = format!("{}/api/instances", self.base);
-        call(
-            reqwest::Method::POST,
-            &url,
-            Some(serde_json::json!({ "project": project })),
-        )
-        .await
+        start_bridge_at(&self.base, project).await
     }
 
     /// What the server printed so far (for assertion messages).
@@ -529,6 +523,16 @@ pub fn fake_claude_later(sandbox: &Sandbox) -> impl Fn() -> PathBuf + Send + Syn
         )
         .expect("install the fake claude")
     }
+}
+
+/// `POST /api/instances` for `project` on the server at `base`: the status and the answer.
+pub async fn start_bridge_at(base: &str, project: &str) -> (u16, serde_json::Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{base}/api/instances"),
+        Some(serde_json::json!({ "project": project })),
+    )
+    .await
 }
 
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
