@@ -5,8 +5,8 @@ use crate::support;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{
-    Sandbox, ServesApi, fake_claude, next_frame, serve_claude, serve_fake, start_server,
-    trusted_project,
+    Sandbox, ServesApi, fake_claude, next_frame, open_events, serve_claude, serve_fake,
+    start_server, trusted_project,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -79,12 +79,7 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     let names: Vec<&str> = snapshot["projects"]
         .as_array()
         .unwrap()
@@ -148,21 +143,6 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "gamma");
-}
-
-async fn open_events(
-    server: &support::Server,
-) -> (
-    impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-    Value,
-) {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
-    (socket, snapshot)
 }
 
 async fn api_state(server: &support::Server) -> Value {

@@ -6,7 +6,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Sandbox, ServesApi, call, fake_claude, next_frame, serve_fake, start_server};
+use support::{Sandbox, ServesApi, call, fake_claude, serve_fake, start_server};
 
 async fn get(url: &str) -> (u16, Value) {
     call(reqwest::Method::GET, url, None).await
@@ -149,12 +149,7 @@ async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     three_projects(&sandbox);
     let server = serve_fake(&sandbox, &[]);
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     assert_eq!(
         statuses(&snapshot["preflight"]["beta"]),
         pairs(&[("trust", "warn"), ("git", "warn"), ("mcp-approval", "warn")])

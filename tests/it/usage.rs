@@ -404,12 +404,7 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
     // Computed once, so the snapshot carries it.
     assert_eq!(usage(&server, "alpha").await.1["messages"], 1);
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     assert_eq!(snapshot["usage"]["alpha"]["messages"], 1, "{snapshot}");
     assert_eq!(snapshot["usage"]["alpha"]["cost_usd"], 0.001);
 

@@ -535,6 +535,22 @@ pub async fn start_bridge_at(base: &str, project: &str) -> (u16, serde_json::Val
     .await
 }
 
+/// A client's `/ws/events` connection.
+pub type EventSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `/ws/events` and reads the `hello` and `snapshot` frames: the socket and the
+/// snapshot.
+pub async fn open_events(server: &Server) -> (EventSocket, serde_json::Value) {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    (socket, snapshot)
+}
+
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
 /// body is not JSON).
 pub async fn call(
