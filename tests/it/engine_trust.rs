@@ -132,23 +132,10 @@ async fn list_within_a_second(server: &Server) -> Vec<Value> {
 
 /// The standard bridge launches the fake recorded (`FAKE_CLAUDE_ARGV_LOG`); probes excluded.
 fn bridge_launches(argv_log: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(argv_log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| {
-            l["argv"][0] == "--remote-control"
-                || (l["argv"][0] == "remote-control" && l["argv"][1] != "--help")
-        })
-        .map(|l| {
-            l["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
+    support::recorded_argv(argv_log, |l| {
+        l["argv"][0] == "--remote-control"
+            || (l["argv"][0] == "remote-control" && l["argv"][1] != "--help")
+    })
 }
 
 /// A standard bridge started by hand in `project`, as an operator would outside Clauster.

@@ -59,20 +59,7 @@ async fn wait_instance(base: &str, id: &str, done: impl Fn(&Value) -> bool) -> V
 }
 
 fn argv_lines(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["argv"][0] == "--remote-control")
-        .map(|l| {
-            l["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
+    support::recorded_argv(path, |l| l["argv"][0] == "--remote-control")
 }
 
 #[tokio::test]

@@ -20,12 +20,8 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
     ]);
     let log = sandbox.dir.path().join("clauster.log");
     let _server = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(up.is_some(), "clauster did not start");
+    let up = listening(port, Duration::from_secs(20));
+    assert!(up, "clauster did not start");
 
     // Checks run in a task so a failed assertion still closes the browser below.
     with_browser(&sandbox, move |client| async move {

@@ -27,10 +27,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use support::{
-    KillOnDrop, Sandbox, ServesApi, clauster_bin, fake_claude, free_port, serve_claude, serve_fake,
-    spawn_logged, start_server, trusted_project, wait_for,
-};
+use support::{KillOnDrop, Sandbox, ServesApi, clauster_bin, fake_claude, free_port, listening, serve_claude, serve_fake, spawn_logged, start_server, trusted_project};
 
 fn tool(var: &str, default: &str) -> PathBuf {
     let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
@@ -79,12 +76,8 @@ async fn launch_browser(sandbox: &Sandbox, extra: &[&str], prefs: serde_json::Va
     let mut cmd = sandbox.command(&chromedriver);
     cmd.arg(format!("--port={port}"));
     let driver = spawn_logged(cmd, &sandbox.dir.path().join("chromedriver.log"));
-    let listening = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(listening.is_some(), "chromedriver did not start");
+    let up = listening(port, Duration::from_secs(20));
+    assert!(up, "chromedriver did not start");
 
     let profile = sandbox.dir.path().join("chromium-profile");
     let mut args = vec![

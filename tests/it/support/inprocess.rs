@@ -11,7 +11,7 @@ use clauster_core::config::{ConfigInput, IpNet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::{KillOnDrop, Sandbox, fake_claude, free_port, wait_for};
+use super::{KillOnDrop, Sandbox, fake_claude, free_port, listening};
 
 /// A server running inside the test process; it stops when dropped.
 pub struct InProcess {
@@ -191,12 +191,8 @@ pub fn git_daemon_with(sandbox: &Sandbox, extra: &[String]) -> (KillOnDrop, u16)
         .args(extra)
         .arg(repos.as_os_str());
     let daemon = super::spawn_logged(cmd, &sandbox.dir.path().join("git-daemon.log"));
-    let up = wait_for(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(up.is_some(), "git daemon did not start");
+    let up = listening(port, Duration::from_secs(10));
+    assert!(up, "git daemon did not start");
     (daemon, port)
 }
 

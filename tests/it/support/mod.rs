@@ -313,13 +313,9 @@ fn launch_server(
     }
     let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
     let child = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
+    let up = listening(port, Duration::from_secs(20));
     assert!(
-        up.is_some(),
+        up,
         "clauster did not start:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
@@ -549,6 +545,35 @@ pub async fn open_events(server: &Server) -> (EventSocket, serde_json::Value) {
     let snapshot = next_frame(&mut socket).await;
     assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
     (socket, snapshot)
+}
+
+/// Whether something accepts TCP connections on `127.0.0.1:port` within `within`.
+pub fn listening(port: u16, within: Duration) -> bool {
+    wait_for(within, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
+    })
+    .is_some()
+}
+
+/// The argv of each run of the fake `claude` recorded in its `FAKE_CLAUDE_ARGV_LOG` file
+/// that `keep` selects (lines that are not JSON are skipped).
+pub fn recorded_argv(log: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Vec<Vec<String>> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| keep(l))
+        .map(|l| {
+            l["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
 }
 
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
