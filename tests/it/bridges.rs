@@ -214,12 +214,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     assert_eq!(found["url"], started["url"]);
 
     // It is still ours to stop, and stopping it ends the process.
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/alpha", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
     assert_eq!(
         (status, &stopped["status"]),
         (200, &json!("stopped")),

@@ -36,12 +36,7 @@ async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) 
 }
 
 async fn stop(server: &Server, id: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await
+    server.delete(&format!("/api/instances/{id}")).await
 }
 
 /// Polls an async condition until it returns `Some`, or `None` after `within`.

@@ -157,12 +157,7 @@ async fn webhooks_are_signed_and_follow_the_lifecycle() {
     assert_eq!(received[1].json()["status"], "running");
 
     let id = alpha["instance_id"].as_str().expect("id");
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     let received = sink.wait_for(3, WAIT).await;
     assert_eq!(received[2].json()["event"], "stop");
@@ -355,12 +350,7 @@ async fn apprise_ntfy_and_slack_doubles_and_mute() {
     let (_, body) = call(reqwest::Method::GET, &mute, None).await;
     assert_eq!(body["muted"], true);
     let id = alpha["instance_id"].as_str().expect("id");
-    let (status, _) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, _) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200);
     let (status, body) = server
         .call(reqwest::Method::POST, "/api/notifications/test", None)

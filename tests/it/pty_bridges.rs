@@ -110,12 +110,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     assert!(!argv[0].iter().any(|a| a == "--spawn" || a == "--capacity"));
 
     // Stop: two interrupts end the TUI; the keeper follows.
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["intentional_stop"], true);
@@ -145,12 +140,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
             .windows(2)
             .any(|w| w == ["--worktree", worktree.as_str()])
     );
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
 }
 
 #[tokio::test]
@@ -270,12 +260,7 @@ async fn a_pty_bridge_survives_a_killed_server_and_is_found_again() {
     assert_eq!(after["url"], before["url"]);
     assert_eq!(after["keeper_pid"], before["keeper_pid"]);
     assert_eq!(after["bridge_pid"], before["bridge_pid"]);
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!((status, &stopped["status"]), (200, &json!("stopped")));
     let keeper = before["keeper_pid"].as_i64().unwrap();
     assert!(
@@ -375,12 +360,7 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     assert!(!screen.contains("session_01FAKEPTY"), "{screen}");
 
     // Stop: the final frame, then 1000 `bridge ended`.
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
     let closed = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(Ok(message)) = socket.next().await {
             if let Message::Close(Some(frame)) = message {
@@ -468,12 +448,7 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     }
 
     let (a, _) = &bridges[0];
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{a}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{a}")).await;
     let (status, resumed) = server
         .call(
             reqwest::Method::POST,
@@ -537,12 +512,7 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     .expect("the fake wrote its transcript");
     // The engine's tick picks it up within a second or two; a resume then names it.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
     wait_instance(&server.base, &id, |i| i["status"] == "stopped").await;
     let (status, resumed) = server
         .call(

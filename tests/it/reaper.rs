@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use support::environments_api::FakeEnvironmentsApi;
 use support::lossy as text;
-use support::{Sandbox, Server, ServesApi, call, clauster_bin, fake_claude, start_server};
+use support::{Sandbox, Server, ServesApi, clauster_bin, fake_claude, start_server};
 
 const TOKEN: &str = "sk-ant-oat01-TESTTOKENabcdefghijklmnopqrstuvwxyz0123456789";
 const ORG: &str = "0f0e0d0c-0000-4000-8000-000000000001";
@@ -516,12 +516,7 @@ async fn a_running_bridge_and_its_pointer_keep_their_directory_out_of_the_ghosts
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["skipped"], json!(["env_01ALPHA"]));
     assert!(world.api.mutations().is_empty());
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
 }
 
 #[test]

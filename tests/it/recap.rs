@@ -322,12 +322,7 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
     // is not armed: the conversation is already there.
     let before = std::fs::read(&settings).unwrap();
     let id = started["instance_id"].as_str().unwrap();
-    let (status, _) = support::call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, _) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200);
     let (status, resumed) = server
         .call(

@@ -27,7 +27,10 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use support::{KillOnDrop, Sandbox, ServesApi, clauster_bin, fake_claude, free_port, listening, serve_claude, serve_fake, spawn_logged, start_server, trusted_project};
+use support::{
+    KillOnDrop, Sandbox, ServesApi, clauster_bin, fake_claude, free_port, listening, serve_claude,
+    serve_fake, spawn_logged, start_server, trusted_project,
+};
 
 fn tool(var: &str, default: &str) -> PathBuf {
     let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);

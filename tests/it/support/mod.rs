@@ -418,6 +418,14 @@ pub trait ServesApi {
         self.call(reqwest::Method::GET, path, None)
     }
 
+    /// `DELETE path`: the status and the JSON answer.
+    fn delete(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::DELETE, path, None)
+    }
+
     /// `POST path` with a JSON body: the status and the JSON answer.
     fn post(
         &self,
