@@ -348,11 +348,7 @@ fn a_short_session_secret_refuses_startup_and_stays_untouched() {
     std::fs::create_dir_all(sandbox.state_dir()).unwrap();
     let secret = sandbox.state_dir().join("session.secret");
     std::fs::write(&secret, b"short").unwrap();
-    let port = support::free_port().to_string();
-    let out = sandbox
-        .command(clauster_bin())
-        .args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
+    let out = support::clauster_run(&sandbox, None)
         .output()
         .expect("run clauster");
     let err = String::from_utf8_lossy(&out.stderr);

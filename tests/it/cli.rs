@@ -219,10 +219,8 @@ fn a_command_during_a_server_start_waits_for_it() {
     let (sandbox, claude) = setup();
     // The server is started without waiting for it to listen; the command races it.
     let port = free_port().to_string();
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", &claude);
+    let mut cmd = support::clauster_run(&sandbox, Some(&port));
+    cmd.env("CLAUSTER_CLAUDE_BINARY", &claude);
     let log = sandbox.dir.path().join("racing-server.log");
     let _server = support::spawn_logged(cmd, &log);
     let listed = clauster(&sandbox, &["status"], &[]);

@@ -419,11 +419,7 @@ fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -
 
 // Rows 53, 54: configuration refusals of `clauster run`.
 fn run_refused(sandbox: &Sandbox, args: &[&str]) -> String {
-    let port = support::free_port().to_string();
-    let output = sandbox
-        .command(clauster_bin())
-        .args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
+    let output = support::clauster_run(sandbox, None)
         .args(args)
         .output()
         .expect("run clauster");

@@ -14,10 +14,8 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
     let log = server.log.clone();
     let port = base.rsplit(':').next().unwrap().to_owned();
     let restart = {
-        let mut cmd = sandbox.command(clauster_bin());
-        cmd.args(["run", "--port", &port, "--projects-root"])
-            .arg(sandbox.projects_root())
-            .env("CLAUSTER_CLAUDE_BINARY", &claude)
+        let mut cmd = support::clauster_run(&sandbox, Some(&port));
+        cmd.env("CLAUSTER_CLAUDE_BINARY", &claude)
             .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
         cmd
     };

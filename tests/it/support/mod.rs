@@ -399,6 +399,15 @@ pub fn lossy(bytes: &[u8]) -> String {
 pub trait ServesApi {
     fn base_url(&self) -> &str;
 
+    /// The port of the base URL.
+    fn port(&self) -> u16 {
+        self.base_url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the base URL")
+    }
+
     /// [`call`] to `path` (after the base URL).
     fn call(
         &self,
@@ -582,6 +591,16 @@ pub fn recorded_argv(log: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> V
                 .collect()
         })
         .collect()
+}
+
+/// `clauster run --port <port> --projects-root <the sandbox's>` (on a free port when `port`
+/// is `None`), not started.
+pub fn clauster_run(sandbox: &Sandbox, port: Option<&str>) -> Command {
+    let port = port.map_or_else(|| free_port().to_string(), str::to_owned);
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port, "--projects-root"])
+        .arg(sandbox.projects_root());
+    cmd
 }
 
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the
