@@ -129,10 +129,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
             "focus returns to Start Claude"
         );
 
-        click(&client, &format!("{card} button.start"), &log).await;
-        click(&client, "button.launch", &log).await;
-        click(&client, ".trust-gate input[name='trust']", &log).await;
-        click(&client, "button.confirm-trust:not([disabled])", &log).await;
+        launch_through_the_trust_gate(&client, card, &log).await;
 
         let row = ".zone.active > .instances [data-instance-id]";
         let pill = wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;

@@ -261,13 +261,32 @@ where
     .await;
 }
 
-/// Loads the dashboard at `base` and waits for hydration.
-pub(crate) async fn load(client: &Client, base: &str, log: &Path) {
+/// Chromium preferences with notifications allowed for every site.
+pub(crate) fn notifications_granted() -> serde_json::Value {
+    json!({"profile.default_content_setting_values": {"notifications": 1}})
+}
+
+/// Navigates to the dashboard at `base` (without waiting for hydration).
+pub(crate) async fn goto_dashboard(client: &Client, base: &str) {
     client
         .goto(&format!("{base}/"))
         .await
         .expect("load the page");
+}
+
+/// Loads the dashboard at `base` and waits for hydration.
+pub(crate) async fn load(client: &Client, base: &str, log: &Path) {
+    goto_dashboard(client, base).await;
     wait_css(client, "html[data-hydrated='true']", 30, log).await;
+}
+
+/// From `card`'s **Start Claude**: **Launch**, then through the trust gate (the box ticked,
+/// **Trust and launch**).
+pub(crate) async fn launch_through_the_trust_gate(client: &Client, card: &str, log: &Path) {
+    click(client, &format!("{card} button.start"), log).await;
+    click(client, "button.launch", log).await;
+    click(client, ".trust-gate input[name='trust']", log).await;
+    click(client, "button.confirm-trust:not([disabled])", log).await;
 }
 
 /// Types `password` into the login form and submits it.

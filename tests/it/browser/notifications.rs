@@ -17,45 +17,45 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
     );
     let base = server.base.clone();
 
-    let granted = json!({"profile.default_content_setting_values": {"notifications": 1}});
     let log = server.log.clone();
-    with_browser_prefs(&sandbox, granted, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-notify='following']", 30, &log).await;
-        let permission = client
-            .execute(
-                "window.__shown = []; const Real = window.Notification; \
+    with_browser_prefs(
+        &sandbox,
+        notifications_granted(),
+        move |client| async move {
+            goto_dashboard(&client, &base).await;
+            wait_css(&client, "html[data-notify='following']", 30, &log).await;
+            let permission = client
+                .execute(
+                    "window.__shown = []; const Real = window.Notification; \
                  window.Notification = class extends Real { constructor(title, options) { \
                  super(title, options); window.__shown.push([title, options.body]); } }; \
                  return Real.permission",
-                vec![],
-            )
-            .await
-            .expect("wrap Notification");
-        assert_eq!(permission, "granted");
-        let (status, crashed) = support::start_bridge_at(&base, "crashy").await;
-        assert_eq!(status, 201, "{crashed}");
-        assert_eq!(crashed["status"], "error", "{crashed}");
-        assert!(
-            until(&client, "return window.__shown.length > 0", 20).await,
-            "no notification was shown"
-        );
-        let shown = client
-            .execute("return window.__shown", vec![])
-            .await
-            .expect("read");
-        assert_eq!(shown[0][0], "crashy: crashed", "{shown}");
-        let kind = crashed["error_kind"].as_str().expect("an error kind");
-        assert!(
-            shown[0][1]
-                .as_str()
-                .is_some_and(|body| body.starts_with(kind)),
-            "{shown}"
-        );
-    })
+                    vec![],
+                )
+                .await
+                .expect("wrap Notification");
+            assert_eq!(permission, "granted");
+            let (status, crashed) = support::start_bridge_at(&base, "crashy").await;
+            assert_eq!(status, 201, "{crashed}");
+            assert_eq!(crashed["status"], "error", "{crashed}");
+            assert!(
+                until(&client, "return window.__shown.length > 0", 20).await,
+                "no notification was shown"
+            );
+            let shown = client
+                .execute("return window.__shown", vec![])
+                .await
+                .expect("read");
+            assert_eq!(shown[0][0], "crashy: crashed", "{shown}");
+            let kind = crashed["error_kind"].as_str().expect("an error kind");
+            assert!(
+                shown[0][1]
+                    .as_str()
+                    .is_some_and(|body| body.starts_with(kind)),
+                "{shown}"
+            );
+        },
+    )
     .await;
 
     // A fresh profile: permission not decided. The page offers a button and asks nothing.

@@ -2,10 +2,7 @@
 //! panel that follows a relaunch, gates that keep focus), the CLAUDE.md sheet, the desktop
 //! list, icons, and axe-core in both themes by both ways into dark mode.
 
-use crate::browser::{
-    artifacts_dir, click, load, on_dashboard, open_claude_md, set_text, text_of, until, wait_css,
-    with_browser, with_browser_flags,
-};
+use crate::browser::{artifacts_dir, click, launch_through_the_trust_gate, load, on_dashboard, open_claude_md, set_text, text_of, until, wait_css, with_browser, with_browser_flags};
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -205,10 +202,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
             "focus returns to Start Claude"
         );
 
-        click(&client, &format!("{card} button.start"), &log).await;
-        click(&client, "button.launch", &log).await;
-        click(&client, ".trust-gate input[name='trust']", &log).await;
-        click(&client, "button.confirm-trust:not([disabled])", &log).await;
+        launch_through_the_trust_gate(&client, card, &log).await;
         assert!(
             until(&client, "return !document.querySelector(\"[role='dialog'], .popover-backdrop\")", 10).await,
             "the popover stayed open after Trust and launch"
