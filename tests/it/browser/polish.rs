@@ -2,7 +2,10 @@
 //! panel that follows a relaunch, gates that keep focus), the CLAUDE.md sheet, the desktop
 //! list, icons, and axe-core in both themes by both ways into dark mode.
 
-use crate::browser::{artifacts_dir, click, launch_through_the_trust_gate, load, on_dashboard, open_claude_md, set_text, text_of, until, wait_css, with_browser, with_browser_flags};
+use crate::browser::{
+    artifacts_dir, click, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
+    set_text, text_of, until, wait_css, with_browser, with_browser_flags,
+};
 use crate::support;
 
 use std::path::{Path, PathBuf};
