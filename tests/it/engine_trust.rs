@@ -1135,15 +1135,7 @@ async fn a_held_claude_json_lock_refuses_only_a_launch_that_must_write_trust() {
     )
     .unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
 
     // Nothing to write: no wait for the lock, no warning.
     let began = Instant::now();

@@ -388,9 +388,7 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
     assert!(out.contains("login_hint=op%40example.com"), "{out}");
     assert!(out.trim_end().ends_with("Signed in."), "{out}");
     // The server's readiness saw it.
-    let (_, readiness) = server
-        .call(reqwest::Method::POST, "/api/readiness/recheck", None)
-        .await;
+    let (_, readiness) = server.post_empty("/api/readiness/recheck").await;
     let login = readiness["checks"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "claude-login").cloned())

@@ -216,9 +216,7 @@ async fn a_failing_endpoint_is_retried_then_its_breaker_opens() {
     );
     let server = serve(&sandbox, &yaml, None).await;
     for _ in 0..6 {
-        let (status, body) = server
-            .call(reqwest::Method::POST, "/api/notifications/test", None)
-            .await;
+        let (status, body) = server.post_empty("/api/notifications/test").await;
         assert_eq!((status, body["queued"].clone()), (202, json!(1)));
     }
     let log = wait_log(&server, |log| {
@@ -244,9 +242,7 @@ async fn a_failing_endpoint_is_retried_then_its_breaker_opens() {
 
     // More skips while the breaker stays open fold into that one line with their count.
     for _ in 0..2 {
-        let (status, _) = server
-            .call(reqwest::Method::POST, "/api/notifications/test", None)
-            .await;
+        let (status, _) = server.post_empty("/api/notifications/test").await;
         assert_eq!(status, 202);
     }
     let log = wait_log(&server, |log| {
@@ -275,9 +271,7 @@ async fn a_hanging_endpoint_never_delays_bridges_or_the_api() {
     // One request in flight (hanging), then more than the queue holds.
     for _ in 0..70 {
         let began = Instant::now();
-        let (status, _) = server
-            .call(reqwest::Method::POST, "/api/notifications/test", None)
-            .await;
+        let (status, _) = server.post_empty("/api/notifications/test").await;
         assert_eq!(status, 202);
         assert!(began.elapsed() < Duration::from_secs(5), "the API waited");
     }
@@ -352,9 +346,7 @@ async fn apprise_ntfy_and_slack_doubles_and_mute() {
     let id = alpha["instance_id"].as_str().expect("id");
     let (status, _) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200);
-    let (status, body) = server
-        .call(reqwest::Method::POST, "/api/notifications/test", None)
-        .await;
+    let (status, body) = server.post_empty("/api/notifications/test").await;
     assert_eq!((status, body["queued"].clone()), (202, json!(2)));
     let received = sink.wait_for(4, WAIT).await;
     let titles: Vec<String> = received[2..]
@@ -431,9 +423,7 @@ async fn notification_routes_refuse_bad_input() {
             "{url} {body}: {answer}"
         );
     }
-    let (status, body) = server
-        .call(reqwest::Method::POST, "/api/notifications/test", None)
-        .await;
+    let (status, body) = server.post_empty("/api/notifications/test").await;
     assert_eq!((status, body["queued"].clone()), (202, json!(0)));
     assert!(
         body["detail"]
@@ -504,9 +494,7 @@ async fn block_private_targets_skips_a_loopback_webhook() {
         sink.base
     );
     let server = serve(&sandbox, &yaml, None).await;
-    let (status, _) = server
-        .call(reqwest::Method::POST, "/api/notifications/test", None)
-        .await;
+    let (status, _) = server.post_empty("/api/notifications/test").await;
     assert_eq!(status, 202);
     let log = wait_log(&server, |log| {
         log["deliveries"].as_array().is_some_and(|d| d.len() == 2)

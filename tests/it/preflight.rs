@@ -156,9 +156,7 @@ async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     );
     assert_eq!(snapshot["preflight"]["alpha"]["ok"], true);
 
-    let (status, trusted) = server
-        .call(reqwest::Method::POST, "/api/projects/beta/trust", None)
-        .await;
+    let (status, trusted) = server.post_empty("/api/projects/beta/trust").await;
     assert_eq!(status, 200, "{trusted}");
     let frame = support::next_frame_of(&mut socket, &["project"]).await;
     assert_eq!(frame["project"]["name"], "beta");

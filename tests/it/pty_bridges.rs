@@ -450,11 +450,7 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     let (a, _) = &bridges[0];
     server.delete(&format!("/api/instances/{a}")).await;
     let (status, resumed) = server
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/instances/{a}/resume"),
-            None,
-        )
+        .post_empty(&format!("/api/instances/{a}/resume"))
         .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, a, |i| i["status"] == "running").await;
@@ -515,11 +511,7 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     server.delete(&format!("/api/instances/{id}")).await;
     wait_instance(&server.base, &id, |i| i["status"] == "stopped").await;
     let (status, resumed) = server
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/instances/{id}/resume"),
-            None,
-        )
+        .post_empty(&format!("/api/instances/{id}/resume"))
         .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, &id, |i| i["status"] == "running").await;

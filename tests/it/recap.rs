@@ -325,11 +325,7 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
     let (status, _) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200);
     let (status, resumed) = server
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/instances/{id}/resume"),
-            None,
-        )
+        .post_empty(&format!("/api/instances/{id}/resume"))
         .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["resumed_conversation"], true, "{resumed}");

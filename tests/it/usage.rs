@@ -678,9 +678,7 @@ async fn the_server_html_carries_the_badges() {
     // The rollup and the host checks computed once, as the snapshot would carry them.
     let (status, body) = usage(&server, "alpha").await;
     assert_eq!(status, 200, "{body}");
-    let (status, readiness) = server
-        .call(reqwest::Method::POST, "/api/readiness/recheck", None)
-        .await;
+    let (status, readiness) = server.post_empty("/api/readiness/recheck").await;
     assert_eq!(status, 200, "{readiness}");
     let level = readiness["level"].as_str().unwrap().to_owned();
 

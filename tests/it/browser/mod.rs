@@ -289,6 +289,18 @@ pub(crate) async fn launch_through_the_trust_gate(client: &Client, card: &str, l
     click(client, "button.confirm-trust:not([disabled])", log).await;
 }
 
+/// Whether `project`'s **Start Claude** becomes enabled within 10 s.
+pub(crate) async fn start_gets_enabled(client: &Client, project: &str) -> bool {
+    until(
+        client,
+        &format!(
+            "return !document.querySelector(\"[data-project='{project}'] button.start\").disabled"
+        ),
+        10,
+    )
+    .await
+}
+
 /// Types `password` into the login form and submits it.
 pub(crate) async fn submit_password(client: &Client, password: &str, log: &Path) {
     let field = wait_css(client, "input[name='password']", 10, log).await;

@@ -3,7 +3,7 @@
 //! green without a reload; a lost login → red after Re-check → green again. Desktop and
 //! 375 px.
 
-use crate::browser::{artifacts_dir, click, load, until, wait_css, with_browser};
+use crate::browser::{artifacts_dir, click, load, start_gets_enabled, wait_css, with_browser};
 use crate::support;
 
 use serde_json::json;
@@ -71,12 +71,7 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         fake();
         wait_css(&client, ".host-readiness-pill.ready", 60, &log).await;
         assert!(
-            until(
-                &client,
-                "return !document.querySelector(\"[data-project='alpha'] button.start\").disabled",
-                10
-            )
-            .await,
+            start_gets_enabled(&client, "alpha").await,
             "Start enabled again"
         );
         assert!(

@@ -3,7 +3,9 @@
 //! → the fake installed → logged out, Start enabled → a wrong code shows claude's words → the
 //! right code turns the pill green without a reload → the typed sign-out turns it red again.
 
-use crate::browser::{artifacts_dir, click, load, until, wait_css, with_browser};
+use crate::browser::{
+    artifacts_dir, click, load, start_gets_enabled, until, wait_css, with_browser,
+};
 use crate::support;
 
 use serde_json::json;
@@ -128,12 +130,7 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         wait_css(&client, ".sign-in-outcome.outcome-signed_in", 60, &log).await;
         wait_css(&client, ".host-readiness-pill.ready", 60, &log).await;
         assert!(
-            until(
-                &client,
-                "return !document.querySelector(\"[data-project='alpha'] button.start\").disabled",
-                10
-            )
-            .await,
+            start_gets_enabled(&client, "alpha").await,
             "Start Claude enabled once signed in"
         );
         let png = client.screenshot().await.expect("take a screenshot");

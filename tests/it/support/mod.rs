@@ -427,6 +427,14 @@ pub trait ServesApi {
         self.call(reqwest::Method::GET, path, None)
     }
 
+    /// `POST path` without a body: the status and the JSON answer.
+    fn post_empty(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::POST, path, None)
+    }
+
     /// `DELETE path`: the status and the JSON answer.
     fn delete(
         &self,
