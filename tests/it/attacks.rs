@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use support::{Sandbox, Server, clauster_bin, hash_password, start_server, start_server_via};
+use support::{
+    Sandbox, Server, clauster_bin, hash_password, start_server, start_server_via, trusted_project,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -942,9 +944,7 @@ async fn translated_ipv6_addresses_cannot_reach_loopback_or_private_hosts() {
 
 #[tokio::test]
 async fn long_and_invisible_input_is_never_echoed_raw() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let claude = support::fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let probe = HealthProbe::start(&server.base);

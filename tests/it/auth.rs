@@ -9,11 +9,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Sandbox, Server, clauster_bin, hash_password, hex, sha256_hex, start_server, write_config,
+    Answer, Sandbox, Server, clauster_bin, hash_password, hex, sha256_hex, start_server,
+    write_config,
 };
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -54,32 +55,8 @@ fn origin(server: &Server) -> String {
     server.base.clone()
 }
 
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
 async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.expect("request");
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap_or_default(),
-    }
+    Answer::of(request).await
 }
 
 /// `POST /login` with the form and an `Origin` (when given).
@@ -371,11 +348,7 @@ fn a_short_session_secret_refuses_startup_and_stays_untouched() {
     std::fs::create_dir_all(sandbox.state_dir()).unwrap();
     let secret = sandbox.state_dir().join("session.secret");
     std::fs::write(&secret, b"short").unwrap();
-    let port = support::free_port().to_string();
-    let out = sandbox
-        .command(clauster_bin())
-        .args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
+    let out = support::clauster_run(&sandbox, None)
         .output()
         .expect("run clauster");
     let err = String::from_utf8_lossy(&out.stderr);

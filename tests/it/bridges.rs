@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+use support::{
+    Sandbox, ServesApi, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+};
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     if let Some(mode) = mode {
         std::fs::write(
             alpha.join(".fake-claude.json"),
@@ -68,12 +68,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
             .starts_with("a standard bridge for 'alpha' is already running")
     );
 
-    let (status, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/v1/instances", server.base),
-        None,
-    )
-    .await;
+    let (status, listed) = server.get("/api/v1/instances").await;
     assert_eq!(status, 200);
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 
@@ -207,12 +202,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     assert!(process_exists(pid), "the bridge died with the server");
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (status, listed) = server.get("/api/instances").await;
     assert_eq!(status, 200);
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1, "exactly one record: {listed:?}");
@@ -224,12 +214,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     assert_eq!(found["url"], started["url"]);
 
     // It is still ours to stop, and stopping it ends the process.
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/alpha", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
     assert_eq!(
         (status, &stopped["status"]),
         (200, &json!("stopped")),
@@ -256,12 +241,7 @@ async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
     assert!(gone.is_some());
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (_, listed) = server.get("/api/instances").await;
     assert_eq!(listed[0]["status"], "stopped", "{listed}");
     assert_eq!(listed[0]["alive"], false);
     assert_eq!(
@@ -429,12 +409,7 @@ async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
     ];
     let server = start_server(&sandbox, Some(&claude), &[], &env);
     let base = server.base.clone();
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/instances"),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, started) = support::start_bridge_at(&base, "alpha").await;
     assert_eq!(
         (status, &started["status"]),
         (201, &json!("starting")),
@@ -528,9 +503,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
         real.exists(),
         "the real claude is not installed; run `cargo xtask setup`"
     );
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(&sandbox, Some(&real), &[], &[]);
     let started_at = std::time::Instant::now();
     let (status, body) = server.start_bridge("alpha").await;
@@ -595,12 +568,7 @@ async fn a_foreign_web_page_cannot_start_or_trust_anything() {
     }
     let global = std::fs::read_to_string(sandbox.home().join(".claude.json")).unwrap();
     assert!(!global.contains("beta"), "nothing was trusted: {global}");
-    let (_, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (_, listed) = server.get("/api/instances").await;
     assert_eq!(listed, json!([]), "nothing was launched");
 
     // The page's own origin passes.

@@ -8,7 +8,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, over_control_socket, sha256_hex, start_server};
+use support::{
+    Sandbox, call, over_control_socket, serve_fake, sha256_hex, start_server, trusted_project,
+};
 
 fn audit_log(sandbox: &Sandbox) -> PathBuf {
     sandbox.state_dir().join("config_audit.log")
@@ -53,9 +55,7 @@ impl Editor {
 
 #[tokio::test]
 async fn create_update_and_the_audit_trail() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let server = start_server(&sandbox, None, &[], &[]);
     let editor = Editor::new(&server, "alpha");
 
@@ -141,9 +141,7 @@ async fn create_update_and_the_audit_trail() {
 
 #[tokio::test]
 async fn every_bad_write_is_refused_and_changes_nothing() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[]);
     std::fs::write(alpha.join("CLAUDE.md"), "original\n").unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
     let editor = Editor::new(&server, "alpha");
@@ -280,9 +278,7 @@ async fn untrusted_unknown_and_invalid_projects_are_refused() {
 
 #[tokio::test]
 async fn a_base_hash_conflicts_with_a_missing_file() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
     let (status, body) = Editor::new(&server, "alpha")
         .put(json!({"content": "x", "base_sha256": sha256_hex(b"")}))
@@ -387,9 +383,7 @@ fn sandbox_trust_all(sandbox: &Sandbox, paths: &[&PathBuf]) {
 
 #[tokio::test]
 async fn concurrent_writers_from_the_same_base_lose_cleanly() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[]);
     std::fs::write(alpha.join("CLAUDE.md"), "base\n").unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
     let base = sha256_hex(b"base\n");
@@ -432,9 +426,7 @@ async fn concurrent_writers_from_the_same_base_lose_cleanly() {
 async fn a_write_pushes_the_project_card() {
     use futures_util::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
@@ -462,11 +454,8 @@ async fn a_write_pushes_the_project_card() {
 
 #[tokio::test]
 async fn a_running_bridge_is_reported() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
-    sandbox.trust(&alpha);
-    let claude = support::fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _) = trusted_project("alpha", &[".git", "CLAUDE.md"]);
+    let server = serve_fake(&sandbox, &[]);
     let editor = Editor::new(&server, "alpha");
     assert_eq!(editor.get().await.1["bridge_running"], false);
     let (_, started) = server.start_bridge("alpha").await;
@@ -490,9 +479,7 @@ async fn a_running_bridge_is_reported() {
 
 #[tokio::test]
 async fn a_write_over_the_control_socket_is_audited_as_cli() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let _server = start_server(&sandbox, None, &[], &[]);
     let socket = sandbox.state_dir().join("control.sock");
     let body = json!({"content": "from the cli\n"}).to_string();

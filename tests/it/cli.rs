@@ -5,35 +5,11 @@
 use crate::support;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, free_port, start_server, wait_for};
-
-fn setup() -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    (sandbox, claude)
-}
-
-/// Runs one `clauster` command with the environment the server got.
-fn clauster(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(args)
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run clauster")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{alpha_and_fake as setup, lossy as text, run_clauster as clauster};
+use support::{clauster_bin, free_port, start_server, wait_for};
 
 #[test]
 fn start_status_and_stop_go_through_the_control_socket() {
@@ -243,10 +219,8 @@ fn a_command_during_a_server_start_waits_for_it() {
     let (sandbox, claude) = setup();
     // The server is started without waiting for it to listen; the command races it.
     let port = free_port().to_string();
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
-        .env("CLAUSTER_CLAUDE_BINARY", &claude);
+    let mut cmd = support::clauster_run(&sandbox, Some(&port));
+    cmd.env("CLAUSTER_CLAUDE_BINARY", &claude);
     let log = sandbox.dir.path().join("racing-server.log");
     let _server = support::spawn_logged(cmd, &log);
     let listed = clauster(&sandbox, &["status"], &[]);

@@ -5,34 +5,13 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, start_server, wait_for};
-
-fn setup() -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    (sandbox, claude)
-}
-
-fn clauster(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(args)
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run clauster")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{Sandbox, ServesApi, clauster_bin, serve_claude, start_server, wait_for};
+use support::{alpha_and_fake as setup, lossy as text, run_clauster as clauster};
 
 fn agents_item(pid: i64, cwd: &Path, uuid: &str, kind: &str) -> Value {
     serde_json::json!({
@@ -444,18 +423,8 @@ fn run_flags_override_the_config_file() {
 #[tokio::test]
 async fn the_log_level_comes_from_the_config() {
     let (sandbox, claude) = setup();
-    let quiet = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("CLAUSTER_LOG_LEVEL", "error")],
-    );
-    let (status, _) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/healthz", quiet.base),
-        None,
-    )
-    .await;
+    let quiet = serve_claude(&sandbox, &claude, &[("CLAUSTER_LOG_LEVEL", "error")]);
+    let (status, _) = quiet.get("/healthz").await;
     assert_eq!(status, 200);
     // The probe line comes after the engine started (and after `serving` would be logged).
     let probed = wait_for(Duration::from_secs(20), || {
@@ -472,12 +441,7 @@ async fn the_log_level_comes_from_the_config() {
     // A log file gets no colour codes.
     assert!(!quiet_log.contains('\u{1b}'), "{quiet_log}");
 
-    let chatty = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("CLAUSTER_LOG_LEVEL", "info")],
-    );
+    let chatty = serve_claude(&sandbox, &claude, &[("CLAUSTER_LOG_LEVEL", "info")]);
     // The `serving` line comes once the engine lock is taken (the quiet server may still
     // be letting go of it).
     let seen = wait_for(Duration::from_secs(20), || {
@@ -492,10 +456,9 @@ async fn healthz_never_runs_claude() {
     let (sandbox, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
     let argv_path = argv_log.to_str().unwrap();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_path),
             // The only periodic runs left are the 30 s login refresh and this poll.

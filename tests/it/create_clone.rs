@@ -502,43 +502,37 @@ async fn clone_disabled_is_refused_first() {
 /// with every opt-in; private addresses follow the opt-ins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_policy_refuses_blocked_addresses_in_the_request() {
-    let blocked = [
-        ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
-        ("https://[::1]/x", "::1", "::1"),
-        (
-            "https://169.254.169.254/",
-            "169.254.169.254",
-            "169.254.169.254",
-        ),
-        ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
-        ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
-        (
-            "https://[::ffff:127.0.0.1]/x",
-            "::ffff:127.0.0.1",
-            "127.0.0.1",
-        ),
-        (
-            "https://[::ffff:169.254.169.254]/x",
-            "::ffff:169.254.169.254",
-            "169.254.169.254",
-        ),
-        ("https://[fe80::1]/x", "fe80::1", "fe80::1"),
-        ("https://[fe80::1%25eth0]/x", "fe80::1", "fe80::1"),
-        ("https://0.0.0.0/x", "0.0.0.0", "0.0.0.0"),
-        ("https://224.0.0.1/x", "224.0.0.1", "224.0.0.1"),
-        (
-            "https://255.255.255.255/x",
-            "255.255.255.255",
-            "255.255.255.255",
-        ),
-        ("https://240.0.0.1/x", "240.0.0.1", "240.0.0.1"),
-        ("https://[2001:db8::1]/x", "2001:db8::1", "2001:db8::1"),
-        ("https://[100::1]/x", "100::1", "100::1"),
-        ("https://[ff02::1]/x", "ff02::1", "ff02::1"),
-        ("https://localhost/x", "localhost", "127.0.0.1"),
-        ("ssh://git@localhost/x", "localhost", "127.0.0.1"),
-        ("ssh://0x7f000001/x", "0x7f000001", "127.0.0.1"),
-    ];
+    let blocked: Vec<(&str, &str, &str)> = support::inprocess::ALWAYS_BLOCKED
+        .into_iter()
+        .chain([
+            (
+                "https://[::ffff:127.0.0.1]/x",
+                "::ffff:127.0.0.1",
+                "127.0.0.1",
+            ),
+            (
+                "https://[::ffff:169.254.169.254]/x",
+                "::ffff:169.254.169.254",
+                "169.254.169.254",
+            ),
+            ("https://[fe80::1]/x", "fe80::1", "fe80::1"),
+            ("https://[fe80::1%25eth0]/x", "fe80::1", "fe80::1"),
+            ("https://0.0.0.0/x", "0.0.0.0", "0.0.0.0"),
+            ("https://224.0.0.1/x", "224.0.0.1", "224.0.0.1"),
+            (
+                "https://255.255.255.255/x",
+                "255.255.255.255",
+                "255.255.255.255",
+            ),
+            ("https://240.0.0.1/x", "240.0.0.1", "240.0.0.1"),
+            ("https://[2001:db8::1]/x", "2001:db8::1", "2001:db8::1"),
+            ("https://[100::1]/x", "100::1", "100::1"),
+            ("https://[ff02::1]/x", "ff02::1", "ff02::1"),
+            ("https://localhost/x", "localhost", "127.0.0.1"),
+            ("ssh://git@localhost/x", "localhost", "127.0.0.1"),
+            ("ssh://0x7f000001/x", "0x7f000001", "127.0.0.1"),
+        ])
+        .collect();
     let private = [
         ("https://10.0.0.5/x", "10.0.0.5"),
         ("https://172.16.3.4/x", "172.16.3.4"),
@@ -562,7 +556,7 @@ async fn the_real_policy_refuses_blocked_addresses_in_the_request() {
         let sandbox = Sandbox::new();
         let server = serve(&sandbox, extra, UrlPolicy::real()).await;
         let url = format!("{}/api/projects/clone", server.base);
-        for (clone_url, host, ip) in blocked {
+        for &(clone_url, host, ip) in &blocked {
             let (status, answer) = post(&url, json!({"name": "n", "url": clone_url})).await;
             assert_eq!(
                 (status, answer),

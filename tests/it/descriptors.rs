@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server_inheriting};
+use support::{Sandbox, ServesApi, call, fake_claude, start_server_inheriting, trusted_project};
 
 /// Every open descriptor of `pid` above 2, with what it points at.
 fn descriptors(pid: i64) -> Vec<(u32, String)> {
@@ -39,9 +39,7 @@ fn in_dir(dir: &Path) -> impl Fn(&str) -> bool + '_ {
 }
 
 fn setup() -> (Sandbox, PathBuf, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let inherited = sandbox.dir.path().join("left-open-by-the-parent");
     (sandbox, claude, inherited)
@@ -93,12 +91,12 @@ async fn a_keeper_and_its_pty_bridge_hold_only_their_own_descriptors() {
     )
     .unwrap();
     let server = start_server_inheriting(&sandbox, Some(&claude), &inherited);
-    let (status, started) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
+    let (status, started) = server
+        .post(
+            "/api/instances",
+            json!({ "project": "alpha", "resume_mode": "pty" }),
+        )
+        .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().expect("an id").to_owned();
     let base = server.base.clone();

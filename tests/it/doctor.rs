@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{Sandbox, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
+use support::{
+    Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server,
+    trusted_project,
+};
 
 /// Every row of cli.md §4, in its order.
 const ROWS: [&str; 19] = [
@@ -42,9 +45,7 @@ struct Setup {
 /// A sandbox with one trusted project, the fake claude and a config file naming both and a
 /// free port.
 fn setup(extra_yaml: &str) -> Setup {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let config = sandbox.dir.path().join("clauster.yml");
     std::fs::write(
@@ -413,12 +414,7 @@ fn without_a_config_file_the_search_list_is_shown() {
 async fn api_doctor_serves_the_same_checks_without_port_and_server() {
     let setup = setup("");
     let server = start_server(&setup.sandbox, Some(&setup.claude), &[], &[]);
-    let (status, report) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/doctor", server.base),
-        None,
-    )
-    .await;
+    let (status, report) = server.get("/api/doctor").await;
     assert_eq!(status, 200, "{report} {}", server.log());
     assert_eq!(report["ok"], true, "{report}");
     let names: Vec<&str> = report["checks"]

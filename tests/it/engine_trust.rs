@@ -12,77 +12,31 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, Server, call, fake_claude, process_exists, start_server};
+use support::{
+    KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, process_exists, serve_claude,
+    start_server, trusted_project,
+};
+use support::{list_instances as list, wait_instance};
 
 const ADOPT_FIRST: &str = "a standard bridge not started by Clauster is already running in 'alpha'; adopt it first (Adopt on its card, or POST /api/projects/alpha/adopt)";
 
 /// A sandbox with the trusted git project `alpha` and the fake `claude`.
 fn setup() -> (Sandbox, PathBuf, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     (sandbox, alpha, claude)
 }
 
 async fn get(server: &Server, id: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await
+    server.get(&format!("/api/instances/{id}")).await
 }
 
 async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("{}{path}", server.base),
-        body,
-    )
-    .await
+    server.call(reqwest::Method::POST, path, body).await
 }
 
 async fn stop(server: &Server, id: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await
-}
-
-async fn list(server: &Server) -> Vec<Value> {
-    let (status, listed) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{listed}");
-    listed.as_array().cloned().unwrap_or_default()
-}
-
-/// Polls the instance until `done` holds; panics with the last answer after `within`.
-async fn wait_instance(
-    server: &Server,
-    id: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (_, instance) = get(server, id).await;
-        if done(&instance) {
-            return instance;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out; last: {instance:#}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.delete(&format!("/api/instances/{id}")).await
 }
 
 /// Polls an async condition until it returns `Some`, or `None` after `within`.
@@ -173,23 +127,10 @@ async fn list_within_a_second(server: &Server) -> Vec<Value> {
 
 /// The standard bridge launches the fake recorded (`FAKE_CLAUDE_ARGV_LOG`); probes excluded.
 fn bridge_launches(argv_log: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(argv_log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| {
-            l["argv"][0] == "--remote-control"
-                || (l["argv"][0] == "remote-control" && l["argv"][1] != "--help")
-        })
-        .map(|l| {
-            l["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
+    support::recorded_argv(argv_log, |l| {
+        l["argv"][0] == "--remote-control"
+            || (l["argv"][0] == "remote-control" && l["argv"][1] != "--help")
+    })
 }
 
 /// A standard bridge started by hand in `project`, as an operator would outside Clauster.
@@ -210,11 +151,8 @@ fn hand_bridge(
 }
 
 fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(project).unwrap();
     sandbox
-        .home()
-        .join(".claude/projects")
-        .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+        .claude_project_dir(project)
         .join("bridge-pointer.json")
 }
 
@@ -273,10 +211,9 @@ fn kill_server(mut server: Server) {
 async fn resume_beside_a_hand_started_bridge_is_refused_with_adopt_first() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let (status, started) = server.start_bridge("alpha").await;
@@ -343,10 +280,9 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     let id = "0b6c7d8e-1f20-4a3b-9c4d-5e6f708192a3";
     write_python_store(&sandbox, id, pid);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5"),
@@ -532,12 +468,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
     })
     .await;
     assert!(unhealthy.is_some(), "store_ok stayed true");
-    let (_, state) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/state", server.base),
-        None,
-    )
-    .await;
+    let (_, state) = server.get("/api/state").await;
     assert_eq!(state["health"]["store_ok"], false, "{}", state["health"]);
 
     conn.execute_batch("ROLLBACK").unwrap();
@@ -583,10 +514,9 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
     kill_server(server);
 
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_AUTH_HANG", "1"),
@@ -791,10 +721,9 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
 #[tokio::test]
 async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
     let (sandbox, alpha, claude) = setup();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1")],
     );
     let (_, started) = server.start_bridge("alpha").await;
@@ -847,10 +776,9 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
 #[tokio::test]
 async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
     let (sandbox, _alpha, claude) = setup();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_IGNORE_SIGINT", "1"),
             ("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "60"),
@@ -939,10 +867,9 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
 async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     // The probe is done, so the launch reaches the lock at once.
@@ -1023,12 +950,7 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     conn.execute_batch("ROLLBACK").unwrap();
     let found = wait_async(Duration::from_secs(20), || async {
-        let listed = call(
-            reqwest::Method::GET,
-            &format!("{}/api/instances", server.base),
-            None,
-        )
-        .await;
+        let listed = server.get("/api/instances").await;
         (listed.0 == 200 && listed.1.as_array().is_some_and(|a| !a.is_empty())).then_some(listed.1)
     })
     .await;
@@ -1047,10 +969,9 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
 async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let (status, started) = server.start_bridge("alpha").await;
@@ -1098,10 +1019,9 @@ async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
 async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let mut cmd = sandbox.command(&claude);
@@ -1215,15 +1135,7 @@ async fn a_held_claude_json_lock_refuses_only_a_launch_that_must_write_trust() {
     )
     .unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
 
     // Nothing to write: no wait for the lock, no warning.
     let began = Instant::now();
@@ -1303,10 +1215,9 @@ async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
 async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() {
     let (sandbox, alpha, claude) = setup();
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
@@ -1354,12 +1265,7 @@ async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() 
 async fn a_start_or_resume_during_a_stop_is_refused_until_it_has_stopped() {
     let (sandbox, _alpha, claude) = setup();
     // A bridge that ignores SIGINT and SIGTERM: its stop takes the grace and the escalation.
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("FAKE_CLAUDE_IGNORE_SIGINT", "1")],
-    );
+    let server = serve_claude(&sandbox, &claude, &[("FAKE_CLAUDE_IGNORE_SIGINT", "1")]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();

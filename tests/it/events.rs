@@ -4,16 +4,16 @@ use crate::support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Sandbox, fake_claude, next_frame, start_server};
+use support::{
+    Sandbox, ServesApi, fake_claude, next_frame, open_events, serve_claude, serve_fake,
+    start_server, trusted_project,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_start_is_pushed_to_a_connected_client() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(&sandbox, &[]);
 
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
@@ -79,12 +79,7 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     let names: Vec<&str> = snapshot["projects"]
         .as_array()
         .unwrap()
@@ -144,30 +139,10 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     seen.sort();
     assert_eq!(seen, ["project gamma", "removed beta"]);
 
-    let (status, list) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects", server.base),
-        None,
-    )
-    .await;
+    let (status, list) = server.get("/api/projects").await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "gamma");
-}
-
-async fn open_events(
-    server: &support::Server,
-) -> (
-    impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-    Value,
-) {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
-    (socket, snapshot)
 }
 
 async fn api_state(server: &support::Server) -> Value {
@@ -187,12 +162,7 @@ async fn the_first_probe_reaches_a_connected_client_as_a_health_frame() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("FAKE_CLAUDE_AUTH_HANG", "1")],
-    );
+    let server = serve_claude(&sandbox, &claude, &[("FAKE_CLAUDE_AUTH_HANG", "1")]);
     let (mut socket, snapshot) = open_events(&server).await;
     assert_eq!(
         snapshot["health"]["claude_ok"],

@@ -8,7 +8,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use support::{Sandbox, call, fake_claude, start_server};
+use support::{call, serve_fake, trusted_project};
 
 /// The server's own CPU time so far, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
@@ -46,11 +46,8 @@ const MAX_IDLE_SHARE: f64 = 5.0;
 
 #[tokio::test]
 async fn an_idle_server_with_a_bridge_uses_under_five_per_cent_of_a_core() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(&sandbox, &[]);
     let pid = server.child.0.id();
 
     let (status, started) = server.start_bridge("alpha").await;

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{Sandbox, fake_claude, start_server, wait_for};
+use support::{fake_claude, serve_claude, trusted_project, wait_for};
 
 fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -31,15 +31,12 @@ fn read(path: &Path) -> String {
 
 #[tokio::test]
 async fn rotating_a_redacted_log_keeps_the_mirror_history() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     // One rotated copy: a second rotation of the mirror would push its history out.
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("CLAUSTER_LOGS_REDACT_SESSION_URL", "true"),
             ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),

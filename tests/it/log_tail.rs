@@ -9,16 +9,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use support::{Sandbox, Server, call, fake_claude, start_server};
+use support::{Sandbox, Server, call, fake_claude, serve_claude, start_server, trusted_project};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn setup() -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": "log_extra" }).to_string(),
@@ -198,10 +196,9 @@ fn mode_of(path: &std::path::Path) -> u32 {
 #[tokio::test]
 async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redacted_mirror() {
     let (sandbox, claude) = setup();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_LOGS_REDACT_SESSION_URL", "true")],
     );
     let (status, started) = server.start_bridge("alpha").await;
@@ -258,10 +255,9 @@ async fn without_redaction_there_is_one_verbatim_private_log() {
 #[tokio::test]
 async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
     let (sandbox, claude) = setup();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),
             ("CLAUSTER_LOGS_KEEP_ROTATED", "1"),

@@ -9,7 +9,10 @@ use crate::support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, Server, call, fake_claude, next_frame_of, start_server, wait_for};
+use support::{
+    Sandbox, Server, ServesApi, fake_claude, next_frame_of, serve_claude, serve_fake, start_server,
+    trusted_project, wait_for,
+};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -17,21 +20,17 @@ type Socket =
 const ENABLED: (&str, &str) = ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true");
 
 async fn post(server: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("{}/api/login-shepherd/{path}", server.base),
-        body,
-    )
-    .await
+    server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/login-shepherd/{path}"),
+            body,
+        )
+        .await
 }
 
 async fn get_state(server: &Server) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/login-shepherd/state", server.base),
-        None,
-    )
-    .await
+    server.get("/api/login-shepherd/state").await
 }
 
 /// Live `claude auth login` and `claude setup-token` processes of this sandbox.
@@ -71,8 +70,7 @@ async fn flow_frame(socket: &mut Socket, state: &str) -> Value {
 async fn off_by_default_every_route_is_404() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     for (path, body) in [
         ("start", Some(json!({"mode": "login"}))),
         ("start", Some(json!({"mode": "bogus"}))),
@@ -89,14 +87,11 @@ async fn off_by_default_every_route_is_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_the_log() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ENABLED,
             ("FAKE_CLAUDE_LOGGED_IN", "0"),
@@ -204,10 +199,9 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ENABLED,
             ("FAKE_CLAUDE_LOGGED_IN", "0"),
@@ -394,12 +388,7 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
     assert!(out.contains("login_hint=op%40example.com"), "{out}");
     assert!(out.trim_end().ends_with("Signed in."), "{out}");
     // The server's readiness saw it.
-    let (_, readiness) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/readiness/recheck", server.base),
-        None,
-    )
-    .await;
+    let (_, readiness) = server.post_empty("/api/readiness/recheck").await;
     let login = readiness["checks"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "claude-login").cloned())
@@ -421,13 +410,12 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
 async fn interrupting_clauster_login_cancels_the_servers_flow() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
     let env = [
         ("FAKE_CLAUDE_LOGGED_IN", "0"),
         ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
         ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
     ];
-    let server = start_server(&sandbox, Some(&claude), &[], &env);
+    let server = serve_fake(&sandbox, &env);
     let mut cmd = sandbox.command(support::clauster_bin());
     cmd.arg("login")
         .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
@@ -495,10 +483,9 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let token = format!("sk-ant-oat01-{}", "Q7x_-".repeat(16));
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ENABLED,
             TOKEN_ALLOWED,
@@ -574,9 +561,7 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
 /// logout` runs and the readiness turns red by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_needs_the_typed_words_and_turns_the_readiness_red() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, clauster_bin, fake_claude, start_server, wait_for};
+use support::{Sandbox, clauster_bin, fake_claude, start_server, trusted_project, wait_for};
 
 const TOOLS: [&str; 9] = [
     "list_sessions",
@@ -45,16 +45,8 @@ fn script() -> PathBuf {
 
 /// A git project `alpha`, trusted, with two transcript records on two days.
 fn setup() -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let slug: String = canonical
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = sandbox.home().join(".claude/projects").join(slug);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
+    let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let record = |id: &str, day: &str| {
         json!({

@@ -7,7 +7,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, next_frame_within, start_server};
+use support::{ServesApi, next_frame_within, serve_fake, trusted_project};
 
 /// The scrape token; its SHA-256 is configured as `observability.metrics_token_hash`.
 const TOKEN: &str = "scrape-token";
@@ -131,16 +131,11 @@ async fn assert_scrape_of_one_running_bridge(server: &support::Server) {
 
 #[tokio::test]
 async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     sandbox.project("beta", &[]);
-    let claude = fake_claude(&sandbox);
     let hash = token_hash();
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
             ("CLAUSTER_OBSERVABILITY_PROMETHEUS_ENABLED", "true"),
@@ -173,32 +168,17 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
     assert!(mine["disk_read_bps"].is_u64(), "{mine}");
     assert!(mine["disk_write_bps"].is_u64(), "{mine}");
 
-    let (status, all) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/metrics", server.base),
-        None,
-    )
-    .await;
+    let (status, all) = server.get("/api/metrics").await;
     assert_eq!(status, 200);
     assert_eq!(all[&id]["running"], true);
-    let (status, project) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/metrics", server.base),
-        None,
-    )
-    .await;
+    let (status, project) = server.get("/api/projects/alpha/metrics").await;
     assert_eq!(status, 200);
     assert_eq!(
         (project["running"].clone(), project["bridges"].clone()),
         (json!(true), json!(1))
     );
     assert!(project["procs"].as_u64().unwrap() >= 3, "{project}");
-    let (status, idle) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/beta/metrics", server.base),
-        None,
-    )
-    .await;
+    let (status, idle) = server.get("/api/projects/beta/metrics").await;
     assert_eq!((status, idle), (200, json!({"running": false})));
 
     assert_scrape_of_one_running_bridge(&server).await;
@@ -223,25 +203,15 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, project) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/metrics", server.base),
-        None,
-    )
-    .await;
+    let (_, project) = server.get("/api/projects/alpha/metrics").await;
     assert_eq!(project, json!({"running": false}));
 }
 
 #[tokio::test]
 async fn metrics_off_means_no_frames_and_empty_maps() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_METRICS_ENABLED", "false"),
             ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
@@ -265,26 +235,11 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
     {
         assert_ne!(frame["type"], "metrics", "{frame}");
     }
-    let (status, all) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/metrics", server.base),
-        None,
-    )
-    .await;
+    let (status, all) = server.get("/api/metrics").await;
     assert_eq!((status, all), (200, json!({})));
-    let (status, project) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/metrics", server.base),
-        None,
-    )
-    .await;
+    let (status, project) = server.get("/api/projects/alpha/metrics").await;
     assert_eq!((status, project), (200, json!({"running": false})));
-    let (status, state) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/state", server.base),
-        None,
-    )
-    .await;
+    let (status, state) = server.get("/api/state").await;
     assert_eq!(status, 200);
     assert_eq!(state["metrics"], json!({}));
 
@@ -298,22 +253,12 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
         );
     }
     // A name that cannot be a project is refused and changes nothing.
-    let (status, body) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/-bad/metrics", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/-bad/metrics").await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(
         body,
         json!({"detail": "invalid project name: '-bad' (use 1–64 letters, digits, _ and -, not starting with -)", "field": "name"})
     );
-    let (_, after) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (_, after) = server.get("/api/instances").await;
     assert_eq!(after.as_array().map(Vec::len), Some(1));
 }

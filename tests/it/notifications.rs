@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use crate::support::inprocess::{InProcess, serve_with};
 use crate::support::sink::{Mode, Received, Sink};
-use crate::support::{Sandbox, call};
+use crate::support::{Sandbox, ServesApi, call};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -54,23 +54,15 @@ async fn serve(sandbox: &Sandbox, yaml: &str, hosts: Option<&str>) -> InProcess 
 }
 
 async fn start(server: &InProcess, project: &str) -> Value {
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({ "project": project })),
-    )
-    .await;
+    let (status, body) = server
+        .post("/api/instances", json!({ "project": project }))
+        .await;
     assert_eq!(status, 201, "{body}");
     body
 }
 
 async fn deliveries(server: &InProcess) -> Value {
-    let (status, body) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/notifications/deliveries", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/notifications/deliveries").await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -165,12 +157,7 @@ async fn webhooks_are_signed_and_follow_the_lifecycle() {
     assert_eq!(received[1].json()["status"], "running");
 
     let id = alpha["instance_id"].as_str().expect("id");
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     let received = sink.wait_for(3, WAIT).await;
     assert_eq!(received[2].json()["event"], "stop");
@@ -229,12 +216,7 @@ async fn a_failing_endpoint_is_retried_then_its_breaker_opens() {
     );
     let server = serve(&sandbox, &yaml, None).await;
     for _ in 0..6 {
-        let (status, body) = call(
-            reqwest::Method::POST,
-            &format!("{}/api/notifications/test", server.base),
-            None,
-        )
-        .await;
+        let (status, body) = server.post_empty("/api/notifications/test").await;
         assert_eq!((status, body["queued"].clone()), (202, json!(1)));
     }
     let log = wait_log(&server, |log| {
@@ -260,12 +242,7 @@ async fn a_failing_endpoint_is_retried_then_its_breaker_opens() {
 
     // More skips while the breaker stays open fold into that one line with their count.
     for _ in 0..2 {
-        let (status, _) = call(
-            reqwest::Method::POST,
-            &format!("{}/api/notifications/test", server.base),
-            None,
-        )
-        .await;
+        let (status, _) = server.post_empty("/api/notifications/test").await;
         assert_eq!(status, 202);
     }
     let log = wait_log(&server, |log| {
@@ -294,12 +271,7 @@ async fn a_hanging_endpoint_never_delays_bridges_or_the_api() {
     // One request in flight (hanging), then more than the queue holds.
     for _ in 0..70 {
         let began = Instant::now();
-        let (status, _) = call(
-            reqwest::Method::POST,
-            &format!("{}/api/notifications/test", server.base),
-            None,
-        )
-        .await;
+        let (status, _) = server.post_empty("/api/notifications/test").await;
         assert_eq!(status, 202);
         assert!(began.elapsed() < Duration::from_secs(5), "the API waited");
     }
@@ -313,12 +285,7 @@ async fn a_hanging_endpoint_never_delays_bridges_or_the_api() {
         "start → running took {took:?} beside a hanging webhook"
     );
     let began = Instant::now();
-    let (status, _) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/instances", server.base),
-        None,
-    )
-    .await;
+    let (status, _) = server.get("/api/instances").await;
     assert_eq!(status, 200);
     assert!(began.elapsed() < Duration::from_secs(5), "the API waited");
     let log = deliveries(&server).await;
@@ -377,19 +344,9 @@ async fn apprise_ntfy_and_slack_doubles_and_mute() {
     let (_, body) = call(reqwest::Method::GET, &mute, None).await;
     assert_eq!(body["muted"], true);
     let id = alpha["instance_id"].as_str().expect("id");
-    let (status, _) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, _) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200);
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/notifications/test", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.post_empty("/api/notifications/test").await;
     assert_eq!((status, body["queued"].clone()), (202, json!(2)));
     let received = sink.wait_for(4, WAIT).await;
     let titles: Vec<String> = received[2..]
@@ -466,12 +423,7 @@ async fn notification_routes_refuse_bad_input() {
             "{url} {body}: {answer}"
         );
     }
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/notifications/test", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.post_empty("/api/notifications/test").await;
     assert_eq!((status, body["queued"].clone()), (202, json!(0)));
     assert!(
         body["detail"]
@@ -542,12 +494,7 @@ async fn block_private_targets_skips_a_loopback_webhook() {
         sink.base
     );
     let server = serve(&sandbox, &yaml, None).await;
-    let (status, _) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/notifications/test", server.base),
-        None,
-    )
-    .await;
+    let (status, _) = server.post_empty("/api/notifications/test").await;
     assert_eq!(status, 202);
     let log = wait_log(&server, |log| {
         log["deliveries"].as_array().is_some_and(|d| d.len() == 2)
@@ -581,12 +528,7 @@ async fn a_logged_out_claude_is_a_login_lost_webhook() {
     // The login cache is filled by the background probe; asking for it does not hurt.
     let deadline = Instant::now() + WAIT;
     loop {
-        let (_, login) = call(
-            reqwest::Method::GET,
-            &format!("{}/api/login-status", server.base),
-            None,
-        )
-        .await;
+        let (_, login) = server.get("/api/login-status").await;
         if login["claude_login_ok"] == false {
             break;
         }

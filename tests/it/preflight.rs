@@ -6,7 +6,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, next_frame, start_server};
+use support::{Sandbox, ServesApi, call, fake_claude, serve_fake, start_server};
 
 async fn get(url: &str) -> (u16, Value) {
     call(reqwest::Method::GET, url, None).await
@@ -147,27 +147,16 @@ async fn preflight_refuses_invalid_and_unknown_names() {
 async fn the_snapshot_carries_preflight_and_a_trust_pushes_the_new_report() {
     let sandbox = Sandbox::new();
     three_projects(&sandbox);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     assert_eq!(
         statuses(&snapshot["preflight"]["beta"]),
         pairs(&[("trust", "warn"), ("git", "warn"), ("mcp-approval", "warn")])
     );
     assert_eq!(snapshot["preflight"]["alpha"]["ok"], true);
 
-    let (status, trusted) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/projects/beta/trust", server.base),
-        None,
-    )
-    .await;
+    let (status, trusted) = server.post_empty("/api/projects/beta/trust").await;
     assert_eq!(status, 200, "{trusted}");
     let frame = support::next_frame_of(&mut socket, &["project"]).await;
     assert_eq!(frame["project"]["name"], "beta");

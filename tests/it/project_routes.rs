@@ -6,7 +6,7 @@ use crate::support;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server};
+use support::{Sandbox, call, serve_fake};
 
 fn global_file(sandbox: &Sandbox) -> PathBuf {
     sandbox.home().join(".claude.json")
@@ -51,8 +51,7 @@ async fn trust_one_project_then_all_of_them() {
         &sandbox,
         br#"{"numStartups": 7, "oauthAccount": {"emailAddress": "op@example.com"}, "projects": {"/elsewhere": {"allowedTools": []}}}"#,
     );
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let projects_url = format!("{}/api/projects", server.base);
 
     let (status, listed) = get(&projects_url).await;
@@ -128,8 +127,7 @@ async fn an_unparseable_global_file_is_refused_and_left_unchanged() {
     sandbox.project("alpha", &[]);
     let original = b"{\"projects\": {\"/x\": \n";
     write_global(&sandbox, original);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let expected = json!({
         "detail": format!(
             "could not update trust state: cannot update {}: it is not a valid JSON object; \
@@ -161,8 +159,7 @@ async fn widget_counts_and_qr_codes() {
         json!({"mode": "crash"}).to_string(),
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = &server.base;
     let (status, _) = post(&format!("{base}/api/projects/trust-all")).await;
     assert_eq!(status, 200);
@@ -239,8 +236,7 @@ async fn widget_counts_and_qr_codes() {
 async fn login_status_has_its_three_keys() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = &server.base;
     let (status, login) = get(&format!("{base}/api/login-status")).await;
     assert_eq!(status, 200);

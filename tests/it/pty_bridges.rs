@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+use support::{
+    Sandbox, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
+    trusted_project, wait_for,
+};
 
 fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": mode }).to_string(),
@@ -58,30 +59,16 @@ async fn wait_instance(base: &str, id: &str, done: impl Fn(&Value) -> bool) -> V
 }
 
 fn argv_lines(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["argv"][0] == "--remote-control")
-        .map(|l| {
-            l["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
+    support::recorded_argv(path, |l| l["argv"][0] == "--remote-control")
 }
 
 #[tokio::test]
 async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     let (sandbox, _alpha, claude) = setup("pty_ready");
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let (status, started) = start_pty(
@@ -123,12 +110,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     assert!(!argv[0].iter().any(|a| a == "--spawn" || a == "--capacity"));
 
     // Stop: two interrupts end the TUI; the keeper follows.
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["intentional_stop"], true);
@@ -140,12 +122,12 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     );
 
     // Resume: the same instance, the same worktree, `--continue` while the uuid is unknown.
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{id}/resume", server.base),
-        Some(json!({ "resume_mode": "standard" })),
-    )
-    .await;
+    let (status, resumed) = server
+        .post(
+            &format!("/api/instances/{id}/resume"),
+            json!({ "resume_mode": "standard" }),
+        )
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["resume_mode"], "pty", "the recorded mode, always");
@@ -158,12 +140,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
             .windows(2)
             .any(|w| w == ["--worktree", worktree.as_str()])
     );
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
 }
 
 #[tokio::test]
@@ -198,10 +175,9 @@ async fn several_pty_bridges_share_a_project() {
 #[tokio::test]
 async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout() {
     let (sandbox, _alpha, claude) = setup("pty_no_url");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")],
     );
     let (status, started) = start_pty(
@@ -284,12 +260,7 @@ async fn a_pty_bridge_survives_a_killed_server_and_is_found_again() {
     assert_eq!(after["url"], before["url"]);
     assert_eq!(after["keeper_pid"], before["keeper_pid"]);
     assert_eq!(after["bridge_pid"], before["bridge_pid"]);
-    let (status, stopped) = call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!((status, &stopped["status"]), (200, &json!("stopped")));
     let keeper = before["keeper_pid"].as_i64().unwrap();
     assert!(
@@ -309,13 +280,10 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
         },
         PathBuf::from,
     );
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let server = start_server(
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_claude(
         &sandbox,
-        Some(&real),
-        &[],
+        &real,
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "20")],
     );
     let (status, started) = start_pty(
@@ -346,10 +314,9 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let (sandbox, _alpha, claude) = setup("pty_ready");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
     );
     let (status, started) = start_pty(
@@ -393,12 +360,7 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     assert!(!screen.contains("session_01FAKEPTY"), "{screen}");
 
     // Stop: the final frame, then 1000 `bridge ended`.
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
     let closed = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(Ok(message)) = socket.next().await {
             if let Message::Close(Some(frame)) = message {
@@ -433,10 +395,9 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     let argv_log = sandbox.dir.path().join("argv.jsonl");
     let agents_file = sandbox.dir.path().join("agents.json");
     std::fs::write(&agents_file, "[]").unwrap();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
@@ -487,18 +448,10 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     }
 
     let (a, _) = &bridges[0];
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{a}", server.base),
-        None,
-    )
-    .await;
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{a}/resume", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{a}")).await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{a}/resume"))
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, a, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();
@@ -519,10 +472,9 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     // (it lists nothing), so only the transcript created after the launch names it.
     let (sandbox, alpha, claude) = setup("pty_contiguous");
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_TRANSCRIPT", "1"),
@@ -556,19 +508,11 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     .expect("the fake wrote its transcript");
     // The engine's tick picks it up within a second or two; a resume then names it.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
     wait_instance(&server.base, &id, |i| i["status"] == "stopped").await;
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{id}/resume", server.base),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{id}/resume"))
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     wait_instance(&server.base, &id, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();

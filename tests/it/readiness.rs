@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use serde_json::Value;
-use support::{Sandbox, call, fake_claude, next_frame_of, start_server};
+use support::{
+    Sandbox, ServesApi, call, fake_claude, next_frame_of, start_server, trusted_project,
+};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -43,9 +45,7 @@ fn check<'a>(readiness: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_claude_is_red_and_turns_green_unasked_when_installed() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     // Where the fake will be installed; nothing there yet.
     let claude = sandbox.dir.path().join("bin/claude");
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
@@ -73,12 +73,7 @@ async fn a_missing_claude_is_red_and_turns_green_unasked_when_installed() {
     assert_eq!(check(&green, "claude-login")["status"], "ok", "{green}");
 
     // The same answer over HTTP.
-    let (status, got) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/readiness", server.base),
-        None,
-    )
-    .await;
+    let (status, got) = server.get("/api/readiness").await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["level"], "ready", "{got}");
     drop(socket.close(None).await);
@@ -132,9 +127,7 @@ async fn a_lost_login_blocks_start_and_a_recheck_sees_it_back() {
 /// bridge that runs afterwards clears it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_not_eligible_failure_turns_the_readiness_amber_until_a_bridge_runs() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))

@@ -10,7 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::environments_api::FakeEnvironmentsApi;
-use support::{Sandbox, Server, call, clauster_bin, fake_claude, start_server};
+use support::lossy as text;
+use support::{Sandbox, Server, ServesApi, clauster_bin, fake_claude, start_server};
 
 const TOKEN: &str = "sk-ant-oat01-TESTTOKENabcdefghijklmnopqrstuvwxyz0123456789";
 const ORG: &str = "0f0e0d0c-0000-4000-8000-000000000001";
@@ -145,26 +146,12 @@ impl World {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 async fn post_reap(server: &Server, body: Value) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("{}/api/environments/reap", server.base),
-        Some(body),
-    )
-    .await
+    server.post("/api/environments/reap", body).await
 }
 
 async fn get_ghosts(server: &Server) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/environments/ghosts", server.base),
-        None,
-    )
-    .await
+    server.get("/api/environments/ghosts").await
 }
 
 fn assert_headers(request: &support::environments_api::Recorded) {
@@ -529,12 +516,7 @@ async fn a_running_bridge_and_its_pointer_keep_their_directory_out_of_the_ghosts
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["skipped"], json!(["env_01ALPHA"]));
     assert!(world.api.mutations().is_empty());
-    call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
 }
 
 #[test]

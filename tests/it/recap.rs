@@ -12,7 +12,10 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use support::{Sandbox, clauster_bin, fake_claude, start_server, wait_for};
+use support::{
+    Sandbox, ServesApi, clauster_bin, fake_claude, serve_fake, start_server, trusted_project,
+    wait_for,
+};
 
 const CURRENT: &str = "9d0c7a52-5d3e-4a8b-8f0e-2c6b1e4d7a90";
 
@@ -234,13 +237,6 @@ fn anything_wrong_means_exit_zero_and_no_output() {
 }
 
 /// Claude Code's directory name for a path.
-fn slug(path: &Path) -> String {
-    path.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
 fn settings_path(sandbox: &Sandbox) -> PathBuf {
     sandbox.home().join(".claude/settings.json")
 }
@@ -252,9 +248,7 @@ const RECAP_ENV: [(&str, &str); 2] = [
 
 #[tokio::test]
 async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let settings = settings_path(&sandbox);
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
@@ -266,11 +260,7 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
         }
     });
     std::fs::write(&settings, serde_json::to_string_pretty(&other).unwrap()).unwrap();
-    let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let transcripts = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(slug(&canonical));
+    let transcripts = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&transcripts).unwrap();
     put(
         &transcripts,
@@ -332,19 +322,11 @@ async fn installed_at_launch_next_to_other_hooks_and_run_by_claude() {
     // is not armed: the conversation is already there.
     let before = std::fs::read(&settings).unwrap();
     let id = started["instance_id"].as_str().unwrap();
-    let (status, _) = support::call(
-        reqwest::Method::DELETE,
-        &format!("{}/api/instances/{id}", server.base),
-        None,
-    )
-    .await;
+    let (status, _) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200);
-    let (status, resumed) = support::call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances/{id}/resume", server.base),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{id}/resume"))
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["resumed_conversation"], true, "{resumed}");
     assert_eq!(std::fs::read(&settings).unwrap(), before);
@@ -398,16 +380,13 @@ fn launch_env(logs: &Path, continued: bool) -> Value {
 
 #[tokio::test]
 async fn an_unparseable_settings_file_is_left_alone_and_the_bridge_still_runs() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let settings = settings_path(&sandbox);
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
     let broken = b"{\"hooks\": {\"SessionStart\": [ // hand-edited\n";
     std::fs::write(&settings, broken).unwrap();
 
-    let server = start_server(&sandbox, Some(&claude), &[], &RECAP_ENV);
+    let server = serve_fake(&sandbox, &RECAP_ENV);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     assert_eq!(started["status"], "running", "{started}");

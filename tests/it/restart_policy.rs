@@ -12,7 +12,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::torture::{crowded_dirs, standard_bridges};
-use support::{Sandbox, Server, call, clauster_bin, fake_claude, process_exists, start_server};
+use support::{Sandbox, Server, call, fake_claude, process_exists, serve_claude, start_server};
+use support::{instance, list_instances as instances, wait_instance};
 
 /// Short backoffs so a test sees several restarts within seconds.
 const FAST: &str =
@@ -52,46 +53,6 @@ async fn api(
     body: Option<Value>,
 ) -> (u16, Value) {
     call(method, &format!("{}{path}", server.base), body).await
-}
-
-async fn instance(server: &Server, id: &str) -> Value {
-    let (status, value) = api(
-        server,
-        reqwest::Method::GET,
-        &format!("/api/instances/{id}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{value}");
-    value
-}
-
-async fn instances(server: &Server) -> Vec<Value> {
-    let (status, listed) = api(server, reqwest::Method::GET, "/api/instances", None).await;
-    assert_eq!(status, 200, "{listed}");
-    listed.as_array().cloned().unwrap_or_default()
-}
-
-/// Polls the instance until `done` holds; panics with the last answer after `within`.
-async fn wait_instance(
-    server: &Server,
-    id: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = instance(server, id).await;
-        if done(&value) {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out; last: {value:#}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn set_policy(server: &Server, project: &str, body: Value) -> Value {
@@ -157,10 +118,7 @@ fn bridges_of(sandbox: &Sandbox) -> Vec<(String, u32)> {
 }
 
 fn clauster(sandbox: &Sandbox, args: &[&str]) -> Output {
-    let mut cmd = sandbox.command(clauster_bin());
-    cmd.args(args)
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
-    cmd.output().expect("run clauster")
+    support::run_clauster(sandbox, args, &[])
 }
 
 /// SIGKILL of a bridge of an `on-failure` project: it is running again with a new pid, and
@@ -240,10 +198,9 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
     );
     let (sandbox, claude) = setup(&["alpha"], &yaml);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_MODE", "crash"),
             ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),

@@ -6,7 +6,7 @@ use crate::support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, clauster_bin, free_port, spawn_logged, wait_for};
+use support::{Sandbox, clauster_bin, free_port, listening, spawn_logged};
 
 struct Running {
     _child: support::KillOnDrop,
@@ -23,16 +23,8 @@ fn start(sandbox: &Sandbox, extra: &[&str]) -> Running {
     let child = spawn_logged(cmd, &log);
     let base = format!("http://127.0.0.1:{port}");
     let health = format!("{base}/healthz");
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(
-        up.is_some(),
-        "clauster did not listen on {health}:\n{}",
-        read(&log)
-    );
+    let up = listening(port, Duration::from_secs(20));
+    assert!(up, "clauster did not listen on {health}:\n{}", read(&log));
     Running {
         _child: child,
         base,

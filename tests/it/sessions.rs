@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{KillOnDrop, Sandbox, call, fake_claude, process_exists, start_server, wait_for};
+use support::{
+    KillOnDrop, Sandbox, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
+    trusted_project, wait_for,
+};
 
 fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(project).unwrap();
     sandbox
-        .home()
-        .join(".claude/projects")
-        .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+        .claude_project_dir(project)
         .join("bridge-pointer.json")
 }
 
@@ -129,9 +129,7 @@ async fn an_unmanaged_bridge_must_be_adopted_and_then_is_managed() {
 
 #[tokio::test]
 async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let instances = format!("{}/api/instances", server.base);
@@ -233,10 +231,9 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
     let claude = fake_claude(&sandbox);
     let agents_file = sandbox.dir.path().join("agents.json");
     std::fs::write(&agents_file, "[]").unwrap();
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
@@ -283,29 +280,14 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
 
     // And served.
     for prefix in ["/api", "/api/v1"] {
-        let (status, external) = call(
-            reqwest::Method::GET,
-            &format!("{}{prefix}/sessions", server.base),
-            None,
-        )
-        .await;
+        let (status, external) = server.get(&format!("{prefix}/sessions")).await;
         assert_eq!(status, 200);
         assert_eq!(external.as_object().unwrap().len(), 1, "{external}");
         assert_eq!(external["beta"][0]["attribution"], "external");
         assert_eq!(external["beta"][0]["parent_instance"], Value::Null);
-        let (_, tracked) = call(
-            reqwest::Method::GET,
-            &format!("{}{prefix}/sessions/tracked", server.base),
-            None,
-        )
-        .await;
+        let (_, tracked) = server.get(&format!("{prefix}/sessions/tracked")).await;
         assert_eq!(tracked[&id], frame["tracked"][&id]);
-        let (_, agents) = call(
-            reqwest::Method::GET,
-            &format!("{}{prefix}/agents", server.base),
-            None,
-        )
-        .await;
+        let (_, agents) = server.get(&format!("{prefix}/agents")).await;
         assert_eq!(agents.as_array().unwrap().len(), 1, "{agents}");
         assert_eq!(agents[0]["id"], "3c509237");
         assert_eq!(agents[0]["name"], "fix the build");
@@ -319,12 +301,7 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
     // A poll that fails keeps the previous result.
     std::fs::write(&agents_file, "not json").unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (_, tracked) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/sessions/tracked", server.base),
-        None,
-    )
-    .await;
+    let (_, tracked) = server.get("/api/sessions/tracked").await;
     assert_eq!(tracked[&id], frame["tracked"][&id]);
 }
 
@@ -336,10 +313,9 @@ async fn background_agents_are_dispatched_stopped_and_refused_cleanly() {
     sandbox.trust(&alpha);
     let claude = fake_claude(&sandbox);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let agents = format!("{}/api/agents", server.base);
@@ -379,10 +355,9 @@ async fn background_agent_refusals_run_nothing() {
     sandbox.trust(&alpha);
     let claude = fake_claude(&sandbox);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     let agents = format!("{}/api/agents", server.base);
@@ -465,10 +440,9 @@ async fn a_missing_claude_is_logged_once_per_change() {
     sandbox.project("alpha", &[]);
     // Where the fake will be installed; nothing there yet.
     let claude = sandbox.dir.path().join("bin/claude");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
             ("CLAUSTER_LOG_LEVEL", "debug"),

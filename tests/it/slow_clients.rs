@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::Sandbox;
 use support::inprocess::{InProcess, serve_with};
+use support::{Sandbox, ServesApi};
 
 /// A server in this process with the head limit at 0.4 s and the body limit at 0.6 s, and
 /// `extra` YAML in its config.
@@ -32,15 +32,6 @@ async fn serve_with_short_limits(sandbox: &Sandbox, extra: &str) -> InProcess {
         },
     )
     .await
-}
-
-fn port_of(server: &InProcess) -> u16 {
-    server
-        .base
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port in the base URL")
 }
 
 /// Reads until the server closes the stream (or resets it); what it sent. The read timeout
@@ -91,7 +82,7 @@ async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.projects_root()).unwrap();
     let server = serve_with_short_limits(&sandbox, "").await;
-    let port = port_of(&server);
+    let port = server.port();
 
     // Half a request head, then nothing.
     let mut head = connect(port);
@@ -155,7 +146,7 @@ async fn a_stalled_head_is_cut_off_over_tls() {
         "tls:\n  provision: self-signed\n  hostnames: [localhost]\n",
     )
     .await;
-    let port = port_of(&server);
+    let port = server.port();
     let cert = std::fs::read(sandbox.state_dir().join("tls").join("self-signed.crt"))
         .expect("the generated certificate");
     let mut roots = rustls::RootCertStore::empty();

@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use support::{Sandbox, Server, clauster_bin, hash_password, start_server, write_config};
+use support::{Sandbox, Server, ServesApi, hash_password, start_server, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite;
 
@@ -32,15 +32,6 @@ fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o777
-}
-
-fn port_of(server: &Server) -> u16 {
-    server
-        .base
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port in the base URL")
 }
 
 /// A rustls client that trusts only the certificate in `cert_pem`.
@@ -123,7 +114,7 @@ async fn self_signed_serves_https_and_websockets_and_is_kept_until_hostnames_cha
     let sandbox = Sandbox::new();
     write_config(&sandbox, &self_signed_config("localhost, 127.0.0.1"));
     let server = start(&sandbox);
-    let port = port_of(&server);
+    let port = server.port();
     let log = server.log();
     assert!(
         log.contains(&format!("| https://127.0.0.1:{port}")),
@@ -184,7 +175,7 @@ async fn self_signed_serves_https_and_websockets_and_is_kept_until_hostnames_cha
         server.log()
     );
     assert_eq!(std::fs::read(dir.join("self-signed.crt")).unwrap(), cert);
-    let response = https_get(port_of(&server), &cert, "localhost", "/healthz")
+    let response = https_get(server.port(), &cert, "localhost", "/healthz")
         .await
         .expect("the same certificate still verifies");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -203,7 +194,7 @@ async fn self_signed_serves_https_and_websockets_and_is_kept_until_hostnames_cha
     let renewed = std::fs::read(dir.join("self-signed.crt")).unwrap();
     assert_ne!(renewed, cert);
     assert_eq!(mode(&dir.join("self-signed.key")), 0o600);
-    let port = port_of(&server);
+    let port = server.port();
     let response = https_get(port, &renewed, "clauster.test", "/healthz")
         .await
         .expect("the new name verifies");
@@ -245,7 +236,7 @@ async fn provision_off_serves_the_operators_pair() {
         "tls:\n  cert_file: ~/certs/cert.pem\n  key_file: ~/certs/key.pem\n",
     );
     let server = start(&sandbox);
-    let port = port_of(&server);
+    let port = server.port();
     let log = server.log();
     assert!(
         log.contains(&format!("| https://127.0.0.1:{port}")),
@@ -265,11 +256,7 @@ async fn provision_off_serves_the_operators_pair() {
 
 /// Runs `clauster run` expecting it to refuse: (exit code, stderr).
 fn refused_run(sandbox: &Sandbox) -> (Option<i32>, String) {
-    let port = support::free_port().to_string();
-    let out = sandbox
-        .command(clauster_bin())
-        .args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
+    let out = support::clauster_run(sandbox, None)
         .output()
         .expect("run clauster");
     (
@@ -439,7 +426,7 @@ async fn a_login_over_native_tls_sets_a_secure_cookie_without_the_clear_text_war
         ),
     );
     let server = start(&sandbox);
-    let port = port_of(&server);
+    let port = server.port();
     let cert = std::fs::read(tls_dir(&sandbox).join("self-signed.crt")).unwrap();
     let form = "password=correct+horse+battery";
     let response = https_request(
@@ -515,7 +502,7 @@ async fn a_self_signed_pair_near_its_expiry_or_without_a_record_is_made_again() 
     );
     let second = std::fs::read(dir.join("self-signed.crt")).unwrap();
     assert_ne!(second, first);
-    let response = https_get(port_of(&server), &second, "localhost", "/healthz")
+    let response = https_get(server.port(), &second, "localhost", "/healthz")
         .await
         .expect("the new certificate verifies");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

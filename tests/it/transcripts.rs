@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame, start_server};
+use support::{Sandbox, ServesApi, next_frame, start_server};
 
 /// The real-shaped session of the core's tests: streamed duplicate lines, an edit with its
 /// patch, a failing Bash call with a secret in its output, a subagent run written inline, an
@@ -21,20 +21,9 @@ const SESSION_FIXTURE: &str =
 const SESSION: &str = "5b2f0a4e-1c1d-4f7e-9a55-3d0f5e6a7b10";
 const OTHER: &str = "33333333-3333-4333-8333-333333333333";
 
-fn slug(path: &Path) -> String {
-    path.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
 /// `~/.claude/projects/<slug of the canonical project>`, created.
 pub(crate) fn slug_dir(sandbox: &Sandbox, project: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(project).expect("canonical project");
-    let dir = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(slug(&canonical));
+    let dir = sandbox.claude_project_dir(project);
     std::fs::create_dir_all(&dir).expect("create the slug dir");
     dir
 }
@@ -60,12 +49,7 @@ fn reply_line(id: &str, block: &Value) -> String {
 }
 
 async fn get(server: &support::Server, path: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}{path}", server.base),
-        None,
-    )
-    .await
+    server.get(path).await
 }
 
 async fn get_text(server: &support::Server, path: &str) -> (u16, String) {

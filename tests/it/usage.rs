@@ -9,17 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame, start_server};
+use support::{Sandbox, ServesApi, next_frame, start_server, trusted_project};
 
 const SESSION_A: &str = "11111111-1111-4111-8111-111111111111";
 const SESSION_B: &str = "22222222-2222-4222-8222-222222222222";
 
 /// Claude Code's directory name for a path: every non-alphanumeric ASCII character → `-`.
 fn slug(path: &Path) -> String {
-    path.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+    clauster_core::slug::slug(&path.to_string_lossy())
 }
 
 /// `~/.claude/projects/<slug of the canonical project>`, created.
@@ -66,12 +63,7 @@ fn append(path: &Path, text: &str) {
 }
 
 async fn usage(server: &support::Server, project: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/{project}/usage", server.base),
-        None,
-    )
-    .await
+    server.get(&format!("/api/projects/{project}/usage")).await
 }
 
 /// Polls the usage route until `check` holds (the watcher and the 2 s sweep make changes
@@ -245,12 +237,7 @@ async fn golden_totals_over_duplicates_resumes_subagents_and_worktrees() {
 }
 
 async fn check_conversation_list(server: &support::Server) {
-    let (status, list) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/transcripts", server.base),
-        None,
-    )
-    .await;
+    let (status, list) = server.get("/api/projects/alpha/transcripts").await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["project"], "alpha");
     let sessions = list["sessions"].as_array().unwrap();
@@ -417,12 +404,7 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
     // Computed once, so the snapshot carries it.
     assert_eq!(usage(&server, "alpha").await.1["messages"], 1);
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    assert_eq!(next_frame(&mut socket).await["type"], "hello");
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     assert_eq!(snapshot["usage"]["alpha"]["messages"], 1, "{snapshot}");
     assert_eq!(snapshot["usage"]["alpha"]["cost_usd"], 0.001);
 
@@ -461,19 +443,9 @@ async fn usage_mode_off_reads_nothing() {
         (body["transcripts"].clone(), body["messages"].clone()),
         (json!(0), json!(0))
     );
-    let (_, state) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/state", server.base),
-        None,
-    )
-    .await;
+    let (_, state) = server.get("/api/state").await;
     assert_eq!(state["usage"], json!({}), "{state}");
-    let (_, list) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/transcripts", server.base),
-        None,
-    )
-    .await;
+    let (_, list) = server.get("/api/projects/alpha/transcripts").await;
     assert_eq!(list["sessions"], json!([]));
 }
 
@@ -509,12 +481,7 @@ async fn usage_routes_refuse_invalid_names_and_answer_zeros_for_unknown_ones() {
         ),
     ] {
         for route in ["usage", "transcripts"] {
-            let (status, body) = call(
-                reqwest::Method::GET,
-                &format!("{}/api/projects/{name}/{route}", server.base),
-                None,
-            )
-            .await;
+            let (status, body) = server.get(&format!("/api/projects/{name}/{route}")).await;
             assert_eq!(
                 (status, body["detail"].as_str()),
                 (422, Some(detail)),
@@ -544,12 +511,7 @@ async fn an_unreadable_projects_directory_is_a_503() {
         (status, body["detail"].as_str()),
         (503, Some("could not read usage transcripts"))
     );
-    let (status, body) = call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/transcripts", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/alpha/transcripts").await;
     assert_eq!(
         (status, body["detail"].as_str()),
         (503, Some("could not read transcripts"))
@@ -614,9 +576,7 @@ async fn a_shared_slug_is_split_by_first_cwd() {
 /// replies; the dashboard's socket sees the §6 fixture's cost, then the growth.
 #[tokio::test]
 async fn a_running_bridge_transcript_is_rolled_up_live() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({"transcript": "1", "transcript_append_ms": "400"}).to_string(),
@@ -718,12 +678,7 @@ async fn the_server_html_carries_the_badges() {
     // The rollup and the host checks computed once, as the snapshot would carry them.
     let (status, body) = usage(&server, "alpha").await;
     assert_eq!(status, 200, "{body}");
-    let (status, readiness) = call(
-        reqwest::Method::POST,
-        &format!("{}/api/readiness/recheck", server.base),
-        None,
-    )
-    .await;
+    let (status, readiness) = server.post_empty("/api/readiness/recheck").await;
     assert_eq!(status, 200, "{readiness}");
     let level = readiness["level"].as_str().unwrap().to_owned();
 

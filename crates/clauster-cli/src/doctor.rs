@@ -80,14 +80,7 @@ pub fn doctor(config_path: Option<&Path>, json: bool) -> ExitCode {
 }
 
 fn computed(config: &Config, first: Check) -> Result<Vec<Check>, ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|err| {
-            eprintln!("clauster: error: cannot start the async runtime: {err}");
-            ExitCode::FAILURE
-        })?;
+    let runtime = crate::headless::runtime_or_exit(Some(2))?;
     let mut rows = runtime.block_on(checks(config, first));
     let (port, server) = listener_rows(config);
     rows.push(check("port", port));

@@ -81,16 +81,10 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
         load_input: clauster_core::config::ConfigInput::default(),
     };
     let thread = std::thread::spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        {
+        let runtime = match runtime(Some(2)) {
             Ok(runtime) => runtime,
             Err(err) => {
-                let _ = report_tx.send(Report::Failed(format!(
-                    "cannot start the async runtime: {err}"
-                )));
+                let _ = report_tx.send(Report::Failed(err));
                 return;
             }
         };
@@ -139,4 +133,26 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
         }
         Err(_) => Err("the engine did not start; try again in a moment".into()),
     }
+}
+
+/// A multi-threaded runtime with every driver: `workers` threads, or one per core.
+pub fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the async runtime: {err}"))
+}
+
+/// [`runtime`], or the failure exit code after saying why there is none.
+pub fn runtime_or_exit(
+    workers: Option<usize>,
+) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    runtime(workers).map_err(|err| {
+        eprintln!("clauster: error: {err}");
+        std::process::ExitCode::FAILURE
+    })
 }

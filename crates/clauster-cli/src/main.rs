@@ -630,15 +630,9 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
         eprintln!("clauster: {notice}");
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match headless::runtime_or_exit(None) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("clauster: error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(serve(loaded))
 }

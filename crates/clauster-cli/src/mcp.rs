@@ -90,16 +90,9 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         handler.surface()
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::headless::runtime_or_exit(Some(2)) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("clauster: error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let served = runtime.block_on(clauster_mcp::serve_stdio(handler));
     runtime.shutdown_timeout(Duration::from_secs(1));

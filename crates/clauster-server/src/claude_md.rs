@@ -236,7 +236,7 @@ pub async fn write(
     };
     // The `has_claude_md` chip may have changed.
     state.invalidate_projects();
-    let refreshed = crate::state::projects_blocking(state.clone()).await;
+    let refreshed = crate::projects::projects_blocking(state.clone()).await;
     if let Some(card) = refreshed
         .ok()
         .and_then(|all| all.into_iter().find(|p| p.name == name))

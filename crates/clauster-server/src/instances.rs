@@ -167,7 +167,7 @@ pub async fn app_state(State(state): State<AppState>) -> Result<Response, ApiErr
 
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let instances = state.engine().list().await?;
-    let projects = crate::state::projects_blocking(state.clone()).await?;
+    let projects = crate::projects::projects_blocking(state.clone()).await?;
     let preflight = crate::preflight::check_all_off_thread(state, projects.clone()).await;
     Ok(Snapshot {
         projects,

@@ -19,6 +19,7 @@ mod control;
 pub mod control_client;
 pub mod doctor;
 mod engine;
+mod env;
 mod error;
 mod guide;
 mod headers;
@@ -260,7 +261,7 @@ async fn serve_on(
         // A server brings kept projects back (bridges.md §11.1); a command's own engine,
         // which lives for one command, never launches what it was not asked to.
         bring_up_kept: holder == store::Holder::Server,
-        claude_global_file,
+        claude_global_file: claude_global_file.clone(),
         server_env: std::env::vars_os().collect(),
         self_exe: options.self_exe.clone(),
         recap_hook: config.claude.resume_recap.then(|| claude_files::RecapHook {
@@ -314,7 +315,18 @@ async fn serve_on(
         &mut features,
         config_editor::ConfigEditor::new(config_file.clone(), load_input),
     );
-    let state = state::AppState::new(config, context, options, engine, features);
+    let (discovery, rediscover) =
+        projects::Discovery::start(&config.projects_root, &claude_global_file);
+    state::register_feature(&mut features, discovery);
+    let state = state::AppState::new(
+        config,
+        context,
+        options,
+        engine,
+        features,
+        claude_global_file,
+    );
+    projects::spawn_rediscovery(&state, rediscover);
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();

@@ -57,7 +57,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 /// `GET /api/projects/preflight` → `{"<name>": {"ok", "checks"}}`.
 pub async fn all(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let projects = crate::state::projects_blocking(state.clone()).await?;
+    let projects = crate::projects::projects_blocking(state.clone()).await?;
     let reports = check_all_off_thread(&state, projects).await;
     Ok(Json(reports).into_response())
 }
@@ -69,7 +69,7 @@ pub async fn one(
     ProjectParam(found): ProjectParam,
 ) -> Result<Response, ApiError> {
     // The card's facts (trust, MCP) come with the cached list entry.
-    let projects = crate::state::projects_blocking(state.clone()).await?;
+    let projects = crate::projects::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()
         .find(|p| p.name == found.name.as_str())

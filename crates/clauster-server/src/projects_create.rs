@@ -25,7 +25,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 /// `GET /api/projects`: every discovered project.
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let projects = crate::state::projects_blocking(state).await?;
+    let projects = crate::projects::projects_blocking(state).await?;
     Ok(Json(projects).into_response())
 }
 
@@ -70,7 +70,7 @@ pub async fn create(
         return Err(err);
     }
     state.invalidate_projects();
-    let projects = crate::state::projects_blocking(state.clone()).await?;
+    let projects = crate::projects::projects_blocking(state.clone()).await?;
     let project = projects
         .into_iter()
         .find(|p| p.name == name.as_str())

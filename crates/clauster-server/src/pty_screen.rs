@@ -1,6 +1,10 @@
 //! `/ws/pty-screen/{id}` (http-api.md §8.3, pty.md §6): the keeper's redacted screen frames,
 //! relayed as the keeper writes them (a file notification on the screen sidecar; a 0.25 s poll
 //! only where notifications are unavailable). Read-only: client text is ignored.
+//!
+//! The one exception to invariant 6 (only `clauster-wire` types cross the wire): frames are
+//! forwarded as the core's `pty_sidecar` type, as read from the keeper's file, and the UI
+//! decodes them as `clauster_wire::PtyScreenFrame`; the two are kept equal by hand.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -13,7 +13,8 @@ use tower_http::compression::predicate::{Predicate, SizeAbove};
 use crate::auth::{Auth, login};
 use crate::error::ApiError;
 use crate::headers::{self, CspNonce};
-use crate::state::{AppState, projects_blocking};
+use crate::projects::projects_blocking;
+use crate::state::AppState;
 use crate::{
     assets, clone, instances, log_tail, page, projects_create, sessions_routes, status_routes,
     trust_routes,

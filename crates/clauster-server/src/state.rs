@@ -3,16 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, Weak};
-use std::time::Duration;
 
 use clauster_core::config::{Config, Secret};
-use clauster_wire::{Frame, PageContext, Project};
+use clauster_wire::PageContext;
 
 use crate::ServeOptions;
 use crate::engine::Engine;
-use crate::error::ApiError;
-use crate::projects;
-use crate::trust;
 
 /// What `serve` runs with: the validated configuration and the facts the CLI learned while
 /// reading it.
@@ -51,88 +47,6 @@ struct Inner {
     /// The features' own services (usage rollup, metrics, clone jobs, …), one per type,
     /// registered by `serve_on`: the state knows no feature (see [`AppState::feature`]).
     features: axum::http::Extensions,
-    /// The last discovery and when it ran (see [`AppState::cached_projects`]).
-    projects: Arc<ProjectsCache>,
-    /// Invalidates `projects` when a directory appears in or leaves `projects_root`, or
-    /// Claude's global file (trust) changes, and wakes the rediscovery task; `None` where
-    /// notifications are unavailable.
-    _projects_watcher: Option<notify::RecommendedWatcher>,
-    /// The last discovery, which the next one is compared with to publish `project` and
-    /// `project_removed` frames; `None` until the first. Held across a discovery, so
-    /// discoveries run one at a time and their frames go out in order.
-    known_projects: std::sync::Mutex<Option<Vec<Project>>>,
-}
-
-type ProjectsCache = std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<Project>>)>>;
-
-/// Watches what discovery reads besides the project directories' insides. Every change
-/// invalidates the cache; a change in `projects_root` or to the global file also sends a
-/// wake-up on `wake` (a full channel already holds one, which is enough).
-fn watch_projects(
-    root: &Path,
-    global_file: &Path,
-    cache: Arc<ProjectsCache>,
-    wake: tokio::sync::mpsc::Sender<()>,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::{RecursiveMode, Watcher};
-    let watched_root = root.to_path_buf();
-    let global_name = global_file.file_name().map(std::ffi::OsStr::to_os_string);
-    let handler = move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        // Discovery reads what it watches; only a change invalidates (`watch::is_change`).
-        if !crate::watch::is_change(event.kind) {
-            return;
-        }
-        if let Ok(mut cache) = cache.lock() {
-            *cache = None;
-        }
-        // The global file's directory is usually HOME, where much else changes.
-        let relevant = event.paths.iter().any(|path| {
-            path.starts_with(&watched_root)
-                || global_name
-                    .as_ref()
-                    .is_some_and(|name| path.file_name() == Some(name.as_os_str()))
-        });
-        if relevant {
-            let _ = wake.try_send(());
-        }
-    };
-    let mut watcher = notify::recommended_watcher(handler).ok()?;
-    watcher.watch(root, RecursiveMode::NonRecursive).ok()?;
-    if let Some(dir) = global_file.parent() {
-        // Best effort: trust written by claude itself.
-        let _ = watcher.watch(dir, RecursiveMode::NonRecursive);
-    }
-    Some(watcher)
-}
-
-/// How long a discovery is served without looking at the disk again. Clauster's own changes
-/// (trust, create, clone, CLAUDE.md) invalidate it at once; this bounds how long a change
-/// made behind its back (a new directory, a `.git` appearing) takes to show.
-const PROJECTS_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// How long the rediscovery task lets a burst of watcher events settle before it looks:
-/// `git clone` or `mkdir -p a/b` produce several events for one visible change.
-const REDISCOVERY_SETTLE: Duration = Duration::from_millis(250);
-
-/// Rediscovers the projects after each (settled) watcher wake-up, so a directory added or
-/// removed behind Clauster's back reaches connected clients as a `project` /
-/// `project_removed` frame (ui.md §14). Ends when the state is dropped: the watcher, and with
-/// it the sender, go with it.
-fn spawn_rediscovery(state: Weak<Inner>, mut wake: tokio::sync::mpsc::Receiver<()>) {
-    tokio::spawn(async move {
-        while wake.recv().await.is_some() {
-            tokio::time::sleep(REDISCOVERY_SETTLE).await;
-            // Events that arrived while settling are covered by the discovery below.
-            let _ = wake.try_recv();
-            let Some(inner) = state.upgrade() else { return };
-            let state = AppState { inner };
-            state.invalidate_projects();
-            if let Err(err) = projects_blocking(state).await {
-                tracing::debug!("rediscovery after a change in projects_root failed: {err:?}");
-            }
-        }
-    });
 }
 
 impl AppState {
@@ -142,17 +56,9 @@ impl AppState {
         options: ServeOptions,
         engine: Engine,
         features: axum::http::Extensions,
+        claude_global_file: PathBuf,
     ) -> Self {
-        let claude_global_file = trust::global_config_file(&config, &ProcessEnv);
-        let projects = Arc::new(ProjectsCache::default());
-        let (wake, woken) = tokio::sync::mpsc::channel(1);
-        let projects_watcher = watch_projects(
-            &config.projects_root,
-            &claude_global_file,
-            Arc::clone(&projects),
-            wake,
-        );
-        let state = Self {
+        Self {
             inner: Arc::new(Inner {
                 root_path: config.root_path.clone(),
                 config: std::sync::RwLock::new(config),
@@ -161,13 +67,13 @@ impl AppState {
                 options,
                 engine,
                 features,
-                projects,
-                _projects_watcher: projects_watcher,
-                known_projects: std::sync::Mutex::new(None),
             }),
-        };
-        spawn_rediscovery(Arc::downgrade(&state.inner), woken);
-        state
+        }
+    }
+
+    /// A handle that does not keep the state alive (for tasks that end with it).
+    pub fn downgrade(&self) -> WeakAppState {
+        WeakAppState(Arc::downgrade(&self.inner))
     }
 
     pub fn engine(&self) -> &Engine {
@@ -244,95 +150,19 @@ impl AppState {
     pub fn version(&self) -> &'static str {
         env!("CARGO_PKG_VERSION")
     }
-
-    fn projects_root(&self) -> PathBuf {
-        self.config().projects_root.clone()
-    }
-
-    /// Discovers the projects and describes each card, and publishes what changed since the
-    /// previous discovery (`project` for new or changed cards, `project_removed` for gone
-    /// ones), whoever caused the change. Blocking: call off the async workers.
-    pub fn projects(&self) -> Result<Vec<Project>, ApiError> {
-        let mut known = self
-            .inner
-            .known_projects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let list = self.discover_projects()?;
-        if let Some(before) = known.as_deref() {
-            let frames = projects::changes(before, &list);
-            let global = (!frames.is_empty())
-                .then(|| crate::project_checks::read_global(self.claude_global_file()));
-            for mut frame in frames {
-                if let (Frame::Project { project, preflight }, Some(global)) = (&mut frame, &global)
-                {
-                    *preflight = Some(crate::project_checks::check_project(project, global));
-                }
-                self.inner.engine.publish(frame);
-            }
-        }
-        *known = Some(list.clone());
-        if let Ok(mut cache) = self.inner.projects.lock() {
-            *cache = Some((std::time::Instant::now(), Arc::new(list.clone())));
-        }
-        Ok(list)
-    }
-
-    /// The last discovery while it is fresh (at most [`PROJECTS_FRESH`] old).
-    pub fn cached_projects(&self) -> Option<Arc<Vec<Project>>> {
-        let cache = self.inner.projects.lock().ok()?;
-        let (at, list) = cache.as_ref()?;
-        (at.elapsed() < PROJECTS_FRESH).then(|| Arc::clone(list))
-    }
-
-    /// Forgets the cached discovery after a change Clauster made itself.
-    pub fn invalidate_projects(&self) {
-        if let Ok(mut cache) = self.inner.projects.lock() {
-            *cache = None;
-        }
-    }
-
-    fn discover_projects(&self) -> Result<Vec<Project>, ApiError> {
-        let found = projects::discover(&self.projects_root()).map_err(|err| {
-            ApiError::internal(format!(
-                "cannot list projects_root {}: {err}; check that it exists and is readable",
-                self.projects_root().display()
-            ))
-        })?;
-        let trusted = trust::load_trusted(&self.inner.claude_global_file);
-        let config = self.config();
-        Ok(found
-            .iter()
-            .map(|p| {
-                let allow_bypass = config
-                    .projects
-                    .get(p.name.as_str())
-                    .is_some_and(|s| s.allow_bypass_permissions);
-                projects::describe(p, &trusted, allow_bypass)
-            })
-            .collect())
-    }
 }
 
-/// The server process's own environment, read where Claude's file locations depend on it.
-#[derive(Debug)]
-pub struct ProcessEnv;
+pub use crate::env::ProcessEnv;
 
-impl trust::Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    }
-}
+/// [`AppState`] without keeping it alive: see [`AppState::downgrade`].
+#[derive(Clone, Debug)]
+pub struct WeakAppState(Weak<Inner>);
 
-/// The projects, from the cache while it is fresh; discovery touches the filesystem, so it
-/// runs off the async workers.
-pub async fn projects_blocking(state: AppState) -> Result<Vec<Project>, ApiError> {
-    if let Some(list) = state.cached_projects() {
-        return Ok(list.as_ref().clone());
+impl WeakAppState {
+    /// The state, while anything else still holds it.
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
     }
-    tokio::task::spawn_blocking(move || state.projects())
-        .await
-        .map_err(|_| ApiError::internal("project discovery panicked; see the server log"))?
 }
 
 /// Registers a feature's service for [`AppState::feature`].

@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 use clauster_core::claude_json::{self, TrustedPaths};
 use clauster_core::config::Config;
 
-/// Where environment variables come from: the process in production, a map in tests.
-pub trait Env {
-    fn var(&self, name: &str) -> Option<String>;
-}
+pub use crate::env::Env;
 
 /// Claude's global config file `G` (bridges.md §12.1): `~/.claude.json` when claude gets no
 /// `CLAUDE_CONFIG_DIR` at all, otherwise `<D>/.claude.json`.

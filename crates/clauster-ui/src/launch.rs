@@ -837,19 +837,12 @@ mod tests {
     }
 
     fn context(launch_mode: &str, pty: bool, spawn: &str, permission: &str) -> PageContext {
-        serde_json::from_value(serde_json::json!({
-            "version": "0.1.0", "instance_name": null, "projects_root": "/p", "root_path": "",
-            "config_file_found": true, "auth_enabled": false, "launch_mode": launch_mode,
-            "instance_defaults": {"spawn_mode": spawn, "permission_mode": permission,
-                "verbose": false, "capacity": 32, "max_bridges": null, "session_name_prefix": null},
-            "pty_supported": pty, "pty_screen": false,
-            "usage": {"mode": "off", "currency": "USD", "currency_symbol": "$", "fx_rate": 1.0,
-                "token_total_includes_cache": true},
-            "metrics": {"enabled": true, "show_disk": true, "normalize_cpu": false, "poll_seconds": 4.0},
-            "clone": {"enabled": true, "allowed_schemes": ["https"]},
-            "reaper_ui": false
-        }))
-        .expect("a valid context")
+        let mut json = crate::fixtures::context_json();
+        json["launch_mode"] = launch_mode.into();
+        json["pty_supported"] = pty.into();
+        json["instance_defaults"]["spawn_mode"] = spawn.into();
+        json["instance_defaults"]["permission_mode"] = permission.into();
+        crate::fixtures::context_from(json)
     }
 
     #[test]

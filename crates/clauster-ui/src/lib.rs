@@ -11,6 +11,8 @@ mod cards;
 mod dom;
 mod failure;
 mod failure_text;
+#[cfg(test)]
+mod fixtures;
 mod follow;
 mod header;
 mod help;

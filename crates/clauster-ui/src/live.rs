@@ -102,6 +102,19 @@ struct Marks {
 }
 
 impl Store {
+    /// The label of instance `id` as the store has it now, following its changes; the id
+    /// itself while the instance is unknown (the panels of logs and terminals show it).
+    pub fn instance_label(self, id: &str) -> Memo<String> {
+        let id = id.to_owned();
+        Memo::new(move |_| {
+            self.instances.with(|list| {
+                list.iter()
+                    .find(|i| i.instance_id == id)
+                    .map_or_else(|| id.clone(), |i| i.label.clone())
+            })
+        })
+    }
+
     pub fn new(context: PageContext, projects: Vec<Project>, instances: Vec<Instance>) -> Self {
         Self {
             context: RwSignal::new(context),
@@ -761,19 +774,7 @@ mod tests {
     }
 
     fn context() -> PageContext {
-        serde_json::from_value(serde_json::json!({
-            "version": "0.1.0", "instance_name": null, "projects_root": "/p", "root_path": "",
-            "config_file_found": true, "auth_enabled": false, "launch_mode": "standard",
-            "instance_defaults": {"spawn_mode": "same-dir", "permission_mode": "default",
-                "verbose": false, "capacity": 32, "max_bridges": null, "session_name_prefix": null},
-            "pty_supported": false, "pty_screen": false,
-            "usage": {"mode": "off", "currency": "USD", "currency_symbol": "$", "fx_rate": 1.0,
-                "token_total_includes_cache": true},
-            "metrics": {"enabled": true, "show_disk": true, "normalize_cpu": false, "poll_seconds": 4.0},
-            "clone": {"enabled": true, "allowed_schemes": ["https"]},
-            "reaper_ui": false
-        }))
-        .expect("a valid context")
+        crate::fixtures::context_from(crate::fixtures::context_json())
     }
 
     fn project(name: &str) -> serde_json::Value {

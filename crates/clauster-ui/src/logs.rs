@@ -54,16 +54,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
     let buffer = RwSignal::new(LogBuffer::default());
     let at_bottom = RwSignal::new(true);
     let console = NodeRef::<leptos::html::Div>::new();
-    let label = {
-        let id = id.clone();
-        Memo::new(move |_| {
-            store.instances.with(|list| {
-                list.iter()
-                    .find(|i| i.instance_id == id)
-                    .map_or_else(|| id.clone(), |i| i.label.clone())
-            })
-        })
-    };
+    let label = store.instance_label(&id);
     let follow = Follow::start(store, &id, &format!("/ws/bridge-log/{id}"), move |line| {
         buffer.update(|b| b.push(line));
         true

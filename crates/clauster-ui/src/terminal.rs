@@ -49,16 +49,7 @@ impl ScreenView {
 #[component]
 pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
     let view_state = RwSignal::new(ScreenView::default());
-    let label = {
-        let id = id.clone();
-        Memo::new(move |_| {
-            store.instances.with(|list| {
-                list.iter()
-                    .find(|i| i.instance_id == id)
-                    .map_or_else(|| id.clone(), |i| i.label.clone())
-            })
-        })
-    };
+    let label = store.instance_label(&id);
     let follow = Follow::start(store, &id, &format!("/ws/pty-screen/{id}"), move |text| {
         view_state.try_update(|v| v.accept(&text)) == Some(true)
     });

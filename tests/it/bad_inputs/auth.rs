@@ -65,16 +65,7 @@ async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
         .await;
 
     // A real session to tamper with.
-    let ok = form_login(&bench, PASSWORD, None)
-        .send(&bench.server.base)
-        .await;
-    assert_eq!(ok.status, 303, "{}", ok.body);
-    let cookie = ok
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = session_cookie(&bench).await;
     let name = cookie.split('=').next().expect("name").to_owned();
     assert_eq!(
         get("/api/state")
@@ -259,16 +250,7 @@ async fn rows_86_to_90_step_up_refusals() {
             &is("authentication required"),
         )
         .await;
-    let ok = form_login(&bench, PASSWORD, None)
-        .send(&bench.server.base)
-        .await;
-    assert_eq!(ok.status, 303, "{}", ok.body);
-    let session = ok
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let session = session_cookie(&bench).await;
     // Row 90: over the 4 KiB body cap, before any hashing (and not counted).
     let big = format!("{{\"password\": \"{}\"}}", "x".repeat(5000));
     bench

@@ -63,17 +63,7 @@ async fn rows_35_to_40_and_42_clone_refusals() {
             starts("unknown or expired clone job"),
         ),
     ];
-    for (url, host, ip) in [
-        ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
-        ("https://[::1]/x", "::1", "::1"),
-        (
-            "https://169.254.169.254/",
-            "169.254.169.254",
-            "169.254.169.254",
-        ),
-        ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
-        ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
-    ] {
+    for (url, host, ip) in support::inprocess::ALWAYS_BLOCKED {
         cases.push((
             36,
             clone(url),
@@ -96,17 +86,7 @@ async fn rows_36_37_and_42_with_private_hosts_allowed() {
     write_config(&sandbox, "clone:\n  allow_private_hosts: true\n");
     let bench = Bench::start(sandbox, &[]);
     let clone = |url: &str| post("/api/projects/clone", json!({"name": "fresh", "url": url}));
-    for (url, host, ip) in [
-        ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
-        ("https://[::1]/x", "::1", "::1"),
-        (
-            "https://169.254.169.254/",
-            "169.254.169.254",
-            "169.254.169.254",
-        ),
-        ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
-        ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
-    ] {
+    for (url, host, ip) in support::inprocess::ALWAYS_BLOCKED {
         bench
             .refuses(
                 36,

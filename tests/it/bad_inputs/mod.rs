@@ -27,11 +27,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Sandbox, Server, clauster_bin, fake_claude, hash_password, hex, over_control_socket,
+    Answer, Sandbox, Server, clauster_bin, fake_claude, hash_password, hex, over_control_socket,
     process_exists, sha256_hex, start_server, wait_for, write_config,
 };
 use tokio_tungstenite::tungstenite;
@@ -229,12 +228,7 @@ impl Request {
                 .body(bytes.clone()),
             Body::Form(password) => request.form(&[("password", password)]),
         };
-        let response = request.send().await.expect("request");
-        Answer {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: response.text().await.unwrap_or_default(),
-        }
+        Answer::of(request).await
     }
 }
 
@@ -256,25 +250,6 @@ fn get(path: impl Into<String>) -> Request {
 
 fn delete(path: impl Into<String>) -> Request {
     Request::new(reqwest::Method::DELETE, path, Body::Empty)
-}
-
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
 }
 
 /// The expected `detail` of an answer.
@@ -444,11 +419,7 @@ fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -
 
 // Rows 53, 54: configuration refusals of `clauster run`.
 fn run_refused(sandbox: &Sandbox, args: &[&str]) -> String {
-    let port = support::free_port().to_string();
-    let output = sandbox
-        .command(clauster_bin())
-        .args(["run", "--port", &port, "--projects-root"])
-        .arg(sandbox.projects_root())
+    let output = support::clauster_run(sandbox, None)
         .args(args)
         .output()
         .expect("run clauster");

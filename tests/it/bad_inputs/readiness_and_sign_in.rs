@@ -32,16 +32,7 @@ async fn row_79_readiness_routes_need_auth_and_an_allowed_origin() {
             ),
         ])
         .await;
-    let ok = form_login(&bench, PASSWORD, None)
-        .send(&bench.server.base)
-        .await;
-    assert_eq!(ok.status, 303, "{}", ok.body);
-    let cookie = ok
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = session_cookie(&bench).await;
     bench
         .refuses(
             79,
@@ -86,16 +77,7 @@ async fn row_80_sign_in_routes_refuse_before_running_anything() {
             ),
         ])
         .await;
-    let ok = form_login(&bench, PASSWORD, None)
-        .send(&bench.server.base)
-        .await;
-    assert_eq!(ok.status, 303, "{}", ok.body);
-    let cookie = ok
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = session_cookie(&bench).await;
     bench
         .table(vec![
             (
@@ -162,16 +144,7 @@ async fn rows_130_133_the_token_sign_out_and_qr_routes_refuse_before_running_any
             ),
         ])
         .await;
-    let ok = form_login(&bench, PASSWORD, None)
-        .send(&bench.server.base)
-        .await;
-    assert_eq!(ok.status, 303, "{}", ok.body);
-    let cookie = ok
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = session_cookie(&bench).await;
     let with = |request: Request| request.header("cookie", &cookie).header("origin", &own);
     bench
         .table(vec![

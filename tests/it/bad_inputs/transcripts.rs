@@ -119,15 +119,7 @@ async fn transcript_viewer_with_auth_on() {
         Err(403)
     );
 
-    let ok = form_login(&bench, PASSWORD, None)
-        .send(&bench.server.base)
-        .await;
-    let cookie = ok
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = session_cookie(&bench).await;
     let mut request = format!("{}/ws/transcript/alpha/{S}?offset=0", bench.server.ws)
         .into_client_request()
         .expect("a ws request");

@@ -9,36 +9,17 @@ use super::*;
 pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let mut hasher = sandbox.command(clauster_bin());
-    hasher
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = hasher.spawn().expect("run hash-password");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"browser-pw\nbrowser-pw\n").unwrap();
-    }
-    let out = child.wait_with_output().expect("hash-password output");
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    std::fs::write(
-        sandbox.dir.path().join("clauster.yml"),
-        format!("auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"),
-    )
-    .unwrap();
+    password_config(&sandbox);
     let server = start_server(&sandbox, None, &[], &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
-    let checks = tokio::spawn(async move {
+    with_browser(&sandbox, move |client| async move {
         client
             .goto(&format!("{base}/"))
             .await
             .expect("load the page");
-        let field = wait_css(&client, "input[name='password']", 10, &log).await;
+        wait_css(&client, "input[name='password']", 10, &log).await;
         assert!(
             client
                 .current_url()
@@ -47,36 +28,17 @@ pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
                 .path()
                 .ends_with("/login")
         );
-        field.send_keys("wrong").await.unwrap();
-        client
-            .find(Locator::Css("button[type='submit']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit_password(&client, "wrong", &log).await;
         let error = wait_css(&client, ".login-error", 10, &log).await;
         assert_eq!(error.text().await.unwrap(), "Wrong password.");
 
-        let field = wait_css(&client, "input[name='password']", 10, &log).await;
-        field.send_keys("browser-pw").await.unwrap();
-        client
-            .find(Locator::Css("button[type='submit']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit_password(&client, "browser-pw", &log).await;
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
         wait_css(&client, "[data-project='alpha']", 5, &log).await;
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("dashboard-signed-in.png"), png).unwrap();
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 }
 
 /// ui.md §2 and §11: **Log out** in the header ends the session and lands on the login page;

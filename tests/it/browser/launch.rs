@@ -20,17 +20,11 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
     ]);
     let log = sandbox.dir.path().join("clauster.log");
     let _server = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(up.is_some(), "clauster did not start");
+    let up = listening(port, Duration::from_secs(20));
+    assert!(up, "clauster did not start");
 
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
     // Checks run in a task so a failed assertion still closes the browser below.
-    let checks = tokio::spawn(async move {
+    with_browser(&sandbox, move |client| async move {
         client
             .goto(&format!("http://127.0.0.1:{port}/"))
             .await
@@ -76,12 +70,8 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 
         let png = client.screenshot().await.expect("take a screenshot");
         std::fs::write(artifacts_dir().join("dashboard-desktop.png"), png).unwrap();
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 }
 
 /// ui.md §15 #2, #3, #5 and #12: the trust gate (cancel leaves the project untrusted), a
@@ -96,12 +86,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let card = "[data-project='alpha']";
         assert_eq!(
             text_of(&client, ".zone.active .empty-note", &log).await,
@@ -144,10 +129,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
             "focus returns to Start Claude"
         );
 
-        click(&client, &format!("{card} button.start"), &log).await;
-        click(&client, "button.launch", &log).await;
-        click(&client, ".trust-gate input[name='trust']", &log).await;
-        click(&client, "button.confirm-trust:not([disabled])", &log).await;
+        launch_through_the_trust_gate(&client, card, &log).await;
 
         let row = ".zone.active > .instances [data-instance-id]";
         let pill = wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
@@ -258,22 +240,14 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
 /// name; the theme choice survives a reload and is applied before the bundle runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
-    let sandbox = Sandbox::new();
-    let beta = sandbox.project("beta", &[]);
-    sandbox.trust(&beta);
+    let (sandbox, _) = trusted_project("beta", &[]);
     std::fs::write(
         sandbox.dir.path().join("clauster.yml"),
         "projects:\n  beta: {allow_bypass_permissions: true}\n",
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    let server = serve_fake(&sandbox, &[]);
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let card = "[data-project='beta']";
         click(&client, &format!("{card} button.start"), &log).await;
         let select = wait_css(&client, "select[name='permission_mode']", 5, &log).await;
@@ -349,21 +323,14 @@ async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
 /// gate, whose Cancel launches nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mcp() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".mcp.json"),
         r#"{"mcpServers": {"search": {"command": "s"}}}"#,
     )
     .expect("write .mcp.json");
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    let server = serve_fake(&sandbox, &[]);
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let pill = "[data-project='alpha'] .readiness-pill";
         assert_eq!(text_of(&client, pill, &log).await, "1 check");
         click(&client, pill, &log).await;
@@ -397,14 +364,11 @@ async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mc
 /// entries are gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmanaged_bridge_is_adopted_from_its_card() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1")],
     );
     let mut cmd = sandbox.command(&claude);
@@ -412,11 +376,7 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
         .current_dir(&alpha);
     let by_hand = spawn_logged(cmd, &sandbox.dir.path().join("by-hand.log"));
     let by_hand_pid = by_hand.0.id();
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         wait_css(&client, ".zone.active [data-external-project='alpha'] .adopt", 30, &log).await;
         let card = "[data-project='alpha']";
         assert_eq!(
@@ -460,19 +420,14 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
 /// --fork-session`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_launch_forks_the_conversation_picked() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": "pty_ready" }).to_string(),
     )
     .unwrap();
     let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let transcripts = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(clauster_core::slug::slug(&canonical.to_string_lossy()));
+    let transcripts = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&transcripts).unwrap();
     let picked = "7a1b2c3d-0000-4000-8000-0000000000f1";
     let turn = |text: &str| {
@@ -491,19 +446,12 @@ async fn an_interactive_launch_forks_the_conversation_picked() {
         format!("{sidechain}\n"),
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
     let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         click(&client, "[data-project='alpha'] button.start", &log).await;
         let mode = wait_css(
             &client,

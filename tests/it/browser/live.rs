@@ -7,19 +7,15 @@ use super::*;
 /// show without a reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let base = server.base.clone();
     let log = server.log.clone();
     let port = base.rsplit(':').next().unwrap().to_owned();
     let restart = {
-        let mut cmd = sandbox.command(clauster_bin());
-        cmd.args(["run", "--port", &port, "--projects-root"])
-            .arg(sandbox.projects_root())
-            .env("CLAUSTER_CLAUDE_BINARY", &claude)
+        let mut cmd = support::clauster_run(&sandbox, Some(&port));
+        cmd.env("CLAUSTER_CLAUDE_BINARY", &claude)
             .env("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "2");
         cmd
     };
@@ -31,11 +27,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
     let restart = std::sync::Mutex::new(Some(restart));
 
     with_browser(&sandbox, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         assert!(
             client.find(Locator::Css(".banner.conn")).await.is_err(),
             "no banner while live"
@@ -87,12 +79,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
             "the page stayed greyed after the server came back"
         );
         // A bridge started elsewhere (another tab, the CLI) shows up here by push.
-        let (status, _) = support::call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "alpha"})),
-        )
-        .await;
+        let (status, _) = support::start_bridge_at(&base, "alpha").await;
         assert_eq!(status, 201);
         wait_css(
             &client,
@@ -116,13 +103,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     let alpha = sandbox.project("alpha", &[]);
     sandbox.project("beta", &[]);
     // Claude Code's transcript directory for the project: the canonical path's slug.
-    let slug: String = std::fs::canonicalize(&alpha)
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = sandbox.home().join(".claude/projects").join(slug);
+    let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{SESSION}.jsonl"));
     let reply = |id: &str, input: u64| {
@@ -139,12 +120,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     std::fs::write(&file, reply("m1", 100_000)).unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
     // Computed once, so the snapshot carries it.
-    let (status, body) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/usage", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/alpha/usage").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["cost_usd"], 0.1, "{body}");
 
@@ -152,8 +128,7 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
     let log = server.log.clone();
     let appended = file.clone();
     with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let badge = "[data-project='alpha'] .usage-badge";
         assert_eq!(text_of(&client, &format!("{badge} .amount"), &log).await, "≈$0.10");
         let title = wait_css(&client, badge, 10, &log)
@@ -209,14 +184,9 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
 /// CPU tooltip, and loses it once the bridge is stopped (ui.md §4.3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_row_shows_the_live_metrics_chip() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let (sandbox, _) = trusted_project("alpha", &[]);
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_METRICS_POLL_SECONDS", "1"),
             ("FAKE_CLAUDE_BURN_MS", "20000"),
@@ -226,11 +196,7 @@ async fn a_running_row_shows_the_live_metrics_chip() {
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
 
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
         let chip = format!("[data-instance-id='{id}'] .chip.metrics");
         // `<cpu>% CPU · <rss> MB`, then the disk rates (show_disk is on by default).
         let shaped = until(
@@ -277,34 +243,22 @@ async fn a_running_row_shows_the_live_metrics_chip() {
 /// redacted screen, fed by `/ws/pty-screen/<id>`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pty_row_shows_the_live_terminal() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".fake-claude.json"),
         json!({ "mode": "pty_ready" }).to_string(),
     )
     .unwrap();
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
-    );
-    let (status, started) = support::call(
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
+    let server = serve_fake(&sandbox, &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")]);
+    let (status, started) = server
+        .post(
+            "/api/instances",
+            json!({ "project": "alpha", "resume_mode": "pty" }),
+        )
+        .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let row = format!("[data-instance-id='{id}']");
         click(&client, &format!("{row} .terminal-toggle"), &log).await;
         let screen = format!("{row} .terminal-panel .pty-screen");

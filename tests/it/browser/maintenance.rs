@@ -41,10 +41,9 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
         ],
         10,
     );
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("CLAUSTER_REAPER_UI_ENABLED", "true"),
             ("CLAUSTER_ENVIRONMENTS_API_BASE", api.base.as_str()),
@@ -56,8 +55,7 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
     let api = std::sync::Arc::new(api);
     let seen = api.clone();
     with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         click(&client, ".maintenance summary", &log).await;
         let summary = text_of(&client, ".maintenance .scan-summary", &log).await;
         assert!(summary.starts_with("2 leftover"), "{summary}");

@@ -28,7 +28,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use support::{
-    KillOnDrop, Sandbox, clauster_bin, fake_claude, free_port, spawn_logged, start_server, wait_for,
+    KillOnDrop, Sandbox, ServesApi, clauster_bin, fake_claude, free_port, listening, serve_claude,
+    serve_fake, spawn_logged, start_server, trusted_project,
 };
 
 fn tool(var: &str, default: &str) -> PathBuf {
@@ -78,12 +79,8 @@ async fn launch_browser(sandbox: &Sandbox, extra: &[&str], prefs: serde_json::Va
     let mut cmd = sandbox.command(&chromedriver);
     cmd.arg(format!("--port={port}"));
     let driver = spawn_logged(cmd, &sandbox.dir.path().join("chromedriver.log"));
-    let listening = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(listening.is_some(), "chromedriver did not start");
+    let up = listening(port, Duration::from_secs(20));
+    assert!(up, "chromedriver did not start");
 
     let profile = sandbox.dir.path().join("chromium-profile");
     let mut args = vec![
@@ -210,7 +207,7 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    with_browser_flags(sandbox, &[], checks).await;
+    run_checks(open_browser(sandbox).await, checks).await;
 }
 
 /// [`with_browser`] with extra Chromium flags.
@@ -219,12 +216,96 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let browser = open_browser_with(sandbox, flags).await;
+    run_checks(open_browser_with(sandbox, flags).await, checks).await;
+}
+
+/// [`with_browser`] with Chromium preferences (see [`open_browser_with_prefs`]).
+pub(crate) async fn with_browser_prefs<F, Fut>(
+    sandbox: &Sandbox,
+    prefs: serde_json::Value,
+    checks: F,
+) where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    run_checks(open_browser_with_prefs(sandbox, prefs).await, checks).await;
+}
+
+/// Runs `checks` in a task (so a failed assertion still reaches the close), closes the
+/// browser, then re-raises the failure.
+async fn run_checks<F, Fut>(browser: Browser, checks: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let outcome = tokio::spawn(checks(browser.client.clone())).await;
     browser.client.close().await.expect("close the browser");
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }
+}
+
+/// [`with_browser`] on `server`'s dashboard, loaded and hydrated; `checks` gets the client,
+/// the server's base URL and its log file.
+pub(crate) async fn on_dashboard<F, Fut>(sandbox: &Sandbox, server: &support::Server, checks: F)
+where
+    F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(sandbox, move |client| async move {
+        load(&client, &base, &log).await;
+        checks(client, base, log).await;
+    })
+    .await;
+}
+
+/// Chromium preferences with notifications allowed for every site.
+pub(crate) fn notifications_granted() -> serde_json::Value {
+    json!({"profile.default_content_setting_values": {"notifications": 1}})
+}
+
+/// Navigates to the dashboard at `base` (without waiting for hydration).
+pub(crate) async fn goto_dashboard(client: &Client, base: &str) {
+    client
+        .goto(&format!("{base}/"))
+        .await
+        .expect("load the page");
+}
+
+/// Loads the dashboard at `base` and waits for hydration.
+pub(crate) async fn load(client: &Client, base: &str, log: &Path) {
+    goto_dashboard(client, base).await;
+    wait_css(client, "html[data-hydrated='true']", 30, log).await;
+}
+
+/// From `card`'s **Start Claude**: **Launch**, then through the trust gate (the box ticked,
+/// **Trust and launch**).
+pub(crate) async fn launch_through_the_trust_gate(client: &Client, card: &str, log: &Path) {
+    click(client, &format!("{card} button.start"), log).await;
+    click(client, "button.launch", log).await;
+    click(client, ".trust-gate input[name='trust']", log).await;
+    click(client, "button.confirm-trust:not([disabled])", log).await;
+}
+
+/// Whether `project`'s **Start Claude** becomes enabled within 10 s.
+pub(crate) async fn start_gets_enabled(client: &Client, project: &str) -> bool {
+    until(
+        client,
+        &format!(
+            "return !document.querySelector(\"[data-project='{project}'] button.start\").disabled"
+        ),
+        10,
+    )
+    .await
+}
+
+/// Types `password` into the login form and submits it.
+pub(crate) async fn submit_password(client: &Client, password: &str, log: &Path) {
+    let field = wait_css(client, "input[name='password']", 10, log).await;
+    field.send_keys(password).await.unwrap();
+    click(client, "button[type='submit']", log).await;
 }
 
 pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
@@ -242,11 +323,7 @@ pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
 /// Starts `clauster run` on the sandbox, loads the dashboard, waits for hydration and marks
 /// the window (a reload would lose the mark). Returns the server.
 pub(crate) async fn load_marked(client: &Client, base: &str, log: &Path) {
-    client
-        .goto(&format!("{base}/"))
-        .await
-        .expect("load the page");
-    wait_css(client, "html[data-hydrated='true']", 30, log).await;
+    load(client, base, log).await;
     client
         .execute("window.__clausterMark = 1; return true", vec![])
         .await
@@ -312,8 +389,6 @@ pub(crate) fn password_config(sandbox: &Sandbox) {
 
 pub(crate) async fn sign_in(client: &Client, base: &str, log: &Path) {
     client.goto(&format!("{base}/login")).await.unwrap();
-    let field = wait_css(client, "input[name='password']", 10, log).await;
-    field.send_keys("browser-pw").await.unwrap();
-    click(client, "button[type='submit']", log).await;
+    submit_password(client, "browser-pw", log).await;
     wait_css(client, "html[data-hydrated='true']", 30, log).await;
 }

@@ -11,74 +11,58 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
     let crashy = sandbox.project("crashy", &[]);
     std::fs::write(crashy.join(".fake-claude.json"), r#"{"mode": "crash"}"#).unwrap();
     sandbox.trust(&crashy);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
     );
     let base = server.base.clone();
 
-    let granted = json!({"profile.default_content_setting_values": {"notifications": 1}});
-    let browser = open_browser_with_prefs(&sandbox, granted).await;
-    let client = browser.client.clone();
     let log = server.log.clone();
-    let checks = tokio::spawn(async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-notify='following']", 30, &log).await;
-        let permission = client
-            .execute(
-                "window.__shown = []; const Real = window.Notification; \
+    with_browser_prefs(
+        &sandbox,
+        notifications_granted(),
+        move |client| async move {
+            goto_dashboard(&client, &base).await;
+            wait_css(&client, "html[data-notify='following']", 30, &log).await;
+            let permission = client
+                .execute(
+                    "window.__shown = []; const Real = window.Notification; \
                  window.Notification = class extends Real { constructor(title, options) { \
                  super(title, options); window.__shown.push([title, options.body]); } }; \
                  return Real.permission",
-                vec![],
-            )
-            .await
-            .expect("wrap Notification");
-        assert_eq!(permission, "granted");
-        let (status, crashed) = support::call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "crashy"})),
-        )
-        .await;
-        assert_eq!(status, 201, "{crashed}");
-        assert_eq!(crashed["status"], "error", "{crashed}");
-        assert!(
-            until(&client, "return window.__shown.length > 0", 20).await,
-            "no notification was shown"
-        );
-        let shown = client
-            .execute("return window.__shown", vec![])
-            .await
-            .expect("read");
-        assert_eq!(shown[0][0], "crashy: crashed", "{shown}");
-        let kind = crashed["error_kind"].as_str().expect("an error kind");
-        assert!(
-            shown[0][1]
-                .as_str()
-                .is_some_and(|body| body.starts_with(kind)),
-            "{shown}"
-        );
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+                    vec![],
+                )
+                .await
+                .expect("wrap Notification");
+            assert_eq!(permission, "granted");
+            let (status, crashed) = support::start_bridge_at(&base, "crashy").await;
+            assert_eq!(status, 201, "{crashed}");
+            assert_eq!(crashed["status"], "error", "{crashed}");
+            assert!(
+                until(&client, "return window.__shown.length > 0", 20).await,
+                "no notification was shown"
+            );
+            let shown = client
+                .execute("return window.__shown", vec![])
+                .await
+                .expect("read");
+            assert_eq!(shown[0][0], "crashy: crashed", "{shown}");
+            let kind = crashed["error_kind"].as_str().expect("an error kind");
+            assert!(
+                shown[0][1]
+                    .as_str()
+                    .is_some_and(|body| body.starts_with(kind)),
+                "{shown}"
+            );
+        },
+    )
+    .await;
 
     // A fresh profile: permission not decided. The page offers a button and asks nothing.
     let fresh = Sandbox::new();
-    let browser = open_browser(&fresh).await;
-    let client = browser.client.clone();
     let base = server.base.clone();
     let log = server.log.clone();
-    let checks = tokio::spawn(async move {
+    with_browser(&fresh, move |client| async move {
         client
             .goto(&format!("{base}/"))
             .await
@@ -90,10 +74,6 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
             .await
             .expect("read the permission");
         assert_eq!(permission, "default", "nothing was asked on load");
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    })
+    .await;
 }

@@ -2,13 +2,13 @@
 //! shows the project's policy and changes it through `PUT /api/projects/{name}/policy`, and a
 //! bridge that the engine restarted after a SIGKILL shows `↻ 1 restart` on its card.
 
-use crate::browser::{artifacts_dir, click, until, wait_css, with_browser};
+use crate::browser::{artifacts_dir, click, on_dashboard, until, wait_css};
 use crate::support;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, fake_claude, start_server};
+use support::{call, serve_fake, trusted_project};
 
 async fn policy(base: &str) -> Value {
     let (status, policy) = call(
@@ -38,20 +38,13 @@ async fn wait_policy(base: &str, done: impl Fn(&Value) -> bool) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     support::write_config(
         &sandbox,
         "instance_defaults:\n  restart_backoff_seconds: 0.1\n  restart_backoff_max_seconds: 0.4\n",
     );
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let log = server.log.clone();
-    let base = server.base.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    let server = serve_fake(&sandbox, &[]);
+    on_dashboard(&sandbox, &server, move |client, base, log| async move {
 
         // The menu loads the policy when opened.
         click(&client, "[data-project='alpha'] .policy-open", &log).await;
@@ -85,12 +78,7 @@ async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
         );
 
         // A bridge killed from outside comes back, and the card counts the restart.
-        let (status, started) = call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "alpha"})),
-        )
-        .await;
+        let (status, started) = support::start_bridge_at(&base, "alpha").await;
         assert_eq!(status, 201, "{started}");
         let pid = started["bridge_pid"].as_i64().expect("a bridge pid");
         nix::sys::signal::kill(

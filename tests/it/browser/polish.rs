@@ -3,8 +3,8 @@
 //! list, icons, and axe-core in both themes by both ways into dark mode.
 
 use crate::browser::{
-    artifacts_dir, click, open_claude_md, set_text, text_of, until, wait_css, with_browser,
-    with_browser_flags,
+    artifacts_dir, click, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
+    set_text, text_of, until, wait_css, with_browser, with_browser_flags,
 };
 use crate::support;
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use fantoccini::Client;
 use serde_json::json;
-use support::{Sandbox, fake_claude, start_server};
+use support::{Sandbox, fake_claude, serve_fake, start_server, trusted_project};
 
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("take a screenshot");
@@ -31,9 +31,7 @@ async fn js(client: &Client, script: &str) -> serde_json::Value {
 /// toast; Retry, once the cause is gone, runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[]);
     let knob = alpha.join(".fake-claude.json");
     std::fs::write(&knob, r#"{"mode": "stderr_error"}"#).unwrap();
     let claude = fake_claude(&sandbox);
@@ -43,11 +41,7 @@ async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
 
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let card = "[data-project='alpha']";
         click(&client, &format!("{card} button.start"), &log).await;
         click(&client, "button.launch", &log).await;
@@ -120,24 +114,15 @@ async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
 /// instead of staying on "The bridge ended."; one "Hide logs" button on the page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _) = trusted_project("alpha", &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
     with_browser(&sandbox, move |client| async move {
-        let (status, _) = support::call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({"project": "alpha"})),
-        )
-        .await;
+        let (status, _) = support::start_bridge_at(&base, "alpha").await;
         assert_eq!(status, 201);
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let row = ".zone.active > .instances [data-instance-id]";
         wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
         click(&client, &format!("{row} button.logs"), &log).await;
@@ -199,14 +184,8 @@ async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
 async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    let server = serve_fake(&sandbox, &[]);
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let card = "[data-project='alpha']";
         click(&client, &format!("{card} button.start"), &log).await;
         click(&client, "button.launch", &log).await;
@@ -226,10 +205,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
             "focus returns to Start Claude"
         );
 
-        click(&client, &format!("{card} button.start"), &log).await;
-        click(&client, "button.launch", &log).await;
-        click(&client, ".trust-gate input[name='trust']", &log).await;
-        click(&client, "button.confirm-trust:not([disabled])", &log).await;
+        launch_through_the_trust_gate(&client, card, &log).await;
         assert!(
             until(&client, "return !document.querySelector(\"[role='dialog'], .popover-backdrop\")", 10).await,
             "the popover stayed open after Trust and launch"
@@ -286,8 +262,7 @@ async fn the_claude_md_editor_is_a_wide_sheet_on_a_desktop() {
 
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let height = "return document.querySelector(\"[data-project='beta']\").getBoundingClientRect().height";
         let before = js(&client, height).await;
         open_claude_md(&client, "alpha", &log).await;
@@ -365,12 +340,9 @@ pub(crate) async fn axe_serious(client: &Client) -> Vec<String> {
 /// is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git", "CLAUDE.md"]);
     sandbox.project("beta", &[]);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
@@ -383,20 +355,14 @@ async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
         "an ICO file"
     );
 
-    let (status, _) = support::call(
-        reqwest::Method::POST,
-        &format!("{base}/api/instances"),
-        Some(json!({"project": "alpha"})),
-    )
-    .await;
+    let (status, _) = support::start_bridge_at(&base, "alpha").await;
     assert_eq!(status, 201);
 
     let (light_base, light_log) = (base.clone(), log.clone());
     with_browser(&sandbox, move |client| async move {
         let (base, log) = (light_base, light_log);
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         wait_css(&client, ".zone.active [data-instance-id] .pill.running", 30, &log).await;
         let bare = js(
             &client,
@@ -425,8 +391,7 @@ async fn both_themes_by_both_paths_pass_axe_and_actions_have_icons() {
     with_browser_flags(&dark, &["--force-dark-mode"], move |client| async move {
         let (base, log) = (dark_base, dark_log);
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let path = js(
             &client,
             "return [matchMedia('(prefers-color-scheme: dark)').matches, document.documentElement.dataset.theme || null, \
@@ -461,16 +426,10 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     sandbox.project("beta", &[".git"]);
     let gamma = sandbox.project("gamma", &[".git"]);
     sandbox.trust(&gamma);
-    let claude = fake_claude(&sandbox);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let server = serve_fake(&sandbox, &[]);
     let base = server.base.clone();
     let log = server.log.clone();
-    let (status, _) = support::call(
-        reqwest::Method::POST,
-        &format!("{base}/api/instances"),
-        Some(json!({"project": "gamma"})),
-    )
-    .await;
+    let (status, _) = support::start_bridge_at(&base, "gamma").await;
     assert_eq!(status, 201);
 
     // Without JavaScript: the server already renders the URL's order and search.
@@ -495,8 +454,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
 
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
-        client.goto(&format!("{base}/")).await.expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         let shift = client
             .execute_async(
                 "const done = arguments[0]; let total = 0; \
@@ -553,8 +511,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         );
 
         // No URL choice: the stored one applies once hydrated.
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+        load(&client, &base, &log).await;
         assert!(
             until(&client, &format!("{CARD_ORDER}.join() === 'gamma,alpha,beta'"), 10).await,
             "the stored sort was not applied"

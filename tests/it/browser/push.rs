@@ -12,7 +12,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::browser::{open_browser_with_prefs, until, wait_css};
+use crate::browser::{goto_dashboard, notifications_granted, until, wait_css, with_browser_prefs};
 use crate::support::{self, Sandbox, start_server};
 
 /// The page's DevTools socket: Chromium's debugging address comes back in the session's
@@ -136,77 +136,74 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
     .await;
     assert_eq!(status, 201, "{saved}");
 
-    let granted = json!({"profile.default_content_setting_values": {"notifications": 1}});
-    let browser = open_browser_with_prefs(&sandbox, granted).await;
-    let client = browser.client.clone();
     let log = server.log.clone();
-    let checks = tokio::spawn(async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-push='ready']", 30, &log).await;
-        let scope = format!("{base}/");
-        let controlled = client
-            .execute(
-                "return navigator.serviceWorker.ready.then(r => r.scope)",
-                vec![],
-            )
-            .await
-            .expect("the service worker is ready");
-        assert_eq!(controlled, json!(scope));
+    with_browser_prefs(
+        &sandbox,
+        notifications_granted(),
+        move |client| async move {
+            goto_dashboard(&client, &base).await;
+            wait_css(&client, "html[data-push='ready']", 30, &log).await;
+            let scope = format!("{base}/");
+            let controlled = client
+                .execute(
+                    "return navigator.serviceWorker.ready.then(r => r.scope)",
+                    vec![],
+                )
+                .await
+                .expect("the service worker is ready");
+            assert_eq!(controlled, json!(scope));
 
-        // The device list: the API's device, revocable.
-        client
-            .execute(
-                "document.querySelector('details.push-settings').open = true",
-                vec![],
-            )
-            .await
-            .expect("open the panel");
-        let listed = wait_css(&client, "li.push-device", 10, &log).await;
-        assert!(listed.text().await.unwrap().contains("test phone"));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(crate::browser::artifacts_dir().join("push-panel.png"), png)
-            .expect("save the screenshot");
+            // The device list: the API's device, revocable.
+            client
+                .execute(
+                    "document.querySelector('details.push-settings').open = true",
+                    vec![],
+                )
+                .await
+                .expect("open the panel");
+            let listed = wait_css(&client, "li.push-device", 10, &log).await;
+            assert!(listed.text().await.unwrap().contains("test phone"));
+            let png = client.screenshot().await.expect("take a screenshot");
+            std::fs::write(crate::browser::artifacts_dir().join("push-panel.png"), png)
+                .expect("save the screenshot");
 
-        // A push through DevTools, as a push service would hand it to the browser.
-        let mut cdp = Cdp::connect(&page_socket(&client, &base).await).await;
-        cdp.command("ServiceWorker.enable", json!({})).await;
-        let registration = cdp
-            .event(|event| {
-                (event["method"] == "ServiceWorker.workerRegistrationUpdated")
-                    .then(|| event["params"]["registrations"].as_array().cloned())
-                    .flatten()?
-                    .iter()
-                    .find(|r| r["scopeURL"] == json!(scope) && r["isDeleted"] == false)
-                    .and_then(|r| r["registrationId"].as_str().map(str::to_owned))
-            })
-            .await;
-        let payload = json!({
-            "title": "alpha: crashed",
-            "body": "exited_early: exit code 1",
-            "tag": "instance-1",
-            "url": "/?q=alpha",
-            "event": "crash",
-            "project": "alpha",
-            "at": "2026-01-02T03:04:05.000Z",
-        });
-        cdp.command(
+            // A push through DevTools, as a push service would hand it to the browser.
+            let mut cdp = Cdp::connect(&page_socket(&client, &base).await).await;
+            cdp.command("ServiceWorker.enable", json!({})).await;
+            let registration = cdp
+                .event(|event| {
+                    (event["method"] == "ServiceWorker.workerRegistrationUpdated")
+                        .then(|| event["params"]["registrations"].as_array().cloned())
+                        .flatten()?
+                        .iter()
+                        .find(|r| r["scopeURL"] == json!(scope) && r["isDeleted"] == false)
+                        .and_then(|r| r["registrationId"].as_str().map(str::to_owned))
+                })
+                .await;
+            let payload = json!({
+                "title": "alpha: crashed",
+                "body": "exited_early: exit code 1",
+                "tag": "instance-1",
+                "url": "/?q=alpha",
+                "event": "crash",
+                "project": "alpha",
+                "at": "2026-01-02T03:04:05.000Z",
+            });
+            cdp.command(
             "ServiceWorker.deliverPushMessage",
             json!({"origin": base, "registrationId": registration, "data": payload.to_string()}),
         )
         .await;
-        assert!(
-            until(
-                &client,
-                "return document.documentElement.dataset.pushShown === 'alpha: crashed'",
-                30
-            )
-            .await,
-            "the service worker never told the page it showed the push"
-        );
-        let shown = client
+            assert!(
+                until(
+                    &client,
+                    "return document.documentElement.dataset.pushShown === 'alpha: crashed'",
+                    30
+                )
+                .await,
+                "the service worker never told the page it showed the push"
+            );
+            let shown = client
             .execute(
                 "return navigator.serviceWorker.ready.then(r => r.getNotifications()).then(all => \
                  all.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url})))",
@@ -214,44 +211,44 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
             )
             .await
             .expect("read the notifications");
-        assert_eq!(
-            shown,
-            json!([{"title": "alpha: crashed", "body": "exited_early: exit code 1",
+            assert_eq!(
+                shown,
+                json!([{"title": "alpha: crashed", "body": "exited_early: exit code 1",
                     "tag": "instance-1", "url": "/?q=alpha"}]),
-        );
+            );
 
-        // Revoke from the panel.
-        wait_css(&client, "button.push-revoke", 10, &log)
-            .await
-            .click()
-            .await
-            .expect("click Revoke");
-        assert!(
-            until(
-                &client,
-                "return document.querySelectorAll('li.push-device').length === 0",
-                20
+            // Revoke from the panel.
+            wait_css(&client, "button.push-revoke", 10, &log)
+                .await
+                .click()
+                .await
+                .expect("click Revoke");
+            assert!(
+                until(
+                    &client,
+                    "return document.querySelectorAll('li.push-device').length === 0",
+                    20
+                )
+                .await,
+                "the revoked device is still listed"
+            );
+            let (_, listed) = support::call(
+                reqwest::Method::GET,
+                &format!("{base}/api/push/subscriptions"),
+                None,
             )
-            .await,
-            "the revoked device is still listed"
-        );
-        let (_, listed) = support::call(
-            reqwest::Method::GET,
-            &format!("{base}/api/push/subscriptions"),
-            None,
-        )
-        .await;
-        assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+            .await;
+            assert_eq!(listed["subscriptions"], json!([]), "{listed}");
 
-        // "This device": headless Chromium has no push service to subscribe with (its
-        // subscribe never answers here), so after notify.js's 30 s the switch must come back
-        // off with the reason shown, and nothing stored.
-        wait_css(&client, "input.push-toggle", 10, &log)
-            .await
-            .click()
-            .await
-            .expect("switch This device on");
-        assert!(
+            // "This device": headless Chromium has no push service to subscribe with (its
+            // subscribe never answers here), so after notify.js's 30 s the switch must come back
+            // off with the reason shown, and nothing stored.
+            wait_css(&client, "input.push-toggle", 10, &log)
+                .await
+                .click()
+                .await
+                .expect("switch This device on");
+            assert!(
             until(
                 &client,
                 "return document.querySelector('p.push-status').textContent.startsWith('Push: ') \
@@ -269,17 +266,14 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .await
                 .unwrap_or_default()
         );
-        let (_, listed) = support::call(
-            reqwest::Method::GET,
-            &format!("{base}/api/push/subscriptions"),
-            None,
-        )
-        .await;
-        assert_eq!(listed["subscriptions"], json!([]), "{listed}");
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+            let (_, listed) = support::call(
+                reqwest::Method::GET,
+                &format!("{base}/api/push/subscriptions"),
+                None,
+            )
+            .await;
+            assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+        },
+    )
+    .await;
 }

@@ -3,42 +3,25 @@
 //! green without a reload; a lost login → red after Re-check → green again. Desktop and
 //! 375 px.
 
-use crate::browser::{artifacts_dir, click, open_browser, until, wait_css};
+use crate::browser::{artifacts_dir, click, load, start_gets_enabled, wait_css, with_browser};
 use crate::support;
 
 use serde_json::json;
-use support::{Sandbox, start_server};
+use support::{start_server, trusted_project};
 
 // One walk through the states, as a user sees them.
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pill_turns_red_without_claude_and_green_once_installed() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = sandbox.dir.path().join("bin/claude");
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let log = server.log.clone();
     let base = server.base.clone();
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
     let knobs = sandbox.state_dir().join(".fake-claude.json");
-    let fake = {
-        let sandbox_dir = sandbox.dir.path().to_path_buf();
-        move || {
-            clauster_tests::fake::install_fake_claude(
-                std::path::Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-                &sandbox_dir,
-            )
-            .expect("install the fake claude")
-        }
-    };
-    let checks = tokio::spawn(async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    let fake = support::fake_claude_later(&sandbox);
+    with_browser(&sandbox, move |client| async move {
+        load(&client, &base, &log).await;
 
         let pill = wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
         assert_eq!(pill.text().await.unwrap(), "● 1 problem");
@@ -88,12 +71,7 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         fake();
         wait_css(&client, ".host-readiness-pill.ready", 60, &log).await;
         assert!(
-            until(
-                &client,
-                "return !document.querySelector(\"[data-project='alpha'] button.start\").disabled",
-                10
-            )
-            .await,
+            start_gets_enabled(&client, "alpha").await,
             "Start enabled again"
         );
         assert!(
@@ -124,11 +102,7 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         std::fs::remove_file(&knobs).unwrap();
         click(&client, "#host-readiness-panel button.recheck", &log).await;
         wait_css(&client, ".host-readiness-pill.ready", 40, &log).await;
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
+    })
+    .await;
     drop(server);
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
 }

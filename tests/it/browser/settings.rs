@@ -12,7 +12,7 @@ use std::path::Path;
 
 use fantoccini::Client;
 use serde_json::json;
-use support::{Sandbox, start_server, write_config};
+use support::{Sandbox, ServesApi, start_server, write_config};
 
 const SESSION: &str = "22222222-2222-4222-8222-222222222222";
 
@@ -27,13 +27,7 @@ instance_defaults:
 
 /// A transcript of 100 000 input tokens of Haiku for `project`: a $0.10 badge.
 fn transcript(sandbox: &Sandbox, project: &Path) {
-    let slug: String = std::fs::canonicalize(project)
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = sandbox.home().join(".claude/projects").join(slug);
+    let dir = sandbox.claude_project_dir(project);
     std::fs::create_dir_all(&dir).unwrap();
     let mut line = json!({
         "type": "assistant", "timestamp": "2026-11-20T10:00:00.000Z", "requestId": "m1",
@@ -83,12 +77,7 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
     transcript(&sandbox, &alpha);
     write_config(&sandbox, FILE);
     let server = start_server(&sandbox, None, &[], &[]);
-    let (status, body) = support::call(
-        reqwest::Method::GET,
-        &format!("{}/api/projects/alpha/usage", server.base),
-        None,
-    )
-    .await;
+    let (status, body) = server.get("/api/projects/alpha/usage").await;
     assert_eq!(status, 200, "{body}");
     let base = server.base.clone();
     let log = server.log.clone();

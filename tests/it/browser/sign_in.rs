@@ -3,11 +3,13 @@
 //! → the fake installed → logged out, Start enabled → a wrong code shows claude's words → the
 //! right code turns the pill green without a reload → the typed sign-out turns it red again.
 
-use crate::browser::{artifacts_dir, click, open_browser, until, wait_css};
+use crate::browser::{
+    artifacts_dir, click, load, start_gets_enabled, until, wait_css, with_browser,
+};
 use crate::support;
 
 use serde_json::json;
-use support::{Sandbox, start_server};
+use support::{serve_claude, serve_fake, trusted_project};
 
 async fn type_into(client: &fantoccini::Client, css: &str, text: &str, log: &std::path::Path) {
     let input = wait_css(client, css, 10, log).await;
@@ -30,14 +32,11 @@ async fn fits_375(client: &fantoccini::Client) -> bool {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reload() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let claude = sandbox.dir.path().join("bin/claude");
-    let server = start_server(
+    let server = serve_claude(
         &sandbox,
-        Some(&claude),
-        &[],
+        &claude,
         &[
             ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
             ("FAKE_CLAUDE_LOGGED_IN", "0"),
@@ -46,24 +45,9 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
     );
     let log = server.log.clone();
     let base = server.base.clone();
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
-    let fake = {
-        let sandbox_dir = sandbox.dir.path().to_path_buf();
-        move || {
-            clauster_tests::fake::install_fake_claude(
-                std::path::Path::new(env!("CARGO_BIN_EXE_fake-claude")),
-                &sandbox_dir,
-            )
-            .expect("install the fake claude")
-        }
-    };
-    let checks = tokio::spawn(async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    let fake = support::fake_claude_later(&sandbox);
+    with_browser(&sandbox, move |client| async move {
+        load(&client, &base, &log).await;
         wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
         click(&client, ".host-readiness-pill", &log).await;
 
@@ -146,12 +130,7 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         wait_css(&client, ".sign-in-outcome.outcome-signed_in", 60, &log).await;
         wait_css(&client, ".host-readiness-pill.ready", 60, &log).await;
         assert!(
-            until(
-                &client,
-                "return !document.querySelector(\"[data-project='alpha'] button.start\").disabled",
-                10
-            )
-            .await,
+            start_gets_enabled(&client, "alpha").await,
             "Start Claude enabled once signed in"
         );
         let png = client.screenshot().await.expect("take a screenshot");
@@ -167,13 +146,9 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         click(&client, ".sign-out .sign-out-button", &log).await;
         wait_css(&client, ".host-readiness-pill.blocked", 60, &log).await;
         wait_css(&client, "#host-readiness-panel .start-sign-in", 10, &log).await;
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
+    })
+    .await;
     drop(server);
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
 }
 
 /// The long-lived token from the panel (issue 20 §3): offered only with
@@ -181,15 +156,10 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
 /// cannot run Remote Control bridges; the pill stays as it was (the token signs nothing in).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
-    let claude = support::fake_claude(&sandbox);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let token = format!("sk-ant-oat01-{}", "Zr8_-".repeat(16));
-    let server = start_server(
+    let server = serve_fake(
         &sandbox,
-        Some(&claude),
-        &[],
         &[
             ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
             ("CLAUSTER_LOGIN_SHEPHERD_ALLOW_SETUP_TOKEN", "true"),
@@ -199,14 +169,8 @@ async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
     );
     let log = server.log.clone();
     let base = server.base.clone();
-    let browser = open_browser(&sandbox).await;
-    let client = browser.client.clone();
-    let checks = tokio::spawn(async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    with_browser(&sandbox, move |client| async move {
+        load(&client, &base, &log).await;
         wait_css(&client, ".host-readiness-pill.ready", 40, &log).await;
         click(&client, ".host-readiness-pill", &log).await;
         // Signed in, yet the token is offered (and sign-out too).
@@ -247,11 +211,7 @@ async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
             )
             .await
         );
-    });
-    let outcome = checks.await;
-    browser.client.close().await.expect("close the browser");
+    })
+    .await;
     drop(server);
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
 }

@@ -12,11 +12,7 @@ async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
     const SESSION: &str = "5b2f0a4e-1c1d-4f7e-9a55-3d0f5e6a7b10";
     let sandbox = Sandbox::new();
     let alpha = sandbox.project("alpha", &[".git"]);
-    let canonical = std::fs::canonicalize(&alpha).unwrap();
-    let dir = sandbox
-        .home()
-        .join(".claude/projects")
-        .join(clauster_core::slug::slug(&canonical.to_string_lossy()));
+    let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{SESSION}.jsonl"));
     std::fs::write(
@@ -25,11 +21,7 @@ async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
     )
     .unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        client.goto(&format!("{base}/")).await.unwrap();
-        wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
+    on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         click(&client, "[data-project='alpha'] details.menu summary", &log).await;
         click(&client, "[data-project='alpha'] a.transcripts", &log).await;
         click(&client, "[data-test='transcript-session'] a", &log).await;

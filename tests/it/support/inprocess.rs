@@ -11,7 +11,7 @@ use clauster_core::config::{ConfigInput, IpNet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::{KillOnDrop, Sandbox, fake_claude, free_port, wait_for};
+use super::{KillOnDrop, Sandbox, fake_claude, free_port, listening};
 
 /// A server running inside the test process; it stops when dropped.
 pub struct InProcess {
@@ -108,6 +108,21 @@ pub async fn serve_with(
 }
 
 /// The real policy plus 127.0.0.1, as data.md §3.6 describes the test policy.
+/// Clone URLs whose host is always blocked (loopback, link-local metadata, loopback in other
+/// spellings; security.md §12 #36): the URL, the host the refusal names, the address it
+/// names.
+pub const ALWAYS_BLOCKED: [(&str, &str, &str); 5] = [
+    ("https://127.0.0.1/x", "127.0.0.1", "127.0.0.1"),
+    ("https://[::1]/x", "::1", "::1"),
+    (
+        "https://169.254.169.254/",
+        "169.254.169.254",
+        "169.254.169.254",
+    ),
+    ("https://0x7f000001/", "127.0.0.1", "127.0.0.1"),
+    ("https://2130706433/", "127.0.0.1", "127.0.0.1"),
+];
+
 pub fn test_policy() -> UrlPolicy {
     UrlPolicy::real().admitting(IpNet::parse("127.0.0.1").expect("a network"))
 }
@@ -176,12 +191,8 @@ pub fn git_daemon_with(sandbox: &Sandbox, extra: &[String]) -> (KillOnDrop, u16)
         .args(extra)
         .arg(repos.as_os_str());
     let daemon = super::spawn_logged(cmd, &sandbox.dir.path().join("git-daemon.log"));
-    let up = wait_for(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
-    assert!(up.is_some(), "git daemon did not start");
+    let up = listening(port, Duration::from_secs(10));
+    assert!(up, "git daemon did not start");
     (daemon, port)
 }
 

@@ -77,6 +77,15 @@ impl Sandbox {
         dir
     }
 
+    /// Claude Code's directory for `project` (its transcripts and bridge pointer):
+    /// `~/.claude/projects/<slug of the canonical path>`. Not created.
+    pub fn claude_project_dir(&self, project: &Path) -> PathBuf {
+        let canonical = std::fs::canonicalize(project).expect("canonical project path");
+        self.home()
+            .join(".claude/projects")
+            .join(clauster_core::slug::slug(&canonical.to_string_lossy()))
+    }
+
     /// Marks `path` trusted in Claude's global config file, as `claude` itself would.
     pub fn trust(&self, path: &Path) {
         std::fs::create_dir_all(self.home()).expect("create HOME");
@@ -209,13 +218,7 @@ pub struct Server {
 impl Server {
     /// `POST /api/instances` for `project`: the status and the answer.
     pub async fn start_bridge(&self, project: &str) -> (u16, serde_json::Value) {
-        let url = format!("{}/api/instances", self.base);
-        call(
-            reqwest::Method::POST,
-            &url,
-            Some(serde_json::json!({ "project": project })),
-        )
-        .await
+        start_bridge_at(&self.base, project).await
     }
 
     /// What the server printed so far (for assertion messages).
@@ -310,13 +313,9 @@ fn launch_server(
     }
     let log = sandbox.dir.path().join(format!("clauster-{port}.log"));
     let child = spawn_logged(cmd, &log);
-    let up = wait_for(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(drop)
-    });
+    let up = listening(port, Duration::from_secs(20));
     assert!(
-        up.is_some(),
+        up,
         "clauster did not start:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
@@ -343,6 +342,273 @@ pub fn fake_claude(sandbox: &Sandbox) -> PathBuf {
         sandbox.dir.path(),
     )
     .expect("install the fake claude")
+}
+
+/// A fresh sandbox holding the project `name` (with `markers`, e.g. `.git`), already trusted.
+/// Keep the sandbox bound for the whole test: dropping it deletes the directories.
+pub fn trusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project(name, markers);
+    sandbox.trust(&project);
+    (sandbox, project)
+}
+
+/// [`start_server`] with the fake `claude` installed (see [`fake_claude`]) as the bridge
+/// binary, no extra `run` arguments and `env` on top.
+pub fn serve_fake(sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
+    serve_claude(sandbox, &fake_claude(sandbox), env)
+}
+
+/// [`start_server`] with `claude` as the bridge binary, no extra `run` arguments and `env` on
+/// top.
+pub fn serve_claude(sandbox: &Sandbox, claude: &Path, env: &[(&str, &str)]) -> Server {
+    start_server(sandbox, Some(claude), &[], env)
+}
+
+/// A sandbox with the trusted git project `alpha` and the fake `claude` installed: the
+/// sandbox and the fake's path.
+pub fn alpha_and_fake() -> (Sandbox, PathBuf) {
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let claude = fake_claude(&sandbox);
+    (sandbox, claude)
+}
+
+/// Runs one `clauster` command in the sandbox, with `CLAUSTER_PROJECTS_ROOT` set and `env`
+/// on top, and waits for it.
+pub fn run_clauster(
+    sandbox: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(args)
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run clauster")
+}
+
+/// A process's output as text (lossy).
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A server under test, reached at its base URL (`http://127.0.0.1:<port>`): requests by
+/// path.
+pub trait ServesApi {
+    fn base_url(&self) -> &str;
+
+    /// The port of the base URL.
+    fn port(&self) -> u16 {
+        self.base_url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the base URL")
+    }
+
+    /// [`call`] to `path` (after the base URL).
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        let url = format!("{}{path}", self.base_url());
+        async move { call(method, &url, body).await }
+    }
+
+    /// `GET path`: the status and the JSON answer.
+    fn get(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::GET, path, None)
+    }
+
+    /// `POST path` without a body: the status and the JSON answer.
+    fn post_empty(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::POST, path, None)
+    }
+
+    /// `DELETE path`: the status and the JSON answer.
+    fn delete(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::DELETE, path, None)
+    }
+
+    /// `POST path` with a JSON body: the status and the JSON answer.
+    fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+        self.call(reqwest::Method::POST, path, Some(body))
+    }
+}
+
+impl ServesApi for Server {
+    fn base_url(&self) -> &str {
+        &self.base
+    }
+}
+
+impl ServesApi for inprocess::InProcess {
+    fn base_url(&self) -> &str {
+        &self.base
+    }
+}
+
+/// `GET /api/instances/{id}`, which must answer 200: the instance.
+pub async fn instance(server: &Server, id: &str) -> serde_json::Value {
+    let (status, value) = server.get(&format!("/api/instances/{id}")).await;
+    assert_eq!(status, 200, "{value}");
+    value
+}
+
+/// `GET /api/instances`, which must answer 200: the list.
+pub async fn list_instances(server: &Server) -> Vec<serde_json::Value> {
+    let (status, listed) = server.get("/api/instances").await;
+    assert_eq!(status, 200, "{listed}");
+    listed.as_array().cloned().unwrap_or_default()
+}
+
+/// Polls the instance until `done` holds; panics with the last answer after `within`.
+pub async fn wait_instance(
+    server: &Server,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = instance(server, id).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out; last: {value:#}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A response read whole: status, headers and body text.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// Sends `request` and reads the whole answer.
+    pub async fn of(request: reqwest::RequestBuilder) -> Self {
+        let response = request.send().await.expect("request");
+        Self {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// The body as JSON (null when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A header's value; empty when absent or not text.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// Installs the fake `claude` into `sandbox` when called, for tests in which `claude` appears
+/// only after the server started.
+pub fn fake_claude_later(sandbox: &Sandbox) -> impl Fn() -> PathBuf + Send + Sync + 'static {
+    let dir = sandbox.dir.path().to_path_buf();
+    move || {
+        clauster_tests::fake::install_fake_claude(
+            Path::new(env!("CARGO_BIN_EXE_fake-claude")),
+            &dir,
+        )
+        .expect("install the fake claude")
+    }
+}
+
+/// `POST /api/instances` for `project` on the server at `base`: the status and the answer.
+pub async fn start_bridge_at(base: &str, project: &str) -> (u16, serde_json::Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{base}/api/instances"),
+        Some(serde_json::json!({ "project": project })),
+    )
+    .await
+}
+
+/// A client's `/ws/events` connection.
+pub type EventSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `/ws/events` and reads the `hello` and `snapshot` frames: the socket and the
+/// snapshot.
+pub async fn open_events(server: &Server) -> (EventSocket, serde_json::Value) {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+    let snapshot = next_frame(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    (socket, snapshot)
+}
+
+/// Whether something accepts TCP connections on `127.0.0.1:port` within `within`.
+pub fn listening(port: u16, within: Duration) -> bool {
+    wait_for(within, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
+    })
+    .is_some()
+}
+
+/// The argv of each run of the fake `claude` recorded in its `FAKE_CLAUDE_ARGV_LOG` file
+/// that `keep` selects (lines that are not JSON are skipped).
+pub fn recorded_argv(log: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Vec<Vec<String>> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| keep(l))
+        .map(|l| {
+            l["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// `clauster run --port <port> --projects-root <the sandbox's>` (on a free port when `port`
+/// is `None`), not started.
+pub fn clauster_run(sandbox: &Sandbox, port: Option<&str>) -> Command {
+    let port = port.map_or_else(|| free_port().to_string(), str::to_owned);
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["run", "--port", &port, "--projects-root"])
+        .arg(sandbox.projects_root());
+    cmd
 }
 
 /// One HTTP request with an optional JSON body: the status and the JSON answer (null when the

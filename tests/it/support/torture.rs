@@ -341,3 +341,18 @@ pub fn claude_json_lock(state_dir: &Path, global_file: &Path) -> PathBuf {
         .join("locks")
         .join(format!("{}.lock", super::hex(&digest[..16])))
 }
+
+/// Takes Clauster's lock around `global` (see [`claude_json_lock`]) in this process, as a
+/// competing writer would; released when the returned file is dropped.
+pub fn lock_claude_json(state_dir: &Path, global: &Path) -> std::fs::File {
+    let lock_file = claude_json_lock(state_dir, global);
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_file)
+        .unwrap();
+    lock.lock().unwrap();
+    lock
+}

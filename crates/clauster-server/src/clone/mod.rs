@@ -238,7 +238,7 @@ async fn stream_progress(
 /// Pushes the `project` frame of a new directory (after create or a finished clone).
 pub async fn publish_project(state: &AppState, name: &str) {
     state.invalidate_projects();
-    let Ok(projects) = crate::state::projects_blocking(state.clone()).await else {
+    let Ok(projects) = crate::projects::projects_blocking(state.clone()).await else {
         return;
     };
     if let Some(project) = projects.into_iter().find(|p| p.name == name) {

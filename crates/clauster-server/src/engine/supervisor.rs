@@ -1,5 +1,16 @@
 //! The supervisor task: owns the instances, applies the status machine of `clauster-core`,
 //! persists every change before publishing it (bridges.md §10.3).
+//!
+//! It never waits on a lock or a process: a launch's blocking half (the probe wait, Claude's
+//! files under their lock, the `/proc` scan) runs in `spawn_blocking` while the project is
+//! reserved and comes back as `Msg::Run`; SQLite is `writer.rs`'s thread; terminations run
+//! off it and report `Msg::Terminated`. What stays on it is plain file IO: new log bytes,
+//! `/proc` stats, sidecars, and the 10 s rotation check.
+//!
+//! Invariant 3 (status is never trusted from disk alone): every status shown is backed by a
+//! live process check (pid + start ticks + boot id) or a terminal event; `rediscover.rs`
+//! re-derives every row at start-up, and `tick` ends a re-parented or pty bridge only after
+//! two missed checks in a row ([`confirm_gone`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;

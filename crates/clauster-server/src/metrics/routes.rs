@@ -14,8 +14,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::prometheus::{Scrape, render};
 use crate::error::ApiError;
+use crate::projects::projects_blocking;
 use crate::state::AppState;
-use crate::state::projects_blocking;
 
 /// The metrics API (data.md §4) and the Prometheus scrape (http-api.md §9).
 pub fn router() -> axum::Router<AppState> {

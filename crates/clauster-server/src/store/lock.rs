@@ -21,6 +21,10 @@ const PID_READ_PAUSE: Duration = Duration::from_millis(10);
 /// Proof that this process runs the engine. The lock is released when the value is dropped
 /// (closing the file releases the `flock`); the pid stays in the file and means nothing
 /// without the lock.
+///
+/// Invariant 2 (README §Workspace): one process mutates bridge state at a time. `serve_on`
+/// holds an exclusive `flock` on `<state_dir>/engine.lock` for its whole life; its
+/// `take_engine_lock` waits up to 30 s for a CLI command's engine, never for another server.
 #[derive(Debug)]
 pub struct EngineLock {
     _file: File,

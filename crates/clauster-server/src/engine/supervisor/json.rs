@@ -1,6 +1,9 @@
 //! The wire form of an instance (`clauster_wire::Instance`, http-api.md §2): what every
 //! answer, list and `instance` frame carries, built from the record and what only this
 //! process knows (liveness, the stop in progress, the notice).
+//!
+//! Invariant 6: the server converts at its edge, here; `clauster-wire` depends on `serde` and
+//! `serde_json` only (plus `utoipa` behind `openapi`).
 
 use clauster_wire::Instance;
 

@@ -1,6 +1,10 @@
 //! Project discovery (security.md §7.1): which children of `projects_root` are projects, and
 //! the facts each card shows.
 
+mod discovery;
+
+pub use discovery::{Discovery, projects_blocking, spawn_rediscovery};
+
 use std::path::{Path, PathBuf};
 
 use clauster_core::names::ProjectName;
