@@ -198,7 +198,7 @@ fn own_path(symbol: &str) -> String {
 /// larger, so a failure here is a warning.
 fn optimise(root: &Path, wasm: &Path) {
     let wasm_opt = setup::wasm_opt(root);
-    if let Err(err) = setup::npm_install(root, setup::BINARYEN_NPM, &wasm_opt) {
+    if let Err(err) = setup::install_binaryen(root) {
         println!("warning: wasm-opt unavailable ({err}); the bundle stays unoptimised");
         return;
     }

@@ -42,8 +42,19 @@ pub fn axe_script(root: &Path) -> PathBuf {
     root.join("target/tools/npm-axe/node_modules/axe-core/axe.min.js")
 }
 
+/// binaryen's prefix, its own like the MCP SDK's: a release build installing it into the
+/// claude prefix pruned the real `claude` from under a test run beside it.
+fn binaryen_prefix(root: &Path) -> PathBuf {
+    root.join("target/tools/npm-binaryen")
+}
+
 pub fn wasm_opt(root: &Path) -> PathBuf {
-    npm_prefix(root).join("node_modules/.bin/wasm-opt")
+    binaryen_prefix(root).join("node_modules/.bin/wasm-opt")
+}
+
+/// Installs binaryen (for `wasm-opt`) in its own prefix unless it is there.
+pub fn install_binaryen(root: &Path) -> Result {
+    npm_install_into(&binaryen_prefix(root), BINARYEN_NPM, &wasm_opt(root))
 }
 
 pub fn wasm_target() -> Result {
