@@ -110,6 +110,18 @@ async fn rows_102_to_119_config_write_refusals() {
         "x".repeat(65_536)
     );
     let too_big = format!("content is {} bytes, over the 65536 byte cap", big.len());
+    // Release review F1: under 1 KiB of aliases that a copying loader expands to gigabytes.
+    let mut bomb = String::from("---\nname: bomb\ndescription: d\na: &a [x,x,x,x,x,x,x,x,x]\n");
+    for (prev, next) in ["a", "b", "c", "d", "e", "f", "g"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h"])
+    {
+        bomb.push_str(&format!(
+            "{next}: &{next} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    bomb.push_str("---\n");
     bench
         .table(vec![
             (102, get(cw("settings?scope=global&project=alpha")), 422, is("scope must be 'project', 'user', or 'local'")),
@@ -146,6 +158,7 @@ async fn rows_102_to_119_config_write_refusals() {
             (117, agent("Reviewer", "---\nname: Reviewer\ndescription: y\n---\n"), 422, starts("invalid subagent name \"Reviewer\"")),
             (117, agent("rev", "no front matter"), 422, is("subagent: the file must start with a '---' line opening the front matter")),
             (117, agent("rev", "---\nname: rev\n---\n"), 422, is("subagent: the front matter needs a non-empty 'description' string")),
+            (117, agent("bomb", &bomb), 422, is("subagent: YAML aliases are not accepted in front matter")),
             (117, agent("general-purpose", "---\nname: general-purpose\ndescription: y\n---\n"), 403, is("'general-purpose' is built into Claude Code and has no file to edit")),
             (118, put(cw("skills"), w(json!({"name": "s", "files": {"SKILL.md": "---\nname: s\ndescription: d\n---\n", "run.sh": "rm -rf ~"}}))), 422, is("only a skill's SKILL.md is written here; add scripts on the host")),
             (118, get(cw("skills/file?project=alpha&name=s&relative=../../x")), 422, is("only a skill's SKILL.md is read or written here")),

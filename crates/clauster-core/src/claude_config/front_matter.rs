@@ -3,6 +3,7 @@
 //! checks it before it is written and reads the fields a list shows.
 
 use serde_json::{Map, Value};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::{EditError, invalid};
@@ -95,6 +96,7 @@ pub fn parse(text: &str) -> Result<Document, String> {
     if !closed {
         return Err("the front matter has no closing '---' line".into());
     }
+    refuse_aliases(&yaml)?;
     let docs = YamlLoader::load_from_str(&yaml)
         .map_err(|e| format!("the front matter is not valid YAML: {e}"))?;
     let fields = match docs.into_iter().next() {
@@ -115,6 +117,23 @@ pub fn parse(text: &str) -> Result<Document, String> {
         fields,
         body: text[consumed..].to_owned(),
     })
+}
+
+/// Refuses an alias before any value is built: the loader expands each alias by copying its
+/// anchored node, so a "billion laughs" block of a few hundred bytes would take gigabytes
+/// (release review F1). Front matter never needs aliases.
+fn refuse_aliases(yaml: &str) -> Result<(), String> {
+    let mut parser = Parser::new_from_str(yaml);
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => return Ok(()),
+            Ok((Event::Alias(_), _)) => {
+                return Err("YAML aliases are not accepted in front matter".into());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("the front matter is not valid YAML: {e}")),
+        }
+    }
 }
 
 fn to_json(yaml: Yaml) -> Result<Value, String> {
@@ -220,6 +239,24 @@ mod tests {
             .map(|t| check_document(Kind::Subagent, t).unwrap_err().to_string())
             .collect();
         insta::assert_snapshot!(out.join("\n"));
+    }
+
+    /// A "billion laughs" block of under 1 KiB is refused before the loader copies a node
+    /// (release review F1: eight levels of nine aliases took a server to 11.7 GB).
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_expands() {
+        let mut yaml = String::from("---\nname: bomb\ndescription: d\na: &a [x,x,x,x,x,x,x,x,x]\n");
+        let levels = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for pair in levels.windows(2) {
+            let refs = vec![format!("*{}", pair[0]); 9].join(",");
+            yaml.push_str(&format!("{0}: &{0} [{refs}]\n", pair[1]));
+        }
+        yaml.push_str("---\nBody\n");
+        assert!(yaml.len() < 1024);
+        let err = check_document(Kind::Subagent, &yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("YAML aliases are not accepted"), "{err}");
     }
 
     #[test]
