@@ -111,16 +111,19 @@ async fn rows_102_to_119_config_write_refusals() {
     );
     let too_big = format!("content is {} bytes, over the 65536 byte cap", big.len());
     // Release review F1: under 1 KiB of aliases that a copying loader expands to gigabytes.
+    let levels = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let nested: Vec<String> = levels
+        .windows(2)
+        .map(|w| {
+            format!(
+                "{1}: &{1} [{0}]\n",
+                vec![format!("*{}", w[0]); 9].join(","),
+                w[1]
+            )
+        })
+        .collect();
     let mut bomb = String::from("---\nname: bomb\ndescription: d\na: &a [x,x,x,x,x,x,x,x,x]\n");
-    for (prev, next) in ["a", "b", "c", "d", "e", "f", "g"]
-        .iter()
-        .zip(["b", "c", "d", "e", "f", "g", "h"])
-    {
-        bomb.push_str(&format!(
-            "{next}: &{next} [{}]\n",
-            vec![format!("*{prev}"); 9].join(",")
-        ));
-    }
+    bomb.push_str(&nested.concat());
     bomb.push_str("---\n");
     bench
         .table(vec![

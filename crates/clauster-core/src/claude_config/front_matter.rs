@@ -247,10 +247,17 @@ mod tests {
     fn an_alias_bomb_is_refused_before_it_expands() {
         let mut yaml = String::from("---\nname: bomb\ndescription: d\na: &a [x,x,x,x,x,x,x,x,x]\n");
         let levels = ["a", "b", "c", "d", "e", "f", "g", "h"];
-        for pair in levels.windows(2) {
-            let refs = vec![format!("*{}", pair[0]); 9].join(",");
-            yaml.push_str(&format!("{0}: &{0} [{refs}]\n", pair[1]));
-        }
+        let nested: Vec<String> = levels
+            .windows(2)
+            .map(|w| {
+                format!(
+                    "{1}: &{1} [{0}]\n",
+                    vec![format!("*{}", w[0]); 9].join(","),
+                    w[1]
+                )
+            })
+            .collect();
+        yaml.push_str(&nested.concat());
         yaml.push_str("---\nBody\n");
         assert!(yaml.len() < 1024);
         let err = check_document(Kind::Subagent, &yaml)
