@@ -80,3 +80,45 @@ async fn the_guide_needs_the_same_credentials_as_the_dashboard() {
     let (status, page) = get(&format!("{}/guide/first-run", server.base), Some(token)).await;
     assert_eq!(status, 200, "{page}");
 }
+
+/// Behind a path prefix, `<root>/` (where the login and every "back" link go) redirects to the
+/// dashboard at `<root>` (release review F2: it was an empty 404), keeping the query; the
+/// guide's links carry the prefix.
+#[tokio::test]
+async fn behind_a_root_path_the_slash_leads_to_the_dashboard() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let server = start_server(&sandbox, None, &[], &[("CLAUSTER_ROOT_PATH", "/cl")]);
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/cl/?q=alpha", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 308);
+    assert_eq!(response.headers()["location"], "/cl?q=alpha");
+    let (status, page) = get(&format!("{}/cl", server.base), None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<html"), "{page}");
+    let (status, guide) = get(&format!("{}/cl/guide/first-run", server.base), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        guide.contains("href=\"/cl/\""),
+        "no way back under the prefix"
+    );
+    assert!(guide.contains("href=\"/cl/guide\""));
+}
+
+/// The guide is part of the UI: with `ui.enabled` off it is 404 like the dashboard (F7).
+#[tokio::test]
+async fn without_the_ui_the_guide_is_not_served() {
+    let sandbox = Sandbox::new();
+    sandbox.project("alpha", &[]);
+    let server = start_server(&sandbox, None, &[], &[("CLAUSTER_UI_ENABLED", "false")]);
+    for path in ["/guide", "/guide/first-run", "/"] {
+        let (status, _) = get(&format!("{}{path}", server.base), None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}

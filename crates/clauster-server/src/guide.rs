@@ -61,6 +61,7 @@ const PAGES: &[Page] = pages![
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/guide", get(index))
+        .route("/guide/", get(index))
         .route("/guide/{page}", get(page))
 }
 
@@ -159,12 +160,16 @@ fn render(source: &str) -> String {
                 })
             } else {
                 dropped += 1;
-                Event::InlineHtml(CowStr::from("<span class=\"link-dropped\">"))
+                Event::InlineHtml(CowStr::from("<span class=\"link-text\">"))
             }
         }
         Event::End(TagEnd::Link) if dropped > 0 => {
             dropped -= 1;
             Event::InlineHtml(CowStr::from("</span>"))
+        }
+        // Comments (the generated pages' "do not edit" note) are for editors, not readers.
+        Event::Html(html) | Event::InlineHtml(html) if html.trim_start().starts_with("<!--") => {
+            Event::Text(CowStr::from(""))
         }
         Event::Html(html) | Event::InlineHtml(html) => Event::Text(html),
         Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image) => {
@@ -305,7 +310,7 @@ mod tests {
             "# Say `hi`, there!\n\nSee [securing](securing.md#tokens), \
              [keys](../reference/config-keys.md), [the engine](../spec/bridges.md), \
              [docs](https://example.com/x) and [here](#say-hi-there).\n\n\
-             <script>alert(1)</script>\n\n![a cat](cat.png)\n",
+             <script>alert(1)</script>\n\n<!-- generated; do not edit -->\n\n![a cat](cat.png)\n",
         )
         .replace(ROOT_MARK, "/root");
         insta::assert_snapshot!(html);

@@ -80,7 +80,16 @@ pub fn router(state: AppState, auth: Auth) -> Router {
     let router = if root.is_empty() {
         api
     } else {
-        Router::new().nest(&root, api)
+        // `<root>/` is where the login and every "back to the dashboard" link go; the nested
+        // router answers `<root>` only, so the slash redirects there (release review F2).
+        let bare = root.clone();
+        let to_root = move |uri: axum::http::Uri| async move {
+            let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+            axum::response::Redirect::permanent(&format!("{bare}{query}"))
+        };
+        Router::new()
+            .nest(&root, api)
+            .route(&format!("{root}/"), get(to_root))
     };
     router.with_state(state)
 }

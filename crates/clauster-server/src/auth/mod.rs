@@ -498,6 +498,8 @@ fn is_ui_only(rel: &str) -> bool {
         "/" | "/login" | "/logout" | "/api/widget" | "/favicon.svg" | "/favicon.ico"
     ) || rel.starts_with("/pkg/")
         || rel.starts_with("/p/")
+        || rel == "/guide"
+        || rel.starts_with("/guide/")
     {
         return true;
     }

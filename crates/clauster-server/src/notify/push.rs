@@ -289,10 +289,13 @@ fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(), Refused> {
         Some(url::Host::Domain(_)) => None,
         None => return Err(refuse("endpoint", "endpoint must have a host")),
     };
+    // `localhost`, `localhost.` and any `*.localhost` name loopback (RFC 6761 §6.3).
     let loopback = literal.map_or_else(
         || {
-            url.host_str()
-                .is_some_and(|name| name.eq_ignore_ascii_case("localhost"))
+            url.host_str().is_some_and(|name| {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            })
         },
         |ip| ip.is_loopback(),
     );
@@ -637,6 +640,8 @@ mod tests {
             "https://[::1]/push",
             "https://169.254.169.254/latest",
             "https://localhost/push",
+            "https://localhost./push",
+            "https://foo.localhost/push",
         ] {
             let body = serde_json::json!({
                 "endpoint": private,
