@@ -684,3 +684,105 @@ async fn a_page_keeps_to_its_byte_budget_and_the_cursor_continues() {
     assert!(pages > 1, "twelve ~100 KB turns fit one page");
     assert_eq!(seen, (0..12).rev().collect::<Vec<u64>>());
 }
+
+/// Issue 21 (release review F3): the tail keeps to the page's 256 KiB budget. From 0 it
+/// answers the oldest turns that fit with `more` and an offset the next call continues from,
+/// so following it gives every turn once, in order; an offset past the end (a reset) answers
+/// the newest turns that fit with the offset at the file's end, and polling goes on from
+/// there. The socket sends the same backlog as bounded frames, one after the other.
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one file, the tail and the socket over it
+async fn the_tail_keeps_to_the_page_budget_and_continues_without_loss() {
+    const BUDGET: usize = 256 << 10;
+    let sandbox = Sandbox::new();
+    let gamma = sandbox.project("gamma", &[]);
+    let dir = slug_dir(&sandbox, &gamma);
+    let path = dir.join(format!("{OTHER}.jsonl"));
+    let mut text = String::new();
+    for n in 0..12 {
+        text.push_str(&user_line(&format!("turn {n} {}", "y".repeat(90_000))));
+    }
+    std::fs::write(&path, &text).unwrap();
+    let file_len = text.len() as u64;
+    let server = start_server(&sandbox, None, &[], &[]);
+    let base = format!("/api/projects/gamma/transcripts/{OTHER}/tail");
+    let bounded = |tail: &Value| {
+        let turns = tail["turns"].as_array().unwrap();
+        let size: usize = turns.iter().map(|t| t.to_string().len()).sum();
+        assert!(
+            turns.len() == 1 || size <= BUDGET,
+            "{} turns in {size} bytes",
+            turns.len()
+        );
+    };
+
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    let mut calls = 0;
+    loop {
+        let (status, tail) = get(&server, &format!("{base}?offset={offset}")).await;
+        assert_eq!(status, 200, "{tail}");
+        assert_eq!(tail["reset"], false);
+        assert_eq!(tail["total"], 12);
+        bounded(&tail);
+        seen.extend(indices(&tail));
+        calls += 1;
+        let next = tail["offset"].as_u64().unwrap();
+        if tail["more"] == true {
+            assert!(next > offset, "the offset moves on: {offset} then {next}");
+            offset = next;
+        } else {
+            assert_eq!(next, file_len);
+            offset = next;
+            break;
+        }
+    }
+    assert!(calls > 1, "twelve ~100 KB turns fit one answer");
+    assert_eq!(
+        seen,
+        (0..12).collect::<Vec<u64>>(),
+        "each turn once, in order"
+    );
+    let (_, caught_up) = get(&server, &format!("{base}?offset={offset}")).await;
+    assert_eq!(
+        (
+            caught_up["turns"].as_array().unwrap().len(),
+            &caught_up["more"]
+        ),
+        (0, &json!(false))
+    );
+
+    // Past the end: a reset with the newest turns that fit, the offset at the end.
+    let (_, reset) = get(&server, &format!("{base}?offset={}", file_len + 1000)).await;
+    assert_eq!(reset["reset"], true);
+    bounded(&reset);
+    let newest = indices(&reset);
+    assert!(
+        newest.len() < 12 && newest.last() == Some(&11),
+        "{newest:?}"
+    );
+    assert!(
+        newest.windows(2).all(|w| w[1] == w[0] + 1),
+        "oldest first, no gap: {newest:?}"
+    );
+    assert_eq!(reset["offset"].as_u64(), Some(file_len));
+    assert_eq!(reset["more"], false);
+    append(&path, &user_line("after the reset"));
+    let (_, next) = get(&server, &format!("{base}?offset={}", reset["offset"])).await;
+    assert_eq!(indices(&next), vec![12]);
+    assert_eq!(next["turns"][0]["content"], "after the reset");
+
+    // The socket from 0: the backlog in bounded frames, every turn once, in order.
+    let mut socket = open_socket(&server, &format!("/ws/transcript/gamma/{OTHER}?offset=0")).await;
+    let mut pushed = Vec::new();
+    let mut frames = 0;
+    while pushed.last() != Some(&12) {
+        let frame = next_frame(&mut socket).await;
+        assert_eq!(frame["type"], "turns", "{frame}");
+        bounded(&frame);
+        pushed.extend(indices(&frame));
+        frames += 1;
+    }
+    assert!(frames > 1, "the backlog went out in one frame");
+    assert_eq!(pushed, (0..13).collect::<Vec<u64>>());
+}

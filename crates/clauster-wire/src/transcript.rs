@@ -76,14 +76,19 @@ pub struct TranscriptPage {
 pub struct TranscriptTail {
     pub project: String,
     pub session: String,
-    /// The turns with lines after `offset`, oldest first; a turn that grew comes again with
-    /// the same `index`.
+    /// The turns with lines after `offset`, oldest first, at most 256 KiB of JSON; a turn
+    /// that grew comes again with the same `index`.
     pub turns: Vec<TranscriptTurn>,
+    /// Where the next call continues.
     pub offset: u64,
-    /// The file shrank or was replaced: `turns` start from the beginning.
+    /// The file shrank or was replaced (or the offset was past its end): `turns` are the
+    /// newest that fit, to replace what the reader holds.
     pub reset: bool,
     pub live: bool,
     pub total: u64,
+    /// The answer was cut at its budget: call again from `offset` for the rest.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// A frame of `/ws/transcript/{name}/{session}`.

@@ -85,6 +85,43 @@ async fn transcript_viewer_refusals() {
         .await;
 }
 
+/// Row 161: a tail asked for from 0, before the start or past the end of a large transcript
+/// answers at most 256 KiB of turns (plus its envelope), never the whole file (release
+/// review F3: 65 MB for a 50 MB transcript).
+#[tokio::test]
+async fn a_transcript_tail_from_anywhere_is_bounded() {
+    const S: &str = "11111111-1111-4111-8111-111111111111";
+    let sandbox = usual_sandbox();
+    let path = plant_transcript(&sandbox, S);
+    let line = json!({"type": "user", "message": {"role": "user", "content": "z".repeat(60_000)}})
+        .to_string()
+        + "\n";
+    std::fs::write(&path, line.repeat(40)).expect("a 2.4 MB transcript");
+    let bench = Bench::start(sandbox, &[]);
+    for (offset, reset) in [("0", false), ("-5", false), ("999999999999", true)] {
+        let answer = bench
+            .refuses(
+                161,
+                get(format!(
+                    "/api/projects/alpha/transcripts/{S}/tail?offset={offset}"
+                )),
+                200,
+                &Detail::Any,
+            )
+            .await;
+        assert!(
+            answer.body.len() < (256 << 10) + 4096,
+            "offset {offset}: {} bytes",
+            answer.body.len()
+        );
+        let tail = answer.json();
+        assert_eq!(tail["reset"], reset, "offset {offset}");
+        assert_eq!(tail["more"], !reset, "offset {offset}");
+        let turns = tail["turns"].as_array().expect("turns").len();
+        assert!((1..40).contains(&turns), "offset {offset}: {turns} turns");
+    }
+}
+
 /// With authentication on, the viewer's routes need it like every other, and its socket is
 /// closed with 1008 when the cookie session is logged out.
 #[tokio::test]

@@ -474,10 +474,85 @@ pub struct Tail {
     pub offset: u64,
     pub reset: bool,
     pub total: u64,
+    /// Turns after `offset` were left for the next call (the answer reached
+    /// [`PAGE_BUDGET_BYTES`]).
+    pub more: bool,
 }
 
-/// The turns with lines after `offset`, oldest first (blocking). A file now shorter than
-/// `offset`, or rewritten since the index was built, is a reset: everything from the start.
+/// A bounded run of turns read for the tail or the live socket.
+#[derive(Debug)]
+pub struct Batch {
+    pub turns: Vec<TranscriptTurn>,
+    /// Where the next read continues: the end of the last turn sent when the budget cut the
+    /// run short, else the end of the complete lines.
+    pub offset: u64,
+    pub more: bool,
+}
+
+impl Indexed {
+    /// The turns with lines after `from`, oldest first, each read as a page reads it, until
+    /// their JSON would pass [`PAGE_BUDGET_BYTES`] (at least one is sent). Blocking.
+    pub fn turns_after(
+        &self,
+        file: &File,
+        from: u64,
+        prices: &PriceTable,
+        context: &RenderContext,
+    ) -> io::Result<Batch> {
+        let first = self.index.first_turn_ending_after(from);
+        let spans = self.index.turns();
+        let mut budget = PageBudget::default();
+        let mut turns = Vec::new();
+        for position in first..spans.len() {
+            let turn = to_wire(&self.turn_for_page(file, position, prices)?, context);
+            if !budget.admits(&turn) {
+                // `first_turn_ending_after(end)` is `position`: nothing lost, nothing twice.
+                return Ok(Batch {
+                    turns,
+                    offset: spans[position - 1].end,
+                    more: true,
+                });
+            }
+            turns.push(turn);
+        }
+        Ok(Batch {
+            turns,
+            offset: self.index.complete_len(),
+            more: false,
+        })
+    }
+
+    /// The newest turns whose JSON fits [`PAGE_BUDGET_BYTES`] (at least one), oldest first,
+    /// with the offset at the end of the complete lines: what a reader that lost its place
+    /// starts from, like a first page. Blocking.
+    pub fn newest_turns(
+        &self,
+        file: &File,
+        prices: &PriceTable,
+        context: &RenderContext,
+    ) -> io::Result<Batch> {
+        let mut budget = PageBudget::default();
+        let mut turns = Vec::new();
+        for position in (0..self.index.turns().len()).rev() {
+            let turn = to_wire(&self.turn_for_page(file, position, prices)?, context);
+            if !budget.admits(&turn) {
+                break;
+            }
+            turns.push(turn);
+        }
+        turns.reverse();
+        Ok(Batch {
+            turns,
+            offset: self.index.complete_len(),
+            more: false,
+        })
+    }
+}
+
+/// The turns with lines after `offset`, oldest first, at most [`PAGE_BUDGET_BYTES`] of JSON
+/// (`more` then says the next call from the answer's `offset` has the rest). A file now
+/// shorter than `offset`, or rewritten since the index was built, is a reset: the newest turns
+/// that fit, with the offset at the file's end (blocking).
 pub fn build_tail(
     entry: &Mutex<Indexed>,
     path: &Path,
@@ -488,22 +563,18 @@ pub fn build_tail(
     let mut indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
     let rebuilt = indexed.refresh(path)?;
     let reset = rebuilt || offset > indexed.index().fed_len();
-    let from = if reset { 0 } else { offset };
     let file = File::open(path)?;
-    let first = indexed.index().first_turn_ending_after(from);
-    let count = indexed.index().turns().len();
-    let mut turns = Vec::with_capacity(count - first);
-    for position in first..count {
-        turns.push(to_wire(
-            &indexed.turn_for_page(&file, position, prices)?,
-            context,
-        ));
-    }
+    let batch = if reset {
+        indexed.newest_turns(&file, prices, context)?
+    } else {
+        indexed.turns_after(&file, offset, prices, context)?
+    };
     Ok(Tail {
-        turns,
-        offset: indexed.index().complete_len(),
+        turns: batch.turns,
+        offset: batch.offset,
         reset,
-        total: count as u64,
+        total: indexed.index().turns().len() as u64,
+        more: batch.more,
     })
 }
 

@@ -222,6 +222,7 @@ async fn tail(
         reset: tail.reset,
         live,
         total: tail.total,
+        more: tail.more,
     })
     .into_response())
 }

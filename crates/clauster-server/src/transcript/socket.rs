@@ -55,7 +55,11 @@ struct Seen {
 }
 
 enum Step {
-    Frames(Vec<TranscriptFrame>),
+    /// Frames to send; `more` says the budget left turns for an immediate next step.
+    Frames {
+        frames: Vec<TranscriptFrame>,
+        more: bool,
+    },
     Nothing,
 }
 
@@ -74,36 +78,34 @@ fn step(
     let mut frames = Vec::new();
     let restarted =
         seen.generation.is_some_and(|g| g != indexed.generation()) || seen.offset > index.fed_len();
-    if restarted {
-        frames.push(TranscriptFrame::Reset);
-        seen.offset = 0;
-    }
     seen.generation = Some(indexed.generation());
     if index.complete_len() == seen.offset && !restarted {
         return Ok(Step::Nothing);
     }
-    let first = index.first_turn_ending_after(seen.offset);
-    let count = index.turns().len();
     let file = std::fs::File::open(path)?;
-    let mut turns = Vec::with_capacity(count - first);
-    for position in first..count {
-        turns.push(super::to_wire(
-            &indexed.turn(&file, position, prices)?,
-            context,
-        ));
-    }
-    seen.offset = indexed.index().complete_len();
-    if !turns.is_empty() || restarted {
+    // Each frame holds at most a page's budget of turns, each read as a page reads it; a
+    // viewer that lost its place gets the newest turns that fit, like a first page.
+    let batch = if restarted {
+        frames.push(TranscriptFrame::Reset);
+        indexed.newest_turns(&file, prices, context)?
+    } else {
+        indexed.turns_after(&file, seen.offset, prices, context)?
+    };
+    seen.offset = batch.offset;
+    if !batch.turns.is_empty() || restarted {
         frames.push(TranscriptFrame::Turns {
-            turns,
+            turns: batch.turns,
             offset: seen.offset,
-            total: count as u64,
+            total: indexed.index().turns().len() as u64,
         });
     }
     Ok(if frames.is_empty() {
         Step::Nothing
     } else {
-        Step::Frames(frames)
+        Step::Frames {
+            frames,
+            more: batch.more,
+        }
     })
 }
 
@@ -231,7 +233,9 @@ async fn follow(
             };
             seen = back;
             match result {
-                Ok(Step::Frames(frames)) => {
+                Ok(Step::Frames { frames, more }) => {
+                    // The rest right away, one bounded frame at a time.
+                    check = more;
                     for frame in frames {
                         let text = serde_json::to_string(&frame).expect("wire frames serialise");
                         if socket.send(Message::Text(text.into())).await.is_err() {
@@ -242,6 +246,9 @@ async fn follow(
                 Ok(Step::Nothing) => {}
                 // Deleted or unreadable for a moment: the next change or poll tries again.
                 Err(err) => tracing::debug!("transcript socket read failed: {err}"),
+            }
+            if check {
+                continue;
             }
         }
         tokio::select! {
