@@ -636,13 +636,19 @@ mod tests {
         assert_eq!(gh["url"], "https://u:********@api.example/mcp");
         gh["url"] = "https://u:********@api.example:443/v2/mcp".into();
         apply_server_op(&mut g, None, ServerOp::Edit, "gh", Some(gh.clone())).unwrap();
-        assert_eq!(g["mcpServers"]["gh"]["url"], "https://u:pw@api.example/v2/mcp");
+        assert_eq!(
+            g["mcpServers"]["gh"]["url"],
+            "https://u:pw@api.example/v2/mcp"
+        );
         gh["url"] = "https://u:********@evil.example/mcp".into();
         let err = apply_server_op(&mut g, None, ServerOp::Edit, "gh", Some(gh.clone()));
         assert!(err.unwrap_err().to_string().contains("retype the password"));
         gh["url"] = "http://u:********@api.example/v2/mcp".into();
         assert!(apply_server_op(&mut g, None, ServerOp::Edit, "gh", Some(gh)).is_err());
-        assert_eq!(g["mcpServers"]["gh"]["url"], "https://u:pw@api.example/v2/mcp");
+        assert_eq!(
+            g["mcpServers"]["gh"]["url"],
+            "https://u:pw@api.example/v2/mcp"
+        );
     }
 
     #[test]
@@ -659,7 +665,10 @@ mod tests {
             assert!(found.starts_with(fault), "{found}");
             let add = Some(obj(r#"{"command": "x"}"#));
             let err = apply_server_op(&mut g, None, ServerOp::Add, "b", add).unwrap_err();
-            assert!(matches!(err, OpError::Edit(EditError::Conflicting(_))), "{err:?}");
+            assert!(
+                matches!(err, OpError::Edit(EditError::Conflicting(_))),
+                "{err:?}"
+            );
             let err = replace_servers(&mut g, None, Map::new()).unwrap_err();
             assert!(matches!(err, EditError::Conflicting(_)), "{err:?}");
             assert_eq!(g, parse_config_text(text).unwrap());
