@@ -213,6 +213,7 @@ async fn rows_151_to_153_what_1_3_2_refuses_and_a_gitignore_link() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // three sandboxes' worth of files, then four tables
 async fn rows_162_to_165_surface_keys_of_the_wrong_type_masked_url_passwords_and_a_broken_global() {
     let sandbox = usual_sandbox();
     let alpha = sandbox.projects_root().join("alpha");
