@@ -803,3 +803,230 @@ async fn claude_json_writes_wait_for_the_engines_lock() {
     let (status, body) = api.post("mcp/server", add).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A surface key of the wrong JSON type (config-write.md §5–§7) is not an empty surface: the
+/// read names the fault read-only, the effective view lists it, and every write is refused
+/// (409) with the file left byte-identical.
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // two files, each through its read, its writes and the merged view
+async fn surface_keys_of_the_wrong_type_are_shown_read_only_and_never_overwritten() {
+    let sandbox = Sandbox::new();
+    let alpha = trusted_alpha(&sandbox);
+    let settings = alpha.join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let settings_text = r#"{"hooks": [1, 2], "env": "notobj", "model": "opus"}"#;
+    std::fs::write(&settings, settings_text).unwrap();
+    let mcp_json = alpha.join(".mcp.json");
+    std::fs::write(&mcp_json, r#"{"mcpServers": [1]}"#).unwrap();
+    let server = start_server(&sandbox, None, &[], ON);
+    let api = Api { server: &server };
+    let w = |extra: Value| {
+        let mut body = json!({"project": "alpha", "confirm": "alpha"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+
+    for (surface, fault) in [
+        (
+            "hooks",
+            "hooks is a JSON array in the file, not an object; fix it by hand",
+        ),
+        (
+            "settings",
+            "env is a JSON string in the file, not an object; fix it by hand",
+        ),
+    ] {
+        let (status, read) = api.get(&format!("{surface}?project=alpha")).await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(
+            (&read["error"], &read["read_only"]),
+            (&json!(fault), &json!(true))
+        );
+    }
+    // Permissions are of the right type here: that surface stays editable.
+    let (_, read) = api.get("permissions?project=alpha").await;
+    assert!(read.get("read_only").is_none(), "{read}");
+    let (status, refused) = api.put("hooks", w(json!({"hooks": {}}))).await;
+    assert_eq!(
+        (status, &refused["detail"]),
+        (
+            409,
+            &json!("hooks is a JSON array in the file, not an object; fix it by hand")
+        )
+    );
+    let (status, refused) = api
+        .put("settings", w(json!({"settings": {"model": "sonnet"}})))
+        .await;
+    assert_eq!(
+        (status, &refused["detail"]),
+        (
+            409,
+            &json!("env is a JSON string in the file, not an object; fix it by hand")
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), settings_text);
+
+    let array_fault = "mcpServers is a JSON array in the file, not an object; fix it by hand";
+    let (status, read) = api.get("mcp?project=alpha").await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        (&read["error"], &read["read_only"]),
+        (&json!(array_fault), &json!(true))
+    );
+    let add = w(json!({"op": "add", "name": "fs", "entry": {"command": "npx"}}));
+    let (status, refused) = api.post("mcp/server", add.clone()).await;
+    assert_eq!((status, &refused["detail"]), (409, &json!(array_fault)));
+    let (status, refused) = api.put("mcp", w(json!({"servers": {}}))).await;
+    assert_eq!((status, &refused["detail"]), (409, &json!(array_fault)));
+    assert_eq!(
+        std::fs::read_to_string(&mcp_json).unwrap(),
+        r#"{"mcpServers": [1]}"#
+    );
+
+    let (status, effective) = api.get("settings/effective?project=alpha").await;
+    assert_eq!(status, 200, "{effective}");
+    assert_eq!(
+        effective["errors"],
+        json!([
+            {"scope": "project", "error": "env is a JSON string in the file, not an object; fix it by hand"},
+            {"scope": "project", "error": "hooks is a JSON array in the file, not an object; fix it by hand"},
+            {"scope": "project", "error": array_fault},
+        ])
+    );
+
+    // A server that is not an object: named, never listed as a stdio server, never replaced.
+    let one_bad = r#"{"mcpServers": {"a": "notobj", "b": {"command": "b"}}}"#;
+    std::fs::write(&mcp_json, one_bad).unwrap();
+    let entry_fault = "mcpServers.a is a JSON string in the file, not an object; fix it by hand";
+    let (_, read) = api.get("mcp?project=alpha").await;
+    assert_eq!(
+        (&read["error"], &read["read_only"]),
+        (&json!(entry_fault), &json!(true))
+    );
+    let (status, refused) = api.post("mcp/server", add).await;
+    assert_eq!((status, &refused["detail"]), (409, &json!(entry_fault)));
+    let (_, effective) = api.get("settings/effective?project=alpha").await;
+    assert_eq!(
+        effective["mcp_servers"],
+        json!([{"name": "b", "source": "project", "type": "stdio", "approval": "pending"}])
+    );
+    assert_eq!(effective["errors"][2]["error"], entry_fault);
+    assert_eq!(std::fs::read_to_string(&mcp_json).unwrap(), one_bad);
+}
+
+/// Editing a server whose URL holds the masked password (config-write.md §6): on the same
+/// scheme, host and port the stored password stays and the rest of the edit applies; on a
+/// new host the edit is refused (422) so the stored password never leaves for it.
+#[tokio::test]
+async fn a_masked_url_password_stays_on_its_host_and_is_never_sent_to_a_new_one() {
+    let sandbox = Sandbox::new();
+    let alpha = trusted_alpha(&sandbox);
+    let mcp_json = alpha.join(".mcp.json");
+    std::fs::write(
+        &mcp_json,
+        r#"{"mcpServers": {"gh": {"type": "http", "url": "https://u:s3cret@api.example/mcp"}}}"#,
+    )
+    .unwrap();
+    let server = start_server(&sandbox, None, &[], ON);
+    let api = Api { server: &server };
+    let (_, read) = api.get("mcp?project=alpha").await;
+    assert_eq!(
+        read["servers"]["gh"]["url"],
+        "https://u:********@api.example/mcp"
+    );
+    let edit = |url: &str| {
+        json!({"project": "alpha", "confirm": "alpha", "op": "edit", "name": "gh",
+               "entry": {"type": "http", "url": url, "headers": {"X-Team": "core"}}})
+    };
+    let (status, answer) = api
+        .post("mcp/server", edit("https://u:********@api.example/v2/mcp"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let stored = read_json(&mcp_json);
+    assert_eq!(
+        stored["mcpServers"]["gh"]["url"],
+        "https://u:s3cret@api.example/v2/mcp"
+    );
+    assert_eq!(stored["mcpServers"]["gh"]["headers"]["X-Team"], "core");
+
+    let before = std::fs::read(&mcp_json).unwrap();
+    let (status, refused) = api
+        .post(
+            "mcp/server",
+            edit("https://u:********@elsewhere.example/mcp"),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["detail"],
+        "mcpServers.gh.url points to a new host with the masked password; retype the password \
+         (a stored password is never sent to another host)"
+    );
+    assert_eq!(std::fs::read(&mcp_json).unwrap(), before);
+    // Retyped, the new host is fine.
+    let (status, _) = api
+        .post("mcp/server", edit("https://u:typed@elsewhere.example/mcp"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        read_json(&mcp_json)["mcpServers"]["gh"]["url"],
+        "https://u:typed@elsewhere.example/mcp"
+    );
+}
+
+/// With `~/.claude.json` unparseable the approval writes answer the 409 of every write to it
+/// (not a 403 about trust), and the read says the decisions are unknown rather than pending.
+#[tokio::test]
+async fn approvals_with_an_unparseable_global_file_are_unknown_and_not_written() {
+    let sandbox = Sandbox::new();
+    let alpha = trusted_alpha(&sandbox);
+    std::fs::write(
+        alpha.join(".mcp.json"),
+        r#"{"mcpServers": {"db": {"command": "db"}}}"#,
+    )
+    .unwrap();
+    let server = start_server(&sandbox, None, &[], ON);
+    let api = Api { server: &server };
+    let global = sandbox.home().join(".claude.json");
+    std::fs::write(&global, "{\"projects\": ,}").unwrap();
+
+    let (status, read) = api.get("mcp/approvals?project=alpha").await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        read["servers"],
+        json!([{"name": "db", "approval": "unknown"}])
+    );
+    assert_eq!(read["read_only"], true);
+    assert!(
+        read["error"].as_str().unwrap().contains(".claude.json"),
+        "{read}"
+    );
+    for (status, refused) in [
+        api.put(
+            "mcp/approvals",
+            json!({"project": "alpha", "confirm": "alpha", "enabled": ["db"], "disabled": []}),
+        )
+        .await,
+        api.post(
+            "mcp/reset-project-choices",
+            json!({"project": "alpha", "confirm": "alpha"}),
+        )
+        .await,
+    ] {
+        assert_eq!(status, 409, "{refused}");
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("cannot update ")
+                && detail.ends_with(
+                    ".claude.json: it is not a valid JSON object; Clauster did not change it"
+                ),
+            "{detail}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&global).unwrap(),
+        "{\"projects\": ,}"
+    );
+}

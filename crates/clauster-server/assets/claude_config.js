@@ -818,6 +818,8 @@ class Sheet {
     const enabled = (body.enabled ?? []).filter((n) => typeof n === "string");
     const disabled = (body.disabled ?? []).filter((n) => typeof n === "string");
     const servers = Array.isArray(body.servers) ? body.servers : [];
+    // `~/.claude.json` unreadable: the decisions are unknown and cannot be saved.
+    const readOnly = body.read_only === true;
     const decide = (name, approve) => {
       const on = enabled.filter((n) => n !== name);
       const off = disabled.filter((n) => n !== name);
@@ -840,7 +842,7 @@ class Sheet {
           { class: "approval", "data-server": name, "data-state": state },
           el("span", { class: "name", text: name }),
           el("span", { class: `badge approval-state ${state}`, text: state }),
-          state === "approved"
+          state === "approved" || readOnly
             ? null
             : el("button", {
                 type: "button",
@@ -849,7 +851,7 @@ class Sheet {
                 "aria-label": `Approve ${name}`,
                 onclick: () => decide(name, true),
               }),
-          state === "rejected"
+          state === "rejected" || readOnly
             ? null
             : el("button", {
                 type: "button",
@@ -877,8 +879,9 @@ class Sheet {
     box.replaceChildren(
       heading,
       el("p", { class: "note", text: "claude starts a server of the project's .mcp.json only once it is approved." }),
+      typeof body.error === "string" ? alert(body.error, "read-only") : null,
       servers.length === 0 ? el("p", { class: "note", text: "This project has no .mcp.json servers." }) : list,
-      servers.length === 0 ? null : el("div", { class: "actions" }, reset),
+      servers.length === 0 || readOnly ? null : el("div", { class: "actions" }, reset),
     );
   }
 

@@ -1,4 +1,4 @@
-//! Rows 100–119 and 151–153: Claude Code's configuration routes (issue 23.2–4, issue 18).
+//! Rows 100–119, 151–153 and 162–165: Claude Code's configuration routes (issue 23.2–4, issue 18).
 
 use super::*;
 
@@ -226,4 +226,129 @@ async fn rows_151_to_153_what_1_3_2_refuses_and_a_gitignore_link() {
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "x\n");
     let linked = bench.sandbox.projects_root().join("linked");
     assert!(!linked.join("CLAUDE.local.md").exists());
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // three sandboxes' worth of files, then four tables
+async fn rows_162_to_165_surface_keys_of_the_wrong_type_masked_url_passwords_and_a_broken_global() {
+    let sandbox = usual_sandbox();
+    let alpha = sandbox.projects_root().join("alpha");
+    let beta = sandbox.projects_root().join("beta");
+    let gamma = sandbox.project("gamma", &[]);
+    trust_all(&sandbox, &[&alpha, &beta, &gamma]);
+    let gamma_mcp = r#"{"mcpServers": {"gh": {"type": "http", "url": "https://u:pw@api.example/mcp"}, "open": {"type": "http", "url": "https://api.example/mcp"}}}"#;
+    std::fs::write(gamma.join(".mcp.json"), gamma_mcp).unwrap();
+    std::fs::create_dir_all(alpha.join(".claude")).unwrap();
+    let settings_text = r#"{"hooks": [1, 2], "env": "notobj"}"#;
+    std::fs::write(alpha.join(".claude/settings.json"), settings_text).unwrap();
+    std::fs::write(alpha.join(".mcp.json"), r#"{"mcpServers": [1]}"#).unwrap();
+    std::fs::write(
+        beta.join(".mcp.json"),
+        r#"{"mcpServers": {"a": "notobj", "b": {"command": "b"}}}"#,
+    )
+    .unwrap();
+    let bench = Bench::start(sandbox, &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")]);
+    let w = |project: &str, extra: Value| {
+        let mut body = json!({"project": project, "confirm": project});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let fault = |key: &str, kind: &str| {
+        is(format!(
+            "{key} is a JSON {kind} in the file, not an object; fix it by hand"
+        ))
+    };
+    let add = |project: &str| {
+        post(
+            cw("mcp/server"),
+            w(
+                project,
+                json!({"op": "add", "name": "x", "entry": {"command": "x"}}),
+            ),
+        )
+    };
+    let url_edit = |name: &str, url: &str| {
+        post(
+            cw("mcp/server"),
+            w(
+                "gamma",
+                json!({"op": "edit", "name": name, "entry": {"type": "http", "url": url}}),
+            ),
+        )
+    };
+    bench
+        .table(vec![
+            (
+                162,
+                put(cw("hooks"), w("alpha", json!({"hooks": {}}))),
+                409,
+                fault("hooks", "array"),
+            ),
+            (
+                162,
+                put(cw("settings"), w("alpha", json!({"settings": {}}))),
+                409,
+                fault("env", "string"),
+            ),
+            (162, add("alpha"), 409, fault("mcpServers", "array")),
+            (
+                162,
+                put(cw("mcp"), w("alpha", json!({"servers": {}}))),
+                409,
+                fault("mcpServers", "array"),
+            ),
+            (162, add("beta"), 409, fault("mcpServers.a", "string")),
+        ])
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(alpha.join(".claude/settings.json")).unwrap(),
+        settings_text
+    );
+    assert_eq!(
+        std::fs::read_to_string(alpha.join(".mcp.json")).unwrap(),
+        r#"{"mcpServers": [1]}"#
+    );
+
+    // Rows 163 and 165 in a project whose server map is sound.
+    let new_host = "mcpServers.gh.url points to a new host with the masked password; retype the \
+                    password (a stored password is never sent to another host)";
+    bench
+        .table(vec![
+            (163, url_edit("gh", "https://u:********@evil.example/mcp"), 422, is(new_host)),
+            (163, url_edit("gh", "https://u:********@api.example:8443/mcp"), 422, is(new_host)),
+            (163, url_edit("gh", "http://u:********@api.example/mcp"), 422, is(new_host)),
+            (165, url_edit("open", "https://u:********@api.example/mcp"), 422, is("mcpServers.open.url holds the mask but no password is stored; type the password")),
+        ])
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(gamma.join(".mcp.json")).unwrap(),
+        gamma_mcp
+    );
+
+    // Row 164: `~/.claude.json` unparseable.
+    let g = bench.sandbox.home().join(".claude.json");
+    std::fs::write(&g, "{,").unwrap();
+    let broken = || starts("cannot update ");
+    bench
+        .table(vec![
+            (
+                164,
+                put(
+                    cw("mcp/approvals"),
+                    w("alpha", json!({"enabled": [], "disabled": []})),
+                ),
+                409,
+                broken(),
+            ),
+            (
+                164,
+                post(cw("mcp/reset-project-choices"), w("alpha", json!({}))),
+                409,
+                broken(),
+            ),
+        ])
+        .await;
+    assert_eq!(std::fs::read_to_string(&g).unwrap(), "{,");
 }

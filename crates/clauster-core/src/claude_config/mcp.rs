@@ -159,6 +159,34 @@ pub fn servers_of(container: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// Why the server map under `root` (User) or `root.projects[path]` (Local) cannot be edited
+/// (config-write.md §6): `mcpServers` is there but not an object, or one of its servers is
+/// not an object. The scope is then shown read-only with this fault and every write to it
+/// is refused (409), so a hand-written value is never overwritten.
+pub fn servers_fault(root: &Value, project_path: Option<&str>) -> Option<String> {
+    let container = match project_path {
+        None => root,
+        Some(path) => root.get("projects")?.get(path)?,
+    };
+    let servers = container.get("mcpServers")?;
+    let fault = |what: &str, v: &Value| {
+        format!(
+            "{what} is a JSON {} in the file, not an object; fix it by hand",
+            type_name(v)
+        )
+    };
+    let Some(map) = servers.as_object() else {
+        return Some(fault("mcpServers", servers));
+    };
+    map.iter()
+        .find(|(_, entry)| !entry.is_object())
+        .map(|(name, entry)| fault(&format!("mcpServers.{name}"), entry))
+}
+
+fn refuse_servers_fault(root: &Value, project_path: Option<&str>) -> Result<(), EditError> {
+    servers_fault(root, project_path).map_or(Ok(()), |m| Err(EditError::Conflicting(m)))
+}
+
 /// What the MCP tab shows: secret-looking `env` and `headers` values masked, and a URL's
 /// password; the masked places as `name.env.VAR`.
 pub fn servers_view(servers: &Map<String, Value>) -> (Map<String, Value>, Vec<String>) {
@@ -203,21 +231,50 @@ pub fn restore_server(
             restore_masked(values, stored_values, &format!("mcpServers.{name}.{key}"))?;
         }
     }
-    if let Some(Value::String(url)) = map.get("url")
-        && url.contains(MASK)
-    {
-        match stored.and_then(|s| s.get("url")) {
-            Some(original) => {
-                map.insert("url".to_owned(), original.clone());
-            }
-            None => {
-                return Err(invalid(format!(
-                    "mcpServers.{name}.url holds the mask but no URL is stored; type the URL"
-                )));
-            }
+    if let Some(Value::String(url)) = map.get("url") {
+        let stored_url = stored.and_then(|s| s.get("url")).and_then(Value::as_str);
+        if let Some(url) = restore_url_password(name, url, stored_url)? {
+            map.insert("url".to_owned(), Value::String(url));
         }
     }
     Ok(())
+}
+
+/// A URL sent back with the masked password (config-write.md §6): the stored password is put
+/// back and the rest of the edit kept when the scheme, host and port are those of the stored
+/// URL; a URL pointing elsewhere must have its password retyped (422), so a stored secret is
+/// never sent to a new host. `None` when the URL holds no masked password.
+fn restore_url_password(
+    name: &str,
+    url: &str,
+    stored: Option<&str>,
+) -> Result<Option<String>, EditError> {
+    let Some(mut incoming) = url::Url::parse(url)
+        .ok()
+        .filter(|u| u.password() == Some(MASK))
+    else {
+        return Ok(None);
+    };
+    let stored = stored.and_then(|s| url::Url::parse(s).ok());
+    let Some(password) = stored.as_ref().and_then(url::Url::password) else {
+        return Err(invalid(format!(
+            "mcpServers.{name}.url holds the mask but no password is stored; type the password"
+        )));
+    };
+    let stored = stored.as_ref().expect("a password was read from it");
+    let same_origin = incoming.scheme() == stored.scheme()
+        && incoming.host_str() == stored.host_str()
+        && incoming.port_or_known_default() == stored.port_or_known_default();
+    if !same_origin {
+        return Err(invalid(format!(
+            "mcpServers.{name}.url points to a new host with the masked password; retype the \
+             password (a stored password is never sent to another host)"
+        )));
+    }
+    incoming
+        .set_password(Some(password))
+        .map_err(|()| invalid(format!("mcpServers.{name}.url cannot hold a password")))?;
+    Ok(Some(incoming.to_string()))
 }
 
 /// An edit of one server.
@@ -294,6 +351,7 @@ pub fn replace_servers(
     project_path: Option<&str>,
     mut incoming: Map<String, Value>,
 ) -> Result<(), EditError> {
+    refuse_servers_fault(root, project_path)?;
     check_servers(&incoming)?;
     let stored = servers_at(root, project_path);
     for (name, entry) in &mut incoming {
@@ -321,6 +379,7 @@ pub fn apply_server_op(
     name: &str,
     entry: Option<Value>,
 ) -> Result<(), OpError> {
+    refuse_servers_fault(root, project_path)?;
     let mut servers = servers_at(root, project_path);
     let exists = servers.contains_key(name);
     match op {
@@ -567,6 +626,53 @@ mod tests {
              (known: command, args, env, type, transport)"
         );
         assert_eq!(g["mcpServers"]["db"]["timeout"], 30);
+    }
+
+    #[test]
+    fn a_masked_url_password_is_kept_on_its_host_and_refused_elsewhere() {
+        let mut g = parse_config_text(GLOBAL).unwrap();
+        let (view, _) = servers_view(&servers_at(&g, None));
+        let mut gh = view["gh"].clone();
+        assert_eq!(gh["url"], "https://u:********@api.example/mcp");
+        gh["url"] = "https://u:********@api.example:443/v2/mcp".into();
+        apply_server_op(&mut g, None, ServerOp::Edit, "gh", Some(gh.clone())).unwrap();
+        assert_eq!(
+            g["mcpServers"]["gh"]["url"],
+            "https://u:pw@api.example/v2/mcp"
+        );
+        gh["url"] = "https://u:********@evil.example/mcp".into();
+        let err = apply_server_op(&mut g, None, ServerOp::Edit, "gh", Some(gh.clone()));
+        assert!(err.unwrap_err().to_string().contains("retype the password"));
+        gh["url"] = "http://u:********@api.example/v2/mcp".into();
+        assert!(apply_server_op(&mut g, None, ServerOp::Edit, "gh", Some(gh)).is_err());
+        assert_eq!(
+            g["mcpServers"]["gh"]["url"],
+            "https://u:pw@api.example/v2/mcp"
+        );
+    }
+
+    #[test]
+    fn a_server_map_of_the_wrong_type_is_a_fault_and_never_overwritten() {
+        for (text, fault) in [
+            (r#"{"mcpServers": [1]}"#, "mcpServers is a JSON array"),
+            (
+                r#"{"mcpServers": {"a": "notobj"}}"#,
+                "mcpServers.a is a JSON string",
+            ),
+        ] {
+            let mut g = parse_config_text(text).unwrap();
+            let found = servers_fault(&g, None).unwrap();
+            assert!(found.starts_with(fault), "{found}");
+            let add = Some(obj(r#"{"command": "x"}"#));
+            let err = apply_server_op(&mut g, None, ServerOp::Add, "b", add).unwrap_err();
+            assert!(
+                matches!(err, OpError::Edit(EditError::Conflicting(_))),
+                "{err:?}"
+            );
+            let err = replace_servers(&mut g, None, Map::new()).unwrap_err();
+            assert!(matches!(err, EditError::Conflicting(_)), "{err:?}");
+            assert_eq!(g, parse_config_text(text).unwrap());
+        }
     }
 
     #[test]

@@ -49,6 +49,31 @@ fn root_map_mut(root: &mut Value) -> Result<&mut Map<String, Value>, EditError> 
     })
 }
 
+/// Why the object `key` of a settings file cannot be edited: it is there but not an object
+/// (config-write.md §5). The surface that owns it is then shown read-only with this fault
+/// and refuses to write (409), so a hand-written value is never overwritten.
+pub fn key_fault(root: &Value, key: &str) -> Option<String> {
+    root.get(key).filter(|v| !v.is_object()).map(|v| {
+        format!(
+            "{key} is a JSON {} in the file, not an object; fix it by hand",
+            type_name(v)
+        )
+    })
+}
+
+/// The faults of every object key a settings file's surfaces own or edit (`env`,
+/// `permissions`, `hooks`), for the effective view.
+pub fn faults(root: &Value) -> Vec<String> {
+    ["env", "permissions", "hooks"]
+        .into_iter()
+        .filter_map(|key| key_fault(root, key))
+        .collect()
+}
+
+fn refuse_fault(root: &Value, key: &str) -> Result<(), EditError> {
+    key_fault(root, key).map_or(Ok(()), |m| Err(EditError::Conflicting(m)))
+}
+
 /// What the Settings tab shows: the keys nobody else owns, `env` values that look like
 /// secrets masked, and the masked names as `env.NAME`.
 pub fn settings_view(root: &Value) -> (Map<String, Value>, Vec<String>) {
@@ -84,6 +109,7 @@ pub fn apply_settings(root: &mut Value, mut incoming: Map<String, Value>) -> Res
             "settings may not name {owned:?}: each has its own tab (permissions, hooks, MCP)"
         )));
     }
+    refuse_fault(root, "env")?;
     let map = root_map_mut(root)?;
     if let Some(env) = incoming.get_mut("env") {
         let Value::Object(env) = env else {
@@ -137,15 +163,8 @@ pub fn apply_permissions(
             )));
         }
     }
+    refuse_fault(root, "permissions")?;
     let map = root_map_mut(root)?;
-    if let Some(existing) = map.get("permissions")
-        && !existing.is_object()
-    {
-        return Err(EditError::Conflicting(format!(
-            "permissions is a JSON {} in the file, not an object; fix it by hand",
-            type_name(existing)
-        )));
-    }
     let entry = map
         .entry("permissions")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -273,6 +292,7 @@ fn check_hook_entry(at: &str, entry: &Value) -> Result<(), EditError> {
 /// Replaces the `hooks` key with `candidate` (removed when empty); the rest stays.
 pub fn apply_hooks(root: &mut Value, candidate: Map<String, Value>) -> Result<(), EditError> {
     check_hooks(&candidate)?;
+    refuse_fault(root, "hooks")?;
     let map = root_map_mut(root)?;
     if candidate.is_empty() {
         map.shift_remove("hooks");
@@ -386,5 +406,24 @@ mod tests {
         let mut root = parse_config_text(r#"{"permissions": "all"}"#).unwrap();
         let err = apply_permissions(&mut root, &Map::new()).unwrap_err();
         assert!(matches!(err, EditError::Conflicting(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_surface_key_of_the_wrong_type_is_a_fault_and_never_overwritten() {
+        let text = r#"{"hooks": [1, 2], "env": "notobj", "model": "opus"}"#;
+        let root = parse_config_text(text).unwrap();
+        assert_eq!(
+            faults(&root),
+            [
+                "env is a JSON string in the file, not an object; fix it by hand",
+                "hooks is a JSON array in the file, not an object; fix it by hand",
+            ]
+        );
+        let mut edited = root.clone();
+        let err = apply_hooks(&mut edited, Map::new()).unwrap_err();
+        assert!(matches!(err, EditError::Conflicting(_)), "{err:?}");
+        let err = apply_settings(&mut edited, obj(r#"{"model": "sonnet"}"#)).unwrap_err();
+        assert!(matches!(err, EditError::Conflicting(_)), "{err:?}");
+        assert_eq!(edited, root);
     }
 }

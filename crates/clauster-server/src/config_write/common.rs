@@ -176,7 +176,29 @@ impl Write {
     /// handed the audit's actor.
     pub async fn run<T: Send + 'static>(
         self,
+        what: (&[Scope], &'static str),
+        check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        self.run_with(what, false, check, work).await
+    }
+
+    /// [`Write::run`] for a write to `~/.claude.json` alone (the MCP approvals): an
+    /// unparseable global file is the 409 every write to it answers, before the trust gate
+    /// (whose answer it would otherwise turn into a misleading 403).
+    pub async fn run_on_global<T: Send + 'static>(
+        self,
+        what: (&[Scope], &'static str),
+        check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
+        work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Json<Value>, ApiError> {
+        self.run_with(what, true, check, work).await
+    }
+
+    async fn run_with<T: Send + 'static>(
+        self,
         (scopes, what): (&[Scope], &'static str),
+        global_first: bool,
         check: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
         work: impl FnOnce(&Place, T, &'static str) -> Result<Value, ApiError> + Send + 'static,
     ) -> Result<Json<Value>, ApiError> {
@@ -185,6 +207,9 @@ impl Write {
         let place = Place::new(&self.state, scope, project.as_deref()).await?;
         let actor = claude_md::actor(self.extensions.get::<ViaControlSocket>().is_some());
         let out = blocking(what, move || {
+            if global_first {
+                place.require_global_parseable()?;
+            }
             place.require_trusted()?;
             work(&place, input, actor)
         })
@@ -390,6 +415,23 @@ impl Place {
             .open(&path)
             .and_then(|mut file| file.write_all(text.as_bytes()))
             .map_err(|e| io_error("append to", &path, &e))
+    }
+
+    /// `~/.claude.json` must parse (when present) before a write to it: 409, the answer of
+    /// the write transaction itself (bridges.md §6).
+    pub fn require_global_parseable(&self) -> Result<(), ApiError> {
+        let bytes = read_capped(&self.global, JSON_FILE_CAP)?.unwrap_or_default();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        claude_json::parse_config_bytes(&bytes)
+            .map(drop)
+            .map_err(|reason| {
+                file_error(&ClaudeFileError::Unparseable {
+                    file: self.global.clone(),
+                    reason,
+                })
+            })
     }
 
     /// Project and Local writes need a trusted project (as the CLAUDE.md editor, 403).

@@ -92,6 +92,19 @@ pub async fn settings_surface_read(
                 }
             }
             file.annotate(&mut out);
+            // A key this surface owns of the wrong type: shown read-only with the fault,
+            // as the write would refuse it (config-write.md §5).
+            let owned = match surface {
+                Surface::Settings => "env",
+                Surface::Permissions => "permissions",
+                Surface::Hooks => "hooks",
+            };
+            if file.error.is_none()
+                && let Some(fault) = settings::key_fault(&file.value, owned)
+            {
+                out.insert("error".into(), fault.into());
+                out.insert("read_only".into(), Value::Bool(true));
+            }
             Ok(Value::Object(out))
         })
         .await
@@ -213,12 +226,19 @@ fn layer(place: &Place) -> Result<Layer, ApiError> {
         let (masked, _) = secrets::mask_strings(env);
         settings_view.insert("env".into(), Value::Object(masked));
     }
-    let servers = read_servers(place)?;
+    let mut servers = read_servers(place)?;
+    // A server that is not an object is named in `errors`, never listed as a server.
+    servers.servers.retain(|_, entry| entry.is_object());
     let (mcp_servers, _) = mcp::servers_view(&servers.servers);
     Ok(Layer {
         settings: settings_view,
         mcp_servers,
-        errors: file.error.into_iter().chain(servers.error).collect(),
+        errors: file
+            .error
+            .into_iter()
+            .chain(settings::faults(&file.value))
+            .chain(servers.error)
+            .collect(),
     })
 }
 
@@ -228,17 +248,19 @@ struct ScopeServers {
     /// The file's hash; `None` for `~/.claude.json`, whose edits are per server under the
     /// engine's lock (as 1.3.2).
     hash: Option<String>,
-    /// The parse error of a malformed file.
+    /// The parse error of a malformed file, or the fault of a server map of the wrong type
+    /// (then shown read-only: every write to it is refused).
     error: Option<String>,
 }
 
 fn read_servers(place: &Place) -> Result<ScopeServers, ApiError> {
     let (path, key) = servers_file(place)?;
     let file = read_json(&path)?;
+    let fault = mcp::servers_fault(&file.value, key.as_deref());
     Ok(ScopeServers {
         servers: mcp::servers_at(&file.value, key.as_deref()),
         hash: (place.scope == Scope::Project).then_some(file.hash),
-        error: file.error,
+        error: file.error.or(fault),
     })
 }
 
@@ -407,17 +429,27 @@ pub async fn approvals_read(
             let global = read_json(&place.global)?;
             let approvals = mcp::approvals(&global.value, &place.project_key());
             let mcp_json = read_json(&place.in_project(".mcp.json")?)?;
+            // With `~/.claude.json` unreadable the decisions are unknown, not `pending`.
+            let approval = |n: &str| match global.error {
+                Some(_) => "unknown",
+                None => mcp::approval_of(&approvals, n),
+            };
             let servers: Vec<Value> = mcp::servers_of(&mcp_json.value)
                 .keys()
-                .map(|n| json!({"name": n, "approval": mcp::approval_of(&approvals, n)}))
+                .map(|n| json!({"name": n, "approval": approval(n)}))
                 .collect();
-            Ok(json!({
+            let mut out = json!({
                 "project": place.project_name(),
                 "enabled": approvals.enabled,
                 "disabled": approvals.disabled,
                 "enable_all": approvals.enable_all,
                 "servers": servers,
-            }))
+            });
+            if let Some(error) = global.error {
+                out["error"] = error.into();
+                out["read_only"] = Value::Bool(true);
+            }
+            Ok(out)
         })
         .await
 }
@@ -444,7 +476,7 @@ pub async fn approvals_write(write: Write) -> Result<Json<Value>, ApiError> {
     };
     let what = (PROJECT, "writing MCP approvals");
     write
-        .run(what, check, |place, (enabled, disabled), actor| {
+        .run_on_global(what, check, |place, (enabled, disabled), actor| {
             let key = place.project_key();
             write_json(place, &place.global, None, |g| {
                 mcp::set_approvals(g, &key, &enabled, &disabled)
@@ -467,7 +499,7 @@ pub async fn approvals_write(write: Write) -> Result<Json<Value>, ApiError> {
 pub async fn reset_choices(write: Write) -> Result<Json<Value>, ApiError> {
     let what = (PROJECT, "resetting MCP approvals");
     write
-        .run(
+        .run_on_global(
             what,
             |_| Ok(()),
             |place, (), actor| {
