@@ -77,14 +77,22 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
         );
         let save = wait_css(&client, &format!("{editor} button.save"), 5, &log).await;
         assert!(save.attr("disabled").await.unwrap().is_some(), "Save stays enabled over the cap");
-        client
+        // A save would call fetch synchronously from the key handler: record the calls made
+        // while the key is dispatched instead of waiting for a write that must not come.
+        let requests = client
             .execute(
-                &format!("document.querySelector(\"{area}\").dispatchEvent(new KeyboardEvent('keydown', {{key: 's', ctrlKey: true, bubbles: true}})); return true"),
+                &format!(
+                    "const calls = []; const real = window.fetch; \
+                     window.fetch = (url, init) => {{ calls.push(String(url)); return real(url, init); }}; \
+                     try {{ document.querySelector(\"{area}\").dispatchEvent(new KeyboardEvent('keydown', {{key: 's', ctrlKey: true, bubbles: true}})); }} \
+                     finally {{ window.fetch = real; }} \
+                     return calls"
+                ),
                 vec![],
             )
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(requests, json!([]), "Ctrl+S over the cap sent a request");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "# Mine after all\n");
 
         // Ctrl+S saves; Close with unsaved changes asks first.
