@@ -73,10 +73,24 @@ def _skip(rule: str, detail: str) -> None:
 # --- the server process ---------------------------------------------------------------------
 
 
+# Under pytest-xdist (`cargo xtask compat` runs ours on several workers) a port is claimed
+# in a directory the run's workers share before it is used, so two workers never pick the
+# same free port between releasing it here and their servers binding it. It lies in the
+# run's --basetemp, which pytest empties when the next run starts (set in pytest_configure).
+_CLAIMS: Path | None = None
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if _CLAIMS is None:
+            return port
+        _CLAIMS.mkdir(exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            (_CLAIMS / str(port)).touch(exist_ok=False)
+            return port
 
 
 def _rewrite_testserver(value: Any, origin: str) -> Any:
@@ -564,6 +578,10 @@ def _describe(target: Any, args: tuple) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _CLAIMS
+    if hasattr(config, "workerinput") and config.option.basetemp:
+        # A worker's basetemp is `<--basetemp>/popen-gwN`.
+        _CLAIMS = Path(config.option.basetemp).parent / "port-claims"
     # Bridges outlive the server that launched them; as a subreaper this process inherits
     # them, so each test's teardown can end every process it caused.
     if sys.platform.startswith("linux"):
@@ -699,6 +717,8 @@ def _file_of(nodeid: str) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: its reports reach the controller, which judges the run
     record = os.environ.get("COMPAT_RECORD")
     passed = sorted(n for n, (o, _) in _OUTCOMES.items() if o == "passed")
     results = os.environ.get("COMPAT_RESULTS")

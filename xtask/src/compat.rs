@@ -22,6 +22,7 @@ const TEST_REQUIREMENTS: &[&str] = &[
     "pytest==9.2.0",
     "pytest-asyncio==1.5.0",
     "pytest-timeout==2.4.0",
+    "pytest-xdist==3.8.0",
     "hypothesis==6.170.27",
     "websockets==17.4",
     "pyyaml==6.0.4",
@@ -66,6 +67,10 @@ pub const FILES: &[&str] = &[
     "test_config_write_skills",
     "test_config_write_subagents",
 ];
+
+/// pytest-xdist workers for a run against ours. The suite is bound by waiting, not by CPU:
+/// on 2 cores, 4 workers take about a third of the serial time.
+const WORKERS: usize = 4;
 
 pub struct Options {
     /// Run against the original binary and rewrite the baseline.
@@ -130,13 +135,21 @@ pub fn run(root: &Path, options: &Options) -> Result {
             "-p",
             "no:cacheprovider",
         ])
-        // The sdist's addopts run coverage and xdist; neither applies here.
+        // The sdist's addopts run coverage and xdist with its own options; we set ours.
         .args([
             "-o",
             "addopts=",
             "-o",
             "asyncio_default_fixture_loop_scope=function",
         ])
+        // The tests mostly wait on processes and sockets: ours runs on several workers (the
+        // plugin keeps their ports apart). The control run stays serial: it records the
+        // baseline test by test as it goes.
+        .args(if options.control {
+            vec![]
+        } else {
+            vec!["-n".to_owned(), WORKERS.to_string()]
+        })
         .args([
             "-q",
             "--tb=line",

@@ -29,6 +29,9 @@ pub(crate) struct Target {
     pub(crate) ready_wait: Duration,
     /// `claude.startup_grace_seconds`: how long `--wait` waits from the launch.
     pub(crate) startup_grace: Duration,
+    /// `claude.stop_grace_seconds`: how long a stop may wait for the bridge to end before it
+    /// is killed; a stop request is answered only after that.
+    pub(crate) stop_grace: Duration,
     /// The engine this command runs when no server does; shut down when the command ends.
     engine: Option<crate::headless::InProcess>,
 }
@@ -82,6 +85,7 @@ pub(crate) fn target(config_path: Option<&Path>) -> Result<Target, ExitCode> {
         root_path: config.root_path.clone(),
         ready_wait: Duration::from_secs_f64(config.claude.ready_wait_seconds.max(0.0)),
         startup_grace: Duration::from_secs_f64(config.claude.startup_grace_seconds.max(0.0)),
+        stop_grace: Duration::from_secs_f64(config.claude.stop_grace_seconds.max(0.0)),
         engine,
     })
 }
@@ -122,7 +126,15 @@ pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode
         "/api/instances/{}",
         control_client::encode_segment(reference)
     );
-    let answer = match request(&target, "DELETE", &path, None, CALL_TIMEOUT) {
+    // The answer comes once the process tree is gone: after up to the grace period, then
+    // the kill (bridges.md §8.1).
+    let answer = match request(
+        &target,
+        "DELETE",
+        &path,
+        None,
+        target.stop_grace + CALL_TIMEOUT,
+    ) {
         Ok(answer) => answer,
         Err(code) => return code,
     };
@@ -136,6 +148,14 @@ pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode
     };
     if json {
         print_json(&value);
+    } else if instance.stopping && instance.status != "stopped" {
+        // Another stop of this bridge was already under way; it finishes the job.
+        println!(
+            "stopping {} ({}) status={}: another stop is in progress",
+            id8(&instance.instance_id),
+            instance.project,
+            instance.status
+        );
     } else {
         println!(
             "stopped {} ({}) status={}",
@@ -301,9 +321,22 @@ pub(crate) fn report_launch(verb: &str, value: &Value, json: bool) -> ExitCode {
         );
     }
     if instance.status == "error" {
+        if !json {
+            report_error(instance);
+        }
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Why a bridge is in `error`, as the dashboard's card says it: the detail, then the hint.
+pub(crate) fn report_error(instance: &Instance) {
+    for line in [&instance.error_detail, &instance.error_hint]
+        .into_iter()
+        .flatten()
+    {
+        eprintln!("clauster: {line}");
+    }
 }
 
 /// Whether a failed start was refused (exit 2: unknown project, untrusted, bad option,

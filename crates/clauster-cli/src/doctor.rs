@@ -98,7 +98,17 @@ fn listener_rows(config: &Config) -> (Verdict, Verdict) {
         "::" => "::1",
         other => other,
     };
-    let answers = healthz_answers(host, port);
+    let control_answers = std::os::unix::net::UnixStream::connect(
+        clauster_server::control_socket_for(&config.state_dir),
+    )
+    .is_ok();
+    // Over TLS a plain-HTTP probe cannot be answered; the Clauster of this state directory
+    // answering on its control socket is what shows the port is its own.
+    let answers = if config.tls.is_some() {
+        control_answers
+    } else {
+        healthz_answers(host, port, &config.root_path)
+    };
     let port_row = match TcpListener::bind((config.host.as_str(), port)) {
         Ok(listener) => {
             drop(listener);
@@ -112,13 +122,12 @@ fn listener_rows(config: &Config) -> (Verdict, Verdict) {
         )),
         Err(err) => Verdict::Warn(format!("{port}: cannot bind {}: {err}", config.host)),
     };
-    let server_row = if answers {
-        Verdict::Ok(format!("running server on {port} answers /healthz"))
-    } else if std::os::unix::net::UnixStream::connect(clauster_server::control_socket_for(
-        &config.state_dir,
-    ))
-    .is_ok()
-    {
+    let server_row = if answers && config.tls.is_none() {
+        Verdict::Ok(format!(
+            "running server on {port} answers {}/healthz",
+            config.root_path
+        ))
+    } else if control_answers {
         Verdict::Ok("a running server answers on the control socket".to_owned())
     } else {
         Verdict::Ok("no server running".to_owned())
@@ -127,7 +136,7 @@ fn listener_rows(config: &Config) -> (Verdict, Verdict) {
 }
 
 /// One plain-HTTP `GET <root_path>/healthz`; true on a 200 whose body has `"status"`.
-fn healthz_answers(host: &str, port: u16) -> bool {
+fn healthz_answers(host: &str, port: u16, root_path: &str) -> bool {
     let Some(address) = (host, port)
         .to_socket_addrs()
         .ok()
@@ -141,8 +150,8 @@ fn healthz_answers(host: &str, port: u16) -> bool {
     let _ = stream.set_read_timeout(Some(HEALTHZ_TIMEOUT));
     let _ = stream.set_write_timeout(Some(HEALTHZ_TIMEOUT));
     let request = format!(
-        "GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nAccept: \
-         application/json\r\n\r\n"
+        "GET {root_path}/healthz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\
+         Accept: application/json\r\n\r\n"
     );
     if stream.write_all(request.as_bytes()).is_err() {
         return false;

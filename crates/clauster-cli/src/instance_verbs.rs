@@ -191,19 +191,39 @@ pub fn logs(
             eprintln!("clauster: error: {} became unreadable", path.display());
             return ExitCode::FAILURE;
         };
+        let mut fresh = Vec::new();
         if file.metadata().map_or(0, |m| m.len()) < offset {
-            // Rotated (copy-then-truncate): start again at the top.
+            fresh = finish_rotated(&path, offset, &mut pending);
             offset = 0;
-            pending.clear();
         }
+        fresh.extend(read_lines(&mut file, &mut offset, &mut pending, false));
         let mut out = std::io::stdout().lock();
-        for line in read_lines(&mut file, &mut offset, &mut pending, false) {
+        for line in fresh {
             if writeln!(out, "{line}").is_err() {
                 return ExitCode::SUCCESS;
             }
         }
         let _ = out.flush();
     }
+}
+
+/// The log shrank under the follower: it was rotated (bridges.md §5.2: copied to `<log>.1`,
+/// then truncated). What was written since the last read is in `<log>.1` from `offset` on;
+/// returns those lines. When `<log>.1` is shorter than `offset` (rotated twice between two
+/// reads) that part is gone: the cut line in `pending` is dropped.
+fn finish_rotated(log: &Path, offset: u64, pending: &mut Vec<u8>) -> Vec<String> {
+    let mut rotated = log.as_os_str().to_owned();
+    rotated.push(".1");
+    let Ok(mut old) = std::fs::File::open(PathBuf::from(rotated)) else {
+        pending.clear();
+        return Vec::new();
+    };
+    if old.metadata().map_or(0, |m| m.len()) < offset {
+        pending.clear();
+        return Vec::new();
+    }
+    let mut old_offset = offset;
+    read_lines(&mut old, &mut old_offset, pending, false)
 }
 
 /// The complete lines from `offset` on, sanitized (bridges.md §14.3); a partial last line
@@ -261,5 +281,36 @@ mod tests {
         let lines = read_lines(&mut file, &mut offset, &mut pending, true);
         assert_eq!(lines, ["bold session_<redacted>"]);
         assert_eq!(pending, b"partial");
+    }
+
+    #[test]
+    fn a_follower_finishes_the_rotated_generation_before_the_new_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("b.log");
+        std::fs::write(&log, b"one\ntw").unwrap();
+        let mut file = std::fs::File::open(&log).unwrap();
+        let (mut offset, mut pending) = (0, Vec::new());
+        assert_eq!(
+            read_lines(&mut file, &mut offset, &mut pending, false),
+            ["one"]
+        );
+        // Written after that read, then rotated (copy to .1, truncate), then written again.
+        std::fs::write(dir.path().join("b.log.1"), b"one\ntwo\nthree\n").unwrap();
+        std::fs::write(&log, b"four\n").unwrap();
+        let mut lines = finish_rotated(&log, offset, &mut pending);
+        let mut file = std::fs::File::open(&log).unwrap();
+        offset = 0;
+        lines.extend(read_lines(&mut file, &mut offset, &mut pending, false));
+        assert_eq!(lines, ["two", "three", "four"]);
+    }
+
+    #[test]
+    fn two_rotations_between_reads_drop_the_cut_line_not_the_new_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("c.log");
+        std::fs::write(dir.path().join("c.log.1"), b"x\n").unwrap();
+        let mut pending = b"cut".to_vec();
+        assert!(finish_rotated(&log, 100, &mut pending).is_empty());
+        assert!(pending.is_empty());
     }
 }

@@ -50,7 +50,9 @@ pub fn stage(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<NamedTe
         file.as_file()
             .set_permissions(Permissions::from_mode(mode))?;
     }
-    file.write_all(bytes)?;
+    // Through the plain file: the temp file's own writer names its random path in errors,
+    // which would reach the user's error message.
+    file.as_file_mut().write_all(bytes)?;
     file.as_file().sync_all()?;
     Ok(file)
 }

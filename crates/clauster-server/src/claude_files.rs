@@ -357,6 +357,9 @@ fn write_backup_once(target: &Path, original: &[u8]) {
         Ok(mut file) => {
             if let Err(e) = file.write_all(original).and_then(|()| file.sync_all()) {
                 tracing::warn!(file = %backup.display(), error = %e, "cannot write the backup");
+                // A cut backup would pass for the one kept original forever after.
+                drop(file);
+                let _ = fs::remove_file(&backup);
             }
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

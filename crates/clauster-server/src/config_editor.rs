@@ -439,8 +439,12 @@ fn save_blocking(
     })?;
     backup(&target, disk.text.as_bytes());
     replace(&target, text.as_bytes()).map_err(|err| {
+        let hint = match err.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => "free some disk space",
+            _ => "check the directory's permissions",
+        };
         ApiError::internal(format!(
-            "could not write {}: {err}; check the directory's permissions",
+            "could not write {}: {err}; {hint}",
             target.display()
         ))
     })?;
