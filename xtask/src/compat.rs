@@ -79,6 +79,9 @@ pub struct Options {
     pub release: bool,
     /// Passed to pytest (`-k`, a node id, `--tb=short`); any makes the run a partial one.
     pub pytest_args: Vec<String>,
+    /// Only fetch what the run needs (the venv and the sdist's tests), run nothing: CI does
+    /// this in the background while it compiles.
+    pub prepare: bool,
 }
 
 impl Options {
@@ -91,11 +94,13 @@ impl Options {
             control: false,
             release: false,
             pytest_args,
+            prepare: false,
         };
         for arg in ours {
             match arg.as_str() {
                 "--control" => options.control = true,
                 "--release" => options.release = true,
+                "--prepare" => options.prepare = true,
                 other => return Err(format!("compat: unknown argument '{other}'").into()),
             }
         }
@@ -109,6 +114,9 @@ pub fn run(root: &Path, options: &Options) -> Result {
     std::fs::create_dir_all(&dir)?;
     let venv = venv(&dir)?;
     let tests = sdist(&dir, &venv)?;
+    if options.prepare {
+        return Ok(());
+    }
     let server = if options.control {
         venv.join("bin/clauster")
     } else {

@@ -48,11 +48,12 @@ tasks:
   bench [--quick] [--no-bundle]
                     build release binaries, install the Python Clauster 1.3.2 and ccusage
                     under target/bench, and print ours side by side with theirs
-  compat [--control] [--release] [-- PYTEST_ARGS]
+  compat [--control] [--release] [--prepare] [-- PYTEST_ARGS]
                     the Python Clauster 1.3.2's own HTTP tests against our `clauster run`
                     (fetched into target/compat); fails on a test that passes against 1.3.2
                     (compat/baseline.txt) unless compat/allowlist.toml names it. --control
-                    runs them against the original instead and rewrites the baseline
+                    runs them against the original instead and rewrites the baseline;
+                    --prepare only fetches the venv and the tests
   fuzz [--seconds N] [TARGET...]
                     run the cargo-fuzz targets of fuzz/ for N seconds each (default 60);
                     installs cargo-fuzz under target/tools/cargo; needs the nightly toolchain
