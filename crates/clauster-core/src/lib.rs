@@ -32,5 +32,6 @@ pub mod sanitize;
 pub mod slug;
 pub mod status;
 pub mod timestamp;
+mod token_enum;
 pub mod transcript;
 pub mod usage;
