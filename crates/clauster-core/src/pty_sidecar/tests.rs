@@ -105,9 +105,9 @@ fn screen_frame_layout() {
         seq: 17,
         state: FrameState::Live,
         error: None,
-        screen: Some(ScreenGrid {
+        screen: Some(PtyScreen {
             rows: vec!["ab  ".into(), "    ".into()],
-            cursor: Cursor { x: 3, y: 1 },
+            cursor: PtyCursor { x: 3, y: 1 },
             cols: 4,
             rows_count: 2,
         }),
