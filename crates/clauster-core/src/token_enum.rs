@@ -22,7 +22,10 @@ macro_rules! token_enum {
 
         impl $name {
             /// Every value, in declaration order.
-            pub const ALL: [Self; [$($token),+].len()] = [$(Self::$variant),+];
+            pub const ALL: [Self; Self::TOKENS.len()] = [$(Self::$variant),+];
+
+            /// Every token, in declaration order (what a form offers).
+            pub const TOKENS: [&'static str; [$($token),+].len()] = [$($token),+];
 
             /// The token, as recorded and as written on the wire.
             pub fn as_token(self) -> &'static str {

@@ -32,6 +32,9 @@ macro_rules! setting_enum {
             /// Every value, in the order the error messages list them.
             pub const ALL: &'static [Self] = &[$(Self::$variant),+];
 
+            /// Every spelling, in the same order.
+            pub const TOKENS: &'static [&'static str] = &[$($text),+];
+
             /// The spelling used in `clauster.yml`.
             pub fn as_str(self) -> &'static str {
                 match self {
