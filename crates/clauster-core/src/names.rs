@@ -452,12 +452,16 @@ mod tests {
 
     #[test]
     fn echo_cuts_and_escapes() {
-        assert_eq!(echo("plain"), "plain");
-        assert_eq!(echo("a\nb\r\tc"), "a\\nb\\r\\tc");
-        assert_eq!(echo("evil\u{202e}txt"), "evil\\u{202e}txt");
-        assert_eq!(echo("zero\u{200b}width"), "zero\\u{200b}width");
-        assert_eq!(echo("nul\0"), "nul\\u{0}");
-        assert_eq!(echo("line\u{2028}sep"), "line\\u{2028}sep");
+        for (text, shown) in [
+            ("plain", "plain"),
+            ("a\nb\r\tc", "a\\nb\\r\\tc"),
+            ("evil\u{202e}txt", "evil\\u{202e}txt"),
+            ("zero\u{200b}width", "zero\\u{200b}width"),
+            ("nul\0", "nul\\u{0}"),
+            ("line\u{2028}sep", "line\\u{2028}sep"),
+        ] {
+            assert_eq!(echo(text), shown, "{text:?}");
+        }
         assert_eq!(echo(&"x".repeat(200)), "x".repeat(80));
         // The cut counts characters, not bytes.
         assert_eq!(echo(&"é".repeat(100)).chars().count(), 80);

@@ -171,13 +171,3 @@ fn facts_from_the_bridge_argv() {
     );
     assert_eq!(resumed_conversation(&with(&["--continue"])), None);
 }
-
-#[test]
-fn timestamps() {
-    assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(
-        rfc3339_millis(1_764_082_942_123),
-        "2025-11-25T15:02:22.123Z"
-    );
-    assert_eq!(rfc3339_millis(951_825_600_001), "2000-02-29T12:00:00.001Z");
-}
