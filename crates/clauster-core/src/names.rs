@@ -157,32 +157,8 @@ impl ProjectName {
         Ok(Self(name.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn into_string(self) -> String {
         self.0
-    }
-}
-
-impl FromStr for ProjectName {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl AsRef<str> for ProjectName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProjectName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -222,22 +198,6 @@ impl Label {
     pub fn from_project(project: &ProjectName) -> Self {
         Self(project.as_str().to_owned())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Label {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// `instance_defaults.session_name_prefix`, the value of
@@ -262,24 +222,6 @@ impl SessionNamePrefix {
         }
         Ok(Self(prefix.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for SessionNamePrefix {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for SessionNamePrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A local conversation uuid (the `<uuid>.jsonl` transcript name): `8-4-4-4-12` hex,
@@ -300,24 +242,6 @@ impl ConversationId {
         } else {
             Err(NameError::ConversationIdNotUuid)
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ConversationId {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for ConversationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -365,17 +289,53 @@ impl WorktreeName {
             _ => Self::for_instance(instance_id),
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for WorktreeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// The text of a validated name: `as_str`, `AsRef<str>` and `Display` (the text as is).
+macro_rules! name_text {
+    ($($name:ident),+ $(,)?) => {$(
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )+};
 }
+
+name_text!(
+    ProjectName,
+    Label,
+    SessionNamePrefix,
+    ConversationId,
+    WorktreeName
+);
+
+/// `FromStr` of the names built by validating the text as given (`new`).
+macro_rules! parse_with_new {
+    ($($name:ident),+ $(,)?) => {$(
+        impl FromStr for $name {
+            type Err = NameError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+    )+};
+}
+
+parse_with_new!(ProjectName, SessionNamePrefix, ConversationId);
 
 #[cfg(test)]
 mod tests {
