@@ -296,6 +296,16 @@ mod tests {
         assert!(session_members(g.pid).is_empty());
     }
 
+    /// A child already signalled may still be dying when the sweep scans, so it can be
+    /// counted there too; but nothing needed the sweep's SIGKILL.
+    fn assert_sweep_killed_nothing(out: &TerminateOutcome) {
+        assert!(
+            !out.sweep.skipped && out.sweep.killed == 0,
+            "{:?}",
+            out.sweep
+        );
+    }
+
     #[test]
     fn sigterm_goes_to_the_whole_group() {
         let mut g = Guard::new(spawn_bridge_sh("trap '' INT; sleep 30 & wait"));
@@ -304,13 +314,7 @@ mod tests {
         policy.grace = Duration::from_millis(300);
         let out = terminate(&g.identity, Gate::Bridge, &policy);
         assert_eq!(out.ended_by, EndedBy::Sigterm);
-        // A child already signalled may still be dying when the sweep scans, so it can be
-        // counted there too; but nothing needed the sweep's SIGKILL.
-        assert!(
-            !out.sweep.skipped && out.sweep.killed == 0,
-            "{:?}",
-            out.sweep
-        );
+        assert_sweep_killed_nothing(&out);
         assert_eq!(g.wait(T).unwrap().signal(), Some(Signal::SIGTERM as i32));
     }
 
@@ -325,13 +329,7 @@ mod tests {
         policy.term_grace = Duration::from_millis(300);
         let out = terminate(&g.identity, Gate::Bridge, &policy);
         assert_eq!(out.ended_by, EndedBy::Sigkill);
-        // A child already signalled may still be dying when the sweep scans, so it can be
-        // counted there too; but nothing needed the sweep's SIGKILL.
-        assert!(
-            !out.sweep.skipped && out.sweep.killed == 0,
-            "{:?}",
-            out.sweep
-        );
+        assert_sweep_killed_nothing(&out);
         // Its children die first, so the shell may finish its `wait` and exit before its own
         // SIGKILL lands; either way it is gone.
         let status = g.wait(T).unwrap();
