@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::lenient::scalar_shapes as scalars;
+use crate::lenient::{OnlyTrue, ignore_map, ignore_seq, scalar_shapes as scalars};
 use crate::usage::too_deep;
 
 /// Who wrote a turn.
@@ -145,26 +145,6 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-/// `visit_seq` that skips the array and answers `$value`.
-macro_rules! ignore_seq {
-    ($value:expr) => {
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($value)
-        }
-    };
-}
-
-/// `visit_map` that skips the object and answers `$value`.
-macro_rules! ignore_map {
-    ($value:expr) => {
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok($value)
-        }
-    };
-}
-
 impl<'de> Deserialize<'de> for Head {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -182,7 +162,7 @@ impl<'de> Deserialize<'de> for Head {
                 };
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
-                        Key::Sidechain => head.sidechain = map.next_value::<AnyBool>()?.0,
+                        Key::Sidechain => head.sidechain = map.next_value::<OnlyTrue>()?.0,
                         Key::Message => {
                             // Duplicate keys: the last one wins, as in JavaScript.
                             let message = map.next_value::<MessageHead>()?;
@@ -197,42 +177,6 @@ impl<'de> Deserialize<'de> for Head {
                 }
                 Ok(head)
             }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
-/// `true` only for a JSON `true`.
-struct AnyBool(bool);
-
-impl<'de> Deserialize<'de> for AnyBool {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AnyBool;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("anything")
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<AnyBool, E> {
-                Ok(AnyBool(v))
-            }
-            ignore_seq!(AnyBool(false));
-            ignore_map!(AnyBool(false));
         }
         deserializer.deserialize_any(V)
     }

@@ -14,8 +14,9 @@ use std::sync::LazyLock;
 
 use memchr::memmem;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use crate::lenient::{OnlyTrue, ignore_map, ignore_seq};
 use crate::timestamp::parse_rfc3339_ms;
 
 /// JSON nested deeper than this is treated as invalid (data.md §1.2).
@@ -225,10 +226,7 @@ macro_rules! other_shapes {
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok($value)
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($value)
-        }
+        $crate::lenient::ignore_seq!($value);
     };
 }
 
@@ -273,10 +271,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
                 Ok(Str(Some(Cow::Owned(v))))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Str(None))
-            }
+            ignore_map!(Str(None));
             // `visit_str` (an escaped string in a transient buffer) must keep the text.
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
                 Ok(Str(None))
@@ -296,10 +291,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Str(None))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Str(None))
-            }
+            ignore_seq!(Str(None));
         }
         deserializer.deserialize_any(StrVisitor)
     }
@@ -359,58 +351,10 @@ impl<'de> Deserialize<'de> for Count {
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Count(0))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Count(0))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Count(0))
-            }
+            ignore_seq!(Count(0));
+            ignore_map!(Count(0));
         }
         deserializer.deserialize_any(CountVisitor)
-    }
-}
-
-/// `true` only for JSON `true`.
-struct Flag(bool);
-
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FlagVisitor;
-        impl<'de> Visitor<'de> for FlagVisitor {
-            type Value = Flag;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Flag(v))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Flag(false))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Flag(false))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Flag(false))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Flag(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Flag(false))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Flag(false))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Flag(false))
-            }
-        }
-        deserializer.deserialize_any(FlagVisitor)
     }
 }
 
@@ -505,7 +449,7 @@ impl<'de> FromMap<'de> for RawRecord<'de> {
                 b"message" => record.message = map.next_value::<Obj<RawMessage<'de>>>()?.0,
                 b"requestId" => record.request_id = map.next_value::<Str<'de>>()?.0,
                 b"timestamp" => record.timestamp = map.next_value::<Str<'de>>()?.0,
-                b"isSidechain" => record.is_sidechain = map.next_value::<Flag>()?.0,
+                b"isSidechain" => record.is_sidechain = map.next_value::<OnlyTrue>()?.0,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
