@@ -182,15 +182,16 @@ impl Label {
         if trimmed.is_empty() {
             return Ok(Self::from_project(project));
         }
-        if trimmed.chars().count() > LABEL_MAX_CHARS {
-            return Err(NameError::LabelTooLong);
-        }
-        if has_invisible(raw) {
-            return Err(NameError::LabelInvisibleCharacter);
-        }
-        if trimmed.starts_with('-') {
-            return Err(NameError::LabelLeadingDash);
-        }
+        check_free_text(
+            trimmed,
+            raw,
+            LABEL_MAX_CHARS,
+            [
+                NameError::LabelTooLong,
+                NameError::LabelInvisibleCharacter,
+                NameError::LabelLeadingDash,
+            ],
+        )?;
         Ok(Self(trimmed.to_owned()))
     }
 
@@ -211,17 +212,41 @@ impl SessionNamePrefix {
         if prefix.trim().is_empty() {
             return Err(NameError::PrefixBlank);
         }
-        if prefix.chars().count() > SESSION_NAME_PREFIX_MAX_CHARS {
-            return Err(NameError::PrefixTooLong);
-        }
-        if has_invisible(prefix) {
-            return Err(NameError::PrefixInvisibleCharacter);
-        }
-        if prefix.starts_with('-') {
-            return Err(NameError::PrefixLeadingDash);
-        }
+        check_free_text(
+            prefix,
+            prefix,
+            SESSION_NAME_PREFIX_MAX_CHARS,
+            [
+                NameError::PrefixTooLong,
+                NameError::PrefixInvisibleCharacter,
+                NameError::PrefixLeadingDash,
+            ],
+        )?;
         Ok(Self(prefix.to_owned()))
     }
+}
+
+/// The rules of a free-text argv value (a label, a session name prefix), in this order: at
+/// most `max` characters, no control or invisible character anywhere in `raw` (the value as
+/// given), and `text` (the value used) not starting with `-`, so never a flag. `refusals` are
+/// the caller's errors for each rule, in the same order.
+fn check_free_text(
+    text: &str,
+    raw: &str,
+    max: usize,
+    refusals: [NameError; 3],
+) -> Result<(), NameError> {
+    let [too_long, invisible, leading_dash] = refusals;
+    if text.chars().count() > max {
+        return Err(too_long);
+    }
+    if has_invisible(raw) {
+        return Err(invisible);
+    }
+    if text.starts_with('-') {
+        return Err(leading_dash);
+    }
+    Ok(())
 }
 
 /// A local conversation uuid (the `<uuid>.jsonl` transcript name): `8-4-4-4-12` hex,
