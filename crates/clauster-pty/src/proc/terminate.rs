@@ -5,7 +5,7 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use clauster_core::identity::{Gate, ObservedProcess, PROC_START_TOLERANCE_SECONDS, StartIdentity};
+use clauster_core::identity::{Gate, StartIdentity, same_start};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -195,24 +195,6 @@ pub fn sweep_session(identity: &StartIdentity, grace: Duration, poll: Duration) 
         terminated,
         killed,
         skipped: false,
-    }
-}
-
-/// Whether `observed` (live or zombie, any command line) started when `recorded` did: the
-/// start part of `is_live` without its gate, since a zombie leader has no command line.
-fn same_start(recorded: &StartIdentity, observed: &ObservedProcess) -> bool {
-    match recorded.start_ticks {
-        Some(ticks) => {
-            ticks == observed.stat.start_ticks
-                && match (&recorded.boot_id, &observed.boot_id) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
-        }
-        None => match (recorded.proc_start, observed.proc_start) {
-            (Some(a), Some(b)) => (a - b).abs() <= PROC_START_TOLERANCE_SECONDS,
-            _ => false,
-        },
     }
 }
 
