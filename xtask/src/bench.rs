@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, bundle, cargo, status, target_dir};
+use crate::{Result, bundle, cargo, setup, status, target_dir};
 
 /// The Python Clauster this product replaces (spec README).
 const PYTHON_CLAUSTER: &str = "clauster==1.3.2";
@@ -107,21 +107,7 @@ fn python_clauster(out: &Path) -> Result<PathBuf> {
 fn ccusage(out: &Path) -> Result<PathBuf> {
     let prefix = out.join("ccusage");
     let bin = prefix.join(CCUSAGE_NATIVE);
-    if !bin.exists() {
-        std::fs::create_dir_all(&prefix)?;
-        status(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--no-save",
-                    "--prefix",
-                ])
-                .arg(&prefix)
-                .arg(CCUSAGE),
-        )?;
-    }
+    setup::npm_install_into(&prefix, CCUSAGE, &bin)?;
     if !bin.exists() {
         return Err(format!(
             "{CCUSAGE} installed without its native linux-x64 package ({})",

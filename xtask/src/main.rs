@@ -177,34 +177,41 @@ fn test(args: &[String]) -> Result {
     setup::for_tests(&root)?;
     // The server embeds the bundle at compile time; the browser tests need it there.
     bundle::build(&root, false, bundle::Budget::Warn)?;
-    // The end-to-end tests run the real `clauster` binary. Built here, once, rather than by
-    // each test binary: a nested `cargo build -p clauster-cli` resolves other features than
-    // `cargo test --workspace` and would rebuild half the tree while tests wait.
-    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
-    let mut cmd = cargo();
-    cmd.args([
-        "test",
-        "--no-fail-fast",
-        "--workspace",
-        "--exclude",
-        "clauster-ui-wasm",
-    ])
-    .args(args);
-    setup::test_environment(&root, &mut cmd);
-    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
+    let mut cmd = cargo_test_with_clauster(
+        &root,
+        &[
+            "--no-fail-fast",
+            "--workspace",
+            "--exclude",
+            "clauster-ui-wasm",
+        ],
+    )?;
+    cmd.args(args);
     run_counting_tests(&mut cmd)
 }
+
+/// `cargo test <args>` in the tests' environment, against a `clauster` binary built first
+/// (`TEST_CLAUSTER_BIN`). The end-to-end tests run the real binary. Built here, once, rather
+/// than by each test binary: a nested `cargo build -p clauster-cli` resolves other features
+/// than `cargo test --workspace` and would rebuild half the tree while tests wait.
+fn cargo_test_with_clauster(root: &Path, args: &[&str]) -> Result<Command> {
+    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
+    let mut cmd = cargo();
+    cmd.arg("test").args(args);
+    setup::test_environment(root, &mut cmd);
+    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
+    Ok(cmd)
+}
+
+/// `cargo test` arguments that run the end-to-end binary alone; what follows are its own.
+const IT_BINARY: [&str; 5] = ["--package", "clauster-tests", "--test", "it", "--"];
 
 /// The end-to-end binary alone, for the edit-build-test loop: what `test` sets up, minus the
 /// installs and the bundle (the server embeds whatever bundle `target/site/pkg` holds).
 fn it(filters: &[String]) -> Result {
     let root = workspace_root();
-    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
-    let mut cmd = cargo();
-    cmd.args(["test", "--package", "clauster-tests", "--test", "it", "--"])
-        .args(filters);
-    setup::test_environment(&root, &mut cmd);
-    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"));
+    let mut cmd = cargo_test_with_clauster(&root, &IT_BINARY)?;
+    cmd.args(filters);
     run_counting_tests(&mut cmd)
 }
 
@@ -234,20 +241,8 @@ fn torture(args: &[String]) -> Result {
         }
     }
     let root = workspace_root();
-    status(cargo().args(["build", "--package", "clauster-cli", "--bin", "clauster"]))?;
-    let mut cmd = cargo();
-    cmd.args([
-        "test",
-        "--package",
-        "clauster-tests",
-        "--test",
-        "it",
-        "--",
-        "torture::",
-        "--nocapture",
-    ]);
-    setup::test_environment(&root, &mut cmd);
-    cmd.env("TEST_CLAUSTER_BIN", root.join("target/debug/clauster"))
+    let mut cmd = cargo_test_with_clauster(&root, &IT_BINARY)?;
+    cmd.args(["torture::", "--nocapture"])
         .env("CLAUSTER_TORTURE_STEPS", &steps);
     match replay {
         Some(seed) => cmd.env("CLAUSTER_TORTURE_SEED", seed),

@@ -108,7 +108,7 @@ pub fn npm_install(root: &Path, package: &str, binary: &Path) -> Result {
 }
 
 /// Installs an npm package under `prefix` unless `marker` (a file it brings) exists.
-fn npm_install_into(prefix: &Path, package: &str, marker: &Path) -> Result {
+pub(crate) fn npm_install_into(prefix: &Path, package: &str, marker: &Path) -> Result {
     if marker.exists() {
         return Ok(());
     }

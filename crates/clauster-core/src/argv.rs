@@ -208,24 +208,30 @@ mod tests {
     const OWN_UUID: &str = "5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
     const FORK_UUID: &str = "0f8c9d2e-1a2b-4c3d-9e4f-5a6b7c8d9e0f";
 
-    /// claude 2.1.328 as the probe reads it (bridges.md §3.1.1).
-    fn caps_2_1_328() -> Capabilities {
+    /// A build with `remote-control --continue` that spells recorded `default` with these
+    /// tokens in the flag and the subcommand form.
+    fn caps_spelling(flag: DefaultModeToken, rc: DefaultModeToken) -> Capabilities {
         Capabilities {
             rc_continue: true,
-            flag_default_token: DefaultModeToken::Manual,
-            rc_default_token: DefaultModeToken::Default,
+            flag_default_token: flag,
+            rc_default_token: rc,
             ..Capabilities::fallback()
         }
     }
-
+    /// claude 2.1.328 as the probe reads it (bridges.md §3.1.1).
+    fn caps_2_1_328() -> Capabilities {
+        caps_spelling(DefaultModeToken::Manual, DefaultModeToken::Default)
+    }
+    /// 2.1.328, and the same build as if `remote-control --continue` were missing.
+    fn caps_with_and_without_rc_continue() -> (Capabilities, Capabilities) {
+        let caps = caps_2_1_328();
+        let mut no_continue = caps.clone();
+        no_continue.rc_continue = false;
+        (caps, no_continue)
+    }
     /// A hypothetical build whose subcommand also renamed `default` to `manual`.
     fn caps_all_manual() -> Capabilities {
-        Capabilities {
-            rc_continue: true,
-            flag_default_token: DefaultModeToken::Manual,
-            rc_default_token: DefaultModeToken::Manual,
-            ..Capabilities::fallback()
-        }
+        caps_spelling(DefaultModeToken::Manual, DefaultModeToken::Manual)
     }
 
     struct Fixture {
@@ -281,11 +287,7 @@ mod tests {
     #[test]
     fn spec_matrix() {
         let f = fixture();
-        let caps = caps_2_1_328();
-        let no_continue = Capabilities {
-            rc_continue: false,
-            ..caps_2_1_328()
-        };
+        let (caps, no_continue) = caps_with_and_without_rc_continue();
         let std_run = |spawn, kind, caps: &Capabilities| {
             standard(&std_launch(&f, spawn, kind), caps).join(" ")
         };
@@ -333,34 +335,38 @@ mod tests {
             continued
         );
 
-        assert_eq!(
-            pty_run(false, PtyConversation::New),
-            "--remote-control alpha --debug-file L --permission-mode plan"
-        );
-        assert_eq!(
-            pty_run(true, PtyConversation::New),
-            "--remote-control alpha --debug-file L --permission-mode plan --worktree clauster-1a2b3c4d"
-        );
-        assert_eq!(
-            pty_run(false, PtyConversation::ResumeOwn(&f.own)),
-            "--remote-control alpha --debug-file L --permission-mode plan --resume 5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
-        );
-        assert_eq!(
-            pty_run(false, PtyConversation::ContinueLatest),
-            "--remote-control alpha --debug-file L --permission-mode plan --continue"
-        );
-        assert_eq!(
-            pty_run(true, PtyConversation::ResumeOwn(&f.own)),
-            "--remote-control alpha --debug-file L --permission-mode plan --worktree clauster-1a2b3c4d --resume 5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
-        );
-        assert_eq!(
-            pty_run(true, PtyConversation::ContinueLatest),
-            "--remote-control alpha --debug-file L --permission-mode plan --worktree clauster-1a2b3c4d --continue"
-        );
-        assert_eq!(
-            pty_run(false, PtyConversation::Fork(&f.fork)),
-            "--remote-control alpha --debug-file L --permission-mode plan --resume 0f8c9d2e-1a2b-4c3d-9e4f-5a6b7c8d9e0f --fork-session"
-        );
+        // pty: the base, then `--worktree` and the conversation's flags.
+        let pty_base = "--remote-control alpha --debug-file L --permission-mode plan";
+        let wt = " --worktree clauster-1a2b3c4d";
+        let own = " --resume 5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
+        let fork = " --resume 0f8c9d2e-1a2b-4c3d-9e4f-5a6b7c8d9e0f --fork-session";
+        for (worktree, conversation, tail) in [
+            (false, PtyConversation::New, String::new()),
+            (true, PtyConversation::New, wt.to_owned()),
+            (false, PtyConversation::ResumeOwn(&f.own), own.to_owned()),
+            (
+                false,
+                PtyConversation::ContinueLatest,
+                " --continue".to_owned(),
+            ),
+            (
+                true,
+                PtyConversation::ResumeOwn(&f.own),
+                format!("{wt}{own}"),
+            ),
+            (
+                true,
+                PtyConversation::ContinueLatest,
+                format!("{wt} --continue"),
+            ),
+            (false, PtyConversation::Fork(&f.fork), fork.to_owned()),
+        ] {
+            assert_eq!(
+                pty_run(worktree, conversation),
+                format!("{pty_base}{tail}"),
+                "{worktree} {conversation:?}"
+            );
+        }
     }
 
     /// The notes under the §3.7 table: `default`, `inherit`, the prefix and `verbose`.
@@ -544,11 +550,7 @@ mod tests {
     #[test]
     fn snapshot_full_matrix() {
         let f = fixture();
-        let caps = caps_2_1_328();
-        let no_continue = Capabilities {
-            rc_continue: false,
-            ..caps_2_1_328()
-        };
+        let (caps, no_continue) = caps_with_and_without_rc_continue();
         let mut out = String::from(
             "| Mode | Spawn | Launch | argv after `<claude-abs>` |\n|---|---|---|---|\n",
         );

@@ -515,50 +515,37 @@ mod tests {
 
     #[test]
     fn option_heads() {
-        let help = HelpText::parse(TOP_HELP);
-        let head = |name: &str| {
+        let (top, rc) = (HelpText::parse(TOP_HELP), HelpText::parse(RC_HELP));
+        // (help, option, its names, its placeholder)
+        let cases: [(&HelpText, &str, &[&str], Option<&str>); 7] = [
+            (&top, "--continue", &["-c", "--continue"], None),
+            (&top, "--resume", &["-r", "--resume"], Some("[value]")),
+            (&top, "--debug", &["-d", "--debug"], Some("[filter]")),
+            (
+                &top,
+                "--allowed-tools",
+                &["--allowedTools", "--allowed-tools"],
+                Some("<tools...>"),
+            ),
+            (
+                &top,
+                "--remote-control-session-name-prefix",
+                &["--remote-control-session-name-prefix"],
+                Some("<prefix>"),
+            ),
+            (&rc, "--debug", &["-d", "--debug"], Some("[=<filter>]")),
+            (
+                &rc,
+                "--no-create-session-in-dir",
+                &["--create-session-in-dir", "--no-create-session-in-dir"],
+                None,
+            ),
+        ];
+        for (help, name, names, placeholder) in cases {
             let o = help.option(name).expect(name);
-            (o.names.clone(), o.placeholder.clone())
-        };
-        assert_eq!(head("--continue"), (strings(&["-c", "--continue"]), None));
-        assert_eq!(
-            head("--resume"),
-            (strings(&["-r", "--resume"]), Some("[value]".to_owned()))
-        );
-        assert_eq!(
-            head("--debug"),
-            (strings(&["-d", "--debug"]), Some("[filter]".to_owned()))
-        );
-        assert_eq!(
-            head("--allowed-tools"),
-            (
-                strings(&["--allowedTools", "--allowed-tools"]),
-                Some("<tools...>".to_owned())
-            )
-        );
-        assert_eq!(
-            head("--remote-control-session-name-prefix"),
-            (
-                strings(&["--remote-control-session-name-prefix"]),
-                Some("<prefix>".to_owned())
-            )
-        );
-        let rc = HelpText::parse(RC_HELP);
-        let rc_head = |name: &str| {
-            let o = rc.option(name).expect(name);
-            (o.names.clone(), o.placeholder.clone())
-        };
-        assert_eq!(
-            rc_head("--debug"),
-            (strings(&["-d", "--debug"]), Some("[=<filter>]".to_owned()))
-        );
-        assert_eq!(
-            rc_head("--no-create-session-in-dir"),
-            (
-                strings(&["--create-session-in-dir", "--no-create-session-in-dir"]),
-                None
-            )
-        );
+            assert_eq!(o.names, strings(names), "{name}");
+            assert_eq!(o.placeholder.as_deref(), placeholder, "{name}");
+        }
     }
 
     #[test]
@@ -607,46 +594,68 @@ mod tests {
         );
     }
 
-    #[test]
-    fn capabilities_of_a_new_build() {
-        let caps = Capabilities::from_probe(&ProbeOutput {
-            version: Some("2.1.328 (Claude Code)\n"),
-            help: Some(TOP_HELP),
-            remote_control_help: Some(RC_HELP),
-        });
-        assert_eq!(caps.claude_version, Some(Version::new(2, 1, 328)));
-        assert_eq!(caps.flag_default_token, DefaultModeToken::Manual);
-        assert_eq!(caps.rc_default_token, DefaultModeToken::Default);
-        assert!(caps.rc_continue);
-        assert!(caps.rc_session_id);
-        assert!(!caps.rc_sandbox);
-        assert_eq!(caps.flag_default_token.as_token(), "manual");
-        assert_eq!(caps.rc_default_token.as_token(), "default");
+    /// What a probe with these three answers reports.
+    fn probe(
+        version: Option<&str>,
+        help: Option<&str>,
+        remote_control_help: Option<&str>,
+    ) -> Capabilities {
+        Capabilities::from_probe(&ProbeOutput {
+            version,
+            help,
+            remote_control_help,
+        })
+    }
+
+    /// `(claude_version, flag_default_token, rc_default_token, rc_continue, rc_session_id,
+    /// rc_sandbox)` of a probe.
+    fn facts(
+        caps: &Capabilities,
+    ) -> (
+        Option<Version>,
+        DefaultModeToken,
+        DefaultModeToken,
+        bool,
+        bool,
+        bool,
+    ) {
+        (
+            caps.claude_version,
+            caps.flag_default_token,
+            caps.rc_default_token,
+            caps.rc_continue,
+            caps.rc_session_id,
+            caps.rc_sandbox,
+        )
     }
 
     #[test]
-    fn capabilities_of_an_old_build() {
-        let caps = Capabilities::from_probe(&ProbeOutput {
-            version: Some("2.1.150 (Claude Code)"),
-            help: Some(TOP_HELP_OLD),
-            remote_control_help: Some(RC_HELP_OLD),
-        });
-        assert_eq!(caps.claude_version, Some(Version::new(2, 1, 150)));
-        assert_eq!(caps.flag_default_token, DefaultModeToken::Default);
-        assert_eq!(caps.rc_default_token, DefaultModeToken::Default);
-        assert!(!caps.rc_continue);
-        assert!(!caps.rc_session_id);
+    fn capabilities_of_a_new_and_an_old_build() {
+        use DefaultModeToken::{Default as D, Manual as M};
+        let new = probe(
+            Some("2.1.328 (Claude Code)\n"),
+            Some(TOP_HELP),
+            Some(RC_HELP),
+        );
+        let old = probe(
+            Some("2.1.150 (Claude Code)"),
+            Some(TOP_HELP_OLD),
+            Some(RC_HELP_OLD),
+        );
+        assert_eq!(
+            facts(&new),
+            (Some(Version::new(2, 1, 328)), M, D, true, true, false)
+        );
+        assert_eq!(
+            facts(&old),
+            (Some(Version::new(2, 1, 150)), D, D, false, false, false)
+        );
+        assert_eq!(new.flag_default_token.as_token(), "manual");
+        assert_eq!(new.rc_default_token.as_token(), "default");
     }
 
     #[test]
     fn rc_continue_falls_back_to_the_version() {
-        let probe = |version, rc_help| {
-            Capabilities::from_probe(&ProbeOutput {
-                version,
-                help: None,
-                remote_control_help: rc_help,
-            })
-        };
         let cases: &[(Option<&str>, Option<&str>, bool)] = &[
             (Some("2.1.200 (Claude Code)"), None, true),
             (Some("2.1.199"), None, false),
@@ -662,7 +671,7 @@ mod tests {
         ];
         for (version, rc_help, expected) in cases {
             assert_eq!(
-                probe(*version, *rc_help).rc_continue,
+                probe(*version, None, *rc_help).rc_continue,
                 *expected,
                 "{version:?} {:?}",
                 rc_help.map(|h| &h[..20])
@@ -674,11 +683,7 @@ mod tests {
     fn default_tokens() {
         use DefaultModeToken::{Default as D, Manual as M};
         let tokens = |help: &str, rc_help: &str| {
-            let caps = Capabilities::from_probe(&ProbeOutput {
-                version: None,
-                help: Some(help),
-                remote_control_help: Some(rc_help),
-            });
+            let caps = probe(None, Some(help), Some(rc_help));
             (caps.flag_default_token, caps.rc_default_token)
         };
         let flag = |list: &str| {

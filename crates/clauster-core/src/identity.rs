@@ -277,18 +277,22 @@ pub fn is_live(recorded: &StartIdentity, observed: Option<&ObservedProcess>, gat
     if recorded.pid <= 0 || obs.stat.pid != recorded.pid || obs.stat.is_defunct() {
         return false;
     }
-    if !gate.admits(&obs.cmdline) {
-        return false;
-    }
+    gate.admits(&obs.cmdline) && same_start(recorded, obs)
+}
+
+/// The start part of [`is_live`], without its pid, state and gate checks: whether
+/// `observed` started when `recorded` did (the terminator asks it of a zombie leader, which
+/// has no command line to gate).
+pub fn same_start(recorded: &StartIdentity, observed: &ObservedProcess) -> bool {
     match recorded.start_ticks {
         Some(ticks) => {
-            ticks == obs.stat.start_ticks
-                && match (&recorded.boot_id, &obs.boot_id) {
+            ticks == observed.stat.start_ticks
+                && match (&recorded.boot_id, &observed.boot_id) {
                     (Some(a), Some(b)) => a == b,
                     _ => true,
                 }
         }
-        None => match (recorded.proc_start, obs.proc_start) {
+        None => match (recorded.proc_start, observed.proc_start) {
             (Some(a), Some(b)) => (a - b).abs() <= PROC_START_TOLERANCE_SECONDS,
             _ => false,
         },

@@ -3,7 +3,8 @@
 //! Everything here is deterministic over the values handed in: no tokio, no process
 //! spawning, no filesystem access except through readers the caller supplies. The server
 //! and the CLI do the IO and convert these values at their edges. Domain types are not
-//! `Serialize`; only `clauster-wire` types cross the wire.
+//! `Serialize`; only `clauster-wire` types cross the wire. Where a value is the same data on
+//! both sides (the usage `TokenBreakdown`), the core counts in the wire type itself.
 #![forbid(unsafe_code)]
 
 pub mod agents;
@@ -32,5 +33,6 @@ pub mod sanitize;
 pub mod slug;
 pub mod status;
 pub mod timestamp;
+mod token_enum;
 pub mod transcript;
 pub mod usage;

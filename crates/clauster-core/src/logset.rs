@@ -203,40 +203,21 @@ mod tests {
             fact("notes.txt", 0, 50 * MIB),
         ];
         let keep = HashSet::from(["a-1000000000002-1".to_owned()]);
-        let age_only = Retention {
-            max_age_days: 30,
-            max_files: 0,
-            max_total_mb: 0,
+        let plan = |max_age_days, max_files, max_total_mb| {
+            let retention = Retention {
+                max_age_days,
+                max_files,
+                max_total_mb,
+            };
+            plan_retention(&files, |s| keep.contains(s), retention, now)
         };
-        assert_eq!(
-            plan_retention(&files, |s| keep.contains(s), age_only, now),
-            ["a-1000000000001-1"]
-        );
-        let count = Retention {
-            max_age_days: 0,
-            max_files: 2,
-            max_total_mb: 0,
-        };
-        // Newest two are d and c; b and a-1 go; a-2 is kept.
-        assert_eq!(
-            plan_retention(&files, |s| keep.contains(s), count, now),
-            ["b-1000000000003-1", "a-1000000000001-1"]
-        );
+        // Age only: 30 days.
+        assert_eq!(plan(30, 0, 0), ["a-1000000000001-1"]);
+        // Count only: the newest two are d and c; b and a-1 go; a-2 is kept.
+        assert_eq!(plan(0, 2, 0), ["b-1000000000003-1", "a-1000000000001-1"]);
         // 62 MiB in all (50 of them not ours): deleting oldest first until ≤ 58 MiB.
-        let size = Retention {
-            max_age_days: 0,
-            max_files: 0,
-            max_total_mb: 58,
-        };
-        assert_eq!(
-            plan_retention(&files, |s| keep.contains(s), size, now),
-            ["a-1000000000001-1", "b-1000000000003-1"]
-        );
-        let off = Retention {
-            max_age_days: 0,
-            max_files: 0,
-            max_total_mb: 0,
-        };
-        assert!(plan_retention(&files, |s| keep.contains(s), off, now).is_empty());
+        assert_eq!(plan(0, 0, 58), ["a-1000000000001-1", "b-1000000000003-1"]);
+        // All off.
+        assert!(plan(0, 0, 0).is_empty());
     }
 }

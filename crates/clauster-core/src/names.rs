@@ -157,32 +157,8 @@ impl ProjectName {
         Ok(Self(name.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn into_string(self) -> String {
         self.0
-    }
-}
-
-impl FromStr for ProjectName {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl AsRef<str> for ProjectName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProjectName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -206,37 +182,22 @@ impl Label {
         if trimmed.is_empty() {
             return Ok(Self::from_project(project));
         }
-        if trimmed.chars().count() > LABEL_MAX_CHARS {
-            return Err(NameError::LabelTooLong);
-        }
-        if has_invisible(raw) {
-            return Err(NameError::LabelInvisibleCharacter);
-        }
-        if trimmed.starts_with('-') {
-            return Err(NameError::LabelLeadingDash);
-        }
+        check_free_text(
+            trimmed,
+            raw,
+            LABEL_MAX_CHARS,
+            [
+                NameError::LabelTooLong,
+                NameError::LabelInvisibleCharacter,
+                NameError::LabelLeadingDash,
+            ],
+        )?;
         Ok(Self(trimmed.to_owned()))
     }
 
     /// The default label: the project name, which is always a safe argv value.
     pub fn from_project(project: &ProjectName) -> Self {
         Self(project.as_str().to_owned())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Label {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -251,35 +212,41 @@ impl SessionNamePrefix {
         if prefix.trim().is_empty() {
             return Err(NameError::PrefixBlank);
         }
-        if prefix.chars().count() > SESSION_NAME_PREFIX_MAX_CHARS {
-            return Err(NameError::PrefixTooLong);
-        }
-        if has_invisible(prefix) {
-            return Err(NameError::PrefixInvisibleCharacter);
-        }
-        if prefix.starts_with('-') {
-            return Err(NameError::PrefixLeadingDash);
-        }
+        check_free_text(
+            prefix,
+            prefix,
+            SESSION_NAME_PREFIX_MAX_CHARS,
+            [
+                NameError::PrefixTooLong,
+                NameError::PrefixInvisibleCharacter,
+                NameError::PrefixLeadingDash,
+            ],
+        )?;
         Ok(Self(prefix.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl FromStr for SessionNamePrefix {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+/// The rules of a free-text argv value (a label, a session name prefix), in this order: at
+/// most `max` characters, no control or invisible character anywhere in `raw` (the value as
+/// given), and `text` (the value used) not starting with `-`, so never a flag. `refusals` are
+/// the caller's errors for each rule, in the same order.
+fn check_free_text(
+    text: &str,
+    raw: &str,
+    max: usize,
+    refusals: [NameError; 3],
+) -> Result<(), NameError> {
+    let [too_long, invisible, leading_dash] = refusals;
+    if text.chars().count() > max {
+        return Err(too_long);
     }
-}
-
-impl fmt::Display for SessionNamePrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+    if has_invisible(raw) {
+        return Err(invisible);
     }
+    if text.starts_with('-') {
+        return Err(leading_dash);
+    }
+    Ok(())
 }
 
 /// A local conversation uuid (the `<uuid>.jsonl` transcript name): `8-4-4-4-12` hex,
@@ -300,24 +267,6 @@ impl ConversationId {
         } else {
             Err(NameError::ConversationIdNotUuid)
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ConversationId {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for ConversationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -365,17 +314,53 @@ impl WorktreeName {
             _ => Self::for_instance(instance_id),
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for WorktreeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// The text of a validated name: `as_str`, `AsRef<str>` and `Display` (the text as is).
+macro_rules! name_text {
+    ($($name:ident),+ $(,)?) => {$(
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )+};
 }
+
+name_text!(
+    ProjectName,
+    Label,
+    SessionNamePrefix,
+    ConversationId,
+    WorktreeName
+);
+
+/// `FromStr` of the names built by validating the text as given (`new`).
+macro_rules! parse_with_new {
+    ($($name:ident),+ $(,)?) => {$(
+        impl FromStr for $name {
+            type Err = NameError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+    )+};
+}
+
+parse_with_new!(ProjectName, SessionNamePrefix, ConversationId);
 
 #[cfg(test)]
 mod tests {
@@ -452,12 +437,16 @@ mod tests {
 
     #[test]
     fn echo_cuts_and_escapes() {
-        assert_eq!(echo("plain"), "plain");
-        assert_eq!(echo("a\nb\r\tc"), "a\\nb\\r\\tc");
-        assert_eq!(echo("evil\u{202e}txt"), "evil\\u{202e}txt");
-        assert_eq!(echo("zero\u{200b}width"), "zero\\u{200b}width");
-        assert_eq!(echo("nul\0"), "nul\\u{0}");
-        assert_eq!(echo("line\u{2028}sep"), "line\\u{2028}sep");
+        for (text, shown) in [
+            ("plain", "plain"),
+            ("a\nb\r\tc", "a\\nb\\r\\tc"),
+            ("evil\u{202e}txt", "evil\\u{202e}txt"),
+            ("zero\u{200b}width", "zero\\u{200b}width"),
+            ("nul\0", "nul\\u{0}"),
+            ("line\u{2028}sep", "line\\u{2028}sep"),
+        ] {
+            assert_eq!(echo(text), shown, "{text:?}");
+        }
         assert_eq!(echo(&"x".repeat(200)), "x".repeat(80));
         // The cut counts characters, not bytes.
         assert_eq!(echo(&"é".repeat(100)).chars().count(), 80);

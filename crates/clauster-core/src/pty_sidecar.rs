@@ -162,21 +162,9 @@ pub enum FrameState {
     Error,
 }
 
-/// A cursor position, 0-based cell coordinates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    pub x: u16,
-    pub y: u16,
-}
-
-/// The cell characters of the visible screen, one redacted string per row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScreenGrid {
-    pub rows: Vec<String>,
-    pub cursor: Cursor,
-    pub cols: u16,
-    pub rows_count: u16,
-}
+/// The visible rows and the cursor of a frame: the wire's own types, so the dashboard reads
+/// the grid the keeper wrote.
+pub use clauster_wire::{PtyCursor, PtyScreen};
 
 /// One frame of the screen sidecar (pty.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +175,7 @@ pub struct ScreenFrame {
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
-    pub screen: Option<ScreenGrid>,
+    pub screen: Option<PtyScreen>,
 }
 
 impl ScreenFrame {

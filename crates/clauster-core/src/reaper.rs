@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::claude_json::json_type_name;
 use crate::sanitize::sanitize_text;
 
 /// The most pages one listing follows (bridges.md §15).
@@ -62,7 +63,7 @@ pub fn parse_page(body: &[u8]) -> Result<EnvironmentsPage, PageError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| PageError::NotJson(e.to_string()))?;
     let Value::Object(map) = &value else {
-        return Err(PageError::WrongShape(type_name(&value)));
+        return Err(PageError::WrongShape(json_type_name(&value)));
     };
     let Some(Value::Array(data)) = map.get("data") else {
         return Err(PageError::NoData);
@@ -104,17 +105,6 @@ fn environment_from(item: &Map<String, Value>) -> Option<Environment> {
         kind: text("type"),
         directory: text("directory"),
     })
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,37 +3,21 @@
 //! failures becomes a crash loop. Pure: the clock and the jitter are handed in.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::names::echo;
 use crate::status::{ErrorKind, Status};
+use crate::token_enum::token_enum;
 
-/// `instance_defaults.restart` and a project's `restart`: what happens when a bridge fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum RestartPolicy {
-    /// No automatic restart (bridges.md §7.7).
-    #[default]
-    Never,
-    /// Restart after the failures of [`restartable`], like systemd's `Restart=on-failure`.
-    OnFailure,
-}
-
-impl RestartPolicy {
-    pub const ALL: [Self; 2] = [Self::Never, Self::OnFailure];
-
-    pub fn as_token(self) -> &'static str {
-        match self {
-            Self::Never => "never",
-            Self::OnFailure => "on-failure",
-        }
-    }
-}
-
-impl fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_token())
+token_enum! {
+    /// `instance_defaults.restart` and a project's `restart`: what happens when a bridge fails.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub enum RestartPolicy else UnknownRestartPolicy {
+        /// No automatic restart (bridges.md §7.7).
+        #[default]
+        Never = "never",
+        /// Restart after the failures of [`restartable`], like systemd's `Restart=on-failure`.
+        OnFailure = "on-failure",
     }
 }
 
@@ -41,17 +25,6 @@ impl fmt::Display for RestartPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid restart policy '{}'; expected never or on-failure", echo(.0))]
 pub struct UnknownRestartPolicy(pub String);
-
-impl FromStr for RestartPolicy {
-    type Err = UnknownRestartPolicy;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|policy| policy.as_token() == s)
-            .ok_or_else(|| UnknownRestartPolicy(s.to_owned()))
-    }
-}
 
 /// How an `on-failure` project restarts a failed bridge (bridges.md §7.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

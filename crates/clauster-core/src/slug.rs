@@ -62,26 +62,24 @@ pub fn worktree_slug_prefix(canonical_project: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The glossary's examples; every non-alphanumeric becomes a dash; non-ASCII counts in
+    /// UTF-16 code units (é is one unit, 😀 is two, a surrogate pair, as in JavaScript's
+    /// replace).
     #[test]
-    fn glossary_examples() {
-        assert_eq!(slug("/srv/p/my_app"), "-srv-p-my-app");
-        assert_eq!(slug("/srv/projects/my_app"), "-srv-projects-my-app");
-    }
-
-    #[test]
-    fn every_non_alphanumeric_becomes_a_dash() {
-        assert_eq!(slug("/home/a.b/x y/Z9"), "-home-a-b-x-y-Z9");
-        assert_eq!(slug("/"), "-");
-        assert_eq!(slug(""), "");
+    fn slug_examples() {
+        for (path, expected) in [
+            ("/srv/p/my_app", "-srv-p-my-app"),
+            ("/srv/projects/my_app", "-srv-projects-my-app"),
+            ("/home/a.b/x y/Z9", "-home-a-b-x-y-Z9"),
+            ("/", "-"),
+            ("", ""),
+            ("/café", "-caf-"),
+            ("/a😀b", "-a--b"),
+        ] {
+            assert_eq!(slug(path), expected, "{path:?}");
+        }
         // `my_app` and `my-app` collide (bridges.md §3.6): that is the rule, not a bug.
         assert_eq!(slug("/p/my_app"), slug("/p/my-app"));
-    }
-
-    #[test]
-    fn non_ascii_counts_utf16_code_units() {
-        // é is one UTF-16 unit, 😀 is two (a surrogate pair), as in JavaScript's replace.
-        assert_eq!(slug("/café"), "-caf-");
-        assert_eq!(slug("/a😀b"), "-a--b");
     }
 
     #[test]

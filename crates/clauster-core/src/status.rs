@@ -5,14 +5,13 @@
 //! touches a process or a file. The machine answers "what happens", the classifier "why it
 //! failed", so the engine never re-derives either rule by itself.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexBuilder};
 
 use crate::modes::SpawnMode;
 use crate::names::echo;
+use crate::token_enum::token_enum;
 
 /// Most characters kept in `error_detail` (bridges.md §7.6).
 pub const ERROR_DETAIL_MAX_CHARS: usize = 2_000;
@@ -21,49 +20,27 @@ pub const ERROR_DETAIL_MAX_CHARS: usize = 2_000;
 pub const DETAIL_LAUNCH_INTERRUPTED: &str =
     "Clauster stopped before this bridge finished launching";
 
-/// A bridge status. These five are the only values (bridges.md §7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Launched, not yet proven usable.
-    Starting,
-    /// Readiness evidence seen while the process was alive.
-    Running,
-    /// Ended on purpose, as expected, cleanly, or found dead after Clauster was down.
-    Stopped,
-    /// Was running and ended unexpectedly.
-    Crashed,
-    /// Could not become usable.
-    Error,
+token_enum! {
+    /// A bridge status. These five are the only values (bridges.md §7.1).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Status else UnknownStatus {
+        /// Launched, not yet proven usable.
+        Starting = "starting",
+        /// Readiness evidence seen while the process was alive.
+        Running = "running",
+        /// Ended on purpose, as expected, cleanly, or found dead after Clauster was down.
+        Stopped = "stopped",
+        /// Was running and ended unexpectedly.
+        Crashed = "crashed",
+        /// Could not become usable.
+        Error = "error",
+    }
 }
 
 impl Status {
-    pub const ALL: [Self; 5] = [
-        Self::Starting,
-        Self::Running,
-        Self::Stopped,
-        Self::Crashed,
-        Self::Error,
-    ];
-
-    pub fn as_token(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-            Self::Crashed => "crashed",
-            Self::Error => "error",
-        }
-    }
-
     /// `starting` or `running`: counts against `max_bridges`, cannot be forgotten or resumed.
     pub fn is_live(self) -> bool {
         matches!(self, Self::Starting | Self::Running)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_token())
     }
 }
 
@@ -75,36 +52,16 @@ impl fmt::Display for Status {
 )]
 pub struct UnknownStatus(pub String);
 
-impl FromStr for Status {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_token() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
-
-/// What the engine does at the startup deadline of a bridge that is alive but not ready
-/// (`claude.stalled_bridge_action`, bridges.md §7.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum StalledBridgeAction {
-    /// Terminate it; it stays `error`.
-    #[default]
-    Stop,
-    /// Leave it alive as `error`; a later readiness promotes it to `running`.
-    Keep,
-}
-
-impl StalledBridgeAction {
-    pub const ALL: [Self; 2] = [Self::Stop, Self::Keep];
-
-    pub fn as_token(self) -> &'static str {
-        match self {
-            Self::Stop => "stop",
-            Self::Keep => "keep",
-        }
+token_enum! {
+    /// What the engine does at the startup deadline of a bridge that is alive but not ready
+    /// (`claude.stalled_bridge_action`, bridges.md §7.5).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum StalledBridgeAction else UnknownStalledAction {
+        /// Terminate it; it stays `error`.
+        #[default]
+        Stop = "stop",
+        /// Leave it alive as `error`; a later readiness promotes it to `running`.
+        Keep = "keep",
     }
 }
 
@@ -112,18 +69,6 @@ impl StalledBridgeAction {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid claude.stalled_bridge_action '{}'; expected stop or keep", echo(.0))]
 pub struct UnknownStalledAction(pub String);
-
-impl FromStr for StalledBridgeAction {
-    type Err = UnknownStalledAction;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "stop" => Ok(Self::Stop),
-            "keep" => Ok(Self::Keep),
-            other => Err(UnknownStalledAction(other.to_owned())),
-        }
-    }
-}
 
 /// How a bridge process ended, as far as Clauster can know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -487,55 +432,27 @@ fn running_gone(exit: Exit, ctx: Context) -> Transition {
     Transition::to(status, [&ended[..], tail].concat())
 }
 
-/// Why a bridge could not become usable (`error_kind`, bridges.md §7.6). The variants are in
-/// the classifier's row order: the first matching row wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    LaunchFailed,
-    NotTrusted,
-    NotLoggedIn,
-    NotEligible,
-    Offline,
-    RcNotAcknowledged,
-    PoisonedSession,
-    ContinueUnavailable,
-    StartupTimeout,
-    ExitedEarly,
-    /// Never classified: the engine's verdict after `restart_burst` failures (§7.9).
-    CrashLoop,
+token_enum! {
+    /// Why a bridge could not become usable (`error_kind`, bridges.md §7.6). The variants are
+    /// in the classifier's row order: the first matching row wins.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ErrorKind else UnknownErrorKind {
+        LaunchFailed = "launch_failed",
+        NotTrusted = "not_trusted",
+        NotLoggedIn = "not_logged_in",
+        NotEligible = "not_eligible",
+        Offline = "offline",
+        RcNotAcknowledged = "rc_not_acknowledged",
+        PoisonedSession = "poisoned_session",
+        ContinueUnavailable = "continue_unavailable",
+        StartupTimeout = "startup_timeout",
+        ExitedEarly = "exited_early",
+        /// Never classified: the engine's verdict after `restart_burst` failures (§7.9).
+        CrashLoop = "crash_loop",
+    }
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 11] = [
-        Self::LaunchFailed,
-        Self::NotTrusted,
-        Self::NotLoggedIn,
-        Self::NotEligible,
-        Self::Offline,
-        Self::RcNotAcknowledged,
-        Self::PoisonedSession,
-        Self::ContinueUnavailable,
-        Self::StartupTimeout,
-        Self::ExitedEarly,
-        Self::CrashLoop,
-    ];
-
-    pub fn as_token(self) -> &'static str {
-        match self {
-            Self::LaunchFailed => "launch_failed",
-            Self::NotTrusted => "not_trusted",
-            Self::NotLoggedIn => "not_logged_in",
-            Self::NotEligible => "not_eligible",
-            Self::Offline => "offline",
-            Self::RcNotAcknowledged => "rc_not_acknowledged",
-            Self::PoisonedSession => "poisoned_session",
-            Self::ContinueUnavailable => "continue_unavailable",
-            Self::StartupTimeout => "startup_timeout",
-            Self::ExitedEarly => "exited_early",
-            Self::CrashLoop => "crash_loop",
-        }
-    }
-
     /// The operator's next step for this kind (bridges.md §7.6, `error_hint`).
     pub fn hint(self) -> &'static str {
         match self {
@@ -582,45 +499,19 @@ impl ErrorKind {
     }
 }
 
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_token())
-    }
-}
-
 /// An `error_kind` token read back from the store that is not a known kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown error_kind '{}'", echo(.0))]
 pub struct UnknownErrorKind(pub String);
 
-impl FromStr for ErrorKind {
-    type Err = UnknownErrorKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_token() == s)
-            .ok_or_else(|| UnknownErrorKind(s.to_owned()))
-    }
-}
-
-/// A blocking prompt the keeper saw on a pty bridge's screen (sidecar `prompt`, pty.md §4.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PtyPrompt {
-    Trust,
-    RcConsent,
-    BypassConsent,
-    Login,
-}
-
-impl PtyPrompt {
-    pub fn as_token(self) -> &'static str {
-        match self {
-            Self::Trust => "trust",
-            Self::RcConsent => "rc_consent",
-            Self::BypassConsent => "bypass_consent",
-            Self::Login => "login",
-        }
+token_enum! {
+    /// A blocking prompt the keeper saw on a pty bridge's screen (sidecar `prompt`, pty.md §4.4).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum PtyPrompt else UnknownPtyPrompt {
+        Trust = "trust",
+        RcConsent = "rc_consent",
+        BypassConsent = "bypass_consent",
+        Login = "login",
     }
 }
 
@@ -628,20 +519,6 @@ impl PtyPrompt {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown pty prompt '{}'", echo(.0))]
 pub struct UnknownPtyPrompt(pub String);
-
-impl FromStr for PtyPrompt {
-    type Err = UnknownPtyPrompt;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "trust" => Ok(Self::Trust),
-            "rc_consent" => Ok(Self::RcConsent),
-            "bypass_consent" => Ok(Self::BypassConsent),
-            "login" => Ok(Self::Login),
-            other => Err(UnknownPtyPrompt(other.to_owned())),
-        }
-    }
-}
 
 /// The hint for a pty bridge stopped at the bypass-permissions consent prompt (pty.md §5.2).
 pub const BYPASS_CONSENT_HINT: &str = "accept bypass mode once in an interactive claude session";

@@ -29,7 +29,8 @@ pub struct Usage {
     pub price_table_date: String,
 }
 
-/// Token counters of a rollup.
+/// Token counters of a rollup: the core's cost rollup counts in this type too
+/// (`clauster_core::usage::TokenBreakdown`), so the answer carries them as counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenBreakdown {
     pub input: u64,
@@ -39,6 +40,16 @@ pub struct TokenBreakdown {
     pub cache_read: u64,
     pub cache_creation_5m: u64,
     pub cache_creation_1h: u64,
+}
+
+impl TokenBreakdown {
+    /// `total_tokens`: input + output + cache creation + cache read.
+    pub fn total(&self) -> u64 {
+        self.input
+            .saturating_add(self.output)
+            .saturating_add(self.cache_creation)
+            .saturating_add(self.cache_read)
+    }
 }
 
 /// One model's share of a rollup.

@@ -139,6 +139,23 @@ fn in_v6(ip: Ipv6Addr, net: u128, prefix: u32) -> bool {
     u128::from(ip) & mask == net & mask
 }
 
+/// Always blocked when `contains` finds the address in one of the `always` networks, private
+/// in one of the `private` ones, public otherwise.
+fn class_in<N: Copy>(
+    always: &[(N, u32)],
+    private: &[(N, u32)],
+    contains: impl Fn(N, u32) -> bool,
+) -> AddressClass {
+    let in_any = |nets: &[(N, u32)]| nets.iter().any(|&(net, prefix)| contains(net, prefix));
+    if in_any(always) {
+        AddressClass::AlwaysBlocked
+    } else if in_any(private) {
+        AddressClass::Private
+    } else {
+        AddressClass::Public
+    }
+}
+
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     const ALWAYS: [([u8; 4], u32); 5] = [
         ([0, 0, 0, 0], 8),      // "this network", including the unspecified address
@@ -155,13 +172,7 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         ([198, 18, 0, 0], 15), // benchmarking
         ([192, 0, 0, 0], 24),  // IETF protocol assignments
     ];
-    if ALWAYS.iter().any(|(net, p)| in_v4(ip, *net, *p)) {
-        AddressClass::AlwaysBlocked
-    } else if PRIVATE.iter().any(|(net, p)| in_v4(ip, *net, *p)) {
-        AddressClass::Private
-    } else {
-        AddressClass::Public
-    }
+    class_in(&ALWAYS, &PRIVATE, |net, prefix| in_v4(ip, net, prefix))
 }
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
@@ -178,13 +189,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         (0xfc00 << 112, 7),  // unique local
         (0xfec0 << 112, 10), // deprecated site-local: private by its old meaning
     ];
-    if ALWAYS.iter().any(|(net, p)| in_v6(ip, *net, *p)) {
-        AddressClass::AlwaysBlocked
-    } else if PRIVATE.iter().any(|(net, p)| in_v6(ip, *net, *p)) {
-        AddressClass::Private
-    } else {
-        AddressClass::Public
-    }
+    class_in(&ALWAYS, &PRIVATE, |net, prefix| in_v6(ip, net, prefix))
 }
 
 /// The address rules a clone runs under. [`UrlPolicy::real`] is what every server uses; the

@@ -16,6 +16,9 @@ use crate::notify::{NotifyEvent, PeopleFilter};
 use crate::restart::RestartPolicy;
 use crate::status::StalledBridgeAction;
 
+/// One `usage.prices.<model>` row: the price table's own override type, read as is.
+pub use crate::usage::PriceOverride;
+
 /// Enum-valued keys: each variant with the exact spelling the file uses.
 macro_rules! setting_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
@@ -28,6 +31,9 @@ macro_rules! setting_enum {
         impl $name {
             /// Every value, in the order the error messages list them.
             pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// Every spelling, in the same order.
+            pub const TOKENS: &'static [&'static str] = &[$($text),+];
 
             /// The spelling used in `clauster.yml`.
             pub fn as_str(self) -> &'static str {
@@ -516,16 +522,6 @@ impl UsageSettings {
             None => format!("{} ", self.currency),
         }
     }
-}
-
-/// One `usage.prices.<model>` row, USD per million tokens.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PriceOverride {
-    pub input: f64,
-    pub output: f64,
-    pub cache_write_5m: f64,
-    pub cache_write_1h: f64,
-    pub cache_read: f64,
 }
 
 /// `metrics` (config.md §3.11).

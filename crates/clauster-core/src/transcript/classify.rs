@@ -8,10 +8,12 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::lenient::scalar_shapes as scalars;
+use crate::lenient::{
+    OnlyTrue, deserialize_with, ignore_map, ignore_seq, scalar_shapes as scalars, skip_map,
+    skip_seq,
+};
 use crate::usage::too_deep;
 
 /// Who wrote a turn.
@@ -121,122 +123,46 @@ enum Key {
     Other,
 }
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(match v {
-                    "isSidechain" => Key::Sidechain,
-                    "message" => Key::Message,
-                    "role" => Key::Role,
-                    "id" => Key::Id,
-                    "content" => Key::Content,
-                    "type" => Key::Type,
-                    _ => Key::Other,
-                })
-            }
-        }
-        deserializer.deserialize_str(V)
+deserialize_with!(Key, deserialize_str, "a key", {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match v {
+            "isSidechain" => Key::Sidechain,
+            "message" => Key::Message,
+            "role" => Key::Role,
+            "id" => Key::Id,
+            "content" => Key::Content,
+            "type" => Key::Type,
+            _ => Key::Other,
+        })
     }
-}
+});
 
-/// `visit_seq` that skips the array and answers `$value`.
-macro_rules! ignore_seq {
-    ($value:expr) => {
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($value)
-        }
-    };
-}
-
-/// `visit_map` that skips the object and answers `$value`.
-macro_rules! ignore_map {
-    ($value:expr) => {
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok($value)
-        }
-    };
-}
-
-impl<'de> Deserialize<'de> for Head {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Head;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a transcript record")
-            }
-            scalars!(Head::default());
-            ignore_seq!(Head::default());
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
-                let mut head = Head {
-                    object: true,
-                    ..Head::default()
-                };
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Sidechain => head.sidechain = map.next_value::<AnyBool>()?.0,
-                        Key::Message => {
-                            // Duplicate keys: the last one wins, as in JavaScript.
-                            let message = map.next_value::<MessageHead>()?;
-                            head.role = message.role;
-                            head.results_only = message.results_only;
-                            head.message_key = message.key;
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+deserialize_with!(Head, deserialize_any, "a transcript record", {
+    scalars!(Head::default());
+    ignore_seq!(Head::default());
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
+        let mut head = Head {
+            object: true,
+            ..Head::default()
+        };
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Sidechain => head.sidechain = map.next_value::<OnlyTrue>()?.0,
+                Key::Message => {
+                    // Duplicate keys: the last one wins, as in JavaScript.
+                    let message = map.next_value::<MessageHead>()?;
+                    head.role = message.role;
+                    head.results_only = message.results_only;
+                    head.message_key = message.key;
                 }
-                Ok(head)
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        deserializer.deserialize_any(V)
+        Ok(head)
     }
-}
-
-/// `true` only for a JSON `true`.
-struct AnyBool(bool);
-
-impl<'de> Deserialize<'de> for AnyBool {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AnyBool;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("anything")
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<AnyBool, E> {
-                Ok(AnyBool(false))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<AnyBool, E> {
-                Ok(AnyBool(v))
-            }
-            ignore_seq!(AnyBool(false));
-            ignore_map!(AnyBool(false));
-        }
-        deserializer.deserialize_any(V)
-    }
-}
+});
 
 /// What a string field is read for.
 #[derive(Clone, Copy)]
@@ -303,12 +229,12 @@ impl<'de> Visitor<'de> for StrSeed {
     fn visit_unit<E: de::Error>(self) -> Result<AnyStr, E> {
         Ok(self.absent())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyStr, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<AnyStr, A::Error> {
+        skip_seq(seq)?;
         Ok(self.absent())
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyStr, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<AnyStr, A::Error> {
+        skip_map(map)?;
         Ok(self.absent())
     }
 }
@@ -320,103 +246,71 @@ struct MessageHead {
     results_only: bool,
 }
 
-impl<'de> Deserialize<'de> for MessageHead {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MessageHead;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a message")
-            }
-            scalars!(MessageHead::default());
-            ignore_seq!(MessageHead::default());
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MessageHead, A::Error> {
-                let mut head = MessageHead::default();
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Role => {
-                            if let AnyStr::Role(role) =
-                                map.next_value_seed(StrSeed(StrUse::Role))?
-                            {
-                                head.role = role;
-                            }
-                        }
-                        Key::Id => {
-                            if let AnyStr::Hash(key) = map.next_value_seed(StrSeed(StrUse::Hash))? {
-                                head.key = key;
-                            }
-                        }
-                        Key::Content => head.results_only = map.next_value::<ContentHead>()?.0,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
+deserialize_with!(MessageHead, deserialize_any, "a message", {
+    scalars!(MessageHead::default());
+    ignore_seq!(MessageHead::default());
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MessageHead, A::Error> {
+        let mut head = MessageHead::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Role => {
+                    if let AnyStr::Role(role) = map.next_value_seed(StrSeed(StrUse::Role))? {
+                        head.role = role;
                     }
                 }
-                Ok(head)
+                Key::Id => {
+                    if let AnyStr::Hash(key) = map.next_value_seed(StrSeed(StrUse::Hash))? {
+                        head.key = key;
+                    }
+                }
+                Key::Content => head.results_only = map.next_value::<ContentHead>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        deserializer.deserialize_any(V)
+        Ok(head)
     }
-}
+});
 
 /// Whether a content value is a non-empty array of `tool_result` blocks only.
 struct ContentHead(bool);
 
-impl<'de> Deserialize<'de> for ContentHead {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ContentHead;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("message content")
-            }
-            scalars!(ContentHead(false));
-            ignore_map!(ContentHead(false));
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContentHead, A::Error> {
-                let (mut any, mut all) = (false, true);
-                while let Some(BlockIsResult(result)) = seq.next_element()? {
-                    any = true;
-                    all &= result;
-                }
-                Ok(ContentHead(any && all))
-            }
+deserialize_with!(ContentHead, deserialize_any, "message content", {
+    scalars!(ContentHead(false));
+    ignore_map!(ContentHead(false));
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContentHead, A::Error> {
+        let (mut any, mut all) = (false, true);
+        while let Some(BlockIsResult(result)) = seq.next_element()? {
+            any = true;
+            all &= result;
         }
-        deserializer.deserialize_any(V)
+        Ok(ContentHead(any && all))
     }
-}
+});
 
 /// Whether one content block is `{"type": "tool_result", …}`.
 struct BlockIsResult(bool);
 
-impl<'de> Deserialize<'de> for BlockIsResult {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BlockIsResult;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a content block")
-            }
-            scalars!(BlockIsResult(false));
-            ignore_seq!(BlockIsResult(false));
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BlockIsResult, A::Error> {
-                let mut result = false;
-                while let Some(key) = map.next_key::<Key>()? {
-                    if let Key::Type = key {
-                        if let AnyStr::IsToolResult(is) =
-                            map.next_value_seed(StrSeed(StrUse::IsToolResult))?
-                        {
-                            result = is;
-                        }
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+deserialize_with!(BlockIsResult, deserialize_any, "a content block", {
+    scalars!(BlockIsResult(false));
+    ignore_seq!(BlockIsResult(false));
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BlockIsResult, A::Error> {
+        let mut result = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            if let Key::Type = key {
+                if let AnyStr::IsToolResult(is) =
+                    map.next_value_seed(StrSeed(StrUse::IsToolResult))?
+                {
+                    result = is;
                 }
-                Ok(BlockIsResult(result))
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        deserializer.deserialize_any(V)
+        Ok(BlockIsResult(result))
     }
-}
+});
 
 #[cfg(test)]
 mod tests {

@@ -160,44 +160,39 @@ impl<'a> Skim<'a> {
         &mut self,
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Skimmed<()>,
     ) -> Skimmed<()> {
-        self.eat(b'{')?;
-        self.enter()?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-        } else {
-            loop {
-                if self.peek()? != b'"' {
-                    return Err(GiveUp);
-                }
-                let key = self.plain_string()?;
-                self.eat(b':')?;
-                member(self, key)?;
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return Err(GiveUp),
-                }
+        self.sequence(b'{', b'}', |this| {
+            if this.peek()? != b'"' {
+                return Err(GiveUp);
             }
-        }
-        self.depth -= 1;
-        Ok(())
+            let key = this.plain_string()?;
+            this.eat(b':')?;
+            member(this, key)
+        })
     }
 
     /// Walks the elements of the array at the cursor; `element` must consume each.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Skimmed<()>) -> Skimmed<()> {
-        self.eat(b'[')?;
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Skimmed<()>) -> Skimmed<()> {
+        self.sequence(b'[', b']', element)
+    }
+
+    /// The comma-separated items between `open` and `close` at the cursor, one level deeper;
+    /// `item` must consume each.
+    fn sequence(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Skimmed<()>,
+    ) -> Skimmed<()> {
+        self.eat(open)?;
         self.enter()?;
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.at += 1;
         } else {
             loop {
-                element(self)?;
+                item(self)?;
                 match self.peek()? {
                     b',' => self.at += 1,
-                    b']' => {
+                    byte if byte == close => {
                         self.at += 1;
                         break;
                     }

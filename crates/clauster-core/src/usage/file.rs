@@ -358,21 +358,14 @@ mod tests {
             ReadPlan::Append { from: 100 }
         );
         assert_eq!(plan_read(&old, &grown, false), ReadPlan::Reread);
-        assert_eq!(
-            plan_read(&old, &FileStamp { ino: 3, ..old }, true),
-            ReadPlan::Reread
-        );
-        assert_eq!(
-            plan_read(&old, &FileStamp { dev: 9, ..grown }, true),
-            ReadPlan::Reread
-        );
-        assert_eq!(
-            plan_read(&old, &FileStamp { len: 50, ..grown }, true),
-            ReadPlan::Reread
-        );
-        assert_eq!(
-            plan_read(&old, &FileStamp { mtime_ns: 7, ..old }, true),
-            ReadPlan::Reread
-        );
+        // Another file, a shrink, or a touch without growth: read it again.
+        for (name, now) in [
+            ("other inode", FileStamp { ino: 3, ..old }),
+            ("other device", FileStamp { dev: 9, ..grown }),
+            ("shrunk", FileStamp { len: 50, ..grown }),
+            ("touched, same length", FileStamp { mtime_ns: 7, ..old }),
+        ] {
+            assert_eq!(plan_read(&old, &now, true), ReadPlan::Reread, "{name}");
+        }
     }
 }

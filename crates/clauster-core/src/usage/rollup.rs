@@ -34,27 +34,9 @@ impl Nanodollars {
     }
 }
 
-/// Token totals by kind (the `token_breakdown` of §1.7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenBreakdown {
-    pub input: u64,
-    pub output: u64,
-    /// All cache writes: `cache_creation_5m + cache_creation_1h`.
-    pub cache_creation: u64,
-    pub cache_read: u64,
-    pub cache_creation_5m: u64,
-    pub cache_creation_1h: u64,
-}
-
-impl TokenBreakdown {
-    /// `total_tokens`: input + output + cache creation + cache read.
-    pub fn total(&self) -> u64 {
-        self.input
-            .saturating_add(self.output)
-            .saturating_add(self.cache_creation)
-            .saturating_add(self.cache_read)
-    }
-}
+/// Token totals by kind (the `token_breakdown` of §1.7): the wire type itself, so the
+/// answer carries the counts as the rollup made them.
+pub use clauster_wire::TokenBreakdown;
 
 /// One model's share of a project (`by_model[*]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

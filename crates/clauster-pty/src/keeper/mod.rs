@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clauster_core::pty_sidecar::{
-    BridgeExit, FrameState, KeeperState, PromptKind, ReadyReason, ScreenFrame, ScreenGrid, Sidecar,
+    BridgeExit, FrameState, KeeperState, PromptKind, PtyScreen, ReadyReason, ScreenFrame, Sidecar,
     detect_prompt,
 };
 use nix::errno::Errno;
@@ -106,7 +106,7 @@ struct Keeper {
     frame_dirty: bool,
     last_scan: Option<Instant>,
     last_frame_at: Option<Instant>,
-    last_grid: Option<ScreenGrid>,
+    last_grid: Option<PtyScreen>,
     frame_seq: u64,
     frames_done: bool,
     stop: Option<Stop>,

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use clauster_core::pty_sidecar::{Cursor, ScreenGrid};
+use clauster_core::pty_sidecar::{PtyCursor, PtyScreen};
 use clauster_core::sanitize::{sanitize_line, sanitize_text};
 
 /// Columns of the keeper's terminal.
@@ -260,14 +260,14 @@ impl Screen {
 
     /// The visible screen as a redacted frame (pty.md §6): soft-wrapped row groups are joined,
     /// redacted as one line, and cut back into rows of 120 characters padded with spaces.
-    pub fn grid(&mut self) -> Option<ScreenGrid> {
+    pub fn grid(&mut self) -> Option<PtyScreen> {
         self.render(|screen| {
             screen.set_scrollback(0);
             let rows: Vec<Row> = (0..ROWS).map(|r| row(screen, r)).collect();
             let (y, x) = screen.cursor_position();
-            ScreenGrid {
+            PtyScreen {
                 rows: redact_rows(&rows),
-                cursor: Cursor { x, y },
+                cursor: PtyCursor { x, y },
                 cols: COLS,
                 rows_count: ROWS,
             }

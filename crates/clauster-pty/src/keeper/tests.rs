@@ -466,7 +466,7 @@ mod keeper_state {
     use std::time::{Duration, Instant};
 
     use clauster_core::pty_sidecar::{
-        FrameState, KeeperState, ReadyReason, parse_frame, parse_sidecar,
+        FrameState, KeeperState, ReadyReason, Sidecar, parse_frame, parse_sidecar,
     };
 
     use super::super::{Keeper, KeeperArgs};
@@ -479,6 +479,12 @@ mod keeper_state {
             url_timeout,
             argv: vec!["/bin/claude".into(), "--remote-control".into()],
         })
+    }
+
+    /// One tick of `k` now, then the sidecar it wrote under `dir`.
+    fn tick_and_read_sidecar(k: &mut Keeper, dir: &Path) -> Sidecar {
+        k.tick(1, Instant::now());
+        parse_sidecar(&std::fs::read(dir.join("k.keeper.json")).unwrap()).unwrap()
     }
 
     fn frame_seq(dir: &Path) -> Option<u64> {
@@ -539,8 +545,7 @@ mod keeper_state {
         let mut k = keeper(dir.path(), Duration::ZERO);
         let mut answers = Vec::new();
         k.consume(b"\x1b#8x", &mut answers);
-        k.tick(1, Instant::now());
-        let s = parse_sidecar(&std::fs::read(dir.path().join("k.keeper.json")).unwrap()).unwrap();
+        let s = tick_and_read_sidecar(&mut k, dir.path());
         assert_eq!(s.state, KeeperState::Ready);
         assert_eq!(s.ready_reason, Some(ReadyReason::Timeout));
         assert_eq!(
@@ -565,8 +570,7 @@ mod keeper_state {
             .as_bytes(),
             &mut answers,
         );
-        k.tick(1, Instant::now());
-        let s = parse_sidecar(&std::fs::read(dir.path().join("k.keeper.json")).unwrap()).unwrap();
+        let s = tick_and_read_sidecar(&mut k, dir.path());
         assert_eq!(s.session_id.as_deref(), Some(super::ID));
         assert_eq!(s.ready_reason, Some(ReadyReason::Url));
 
@@ -574,8 +578,7 @@ mod keeper_state {
         let mut k = keeper(dir.path(), Duration::ZERO);
         k.screen.drop_emulator("test");
         k.consume(b"\x1b[3Gnothing", &mut answers);
-        k.tick(1, Instant::now());
-        let s = parse_sidecar(&std::fs::read(dir.path().join("k.keeper.json")).unwrap()).unwrap();
+        let s = tick_and_read_sidecar(&mut k, dir.path());
         assert_eq!(s.ready_reason, Some(ReadyReason::Timeout));
         assert_eq!(
             s.note.as_deref(),

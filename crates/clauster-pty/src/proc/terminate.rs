@@ -5,7 +5,7 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use clauster_core::identity::{Gate, ObservedProcess, PROC_START_TOLERANCE_SECONDS, StartIdentity};
+use clauster_core::identity::{Gate, StartIdentity, same_start};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -198,24 +198,6 @@ pub fn sweep_session(identity: &StartIdentity, grace: Duration, poll: Duration) 
     }
 }
 
-/// Whether `observed` (live or zombie, any command line) started when `recorded` did: the
-/// start part of `is_live` without its gate, since a zombie leader has no command line.
-fn same_start(recorded: &StartIdentity, observed: &ObservedProcess) -> bool {
-    match recorded.start_ticks {
-        Some(ticks) => {
-            ticks == observed.stat.start_ticks
-                && match (&recorded.boot_id, &observed.boot_id) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
-        }
-        None => match (recorded.proc_start, observed.proc_start) {
-            (Some(a), Some(b)) => (a - b).abs() <= PROC_START_TOLERANCE_SECONDS,
-            _ => false,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +278,16 @@ mod tests {
         assert!(session_members(g.pid).is_empty());
     }
 
+    /// A child already signalled may still be dying when the sweep scans, so it can be
+    /// counted there too; but nothing needed the sweep's SIGKILL.
+    fn assert_sweep_killed_nothing(out: &TerminateOutcome) {
+        assert!(
+            !out.sweep.skipped && out.sweep.killed == 0,
+            "{:?}",
+            out.sweep
+        );
+    }
+
     #[test]
     fn sigterm_goes_to_the_whole_group() {
         let mut g = Guard::new(spawn_bridge_sh("trap '' INT; sleep 30 & wait"));
@@ -304,13 +296,7 @@ mod tests {
         policy.grace = Duration::from_millis(300);
         let out = terminate(&g.identity, Gate::Bridge, &policy);
         assert_eq!(out.ended_by, EndedBy::Sigterm);
-        // A child already signalled may still be dying when the sweep scans, so it can be
-        // counted there too; but nothing needed the sweep's SIGKILL.
-        assert!(
-            !out.sweep.skipped && out.sweep.killed == 0,
-            "{:?}",
-            out.sweep
-        );
+        assert_sweep_killed_nothing(&out);
         assert_eq!(g.wait(T).unwrap().signal(), Some(Signal::SIGTERM as i32));
     }
 
@@ -325,13 +311,7 @@ mod tests {
         policy.term_grace = Duration::from_millis(300);
         let out = terminate(&g.identity, Gate::Bridge, &policy);
         assert_eq!(out.ended_by, EndedBy::Sigkill);
-        // A child already signalled may still be dying when the sweep scans, so it can be
-        // counted there too; but nothing needed the sweep's SIGKILL.
-        assert!(
-            !out.sweep.skipped && out.sweep.killed == 0,
-            "{:?}",
-            out.sweep
-        );
+        assert_sweep_killed_nothing(&out);
         // Its children die first, so the shell may finish its `wait` and exit before its own
         // SIGKILL lands; either way it is gone.
         let status = g.wait(T).unwrap();

@@ -16,8 +16,10 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::schema::Config;
+use super::schema::{Config, LogFormat, LogLevel, UsageMode};
+use crate::modes::{LaunchMode, PermissionMode, SpawnMode, StandardResume};
 use crate::notify::NotifyEvent;
+use crate::status::StalledBridgeAction;
 pub use yaml_edit::{EditError, NewValue};
 
 /// Which list a key belongs to.
@@ -123,29 +125,12 @@ const fn float(min: f64, exclusive: bool, max: Option<f64>) -> Kind {
     }
 }
 
-const LOG_FORMATS: &[&str] = &["text", "json"];
-const LOG_LEVELS: &[&str] = &["debug", "info", "warning", "error"];
-const LAUNCH_MODES: &[&str] = &["standard", "pty"];
-const SPAWN_MODES: &[&str] = &["same-dir", "worktree", "session"];
-const PERMISSION_MODES: &[&str] = &[
-    "default",
-    "plan",
-    "acceptEdits",
-    "auto",
-    "dontAsk",
-    "bypassPermissions",
-    "inherit",
-];
-const STANDARD_RESUME: &[&str] = &["auto", "always", "never"];
-const STALLED_ACTIONS: &[&str] = &["stop", "keep"];
-const USAGE_MODES: &[&str] = &["cost", "tokens", "off"];
-
 /// The basic list: 1.3.2's `EDITABLE_FIELDS` without `claustrum.*` (no hosted channel
 /// here), then this project's own operational keys (`log_level` and five `claude.*`
 /// timings and policies).
 pub const BASIC: &[Field] = &[
-    field("log_format", Kind::Choice(LOG_FORMATS), "Log format"),
-    field("log_level", Kind::Choice(LOG_LEVELS), "Log level"),
+    field("log_format", Kind::Choice(LogFormat::TOKENS), "Log format"),
+    field("log_level", Kind::Choice(LogLevel::TOKENS), "Log level"),
     field("api.openapi_enabled", BOOL, "OpenAPI document"),
     field(
         "claude.min_version",
@@ -175,13 +160,13 @@ pub const BASIC: &[Field] = &[
     ),
     field(
         "claude.launch_mode",
-        Kind::Choice(LAUNCH_MODES),
+        Kind::Choice(&LaunchMode::TOKENS),
         "Launch mode",
     ),
     field("claude.pty_screen_enabled", BOOL, "Live terminal view"),
     field(
         "claude.standard_resume",
-        Kind::Choice(STANDARD_RESUME),
+        Kind::Choice(&StandardResume::TOKENS),
         "Standard resume",
     ),
     field(
@@ -201,17 +186,17 @@ pub const BASIC: &[Field] = &[
     ),
     field(
         "claude.stalled_bridge_action",
-        Kind::Choice(STALLED_ACTIONS),
+        Kind::Choice(&StalledBridgeAction::TOKENS),
         "Stalled bridge",
     ),
     field(
         "instance_defaults.spawn_mode",
-        Kind::Choice(SPAWN_MODES),
+        Kind::Choice(&SpawnMode::TOKENS),
         "Spawn mode",
     ),
     field(
         "instance_defaults.permission_mode",
-        Kind::Choice(PERMISSION_MODES),
+        Kind::Choice(&PermissionMode::TOKENS),
         "Permission mode",
     ),
     field("instance_defaults.verbose", BOOL, "Verbose"),
@@ -246,7 +231,7 @@ pub const BASIC: &[Field] = &[
     field("logs.retention_max_files", int(0), "Log retention (files)"),
     field("logs.retention_max_total_mb", int(0), "Log retention (MB)"),
     field("reaper.ui_enabled", BOOL, "Maintenance panel"),
-    field("usage.mode", Kind::Choice(USAGE_MODES), "Usage badge"),
+    field("usage.mode", Kind::Choice(UsageMode::TOKENS), "Usage badge"),
     live("usage.currency", Kind::Text { optional: false }, "Currency"),
     live(
         "usage.currency_symbol",
