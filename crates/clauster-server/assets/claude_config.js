@@ -7,6 +7,7 @@
 // a guarded write offers Reload or Overwrite. Data from the server is only ever set as text.
 
 const version = new URL(import.meta.url).searchParams.get("v") ?? "";
+const { el, request: fetchJson, UNREACHABLE } = await import(`./page.js${new URL(import.meta.url).search}`);
 
 /// What the server shows in place of a secret (config-write.md §4).
 const MASK = "********";
@@ -33,23 +34,6 @@ const TABS = [
   { id: "claude-md", label: "CLAUDE.md", path: "claude-md" },
   { id: "effective", label: "Effective", path: "settings/effective" },
 ];
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "value") node.value = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child);
-  }
-  return node;
-}
 
 /// The text a write's confirmation must be (config-write.md §3).
 export function confirmToken(scope, project) {
@@ -1117,24 +1101,10 @@ function detail(status, body) {
   return `The server answered HTTP ${status}.`;
 }
 
+/// `fetchJson`, with the unreachable server's `detail` in the body.
 async function request(method, url, body) {
-  try {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined || body === null ? {} : { "content-type": "application/json" },
-      body: body === undefined || body === null ? undefined : JSON.stringify(body),
-    });
-    let json = null;
-    try {
-      json = await response.json();
-    } catch {
-      json = null;
-    }
-    return { status: response.status, body: json };
-  } catch {
-    return { status: 0, body: { detail: "The server cannot be reached; try again when it is back." } };
-  }
+  const answer = await fetchJson(method, url, body);
+  return answer.status === 0 ? { status: 0, body: { detail: UNREACHABLE } } : answer;
 }
 
 /// The sheet's stylesheet, loaded once on the first open; resolves when it applies (or
