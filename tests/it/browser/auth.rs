@@ -35,8 +35,7 @@ pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
         submit_password(&client, "browser-pw", &log).await;
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
         wait_css(&client, "[data-project='alpha']", 5, &log).await;
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-signed-in.png"), png).unwrap();
+        screenshot(&client, "dashboard-signed-in").await;
     })
     .await;
 }

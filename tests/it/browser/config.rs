@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 use support::{Sandbox, start_server};
 
 use crate::browser::{
-    artifacts_dir, click, load_marked, set_text, still_marked, text_of, until, wait_css,
-    with_browser,
+    click, load_marked, screenshot, set_text, still_marked, text_of, until, wait_css, with_browser,
 };
 
 const SHEET: &str = ".claude-config";
@@ -166,8 +165,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
             "the list does not show the new description"
         );
         assert!(still_marked(&client).await, "the page was reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-config.png"), png).unwrap();
+        screenshot(&client, "claude-config").await;
 
         // Phones: a full-screen sheet without horizontal scrolling, tabs still reachable.
         client.set_window_size(375, 812).await.unwrap();
@@ -185,8 +183,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
             .await
             .unwrap();
         assert_eq!(sheet, json!(["fixed", 0, true, true, true]));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-config-phone.png"), png).unwrap();
+        screenshot(&client, "claude-config-phone").await;
         click(&client, &format!("{SHEET} button.close-x"), &log).await;
         assert!(until(&client, &format!("return !document.querySelector(\"{SHEET}\")"), 5).await);
     })

@@ -60,8 +60,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
             !until(&client, "return document.body.textContent.includes('refreshing every')", 1).await,
             "the banner claims refreshes that fail"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-server-down.png"), png).unwrap();
+        screenshot(&client, "dashboard-server-down").await;
 
         let cmd = restart.lock().unwrap().take().unwrap();
         *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
@@ -279,8 +278,7 @@ async fn a_pty_row_shows_the_live_terminal() {
             text_of(&client, &format!("{row} .terminal-toggle"), &log).await,
             "Hide terminal"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("live-terminal.png"), png).expect("save it");
+        screenshot(&client, "live-terminal").await;
         click(&client, &format!("{row} .terminal-toggle"), &log).await;
         assert!(
             until(

@@ -133,12 +133,7 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
             .await,
             "the panel did not end with nothing to clean up"
         );
-        client
-            .screenshot()
-            .await
-            .map(|png| std::fs::write(artifacts_dir().join("maintenance.png"), png))
-            .unwrap()
-            .unwrap();
+        screenshot(&client, "maintenance").await;
     })
     .await;
     let archived: Vec<_> = api

@@ -196,6 +196,24 @@ pub(crate) async fn click(client: &Client, css: &str, log: &Path) {
     });
 }
 
+/// Saves a screenshot of the page as `<artifacts>/<name>.png`.
+pub(crate) async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("take a screenshot");
+    std::fs::write(artifacts_dir().join(format!("{name}.png")), png).expect("save the screenshot");
+}
+
+/// Whether the page fits the window's width (no horizontal scrolling).
+pub(crate) async fn fits_width(client: &Client) -> bool {
+    client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap()
+        == json!(true)
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str, log: &Path) -> String {
     wait_css(client, css, 10, log).await.text().await.unwrap()
 }

@@ -3,8 +3,8 @@
 //! list, icons, and axe-core in both themes by both ways into dark mode.
 
 use crate::browser::{
-    artifacts_dir, click, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
-    set_text, text_of, until, wait_css, with_browser, with_browser_flags,
+    click, fits_width, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
+    screenshot, set_text, text_of, until, wait_css, with_browser, with_browser_flags,
 };
 use crate::support;
 
@@ -13,11 +13,6 @@ use std::path::{Path, PathBuf};
 use fantoccini::Client;
 use serde_json::json;
 use support::{Sandbox, fake_claude, serve_fake, start_server, trusted_project};
-
-async fn screenshot(client: &Client, name: &str) {
-    let png = client.screenshot().await.expect("take a screenshot");
-    std::fs::write(artifacts_dir().join(format!("{name}.png")), png).unwrap();
-}
 
 async fn js(client: &Client, script: &str) -> serde_json::Value {
     client
@@ -518,8 +513,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         );
         screenshot(&client, "dashboard-desktop-list").await;
         client.set_window_size(375, 812).await.unwrap();
-        let fits = js(&client, "return document.documentElement.scrollWidth <= window.innerWidth").await;
-        assert_eq!(fits, json!(true), "horizontal scrolling at 375 px");
+        assert!(fits_width(&client).await, "horizontal scrolling at 375 px");
         screenshot(&client, "dashboard-phone-list").await;
     })
     .await;

@@ -134,8 +134,7 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
             "the CLAUDE.md chip did not appear"
         );
         assert!(still_marked(&client).await, "the page was reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-md-editor.png"), png).unwrap();
+        screenshot(&client, "claude-md-editor").await;
 
         // Phones: the editor is a full-screen sheet, without horizontal scrolling.
         client.set_window_size(375, 812).await.unwrap();
@@ -151,8 +150,7 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
             .await
             .unwrap();
         assert_eq!(sheet, json!(["fixed", 0, true, true]));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-md-editor-phone.png"), png).unwrap();
+        screenshot(&client, "claude-md-editor-phone").await;
     })
     .await;
     drop(server);
@@ -329,8 +327,7 @@ async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
         );
         assert!(root.join("demo/README.md").is_file());
         assert!(still_marked(&client).await, "the page was reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("clone-landed.png"), png).unwrap();
+        screenshot(&client, "clone-landed").await;
     })
     .await;
     drop(server);

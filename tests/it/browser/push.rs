@@ -12,7 +12,9 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::browser::{goto_dashboard, notifications_granted, until, wait_css, with_browser_prefs};
+use crate::browser::{
+    goto_dashboard, notifications_granted, screenshot, until, wait_css, with_browser_prefs,
+};
 use crate::support::{self, Sandbox, start_server};
 
 /// The page's DevTools socket: Chromium's debugging address comes back in the session's
@@ -163,9 +165,7 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .expect("open the panel");
             let listed = wait_css(&client, "li.push-device", 10, &log).await;
             assert!(listed.text().await.unwrap().contains("test phone"));
-            let png = client.screenshot().await.expect("take a screenshot");
-            std::fs::write(crate::browser::artifacts_dir().join("push-panel.png"), png)
-                .expect("save the screenshot");
+            screenshot(&client, "push-panel").await;
 
             // A push through DevTools, as a push service would hand it to the browser.
             let mut cdp = Cdp::connect(&page_socket(&client, &base).await).await;

@@ -3,10 +3,11 @@
 //! green without a reload; a lost login → red after Re-check → green again. Desktop and
 //! 375 px.
 
-use crate::browser::{artifacts_dir, click, load, start_gets_enabled, wait_css, with_browser};
+use crate::browser::{
+    click, fits_width, load, screenshot, start_gets_enabled, wait_css, with_browser,
+};
 use crate::support;
 
-use serde_json::json;
 use support::{start_server, trusted_project};
 
 // One walk through the states, as a user sees them.
@@ -48,24 +49,14 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         )
         .await;
         assert!(row.text().await.unwrap().contains("Install Claude Code"));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("readiness-red-desktop.png"), png).unwrap();
+        screenshot(&client, "readiness-red-desktop").await;
 
         client.set_window_size(375, 812).await.unwrap();
-        let fits = client
-            .execute(
-                "return document.documentElement.scrollWidth <= window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            fits,
-            json!(true),
+        assert!(
+            fits_width(&client).await,
             "horizontal scrolling at 375 px with the panel open"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("readiness-red-phone.png"), png).unwrap();
+        screenshot(&client, "readiness-red-phone").await;
 
         // Installed: green without a reload (the server notices the binary by itself).
         fake();

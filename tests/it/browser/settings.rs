@@ -4,7 +4,7 @@
 //! a file changed behind the sheet offers Reload and Overwrite; the same at 375 px.
 
 use crate::browser::{
-    artifacts_dir, click, load_marked, still_marked, text_of, until, wait_css, with_browser,
+    click, load_marked, screenshot, still_marked, text_of, until, wait_css, with_browser,
 };
 use crate::support;
 
@@ -168,8 +168,7 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
         wait_css(&client, ".settings-tier.basic .settings-status.saved", 10, &log).await;
         assert!(std::fs::read_to_string(&file).unwrap().contains("capacity: 12"));
         assert!(still_marked(&client).await, "the page reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("settings-desktop.png"), png).unwrap();
+        screenshot(&client, "settings-desktop").await;
 
         // Phones: the sheet fills the screen without horizontal scrolling, and saves.
         client.set_window_size(375, 812).await.unwrap();
@@ -188,8 +187,7 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
         type_into(&client, &field("usage.currency", "input"), "GBP").await;
         click(&client, ".settings-tier.basic .settings-save", &log).await;
         wait_css(&client, ".settings-tier.basic .settings-status.saved.live", 10, &log).await;
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("settings-375.png"), png).unwrap();
+        screenshot(&client, "settings-375").await;
         click(&client, ".settings-close", &log).await;
         assert!(
             until(
