@@ -106,6 +106,13 @@ impl Bench {
         }
     }
 
+    /// [`Bench::start`] over the [`usual_sandbox`] with `config` as its `clauster.yml`.
+    fn with_config(config: &str) -> Self {
+        let sandbox = usual_sandbox();
+        write_config(&sandbox, config);
+        Self::start(sandbox, &[])
+    }
+
     fn socket(&self) -> PathBuf {
         self.sandbox.state_dir().join("control.sock")
     }
@@ -164,6 +171,14 @@ impl Bench {
         let after = self.world().await;
         assert_eq!(before, after, "{shown} changed the world");
         answer
+    }
+
+    /// Each of `requests` (row `row`) is refused with 401 "authentication required".
+    async fn refuses_unauthenticated(&self, row: u8, requests: Vec<Request>) {
+        let unauthenticated = is("authentication required");
+        for request in requests {
+            self.refuses(row, request, 401, &unauthenticated).await;
+        }
     }
 
     /// Runs a table of refusals.
@@ -271,6 +286,14 @@ impl Detail {
             Self::Any => {}
         }
     }
+}
+
+/// The `detail` of `answer` ("" when it has none).
+fn detail_of(answer: &Answer) -> String {
+    answer.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn is(text: impl Into<String>) -> Detail {

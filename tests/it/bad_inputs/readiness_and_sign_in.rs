@@ -62,20 +62,13 @@ async fn row_80_sign_in_routes_refuse_before_running_anything() {
     let own = bench.server.base.clone();
     let start = || post("/api/login-shepherd/start", json!({"mode": "login"}));
     bench
-        .table(vec![
-            (
-                80,
+        .refuses_unauthenticated(
+            80,
+            vec![
                 start().header("origin", &own),
-                401,
-                is("authentication required"),
-            ),
-            (
-                80,
                 get("/api/login-shepherd/state"),
-                401,
-                is("authentication required"),
-            ),
-        ])
+            ],
+        )
         .await;
     let cookie = session_cookie(&bench).await;
     bench
@@ -129,20 +122,13 @@ async fn rows_130_133_the_token_sign_out_and_qr_routes_refuse_before_running_any
     let own = bench.server.base.clone();
     let logout = |body: Value| post("/api/login-shepherd/logout", body);
     bench
-        .table(vec![
-            (
-                132,
+        .refuses_unauthenticated(
+            132,
+            vec![
                 logout(json!({"confirm": "sign out"})).header("origin", &own),
-                401,
-                is("authentication required"),
-            ),
-            (
-                132,
                 get("/api/login-shepherd/qr"),
-                401,
-                is("authentication required"),
-            ),
-        ])
+            ],
+        )
         .await;
     let cookie = session_cookie(&bench).await;
     let with = |request: Request| request.header("cookie", &cookie).header("origin", &own);

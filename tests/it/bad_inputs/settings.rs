@@ -4,9 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn rows_91_to_95_settings_editor_refusals() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, SETTINGS_FILE);
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config(SETTINGS_FILE);
     let hash = settings_hash(&bench).await;
     let edit =
         |key: &str, value: Value| put("/api/config", json!({"edits": {key: value}, "hash": hash}));
@@ -87,9 +85,7 @@ async fn rows_91_to_95_settings_editor_refusals() {
 /// Rows 96–97: files the settings editor will not write, and no file at all.
 #[tokio::test]
 async fn rows_96_97_settings_files_the_editor_will_not_write() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, SETTINGS_FILE);
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config(SETTINGS_FILE);
     // Row 96: the edited key is in flow style, behind an anchor, or the file does not parse.
     for (text, reason) in [
         (

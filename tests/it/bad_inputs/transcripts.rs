@@ -132,20 +132,13 @@ async fn transcript_viewer_with_auth_on() {
     let path = plant_transcript(&sandbox, S);
     let bench = Bench::start(sandbox, &[]);
     bench
-        .table(vec![
-            (
-                46,
+        .refuses_unauthenticated(
+            46,
+            vec![
                 get(format!("/api/projects/alpha/transcripts/{S}")),
-                401,
-                is("authentication required"),
-            ),
-            (
-                46,
                 get(format!("/api/projects/alpha/transcripts/{S}/tail")),
-                401,
-                is("authentication required"),
-            ),
-        ])
+            ],
+        )
         .await;
     let page = bench
         .refuses(46, get(format!("/p/alpha/s/{S}")), 303, &Detail::Any)
