@@ -140,9 +140,8 @@ async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
     }
 
     // Row 46: a cookie issued before a logout.
-    let logout = Request::new(reqwest::Method::POST, "/logout", Body::Empty)
-        .header("cookie", &cookie)
-        .header("origin", &bench.server.base)
+    let logout = post_empty("/logout")
+        .session(&cookie, &bench.server.base)
         .send(&bench.server.base)
         .await;
     assert_eq!(logout.status, 303, "{}", logout.body);

@@ -221,6 +221,11 @@ impl Request {
         self
     }
 
+    /// As a signed-in page sends it: the session `cookie`, from `origin`.
+    fn session(self, cookie: &str, origin: &str) -> Self {
+        self.header("cookie", cookie).header("origin", origin)
+    }
+
     fn with_body(mut self, body: Value) -> Self {
         self.body = Body::Json(body);
         self
@@ -257,6 +262,11 @@ fn post_raw(path: impl Into<String>, body: &[u8]) -> Request {
 
 fn put(path: impl Into<String>, body: Value) -> Request {
     Request::new(reqwest::Method::PUT, path, Body::Json(body))
+}
+
+/// A `POST` without a body.
+fn post_empty(path: impl Into<String>) -> Request {
+    Request::new(reqwest::Method::POST, path, Body::Empty)
 }
 
 fn get(path: impl Into<String>) -> Request {

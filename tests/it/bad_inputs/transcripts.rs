@@ -171,9 +171,8 @@ async fn transcript_viewer_with_auth_on() {
         first.to_text().expect("text").contains("\"turns\""),
         "{first:?}"
     );
-    let logout = Request::new(reqwest::Method::POST, "/logout", Body::Empty)
-        .header("cookie", &cookie)
-        .header("origin", &bench.server.base)
+    let logout = post_empty("/logout")
+        .session(&cookie, &bench.server.base)
         .send(&bench.server.base)
         .await;
     assert_eq!(logout.status, 303);
