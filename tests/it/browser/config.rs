@@ -6,10 +6,11 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Sandbox, start_server};
+use support::{Sandbox, start_server, trusted_project};
 
 use crate::browser::{
-    click, load_marked, screenshot, set_text, still_marked, text_of, until, wait_css, with_browser,
+    click, load_marked, on_marked_dashboard, screenshot, set_text, still_marked, text_of, until,
+    wait_css, with_browser,
 };
 
 const SHEET: &str = ".claude-config";
@@ -39,9 +40,7 @@ async fn saved(client: &fantoccini::Client, log: &std::path::Path) -> String {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::create_dir_all(alpha.join(".claude/agents")).unwrap();
     let settings = alpha.join(".claude/settings.json");
     std::fs::write(
@@ -194,14 +193,9 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
 /// With `config_write.enabled` off the card's menu has no "Claude config" item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_surface_offers_no_sheet() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         click(&client, "[data-project='alpha'] details.menu > summary", &log).await;
         wait_css(&client, "[data-project='alpha'] button.edit-claude-md", 10, &log).await;
         assert!(
@@ -255,9 +249,7 @@ async fn open_sheet(client: &fantoccini::Client, project: &str, tab: &str, log: 
 /// its tab; Escape closes it and gives the focus back to the card's menu.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".mcp.json"),
         r#"{"mcpServers": {"db": {"command": "db-mcp"}, "web": {"type": "http", "url": "https://mcp.example/x"}}}"#,
@@ -336,9 +328,7 @@ async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_masked_env_value_is_revealed_after_the_step_up() {
     const SECRET: &str = "sk-test-Zx81vQ";
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::create_dir_all(alpha.join(".claude")).unwrap();
     std::fs::write(
         alpha.join(".claude/settings.json"),
@@ -415,9 +405,7 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
 /// file behind `<name> (local)` — at 375 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git", "CLAUDE.md"]);
     let server = start_server(
         &sandbox,
         None,
@@ -483,9 +471,7 @@ async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
 /// `~/.claude/settings.json` behind `USER SCOPE`, and Escape gives the focus back to the button.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(
         &sandbox,
         None,
@@ -550,10 +536,7 @@ async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
         &[],
         &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
     );
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, _log| async move {
         let out = client
             .execute_async(
                 r#"const done = arguments[arguments.length - 1];
@@ -621,9 +604,7 @@ async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
 /// scope whose file does not parse is named with its error instead of looking empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_effective_tab_shows_sources_and_names_a_broken_scope() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::create_dir_all(alpha.join(".claude")).unwrap();
     std::fs::write(
         alpha.join(".claude/settings.json"),
@@ -637,10 +618,7 @@ async fn the_effective_tab_shows_sources_and_names_a_broken_scope() {
         &[],
         &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
     );
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         open_sheet(&client, "alpha", "effective", &log).await;
         wait_css(
             &client,

@@ -412,11 +412,7 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_launch_forks_the_conversation_picked() {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
-    std::fs::write(
-        alpha.join(".fake-claude.json"),
-        json!({ "mode": "pty_ready" }).to_string(),
-    )
-    .unwrap();
+    fake_mode(&alpha, "pty_ready");
     let canonical = std::fs::canonicalize(&alpha).unwrap();
     let transcripts = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&transcripts).unwrap();

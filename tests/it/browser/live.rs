@@ -243,11 +243,7 @@ async fn a_running_row_shows_the_live_metrics_chip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pty_row_shows_the_live_terminal() {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
-    std::fs::write(
-        alpha.join(".fake-claude.json"),
-        json!({ "mode": "pty_ready" }).to_string(),
-    )
-    .unwrap();
+    fake_mode(&alpha, "pty_ready");
     let server = serve_fake(&sandbox, &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")]);
     let (status, started) = server
         .post(

@@ -279,6 +279,33 @@ where
     .await;
 }
 
+/// [`on_dashboard`], with the window marked after hydration (see [`load_marked`]).
+pub(crate) async fn on_marked_dashboard<F, Fut>(
+    sandbox: &Sandbox,
+    server: &support::Server,
+    checks: F,
+) where
+    F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser(sandbox, move |client| async move {
+        load_marked(&client, &base, &log).await;
+        checks(client, base, log).await;
+    })
+    .await;
+}
+
+/// Sets the fake `claude`'s mode in `project` (its `.fake-claude.json`).
+pub(crate) fn fake_mode(project: &Path, mode: &str) {
+    std::fs::write(
+        project.join(".fake-claude.json"),
+        json!({ "mode": mode }).to_string(),
+    )
+    .expect("write .fake-claude.json");
+}
+
 /// Chromium preferences with notifications allowed for every site.
 pub(crate) fn notifications_granted() -> serde_json::Value {
     json!({"profile.default_content_setting_values": {"notifications": 1}})

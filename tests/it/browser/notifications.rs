@@ -9,7 +9,7 @@ use super::*;
 async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture() {
     let sandbox = Sandbox::new();
     let crashy = sandbox.project("crashy", &[]);
-    std::fs::write(crashy.join(".fake-claude.json"), r#"{"mode": "crash"}"#).unwrap();
+    fake_mode(&crashy, "crash");
     sandbox.trust(&crashy);
     let server = serve_fake(
         &sandbox,
