@@ -15,6 +15,28 @@ use crate::browser::{
 
 const SHEET: &str = ".claude-config";
 
+/// `clauster run` over `sandbox` with `config_write.enabled`.
+fn config_write_server(sandbox: &Sandbox) -> support::Server {
+    start_server(
+        sandbox,
+        None,
+        &[],
+        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
+    )
+}
+
+/// Whether the field `css` comes to show `value` (a JS string literal) within 10 s.
+async fn field_shows(
+    client: &fantoccini::Client,
+    css: &str,
+    value: &str,
+    log: &std::path::Path,
+) -> bool {
+    wait_css(client, css, 10, log).await;
+    let script = format!("return document.querySelector(\"{css}\").value === {value}");
+    until(client, &script, 10).await
+}
+
 fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|_| "{}".into())).unwrap()
 }
@@ -54,12 +76,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
         "---\nname: reviewer\ndescription: Reviews diffs\n---\nReview.\n",
     )
     .unwrap();
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     let mcp_json = alpha.join(".mcp.json");
@@ -71,11 +88,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
 
         // Permissions: a rule added, behind the typed project name.
         let allow = format!("{SHEET} textarea[name='allow']");
-        wait_css(&client, &allow, 10, &log).await;
-        assert!(
-            until(&client, &format!("return document.querySelector(\"{allow}\").value === 'Read'"), 10).await,
-            "the loaded rules are not shown"
-        );
+        assert!(field_shows(&client, &allow, "'Read'", &log).await, "the loaded rules are not shown");
         set_text(&client, &allow, "'Read\\nBash(npm test:*)'").await;
         click(&client, &format!("{SHEET} button.save-permissions"), &log).await;
         confirm(&client, "alpha", &log).await;
@@ -255,12 +268,7 @@ async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
         r#"{"mcpServers": {"db": {"command": "db-mcp"}, "web": {"type": "http", "url": "https://mcp.example/x"}}}"#,
     )
     .unwrap();
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     let global = sandbox.home().join(".claude.json");
@@ -336,12 +344,7 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
     )
     .unwrap();
     crate::browser::password_config(&sandbox);
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     with_browser(&sandbox, move |client| async move {
@@ -406,12 +409,7 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
     let (sandbox, alpha) = trusted_project("alpha", &[".git", "CLAUDE.md"]);
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     let local_served = reqwest::get(format!(
@@ -425,11 +423,7 @@ async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
         load_marked(&client, &base, &log).await;
         open_sheet(&client, "alpha", "claude-md", &log).await;
         let text = format!("{SHEET} textarea[name='claude-md']");
-        wait_css(&client, &text, 10, &log).await;
-        assert!(
-            until(&client, &format!("return document.querySelector(\"{text}\").value === '# notes\\n'"), 10).await,
-            "the project's CLAUDE.md is not shown"
-        );
+        assert!(field_shows(&client, &text, "'# notes\\n'", &log).await, "the project's CLAUDE.md is not shown");
         set_text(&client, &text, "'# notes\\nRun the tests first.\\n'").await;
         click(&client, &format!("{SHEET} button.save-claude-md"), &log).await;
         confirm(&client, "alpha", &log).await;
@@ -530,12 +524,7 @@ async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings()
 async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     on_marked_dashboard(&sandbox, &server, move |client, _base, _log| async move {
         let out = client
             .execute_async(
@@ -612,12 +601,7 @@ async fn the_effective_tab_shows_sources_and_names_a_broken_scope() {
     )
     .unwrap();
     std::fs::write(alpha.join(".claude/settings.local.json"), "{ not json").unwrap();
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         open_sheet(&client, "alpha", "effective", &log).await;
         wait_css(
