@@ -15,10 +15,7 @@ pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
     let log = server.log.clone();
 
     with_browser(&sandbox, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
+        goto_dashboard(&client, &base).await;
         wait_css(&client, "input[name='password']", 10, &log).await;
         assert!(
             client

@@ -288,10 +288,8 @@ pub(crate) async fn on_marked_dashboard<F, Fut>(
     F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_dashboard(sandbox, server, move |client, base, log| async move {
+        mark_window(&client).await;
         checks(client, base, log).await;
     })
     .await;
@@ -369,6 +367,11 @@ pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
 /// the window (a reload would lose the mark). Returns the server.
 pub(crate) async fn load_marked(client: &Client, base: &str, log: &Path) {
     load(client, base, log).await;
+    mark_window(client).await;
+}
+
+/// Marks the window; a reload loses the mark (see [`still_marked`]).
+async fn mark_window(client: &Client) {
     client
         .execute("window.__clausterMark = 1; return true", vec![])
         .await

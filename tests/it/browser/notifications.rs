@@ -63,10 +63,7 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
     let base = server.base.clone();
     let log = server.log.clone();
     with_browser(&fresh, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
+        goto_dashboard(&client, &base).await;
         let button = wait_css(&client, "button.notify-offer", 30, &log).await;
         assert_eq!(button.text().await.unwrap(), "Enable notifications");
         let permission = client
