@@ -296,11 +296,8 @@ async fn a_directory_created_on_disk_appears_and_a_removed_one_disappears() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
     let root = sandbox.projects_root();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let hydrated_ms = client
             .execute(
                 "const m = performance.getEntriesByName('clauster-hydrated')[0]; return m ? m.startTime : null",

@@ -304,6 +304,28 @@ pub(crate) fn fake_mode(project: &Path, mode: &str) {
     .expect("write .fake-claude.json");
 }
 
+/// [`with_browser_prefs`] with notifications allowed, on `server`'s dashboard once `ready`
+/// (a CSS selector the page comes to match) is there; `checks` gets the client, the
+/// server's base URL and its log file.
+pub(crate) async fn on_dashboard_notifying<F, Fut>(
+    sandbox: &Sandbox,
+    server: &support::Server,
+    ready: &'static str,
+    checks: F,
+) where
+    F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser_prefs(sandbox, notifications_granted(), move |client| async move {
+        goto_dashboard(&client, &base).await;
+        wait_css(&client, ready, 30, &log).await;
+        checks(client, base, log).await;
+    })
+    .await;
+}
+
 /// Chromium preferences with notifications allowed for every site.
 pub(crate) fn notifications_granted() -> serde_json::Value {
     json!({"profile.default_content_setting_values": {"notifications": 1}})

@@ -15,15 +15,11 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
         &sandbox,
         &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
     );
-    let base = server.base.clone();
-
-    let log = server.log.clone();
-    with_browser_prefs(
+    on_dashboard_notifying(
         &sandbox,
-        notifications_granted(),
-        move |client| async move {
-            goto_dashboard(&client, &base).await;
-            wait_css(&client, "html[data-notify='following']", 30, &log).await;
+        &server,
+        "html[data-notify='following']",
+        move |client, base, _log| async move {
             let permission = client
                 .execute(
                     "window.__shown = []; const Real = window.Notification; \

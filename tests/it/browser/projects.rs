@@ -166,11 +166,8 @@ async fn the_new_project_panel_creates_a_card_and_shows_refusals() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.projects_root()).unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
     let root = sandbox.projects_root();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         // The empty state's button opens the panel with the name field focused.
         click(&client, ".getting-started button.create-first", &log).await;
         wait_css(&client, "form.new-project-panel input[name='new-project-name']", 5, &log).await;

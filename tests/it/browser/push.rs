@@ -12,10 +12,19 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::browser::{
-    goto_dashboard, notifications_granted, screenshot, until, wait_css, with_browser_prefs,
-};
+use crate::browser::{on_dashboard_notifying, screenshot, until, wait_css};
 use crate::support::{self, Sandbox, start_server};
+
+/// `GET /api/push/subscriptions` at `base` lists no device.
+async fn assert_no_devices(base: &str) {
+    let (_, listed) = support::call(
+        reqwest::Method::GET,
+        &format!("{base}/api/push/subscriptions"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+}
 
 /// The page's DevTools socket: Chromium's debugging address comes back in the session's
 /// capabilities (`goog:chromeOptions.debuggerAddress`).
@@ -138,13 +147,11 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
     .await;
     assert_eq!(status, 201, "{saved}");
 
-    let log = server.log.clone();
-    with_browser_prefs(
+    on_dashboard_notifying(
         &sandbox,
-        notifications_granted(),
-        move |client| async move {
-            goto_dashboard(&client, &base).await;
-            wait_css(&client, "html[data-push='ready']", 30, &log).await;
+        &server,
+        "html[data-push='ready']",
+        move |client, base, log| async move {
             let scope = format!("{base}/");
             let controlled = client
                 .execute(
@@ -232,13 +239,7 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .await,
                 "the revoked device is still listed"
             );
-            let (_, listed) = support::call(
-                reqwest::Method::GET,
-                &format!("{base}/api/push/subscriptions"),
-                None,
-            )
-            .await;
-            assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+            assert_no_devices(&base).await;
 
             // "This device": headless Chromium has no push service to subscribe with (its
             // subscribe never answers here), so after notify.js's 30 s the switch must come back
@@ -266,13 +267,7 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .await
                 .unwrap_or_default()
         );
-            let (_, listed) = support::call(
-                reqwest::Method::GET,
-                &format!("{base}/api/push/subscriptions"),
-                None,
-            )
-            .await;
-            assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+            assert_no_devices(&base).await;
         },
     )
     .await;
