@@ -7,8 +7,7 @@ use super::*;
 /// and its event socket passes the cookie-plus-Origin rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     password_config(&sandbox);
     let server = start_server(&sandbox, None, &[], &[]);
     let base = server.base.clone();
@@ -43,8 +42,7 @@ pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
 /// any click.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_out_and_a_revoked_session_land_on_the_login_page() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     password_config(&sandbox);
     let server = start_server(&sandbox, None, &[], &[]);
     let base = server.base.clone();

@@ -10,7 +10,7 @@ use support::{Sandbox, start_server, trusted_project};
 
 use crate::browser::{
     click, load_marked, on_marked_dashboard, screenshot, set_text, still_marked, text_of, until,
-    wait_css, with_browser,
+    untrusted_project, wait_css, with_browser,
 };
 
 const SHEET: &str = ".claude-config";
@@ -522,8 +522,7 @@ async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings()
 /// of the add form, and the masked env keys by the `masked` member or by the mask alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     let server = config_write_server(&sandbox);
     on_marked_dashboard(&sandbox, &server, move |client, _base, _log| async move {
         let out = client

@@ -4,8 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_hydrates_and_the_search_box_filters_cards() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     sandbox.project("beta", &["CLAUDE.md"]);
     sandbox.project("gamma-alpine", &[]);
     let root = sandbox.projects_root();
@@ -81,8 +80,7 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     on_dashboard(&sandbox, &server, move |client, base, log| async move {

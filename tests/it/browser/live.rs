@@ -98,8 +98,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cost_badge_follows_a_growing_transcript_live() {
     const SESSION: &str = "11111111-1111-4111-8111-111111111111";
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
+    let (sandbox, alpha) = untrusted_project("alpha", &[]);
     sandbox.project("beta", &[]);
     // Claude Code's transcript directory for the project: the canonical path's slug.
     let dir = sandbox.claude_project_dir(&alpha);
@@ -293,8 +292,7 @@ async fn a_pty_row_shows_the_live_terminal() {
 /// the hydrated marker (BENCHMARKS.md; no assertion on it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_created_on_disk_appears_and_a_removed_one_disappears() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
     let root = sandbox.projects_root();
     on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {

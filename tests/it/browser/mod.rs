@@ -214,6 +214,18 @@ pub(crate) async fn fits_width(client: &Client) -> bool {
         == json!(true)
 }
 
+/// Waits for the button `css` and asserts it is disabled with a title (its reason) that
+/// starts with `reason`.
+pub(crate) async fn assert_disabled_because(client: &Client, css: &str, reason: &str, log: &Path) {
+    let button = wait_css(client, css, 10, log).await;
+    assert!(
+        button.attr("disabled").await.unwrap().is_some(),
+        "`{css}` is not disabled"
+    );
+    let title = button.attr("title").await.unwrap().unwrap_or_default();
+    assert!(title.starts_with(reason), "`{css}`: {title}");
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str, log: &Path) -> String {
     wait_css(client, css, 10, log).await.text().await.unwrap()
 }
@@ -293,6 +305,14 @@ pub(crate) async fn on_marked_dashboard<F, Fut>(
         checks(client, base, log).await;
     })
     .await;
+}
+
+/// A sandbox with one project `name` (with `markers`), not trusted yet; see
+/// [`support::trusted_project`].
+pub(crate) fn untrusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project(name, markers);
+    (sandbox, project)
 }
 
 /// Sets the fake `claude`'s mode in `project` (its `.fake-claude.json`).

@@ -7,8 +7,7 @@ use super::*;
 /// button and never asks on load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture() {
-    let sandbox = Sandbox::new();
-    let crashy = sandbox.project("crashy", &[]);
+    let (sandbox, crashy) = untrusted_project("crashy", &[]);
     fake_mode(&crashy, "crash");
     sandbox.trust(&crashy);
     let server = serve_fake(

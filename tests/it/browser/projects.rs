@@ -10,8 +10,7 @@ use super::*;
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &["CLAUDE.md"]);
+    let (sandbox, alpha) = untrusted_project("alpha", &["CLAUDE.md"]);
     sandbox.project("beta", &[]);
     sandbox.trust(&alpha);
     let claude = fake_claude(&sandbox);

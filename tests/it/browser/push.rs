@@ -12,8 +12,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::browser::{on_dashboard_notifying, screenshot, until, wait_css};
-use crate::support::{self, Sandbox, start_server};
+use crate::browser::{on_dashboard_notifying, screenshot, until, untrusted_project, wait_css};
+use crate::support::{self, start_server};
 
 /// `GET /api/push/subscriptions` at `base` lists no device.
 async fn assert_no_devices(base: &str) {
@@ -126,8 +126,7 @@ impl Cdp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)] // one browser session, step by step
 async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     let server = start_server(
         &sandbox,
         None,

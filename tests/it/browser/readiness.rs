@@ -4,7 +4,8 @@
 //! 375 px.
 
 use crate::browser::{
-    click, fits_width, load, screenshot, start_gets_enabled, wait_css, with_browser,
+    assert_disabled_because, click, fits_width, load, screenshot, start_gets_enabled, wait_css,
+    with_browser,
 };
 use crate::support;
 
@@ -26,13 +27,13 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
 
         let pill = wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
         assert_eq!(pill.text().await.unwrap(), "● 1 problem");
-        let start = wait_css(&client, "[data-project='alpha'] button.start", 5, &log).await;
-        assert!(
-            start.attr("disabled").await.unwrap().is_some(),
-            "Start is disabled"
-        );
-        let title = start.attr("title").await.unwrap().unwrap_or_default();
-        assert!(title.starts_with("claude not found"), "{title}");
+        assert_disabled_because(
+            &client,
+            "[data-project='alpha'] button.start",
+            "claude not found",
+            &log,
+        )
+        .await;
 
         // The fix is one click away: the note under the card opens the panel.
         click(

@@ -4,7 +4,8 @@
 //! a file changed behind the sheet offers Reload and Overwrite; the same at 375 px.
 
 use crate::browser::{
-    click, load_marked, screenshot, still_marked, text_of, until, wait_css, with_browser,
+    click, load_marked, screenshot, still_marked, text_of, until, untrusted_project, wait_css,
+    with_browser,
 };
 use crate::support;
 
@@ -72,8 +73,7 @@ async fn open_sheet(client: &Client, log: &Path) {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
+    let (sandbox, alpha) = untrusted_project("alpha", &[]);
     transcript(&sandbox, &alpha);
     write_config(&sandbox, FILE);
     let server = start_server(&sandbox, None, &[], &[]);

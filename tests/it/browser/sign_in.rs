@@ -4,7 +4,8 @@
 //! right code turns the pill green without a reload → the typed sign-out turns it red again.
 
 use crate::browser::{
-    click, fits_width, load, screenshot, start_gets_enabled, until, wait_css, with_browser,
+    assert_disabled_because, click, fits_width, load, screenshot, start_gets_enabled, until,
+    wait_css, with_browser,
 };
 use crate::support;
 
@@ -40,13 +41,13 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         click(&client, ".host-readiness-pill", &log).await;
 
         // No claude: the panel's Start is disabled, with the reason.
-        let start = wait_css(&client, "#host-readiness-panel .start-sign-in", 10, &log).await;
-        assert!(
-            start.attr("disabled").await.unwrap().is_some(),
-            "Start disabled"
-        );
-        let title = start.attr("title").await.unwrap().unwrap_or_default();
-        assert!(title.starts_with("claude not found"), "{title}");
+        assert_disabled_because(
+            &client,
+            "#host-readiness-panel .start-sign-in",
+            "claude not found",
+            &log,
+        )
+        .await;
         let reason = wait_css(&client, ".sign-in .sign-in-blocked", 5, &log).await;
         assert!(reason.text().await.unwrap().starts_with("claude not found"));
 

@@ -10,8 +10,7 @@ use super::*;
 #[allow(clippy::too_many_lines)] // one journey through the viewer, one browser
 async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
     const SESSION: &str = "5b2f0a4e-1c1d-4f7e-9a55-3d0f5e6a7b10";
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
+    let (sandbox, alpha) = untrusted_project("alpha", &[".git"]);
     let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{SESSION}.jsonl"));
