@@ -165,13 +165,8 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
             .unwrap();
         std::io::Write::write_all(&mut handle, reply("m2", 2_000_000).as_bytes()).unwrap();
         drop(handle);
-        let live = until(
-            &client,
-            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
-             return !!b && b.textContent === '≈$2.10' && window.__clausterMark === 1",
-            30,
-        )
-        .await;
+        let live =
+            alpha_badge_shows(&client, "≈$2.10", 30).await && still_marked(&client).await;
         let shown = text_of(&client, badge, &log).await;
         assert!(live, "the badge did not update live; it shows {shown}");
     })

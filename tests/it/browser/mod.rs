@@ -226,6 +226,15 @@ pub(crate) async fn assert_disabled_because(client: &Client, css: &str, reason: 
     assert!(title.starts_with(reason), "`{css}`: {title}");
 }
 
+/// Whether alpha's usage badge comes to show `amount` within `seconds`.
+pub(crate) async fn alpha_badge_shows(client: &Client, amount: &str, seconds: u64) -> bool {
+    let script = format!(
+        "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
+         return !!b && b.textContent === '{amount}'"
+    );
+    until(client, &script, seconds).await
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str, log: &Path) -> String {
     wait_css(client, css, 10, log).await.text().await.unwrap()
 }

@@ -4,8 +4,8 @@
 //! a file changed behind the sheet offers Reload and Overwrite; the same at 375 px.
 
 use crate::browser::{
-    click, load_marked, screenshot, still_marked, text_of, until, untrusted_project, wait_css,
-    with_browser,
+    alpha_badge_shows, click, load_marked, screenshot, still_marked, text_of, until,
+    untrusted_project, wait_css, with_browser,
 };
 use crate::support;
 
@@ -113,13 +113,8 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
             text_of(&client, ".settings-tier.basic .settings-status.saved", &log).await,
             "Saved — applied live: usage.currency, usage.fx_rate"
         );
-        let live = until(
-            &client,
-            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
-             return !!b && b.textContent === '≈EUR 0.20' && window.__clausterMark === 1",
-            20,
-        )
-        .await;
+        let live =
+            alpha_badge_shows(&client, "≈EUR 0.20", 20).await && still_marked(&client).await;
         assert!(live, "the badge did not change live: {}", text_of(&client, badge, &log).await);
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("currency: EUR   # agreed with finance"), "{text}");
@@ -190,13 +185,7 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
         screenshot(&client, "settings-375").await;
         click(&client, ".settings-close", &log).await;
         assert!(
-            until(
-                &client,
-                "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
-                 return !!b && b.textContent === '≈GBP 0.20'",
-                20,
-            )
-            .await,
+            alpha_badge_shows(&client, "≈GBP 0.20", 20).await,
             "the badge did not follow the second live change"
         );
         client.set_window_size(1280, 900).await.unwrap();
