@@ -235,6 +235,12 @@ pub(crate) async fn alpha_badge_shows(client: &Client, amount: &str, seconds: u6
     until(client, &script, seconds).await
 }
 
+/// Waits for the field `css` and types `keys` into it.
+pub(crate) async fn type_keys(client: &Client, css: &str, keys: &str, log: &Path) {
+    let field = wait_css(client, css, 10, log).await;
+    field.send_keys(keys).await.unwrap();
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str, log: &Path) -> String {
     wait_css(client, css, 10, log).await.text().await.unwrap()
 }

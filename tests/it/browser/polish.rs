@@ -4,7 +4,7 @@
 
 use crate::browser::{
     click, fits_width, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
-    screenshot, set_text, text_of, until, untrusted_project, wait_css, with_browser,
+    screenshot, set_text, text_of, type_keys, until, untrusted_project, wait_css, with_browser,
     with_browser_flags,
 };
 use crate::support;
@@ -543,8 +543,7 @@ async fn the_login_page_has_a_logo_a_phone_sized_field_and_a_steady_card() {
         );
         screenshot(&client, "login-phone").await;
         // A wrong password shows the error; the card keeps its width.
-        let field = wait_css(&client, "#password", 10, &log).await;
-        field.send_keys("wrong password").await.unwrap();
+        type_keys(&client, "#password", "wrong password", &log).await;
         click(&client, ".login-card button[type='submit']", &log).await;
         assert_eq!(
             text_of(&client, ".login-error", &log).await,

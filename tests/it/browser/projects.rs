@@ -199,8 +199,7 @@ async fn the_new_project_panel_creates_a_card_and_shows_refusals() {
 
         // The same name again: the 409 above the button.
         click(&client, "button.new-project-toggle", &log).await;
-        let name = wait_css(&client, "input[name='new-project-name']", 5, &log).await;
-        name.send_keys("fresh").await.unwrap();
+        type_keys(&client, "input[name='new-project-name']", "fresh", &log).await;
         click(&client, "button.submit-new", &log).await;
         assert_eq!(
             text_of(&client, "form.new-project-panel .field-error", &log).await,
@@ -265,10 +264,8 @@ async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
     with_browser(&sandbox, move |client| async move {
         load_marked(&client, &base, &log).await;
         click(&client, ".getting-started button.clone-first", &log).await;
-        let name = wait_css(&client, "input[name='new-project-name']", 5, &log).await;
-        name.send_keys("big").await.unwrap();
-        let url = wait_css(&client, "input[name='clone-url']", 5, &log).await;
-        url.send_keys(&format!("git://127.0.0.1:{slow}/big.git")).await.unwrap();
+        type_keys(&client, "input[name='new-project-name']", "big", &log).await;
+        type_keys(&client, "input[name='clone-url']", &format!("git://127.0.0.1:{slow}/big.git"), &log).await;
         click(&client, "button.submit-new", &log).await;
 
         // Progress: the phase and a percent over a determinate bar.
