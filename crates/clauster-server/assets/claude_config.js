@@ -346,31 +346,16 @@ class Sheet {
     const data = this.data;
     const parts = [];
     if (typeof data?.error === "string") parts.push(alert(data.error, "read-only"));
-    switch (this.tab) {
-      case "settings":
-        parts.push(...this.settingsTab(data));
-        break;
-      case "permissions":
-        parts.push(...this.permissionsTab(data));
-        break;
-      case "hooks":
-        parts.push(...this.hooksTab(data));
-        break;
-      case "mcp":
-        parts.push(...this.mcpTab(data));
-        break;
-      case "subagents":
-        parts.push(...this.docsTab(data, "subagent"));
-        break;
-      case "skills":
-        parts.push(...this.docsTab(data, "skill"));
-        break;
-      case "claude-md":
-        parts.push(...this.claudeMdTab(data));
-        break;
-      default:
-        parts.push(...effectiveTab(data));
-    }
+    const tabs = {
+      settings: () => this.settingsTab(data),
+      permissions: () => this.permissionsTab(data),
+      hooks: () => this.hooksTab(data),
+      mcp: () => this.mcpTab(data),
+      subagents: () => this.docsTab(data, "subagent"),
+      skills: () => this.docsTab(data, "skill"),
+      "claude-md": () => this.claudeMdTab(data),
+    };
+    parts.push(...(tabs[this.tab] ?? (() => effectiveTab(data)))());
     this.body.replaceChildren(...parts);
   }
 

@@ -199,7 +199,8 @@ async fn the_new_project_panel_creates_a_card_and_shows_refusals() {
 
         // The same name again: the 409 above the button.
         click(&client, "button.new-project-toggle", &log).await;
-        type_keys(&client, "input[name='new-project-name']", "fresh", &log).await;
+        let name = wait_css(&client, "input[name='new-project-name']", 5, &log).await;
+        name.send_keys("fresh").await.unwrap();
         click(&client, "button.submit-new", &log).await;
         assert_eq!(
             text_of(&client, "form.new-project-panel .field-error", &log).await,
