@@ -25,6 +25,7 @@ fn main() {
         "assets/claude_config.css",
         "assets/maintenance.js",
         "assets/claude_md.js",
+        "assets/page.js",
     ] {
         println!("cargo::rerun-if-changed={asset}");
         hasher.write(&std::fs::read(asset).expect("read a hand-written asset"));

@@ -7,6 +7,7 @@
 // a guarded write offers Reload or Overwrite. Data from the server is only ever set as text.
 
 const version = new URL(import.meta.url).searchParams.get("v") ?? "";
+const { el, request: fetchJson, UNREACHABLE } = await import(`./page.js${new URL(import.meta.url).search}`);
 
 /// What the server shows in place of a secret (config-write.md §4).
 const MASK = "********";
@@ -33,23 +34,6 @@ const TABS = [
   { id: "claude-md", label: "CLAUDE.md", path: "claude-md" },
   { id: "effective", label: "Effective", path: "settings/effective" },
 ];
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "value") node.value = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child);
-  }
-  return node;
-}
 
 /// The text a write's confirmation must be (config-write.md §3).
 export function confirmToken(scope, project) {
@@ -362,31 +346,16 @@ class Sheet {
     const data = this.data;
     const parts = [];
     if (typeof data?.error === "string") parts.push(alert(data.error, "read-only"));
-    switch (this.tab) {
-      case "settings":
-        parts.push(...this.settingsTab(data));
-        break;
-      case "permissions":
-        parts.push(...this.permissionsTab(data));
-        break;
-      case "hooks":
-        parts.push(...this.hooksTab(data));
-        break;
-      case "mcp":
-        parts.push(...this.mcpTab(data));
-        break;
-      case "subagents":
-        parts.push(...this.docsTab(data, "subagent"));
-        break;
-      case "skills":
-        parts.push(...this.docsTab(data, "skill"));
-        break;
-      case "claude-md":
-        parts.push(...this.claudeMdTab(data));
-        break;
-      default:
-        parts.push(...effectiveTab(data));
-    }
+    const tabs = {
+      settings: () => this.settingsTab(data),
+      permissions: () => this.permissionsTab(data),
+      hooks: () => this.hooksTab(data),
+      mcp: () => this.mcpTab(data),
+      subagents: () => this.docsTab(data, "subagent"),
+      skills: () => this.docsTab(data, "skill"),
+      "claude-md": () => this.claudeMdTab(data),
+    };
+    parts.push(...(tabs[this.tab] ?? (() => effectiveTab(data)))());
     this.body.replaceChildren(...parts);
   }
 
@@ -1117,24 +1086,10 @@ function detail(status, body) {
   return `The server answered HTTP ${status}.`;
 }
 
+/// `fetchJson`, with the unreachable server's `detail` in the body.
 async function request(method, url, body) {
-  try {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined || body === null ? {} : { "content-type": "application/json" },
-      body: body === undefined || body === null ? undefined : JSON.stringify(body),
-    });
-    let json = null;
-    try {
-      json = await response.json();
-    } catch {
-      json = null;
-    }
-    return { status: response.status, body: json };
-  } catch {
-    return { status: 0, body: { detail: "The server cannot be reached; try again when it is back." } };
-  }
+  const answer = await fetchJson(method, url, body);
+  return answer.status === 0 ? { status: 0, body: { detail: UNREACHABLE } } : answer;
 }
 
 /// The sheet's stylesheet, loaded once on the first open; resolves when it applies (or

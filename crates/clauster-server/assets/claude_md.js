@@ -7,20 +7,9 @@
 /// The server's size cap in UTF-8 bytes (data.md §2).
 export const CAP = 65536;
 
-const encoder = new TextEncoder();
+const { el, panelRequest: request } = await import(`./page.js${new URL(import.meta.url).search}`);
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
+const encoder = new TextEncoder();
 
 /// The counter under the text: `N / 65536 bytes`.
 export function counterText(bytes) {
@@ -31,31 +20,6 @@ export function counterText(bytes) {
 /// current hash to overwrite).
 export function saveBody(content, base) {
   return typeof base === "string" ? { content, base_sha256: base } : { content };
-}
-
-async function request(method, url, body) {
-  try {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let json = null;
-    try {
-      json = await response.json();
-    } catch {
-      json = null;
-    }
-    if (response.status === 401) {
-      // The session ended: sign in again, as every other API call of the page does.
-      location.assign(`${url.slice(0, url.indexOf("/api/"))}/login`);
-    }
-    const detail = typeof json?.detail === "string" ? json.detail : `The request failed (HTTP ${response.status}).`;
-    return { status: response.status, ok: response.ok, body: json, detail };
-  } catch {
-    return { status: 0, ok: false, body: null, detail: "The server cannot be reached; try again when it is back." };
-  }
 }
 
 /// Opens the editor of `project` in its card (at most one per project).

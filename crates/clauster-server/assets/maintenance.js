@@ -7,18 +7,7 @@
 /// The word the delete confirmation must be typed as.
 export const DELETE_WORD = "DELETE";
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
+const { el, panelRequest } = await import(`./page.js${new URL(import.meta.url).search}`);
 
 /// The line under the heading once a scan answered.
 export function summaryLine(view) {
@@ -39,30 +28,11 @@ export function resultLine(result) {
   return `${verb} ${result.reaped.length}, skipped ${result.skipped.length}, failed ${errors}`;
 }
 
+/// `panelRequest`, answered `{ ok: true, body }` only with a JSON body.
 async function request(method, url, body) {
-  try {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let json = null;
-    try {
-      json = await response.json();
-    } catch {
-      json = null;
-    }
-    if (response.status === 401) {
-      // The session ended: sign in again, as every other API call of the page does.
-      location.assign(`${url.slice(0, url.indexOf("/api/"))}/login`);
-    }
-    if (response.ok && json !== null) return { ok: true, body: json };
-    const detail = typeof json?.detail === "string" ? json.detail : `The request failed (HTTP ${response.status}).`;
-    return { ok: false, detail: response.ok ? "The server's answer could not be read." : detail };
-  } catch {
-    return { ok: false, detail: "The server cannot be reached; try again when it is back." };
-  }
+  const answer = await panelRequest(method, url, body);
+  if (answer.ok && answer.body !== null) return { ok: true, body: answer.body };
+  return { ok: false, detail: answer.ok ? "The server's answer could not be read." : answer.detail };
 }
 
 /// Fills `section`'s body once; later calls do nothing.

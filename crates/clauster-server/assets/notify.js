@@ -3,14 +3,7 @@
 // asked only when the operator presses the "Enable notifications" button, never on load.
 // A small module of its own, outside the hydrated app (the dashboard is not changed).
 
-const boot = document.getElementById("clauster-bootstrap");
-const root = (() => {
-  try {
-    return JSON.parse(boot?.textContent ?? "{}")?.context?.root_path ?? "";
-  } catch {
-    return "";
-  }
-})();
+const { root } = await import(`./page.js${new URL(import.meta.url).search}`);
 
 async function settings() {
   const answer = await fetch(`${root}/api/notifications/browser`, { credentials: "same-origin" });

@@ -9,14 +9,7 @@
 // (claude_md.js, ui.md §5.2) on "Edit CLAUDE.md" or "Open CLAUDE.md", and the maintenance
 // panel's body (maintenance.js, ui.md §10) when its summary is first clicked.
 
-const boot = document.getElementById("clauster-bootstrap");
-const root = (() => {
-  try {
-    return JSON.parse(boot?.textContent ?? "{}")?.context?.root_path ?? "";
-  } catch {
-    return "";
-  }
-})();
+const { root, el } = await import(`./page.js${new URL(import.meta.url).search}`);
 const version = new URL(import.meta.url).searchParams.get("v") ?? "";
 
 function api(path, method = "GET", body) {
@@ -36,19 +29,6 @@ async function answer(response) {
     body = null;
   }
   return { status: response.status, body };
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
 }
 
 let sheet = null;

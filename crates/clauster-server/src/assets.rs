@@ -1,6 +1,7 @@
 //! Static assets: the embedded hydrate bundle plus the hand-written `boot.js`, `theme.js`, the
 //! stylesheet, the transcript viewer's `transcript.js` and `transcript.css`, and the sheets
-//! and panels outside the app (`settings.*`, `claude_config.*`, `claude_md.js`, `maintenance.js`).
+//! and panels outside the app (`settings.*`, `claude_config.*`, `claude_md.js`, `maintenance.js`)
+//! with the helpers they share (`page.js`).
 
 use axum::body::Body;
 use axum::extract::{Path, Query};
@@ -59,6 +60,8 @@ const MAINTENANCE_JS: &str = include_str!("../assets/maintenance.js");
 /// The CLAUDE.md editor (ui.md §5.2), outside the hydrated app: settings.js imports it when
 /// "Edit CLAUDE.md" or "Open CLAUDE.md" is clicked.
 const CLAUDE_MD_JS: &str = include_str!("../assets/claude_md.js");
+/// What the modules above share: the root path, the element builder, the JSON request.
+const PAGE_JS: &str = include_str!("../assets/page.js");
 
 /// Whether this binary was built with the hydrate bundle (`cargo xtask build`).
 pub fn bundle_embedded() -> bool {
@@ -97,6 +100,7 @@ pub async fn serve(
         "claude_config.css" => (CLAUDE_CONFIG_CSS.as_bytes(), false),
         "maintenance.js" => (MAINTENANCE_JS.as_bytes(), false),
         "claude_md.js" => (CLAUDE_MD_JS.as_bytes(), false),
+        "page.js" => (PAGE_JS.as_bytes(), false),
         other => {
             let file = BUNDLE
                 .iter()

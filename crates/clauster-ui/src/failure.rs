@@ -48,14 +48,7 @@ pub fn CardFailure(store: Store, project: String) -> impl IntoView {
                 });
             };
             let key = (i.instance_id.clone(), i.launch_count);
-            let detail = i.error_detail.clone().map(|detail| {
-                view! {
-                    <details class="error-detail">
-                        <summary>"Details"</summary>
-                        <pre>{detail}</pre>
-                    </details>
-                }
-            });
+            let detail = crate::widgets::error_detail(i.error_detail.clone());
             view! {
                 <div class="card-failure" role="alert" data-failed-instance=i.instance_id.clone()>
                     <div class="failure-text">

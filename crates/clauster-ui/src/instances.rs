@@ -370,14 +370,7 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
     let notes = move || {
         instance.get().map(|i| {
             let failed = (i.status == "error").then(|| {
-                let detail = i.error_detail.clone().map(|detail| {
-                    view! {
-                        <details class="error-detail">
-                            <summary>"Details"</summary>
-                            <pre>{detail}</pre>
-                        </details>
-                    }
-                });
+                let detail = crate::widgets::error_detail(i.error_detail.clone());
                 view! {
                     <div class="row-error">
                         {i.error_hint.clone().map(|hint| view! { <p class="hint">{hint}</p> })}

@@ -134,17 +134,10 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
             view! { <p class="log-note warn">"Log stream interrupted — reconnecting…"</p> }
                 .into_any(),
         ),
-        Stream::Refused | Stream::Closed => Some(
-            view! {
-                <p class="log-note warn">
-                    "Log stream closed. "
-                    <button type="button" class="reconnect" on:click=reconnect>
-                        "Reconnect"
-                    </button>
-                </p>
-            }
-            .into_any(),
-        ),
+        Stream::Refused | Stream::Closed => Some(crate::widgets::stream_closed(
+            "Log stream closed. ",
+            reconnect,
+        )),
     };
     // The row this panel belongs to may sit in another list (Recent): its state is here too.
     let status_pill = {

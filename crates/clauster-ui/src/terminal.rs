@@ -72,17 +72,7 @@ pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
             view! { <p class="log-note warn">"The live terminal is not available for this bridge."</p> }
                 .into_any(),
         ),
-        Stream::Closed => Some(
-            view! {
-                <p class="log-note warn">
-                    "Terminal stream closed. "
-                    <button type="button" class="reconnect" on:click=reconnect>
-                        "Reconnect"
-                    </button>
-                </p>
-            }
-            .into_any(),
-        ),
+        Stream::Closed => Some(crate::widgets::stream_closed("Terminal stream closed. ", reconnect)),
     }
     };
     let waiting = move || {

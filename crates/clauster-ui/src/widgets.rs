@@ -1,4 +1,5 @@
-//! Small shared pieces: the inline confirm dialog, the toast stack and the connection banner.
+//! Small shared pieces: the inline confirm dialog, the toast stack, the connection banner, a
+//! failure's collapsed detail and a closed stream's note.
 
 use leptos::prelude::*;
 
@@ -153,4 +154,32 @@ pub fn ConnectionBanner(store: Store) -> impl IntoView {
         Conn::Connecting | Conn::Up => None,
     }
     }
+}
+
+/// A failure's full detail, collapsed under **Details** (none without one).
+pub fn error_detail(detail: Option<String>) -> Option<impl IntoView> {
+    detail.map(|detail| {
+        view! {
+            <details class="error-detail">
+                <summary>"Details"</summary>
+                <pre>{detail}</pre>
+            </details>
+        }
+    })
+}
+
+/// The note of a follow stream that closed: `text`, then **Reconnect**.
+pub fn stream_closed(
+    text: &'static str,
+    reconnect: impl Fn(leptos::ev::MouseEvent) + 'static,
+) -> AnyView {
+    view! {
+        <p class="log-note warn">
+            {text}
+            <button type="button" class="reconnect" on:click=reconnect>
+                "Reconnect"
+            </button>
+        </p>
+    }
+    .into_any()
 }

@@ -82,9 +82,7 @@ async fn rows_35_to_40_and_42_clone_refusals() {
 
 #[tokio::test]
 async fn rows_36_37_and_42_with_private_hosts_allowed() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, "clone:\n  allow_private_hosts: true\n");
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config("clone:\n  allow_private_hosts: true\n");
     let clone = |url: &str| post("/api/projects/clone", json!({"name": "fresh", "url": url}));
     for (url, host, ip) in support::inprocess::ALWAYS_BLOCKED {
         bench
@@ -118,9 +116,7 @@ async fn rows_36_37_and_42_with_private_hosts_allowed() {
     // Row 42: a finished job cannot be cancelled.
     let ended = ended.expect("the job ended");
     assert!(
-        ended.json()["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("clone job is already ")),
+        detail_of(&ended).starts_with("clone job is already "),
         "{}",
         ended.body
     );
@@ -141,9 +137,7 @@ async fn rows_36_37_and_42_with_private_hosts_allowed() {
 
 #[tokio::test]
 async fn row_41_clone_disabled() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, "clone:\n  enabled: false\n");
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config("clone:\n  enabled: false\n");
     for body in [
         json!({"name": "fresh", "url": "https://example.com/x"}),
         json!({}),

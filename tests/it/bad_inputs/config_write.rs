@@ -2,42 +2,36 @@
 
 use super::*;
 
+/// Writes `project`'s `.mcp.json`.
+fn write_mcp(project: &Path, text: &str) {
+    std::fs::write(project.join(".mcp.json"), text).expect("write .mcp.json");
+}
+
 #[tokio::test]
 async fn rows_100_and_101_a_disabled_surface_is_invisible() {
     let bench = Bench::start(usual_sandbox(), &[]);
-    let disabled = || is("config-write is disabled");
-    bench
-        .table(vec![
-            (100, get(cw("status")), 404, disabled()),
-            (100, get(cw("settings?scope=bogus")), 404, disabled()),
-            (
-                100,
-                put(
-                    cw("permissions"),
-                    json!({"project": "alpha", "confirm": "alpha", "permissions": {}}),
-                ),
-                404,
-                disabled(),
-            ),
-            (
-                100,
-                post(
-                    cw("mcp/server"),
-                    json!({"scope": "user", "confirm": "USER SCOPE", "op": "remove", "name": "x"}),
-                ),
-                404,
-                disabled(),
-            ),
-            (
-                100,
-                delete(cw("subagents/x?project=alpha&confirm=alpha")),
-                404,
-                disabled(),
-            ),
-            (100, post(cw("skills/delete"), json!({})), 404, disabled()),
-            (100, get(cw("plugins")), 404, Detail::Any),
-        ])
-        .await;
+    // Row 100: with config-write off, every route answers 404.
+    let routes = [
+        get(cw("status")),
+        get(cw("settings?scope=bogus")),
+        put(
+            cw("permissions"),
+            json!({"project": "alpha", "confirm": "alpha", "permissions": {}}),
+        ),
+        post(
+            cw("mcp/server"),
+            json!({"scope": "user", "confirm": "USER SCOPE", "op": "remove", "name": "x"}),
+        ),
+        delete(cw("subagents/x?project=alpha&confirm=alpha")),
+        post(cw("skills/delete"), json!({})),
+    ];
+    let disabled = "config-write is disabled";
+    let mut cases: Vec<_> = routes
+        .into_iter()
+        .map(|request| (100, request, 404, is(disabled)))
+        .collect();
+    cases.push((100, get(cw("plugins")), 404, Detail::Any));
+    bench.table(cases).await;
     drop(bench);
     let bench = Bench::start(
         usual_sandbox(),
@@ -68,11 +62,7 @@ async fn rows_102_to_119_config_write_refusals() {
     let sandbox = usual_sandbox();
     let alpha = sandbox.projects_root().join("alpha");
     std::fs::create_dir_all(alpha.join(".claude/agents")).unwrap();
-    std::fs::write(
-        alpha.join(".mcp.json"),
-        r#"{"mcpServers": {"db": {"command": "db"}}}"#,
-    )
-    .unwrap();
+    write_mcp(&alpha, r#"{"mcpServers": {"db": {"command": "db"}}}"#);
     let beta = sandbox.projects_root().join("beta");
     std::fs::create_dir_all(beta.join(".claude")).unwrap();
     std::fs::write(beta.join(".claude/settings.json"), "{\"model\": 1,, }").unwrap();
@@ -178,11 +168,10 @@ async fn rows_151_to_153_what_1_3_2_refuses_and_a_gitignore_link() {
     let sandbox = usual_sandbox();
     let alpha = sandbox.projects_root().join("alpha");
     std::fs::create_dir_all(alpha.join(".claude")).unwrap();
-    std::fs::write(
-        alpha.join(".mcp.json"),
+    write_mcp(
+        &alpha,
         r#"{"mcpServers": {"db": {"command": "db", "timeout": 30}}}"#,
-    )
-    .unwrap();
+    );
     let outside = sandbox.home().join("outside.gitignore");
     std::fs::write(&outside, "x\n").unwrap();
     let linked = sandbox.project("linked", &[]);
@@ -237,16 +226,15 @@ async fn rows_162_to_165_surface_keys_of_the_wrong_type_masked_url_passwords_and
     let gamma = sandbox.project("gamma", &[]);
     trust_all(&sandbox, &[&alpha, &beta, &gamma]);
     let gamma_mcp = r#"{"mcpServers": {"gh": {"type": "http", "url": "https://u:pw@api.example/mcp"}, "open": {"type": "http", "url": "https://api.example/mcp"}}}"#;
-    std::fs::write(gamma.join(".mcp.json"), gamma_mcp).unwrap();
+    write_mcp(&gamma, gamma_mcp);
     std::fs::create_dir_all(alpha.join(".claude")).unwrap();
     let settings_text = r#"{"hooks": [1, 2], "env": "notobj"}"#;
     std::fs::write(alpha.join(".claude/settings.json"), settings_text).unwrap();
-    std::fs::write(alpha.join(".mcp.json"), r#"{"mcpServers": [1]}"#).unwrap();
-    std::fs::write(
-        beta.join(".mcp.json"),
+    write_mcp(&alpha, r#"{"mcpServers": [1]}"#);
+    write_mcp(
+        &beta,
         r#"{"mcpServers": {"a": "notobj", "b": {"command": "b"}}}"#,
-    )
-    .unwrap();
+    );
     let bench = Bench::start(sandbox, &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")]);
     let w = |project: &str, extra: Value| {
         let mut body = json!({"project": project, "confirm": project});

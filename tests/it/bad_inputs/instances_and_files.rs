@@ -72,9 +72,7 @@ async fn rows_23_to_27_references() {
         )
         .await;
     assert!(
-        answer.json()["detail"]
-            .as_str()
-            .is_some_and(|d| d.ends_with("; use an instance id directly")),
+        detail_of(&answer).ends_with("; use an instance id directly"),
         "{}",
         answer.body
     );

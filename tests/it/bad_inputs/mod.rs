@@ -106,6 +106,13 @@ impl Bench {
         }
     }
 
+    /// [`Bench::start`] over the [`usual_sandbox`] with `config` as its `clauster.yml`.
+    fn with_config(config: &str) -> Self {
+        let sandbox = usual_sandbox();
+        write_config(&sandbox, config);
+        Self::start(sandbox, &[])
+    }
+
     fn socket(&self) -> PathBuf {
         self.sandbox.state_dir().join("control.sock")
     }
@@ -166,6 +173,14 @@ impl Bench {
         answer
     }
 
+    /// Each of `requests` (row `row`) is refused with 401 "authentication required".
+    async fn refuses_unauthenticated(&self, row: u8, requests: Vec<Request>) {
+        let unauthenticated = is("authentication required");
+        for request in requests {
+            self.refuses(row, request, 401, &unauthenticated).await;
+        }
+    }
+
     /// Runs a table of refusals.
     async fn table(&self, cases: Vec<(u8, Request, u16, Detail)>) {
         for (row, request, status, detail) in cases {
@@ -206,6 +221,11 @@ impl Request {
         self
     }
 
+    /// As a signed-in page sends it: the session `cookie`, from `origin`.
+    fn session(self, cookie: &str, origin: &str) -> Self {
+        self.header("cookie", cookie).header("origin", origin)
+    }
+
     fn with_body(mut self, body: Value) -> Self {
         self.body = Body::Json(body);
         self
@@ -244,6 +264,11 @@ fn put(path: impl Into<String>, body: Value) -> Request {
     Request::new(reqwest::Method::PUT, path, Body::Json(body))
 }
 
+/// A `POST` without a body.
+fn post_empty(path: impl Into<String>) -> Request {
+    Request::new(reqwest::Method::POST, path, Body::Empty)
+}
+
 fn get(path: impl Into<String>) -> Request {
     Request::new(reqwest::Method::GET, path, Body::Empty)
 }
@@ -271,6 +296,14 @@ impl Detail {
             Self::Any => {}
         }
     }
+}
+
+/// The `detail` of `answer` ("" when it has none).
+fn detail_of(answer: &Answer) -> String {
+    answer.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn is(text: impl Into<String>) -> Detail {

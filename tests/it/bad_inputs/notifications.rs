@@ -9,40 +9,24 @@ use super::*;
 async fn rows_81_82_the_project_mute_route() {
     let bench = Bench::start(usual_sandbox(), &[]);
     let mute = |name: &str| format!("/api/projects/{name}/notifications");
-    bench
-        .table(vec![
-            (
-                81,
-                put(mute("alpha"), json!({})),
-                422,
-                is("muted is required (true or false)"),
-            ),
-            (
-                81,
-                put(mute("alpha"), json!({"muted": "yes"})),
-                422,
-                is("muted must be a boolean"),
-            ),
-            (
-                81,
-                put(mute("alpha"), json!([true])),
-                422,
-                is("request body must be a JSON object"),
-            ),
-            (
-                82,
-                put(mute("nope"), json!({"muted": true})),
-                404,
-                is("project 'nope' not found"),
-            ),
-            (
-                82,
-                put(mute("-rf"), json!({"muted": true})),
-                422,
-                invalid_name("-rf"),
-            ),
-        ])
-        .await;
+    // Row 81: the body.
+    let mut cases: Vec<_> = [
+        (json!({}), "muted is required (true or false)"),
+        (json!({"muted": "yes"}), "muted must be a boolean"),
+        (json!([true]), "request body must be a JSON object"),
+    ]
+    .into_iter()
+    .map(|(body, detail)| (81, put(mute("alpha"), body), 422, is(detail)))
+    .collect();
+    // Row 82: the project named in the path.
+    let names = [
+        ("nope", 404, is("project 'nope' not found")),
+        ("-rf", 422, invalid_name("-rf")),
+    ];
+    cases.extend(names.into_iter().map(|(name, status, detail)| {
+        (82, put(mute(name), json!({"muted": true})), status, detail)
+    }));
+    bench.table(cases).await;
 }
 
 #[tokio::test]
@@ -69,160 +53,70 @@ async fn rows_140_to_147_and_160_push_subscriptions() {
     let private = "endpoint must be a public push service: loopback and private addresses are \
                    refused unless notifications.push_allow_private is on";
     let p256dh = "keys.p256dh must be a P-256 public key: 65 bytes, uncompressed, base64url";
+    let off_p256 = "keys.p256dh is not a point on P-256";
+    let no_keys = "keys is required: an object with p256dh and auth";
     let auth = "keys.auth must be the 16-byte authentication secret, base64url";
+    let device = "device must be at most 80 characters, without control characters";
+    let too_long = format!("https://push.example.net/{}", "x".repeat(2100));
     // 65 bytes that start like a point but lie off the curve.
     let off_curve = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([4u8; 65]);
-    bench
-        .table(vec![
-            (
-                140,
-                post(subs, json!([])),
-                422,
-                is("request body must be a JSON object"),
-            ),
-            (
-                140,
-                post(subs, json!({})),
-                422,
-                is("endpoint is required: the push service URL"),
-            ),
-            (
-                140,
-                post(subs, json!({"endpoint": 5})),
-                422,
-                is("endpoint must be a string"),
-            ),
+    // Rows 140–145: the body, then the endpoints and the keys.
+    let mut cases: Vec<_> = [
+        (140, json!([]), is("request body must be a JSON object")),
+        (
+            140,
+            json!({}),
+            is("endpoint is required: the push service URL"),
+        ),
+        (140, json!({"endpoint": 5}), is("endpoint must be a string")),
+    ]
+    .into_iter()
+    .chain(
+        [
+            (141, "ftp://push.example.net/x", https_only),
+            (141, "http://push.example.net/x", https_only),
+            (141, "https://u:p@push.example.net/x", no_credentials),
+            (141, "https://push.example.net/x#frag", no_credentials),
             (
                 141,
-                post(subs, subscription("ftp://push.example.net/x")),
-                422,
-                is(https_only),
+                "push.example.net/x",
+                "endpoint must be an absolute URL",
             ),
-            (
-                141,
-                post(subs, subscription("http://push.example.net/x")),
-                422,
-                is(https_only),
-            ),
-            (
-                141,
-                post(subs, subscription("https://u:p@push.example.net/x")),
-                422,
-                is(no_credentials),
-            ),
-            (
-                141,
-                post(subs, subscription("https://push.example.net/x#frag")),
-                422,
-                is(no_credentials),
-            ),
-            (
-                141,
-                post(subs, subscription("push.example.net/x")),
-                422,
-                is("endpoint must be an absolute URL"),
-            ),
-            (
-                141,
-                post(
-                    subs,
-                    subscription(&format!("https://push.example.net/{}", "x".repeat(2100))),
-                ),
-                422,
-                is("endpoint is longer than 2048 bytes"),
-            ),
-            (
-                160,
-                post(subs, subscription("http://127.0.0.1:9/push")),
-                422,
-                is(private),
-            ),
-            (
-                160,
-                post(subs, subscription("https://10.0.0.7/push")),
-                422,
-                is(private),
-            ),
-            (
-                160,
-                post(subs, subscription("https://[::1]/push")),
-                422,
-                is(private),
-            ),
-            (
-                160,
-                post(subs, subscription("https://169.254.169.254/latest")),
-                422,
-                is(private),
-            ),
-            (
-                160,
-                post(subs, subscription("https://localhost/push")),
-                422,
-                is(private),
-            ),
-            (
-                142,
-                post(subs, json!({"endpoint": good})),
-                422,
-                starts("keys is required: an object with p256dh and auth"),
-            ),
-            (
-                142,
-                post(subs, with_key("p256dh", json!("AAAA"))),
-                422,
-                is(p256dh),
-            ),
-            (
-                142,
-                post(subs, with_key("p256dh", json!(off_curve))),
-                422,
-                is("keys.p256dh is not a point on P-256"),
-            ),
-            (
-                143,
-                post(subs, with_key("auth", json!(null))),
-                422,
-                is("keys.auth is required"),
-            ),
-            (
-                143,
-                post(subs, with_key("auth", json!("c2hvcnQ"))),
-                422,
-                is(auth),
-            ),
-            (
-                144,
-                post(subs, with("device", json!("x".repeat(81)))),
-                422,
-                is("device must be at most 80 characters, without control characters"),
-            ),
-            (
-                144,
-                post(subs, with("device", json!("phone\u{1b}[2J"))),
-                422,
-                is("device must be at most 80 characters, without control characters"),
-            ),
-            (
-                145,
-                post(subs, with("id", json!("../x"))),
-                422,
-                is("id must be an id this server gave"),
-            ),
-            (
-                147,
-                delete(format!("{subs}/zzz")),
-                404,
-                is("no push device 'zzz'"),
-            ),
-            (
-                147,
-                delete(format!("{subs}/6f1d2c7e-8a54-4a57-9a0e-1c2b3d4e5f60")),
-                404,
-                is("no push device '6f1d2c7e-8a54-4a57-9a0e-1c2b3d4e5f60'"),
-            ),
-        ])
-        .await;
+            (141, too_long.as_str(), "endpoint is longer than 2048 bytes"),
+            (160, "http://127.0.0.1:9/push", private),
+            (160, "https://10.0.0.7/push", private),
+            (160, "https://[::1]/push", private),
+            (160, "https://169.254.169.254/latest", private),
+            (160, "https://localhost/push", private),
+        ]
+        .map(|(row, endpoint, detail)| (row, subscription(endpoint), is(detail))),
+    )
+    .chain([
+        (142, json!({"endpoint": good}), starts(no_keys)),
+        (142, with_key("p256dh", json!("AAAA")), is(p256dh)),
+        (142, with_key("p256dh", json!(off_curve)), is(off_p256)),
+        (
+            143,
+            with_key("auth", json!(null)),
+            is("keys.auth is required"),
+        ),
+        (143, with_key("auth", json!("c2hvcnQ")), is(auth)),
+        (144, with("device", json!("x".repeat(81))), is(device)),
+        (144, with("device", json!("phone\u{1b}[2J")), is(device)),
+        (
+            145,
+            with("id", json!("../x")),
+            is("id must be an id this server gave"),
+        ),
+    ])
+    .map(|(row, body, detail)| (row, post(subs, body), 422, detail))
+    .collect();
+    // Row 147: deleting a device that is not there.
+    for id in ["zzz", "6f1d2c7e-8a54-4a57-9a0e-1c2b3d4e5f60"] {
+        let detail = is(format!("no push device '{id}'"));
+        cases.push((147, delete(format!("{subs}/{id}")), 404, detail));
+    }
+    bench.table(cases).await;
     let listed = get(subs).send(&bench.server.base).await;
     assert_eq!(
         listed.json()["subscriptions"],

@@ -320,9 +320,7 @@ async fn rows_19_and_21_untrusted_projects_stay_untrusted() {
 
 #[tokio::test]
 async fn row_20_spawn_over_max_bridges() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, "instance_defaults:\n  max_bridges: 1\n");
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config("instance_defaults:\n  max_bridges: 1\n");
     let first = bench.server.start_bridge("alpha").await;
     assert_eq!(first.0, 201, "{}", first.1);
     bench
@@ -366,9 +364,7 @@ async fn row_22_trust_over_an_unusable_global_file() {
         ] {
             let answer = bench.refuses(22, request, 409, refused).await;
             assert!(
-                answer.json()["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.ends_with("Clauster did not change it")),
+                detail_of(&answer).ends_with("Clauster did not change it"),
                 "{shown}: {}",
                 answer.body
             );

@@ -18,15 +18,14 @@ async fn row_79_readiness_routes_need_auth_and_an_allowed_origin() {
             ),
             (
                 79,
-                Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
-                    .header("origin", &bench.server.base),
+                post_empty("/api/readiness/recheck").header("origin", &bench.server.base),
                 401,
                 is("authentication required"),
             ),
             // A state-changing request without `Origin` is refused before anything else.
             (
                 79,
-                Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty),
+                post_empty("/api/readiness/recheck"),
                 403,
                 is("origin check failed"),
             ),
@@ -36,17 +35,14 @@ async fn row_79_readiness_routes_need_auth_and_an_allowed_origin() {
     bench
         .refuses(
             79,
-            Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
-                .header("cookie", &cookie)
-                .header("origin", "https://evil.example"),
+            post_empty("/api/readiness/recheck").session(&cookie, "https://evil.example"),
             403,
             &is("origin check failed"),
         )
         .await;
     // The same request from the dashboard's own origin is served.
-    let served = Request::new(reqwest::Method::POST, "/api/readiness/recheck", Body::Empty)
-        .header("cookie", &cookie)
-        .header("origin", &bench.server.base)
+    let served = post_empty("/api/readiness/recheck")
+        .session(&cookie, &bench.server.base)
         .send(&bench.server.base)
         .await;
     assert_eq!(served.status, 200, "{}", served.body);
@@ -62,29 +58,20 @@ async fn row_80_sign_in_routes_refuse_before_running_anything() {
     let own = bench.server.base.clone();
     let start = || post("/api/login-shepherd/start", json!({"mode": "login"}));
     bench
-        .table(vec![
-            (
-                80,
+        .refuses_unauthenticated(
+            80,
+            vec![
                 start().header("origin", &own),
-                401,
-                is("authentication required"),
-            ),
-            (
-                80,
                 get("/api/login-shepherd/state"),
-                401,
-                is("authentication required"),
-            ),
-        ])
+            ],
+        )
         .await;
     let cookie = session_cookie(&bench).await;
     bench
         .table(vec![
             (
                 80,
-                start()
-                    .header("cookie", &cookie)
-                    .header("origin", "https://evil.example"),
+                start().session(&cookie, "https://evil.example"),
                 403,
                 is("origin check failed"),
             ),
@@ -95,8 +82,7 @@ async fn row_80_sign_in_routes_refuse_before_running_anything() {
                     "/api/login-shepherd/code",
                     Body::Raw(vec![b' '; 2 * 1024 * 1024]),
                 )
-                .header("cookie", &cookie)
-                .header("origin", &own)
+                .session(&cookie, &own)
                 .header("content-type", "application/json"),
                 413,
                 is("request body too large"),
@@ -107,8 +93,7 @@ async fn row_80_sign_in_routes_refuse_before_running_anything() {
                     "/api/login-shepherd/code",
                     json!({"code": "x".repeat(5000)}),
                 )
-                .header("cookie", &cookie)
-                .header("origin", &own),
+                .session(&cookie, &own),
                 422,
                 is("code is longer than 4096 characters"),
             ),
@@ -129,23 +114,16 @@ async fn rows_130_133_the_token_sign_out_and_qr_routes_refuse_before_running_any
     let own = bench.server.base.clone();
     let logout = |body: Value| post("/api/login-shepherd/logout", body);
     bench
-        .table(vec![
-            (
-                132,
+        .refuses_unauthenticated(
+            132,
+            vec![
                 logout(json!({"confirm": "sign out"})).header("origin", &own),
-                401,
-                is("authentication required"),
-            ),
-            (
-                132,
                 get("/api/login-shepherd/qr"),
-                401,
-                is("authentication required"),
-            ),
-        ])
+            ],
+        )
         .await;
     let cookie = session_cookie(&bench).await;
-    let with = |request: Request| request.header("cookie", &cookie).header("origin", &own);
+    let with = |request: Request| request.session(&cookie, &own);
     bench
         .table(vec![
             (
@@ -177,9 +155,7 @@ async fn rows_130_133_the_token_sign_out_and_qr_routes_refuse_before_running_any
             ),
             (
                 132,
-                logout(json!({"confirm": "sign out"}))
-                    .header("cookie", &cookie)
-                    .header("origin", "https://evil.example"),
+                logout(json!({"confirm": "sign out"})).session(&cookie, "https://evil.example"),
                 403,
                 is("origin check failed"),
             ),

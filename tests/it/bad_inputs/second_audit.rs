@@ -146,12 +146,9 @@ async fn rows_62_to_64_and_72_to_74_the_second_audit() {
 /// through the proxy) is refused; one without an `Origin` (a script) passes the rule.
 #[tokio::test]
 async fn row_67_forward_auth_is_held_to_a_present_origin() {
-    let sandbox = usual_sandbox();
-    write_config(
-        &sandbox,
+    let bench = Bench::with_config(
         "auth:\n  enabled: true\n  allowed_origins: ['https://dash.example.net']\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    require_hmac: false\n",
     );
-    let bench = Bench::start(sandbox, &[]);
     let form = |origin: Option<&str>| {
         let request = Request::new(
             reqwest::Method::POST,

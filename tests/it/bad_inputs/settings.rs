@@ -4,9 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn rows_91_to_95_settings_editor_refusals() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, SETTINGS_FILE);
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config(SETTINGS_FILE);
     let hash = settings_hash(&bench).await;
     let edit =
         |key: &str, value: Value| put("/api/config", json!({"edits": {key: value}, "hash": hash}));
@@ -87,9 +85,7 @@ async fn rows_91_to_95_settings_editor_refusals() {
 /// Rows 96–97: files the settings editor will not write, and no file at all.
 #[tokio::test]
 async fn rows_96_97_settings_files_the_editor_will_not_write() {
-    let sandbox = usual_sandbox();
-    write_config(&sandbox, SETTINGS_FILE);
-    let bench = Bench::start(sandbox, &[]);
+    let bench = Bench::with_config(SETTINGS_FILE);
     // Row 96: the edited key is in flow style, behind an anchor, or the file does not parse.
     for (text, reason) in [
         (
@@ -152,47 +148,32 @@ async fn rows_96_97_settings_files_the_editor_will_not_write() {
     .await;
 }
 
+/// Row 98: the advanced list's GET and PUT from the session `cookie` are both refused with
+/// `status` and `detail`.
+async fn advanced_refused(bench: &Bench, cookie: &str, status: u16, detail: &str) {
+    for request in [
+        get("/api/config/advanced"),
+        put(
+            "/api/config/advanced",
+            json!({"edits": {"clone.max_mb": 5}, "hash": "x"}),
+        ),
+    ] {
+        let request = request.session(cookie, &bench.server.base);
+        bench.refuses(98, request, status, &is(detail)).await;
+    }
+}
+
 /// Row 98: the advanced list is invisible without `config_write.enabled`, and needs the
 /// step-up from a cookie session; its own list only.
 #[tokio::test]
 async fn row_98_the_advanced_settings_are_gated() {
     let off = Bench::start(password_sandbox(""), &[]);
     let session = session_cookie(&off).await;
-    for request in [
-        get("/api/config/advanced"),
-        put(
-            "/api/config/advanced",
-            json!({"edits": {"clone.max_mb": 5}, "hash": "x"}),
-        ),
-    ] {
-        off.refuses(
-            98,
-            request
-                .header("cookie", &session)
-                .header("origin", &off.server.base.clone()),
-            404,
-            &is("Not Found"),
-        )
-        .await;
-    }
+    advanced_refused(&off, &session, 404, "Not Found").await;
     let on = Bench::start(password_sandbox("config_write:\n  enabled: true\n"), &[]);
     let session = session_cookie(&on).await;
     let origin = on.server.base.clone();
-    for request in [
-        get("/api/config/advanced"),
-        put(
-            "/api/config/advanced",
-            json!({"edits": {"clone.max_mb": 5}, "hash": "x"}),
-        ),
-    ] {
-        on.refuses(
-            98,
-            request.header("cookie", &session).header("origin", &origin),
-            403,
-            &is("reauth_required"),
-        )
-        .await;
-    }
+    advanced_refused(&on, &session, 403, "reauth_required").await;
     // Stepped up: the basic list's keys (and anything else) are still outside it.
     let ok = reauth(
         &on,
@@ -219,8 +200,7 @@ async fn row_98_the_advanced_settings_are_gated() {
         on.refuses(
             98,
             put("/api/config/advanced", json!({"edits": {key: true}, "hash": hash}))
-                .header("cookie", &cookies)
-                .header("origin", &origin),
+                .session(&cookies, &origin),
             400,
             &is(format!(
                 "\"{key}\" is not an editable setting here; GET /api/config/advanced lists those that are"
@@ -234,8 +214,7 @@ async fn row_98_the_advanced_settings_are_gated() {
             "/api/config/advanced",
             json!({"edits": {"clone.allowed_private_cidrs": ["not-a-cidr"]}, "hash": hash}),
         )
-        .header("cookie", &cookies)
-        .header("origin", &origin),
+        .session(&cookies, &origin),
         422,
         &starts("the edited configuration is not valid: clone.allowed_private_cidrs"),
     )

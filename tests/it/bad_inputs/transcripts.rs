@@ -132,20 +132,13 @@ async fn transcript_viewer_with_auth_on() {
     let path = plant_transcript(&sandbox, S);
     let bench = Bench::start(sandbox, &[]);
     bench
-        .table(vec![
-            (
-                46,
+        .refuses_unauthenticated(
+            46,
+            vec![
                 get(format!("/api/projects/alpha/transcripts/{S}")),
-                401,
-                is("authentication required"),
-            ),
-            (
-                46,
                 get(format!("/api/projects/alpha/transcripts/{S}/tail")),
-                401,
-                is("authentication required"),
-            ),
-        ])
+            ],
+        )
         .await;
     let page = bench
         .refuses(46, get(format!("/p/alpha/s/{S}")), 303, &Detail::Any)
@@ -178,9 +171,8 @@ async fn transcript_viewer_with_auth_on() {
         first.to_text().expect("text").contains("\"turns\""),
         "{first:?}"
     );
-    let logout = Request::new(reqwest::Method::POST, "/logout", Body::Empty)
-        .header("cookie", &cookie)
-        .header("origin", &bench.server.base)
+    let logout = post_empty("/logout")
+        .session(&cookie, &bench.server.base)
         .send(&bench.server.base)
         .await;
     assert_eq!(logout.status, 303);

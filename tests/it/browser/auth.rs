@@ -7,18 +7,14 @@ use super::*;
 /// and its event socket passes the cookie-plus-Origin rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     password_config(&sandbox);
     let server = start_server(&sandbox, None, &[], &[]);
     let base = server.base.clone();
     let log = server.log.clone();
 
     with_browser(&sandbox, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
+        goto_dashboard(&client, &base).await;
         wait_css(&client, "input[name='password']", 10, &log).await;
         assert!(
             client
@@ -35,8 +31,7 @@ pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
         submit_password(&client, "browser-pw", &log).await;
         wait_css(&client, "html[data-hydrated='true']", 30, &log).await;
         wait_css(&client, "[data-project='alpha']", 5, &log).await;
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-signed-in.png"), png).unwrap();
+        screenshot(&client, "dashboard-signed-in").await;
     })
     .await;
 }
@@ -47,8 +42,7 @@ pub(crate) async fn sign_in_then_the_dashboard_hydrates_under_the_csp() {
 /// any click.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_out_and_a_revoked_session_land_on_the_login_page() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     password_config(&sandbox);
     let server = start_server(&sandbox, None, &[], &[]);
     let base = server.base.clone();

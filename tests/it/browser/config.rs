@@ -6,14 +6,36 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Sandbox, start_server};
+use support::{Sandbox, start_server, trusted_project};
 
 use crate::browser::{
-    artifacts_dir, click, load_marked, set_text, still_marked, text_of, until, wait_css,
-    with_browser,
+    click, load_marked, on_marked_dashboard, screenshot, set_text, still_marked, text_of, until,
+    untrusted_project, wait_css, with_browser,
 };
 
 const SHEET: &str = ".claude-config";
+
+/// `clauster run` over `sandbox` with `config_write.enabled`.
+fn config_write_server(sandbox: &Sandbox) -> support::Server {
+    start_server(
+        sandbox,
+        None,
+        &[],
+        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
+    )
+}
+
+/// Whether the field `css` comes to show `value` (a JS string literal) within 10 s.
+async fn field_shows(
+    client: &fantoccini::Client,
+    css: &str,
+    value: &str,
+    log: &std::path::Path,
+) -> bool {
+    wait_css(client, css, 10, log).await;
+    let script = format!("return document.querySelector(\"{css}\").value === {value}");
+    until(client, &script, 10).await
+}
 
 fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|_| "{}".into())).unwrap()
@@ -40,9 +62,7 @@ async fn saved(client: &fantoccini::Client, log: &std::path::Path) -> String {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::create_dir_all(alpha.join(".claude/agents")).unwrap();
     let settings = alpha.join(".claude/settings.json");
     std::fs::write(
@@ -56,12 +76,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
         "---\nname: reviewer\ndescription: Reviews diffs\n---\nReview.\n",
     )
     .unwrap();
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     let mcp_json = alpha.join(".mcp.json");
@@ -73,11 +88,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
 
         // Permissions: a rule added, behind the typed project name.
         let allow = format!("{SHEET} textarea[name='allow']");
-        wait_css(&client, &allow, 10, &log).await;
-        assert!(
-            until(&client, &format!("return document.querySelector(\"{allow}\").value === 'Read'"), 10).await,
-            "the loaded rules are not shown"
-        );
+        assert!(field_shows(&client, &allow, "'Read'", &log).await, "the loaded rules are not shown");
         set_text(&client, &allow, "'Read\\nBash(npm test:*)'").await;
         click(&client, &format!("{SHEET} button.save-permissions"), &log).await;
         confirm(&client, "alpha", &log).await;
@@ -166,8 +177,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
             "the list does not show the new description"
         );
         assert!(still_marked(&client).await, "the page was reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-config.png"), png).unwrap();
+        screenshot(&client, "claude-config").await;
 
         // Phones: a full-screen sheet without horizontal scrolling, tabs still reachable.
         client.set_window_size(375, 812).await.unwrap();
@@ -185,8 +195,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
             .await
             .unwrap();
         assert_eq!(sheet, json!(["fixed", 0, true, true, true]));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-config-phone.png"), png).unwrap();
+        screenshot(&client, "claude-config-phone").await;
         click(&client, &format!("{SHEET} button.close-x"), &log).await;
         assert!(until(&client, &format!("return !document.querySelector(\"{SHEET}\")"), 5).await);
     })
@@ -197,14 +206,9 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
 /// With `config_write.enabled` off the card's menu has no "Claude config" item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_surface_offers_no_sheet() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         click(&client, "[data-project='alpha'] details.menu > summary", &log).await;
         wait_css(&client, "[data-project='alpha'] button.edit-claude-md", 10, &log).await;
         assert!(
@@ -258,20 +262,13 @@ async fn open_sheet(client: &fantoccini::Client, project: &str, tab: &str, log: 
 /// its tab; Escape closes it and gives the focus back to the card's menu.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::write(
         alpha.join(".mcp.json"),
         r#"{"mcpServers": {"db": {"command": "db-mcp"}, "web": {"type": "http", "url": "https://mcp.example/x"}}}"#,
     )
     .unwrap();
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     let global = sandbox.home().join(".claude.json");
@@ -339,9 +336,7 @@ async fn mcp_approvals_are_approved_rejected_and_reset_from_the_sheet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_masked_env_value_is_revealed_after_the_step_up() {
     const SECRET: &str = "sk-test-Zx81vQ";
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::create_dir_all(alpha.join(".claude")).unwrap();
     std::fs::write(
         alpha.join(".claude/settings.json"),
@@ -349,12 +344,7 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
     )
     .unwrap();
     crate::browser::password_config(&sandbox);
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     with_browser(&sandbox, move |client| async move {
@@ -418,15 +408,8 @@ async fn a_masked_env_value_is_revealed_after_the_step_up() {
 /// file behind `<name> (local)` — at 375 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git", "CLAUDE.md"]);
-    sandbox.trust(&alpha);
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
+    let (sandbox, alpha) = trusted_project("alpha", &[".git", "CLAUDE.md"]);
+    let server = config_write_server(&sandbox);
     let base = server.base.clone();
     let log = server.log.clone();
     let local_served = reqwest::get(format!(
@@ -440,11 +423,7 @@ async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
         load_marked(&client, &base, &log).await;
         open_sheet(&client, "alpha", "claude-md", &log).await;
         let text = format!("{SHEET} textarea[name='claude-md']");
-        wait_css(&client, &text, 10, &log).await;
-        assert!(
-            until(&client, &format!("return document.querySelector(\"{text}\").value === '# notes\\n'"), 10).await,
-            "the project's CLAUDE.md is not shown"
-        );
+        assert!(field_shows(&client, &text, "'# notes\\n'", &log).await, "the project's CLAUDE.md is not shown");
         set_text(&client, &text, "'# notes\\nRun the tests first.\\n'").await;
         click(&client, &format!("{SHEET} button.save-claude-md"), &log).await;
         confirm(&client, "alpha", &log).await;
@@ -486,9 +465,7 @@ async fn claude_md_saves_per_scope_and_offers_local_only_when_served() {
 /// `~/.claude/settings.json` behind `USER SCOPE`, and Escape gives the focus back to the button.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(
         &sandbox,
         None,
@@ -545,18 +522,9 @@ async fn the_user_scope_sheet_opens_from_the_page_and_writes_the_user_settings()
 /// of the add form, and the masked env keys by the `masked` member or by the mask alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    let (sandbox, _) = untrusted_project("alpha", &[]);
+    let server = config_write_server(&sandbox);
+    on_marked_dashboard(&sandbox, &server, move |client, _base, _log| async move {
         let out = client
             .execute_async(
                 r#"const done = arguments[arguments.length - 1];
@@ -624,9 +592,7 @@ async fn the_sheet_helpers_build_the_bodies_the_server_expects() {
 /// scope whose file does not parse is named with its error instead of looking empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_effective_tab_shows_sources_and_names_a_broken_scope() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.trust(&alpha);
+    let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     std::fs::create_dir_all(alpha.join(".claude")).unwrap();
     std::fs::write(
         alpha.join(".claude/settings.json"),
@@ -634,16 +600,8 @@ async fn the_effective_tab_shows_sources_and_names_a_broken_scope() {
     )
     .unwrap();
     std::fs::write(alpha.join(".claude/settings.local.json"), "{ not json").unwrap();
-    let server = start_server(
-        &sandbox,
-        None,
-        &[],
-        &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")],
-    );
-    let base = server.base.clone();
-    let log = server.log.clone();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    let server = config_write_server(&sandbox);
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         open_sheet(&client, "alpha", "effective", &log).await;
         wait_css(
             &client,

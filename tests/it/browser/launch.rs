@@ -4,8 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_hydrates_and_the_search_box_filters_cards() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     sandbox.project("beta", &["CLAUDE.md"]);
     sandbox.project("gamma-alpine", &[]);
     let root = sandbox.projects_root();
@@ -68,8 +67,7 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
         assert!(visible("gamma-alpine").await);
         assert_eq!(count.text().await.unwrap(), "2 of 3 projects");
 
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-desktop.png"), png).unwrap();
+        screenshot(&client, "dashboard-desktop").await;
     })
     .await;
 }
@@ -82,8 +80,7 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     on_dashboard(&sandbox, &server, move |client, base, log| async move {
@@ -163,16 +160,10 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
         client.set_window_size(375, 812).await.unwrap();
         click(&client, &format!("{card} button.start"), &log).await;
         wait_css(&client, "[role='dialog']", 5, &log).await;
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-phone-launch.png"), png).unwrap();
+        screenshot(&client, "dashboard-phone-launch").await;
         click(&client, "[role='dialog'] button.cancel", &log).await;
-        let fits = client
-            .execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![])
-            .await
-            .unwrap();
-        assert_eq!(fits, json!(true), "horizontal scrolling at 375 px");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-phone.png"), png).unwrap();
+        assert!(fits_width(&client).await, "horizontal scrolling at 375 px");
+        screenshot(&client, "dashboard-phone").await;
         client.set_window_size(1280, 900).await.unwrap();
 
         // The log panel follows the bridge's log and can pause.
@@ -185,8 +176,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
         assert!(text_of(&client, ".log-panel .log-paused", &log).await.starts_with("paused · "));
         click(&client, ".log-panel button.pause", &log).await;
         assert_eq!(text_of(&client, ".log-panel button.pause", &log).await, "Pause");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-desktop-running.png"), png).unwrap();
+        screenshot(&client, "dashboard-desktop-running").await;
 
         // Stop asks first; cancelling keeps it running.
         click(&client, &format!("{row} button.stop"), &log).await;
@@ -285,8 +275,7 @@ async fn bypass_needs_the_typed_name_and_the_theme_survives_reload() {
         toggle.click().await.unwrap();
         assert!(until(&client, "return document.documentElement.dataset.theme === 'dark'", 5).await);
         assert_eq!(toggle.attr("aria-label").await.unwrap().as_deref(), Some("Switch to light theme"));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-dark.png"), png).unwrap();
+        screenshot(&client, "dashboard-dark").await;
 
         // After a reload the attribute is there before any bundle code ran: the served HTML
         // does not carry it, the blocking head script sets it, and it is set while the page
@@ -421,11 +410,7 @@ async fn an_unmanaged_bridge_is_adopted_from_its_card() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_launch_forks_the_conversation_picked() {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
-    std::fs::write(
-        alpha.join(".fake-claude.json"),
-        json!({ "mode": "pty_ready" }).to_string(),
-    )
-    .unwrap();
+    fake_mode(&alpha, "pty_ready");
     let canonical = std::fs::canonicalize(&alpha).unwrap();
     let transcripts = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&transcripts).unwrap();

@@ -60,8 +60,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
             !until(&client, "return document.body.textContent.includes('refreshing every')", 1).await,
             "the banner claims refreshes that fail"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("dashboard-server-down.png"), png).unwrap();
+        screenshot(&client, "dashboard-server-down").await;
 
         let cmd = restart.lock().unwrap().take().unwrap();
         *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
@@ -99,8 +98,7 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cost_badge_follows_a_growing_transcript_live() {
     const SESSION: &str = "11111111-1111-4111-8111-111111111111";
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
+    let (sandbox, alpha) = untrusted_project("alpha", &[]);
     sandbox.project("beta", &[]);
     // Claude Code's transcript directory for the project: the canonical path's slug.
     let dir = sandbox.claude_project_dir(&alpha);
@@ -167,13 +165,8 @@ async fn the_cost_badge_follows_a_growing_transcript_live() {
             .unwrap();
         std::io::Write::write_all(&mut handle, reply("m2", 2_000_000).as_bytes()).unwrap();
         drop(handle);
-        let live = until(
-            &client,
-            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
-             return !!b && b.textContent === '≈$2.10' && window.__clausterMark === 1",
-            30,
-        )
-        .await;
+        let live =
+            alpha_badge_shows(&client, "≈$2.10", 30).await && still_marked(&client).await;
         let shown = text_of(&client, badge, &log).await;
         assert!(live, "the badge did not update live; it shows {shown}");
     })
@@ -244,11 +237,7 @@ async fn a_running_row_shows_the_live_metrics_chip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pty_row_shows_the_live_terminal() {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
-    std::fs::write(
-        alpha.join(".fake-claude.json"),
-        json!({ "mode": "pty_ready" }).to_string(),
-    )
-    .unwrap();
+    fake_mode(&alpha, "pty_ready");
     let server = serve_fake(&sandbox, &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")]);
     let (status, started) = server
         .post(
@@ -279,8 +268,7 @@ async fn a_pty_row_shows_the_live_terminal() {
             text_of(&client, &format!("{row} .terminal-toggle"), &log).await,
             "Hide terminal"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("live-terminal.png"), png).expect("save it");
+        screenshot(&client, "live-terminal").await;
         click(&client, &format!("{row} .terminal-toggle"), &log).await;
         assert!(
             until(
@@ -299,14 +287,10 @@ async fn a_pty_row_shows_the_live_terminal() {
 /// the hydrated marker (BENCHMARKS.md; no assertion on it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_created_on_disk_appears_and_a_removed_one_disappears() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
     let root = sandbox.projects_root();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let hydrated_ms = client
             .execute(
                 "const m = performance.getEntriesByName('clauster-hydrated')[0]; return m ? m.startTime : null",

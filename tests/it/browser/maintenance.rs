@@ -1,6 +1,7 @@
 //! The Maintenance panel against a fake environments API (ui.md §10).
 
 use super::*;
+use support::environments_api::FakeEnvironmentsApi;
 
 /// ui.md §10: the Maintenance panel scans on first open, deletes only after `DELETE` is typed,
 /// archives what stays checked, and refreshes to "Nothing to clean up." — against a fake
@@ -9,8 +10,7 @@ use super::*;
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     let root = std::fs::canonicalize(sandbox.projects_root()).unwrap();
     let claude = fake_claude(&sandbox);
     let config_dir = sandbox.home().join(".claude");
@@ -33,7 +33,7 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
     )
     .unwrap();
     let dir = |name: &str| root.join(name).to_string_lossy().into_owned();
-    let api = support::environments_api::FakeEnvironmentsApi::start(
+    let api = FakeEnvironmentsApi::start(
         vec![
             json!({"id": "env_01ALPHA", "name": "alpha", "config": {"type": "bridge", "directory": dir("alpha")}}),
             json!({"id": "env_01GONE", "name": "gone", "config": {"type": "bridge", "directory": dir("gone")}}),
@@ -92,11 +92,7 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
             result.starts_with("Deleted 1, skipped 0, failed 0"),
             "{result}"
         );
-        let deleted: Vec<_> = seen
-            .mutations()
-            .into_iter()
-            .map(|r| (r.method, r.path))
-            .collect();
+        let deleted = archives_and_deletes(&seen);
         assert_eq!(
             deleted,
             [(
@@ -133,19 +129,10 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
             .await,
             "the panel did not end with nothing to clean up"
         );
-        client
-            .screenshot()
-            .await
-            .map(|png| std::fs::write(artifacts_dir().join("maintenance.png"), png))
-            .unwrap()
-            .unwrap();
+        screenshot(&client, "maintenance").await;
     })
     .await;
-    let archived: Vec<_> = api
-        .mutations()
-        .into_iter()
-        .map(|r| (r.method, r.path))
-        .collect();
+    let archived = archives_and_deletes(&api);
     assert_eq!(
         archived[1],
         (
@@ -153,4 +140,12 @@ async fn the_maintenance_panel_deletes_and_archives_leftover_environments() {
             "/v1/environments/env_01ALPHA/archive".to_owned()
         )
     );
+}
+
+/// The fake API's archives and deletes so far, as (method, path).
+fn archives_and_deletes(api: &FakeEnvironmentsApi) -> Vec<(String, String)> {
+    api.mutations()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
 }

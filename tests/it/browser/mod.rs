@@ -196,6 +196,51 @@ pub(crate) async fn click(client: &Client, css: &str, log: &Path) {
     });
 }
 
+/// Saves a screenshot of the page as `<artifacts>/<name>.png`.
+pub(crate) async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("take a screenshot");
+    std::fs::write(artifacts_dir().join(format!("{name}.png")), png).expect("save the screenshot");
+}
+
+/// Whether the page fits the window's width (no horizontal scrolling).
+pub(crate) async fn fits_width(client: &Client) -> bool {
+    client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap()
+        == json!(true)
+}
+
+/// Waits for the button `css` and asserts it is disabled with a title (its reason) that
+/// starts with `reason`.
+pub(crate) async fn assert_disabled_because(client: &Client, css: &str, reason: &str, log: &Path) {
+    let button = wait_css(client, css, 10, log).await;
+    assert!(
+        button.attr("disabled").await.unwrap().is_some(),
+        "`{css}` is not disabled"
+    );
+    let title = button.attr("title").await.unwrap().unwrap_or_default();
+    assert!(title.starts_with(reason), "`{css}`: {title}");
+}
+
+/// Whether alpha's usage badge comes to show `amount` within `seconds`.
+pub(crate) async fn alpha_badge_shows(client: &Client, amount: &str, seconds: u64) -> bool {
+    let script = format!(
+        "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
+         return !!b && b.textContent === '{amount}'"
+    );
+    until(client, &script, seconds).await
+}
+
+/// Waits for the field `css` and types `keys` into it.
+pub(crate) async fn type_keys(client: &Client, css: &str, keys: &str, log: &Path) {
+    let field = wait_css(client, css, 10, log).await;
+    field.send_keys(keys).await.unwrap();
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str, log: &Path) -> String {
     wait_css(client, css, 10, log).await.text().await.unwrap()
 }
@@ -256,6 +301,61 @@ where
     let log = server.log.clone();
     with_browser(sandbox, move |client| async move {
         load(&client, &base, &log).await;
+        checks(client, base, log).await;
+    })
+    .await;
+}
+
+/// [`on_dashboard`], with the window marked after hydration (see [`load_marked`]).
+pub(crate) async fn on_marked_dashboard<F, Fut>(
+    sandbox: &Sandbox,
+    server: &support::Server,
+    checks: F,
+) where
+    F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    on_dashboard(sandbox, server, move |client, base, log| async move {
+        mark_window(&client).await;
+        checks(client, base, log).await;
+    })
+    .await;
+}
+
+/// A sandbox with one project `name` (with `markers`), not trusted yet; see
+/// [`support::trusted_project`].
+pub(crate) fn untrusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project(name, markers);
+    (sandbox, project)
+}
+
+/// Sets the fake `claude`'s mode in `project` (its `.fake-claude.json`).
+pub(crate) fn fake_mode(project: &Path, mode: &str) {
+    std::fs::write(
+        project.join(".fake-claude.json"),
+        json!({ "mode": mode }).to_string(),
+    )
+    .expect("write .fake-claude.json");
+}
+
+/// [`with_browser_prefs`] with notifications allowed, on `server`'s dashboard once `ready`
+/// (a CSS selector the page comes to match) is there; `checks` gets the client, the
+/// server's base URL and its log file.
+pub(crate) async fn on_dashboard_notifying<F, Fut>(
+    sandbox: &Sandbox,
+    server: &support::Server,
+    ready: &'static str,
+    checks: F,
+) where
+    F: FnOnce(Client, String, PathBuf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let base = server.base.clone();
+    let log = server.log.clone();
+    with_browser_prefs(sandbox, notifications_granted(), move |client| async move {
+        goto_dashboard(&client, &base).await;
+        wait_css(&client, ready, 30, &log).await;
         checks(client, base, log).await;
     })
     .await;
@@ -324,6 +424,11 @@ pub(crate) async fn project_state(base: &str, name: &str) -> serde_json::Value {
 /// the window (a reload would lose the mark). Returns the server.
 pub(crate) async fn load_marked(client: &Client, base: &str, log: &Path) {
     load(client, base, log).await;
+    mark_window(client).await;
+}
+
+/// Marks the window; a reload loses the mark (see [`still_marked`]).
+async fn mark_window(client: &Client) {
     client
         .execute("window.__clausterMark = 1; return true", vec![])
         .await

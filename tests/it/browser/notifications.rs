@@ -7,23 +7,18 @@ use super::*;
 /// button and never asks on load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture() {
-    let sandbox = Sandbox::new();
-    let crashy = sandbox.project("crashy", &[]);
-    std::fs::write(crashy.join(".fake-claude.json"), r#"{"mode": "crash"}"#).unwrap();
+    let (sandbox, crashy) = untrusted_project("crashy", &[]);
+    fake_mode(&crashy, "crash");
     sandbox.trust(&crashy);
     let server = serve_fake(
         &sandbox,
         &[("CLAUSTER_NOTIFICATIONS_BROWSER_ENABLED", "true")],
     );
-    let base = server.base.clone();
-
-    let log = server.log.clone();
-    with_browser_prefs(
+    on_dashboard_notifying(
         &sandbox,
-        notifications_granted(),
-        move |client| async move {
-            goto_dashboard(&client, &base).await;
-            wait_css(&client, "html[data-notify='following']", 30, &log).await;
+        &server,
+        "html[data-notify='following']",
+        move |client, base, _log| async move {
             let permission = client
                 .execute(
                     "window.__shown = []; const Real = window.Notification; \
@@ -63,10 +58,7 @@ async fn a_crash_shows_a_browser_notification_and_permission_waits_for_a_gesture
     let base = server.base.clone();
     let log = server.log.clone();
     with_browser(&fresh, move |client| async move {
-        client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("load the page");
+        goto_dashboard(&client, &base).await;
         let button = wait_css(&client, "button.notify-offer", 30, &log).await;
         assert_eq!(button.text().await.unwrap(), "Enable notifications");
         let permission = client

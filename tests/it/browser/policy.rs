@@ -2,7 +2,7 @@
 //! shows the project's policy and changes it through `PUT /api/projects/{name}/policy`, and a
 //! bridge that the engine restarted after a SIGKILL shows `↻ 1 restart` on its card.
 
-use crate::browser::{artifacts_dir, click, on_dashboard, until, wait_css};
+use crate::browser::{click, on_dashboard, screenshot, until, wait_css};
 use crate::support;
 
 use std::time::{Duration, Instant};
@@ -97,8 +97,7 @@ async fn the_card_shows_and_changes_the_policy_and_counts_restarts() {
             "badge: {:?}",
             badge.text().await
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("restart-policy-card.png"), png).unwrap();
+        screenshot(&client, "restart-policy-card").await;
     })
     .await;
     drop(server);

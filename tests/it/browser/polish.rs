@@ -3,8 +3,9 @@
 //! list, icons, and axe-core in both themes by both ways into dark mode.
 
 use crate::browser::{
-    artifacts_dir, click, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
-    set_text, text_of, until, wait_css, with_browser, with_browser_flags,
+    click, fits_width, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
+    screenshot, set_text, text_of, type_keys, until, untrusted_project, wait_css, with_browser,
+    with_browser_flags,
 };
 use crate::support;
 
@@ -13,11 +14,6 @@ use std::path::{Path, PathBuf};
 use fantoccini::Client;
 use serde_json::json;
 use support::{Sandbox, fake_claude, serve_fake, start_server, trusted_project};
-
-async fn screenshot(client: &Client, name: &str) {
-    let png = client.screenshot().await.expect("take a screenshot");
-    std::fs::write(artifacts_dir().join(format!("{name}.png")), png).unwrap();
-}
 
 async fn js(client: &Client, script: &str) -> serde_json::Value {
     client
@@ -182,8 +178,7 @@ async fn the_log_panel_follows_the_instance_through_stop_and_resume() {
 /// Also the header's help drawer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     let server = serve_fake(&sandbox, &[]);
     on_dashboard(&sandbox, &server, move |client, _base, log| async move {
         let card = "[data-project='alpha']";
@@ -250,8 +245,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
 /// 340 px textarea inside a card), its neighbours do not stretch, and its buttons never wrap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_claude_md_editor_is_a_wide_sheet_on_a_desktop() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &["CLAUDE.md"]);
+    let (sandbox, alpha) = untrusted_project("alpha", &["CLAUDE.md"]);
     sandbox.project("beta", &["CLAUDE.md"]);
     sandbox.project("gamma", &["CLAUDE.md"]);
     sandbox.trust(&alpha);
@@ -421,8 +415,7 @@ const TOOLBAR_LINES: &str = "return new Set([...document.querySelectorAll('.tool
 /// first view does not shift when it hydrates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
+    let (sandbox, _) = untrusted_project("alpha", &[".git"]);
     sandbox.project("beta", &[".git"]);
     let gamma = sandbox.project("gamma", &[".git"]);
     sandbox.trust(&gamma);
@@ -518,8 +511,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         );
         screenshot(&client, "dashboard-desktop-list").await;
         client.set_window_size(375, 812).await.unwrap();
-        let fits = js(&client, "return document.documentElement.scrollWidth <= window.innerWidth").await;
-        assert_eq!(fits, json!(true), "horizontal scrolling at 375 px");
+        assert!(fits_width(&client).await, "horizontal scrolling at 375 px");
         screenshot(&client, "dashboard-phone-list").await;
     })
     .await;
@@ -530,8 +522,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
 /// card whose width does not follow the error text; the page icon exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_page_has_a_logo_a_phone_sized_field_and_a_steady_card() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     crate::browser::password_config(&sandbox);
     let server = start_server(&sandbox, None, &[], &[]);
     let base = server.base.clone();
@@ -552,8 +543,7 @@ async fn the_login_page_has_a_logo_a_phone_sized_field_and_a_steady_card() {
         );
         screenshot(&client, "login-phone").await;
         // A wrong password shows the error; the card keeps its width.
-        let field = wait_css(&client, "#password", 10, &log).await;
-        field.send_keys("wrong password").await.unwrap();
+        type_keys(&client, "#password", "wrong password", &log).await;
         click(&client, ".login-card button[type='submit']", &log).await;
         assert_eq!(
             text_of(&client, ".login-error", &log).await,

@@ -10,8 +10,7 @@ use super::*;
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &["CLAUDE.md"]);
+    let (sandbox, alpha) = untrusted_project("alpha", &["CLAUDE.md"]);
     sandbox.project("beta", &[]);
     sandbox.trust(&alpha);
     let claude = fake_claude(&sandbox);
@@ -134,8 +133,7 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
             "the CLAUDE.md chip did not appear"
         );
         assert!(still_marked(&client).await, "the page was reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-md-editor.png"), png).unwrap();
+        screenshot(&client, "claude-md-editor").await;
 
         // Phones: the editor is a full-screen sheet, without horizontal scrolling.
         client.set_window_size(375, 812).await.unwrap();
@@ -151,8 +149,7 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
             .await
             .unwrap();
         assert_eq!(sheet, json!(["fixed", 0, true, true]));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("claude-md-editor-phone.png"), png).unwrap();
+        screenshot(&client, "claude-md-editor-phone").await;
     })
     .await;
     drop(server);
@@ -168,11 +165,8 @@ async fn the_new_project_panel_creates_a_card_and_shows_refusals() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.projects_root()).unwrap();
     let server = start_server(&sandbox, None, &[], &[]);
-    let base = server.base.clone();
-    let log = server.log.clone();
     let root = sandbox.projects_root();
-    with_browser(&sandbox, move |client| async move {
-        load_marked(&client, &base, &log).await;
+    on_marked_dashboard(&sandbox, &server, move |client, _base, log| async move {
         // The empty state's button opens the panel with the name field focused.
         click(&client, ".getting-started button.create-first", &log).await;
         wait_css(&client, "form.new-project-panel input[name='new-project-name']", 5, &log).await;
@@ -271,10 +265,8 @@ async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
     with_browser(&sandbox, move |client| async move {
         load_marked(&client, &base, &log).await;
         click(&client, ".getting-started button.clone-first", &log).await;
-        let name = wait_css(&client, "input[name='new-project-name']", 5, &log).await;
-        name.send_keys("big").await.unwrap();
-        let url = wait_css(&client, "input[name='clone-url']", 5, &log).await;
-        url.send_keys(&format!("git://127.0.0.1:{slow}/big.git")).await.unwrap();
+        type_keys(&client, "input[name='new-project-name']", "big", &log).await;
+        type_keys(&client, "input[name='clone-url']", &format!("git://127.0.0.1:{slow}/big.git"), &log).await;
         click(&client, "button.submit-new", &log).await;
 
         // Progress: the phase and a percent over a determinate bar.
@@ -329,8 +321,7 @@ async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
         );
         assert!(root.join("demo/README.md").is_file());
         assert!(still_marked(&client).await, "the page was reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("clone-landed.png"), png).unwrap();
+        screenshot(&client, "clone-landed").await;
     })
     .await;
     drop(server);

@@ -12,8 +12,19 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::browser::{goto_dashboard, notifications_granted, until, wait_css, with_browser_prefs};
-use crate::support::{self, Sandbox, start_server};
+use crate::browser::{on_dashboard_notifying, screenshot, until, untrusted_project, wait_css};
+use crate::support::{self, start_server};
+
+/// `GET /api/push/subscriptions` at `base` lists no device.
+async fn assert_no_devices(base: &str) {
+    let (_, listed) = support::call(
+        reqwest::Method::GET,
+        &format!("{base}/api/push/subscriptions"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+}
 
 /// The page's DevTools socket: Chromium's debugging address comes back in the session's
 /// capabilities (`goog:chromeOptions.debuggerAddress`).
@@ -115,8 +126,7 @@ impl Cdp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)] // one browser session, step by step
 async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[]);
+    let (sandbox, _) = untrusted_project("alpha", &[]);
     let server = start_server(
         &sandbox,
         None,
@@ -136,13 +146,11 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
     .await;
     assert_eq!(status, 201, "{saved}");
 
-    let log = server.log.clone();
-    with_browser_prefs(
+    on_dashboard_notifying(
         &sandbox,
-        notifications_granted(),
-        move |client| async move {
-            goto_dashboard(&client, &base).await;
-            wait_css(&client, "html[data-push='ready']", 30, &log).await;
+        &server,
+        "html[data-push='ready']",
+        move |client, base, log| async move {
             let scope = format!("{base}/");
             let controlled = client
                 .execute(
@@ -163,9 +171,7 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .expect("open the panel");
             let listed = wait_css(&client, "li.push-device", 10, &log).await;
             assert!(listed.text().await.unwrap().contains("test phone"));
-            let png = client.screenshot().await.expect("take a screenshot");
-            std::fs::write(crate::browser::artifacts_dir().join("push-panel.png"), png)
-                .expect("save the screenshot");
+            screenshot(&client, "push-panel").await;
 
             // A push through DevTools, as a push service would hand it to the browser.
             let mut cdp = Cdp::connect(&page_socket(&client, &base).await).await;
@@ -232,13 +238,7 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .await,
                 "the revoked device is still listed"
             );
-            let (_, listed) = support::call(
-                reqwest::Method::GET,
-                &format!("{base}/api/push/subscriptions"),
-                None,
-            )
-            .await;
-            assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+            assert_no_devices(&base).await;
 
             // "This device": headless Chromium has no push service to subscribe with (its
             // subscribe never answers here), so after notify.js's 30 s the switch must come back
@@ -266,13 +266,7 @@ async fn a_pushed_message_shows_a_notification_and_a_device_can_be_revoked() {
                 .await
                 .unwrap_or_default()
         );
-            let (_, listed) = support::call(
-                reqwest::Method::GET,
-                &format!("{base}/api/push/subscriptions"),
-                None,
-            )
-            .await;
-            assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+            assert_no_devices(&base).await;
         },
     )
     .await;

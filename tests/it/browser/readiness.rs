@@ -3,10 +3,12 @@
 //! green without a reload; a lost login → red after Re-check → green again. Desktop and
 //! 375 px.
 
-use crate::browser::{artifacts_dir, click, load, start_gets_enabled, wait_css, with_browser};
+use crate::browser::{
+    assert_disabled_because, click, fits_width, load, screenshot, start_gets_enabled, wait_css,
+    with_browser,
+};
 use crate::support;
 
-use serde_json::json;
 use support::{start_server, trusted_project};
 
 // One walk through the states, as a user sees them.
@@ -25,13 +27,13 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
 
         let pill = wait_css(&client, ".host-readiness-pill.blocked", 40, &log).await;
         assert_eq!(pill.text().await.unwrap(), "● 1 problem");
-        let start = wait_css(&client, "[data-project='alpha'] button.start", 5, &log).await;
-        assert!(
-            start.attr("disabled").await.unwrap().is_some(),
-            "Start is disabled"
-        );
-        let title = start.attr("title").await.unwrap().unwrap_or_default();
-        assert!(title.starts_with("claude not found"), "{title}");
+        assert_disabled_because(
+            &client,
+            "[data-project='alpha'] button.start",
+            "claude not found",
+            &log,
+        )
+        .await;
 
         // The fix is one click away: the note under the card opens the panel.
         click(
@@ -48,24 +50,14 @@ async fn the_pill_turns_red_without_claude_and_green_once_installed() {
         )
         .await;
         assert!(row.text().await.unwrap().contains("Install Claude Code"));
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("readiness-red-desktop.png"), png).unwrap();
+        screenshot(&client, "readiness-red-desktop").await;
 
         client.set_window_size(375, 812).await.unwrap();
-        let fits = client
-            .execute(
-                "return document.documentElement.scrollWidth <= window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            fits,
-            json!(true),
+        assert!(
+            fits_width(&client).await,
             "horizontal scrolling at 375 px with the panel open"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("readiness-red-phone.png"), png).unwrap();
+        screenshot(&client, "readiness-red-phone").await;
 
         // Installed: green without a reload (the server notices the binary by itself).
         fake();

@@ -4,7 +4,8 @@
 //! a file changed behind the sheet offers Reload and Overwrite; the same at 375 px.
 
 use crate::browser::{
-    artifacts_dir, click, load_marked, still_marked, text_of, until, wait_css, with_browser,
+    alpha_badge_shows, click, load_marked, screenshot, still_marked, text_of, until,
+    untrusted_project, wait_css, with_browser,
 };
 use crate::support;
 
@@ -72,8 +73,7 @@ async fn open_sheet(client: &Client, log: &Path) {
 #[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[]);
+    let (sandbox, alpha) = untrusted_project("alpha", &[]);
     transcript(&sandbox, &alpha);
     write_config(&sandbox, FILE);
     let server = start_server(&sandbox, None, &[], &[]);
@@ -113,13 +113,8 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
             text_of(&client, ".settings-tier.basic .settings-status.saved", &log).await,
             "Saved — applied live: usage.currency, usage.fx_rate"
         );
-        let live = until(
-            &client,
-            "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
-             return !!b && b.textContent === '≈EUR 0.20' && window.__clausterMark === 1",
-            20,
-        )
-        .await;
+        let live =
+            alpha_badge_shows(&client, "≈EUR 0.20", 20).await && still_marked(&client).await;
         assert!(live, "the badge did not change live: {}", text_of(&client, badge, &log).await);
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("currency: EUR   # agreed with finance"), "{text}");
@@ -168,8 +163,7 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
         wait_css(&client, ".settings-tier.basic .settings-status.saved", 10, &log).await;
         assert!(std::fs::read_to_string(&file).unwrap().contains("capacity: 12"));
         assert!(still_marked(&client).await, "the page reloaded");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("settings-desktop.png"), png).unwrap();
+        screenshot(&client, "settings-desktop").await;
 
         // Phones: the sheet fills the screen without horizontal scrolling, and saves.
         client.set_window_size(375, 812).await.unwrap();
@@ -188,17 +182,10 @@ async fn the_settings_sheet_applies_live_reports_restarts_and_handles_conflicts(
         type_into(&client, &field("usage.currency", "input"), "GBP").await;
         click(&client, ".settings-tier.basic .settings-save", &log).await;
         wait_css(&client, ".settings-tier.basic .settings-status.saved.live", 10, &log).await;
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("settings-375.png"), png).unwrap();
+        screenshot(&client, "settings-375").await;
         click(&client, ".settings-close", &log).await;
         assert!(
-            until(
-                &client,
-                "const b = document.querySelector(\"[data-project='alpha'] .usage-badge .amount\"); \
-                 return !!b && b.textContent === '≈GBP 0.20'",
-                20,
-            )
-            .await,
+            alpha_badge_shows(&client, "≈GBP 0.20", 20).await,
             "the badge did not follow the second live change"
         );
         client.set_window_size(1280, 900).await.unwrap();

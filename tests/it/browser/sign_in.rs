@@ -4,28 +4,17 @@
 //! right code turns the pill green without a reload → the typed sign-out turns it red again.
 
 use crate::browser::{
-    artifacts_dir, click, load, start_gets_enabled, until, wait_css, with_browser,
+    assert_disabled_because, click, fits_width, load, screenshot, start_gets_enabled, until,
+    wait_css, with_browser,
 };
 use crate::support;
 
-use serde_json::json;
 use support::{serve_claude, serve_fake, trusted_project};
 
 async fn type_into(client: &fantoccini::Client, css: &str, text: &str, log: &std::path::Path) {
     let input = wait_css(client, css, 10, log).await;
     input.clear().await.unwrap();
     input.send_keys(text).await.unwrap();
-}
-
-async fn fits_375(client: &fantoccini::Client) -> bool {
-    client
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth",
-            vec![],
-        )
-        .await
-        .unwrap()
-        == json!(true)
 }
 
 // One walk, as a user meets it.
@@ -52,13 +41,13 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         click(&client, ".host-readiness-pill", &log).await;
 
         // No claude: the panel's Start is disabled, with the reason.
-        let start = wait_css(&client, "#host-readiness-panel .start-sign-in", 10, &log).await;
-        assert!(
-            start.attr("disabled").await.unwrap().is_some(),
-            "Start disabled"
-        );
-        let title = start.attr("title").await.unwrap().unwrap_or_default();
-        assert!(title.starts_with("claude not found"), "{title}");
+        assert_disabled_because(
+            &client,
+            "#host-readiness-panel .start-sign-in",
+            "claude not found",
+            &log,
+        )
+        .await;
         let reason = wait_css(&client, ".sign-in .sign-in-blocked", 5, &log).await;
         assert!(reason.text().await.unwrap().starts_with("claude not found"));
 
@@ -108,8 +97,7 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         );
         let found = crate::browser::polish::axe_serious(&client).await;
         assert!(found.is_empty(), "axe with the sign-in open: {found:#?}");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("sign-in-link-desktop.png"), png).unwrap();
+        screenshot(&client, "sign-in-link-desktop").await;
         type_into(&client, "input[name='sign-in-code']", "wrong-code", &log).await;
         click(&client, ".sign-in .send-code", &log).await;
         let outcome = wait_css(&client, ".sign-in-outcome.outcome-wrong_code", 60, &log).await;
@@ -122,9 +110,8 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
         click(&client, ".sign-in .start-over", &log).await;
         click(&client, "#host-readiness-panel .start-sign-in", &log).await;
         wait_css(&client, ".sign-in .sign-in-link", 40, &log).await;
-        assert!(fits_375(&client).await, "horizontal scrolling at 375 px");
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("sign-in-link-phone.png"), png).unwrap();
+        assert!(fits_width(&client).await, "horizontal scrolling at 375 px");
+        screenshot(&client, "sign-in-link-phone").await;
         type_into(&client, "input[name='sign-in-code']", "right-code", &log).await;
         click(&client, ".sign-in .send-code", &log).await;
         wait_css(&client, ".sign-in-outcome.outcome-signed_in", 60, &log).await;
@@ -133,8 +120,7 @@ async fn signing_claude_in_and_out_from_the_panel_turns_the_pill_without_a_reloa
             start_gets_enabled(&client, "alpha").await,
             "Start Claude enabled once signed in"
         );
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("sign-in-done-phone.png"), png).unwrap();
+        screenshot(&client, "sign-in-done-phone").await;
 
         // Sign out: only once the words are typed.
         client.set_window_size(1280, 900).await.unwrap();
@@ -199,8 +185,7 @@ async fn the_long_lived_token_is_shown_once_with_copy_and_its_warning() {
         let found = crate::browser::polish::axe_serious(&client).await;
         assert!(found.is_empty(), "axe with the token shown: {found:#?}");
         wait_css(&client, ".host-readiness-pill.ready", 5, &log).await;
-        let png = client.screenshot().await.expect("take a screenshot");
-        std::fs::write(artifacts_dir().join("sign-in-token-desktop.png"), png).unwrap();
+        screenshot(&client, "sign-in-token-desktop").await;
         // Once: after Start over it is gone, and the server has no copy left to give.
         click(&client, ".sign-in .start-over", &log).await;
         assert!(

@@ -10,8 +10,7 @@ use super::*;
 #[allow(clippy::too_many_lines)] // one journey through the viewer, one browser
 async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
     const SESSION: &str = "5b2f0a4e-1c1d-4f7e-9a55-3d0f5e6a7b10";
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
+    let (sandbox, alpha) = untrusted_project("alpha", &[".git"]);
     let dir = sandbox.claude_project_dir(&alpha);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{SESSION}.jsonl"));
@@ -97,32 +96,15 @@ async fn the_transcript_viewer_follows_a_live_session_on_desktop_and_phone() {
         )
         .await;
         assert!(all, "show all did not load the whole output");
-        client
-            .screenshot()
-            .await
-            .map(|png| std::fs::write(artifacts_dir().join("transcript-desktop.png"), png))
-            .unwrap()
-            .unwrap();
+        screenshot(&client, "transcript-desktop").await;
 
         // The deep link survives a reload, on a phone too.
         client.set_window_size(375, 812).await.unwrap();
         client.refresh().await.unwrap();
         wait_css(&client, "main[data-socket='open']", 15, &log).await;
         wait_css(&client, "[data-turn='7']", 5, &log).await;
-        let fits = client
-            .execute(
-                "return document.documentElement.scrollWidth <= window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(fits, json!(true), "horizontal scrolling at 375 px");
-        client
-            .screenshot()
-            .await
-            .map(|png| std::fs::write(artifacts_dir().join("transcript-375.png"), png))
-            .unwrap()
-            .unwrap();
+        assert!(fits_width(&client).await, "horizontal scrolling at 375 px");
+        screenshot(&client, "transcript-375").await;
         client.set_window_size(1280, 900).await.unwrap();
     })
     .await;
