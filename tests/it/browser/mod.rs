@@ -129,16 +129,24 @@ pub(crate) async fn wait_css(
     seconds: u64,
     log: &Path,
 ) -> fantoccini::elements::Element {
-    match client
-        .wait()
-        .at_most(Duration::from_secs(seconds))
-        .for_element(Locator::Css(css))
-        .await
-    {
-        Ok(element) => element,
-        Err(err) => {
-            let logs = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("`{css}` never appeared ({err}); server log:\n{logs}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client
+            .wait()
+            .at_most(left)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => return element,
+            // A navigation under way aborts the lookup ("aborted by navigation", "target
+            // navigated"): the page that follows is searched again, within the same deadline.
+            Err(err)
+                if !left.is_zero() && err.to_string().to_ascii_lowercase().contains("navigat") => {}
+            Err(err) => {
+                let logs = std::fs::read_to_string(log).unwrap_or_default();
+                panic!("`{css}` never appeared ({err}); server log:\n{logs}");
+            }
         }
     }
 }
