@@ -52,7 +52,8 @@ impl Expected {
         self.input + self.output + self.cache_5m + self.cache_1h + self.cache_read
     }
 
-    fn add(&mut self, other: &Expected) {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Expected) {
         self.files += other.files;
         self.messages += other.messages;
         self.duplicates += other.duplicates;

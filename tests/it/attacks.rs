@@ -137,12 +137,8 @@ fn write_config(sandbox: &Sandbox, yaml: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_logins_verify_at_most_five_in_bounded_memory() {
     let sandbox = Sandbox::new();
-    let hash = hash_password(&sandbox, PASSWORD);
+    let hash = support::password_config(&sandbox, PASSWORD, "");
     assert!(hash.contains("m=65536"), "{hash}");
-    write_config(
-        &sandbox,
-        &format!("auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"),
-    );
     let server = start_server(&sandbox, None, &[], &[]);
     let probe = HealthProbe::start(&server.base);
     let mut attempts = tokio::task::JoinSet::new();
@@ -621,13 +617,7 @@ async fn a_cross_site_form_through_the_proxy_is_refused() {
         .cloned()
         .expect("an auth check");
     assert_eq!(auth["status"], "fail", "{auth}");
-    assert!(
-        auth["detail"]
-            .as_str()
-            .unwrap()
-            .contains("auth.allowed_origins"),
-        "{auth}"
-    );
+    support::assert_field_contains(&auth, "detail", "auth.allowed_origins");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,21 +653,9 @@ async fn every_websocket_closes_at_logout() {
     )
     .await;
     let origin = server.base.clone();
-    let login = client()
-        .post(format!("{}/login", server.base))
-        .header("origin", &origin)
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let login = support::log_in(&client(), &server.base, PASSWORD).await;
     assert_eq!(login.status(), 303);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = support::cookie_set_by(&login);
     let api = |method: reqwest::Method, path: &str, body: Value| {
         client()
             .request(method, format!("{}{path}", server.base))

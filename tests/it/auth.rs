@@ -13,8 +13,8 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Answer, Sandbox, Server, clauster_bin, hash_password, hex, sha256_hex, start_server,
-    write_config,
+    Answer, Sandbox, Server, clauster_bin, hash_password, hex, password_config, sha256_hex,
+    start_server, write_config,
 };
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -103,16 +103,6 @@ async fn handshake(server: &Server, path: &str, headers: &[(&str, &str)]) -> Res
     }
 }
 
-fn password_config(sandbox: &Sandbox, extra: &str) {
-    let hash = hash_password(sandbox, PASSWORD);
-    write_config(
-        sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{extra}"
-        ),
-    );
-}
-
 /// The nonce of a CSP header.
 fn csp_nonce(answer: &Answer) -> String {
     let csp = answer.header("content-security-policy");
@@ -125,7 +115,7 @@ fn csp_nonce(answer: &Answer) -> String {
 async fn fail_closed_login_sessions_and_logout() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let server = start_server(&sandbox, None, &[], &[]);
     let origin = origin(&server);
 
@@ -360,7 +350,7 @@ fn a_short_session_secret_refuses_startup_and_stays_untouched() {
 #[tokio::test]
 async fn the_login_throttle_keys_on_the_socket_peer() {
     let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let server = start_server(&sandbox, None, &[], &[]);
     let origin = origin(&server);
     for attempt in 0..5 {
@@ -684,13 +674,7 @@ async fn headers_body_limits_and_ui_only_routes() {
 
     // HSTS and the Secure flag with cookie_secure: always; UI-only routes 404 before auth.
     let secure = Sandbox::new();
-    let hash = hash_password(&secure, PASSWORD);
-    write_config(
-        &secure,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n  cookie_secure: always\n"
-        ),
-    );
+    let hash = password_config(&secure, PASSWORD, "  cookie_secure: always\n");
     let https = start_server(&secure, None, &[], &[]);
     let ok = login(&https, PASSWORD, Some(&https.base)).await;
     assert!(ok.header("set-cookie").contains("; Secure"));
@@ -745,7 +729,7 @@ fn hash_password_refuses_an_empty_or_mismatched_entry() {
 async fn the_cli_uses_the_control_socket_without_credentials() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    password_config(&sandbox, "ui:\n  enabled: false\n");
+    password_config(&sandbox, PASSWORD, "ui:\n  enabled: false\n");
     let server = start_server(&sandbox, None, &[], &[]);
     let (code, out, err) = cli(&sandbox, &["status", "--json"], "");
     assert_eq!(code, 0, "{err}");
@@ -763,7 +747,7 @@ async fn the_cli_uses_the_control_socket_without_credentials() {
 async fn logout_closes_cookie_authenticated_event_sockets() {
     use futures_util::StreamExt as _;
     let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let server = start_server(&sandbox, None, &[], &[]);
     let origin = origin(&server);
     let cookie = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
@@ -808,7 +792,7 @@ async fn logout_closes_cookie_authenticated_event_sockets() {
 #[tokio::test]
 async fn sessions_survive_a_restart_with_the_configured_secret() {
     let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let secret = "0123456789abcdef0123456789abcdef-env";
     let env = [("CLAUSTER_SESSION_SECRET", secret)];
     let first = start_server(&sandbox, None, &[], &env);
@@ -860,7 +844,7 @@ async fn a_session_steps_up_with_its_password() {
     use base64::Engine as _;
 
     let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let server = start_server(&sandbox, None, &[], &[]);
     let origin = origin(&server);
     let session = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);

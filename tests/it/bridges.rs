@@ -220,10 +220,10 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
         (200, &json!("stopped")),
         "{stopped}"
     );
-    let gone = wait_for(Duration::from_secs(5), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "the re-parented bridge survived its stop");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(5)),
+        "the re-parented bridge survived its stop"
+    );
 }
 
 #[tokio::test]
@@ -235,10 +235,7 @@ async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
     server.child.0.kill().unwrap();
     server.child.0.wait().unwrap();
     nix_kill(pid);
-    let gone = wait_for(Duration::from_secs(5), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some());
+    assert!(support::ends_within(pid, Duration::from_secs(5)));
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (_, listed) = server.get("/api/instances").await;
@@ -492,17 +489,7 @@ where
 
 #[tokio::test]
 async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
-    let real = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/tools/npm/node_modules/.bin/claude")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        real.exists(),
-        "the real claude is not installed; run `cargo xtask setup`"
-    );
+    let real = crate::real_claude::real_claude();
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(&sandbox, Some(&real), &[], &[]);
     let started_at = std::time::Instant::now();
@@ -515,12 +502,10 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
     );
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(body["error_kind"], "not_logged_in");
-    assert!(
-        body["error_detail"]
-            .as_str()
-            .unwrap()
-            .contains("You must be logged in to use Remote Control"),
-        "{body}"
+    support::assert_field_contains(
+        &body,
+        "error_detail",
+        "You must be logged in to use Remote Control",
     );
 }
 
@@ -536,10 +521,10 @@ async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
     );
     assert_eq!(body["error_kind"], "poisoned_session");
     let pid = body["bridge_pid"].as_i64().unwrap();
-    let gone = wait_for(Duration::from_secs(10), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "a poisoned bridge is terminated");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(10)),
+        "a poisoned bridge is terminated"
+    );
 }
 
 #[tokio::test]

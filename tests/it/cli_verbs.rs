@@ -37,7 +37,7 @@ fn sessions_come_from_the_servers_poll_with_every_attribution() {
     ];
     let server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let started = clauster(&sandbox, &["start", "alpha", "--json"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     let outcome: Value = serde_json::from_slice(&started.stdout).unwrap();
     let pid = outcome["bridge_pid"].as_i64().unwrap();
     let instance_id = outcome["instance_id"].as_str().unwrap().to_owned();
@@ -128,7 +128,7 @@ fn without_a_server_sessions_runs_the_agents_command_once() {
             ("FAKE_CLAUDE_AGENTS", &items),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    support::assert_exit(&out, 0);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["attribution"], "external");
@@ -189,7 +189,7 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let plain = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    support::assert_exit(&plain, 0);
     assert!(
         text(&plain.stdout).ends_with("(alpha) mode=standard status=starting\n"),
         "{}",
@@ -205,7 +205,7 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
     );
 
     let waited = clauster(&sandbox, &["start", "alpha", "--wait"], &env);
-    assert_eq!(waited.status.code(), Some(0), "{}", text(&waited.stderr));
+    support::assert_exit(&waited, 0);
     let out = text(&waited.stdout);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -228,7 +228,7 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
         &["resume", "alpha", "--fresh", "--wait", "--json"],
         &env,
     );
-    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    support::assert_exit(&resumed, 0);
     let outcome: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(outcome["status"], "running", "{outcome}");
     assert_eq!(outcome["created"], true, "{outcome}");
@@ -527,7 +527,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let started = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     let listing = || text(&clauster(&sandbox, &["status", "--json"], &env).stdout);
     let before = listing();
 
@@ -557,7 +557,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     );
     // The cap of one running bridge: attempted and failed.
     let capped = clauster(&sandbox, &["start", "gamma"], &env);
-    assert_eq!(capped.status.code(), Some(1), "{}", text(&capped.stderr));
+    support::assert_exit(&capped, 1);
     assert_eq!(text(&capped.stdout), "");
     for verb in ["stop", "resume", "forget", "open", "logs"] {
         refused(&clauster(&sandbox, &[verb, "nope"], &env), 2, "nope");
@@ -566,7 +566,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     refused(&clauster(&sandbox, &["forget", "alpha"], &env), 1, "");
     // An already running bridge is not an error.
     let again = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    support::assert_exit(&again, 0);
     assert!(
         text(&again.stdout).starts_with("already running: "),
         "{}",
@@ -581,7 +581,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
         Some(0)
     );
     let forgot = clauster(&sandbox, &["forget", "alpha", "--json"], &env);
-    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
+    support::assert_exit(&forgot, 0);
     let answer: Value = serde_json::from_slice(&forgot.stdout).unwrap();
     assert_eq!(answer["forgotten"], true, "{answer}");
     let empty = clauster(&sandbox, &["status"], &env);
@@ -595,7 +595,7 @@ fn an_empty_projects_root_says_so_on_stderr() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.projects_root()).unwrap();
     let out = clauster(&sandbox, &["projects"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    support::assert_exit(&out, 0);
     assert_eq!(text(&out.stdout), "");
     assert_eq!(text(&out.stderr), "No projects found.\n");
     let json = clauster(&sandbox, &["projects", "--json"], &[]);
@@ -610,7 +610,7 @@ fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
         ("hash-metrics-token", "metrics_token_hash"),
     ] {
         let out = clauster(&sandbox, &[verb], &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        support::assert_exit(&out, 0);
         let stdout = text(&out.stdout);
         let token = stdout.trim_end();
         assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -627,7 +627,7 @@ fn run_refuses_a_port_in_use_with_exit_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = clauster(&sandbox, &["run", "--port", &port], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    support::assert_exit(&out, 2);
     assert!(
         text(&out.stderr).contains(&format!(
             "clauster: error: cannot listen on 127.0.0.1:{port}: "
@@ -649,7 +649,7 @@ fn open_without_a_link_yet_is_exit_2() {
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let started = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     assert!(text(&started.stdout).ends_with("status=starting\n"));
     refused(
         &clauster(&sandbox, &["open", "alpha"], &env),

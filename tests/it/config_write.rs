@@ -701,33 +701,14 @@ async fn a_cookie_session_writes_only_after_the_step_up() {
     const PASSWORD: &str = "correct horse battery";
     let sandbox = Sandbox::new();
     trusted_alpha(&sandbox);
-    let hash = hash_password(&sandbox, PASSWORD);
-    write_config(
-        &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\nconfig_write:\n  enabled: true\n"
-        ),
-    );
+    support::password_config(&sandbox, PASSWORD, "config_write:\n  enabled: true\n");
     let server = start_server(&sandbox, None, &[], &[]);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let origin = server.base.clone();
-    let login = client
-        .post(format!("{}/login", server.base))
-        .header("origin", &origin)
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let session = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = support::cookie_set_by(&support::log_in(&client, &server.base, PASSWORD).await);
     let write = |cookie: String| {
         client
             .put(format!("{}/api/config-write/permissions", server.base))
@@ -761,13 +742,7 @@ async fn a_cookie_session_writes_only_after_the_step_up() {
         .send()
         .await
         .unwrap();
-    let elevation = elevated.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let elevation = support::cookie_set_by(&elevated);
     let granted = write(format!("{session}; {elevation}")).await.unwrap();
     assert_eq!(granted.status().as_u16(), 200);
 }
@@ -781,15 +756,7 @@ async fn claude_json_writes_wait_for_the_engines_lock() {
     let server = start_server(&sandbox, None, &[], ON_WITH_USER);
     let api = Api { server: &server };
     let global = sandbox.home().join(".claude.json");
-    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
     let before = std::fs::read(&global).unwrap();
     let add = json!({"scope": "user", "confirm": "USER SCOPE", "op": "add", "name": "docs",
         "entry": {"type": "http", "url": "https://docs.example/mcp"}});

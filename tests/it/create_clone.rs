@@ -153,12 +153,7 @@ async fn create_an_empty_project_and_one_with_git_init() {
     assert!(sandbox.projects_root().join("beta_2/.git/HEAD").is_file());
 
     let (_, listed) = get(&url).await;
-    let names: Vec<&str> = listed
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|p| p["name"].as_str().expect("a name"))
-        .collect();
+    let names = support::texts_of(&listed, "name");
     assert_eq!(names, ["alpha", "beta_2"]);
 }
 
@@ -1006,12 +1001,7 @@ async fn jobs_are_capped_listed_reattached_and_cancelled() {
     assert_eq!(status, 409);
 
     let (_, active) = get(&format!("{}/api/projects/clone/active", server.base)).await;
-    let names: Vec<&str> = active["jobs"]
-        .as_array()
-        .expect("jobs")
-        .iter()
-        .map(|j| j["name"].as_str().expect("name"))
-        .collect();
+    let names = support::texts_of(&active["jobs"], "name");
     assert_eq!(names, ["one", "three", "two"]);
     assert!(
         !active.to_string().contains("git://"),

@@ -72,16 +72,6 @@ async fn a_standard_bridge_holds_only_its_own_descriptors() {
     );
 }
 
-async fn instance(base: &str, id: &str) -> Value {
-    call(
-        reqwest::Method::GET,
-        &format!("{base}/api/instances/{id}"),
-        None,
-    )
-    .await
-    .1
-}
-
 #[tokio::test]
 async fn a_keeper_and_its_pty_bridge_hold_only_their_own_descriptors() {
     let (sandbox, claude, inherited) = setup();
@@ -99,16 +89,10 @@ async fn a_keeper_and_its_pty_bridge_hold_only_their_own_descriptors() {
         .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().expect("an id").to_owned();
-    let base = server.base.clone();
-    let mut running = Value::Null;
-    for _ in 0..200 {
-        running = instance(&base, &id).await;
-        if running["status"] == "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(running["status"], "running", "{running}\n{}", server.log());
+    let running = support::wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
     let keeper = running["keeper_pid"].as_i64().expect("a keeper pid");
     let bridge = running["bridge_pid"].as_i64().expect("a bridge pid");
 

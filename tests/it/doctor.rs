@@ -417,12 +417,7 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
     let (status, report) = server.get("/api/doctor").await;
     assert_eq!(status, 200, "{report} {}", server.log());
     assert_eq!(report["ok"], true, "{report}");
-    let names: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = support::texts_of(&report["checks"], "name");
     assert_eq!(names, ROWS[..17]);
     assert_eq!(
         status_and_detail(&report, "claude"),
@@ -731,12 +726,7 @@ fn the_default_projects_root_is_created_with_a_warning() {
             ("CLAUSTER_PORT", &free_port().to_string()),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_exit(&out, 0);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         status_and_detail(&report, "projects_root"),

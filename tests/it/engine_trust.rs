@@ -343,18 +343,9 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
     config["remoteDialogSeen"] = json!(true);
     std::fs::write(sandbox.home().join(".claude.json"), config.to_string()).unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let lock_file = support::torture::claude_json_lock(
-        &sandbox.state_dir(),
-        &sandbox.home().join(".claude.json"),
-    );
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let global = sandbox.home().join(".claude.json");
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
+    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
 
     let base = server.base.clone();
     let started = Instant::now();
@@ -809,10 +800,10 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
     })
     .await;
     assert_eq!(done["intentional_stop"], true, "{done}");
-    let gone = support::wait_for(Duration::from_secs(10), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "the bridge outlived its completed stop");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(10)),
+        "the bridge outlived its completed stop"
+    );
 }
 
 /// A pty instance whose keeper outlives its bridge is still live: Forget refuses it, and Stop
@@ -879,18 +870,9 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
     })
     .await;
     assert!(probed.is_some(), "the probe never finished");
-    let lock_file = support::torture::claude_json_lock(
-        &sandbox.state_dir(),
-        &sandbox.home().join(".claude.json"),
-    );
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let global = sandbox.home().join(".claude.json");
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
+    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
 
     let base = server.base.clone();
     let start = tokio::spawn(async move {
@@ -1288,12 +1270,7 @@ async fn a_start_or_resume_during_a_stop_is_refused_until_it_has_stopped() {
     let (status, refused) =
         post(&server, "/api/instances", Some(json!({"project": "alpha"}))).await;
     assert_eq!(status, 409, "{refused}");
-    assert!(
-        refused["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("is stopping")),
-        "{refused}"
-    );
+    support::assert_field_contains(&refused, "detail", "is stopping");
     let (status, refused) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
     assert_eq!(status, 409, "{refused}");
     let (status, stopped) = stopping.await.expect("the stop request");

@@ -218,13 +218,7 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
     let (_, answer) = post(&server, "code", Some(json!({"code": "wrong-code"}))).await;
     assert_eq!(answer["ok"], false, "{answer}");
     assert_eq!(answer["outcome"], "wrong_code", "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("status code 400"),
-        "{answer}"
-    );
+    support::assert_field_contains(&answer, "message", "status code 400");
     // A finished flow does not block the next one. The flow runs in the state directory,
     // where the fake reads its per-directory knobs: now it cannot reach the network.
     std::fs::write(
@@ -281,14 +275,7 @@ async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_w
     let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
     assert_eq!(status, 200, "{started}");
     let url = started["authorize_url"].as_str().expect("a link");
-    assert!(
-        url.starts_with("https://claude.com/cai/oauth/authorize?"),
-        "{url}"
-    );
-    assert!(
-        url.contains("code_challenge=") && url.contains("state="),
-        "{url}"
-    );
+    support::assert_authorize_url(url);
     let (status, answer) = post(
         &server,
         "code",
@@ -531,12 +518,7 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
         "{answer}"
     );
     assert_eq!(answer["token"], token.as_str(), "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("cannot run Remote Control bridges")),
-        "{answer}"
-    );
+    support::assert_field_contains(&answer, "message", "cannot run Remote Control bridges");
     let frame = flow_frame(&mut socket, "finished").await;
     assert_eq!(frame["outcome"], "token_created");
     assert!(!frame.to_string().contains(&token), "{frame}");
@@ -605,12 +587,7 @@ async fn the_real_setup_token_shows_its_link_and_fails_offline_in_its_own_words(
     let (status, started) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
     assert_eq!(status, 200, "{started}");
     let url = started["authorize_url"].as_str().expect("a link");
-    assert!(
-        url.starts_with("https://claude.com/cai/oauth/authorize?")
-            && url.contains("code_challenge=")
-            && url.contains("state="),
-        "{url}"
-    );
+    support::assert_authorize_url(url);
     let (status, answer) = post(
         &server,
         "code",
@@ -648,13 +625,10 @@ async fn the_long_lived_token_starts_only_after_a_step_up() {
     const PASSWORD: &str = "correct horse battery";
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let hash = support::hash_password(&sandbox, PASSWORD);
-    support::write_config(
+    support::password_config(
         &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n\
-             login_shepherd:\n  enabled: true\n  allow_setup_token: true\n"
-        ),
+        PASSWORD,
+        "login_shepherd:\n  enabled: true\n  allow_setup_token: true\n",
     );
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);

@@ -95,10 +95,10 @@ fn kill_server(mut server: Server) {
 }
 
 fn wait_gone(pid: i64) {
-    let gone = support::wait_for(Duration::from_secs(10), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "process {pid} outlived its SIGKILL");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(10)),
+        "process {pid} outlived its SIGKILL"
+    );
 }
 
 /// The sandbox's live standard bridges, by project directory name.
@@ -221,12 +221,7 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
         detail.starts_with("stopped restarting after 5 failures within 600 s (4 automatic restarts); claude's last words: "),
         "{detail}"
     );
-    assert!(
-        looped["error_hint"]
-            .as_str()
-            .is_some_and(|h| h.contains("Resume")),
-        "{looped:#}"
-    );
+    support::assert_field_contains(&looped, "error_hint", "Resume");
 
     let launches = || {
         std::fs::read_to_string(&argv_log)
@@ -491,13 +486,7 @@ async fn an_automatic_restart_is_refused_beside_a_bridge_started_by_hand() {
             .is_some_and(|n| n.starts_with("automatic launch refused: "))
     })
     .await;
-    assert!(
-        refused["notice"]
-            .as_str()
-            .unwrap()
-            .contains("adopt it first"),
-        "{refused:#}"
-    );
+    support::assert_field_contains(&refused, "notice", "adopt it first");
     assert_eq!(refused["status"], "crashed", "{refused:#}");
     assert_eq!(refused["next_restart_at"], Value::Null, "{refused:#}");
     assert_eq!(refused["launch_count"], 1, "{refused:#}");

@@ -120,11 +120,7 @@ async fn an_unmanaged_bridge_must_be_adopted_and_then_is_managed() {
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     let pid = i64::from(by_hand.0.id());
-    assert!(
-        wait_for(Duration::from_secs(5), || (!process_exists(pid))
-            .then_some(()))
-        .is_some()
-    );
+    assert!(support::ends_within(pid, Duration::from_secs(5)));
 }
 
 #[tokio::test]

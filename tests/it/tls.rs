@@ -417,13 +417,10 @@ async fn https_request(port: u16, cert: &[u8], request: &str) -> String {
 #[tokio::test]
 async fn a_login_over_native_tls_sets_a_secure_cookie_without_the_clear_text_warning() {
     let sandbox = Sandbox::new();
-    let hash = hash_password(&sandbox, "correct horse battery");
-    write_config(
+    support::password_config(
         &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{}",
-            self_signed_config("localhost")
-        ),
+        "correct horse battery",
+        &self_signed_config("localhost"),
     );
     let server = start(&sandbox);
     let port = server.port();
