@@ -265,12 +265,8 @@ async fn planted_project_files_are_read_bounded_or_not_at_all() {
 
 #[tokio::test]
 async fn a_rebound_host_name_is_refused_with_421() {
-    let sandbox = Sandbox::new();
-    write_config(
-        &sandbox,
-        "auth:\n  allowed_origins: ['https://dash.example.net:8443']\n",
-    );
-    let server = start_server(&sandbox, None, &[], &[]);
+    let (_sandbox, server) =
+        support::serve_config("auth:\n  allowed_origins: ['https://dash.example.net:8443']\n");
     let probe = HealthProbe::start(&server.base);
     for host in [
         "evil.example",
@@ -558,12 +554,9 @@ async fn a_slow_body_flood_cannot_lock_everyone_out() {
 
 #[tokio::test]
 async fn a_cross_site_form_through_the_proxy_is_refused() {
-    let sandbox = Sandbox::new();
-    write_config(
-        &sandbox,
+    let (_sandbox, server) = support::serve_config(
         "auth:\n  enabled: true\n  allowed_origins: ['https://dash.example.net']\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    require_hmac: false\n",
     );
-    let server = start_server(&sandbox, None, &[], &[]);
     let probe = HealthProbe::start(&server.base);
     let post = |origin: Option<&str>| {
         let mut request = client()
@@ -873,9 +866,7 @@ fn the_cli_refuses_a_fallback_socket_another_user_owns() {
 
 #[tokio::test]
 async fn translated_ipv6_addresses_cannot_reach_loopback_or_private_hosts() {
-    let sandbox = Sandbox::new();
-    write_config(&sandbox, "clone:\n  allow_private_hosts: true\n");
-    let server = start_server(&sandbox, None, &[], &[]);
+    let (sandbox, server) = support::serve_config("clone:\n  allow_private_hosts: true\n");
     let probe = HealthProbe::start(&server.base);
     for (host, ip) in [
         // Local-use NAT64 (RFC 8215), /96 layout, carrying 127.0.0.1.

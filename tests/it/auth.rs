@@ -607,12 +607,9 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
     }
 
     // From a peer outside trusted_ips the headers are ignored, even without HMAC.
-    let untrusted = Sandbox::new();
-    write_config(
-        &untrusted,
+    let (_untrusted, other) = support::serve_config(
         "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['10.0.0.0/8']\n    require_hmac: false\n",
     );
-    let other = start_server(&untrusted, None, &[], &[]);
     let ignored = get_with(
         &other,
         "/api/projects",
@@ -692,14 +689,9 @@ async fn headers_body_limits_and_ui_only_routes() {
         json!({"detail": "request body too large"})
     );
 
-    let headless = Sandbox::new();
-    write_config(
-        &headless,
-        &format!(
-            "ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"
-        ),
-    );
-    let api_only = start_server(&headless, None, &[], &[]);
+    let (_headless, api_only) = support::serve_config(&format!(
+        "ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"
+    ));
     for path in ["/login", "/", "/api/widget"] {
         let answer = get_with(&api_only, path, &[]).await;
         assert_eq!(answer.status, 404, "{path}");

@@ -84,8 +84,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
     );
 
     // Stop by project name; the bridge exits on its one SIGINT.
-    let (status, stopped) =
-        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["intentional_stop"], true);
@@ -168,7 +167,7 @@ async fn refusals_come_before_anything_is_launched() {
     assert_eq!(status, 403, "{body}");
     let (_, listed) = call(reqwest::Method::GET, &instances, None).await;
     assert_eq!(listed, json!([]), "nothing was launched or recorded");
-    let (status, body) = call(reqwest::Method::GET, &format!("{instances}/zzz"), None).await;
+    let (status, body) = server.get("/api/instances/zzz").await;
     assert_eq!(
         (status, body),
         (404, json!({"detail": "no such instance: zzz"}))
@@ -260,17 +259,16 @@ fn nix_kill(pid: i64) {
 async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     let (sandbox, claude) = setup(None);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
     let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
-    let (_, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    let (_, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(stopped["status"], "stopped");
 
     // The fake's help lists `remote-control --continue`: a resume continues (a reattach,
     // which waits out the 4 s poison grace before it counts as running).
-    let resume = format!("{instances}/{id}/resume");
-    let (status, resumed) = call(reqwest::Method::POST, &resume, None).await;
+    let resume = format!("/api/instances/{id}/resume");
+    let (status, resumed) = server.post_empty(&resume).await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["status"], "running", "{resumed}");
@@ -284,14 +282,14 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     );
 
     // A live instance is returned as it is.
-    let (status, again) = call(reqwest::Method::POST, &resume, None).await;
+    let (status, again) = server.post_empty(&resume).await;
     assert_eq!(
         (status, &again["created"], &again["reason"]),
         (200, &json!(false), &json!("already running"))
     );
 
-    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
-    let (status, fresh) = call(reqwest::Method::POST, &resume, Some(json!({"fresh": true}))).await;
+    server.delete(&format!("/api/instances/{id}")).await;
+    let (status, fresh) = server.post(&resume, json!({"fresh": true})).await;
     // 200 whether or not it launched, as 1.3.2 answers (issue 18); `created` tells.
     assert_eq!((status, &fresh["created"]), (200, &json!(true)), "{fresh}");
     assert_eq!(fresh["status"], "running");
@@ -311,12 +309,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
             json!({"detail": "fresh must be a boolean", "field": "fresh"})
         )
     );
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/nope/resume"),
-        None,
-    )
-    .await;
+    let (status, body) = server.post_empty("/api/instances/nope/resume").await;
     assert_eq!(
         (status, body),
         (
@@ -330,17 +323,13 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
 async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
     let (sandbox, claude) = setup(Some("continue_missing"));
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
     let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
-    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/{id}/resume"),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{id}/resume"))
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["status"], "running", "{resumed}");
     assert_eq!(resumed["resumed_conversation"], false);
@@ -362,12 +351,10 @@ async fn stop_escalates_when_the_bridge_ignores_sigint() {
     )
     .unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
     let (_, started) = server.start_bridge("alpha").await;
     assert_eq!(started["status"], "running", "{started}");
     let pid = started["bridge_pid"].as_i64().unwrap();
-    let (status, stopped) =
-        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
     assert_eq!(
         (status, &stopped["status"]),
         (200, &json!("stopped")),

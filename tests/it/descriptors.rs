@@ -39,8 +39,7 @@ fn in_dir(dir: &Path) -> impl Fn(&str) -> bool + '_ {
 }
 
 fn setup() -> (Sandbox, PathBuf, PathBuf) {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let inherited = sandbox.dir.path().join("left-open-by-the-parent");
     (sandbox, claude, inherited)
 }

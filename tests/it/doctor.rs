@@ -45,8 +45,7 @@ struct Setup {
 /// A sandbox with one trusted project, the fake claude and a config file naming both and a
 /// free port.
 fn setup(extra_yaml: &str) -> Setup {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let config = sandbox.dir.path().join("clauster.yml");
     std::fs::write(
         &config,

@@ -31,8 +31,7 @@ fn read(path: &Path) -> String {
 
 #[tokio::test]
 async fn rotating_a_redacted_log_keeps_the_mirror_history() {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     // One rotated copy: a second rotation of the mirror would push its history out.
     let server = serve_claude(
         &sandbox,

@@ -87,8 +87,7 @@ async fn off_by_default_every_route_is_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_the_log() {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let server = serve_claude(
         &sandbox,
         &claude,
@@ -543,8 +542,7 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
 /// logout` runs and the readiness turns red by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_needs_the_typed_words_and_turns_the_readiness_red() {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await

@@ -46,35 +46,20 @@ fn setup(names: &[&str], yaml: &str) -> (Sandbox, PathBuf) {
     (sandbox, claude)
 }
 
-async fn api(
-    server: &Server,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    call(method, &format!("{}{path}", server.base), body).await
-}
-
 async fn set_policy(server: &Server, project: &str, body: Value) -> Value {
-    let (status, policy) = api(
-        server,
-        reqwest::Method::PUT,
-        &format!("/api/projects/{project}/policy"),
-        Some(body),
-    )
-    .await;
+    let (status, policy) = server
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/projects/{project}/policy"),
+            Some(body),
+        )
+        .await;
     assert_eq!(status, 200, "{policy}");
     policy
 }
 
 async fn policy(server: &Server, project: &str) -> Value {
-    let (status, policy) = api(
-        server,
-        reqwest::Method::GET,
-        &format!("/api/projects/{project}/policy"),
-        None,
-    )
-    .await;
+    let (status, policy) = server.get(&format!("/api/projects/{project}/policy")).await;
     assert_eq!(status, 200, "{policy}");
     policy
 }
@@ -267,13 +252,7 @@ async fn a_users_stop_never_restarts_and_a_start_wants_the_project_again() {
     let started = start(&server, "alpha").await;
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let pid = started["bridge_pid"].as_i64().unwrap();
-    let (status, stopped) = api(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/instances/{id}"),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     wait_gone(pid);
     let stopped = wait_instance(&server, &id, Duration::from_secs(10), |i| {
@@ -295,16 +274,12 @@ async fn a_users_stop_never_restarts_and_a_start_wants_the_project_again() {
         "a bridge came back after a user's Stop"
     );
     // Kept but unwanted: a by-hand bring-up leaves it alone.
-    let (status, kept) = api(&server, reqwest::Method::POST, "/api/kept/start", None).await;
+    let (status, kept) = server.post_empty("/api/kept/start").await;
     assert_eq!((status, kept), (200, json!({"projects": []})));
 
-    let (status, resumed) = api(
-        &server,
-        reqwest::Method::POST,
-        &format!("/api/instances/{id}/resume"),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{id}/resume"))
+        .await;
     assert!(status == 200 || status == 201, "{resumed}");
     assert_eq!(policy(&server, "alpha").await["wanted"], true);
 }
@@ -327,13 +302,7 @@ async fn a_reboot_brings_the_kept_projects_back_each_once() {
         assert_eq!(started["status"], "running", "{started}");
         ids.push(started["instance_id"].as_str().unwrap().to_owned());
     }
-    let (status, _) = api(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/instances/{}", ids[3]),
-        None,
-    )
-    .await;
+    let (status, _) = server.delete(&format!("/api/instances/{}", ids[3])).await;
     assert_eq!(status, 200);
     wait_instance(&server, &ids[3], Duration::from_secs(10), |i| {
         i["status"] == "stopped"
@@ -384,7 +353,7 @@ async fn a_reboot_brings_the_kept_projects_back_each_once() {
         })
         .await;
     }
-    let (status, kept) = api(&server, reqwest::Method::POST, "/api/kept/start", None).await;
+    let (status, kept) = server.post_empty("/api/kept/start").await;
     assert_eq!((status, kept), (200, json!({"projects": []})));
     assert_eq!(bridges_of(&sandbox), running);
 }
@@ -512,13 +481,12 @@ async fn a_killed_pty_bridge_comes_back_in_pty_mode_with_continue() {
         &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
     );
     set_policy(&server, "alpha", json!({"restart": "on-failure"})).await;
-    let (status, started) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/instances",
-        Some(json!({"project": "alpha", "resume_mode": "pty"})),
-    )
-    .await;
+    let (status, started) = server
+        .post(
+            "/api/instances",
+            json!({"project": "alpha", "resume_mode": "pty"}),
+        )
+        .await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let first = wait_instance(&server, &id, Duration::from_secs(30), |i| {

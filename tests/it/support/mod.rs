@@ -355,6 +355,15 @@ pub fn trusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
     (sandbox, project)
 }
 
+/// A fresh sandbox whose `clauster.yml` is `yaml`, served with no `claude`: the sandbox (keep
+/// it bound for the whole test) and the server.
+pub fn serve_config(yaml: &str) -> (Sandbox, Server) {
+    let sandbox = Sandbox::new();
+    write_config(&sandbox, yaml);
+    let server = start_server(&sandbox, None, &[], &[]);
+    (sandbox, server)
+}
+
 /// [`start_server`] with the fake `claude` installed (see [`fake_claude`]) as the bridge
 /// binary, no extra `run` arguments and `env` on top.
 pub fn serve_fake(sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
