@@ -40,6 +40,15 @@ enum Next {
     Closed(u16, String),
 }
 
+/// Reads past any lines to the close frame: its code and reason.
+async fn close_after_lines(socket: &mut Socket, server: &Server) -> (u16, String) {
+    loop {
+        if let Next::Closed(code, reason) = next(socket, server).await {
+            return (code, reason);
+        }
+    }
+}
+
 async fn next(socket: &mut Socket, server: &Server) -> Next {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
@@ -149,29 +158,19 @@ async fn the_debug_log_streams_sanitized_and_live() {
     // Stopping the bridge ends the tail with 1000 `bridge ended`.
     let (status, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
     assert_eq!(status, 200, "{stopped}");
-    loop {
-        match next(&mut socket, &server).await {
-            Next::Line(_) => {}
-            Next::Closed(code, reason) => {
-                assert_eq!((code, reason.as_str()), (1000, "bridge ended"));
-                break;
-            }
-        }
-    }
+    assert_eq!(
+        close_after_lines(&mut socket, &server).await,
+        (1000, "bridge ended".to_owned())
+    );
 
     // A dead instance: the window, then the same close.
     let mut dead = connect(&server, &id).await;
     let window = lines_until(&mut dead, &server, |l| l.contains("appended by the test")).await;
     assert!(!window.is_empty());
-    loop {
-        match next(&mut dead, &server).await {
-            Next::Line(_) => {}
-            Next::Closed(code, reason) => {
-                assert_eq!((code, reason.as_str()), (1000, "bridge ended"));
-                break;
-            }
-        }
-    }
+    assert_eq!(
+        close_after_lines(&mut dead, &server).await,
+        (1000, "bridge ended".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -188,11 +187,6 @@ async fn an_unknown_instance_closes_with_1008() {
     }
 }
 
-fn mode_of(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
 #[tokio::test]
 async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redacted_mirror() {
     let (sandbox, claude) = setup();
@@ -207,7 +201,10 @@ async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redact
     let raw = PathBuf::from(started["bridge_raw_log_path"].as_str().expect("a raw log"));
     let public = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
     assert!(raw.to_string_lossy().ends_with(".raw.log"), "{raw:?}");
-    assert_eq!((mode_of(&raw), mode_of(&public)), (0o600, 0o600));
+    assert_eq!(
+        (support::file_mode(&raw), support::file_mode(&public)),
+        (0o600, 0o600)
+    );
     // claude wrote the raw log verbatim; the mirror catches up as lines are written.
     let mirrored = support::wait_for(Duration::from_secs(5), || {
         let text = std::fs::read_to_string(&public).ok()?;
@@ -238,7 +235,7 @@ async fn without_redaction_there_is_one_verbatim_private_log() {
         "{started}"
     );
     let log = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
-    assert_eq!(mode_of(&log), 0o600);
+    assert_eq!(support::file_mode(&log), 0o600);
     let text = std::fs::read_to_string(&log).unwrap();
     let session = started["starter_session_id"].as_str().unwrap();
     assert!(text.contains(session), "{text}");
@@ -288,7 +285,7 @@ async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
     }
     assert!(!PathBuf::from(format!("{}.2", log.display())).exists());
     assert_eq!(
-        mode_of(&PathBuf::from(format!("{}.1", log.display()))),
+        support::file_mode(&PathBuf::from(format!("{}.1", log.display()))),
         0o600
     );
 
