@@ -204,6 +204,9 @@ fn measure_server(
 /// Which of a server's figures a row shows.
 type Pick = fn(&ServerRuns) -> &Runs;
 
+/// A server row: its measure, unit, figure and target (the target applies at N=1000 only).
+type ServerRow<'a> = (&'a str, Unit, Pick, Option<(&'a str, f64)>);
+
 fn pick(
     result: &Result<ServerRuns, String>,
     get: impl Fn(&ServerRuns) -> &Runs,
@@ -238,7 +241,7 @@ fn server_rows(opts: &Options, rows: &mut Vec<Row>) {
         let big = n == 1000;
         let rss_after = format!("RSS after {requests} requests");
         let mib = |n: f64| n * 1_048_576.0;
-        let table: [(&str, Unit, Pick, Option<(&str, f64)>); 8] = [
+        let table: [ServerRow; 8] = [
             (
                 "Cold start → first 200 /healthz",
                 Unit::Ms,

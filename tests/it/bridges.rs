@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, ServesApi, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+    Sandbox, ServesApi, call, fake_claude, process_exists, start_server, trusted_project,
 };
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {

@@ -7,7 +7,7 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame_of, start_server, write_config};
+use support::{call, next_frame_of};
 
 const FILE: &str = "\
 # Clauster on the test box

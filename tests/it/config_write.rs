@@ -8,7 +8,7 @@ use crate::support;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::{Sandbox, Server, call, hash_password, sha256_hex, start_server, write_config};
+use support::{Sandbox, Server, call, sha256_hex, start_server};
 
 const ON: &[(&str, &str)] = &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")];
 const ON_WITH_USER: &[(&str, &str)] = &[

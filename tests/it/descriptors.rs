@@ -7,8 +7,8 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Sandbox, ServesApi, call, fake_claude, start_server_inheriting, trusted_project};
+use serde_json::json;
+use support::{Sandbox, ServesApi, start_server_inheriting};
 
 /// Every open descriptor of `pid` above 2, with what it points at.
 fn descriptors(pid: i64) -> Vec<(u32, String)> {

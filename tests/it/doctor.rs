@@ -8,10 +8,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{
-    Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server,
-    trusted_project,
-};
+use support::{Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
 
 /// Every row of cli.md §4, in its order.
 const ROWS: [&str; 19] = [

@@ -2,6 +2,8 @@
 //! everything Clauster inspects, or every end-to-end test built on it proves nothing.
 #![cfg(target_os = "linux")]
 
+use crate::support;
+
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;

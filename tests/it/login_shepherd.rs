@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{
     Sandbox, Server, ServesApi, fake_claude, next_frame_of, serve_claude, serve_fake, start_server,
-    trusted_project, wait_for,
+    wait_for,
 };
 
 type Socket =

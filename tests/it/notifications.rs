@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use crate::support::inprocess::{InProcess, serve_with};
 use crate::support::sink::{Mode, Received, Sink};
-use crate::support::{Sandbox, ServesApi, call};
+use crate::support::{self, Sandbox, ServesApi, call};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 use crate::support::inprocess::{InProcess, serve_with};
 use crate::support::sink::{Mode, Received, Sink};
-use crate::support::{Sandbox, call};
+use crate::support::{self, Sandbox, ServesApi};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -347,7 +347,7 @@ async fn a_gone_subscription_is_removed_and_devices_are_capped() {
         delivery["attempts"], 1,
         "a gone subscription is not retried: {log}"
     );
-    support::assert_field_contains(&delivery, "error", "this device was removed");
+    support::assert_field_contains(delivery, "error", "this device was removed");
     assert_eq!(service.received().len(), 1);
 
     let mut ids = Vec::new();

@@ -142,8 +142,8 @@ async fn a_not_eligible_failure_turns_the_readiness_amber_until_a_bridge_runs() 
     let amber = readiness_until(&mut socket, |r| r["level"] == "warn").await;
     let row = check(&amber, "remote-control");
     assert_eq!(row["status"], "warn", "{amber}");
-    support::assert_field_contains(&row, "detail", "not yet enabled for your account");
-    support::assert_field_contains(&row, "fix", "setup-token tokens cannot run bridges");
+    support::assert_field_contains(row, "detail", "not yet enabled for your account");
+    support::assert_field_contains(row, "fix", "setup-token tokens cannot run bridges");
     assert!(
         amber["start_blocked"].is_null(),
         "amber never blocks Start: {amber}"

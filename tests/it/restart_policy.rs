@@ -12,7 +12,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::torture::{crowded_dirs, standard_bridges};
-use support::{Sandbox, Server, call, fake_claude, process_exists, serve_claude, start_server};
+use support::{
+    Sandbox, Server, ServesApi, fake_claude, process_exists, serve_claude, start_server,
+};
 use support::{instance, list_instances as instances, wait_instance};
 
 /// Short backoffs so a test sees several restarts within seconds.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, process_exists, serve_claude,
-    start_server, trusted_project, wait_for,
+    KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, serve_claude, start_server,
+    trusted_project, wait_for,
 };
 
 fn pointer_file(sandbox: &Sandbox, project: &Path) -> PathBuf {

@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use support::{Sandbox, Server, ServesApi, hash_password, start_server, write_config};
+use support::{Sandbox, Server, ServesApi, start_server, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite;
 
