@@ -123,6 +123,28 @@ fn client() -> reqwest::Client {
         .expect("a client")
 }
 
+/// `GET path` on the server at `base` with [`client`] and `headers`: the status and the JSON
+/// answer (null when the body is not JSON).
+async fn get_json(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = client().get(format!("{base}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.expect("a GET answers");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// Writes a config file at `path` naming only the projects root and the state directory.
+fn write_roots(path: &Path, projects_root: &Path, state_dir: &Path) {
+    let yaml = format!(
+        "projects_root: {}\nstate_dir: {}\n",
+        projects_root.display(),
+        state_dir.display()
+    );
+    std::fs::write(path, yaml).expect("write the config file");
+}
+
 fn write_config(sandbox: &Sandbox, yaml: &str) {
     std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
     std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
@@ -204,57 +226,48 @@ async fn planted_project_files_are_read_bounded_or_not_at_all() {
     let server = start_server(&sandbox, None, &[], &[]);
     let probe = HealthProbe::start(&server.base);
 
-    let mcp_check = |name: &'static str| {
+    // The project's preflight must warn with `detail` in its mcp-approval check.
+    let assert_mcp_warns = |name: &'static str, detail: &'static str| {
         let url = format!("{}/api/projects/{name}/preflight", server.base);
         async move {
             let answer = client().get(url).send().await.expect("preflight answers");
             assert_eq!(answer.status(), 200, "{name}");
             let report: Value = answer.json().await.unwrap();
-            report["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["name"] == "mcp-approval")
-                .cloned()
-                .expect("an mcp-approval check")
+            let check = support::check_named(&report, "mcp-approval");
+            assert_eq!(check["status"], "warn", "{check}");
+            assert_eq!(check["detail"], detail, "{name}");
         }
     };
-    let check = mcp_check("fifo").await;
-    assert_eq!(check["status"], "warn", "{check}");
-    assert_eq!(
-        check["detail"],
-        ".mcp.json is not a regular file; Clauster does not read it"
-    );
-    let check = mcp_check("huge").await;
-    assert_eq!(check["status"], "warn", "{check}");
-    assert_eq!(
-        check["detail"],
-        ".mcp.json is 2097152 bytes, over the 1048576 byte cap; Clauster does not read it"
-    );
+    assert_mcp_warns(
+        "fifo",
+        ".mcp.json is not a regular file; Clauster does not read it",
+    )
+    .await;
+    assert_mcp_warns(
+        "huge",
+        ".mcp.json is 2097152 bytes, over the 1048576 byte cap; Clauster does not read it",
+    )
+    .await;
     // Planted after startup, so nothing but this request touches it.
     std::os::unix::fs::symlink("/dev/zero", zero.join(".mcp.json")).unwrap();
-    let check = mcp_check("zero").await;
-    assert_eq!(check["status"], "warn", "{check}");
-    assert_eq!(
-        check["detail"],
-        ".mcp.json resolves outside the project directory; Clauster does not read it"
-    );
+    assert_mcp_warns(
+        "zero",
+        ".mcp.json resolves outside the project directory; Clauster does not read it",
+    )
+    .await;
     std::os::unix::fs::symlink("/dev/zero", zero.join("CLAUDE.md")).unwrap();
-    let answer = client()
-        .get(format!("{}/api/projects/zero/claude-md", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 422);
-    let answer = client()
-        .get(format!("{}/api/projects/big/claude-md", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 413);
     assert_eq!(
-        answer.json::<Value>().await.unwrap(),
-        json!({"detail": "CLAUDE.md is 70000 bytes, over the 65536 byte cap"})
+        get_json(&server.base, "/api/projects/zero/claude-md", &[])
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        get_json(&server.base, "/api/projects/big/claude-md", &[]).await,
+        (
+            413,
+            json!({"detail": "CLAUDE.md is 70000 bytes, over the 65536 byte cap"})
+        )
     );
     probe.assert_answered_within_a_second().await;
     assert_peak_rss_under(&server, 150);
@@ -276,16 +289,11 @@ async fn a_rebound_host_name_is_refused_with_421() {
         "dash.example.net.evil.example",
     ] {
         for path in ["/api/state", "/healthz", "/"] {
-            let answer = client()
-                .get(format!("{}{path}", server.base))
-                .header("host", host)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 421, "{host} {path}");
+            let (status, answer) = get_json(&server.base, path, &[("host", host)]).await;
+            assert_eq!(status, 421, "{host} {path}");
             let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
             assert_eq!(
-                answer.json::<Value>().await.unwrap(),
+                answer,
                 json!({"detail": format!(
                     "Host '{name}' is not one this server answers to; add its origin to auth.allowed_origins"
                 )}),
@@ -302,13 +310,8 @@ async fn a_rebound_host_name_is_refused_with_421() {
         "dash.example.net",
         "dash.example.net:8443",
     ] {
-        let answer = client()
-            .get(format!("{}/api/state", server.base))
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "{host}");
+        let (status, _) = get_json(&server.base, "/api/state", &[("host", host)]).await;
+        assert_eq!(status, 200, "{host}");
     }
     probe.assert_answered_within_a_second().await;
     assert_peak_rss_under(&server, 100);
@@ -602,15 +605,9 @@ async fn a_cross_site_form_through_the_proxy_is_refused() {
         .output()
         .expect("run doctor");
     let report: Value = serde_json::from_slice(&out.stdout).expect("doctor's JSON");
-    let auth = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "auth")
-        .cloned()
-        .expect("an auth check");
+    let auth = support::check_named(&report, "auth");
     assert_eq!(auth["status"], "fail", "{auth}");
-    support::assert_field_contains(&auth, "detail", "auth.allowed_origins");
+    support::assert_field_contains(auth, "detail", "auth.allowed_origins");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -831,15 +828,7 @@ fn the_cli_refuses_a_fallback_socket_another_user_owns() {
     std::os::unix::fs::lchown(&socket_path, Some(65_534), Some(65_534)).unwrap();
     planted.set_nonblocking(true).unwrap();
     let config = sandbox.dir.path().join("deep.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "projects_root: {}\nstate_dir: {}\n",
-            sandbox.projects_root().display(),
-            deep.display()
-        ),
-    )
-    .unwrap();
+    write_roots(&config, &sandbox.projects_root(), &deep);
     let out = sandbox
         .command(clauster_bin())
         .arg("-c")
@@ -918,26 +907,15 @@ async fn long_and_invisible_input_is_never_echoed_raw() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let probe = HealthProbe::start(&server.base);
     let long = "a".repeat(3000);
-    let answer = client()
-        .get(format!("{}/api/instances/{long}", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 404);
-    let detail = answer.json::<Value>().await.unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(detail, format!("no such instance: {}", "a".repeat(80)));
-    let answer = client()
-        .get(format!("{}/api/instances/ab%E2%80%AEcd", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 404);
+    let (status, answer) = get_json(&server.base, &format!("/api/instances/{long}"), &[]).await;
+    assert_eq!(status, 404);
     assert_eq!(
-        answer.json::<Value>().await.unwrap(),
-        json!({"detail": "no such instance: ab\\u{202e}cd"})
+        answer["detail"],
+        format!("no such instance: {}", "a".repeat(80))
+    );
+    assert_eq!(
+        get_json(&server.base, "/api/instances/ab%E2%80%AEcd", &[]).await,
+        (404, json!({"detail": "no such instance: ab\\u{202e}cd"}))
     );
     // The WebSocket refusal fits a close frame (123 bytes of reason).
     for path in ["bridge-log", "pty-screen"] {
@@ -986,15 +964,11 @@ fn the_config_flag_is_accepted_before_or_after_the_subcommand() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let config = sandbox.dir.path().join("elsewhere.yml");
-    std::fs::write(
+    write_roots(
         &config,
-        format!(
-            "projects_root: {}\nstate_dir: {}\n",
-            sandbox.projects_root().display(),
-            sandbox.dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+        &sandbox.projects_root(),
+        &sandbox.dir.path().join("state"),
+    );
     let config = config.to_str().unwrap();
     for args in [
         ["-c", config, "projects", "--json"],

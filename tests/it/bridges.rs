@@ -296,12 +296,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     assert_eq!(fresh["resumed_conversation"], false);
     assert_eq!(fresh["launch_count"], 3);
 
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &resume,
-        Some(json!({"fresh": "yes"})),
-    )
-    .await;
+    let (status, body) = server.post(&resume, json!({"fresh": "yes"})).await;
     assert_eq!(
         (status, body),
         (

@@ -80,17 +80,8 @@ fn doctor_json(setup: &Setup, env: &[(&str, &str)]) -> (Option<i32>, Value, Stri
     (out.status.code(), report, stderr)
 }
 
-fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} row in {report}"))
-}
-
 fn status_and_detail(report: &Value, name: &str) -> (String, String) {
-    let row = row(report, name);
+    let row = support::check_named(report, name);
     (
         row["status"].as_str().unwrap().to_owned(),
         row["detail"].as_str().unwrap().to_owned(),

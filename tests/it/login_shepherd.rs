@@ -396,10 +396,7 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
     assert!(out.trim_end().ends_with("Signed in."), "{out}");
     // The server's readiness saw it.
     let (_, readiness) = server.post_empty("/api/readiness/recheck").await;
-    let login = readiness["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == "claude-login").cloned())
-        .expect("a claude-login check");
+    let login = support::check_named(&readiness, "claude-login");
     assert_eq!(login["status"], "ok", "{readiness}");
     assert_no_sign_in_left(&sandbox);
 }

@@ -23,6 +23,14 @@ fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
     (sandbox, alpha, claude)
 }
 
+/// [`setup`] with the fake in `mode`, served with `env` on top: the sandbox, the fake and
+/// the server.
+fn serve_mode(mode: &str, env: &[(&str, &str)]) -> (Sandbox, PathBuf, Server) {
+    let (sandbox, _alpha, claude) = setup(mode);
+    let server = serve_claude(&sandbox, &claude, env);
+    (sandbox, claude, server)
+}
+
 async fn start_pty(base: &str, body: Value) -> (u16, Value) {
     call(
         reqwest::Method::POST,
@@ -35,6 +43,20 @@ async fn start_pty(base: &str, body: Value) -> (u16, Value) {
 /// [`support::wait_instance`] with this file's 20 s deadline.
 async fn wait_instance(server: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     support::wait_instance(server, id, Duration::from_secs(20), done).await
+}
+
+/// Starts alpha as a pty instance, which must answer 201, and waits until `done` holds: the
+/// instance's id and the instance then.
+async fn pty_instance_until(server: &Server, done: impl Fn(&Value) -> bool) -> (String, Value) {
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let instance = wait_instance(server, &id, done).await;
+    (id, instance)
 }
 
 fn argv_lines(path: &Path) -> Vec<Vec<String>> {
@@ -124,8 +146,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
 
 #[tokio::test]
 async fn several_pty_bridges_share_a_project() {
-    let (sandbox, _alpha, claude) = setup("pty_contiguous");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode("pty_contiguous", &[]);
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (status, started) = start_pty(
@@ -153,20 +174,11 @@ async fn several_pty_bridges_share_a_project() {
 
 #[tokio::test]
 async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout() {
-    let (sandbox, _alpha, claude) = setup("pty_no_url");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
+    let (_sandbox, _claude, server) = serve_mode(
+        "pty_no_url",
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap();
-    let running = wait_instance(&server, id, |i| i["status"] == "running").await;
+    let (_, running) = pty_instance_until(&server, |i| i["status"] == "running").await;
     assert_eq!(running["url"], Value::Null);
     assert_eq!(
         running["notice"],
@@ -176,16 +188,8 @@ async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout()
 
 #[tokio::test]
 async fn a_trust_prompt_ends_in_error_and_the_bridge_is_ended() {
-    let (sandbox, _alpha, claude) = setup("pty_trust_prompt");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap();
-    let failed = wait_instance(&server, id, |i| i["status"] == "error").await;
+    let (_sandbox, _claude, server) = serve_mode("pty_trust_prompt", &[]);
+    let (_, failed) = pty_instance_until(&server, |i| i["status"] == "error").await;
     assert_eq!(failed["error_kind"], "not_trusted", "{failed:#}");
     assert_eq!(failed["intentional_stop"], false);
     let keeper = failed["keeper_pid"].as_i64().unwrap();
@@ -200,16 +204,8 @@ async fn a_trust_prompt_ends_in_error_and_the_bridge_is_ended() {
 
 #[tokio::test]
 async fn a_tui_that_cannot_connect_leaves_its_screen_as_the_error() {
-    let (sandbox, _alpha, claude) = setup("pty_offline");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap();
-    let failed = wait_instance(&server, id, |i| i["status"] == "error").await;
+    let (_sandbox, _claude, server) = serve_mode("pty_offline", &[]);
+    let (_, failed) = pty_instance_until(&server, |i| i["status"] == "error").await;
     assert_eq!(failed["error_kind"], "offline", "{failed:#}");
     let detail = failed["error_detail"].as_str().unwrap();
     assert!(
@@ -220,16 +216,8 @@ async fn a_tui_that_cannot_connect_leaves_its_screen_as_the_error() {
 
 #[tokio::test]
 async fn a_pty_bridge_survives_a_killed_server_and_is_found_again() {
-    let (sandbox, _alpha, claude) = setup("pty_ready");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    let before = wait_instance(&server, &id, |i| i["status"] == "running").await;
+    let (sandbox, claude, server) = serve_mode("pty_ready", &[]);
+    let (id, before) = pty_instance_until(&server, |i| i["status"] == "running").await;
     drop(server); // SIGKILL
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
@@ -252,14 +240,7 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
         &real,
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "20")],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap();
-    let failed = wait_instance(&server, id, |i| i["status"] == "error").await;
+    let (_, failed) = pty_instance_until(&server, |i| i["status"] == "error").await;
     let kind = failed["error_kind"].as_str().unwrap();
     assert!(
         ["offline", "not_logged_in", "exited_early"].contains(&kind),
@@ -279,20 +260,11 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
 async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let (sandbox, _alpha, claude) = setup("pty_ready");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
+    let (sandbox, claude, server) = serve_mode(
+        "pty_ready",
         &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &id, |i| i["status"] == "running").await;
+    let (id, _) = pty_instance_until(&server, |i| i["status"] == "running").await;
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("{}/ws/pty-screen/{id}", server.ws))
             .await
@@ -372,14 +344,7 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     );
     let mut bridges = Vec::new();
     for _ in 0..2 {
-        let (status, started) = start_pty(
-            &server.base,
-            json!({ "project": "alpha", "resume_mode": "pty" }),
-        )
-        .await;
-        assert_eq!(status, 201, "{started}");
-        let id = started["instance_id"].as_str().unwrap().to_owned();
-        let running = wait_instance(&server, &id, |i| i["status"] == "running").await;
+        let (id, running) = pty_instance_until(&server, |i| i["status"] == "running").await;
         bridges.push((id, running["bridge_pid"].as_i64().unwrap()));
     }
     // The agents poll tells which conversation each bridge runs; their transcripts exist.
@@ -447,14 +412,7 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
             ("FAKE_CLAUDE_AGENTS", "[]"),
         ],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &id, |i| i["status"] == "running").await;
+    let (id, _) = pty_instance_until(&server, |i| i["status"] == "running").await;
     let canonical = std::fs::canonicalize(&alpha).unwrap();
     let transcripts = sandbox
         .home()

@@ -693,6 +693,15 @@ pub fn texts_of<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The element of `report["checks"]` (a readiness, preflight or doctor report) named `name`;
+/// panics when there is none.
+pub fn check_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))
+}
+
 /// Asserts that `value[field]` is text containing `part`; the message shows `value` whole.
 #[track_caller]
 pub fn assert_field_contains(value: &serde_json::Value, field: &str, part: &str) {
