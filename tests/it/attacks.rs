@@ -321,8 +321,7 @@ async fn a_rebound_host_name_is_refused_with_421() {
 /// fix the first one won: `evil.example` first → 421, `127.0.0.1` first → 200.
 #[tokio::test]
 async fn a_request_with_two_host_headers_is_refused() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[]);
     let address = server.base.trim_start_matches("http://").to_owned();
     for hosts in [["evil.example", "127.0.0.1"], ["127.0.0.1", "evil.example"]] {
@@ -357,8 +356,7 @@ async fn a_request_with_two_host_headers_is_refused() {
 /// WebSocket, and still answers. Before the fix the accept loop ran out of descriptors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_cannot_exhaust_the_descriptors() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server_via(
         &sandbox,
         &["prlimit", "--nofile=256:4096", "--"],
@@ -420,8 +418,7 @@ async fn idle_sockets_cannot_exhaust_the_descriptors() {
 /// again once a slot frees.
 #[tokio::test]
 async fn at_the_cap_with_no_idle_connection_new_ones_are_refused() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[("CLAUSTER_MAX_CONNECTIONS", "3")]);
     let mut sockets = Vec::new();
     for _ in 0..3 {
@@ -478,8 +475,7 @@ async fn slow_body_connection(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_body_flood_cannot_lock_everyone_out() {
     use tokio::io::AsyncWriteExt as _;
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[("CLAUSTER_MAX_CONNECTIONS", "40")]);
     assert_healthz_within_a_second(&server).await;
     let address: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
@@ -752,8 +748,7 @@ async fn every_websocket_closes_at_logout() {
 /// mode), and the server still refuses it, because the peer's uid is not its own.
 #[tokio::test]
 async fn the_control_socket_refuses_another_uid() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     std::fs::create_dir_all(sandbox.home()).unwrap();
     chown_tree(sandbox.dir.path(), 65_534);
     let server = start_server_via(

@@ -576,8 +576,7 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
 
 #[tokio::test]
 async fn headers_body_limits_and_ui_only_routes() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[]);
     for path in ["/api/projects", "/no/such/route", "/healthz"] {
         let answer = get_with(&server, path, &[]).await;

@@ -369,8 +369,7 @@ fn run_prints_the_banner_then_the_probe_line() {
         "{banner}"
     );
 
-    let missing = Sandbox::new();
-    std::fs::create_dir_all(missing.projects_root()).unwrap();
+    let missing = Sandbox::with_projects_root();
     let server = start_server(&missing, Some(Path::new("/nonexistent/claude")), &[], &[]);
     let line = wait_for(Duration::from_secs(20), || {
         server
@@ -592,8 +591,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
 
 #[test]
 fn an_empty_projects_root_says_so_on_stderr() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let out = clauster(&sandbox, &["projects"], &[]);
     support::assert_exit(&out, 0);
     assert_eq!(text(&out.stdout), "");
@@ -622,8 +620,7 @@ fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
 
 #[test]
 fn run_refuses_a_port_in_use_with_exit_2() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = clauster(&sandbox, &["run", "--port", &port], &[]);

@@ -80,6 +80,16 @@ fn doctor_json(setup: &Setup, env: &[(&str, &str)]) -> (Option<i32>, Value, Stri
     (out.status.code(), report, stderr)
 }
 
+/// Asserts that the row `name` of `report` has `status` and `detail`.
+#[track_caller]
+fn assert_row(report: &Value, name: &str, status: &str, detail: &str) {
+    assert_eq!(
+        status_and_detail(report, name),
+        (status.to_owned(), detail.to_owned()),
+        "{name}"
+    );
+}
+
 fn status_and_detail(report: &Value, name: &str) -> (String, String) {
     let row = support::check_named(report, name);
     (
@@ -181,12 +191,11 @@ fn no_claude_on_the_path_fails() {
     let (code, report, stderr) = doctor_json(&setup, &[("PATH", "/usr/bin:/bin")]);
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(report["ok"], false);
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        (
-            "fail".into(),
-            "claude binary 'claude' not found on PATH".into()
-        )
+    assert_row(
+        &report,
+        "claude",
+        "fail",
+        "claude binary 'claude' not found on PATH",
     );
     assert_eq!(status_and_detail(&report, "claude-login").0, "warn");
     assert_eq!(stderr, "clauster: FAILURES above\n");
@@ -197,16 +206,10 @@ fn a_claude_older_than_the_floor_fails_and_an_odd_version_cannot_be_compared() {
     let setup = setup("");
     let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "2.1.100")]);
     assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        ("fail".into(), "2.1.100 < required 2.1.145".into())
-    );
+    assert_row(&report, "claude", "fail", "2.1.100 < required 2.1.145");
     let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "nightly")]);
     assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        ("fail".into(), "cannot compare: nightly".into())
-    );
+    assert_row(&report, "claude", "fail", "cannot compare: nightly");
     // A floor from the config moves the line.
     let setup = setup_with_floor(&setup, "2.1.400");
     let (code, report, _) = doctor_json(&setup, &[]);
@@ -228,12 +231,11 @@ fn a_logged_out_claude_warns_without_failing() {
     let setup = setup("");
     let (code, report, stderr) = doctor_json(&setup, &[("FAKE_CLAUDE_LOGGED_IN", "0")]);
     assert_eq!(code, Some(0), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "claude-login"),
-        (
-            "warn".into(),
-            "not logged in — run claude auth login as this user".into()
-        )
+    assert_row(
+        &report,
+        "claude-login",
+        "warn",
+        "not logged in — run claude auth login as this user",
     );
     assert!(stderr.starts_with("clauster: "), "{stderr}");
     assert!(stderr.ends_with(" warning(s)\n"), "{stderr}");
@@ -244,14 +246,12 @@ fn an_api_key_for_bridges_warns() {
     let setup = setup("  env:\n    ANTHROPIC_API_KEY: sk-ant-test-not-real\n");
     let (code, report, _) = doctor_json(&setup, &[]);
     assert_eq!(code, Some(0), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "api-key-env"),
-        (
-            "warn".into(),
-            "ANTHROPIC_API_KEY is set for bridges; Remote Control needs a claude.ai login and \
-             refuses API keys"
-                .into()
-        )
+    assert_row(
+        &report,
+        "api-key-env",
+        "warn",
+        "ANTHROPIC_API_KEY is set for bridges; Remote Control needs a claude.ai login and \
+             refuses API keys",
     );
     assert!(
         !report.to_string().contains("sk-ant-test-not-real"),
@@ -282,12 +282,11 @@ fn an_unsupported_notification_scheme_warns() {
          block_private_targets: true}\n",
     );
     let (_, report, _) = doctor_json(&quiet, &[]);
-    assert_eq!(
-        status_and_detail(&report, "notifications"),
-        (
-            "ok".into(),
-            "1 webhook(s), signed, private targets blocked".into()
-        )
+    assert_row(
+        &report,
+        "notifications",
+        "ok",
+        "1 webhook(s), signed, private targets blocked",
     );
 }
 
@@ -300,15 +299,14 @@ fn a_missing_projects_root_fails_and_is_not_created() {
         &[("CLAUSTER_PROJECTS_ROOT", missing.to_str().unwrap())],
     );
     assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "projects_root"),
-        (
-            "fail".into(),
-            format!(
-                "{} does not exist; create it or point projects_root at an existing directory",
-                missing.display()
-            )
-        )
+    assert_row(
+        &report,
+        "projects_root",
+        "fail",
+        &format!(
+            "{} does not exist; create it or point projects_root at an existing directory",
+            missing.display()
+        ),
     );
     assert!(!missing.exists());
     assert_eq!(stderr, "clauster: FAILURES above\n");
@@ -406,20 +404,16 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
     assert_eq!(report["ok"], true, "{report}");
     let names = support::texts_of(&report["checks"], "name");
     assert_eq!(names, ROWS[..17]);
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        ("ok".into(), "2.1.328 (>= 2.1.145)".into())
-    );
+    assert_row(&report, "claude", "ok", "2.1.328 (>= 2.1.145)");
     // The server found ./clauster.yml in its working directory (the sandbox).
-    assert_eq!(
-        status_and_detail(&report, "config"),
-        (
-            "ok".into(),
-            format!(
-                "loaded {}",
-                setup.sandbox.dir.path().join("clauster.yml").display()
-            )
-        )
+    assert_row(
+        &report,
+        "config",
+        "ok",
+        &format!(
+            "loaded {}",
+            setup.sandbox.dir.path().join("clauster.yml").display()
+        ),
     );
     assert!(
         status_and_detail(&report, "store")
@@ -443,19 +437,17 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
         ],
     );
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        status_and_detail(&cli, "port"),
-        (
-            "ok".into(),
-            format!("{port} in use by the running Clauster")
-        )
+    assert_row(
+        &cli,
+        "port",
+        "ok",
+        &format!("{port} in use by the running Clauster"),
     );
-    assert_eq!(
-        status_and_detail(&cli, "server"),
-        (
-            "ok".into(),
-            format!("running server on {port} answers /healthz")
-        )
+    assert_row(
+        &cli,
+        "server",
+        "ok",
+        &format!("running server on {port} answers /healthz"),
     );
 }
 
@@ -467,17 +459,13 @@ fn a_port_held_by_another_program_warns() {
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = other.local_addr().unwrap().port().to_string();
     let (_, report, _) = doctor_json(&setup, &[("CLAUSTER_PORT", &port)]);
-    assert_eq!(
-        status_and_detail(&report, "port"),
-        (
-            "warn".into(),
-            format!("{port} in use by another program; stop it or set port to a free one")
-        )
+    assert_row(
+        &report,
+        "port",
+        "warn",
+        &format!("{port} in use by another program; stop it or set port to a free one"),
     );
-    assert_eq!(
-        status_and_detail(&report, "server"),
-        ("ok".into(), "no server running".into())
-    );
+    assert_row(&report, "server", "ok", "no server running");
 }
 
 #[tokio::test]
@@ -557,47 +545,46 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
         &[("PATH", &path), ("FAKE_KILL_MODE", "control-group")],
     );
     assert_eq!(code, Some(0), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "systemd"),
-        (
-            "warn".into(),
-            "clauster.service: KillMode=control-group kills bridges on restart; reinstall with \
-             clauster install-service systemd --write"
-                .into()
-        )
+    assert_row(
+        &report,
+        "systemd",
+        "warn",
+        "clauster.service: KillMode=control-group kills bridges on restart; reinstall with \
+             clauster install-service systemd --write",
     );
-    assert_eq!(
-        status_and_detail(&report, "node-toolchain"),
-        (
-            "ok".into(),
-            format!(
-                "nvm default node on the bridge PATH ({})",
-                node_dir.display()
-            )
-        )
+    assert_row(
+        &report,
+        "node-toolchain",
+        "ok",
+        &format!(
+            "nvm default node on the bridge PATH ({})",
+            node_dir.display()
+        ),
     );
-    assert_eq!(
-        status_and_detail(&report, "workspace-trust"),
-        ("warn".into(), "1/2 discovered projects trusted".into())
+    assert_row(
+        &report,
+        "workspace-trust",
+        "warn",
+        "1/2 discovered projects trusted",
     );
-    assert_eq!(
-        status_and_detail(&report, "state_dir"),
-        (
-            "ok".into(),
-            format!("{} (writable, 0700; tightened from 0755)", state.display())
-        )
+    assert_row(
+        &report,
+        "state_dir",
+        "ok",
+        &format!("{} (writable, 0700; tightened from 0755)", state.display()),
     );
     let (_, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
-    assert_eq!(
-        status_and_detail(&report, "systemd"),
-        (
-            "ok".into(),
-            "clauster.service: KillMode=process (bridges survive a restart)".into()
-        )
+    assert_row(
+        &report,
+        "systemd",
+        "ok",
+        "clauster.service: KillMode=process (bridges survive a restart)",
     );
-    assert_eq!(
-        status_and_detail(&report, "state_dir"),
-        ("ok".into(), format!("{} (writable, 0700)", state.display()))
+    assert_row(
+        &report,
+        "state_dir",
+        "ok",
+        &format!("{} (writable, 0700)", state.display()),
     );
 
     // nvm without a default node warns; a global file that is not an object fails.
@@ -655,12 +642,11 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
             && detail.contains("claude reports /somewhere/else"),
         "{detail}"
     );
-    assert_eq!(
-        status_and_detail(&report, "claude-capabilities"),
-        (
-            "ok".into(),
-            "remote-control --continue: no · default mode token: default".into()
-        )
+    assert_row(
+        &report,
+        "claude-capabilities",
+        "ok",
+        "remote-control --continue: no · default mode token: default",
     );
 
     // A keeper nobody recorded, and a store file that is not a database.
@@ -681,12 +667,11 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
     std::fs::write(&store, b"not a database at all, just text").unwrap();
     let (code, report, _) = doctor_json(&setup, &[]);
     assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "orphan-keepers"),
-        (
-            "warn".into(),
-            format!("1 live keeper(s) unknown to the store: pid {pid}")
-        )
+    assert_row(
+        &report,
+        "orphan-keepers",
+        "warn",
+        &format!("1 live keeper(s) unknown to the store: pid {pid}"),
     );
     let (status, detail) = status_and_detail(&report, "store");
     assert_eq!(status, "fail");
@@ -715,12 +700,11 @@ fn the_default_projects_root_is_created_with_a_warning() {
     );
     support::assert_exit(&out, 0);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        status_and_detail(&report, "projects_root"),
-        (
-            "warn".into(),
-            format!("{} created by default just now", default_root.display())
-        )
+    assert_row(
+        &report,
+        "projects_root",
+        "warn",
+        &format!("{} created by default just now", default_root.display()),
     );
     assert!(default_root.is_dir());
     // The second run finds it.
@@ -733,11 +717,10 @@ fn the_default_projects_root_is_created_with_a_warning() {
         ],
     );
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(
-        status_and_detail(&report, "projects_root"),
-        (
-            "ok".into(),
-            format!("{} (0 projects)", default_root.display())
-        )
+    assert_row(
+        &report,
+        "projects_root",
+        "ok",
+        &format!("{} (0 projects)", default_root.display()),
     );
 }

@@ -52,6 +52,13 @@ impl Sandbox {
         }
     }
 
+    /// A fresh sandbox with its (empty) projects root created.
+    pub fn with_projects_root() -> Self {
+        let sandbox = Self::new();
+        std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+        sandbox
+    }
+
     pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")
     }
