@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, ServesApi, call, fake_claude, process_exists, start_server, trusted_project,
+    Sandbox, Server, ServesApi, call, fake_claude, process_exists, start_server, trusted_project,
 };
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
@@ -24,10 +24,26 @@ fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
     (sandbox, claude)
 }
 
+/// [`setup`], served: the sandbox, the fake and the server.
+fn serve_mode(mode: Option<&str>) -> (Sandbox, PathBuf, Server) {
+    let (sandbox, claude) = setup(mode);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    (sandbox, claude, server)
+}
+
+/// Stops alpha's bridge, which must answer 200 `stopped`.
+async fn stop_alpha(server: &Server) {
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
+    assert_eq!(
+        (status, &stopped["status"]),
+        (200, &json!("stopped")),
+        "{stopped}"
+    );
+}
+
 #[tokio::test]
 async fn start_run_stop_and_forget_a_standard_bridge() {
-    let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(None);
     let instances = format!("{}/api/instances", server.base);
 
     let (status, started) = server.start_bridge("alpha").await;
@@ -176,8 +192,7 @@ async fn refusals_come_before_anything_is_launched() {
 
 #[tokio::test]
 async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
-    let (sandbox, claude) = setup(Some("trust_error"));
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(Some("trust_error"));
     let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "error", "{body}");
@@ -188,8 +203,7 @@ async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
 
 #[tokio::test]
 async fn bridges_survive_a_killed_server_and_are_found_again() {
-    let (sandbox, claude) = setup(None);
-    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, claude, mut server) = serve_mode(None);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201);
     assert_eq!(started["status"], "running");
@@ -213,12 +227,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     assert_eq!(found["url"], started["url"]);
 
     // It is still ours to stop, and stopping it ends the process.
-    let (status, stopped) = server.delete("/api/instances/alpha").await;
-    assert_eq!(
-        (status, &stopped["status"]),
-        (200, &json!("stopped")),
-        "{stopped}"
-    );
+    stop_alpha(&server).await;
     assert!(
         support::ends_within(pid, Duration::from_secs(5)),
         "the re-parented bridge survived its stop"
@@ -227,8 +236,7 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
 
 #[tokio::test]
 async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
-    let (sandbox, claude) = setup(None);
-    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, claude, mut server) = serve_mode(None);
     let (_, started) = server.start_bridge("alpha").await;
     let pid = started["bridge_pid"].as_i64().unwrap();
     server.child.0.kill().unwrap();
@@ -257,8 +265,7 @@ fn nix_kill(pid: i64) {
 
 #[tokio::test]
 async fn resume_continues_the_conversation_and_start_fresh_does_not() {
-    let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(None);
     let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
@@ -316,8 +323,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
 
 #[tokio::test]
 async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
-    let (sandbox, claude) = setup(Some("continue_missing"));
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(Some("continue_missing"));
     let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
@@ -349,12 +355,7 @@ async fn stop_escalates_when_the_bridge_ignores_sigint() {
     let (_, started) = server.start_bridge("alpha").await;
     assert_eq!(started["status"], "running", "{started}");
     let pid = started["bridge_pid"].as_i64().unwrap();
-    let (status, stopped) = server.delete("/api/instances/alpha").await;
-    assert_eq!(
-        (status, &stopped["status"]),
-        (200, &json!("stopped")),
-        "{stopped}"
-    );
+    stop_alpha(&server).await;
     assert!(
         !process_exists(pid),
         "SIGTERM/SIGKILL did not end the bridge"
@@ -427,8 +428,7 @@ async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
 
 #[tokio::test]
 async fn twenty_concurrent_starts_launch_exactly_one_bridge() {
-    let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(None);
     let url = format!("{}/api/instances", server.base);
     let requests = (0..20).map(|_| {
         let url = url.clone();
@@ -493,8 +493,7 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
 
 #[tokio::test]
 async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
-    let (sandbox, claude) = setup(Some("poison"));
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(Some("poison"));
     let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(

@@ -42,6 +42,20 @@ impl Api<'_> {
     }
 }
 
+/// The project's `.gitignore`.
+fn gitignore(project: &Path) -> String {
+    std::fs::read_to_string(project.join(".gitignore")).expect("read .gitignore")
+}
+
+/// Asserts that alpha's MCP approvals list exactly the server `name`, with `approval`.
+async fn assert_alpha_approvals(api: &Api<'_>, name: &str, approval: &str) {
+    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
+    assert_eq!(
+        approvals["servers"],
+        json!([{"name": name, "approval": approval}])
+    );
+}
+
 fn trusted_alpha(sandbox: &Sandbox) -> PathBuf {
     let alpha = sandbox.project("alpha", &[".git"]);
     sandbox.trust(&alpha);
@@ -367,11 +381,7 @@ async fn mcp_servers_approvals_and_the_effective_view() {
     );
 
     // Approvals of the project's .mcp.json servers.
-    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
-    assert_eq!(
-        approvals["servers"],
-        json!([{"name": "repo-db", "approval": "pending"}])
-    );
+    assert_alpha_approvals(&api, "repo-db", "pending").await;
     let (status, _) = api
         .put(
             "mcp/approvals",
@@ -379,11 +389,7 @@ async fn mcp_servers_approvals_and_the_effective_view() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
-    assert_eq!(
-        approvals["servers"],
-        json!([{"name": "repo-db", "approval": "approved"}])
-    );
+    assert_alpha_approvals(&api, "repo-db", "approved").await;
 
     // The effective view: Local over Project over User, each value with its scope.
     let (status, effective) = api.get("settings/effective?project=alpha").await;
@@ -420,11 +426,7 @@ async fn mcp_servers_approvals_and_the_effective_view() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
-    assert_eq!(
-        approvals["servers"],
-        json!([{"name": "repo-db", "approval": "pending"}])
-    );
+    assert_alpha_approvals(&api, "repo-db", "pending").await;
 }
 
 #[tokio::test]
@@ -613,10 +615,7 @@ async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
         .put("claude-md", write("alpha (local)", "mine, v2\n"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        std::fs::read_to_string(alpha.join(".gitignore")).unwrap(),
-        "target/\n*.log\nCLAUDE.local.md\n"
-    );
+    assert_eq!(gitignore(&alpha), "target/\n*.log\nCLAUDE.local.md\n");
 
     // A Local settings write ignores its file and the one backup before writing.
     let hooks = json!({"Stop": [{"hooks": [{"type": "command", "command": "notify"}]}]});
@@ -625,7 +624,7 @@ async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
     let (status, answer) = api.put("hooks", body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
-        std::fs::read_to_string(alpha.join(".gitignore")).unwrap(),
+        gitignore(&alpha),
         "target/\n*.log\nCLAUDE.local.md\n.claude/settings.local.json\n.claude/settings.local.json.bak\n"
     );
 
@@ -644,10 +643,7 @@ async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
         let (status, answer) = api.put(surface, body).await;
         assert_eq!(status, 200, "{surface}: {answer}");
     }
-    assert_eq!(
-        std::fs::read_to_string(beta.join(".gitignore")).unwrap(),
-        "/.claude/\nCLAUDE.*.md\n"
-    );
+    assert_eq!(gitignore(&beta), "/.claude/\nCLAUDE.*.md\n");
     // A refused edit (422) touches no .gitignore.
     let gamma = sandbox.project("gamma", &[".git"]);
     sandbox.trust(&gamma);
