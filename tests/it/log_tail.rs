@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use support::{Sandbox, Server, call, fake_claude, serve_claude, start_server, trusted_project};
+use support::{Sandbox, Server, call, fake_claude, serve_claude, trusted_project};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
@@ -24,6 +24,13 @@ fn setup() -> (Sandbox, PathBuf) {
     .unwrap();
     let claude = fake_claude(&sandbox);
     (sandbox, claude)
+}
+
+/// [`setup`] served with `env` on top: the sandbox and the server.
+fn serve(env: &[(&str, &str)]) -> (Sandbox, Server) {
+    let (sandbox, claude) = setup();
+    let server = serve_claude(&sandbox, &claude, env);
+    (sandbox, server)
 }
 
 async fn connect(server: &Server, reference: &str) -> Socket {
@@ -93,8 +100,7 @@ async fn lines_until(
 
 #[tokio::test]
 async fn the_debug_log_streams_sanitized_and_live() {
-    let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, server) = serve(&[]);
     let instances = format!("{}/api/instances", server.base);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
@@ -175,8 +181,7 @@ async fn the_debug_log_streams_sanitized_and_live() {
 
 #[tokio::test]
 async fn an_unknown_instance_closes_with_1008() {
-    let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, server) = serve(&[]);
     let mut socket = connect(&server, "nope").await;
     match next(&mut socket, &server).await {
         Next::Closed(code, reason) => {
@@ -189,12 +194,7 @@ async fn an_unknown_instance_closes_with_1008() {
 
 #[tokio::test]
 async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redacted_mirror() {
-    let (sandbox, claude) = setup();
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("CLAUSTER_LOGS_REDACT_SESSION_URL", "true")],
-    );
+    let (_sandbox, server) = serve(&[("CLAUSTER_LOGS_REDACT_SESSION_URL", "true")]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let session = started["starter_session_id"].as_str().unwrap().to_owned();
@@ -225,8 +225,7 @@ async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redact
 
 #[tokio::test]
 async fn without_redaction_there_is_one_verbatim_private_log() {
-    let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, server) = serve(&[]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     // The parse source is the debug log itself, as 1.3.2 reports it (issue 18).
@@ -251,15 +250,10 @@ async fn without_redaction_there_is_one_verbatim_private_log() {
 
 #[tokio::test]
 async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
-    let (sandbox, claude) = setup();
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),
-            ("CLAUSTER_LOGS_KEEP_ROTATED", "1"),
-        ],
-    );
+    let (_sandbox, server) = serve(&[
+        ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),
+        ("CLAUSTER_LOGS_KEEP_ROTATED", "1"),
+    ]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
