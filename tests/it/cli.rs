@@ -97,13 +97,8 @@ fn start_status_and_stop_go_through_the_control_socket() {
     // A crashed server leaves its socket behind: nothing answers there, so the command runs
     // the engine itself (on a socket of its own) and removes the stale one.
     drop(server.child);
-    let down = clauster(&sandbox, &["status"], &[]);
-    support::assert_exit(&down, 0);
-    assert!(
-        text(&down.stdout).contains(&format!("{id8}  alpha")),
-        "{}",
-        text(&down.stdout)
-    );
+    let down = support::stdout_after(&clauster(&sandbox, &["status"], &[]), 0);
+    assert!(down.contains(&format!("{id8}  alpha")), "{down}");
     assert!(!socket.exists(), "the in-process engine left its socket");
 
     // The next server replaces the stale socket and removes it on a clean shutdown.
@@ -267,21 +262,16 @@ fn projects_resume_open_logs_and_forget_from_the_command_line() {
     // Forget refuses a live bridge (exit 1), then works once it is stopped.
     let live = clauster(&sandbox, &["forget", "alpha"], &env);
     support::assert_exit(&live, 1);
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
+    let resumed = support::stdout_after(
+        &clauster(&sandbox, &["resume", "alpha", "--fresh"], &env),
+        0,
     );
-    let resumed = clauster(&sandbox, &["resume", "alpha", "--fresh"], &env);
-    support::assert_exit(&resumed, 0);
     assert!(
-        text(&resumed.stdout).contains("(alpha) mode=standard status=running"),
-        "{}",
-        text(&resumed.stdout)
+        resumed.contains("(alpha) mode=standard status=running"),
+        "{resumed}"
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
     let forgot = clauster(&sandbox, &["forget", "alpha"], &env);
     support::assert_exit(&forgot, 0);
     assert!(text(&forgot.stdout).starts_with("forgot "));

@@ -188,21 +188,13 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
         ("FAKE_CLAUDE_DELAY_MS", "2500"),
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
-    let plain = clauster(&sandbox, &["start", "alpha"], &env);
-    support::assert_exit(&plain, 0);
+    let plain = support::stdout_after(&clauster(&sandbox, &["start", "alpha"], &env), 0);
     assert!(
-        text(&plain.stdout).ends_with("(alpha) mode=standard status=starting\n"),
-        "{}",
-        text(&plain.stdout)
+        plain.ends_with("(alpha) mode=standard status=starting\n"),
+        "{plain}"
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
-    assert_eq!(
-        clauster(&sandbox, &["forget", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
+    support::assert_exit(&clauster(&sandbox, &["forget", "alpha"], &env), 0);
 
     let waited = clauster(&sandbox, &["start", "alpha", "--wait"], &env);
     support::assert_exit(&waited, 0);
@@ -219,10 +211,7 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
         "{out}"
     );
 
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
     let resumed = clauster(
         &sandbox,
         &["resume", "alpha", "--fresh", "--wait", "--json"],
@@ -238,10 +227,7 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
             .is_some_and(|u| u.starts_with("https://claude.ai/code")),
         "{outcome}"
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
 }
 
 #[test]
@@ -564,21 +550,13 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     // A live bridge cannot be forgotten: exit 1.
     refused(&clauster(&sandbox, &["forget", "alpha"], &env), 1, "");
     // An already running bridge is not an error.
-    let again = clauster(&sandbox, &["start", "alpha"], &env);
-    support::assert_exit(&again, 0);
-    assert!(
-        text(&again.stdout).starts_with("already running: "),
-        "{}",
-        text(&again.stdout)
-    );
+    let again = support::stdout_after(&clauster(&sandbox, &["start", "alpha"], &env), 0);
+    assert!(again.starts_with("already running: "), "{again}");
     assert_eq!(listing(), before, "refusals changed the instances");
     assert!(!gamma.join(".fake-claude.json").exists());
 
     // forget --json after a stop: the API's answer.
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
     let forgot = clauster(&sandbox, &["forget", "alpha", "--json"], &env);
     support::assert_exit(&forgot, 0);
     let answer: Value = serde_json::from_slice(&forgot.stdout).unwrap();
@@ -653,8 +631,5 @@ fn open_without_a_link_yet_is_exit_2() {
         2,
         "no session URL available yet",
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
 }

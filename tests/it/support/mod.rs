@@ -443,6 +443,13 @@ pub fn assert_exit(out: &std::process::Output, code: i32) {
     );
 }
 
+/// [`assert_exit`], then the command's stdout as text.
+#[track_caller]
+pub fn stdout_after(out: &std::process::Output, code: i32) -> String {
+    assert_exit(out, code);
+    lossy(&out.stdout)
+}
+
 /// A process's output as text (lossy).
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
