@@ -642,56 +642,49 @@ async fn every_websocket_closes_at_logout() {
     let login = support::log_in(&client(), &server.base, PASSWORD).await;
     assert_eq!(login.status(), 303);
     let cookie = support::cookie_set_by(&login);
+    // A request of the signed-in browser: the status and the JSON answer (null when none).
     let api = |method: reqwest::Method, path: &str, body: Value| {
-        client()
+        let request = client()
             .request(method, format!("{}{path}", server.base))
             .header("cookie", &cookie)
             .header("origin", &origin)
-            .json(&body)
-            .send()
+            .json(&body);
+        async move {
+            let answer = request.send().await.expect("an answer");
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
     };
-    let started = api(
+    let (status, started) = api(
         reqwest::Method::POST,
         "/api/instances",
         json!({"project": "alpha", "resume_mode": "pty", "trust": true}),
     )
-    .await
-    .unwrap();
-    assert_eq!(started.status(), 201);
-    let id = started.json::<Value>().await.unwrap()["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let instance: Value = api(
+        let (_, instance) = api(
             reqwest::Method::GET,
             &format!("/api/instances/{id}"),
             json!({}),
         )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
         if instance["status"] == "running" {
             break;
         }
         assert!(Instant::now() < deadline, "never running: {instance}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cloning = api(
+    let (status, cloning) = api(
         reqwest::Method::POST,
         "/api/projects/clone",
         json!({"name": "slow", "url": format!("git://127.0.0.1:{silent_port}/r.git")}),
     )
-    .await
-    .unwrap();
-    assert_eq!(cloning.status(), 202);
-    let job = cloning.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
+    assert_eq!(status, 202, "{cloning}");
+    let job = cloning["job_id"].as_str().unwrap().to_owned();
 
     let open = |path: String| {
         let mut request = format!("{}{path}", server.ws)
@@ -718,10 +711,8 @@ async fn every_websocket_closes_at_logout() {
         .expect("a first screen frame");
     assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
 
-    let out = api(reqwest::Method::POST, "/logout", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(out.status(), 303);
+    let (status, _) = api(reqwest::Method::POST, "/logout", json!({})).await;
+    assert_eq!(status, 303);
     for (name, socket) in [
         ("pty-screen", &mut screen),
         ("clone-progress", &mut progress),
