@@ -31,12 +31,7 @@ fn setup() -> (Sandbox, PathBuf, PathBuf) {
 /// alpha, the fake, the argv log and the server.
 fn serve_recording_argv() -> (Sandbox, PathBuf, PathBuf, PathBuf, Server) {
     let (sandbox, alpha, claude) = setup();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
     (sandbox, alpha, claude, argv_log, server)
 }
 
@@ -335,12 +330,10 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     wait_pointer_names(&sandbox, &alpha, pid);
     let id = "0b6c7d8e-1f20-4a3b-9c4d-5e6f708192a3";
     write_python_store(&sandbox, id, pid);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
+    let (server, argv_log) = support::serve_claude_recording(
         &sandbox,
         &claude,
         &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5"),
             ("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "6"),
         ],
@@ -547,15 +540,8 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
     kill_server(server);
 
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
-            ("FAKE_CLAUDE_AUTH_HANG", "1"),
-        ],
-    );
+    let (server, argv_log) =
+        support::serve_claude_recording(&sandbox, &claude, &[("FAKE_CLAUDE_AUTH_HANG", "1")]);
     // 200 whether or not it launched, as 1.3.2 answers (issue 18); `created` tells.
     let resumed = resume_launching(&server, &id).await;
     let launches = bridge_launches(&argv_log);

@@ -66,12 +66,7 @@ fn argv_lines(path: &Path) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     let (sandbox, _alpha, claude) = setup("pty_ready");
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
     let (status, started) = start_pty(
         &server.base,
         json!({ "project": "alpha", "resume_mode": "pty", "spawn_mode": "worktree" }),
@@ -330,14 +325,12 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
 #[tokio::test]
 async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     let (sandbox, alpha, claude) = setup("pty_contiguous");
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
     let agents_file = sandbox.dir.path().join("agents.json");
     std::fs::write(&agents_file, "[]").unwrap();
-    let server = serve_claude(
+    let (server, argv_log) = support::serve_claude_recording(
         &sandbox,
         &claude,
         &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
         ],
@@ -402,12 +395,10 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     // bridges.md §9.2 source 3: no uuid in the argv (sidecar) and none from the agents poll
     // (it lists nothing), so only the transcript created after the launch names it.
     let (sandbox, alpha, claude) = setup("pty_contiguous");
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
+    let (server, argv_log) = support::serve_claude_recording(
         &sandbox,
         &claude,
         &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_TRANSCRIPT", "1"),
             ("FAKE_CLAUDE_AGENTS", "[]"),
         ],

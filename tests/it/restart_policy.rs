@@ -12,9 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::torture::{crowded_dirs, standard_bridges};
-use support::{
-    Sandbox, Server, ServesApi, fake_claude, process_exists, serve_claude, start_server,
-};
+use support::{Sandbox, Server, ServesApi, fake_claude, process_exists, start_server};
 use support::{instance, list_instances as instances, wait_instance};
 
 /// Short backoffs so a test sees several restarts within seconds.
@@ -184,15 +182,8 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
         sink.base
     );
     let (sandbox, claude) = setup(&["alpha"], &yaml);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ("FAKE_CLAUDE_MODE", "crash"),
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
-        ],
-    );
+    let (server, argv_log) =
+        support::serve_claude_recording(&sandbox, &claude, &[("FAKE_CLAUDE_MODE", "crash")]);
     let started = start(&server, "alpha").await;
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let looped = wait_instance(&server, &id, Duration::from_mins(1), |i| {
@@ -475,13 +466,7 @@ async fn a_killed_pty_bridge_comes_back_in_pty_mode_with_continue() {
         json!({"mode": "pty_ready"}).to_string(),
     )
     .unwrap();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
     set_policy(&server, "alpha", json!({"restart": "on-failure"})).await;
     let (status, started) = server
         .post(

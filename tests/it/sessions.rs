@@ -299,12 +299,7 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
 fn agents_world() -> (Sandbox, Server, PathBuf) {
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
     sandbox.project("beta", &[]);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &fake_claude(&sandbox),
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &fake_claude(&sandbox), &[]);
     (sandbox, server, argv_log)
 }
 

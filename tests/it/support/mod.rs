@@ -377,6 +377,21 @@ pub fn serve_fake(sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
     serve_claude(sandbox, &fake_claude(sandbox), env)
 }
 
+/// [`serve_claude`] with the fake recording each run's argv (`FAKE_CLAUDE_ARGV_LOG`, read it
+/// with [`recorded_argv`]) in the sandbox's `argv.jsonl`, and `env` on top: the server and
+/// the log.
+pub fn serve_claude_recording(
+    sandbox: &Sandbox,
+    claude: &Path,
+    env: &[(&str, &str)],
+) -> (Server, PathBuf) {
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let log = argv_log.to_str().expect("a UTF-8 sandbox path");
+    let mut all = vec![("FAKE_CLAUDE_ARGV_LOG", log)];
+    all.extend_from_slice(env);
+    (serve_claude(sandbox, claude, &all), argv_log)
+}
+
 /// [`start_server`] with `claude` as the bridge binary, no extra `run` arguments and `env` on
 /// top.
 pub fn serve_claude(sandbox: &Sandbox, claude: &Path, env: &[(&str, &str)]) -> Server {
