@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, ServesApi, clauster_bin, serve_claude, start_server, wait_for};
+use support::{Sandbox, Server, ServesApi, clauster_bin, serve_claude, start_server, wait_for};
 use support::{alpha_and_fake as setup, lossy as text, run_clauster as clauster};
 
 fn agents_item(pid: i64, cwd: &Path, uuid: &str, kind: &str) -> Value {
@@ -323,17 +323,23 @@ fn config_errors_are_exit_2_for_every_reading_command() {
     assert!(!sandbox.state_dir().exists());
 }
 
+/// The first line of the server's log that starts with `prefix`, once one is there (waiting up
+/// to `within`).
+fn log_line_within(server: &Server, prefix: &str, within: Duration) -> Option<String> {
+    wait_for(within, || {
+        server
+            .log()
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    })
+}
+
 #[test]
 fn run_prints_the_banner_then_the_probe_line() {
     let (sandbox, claude) = setup();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let line = wait_for(Duration::from_secs(20), || {
-        server
-            .log()
-            .lines()
-            .find(|l| l.starts_with("clauster: claude "))
-            .map(str::to_owned)
-    });
+    let line = log_line_within(&server, "clauster: claude ", Duration::from_secs(20));
     assert_eq!(
         line.as_deref(),
         Some("clauster: claude 2.1.328"),
@@ -357,13 +363,11 @@ fn run_prints_the_banner_then_the_probe_line() {
 
     let missing = Sandbox::with_projects_root();
     let server = start_server(&missing, Some(Path::new("/nonexistent/claude")), &[], &[]);
-    let line = wait_for(Duration::from_secs(20), || {
-        server
-            .log()
-            .lines()
-            .find(|l| l.starts_with("clauster: warning: claude not found ("))
-            .map(str::to_owned)
-    });
+    let line = log_line_within(
+        &server,
+        "clauster: warning: claude not found (",
+        Duration::from_secs(20),
+    );
     assert!(line.is_some(), "{}", server.log());
 }
 
