@@ -27,12 +27,48 @@ fn setup() -> (Sandbox, PathBuf, PathBuf) {
     (sandbox, alpha, claude)
 }
 
+/// [`setup`], served: the sandbox, alpha, the fake and the server.
+fn serve_alpha() -> (Sandbox, PathBuf, PathBuf, Server) {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    (sandbox, alpha, claude, server)
+}
+
 /// [`setup`] served with the fake recording every run's argv in `argv.jsonl`: the sandbox,
 /// alpha, the fake, the argv log and the server.
 fn serve_recording_argv() -> (Sandbox, PathBuf, PathBuf, PathBuf, Server) {
     let (sandbox, alpha, claude) = setup();
     let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
     (sandbox, alpha, claude, argv_log, server)
+}
+
+/// Starts alpha's standard bridge, which must answer 201 `running`: its id and the answer.
+async fn running_alpha(server: &Server) -> (String, Value) {
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(
+        (status, &started["status"]),
+        (201, &json!("running")),
+        "{started}\n{}",
+        server.log()
+    );
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    (id, started)
+}
+
+/// Asserts that a start of `project` with `trust: true` answers with the running instance
+/// `id` (200, `created: false`) instead of launching.
+async fn assert_answers_with(server: &Server, project: &str, id: &str) {
+    let (status, answer) = post(
+        server,
+        "/api/instances",
+        Some(json!({ "project": project, "trust": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["created"], &answer["instance_id"]),
+        (200, &json!(false), &json!(id)),
+        "{answer}"
+    );
 }
 
 /// Starts alpha as a pty instance, which must answer 201 and come up running: its id and the
@@ -205,6 +241,12 @@ fn start_ticks(pid: u32) -> i64 {
     after.split_whitespace().nth(19).unwrap().parse().unwrap()
 }
 
+/// Asserts the stored `last_status` of instance `id`.
+#[track_caller]
+fn assert_last_status(sandbox: &Sandbox, id: &str, status: &str) {
+    assert_eq!(stored(sandbox, id, "last_status").as_deref(), Some(status));
+}
+
 fn store_path(sandbox: &Sandbox) -> PathBuf {
     sandbox.state_dir().join("clauster.sqlite3")
 }
@@ -267,9 +309,7 @@ fn kill_server(mut server: Server) {
 #[tokio::test]
 async fn resume_beside_a_hand_started_bridge_is_refused_with_adopt_first() {
     let (sandbox, alpha, claude, argv_log, server) = serve_recording_argv();
-    let (status, started) = server.start_bridge("alpha").await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (id, _) = running_alpha(&server).await;
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
 
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
@@ -509,10 +549,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
         "store_ok never came back\n{}",
         server.log()
     );
-    assert_eq!(
-        stored(&sandbox, &live, "last_status").as_deref(),
-        Some("crashed")
-    );
+    assert_last_status(&sandbox, &live, "crashed");
 
     // Forget answered 2xx: it never comes back after a restart.
     let (status, body) = post(&server, &format!("/api/instances/{dead}/forget"), None).await;
@@ -532,11 +569,8 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
 /// before the next launch.
 #[tokio::test]
 async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (sandbox, _alpha, claude, server) = serve_alpha();
+    let (id, _) = running_alpha(&server).await;
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
     kill_server(server);
 
@@ -585,8 +619,7 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
 /// the engine learns no conversation and says so.
 #[tokio::test]
 async fn a_pty_bridge_never_learns_another_processes_conversation() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, alpha, claude, server) = serve_alpha();
     let _by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
     let (id, _) = running_pty(&server).await;
 
@@ -615,8 +648,7 @@ async fn a_pty_bridge_never_learns_another_processes_conversation() {
 /// Forgetting a pty instance leaves the standard bridge pointer alone (§9.5).
 #[tokio::test]
 async fn forgetting_a_pty_instance_keeps_the_standard_pointer() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, alpha, _claude, server) = serve_alpha();
     let (_, standard) = server.start_bridge("alpha").await;
     let standard_id = standard["instance_id"].as_str().unwrap().to_owned();
     assert_eq!(stop(&server, &standard_id).await.1["status"], "stopped");
@@ -639,8 +671,7 @@ async fn forgetting_a_pty_instance_keeps_the_standard_pointer() {
 /// path survives a restart of the server.
 #[tokio::test]
 async fn an_adopted_bridges_debug_log_is_parsed_and_kept_across_restarts() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, alpha, claude, server) = serve_alpha();
     let debug = sandbox.dir.path().join("by-hand.debug.log");
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, Some(&debug));
     let pid = by_hand.0.id();
@@ -673,8 +704,7 @@ async fn an_adopted_bridges_debug_log_is_parsed_and_kept_across_restarts() {
 /// launching) comes back as a launch failure, not as `stopped`.
 #[tokio::test]
 async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _alpha, claude, server) = serve_alpha();
     assert!(list(&server).await.is_empty());
     kill_server(server);
     let id = "5c4d3e2f-1a0b-4c9d-8e7f-6a5b4c3d2e1f";
@@ -700,10 +730,7 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
         found["error_detail"],
         "Clauster stopped before this bridge finished launching"
     );
-    assert_eq!(
-        stored(&sandbox, id, "last_status").as_deref(),
-        Some("error")
-    );
+    assert_last_status(&sandbox, id, "error");
 }
 
 // ---- also from reading ------------------------------------------------------------------
@@ -753,10 +780,7 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
         "the error was never published\n{}",
         server.log()
     );
-    assert_eq!(
-        stored(&sandbox, &id, "last_status").as_deref(),
-        Some("error")
-    );
+    assert_last_status(&sandbox, &id, "error");
 }
 
 /// A Stop cut short by a SIGKILL of the server is completed by the next server.
@@ -771,9 +795,7 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
             ("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "60"),
         ],
     );
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (id, started) = running_alpha(&server).await;
     let pid = started["bridge_pid"].as_i64().unwrap();
     let _stop = tokio::spawn(server.delete(&format!("/api/instances/{id}")));
     wait_instance(&server, &id, Duration::from_secs(10), |i| {
@@ -799,8 +821,7 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
 /// answers only once the keeper is gone.
 #[tokio::test]
 async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _alpha, _claude, server) = serve_alpha();
     let (id, running) = running_pty(&server).await;
     let keeper = running["keeper_pid"].as_i64().unwrap();
     let bridge = running["bridge_pid"].as_i64().unwrap();
@@ -869,8 +890,7 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
 /// settles for an empty registry because one read failed.
 #[tokio::test]
 async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _alpha, claude, server) = serve_alpha();
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     assert_eq!(started["status"], "running", "{started}");
@@ -903,37 +923,15 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
 #[tokio::test]
 async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
     let (sandbox, alpha, _claude, argv_log, server) = serve_recording_argv();
-    let (status, started) = server.start_bridge("alpha").await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (id, _) = running_alpha(&server).await;
 
     let alias = sandbox.projects_root().join("alpha2");
     std::os::unix::fs::symlink(&alpha, &alias).unwrap();
-    let (status, answer) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha2", "trust": true })),
-    )
-    .await;
-    assert_eq!(
-        (status, &answer["created"], &answer["instance_id"]),
-        (200, &json!(false), &json!(id)),
-        "{answer}"
-    );
+    assert_answers_with(&server, "alpha2", &id).await;
     std::fs::remove_file(&alias).unwrap();
 
     std::fs::rename(&alpha, sandbox.projects_root().join("alpha-new")).unwrap();
-    let (status, answer) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha-new", "trust": true })),
-    )
-    .await;
-    assert_eq!(
-        (status, &answer["created"], &answer["instance_id"]),
-        (200, &json!(false), &json!(id)),
-        "{answer}"
-    );
+    assert_answers_with(&server, "alpha-new", &id).await;
     assert_eq!(
         bridge_launches(&argv_log).len(),
         1,
@@ -975,11 +973,8 @@ async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first(
 /// and end it: restarts are idempotent.
 #[tokio::test]
 async fn a_live_bridge_recorded_intentionally_stopped_survives_two_restarts() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (sandbox, _alpha, claude, server) = serve_alpha();
+    let (id, started) = running_alpha(&server).await;
     let pid = started["bridge_pid"].as_i64().unwrap();
     kill_server(server);
     {
@@ -1098,12 +1093,9 @@ async fn a_held_claude_json_lock_refuses_only_a_launch_that_must_write_trust() {
 /// notice that says so (bridges.md §11 step 4).
 #[tokio::test]
 async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
+    let (sandbox, alpha, claude, server) = serve_alpha();
+    let (id, started) = running_alpha(&server).await;
     assert_eq!(started["notice"], Value::Null, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
     kill_server(server);
     std::fs::rename(&alpha, sandbox.dir.path().join("elsewhere")).unwrap();
 
