@@ -80,6 +80,14 @@ fn doctor_json(setup: &Setup, env: &[(&str, &str)]) -> (Option<i32>, Value, Stri
     (out.status.code(), report, stderr)
 }
 
+/// [`doctor_json`], which must exit with `code`: the report and stderr.
+#[track_caller]
+fn doctor_exits(setup: &Setup, env: &[(&str, &str)], code: i32) -> (Value, String) {
+    let (exit, report, stderr) = doctor_json(setup, env);
+    assert_eq!(exit, Some(code), "{report} {stderr}");
+    (report, stderr)
+}
+
 /// Asserts that the row `name` of `report` has `status` and `detail`.
 #[track_caller]
 fn assert_row(report: &Value, name: &str, status: &str, detail: &str) {
@@ -156,8 +164,7 @@ fn a_healthy_setup_passes_every_check_and_prints_one_line_per_row() {
 #[test]
 fn the_json_report_has_every_row_in_order() {
     let setup = setup("");
-    let (code, report, stderr) = doctor_json(&setup, &[]);
-    assert_eq!(code, Some(0), "{report} {stderr}");
+    let (report, stderr) = doctor_exits(&setup, &[], 0);
     assert_eq!(report["ok"], true);
     let object = report.as_object().unwrap();
     assert_eq!(object.len(), 2, "{report}");
@@ -188,8 +195,7 @@ fn no_claude_on_the_path_fails() {
         ),
     )
     .unwrap();
-    let (code, report, stderr) = doctor_json(&setup, &[("PATH", "/usr/bin:/bin")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, stderr) = doctor_exits(&setup, &[("PATH", "/usr/bin:/bin")], 1);
     assert_eq!(report["ok"], false);
     assert_row(
         &report,
@@ -204,11 +210,9 @@ fn no_claude_on_the_path_fails() {
 #[test]
 fn a_claude_older_than_the_floor_fails_and_an_odd_version_cannot_be_compared() {
     let setup = setup("");
-    let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "2.1.100")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[("FAKE_CLAUDE_VERSION", "2.1.100")], 1);
     assert_row(&report, "claude", "fail", "2.1.100 < required 2.1.145");
-    let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "nightly")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[("FAKE_CLAUDE_VERSION", "nightly")], 1);
     assert_row(&report, "claude", "fail", "cannot compare: nightly");
     // A floor from the config moves the line.
     let setup = setup_with_floor(&setup, "2.1.400");
@@ -229,8 +233,7 @@ fn setup_with_floor(old: &Setup, floor: &str) -> Setup {
 #[test]
 fn a_logged_out_claude_warns_without_failing() {
     let setup = setup("");
-    let (code, report, stderr) = doctor_json(&setup, &[("FAKE_CLAUDE_LOGGED_IN", "0")]);
-    assert_eq!(code, Some(0), "{report}");
+    let (report, stderr) = doctor_exits(&setup, &[("FAKE_CLAUDE_LOGGED_IN", "0")], 0);
     assert_row(
         &report,
         "claude-login",
@@ -244,8 +247,7 @@ fn a_logged_out_claude_warns_without_failing() {
 #[test]
 fn an_api_key_for_bridges_warns() {
     let setup = setup("  env:\n    ANTHROPIC_API_KEY: sk-ant-test-not-real\n");
-    let (code, report, _) = doctor_json(&setup, &[]);
-    assert_eq!(code, Some(0), "{report}");
+    let (report, _) = doctor_exits(&setup, &[], 0);
     assert_row(
         &report,
         "api-key-env",
@@ -268,8 +270,7 @@ fn an_unsupported_notification_scheme_warns() {
          'ntfy://alerts']\nwebhooks: {enabled: true, urls: ['https://hooks.example.net/x'], \
          secret: s}\n",
     );
-    let (code, report, _) = doctor_json(&noisy, &[]);
-    assert_eq!(code, Some(0), "{report}");
+    let (report, _) = doctor_exits(&noisy, &[], 0);
     let (status, detail) = status_and_detail(&report, "notifications");
     assert_eq!(status, "warn", "{report}");
     assert!(
@@ -294,11 +295,11 @@ fn an_unsupported_notification_scheme_warns() {
 fn a_missing_projects_root_fails_and_is_not_created() {
     let setup = setup("");
     let missing = setup.sandbox.dir.path().join("nowhere");
-    let (code, report, stderr) = doctor_json(
+    let (report, stderr) = doctor_exits(
         &setup,
         &[("CLAUSTER_PROJECTS_ROOT", missing.to_str().unwrap())],
+        1,
     );
-    assert_eq!(code, Some(1), "{report}");
     assert_row(
         &report,
         "projects_root",
@@ -315,8 +316,7 @@ fn a_missing_projects_root_fails_and_is_not_created() {
 #[test]
 fn a_non_loopback_host_without_auth_fails_config_and_auth() {
     let setup = setup("");
-    let (code, report, _) = doctor_json(&setup, &[("CLAUSTER_HOST", "0.0.0.0")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[("CLAUSTER_HOST", "0.0.0.0")], 1);
     let refusal = "refusing non-loopback host='0.0.0.0' without enforced auth.";
     let (status, detail) = status_and_detail(&report, "auth");
     assert_eq!(status, "fail");
@@ -327,14 +327,14 @@ fn a_non_loopback_host_without_auth_fails_config_and_auth() {
     // The other checks still ran against that configuration.
     assert_eq!(status_and_detail(&report, "claude").0, "ok");
     // The opt-out turns it into a warning.
-    let (code, report, _) = doctor_json(
+    let (report, _) = doctor_exits(
         &setup,
         &[
             ("CLAUSTER_HOST", "0.0.0.0"),
             ("CLAUSTER_AUTH_ALLOW_UNAUTHENTICATED_NETWORK", "true"),
         ],
+        0,
     );
-    assert_eq!(code, Some(0), "{report}");
     assert_eq!(status_and_detail(&report, "auth").0, "warn");
     assert_eq!(status_and_detail(&report, "config").0, "ok");
 }
@@ -540,11 +540,11 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
         sysbin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (code, report, _) = doctor_json(
+    let (report, _) = doctor_exits(
         &setup,
         &[("PATH", &path), ("FAKE_KILL_MODE", "control-group")],
+        0,
     );
-    assert_eq!(code, Some(0), "{report}");
     assert_row(
         &report,
         "systemd",
@@ -590,8 +590,7 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
     // nvm without a default node warns; a global file that is not an object fails.
     std::fs::write(nvm.join("nvm.sh"), "nvm() { return 3; }\n").unwrap();
     std::fs::write(setup.sandbox.home().join(".claude.json"), "[1, 2]").unwrap();
-    let (code, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")], 1);
     assert_eq!(status_and_detail(&report, "node-toolchain").0, "warn");
     assert!(
         status_and_detail(&report, "node-toolchain")
@@ -621,14 +620,14 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
         "loginExpiresAt": now_ms + 3_600_000,
     })
     .to_string();
-    let (code, report, _) = doctor_json(
+    let (report, _) = doctor_exits(
         &setup,
         &[
             ("FAKE_CLAUDE_AUTH_STDOUT", &expiring),
             ("FAKE_CLAUDE_HELP", "old"),
         ],
+        0,
     );
-    assert_eq!(code, Some(0), "{report}");
     let (status, detail) = status_and_detail(&report, "claude-login");
     assert_eq!(status, "warn");
     assert!(
@@ -665,8 +664,7 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
     let pid = keeper.0.id();
     let store = state.join("clauster.sqlite3");
     std::fs::write(&store, b"not a database at all, just text").unwrap();
-    let (code, report, _) = doctor_json(&setup, &[]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[], 1);
     assert_row(
         &report,
         "orphan-keepers",
@@ -690,37 +688,23 @@ fn the_default_projects_root_is_created_with_a_warning() {
     let claude = fake_claude(&sandbox);
     let default_root = sandbox.home().join("projects");
     assert!(!default_root.exists());
-    let out = run(
-        &sandbox,
-        &["doctor", "--json"],
-        &[
-            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
-            ("CLAUSTER_PORT", &free_port().to_string()),
-        ],
-    );
-    support::assert_exit(&out, 0);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_row(
-        &report,
-        "projects_root",
-        "warn",
-        &format!("{} created by default just now", default_root.display()),
-    );
-    assert!(default_root.is_dir());
-    // The second run finds it.
-    let again = run(
-        &sandbox,
-        &["doctor", "--json"],
-        &[
-            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
-            ("CLAUSTER_PORT", &free_port().to_string()),
-        ],
-    );
-    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_row(
-        &report,
-        "projects_root",
-        "ok",
-        &format!("{} (0 projects)", default_root.display()),
-    );
+    // The first run creates it; the second run finds it.
+    for (status, detail) in [
+        ("warn", "created by default just now"),
+        ("ok", "(0 projects)"),
+    ] {
+        let out = run(
+            &sandbox,
+            &["doctor", "--json"],
+            &[
+                ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
+                ("CLAUSTER_PORT", &free_port().to_string()),
+            ],
+        );
+        support::assert_exit(&out, 0);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let detail = format!("{} {detail}", default_root.display());
+        assert_row(&report, "projects_root", status, &detail);
+        assert!(default_root.is_dir());
+    }
 }
