@@ -138,6 +138,19 @@ fn start_instance(client: &mut Client, project: &str) -> Result<String, String> 
         .ok_or_else(|| format!("no instance_id in {body}"))
 }
 
+/// For the instance `row`: when its bridge's debug log last says `needle`, and the server's
+/// time stamp `field` (`ready_at`, `ended_at`), both in epoch ms.
+fn logged_and_stamped(row: &Value, needle: &str, field: &str) -> (Option<i128>, Option<i128>) {
+    let log = row["bridge_debug_log_path"]
+        .as_str()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    (
+        log_line_ms(&log, needle),
+        row[field].as_str().and_then(rfc3339_ms),
+    )
+}
+
 /// `runs` spawn/stop cycles of `project` on our server.
 pub fn ours(port: u16, project: &str, runs: usize) -> Result<Vec<Cycle>, String> {
     let events = Events::connect(port)?;
@@ -148,12 +161,7 @@ pub fn ours(port: u16, project: &str, runs: usize) -> Result<Vec<Cycle>, String>
         let id = start_instance(&mut client, project)?;
         let running_seen = events.wait_status(&id, "running")?;
         let row = instance(&mut client, &id)?;
-        let log = row["bridge_debug_log_path"]
-            .as_str()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default();
-        let marker = log_line_ms(&log, "Starting poll loop");
-        let ready = row["ready_at"].as_str().and_then(rfc3339_ms);
+        let (marker, ready) = logged_and_stamped(&row, "Starting poll loop", "ready_at");
 
         let stop_sent = now_ms_f64();
         let response = client
@@ -164,12 +172,7 @@ pub fn ours(port: u16, project: &str, runs: usize) -> Result<Vec<Cycle>, String>
         }
         let stopped_seen = events.wait_status(&id, "stopped")?;
         let row = instance(&mut client, &id)?;
-        let log = row["bridge_debug_log_path"]
-            .as_str()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default();
-        let shutdown = log_line_ms(&log, "received, shutting down");
-        let ended = row["ended_at"].as_str().and_then(rfc3339_ms);
+        let (shutdown, ended) = logged_and_stamped(&row, "received, shutting down", "ended_at");
         cycles.push(Cycle {
             spawn_precise: marker.zip(ready).map(|(m, r)| ms(r - m)),
             stop_precise: shutdown.zip(ended).map(|(s, e)| ms(e - s)),

@@ -52,7 +52,8 @@ impl Expected {
         self.input + self.output + self.cache_5m + self.cache_1h + self.cache_read
     }
 
-    fn add(&mut self, other: &Expected) {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Expected) {
         self.files += other.files;
         self.messages += other.messages;
         self.duplicates += other.duplicates;
@@ -172,16 +173,12 @@ impl Writer {
         self.clock_ms += i64::from(self.rng.u32(800..20_000));
         let nanos = i128::from(self.clock_ms) * 1_000_000;
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).expect("a 2026 date");
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second(),
-            at.millisecond()
+        // Claude Code's `2026-11-20T10:00:00.000Z`.
+        let shape = time::format_description::parse_borrowed::<1>(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z",
         )
+        .expect("a valid format description");
+        at.format(&shape).expect("a 2026 date formats")
     }
 
     /// `len` bytes of JSON-safe prose.
@@ -529,6 +526,22 @@ mod tests {
         let again = tempfile::tempdir().expect("temp dir");
         let second = generate(again.path(), 3 << 20, 2, 7).expect("generate");
         assert_eq!(second.total(), total);
+    }
+
+    #[test]
+    fn time_stamps_are_claude_codes_millisecond_utc() {
+        let mut w = Writer {
+            rng: fastrand::Rng::with_seed(1),
+            ids: 0,
+            clock_ms: 1_795_000_000_000,
+            filler: String::new(),
+        };
+        let stamp = w.timestamp();
+        assert_eq!(stamp.len(), "2026-11-20T10:00:00.000Z".len(), "{stamp}");
+        assert_eq!(
+            clauster_core::timestamp::normalize(&stamp).as_deref(),
+            Some(stamp.as_str())
+        );
     }
 
     #[test]

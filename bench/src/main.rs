@@ -201,6 +201,12 @@ fn measure_server(
     Ok(out)
 }
 
+/// Which of a server's figures a row shows.
+type Pick = fn(&ServerRuns) -> &Runs;
+
+/// A server row: its measure, unit, figure and target (the target applies at N=1000 only).
+type ServerRow<'a> = (&'a str, Unit, Pick, Option<(&'a str, f64)>);
+
 fn pick(
     result: &Result<ServerRuns, String>,
     get: impl Fn(&ServerRuns) -> &Runs,
@@ -233,53 +239,51 @@ fn server_rows(opts: &Options, rows: &mut Vec<Row>) {
             println!("  python: {e}");
         }
         let big = n == 1000;
-        let mut row =
-            |name: &str, unit, get: &dyn Fn(&ServerRuns) -> &Runs, target: Option<(&str, f64)>| {
-                let mut r = Row::new(format!("{name}, N={n}"), unit, get(&mine).clone())
-                    .vs("python", pick(&theirs, get));
-                if let (true, Some((text, bound))) = (big, target) {
-                    r = r.target(text, bound);
-                }
-                rows.push(r);
-            };
-        row(
-            "Cold start → first 200 /healthz",
-            Unit::Ms,
-            &|r| &r.cold,
-            Some(("≤ 110 ms", 110.0)),
-        );
-        row(
-            "Idle RSS",
-            Unit::MiB,
-            &|r| &r.idle_rss,
-            Some(("≤ 15 MiB", 15.0 * 1_048_576.0)),
-        );
-        row(
-            &format!("RSS after {requests} requests"),
-            Unit::MiB,
-            &|r| &r.rss_after,
-            None,
-        );
-        row(
-            "GET /api/projects p50",
-            Unit::Ms,
-            &|r| &r.api_p50,
-            Some(("≤ 1 ms", 1.0)),
-        );
-        row("GET /api/projects p99", Unit::Ms, &|r| &r.api_p99, None);
-        row(
-            "GET / p50",
-            Unit::Ms,
-            &|r| &r.page_p50,
-            Some(("≤ 15 ms", 15.0)),
-        );
-        row("GET / p99", Unit::Ms, &|r| &r.page_p99, None);
-        row(
-            "GET / HTML size",
-            Unit::Mb,
-            &|r| &r.page_size,
-            Some(("≤ 1.5 MB", 1_500_000.0)),
-        );
+        let rss_after = format!("RSS after {requests} requests");
+        let mib = |n: f64| n * 1_048_576.0;
+        let table: [ServerRow; 8] = [
+            (
+                "Cold start → first 200 /healthz",
+                Unit::Ms,
+                |r| &r.cold,
+                Some(("≤ 110 ms", 110.0)),
+            ),
+            (
+                "Idle RSS",
+                Unit::MiB,
+                |r| &r.idle_rss,
+                Some(("≤ 15 MiB", mib(15.0))),
+            ),
+            (&rss_after, Unit::MiB, |r| &r.rss_after, None),
+            (
+                "GET /api/projects p50",
+                Unit::Ms,
+                |r| &r.api_p50,
+                Some(("≤ 1 ms", 1.0)),
+            ),
+            ("GET /api/projects p99", Unit::Ms, |r| &r.api_p99, None),
+            (
+                "GET / p50",
+                Unit::Ms,
+                |r| &r.page_p50,
+                Some(("≤ 15 ms", 15.0)),
+            ),
+            ("GET / p99", Unit::Ms, |r| &r.page_p99, None),
+            (
+                "GET / HTML size",
+                Unit::Mb,
+                |r| &r.page_size,
+                Some(("≤ 1.5 MB", 1_500_000.0)),
+            ),
+        ];
+        for (name, unit, get, target) in table {
+            let mut row = Row::new(format!("{name}, N={n}"), unit, get(&mine).clone())
+                .vs("python", pick(&theirs, get));
+            if let (true, Some((text, bound))) = (big, target) {
+                row = row.target(text, bound);
+            }
+            rows.push(row);
+        }
     }
 }
 
@@ -340,43 +344,44 @@ fn bridge_rows(opts: &Options, rows: &mut Vec<Row>) {
     if let Err(e) = &theirs {
         println!("  python: {e}");
     }
-    let no_stream = || Err("no /ws/events and no ready/ended time stamps in 1.3.2".to_owned());
-    rows.push(
-        Row::new(
+    let no_stream = "no /ws/events and no ready/ended time stamps in 1.3.2";
+    let no_push = "polls every 4 s, no push";
+    let precise = [
+        (
             "Spawn → running (fake's last marker → ready_at)",
-            Unit::Ms,
             mine.spawn_precise,
-        )
-        .vs("python", no_stream())
-        .target("≤ 50 ms", 50.0),
-    );
-    rows.push(
-        Row::new(
+            no_stream,
+            50.0,
+        ),
+        (
             "Stop → stopped (fake's shutdown line → ended_at)",
-            Unit::Ms,
             mine.stop_precise,
-        )
-        .vs("python", no_stream())
-        .target("≤ 50 ms", 50.0),
-    );
-    rows.push(
-        Row::new(
+            no_stream,
+            50.0,
+        ),
+        (
             "Push: running → /ws/events frame",
-            Unit::Ms,
             mine.push_running,
-        )
-        .vs("python", Err("polls every 4 s, no push".to_owned()))
-        .target("≤ 100 ms", 100.0),
-    );
-    rows.push(
-        Row::new(
+            no_push,
+            100.0,
+        ),
+        (
             "Push: stopped → /ws/events frame",
-            Unit::Ms,
             mine.push_stopped,
-        )
-        .vs("python", Err("polls every 4 s, no push".to_owned()))
-        .target("≤ 100 ms", 100.0),
-    );
+            no_push,
+            100.0,
+        ),
+    ];
+    for (measure, ours, why, bound_ms) in precise {
+        rows.push(ours_alone(
+            measure,
+            Unit::Ms,
+            ours,
+            why,
+            &format!("≤ {bound_ms} ms"),
+            bound_ms,
+        ));
+    }
     let e2e = |get: fn(&BridgeRuns) -> &Runs| match &theirs {
         Ok(t) => Ok(get(t).clone()),
         Err(e) => Err(e.lines().next().unwrap_or("failed").to_owned()),
@@ -442,43 +447,54 @@ fn transcript_rows(opts: &Options, rows: &mut Vec<Row>) {
         }
     };
     let mb = f(figures.file_bytes) / 1e6;
-    let none = || Err("not measured".to_owned());
-    rows.push(
-        Row::new(
-            format!("Transcript first page, {mb:.0} MB file, cold"),
+    let page = |when: &str| format!("Transcript first page, {mb:.0} MB file, {when}");
+    let table = [
+        (
+            page("cold"),
             Unit::Ms,
             figures.cold,
-        )
-        .vs("python", none())
-        .target("≤ 30 ms", 30.0),
-    );
-    rows.push(
-        Row::new(
-            format!("Transcript first page, {mb:.0} MB file, warm p50"),
+            "not measured",
+            ("≤ 30 ms", 30.0),
+        ),
+        (
+            page("warm p50"),
             Unit::Ms,
             figures.warm,
-        )
-        .vs("python", none())
-        .target("≤ 5 ms", 5.0),
-    );
-    rows.push(
-        Row::new(
-            "Live turn: written → /ws/transcript frame",
+            "not measured",
+            ("≤ 5 ms", 5.0),
+        ),
+        (
+            "Live turn: written → /ws/transcript frame".to_owned(),
             Unit::Ms,
             figures.live,
-        )
-        .vs("python", Err("polls /tail".to_owned()))
-        .target("≤ 200 ms", 200.0),
-    );
-    rows.push(
-        Row::new(
-            "Memory per open transcript viewer",
+            "polls /tail",
+            ("≤ 200 ms", 200.0),
+        ),
+        (
+            "Memory per open transcript viewer".to_owned(),
             Unit::KiB,
             figures.per_viewer,
-        )
-        .vs("python", none())
-        .target("≤ 1 MiB", 1_048_576.0),
-    );
+            "not measured",
+            ("≤ 1 MiB", 1_048_576.0),
+        ),
+    ];
+    for (measure, unit, ours, why, (target, bound)) in table {
+        rows.push(ours_alone(measure, unit, ours, why, target, bound));
+    }
+}
+
+/// A row with Python's figure missing for the reason `why`, held to its target.
+fn ours_alone(
+    measure: impl Into<String>,
+    unit: Unit,
+    ours: Runs,
+    why: &str,
+    target: &str,
+    bound: f64,
+) -> Row {
+    Row::new(measure, unit, ours)
+        .vs("python", Err(why.to_owned()))
+        .target(target, bound)
 }
 
 /// The JSON a `rollup` child prints.
@@ -578,13 +594,7 @@ fn usage_rows(opts: &Options, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> R
         let line_file = opts.out.join("append.jsonl");
         std::fs::write(&line_file, line).map_err(|e| e.to_string())?;
         let mut expected_after = expected;
-        expected_after.messages += added.messages;
-        expected_after.input += added.input;
-        expected_after.output += added.output;
-        expected_after.cache_5m += added.cache_5m;
-        expected_after.cache_1h += added.cache_1h;
-        expected_after.cache_read += added.cache_read;
-        expected_after.cost_nanos += added.cost_nanos;
+        expected_after.add(&added);
         // Warm the page cache (the spec's "cold" is Clauster-cold, not disk-cold).
         for path in corpus::walk(&corpus.projects_dir()).map_err(|e| e.to_string())? {
             let _ = std::fs::read(path);
@@ -751,20 +761,16 @@ mod tests {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    /// The three required paths, then `rest`.
+    fn with_paths(rest: &[&str]) -> Vec<String> {
+        let mut all = args(&["--clauster", "c", "--fake-claude", "f", "--out", "o"]);
+        all.extend(args(rest));
+        all
+    }
+
     #[test]
     fn options_need_the_three_paths_and_refuse_unknown_flags() {
-        let ok = Options::parse(&args(&[
-            "--clauster",
-            "c",
-            "--fake-claude",
-            "f",
-            "--out",
-            "o",
-            "--quick",
-            "--bundle-gzip",
-            "1234",
-        ]))
-        .expect("valid");
+        let ok = Options::parse(&with_paths(&["--quick", "--bundle-gzip", "1234"])).expect("valid");
         assert_eq!(
             (ok.quick, ok.bundle_gzip, ok.python),
             (true, Some(1234), None)
@@ -779,17 +785,7 @@ mod tests {
         assert!(err.starts_with("--clauster needs a value"), "{err}");
         let err = Options::parse(&args(&["--fast", "x"])).expect_err("unknown");
         assert!(err.starts_with("unknown option --fast"), "{err}");
-        let err = Options::parse(&args(&[
-            "--clauster",
-            "c",
-            "--fake-claude",
-            "f",
-            "--out",
-            "o",
-            "--bundle-gzip",
-            "big",
-        ]))
-        .expect_err("not a number");
+        let err = Options::parse(&with_paths(&["--bundle-gzip", "big"])).expect_err("not a number");
         assert!(err.starts_with("--bundle-gzip takes a byte count"), "{err}");
     }
 }

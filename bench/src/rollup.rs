@@ -143,15 +143,17 @@ impl Rollup {
         let mut out = Expected::default();
         for project in self.projects.values() {
             let t = project.usage.totals();
-            out.files += t.transcripts;
-            out.messages += t.messages;
-            out.duplicates += t.duplicates_skipped;
-            out.input += t.tokens.input;
-            out.output += t.tokens.output;
-            out.cache_5m += t.tokens.cache_creation_5m;
-            out.cache_1h += t.tokens.cache_creation_1h;
-            out.cache_read += t.tokens.cache_read;
-            out.cost_nanos += t.cost.0;
+            out.add(&Expected {
+                files: t.transcripts,
+                messages: t.messages,
+                duplicates: t.duplicates_skipped,
+                input: t.tokens.input,
+                output: t.tokens.output,
+                cache_5m: t.tokens.cache_creation_5m,
+                cache_1h: t.tokens.cache_creation_1h,
+                cache_read: t.tokens.cache_read,
+                cost_nanos: t.cost.0,
+            });
         }
         out
     }
@@ -232,13 +234,7 @@ mod tests {
             .refresh(&slug, &corpus.append_target)
             .expect("refresh");
         let mut expected = corpus.total();
-        expected.messages += added.messages;
-        expected.input += added.input;
-        expected.output += added.output;
-        expected.cache_5m += added.cache_5m;
-        expected.cache_1h += added.cache_1h;
-        expected.cache_read += added.cache_read;
-        expected.cost_nanos += added.cost_nanos;
+        expected.add(&added);
         assert_eq!(rollup.totals(), expected);
         // Nothing new: the refresh changes nothing.
         rollup

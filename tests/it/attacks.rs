@@ -123,6 +123,28 @@ fn client() -> reqwest::Client {
         .expect("a client")
 }
 
+/// `GET path` on the server at `base` with [`client`] and `headers`: the status and the JSON
+/// answer (null when the body is not JSON).
+async fn get_json(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = client().get(format!("{base}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.expect("a GET answers");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// Writes a config file at `path` naming only the projects root and the state directory.
+fn write_roots(path: &Path, projects_root: &Path, state_dir: &Path) {
+    let yaml = format!(
+        "projects_root: {}\nstate_dir: {}\n",
+        projects_root.display(),
+        state_dir.display()
+    );
+    std::fs::write(path, yaml).expect("write the config file");
+}
+
 fn write_config(sandbox: &Sandbox, yaml: &str) {
     std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
     std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
@@ -137,12 +159,8 @@ fn write_config(sandbox: &Sandbox, yaml: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_logins_verify_at_most_five_in_bounded_memory() {
     let sandbox = Sandbox::new();
-    let hash = hash_password(&sandbox, PASSWORD);
+    let hash = support::password_config(&sandbox, PASSWORD, "");
     assert!(hash.contains("m=65536"), "{hash}");
-    write_config(
-        &sandbox,
-        &format!("auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"),
-    );
     let server = start_server(&sandbox, None, &[], &[]);
     let probe = HealthProbe::start(&server.base);
     let mut attempts = tokio::task::JoinSet::new();
@@ -208,57 +226,48 @@ async fn planted_project_files_are_read_bounded_or_not_at_all() {
     let server = start_server(&sandbox, None, &[], &[]);
     let probe = HealthProbe::start(&server.base);
 
-    let mcp_check = |name: &'static str| {
+    // The project's preflight must warn with `detail` in its mcp-approval check.
+    let assert_mcp_warns = |name: &'static str, detail: &'static str| {
         let url = format!("{}/api/projects/{name}/preflight", server.base);
         async move {
             let answer = client().get(url).send().await.expect("preflight answers");
             assert_eq!(answer.status(), 200, "{name}");
             let report: Value = answer.json().await.unwrap();
-            report["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["name"] == "mcp-approval")
-                .cloned()
-                .expect("an mcp-approval check")
+            let check = support::check_named(&report, "mcp-approval");
+            assert_eq!(check["status"], "warn", "{check}");
+            assert_eq!(check["detail"], detail, "{name}");
         }
     };
-    let check = mcp_check("fifo").await;
-    assert_eq!(check["status"], "warn", "{check}");
-    assert_eq!(
-        check["detail"],
-        ".mcp.json is not a regular file; Clauster does not read it"
-    );
-    let check = mcp_check("huge").await;
-    assert_eq!(check["status"], "warn", "{check}");
-    assert_eq!(
-        check["detail"],
-        ".mcp.json is 2097152 bytes, over the 1048576 byte cap; Clauster does not read it"
-    );
+    assert_mcp_warns(
+        "fifo",
+        ".mcp.json is not a regular file; Clauster does not read it",
+    )
+    .await;
+    assert_mcp_warns(
+        "huge",
+        ".mcp.json is 2097152 bytes, over the 1048576 byte cap; Clauster does not read it",
+    )
+    .await;
     // Planted after startup, so nothing but this request touches it.
     std::os::unix::fs::symlink("/dev/zero", zero.join(".mcp.json")).unwrap();
-    let check = mcp_check("zero").await;
-    assert_eq!(check["status"], "warn", "{check}");
-    assert_eq!(
-        check["detail"],
-        ".mcp.json resolves outside the project directory; Clauster does not read it"
-    );
+    assert_mcp_warns(
+        "zero",
+        ".mcp.json resolves outside the project directory; Clauster does not read it",
+    )
+    .await;
     std::os::unix::fs::symlink("/dev/zero", zero.join("CLAUDE.md")).unwrap();
-    let answer = client()
-        .get(format!("{}/api/projects/zero/claude-md", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 422);
-    let answer = client()
-        .get(format!("{}/api/projects/big/claude-md", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 413);
     assert_eq!(
-        answer.json::<Value>().await.unwrap(),
-        json!({"detail": "CLAUDE.md is 70000 bytes, over the 65536 byte cap"})
+        get_json(&server.base, "/api/projects/zero/claude-md", &[])
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        get_json(&server.base, "/api/projects/big/claude-md", &[]).await,
+        (
+            413,
+            json!({"detail": "CLAUDE.md is 70000 bytes, over the 65536 byte cap"})
+        )
     );
     probe.assert_answered_within_a_second().await;
     assert_peak_rss_under(&server, 150);
@@ -269,12 +278,8 @@ async fn planted_project_files_are_read_bounded_or_not_at_all() {
 
 #[tokio::test]
 async fn a_rebound_host_name_is_refused_with_421() {
-    let sandbox = Sandbox::new();
-    write_config(
-        &sandbox,
-        "auth:\n  allowed_origins: ['https://dash.example.net:8443']\n",
-    );
-    let server = start_server(&sandbox, None, &[], &[]);
+    let (_sandbox, server) =
+        support::serve_config("auth:\n  allowed_origins: ['https://dash.example.net:8443']\n");
     let probe = HealthProbe::start(&server.base);
     for host in [
         "evil.example",
@@ -284,16 +289,11 @@ async fn a_rebound_host_name_is_refused_with_421() {
         "dash.example.net.evil.example",
     ] {
         for path in ["/api/state", "/healthz", "/"] {
-            let answer = client()
-                .get(format!("{}{path}", server.base))
-                .header("host", host)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 421, "{host} {path}");
+            let (status, answer) = get_json(&server.base, path, &[("host", host)]).await;
+            assert_eq!(status, 421, "{host} {path}");
             let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
             assert_eq!(
-                answer.json::<Value>().await.unwrap(),
+                answer,
                 json!({"detail": format!(
                     "Host '{name}' is not one this server answers to; add its origin to auth.allowed_origins"
                 )}),
@@ -310,13 +310,8 @@ async fn a_rebound_host_name_is_refused_with_421() {
         "dash.example.net",
         "dash.example.net:8443",
     ] {
-        let answer = client()
-            .get(format!("{}/api/state", server.base))
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "{host}");
+        let (status, _) = get_json(&server.base, "/api/state", &[("host", host)]).await;
+        assert_eq!(status, 200, "{host}");
     }
     probe.assert_answered_within_a_second().await;
     assert_peak_rss_under(&server, 100);
@@ -326,8 +321,7 @@ async fn a_rebound_host_name_is_refused_with_421() {
 /// fix the first one won: `evil.example` first → 421, `127.0.0.1` first → 200.
 #[tokio::test]
 async fn a_request_with_two_host_headers_is_refused() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[]);
     let address = server.base.trim_start_matches("http://").to_owned();
     for hosts in [["evil.example", "127.0.0.1"], ["127.0.0.1", "evil.example"]] {
@@ -362,8 +356,7 @@ async fn a_request_with_two_host_headers_is_refused() {
 /// WebSocket, and still answers. Before the fix the accept loop ran out of descriptors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_cannot_exhaust_the_descriptors() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server_via(
         &sandbox,
         &["prlimit", "--nofile=256:4096", "--"],
@@ -425,8 +418,7 @@ async fn idle_sockets_cannot_exhaust_the_descriptors() {
 /// again once a slot frees.
 #[tokio::test]
 async fn at_the_cap_with_no_idle_connection_new_ones_are_refused() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[("CLAUSTER_MAX_CONNECTIONS", "3")]);
     let mut sockets = Vec::new();
     for _ in 0..3 {
@@ -483,8 +475,7 @@ async fn slow_body_connection(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_body_flood_cannot_lock_everyone_out() {
     use tokio::io::AsyncWriteExt as _;
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[("CLAUSTER_MAX_CONNECTIONS", "40")]);
     assert_healthz_within_a_second(&server).await;
     let address: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
@@ -562,12 +553,9 @@ async fn a_slow_body_flood_cannot_lock_everyone_out() {
 
 #[tokio::test]
 async fn a_cross_site_form_through_the_proxy_is_refused() {
-    let sandbox = Sandbox::new();
-    write_config(
-        &sandbox,
+    let (_sandbox, server) = support::serve_config(
         "auth:\n  enabled: true\n  allowed_origins: ['https://dash.example.net']\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    require_hmac: false\n",
     );
-    let server = start_server(&sandbox, None, &[], &[]);
     let probe = HealthProbe::start(&server.base);
     let post = |origin: Option<&str>| {
         let mut request = client()
@@ -613,21 +601,9 @@ async fn a_cross_site_form_through_the_proxy_is_refused() {
         .output()
         .expect("run doctor");
     let report: Value = serde_json::from_slice(&out.stdout).expect("doctor's JSON");
-    let auth = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "auth")
-        .cloned()
-        .expect("an auth check");
+    let auth = support::check_named(&report, "auth");
     assert_eq!(auth["status"], "fail", "{auth}");
-    assert!(
-        auth["detail"]
-            .as_str()
-            .unwrap()
-            .contains("auth.allowed_origins"),
-        "{auth}"
-    );
+    support::assert_field_contains(auth, "detail", "auth.allowed_origins");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,71 +639,52 @@ async fn every_websocket_closes_at_logout() {
     )
     .await;
     let origin = server.base.clone();
-    let login = client()
-        .post(format!("{}/login", server.base))
-        .header("origin", &origin)
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let login = support::log_in(&client(), &server.base, PASSWORD).await;
     assert_eq!(login.status(), 303);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = support::cookie_set_by(&login);
+    // A request of the signed-in browser: the status and the JSON answer (null when none).
     let api = |method: reqwest::Method, path: &str, body: Value| {
-        client()
+        let request = client()
             .request(method, format!("{}{path}", server.base))
             .header("cookie", &cookie)
             .header("origin", &origin)
-            .json(&body)
-            .send()
+            .json(&body);
+        async move {
+            let answer = request.send().await.expect("an answer");
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
     };
-    let started = api(
+    let (status, started) = api(
         reqwest::Method::POST,
         "/api/instances",
         json!({"project": "alpha", "resume_mode": "pty", "trust": true}),
     )
-    .await
-    .unwrap();
-    assert_eq!(started.status(), 201);
-    let id = started.json::<Value>().await.unwrap()["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let instance: Value = api(
+        let (_, instance) = api(
             reqwest::Method::GET,
             &format!("/api/instances/{id}"),
             json!({}),
         )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
         if instance["status"] == "running" {
             break;
         }
         assert!(Instant::now() < deadline, "never running: {instance}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cloning = api(
+    let (status, cloning) = api(
         reqwest::Method::POST,
         "/api/projects/clone",
         json!({"name": "slow", "url": format!("git://127.0.0.1:{silent_port}/r.git")}),
     )
-    .await
-    .unwrap();
-    assert_eq!(cloning.status(), 202);
-    let job = cloning.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
+    assert_eq!(status, 202, "{cloning}");
+    let job = cloning["job_id"].as_str().unwrap().to_owned();
 
     let open = |path: String| {
         let mut request = format!("{}{path}", server.ws)
@@ -754,10 +711,8 @@ async fn every_websocket_closes_at_logout() {
         .expect("a first screen frame");
     assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
 
-    let out = api(reqwest::Method::POST, "/logout", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(out.status(), 303);
+    let (status, _) = api(reqwest::Method::POST, "/logout", json!({})).await;
+    assert_eq!(status, 303);
     for (name, socket) in [
         ("pty-screen", &mut screen),
         ("clone-progress", &mut progress),
@@ -784,8 +739,7 @@ async fn every_websocket_closes_at_logout() {
 /// mode), and the server still refuses it, because the peer's uid is not its own.
 #[tokio::test]
 async fn the_control_socket_refuses_another_uid() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     std::fs::create_dir_all(sandbox.home()).unwrap();
     chown_tree(sandbox.dir.path(), 65_534);
     let server = start_server_via(
@@ -860,15 +814,7 @@ fn the_cli_refuses_a_fallback_socket_another_user_owns() {
     std::os::unix::fs::lchown(&socket_path, Some(65_534), Some(65_534)).unwrap();
     planted.set_nonblocking(true).unwrap();
     let config = sandbox.dir.path().join("deep.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "projects_root: {}\nstate_dir: {}\n",
-            sandbox.projects_root().display(),
-            deep.display()
-        ),
-    )
-    .unwrap();
+    write_roots(&config, &sandbox.projects_root(), &deep);
     let out = sandbox
         .command(clauster_bin())
         .arg("-c")
@@ -895,9 +841,7 @@ fn the_cli_refuses_a_fallback_socket_another_user_owns() {
 
 #[tokio::test]
 async fn translated_ipv6_addresses_cannot_reach_loopback_or_private_hosts() {
-    let sandbox = Sandbox::new();
-    write_config(&sandbox, "clone:\n  allow_private_hosts: true\n");
-    let server = start_server(&sandbox, None, &[], &[]);
+    let (sandbox, server) = support::serve_config("clone:\n  allow_private_hosts: true\n");
     let probe = HealthProbe::start(&server.base);
     for (host, ip) in [
         // Local-use NAT64 (RFC 8215), /96 layout, carrying 127.0.0.1.
@@ -949,26 +893,15 @@ async fn long_and_invisible_input_is_never_echoed_raw() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let probe = HealthProbe::start(&server.base);
     let long = "a".repeat(3000);
-    let answer = client()
-        .get(format!("{}/api/instances/{long}", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 404);
-    let detail = answer.json::<Value>().await.unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(detail, format!("no such instance: {}", "a".repeat(80)));
-    let answer = client()
-        .get(format!("{}/api/instances/ab%E2%80%AEcd", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 404);
+    let (status, answer) = get_json(&server.base, &format!("/api/instances/{long}"), &[]).await;
+    assert_eq!(status, 404);
     assert_eq!(
-        answer.json::<Value>().await.unwrap(),
-        json!({"detail": "no such instance: ab\\u{202e}cd"})
+        answer["detail"],
+        format!("no such instance: {}", "a".repeat(80))
+    );
+    assert_eq!(
+        get_json(&server.base, "/api/instances/ab%E2%80%AEcd", &[]).await,
+        (404, json!({"detail": "no such instance: ab\\u{202e}cd"}))
     );
     // The WebSocket refusal fits a close frame (123 bytes of reason).
     for path in ["bridge-log", "pty-screen"] {
@@ -1017,15 +950,11 @@ fn the_config_flag_is_accepted_before_or_after_the_subcommand() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
     let config = sandbox.dir.path().join("elsewhere.yml");
-    std::fs::write(
+    write_roots(
         &config,
-        format!(
-            "projects_root: {}\nstate_dir: {}\n",
-            sandbox.projects_root().display(),
-            sandbox.dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+        &sandbox.projects_root(),
+        &sandbox.dir.path().join("state"),
+    );
     let config = config.to_str().unwrap();
     for args in [
         ["-c", config, "projects", "--json"],

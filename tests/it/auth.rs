@@ -13,8 +13,8 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Answer, Sandbox, Server, clauster_bin, hash_password, hex, sha256_hex, start_server,
-    write_config,
+    Answer, Sandbox, Server, clauster_bin, hash_password, hex, password_config, sha256_hex,
+    start_server, write_config,
 };
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -85,6 +85,53 @@ async fn get_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> Answ
     send(request).await
 }
 
+/// An `Authorization` value carrying `token`.
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// `GET path` with `token` as the bearer: the status.
+async fn status_with_token(server: &Server, path: &str, token: &str) -> u16 {
+    get_with(server, path, &[("authorization", &bearer(token))])
+        .await
+        .status
+}
+
+/// `GET path` with the session `cookie`: the status.
+async fn status_with_cookie(server: &Server, path: &str, cookie: &str) -> u16 {
+    get_with(server, path, &[("cookie", cookie)]).await.status
+}
+
+/// `POST /logout` with the session `cookie` and `origin`.
+async fn log_out(server: &Server, cookie: &str, origin: &str) -> Answer {
+    send(
+        client()
+            .post(format!("{}/logout", server.base))
+            .header("cookie", cookie)
+            .header("origin", origin),
+    )
+    .await
+}
+
+/// A server with the password sign-in on (`PASSWORD`) and no `claude`: the sandbox, the
+/// server and its origin.
+fn serve_with_password() -> (Sandbox, Server, String) {
+    let sandbox = Sandbox::new();
+    password_config(&sandbox, PASSWORD, "");
+    let server = start_server(&sandbox, None, &[], &[]);
+    let origin = origin(&server);
+    (sandbox, server, origin)
+}
+
+/// `POST /api/instances` with `headers` and the JSON `body`.
+async fn start_with(server: &Server, headers: &[(&str, &str)], body: Value) -> Answer {
+    let mut request = client().post(format!("{}/api/instances", server.base));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request.json(&body)).await
+}
+
 /// A WebSocket handshake: `Ok(())` on upgrade, else the HTTP status of the refusal.
 async fn handshake(server: &Server, path: &str, headers: &[(&str, &str)]) -> Result<(), u16> {
     let mut request = format!("{}{path}", server.ws)
@@ -103,16 +150,6 @@ async fn handshake(server: &Server, path: &str, headers: &[(&str, &str)]) -> Res
     }
 }
 
-fn password_config(sandbox: &Sandbox, extra: &str) {
-    let hash = hash_password(sandbox, PASSWORD);
-    write_config(
-        sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{extra}"
-        ),
-    );
-}
-
 /// The nonce of a CSP header.
 fn csp_nonce(answer: &Answer) -> String {
     let csp = answer.header("content-security-policy");
@@ -125,7 +162,7 @@ fn csp_nonce(answer: &Answer) -> String {
 async fn fail_closed_login_sessions_and_logout() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let server = start_server(&sandbox, None, &[], &[]);
     let origin = origin(&server);
 
@@ -148,13 +185,7 @@ async fn fail_closed_login_sessions_and_logout() {
             "{path}"
         );
     }
-    let start = send(
-        client()
-            .post(format!("{}/api/instances", server.base))
-            .header("origin", &origin)
-            .json(&json!({"project": "alpha"})),
-    )
-    .await;
+    let start = start_with(&server, &[("origin", &origin)], json!({"project": "alpha"})).await;
     assert_eq!(start.status, 401);
     for path in ["/ws/events", "/ws/bridge-log/x"] {
         assert_eq!(
@@ -219,26 +250,13 @@ async fn fail_closed_login_sessions_and_logout() {
     );
     let health = get_with(&server, "/healthz", &[("cookie", &cookie)]).await;
     assert_eq!(health.json()["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status_with_cookie(&server, "/login", &cookie).await, 303);
     assert_eq!(
-        get_with(&server, "/login", &[("cookie", &cookie)])
-            .await
-            .status,
-        303
-    );
-    assert_eq!(
-        get_with(&server, "/api/projects", &[("cookie", &cookie)])
-            .await
-            .status,
+        status_with_cookie(&server, "/api/projects", &cookie).await,
         200
     );
     // A cookie-authenticated unsafe request still needs the Origin.
-    let no_origin = send(
-        client()
-            .post(format!("{}/api/instances", server.base))
-            .header("cookie", &cookie)
-            .json(&json!({})),
-    )
-    .await;
+    let no_origin = start_with(&server, &[("cookie", &cookie)], json!({})).await;
     assert_eq!(no_origin.status, 403);
     assert_eq!(no_origin.json(), json!({"detail": "origin check failed"}));
     // The event socket: needs the cookie and an allowed Origin (rows 48).
@@ -271,54 +289,26 @@ async fn fail_closed_login_sessions_and_logout() {
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
     assert_eq!(
-        get_with(&server, "/api/state", &[("cookie", &tampered)])
-            .await
-            .status,
+        status_with_cookie(&server, "/api/state", &tampered).await,
         401
     );
-    assert_eq!(
-        get_with(&server, "/", &[("cookie", &tampered)])
-            .await
-            .status,
-        303
-    );
+    assert_eq!(status_with_cookie(&server, "/", &tampered).await, 303);
 
     // Logout revokes every session, also the other device's.
     let other = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
-    assert_eq!(
-        get_with(&server, "/api/state", &[("cookie", &other)])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_with_cookie(&server, "/api/state", &other).await, 200);
     let epoch_file = sandbox.state_dir().join("session.epoch");
     assert!(!epoch_file.exists());
-    let out = send(
-        client()
-            .post(format!("{}/logout", server.base))
-            .header("cookie", &cookie)
-            .header("origin", &origin),
-    )
-    .await;
+    let out = log_out(&server, &cookie, &origin).await;
     assert_eq!(out.status, 303);
     assert_eq!(out.header("location"), "/login");
     assert!(out.header("set-cookie").contains("Max-Age=0"));
     for stale in [&cookie, &other] {
-        assert_eq!(
-            get_with(&server, "/api/state", &[("cookie", stale)])
-                .await
-                .status,
-            401
-        );
+        assert_eq!(status_with_cookie(&server, "/api/state", stale).await, 401);
     }
     assert_eq!(std::fs::read_to_string(&epoch_file).unwrap().trim(), "1");
     let fresh = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
-    assert_eq!(
-        get_with(&server, "/api/state", &[("cookie", &fresh)])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_with_cookie(&server, "/api/state", &fresh).await, 200);
 
     // Files of security.md §10.
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -359,10 +349,7 @@ fn a_short_session_secret_refuses_startup_and_stays_untouched() {
 
 #[tokio::test]
 async fn the_login_throttle_keys_on_the_socket_peer() {
-    let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
-    let server = start_server(&sandbox, None, &[], &[]);
-    let origin = origin(&server);
+    let (_sandbox, server, origin) = serve_with_password();
     for attempt in 0..5 {
         let wrong = send(
             client()
@@ -403,26 +390,14 @@ async fn the_login_throttle_keys_on_the_socket_peer() {
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // a token's life, step by step
 async fn bearer_tokens_named_and_legacy() {
-    let sandbox = Sandbox::new();
     let legacy = "clauster_pat_legacy-token-for-the-test";
-    write_config(
-        &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  api_token_hash: '{}'\n",
-            sha256_hex(legacy)
-        ),
-    );
-    let server = start_server(&sandbox, None, &[], &[]);
-    let bearer = |token: &str| format!("Bearer {token}");
+    let (sandbox, server) = support::serve_config(&format!(
+        "auth:\n  enabled: true\n  api_token_hash: '{}'\n",
+        sha256_hex(legacy)
+    ));
 
     assert_eq!(
-        get_with(
-            &server,
-            "/api/projects",
-            &[("authorization", &bearer(legacy))]
-        )
-        .await
-        .status,
+        status_with_token(&server, "/api/projects", legacy).await,
         200
     );
     assert_eq!(
@@ -452,22 +427,17 @@ async fn bearer_tokens_named_and_legacy() {
     );
     assert!(err.contains("Authorization: Bearer"));
     assert_eq!(
-        get_with(
-            &server,
-            "/api/instances",
-            &[("authorization", &bearer(&token))]
-        )
-        .await
-        .status,
+        status_with_token(&server, "/api/instances", &token).await,
         200
     );
     // Token requests are exempt from the Origin rule, on HTTP and WebSocket.
-    let exempt = send(
-        client()
-            .post(format!("{}/api/instances", server.base))
-            .header("authorization", bearer(&token))
-            .header("origin", "https://evil.example")
-            .json(&json!({})),
+    let exempt = start_with(
+        &server,
+        &[
+            ("authorization", &bearer(&token)),
+            ("origin", "https://evil.example"),
+        ],
+        json!({}),
     )
     .await;
     assert_eq!(exempt.status, 422);
@@ -515,35 +485,17 @@ async fn bearer_tokens_named_and_legacy() {
     assert_eq!(code, 0);
     let rotated = rotated.trim().to_owned();
     assert_eq!(
-        get_with(
-            &server,
-            "/api/projects",
-            &[("authorization", &bearer(&token))]
-        )
-        .await
-        .status,
+        status_with_token(&server, "/api/projects", &token).await,
         401
     );
     assert_eq!(
-        get_with(
-            &server,
-            "/api/projects",
-            &[("authorization", &bearer(&rotated))]
-        )
-        .await
-        .status,
+        status_with_token(&server, "/api/projects", &rotated).await,
         200
     );
     let (code, out, _) = cli(&sandbox, &["api-token", "revoke", "ci"], "");
     assert_eq!((code, out.trim()), (0, "revoked ci"));
     assert_eq!(
-        get_with(
-            &server,
-            "/api/projects",
-            &[("authorization", &bearer(&rotated))]
-        )
-        .await
-        .status,
+        status_with_token(&server, "/api/projects", &rotated).await,
         401
     );
 }
@@ -556,15 +508,10 @@ fn proxy_signature(secret: &str, user: &str, t: u64, method: &str, path: &str) -
 
 #[tokio::test]
 async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
-    let sandbox = Sandbox::new();
     let secret = "a-shared-secret-between-proxy-and-clauster";
-    write_config(
-        &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    shared_secret: '{secret}'\n"
-        ),
-    );
-    let server = start_server(&sandbox, None, &[], &[]);
+    let (_sandbox, server) = support::serve_config(&format!(
+        "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['127.0.0.1']\n    shared_secret: '{secret}'\n"
+    ));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -579,12 +526,10 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
     assert_eq!(ok.status, 200);
     // Forward-auth requests are exempt from the Origin rule.
     let post = proxy_signature(secret, "alice", now, "POST", "/api/instances");
-    let exempt = send(
-        client()
-            .post(format!("{}/api/instances", server.base))
-            .header("remote-user", "alice")
-            .header("x-proxy-auth", &post)
-            .json(&json!({})),
+    let exempt = start_with(
+        &server,
+        &[("remote-user", "alice"), ("x-proxy-auth", &post)],
+        json!({}),
     )
     .await;
     assert_eq!(exempt.status, 422);
@@ -617,12 +562,9 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
     }
 
     // From a peer outside trusted_ips the headers are ignored, even without HMAC.
-    let untrusted = Sandbox::new();
-    write_config(
-        &untrusted,
+    let (_untrusted, other) = support::serve_config(
         "auth:\n  enabled: true\n  reverse_proxy:\n    enabled: true\n    trusted_ips: ['10.0.0.0/8']\n    require_hmac: false\n",
     );
-    let other = start_server(&untrusted, None, &[], &[]);
     let ignored = get_with(
         &other,
         "/api/projects",
@@ -634,8 +576,7 @@ async fn forward_auth_from_a_trusted_peer_with_the_shared_secret() {
 
 #[tokio::test]
 async fn headers_body_limits_and_ui_only_routes() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+    let sandbox = Sandbox::with_projects_root();
     let server = start_server(&sandbox, None, &[], &[]);
     for path in ["/api/projects", "/no/such/route", "/healthz"] {
         let answer = get_with(&server, path, &[]).await;
@@ -684,13 +625,7 @@ async fn headers_body_limits_and_ui_only_routes() {
 
     // HSTS and the Secure flag with cookie_secure: always; UI-only routes 404 before auth.
     let secure = Sandbox::new();
-    let hash = hash_password(&secure, PASSWORD);
-    write_config(
-        &secure,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n  cookie_secure: always\n"
-        ),
-    );
+    let hash = password_config(&secure, PASSWORD, "  cookie_secure: always\n");
     let https = start_server(&secure, None, &[], &[]);
     let ok = login(&https, PASSWORD, Some(&https.base)).await;
     assert!(ok.header("set-cookie").contains("; Secure"));
@@ -708,14 +643,9 @@ async fn headers_body_limits_and_ui_only_routes() {
         json!({"detail": "request body too large"})
     );
 
-    let headless = Sandbox::new();
-    write_config(
-        &headless,
-        &format!(
-            "ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"
-        ),
-    );
-    let api_only = start_server(&headless, None, &[], &[]);
+    let (_headless, api_only) = support::serve_config(&format!(
+        "ui:\n  enabled: false\nauth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n"
+    ));
     for path in ["/login", "/", "/api/widget"] {
         let answer = get_with(&api_only, path, &[]).await;
         assert_eq!(answer.status, 404, "{path}");
@@ -745,7 +675,7 @@ fn hash_password_refuses_an_empty_or_mismatched_entry() {
 async fn the_cli_uses_the_control_socket_without_credentials() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[]);
-    password_config(&sandbox, "ui:\n  enabled: false\n");
+    password_config(&sandbox, PASSWORD, "ui:\n  enabled: false\n");
     let server = start_server(&sandbox, None, &[], &[]);
     let (code, out, err) = cli(&sandbox, &["status", "--json"], "");
     assert_eq!(code, 0, "{err}");
@@ -762,10 +692,7 @@ async fn the_cli_uses_the_control_socket_without_credentials() {
 #[tokio::test]
 async fn logout_closes_cookie_authenticated_event_sockets() {
     use futures_util::StreamExt as _;
-    let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
-    let server = start_server(&sandbox, None, &[], &[]);
-    let origin = origin(&server);
+    let (_sandbox, server, origin) = serve_with_password();
     let cookie = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
     let mut request = format!("{}/ws/events", server.ws)
         .into_client_request()
@@ -780,13 +707,7 @@ async fn logout_closes_cookie_authenticated_event_sockets() {
     let hello = socket.next().await.unwrap().unwrap();
     assert!(hello.to_text().unwrap().contains("\"hello\""), "{hello}");
 
-    let out = send(
-        client()
-            .post(format!("{}/logout", server.base))
-            .header("cookie", &cookie)
-            .header("origin", &origin),
-    )
-    .await;
+    let out = log_out(&server, &cookie, &origin).await;
     assert_eq!(out.status, 303);
     let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         while let Some(message) = socket.next().await {
@@ -808,7 +729,7 @@ async fn logout_closes_cookie_authenticated_event_sockets() {
 #[tokio::test]
 async fn sessions_survive_a_restart_with_the_configured_secret() {
     let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
+    password_config(&sandbox, PASSWORD, "");
     let secret = "0123456789abcdef0123456789abcdef-env";
     let env = [("CLAUSTER_SESSION_SECRET", secret)];
     let first = start_server(&sandbox, None, &[], &env);
@@ -820,36 +741,15 @@ async fn sessions_survive_a_restart_with_the_configured_secret() {
 
     let second = start_server(&sandbox, None, &[], &env);
     let origin = second.base.clone();
-    assert_eq!(
-        get_with(&second, "/api/state", &[("cookie", &kept)])
-            .await
-            .status,
-        200
-    );
-    let out = send(
-        client()
-            .post(format!("{}/logout", second.base))
-            .header("cookie", &revoked)
-            .header("origin", &origin),
-    )
-    .await;
+    assert_eq!(status_with_cookie(&second, "/api/state", &kept).await, 200);
+    let out = log_out(&second, &revoked, &origin).await;
     assert_eq!(out.status, 303);
     let fresh = session_cookie(&login(&second, PASSWORD, Some(&origin)).await);
     drop(second);
 
     let third = start_server(&sandbox, None, &[], &env);
-    assert_eq!(
-        get_with(&third, "/api/state", &[("cookie", &kept)])
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        get_with(&third, "/api/state", &[("cookie", &fresh)])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_with_cookie(&third, "/api/state", &kept).await, 401);
+    assert_eq!(status_with_cookie(&third, "/api/state", &fresh).await, 200);
 }
 
 /// Step-up re-authentication (security.md §3.2): a signed-in browser proves the password
@@ -859,10 +759,7 @@ async fn sessions_survive_a_restart_with_the_configured_secret() {
 async fn a_session_steps_up_with_its_password() {
     use base64::Engine as _;
 
-    let sandbox = Sandbox::new();
-    password_config(&sandbox, "");
-    let server = start_server(&sandbox, None, &[], &[]);
-    let origin = origin(&server);
+    let (sandbox, server, origin) = serve_with_password();
     let session = session_cookie(&login(&server, PASSWORD, Some(&origin)).await);
     let granted = send(
         client()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, ServesApi, call, fake_claude, process_exists, start_server, trusted_project, wait_for,
+    Sandbox, Server, ServesApi, call, fake_claude, process_exists, start_server, trusted_project,
 };
 
 fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
@@ -24,10 +24,26 @@ fn setup(mode: Option<&str>) -> (Sandbox, PathBuf) {
     (sandbox, claude)
 }
 
+/// [`setup`], served: the sandbox, the fake and the server.
+fn serve_mode(mode: Option<&str>) -> (Sandbox, PathBuf, Server) {
+    let (sandbox, claude) = setup(mode);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    (sandbox, claude, server)
+}
+
+/// Stops alpha's bridge, which must answer 200 `stopped`.
+async fn stop_alpha(server: &Server) {
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
+    assert_eq!(
+        (status, &stopped["status"]),
+        (200, &json!("stopped")),
+        "{stopped}"
+    );
+}
+
 #[tokio::test]
 async fn start_run_stop_and_forget_a_standard_bridge() {
-    let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(None);
     let instances = format!("{}/api/instances", server.base);
 
     let (status, started) = server.start_bridge("alpha").await;
@@ -84,8 +100,7 @@ async fn start_run_stop_and_forget_a_standard_bridge() {
     );
 
     // Stop by project name; the bridge exits on its one SIGINT.
-    let (status, stopped) =
-        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
+    let (status, stopped) = server.delete("/api/instances/alpha").await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["intentional_stop"], true);
@@ -168,7 +183,7 @@ async fn refusals_come_before_anything_is_launched() {
     assert_eq!(status, 403, "{body}");
     let (_, listed) = call(reqwest::Method::GET, &instances, None).await;
     assert_eq!(listed, json!([]), "nothing was launched or recorded");
-    let (status, body) = call(reqwest::Method::GET, &format!("{instances}/zzz"), None).await;
+    let (status, body) = server.get("/api/instances/zzz").await;
     assert_eq!(
         (status, body),
         (404, json!({"detail": "no such instance: zzz"}))
@@ -177,8 +192,7 @@ async fn refusals_come_before_anything_is_launched() {
 
 #[tokio::test]
 async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
-    let (sandbox, claude) = setup(Some("trust_error"));
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(Some("trust_error"));
     let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "error", "{body}");
@@ -189,8 +203,7 @@ async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
 
 #[tokio::test]
 async fn bridges_survive_a_killed_server_and_are_found_again() {
-    let (sandbox, claude) = setup(None);
-    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, claude, mut server) = serve_mode(None);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201);
     assert_eq!(started["status"], "running");
@@ -214,31 +227,22 @@ async fn bridges_survive_a_killed_server_and_are_found_again() {
     assert_eq!(found["url"], started["url"]);
 
     // It is still ours to stop, and stopping it ends the process.
-    let (status, stopped) = server.delete("/api/instances/alpha").await;
-    assert_eq!(
-        (status, &stopped["status"]),
-        (200, &json!("stopped")),
-        "{stopped}"
+    stop_alpha(&server).await;
+    assert!(
+        support::ends_within(pid, Duration::from_secs(5)),
+        "the re-parented bridge survived its stop"
     );
-    let gone = wait_for(Duration::from_secs(5), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "the re-parented bridge survived its stop");
 }
 
 #[tokio::test]
 async fn a_dead_bridge_is_shown_stopped_after_a_restart() {
-    let (sandbox, claude) = setup(None);
-    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, claude, mut server) = serve_mode(None);
     let (_, started) = server.start_bridge("alpha").await;
     let pid = started["bridge_pid"].as_i64().unwrap();
     server.child.0.kill().unwrap();
     server.child.0.wait().unwrap();
     nix_kill(pid);
-    let gone = wait_for(Duration::from_secs(5), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some());
+    assert!(support::ends_within(pid, Duration::from_secs(5)));
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let (_, listed) = server.get("/api/instances").await;
@@ -261,19 +265,17 @@ fn nix_kill(pid: i64) {
 
 #[tokio::test]
 async fn resume_continues_the_conversation_and_start_fresh_does_not() {
-    let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
+    let (_sandbox, _claude, server) = serve_mode(None);
     let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
-    let (_, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    let (_, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(stopped["status"], "stopped");
 
     // The fake's help lists `remote-control --continue`: a resume continues (a reattach,
     // which waits out the 4 s poison grace before it counts as running).
-    let resume = format!("{instances}/{id}/resume");
-    let (status, resumed) = call(reqwest::Method::POST, &resume, None).await;
+    let resume = format!("/api/instances/{id}/resume");
+    let (status, resumed) = server.post_empty(&resume).await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["status"], "running", "{resumed}");
@@ -287,26 +289,21 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
     );
 
     // A live instance is returned as it is.
-    let (status, again) = call(reqwest::Method::POST, &resume, None).await;
+    let (status, again) = server.post_empty(&resume).await;
     assert_eq!(
         (status, &again["created"], &again["reason"]),
         (200, &json!(false), &json!("already running"))
     );
 
-    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
-    let (status, fresh) = call(reqwest::Method::POST, &resume, Some(json!({"fresh": true}))).await;
+    server.delete(&format!("/api/instances/{id}")).await;
+    let (status, fresh) = server.post(&resume, json!({"fresh": true})).await;
     // 200 whether or not it launched, as 1.3.2 answers (issue 18); `created` tells.
     assert_eq!((status, &fresh["created"]), (200, &json!(true)), "{fresh}");
     assert_eq!(fresh["status"], "running");
     assert_eq!(fresh["resumed_conversation"], false);
     assert_eq!(fresh["launch_count"], 3);
 
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &resume,
-        Some(json!({"fresh": "yes"})),
-    )
-    .await;
+    let (status, body) = server.post(&resume, json!({"fresh": "yes"})).await;
     assert_eq!(
         (status, body),
         (
@@ -314,12 +311,7 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
             json!({"detail": "fresh must be a boolean", "field": "fresh"})
         )
     );
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/nope/resume"),
-        None,
-    )
-    .await;
+    let (status, body) = server.post_empty("/api/instances/nope/resume").await;
     assert_eq!(
         (status, body),
         (
@@ -331,19 +323,14 @@ async fn resume_continues_the_conversation_and_start_fresh_does_not() {
 
 #[tokio::test]
 async fn a_continue_with_nothing_to_continue_falls_back_to_a_fresh_start() {
-    let (sandbox, claude) = setup(Some("continue_missing"));
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
+    let (_sandbox, _claude, server) = serve_mode(Some("continue_missing"));
     let (_, first) = server.start_bridge("alpha").await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["instance_id"].as_str().unwrap().to_owned();
-    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
-    let (status, resumed) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/{id}/resume"),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{id}/resume"))
+        .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["status"], "running", "{resumed}");
     assert_eq!(resumed["resumed_conversation"], false);
@@ -365,17 +352,10 @@ async fn stop_escalates_when_the_bridge_ignores_sigint() {
     )
     .unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
     let (_, started) = server.start_bridge("alpha").await;
     assert_eq!(started["status"], "running", "{started}");
     let pid = started["bridge_pid"].as_i64().unwrap();
-    let (status, stopped) =
-        call(reqwest::Method::DELETE, &format!("{instances}/alpha"), None).await;
-    assert_eq!(
-        (status, &stopped["status"]),
-        (200, &json!("stopped")),
-        "{stopped}"
-    );
+    stop_alpha(&server).await;
     assert!(
         !process_exists(pid),
         "SIGTERM/SIGKILL did not end the bridge"
@@ -448,8 +428,7 @@ async fn a_bridge_that_never_registers_is_ended_at_the_deadline() {
 
 #[tokio::test]
 async fn twenty_concurrent_starts_launch_exactly_one_bridge() {
-    let (sandbox, claude) = setup(None);
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(None);
     let url = format!("{}/api/instances", server.base);
     let requests = (0..20).map(|_| {
         let url = url.clone();
@@ -492,17 +471,7 @@ where
 
 #[tokio::test]
 async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
-    let real = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/tools/npm/node_modules/.bin/claude")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        real.exists(),
-        "the real claude is not installed; run `cargo xtask setup`"
-    );
+    let real = crate::real_claude::real_claude();
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = start_server(&sandbox, Some(&real), &[], &[]);
     let started_at = std::time::Instant::now();
@@ -515,19 +484,16 @@ async fn the_real_claude_without_a_login_ends_in_error_with_its_own_message() {
     );
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(body["error_kind"], "not_logged_in");
-    assert!(
-        body["error_detail"]
-            .as_str()
-            .unwrap()
-            .contains("You must be logged in to use Remote Control"),
-        "{body}"
+    support::assert_field_contains(
+        &body,
+        "error_detail",
+        "You must be logged in to use Remote Control",
     );
 }
 
 #[tokio::test]
 async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
-    let (sandbox, claude) = setup(Some("poison"));
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode(Some("poison"));
     let (status, body) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
@@ -536,10 +502,10 @@ async fn a_poisoned_reattach_ends_in_error_and_is_terminated() {
     );
     assert_eq!(body["error_kind"], "poisoned_session");
     let pid = body["bridge_pid"].as_i64().unwrap();
-    let gone = wait_for(Duration::from_secs(10), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "a poisoned bridge is terminated");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(10)),
+        "a poisoned bridge is terminated"
+    );
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ fn start_status_and_stop_go_through_the_control_socket() {
 
     // Nothing yet: the note goes to stderr, stdout stays empty.
     let none = clauster(&sandbox, &["status"], &[]);
-    assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+    support::assert_exit(&none, 0);
     assert_eq!(text(&none.stdout), "");
     assert_eq!(text(&none.stderr), "No bridge instances.\n");
 
@@ -53,7 +53,7 @@ fn start_status_and_stop_go_through_the_control_socket() {
 
     let again = clauster(&sandbox, &["start", "alpha"], &[]);
     let out = text(&again.stdout);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    support::assert_exit(&again, 0);
     assert!(
         out.starts_with(&format!("already running: {id8} (alpha) — ")),
         "{out}"
@@ -61,7 +61,7 @@ fn start_status_and_stop_go_through_the_control_socket() {
 
     let listed = clauster(&sandbox, &["status"], &[]);
     let out = text(&listed.stdout);
-    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    support::assert_exit(&listed, 0);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     let header: Vec<&str> = lines[0].split_whitespace().collect();
@@ -80,7 +80,7 @@ fn start_status_and_stop_go_through_the_control_socket() {
     assert_eq!(value[0]["project"], "alpha");
 
     let unknown = clauster(&sandbox, &["stop", "nope"], &[]);
-    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+    support::assert_exit(&unknown, 2);
     assert!(
         text(&unknown.stderr).starts_with("clauster: error: "),
         "{}",
@@ -88,7 +88,7 @@ fn start_status_and_stop_go_through_the_control_socket() {
     );
 
     let stopped = clauster(&sandbox, &["stop", "alpha"], &[]);
-    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    support::assert_exit(&stopped, 0);
     assert_eq!(
         text(&stopped.stdout),
         format!("stopped {id8} (alpha) status=stopped\n")
@@ -97,19 +97,14 @@ fn start_status_and_stop_go_through_the_control_socket() {
     // A crashed server leaves its socket behind: nothing answers there, so the command runs
     // the engine itself (on a socket of its own) and removes the stale one.
     drop(server.child);
-    let down = clauster(&sandbox, &["status"], &[]);
-    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr));
-    assert!(
-        text(&down.stdout).contains(&format!("{id8}  alpha")),
-        "{}",
-        text(&down.stdout)
-    );
+    let down = support::stdout_after(&clauster(&sandbox, &["status"], &[]), 0);
+    assert!(down.contains(&format!("{id8}  alpha")), "{down}");
     assert!(!socket.exists(), "the in-process engine left its socket");
 
     // The next server replaces the stale socket and removes it on a clean shutdown.
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let listed = clauster(&sandbox, &["status"], &[]);
-    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    support::assert_exit(&listed, 0);
     let mut child = server.child;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).unwrap()),
@@ -127,7 +122,7 @@ fn a_second_server_on_the_same_state_dir_refuses() {
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let port = free_port().to_string();
     let second = clauster(&sandbox, &["run", "--port", &port], &[]);
-    assert_eq!(second.status.code(), Some(2), "{}", text(&second.stderr));
+    support::assert_exit(&second, 2);
     let expected = format!(
         "clauster: error: another clauster server is running (pid {})",
         server.child.0.id()
@@ -145,7 +140,7 @@ fn a_second_server_on_the_same_state_dir_refuses() {
     );
     // The refused server left the first one's socket alone.
     let listed = clauster(&sandbox, &["status"], &[]);
-    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    support::assert_exit(&listed, 0);
 }
 
 #[test]
@@ -174,7 +169,7 @@ fn a_long_state_dir_puts_the_socket_under_tmp() {
     assert_eq!(dir.permissions().mode() & 0o777, 0o700);
 
     let none = clauster(&sandbox, &["status"], &env);
-    assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+    support::assert_exit(&none, 0);
     assert_eq!(text(&none.stderr), "No bridge instances.\n");
 }
 
@@ -183,7 +178,7 @@ fn without_a_server_commands_run_the_engine_themselves() {
     let (sandbox, claude) = setup();
     let claude_env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
     let started = clauster(&sandbox, &["start", "alpha", "--json"], &claude_env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     let outcome: Value = serde_json::from_slice(&started.stdout).unwrap();
     assert_eq!(outcome["status"], "running", "{outcome}");
     let pid = outcome["bridge_pid"].as_i64().unwrap();
@@ -205,13 +200,9 @@ fn without_a_server_commands_run_the_engine_themselves() {
 
     // And with no server again, stop takes the engine lock and ends it.
     let stopped = clauster(&sandbox, &["stop", "alpha"], &claude_env);
-    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    support::assert_exit(&stopped, 0);
     assert!(text(&stopped.stdout).ends_with("(alpha) status=stopped\n"));
-    assert!(
-        wait_for(Duration::from_secs(5), || (!support::process_exists(pid))
-            .then_some(()))
-        .is_some()
-    );
+    assert!(support::ends_within(pid, Duration::from_secs(5)));
 }
 
 #[test]
@@ -224,7 +215,7 @@ fn a_command_during_a_server_start_waits_for_it() {
     let log = sandbox.dir.path().join("racing-server.log");
     let _server = support::spawn_logged(cmd, &log);
     let listed = clauster(&sandbox, &["status"], &[]);
-    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    support::assert_exit(&listed, 0);
     assert_eq!(text(&listed.stderr), "No bridge instances.\n");
     // Whichever took the lock first, the server is serving now.
     let up = wait_for(Duration::from_secs(10), || {
@@ -244,7 +235,7 @@ fn projects_resume_open_logs_and_forget_from_the_command_line() {
     let env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
 
     let listed = clauster(&sandbox, &["projects"], &env);
-    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    support::assert_exit(&listed, 0);
     let table = text(&listed.stdout);
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("PROJECT  GIT  TRUST"), "{table}");
@@ -252,9 +243,9 @@ fn projects_resume_open_logs_and_forget_from_the_command_line() {
     assert!(lines[2].starts_with("beta     -    untrusted"), "{table}");
 
     let started = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     let opened = clauster(&sandbox, &["open", "alpha", "--qr"], &env);
-    assert_eq!(opened.status.code(), Some(0), "{}", text(&opened.stderr));
+    support::assert_exit(&opened, 0);
     let out = text(&opened.stdout);
     assert!(out.starts_with("https://claude.ai/code/session_"), "{out}");
     assert!(
@@ -263,42 +254,37 @@ fn projects_resume_open_logs_and_forget_from_the_command_line() {
     );
 
     let logs = clauster(&sandbox, &["logs", "alpha", "-n", "3"], &env);
-    assert_eq!(logs.status.code(), Some(0), "{}", text(&logs.stderr));
+    support::assert_exit(&logs, 0);
     let logged = text(&logs.stdout);
     assert_eq!(logged.lines().count(), 3, "{logged}");
     assert!(!logged.contains("session_01FAKE"), "redacted: {logged}");
 
     // Forget refuses a live bridge (exit 1), then works once it is stopped.
     let live = clauster(&sandbox, &["forget", "alpha"], &env);
-    assert_eq!(live.status.code(), Some(1), "{}", text(&live.stderr));
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
+    support::assert_exit(&live, 1);
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
+    let resumed = support::stdout_after(
+        &clauster(&sandbox, &["resume", "alpha", "--fresh"], &env),
+        0,
     );
-    let resumed = clauster(&sandbox, &["resume", "alpha", "--fresh"], &env);
-    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
     assert!(
-        text(&resumed.stdout).contains("(alpha) mode=standard status=running"),
-        "{}",
-        text(&resumed.stdout)
+        resumed.contains("(alpha) mode=standard status=running"),
+        "{resumed}"
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
     let forgot = clauster(&sandbox, &["forget", "alpha"], &env);
-    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
+    support::assert_exit(&forgot, 0);
     assert!(text(&forgot.stdout).starts_with("forgot "));
     assert!(text(&forgot.stdout).ends_with(" (alpha)\n"));
     let unknown = clauster(&sandbox, &["open", "alpha"], &env);
-    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+    support::assert_exit(&unknown, 2);
 }
 
 #[test]
 fn install_service_prints_a_unit_that_keeps_bridges_alive() {
     let (sandbox, _claude) = setup();
     let printed = clauster(&sandbox, &["install-service", "systemd"], &[]);
-    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed.stderr));
+    support::assert_exit(&printed, 0);
     let unit = text(&printed.stdout);
     assert!(unit.contains("\nKillMode=process\n"), "{unit}");
     assert!(unit.contains("\nLimitNOFILE=65536\n"), "{unit}");
@@ -318,7 +304,7 @@ fn install_service_prints_a_unit_that_keeps_bridges_alive() {
         ],
         &[],
     );
-    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    support::assert_exit(&written, 0);
     assert!(
         std::fs::read_to_string(&path)
             .unwrap()
@@ -400,7 +386,7 @@ fn a_command_running_the_engine_cannot_be_reached_by_another() {
     assert_eq!(listed[0]["status"], "running", "{listed}");
     assert!(!socket.exists(), "a command left a socket behind");
     let stopped = clauster(&sandbox, &["stop", "alpha"], &claude_env);
-    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    support::assert_exit(&stopped, 0);
 }
 
 /// A command whose stdout is a pipe nobody reads any more (`clauster status --json | head

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, ServesApi, clauster_bin, serve_claude, start_server, wait_for};
+use support::{Sandbox, Server, ServesApi, clauster_bin, serve_claude, start_server, wait_for};
 use support::{alpha_and_fake as setup, lossy as text, run_clauster as clauster};
 
 fn agents_item(pid: i64, cwd: &Path, uuid: &str, kind: &str) -> Value {
@@ -37,7 +37,7 @@ fn sessions_come_from_the_servers_poll_with_every_attribution() {
     ];
     let server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let started = clauster(&sandbox, &["start", "alpha", "--json"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     let outcome: Value = serde_json::from_slice(&started.stdout).unwrap();
     let pid = outcome["bridge_pid"].as_i64().unwrap();
     let instance_id = outcome["instance_id"].as_str().unwrap().to_owned();
@@ -128,7 +128,7 @@ fn without_a_server_sessions_runs_the_agents_command_once() {
             ("FAKE_CLAUDE_AGENTS", &items),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    support::assert_exit(&out, 0);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["attribution"], "external");
@@ -188,24 +188,16 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
         ("FAKE_CLAUDE_DELAY_MS", "2500"),
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
-    let plain = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    let plain = support::stdout_after(&clauster(&sandbox, &["start", "alpha"], &env), 0);
     assert!(
-        text(&plain.stdout).ends_with("(alpha) mode=standard status=starting\n"),
-        "{}",
-        text(&plain.stdout)
+        plain.ends_with("(alpha) mode=standard status=starting\n"),
+        "{plain}"
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
-    assert_eq!(
-        clauster(&sandbox, &["forget", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
+    support::assert_exit(&clauster(&sandbox, &["forget", "alpha"], &env), 0);
 
     let waited = clauster(&sandbox, &["start", "alpha", "--wait"], &env);
-    assert_eq!(waited.status.code(), Some(0), "{}", text(&waited.stderr));
+    support::assert_exit(&waited, 0);
     let out = text(&waited.stdout);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -219,16 +211,13 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
         "{out}"
     );
 
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
     let resumed = clauster(
         &sandbox,
         &["resume", "alpha", "--fresh", "--wait", "--json"],
         &env,
     );
-    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    support::assert_exit(&resumed, 0);
     let outcome: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(outcome["status"], "running", "{outcome}");
     assert_eq!(outcome["created"], true, "{outcome}");
@@ -238,10 +227,7 @@ fn start_and_resume_wait_for_running_and_print_the_link() {
             .is_some_and(|u| u.starts_with("https://claude.ai/code")),
         "{outcome}"
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
 }
 
 #[test]
@@ -337,17 +323,23 @@ fn config_errors_are_exit_2_for_every_reading_command() {
     assert!(!sandbox.state_dir().exists());
 }
 
+/// The first line of the server's log that starts with `prefix`, once one is there (waiting up
+/// to `within`).
+fn log_line_within(server: &Server, prefix: &str, within: Duration) -> Option<String> {
+    wait_for(within, || {
+        server
+            .log()
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    })
+}
+
 #[test]
 fn run_prints_the_banner_then_the_probe_line() {
     let (sandbox, claude) = setup();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let line = wait_for(Duration::from_secs(20), || {
-        server
-            .log()
-            .lines()
-            .find(|l| l.starts_with("clauster: claude "))
-            .map(str::to_owned)
-    });
+    let line = log_line_within(&server, "clauster: claude ", Duration::from_secs(20));
     assert_eq!(
         line.as_deref(),
         Some("clauster: claude 2.1.328"),
@@ -369,16 +361,13 @@ fn run_prints_the_banner_then_the_probe_line() {
         "{banner}"
     );
 
-    let missing = Sandbox::new();
-    std::fs::create_dir_all(missing.projects_root()).unwrap();
+    let missing = Sandbox::with_projects_root();
     let server = start_server(&missing, Some(Path::new("/nonexistent/claude")), &[], &[]);
-    let line = wait_for(Duration::from_secs(20), || {
-        server
-            .log()
-            .lines()
-            .find(|l| l.starts_with("clauster: warning: claude not found ("))
-            .map(str::to_owned)
-    });
+    let line = log_line_within(
+        &server,
+        "clauster: warning: claude not found (",
+        Duration::from_secs(20),
+    );
     assert!(line.is_some(), "{}", server.log());
 }
 
@@ -527,7 +516,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let started = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     let listing = || text(&clauster(&sandbox, &["status", "--json"], &env).stdout);
     let before = listing();
 
@@ -557,7 +546,7 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     );
     // The cap of one running bridge: attempted and failed.
     let capped = clauster(&sandbox, &["start", "gamma"], &env);
-    assert_eq!(capped.status.code(), Some(1), "{}", text(&capped.stderr));
+    support::assert_exit(&capped, 1);
     assert_eq!(text(&capped.stdout), "");
     for verb in ["stop", "resume", "forget", "open", "logs"] {
         refused(&clauster(&sandbox, &[verb, "nope"], &env), 2, "nope");
@@ -565,23 +554,15 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     // A live bridge cannot be forgotten: exit 1.
     refused(&clauster(&sandbox, &["forget", "alpha"], &env), 1, "");
     // An already running bridge is not an error.
-    let again = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert!(
-        text(&again.stdout).starts_with("already running: "),
-        "{}",
-        text(&again.stdout)
-    );
+    let again = support::stdout_after(&clauster(&sandbox, &["start", "alpha"], &env), 0);
+    assert!(again.starts_with("already running: "), "{again}");
     assert_eq!(listing(), before, "refusals changed the instances");
     assert!(!gamma.join(".fake-claude.json").exists());
 
     // forget --json after a stop: the API's answer.
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
     let forgot = clauster(&sandbox, &["forget", "alpha", "--json"], &env);
-    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
+    support::assert_exit(&forgot, 0);
     let answer: Value = serde_json::from_slice(&forgot.stdout).unwrap();
     assert_eq!(answer["forgotten"], true, "{answer}");
     let empty = clauster(&sandbox, &["status"], &env);
@@ -592,10 +573,9 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
 
 #[test]
 fn an_empty_projects_root_says_so_on_stderr() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let out = clauster(&sandbox, &["projects"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    support::assert_exit(&out, 0);
     assert_eq!(text(&out.stdout), "");
     assert_eq!(text(&out.stderr), "No projects found.\n");
     let json = clauster(&sandbox, &["projects", "--json"], &[]);
@@ -610,7 +590,7 @@ fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
         ("hash-metrics-token", "metrics_token_hash"),
     ] {
         let out = clauster(&sandbox, &[verb], &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        support::assert_exit(&out, 0);
         let stdout = text(&out.stdout);
         let token = stdout.trim_end();
         assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -622,12 +602,11 @@ fn hash_token_and_hash_metrics_token_print_a_token_and_its_config_line() {
 
 #[test]
 fn run_refuses_a_port_in_use_with_exit_2() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = clauster(&sandbox, &["run", "--port", &port], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    support::assert_exit(&out, 2);
     assert!(
         text(&out.stderr).contains(&format!(
             "clauster: error: cannot listen on 127.0.0.1:{port}: "
@@ -649,15 +628,12 @@ fn open_without_a_link_yet_is_exit_2() {
     ];
     let _server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
     let started = clauster(&sandbox, &["start", "alpha"], &env);
-    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    support::assert_exit(&started, 0);
     assert!(text(&started.stdout).ends_with("status=starting\n"));
     refused(
         &clauster(&sandbox, &["open", "alpha"], &env),
         2,
         "no session URL available yet",
     );
-    assert_eq!(
-        clauster(&sandbox, &["stop", "alpha"], &env).status.code(),
-        Some(0)
-    );
+    support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
 }

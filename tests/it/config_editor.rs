@@ -7,7 +7,7 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Sandbox, call, next_frame_of, start_server, write_config};
+use support::{call, next_frame_of};
 
 const FILE: &str = "\
 # Clauster on the test box
@@ -37,9 +37,7 @@ async fn put_config(base: &str, path: &str, edits: Value, hash: &Value) -> (u16,
 
 #[tokio::test]
 async fn a_live_setting_reaches_open_pages_and_a_restart_key_says_so() {
-    let sandbox = Sandbox::new();
-    write_config(&sandbox, FILE);
-    let server = start_server(&sandbox, None, &[], &[]);
+    let (sandbox, server) = support::serve_config(FILE);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
         .expect("connect /ws/events");
@@ -148,13 +146,10 @@ async fn a_live_setting_reaches_open_pages_and_a_restart_key_says_so() {
 
 #[tokio::test]
 async fn the_advanced_list_round_trips_lists_and_the_events_map() {
-    let sandbox = Sandbox::new();
-    write_config(
-        &sandbox,
+    // Auth is off: the step-up does not apply (security.md §3.2).
+    let (sandbox, server) = support::serve_config(
         "config_write:\n  enabled: true\nclone:\n  timeout_seconds: 300  # slow mirror\n",
     );
-    // Auth is off: the step-up does not apply (security.md §3.2).
-    let server = start_server(&sandbox, None, &[], &[]);
     let view = get_config(&server.base, "/api/config/advanced").await;
     assert_eq!(view["fields"]["clone.timeout_seconds"], 300);
     assert_eq!(

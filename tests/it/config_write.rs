@@ -8,7 +8,7 @@ use crate::support;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::{Sandbox, Server, call, hash_password, sha256_hex, start_server, write_config};
+use support::{Sandbox, Server, call, sha256_hex, start_server};
 
 const ON: &[(&str, &str)] = &[("CLAUSTER_CONFIG_WRITE_ENABLED", "true")];
 const ON_WITH_USER: &[(&str, &str)] = &[
@@ -40,6 +40,20 @@ impl Api<'_> {
     async fn delete(&self, path: &str) -> (u16, Value) {
         call(reqwest::Method::DELETE, &self.url(path), None).await
     }
+}
+
+/// The project's `.gitignore`.
+fn gitignore(project: &Path) -> String {
+    std::fs::read_to_string(project.join(".gitignore")).expect("read .gitignore")
+}
+
+/// Asserts that alpha's MCP approvals list exactly the server `name`, with `approval`.
+async fn assert_alpha_approvals(api: &Api<'_>, name: &str, approval: &str) {
+    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
+    assert_eq!(
+        approvals["servers"],
+        json!([{"name": name, "approval": approval}])
+    );
 }
 
 fn trusted_alpha(sandbox: &Sandbox) -> PathBuf {
@@ -367,11 +381,7 @@ async fn mcp_servers_approvals_and_the_effective_view() {
     );
 
     // Approvals of the project's .mcp.json servers.
-    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
-    assert_eq!(
-        approvals["servers"],
-        json!([{"name": "repo-db", "approval": "pending"}])
-    );
+    assert_alpha_approvals(&api, "repo-db", "pending").await;
     let (status, _) = api
         .put(
             "mcp/approvals",
@@ -379,11 +389,7 @@ async fn mcp_servers_approvals_and_the_effective_view() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
-    assert_eq!(
-        approvals["servers"],
-        json!([{"name": "repo-db", "approval": "approved"}])
-    );
+    assert_alpha_approvals(&api, "repo-db", "approved").await;
 
     // The effective view: Local over Project over User, each value with its scope.
     let (status, effective) = api.get("settings/effective?project=alpha").await;
@@ -420,11 +426,7 @@ async fn mcp_servers_approvals_and_the_effective_view() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, approvals) = api.get("mcp/approvals?project=alpha").await;
-    assert_eq!(
-        approvals["servers"],
-        json!([{"name": "repo-db", "approval": "pending"}])
-    );
+    assert_alpha_approvals(&api, "repo-db", "pending").await;
 }
 
 #[tokio::test]
@@ -613,10 +615,7 @@ async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
         .put("claude-md", write("alpha (local)", "mine, v2\n"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        std::fs::read_to_string(alpha.join(".gitignore")).unwrap(),
-        "target/\n*.log\nCLAUDE.local.md\n"
-    );
+    assert_eq!(gitignore(&alpha), "target/\n*.log\nCLAUDE.local.md\n");
 
     // A Local settings write ignores its file and the one backup before writing.
     let hooks = json!({"Stop": [{"hooks": [{"type": "command", "command": "notify"}]}]});
@@ -625,7 +624,7 @@ async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
     let (status, answer) = api.put("hooks", body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
-        std::fs::read_to_string(alpha.join(".gitignore")).unwrap(),
+        gitignore(&alpha),
         "target/\n*.log\nCLAUDE.local.md\n.claude/settings.local.json\n.claude/settings.local.json.bak\n"
     );
 
@@ -644,10 +643,7 @@ async fn the_local_scope_keeps_claude_local_md_and_its_files_out_of_git() {
         let (status, answer) = api.put(surface, body).await;
         assert_eq!(status, 200, "{surface}: {answer}");
     }
-    assert_eq!(
-        std::fs::read_to_string(beta.join(".gitignore")).unwrap(),
-        "/.claude/\nCLAUDE.*.md\n"
-    );
+    assert_eq!(gitignore(&beta), "/.claude/\nCLAUDE.*.md\n");
     // A refused edit (422) touches no .gitignore.
     let gamma = sandbox.project("gamma", &[".git"]);
     sandbox.trust(&gamma);
@@ -701,33 +697,14 @@ async fn a_cookie_session_writes_only_after_the_step_up() {
     const PASSWORD: &str = "correct horse battery";
     let sandbox = Sandbox::new();
     trusted_alpha(&sandbox);
-    let hash = hash_password(&sandbox, PASSWORD);
-    write_config(
-        &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\nconfig_write:\n  enabled: true\n"
-        ),
-    );
+    support::password_config(&sandbox, PASSWORD, "config_write:\n  enabled: true\n");
     let server = start_server(&sandbox, None, &[], &[]);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let origin = server.base.clone();
-    let login = client
-        .post(format!("{}/login", server.base))
-        .header("origin", &origin)
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let session = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = support::cookie_set_by(&support::log_in(&client, &server.base, PASSWORD).await);
     let write = |cookie: String| {
         client
             .put(format!("{}/api/config-write/permissions", server.base))
@@ -761,13 +738,7 @@ async fn a_cookie_session_writes_only_after_the_step_up() {
         .send()
         .await
         .unwrap();
-    let elevation = elevated.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let elevation = support::cookie_set_by(&elevated);
     let granted = write(format!("{session}; {elevation}")).await.unwrap();
     assert_eq!(granted.status().as_u16(), 200);
 }
@@ -781,15 +752,7 @@ async fn claude_json_writes_wait_for_the_engines_lock() {
     let server = start_server(&sandbox, None, &[], ON_WITH_USER);
     let api = Api { server: &server };
     let global = sandbox.home().join(".claude.json");
-    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
     let before = std::fs::read(&global).unwrap();
     let add = json!({"scope": "user", "confirm": "USER SCOPE", "op": "add", "name": "docs",
         "entry": {"type": "http", "url": "https://docs.example/mcp"}});

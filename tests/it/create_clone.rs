@@ -114,6 +114,21 @@ async fn start_clone(server: &InProcess, body: Value) -> String {
     answer["job_id"].as_str().expect("a job id").to_owned()
 }
 
+/// [`serve`] under the test URL policy with `git://` clones allowed and `clone_keys` (YAML
+/// keys indented under `clone:`, or nothing).
+async fn serve_git(sandbox: &Sandbox, clone_keys: &str) -> InProcess {
+    let yaml = format!("clone:\n  allowed_schemes: [git]\n{clone_keys}");
+    serve(sandbox, &yaml, test_policy()).await
+}
+
+/// Starts a clone of `body` and follows its progress socket to the end: every frame, then the
+/// close code.
+async fn clone_to_the_end(server: &InProcess, body: Value) -> (Vec<Value>, Option<CloseCode>) {
+    let job = start_clone(server, body).await;
+    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
+    drain_progress(&mut progress).await
+}
+
 async fn cancel(server: &InProcess, job: &str) -> (u16, Value) {
     post(
         &format!("{}/api/projects/clone/{job}/cancel", server.base),
@@ -153,12 +168,7 @@ async fn create_an_empty_project_and_one_with_git_init() {
     assert!(sandbox.projects_root().join("beta_2/.git/HEAD").is_file());
 
     let (_, listed) = get(&url).await;
-    let names: Vec<&str> = listed
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|p| p["name"].as_str().expect("a name"))
-        .collect();
+    let names = support::texts_of(&listed, "name");
     assert_eq!(names, ["alpha", "beta_2"]);
 }
 
@@ -624,12 +634,7 @@ async fn clone_from_git_daemon_shows_progress_and_lands_the_project() {
     let sandbox = Sandbox::new();
     bare_repo(&sandbox, "demo", 256 * 1024);
     let (_daemon, port) = git_daemon(&sandbox);
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n",
-        test_policy(),
-    )
-    .await;
+    let server = serve_git(&sandbox, "").await;
     let mut events = connect(&format!("{}/ws/events", server.ws)).await;
     assert_eq!(next_frame(&mut events).await["type"], "hello");
     assert_eq!(next_frame(&mut events).await["type"], "snapshot");
@@ -732,19 +737,12 @@ async fn a_shallow_clone_has_depth_one() {
     let sandbox = Sandbox::new();
     bare_repo(&sandbox, "demo", 0);
     let (_daemon, port) = git_daemon(&sandbox);
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n",
-        test_policy(),
-    )
-    .await;
-    let job = start_clone(
+    let server = serve_git(&sandbox, "").await;
+    let (frames, _) = clone_to_the_end(
         &server,
         json!({"name": "demo-shallow", "url": format!("git://127.0.0.1:{port}/demo.git"), "shallow": true}),
     )
     .await;
-    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    let (frames, _) = drain_progress(&mut progress).await;
     assert_eq!(frames.last().expect("frames")["status"], "done");
     let shallow = sandbox.projects_root().join("demo-shallow");
     assert!(
@@ -799,19 +797,12 @@ async fn a_dns_name_is_pinned_to_the_checked_address() {
         &sandbox,
         &[format!("--interpolated-path={}/%H%D", repos.display())],
     );
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n",
-        test_policy(),
-    )
-    .await;
-    let job = start_clone(
+    let server = serve_git(&sandbox, "").await;
+    let (frames, _) = clone_to_the_end(
         &server,
         json!({"name": "pinned", "url": format!("git://localhost:{port}/pinned.git")}),
     )
     .await;
-    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    let (frames, _) = drain_progress(&mut progress).await;
     assert_eq!(
         frames.last(),
         Some(&json!({"type": "done", "status": "done", "error": null})),
@@ -824,19 +815,12 @@ async fn a_dns_name_is_pinned_to_the_checked_address() {
 async fn a_failed_clone_reports_git_and_leaves_nothing() {
     let sandbox = Sandbox::new();
     let (_daemon, port) = git_daemon(&sandbox);
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n",
-        test_policy(),
-    )
-    .await;
-    let job = start_clone(
+    let server = serve_git(&sandbox, "").await;
+    let (frames, _) = clone_to_the_end(
         &server,
         json!({"name": "missing", "url": format!("git://127.0.0.1:{port}/nope.git")}),
     )
     .await;
-    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    let (frames, _) = drain_progress(&mut progress).await;
     let last = frames.last().expect("frames");
     assert_eq!(last["status"], "error");
     let error = last["error"].as_str().expect("an error");
@@ -852,12 +836,7 @@ async fn cancel_mid_transfer_leaves_nothing_behind() {
     bare_repo(&sandbox, "big", 4 * 1024 * 1024);
     let (_daemon, port) = git_daemon(&sandbox);
     let slow = slow_proxy(port).await;
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n",
-        test_policy(),
-    )
-    .await;
+    let server = serve_git(&sandbox, "").await;
     let job = start_clone(
         &server,
         json!({"name": "big", "url": format!("git://127.0.0.1:{slow}/big.git")}),
@@ -929,19 +908,12 @@ fn processes_mentioning(marker: &str) -> bool {
 async fn a_clone_that_hangs_times_out_and_leaves_nothing() {
     let sandbox = Sandbox::new();
     let port = silent_server().await;
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n  timeout_seconds: 1\n",
-        test_policy(),
-    )
-    .await;
-    let job = start_clone(
+    let server = serve_git(&sandbox, "  timeout_seconds: 1\n").await;
+    let (frames, _) = clone_to_the_end(
         &server,
         json!({"name": "slow", "url": format!("git://127.0.0.1:{port}/r.git")}),
     )
     .await;
-    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    let (frames, _) = drain_progress(&mut progress).await;
     assert_eq!(
         frames.last(),
         Some(&json!({"type": "done", "status": "error", "error": "clone timed out after 1s"}))
@@ -954,19 +926,12 @@ async fn a_clone_over_the_size_cap_is_deleted() {
     let sandbox = Sandbox::new();
     bare_repo(&sandbox, "heavy", 2 * 1024 * 1024);
     let (_daemon, port) = git_daemon(&sandbox);
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n  max_mb: 1\n",
-        test_policy(),
-    )
-    .await;
-    let job = start_clone(
+    let server = serve_git(&sandbox, "  max_mb: 1\n").await;
+    let (frames, _) = clone_to_the_end(
         &server,
         json!({"name": "heavy", "url": format!("git://127.0.0.1:{port}/heavy.git")}),
     )
     .await;
-    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    let (frames, _) = drain_progress(&mut progress).await;
     assert_eq!(
         frames.last(),
         Some(
@@ -981,12 +946,7 @@ async fn a_clone_over_the_size_cap_is_deleted() {
 async fn jobs_are_capped_listed_reattached_and_cancelled() {
     let sandbox = Sandbox::new();
     let port = silent_server().await;
-    let server = serve(
-        &sandbox,
-        "clone:\n  allowed_schemes: [git]\n  timeout_seconds: 120\n",
-        test_policy(),
-    )
-    .await;
+    let server = serve_git(&sandbox, "  timeout_seconds: 120\n").await;
     let url =
         |name: &str| json!({"name": name, "url": format!("git://127.0.0.1:{port}/{name}.git")});
     let mut jobs = Vec::new();
@@ -1006,12 +966,7 @@ async fn jobs_are_capped_listed_reattached_and_cancelled() {
     assert_eq!(status, 409);
 
     let (_, active) = get(&format!("{}/api/projects/clone/active", server.base)).await;
-    let names: Vec<&str> = active["jobs"]
-        .as_array()
-        .expect("jobs")
-        .iter()
-        .map(|j| j["name"].as_str().expect("name"))
-        .collect();
+    let names = support::texts_of(&active["jobs"], "name");
     assert_eq!(names, ["one", "three", "two"]);
     assert!(
         !active.to_string().contains("git://"),

@@ -7,8 +7,8 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Sandbox, ServesApi, call, fake_claude, start_server_inheriting, trusted_project};
+use serde_json::json;
+use support::{Sandbox, ServesApi, start_server_inheriting};
 
 /// Every open descriptor of `pid` above 2, with what it points at.
 fn descriptors(pid: i64) -> Vec<(u32, String)> {
@@ -39,8 +39,7 @@ fn in_dir(dir: &Path) -> impl Fn(&str) -> bool + '_ {
 }
 
 fn setup() -> (Sandbox, PathBuf, PathBuf) {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let inherited = sandbox.dir.path().join("left-open-by-the-parent");
     (sandbox, claude, inherited)
 }
@@ -72,16 +71,6 @@ async fn a_standard_bridge_holds_only_its_own_descriptors() {
     );
 }
 
-async fn instance(base: &str, id: &str) -> Value {
-    call(
-        reqwest::Method::GET,
-        &format!("{base}/api/instances/{id}"),
-        None,
-    )
-    .await
-    .1
-}
-
 #[tokio::test]
 async fn a_keeper_and_its_pty_bridge_hold_only_their_own_descriptors() {
     let (sandbox, claude, inherited) = setup();
@@ -99,16 +88,10 @@ async fn a_keeper_and_its_pty_bridge_hold_only_their_own_descriptors() {
         .await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().expect("an id").to_owned();
-    let base = server.base.clone();
-    let mut running = Value::Null;
-    for _ in 0..200 {
-        running = instance(&base, &id).await;
-        if running["status"] == "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(running["status"], "running", "{running}\n{}", server.log());
+    let running = support::wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
     let keeper = running["keeper_pid"].as_i64().expect("a keeper pid");
     let bridge = running["bridge_pid"].as_i64().expect("a bridge pid");
 

@@ -8,10 +8,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{
-    Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server,
-    trusted_project,
-};
+use support::{Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
 
 /// Every row of cli.md §4, in its order.
 const ROWS: [&str; 19] = [
@@ -45,8 +42,7 @@ struct Setup {
 /// A sandbox with one trusted project, the fake claude and a config file naming both and a
 /// free port.
 fn setup(extra_yaml: &str) -> Setup {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let config = sandbox.dir.path().join("clauster.yml");
     std::fs::write(
         &config,
@@ -84,17 +80,26 @@ fn doctor_json(setup: &Setup, env: &[(&str, &str)]) -> (Option<i32>, Value, Stri
     (out.status.code(), report, stderr)
 }
 
-fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} row in {report}"))
+/// [`doctor_json`], which must exit with `code`: the report and stderr.
+#[track_caller]
+fn doctor_exits(setup: &Setup, env: &[(&str, &str)], code: i32) -> (Value, String) {
+    let (exit, report, stderr) = doctor_json(setup, env);
+    assert_eq!(exit, Some(code), "{report} {stderr}");
+    (report, stderr)
+}
+
+/// Asserts that the row `name` of `report` has `status` and `detail`.
+#[track_caller]
+fn assert_row(report: &Value, name: &str, status: &str, detail: &str) {
+    assert_eq!(
+        status_and_detail(report, name),
+        (status.to_owned(), detail.to_owned()),
+        "{name}"
+    );
 }
 
 fn status_and_detail(report: &Value, name: &str) -> (String, String) {
-    let row = row(report, name);
+    let row = support::check_named(report, name);
     (
         row["status"].as_str().unwrap().to_owned(),
         row["detail"].as_str().unwrap().to_owned(),
@@ -159,8 +164,7 @@ fn a_healthy_setup_passes_every_check_and_prints_one_line_per_row() {
 #[test]
 fn the_json_report_has_every_row_in_order() {
     let setup = setup("");
-    let (code, report, stderr) = doctor_json(&setup, &[]);
-    assert_eq!(code, Some(0), "{report} {stderr}");
+    let (report, stderr) = doctor_exits(&setup, &[], 0);
     assert_eq!(report["ok"], true);
     let object = report.as_object().unwrap();
     assert_eq!(object.len(), 2, "{report}");
@@ -191,15 +195,13 @@ fn no_claude_on_the_path_fails() {
         ),
     )
     .unwrap();
-    let (code, report, stderr) = doctor_json(&setup, &[("PATH", "/usr/bin:/bin")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, stderr) = doctor_exits(&setup, &[("PATH", "/usr/bin:/bin")], 1);
     assert_eq!(report["ok"], false);
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        (
-            "fail".into(),
-            "claude binary 'claude' not found on PATH".into()
-        )
+    assert_row(
+        &report,
+        "claude",
+        "fail",
+        "claude binary 'claude' not found on PATH",
     );
     assert_eq!(status_and_detail(&report, "claude-login").0, "warn");
     assert_eq!(stderr, "clauster: FAILURES above\n");
@@ -208,18 +210,10 @@ fn no_claude_on_the_path_fails() {
 #[test]
 fn a_claude_older_than_the_floor_fails_and_an_odd_version_cannot_be_compared() {
     let setup = setup("");
-    let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "2.1.100")]);
-    assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        ("fail".into(), "2.1.100 < required 2.1.145".into())
-    );
-    let (code, report, _) = doctor_json(&setup, &[("FAKE_CLAUDE_VERSION", "nightly")]);
-    assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        ("fail".into(), "cannot compare: nightly".into())
-    );
+    let (report, _) = doctor_exits(&setup, &[("FAKE_CLAUDE_VERSION", "2.1.100")], 1);
+    assert_row(&report, "claude", "fail", "2.1.100 < required 2.1.145");
+    let (report, _) = doctor_exits(&setup, &[("FAKE_CLAUDE_VERSION", "nightly")], 1);
+    assert_row(&report, "claude", "fail", "cannot compare: nightly");
     // A floor from the config moves the line.
     let setup = setup_with_floor(&setup, "2.1.400");
     let (code, report, _) = doctor_json(&setup, &[]);
@@ -239,14 +233,12 @@ fn setup_with_floor(old: &Setup, floor: &str) -> Setup {
 #[test]
 fn a_logged_out_claude_warns_without_failing() {
     let setup = setup("");
-    let (code, report, stderr) = doctor_json(&setup, &[("FAKE_CLAUDE_LOGGED_IN", "0")]);
-    assert_eq!(code, Some(0), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "claude-login"),
-        (
-            "warn".into(),
-            "not logged in — run claude auth login as this user".into()
-        )
+    let (report, stderr) = doctor_exits(&setup, &[("FAKE_CLAUDE_LOGGED_IN", "0")], 0);
+    assert_row(
+        &report,
+        "claude-login",
+        "warn",
+        "not logged in — run claude auth login as this user",
     );
     assert!(stderr.starts_with("clauster: "), "{stderr}");
     assert!(stderr.ends_with(" warning(s)\n"), "{stderr}");
@@ -255,16 +247,13 @@ fn a_logged_out_claude_warns_without_failing() {
 #[test]
 fn an_api_key_for_bridges_warns() {
     let setup = setup("  env:\n    ANTHROPIC_API_KEY: sk-ant-test-not-real\n");
-    let (code, report, _) = doctor_json(&setup, &[]);
-    assert_eq!(code, Some(0), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "api-key-env"),
-        (
-            "warn".into(),
-            "ANTHROPIC_API_KEY is set for bridges; Remote Control needs a claude.ai login and \
-             refuses API keys"
-                .into()
-        )
+    let (report, _) = doctor_exits(&setup, &[], 0);
+    assert_row(
+        &report,
+        "api-key-env",
+        "warn",
+        "ANTHROPIC_API_KEY is set for bridges; Remote Control needs a claude.ai login and \
+             refuses API keys",
     );
     assert!(
         !report.to_string().contains("sk-ant-test-not-real"),
@@ -281,8 +270,7 @@ fn an_unsupported_notification_scheme_warns() {
          'ntfy://alerts']\nwebhooks: {enabled: true, urls: ['https://hooks.example.net/x'], \
          secret: s}\n",
     );
-    let (code, report, _) = doctor_json(&noisy, &[]);
-    assert_eq!(code, Some(0), "{report}");
+    let (report, _) = doctor_exits(&noisy, &[], 0);
     let (status, detail) = status_and_detail(&report, "notifications");
     assert_eq!(status, "warn", "{report}");
     assert!(
@@ -295,12 +283,11 @@ fn an_unsupported_notification_scheme_warns() {
          block_private_targets: true}\n",
     );
     let (_, report, _) = doctor_json(&quiet, &[]);
-    assert_eq!(
-        status_and_detail(&report, "notifications"),
-        (
-            "ok".into(),
-            "1 webhook(s), signed, private targets blocked".into()
-        )
+    assert_row(
+        &report,
+        "notifications",
+        "ok",
+        "1 webhook(s), signed, private targets blocked",
     );
 }
 
@@ -308,20 +295,19 @@ fn an_unsupported_notification_scheme_warns() {
 fn a_missing_projects_root_fails_and_is_not_created() {
     let setup = setup("");
     let missing = setup.sandbox.dir.path().join("nowhere");
-    let (code, report, stderr) = doctor_json(
+    let (report, stderr) = doctor_exits(
         &setup,
         &[("CLAUSTER_PROJECTS_ROOT", missing.to_str().unwrap())],
+        1,
     );
-    assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "projects_root"),
-        (
-            "fail".into(),
-            format!(
-                "{} does not exist; create it or point projects_root at an existing directory",
-                missing.display()
-            )
-        )
+    assert_row(
+        &report,
+        "projects_root",
+        "fail",
+        &format!(
+            "{} does not exist; create it or point projects_root at an existing directory",
+            missing.display()
+        ),
     );
     assert!(!missing.exists());
     assert_eq!(stderr, "clauster: FAILURES above\n");
@@ -330,8 +316,7 @@ fn a_missing_projects_root_fails_and_is_not_created() {
 #[test]
 fn a_non_loopback_host_without_auth_fails_config_and_auth() {
     let setup = setup("");
-    let (code, report, _) = doctor_json(&setup, &[("CLAUSTER_HOST", "0.0.0.0")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[("CLAUSTER_HOST", "0.0.0.0")], 1);
     let refusal = "refusing non-loopback host='0.0.0.0' without enforced auth.";
     let (status, detail) = status_and_detail(&report, "auth");
     assert_eq!(status, "fail");
@@ -342,14 +327,14 @@ fn a_non_loopback_host_without_auth_fails_config_and_auth() {
     // The other checks still ran against that configuration.
     assert_eq!(status_and_detail(&report, "claude").0, "ok");
     // The opt-out turns it into a warning.
-    let (code, report, _) = doctor_json(
+    let (report, _) = doctor_exits(
         &setup,
         &[
             ("CLAUSTER_HOST", "0.0.0.0"),
             ("CLAUSTER_AUTH_ALLOW_UNAUTHENTICATED_NETWORK", "true"),
         ],
+        0,
     );
-    assert_eq!(code, Some(0), "{report}");
     assert_eq!(status_and_detail(&report, "auth").0, "warn");
     assert_eq!(status_and_detail(&report, "config").0, "ok");
 }
@@ -417,27 +402,18 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
     let (status, report) = server.get("/api/doctor").await;
     assert_eq!(status, 200, "{report} {}", server.log());
     assert_eq!(report["ok"], true, "{report}");
-    let names: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = support::texts_of(&report["checks"], "name");
     assert_eq!(names, ROWS[..17]);
-    assert_eq!(
-        status_and_detail(&report, "claude"),
-        ("ok".into(), "2.1.328 (>= 2.1.145)".into())
-    );
+    assert_row(&report, "claude", "ok", "2.1.328 (>= 2.1.145)");
     // The server found ./clauster.yml in its working directory (the sandbox).
-    assert_eq!(
-        status_and_detail(&report, "config"),
-        (
-            "ok".into(),
-            format!(
-                "loaded {}",
-                setup.sandbox.dir.path().join("clauster.yml").display()
-            )
-        )
+    assert_row(
+        &report,
+        "config",
+        "ok",
+        &format!(
+            "loaded {}",
+            setup.sandbox.dir.path().join("clauster.yml").display()
+        ),
     );
     assert!(
         status_and_detail(&report, "store")
@@ -461,19 +437,17 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
         ],
     );
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        status_and_detail(&cli, "port"),
-        (
-            "ok".into(),
-            format!("{port} in use by the running Clauster")
-        )
+    assert_row(
+        &cli,
+        "port",
+        "ok",
+        &format!("{port} in use by the running Clauster"),
     );
-    assert_eq!(
-        status_and_detail(&cli, "server"),
-        (
-            "ok".into(),
-            format!("running server on {port} answers /healthz")
-        )
+    assert_row(
+        &cli,
+        "server",
+        "ok",
+        &format!("running server on {port} answers /healthz"),
     );
 }
 
@@ -485,17 +459,13 @@ fn a_port_held_by_another_program_warns() {
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = other.local_addr().unwrap().port().to_string();
     let (_, report, _) = doctor_json(&setup, &[("CLAUSTER_PORT", &port)]);
-    assert_eq!(
-        status_and_detail(&report, "port"),
-        (
-            "warn".into(),
-            format!("{port} in use by another program; stop it or set port to a free one")
-        )
+    assert_row(
+        &report,
+        "port",
+        "warn",
+        &format!("{port} in use by another program; stop it or set port to a free one"),
     );
-    assert_eq!(
-        status_and_detail(&report, "server"),
-        ("ok".into(), "no server running".into())
-    );
+    assert_row(&report, "server", "ok", "no server running");
 }
 
 #[tokio::test]
@@ -570,59 +540,57 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
         sysbin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (code, report, _) = doctor_json(
+    let (report, _) = doctor_exits(
         &setup,
         &[("PATH", &path), ("FAKE_KILL_MODE", "control-group")],
+        0,
     );
-    assert_eq!(code, Some(0), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "systemd"),
-        (
-            "warn".into(),
-            "clauster.service: KillMode=control-group kills bridges on restart; reinstall with \
-             clauster install-service systemd --write"
-                .into()
-        )
+    assert_row(
+        &report,
+        "systemd",
+        "warn",
+        "clauster.service: KillMode=control-group kills bridges on restart; reinstall with \
+             clauster install-service systemd --write",
     );
-    assert_eq!(
-        status_and_detail(&report, "node-toolchain"),
-        (
-            "ok".into(),
-            format!(
-                "nvm default node on the bridge PATH ({})",
-                node_dir.display()
-            )
-        )
+    assert_row(
+        &report,
+        "node-toolchain",
+        "ok",
+        &format!(
+            "nvm default node on the bridge PATH ({})",
+            node_dir.display()
+        ),
     );
-    assert_eq!(
-        status_and_detail(&report, "workspace-trust"),
-        ("warn".into(), "1/2 discovered projects trusted".into())
+    assert_row(
+        &report,
+        "workspace-trust",
+        "warn",
+        "1/2 discovered projects trusted",
     );
-    assert_eq!(
-        status_and_detail(&report, "state_dir"),
-        (
-            "ok".into(),
-            format!("{} (writable, 0700; tightened from 0755)", state.display())
-        )
+    assert_row(
+        &report,
+        "state_dir",
+        "ok",
+        &format!("{} (writable, 0700; tightened from 0755)", state.display()),
     );
     let (_, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
-    assert_eq!(
-        status_and_detail(&report, "systemd"),
-        (
-            "ok".into(),
-            "clauster.service: KillMode=process (bridges survive a restart)".into()
-        )
+    assert_row(
+        &report,
+        "systemd",
+        "ok",
+        "clauster.service: KillMode=process (bridges survive a restart)",
     );
-    assert_eq!(
-        status_and_detail(&report, "state_dir"),
-        ("ok".into(), format!("{} (writable, 0700)", state.display()))
+    assert_row(
+        &report,
+        "state_dir",
+        "ok",
+        &format!("{} (writable, 0700)", state.display()),
     );
 
     // nvm without a default node warns; a global file that is not an object fails.
     std::fs::write(nvm.join("nvm.sh"), "nvm() { return 3; }\n").unwrap();
     std::fs::write(setup.sandbox.home().join(".claude.json"), "[1, 2]").unwrap();
-    let (code, report, _) = doctor_json(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")]);
-    assert_eq!(code, Some(1), "{report}");
+    let (report, _) = doctor_exits(&setup, &[("PATH", &path), ("FAKE_KILL_MODE", "process")], 1);
     assert_eq!(status_and_detail(&report, "node-toolchain").0, "warn");
     assert!(
         status_and_detail(&report, "node-toolchain")
@@ -652,14 +620,14 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
         "loginExpiresAt": now_ms + 3_600_000,
     })
     .to_string();
-    let (code, report, _) = doctor_json(
+    let (report, _) = doctor_exits(
         &setup,
         &[
             ("FAKE_CLAUDE_AUTH_STDOUT", &expiring),
             ("FAKE_CLAUDE_HELP", "old"),
         ],
+        0,
     );
-    assert_eq!(code, Some(0), "{report}");
     let (status, detail) = status_and_detail(&report, "claude-login");
     assert_eq!(status, "warn");
     assert!(
@@ -673,12 +641,11 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
             && detail.contains("claude reports /somewhere/else"),
         "{detail}"
     );
-    assert_eq!(
-        status_and_detail(&report, "claude-capabilities"),
-        (
-            "ok".into(),
-            "remote-control --continue: no · default mode token: default".into()
-        )
+    assert_row(
+        &report,
+        "claude-capabilities",
+        "ok",
+        "remote-control --continue: no · default mode token: default",
     );
 
     // A keeper nobody recorded, and a store file that is not a database.
@@ -697,14 +664,12 @@ fn login_paths_capabilities_store_and_keeper_rows_report_what_they_find() {
     let pid = keeper.0.id();
     let store = state.join("clauster.sqlite3");
     std::fs::write(&store, b"not a database at all, just text").unwrap();
-    let (code, report, _) = doctor_json(&setup, &[]);
-    assert_eq!(code, Some(1), "{report}");
-    assert_eq!(
-        status_and_detail(&report, "orphan-keepers"),
-        (
-            "warn".into(),
-            format!("1 live keeper(s) unknown to the store: pid {pid}")
-        )
+    let (report, _) = doctor_exits(&setup, &[], 1);
+    assert_row(
+        &report,
+        "orphan-keepers",
+        "warn",
+        &format!("1 live keeper(s) unknown to the store: pid {pid}"),
     );
     let (status, detail) = status_and_detail(&report, "store");
     assert_eq!(status, "fail");
@@ -723,44 +688,23 @@ fn the_default_projects_root_is_created_with_a_warning() {
     let claude = fake_claude(&sandbox);
     let default_root = sandbox.home().join("projects");
     assert!(!default_root.exists());
-    let out = run(
-        &sandbox,
-        &["doctor", "--json"],
-        &[
-            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
-            ("CLAUSTER_PORT", &free_port().to_string()),
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        status_and_detail(&report, "projects_root"),
-        (
-            "warn".into(),
-            format!("{} created by default just now", default_root.display())
-        )
-    );
-    assert!(default_root.is_dir());
-    // The second run finds it.
-    let again = run(
-        &sandbox,
-        &["doctor", "--json"],
-        &[
-            ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
-            ("CLAUSTER_PORT", &free_port().to_string()),
-        ],
-    );
-    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(
-        status_and_detail(&report, "projects_root"),
-        (
-            "ok".into(),
-            format!("{} (0 projects)", default_root.display())
-        )
-    );
+    // The first run creates it; the second run finds it.
+    for (status, detail) in [
+        ("warn", "created by default just now"),
+        ("ok", "(0 projects)"),
+    ] {
+        let out = run(
+            &sandbox,
+            &["doctor", "--json"],
+            &[
+                ("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap()),
+                ("CLAUSTER_PORT", &free_port().to_string()),
+            ],
+        );
+        support::assert_exit(&out, 0);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let detail = format!("{} {detail}", default_root.display());
+        assert_row(&report, "projects_root", status, &detail);
+        assert!(default_root.is_dir());
+    }
 }

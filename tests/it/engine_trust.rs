@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, process_exists, serve_claude,
+    KillOnDrop, Sandbox, Server, ServesApi, fake_claude, process_exists, serve_claude,
     start_server, trusted_project,
 };
 use support::{list_instances as list, wait_instance};
@@ -25,6 +25,68 @@ fn setup() -> (Sandbox, PathBuf, PathBuf) {
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     (sandbox, alpha, claude)
+}
+
+/// [`setup`], served: the sandbox, alpha, the fake and the server.
+fn serve_alpha() -> (Sandbox, PathBuf, PathBuf, Server) {
+    let (sandbox, alpha, claude) = setup();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    (sandbox, alpha, claude, server)
+}
+
+/// [`setup`] served with the fake recording every run's argv in `argv.jsonl`: the sandbox,
+/// alpha, the fake, the argv log and the server.
+fn serve_recording_argv() -> (Sandbox, PathBuf, PathBuf, PathBuf, Server) {
+    let (sandbox, alpha, claude) = setup();
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
+    (sandbox, alpha, claude, argv_log, server)
+}
+
+/// Starts alpha's standard bridge, which must answer 201 `running`: its id and the answer.
+async fn running_alpha(server: &Server) -> (String, Value) {
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(
+        (status, &started["status"]),
+        (201, &json!("running")),
+        "{started}\n{}",
+        server.log()
+    );
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    (id, started)
+}
+
+/// Asserts that a start of `project` with `trust: true` answers with the running instance
+/// `id` (200, `created: false`) instead of launching.
+async fn assert_answers_with(server: &Server, project: &str, id: &str) {
+    let (status, answer) = post(
+        server,
+        "/api/instances",
+        Some(json!({ "project": project, "trust": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["created"], &answer["instance_id"]),
+        (200, &json!(false), &json!(id)),
+        "{answer}"
+    );
+}
+
+/// Starts alpha as a pty instance, which must answer 201 and come up running: its id and the
+/// running instance.
+async fn running_pty(server: &Server) -> (String, Value) {
+    let (status, started) = post(
+        server,
+        "/api/instances",
+        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let running = wait_instance(server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    (id, running)
 }
 
 async fn get(server: &Server, id: &str) -> (u16, Value) {
@@ -56,19 +118,25 @@ async fn wait_async<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
-/// `/healthz`, which must answer within a second whatever the engine is doing.
-async fn healthz_within_a_second(server: &Server) -> Value {
+/// `GET path`, which must answer 200 within a second whatever the engine is doing: the JSON
+/// answer.
+async fn get_within_a_second(server: &Server, path: &str) -> Value {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     let response = client
-        .get(format!("{}/healthz", server.base))
+        .get(format!("{}{path}", server.base))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("/healthz did not answer within 1 s: {e}"));
+        .unwrap_or_else(|e| panic!("GET {path} did not answer within 1 s: {e}"));
     assert_eq!(response.status().as_u16(), 200);
     response.json().await.unwrap()
+}
+
+/// `/healthz` within a second.
+async fn healthz_within_a_second(server: &Server) -> Value {
+    get_within_a_second(server, "/healthz").await
 }
 
 /// Waits (≤ 20 s) until the server holds `lock_file` open: a launch has reached the
@@ -112,17 +180,8 @@ async fn answers_while<T>(
 
 /// `GET /api/instances` within a second.
 async fn list_within_a_second(server: &Server) -> Vec<Value> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let response = client
-        .get(format!("{}/api/instances", server.base))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET /api/instances did not answer within 1 s: {e}"));
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().await.unwrap()
+    serde_json::from_value(get_within_a_second(server, "/api/instances").await)
+        .expect("the list is an array")
 }
 
 /// The standard bridge launches the fake recorded (`FAKE_CLAUDE_ARGV_LOG`); probes excluded.
@@ -182,6 +241,12 @@ fn start_ticks(pid: u32) -> i64 {
     after.split_whitespace().nth(19).unwrap().parse().unwrap()
 }
 
+/// Asserts the stored `last_status` of instance `id`.
+#[track_caller]
+fn assert_last_status(sandbox: &Sandbox, id: &str, status: &str) {
+    assert_eq!(stored(sandbox, id, "last_status").as_deref(), Some(status));
+}
+
 fn store_path(sandbox: &Sandbox) -> PathBuf {
     sandbox.state_dir().join("clauster.sqlite3")
 }
@@ -198,6 +263,40 @@ fn stored(sandbox: &Sandbox, id: &str, column: &str) -> Option<String> {
     .flatten()
 }
 
+/// Asserts that a start answered (`status`, `refused`) the adopt-first 409 and that nothing was
+/// launched (the argv log has no bridge) nor recorded.
+async fn assert_refused_adopt_first(
+    server: &Server,
+    status: u16,
+    refused: &Value,
+    argv_log: &Path,
+) {
+    assert_eq!(
+        (status, &refused["detail"]),
+        (409, &json!(ADOPT_FIRST)),
+        "{refused}\n{}",
+        server.log()
+    );
+    assert!(
+        bridge_launches(argv_log).is_empty(),
+        "launched beside the bridge started by hand: {:?}",
+        bridge_launches(argv_log)
+    );
+    assert!(list(server).await.is_empty(), "a record was left behind");
+}
+
+/// Resumes instance `id`, which must launch a bridge (200 with `created: true`): the answer.
+async fn resume_launching(server: &Server, id: &str) -> Value {
+    let (status, resumed) = post(server, &format!("/api/instances/{id}/resume"), None).await;
+    assert_eq!(
+        (status, &resumed["created"]),
+        (200, &json!(true)),
+        "{resumed}\n{}",
+        server.log()
+    );
+    resumed
+}
+
 fn kill_server(mut server: Server) {
     server.child.0.kill().unwrap();
     server.child.0.wait().unwrap();
@@ -209,16 +308,8 @@ fn kill_server(mut server: Server) {
 /// with the adopt-first 409, and nothing is launched.
 #[tokio::test]
 async fn resume_beside_a_hand_started_bridge_is_refused_with_adopt_first() {
-    let (sandbox, alpha, claude) = setup();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
-    let (status, started) = server.start_bridge("alpha").await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (sandbox, alpha, claude, argv_log, server) = serve_recording_argv();
+    let (id, _) = running_alpha(&server).await;
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
 
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
@@ -279,12 +370,10 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     wait_pointer_names(&sandbox, &alpha, pid);
     let id = "0b6c7d8e-1f20-4a3b-9c4d-5e6f708192a3";
     write_python_store(&sandbox, id, pid);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
+    let (server, argv_log) = support::serve_claude_recording(
         &sandbox,
         &claude,
         &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5"),
             ("CLAUSTER_CLAUDE_STARTUP_GRACE_SECONDS", "6"),
         ],
@@ -343,29 +432,15 @@ async fn a_held_claude_json_lock_gives_503_and_freezes_nothing() {
     config["remoteDialogSeen"] = json!(true);
     std::fs::write(sandbox.home().join(".claude.json"), config.to_string()).unwrap();
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let lock_file = support::torture::claude_json_lock(
-        &sandbox.state_dir(),
-        &sandbox.home().join(".claude.json"),
-    );
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let global = sandbox.home().join(".claude.json");
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
+    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
 
-    let base = server.base.clone();
     let started = Instant::now();
-    let start = tokio::spawn(async move {
-        call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({ "project": "beta", "trust": true })),
-        )
-        .await
-    });
+    let start = tokio::spawn(server.post(
+        "/api/instances",
+        json!({ "project": "beta", "trust": true }),
+    ));
     wait_until_waiting_for(&server, &lock_file).await;
     let health = healthz_within_a_second(&server).await;
     assert_eq!(health["status"], "ok");
@@ -428,15 +503,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
 
     // A start: 503 with the reason; the engine answers others meanwhile; nothing launched.
-    let base = server.base.clone();
-    let start = tokio::spawn(async move {
-        call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({ "project": "alpha" })),
-        )
-        .await
-    });
+    let start = tokio::spawn(server.post("/api/instances", json!({ "project": "alpha" })));
     // Throughout the start's wait for the store, the engine answers everyone else.
     let rounds = answers_while(&server, &start, 2).await;
     assert!(rounds > 0, "the start never waited for the store");
@@ -482,10 +549,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
         "store_ok never came back\n{}",
         server.log()
     );
-    assert_eq!(
-        stored(&sandbox, &live, "last_status").as_deref(),
-        Some("crashed")
-    );
+    assert_last_status(&sandbox, &live, "crashed");
 
     // Forget answered 2xx: it never comes back after a restart.
     let (status, body) = post(&server, &format!("/api/instances/{dead}/forget"), None).await;
@@ -505,31 +569,15 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
 /// before the next launch.
 #[tokio::test]
 async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (sandbox, _alpha, claude, server) = serve_alpha();
+    let (id, _) = running_alpha(&server).await;
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
     kill_server(server);
 
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
-            ("FAKE_CLAUDE_AUTH_HANG", "1"),
-        ],
-    );
-    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
+    let (server, argv_log) =
+        support::serve_claude_recording(&sandbox, &claude, &[("FAKE_CLAUDE_AUTH_HANG", "1")]);
     // 200 whether or not it launched, as 1.3.2 answers (issue 18); `created` tells.
-    assert_eq!(
-        (status, &resumed["created"]),
-        (200, &json!(true)),
-        "{resumed}\n{}",
-        server.log()
-    );
+    let resumed = resume_launching(&server, &id).await;
     let launches = bridge_launches(&argv_log);
     assert_eq!(launches.len(), 1, "{launches:?}");
     assert!(
@@ -571,21 +619,9 @@ async fn launches_wait_for_the_probe_and_a_changed_binary_is_probed_again() {
 /// the engine learns no conversation and says so.
 #[tokio::test]
 async fn a_pty_bridge_never_learns_another_processes_conversation() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, alpha, claude, server) = serve_alpha();
     let _by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
-    let (status, started) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &id, Duration::from_secs(20), |i| {
-        i["status"] == "running"
-    })
-    .await;
+    let (id, _) = running_pty(&server).await;
 
     // The hand-started process's conversation appears in the shared transcript directory.
     let transcripts = pointer_file(&sandbox, &alpha).with_file_name("");
@@ -612,26 +648,14 @@ async fn a_pty_bridge_never_learns_another_processes_conversation() {
 /// Forgetting a pty instance leaves the standard bridge pointer alone (§9.5).
 #[tokio::test]
 async fn forgetting_a_pty_instance_keeps_the_standard_pointer() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, alpha, _claude, server) = serve_alpha();
     let (_, standard) = server.start_bridge("alpha").await;
     let standard_id = standard["instance_id"].as_str().unwrap().to_owned();
     assert_eq!(stop(&server, &standard_id).await.1["status"], "stopped");
     let session = read_pointer(&sandbox, &alpha).unwrap()["sessionId"].clone();
     assert!(session.as_str().is_some_and(|s| !s.is_empty()), "{session}");
 
-    let (status, pty) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{pty}");
-    let pty_id = pty["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &pty_id, Duration::from_secs(20), |i| {
-        i["status"] == "running"
-    })
-    .await;
+    let (pty_id, _) = running_pty(&server).await;
     assert_eq!(stop(&server, &pty_id).await.1["status"], "stopped");
     let (status, body) = post(&server, &format!("/api/instances/{pty_id}/forget"), None).await;
     assert_eq!(status, 200, "{body}");
@@ -647,8 +671,7 @@ async fn forgetting_a_pty_instance_keeps_the_standard_pointer() {
 /// path survives a restart of the server.
 #[tokio::test]
 async fn an_adopted_bridges_debug_log_is_parsed_and_kept_across_restarts() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, alpha, claude, server) = serve_alpha();
     let debug = sandbox.dir.path().join("by-hand.debug.log");
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, Some(&debug));
     let pid = by_hand.0.id();
@@ -681,8 +704,7 @@ async fn an_adopted_bridges_debug_log_is_parsed_and_kept_across_restarts() {
 /// launching) comes back as a launch failure, not as `stopped`.
 #[tokio::test]
 async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _alpha, claude, server) = serve_alpha();
     assert!(list(&server).await.is_empty());
     kill_server(server);
     let id = "5c4d3e2f-1a0b-4c9d-8e7f-6a5b4c3d2e1f";
@@ -708,10 +730,7 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
         found["error_detail"],
         "Clauster stopped before this bridge finished launching"
     );
-    assert_eq!(
-        stored(&sandbox, id, "last_status").as_deref(),
-        Some("error")
-    );
+    assert_last_status(&sandbox, id, "error");
 }
 
 // ---- also from reading ------------------------------------------------------------------
@@ -734,12 +753,7 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
         json!({ "mode": "stall" }).to_string(),
     )
     .unwrap();
-    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!(
-        (status, &resumed["created"]),
-        (200, &json!(true)),
-        "{resumed}"
-    );
+    let resumed = resume_launching(&server, &id).await;
     assert_eq!(resumed["status"], "starting", "{resumed}");
     let pid = resumed["bridge_pid"].as_i64().unwrap();
 
@@ -766,10 +780,7 @@ async fn a_fallback_that_cannot_relaunch_is_persisted_and_published() {
         "the error was never published\n{}",
         server.log()
     );
-    assert_eq!(
-        stored(&sandbox, &id, "last_status").as_deref(),
-        Some("error")
-    );
+    assert_last_status(&sandbox, &id, "error");
 }
 
 /// A Stop cut short by a SIGKILL of the server is completed by the next server.
@@ -784,18 +795,9 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
             ("CLAUSTER_CLAUDE_STOP_GRACE_SECONDS", "60"),
         ],
     );
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (id, started) = running_alpha(&server).await;
     let pid = started["bridge_pid"].as_i64().unwrap();
-    let base = server.base.clone();
-    let stopping_id = id.clone();
-    let _stop = tokio::spawn(async move {
-        let _ = reqwest::Client::new()
-            .delete(format!("{base}/api/instances/{stopping_id}"))
-            .send()
-            .await;
-    });
+    let _stop = tokio::spawn(server.delete(&format!("/api/instances/{id}")));
     wait_instance(&server, &id, Duration::from_secs(10), |i| {
         i["stopping"] == true
     })
@@ -809,30 +811,18 @@ async fn a_stop_interrupted_by_a_killed_server_is_completed_after_restart() {
     })
     .await;
     assert_eq!(done["intentional_stop"], true, "{done}");
-    let gone = support::wait_for(Duration::from_secs(10), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "the bridge outlived its completed stop");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(10)),
+        "the bridge outlived its completed stop"
+    );
 }
 
 /// A pty instance whose keeper outlives its bridge is still live: Forget refuses it, and Stop
 /// answers only once the keeper is gone.
 #[tokio::test]
 async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    let running = wait_instance(&server, &id, Duration::from_secs(20), |i| {
-        i["status"] == "running"
-    })
-    .await;
+    let (_sandbox, _alpha, _claude, server) = serve_alpha();
+    let (id, running) = running_pty(&server).await;
     let keeper = running["keeper_pid"].as_i64().unwrap();
     let bridge = running["bridge_pid"].as_i64().unwrap();
 
@@ -865,13 +855,7 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
 /// left behind.
 #[tokio::test]
 async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
-    let (sandbox, alpha, claude) = setup();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (sandbox, alpha, claude, argv_log, server) = serve_recording_argv();
     // The probe is done, so the launch reaches the lock at once.
     let probed = wait_async(Duration::from_secs(20), || async {
         let health = healthz_within_a_second(&server).await;
@@ -879,28 +863,11 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
     })
     .await;
     assert!(probed.is_some(), "the probe never finished");
-    let lock_file = support::torture::claude_json_lock(
-        &sandbox.state_dir(),
-        &sandbox.home().join(".claude.json"),
-    );
-    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .unwrap();
-    lock.lock().unwrap();
+    let global = sandbox.home().join(".claude.json");
+    let lock = support::torture::lock_claude_json(&sandbox.state_dir(), &global);
+    let lock_file = support::torture::claude_json_lock(&sandbox.state_dir(), &global);
 
-    let base = server.base.clone();
-    let start = tokio::spawn(async move {
-        call(
-            reqwest::Method::POST,
-            &format!("{base}/api/instances"),
-            Some(json!({ "project": "alpha" })),
-        )
-        .await
-    });
+    let start = tokio::spawn(server.post("/api/instances", json!({ "project": "alpha" })));
     // The start has passed the gate and waits for the lock (were the hand start earlier, the
     // gate itself would refuse and the test would pass without proving the spawn-time check).
     wait_until_waiting_for(&server, &lock_file).await;
@@ -909,18 +876,7 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
     lock.unlock().unwrap();
 
     let (status, refused) = start.await.unwrap();
-    assert_eq!(
-        (status, &refused["detail"]),
-        (409, &json!(ADOPT_FIRST)),
-        "{refused}\n{}",
-        server.log()
-    );
-    assert!(
-        bridge_launches(&argv_log).is_empty(),
-        "launched beside the bridge started by hand: {:?}",
-        bridge_launches(&argv_log)
-    );
-    assert!(list(&server).await.is_empty(), "a record was left behind");
+    assert_refused_adopt_first(&server, status, &refused, &argv_log).await;
     kill_server(server);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     assert!(
@@ -934,8 +890,7 @@ async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
 /// settles for an empty registry because one read failed.
 #[tokio::test]
 async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (sandbox, _alpha, claude, server) = serve_alpha();
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     assert_eq!(started["status"], "running", "{started}");
@@ -967,44 +922,16 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
 /// false`), even with `trust: true`; nothing is launched beside it.
 #[tokio::test]
 async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
-    let (sandbox, alpha, claude) = setup();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
-    let (status, started) = server.start_bridge("alpha").await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (sandbox, alpha, _claude, argv_log, server) = serve_recording_argv();
+    let (id, _) = running_alpha(&server).await;
 
     let alias = sandbox.projects_root().join("alpha2");
     std::os::unix::fs::symlink(&alpha, &alias).unwrap();
-    let (status, answer) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha2", "trust": true })),
-    )
-    .await;
-    assert_eq!(
-        (status, &answer["created"], &answer["instance_id"]),
-        (200, &json!(false), &json!(id)),
-        "{answer}"
-    );
+    assert_answers_with(&server, "alpha2", &id).await;
     std::fs::remove_file(&alias).unwrap();
 
     std::fs::rename(&alpha, sandbox.projects_root().join("alpha-new")).unwrap();
-    let (status, answer) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha-new", "trust": true })),
-    )
-    .await;
-    assert_eq!(
-        (status, &answer["created"], &answer["instance_id"]),
-        (200, &json!(false), &json!(id)),
-        "{answer}"
-    );
+    assert_answers_with(&server, "alpha-new", &id).await;
     assert_eq!(
         bridge_launches(&argv_log).len(),
         1,
@@ -1017,13 +944,7 @@ async fn an_alias_or_a_renamed_directory_never_gets_a_second_bridge() {
 /// Start answers adopt-first instead of launching a second bridge beside it.
 #[tokio::test]
 async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first() {
-    let (sandbox, alpha, claude) = setup();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (sandbox, alpha, claude, argv_log, server) = serve_recording_argv();
     let mut cmd = sandbox.command(&claude);
     cmd.args(["remote-control", "--name", "by-hand", "--spawn", "same-dir"])
         .env("FAKE_CLAUDE_WRITE_POINTER", "0")
@@ -1040,18 +961,7 @@ async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first(
     assert!(running.is_some(), "the bridge by hand never ran");
 
     let (status, refused) = server.start_bridge("alpha").await;
-    assert_eq!(
-        (status, &refused["detail"]),
-        (409, &json!(ADOPT_FIRST)),
-        "{refused}\n{}",
-        server.log()
-    );
-    assert!(
-        bridge_launches(&argv_log).is_empty(),
-        "{:?}",
-        bridge_launches(&argv_log)
-    );
-    assert!(list(&server).await.is_empty(), "a record was left behind");
+    assert_refused_adopt_first(&server, status, &refused, &argv_log).await;
     assert!(
         read_pointer(&sandbox, &alpha).is_none(),
         "the fake wrote a pointer"
@@ -1063,11 +973,8 @@ async fn a_hand_started_bridge_without_a_pointer_refuses_start_with_adopt_first(
 /// and end it: restarts are idempotent.
 #[tokio::test]
 async fn a_live_bridge_recorded_intentionally_stopped_survives_two_restarts() {
-    let (sandbox, _alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let (sandbox, _alpha, claude, server) = serve_alpha();
+    let (id, started) = running_alpha(&server).await;
     let pid = started["bridge_pid"].as_i64().unwrap();
     kill_server(server);
     {
@@ -1186,12 +1093,9 @@ async fn a_held_claude_json_lock_refuses_only_a_launch_that_must_write_trust() {
 /// notice that says so (bridges.md §11 step 4).
 #[tokio::test]
 async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
-    let (sandbox, alpha, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (_, started) = server.start_bridge("alpha").await;
-    assert_eq!(started["status"], "running", "{started}");
+    let (sandbox, alpha, claude, server) = serve_alpha();
+    let (id, started) = running_alpha(&server).await;
     assert_eq!(started["notice"], Value::Null, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
     kill_server(server);
     std::fs::rename(&alpha, sandbox.dir.path().join("elsewhere")).unwrap();
 
@@ -1213,37 +1117,14 @@ async fn a_row_whose_project_left_the_root_gets_the_notice_after_a_restart() {
 /// could pick), it starts a new conversation and the warning says why (bridges.md §9.2).
 #[tokio::test]
 async fn a_pty_resume_never_continues_a_shared_directorys_newest_conversation() {
-    let (sandbox, alpha, claude) = setup();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (sandbox, alpha, claude, argv_log, server) = serve_recording_argv();
     let by_hand = hand_bridge(&sandbox, &claude, &alpha, None);
     wait_pointer_names(&sandbox, &alpha, by_hand.0.id());
-    let (status, started) = post(
-        &server,
-        "/api/instances",
-        Some(json!({ "project": "alpha", "resume_mode": "pty" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server, &id, Duration::from_secs(20), |i| {
-        i["status"] == "running"
-    })
-    .await;
+    let (id, _) = running_pty(&server).await;
     assert_eq!(stop(&server, &id).await.1["status"], "stopped");
     assert_eq!(stored(&sandbox, &id, "claude_session_uuid"), None);
 
-    let (status, resumed) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
-    assert_eq!(
-        (status, &resumed["created"]),
-        (200, &json!(true)),
-        "{resumed}\n{}",
-        server.log()
-    );
+    let resumed = resume_launching(&server, &id).await;
     let warnings = resumed["warnings"].to_string();
     assert!(
         warnings.contains("is not known and another claude process"),
@@ -1269,18 +1150,7 @@ async fn a_start_or_resume_during_a_stop_is_refused_until_it_has_stopped() {
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
-    let stopping = {
-        let base = server.base.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            call(
-                reqwest::Method::DELETE,
-                &format!("{base}/api/instances/{id}"),
-                None,
-            )
-            .await
-        })
-    };
+    let stopping = tokio::spawn(server.delete(&format!("/api/instances/{id}")));
     wait_instance(&server, &id, Duration::from_secs(10), |i| {
         i["stopping"] == true
     })
@@ -1288,12 +1158,7 @@ async fn a_start_or_resume_during_a_stop_is_refused_until_it_has_stopped() {
     let (status, refused) =
         post(&server, "/api/instances", Some(json!({"project": "alpha"}))).await;
     assert_eq!(status, 409, "{refused}");
-    assert!(
-        refused["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("is stopping")),
-        "{refused}"
-    );
+    support::assert_field_contains(&refused, "detail", "is stopping");
     let (status, refused) = post(&server, &format!("/api/instances/{id}/resume"), None).await;
     assert_eq!(status, 409, "{refused}");
     let (status, stopped) = stopping.await.expect("the stop request");

@@ -32,16 +32,7 @@ async fn a_start_is_pushed_to_a_connected_client() {
     assert_eq!(snapshot["projects"][0]["name"], "alpha");
     assert_eq!(snapshot["instances"], json!([]));
 
-    let client = reqwest::Client::new();
-    let started: Value = client
-        .post(format!("{}/api/instances", server.base))
-        .json(&json!({"project": "alpha"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, started) = server.start_bridge("alpha").await;
     let id = started["instance_id"].clone();
 
     // Frames for this instance arrive in order, ending with the `running` state.
@@ -80,12 +71,7 @@ async fn directories_added_removed_and_renamed_on_disk_are_pushed() {
     sandbox.project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
     let (mut socket, snapshot) = support::open_events(&server).await;
-    let names: Vec<&str> = snapshot["projects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = support::texts_of(&snapshot["projects"], "name");
     assert_eq!(names, ["alpha"]);
 
     // A repository moved in whole, as after `git clone` elsewhere and `mv`: its card says git.

@@ -2,6 +2,8 @@
 //! everything Clauster inspects, or every end-to-end test built on it proves nothing.
 #![cfg(target_os = "linux")]
 
+use crate::support;
+
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -344,14 +346,7 @@ fn auth_login_prints_an_osc8_link_and_each_outcome_and_logout_sticks() {
         .nth(1)
         .and_then(|rest| rest.split('\x07').next())
         .expect("an OSC 8 target");
-    assert!(
-        target.starts_with("https://claude.com/cai/oauth/authorize?"),
-        "{target}"
-    );
-    assert!(
-        target.contains("&code_challenge=") && target.contains("&state="),
-        "{target}"
-    );
+    support::assert_authorize_url(target);
     assert!(
         target.len() > 300,
         "wider than a terminal: {}",

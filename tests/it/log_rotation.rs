@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{fake_claude, serve_claude, trusted_project, wait_for};
+use support::{serve_claude, wait_for};
 
 fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -31,8 +31,7 @@ fn read(path: &Path) -> String {
 
 #[tokio::test]
 async fn rotating_a_redacted_log_keeps_the_mirror_history() {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     // One rotated copy: a second rotation of the mirror would push its history out.
     let server = serve_claude(
         &sandbox,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use support::{Sandbox, Server, call, fake_claude, serve_claude, start_server, trusted_project};
+use support::{Sandbox, Server, call, fake_claude, serve_claude, trusted_project};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
@@ -26,6 +26,13 @@ fn setup() -> (Sandbox, PathBuf) {
     (sandbox, claude)
 }
 
+/// [`setup`] served with `env` on top: the sandbox and the server.
+fn serve(env: &[(&str, &str)]) -> (Sandbox, Server) {
+    let (sandbox, claude) = setup();
+    let server = serve_claude(&sandbox, &claude, env);
+    (sandbox, server)
+}
+
 async fn connect(server: &Server, reference: &str) -> Socket {
     let url = format!("{}/ws/bridge-log/{reference}", server.ws);
     let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
@@ -38,6 +45,15 @@ async fn connect(server: &Server, reference: &str) -> Socket {
 enum Next {
     Line(String),
     Closed(u16, String),
+}
+
+/// Reads past any lines to the close frame: its code and reason.
+async fn close_after_lines(socket: &mut Socket, server: &Server) -> (u16, String) {
+    loop {
+        if let Next::Closed(code, reason) = next(socket, server).await {
+            return (code, reason);
+        }
+    }
 }
 
 async fn next(socket: &mut Socket, server: &Server) -> Next {
@@ -84,8 +100,7 @@ async fn lines_until(
 
 #[tokio::test]
 async fn the_debug_log_streams_sanitized_and_live() {
-    let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, server) = serve(&[]);
     let instances = format!("{}/api/instances", server.base);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
@@ -149,35 +164,24 @@ async fn the_debug_log_streams_sanitized_and_live() {
     // Stopping the bridge ends the tail with 1000 `bridge ended`.
     let (status, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
     assert_eq!(status, 200, "{stopped}");
-    loop {
-        match next(&mut socket, &server).await {
-            Next::Line(_) => {}
-            Next::Closed(code, reason) => {
-                assert_eq!((code, reason.as_str()), (1000, "bridge ended"));
-                break;
-            }
-        }
-    }
+    assert_eq!(
+        close_after_lines(&mut socket, &server).await,
+        (1000, "bridge ended".to_owned())
+    );
 
     // A dead instance: the window, then the same close.
     let mut dead = connect(&server, &id).await;
     let window = lines_until(&mut dead, &server, |l| l.contains("appended by the test")).await;
     assert!(!window.is_empty());
-    loop {
-        match next(&mut dead, &server).await {
-            Next::Line(_) => {}
-            Next::Closed(code, reason) => {
-                assert_eq!((code, reason.as_str()), (1000, "bridge ended"));
-                break;
-            }
-        }
-    }
+    assert_eq!(
+        close_after_lines(&mut dead, &server).await,
+        (1000, "bridge ended".to_owned())
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_instance_closes_with_1008() {
-    let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, server) = serve(&[]);
     let mut socket = connect(&server, "nope").await;
     match next(&mut socket, &server).await {
         Next::Closed(code, reason) => {
@@ -188,26 +192,19 @@ async fn an_unknown_instance_closes_with_1008() {
     }
 }
 
-fn mode_of(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
 #[tokio::test]
 async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redacted_mirror() {
-    let (sandbox, claude) = setup();
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("CLAUSTER_LOGS_REDACT_SESSION_URL", "true")],
-    );
+    let (_sandbox, server) = serve(&[("CLAUSTER_LOGS_REDACT_SESSION_URL", "true")]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let session = started["starter_session_id"].as_str().unwrap().to_owned();
     let raw = PathBuf::from(started["bridge_raw_log_path"].as_str().expect("a raw log"));
     let public = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
     assert!(raw.to_string_lossy().ends_with(".raw.log"), "{raw:?}");
-    assert_eq!((mode_of(&raw), mode_of(&public)), (0o600, 0o600));
+    assert_eq!(
+        (support::file_mode(&raw), support::file_mode(&public)),
+        (0o600, 0o600)
+    );
     // claude wrote the raw log verbatim; the mirror catches up as lines are written.
     let mirrored = support::wait_for(Duration::from_secs(5), || {
         let text = std::fs::read_to_string(&public).ok()?;
@@ -228,8 +225,7 @@ async fn with_redaction_claude_writes_a_raw_log_and_the_public_one_is_its_redact
 
 #[tokio::test]
 async fn without_redaction_there_is_one_verbatim_private_log() {
-    let (sandbox, claude) = setup();
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, server) = serve(&[]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     // The parse source is the debug log itself, as 1.3.2 reports it (issue 18).
@@ -238,7 +234,7 @@ async fn without_redaction_there_is_one_verbatim_private_log() {
         "{started}"
     );
     let log = PathBuf::from(started["bridge_debug_log_path"].as_str().unwrap());
-    assert_eq!(mode_of(&log), 0o600);
+    assert_eq!(support::file_mode(&log), 0o600);
     let text = std::fs::read_to_string(&log).unwrap();
     let session = started["starter_session_id"].as_str().unwrap();
     assert!(text.contains(session), "{text}");
@@ -254,15 +250,10 @@ async fn without_redaction_there_is_one_verbatim_private_log() {
 
 #[tokio::test]
 async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
-    let (sandbox, claude) = setup();
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),
-            ("CLAUSTER_LOGS_KEEP_ROTATED", "1"),
-        ],
-    );
+    let (_sandbox, server) = serve(&[
+        ("CLAUSTER_LOGS_BRIDGE_LOG_MAX_SIZE_MB", "1"),
+        ("CLAUSTER_LOGS_KEEP_ROTATED", "1"),
+    ]);
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
@@ -288,7 +279,7 @@ async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
     }
     assert!(!PathBuf::from(format!("{}.2", log.display())).exists());
     assert_eq!(
-        mode_of(&PathBuf::from(format!("{}.1", log.display()))),
+        support::file_mode(&PathBuf::from(format!("{}.1", log.display()))),
         0o600
     );
 

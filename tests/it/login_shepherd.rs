@@ -6,12 +6,13 @@
 
 use crate::support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
     Sandbox, Server, ServesApi, fake_claude, next_frame_of, serve_claude, serve_fake, start_server,
-    trusted_project, wait_for,
+    wait_for,
 };
 
 type Socket =
@@ -53,6 +54,51 @@ fn sign_in_processes(sandbox: &Sandbox) -> Vec<i32> {
         .collect()
 }
 
+/// The shepherd on, with `claude` (the fake) logged out and taking the code `right-code`.
+fn serve_logged_out(sandbox: &Sandbox, claude: &Path) -> Server {
+    serve_claude(
+        sandbox,
+        claude,
+        &[
+            ENABLED,
+            ("FAKE_CLAUDE_LOGGED_IN", "0"),
+            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
+        ],
+    )
+}
+
+/// Asserts that none of `secrets` (what it is, its text) reached the server's log.
+#[track_caller]
+fn assert_log_lacks(server: &Server, secrets: &[(&str, &str)]) {
+    let log = server.log();
+    for (what, text) in secrets {
+        assert!(!log.contains(text), "{what} reached the log");
+    }
+}
+
+/// Posts `body` to the shepherd's `route`, which must refuse it with 422 naming `field`.
+async fn assert_invalid_field(server: &Server, route: &str, body: Value, field: &str) {
+    let (status, answer) = post(server, route, Some(body)).await;
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (422, json!(field)),
+        "{answer}"
+    );
+}
+
+/// Asserts that every sign-in process of the sandbox ends within 10 s.
+#[track_caller]
+fn assert_no_sign_in_left(sandbox: &Sandbox) {
+    assert!(
+        wait_for(Duration::from_secs(10), || sign_in_processes(sandbox)
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "left {:?}",
+        sign_in_processes(sandbox)
+    );
+}
+
 async fn flow_frame(socket: &mut Socket, state: &str) -> Value {
     tokio::time::timeout(Duration::from_mins(1), async {
         loop {
@@ -87,29 +133,15 @@ async fn off_by_default_every_route_is_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_the_log() {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ENABLED,
-            ("FAKE_CLAUDE_LOGGED_IN", "0"),
-            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
-        ],
-    );
+    let (sandbox, claude) = support::alpha_and_fake();
+    let server = serve_logged_out(&sandbox, &claude);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
         .expect("connect /ws/events");
     assert_eq!(get_state(&server).await.1, json!({"active": false}));
 
     // Refusals first: a bad mode, setup-token without its opt-in, no flow for a code.
-    let (status, answer) = post(&server, "start", Some(json!({"mode": "bogus"}))).await;
-    assert_eq!(
-        (status, answer["field"].clone()),
-        (422, json!("mode")),
-        "{answer}"
-    );
+    assert_invalid_field(&server, "start", json!({"mode": "bogus"}), "mode").await;
     let (status, _) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
     assert_eq!(status, 404);
     let (status, answer) = post(&server, "code", Some(json!({"code": "x"}))).await;
@@ -182,16 +214,11 @@ async fn signing_in_with_the_fake_turns_the_pill_green_and_keeps_secrets_out_of_
         "{result}"
     );
     assert_eq!(post(&server, "status", None).await.0, 409);
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "no sign-in process left"
+    assert_no_sign_in_left(&sandbox);
+    assert_log_lacks(
+        &server,
+        &[("the state", &state_value), ("the code", "right-code")],
     );
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-    assert!(!log.contains(&state_value), "the state reached the log");
-    assert!(!log.contains("right-code"), "the code reached the log");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,15 +226,7 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ENABLED,
-            ("FAKE_CLAUDE_LOGGED_IN", "0"),
-            ("FAKE_CLAUDE_LOGIN_CODE", "right-code"),
-        ],
-    );
+    let server = serve_logged_out(&sandbox, &claude);
     let (status, _) = post(
         &server,
         "start",
@@ -218,13 +237,7 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
     let (_, answer) = post(&server, "code", Some(json!({"code": "wrong-code"}))).await;
     assert_eq!(answer["ok"], false, "{answer}");
     assert_eq!(answer["outcome"], "wrong_code", "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("status code 400"),
-        "{answer}"
-    );
+    support::assert_field_contains(&answer, "message", "status code 400");
     // A finished flow does not block the next one. The flow runs in the state directory,
     // where the fake reads its per-directory knobs: now it cannot reach the network.
     std::fs::write(
@@ -256,39 +269,24 @@ async fn a_wrong_code_a_network_error_and_a_cancel_each_end_the_flow() {
         (status, cancelled),
         (200, json!({"ok": true, "cancelled": true}))
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "cancel left {:?}",
-        sign_in_processes(&sandbox)
-    );
+    assert_no_sign_in_left(&sandbox);
     assert_eq!(get_state(&server).await.1, json!({"active": false}));
     assert_eq!(post(&server, "cancel", None).await.1["cancelled"], false);
 }
 
-/// The pinned npm `claude` (offline here): the dashboard's flow shows its real authorize URL,
-/// types the code, and ends with the error line claude itself printed, within 30 s, leaving
-/// no process behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_words() {
+/// The pinned npm `claude` signing in by `mode` with `env` on the server (offline here): the
+/// flow shows its real authorize URL, takes a code, and fails with claude's own words (a line
+/// starting with one of `own_words`) within 30 s, leaving no process behind.
+async fn real_flow_fails_offline(mode: &str, env: &[(&str, &str)], own_words: &[&str]) {
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
     let claude = crate::real_claude::real_claude();
-    let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
+    let server = start_server(&sandbox, Some(&claude), &[], env);
     let began = std::time::Instant::now();
-    let (status, started) = post(&server, "start", Some(json!({"mode": "login"}))).await;
+    let (status, started) = post(&server, "start", Some(json!({ "mode": mode }))).await;
     assert_eq!(status, 200, "{started}");
     let url = started["authorize_url"].as_str().expect("a link");
-    assert!(
-        url.starts_with("https://claude.com/cai/oauth/authorize?"),
-        "{url}"
-    );
-    assert!(
-        url.contains("code_challenge=") && url.contains("state="),
-        "{url}"
-    );
+    support::assert_authorize_url(url);
     let (status, answer) = post(
         &server,
         "code",
@@ -299,7 +297,7 @@ async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_w
     assert_eq!(answer["ok"], false, "{answer}");
     let message = answer["message"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with("Couldn't log in:") || message.starts_with("OAuth error:"),
+        own_words.iter().any(|words| message.starts_with(words)),
         "claude's own words: {answer}"
     );
     assert_eq!(answer["outcome"], "network_error", "{answer}");
@@ -308,14 +306,30 @@ async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_w
         "{:?}",
         began.elapsed()
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "left {:?}",
-        sign_in_processes(&sandbox)
-    );
+    assert_no_sign_in_left(&sandbox);
+}
+
+/// The pinned npm `claude` (offline here): the dashboard's flow shows its real authorize URL,
+/// types the code, and ends with the error line claude itself printed, within 30 s, leaving
+/// no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_cli_shows_its_link_takes_a_code_and_fails_offline_in_its_own_words() {
+    real_flow_fails_offline("login", &[ENABLED], &["Couldn't log in:", "OAuth error:"]).await;
+}
+
+/// `clauster login ARGS` in the sandbox with `env` on top, its stdin and stderr piped: not
+/// started.
+fn login_command(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = sandbox.command(support::clauster_bin());
+    cmd.arg("login")
+        .args(args)
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd
 }
 
 /// Runs `clauster login …` with `stdin` as its input.
@@ -326,17 +340,10 @@ fn clauster_login(
     env: &[(&str, &str)],
 ) -> std::process::Output {
     use std::io::Write as _;
-    let mut cmd = sandbox.command(support::clauster_bin());
-    cmd.arg("login")
-        .args(args)
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
-        .stdin(std::process::Stdio::piped())
+    let mut child = login_command(sandbox, args, env)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    let mut child = cmd.spawn().expect("run clauster login");
+        .spawn()
+        .expect("run clauster login");
     child
         .stdin
         .take()
@@ -389,18 +396,9 @@ async fn clauster_login_signs_in_through_the_server_or_by_itself() {
     assert!(out.trim_end().ends_with("Signed in."), "{out}");
     // The server's readiness saw it.
     let (_, readiness) = server.post_empty("/api/readiness/recheck").await;
-    let login = readiness["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == "claude-login").cloned())
-        .expect("a claude-login check");
+    let login = support::check_named(&readiness, "claude-login");
     assert_eq!(login["status"], "ok", "{readiness}");
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "no sign-in process left"
-    );
+    assert_no_sign_in_left(&sandbox);
 }
 
 /// Ctrl-C on `clauster login` while it waits for the code cancels the server's flow (its
@@ -416,16 +414,10 @@ async fn interrupting_clauster_login_cancels_the_servers_flow() {
         ("CLAUSTER_LOGIN_SHEPHERD_ENABLED", "true"),
     ];
     let server = serve_fake(&sandbox, &env);
-    let mut cmd = sandbox.command(support::clauster_bin());
-    cmd.arg("login")
-        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
-        .stdin(std::process::Stdio::piped())
+    let mut child = login_command(&sandbox, &[], &env)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    let mut child = cmd.spawn().expect("run clauster login");
+        .spawn()
+        .expect("run clauster login");
     // Held open and silent until the command has ended: it waits for the code (a closed
     // stdin would cancel the flow by itself).
     let stdin = child.stdin.take();
@@ -462,13 +454,7 @@ async fn interrupting_clauster_login_cancels_the_servers_flow() {
     );
     let (_, state) = get_state(&server).await;
     assert_eq!(state["active"], false, "{state}");
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "no sign-in process left"
-    );
+    assert_no_sign_in_left(&sandbox);
 }
 
 const TOKEN_ALLOWED: (&str, &str) = ("CLAUSTER_LOGIN_SHEPHERD_ALLOW_SETUP_TOKEN", "true");
@@ -512,14 +498,7 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
         flow_frame(&mut socket, "finished").await["outcome"],
         "wrong_code"
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "the waiting TUI is killed: {:?}",
-        sign_in_processes(&sandbox)
-    );
+    assert_no_sign_in_left(&sandbox);
 
     let (status, _) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
     assert_eq!(status, 200);
@@ -531,12 +510,7 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
         "{answer}"
     );
     assert_eq!(answer["token"], token.as_str(), "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("cannot run Remote Control bridges")),
-        "{answer}"
-    );
+    support::assert_field_contains(&answer, "message", "cannot run Remote Control bridges");
     let frame = flow_frame(&mut socket, "finished").await;
     assert_eq!(frame["outcome"], "token_created");
     assert!(!frame.to_string().contains(&token), "{frame}");
@@ -544,35 +518,23 @@ async fn the_long_lived_token_is_handed_out_once_and_never_in_a_frame_or_the_log
     let (status, later) = post(&server, "status", None).await;
     assert_eq!(status, 200, "{later}");
     assert!(later.get("token").is_none(), "{later}");
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "left {:?}",
-        sign_in_processes(&sandbox)
+    assert_no_sign_in_left(&sandbox);
+    assert_log_lacks(
+        &server,
+        &[("the token", &token), ("the code", "right-code")],
     );
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-    assert!(!log.contains(&token), "the token reached the log");
-    assert!(!log.contains("right-code"), "the code reached the log");
 }
 
 /// Signing out (issue 20 §4): refused without the typed words; with them `claude auth
 /// logout` runs and the readiness turns red by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_needs_the_typed_words_and_turns_the_readiness_red() {
-    let (sandbox, _) = trusted_project("alpha", &[".git"]);
-    let claude = fake_claude(&sandbox);
+    let (sandbox, claude) = support::alpha_and_fake();
     let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED]);
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
         .await
         .expect("connect /ws/events");
-    let (status, answer) = post(&server, "logout", Some(json!({"confirm": "yes"}))).await;
-    assert_eq!(
-        (status, answer["field"].clone()),
-        (422, json!("confirm")),
-        "{answer}"
-    );
+    assert_invalid_field(&server, "logout", json!({"confirm": "yes"}), "confirm").await;
     let (status, answer) = post(&server, "logout", Some(json!({"confirm": "sign out"}))).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
@@ -597,47 +559,7 @@ async fn signing_out_needs_the_typed_words_and_turns_the_readiness_red() {
 /// for Enter — within 30 s, no process left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_setup_token_shows_its_link_and_fails_offline_in_its_own_words() {
-    let sandbox = Sandbox::new();
-    sandbox.project("alpha", &[".git"]);
-    let claude = crate::real_claude::real_claude();
-    let server = start_server(&sandbox, Some(&claude), &[], &[ENABLED, TOKEN_ALLOWED]);
-    let began = std::time::Instant::now();
-    let (status, started) = post(&server, "start", Some(json!({"mode": "setup-token"}))).await;
-    assert_eq!(status, 200, "{started}");
-    let url = started["authorize_url"].as_str().expect("a link");
-    assert!(
-        url.starts_with("https://claude.com/cai/oauth/authorize?")
-            && url.contains("code_challenge=")
-            && url.contains("state="),
-        "{url}"
-    );
-    let (status, answer) = post(
-        &server,
-        "code",
-        Some(json!({"code": "bogus-code#state123"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["ok"], false, "{answer}");
-    let message = answer["message"].as_str().unwrap_or_default();
-    assert!(
-        message.starts_with("OAuth error:"),
-        "claude's own words: {answer}"
-    );
-    assert_eq!(answer["outcome"], "network_error", "{answer}");
-    assert!(
-        began.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        began.elapsed()
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "left {:?}",
-        sign_in_processes(&sandbox)
-    );
+    real_flow_fails_offline("setup-token", &[ENABLED, TOKEN_ALLOWED], &["OAuth error:"]).await;
 }
 
 /// With auth on, the long-lived token needs a fresh step-up (security.md §3.2): a session alone
@@ -648,13 +570,10 @@ async fn the_long_lived_token_starts_only_after_a_step_up() {
     const PASSWORD: &str = "correct horse battery";
     let sandbox = Sandbox::new();
     sandbox.project("alpha", &[".git"]);
-    let hash = support::hash_password(&sandbox, PASSWORD);
-    support::write_config(
+    support::password_config(
         &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n\
-             login_shepherd:\n  enabled: true\n  allow_setup_token: true\n"
-        ),
+        PASSWORD,
+        "login_shepherd:\n  enabled: true\n  allow_setup_token: true\n",
     );
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
@@ -721,12 +640,5 @@ async fn the_long_lived_token_starts_only_after_a_step_up() {
         .await
         .unwrap();
     assert_eq!(cancelled.status(), 200);
-    assert!(
-        wait_for(Duration::from_secs(10), || sign_in_processes(&sandbox)
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "left {:?}",
-        sign_in_processes(&sandbox)
-    );
+    assert_no_sign_in_left(&sandbox);
 }

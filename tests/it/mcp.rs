@@ -119,22 +119,12 @@ fn refused(result: &Value) -> &str {
 
 fn assert_catalogue(report: &Value) {
     assert_eq!(report["server"]["name"], "clauster", "{report}");
-    let names: Vec<&str> = report["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = support::texts_of(&report["tools"], "name");
     assert_eq!(names, TOOLS);
     for tool in report["tools"].as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
     }
-    let uris: Vec<&str> = report["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["uri"].as_str().unwrap())
-        .collect();
+    let uris = support::texts_of(&report["resources"], "uri");
     assert_eq!(
         uris,
         [
@@ -179,12 +169,7 @@ fn assert_read_results(results: &[Value]) {
     assert_eq!(usage["project"], "alpha");
     assert_eq!(usage["totals"]["messages"], 2, "{usage}");
     assert_eq!(usage["since"], "2026-11-19");
-    let days: Vec<&str> = usage["days"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["date"].as_str().unwrap())
-        .collect();
+    let days = support::texts_of(&usage["days"], "date");
     assert_eq!(days, ["2026-11-20"], "{usage}");
     assert_eq!(usage["range_total"]["messages"], 1);
     assert_eq!(usage["days"][0]["models"], json!(["claude-sonnet-4-5"]));

@@ -16,11 +16,8 @@ fn token_hash() -> String {
     support::sha256_hex(TOKEN)
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Reads frames until a `metrics` frame satisfies `check`; returns its map.
-async fn metrics_frame(socket: &mut Socket, check: impl Fn(&Value) -> bool) -> Value {
+async fn metrics_frame(socket: &mut support::EventSocket, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
@@ -35,17 +32,6 @@ async fn metrics_frame(socket: &mut Socket, check: impl Fn(&Value) -> bool) -> V
         }
     }
     panic!("no matching metrics frame; saw {seen:#?}");
-}
-
-async fn connect(server: &support::Server) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
-    let hello = next_frame_within(&mut socket, Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(hello["type"], "hello");
-    socket
 }
 
 async fn scrape(server: &support::Server, authorization: Option<&str>) -> (u16, String, String) {
@@ -144,11 +130,7 @@ async fn a_running_bridge_tree_is_measured_pushed_and_scraped() {
             ("FAKE_CLAUDE_BURN_MS", "20000"),
         ],
     );
-    let mut socket = connect(&server).await;
-    let snapshot = next_frame_within(&mut socket, Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(snapshot["type"], "snapshot");
+    let (mut socket, snapshot) = support::open_events(&server).await;
     assert_eq!(snapshot["metrics"], json!({}));
 
     let (status, started) = server.start_bridge("alpha").await;
@@ -219,10 +201,7 @@ async fn metrics_off_means_no_frames_and_empty_maps() {
             ("FAKE_CLAUDE_BURN_MS", "5000"),
         ],
     );
-    let mut socket = connect(&server).await;
-    let snapshot = next_frame_within(&mut socket, Duration::from_secs(20))
-        .await
-        .unwrap();
+    let (mut socket, snapshot) = support::open_events(&server).await;
     assert_eq!(snapshot["metrics"], json!({}));
     let (status, started) = server.start_bridge("alpha").await;
     assert_eq!(status, 201, "{started}");

@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use crate::support::inprocess::{InProcess, serve_with};
 use crate::support::sink::{Mode, Received, Sink};
-use crate::support::{Sandbox, ServesApi, call};
+use crate::support::{self, Sandbox, ServesApi, call};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -365,12 +365,7 @@ async fn apprise_ntfy_and_slack_doubles_and_mute() {
         "{titles:?}"
     );
     let log = deliveries(&server).await;
-    let targets: Vec<&str> = log["targets"]
-        .as_array()
-        .expect("targets")
-        .iter()
-        .map(|t| t["target"].as_str().expect("target"))
-        .collect();
+    let targets = support::texts_of(&log["targets"], "target");
     assert_eq!(
         targets,
         [
@@ -380,12 +375,7 @@ async fn apprise_ntfy_and_slack_doubles_and_mute() {
         "the unsupported tgram:// URL is not a target"
     );
     let mute_file = sandbox.state_dir().join("notifications-muted.json");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&mute_file)
-            .expect("the mute file")
-            .permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(support::file_mode(&mute_file), 0o600);
 }
 
 /// The routes refuse what they cannot use.
@@ -540,10 +530,5 @@ async fn a_logged_out_claude_is_a_login_lost_webhook() {
     assert_eq!(body["event"], "login-lost", "{body}");
     assert_eq!(body["project"], Value::Null);
     assert_eq!(body["instance_id"], Value::Null);
-    assert!(
-        body["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("not logged in")),
-        "{body}"
-    );
+    support::assert_field_contains(&body, "detail", "not logged in");
 }

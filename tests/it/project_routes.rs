@@ -97,12 +97,7 @@ async fn trust_one_project_then_all_of_them() {
 
     let (status, all) = post(&format!("{projects_url}/trust-all")).await;
     assert_eq!(status, 200, "{all}");
-    let names: Vec<&str> = all
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = support::texts_of(&all, "name");
     assert_eq!(names, ["alpha", "beta", "gamma"]);
     for name in names {
         assert_eq!(trust_state(&all, name), "trusted");

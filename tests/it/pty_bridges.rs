@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Sandbox, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
+    Sandbox, Server, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
     trusted_project, wait_for,
 };
 
@@ -23,6 +23,14 @@ fn setup(mode: &str) -> (Sandbox, PathBuf, PathBuf) {
     (sandbox, alpha, claude)
 }
 
+/// [`setup`] with the fake in `mode`, served with `env` on top: the sandbox, the fake and
+/// the server.
+fn serve_mode(mode: &str, env: &[(&str, &str)]) -> (Sandbox, PathBuf, Server) {
+    let (sandbox, _alpha, claude) = setup(mode);
+    let server = serve_claude(&sandbox, &claude, env);
+    (sandbox, claude, server)
+}
+
 async fn start_pty(base: &str, body: Value) -> (u16, Value) {
     call(
         reqwest::Method::POST,
@@ -32,30 +40,23 @@ async fn start_pty(base: &str, body: Value) -> (u16, Value) {
     .await
 }
 
-async fn get(base: &str, id: &str) -> Value {
-    call(
-        reqwest::Method::GET,
-        &format!("{base}/api/instances/{id}"),
-        None,
-    )
-    .await
-    .1
+/// [`support::wait_instance`] with this file's 20 s deadline.
+async fn wait_instance(server: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    support::wait_instance(server, id, Duration::from_secs(20), done).await
 }
 
-/// Waits until the instance satisfies `done`; returns it.
-async fn wait_instance(base: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let instance = get(base, id).await;
-        if done(&instance) {
-            return instance;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out; last: {instance:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Starts alpha as a pty instance, which must answer 201, and waits until `done` holds: the
+/// instance's id and the instance then.
+async fn pty_instance_until(server: &Server, done: impl Fn(&Value) -> bool) -> (String, Value) {
+    let (status, started) = start_pty(
+        &server.base,
+        json!({ "project": "alpha", "resume_mode": "pty" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}\n{}", server.log());
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    let instance = wait_instance(server, &id, done).await;
+    (id, instance)
 }
 
 fn argv_lines(path: &Path) -> Vec<Vec<String>> {
@@ -65,12 +66,7 @@ fn argv_lines(path: &Path) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     let (sandbox, _alpha, claude) = setup("pty_ready");
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
     let (status, started) = start_pty(
         &server.base,
         json!({ "project": "alpha", "resume_mode": "pty", "spawn_mode": "worktree" }),
@@ -79,7 +75,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     assert_eq!(status, 201, "{started}\n{}", server.log());
     let id = started["instance_id"].as_str().unwrap().to_owned();
     assert_eq!(started["resume_mode"], "pty");
-    let running = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let running = wait_instance(&server, &id, |i| i["status"] == "running").await;
     // The link comes from the rendered screen: the fragmented id, without the glued `on`.
     let url = running["url"].as_str().unwrap();
     assert!(
@@ -131,7 +127,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
     assert_eq!(resumed["instance_id"], id.as_str());
     assert_eq!(resumed["resume_mode"], "pty", "the recorded mode, always");
-    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    wait_instance(&server, &id, |i| i["status"] == "running").await;
     let argv = argv_lines(&argv_log);
     assert_eq!(argv.len(), 2, "{argv:?}");
     assert!(argv[1].iter().any(|a| a == "--continue"), "{:?}", argv[1]);
@@ -145,8 +141,7 @@ async fn a_pty_bridge_runs_under_its_keeper_and_stops_with_both_gone() {
 
 #[tokio::test]
 async fn several_pty_bridges_share_a_project() {
-    let (sandbox, _alpha, claude) = setup("pty_contiguous");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let (_sandbox, _claude, server) = serve_mode("pty_contiguous", &[]);
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (status, started) = start_pty(
@@ -167,27 +162,18 @@ async fn several_pty_bridges_share_a_project() {
         ids.push(started["instance_id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        wait_instance(&server.base, id, |i| i["status"] == "running").await;
+        wait_instance(&server, id, |i| i["status"] == "running").await;
     }
     assert_ne!(ids[0], ids[1]);
 }
 
 #[tokio::test]
 async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout() {
-    let (sandbox, _alpha, claude) = setup("pty_no_url");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
+    let (_sandbox, _claude, server) = serve_mode(
+        "pty_no_url",
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "5")],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap();
-    let running = wait_instance(&server.base, id, |i| i["status"] == "running").await;
+    let (_, running) = pty_instance_until(&server, |i| i["status"] == "running").await;
     assert_eq!(running["url"], Value::Null);
     assert_eq!(
         running["notice"],
@@ -197,23 +183,13 @@ async fn without_a_link_the_bridge_runs_with_a_notice_after_the_keeper_timeout()
 
 #[tokio::test]
 async fn a_trust_prompt_ends_in_error_and_the_bridge_is_ended() {
-    let (sandbox, _alpha, claude) = setup("pty_trust_prompt");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap();
-    let failed = wait_instance(&server.base, id, |i| i["status"] == "error").await;
+    let (_sandbox, _claude, server) = serve_mode("pty_trust_prompt", &[]);
+    let (_, failed) = pty_instance_until(&server, |i| i["status"] == "error").await;
     assert_eq!(failed["error_kind"], "not_trusted", "{failed:#}");
     assert_eq!(failed["intentional_stop"], false);
     let keeper = failed["keeper_pid"].as_i64().unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || (!process_exists(keeper))
-            .then_some(()))
-        .is_some(),
+        support::ends_within(keeper, Duration::from_secs(10)),
         "the keeper outlived the terminate"
     );
     if let Some(bridge) = failed["bridge_pid"].as_i64() {
@@ -223,16 +199,8 @@ async fn a_trust_prompt_ends_in_error_and_the_bridge_is_ended() {
 
 #[tokio::test]
 async fn a_tui_that_cannot_connect_leaves_its_screen_as_the_error() {
-    let (sandbox, _alpha, claude) = setup("pty_offline");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap();
-    let failed = wait_instance(&server.base, id, |i| i["status"] == "error").await;
+    let (_sandbox, _claude, server) = serve_mode("pty_offline", &[]);
+    let (_, failed) = pty_instance_until(&server, |i| i["status"] == "error").await;
     assert_eq!(failed["error_kind"], "offline", "{failed:#}");
     let detail = failed["error_detail"].as_str().unwrap();
     assert!(
@@ -243,57 +211,31 @@ async fn a_tui_that_cannot_connect_leaves_its_screen_as_the_error() {
 
 #[tokio::test]
 async fn a_pty_bridge_survives_a_killed_server_and_is_found_again() {
-    let (sandbox, _alpha, claude) = setup("pty_ready");
-    let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    let before = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let (sandbox, claude, server) = serve_mode("pty_ready", &[]);
+    let (id, before) = pty_instance_until(&server, |i| i["status"] == "running").await;
     drop(server); // SIGKILL
 
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let after = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let after = wait_instance(&server, &id, |i| i["status"] == "running").await;
     assert_eq!(after["url"], before["url"]);
     assert_eq!(after["keeper_pid"], before["keeper_pid"]);
     assert_eq!(after["bridge_pid"], before["bridge_pid"]);
     let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!((status, &stopped["status"]), (200, &json!("stopped")));
     let keeper = before["keeper_pid"].as_i64().unwrap();
-    assert!(
-        wait_for(Duration::from_secs(5), || (!process_exists(keeper))
-            .then_some(()))
-        .is_some()
-    );
+    assert!(support::ends_within(keeper, Duration::from_secs(5)));
 }
 
 #[tokio::test]
 async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen() {
-    // Installed by `cargo xtask test` (pinned npm version).
-    let real = std::env::var_os("REAL_CLAUDE_BIN").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/tools/npm/node_modules/.bin/claude")
-        },
-        PathBuf::from,
-    );
+    let real = crate::real_claude::real_claude();
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = serve_claude(
         &sandbox,
         &real,
         &[("CLAUSTER_CLAUDE_PTY_URL_TIMEOUT_SECONDS", "20")],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}\n{}", server.log());
-    let id = started["instance_id"].as_str().unwrap();
-    let failed = wait_instance(&server.base, id, |i| i["status"] == "error").await;
+    let (_, failed) = pty_instance_until(&server, |i| i["status"] == "error").await;
     let kind = failed["error_kind"].as_str().unwrap();
     assert!(
         ["offline", "not_logged_in", "exited_early"].contains(&kind),
@@ -313,20 +255,11 @@ async fn the_real_claude_in_pty_mode_ends_in_a_classified_error_with_its_screen(
 async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let (sandbox, _alpha, claude) = setup("pty_ready");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
+    let (sandbox, claude, server) = serve_mode(
+        "pty_ready",
         &[("CLAUSTER_CLAUDE_PTY_SCREEN_ENABLED", "true")],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let (id, _) = pty_instance_until(&server, |i| i["status"] == "running").await;
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("{}/ws/pty-screen/{id}", server.ws))
             .await
@@ -392,28 +325,19 @@ async fn the_live_terminal_streams_redacted_frames_until_the_bridge_ends() {
 #[tokio::test]
 async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
     let (sandbox, alpha, claude) = setup("pty_contiguous");
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
     let agents_file = sandbox.dir.path().join("agents.json");
     std::fs::write(&agents_file, "[]").unwrap();
-    let server = serve_claude(
+    let (server, argv_log) = support::serve_claude_recording(
         &sandbox,
         &claude,
         &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_AGENTS_FILE", agents_file.to_str().unwrap()),
             ("CLAUSTER_CLAUDE_AGENTS_JSON_POLL_INTERVAL_SECONDS", "1"),
         ],
     );
     let mut bridges = Vec::new();
     for _ in 0..2 {
-        let (status, started) = start_pty(
-            &server.base,
-            json!({ "project": "alpha", "resume_mode": "pty" }),
-        )
-        .await;
-        assert_eq!(status, 201, "{started}");
-        let id = started["instance_id"].as_str().unwrap().to_owned();
-        let running = wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+        let (id, running) = pty_instance_until(&server, |i| i["status"] == "running").await;
         bridges.push((id, running["bridge_pid"].as_i64().unwrap()));
     }
     // The agents poll tells which conversation each bridge runs; their transcripts exist.
@@ -453,7 +377,7 @@ async fn resuming_one_of_two_same_dir_bridges_continues_its_own_conversation() {
         .post_empty(&format!("/api/instances/{a}/resume"))
         .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
-    wait_instance(&server.base, a, |i| i["status"] == "running").await;
+    wait_instance(&server, a, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();
     assert!(
         last.windows(2).any(|w| w == ["--resume", uuids[0]]),
@@ -471,24 +395,15 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     // bridges.md §9.2 source 3: no uuid in the argv (sidecar) and none from the agents poll
     // (it lists nothing), so only the transcript created after the launch names it.
     let (sandbox, alpha, claude) = setup("pty_contiguous");
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
+    let (server, argv_log) = support::serve_claude_recording(
         &sandbox,
         &claude,
         &[
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
             ("FAKE_CLAUDE_TRANSCRIPT", "1"),
             ("FAKE_CLAUDE_AGENTS", "[]"),
         ],
     );
-    let (status, started) = start_pty(
-        &server.base,
-        json!({ "project": "alpha", "resume_mode": "pty" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["instance_id"].as_str().unwrap().to_owned();
-    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    let (id, _) = pty_instance_until(&server, |i| i["status"] == "running").await;
     let canonical = std::fs::canonicalize(&alpha).unwrap();
     let transcripts = sandbox
         .home()
@@ -509,12 +424,12 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
     // The engine's tick picks it up within a second or two; a resume then names it.
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.delete(&format!("/api/instances/{id}")).await;
-    wait_instance(&server.base, &id, |i| i["status"] == "stopped").await;
+    wait_instance(&server, &id, |i| i["status"] == "stopped").await;
     let (status, resumed) = server
         .post_empty(&format!("/api/instances/{id}/resume"))
         .await;
     assert_eq!(status, 200, "{resumed}"); // 1.3.2 answers 200 (issue 18 reverses http-api.md §5)
-    wait_instance(&server.base, &id, |i| i["status"] == "running").await;
+    wait_instance(&server, &id, |i| i["status"] == "running").await;
     let last = argv_lines(&argv_log).pop().unwrap();
     assert!(
         last.windows(2).any(|w| w == ["--resume", uuid.as_str()]),

@@ -48,6 +48,14 @@ impl Default for Launch<'_> {
     }
 }
 
+/// [`start`] with the fake in `mode` and every other default.
+fn start_mode(mode: &str) -> Keeper {
+    start(&Launch {
+        mode,
+        ..Launch::default()
+    })
+}
+
 fn start(launch: &Launch<'_>) -> Keeper {
     let sandbox = Sandbox::new();
     let claude = fake_claude(&sandbox);
@@ -329,10 +337,7 @@ fn sighup_is_ignored_and_sigint_stops() {
 #[test]
 fn other_url_layouts_are_read() {
     for mode in ["pty_contiguous", "pty_wrapped", "pty_late_url"] {
-        let k = start(&Launch {
-            mode,
-            ..Launch::default()
-        });
+        let k = start_mode(mode);
         let ready = k.wait_until(10, is_url_ready);
         let id = ready.session_id.unwrap();
         assert!(id.starts_with("session_01FAKEPTY"), "{mode}: {id}");
@@ -376,10 +381,7 @@ fn slow_url_arrives_after_starting() {
 
 #[test]
 fn crash_is_reported_with_its_exit_code() {
-    let mut k = start(&Launch {
-        mode: "pty_crash",
-        ..Launch::default()
-    });
+    let mut k = start_mode("pty_crash");
     assert_eq!(k.exit_code(10), 1);
     let last = k.read().unwrap();
     assert_eq!(last.state, KeeperState::Exited);
@@ -392,10 +394,7 @@ fn crash_is_reported_with_its_exit_code() {
 /// classifies it `offline`).
 #[test]
 fn offline_screen_becomes_the_exit_screen() {
-    let mut k = start(&Launch {
-        mode: "pty_offline",
-        ..Launch::default()
-    });
+    let mut k = start_mode("pty_offline");
     assert_eq!(k.exit_code(10), 1);
     let last = k.read().unwrap();
     let exit = last.exit.unwrap();

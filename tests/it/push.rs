@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 use crate::support::inprocess::{InProcess, serve_with};
 use crate::support::sink::{Mode, Received, Sink};
-use crate::support::{Sandbox, call};
+use crate::support::{self, Sandbox, ServesApi};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -155,20 +155,11 @@ async fn serve(sandbox: &Sandbox) -> InProcess {
     .await
 }
 
-async fn api(
-    server: &InProcess,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    call(method, &format!("{}{path}", server.base), body).await
-}
-
 /// Polls `path` until `done` holds.
 async fn wait_api(server: &InProcess, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
-        let (status, body) = api(server, reqwest::Method::GET, path, None).await;
+        let (status, body) = server.get(path).await;
         assert_eq!(status, 200, "{body}");
         if done(&body) {
             return body;
@@ -204,23 +195,12 @@ async fn a_crash_reaches_a_subscribed_device_encrypted_and_signed() {
     let service = Sink::start(Mode::Ok).await;
     let server = serve(&sandbox).await;
 
-    let (status, key) = api(
-        &server,
-        reqwest::Method::GET,
-        "/api/push/vapid-public-key",
-        None,
-    )
-    .await;
+    let (status, key) = server.get("/api/push/vapid-public-key").await;
     assert_eq!(status, 200, "{key}");
     let public_key = key["public_key"].as_str().expect("a key").to_owned();
     assert_eq!(URL_SAFE_NO_PAD.decode(&public_key).unwrap().len(), 65);
     let key_file = sandbox.state_dir().join("vapid-private-key.pem");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&key_file)
-            .expect("the VAPID key file")
-            .permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(support::file_mode(&key_file), 0o600);
 
     // The service worker is served from the app's root, as JavaScript, and the CSP lets a
     // same-origin worker run.
@@ -243,34 +223,18 @@ async fn a_crash_reaches_a_subscribed_device_encrypted_and_signed() {
     let device = Device::new();
     let endpoint = format!("{}/push/device-1", service.base);
     let subscription = device.subscription(&endpoint, "test phone");
-    let (status, saved) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/push/subscriptions",
-        Some(subscription.clone()),
-    )
-    .await;
+    let (status, saved) = server
+        .post("/api/push/subscriptions", subscription.clone())
+        .await;
     assert_eq!(status, 201, "{saved}");
     let id = saved["id"].as_str().expect("an id").to_owned();
-    let (status, again) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/push/subscriptions",
-        Some(subscription),
-    )
-    .await;
+    let (status, again) = server.post("/api/push/subscriptions", subscription).await;
     assert_eq!(
         (status, again["id"].as_str()),
         (200, Some(id.as_str())),
         "{again}"
     );
-    let (_, listed) = api(
-        &server,
-        reqwest::Method::GET,
-        "/api/push/subscriptions",
-        None,
-    )
-    .await;
+    let (_, listed) = server.get("/api/push/subscriptions").await;
     let devices = listed["subscriptions"].as_array().expect("a list");
     assert_eq!(devices.len(), 1, "{listed}");
     assert_eq!(devices[0]["device"], "test phone");
@@ -285,13 +249,9 @@ async fn a_crash_reaches_a_subscribed_device_encrypted_and_signed() {
         "{text}"
     );
 
-    let (status, crashed) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/instances",
-        Some(json!({"project": "crashy"})),
-    )
-    .await;
+    let (status, crashed) = server
+        .post("/api/instances", json!({"project": "crashy"}))
+        .await;
     assert_eq!(status, 201, "{crashed}");
     let received = service.wait_for(1, WAIT).await;
     let message = &received[0];
@@ -359,21 +319,14 @@ async fn a_gone_subscription_is_removed_and_devices_are_capped() {
     let server = serve(&sandbox).await;
     let device = Device::new();
     let endpoint = format!("{}/push/gone", service.base);
-    let (status, saved) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/push/subscriptions",
-        Some(device.subscription(&endpoint, "old phone")),
-    )
-    .await;
+    let (status, saved) = server
+        .post(
+            "/api/push/subscriptions",
+            device.subscription(&endpoint, "old phone"),
+        )
+        .await;
     assert_eq!(status, 201, "{saved}");
-    let (status, queued) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/notifications/test",
-        None,
-    )
-    .await;
+    let (status, queued) = server.post_empty("/api/notifications/test").await;
     assert_eq!(
         (status, queued["queued"].as_u64()),
         (202, Some(1)),
@@ -394,35 +347,23 @@ async fn a_gone_subscription_is_removed_and_devices_are_capped() {
         delivery["attempts"], 1,
         "a gone subscription is not retried: {log}"
     );
-    assert!(
-        delivery["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("this device was removed")),
-        "{log}"
-    );
+    support::assert_field_contains(delivery, "error", "this device was removed");
     assert_eq!(service.received().len(), 1);
 
     let mut ids = Vec::new();
     for n in 0..32 {
         let endpoint = format!("https://push.example.net/device/{n}");
-        let (status, saved) = api(
-            &server,
-            reqwest::Method::POST,
-            "/api/push/subscriptions",
-            Some(Device::new().subscription(&endpoint, "")),
-        )
-        .await;
+        let (status, saved) = server
+            .post(
+                "/api/push/subscriptions",
+                Device::new().subscription(&endpoint, ""),
+            )
+            .await;
         assert_eq!(status, 201, "{saved}");
         ids.push(saved["id"].as_str().expect("an id").to_owned());
     }
     let extra = Device::new().subscription("https://push.example.net/device/extra", "");
-    let (status, refused) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/push/subscriptions",
-        Some(extra.clone()),
-    )
-    .await;
+    let (status, refused) = server.post("/api/push/subscriptions", extra.clone()).await;
     assert_eq!(status, 409, "{refused}");
     assert!(
         refused["detail"]
@@ -430,20 +371,10 @@ async fn a_gone_subscription_is_removed_and_devices_are_capped() {
             .is_some_and(|d| d.starts_with("this server already has 32 push devices")),
         "{refused}"
     );
-    let (status, revoked) = api(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/push/subscriptions/{}", ids[0]),
-        None,
-    )
-    .await;
+    let (status, revoked) = server
+        .delete(&format!("/api/push/subscriptions/{}", ids[0]))
+        .await;
     assert_eq!(status, 200, "{revoked}");
-    let (status, saved) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/push/subscriptions",
-        Some(extra),
-    )
-    .await;
+    let (status, saved) = server.post("/api/push/subscriptions", extra).await;
     assert_eq!(status, 201, "{saved}");
 }

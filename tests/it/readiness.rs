@@ -36,13 +36,6 @@ async fn readiness_until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> 
         .expect("the readiness within 60 s")
 }
 
-fn check<'a>(readiness: &'a Value, name: &str) -> &'a Value {
-    readiness["checks"]
-        .as_array()
-        .and_then(|checks| checks.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no {name} check in {readiness}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_claude_is_red_and_turns_green_unasked_when_installed() {
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
@@ -55,9 +48,13 @@ async fn a_missing_claude_is_red_and_turns_green_unasked_when_installed() {
 
     let red = readiness_until(&mut socket, |r| r["level"] == "blocked").await;
     assert_eq!(red["failing"], 1, "{red}");
-    assert_eq!(check(&red, "claude")["status"], "fail", "{red}");
+    assert_eq!(
+        support::check_named(&red, "claude")["status"],
+        "fail",
+        "{red}"
+    );
     assert!(
-        check(&red, "claude")["fix"]
+        support::check_named(&red, "claude")["fix"]
             .as_str()
             .is_some_and(|f| f.contains("Install Claude Code")),
         "{red}"
@@ -70,7 +67,11 @@ async fn a_missing_claude_is_red_and_turns_green_unasked_when_installed() {
     let green = readiness_until(&mut socket, |r| r["level"] == "ready").await;
     assert_eq!(green["failing"], 0, "{green}");
     assert!(green["start_blocked"].is_null(), "{green}");
-    assert_eq!(check(&green, "claude-login")["status"], "ok", "{green}");
+    assert_eq!(
+        support::check_named(&green, "claude-login")["status"],
+        "ok",
+        "{green}"
+    );
 
     // The same answer over HTTP.
     let (status, got) = server.get("/api/readiness").await;
@@ -92,11 +93,11 @@ async fn a_lost_login_blocks_start_and_a_recheck_sees_it_back() {
         .expect("connect /ws/events");
     // `beta` is not trusted: amber, Start allowed.
     let amber = readiness_until(&mut socket, |r| {
-        r["level"] == "warn" && check(r, "claude")["status"] == "ok"
+        r["level"] == "warn" && support::check_named(r, "claude")["status"] == "ok"
     })
     .await;
     assert_eq!(
-        check(&amber, "workspace-trust")["status"],
+        support::check_named(&amber, "workspace-trust")["status"],
         "warn",
         "{amber}"
     );
@@ -110,7 +111,11 @@ async fn a_lost_login_blocks_start_and_a_recheck_sees_it_back() {
     let (status, red) = recheck().await;
     assert_eq!(status, 200, "{red}");
     assert_eq!(red["level"], "blocked", "{red}");
-    assert_eq!(check(&red, "claude-login")["status"], "fail", "{red}");
+    assert_eq!(
+        support::check_named(&red, "claude-login")["status"],
+        "fail",
+        "{red}"
+    );
     assert_eq!(red["start_blocked"], "claude is not logged in", "{red}");
     // A Re-check is announced to every page.
     readiness_until(&mut socket, |r| r["level"] == "blocked").await;
@@ -118,7 +123,11 @@ async fn a_lost_login_blocks_start_and_a_recheck_sees_it_back() {
     std::fs::remove_file(&knobs).unwrap();
     let (_, back) = recheck().await;
     assert_eq!(back["level"], "warn", "{back}");
-    assert_eq!(check(&back, "claude-login")["status"], "ok", "{back}");
+    assert_eq!(
+        support::check_named(&back, "claude-login")["status"],
+        "ok",
+        "{back}"
+    );
     readiness_until(&mut socket, |r| r["level"] == "warn").await;
     drop(socket.next().await);
 }
@@ -140,20 +149,10 @@ async fn a_not_eligible_failure_turns_the_readiness_amber_until_a_bridge_runs() 
     let (status, started) = server.start_bridge("alpha").await;
     assert!(status == 200 || status == 201, "{started}");
     let amber = readiness_until(&mut socket, |r| r["level"] == "warn").await;
-    let row = check(&amber, "remote-control");
+    let row = support::check_named(&amber, "remote-control");
     assert_eq!(row["status"], "warn", "{amber}");
-    assert!(
-        row["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("not yet enabled for your account")),
-        "{amber}"
-    );
-    assert!(
-        row["fix"]
-            .as_str()
-            .is_some_and(|f| f.contains("setup-token tokens cannot run bridges")),
-        "{amber}"
-    );
+    support::assert_field_contains(row, "detail", "not yet enabled for your account");
+    support::assert_field_contains(row, "fix", "setup-token tokens cannot run bridges");
     assert!(
         amber["start_blocked"].is_null(),
         "amber never blocks Start: {amber}"

@@ -479,7 +479,7 @@ async fn with_the_panel_off_the_routes_are_404_but_the_cli_still_works() {
     .await
     .unwrap();
     let (world, out) = out;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    support::assert_exit(&out, 0);
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, world.expected_ghosts(1));
     drop(server);
@@ -496,12 +496,7 @@ async fn a_running_bridge_and_its_pointer_keep_their_directory_out_of_the_ghosts
 
     let (status, ghosts) = get_ghosts(&server).await;
     assert_eq!(status, 200, "{ghosts}");
-    let ids: Vec<&str> = ghosts["ghosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["id"].as_str().unwrap())
-        .collect();
+    let ids = support::texts_of(&ghosts["ghosts"], "id");
     assert_eq!(ids, ["env_01GAMMA", "env_01GONE"]);
     // beta (agents) and alpha (the instance, its pointer and its agents-less bridge).
     assert_eq!(ghosts["live_dirs"], 2);
@@ -541,7 +536,7 @@ fn the_cli_dry_run_archive_and_delete_without_a_server() {
         )
     );
     let dry = world.cli(&["reaper", "--dry-run", "--json"]);
-    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    support::assert_exit(&dry, 0);
     assert_eq!(
         serde_json::from_slice::<Value>(&dry.stdout).unwrap(),
         world.expected_ghosts(1)
@@ -570,12 +565,7 @@ fn the_cli_dry_run_archive_and_delete_without_a_server() {
     });
     let archived = world.cli(&["reaper", "--archive"]);
     let stdout = text(&archived.stdout);
-    assert_eq!(
-        archived.status.code(),
-        Some(1),
-        "{}",
-        text(&archived.stderr)
-    );
+    support::assert_exit(&archived, 1);
     assert!(
         stdout.ends_with(
             "archived env_01ALPHA\nfailed env_01GAMMA: HTTP 500 {\"error\": \"boom\"}\narchived env_01GONE\n"
@@ -586,7 +576,7 @@ fn the_cli_dry_run_archive_and_delete_without_a_server() {
     // --delete --yes --json: the reap answer only; gamma is the one ghost left.
     world.api.with(|s| s.outcomes.clear());
     let deleted = world.cli(&["reaper", "--delete", "--yes", "--json"]);
-    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    support::assert_exit(&deleted, 0);
     assert_eq!(
         serde_json::from_slice::<Value>(&deleted.stdout).unwrap(),
         json!({"action": "delete", "reaped": ["env_01GAMMA"], "skipped": [], "errors": {}})
@@ -594,7 +584,7 @@ fn the_cli_dry_run_archive_and_delete_without_a_server() {
 
     // The compatibility alias: nothing left to do.
     let alias = world.cli(&["reap-environments", "--force-delete"]);
-    assert_eq!(alias.status.code(), Some(0), "{}", text(&alias.stderr));
+    support::assert_exit(&alias, 0);
     assert_eq!(text(&alias.stdout), "");
     assert!(text(&alias.stderr).ends_with(" · 1 live directories · 0 ghosts\n"));
 
@@ -756,12 +746,7 @@ fn delete_on_a_terminal_asks_to_type_delete() {
 
     let confirmed = delete_on_a_terminal(&world, "DELETE\n");
     let stdout = text(&confirmed.stdout);
-    assert_eq!(
-        confirmed.status.code(),
-        Some(0),
-        "{}",
-        text(&confirmed.stderr)
-    );
+    support::assert_exit(&confirmed, 0);
     assert!(
         stdout.ends_with("deleted env_01ALPHA\ndeleted env_01GAMMA\ndeleted env_01GONE\n"),
         "{stdout}"
@@ -848,7 +833,7 @@ fn a_bridge_started_by_hand_is_live_through_its_pointer() {
         "the hand-started bridge wrote no pointer"
     );
     let out = world.cli(&["reaper", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    support::assert_exit(&out, 0);
     let view: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(view["live_dirs"], 2, "{view}");
     assert_eq!(

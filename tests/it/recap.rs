@@ -36,17 +36,23 @@ fn put(dir: &Path, name: &str, text: &str, age_s: u64) -> PathBuf {
     path
 }
 
+/// The sandbox's directory `name`, holding the current session's transcript (`text`, written
+/// now).
+fn current_session_dir(sandbox: &Sandbox, name: &str, text: &str) -> PathBuf {
+    let dir = sandbox.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    put(&dir, &format!("{CURRENT}.jsonl"), text, 0);
+    dir
+}
+
 /// A transcript directory as Claude Code leaves it: the current session's file (newest), a
 /// file without turns (newer than the previous one), the previous conversation, an older one,
 /// and a non-transcript file.
 fn transcript_dir(sandbox: &Sandbox) -> PathBuf {
-    let dir = sandbox.dir.path().join("transcripts");
-    std::fs::create_dir_all(&dir).unwrap();
-    put(
-        &dir,
-        &format!("{CURRENT}.jsonl"),
+    let dir = current_session_dir(
+        sandbox,
+        "transcripts",
         "{\"type\":\"user\",\"message\":{\"content\":\"the current session\"}}\n",
-        0,
     );
     put(&dir, "no-turns.jsonl", &fixture("no-turns.jsonl"), 10);
     put(&dir, "previous.jsonl", &fixture("previous.jsonl"), 100);
@@ -175,14 +181,8 @@ fn anything_wrong_means_exit_zero_and_no_output() {
     let sandbox = Sandbox::new();
     let dir = transcript_dir(&sandbox);
     let startup = payload("startup.json", &dir);
-    let empty_dir = sandbox.dir.path().join("empty");
-    std::fs::create_dir_all(&empty_dir).unwrap();
-    put(
-        &empty_dir,
-        &format!("{CURRENT}.jsonl"),
-        "{\"type\":\"user\",\"content\":\"x\"}\n",
-        0,
-    );
+    let empty_dir =
+        current_session_dir(&sandbox, "empty", "{\"type\":\"user\",\"content\":\"x\"}\n");
     let huge = format!(
         "{{\"transcript_path\":\"{}/{CURRENT}.jsonl\",\"pad\":\"{}\"}}",
         dir.display(),

@@ -12,7 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::torture::{crowded_dirs, standard_bridges};
-use support::{Sandbox, Server, call, fake_claude, process_exists, serve_claude, start_server};
+use support::{Sandbox, Server, ServesApi, fake_claude, process_exists, start_server};
 use support::{instance, list_instances as instances, wait_instance};
 
 /// Short backoffs so a test sees several restarts within seconds.
@@ -46,35 +46,20 @@ fn setup(names: &[&str], yaml: &str) -> (Sandbox, PathBuf) {
     (sandbox, claude)
 }
 
-async fn api(
-    server: &Server,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    call(method, &format!("{}{path}", server.base), body).await
-}
-
 async fn set_policy(server: &Server, project: &str, body: Value) -> Value {
-    let (status, policy) = api(
-        server,
-        reqwest::Method::PUT,
-        &format!("/api/projects/{project}/policy"),
-        Some(body),
-    )
-    .await;
+    let (status, policy) = server
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/projects/{project}/policy"),
+            Some(body),
+        )
+        .await;
     assert_eq!(status, 200, "{policy}");
     policy
 }
 
 async fn policy(server: &Server, project: &str) -> Value {
-    let (status, policy) = api(
-        server,
-        reqwest::Method::GET,
-        &format!("/api/projects/{project}/policy"),
-        None,
-    )
-    .await;
+    let (status, policy) = server.get(&format!("/api/projects/{project}/policy")).await;
     assert_eq!(status, 200, "{policy}");
     policy
 }
@@ -95,10 +80,10 @@ fn kill_server(mut server: Server) {
 }
 
 fn wait_gone(pid: i64) {
-    let gone = support::wait_for(Duration::from_secs(10), || {
-        (!process_exists(pid)).then_some(())
-    });
-    assert!(gone.is_some(), "process {pid} outlived its SIGKILL");
+    assert!(
+        support::ends_within(pid, Duration::from_secs(10)),
+        "process {pid} outlived its SIGKILL"
+    );
 }
 
 /// The sandbox's live standard bridges, by project directory name.
@@ -197,15 +182,8 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
         sink.base
     );
     let (sandbox, claude) = setup(&["alpha"], &yaml);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[
-            ("FAKE_CLAUDE_MODE", "crash"),
-            ("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap()),
-        ],
-    );
+    let (server, argv_log) =
+        support::serve_claude_recording(&sandbox, &claude, &[("FAKE_CLAUDE_MODE", "crash")]);
     let started = start(&server, "alpha").await;
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let looped = wait_instance(&server, &id, Duration::from_mins(1), |i| {
@@ -221,12 +199,7 @@ async fn a_crash_mode_bridge_ends_in_a_crash_loop_after_five_tries() {
         detail.starts_with("stopped restarting after 5 failures within 600 s (4 automatic restarts); claude's last words: "),
         "{detail}"
     );
-    assert!(
-        looped["error_hint"]
-            .as_str()
-            .is_some_and(|h| h.contains("Resume")),
-        "{looped:#}"
-    );
+    support::assert_field_contains(&looped, "error_hint", "Resume");
 
     let launches = || {
         std::fs::read_to_string(&argv_log)
@@ -272,13 +245,7 @@ async fn a_users_stop_never_restarts_and_a_start_wants_the_project_again() {
     let started = start(&server, "alpha").await;
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let pid = started["bridge_pid"].as_i64().unwrap();
-    let (status, stopped) = api(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/instances/{id}"),
-        None,
-    )
-    .await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     wait_gone(pid);
     let stopped = wait_instance(&server, &id, Duration::from_secs(10), |i| {
@@ -300,16 +267,12 @@ async fn a_users_stop_never_restarts_and_a_start_wants_the_project_again() {
         "a bridge came back after a user's Stop"
     );
     // Kept but unwanted: a by-hand bring-up leaves it alone.
-    let (status, kept) = api(&server, reqwest::Method::POST, "/api/kept/start", None).await;
+    let (status, kept) = server.post_empty("/api/kept/start").await;
     assert_eq!((status, kept), (200, json!({"projects": []})));
 
-    let (status, resumed) = api(
-        &server,
-        reqwest::Method::POST,
-        &format!("/api/instances/{id}/resume"),
-        None,
-    )
-    .await;
+    let (status, resumed) = server
+        .post_empty(&format!("/api/instances/{id}/resume"))
+        .await;
     assert!(status == 200 || status == 201, "{resumed}");
     assert_eq!(policy(&server, "alpha").await["wanted"], true);
 }
@@ -332,13 +295,7 @@ async fn a_reboot_brings_the_kept_projects_back_each_once() {
         assert_eq!(started["status"], "running", "{started}");
         ids.push(started["instance_id"].as_str().unwrap().to_owned());
     }
-    let (status, _) = api(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/instances/{}", ids[3]),
-        None,
-    )
-    .await;
+    let (status, _) = server.delete(&format!("/api/instances/{}", ids[3])).await;
     assert_eq!(status, 200);
     wait_instance(&server, &ids[3], Duration::from_secs(10), |i| {
         i["status"] == "stopped"
@@ -389,7 +346,7 @@ async fn a_reboot_brings_the_kept_projects_back_each_once() {
         })
         .await;
     }
-    let (status, kept) = api(&server, reqwest::Method::POST, "/api/kept/start", None).await;
+    let (status, kept) = server.post_empty("/api/kept/start").await;
     assert_eq!((status, kept), (200, json!({"projects": []})));
     assert_eq!(bridges_of(&sandbox), running);
 }
@@ -491,13 +448,7 @@ async fn an_automatic_restart_is_refused_beside_a_bridge_started_by_hand() {
             .is_some_and(|n| n.starts_with("automatic launch refused: "))
     })
     .await;
-    assert!(
-        refused["notice"]
-            .as_str()
-            .unwrap()
-            .contains("adopt it first"),
-        "{refused:#}"
-    );
+    support::assert_field_contains(&refused, "notice", "adopt it first");
     assert_eq!(refused["status"], "crashed", "{refused:#}");
     assert_eq!(refused["next_restart_at"], Value::Null, "{refused:#}");
     assert_eq!(refused["launch_count"], 1, "{refused:#}");
@@ -515,21 +466,14 @@ async fn a_killed_pty_bridge_comes_back_in_pty_mode_with_continue() {
         json!({"mode": "pty_ready"}).to_string(),
     )
     .unwrap();
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = start_server(
-        &sandbox,
-        Some(&claude),
-        &[],
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &claude, &[]);
     set_policy(&server, "alpha", json!({"restart": "on-failure"})).await;
-    let (status, started) = api(
-        &server,
-        reqwest::Method::POST,
-        "/api/instances",
-        Some(json!({"project": "alpha", "resume_mode": "pty"})),
-    )
-    .await;
+    let (status, started) = server
+        .post(
+            "/api/instances",
+            json!({"project": "alpha", "resume_mode": "pty"}),
+        )
+        .await;
     assert_eq!(status, 201, "{started}");
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let first = wait_instance(&server, &id, Duration::from_secs(30), |i| {

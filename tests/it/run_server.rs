@@ -245,8 +245,7 @@ async fn large_html_and_json_answers_are_gzipped_when_accepted() {
 /// (config.md §3.1), as /proc/<pid>/comm shows it.
 #[test]
 fn instance_name_names_the_process() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = support::start_server(
         &sandbox,
         None,

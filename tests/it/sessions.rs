@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{
-    KillOnDrop, Sandbox, ServesApi, call, fake_claude, process_exists, serve_claude, start_server,
+    KillOnDrop, Sandbox, Server, ServesApi, call, fake_claude, serve_claude, start_server,
     trusted_project, wait_for,
 };
 
@@ -116,15 +116,11 @@ async fn an_unmanaged_bridge_must_be_adopted_and_then_is_managed() {
 
     // Managed now: Stop ends the hand-started process.
     let id = adopted["instance_id"].as_str().unwrap();
-    let (status, stopped) = call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    let (status, stopped) = server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     let pid = i64::from(by_hand.0.id());
-    assert!(
-        wait_for(Duration::from_secs(5), || (!process_exists(pid))
-            .then_some(()))
-        .is_some()
-    );
+    assert!(support::ends_within(pid, Duration::from_secs(5)));
 }
 
 #[tokio::test]
@@ -132,7 +128,6 @@ async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one()
     let (sandbox, alpha) = trusted_project("alpha", &[".git"]);
     let claude = fake_claude(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
-    let instances = format!("{}/api/instances", server.base);
     let pointer = pointer_file(&sandbox, &alpha);
     let backup = pointer.with_file_name("bridge-pointer.json.bak");
 
@@ -147,18 +142,18 @@ async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one()
     assert!(pointed.is_some(), "no pointer for {session}");
 
     // Start fresh on a dead card strips first (§9.4): claude then makes a new session.
-    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
+    server.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(
         read_json(&pointer)["sessionId"],
         session,
         "stop leaves the pointer"
     );
-    let (status, fresh) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/{id}/resume"),
-        Some(json!({ "fresh": true })),
-    )
-    .await;
+    let (status, fresh) = server
+        .post(
+            &format!("/api/instances/{id}/resume"),
+            json!({ "fresh": true }),
+        )
+        .await;
     // 200 whether or not it launched, as 1.3.2 answers (issue 18); `created` tells.
     assert_eq!((status, &fresh["created"]), (200, &json!(true)), "{fresh}");
     assert_eq!(
@@ -176,22 +171,16 @@ async fn forget_and_start_fresh_strip_the_pointer_session_but_never_a_live_one()
     });
     assert!(written.is_some(), "{}", read_json(&pointer));
     // Forget refuses a live row and touches nothing.
-    let (status, _) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/{id}/forget"),
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .post_empty(&format!("/api/instances/{id}/forget"))
+        .await;
     assert_eq!(status, 409);
     assert_eq!(read_json(&pointer)["sessionId"], new_session);
 
-    call(reqwest::Method::DELETE, &format!("{instances}/{id}"), None).await;
-    let (status, forgotten) = call(
-        reqwest::Method::POST,
-        &format!("{instances}/{id}/forget"),
-        None,
-    )
-    .await;
+    server.delete(&format!("/api/instances/{id}")).await;
+    let (status, forgotten) = server
+        .post_empty(&format!("/api/instances/{id}/forget"))
+        .await;
     assert_eq!((status, &forgotten["forgotten"]), (200, &json!(true)));
     let after = read_json(&pointer);
     assert_eq!(after["sessionId"], "");
@@ -305,19 +294,19 @@ async fn the_agents_poll_attributes_sessions_and_pushes_them() {
     assert_eq!(tracked[&id], frame["tracked"][&id]);
 }
 
+/// The trusted git project `alpha` beside the untrusted `beta`, served with the fake `claude`
+/// recording every run's argv: the sandbox, the server and the argv log.
+fn agents_world() -> (Sandbox, Server, PathBuf) {
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    sandbox.project("beta", &[]);
+    let (server, argv_log) = support::serve_claude_recording(&sandbox, &fake_claude(&sandbox), &[]);
+    (sandbox, server, argv_log)
+}
+
 #[tokio::test]
 async fn background_agents_are_dispatched_stopped_and_refused_cleanly() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.project("beta", &[]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (sandbox, server, argv_log) = agents_world();
+    let alpha = sandbox.projects_root().join("alpha");
     let agents = format!("{}/api/agents", server.base);
     let (status, body) = call(
         reqwest::Method::POST,
@@ -349,17 +338,7 @@ async fn background_agents_are_dispatched_stopped_and_refused_cleanly() {
 
 #[tokio::test]
 async fn background_agent_refusals_run_nothing() {
-    let sandbox = Sandbox::new();
-    let alpha = sandbox.project("alpha", &[".git"]);
-    sandbox.project("beta", &[]);
-    sandbox.trust(&alpha);
-    let claude = fake_claude(&sandbox);
-    let argv_log = sandbox.dir.path().join("argv.jsonl");
-    let server = serve_claude(
-        &sandbox,
-        &claude,
-        &[("FAKE_CLAUDE_ARGV_LOG", argv_log.to_str().unwrap())],
-    );
+    let (_sandbox, server, argv_log) = agents_world();
     let agents = format!("{}/api/agents", server.base);
     // The background probe runs claude too; only agent commands count here.
     let agent_runs = || {

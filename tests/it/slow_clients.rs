@@ -60,6 +60,19 @@ fn read_until_closed(stream: &mut impl std::io::Read) -> String {
     String::from_utf8_lossy(&seen).into_owned()
 }
 
+/// Reads each of `streams` until the server closes it, on a blocking thread (the server shares
+/// this runtime): what each one received, in order.
+async fn read_all_until_closed(streams: Vec<Box<dyn std::io::Read + Send>>) -> Vec<String> {
+    tokio::task::spawn_blocking(move || {
+        streams
+            .into_iter()
+            .map(|mut stream| read_until_closed(&mut stream))
+            .collect()
+    })
+    .await
+    .expect("the reads end")
+}
+
 fn connect(port: u16) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
@@ -79,8 +92,7 @@ async fn others_are_served(base: &str) {
 // The server shares this runtime; the blocking socket reads below need a second worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = serve_with_short_limits(&sandbox, "").await;
     let port = server.port();
 
@@ -89,7 +101,7 @@ async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
     head.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         .unwrap();
     // A connection that never sends a byte.
-    let mut silent = connect(port);
+    let silent = connect(port);
     // A complete head with a body that stops half-way.
     let mut body = connect(port);
     body.write_all(
@@ -99,18 +111,10 @@ async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
     .unwrap();
     others_are_served(&server.base).await;
 
-    let (head_seen, silent_seen, body_seen) = tokio::task::spawn_blocking(move || {
-        (
-            read_until_closed(&mut head),
-            read_until_closed(&mut silent),
-            read_until_closed(&mut body),
-        )
-    })
-    .await
-    .unwrap();
+    let seen = read_all_until_closed(vec![Box::new(head), Box::new(silent), Box::new(body)]).await;
     // The head limit closes the connection without an answer.
-    assert_eq!(head_seen, "");
-    assert_eq!(silent_seen, "");
+    assert_eq!(seen[..2], ["", ""]);
+    let body_seen = &seen[2];
     // The body limit answers 408 and closes.
     assert!(body_seen.starts_with("HTTP/1.1 408"), "{body_seen}");
     let lower = body_seen.to_ascii_lowercase();
@@ -139,8 +143,7 @@ async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
 // The server shares this runtime; the blocking socket reads below need a second worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_head_is_cut_off_over_tls() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.projects_root()).unwrap();
+    let sandbox = Sandbox::with_projects_root();
     let server = serve_with_short_limits(
         &sandbox,
         "tls:\n  provision: self-signed\n  hostnames: [localhost]\n",
@@ -175,7 +178,7 @@ async fn a_stalled_head_is_cut_off_over_tls() {
         .unwrap();
     stalled.flush().unwrap();
     // A TCP connection that never starts the handshake.
-    let mut silent = connect(port);
+    let silent = connect(port);
 
     // Another client is served over TLS meanwhile.
     let mut good = tls_client(port);
@@ -184,15 +187,7 @@ async fn a_stalled_head_is_cut_off_over_tls() {
     let answer = read_until_closed(&mut good);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    let (stalled_seen, silent_seen) = tokio::task::spawn_blocking(move || {
-        (
-            read_until_closed(&mut stalled),
-            read_until_closed(&mut silent),
-        )
-    })
-    .await
-    .unwrap();
-    assert_eq!(stalled_seen, "");
-    assert_eq!(silent_seen, "");
+    let seen = read_all_until_closed(vec![Box::new(stalled), Box::new(silent)]).await;
+    assert_eq!(seen, ["", ""]);
     drop(server);
 }

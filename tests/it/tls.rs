@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use support::{Sandbox, Server, ServesApi, hash_password, start_server, write_config};
+use support::{Sandbox, Server, ServesApi, start_server, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite;
 
@@ -417,13 +417,10 @@ async fn https_request(port: u16, cert: &[u8], request: &str) -> String {
 #[tokio::test]
 async fn a_login_over_native_tls_sets_a_secure_cookie_without_the_clear_text_warning() {
     let sandbox = Sandbox::new();
-    let hash = hash_password(&sandbox, "correct horse battery");
-    write_config(
+    support::password_config(
         &sandbox,
-        &format!(
-            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{}",
-            self_signed_config("localhost")
-        ),
+        "correct horse battery",
+        &self_signed_config("localhost"),
     );
     let server = start(&sandbox);
     let port = server.port();

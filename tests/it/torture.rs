@@ -481,6 +481,18 @@ impl Torture {
 
     // ---- operations ---------------------------------------------------------------------
 
+    /// Counts one more `outcome` for the report.
+    fn tally(&mut self, outcome: &str) {
+        *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    /// Whether the test itself holds Clauster's `~/.claude.json` lock right now.
+    fn claude_json_locked(&self) -> bool {
+        self.claude_json_lock
+            .as_ref()
+            .is_some_and(HeldLock::is_held)
+    }
+
     fn base(&self) -> &str {
         &self.server.as_ref().expect("a server is up").base
     }
@@ -512,10 +524,7 @@ impl Torture {
             Some(false) => ":existing",
             None => "",
         };
-        *self
-            .outcomes
-            .entry(format!("{what}:{status}{created}"))
-            .or_default() += 1;
+        self.tally(&format!("{what}:{status}{created}"));
         if allowed.contains(&status) {
             Ok(())
         } else {
@@ -606,10 +615,10 @@ impl Torture {
             Op::KillBridge => {
                 let bridges = standard_bridges(&self.marker());
                 if bridges.is_empty() {
-                    *self.outcomes.entry("kill-bridge:none".into()).or_default() += 1;
+                    self.tally("kill-bridge:none");
                 } else {
                     let victim = &bridges[self.rng.usize(..bridges.len())];
-                    *self.outcomes.entry("kill-bridge".into()).or_default() += 1;
+                    self.tally("kill-bridge");
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(i32::try_from(victim.pid).expect("a pid")),
                         nix::sys::signal::Signal::SIGKILL,
@@ -617,14 +626,11 @@ impl Torture {
                 }
             }
             Op::KillServer => {
-                *self.outcomes.entry("kill-server".into()).or_default() += 1;
+                self.tally("kill-server");
                 self.restart_server();
             }
             Op::KillServerDuring(request, after) => {
-                *self
-                    .outcomes
-                    .entry("kill-server-during".into())
-                    .or_default() += 1;
+                self.tally("kill-server-during");
                 let (method, path, body) = match &**request {
                     Op::Stop(id) => (
                         reqwest::Method::DELETE,
@@ -655,31 +661,24 @@ impl Torture {
             }
             Op::LockStore(hold) => {
                 if self.store_lock.as_ref().is_some_and(HeldLock::is_held) {
-                    *self.outcomes.entry("lock-store:busy".into()).or_default() += 1;
+                    self.tally("lock-store:busy");
                 } else {
                     if let Some(done) = self.store_lock.take() {
                         done.release()?;
                     }
-                    *self.outcomes.entry("lock-store".into()).or_default() += 1;
+                    self.tally("lock-store");
                     let db = self.sandbox.state_dir().join("clauster.sqlite3");
                     self.store_lock = Some(HeldLock::store(db, *hold));
                 }
             }
             Op::LockClaudeJson(hold) => {
-                if self
-                    .claude_json_lock
-                    .as_ref()
-                    .is_some_and(HeldLock::is_held)
-                {
-                    *self
-                        .outcomes
-                        .entry("lock-claude-json:busy".into())
-                        .or_default() += 1;
+                if self.claude_json_locked() {
+                    self.tally("lock-claude-json:busy");
                 } else {
                     if let Some(done) = self.claude_json_lock.take() {
                         done.release()?;
                     }
-                    *self.outcomes.entry("lock-claude-json".into()).or_default() += 1;
+                    self.tally("lock-claude-json");
                     let file = support::torture::claude_json_lock(
                         &self.sandbox.state_dir(),
                         &self.sandbox.home().join(".claude.json"),
@@ -764,7 +763,7 @@ impl Torture {
                 && (i["status"] == "starting" || i["stopping"] == true)
         });
         if occupied || launching {
-            *self.outcomes.entry("by-hand:occupied".into()).or_default() += 1;
+            self.tally("by-hand:occupied");
             return Ok(());
         }
         self.set_mode(project, Mode::Ready);
@@ -779,7 +778,7 @@ impl Torture {
         let child = support::spawn_logged(cmd, &log);
         let pid = child.0.id();
         self.by_hand.push(child);
-        *self.outcomes.entry("by-hand".into()).or_default() += 1;
+        self.tally("by-hand");
         let pointer = self
             .sandbox
             .home()
@@ -816,15 +815,8 @@ impl Torture {
     /// [`Self::start_by_hand`] while a Start of the same project waits for the
     /// `~/.claude.json` lock (step 12, off the supervisor).
     async fn start_by_hand_during_start(&mut self, project: usize) -> Checked {
-        if self
-            .claude_json_lock
-            .as_ref()
-            .is_some_and(HeldLock::is_held)
-        {
-            *self
-                .outcomes
-                .entry("by-hand-during-start:busy".into())
-                .or_default() += 1;
+        if self.claude_json_locked() {
+            self.tally("by-hand-during-start:busy");
             return Ok(());
         }
         if let Some(done) = self.claude_json_lock.take() {

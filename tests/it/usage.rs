@@ -44,6 +44,23 @@ fn reply(id: Option<&str>, request: Option<&str>, model: &str, usage: &Value) ->
     record.to_string()
 }
 
+/// A Haiku reply with the ids `message` and `request` and `input` input tokens (no output).
+fn haiku_reply(message: &str, request: &str, input: u64) -> String {
+    reply(
+        Some(message),
+        Some(request),
+        "claude-haiku-4-5",
+        &tokens(input, 0),
+    )
+}
+
+/// The JSON line `record` with `key` set to `value`.
+fn with_field(record: &str, key: &str, value: Value) -> String {
+    let mut record: Value = serde_json::from_str(record).expect("a JSON record");
+    record[key] = value;
+    record.to_string()
+}
+
 fn tokens(input: u64, output: u64) -> Value {
     json!({"input_tokens": input, "output_tokens": output})
 }
@@ -109,17 +126,11 @@ fn golden_fixtures(projects_dir: &Path, alpha: &Path) {
         &json!({"input_tokens": 10, "output_tokens": 20, "cache_creation_input_tokens": 1000}),
     );
     let synthetic = reply(Some("s1"), Some("rs"), "<synthetic>", &tokens(9999, 9999));
-    let huge = {
-        let mut record: Value = serde_json::from_str(&reply(
-            Some("h1"),
-            Some("rh"),
-            "claude-opus-4-8",
-            &tokens(1, 1),
-        ))
-        .unwrap();
-        record["padding"] = json!("x".repeat(17 << 20));
-        record.to_string()
-    };
+    let huge = with_field(
+        &reply(Some("h1"), Some("rh"), "claude-opus-4-8", &tokens(1, 1)),
+        "padding",
+        json!("x".repeat(17 << 20)),
+    );
     let no_id = reply(None, None, "claude-haiku-4-5", &tokens(1, 1));
     let user =
         json!({"type": "user", "cwd": canonical, "message": {"role": "user", "content": "hi"}})
@@ -146,44 +157,47 @@ fn golden_fixtures(projects_dir: &Path, alpha: &Path) {
         &[example, haiku, unsplit.clone()],
     );
     // A subagent transcript below the session directory; one of its lines repeats m3.
-    let mut side: Value = serde_json::from_str(&reply(
-        Some("m4"),
-        Some("r4"),
-        "claude-haiku-4-5",
-        &tokens(1000, 100),
-    ))
-    .unwrap();
-    side["isSidechain"] = json!(true);
-    let mut side_dup: Value = serde_json::from_str(&unsplit).unwrap();
-    side_dup["isSidechain"] = json!(true);
+    let side = with_field(
+        &reply(
+            Some("m4"),
+            Some("r4"),
+            "claude-haiku-4-5",
+            &tokens(1000, 100),
+        ),
+        "isSidechain",
+        json!(true),
+    );
+    let side_dup = with_field(&unsplit, "isSidechain", json!(true));
     write_lines(
         &dir.join(SESSION_A).join("subagents/agent-a1.jsonl"),
-        &[side.to_string(), side_dup.to_string()],
+        &[side, side_dup],
     );
     // A worktree transcript proves its ownership by its first cwd; a look-alike does not.
     let worktrees = canonical.join(".claude/worktrees");
     let wt_prefix = format!("{}-", slug(&worktrees));
-    let mut wt_cwd = json!({"type": "user", "cwd": worktrees.join("feature"),
-                             "message": {"role": "user", "content": "go"}});
-    write_lines(
-        &projects_dir
-            .join(format!("{wt_prefix}feature"))
-            .join(format!("{SESSION_B}.jsonl")),
-        &[
-            wt_cwd.to_string(),
+    for (name, session, cwd, answer) in [
+        (
+            "feature",
+            SESSION_B,
+            worktrees.join("feature"),
             reply(Some("m5"), Some("r5"), "claude-haiku-4-5", &tokens(0, 10)),
-        ],
-    );
-    wt_cwd["cwd"] = json!("/elsewhere/.claude/worktrees/feature");
-    write_lines(
-        &projects_dir
-            .join(format!("{wt_prefix}other"))
-            .join(format!("{SESSION_A}.jsonl")),
-        &[
-            wt_cwd.to_string(),
+        ),
+        (
+            "other",
+            SESSION_A,
+            PathBuf::from("/elsewhere/.claude/worktrees/feature"),
             reply(Some("m6"), Some("r6"), "claude-haiku-4-5", &tokens(0, 1000)),
-        ],
-    );
+        ),
+    ] {
+        let first =
+            json!({"type": "user", "cwd": cwd, "message": {"role": "user", "content": "go"}});
+        write_lines(
+            &projects_dir
+                .join(format!("{wt_prefix}{name}"))
+                .join(format!("{session}.jsonl")),
+            &[first.to_string(), answer],
+        );
+    }
     // Unpriced and family-fallback models.
     write_lines(
         &dir.join("33333333-3333-4333-8333-333333333333.jsonl"),
@@ -278,7 +292,7 @@ async fn growing_and_replaced_files_are_read_incrementally() {
     let alpha = sandbox.project("alpha", &[]);
     let dir = slug_dir(&sandbox.home().join(".claude/projects"), &alpha);
     let file = dir.join(format!("{SESSION_A}.jsonl"));
-    let first = reply(Some("m1"), Some("r1"), "claude-haiku-4-5", &tokens(1000, 0));
+    let first = haiku_reply("m1", "r1", 1000);
     write_lines(&file, std::slice::from_ref(&first));
     let server = start_server(&sandbox, None, &[], &[]);
 
@@ -289,7 +303,7 @@ async fn growing_and_replaced_files_are_read_incrementally() {
     );
 
     // Half a line is held back until its newline arrives.
-    let second = reply(Some("m2"), Some("r2"), "claude-haiku-4-5", &tokens(2000, 0));
+    let second = haiku_reply("m2", "r2", 2000);
     let (head, tail) = second.split_at(30);
     append(&file, head);
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -350,22 +364,12 @@ async fn claude_config_dir_moves_the_transcripts() {
     // The file under the configured directory counts; the one under ~/.claude does not.
     write_lines(
         &slug_dir(&config_dir.join("projects"), &alpha).join(format!("{SESSION_A}.jsonl")),
-        &[reply(
-            Some("m1"),
-            Some("r1"),
-            "claude-haiku-4-5",
-            &tokens(1000, 0),
-        )],
+        &[haiku_reply("m1", "r1", 1000)],
     );
     write_lines(
         &slug_dir(&sandbox.home().join(".claude/projects"), &alpha)
             .join(format!("{SESSION_B}.jsonl")),
-        &[reply(
-            Some("m2"),
-            Some("r2"),
-            "claude-haiku-4-5",
-            &tokens(5000, 0),
-        )],
+        &[haiku_reply("m2", "r2", 5000)],
     );
     let server = start_server(
         &sandbox,
@@ -391,15 +395,7 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
     let alpha = sandbox.project("alpha", &[]);
     let file = slug_dir(&sandbox.home().join(".claude/projects"), &alpha)
         .join(format!("{SESSION_A}.jsonl"));
-    write_lines(
-        &file,
-        &[reply(
-            Some("m1"),
-            Some("r1"),
-            "claude-haiku-4-5",
-            &tokens(1000, 0),
-        )],
-    );
+    write_lines(&file, &[haiku_reply("m1", "r1", 1000)]);
     let server = start_server(&sandbox, None, &[], &[]);
     // Computed once, so the snapshot carries it.
     assert_eq!(usage(&server, "alpha").await.1["messages"], 1);
@@ -408,13 +404,7 @@ async fn an_appended_transcript_is_pushed_as_a_usage_frame() {
     assert_eq!(snapshot["usage"]["alpha"]["messages"], 1, "{snapshot}");
     assert_eq!(snapshot["usage"]["alpha"]["cost_usd"], 0.001);
 
-    append(
-        &file,
-        &format!(
-            "{}\n",
-            reply(Some("m2"), Some("r2"), "claude-haiku-4-5", &tokens(2000, 0))
-        ),
-    );
+    append(&file, &format!("{}\n", haiku_reply("m2", "r2", 2000)));
     let frame = support::next_frame_of(&mut socket, &["usage"]).await;
     assert_eq!(frame["project"], "alpha");
     assert_eq!(frame["usage"]["project"], "alpha");
@@ -429,12 +419,7 @@ async fn usage_mode_off_reads_nothing() {
     write_lines(
         &slug_dir(&sandbox.home().join(".claude/projects"), &alpha)
             .join(format!("{SESSION_A}.jsonl")),
-        &[reply(
-            Some("m1"),
-            Some("r1"),
-            "claude-haiku-4-5",
-            &tokens(1000, 0),
-        )],
+        &[haiku_reply("m1", "r1", 1000)],
     );
     let server = start_server(&sandbox, None, &[], &[("CLAUSTER_USAGE_MODE", "off")]);
     let (status, body) = usage(&server, "alpha").await;
@@ -549,12 +534,7 @@ async fn a_shared_slug_is_split_by_first_cwd() {
     // No cwd at all: counted for neither, reported as ambiguous by both.
     write_lines(
         &dir.join("44444444-4444-4444-8444-444444444444.jsonl"),
-        &[reply(
-            Some("n1"),
-            Some("n1"),
-            "claude-haiku-4-5",
-            &tokens(400, 0),
-        )],
+        &[haiku_reply("n1", "n1", 400)],
     );
     let server = start_server(&sandbox, None, &[], &[]);
     for (name, input) in [("my_app", 100), ("my-app", 200)] {
@@ -629,7 +609,7 @@ async fn the_legacy_projects_directory_is_read_too() {
     let alpha = sandbox.project("alpha", &[]);
     let current = slug_dir(&sandbox.home().join(".claude/projects"), &alpha);
     let legacy = slug_dir(&sandbox.home().join(".config/claude/projects"), &alpha);
-    let shared = reply(Some("m1"), Some("r1"), "claude-haiku-4-5", &tokens(1000, 0));
+    let shared = haiku_reply("m1", "r1", 1000);
     write_lines(
         &current.join(format!("{SESSION_A}.jsonl")),
         std::slice::from_ref(&shared),
@@ -667,12 +647,7 @@ async fn the_server_html_carries_the_badges() {
     let projects = sandbox.home().join(".claude/projects");
     write_lines(
         &slug_dir(&projects, &alpha).join(format!("{SESSION_A}.jsonl")),
-        &[reply(
-            Some("m1"),
-            Some("r1"),
-            "claude-haiku-4-5",
-            &tokens(100_000, 0),
-        )],
+        &[haiku_reply("m1", "r1", 100_000)],
     );
     let server = start_server(&sandbox, None, &[], &[]);
     // The rollup and the host checks computed once, as the snapshot would carry them.

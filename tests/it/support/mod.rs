@@ -22,25 +22,27 @@ pub struct Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let marker = self.dir.path().to_string_lossy().into_owned();
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|p| p.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            if String::from_utf8_lossy(&cmdline).contains(&marker) {
-                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            }
+        for (pid, _) in processes_naming(&marker) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
     }
+}
+
+/// Every process whose command line contains `marker`: its pid and its command line (the
+/// arguments joined by NUL bytes, lossily decoded).
+pub fn processes_naming(marker: &str) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).into_owned();
+            text.contains(marker).then_some((pid, text))
+        })
+        .collect()
 }
 
 impl Sandbox {
@@ -48,6 +50,13 @@ impl Sandbox {
         Self {
             dir: tempfile::tempdir().expect("create a temp dir"),
         }
+    }
+
+    /// A fresh sandbox with its (empty) projects root created.
+    pub fn with_projects_root() -> Self {
+        let sandbox = Self::new();
+        std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
+        sandbox
     }
 
     pub fn home(&self) -> PathBuf {
@@ -353,10 +362,34 @@ pub fn trusted_project(name: &str, markers: &[&str]) -> (Sandbox, PathBuf) {
     (sandbox, project)
 }
 
+/// A fresh sandbox whose `clauster.yml` is `yaml`, served with no `claude`: the sandbox (keep
+/// it bound for the whole test) and the server.
+pub fn serve_config(yaml: &str) -> (Sandbox, Server) {
+    let sandbox = Sandbox::new();
+    write_config(&sandbox, yaml);
+    let server = start_server(&sandbox, None, &[], &[]);
+    (sandbox, server)
+}
+
 /// [`start_server`] with the fake `claude` installed (see [`fake_claude`]) as the bridge
 /// binary, no extra `run` arguments and `env` on top.
 pub fn serve_fake(sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
     serve_claude(sandbox, &fake_claude(sandbox), env)
+}
+
+/// [`serve_claude`] with the fake recording each run's argv (`FAKE_CLAUDE_ARGV_LOG`, read it
+/// with [`recorded_argv`]) in the sandbox's `argv.jsonl`, and `env` on top: the server and
+/// the log.
+pub fn serve_claude_recording(
+    sandbox: &Sandbox,
+    claude: &Path,
+    env: &[(&str, &str)],
+) -> (Server, PathBuf) {
+    let argv_log = sandbox.dir.path().join("argv.jsonl");
+    let log = argv_log.to_str().expect("a UTF-8 sandbox path");
+    let mut all = vec![("FAKE_CLAUDE_ARGV_LOG", log)];
+    all.extend_from_slice(env);
+    (serve_claude(sandbox, claude, &all), argv_log)
 }
 
 /// [`start_server`] with `claude` as the bridge binary, no extra `run` arguments and `env` on
@@ -389,6 +422,49 @@ pub fn run_clauster(
     cmd.output().expect("run clauster")
 }
 
+/// `POST /login` with `password` on the server at `base`, its `Origin` the server itself, as
+/// the sign-in form sends it: the raw answer (cookies and redirect untouched when `client`
+/// follows no redirects).
+pub async fn log_in(client: &reqwest::Client, base: &str, password: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/login"))
+        .header("origin", base)
+        .form(&[("password", password)])
+        .send()
+        .await
+        .expect("POST /login")
+}
+
+/// The `name=value` part of the cookie that `response` sets.
+pub fn cookie_set_by(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"]
+        .to_str()
+        .expect("a text set-cookie")
+        .split(';')
+        .next()
+        .expect("a name=value part")
+        .to_owned()
+}
+
+/// Asserts that the command behind `out` exited with `code`; the message shows its output.
+#[track_caller]
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr: {}\nstdout: {}",
+        lossy(&out.stderr),
+        lossy(&out.stdout)
+    );
+}
+
+/// [`assert_exit`], then the command's stdout as text.
+#[track_caller]
+pub fn stdout_after(out: &std::process::Output, code: i32) -> String {
+    assert_exit(out, code);
+    lossy(&out.stdout)
+}
+
 /// A process's output as text (lossy).
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -409,49 +485,36 @@ pub trait ServesApi {
     }
 
     /// [`call`] to `path` (after the base URL).
-    fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> Reply {
         let url = format!("{}{path}", self.base_url());
-        async move { call(method, &url, body).await }
+        Box::pin(async move { call(method, &url, body).await })
     }
 
-    /// `GET path`: the status and the JSON answer.
-    fn get(
-        &self,
-        path: &str,
-    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+    /// `GET path`.
+    fn get(&self, path: &str) -> Reply {
         self.call(reqwest::Method::GET, path, None)
     }
 
-    /// `POST path` without a body: the status and the JSON answer.
-    fn post_empty(
-        &self,
-        path: &str,
-    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+    /// `POST path` without a body.
+    fn post_empty(&self, path: &str) -> Reply {
         self.call(reqwest::Method::POST, path, None)
     }
 
-    /// `DELETE path`: the status and the JSON answer.
-    fn delete(
-        &self,
-        path: &str,
-    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+    /// `DELETE path`.
+    fn delete(&self, path: &str) -> Reply {
         self.call(reqwest::Method::DELETE, path, None)
     }
 
-    /// `POST path` with a JSON body: the status and the JSON answer.
-    fn post(
-        &self,
-        path: &str,
-        body: serde_json::Value,
-    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + Send {
+    /// `POST path` with a JSON body.
+    fn post(&self, path: &str, body: serde_json::Value) -> Reply {
         self.call(reqwest::Method::POST, path, Some(body))
     }
 }
+
+/// A request of [`ServesApi`] under way: it gives the status and the JSON answer (null when the
+/// body is not JSON).
+pub type Reply =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (u16, serde_json::Value)> + Send>>;
 
 impl ServesApi for Server {
     fn base_url(&self) -> &str {
@@ -640,18 +703,79 @@ pub fn process_exists(pid: i64) -> bool {
         .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
 }
 
+/// Whether the process `pid` ends (or is a zombie) within `within`.
+pub fn ends_within(pid: i64, within: Duration) -> bool {
+    wait_for(within, || (!process_exists(pid)).then_some(())).is_some()
+}
+
+/// The text `field` of each element of the JSON array `list` (a list of names, ids, targets),
+/// in order; panics when `list` is not an array or an element lacks the text field.
+pub fn texts_of<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {field} in {item}"))
+        })
+        .collect()
+}
+
+/// The element of `report["checks"]` (a readiness, preflight or doctor report) named `name`;
+/// panics when there is none.
+pub fn check_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))
+}
+
+/// Asserts that `value[field]` is text containing `part`; the message shows `value` whole.
+#[track_caller]
+pub fn assert_field_contains(value: &serde_json::Value, field: &str, part: &str) {
+    assert!(
+        value[field]
+            .as_str()
+            .is_some_and(|text| text.contains(part)),
+        "{field} should contain {part:?}: {value}"
+    );
+}
+
+/// Asserts that `url` is Claude's OAuth authorize link with a PKCE challenge and a state, as
+/// the fake `claude` prints it (docs/spec/fake-claude.md).
+#[track_caller]
+pub fn assert_authorize_url(url: &str) {
+    assert!(
+        url.starts_with("https://claude.com/cai/oauth/authorize?")
+            && url.contains("&code_challenge=")
+            && url.contains("&state="),
+        "not an authorize link with a PKCE challenge and a state: {url}"
+    );
+}
+
+/// The permission bits of the file at `path` (`mode & 0o777`).
+pub fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("read the metadata of {}: {e}", path.display()));
+    metadata.permissions().mode() & 0o777
+}
+
+/// One message read from a WebSocket.
+pub type WsMessage =
+    Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>;
+
+/// What the frame readers below read: a WebSocket's messages (a client socket or its read
+/// half).
+pub trait FrameStream: futures_util::Stream<Item = WsMessage> + Unpin {}
+
+impl<S: futures_util::Stream<Item = WsMessage> + Unpin> FrameStream for S {}
+
 /// The next text frame of a WebSocket as JSON (binary and control frames are skipped);
 /// panics when none comes within 60 s (a deadline for failing, not a wait) or the socket
 /// closes.
-pub async fn next_frame<S>(socket: &mut S) -> serde_json::Value
-where
-    S: futures_util::StreamExt<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+pub async fn next_frame<S: FrameStream>(socket: &mut S) -> serde_json::Value {
     next_frame_within(socket, Duration::from_mins(1))
         .await
         .expect("a frame within 60 s")
@@ -659,15 +783,11 @@ where
 
 /// The next text frame as JSON, or `None` when none comes within `wait`; panics when the
 /// socket closes.
-pub async fn next_frame_within<S>(socket: &mut S, wait: Duration) -> Option<serde_json::Value>
-where
-    S: futures_util::StreamExt<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+pub async fn next_frame_within<S: FrameStream>(
+    socket: &mut S,
+    wait: Duration,
+) -> Option<serde_json::Value> {
+    use futures_util::StreamExt as _;
     let deadline = Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -687,15 +807,7 @@ where
 /// frames such as `health`, `login`, `sessions` or `metrics` arrive whenever their source
 /// changes (the first capability probe finishing, a poll), so no test may assume that the
 /// frame after a request is the one the request caused. Panics as [`next_frame`] does.
-pub async fn next_frame_of<S>(socket: &mut S, kinds: &[&str]) -> serde_json::Value
-where
-    S: futures_util::StreamExt<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+pub async fn next_frame_of<S: FrameStream>(socket: &mut S, kinds: &[&str]) -> serde_json::Value {
     loop {
         let frame = next_frame(socket).await;
         if frame["type"]
@@ -727,6 +839,20 @@ pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
 pub fn write_config(sandbox: &Sandbox, yaml: &str) {
     std::fs::create_dir_all(sandbox.projects_root()).expect("create the projects root");
     std::fs::write(sandbox.dir.path().join("clauster.yml"), yaml).expect("write clauster.yml");
+}
+
+/// Writes the sandbox's `clauster.yml` with password sign-in on for `password` (hashed by
+/// `clauster hash-password`) and `extra` YAML after the `auth:` keys (indented to add auth
+/// keys, flush left to add sections): the hash.
+pub fn password_config(sandbox: &Sandbox, password: &str, extra: &str) -> String {
+    let hash = hash_password(sandbox, password);
+    write_config(
+        sandbox,
+        &format!(
+            "auth:\n  enabled: true\n  password_required: true\n  password_hash: '{hash}'\n{extra}"
+        ),
+    );
+    hash
 }
 
 /// `clauster hash-password` for `password`: the PHC string it prints.

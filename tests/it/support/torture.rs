@@ -24,25 +24,8 @@ pub struct ProcBridge {
 /// Every live (not zombie) standard bridge whose command line names `marker` (the sandbox's
 /// directory: the fake's path, or the `--debug-file` under its state directory).
 pub fn standard_bridges(marker: &str) -> Vec<ProcBridge> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&raw);
-        if !text.contains(marker) {
-            continue;
-        }
+    for (pid, text) in super::processes_naming(marker) {
         let args: Vec<&str> = text.split('\0').collect();
         if args.get(1) != Some(&"remote-control") || args.get(2) == Some(&"--help") {
             continue;

@@ -35,6 +35,13 @@ fn option(out: &mut String, column: usize, left: &str, lines: &[&str]) {
     }
 }
 
+/// [`option`] for each of `entries` (the left part and the description lines), in order.
+fn options(out: &mut String, column: usize, entries: &[(&str, &[&str])]) {
+    for (left, lines) in entries {
+        option(out, column, left, lines);
+    }
+}
+
 #[allow(clippy::too_many_lines)] // a help text is long by nature
 pub fn top_level_help(knobs: &Knobs) -> String {
     let default_token = if knobs.old_help() {
@@ -49,164 +56,118 @@ pub fn top_level_help(knobs: &Knobs) -> String {
     s.push_str("Arguments:\n");
     option(&mut s, 40, "prompt", &["Your first message"]);
     s.push_str("\nOptions:\n");
-    option(
-        &mut s,
-        40,
-        "--add-dir <directories...>",
-        &["Extra directories the session may read"],
-    );
-    option(
-        &mut s,
-        40,
-        "--bg, --background",
-        &[
-            "Start the session detached and print its",
-            "short id; `claude stop` and `claude rm`",
-            "take that id. Combined with",
-            "--resume <id>, the resumed session runs",
-            "detached as well",
-        ],
-    );
-    option(
-        &mut s,
-        40,
-        "-c, --continue",
-        &["Pick up the latest conversation of this", "directory"],
-    );
-    option(
-        &mut s,
-        40,
-        "-d, --debug [filter]",
-        &[
-            "Turn on debug output, optionally limited",
-            "to some categories (e.g. --debug=api)",
-        ],
-    );
-    option(
-        &mut s,
-        40,
-        "--debug-file <path>",
-        &[
-            "Append debug output to the given file",
-            "(turns debug mode on)",
-        ],
-    );
-    option(
-        &mut s,
-        40,
-        "--fork-session",
-        &[
-            "With --resume or --continue, start a new",
-            "session id instead of reusing the old one",
-        ],
-    );
-    option(&mut s, 40, "-h, --help", &["Show this help"]);
-    option(
-        &mut s,
-        40,
-        "--model <model>",
-        &["Model to use for this session"],
-    );
-    option(
-        &mut s,
-        40,
-        "-n, --name <name>",
-        &["Display name of this session"],
-    );
     let choices_mid = format!("\"bypassPermissions\", \"{default_token}\",");
-    option(
+    options(
         &mut s,
         40,
-        "--permission-mode <mode>",
         &[
-            "Permission handling for the session",
-            "(choices: \"acceptEdits\", \"auto\",",
-            &choices_mid,
-            "\"dontAsk\", \"plan\")",
-        ],
-    );
-    option(
-        &mut s,
-        40,
-        "-p, --print",
-        &["Answer once and exit (for scripts)"],
-    );
-    option(
-        &mut s,
-        40,
-        "--remote-control [name]",
-        &[
-            "Start an interactive session reachable",
-            "through Remote Control (optional name)",
-        ],
-    );
-    option(
-        &mut s,
-        40,
-        "--remote-control-session-name-prefix <prefix>",
-        &["Prefix of generated Remote Control session names (default: host name)"],
-    );
-    option(
-        &mut s,
-        40,
-        "-r, --resume [value]",
-        &[
-            "Resume a conversation by id or name, or",
-            "choose one from a list",
-        ],
-    );
-    option(
-        &mut s,
-        40,
-        "--session-id <uuid>",
-        &["Use this UUID as the conversation id"],
-    );
-    option(
-        &mut s,
-        40,
-        "--settings <file-or-json>",
-        &["Extra settings, as a file or JSON text"],
-    );
-    option(&mut s, 40, "--verbose", &["Print more detail"]);
-    option(&mut s, 40, "-v, --version", &["Print the version number"]);
-    option(
-        &mut s,
-        40,
-        "-w, --worktree [name]",
-        &[
-            "Run the session in a new git worktree",
-            "(optionally named)",
+            (
+                "--add-dir <directories...>",
+                &["Extra directories the session may read"],
+            ),
+            (
+                "--bg, --background",
+                &[
+                    "Start the session detached and print its",
+                    "short id; `claude stop` and `claude rm`",
+                    "take that id. Combined with",
+                    "--resume <id>, the resumed session runs",
+                    "detached as well",
+                ],
+            ),
+            (
+                "-c, --continue",
+                &["Pick up the latest conversation of this", "directory"],
+            ),
+            (
+                "-d, --debug [filter]",
+                &[
+                    "Turn on debug output, optionally limited",
+                    "to some categories (e.g. --debug=api)",
+                ],
+            ),
+            (
+                "--debug-file <path>",
+                &[
+                    "Append debug output to the given file",
+                    "(turns debug mode on)",
+                ],
+            ),
+            (
+                "--fork-session",
+                &[
+                    "With --resume or --continue, start a new",
+                    "session id instead of reusing the old one",
+                ],
+            ),
+            ("-h, --help", &["Show this help"]),
+            ("--model <model>", &["Model to use for this session"]),
+            ("-n, --name <name>", &["Display name of this session"]),
+            (
+                "--permission-mode <mode>",
+                &[
+                    "Permission handling for the session",
+                    "(choices: \"acceptEdits\", \"auto\",",
+                    &choices_mid,
+                    "\"dontAsk\", \"plan\")",
+                ],
+            ),
+            ("-p, --print", &["Answer once and exit (for scripts)"]),
+            (
+                "--remote-control [name]",
+                &[
+                    "Start an interactive session reachable",
+                    "through Remote Control (optional name)",
+                ],
+            ),
+            (
+                "--remote-control-session-name-prefix <prefix>",
+                &["Prefix of generated Remote Control session names (default: host name)"],
+            ),
+            (
+                "-r, --resume [value]",
+                &[
+                    "Resume a conversation by id or name, or",
+                    "choose one from a list",
+                ],
+            ),
+            (
+                "--session-id <uuid>",
+                &["Use this UUID as the conversation id"],
+            ),
+            (
+                "--settings <file-or-json>",
+                &["Extra settings, as a file or JSON text"],
+            ),
+            ("--verbose", &["Print more detail"]),
+            ("-v, --version", &["Print the version number"]),
+            (
+                "-w, --worktree [name]",
+                &[
+                    "Run the session in a new git worktree",
+                    "(optionally named)",
+                ],
+            ),
         ],
     );
     s.push_str("\nCommands:\n");
-    option(
+    options(
         &mut s,
         40,
-        "agents [options]",
-        &["List background sessions"],
+        &[
+            ("agents [options]", &["List background sessions"]),
+            ("auth", &["Log in, log out, show the login state"]),
+            ("mcp", &["Manage MCP servers"]),
+            ("plugin|plugins", &["Manage plugins"]),
+            (
+                "remote-control [options]",
+                &["Serve this directory to claude.ai/code"],
+            ),
+            ("rm <id>", &["Forget a finished background session"]),
+            ("setup-token", &["Create a long-lived token"]),
+            ("stop|kill <id>", &["Stop a background session"]),
+        ],
     );
-    option(
-        &mut s,
-        40,
-        "auth",
-        &["Log in, log out, show the login state"],
-    );
-    option(&mut s, 40, "mcp", &["Manage MCP servers"]);
-    option(&mut s, 40, "plugin|plugins", &["Manage plugins"]);
-    option(
-        &mut s,
-        40,
-        "remote-control [options]",
-        &["Serve this directory to claude.ai/code"],
-    );
-    option(
-        &mut s,
-        40,
-        "rm <id>",
-        &["Forget a finished background session"],
-    );
-    option(&mut s, 40, "setup-token", &["Create a long-lived token"]);
-    option(&mut s, 40, "stop|kill <id>", &["Stop a background session"]);
     s
 }
 
@@ -217,84 +178,78 @@ pub fn remote_control_help(knobs: &Knobs) -> String {
     );
     s.push_str("USAGE\n  claude remote-control [options]\n");
     s.push_str("OPTIONS\n");
-    option(
+    options(
         &mut s,
         35,
-        "--name <name>",
-        &["Session name shown in the web app"],
-    );
-    option(
-        &mut s,
-        35,
-        "--remote-control-session-name-prefix <prefix>",
         &[
-            "Prefix of generated session names",
-            "(default: the host name)",
+            ("--name <name>", &["Session name shown in the web app"]),
+            (
+                "--remote-control-session-name-prefix <prefix>",
+                &[
+                    "Prefix of generated session names",
+                    "(default: the host name)",
+                ],
+            ),
         ],
     );
     if !knobs.old_help() {
-        option(
+        options(
             &mut s,
             35,
-            "-c, --continue",
             &[
-                "Reattach to the session this directory last",
-                "recorded instead of creating one; fails when",
-                "nothing was recorded in the last 4 hours",
-            ],
-        );
-        option(
-            &mut s,
-            35,
-            "--session-id <id>",
-            &[
-                "Reattach to the given session (not with the",
-                "spawn flags or --continue)",
+                (
+                    "-c, --continue",
+                    &[
+                        "Reattach to the session this directory last",
+                        "recorded instead of creating one; fails when",
+                        "nothing was recorded in the last 4 hours",
+                    ],
+                ),
+                (
+                    "--session-id <id>",
+                    &[
+                        "Reattach to the given session (not with the",
+                        "spawn flags or --continue)",
+                    ],
+                ),
             ],
         );
     }
-    option(
+    options(
         &mut s,
         35,
-        "--permission-mode <mode>",
         &[
-            "Permission handling of new sessions",
-            "(acceptEdits, auto, bypassPermissions, default, dontAsk, plan)",
-        ],
-    );
-    option(
-        &mut s,
-        35,
-        "--debug-file <path>",
-        &["Append debug output to this file"],
-    );
-    option(&mut s, 35, "-v, --verbose", &["Print more detail"]);
-    option(&mut s, 35, "-h, --help", &["Show this help"]);
-    option(
-        &mut s,
-        35,
-        "--spawn <mode>",
-        &[
-            "Where sessions run: same-dir, worktree or",
-            "session (default: same-dir)",
-        ],
-    );
-    option(
-        &mut s,
-        35,
-        "--capacity <N>",
-        &[
-            "Concurrent sessions in same-dir or worktree",
-            "mode (default: 32)",
-        ],
-    );
-    option(
-        &mut s,
-        35,
-        "--[no-]create-session-in-dir",
-        &[
-            "Create a first session in this directory at",
-            "start (default: on)",
+            (
+                "--permission-mode <mode>",
+                &[
+                    "Permission handling of new sessions",
+                    "(acceptEdits, auto, bypassPermissions, default, dontAsk, plan)",
+                ],
+            ),
+            ("--debug-file <path>", &["Append debug output to this file"]),
+            ("-v, --verbose", &["Print more detail"]),
+            ("-h, --help", &["Show this help"]),
+            (
+                "--spawn <mode>",
+                &[
+                    "Where sessions run: same-dir, worktree or",
+                    "session (default: same-dir)",
+                ],
+            ),
+            (
+                "--capacity <N>",
+                &[
+                    "Concurrent sessions in same-dir or worktree",
+                    "mode (default: 32)",
+                ],
+            ),
+            (
+                "--[no-]create-session-in-dir",
+                &[
+                    "Create a first session in this directory at",
+                    "start (default: on)",
+                ],
+            ),
         ],
     );
     s.push_str("\nDESCRIPTION\n");

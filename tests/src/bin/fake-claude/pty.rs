@@ -19,7 +19,7 @@ use crate::knobs::Knobs;
 use crate::signals::{Signals, Wake};
 use crate::standard::find_debug_file;
 use crate::transcript;
-use crate::util::{self, DebugLog};
+use crate::util::{self, DebugLog, choice};
 
 const NEW_CHOICES: [&str; 6] = [
     "acceptEdits",
@@ -92,11 +92,8 @@ fn parse(args: &[String], old: bool) -> Result<Args, String> {
             "--debug-file" => out.debug_file = Some(PathBuf::from(required("<path>")?)),
             "--permission-mode" => {
                 let v = required("<mode>")?;
-                if v != "default" && !listed.contains(&v.as_str()) {
-                    return Err(format!(
-                        "option '--permission-mode <mode>' argument '{v}' is invalid. Allowed choices are {}.",
-                        listed.join(", ")
-                    ));
+                if v != "default" {
+                    choice("--permission-mode <mode>", v, listed)?;
                 }
             }
             "--worktree" | "-w" => {

@@ -13,7 +13,7 @@ use crate::hooks::{self, HookRun};
 use crate::knobs::Knobs;
 use crate::signals::{Signals, Wake};
 use crate::transcript;
-use crate::util::{self, DebugLog};
+use crate::util::{self, DebugLog, choice};
 
 const PERMISSION_MODES: [&str; 7] = [
     "acceptEdits",
@@ -77,15 +77,7 @@ fn parse(args: &[String], old: bool) -> Result<Args, String> {
             };
             match name {
                 "--debug-file" => out.debug_file = Some(PathBuf::from(value)),
-                "--spawn" => {
-                    if !SPAWN_MODES.contains(&value.as_str()) {
-                        return Err(format!(
-                            "option '--spawn <mode>' argument '{value}' is invalid. Allowed choices are {}.",
-                            SPAWN_MODES.join(", ")
-                        ));
-                    }
-                    out.spawn = Some(value);
-                }
+                "--spawn" => out.spawn = Some(choice("--spawn <mode>", value, &SPAWN_MODES)?),
                 "--capacity" => match value.parse::<u32>() {
                     Ok(n) if n > 0 => out.capacity = Some(n),
                     _ => {
@@ -95,13 +87,11 @@ fn parse(args: &[String], old: bool) -> Result<Args, String> {
                     }
                 },
                 "--permission-mode" => {
-                    if !PERMISSION_MODES.contains(&value.as_str()) {
-                        return Err(format!(
-                            "option '--permission-mode <mode>' argument '{value}' is invalid. Allowed choices are {}.",
-                            PERMISSION_MODES.join(", ")
-                        ));
-                    }
-                    out.permission_mode = Some(value);
+                    out.permission_mode = Some(choice(
+                        "--permission-mode <mode>",
+                        value,
+                        &PERMISSION_MODES,
+                    )?);
                 }
                 "--session-id" => out.session_id = Some(value),
                 _ => {} // --name, --remote-control-session-name-prefix: accepted, unused

@@ -26,6 +26,19 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// `value` when it is one of `allowed`; else the refusal the CLI's option parser prints for
+/// `option` (its name and placeholder, `--spawn <mode>`).
+pub fn choice(option: &str, value: String, allowed: &[&str]) -> Result<String, String> {
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "option '{option}' argument '{value}' is invalid. Allowed choices are {}.",
+            allowed.join(", ")
+        ))
+    }
+}
+
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
