@@ -451,6 +451,36 @@ async fn api_doctor_serves_the_same_checks_without_port_and_server() {
     );
 }
 
+/// Behind a `root_path` the running Clauster answers `<root_path>/healthz`, and the CLI asks
+/// there: the port is its own, not "another program's" (release review F3).
+#[test]
+fn behind_a_root_path_the_port_is_the_running_clausters() {
+    let setup = setup("");
+    let server = start_server(
+        &setup.sandbox,
+        Some(&setup.claude),
+        &[],
+        &[("CLAUSTER_ROOT_PATH", "/cl")],
+    );
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let (_, report, _) = doctor_json(
+        &setup,
+        &[("CLAUSTER_PORT", &port), ("CLAUSTER_ROOT_PATH", "/cl")],
+    );
+    assert_row(
+        &report,
+        "port",
+        "ok",
+        &format!("{port} in use by the running Clauster"),
+    );
+    assert_row(
+        &report,
+        "server",
+        "ok",
+        &format!("running server on {port} answers /cl/healthz"),
+    );
+}
+
 /// A port held by something that is not a Clauster (no `/healthz` answer) is a warning that
 /// says what to do; the `server` row says none runs.
 #[test]
