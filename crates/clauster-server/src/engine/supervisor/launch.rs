@@ -199,7 +199,13 @@ impl Supervisor {
             Some(live) => self.persist(live),
             None => self.writer.delete(&id),
         }
-        let _ = reply.send(verdict.map(|outcome| *outcome));
+        // Answered once the undo is in the store: a server killed right after the refusal
+        // must not find the refused launch's row again at its restart.
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            writer.flush().await;
+            let _ = reply.send(verdict.map(|outcome| *outcome));
+        });
     }
 
     /// The spawn of a launch whose `starting` row is persisted (§6 step 17), and the record
