@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::Response;
 use clauster_core::sanitize::sanitize_for_stream;
 use clauster_wire::{Frame, Instance};
@@ -20,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::auth::SocketSession;
 use crate::engine::EngineError;
-use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, close};
+use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, Handshake, KeepAlive, close};
 use crate::state::AppState;
 
 /// The initial window: the last 64 KiB, from the next line start (bridges.md §14.2).
@@ -31,17 +30,10 @@ const CHUNK: usize = 256 * 1024;
 const POLL: Duration = Duration::from_millis(500);
 /// How long the tail keeps draining after the instance reached a terminal status.
 const DRAIN: Duration = Duration::from_secs(2);
-/// The keep-alive ping period; a client that leaves two pings unanswered is dropped.
-const PING: Duration = Duration::from_secs(20);
 
 /// `GET /ws/bridge-log/{instance_id}`.
-pub async fn stream(
-    State(state): State<AppState>,
-    UrlPath(reference): UrlPath<String>,
-    session: SocketSession,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
+pub async fn stream(handshake: Handshake) -> Response {
+    handshake.serve(run)
 }
 
 async fn run(state: AppState, reference: String, mut socket: WebSocket, session: SocketSession) {
@@ -62,8 +54,7 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
 
     let id = instance.instance_id.clone();
     let mut drain_until = is_terminal(&instance).then(Instant::now);
-    let mut ping = tokio::time::interval_at(Instant::now() + PING, PING);
-    let mut unanswered = 0_u32;
+    let mut keep_alive = KeepAlive::start();
     loop {
         let Some(back) = pump(tail, &mut socket).await else {
             return;
@@ -78,12 +69,8 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
             () = wake.notified() => {}
             () = tokio::time::sleep(POLL) => {}
             () = tokio::time::sleep_until(drain_deadline), if drain_until.is_some() => {}
-            _ = ping.tick() => {
-                if unanswered >= 2 {
-                    return;
-                }
-                unanswered += 1;
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+            () = keep_alive.due() => {
+                if !keep_alive.ping(&mut socket).await {
                     return;
                 }
             }
@@ -112,12 +99,11 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                 close(&mut socket, CLOSE_POLICY, reason).await;
                 return;
             }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(Message::Pong(_))) => unanswered = 0,
-                // Client text is ignored.
-                Some(Ok(_)) => {}
-            },
+            incoming = socket.recv() => {
+                if !keep_alive.heard(incoming) {
+                    return;
+                }
+            }
         }
     }
 }

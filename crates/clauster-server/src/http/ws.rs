@@ -1,6 +1,16 @@
-//! What the WebSocket handlers share: close codes, a close with its reason, a JSON frame.
+//! What the WebSocket handlers share: the handshake of a socket keyed by one path segment,
+//! close codes, a close with its reason, a JSON frame, and the ping keep-alive.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use tokio::time::{Instant, Interval};
+
+use crate::auth::SocketSession;
+use crate::state::AppState;
 
 /// The stream ended as it should (the bridge ended, the clone finished).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
@@ -24,6 +34,109 @@ pub(crate) async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, frame
         return false;
     };
     socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+/// What a socket handler keyed by one path segment (an instance, a clone job) takes from its
+/// handshake; its rejections are those of the extractors it is made of, in their order.
+pub(crate) struct Handshake {
+    state: AppState,
+    key: String,
+    session: SocketSession,
+    upgrade: WebSocketUpgrade,
+}
+
+impl FromRequestParts<AppState> for Handshake {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
+        let State(state) = State::<AppState>::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(key) = Path::<String>::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let session = SocketSession::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let upgrade = WebSocketUpgrade::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            state,
+            key,
+            session,
+            upgrade,
+        })
+    }
+}
+
+impl Handshake {
+    /// Accepts the upgrade; `serve` then runs the socket with the state, the path segment and
+    /// the session.
+    pub(crate) fn serve<F, Fut>(self, serve: F) -> Response
+    where
+        F: FnOnce(AppState, String, WebSocket, SocketSession) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Self {
+            state,
+            key,
+            session,
+            upgrade,
+        } = self;
+        upgrade.on_upgrade(move |socket| serve(state, key, socket, session))
+    }
+}
+
+/// The keep-alive period; a client that leaves two pings unanswered is dropped
+/// (http-api.md §8).
+const PING: Duration = Duration::from_secs(20);
+
+/// The ping keep-alive of a stream: a ping every 20 s, the first 20 s after the start; a
+/// client that leaves two pings unanswered is dropped.
+pub(crate) struct KeepAlive {
+    ping: Interval,
+    unanswered: u32,
+}
+
+impl KeepAlive {
+    pub(crate) fn start() -> Self {
+        Self {
+            ping: tokio::time::interval_at(Instant::now() + PING, PING),
+            unanswered: 0,
+        }
+    }
+
+    /// Completes when the next ping is due.
+    pub(crate) async fn due(&mut self) {
+        self.ping.tick().await;
+    }
+
+    /// Sends the ping that is due; false when the client left two unanswered or is gone.
+    pub(crate) async fn ping(&mut self, socket: &mut WebSocket) -> bool {
+        if self.unanswered >= 2 {
+            return false;
+        }
+        self.unanswered += 1;
+        socket.send(Message::Ping(Vec::new().into())).await.is_ok()
+    }
+
+    /// Takes what the client sent: false when it closed or the connection failed; a pong
+    /// answers the pings; client text is ignored.
+    pub(crate) fn heard(&mut self, incoming: Option<Result<Message, axum::Error>>) -> bool {
+        if client_left(incoming.as_ref()) {
+            return false;
+        }
+        if matches!(incoming, Some(Ok(Message::Pong(_)))) {
+            self.unanswered = 0;
+        }
+        true
+    }
+}
+
+/// Whether what a socket received says the client is gone: a close frame, an error or the end.
+pub(crate) fn client_left(incoming: Option<&Result<Message, axum::Error>>) -> bool {
+    matches!(incoming, None | Some(Err(_) | Ok(Message::Close(_))))
 }
 
 /// A close reason has at most 123 bytes; never split a character.
