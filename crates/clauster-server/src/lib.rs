@@ -47,6 +47,7 @@ mod readiness;
 pub mod reaper;
 mod routes;
 mod sessions_routes;
+mod socket_handshake;
 mod state;
 mod state_files;
 mod status_routes;

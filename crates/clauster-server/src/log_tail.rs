@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use crate::auth::SocketSession;
 use crate::engine::EngineError;
-use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, Handshake, KeepAlive, close};
+use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, KeepAlive, close};
+use crate::socket_handshake::Handshake;
 use crate::state::AppState;
 
 /// The initial window: the last 64 KiB, from the next line start (bridges.md §14.2).

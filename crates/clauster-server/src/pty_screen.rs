@@ -16,7 +16,8 @@ use clauster_core::pty_sidecar::{FrameState, parse_frame};
 use tokio::sync::Notify;
 
 use crate::auth::SocketSession;
-use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, Handshake, client_left, close};
+use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, client_left, close};
+use crate::socket_handshake::Handshake;
 use crate::log_tail::watch;
 use crate::state::AppState;
 

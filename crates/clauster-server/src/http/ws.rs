@@ -1,16 +1,10 @@
-//! What the WebSocket handlers share: the handshake of a socket keyed by one path segment,
-//! close codes, a close with its reason, a JSON frame, and the ping keep-alive.
+//! What the WebSocket handlers share: close codes, a close with its reason, a JSON frame, and
+//! the ping keep-alive.
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::time::{Instant, Interval};
-
-use crate::auth::SocketSession;
-use crate::state::AppState;
 
 /// The stream ended as it should (the bridge ended, the clone finished).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
@@ -34,58 +28,6 @@ pub(crate) async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, frame
         return false;
     };
     socket.send(Message::Text(text.into())).await.is_ok()
-}
-
-/// What a socket handler keyed by one path segment (an instance, a clone job) takes from its
-/// handshake; its rejections are those of the extractors it is made of, in their order.
-pub(crate) struct Handshake {
-    state: AppState,
-    key: String,
-    session: SocketSession,
-    upgrade: WebSocketUpgrade,
-}
-
-impl FromRequestParts<AppState> for Handshake {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
-        let State(state) = State::<AppState>::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let Path(key) = Path::<String>::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let session = SocketSession::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let upgrade = WebSocketUpgrade::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        Ok(Self {
-            state,
-            key,
-            session,
-            upgrade,
-        })
-    }
-}
-
-impl Handshake {
-    /// Accepts the upgrade; `serve` then runs the socket with the state, the path segment and
-    /// the session.
-    pub(crate) fn serve<F, Fut>(self, serve: F) -> Response
-    where
-        F: FnOnce(AppState, String, WebSocket, SocketSession) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let Self {
-            state,
-            key,
-            session,
-            upgrade,
-        } = self;
-        upgrade.on_upgrade(move |socket| serve(state, key, socket, session))
-    }
 }
 
 /// The keep-alive period; a client that leaves two pings unanswered is dropped

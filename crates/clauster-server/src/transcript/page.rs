@@ -35,18 +35,15 @@ pub fn routes() -> Router<AppState> {
 fn document(state: &AppState, nonce: &str, title: &str, body: &str) -> String {
     let root = state.root_path();
     let v = BUNDLE_VERSION;
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title>\
-         <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
-         <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
-         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
-         <link rel=\"stylesheet\" href=\"{root}/pkg/transcript.css?v={v}\">\
+    let mut html = crate::page::document_start(root, nonce, title);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        html,
+        "<link rel=\"stylesheet\" href=\"{root}/pkg/transcript.css?v={v}\">\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/transcript.js?v={v}\"></script>\
-         </head><body class=\"tx\">{body}</body></html>",
-        title = escape(title),
-    )
+         </head><body class=\"tx\">{body}</body></html>"
+    );
+    html
 }
 
 fn bar(state: &AppState, project: &str, extra: &str) -> String {
