@@ -139,6 +139,7 @@ fn claude_file_error(err: &ClaudeFileError) -> ApiError {
 mod tests {
     use super::*;
 
+    use axum::http::StatusCode;
     use serde_json::Value;
 
     struct Fixture {
