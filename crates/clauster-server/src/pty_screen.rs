@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 
 use crate::auth::SocketSession;
 use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, client_left, close};
-use crate::socket_handshake::Handshake;
 use crate::log_tail::watch;
+use crate::socket_handshake::Handshake;
 use crate::state::AppState;
 
 /// The fallback poll, and the check for a keeper that died without its final frame.
