@@ -44,13 +44,7 @@ impl Store {
     /// Every subscription, oldest first.
     pub fn list_push_subscriptions(&self) -> Result<Vec<PushSubscription>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM push_subscriptions ORDER BY created_at, id");
-        let read = || {
-            self.conn
-                .prepare_cached(&sql)?
-                .query_map([], from_row)?
-                .collect::<Result<_, _>>()
-        };
-        read().map_err(self.query_error("list the push subscriptions"))
+        self.select_all(&sql, from_row, "list the push subscriptions")
     }
 
     /// Saves `subscription`. A row with the same endpoint (the browser subscribed again) or
