@@ -147,21 +147,35 @@ pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode
     ExitCode::SUCCESS
 }
 
-/// `clauster start <project> [--trust] [--json]`.
 /// The choices of `clauster start` beyond the project (cli.md §3); `None` leaves the
-/// server's default.
-#[derive(Debug, Default)]
+/// server's default. The field docs are the flags' help.
+#[derive(Debug, Default, clap::Args)]
 pub struct StartChoices {
+    /// Mark the project's directory trusted in Claude's config first.
+    #[arg(long)]
     pub trust: bool,
+    /// `standard` (a multi-session server) or `pty` (an interactive session).
+    #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
+    /// `same-dir`, `worktree` or `session`.
+    #[arg(long, value_name = "M")]
     pub spawn_mode: Option<String>,
+    /// A permission mode, or `inherit` for none.
+    #[arg(long, value_name = "M")]
     pub permission_mode: Option<String>,
+    /// The bridge's name (default: the project's).
+    #[arg(long, value_name = "N")]
     pub name: Option<String>,
+    /// pty: fork this past conversation.
+    #[arg(long, value_name = "UUID")]
     pub session: Option<String>,
-    /// `--wait`: keep waiting for `running` or a terminal status.
+    /// Wait for `running` or a terminal status (at most claude.startup_grace_seconds),
+    /// then print the link.
+    #[arg(long)]
     pub wait: bool,
 }
 
+/// `clauster start <project> [--trust] [--json]`.
 pub fn start(
     config_path: Option<&Path>,
     project: &str,

@@ -22,14 +22,17 @@ use crate::control_client::encode_segment;
 const LOG_WINDOW: u64 = 64 * 1024;
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
-/// The flags of `clauster resume` besides `--json`.
-#[derive(Debug, Clone, Copy, Default)]
+/// The flags of `clauster resume` besides `--json`; the field docs are their help.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct ResumeChoices {
     /// Start a new conversation instead of continuing.
+    #[arg(long)]
     pub fresh: bool,
     /// Mark the project's directory trusted first.
+    #[arg(long)]
     pub trust: bool,
     /// Wait for `running` or a terminal status, then print the link.
+    #[arg(long)]
     pub wait: bool,
 }
 
