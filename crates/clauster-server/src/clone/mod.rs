@@ -213,7 +213,7 @@ async fn stream_progress(
                 return close(&mut socket, CLOSE_POLICY, reason).await;
             }
             incoming = socket.recv() => {
-                if !keep_alive.heard(incoming) {
+                if !keep_alive.heard(incoming.as_ref()) {
                     return;
                 }
             }

@@ -65,8 +65,8 @@ impl KeepAlive {
 
     /// Takes what the client sent: false when it closed or the connection failed; a pong
     /// answers the pings; client text is ignored.
-    pub(crate) fn heard(&mut self, incoming: Option<Result<Message, axum::Error>>) -> bool {
-        if client_left(incoming.as_ref()) {
+    pub(crate) fn heard(&mut self, incoming: Option<&Result<Message, axum::Error>>) -> bool {
+        if client_left(incoming) {
             return false;
         }
         if matches!(incoming, Some(Ok(Message::Pong(_)))) {

@@ -592,7 +592,7 @@ fn migrate(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(migrate_error)?;
     // Read again under the write lock: another process may have migrated meanwhile.
-    let Some(current) = version_behind(&transaction, path, target, &migrate_error)? else {
+    let Some(current) = version_behind(&transaction, path, target, migrate_error)? else {
         return Ok(());
     };
     let start = usize::try_from(current).unwrap_or(usize::MAX);

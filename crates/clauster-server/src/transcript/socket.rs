@@ -265,7 +265,7 @@ async fn follow(
                 return;
             }
             incoming = socket.recv() => {
-                if !keep_alive.heard(incoming) {
+                if !keep_alive.heard(incoming.as_ref()) {
                     return;
                 }
             }
