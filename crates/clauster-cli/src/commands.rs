@@ -92,22 +92,40 @@ pub fn status(config_path: Option<&Path>, json: bool) -> ExitCode {
         Ok(target) => target,
         Err(code) => return code,
     };
-    let answer = match request(&target, "GET", "/api/instances", None, CALL_TIMEOUT) {
+    list(
+        &target,
+        "/api/instances",
+        json,
+        "No bridge instances.",
+        status_table,
+    )
+}
+
+/// What the list commands (`status`, `projects`, `sessions`) do with `GET path`: the API's
+/// JSON with `--json`; otherwise `empty` (on stderr) for no rows, or `render`'s table.
+pub(crate) fn list<T: serde::de::DeserializeOwned>(
+    target: &Target,
+    path: &str,
+    json: bool,
+    empty: &str,
+    render: impl FnOnce(&[T]) -> String,
+) -> ExitCode {
+    let answer = match request(target, "GET", path, None, CALL_TIMEOUT) {
         Ok(answer) => answer,
         Err(code) => return code,
     };
     let Some(value) = success_json(&answer) else {
         return ExitCode::FAILURE;
     };
-    let Ok(instances) = serde_json::from_value::<Vec<Instance>>(value.clone()) else {
+    let Ok(rows) = serde_json::from_value::<Vec<T>>(value.clone()) else {
         return malformed();
     };
     if json {
         print_json(&value);
-    } else if instances.is_empty() {
-        eprintln!("No bridge instances.");
+    } else if rows.is_empty() {
+        eprintln!("{empty}");
     } else {
-        print!("{}", status_table(&instances));
+        print!("{}", render(&rows));
     }
     ExitCode::SUCCESS
 }
@@ -454,46 +472,40 @@ pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
         Ok(target) => target,
         Err(code) => return code,
     };
-    let Ok(answer) = request(&target, "GET", "/api/projects", None, CALL_TIMEOUT) else {
-        return ExitCode::FAILURE;
-    };
-    let Some(value) = success_json(&answer) else {
-        return ExitCode::FAILURE;
-    };
-    let Ok(projects) = serde_json::from_value::<Vec<Project>>(value.clone()) else {
-        return malformed();
-    };
-    if json {
-        print_json(&value);
-    } else if projects.is_empty() {
-        eprintln!("No projects found.");
-    } else {
-        let mut rows = vec![
-            ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for p in &projects {
-            let trust = serde_json::to_value(p.trust_state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            rows.push(vec![
-                p.name.clone(),
-                if p.is_git_repo { "git" } else { "-" }.into(),
-                trust,
-                if p.allow_bypass_permissions {
-                    "yes"
-                } else {
-                    "-"
-                }
-                .into(),
-                p.path.clone(),
-            ]);
-        }
-        print!("{}", table(&rows));
+    list(
+        &target,
+        "/api/projects",
+        json,
+        "No projects found.",
+        projects_table,
+    )
+}
+
+fn projects_table(projects: &[Project]) -> String {
+    let mut rows = vec![
+        ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for p in projects {
+        let trust = serde_json::to_value(p.trust_state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        rows.push(vec![
+            p.name.clone(),
+            if p.is_git_repo { "git" } else { "-" }.into(),
+            trust,
+            if p.allow_bypass_permissions {
+                "yes"
+            } else {
+                "-"
+            }
+            .into(),
+            p.path.clone(),
+        ]);
     }
-    ExitCode::SUCCESS
+    table(&rows)
 }
 
 #[cfg(test)]

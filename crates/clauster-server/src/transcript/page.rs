@@ -342,11 +342,7 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
         notes.push(format!(
             "{} unreadable line{} skipped (line {}{more})",
             problems.unreadable_lines,
-            if problems.unreadable_lines == 1 {
-                ""
-            } else {
-                "s"
-            },
+            plural(problems.unreadable_lines),
             lines.join(", ")
         ));
     }
@@ -354,22 +350,14 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
         notes.push(format!(
             "{} line{} over 16 MiB skipped",
             problems.oversized_lines,
-            if problems.oversized_lines == 1 {
-                ""
-            } else {
-                "s"
-            }
+            plural(problems.oversized_lines)
         ));
     }
     if problems.skipped_records > 0 {
         notes.push(format!(
             "{} other record{} (summaries, snapshots, unknown types) not shown",
             problems.skipped_records,
-            if problems.skipped_records == 1 {
-                ""
-            } else {
-                "s"
-            }
+            plural(problems.skipped_records)
         ));
     }
     if problems.partial_last_line {
@@ -382,4 +370,9 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
             escape(&notes.join(" · "))
         );
     }
+}
+
+/// The `s` of a count's plural.
+fn plural(count: u64) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
