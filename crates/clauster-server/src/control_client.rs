@@ -137,7 +137,8 @@ async fn exchange(
     })
 }
 
-/// Percent-encodes one path segment (an instance reference) for the request line.
+/// Percent-encodes all but RFC 3986's unreserved characters: one path segment (an instance
+/// reference) for the request line, or a query value (the transcript pages' search).
 #[must_use]
 pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());

@@ -181,13 +181,7 @@ fn href(cursor: u64, q: Option<&str>) -> String {
     let mut out = format!("?cursor={cursor}");
     if let Some(q) = q {
         out.push_str("&q=");
-        for b in q.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                out.push(char::from(b));
-            } else {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
+        out.push_str(&crate::control_client::encode_segment(q));
     }
     out
 }
@@ -375,4 +369,16 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
 /// The `s` of a count's plural.
 fn plural(count: u64) -> &'static str {
     if count == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_page_link_keeps_the_search_percent_encoded() {
+        assert_eq!(super::href(7, None), "?cursor=7");
+        assert_eq!(
+            super::href(7, Some("a b&c=d/é~")),
+            "?cursor=7&q=a%20b%26c%3Dd%2F%C3%A9~"
+        );
+    }
 }
