@@ -52,6 +52,8 @@ mod state;
 mod state_files;
 mod status_routes;
 mod store;
+#[cfg(test)]
+mod test_config;
 mod time;
 pub mod tls;
 mod transcript;

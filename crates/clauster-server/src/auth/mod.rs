@@ -803,12 +803,7 @@ mod tests {
             ),
         ];
         for (yaml, warned) in cases {
-            let config = clauster_core::config::load(&clauster_core::config::ConfigInput {
-                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{yaml}")),
-                ..Default::default()
-            })
-            .unwrap_or_else(|err| panic!("{yaml}: {err}"))
-            .config;
+            let config = crate::test_config::with(&yaml);
             let warnings = super::startup_warnings(&config);
             assert_eq!(
                 warnings.iter().any(|w| w == CLEAR),
@@ -820,14 +815,7 @@ mod tests {
 
     #[test]
     fn a_configured_hash_is_never_called_missing() {
-        let load = |auth: &str| {
-            clauster_core::config::load(&clauster_core::config::ConfigInput {
-                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{auth}")),
-                ..Default::default()
-            })
-            .unwrap_or_else(|err| panic!("{auth}: {err}"))
-            .config
-        };
+        let load = crate::test_config::with;
         let hash = "'$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'";
         let not_required = super::startup_warnings(&load(&format!(
             "auth:\n  enabled: true\n  password_hash: {hash}\n"
