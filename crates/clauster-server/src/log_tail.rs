@@ -386,6 +386,15 @@ mod tests {
         file.write_all(bytes).unwrap();
     }
 
+    /// A bridge log holding `content` in a fresh directory, and a tail opened on it.
+    fn tail_of(content: &[u8], strip_ansi: bool) -> (tempfile::TempDir, PathBuf, Tail) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alpha-1764083000000-1.log");
+        append(&path, content);
+        let tail = Tail::open(path.clone(), strip_ansi).unwrap();
+        (dir, path, tail)
+    }
+
     fn read_all(tail: &mut Tail) -> Vec<String> {
         let mut all = Vec::new();
         loop {
@@ -399,14 +408,11 @@ mod tests {
 
     #[test]
     fn tail_sends_the_window_then_follows_and_restarts_after_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alpha-1764083000000-1.log");
         let mut big = Vec::new();
         for n in 0..5000 {
             big.extend_from_slice(format!("line {n:05} ..........\n").as_bytes());
         }
-        append(&path, &big);
-        let mut tail = Tail::open(path.clone(), true).unwrap();
+        let (_dir, path, mut tail) = tail_of(&big, true);
         let window = read_all(&mut tail);
         let window_bytes: usize = window.iter().map(|l| l.len() + 1).sum();
         assert!(window_bytes <= usize::try_from(WINDOW).unwrap());
@@ -435,10 +441,7 @@ mod tests {
 
     #[test]
     fn tail_of_a_replaced_file_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alpha-1764083000000-1.log");
-        append(&path, b"one\n");
-        let mut tail = Tail::open(path.clone(), false).unwrap();
+        let (dir, path, mut tail) = tail_of(b"one\n", false);
         assert_eq!(read_all(&mut tail), ["one"]);
         // Replaced by rename while the old file is still open: a different inode.
         let next = dir.path().join("next");
@@ -449,10 +452,7 @@ mod tests {
 
     #[test]
     fn strip_ansi_off_keeps_colour_of_clean_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alpha-1764083000000-1.log");
-        append(&path, b"\x1b[33mwarn\x1b[0m\n");
-        let mut tail = Tail::open(path.clone(), false).unwrap();
+        let (_dir, path, mut tail) = tail_of(b"\x1b[33mwarn\x1b[0m\n", false);
         assert_eq!(read_all(&mut tail), ["\x1b[33mwarn\x1b[0m"]);
         let mut tail = Tail::open(path, true).unwrap();
         assert_eq!(read_all(&mut tail), ["warn"]);
