@@ -140,22 +140,19 @@ mod tests {
     fn a_device_keeps_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(dir.path(), false).unwrap();
-        let (first, saved) = store
-            .save_push_subscription(&subscription("a", "https://push.example/1"))
-            .unwrap();
+        let save = |id, endpoint| {
+            store
+                .save_push_subscription(&subscription(id, endpoint))
+                .unwrap()
+        };
+        let (first, saved) = save("a", "https://push.example/1");
         assert_eq!((first.id.as_str(), saved), ("a", Saved::Added));
-        let (again, saved) = store
-            .save_push_subscription(&subscription("b", "https://push.example/1"))
-            .unwrap();
+        let (again, saved) = save("b", "https://push.example/1");
         assert_eq!((again.id.as_str(), saved), ("a", Saved::Replaced));
         assert_eq!(again.created_at, first.created_at);
-        let (moved, saved) = store
-            .save_push_subscription(&subscription("a", "https://push.example/2"))
-            .unwrap();
+        let (moved, saved) = save("a", "https://push.example/2");
         assert_eq!((moved.id.as_str(), saved), ("a", Saved::Replaced));
-        let (other, _) = store
-            .save_push_subscription(&subscription("c", "https://push.example/3"))
-            .unwrap();
+        let (other, _) = save("c", "https://push.example/3");
         let listed = store.list_push_subscriptions().unwrap();
         let endpoints: Vec<&str> = listed.iter().map(|s| s.endpoint.as_str()).collect();
         assert_eq!(
