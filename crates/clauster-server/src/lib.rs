@@ -53,7 +53,7 @@ mod state_files;
 mod status_routes;
 mod store;
 #[cfg(test)]
-mod test_config;
+mod test_fixtures;
 mod time;
 pub mod tls;
 mod transcript;

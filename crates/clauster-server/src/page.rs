@@ -68,7 +68,7 @@ fn bootstrap_json(bootstrap: &Bootstrap) -> String {
 mod tests {
     use clauster_wire::{
         Bootstrap, CloneContext, Instance, InstanceDefaults, ListView, MetricsContext, PageContext,
-        Project, TrustState, UsageContext,
+        Project, UsageContext,
     };
 
     use super::{BUNDLE_VERSION, render};
@@ -117,19 +117,7 @@ mod tests {
     }
 
     fn project(name: &str, git: bool, trusted: bool) -> Project {
-        Project {
-            name: name.into(),
-            path: format!("/srv/projects/{name}"),
-            is_git_repo: git,
-            has_claude_md: git,
-            has_claude_dir: false,
-            trust_state: if trusted {
-                TrustState::Trusted
-            } else {
-                TrustState::Untrusted
-            },
-            allow_bypass_permissions: false,
-        }
+        crate::test_fixtures::project(name, &format!("/srv/projects/{name}"), git, trusted)
     }
 
     fn running_instance(project: &str) -> Instance {

@@ -136,19 +136,7 @@ mod tests {
     use super::*;
 
     fn project(path: &Path, trusted: bool, git: bool) -> Project {
-        Project {
-            name: "alpha".into(),
-            path: path.to_string_lossy().into_owned(),
-            is_git_repo: git,
-            has_claude_md: false,
-            has_claude_dir: false,
-            trust_state: if trusted {
-                TrustState::Trusted
-            } else {
-                TrustState::Untrusted
-            },
-            allow_bypass_permissions: false,
-        }
+        crate::test_fixtures::project("alpha", &path.to_string_lossy(), git, trusted)
     }
 
     fn statuses(report: &CheckReport) -> Vec<(String, CheckStatus)> {

@@ -803,7 +803,7 @@ mod tests {
             ),
         ];
         for (yaml, warned) in cases {
-            let config = crate::test_config::with(&yaml);
+            let config = crate::test_fixtures::config(&yaml);
             let warnings = super::startup_warnings(&config);
             assert_eq!(
                 warnings.iter().any(|w| w == CLEAR),
@@ -815,7 +815,7 @@ mod tests {
 
     #[test]
     fn a_configured_hash_is_never_called_missing() {
-        let load = crate::test_config::with;
+        let load = crate::test_fixtures::config;
         let hash = "'$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'";
         let not_required = super::startup_warnings(&load(&format!(
             "auth:\n  enabled: true\n  password_hash: {hash}\n"

@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_git_environment_is_locked_down_and_pins_ssh() {
-        let mut config = crate::test_config::with("");
+        let mut config = crate::test_fixtures::config("");
         config
             .claude
             .env
