@@ -96,22 +96,40 @@ pub fn status(config_path: Option<&Path>, json: bool) -> ExitCode {
         Ok(target) => target,
         Err(code) => return code,
     };
-    let answer = match request(&target, "GET", "/api/instances", None, CALL_TIMEOUT) {
+    list(
+        &target,
+        "/api/instances",
+        json,
+        "No bridge instances.",
+        status_table,
+    )
+}
+
+/// What the list commands (`status`, `projects`, `sessions`) do with `GET path`: the API's
+/// JSON with `--json`; otherwise `empty` (on stderr) for no rows, or `render`'s table.
+pub(crate) fn list<T: serde::de::DeserializeOwned>(
+    target: &Target,
+    path: &str,
+    json: bool,
+    empty: &str,
+    render: impl FnOnce(&[T]) -> String,
+) -> ExitCode {
+    let answer = match request(target, "GET", path, None, CALL_TIMEOUT) {
         Ok(answer) => answer,
         Err(code) => return code,
     };
     let Some(value) = success_json(&answer) else {
         return ExitCode::FAILURE;
     };
-    let Ok(instances) = serde_json::from_value::<Vec<Instance>>(value.clone()) else {
+    let Ok(rows) = serde_json::from_value::<Vec<T>>(value.clone()) else {
         return malformed();
     };
     if json {
         print_json(&value);
-    } else if instances.is_empty() {
-        eprintln!("No bridge instances.");
+    } else if rows.is_empty() {
+        eprintln!("{empty}");
     } else {
-        print!("{}", status_table(&instances));
+        print!("{}", render(&rows));
     }
     ExitCode::SUCCESS
 }
@@ -167,21 +185,35 @@ pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode
     ExitCode::SUCCESS
 }
 
-/// `clauster start <project> [--trust] [--json]`.
 /// The choices of `clauster start` beyond the project (cli.md §3); `None` leaves the
-/// server's default.
-#[derive(Debug, Default)]
+/// server's default. The field docs are the flags' help.
+#[derive(Debug, Default, clap::Args)]
 pub struct StartChoices {
+    /// Mark the project's directory trusted in Claude's config first.
+    #[arg(long)]
     pub trust: bool,
+    /// `standard` (a multi-session server) or `pty` (an interactive session).
+    #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
+    /// `same-dir`, `worktree` or `session`.
+    #[arg(long, value_name = "M")]
     pub spawn_mode: Option<String>,
+    /// A permission mode, or `inherit` for none.
+    #[arg(long, value_name = "M")]
     pub permission_mode: Option<String>,
+    /// The bridge's name (default: the project's).
+    #[arg(long, value_name = "N")]
     pub name: Option<String>,
+    /// pty: fork this past conversation.
+    #[arg(long, value_name = "UUID")]
     pub session: Option<String>,
-    /// `--wait`: keep waiting for `running` or a terminal status.
+    /// Wait for `running` or a terminal status (at most claude.startup_grace_seconds),
+    /// then print the link.
+    #[arg(long)]
     pub wait: bool,
 }
 
+/// `clauster start <project> [--trust] [--json]`.
 pub fn start(
     config_path: Option<&Path>,
     project: &str,
@@ -473,46 +505,40 @@ pub fn projects(config_path: Option<&Path>, json: bool) -> ExitCode {
         Ok(target) => target,
         Err(code) => return code,
     };
-    let Ok(answer) = request(&target, "GET", "/api/projects", None, CALL_TIMEOUT) else {
-        return ExitCode::FAILURE;
-    };
-    let Some(value) = success_json(&answer) else {
-        return ExitCode::FAILURE;
-    };
-    let Ok(projects) = serde_json::from_value::<Vec<Project>>(value.clone()) else {
-        return malformed();
-    };
-    if json {
-        print_json(&value);
-    } else if projects.is_empty() {
-        eprintln!("No projects found.");
-    } else {
-        let mut rows = vec![
-            ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for p in &projects {
-            let trust = serde_json::to_value(p.trust_state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            rows.push(vec![
-                p.name.clone(),
-                if p.is_git_repo { "git" } else { "-" }.into(),
-                trust,
-                if p.allow_bypass_permissions {
-                    "yes"
-                } else {
-                    "-"
-                }
-                .into(),
-                p.path.clone(),
-            ]);
-        }
-        print!("{}", table(&rows));
+    list(
+        &target,
+        "/api/projects",
+        json,
+        "No projects found.",
+        projects_table,
+    )
+}
+
+fn projects_table(projects: &[Project]) -> String {
+    let mut rows = vec![
+        ["PROJECT", "GIT", "TRUST", "BYPASS", "PATH"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for p in projects {
+        let trust = serde_json::to_value(p.trust_state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        rows.push(vec![
+            p.name.clone(),
+            if p.is_git_repo { "git" } else { "-" }.into(),
+            trust,
+            if p.allow_bypass_permissions {
+                "yes"
+            } else {
+                "-"
+            }
+            .into(),
+            p.path.clone(),
+        ]);
     }
-    ExitCode::SUCCESS
+    table(&rows)
 }
 
 #[cfg(test)]

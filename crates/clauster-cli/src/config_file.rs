@@ -85,7 +85,8 @@ pub fn load_config(
     cwd: &Path,
     home: Option<&Path>,
 ) -> Result<LoadedConfig, CliConfigError> {
-    load_config_with_system_file(cli_path, flags, env, cwd, home, Path::new(SYSTEM_CONFIG))
+    load_lenient_with_system_file(cli_path, flags, env, cwd, home, Path::new(SYSTEM_CONFIG))
+        .and_then(strict)
 }
 
 /// [`load_config`] for `clauster doctor` (no flags): a configuration whose keys all read is
@@ -107,18 +108,10 @@ pub fn load_config_for_doctor(
     )
 }
 
-/// [`load_config`] with the last search location given, so tests do not depend on the
-/// machine's `/etc`.
-fn load_config_with_system_file(
-    cli_path: Option<&Path>,
-    flags: Flags,
-    env: impl IntoIterator<Item = (String, String)>,
-    cwd: &Path,
-    home: Option<&Path>,
-    system_file: &Path,
+/// The strict reading of [`load_config`]: a cross-key problem is an error.
+fn strict(
+    (loaded, cross): (LoadedConfig, Vec<config::Problem>),
 ) -> Result<LoadedConfig, CliConfigError> {
-    let (loaded, cross) =
-        load_lenient_with_system_file(cli_path, flags, env, cwd, home, system_file)?;
     if cross.is_empty() {
         Ok(loaded)
     } else {
@@ -126,8 +119,9 @@ fn load_config_with_system_file(
     }
 }
 
-/// The search, the read and [`config::load_lenient`]: the cross-key problems come back
-/// beside the configuration.
+/// The search, the read and [`config::load_lenient`], with the last search location given
+/// (so tests do not depend on the machine's `/etc`): the cross-key problems come back beside
+/// the configuration.
 fn load_lenient_with_system_file(
     cli_path: Option<&Path>,
     flags: Flags,
@@ -480,7 +474,7 @@ mod tests {
             env: &[(&str, &str)],
         ) -> Result<LoadedConfig, CliConfigError> {
             let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-            load_config_with_system_file(
+            load_lenient_with_system_file(
                 cli_path,
                 Flags::new(),
                 env,
@@ -488,6 +482,7 @@ mod tests {
                 Some(&self.home),
                 &self.system,
             )
+            .and_then(strict)
         }
 
         fn load_ok(&self, cli_path: Option<&Path>, env: &[(&str, &str)]) -> LoadedConfig {
@@ -911,7 +906,8 @@ mod tests {
     fn home_unknown() {
         let m = Machine::new();
         let err =
-            load_config_with_system_file(None, Flags::new(), Vec::new(), &m.cwd, None, &m.system)
+            load_lenient_with_system_file(None, Flags::new(), Vec::new(), &m.cwd, None, &m.system)
+                .and_then(strict)
                 .unwrap_err()
                 .to_string();
         assert!(
@@ -941,7 +937,8 @@ mod tests {
             ),
         ];
         let loaded =
-            load_config_with_system_file(None, flags, env, &m.cwd, Some(&m.home), &m.system)
+            load_lenient_with_system_file(None, flags, env, &m.cwd, Some(&m.home), &m.system)
+                .and_then(strict)
                 .unwrap();
         assert_eq!(loaded.config.port, 9000);
         assert_eq!(loaded.config.projects_root, m.cwd.join("root"));

@@ -22,14 +22,17 @@ use crate::control_client::encode_segment;
 const LOG_WINDOW: u64 = 64 * 1024;
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
-/// The flags of `clauster resume` besides `--json`.
-#[derive(Debug, Clone, Copy, Default)]
+/// The flags of `clauster resume` besides `--json`; the field docs are their help.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct ResumeChoices {
     /// Start a new conversation instead of continuing.
+    #[arg(long)]
     pub fresh: bool,
     /// Mark the project's directory trusted first.
+    #[arg(long)]
     pub trust: bool,
     /// Wait for `running` or a terminal status, then print the link.
+    #[arg(long)]
     pub wait: bool,
 }
 
@@ -67,13 +70,9 @@ pub fn resume(
 
 /// `clauster forget <instance> [--json]`: 1 while it is live, 2 unknown or ambiguous.
 pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode {
-    let target = match target(config_path) {
-        Ok(target) => target,
-        Err(code) => return code,
-    };
     // Read first, so the summary can name the project of what is forgotten.
-    let instance = match get(&target, reference) {
-        Ok(instance) => instance,
+    let (target, instance) = match find(config_path, reference) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let path = format!("/api/instances/{}/forget", encode_segment(reference));
@@ -98,12 +97,8 @@ pub fn forget(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCo
 
 /// `clauster open <instance> [--qr] [--launch]`: the link to pick the bridge up.
 pub fn open(config_path: Option<&Path>, reference: &str, qr: bool, launch: bool) -> ExitCode {
-    let target = match target(config_path) {
-        Ok(target) => target,
-        Err(code) => return code,
-    };
-    let instance = match get(&target, reference) {
-        Ok(instance) => instance,
+    let (_target, instance) = match find(config_path, reference) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let Some(link) = instance.session_url.clone().or(instance.url.clone()) else {
@@ -140,12 +135,8 @@ pub fn logs(
     lines: Option<usize>,
     follow: bool,
 ) -> ExitCode {
-    let target = match target(config_path) {
-        Ok(target) => target,
-        Err(code) => return code,
-    };
-    let instance = match get(&target, reference) {
-        Ok(instance) => instance,
+    let (target, instance) = match find(config_path, reference) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let raw = instance
@@ -249,6 +240,13 @@ fn read_lines(
         .skip(usize::from(skip_first))
         .map(|line| sanitize_line(line).into_owned())
         .collect()
+}
+
+/// The server to ask and the instance `reference` names there (see [`get`]).
+fn find(config_path: Option<&Path>, reference: &str) -> Result<(Target, Instance), ExitCode> {
+    let target = target(config_path)?;
+    let instance = get(&target, reference)?;
+    Ok((target, instance))
 }
 
 /// `GET /api/instances/{ref}`; unknown or ambiguous → exit 2.

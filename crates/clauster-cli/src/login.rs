@@ -11,12 +11,25 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::commands::{request, success_json, target};
+use crate::commands::{Target, request, success_json, target};
+use crate::control_client::Answer;
 
 /// A code answer can take 45 s before it says `pending`.
 const CODE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long `pending` is polled before giving up (the server kills the flow at 10 minutes).
 const PENDING_POLLS: u32 = 300;
+
+/// `POST /api/login-shepherd/<action>`, with `body` as JSON when given.
+fn shepherd(target: &Target, action: &str, body: Option<&Value>) -> Result<Answer, ExitCode> {
+    let body = body.map(Value::to_string);
+    request(
+        target,
+        "POST",
+        &format!("/api/login-shepherd/{action}"),
+        body.as_deref().map(str::as_bytes),
+        CODE_TIMEOUT,
+    )
+}
 
 pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> ExitCode {
     // Before any thread exists (the command's own engine is one), so every thread inherits
@@ -33,14 +46,7 @@ pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> 
     if let Some(email) = email {
         body["email"] = json!(email);
     }
-    let body = body.to_string();
-    let Ok(answer) = request(
-        &target,
-        "POST",
-        "/api/login-shepherd/start",
-        Some(body.as_bytes()),
-        CODE_TIMEOUT,
-    ) else {
+    let Ok(answer) = shepherd(&target, "start", Some(&body)) else {
         return ExitCode::FAILURE;
     };
     let Some(started) = success_json(&answer) else {
@@ -58,23 +64,10 @@ pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> 
     let code = code.trim();
     if read == 0 || code.is_empty() {
         eprintln!("clauster: no code given; the sign-in was cancelled");
-        let _ = request(
-            &target,
-            "POST",
-            "/api/login-shepherd/cancel",
-            None,
-            CODE_TIMEOUT,
-        );
+        let _ = shepherd(&target, "cancel", None);
         return ExitCode::FAILURE;
     }
-    let body = json!({"code": code}).to_string();
-    let Ok(answer) = request(
-        &target,
-        "POST",
-        "/api/login-shepherd/code",
-        Some(body.as_bytes()),
-        CODE_TIMEOUT,
-    ) else {
+    let Ok(answer) = shepherd(&target, "code", Some(&json!({"code": code}))) else {
         return ExitCode::FAILURE;
     };
     let Some(mut result) = success_json(&answer) else {
@@ -84,13 +77,7 @@ pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> 
     while result.get("pending").and_then(Value::as_bool) == Some(true) && polls < PENDING_POLLS {
         polls += 1;
         std::thread::sleep(Duration::from_secs(2));
-        let Ok(answer) = request(
-            &target,
-            "POST",
-            "/api/login-shepherd/status",
-            None,
-            CODE_TIMEOUT,
-        ) else {
+        let Ok(answer) = shepherd(&target, "status", None) else {
             return ExitCode::FAILURE;
         };
         let Some(next) = success_json(&answer) else {
@@ -99,13 +86,7 @@ pub fn login(config_path: Option<&Path>, console: bool, email: Option<&str>) -> 
         result = next;
     }
     // Retire the finished flow (its result is read once).
-    let _ = request(
-        &target,
-        "POST",
-        "/api/login-shepherd/status",
-        None,
-        CODE_TIMEOUT,
-    );
+    let _ = shepherd(&target, "status", None);
     let message = result
         .get("message")
         .and_then(Value::as_str)

@@ -64,28 +64,8 @@ enum Command {
         /// Bring up every kept, wanted project that has no live bridge (as at start-up).
         #[arg(long, conflicts_with_all = ["project", "trust", "mode", "spawn_mode", "permission_mode", "name", "session", "wait"])]
         all_kept: bool,
-        /// Mark the project's directory trusted in Claude's config first.
-        #[arg(long)]
-        trust: bool,
-        /// `standard` (a multi-session server) or `pty` (an interactive session).
-        #[arg(long, value_name = "MODE")]
-        mode: Option<String>,
-        /// `same-dir`, `worktree` or `session`.
-        #[arg(long, value_name = "M")]
-        spawn_mode: Option<String>,
-        /// A permission mode, or `inherit` for none.
-        #[arg(long, value_name = "M")]
-        permission_mode: Option<String>,
-        /// The bridge's name (default: the project's).
-        #[arg(long, value_name = "N")]
-        name: Option<String>,
-        /// pty: fork this past conversation.
-        #[arg(long, value_name = "UUID")]
-        session: Option<String>,
-        /// Wait for `running` or a terminal status (at most claude.startup_grace_seconds),
-        /// then print the link.
-        #[arg(long)]
-        wait: bool,
+        #[command(flatten)]
+        choices: commands::StartChoices,
         /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
@@ -122,15 +102,8 @@ enum Command {
     Resume {
         /// An instance id, a project name, or a unique id prefix.
         instance: String,
-        /// Start a new conversation instead of continuing.
-        #[arg(long)]
-        fresh: bool,
-        /// Mark the project's directory trusted first.
-        #[arg(long)]
-        trust: bool,
-        /// Wait for `running` or a terminal status, then print the link.
-        #[arg(long)]
-        wait: bool,
+        #[command(flatten)]
+        choices: instance_verbs::ResumeChoices,
         /// Print the API's JSON instead of the summary line.
         #[arg(long)]
         json: bool,
@@ -364,38 +337,18 @@ fn main() -> ExitCode {
         Command::Start {
             all_kept: false,
             project,
-            trust,
-            mode,
-            spawn_mode,
-            permission_mode,
-            name,
-            session,
-            wait,
+            choices,
             json,
         } => {
-            let choices = commands::StartChoices {
-                trust,
-                mode,
-                spawn_mode,
-                permission_mode,
-                name,
-                session,
-                wait,
-            };
             let project = project.unwrap_or_default();
             commands::start(cli.config.as_deref(), &project, &choices, json)
         }
         Command::Projects { json } => commands::projects(cli.config.as_deref(), json),
         Command::Resume {
             instance,
-            fresh,
-            trust,
-            wait,
+            choices,
             json,
-        } => {
-            let choices = instance_verbs::ResumeChoices { fresh, trust, wait };
-            instance_verbs::resume(cli.config.as_deref(), &instance, choices, json)
-        }
+        } => instance_verbs::resume(cli.config.as_deref(), &instance, choices, json),
         Command::Forget { instance, json } => {
             instance_verbs::forget(cli.config.as_deref(), &instance, json)
         }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clauster_wire::WorkingSession;
 
 use crate::commands::table;
-use crate::commands::{CALL_TIMEOUT, id8, malformed, print_json, request, success_json, target};
+use crate::commands::{id8, list, target};
 
 pub fn sessions(config_path: Option<&Path>, json: bool) -> ExitCode {
     let target = match target(config_path) {
@@ -22,24 +22,7 @@ pub fn sessions(config_path: Option<&Path>, json: bool) -> ExitCode {
     } else {
         "/api/sessions/all"
     };
-    let answer = match request(&target, "GET", path, None, CALL_TIMEOUT) {
-        Ok(answer) => answer,
-        Err(code) => return code,
-    };
-    let Some(value) = success_json(&answer) else {
-        return ExitCode::FAILURE;
-    };
-    let Ok(sessions) = serde_json::from_value::<Vec<WorkingSession>>(value.clone()) else {
-        return malformed();
-    };
-    if json {
-        print_json(&value);
-    } else if sessions.is_empty() {
-        eprintln!("No sessions.");
-    } else {
-        print!("{}", render(&sessions));
-    }
-    ExitCode::SUCCESS
+    list(&target, path, json, "No sessions.", render)
 }
 
 /// `SESSION  KIND  STATE  PID  CWD  ATTRIBUTION`; an empty kind or state shows as `-`.

@@ -63,6 +63,22 @@ pub enum ClaudeFileError {
     },
 }
 
+impl ClaudeFileError {
+    /// The HTTP status of the failure: 409 when nothing was written because of the file's
+    /// content or a newer version, 503 when it stayed locked, 500 for I/O.
+    #[must_use]
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            Self::Unparseable { .. } | Self::Refused { .. } | Self::Stale { .. } => {
+                StatusCode::CONFLICT
+            }
+            Self::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 /// Trusts each project path (bridges.md §12.3) in `G`, in one transaction.
 pub fn trust_paths(
     state_dir: &Path,

@@ -2,7 +2,6 @@
 //! with hyper's client over a [`tokio::net::UnixStream`], the body read to the end. The CLI
 //! speaks to a running server through it, and so do the end-to-end tests.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,18 +136,12 @@ async fn exchange(
     })
 }
 
-/// Percent-encodes one path segment (an instance reference) for the request line.
+/// Percent-encodes all but RFC 3986's unreserved characters: one path segment (an instance
+/// reference) for the request line, or a query value (the transcript pages' search). The MCP
+/// tools' encoding, so every client of the API writes a reference alike.
 #[must_use]
 pub fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    clauster_mcp::api::segment(segment)
 }
 
 #[cfg(test)]

@@ -247,10 +247,11 @@ async fn stream_events(
                     return;
                 }
             }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => {}
-            },
+            incoming = socket.recv() => {
+                if crate::http::ws::client_left(incoming.as_ref()) {
+                    return;
+                }
+            }
             reason = &mut session_end => {
                 let close = axum::extract::ws::CloseFrame { code: 1008, reason: reason.into() };
                 let _ = socket.send(Message::Close(Some(close))).await;

@@ -47,10 +47,13 @@ mod readiness;
 pub mod reaper;
 mod routes;
 mod sessions_routes;
+mod socket_handshake;
 mod state;
 mod state_files;
 mod status_routes;
 mod store;
+#[cfg(test)]
+mod test_fixtures;
 mod time;
 pub mod tls;
 mod transcript;

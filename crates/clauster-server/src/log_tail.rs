@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::Response;
 use clauster_core::sanitize::sanitize_for_stream;
 use clauster_wire::{Frame, Instance};
@@ -20,7 +19,8 @@ use tokio::time::Instant;
 
 use crate::auth::SocketSession;
 use crate::engine::EngineError;
-use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, close};
+use crate::http::ws::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, KeepAlive, close};
+use crate::socket_handshake::Handshake;
 use crate::state::AppState;
 
 /// The initial window: the last 64 KiB, from the next line start (bridges.md §14.2).
@@ -31,17 +31,10 @@ const CHUNK: usize = 256 * 1024;
 const POLL: Duration = Duration::from_millis(500);
 /// How long the tail keeps draining after the instance reached a terminal status.
 const DRAIN: Duration = Duration::from_secs(2);
-/// The keep-alive ping period; a client that leaves two pings unanswered is dropped.
-const PING: Duration = Duration::from_secs(20);
 
 /// `GET /ws/bridge-log/{instance_id}`.
-pub async fn stream(
-    State(state): State<AppState>,
-    UrlPath(reference): UrlPath<String>,
-    session: SocketSession,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
+pub async fn stream(handshake: Handshake) -> Response {
+    handshake.serve(run)
 }
 
 async fn run(state: AppState, reference: String, mut socket: WebSocket, session: SocketSession) {
@@ -62,8 +55,7 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
 
     let id = instance.instance_id.clone();
     let mut drain_until = is_terminal(&instance).then(Instant::now);
-    let mut ping = tokio::time::interval_at(Instant::now() + PING, PING);
-    let mut unanswered = 0_u32;
+    let mut keep_alive = KeepAlive::start();
     loop {
         let Some(back) = pump(tail, &mut socket).await else {
             return;
@@ -78,12 +70,8 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
             () = wake.notified() => {}
             () = tokio::time::sleep(POLL) => {}
             () = tokio::time::sleep_until(drain_deadline), if drain_until.is_some() => {}
-            _ = ping.tick() => {
-                if unanswered >= 2 {
-                    return;
-                }
-                unanswered += 1;
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+            () = keep_alive.due() => {
+                if !keep_alive.ping(&mut socket).await {
                     return;
                 }
             }
@@ -112,12 +100,11 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                 close(&mut socket, CLOSE_POLICY, reason).await;
                 return;
             }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(Message::Pong(_))) => unanswered = 0,
-                // Client text is ignored.
-                Some(Ok(_)) => {}
-            },
+            incoming = socket.recv() => {
+                if !keep_alive.heard(incoming.as_ref()) {
+                    return;
+                }
+            }
         }
     }
 }
@@ -399,6 +386,15 @@ mod tests {
         file.write_all(bytes).unwrap();
     }
 
+    /// A bridge log holding `content` in a fresh directory, and a tail opened on it.
+    fn tail_of(content: &[u8], strip_ansi: bool) -> (tempfile::TempDir, PathBuf, Tail) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alpha-1764083000000-1.log");
+        append(&path, content);
+        let tail = Tail::open(path.clone(), strip_ansi).unwrap();
+        (dir, path, tail)
+    }
+
     fn read_all(tail: &mut Tail) -> Vec<String> {
         let mut all = Vec::new();
         loop {
@@ -412,14 +408,11 @@ mod tests {
 
     #[test]
     fn tail_sends_the_window_then_follows_and_restarts_after_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alpha-1764083000000-1.log");
         let mut big = Vec::new();
         for n in 0..5000 {
             big.extend_from_slice(format!("line {n:05} ..........\n").as_bytes());
         }
-        append(&path, &big);
-        let mut tail = Tail::open(path.clone(), true).unwrap();
+        let (_dir, path, mut tail) = tail_of(&big, true);
         let window = read_all(&mut tail);
         let window_bytes: usize = window.iter().map(|l| l.len() + 1).sum();
         assert!(window_bytes <= usize::try_from(WINDOW).unwrap());
@@ -448,10 +441,7 @@ mod tests {
 
     #[test]
     fn tail_of_a_replaced_file_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alpha-1764083000000-1.log");
-        append(&path, b"one\n");
-        let mut tail = Tail::open(path.clone(), false).unwrap();
+        let (dir, path, mut tail) = tail_of(b"one\n", false);
         assert_eq!(read_all(&mut tail), ["one"]);
         // Replaced by rename while the old file is still open: a different inode.
         let next = dir.path().join("next");
@@ -462,10 +452,7 @@ mod tests {
 
     #[test]
     fn strip_ansi_off_keeps_colour_of_clean_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alpha-1764083000000-1.log");
-        append(&path, b"\x1b[33mwarn\x1b[0m\n");
-        let mut tail = Tail::open(path.clone(), false).unwrap();
+        let (_dir, path, mut tail) = tail_of(b"\x1b[33mwarn\x1b[0m\n", false);
         assert_eq!(read_all(&mut tail), ["\x1b[33mwarn\x1b[0m"]);
         let mut tail = Tail::open(path, true).unwrap();
         assert_eq!(read_all(&mut tail), ["warn"]);

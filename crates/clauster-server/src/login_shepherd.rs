@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use clauster_core::login_flow::{self, Outcome};
 use clauster_pty::signin::{self, Progress, Running};
@@ -71,6 +72,13 @@ struct Flow {
     token: Option<String>,
 }
 
+impl Flow {
+    /// `started N s ago`, for the 409 of a request that needs no open flow.
+    fn started_ago(&self) -> String {
+        format!("started {} s ago", self.started.elapsed().as_secs())
+    }
+}
+
 impl Drop for Flow {
     fn drop(&mut self) {
         if self.ended.is_none() {
@@ -89,16 +97,22 @@ fn disabled() -> ApiError {
     ApiError::not_found("login shepherd is disabled")
 }
 
-/// `login_shepherd.enabled`, or the control socket (`clauster login`, cli.md §3: the CLI's
-/// sign-in needs no dashboard switch, like the CLI reaper).
-fn gate(
-    state: &AppState,
-    socket: Option<&axum::Extension<ViaControlSocket>>,
-) -> Result<(), ApiError> {
-    if state.config().login_shepherd.enabled || socket.is_some() {
-        Ok(())
-    } else {
-        Err(disabled())
+/// The extractor of every shepherd route, its gate: the state of a request let in by
+/// `login_shepherd.enabled` or by coming over the control socket (`clauster login`, cli.md §3:
+/// the CLI's sign-in needs no dashboard switch, like the CLI reaper); else the 404 of a
+/// disabled feature, before the body is read.
+pub struct Admitted(AppState);
+
+impl FromRequestParts<AppState> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let via_socket = parts.extensions.get::<ViaControlSocket>().is_some();
+        if state.config().login_shepherd.enabled || via_socket {
+            Ok(Self(state.clone()))
+        } else {
+            Err(disabled())
+        }
     }
 }
 
@@ -242,12 +256,10 @@ async fn wait_for_link(
 
 /// `POST /api/login-shepherd/start {"mode", "method"?, "email"?}`.
 pub async fn start(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
+    Admitted(state): Admitted,
     elevated: Result<Elevated, ApiError>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
     let StartRequest {
         mode,
         method,
@@ -260,10 +272,7 @@ pub async fn start(
             if open.ended.is_none() {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    format!(
-                        "a sign-in is already in progress (started {} s ago)",
-                        open.started.elapsed().as_secs()
-                    ),
+                    format!("a sign-in is already in progress ({})", open.started_ago()),
                 ));
             }
             *flow = None;
@@ -489,11 +498,9 @@ fn result_body(ended: Option<&(Outcome, Option<String>)>) -> Value {
 
 /// `POST /api/login-shepherd/code {"code"}`.
 pub async fn code(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
+    Admitted(state): Admitted,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
     let fields = JsonObject::parse(&body)?;
     let code = fields
         .string("code")?
@@ -565,11 +572,7 @@ pub async fn code(
 
 /// `POST /api/login-shepherd/status`: `pending` while running; the result once ended (which
 /// retires the flow); 409 without a flow.
-pub async fn status(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
-) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
+pub async fn status(Admitted(state): Admitted) -> Result<Response, ApiError> {
     let mut flow = state.shepherd().lock();
     let Some(f) = flow.as_mut() else {
         return Err(ApiError::new(
@@ -585,11 +588,7 @@ pub async fn status(
 }
 
 /// `GET /api/login-shepherd/state`: whether a flow is open, and its link.
-pub async fn flow_state(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
-) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
+pub async fn flow_state(Admitted(state): Admitted) -> Result<Response, ApiError> {
     let flow = state.shepherd().lock();
     let body = match flow.as_ref() {
         None => json!({"active": false}),
@@ -606,11 +605,7 @@ pub async fn flow_state(
 }
 
 /// `POST /api/login-shepherd/cancel`: kills the flow's process group; always 200.
-pub async fn cancel(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
-) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
+pub async fn cancel(Admitted(state): Admitted) -> Result<Response, ApiError> {
     let taken = state.shepherd().lock().take();
     let cancelled = taken.as_ref().is_some_and(|f| f.ended.is_none());
     if let Some(mut f) = taken {
@@ -628,11 +623,9 @@ pub async fn cancel(
 /// typed confirmation (a 422 without it), never while a sign-in runs (409); then the readiness
 /// is checked again, so every pill turns red.
 pub async fn logout(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
+    Admitted(state): Admitted,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
     let fields = JsonObject::parse(&body)?;
     if fields.string("confirm")?.as_deref().map(str::trim) != Some(LOGOUT_CONFIRM) {
         return Err(ApiError::invalid(
@@ -649,8 +642,8 @@ pub async fn logout(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "a sign-in is in progress (started {} s ago); cancel it first",
-                open.started.elapsed().as_secs()
+                "a sign-in is in progress ({}); cancel it first",
+                open.started_ago()
             ),
         ));
     }
@@ -687,11 +680,7 @@ pub async fn logout(
 
 /// `GET /api/login-shepherd/qr`: the open flow's authorize URL as an SVG QR code, for a phone
 /// to open; 409 without one.
-pub async fn qr(
-    State(state): State<AppState>,
-    socket: Option<axum::Extension<ViaControlSocket>>,
-) -> Result<Response, ApiError> {
-    gate(&state, socket.as_ref())?;
+pub async fn qr(Admitted(state): Admitted) -> Result<Response, ApiError> {
     let url = state
         .shepherd()
         .lock()

@@ -16,24 +16,16 @@ use crate::assets::BUNDLE_VERSION;
 pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
     let root = bootstrap.context.root_path.as_str();
     let running = bootstrap.instances.iter().filter(|i| is_live(i)).count();
-    let title = escape_html(&page_title(
-        bootstrap.context.instance_name.as_deref(),
-        running,
-    ));
+    let title = page_title(bootstrap.context.instance_name.as_deref(), running);
     let data = bootstrap_json(bootstrap);
     let body = render_app(bootstrap.clone());
     let v = BUNDLE_VERSION;
-    let mut html = String::with_capacity(body.len() + data.len() + 1024);
+    let mut html = document_start(root, nonce, &title);
+    html.reserve(body.len() + data.len() + 1024);
     // Writing into a String cannot fail.
     let _ = write!(
         html,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title>\
-         <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
-         <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
-         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
-         <link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
+        "<link rel=\"modulepreload\" href=\"{root}/pkg/clauster.js?v={v}\">\
          <script id=\"{BOOTSTRAP_ELEMENT_ID}\" type=\"application/json\" nonce=\"{nonce}\">{data}</script>\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/boot.js?v={v}\"></script>\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/notify.js?v={v}\"></script>\
@@ -41,6 +33,22 @@ pub fn render(bootstrap: &Bootstrap, nonce: &str) -> String {
          </head><body>{body}</body></html>"
     );
     html
+}
+
+/// The start of a server-rendered page in the dashboard's look, up to its own head elements:
+/// doctype, viewport, `title` (escaped here), the theme script with the response's CSP `nonce`,
+/// the style sheet and the icon. The caller adds the rest of the head and the body.
+pub(crate) fn document_start(root: &str, nonce: &str, title: &str) -> String {
+    let v = BUNDLE_VERSION;
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title>\
+         <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
+         <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
+         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">",
+        title = escape_html(title),
+    )
 }
 
 fn render_app(bootstrap: Bootstrap) -> String {
@@ -60,7 +68,7 @@ fn bootstrap_json(bootstrap: &Bootstrap) -> String {
 mod tests {
     use clauster_wire::{
         Bootstrap, CloneContext, Instance, InstanceDefaults, ListView, MetricsContext, PageContext,
-        Project, TrustState, UsageContext,
+        Project, UsageContext,
     };
 
     use super::{BUNDLE_VERSION, render};
@@ -109,19 +117,7 @@ mod tests {
     }
 
     fn project(name: &str, git: bool, trusted: bool) -> Project {
-        Project {
-            name: name.into(),
-            path: format!("/srv/projects/{name}"),
-            is_git_repo: git,
-            has_claude_md: git,
-            has_claude_dir: false,
-            trust_state: if trusted {
-                TrustState::Trusted
-            } else {
-                TrustState::Untrusted
-            },
-            allow_bypass_permissions: false,
-        }
+        crate::test_fixtures::project(name, &format!("/srv/projects/{name}"), git, trusted)
     }
 
     fn running_instance(project: &str) -> Instance {

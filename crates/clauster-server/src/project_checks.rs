@@ -14,27 +14,30 @@ use serde_json::Value;
 /// reads the project's `.mcp.json`.
 pub fn check_project(project: &Project, global: &Value) -> CheckReport {
     let path = Path::new(&project.path);
-    let trust = if project.trust_state == TrustState::Trusted {
-        Check::new("trust", CheckStatus::Ok, "Claude trusts this directory")
-    } else {
-        Check::new(
-            "trust",
-            CheckStatus::Warn,
-            "not trusted yet: Clauster asks at first launch (or use Trust this directory)",
-        )
-    };
-    let git = if project.is_git_repo {
-        Check::new("git", CheckStatus::Ok, "a git repository")
-    } else {
-        Check::new(
-            "git",
-            CheckStatus::Warn,
-            "not a git repository: the worktree spawn mode is unavailable",
-        )
-    };
+    let trust = ok_or_warn(
+        "trust",
+        project.trust_state == TrustState::Trusted,
+        "Claude trusts this directory",
+        "not trusted yet: Clauster asks at first launch (or use Trust this directory)",
+    );
+    let git = ok_or_warn(
+        "git",
+        project.is_git_repo,
+        "a git repository",
+        "not a git repository: the worktree spawn mode is unavailable",
+    );
     let mut checks = vec![trust, git];
     checks.extend(mcp_approval(path, global));
     CheckReport::from_checks(checks)
+}
+
+/// The check `name`: ok with `ok_detail` when `ok`, else a warning with `warn_detail`.
+fn ok_or_warn(name: &str, ok: bool, ok_detail: &str, warn_detail: &str) -> Check {
+    if ok {
+        Check::new(name, CheckStatus::Ok, ok_detail)
+    } else {
+        Check::new(name, CheckStatus::Warn, warn_detail)
+    }
 }
 
 /// `mcp-approval`: the servers of `.mcp.json` the global file's project entry has not
@@ -133,19 +136,7 @@ mod tests {
     use super::*;
 
     fn project(path: &Path, trusted: bool, git: bool) -> Project {
-        Project {
-            name: "alpha".into(),
-            path: path.to_string_lossy().into_owned(),
-            is_git_repo: git,
-            has_claude_md: false,
-            has_claude_dir: false,
-            trust_state: if trusted {
-                TrustState::Trusted
-            } else {
-                TrustState::Untrusted
-            },
-            allow_bypass_permissions: false,
-        }
+        crate::test_fixtures::project("alpha", &path.to_string_lossy(), git, trusted)
     }
 
     fn statuses(report: &CheckReport) -> Vec<(String, CheckStatus)> {

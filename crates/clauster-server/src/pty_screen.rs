@@ -10,28 +10,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::Response;
 use clauster_core::pty_sidecar::{FrameState, parse_frame};
 use tokio::sync::Notify;
 
 use crate::auth::SocketSession;
-use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, close};
+use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, client_left, close};
 use crate::log_tail::watch;
+use crate::socket_handshake::Handshake;
 use crate::state::AppState;
 
 /// The fallback poll, and the check for a keeper that died without its final frame.
 const POLL: Duration = Duration::from_millis(250);
 const LIVENESS_CHECK: Duration = Duration::from_secs(2);
 
-pub async fn stream(
-    State(state): State<AppState>,
-    Path(reference): Path<String>,
-    session: SocketSession,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade.on_upgrade(move |socket| run(state, reference, socket, session))
+/// `GET /ws/pty-screen/{id}`.
+pub async fn stream(handshake: Handshake) -> Response {
+    handshake.serve(run)
 }
 
 async fn run(state: AppState, reference: String, mut socket: WebSocket, session: SocketSession) {
@@ -107,7 +103,7 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                 return;
             }
             message = socket.recv() => {
-                if matches!(message, None | Some(Err(_) | Ok(Message::Close(_)))) {
+                if client_left(message.as_ref()) {
                     return;
                 }
             }

@@ -463,12 +463,7 @@ mod tests {
 
     #[test]
     fn prepare_without_a_tls_section_is_plain_and_off_without_files_is_refused() {
-        let mut config = clauster_core::config::load(&clauster_core::config::ConfigInput {
-            text: Some("projects_root: /srv/p\nstate_dir: /srv/s\n".into()),
-            ..Default::default()
-        })
-        .expect("config")
-        .config;
+        let mut config = crate::test_fixtures::config("");
         assert!(super::prepare(&config).unwrap().is_none());
         config.tls = Some(clauster_core::config::TlsSettings {
             provision: clauster_core::config::TlsProvision::Off,

@@ -10,20 +10,9 @@ pub use crate::env::Env;
 /// Claude's global config file `G` (bridges.md §12.1): `~/.claude.json` when claude gets no
 /// `CLAUDE_CONFIG_DIR` at all, otherwise `<D>/.claude.json`.
 pub fn global_config_file(config: &Config, env: &dyn Env) -> PathBuf {
-    let home = env
-        .var("HOME")
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let config_dir = config
-        .claude
-        .env
-        .get("CLAUDE_CONFIG_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| config.claude.config_dir.clone())
-        .or_else(|| env.var("CLAUDE_CONFIG_DIR").map(PathBuf::from));
-    match config_dir {
+    match claude_config_dir(config, env) {
         Some(dir) => dir.join(".claude.json"),
-        None => home.join(".claude.json"),
+        None => home(env).join(".claude.json"),
     }
 }
 
@@ -31,9 +20,14 @@ pub fn global_config_file(config: &Config, env: &dyn Env) -> PathBuf {
 /// `D` is the bridges' `CLAUDE_CONFIG_DIR` (from `claude.env`, `claude.config_dir` or the
 /// server's environment), else `~/.claude`.
 pub fn settings_file(config: &Config, env: &dyn Env) -> PathBuf {
-    let home = env
-        .var("HOME")
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    claude_config_dir(config, env)
+        .unwrap_or_else(|| home(env).join(".claude"))
+        .join("settings.json")
+}
+
+/// The bridges' `CLAUDE_CONFIG_DIR`: from `claude.env` (when not empty), `claude.config_dir`
+/// or the server's environment, in that order; `None` when none sets it.
+fn claude_config_dir(config: &Config, env: &dyn Env) -> Option<PathBuf> {
     config
         .claude
         .env
@@ -42,8 +36,12 @@ pub fn settings_file(config: &Config, env: &dyn Env) -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| config.claude.config_dir.clone())
         .or_else(|| env.var("CLAUDE_CONFIG_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| home.join(".claude"))
-        .join("settings.json")
+}
+
+/// `$HOME`, or `/` when it is unset.
+fn home(env: &dyn Env) -> PathBuf {
+    env.var("HOME")
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// The paths Claude Code trusts, read from `G`. A file that is missing, unreadable or not a

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clauster_core::claude_json::TrustedPaths;
 use clauster_core::names::{ProjectName, echo};
@@ -128,16 +127,10 @@ fn unknown_project(name: &str) -> ApiError {
     ApiError::not_found(format!("project '{}' not found", echo(name)))
 }
 
-/// 409 when the file cannot be parsed or its content refused (nothing was written), 500 for
-/// I/O.
+/// The failure's own status (409 when nothing was written because of the file's content, 500
+/// for I/O).
 fn claude_file_error(err: &ClaudeFileError) -> ApiError {
-    let status = match err {
-        ClaudeFileError::Unparseable { .. }
-        | ClaudeFileError::Refused { .. }
-        | ClaudeFileError::Stale { .. } => StatusCode::CONFLICT,
-        ClaudeFileError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        ClaudeFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = err.status();
     // 1.3.2's prefix, which scripts match (issue 18).
     ApiError::new(status, format!("could not update trust state: {err}"))
 }
@@ -146,6 +139,7 @@ fn claude_file_error(err: &ClaudeFileError) -> ApiError {
 mod tests {
     use super::*;
 
+    use axum::http::StatusCode;
     use serde_json::Value;
 
     struct Fixture {

@@ -173,31 +173,37 @@ impl Auth {
 
     /// The `Set-Cookie` value of a fresh session.
     fn session_cookie(&self, secure: bool) -> String {
-        let value = self
-            .inner
-            .signer
-            .issue(self.inner.epoch.current(), unix_now());
-        format!(
-            "{}={value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={}{}",
-            self.inner.cookie_name,
-            self.cookie_path(),
+        self.fresh_cookie(
+            &self.inner.signer,
+            &self.inner.cookie_name,
             self.config().auth.session_max_age_seconds,
-            if secure { "; Secure" } else { "" }
+            secure,
         )
     }
 
     /// The `Set-Cookie` value of a fresh step-up (security.md §3.2): ten minutes, bound to
     /// the current epoch so a logout ends it too.
     fn elevation_cookie(&self, secure: bool) -> String {
-        let value = self
-            .inner
-            .elevation_signer
-            .issue(self.inner.epoch.current(), unix_now());
-        format!(
-            "{}={value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={}{}",
-            self.inner.elevation_cookie_name,
-            self.cookie_path(),
+        self.fresh_cookie(
+            &self.inner.elevation_signer,
+            &self.inner.elevation_cookie_name,
             elevation::ELEVATION_MAX_AGE_SECONDS,
+            secure,
+        )
+    }
+
+    /// The `Set-Cookie` value of a value `signer` issues now, in the current epoch.
+    fn fresh_cookie(
+        &self,
+        signer: &session::Signer,
+        name: &str,
+        max_age: u64,
+        secure: bool,
+    ) -> String {
+        let value = signer.issue(self.inner.epoch.current(), unix_now());
+        format!(
+            "{name}={value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={max_age}{}",
+            self.cookie_path(),
             if secure { "; Secure" } else { "" }
         )
     }
@@ -797,12 +803,7 @@ mod tests {
             ),
         ];
         for (yaml, warned) in cases {
-            let config = clauster_core::config::load(&clauster_core::config::ConfigInput {
-                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{yaml}")),
-                ..Default::default()
-            })
-            .unwrap_or_else(|err| panic!("{yaml}: {err}"))
-            .config;
+            let config = crate::test_fixtures::config(&yaml);
             let warnings = super::startup_warnings(&config);
             assert_eq!(
                 warnings.iter().any(|w| w == CLEAR),
@@ -814,14 +815,7 @@ mod tests {
 
     #[test]
     fn a_configured_hash_is_never_called_missing() {
-        let load = |auth: &str| {
-            clauster_core::config::load(&clauster_core::config::ConfigInput {
-                text: Some(format!("projects_root: /srv/p\nstate_dir: /srv/s\n{auth}")),
-                ..Default::default()
-            })
-            .unwrap_or_else(|err| panic!("{auth}: {err}"))
-            .config
-        };
+        let load = crate::test_fixtures::config;
         let hash = "'$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA'";
         let not_required = super::startup_warnings(&load(&format!(
             "auth:\n  enabled: true\n  password_hash: {hash}\n"

@@ -167,12 +167,7 @@ mod tests {
 
     #[test]
     fn the_git_environment_is_locked_down_and_pins_ssh() {
-        let mut config = clauster_core::config::load(&clauster_core::config::ConfigInput {
-            text: Some("projects_root: /srv/p\nstate_dir: /srv/s\n".into()),
-            ..Default::default()
-        })
-        .expect("config")
-        .config;
+        let mut config = crate::test_fixtures::config("");
         config
             .claude
             .env

@@ -6,7 +6,7 @@ mod jobs;
 mod run;
 
 use axum::Json;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocket;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,8 +21,9 @@ pub use run::sweep_leftovers;
 use crate::auth::SocketSession;
 use crate::error::ApiError;
 use crate::http::JsonObject;
-use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, close, send_json};
+use crate::http::ws::{CLOSE_NORMAL, CLOSE_POLICY, KeepAlive, close, send_json};
 use crate::projects::{exists_error, validate_new_name};
+use crate::socket_handshake::Handshake;
 use crate::state::AppState;
 use axum::Router;
 use axum::routing::{get, post};
@@ -42,10 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/projects/clone/{job_id}/cancel", post(cancel))
         .route("/ws/clone-progress/{job_id}", get(progress_socket))
 }
-
-/// The keep-alive ping period; a client that leaves two pings unanswered is dropped
-/// (http-api.md §8).
-const PING: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// `POST /api/projects/clone`.
 pub async fn start(
@@ -152,13 +149,8 @@ pub async fn active(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /ws/clone-progress/{job_id}`.
-pub async fn progress_socket(
-    State(state): State<AppState>,
-    Path(job_id): Path<String>,
-    session: SocketSession,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade.on_upgrade(move |socket| stream_progress(state, job_id, socket, session))
+pub async fn progress_socket(handshake: Handshake) -> Response {
+    handshake.serve(stream_progress)
 }
 
 async fn stream_progress(
@@ -190,16 +182,11 @@ async fn stream_progress(
     if !send_json(&mut socket, &first).await {
         return;
     }
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING, PING);
-    let mut unanswered = 0_u32;
+    let mut keep_alive = KeepAlive::start();
     loop {
         tokio::select! {
-            _ = ping.tick() => {
-                if unanswered >= 2 {
-                    return;
-                }
-                unanswered += 1;
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+            () = keep_alive.due() => {
+                if !keep_alive.ping(&mut socket).await {
                     return;
                 }
             }
@@ -225,12 +212,11 @@ async fn stream_progress(
             reason = &mut session_end => {
                 return close(&mut socket, CLOSE_POLICY, reason).await;
             }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(Message::Pong(_))) => unanswered = 0,
-                // Client text is ignored.
-                Some(Ok(_)) => {}
-            },
+            incoming = socket.recv() => {
+                if !keep_alive.heard(incoming.as_ref()) {
+                    return;
+                }
+            }
         }
     }
 }

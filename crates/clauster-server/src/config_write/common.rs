@@ -629,14 +629,7 @@ pub fn edit_error(err: EditError) -> ApiError {
 }
 
 pub fn file_error(err: &ClaudeFileError) -> ApiError {
-    let status = match err {
-        ClaudeFileError::Unparseable { .. }
-        | ClaudeFileError::Refused { .. }
-        | ClaudeFileError::Stale { .. } => StatusCode::CONFLICT,
-        ClaudeFileError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        ClaudeFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    ApiError::new(status, err.to_string())
+    ApiError::new(err.status(), err.to_string())
 }
 
 /// One line in `<state_dir>/config_audit.log`: who changed what where — key and server

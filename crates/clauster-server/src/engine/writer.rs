@@ -154,13 +154,7 @@ impl StoreWriter {
 
     /// Every stored project policy (start-up).
     pub(super) async fn load_policies(&self) -> Result<Vec<PolicyRow>, String> {
-        let (done, answer) = oneshot::channel();
-        let _ = self.jobs.send(Job::LoadPolicies(done));
-        match answer.await {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err("the store writer has stopped".into()),
-        }
+        self.read(Job::LoadPolicies).await
     }
 
     /// Publishes `frame` once every write queued before it is done.
@@ -177,8 +171,16 @@ impl StoreWriter {
 
     /// Every stored row (rediscovery).
     pub(super) async fn load(&self) -> Result<Vec<InstanceRow>, String> {
+        self.read(Job::Load).await
+    }
+
+    /// Queues the read `job` makes of its answer channel and waits for what it read.
+    async fn read<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, String> {
         let (done, answer) = oneshot::channel();
-        let _ = self.jobs.send(Job::Load(done));
+        let _ = self.jobs.send(job(done));
         match answer.await {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(err)) => Err(err.to_string()),

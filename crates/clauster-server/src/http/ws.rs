@@ -1,6 +1,10 @@
-//! What the WebSocket handlers share: close codes, a close with its reason, a JSON frame.
+//! What the WebSocket handlers share: close codes, a close with its reason, a JSON frame, and
+//! the ping keep-alive.
+
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::time::{Instant, Interval};
 
 /// The stream ended as it should (the bridge ended, the clone finished).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
@@ -24,6 +28,57 @@ pub(crate) async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, frame
         return false;
     };
     socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+/// The keep-alive period; a client that leaves two pings unanswered is dropped
+/// (http-api.md §8).
+const PING: Duration = Duration::from_secs(20);
+
+/// The ping keep-alive of a stream: a ping every 20 s, the first 20 s after the start; a
+/// client that leaves two pings unanswered is dropped.
+pub(crate) struct KeepAlive {
+    ping: Interval,
+    unanswered: u32,
+}
+
+impl KeepAlive {
+    pub(crate) fn start() -> Self {
+        Self {
+            ping: tokio::time::interval_at(Instant::now() + PING, PING),
+            unanswered: 0,
+        }
+    }
+
+    /// Completes when the next ping is due.
+    pub(crate) async fn due(&mut self) {
+        self.ping.tick().await;
+    }
+
+    /// Sends the ping that is due; false when the client left two unanswered or is gone.
+    pub(crate) async fn ping(&mut self, socket: &mut WebSocket) -> bool {
+        if self.unanswered >= 2 {
+            return false;
+        }
+        self.unanswered += 1;
+        socket.send(Message::Ping(Vec::new().into())).await.is_ok()
+    }
+
+    /// Takes what the client sent: false when it closed or the connection failed; a pong
+    /// answers the pings; client text is ignored.
+    pub(crate) fn heard(&mut self, incoming: Option<&Result<Message, axum::Error>>) -> bool {
+        if client_left(incoming) {
+            return false;
+        }
+        if matches!(incoming, Some(Ok(Message::Pong(_)))) {
+            self.unanswered = 0;
+        }
+        true
+    }
+}
+
+/// Whether what a socket received says the client is gone: a close frame, an error or the end.
+pub(crate) fn client_left(incoming: Option<&Result<Message, axum::Error>>) -> bool {
+    matches!(incoming, None | Some(Err(_) | Ok(Message::Close(_))))
 }
 
 /// A close reason has at most 123 bytes; never split a character.

@@ -341,13 +341,7 @@ impl Store {
             "SELECT {} FROM instances ORDER BY created_at, instance_id",
             INSTANCE_COLUMNS.join(", ")
         );
-        let read = || {
-            self.conn
-                .prepare_cached(&sql)?
-                .query_map([], instance_from_row)?
-                .collect::<Result<_, _>>()
-        };
-        read().map_err(self.query_error("read the instances"))
+        self.select_all(&sql, instance_from_row, "read the instances")
     }
 
     /// Inserts or replaces the row with `row.instance_id`. `updated_at` is set to now;
@@ -366,22 +360,18 @@ impl Store {
 
     /// Every project's stored policy, by name.
     pub fn load_policies(&self) -> Result<Vec<PolicyRow>, StoreError> {
-        let read = || {
-            self.conn
-                .prepare_cached(
-                    "SELECT project, restart, keep_running, wanted FROM project_policies ORDER BY project",
-                )?
-                .query_map([], |row| {
-                    Ok(PolicyRow {
-                        project: row.get(0)?,
-                        restart: row.get(1)?,
-                        keep_running: row.get::<_, Option<i64>>(2)?.map(|v| v != 0),
-                        wanted: row.get::<_, i64>(3)? != 0,
-                    })
-                })?
-                .collect::<Result<_, _>>()
-        };
-        read().map_err(self.query_error("read the project policies"))
+        self.select_all(
+            "SELECT project, restart, keep_running, wanted FROM project_policies ORDER BY project",
+            |row| {
+                Ok(PolicyRow {
+                    project: row.get(0)?,
+                    restart: row.get(1)?,
+                    keep_running: row.get::<_, Option<i64>>(2)?.map(|v| v != 0),
+                    wanted: row.get::<_, i64>(3)? != 0,
+                })
+            },
+            "read the project policies",
+        )
     }
 
     /// Inserts or replaces a project's policy.
@@ -500,6 +490,22 @@ impl Store {
         self.conn.prepare_cached(&sql)?.execute(&values[..])
     }
 
+    /// Every row `sql` selects, each made by `from_row`; `action` names the read in the error.
+    fn select_all<T>(
+        &self,
+        sql: &str,
+        from_row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        action: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let read = || {
+            self.conn
+                .prepare_cached(sql)?
+                .query_map([], from_row)?
+                .collect::<Result<_, _>>()
+        };
+        read().map_err(self.query_error(action))
+    }
+
     fn query_error(&self, action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
         let path = self.path.clone();
         move |source| StoreError::Query {
@@ -564,19 +570,9 @@ fn migrate(
         source,
     };
     let target = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
-    let from: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(open_error)?;
-    if from > target {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: from,
-            supported: target,
-        });
-    }
-    if from == target {
+    let Some(from) = version_behind(conn, path, target, open_error)? else {
         return Ok(());
-    }
+    };
     // Version 0 is a store that never had a schema: nothing in it is worth a copy.
     if backup && from > 0 {
         let copy = back_up(conn, path, state_dir, from, target, lines)?;
@@ -596,19 +592,9 @@ fn migrate(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(migrate_error)?;
     // Read again under the write lock: another process may have migrated meanwhile.
-    let current: i64 = transaction
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(migrate_error)?;
-    if current > target {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: current,
-            supported: target,
-        });
-    }
-    if current == target {
+    let Some(current) = version_behind(&transaction, path, target, migrate_error)? else {
         return Ok(());
-    }
+    };
     let start = usize::try_from(current).unwrap_or(usize::MAX);
     for step in migrations.iter().skip(start) {
         transaction.execute_batch(step).map_err(migrate_error)?;
@@ -617,6 +603,27 @@ fn migrate(
         .pragma_update(None, "user_version", target)
         .map_err(migrate_error)?;
     transaction.commit().map_err(migrate_error)
+}
+
+/// The store's schema version when it is behind `target`, `None` when it is at `target`;
+/// [`StoreError::TooNew`] when a newer build wrote it. `read_error` wraps a failed read.
+fn version_behind(
+    conn: &Connection,
+    path: &Path,
+    target: i64,
+    read_error: impl FnOnce(rusqlite::Error) -> StoreError,
+) -> Result<Option<i64>, StoreError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(read_error)?;
+    if found > target {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            supported: target,
+        });
+    }
+    Ok((found < target).then_some(found))
 }
 
 /// Copies the store to `backups/pre-v<from>-v<to>-<stamp>.sqlite3` (mode 0600) with

@@ -44,13 +44,7 @@ impl Store {
     /// Every subscription, oldest first.
     pub fn list_push_subscriptions(&self) -> Result<Vec<PushSubscription>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM push_subscriptions ORDER BY created_at, id");
-        let read = || {
-            self.conn
-                .prepare_cached(&sql)?
-                .query_map([], from_row)?
-                .collect::<Result<_, _>>()
-        };
-        read().map_err(self.query_error("list the push subscriptions"))
+        self.select_all(&sql, from_row, "list the push subscriptions")
     }
 
     /// Saves `subscription`. A row with the same endpoint (the browser subscribed again) or
@@ -146,22 +140,19 @@ mod tests {
     fn a_device_keeps_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(dir.path(), false).unwrap();
-        let (first, saved) = store
-            .save_push_subscription(&subscription("a", "https://push.example/1"))
-            .unwrap();
+        let save = |id, endpoint| {
+            store
+                .save_push_subscription(&subscription(id, endpoint))
+                .unwrap()
+        };
+        let (first, saved) = save("a", "https://push.example/1");
         assert_eq!((first.id.as_str(), saved), ("a", Saved::Added));
-        let (again, saved) = store
-            .save_push_subscription(&subscription("b", "https://push.example/1"))
-            .unwrap();
+        let (again, saved) = save("b", "https://push.example/1");
         assert_eq!((again.id.as_str(), saved), ("a", Saved::Replaced));
         assert_eq!(again.created_at, first.created_at);
-        let (moved, saved) = store
-            .save_push_subscription(&subscription("a", "https://push.example/2"))
-            .unwrap();
+        let (moved, saved) = save("a", "https://push.example/2");
         assert_eq!((moved.id.as_str(), saved), ("a", Saved::Replaced));
-        let (other, _) = store
-            .save_push_subscription(&subscription("c", "https://push.example/3"))
-            .unwrap();
+        let (other, _) = save("c", "https://push.example/3");
         let listed = store.list_push_subscriptions().unwrap();
         let endpoints: Vec<&str> = listed.iter().map(|s| s.endpoint.as_str()).collect();
         assert_eq!(

@@ -64,22 +64,17 @@ impl Store {
 
     /// Every token, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT label, created_at, last_used_at FROM api_tokens ORDER BY created_at, label",
-            )
-            .map_err(self.query_error("list the API tokens"))?;
-        statement
-            .query_map([], |row| {
+        self.select_all(
+            "SELECT label, created_at, last_used_at FROM api_tokens ORDER BY created_at, label",
+            |row| {
                 Ok(TokenInfo {
                     label: row.get(0)?,
                     created_at: row.get(1)?,
                     last_used_at: row.get(2)?,
                 })
-            })
-            .and_then(Iterator::collect)
-            .map_err(self.query_error("list the API tokens"))
+            },
+            "list the API tokens",
+        )
     }
 
     /// Replaces a token's hash; its label and creation date stay, `last_used_at` is cleared.

@@ -35,18 +35,15 @@ pub fn routes() -> Router<AppState> {
 fn document(state: &AppState, nonce: &str, title: &str, body: &str) -> String {
     let root = state.root_path();
     let v = BUNDLE_VERSION;
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title>\
-         <script nonce=\"{nonce}\" src=\"{root}/pkg/theme.js?v={v}\"></script>\
-         <link rel=\"stylesheet\" href=\"{root}/pkg/style.css?v={v}\">\
-         <link rel=\"icon\" href=\"{root}/favicon.svg\" type=\"image/svg+xml\">\
-         <link rel=\"stylesheet\" href=\"{root}/pkg/transcript.css?v={v}\">\
+    let mut html = crate::page::document_start(root, nonce, title);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        html,
+        "<link rel=\"stylesheet\" href=\"{root}/pkg/transcript.css?v={v}\">\
          <script type=\"module\" nonce=\"{nonce}\" src=\"{root}/pkg/transcript.js?v={v}\"></script>\
-         </head><body class=\"tx\">{body}</body></html>",
-        title = escape(title),
-    )
+         </head><body class=\"tx\">{body}</body></html>"
+    );
+    html
 }
 
 fn bar(state: &AppState, project: &str, extra: &str) -> String {
@@ -184,13 +181,7 @@ fn href(cursor: u64, q: Option<&str>) -> String {
     let mut out = format!("?cursor={cursor}");
     if let Some(q) = q {
         out.push_str("&q=");
-        for b in q.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                out.push(char::from(b));
-            } else {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
+        out.push_str(&crate::control_client::encode_segment(q));
     }
     out
 }
@@ -345,11 +336,7 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
         notes.push(format!(
             "{} unreadable line{} skipped (line {}{more})",
             problems.unreadable_lines,
-            if problems.unreadable_lines == 1 {
-                ""
-            } else {
-                "s"
-            },
+            plural(problems.unreadable_lines),
             lines.join(", ")
         ));
     }
@@ -357,22 +344,14 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
         notes.push(format!(
             "{} line{} over 16 MiB skipped",
             problems.oversized_lines,
-            if problems.oversized_lines == 1 {
-                ""
-            } else {
-                "s"
-            }
+            plural(problems.oversized_lines)
         ));
     }
     if problems.skipped_records > 0 {
         notes.push(format!(
             "{} other record{} (summaries, snapshots, unknown types) not shown",
             problems.skipped_records,
-            if problems.skipped_records == 1 {
-                ""
-            } else {
-                "s"
-            }
+            plural(problems.skipped_records)
         ));
     }
     if problems.partial_last_line {
@@ -383,6 +362,23 @@ fn problems(body: &mut String, problems: &clauster_wire::TranscriptProblems) {
             body,
             "<p class=\"tx-problems\" data-test=\"problems\">{}</p>",
             escape(&notes.join(" · "))
+        );
+    }
+}
+
+/// The `s` of a count's plural.
+fn plural(count: u64) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_page_link_keeps_the_search_percent_encoded() {
+        assert_eq!(super::href(7, None), "?cursor=7");
+        assert_eq!(
+            super::href(7, Some("a b&c=d/é~")),
+            "?cursor=7&q=a%20b%26c%3Dd%2F%C3%A9~"
         );
     }
 }

@@ -17,18 +17,15 @@ use axum::response::Response;
 use clauster_wire::TranscriptFrame;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::Instant;
 
 use super::routes::{Opened, context, open};
 use super::{Indexed, RenderContext};
 use crate::auth::SocketSession;
-use crate::http::ws::{CLOSE_INTERNAL, CLOSE_POLICY, close};
+use crate::http::ws::{CLOSE_INTERNAL, CLOSE_POLICY, KeepAlive, close};
 use crate::state::AppState;
 
 /// The re-check when no notification arrives.
 const POLL: Duration = Duration::from_secs(1);
-/// The keep-alive ping period; a client that leaves two pings unanswered is dropped.
-const PING: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SocketParams {
@@ -202,8 +199,7 @@ async fn follow(
     prices: Arc<clauster_core::usage::PriceTable>,
     context: Arc<RenderContext>,
 ) {
-    let mut ping = tokio::time::interval_at(Instant::now() + PING, PING);
-    let mut unanswered = 0_u32;
+    let mut keep_alive = KeepAlive::start();
     let mut check = true;
     let mut watching = true;
     loop {
@@ -259,12 +255,8 @@ async fn follow(
                 Err(RecvError::Closed) => watching = false,
             },
             () = tokio::time::sleep(POLL) => check = true,
-            _ = ping.tick() => {
-                if unanswered >= 2 {
-                    return;
-                }
-                unanswered += 1;
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+            () = keep_alive.due() => {
+                if !keep_alive.ping(&mut socket).await {
                     return;
                 }
             }
@@ -272,11 +264,11 @@ async fn follow(
                 close(&mut socket, CLOSE_POLICY, reason).await;
                 return;
             }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(Message::Pong(_))) => unanswered = 0,
-                Some(Ok(_)) => {}
-            },
+            incoming = socket.recv() => {
+                if !keep_alive.heard(incoming.as_ref()) {
+                    return;
+                }
+            }
         }
     }
 }

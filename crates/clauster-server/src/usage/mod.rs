@@ -254,14 +254,7 @@ impl UsageService {
             return Ok((Vec::new(), date));
         }
         self.rollup(project, all, false).await?;
-        let slot = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(project.name.as_str())
-            .cloned();
-        let Some(slot) = slot else {
+        let Some(slot) = self.slot(project.name.as_str()) else {
             return Ok((Vec::new(), date));
         };
         let guard = slot.lock().await;
@@ -271,6 +264,16 @@ impl UsageService {
             .map(|files| files.usage.daily(since, until))
             .unwrap_or_default();
         Ok((days, date))
+    }
+
+    /// The project's slot, once a rollup made one.
+    fn slot(&self, name: &str) -> Option<Arc<tokio::sync::Mutex<Slot>>> {
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     fn cached(&self, name: &str) -> Option<Usage> {
@@ -433,14 +436,7 @@ impl UsageService {
         if !self.inner.enabled || self.rollup(project, all, false).await.is_err() {
             return HashMap::new();
         }
-        let slot = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(project.name.as_str())
-            .cloned();
-        let Some(slot) = slot else {
+        let Some(slot) = self.slot(project.name.as_str()) else {
             return HashMap::new();
         };
         let guard = slot.lock().await;

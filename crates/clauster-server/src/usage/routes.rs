@@ -48,25 +48,25 @@ pub(crate) async fn lookup(
     Ok((name, found.map(|p| (p, Arc::new(all)))))
 }
 
+/// A 503 with `detail` for transcripts that could not be read; the cause goes to the log.
+fn unreadable<E: std::fmt::Display>(detail: &'static str) -> impl FnOnce(E) -> ApiError {
+    move |err| {
+        tracing::warn!("{err}");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+}
+
 pub async fn project_usage(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let (name, found) = lookup(&state, &name).await?;
     let usage = match found {
-        Some((project, all)) => {
-            state
-                .usage()
-                .rollup(&project, &all, false)
-                .await
-                .map_err(|err| {
-                    tracing::warn!("{err}");
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "could not read usage transcripts",
-                    )
-                })?
-        }
+        Some((project, all)) => state
+            .usage()
+            .rollup(&project, &all, false)
+            .await
+            .map_err(unreadable("could not read usage transcripts"))?,
         // An unknown but valid name answers zeros, as the Python version did.
         None => super::zero_usage(name.as_str(), &state.usage().inner.prices),
     };
@@ -115,13 +115,7 @@ pub async fn project_usage_daily(
             .usage()
             .daily(&project, &all, since, until)
             .await
-            .map_err(|err| {
-                tracing::warn!("{err}");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "could not read usage transcripts",
-                )
-            })?,
+            .map_err(unreadable("could not read usage transcripts"))?,
         None => (Vec::new(), state.usage().inner.prices.date().to_owned()),
     };
     let (days, total) = super::days_to_wire(&days);
@@ -164,13 +158,7 @@ pub(crate) async fn session_list(state: &AppState, name: &str) -> Result<Transcr
             })
             .await
             .map_err(|_| ApiError::internal("the transcript list panicked; see the server log"))?
-            .map_err(|err| {
-                tracing::warn!("{err}");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "could not read transcripts",
-                )
-            })?
+            .map_err(unreadable("could not read transcripts"))?
         }
         _ => Vec::new(),
     };

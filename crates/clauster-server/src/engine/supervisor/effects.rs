@@ -101,17 +101,7 @@ impl Supervisor {
 
     /// The strip of §17.3 for the project at `canonical` (never of a live pointer).
     pub(super) fn strip_pointer(&self, canonical: &Path, backup: bool) {
-        let path = self.pointers.file_for(canonical);
-        match pointers::strip_if_not_live(&path, backup) {
-            Ok(StripResult::Cleared) => {
-                tracing::info!("stripped the session of {}", path.display());
-            }
-            Ok(StripResult::Deleted) => {
-                tracing::warn!("deleted {}: it was not a JSON object", path.display());
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!("cannot strip {}: {err}", path.display()),
-        }
+        strip_pointer_file(&self.pointers.file_for(canonical), backup);
     }
 
     pub(super) fn strip_project_pointer(&self, project: &str) {

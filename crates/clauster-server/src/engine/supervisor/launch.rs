@@ -239,23 +239,12 @@ impl Supervisor {
                 );
             }
             Err(detail) => {
-                let failure = status::classify(
-                    FailureCause::LaunchFailed,
-                    &FailureEvidence {
-                        launch_error: Some(&detail),
-                        ..evidence_defaults(&config)
-                    },
-                );
                 live.status = Status::Error;
                 live.phase = Phase::Live { child: false };
-                set_failure(&mut live.row, &failure);
-                live.row.ended_at = Some(rfc3339(now_ms()));
+                fail_launch(&mut live, &detail, &config);
             }
         }
-        live.status.as_token().clone_into(&mut live.row.last_status);
-        self.persist(&live);
-        self.instances.insert(id.clone(), live);
-        self.publish(&id);
+        self.record(&id, live);
         // Markers written before the watcher saw the file are read now.
         self.observe(&id);
         id
@@ -269,7 +258,6 @@ impl Supervisor {
         now: u128,
         detail: &str,
     ) -> String {
-        let config = Arc::clone(&self.config);
         row.launched_at = Some(rfc3339(now));
         row.bridge_id = None;
         row.environment_id = None;
@@ -278,20 +266,18 @@ impl Supervisor {
         let id = row.instance_id.clone();
         self.launches += 1;
         let mut live = Live::new(row, Status::Error, self.launches, false, None);
-        let failure = status::classify(
-            FailureCause::LaunchFailed,
-            &FailureEvidence {
-                launch_error: Some(detail),
-                ..evidence_defaults(&config)
-            },
-        );
-        set_failure(&mut live.row, &failure);
-        live.row.ended_at = Some(rfc3339(now_ms()));
+        fail_launch(&mut live, detail, &self.config);
+        self.record(&id, live);
+        id
+    }
+
+    /// Records a new launch as the instance `id`: its status written into the row, the row
+    /// persisted, the instance published.
+    fn record(&mut self, id: &str, mut live: Live) {
         live.status.as_token().clone_into(&mut live.row.last_status);
         self.persist(&live);
-        self.instances.insert(id.clone(), live);
-        self.publish(&id);
-        id
+        self.instances.insert(id.to_owned(), live);
+        self.publish(id);
     }
 
     /// The fallback of §9.2/§9.3: a continue that ended before readiness for a reason a fresh
@@ -662,4 +648,17 @@ fn record_spawn(live: &mut Live, spawned: &proc::Spawned) {
         live.row.bridge_boot_id = identity.boot_id.as_ref().map(|b| b.as_str().to_owned());
         live.identity = Some(identity);
     }
+}
+
+/// Marks `live` as failed at its launch (`launch_failed`, with `detail`), ended now.
+fn fail_launch(live: &mut Live, detail: &str, config: &Config) {
+    let failure = status::classify(
+        FailureCause::LaunchFailed,
+        &FailureEvidence {
+            launch_error: Some(detail),
+            ..evidence_defaults(config)
+        },
+    );
+    set_failure(&mut live.row, &failure);
+    live.row.ended_at = Some(rfc3339(now_ms()));
 }

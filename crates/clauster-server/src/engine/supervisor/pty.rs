@@ -146,19 +146,6 @@ pub(super) fn prompt_of(prompt: PromptKind) -> PtyPrompt {
     }
 }
 
-/// The keeper's recorded start identity.
-pub(super) fn keeper_identity(row: &InstanceRow) -> Option<StartIdentity> {
-    Some(StartIdentity {
-        pid: i32::try_from(row.keeper_pid?).ok()?,
-        start_ticks: row.keeper_start_ticks.and_then(|t| u64::try_from(t).ok()),
-        boot_id: row
-            .bridge_boot_id
-            .as_deref()
-            .and_then(|b| parse_boot_id(b).ok()),
-        proc_start: row.keeper_proc_start,
-    })
-}
-
 /// Reads the launch's sidecar; a missing or unreadable one keeps the last good read. The
 /// bridge's identity is taken from it once (measured by the keeper, never by us). Returns
 /// whether anything changed.

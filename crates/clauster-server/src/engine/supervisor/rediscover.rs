@@ -53,19 +53,19 @@ impl Supervisor {
     pub(super) fn rediscover_row(&mut self, row: InstanceRow) {
         let id = row.instance_id.clone();
         let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
-        let identity = row.bridge_pid.and_then(|pid| {
-            Some(StartIdentity {
-                pid: i32::try_from(pid).ok()?,
-                start_ticks: row.bridge_start_ticks.and_then(|t| u64::try_from(t).ok()),
-                boot_id: row
-                    .bridge_boot_id
-                    .as_deref()
-                    .and_then(|b| parse_boot_id(b).ok()),
-                proc_start: row.bridge_proc_start,
-            })
-        });
+        let identity = recorded_identity(
+            &row,
+            row.bridge_pid,
+            row.bridge_start_ticks,
+            row.bridge_proc_start,
+        );
         self.launches += 1;
-        let keeper = pty::keeper_identity(&row);
+        let keeper = recorded_identity(
+            &row,
+            row.keeper_pid,
+            row.keeper_start_ticks,
+            row.keeper_proc_start,
+        );
         let mut live = Live::new(row, status, self.launches, false, identity);
         live.keeper = keeper;
         live.project_gone = !self.discovered(&live.row.project);
@@ -176,4 +176,23 @@ impl Supervisor {
             tracing::info!("stripped {stripped} stale bridge pointer(s)");
         }
     }
+}
+
+/// A recorded process's start identity (the bridge's or the keeper's), `None` without a pid;
+/// the boot id recorded with the bridge is the machine's, so it serves both.
+fn recorded_identity(
+    row: &InstanceRow,
+    pid: Option<i64>,
+    start_ticks: Option<i64>,
+    proc_start: Option<f64>,
+) -> Option<StartIdentity> {
+    Some(StartIdentity {
+        pid: i32::try_from(pid?).ok()?,
+        start_ticks: start_ticks.and_then(|t| u64::try_from(t).ok()),
+        boot_id: row
+            .bridge_boot_id
+            .as_deref()
+            .and_then(|b| parse_boot_id(b).ok()),
+        proc_start,
+    })
 }
