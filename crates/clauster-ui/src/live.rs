@@ -435,29 +435,16 @@ pub fn call(
 }
 
 /// Sends one API request with an optional JSON body; `done` gets the response text on a 2xx
-/// status, else the error's `detail`.
-#[cfg(feature = "hydrate")]
+/// status, else the error's `detail`. A [`call`] that keeps only the `detail` of a failure.
 pub fn request(
     method: &'static str,
     url: String,
     body: Option<String>,
     done: impl FnOnce(Result<String, String>) + 'static,
 ) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let result = browser::fetch(method, &url, body.as_deref()).await;
-        done(result);
+    call(method, url, body, move |result| {
+        done(result.map_err(|failure| failure.detail));
     });
-}
-
-/// On the server no event handler runs, so no request is ever sent from here.
-#[cfg(not(feature = "hydrate"))]
-#[allow(clippy::needless_pass_by_value)]
-pub fn request(
-    _method: &'static str,
-    _url: String,
-    _body: Option<String>,
-    _done: impl FnOnce(Result<String, String>) + 'static,
-) {
 }
 
 #[cfg(feature = "hydrate")]
