@@ -6,6 +6,7 @@ use clauster_wire::{PageContext, Project, Transcripts};
 use leptos::prelude::*;
 
 use crate::live::{Store, ToastKind, request};
+use crate::widgets::CancelButton;
 
 /// One permission mode with its copy (ui.md §4.4 table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -635,9 +636,7 @@ pub fn LaunchPopover(
                     >
                         {launch_label}
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </form>
         }
@@ -671,9 +670,7 @@ pub fn LaunchPopover(
                     >
                         "Trust and launch"
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </div>
         }
@@ -736,9 +733,7 @@ pub fn LaunchPopover(
                     >
                         "Launch with bypass"
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </form>
         }
@@ -760,9 +755,7 @@ pub fn LaunchPopover(
                     >
                         "Launch anyway"
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </div>
         }

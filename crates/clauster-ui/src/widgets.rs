@@ -42,11 +42,19 @@ pub fn Confirm(
                 >
                     {confirm_label}
                 </button>
-                <button type="button" class="cancel" on:click=move |_| on_cancel.run(())>
-                    "Cancel"
-                </button>
+                <CancelButton on_cancel=on_cancel />
             </div>
         </div>
+    }
+}
+
+/// The **Cancel** button beside a dialog's or a gate's primary action.
+#[component]
+pub fn CancelButton(on_cancel: Callback<()>) -> impl IntoView {
+    view! {
+        <button type="button" class="cancel" on:click=move |_| on_cancel.run(())>
+            "Cancel"
+        </button>
     }
 }
 
