@@ -58,6 +58,29 @@ pub fn CancelButton(on_cancel: Callback<()>) -> impl IntoView {
     }
 }
 
+/// A checkbox bound to `checked`, its words after it; `input_ref` for a caller that moves
+/// the focus to it.
+#[component]
+pub fn Checkbox(
+    name: &'static str,
+    checked: RwSignal<bool>,
+    label: &'static str,
+    #[prop(optional)] input_ref: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input
+                type="checkbox"
+                name=name
+                node_ref=input_ref
+                prop:checked=move || checked.get()
+                on:change=move |ev| checked.set(event_target_checked(&ev))
+            />
+            {label}
+        </label>
+    }
+}
+
 /// The toast stack: errors in an assertive live region, everything else in a polite one
 /// (ui.md §13).
 #[component]
