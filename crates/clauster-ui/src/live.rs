@@ -774,8 +774,11 @@ mod tests {
     fn healthy_snapshot(seq: u64, fields: serde_json::Value) -> String {
         let mut frame = serde_json::json!({"seq": seq, "type": "snapshot", "health":
             {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}});
-        for (key, value) in fields.as_object().expect("the snapshot's fields") {
-            frame[key] = value.clone();
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("a snapshot's fields are an object, not {fields}");
+        };
+        for (key, value) in fields {
+            frame[key] = value;
         }
         frame.to_string()
     }

@@ -129,7 +129,7 @@ pub fn NewProject(store: Store) -> impl IntoView {
     let close_panel = move || {
         open.set(false);
         reset();
-        crate::instances::focus_node(toggle);
+        crate::widgets::focus_node(toggle);
     };
     // Openers elsewhere (the orientation card) ask through the store.
     Effect::new(move |_| {

@@ -48,6 +48,64 @@ pub fn Confirm(
     }
 }
 
+/// Returns focus to the control that opened a dialog (ui.md §13).
+pub fn focus_node(node: NodeRef<leptos::html::Button>) {
+    #[cfg(feature = "hydrate")]
+    if let Some(button) = node.get_untracked() {
+        let _ = button.focus();
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = node;
+}
+
+/// A button that asks first: a click opens a [`Confirm`] with `question`; its confirm button
+/// closes it and runs `on_confirm`, Cancel or Escape closes it and gives the focus back to
+/// the button (ui.md §13). `busy` disables the button while the action runs.
+#[component]
+pub fn ConfirmedButton(
+    class: &'static str,
+    label: &'static str,
+    busy: RwSignal<bool>,
+    #[prop(into)] question: Signal<String>,
+    confirm_label: &'static str,
+    confirm_class: &'static str,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let opener = NodeRef::<leptos::html::Button>::new();
+    let confirm = move || {
+        asking.get().then(|| {
+            view! {
+                <Confirm
+                    text=question.get()
+                    confirm_label=confirm_label
+                    confirm_class=confirm_class
+                    on_confirm=Callback::new(move |()| {
+                        asking.set(false);
+                        on_confirm.run(());
+                    })
+                    on_cancel=Callback::new(move |()| {
+                        asking.set(false);
+                        focus_node(opener);
+                    })
+                />
+            }
+        })
+    };
+    view! {
+        <button
+            type="button"
+            class=class
+            node_ref=opener
+            disabled=move || busy.get()
+            on:click=move |_| asking.set(true)
+        >
+            {label}
+        </button>
+        {confirm}
+    }
+}
+
 /// The **Cancel** button beside a dialog's or a gate's primary action.
 #[component]
 pub fn CancelButton(on_cancel: Callback<()>) -> impl IntoView {
