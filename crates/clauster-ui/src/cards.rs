@@ -474,14 +474,7 @@ fn Orientation(store: Store) -> impl IntoView {
 
 #[component]
 fn ProjectCard(store: Store, name: String) -> impl IntoView {
-    let project = {
-        let name = name.clone();
-        Memo::new(move |_| {
-            store
-                .projects
-                .with(|list| list.iter().find(|p| p.name == name).cloned())
-        })
-    };
+    let project = store.project_named(&name);
     let error = RwSignal::new(None::<String>);
     let launching = RwSignal::new(false);
     let opener = NodeRef::<leptos::html::Button>::new();

@@ -260,14 +260,7 @@ fn transcript_path(store: Store, i: &Instance) -> String {
 
 #[component]
 fn InstanceRow(store: Store, id: String) -> impl IntoView {
-    let instance = {
-        let id = id.clone();
-        Memo::new(move |_| {
-            store
-                .instances
-                .with(|list| list.iter().find(|i| i.instance_id == id).cloned())
-        })
-    };
+    let instance = store.instance_with_id(&id);
     let qr_open = RwSignal::new(false);
     let terminal_open = RwSignal::new(false);
     let pty_screen = store.context.with_untracked(|c| c.pty_screen);

@@ -101,7 +101,31 @@ struct Marks {
     next_toast: u64,
 }
 
+/// The item of `list` that `matches` picks, following the list's changes; `None` while
+/// there is none.
+fn find_memo<T>(
+    list: RwSignal<Vec<T>>,
+    matches: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> Memo<Option<T>>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    Memo::new(move |_| list.with(|items| items.iter().find(|item| matches(item)).cloned()))
+}
+
 impl Store {
+    /// Project `name` as the store has it now, following its changes (a card's data).
+    pub fn project_named(self, name: &str) -> Memo<Option<Project>> {
+        let name = name.to_owned();
+        find_memo(self.projects, move |p| p.name == name)
+    }
+
+    /// Instance `id` as the store has it now, following its changes (a row's data).
+    pub fn instance_with_id(self, id: &str) -> Memo<Option<Instance>> {
+        let id = id.to_owned();
+        find_memo(self.instances, move |i| i.instance_id == id)
+    }
+
     /// The label of instance `id` as the store has it now, following its changes; the id
     /// itself while the instance is unknown (the panels of logs and terminals show it).
     pub fn instance_label(self, id: &str) -> Memo<String> {
