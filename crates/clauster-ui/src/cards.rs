@@ -9,13 +9,12 @@ use leptos::prelude::*;
 use crate::badges::UsageBadge;
 use crate::failure::CardFailure;
 use crate::icons::{self, Icon};
-use crate::instances::focus_node;
 use crate::launch::LaunchPopover;
 use crate::live::{Store, ToastKind, is_live, request};
 use crate::new_project::NewProject;
 use crate::preflight::ReadinessPill;
 use crate::sessions::ExternalNote;
-use crate::widgets::Confirm;
+use crate::widgets::{ConfirmedButton, focus_node};
 
 /// Cards shown before "Show all N" when nothing is searched (ui.md §3).
 pub const VISIBLE_CARDS: usize = 24;
@@ -323,9 +322,7 @@ pub fn Projects(
 /// "N projects are not trusted yet." with **Trust all** behind a confirm (ui.md §6).
 #[component]
 fn TrustBanner(store: Store) -> impl IntoView {
-    let asking = RwSignal::new(false);
     let busy = RwSignal::new(false);
-    let opener = NodeRef::<leptos::html::Button>::new();
     let untrusted = move || {
         store.projects.with(|list| {
             list.iter()
@@ -334,7 +331,6 @@ fn TrustBanner(store: Store) -> impl IntoView {
         })
     };
     let trust_all = move || {
-        asking.set(false);
         busy.set(true);
         request(
             "POST",
@@ -355,45 +351,37 @@ fn TrustBanner(store: Store) -> impl IntoView {
             },
         );
     };
+    // The banner stays while some project is untrusted (an open confirm with it); the count
+    // in it and in the question follows the projects.
+    let shown = Memo::new(move |_| untrusted() > 0);
+    let question = Signal::derive(move || {
+        format!(
+            "Trust all {} directories? Sessions there will follow their CLAUDE.md and .claude/.",
+            untrusted()
+        )
+    });
     move || {
-        let n = untrusted();
-        (n > 0).then(|| {
-            let confirm = move || {
-                asking.get().then(|| {
-                    view! {
-                        <Confirm
-                            text=format!(
-                                "Trust all {n} directories? Sessions there will follow their CLAUDE.md and .claude/.",
-                            )
-                            confirm_label="Trust all"
-                            confirm_class="primary confirm-trust-all"
-                            on_confirm=Callback::new(move |()| trust_all())
-                            on_cancel=Callback::new(move |()| {
-                                asking.set(false);
-                                focus_node(opener);
-                            })
-                        />
-                    }
-                })
-            };
+        shown.get().then(|| {
             view! {
                 <div class="banner trust-banner">
                     <span>
-                        {format!(
-                            "{n} {} not trusted yet.",
-                            if n == 1 { "project is" } else { "projects are" },
-                        )}
+                        {move || {
+                            let n = untrusted();
+                            format!(
+                                "{n} {} not trusted yet.",
+                                if n == 1 { "project is" } else { "projects are" },
+                            )
+                        }}
                     </span>
-                    <button
-                        type="button"
+                    <ConfirmedButton
                         class="trust-all"
-                        node_ref=opener
-                        disabled=move || busy.get()
-                        on:click=move |_| asking.set(true)
-                    >
-                        "Trust all"
-                    </button>
-                    {confirm}
+                        label="Trust all"
+                        busy=busy
+                        question=question
+                        confirm_label="Trust all"
+                        confirm_class="primary confirm-trust-all"
+                        on_confirm=Callback::new(move |()| trust_all())
+                    />
                 </div>
             }
         })
@@ -486,14 +474,7 @@ fn Orientation(store: Store) -> impl IntoView {
 
 #[component]
 fn ProjectCard(store: Store, name: String) -> impl IntoView {
-    let project = {
-        let name = name.clone();
-        Memo::new(move |_| {
-            store
-                .projects
-                .with(|list| list.iter().find(|p| p.name == name).cloned())
-        })
-    };
+    let project = store.project_named(&name);
     let error = RwSignal::new(None::<String>);
     let launching = RwSignal::new(false);
     let opener = NodeRef::<leptos::html::Button>::new();

@@ -25,7 +25,7 @@ pub fn HelpButton(store: Store) -> impl IntoView {
     let close_button = NodeRef::<leptos::html::Button>::new();
     let close = move || {
         open.set(false);
-        crate::instances::focus_node(opener);
+        crate::widgets::focus_node(opener);
     };
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {

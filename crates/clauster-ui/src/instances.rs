@@ -11,7 +11,7 @@ use crate::logs::LogPanel;
 use crate::sessions::{ExternalRows, TrackedSessions};
 pub use crate::status::{status_note, status_pill};
 use crate::terminal::TerminalPanel;
-use crate::widgets::Confirm;
+use crate::widgets::{Confirm, focus_node};
 
 /// The link **Open in Claude** points at: `session_url`, else `url`, only on claude.ai.
 pub fn open_link(instance: &Instance) -> Option<String> {
@@ -260,14 +260,7 @@ fn transcript_path(store: Store, i: &Instance) -> String {
 
 #[component]
 fn InstanceRow(store: Store, id: String) -> impl IntoView {
-    let instance = {
-        let id = id.clone();
-        Memo::new(move |_| {
-            store
-                .instances
-                .with(|list| list.iter().find(|i| i.instance_id == id).cloned())
-        })
-    };
+    let instance = store.instance_with_id(&id);
     let qr_open = RwSignal::new(false);
     let terminal_open = RwSignal::new(false);
     let pty_screen = store.context.with_untracked(|c| c.pty_screen);
@@ -628,16 +621,6 @@ fn InstanceRow(store: Store, id: String) -> impl IntoView {
             }
         </li>
     }
-}
-
-/// Returns focus to the control that opened a dialog (ui.md §13).
-pub fn focus_node(node: NodeRef<leptos::html::Button>) {
-    #[cfg(feature = "hydrate")]
-    if let Some(button) = node.get_untracked() {
-        let _ = button.focus();
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = node;
 }
 
 #[cfg(test)]

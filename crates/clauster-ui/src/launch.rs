@@ -6,6 +6,7 @@ use clauster_wire::{PageContext, Project, Transcripts};
 use leptos::prelude::*;
 
 use crate::live::{Store, ToastKind, request};
+use crate::widgets::{CancelButton, Checkbox};
 
 /// One permission mode with its copy (ui.md §4.4 table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -635,9 +636,7 @@ pub fn LaunchPopover(
                     >
                         {launch_label}
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </form>
         }
@@ -652,16 +651,12 @@ pub fn LaunchPopover(
                         "First launch in {trust_name}: do you trust this directory? Claude will run tools here and follow the instructions in its CLAUDE.md and .claude/.",
                     )}
                 </p>
-                <label class="check">
-                    <input
-                        type="checkbox"
-                        name="trust"
-                        node_ref=trust_box
-                        prop:checked=move || trust_ticked.get()
-                        on:change=move |ev| trust_ticked.set(event_target_checked(&ev))
-                    />
-                    " I trust this directory"
-                </label>
+                <Checkbox
+                    name="trust"
+                    checked=trust_ticked
+                    label=" I trust this directory"
+                    input_ref=trust_box
+                />
                 <div class="actions">
                     <button
                         type="button"
@@ -671,9 +666,7 @@ pub fn LaunchPopover(
                     >
                         "Trust and launch"
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </div>
         }
@@ -736,9 +729,7 @@ pub fn LaunchPopover(
                     >
                         "Launch with bypass"
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </form>
         }
@@ -760,9 +751,7 @@ pub fn LaunchPopover(
                     >
                         "Launch anyway"
                     </button>
-                    <button type="button" class="cancel" on:click=move |_| on_close.run(())>
-                        "Cancel"
-                    </button>
+                    <CancelButton on_cancel=on_close />
                 </div>
             </div>
         }

@@ -101,7 +101,31 @@ struct Marks {
     next_toast: u64,
 }
 
+/// The item of `list` that `matches` picks, following the list's changes; `None` while
+/// there is none.
+fn find_memo<T>(
+    list: RwSignal<Vec<T>>,
+    matches: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> Memo<Option<T>>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    Memo::new(move |_| list.with(|items| items.iter().find(|item| matches(item)).cloned()))
+}
+
 impl Store {
+    /// Project `name` as the store has it now, following its changes (a card's data).
+    pub fn project_named(self, name: &str) -> Memo<Option<Project>> {
+        let name = name.to_owned();
+        find_memo(self.projects, move |p| p.name == name)
+    }
+
+    /// Instance `id` as the store has it now, following its changes (a row's data).
+    pub fn instance_with_id(self, id: &str) -> Memo<Option<Instance>> {
+        let id = id.to_owned();
+        find_memo(self.instances, move |i| i.instance_id == id)
+    }
+
     /// The label of instance `id` as the store has it now, following its changes; the id
     /// itself while the instance is unknown (the panels of logs and terminals show it).
     pub fn instance_label(self, id: &str) -> Memo<String> {
@@ -435,29 +459,16 @@ pub fn call(
 }
 
 /// Sends one API request with an optional JSON body; `done` gets the response text on a 2xx
-/// status, else the error's `detail`.
-#[cfg(feature = "hydrate")]
+/// status, else the error's `detail`. A [`call`] that keeps only the `detail` of a failure.
 pub fn request(
     method: &'static str,
     url: String,
     body: Option<String>,
     done: impl FnOnce(Result<String, String>) + 'static,
 ) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let result = browser::fetch(method, &url, body.as_deref()).await;
-        done(result);
+    call(method, url, body, move |result| {
+        done(result.map_err(|failure| failure.detail));
     });
-}
-
-/// On the server no event handler runs, so no request is ever sent from here.
-#[cfg(not(feature = "hydrate"))]
-#[allow(clippy::needless_pass_by_value)]
-pub fn request(
-    _method: &'static str,
-    _url: String,
-    _body: Option<String>,
-    _done: impl FnOnce(Result<String, String>) + 'static,
-) {
 }
 
 #[cfg(feature = "hydrate")]
@@ -777,6 +788,25 @@ mod tests {
         crate::fixtures::context_from(crate::fixtures::context_json())
     }
 
+    /// Runs `check` inside a reactive owner, with a store that starts with nothing.
+    fn with_empty_store(check: impl FnOnce(Store)) {
+        Owner::new().with(|| check(Store::new(context(), vec![], vec![])));
+    }
+
+    /// A `snapshot` frame from a healthy server: `fields` (projects, instances and whatever
+    /// the test adds) on top of `seq`, `type` and `health`.
+    fn healthy_snapshot(seq: u64, fields: serde_json::Value) -> String {
+        let mut frame = serde_json::json!({"seq": seq, "type": "snapshot", "health":
+            {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}});
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("a snapshot's fields are an object, not {fields}");
+        };
+        for (key, value) in fields {
+            frame[key] = value;
+        }
+        frame.to_string()
+    }
+
     fn project(name: &str) -> serde_json::Value {
         serde_json::json!({"name": name, "path": format!("/p/{name}"), "is_git_repo": false,
             "has_claude_md": false, "has_claude_dir": false, "trust_state": "trusted",
@@ -787,9 +817,7 @@ mod tests {
     /// reconnect carries a change the page missed.
     #[test]
     fn settings_and_hello_frames_update_the_badges_context() {
-        let owner = Owner::new();
-        owner.with(|| {
-            let store = Store::new(context(), vec![], vec![]);
+        with_empty_store(|store| {
             let mut usage = serde_json::json!({"mode": "cost", "currency": "EUR",
                 "currency_symbol": "EUR ", "fx_rate": 0.92, "token_total_includes_cache": true});
             let metrics = serde_json::json!({"enabled": true, "show_disk": false,
@@ -824,11 +852,10 @@ mod tests {
             let store = Store::new(context(), vec![], vec![first]);
             let instances = store.instances;
             let snapshot = serde_json::json!({
-                "seq": 2, "type": "snapshot", "projects": [project("beta"), project("Alpha")],
-                "instances": [instance("b", "starting")],
-                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+                "projects": [project("beta"), project("Alpha")],
+                "instances": [instance("b", "starting")]
             });
-            apply_frame(&store, &snapshot.to_string());
+            apply_frame(&store, &healthy_snapshot(2, snapshot));
             assert_eq!(instances.with_untracked(|l| l[0].instance_id.clone()), "b");
             assert_eq!(instances.with_untracked(Vec::len), 1);
             let names = || {
@@ -888,17 +915,14 @@ mod tests {
 
     #[test]
     fn usage_and_metrics_come_from_the_snapshot_and_their_frames() {
-        let owner = Owner::new();
-        owner.with(|| {
-            let store = Store::new(context(), vec![], vec![]);
+        with_empty_store(|store| {
             let snapshot = serde_json::json!({
-                "seq": 2, "type": "snapshot", "projects": [project("alpha"), project("beta")],
+                "projects": [project("alpha"), project("beta")],
                 "instances": [instance("a", "running"), instance("b", "running")],
                 "usage": {"alpha": usage("alpha", 1, 0.5)},
-                "metrics": {"a": metrics(1.5), "b": metrics(2.5)},
-                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+                "metrics": {"a": metrics(1.5), "b": metrics(2.5)}
             });
-            apply_frame(&store, &snapshot.to_string());
+            apply_frame(&store, &healthy_snapshot(2, snapshot));
             let cost = |name: &str| {
                 store
                     .usage
@@ -939,10 +963,9 @@ mod tests {
 
             // A later snapshot without them (mode off, nothing running) empties both.
             let snapshot = serde_json::json!({
-                "seq": 8, "type": "snapshot", "projects": [], "instances": [],
-                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+                "projects": [], "instances": []
             });
-            apply_frame(&store, &snapshot.to_string());
+            apply_frame(&store, &healthy_snapshot(8, snapshot));
             assert!(store.usage.with_untracked(BTreeMap::is_empty));
             assert!(store.metrics.with_untracked(BTreeMap::is_empty));
         });
@@ -950,18 +973,15 @@ mod tests {
 
     #[test]
     fn preflight_and_sessions_come_from_the_snapshot_and_their_frames() {
-        let owner = Owner::new();
-        owner.with(|| {
-            let store = Store::new(context(), vec![], vec![]);
+        with_empty_store(|store| {
             let warn = serde_json::json!({"ok": true, "checks": [
                 {"name": "trust", "status": "warn", "detail": "untrusted"}]});
             let snapshot = serde_json::json!({
-                "seq": 2, "type": "snapshot", "projects": [project("alpha")], "instances": [],
+                "projects": [project("alpha")], "instances": [],
                 "preflight": {"alpha": warn},
-                "sessions": {"tracked": {}, "external": {}, "adoptable": ["alpha"]},
-                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+                "sessions": {"tracked": {}, "external": {}, "adoptable": ["alpha"]}
             });
-            apply_frame(&store, &snapshot.to_string());
+            apply_frame(&store, &healthy_snapshot(2, snapshot));
             let warnings = |name: &str| {
                 store
                     .preflight
@@ -978,7 +998,8 @@ mod tests {
                 "preflight": {"ok": true, "checks": []}});
             apply_frame(&store, &frame.to_string());
             assert_eq!(warnings("alpha"), Some(0));
-            let bare = serde_json::json!({"seq": 4, "type": "project", "project": project("alpha")});
+            let bare =
+                serde_json::json!({"seq": 4, "type": "project", "project": project("alpha")});
             apply_frame(&store, &bare.to_string());
             assert_eq!(warnings("alpha"), Some(0));
 
@@ -987,22 +1008,22 @@ mod tests {
             apply_frame(&store, &sessions.to_string());
             assert!(store.sessions.with_untracked(|v| v.adoptable.is_empty()));
 
-            apply_frame(&store, r#"{"seq": 6, "type": "project_removed", "name": "alpha"}"#);
+            apply_frame(
+                &store,
+                r#"{"seq": 6, "type": "project_removed", "name": "alpha"}"#,
+            );
             assert_eq!(warnings("alpha"), None);
         });
     }
 
     #[test]
     fn clone_jobs_come_from_the_snapshot_and_their_frames() {
-        let owner = Owner::new();
-        owner.with(|| {
-            let store = Store::new(context(), vec![], vec![]);
+        with_empty_store(|store| {
             let snapshot = serde_json::json!({
-                "seq": 2, "type": "snapshot", "projects": [], "instances": [],
-                "clone_jobs": [{"job_id": "j1", "name": "alpha", "phase": "Receiving", "percent": 10}],
-                "health": {"claude_ok": null, "claude_version": null, "store_ok": true, "engine_ready": true}
+                "projects": [], "instances": [],
+                "clone_jobs": [{"job_id": "j1", "name": "alpha", "phase": "Receiving", "percent": 10}]
             });
-            apply_frame(&store, &snapshot.to_string());
+            apply_frame(&store, &healthy_snapshot(2, snapshot));
             let jobs = || {
                 store.clone_jobs.with_untracked(|jobs| {
                     jobs.iter()
@@ -1041,9 +1062,7 @@ mod tests {
 
     #[test]
     fn an_outcome_shows_its_warnings_and_why_nothing_was_created() {
-        let owner = Owner::new();
-        owner.with(|| {
-            let store = Store::new(context(), vec![], vec![]);
+        with_empty_store(|store| {
             let mut outcome = instance("x", "running");
             outcome["created"] = false.into();
             outcome["reason"] = "a standard bridge of 'alpha' is already running".into();

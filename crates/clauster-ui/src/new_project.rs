@@ -6,6 +6,7 @@ use clauster_wire::{CloneAccepted, CloneProgressFrame, Project};
 use leptos::prelude::*;
 
 use crate::live::{Failure, Store, ToastKind, call};
+use crate::widgets::Checkbox;
 
 /// The hint under the URL field, naming the schemes the server allows.
 pub fn scheme_hint(schemes: &[String]) -> String {
@@ -128,7 +129,7 @@ pub fn NewProject(store: Store) -> impl IntoView {
     let close_panel = move || {
         open.set(false);
         reset();
-        crate::instances::focus_node(toggle);
+        crate::widgets::focus_node(toggle);
     };
     // Openers elsewhere (the orientation card) ask through the store.
     Effect::new(move |_| {
@@ -358,28 +359,12 @@ pub fn NewProject(store: Store) -> impl IntoView {
                 </label>
                 <p class="hint">{hint}</p>
                 {field_error(url_error)}
-                <label class="check">
-                    <input
-                        type="checkbox"
-                        name="shallow"
-                        prop:checked=move || shallow.get()
-                        on:change=move |ev| shallow.set(event_target_checked(&ev))
-                    />
-                    " Shallow (latest commit only)"
-                </label>
+                <Checkbox name="shallow" checked=shallow label=" Shallow (latest commit only)" />
             }
             .into_any()
         } else {
             view! {
-                <label class="check">
-                    <input
-                        type="checkbox"
-                        name="git_init"
-                        prop:checked=move || git_init.get()
-                        on:change=move |ev| git_init.set(event_target_checked(&ev))
-                    />
-                    " Initialise a git repository"
-                </label>
+                <Checkbox name="git_init" checked=git_init label=" Initialise a git repository" />
             }
             .into_any()
         }

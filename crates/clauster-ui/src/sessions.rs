@@ -7,7 +7,7 @@ use clauster_wire::{Instance, WorkingSession};
 use leptos::prelude::*;
 
 use crate::live::{Store, ToastKind, insert_if_absent, request};
-use crate::widgets::Confirm;
+use crate::widgets::ConfirmedButton;
 
 /// How long something has run, from epoch milliseconds: `42s`, `7m`, `3h 5m`, `2d 4h`.
 pub fn uptime(started_ms: i64, now_ms: i64) -> String {
@@ -93,44 +93,17 @@ fn adopt(store: Store, project: String, busy: RwSignal<bool>) {
 /// **Adopt** behind its confirm dialog.
 #[component]
 fn AdoptButton(store: Store, project: String) -> impl IntoView {
-    let asking = RwSignal::new(false);
     let busy = RwSignal::new(false);
-    let opener = NodeRef::<leptos::html::Button>::new();
-    let confirm = {
-        let project = project.clone();
-        move || {
-            let project = project.clone();
-            asking.get().then(|| {
-                let adopting = project.clone();
-                view! {
-                    <Confirm
-                        text=adopt_question(&project)
-                        confirm_label="Adopt"
-                        confirm_class="primary confirm-adopt"
-                        on_confirm=Callback::new(move |()| {
-                            asking.set(false);
-                            adopt(store, adopting.clone(), busy);
-                        })
-                        on_cancel=Callback::new(move |()| {
-                            asking.set(false);
-                            crate::instances::focus_node(opener);
-                        })
-                    />
-                }
-            })
-        }
-    };
     view! {
-        <button
-            type="button"
+        <ConfirmedButton
             class="adopt"
-            node_ref=opener
-            disabled=move || busy.get()
-            on:click=move |_| asking.set(true)
-        >
-            "Adopt"
-        </button>
-        {confirm}
+            label="Adopt"
+            busy=busy
+            question=adopt_question(&project)
+            confirm_label="Adopt"
+            confirm_class="primary confirm-adopt"
+            on_confirm=Callback::new(move |()| adopt(store, project.clone(), busy))
+        />
     }
 }
 

@@ -42,11 +42,100 @@ pub fn Confirm(
                 >
                     {confirm_label}
                 </button>
-                <button type="button" class="cancel" on:click=move |_| on_cancel.run(())>
-                    "Cancel"
-                </button>
+                <CancelButton on_cancel=on_cancel />
             </div>
         </div>
+    }
+}
+
+/// Returns focus to the control that opened a dialog (ui.md §13).
+pub fn focus_node(node: NodeRef<leptos::html::Button>) {
+    #[cfg(feature = "hydrate")]
+    if let Some(button) = node.get_untracked() {
+        let _ = button.focus();
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = node;
+}
+
+/// A button that asks first: a click opens a [`Confirm`] with `question`; its confirm button
+/// closes it and runs `on_confirm`, Cancel or Escape closes it and gives the focus back to
+/// the button (ui.md §13). `busy` disables the button while the action runs.
+#[component]
+pub fn ConfirmedButton(
+    class: &'static str,
+    label: &'static str,
+    busy: RwSignal<bool>,
+    #[prop(into)] question: Signal<String>,
+    confirm_label: &'static str,
+    confirm_class: &'static str,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let opener = NodeRef::<leptos::html::Button>::new();
+    let confirm = move || {
+        asking.get().then(|| {
+            view! {
+                <Confirm
+                    text=question.get()
+                    confirm_label=confirm_label
+                    confirm_class=confirm_class
+                    on_confirm=Callback::new(move |()| {
+                        asking.set(false);
+                        on_confirm.run(());
+                    })
+                    on_cancel=Callback::new(move |()| {
+                        asking.set(false);
+                        focus_node(opener);
+                    })
+                />
+            }
+        })
+    };
+    view! {
+        <button
+            type="button"
+            class=class
+            node_ref=opener
+            disabled=move || busy.get()
+            on:click=move |_| asking.set(true)
+        >
+            {label}
+        </button>
+        {confirm}
+    }
+}
+
+/// The **Cancel** button beside a dialog's or a gate's primary action.
+#[component]
+pub fn CancelButton(on_cancel: Callback<()>) -> impl IntoView {
+    view! {
+        <button type="button" class="cancel" on:click=move |_| on_cancel.run(())>
+            "Cancel"
+        </button>
+    }
+}
+
+/// A checkbox bound to `checked`, its words after it; `input_ref` for a caller that moves
+/// the focus to it.
+#[component]
+pub fn Checkbox(
+    name: &'static str,
+    checked: RwSignal<bool>,
+    label: &'static str,
+    #[prop(optional)] input_ref: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input
+                type="checkbox"
+                name=name
+                node_ref=input_ref
+                prop:checked=move || checked.get()
+                on:change=move |ev| checked.set(event_target_checked(&ev))
+            />
+            {label}
+        </label>
     }
 }
 

@@ -42,6 +42,15 @@ async fn row_50_rotating_forwarded_for_does_not_escape_the_throttle() {
     );
 }
 
+/// The status of `GET /api/state` sent with `cookie`.
+async fn state_status(bench: &Bench, cookie: &str) -> u16 {
+    get("/api/state")
+        .header("cookie", cookie)
+        .send(&bench.server.base)
+        .await
+        .status
+}
+
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // one table, one server
 async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
@@ -67,14 +76,7 @@ async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
     // A real session to tamper with.
     let cookie = session_cookie(&bench).await;
     let name = cookie.split('=').next().expect("name").to_owned();
-    assert_eq!(
-        get("/api/state")
-            .header("cookie", &cookie)
-            .send(&bench.server.base)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(state_status(&bench, &cookie).await, 200);
     let mut flipped = cookie.clone().into_bytes();
     let last = flipped.len() - 1;
     flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
@@ -84,22 +86,10 @@ async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
     let expired = forged_cookie(&name, &secret, 0, now - 7200);
     // The forgery is right: the same cookie, fresh, is accepted.
     let fresh = forged_cookie(&name, &secret, 0, now);
-    assert_eq!(
-        get("/api/state")
-            .header("cookie", &fresh)
-            .send(&bench.server.base)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(state_status(&bench, &fresh).await, 200);
     for bad in [&flipped, &expired] {
         bench
-            .refuses(
-                46,
-                get("/api/state").header("cookie", bad),
-                401,
-                &is("authentication required"),
-            )
+            .refuses_unauthenticated(46, vec![get("/api/state").header("cookie", bad)])
             .await;
         let page = bench
             .refuses(46, get("/").header("cookie", bad), 303, &Detail::Any)
@@ -108,19 +98,16 @@ async fn rows_45_to_48_login_origin_cookies_tokens_and_websockets() {
     }
 
     // Row 47: bearer tokens that are empty or unknown.
-    for header in [
-        "Bearer ",
-        "Bearer clauster_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-    ] {
-        bench
-            .refuses(
-                47,
-                get("/api/instances").header("authorization", header),
-                401,
-                &is("authentication required"),
-            )
-            .await;
-    }
+    let bearer = |header| get("/api/instances").header("authorization", header);
+    bench
+        .refuses_unauthenticated(
+            47,
+            vec![
+                bearer("Bearer "),
+                bearer("Bearer clauster_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            ],
+        )
+        .await;
 
     // Row 48: a WebSocket handshake with a foreign Origin, even with a valid cookie.
     for path in [
@@ -192,18 +179,14 @@ async fn row_49_proxy_headers_that_do_not_authenticate() {
     );
     let stale = proxy_signature(secret, "alice", now - 3600, "GET", "/api/projects");
     let wrong = proxy_signature("another secret", "alice", now, "GET", "/api/projects");
-    for signature in [stale, wrong] {
-        bench
-            .refuses(
-                49,
-                get("/api/projects")
-                    .header("remote-user", "alice")
-                    .header("x-proxy-auth", &signature),
-                401,
-                &is("authentication required"),
-            )
-            .await;
-    }
+    let signed = |signature: &str| {
+        get("/api/projects")
+            .header("remote-user", "alice")
+            .header("x-proxy-auth", signature)
+    };
+    bench
+        .refuses_unauthenticated(49, vec![signed(&stale), signed(&wrong)])
+        .await;
 
     // From a peer outside `trusted_ips` the headers are ignored.
     let untrusted = usual_sandbox();
@@ -213,13 +196,13 @@ async fn row_49_proxy_headers_that_do_not_authenticate() {
     );
     let other = Bench::start(untrusted, &[]);
     other
-        .refuses(
+        .refuses_unauthenticated(
             49,
-            get("/api/projects")
-                .header("remote-user", "alice")
-                .header("x-forwarded-for", "10.0.0.1"),
-            401,
-            &is("authentication required"),
+            vec![
+                get("/api/projects")
+                    .header("remote-user", "alice")
+                    .header("x-forwarded-for", "10.0.0.1"),
+            ],
         )
         .await;
 }
@@ -230,20 +213,16 @@ async fn rows_86_to_90_step_up_refusals() {
     let password = json!({ "password": PASSWORD }).to_string();
     // Row 86: no session, the right password — refused before it is checked.
     bench
-        .refuses(
-            86,
-            reauth(&bench, None, password.as_bytes()),
-            401,
-            &is("authentication required"),
-        )
+        .refuses_unauthenticated(86, vec![reauth(&bench, None, password.as_bytes())])
         .await;
     let session = session_cookie(&bench).await;
+    let step_up = |body: &[u8]| reauth(&bench, Some(&session), body);
     // Row 90: over the 4 KiB body cap, before any hashing (and not counted).
     let big = format!("{{\"password\": \"{}\"}}", "x".repeat(5000));
     bench
         .refuses(
             90,
-            reauth(&bench, Some(&session), big.as_bytes()),
+            step_up(big.as_bytes()),
             413,
             &is("request body too large"),
         )
@@ -257,12 +236,7 @@ async fn rows_86_to_90_step_up_refusals() {
         String::new(),
     ] {
         let answer = bench
-            .refuses(
-                87,
-                reauth(&bench, Some(&session), body.as_bytes()),
-                401,
-                &is("incorrect password"),
-            )
+            .refuses(87, step_up(body.as_bytes()), 401, &is("incorrect password"))
             .await;
         assert!(answer.headers.get("set-cookie").is_none(), "{body}");
     }
@@ -271,7 +245,7 @@ async fn rows_86_to_90_step_up_refusals() {
     let locked = bench
         .refuses(
             88,
-            reauth(&bench, Some(&session), password.as_bytes()),
+            step_up(password.as_bytes()),
             429,
             &is("too many attempts"),
         )

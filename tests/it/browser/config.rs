@@ -10,7 +10,7 @@ use support::{Sandbox, start_server, trusted_project};
 
 use crate::browser::{
     click, load_marked, on_marked_dashboard, screenshot, set_text, still_marked, text_of, until,
-    untrusted_project, wait_css, with_browser,
+    until_gone, untrusted_project, wait_css, with_browser,
 };
 
 const SHEET: &str = ".claude-config";
@@ -197,7 +197,7 @@ async fn the_claude_config_sheet_edits_rules_hooks_mcp_and_subagents() {
         assert_eq!(sheet, json!(["fixed", 0, true, true, true]));
         screenshot(&client, "claude-config-phone").await;
         click(&client, &format!("{SHEET} button.close-x"), &log).await;
-        assert!(until(&client, &format!("return !document.querySelector(\"{SHEET}\")"), 5).await);
+        assert!(until_gone(&client, SHEET, 5).await);
     })
     .await;
     drop(server);

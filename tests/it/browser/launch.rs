@@ -56,12 +56,7 @@ async fn the_page_hydrates_and_the_search_box_filters_cards() {
             }
         };
         // Only a hydrated page reacts to typing; the server-rendered HTML alone would not.
-        let filtered = until(
-            &client,
-            "return !document.querySelector(\"[data-project='beta']\")",
-            5,
-        )
-        .await;
+        let filtered = until_gone(&client, "[data-project='beta']", 5).await;
         assert!(filtered, "typing in the search box did not hide 'beta'");
         assert!(visible("alpha").await);
         assert!(visible("gamma-alpine").await);
@@ -104,7 +99,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
         let confirm = wait_css(&client, "button.confirm-trust", 5, &log).await;
         assert!(confirm.attr("disabled").await.unwrap().is_some(), "launching needs the checkbox");
         click(&client, ".trust-gate button.cancel", &log).await;
-        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        assert!(until_gone(&client, "[role='dialog']", 5).await);
         assert_eq!(project_state(&base, "alpha").await["trust_state"], "untrusted");
         let (_, instances) =
             support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
@@ -120,7 +115,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
             )
             .await
             .unwrap();
-        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        assert!(until_gone(&client, "[role='dialog']", 5).await);
         assert!(
             until(&client, "return document.activeElement.classList.contains('start')", 5).await,
             "focus returns to Start Claude"
@@ -217,7 +212,7 @@ async fn launch_through_the_trust_gate_then_logs_stop_resume_and_forget() {
             "Forget this record? Its logs stay on disk."
         );
         click(&client, &format!("{recent} button.confirm-forget"), &log).await;
-        assert!(until(&client, "return !document.querySelector('[data-instance-id]')", 10).await);
+        assert!(until_gone(&client, "[data-instance-id]", 10).await);
         let (_, instances) =
             support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
         assert_eq!(instances, json!([]));
@@ -340,7 +335,7 @@ async fn the_readiness_pill_lists_checks_and_an_interactive_launch_asks_about_mc
         );
         wait_css(&client, ".mcp-gate button.launch-anyway", 5, &log).await;
         click(&client, ".mcp-gate button.cancel", &log).await;
-        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        assert!(until_gone(&client, "[role='dialog']", 5).await);
         let (_, instances) =
             support::call(reqwest::Method::GET, &format!("{base}/api/instances"), None).await;
         assert_eq!(instances, json!([]), "Cancel launched nothing");

@@ -65,16 +65,11 @@ async fn the_page_falls_back_to_polling_and_recovers_when_the_server_returns() {
         let cmd = restart.lock().unwrap().take().unwrap();
         *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
         assert!(
-            until(
-                &client,
-                "return !document.querySelector('.banner.conn')",
-                30
-            )
-            .await,
+            until_gone(&client, ".banner.conn", 30).await,
             "the banner stayed after the server came back"
         );
         assert!(
-            until(&client, "return !document.querySelector('main.stale')", 10).await,
+            until_gone(&client, "main.stale", 10).await,
             "the page stayed greyed after the server came back"
         );
         // A bridge started elsewhere (another tab, the CLI) shows up here by push.
@@ -221,12 +216,7 @@ async fn a_running_row_shows_the_live_metrics_chip() {
         )
         .await;
         assert!(status < 300, "stop answered {status}: {body}");
-        let gone = until(
-            &client,
-            &format!("return !document.querySelector(\"{chip}\")"),
-            30,
-        )
-        .await;
+        let gone = until_gone(&client, &chip, 30).await;
         assert!(gone, "the metrics chip stayed after the bridge stopped");
     })
     .await;
@@ -308,7 +298,7 @@ async fn a_directory_created_on_disk_appears_and_a_removed_one_disappears() {
 
         std::fs::remove_dir_all(root.join("alpha")).unwrap();
         assert!(
-            until(&client, "return !document.querySelector(\"[data-project='alpha']\")", 10).await,
+            until_gone(&client, "[data-project='alpha']", 10).await,
             "the removed directory's card stayed"
         );
         assert_eq!(text_of(&client, ".count", &log).await, "1 project");

@@ -171,6 +171,17 @@ pub(crate) async fn until(client: &Client, script: &str, seconds: u64) -> bool {
     }
 }
 
+/// Polls until nothing on the page matches `css` (a dialog closed, a row removed).
+pub(crate) async fn until_gone(client: &Client, css: &str, seconds: u64) -> bool {
+    let selector = serde_json::to_string(css).expect("a selector is a JSON string");
+    until(
+        client,
+        &format!("return !document.querySelector({selector})"),
+        seconds,
+    )
+    .await
+}
+
 pub(crate) async fn click(client: &Client, css: &str, log: &Path) {
     let element = wait_css(client, css, 10, log).await;
     // Toasts float over the page; bring the target to the middle of the view first.

@@ -4,8 +4,8 @@
 
 use crate::browser::{
     click, fits_width, launch_through_the_trust_gate, load, on_dashboard, open_claude_md,
-    screenshot, set_text, text_of, type_keys, until, untrusted_project, wait_css, with_browser,
-    with_browser_flags,
+    screenshot, set_text, text_of, type_keys, until, until_gone, untrusted_project, wait_css,
+    with_browser, with_browser_flags,
 };
 use crate::support;
 
@@ -42,12 +42,7 @@ async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
         click(&client, &format!("{card} button.start"), &log).await;
         click(&client, "button.launch", &log).await;
         assert!(
-            until(
-                &client,
-                "return !document.querySelector(\"[role='dialog']\")",
-                5
-            )
-            .await,
+            until_gone(&client, "[role='dialog']", 5).await,
             "the popover closes once the launch is sent"
         );
 
@@ -92,12 +87,7 @@ async fn a_failed_launch_shows_on_its_card_and_retry_runs_it() {
         )
         .await;
         assert!(
-            until(
-                &client,
-                &format!("return !document.querySelector(\"{failure}\")"),
-                10
-            )
-            .await,
+            until_gone(&client, &failure, 10).await,
             "the failure stayed on the card after a successful retry"
         );
     })
@@ -194,7 +184,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
             "document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); return true",
         )
         .await;
-        assert!(until(&client, "return !document.querySelector(\"[role='dialog']\")", 5).await);
+        assert!(until_gone(&client, "[role='dialog']", 5).await);
         assert!(
             until(&client, "return document.activeElement.classList.contains('start')", 5).await,
             "focus returns to Start Claude"
@@ -202,7 +192,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
 
         launch_through_the_trust_gate(&client, card, &log).await;
         assert!(
-            until(&client, "return !document.querySelector(\"[role='dialog'], .popover-backdrop\")", 10).await,
+            until_gone(&client, "[role='dialog'], .popover-backdrop", 10).await,
             "the popover stayed open after Trust and launch"
         );
         wait_css(&client, ".zone.active [data-instance-id] .pill.running", 30, &log).await;
@@ -223,7 +213,7 @@ async fn the_trust_gate_keeps_focus_and_trust_and_launch_closes_the_popover() {
             "document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); return true",
         )
         .await;
-        assert!(until(&client, "return !document.querySelector('.help-drawer')", 5).await);
+        assert!(until_gone(&client, ".help-drawer", 5).await);
         assert!(
             until(&client, "return document.activeElement.classList.contains('help-toggle')", 5).await,
             "focus returns to the help button"

@@ -112,7 +112,7 @@ async fn the_claude_md_editor_saves_and_handles_conflicts_the_cap_and_trust() {
             "Discard your unsaved changes to CLAUDE.md?"
         );
         click(&client, &format!("{editor} button.discard"), &log).await;
-        assert!(until(&client, &format!("return !document.querySelector(\"{editor}\")"), 5).await);
+        assert!(until_gone(&client, editor, 5).await);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "# Keyboard\n");
 
         // An untrusted project without the file: "new file", the 403 with Trust, then saved.
@@ -194,7 +194,7 @@ async fn the_new_project_panel_creates_a_card_and_shows_refusals() {
         assert!(
             until(&client, "return [...document.querySelectorAll(\"[data-project='fresh'] .chip\")].some(c => c.textContent === 'git')", 5).await
         );
-        assert!(until(&client, "return !document.querySelector('form.new-project-panel')", 5).await);
+        assert!(until_gone(&client, "form.new-project-panel", 5).await);
         assert_eq!(text_of(&client, "button.new-project-toggle", &log).await, "New project");
 
         // The same name again: the 409 above the button.
@@ -311,7 +311,7 @@ async fn a_clone_shows_progress_can_be_cancelled_and_lands_with_the_warning() {
             text_of(&client, ".alert.landed span", &log).await,
             "demo contains CLAUDE.md or .claude/. Read them before you trust it — sessions follow their instructions."
         );
-        assert!(until(&client, "return !document.querySelector('form.new-project-panel')", 5).await);
+        assert!(until_gone(&client, "form.new-project-panel", 5).await);
         click(&client, ".alert.landed button.open-claude-md", &log).await;
         let area = "[data-project='demo'] .claude-md-editor textarea";
         wait_css(&client, area, 10, &log).await;
