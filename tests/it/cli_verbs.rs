@@ -525,10 +525,12 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
         2,
         "project 'nope' not found",
     );
-    refused(
-        &clauster(&sandbox, &["start", "beta"], &env),
-        2,
-        "not trusted",
+    let untrusted = clauster(&sandbox, &["start", "beta"], &env);
+    refused(&untrusted, 2, "not trusted");
+    assert!(
+        text(&untrusted.stderr).contains("add --trust"),
+        "the refusal says how to trust from the command line: {}",
+        text(&untrusted.stderr)
     );
     refused(
         &clauster(&sandbox, &["start", "gamma", "--mode", "sideways"], &env),

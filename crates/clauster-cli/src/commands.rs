@@ -366,6 +366,7 @@ pub(crate) fn report_error(instance: &Instance) {
     for line in [&instance.error_detail, &instance.error_hint]
         .into_iter()
         .flatten()
+        .filter(|line| !line.trim().is_empty())
     {
         eprintln!("clauster: {line}");
     }
@@ -406,6 +407,10 @@ pub(crate) fn success_json(answer: &Answer) -> Option<Value> {
     }
     let message = detail(&answer.body).unwrap_or_else(|| format!("HTTP {}", answer.status));
     eprintln!("clauster: error: {message}");
+    if message.starts_with("directory not trusted") {
+        // The server's text names the dashboard's action; the command line has a flag.
+        eprintln!("clauster: hint: add --trust to mark the directory trusted and start");
+    }
     None
 }
 

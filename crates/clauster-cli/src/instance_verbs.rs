@@ -176,6 +176,7 @@ pub fn logs(
     if !follow {
         return ExitCode::SUCCESS;
     }
+    let mut head = read_head(&path);
     loop {
         std::thread::sleep(FOLLOW_EVERY);
         let Ok(mut file) = std::fs::File::open(&path) else {
@@ -183,10 +184,12 @@ pub fn logs(
             return ExitCode::FAILURE;
         };
         let mut fresh = Vec::new();
-        if file.metadata().map_or(0, |m| m.len()) < offset {
+        let now = read_head(&path);
+        if rotated(&head, &now, file.metadata().map_or(0, |m| m.len()), offset) {
             fresh = finish_rotated(&path, offset, &mut pending);
             offset = 0;
         }
+        head = now;
         fresh.extend(read_lines(&mut file, &mut offset, &mut pending, false));
         let mut out = std::io::stdout().lock();
         for line in fresh {
@@ -198,7 +201,27 @@ pub fn logs(
     }
 }
 
-/// The log shrank under the follower: it was rotated (bridges.md §5.2: copied to `<log>.1`,
+/// How many of a log's first bytes tell one generation from the next.
+const HEAD_BYTES: u64 = 256;
+
+/// The first [`HEAD_BYTES`] of `log` (fewer while it is shorter; none when unreadable).
+fn read_head(log: &Path) -> Vec<u8> {
+    let mut head = Vec::new();
+    if let Ok(file) = std::fs::File::open(log) {
+        let _ = file.take(HEAD_BYTES).read_to_end(&mut head);
+    }
+    head
+}
+
+/// Whether the log was rotated since the follower read `offset` bytes of it and its first
+/// bytes were `before`: it is shorter now, or it begins differently — a new generation that
+/// already grew past `offset` between two checks. The copy to `<log>.1` is complete by then:
+/// the live log is truncated only after it.
+fn rotated(before: &[u8], now: &[u8], len: u64, offset: u64) -> bool {
+    len < offset || !now.starts_with(before)
+}
+
+/// The log was rotated under the follower (bridges.md §5.2: copied to `<log>.1`,
 /// then truncated). What was written since the last read is in `<log>.1` from `offset` on;
 /// returns those lines. When `<log>.1` is shorter than `offset` (rotated twice between two
 /// reads) that part is gone: the cut line in `pending` is dropped.
@@ -300,6 +323,22 @@ mod tests {
         offset = 0;
         lines.extend(read_lines(&mut file, &mut offset, &mut pending, false));
         assert_eq!(lines, ["two", "three", "four"]);
+    }
+
+    #[test]
+    fn a_new_generation_grown_past_the_old_position_is_seen_by_its_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("d.log");
+        std::fs::write(&log, b"2026-01-01 a\n").unwrap();
+        let head = read_head(&log);
+        // Rotated, and the new generation is already longer than what was read.
+        std::fs::write(&log, b"2026-01-02 b\n2026-01-02 c\n").unwrap();
+        assert!(rotated(&head, &read_head(&log), 26, 13));
+        // The same generation, grown: not a rotation.
+        std::fs::write(&log, b"2026-01-01 a\n2026-01-01 b\n").unwrap();
+        assert!(!rotated(&head, &read_head(&log), 26, 13));
+        // Shorter than what was read: a rotation, whatever it begins with.
+        assert!(rotated(&head, &head, 5, 13));
     }
 
     #[test]
