@@ -176,7 +176,7 @@ pub fn logs(
     if !follow {
         return ExitCode::SUCCESS;
     }
-    let mut head = read_head(&path);
+    let mut head = read_head(&mut file);
     loop {
         std::thread::sleep(FOLLOW_EVERY);
         let Ok(mut file) = std::fs::File::open(&path) else {
@@ -184,7 +184,7 @@ pub fn logs(
             return ExitCode::FAILURE;
         };
         let mut fresh = Vec::new();
-        let now = read_head(&path);
+        let now = read_head(&mut file);
         if rotated(&head, &now, file.metadata().map_or(0, |m| m.len()), offset) {
             fresh = finish_rotated(&path, offset, &mut pending);
             offset = 0;
@@ -204,11 +204,12 @@ pub fn logs(
 /// How many of a log's first bytes tell one generation from the next.
 const HEAD_BYTES: u64 = 256;
 
-/// The first [`HEAD_BYTES`] of `log` (fewer while it is shorter; none when unreadable).
-fn read_head(log: &Path) -> Vec<u8> {
+/// The first [`HEAD_BYTES`] of the open log (fewer while it is shorter; none when
+/// unreadable). Reads move the file's position: [`read_lines`] seeks its own.
+fn read_head(file: &mut std::fs::File) -> Vec<u8> {
     let mut head = Vec::new();
-    if let Ok(file) = std::fs::File::open(log) {
-        let _ = file.take(HEAD_BYTES).read_to_end(&mut head);
+    if file.seek(SeekFrom::Start(0)).is_ok() {
+        let _ = Read::by_ref(file).take(HEAD_BYTES).read_to_end(&mut head);
     }
     head
 }
@@ -329,14 +330,15 @@ mod tests {
     fn a_new_generation_grown_past_the_old_position_is_seen_by_its_first_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("d.log");
+        let head_of = |log: &Path| read_head(&mut std::fs::File::open(log).unwrap());
         std::fs::write(&log, b"2026-01-01 a\n").unwrap();
-        let head = read_head(&log);
+        let head = head_of(&log);
         // Rotated, and the new generation is already longer than what was read.
         std::fs::write(&log, b"2026-01-02 b\n2026-01-02 c\n").unwrap();
-        assert!(rotated(&head, &read_head(&log), 26, 13));
+        assert!(rotated(&head, &head_of(&log), 26, 13));
         // The same generation, grown: not a rotation.
         std::fs::write(&log, b"2026-01-01 a\n2026-01-01 b\n").unwrap();
-        assert!(!rotated(&head, &read_head(&log), 26, 13));
+        assert!(!rotated(&head, &head_of(&log), 26, 13));
         // Shorter than what was read: a rotation, whatever it begins with.
         assert!(rotated(&head, &head, 5, 13));
     }

@@ -4,7 +4,8 @@
 //!
 //! The one exception to invariant 6 (only `clauster-wire` types cross the wire): frames are
 //! forwarded as the core's `pty_sidecar` type, as read from the keeper's file, and the UI
-//! decodes them as `clauster_wire::PtyScreenFrame`; the two are kept equal by hand.
+//! decodes them as `clauster_wire::PtyScreenFrame`. The grid and cursor inside are the wire's
+//! own `PtyScreen` and `PtyCursor`; only the envelope is kept equal by hand.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use clauster_core::config::{Config, UsageMode};
 use clauster_core::usage::location::{ClaudeDirInputs, ProjectLocation, TranscriptRoots};
-use clauster_core::usage::{
-    DayUsage, Nanodollars, PriceOverride, PriceTable, ProjectUsage, UsageTotals,
-};
+use clauster_core::usage::{DayUsage, Nanodollars, PriceTable, ProjectUsage, UsageTotals};
 use clauster_wire::{Frame, ModelUsage, TokenBreakdown, Usage, UsageDay, UsageDayTotals};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -468,18 +466,11 @@ impl UsageService {
 /// The built-in table plus `usage.prices`; a value that rounding changed is a startup
 /// warning, an invalid one falls back to the built-in table.
 fn price_table(config: &Config) -> PriceTable {
-    let overrides = config.usage.prices.iter().map(|(model, p)| {
-        (
-            model.clone(),
-            PriceOverride {
-                input: p.input,
-                output: p.output,
-                cache_write_5m: p.cache_write_5m,
-                cache_write_1h: p.cache_write_1h,
-                cache_read: p.cache_read,
-            },
-        )
-    });
+    let overrides = config
+        .usage
+        .prices
+        .iter()
+        .map(|(model, p)| (model.clone(), *p));
     match PriceTable::builtin().with_overrides(overrides) {
         Ok((table, rounded)) => {
             for note in rounded {
@@ -513,20 +504,9 @@ fn zero_usage(project: &str, prices: &PriceTable) -> Usage {
     }
 }
 
-fn breakdown(tokens: &clauster_core::usage::TokenBreakdown) -> TokenBreakdown {
-    TokenBreakdown {
-        input: tokens.input,
-        output: tokens.output,
-        cache_creation: tokens.cache_creation,
-        cache_read: tokens.cache_read,
-        cache_creation_5m: tokens.cache_creation_5m,
-        cache_creation_1h: tokens.cache_creation_1h,
-    }
-}
-
 /// The days of the per-day answer and their sum (exact, then rounded once).
 fn days_to_wire(days: &[DayUsage]) -> (Vec<UsageDay>, UsageDayTotals) {
-    let mut tokens = clauster_core::usage::TokenBreakdown::default();
+    let mut tokens = TokenBreakdown::default();
     let (mut messages, mut cost) = (0_u64, 0_u128);
     let wire = days
         .iter()
@@ -543,7 +523,7 @@ fn days_to_wire(days: &[DayUsage]) -> (Vec<UsageDay>, UsageDayTotals) {
                 date: day.date.clone(),
                 messages: day.messages,
                 total_tokens: day.tokens.total(),
-                token_breakdown: breakdown(&day.tokens),
+                token_breakdown: day.tokens,
                 cost_usd: day.cost.usd_4dp(),
                 models: day.models.clone(),
             }
@@ -552,7 +532,7 @@ fn days_to_wire(days: &[DayUsage]) -> (Vec<UsageDay>, UsageDayTotals) {
     let total = UsageDayTotals {
         messages,
         total_tokens: tokens.total(),
-        token_breakdown: breakdown(&tokens),
+        token_breakdown: tokens,
         cost_usd: Nanodollars(cost).usd_4dp(),
     };
     (wire, total)
@@ -565,7 +545,7 @@ fn to_wire(project: &str, totals: &UsageTotals) -> Usage {
         transcripts: totals.transcripts,
         messages: totals.messages,
         total_tokens: totals.tokens.total(),
-        token_breakdown: breakdown(&totals.tokens),
+        token_breakdown: totals.tokens,
         cost_usd: totals.cost.usd_4dp(),
         approximate: true,
         unpriced_models: totals.unpriced_models.clone(),
