@@ -16,7 +16,7 @@ mod setup;
 mod tidy;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
@@ -177,17 +177,51 @@ fn test(args: &[String]) -> Result {
     setup::for_tests(&root)?;
     // The server embeds the bundle at compile time; the browser tests need it there.
     bundle::build(&root, false, bundle::Budget::Warn)?;
-    let mut cmd = cargo_test_with_clauster(
-        &root,
-        &[
-            "--no-fail-fast",
-            "--workspace",
-            "--exclude",
-            "clauster-ui-wasm",
-        ],
-    )?;
-    cmd.args(args);
-    run_counting_tests(&mut cmd)
+    let workspace = [
+        "--no-fail-fast",
+        "--workspace",
+        "--exclude",
+        "clauster-ui-wasm",
+    ];
+    if !args.is_empty() {
+        let mut cmd = cargo_test_with_clauster(&root, &workspace)?;
+        cmd.args(args);
+        return run_counting_tests(&mut cmd).and_then(TestCount::verdict);
+    }
+    // Everything is compiled first, so the two runs below start at once; cargo's lock on
+    // the target directory is held while it builds, not while tests run.
+    status(cargo_test_with_clauster(&root, &workspace)?.arg("--no-run"))?;
+    // The torture test is the longest (about 100 s) and sorts last: it runs beside the
+    // rest from the start instead of after it, its output shown after theirs.
+    let mut torture = cargo_test_with_clauster(&root, &IT_BINARY)?;
+    torture.arg(TORTURE);
+    println!("$ {torture:?} (beside the run below)");
+    let torture = std::thread::spawn(move || torture.output());
+    let mut rest = cargo_test_with_clauster(&root, &workspace)?;
+    rest.args(["--", "--skip", TORTURE]);
+    end_to_end_threads(&mut rest);
+    let rest = run_counting_tests(&mut rest)?;
+    let torture = torture.join().map_err(|_| "the torture run panicked")??;
+    std::io::Write::write_all(&mut std::io::stderr(), &torture.stderr)?;
+    let mut count = TestCount::default();
+    for line in String::from_utf8_lossy(&torture.stdout).lines() {
+        println!("{line}");
+        count.line(line);
+    }
+    count.exit = Some(torture.status);
+    count.add(rest).verdict()
+}
+
+/// The torture test's module path, as a libtest filter.
+const TORTURE: &str = "torture::";
+
+/// The end-to-end tests mostly wait on processes, sockets and browsers: at libtest's default
+/// of one thread per core they kept two cores 13 % busy for six minutes. Six threads end
+/// them in a third of the time. `RUST_TEST_THREADS` set by the caller wins.
+fn end_to_end_threads(cmd: &mut Command) {
+    if std::env::var_os("RUST_TEST_THREADS").is_none() {
+        cmd.env("RUST_TEST_THREADS", "6");
+    }
 }
 
 /// `cargo test <args>` in the tests' environment, against a `clauster` binary built first
@@ -212,7 +246,8 @@ fn it(filters: &[String]) -> Result {
     let root = workspace_root();
     let mut cmd = cargo_test_with_clauster(&root, &IT_BINARY)?;
     cmd.args(filters);
-    run_counting_tests(&mut cmd)
+    end_to_end_threads(&mut cmd);
+    run_counting_tests(&mut cmd)?.verdict()
 }
 
 /// `cargo xtask torture`: the torture test with its seeds and length from the command line
@@ -248,7 +283,7 @@ fn torture(args: &[String]) -> Result {
         Some(seed) => cmd.env("CLAUSTER_TORTURE_SEED", seed),
         None => cmd.env("CLAUSTER_TORTURE_SEEDS", &seeds),
     };
-    run_counting_tests(&mut cmd)
+    run_counting_tests(&mut cmd)?.verdict()
 }
 
 /// The browser tests, for their screenshots (issue 19): they save every main state under
@@ -270,27 +305,66 @@ fn screenshots() -> Result {
 
 /// Runs `cargo test`, passing its output through, and closes with one line that totals every
 /// test binary (cargo's own last line is often a doc-test binary with nothing in it).
-fn run_counting_tests(cmd: &mut Command) -> Result {
+fn run_counting_tests(cmd: &mut Command) -> Result<TestCount> {
     use std::io::BufRead;
     println!("$ {cmd:?}");
-    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
-    let (mut passed, mut failed) = (0_u64, 0_u64);
+    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+    let mut count = TestCount::default();
     if let Some(stdout) = child.stdout.take() {
         for line in std::io::BufReader::new(stdout).lines() {
             let line = line?;
             println!("{line}");
-            if let Some((p, f)) = parse_test_result(&line) {
-                passed += p;
-                failed += f;
-            }
+            count.line(&line);
         }
     }
-    let exit = child.wait()?;
-    println!("tests: {passed} passed, {failed} failed");
-    if exit.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo test failed with {exit}").into())
+    count.exit = Some(child.wait()?);
+    Ok(count)
+}
+
+/// What a `cargo test` run printed and how it ended.
+#[derive(Debug, Default, Clone, Copy)]
+struct TestCount {
+    passed: u64,
+    failed: u64,
+    /// `None` only for a sum whose every part succeeded.
+    exit: Option<std::process::ExitStatus>,
+}
+
+impl TestCount {
+    /// Adds a binary's `test result:` line; other lines change nothing.
+    fn line(&mut self, line: &str) {
+        if let Some((passed, failed)) = parse_test_result(line) {
+            self.passed += passed;
+            self.failed += failed;
+        }
+    }
+
+    /// Both runs' tests; the first failing exit if either failed.
+    fn add(self, other: Self) -> Self {
+        let exit = [self.exit, other.exit]
+            .into_iter()
+            .flatten()
+            .find(|exit| !exit.success());
+        Self {
+            passed: self.passed + other.passed,
+            failed: self.failed + other.failed,
+            exit,
+        }
+    }
+
+    /// Prints the total (CI reads this last line) and fails when a run did.
+    fn verdict(self) -> Result {
+        println!("tests: {self}");
+        match self.exit {
+            Some(exit) if !exit.success() => Err(format!("cargo test failed with {exit}").into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for TestCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
     }
 }
 
@@ -348,5 +422,22 @@ mod tests {
         let line = "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
         assert_eq!(super::parse_test_result(line), Some((3, 1)));
         assert_eq!(super::parse_test_result("running 3 tests"), None);
+    }
+
+    #[test]
+    fn two_runs_add_up_and_either_failing_fails_the_sum() {
+        use std::os::unix::process::ExitStatusExt;
+        let run = |passed, code| super::TestCount {
+            passed,
+            failed: u64::from(code != 0),
+            exit: Some(std::process::ExitStatus::from_raw(code << 8)),
+        };
+        let both = run(2, 0).add(run(3, 0));
+        assert_eq!(both.to_string(), "5 passed, 0 failed");
+        assert!(both.verdict().is_ok());
+        for sum in [run(2, 101).add(run(3, 0)), run(2, 0).add(run(3, 101))] {
+            assert_eq!(sum.to_string(), "5 passed, 1 failed");
+            assert!(sum.verdict().is_err());
+        }
     }
 }
