@@ -841,7 +841,8 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
     assert_eq!(status, 200, "{stopped}");
     assert!(
         !process_exists(keeper),
-        "Stop answered while the keeper lived"
+        "Stop answered while the keeper lived\n{}",
+        server.log()
     );
     let (status, body) = post(&server, &format!("/api/instances/{id}/forget"), None).await;
     assert_eq!(status, 200, "{body}");

@@ -18,8 +18,8 @@ mod test_support;
 pub use identity::{pids, read_identity, start_identity_of};
 pub use nix::sys::signal::Signal;
 pub use signal::{
-    SignalOutcome, descendants, is_ours, kill_session, session_members, signal_group_if_ours,
-    signal_if_ours,
+    SignalOutcome, descendants, has_ended, is_ours, kill_session, session_members,
+    signal_group_if_ours, signal_if_ours,
 };
 pub use spawn::{SpawnSpec, Spawned, spawn_detached};
 pub use terminate::{

@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use clauster_core::identity::{Gate, ProcStat, StartIdentity, is_live, parse_proc_stat};
+use clauster_core::identity::{
+    Gate, ProcStat, StartIdentity, is_live, parse_proc_stat, same_start,
+};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -27,6 +29,18 @@ pub enum SignalOutcome {
 pub fn is_ours(identity: &StartIdentity, gate: Gate) -> bool {
     let observed = read_identity(identity.pid).ok().flatten();
     is_live(identity, observed.as_ref(), gate)
+}
+
+/// Whether the process `identity` recorded has ended: its pid is gone, a zombie, or names a
+/// process that started at another time. Stricter than `!is_ours`: the kernel empties an
+/// exiting process's command line (which the gates read) before it turns zombie, and on a
+/// busy machine that exit can take a while. An unreadable process has not provably ended.
+pub fn has_ended(identity: &StartIdentity) -> bool {
+    match read_identity(identity.pid) {
+        Ok(Some(observed)) => observed.stat.is_defunct() || !same_start(identity, &observed),
+        Ok(None) => true,
+        Err(_) => false,
+    }
 }
 
 /// Sends `signal` to the process only if its start identity is re-checked as ours right
@@ -164,17 +178,21 @@ mod tests {
         );
         assert!(is_ours(&id, Gate::Bridge), "still running after refusals");
         assert!(!is_ours(&recycled, Gate::Bridge));
+        assert!(!has_ended(&id));
+        assert!(has_ended(&recycled), "another process under the pid");
 
         assert_eq!(
             signal_if_ours(&id, Gate::Bridge, Signal::SIGTERM),
             SignalOutcome::Sent
         );
+        assert!(wait_until(T, || has_ended(&id)), "a zombie has ended");
         assert_eq!(g.wait(T).unwrap().signal(), Some(Signal::SIGTERM as i32));
         assert_eq!(
             signal_if_ours(&id, Gate::Bridge, Signal::SIGTERM),
             SignalOutcome::NotOurs,
             "gone"
         );
+        assert!(has_ended(&id), "reaped");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use nix::unistd::Pid;
 
 use super::identity::read_identity;
 use super::signal::{
-    SignalOutcome, descendants, is_ours, kill_session, session_members, signal_group_if_ours,
-    signal_if_ours,
+    SignalOutcome, descendants, has_ended, is_ours, kill_session, session_members,
+    signal_group_if_ours, signal_if_ours,
 };
 
 /// How many interrupts open the termination.
@@ -112,17 +112,17 @@ fn signal_steps(identity: &StartIdentity, gate: Gate, policy: &TerminatePolicy) 
         return EndedBy::NotRunning;
     }
     if let Interrupts::Twice { gap } = policy.interrupts {
-        if wait_gone(identity, gate, gap, policy.poll) {
+        if wait_gone(identity, gap, policy.poll) {
             return EndedBy::Sigint;
         }
         signal_if_ours(identity, gate, Signal::SIGINT);
     }
-    if wait_gone(identity, gate, policy.grace, policy.poll) {
+    if wait_gone(identity, policy.grace, policy.poll) {
         return EndedBy::Sigint;
     }
 
     signal_group_if_ours(identity, gate, Signal::SIGTERM);
-    if wait_gone(identity, gate, policy.term_grace, policy.poll) {
+    if wait_gone(identity, policy.term_grace, policy.poll) {
         return EndedBy::Sigterm;
     }
 
@@ -134,16 +134,18 @@ fn signal_steps(identity: &StartIdentity, gate: Gate, policy: &TerminatePolicy) 
         }
     }
     signal_if_ours(identity, gate, Signal::SIGKILL);
-    if wait_gone(identity, gate, policy.term_grace, policy.poll) {
+    if wait_gone(identity, policy.term_grace, policy.poll) {
         EndedBy::Sigkill
     } else {
         EndedBy::Survived
     }
 }
 
-/// Polls until `identity` is no longer ours or `timeout` passes; returns whether it is gone.
-fn wait_gone(identity: &StartIdentity, gate: Gate, timeout: Duration, poll: Duration) -> bool {
-    poll_until(timeout, poll, || !is_ours(identity, gate))
+/// Polls until `identity` has ended (a zombie or gone, see [`has_ended`]) or `timeout`
+/// passes; returns whether it ended. The gate is not asked: it was passed when the signal
+/// was sent, and an exiting process fails it before it has ended.
+fn wait_gone(identity: &StartIdentity, timeout: Duration, poll: Duration) -> bool {
+    poll_until(timeout, poll, || has_ended(identity))
 }
 
 fn poll_until(timeout: Duration, poll: Duration, mut done: impl FnMut() -> bool) -> bool {

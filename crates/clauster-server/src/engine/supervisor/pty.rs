@@ -242,10 +242,12 @@ impl KeeperEnd {
     }
 }
 
+/// Whether the keeper ended within `timeout`: a zombie or gone, not merely exiting (see
+/// [`proc::has_ended`]).
 fn wait_gone(identity: &StartIdentity, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        if !proc::is_ours(identity, Gate::Keeper) {
+        if proc::has_ended(identity) {
             return true;
         }
         if Instant::now() >= deadline {
