@@ -733,6 +733,45 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
     assert_last_status(&sandbox, id, "error");
 }
 
+/// §11 step 3's exception: the server killed after the spawn but before the bridge's pid
+/// reached the store (that write is queued). The bridge is found by its log set's
+/// `--debug-file` and comes back running and stoppable, not left running in the dark.
+#[tokio::test]
+async fn a_launch_whose_pid_never_reached_the_store_is_found_by_its_debug_file() {
+    let (sandbox, _alpha, claude, server) = serve_alpha();
+    let (id, started) = running_alpha(&server).await;
+    let pid = started["bridge_pid"].as_i64().unwrap();
+    kill_server(server);
+    // The row as the launch persisted it before the spawn (§6 step 16).
+    let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE instances SET bridge_pid = NULL, bridge_start_ticks = NULL,
+                bridge_proc_start = NULL, bridge_boot_id = NULL, ready_at = NULL,
+                last_status = 'starting'
+             WHERE instance_id = ?1",
+            [&id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+    assert!(process_exists(pid));
+
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let back = wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    assert_eq!(back["bridge_pid"].as_i64(), Some(pid), "{back}");
+    assert_eq!(
+        stored(&sandbox, &id, "CAST(bridge_pid AS TEXT)"),
+        Some(pid.to_string())
+    );
+    let (status, stopped) = stop(&server, &id).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert!(support::ends_within(pid, Duration::from_secs(10)));
+}
+
 // ---- also from reading ------------------------------------------------------------------
 
 /// A continue launch that fails when the fresh relaunch is impossible (the project was

@@ -186,6 +186,15 @@ impl Cmdline {
         &self.args
     }
 
+    /// Whether the arguments pass `--debug-file <path>`: what ties a bridge (and its pty
+    /// keeper) to the log set of one launch, whose stem no other launch uses (bridges.md §11
+    /// step 3).
+    pub fn names_debug_file(&self, path: &str) -> bool {
+        self.args
+            .windows(2)
+            .any(|pair| pair[0] == "--debug-file" && pair[1] == path)
+    }
+
     fn is_keeper_argv(&self) -> bool {
         self.args.get(1).is_some_and(|a| a == KEEPER_SUBCOMMAND)
     }
@@ -429,6 +438,24 @@ mod tests {
     fn gates(args: &[&str]) -> [bool; 3] {
         let c = Cmdline::from_args(args.iter().copied());
         [Gate::Bridge, Gate::StandardOnly, Gate::Keeper].map(|g| g.admits(&c))
+    }
+
+    #[test]
+    fn a_launch_is_named_by_its_debug_file_argument() {
+        let bridge = Cmdline::from_args([
+            "/usr/bin/claude",
+            "remote-control",
+            "--debug-file",
+            "/s/logs/a-1-1.log",
+        ]);
+        assert!(bridge.names_debug_file("/s/logs/a-1-1.log"));
+        assert!(
+            !bridge.names_debug_file("/s/logs/a-1-2.log"),
+            "another launch"
+        );
+        let as_a_value = Cmdline::from_args(["claude", "--name", "/s/logs/a-1-1.log"]);
+        assert!(!as_a_value.names_debug_file("/s/logs/a-1-1.log"));
+        assert!(!Cmdline::default().names_debug_file(""));
     }
 
     #[test]

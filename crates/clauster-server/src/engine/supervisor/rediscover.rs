@@ -1,18 +1,23 @@
 //! Rediscovery after a restart (bridges.md §11): every stored row comes back, and its status
 //! is re-derived from the process it names — a live one is believed whatever the row says, a
 //! dead one ends as its last status implies, a row that never got a process is a launch
-//! failure — before the engine says it is ready.
+//! failure (unless its process is found by its log set's `--debug-file`) — before the engine
+//! says it is ready.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use clauster_core::identity::{StartIdentity, parse_boot_id};
+use clauster_core::identity::{Gate, StartIdentity, parse_boot_id};
 use clauster_core::names::ProjectName;
 use clauster_core::status::{self, Event, ExitStatus, FailureCause, FailureEvidence, Status};
 
+use clauster_pty::proc;
+
 use super::{
-    Live, Supervisor, alive, evidence_defaults, now_ms, parse_rfc3339_ms, pty, rfc3339, set_failure,
+    Live, Supervisor, alive, evidence_defaults, now_ms, parse_rfc3339_ms, pty, rfc3339,
+    set_failure, short,
 };
+use crate::engine::logs::LogSet;
 use crate::engine::pointers;
 use crate::store::InstanceRow;
 
@@ -50,9 +55,19 @@ impl Supervisor {
 
     /// One stored row after a restart (bridges.md §11): its status is re-derived from the
     /// process, never trusted from disk alone.
-    pub(super) fn rediscover_row(&mut self, row: InstanceRow) {
+    pub(super) fn rediscover_row(&mut self, mut row: InstanceRow) {
         let id = row.instance_id.clone();
         let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
+        let bound = status.is_live()
+            && row.bridge_pid.is_none()
+            && row.keeper_pid.is_none()
+            && bind_unrecorded_launch(&mut row, self.logs.dir());
+        if bound {
+            tracing::warn!(
+                instance = %short(&id),
+                "found the process of a launch whose pid never reached the store"
+            );
+        }
         let identity = recorded_identity(
             &row,
             row.bridge_pid,
@@ -96,6 +111,9 @@ impl Supervisor {
             live.phase.set_exited(ExitStatus::Unknown);
         }
         self.instances.insert(id.clone(), live);
+        if bound {
+            self.persist(&self.instances[&id]);
+        }
         if !alive {
             // Step 2.
             if status.is_live() {
@@ -176,6 +194,50 @@ impl Supervisor {
             tracing::info!("stripped {stripped} stale bridge pointer(s)");
         }
     }
+}
+
+/// The exception to §11 step 3: a launch that got as far as its process, with Clauster killed
+/// between the spawn and the store's write of the pid. The live processes passing
+/// `--debug-file` of the row's log set (a stem no other launch uses) are that launch's bridge
+/// and, in pty mode, its keeper; their identities go into the row, which then comes back like
+/// any row with a pid. Returns whether one was found.
+fn bind_unrecorded_launch(row: &mut InstanceRow, logs_dir: &Path) -> bool {
+    let Some(stem) = row.log_stem.as_deref() else {
+        return false;
+    };
+    let set = LogSet::at(logs_dir, stem);
+    let files: Vec<String> = [Some(&set.debug_log), set.raw_log.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|path| path.to_str().map(str::to_owned))
+        .collect();
+    let mut found = false;
+    for pid in proc::pids() {
+        let Ok(Some(observed)) = proc::read_identity(pid) else {
+            continue;
+        };
+        if !files.iter().any(|f| observed.cmdline.names_debug_file(f)) {
+            continue;
+        }
+        let identity = proc::start_identity_of(&observed);
+        let ticks = identity.start_ticks.and_then(|t| i64::try_from(t).ok());
+        if Gate::Keeper.admits(&observed.cmdline) && row.keeper_pid.is_none() {
+            row.keeper_pid = Some(i64::from(pid));
+            row.keeper_start_ticks = ticks;
+            row.keeper_proc_start = identity.proc_start;
+        } else if Gate::Bridge.admits(&observed.cmdline) && row.bridge_pid.is_none() {
+            row.bridge_pid = Some(i64::from(pid));
+            row.bridge_start_ticks = ticks;
+            row.bridge_proc_start = identity.proc_start;
+        } else {
+            continue;
+        }
+        if row.bridge_boot_id.is_none() {
+            row.bridge_boot_id = identity.boot_id.map(|b| b.as_str().to_owned());
+        }
+        found = true;
+    }
+    found
 }
 
 /// A recorded process's start identity (the bridge's or the keeper's), `None` without a pid;
