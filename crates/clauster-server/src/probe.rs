@@ -197,9 +197,12 @@ pub(crate) async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        // Its own process group: a wrapper script's children end with it on a timeout.
+        .process_group(0)
         .kill_on_drop(true);
+    let mut child = command.spawn().ok()?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
     let finished = async {
-        let mut child = command.spawn().ok()?;
         let mut stdout = Vec::new();
         if let Some(pipe) = child.stdout.take() {
             // A read error keeps what arrived; the exit status still decides.
@@ -211,8 +214,20 @@ pub(crate) async fn run(
             success: status.success(),
         })
     };
-    // On timeout the future is dropped, and with it the child (killed: kill_on_drop).
-    tokio::time::timeout(timeout, finished).await.ok().flatten()
+    match tokio::time::timeout(timeout, finished).await {
+        Ok(finished) => finished,
+        Err(_elapsed) => {
+            // Not reaped yet, so the group id is still the probe's: the whole group goes
+            // (the child itself also by kill_on_drop).
+            if let Some(group) = group {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(group),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            None
+        }
+    }
 }
 
 /// The login state `/healthz` reports, refreshed from `auth status` at most every 30 s.
@@ -471,6 +486,46 @@ OPTIONS
         // No subcommand help: the version rule (>= 2.1.200).
         assert!(report.capabilities.rc_continue);
         assert!(!report.login_answered);
+    }
+
+    /// A wrapper script (nvm installs one) whose own children hang: a timeout ends them too.
+    #[tokio::test]
+    async fn a_timed_out_probe_ends_the_children_of_a_wrapper() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let children = dir.path().join("children");
+        let body = format!(
+            "  *) sleep 30 & echo $! >> '{}'; wait;;",
+            children.display()
+        );
+        let claude = fake_claude(dir.path(), &body);
+        let short = Duration::from_millis(300);
+        let timeouts = Timeouts {
+            command: short,
+            auth: short,
+        };
+        probe_within(&claude, &env_with(&[]), dir.path(), timeouts).await;
+        let pids: Vec<i32> = std::fs::read_to_string(&children)
+            .expect("the wrapper started its children")
+            .lines()
+            .map(|pid| pid.parse().expect("a pid"))
+            .collect();
+        assert!(!pids.is_empty());
+        let running = |pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pids.iter().any(running) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left: Vec<_> = pids.iter().filter(|pid| running(pid)).collect();
+        assert!(left.is_empty(), "children outlived their probe: {left:?}");
     }
 
     #[tokio::test]
