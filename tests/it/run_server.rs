@@ -96,6 +96,16 @@ async fn serves_health_and_the_discovered_projects() {
 
     let (status, missing) = get_json(&format!("{}/api/nope", server.base)).await;
     assert_eq!((status, missing), (404, json!({"detail": "Not Found"})));
+    // A known path with another method: the same error body, and what it does allow.
+    let wrong = reqwest::Client::new()
+        .patch(format!("{}/api/v1/projects", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 405);
+    assert!(wrong.headers()["allow"].to_str().unwrap().contains("GET"));
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body, json!({"detail": "Method Not Allowed"}));
 
     let page = reqwest::get(format!("{}/", server.base)).await.unwrap();
     assert_eq!(page.status(), 200);

@@ -71,6 +71,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         api
     };
     let api = api
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::http::mark_no_store))
         .layer(axum::middleware::from_fn(refuse_head))
@@ -92,6 +93,15 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             .route(&format!("{root}/"), get(to_root))
     };
     router.with_state(state)
+}
+
+/// A known path with another method: the `{"detail"}` body of every error (http-api.md §1),
+/// as 1.3.2 answers; axum adds the `Allow` header.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    )
 }
 
 /// An unknown path: JSON for scripts, and for a browser (`Accept: text/html`) outside
