@@ -772,6 +772,48 @@ async fn a_launch_whose_pid_never_reached_the_store_is_found_by_its_debug_file()
     assert!(support::ends_within(pid, Duration::from_secs(10)));
 }
 
+/// The same for a resume stored as it was before a launch cleared the last launch's pids
+/// (release review 8): the new stem with the old, dead pid. The dead pid does not stand for
+/// the new bridge, which is found by its `--debug-file`.
+#[tokio::test]
+async fn a_resumed_launch_is_found_by_its_debug_file_despite_the_old_pid() {
+    let (sandbox, alpha, claude, server) = serve_alpha();
+    let (id, started) = running_alpha(&server).await;
+    let old = started["bridge_pid"].as_i64().unwrap();
+    let (status, stopped) = stop(&server, &id).await;
+    assert_eq!(status, 200, "{stopped}");
+    kill_server(server);
+    let stem = "alpha-1796540005423-7";
+    let conn = rusqlite::Connection::open(store_path(&sandbox)).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE instances SET last_status = 'starting', log_stem = ?2, ready_at = NULL,
+                ended_at = NULL, intentional_stop = 0
+             WHERE instance_id = ?1",
+            [id.as_str(), stem],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+    assert_eq!(
+        stored(&sandbox, &id, "CAST(bridge_pid AS TEXT)"),
+        Some(old.to_string())
+    );
+    let debug = sandbox.state_dir().join("logs").join(format!("{stem}.log"));
+    let bridge = hand_bridge(&sandbox, &claude, &alpha, Some(&debug));
+    let pid = i64::from(bridge.0.id());
+
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let back = wait_instance(&server, &id, Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    assert_eq!(back["bridge_pid"].as_i64(), Some(pid), "{back}");
+    let (status, stopped) = stop(&server, &id).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert!(support::ends_within(pid, Duration::from_secs(10)));
+}
+
 // ---- also from reading ------------------------------------------------------------------
 
 /// A continue launch that fails when the fresh relaunch is impossible (the project was

@@ -511,6 +511,14 @@ fn prepare(
         row.environment_id = None;
         row.starter_session_id = None;
         row.url = None;
+        // So do its processes: a resumed row must not carry the last launch's pids into this
+        // one's, or a restart before the new pid is stored takes the dead one for it.
+        row.bridge_pid = None;
+        row.bridge_start_ticks = None;
+        row.bridge_proc_start = None;
+        row.keeper_pid = None;
+        row.keeper_start_ticks = None;
+        row.keeper_proc_start = None;
         Status::Starting.as_token().clone_into(&mut row.last_status);
         // 16. The row exists before the process does (§10.3).
         let mut stored = row.clone();

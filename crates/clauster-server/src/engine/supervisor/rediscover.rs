@@ -59,8 +59,7 @@ impl Supervisor {
         let id = row.instance_id.clone();
         let status: Status = row.last_status.parse().unwrap_or(Status::Stopped);
         let bound = status.is_live()
-            && row.bridge_pid.is_none()
-            && row.keeper_pid.is_none()
+            && !recorded_process_lives(&row)
             && bind_unrecorded_launch(&mut row, self.logs.dir());
         if bound {
             tracing::warn!(
@@ -196,11 +195,30 @@ impl Supervisor {
     }
 }
 
+/// Whether the bridge or the keeper the row records is still that process.
+fn recorded_process_lives(row: &InstanceRow) -> bool {
+    let bridge = recorded_identity(
+        row,
+        row.bridge_pid,
+        row.bridge_start_ticks,
+        row.bridge_proc_start,
+    );
+    let keeper = recorded_identity(
+        row,
+        row.keeper_pid,
+        row.keeper_start_ticks,
+        row.keeper_proc_start,
+    );
+    bridge.is_some_and(|b| proc::is_ours(&b, Gate::Bridge))
+        || keeper.is_some_and(|k| proc::is_ours(&k, Gate::Keeper))
+}
+
 /// The exception to §11 step 3: a launch that got as far as its process, with Clauster killed
-/// between the spawn and the store's write of the pid. The live processes passing
-/// `--debug-file` of the row's log set (a stem no other launch uses) are that launch's bridge
-/// and, in pty mode, its keeper; their identities go into the row, which then comes back like
-/// any row with a pid. Returns whether one was found.
+/// between the spawn and the store's write of the pid (a row stored before this fix may
+/// still name the previous launch's dead pid). The live processes passing `--debug-file` of
+/// the row's log set (a stem no other launch uses) are that launch's bridge and, in pty mode,
+/// its keeper; their identities go into the row, which then comes back like any row with a
+/// pid. Returns whether one was found.
 fn bind_unrecorded_launch(row: &mut InstanceRow, logs_dir: &Path) -> bool {
     let Some(stem) = row.log_stem.as_deref() else {
         return false;
@@ -211,7 +229,7 @@ fn bind_unrecorded_launch(row: &mut InstanceRow, logs_dir: &Path) -> bool {
         .flatten()
         .filter_map(|path| path.to_str().map(str::to_owned))
         .collect();
-    let mut found = false;
+    let (mut bridge, mut keeper) = (false, false);
     for pid in proc::pids() {
         let Ok(Some(observed)) = proc::read_identity(pid) else {
             continue;
@@ -221,23 +239,34 @@ fn bind_unrecorded_launch(row: &mut InstanceRow, logs_dir: &Path) -> bool {
         }
         let identity = proc::start_identity_of(&observed);
         let ticks = identity.start_ticks.and_then(|t| i64::try_from(t).ok());
-        if Gate::Keeper.admits(&observed.cmdline) && row.keeper_pid.is_none() {
+        if !keeper && Gate::Keeper.admits(&observed.cmdline) {
+            keeper = true;
             row.keeper_pid = Some(i64::from(pid));
             row.keeper_start_ticks = ticks;
             row.keeper_proc_start = identity.proc_start;
-        } else if Gate::Bridge.admits(&observed.cmdline) && row.bridge_pid.is_none() {
+        } else if !bridge && Gate::Bridge.admits(&observed.cmdline) {
+            bridge = true;
             row.bridge_pid = Some(i64::from(pid));
             row.bridge_start_ticks = ticks;
             row.bridge_proc_start = identity.proc_start;
         } else {
             continue;
         }
-        if row.bridge_boot_id.is_none() {
-            row.bridge_boot_id = identity.boot_id.map(|b| b.as_str().to_owned());
-        }
-        found = true;
+        row.bridge_boot_id = identity.boot_id.map(|b| b.as_str().to_owned());
     }
-    found
+    if bridge != keeper {
+        // Only one of the two found: the other's recorded pid belongs to an earlier launch.
+        if bridge {
+            row.keeper_pid = None;
+            row.keeper_start_ticks = None;
+            row.keeper_proc_start = None;
+        } else {
+            row.bridge_pid = None;
+            row.bridge_start_ticks = None;
+            row.bridge_proc_start = None;
+        }
+    }
+    bridge || keeper
 }
 
 /// A recorded process's start identity (the bridge's or the keeper's), `None` without a pid;
