@@ -142,7 +142,7 @@ async fn project_row(_: crate::http::ProjectParam) -> ApiError {
 }
 
 /// `HEAD` is not served: every page and API route is `GET`-only, and 1.3.2 answers 405
-/// (issue 18). With the UI off the gate's 404 comes first.
+/// (issue 18), so no other 405's `Allow` lists it. With the UI off the gate's 404 comes first.
 async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     if request.method() == axum::http::Method::HEAD {
         let mut response = ApiError::new(
@@ -156,6 +156,29 @@ async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Ne
         return response;
     }
     next.run(request).await
+}
+
+/// axum lists `HEAD` beside every `GET` in a 405's `Allow`, which [`refuse_head`] refuses.
+/// axum adds the header outside every layer, so the listener calls this on each answer.
+pub(crate) fn allow_without_head(response: &mut Response) {
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return;
+    }
+    let Some(listed) = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|allow| allow.to_str().ok())
+    else {
+        return;
+    };
+    let kept: Vec<&str> = listed
+        .split(',')
+        .map(str::trim)
+        .filter(|method| !method.eq_ignore_ascii_case("HEAD"))
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&kept.join(",")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
 }
 
 /// The dashboard's URL parameters: the list's order and search (ui.md §3).
