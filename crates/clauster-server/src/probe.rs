@@ -201,7 +201,10 @@ pub(crate) async fn run(
         .process_group(0)
         .kill_on_drop(true);
     let mut child = command.spawn().ok()?;
-    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let _group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(ProcessGroup);
     let finished = async {
         let mut stdout = Vec::new();
         if let Some(pipe) = child.stdout.take() {
@@ -214,19 +217,20 @@ pub(crate) async fn run(
             success: status.success(),
         })
     };
-    match tokio::time::timeout(timeout, finished).await {
-        Ok(finished) => finished,
-        Err(_elapsed) => {
-            // Not reaped yet, so the group id is still the probe's: the whole group goes
-            // (the child itself also by kill_on_drop).
-            if let Some(group) = group {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(group),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            None
-        }
+    tokio::time::timeout(timeout, finished).await.ok().flatten()
+}
+
+/// A probe's process group, killed when the probe is over: on a timeout or a shutdown that
+/// drops the probe (the leader is not reaped yet), and after a normal exit, for what a wrapper
+/// left in the background (Linux does not reuse a pid that still names a process group).
+struct ProcessGroup(i32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
@@ -488,13 +492,14 @@ OPTIONS
         assert!(!report.login_answered);
     }
 
-    /// A wrapper script (nvm installs one) whose own children hang: a timeout ends them too.
+    /// A wrapper script (nvm installs one) whose own children hang, or are left behind by a
+    /// command that answered: the probe ends them.
     #[tokio::test]
-    async fn a_timed_out_probe_ends_the_children_of_a_wrapper() {
+    async fn a_probe_ends_the_children_of_a_wrapper() {
         let dir = tempfile::tempdir().expect("tempdir");
         let children = dir.path().join("children");
         let body = format!(
-            "  *) sleep 30 & echo $! >> '{}'; wait;;",
+            "  '--version') sleep 30 >/dev/null & echo $! >> '{0}'; echo '2.1.300'; exit 0;;\n  *) sleep 30 & echo $! >> '{0}'; wait;;",
             children.display()
         );
         let claude = fake_claude(dir.path(), &body);
