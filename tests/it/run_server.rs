@@ -106,6 +106,24 @@ async fn serves_health_and_the_discovered_projects() {
     assert_eq!(wrong.headers()["allow"], "GET");
     let body: Value = wrong.json().await.unwrap();
     assert_eq!(body, json!({"detail": "Method Not Allowed"}));
+    // The control socket is the same router: no `HEAD` in its `Allow` either.
+    let socket = sandbox.state_dir().join("control.sock");
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+        stream
+            .write_all(
+                b"PATCH /api/projects HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer.to_ascii_lowercase()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("http/1.1 405"), "{answer}");
+    assert!(answer.contains("\r\nallow: get,post\r\n"), "{answer}");
 
     let page = reqwest::get(format!("{}/", server.base)).await.unwrap();
     assert_eq!(page.status(), 200);

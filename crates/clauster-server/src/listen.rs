@@ -224,10 +224,7 @@ async fn serve_connection<IO>(
         }
         let router = router.clone();
         async move {
-            let mut response = router.oneshot(request).await;
-            if let Ok(response) = &mut response {
-                crate::routes::allow_without_head(response);
-            }
+            let response = router.oneshot(request).await;
             if let Ok(response) = &response
                 && response.status() == StatusCode::SWITCHING_PROTOCOLS
             {

@@ -92,7 +92,13 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             .nest(&root, api)
             .route(&format!("{root}/"), get(to_root))
     };
-    router.with_state(state)
+    // axum adds a 405's `Allow` outside every layer: the whole router is wrapped once more,
+    // so every transport (TCP, the control socket) answers without `HEAD` in it.
+    let router = router.with_state(state);
+    Router::new().fallback_service(tower::ServiceExt::<axum::extract::Request>::map_response(
+        router,
+        allow_without_head,
+    ))
 }
 
 /// A known path with another method: the `{"detail"}` body of every error (http-api.md §1),
@@ -159,17 +165,16 @@ async fn refuse_head(request: axum::extract::Request, next: axum::middleware::Ne
 }
 
 /// axum lists `HEAD` beside every `GET` in a 405's `Allow`, which [`refuse_head`] refuses.
-/// axum adds the header outside every layer, so the listener calls this on each answer.
-pub(crate) fn allow_without_head(response: &mut Response) {
+fn allow_without_head(mut response: Response) -> Response {
     if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
-        return;
+        return response;
     }
     let Some(listed) = response
         .headers()
         .get(header::ALLOW)
         .and_then(|allow| allow.to_str().ok())
     else {
-        return;
+        return response;
     };
     let kept: Vec<&str> = listed
         .split(',')
@@ -179,6 +184,7 @@ pub(crate) fn allow_without_head(response: &mut Response) {
     if let Ok(value) = HeaderValue::from_str(&kept.join(",")) {
         response.headers_mut().insert(header::ALLOW, value);
     }
+    response
 }
 
 /// The dashboard's URL parameters: the list's order and search (ui.md §3).
