@@ -206,6 +206,22 @@ pub struct InstanceRow {
     pub debug_log_path: Option<String>,
 }
 
+impl InstanceRow {
+    /// Forgets the recorded bridge process (pid and start identity; the boot id stays).
+    pub fn forget_bridge_process(&mut self) {
+        self.bridge_pid = None;
+        self.bridge_start_ticks = None;
+        self.bridge_proc_start = None;
+    }
+
+    /// Forgets the recorded pty keeper process.
+    pub fn forget_keeper_process(&mut self) {
+        self.keeper_pid = None;
+        self.keeper_start_ticks = None;
+        self.keeper_proc_start = None;
+    }
+}
+
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -463,7 +463,8 @@ fn prepare(
         fallback_warning,
         ..
     } = ticket;
-    let refuse = |err: EngineError| (row.instance_id.clone(), err);
+    let id = row.instance_id.clone();
+    let refuse = |err: EngineError| (id.clone(), err);
     warnings.extend(late_probe);
     // 12–13. Claude-side settings, then the deferred trust write.
     let prepared = prepare_claude_files(
@@ -513,12 +514,8 @@ fn prepare(
         row.url = None;
         // So do its processes: a resumed row must not carry the last launch's pids into this
         // one's, or a restart before the new pid is stored takes the dead one for it.
-        row.bridge_pid = None;
-        row.bridge_start_ticks = None;
-        row.bridge_proc_start = None;
-        row.keeper_pid = None;
-        row.keeper_start_ticks = None;
-        row.keeper_proc_start = None;
+        row.forget_bridge_process();
+        row.forget_keeper_process();
         Status::Starting.as_token().clone_into(&mut row.last_status);
         // 16. The row exists before the process does (§10.3).
         let mut stored = row.clone();

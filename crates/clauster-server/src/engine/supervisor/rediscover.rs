@@ -257,13 +257,9 @@ fn bind_unrecorded_launch(row: &mut InstanceRow, logs_dir: &Path) -> bool {
     if bridge != keeper {
         // Only one of the two found: the other's recorded pid belongs to an earlier launch.
         if bridge {
-            row.keeper_pid = None;
-            row.keeper_start_ticks = None;
-            row.keeper_proc_start = None;
+            row.forget_keeper_process();
         } else {
-            row.bridge_pid = None;
-            row.bridge_start_ticks = None;
-            row.bridge_proc_start = None;
+            row.forget_bridge_process();
         }
     }
     bridge || keeper
