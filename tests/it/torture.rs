@@ -28,7 +28,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::torture::{HealthProber, HeldLock, ProcBridge, Sampler, standard_bridges};
+use support::health::HealthProber;
+use support::torture::{HeldLock, ProcBridge, Sampler, standard_bridges};
 
 /// The seeds CI runs, and how many steps each.
 const FIXED_SEEDS: [u64; 2] = [0x0015_0001, 0x0015_0002];
@@ -173,7 +174,7 @@ impl Totals {
 struct Report {
     steps: usize,
     outcomes: BTreeMap<String, usize>,
-    probes: support::torture::ProbeStats,
+    probes: support::health::ProbeStats,
     idle_share: f64,
 }
 
@@ -379,16 +380,8 @@ impl Torture {
             Err(violation) => self.fail(self.steps, &Op::Pause(Duration::ZERO), &violation),
         };
         let probes = self.prober.stats();
-        let allowed_slow = 3.max(probes.probes / 20);
-        if probes.unanswered > 0 || probes.slow > allowed_slow {
-            self.fail(
-                self.steps,
-                &Op::Pause(Duration::ZERO),
-                &format!(
-                    "/healthz: {} of {} probes over 1 s (at most {allowed_slow} allowed), {} unanswered within 10 s",
-                    probes.slow, probes.probes, probes.unanswered
-                ),
-            );
+        if let Err(violation) = probes.verdict() {
+            self.fail(self.steps, &Op::Pause(Duration::ZERO), &violation);
         }
         Report {
             steps: self.steps,

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod environments_api;
+pub mod health;
 pub mod inprocess;
 pub mod sink;
 pub mod torture;
