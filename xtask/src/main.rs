@@ -322,38 +322,69 @@ fn run_counting_tests(cmd: &mut Command) -> Result<TestCount> {
 }
 
 /// What a `cargo test` run printed and how it ended.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 struct TestCount {
     passed: u64,
     failed: u64,
     /// `None` only for a sum whose every part succeeded.
     exit: Option<std::process::ExitStatus>,
+    /// Every `thread '…' panicked at …` line with the first lines of its message: shown
+    /// again above the total, so the tail of a long log says why a run failed.
+    panics: Vec<String>,
+    /// Message lines still to keep for the last panic.
+    message_lines: usize,
 }
 
+/// How much of a panic's message [`TestCount`] keeps (an assertion may print a whole log).
+const MESSAGE_LINES: usize = 6;
+const MESSAGE_LINE_CHARS: usize = 300;
+
 impl TestCount {
-    /// Adds a binary's `test result:` line; other lines change nothing.
+    /// Adds a binary's `test result:` line and keeps panics; other lines change nothing.
     fn line(&mut self, line: &str) {
         if let Some((passed, failed)) = parse_test_result(line) {
             self.passed += passed;
             self.failed += failed;
         }
+        if line.starts_with("thread '") && line.contains("' panicked at ") {
+            self.panics.push(line.to_owned());
+            self.message_lines = MESSAGE_LINES;
+        } else if self.message_lines > 0 {
+            if line.is_empty() || line.starts_with("note: ") {
+                self.message_lines = 0;
+            } else if let Some(panic) = self.panics.last_mut() {
+                panic.push('\n');
+                panic.extend(line.chars().take(MESSAGE_LINE_CHARS));
+                self.message_lines -= 1;
+            }
+        }
     }
 
-    /// Both runs' tests; the first failing exit if either failed.
-    fn add(self, other: Self) -> Self {
+    /// Both runs' tests and panics; the first failing exit if either failed.
+    fn add(mut self, other: Self) -> Self {
         let exit = [self.exit, other.exit]
             .into_iter()
             .flatten()
             .find(|exit| !exit.success());
+        self.panics.extend(other.panics);
         Self {
             passed: self.passed + other.passed,
             failed: self.failed + other.failed,
             exit,
+            panics: self.panics,
+            message_lines: 0,
         }
     }
 
-    /// Prints the total (CI reads this last line) and fails when a run did.
+    /// Prints the panics again and the total (CI reads this last line), and fails when a run
+    /// did.
     fn verdict(self) -> Result {
+        if !self.panics.is_empty() {
+            println!("panics, again ({}):", self.panics.len());
+            for panic in &self.panics {
+                println!("{panic}");
+            }
+        }
         println!("tests: {self}");
         match self.exit {
             Some(exit) if !exit.success() => Err(format!("cargo test failed with {exit}").into()),
@@ -431,6 +462,7 @@ mod tests {
             passed,
             failed: u64::from(code != 0),
             exit: Some(std::process::ExitStatus::from_raw(code << 8)),
+            ..Default::default()
         };
         let both = run(2, 0).add(run(3, 0));
         assert_eq!(both.to_string(), "5 passed, 0 failed");
@@ -439,5 +471,48 @@ mod tests {
             assert_eq!(sum.to_string(), "5 passed, 1 failed");
             assert!(sum.verdict().is_err());
         }
+    }
+
+    #[test]
+    fn panics_are_kept_with_the_start_of_their_message() {
+        let mut count = super::TestCount::default();
+        let long = "x".repeat(1_000);
+        let lines = [
+            "---- attacks::flood stdout ----",
+            "thread 'attacks::flood' panicked at tests/it/attacks.rs:530:9:",
+            "/healthz took 1.2s under the flood",
+            long.as_str(),
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+            "a later line of the captured output",
+            "thread 'torture::seeded' panicked at tests/it/torture.rs:12:5:",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+        ];
+        for line in lines {
+            count.line(line);
+        }
+        let torture = count.panics.pop().expect("the second panic");
+        assert_eq!(
+            torture,
+            "thread 'torture::seeded' panicked at tests/it/torture.rs:12:5:\none\ntwo\nthree\nfour\nfive\nsix"
+        );
+        let flood = count.panics.pop().expect("the first panic");
+        assert_eq!(
+            flood,
+            format!(
+                "thread 'attacks::flood' panicked at tests/it/attacks.rs:530:9:\n/healthz took 1.2s under the flood\n{}",
+                "x".repeat(300)
+            )
+        );
+        let sum = super::TestCount::default().add(super::TestCount {
+            panics: vec!["thread 'a' panicked at b".to_owned()],
+            ..Default::default()
+        });
+        assert_eq!(sum.panics, ["thread 'a' panicked at b"]);
     }
 }
