@@ -197,3 +197,55 @@ async fn the_login_cache_reaches_the_snapshot_or_a_login_frame() {
     );
     assert_eq!(state["health"]["claude_ok"], true, "{state}");
 }
+
+/// A client's close frame is answered with one before the connection ends (http-api.md §8),
+/// on the event stream and on a bridge's log stream (the two ways a stream hears its client).
+#[tokio::test]
+async fn a_close_from_the_client_is_answered() {
+    use futures_util::SinkExt as _;
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(&sandbox, &[]);
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["instance_id"]
+        .as_str()
+        .expect("an instance id")
+        .to_owned();
+    // Running: its log has lines for the log stream's first frame.
+    let running = support::wait_instance(&server, &id, std::time::Duration::from_secs(20), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    assert_eq!(running["status"], "running", "{running}");
+    for path in ["/ws/events".to_owned(), format!("/ws/bridge-log/{id}")] {
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}{path}", server.ws))
+            .await
+            .expect("a socket");
+        // The first frame: the hello, or the first log line.
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await;
+        assert!(
+            matches!(first, Ok(Some(Ok(Message::Text(_))))),
+            "{path}: {first:?}"
+        );
+        socket
+            .send(Message::Close(None))
+            .await
+            .expect("the close is sent");
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Ok(_)) => {}
+                    other => return Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await
+        .expect("the connection ends within 10 s");
+        assert_eq!(
+            answer,
+            Ok(()),
+            "{path}: the stream ended without a close frame"
+        );
+    }
+}

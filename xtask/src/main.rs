@@ -346,11 +346,11 @@ impl TestCount {
             self.passed += passed;
             self.failed += failed;
         }
-        if line.starts_with("thread '") && line.contains("' panicked at ") {
+        if line.starts_with("thread '") && line.contains(" panicked at ") {
             self.panics.push(line.to_owned());
             self.message_lines = MESSAGE_LINES;
         } else if self.message_lines > 0 {
-            if line.is_empty() || line.starts_with("note: ") {
+            if line.is_empty() || line.starts_with("note: ") || line == "stack backtrace:" {
                 self.message_lines = 0;
             } else if let Some(panic) = self.panics.last_mut() {
                 panic.push('\n');
@@ -479,10 +479,11 @@ mod tests {
         let long = "x".repeat(1_000);
         let lines = [
             "---- attacks::flood stdout ----",
-            "thread 'attacks::flood' panicked at tests/it/attacks.rs:530:9:",
+            "thread 'attacks::flood' (31804) panicked at tests/it/attacks.rs:530:9:",
             "/healthz took 1.2s under the flood",
             long.as_str(),
-            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+            "stack backtrace:",
+            "   0: __rustc::rust_begin_unwind",
             "a later line of the captured output",
             "thread 'torture::seeded' panicked at tests/it/torture.rs:12:5:",
             "one",
@@ -505,7 +506,7 @@ mod tests {
         assert_eq!(
             flood,
             format!(
-                "thread 'attacks::flood' panicked at tests/it/attacks.rs:530:9:\n/healthz took 1.2s under the flood\n{}",
+                "thread 'attacks::flood' (31804) panicked at tests/it/attacks.rs:530:9:\n/healthz took 1.2s under the flood\n{}",
                 "x".repeat(300)
             )
         );

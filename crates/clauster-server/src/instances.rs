@@ -248,7 +248,7 @@ async fn stream_events(
                 }
             }
             incoming = socket.recv() => {
-                if crate::http::ws::client_left(incoming.as_ref()) {
+                if crate::http::ws::client_left(&mut socket, incoming.as_ref()).await {
                     return;
                 }
             }

@@ -101,7 +101,7 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                 return;
             }
             incoming = socket.recv() => {
-                if !keep_alive.heard(incoming.as_ref()) {
+                if !keep_alive.heard(&mut socket, incoming.as_ref()).await {
                     return;
                 }
             }

@@ -104,7 +104,7 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                 return;
             }
             message = socket.recv() => {
-                if client_left(message.as_ref()) {
+                if client_left(&mut socket, message.as_ref()).await {
                     return;
                 }
             }

@@ -213,7 +213,7 @@ async fn stream_progress(
                 return close(&mut socket, CLOSE_POLICY, reason).await;
             }
             incoming = socket.recv() => {
-                if !keep_alive.heard(incoming.as_ref()) {
+                if !keep_alive.heard(&mut socket, incoming.as_ref()).await {
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt as _;
 use tokio::time::{Instant, Interval};
 
 /// The stream ended as it should (the bridge ended, the clone finished).
@@ -63,10 +64,14 @@ impl KeepAlive {
         socket.send(Message::Ping(Vec::new().into())).await.is_ok()
     }
 
-    /// Takes what the client sent: false when it closed or the connection failed; a pong
-    /// answers the pings; client text is ignored.
-    pub(crate) fn heard(&mut self, incoming: Option<&Result<Message, axum::Error>>) -> bool {
-        if client_left(incoming) {
+    /// Takes what the client sent: false when it closed (answered, see [`client_left`]) or
+    /// the connection failed; a pong answers the pings; client text is ignored.
+    pub(crate) async fn heard(
+        &mut self,
+        socket: &mut WebSocket,
+        incoming: Option<&Result<Message, axum::Error>>,
+    ) -> bool {
+        if client_left(socket, incoming).await {
             return false;
         }
         if matches!(incoming, Some(Ok(Message::Pong(_)))) {
@@ -76,9 +81,18 @@ impl KeepAlive {
     }
 }
 
-/// Whether what a socket received says the client is gone: a close frame, an error or the end.
-pub(crate) fn client_left(incoming: Option<&Result<Message, axum::Error>>) -> bool {
-    matches!(incoming, None | Some(Err(_) | Ok(Message::Close(_))))
+/// Whether what a socket received says the client is gone: a close frame, an error or the
+/// end. A close frame is answered with one first (http-api.md §8): the library queues the
+/// answer when it reads the client's, and the flush sends it before the socket is dropped.
+pub(crate) async fn client_left(
+    socket: &mut WebSocket,
+    incoming: Option<&Result<Message, axum::Error>>,
+) -> bool {
+    if matches!(incoming, Some(Ok(Message::Close(_)))) {
+        let _ = socket.flush().await;
+        return true;
+    }
+    matches!(incoming, None | Some(Err(_)))
 }
 
 /// A close reason has at most 123 bytes; never split a character.

@@ -265,7 +265,7 @@ async fn follow(
                 return;
             }
             incoming = socket.recv() => {
-                if !keep_alive.heard(incoming.as_ref()) {
+                if !keep_alive.heard(&mut socket, incoming.as_ref()).await {
                     return;
                 }
             }
