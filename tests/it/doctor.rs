@@ -738,3 +738,31 @@ fn the_default_projects_root_is_created_with_a_warning() {
         assert!(default_root.is_dir());
     }
 }
+
+/// A misspelled key is ignored, and doctor's `config` row names it as a warning (the CLI and
+/// `/api/doctor`, which re-reads the file); the server logs the same at startup.
+#[tokio::test]
+async fn a_misspelled_key_is_named_by_the_config_row() {
+    let setup = setup("projets_root: /srv/elsewhere\nclaude_bin: /opt/claude\n");
+    let detail = format!(
+        "loaded {}; unknown keys ignored: claude_bin, projets_root",
+        setup.config.display()
+    );
+    // A warning, not a failure: doctor still passes.
+    let (report, _) = doctor_exits(&setup, &[], 0);
+    assert_row(&report, "config", "warn", &detail);
+
+    // The server reads the same ./clauster.yml from its working directory, the sandbox.
+    let server = start_server(&setup.sandbox, Some(&setup.claude), &[], &[]);
+    let (status, report) = server.get("/api/doctor").await;
+    assert_eq!(status, 200, "{report} {}", server.log());
+    assert_row(&report, "config", "warn", &detail);
+    assert!(
+        server.log().contains(
+            "unknown keys ignored: claude_bin, projets_root; check their spelling against \
+             the configuration reference"
+        ),
+        "{}",
+        server.log()
+    );
+}

@@ -32,6 +32,8 @@ pub struct LoadedConfig {
     pub config: Config,
     /// Startup lines: deprecations, ignored sections, risky-but-allowed settings.
     pub notices: Vec<Notice>,
+    /// The file's keys no setting reads (doctor's `config` row names them).
+    pub unknown_keys: Vec<String>,
     /// The file that was read; `None` means built-in defaults.
     pub path: Option<PathBuf>,
     /// Every path tried, in order (for doctor's "searched: …").
@@ -152,6 +154,7 @@ fn load_lenient_with_system_file(
         LoadedConfig {
             config: loaded.config,
             notices: loaded.notices,
+            unknown_keys: loaded.unknown_keys,
             path: search.found,
             searched: search.searched,
             session_secret,

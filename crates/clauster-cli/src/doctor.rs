@@ -49,7 +49,7 @@ pub fn doctor(config_path: Option<&Path>, json: bool) -> ExitCode {
                     Verdict::Fail(ConfigError::Invalid(Problems(problems)).to_string()),
                 )
             } else if loaded.path.is_some() {
-                config_row(loaded.path.as_deref())
+                config_row(loaded.path.as_deref(), &loaded.unknown_keys)
             } else {
                 check("config", verdicts::no_config_file(&loaded.searched))
             };

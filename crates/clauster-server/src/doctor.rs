@@ -45,11 +45,18 @@ pub fn check(name: &str, verdict: Verdict) -> Check {
 #[derive(Clone, Debug)]
 pub struct ConfigOrigin(pub Option<PathBuf>);
 
-/// The `config` row for a configuration that loaded: `loaded <path>`, or the defaults
-/// warning with the list searched from this process's directory and environment.
-pub fn config_row(file: Option<&Path>) -> Check {
+/// The `config` row for a configuration that loaded: `loaded <path>` (a warning when the
+/// file has `unknown` keys, named), or the defaults warning with the list searched from
+/// this process's directory and environment.
+pub fn config_row(file: Option<&Path>, unknown: &[String]) -> Check {
     let verdict = if let Some(path) = file {
-        Verdict::Ok(format!("loaded {}", path.display()))
+        let loaded = format!("loaded {}", path.display());
+        if unknown.is_empty() {
+            Verdict::Ok(loaded)
+        } else {
+            let ignored = clauster_core::config::unknown_keys_ignored(unknown);
+            Verdict::Warn(format!("{loaded}; {ignored}"))
+        }
     } else {
         let env = |name: &str| std::env::var(name).ok();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -75,8 +82,8 @@ pub async fn api_doctor(
     let first = match origin.0.clone() {
         Some(path) => tokio::task::spawn_blocking(move || reread_config_row(&path))
             .await
-            .unwrap_or_else(|_| config_row(origin.0.as_deref())),
-        None => config_row(None),
+            .unwrap_or_else(|_| config_row(origin.0.as_deref(), &[])),
+        None => config_row(None, &[]),
     };
     let rows = checks(&state.config(), first).await;
     Json(CheckReport::from_checks(rows)).into_response()
@@ -120,7 +127,9 @@ fn reread_config_row(path: &Path) -> Check {
         cwd: std::env::current_dir().ok(),
     };
     match clauster_core::config::load_lenient(&input) {
-        Ok((_, problems)) if problems.is_empty() => config_row(Some(path)),
+        Ok((loaded, problems)) if problems.is_empty() => {
+            config_row(Some(path), &loaded.unknown_keys)
+        }
         Ok((_, problems)) => check(
             "config",
             Verdict::Fail(

@@ -65,6 +65,9 @@ pub struct ConfigInput {
 pub struct Loaded {
     pub config: Config,
     pub notices: Vec<Notice>,
+    /// The file's keys that no setting reads (misspelled, or from another product), dotted
+    /// and sorted; ignored, and named in a warning notice and doctor's `config` row.
+    pub unknown_keys: Vec<String>,
 }
 
 /// Loads and validates a configuration (config.md §1–§6, the parts without IO).
@@ -96,6 +99,7 @@ pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), Confi
         reason: e.to_string(),
     };
     let mut builder = config::Config::builder();
+    let mut file_root = None;
     if let Some(text) = &input.text
         && yaml_guard::check(text, source_name)? == yaml_guard::Root::Mapping
     {
@@ -103,18 +107,19 @@ pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), Confi
         // Sections are checked on the file alone: the environment's deep merge would
         // silently turn `auth: 5` into a mapping.
         let file_tree = file.collect().map_err(source_error)?;
-        let file_root = config::Value::new(None, ValueKind::Table(file_tree));
-        let sections = section_problems(&file_root);
+        let file_root_value = config::Value::new(None, ValueKind::Table(file_tree));
+        let sections = section_problems(&file_root_value);
         if !sections.is_empty() {
             problems.extend(sections);
             return Err(ConfigError::Invalid(Problems(problems)));
         }
-        if file_root_has_database_url(&file_root) {
+        if file_root_has_database_url(&file_root_value) {
             notices.push(Notice::warning(
                 "database_url is ignored: the store always lives in state_dir",
             ));
         }
         builder = builder.add_source(file);
+        file_root = Some(file_root_value);
     }
     let merged = builder
         .add_source(
@@ -134,6 +139,16 @@ pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), Confi
     );
     let config = reader.config();
     let ignored = reader.ignored_sections();
+    let unknown = file_root
+        .as_ref()
+        .map(|root| unknown_keys(root, &reader.seen))
+        .unwrap_or_default();
+    if !unknown.is_empty() {
+        notices.push(Notice::warning(format!(
+            "{}; check their spelling against the configuration reference",
+            unknown_keys_ignored(&unknown)
+        )));
+    }
     problems.extend(reader.problems);
     notices.extend(reader.notices);
     if !problems.is_empty() {
@@ -150,7 +165,69 @@ pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), Confi
             ignored.join(", ")
         )));
     }
-    Ok((Loaded { config, notices }, cross))
+    Ok((
+        Loaded {
+            config,
+            notices,
+            unknown_keys: unknown,
+        },
+        cross,
+    ))
+}
+
+/// Sections whose keys are names the user chooses (an environment variable, a project, a
+/// model, an event): the section's reader judges them, so none is unknown here.
+const NAMED_ENTRIES: &[&str] = &["claude.env", "projects", "usage.prices", "webhooks.events"];
+
+/// The keys of the file's tree `root` that the reader never asked for (`seen`): the
+/// topmost such key of each branch, dotted, sorted. `database_url` is read apart.
+fn unknown_keys(root: &config::Value, seen: &std::collections::BTreeSet<String>) -> Vec<String> {
+    fn walk(
+        node: &config::Value,
+        path: &str,
+        seen: &std::collections::BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
+        let is_section = path.is_empty() || read::SECTIONS.contains(&path);
+        if (!is_section && seen.contains(path)) || NAMED_ENTRIES.contains(&path) {
+            return;
+        }
+        if is_section && !matches!(node.kind, ValueKind::Table(_)) {
+            return; // null; anything else was refused by the section check
+        }
+        let prefix = format!("{path}.");
+        let leads_to_a_key = is_section || seen.iter().any(|key| key.starts_with(&prefix));
+        match &node.kind {
+            ValueKind::Table(children) if leads_to_a_key => {
+                for (key, child) in children {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(child, &child_path, seen, out);
+                }
+            }
+            _ if path == "database_url" => {}
+            _ => out.push(path.to_owned()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, "", seen, &mut out);
+    out.sort();
+    out
+}
+
+/// `unknown keys ignored: a, b.c` (the first ten, then how many more).
+pub fn unknown_keys_ignored(keys: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let shown = keys.iter().take(SHOWN).cloned().collect::<Vec<_>>();
+    let noun = if keys.len() == 1 { "key" } else { "keys" };
+    let shown = shown.join(", ");
+    match keys.len().saturating_sub(SHOWN) {
+        0 => format!("unknown {noun} ignored: {shown}"),
+        more => format!("unknown {noun} ignored: {shown} and {more} more"),
+    }
 }
 
 fn section_problems(root: &config::Value) -> Vec<Problem> {

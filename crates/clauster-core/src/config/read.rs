@@ -6,9 +6,7 @@
 //! key (and the variable that set it), state the rule with its fix, accept the YAML 1.1
 //! spellings, and never echo a secret — serde's messages print the offending value.
 
-use std::collections::BTreeMap;
-#[cfg(test)]
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use config::{Value, ValueKind};
@@ -139,8 +137,8 @@ pub(crate) struct Reader<'a> {
     cwd: Option<&'a Path>,
     pub problems: Vec<Problem>,
     pub notices: Vec<Notice>,
-    /// Every schema key read, so a test can prove the variable table and the reader agree.
-    #[cfg(test)]
+    /// Every key and section the reader asked for: what makes a file's key known
+    /// (`super::unknown_keys`), and how a test proves the variable table and the reader agree.
     pub seen: BTreeSet<String>,
     /// When set, each key's rule and default as the reader applies them, in reading order,
     /// for the generated reference (`super::reference`): (key, rule, default).
@@ -296,7 +294,6 @@ impl<'a> Reader<'a> {
             cwd,
             problems: Vec::new(),
             notices: Vec::new(),
-            #[cfg(test)]
             seen: BTreeSet::new(),
             described: None,
         }
@@ -342,7 +339,6 @@ impl<'a> Reader<'a> {
 
     /// The value of a schema key; `None` when missing or null (null means "default").
     fn get(&mut self, path: &str) -> Option<&'a Value> {
-        #[cfg(test)]
         self.seen.insert(path.to_owned());
         lookup(self.root, path).filter(|v| !matches!(v.kind, ValueKind::Nil))
     }

@@ -1025,7 +1025,12 @@ fn unknown_keys_are_ignored() {
          usage: {prices: {m: {input: 1, output: 2, cache_write_5m: 3, cache_write_1h: 4, \
          cache_read: 0.5, effective_from: 2026-01-01}}}",
     );
-    assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+    // Ignored, and named in one warning; a price row's extra field is the row's business.
+    assert_eq!(
+        loaded.unknown_keys,
+        ["auth.future_key", "claude.nested", "future_top_level"]
+    );
+    assert_eq!(loaded.notices.len(), 1, "{:?}", loaded.notices);
     assert_eq!(loaded.config.usage.prices.len(), 1);
 }
 
@@ -1367,4 +1372,92 @@ fn every_variable_names_a_key_the_reader_reads() {
         variable_name("auth.reverse_proxy.trusted_ips"),
         "CLAUSTER_AUTH_REVERSE_PROXY_TRUSTED_IPS"
     );
+}
+
+/// A key no setting reads is ignored and named: the topmost unknown key of each branch, not
+/// the names inside a section of chosen names (projects, variables, models, events).
+#[test]
+fn unknown_keys_are_ignored_and_named() {
+    let loaded = yaml(
+        "projets_root: /srv/p\n\
+         auth:\n  enabeld: true\n  enabled: false\n  reverse_proxy: {trusted_ipz: []}\n\
+         autth: {enabled: true}\n\
+         claude:\n  env: {ANY_NAME: x}\n  binary: claude\n\
+         projects:\n  alpha: {allow_bypass_permissions: true}\n\
+         usage:\n  prices: {m: {input: 1, output: 2, cache_write_5m: 3, cache_write_1h: 4, cache_read: 0.5}}\n\
+         claustrum: {enabled: false}\n\
+         database_url: sqlite:///x\n\
+         logs:\n",
+    );
+    assert_eq!(
+        loaded.unknown_keys,
+        [
+            "auth.enabeld",
+            "auth.reverse_proxy.trusted_ipz",
+            "autth",
+            "projets_root"
+        ]
+    );
+    assert!(
+        notices(&loaded).contains(
+            &"warning: unknown keys ignored: auth.enabeld, auth.reverse_proxy.trusted_ipz, \
+              autth, projets_root; check their spelling against the configuration reference"
+                .to_owned()
+        ),
+        "{:?}",
+        notices(&loaded)
+    );
+    assert!(
+        loaded.config.projects_root_is_default,
+        "the typo set nothing"
+    );
+    assert!(with_env(None, &[]).unknown_keys.is_empty());
+
+    let many: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(
+        unknown_keys_ignored(&many),
+        "unknown keys ignored: k00, k01, k02, k03, k04, k05, k06, k07, k08, k09 and 2 more"
+    );
+    assert_eq!(unknown_keys_ignored(&many[..1]), "unknown key ignored: k00");
+}
+
+/// Every key of the reference, set in a file, is known: none is reported as unknown.
+#[test]
+fn no_key_of_the_reference_is_unknown() {
+    let mut root = config::Map::new();
+    for doc in reference() {
+        if doc.key.starts_with("CLAUSTER_") {
+            continue;
+        }
+        let segments: Vec<String> = doc
+            .key
+            .split('.')
+            .map(|s| match s {
+                "<name>" => "alpha".to_owned(),
+                "<NAME>" => "SOME_VAR".to_owned(),
+                "<model>" => "some-model".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect();
+        let mut node = &mut root;
+        for segment in &segments[..segments.len() - 1] {
+            let entry = node.entry(segment.clone()).or_insert_with(|| {
+                config::Value::new(None, config::ValueKind::Table(config::Map::new()))
+            });
+            let config::ValueKind::Table(table) = &mut entry.kind else {
+                panic!("{} is both a key and a section", doc.key);
+            };
+            node = table;
+        }
+        node.insert(
+            segments[segments.len() - 1].clone(),
+            config::Value::new(None, config::ValueKind::String("1".to_owned())),
+        );
+    }
+    let root = config::Value::new(None, config::ValueKind::Table(root));
+    let origins = BTreeMap::new();
+    let mut reader = read::Reader::new(&root, &origins, Some(std::path::Path::new("/h")), None);
+    reader.config();
+    reader.ignored_sections();
+    assert_eq!(unknown_keys(&root, &reader.seen), Vec::<String>::new());
 }
