@@ -292,6 +292,26 @@ fn install_service_prints_a_unit_that_keeps_bridges_alive() {
         unit.contains(" run -c /etc/clauster/clauster.yml\n"),
         "{unit}"
     );
+    // No config file anywhere: the unit could not start, and the command says so.
+    assert_eq!(
+        text(&printed.stderr),
+        "clauster: warning: /etc/clauster/clauster.yml does not exist; the service cannot \
+         start until it does: create it (an empty file means the defaults) or pass -c with \
+         your config\n"
+    );
+    // With one, the unit runs the file `clauster run` reads here now.
+    let found = sandbox.home().join(".config/clauster/clauster.yml");
+    std::fs::create_dir_all(found.parent().unwrap()).unwrap();
+    std::fs::write(&found, "port: 7621\n").unwrap();
+    let printed = clauster(&sandbox, &["install-service", "systemd"], &[]);
+    support::assert_exit(&printed, 0);
+    assert!(
+        text(&printed.stdout).contains(&format!(" run -c {}\n", found.display())),
+        "{}",
+        text(&printed.stdout)
+    );
+    assert_eq!(text(&printed.stderr), "");
+    std::fs::remove_file(&found).unwrap();
     let path = sandbox.dir.path().join("units/clauster.service");
     let written = clauster(
         &sandbox,
@@ -310,6 +330,27 @@ fn install_service_prints_a_unit_that_keeps_bridges_alive() {
             .unwrap()
             .contains("WantedBy=default.target")
     );
+    // A bare `--write`, before or after another flag: the default place of a user unit.
+    for args in [["--user", "--write"], ["--write", "--user"]] {
+        let bare = clauster(
+            &sandbox,
+            &["install-service", "systemd", args[0], args[1]],
+            &[],
+        );
+        support::assert_exit(&bare, 0);
+        let default = sandbox.home().join(".config/systemd/user/clauster.service");
+        assert!(
+            text(&bare.stdout).starts_with(&format!("wrote {}\n", default.display())),
+            "{}",
+            text(&bare.stdout)
+        );
+        assert!(
+            std::fs::read_to_string(&default)
+                .unwrap()
+                .contains("KillMode=process")
+        );
+        std::fs::remove_file(&default).unwrap();
+    }
     let other = clauster(&sandbox, &["install-service", "launchd"], &[]);
     assert_eq!(other.status.code(), Some(2));
     assert_eq!(

@@ -216,6 +216,15 @@ fn find_config(
     })
 }
 
+/// The file `clauster run` would read now with no `-c` (`$CLAUSTER_CONFIG`, else the first
+/// existing file of the search list); `None` when there is none.
+pub fn found_config_file(cwd: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    find_config(None, &env, cwd, home, Path::new(SYSTEM_CONFIG))
+        .ok()?
+        .found
+}
+
 /// Reads up to the cap, then checks the size and the encoding.
 fn read_capped(path: &Path) -> Result<Vec<u8>, io::Error> {
     let mut bytes = Vec::new();

@@ -146,8 +146,12 @@ enum Command {
         #[arg(long)]
         user: bool,
         /// Write the unit (to PATH, or the default location) instead of printing it.
-        #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
-        write: Option<PathBuf>,
+        #[arg(long, value_name = "PATH", num_args = 0..=1)]
+        #[expect(
+            clippy::option_option,
+            reason = "clap's flag with an optional value: absent, bare, or with a path"
+        )]
+        write: Option<Option<PathBuf>>,
         /// The user a system unit runs as.
         #[arg(long, value_name = "USER")]
         run_as: Option<String>,
@@ -367,7 +371,13 @@ fn main() -> ExitCode {
             user,
             write,
             run_as,
-        } => service::install(&kind, cli.config.as_deref(), user, write, run_as),
+        } => service::install(
+            &kind,
+            cli.config.as_deref(),
+            user,
+            write.map(Option::unwrap_or_default),
+            run_as,
+        ),
         Command::Stop { instance, json } => commands::stop(cli.config.as_deref(), &instance, json),
         Command::Reaper {
             dry_run: _,

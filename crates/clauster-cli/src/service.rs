@@ -79,16 +79,28 @@ pub fn install(
         return ExitCode::from(2);
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    let config = config.map_or_else(
-        || {
-            if user_unit {
-                home.join(".config/clauster/clauster.yml")
-            } else {
-                PathBuf::from("/etc/clauster/clauster.yml")
-            }
-        },
-        |c| std::path::absolute(c).unwrap_or_else(|_| c.to_path_buf()),
-    );
+    // `-c`, else the file `clauster run` reads here now, else the usual place for the unit.
+    let config = match config {
+        Some(c) => std::path::absolute(c).unwrap_or_else(|_| c.to_path_buf()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|cwd| crate::config_file::found_config_file(&cwd, Some(&home)))
+            .and_then(|found| std::path::absolute(found).ok())
+            .unwrap_or_else(|| {
+                if user_unit {
+                    home.join(".config/clauster/clauster.yml")
+                } else {
+                    PathBuf::from("/etc/clauster/clauster.yml")
+                }
+            }),
+    };
+    if !config.exists() {
+        eprintln!(
+            "clauster: warning: {} does not exist; the service cannot start until it does: \
+             create it (an empty file means the defaults) or pass -c with your config",
+            config.display()
+        );
+    }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/clauster"));
     let mut path = std::env::var("PATH").unwrap_or_default();
     let local_bin = home.join(".local/bin");
@@ -109,7 +121,7 @@ pub fn install(
         print!("{unit}");
         return ExitCode::SUCCESS;
     };
-    // `--write` without a path: the default location.
+    // `--write` without a path (empty here): the default location.
     let target = Some(target)
         .filter(|t| !t.as_os_str().is_empty())
         .unwrap_or_else(|| {
