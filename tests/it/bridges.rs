@@ -456,6 +456,51 @@ async fn twenty_concurrent_starts_launch_exactly_one_bridge() {
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 }
 
+/// `max_bridges` holds against a burst of starts of different projects: each passes the
+/// gate before any is `starting`, so launches still in flight count as live (§6 step 11;
+/// release review 10 saw 18 bridges under a cap of 12).
+#[tokio::test]
+async fn concurrent_starts_of_many_projects_stay_under_max_bridges() {
+    let (sandbox, _alpha) = trusted_project("alpha", &[".git"]);
+    let names: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        sandbox.project(name, &[".git"]);
+    }
+    let claude = fake_claude(&sandbox);
+    let server = start_server(
+        &sandbox,
+        Some(&claude),
+        &[],
+        &[("CLAUSTER_INSTANCE_DEFAULTS_MAX_BRIDGES", "3")],
+    );
+    let url = format!("{}/api/instances", server.base);
+    let requests = names.iter().map(|name| {
+        let url = url.clone();
+        let body = json!({"project": name, "trust": true});
+        async move { call(reqwest::Method::POST, &url, Some(body)).await }
+    });
+    let answers = futures_join_all(requests).await;
+    let count = |code| answers.iter().filter(|(status, _)| *status == code).count();
+    let shown: Vec<_> = answers
+        .iter()
+        .map(|(status, body)| (status, body["project"].clone(), body["detail"].clone()))
+        .collect();
+    assert_eq!((count(201), count(409)), (3, 5), "{shown:?}");
+    for (status, body) in &answers {
+        if *status == 409 {
+            support::assert_field_contains(body, "detail", "max_bridges=3 reached");
+        }
+    }
+    let (_, listed) = call(reqwest::Method::GET, &url, None).await;
+    let live = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|i| i["status"] == "starting" || i["status"] == "running")
+        .count();
+    assert_eq!(live, 3, "{listed}");
+}
+
 /// `join_all` without a futures dependency: each request on its own task.
 async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<(u16, Value)>
 where

@@ -208,6 +208,19 @@ enum LaunchKind {
     Pty(pty::Conversation),
 }
 
+/// Sends the supervisor a `Tick` every [`TICK`] until it is gone.
+fn spawn_ticker(tx: mpsc::Sender<Msg>) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        loop {
+            interval.tick().await;
+            if tx.send(Msg::Tick).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// Starts the supervisor; returns the handle and raises readiness once rediscovery is done.
 pub fn spawn(setup: EngineSetup) -> Engine {
     let (tx, rx) = mpsc::channel(256);
@@ -254,20 +267,12 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         self_exe: setup.self_exe,
         reserved: HashSet::new(),
         deferred: HashMap::new(),
+        launching: HashSet::new(),
         running: running_tx,
         policies: policy::Policies::default(),
     };
     watch_log_dir(supervisor.logs.dir(), tx.clone());
-    let ticker = tx.clone();
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(TICK);
-        loop {
-            interval.tick().await;
-            if ticker.send(Msg::Tick).await.is_err() {
-                break;
-            }
-        }
-    });
+    spawn_ticker(tx.clone());
     let server_env = setup.server_env;
     let bring_up_kept = setup.bring_up_kept;
     tokio::spawn(async move {
@@ -450,6 +455,9 @@ pub(super) struct Supervisor {
     /// further Start/Resume/Stop/Forget/Adopt of them wait in `deferred`, in order.
     reserved: HashSet<String>,
     deferred: HashMap<String, VecDeque<Command>>,
+    /// Instances whose launch is between the gate and the spawn (steps 12–16 off the
+    /// supervisor): live for `max_bridges` (§6 step 11) though not yet `starting`.
+    launching: HashSet<String>,
     /// How many instances are `running`, for `/healthz`.
     running: watch::Sender<u32>,
     /// Restart policies, restart timers and keep-running (bridges.md §7.9, §11.1).
@@ -697,11 +705,16 @@ impl Supervisor {
             )));
         }
         if let Some(max) = self.config.instance_defaults.max_bridges {
+            // Launches past the gate count too: concurrent starts of different projects
+            // each pass it before any is `starting`.
             let live = self
                 .instances
-                .values()
-                .filter(|l| l.status.is_live())
-                .count() as u64;
+                .iter()
+                .filter(|(_, l)| l.status.is_live())
+                .map(|(id, _)| id)
+                .chain(&self.launching)
+                .collect::<HashSet<_>>()
+                .len() as u64;
             if live >= max {
                 return Err(EngineError::Conflict(format!(
                     "max_bridges={max} reached ({live} live); stop a bridge before starting another"

@@ -62,6 +62,7 @@ impl Supervisor {
             }),
         };
         let probes = self.probes.clone();
+        self.launching.insert(ticket.row.instance_id.clone());
         self.reserve(project, async move {
             let (caps, late) = probes.for_launch().await;
             let id = ticket.row.instance_id.clone();
@@ -83,6 +84,11 @@ impl Supervisor {
         prepared: Result<Prepared, (String, EngineError)>,
         reply: Option<LaunchReply>,
     ) {
+        let id = match &prepared {
+            Ok(prepared) => &prepared.row.instance_id,
+            Err((id, _)) => id,
+        };
+        self.launching.remove(id);
         let prepared = match prepared {
             Ok(prepared) => prepared,
             Err((id, err)) => {
