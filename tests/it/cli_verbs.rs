@@ -253,6 +253,62 @@ fn start_wait_ends_with_exit_1_when_the_bridge_never_becomes_ready() {
     assert!(out.contains("(alpha) mode=standard status=error"), "{out}");
 }
 
+/// `--wait` that loses the server (killed while the bridge starts) says so and exits 1,
+/// instead of reporting a startup timeout that never happened (release review 10).
+#[tokio::test]
+async fn start_wait_exits_1_when_the_server_goes_away() {
+    let (sandbox, claude) = setup();
+    let claude_path = claude.to_str().unwrap();
+    let env = [
+        ("CLAUSTER_CLAUDE_BINARY", claude_path),
+        ("CLAUSTER_CLAUDE_READY_WAIT_SECONDS", "1"),
+        ("FAKE_CLAUDE_MODE", "stall"),
+    ];
+    let server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.args(["start", "alpha", "--wait"])
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let mut waiting = cmd.spawn().expect("run clauster");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, listed) = server.get("/api/instances").await;
+        if listed[0]["status"] == "starting" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never starting: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(server);
+    let ended = wait_for(Duration::from_secs(30), || {
+        waiting.try_wait().ok().flatten()
+    });
+    if ended.is_none() {
+        let _ = waiting.kill();
+    }
+    let output = waiting.wait_with_output().expect("the command's output");
+    let stderr = text(&output.stderr);
+    assert!(
+        ended.is_some(),
+        "still waiting 30 s after its server was gone"
+    );
+    // Killed during the request (it waits up to ready_wait_seconds) or during the wait
+    // after it: either way exit 1, and no startup timeout that never happened.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the server may have stopped: see clauster status"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("still starting after"), "{stderr}");
+}
+
 #[test]
 fn version_prints_the_build_facts() {
     let sandbox = Sandbox::new();

@@ -254,8 +254,8 @@ pub fn start(
         return exit_for(&answer, |status| start_refusal(status, &answer.body));
     };
     if choices.wait {
-        let value = wait_settled(&target, value, launched);
-        return report_waited("started", &value, json);
+        let (value, lost) = wait_settled(&target, value, launched);
+        return report_waited("started", &value, json, lost.as_deref());
     }
     report_launch("started", &value, json)
 }
@@ -263,34 +263,46 @@ pub fn start(
 /// `--wait` (cli.md §3): polls the instance until it is `running` or terminal (`stopped`,
 /// `crashed`, `error`), at most `claude.startup_grace_seconds` from `launched`. The outcome
 /// keeps `created`, `reason` and `warnings`; the instance fields are the last ones read.
-pub(crate) fn wait_settled(target: &Target, mut value: Value, launched: Instant) -> Value {
+/// Beside it, why the wait was cut short when the server stopped answering.
+pub(crate) fn wait_settled(
+    target: &Target,
+    mut value: Value,
+    launched: Instant,
+) -> (Value, Option<String>) {
     // The engine's own startup deadline falls at the same moment; a little slack lets its
     // verdict (`error`) be seen instead of a last `starting`.
     let deadline = launched + target.startup_grace + WAIT_SLACK;
     loop {
         let status = value.get("status").and_then(Value::as_str).unwrap_or("");
         if status != "starting" || Instant::now() >= deadline {
-            return value;
+            return (value, None);
         }
         std::thread::sleep(WAIT_POLL);
         let Some(id) = value.get("instance_id").and_then(Value::as_str) else {
-            return value;
+            return (value, None);
         };
         let path = format!(
             "{}/api/instances/{}",
             target.root_path,
             control_client::encode_segment(id)
         );
-        let Ok(answer) = control_client::call(&target.socket, "GET", &path, None, CALL_TIMEOUT)
-        else {
-            return value;
+        let answer = match control_client::call(&target.socket, "GET", &path, None, CALL_TIMEOUT) {
+            Ok(answer) => answer,
+            Err(err) => return (value, Some(err.to_string())),
         };
         let fresh: Option<serde_json::Map<String, Value>> = (200..300)
             .contains(&answer.status)
             .then(|| serde_json::from_slice(&answer.body).ok())
             .flatten();
-        let (Some(fresh), Some(outcome)) = (fresh, value.as_object_mut()) else {
-            return value;
+        let Some(fresh) = fresh else {
+            let lost = format!(
+                "the server answered {} to {path}; see clauster status",
+                answer.status
+            );
+            return (value, Some(lost));
+        };
+        let Some(outcome) = value.as_object_mut() else {
+            return (value, None);
         };
         for (key, field) in fresh {
             outcome.insert(key, field);
@@ -299,9 +311,13 @@ pub(crate) fn wait_settled(target: &Target, mut value: Value, launched: Instant)
 }
 
 /// The summary after `--wait`, then the link (`session_url`, else `url`) on its own line;
-/// 1 when the bridge ended in `error` or `crashed`.
-pub(crate) fn report_waited(verb: &str, value: &Value, json: bool) -> ExitCode {
+/// 1 when the bridge ended in `error` or `crashed`, or when the wait `lost` the server.
+pub(crate) fn report_waited(verb: &str, value: &Value, json: bool, lost: Option<&str>) -> ExitCode {
     let code = report_launch(verb, value, json);
+    if let Some(lost) = lost {
+        eprintln!("clauster: error: while waiting for the bridge: {lost}");
+        return ExitCode::FAILURE;
+    }
     let status = value.get("status").and_then(Value::as_str).unwrap_or("");
     if !json {
         let link = ["session_url", "url"]
@@ -558,5 +574,49 @@ mod tests {
             vec!["a-much-longer-name".into(), "-".into(), "/srv/x".into()],
         ];
         insta::assert_snapshot!(table(&rows));
+    }
+
+    /// `--wait` reports a server it lost instead of waiting out the grace or calling it a
+    /// timeout: no server on the socket, or one that no longer knows the instance.
+    #[test]
+    fn a_wait_that_loses_the_server_says_why() {
+        use std::io::{Read as _, Write as _};
+        let dir = tempfile::tempdir().unwrap();
+        let target = |socket: PathBuf| Target {
+            socket,
+            root_path: String::new(),
+            ready_wait: Duration::from_secs(1),
+            startup_grace: Duration::from_mins(1),
+            stop_grace: Duration::from_secs(1),
+            engine: None,
+        };
+        let starting = serde_json::json!({"instance_id": "abc", "status": "starting"});
+
+        let gone = target(dir.path().join("absent.sock"));
+        let (value, lost) = wait_settled(&gone, starting.clone(), Instant::now());
+        assert_eq!(value, starting);
+        let lost = lost.expect("the wait lost the server");
+        assert!(lost.starts_with("no clauster server is running"), "{lost}");
+
+        let socket = dir.path().join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 1024];
+            let _ = stream.read(&mut request);
+            let body = r#"{"detail":"no such instance: abc"}"#;
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+        });
+        let (_, lost) = wait_settled(&target(socket), starting, Instant::now());
+        server.join().unwrap();
+        assert_eq!(
+            lost.as_deref(),
+            Some("the server answered 404 to /api/instances/abc; see clauster status")
+        );
     }
 }

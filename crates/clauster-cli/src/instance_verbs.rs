@@ -62,8 +62,8 @@ pub fn resume(
         });
     };
     if wait {
-        let value = crate::commands::wait_settled(&target, value, launched);
-        return crate::commands::report_waited("resumed", &value, json);
+        let (value, lost) = crate::commands::wait_settled(&target, value, launched);
+        return crate::commands::report_waited("resumed", &value, json, lost.as_deref());
     }
     report_launch("resumed", &value, json)
 }

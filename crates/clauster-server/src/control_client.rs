@@ -26,7 +26,10 @@ pub enum CallError {
     /// Nothing listens on the socket (absent, refused): no server runs.
     #[error("no clauster server is running (no answer on {}); start one with clauster run", .0.display())]
     NoServer(PathBuf),
-    #[error("the call over {} failed: {source}", .path.display())]
+    #[error(
+        "the call over {} failed: {source}; the server may have stopped: see clauster status",
+        .path.display()
+    )]
     Io {
         path: PathBuf,
         #[source]
