@@ -294,6 +294,39 @@ async fn a_base_hash_conflicts_with_a_missing_file() {
     assert!(!audit_log(&sandbox).exists());
 }
 
+/// A `null` base is the GET's `sha256` of a missing file: it creates the file, and conflicts
+/// once someone else has (release review 10: two `null` saves both landed).
+#[tokio::test]
+async fn a_null_base_means_no_file_and_conflicts_with_one() {
+    let (sandbox, alpha) = trusted_project("alpha", &[]);
+    let server = start_server(&sandbox, None, &[], &[]);
+    let editor = Editor::new(&server, "alpha");
+    let (status, loaded) = editor.get().await;
+    assert_eq!((status, &loaded["sha256"]), (200, &Value::Null), "{loaded}");
+    let first = editor
+        .put(json!({"content": "# A\n", "base_sha256": null}))
+        .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let (status, body) = editor
+        .put(json!({"content": "# B\n", "base_sha256": null}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({
+                "detail": "CLAUDE.md changed on disk since it was loaded",
+                "current_sha256": sha256_hex(b"# A\n")
+            })
+        )
+    );
+    assert_eq!(bytes(&alpha.join("CLAUDE.md")).unwrap(), b"# A\n");
+    // Without a base the write is last-write-wins, as before.
+    let (status, _) = editor.put(json!({"content": "# C\n"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes(&alpha.join("CLAUDE.md")).unwrap(), b"# C\n");
+}
+
 #[tokio::test]
 async fn hostile_paths_are_refused_on_read_and_write() {
     let sandbox = Sandbox::new();

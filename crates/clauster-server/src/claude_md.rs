@@ -175,7 +175,28 @@ pub async fn read(
 #[derive(Debug)]
 struct WriteRequest {
     content: String,
-    base_sha256: Option<String>,
+    base: Base,
+}
+
+/// What the writer saw when it loaded the file: `base_sha256` absent (no check), `null`
+/// (no file: the GET's `sha256` of a missing file), or the file's hash (data.md §2 step 7).
+#[derive(Debug, PartialEq, Eq)]
+enum Base {
+    Unchecked,
+    NoFile,
+    Hash(String),
+}
+
+impl Base {
+    /// Whether the file as it is now (`current`: its hash, `None` when missing) is what the
+    /// writer saw.
+    fn matches(&self, current: Option<&str>) -> bool {
+        match self {
+            Self::Unchecked => true,
+            Self::NoFile => current.is_none(),
+            Self::Hash(hash) => current == Some(hash.as_str()),
+        }
+    }
 }
 
 fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
@@ -186,7 +207,11 @@ fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
             Some("content"),
         ));
     };
-    let base_sha256 = fields.string("base_sha256")?;
+    let base = match fields.string("base_sha256")? {
+        Some(hash) => Base::Hash(hash),
+        None if fields.fields().contains_key("base_sha256") => Base::NoFile,
+        None => Base::Unchecked,
+    };
     if content.contains('\0') {
         return Err(ApiError::invalid(
             "content must not contain NUL characters",
@@ -195,7 +220,7 @@ fn parse_write(body: &[u8]) -> Result<WriteRequest, ApiError> {
     }
     Ok(WriteRequest {
         content: content.replace("\r\n", "\n").replace('\r', "\n"),
-        base_sha256,
+        base,
     })
 }
 
@@ -293,9 +318,7 @@ fn write_blocking(
         // Not UTF-8 or over the cap on disk: still a file with a hash, read in chunks.
         Err(_) => crate::bounded_read::sha256_of_regular(&target.path, CONFLICT_HASH_MAX_BYTES),
     };
-    if let Some(base) = &request.base_sha256
-        && current_hash.as_deref() != Some(base.as_str())
-    {
+    if !request.base.matches(current_hash.as_deref()) {
         return Ok(Written::Conflict(current_hash));
     }
     replace(&target, request.content.as_bytes()).map_err(|e| io_error("write", &e))?;
@@ -429,6 +452,18 @@ mod tests {
         }
         let ok = parse_write(b"{\"content\": \"a\\r\\nb\\rc\\n\", \"base_sha256\": null}").unwrap();
         assert_eq!(ok.content, "a\nb\nc\n");
-        assert_eq!(ok.base_sha256, None);
+        assert_eq!(ok.base, Base::NoFile);
+        let unchecked = parse_write(b"{\"content\": \"a\"}").unwrap();
+        assert_eq!(unchecked.base, Base::Unchecked);
+        let hash = parse_write(b"{\"content\": \"a\", \"base_sha256\": \"ab\"}").unwrap();
+        assert_eq!(hash.base, Base::Hash("ab".to_owned()));
+    }
+
+    #[test]
+    fn a_base_matches_only_the_file_it_names() {
+        let hash = Base::Hash("ab".to_owned());
+        assert!(Base::Unchecked.matches(None) && Base::Unchecked.matches(Some("cd")));
+        assert!(Base::NoFile.matches(None) && !Base::NoFile.matches(Some("ab")));
+        assert!(hash.matches(Some("ab")) && !hash.matches(Some("cd")) && !hash.matches(None));
     }
 }
