@@ -132,6 +132,13 @@ fn a_second_server_on_the_same_state_dir_refuses() {
         "{}",
         text(&second.stderr)
     );
+    // On the first one's port too: the port is taken by that server, and it is named.
+    let taken = server.base.rsplit(':').next().unwrap().to_owned();
+    let same_port = clauster(&sandbox, &["run", "--port", &taken], &[]);
+    support::assert_exit(&same_port, 2);
+    let stderr = text(&same_port.stderr);
+    assert!(stderr.ends_with(&format!("{expected}\n")), "{stderr}");
+    assert!(!stderr.contains("cannot listen"), "{stderr}");
     // It never announced an address it does not serve (the banner comes once serving).
     assert!(
         !text(&second.stderr).contains("://127.0.0.1:"),

@@ -665,12 +665,16 @@ fn run_refuses_a_port_in_use_with_exit_2() {
     let port = taken.local_addr().unwrap().port().to_string();
     let out = clauster(&sandbox, &["run", "--port", &port], &[]);
     support::assert_exit(&out, 2);
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains(&format!(
+        stderr.contains(&format!(
             "clauster: error: cannot listen on 127.0.0.1:{port}: "
         )),
-        "{}",
-        text(&out.stderr)
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; stop the program that uses it or set port to a free one"),
+        "{stderr}"
     );
     assert!(!sandbox.state_dir().join("control.sock").exists());
 }

@@ -628,6 +628,17 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     }
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(listener) => listener,
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+            // Most often the server of this state directory is already up (bridges.md §11).
+            match clauster_server::engine_busy(&config.state_dir) {
+                Some(busy) => eprintln!("clauster: error: {busy}"),
+                None => eprintln!(
+                    "clauster: error: cannot listen on {host}:{port}: {err}; stop the program \
+                     that uses it or set port to a free one (see clauster doctor)"
+                ),
+            }
+            return ExitCode::from(2);
+        }
         Err(err) => {
             eprintln!("clauster: error: cannot listen on {host}:{port}: {err}");
             return ExitCode::from(2);

@@ -177,6 +177,12 @@ pub async fn serve_control_only(
     serve_on(config, None, shutdown, options, on_bound).await
 }
 
+/// Why the engine of `state_dir` is busy, when another process runs it now: the message
+/// for a `clauster run` whose port is taken by the server it would have to wait for.
+pub fn engine_busy(state_dir: &std::path::Path) -> Option<String> {
+    store::current_holder(state_dir).map(|held| held.to_string())
+}
+
 /// How long an engine start waits for a CLI command that runs the engine (cli.md §2).
 const COMMAND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 

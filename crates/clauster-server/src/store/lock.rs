@@ -101,6 +101,20 @@ impl EngineLock {
     }
 }
 
+/// Who holds the lock now, as the refusal [`EngineLock::acquire`] would give; `None` when
+/// nobody does (or the file cannot be read). It looks with a shared lock dropped at once,
+/// for a message after another step failed (a port in use), never to decide anything.
+pub fn current_holder(state_dir: &Path) -> Option<LockError> {
+    let mut file = File::open(state_dir.join(LOCK_FILE)).ok()?;
+    match file.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => Some(match read_holder(&mut file) {
+            (pid, Holder::Server) => LockError::Held { pid },
+            (pid, Holder::Command) => LockError::HeldByCommand { pid },
+        }),
+        Ok(()) | Err(TryLockError::Error(_)) => None,
+    }
+}
+
 /// The holder's pid and role; a file without a role line (an older clauster) names a server.
 fn read_holder(file: &mut File) -> (u32, Holder) {
     for attempt in 0..PID_READ_ATTEMPTS {
@@ -162,7 +176,12 @@ mod tests {
             matches!(refused, LockError::HeldByCommand { .. }),
             "{refused:?}"
         );
+        assert!(matches!(
+            current_holder(dir.path()),
+            Some(LockError::HeldByCommand { pid }) if pid == std::process::id()
+        ));
         drop(command);
+        assert!(current_holder(dir.path()).is_none());
     }
 
     #[test]

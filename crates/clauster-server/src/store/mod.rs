@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, TransactionBehavior};
 
 use crate::time;
 
-pub use lock::{EngineLock, Holder, LockError};
+pub use lock::{EngineLock, Holder, LockError, current_holder};
 pub use push::{PushSubscription, Saved};
 pub use tokens::{TokenError, TokenInfo};
 
