@@ -116,6 +116,38 @@ fn start_status_and_stop_go_through_the_control_socket() {
     assert!(!socket.exists(), "the socket outlived a clean shutdown");
 }
 
+/// A server started while a CLI command runs the engine says that it waits (its port already
+/// accepts, `/healthz` does not answer yet), and serves once the command is done.
+#[tokio::test]
+async fn a_server_waiting_for_a_command_says_so_then_serves() {
+    use std::io::Write as _;
+    use support::ServesApi as _;
+    let (sandbox, claude) = setup();
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    let mut lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(sandbox.state_dir().join("engine.lock"))
+        .unwrap();
+    lock.write_all(b"4242\ncommand\n").unwrap();
+    lock.lock().unwrap();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let said = wait_for(Duration::from_secs(20), || {
+        server
+            .log()
+            .contains(
+                "a clauster command (pid 4242) is using the engine; waiting up to 30 s for it \
+                 to finish",
+            )
+            .then_some(())
+    });
+    assert!(said.is_some(), "{}", server.log());
+    drop(lock);
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!(status, 200, "{health}\n{}", server.log());
+}
+
 #[test]
 fn a_second_server_on_the_same_state_dir_refuses() {
     let (sandbox, claude) = setup();

@@ -193,11 +193,19 @@ async fn take_engine_lock(
     holder: store::Holder,
 ) -> Result<store::EngineLock, store::LockError> {
     let deadline = tokio::time::Instant::now() + COMMAND_LOCK_WAIT;
+    let mut announced = false;
     loop {
         match store::EngineLock::acquire(state_dir, holder) {
-            Err(store::LockError::HeldByCommand { .. })
+            Err(store::LockError::HeldByCommand { pid })
                 if tokio::time::Instant::now() < deadline =>
             {
+                if !std::mem::replace(&mut announced, true) {
+                    tracing::warn!(
+                        "a clauster command (pid {pid}) is using the engine; waiting up to {} s \
+                         for it to finish",
+                        COMMAND_LOCK_WAIT.as_secs()
+                    );
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             other => return other,
