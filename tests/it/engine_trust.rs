@@ -730,6 +730,7 @@ async fn a_row_left_starting_without_a_pid_comes_back_as_a_launch_failure() {
         found["error_detail"],
         "Clauster stopped before this bridge finished launching"
     );
+    assert_eq!(found["error_hint"], "Resume starts it again.");
     assert_last_status(&sandbox, id, "error");
 }
 

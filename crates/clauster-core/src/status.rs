@@ -19,6 +19,8 @@ pub const ERROR_DETAIL_MAX_CHARS: usize = 2_000;
 /// The detail of a row found at startup with no pid recorded (bridges.md §11 step 3).
 pub const DETAIL_LAUNCH_INTERRUPTED: &str =
     "Clauster stopped before this bridge finished launching";
+/// Its hint: nothing is wrong with `claude`, only the launch was cut short.
+pub const HINT_LAUNCH_INTERRUPTED: &str = "Resume starts it again.";
 
 token_enum! {
     /// A bridge status. These five are the only values (bridges.md §7.1).

@@ -21,9 +21,6 @@ use crate::engine::logs::LogSet;
 use crate::engine::pointers;
 use crate::store::InstanceRow;
 
-/// §11 step 3's detail.
-const UNFINISHED_LAUNCH: &str = "Clauster stopped before this bridge finished launching";
-
 impl Supervisor {
     /// bridges.md §11: every stored row comes back; a live status is believed only when the
     /// recorded process still is ours.
@@ -89,12 +86,13 @@ impl Supervisor {
             let failure = status::classify(
                 FailureCause::LaunchFailed,
                 &FailureEvidence {
-                    launch_error: Some(UNFINISHED_LAUNCH),
+                    launch_error: Some(status::DETAIL_LAUNCH_INTERRUPTED),
                     ..evidence_defaults(&self.config)
                 },
             );
             set_failure(&mut live.row, &failure);
-            live.row.error_detail = Some(UNFINISHED_LAUNCH.to_owned());
+            live.row.error_detail = Some(status::DETAIL_LAUNCH_INTERRUPTED.to_owned());
+            live.row.error_hint = Some(status::HINT_LAUNCH_INTERRUPTED.to_owned());
             live.row.ended_at.get_or_insert_with(|| rfc3339(now_ms()));
             live.status = Status::Error;
             live.phase.set_exited(ExitStatus::Unknown);
