@@ -201,6 +201,24 @@ async fn a_bridge_that_exits_during_startup_ends_in_error_with_its_reason() {
     assert_eq!(body["alive"], false);
 }
 
+/// A bridge that exits during startup without a word still says how it ended.
+#[tokio::test]
+async fn a_silent_exit_during_startup_names_its_exit_code() {
+    let (_sandbox, _claude, server) = serve_mode(Some("crash"));
+    let (status, body) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (&body["status"], &body["error_kind"]),
+        (&json!("error"), &json!("exited_early")),
+        "{body}"
+    );
+    assert_eq!(
+        body["error_detail"],
+        "the bridge exited with code 1 during startup and wrote nothing to its output or \
+         debug log"
+    );
+}
+
 #[tokio::test]
 async fn bridges_survive_a_killed_server_and_are_found_again() {
     let (sandbox, claude, mut server) = serve_mode(None);

@@ -547,6 +547,8 @@ pub struct FailureEvidence<'a> {
     pub launch_error: Option<&'a str>,
     /// `claude.startup_grace_seconds`, quoted in the `startup_timeout` detail.
     pub startup_grace_seconds: f64,
+    /// How the process ended, when it did: the detail of a bridge that printed nothing.
+    pub exit: Option<ExitStatus>,
 }
 
 impl FailureEvidence<'_> {
@@ -676,9 +678,23 @@ pub fn classify(cause: FailureCause, evidence: &FailureEvidence<'_>) -> Failure 
             };
             tail_chars(&joined, ERROR_DETAIL_MAX_CHARS)
         }
+        (FailureCause::EndedBeforeReady, _) if evidence.detail_source().trim().is_empty() => {
+            silent_end(evidence.exit)
+        }
         _ => tail_chars(evidence.detail_source(), ERROR_DETAIL_MAX_CHARS),
     };
     Failure { kind, hint, detail }
+}
+
+/// The detail of a bridge that ended before readiness without a word in its output or log:
+/// how it ended, at least.
+fn silent_end(exit: Option<ExitStatus>) -> String {
+    let how = match exit {
+        Some(ExitStatus::Code(code)) => format!("exited with code {code}"),
+        Some(ExitStatus::Signal(signal)) => format!("was killed by signal {signal}"),
+        Some(ExitStatus::Unknown) | None => "ended".to_owned(),
+    };
+    format!("the bridge {how} during startup and wrote nothing to its output or debug log")
 }
 
 fn classify_kind(cause: FailureCause, evidence: &FailureEvidence<'_>) -> ErrorKind {
@@ -1847,6 +1863,24 @@ mod tests {
             ..pty
         };
         assert_eq!(classify(ended, &pty).detail, "debug text");
+        // Nothing written anywhere: how it ended.
+        for (exit, how) in [
+            (Some(ExitStatus::Code(3)), "exited with code 3"),
+            (Some(ExitStatus::Signal(11)), "was killed by signal 11"),
+            (None, "ended"),
+        ] {
+            let silent = FailureEvidence {
+                capture: "\n",
+                exit,
+                ..FailureEvidence::default()
+            };
+            assert_eq!(
+                classify(ended, &silent).detail,
+                format!(
+                    "the bridge {how} during startup and wrote nothing to its output or debug log"
+                )
+            );
+        }
         // The last 2 000 characters, counted as characters.
         let long = format!("{}{}", "a".repeat(10), "é".repeat(2_000));
         let long: &'static str = Box::leak(long.into_boxed_str());

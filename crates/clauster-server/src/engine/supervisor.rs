@@ -1210,6 +1210,7 @@ fn evidence_of<'a>(live: &'a Live, config: &Config) -> FailureEvidence<'a> {
         prompt: sidecar.and_then(|s| s.prompt).map(pty::prompt_of),
         poisoned: live.parser.facts().poison_reason.is_some(),
         resumes_conversation: live.resumes_conversation,
+        exit: live.phase.exited(),
         ..evidence_defaults(config)
     }
 }
@@ -1229,6 +1230,7 @@ fn evidence_defaults(config: &Config) -> FailureEvidence<'static> {
         resumes_conversation: false,
         launch_error: None,
         startup_grace_seconds: config.claude.startup_grace_seconds,
+        exit: None,
     }
 }
 
