@@ -86,6 +86,14 @@ fn start_status_and_stop_go_through_the_control_socket() {
         "{}",
         text(&unknown.stderr)
     );
+    // A misspelled command is not taken for an argument of the implied `run`.
+    let typo = clauster(&sandbox, &["statu"], &[]);
+    support::assert_exit(&typo, 2);
+    assert!(
+        text(&typo.stderr).contains("similar subcommands exist: 'start', 'status'"),
+        "{}",
+        text(&typo.stderr)
+    );
 
     let stopped = clauster(&sandbox, &["stop", "alpha"], &[]);
     support::assert_exit(&stopped, 0);

@@ -455,36 +455,11 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
     }
 }
 
-/// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when the first argument is
-/// neither a subcommand nor help/version, `run` is inserted.
+/// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when there is no first
+/// argument, or it is a flag other than help/version, `run` is inserted. A word is left to
+/// clap as a subcommand (`run` takes none), so a typo gets clap's "similar subcommand" tip
+/// instead of being read as an argument of `run`.
 fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
-    const SUBCOMMANDS: [&str; 25] = [
-        "run",
-        "policy",
-        "notify",
-        "doctor",
-        "login",
-        "sessions",
-        "status",
-        "start",
-        "stop",
-        "projects",
-        "resume",
-        "forget",
-        "open",
-        "logs",
-        "install-service",
-        "version",
-        "help",
-        "__pty-keeper__",
-        "hash-password",
-        "hash-token",
-        "hash-metrics-token",
-        "api-token",
-        "reaper",
-        "reap-environments",
-        "mcp",
-    ];
     const TOP_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     // The global `-c FILE` / `--config FILE` may come before the subcommand (issue 16 §10):
     // the first argument after them decides.
@@ -498,9 +473,14 @@ fn with_implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
             break;
         }
     }
-    let named = args.get(first).and_then(|a| a.to_str());
-    let explicit = named.is_some_and(|a| SUBCOMMANDS.contains(&a) || TOP_FLAGS.contains(&a));
-    if !explicit {
+    let implied = match args.get(first) {
+        None => true,
+        Some(arg) => {
+            let arg = arg.to_string_lossy();
+            arg.starts_with('-') && !TOP_FLAGS.contains(&arg.as_ref())
+        }
+    };
+    if implied {
         args.insert(1.min(args.len()), OsString::from("run"));
     }
     args
@@ -777,7 +757,7 @@ mod tests {
 
     #[test]
     fn run_is_implied_unless_a_subcommand_or_help_comes_first() {
-        let cases: [(&[&str], &[&str]); 11] = [
+        let cases: [(&[&str], &[&str]); 12] = [
             (&["clauster"], &["clauster", "run"]),
             (
                 &["clauster", "-c", "x.yml", "status"],
@@ -813,6 +793,7 @@ mod tests {
             ),
             (&["clauster", "version"], &["clauster", "version"]),
             (&["clauster", "--help"], &["clauster", "--help"]),
+            (&["clauster", "statu"], &["clauster", "statu"]),
         ];
         for (input, expected) in cases {
             assert_eq!(
