@@ -333,6 +333,10 @@ fn install_service_prints_a_unit_that_keeps_bridges_alive() {
     let printed = clauster(&sandbox, &["install-service", "systemd"], &[]);
     support::assert_exit(&printed, 0);
     let unit = text(&printed.stdout);
+    // systemd is the default kind, as the guide runs it bare.
+    let bare = clauster(&sandbox, &["install-service"], &[]);
+    support::assert_exit(&bare, 0);
+    assert_eq!(text(&bare.stdout), unit);
     assert!(unit.contains("\nKillMode=process\n"), "{unit}");
     assert!(unit.contains("\nLimitNOFILE=65536\n"), "{unit}");
     assert!(
