@@ -122,6 +122,10 @@ fn meaning(arg: &Arg) -> String {
         .map(|v| v.to_string_lossy().into_owned())
         .collect();
     if !defaults.is_empty() && arg.get_action().takes_values() {
+        // Help texts are phrases without a closing period (clap's style).
+        if !text.is_empty() && !text.ends_with('.') {
+            text.push('.');
+        }
         let _ = write!(text, " Default: `{}`.", defaults.join(", "));
     }
     cell(text.trim())

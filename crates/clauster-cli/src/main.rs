@@ -140,7 +140,7 @@ enum Command {
     },
     /// Print (or write) a service unit that keeps bridges alive across restarts.
     InstallService {
-        /// The service manager: only `systemd`, the default.
+        /// The service manager: only `systemd`
         #[arg(default_value = "systemd")]
         kind: String,
         /// A user unit instead of a system unit.
