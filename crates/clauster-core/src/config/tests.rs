@@ -479,6 +479,12 @@ fn refusal_messages() {
         ),
         ("tab indentation", Some("auth:\n\tenabled: true\n"), &[]),
         ("two documents", Some("port: 1\n---\nport: 2\n"), &[]),
+        ("duplicate key", Some("port: 1\nhost: x\nport: 2\n"), &[]),
+        (
+            "duplicate nested key",
+            Some("auth:\n  enabled: true\n  \"enabled\": false\n"),
+            &[],
+        ),
         (
             "several problems at once",
             Some("port: 0\nlog_format: xml\nclaude: {stop_grace_seconds: 99}"),
@@ -1016,6 +1022,17 @@ fn deep_nesting_is_refused() {
         err(&input(Some(&text), &[])),
         "/etc/clauster/clauster.yml: YAML nesting is deeper than 64 levels"
     );
+}
+
+/// The same key in different mappings is fine, and so is a merge of an anchored one.
+#[test]
+fn a_key_may_repeat_across_mappings() {
+    let loaded = yaml(
+        "base: &b {x: 1}\nother: &o {y: 2}\nclaude: {env: {A: '1'}}\n\
+         projects: {alpha: {allow_bypass_permissions: true}, beta: {allow_bypass_permissions: false}}\n\
+         merged: {<<: *b, y: 3}\n",
+    );
+    assert_eq!(loaded.config.projects.len(), 2);
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! The pre-flight pass over the YAML events: syntax errors with their position, the alias
-//! expansion cap, the nesting cap, one document, and the kind of the root node.
+//! expansion cap, the nesting cap, duplicate keys, one document, and the kind of the root
+//! node.
 //!
 //! It runs before any value is built because the `config` crate's YAML loader expands every
 //! alias by copying: a "billion laughs" file of a few hundred bytes would exhaust memory
 //! there. Here each alias only adds the (saturating) size of its anchored node to a counter.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
@@ -27,23 +28,46 @@ pub(crate) enum Root {
     Mapping,
 }
 
+/// A collection being read: its anchor and expanded size (itself included), and for a
+/// mapping the keys seen so far and whether the next node is a key.
+#[derive(Default)]
+struct Open {
+    anchor: usize,
+    size: u64,
+    mapping: bool,
+    expecting_key: bool,
+    keys: HashSet<String>,
+}
+
 /// Checks `text` as described in the module docs.
 pub(crate) fn check(text: &str, source_name: &str) -> Result<Root, ConfigError> {
     let mut parser = Parser::new_from_str(text);
-    // Expanded size of each open collection (itself included).
-    let mut open: Vec<(usize, u64)> = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
     let mut anchored: HashMap<usize, u64> = HashMap::new();
     let mut added_by_aliases: u64 = 0;
     let mut documents = 0usize;
     let mut root: Option<Result<Root, &'static str>> = None;
 
     loop {
-        let (event, _) = parser.next_token().map_err(|e| ConfigError::Syntax {
+        let (event, marker) = parser.next_token().map_err(|e| ConfigError::Syntax {
             source_name: source_name.to_owned(),
             line: e.marker().line(),
             column: e.marker().col() + 1,
             reason: e.info().to_owned(),
         })?;
+        // A key seen twice in one mapping.
+        if let (Event::Scalar(key, ..), Some(parent)) = (&event, open.last_mut())
+            && parent.mapping
+            && parent.expecting_key
+            && !parent.keys.insert(key.clone())
+        {
+            return Err(ConfigError::Syntax {
+                source_name: source_name.to_owned(),
+                line: marker.line(),
+                column: marker.col() + 1,
+                reason: format!("duplicate key '{key}' in a mapping"),
+            });
+        }
         // The size a finished node contributes to its parent (None: not a node event).
         let finished: Option<u64> = match event {
             Event::StreamEnd => break,
@@ -68,7 +92,13 @@ pub(crate) fn check(text: &str, source_name: &str) -> Result<Root, ConfigError> 
                         Err("a list")
                     });
                 }
-                open.push((anchor, 1));
+                open.push(Open {
+                    anchor,
+                    size: 1,
+                    mapping: matches!(event, Event::MappingStart(..)),
+                    expecting_key: true,
+                    keys: HashSet::new(),
+                });
                 if open.len() > NESTING_LIMIT {
                     return Err(ConfigError::TooDeep {
                         source_name: source_name.to_owned(),
@@ -78,11 +108,11 @@ pub(crate) fn check(text: &str, source_name: &str) -> Result<Root, ConfigError> 
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (anchor, size) = open.pop().unwrap_or((0, 1));
-                if anchor > 0 {
-                    anchored.insert(anchor, size);
+                let closed = open.pop().unwrap_or_default();
+                if closed.anchor > 0 {
+                    anchored.insert(closed.anchor, closed.size.max(1));
                 }
-                Some(size)
+                Some(closed.size.max(1))
             }
             Event::Alias(anchor) => {
                 let size = anchored.get(&anchor).copied().unwrap_or(1);
@@ -98,7 +128,9 @@ pub(crate) fn check(text: &str, source_name: &str) -> Result<Root, ConfigError> 
             Event::StreamStart | Event::DocumentEnd | Event::Nothing => None,
         };
         if let (Some(size), Some(parent)) = (finished, open.last_mut()) {
-            parent.1 = parent.1.saturating_add(size);
+            parent.size = parent.size.saturating_add(size);
+            // Keys and values alternate in a mapping.
+            parent.expecting_key = !parent.expecting_key;
         }
     }
 
