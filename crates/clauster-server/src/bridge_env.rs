@@ -217,11 +217,19 @@ pub fn resolve_binary(
         return Err(not_found());
     }
     if binary.contains('/') {
-        let path = expand_home(binary, home).ok_or_else(not_found)?;
-        if !is_executable_file(&path) {
-            return Err(not_found());
+        // A path: no PATH is involved, so the message says what is wrong with the file.
+        let path = expand_home(binary, home)
+            .ok_or_else(|| format!("claude binary '{binary}' names ~ but HOME is not set"))?;
+        if !path.exists() {
+            return Err(format!("claude binary '{binary}' does not exist"));
         }
-        return std::path::absolute(&path).map_err(|_| not_found());
+        if !is_executable_file(&path) {
+            return Err(format!(
+                "claude binary '{binary}' is not an executable file"
+            ));
+        }
+        return std::path::absolute(&path)
+            .map_err(|err| format!("claude binary '{binary}': {err}"));
     }
     let path_var = env.get("PATH").ok_or_else(not_found)?;
     std::env::split_paths(path_var)
@@ -461,15 +469,19 @@ mod tests {
         assert_eq!(resolve_binary(abs, &empty, None), Ok(bin.join("claude")));
         assert_eq!(
             resolve_binary("~/bin/claude", &empty, None),
-            Err("claude binary '~/bin/claude' not found on PATH".to_owned())
+            Err("claude binary '~/bin/claude' names ~ but HOME is not set".to_owned())
         );
         assert_eq!(
             resolve_binary("~/bin/plain", &empty, Some(home.path())),
-            Err("claude binary '~/bin/plain' not found on PATH".to_owned())
+            Err("claude binary '~/bin/plain' is not an executable file".to_owned())
         );
         assert_eq!(
             resolve_binary("~/bin", &empty, Some(home.path())),
-            Err("claude binary '~/bin' not found on PATH".to_owned())
+            Err("claude binary '~/bin' is not an executable file".to_owned())
+        );
+        assert_eq!(
+            resolve_binary("/nonexistent/claude", &empty, None),
+            Err("claude binary '/nonexistent/claude' does not exist".to_owned())
         );
     }
 
