@@ -470,6 +470,21 @@ async fn the_cli_sends_a_test_and_reports_each_outcome() {
     assert_eq!(report["deliveries"][0]["outcome"], "failed", "{report}");
     assert_eq!(report["deliveries"][0]["http_status"], 500);
     assert!(!report.to_string().contains("TOKEN"), "{report}");
+
+    // No target at all: an error, prefixed as every error (cli.md §1).
+    let mut bare = sandbox.command(crate::support::clauster_bin());
+    bare.args(["notify", "test"])
+        .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
+        .env("CLAUSTER_CLAUDE_BINARY", &claude);
+    let out = tokio::task::spawn_blocking(move || bare.output().expect("run clauster notify"))
+        .await
+        .expect("joined");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("clauster: error: ") && stderr.contains("no notification target"),
+        "{stderr}"
+    );
 }
 
 /// Row 84 of the bad-input catalogue: with `block_private_targets`, a webhook to a loopback

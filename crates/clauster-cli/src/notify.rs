@@ -67,7 +67,7 @@ pub fn test(config_path: Option<&Path>, json: bool) -> ExitCode {
     };
     if count == 0 {
         eprintln!(
-            "clauster: {}",
+            "clauster: error: {}",
             queued["detail"]
                 .as_str()
                 .unwrap_or("no notification target is configured")
