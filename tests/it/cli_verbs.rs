@@ -171,7 +171,7 @@ fn without_a_server_sessions_runs_the_agents_command_once() {
     );
     assert_eq!(missing.status.code(), Some(1));
     assert!(
-        text(&missing.stderr).contains("claude binary '/nonexistent/claude' not found"),
+        text(&missing.stderr).contains("claude binary '/nonexistent/claude' does not exist"),
         "{}",
         text(&missing.stderr)
     );
@@ -591,7 +591,16 @@ fn refusals_exit_2_failures_exit_1_and_change_nothing() {
     refused(
         &clauster(&sandbox, &["start", "gamma", "--mode", "sideways"], &env),
         2,
-        "sideways",
+        "invalid value 'sideways' for '--mode <MODE>': use one of standard, pty",
+    );
+    refused(
+        &clauster(
+            &sandbox,
+            &["start", "gamma", "--permission-mode", "yolo"],
+            &env,
+        ),
+        2,
+        "use one of default, plan, acceptEdits, auto, dontAsk, bypassPermissions, inherit",
     );
     refused(
         &clauster(

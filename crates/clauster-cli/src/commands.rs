@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clauster_core::modes::{LaunchMode, PermissionMode, SpawnMode};
 use clauster_wire::{Instance, Project, SpawnOutcome};
 use serde_json::Value;
 
@@ -185,6 +186,18 @@ pub fn stop(config_path: Option<&Path>, reference: &str, json: bool) -> ExitCode
     ExitCode::SUCCESS
 }
 
+/// A flag's value parser for a token enum: the text as given when `T` accepts it (an alias
+/// too), else which tokens to use, so clap's message names the flag and the choices.
+fn token<T: std::str::FromStr>(
+    tokens: &'static [&'static str],
+) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        text.parse::<T>()
+            .map(|_| text.to_owned())
+            .map_err(|_| format!("use one of {}", tokens.join(", ")))
+    }
+}
+
 /// The choices of `clauster start` beyond the project (cli.md §3); `None` leaves the
 /// server's default. The field docs are the flags' help.
 #[derive(Debug, Default, clap::Args)]
@@ -193,13 +206,17 @@ pub struct StartChoices {
     #[arg(long)]
     pub trust: bool,
     /// `standard` (a multi-session server) or `pty` (an interactive session).
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", value_parser = token::<LaunchMode>(&LaunchMode::TOKENS))]
     pub mode: Option<String>,
     /// `same-dir`, `worktree` or `session`.
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "M", value_parser = token::<SpawnMode>(&SpawnMode::TOKENS))]
     pub spawn_mode: Option<String>,
     /// A permission mode, or `inherit` for none.
-    #[arg(long, value_name = "M")]
+    #[arg(
+        long,
+        value_name = "M",
+        value_parser = token::<PermissionMode>(&PermissionMode::TOKENS)
+    )]
     pub permission_mode: Option<String>,
     /// The bridge's name (default: the project's).
     #[arg(long, value_name = "N")]

@@ -310,7 +310,10 @@ fn main() -> ExitCode {
     {
         return recap_hook::run();
     }
-    let cli = Cli::parse_from(with_implied_run(std::env::args_os().collect()));
+    let cli = match Cli::try_parse_from(with_implied_run(std::env::args_os().collect())) {
+        Ok(cli) => cli,
+        Err(err) => exit_on_usage_error(&err),
+    };
     // A one-shot command piped into `head` ends quietly when the reader goes away; the
     // server, the keeper and the MCP stdio server keep treating EPIPE as an error.
     if !matches!(
@@ -454,6 +457,23 @@ fn api_token(config: Option<&Path>, command: ApiTokenCommand) -> ExitCode {
         Ok(label) => credentials::api_token(config, action, &label),
         Err(code) => code,
     }
+}
+
+/// Help and version go to stdout (exit 0); a usage error goes to stderr with the `clauster: `
+/// prefix every error has (cli.md §1), and exit 2.
+fn exit_on_usage_error(err: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || matches!(
+        err.kind(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    eprint!("clauster: {}", err.render());
+    std::process::exit(2);
 }
 
 /// `clauster -c x.yml` means `clauster run -c x.yml` (cli.md §1): when there is no first
