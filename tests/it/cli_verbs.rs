@@ -708,3 +708,24 @@ fn open_without_a_link_yet_is_exit_2() {
     );
     support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
 }
+
+/// `resume` with a project name that names two records is a usage error (exit 2), as for
+/// `stop`, `forget`, `open` and `logs` (release review 11).
+#[test]
+fn resume_by_an_ambiguous_name_is_exit_2() {
+    let (sandbox, claude) = setup();
+    let claude_path = claude.to_str().unwrap();
+    let env = [("CLAUSTER_CLAUDE_BINARY", claude_path)];
+    let _server = start_server(&sandbox, Some(&claude), &[], &[]);
+    for _ in 0..2 {
+        support::assert_exit(&clauster(&sandbox, &["start", "alpha"], &env), 0);
+        support::assert_exit(&clauster(&sandbox, &["stop", "alpha"], &env), 0);
+    }
+    let resumed = clauster(&sandbox, &["resume", "alpha"], &env);
+    assert_eq!(resumed.status.code(), Some(2), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("ambiguous 'alpha'"),
+        "{}",
+        text(&resumed.stderr)
+    );
+}

@@ -249,3 +249,38 @@ async fn a_close_from_the_client_is_answered() {
         );
     }
 }
+
+/// The event stream pings like every socket (http-api.md §8): a ping within the 20 s period,
+/// answered by the client library, and the stream goes on.
+#[tokio::test]
+async fn the_event_stream_pings_its_client() {
+    let (sandbox, _) = trusted_project("alpha", &[".git"]);
+    let server = serve_fake(&sandbox, &[]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
+        .await
+        .expect("connect to /ws/events");
+    let pinged = tokio::time::timeout(std::time::Duration::from_secs(40), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if matches!(message, Message::Ping(_)) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(pinged, Ok(true), "no ping within 40 s");
+    // Still open: a start is pushed.
+    let (status, _) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let frame = next_frame(&mut socket).await;
+            if frame["type"] == "instance" {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("an instance frame after the ping");
+    assert_eq!(frame["instance"]["project"], "alpha", "{frame}");
+}

@@ -57,8 +57,13 @@ pub fn resume(
         return ExitCode::FAILURE;
     };
     let Some(value) = success_json(&answer) else {
+        // An unknown or ambiguous reference is a usage error, as for every instance verb.
         return exit_for(&answer, |status| {
-            status == 404 || start_refusal(status, &answer.body)
+            status == 404
+                || start_refusal(status, &answer.body)
+                || (status == 409
+                    && crate::commands::detail(&answer.body)
+                        .is_some_and(|d| d.starts_with("ambiguous ")))
         });
     };
     if wait {

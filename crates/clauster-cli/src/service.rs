@@ -28,10 +28,11 @@ fn quoted(value: &str) -> String {
 pub fn render(spec: &UnitSpec) -> String {
     let exe = quoted(&spec.exe.to_string_lossy());
     let config = quoted(&spec.config.to_string_lossy());
+    // systemd takes WorkingDirectory= literally: quotes would be part of the path.
     let workdir = spec
         .config
         .parent()
-        .map_or_else(|| "/".to_owned(), |d| quoted(&d.to_string_lossy()));
+        .map_or_else(|| "/".to_owned(), |d| d.to_string_lossy().into_owned());
     let mut unit = String::from(
         "[Unit]\nDescription=Clauster - remote-control bridges for Claude Code\n\
          After=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\n",
@@ -80,6 +81,7 @@ pub fn install(
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
     // `-c`, else the file `clauster run` reads here now, else the usual place for the unit.
+    let given = config.is_some();
     let config = match config {
         Some(c) => std::path::absolute(c).unwrap_or_else(|_| c.to_path_buf()),
         None => std::env::current_dir()
@@ -95,9 +97,14 @@ pub fn install(
             }),
     };
     if !config.exists() {
+        let or_pass = if given {
+            ""
+        } else {
+            " or pass -c with your config"
+        };
         eprintln!(
             "clauster: warning: {} does not exist; the service cannot start until it does: \
-             create it (an empty file means the defaults) or pass -c with your config",
+             create it (an empty file means the defaults){or_pass}",
             config.display()
         );
     }
@@ -144,8 +151,11 @@ pub fn install(
     } else {
         "systemctl"
     };
+    let unit_name = target
+        .file_name()
+        .map_or_else(|| "clauster.service".into(), |n| n.to_string_lossy());
     println!("wrote {}", target.display());
-    println!("{ctl} daemon-reload && {ctl} enable --now clauster.service");
+    println!("{ctl} daemon-reload && {ctl} enable --now {unit_name}");
     ExitCode::SUCCESS
 }
 
@@ -171,5 +181,27 @@ mod tests {
             run_as: Some("ignored for user units".into()),
         };
         insta::assert_snapshot!("user", render(&user));
+    }
+
+    /// A space in the config's directory: ExecStart and Environment quote it, and
+    /// WorkingDirectory= (which systemd takes literally) does not.
+    #[test]
+    fn a_config_path_with_a_space() {
+        let unit = render(&UnitSpec {
+            exe: "/usr/local/bin/clauster".into(),
+            config: "/srv/a dir/c.yml".into(),
+            path: "/usr/bin".into(),
+            user_unit: true,
+            run_as: None,
+        });
+        assert!(
+            unit.contains("\nExecStart=/usr/local/bin/clauster run -c \"/srv/a dir/c.yml\"\n"),
+            "{unit}"
+        );
+        assert!(unit.contains("\nWorkingDirectory=/srv/a dir\n"), "{unit}");
+        assert!(
+            unit.contains("\nEnvironment=CLAUSTER_CONFIG=\"/srv/a dir/c.yml\"\n"),
+            "{unit}"
+        );
     }
 }

@@ -224,6 +224,8 @@ async fn stream_events(
     if !send(&mut socket, Frame::Snapshot(first)).await {
         return;
     }
+    // The heartbeat frame is for the page; the ping finds a client that is gone (§8).
+    let mut keep_alive = crate::http::ws::KeepAlive::start();
     loop {
         tokio::select! {
             change = changes.recv() => match change {
@@ -247,8 +249,13 @@ async fn stream_events(
                     return;
                 }
             }
+            () = keep_alive.due() => {
+                if !keep_alive.ping(&mut socket).await {
+                    return;
+                }
+            }
             incoming = socket.recv() => {
-                if crate::http::ws::client_left(&mut socket, incoming.as_ref()).await {
+                if !keep_alive.heard(&mut socket, incoming.as_ref()).await {
                     return;
                 }
             }
