@@ -265,6 +265,7 @@ async fn start_wait_exits_1_when_the_server_goes_away() {
         ("FAKE_CLAUDE_MODE", "stall"),
     ];
     let server = start_server(&sandbox, Some(&claude), &[], &env[1..]);
+    let (mut events, _) = support::open_events(&server).await;
     let mut cmd = sandbox.command(clauster_bin());
     cmd.args(["start", "alpha", "--wait"])
         .env("CLAUSTER_PROJECTS_ROOT", sandbox.projects_root())
@@ -274,18 +275,9 @@ async fn start_wait_exits_1_when_the_server_goes_away() {
         cmd.env(name, value);
     }
     let mut waiting = cmd.spawn().expect("run clauster");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, listed) = server.get("/api/instances").await;
-        if listed[0]["status"] == "starting" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never starting: {listed}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The launch is pushed as `starting` (the stalled fake never gets further).
+    let launched = support::next_frame_of(&mut events, &["instance"]).await;
+    assert_eq!(launched["instance"]["status"], "starting", "{launched}");
     drop(server);
     let ended = wait_for(Duration::from_secs(30), || {
         waiting.try_wait().ok().flatten()

@@ -256,9 +256,7 @@ async fn a_close_from_the_client_is_answered() {
 async fn the_event_stream_pings_its_client() {
     let (sandbox, _) = trusted_project("alpha", &[".git"]);
     let server = serve_fake(&sandbox, &[]);
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
+    let (mut socket, _) = open_events(&server).await;
     let pinged = tokio::time::timeout(std::time::Duration::from_secs(40), async {
         while let Some(Ok(message)) = socket.next().await {
             if matches!(message, Message::Ping(_)) {

@@ -121,14 +121,11 @@ impl HealthProber {
     /// Waits until `at_least` probes have been counted (at most `within`; a stuck server's
     /// probes take 11 s each) and returns what they saw.
     pub fn wait_for_probes(&self, at_least: u64, within: Duration) -> ProbeStats {
-        let deadline = Instant::now() + within;
-        loop {
+        super::wait_for(within, || {
             let stats = self.stats();
-            if stats.probes >= at_least || Instant::now() >= deadline {
-                return stats;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            (stats.probes >= at_least).then_some(stats)
+        })
+        .unwrap_or_else(|| self.stats())
     }
 
     /// Stops probing once at least one probe has been counted (however short the attack it
