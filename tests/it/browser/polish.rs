@@ -10,6 +10,7 @@ use crate::browser::{
 use crate::support;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use fantoccini::Client;
 use serde_json::json;
@@ -409,11 +410,35 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     sandbox.project("beta", &[".git"]);
     let gamma = sandbox.project("gamma", &[".git"]);
     sandbox.trust(&gamma);
-    let server = serve_fake(&sandbox, &[]);
+    // Metrics off: a sample landing between the first paint and the first snapshot would
+    // change gamma's row, and that is a live update, not hydration.
+    let server = serve_fake(&sandbox, &[("CLAUSTER_METRICS_ENABLED", "false")]);
     let base = server.base.clone();
     let log = server.log.clone();
-    let (status, _) = support::start_bridge_at(&base, "gamma").await;
+    let (status, started) = support::start_bridge_at(&base, "gamma").await;
     assert_eq!(status, 201);
+    let id = started["instance_id"].as_str().unwrap();
+    support::wait_instance(&server, id, Duration::from_secs(30), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    // The first paint already has the host's readiness, so the snapshot changes nothing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reqwest::get(&base)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("\"readiness\":{")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no readiness on the page\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Without JavaScript: the server already renders the URL's order and search.
     let html = reqwest::get(format!("{base}/?sort=last_used"))
@@ -440,19 +465,23 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
         load(&client, &base, &log).await;
         let shift = client
             .execute_async(
-                "const done = arguments[0]; let total = 0; \
-                 const o = new PerformanceObserver(l => l.getEntries().forEach(e => total += e.value)); \
+                "const done = arguments[0]; let total = 0; const moved = []; \
+                 const name = n => !n ? '?' : n.nodeType === 1 ? n.tagName.toLowerCase() + \
+                   (n.className ? '.' + String(n.className).trim().split(/\\s+/).join('.') : '') : '#text'; \
+                 const o = new PerformanceObserver(l => l.getEntries().forEach(e => { total += e.value; \
+                   (e.sources || []).forEach(s => moved.push(name(s.node) + ' ' + JSON.stringify(s.previousRect) + ' -> ' + JSON.stringify(s.currentRect))); })); \
                  o.observe({type: 'layout-shift', buffered: true}); \
-                 requestAnimationFrame(() => requestAnimationFrame(() => done(total)))",
+                 requestAnimationFrame(() => requestAnimationFrame(() => done([total, moved])))",
                 vec![],
             )
             .await
             .unwrap();
         // Hydration moves nothing visible: well under the 0.1 "good" bound of the
         // cumulative layout shift (sub-pixel rounding can leave a few hundred-thousandths).
+        // A failure names each moved node with its rectangles before and after.
         assert!(
-            shift.as_f64().is_some_and(|v| v < 0.001),
-            "layout shift across hydration: {shift}"
+            shift[0].as_f64().is_some_and(|v| v < 0.001),
+            "layout shift across hydration: {shift:#}"
         );
         assert_eq!(js(&client, CARD_ORDER).await, json!(["alpha", "beta", "gamma"]));
         let tallest = js(
