@@ -41,6 +41,7 @@ mod recap;
 mod restart_policy;
 mod run_server;
 mod sessions;
+mod shutdown;
 mod slow_clients;
 mod tls;
 mod torture;

@@ -598,7 +598,10 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(serve(loaded))
+    let code = runtime.block_on(serve(loaded));
+    // A task still running (a request past the shutdown's grace) does not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
@@ -729,20 +732,35 @@ fn announce_probe(socket: &Path, healthz: &str, binary: &str) {
 }
 
 /// Completes on SIGINT or SIGTERM (cli.md §7). Bridges are detached and keep running.
+/// SIGHUP is ignored (the configuration is read at start only); a second SIGINT during the
+/// shutdown exits at once with 130.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         // Without signal handlers the server can still be stopped by SIGKILL.
         std::future::pending::<()>().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP ignored: restart clauster to read its configuration again");
+            }
+        }
     }
+    tracing::info!("shutting down; bridges keep running (a second Ctrl-C exits at once)");
+    // The handler stays installed once registered, so SIGHUP stays ignored from here on.
+    tokio::spawn(async move {
+        int.recv().await;
+        eprintln!("clauster: second interrupt: exiting now");
+        std::process::exit(130);
+    });
 }
 
 fn init_tracing(config: &clauster_core::config::Config) {

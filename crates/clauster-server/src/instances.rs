@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -259,9 +259,8 @@ async fn stream_events(
                     return;
                 }
             }
-            reason = &mut session_end => {
-                let close = axum::extract::ws::CloseFrame { code: 1008, reason: reason.into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
+            (code, reason) = &mut session_end => {
+                crate::http::ws::close(&mut socket, code, reason).await;
                 return;
             }
         }

@@ -367,20 +367,21 @@ async fn serve_on(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    let stopping = http::ws::Stopping::default();
     let router = routes::router(state, auth.clone())
-        .layer(axum::Extension(doctor::ConfigOrigin(config_file)));
+        .layer(axum::Extension(doctor::ConfigOrigin(config_file)))
+        .layer(axum::Extension(stopping.clone()));
     let headers = axum::middleware::from_fn_with_state(auth.clone(), headers::security_headers);
     // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
     // control socket is authenticated by its file mode and peer uid (security.md §2, §5).
     // `/mcp` (issue 24): on the TCP listener only, behind the gate's bearer-only rule.
-    let mcp_cancel = tokio_util::sync::CancellationToken::new();
     let tcp = listener.map(|listener| {
         let browser_facing = if mcp_config.mcp.http_enabled {
             mcp::mount(
                 router.clone(),
                 router.clone(),
                 &mcp_config,
-                mcp_cancel.clone(),
+                stopping.token(),
             )
         } else {
             router.clone()
@@ -424,15 +425,44 @@ async fn serve_on(
         over_socket,
     )
     .with_graceful_shutdown(stopped());
-    let signal = async move {
-        shutdown.await;
-        mcp_cancel.cancel();
-        let _ = stop_tx.send(true);
-        Ok(())
+    let served = async { tokio::try_join!(tcp, async { unix.await }).map(drop) };
+    tokio::pin!(served);
+    let served = tokio::select! {
+        // Only a listener failing ends serving before the shutdown.
+        failed = &mut served => failed,
+        () = shutdown => {
+            stop_tx.send_replace(true);
+            stopping.begin();
+            finish_in_flight(served, &stopping).await
+        }
     };
-    let served = tokio::try_join!(signal, tcp, async { unix.await });
     drop(control);
-    served.map(drop).map_err(ServeError::Http)
+    served.map_err(ServeError::Http)
+}
+
+/// How long a shutdown waits for the requests in flight and the sockets' close frames
+/// (cli.md §7).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The rest of a shutdown once both listeners stopped accepting and every socket was asked to
+/// close: waits up to [`SHUTDOWN_GRACE`] for `served` (the requests in flight) and the sockets,
+/// then leaves what is still open to the end of the process.
+async fn finish_in_flight(
+    served: impl Future<Output = std::io::Result<()>>,
+    stopping: &http::ws::Stopping,
+) -> std::io::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let (served, sockets) = tokio::join!(
+        tokio::time::timeout_at(deadline, served),
+        tokio::time::timeout_at(deadline, stopping.sockets_closed()),
+    );
+    if served.is_err() || sockets.is_err() {
+        tracing::warn!(
+            "shutdown: requests or sockets were still open after {} s; closing them",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    served.unwrap_or(Ok(()))
 }
 
 /// The TCP listener: `router` (already behind the gate) with the body limit and the security

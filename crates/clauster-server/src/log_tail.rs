@@ -96,8 +96,8 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                     drain_until = Some(Instant::now() + DRAIN);
                 }
             }
-            reason = &mut session_end => {
-                close(&mut socket, CLOSE_POLICY, reason).await;
+            (code, reason) = &mut session_end => {
+                close(&mut socket, code, reason).await;
                 return;
             }
             incoming = socket.recv() => {

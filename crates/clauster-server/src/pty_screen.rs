@@ -99,8 +99,8 @@ async fn run(state: AppState, reference: String, mut socket: WebSocket, session:
                     }
                 }
             }
-            reason = &mut session_end => {
-                close(&mut socket, CLOSE_POLICY, reason).await;
+            (code, reason) = &mut session_end => {
+                close(&mut socket, code, reason).await;
                 return;
             }
             message = socket.recv() => {

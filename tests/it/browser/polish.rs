@@ -400,6 +400,49 @@ const CARD_ORDER: &str =
 const TOOLBAR_LINES: &str = "return new Set([...document.querySelectorAll('.toolbar > *')].map(e => { \
     const r = e.getBoundingClientRect(); return Math.round(r.top + r.height / 2); })).size";
 
+/// The cumulative layout shift since the page loaded, and each moved node with its rectangles
+/// before and after: `[total, [description…]]`.
+async fn layout_shift_so_far(client: &Client) -> serde_json::Value {
+    client
+        .execute_async(
+            "const done = arguments[0]; let total = 0; const moved = []; \
+             const name = n => !n ? '?' : n.nodeType === 1 ? n.tagName.toLowerCase() + \
+               (n.className ? '.' + String(n.className).trim().split(/\\s+/).join('.') : '') : '#text'; \
+             const o = new PerformanceObserver(l => l.getEntries().forEach(e => { total += e.value; \
+               (e.sources || []).forEach(s => moved.push(name(s.node) + ' ' + JSON.stringify(s.previousRect) + ' -> ' + JSON.stringify(s.currentRect))); })); \
+             o.observe({type: 'layout-shift', buffered: true}); \
+             requestAnimationFrame(() => requestAnimationFrame(() => done([total, moved])))",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// Waits until instance `id` runs and the first paint has the host's readiness, so the first
+/// snapshot of a page loaded now changes nothing.
+async fn until_steady(server: &support::Server, id: &str) {
+    support::wait_instance(server, id, Duration::from_secs(30), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reqwest::get(&server.base)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("\"readiness\":{")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no readiness on the page\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Issue 19 polish: sort and search live in the URL, which wins over the stored choice; the
 /// server renders the list in the URL's order; the stored choice applies after hydration
 /// when the URL names none. At 1440 px every project is one row at most 56 px tall, and the
@@ -418,27 +461,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     let (status, started) = support::start_bridge_at(&base, "gamma").await;
     assert_eq!(status, 201);
     let id = started["instance_id"].as_str().unwrap();
-    support::wait_instance(&server, id, Duration::from_secs(30), |i| {
-        i["status"] == "running"
-    })
-    .await;
-    // The first paint already has the host's readiness, so the snapshot changes nothing.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(&base)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .contains("\"readiness\":{")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no readiness on the page\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_steady(&server, id).await;
 
     // Without JavaScript: the server already renders the URL's order and search.
     let html = reqwest::get(format!("{base}/?sort=last_used"))
@@ -463,22 +486,7 @@ async fn the_list_sorts_and_filters_from_the_url_over_the_stored_choice() {
     with_browser(&sandbox, move |client| async move {
         client.set_window_size(1440, 900).await.unwrap();
         load(&client, &base, &log).await;
-        let shift = client
-            .execute_async(
-                "const done = arguments[0]; let total = 0; const moved = []; \
-                 const name = n => !n ? '?' : n.nodeType === 1 ? n.tagName.toLowerCase() + \
-                   (n.className ? '.' + String(n.className).trim().split(/\\s+/).join('.') : '') : '#text'; \
-                 const o = new PerformanceObserver(l => l.getEntries().forEach(e => { total += e.value; \
-                   (e.sources || []).forEach(s => moved.push(name(s.node) + ' ' + JSON.stringify(s.previousRect) + ' -> ' + JSON.stringify(s.currentRect))); })); \
-                 o.observe({type: 'layout-shift', buffered: true}); \
-                 requestAnimationFrame(() => requestAnimationFrame(() => done([total, moved])))",
-                vec![],
-            )
-            .await
-            .unwrap();
-        // Hydration moves nothing visible: well under the 0.1 "good" bound of the
-        // cumulative layout shift (sub-pixel rounding can leave a few hundred-thousandths).
-        // A failure names each moved node with its rectangles before and after.
+        let shift = layout_shift_so_far(&client).await;
         assert!(
             shift[0].as_f64().is_some_and(|v| v < 0.001),
             "layout shift across hydration: {shift:#}"

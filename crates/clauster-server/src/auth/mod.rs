@@ -398,23 +398,47 @@ pub struct SessionEnd {
     expires_at: u64,
 }
 
-/// The extractor of a socket handler: the handshake's [`SessionEnd`], when it came with a
-/// cookie session (a token or no auth has none).
+/// The extractor of a socket handler: when its socket must close. That is at the end of the
+/// handshake's cookie session ([`SessionEnd`]; a token or no auth has none), or when the
+/// server shuts down ([`crate::http::ws::Stopping`], cli.md §7). While it lives it counts as an
+/// open socket, so the shutdown can wait for the socket's close frame: keep it until the
+/// handler returns.
 #[derive(Debug)]
-pub struct SocketSession(Option<SessionEnd>);
+pub struct SocketSession {
+    end: Option<SessionEnd>,
+    stopping: Option<crate::http::ws::Stopping>,
+    _open: Option<tokio_util::task::task_tracker::TaskTrackerToken>,
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SocketSession {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<SessionEnd>().cloned()))
+        let stopping = parts.extensions.get::<crate::http::ws::Stopping>().cloned();
+        Ok(Self {
+            end: parts.extensions.get::<SessionEnd>().cloned(),
+            _open: stopping
+                .as_ref()
+                .map(crate::http::ws::Stopping::open_socket),
+            stopping,
+        })
     }
 }
 
 impl SocketSession {
-    /// Completes with the close reason when the session ends; never without a session.
-    pub async fn ended(self) -> &'static str {
-        SessionEnd::of(self.0).await
+    /// Completes with the close frame's code and reason when the socket must close: 1008
+    /// with the session's reason, or 1001 `server shutting down`.
+    pub async fn ended(&self) -> (u16, &'static str) {
+        let stopped = async {
+            match &self.stopping {
+                Some(stopping) => stopping.stopped().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            reason = SessionEnd::of(self.end.clone()) => (crate::http::ws::CLOSE_POLICY, reason),
+            () = stopped => (crate::http::ws::CLOSE_GOING_AWAY, "server shutting down"),
+        }
     }
 }
 

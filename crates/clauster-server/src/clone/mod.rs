@@ -209,8 +209,8 @@ async fn stream_progress(
                     return close(&mut socket, CLOSE_NORMAL, "clone finished").await;
                 }
             }
-            reason = &mut session_end => {
-                return close(&mut socket, CLOSE_POLICY, reason).await;
+            (code, reason) = &mut session_end => {
+                return close(&mut socket, code, reason).await;
             }
             incoming = socket.recv() => {
                 if !keep_alive.heard(&mut socket, incoming.as_ref()).await {

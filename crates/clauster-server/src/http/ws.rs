@@ -9,10 +9,49 @@ use tokio::time::{Instant, Interval};
 
 /// The stream ended as it should (the bridge ended, the clone finished).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
+/// The server is shutting down (cli.md §7).
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// The request cannot be served (unknown instance, feature off, signed out).
 pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// The server failed (a file it could not read).
 pub(crate) const CLOSE_INTERNAL: u16 = 1011;
+
+/// The server's shutdown as the stream sockets see it (cli.md §7): `token` is cancelled when
+/// it begins, and every open socket holds a token of `sockets` until its handler returns, so
+/// the shutdown can wait for their close frames.
+#[derive(Clone, Debug, Default)]
+pub struct Stopping {
+    token: tokio_util::sync::CancellationToken,
+    sockets: tokio_util::task::TaskTracker,
+}
+
+impl Stopping {
+    /// The signal that also ends `/mcp`'s streams.
+    pub(crate) fn token(&self) -> tokio_util::sync::CancellationToken {
+        self.token.clone()
+    }
+
+    /// Counts one socket as open until the returned token is dropped.
+    pub(crate) fn open_socket(&self) -> tokio_util::task::task_tracker::TaskTrackerToken {
+        self.sockets.token()
+    }
+
+    /// Completes once the shutdown has begun.
+    pub(crate) async fn stopped(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// Begins the shutdown: every socket is asked to close.
+    pub(crate) fn begin(&self) {
+        self.token.cancel();
+        self.sockets.close();
+    }
+
+    /// Completes when every socket open at [`Stopping::begin`] has closed.
+    pub(crate) async fn sockets_closed(&self) {
+        self.sockets.wait().await;
+    }
+}
 
 /// Sends a close frame with `reason`, cut to the 123 bytes a close reason may have.
 pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {

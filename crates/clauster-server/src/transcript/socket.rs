@@ -191,7 +191,7 @@ async fn current(
 )]
 async fn follow(
     mut socket: WebSocket,
-    mut session_end: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
+    mut session_end: std::pin::Pin<&mut impl std::future::Future<Output = (u16, &'static str)>>,
     mut changes: tokio::sync::broadcast::Receiver<Arc<std::path::Path>>,
     entry: Arc<std::sync::Mutex<Indexed>>,
     path: Arc<std::path::PathBuf>,
@@ -260,8 +260,8 @@ async fn follow(
                     return;
                 }
             }
-            reason = &mut session_end => {
-                close(&mut socket, CLOSE_POLICY, reason).await;
+            (code, reason) = &mut session_end => {
+                close(&mut socket, code, reason).await;
                 return;
             }
             incoming = socket.recv() => {
