@@ -411,9 +411,11 @@ fn run_prints_the_banner_then_the_probe_line() {
 
     let missing = Sandbox::with_projects_root();
     let server = start_server(&missing, Some(Path::new("/nonexistent/claude")), &[], &[]);
+    // The reason is the readiness check's: the file does not exist.
     let line = log_line_within(
         &server,
-        "clauster: warning: claude not found (",
+        "clauster: warning: claude not found (claude binary '/nonexistent/claude' does not \
+         exist; run clauster doctor)",
         Duration::from_secs(20),
     );
     assert!(line.is_some(), "{}", server.log());

@@ -664,9 +664,9 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     );
     // The probe runs in the background (bridges.md §11); its outcome gets one line.
     let socket = clauster_server::control_socket_for(&config.state_dir);
-    let healthz = format!("{}/healthz", config.root_path);
+    let root_path = config.root_path.clone();
     let binary = config.claude.binary.clone();
-    std::thread::spawn(move || announce_probe(&socket, &healthz, &binary));
+    std::thread::spawn(move || announce_probe(&socket, &root_path, &binary));
     let server_config = clauster_server::ServerConfig {
         config,
         config_file: loaded.path,
@@ -697,13 +697,15 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
 
 /// Prints `clauster: claude <ver>` or `clauster: warning: claude not found (<reason>)` once
 /// the server's first probe finished (cli.md §3 `run`), read from `/healthz` over the control
-/// socket. Gives up silently after a minute.
-fn announce_probe(socket: &Path, healthz: &str, binary: &str) {
+/// socket. The reason is the readiness `claude` check's. Gives up silently after a minute.
+fn announce_probe(socket: &Path, root_path: &str, binary: &str) {
     use std::time::{Duration, Instant};
+    let healthz = format!("{root_path}/healthz");
     let deadline = Instant::now() + Duration::from_mins(1);
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        let Ok(answer) = control_client::call(socket, "GET", healthz, None, Duration::from_secs(2))
+        let Ok(answer) =
+            control_client::call(socket, "GET", &healthz, None, Duration::from_secs(2))
         else {
             continue;
         };
@@ -720,15 +722,41 @@ fn announce_probe(socket: &Path, healthz: &str, binary: &str) {
                 return;
             }
             Some(false) => {
-                eprintln!(
-                    "clauster: warning: claude not found (claude.binary '{binary}' did not \
-                     answer --version; run clauster doctor)"
-                );
+                let reason = why_claude_failed(socket, root_path).unwrap_or_else(|| {
+                    format!("claude.binary '{binary}' did not answer --version")
+                });
+                eprintln!("clauster: warning: claude not found ({reason}; run clauster doctor)");
                 return;
             }
             None => {}
         }
     }
+}
+
+/// The detail of the server's readiness `claude` check (`does not exist`, `is not an
+/// executable file`, `printed nothing`), without its `claude not found: ` lead.
+fn why_claude_failed(socket: &Path, root_path: &str) -> Option<String> {
+    let path = format!("{root_path}/api/readiness");
+    let answer = control_client::call(
+        socket,
+        "GET",
+        &path,
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .ok()?;
+    let readiness: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    let detail = readiness["checks"]
+        .as_array()?
+        .iter()
+        .find(|check| check["name"] == "claude")?["detail"]
+        .as_str()?;
+    Some(
+        detail
+            .strip_prefix("claude not found: ")
+            .unwrap_or(detail)
+            .to_owned(),
+    )
 }
 
 /// Completes on SIGINT or SIGTERM (cli.md §7). Bridges are detached and keep running.
