@@ -605,6 +605,9 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> ExitCode {
 }
 
 async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
+    // Before the port is bound: a signal from then on is a graceful stop, never the default
+    // action that ends the process on the spot.
+    let shutdown = shutdown_signal();
     let config = loaded.config;
     let (host, port) = (config.host.clone(), config.port);
     // TLS problems stop startup before the banner (cli.md §3 `run`: exit 2).
@@ -678,7 +681,7 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
         banner: Some(banner),
         ..clauster_server::ServeOptions::default()
     };
-    match clauster_server::serve(server_config, listener, shutdown_signal(), options).await {
+    match clauster_server::serve(server_config, listener, shutdown, options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err @ clauster_server::ServeError::Lock(_)) => {
             eprintln!("clauster: error: {err}");
@@ -761,34 +764,40 @@ fn why_claude_failed(socket: &Path, root_path: &str) -> Option<String> {
 
 /// Completes on SIGINT or SIGTERM (cli.md §7). Bridges are detached and keep running.
 /// SIGHUP is ignored (the configuration is read at start only); a second SIGINT during the
-/// shutdown exits at once with 130.
-async fn shutdown_signal() {
+/// shutdown exits at once with 130. The handlers are installed when this is called, not when
+/// the future is first polled.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
-    ) else {
-        // Without signal handlers the server can still be stopped by SIGKILL.
-        std::future::pending::<()>().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP ignored: restart clauster to read its configuration again");
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = handlers else {
+            // Without signal handlers the server can still be stopped by SIGKILL.
+            std::future::pending::<()>().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    tracing::info!(
+                        "SIGHUP ignored: restart clauster to read its configuration again"
+                    );
+                }
             }
         }
+        tracing::info!("shutting down; bridges keep running (a second Ctrl-C exits at once)");
+        // A handler stays installed once registered, so SIGHUP stays ignored from here on.
+        tokio::spawn(async move {
+            int.recv().await;
+            eprintln!("clauster: second interrupt: exiting now");
+            std::process::exit(130);
+        });
     }
-    tracing::info!("shutting down; bridges keep running (a second Ctrl-C exits at once)");
-    // The handler stays installed once registered, so SIGHUP stays ignored from here on.
-    tokio::spawn(async move {
-        int.recv().await;
-        eprintln!("clauster: second interrupt: exiting now");
-        std::process::exit(130);
-    });
 }
 
 fn init_tracing(config: &clauster_core::config::Config) {
