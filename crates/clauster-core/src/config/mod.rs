@@ -175,9 +175,11 @@ pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), Confi
     ))
 }
 
-/// Sections whose keys are names the user chooses (an environment variable, a project, a
-/// model, an event): the section's reader judges them, so none is unknown here.
-const NAMED_ENTRIES: &[&str] = &["claude.env", "projects", "usage.prices", "webhooks.events"];
+/// Sections whose keys are names the user chooses (an environment variable, a model, an
+/// event): the section's reader judges them, so none is unknown here. The names under
+/// `projects` are chosen too, but the keys inside each have a schema
+/// ([`read::PROJECT_KEYS`]).
+const NAMED_ENTRIES: &[&str] = &["claude.env", "usage.prices", "webhooks.events"];
 
 /// The keys of the file's tree `root` that the reader never asked for (`seen`): the
 /// topmost such key of each branch, dotted, sorted. `database_url` is read apart.
@@ -194,6 +196,21 @@ fn unknown_keys(root: &config::Value, seen: &std::collections::BTreeSet<String>)
         }
         if is_section && !matches!(node.kind, ValueKind::Table(_)) {
             return; // null; anything else was refused by the section check
+        }
+        if path == "projects" {
+            if let ValueKind::Table(entries) = &node.kind {
+                for (name, entry) in entries {
+                    let ValueKind::Table(keys) = &entry.kind else {
+                        continue; // null, or refused by the reader
+                    };
+                    out.extend(
+                        keys.keys()
+                            .filter(|key| !read::PROJECT_KEYS.contains(&key.as_str()))
+                            .map(|key| format!("projects.{name}.{key}")),
+                    );
+                }
+            }
+            return;
         }
         let prefix = format!("{path}.");
         let leads_to_a_key = is_section || seen.iter().any(|key| key.starts_with(&prefix));

@@ -31,6 +31,9 @@ pub(crate) trait Choice: Copy + 'static {
     fn name(self) -> &'static str;
 }
 
+/// The keys of a `projects.<name>` entry.
+pub(crate) const PROJECT_KEYS: &[&str] = &["allow_bypass_permissions"];
+
 /// Sections that must be mappings when present (config.md §3.12 for the ignored ones).
 pub(crate) const SECTIONS: &[&str] = &[
     "tls",

@@ -1400,7 +1400,7 @@ fn unknown_keys_are_ignored_and_named() {
          auth:\n  enabeld: true\n  enabled: false\n  reverse_proxy: {trusted_ipz: []}\n\
          autth: {enabled: true}\n\
          claude:\n  env: {ANY_NAME: x}\n  binary: claude\n\
-         projects:\n  alpha: {allow_bypass_permissions: true}\n\
+         projects:\n  alpha: {allow_bypass_permissions: true}\n  beta: {allow_bypas_permissions: true}\n  gamma:\n\
          usage:\n  prices: {m: {input: 1, output: 2, cache_write_5m: 3, cache_write_1h: 4, cache_read: 0.5}}\n\
          claustrum: {enabled: false}\n\
          database_url: sqlite:///x\n\
@@ -1412,13 +1412,15 @@ fn unknown_keys_are_ignored_and_named() {
             "auth.enabeld",
             "auth.reverse_proxy.trusted_ipz",
             "autth",
+            "projects.beta.allow_bypas_permissions",
             "projets_root"
         ]
     );
+    assert!(!loaded.config.projects["beta"].allow_bypass_permissions);
     assert!(
         notices(&loaded).contains(
             &"warning: unknown keys ignored: auth.enabeld, auth.reverse_proxy.trusted_ipz, \
-              autth, projets_root; check their spelling against the configuration reference"
+              autth, projects.beta.allow_bypas_permissions, projets_root; check their spelling against the configuration reference"
                 .to_owned()
         ),
         "{:?}",
