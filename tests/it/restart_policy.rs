@@ -415,6 +415,38 @@ async fn clauster_policy_and_start_all_kept() {
     assert_eq!(bridges_of(&sandbox).len(), 1);
 }
 
+/// `clauster start --all-kept` stops waiting for a kept project whose launch fails, and says
+/// why (exit 1).
+#[tokio::test]
+async fn start_all_kept_names_why_a_launch_failed() {
+    let (sandbox, claude) = setup(&["alpha"], "");
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let out = clauster(&sandbox, &["policy", "alpha", "--keep-running", "yes"]);
+    assert!(out.status.success(), "{out:?}");
+    let started = start(&server, "alpha").await;
+    let id = started["instance_id"].as_str().unwrap().to_owned();
+    sigkill(started["bridge_pid"].as_i64().unwrap());
+    wait_instance(&server, &id, Duration::from_secs(10), |i| {
+        i["status"] == "crashed"
+    })
+    .await;
+    // From now on the project's bridge fails to authenticate at startup.
+    std::fs::write(
+        sandbox.projects_root().join("alpha/.fake-claude.json"),
+        r#"{"mode": "stderr_error"}"#,
+    )
+    .unwrap();
+
+    let out = clauster(&sandbox, &["start", "--all-kept"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}\n{}", server.log());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("clauster: alpha: no bridge came up: ")
+            && stderr.contains("failed to authenticate bridge to controller (HTTP 401)"),
+        "{stderr}"
+    );
+}
+
 /// An automatic restart passes the spawn gate like a request (issue 25 §5): a bridge started
 /// by hand in the directory during the backoff refuses it with adopt-first, shown as the
 /// instance's notice, and no second bridge is launched beside the hand-started one.

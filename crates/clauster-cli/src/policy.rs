@@ -18,6 +18,47 @@ use crate::control_client;
 /// How often `start --all-kept` looks at the bridges it asked for.
 const POLL: Duration = Duration::from_millis(250);
 
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `project`'s newest instance, by start.
+fn newest<'a>(project: &str, instances: &'a [Instance]) -> Option<&'a Instance> {
+    instances
+        .iter()
+        .filter(|i| i.project == project)
+        .max_by(|a, b| a.started_at.cmp(&b.started_at))
+}
+
+/// Whether `project`'s newest instance ended at or after `since` (epoch ms): its launch was
+/// tried and failed, so waiting longer brings nothing.
+fn ended_since(project: &str, instances: &[Instance], since: i64) -> bool {
+    newest(project, instances).is_some_and(|i| {
+        !matches!(i.status.as_str(), "starting" | "running")
+            && i.ended_at
+                .as_deref()
+                .and_then(clauster_core::timestamp::parse_rfc3339_ms)
+                .is_some_and(|at| at >= since)
+    })
+}
+
+/// Why `project` has no live bridge, from its newest instance: the engine's refusal (the
+/// bridge cap, trust), or how the launch ended.
+fn why_no_bridge(project: &str, instances: &[Instance]) -> String {
+    let reason = newest(project, instances).and_then(|i| {
+        i.notice
+            .as_deref()
+            .filter(|notice| notice.starts_with("automatic launch refused"))
+            .or(i.error_detail.as_deref())
+    });
+    reason.map_or_else(
+        || "see clauster status and the server's log".to_owned(),
+        str::to_owned,
+    )
+}
+
 /// `clauster policy PROJECT [--restart never|on-failure] [--keep-running yes|no] [--json]`:
 /// shows the policy, or changes the given parts first.
 pub fn policy(
@@ -77,13 +118,15 @@ fn yes_no(value: bool) -> &'static str {
 }
 
 /// `clauster start --all-kept [--json]`: brings up every kept, wanted project without a
-/// live bridge (staggered by the engine), then waits until each has one — a command that
-/// runs its own engine must not end before the last staggered launch.
+/// live bridge (staggered by the engine), then waits until each has one or its launch has
+/// ended — a command that runs its own engine must not end before the last staggered launch.
 pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
     let target = match target(config_path) {
         Ok(target) => target,
         Err(code) => return code,
     };
+    // The server is on this host (the control socket): its clock is ours.
+    let asked_at = unix_ms_now();
     let answer = match request(&target, "POST", "/api/kept/start", None, CALL_TIMEOUT) {
         Ok(answer) => answer,
         Err(code) => return code,
@@ -104,6 +147,7 @@ pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
         + CALL_TIMEOUT
         + Duration::from_millis(500) * u32::try_from(projects.len()).unwrap_or(u32::MAX);
     let mut launched: Vec<Instance> = Vec::new();
+    let mut every: Vec<Instance> = Vec::new();
     while !projects.is_empty() {
         let answer = match request(&target, "GET", "/api/instances", None, CALL_TIMEOUT) {
             Ok(answer) => answer,
@@ -116,15 +160,17 @@ pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
             return malformed();
         };
         launched = instances
-            .into_iter()
+            .iter()
             .filter(|i| {
                 projects.contains(&i.project) && matches!(i.status.as_str(), "starting" | "running")
             })
+            .cloned()
             .collect();
-        let all_up = projects
+        every = instances;
+        let all_settled = projects
             .iter()
-            .all(|p| launched.iter().any(|i| &i.project == p));
-        if all_up || Instant::now() >= deadline {
+            .all(|p| launched.iter().any(|i| &i.project == p) || ended_since(p, &every, asked_at));
+        if all_settled || Instant::now() >= deadline {
             break;
         }
         std::thread::sleep(POLL);
@@ -147,7 +193,10 @@ pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
             );
         }
         for project in &missing {
-            eprintln!("clauster: {project}: no bridge came up; see clauster status");
+            eprintln!(
+                "clauster: {project}: no bridge came up: {}",
+                why_no_bridge(project, &every)
+            );
         }
     }
     if missing.is_empty() {
