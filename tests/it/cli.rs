@@ -508,4 +508,11 @@ fn a_closed_stdout_pipe_ends_a_command_quietly() {
             "{args:?} ended by SIGPIPE: {stderr}"
         );
     }
+    // A usage error with stderr closed (`2>&1 | head -1`) is still exit 2, not a panic.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut cmd = sandbox.command(clauster_bin());
+    cmd.arg("start").stderr(writer);
+    let output = cmd.output().expect("run clauster");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
 }

@@ -168,3 +168,22 @@ async fn sighup_is_ignored_and_a_second_sigint_exits_at_once() {
         server.log()
     );
 }
+
+/// A command issued while a server shuts down waits for it to give the engine back, then runs
+/// the engine itself (cli.md §2).
+#[tokio::test]
+async fn a_command_during_a_shutdown_runs_the_engine_once_the_server_is_gone() {
+    let (sandbox, claude) = setup();
+    let mut server = start_server(&sandbox, Some(&claude), &[], &[]);
+    // The shutdown lasts the 5 s grace: the lock stays held, the socket no longer answers.
+    let _stalled = stalled_request(&server);
+    signal(&server, Signal::SIGTERM);
+    wait_for_log(&server, "shutting down; bridges keep running");
+    let status = support::run_clauster(&sandbox, &["status"], &[]);
+    support::assert_exit(&status, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&status.stderr),
+        "No bridge instances.\n"
+    );
+    assert_eq!(exit_code(&mut server, Duration::from_secs(20)), Some(0));
+}

@@ -67,9 +67,37 @@ fn answers(socket: &Path) -> bool {
 /// Makes sure an engine answers on `socket`: a running server (`None` is returned), else one
 /// started here. An error says what to do.
 pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String> {
-    if answers(socket) {
-        return Ok(None);
+    let deadline = Instant::now() + WAIT_FOR_SERVER;
+    loop {
+        if answers(socket) {
+            return Ok(None);
+        }
+        if let Some(engine) = run_own(config)? {
+            return Ok(Some(engine));
+        }
+        // A server holds the lock: one that is starting binds its socket next, one that is
+        // shutting down gives the lock back, and then the engine is ours to run.
+        loop {
+            if answers(socket) {
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                return Err(
+                    "a clauster server holds the engine but does not answer (it is \
+                            starting or shutting down); try again in a moment"
+                        .into(),
+                );
+            }
+            if clauster_server::engine_busy(&config.state_dir).is_none() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+}
+
+/// Runs the engine in this process: `None` when a server holds the engine lock.
+fn run_own(config: &Config) -> Result<Option<InProcess>, String> {
     crate::config_file::prepare_dirs(config).map_err(|err| err.to_string())?;
     let (report_tx, reports) = mpsc::channel();
     let bound_tx = report_tx.clone();
@@ -119,18 +147,7 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
             Ok(Some(engine))
         }
         Ok(Report::Failed(message)) => Err(message),
-        // A server is starting: it binds its socket right after taking the lock.
-        Ok(Report::ServerRuns) => {
-            drop(engine);
-            let deadline = Instant::now() + WAIT_FOR_SERVER;
-            while Instant::now() < deadline {
-                if answers(socket) {
-                    return Ok(None);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err("a clauster server is starting; try again in a moment".into())
-        }
+        Ok(Report::ServerRuns) => Ok(None),
         Err(_) => Err("the engine did not start; try again in a moment".into()),
     }
 }

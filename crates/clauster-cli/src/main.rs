@@ -472,7 +472,11 @@ fn exit_on_usage_error(err: &clap::Error) -> ! {
     ) {
         err.exit();
     }
-    eprint!("clauster: {}", err.render());
+    // A closed stderr (`2>&1 | head -1`) is no reason to panic: the exit code still says it.
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("clauster: {}", err.render()),
+    );
     std::process::exit(2);
 }
 
@@ -791,11 +795,18 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             }
         }
         tracing::info!("shutting down; bridges keep running (a second Ctrl-C exits at once)");
-        // A handler stays installed once registered, so SIGHUP stays ignored from here on.
         tokio::spawn(async move {
-            int.recv().await;
-            eprintln!("clauster: second interrupt: exiting now");
-            std::process::exit(130);
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {
+                        eprintln!("clauster: second interrupt: exiting now");
+                        std::process::exit(130);
+                    }
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP ignored: the server is shutting down");
+                    }
+                }
+            }
         });
     }
 }
