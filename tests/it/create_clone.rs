@@ -888,6 +888,44 @@ async fn cancel_mid_transfer_leaves_nothing_behind() {
     );
 }
 
+/// A server shutting down cancels a clone in flight as its cancel would: no temp directory,
+/// no git process left (cli.md §7, data.md §3.4); the progress socket gets 1001.
+#[tokio::test]
+async fn a_shutdown_cancels_a_clone_in_flight_and_leaves_nothing_behind() {
+    let sandbox = Sandbox::new();
+    bare_repo(&sandbox, "big", 4 * 1024 * 1024);
+    let (_daemon, port) = git_daemon(&sandbox);
+    let slow = slow_proxy(port).await;
+    let server = serve_git(&sandbox, "").await;
+    let job = start_clone(
+        &server,
+        json!({"name": "big", "url": format!("git://127.0.0.1:{slow}/big.git")}),
+    )
+    .await;
+    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
+    loop {
+        let frame = next_frame(&mut progress).await;
+        assert_ne!(frame["type"], "done", "finished before the shutdown: {frame}");
+        if frame["phase"] == "Receiving" {
+            break;
+        }
+    }
+    assert_eq!(entries(&sandbox.projects_root()).len(), 1, "the temp directory");
+
+    server.shut_down().await;
+    let (_, close) = drain_progress(&mut progress).await;
+    assert_eq!(close, Some(CloseCode::Away));
+    assert!(
+        entries(&sandbox.projects_root()).is_empty(),
+        "no temp and no final directory"
+    );
+    let marker = format!("127.0.0.1:{slow}");
+    let left = wait_for(Duration::from_secs(5), || {
+        (!processes_mentioning(&marker)).then_some(())
+    });
+    assert!(left.is_some(), "git processes still running");
+}
+
 fn processes_mentioning(marker: &str) -> bool {
     std::fs::read_dir("/proc")
         .expect("/proc")

@@ -344,6 +344,7 @@ async fn serve_on(
         claude_global_file,
     );
     projects::spawn_rediscovery(&state, rediscover);
+    let clones = state.clones().clone();
     // A CLI command's engine lives for seconds: no background rollup for it.
     if local.is_some() {
         state.usage().start();
@@ -433,7 +434,8 @@ async fn serve_on(
         () = shutdown => {
             stop_tx.send_replace(true);
             stopping.begin();
-            finish_in_flight(served, &stopping).await
+            clones.cancel_all();
+            finish_in_flight(served, &stopping, clones.all_finished()).await
         }
     };
     drop(control);
@@ -444,19 +446,22 @@ async fn serve_on(
 /// (cli.md §7).
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The rest of a shutdown once both listeners stopped accepting and every socket was asked to
-/// close: waits up to [`SHUTDOWN_GRACE`] for `served` (the requests in flight) and the sockets,
-/// then leaves what is still open to the end of the process.
+/// The rest of a shutdown once both listeners stopped accepting, every socket was asked to
+/// close and every clone to stop: waits up to [`SHUTDOWN_GRACE`] for `served` (the requests in
+/// flight), the sockets and `clones`, then leaves what is still open to the end of the
+/// process.
 async fn finish_in_flight(
     served: impl Future<Output = std::io::Result<()>>,
     stopping: &http::ws::Stopping,
+    clones: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    let (served, sockets) = tokio::join!(
+    let (served, sockets, clones) = tokio::join!(
         tokio::time::timeout_at(deadline, served),
         tokio::time::timeout_at(deadline, stopping.sockets_closed()),
+        tokio::time::timeout_at(deadline, clones),
     );
-    if served.is_err() || sockets.is_err() {
+    if served.is_err() || sockets.is_err() || clones.is_err() {
         tracing::warn!(
             "shutdown: requests or sockets were still open after {} s; closing them",
             SHUTDOWN_GRACE.as_secs()

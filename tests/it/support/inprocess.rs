@@ -17,7 +17,19 @@ use super::{KillOnDrop, Sandbox, fake_claude, free_port, listening};
 pub struct InProcess {
     pub base: String,
     pub ws: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), clauster_server::ServeError>>,
+}
+
+impl InProcess {
+    /// Shuts the server down as a signal would, and waits until serving has ended.
+    pub async fn shut_down(self) {
+        let _ = self.stop.send(());
+        let ended = tokio::time::timeout(Duration::from_secs(30), self.served)
+            .await
+            .expect("the shutdown ended within 30 s");
+        assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
+    }
 }
 
 /// Starts `serve` on 127.0.0.1:0 with `extra` YAML appended to a config that points at the
@@ -103,7 +115,8 @@ pub async fn serve_with(
     InProcess {
         base: format!("http://127.0.0.1:{port}"),
         ws: format!("ws://127.0.0.1:{port}"),
-        _stop: stop,
+        stop,
+        served,
     }
 }
 

@@ -235,6 +235,27 @@ impl CloneJobs {
         list
     }
 
+    /// Asks every running job to stop, as its cancel does (git's process group ends, the
+    /// temp directory goes): the server is shutting down (cli.md §7).
+    pub fn cancel_all(&self) {
+        for job in self.lock().values() {
+            if job.status == JobStatus::Running {
+                job.cancel.send_replace(true);
+            }
+        }
+    }
+
+    /// Completes once no job is running.
+    pub async fn all_finished(&self) {
+        while self
+            .lock()
+            .values()
+            .any(|j| j.status == JobStatus::Running)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Whether any running job is cloning into `name`.
     pub fn running_for(&self, name: &str) -> bool {
         self.lock()
