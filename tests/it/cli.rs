@@ -156,6 +156,40 @@ async fn a_server_waiting_for_a_command_says_so_then_serves() {
     assert_eq!(status, 200, "{health}\n{}", server.log());
 }
 
+/// A lock still held for a server that has exited (a child it forked had not exec'd yet) is
+/// waited for, not refused as "another clauster server is running".
+#[tokio::test]
+async fn a_lock_left_by_an_exited_server_is_waited_for() {
+    use std::io::Write as _;
+    use support::ServesApi as _;
+    let (sandbox, claude) = setup();
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let mut lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(sandbox.state_dir().join("engine.lock"))
+        .unwrap();
+    write!(lock, "{pid}\nserver\n").unwrap();
+    lock.lock().unwrap();
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let said = wait_for(Duration::from_secs(20), || {
+        server
+            .log()
+            .contains(&format!(
+                "the engine lock is still held for pid {pid}, which has exited"
+            ))
+            .then_some(())
+    });
+    assert!(said.is_some(), "{}", server.log());
+    drop(lock);
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!(status, 200, "{health}\n{}", server.log());
+}
+
 #[test]
 fn a_second_server_on_the_same_state_dir_refuses() {
     let (sandbox, claude) = setup();

@@ -905,12 +905,19 @@ async fn a_shutdown_cancels_a_clone_in_flight_and_leaves_nothing_behind() {
     let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
     loop {
         let frame = next_frame(&mut progress).await;
-        assert_ne!(frame["type"], "done", "finished before the shutdown: {frame}");
+        assert_ne!(
+            frame["type"], "done",
+            "finished before the shutdown: {frame}"
+        );
         if frame["phase"] == "Receiving" {
             break;
         }
     }
-    assert_eq!(entries(&sandbox.projects_root()).len(), 1, "the temp directory");
+    assert_eq!(
+        entries(&sandbox.projects_root()).len(),
+        1,
+        "the temp directory"
+    );
 
     server.shut_down().await;
     let (_, close) = drain_progress(&mut progress).await;

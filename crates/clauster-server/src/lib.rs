@@ -186,16 +186,43 @@ pub fn engine_busy(state_dir: &std::path::Path) -> Option<String> {
 /// How long an engine start waits for a CLI command that runs the engine (cli.md §2).
 const COMMAND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long an engine start waits for a lock whose server has exited: a child it forked a
+/// moment before may still share the lock until it execs (seen on a loaded machine).
+const EXITED_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the process `pid` has exited (a pid of 0 was never written: not known).
+fn has_exited(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    pid > 0
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH)
+}
+
 /// Takes the engine lock; a lock held by a CLI command is waited for, since the command
-/// gives it back within seconds.
+/// gives it back within seconds, and so is one whose server has exited.
 async fn take_engine_lock(
     state_dir: &std::path::Path,
     holder: store::Holder,
 ) -> Result<store::EngineLock, store::LockError> {
-    let deadline = tokio::time::Instant::now() + COMMAND_LOCK_WAIT;
+    let start = tokio::time::Instant::now();
+    let deadline = start + COMMAND_LOCK_WAIT;
     let mut announced = false;
     loop {
         match store::EngineLock::acquire(state_dir, holder) {
+            Err(store::LockError::Held { pid })
+                if has_exited(pid) && start.elapsed() < EXITED_HOLDER_WAIT =>
+            {
+                if !std::mem::replace(&mut announced, true) {
+                    tracing::info!(
+                        "the engine lock is still held for pid {pid}, which has exited; waiting \
+                         up to {} s for it to be released",
+                        EXITED_HOLDER_WAIT.as_secs()
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             Err(store::LockError::HeldByCommand { pid })
                 if tokio::time::Instant::now() < deadline =>
             {

@@ -247,11 +247,7 @@ impl CloneJobs {
 
     /// Completes once no job is running.
     pub async fn all_finished(&self) {
-        while self
-            .lock()
-            .values()
-            .any(|j| j.status == JobStatus::Running)
-        {
+        while self.lock().values().any(|j| j.status == JobStatus::Running) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
