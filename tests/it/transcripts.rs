@@ -601,6 +601,26 @@ async fn the_socket_pushes_what_a_live_session_writes() {
         }
         other => panic!("expected a close, got {other:?}"),
     }
+
+    // An offset that is no integer is refused before the upgrade, as the tail refuses it; a
+    // negative one reads as 0 (security.md row 161).
+    let url = format!("{}/ws/transcript/alpha/{SESSION}?offset=abc", server.ws);
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 422);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["detail"], "offset must be an integer", "{body}");
+        }
+        other => panic!("expected a 422, got {other:?}"),
+    }
+    let mut from_start = open_socket(
+        &server,
+        &format!("/ws/transcript/alpha/{SESSION}?offset=-5"),
+    )
+    .await;
+    let frame = next_frame(&mut from_start).await;
+    assert_eq!(frame["type"], "turns", "{frame}");
 }
 
 /// A turn of megabytes goes out cut in the JSON pages: `content` holds the first 20 000

@@ -113,7 +113,7 @@ pub struct PageParams {
 }
 
 /// An integer query value; missing or blank is `default`.
-fn integer(value: Option<&str>, name: &str, default: i64) -> Result<i64, ApiError> {
+pub(super) fn integer(value: Option<&str>, name: &str, default: i64) -> Result<i64, ApiError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => v

@@ -21,6 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::routes::{Opened, context, open};
 use super::{Indexed, RenderContext};
 use crate::auth::SocketSession;
+use crate::error::ApiError;
 use crate::http::ws::{CLOSE_INTERNAL, CLOSE_POLICY, KeepAlive, close};
 use crate::state::AppState;
 
@@ -28,21 +29,50 @@ use crate::state::AppState;
 const POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, Deserialize)]
-pub struct SocketParams {
+pub struct SocketQuery {
+    offset: Option<String>,
+    agent: Option<String>,
+}
+
+/// What the viewer asked for.
+#[derive(Debug)]
+struct SocketParams {
     /// The `offset` of the page the viewer shows; absent means "from now on".
     offset: Option<u64>,
     agent: Option<String>,
 }
 
-/// `GET /ws/transcript/{name}/{session}`.
+impl SocketParams {
+    /// As the tail reads its query: a negative offset is 0, one that is no integer is 422.
+    fn parse(query: SocketQuery) -> Result<Self, ApiError> {
+        let offset = match query.offset.as_deref().map(str::trim) {
+            None | Some("") => None,
+            given => Some(u64::try_from(super::routes::integer(given, "offset", 0)?).unwrap_or(0)),
+        };
+        Ok(Self {
+            offset,
+            agent: query.agent,
+        })
+    }
+}
+
+/// `GET /ws/transcript/{name}/{session}`; a bad query is refused before the upgrade.
 pub async fn stream(
     State(state): State<AppState>,
     Path((name, session)): Path<(String, String)>,
-    Query(params): Query<SocketParams>,
+    query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
     session_end: SocketSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| run(state, name, session, params, socket, session_end))
+    let params = query
+        .map_err(|_| ApiError::invalid("malformed query string", None))
+        .and_then(|Query(query)| SocketParams::parse(query));
+    match params {
+        Ok(params) => {
+            upgrade.on_upgrade(move |socket| run(state, name, session, params, socket, session_end))
+        }
+        Err(err) => axum::response::IntoResponse::into_response(err),
+    }
 }
 
 /// Where a viewer is: the offset it has seen and the index generation it saw it in.
