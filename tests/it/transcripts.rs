@@ -601,9 +601,17 @@ async fn the_socket_pushes_what_a_live_session_writes() {
         }
         other => panic!("expected a close, got {other:?}"),
     }
+}
 
-    // An offset that is no integer is refused before the upgrade, as the tail refuses it; a
-    // negative one reads as 0 (security.md row 161).
+/// The socket reads `offset` as the tail does: one that is no integer is refused before the
+/// upgrade; a negative one reads as 0 (security.md row 161).
+#[tokio::test]
+async fn the_socket_reads_its_offset_as_the_tail_does() {
+    let sandbox = Sandbox::new();
+    let alpha = sandbox.project("alpha", &[]);
+    let path = slug_dir(&sandbox, &alpha).join(format!("{SESSION}.jsonl"));
+    std::fs::write(&path, user_line("start")).unwrap();
+    let server = start_server(&sandbox, None, &[], &[]);
     let url = format!("{}/ws/transcript/alpha/{SESSION}?offset=abc", server.ws);
     match tokio_tungstenite::connect_async(url.as_str()).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
