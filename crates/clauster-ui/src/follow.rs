@@ -45,12 +45,14 @@ pub struct Follow {
 
 impl Follow {
     /// Follows `path` (a `/ws/…` route) for instance `id`. `on_message` takes each text
-    /// message and says whether it counted as progress (which resets the attempt count).
+    /// message, with whether it is the first of a socket that replaced an earlier one (the
+    /// server sends its window again then), and says whether it counted as progress (which
+    /// resets the attempt count).
     pub fn start(
         store: Store,
         id: &str,
         path: &str,
-        on_message: impl Fn(String) -> bool + Clone + 'static,
+        on_message: impl Fn(String, bool) -> bool + Clone + 'static,
     ) -> Self {
         let stream = RwSignal::new(Stream::Open);
         let attempts = StoredValue::new(0_u32);
@@ -82,11 +84,12 @@ impl Follow {
             });
             stream.set(Stream::Open);
             let on_message = on_message.clone();
+            let first = std::cell::Cell::new(mine > 1);
             let on_text = move |text: String| {
                 if generation.get_value() != mine {
                     return;
                 }
-                if on_message(text) {
+                if on_message(text, first.replace(false)) {
                     attempts.set_value(0);
                     stream.set(Stream::Open);
                 }

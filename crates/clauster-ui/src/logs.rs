@@ -11,6 +11,15 @@ use crate::live::Store;
 /// Lines kept on screen, and lines buffered while paused.
 pub const MAX_LINES: usize = 1_000;
 
+/// How the line that starts a new run of the instance begins.
+const RUN_MARKER: &str = "── run ";
+
+/// The line shown where a relaunch of the instance (its run `count`) begins.
+#[cfg(any(feature = "hydrate", test))]
+fn run_marker(count: i64) -> String {
+    format!("{RUN_MARKER}{count} ──")
+}
+
 /// What the console shows: the kept lines and, while paused, the lines held back.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogBuffer {
@@ -31,6 +40,18 @@ impl LogBuffer {
         if target.len() > MAX_LINES {
             target.pop_front();
         }
+    }
+
+    /// A reopened socket sends its window of the run's log again: the lines of this run go,
+    /// so they are not shown twice (earlier runs, up to the last run marker, stay).
+    pub fn window_again(&mut self) {
+        self.held.clear();
+        let keep = self
+            .lines
+            .iter()
+            .rposition(|line| line.starts_with(RUN_MARKER))
+            .map_or(0, |at| at + 1);
+        self.lines.truncate(keep);
     }
 
     pub fn pause(&mut self) {
@@ -55,10 +76,20 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
     let at_bottom = RwSignal::new(true);
     let console = NodeRef::<leptos::html::Div>::new();
     let label = store.instance_label(&id);
-    let follow = Follow::start(store, &id, &format!("/ws/bridge-log/{id}"), move |line| {
-        buffer.update(|b| b.push(line));
-        true
-    });
+    let follow = Follow::start(
+        store,
+        &id,
+        &format!("/ws/bridge-log/{id}"),
+        move |line, reopened| {
+            buffer.update(|b| {
+                if reopened {
+                    b.window_again();
+                }
+                b.push(line);
+            });
+            true
+        },
+    );
     let stream = follow.stream;
     // Resume and Start new session relaunch the same instance (its `launch_count` grows):
     // the panel follows the new run's log set instead of staying on the ended one.
@@ -79,7 +110,7 @@ pub fn LogPanel(store: Store, id: String) -> impl IntoView {
         if let (Some(Some((before, _))), Some((count, true))) = (previous, now)
             && count != before
         {
-            buffer.update(|b| b.push(format!("── run {count} ──")));
+            buffer.update(|b| b.push(run_marker(count)));
             follow.reconnect();
         }
         now
@@ -211,6 +242,26 @@ mod tests {
         assert_eq!(buffer.lines.len(), MAX_LINES);
         assert_eq!(buffer.lines.front().map(String::as_str), Some("line 5"));
         assert_eq!(buffer.lines.back().map(String::as_str), Some("line 1004"));
+    }
+
+    #[test]
+    fn a_window_sent_again_replaces_the_runs_lines_and_keeps_earlier_runs() {
+        let mut buffer = LogBuffer::default();
+        for line in ["a", "b"] {
+            buffer.push(line.to_owned());
+        }
+        buffer.window_again();
+        assert!(buffer.lines.is_empty(), "one run: all of it comes again");
+        for line in ["a", "b", "c"] {
+            buffer.push(line.to_owned());
+        }
+        buffer.push(run_marker(2));
+        buffer.push("d".to_owned());
+        buffer.pause();
+        buffer.push("e".to_owned());
+        buffer.window_again();
+        assert_eq!(buffer.lines, ["a", "b", "c", "── run 2 ──"]);
+        assert!(buffer.held.is_empty());
     }
 
     #[test]

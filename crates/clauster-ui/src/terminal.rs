@@ -50,9 +50,12 @@ impl ScreenView {
 pub fn TerminalPanel(store: Store, id: String) -> impl IntoView {
     let view_state = RwSignal::new(ScreenView::default());
     let label = store.instance_label(&id);
-    let follow = Follow::start(store, &id, &format!("/ws/pty-screen/{id}"), move |text| {
-        view_state.try_update(|v| v.accept(&text)) == Some(true)
-    });
+    let follow = Follow::start(
+        store,
+        &id,
+        &format!("/ws/pty-screen/{id}"),
+        move |text, _| view_state.try_update(|v| v.accept(&text)) == Some(true),
+    );
     let stream = follow.stream;
     let reconnect = move |_| follow.reconnect();
     let status = move || {

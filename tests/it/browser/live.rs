@@ -307,3 +307,77 @@ async fn a_directory_created_on_disk_appears_and_a_removed_one_disappears() {
     .await;
     drop(server);
 }
+
+/// A log panel that reconnects after the server came back shows each line once: the window
+/// the new socket sends replaces the run's lines instead of following them (ui.md §4.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnected_log_panel_shows_each_line_once() {
+    let (sandbox, _) = trusted_project("alpha", &[]);
+    let claude = fake_claude(&sandbox);
+    let server = start_server(&sandbox, Some(&claude), &[], &[]);
+    let base = server.base.clone();
+    let log = server.log.clone();
+    let (status, started) = server.start_bridge("alpha").await;
+    assert_eq!(status, 201, "{started}");
+    let debug_log = PathBuf::from(
+        started["bridge_raw_log_path"]
+            .as_str()
+            .or(started["bridge_debug_log_path"].as_str())
+            .expect("the instance has a debug log"),
+    );
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let mut restart = support::clauster_run(&sandbox, Some(&port));
+    restart.env("CLAUSTER_CLAUDE_BINARY", &claude);
+    let restart_log = sandbox.dir.path().join("clauster-restarted.log");
+    let first = std::sync::Mutex::new(Some(server));
+    let restart = std::sync::Mutex::new(Some(restart));
+    let restarted = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let restarted_holder = std::sync::Arc::clone(&restarted);
+
+    with_browser(&sandbox, move |client| async move {
+        load(&client, &base, &log).await;
+        let row = ".zone.active > .instances [data-instance-id]";
+        wait_css(&client, &format!("{row} .pill.running"), 30, &log).await;
+        click(&client, &format!("{row} button.logs"), &log).await;
+        wait_css(&client, ".log-panel .log-line", 15, &log).await;
+
+        // The server goes; the panel tries again, then offers Reconnect.
+        drop(first.lock().unwrap().take());
+        wait_css(&client, ".log-panel button.reconnect", 60, &log).await;
+        let cmd = restart.lock().unwrap().take().unwrap();
+        *restarted_holder.lock().unwrap() = Some(spawn_logged(cmd, &restart_log));
+        assert!(
+            until_gone(&client, ".banner.conn", 60).await,
+            "the page did not reconnect"
+        );
+        click(&client, ".log-panel button.reconnect", &restart_log).await;
+        // A line written now comes after the whole window.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&debug_log)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"written after the reconnect\n").unwrap();
+        assert!(
+            until(
+                &client,
+                "return [...document.querySelectorAll('.log-panel .log-line')] \
+                 .some(l => l.textContent.includes('written after the reconnect'))",
+                30
+            )
+            .await,
+            "the line written after the reconnect never showed"
+        );
+        let lines = client
+            .execute(
+                "return [...document.querySelectorAll('.log-panel .log-line')].map(l => l.textContent)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let lines: Vec<String> = serde_json::from_value(lines).unwrap();
+        let distinct: std::collections::BTreeSet<&String> = lines.iter().collect();
+        assert_eq!(distinct.len(), lines.len(), "lines shown twice: {lines:#?}");
+    })
+    .await;
+    drop(restarted.lock().unwrap().take());
+}
