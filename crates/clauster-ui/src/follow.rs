@@ -1,7 +1,8 @@
 //! The socket of a panel that follows one bridge — the log panel and the live terminal
 //! (ui.md §4.3, §4.5): opened once hydrated, reopened after an unexpected close while the bridge
-//! is live, at most [`MAX_ATTEMPTS`] times in a row (a useful message resets the count), and
-//! closed without a word when the panel goes away.
+//! is live, at most [`MAX_ATTEMPTS`] times in a row (a useful message resets the count), once
+//! more when the page's event socket comes back after that, and closed without a word when the
+//! panel goes away.
 
 use std::rc::Rc;
 #[cfg(feature = "hydrate")]
@@ -69,6 +70,8 @@ impl Follow {
             }
         };
         let url = store.url(path);
+        #[cfg(feature = "hydrate")]
+        let live_now = live.clone();
         // Bumped by each open: a replaced socket's late messages and close are ignored.
         let generation = StoredValue::new(0_u64);
         let open = move || {
@@ -130,6 +133,18 @@ impl Follow {
         };
         #[cfg(feature = "hydrate")]
         Effect::new(move |_| follow.open());
+        // A panel that gave up while the server was away follows again once the page's own
+        // socket is back (the server restarted), if its bridge is still live.
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |before: Option<crate::live::Conn>| {
+            let now = store.conn.get();
+            let back =
+                before.is_some_and(|b| b != crate::live::Conn::Up) && now == crate::live::Conn::Up;
+            if back && stream.get_untracked() == Stream::Closed && live_now() {
+                follow.reconnect();
+            }
+            now
+        });
         on_cleanup(move || {
             gone.set_value(true);
             socket.with_value(|s| {
