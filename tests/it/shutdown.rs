@@ -187,3 +187,62 @@ async fn a_command_during_a_shutdown_runs_the_engine_once_the_server_is_gone() {
     );
     assert_eq!(exit_code(&mut server, Duration::from_secs(20)), Some(0));
 }
+
+/// An `/mcp` tool call in flight at SIGTERM is answered like any request in flight (it has the
+/// 5 s grace), not cut with a 500.
+#[tokio::test]
+async fn an_mcp_call_in_flight_at_sigterm_is_answered() {
+    let (sandbox, claude) = setup();
+    std::fs::write(
+        sandbox.projects_root().join("alpha/.fake-claude.json"),
+        r#"{"mode": "slow", "slow": 2}"#,
+    )
+    .unwrap();
+    let token = "clauster_pat_shutdown-mcp-token";
+    let hash = support::sha256_hex(token);
+    let env = [
+        ("CLAUSTER_MCP_HTTP_ENABLED", "true"),
+        ("CLAUSTER_MCP_ALLOW_WRITES", "true"),
+        ("CLAUSTER_AUTH_API_TOKEN_HASH", hash.as_str()),
+    ];
+    let mut server = start_server(&sandbox, Some(&claude), &[], &env);
+    let call = reqwest::Client::new()
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", format!("Bearer {token}"))
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "spawn_session", "arguments": {"project": "alpha"}}}),
+        )
+        .send();
+    let call = tokio::spawn(call);
+    // The call is in flight once its bridge is starting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/instances", server.base))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listed.as_array().is_some_and(|list| !list.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no launch began:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(&server, Signal::SIGTERM);
+    let answer = call.await.unwrap().expect("an answer");
+    assert_eq!(answer.status(), 200, "{}", server.log());
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["id"], 7, "{body}");
+    assert!(body.get("result").is_some(), "{body}");
+    assert_eq!(exit_code(&mut server, Duration::from_secs(20)), Some(0));
+}

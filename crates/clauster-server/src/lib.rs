@@ -403,13 +403,16 @@ async fn serve_on(
     // Browsers reach the TCP listener only: authentication and the Origin rule guard it; the
     // control socket is authenticated by its file mode and peer uid (security.md §2, §5).
     // `/mcp` (issue 24): on the TCP listener only, behind the gate's bearer-only rule.
+    // `/mcp` answers each request with JSON (no stream): its requests in flight finish like
+    // any other, and the service ends after them.
+    let mcp_cancel = tokio_util::sync::CancellationToken::new();
     let tcp = listener.map(|listener| {
         let browser_facing = if mcp_config.mcp.http_enabled {
             mcp::mount(
                 router.clone(),
                 router.clone(),
                 &mcp_config,
-                stopping.token(),
+                mcp_cancel.clone(),
             )
         } else {
             router.clone()
@@ -462,7 +465,9 @@ async fn serve_on(
             stop_tx.send_replace(true);
             stopping.begin();
             clones.cancel_all();
-            finish_in_flight(served, &stopping, clones.all_finished()).await
+            let finished = finish_in_flight(served, &stopping, clones.all_finished()).await;
+            mcp_cancel.cancel();
+            finished
         }
     };
     drop(control);

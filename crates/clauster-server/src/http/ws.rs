@@ -26,11 +26,6 @@ pub struct Stopping {
 }
 
 impl Stopping {
-    /// The signal that also ends `/mcp`'s streams.
-    pub(crate) fn token(&self) -> tokio_util::sync::CancellationToken {
-        self.token.clone()
-    }
-
     /// Counts one socket as open until the returned token is dropped.
     pub(crate) fn open_socket(&self) -> tokio_util::task::task_tracker::TaskTrackerToken {
         self.sockets.token()
