@@ -208,13 +208,13 @@ async fn take_engine_lock(
 ) -> Result<store::EngineLock, store::LockError> {
     let start = tokio::time::Instant::now();
     let deadline = start + COMMAND_LOCK_WAIT;
-    let mut announced = false;
+    let (mut announced, mut announced_exited) = (false, false);
     loop {
         match store::EngineLock::acquire(state_dir, holder) {
             Err(store::LockError::Held { pid })
                 if has_exited(pid) && start.elapsed() < EXITED_HOLDER_WAIT =>
             {
-                if !std::mem::replace(&mut announced, true) {
+                if !std::mem::replace(&mut announced_exited, true) {
                     tracing::info!(
                         "the engine lock is still held for pid {pid}, which has exited; waiting \
                          up to {} s for it to be released",
