@@ -26,6 +26,8 @@ pub struct LogBuffer {
     pub lines: VecDeque<String>,
     pub held: VecDeque<String>,
     pub paused: bool,
+    /// A window came again while paused: the run's shown lines give way to it on resume.
+    replace_on_resume: bool,
 }
 
 impl LogBuffer {
@@ -43,9 +45,18 @@ impl LogBuffer {
     }
 
     /// A reopened socket sends its window of the run's log again: the lines of this run go,
-    /// so they are not shown twice (earlier runs, up to the last run marker, stay).
+    /// so they are not shown twice (earlier runs, up to the last run marker, stay). While
+    /// paused the view stays as it is until Resume.
     pub fn window_again(&mut self) {
         self.held.clear();
+        if self.paused {
+            self.replace_on_resume = true;
+        } else {
+            self.drop_current_run();
+        }
+    }
+
+    fn drop_current_run(&mut self) {
         let keep = self
             .lines
             .iter()
@@ -61,6 +72,9 @@ impl LogBuffer {
     /// Shows the held lines and follows again.
     pub fn resume(&mut self) {
         self.paused = false;
+        if std::mem::take(&mut self.replace_on_resume) {
+            self.drop_current_run();
+        }
         let held = std::mem::take(&mut self.held);
         for line in held {
             self.push(line);
@@ -260,8 +274,16 @@ mod tests {
         buffer.pause();
         buffer.push("e".to_owned());
         buffer.window_again();
-        assert_eq!(buffer.lines, ["a", "b", "c", "── run 2 ──"]);
+        // Paused: the view stays; the window is held and replaces the run on resume.
+        assert_eq!(buffer.lines, ["a", "b", "c", "── run 2 ──", "d"]);
         assert!(buffer.held.is_empty());
+        for line in ["d", "e"] {
+            buffer.push(line.to_owned());
+        }
+        buffer.resume();
+        assert_eq!(buffer.lines, ["a", "b", "c", "── run 2 ──", "d", "e"]);
+        buffer.window_again();
+        assert_eq!(buffer.lines, ["a", "b", "c", "── run 2 ──"]);
     }
 
     #[test]
