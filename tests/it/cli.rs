@@ -124,13 +124,9 @@ fn start_status_and_stop_go_through_the_control_socket() {
     assert!(!socket.exists(), "the socket outlived a clean shutdown");
 }
 
-/// A server started while a CLI command runs the engine says that it waits (its port already
-/// accepts, `/healthz` does not answer yet), and serves once the command is done.
-#[tokio::test]
-async fn a_server_waiting_for_a_command_says_so_then_serves() {
+/// The engine lock taken by the test, its file naming a holder as `holder_lines` do.
+fn hold_engine_lock(sandbox: &support::Sandbox, holder_lines: &str) -> std::fs::File {
     use std::io::Write as _;
-    use support::ServesApi as _;
-    let (sandbox, claude) = setup();
     std::fs::create_dir_all(sandbox.state_dir()).unwrap();
     let mut lock = std::fs::OpenOptions::new()
         .create(true)
@@ -138,8 +134,18 @@ async fn a_server_waiting_for_a_command_says_so_then_serves() {
         .write(true)
         .open(sandbox.state_dir().join("engine.lock"))
         .unwrap();
-    lock.write_all(b"4242\ncommand\n").unwrap();
+    lock.write_all(holder_lines.as_bytes()).unwrap();
     lock.lock().unwrap();
+    lock
+}
+
+/// A server started while a CLI command runs the engine says that it waits (its port already
+/// accepts, `/healthz` does not answer yet), and serves once the command is done.
+#[tokio::test]
+async fn a_server_waiting_for_a_command_says_so_then_serves() {
+    use support::ServesApi as _;
+    let (sandbox, claude) = setup();
+    let lock = hold_engine_lock(&sandbox, "4242\ncommand\n");
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let said = wait_for(Duration::from_secs(20), || {
         server
@@ -160,21 +166,12 @@ async fn a_server_waiting_for_a_command_says_so_then_serves() {
 /// waited for, not refused as "another clauster server is running".
 #[tokio::test]
 async fn a_lock_left_by_an_exited_server_is_waited_for() {
-    use std::io::Write as _;
     use support::ServesApi as _;
     let (sandbox, claude) = setup();
-    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     let pid = gone.id();
     gone.wait().unwrap();
-    let mut lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(sandbox.state_dir().join("engine.lock"))
-        .unwrap();
-    write!(lock, "{pid}\nserver\n").unwrap();
-    lock.lock().unwrap();
+    let lock = hold_engine_lock(&sandbox, &format!("{pid}\nserver\n"));
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let said = wait_for(Duration::from_secs(20), || {
         server

@@ -830,27 +830,38 @@ async fn a_failed_clone_reports_git_and_leaves_nothing() {
     assert!(entries(&sandbox.projects_root()).is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_mid_transfer_leaves_nothing_behind() {
-    let sandbox = Sandbox::new();
-    bare_repo(&sandbox, "big", 4 * 1024 * 1024);
-    let (_daemon, port) = git_daemon(&sandbox);
+/// A 4 MiB clone of `big` through the slow proxy, followed until git is receiving objects
+/// (a temp directory exists): the daemon's guard, the proxy's port, the server, the job id
+/// and its progress socket.
+async fn clone_receiving(
+    sandbox: &Sandbox,
+) -> (support::KillOnDrop, u16, InProcess, String, Socket) {
+    bare_repo(sandbox, "big", 4 * 1024 * 1024);
+    let (daemon, port) = git_daemon(sandbox);
     let slow = slow_proxy(port).await;
-    let server = serve_git(&sandbox, "").await;
+    let server = serve_git(sandbox, "").await;
     let job = start_clone(
         &server,
         json!({"name": "big", "url": format!("git://127.0.0.1:{slow}/big.git")}),
     )
     .await;
     let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    // Wait until git is receiving objects and a temp directory exists.
     loop {
         let frame = next_frame(&mut progress).await;
-        assert_ne!(frame["type"], "done", "finished before the cancel: {frame}");
+        assert_ne!(
+            frame["type"], "done",
+            "finished before it was stopped: {frame}"
+        );
         if frame["phase"] == "Receiving" {
-            break;
+            return (daemon, slow, server, job, progress);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_mid_transfer_leaves_nothing_behind() {
+    let sandbox = Sandbox::new();
+    let (_daemon, slow, server, job, mut progress) = clone_receiving(&sandbox).await;
     let temp_seen = entries(&sandbox.projects_root());
     assert_eq!(temp_seen.len(), 1, "{temp_seen:?}");
     let temp = temp_seen.iter().next().expect("one entry");
@@ -893,26 +904,7 @@ async fn cancel_mid_transfer_leaves_nothing_behind() {
 #[tokio::test]
 async fn a_shutdown_cancels_a_clone_in_flight_and_leaves_nothing_behind() {
     let sandbox = Sandbox::new();
-    bare_repo(&sandbox, "big", 4 * 1024 * 1024);
-    let (_daemon, port) = git_daemon(&sandbox);
-    let slow = slow_proxy(port).await;
-    let server = serve_git(&sandbox, "").await;
-    let job = start_clone(
-        &server,
-        json!({"name": "big", "url": format!("git://127.0.0.1:{slow}/big.git")}),
-    )
-    .await;
-    let mut progress = connect(&format!("{}/ws/clone-progress/{job}", server.ws)).await;
-    loop {
-        let frame = next_frame(&mut progress).await;
-        assert_ne!(
-            frame["type"], "done",
-            "finished before the shutdown: {frame}"
-        );
-        if frame["phase"] == "Receiving" {
-            break;
-        }
-    }
+    let (_daemon, slow, server, _, mut progress) = clone_receiving(&sandbox).await;
     assert_eq!(
         entries(&sandbox.projects_root()).len(),
         1,
