@@ -883,16 +883,7 @@ async fn cancel_mid_transfer_leaves_nothing_behind() {
         Some(&json!({"type": "done", "status": "cancelled", "error": null}))
     );
     assert_eq!(close, Some(CloseCode::Normal));
-    assert!(
-        entries(&sandbox.projects_root()).is_empty(),
-        "no temp and no final directory"
-    );
-    // No git process of this clone is left.
-    let marker = format!("127.0.0.1:{slow}");
-    let left = wait_for(Duration::from_secs(5), || {
-        (!processes_mentioning(&marker)).then_some(())
-    });
-    assert!(left.is_some(), "git processes still running");
+    assert_nothing_left(&sandbox, slow);
     assert_eq!(
         cancel(&server, &job).await,
         (409, json!({"detail": "clone job is already cancelled"}))
@@ -914,6 +905,12 @@ async fn a_shutdown_cancels_a_clone_in_flight_and_leaves_nothing_behind() {
     server.shut_down().await;
     let (_, close) = drain_progress(&mut progress).await;
     assert_eq!(close, Some(CloseCode::Away));
+    assert_nothing_left(&sandbox, slow);
+}
+
+/// A stopped clone through the proxy on `slow` left no temp or final directory and no git
+/// process.
+fn assert_nothing_left(sandbox: &Sandbox, slow: u16) {
     assert!(
         entries(&sandbox.projects_root()).is_empty(),
         "no temp and no final directory"

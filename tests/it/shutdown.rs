@@ -217,27 +217,24 @@ async fn an_mcp_call_in_flight_at_sigterm_is_answered() {
         .send();
     let call = tokio::spawn(call);
     // The call is in flight once its bridge is starting.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let listed: serde_json::Value = reqwest::Client::new()
+    let http = reqwest::Client::new();
+    let launched = support::wait_for_async(Duration::from_secs(20), || async {
+        let listed: serde_json::Value = http
             .get(format!("{}/api/instances", server.base))
-            .header("authorization", format!("Bearer {token}"))
+            .bearer_auth(token)
             .send()
             .await
-            .unwrap()
+            .ok()?
             .json()
             .await
-            .unwrap();
-        if listed.as_array().is_some_and(|list| !list.is_empty()) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no launch began:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .ok()?;
+        listed
+            .as_array()
+            .is_some_and(|list| !list.is_empty())
+            .then_some(())
+    })
+    .await;
+    assert!(launched.is_some(), "no launch began:\n{}", server.log());
     signal(&server, Signal::SIGTERM);
     let answer = call.await.unwrap().expect("an answer");
     assert_eq!(answer.status(), 200, "{}", server.log());

@@ -10,7 +10,7 @@ use crate::browser::{
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::Client;
 use serde_json::json;
@@ -425,22 +425,16 @@ async fn until_steady(server: &support::Server, id: &str) {
         i["status"] == "running"
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(&server.base)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .contains("\"readiness\":{")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no readiness on the page\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let page_has_readiness = support::wait_for_async(Duration::from_secs(30), || async {
+        let page = reqwest::get(&server.base).await.ok()?.text().await.ok()?;
+        page.contains("\"readiness\":{").then_some(())
+    })
+    .await;
+    assert!(
+        page_has_readiness.is_some(),
+        "no readiness on the page\n{}",
+        server.log()
+    );
 }
 
 /// Issue 19 polish: sort and search live in the URL, which wins over the stored choice; the

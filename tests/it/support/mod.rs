@@ -209,6 +209,23 @@ pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> O
     }
 }
 
+/// [`wait_for`] for an async `probe`, polled on the test's runtime.
+pub async fn wait_for_async<T, F: Future<Output = Option<T>>>(
+    timeout: Duration,
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Spawns a command with stdout and stderr captured to files in the sandbox.
 pub fn spawn_logged(mut cmd: Command, log: &Path) -> KillOnDrop {
     let out = std::fs::File::create(log).expect("create a log file");
@@ -550,19 +567,15 @@ pub async fn wait_instance(
     within: Duration,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
+    let last = std::cell::RefCell::new(serde_json::Value::Null);
+    let reached = wait_for_async(within, || async {
         let value = instance(server, id).await;
-        if done(&value) {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out; last: {value:#}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let reached = done(&value).then(|| value.clone());
+        *last.borrow_mut() = value;
+        reached
+    })
+    .await;
+    reached.unwrap_or_else(|| panic!("timed out; last: {:#}\n{}", last.borrow(), server.log()))
 }
 
 /// A response read whole: status, headers and body text.
