@@ -161,15 +161,22 @@ impl ControlSocket {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(io(err)),
         }
-        let listener = tokio::net::UnixListener::bind(&path).map_err(io)?;
-        // From here on the file is ours: remove it on every way out.
-        let socket = Self { path };
-        std::fs::set_permissions(&socket.path, std::fs::Permissions::from_mode(0o600)).map_err(
-            |source| ControlError::Io {
-                path: socket.path.clone(),
+        // Bound under a temporary name, made private, then renamed into place: the socket
+        // never shows at its path with the umask's mode, so nobody can connect to it, or see
+        // it, before it is 0600. A connection follows the inode, which the rename keeps.
+        let staging = staging_path(&path);
+        let _ = std::fs::remove_file(&staging);
+        let listener =
+            tokio::net::UnixListener::bind(&staging).map_err(|source| ControlError::Io {
+                path: staging.clone(),
                 source,
-            },
-        )?;
+            })?;
+        // From here on the file is ours: remove it on every way out.
+        let mut socket = Self { path: staging };
+        std::fs::set_permissions(&socket.path, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&socket.path, &path))
+            .map_err(io)?;
+        socket.path = path;
         Ok((socket, listener))
     }
 
@@ -267,6 +274,12 @@ pub fn check_socket_owner(path: &Path) -> Result<(), UntrustedSocket> {
     }
 }
 
+/// Where a socket is bound before it is renamed to `path`: the same directory, `.tmp` for
+/// `.sock`, so never longer than `path`.
+fn staging_path(path: &Path) -> PathBuf {
+    path.with_extension("tmp")
+}
+
 impl Drop for ControlSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -274,7 +287,8 @@ impl Drop for ControlSocket {
 }
 
 /// Removes the private sockets killed commands left for `state_dir` (both places they can
-/// be). Only sockets whose whole name is a command socket's are touched.
+/// be), staged ones included. Only sockets whose whole name is a command socket's are
+/// touched.
 fn sweep_command_sockets(state_dir: &Path) {
     let canonical = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
     let uid = nix::unistd::getuid().as_raw();
@@ -294,7 +308,10 @@ fn sweep_command_sockets(state_dir: &Path) {
         };
         let is_command = file
             .strip_prefix(prefix)
-            .and_then(|rest| rest.strip_suffix(".sock"))
+            .and_then(|rest| {
+                rest.strip_suffix(".sock")
+                    .or_else(|| rest.strip_suffix(".tmp"))
+            })
             .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
         if is_command && entry.file_type().is_ok_and(|t| t.is_socket()) {
             let _ = std::fs::remove_file(entry.path());
@@ -357,12 +374,34 @@ mod tests {
         let state = std::fs::canonicalize(dir.path()).unwrap();
         let bind = |name: &str| std::os::unix::net::UnixListener::bind(state.join(name)).unwrap();
         let _left = bind("command-99.sock");
+        let _staged = bind("command-97.tmp");
         let _other = bind("command-x.sock");
         std::fs::write(state.join("command-98.sock"), "not a socket").unwrap();
         super::sweep_command_sockets(&state);
         assert!(!state.join("command-99.sock").exists());
+        assert!(!state.join("command-97.tmp").exists());
         assert!(state.join("command-x.sock").exists());
         assert!(state.join("command-98.sock").exists());
+    }
+
+    #[tokio::test]
+    async fn the_socket_appears_private_and_nothing_staged_is_left() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, _listener) = super::ControlSocket::bind(dir.path()).unwrap();
+        let mode = std::fs::metadata(socket.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!dir.path().join("control.tmp").exists());
+        // A connection by the final name reaches the renamed listener.
+        tokio::net::UnixStream::connect(socket.path())
+            .await
+            .unwrap();
+        let path = socket.path().to_owned();
+        drop(socket);
+        assert!(!path.exists());
     }
 
     #[test]
