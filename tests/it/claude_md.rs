@@ -461,9 +461,8 @@ async fn a_write_pushes_the_project_card() {
     use tokio_tungstenite::tungstenite::Message;
     let (sandbox, _) = trusted_project("alpha", &[]);
     let server = start_server(&sandbox, None, &[], &[]);
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect to /ws/events");
+    // Subscribed once its snapshot came (the server subscribes after the handshake).
+    let (mut socket, _) = support::open_events(&server).await;
     let (status, _) = Editor::new(&server, "alpha")
         .put(json!({"content": "# new\n"}))
         .await;

@@ -511,14 +511,24 @@ async fn healthz_never_runs_claude() {
             .lines()
             .count()
     };
-    // Wait for the startup probe (four commands) and the first agents poll.
-    let settled = wait_for(Duration::from_secs(20), || {
+    // Wait for the first agents poll, and for the startup probe to finish: its four commands
+    // run concurrently and `claude_ok` is set once all of them ended, which may be after the
+    // poll began (it does not wait for the probe).
+    let polled = wait_for(Duration::from_secs(20), || {
         let log = std::fs::read_to_string(&argv_log).unwrap_or_default();
-        (log.contains("\"agents\"") && log.contains("\"--version\"")).then_some(())
+        log.contains("\"agents\"").then_some(())
     });
-    assert!(settled.is_some(), "{}", server.log());
-    let (_, health) = support::call(reqwest::Method::GET, &url, None).await;
-    assert_eq!(health["claude_ok"], true, "{health}");
+    assert!(polled.is_some(), "{}", server.log());
+    let probed = support::wait_for_async(Duration::from_secs(20), || async {
+        let (_, health) = support::call(reqwest::Method::GET, &url, None).await;
+        (health["claude_ok"] == true).then_some(())
+    })
+    .await;
+    assert!(
+        probed.is_some(),
+        "the probe never finished:\n{}",
+        server.log()
+    );
     let before = invocations();
     for _ in 0..50 {
         let (status, body) = support::call(reqwest::Method::GET, &url, None).await;

@@ -639,7 +639,10 @@ async fn clone_from_git_daemon_shows_progress_and_lands_the_project() {
     assert_eq!(next_frame(&mut events).await["type"], "hello");
     assert_eq!(next_frame(&mut events).await["type"], "snapshot");
 
-    let clone_url = format!("git://127.0.0.1:{port}/demo.git");
+    // Through the slow proxy: the job is still running when its progress socket connects
+    // (a finished one sends its terminal frame alone), however busy the machine.
+    let slow = slow_proxy(port).await;
+    let clone_url = format!("git://127.0.0.1:{slow}/demo.git");
     let job = start_clone(&server, json!({"name": "demo", "url": clone_url})).await;
     assert_eq!(job.len(), 32);
     assert!(

@@ -540,7 +540,7 @@ fn standard_ready_writes_markers_banner_and_a_pointer_with_its_own_start_ticks()
         ],
     );
     assert!(
-        wait_for(Duration::from_secs(5), || sb.pointer().exists()),
+        wait_for(Duration::from_secs(10), || sb.pointer().exists()),
         "pointer written"
     );
     let log = read(&debug);
@@ -608,7 +608,7 @@ fn standard_ready_writes_markers_banner_and_a_pointer_with_its_own_start_ticks()
     // One SIGINT is enough for the standard form; the pointer stays.
     bridge.signal(Signal::SIGINT);
     let status = bridge
-        .wait_exit(Duration::from_secs(2))
+        .wait_exit(Duration::from_secs(10))
         .expect("exits after one SIGINT");
     assert_eq!(status.code(), Some(0));
     assert!(read(&debug).ends_with("[DEBUG] [bridge:shutdown] SIGINT received, shutting down\n"));
@@ -645,10 +645,10 @@ fn standard_continue_reattaches_to_the_recorded_session() {
     let sb = Sandbox::new();
     let debug = sb.debug_file("first.log");
     let mut first = sb.spawn_standard(&debug, &["--spawn", "same-dir"], &[]);
-    assert!(wait_for(Duration::from_secs(5), || sb.pointer().exists()));
+    assert!(wait_for(Duration::from_secs(10), || sb.pointer().exists()));
     first.signal(Signal::SIGINT);
     assert_eq!(
-        first.wait_exit(Duration::from_secs(2)).unwrap().code(),
+        first.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(0)
     );
     let pointer: serde_json::Value = serde_json::from_str(&read(&sb.pointer())).unwrap();
@@ -657,7 +657,7 @@ fn standard_continue_reattaches_to_the_recorded_session() {
     // --continue reattaches to the recorded session: Unarchive instead of Created.
     let debug2 = sb.debug_file("std2.log");
     let mut again = sb.spawn_standard(&debug2, &["--continue"], &[]);
-    assert!(wait_for(Duration::from_secs(5), || read(&debug2)
+    assert!(wait_for(Duration::from_secs(10), || read(&debug2)
         .contains("Starting poll loop")));
     let lines = markers(&read(&debug2));
     assert_eq!(
@@ -667,7 +667,7 @@ fn standard_continue_reattaches_to_the_recorded_session() {
     assert!(!read(&debug2).contains("Created initial session"));
     again.signal(Signal::SIGTERM);
     assert_eq!(
-        again.wait_exit(Duration::from_secs(2)).unwrap().code(),
+        again.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(0)
     );
     assert!(read(&debug2).ends_with("[bridge:shutdown] SIGTERM received, shutting down\n"));
@@ -756,7 +756,7 @@ fn standard_poison_session_end_and_log_extra() {
         &["--spawn", "session"],
         &[("FAKE_CLAUDE_MODE", "poison")],
     );
-    assert!(wait_for(Duration::from_secs(5), || read(&debug)
+    assert!(wait_for(Duration::from_secs(10), || read(&debug)
         .contains("control_request")));
     let log = read(&debug);
     assert!(!log.contains("Created initial session"));
@@ -765,7 +765,10 @@ fn standard_poison_session_end_and_log_extra() {
     ));
     assert!(log.contains("spawnMode=session maxSessions=1 "));
     b.signal(Signal::SIGHUP);
-    assert_eq!(b.wait_exit(Duration::from_secs(2)).unwrap().code(), Some(0));
+    assert_eq!(
+        b.wait_exit(Duration::from_secs(10)).unwrap().code(),
+        Some(0)
+    );
     assert!(read(&debug).ends_with("SIGHUP received, shutting down\n"));
 
     let debug = sb.debug_file("e.log");
@@ -778,7 +781,7 @@ fn standard_poison_session_end_and_log_extra() {
         ],
     );
     let status = b
-        .wait_exit(Duration::from_secs(5))
+        .wait_exit(Duration::from_secs(10))
         .expect("session_end exits by itself");
     assert_eq!(status.code(), Some(0));
     let log = read(&debug);
@@ -791,13 +794,13 @@ fn standard_ignore_sigint_needs_sigkill() {
     let sb = Sandbox::new();
     let debug = sb.debug_file("i.log");
     let mut b = sb.spawn_standard(&debug, &[], &[("FAKE_CLAUDE_IGNORE_SIGINT", "1")]);
-    assert!(wait_for(Duration::from_secs(5), || read(&debug)
+    assert!(wait_for(Duration::from_secs(10), || read(&debug)
         .contains("Starting poll loop")));
     b.signal(Signal::SIGINT);
     b.signal(Signal::SIGTERM);
     assert!(b.wait_exit(Duration::from_millis(400)).is_none(), "ignored");
     b.signal(Signal::SIGKILL);
-    assert!(b.wait_exit(Duration::from_secs(2)).is_some());
+    assert!(b.wait_exit(Duration::from_secs(10)).is_some());
     assert!(!read(&debug).contains("shutdown"));
 }
 
@@ -860,7 +863,7 @@ fn transcript_fixture_is_byte_exact() {
         &["--spawn", "same-dir"],
         &[("FAKE_CLAUDE_TRANSCRIPT", "1")],
     );
-    assert!(wait_for(Duration::from_secs(5), || sb.pointer().exists()));
+    assert!(wait_for(Duration::from_secs(10), || sb.pointer().exists()));
     let files: Vec<PathBuf> = fs::read_dir(sb.slug_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -907,7 +910,10 @@ fn transcript_fixture_is_byte_exact() {
     // The session named in the log is the one the transcript belongs to.
     assert!(read(&debug).contains("Created initial session session_01FAKE"));
     b.signal(Signal::SIGINT);
-    assert_eq!(b.wait_exit(Duration::from_secs(2)).unwrap().code(), Some(0));
+    assert_eq!(
+        b.wait_exit(Duration::from_secs(10)).unwrap().code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -922,7 +928,7 @@ fn transcript_append_adds_replies() {
             ("FAKE_CLAUDE_TRANSCRIPT_APPEND_MS", "50"),
         ],
     );
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_for(Duration::from_secs(10), || {
         fs::read_dir(sb.slug_dir()).is_ok_and(|d| {
             d.flatten()
                 .any(|e| read(&e.path()).contains("msg_fake_0003"))
@@ -1007,19 +1013,28 @@ fn children_look_like_claude_and_outlive_the_bridge() {
             })
             .collect()
     };
-    assert!(wait_for(Duration::from_secs(5), || children().len() == 2));
+    let cmdline = |pid: &u32| read(&PathBuf::from(format!("/proc/{pid}/cmdline")));
+    // A child shows the bridge's own command line from its fork until its exec: wait until
+    // both have exec'd (`__fake_child`), then check what they look like.
+    assert!(wait_for(Duration::from_secs(10), || {
+        let kids = children();
+        kids.len() == 2 && kids.iter().all(|pid| cmdline(pid).contains("__fake_child"))
+    }));
     let kids = children();
     let _reap = KillPids(kids.clone());
     for pid in &kids {
-        let cmdline = read(&PathBuf::from(format!("/proc/{pid}/cmdline")));
+        let line = cmdline(pid);
         assert!(
-            cmdline.contains("claude") && cmdline.contains("__fake_child"),
-            "{cmdline}"
+            line.contains("claude") && line.contains("__fake_child"),
+            "{line}"
         );
-        assert!(!cmdline.contains("remote-control"));
+        assert!(!line.contains("remote-control"));
     }
     b.signal(Signal::SIGINT);
-    assert_eq!(b.wait_exit(Duration::from_secs(2)).unwrap().code(), Some(0));
+    assert_eq!(
+        b.wait_exit(Duration::from_secs(10)).unwrap().code(),
+        Some(0)
+    );
     std::thread::sleep(Duration::from_millis(100));
     for pid in &kids {
         assert!(
@@ -1113,7 +1128,7 @@ impl PtyRun {
     }
 
     fn wait_screen(&self, needle: &str) -> bool {
-        wait_for(Duration::from_secs(5), || self.screen().contains(needle))
+        wait_for(Duration::from_secs(10), || self.screen().contains(needle))
     }
 }
 
@@ -1267,7 +1282,7 @@ fn pty_needs_two_sigints_within_two_seconds() {
         "one SIGINT is not enough"
     );
     // Disarmed after 2 s: the next SIGINT arms again instead of exiting.
-    assert!(wait_for(Duration::from_secs(4), || run
+    assert!(wait_for(Duration::from_secs(10), || run
         .screen()
         .contains("? for shortcuts")));
     run.child.signal(Signal::SIGINT);
@@ -1276,7 +1291,7 @@ fn pty_needs_two_sigints_within_two_seconds() {
     run.child.signal(Signal::SIGINT);
     let status = run
         .child
-        .wait_exit(Duration::from_secs(2))
+        .wait_exit(Duration::from_secs(10))
         .expect("second SIGINT exits");
     assert_eq!(status.code(), Some(0));
 }
@@ -1306,7 +1321,7 @@ fn pty_sighup_exits_129_and_sigterm_exits_0() {
     );
     run.child.signal(Signal::SIGHUP);
     assert_eq!(
-        run.child.wait_exit(Duration::from_secs(2)).unwrap().code(),
+        run.child.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(129)
     );
 
@@ -1314,7 +1329,7 @@ fn pty_sighup_exits_129_and_sigterm_exits_0() {
     assert!(run.wait_screen("on any device"));
     run.child.signal(Signal::SIGTERM);
     assert_eq!(
-        run.child.wait_exit(Duration::from_secs(1)).unwrap().code(),
+        run.child.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(0)
     );
 }
@@ -1404,7 +1419,7 @@ fn pty_preconditions_and_failure_screens() {
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut run = PtyRun::spawn(&sb, &args, &[("FAKE_CLAUDE_MODE", "pty_offline")], false);
     assert_eq!(
-        run.child.wait_exit(Duration::from_secs(5)).unwrap().code(),
+        run.child.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(1)
     );
     let screen = run.screen();
@@ -1421,7 +1436,7 @@ fn pty_preconditions_and_failure_screens() {
 
     let mut run = PtyRun::spawn(&sb, &args, &[("FAKE_CLAUDE_LOGGED_IN", "0")], true);
     assert_eq!(
-        run.child.wait_exit(Duration::from_secs(5)).unwrap().code(),
+        run.child.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(1)
     );
     assert!(
@@ -1437,7 +1452,7 @@ fn pty_preconditions_and_failure_screens() {
     args.extend_from_slice(&["--resume", missing]);
     let mut run = PtyRun::spawn(&sb, &args, &[], true);
     assert_eq!(
-        run.child.wait_exit(Duration::from_secs(5)).unwrap().code(),
+        run.child.wait_exit(Duration::from_secs(10)).unwrap().code(),
         Some(1)
     );
     assert!(

@@ -264,11 +264,11 @@ async fn a_log_over_the_size_limit_is_rotated_and_the_tail_goes_on() {
     // Two rounds over the limit: only `keep_rotated` copies remain.
     let filler = "x".repeat(1023) + "\n";
     for round in 1..=2 {
+        // In one write: a rotation (every 10 s) that found the file over the limit half-way
+        // would leave the end of the round out of the copy.
+        let text = filler.repeat(1100) + &format!("end of round {round}\n");
         let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        for _ in 0..1100 {
-            file.write_all(filler.as_bytes()).unwrap();
-        }
-        writeln!(file, "end of round {round}").unwrap();
+        file.write_all(text.as_bytes()).unwrap();
         drop(file);
         let rotated = support::wait_for(Duration::from_secs(15), || {
             (std::fs::metadata(&log).ok()?.len() < 1024 * 1024).then_some(())

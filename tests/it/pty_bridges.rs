@@ -421,8 +421,9 @@ async fn a_lone_bridge_learns_its_conversation_from_the_transcript_it_created() 
             })
     })
     .expect("the fake wrote its transcript");
-    // The engine's tick picks it up within a second or two; a resume then names it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The engine's tick picks it up (within a second or two when idle); a resume then names
+    // it.
+    wait_instance(&server, &id, |i| i["claude_session_uuid"] == uuid.as_str()).await;
     server.delete(&format!("/api/instances/{id}")).await;
     wait_instance(&server, &id, |i| i["status"] == "stopped").await;
     let (status, resumed) = server

@@ -127,9 +127,9 @@ async fn a_killed_bridge_of_an_on_failure_project_comes_back_with_one_restart() 
     let id = started["instance_id"].as_str().unwrap().to_owned();
     let first = started["bridge_pid"].as_i64().unwrap();
 
-    let (mut events, _) = tokio_tungstenite::connect_async(format!("{}/ws/events", server.ws))
-        .await
-        .expect("connect /ws/events");
+    // Subscribed once its snapshot came (the server subscribes after the handshake): no frame
+    // of the crash is missed.
+    let (mut events, _) = support::open_events(&server).await;
     sigkill(first);
     let back = wait_instance(&server, &id, Duration::from_secs(30), |i| {
         i["status"] == "running" && i["bridge_pid"].as_i64() != Some(first)

@@ -78,8 +78,10 @@ pub(super) fn spawn_watcher(
                     if let Some(polled) = poll(&engine, &config, &env, &mut failing).await
                         && polled.view != publish.borrow().view
                     {
-                        engine.publish(Frame::Sessions(polled.view.clone()));
+                        // Served before it is pushed: a client told of it reads it at once.
+                        let view = polled.view.clone();
                         publish.send_replace(Arc::new(polled));
+                        engine.publish(Frame::Sessions(view));
                     }
                     next = Instant::now() + interval;
                 }

@@ -130,21 +130,22 @@ impl AppState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let list = self.discover_projects()?;
-        if let Some(before) = known.as_deref() {
-            let frames = super::changes(before, &list);
-            let global = (!frames.is_empty())
-                .then(|| crate::project_checks::read_global(self.claude_global_file()));
-            for mut frame in frames {
-                if let (Frame::Project { project, preflight }, Some(global)) = (&mut frame, &global)
-                {
-                    *preflight = Some(crate::project_checks::check_project(project, global));
-                }
-                self.engine().publish(frame);
-            }
-        }
+        let frames = known
+            .as_deref()
+            .map(|before| super::changes(before, &list))
+            .unwrap_or_default();
         *known = Some(list.clone());
         if let Ok(mut cache) = discovery.cache.lock() {
             *cache = Some((Instant::now(), Arc::new(list.clone())));
+        }
+        // Pushed once served: a client told of a change lists it at once.
+        let global = (!frames.is_empty())
+            .then(|| crate::project_checks::read_global(self.claude_global_file()));
+        for mut frame in frames {
+            if let (Frame::Project { project, preflight }, Some(global)) = (&mut frame, &global) {
+                *preflight = Some(crate::project_checks::check_project(project, global));
+            }
+            self.engine().publish(frame);
         }
         Ok(list)
     }
