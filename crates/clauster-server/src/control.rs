@@ -147,25 +147,12 @@ impl ControlSocket {
         // Holding the lock proves every command socket of this state directory is a leftover
         // of a command that was killed.
         sweep_command_sockets(state_dir);
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta)
-                if meta.file_type().is_socket() && meta.uid() != nix::unistd::getuid().as_raw() =>
-            {
-                return Err(ControlError::ForeignSocket {
-                    path,
-                    owner: meta.uid(),
-                });
-            }
-            Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path).map_err(io)?,
-            Ok(_) => return Err(ControlError::NotASocket(path)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io(err)),
-        }
-        // Bound under a temporary name, made private, then renamed into place: the socket
+        // Bound under a staging name, made private, then renamed into place: the socket
         // never shows at its path with the umask's mode, so nobody can connect to it, or see
         // it, before it is 0600. A connection follows the inode, which the rename keeps.
         let staging = staging_path(&path);
-        let _ = std::fs::remove_file(&staging);
+        remove_leftover(&path)?;
+        remove_leftover(&staging)?;
         let listener =
             tokio::net::UnixListener::bind(&staging).map_err(|source| ControlError::Io {
                 path: staging.clone(),
@@ -271,6 +258,29 @@ pub fn check_socket_owner(path: &Path) -> Result<(), UntrustedSocket> {
             me,
         }),
         _ => Ok(()),
+    }
+}
+
+/// Removes the socket a crashed process left at `path` (the caller holds the engine lock, so
+/// nobody answers there). Anything else at `path`, or another user's socket, is an error.
+fn remove_leftover(path: &Path) -> Result<(), ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta)
+            if meta.file_type().is_socket() && meta.uid() != nix::unistd::getuid().as_raw() =>
+        {
+            Err(ControlError::ForeignSocket {
+                path: path.to_owned(),
+                owner: meta.uid(),
+            })
+        }
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path).map_err(io),
+        Ok(_) => Err(ControlError::NotASocket(path.to_owned())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(io(err)),
     }
 }
 
@@ -402,6 +412,22 @@ mod tests {
         let path = socket.path().to_owned();
         drop(socket);
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_staged_socket_left_behind_is_replaced_and_a_file_there_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join("control.tmp");
+        drop(std::os::unix::net::UnixListener::bind(&staged).unwrap());
+        let (socket, _listener) = super::ControlSocket::bind(dir.path()).unwrap();
+        assert!(!staged.exists());
+        drop(socket);
+
+        std::fs::write(&staged, "notes").unwrap();
+        let refused = super::ControlSocket::bind(dir.path()).err().unwrap();
+        assert!(matches!(refused, super::ControlError::NotASocket(ref p) if *p == staged));
+        assert_eq!(std::fs::read_to_string(&staged).unwrap(), "notes");
+        assert!(!dir.path().join("control.sock").exists());
     }
 
     #[test]
