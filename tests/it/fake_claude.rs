@@ -1287,7 +1287,7 @@ fn pty_needs_two_sigints_within_two_seconds() {
         .contains("? for shortcuts")));
     run.child.signal(Signal::SIGINT);
     assert!(run.wait_screen("Press Ctrl-C again to exit"));
-    assert!(run.child.wait_exit(Duration::from_millis(200)).is_none());
+    // At once: the window is 2 s, and the first round already showed one is not enough.
     run.child.signal(Signal::SIGINT);
     let status = run
         .child

@@ -31,15 +31,24 @@ fn ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-/// The share of one core the server used over a 5 s window, in per cent.
+/// The share of one core the server used over a 5 s window, in per cent: the lowest of up
+/// to three windows, so a moment of work right after a start (or another test's load on a
+/// busy machine) is not taken for a spin, which shows in every window.
 async fn idle_share(pid: u32) -> f64 {
     const WINDOW: Duration = Duration::from_secs(5);
-    let before = cpu_ticks(pid);
-    tokio::time::sleep(WINDOW).await;
-    let used = cpu_ticks(pid) - before;
-    #[allow(clippy::cast_precision_loss, reason = "tick counts are small")]
-    let share = used as f64 * 100.0 / (ticks_per_second() as f64 * WINDOW.as_secs_f64());
-    share
+    let mut lowest = f64::INFINITY;
+    for _ in 0..3 {
+        let before = cpu_ticks(pid);
+        tokio::time::sleep(WINDOW).await;
+        let used = cpu_ticks(pid) - before;
+        #[allow(clippy::cast_precision_loss, reason = "tick counts are small")]
+        let share = used as f64 * 100.0 / (ticks_per_second() as f64 * WINDOW.as_secs_f64());
+        lowest = lowest.min(share);
+        if lowest < MAX_IDLE_SHARE {
+            break;
+        }
+    }
+    lowest
 }
 
 const MAX_IDLE_SHARE: f64 = 5.0;
@@ -62,7 +71,7 @@ async fn an_idle_server_with_a_bridge_uses_under_five_per_cent_of_a_core() {
     let running = idle_share(pid).await;
     assert!(
         running < MAX_IDLE_SHARE,
-        "with one bridge running the idle server used {running:.1} % of a core over 5 s\n{}",
+        "with one bridge running the idle server used {running:.1} % of a core in each of three 5 s windows\n{}",
         server.log()
     );
 
@@ -75,7 +84,7 @@ async fn an_idle_server_with_a_bridge_uses_under_five_per_cent_of_a_core() {
     let after = idle_share(pid).await;
     assert!(
         after < MAX_IDLE_SHARE,
-        "after its bridge stopped the idle server used {after:.1} % of a core over 5 s\n{}",
+        "after its bridge stopped the idle server used {after:.1} % of a core in each of three 5 s windows\n{}",
         server.log()
     );
     drop(tail);
