@@ -16,12 +16,12 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use support::inprocess::{InProcess, serve_with};
 use support::{Sandbox, ServesApi};
 
-/// A server in this process with the head limit at 0.4 s and the body limit at 0.6 s, and
-/// `extra` YAML in its config.
+/// A server in this process with the head limit at 1 s and the body limit at 1.5 s (short,
+/// yet long enough for a TLS handshake on a busy machine), and `extra` YAML in its config.
 async fn serve_with_short_limits(sandbox: &Sandbox, extra: &str) -> InProcess {
     let limits = clauster_server::Limits {
-        head: Duration::from_millis(400),
-        body: Duration::from_millis(600),
+        head: Duration::from_secs(1),
+        body: Duration::from_millis(1500),
     };
     serve_with(
         sandbox,
@@ -121,7 +121,7 @@ async fn a_stalled_head_or_body_is_cut_off_on_plain_http() {
     assert!(lower.contains("connection: close"), "{body_seen}");
     assert!(
         body_seen.contains(
-            "{\"detail\":\"request body not received within 0.6 s; send the whole body without \
+            "{\"detail\":\"request body not received within 1.5 s; send the whole body without \
              pausing\"}"
         ),
         "{body_seen}"
