@@ -308,17 +308,10 @@ async fn git_init_without_git_or_with_a_failing_git_leaves_no_directory() {
     let sandbox = Sandbox::new();
     let bin = sandbox.dir.path().join("bad-bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
-    let fake_git = bin.join("git");
-    std::fs::write(
-        &fake_git,
-        "#!/bin/sh\necho 'warning: first' >&2\necho 'fatal: cannot init session_0123456789abcdef0123456789abcdef' >&2\nexit 1\n",
-    )
-    .expect("write");
-    Command::new("chmod")
-        .arg("755")
-        .arg(&fake_git)
-        .status()
-        .expect("chmod");
+    support::write_script(
+        &bin.join("git"),
+        "echo 'warning: first' >&2\necho 'fatal: cannot init session_0123456789abcdef0123456789abcdef' >&2\nexit 1",
+    );
     let extra = format!("claude:\n  env:\n    PATH: {}\n", bin.display());
     let server = serve(&sandbox, &extra, UrlPolicy::real()).await;
     let url = format!("{}/api/projects", server.base);

@@ -529,21 +529,13 @@ async fn api_doctor_needs_credentials_when_auth_is_on() {
     assert_eq!(status_and_detail(&report, "auth").0, "ok", "{report}");
 }
 
-/// Writes an executable shell script.
-fn script(path: &std::path::Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 #[test]
 fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
     let setup = setup("");
     let dir = setup.sandbox.dir.path();
     // A systemctl that knows a loaded system unit with the kill mode of $FAKE_KILL_MODE.
     let sysbin = dir.join("sysbin");
-    script(
+    support::write_script(
         &sysbin.join("systemctl"),
         "case \"$*\" in\n  *--user*) echo LoadState=not-found ;;\n  \
          *) echo \"KillMode=$FAKE_KILL_MODE\"; echo LoadState=loaded ;;\nesac",
@@ -551,7 +543,7 @@ fn systemd_nvm_trust_and_state_dir_rows_read_what_is_there() {
     // An nvm whose default node exists.
     let nvm = setup.sandbox.home().join(".nvm");
     let node_dir = nvm.join("versions/node/v22.0.0/bin");
-    script(&node_dir.join("node"), "exit 0");
+    support::write_script(&node_dir.join("node"), "exit 0");
     std::fs::write(
         nvm.join("nvm.sh"),
         format!("nvm() {{ echo '{}/node'; }}\n", node_dir.display()),

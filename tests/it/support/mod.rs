@@ -362,6 +362,31 @@ impl Server {
     }
 }
 
+/// Writes an executable shell script at `path` running `body`. The script is written by a
+/// child process (`sh`), never through a descriptor of this multi-threaded process: a write
+/// descriptor inherited by a process another test forks meanwhile would make executing the
+/// script fail with ETXTBSY.
+pub fn write_script(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().expect("a script's directory")).expect("mkdir");
+    let mut sh = Command::new("sh")
+        .arg("-c")
+        .arg(r#"cat > "$1" && chmod 755 "$1""#)
+        .arg("sh")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run sh");
+    let mut stdin = sh.stdin.take().expect("sh's stdin");
+    std::io::Write::write_all(&mut stdin, format!("#!/bin/sh\n{body}\n").as_bytes())
+        .expect("write the script");
+    drop(stdin);
+    assert!(
+        sh.wait().expect("sh ends").success(),
+        "cannot write {}",
+        path.display()
+    );
+}
+
 /// The fake `claude` installed as `<sandbox>/bin/claude`.
 pub fn fake_claude(sandbox: &Sandbox) -> PathBuf {
     clauster_tests::fake::install_fake_claude(
