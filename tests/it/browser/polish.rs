@@ -400,18 +400,24 @@ const CARD_ORDER: &str =
 const TOOLBAR_LINES: &str = "return new Set([...document.querySelectorAll('.toolbar > *')].map(e => { \
     const r = e.getBoundingClientRect(); return Math.round(r.top + r.height / 2); })).size";
 
-/// The cumulative layout shift since the page loaded, and each moved node with its rectangles
-/// before and after: `[total, [description…]]`.
+/// The cumulative layout shift since the parser finished the page, and each moved node with
+/// its rectangles before and after, then the shift while it was parsed: `[total,
+/// [description…], while parsing]`. Shifts while the document was
+/// still being parsed are left out: on a busy machine the parser yields and the browser paints
+/// half a page, which the rest of the page then moves; that is loading, not hydration.
 async fn layout_shift_so_far(client: &Client) -> serde_json::Value {
     client
         .execute_async(
             "const done = arguments[0]; let total = 0; const moved = []; \
+             const parsed = performance.getEntriesByType('navigation')[0].domInteractive; \
              const name = n => !n ? '?' : n.nodeType === 1 ? n.tagName.toLowerCase() + \
                (n.className ? '.' + String(n.className).trim().split(/\\s+/).join('.') : '') : '#text'; \
-             const o = new PerformanceObserver(l => l.getEntries().forEach(e => { total += e.value; \
+             let loading = 0; \
+             const o = new PerformanceObserver(l => l.getEntries().forEach(e => { \
+               if (e.startTime <= parsed) { loading += e.value; return; } total += e.value; \
                (e.sources || []).forEach(s => moved.push(name(s.node) + ' ' + JSON.stringify(s.previousRect) + ' -> ' + JSON.stringify(s.currentRect))); })); \
              o.observe({type: 'layout-shift', buffered: true}); \
-             requestAnimationFrame(() => requestAnimationFrame(() => done([total, moved])))",
+             requestAnimationFrame(() => requestAnimationFrame(() => done([total, moved, loading])))",
             vec![],
         )
         .await
