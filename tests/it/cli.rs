@@ -187,6 +187,63 @@ async fn a_lock_left_by_an_exited_server_is_waited_for() {
     assert_eq!(status, 200, "{health}\n{}", server.log());
 }
 
+/// The same for the port: a server killed while a child it forked had not exec'd yet leaves
+/// both its port and its lock with that child for a moment. A start right then waits for
+/// them, not refuses with "another clauster server is running" (release review 14).
+#[tokio::test]
+async fn a_port_left_by_an_exited_server_is_waited_for() {
+    let (sandbox, claude) = setup();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let lock = hold_engine_lock(&sandbox, &format!("{pid}\nserver\n"));
+    let port_holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = port_holder.local_addr().unwrap().port();
+    let server = support::start_server_on(&sandbox, port, Some(&claude), &[], &[]);
+    let said = wait_for(Duration::from_secs(20), || {
+        server
+            .log()
+            .contains(&format!(
+                "port {port} and the engine lock are still held for pid {pid}, which has exited"
+            ))
+            .then_some(())
+    });
+    assert!(said.is_some(), "{}", server.log());
+    drop((port_holder, lock));
+    let healthz = format!("http://127.0.0.1:{port}/healthz");
+    let served = support::wait_for_async(Duration::from_secs(20), || async {
+        let answer = reqwest::get(&healthz).await.ok()?;
+        (answer.status() == 200).then_some(())
+    })
+    .await;
+    assert!(served.is_some(), "{}", server.log());
+}
+
+/// Something else than a socket at the control socket's path, or at the name it is staged
+/// under, is never removed: the start is refused (exit 2) and names it (bridges.md §10.4).
+#[test]
+fn a_file_where_the_control_socket_goes_is_refused_and_kept() {
+    let (sandbox, _) = setup();
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    for name in ["control.sock", "control.tmp"] {
+        let planted = sandbox.state_dir().join(name);
+        std::fs::write(&planted, "notes").unwrap();
+        let port = free_port().to_string();
+        let refused = clauster(&sandbox, &["run", "--port", &port], &[]);
+        let stderr = text(&refused.stderr);
+        support::assert_exit(&refused, 2);
+        assert!(
+            stderr.contains(&format!(
+                "{} exists and is not a socket; clauster never removes it",
+                planted.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&planted).unwrap(), "notes");
+        std::fs::remove_file(&planted).unwrap();
+    }
+}
+
 #[test]
 fn a_second_server_on_the_same_state_dir_refuses() {
     let (sandbox, claude) = setup();

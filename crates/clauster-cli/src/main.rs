@@ -637,23 +637,8 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
             tracing::warn!("{warning}");
         }
     }
-    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
-        Ok(listener) => listener,
-        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
-            // Most often the server of this state directory is already up (bridges.md §11).
-            match clauster_server::engine_busy(&config.state_dir) {
-                Some(busy) => eprintln!("clauster: error: {busy}"),
-                None => eprintln!(
-                    "clauster: error: cannot listen on {host}:{port}: {err}; stop the program \
-                     that uses it or set port to a free one (see clauster doctor)"
-                ),
-            }
-            return ExitCode::from(2);
-        }
-        Err(err) => {
-            eprintln!("clauster: error: cannot listen on {host}:{port}: {err}");
-            return ExitCode::from(2);
-        }
+    let Some(listener) = listen(&host, port, &config.state_dir).await else {
+        return ExitCode::from(2);
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let bound = listener.local_addr().map_or(port, |a| a.port());
@@ -687,7 +672,10 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
     };
     match clauster_server::serve(server_config, listener, shutdown, options).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err @ clauster_server::ServeError::Lock(_)) => {
+        // Refusals the user settles before starting again: exit 2, as for the port.
+        Err(
+            err @ (clauster_server::ServeError::Lock(_) | clauster_server::ServeError::Control(_)),
+        ) => {
             eprintln!("clauster: error: {err}");
             ExitCode::from(2)
         }
@@ -699,6 +687,51 @@ async fn serve(loaded: config_file::LoadedConfig) -> ExitCode {
             eprintln!("clauster: error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Binds `host:port`, or says on stderr why not (cli.md §3 `run`, exit 2). A port held by a
+/// server that has exited (its engine lock still held: a child it forked a moment before
+/// keeps both until it execs) is waited for, as the engine lock is (bridges.md §10.4).
+async fn listen(host: &str, port: u16, state_dir: &Path) -> Option<tokio::net::TcpListener> {
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    loop {
+        let err = match tokio::net::TcpListener::bind((host, port)).await {
+            Ok(listener) => return Some(listener),
+            Err(err) => err,
+        };
+        if err.kind() != std::io::ErrorKind::AddrInUse {
+            eprintln!("clauster: error: cannot listen on {host}:{port}: {err}");
+            return None;
+        }
+        match clauster_server::held_by_exited_server(state_dir) {
+            Some(pid) if started.elapsed() < clauster_server::EXITED_HOLDER_WAIT => {
+                if !std::mem::replace(&mut announced, true) {
+                    tracing::info!(
+                        "port {port} and the engine lock are still held for pid {pid}, which \
+                         has exited; waiting up to {} s for them to be released",
+                        clauster_server::EXITED_HOLDER_WAIT.as_secs()
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            Some(pid) => eprintln!(
+                "clauster: error: port {port} and the engine lock are still held for pid {pid}, \
+                 which has exited (a process it started keeps them); stop that process or try \
+                 again in a moment"
+            ),
+            // Most often the server of this state directory is already up (bridges.md §11).
+            None => match clauster_server::engine_busy(state_dir) {
+                Some(busy) => eprintln!("clauster: error: {busy}"),
+                None => eprintln!(
+                    "clauster: error: cannot listen on {host}:{port}: {err}; stop the program \
+                     that uses it or set port to a free one (see clauster doctor)"
+                ),
+            },
+        }
+        return None;
     }
 }
 

@@ -187,8 +187,19 @@ pub fn engine_busy(state_dir: &std::path::Path) -> Option<String> {
 const COMMAND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long an engine start waits for a lock whose server has exited: a child it forked a
-/// moment before may still share the lock until it execs (seen on a loaded machine).
-const EXITED_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// moment before may still share the lock, and the server's listening port, until it execs
+/// (seen on a loaded machine).
+pub const EXITED_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pid of a server that has exited while its engine lock is still held: a child it forked
+/// a moment before shares the lock and its listening port until it execs. `clauster run`
+/// waits up to [`EXITED_HOLDER_WAIT`] for such a port rather than call it in use.
+pub fn held_by_exited_server(state_dir: &std::path::Path) -> Option<u32> {
+    match store::current_holder(state_dir) {
+        Some(store::LockError::Held { pid }) if has_exited(pid) => Some(pid),
+        _ => None,
+    }
+}
 
 /// Whether the process `pid` has exited (a pid of 0 was never written: not known).
 fn has_exited(pid: u32) -> bool {
