@@ -118,7 +118,7 @@ fn yes_no(value: bool) -> &'static str {
 }
 
 /// `clauster start --all-kept [--json]`: brings up every kept, wanted project without a
-/// live bridge (staggered by the engine), then waits until each has one or its launch has
+/// live bridge (staggered by the engine), then waits until each runs or its launch has
 /// ended — a command that runs its own engine must not end before the last staggered launch.
 pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
     let target = match target(config_path) {
@@ -167,9 +167,14 @@ pub fn start_all_kept(config_path: Option<&Path>, json: bool) -> ExitCode {
             .cloned()
             .collect();
         every = instances;
-        let all_settled = projects
-            .iter()
-            .all(|p| launched.iter().any(|i| &i.project == p) || ended_since(p, &every, asked_at));
+        // Settled once running, or ended: a launch that fails does so while `starting`, and
+        // only the deadline lets a bridge that is still starting count as started.
+        let all_settled = projects.iter().all(|p| {
+            launched
+                .iter()
+                .any(|i| &i.project == p && i.status == "running")
+                || ended_since(p, &every, asked_at)
+        });
         if all_settled || Instant::now() >= deadline {
             break;
         }
