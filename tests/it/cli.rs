@@ -219,6 +219,24 @@ async fn a_port_left_by_an_exited_server_is_waited_for() {
     assert!(served.is_some(), "{}", server.log());
 }
 
+/// Another program on the port while a CLI command runs the engine: the port is named, not
+/// the command (a command listens on no port; release review 15).
+#[test]
+fn a_port_taken_by_another_program_is_named_while_a_command_holds_the_engine() {
+    let (sandbox, _) = setup();
+    let _lock = hold_engine_lock(&sandbox, "4242\ncommand\n");
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port().to_string();
+    let refused = clauster(&sandbox, &["run", "--port", &port], &[]);
+    let stderr = text(&refused.stderr);
+    support::assert_exit(&refused, 2);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("a clauster command"), "{stderr}");
+}
+
 /// Something else than a socket at the control socket's path, or at the name it is staged
 /// under, is never removed: the start is refused (exit 2) and names it (bridges.md §10.4).
 #[test]

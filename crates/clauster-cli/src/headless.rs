@@ -60,8 +60,12 @@ impl Drop for InProcess {
     }
 }
 
-fn answers(socket: &Path) -> bool {
+/// Whether a server answers on `socket`. A socket that accepts while the engine lock's holder
+/// has exited does not count: a child the killed server forked a moment before holds the
+/// listening socket (and the lock) until it execs, and resets the connection then.
+fn answers(config: &Config, socket: &Path) -> bool {
     UnixStream::connect(socket).is_ok()
+        && clauster_server::held_by_exited_server(&config.state_dir).is_none()
 }
 
 /// Makes sure an engine answers on `socket`: a running server (`None` is returned), else one
@@ -69,7 +73,7 @@ fn answers(socket: &Path) -> bool {
 pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String> {
     let deadline = Instant::now() + WAIT_FOR_SERVER;
     loop {
-        if answers(socket) {
+        if answers(config, socket) {
             return Ok(None);
         }
         if let Some(engine) = run_own(config)? {
@@ -78,7 +82,7 @@ pub fn reach(config: &Config, socket: &Path) -> Result<Option<InProcess>, String
         // A server holds the lock: one that is starting binds its socket next, one that is
         // shutting down gives the lock back, and then the engine is ours to run.
         loop {
-            if answers(socket) {
+            if answers(config, socket) {
                 return Ok(None);
             }
             if Instant::now() >= deadline {

@@ -723,7 +723,7 @@ async fn listen(host: &str, port: u16, state_dir: &Path) -> Option<tokio::net::T
                  again in a moment"
             ),
             // Most often the server of this state directory is already up (bridges.md §11).
-            None => match clauster_server::engine_busy(state_dir) {
+            None => match clauster_server::server_running(state_dir) {
                 Some(busy) => eprintln!("clauster: error: {busy}"),
                 None => eprintln!(
                     "clauster: error: cannot listen on {host}:{port}: {err}; stop the program \

@@ -177,10 +177,19 @@ pub async fn serve_control_only(
     serve_on(config, None, shutdown, options, on_bound).await
 }
 
-/// Why the engine of `state_dir` is busy, when another process runs it now: the message
-/// for a `clauster run` whose port is taken by the server it would have to wait for.
+/// Why the engine of `state_dir` is busy, when another process runs it now.
 pub fn engine_busy(state_dir: &std::path::Path) -> Option<String> {
     store::current_holder(state_dir).map(|held| held.to_string())
+}
+
+/// `another clauster server is running (pid N)` when a server runs the engine of `state_dir`
+/// now: the message for a `clauster run` whose port is taken, most often by that server. A
+/// CLI command running the engine listens on no port, so it is never named here.
+pub fn server_running(state_dir: &std::path::Path) -> Option<String> {
+    match store::current_holder(state_dir) {
+        Some(held @ store::LockError::Held { .. }) => Some(held.to_string()),
+        _ => None,
+    }
 }
 
 /// How long an engine start waits for a CLI command that runs the engine (cli.md §2).
@@ -206,9 +215,16 @@ fn has_exited(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
-    pid > 0
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            == Err(nix::errno::Errno::ESRCH)
+    if pid <= 0 {
+        return false;
+    }
+    // A zombie has exited too: its parent has not reaped it yet (a late-reaping shell or
+    // supervisor), yet `kill(pid, 0)` still finds it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|text| clauster_core::identity::parse_proc_stat(&text).ok())
+            .is_some_and(|stat| stat.is_defunct())
 }
 
 /// Takes the engine lock; a lock held by a CLI command is waited for, since the command
@@ -549,4 +565,23 @@ where
         caps,
         stopped,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_unreaped_server_has_exited() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        assert!(!super::has_exited(std::process::id()), "this process runs");
+        // Not reaped yet: a zombie once it has ended.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !super::has_exited(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(super::has_exited(pid), "a zombie counts as exited");
+        child.wait().unwrap();
+    }
 }
