@@ -445,6 +445,10 @@ async fn start_all_kept_names_why_a_launch_failed() {
             && stderr.contains("failed to authenticate bridge to controller (HTTP 401)"),
         "{stderr}"
     );
+    assert!(
+        stderr.ends_with(")\n") && stderr.lines().count() == 1,
+        "one line: {stderr:?}"
+    );
 }
 
 /// An automatic restart passes the spawn gate like a request (issue 25 §5): a bridge started

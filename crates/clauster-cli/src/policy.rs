@@ -45,7 +45,7 @@ fn ended_since(project: &str, instances: &[Instance], since: i64) -> bool {
 }
 
 /// Why `project` has no live bridge, from its newest instance: the engine's refusal (the
-/// bridge cap, trust), or how the launch ended.
+/// bridge cap, trust), or how the launch ended, on one line.
 fn why_no_bridge(project: &str, instances: &[Instance]) -> String {
     let reason = newest(project, instances).and_then(|i| {
         i.notice
@@ -53,9 +53,10 @@ fn why_no_bridge(project: &str, instances: &[Instance]) -> String {
             .filter(|notice| notice.starts_with("automatic launch refused"))
             .or(i.error_detail.as_deref())
     });
+    // One line: a detail may end with the bridge's own newline, or hold several lines.
     reason.map_or_else(
         || "see clauster status and the server's log".to_owned(),
-        str::to_owned,
+        |text| text.trim().lines().collect::<Vec<_>>().join(" / "),
     )
 }
 
