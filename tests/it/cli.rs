@@ -139,6 +139,15 @@ fn hold_engine_lock(sandbox: &support::Sandbox, holder_lines: &str) -> std::fs::
     lock
 }
 
+/// The engine lock held here, in the name of a server process that has exited: its pid and
+/// the lock.
+fn hold_lock_of_an_exited_server(sandbox: &support::Sandbox) -> (u32, std::fs::File) {
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    (pid, hold_engine_lock(sandbox, &format!("{pid}\nserver\n")))
+}
+
 /// A server started while a CLI command runs the engine says that it waits (its port already
 /// accepts, `/healthz` does not answer yet), and serves once the command is done.
 #[tokio::test]
@@ -168,10 +177,7 @@ async fn a_server_waiting_for_a_command_says_so_then_serves() {
 async fn a_lock_left_by_an_exited_server_is_waited_for() {
     use support::ServesApi as _;
     let (sandbox, claude) = setup();
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let pid = gone.id();
-    gone.wait().unwrap();
-    let lock = hold_engine_lock(&sandbox, &format!("{pid}\nserver\n"));
+    let (pid, lock) = hold_lock_of_an_exited_server(&sandbox);
     let server = start_server(&sandbox, Some(&claude), &[], &[]);
     let said = wait_for(Duration::from_secs(20), || {
         server
@@ -193,10 +199,7 @@ async fn a_lock_left_by_an_exited_server_is_waited_for() {
 #[tokio::test]
 async fn a_port_left_by_an_exited_server_is_waited_for() {
     let (sandbox, claude) = setup();
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let pid = gone.id();
-    gone.wait().unwrap();
-    let lock = hold_engine_lock(&sandbox, &format!("{pid}\nserver\n"));
+    let (pid, lock) = hold_lock_of_an_exited_server(&sandbox);
     let port_holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = port_holder.local_addr().unwrap().port();
     let server = support::start_server_on(&sandbox, port, Some(&claude), &[], &[]);

@@ -101,23 +101,6 @@ async fn stop(server: &Server, id: &str) -> (u16, Value) {
     server.delete(&format!("/api/instances/{id}")).await
 }
 
-/// Polls an async condition until it returns `Some`, or `None` after `within`.
-async fn wait_async<T, F: std::future::Future<Output = Option<T>>>(
-    within: Duration,
-    mut probe: impl FnMut() -> F,
-) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// `GET path`, which must answer 200 within a second whatever the engine is doing: the JSON
 /// answer. A late answer gets one more try, as the health prober allows a few: a loaded
 /// machine stalls the server for a moment now and then, while an engine that waits on the
@@ -156,7 +139,7 @@ async fn wait_until_waiting_for(server: &Server, lock_file: &Path) {
                 .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock_file))
         })
     };
-    let waiting = wait_async(Duration::from_secs(20), || async {
+    let waiting = support::wait_for_async(Duration::from_secs(20), || async {
         holds_it().then_some(())
     })
     .await;
@@ -410,7 +393,7 @@ async fn a_live_bridge_recorded_stopped_comes_back_running_and_nothing_launches_
     );
 
     // Well past `launched_at + startup_grace_seconds`: still running, still alive.
-    let changed = wait_async(Duration::from_secs(3), || async {
+    let changed = support::wait_for_async(Duration::from_secs(3), || async {
         let (_, now) = get(&server, id).await;
         (now["status"] != "running").then_some(now)
     })
@@ -535,7 +518,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
         i["status"] == "crashed"
     })
     .await;
-    let unhealthy = wait_async(Duration::from_secs(5), || async {
+    let unhealthy = support::wait_for_async(Duration::from_secs(5), || async {
         let health = healthz_within_a_second(&server).await;
         (health["store_ok"] == false).then_some(())
     })
@@ -545,7 +528,7 @@ async fn a_locked_store_fails_requests_visibly_and_catches_up_afterwards() {
     assert_eq!(state["health"]["store_ok"], false, "{}", state["health"]);
 
     conn.execute_batch("ROLLBACK").unwrap();
-    let healthy = wait_async(Duration::from_secs(10), || async {
+    let healthy = support::wait_for_async(Duration::from_secs(10), || async {
         let health = healthz_within_a_second(&server).await;
         (health["store_ok"] == true).then_some(())
     })
@@ -952,7 +935,7 @@ async fn a_lingering_keeper_keeps_a_pty_instance_live_until_stop_ends_it() {
 async fn a_bridge_started_by_hand_during_a_launch_stops_the_spawn() {
     let (sandbox, alpha, claude, argv_log, server) = serve_recording_argv();
     // The probe is done, so the launch reaches the lock at once.
-    let probed = wait_async(Duration::from_secs(20), || async {
+    let probed = support::wait_for_async(Duration::from_secs(20), || async {
         let health = healthz_within_a_second(&server).await;
         health["claude_version"].as_str().map(drop)
     })
@@ -999,7 +982,7 @@ async fn a_server_started_on_a_locked_store_still_finds_its_bridges() {
     // the duration of the outside condition, not a wait for the server.
     tokio::time::sleep(Duration::from_secs(7)).await;
     conn.execute_batch("ROLLBACK").unwrap();
-    let found = wait_async(Duration::from_secs(20), || async {
+    let found = support::wait_for_async(Duration::from_secs(20), || async {
         let listed = server.get("/api/instances").await;
         (listed.0 == 200 && listed.1.as_array().is_some_and(|a| !a.is_empty())).then_some(listed.1)
     })

@@ -569,18 +569,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
 
     #[test]
     fn an_unreaped_server_has_exited() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         assert!(!super::has_exited(std::process::id()), "this process runs");
-        // Not reaped yet: a zombie once it has ended.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !super::has_exited(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // Waits for the child's end without reaping it: a zombie from here on.
+        let raw = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
+        waitid(Id::Pid(raw), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT).unwrap();
         assert!(super::has_exited(pid), "a zombie counts as exited");
         child.wait().unwrap();
     }
