@@ -1,6 +1,7 @@
 //! `FAKE_CLAUDE_CHILDREN` / `FAKE_CLAUDE_BURN_MS`: helper processes that look like claude's
 //! own children (`… claude __fake_child`), and the `__fake_child` entry point itself.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,13 @@ pub fn spawn_children(knobs: &Knobs) {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
+    // The parent's own argv[0] (the `claude` it was started as, under the test's sandbox),
+    // not the resolved executable: the children look like claude's, and a sandbox that kills
+    // every process naming it finds them too.
+    let argv0 = std::env::args_os().next().unwrap_or_else(|| exe.clone().into());
     for i in 0..count {
         let mut cmd = Command::new(&exe);
-        cmd.arg("__fake_child");
+        cmd.arg0(&argv0).arg("__fake_child");
         if i == 0 && burn_ms > 0 {
             cmd.arg(burn_ms.to_string());
         }
