@@ -21,7 +21,9 @@ pub fn spawn_children(knobs: &Knobs) {
     // The parent's own argv[0] (the `claude` it was started as, under the test's sandbox),
     // not the resolved executable: the children look like claude's, and a sandbox that kills
     // every process naming it finds them too.
-    let argv0 = std::env::args_os().next().unwrap_or_else(|| exe.clone().into());
+    let argv0 = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| exe.clone().into());
     for i in 0..count {
         let mut cmd = Command::new(&exe);
         cmd.arg0(&argv0).arg("__fake_child");
