@@ -361,6 +361,35 @@ fn without_a_server_commands_run_the_engine_themselves() {
     assert!(support::ends_within(pid, Duration::from_secs(5)));
 }
 
+/// A store that cannot open is each command's own error (cli.md §2), said as `clauster run`
+/// says it, and kept: never "no server is running", never a silent end.
+#[test]
+fn without_a_server_a_broken_store_is_named_by_every_command() {
+    let (sandbox, claude) = setup();
+    let claude_env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
+    std::fs::create_dir_all(sandbox.state_dir()).unwrap();
+    let store = sandbox.state_dir().join("clauster.sqlite3");
+    let garbage = b"garbage garbage garbage, not a database".repeat(200);
+    std::fs::write(&store, &garbage).unwrap();
+    for args in [
+        &["status"][..],
+        &["start", "alpha"],
+        &["logs", "alpha"],
+        &["stop", "alpha"],
+    ] {
+        let out = clauster(&sandbox, args, &claude_env);
+        support::assert_exit(&out, 1);
+        let said = text(&out.stderr);
+        assert!(
+            said.contains(&format!("cannot open the store {}", store.display()))
+                && said.contains("move it aside"),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("no clauster server is running"), "{said}");
+    }
+    assert_eq!(std::fs::read(&store).unwrap(), garbage);
+}
+
 #[test]
 fn a_command_during_a_server_start_waits_for_it() {
     let (sandbox, claude) = setup();

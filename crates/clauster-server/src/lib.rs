@@ -304,13 +304,19 @@ async fn serve_on(
     };
     let _lock = take_engine_lock(&config.state_dir, holder).await?;
     // A server's is bound before anything slow, so a CLI command never takes a starting
-    // server for absent; a command's is its own. Dropped (and so removed) before the lock is
-    // released.
+    // server for absent; a command's is its own, and the command hears of it only once the
+    // store is open: a store that cannot open is the command's error, not a silent socket.
+    // Dropped (and so removed) before the lock is released.
     let (control, unix_listener) = match holder {
         store::Holder::Server => control::ControlSocket::bind(&config.state_dir)?,
         store::Holder::Command => control::ControlSocket::bind_private(&config.state_dir)?,
     };
-    on_bound(control.path());
+    let mut on_bound = Some(on_bound);
+    if holder == store::Holder::Server
+        && let Some(report) = on_bound.take()
+    {
+        report(control.path());
+    }
     let (store, import_notes) =
         store::Store::open(&config.state_dir, config.db.backup_before_migrate)?;
     for note in import_notes {
@@ -326,6 +332,9 @@ async fn serve_on(
         session_secret.as_ref(),
         local.map_or(0, |l| l.port()),
     )?;
+    if let Some(report) = on_bound.take() {
+        report(control.path());
+    }
     let engine = engine::spawn(engine::EngineSetup {
         config: std::sync::Arc::clone(&config),
         store,
