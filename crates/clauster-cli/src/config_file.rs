@@ -145,6 +145,7 @@ fn load_lenient_with_system_file(
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         env: variables.values,
+        env_from_file: variables.from_file,
         flags,
         home: home.map(Path::to_path_buf),
         cwd: Some(cwd.to_path_buf()),

@@ -104,11 +104,13 @@ fn reread_config_row(path: &Path) -> Check {
     // The variables as the CLI hands them to the loader: `_FILE` twins read into the plain
     // name (config.md §2); a twin that cannot be read leaves its key to the file.
     let mut env = std::collections::BTreeMap::new();
+    let mut env_from_file = std::collections::BTreeMap::new();
     for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("CLAUSTER_")) {
         match name.strip_suffix("_FILE") {
             Some(plain) if clauster_core::config::has_file_twin(plain) => {
                 if let Ok(content) = fs::read_to_string(&value) {
                     env.insert(plain.to_owned(), content.trim().to_owned());
+                    env_from_file.insert(plain.to_owned(), name.clone());
                 }
             }
             _ => {
@@ -120,6 +122,7 @@ fn reread_config_row(path: &Path) -> Check {
         text: Some(text),
         source_name: path.display().to_string(),
         env,
+        env_from_file,
         flags: std::collections::BTreeMap::new(),
         home: std::env::var_os("HOME")
             .filter(|h| !h.is_empty())

@@ -191,16 +191,23 @@ pub(crate) struct Overrides {
 }
 
 /// Applies config.md §2 to `env` (plain variable names; `_FILE` twins already resolved by
-/// the caller), then `flags` (key path → value from command-line options such as `--port`),
+/// the caller, and named by `from_file`), then `flags` (key path → value from command-line options such as `--port`),
 /// which win over the environment.
 pub(crate) fn collect(
     env: &BTreeMap<String, String>,
+    from_file: &BTreeMap<String, String>,
     flags: &BTreeMap<String, String>,
 ) -> Overrides {
     let mut out = Overrides::default();
     for &(path, kind) in KEYS {
         let var = variable_name(path);
-        let mut source = env.get(&var).map(|value| (var.clone(), value));
+        let named = |var: &str| {
+            from_file
+                .get(var)
+                .cloned()
+                .unwrap_or_else(|| var.to_owned())
+        };
+        let mut source = env.get(&var).map(|value| (named(&var), value));
         if path == "claude.launch_mode"
             && source.is_none()
             && let Some(value) = env.get(LEGACY_RESUME_MODE)
@@ -208,7 +215,7 @@ pub(crate) fn collect(
             out.notices.push(Notice::warning(format!(
                 "{LEGACY_RESUME_MODE} is deprecated; use CLAUSTER_CLAUDE_LAUNCH_MODE"
             )));
-            source = Some((LEGACY_RESUME_MODE.to_owned(), value));
+            source = Some((named(LEGACY_RESUME_MODE), value));
         }
         if let Some(value) = flags.get(path) {
             source = Some((format!("--{}", path.replace(['_', '.'], "-")), value));

@@ -51,6 +51,9 @@ pub struct ConfigInput {
     /// `CLAUSTER_*` name → value, `_FILE` twins already read into the plain name. Other
     /// names are ignored, so the caller may pass more than it needs.
     pub env: BTreeMap<String, String>,
+    /// Plain name → the `_FILE` twin whose file gave its value in `env`: messages name the
+    /// variable the user actually set.
+    pub env_from_file: BTreeMap<String, String>,
     /// Command-line overrides by key path (`host`, `port`, `projects_root`): read like
     /// variables and winning over them; messages name them `--host` etc.
     pub flags: BTreeMap<String, String>,
@@ -90,7 +93,7 @@ pub fn load_lenient(input: &ConfigInput) -> Result<(Loaded, Vec<Problem>), Confi
     } else {
         input.source_name.as_str()
     };
-    let overrides = env::collect(&input.env, &input.flags);
+    let overrides = env::collect(&input.env, &input.env_from_file, &input.flags);
     let mut problems = overrides.problems;
     let mut notices = overrides.notices;
 

@@ -1480,3 +1480,22 @@ fn no_key_of_the_reference_is_unknown() {
     reader.ignored_sections();
     assert_eq!(unknown_keys(&root, &reader.seen), Vec::<String>::new());
 }
+
+#[test]
+fn a_value_read_from_a_file_twin_is_blamed_on_the_twin() {
+    let mut from_file = input(None, &[("CLAUSTER_PORT", "vm")]);
+    from_file
+        .env_from_file
+        .insert("CLAUSTER_PORT".into(), "CLAUSTER_PORT_FILE".into());
+    let said = err(&from_file);
+    assert!(
+        said.contains("CLAUSTER_PORT_FILE must be a whole number in decimal"),
+        "{said}"
+    );
+    // Set directly, the plain variable is named as before.
+    let said = err(&input(None, &[("CLAUSTER_PORT", "vm")]));
+    assert!(
+        said.contains("CLAUSTER_PORT must be a whole number"),
+        "{said}"
+    );
+}
