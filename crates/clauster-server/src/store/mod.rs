@@ -280,16 +280,25 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error(
-        "cannot {action} in the store {path}: {source}; check free disk space and the file's \
-         permissions"
-    )]
+    #[error("cannot {action} in the store {path}: {source}; {}", query_advice(.source))]
     Query {
         action: &'static str,
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
+}
+
+/// What to do about a failed query: a busy store is another process's doing (a `sqlite3`
+/// shell or a backup holding a lock), anything else most often the disk or the file's mode.
+fn query_advice(source: &rusqlite::Error) -> &'static str {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            "another process holds a lock on the store (a sqlite3 shell or a backup tool?); end \
+             it and try again"
+        }
+        _ => "check free disk space and the file's permissions",
+    }
 }
 
 impl Store {

@@ -602,3 +602,22 @@ fn project_policies_round_trip() {
     let store = open(dir.path());
     assert_eq!(store.load_policies().unwrap(), [policy]);
 }
+
+#[test]
+fn a_store_locked_by_another_process_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.set_busy_timeout(Duration::from_millis(50)).unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("clauster.sqlite3")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let said = store
+        .upsert_instance(&full_row("aaaa1111"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        said.contains("another process holds a lock on the store") && !said.contains("disk space"),
+        "{said}"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    store.upsert_instance(&full_row("aaaa1111")).unwrap();
+}
