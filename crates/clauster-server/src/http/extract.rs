@@ -12,6 +12,13 @@ impl JsonObject {
         let not_object = || ApiError::invalid("request body must be a JSON object", None);
         match serde_json::from_slice(body) {
             Ok(Value::Object(map)) => Ok(Self(map)),
+            // serde_json stops at 128 levels: the body may well be an object.
+            Err(err) if err.to_string().starts_with("recursion limit exceeded") => {
+                Err(ApiError::invalid(
+                    "request body is nested too deeply (at most 128 levels)",
+                    None,
+                ))
+            }
             _ => Err(not_object()),
         }
     }
@@ -43,5 +50,28 @@ impl JsonObject {
                 Some(name),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonObject;
+
+    #[test]
+    fn a_body_nested_too_deeply_is_called_so() {
+        let deep = format!("{{\"project\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
+        let Err(err) = JsonObject::parse(deep.as_bytes()) else {
+            panic!("accepted a body 5000 levels deep");
+        };
+        let said = format!("{err:?}");
+        assert!(said.contains("nested too deeply"), "{said}");
+        for not_object in [&b"[]"[..], b"not json", b"{\"a\":"] {
+            let Err(err) = JsonObject::parse(not_object) else {
+                panic!("accepted {not_object:?}");
+            };
+            let said = format!("{err:?}");
+            assert!(said.contains("must be a JSON object"), "{said}");
+        }
+        assert!(JsonObject::parse(br#"{"project":[[[1]]]}"#).is_ok());
     }
 }
