@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -102,6 +102,7 @@ fn read_existing(path: &Path) -> Result<Vec<u8>, SecretError> {
             path: path.to_owned(),
         });
     }
+    tighten(path, meta.permissions().mode() & 0o777);
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         let mut bytes = Vec::new();
@@ -121,6 +122,26 @@ fn read_existing(path: &Path) -> Result<Vec<u8>, SecretError> {
             });
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A secret others may read is made 0600 (security.md §10), with a warning: one that others
+/// did read should be replaced.
+fn tighten(path: &Path, mode: u32) {
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let shown = path.display();
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        Ok(()) => tracing::warn!(
+            "the session secret {shown} was readable by others (mode {mode:o}); it is now 0600. \
+             If anyone else could read it, remove it so a new one is made (every session is \
+             then logged out)"
+        ),
+        Err(err) => tracing::warn!(
+            "the session secret {shown} is readable by others (mode {mode:o}) and cannot be \
+             made 0600: {err}; change its mode yourself"
+        ),
     }
 }
 
@@ -359,6 +380,15 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(load_or_create_secret(dir.path()).unwrap(), first);
+
+        // One others may read is tightened to 0600 and kept.
+        let path = dir.path().join("session.secret");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(load_or_create_secret(dir.path()).unwrap(), first);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         let short = tempfile::tempdir().unwrap();
         std::fs::write(short.path().join("session.secret"), b"short").unwrap();
