@@ -390,6 +390,28 @@ fn without_a_server_a_broken_store_is_named_by_every_command() {
     assert_eq!(std::fs::read(&store).unwrap(), garbage);
 }
 
+/// `start --trust` with claude's global config unreadable: claude's file is kept as it was,
+/// and the command says what to do about it.
+#[test]
+fn start_with_trust_over_a_broken_claude_json_says_how_to_mend_it() {
+    let (sandbox, claude) = setup();
+    sandbox.project("beta", &[]);
+    let claude_env = [("CLAUSTER_CLAUDE_BINARY", claude.to_str().unwrap())];
+    let global = sandbox.home().join(".claude.json");
+    std::fs::write(&global, b"{\"projects\": {").unwrap();
+    let out = clauster(&sandbox, &["start", "beta", "--trust"], &claude_env);
+    support::assert_exit(&out, 1);
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "cannot update {}: it is not a valid JSON object; Clauster did not change it",
+            global.display()
+        )) && said.contains("hint: mend that file (or move it aside"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&global).unwrap(), b"{\"projects\": {");
+}
+
 #[test]
 fn a_command_during_a_server_start_waits_for_it() {
     let (sandbox, claude) = setup();

@@ -443,6 +443,11 @@ pub(crate) fn success_json(answer: &Answer) -> Option<Value> {
     if message.starts_with("directory not trusted") {
         // The server's text names the dashboard's action; the command line has a flag.
         eprintln!("clauster: hint: add --trust to mark the directory trusted and start");
+    } else if message.ends_with("is not a valid JSON object; Clauster did not change it") {
+        eprintln!(
+            "clauster: hint: mend that file (or move it aside: claude makes a new one), then \
+             try again"
+        );
     }
     None
 }
