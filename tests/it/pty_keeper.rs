@@ -570,16 +570,35 @@ fn spawn_failures_are_reported_in_the_sidecar() {
         0o600
     );
 
-    let (code, _) = run_keeper(&[
+    // A sidecar path must be new: the first run's is refused and kept.
+    let before = fs::read(&sidecar).unwrap();
+    let (code, stderr) = run_keeper(&[
         "__pty-keeper__",
         "--sidecar",
         &s,
+        "--cwd",
+        &dir.path().to_string_lossy(),
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("already exists; a sidecar path must be new"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(&sidecar).unwrap(), before);
+
+    let second = dir.path().join("y.keeper.json");
+    let (code, _) = run_keeper(&[
+        "__pty-keeper__",
+        "--sidecar",
+        &second.to_string_lossy(),
         "--cwd",
         &dir.path().join("gone").to_string_lossy(),
         "--",
         "/bin/true",
     ]);
     assert_eq!(code, 71);
-    let side = parse_sidecar(&fs::read(&sidecar).unwrap()).unwrap();
+    let side = parse_sidecar(&fs::read(&second).unwrap()).unwrap();
     assert!(side.error.unwrap().contains("is not a directory"));
 }

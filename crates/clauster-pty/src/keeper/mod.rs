@@ -73,6 +73,18 @@ pub fn run(args: KeeperArgs) -> i32 {
         eprintln!("bridge argv required after --");
         return EXIT_USAGE;
     }
+    // Sidecars are new files of this launch (security.md §7.3): whatever is already at
+    // either path, a file, a symlink or another launch's sidecar, is kept and refused.
+    for path in std::iter::once(&args.sidecar).chain(args.screen_sidecar.as_ref()) {
+        if path.symlink_metadata().is_ok() {
+            eprintln!(
+                "clauster keeper: {} already exists; a sidecar path must be new (nothing was \
+                 started)",
+                path.display()
+            );
+            return EXIT_USAGE;
+        }
+    }
     // Blocked before the spawn; portable-pty clears the mask in the child.
     let signals = match signals::Signals::block() {
         Ok(s) => Some(s),

@@ -594,3 +594,26 @@ fn a_bridge_reaped_by_someone_else_ends_unknown() {
     // pid 1 is never our child: waitpid answers ECHILD.
     assert_eq!(super::reap(1), Some(super::Ended::Unknown));
 }
+
+#[test]
+fn a_sidecar_path_that_exists_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("old.log");
+    std::fs::write(&taken, b"a stopped bridge's log").unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&taken, &link).unwrap();
+    let fresh = dir.path().join("k.keeper.json");
+    let args = |sidecar: &std::path::Path, screen: Option<&std::path::Path>| super::KeeperArgs {
+        sidecar: sidecar.to_path_buf(),
+        cwd: dir.path().to_path_buf(),
+        screen_sidecar: screen.map(std::path::Path::to_path_buf),
+        url_timeout: Duration::from_secs(1),
+        argv: vec!["/bin/true".into()],
+    };
+    assert_eq!(super::run(args(&taken, None)), super::EXIT_USAGE);
+    assert_eq!(super::run(args(&link, None)), super::EXIT_USAGE);
+    assert_eq!(super::run(args(&fresh, Some(&taken))), super::EXIT_USAGE);
+    assert_eq!(std::fs::read(&taken).unwrap(), b"a stopped bridge's log");
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(!fresh.exists(), "nothing was written");
+}
