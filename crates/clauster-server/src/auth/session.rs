@@ -128,7 +128,8 @@ fn read_existing(path: &Path) -> Result<Vec<u8>, SecretError> {
 /// A secret others may read is made 0600 (security.md §10), with a warning: one that others
 /// did read should be replaced.
 fn tighten(path: &Path, mode: u32) {
-    if mode & 0o077 == 0 {
+    let group_and_others = mode & 0o077;
+    if group_and_others == 0 {
         return;
     }
     let shown = path.display();
