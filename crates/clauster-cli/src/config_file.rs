@@ -741,14 +741,18 @@ mod tests {
             assert_eq!(message, expected);
             assert!(!message.contains("secret\u{fffd}"));
         }
-        // A readable twin whose content is invalid: the core's message, without the value.
+        // A readable twin whose content is invalid: the core's message, naming the twin the
+        // value came from, without the value.
         let bad = m.write("bad-token", "not-a-hash-SECRET");
         let text = bad.display().to_string();
         let message = m.load_err(
             None,
             &[("CLAUSTER_AUTH_API_TOKEN_HASH_FILE", text.as_str())],
         );
-        assert!(message.starts_with("auth.api_token_hash (from CLAUSTER_AUTH_API_TOKEN_HASH)"));
+        assert!(
+            message.starts_with("auth.api_token_hash (from CLAUSTER_AUTH_API_TOKEN_HASH_FILE)"),
+            "{message}"
+        );
         assert!(!message.contains("SECRET"), "{message}");
     }
 
