@@ -341,6 +341,12 @@ fn without_a_server_commands_run_the_engine_themselves() {
     assert!(support::process_exists(pid));
     let socket = sandbox.state_dir().join("control.sock");
     assert!(!socket.exists(), "the command's engine left its socket");
+    // Its store is one file once it ends: a copy of that file alone has the bridge.
+    let id = outcome["instance_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        support::instances_in_a_copy_of_the_store(&sandbox.state_dir()),
+        vec![id]
+    );
 
     // The next server finds it running.
     let server = start_server(&sandbox, Some(&claude), &[], &[]);

@@ -119,6 +119,11 @@ async fn sigterm_closes_every_socket_with_1001_and_leaves_the_bridge_running() {
         "the sockets held the exit up:\n{}",
         server.log()
     );
+    // The stopped store is its one file: a copy of it alone is a backup (operations.md).
+    assert_eq!(
+        support::instances_in_a_copy_of_the_store(&sandbox.state_dir()),
+        vec![id.clone()]
+    );
     // Bridges are detached: the bridge outlives the server.
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(bridge), None);
     assert!(alive.is_ok(), "the bridge ended with the server");

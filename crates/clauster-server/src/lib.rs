@@ -398,6 +398,7 @@ async fn serve_on(
     let (discovery, rediscover) =
         projects::Discovery::start(&config.projects_root, &claude_global_file);
     state::register_feature(&mut features, discovery);
+    let engine_at_close = engine.clone();
     let state = state::AppState::new(
         config,
         context,
@@ -507,6 +508,8 @@ async fn serve_on(
         }
     };
     drop(control);
+    // A stopped store is one file (operations.md, backups).
+    engine_at_close.checkpoint_store(SHUTDOWN_GRACE).await;
     served.map_err(ServeError::Http)
 }
 

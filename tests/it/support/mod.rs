@@ -936,3 +936,20 @@ pub fn assert_wasm_decoders_agree(text: &str) {
         "the clone-progress decoders disagree on {text}"
     );
 }
+
+/// The instance ids a plain copy of `<state_dir>/clauster.sqlite3` holds, without its
+/// `-wal` and `-shm` files: what a backup by copying the stopped store's file keeps.
+pub fn instances_in_a_copy_of_the_store(state_dir: &Path) -> Vec<String> {
+    let copy = tempfile::tempdir().expect("a temp dir for the copy");
+    let file = copy.path().join("clauster.sqlite3");
+    std::fs::copy(state_dir.join("clauster.sqlite3"), &file).expect("copy the store file");
+    let conn = rusqlite::Connection::open(&file).expect("open the copy");
+    let mut query = conn
+        .prepare("SELECT instance_id FROM instances ORDER BY instance_id")
+        .expect("the copy has the instances table");
+    query
+        .query_map([], |row| row.get(0))
+        .expect("read the copy")
+        .collect::<Result<_, _>>()
+        .expect("read the copy's rows")
+}

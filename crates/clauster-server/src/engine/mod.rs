@@ -142,6 +142,8 @@ pub struct Engine {
     bridge_env: crate::bridge_env::BridgeEnv,
     /// Asks the login refresh for a Re-check: probe and `auth status` now (ui.md §2.1).
     recheck: mpsc::Sender<oneshot::Sender<()>>,
+    /// The store's writer, for the checkpoint at shutdown.
+    store: writer::StoreWriter,
 }
 
 impl Engine {
@@ -393,6 +395,22 @@ impl Engine {
 
     /// Brings up every kept, wanted project that has no live bridge, staggered (§11.1):
     /// `clauster start --all-kept`. Answers with the projects it will bring up.
+    /// At shutdown: once every write queued so far is done, folds the store's write-ahead log
+    /// into `clauster.sqlite3` and empties it, so the stopped store is that one file (a plain
+    /// copy of it is a backup). Waits at most `limit`; a failure is logged and harmless.
+    pub async fn checkpoint_store(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.store.checkpoint())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown: the store's write-ahead log was not folded into the store within {} s; \
+                 it is read back at the next start",
+                limit.as_secs()
+            );
+        }
+    }
+
     pub async fn start_kept(&self) -> Result<Vec<String>, EngineError> {
         self.ask(Command::StartKept).await
     }
@@ -425,6 +443,7 @@ mod tests {
             sessions: watch::channel(Arc::default()).1,
             bridge_env: crate::bridge_env::BridgeEnv::default(),
             recheck: mpsc::channel(1).0,
+            store: writer::StoreWriter::detached(),
         };
         (engine, rx)
     }

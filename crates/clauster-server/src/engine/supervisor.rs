@@ -250,6 +250,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         setup.config.state_dir.clone(),
         claude_tx.clone(),
     );
+    let store = writer.clone();
     let mut supervisor = Supervisor {
         config: setup.config,
         writer,
@@ -313,6 +314,7 @@ pub fn spawn(setup: EngineSetup) -> Engine {
         sessions,
         bridge_env: sessions_env.clone(),
         recheck,
+        store,
     };
     super::sessions::spawn_watcher(engine.clone(), config, sessions_env, sessions_tx);
     engine.spawn_health_frames();

@@ -48,6 +48,8 @@ enum Job {
     LoadPolicies(oneshot::Sender<Result<Vec<PolicyRow>, StoreError>>),
     /// Answered once every job queued before it is done.
     Flush(oneshot::Sender<()>),
+    /// Fold the write-ahead log into the store file (shutdown).
+    Checkpoint(oneshot::Sender<()>),
 }
 
 /// A handle to the writer thread; clones share it.
@@ -66,6 +68,7 @@ impl std::fmt::Debug for Job {
             Job::Load(_) => "Load",
             Job::LoadPolicies(_) => "LoadPolicies",
             Job::Flush(_) => "Flush",
+            Job::Checkpoint(_) => "Checkpoint",
         })
     }
 }
@@ -98,6 +101,14 @@ impl StoreWriter {
             .spawn(move || thread.run(&rx))
             .expect("start the store writer thread");
         Self { jobs }
+    }
+
+    /// A writer whose thread is gone: every job is dropped (tests of the engine handle).
+    #[cfg(test)]
+    pub(super) fn detached() -> Self {
+        Self {
+            jobs: mpsc::channel().0,
+        }
     }
 
     /// Persists what the engine observed; a failure is kept and retried.
@@ -166,6 +177,13 @@ impl StoreWriter {
     pub(super) async fn flush(&self) {
         let (done, answer) = oneshot::channel();
         let _ = self.jobs.send(Job::Flush(done));
+        let _ = answer.await;
+    }
+
+    /// Waits until every job queued so far is done, then checkpoints the store.
+    pub(super) async fn checkpoint(&self) {
+        let (done, answer) = oneshot::channel();
+        let _ = self.jobs.send(Job::Checkpoint(done));
         let _ = answer.await;
     }
 
@@ -292,6 +310,12 @@ impl Thread {
                 let _ = done.send(self.store.load_policies());
             }
             Job::Flush(done) => {
+                let _ = done.send(());
+            }
+            Job::Checkpoint(done) => {
+                if let Err(err) = self.store.checkpoint() {
+                    tracing::warn!("{err}");
+                }
                 let _ = done.send(());
             }
         }

@@ -236,9 +236,12 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "cannot open the store {path}: {source}; check the file's permissions, or move it aside \
-         to start with an empty store"
+        "the store {path} is missing but its write-ahead log {wal} is not: the latest writes are \
+         in it; put {path} back, or move the -wal and -shm files aside too to start with an \
+         empty store"
     )]
+    OrphanLog { path: PathBuf, wal: PathBuf },
+    #[error("cannot open the store {path}: {source}; {}", open_advice(.source))]
     Open {
         path: PathBuf,
         #[source]
@@ -301,6 +304,20 @@ fn query_advice(source: &rusqlite::Error) -> &'static str {
     }
 }
 
+/// What to do about a store that would not open: wait for a lock's holder, or set the file
+/// aside whole (its `-wal` holds the latest writes).
+fn open_advice(source: &rusqlite::Error) -> &'static str {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            query_advice(source)
+        }
+        _ => {
+            "check the file's permissions, or move it aside together with its -wal and -shm \
+             files to start with an empty store"
+        }
+    }
+}
+
 impl Store {
     /// Opens or creates `<state_dir>/clauster.sqlite3` (mode 0600; the state directory is
     /// created with mode 0700 when missing), sets WAL, synchronous NORMAL, a 5 s busy timeout
@@ -322,6 +339,11 @@ impl Store {
         create_private_dir(state_dir)?;
         let path = state_dir.join(STORE_FILE);
         let existed = path.exists();
+        let wal = state_dir.join(format!("{STORE_FILE}-wal"));
+        if !existed && std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            // A new store would replace that log, and the writes in it would be lost.
+            return Err(StoreError::OrphanLog { path, wal });
+        }
         create_private_file(&path)?;
         for sidecar in ["-wal", "-shm"] {
             let mut name = path.clone().into_os_string();
@@ -429,6 +451,28 @@ impl Store {
     }
 
     /// How long a statement waits for a lock held by another connection.
+    /// Folds the write-ahead log into the store file and truncates it (`wal_checkpoint(TRUNCATE)`):
+    /// afterwards `clauster.sqlite3` alone holds everything.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] when SQLite refuses, or another connection keeps it from finishing.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(self.query_error("fold the write-ahead log into"))?;
+        if busy == 0 {
+            Ok(())
+        } else {
+            Err(self.query_error("fold the write-ahead log into")(
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("another connection is using the store".into()),
+                ),
+            ))
+        }
+    }
+
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
         self.conn
             .busy_timeout(timeout)

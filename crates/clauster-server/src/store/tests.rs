@@ -621,3 +621,70 @@ fn a_store_locked_by_another_process_says_so() {
     other.execute_batch("ROLLBACK").unwrap();
     store.upsert_instance(&full_row("aaaa1111")).unwrap();
 }
+
+#[test]
+fn a_store_locked_while_it_opens_says_so_and_not_move_it_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let other = rusqlite::Connection::open(dir.path().join("clauster.sqlite3")).unwrap();
+    other
+        .execute_batch("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
+        .unwrap();
+    let Err(err) = Store::open(dir.path(), true) else {
+        panic!("opened a store another process holds exclusively");
+    };
+    let said = err.to_string();
+    assert!(
+        said.contains("another process holds a lock on the store") && !said.contains("aside"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_write_ahead_log_without_its_store_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.upsert_instance(&full_row("aaaa1111")).unwrap();
+    // A crash leaves the latest writes in the log; the main file is then lost.
+    let wal = dir.path().join("clauster.sqlite3-wal");
+    let log = std::fs::read(&wal).unwrap();
+    assert!(!log.is_empty());
+    drop(store);
+    std::fs::remove_file(dir.path().join("clauster.sqlite3")).unwrap();
+    std::fs::write(&wal, &log).unwrap();
+    let Err(err) = Store::open(dir.path(), true) else {
+        panic!("made a new store over an orphaned log");
+    };
+    let said = err.to_string();
+    assert!(
+        said.contains("is missing but its write-ahead log"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&wal).unwrap(), log);
+    assert!(!dir.path().join("clauster.sqlite3").exists());
+}
+
+#[test]
+fn a_checkpoint_leaves_everything_in_the_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.upsert_instance(&full_row("aaaa1111")).unwrap();
+    store.checkpoint().unwrap();
+    let wal = dir.path().join("clauster.sqlite3-wal");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("clauster.sqlite3"),
+        copy.path().join("clauster.sqlite3"),
+    )
+    .unwrap();
+    let ids: Vec<String> = rusqlite::Connection::open(copy.path().join("clauster.sqlite3"))
+        .unwrap()
+        .prepare("SELECT instance_id FROM instances")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, ["aaaa1111"]);
+}
