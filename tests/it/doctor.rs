@@ -6,9 +6,12 @@ use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server};
+use support::{
+    Sandbox, ServesApi, clauster_bin, fake_claude, free_port, sha256_hex, start_server, wait_for,
+};
 
 /// Every row of cli.md §4, in its order.
 const ROWS: [&str; 19] = [
@@ -757,4 +760,46 @@ async fn a_misspelled_key_is_named_by_the_config_row() {
         "{}",
         server.log()
     );
+}
+
+/// A session secret others may read: doctor warns and leaves it, a CLI command leaves it
+/// (its warning would reach no log), and the server makes it 0600 and says so.
+#[test]
+fn a_session_secret_others_may_read_is_named_and_left_to_the_server() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let setup = setup("");
+    let state = setup.sandbox.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let secret = state.join("session.secret");
+    std::fs::write(&secret, [7_u8; 32]).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mode = || std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
+
+    let (report, _) = doctor_exits(&setup, &[], 0);
+    assert_row(
+        &report,
+        "state_dir",
+        "warn",
+        &format!(
+            "{} has mode 0644: others may read the session secret; remove it so a new one is \
+             made at the next start (every session is then logged out)",
+            secret.display()
+        ),
+    );
+    assert_eq!(mode(), 0o644);
+
+    let config = setup.config.to_str().unwrap();
+    let status = run(&setup.sandbox, &["status", "-c", config], &[]);
+    support::assert_exit(&status, 0);
+    assert_eq!(mode(), 0o644, "a command's engine leaves it to the server");
+
+    let server = start_server(&setup.sandbox, Some(&setup.claude), &[], &[]);
+    let said = wait_for(Duration::from_secs(20), || {
+        let log = server.log();
+        log.contains("was readable by others (mode 644); it is now 0600")
+            .then_some(log)
+    });
+    assert!(said.is_some(), "{}", server.log());
+    assert_eq!(mode(), 0o600);
 }

@@ -408,6 +408,18 @@ fn state_dir(dir: &Path) -> Verdict {
     if let Err(e) = writable {
         return Verdict::Fail(format!("{shown} is not writable: {e}"));
     }
+    let secret = dir.join(crate::auth::session::SECRET_FILE);
+    if let Ok(secret_meta) = fs::symlink_metadata(&secret) {
+        let secret_mode = secret_meta.permissions().mode() & 0o777;
+        let readable_by_others = secret_mode & 0o077;
+        if readable_by_others != 0 {
+            return Verdict::Warn(format!(
+                "{} has mode {secret_mode:04o}: others may read the session secret; remove it so \
+                 a new one is made at the next start (every session is then logged out)",
+                secret.display()
+            ));
+        }
+    }
     let mode = meta.permissions().mode() & 0o777;
     let wider = mode & 0o077 != 0;
     if !wider {

@@ -120,7 +120,8 @@ impl Auth {
         let state_dir = config.state_dir.clone();
         let secret = match secret {
             Some(secret) => secret.expose().as_bytes().to_vec(),
-            None => session::load_or_create_secret(&state_dir)?,
+            // No port: a CLI command's own engine (see `load_or_create_secret`).
+            None => session::load_or_create_secret(&state_dir, port != 0)?,
         };
         let tokens = Store::connect_again(&state_dir)?;
         for warning in startup_warnings(&config) {

@@ -64,7 +64,9 @@ pub enum SecretError {
 /// The HMAC key of session cookies: `CLAUSTER_SESSION_SECRET` when set, else
 /// `<state_dir>/session.secret`, created on first start (create-new, 0600, fsynced). A
 /// starter that loses the creation race waits up to 1 s for the winner's 32 bytes.
-pub fn load_or_create_secret(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
+/// `tighten`: a secret others may read is made 0600 with a warning. A CLI command's own
+/// engine passes `false`, since its warning would reach no log; the server and `doctor` say it.
+pub fn load_or_create_secret(state_dir: &Path, tighten: bool) -> Result<Vec<u8>, SecretError> {
     let path = state_dir.join(SECRET_FILE);
     let create = OpenOptions::new()
         .write(true)
@@ -87,12 +89,14 @@ pub fn load_or_create_secret(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
                 })?;
             Ok(secret)
         }
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => read_existing(&path),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_existing(&path, tighten)
+        }
         Err(source) => Err(SecretError::Create { path, source }),
     }
 }
 
-fn read_existing(path: &Path) -> Result<Vec<u8>, SecretError> {
+fn read_existing(path: &Path, tighten_it: bool) -> Result<Vec<u8>, SecretError> {
     let meta = std::fs::symlink_metadata(path).map_err(|source| SecretError::Read {
         path: path.to_owned(),
         source,
@@ -102,7 +106,9 @@ fn read_existing(path: &Path) -> Result<Vec<u8>, SecretError> {
             path: path.to_owned(),
         });
     }
-    tighten(path, meta.permissions().mode() & 0o777);
+    if tighten_it {
+        tighten(path, meta.permissions().mode() & 0o777);
+    }
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         let mut bytes = Vec::new();
@@ -373,19 +379,19 @@ mod tests {
     #[test]
     fn the_secret_file_is_made_once_with_mode_0600_and_a_short_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_secret(dir.path()).unwrap();
+        let first = load_or_create_secret(dir.path(), true).unwrap();
         assert_eq!(first.len(), 32);
         let mode = std::fs::metadata(dir.path().join("session.secret"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(load_or_create_secret(dir.path()).unwrap(), first);
+        assert_eq!(load_or_create_secret(dir.path(), true).unwrap(), first);
 
         // One others may read is tightened to 0600 and kept.
         let path = dir.path().join("session.secret");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert_eq!(load_or_create_secret(dir.path()).unwrap(), first);
+        assert_eq!(load_or_create_secret(dir.path(), true).unwrap(), first);
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
@@ -393,7 +399,9 @@ mod tests {
 
         let short = tempfile::tempdir().unwrap();
         std::fs::write(short.path().join("session.secret"), b"short").unwrap();
-        let err = load_or_create_secret(short.path()).unwrap_err().to_string();
+        let err = load_or_create_secret(short.path(), true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("holds 5 bytes, fewer than 32"), "{err}");
         assert_eq!(
             std::fs::read(short.path().join("session.secret")).unwrap(),
