@@ -253,10 +253,16 @@ async fn pages_search_order_tail_and_show_all_over_a_real_shaped_session() {
         text.contains("<redacted>") && !text.contains("SECRETSECRET"),
         "{text}"
     );
-    let (status, _) = get_text(&server, &format!("{base}/turns/2/items/9")).await;
-    assert_eq!(status, 404);
-    let (status, _) = get_text(&server, &format!("{base}/turns/99/items/0")).await;
-    assert_eq!(status, 404);
+    for (path, detail) in [
+        ("turns/2/items/9", "no such item in this turn"),
+        ("turns/99/items/0", "no such turn"),
+        ("turns/x/items/0", "no such turn"),
+    ] {
+        let (status, text) = get_text(&server, &format!("{base}/{path}")).await;
+        assert_eq!(status, 404, "{path}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["detail"], detail, "{path}");
+    }
 
     // A subagent file of the session is served by its agent id; the list names it.
     let agents = dir.join(SESSION).join("subagents");

@@ -15,7 +15,7 @@ impl JsonObject {
             // serde_json stops at 128 levels: the body may well be an object.
             Err(err) if err.to_string().starts_with("recursion limit exceeded") => {
                 Err(ApiError::invalid(
-                    "request body is nested too deeply (at most 128 levels)",
+                    "request body is nested too deeply (128 levels or more)",
                     None,
                 ))
             }

@@ -578,23 +578,31 @@ pub fn build_tail(
     })
 }
 
+/// What "show all" found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ItemText {
+    Text(String),
+    NoSuchTurn,
+    NoSuchItem,
+}
+
 /// The full text of item `path` (dot-separated positions into the turn's items and nested
-/// runs) of turn `position`, for "show all" (blocking). `None` when there is no such item.
+/// runs) of turn `position`, for "show all" (blocking).
 pub fn item_text(
     entry: &Mutex<Indexed>,
     path: &Path,
     position: usize,
     item: &str,
     prices: &PriceTable,
-) -> io::Result<Option<String>> {
+) -> io::Result<ItemText> {
     let mut indexed = entry.lock().unwrap_or_else(PoisonError::into_inner);
     indexed.refresh(path)?;
     if position >= indexed.index().turns().len() {
-        return Ok(None);
+        return Ok(ItemText::NoSuchTurn);
     }
     let file = File::open(path)?;
     let turn = indexed.turn(&file, position, prices)?;
-    Ok(html::item_text(&turn.items, item))
+    Ok(html::item_text(&turn.items, item).map_or(ItemText::NoSuchItem, ItemText::Text))
 }
 
 /// The conversation's title: its first user prompt that is not a slash command's echo (else

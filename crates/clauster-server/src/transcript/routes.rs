@@ -253,8 +253,14 @@ async fn item(
     })
     .await
     .map_err(|_| ApiError::internal("the transcript read panicked; see the server log"))?
-    .map_err(|err| unreadable(&err))?
-    .ok_or_else(|| ApiError::not_found("no such item in this turn"))?;
+    .map_err(|err| unreadable(&err))?;
+    let text = match text {
+        super::ItemText::Text(text) => text,
+        super::ItemText::NoSuchTurn => return Err(ApiError::not_found("no such turn")),
+        super::ItemText::NoSuchItem => {
+            return Err(ApiError::not_found("no such item in this turn"));
+        }
+    };
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
