@@ -386,7 +386,23 @@ async fn background_agent_refusals_run_nothing() {
         (
             json!({ "project": "alpha", "prompt": "x", "extra": 1 }),
             422,
-            "invalid request body",
+            "invalid request body: unknown field 'extra'; a dispatch has project, prompt",
+        ),
+        (
+            json!(["nope", "hi", null, null, null]),
+            422,
+            "request body must be a JSON object",
+        ),
+        (
+            json!({ "project": 5, "prompt": "x" }),
+            422,
+            "project must be a string",
+        ),
+        (json!({ "prompt": "x" }), 422, "project is required"),
+        (
+            json!({ "project": "alpha", "prompt": ["x"] }),
+            422,
+            "prompt must be a string",
         ),
     ];
     for (body, status, detail) in cases {

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::bridge_env;
 use crate::error::ApiError;
-use crate::http::ApiAndV1;
+use crate::http::{ApiAndV1, JsonObject};
 use crate::probe;
 use crate::state::AppState;
 use crate::trust;
@@ -101,8 +101,7 @@ pub async fn list_agents(State(state): State<AppState>) -> Response {
     Json(state.engine().sessions().background_jobs()).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Dispatch {
     project: String,
     prompt: Option<String>,
@@ -111,13 +110,45 @@ pub struct Dispatch {
     permission_mode: Option<String>,
 }
 
+impl Dispatch {
+    const FIELDS: [&str; 5] = ["project", "prompt", "rc_name", "model", "permission_mode"];
+
+    /// The body by the common rules (http-api.md §1, §12): an object, string fields, and no
+    /// field a dispatch does not have.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let body = JsonObject::parse(body)?;
+        if let Some(unknown) = body
+            .fields()
+            .keys()
+            .find(|k| !Self::FIELDS.contains(&k.as_str()))
+        {
+            return Err(ApiError::invalid(
+                format!(
+                    "invalid request body: unknown field '{}'; a dispatch has {}",
+                    echo(unknown),
+                    Self::FIELDS.join(", ")
+                ),
+                None,
+            ));
+        }
+        Ok(Self {
+            project: body
+                .string("project")?
+                .ok_or_else(|| ApiError::invalid("project is required", Some("project")))?,
+            prompt: body.string("prompt")?,
+            rc_name: body.string("rc_name")?,
+            model: body.string("model")?,
+            permission_mode: body.string("permission_mode")?,
+        })
+    }
+}
+
 /// `POST /api/agents`: `claude --bg …` in the trusted project directory → 201 `{"id"}`.
 pub async fn dispatch(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: Dispatch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}"), None))?;
+    let request = Dispatch::parse(&body)?;
     let unknown = || ApiError::not_found(format!("project '{}' not found", echo(&request.project)));
     // A name no project can have is 422, as in 1.3.2 (issue 18); a valid unknown one 404.
     let name = ProjectName::new(&request.project)
