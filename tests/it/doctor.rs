@@ -797,7 +797,7 @@ fn a_session_secret_others_may_read_is_named_and_left_to_the_server() {
     let server = start_server(&setup.sandbox, Some(&setup.claude), &[], &[]);
     let said = wait_for(Duration::from_secs(20), || {
         let log = server.log();
-        log.contains("was readable by others (mode 644); it is now 0600")
+        log.contains("was readable by others (mode 0644); it is now 0600")
             .then_some(log)
     });
     assert!(said.is_some(), "{}", server.log());

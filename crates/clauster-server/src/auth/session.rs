@@ -141,12 +141,12 @@ fn tighten(path: &Path, mode: u32) {
     let shown = path.display();
     match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
         Ok(()) => tracing::warn!(
-            "the session secret {shown} was readable by others (mode {mode:o}); it is now 0600. \
+            "the session secret {shown} was readable by others (mode {mode:04o}); it is now 0600. \
              If anyone else could read it, remove it so a new one is made (every session is \
              then logged out)"
         ),
         Err(err) => tracing::warn!(
-            "the session secret {shown} is readable by others (mode {mode:o}) and cannot be \
+            "the session secret {shown} is readable by others (mode {mode:04o}) and cannot be \
              made 0600: {err}; change its mode yourself"
         ),
     }

@@ -393,8 +393,6 @@ impl Engine {
         .await?
     }
 
-    /// Brings up every kept, wanted project that has no live bridge, staggered (§11.1):
-    /// `clauster start --all-kept`. Answers with the projects it will bring up.
     /// At shutdown: once every write queued so far is done, folds the store's write-ahead log
     /// into `clauster.sqlite3` and empties it, so the stopped store is that one file (a plain
     /// copy of it is a backup). Waits at most `limit`; a failure is logged and harmless.
@@ -411,6 +409,8 @@ impl Engine {
         }
     }
 
+    /// Brings up every kept, wanted project that has no live bridge, staggered (§11.1):
+    /// `clauster start --all-kept`. Answers with the projects it will bring up.
     pub async fn start_kept(&self) -> Result<Vec<String>, EngineError> {
         self.ask(Command::StartKept).await
     }

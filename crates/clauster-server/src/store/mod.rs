@@ -23,6 +23,8 @@ pub use push::{PushSubscription, Saved};
 pub use tokens::{TokenError, TokenInfo};
 
 /// The store's file name inside the state directory.
+/// How long the shutdown checkpoint waits for another program's read to end.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
 const STORE_FILE: &str = "clauster.sqlite3";
 /// Where migration backups go, inside the state directory.
 const BACKUP_DIR: &str = "backups";
@@ -304,6 +306,19 @@ fn query_advice(source: &rusqlite::Error) -> &'static str {
     }
 }
 
+/// A non-empty write-ahead log without its store file: the store's latest writes, which a new
+/// store would overwrite.
+fn refuse_an_orphaned_log(state_dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let wal = state_dir.join(format!("{STORE_FILE}-wal"));
+    if !path.exists() && std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Err(StoreError::OrphanLog {
+            path: path.to_owned(),
+            wal,
+        });
+    }
+    Ok(())
+}
+
 /// What to do about a store that would not open: wait for a lock's holder, or set the file
 /// aside whole (its `-wal` holds the latest writes).
 fn open_advice(source: &rusqlite::Error) -> &'static str {
@@ -339,11 +354,8 @@ impl Store {
         create_private_dir(state_dir)?;
         let path = state_dir.join(STORE_FILE);
         let existed = path.exists();
-        let wal = state_dir.join(format!("{STORE_FILE}-wal"));
-        if !existed && std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-            // A new store would replace that log, and the writes in it would be lost.
-            return Err(StoreError::OrphanLog { path, wal });
-        }
+        // A new store would replace an orphaned log, and the writes in it would be lost.
+        refuse_an_orphaned_log(state_dir, &path)?;
         create_private_file(&path)?;
         for sidecar in ["-wal", "-shm"] {
             let mut name = path.clone().into_os_string();
@@ -450,13 +462,21 @@ impl Store {
             .map_err(self.query_error("start a write transaction"))
     }
 
-    /// How long a statement waits for a lock held by another connection.
     /// Folds the write-ahead log into the store file and truncates it (`wal_checkpoint(TRUNCATE)`):
-    /// afterwards `clauster.sqlite3` alone holds everything.
+    /// afterwards `clauster.sqlite3` alone holds everything. Another program's open read (a
+    /// `sqlite3 .backup`) is waited for [`CHECKPOINT_WAIT`] only: the log then stays, and the
+    /// next open reads it back.
     ///
     /// # Errors
     /// [`StoreError::Query`] when SQLite refuses, or another connection keeps it from finishing.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let _ = self.conn.busy_timeout(CHECKPOINT_WAIT);
+        let folded = self.fold_log();
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+        folded
+    }
+
+    fn fold_log(&self) -> Result<(), StoreError> {
         let busy: i64 = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
@@ -473,6 +493,7 @@ impl Store {
         }
     }
 
+    /// How long a statement waits for a lock held by another connection.
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
         self.conn
             .busy_timeout(timeout)
@@ -853,6 +874,7 @@ pub struct StoreSummary {
 pub fn inspect(state_dir: &Path) -> Result<StoreSummary, StoreError> {
     let path = state_dir.join(STORE_FILE);
     let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    refuse_an_orphaned_log(state_dir, &path)?;
     if !path.exists() {
         return Ok(StoreSummary {
             supported,

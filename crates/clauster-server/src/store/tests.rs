@@ -688,3 +688,28 @@ fn a_checkpoint_leaves_everything_in_the_store_file() {
         .unwrap();
     assert_eq!(ids, ["aaaa1111"]);
 }
+
+#[test]
+fn an_orphaned_log_fails_inspect_too_and_a_held_read_leaves_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.upsert_instance(&full_row("aaaa1111")).unwrap();
+    // Another program's read keeps the checkpoint from finishing: it gives up, the log
+    // stays, and nothing is lost.
+    let reader = rusqlite::Connection::open(dir.path().join("clauster.sqlite3")).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM instances;")
+        .unwrap();
+    assert!(store.checkpoint().is_err());
+    drop(reader);
+    drop(store);
+    assert_eq!(loaded(&open(dir.path())).len(), 1);
+
+    let orphan = tempfile::tempdir().unwrap();
+    std::fs::write(orphan.path().join("clauster.sqlite3-wal"), b"frames").unwrap();
+    let said = inspect(orphan.path()).unwrap_err().to_string();
+    assert!(
+        said.contains("is missing but its write-ahead log"),
+        "{said}"
+    );
+}
