@@ -227,7 +227,15 @@ pub fn found_config_file(cwd: &Path, home: Option<&Path>) -> Option<PathBuf> {
 }
 
 /// Reads up to the cap, then checks the size and the encoding.
+/// A regular file's first `MAX_FILE_BYTES + 1` bytes. Anything else (a FIFO, a device, a
+/// directory) is refused before it is opened: a FIFO would block the read for ever.
 fn read_capped(path: &Path) -> Result<Vec<u8>, io::Error> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let mut bytes = Vec::new();
     fs::File::open(path)?
         .take(MAX_FILE_BYTES + 1)
@@ -708,7 +716,17 @@ mod tests {
         let empty = m.write("empty", " \n\t\n");
         let binary = m.root.join("binary");
         fs::write(&binary, b"secret\xff\xfe").unwrap();
+        // A FIFO would block the read for ever; it is refused unopened.
+        let fifo = m.root.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let cases = [
+            (
+                fifo.clone(),
+                format!(
+                    "CLAUSTER_AUTH_API_TOKEN_HASH_FILE: cannot read {}: not a regular file",
+                    fifo.display()
+                ),
+            ),
             (
                 missing.clone(),
                 format!(
