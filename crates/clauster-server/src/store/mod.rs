@@ -238,6 +238,16 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
+        "cannot {action} the store file {path}: {source}; it must be a regular file this user \
+         owns and may read and write (mode 0600)"
+    )]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
         "the store {path} is missing but its write-ahead log {wal} is not: the latest writes are \
          in it; put {path} back, or move the -wal and -shm files aside too to start with an \
          empty store"
@@ -811,16 +821,27 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         .mode(0o600)
         .open(path)
         .and_then(|file| restrict_to_owner(&file))
-        .map_err(|source| StoreError::Io {
-            action: "create",
-            path: path.to_owned(),
-            source,
+        .map_err(|source| {
+            // Something is there already: the file is at fault, not the directory.
+            if path.symlink_metadata().is_ok() {
+                StoreError::File {
+                    action: "open",
+                    path: path.to_owned(),
+                    source,
+                }
+            } else {
+                StoreError::Io {
+                    action: "create",
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         })
 }
 
 fn tighten_if_present(path: &Path) -> Result<(), StoreError> {
     match File::open(path) {
-        Ok(file) => restrict_to_owner(&file).map_err(|source| StoreError::Io {
+        Ok(file) => restrict_to_owner(&file).map_err(|source| StoreError::File {
             action: "restrict the permissions of",
             path: path.to_owned(),
             source,

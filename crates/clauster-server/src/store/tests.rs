@@ -713,3 +713,22 @@ fn an_orphaned_log_fails_inspect_too_and_a_held_read_leaves_the_log() {
         "{said}"
     );
 }
+
+#[test]
+fn something_unusable_at_the_store_path_blames_the_file_not_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("clauster.sqlite3")).unwrap();
+    let Err(err) = Store::open(dir.path(), true) else {
+        panic!("opened a directory as the store");
+    };
+    let said = err.to_string();
+    assert!(
+        said.starts_with(&format!(
+            "cannot open the store file {}",
+            dir.path().join("clauster.sqlite3").display()
+        )) && said.contains("a regular file this user owns")
+            && !said.contains("state directory"),
+        "{said}"
+    );
+    assert!(dir.path().join("clauster.sqlite3").is_dir(), "kept");
+}
