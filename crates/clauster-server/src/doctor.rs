@@ -377,7 +377,31 @@ fn projects_root(config: &Config) -> Verdict {
     }
 }
 
+/// The state directory's row: the directory itself, then a session secret others may read
+/// (a warning that outranks an `ok`, never a failure or another warning).
 fn state_dir(dir: &Path) -> Verdict {
+    match state_dir_itself(dir) {
+        Verdict::Ok(_) if let Some(warning) = readable_session_secret(dir) => {
+            Verdict::Warn(warning)
+        }
+        verdict => verdict,
+    }
+}
+
+fn readable_session_secret(dir: &Path) -> Option<String> {
+    let secret = dir.join(crate::auth::session::SECRET_FILE);
+    let mode = fs::symlink_metadata(&secret).ok()?.permissions().mode() & 0o777;
+    let readable_by_others = mode & 0o077;
+    (readable_by_others != 0).then(|| {
+        format!(
+            "{} has mode {mode:04o}: others may read the session secret; remove it so a new one \
+             is made at the next start (every session is then logged out)",
+            secret.display()
+        )
+    })
+}
+
+fn state_dir_itself(dir: &Path) -> Verdict {
     let shown = dir.display();
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
@@ -407,18 +431,6 @@ fn state_dir(dir: &Path) -> Verdict {
         .map(|_| fs::remove_file(&probe_file));
     if let Err(e) = writable {
         return Verdict::Fail(format!("{shown} is not writable: {e}"));
-    }
-    let secret = dir.join(crate::auth::session::SECRET_FILE);
-    if let Ok(secret_meta) = fs::symlink_metadata(&secret) {
-        let secret_mode = secret_meta.permissions().mode() & 0o777;
-        let readable_by_others = secret_mode & 0o077;
-        if readable_by_others != 0 {
-            return Verdict::Warn(format!(
-                "{} has mode {secret_mode:04o}: others may read the session secret; remove it so \
-                 a new one is made at the next start (every session is then logged out)",
-                secret.display()
-            ));
-        }
     }
     let mode = meta.permissions().mode() & 0o777;
     let wider = mode & 0o077 != 0;

@@ -23,9 +23,9 @@ pub use push::{PushSubscription, Saved};
 pub use tokens::{TokenError, TokenInfo};
 
 /// The store's file name inside the state directory.
+const STORE_FILE: &str = "clauster.sqlite3";
 /// How long the shutdown checkpoint waits for another program's read to end.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
-const STORE_FILE: &str = "clauster.sqlite3";
 /// Where migration backups go, inside the state directory.
 const BACKUP_DIR: &str = "backups";
 /// How many migration backups are kept (§10.1).
